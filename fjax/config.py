@@ -1,0 +1,342 @@
+"""Configuration: frozen, typed dataclasses split by role.
+
+Numeric hyperparameters that may differ between population members are declared with
+`hyper(...)`: they become per-member values inside one compiled program (optimizer
+values through `optax.inject_hyperparams`, loss values through the loss's `hparams`).
+Every other field is structural: changing it changes the program, so configs are
+grouped by `structure_key` and compiled once per group.
+
+Each class validates itself in `__post_init__` with an error that names the field and
+the fix, and every config round-trips through JSON (`to_json` / `from_json`), rejecting
+unknown keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+import types
+import typing
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
+
+import tyro
+
+T = TypeVar("T")
+
+MODEL_KINDS = ("linear", "logistic", "mlp", "lstm", "gru", "cnn", "autoencoder")
+ACTIVATIONS = ("relu", "gelu", "tanh", "silu", "linear")
+LOSSES = ("mse", "mae", "huber", "bce", "focal", "softmax_ce", "pinball", "gaussian_nll")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+SCHEDULES = ("constant", "cosine", "warmup_cosine", "exponential")
+
+
+def hyper(default: float) -> Any:
+    """A numeric field that may differ between population members of one program."""
+    return dataclasses.field(default=default, metadata={"hyper": True})
+
+
+def _fail(cls: object, name: str, problem: str, fix: str) -> None:
+    raise ValueError(f"{type(cls).__name__}.{name} {problem}; {fix}")
+
+
+def _check_choice(cfg: object, name: str, choices: tuple[str, ...]) -> None:
+    value = getattr(cfg, name)
+    if value not in choices:
+        close = difflib.get_close_matches(str(value), choices, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        _fail(cfg, name, f"is {value!r}{hint}", f"choose one of {', '.join(choices)}")
+
+
+def _check_positive(cfg: object, name: str, allow_zero: bool = False) -> None:
+    value = getattr(cfg, name)
+    ok = value >= 0 if allow_zero else value > 0
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and ok):
+        bound = ">= 0" if allow_zero else "> 0"
+        _fail(cfg, name, f"must be a finite number {bound}, got {value!r}",
+              f"pass a value {bound}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Which model and its layer sizes (all structural)."""
+
+    kind: Annotated[Literal["linear", "logistic", "mlp", "lstm", "gru", "cnn", "autoencoder"],
+                    tyro.conf.arg(aliases=("--model",))] = "mlp"
+    hidden: tuple[int, ...] = (64, 64)
+    """Hidden widths: MLP layers, recurrent layers, conv channels or encoder layers."""
+    head: tuple[int, ...] = ()
+    """Dense layers after a recurrent or convolutional trunk."""
+    activation: str = "relu"
+    head_activation: str = "linear"
+    dropout: float = 0.0
+    kernel_size: int = 3
+    dilations: tuple[int, ...] | None = None
+    """CNN dilations per layer; None doubles them: 1, 2, 4, ..."""
+    bottleneck: int = 8
+    """Autoencoder code width."""
+
+    def __post_init__(self):
+        _check_choice(self, "kind", MODEL_KINDS)
+        _check_choice(self, "activation", ACTIVATIONS)
+        _check_choice(self, "head_activation", ACTIVATIONS)
+        for name in ("hidden", "head"):
+            if any(int(h) < 1 for h in getattr(self, name)):
+                _fail(self, name, f"has a width < 1: {getattr(self, name)}", "use positive widths")
+        if self.kind in ("lstm", "gru", "cnn", "autoencoder") and not self.hidden:
+            _fail(self, "hidden", f"is empty for kind={self.kind!r}", "give at least one width")
+        if not 0.0 <= self.dropout < 1.0:
+            _fail(self, "dropout", f"must be in [0, 1), got {self.dropout}", "use e.g. 0.1")
+        _check_positive(self, "kernel_size")
+        _check_positive(self, "bottleneck")
+        if self.dilations is not None and len(self.dilations) != len(self.hidden):
+            _fail(self, "dilations", f"has {len(self.dilations)} entries for "
+                  f"{len(self.hidden)} layers", "give one dilation per hidden layer or None")
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig:
+    """The training loss; its numeric knobs may vary per population member."""
+
+    name: Literal["mse", "mae", "huber", "bce", "focal", "softmax_ce", "pinball",
+                  "gaussian_nll"] = "mse"
+    pos_weight: float = hyper(1.0)
+    """Weight of the positive class in binary cross-entropy."""
+    focal_gamma: float = hyper(2.0)
+    focal_alpha: float = hyper(-1.0)
+    """Focal loss class balance in [0, 1]; negative disables it."""
+    huber_delta: float = hyper(1.0)
+    quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
+    """Quantile levels predicted with the pinball loss."""
+
+    def __post_init__(self):
+        _check_choice(self, "name", LOSSES)
+        _check_positive(self, "pos_weight")
+        _check_positive(self, "focal_gamma", allow_zero=True)
+        _check_positive(self, "huber_delta")
+        if self.focal_alpha > 1:
+            _fail(self, "focal_alpha", f"must be <= 1, got {self.focal_alpha}",
+                  "use a value in [0, 1], or -1 to disable")
+        if not self.quantiles or not all(0 < q < 1 for q in self.quantiles):
+            _fail(self, "quantiles", f"must be levels in (0, 1), got {self.quantiles}",
+                  "use e.g. 0.1 0.5 0.9")
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig:
+    """Optimizer, schedule and clipping. learning_rate, weight_decay and momentum are
+    injected per member; everything else is structural."""
+
+    name: Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"] = "adam"
+    learning_rate: float = hyper(1e-3)
+    """Peak learning rate (the schedule multiplies it)."""
+    weight_decay: float = hyper(0.0)
+    """Decoupled for adamw; an L2 term added to the gradient otherwise. Biases excluded."""
+    momentum: float | None = hyper(None)
+    """SGD momentum, RMSprop momentum or Adam's beta1; None = the optimizer's default."""
+    schedule: Literal["constant", "cosine", "warmup_cosine", "exponential"] = "constant"
+    warmup_steps: int = 0
+    decay_rate: float = 0.5
+    """Exponential schedule: factor applied every `decay_steps` steps."""
+    decay_steps: int = 1000
+    final_factor: float = 0.0
+    """Cosine schedules end at learning_rate * final_factor."""
+    clip_norm: float | None = None
+    """Clip the global gradient norm to this value (None: no clipping)."""
+
+    def __post_init__(self):
+        _check_choice(self, "name", OPTIMIZERS)
+        _check_choice(self, "schedule", SCHEDULES)
+        _check_positive(self, "learning_rate")
+        _check_positive(self, "weight_decay", allow_zero=True)
+        if self.momentum is not None and not 0.0 <= self.momentum < 1.0:
+            _fail(self, "momentum", f"must be in [0, 1), got {self.momentum}", "use e.g. 0.9")
+        _check_positive(self, "warmup_steps", allow_zero=True)
+        _check_positive(self, "decay_steps")
+        if not 0.0 < self.decay_rate <= 1.0:
+            _fail(self, "decay_rate", f"must be in (0, 1], got {self.decay_rate}", "use e.g. 0.5")
+        if not 0.0 <= self.final_factor <= 1.0:
+            _fail(self, "final_factor", f"must be in [0, 1], got {self.final_factor}",
+                  "use e.g. 0.0 or 0.1")
+        if self.clip_norm is not None:
+            _check_positive(self, "clip_norm")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """The training loop: epochs, batches, early stopping and how members are lifted."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    eval_batch_size: int = 4096
+    patience: int | None = None
+    """Stop a member after this many epochs without improvement (None: never)."""
+    monitor: str | None = None
+    """Metric for early stopping and best-epoch selection; None: val_loss, or loss
+    without validation data."""
+    mode: Literal["min", "max"] = "min"
+    min_delta: float = 0.0
+    restore_best: bool = True
+    """Return the parameters of the best epoch (only when there is validation data)."""
+    member_chunk: int | None = None
+    """Population lift: None vmaps all members at once; k vmaps k at a time
+    (jax.lax.map with batch_size=k), trading memory and batching for speed."""
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            if not isinstance(getattr(self, name), int):
+                _fail(self, name, f"must be an integer, got {getattr(self, name)!r}", "pass e.g. 64")
+            _check_positive(self, name)
+        if self.patience is not None:
+            _check_positive(self, "patience")
+        _check_choice(self, "mode", ("min", "max"))
+        _check_positive(self, "min_delta", allow_zero=True)
+        if self.member_chunk is not None:
+            _check_positive(self, "member_chunk")
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepConfig:
+    """How many members: seeds x folds (grids of hyperparameters come from the CLI's
+    `fjax sweep` or `train_population(hparams=...)`)."""
+
+    seeds: Annotated[int, tyro.conf.arg(aliases=("--seeds",))] = 1
+    """Number of seeds per configuration (seed, seed + 1, ...)."""
+    folds: Annotated[int, tyro.conf.arg(aliases=("--cv",))] = 1
+    """Cross-validation folds (1: a single train/validation split)."""
+
+    def __post_init__(self):
+        _check_positive(self, "seeds")
+        _check_positive(self, "folds")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where the data comes from. Tasks extend this with their own fields."""
+
+    path: str | None = None
+    """A CSV or Parquet file; None uses the task's embedded dataset."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything one run needs; the task configs extend it."""
+
+    name: str = "experiment"
+    seed: int = 0
+    out: str | None = None
+    """Run folder; None: runs/<name>."""
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    loss: LossConfig = LossConfig()
+    optim: OptimConfig = OptimConfig()
+    train: TrainConfig = TrainConfig()
+    sweep: SweepConfig = SweepConfig()
+
+    def __post_init__(self):
+        if not self.name or any(c in self.name for c in "/\\"):
+            _fail(self, "name", f"is {self.name!r}", "use a plain name without slashes")
+
+    @property
+    def run_dir(self) -> str:
+        return self.out or f"runs/{self.name}"
+
+
+# --- JSON round trip ------------------------------------------------------------------
+
+
+def to_dict(cfg: Any) -> dict:
+    """A JSON-ready dict of a config (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def to_json(cfg: Any) -> str:
+    return json.dumps(to_dict(cfg), indent=2, sort_keys=False)
+
+
+def from_dict(cls: type[T], data: dict, _path: str = "") -> T:
+    """Build `cls` from a dict, recursively, rejecting unknown keys by their full path."""
+    if not isinstance(data, dict):
+        raise ValueError(f"config {_path or cls.__name__} must be an object, got {data!r}")
+    hints = typing.get_type_hints(cls, include_extras=True)
+    fields = {f.name for f in dataclasses.fields(cls) if f.init}
+    kwargs = {}
+    for key, value in data.items():
+        where = f"{_path}{key}"
+        if key not in fields:
+            close = difflib.get_close_matches(key, sorted(fields), n=1)
+            hint = f"; did you mean {_path}{close[0]!r}?" if close else ""
+            raise ValueError(f"unknown config key {where!r}{hint} "
+                             f"(known: {', '.join(sorted(fields))})")
+        kwargs[key] = _convert(hints[key], value, where)
+    return cls(**kwargs)
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    origin = get_origin(tp)
+    if origin is Annotated:
+        return _convert(get_args(tp)[0], value, where)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in get_args(tp):
+            return None
+        inner = [a for a in get_args(tp) if a is not type(None)]
+        return _convert(inner[0], value, where)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, f"{where}.")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"config {where!r} must be a list, got {value!r}")
+        item = get_args(tp)[0]
+        return tuple(_convert(item, v, where) for v in value)
+    if origin is Literal or tp in (str, int, float, bool):
+        return value
+    return value
+
+
+def from_json(cls: type[T], text: str) -> T:
+    return from_dict(cls, json.loads(text))
+
+
+# --- hyperparameters vs structure -----------------------------------------------------
+
+
+def hyperparameters(cfg: Any, _prefix: str = "") -> dict[str, Any]:
+    """{'optim.learning_rate': 0.001, 'loss.pos_weight': 1.0, ...}: the per-member fields."""
+    out = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            out.update(hyperparameters(value, f"{_prefix}{f.name}."))
+        elif f.metadata.get("hyper"):
+            out[f"{_prefix}{f.name}"] = value
+    return out
+
+
+def replace_path(cfg: T, path: str, value: Any) -> T:
+    """`replace_path(cfg, 'optim.learning_rate', 3e-4)`: a copy with one nested field set."""
+    head, _, rest = path.partition(".")
+    if head not in {f.name for f in dataclasses.fields(cfg)}:
+        raise ValueError(f"unknown config key {path!r} in {type(cfg).__name__}")
+    if rest:
+        return dataclasses.replace(cfg, **{head: replace_path(getattr(cfg, head), rest, value)})
+    return dataclasses.replace(cfg, **{head: value})
+
+
+def get_path(cfg: Any, path: str) -> Any:
+    for part in path.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
+
+
+def structure_key(cfg: Any) -> Any:
+    """The config with every hyper field reset to its default: equal keys share a program."""
+    for path in hyperparameters(cfg):
+        cfg = replace_path(cfg, path, _default(cfg, path))
+    return cfg
+
+
+def _default(cfg: Any, path: str) -> Any:
+    *parents, leaf = path.split(".")
+    owner = get_path(cfg, ".".join(parents)) if parents else cfg
+    return {f.name: f.default for f in dataclasses.fields(owner)}[leaf]

@@ -1,0 +1,81 @@
+"""Feature scalers fitted on training rows only (numpy, float64 statistics).
+
+`fit(x, mask)` learns from the rows where `mask` is true, so a scaler never sees
+validation or test data; `transform` and `inverse_transform` are exact inverses (up to
+float64 rounding). Statistics are per column of a 2-D array (or of the last axis).
+A constant column scales by 1 instead of dividing by zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SCALERS = ("minmax", "standard", "robust", "none")
+
+
+def _rows(x: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    x2 = x.reshape(-1, x.shape[-1]) if x.ndim > 1 else x.reshape(-1, 1)
+    if mask is not None:
+        mask = np.asarray(mask, bool).reshape(-1)
+        if mask.shape[0] != x2.shape[0]:
+            raise ValueError(f"scaler mask has {mask.shape[0]} entries for {x2.shape[0]} rows")
+        x2 = x2[mask]
+    if x2.shape[0] == 0:
+        raise ValueError("a scaler needs at least one training row to fit")
+    if not np.all(np.isfinite(x2)):
+        raise ValueError("a scaler cannot fit NaN or infinite values; clean the data first")
+    return x2
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """x_scaled = (x - offset) / scale, per column."""
+
+    kind: str
+    offset: np.ndarray  # f64[d]
+    scale: np.ndarray   # f64[d], never 0
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        return (x - self._b(x, self.offset)) / self._b(x, self.scale)
+
+    def inverse_transform(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        return x * self._b(x, self.scale) + self._b(x, self.offset)
+
+    @staticmethod
+    def _b(x: np.ndarray, stat: np.ndarray) -> np.ndarray:
+        """Per-column statistics; a 1-D input is a single column."""
+        return stat[0] if x.ndim == 1 and stat.size == 1 else stat
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "offset": self.offset.tolist(), "scale": self.scale.tolist()}
+
+
+def _safe(scale: np.ndarray) -> np.ndarray:
+    return np.where(scale > 0, scale, 1.0)
+
+
+def fit_scaler(kind: str, x: np.ndarray, mask: np.ndarray | None = None) -> Scaler:
+    """A scaler of `kind` fitted on the rows of `x` selected by `mask`.
+
+    minmax: to [0, 1] over the training range (as the classic tutorial does);
+    standard: zero mean, unit variance; robust: median and interquartile range;
+    none: identity.
+    """
+    rows = _rows(x, mask)
+    d = rows.shape[1]
+    if kind == "minmax":
+        lo, hi = rows.min(axis=0), rows.max(axis=0)
+        return Scaler(kind, lo, _safe(hi - lo))
+    if kind == "standard":
+        return Scaler(kind, rows.mean(axis=0), _safe(rows.std(axis=0)))
+    if kind == "robust":
+        q1, med, q3 = np.percentile(rows, [25, 50, 75], axis=0)
+        return Scaler(kind, med, _safe(q3 - q1))
+    if kind == "none":
+        return Scaler(kind, np.zeros(d), np.ones(d))
+    raise ValueError(f"unknown scaler {kind!r}; choose one of {', '.join(SCALERS)}")

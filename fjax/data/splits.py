@@ -1,0 +1,106 @@
+"""Splits as masks: a fold is a per-sample weight vector over the same arrays.
+
+`Folds.train` and `Folds.val` are `f32[k, n]` masks (1 = in the split). Because a fold
+is a mask rather than a copy, folds ride the population axis: K folds x G configs x
+S seeds train as one program over one device-resident copy of the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Folds:
+    train: np.ndarray  # f32[k, n]
+    val: np.ndarray    # f32[k, n]
+
+    def __post_init__(self):
+        if self.train.shape != self.val.shape or self.train.ndim != 2:
+            raise ValueError(f"Folds.train {self.train.shape} and Folds.val {self.val.shape} "
+                             "must both be [k, n]")
+        if np.any((self.train > 0) & (self.val > 0)):
+            raise ValueError("a fold has rows in both its training and validation masks")
+
+    @property
+    def k(self) -> int:
+        return self.train.shape[0]
+
+    @property
+    def n(self) -> int:
+        return self.train.shape[1]
+
+
+def _masks(assign: np.ndarray, k: int) -> Folds:
+    val = (assign[None, :] == np.arange(k)[:, None]).astype(np.float32)
+    return Folds(train=1.0 - val, val=val)
+
+
+def kfold(n: int, k: int, seed: int = 0) -> Folds:
+    """K shuffled folds of (nearly) equal size."""
+    if not 2 <= k <= n:
+        raise ValueError(f"folds must be between 2 and the number of rows ({n}), got {k}")
+    assign = np.empty(n, np.int64)
+    assign[np.random.default_rng(seed).permutation(n)] = np.arange(n) % k
+    return _masks(assign, k)
+
+
+def stratified_kfold(labels: np.ndarray, k: int, seed: int = 0) -> Folds:
+    """K folds with each class spread evenly: every fold's class shares match the data's."""
+    labels = np.asarray(labels)
+    classes, counts = np.unique(labels, return_counts=True)
+    if k < 2:
+        raise ValueError(f"folds must be >= 2 for cross-validation, got {k}")
+    if counts.min() < k:
+        small = classes[counts.argmin()]
+        raise ValueError(f"class {small!r} has only {counts.min()} rows, fewer than the "
+                         f"{k} folds; use fewer folds")
+    rng = np.random.default_rng(seed)
+    assign = np.empty(len(labels), np.int64)
+    offset = 0
+    for c in classes:
+        rows = rng.permutation(np.nonzero(labels == c)[0])
+        assign[rows] = (np.arange(len(rows)) + offset) % k
+        offset += len(rows)
+    return _masks(assign, k)
+
+
+def holdout(n: int, val_fraction: float, seed: int | None = 0) -> Folds:
+    """One split; `seed=None` keeps order (the last rows validate, for time series)."""
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    n_val = max(1, int(round(n * val_fraction)))
+    order = np.arange(n) if seed is None else np.random.default_rng(seed).permutation(n)
+    val = np.zeros((1, n), np.float32)
+    val[0, order[n - n_val:]] = 1.0
+    return Folds(train=1.0 - val, val=val)
+
+
+def walk_forward(n: int, k: int, val_size: int, *, gap: int = 0, min_train: int | None = None,
+                 window: int | None = None) -> Folds:
+    """K chronological origins over rows in time order.
+
+    Origin j validates on rows [s_j, s_j + val_size) with s_j spaced so the last ends at n,
+    and trains on the rows before s_j - gap: all of them (expanding window) or the last
+    `window` (rolling). `gap` keeps training targets out of validation inputs.
+    """
+    if k < 1 or val_size < 1:
+        raise ValueError(f"walk_forward needs k >= 1 and val_size >= 1, got k={k}, "
+                         f"val_size={val_size}")
+    starts = n - val_size * np.arange(k, 0, -1)
+    first_train = starts[0] - gap
+    need = min_train or 1
+    if first_train < need:
+        raise ValueError(f"{n} rows are too few for {k} origins of {val_size} validation rows "
+                         f"with gap {gap}: the first origin would train on {first_train} rows "
+                         f"(need {need}); use fewer origins or a smaller val_size")
+    train = np.zeros((k, n), np.float32)
+    val = np.zeros((k, n), np.float32)
+    for j, s in enumerate(starts):
+        end = s - gap
+        begin = 0 if window is None else max(0, end - window)
+        train[j, begin:end] = 1.0
+        val[j, s:s + val_size] = 1.0
+    return Folds(train=train, val=val)

@@ -1,0 +1,82 @@
+"""Embedded datasets, and users' own files through the same function.
+
+    load_dataset("sp500")          # S&P 500 daily prices, 1999-2018 (Yahoo! Finance via arch)
+    load_dataset("german_credit")  # Statlog German credit, 1,000 applicants (UCI, CC BY 4.0)
+    load_dataset("my_prices.csv", date_column="Date")
+
+Attribution and licences: DATA_LICENSES.md next to this file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+DATA_DIR = Path(__file__).parent / "data"
+DATASETS = {
+    "sp500": "sp500.csv.gz",
+    "german_credit": "germancredit.csv",
+}
+GERMAN_NUMERIC = (
+    "duration_in_month", "credit_amount", "installment_rate_in_percentage_of_disposable_income",
+    "present_residence_since", "age_in_years", "number_of_existing_credits_at_this_bank",
+    "number_of_people_being_liable_to_provide_maintenance_for",
+)
+
+
+def dataset_path(name: str) -> Path:
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; embedded ones are {sorted(DATASETS)}, "
+                         "or pass the path of a .csv or .parquet file")
+    return DATA_DIR / DATASETS[name]
+
+
+def load_dataset(name_or_path: str | os.PathLike, *, date_column: str | None = None) -> pd.DataFrame:
+    """A DataFrame with parsed dates and typed columns.
+
+    Embedded names: "sp500" (Date as datetime64, prices float64, Volume int64) and
+    "german_credit" (7 int64 columns, 13 categorical ones and the `creditability`
+    target, categories "good"/"bad"). Anything else is read as a CSV (optionally
+    gzipped) or Parquet file; `date_column` is then parsed as dates.
+    """
+    name = str(name_or_path)
+    if name == "sp500":
+        df = pd.read_csv(dataset_path(name))
+        df["Date"] = pd.to_datetime(df["Date"], format="%m/%d/%Y")
+        return df.astype({c: "float64" for c in ("Open", "High", "Low", "Close", "Adj Close")})
+    if name == "german_credit":
+        df = pd.read_csv(dataset_path(name))
+        for col in df.columns:
+            df[col] = df[col].astype("int64" if col in GERMAN_NUMERIC else "category")
+        return df
+    return read_table(name, date_column=date_column)
+
+
+def read_table(path: str | os.PathLike, *, date_column: str | None = None) -> pd.DataFrame:
+    """A user's CSV or Parquet file, with `date_column` parsed if given."""
+    path = Path(path)
+    if not path.exists():
+        hint = f"; embedded datasets are {sorted(DATASETS)}" if path.suffix == "" else ""
+        raise ValueError(f"data file {str(path)!r} does not exist{hint}")
+    suffixes = "".join(path.suffixes).lower()
+    if suffixes.endswith((".parquet", ".pq")):
+        df = pd.read_parquet(path)
+    elif suffixes.endswith((".csv", ".csv.gz", ".txt")):
+        df = pd.read_csv(path)
+    else:
+        raise ValueError(f"{str(path)!r}: unsupported file type {suffixes or '(none)'}; "
+                         "use .csv, .csv.gz or .parquet")
+    if df.empty:
+        raise ValueError(f"{str(path)!r} has no rows")
+    if date_column is not None:
+        if date_column not in df.columns:
+            raise ValueError(f"{str(path)!r} has no date column {date_column!r}; "
+                             f"columns are {list(df.columns)}")
+        try:
+            df[date_column] = pd.to_datetime(df[date_column])
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"column {date_column!r} of {str(path)!r} is not parseable as "
+                             f"dates: {err}") from None
+    return df

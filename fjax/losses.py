@@ -1,0 +1,269 @@
+"""Sample-weighted training losses: pure ``jnp`` functions, jit- and vmap-safe.
+
+Every loss is ``L = sum_i w_i l_i / max(sum_i w_i, tiny)`` where ``l_i`` is the
+per-sample loss averaged over trailing output dimensions (horizon steps, quantiles)
+and ``w: f32[n]`` is a per-sample weight / mask (0 removes a sample; this is how a
+cross-validation fold rides the population axis). ``weights=None`` is the plain mean;
+all-zero weights give 0. Hyperparameters (``delta``, ``pos_weight``, ``gamma``,
+``alpha``) may be traced scalars, so one program serves a vmapped grid of them.
+
+The ``check_*`` functions are host-side (numpy) validators to call once on the data
+before training; inside ``jit`` an invalid label cannot raise and silently corrupts the
+loss.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+Array = jax.Array
+ArrayLike = jax.typing.ArrayLike
+
+__all__ = [
+    "weighted_mean",
+    "mse",
+    "mae",
+    "huber",
+    "binary_cross_entropy",
+    "focal_loss",
+    "softmax_cross_entropy",
+    "pinball_loss",
+    "gaussian_nll",
+    "check_binary_labels",
+    "check_class_labels",
+]
+
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def _float(x: ArrayLike) -> Array:
+    """``x`` as a floating array of at least f32 precision."""
+    x = jnp.asarray(x)
+    return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
+def _same_shape(a: Array, b: Array, a_name: str, b_name: str) -> None:
+    # Silent broadcasting of f32[n, 1] against f32[n] to f32[n, n] is a classic bug.
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{a_name} has shape {a.shape} but {b_name} has shape {b.shape}; they must "
+            f"match exactly (reshape one of them, e.g. `{a_name}.reshape({b_name}.shape)`)"
+        )
+
+
+def weighted_mean(per_sample: ArrayLike, weights: ArrayLike | None = None) -> Array:
+    """``sum_i w_i l_i / max(sum_i w_i, tiny)`` with ``l_i`` = mean of ``per_sample[i]``.
+
+    Args:
+      per_sample: ``f32[n, ...]``; trailing dimensions are averaged per sample.
+      weights: ``f32[n]`` non-negative weights, or ``None`` for the plain mean. A zero
+        weight removes the sample, even where its loss is ``inf``/``nan``.
+
+    Returns:
+      An f32 scalar; 0 when every weight is 0.
+    """
+    per_sample = _float(per_sample)
+    if per_sample.ndim == 0:
+        raise ValueError("per_sample must have a leading sample axis, got a scalar")
+    n = per_sample.shape[0]
+    per_sample = jnp.mean(per_sample.reshape(n, -1), axis=1)
+    if weights is None:
+        return jnp.mean(per_sample)
+    weights = jnp.asarray(weights, per_sample.dtype)
+    if weights.shape != (n,):
+        raise ValueError(
+            f"weights must have shape ({n},) (one per sample), got {weights.shape}"
+        )
+    terms = jnp.where(weights != 0, weights * per_sample, 0.0)
+    total = jnp.sum(weights)
+    return jnp.sum(terms) / jnp.maximum(total, jnp.finfo(per_sample.dtype).tiny)
+
+
+def mse(pred: ArrayLike, target: ArrayLike, weights: ArrayLike | None = None) -> Array:
+    """Mean squared error ``(pred - target)^2``."""
+    pred, target = _float(pred), _float(target)
+    _same_shape(pred, target, "pred", "target")
+    return weighted_mean(jnp.square(pred - target), weights)
+
+
+def mae(pred: ArrayLike, target: ArrayLike, weights: ArrayLike | None = None) -> Array:
+    """Mean absolute error ``|pred - target|``."""
+    pred, target = _float(pred), _float(target)
+    _same_shape(pred, target, "pred", "target")
+    return weighted_mean(jnp.abs(pred - target), weights)
+
+
+def huber(
+    pred: ArrayLike,
+    target: ArrayLike,
+    weights: ArrayLike | None = None,
+    delta: ArrayLike = 1.0,
+) -> Array:
+    """Huber loss ``0.5 e^2`` for ``|e| <= delta``, else ``delta (|e| - 0.5 delta)``.
+
+    References: Huber, *Robust Estimation of a Location Parameter*, 1964.
+    """
+    pred, target = _float(pred), _float(target)
+    _same_shape(pred, target, "pred", "target")
+    abs_err = jnp.abs(pred - target)
+    quadratic = jnp.minimum(abs_err, delta)
+    per = 0.5 * jnp.square(quadratic) + delta * (abs_err - quadratic)
+    return weighted_mean(per, weights)
+
+
+def binary_cross_entropy(
+    logits: ArrayLike,
+    labels: ArrayLike,
+    weights: ArrayLike | None = None,
+    pos_weight: ArrayLike = 1.0,
+) -> Array:
+    """``-[pos_weight * y log sigmoid(x) + (1 - y) log sigmoid(-x)]``, stable in ``x``.
+
+    ``pos_weight > 1`` up-weights the positive class (as in PyTorch's
+    ``BCEWithLogitsLoss``); labels may be soft (in ``[0, 1]``).
+    """
+    logits, labels = _float(logits), _float(labels)
+    _same_shape(logits, labels, "logits", "labels")
+    per = -(
+        pos_weight * labels * jax.nn.log_sigmoid(logits)
+        + (1.0 - labels) * jax.nn.log_sigmoid(-logits)
+    )
+    return weighted_mean(per, weights)
+
+
+def focal_loss(
+    logits: ArrayLike,
+    labels: ArrayLike,
+    weights: ArrayLike | None = None,
+    gamma: ArrayLike = 2.0,
+    alpha: ArrayLike = -1.0,
+) -> Array:
+    """Focal loss ``-alpha_t (1 - p_t)^gamma log p_t``; ``alpha < 0`` disables ``alpha_t``.
+
+    ``p_t = p`` for positives and ``1 - p`` for negatives, ``alpha_t = alpha`` for
+    positives and ``1 - alpha`` for negatives. ``gamma = 0, alpha < 0`` is the BCE.
+    References: Lin et al., *Focal Loss for Dense Object Detection*, 2017.
+    """
+    logits, labels = _float(logits), _float(labels)
+    _same_shape(logits, labels, "logits", "labels")
+    per = optax.losses.sigmoid_focal_loss(logits, labels, alpha=None, gamma=gamma)
+    alpha_t = alpha * labels + (1.0 - alpha) * (1.0 - labels)
+    per = jnp.where(alpha >= 0, alpha_t * per, per)
+    return weighted_mean(per, weights)
+
+
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, weights: ArrayLike | None = None
+) -> Array:
+    """``-log softmax(logits)[label]`` for integer class labels.
+
+    ``logits: f32[n, ..., C]``, ``labels: int[n, ...]`` in ``[0, C)`` (validate once with
+    :func:`check_class_labels`; out-of-range labels give garbage under ``jit``).
+    """
+    logits = _float(logits)
+    labels = jnp.asarray(labels)
+    if not jnp.issubdtype(labels.dtype, jnp.integer):
+        raise ValueError(
+            f"labels must be integer class ids, got dtype {labels.dtype}; "
+            "convert with labels.astype(jnp.int32)"
+        )
+    if logits.shape[:-1] != labels.shape:
+        raise ValueError(
+            f"logits has shape {logits.shape} so labels must have shape "
+            f"{logits.shape[:-1]} (one class id per row), got {labels.shape}"
+        )
+    per = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+    return weighted_mean(per, weights)
+
+
+def pinball_loss(
+    pred: ArrayLike,
+    target: ArrayLike,
+    quantiles: Sequence[float] | ArrayLike,
+    weights: ArrayLike | None = None,
+) -> Array:
+    """Quantile (pinball) loss ``max(q e, (q - 1) e)``, ``e = target - pred``, mean over q.
+
+    ``pred: f32[n, ..., Q]`` holds one forecast per quantile, ``target: f32[n, ...]``.
+    References: Koenker & Bassett, *Regression Quantiles*, 1978.
+    """
+    pred, target = _float(pred), _float(target)
+    q = jnp.asarray(quantiles, pred.dtype)
+    if q.ndim != 1 or pred.ndim == 0 or pred.shape[-1] != q.shape[0]:
+        raise ValueError(
+            f"pred must end in one column per quantile: got pred shape {pred.shape} "
+            f"for {q.shape} quantiles"
+        )
+    if pred.shape[:-1] != target.shape:
+        raise ValueError(
+            f"pred has shape {pred.shape} so target must have shape {pred.shape[:-1]} "
+            f"(pred without its quantile axis), got {target.shape}"
+        )
+    err = target[..., None] - pred
+    per = jnp.maximum(q * err, (q - 1.0) * err)
+    return weighted_mean(per, weights)
+
+
+def gaussian_nll(
+    mean: ArrayLike,
+    log_scale: ArrayLike,
+    target: ArrayLike,
+    weights: ArrayLike | None = None,
+) -> Array:
+    """``-log N(target; mean, sigma^2) = 0.5 log(2 pi) + log sigma + 0.5 ((y - mu)/sigma)^2``.
+
+    ``sigma = exp(log_scale)``; ``log_scale`` broadcasts to ``mean``'s shape.
+    References: Nix & Weigend, *Estimating the Mean and Variance of the Target
+    Probability Distribution*, 1994.
+    """
+    mean, target = _float(mean), _float(target)
+    _same_shape(mean, target, "mean", "target")
+    log_scale = jnp.broadcast_to(_float(log_scale), mean.shape)
+    z = (target - mean) * jnp.exp(-log_scale)
+    per = _HALF_LOG_2PI + log_scale + 0.5 * jnp.square(z)
+    return weighted_mean(per, weights)
+
+
+def _listed(values: np.ndarray, limit: int = 10) -> str:
+    shown = ", ".join(repr(v.item()) for v in values[:limit])
+    more = f", ... ({len(values) - limit} more)" if len(values) > limit else ""
+    return f"[{shown}{more}]"
+
+
+def check_binary_labels(labels: ArrayLike, name: str = "labels") -> None:
+    """Host-side: raise ``ValueError`` unless every value of ``labels`` is 0 or 1."""
+    values = np.asarray(labels)
+    if values.dtype == bool:
+        return
+    bad = values[~np.isin(values, (0, 1))]
+    if bad.size:
+        raise ValueError(
+            f"{name} must be 0/1 for a binary loss; found values "
+            f"{_listed(np.unique(bad))}; map your positive class to 1 and every other "
+            "class to 0"
+        )
+
+
+def check_class_labels(labels: ArrayLike, num_classes: int, name: str = "labels") -> None:
+    """Host-side: raise ``ValueError`` unless ``labels`` are integer ids in ``[0, C)``."""
+    values = np.asarray(labels)
+    if values.dtype == bool or not np.issubdtype(values.dtype, np.number):
+        raise ValueError(
+            f"{name} must be integer class ids for softmax cross-entropy, got dtype "
+            f"{values.dtype}; encode them with np.unique({name}, return_inverse=True)"
+        )
+    integral = np.isfinite(values) & (np.round(values) == values)
+    bad = values[~(integral & (values >= 0) & (values < num_classes))]
+    if bad.size:
+        raise ValueError(
+            f"{name} must be integer class ids in [0, {num_classes}) for softmax "
+            f"cross-entropy; found values {_listed(np.unique(bad))}; re-encode the "
+            f"classes as 0..{num_classes - 1} (np.unique({name}, return_inverse=True)) "
+            "or raise num_classes"
+        )

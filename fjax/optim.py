@@ -1,0 +1,106 @@
+"""Optimizers built from `OptimConfig`, with per-member hyperparameters.
+
+`build_optimizer` wraps the whole chain (L2 or decoupled weight decay, clipping, the
+optimizer and its schedule) in `optax.inject_hyperparams`, so `learning_rate`,
+`weight_decay` and `momentum` are arrays in `opt_state.hyperparams` rather than constants
+in the program. A population sets them per member with `set_hyperparams` inside
+`jax.vmap(init)`, and a whole grid runs as one compilation.
+
+The schedule is a multiplier of the injected peak rate:
+  lr(step) = learning_rate * shape(step)
+so warm-up and decay apply to every member's own rate.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from fjax.config import OptimConfig
+
+HYPERPARAMS = ("learning_rate", "weight_decay", "momentum")
+DEFAULT_MOMENTUM = {"sgd": 0.0, "momentum": 0.9, "nesterov": 0.9, "adagrad": 0.0,
+                    "rmsprop": 0.0, "adam": 0.9, "adamw": 0.9}
+
+
+def schedule_shape(cfg: OptimConfig, total_steps: int) -> optax.Schedule:
+    """step -> multiplier of the peak learning rate (1.0 for `constant`)."""
+    total_steps = max(int(total_steps), 1)
+    if cfg.schedule == "constant":
+        return optax.constant_schedule(1.0)
+    if cfg.schedule == "cosine":
+        return optax.cosine_decay_schedule(1.0, total_steps, alpha=cfg.final_factor)
+    if cfg.schedule == "warmup_cosine":
+        warmup = min(cfg.warmup_steps, total_steps - 1)
+        return optax.warmup_cosine_decay_schedule(0.0, 1.0, warmup, total_steps,
+                                                  end_value=cfg.final_factor)
+    if cfg.schedule == "exponential":
+        return optax.exponential_decay(1.0, cfg.decay_steps, cfg.decay_rate)
+    raise ValueError(f"OptimConfig.schedule {cfg.schedule!r} is unknown")
+
+
+def _not_bias(params):
+    """Weight-decay mask: every leaf except biases."""
+    return jax.tree_util.tree_map_with_path(
+        lambda path, _: getattr(path[-1], "key", None) != "bias", params)
+
+
+def _chain(cfg: OptimConfig, total_steps: int) -> Callable[..., optax.GradientTransformation]:
+    shape = schedule_shape(cfg, total_steps)
+
+    def make(learning_rate, weight_decay, momentum) -> optax.GradientTransformation:
+        lr = lambda count: learning_rate * shape(count)  # noqa: E731
+        name = cfg.name
+        if name == "adamw":
+            core = optax.adamw(lr, b1=momentum, weight_decay=weight_decay, mask=_not_bias)
+        else:
+            core = optax.chain(
+                optax.add_decayed_weights(weight_decay, mask=_not_bias),
+                {
+                    "sgd": lambda: optax.sgd(lr),
+                    "momentum": lambda: optax.sgd(lr, momentum=momentum),
+                    "nesterov": lambda: optax.sgd(lr, momentum=momentum, nesterov=True),
+                    "adagrad": lambda: optax.adagrad(lr),
+                    "rmsprop": lambda: optax.rmsprop(lr, momentum=momentum),
+                    "adam": lambda: optax.adam(lr, b1=momentum),
+                }[name]())
+        if cfg.clip_norm is not None:
+            core = optax.chain(optax.clip_by_global_norm(cfg.clip_norm), core)
+        return core
+
+    return make
+
+
+def build_optimizer(cfg: OptimConfig, total_steps: int) -> optax.GradientTransformation:
+    """The optimizer for one compile group; its state carries the injected values.
+
+    Args:
+      cfg: optimizer name, default hyperparameters, schedule and clipping.
+      total_steps: optimizer steps in the whole run (the length of decaying schedules).
+    """
+    return optax.inject_hyperparams(_chain(cfg, total_steps))(**default_hyperparams(cfg))
+
+
+def default_hyperparams(cfg: OptimConfig) -> dict[str, float]:
+    momentum = DEFAULT_MOMENTUM[cfg.name] if cfg.momentum is None else cfg.momentum
+    return {"learning_rate": cfg.learning_rate, "weight_decay": cfg.weight_decay,
+            "momentum": momentum}
+
+
+def set_hyperparams(opt_state, values: Mapping[str, jax.Array | float]):
+    """A copy of an injected optimizer state with some hyperparameters replaced."""
+    unknown = set(values) - set(opt_state.hyperparams)
+    if unknown:
+        raise ValueError(f"unknown optimizer hyperparameters {sorted(unknown)}; "
+                         f"injected ones are {sorted(opt_state.hyperparams)}")
+    hp = dict(opt_state.hyperparams)
+    for name, value in values.items():
+        hp[name] = jnp.asarray(value, dtype=jnp.asarray(hp[name]).dtype)
+    return opt_state._replace(hyperparams=hp)
+
+
+def get_hyperparams(opt_state) -> dict[str, jax.Array]:
+    return dict(opt_state.hyperparams)

@@ -1,0 +1,89 @@
+"""Run folders and atomic file writes: every result file is complete or absent."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fjax.config import to_dict
+
+
+def to_jsonable(obj: Any) -> Any:
+    """numpy/jax scalars and arrays -> Python; NaN and inf -> None (valid JSON)."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if hasattr(obj, "__array__") and not isinstance(obj, (str, bytes)):
+        arr = np.asarray(obj)
+        return to_jsonable(arr.tolist()) if arr.ndim else to_jsonable(arr.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, (np.integer, np.floating, np.bool_)):
+        return to_jsonable(obj.item())
+    return obj
+
+
+def write_atomic(path: str | Path, text: str) -> Path:
+    """Write `text` to a temporary file beside `path`, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+    return write_atomic(path, json.dumps(to_jsonable(obj), indent=2) + "\n")
+
+
+def write_csv(path: str | Path, frame: pd.DataFrame) -> Path:
+    return write_atomic(path, frame.to_csv(index=False))
+
+
+class RunDir:
+    """The folder of one run: `config.json` first, then results beside it."""
+
+    def __init__(self, path: str | Path, config: Any | None = None):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        if config is not None:
+            write_json(self.path / "config.json", to_dict(config))
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def json(self, name: str, obj: Any) -> Path:
+        return write_json(self.path / name, obj)
+
+    def csv(self, name: str, frame: pd.DataFrame) -> Path:
+        return write_csv(self.path / name, frame)
+
+    def text(self, name: str, text: str) -> Path:
+        return write_atomic(self.path / name, text)
+
+
+def markdown_table(frame: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:
+    """A GitHub-flavoured markdown table (no extra dependency)."""
+    def cell(v):
+        if isinstance(v, (float, np.floating)):
+            return "n/a" if not np.isfinite(v) else floatfmt.format(v)
+        return str(v)
+    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *rows])

@@ -1,0 +1,139 @@
+"""Plots shared by the tasks, written as PNG files (matplotlib, no screen needed).
+
+Each function takes plain numpy arrays, draws one figure, saves it and closes it.
+Curves are computed here in numpy for drawing only; reported numbers come from
+`fjax.metrics`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def loss_curves(history: Sequence[Mapping], path: str | Path, keys=("loss", "val_loss"),
+                title: str = "Loss per epoch") -> Path:
+    """Per-epoch curves; population values (arrays) are drawn as median and 10-90% band."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    epochs = np.array([h["epoch"] for h in history])
+    for key in keys:
+        if not history or key not in history[0]:
+            continue
+        vals = np.array([np.asarray(h[key], dtype=float) for h in history])
+        if vals.ndim == 1:
+            ax.plot(epochs, vals, label=key)
+        else:
+            ax.plot(epochs, np.nanmedian(vals, axis=1), label=f"{key} (median)")
+            ax.fill_between(epochs, np.nanpercentile(vals, 10, axis=1),
+                            np.nanpercentile(vals, 90, axis=1), alpha=0.2)
+    ax.set_xlabel("epoch")
+    ax.set_title(title)
+    ax.legend()
+    return _save(fig, path)
+
+
+def roc_points(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """False and true positive rates at every distinct threshold (ties move together)."""
+    order = np.argsort(-scores, kind="stable")
+    s, y = scores[order], labels[order].astype(float)
+    last = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
+    tp, fp = np.cumsum(y)[last], np.cumsum(1 - y)[last]
+    return np.r_[0, fp / max(fp[-1], 1)], np.r_[0, tp / max(tp[-1], 1)]
+
+
+def roc_curve(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | Path,
+              title: str = "ROC") -> Path:
+    """`curves` maps a label to (scores, labels)."""
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    for name, (scores, labels) in curves.items():
+        fpr, tpr = roc_points(np.asarray(scores), np.asarray(labels))
+        ax.plot(fpr, tpr, label=name)
+    ax.plot([0, 1], [0, 1], "k:", lw=1)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    return _save(fig, path)
+
+
+def pr_curve(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | Path,
+             title: str = "Precision-recall") -> Path:
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    for name, (scores, labels) in curves.items():
+        scores, labels = np.asarray(scores), np.asarray(labels).astype(float)
+        order = np.argsort(-scores, kind="stable")
+        s, y = scores[order], labels[order]
+        last = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
+        tp = np.cumsum(y)[last]
+        precision = tp / (last + 1)
+        recall = tp / max(y.sum(), 1)
+        ax.step(np.r_[0, recall], np.r_[1, precision], where="post", label=name)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_title(title)
+    ax.legend(loc="upper right")
+    return _save(fig, path)
+
+
+def score_distributions(scores: np.ndarray, labels: np.ndarray, path: str | Path,
+                        names=("negative", "positive"), title: str = "Score distributions",
+                        bins: int = 40) -> Path:
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    scores, labels = np.asarray(scores), np.asarray(labels)
+    edges = np.histogram_bin_edges(scores, bins=bins)
+    for value, name in enumerate(names):
+        ax.hist(scores[labels == value], bins=edges, alpha=0.55, density=True, label=name)
+    ax.set_title(title)
+    ax.legend()
+    return _save(fig, path)
+
+
+def ks_curve(scores: np.ndarray, labels: np.ndarray, path: str | Path,
+             title: str = "KS: cumulative share by score") -> Path:
+    """Cumulative distributions of negatives and positives over the score, and their gap."""
+    scores, labels = np.asarray(scores), np.asarray(labels).astype(float)
+    order = np.argsort(scores, kind="stable")
+    s, y = scores[order], labels[order]
+    cum_pos = np.cumsum(y) / max(y.sum(), 1)
+    cum_neg = np.cumsum(1 - y) / max((1 - y).sum(), 1)
+    gap = np.abs(cum_pos - cum_neg)
+    i = int(np.argmax(gap))
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(s, cum_neg, label="negatives")
+    ax.plot(s, cum_pos, label="positives")
+    ax.vlines(s[i], cum_pos[i], cum_neg[i], colors="k", linestyles="--",
+              label=f"KS = {gap[i]:.3f}")
+    ax.set_xlabel("score")
+    ax.set_title(title)
+    ax.legend()
+    return _save(fig, path)
+
+
+def reliability(probs: np.ndarray, labels: np.ndarray, path: str | Path, bins: int = 10,
+                title: str = "Calibration") -> Path:
+    """Mean predicted probability vs observed frequency per equal-width bin."""
+    probs, labels = np.asarray(probs), np.asarray(labels).astype(float)
+    which = np.clip((probs * bins).astype(int), 0, bins - 1)
+    pred = np.array([probs[which == b].mean() if np.any(which == b) else np.nan for b in range(bins)])
+    obs = np.array([labels[which == b].mean() if np.any(which == b) else np.nan for b in range(bins)])
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], "k:", lw=1)
+    ax.plot(pred, obs, "o-")
+    ax.set_xlabel("mean predicted probability")
+    ax.set_ylabel("observed frequency")
+    ax.set_title(title)
+    return _save(fig, path)

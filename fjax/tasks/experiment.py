@@ -1,0 +1,103 @@
+"""What every task does around training: a run folder, config grids split into compile
+groups, a population per group with a progress bar and a JSONL log, and one table.
+
+A task supplies `build(config) -> Trainable` for a group's structure; the rest is here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import pandas as pd
+
+from fjax.config import ExperimentConfig, get_path, replace_path
+from fjax.data.splits import Folds
+from fjax.report.callbacks import JsonlLogger, ProgressBar
+from fjax.report.files import RunDir
+from fjax.train import Population, train_population
+from fjax.train.sweep import Group, group_grid
+
+
+@dataclass(frozen=True)
+class Trainable:
+    """One compile group's model and objective."""
+
+    init_fn: Callable            # key -> params
+    loss_fn: Callable            # (params, batch, rng, hparams=None) -> (loss, aux)
+    eval_fn: Callable | None = None  # (params, val_data, val_weights) -> metrics
+
+
+@dataclass
+class GroupResult:
+    group: Group
+    trainable: Trainable
+    population: Population
+
+
+def seeds_of(config: ExperimentConfig) -> list[int]:
+    return [config.seed + i for i in range(config.sweep.seeds)]
+
+
+def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
+               build: Callable[[Any], Trainable], data: dict, *, folds: Folds | None = None,
+               val_data: dict | None = None, run_dir: RunDir | None = None,
+               progress: bool = True) -> list[GroupResult]:
+    """Train every member of `grid` x seeds x folds, one compiled population per group."""
+    results = []
+    groups = group_grid(config, grid or {})
+    for g, group in enumerate(groups):
+        trainable = build(group.config)
+        callbacks = [ProgressBar(group.config.train.epochs, desc=f"group {g + 1}/{len(groups)}",
+                                 disable=not progress)]
+        if run_dir is not None:
+            callbacks.append(JsonlLogger(run_dir.file("history.jsonl"), extra={"group": g}))
+        pop = train_population(trainable.loss_fn, trainable.init_fn, data,
+                               optim=group.config.optim, train=group.config.train,
+                               hparams=group.hparams, seeds=seeds_of(config), folds=folds,
+                               val_data=val_data, eval_fn=trainable.eval_fn,
+                               callbacks=callbacks)
+        results.append(GroupResult(group, trainable, pop))
+    return results
+
+
+def combined_table(results: Sequence[GroupResult], grid: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
+    """Every member of every group, with the grid's structural values as columns."""
+    frames = []
+    structural = [p for p in (grid or {}) if p.split(".")[-1] not in
+                  (results[0].group.paths if results else {})]
+    for g, result in enumerate(results):
+        table = result.population.table()
+        table.insert(0, "group", g)
+        for path in structural:
+            table.insert(1, path, str(get_path(result.group.config, path)))
+        table = table.rename(columns={s: p for s, p in result.group.paths.items()})
+        frames.append(table)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def best_result(results: Sequence[GroupResult], metric: str, mode: str) -> tuple[GroupResult, dict]:
+    """The group and hyperparameters with the best mean `best_<metric>` over folds and seeds."""
+    best, best_hp, best_value = None, None, None
+    for result in results:
+        summary = result.population.summary(metric)
+        col = f"{metric}_mean"
+        i = summary[col].idxmin() if mode == "min" else summary[col].idxmax()
+        value = float(summary.loc[i, col])
+        if best_value is None or (value < best_value if mode == "min" else value > best_value):
+            best, best_value = result, value
+            best_hp = {k: float(summary.loc[i, k]) for k in result.group.hparams}
+    return best, best_hp
+
+
+def config_with(config: ExperimentConfig, result: GroupResult, hparams: Mapping[str, float]):
+    """The group's config with hyperparameter values set (e.g. the best ones, to refit)."""
+    cfg = result.group.config
+    for short, value in hparams.items():
+        cfg = replace_path(cfg, result.group.paths[short], value)
+    return cfg
+
+
+def default_run_dir(config: ExperimentConfig) -> RunDir:
+    return RunDir(Path(config.run_dir), config)

@@ -1,0 +1,18 @@
+"""The training core: pure steps on one model, lifted to epochs, runs and populations.
+
+    from fjax.train import TrainState, make_train_step, fit, train_population
+"""
+
+from fjax.train.callbacks import Callback
+from fjax.train.epoch import evaluate, train_epoch
+from fjax.train.fit import FitResult, TrainingDiverged, fit
+from fjax.train.loop import LoopState
+from fjax.train.population import Population, init_member, member_keys, train_population
+from fjax.train.state import TrainState
+from fjax.train.step import make_eval_step, make_train_step
+
+__all__ = [
+    "Callback", "FitResult", "LoopState", "Population", "TrainState", "TrainingDiverged",
+    "evaluate", "fit", "init_member", "make_eval_step", "make_train_step", "member_keys",
+    "train_epoch", "train_population",
+]

@@ -1,0 +1,113 @@
+"""`fit`: train ONE model, compiled once, with early stopping and best-epoch restore."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fjax.config import TrainConfig
+from fjax.data.checks import check_arrays, check_weights
+from fjax.train.callbacks import Callback
+from fjax.train.epoch import evaluate, num_batches
+from fjax.train.loop import EvalFn, LoopSpec, LoopState, RunRecord, advance, run_epochs
+from fjax.train.state import TrainState
+from fjax.train.step import LossFn, make_eval_step, make_train_step
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss or the monitored metric became NaN or infinite. `.result` holds the run
+    up to the last finite epoch (best parameters included), so nothing is lost."""
+
+    def __init__(self, message: str, result: Any):
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass
+class FitResult:
+    state: TrainState        # final state; params are the best epoch's when restored
+    loop: LoopState
+    history: list[dict]      # one dict of metrics per epoch
+    best_epoch: int
+    epochs_run: int
+    compile_s: float
+    train_s: float
+    epoch_s: list[float]
+
+
+def prepare(data: dict, weights: Any, name: str) -> tuple[dict, jax.Array]:
+    """Check the arrays, move them to the device once, and build the sample weights."""
+    n = check_arrays(data, name)
+    w = np.ones(n, np.float32) if weights is None else check_weights(weights, n, f"{name} weights")
+    if "weight" in data:
+        w = w * check_weights(data["weight"], n, f"{name}['weight']")
+    arrays = {k: jnp.asarray(v) for k, v in data.items() if k != "weight"}
+    return arrays, jnp.asarray(w)
+
+
+def resolve_monitor(config: TrainConfig, has_val: bool) -> tuple[str, float]:
+    monitor = config.monitor or ("val_loss" if has_val else "loss")
+    return monitor, (1.0 if config.mode == "min" else -1.0)
+
+
+def default_eval_fn(loss_fn: LossFn, batch_size: int) -> EvalFn:
+    """Weighted mean of the loss and aux metrics over all rows (no dropout)."""
+    return functools.partial(evaluate, make_eval_step(loss_fn), batch_size=batch_size)
+
+
+def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
+        val_data: dict | None = None, weights: Any = None, val_weights: Any = None,
+        eval_fn: EvalFn | None = None, callbacks: Sequence[Callback] = ()) -> FitResult:
+    """Train one model for `config.epochs` epochs (fewer if it early-stops).
+
+    Args:
+      state: the model's `TrainState`.
+      loss_fn: `(params, batch, rng) -> (loss, aux)`; a batch holds the rows of `data`
+        plus "weight" (the batch's sample weights, 0 on padding).
+      data: arrays with one row per sample, e.g. {"x": f32[n, d], "y": f32[n]}; an
+        optional "weight" entry multiplies every sample's weight.
+      val_data, val_weights: evaluated after every epoch with `eval_fn` (default: the
+        weighted mean of `loss_fn` without dropout); metrics get a "val_" prefix.
+      weights: f32[n] sample weights or a 0/1 mask (e.g. one fold).
+      callbacks: host-side hooks called once per epoch (progress, logging, checkpoints).
+
+    Raises:
+      TrainingDiverged: the loss became NaN or infinite; names the epoch.
+    """
+    data, weights = prepare(data, weights, "data")
+    has_val = val_data is not None
+    if has_val:
+        val_data, val_weights = prepare(val_data, val_weights, "val_data")
+        eval_fn = eval_fn or default_eval_fn(loss_fn, config.eval_batch_size)
+    monitor, sign = resolve_monitor(config, has_val)
+    spec = LoopSpec(batch_size=config.batch_size,
+                    n_batches=num_batches(int((weights > 0).sum()), config.batch_size),
+                    monitor=monitor, sign=sign, min_delta=config.min_delta,
+                    patience=config.patience)
+    train_step = make_train_step(loss_fn)
+    step_fn = functools.partial(advance, spec, train_step, eval_fn if has_val else None)
+    loop = LoopState.start(state)
+    args = (data, weights, val_data, val_weights)
+
+    record = RunRecord()
+    loop = run_epochs(step_fn, loop, args, config.epochs, callbacks, record)
+    diverged = int(loop.diverged_epoch)
+    use_best = diverged or (config.restore_best and has_val and int(loop.best_epoch) > 0)
+    state = loop.train.replace(params=loop.best_params) if use_best else loop.train
+    result = FitResult(state=state, loop=loop, history=record.history,
+                       best_epoch=int(loop.best_epoch), epochs_run=int(loop.epoch),
+                       compile_s=record.compile_s, train_s=record.train_s,
+                       epoch_s=record.epoch_s)
+    if diverged:
+        logs = record.history[-1] if record.history else {}
+        raise TrainingDiverged(
+            f"training diverged at epoch {diverged}: loss={float(logs.get('loss', np.nan)):.4g}, "
+            f"{monitor}={float(logs.get(monitor, np.nan)):.4g}. Lower optim.learning_rate, "
+            "set optim.clip_norm, or check the inputs for extreme values. The last finite "
+            "parameters are in this error's .result.state.", result)
+    return result

@@ -1,0 +1,136 @@
+"""The epoch loop shared by `fit` (one model) and `train_population` (many).
+
+`LoopState` is everything a run carries between epochs: the train state, the best
+parameters so far, early-stopping counters and the epoch number, all as device arrays.
+`advance` is one pure epoch: train, evaluate, update the best and the stop flags. The
+host loop (`run_epochs`) only calls a compiled `advance` once per epoch and hands the
+results to callbacks; a population is the same loop over a vmapped `advance`.
+
+Because the whole run's state is one pytree, a checkpoint of it resumes a run exactly.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from fjax.train.callbacks import Callback
+from fjax.train.epoch import train_epoch
+from fjax.train.state import TrainState
+
+EvalFn = Callable[[Any, dict, jax.Array], dict]
+
+
+@struct.dataclass
+class LoopState:
+    train: TrainState
+    best_params: Any
+    best_score: jax.Array    # f32: the monitored value, sign-flipped so lower is better
+    best_epoch: jax.Array    # i32: 1-based epoch of best_params (0: none yet)
+    bad_epochs: jax.Array    # i32: epochs since the last improvement
+    stopped: jax.Array       # bool: early-stopped or diverged; no more updates
+    diverged_epoch: jax.Array  # i32: epoch whose loss or monitor was not finite (0: none)
+    epoch: jax.Array         # i32: epochs completed
+
+    @classmethod
+    def start(cls, state: TrainState) -> "LoopState":
+        i32 = lambda v: jnp.asarray(v, jnp.int32)  # noqa: E731
+        return cls(train=state, best_params=state.params,
+                   best_score=jnp.asarray(jnp.inf, jnp.float32), best_epoch=i32(0),
+                   bad_epochs=i32(0), stopped=jnp.asarray(False), diverged_epoch=i32(0),
+                   epoch=i32(0))
+
+
+@dataclass(frozen=True)
+class LoopSpec:
+    """The static parts of `advance`: batch geometry and early-stopping rule."""
+
+    batch_size: int
+    n_batches: int
+    monitor: str
+    sign: float            # +1 to minimise the monitor, -1 to maximise it
+    min_delta: float
+    patience: int | None
+
+
+def advance(spec: LoopSpec, train_step, eval_fn: EvalFn | None, loop: LoopState,
+            data: dict, weights: jax.Array, val_data: dict | None,
+            val_weights: jax.Array | None) -> tuple[LoopState, dict]:
+    """One epoch for one member: train, evaluate, track the best, decide to stop."""
+    epoch = loop.epoch + 1
+    state, metrics = train_epoch(train_step, loop.train, data, weights, loop.epoch,
+                                 batch_size=spec.batch_size, n_batches=spec.n_batches)
+    if eval_fn is not None and val_data is not None:
+        metrics.update({f"val_{k}": v for k, v in eval_fn(state.params, val_data,
+                                                          val_weights).items()})
+    if spec.monitor not in metrics:
+        raise ValueError(f"TrainConfig.monitor {spec.monitor!r} is not a metric of this run; "
+                         f"choose one of {sorted(metrics)}")
+    score = spec.sign * metrics[spec.monitor]
+    finite = jnp.isfinite(metrics["loss"]) & jnp.isfinite(score)
+    improved = finite & (score < loop.best_score - spec.min_delta)
+    bad = jnp.where(improved, 0, loop.bad_epochs + 1)
+    patience_out = bad >= spec.patience if spec.patience is not None else False
+    new = LoopState(
+        train=state,
+        best_params=jax.tree.map(lambda a, b: jnp.where(improved, a, b),
+                                 state.params, loop.best_params),
+        best_score=jnp.where(improved, score, loop.best_score),
+        best_epoch=jnp.where(improved, epoch, loop.best_epoch),
+        bad_epochs=bad,
+        stopped=~finite | patience_out,
+        diverged_epoch=jnp.where(finite, loop.diverged_epoch, epoch),
+        epoch=epoch,
+    )
+    # A member that had already stopped keeps its state: the epoch is computed (it
+    # shares the program with the others) but discarded.
+    kept = jax.tree.map(lambda old, upd: jnp.where(loop.stopped, old, upd), loop, new)
+    return kept, metrics
+
+
+@dataclass
+class RunRecord:
+    """What the host loop measured: per-epoch logs and timings."""
+
+    history: list[dict] = field(default_factory=list)
+    compile_s: float = 0.0
+    train_s: float = 0.0
+    epoch_s: list[float] = field(default_factory=list)
+
+
+def run_epochs(step_fn, loop: LoopState, args: tuple, epochs: int,
+               callbacks: Sequence[Callback], record: RunRecord) -> LoopState:
+    """Compile `step_fn(loop, *args)` once (ahead of time), then call it per epoch.
+
+    The host does per-epoch work only: callbacks get numpy logs; the loop ends when
+    every member has stopped or `epochs` is reached.
+    """
+    for cb in callbacks:
+        loop = cb.on_train_begin(loop) or loop
+    t0 = time.perf_counter()
+    compiled = jax.jit(step_fn).lower(loop, *args).compile()
+    record.compile_s = time.perf_counter() - t0
+    start = int(loop.epoch if np.ndim(loop.epoch) == 0 else np.max(loop.epoch))
+    t_train = time.perf_counter()
+    for epoch in range(start + 1, epochs + 1):
+        if bool(np.all(np.asarray(loop.stopped))):
+            break
+        t = time.perf_counter()
+        loop, metrics = compiled(loop, *args)
+        logs = {k: np.asarray(v) for k, v in metrics.items()}
+        record.epoch_s.append(time.perf_counter() - t)
+        logs["epoch"] = epoch
+        logs["time_s"] = record.epoch_s[-1]
+        record.history.append(logs)
+        for cb in callbacks:
+            cb.on_epoch_end(epoch, logs, loop)
+    record.train_s = time.perf_counter() - t_train
+    for cb in callbacks:
+        cb.on_train_end(loop)
+    return loop

@@ -1,0 +1,124 @@
+"""Supervised objectives: a model's apply function plus a `LossConfig` make a `loss_fn`.
+
+    loss_fn = supervised_loss(model.apply, cfg.loss)
+    loss, aux = loss_fn(params, {"x": x, "y": y, "weight": w}, rng)
+
+The model's raw output `f32[n, out_dim]` is read against the target `y: [n, ...]`:
+  - mse/mae/huber: one value per target entry (out_dim = size of a target row);
+  - bce/focal: one logit per target entry (labels 0/1);
+  - softmax_ce: `out_dim` class logits, integer labels `y: i32[n]`;
+  - pinball: one value per target entry and quantile (out_dim = size x Q);
+  - gaussian_nll: a mean and a log-scale per target entry (out_dim = 2 x size).
+`hparams` (pos_weight, focal_gamma, focal_alpha, huber_delta) default to the config's
+values and may be traced per-member scalars in a population.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fjax import losses
+from fjax.config import LossConfig, hyperparameters
+
+BINARY = ("bce", "focal")
+
+
+def output_dim(cfg: LossConfig, target_shape: tuple[int, ...], num_classes: int = 2) -> int:
+    """The model width that `cfg` needs for targets of per-row shape `target_shape`."""
+    size = math.prod(target_shape)
+    if cfg.name == "softmax_ce":
+        return num_classes
+    if cfg.name == "pinball":
+        return size * len(cfg.quantiles)
+    if cfg.name == "gaussian_nll":
+        return 2 * size
+    return size
+
+
+def loss_hyperparameters(cfg: LossConfig) -> dict[str, float]:
+    return {k.split(".")[-1]: v for k, v in hyperparameters(cfg).items()}
+
+
+def read_output(cfg: LossConfig, out: jax.Array, target_shape: tuple[int, ...]) -> Any:
+    """Model output -> the prediction the loss reads: values, logits, quantiles
+    `[n, *target, Q]`, or (mean, log_scale)."""
+    n = out.shape[0]
+    if cfg.name == "softmax_ce":
+        return out
+    if cfg.name == "pinball":
+        return out.reshape((n, *target_shape, len(cfg.quantiles)))
+    if cfg.name == "gaussian_nll":
+        mean, log_scale = jnp.split(out, 2, axis=-1)
+        return mean.reshape((n, *target_shape)), log_scale.reshape((n, *target_shape))
+    return out.reshape((n, *target_shape))
+
+
+def point_forecast(cfg: LossConfig, pred: Any) -> jax.Array:
+    """The point prediction: probability for binary losses, the median quantile (or the
+    one nearest 0.5) for pinball, the mean for a Gaussian head, else the value."""
+    if cfg.name in BINARY:
+        return jax.nn.sigmoid(pred)
+    if cfg.name == "softmax_ce":
+        return jax.nn.softmax(pred, axis=-1)
+    if cfg.name == "pinball":
+        return pred[..., int(np.argmin(np.abs(np.asarray(cfg.quantiles) - 0.5)))]
+    if cfg.name == "gaussian_nll":
+        return pred[0]
+    return pred
+
+
+def loss_value(cfg: LossConfig, pred: Any, y: jax.Array, w: jax.Array,
+               hp: Mapping[str, Any]) -> jax.Array:
+    name = cfg.name
+    if name == "mse":
+        return losses.mse(pred, y, w)
+    if name == "mae":
+        return losses.mae(pred, y, w)
+    if name == "huber":
+        return losses.huber(pred, y, w, delta=hp["huber_delta"])
+    if name == "bce":
+        return losses.binary_cross_entropy(pred, y, w, pos_weight=hp["pos_weight"])
+    if name == "focal":
+        return losses.focal_loss(pred, y, w, gamma=hp["focal_gamma"], alpha=hp["focal_alpha"])
+    if name == "softmax_ce":
+        return losses.softmax_cross_entropy(pred, y, w)
+    if name == "pinball":
+        return losses.pinball_loss(pred, y, cfg.quantiles, w)
+    if name == "gaussian_nll":
+        return losses.gaussian_nll(pred[0], pred[1], y, w)
+    raise ValueError(f"LossConfig.name {name!r} is unknown")
+
+
+def apply_model(apply_fn: Callable, params: Any, x: jax.Array, rng: jax.Array | None) -> jax.Array:
+    """Run the model in training mode (dropout on) when `rng` is given, else in eval mode."""
+    if rng is None:
+        return apply_fn(params, x, deterministic=True)
+    return apply_fn(params, x, deterministic=False, rngs={"dropout": rng})
+
+
+def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
+    """`loss_fn(params, batch, rng, hparams=None) -> (loss, {})` for batches with x, y, weight."""
+    defaults = loss_hyperparameters(cfg)
+
+    def loss_fn(params, batch, rng, hparams=None):
+        hp = {**defaults, **(hparams or {})}
+        y = batch["y"]
+        out = apply_model(apply_fn, params, batch["x"], rng)
+        target_shape = y.shape[1:] if cfg.name != "softmax_ce" else ()
+        pred = read_output(cfg, out, target_shape)
+        return loss_value(cfg, pred, y, batch["weight"], hp), {}
+
+    return loss_fn
+
+
+def check_targets(cfg: LossConfig, y: np.ndarray, num_classes: int | None = None) -> None:
+    """Host-side check that targets suit the loss (0/1 labels for bce/focal, ...)."""
+    if cfg.name in BINARY:
+        losses.check_binary_labels(y, "y")
+    elif cfg.name == "softmax_ce":
+        losses.check_class_labels(y, num_classes or int(np.max(y)) + 1, "y")

@@ -1,0 +1,53 @@
+"""`TrainState`: everything one model needs to take a step, as one pytree.
+
+params and opt_state are the model's and optimizer's pytrees, `step` counts optimizer
+updates and `rng` is the member's own key; the optimizer itself is static (part of the
+tree's structure), so one optimizer object serves a whole compile group and its
+per-member hyperparameters live in `opt_state.hyperparams`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from fjax.optim import set_hyperparams
+
+
+@struct.dataclass
+class TrainState:
+    params: Any
+    opt_state: Any
+    step: jax.Array
+    rng: jax.Array
+    tx: optax.GradientTransformation = struct.field(pytree_node=False)
+
+    @classmethod
+    def create(cls, *, params: Any, tx: optax.GradientTransformation, rng: jax.Array,
+               hyperparams: Mapping[str, Any] | None = None) -> "TrainState":
+        """A fresh state; `hyperparams` overrides injected optimizer values (e.g. the
+        learning rate of this member)."""
+        opt_state = tx.init(params)
+        if hyperparams:
+            opt_state = set_hyperparams(opt_state, hyperparams)
+        return cls(params=params, opt_state=opt_state, step=jnp.zeros((), jnp.int32),
+                   rng=jnp.asarray(rng), tx=tx)
+
+    def apply_gradients(self, grads: Any) -> "TrainState":
+        updates, opt_state = self.tx.update(grads, self.opt_state, self.params)
+        params = optax.apply_updates(self.params, updates)
+        return self.replace(params=params, opt_state=opt_state, step=self.step + 1)
+
+
+def step_key(state: TrainState) -> jax.Array:
+    """The key for this step's randomness (dropout): fold_in(stream 0, step)."""
+    return jax.random.fold_in(jax.random.fold_in(state.rng, 0), state.step)
+
+
+def epoch_key(state: TrainState, epoch: jax.Array) -> jax.Array:
+    """The key for this epoch's shuffle: fold_in(stream 1, epoch)."""
+    return jax.random.fold_in(jax.random.fold_in(state.rng, 1), epoch)

@@ -1,0 +1,44 @@
+"""Config grids: split a grid over config fields into compile groups.
+
+A grid is {"optim.learning_rate": [...], "model.hidden": [...], ...}. Fields declared
+with `hyper(...)` vary inside one compiled population; any other field (layer sizes,
+model kind) changes the program, so each of its values starts a new group. Every group
+gets the full product of the hyper values.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from fjax.config import get_path, hyperparameters, replace_path
+
+
+@dataclass(frozen=True)
+class Group:
+    config: Any                           # structural values set; hyper fields = base values
+    hparams: dict[str, list]              # short name ("learning_rate") -> values
+    paths: dict[str, str]                 # short name -> config path ("optim.learning_rate")
+
+
+def group_grid(base: Any, grid: Mapping[str, Sequence[Any]]) -> list[Group]:
+    """The compile groups of `grid` around `base`, in the grid's order."""
+    hyper_paths = set(hyperparameters(base))
+    for path, values in grid.items():
+        get_path(base, path)  # raises on an unknown path
+        if len(values) == 0:
+            raise ValueError(f"grid entry {path!r} has no values")
+    structural = [p for p in grid if p not in hyper_paths]
+    hyper = [p for p in grid if p in hyper_paths]
+    short = {p.split(".")[-1]: p for p in hyper}
+    if len(short) != len(hyper):
+        raise ValueError(f"hyperparameter names must be unique across sections: {hyper}")
+    groups = []
+    for combo in itertools.product(*(grid[p] for p in structural)):
+        cfg = base
+        for path, value in zip(structural, combo):
+            cfg = replace_path(cfg, path, value)
+        groups.append(Group(config=cfg, hparams={s: list(grid[p]) for s, p in short.items()},
+                            paths=short))
+    return groups

@@ -1,0 +1,329 @@
+"""fjax.metrics against scikit-learn (classification) and float64 numpy (regression)."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from fjax import metrics
+
+N = 160
+RTOL = 1e-5
+
+
+def classification_data(seed, levels=10, n=N):
+    """Scores on a grid of ``levels + 1`` values (many ties), labels, positive weights."""
+    rng = np.random.default_rng(seed)
+    labels = (rng.random(n) < 0.4).astype(np.float32)
+    labels[:2] = [0.0, 1.0]  # both classes present
+    # Informative but noisy scores, rounded so that ties are frequent.
+    raw = np.clip(0.35 * labels + rng.uniform(0.0, 0.65, n), 0.0, 1.0)
+    scores = (np.round(raw * levels) / levels).astype(np.float32)
+    weights = rng.uniform(0.1, 2.0, n).astype(np.float32)
+    return scores, labels, weights
+
+
+def probs_of(scores):  # the same clip is applied on the fjax side with jnp.clip
+    return np.clip(scores, 0.05, 0.95).astype(np.float32)
+
+
+def sk_ks(labels, scores, weights):
+    fpr, tpr, _ = skm.roc_curve(labels, scores, sample_weight=weights, drop_intermediate=False)
+    return np.max(np.abs(tpr - fpr))
+
+
+def sk_prf(labels, scores, threshold, weights):
+    pred = (scores >= threshold).astype(int)
+    kw = dict(sample_weight=weights, zero_division=0)
+    return {
+        "precision": skm.precision_score(labels, pred, **kw),
+        "recall": skm.recall_score(labels, pred, **kw),
+        "f1": skm.f1_score(labels, pred, **kw),
+    }
+
+
+# name -> (fjax metric(scores, labels, weights), sklearn oracle(labels, scores, weights))
+CLASSIFICATION = {
+    "roc_auc": (
+        metrics.roc_auc,
+        lambda y, s, w: skm.roc_auc_score(y, s, sample_weight=w),
+    ),
+    "gini": (
+        metrics.gini,
+        lambda y, s, w: 2 * skm.roc_auc_score(y, s, sample_weight=w) - 1,
+    ),
+    "average_precision": (
+        metrics.average_precision,
+        lambda y, s, w: skm.average_precision_score(y, s, sample_weight=w),
+    ),
+    "ks_statistic": (metrics.ks_statistic, sk_ks),
+    "brier": (
+        lambda s, y, w: metrics.brier(jnp.clip(s, 0.05, 0.95), y, w),
+        lambda y, s, w: skm.brier_score_loss(y, probs_of(s), sample_weight=w),
+    ),
+    "log_loss": (
+        lambda s, y, w: metrics.log_loss(jnp.clip(s, 0.05, 0.95), y, w),
+        lambda y, s, w: skm.log_loss(y, probs_of(s), sample_weight=w),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CLASSIFICATION))
+@pytest.mark.parametrize("levels", [2, 10, 1000], ids=["heavy-ties", "ties", "few-ties"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_classification_matches_sklearn(name, levels, seed):
+    ours, oracle = CLASSIFICATION[name]
+    s, y, w = classification_data(seed, levels)
+    out = ours(s, y, w)
+    chex.assert_shape(out, ())
+    chex.assert_type(out, jnp.float32)
+    np.testing.assert_allclose(out, oracle(y, s.astype(np.float64), w.astype(np.float64)), rtol=RTOL)
+    # weights=None is the unweighted metric.
+    np.testing.assert_allclose(ours(s, y, None), oracle(y, s.astype(np.float64), None), rtol=RTOL)
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.3, 0.5, 0.9, 1.5])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_precision_recall_f1_matches_sklearn(threshold, seed):
+    s, y, w = classification_data(seed)
+    for weights in (w, None):
+        out = metrics.precision_recall_f1(s, y, threshold, weights)
+        expected = sk_prf(y, s, threshold, weights)
+        assert set(out) == {"precision", "recall", "f1"}
+        for key in expected:
+            np.testing.assert_allclose(out[key], expected[key], rtol=RTOL, err_msg=key)
+
+
+def test_precision_recall_f1_zero_division_is_zero():
+    s = np.array([0.1, 0.2, 0.3], np.float32)
+    out = metrics.precision_recall_f1(s, np.zeros(3, np.float32), threshold=0.5)
+    assert {k: float(v) for k, v in out.items()} == {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+
+
+def test_tiny_auc_with_ties_by_hand():
+    # pairs (pos, neg): (0.8,0.5) win, (0.8,0.8) tie, (0.5,0.5) tie, (0.5,0.8) loss
+    s = np.array([0.8, 0.5, 0.5, 0.8], np.float32)
+    y = np.array([1, 1, 0, 0], np.float32)
+    np.testing.assert_allclose(metrics.roc_auc(s, y), (1 + 0.5 + 0.5 + 0) / 4)
+    # weight 3 on the first positive: (3*1 + 3*0.5 + 0.5 + 0) / (4 * 2)
+    w = np.array([3, 1, 1, 1], np.float32)
+    np.testing.assert_allclose(metrics.roc_auc(s, y, w), 5.0 / 8.0)
+
+
+# Metrics with the shared (scores, labels, weights) signature, for the generic tests.
+ALL_CLASSIFICATION = {
+    **{k: v[0] for k, v in CLASSIFICATION.items()},
+    "precision_at_k": lambda s, y, w: metrics.precision_at_k(s, y, 25, w),
+    "f1": lambda s, y, w: metrics.precision_recall_f1(s, y, 0.5, w)["f1"],
+    "precision": lambda s, y, w: metrics.precision_recall_f1(s, y, 0.5, w)["precision"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(ALL_CLASSIFICATION))
+@pytest.mark.parametrize("seed", [0, 1])
+def test_zero_weight_equals_dropping_the_row(name, seed):
+    fn = ALL_CLASSIFICATION[name]
+    s, y, w = classification_data(seed, levels=10)
+    rng = np.random.default_rng(seed + 100)
+    w[rng.permutation(N)[:60]] = 0.0  # a fixed count keeps one compiled shape across seeds
+    keep = w != 0
+    np.testing.assert_allclose(fn(s, y, w), fn(s[keep], y[keep], w[keep]), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(ALL_CLASSIFICATION))
+def test_vmap_over_stacked_rows_equals_per_row(name):
+    fn = ALL_CLASSIFICATION[name]
+    rows = [classification_data(seed, levels=10) for seed in range(4)]
+    s, y, w = (np.stack(parts) for parts in zip(*rows))
+    w[1, ::3] = 0.0  # a fold mask on one member
+    batched = jax.jit(jax.vmap(fn))(s, y, w)
+    chex.assert_shape(batched, (4,))
+    looped = np.array([fn(s[i], y[i], w[i]) for i in range(4)])
+    np.testing.assert_allclose(batched, looped, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["roc_auc", "average_precision", "precision_at_k"])
+def test_jit_matches_eager(name):
+    fn = ALL_CLASSIFICATION[name]
+    s, y, w = classification_data(7, n=40)
+    with jax.disable_jit():  # the metrics are jitted at definition; run them op by op
+        eager = fn(s, y, w)
+    np.testing.assert_allclose(jax.jit(fn)(s, y, w), eager, rtol=1e-6)
+
+
+def test_undefined_ranking_metrics_are_nan():
+    s = np.array([0.2, 0.4, 0.9], np.float32)
+    zeros, ones = np.zeros(3, np.float32), np.ones(3, np.float32)
+    for fn in (metrics.roc_auc, metrics.gini, metrics.ks_statistic):
+        assert np.isnan(fn(s, zeros)), fn
+        assert np.isnan(fn(s, ones)), fn
+    assert np.isnan(metrics.average_precision(s, zeros))
+    np.testing.assert_allclose(metrics.average_precision(s, ones), 1.0)
+    # a mask that removes every positive makes AUC undefined too
+    y = np.array([1, 0, 0], np.float32)
+    assert np.isnan(metrics.roc_auc(s, y, np.array([0, 1, 1], np.float32)))
+    assert np.isnan(metrics.precision_at_k(s, y, 2, np.zeros(3, np.float32)))
+
+
+def test_perfect_and_reversed_rankings():
+    s = np.linspace(0, 1, 10).astype(np.float32)
+    y = (s > 0.5).astype(np.float32)
+    assert float(metrics.roc_auc(s, y)) == 1.0
+    assert float(metrics.roc_auc(-s, y)) == 0.0
+    assert float(metrics.ks_statistic(s, y)) == 1.0
+    assert float(metrics.ks_statistic(-s, y)) == 1.0  # |TPR - FPR|
+    assert float(metrics.average_precision(s, y)) == 1.0
+    # every score tied: one threshold, AUC = 1/2, KS = 0, AP = prevalence
+    flat = np.full(10, 0.3, np.float32)
+    assert float(metrics.roc_auc(flat, y)) == 0.5
+    assert float(metrics.ks_statistic(flat, y)) == 0.0
+    np.testing.assert_allclose(metrics.average_precision(flat, y), y.mean())
+
+
+def test_precision_at_k_by_hand():
+    s = np.array([0.9, 0.8, 0.8, 0.1, 0.95], np.float32)
+    y = np.array([0, 1, 0, 1, 1], np.float32)
+    # unweighted order: 4 (0.95), 0 (0.9), 1 (0.8, lower index), 2 (0.8), 3
+    assert float(metrics.precision_at_k(s, y, 1)) == 1.0
+    assert float(metrics.precision_at_k(s, y, 2)) == 0.5
+    np.testing.assert_allclose(metrics.precision_at_k(s, y, 3), 2 / 3)
+    # weight 0 removes sample 4; weight 2 on sample 0
+    w = np.array([2, 1, 1, 1, 0], np.float32)
+    assert float(metrics.precision_at_k(s, y, 1, w)) == 0.0
+    np.testing.assert_allclose(metrics.precision_at_k(s, y, 2, w), 1 / 3)
+    np.testing.assert_allclose(metrics.precision_at_k(s, y, 3, w), 1 / 4)
+    # k larger than the number of weighted samples: all of them
+    np.testing.assert_allclose(metrics.precision_at_k(s, y, 10, w), 2 / 5)
+    # ties broken by index
+    tied = np.full(3, 0.5, np.float32)
+    assert float(metrics.precision_at_k(tied, np.array([1, 0, 0], np.float32), 1)) == 1.0
+    assert float(metrics.precision_at_k(tied, np.array([0, 1, 0], np.float32), 1)) == 0.0
+    assert float(metrics.precision_at_k(tied, np.array([0, 1, 0], np.float32), 2)) == 0.5
+    with pytest.raises(ValueError, match="static"):
+        metrics.precision_at_k(s, y, 0)
+
+
+# -------------------------------------------------------------------------- regression
+
+
+def regression_data(seed, n=N, horizon=3):
+    rng = np.random.default_rng(seed)
+    target = rng.normal(1.0, 1.0, (n, horizon)).astype(np.float32)
+    pred = (target + rng.normal(0.0, 0.5, (n, horizon))).astype(np.float32)
+    pred[0], target[0] = 0.0, 0.0  # smape: 0 when both are 0 (the row gets weight 0 below for mape)
+    last = rng.normal(1.0, 1.0, n).astype(np.float32)
+    w = rng.uniform(0.1, 2.0, n).astype(np.float32)
+    w[rng.random(n) < 0.3] = 0.0
+    w[0] = 0.0
+    return pred, target, last, w
+
+
+def ref_mean(per, w):
+    per = np.asarray(per, np.float64).reshape(len(per), -1).mean(axis=1)
+    if w is None:
+        return per.mean()
+    keep = w != 0
+    return (w[keep] * per[keep]).sum() / w[keep].sum()
+
+
+def ref_regression(name, p, t, last, w):
+    p, t, last = (np.asarray(a, np.float64) for a in (p, t, last))
+    e = p - t
+    if name == "mae":
+        return ref_mean(np.abs(e), w)
+    if name == "rmse":
+        return np.sqrt(ref_mean(e**2, w))
+    if name == "mape":
+        with np.errstate(divide="ignore", invalid="ignore"):  # weight-0 row has t == 0
+            return ref_mean(100 * np.abs(e) / np.abs(t), w)
+    if name == "smape":
+        den = np.abs(p) + np.abs(t)
+        safe = np.where(den == 0, 1.0, den)
+        return ref_mean(np.where(den == 0, 0.0, 200 * np.abs(e) / safe), w)
+    if name == "mase":
+        return ref_mean(np.abs(e), w) / 0.8
+    if name == "directional_accuracy":
+        up_p, up_t = np.sign(p - last[:, None]), np.sign(t - last[:, None])
+        return ref_mean((up_p == up_t).astype(float), w)
+    raise KeyError(name)
+
+
+REGRESSION = {
+    "mae": lambda p, t, last, w: metrics.mae(p, t, w),
+    "rmse": lambda p, t, last, w: metrics.rmse(p, t, w),
+    "mape": lambda p, t, last, w: metrics.mape(p, t, w),
+    "smape": lambda p, t, last, w: metrics.smape(p, t, w),
+    "mase": lambda p, t, last, w: metrics.mase(p, t, 0.8, w),
+    "directional_accuracy": lambda p, t, last, w: metrics.directional_accuracy(p, t, last, w),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REGRESSION))
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_regression_matches_float64_reference(name, seed):
+    p, t, last, w = regression_data(seed)
+    out = REGRESSION[name](p, t, last, w)
+    chex.assert_shape(out, ())
+    chex.assert_type(out, jnp.float32)
+    np.testing.assert_allclose(out, ref_regression(name, p, t, last, w), rtol=RTOL)
+    if name != "mape":  # row 0 has target 0, so unweighted mape is inf
+        np.testing.assert_allclose(
+            REGRESSION[name](p, t, last, None), ref_regression(name, p, t, last, None), rtol=RTOL
+        )
+
+
+@pytest.mark.parametrize("name", sorted(REGRESSION))
+def test_regression_zero_weight_equals_dropping_the_row(name):
+    p, t, last, w = regression_data(3)
+    keep = w != 0
+    fn = REGRESSION[name]
+    np.testing.assert_allclose(fn(p, t, last, w), fn(p[keep], t[keep], last[keep], w[keep]), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(REGRESSION))
+def test_regression_vmap_over_fold_masks(name):
+    p, t, last, _ = regression_data(4)
+    masks = np.stack([regression_data(s)[3] for s in range(3)])
+    fn = REGRESSION[name]
+    batched = jax.vmap(lambda w: fn(p, t, last, w))(masks)
+    np.testing.assert_allclose(batched, [fn(p, t, last, m) for m in masks], rtol=1e-6)
+
+
+def test_regression_zero_total_weight_is_nan():
+    p, t, last, _ = regression_data(5)
+    assert np.isnan(metrics.mae(p, t, np.zeros(N, np.float32)))
+
+
+def test_mape_and_smape_by_hand():
+    p = np.array([110.0, 90.0, 0.0], np.float32)
+    t = np.array([100.0, 100.0, 0.0], np.float32)
+    np.testing.assert_allclose(metrics.mape(p[:2], t[:2]), 10.0, rtol=1e-6)
+    # 200*10/210, 200*10/190, 0
+    np.testing.assert_allclose(metrics.smape(p, t), (2000 / 210 + 2000 / 190) / 3, rtol=1e-6)
+
+
+def test_directional_accuracy_by_hand():
+    last = np.array([1.0, 1.0, 1.0, 1.0], np.float32)
+    pred = np.array([2.0, 0.0, 1.5, 1.0], np.float32)
+    target = np.array([3.0, 2.0, 0.5, 1.0], np.float32)
+    # up/up hit, down/up miss, up/down miss, flat/flat hit
+    assert float(metrics.directional_accuracy(pred, target, last)) == 0.5
+    w = np.array([1, 1, 1, 2], np.float32)
+    np.testing.assert_allclose(metrics.directional_accuracy(pred, target, last, w), 3 / 5)
+    # two-step horizon: last broadcasts over the horizon axis
+    pred2 = np.stack([pred, pred], axis=1)
+    target2 = np.stack([target, [0.0, 3.0, 2.0, 2.0]], axis=1)  # step 2: down, up, up, up
+    # step 2 hits: (up, down) miss, (down, up) miss, (up, up) hit, (flat, up) miss
+    expected = np.mean([(1 + 0) / 2, (0 + 0) / 2, (0 + 1) / 2, (1 + 0) / 2])
+    np.testing.assert_allclose(metrics.directional_accuracy(pred2, target2, last), expected)
+
+
+def test_shape_errors():
+    with pytest.raises(ValueError, match="scores and labels"):
+        metrics.roc_auc(np.zeros(5), np.zeros(4))
+    with pytest.raises(ValueError, match="weights must have shape"):
+        metrics.roc_auc(np.zeros(5), np.zeros(5), np.ones(4))
+    with pytest.raises(ValueError, match="pred has shape"):
+        metrics.mae(np.zeros((5, 1)), np.zeros(5))

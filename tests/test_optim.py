@@ -1,0 +1,89 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from fjax.config import OptimConfig
+from fjax.optim import build_optimizer, get_hyperparams, schedule_shape, set_hyperparams
+
+PARAMS = {"dense": {"kernel": jnp.array([[1.0, -2.0], [0.5, 3.0]]), "bias": jnp.array([0.3, -0.1])}}
+GRADS = jax.tree.map(lambda p: 0.1 * p + 0.05, PARAMS)
+
+
+def run(tx, steps=3):
+    state, params = tx.init(PARAMS), PARAMS
+    for _ in range(steps):
+        updates, state = tx.update(GRADS, state, params)
+        params = optax.apply_updates(params, updates)
+    return params
+
+
+@pytest.mark.parametrize("cfg, reference", [
+    (OptimConfig(name="sgd", learning_rate=0.1), optax.sgd(0.1)),
+    (OptimConfig(name="momentum", learning_rate=0.1, momentum=0.8), optax.sgd(0.1, momentum=0.8)),
+    (OptimConfig(name="nesterov", learning_rate=0.1), optax.sgd(0.1, momentum=0.9, nesterov=True)),
+    (OptimConfig(name="adagrad", learning_rate=0.1), optax.adagrad(0.1)),
+    (OptimConfig(name="rmsprop", learning_rate=0.01), optax.rmsprop(0.01, momentum=0.0)),
+    (OptimConfig(name="adam", learning_rate=0.01), optax.adam(0.01)),
+    (OptimConfig(name="adamw", learning_rate=0.01, weight_decay=0.1),
+     optax.adamw(0.01, weight_decay=0.1,
+                 mask=lambda p: {"dense": {"kernel": True, "bias": False}})),
+    (OptimConfig(name="adam", learning_rate=0.01, clip_norm=0.05),
+     optax.chain(optax.clip_by_global_norm(0.05), optax.adam(0.01))),
+    (OptimConfig(name="sgd", learning_rate=0.1, weight_decay=0.5),
+     optax.chain(optax.add_decayed_weights(0.5, mask=lambda p: {"dense": {"kernel": True, "bias": False}}),
+                 optax.sgd(0.1))),
+])
+def test_matches_plain_optax(cfg, reference):
+    ours, theirs = run(build_optimizer(cfg, 100)), run(reference)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), ours, theirs)
+
+
+def test_schedules_match_optax():
+    total = 50
+    for cfg, ref in [
+        (OptimConfig(schedule="cosine"), optax.cosine_decay_schedule(1.0, total)),
+        (OptimConfig(schedule="warmup_cosine", warmup_steps=5, final_factor=0.1),
+         optax.warmup_cosine_decay_schedule(0.0, 1.0, 5, total, end_value=0.1)),
+        (OptimConfig(schedule="exponential", decay_steps=10, decay_rate=0.5),
+         optax.exponential_decay(1.0, 10, 0.5)),
+    ]:
+        shape = schedule_shape(cfg, total)
+        for step in (0, 3, 17, 49):
+            np.testing.assert_allclose(shape(step), ref(step), rtol=1e-6)
+
+
+def test_schedule_scales_the_injected_rate():
+    cfg = OptimConfig(name="sgd", learning_rate=0.2, schedule="exponential", decay_steps=1,
+                      decay_rate=0.5)
+    tx = build_optimizer(cfg, 10)
+    ref = optax.sgd(optax.exponential_decay(0.2, 1, 0.5))
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), run(tx), run(ref))
+
+
+def test_hyperparameters_are_state_not_program():
+    """Setting the rate in the state equals building the optimizer with that rate."""
+    tx = build_optimizer(OptimConfig(name="adam", learning_rate=1e-3), 10)
+    state = set_hyperparams(tx.init(PARAMS), {"learning_rate": 0.05})
+    assert float(get_hyperparams(state)["learning_rate"]) == pytest.approx(0.05)
+    updates, _ = tx.update(GRADS, state, PARAMS)
+    ref_tx = optax.adam(0.05)
+    ref_updates, _ = ref_tx.update(GRADS, ref_tx.init(PARAMS), PARAMS)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), updates, ref_updates)
+
+
+def test_vmapped_members_keep_their_own_clip_norms():
+    """Clipping inside a vmapped update uses each member's own gradient norm."""
+    tx = build_optimizer(OptimConfig(name="sgd", learning_rate=1.0, clip_norm=1.0), 10)
+    grads = {"w": jnp.array([[3.0, 4.0], [0.3, 0.4]])}  # member norms 5 and 0.5
+    params = {"w": jnp.zeros((2, 2))}
+    states = jax.vmap(tx.init)(params)
+    updates, _ = jax.vmap(tx.update)(grads, states, params)
+    np.testing.assert_allclose(updates["w"], [[-0.6, -0.8], [-0.3, -0.4]], rtol=1e-6)
+
+
+def test_unknown_hyperparameter_is_rejected():
+    tx = build_optimizer(OptimConfig(), 10)
+    with pytest.raises(ValueError, match="unknown optimizer hyperparameters.*lr"):
+        set_hyperparams(tx.init(PARAMS), {"lr": 0.1})

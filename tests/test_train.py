@@ -1,0 +1,263 @@
+"""The training core: steps, epochs, fit, populations, checkpoints, bad input."""
+
+import chex
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from fjax.config import LossConfig, OptimConfig, TrainConfig
+from fjax.data.splits import kfold
+from fjax.models import LinearRegression
+from fjax.optim import build_optimizer
+from fjax.train import (Callback, TrainingDiverged, TrainState, fit, init_member,
+                        make_eval_step, make_train_step, train_population)
+from fjax.train.checkpoint import Checkpointer
+from fjax.train.epoch import num_batches, shuffled_batches, train_epoch
+from fjax.train.objective import check_targets, supervised_loss
+
+N, D = 90, 4
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(N, D)).astype(np.float32)
+Y = (X @ RNG.normal(size=D) + 0.1 * RNG.normal(size=N)).astype(np.float32)[:, None]
+DATA = {"x": X, "y": Y}
+
+
+class Net(nn.Module):
+    @nn.compact
+    def __call__(self, x, deterministic=True):
+        h = nn.Dropout(0.1, deterministic=deterministic)(nn.tanh(nn.Dense(8)(x)))
+        return nn.Dense(1)(h)
+
+
+MODEL = Net()
+INIT = lambda key: MODEL.init(key, X[:1])  # noqa: E731
+LOSS = supervised_loss(MODEL.apply, LossConfig(name="huber"))
+CFG = TrainConfig(epochs=3, batch_size=16)
+
+
+def tree_allclose(a, b, **kw):
+    jax.tree.map(lambda u, v: np.testing.assert_allclose(np.asarray(u), np.asarray(v), **kw), a, b)
+
+
+def tree_equal(a, b):
+    return all(jax.tree.leaves(jax.tree.map(lambda u, v: bool(jnp.array_equal(u, v)), a, b)))
+
+
+def fresh_state(optim=OptimConfig(learning_rate=1e-2), steps=100, seed=0, hp=None):
+    return init_member(INIT, build_optimizer(optim, steps), seed, hp)
+
+
+def test_train_step_is_pure_and_jittable():
+    state = fresh_state()
+    batch = {"x": jnp.asarray(X[:16]), "y": jnp.asarray(Y[:16]), "weight": jnp.ones(16)}
+    step = make_train_step(LOSS)
+    eager, m1 = step(state, batch)
+    jitted, m2 = jax.jit(step)(state, batch)
+    tree_allclose(eager.params, jitted.params, rtol=1e-5, atol=1e-7)
+    assert int(jitted.step) == 1 and int(state.step) == 0  # the input state is untouched
+    np.testing.assert_allclose(m1["loss"], m2["loss"], rtol=1e-6)
+    # grad through a step (e.g. for meta-learning) is finite
+    g = jax.grad(lambda p: make_eval_step(LOSS)(step(state.replace(params=p), batch)[0].params,
+                                                batch)["loss"])(state.params)
+    assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(g))
+
+
+def test_epoch_masks_the_last_partial_batch_like_a_float64_reference():
+    """SGD on a linear model over one epoch equals a numpy loop over the same batches,
+    where the padded tail of the last batch does not count."""
+    model = LinearRegression(1)
+    loss_fn = supervised_loss(model.apply, LossConfig(name="mse"))
+    params = model.init(jax.random.PRNGKey(1), X[:1])
+    tx = build_optimizer(OptimConfig(name="sgd", learning_rate=0.1), 10)
+    state = TrainState.create(params=params, tx=tx, rng=jax.random.PRNGKey(2))
+    n, bs = 70, 32
+    data = {"x": jnp.asarray(X[:n]), "y": jnp.asarray(Y[:n])}
+    weights = jnp.ones(n)
+    new, _ = train_epoch(make_train_step(loss_fn), state, data, weights, jnp.int32(0),
+                         batch_size=bs, n_batches=num_batches(n, bs))
+    from fjax.train.state import epoch_key
+    idx, w = shuffled_batches(epoch_key(state, jnp.int32(0)), weights, bs, 3)
+    assert float(w[-1].sum()) == n - 2 * bs
+    assert sorted(np.asarray(idx)[np.asarray(w) > 0].tolist()) == list(range(n))
+    k = np.asarray(params["params"]["dense"]["kernel"], np.float64)
+    b = np.asarray(params["params"]["dense"]["bias"], np.float64)
+    x64, y64 = X[:n].astype(np.float64), Y[:n].astype(np.float64)
+    for rows, wb in zip(np.asarray(idx), np.asarray(w)):
+        xb, yb, wb = x64[rows], y64[rows], wb.astype(np.float64)
+        err = (xb @ k + b) - yb
+        gk = 2 * xb.T @ (wb[:, None] * err) / wb.sum()
+        gb = 2 * (wb[:, None] * err).sum(0) / wb.sum()
+        k, b = k - 0.1 * gk, b - 0.1 * gb
+    np.testing.assert_allclose(new.params["params"]["dense"]["kernel"], k, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(new.params["params"]["dense"]["bias"], b, rtol=1e-4, atol=1e-5)
+
+
+def test_rows_outside_the_fold_never_influence_training():
+    folds = kfold(N, 3, seed=0)
+    y2 = Y.copy()
+    y2[folds.val[0] > 0] += 100.0   # planted values in the held-out rows
+    a = fit(fresh_state(), LOSS, DATA, config=CFG, weights=folds.train[0])
+    b = fit(fresh_state(), LOSS, {"x": X, "y": y2}, config=CFG, weights=folds.train[0])
+    assert tree_equal(a.state.params, b.state.params)
+
+
+def test_same_seed_gives_bit_identical_parameters():
+    a = fit(fresh_state(), LOSS, DATA, config=CFG)
+    b = fit(fresh_state(), LOSS, DATA, config=CFG)
+    c = fit(fresh_state(seed=1), LOSS, DATA, config=CFG)
+    assert tree_equal(a.state.params, b.state.params)
+    assert not tree_equal(a.state.params, c.state.params)
+
+
+def test_population_equals_members_trained_one_by_one():
+    """seeds x (learning rate, huber delta) x folds as one program == separate fits."""
+    folds = kfold(N, 2, seed=0)
+    optim = OptimConfig(name="adam", learning_rate=1e-2, clip_norm=1.0)
+    grid = {"learning_rate": [3e-3, 3e-2], "huber_delta": [0.5, 2.0]}
+    pop = train_population(LOSS, INIT, DATA, optim=optim, train=CFG, hparams=grid,
+                           seeds=[0, 5], folds=folds)
+    assert pop.size == 2 * 2 * 2 * 2
+    chex.assert_tree_shape_prefix(pop.loop.train.params, (pop.size,))
+    steps = CFG.epochs * num_batches(int(folds.train.sum(1).max()), CFG.batch_size)
+    tx = build_optimizer(optim, steps)
+    for i in (0, 7, 9, 14):  # together they cover every seed, grid value and fold
+        row = pop.members.loc[i]
+        state = init_member(INIT, tx, int(row.seed), {"learning_rate": row.learning_rate})
+        loss = lambda p, b, r, d=row.huber_delta: LOSS(p, b, r, hparams={"huber_delta": d})  # noqa: E731
+        fold = int(row.fold)
+        one = fit(state, loss, DATA, config=CFG, weights=folds.train[fold], val_data=DATA,
+                  val_weights=folds.val[fold])
+        tree_allclose(one.state.params, pop.member_params(i), rtol=2e-4, atol=2e-5)
+        np.testing.assert_allclose(one.history[-1]["val_loss"],
+                                   pop.history[-1]["val_loss"][i], rtol=2e-4, atol=1e-6)
+    # members differ from each other (the grid and seeds matter)
+    assert not np.allclose(pop.history[-1]["loss"][0], pop.history[-1]["loss"][2])
+
+
+def test_one_trace_for_any_grid_size_and_epoch_count():
+    traces = []
+
+    def counting_loss(params, batch, rng, hparams=None):
+        traces.append(1)
+        return LOSS(params, batch, rng, hparams=hparams)
+
+    def count(grid, epochs):
+        traces.clear()
+        train_population(counting_loss, INIT, DATA, optim=OptimConfig(),
+                         train=TrainConfig(epochs=epochs, batch_size=32), hparams=grid)
+        return len(traces)
+
+    small = count({"learning_rate": [1e-3]}, 1)
+    large = count({"learning_rate": [1e-3, 3e-3, 1e-2], "weight_decay": [0.0, 1e-4],
+                   "huber_delta": [0.5, 1.0]}, 4)
+    assert small == large > 0
+
+
+def test_member_chunks_equal_full_vmap():
+    grid = {"learning_rate": [1e-3, 1e-2, 3e-2]}
+    full = train_population(LOSS, INIT, DATA, optim=OptimConfig(), train=CFG, hparams=grid)
+    chunked = train_population(LOSS, INIT, DATA, optim=OptimConfig(), hparams=grid,
+                               train=TrainConfig(epochs=3, batch_size=16, member_chunk=2))
+    tree_allclose(full.params, chunked.params, rtol=1e-4, atol=1e-6)
+
+
+def test_early_stopping_restores_the_best_epoch():
+    folds = kfold(N, 3, seed=1)
+    cfg = TrainConfig(epochs=40, batch_size=16, patience=2)
+    optim = OptimConfig(learning_rate=0.3)  # large enough to overshoot: val loss goes up
+    res = fit(fresh_state(optim), LOSS, DATA, config=cfg, weights=folds.train[0],
+              val_data=DATA, val_weights=folds.val[0])
+    val = [h["val_loss"] for h in res.history]
+    assert res.best_epoch == int(np.argmin(val)) + 1
+    assert res.epochs_run == len(val) and res.epochs_run - res.best_epoch == 2
+    again = fit(fresh_state(optim), LOSS, DATA, weights=folds.train[0],
+                config=TrainConfig(epochs=res.best_epoch, batch_size=16))
+    tree_allclose(res.state.params, again.state.params, rtol=1e-6, atol=1e-7)
+
+
+def test_divergence_stops_with_the_epoch_named():
+    bad = OptimConfig(name="sgd", learning_rate=1e4)
+    with pytest.raises(TrainingDiverged, match=r"diverged at epoch \d") as err:
+        fit(fresh_state(bad), supervised_loss(MODEL.apply, LossConfig(name="mse")), DATA,
+            config=TrainConfig(epochs=20, batch_size=16))
+    params = err.value.result.state.params
+    assert all(np.isfinite(np.asarray(p)).all() for p in jax.tree.leaves(params))
+
+
+def test_a_diverging_member_does_not_stop_the_others():
+    pop = train_population(supervised_loss(MODEL.apply, LossConfig(name="mse")), INIT, DATA,
+                           optim=OptimConfig(name="sgd", learning_rate=1e-2),
+                           train=TrainConfig(epochs=6, batch_size=16),
+                           hparams={"learning_rate": [1e-2, 1e4]})
+    table = pop.table()
+    assert table.loc[0, "diverged_epoch"] == 0 and table.loc[0, "epochs"] == 6
+    assert table.loc[1, "diverged_epoch"] > 0
+    assert all(np.isfinite(np.asarray(p)).all() for p in jax.tree.leaves(pop.params))
+
+
+def test_resumed_run_is_bit_identical(tmp_path):
+    full = fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=4, batch_size=16))
+    fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=2, batch_size=16),
+        callbacks=[Checkpointer(tmp_path)])
+    resumed = fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=4, batch_size=16),
+                  callbacks=[Checkpointer(tmp_path)])
+    assert len(resumed.history) == 2 and resumed.history[0]["epoch"] == 3
+    assert tree_equal(full.state.params, resumed.state.params)
+    assert tree_equal(full.state.opt_state, resumed.state.opt_state)
+
+
+def test_population_resumes_bit_identically(tmp_path):
+    grid = {"learning_rate": [1e-3, 1e-2]}
+    run = lambda epochs, cbs=(): train_population(  # noqa: E731
+        LOSS, INIT, DATA, optim=OptimConfig(), hparams=grid, callbacks=cbs,
+        train=TrainConfig(epochs=epochs, batch_size=16))
+    full = run(3)
+    run(1, [Checkpointer(tmp_path)])
+    resumed = run(3, [Checkpointer(tmp_path)])
+    assert tree_equal(full.params, resumed.params)
+
+
+def test_callbacks_are_called_once_per_epoch():
+    seen = []
+
+    class Recorder(Callback):
+        def on_epoch_end(self, epoch, logs, loop):
+            seen.append((epoch, float(logs["loss"])))
+
+    res = fit(fresh_state(), LOSS, DATA, config=CFG, callbacks=[Recorder()])
+    assert [e for e, _ in seen] == [1, 2, 3]
+    assert [l for _, l in seen] == [float(h["loss"]) for h in res.history]
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"x": np.where(np.arange(N)[:, None] == 5, np.nan, X), "y": Y}, r"data\['x'\] has 4 NaN"),
+    ({"x": np.where(np.arange(N)[:, None] == 7, np.inf, X), "y": Y}, r"infinite values.*row 7"),
+    ({"x": X, "y": Y[:-1]}, "mismatched lengths"),
+    ({"x": X[:0], "y": Y[:0]}, "has no rows"),
+    ({}, "data is empty"),
+    ({"x": X.astype(str), "y": Y}, "dtype"),
+])
+def test_bad_data_is_caught_at_the_boundary(data, message):
+    with pytest.raises(ValueError, match=message):
+        fit(fresh_state(), LOSS, data, config=CFG)
+
+
+def test_non_binary_labels_are_rejected_for_binary_losses():
+    with pytest.raises(ValueError, match="0/1"):
+        check_targets(LossConfig(name="bce"), np.array([0.0, 1.0, 2.0]))
+    check_targets(LossConfig(name="bce"), np.array([0.0, 1.0, 1.0]))
+
+
+def test_unknown_monitor_is_named():
+    with pytest.raises(ValueError, match="monitor 'val_auc'.*val_loss"):
+        fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=1, monitor="val_auc"),
+            val_data=DATA)
+
+
+def test_bad_weights_are_rejected():
+    with pytest.raises(ValueError, match="select no samples"):
+        fit(fresh_state(), LOSS, DATA, config=CFG, weights=np.zeros(N))
+    with pytest.raises(ValueError, match="one weight per row"):
+        fit(fresh_state(), LOSS, DATA, config=CFG, weights=np.ones(N - 1))
