@@ -18,7 +18,9 @@ from typing import Any
 
 import tyro
 
+from fjax.runtime import enable_compilation_cache
 from fjax.tasks import TASKS, get_task
+from fjax.train import TrainingDiverged
 
 USAGE = f"""usage: fjax {{run,sweep}} {{{",".join(TASKS)}}} [OPTIONS]
 
@@ -30,16 +32,20 @@ USAGE = f"""usage: fjax {{run,sweep}} {{{",".join(TASKS)}}} [OPTIONS]
 Add --help after the task for every option."""
 
 
-def sweep_view(cls: type) -> type:
-    """A copy of config class `cls` whose hyper fields take tuples of values."""
+def sweep_view(cls: type, base: Any = None) -> type:
+    """A copy of config class `cls` whose hyper fields take tuples of values. Defaults
+    come from `base` (an instance of `cls`) when given, so a task's overridden nested
+    defaults (e.g. `loss: LossConfig = LossConfig(name="bce")`) carry over."""
     hints = typing.get_type_hints(cls, include_extras=True)
     fields = []
     for f in dataclasses.fields(cls):
         tp, default = hints[f.name], f.default
         if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
             default = f.default_factory()  # type: ignore[misc]
+        if base is not None:
+            default = getattr(base, f.name)
         if dataclasses.is_dataclass(tp):
-            view = sweep_view(tp)
+            view = sweep_view(tp, default if dataclasses.is_dataclass(default) else None)
             fields.append((f.name, view, dataclasses.field(default=view())))
         elif f.metadata.get("hyper"):
             values = () if default is None else (default,)
@@ -75,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv[:1] in (["-h"], ["--help"]) else 2
     command, task_name, rest = argv[0], argv[1], argv[2:]
     task = get_task(task_name)
+    enable_compilation_cache()
     prog = f"fjax {command} {task_name}"
     try:
         if command == "run":
@@ -82,10 +89,13 @@ def main(argv: list[str] | None = None) -> int:
         else:
             parsed = tyro.cli(sweep_view(task.Config), args=rest, prog=prog)
             config, grid = split_sweep(task.Config, parsed)
-    except ValueError as err:  # a config's own validation: name the field, no traceback
+        run_dir = task.run(config, grid=grid)
+    except ValueError as err:  # bad config or data: the message names the field and the fix
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
-    run_dir = task.run(config, grid=grid)
+    except TrainingDiverged as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 1
     print(f"report: {run_dir}/report.md")
     return 0
 

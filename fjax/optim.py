@@ -13,6 +13,7 @@ so warm-up and decay apply to every member's own rate.
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Mapping
 
 import jax
@@ -74,8 +75,12 @@ def _chain(cfg: OptimConfig, total_steps: int) -> Callable[..., optax.GradientTr
     return make
 
 
+@functools.lru_cache(maxsize=None)
 def build_optimizer(cfg: OptimConfig, total_steps: int) -> optax.GradientTransformation:
     """The optimizer for one compile group; its state carries the injected values.
+
+    Equal arguments return the same object: the optimizer is part of the train state's
+    structure, so reusing it lets repeated runs reuse their compiled program.
 
     Args:
       cfg: optimizer name, default hyperparameters, schedule and clipping.

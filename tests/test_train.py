@@ -155,6 +155,18 @@ def test_one_trace_for_any_grid_size_and_epoch_count():
     assert small == large > 0
 
 
+def test_no_recompilation_between_runs_of_one_structure():
+    first = fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=2, batch_size=8))
+    again = fit(fresh_state(seed=3), LOSS, DATA, config=TrainConfig(epochs=3, batch_size=8))
+    assert first.compilations == 1 and again.compilations == 0
+    grid = lambda lrs: train_population(  # noqa: E731
+        LOSS, INIT, DATA, optim=OptimConfig(), train=TrainConfig(epochs=2, batch_size=8),
+        hparams={"learning_rate": lrs, "huber_delta": [1.0, 2.0]}, seeds=[0, 1])
+    a, b = grid([1e-3, 1e-2]), grid([3e-3, 3e-2])
+    assert a.compilations == 1 and b.compilations == 0
+    assert a.compile_s > 0
+
+
 def test_member_chunks_equal_full_vmap():
     grid = {"learning_rate": [1e-3, 1e-2, 3e-2]}
     full = train_population(LOSS, INIT, DATA, optim=OptimConfig(), train=CFG, hparams=grid)

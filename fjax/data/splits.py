@@ -55,7 +55,7 @@ def stratified_kfold(labels: np.ndarray, k: int, seed: int = 0) -> Folds:
         raise ValueError(f"folds must be >= 2 for cross-validation, got {k}")
     if counts.min() < k:
         small = classes[counts.argmin()]
-        raise ValueError(f"class {small!r} has only {counts.min()} rows, fewer than the "
+        raise ValueError(f"class {small.item()!r} has only {counts.min()} rows, fewer than the "
                          f"{k} folds; use fewer folds")
     rng = np.random.default_rng(seed)
     assign = np.empty(len(labels), np.int64)

@@ -15,6 +15,10 @@ import pandas as pd
 from fjax.config import to_dict
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def to_jsonable(obj: Any) -> Any:
     """numpy/jax scalars and arrays -> Python; NaN and inf -> None (valid JSON)."""
     if isinstance(obj, dict):
@@ -39,6 +43,7 @@ def write_atomic(path: str | Path, text: str) -> Path:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are for sharing
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

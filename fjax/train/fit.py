@@ -14,7 +14,7 @@ from fjax.config import TrainConfig
 from fjax.data.checks import check_arrays, check_weights
 from fjax.train.callbacks import Callback
 from fjax.train.epoch import evaluate, num_batches
-from fjax.train.loop import EvalFn, LoopSpec, LoopState, RunRecord, advance, run_epochs
+from fjax.train.loop import EvalFn, LoopSpec, LoopState, RunRecord, advance_jit, run_epochs
 from fjax.train.state import TrainState
 from fjax.train.step import LossFn, make_eval_step, make_train_step
 
@@ -35,7 +35,8 @@ class FitResult:
     history: list[dict]      # one dict of metrics per epoch
     best_epoch: int
     epochs_run: int
-    compile_s: float
+    compile_s: float         # trace + compile time spent in this call (0 when reused)
+    compilations: int        # XLA compilations in this call
     train_s: float
     epoch_s: list[float]
 
@@ -55,6 +56,7 @@ def resolve_monitor(config: TrainConfig, has_val: bool) -> tuple[str, float]:
     return monitor, (1.0 if config.mode == "min" else -1.0)
 
 
+@functools.lru_cache(maxsize=None)
 def default_eval_fn(loss_fn: LossFn, batch_size: int) -> EvalFn:
     """Weighted mean of the loss and aux metrics over all rows (no dropout)."""
     return functools.partial(evaluate, make_eval_step(loss_fn), batch_size=batch_size)
@@ -89,8 +91,8 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
                     n_batches=num_batches(int((weights > 0).sum()), config.batch_size),
                     monitor=monitor, sign=sign, min_delta=config.min_delta,
                     patience=config.patience)
-    train_step = make_train_step(loss_fn)
-    step_fn = functools.partial(advance, spec, train_step, eval_fn if has_val else None)
+    step_fn = functools.partial(advance_jit, spec, make_train_step(loss_fn),
+                                eval_fn if has_val else None)
     loop = LoopState.start(state)
     args = (data, weights, val_data, val_weights)
 
@@ -101,8 +103,8 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
     state = loop.train.replace(params=loop.best_params) if use_best else loop.train
     result = FitResult(state=state, loop=loop, history=record.history,
                        best_epoch=int(loop.best_epoch), epochs_run=int(loop.epoch),
-                       compile_s=record.compile_s, train_s=record.train_s,
-                       epoch_s=record.epoch_s)
+                       compile_s=record.compile_s, compilations=record.compilations,
+                       train_s=record.train_s, epoch_s=record.epoch_s)
     if diverged:
         logs = record.history[-1] if record.history else {}
         raise TrainingDiverged(

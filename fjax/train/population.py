@@ -62,6 +62,7 @@ class Population:
     monitor: str
     mode: str
     compile_s: float
+    compilations: int
     train_s: float
     epoch_s: list[float]
 
@@ -178,22 +179,18 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
     spec = LoopSpec(batch_size=train.batch_size, n_batches=spec_batches, monitor=monitor,
                     sign=sign, min_delta=train.min_delta, patience=train.patience)
 
-    def member_advance(loop, fold, hp, data, base_weights, train_masks, val_data, val_masks):
-        member_loss = functools.partial(loss_fn, hparams=hp) if loss_names else loss_fn
-        member_eval = eval_fn or default_eval_fn(member_loss, train.eval_batch_size)
-        weights = train_masks[fold] * base_weights
-        val_weights = None if val_masks is None else val_masks[fold % val_masks.shape[0]]
-        return advance(spec, make_train_step(member_loss), member_eval if has_val else None,
-                       loop, data, weights, val_data, val_weights)
-
     columns = {k: jnp.asarray(members[k].to_numpy(), jnp.float32) for k in hparams}
     opt_hp = {k: columns[k] for k in opt_names}
     loss_hp = {k: columns[k] for k in loss_names}
-    init = jax.jit(jax.vmap(lambda seed, hp: LoopState.start(init_member(init_fn, tx, seed, hp))))
+    # vmapped but not jitted: initialisers are random-number code that XLA:CPU compiles
+    # slowly (seconds), while eager ops are compiled once per shape and then reused.
+    init = jax.vmap(lambda seed, hp: LoopState.start(init_member(init_fn, tx, seed, hp)))
     loop = init(jnp.asarray(members["seed"].to_numpy(), jnp.uint32), opt_hp)
     fold_idx = jnp.asarray(members["fold"].to_numpy(), jnp.int32)
 
-    step_fn = lift_members(member_advance, train.member_chunk)
+    pop_spec = PopulationSpec(loop=spec, with_hparams=bool(loss_names), has_val=has_val,
+                              eval_batch_size=train.eval_batch_size, chunk=train.member_chunk)
+    step_fn = functools.partial(population_epoch, pop_spec, loss_fn, eval_fn)
     args = (fold_idx, loss_hp, data, base_weights, train_masks, val_data, val_masks)
     record = RunRecord()
     loop = run_epochs(step_fn, loop, args, train.epochs, callbacks, record)
@@ -202,12 +199,49 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
                           loop.best_params, loop.train.params)
     return Population(loop=loop, params=params, members=members, history=record.history,
                       monitor=monitor, mode=train.mode, compile_s=record.compile_s,
-                      train_s=record.train_s, epoch_s=record.epoch_s)
+                      compilations=record.compilations, train_s=record.train_s,
+                      epoch_s=record.epoch_s)
 
 
 def _expand(flags: jax.Array, like: jax.Array) -> jax.Array:
     """Broadcast per-member flags f32[P] against a stacked leaf [P, ...]."""
     return flags.reshape(flags.shape + (1,) * (like.ndim - flags.ndim))
+
+
+@dataclass(frozen=True)
+class PopulationSpec:
+    """The static parts of a population epoch (with the loss and eval functions)."""
+
+    loop: LoopSpec
+    with_hparams: bool     # pass per-member `hparams=` to the loss
+    has_val: bool
+    eval_batch_size: int
+    chunk: int | None      # member lift: None = vmap all, k = lax.map in chunks of k
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def population_epoch(spec: PopulationSpec, loss_fn: Callable, eval_fn: EvalFn | None,
+                     loop: LoopState, fold: jax.Array, hp: dict, data: dict,
+                     base_weights: jax.Array, train_masks: jax.Array, val_data: dict | None,
+                     val_masks: jax.Array | None) -> tuple[LoopState, dict]:
+    """One epoch of every member: `advance` lifted over the member axis."""
+
+    def member_advance(loop, fold, hp, data, base_weights, train_masks, val_data, val_masks):
+        # With traced per-member hparams the loss is new on every trace: build its steps
+        # uncached so that no tracer outlives the trace in a cache.
+        cached = not spec.with_hparams
+        member_loss = functools.partial(loss_fn, hparams=hp) if spec.with_hparams else loss_fn
+        make_step = make_train_step if cached else make_train_step.__wrapped__
+        make_eval = default_eval_fn if cached else default_eval_fn.__wrapped__
+        member_eval = eval_fn or make_eval(member_loss, spec.eval_batch_size)
+        weights = train_masks[fold] * base_weights
+        val_weights = None if val_masks is None else val_masks[fold % val_masks.shape[0]]
+        return advance(spec.loop, make_step(member_loss),
+                       member_eval if spec.has_val else None,
+                       loop, data, weights, val_data, val_weights)
+
+    lifted = lift_members(member_advance, spec.chunk)
+    return lifted(loop, fold, hp, data, base_weights, train_masks, val_data, val_masks)
 
 
 def lift_members(member_fn: Callable, chunk: int | None) -> Callable:

@@ -5,11 +5,13 @@
 
 `loss_fn(params, batch, rng) -> (loss, aux)` where `aux` is a dict of scalar metrics and
 `rng` is None in evaluation (no dropout). Both steps are plain functions: jit them, vmap
-them over a population, grad through them, or put them in your own loop.
+them over a population, grad through them, or put them in your own loop. The same `loss_fn` always gives the same step function, so jitted callers
+that take it as a static argument compile once per loss.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import jax
@@ -21,6 +23,7 @@ Metrics = dict[str, jax.Array]
 LossFn = Callable[[Any, Batch, jax.Array | None], tuple[jax.Array, Metrics]]
 
 
+@functools.lru_cache(maxsize=None)
 def make_train_step(loss_fn: LossFn) -> Callable[[TrainState, Batch], tuple[TrainState, Metrics]]:
     """`train_step(state, batch) -> (state, metrics)`: one gradient update."""
 
@@ -32,6 +35,7 @@ def make_train_step(loss_fn: LossFn) -> Callable[[TrainState, Batch], tuple[Trai
     return train_step
 
 
+@functools.lru_cache(maxsize=None)
 def make_eval_step(loss_fn: LossFn) -> Callable[[Any, Batch], Metrics]:
     """`eval_step(params, batch) -> metrics`: the loss and aux metrics without dropout."""
 

@@ -1,0 +1,16 @@
+"""The S&P 500 forecasting tutorial, done honestly: the default `fjax run forecast`.
+
+    python experiments/forecast_sp500.py
+    python experiments/forecast_sp500.py --train.epochs 50 --data.origins 5
+    python experiments/forecast_sp500.py --data.transform log_return --loss.name pinball
+
+Writes runs/forecast/ (or --out DIR): config.json, metrics.json, history.jsonl,
+forecast.csv, forecast.png, loss.png, horizon.png and report.md.
+"""
+
+import tyro
+
+from fjax.tasks import forecast
+
+if __name__ == "__main__":
+    print(f"report: {forecast.run(tyro.cli(forecast.Config))}/report.md")

@@ -1,0 +1,178 @@
+"""Column roles of a table and the checks that guard them (pandas, host side).
+
+`infer_schema` decides which columns are numeric and which categorical, and rejects
+columns a model cannot learn from (entirely missing, constant, text mixed into numbers)
+with an error that names the column and the fix. `binary_target` turns a named target
+and positive label into 0/1 labels. Nothing is dropped silently: every column is either
+a feature, the target, the id, or listed by the user in `drop`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+MISSING = "<missing>"
+NUMERIC_SHARE = 0.5
+"""A column whose non-missing values are at least this share numbers is numeric."""
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    target: str
+    positive: str
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    id_column: str | None = None
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return self.numeric + self.categorical
+
+
+def _listed(values: Sequence, limit: int = 5) -> str:
+    values = list(values)
+    shown = ", ".join(repr(v) for v in values[:limit])
+    return shown + (f", ... ({len(values) - limit} more)" if len(values) > limit else "")
+
+
+def _require(df: pd.DataFrame, names: Sequence[str], field: str) -> None:
+    missing = [c for c in names if c not in df.columns]
+    if missing:
+        raise ValueError(f"{field} names column(s) {_listed(missing)} that the data does not "
+                         f"have; columns are {_listed(df.columns, 30)}")
+
+
+def numeric_values(df: pd.DataFrame, column: str) -> np.ndarray:
+    """f64[n] values of a numeric column, NaN where missing; text values are an error."""
+    raw = df[column]
+    if pd.api.types.is_bool_dtype(raw):
+        return raw.to_numpy(np.float64)
+    if pd.api.types.is_numeric_dtype(raw):
+        values = raw.to_numpy(np.float64)
+    else:
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(np.float64)
+        text = raw.notna().to_numpy() & np.isnan(values)
+        if text.any():
+            rows = np.nonzero(text)[0]
+            raise ValueError(
+                f"numeric column {column!r} has non-numeric text "
+                f"{_listed(pd.unique(raw.iloc[rows].astype(str)))} in {len(rows)} row(s) "
+                f"(first at row {rows[0]}); fix those values, leave them empty to mark them "
+                f"missing, or list {column!r} in data.categorical")
+    if np.isinf(values).any():
+        row = int(np.nonzero(np.isinf(values))[0][0])
+        raise ValueError(f"numeric column {column!r} has an infinite value at row {row}; "
+                         "replace it with a finite number or leave it empty (missing)")
+    return values
+
+
+def category_values(df: pd.DataFrame, column: str) -> np.ndarray:
+    """object[n] of strings; missing values become the category "<missing>"."""
+    raw = df[column]
+    return np.where(raw.isna().to_numpy(), MISSING, raw.astype(str).to_numpy()).astype(object)
+
+
+def _looks_numeric(series: pd.Series) -> bool:
+    if pd.api.types.is_bool_dtype(series):
+        return False
+    if pd.api.types.is_numeric_dtype(series):
+        return True
+    present = series.dropna()
+    if isinstance(series.dtype, pd.CategoricalDtype) or present.empty:
+        return False
+    parsed = pd.to_numeric(present.astype(str), errors="coerce")
+    return parsed.notna().mean() >= NUMERIC_SHARE
+
+
+def infer_schema(df: pd.DataFrame, target: str, positive: str, *,
+                 numeric: Sequence[str] = (), categorical: Sequence[str] = (),
+                 drop: Sequence[str] = (), id_column: str | None = None) -> TableSchema:
+    """Roles of every column: declared ones as given, others inferred from their values.
+
+    Raises ValueError naming the column for: an unknown declared column, an entirely
+    missing column, a constant column, text in a numeric column, and a bad target.
+    """
+    _require(df, [target], "data.target")
+    _require(df, list(numeric), "data.numeric")
+    _require(df, list(categorical), "data.categorical")
+    _require(df, list(drop), "data.drop")
+    if id_column is not None:
+        _require(df, [id_column], "data.id_column")
+    both = sorted(set(numeric) & set(categorical))
+    if both:
+        raise ValueError(f"column(s) {_listed(both)} are in both data.numeric and "
+                         "data.categorical; list each column in one of them")
+    reserved = {target, id_column, *drop}
+    clash = sorted(reserved & (set(numeric) | set(categorical)) - {None})
+    if clash:
+        raise ValueError(f"column(s) {_listed(clash)} are declared as features but are the "
+                         "target, the id or dropped; remove them from data.numeric/categorical")
+    num, cat = [], []
+    for column in df.columns:
+        if column in reserved:
+            continue
+        series = df[column]
+        if series.isna().all():
+            raise ValueError(f"column {column!r} is entirely missing; drop it with "
+                             f"data.drop={column!r} or fill it in")
+        if series.nunique(dropna=False) == 1:
+            raise ValueError(f"column {column!r} has the single value {series.iloc[0]!r} in "
+                             f"every row and carries no information; drop it with "
+                             f"data.drop={column!r}")
+        if column in categorical:
+            cat.append(column)
+        elif column in numeric or _looks_numeric(series):
+            numeric_values(df, column)  # raises on text in a numeric column
+            num.append(column)
+        else:
+            cat.append(column)
+    schema = TableSchema(target=target, positive=str(positive), numeric=tuple(num),
+                         categorical=tuple(cat), id_column=id_column)
+    binary_target(df, schema)
+    return schema
+
+
+def _matches(values: pd.Series, label: str) -> np.ndarray:
+    """Rows whose value equals `label`, numerically when both are numbers ("1" == 1.0)."""
+    as_text = values.astype(str).to_numpy() == label
+    try:
+        number = float(label)
+    except ValueError:
+        return as_text
+    parsed = pd.to_numeric(values, errors="coerce").to_numpy(np.float64)
+    return as_text | (parsed == number)
+
+
+def binary_target(df: pd.DataFrame, schema: TableSchema) -> np.ndarray:
+    """f32[n] labels: 1 where the target equals the positive label, else 0."""
+    column = schema.target
+    values = df[column]
+    if values.isna().any():
+        rows = np.nonzero(values.isna().to_numpy())[0]
+        raise ValueError(f"target column {column!r} is missing in {len(rows)} row(s) (first "
+                         f"at row {rows[0]}); label them or remove those rows")
+    classes = pd.unique(values.astype(str))
+    if len(classes) != 2:
+        raise ValueError(f"target column {column!r} must have exactly two classes for credit "
+                         f"scoring, found {len(classes)}: {_listed(sorted(classes), 10)}; map "
+                         "them to two classes (e.g. bad/good) or filter the rows")
+    positive = _matches(values, schema.positive)
+    if not positive.any():
+        raise ValueError(f"positive label {schema.positive!r} does not occur in target column "
+                         f"{column!r}, whose classes are {_listed(sorted(classes))}; set "
+                         "data.positive to one of them")
+    return positive.astype(np.float32)
+
+
+def check_class_counts(y: np.ndarray, folds: int, target: str) -> None:
+    """Every class needs at least one row per fold, or stratified folds are impossible."""
+    for label, name in ((1.0, "positive"), (0.0, "negative")):
+        count = int(np.sum(y == label))
+        if count < folds:
+            raise ValueError(f"target column {target!r} has only {count} {name} row(s), fewer "
+                             f"than the {folds} cross-validation folds; use --cv {max(count, 2)} "
+                             "or fewer folds, or add data")

@@ -1,0 +1,173 @@
+"""A dated table to checked float64 columns: sorted unique dates, no gaps, no holes.
+
+Column names match exactly, or ignoring case when exactly one column does.
+
+Every problem is either an error that names the column, how many rows and the fix, or
+(with `missing="ffill"`) a repair that is counted and reported. Nothing is dropped.
+
+Gaps: a spacing between consecutive dates larger than `max_gap` times the median
+spacing (daily trading data has weekends of 3x and rare closures up to 7x). With
+"ffill" a gap is closed by rows at the median spacing carrying the last values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+MISSING = ("error", "ffill")
+
+
+@dataclass(frozen=True)
+class Series:
+    """Columns `f64[n, C]` in time order, with what was repaired."""
+
+    dates: np.ndarray                 # datetime64[ns][n], or int64 row numbers
+    values: np.ndarray                # f64[n, C]; column 0 is the target
+    columns: tuple[str, ...]
+    filled: dict = field(default_factory=dict)   # column -> values forward-filled
+    inserted_rows: int = 0            # rows added to close date gaps
+
+    @property
+    def n(self) -> int:
+        return self.values.shape[0]
+
+
+def resolve_column(df: pd.DataFrame, name: str) -> str:
+    """`name`, or the one column equal to it ignoring case ("date" for "Date")."""
+    if name in df.columns:
+        return name
+    same = [c for c in df.columns if str(c).lower() == name.lower()]
+    return same[0] if len(same) == 1 else name
+
+
+def numeric_column(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
+    """Column as float64; non-numeric entries raise naming the first one."""
+    if column not in df.columns:
+        raise ValueError(f"{source} has no column {column!r}; columns are {list(df.columns)}; "
+                         "choose one with --data.target / --data.features")
+    raw = df[column]
+    if pd.api.types.is_bool_dtype(raw):
+        raise ValueError(f"column {column!r} of {source} is boolean, not a numeric series")
+    values = pd.to_numeric(raw, errors="coerce")
+    bad = np.nonzero(values.isna().to_numpy() & raw.notna().to_numpy())[0]
+    if len(bad):
+        raise ValueError(
+            f"column {column!r} of {source} is not numeric: {len(bad)} entries cannot be "
+            f"read as numbers (first at row {bad[0]}: {raw.iloc[bad[0]]!r}); clean the "
+            "column (e.g. remove thousands separators or currency signs) or pick another")
+    out = values.to_numpy(dtype=np.float64)
+    inf = np.nonzero(np.isinf(out))[0]
+    if len(inf):
+        raise ValueError(f"column {column!r} of {source} has {len(inf)} infinite values "
+                         f"(first at row {inf[0]}); remove or replace them")
+    return out
+
+
+def _day(d: np.datetime64) -> str:
+    return str(pd.Timestamp(d))
+
+
+def checked_dates(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
+    """Parsed, strictly increasing dates; raises on unparseable, unsorted or repeated ones."""
+    if column not in df.columns:
+        raise ValueError(f"{source} has no date column {column!r}; columns are "
+                         f"{list(df.columns)}; pass --data.date-column NAME, or None to "
+                         "use the row order")
+    try:
+        dates = pd.to_datetime(df[column])
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"date column {column!r} of {source} is not parseable as dates: "
+                         f"{err}") from None
+    missing = np.nonzero(dates.isna().to_numpy())[0]
+    if len(missing):
+        raise ValueError(f"date column {column!r} of {source} has {len(missing)} missing "
+                         f"dates (first at row {missing[0]}); every row needs a date")
+    d = dates.to_numpy(dtype="datetime64[ns]")
+    step = np.diff(d)
+    back = np.nonzero(step < np.timedelta64(0))[0]
+    if len(back):
+        i = back[0] + 1
+        raise ValueError(f"date column {column!r} of {source} is not sorted: {len(back)} rows "
+                         f"go back in time (first at row {i}: {_day(d[i])} after {_day(d[i - 1])}); sort "
+                         f"the file by {column!r} first")
+    dup = np.nonzero(step == np.timedelta64(0))[0]
+    if len(dup):
+        i = dup[0] + 1
+        raise ValueError(f"date column {column!r} of {source} has {len(dup)} duplicate dates "
+                         f"(first {_day(d[i])} at rows {i - 1} and {i}); keep one row per date")
+    return d
+
+
+def close_gaps(dates: np.ndarray, values: np.ndarray, max_gap: float, missing: str,
+               column: str, source: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """Find spacings > max_gap x median; error, or insert rows carrying the last values."""
+    if len(dates) < 3:
+        return dates, values, 0
+    step = np.diff(dates)
+    median = np.median(step.astype(np.int64))
+    gaps = np.nonzero(step.astype(np.int64) > max_gap * median)[0]
+    if not len(gaps):
+        return dates, values, 0
+    if missing == "error":
+        i = gaps[0]
+        raise ValueError(
+            f"date column {column!r} of {source} has {len(gaps)} gaps longer than "
+            f"{max_gap:g} x the median spacing ({pd.Timedelta(int(median))}); first from "
+            f"{_day(dates[i])} to {_day(dates[i + 1])}; fill them with --data.missing ffill, allow them "
+            "with a larger --data.max-gap, or resample the file")
+    out_d, out_v, inserted, start = [], [], 0, 0
+    for i in gaps:
+        out_d.append(dates[start:i + 1])
+        out_v.append(values[start:i + 1])
+        count = int(np.ceil(step[i].astype(np.int64) / median)) - 1
+        out_d.append(dates[i] + np.arange(1, count + 1) * np.timedelta64(int(median), "ns"))
+        out_v.append(np.repeat(values[i:i + 1], count, axis=0))
+        inserted += count
+        start = i + 1
+    out_d.append(dates[start:])
+    out_v.append(values[start:])
+    return np.concatenate(out_d), np.concatenate(out_v), inserted
+
+
+def fill_missing(values: np.ndarray, columns: Sequence[str], missing: str,
+                 source: str) -> tuple[np.ndarray, dict]:
+    """Count NaNs per column; error naming them, or forward-fill (never the first rows)."""
+    counts = {c: int(np.isnan(values[:, j]).sum()) for j, c in enumerate(columns)}
+    holes = {c: k for c, k in counts.items() if k}
+    if not holes:
+        return values, {}
+    described = ", ".join(f"{c!r}: {k}" for c, k in holes.items())
+    if missing == "error":
+        first = {c: int(np.nonzero(np.isnan(values[:, columns.index(c)]))[0][0]) for c in holes}
+        raise ValueError(f"{source} has missing values ({described}; first at rows {first}); "
+                         "forward-fill them with --data.missing ffill or clean the file")
+    filled = pd.DataFrame(values).ffill().to_numpy()
+    lead = [c for j, c in enumerate(columns) if np.isnan(filled[0, j])]
+    if lead:
+        raise ValueError(f"{source}: column(s) {lead} start with missing values, which "
+                         "forward-fill cannot fill; drop those leading rows from the file")
+    return filled, holes
+
+
+def load_series(df: pd.DataFrame, columns: Sequence[str], *, date_column: str | None,
+                missing: str = "error", max_gap: float = 7.0, source: str = "data") -> Series:
+    """Checked float64 columns of `df` in time order (column 0 is the target)."""
+    if missing not in MISSING:
+        raise ValueError(f"unknown missing-value policy {missing!r}; choose one of {MISSING}")
+    columns = tuple(resolve_column(df, c) for c in columns)
+    values = np.stack([numeric_column(df, c, source) for c in columns], axis=1)
+    if date_column is not None:
+        date_column = resolve_column(df, date_column)
+    if date_column is None:
+        dates = np.arange(len(df), dtype=np.int64)
+        inserted = 0
+    else:
+        dates = checked_dates(df, date_column, source)
+        dates, values, inserted = close_gaps(dates, values, max_gap, missing, date_column, source)
+    values, filled = fill_missing(values, list(columns), missing, source)
+    return Series(dates=dates, values=values, columns=columns, filled=filled,
+                  inserted_rows=inserted)

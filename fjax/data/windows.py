@@ -1,0 +1,151 @@
+"""Forecast windows and chronological spans: which windows train, validate and test.
+
+A window with origin t reads inputs at rows [t - W, t) and targets at rows [t, t + H).
+Origins lie on one grid, t = first + W + stride * j, with every target inside the data.
+
+Rows are cut by fraction: training ends at A = ceil(n (1 - test - val)), validation at
+B = ceil(n (1 - test)), the test span is [B, n) (the 80/20 tutorial split when val = 0).
+A window trains (or validates) only if ALL its targets lie in that span, and the last
+`gap` rows of each earlier span hold no targets, so no target of a later span is ever
+an input or a target of an earlier one. A test window is placed by its first target;
+its inputs may reach back into earlier spans, which is the past at forecast time.
+
+Walk-forward: the test span is cut into K blocks starting at c_k. Origin k tests the
+windows whose first target lies in [c_k, c_{k+1}); its validation and training spans
+are the single split's, shifted forward by c_k - B and ending before c_k. Training is
+expanding (from the first row) or rolling (the last `rolling_rows` rows). Spans are
+masks over one set of windows, so the origins ride a population axis.
+
+The scalers fit on the first origin's training rows: the past of every origin.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every window's origin, and its span masks `f32[K, N]` for K forecast origins."""
+
+    origins: np.ndarray      # i64[N]: row of each window's first target
+    train: np.ndarray        # f32[K, N]
+    val: np.ndarray          # f32[K, N] (all zero without a validation span)
+    test: np.ndarray         # f32[K, N]
+    spans: tuple[dict, ...]  # per origin: target rows {"train": (a, b), "val": ..., "test": ...}
+    scaler_rows: tuple[int, int]
+    window: int
+    horizon: int
+
+    @property
+    def k(self) -> int:
+        return self.train.shape[0]
+
+    @property
+    def has_val(self) -> bool:
+        return bool(self.val.any())
+
+
+def _fractions_ok(test_fraction: float, val_fraction: float) -> None:
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"ForecastDataConfig.test_fraction must be in (0, 1), got "
+                         f"{test_fraction}; use e.g. 0.2")
+    if not 0 <= val_fraction < 1 or test_fraction + val_fraction >= 1:
+        raise ValueError(f"ForecastDataConfig.val_fraction must be in [0, 1) with "
+                         f"test_fraction + val_fraction < 1, got {val_fraction}; use e.g. 0.1")
+
+
+def plan_windows(n: int, *, window: int, horizon: int, stride: int = 1,
+                 test_fraction: float = 0.2, val_fraction: float = 0.0, gap: int = 0,
+                 origins: int = 1, training: str = "expanding", rolling_rows: int | None = None,
+                 first: int = 0) -> Plan:
+    """The windows of a series of `n` rows whose rows before `first` are undefined.
+
+    `training="rolling"` trains each origin on its last `rolling_rows` rows (None: as
+    many as the first origin has).
+
+    Raises ValueError, naming the fields to change, when a span holds no window.
+    """
+    _fractions_ok(test_fraction, val_fraction)
+    if training not in ("expanding", "rolling"):
+        raise ValueError(f"ForecastDataConfig.training must be 'expanding' or 'rolling', "
+                         f"got {training!r}")
+    if rolling_rows is not None and rolling_rows < 1:
+        raise ValueError(f"ForecastDataConfig.rolling_rows must be >= 1 or None, got "
+                         f"{rolling_rows}")
+    for name, value, low in (("window", window, 1), ("horizon", horizon, 1),
+                             ("stride", stride, 1), ("gap", gap, 0), ("origins", origins, 1)):
+        if int(value) != value or value < low:
+            raise ValueError(f"ForecastDataConfig.{name} must be an integer >= {low}, got {value!r}")
+    need = first + window + horizon
+    grid = np.arange(first + window, n - horizon + 1, stride, dtype=np.int64)
+    if len(grid) == 0:
+        raise ValueError(f"{n} rows are too few for one window: window={window} + "
+                         f"horizon={horizon} needs {need} rows; lower ForecastDataConfig."
+                         "window or .horizon, or use a longer series")
+    b = math.ceil(n * (1.0 - test_fraction))
+    a = math.ceil(n * (1.0 - test_fraction - val_fraction)) if val_fraction > 0 else b
+    cuts = [b + round(k * (n - b) / origins) for k in range(origins + 1)]
+    size = len(grid)
+    train, val, test = (np.zeros((origins, size), np.float32) for _ in range(3))
+    spans = []
+    for k in range(origins):
+        shift = cuts[k] - b
+        train_end = (a if val_fraction > 0 else b) + shift - gap
+        if training == "rolling":
+            length = rolling_rows or spans_length(spans, train_end, first)
+            train_start = max(first, train_end - length)
+        else:
+            train_start = first
+        span = {"train": (train_start, train_end), "val": None, "test": (cuts[k], cuts[k + 1])}
+        train[k] = (grid >= train_start) & (grid + horizon <= train_end)
+        test[k] = (grid >= cuts[k]) & (grid < cuts[k + 1])
+        checks = [("training", "train", train[k]), ("test", "test", test[k])]
+        if val_fraction > 0:
+            span["val"] = (a + shift, b + shift - gap)
+            val[k] = (grid >= a + shift) & (grid + horizon <= b + shift - gap)
+            checks.insert(1, ("validation", "val", val[k]))
+        spans.append(span)
+        for label, key, mask in checks:
+            if not mask.any():
+                lo, hi = span[key]
+                raise ValueError(
+                    f"{n} rows are too few: origin {k + 1} of {origins} has no {label} "
+                    f"window (its {label} targets are rows [{lo}, {hi}); a window needs "
+                    f"window={window} earlier rows and horizon={horizon} targets; "
+                    f"stride={stride}, gap={gap}); lower ForecastDataConfig.window, .horizon, "
+                    ".gap or .origins, change .test_fraction / .val_fraction, or use a "
+                    "longer series")
+    start0, end0 = spans[0]["train"]
+    return Plan(origins=grid, train=train, val=val, test=test, spans=tuple(spans),
+                scaler_rows=(start0, end0), window=window, horizon=horizon)
+
+
+def spans_length(spans: list, train_end: int, first: int) -> int:
+    """Default rolling length: the first origin's training rows."""
+    if spans:
+        lo, hi = spans[0]["train"]
+        return hi - lo
+    return train_end - first
+
+
+def gather_inputs(values: np.ndarray, origins: np.ndarray, window: int) -> np.ndarray:
+    """Inputs `f32[N, W, C]` of the windows with first-target rows `origins`: rows
+    [t - W, t) of every column (targets come from `fjax.data.series.targets`)."""
+    values = np.asarray(values)
+    if values.ndim == 1:
+        values = values[:, None]
+    return values[input_rows(origins, window)].astype(np.float32)
+
+
+def input_rows(origins: np.ndarray, window: int) -> np.ndarray:
+    """Rows read as inputs by each window: `i64[N, W]`."""
+    return np.asarray(origins, np.int64)[:, None] + np.arange(-window, 0)[None, :]
+
+
+def target_rows(origins: np.ndarray, horizon: int) -> np.ndarray:
+    """Rows forecast by each window: `i64[N, H]`."""
+    return np.asarray(origins)[:, None] + np.arange(horizon)[None, :]

@@ -1,0 +1,132 @@
+"""Metrics fraud teams use: daily card alerts, card precision@k, recall and cost at a
+fixed alert budget (numpy, host side: they run once on a test period's scores).
+
+Card precision@k (Le Borgne et al., *Fraud Detection Handbook*, ch. 4.3,
+`card_precision_top_k`): each day, a card's score is the highest score of its
+transactions that day and it is compromised if any of them is fraud; investigators
+check the k highest-scoring cards; CP@k = (compromised cards among them) / k. Cards
+found on earlier days are removed from later days (they are blocked). The period's
+figure is the mean over its days. Ties in score are broken by card code.
+
+With the same daily alerts: card recall at budget k = found compromised cards /
+compromised cards, over the period's card-days; expected cost = cost_alert x alerts +
+cost_missed x compromised card-days not alerted.
+
+Transaction-level ROC-AUC and average precision come from `fjax.metrics`; they need
+both classes, and `ranking_metrics` says so (with a warning) instead of returning NaN.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from fjax import metrics
+
+
+@dataclass(frozen=True)
+class DailyAlerts:
+    """The k alerts of every day, and per-day counts."""
+
+    days: np.ndarray            # i64[D]
+    precision: np.ndarray       # f64[D] card precision@k
+    compromised: np.ndarray     # i64[D] compromised cards still open that day
+    found: np.ndarray           # i64[D] compromised cards among the alerts
+    alerted: np.ndarray         # i64[D] alerts raised (k, or fewer cards)
+    alert_day: np.ndarray       # i64[A] one row per alert ...
+    alert_rank: np.ndarray      # i64[A] 1 = highest score
+    alert_card: np.ndarray      # i64[A]
+    alert_score: np.ndarray     # f64[A]
+    alert_fraud: np.ndarray     # i8[A] the card had a fraud that day
+    k: int
+
+    @property
+    def card_precision(self) -> float:
+        """Mean over days of the daily card precision@k."""
+        return float(self.precision.mean()) if len(self.days) else float("nan")
+
+    @property
+    def card_recall(self) -> float:
+        total = int(self.compromised.sum())
+        return float(self.found.sum() / total) if total else float("nan")
+
+    def expected_cost(self, cost_alert: float, cost_missed: float) -> float:
+        missed = int(self.compromised.sum() - self.found.sum())
+        return float(cost_alert * self.alerted.sum() + cost_missed * missed)
+
+
+def daily_alerts(day: np.ndarray, card: np.ndarray, score: np.ndarray, label: np.ndarray,
+                 k: int = 100, remove_detected: bool = True) -> DailyAlerts:
+    """The daily top-k cards of a test period (see the module docstring)."""
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    day, card = np.asarray(day), np.asarray(card)
+    score, label = np.asarray(score, np.float64), np.asarray(label)
+    if not (len(day) == len(card) == len(score) == len(label)):
+        raise ValueError(f"day, card, score and label need one entry per transaction; got "
+                         f"lengths {len(day)}, {len(card)}, {len(score)}, {len(label)}")
+    if not np.all(np.isfinite(score)):
+        raise ValueError("scores must be finite to rank cards; got NaN or infinite scores")
+    detected: set = set()
+    days = np.unique(day)
+    per_day = {"precision": [], "compromised": [], "found": [], "alerted": []}
+    alerts = {"day": [], "rank": [], "card": [], "score": [], "fraud": []}
+    for d in days:
+        rows = np.nonzero(day == d)[0]
+        if detected:
+            rows = rows[~np.isin(card[rows], np.fromiter(detected, np.int64))]
+        cards, inverse = np.unique(card[rows], return_inverse=True)
+        card_score = np.full(len(cards), -np.inf)
+        np.maximum.at(card_score, inverse, score[rows])
+        card_fraud = np.zeros(len(cards), np.int8)
+        np.maximum.at(card_fraud, inverse, label[rows].astype(np.int8))
+        top = np.lexsort((cards, -card_score))[:k]
+        hits = card_fraud[top]
+        per_day["precision"].append(hits.sum() / k)
+        per_day["compromised"].append(int(card_fraud.sum()))
+        per_day["found"].append(int(hits.sum()))
+        per_day["alerted"].append(len(top))
+        alerts["day"].append(np.full(len(top), d))
+        alerts["rank"].append(np.arange(1, len(top) + 1))
+        alerts["card"].append(cards[top])
+        alerts["score"].append(card_score[top])
+        alerts["fraud"].append(hits)
+        if remove_detected:
+            detected.update(cards[top][hits == 1].tolist())
+    cat = lambda key, dtype: (np.concatenate(alerts[key]).astype(dtype) if alerts[key]  # noqa: E731
+                              else np.zeros(0, dtype))
+    return DailyAlerts(days=days.astype(np.int64),
+                       precision=np.asarray(per_day["precision"], float),
+                       compromised=np.asarray(per_day["compromised"], np.int64),
+                       found=np.asarray(per_day["found"], np.int64),
+                       alerted=np.asarray(per_day["alerted"], np.int64),
+                       alert_day=cat("day", np.int64), alert_rank=cat("rank", np.int64),
+                       alert_card=cat("card", np.int64), alert_score=cat("score", np.float64),
+                       alert_fraud=cat("fraud", np.int8), k=int(k))
+
+
+def card_precision_at_k(day: np.ndarray, card: np.ndarray, score: np.ndarray,
+                        label: np.ndarray, k: int = 100) -> float:
+    """The handbook's card precision@k of a test period (mean of the daily values)."""
+    return daily_alerts(day, card, score, label, k).card_precision
+
+
+def ranking_metrics(score: np.ndarray, label: np.ndarray, where: str = "test period") -> dict:
+    """Transaction-level ROC-AUC and average precision; None (and a warning naming
+    `where`) when the labels lack frauds or legitimate transactions."""
+    label = np.asarray(label).reshape(-1)
+    positives = int(label.sum())
+    if positives == 0 or positives == len(label):
+        missing = "fraud" if positives == 0 else "legitimate transactions"
+        warnings.warn(f"{where} has no {missing}: ROC-AUC and average precision are "
+                      "undefined and reported as n/a", stacklevel=2)
+        return {"auc": None, "average_precision": None}
+    # Pad to a power of two with zero weights: periods of any length share one compile.
+    n = len(label)
+    size = 1 << max(int(n - 1).bit_length(), 4)
+    s, y, w = np.zeros(size, np.float32), np.zeros(size, np.float32), np.zeros(size, np.float32)
+    s[:n], y[:n], w[:n] = np.asarray(score, np.float32).reshape(-1), label, 1.0
+    return {"auc": float(metrics.roc_auc(s, y, w)),
+            "average_precision": float(metrics.average_precision(s, y, w))}

@@ -1,0 +1,35 @@
+"""Process-level set-up for entry points (CLI, experiments, benchmarks): the persistent
+compilation cache and a one-line description of the machine for reports."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+import jax
+
+
+def enable_compilation_cache(path: str | None = None) -> str:
+    """Keep compiled XLA programs on disk so a repeated run skips compilation.
+
+    The cache lives in $FJAX_CACHE_DIR, else ~/.cache/fjax/xla; programs that took
+    under a second to compile are not stored.
+    """
+    path = path or os.environ.get("FJAX_CACHE_DIR") or os.path.expanduser("~/.cache/fjax/xla")
+    os.makedirs(path, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    return path
+
+
+def machine_summary() -> dict:
+    """Backend, devices and versions, for run folders and benchmark tables."""
+    devices = jax.devices()
+    return {
+        "backend": jax.default_backend(),
+        "devices": f"{len(devices)} x {devices[0].device_kind}",
+        "cpu_count": os.cpu_count(),
+        "jax": jax.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }

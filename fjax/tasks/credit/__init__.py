@@ -1,0 +1,11 @@
+"""Credit scoring: PD models cross-validated as one compiled population, scorecards,
+reason codes, calibration, cost-based decisions and stability.
+
+    fjax run credit                  # logistic regression, 5-fold CV, German credit
+    fjax run credit --model mlp      # MLP with category embeddings
+"""
+
+from fjax.tasks.credit.config import Config, CreditDataConfig, CreditModelConfig, ScorecardConfig
+from fjax.tasks.credit.run import run
+
+__all__ = ["Config", "CreditDataConfig", "CreditModelConfig", "ScorecardConfig", "run"]

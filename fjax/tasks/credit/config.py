@@ -1,0 +1,122 @@
+"""The credit task's configuration: German credit, logistic regression, 5-fold CV.
+
+    fjax run credit                          # logistic regression, L2 via weight decay
+    fjax run credit --model mlp              # MLP with category embeddings
+    fjax sweep credit --optim.learning-rate 3e-3 1e-2 --loss.pos-weight 1 2
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Literal
+
+import tyro
+
+from fjax.config import (DataConfig, ExperimentConfig, LossConfig, ModelConfig, OptimConfig,
+                         SweepConfig, TrainConfig, _check_positive, _fail)
+
+CREDIT_MODELS = ("logistic", "mlp")
+
+
+@dataclasses.dataclass(frozen=True)
+class CreditDataConfig(DataConfig):
+    """Applicants, their label, how columns are encoded, and the cost of mistakes."""
+
+    path: str | None = None
+    """A CSV or Parquet file; None uses the embedded German credit data."""
+    target: str = "creditability"
+    positive: str = "bad"
+    """Target value of a defaulted (bad) applicant: the positive class."""
+    id_column: str | None = None
+    """Column identifying applicants in scores.csv (None: the row number)."""
+    numeric: tuple[str, ...] = ()
+    """Columns to treat as numeric (others are inferred from their values)."""
+    categorical: tuple[str, ...] = ()
+    """Columns to treat as categorical even if they hold numbers."""
+    drop: tuple[str, ...] = ()
+    """Columns to leave out (nothing else is ever dropped)."""
+    woe: Literal["none", "numeric", "all"] = "none"
+    """Weight-of-evidence binning: of numeric columns, of all columns, or none."""
+    woe_bins: int = 5
+    cost_fn: float = 5.0
+    """Cost of accepting a bad applicant (German credit's documented cost: 5)."""
+    cost_fp: float = 1.0
+    """Cost of rejecting a good applicant (German credit's documented cost: 1)."""
+    score_path: str | None = None
+    """Optional file of new applicants (no target needed) to score with the final model."""
+
+    def __post_init__(self):
+        if not self.target:
+            _fail(self, "target", "is empty", "name the column holding the label")
+        _check_positive(self, "woe_bins")
+        if self.woe_bins < 2:
+            _fail(self, "woe_bins", f"must be >= 2, got {self.woe_bins}", "use e.g. 5")
+        _check_positive(self, "cost_fn")
+        _check_positive(self, "cost_fp")
+
+
+@dataclasses.dataclass(frozen=True)
+class CreditModelConfig(ModelConfig):
+    """Logistic regression on one-hot columns, or an MLP with category embeddings."""
+
+    kind: Annotated[Literal["logistic", "mlp"], tyro.conf.arg(aliases=("--model",))] = "logistic"
+    hidden: tuple[int, ...] = (64,)
+    dropout: float = 0.5
+    embedding_dim: int = 3
+    """Width of each categorical column's embedding (MLP only)."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.kind not in CREDIT_MODELS:
+            _fail(self, "kind", f"is {self.kind!r}, which the credit task does not support",
+                  f"choose one of {', '.join(CREDIT_MODELS)}")
+        _check_positive(self, "embedding_dim")
+
+
+@dataclasses.dataclass(frozen=True)
+class ScorecardConfig:
+    """Points scaling, calibration and explanations of the final model."""
+
+    base_score: float = 600.0
+    base_odds: float = 50.0
+    """Good:bad odds that score `base_score`."""
+    pdo: float = 20.0
+    """Points to double the odds."""
+    calibration: Literal["none", "platt", "isotonic"] = "none"
+    """Post-hoc calibration fitted on out-of-fold predictions."""
+    reasons: int = 4
+    """Reason codes per applicant."""
+    ig_steps: int = 64
+    """Integrated-gradient steps for MLP reason codes."""
+
+    def __post_init__(self):
+        _check_positive(self, "base_odds")
+        _check_positive(self, "pdo")
+        _check_positive(self, "reasons")
+        _check_positive(self, "ig_steps")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(ExperimentConfig):
+    """Defaults: logistic regression with L2 via weight decay (adam, cosine decay, 60
+    epochs), bce, 5 stratified folds; chosen by 5-fold CV mean ROC-AUC on German credit,
+    in line with scikit-learn's LogisticRegression optimum there (C about 0.1)."""
+
+    name: str = "credit"
+    data: CreditDataConfig = CreditDataConfig()
+    model: CreditModelConfig = CreditModelConfig()
+    loss: LossConfig = LossConfig(name="bce")
+    optim: OptimConfig = OptimConfig(name="adam", learning_rate=3e-3, weight_decay=3e-3,
+                                     schedule="cosine")
+    train: TrainConfig = TrainConfig(epochs=60, batch_size=64, restore_best=False)
+    sweep: SweepConfig = SweepConfig(folds=5)
+    scorecard: ScorecardConfig = ScorecardConfig()
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.loss.name not in ("bce", "focal"):
+            _fail(self.loss, "name", f"is {self.loss.name!r}; credit scoring predicts a "
+                  "probability of default", "use bce (with pos_weight) or focal")
+        if self.sweep.folds < 2:
+            _fail(self.sweep, "folds", f"is {self.sweep.folds}; credit results are "
+                  "cross-validated", "use --cv 5 (or any value >= 2)")

@@ -1,0 +1,99 @@
+"""Applicants in, model arrays out: load and check the table, split it into stratified
+folds, and encode it with preprocessing fitted per fold (on that fold's training rows)
+or on every row (for the final refit)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from fjax.data.columns import TableSchema, binary_target, check_class_counts, infer_schema
+from fjax.data.fold_stack import FoldStack, stack_folds
+from fjax.data.splits import Folds, stratified_kfold
+from fjax.data.tabular import Encoded, TabularEncoder, fit_encoder
+from fjax.datasets import load_dataset
+from fjax.tasks.credit.config import Config, CreditDataConfig
+
+
+@dataclass(frozen=True)
+class CreditData:
+    frame: pd.DataFrame
+    schema: TableSchema
+    y: np.ndarray          # f32[n], 1 = positive (bad)
+    ids: np.ndarray        # [n] applicant ids
+    folds: Folds           # stratified masks over the n rows
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a model needs to know about its input: x = [num | category indices]."""
+
+    n_numeric: int
+    cardinalities: tuple[int, ...]
+
+    @property
+    def width(self) -> int:
+        return self.n_numeric + len(self.cardinalities)
+
+
+@dataclass(frozen=True)
+class FoldDesign:
+    """Per-fold encodings stacked on one array (see `fjax.data.fold_stack`)."""
+
+    stack: FoldStack            # data {"x": f32[k*n, width], "y": f32[k*n]}
+    encoders: list[TabularEncoder]
+    shape: Shape
+
+
+def load(config: Config) -> CreditData:
+    cfg: CreditDataConfig = config.data
+    frame = load_dataset(cfg.path or "german_credit")
+    schema = infer_schema(frame, cfg.target, cfg.positive, numeric=cfg.numeric,
+                          categorical=cfg.categorical, drop=cfg.drop, id_column=cfg.id_column)
+    y = binary_target(frame, schema)
+    check_class_counts(y, config.sweep.folds, cfg.target)
+    ids = frame[cfg.id_column].to_numpy() if cfg.id_column else np.arange(len(frame))
+    folds = stratified_kfold(y, config.sweep.folds, seed=config.seed)
+    return CreditData(frame=frame, schema=schema, y=y, ids=ids, folds=folds)
+
+
+def categorical_mode(config: Config) -> str:
+    """One-hot columns for the linear model, embedding indices for the MLP."""
+    return "onehot" if config.model.kind == "logistic" else "index"
+
+
+def fit_for(config: Config, data: CreditData, rows: np.ndarray | None) -> TabularEncoder:
+    return fit_encoder(data.frame, data.schema, data.y, rows,
+                       categorical=categorical_mode(config), woe=config.data.woe,
+                       woe_bins=config.data.woe_bins)
+
+
+def pack(encoded: Encoded, n_numeric: int) -> np.ndarray:
+    """x = [num zero-padded to n_numeric | category indices as exact floats]."""
+    num = np.pad(encoded.num, ((0, 0), (0, n_numeric - encoded.num.shape[1])))
+    return np.concatenate([num, encoded.cat.astype(np.float32)], axis=1).astype(np.float32)
+
+
+def fold_design(config: Config, data: CreditData) -> FoldDesign:
+    """Fold j's block: every applicant encoded with statistics of fold j's training rows."""
+    encoders = [fit_for(config, data, data.folds.train[j] > 0) for j in range(data.folds.k)]
+    encoded = [e.transform(data.frame) for e in encoders]
+    stack = stack_folds([{"num": e.num, "cat": e.cat} for e in encoded], data.folds,
+                        shared={"y": data.y})
+    cards = tuple(int(c) for c in np.max([e.cardinalities for e in encoders], axis=0)) \
+        if encoders[0].cardinalities else ()
+    shape = Shape(n_numeric=stack.data["num"].shape[1], cardinalities=cards)
+    x = pack(Encoded(num=stack.data["num"], cat=stack.data["cat"]), shape.n_numeric)
+    stack = dataclasses.replace(stack, data={"x": x, "y": stack.data["y"]})
+    return FoldDesign(stack=stack, encoders=encoders, shape=shape)
+
+
+def full_design(config: Config, data: CreditData) -> tuple[TabularEncoder, np.ndarray, Shape]:
+    """The final model's encoder, fitted on every labelled row, and its input x."""
+    encoder = fit_for(config, data, None)
+    encoded = encoder.transform(data.frame)
+    shape = Shape(n_numeric=encoded.num.shape[1], cardinalities=encoder.cardinalities)
+    return encoder, pack(encoded, shape.n_numeric), shape

@@ -1,0 +1,148 @@
+"""The chosen configuration refitted on every labelled applicant, and what it explains:
+attributions per attribute (exact for logistic regression, integrated gradients for the
+MLP), reason codes, global importance and, for logistic regression, the scorecard's
+points per attribute value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from fjax.data.columns import numeric_values
+from fjax.data.tabular import UNKNOWN, TabularEncoder
+from fjax.data.woe import CategoricalWoe, NumericWoe
+from fjax.explain import by_attribute, integrated_gradients, linear_contributions
+from fjax.optim import build_optimizer
+from fjax.report.callbacks import ProgressBar
+from fjax.scorecard import ScoreScale
+from fjax.tasks.credit.config import Config
+from fjax.tasks.credit.data import CreditData, Shape, full_design, pack
+from fjax.tasks.credit.model import build_model, logits, trainable
+from fjax.train import fit, init_member
+from fjax.train.epoch import num_batches
+
+
+@dataclass
+class FinalModel:
+    config: Config
+    encoder: TabularEncoder
+    shape: Shape
+    params: Any
+    x: np.ndarray               # f32[n, width] the training applicants, encoded
+
+    @property
+    def model(self):
+        return build_model(self.config, self.shape)
+
+    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+        return pack(self.encoder.transform(frame), self.shape.n_numeric)
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        model = self.model
+        return np.asarray(jax.jit(lambda p, v: logits(model, p, v))(self.params, jnp.asarray(x)),
+                          np.float64)
+
+
+def refit(config: Config, data: CreditData, progress: bool = True) -> FinalModel:
+    """Train `config` once on every row, for the same number of epochs as in CV."""
+    encoder, x, shape = full_design(config, data)
+    t = trainable(config, shape)
+    steps = config.train.epochs * num_batches(len(x), config.train.batch_size)
+    state = init_member(t.init_fn, build_optimizer(config.optim, steps), config.seed)
+    bar = ProgressBar(config.train.epochs, desc="refit", disable=not progress)
+    result = fit(state, t.loss_fn, {"x": x, "y": data.y}, config=config.train, callbacks=[bar])
+    return FinalModel(config=config, encoder=encoder, shape=shape, params=result.state.params,
+                      x=x)
+
+
+def _space(final: FinalModel, x: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """The continuous inputs attributions run over, and the attribute of each column."""
+    attrs = list(final.encoder.num_attributes)
+    if final.config.model.kind == "logistic":
+        return np.asarray(x, np.float64), attrs
+    model = final.model
+    z = jax.jit(lambda p, v: model.apply(p, v, method="embed"))(final.params, jnp.asarray(x))
+    dim = final.config.model.embedding_dim
+    for column in final.encoder.cat_columns:
+        attrs += [column] * dim
+    return np.asarray(z), attrs
+
+
+def attributions(final: FinalModel, x: np.ndarray) -> tuple[list[str], np.ndarray, float]:
+    """(attributes, f64[n, A] contributions to the PD's logit, the reference logit).
+
+    The reference is the mean training applicant in the attribution space; the
+    contributions of a row add up to its logit minus the reference logit (exactly for
+    logistic regression, up to the integration error for the MLP).
+    """
+    z, attrs = _space(final, x)
+    z_train, _ = _space(final, final.x)
+    ref = z_train.mean(axis=0)
+    model = final.model
+    if final.config.model.kind == "logistic":
+        dense = final.params["params"]["dense"]
+        w = np.asarray(dense["kernel"], np.float64)[:, 0]
+        contrib = linear_contributions(w, z, ref)
+        ref_logit = float(np.asarray(dense["bias"], np.float64)[0] + ref @ w)
+    else:
+        head = lambda v: model.apply(final.params, v[None], method="head")[0, 0]  # noqa: E731
+        contrib = np.asarray(integrated_gradients(head, jnp.asarray(z, jnp.float32),
+                                                  jnp.asarray(ref, jnp.float32),
+                                                  final.config.scorecard.ig_steps), np.float64)
+        ref_logit = float(jax.jit(head)(jnp.asarray(ref, jnp.float32)))
+    names, summed = by_attribute(contrib, attrs)
+    return names, summed, ref_logit
+
+
+def _candidates(encoder: TabularEncoder, frame: pd.DataFrame, column: str
+                ) -> tuple[list, list[str]]:
+    """Values of one attribute that span its encodings, with readable labels."""
+    if column in encoder.vocab:
+        cats = list(encoder.vocab[column])
+        return cats + [UNKNOWN], cats + [UNKNOWN]
+    woe = encoder.woe.get(column)
+    if isinstance(woe, CategoricalWoe):
+        cats = list(woe.categories)
+        return cats + [UNKNOWN], cats + [UNKNOWN]
+    if isinstance(woe, NumericWoe):
+        values = [np.nextafter(woe.edges[0], -np.inf) if len(woe.edges) else 0.0,
+                  *woe.edges.tolist()]
+        return values + [np.nan], woe.labels() + ["<missing>"]
+    raw = numeric_values(frame, column)
+    values = np.unique(np.nanquantile(raw, [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0])).tolist()
+    labels = [f"{v:.6g}" for v in values]
+    if column in encoder.indicators:
+        values, labels = values + [np.nan], labels + ["<missing>"]
+    return values, labels
+
+
+def points_table(final: FinalModel, frame: pd.DataFrame, scale: ScoreScale
+                 ) -> tuple[float, pd.DataFrame]:
+    """(base points, one row per attribute value with its points), logistic only.
+
+    score = base + the points of each of the applicant's attribute values, exactly.
+    Numeric attributes without WOE are linear in the value: the table lists points at
+    the training quantiles.
+    """
+    dense = final.params["params"]["dense"]
+    w = np.asarray(dense["kernel"], np.float64)[:, 0]
+    ref = final.x.astype(np.float64).mean(axis=0)
+    base = float(scale.from_logit(float(np.asarray(dense["bias"])[0]) + ref @ w))
+    attrs = np.array(final.encoder.num_attributes)
+    rows = []
+    for column in final.encoder.schema.features:
+        values, labels = _candidates(final.encoder, frame, column)
+        cand = pd.DataFrame({c: [frame[c].iloc[0]] * len(values)
+                             for c in final.encoder.schema.features})
+        cand[column] = pd.Series(values, dtype=object)
+        enc = final.encode(cand).astype(np.float64)
+        cols = np.nonzero(attrs == column)[0]
+        contrib = (enc[:, cols] - ref[cols]) @ w[cols]
+        for label, c in zip(labels, contrib):
+            rows.append({"attribute": column, "value": label, "points": float(scale.points(c))})
+    return base, pd.DataFrame(rows)

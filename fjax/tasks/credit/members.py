@@ -1,0 +1,65 @@
+"""Every trained member scored on its own fold: logits, validation metrics, PSI.
+
+A member m with fold j predicts block j of the stacked design (every applicant encoded
+with fold j's statistics); its validation metrics use fold j's validation rows only, and
+its PSI compares the scores of fold j's training rows with those of its validation rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from fjax import metrics
+from fjax.calibration import expected_calibration_error
+from fjax.scorecard import ScoreScale
+from fjax.stability import psi
+from fjax.tasks.credit.config import Config
+from fjax.tasks.credit.data import FoldDesign
+from fjax.tasks.credit.model import build_model, logits
+
+METRICS = ("auc", "gini", "ks", "brier", "log_loss", "ece", "psi")
+
+
+def member_logits(config: Config, design: FoldDesign, params: Any, fold: np.ndarray,
+                  chunk: int = 64) -> np.ndarray:
+    """f32[P, n]: member m's logits for every applicant, from block fold[m]."""
+    model = build_model(config, design.shape)
+    k, n = design.stack.k, design.stack.n
+    blocks = jnp.asarray(design.stack.data["x"]).reshape(k, n, -1)
+
+    @jax.jit
+    def run(params, fold, blocks):
+        return jax.lax.map(lambda m: logits(model, m[0], blocks[m[1]]), (params, fold),
+                           batch_size=chunk)
+
+    return np.asarray(run(params, jnp.asarray(fold, jnp.int32), blocks))
+
+
+@jax.jit
+def _ranked(z, y, w):
+    return jax.vmap(lambda zi, wi: jnp.stack([
+        metrics.roc_auc(zi, y, wi), metrics.ks_statistic(zi, y, wi),
+        metrics.brier(jax.nn.sigmoid(zi), y, wi), metrics.log_loss(jax.nn.sigmoid(zi), y, wi)]))(z, w)
+
+
+def member_metrics(z: np.ndarray, fold: np.ndarray, y: np.ndarray, val: np.ndarray,
+                   train: np.ndarray, scale: ScoreScale) -> pd.DataFrame:
+    """One row per member: its validation metrics and train-vs-validation PSI."""
+    out = np.asarray(_ranked(jnp.asarray(z), jnp.asarray(y), jnp.asarray(val[fold])), np.float64)
+    table = pd.DataFrame({"auc": out[:, 0], "gini": 2 * out[:, 0] - 1, "ks": out[:, 1],
+                          "brier": out[:, 2], "log_loss": out[:, 3]})
+    pd_ = 1.0 / (1.0 + np.exp(-z.astype(np.float64)))
+    scores = scale.from_logit(z)
+    ece, shift = [], []
+    for m, j in enumerate(fold):
+        v, t = val[j] > 0, train[j] > 0
+        ece.append(expected_calibration_error(pd_[m, v], y[v]))
+        shift.append(psi(scores[m, t], scores[m, v]))
+    table["ece"] = ece
+    table["psi"] = shift
+    return table

@@ -1,0 +1,86 @@
+"""The credit models and their objective: logistic regression on one-hot columns or an
+MLP with category embeddings, trained with the configured binary loss.
+
+The logistic model starts from zero weights (the problem is convex, so the start only
+matters for speed), which keeps the weight of a column that a fold never sees at exactly
+0: with L2 (weight decay) it has no reason to move.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fjax import losses, metrics
+from fjax.models import LogisticRegression
+from fjax.models.tabular import TabularMLP
+from fjax.tasks.credit.config import Config
+from fjax.tasks.credit.data import Shape
+from fjax.tasks.experiment import Trainable
+from fjax.train.objective import supervised_loss
+
+
+def build_model(config: Config, shape: Shape) -> nn.Module:
+    if config.model.kind == "logistic":
+        return LogisticRegression(out_dim=1)
+    return TabularMLP(n_numeric=shape.n_numeric, cardinalities=shape.cardinalities,
+                      embedding_dim=config.model.embedding_dim, hidden=config.model.hidden,
+                      activation=config.model.activation, dropout=config.model.dropout)
+
+
+def init_fn(config: Config, model: nn.Module, shape: Shape):
+    """key -> params (zeros for the logistic model), jitted: one compile, not one per
+    parameter, when called outside a population."""
+    x = jnp.zeros((1, shape.width), jnp.float32)
+
+    def init(key):
+        params = model.init(key, x)
+        if config.model.kind == "logistic":
+            params = jax.tree.map(jnp.zeros_like, params)
+        return params
+
+    return jax.jit(init)
+
+
+def logits(model: nn.Module, params: Any, x: jax.Array) -> jax.Array:
+    """f32[n] logits of the PD, without dropout."""
+    return model.apply(params, x, deterministic=True)[:, 0]
+
+
+def eval_fn(model: nn.Module, blocks: int = 1):
+    """Validation metrics over the weighted rows: log loss (unweighted) and ROC-AUC.
+
+    With `blocks` > 1 the data is a fold stack (`fjax.data.fold_stack`): a member's
+    validation weights lie in one block, which is found from them and evaluated alone,
+    so the cost is that of n rows, not k*n.
+    """
+
+    def evaluate(params, val_data, val_weights):
+        x, y, w = val_data["x"], val_data["y"], val_weights
+        if blocks > 1:
+            n = w.shape[0] // blocks
+            j = jnp.argmax(w.reshape(blocks, n).sum(axis=1))
+            x, y, w = (jax.lax.dynamic_slice_in_dim(a, j * n, n) for a in (x, y, w))
+        z = logits(model, params, x)
+        return {"loss": losses.binary_cross_entropy(z, y, w), "auc": metrics.roc_auc(z, y, w)}
+
+    return evaluate
+
+
+def trainable(config: Config, shape: Shape, blocks: int = 1) -> Trainable:
+    """Model, objective and validation metrics; `blocks` = folds of a fold stack."""
+    model = build_model(config, shape)
+    return Trainable(init_fn=init_fn(config, model, shape),
+                     loss_fn=supervised_loss(model.apply, config.loss),
+                     eval_fn=eval_fn(model, blocks))
+
+
+def predict(config: Config, shape: Shape, params: Any, x: np.ndarray) -> np.ndarray:
+    """f64[n] logits of one model on x."""
+    model = build_model(config, shape)
+    return np.asarray(jax.jit(lambda p, v: logits(model, p, v))(params, jnp.asarray(x)),
+                      np.float64)

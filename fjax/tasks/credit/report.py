@@ -1,0 +1,89 @@
+"""The credit run folder: tables, plots and report.md (all I/O of the task is here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fjax.report import plots
+from fjax.report.files import RunDir, markdown_table
+from fjax.tasks.credit.oof import OutOfFold
+
+
+def write_plots(run_dir: RunDir, y: np.ndarray, oof: OutOfFold, scores: np.ndarray,
+                history: list[dict], calibrated: bool) -> list[str]:
+    """ROC per fold, KS curve, calibration, score distributions and learning curves."""
+    p = run_dir.path
+    curves = {f"fold {j}": (oof.pd_raw[oof.fold == j], y[oof.fold == j])
+              for j in range(int(oof.fold.max()) + 1)}
+    curves["all (out of fold)"] = (oof.pd_raw, y)
+    plots.roc_curve(curves, p / "roc.png", title="ROC, out-of-fold PD")
+    plots.ks_curve(oof.pd, y, p / "ks.png", title="KS: cumulative share by out-of-fold PD")
+    plots.reliability(oof.pd_raw, y, p / "calibration.png",
+                      title="Calibration, out-of-fold PD")
+    names = ["calibration.png"]
+    if calibrated:
+        plots.reliability(oof.pd, y, p / "calibration_calibrated.png",
+                          title="Calibration after cross-fitted calibration")
+        names.append("calibration_calibrated.png")
+    plots.score_distributions(scores, y, p / "score_distributions.png", names=("good", "bad"),
+                              title="Scorecard points, out of fold (higher = safer)")
+    plots.loss_curves(history, p / "learning_curve.png", keys=("loss", "val_loss"),
+                      title="Loss per epoch, chosen configuration's group")
+    return ["roc.png", "ks.png", *names, "score_distributions.png", "learning_curve.png"]
+
+
+def _short(summary: pd.DataFrame) -> pd.DataFrame:
+    keep = [c for c in summary.columns if not c.endswith(("_mean", "_std"))
+            and c not in ("encoding", "group")]
+    return summary[keep + ["auc_mean", "auc_std", "ks_mean", "brier_mean", "log_loss_mean"]]
+
+
+def _fmt(mean: float, std: float) -> str:
+    return f"{mean:.4f} +/- {std:.4f}"
+
+
+def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
+                    summary: pd.DataFrame, importance: pd.DataFrame,
+                    points: pd.DataFrame | None, images: list[str], notes: list[str]) -> str:
+    m, s = metrics["cv"]["mean"], metrics["cv"]["std"]
+    d = metrics["decision"]
+    lines = [f"# {title}", "",
+             f"Chosen configuration (highest mean validation ROC-AUC over folds and seeds): "
+             f"`{metrics['best']['description']}`.", "",
+             "## Cross-validation (chosen configuration)", "",
+             "| metric | mean +/- std over folds |", "| --- | --- |"]
+    lines += [f"| {k} | {_fmt(m[k], s[k])} |" for k in m]
+    lines += ["", "Per fold (validation rows only):", "", markdown_table(per_fold), "",
+              "## Every configuration (mean and std over folds x seeds; all metrics in "
+              "cv_summary.csv)", "", markdown_table(_short(summary)), "",
+              "## Decision under the cost matrix", "",
+              f"Costs: accepting a bad applicant {d['cost_fn']}, rejecting a good one "
+              f"{d['cost_fp']}. Threshold (reject when PD >= t), chosen on all out-of-fold "
+              f"PDs: **t = {d['threshold']:.4f}** (Bayes threshold for calibrated PDs: "
+              f"{d['bayes_threshold']:.4f}).", "",
+              f"- Expected cost per applicant, cross-fitted (threshold chosen on the other "
+              f"folds): **{_fmt(d['cost_per_applicant_cv_mean'], d['cost_per_applicant_cv_std'])}**",
+              f"- Expected cost per applicant at t on the out-of-fold PDs it was chosen on "
+              f"(optimistic): {d['cost_per_applicant_oof']:.4f}",
+              f"- Baselines: accept everyone {d['cost_accept_all']:.4f}, reject everyone "
+              f"{d['cost_reject_all']:.4f}",
+              f"- Confusion at t (out of fold; positive = rejected, label bad): "
+              f"{d['confusion_oof']}", "",
+              "## Final model (refit on every applicant)", "",
+              f"Base points (mean applicant): {metrics['final']['base_points']:.1f}; "
+              f"score = {metrics['scorecard']['offset']:.2f} + "
+              f"{metrics['scorecard']['factor']:.4f} ln(good:bad odds). "
+              f"PSI train vs validation scores per fold: "
+              f"{_fmt(m['psi'], s['psi'])}.", "",
+              "Global attribute importance (mean |points| per applicant):", "",
+              markdown_table(importance), ""]
+    if points is not None:
+        lines += ["Scorecard points per attribute value (logistic regression; score = base + "
+                  "the points of each attribute):", "", markdown_table(points), ""]
+    lines += ["## Plots", ""] + [f"![{Path(i).stem}]({i})" for i in images] + [""]
+    if notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    return "\n".join(lines)

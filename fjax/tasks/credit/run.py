@@ -1,0 +1,169 @@
+"""`fjax run credit`: cross-validate, choose, refit, explain, decide, and write the run.
+
+The score is the scorecard scaling of the model's logit, so it is exactly the base
+points plus each attribute's points; the PD used for decisions is the calibrated one
+(identical without calibration).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from fjax import metrics
+from fjax.explain import importance
+from fjax.report.files import RunDir
+from fjax.scorecard import ScoreScale
+from fjax.stability import psi
+from fjax.tasks.credit.config import Config
+from fjax.tasks.credit.data import load
+from fjax.tasks.credit.final import points_table, refit
+from fjax.tasks.credit.members import METRICS
+from fjax.tasks.credit.oof import analyse, oof_pd
+from fjax.tasks.credit.report import report_markdown, write_plots
+from fjax.tasks.credit.scoring import score_new, scored
+from fjax.tasks.credit.search import best_config_id, cross_validate
+from fjax.tasks.experiment import default_run_dir
+
+
+def describe(cfg: Config) -> str:
+    parts = [cfg.model.kind]
+    if cfg.model.kind == "mlp":
+        parts += [f"hidden={list(cfg.model.hidden)}", f"dropout={cfg.model.dropout}",
+                  f"embedding_dim={cfg.model.embedding_dim}"]
+    parts += [f"woe={cfg.data.woe}", f"{cfg.optim.name} lr={cfg.optim.learning_rate:g}",
+              f"weight_decay={cfg.optim.weight_decay:g}", f"loss={cfg.loss.name}",
+              f"pos_weight={cfg.loss.pos_weight:g}"]
+    if cfg.loss.name == "focal":
+        parts += [f"focal_gamma={cfg.loss.focal_gamma:g}", f"focal_alpha={cfg.loss.focal_alpha:g}"]
+    parts.append(f"epochs={cfg.train.epochs}")
+    return ", ".join(parts)
+
+
+def pooled(pd_: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    auc = float(metrics.roc_auc(pd_, y))
+    return {"auc": auc, "gini": 2 * auc - 1, "ks": float(metrics.ks_statistic(pd_, y)),
+            "brier": float(metrics.brier(pd_, y)), "log_loss": float(metrics.log_loss(pd_, y))}
+
+
+OUTPUTS = ("grid.json", "metrics.json", "cv_table.csv", "cv_summary.csv", "scores.csv",
+           "new_scores.csv", "importance.csv", "scorecard.csv", "encoder.json", "report.md",
+           "history.jsonl", "roc.png", "ks.png", "calibration.png",
+           "calibration_calibrated.png", "score_distributions.png", "learning_curve.png")
+
+
+def report_notes(config: Config, members: int, configs: int, programs: int) -> list[str]:
+    """What a reader must know to trust (or discount) the numbers."""
+    notes = [f"{members} members ({config.sweep.folds} folds x {configs} configurations x "
+             f"{config.sweep.seeds} seeds) trained in {programs} compiled population(s); "
+             "preprocessing fitted per fold on that fold's training rows."]
+    if config.train.restore_best or config.train.patience:
+        notes.append("train.restore_best / train.patience select epochs on the validation "
+                     "fold, which makes the cross-validated metrics optimistic.")
+    if configs > 1:
+        notes.append("The best of several configurations is chosen on the same folds it is "
+                     "scored on; its mean is slightly optimistic (no nested CV).")
+    if config.scorecard.calibration != "none":
+        notes.append("Scores come from the model's logit; PDs and decisions are calibrated.")
+    return notes
+
+
+def clear_outputs(run_dir: RunDir) -> None:
+    """Remove this task's files from an earlier run in the same folder, so that none is
+    left over (an optional file this run does not write, a log that would be appended)."""
+    for name in OUTPUTS:
+        run_dir.file(name).unlink(missing_ok=True)
+    for log in run_dir.path.glob("encoding_*/history.jsonl"):
+        log.unlink()
+
+
+def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
+        progress: bool = True) -> Path:
+    """Run the credit task; returns the run folder."""
+    t_start = time.perf_counter()
+    grid = {k: list(v) for k, v in (grid or {}).items()}
+    data = load(config)  # bad input fails before anything is written
+    run_dir = default_run_dir(config)
+    clear_outputs(run_dir)
+    if grid:
+        run_dir.json("grid.json", grid)
+    sc = config.scorecard
+    scale = ScoreScale(sc.base_score, sc.base_odds, sc.pdo)
+
+    t0 = time.perf_counter()
+    search = cross_validate(config, grid, data, run_dir, progress)
+    cv_s = time.perf_counter() - t0
+    best_id = best_config_id(search.summary)
+    best = search.configs[best_id]
+    rows = search.table[search.table["config"] == best_id]
+    enc, grp = int(rows["encoding"].iloc[0]), int(rows["group"].iloc[0])
+    oof = analyse(oof_pd(search.logits[(enc, grp)], rows, data.folds), data.y, data.folds,
+                  sc.calibration, config.data.cost_fn, config.data.cost_fp)
+    per_fold = (rows.groupby("fold")[list(METRICS)].mean().reset_index()
+                .merge(oof.per_fold, on="fold"))
+
+    t0 = time.perf_counter()
+    final = refit(best, data, progress)
+    refit_s = time.perf_counter() - t0
+    scores, contrib, names, ref_logit, completeness = scored(
+        final, data.frame, oof.calibrator, oof.threshold, scale, sc.reasons)
+    target = data.frame[config.data.target].astype(str).to_numpy()
+    scores.insert(0, "applicant", data.ids)
+    scores.insert(1, config.data.target, target)
+    scores.insert(2, "fold", oof.fold)
+    scores.insert(3, "pd_oof", oof.pd)
+    run_dir.csv("scores.csv", scores)
+    imp = pd.DataFrame({"attribute": names, "mean_abs_points": importance(scale.points(contrib))})
+    imp = imp.sort_values("mean_abs_points", ascending=False, ignore_index=True)
+    run_dir.csv("importance.csv", imp)
+    points, base = None, float(scale.from_logit(ref_logit))
+    if best.model.kind == "logistic":
+        _, points = points_table(final, data.frame, scale)
+        run_dir.csv("scorecard.csv", points)
+    run_dir.json("encoder.json", final.encoder.to_dict())
+
+    stability = {"psi_train_vs_val_mean": float(per_fold["psi"].mean()),
+                 "psi_train_vs_val_std": float(per_fold["psi"].std(ddof=1))}
+    if config.data.score_path:
+        new = score_new(config, data, final, oof.calibrator, oof.threshold, scale)
+        run_dir.csv("new_scores.csv", new)
+        stability["psi_new_applicants"] = psi(scores["score"].to_numpy(), new["score"].to_numpy())
+    run_dir.csv("cv_table.csv", search.table)
+    run_dir.csv("cv_summary.csv", search.summary)
+    calibrated = sc.calibration != "none"
+    images = write_plots(run_dir, data.y, oof, scale.from_pd(oof.pd_raw),
+                         search.results[enc][grp].population.history, calibrated)
+
+    results = [r for rs in search.results for r in rs]
+    metrics_json = {
+        "best": {"config": best_id, "description": describe(best)},
+        "cv": {"folds": data.folds.k, "seeds": config.sweep.seeds,
+               "per_fold": per_fold.to_dict(orient="records"),
+               "mean": {m: float(per_fold[m].mean()) for m in METRICS},
+               "std": {m: float(per_fold[m].std(ddof=1)) for m in METRICS},
+               "pooled_out_of_fold": pooled(oof.pd_raw, data.y)},
+        "decision": {**oof.summary, "cost_fn": config.data.cost_fn,
+                     "cost_fp": config.data.cost_fp},
+        "scorecard": {"base_score": sc.base_score, "base_odds": sc.base_odds, "pdo": sc.pdo,
+                      "factor": scale.factor, "offset": scale.offset},
+        "final": {"in_sample_auc": float(metrics.roc_auc(scores["pd"].to_numpy(), data.y)),
+                  "base_points": base, "attribution_completeness_max_error": completeness,
+                  "decisions": scores["decision"].value_counts().to_dict()},
+        "stability": stability,
+        "members": int(len(search.table)),
+        "timings_s": {"cross_validation": cv_s, "refit": refit_s,
+                      "compile": [r.population.compile_s for r in results],
+                      "train": [r.population.train_s for r in results],
+                      "total": time.perf_counter() - t_start},
+    }
+    run_dir.json("metrics.json", metrics_json)
+    notes = report_notes(config, len(search.table), len(search.summary), len(results))
+    run_dir.text("report.md", report_markdown(
+        title=f"Credit scoring: {config.name}", metrics=metrics_json,
+        per_fold=per_fold, summary=search.summary, importance=imp, points=points,
+        images=images, notes=notes))
+    return run_dir.path

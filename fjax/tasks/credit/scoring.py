@@ -1,0 +1,50 @@
+"""Applicants scored by the final model: PD (calibrated), score, decision and reason
+codes, for the training applicants and for a file of new ones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from fjax.datasets import read_table
+from fjax.explain import top_reasons
+from fjax.scorecard import ScoreScale
+from fjax.tasks.credit.config import Config
+from fjax.tasks.credit.data import CreditData
+from fjax.tasks.credit.final import FinalModel, attributions
+
+
+def scored(final: FinalModel, frame: pd.DataFrame, calibrator, threshold: float,
+           scale: ScoreScale, k: int) -> tuple[pd.DataFrame, np.ndarray, list[str], float, float]:
+    """Per applicant: PD, score, decision and reason codes; plus the contributions, their
+    names, the reference applicant's logit and the largest completeness error."""
+    x = final.encode(frame)
+    z = final.logits(x)
+    names, contrib, ref_logit = attributions(final, x)
+    pd_ = calibrator(1.0 / (1.0 + np.exp(-z)))
+    out = pd.DataFrame({"pd": pd_, "score": scale.from_logit(z),
+                        "decision": np.where(pd_ >= threshold, "reject", "accept")})
+    reasons = top_reasons(contrib, names, k)
+    for i in range(k):
+        attr = [r[i][0] if len(r) > i else "" for r in reasons]
+        out[f"reason_{i + 1}"] = attr
+        out[f"value_{i + 1}"] = [str(frame[a].iloc[row]) if a else ""
+                                 for row, a in enumerate(attr)]
+        out[f"points_{i + 1}"] = [float(scale.points(r[i][1])) if len(r) > i else np.nan
+                                  for r in reasons]
+    completeness = float(np.max(np.abs(contrib.sum(axis=1) - (z - ref_logit))))
+    return out, contrib, names, ref_logit, completeness
+
+
+def score_new(config: Config, data: CreditData, final: FinalModel, calibrator,
+              threshold: float, scale: ScoreScale) -> pd.DataFrame:
+    """New applicants from `data.score_path`, scored like the training ones."""
+    frame = read_table(config.data.score_path)
+    missing = [c for c in data.schema.features if c not in frame.columns]
+    if missing:
+        raise ValueError(f"data.score_path {config.data.score_path!r} lacks the feature "
+                         f"column(s) {missing}; it needs every column the model was trained on")
+    out = scored(final, frame, calibrator, threshold, scale, config.scorecard.reasons)[0]
+    ids = frame[config.data.id_column].to_numpy() if config.data.id_column else np.arange(len(frame))
+    out.insert(0, "applicant", ids)
+    return out

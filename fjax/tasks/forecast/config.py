@@ -1,0 +1,151 @@
+"""The forecasting task's configuration. Defaults reproduce the classic tutorial (and the
+PyTorch/Keras peers): S&P 500 Close, 60-day windows, next day, min-max scaling fitted on
+the first 80% of rows, LSTM 50 -> LSTM 50 -> Dense 25 -> Dense H, Adam 1e-3, batch 64.
+
+    fjax run forecast --data.path my.csv --data.target price --data.horizon 5
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Literal
+
+from fjax.config import (DataConfig, ExperimentConfig, LossConfig, ModelConfig, TrainConfig)
+
+FORECAST_LOSSES = ("mse", "mae", "huber", "pinball", "gaussian_nll")
+FORECAST_MODELS = ("linear", "mlp", "lstm", "gru", "cnn")
+DEFAULT_EPOCHS = 50
+
+
+def _fail(cfg: object, name: str, problem: str, fix: str) -> None:
+    raise ValueError(f"{type(cfg).__name__}.{name} {problem}; {fix}")
+
+
+def _int_at_least(cfg: object, name: str, low: int, fix: str) -> None:
+    value = getattr(cfg, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        _fail(cfg, name, f"must be an integer >= {low}, got {value!r}", fix)
+
+
+@dataclasses.dataclass(frozen=True)
+class ForecastDataConfig(DataConfig):
+    """The series, its transform and scaling, the windows and the spans."""
+
+    path: str | None = None
+    """A CSV or Parquet file; None: the embedded S&P 500 (1999-2018, daily)."""
+    date_column: str | None = "Date"
+    """Column of dates (checked sorted, unique, without gaps); None: row order is time."""
+    target: str = "Close"
+    """The column to forecast."""
+    features: tuple[str, ...] = ()
+    """Extra input columns (e.g. Open High Low Volume); transformed like the target."""
+    transform: Literal["price", "diff", "log_return"] = "price"
+    """Model price levels, differences or log returns (all results are in prices)."""
+    scaler: Literal["minmax", "standard", "robust", "none"] = "minmax"
+    """Fitted on the first origin's training rows only."""
+    window: int = 60
+    """Input rows per window (W)."""
+    horizon: int = 1
+    """Steps forecast at once (H, direct multi-output)."""
+    stride: int = 1
+    """Rows between consecutive window origins."""
+    test_fraction: float = 0.2
+    """Share of the last rows whose windows are tested (0.2: the tutorial's 80/20)."""
+    val_fraction: float = 0.0
+    """Validation rows before the test span, for early stopping and sweeps (0: none)."""
+    gap: int = 0
+    """Rows at the end of each earlier span that hold no targets (an embargo)."""
+    missing: Literal["error", "ffill"] = "error"
+    """Missing values and date gaps: raise, or forward-fill (counted in the report)."""
+    max_gap: float = 7.0
+    """Largest spacing between dates, in multiples of the median spacing."""
+    origins: int = 1
+    """Walk-forward forecast origins over the test span (1: one chronological split)."""
+    training: Literal["expanding", "rolling"] = "expanding"
+    """Walk-forward training window: all earlier rows, or the last `rolling_rows`."""
+    rolling_rows: int | None = None
+    """Rows of a rolling training window; None: as many as the first origin has."""
+
+    def __post_init__(self):
+        _int_at_least(self, "window", 1, "pass e.g. --data.window 60")
+        _int_at_least(self, "horizon", 1, "pass e.g. --data.horizon 1")
+        _int_at_least(self, "stride", 1, "pass e.g. --data.stride 1")
+        _int_at_least(self, "gap", 0, "pass e.g. --data.gap 0")
+        _int_at_least(self, "origins", 1, "pass e.g. --data.origins 5")
+        if self.rolling_rows is not None:
+            _int_at_least(self, "rolling_rows", 1, "pass a row count or None")
+        if not 0 < self.test_fraction < 1:
+            _fail(self, "test_fraction", f"must be in (0, 1), got {self.test_fraction}",
+                  "use e.g. 0.2")
+        if not 0 <= self.val_fraction < 1 or self.val_fraction + self.test_fraction >= 1:
+            _fail(self, "val_fraction", f"must be in [0, 1) with test_fraction + "
+                  f"val_fraction < 1, got {self.val_fraction}", "use e.g. 0.1")
+        if not (math.isfinite(self.max_gap) and self.max_gap >= 1):
+            _fail(self, "max_gap", f"must be a number >= 1, got {self.max_gap}", "use e.g. 7")
+        if self.target in self.features:
+            _fail(self, "features", f"repeats the target {self.target!r}",
+                  "list only extra columns; the target is always an input")
+        if len(set(self.features)) != len(self.features):
+            _fail(self, "features", f"has duplicates: {self.features}", "list each column once")
+        for choice, allowed in (("transform", ("price", "diff", "log_return")),
+                                ("scaler", ("minmax", "standard", "robust", "none")),
+                                ("missing", ("error", "ffill")),
+                                ("training", ("expanding", "rolling"))):
+            if getattr(self, choice) not in allowed:
+                _fail(self, choice, f"is {getattr(self, choice)!r}",
+                      f"choose one of {', '.join(allowed)}")
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Model input columns: the target first."""
+        return (self.target, *self.features)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationConfig:
+    """Baselines and intervals, scored on exactly the model's test windows."""
+
+    season: int = 5
+    """Seasonal naive period in rows (5: a trading week)."""
+    moving_average: int = 20
+    """Rows averaged by the moving-average baseline."""
+    interval: float = 0.8
+    """Central interval level of a Gaussian head (quantile heads use their outer levels)."""
+    zoom: int = 120
+    """Last test dates shown close up in the forecast plot (where lag is visible)."""
+
+    def __post_init__(self):
+        _int_at_least(self, "season", 1, "pass e.g. --evaluation.season 5")
+        _int_at_least(self, "moving_average", 1, "pass e.g. --evaluation.moving-average 20")
+        _int_at_least(self, "zoom", 2, "pass e.g. --evaluation.zoom 120")
+        if not 0 < self.interval < 1:
+            _fail(self, "interval", f"must be in (0, 1), got {self.interval}", "use e.g. 0.8")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(ExperimentConfig):
+    """`fjax run forecast`: the tutorial's LSTM on the S&P 500, scored honestly."""
+
+    name: str = "forecast"
+    data: ForecastDataConfig = ForecastDataConfig()
+    model: ModelConfig = ModelConfig(kind="lstm", hidden=(50, 50), head=(25,))
+    loss: LossConfig = LossConfig(name="mse")
+    train: TrainConfig = TrainConfig(epochs=DEFAULT_EPOCHS, batch_size=64)
+    evaluation: EvaluationConfig = EvaluationConfig()
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.model.kind not in FORECAST_MODELS:
+            _fail(self.model, "kind", f"is {self.model.kind!r}, which does not forecast",
+                  f"choose one of {', '.join(FORECAST_MODELS)}")
+        if self.loss.name not in FORECAST_LOSSES:
+            _fail(self.loss, "name", f"is {self.loss.name!r}, not a forecasting loss",
+                  f"choose one of {', '.join(FORECAST_LOSSES)}")
+        if self.loss.name == "pinball" and len(self.loss.quantiles) < 2:
+            _fail(self.loss, "quantiles", f"has one level {self.loss.quantiles}",
+                  "give at least two levels for an interval, e.g. 0.1 0.5 0.9")
+        if self.train.patience is not None and self.data.val_fraction == 0:
+            _fail(self.train, "patience", "needs a validation span to stop on (early "
+                  "stopping on the test span would leak it)", "set --data.val-fraction 0.1 "
+                  "or leave patience unset")

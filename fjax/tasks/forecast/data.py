@@ -1,0 +1,138 @@
+"""From a file (or the embedded S&P 500) to scaled windows, span masks and price truth."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fjax.baselines import min_history
+from fjax.data.scalers import Scaler, fit_scaler
+from fjax.data.series import first_row, targets, to_target
+from fjax.data.timeseries import Series, load_series
+from fjax.data.windows import Plan, gather_inputs, plan_windows, target_rows
+from fjax.datasets import load_dataset, read_table
+from fjax.tasks.forecast.config import EvaluationConfig, ForecastDataConfig
+
+
+@dataclass(frozen=True)
+class ForecastData:
+    """Everything the forecaster trains on and is scored against.
+
+    `x f32[N, W, C]` (the per-step series) and `y f32[N, H]` (the change from the last
+    price to each step, `fjax.data.series.targets`) hold every window, scaled by the
+    target column's scaler; the plan's masks say which windows each origin trains,
+    validates and tests on. Prices are float64.
+    """
+
+    source: str
+    series: Series
+    transform: str
+    scaler: Scaler            # per column of the per-step series; column 0 scales y
+    plan: Plan
+    x: np.ndarray
+    y: np.ndarray
+    actual: np.ndarray        # f64[N, H]: the prices each window forecasts
+    last_price: np.ndarray    # f64[N]: the last observed price, row t - 1
+
+    @property
+    def prices(self) -> np.ndarray:
+        return self.series.values[:, 0]
+
+    @property
+    def test_index(self) -> np.ndarray:
+        """Windows scored on the test span, in time order (i64[Nt])."""
+        return np.nonzero(self.plan.test.any(axis=0))[0]
+
+    @property
+    def test_origin(self) -> np.ndarray:
+        """The walk-forward origin (0..K-1) that scores each test window."""
+        return self.plan.test[:, self.test_index].argmax(axis=0)
+
+    def unscale_target(self, y: np.ndarray) -> np.ndarray:
+        """Scaled targets -> changes from the last price (`fjax.data.series.targets`)."""
+        return np.asarray(y, np.float64) * self.scaler.scale[0] + self.scaler.offset[0]
+
+    def target_scale(self) -> float:
+        """Target units per scaled unit (for a Gaussian head's sigma)."""
+        return float(self.scaler.scale[0])
+
+    def naive_scale(self) -> float:
+        """In-sample MAE of the one-step naive forecast on the scaler's training rows:
+        the MASE denominator (Hyndman & Koehler, 2006)."""
+        start, end = self.plan.scaler_rows
+        return float(np.mean(np.abs(np.diff(self.prices[start:end]))))
+
+    def dates_of(self, rows: np.ndarray) -> np.ndarray:
+        return self.series.dates[rows]
+
+
+def read_frame(cfg: ForecastDataConfig):
+    if cfg.path is None:
+        return load_dataset("sp500"), "embedded S&P 500 (fjax/datasets/data/sp500.csv.gz)"
+    return read_table(cfg.path), repr(cfg.path)
+
+
+def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None) -> ForecastData:
+    """Load, check, transform, plan the spans, fit the scaler on training rows, window."""
+    frame, source = read_frame(cfg)
+    series = load_series(frame, cfg.columns, date_column=cfg.date_column, missing=cfg.missing,
+                         max_gap=cfg.max_gap, source=source)
+    first = first_row(cfg.transform)
+    plan = plan_windows(series.n, window=cfg.window, horizon=cfg.horizon, stride=cfg.stride,
+                        test_fraction=cfg.test_fraction, val_fraction=cfg.val_fraction,
+                        gap=cfg.gap, origins=cfg.origins, training=cfg.training,
+                        rolling_rows=cfg.rolling_rows, first=first)
+    if evaluation is not None:
+        check_history(plan, first, evaluation)
+    z = to_target(series.values, cfg.transform, names=series.columns)
+    mask = np.zeros(series.n, bool)
+    mask[slice(*plan.scaler_rows)] = True
+    scaler = fit_scaler(cfg.scaler, z, mask)
+    prices = series.values[:, 0]
+    x = gather_inputs(scaler.transform(z), plan.origins, cfg.window)
+    change = targets(prices, plan.origins, cfg.horizon, cfg.transform)
+    y = ((change - scaler.offset[0]) / scaler.scale[0]).astype(np.float32)
+    return ForecastData(source=source, series=series, transform=cfg.transform, scaler=scaler,
+                        plan=plan, x=x, y=y,
+                        actual=prices[target_rows(plan.origins, cfg.horizon)],
+                        last_price=prices[plan.origins - 1])
+
+
+def check_history(plan: Plan, first: int, evaluation: EvaluationConfig) -> None:
+    """Every test origin needs enough observed rows for every baseline."""
+    need = min_history(evaluation.season, evaluation.moving_average)
+    earliest = int(plan.origins[plan.test.any(axis=0)].min())
+    if earliest - first < need:
+        raise ValueError(
+            f"the first test window has {earliest - first} observed rows before it but the "
+            f"baselines need {need} (EvaluationConfig.season={evaluation.season}, "
+            f".moving_average={evaluation.moving_average}); lower them or use a longer series")
+
+
+def data_facts(data: ForecastData, cfg: ForecastDataConfig) -> dict:
+    """What the report says about the data: rows, repairs, spans with dates."""
+    plan, dates = data.plan, data.series.dates
+
+    def when(lo: int, hi: int) -> list:
+        return [str(dates[lo])[:10], str(dates[hi - 1])[:10]] if hi > lo else []
+
+    spans = []
+    for k, span in enumerate(plan.spans):
+        row = {"origin": k + 1, "train_rows": list(span["train"]),
+               "train_dates": when(*span["train"]),
+               "train_windows": int(plan.train[k].sum()),
+               "test_rows": list(span["test"]), "test_dates": when(*span["test"]),
+               "test_windows": int(plan.test[k].sum())}
+        if span["val"] is not None:
+            row.update(val_rows=list(span["val"]), val_dates=when(*span["val"]),
+                       val_windows=int(plan.val[k].sum()))
+        spans.append(row)
+    seen, test = data.y[plan.train[0] > 0], data.y[data.test_index]
+    outside = float(np.mean((test < seen.min()) | (test > seen.max())))
+    return {"source": data.source, "rows": int(data.series.n), "columns": list(data.series.columns),
+            "first_date": str(dates[0])[:10], "last_date": str(dates[-1])[:10],
+            "forward_filled": data.series.filled, "inserted_rows": data.series.inserted_rows,
+            "transform": cfg.transform, "scaler": data.scaler.to_dict(),
+            "scaler_rows": list(plan.scaler_rows), "windows": int(len(plan.origins)),
+            "spans": spans, "test_targets_outside_training_range": outside}

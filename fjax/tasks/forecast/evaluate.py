@@ -1,0 +1,196 @@
+"""Score forecasts in price units on the test windows: model (a seed ensemble) next to
+every baseline on exactly the same windows, overall, per horizon step and per origin.
+
+Raw model outputs are unscaled, inverted to prices (`fjax.data.series`), then averaged
+over seeds: the ensemble point is the mean of the members' points, its interval the
+mean of their bounds, its spread the standard deviation of their points. Quantile
+outputs are sorted per step before inversion (rearrangement, Chernozhukov et al. 2010),
+so bounds never cross. Metrics come from `fjax.metrics` and `fjax.intervals`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fjax import baselines, intervals, metrics
+from fjax.config import LossConfig
+from fjax.data.series import first_row, gaussian_prices, to_prices
+from fjax.tasks.forecast.config import EvaluationConfig
+from fjax.tasks.forecast.data import ForecastData
+from fjax.tasks.forecast.significance import diebold_mariano, overlap_lags
+from fjax.train.objective import read_output
+
+POINT_METRICS = ("mae", "rmse", "mape", "smape", "mase", "directional_accuracy")
+
+
+@dataclass(frozen=True)
+class PriceForecast:
+    """A forecast in prices on the test windows, `f64[Nt, H]`."""
+
+    point: np.ndarray
+    lower: np.ndarray | None = None
+    upper: np.ndarray | None = None
+    members: np.ndarray | None = None    # f64[S, Nt, H]: each seed's point forecast
+    nominal: float | None = None         # the interval's intended coverage
+
+    @property
+    def spread(self) -> np.ndarray | None:
+        """Standard deviation of the seeds' point forecasts (None for one seed)."""
+        if self.members is None or len(self.members) < 2:
+            return None
+        return self.members.std(axis=0)
+
+
+def member_prices(raw: np.ndarray, loss: LossConfig, data: ForecastData, index: np.ndarray,
+                  level: float) -> PriceForecast:
+    """One member's raw outputs `f32[Nt, out]` on windows `index` as prices."""
+    horizon = data.plan.horizon
+    pred = read_output(loss, jnp.asarray(raw), (horizon,))
+    last = data.last_price[index]
+    if loss.name == "pinball":
+        levels = np.sort(np.asarray(loss.quantiles, np.float64))
+        zq = np.sort(data.unscale_target(np.asarray(pred)), axis=-1)
+        pq = to_prices(zq, last, data.transform)
+        mid = int(np.argmin(np.abs(levels - 0.5)))
+        return PriceForecast(pq[..., mid], pq[..., 0], pq[..., -1],
+                             nominal=float(levels[-1] - levels[0]))
+    if loss.name == "gaussian_nll":
+        mean, log_scale = (np.asarray(p, np.float64) for p in pred)
+        sigma = np.exp(log_scale) * data.target_scale()
+        point, lo, hi = gaussian_prices(data.unscale_target(mean), sigma, last, data.transform,
+                                        intervals.gaussian_z(level))
+        return PriceForecast(point, lo, hi, nominal=level)
+    return PriceForecast(to_prices(data.unscale_target(np.asarray(pred)), last, data.transform))
+
+
+def ensemble(forecasts: list[PriceForecast]) -> PriceForecast:
+    """Mean over seeds of points and bounds; the members' points are kept for the spread."""
+    points = np.stack([f.point for f in forecasts])
+    has_bounds = forecasts[0].lower is not None
+    mean = (lambda name: np.mean([getattr(f, name) for f in forecasts], axis=0))  # noqa: E731
+    return PriceForecast(points.mean(axis=0), mean("lower") if has_bounds else None,
+                         mean("upper") if has_bounds else None, points, forecasts[0].nominal)
+
+
+def baseline_forecasts(data: ForecastData, index: np.ndarray, cfg: EvaluationConfig) -> dict:
+    """Every baseline on the windows `index`, `f64[Nt, H]` each."""
+    prices = jnp.asarray(data.prices, jnp.float32)
+    origins = jnp.asarray(data.plan.origins[index], jnp.int32)
+    h = data.plan.horizon
+    out = {
+        "naive": baselines.naive(prices, origins, h),
+        "drift": baselines.drift(prices, origins, h, first_row(data.transform)),
+        "seasonal_naive": baselines.seasonal_naive(prices, origins, h, cfg.season),
+        "moving_average": baselines.moving_average(prices, origins, h, cfg.moving_average),
+    }
+    return {k: np.asarray(v, np.float64) for k, v in out.items()}
+
+
+def _point(p, a, last, scale, w) -> dict:
+    return {"mae": metrics.mae(p, a, w), "rmse": metrics.rmse(p, a, w),
+            "mape": metrics.mape(p, a, w), "smape": metrics.smape(p, a, w),
+            "mase": metrics.mase(p, a, scale, w),
+            "directional_accuracy": metrics.directional_accuracy(p, a, last, w)}
+
+
+@jax.jit
+def score_table(pred, actual, last, scale, weights) -> tuple[dict, dict]:
+    """Every point metric of M forecasts `f32[M, N, H]` under G sample weightings
+    `f32[G, N]` (all windows, one origin's, ...), in one program.
+
+    Returns (overall: name -> f32[M, G], by_step: name -> f32[H, M, G]).
+    """
+    over_w = jax.vmap(_point, in_axes=(None, None, None, None, 0))
+    over_m = jax.vmap(over_w, in_axes=(0, None, None, None, None))
+    overall = over_m(pred, actual, last, scale, weights)
+    by_step = jax.vmap(lambda pc, ac: over_m(pc[..., None], ac[:, None], last, scale, weights),
+                       in_axes=(2, 1))(pred, actual)
+    return overall, by_step
+
+
+@jax.jit
+def interval_table(lower, upper, actual) -> dict:
+    """Coverage and width `f32[N, H]` overall and per step."""
+    cols = lambda f, *xs: jax.vmap(lambda *c: f(*(v[:, None] for v in c)),  # noqa: E731
+                                   in_axes=1)(*xs)
+    return {"coverage": intervals.coverage(lower, upper, actual),
+            "width": intervals.width(lower, upper),
+            "coverage_by_step": cols(intervals.coverage, lower, upper, actual),
+            "width_by_step": cols(intervals.width, lower, upper)}
+
+
+def _f32(*arrays):
+    return tuple(jnp.asarray(a, jnp.float32) for a in arrays)
+
+
+def point_metrics(pred: np.ndarray, actual: np.ndarray, last: np.ndarray, scale: float) -> dict:
+    """Overall metrics of one forecast `f[N, H]` over every (window, step) pair."""
+    overall, _ = score_table(*_f32(pred[None], actual, last, scale, np.ones((1, len(pred)))))
+    return {k: float(overall[k][0, 0]) for k in POINT_METRICS}
+
+
+def interval_metrics(fc: PriceForecast, actual: np.ndarray) -> dict:
+    out = interval_table(*_f32(fc.lower, fc.upper, actual))
+    return {"nominal": fc.nominal, **{k: np.asarray(out[k], np.float64).tolist()
+                                      for k in ("coverage", "width", "coverage_by_step",
+                                                "width_by_step")}}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    index: np.ndarray          # i64[Nt]: the test windows
+    origin: np.ndarray         # i64[Nt]: walk-forward origin scoring each
+    actual: np.ndarray         # f64[Nt, H]
+    last: np.ndarray           # f64[Nt]
+    model: PriceForecast
+    baselines: dict
+    metrics: dict
+
+
+def evaluate(data: ForecastData, model: PriceForecast, cfg: EvaluationConfig,
+             stride: int) -> Evaluation:
+    """Model and baselines on the test windows: overall, per step, per origin, DM test."""
+    index, origin = data.test_index, data.test_origin
+    actual, last = data.actual[index], data.last_price[index]
+    base = baseline_forecasts(data, index, cfg)
+    scale = data.naive_scale()
+    names = ["model", *base]
+    pred = np.stack([model.point, *base.values()])
+    weights = np.concatenate([np.ones((1, len(index))),
+                              (origin[None, :] == np.arange(data.plan.k)[:, None])])
+    table, steps = score_table(*_f32(pred, actual, last, scale, weights))
+    table = {k: np.asarray(v, np.float64) for k, v in table.items()}
+    steps = {k: np.asarray(v, np.float64) for k, v in steps.items()}
+    overall = {n: {k: float(table[k][i, 0]) for k in POINT_METRICS} for i, n in enumerate(names)}
+    by_step = {n: {k: steps[k][:, i, 0].tolist() for k in POINT_METRICS}
+               for i, n in enumerate(names)}
+    # A flat forecast calls no direction: its hit rate would only count flat days.
+    overall["naive"]["directional_accuracy"] = None
+    by_step["naive"]["directional_accuracy"] = [None] * data.plan.horizon
+    per_origin = [{"origin": k + 1, "windows": int((origin == k).sum()),
+                   **{f"{n}_{m}": float(table[m][names.index(n), k + 1])
+                      for n in ("model", "naive") for m in ("rmse", "mae")}}
+                  for k in range(data.plan.k)]
+    lags = overlap_lags(data.plan.horizon, stride)
+    result = {
+        "split": "test", "test_windows": int(len(index)), "horizon": int(data.plan.horizon),
+        "origins": int(data.plan.k), "naive_scale": scale,
+        "model": overall["model"],
+        "baselines": {k: v for k, v in overall.items() if k != "model"},
+        "per_horizon": by_step, "per_origin": per_origin,
+        "beats_naive": {m: overall["model"][m] < overall["naive"][m] for m in ("rmse", "mae")},
+        "diebold_mariano_vs_naive": diebold_mariano(model.point - actual,
+                                                    base["naive"] - actual, lags),
+    }
+    if model.lower is not None:
+        result["interval"] = interval_metrics(model, actual)
+    if model.spread is not None:
+        members, _ = score_table(*_f32(model.members, actual, last, scale, weights[:1]))
+        result["ensemble"] = {"seeds": int(len(model.members)),
+                              "spread_mean": float(model.spread.mean()),
+                              "member_rmse": np.asarray(members["rmse"][:, 0]).tolist()}
+    return Evaluation(index, origin, actual, last, model, base, result)

@@ -1,0 +1,130 @@
+"""The forecast run's figures (PNG): forecast vs actual with intervals and the naive
+line, loss curves, and error by horizon step next to every baseline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+import numpy as np  # noqa: E402
+
+COLORS = {"model": "tab:blue", "naive": "tab:orange", "drift": "tab:green",
+          "seasonal_naive": "tab:purple", "moving_average": "tab:brown"}
+
+
+def _save(fig, path: str | Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def _panel(ax, dates, actual, model, naive, lower, upper, label: str) -> None:
+    ax.plot(dates, actual, color="black", lw=1.0, label="actual")
+    if lower is not None:
+        ax.fill_between(dates, lower, upper, color=COLORS["model"], alpha=0.2, lw=0,
+                        label="model interval")
+    ax.plot(dates, naive, color=COLORS["naive"], lw=1.0, ls="--", label="naive (last value)")
+    ax.plot(dates, model, color=COLORS["model"], lw=1.0, label=label)
+
+
+def forecast_plot(path: str | Path, dates: np.ndarray, actual: np.ndarray, model: np.ndarray,
+                  naive: np.ndarray, lower: np.ndarray | None, upper: np.ndarray | None, *,
+                  zoom: int, boundaries: Sequence = (), title: str = "") -> Path:
+    """Forecasts `[N, H]` of N test windows with target dates `[N, H]`.
+
+    Top: the whole test span at step 1. Bottom: the last `zoom` test dates close up,
+    where a forecast that copies yesterday's value shows as a one-step lag; for H > 1
+    it draws whole H-step paths from every H-th window instead.
+    """
+    horizon = actual.shape[1]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7))
+    label = "model" if horizon == 1 else f"model, step 1 of {horizon}"
+    col = lambda a: None if a is None else a[:, 0]  # noqa: E731
+    _panel(top, dates[:, 0], actual[:, 0], model[:, 0], naive[:, 0], col(lower), col(upper),
+           label)
+    for b in boundaries:
+        top.axvline(b, color="grey", lw=0.8, ls=":")
+    top.set_title(title or f"Test span: {label}")
+    top.legend(loc="upper left", fontsize=8)
+    z = slice(max(0, len(dates) - zoom), len(dates))
+    if horizon == 1:
+        _panel(bottom, dates[z, 0], actual[z, 0], model[z, 0], naive[z, 0],
+               col(None if lower is None else lower[z]), col(None if upper is None else upper[z]),
+               label)
+        bottom.set_title(f"Last {len(dates[z])} test dates, close up")
+    else:
+        bottom.plot(dates[z, 0], actual[z, 0], color="black", lw=1.0, label="actual")
+        for j, i in enumerate(range(z.start, len(dates), horizon)):
+            first = j == 0
+            if lower is not None:
+                bottom.fill_between(dates[i], lower[i], upper[i], color=COLORS["model"],
+                                    alpha=0.2, lw=0, label="model interval" if first else None)
+            bottom.plot(dates[i], naive[i], color=COLORS["naive"], lw=1.0, ls="--",
+                        label="naive (last value)" if first else None)
+            bottom.plot(dates[i], model[i], color=COLORS["model"], lw=1.2, marker=".", ms=3,
+                        label=f"model, {horizon}-step paths" if first else None)
+        bottom.set_title(f"Last {len(dates[z])} test dates: one {horizon}-step forecast path "
+                         f"every {horizon} windows")
+    bottom.legend(loc="upper left", fontsize=8)
+    for ax in (top, bottom):
+        ax.set_ylabel("price")
+        ax.grid(alpha=0.3)
+        ax.tick_params(axis="x", labelrotation=20, labelsize=8)
+    return _save(fig, path)
+
+
+def loss_plot(path: str | Path, history: Sequence[Mapping], val_label: str | None) -> Path:
+    """Training loss per epoch (median and 10-90% band over members) and the validation
+    (or monitor-only test) loss, on a log scale."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    epochs = np.array([h["epoch"] for h in history])
+    keys = [("loss", "training loss")] + ([("val_loss", val_label)] if val_label else [])
+    for key, label in keys:
+        if not history or key not in history[0]:
+            continue
+        vals = np.array([np.atleast_1d(np.asarray(h[key], float)) for h in history])
+        ax.plot(epochs, np.nanmedian(vals, axis=1), marker="o", ms=3,
+                label=label + (" (median over members)" if vals.shape[1] > 1 else ""))
+        if vals.shape[1] > 1:
+            ax.fill_between(epochs, np.nanpercentile(vals, 10, axis=1),
+                            np.nanpercentile(vals, 90, axis=1), alpha=0.2)
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (scaled units)")
+    ax.set_title("Loss per epoch")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def horizon_plot(path: str | Path, per_step: Mapping[str, Mapping[str, Sequence[float]]],
+                 metric: str = "rmse") -> Path:
+    """`metric` by forecast step for the model and each baseline (bars when H = 1)."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    names = list(per_step)
+    horizon = len(per_step[names[0]][metric])
+    if horizon == 1:
+        values = [per_step[n][metric][0] for n in names]
+        bars = ax.bar(names, values, color=[COLORS.get(n, "grey") for n in names])
+        ax.bar_label(bars, fmt="%.3g", fontsize=8)
+        ax.set_xlabel("method")
+        ax.tick_params(axis="x", labelsize=8)
+    else:
+        steps = np.arange(1, horizon + 1)
+        for n in names:
+            ax.plot(steps, per_step[n][metric], marker="o", ms=3, color=COLORS.get(n),
+                    lw=2.0 if n == "model" else 1.0, label=n)
+        ax.set_xlabel("forecast step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize=8)
+    ax.set_ylabel(f"test {metric.upper()} (price units)")
+    ax.set_title(f"Test {metric.upper()} by horizon step" if horizon > 1 else
+                 f"Test {metric.upper()} of one-step forecasts, model and baselines")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)

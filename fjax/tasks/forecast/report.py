@@ -1,0 +1,184 @@
+"""The forecast run's tables: `forecast.csv` rows and a `report.md` a person can read on
+its own (verdict against the naive forecast first, then what was run and every number)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from fjax.report.files import markdown_table
+from fjax.tasks.forecast.config import Config
+from fjax.tasks.forecast.data import ForecastData
+from fjax.tasks.forecast.evaluate import Evaluation
+
+SIGNIFICANT = 8  # digits written to forecast.csv (baselines are float32 computations)
+METRIC_NAMES = {"mae": "MAE", "rmse": "RMSE", "mape": "MAPE %", "smape": "sMAPE %",
+                "mase": "MASE", "directional_accuracy": "direction hit rate"}
+
+
+def forecast_frame(data: ForecastData, ev: Evaluation) -> pd.DataFrame:
+    """One row per test window and step: dates, actual, forecast, bounds, baselines."""
+    n, h = ev.actual.shape
+    origins = data.plan.origins[ev.index]
+    step = np.tile(np.arange(1, h + 1), n)
+    rows = np.repeat(origins, h) + step - 1
+    frame = pd.DataFrame({
+        "origin": np.repeat(ev.origin + 1, h),
+        "issued": data.dates_of(np.repeat(origins - 1, h)),
+        "date": data.dates_of(rows), "step": step,
+        "actual": ev.actual.reshape(-1), "forecast": ev.model.point.reshape(-1)})
+    if ev.model.lower is not None:
+        frame["lower"] = ev.model.lower.reshape(-1)
+        frame["upper"] = ev.model.upper.reshape(-1)
+    if ev.model.spread is not None:
+        frame["seed_spread"] = ev.model.spread.reshape(-1)
+    for name, pred in ev.baselines.items():
+        frame[name] = pred.reshape(-1)
+    prices = [c for c in frame.columns if frame[c].dtype == np.float64]
+    frame[prices] = frame[prices].map(lambda v: float(f"{v:.{SIGNIFICANT}g}"))
+    return frame
+
+
+def verdict(m: dict) -> str:
+    model, naive = m["model"], m["baselines"]["naive"]
+    ratio = model["rmse"] / naive["rmse"]
+    beats = m["beats_naive"]
+    if beats["rmse"] and beats["mae"]:
+        head = "The model beats the naive last-value forecast"
+    elif beats["rmse"] or beats["mae"]:
+        which = "RMSE" if beats["rmse"] else "MAE"
+        head = f"The model beats the naive last-value forecast on {which} only"
+    else:
+        head = "The model does NOT beat the naive last-value forecast"
+    text = (f"**{head}** on the test span: RMSE {model['rmse']:.4g} vs {naive['rmse']:.4g} "
+            f"(ratio {ratio:.3f}), MAE {model['mae']:.4g} vs {naive['mae']:.4g}, in price units.")
+    dm = m["diebold_mariano_vs_naive"]
+    if dm["p_value"] is not None:
+        sig = "is" if dm["p_value"] < 0.05 else "is not"
+        text += (f" The difference in squared error {sig} statistically significant at 5% "
+                 f"(Diebold-Mariano statistic {dm['statistic']:.3f}, p = {dm['p_value']:.3g}; "
+                 "negative favours the model).")
+    return text
+
+
+def coverage_words(measured: float, nominal: float, tolerance: float = 0.05) -> str:
+    if measured < nominal - tolerance:
+        return "The intervals are too narrow: fewer targets fall inside than promised."
+    if measured > nominal + tolerance:
+        return "The intervals are wider than needed: more targets fall inside than promised."
+    return f"Measured coverage is within {tolerance:.0%} of nominal."
+
+
+def range_note(facts: dict) -> str | None:
+    share = facts["test_targets_outside_training_range"]
+    if share <= 0.05:
+        return None
+    return (f"{share:.0%} of the test targets lie outside the range the training span "
+            f"covered (`{facts['transform']}` units). Networks with saturating units (LSTM, "
+            "GRU) cannot follow them there and fall behind; targets as `log_return` or "
+            "`diff` stay in range.")
+
+
+def metric_table(m: dict) -> str:
+    rows = [{"method": name, **{METRIC_NAMES[k]: np.nan if v is None else v
+                                for k, v in vals.items()}}
+            for name, vals in [("model", m["model"]), *m["baselines"].items()]]
+    return markdown_table(pd.DataFrame(rows))
+
+
+def shown_steps(horizon: int) -> list[int]:
+    """Every step up to 12, else 1, 5, 10, ... and the last."""
+    if horizon <= 12:
+        return list(range(1, horizon + 1))
+    return sorted({1, horizon, *range(5, horizon + 1, 5)})
+
+
+def horizon_table(m: dict, metric: str = "rmse") -> str:
+    per = m["per_horizon"]
+    steps = shown_steps(len(per["model"][metric]))
+    rows = [{"step": s, **{name: per[name][metric][s - 1] for name in per}} for s in steps]
+    return markdown_table(pd.DataFrame(rows))
+
+
+def _describe_spans(facts: dict) -> str:
+    rows = []
+    for s in facts["spans"]:
+        row = {"origin": s["origin"], "train targets": " to ".join(s["train_dates"]),
+               "train windows": s["train_windows"]}
+        if "val_dates" in s:
+            row.update({"validation targets": " to ".join(s["val_dates"]),
+                        "val windows": s["val_windows"]})
+        row.update({"test first targets": " to ".join(s["test_dates"]),
+                    "test windows": s["test_windows"]})
+        rows.append(row)
+    return markdown_table(pd.DataFrame(rows))
+
+
+def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
+    d, mdl = config.data, config.model
+    lines = [f"# Forecast of {d.target!r}: {facts['source']}", "", verdict(m), ""]
+    lines += ["## What was run", "",
+              f"- Data: {facts['rows']} rows from {facts['first_date']} to {facts['last_date']}; "
+              f"inputs {', '.join(facts['columns'])}.",
+              f"- Repairs: {facts['forward_filled'] or 'no'} missing values forward-filled, "
+              f"{facts['inserted_rows']} rows inserted to close date gaps "
+              f"(policy `missing={d.missing}`).",
+              f"- Target: `{d.transform}`; every number below is in prices. Scaler "
+              f"`{d.scaler}` fitted on rows {facts['scaler_rows'][0]}-{facts['scaler_rows'][1] - 1} "
+              "(the first origin's training span) only.",
+              f"- Windows: {d.window} inputs -> {d.horizon} step(s) ahead, stride {d.stride}, "
+              f"gap {d.gap}. A window trains only if all its targets are in the training "
+              "span; test windows are placed by their first target.",
+              f"- Model: `{mdl.kind}` hidden {list(mdl.hidden)} head {list(mdl.head)}, loss "
+              f"`{config.loss.name}`, {config.optim.name} lr {config.optim.learning_rate:g}, "
+              f"batch {config.train.batch_size}, {extra['epochs_run']} epochs, "
+              f"{config.sweep.seeds} seed(s), {d.origins} origin(s) ({d.training} training), "
+              f"{extra['members']} members in {extra['groups']} compiled program(s).",
+              f"- Time: compile {extra['compile_s']:.1f} s, train {extra['train_s']:.1f} s, "
+              f"forecast {m['test_windows']} test windows x {extra['members']} members in "
+              f"{extra['predict_s']:.3f} s, whole run {extra['total_s']:.1f} s.", ""]
+    lines += ["### Spans", "", _describe_spans(facts), ""]
+    lines += ["## Test metrics (price units)", "",
+              f"{m['test_windows']} test windows x {m['horizon']} step(s), identical for every "
+              "method. MASE divides MAE by the in-sample one-step naive MAE "
+              f"({m['naive_scale']:.4g}); direction hit rate is the share of steps whose "
+              "move from the last observed price has the right sign (n/a for the naive forecast, "
+              "which calls no move).", "", metric_table(m), ""]
+    if m["horizon"] > 1:
+        lines += ["## RMSE by horizon step", "", horizon_table(m), ""]
+    if "interval" in m:
+        iv = m["interval"]
+        lines += ["## Prediction intervals", "",
+                  f"Nominal coverage {iv['nominal']:.0%}; measured {iv['coverage']:.1%} of test "
+                  f"targets fall inside, mean width {iv['width']:.4g} price units. "
+                  + coverage_words(iv["coverage"], iv["nominal"]), ""]
+        if m["horizon"] > 1:
+            steps = shown_steps(m["horizon"])
+            lines += ["Coverage by step: " + ", ".join(
+                f"{s}: {iv['coverage_by_step'][s - 1]:.0%}" for s in steps) + ".", ""]
+    if "ensemble" in m:
+        e = m["ensemble"]
+        lines += ["## Seed ensemble", "",
+                  f"The forecast is the mean of {e['seeds']} seeds; their point forecasts differ "
+                  f"by {e['spread_mean']:.4g} (mean standard deviation, price units). "
+                  "Each seed's RMSE: " + ", ".join(f"{r:.4g}" for r in e["member_rmse"]) + ".",
+                  ""]
+    if m["origins"] > 1:
+        lines += ["## Walk-forward origins", "",
+                  "Each origin is trained on its own past and scores its own test block; the "
+                  "metrics above pool every block.", "",
+                  markdown_table(pd.DataFrame(m["per_origin"])), ""]
+    if extra.get("sweep"):
+        lines += ["## Sweep", "", extra["selection"], "",
+                  markdown_table(pd.DataFrame(extra["sweep"])), ""]
+    lines += ["## How to read this", "",
+              "- A price forecast that repeats the last value tracks the actual curve closely "
+              "and looks convincing on a chart while predicting nothing: compare with the "
+              "naive line, and look at the close-up panel of `forecast.png` for a one-step lag.",
+              f"- {extra['val_note']}",
+              *([f"- {note}"] if (note := range_note(facts)) else []),
+              "", "## Files", "",
+              "`config.json` (this run's full configuration), `metrics.json` (every number "
+              "here), `history.jsonl` (per-epoch losses), `forecast.csv` (date, actual, "
+              "forecast, bounds, baselines), `forecast.png`, `loss.png`, `horizon.png`.", ""]
+    return "\n".join(lines)

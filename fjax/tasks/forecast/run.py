@@ -1,0 +1,148 @@
+"""`run(config, grid)`: data -> population -> price forecasts -> scored run folder."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from fjax.report.files import RunDir
+from fjax.tasks.experiment import GroupResult, default_run_dir
+from fjax.tasks.forecast import plots
+from fjax.tasks.forecast.config import Config
+from fjax.tasks.forecast.data import ForecastData, data_facts, prepare
+from fjax.tasks.forecast.evaluate import (Evaluation, PriceForecast, ensemble, evaluate,
+                                          member_prices, point_metrics)
+from fjax.tasks.forecast.members import Candidate, assemble, candidates, headline
+from fjax.tasks.forecast.report import forecast_frame, report_markdown
+from fjax.tasks.forecast.training import apply_fn_of, check_grid, predict_members, train
+
+OUTPUTS = ("history.jsonl", "metrics.json", "forecast.csv", "report.md", "forecast.png",
+           "loss.png", "horizon.png")
+
+
+def candidate_forecast(raw: np.ndarray, cand: Candidate, config: Config,
+                       data: ForecastData) -> PriceForecast:
+    """The seed ensemble of one grid point, each window from its own origin's members."""
+    per_seed = assemble(raw, cand, data.test_origin)
+    return ensemble([member_prices(r, config.loss, data, data.test_index,
+                                   config.evaluation.interval) for r in per_seed])
+
+
+def write_plots(run_dir: RunDir, config: Config, data: ForecastData, ev: Evaluation,
+                history: list, val_label: str | None) -> None:
+    origins = data.plan.origins[ev.index]
+    dates = data.dates_of(origins[:, None] + np.arange(config.data.horizon)[None, :])
+    bounds = [dates[ev.origin == k][0, 0] for k in range(1, data.plan.k)]
+    fc = ev.model
+    plots.forecast_plot(run_dir.file("forecast.png"), dates, ev.actual, fc.point,
+                        ev.baselines["naive"], fc.lower, fc.upper,
+                        zoom=config.evaluation.zoom, boundaries=bounds,
+                        title=f"{config.data.target}: test forecasts vs actual"
+                              + (f" (dotted: {data.plan.k} walk-forward origins)"
+                                 if data.plan.k > 1 else ""))
+    plots.loss_plot(run_dir.file("loss.png"), history, val_label)
+    plots.horizon_plot(run_dir.file("horizon.png"), ev.metrics["per_horizon"])
+
+
+def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
+        progress: bool = True) -> Path:
+    """Train, forecast, score and write `config.json`, `metrics.json`, `history.jsonl`,
+    `forecast.csv`, `report.md` and PNG plots to `config.run_dir`; returns the folder."""
+    t0 = time.perf_counter()
+    check_grid(grid)
+    data = prepare(config.data, config.evaluation)
+    run_dir = default_run_dir(config)
+    for name in OUTPUTS:
+        run_dir.file(name).unlink(missing_ok=True)
+    setup, results = train(config, data, grid, run_dir, progress)
+    cands = candidates(results, data.plan.has_val, grid)
+    best = headline(cands)
+    raws, predict_compile_s, predict_s = predict_groups(results, data.x[data.test_index],
+                                                        config.train.eval_batch_size)
+    forecasts = [candidate_forecast(raws[c.group], c, results[c.group].group.config, data)
+                 for c in cands]
+    ev = evaluate(data, forecasts[best], config.evaluation, config.data.stride)
+
+    members = sum(r.population.size for r in results)
+    extra = {
+        "members": members, "groups": len(results),
+        "epochs_run": int(max(np.max(np.asarray(r.population.loop.epoch)) for r in results)),
+        "compile_s": sum(r.population.compile_s for r in results),
+        "train_s": sum(r.population.train_s for r in results),
+        "predict_compile_s": predict_compile_s, "predict_s": predict_s,
+        "windows_per_s": members * len(data.test_index) / max(predict_s, 1e-9),
+        "val_note": validation_note(setup.monitor_only, data.plan.has_val),
+    }
+    if len(cands) > 1:
+        extra["sweep"] = sweep_rows(cands, forecasts, ev, data)
+        extra["selection"] = (
+            f"Reported: grid point {best + 1}, the lowest mean validation loss."
+            if data.plan.has_val else
+            "No validation span, so no grid point is chosen (choosing on the test span "
+            "would leak it); reported: grid point 1. Set --data.val-fraction to choose.")
+    extra["total_s"] = time.perf_counter() - t0
+    facts = data_facts(data, config.data)
+    timing = {k: extra[k] for k in ("compile_s", "train_s", "predict_compile_s", "predict_s",
+                                    "windows_per_s", "total_s")}
+    run_dir.json("metrics.json", {**ev.metrics, "selected": extra_selected(cands[best]),
+                                  "sweep": extra.get("sweep", []), "timing": timing,
+                                  "members": members, "epochs_run": extra["epochs_run"],
+                                  "data": facts})
+    run_dir.csv("forecast.csv", forecast_frame(data, ev))
+    val_label = ("validation loss" if data.plan.has_val else
+                 "test-block loss (monitor only)" if setup.monitor_only else None)
+    write_plots(run_dir, config, data, ev, results[cands[best].group].population.history,
+                val_label)
+    run_dir.text("report.md", report_markdown(config, facts, ev.metrics, extra))
+    return run_dir.path
+
+
+def predict_groups(results: list[GroupResult], x: np.ndarray,
+                   batch_size: int) -> tuple[list[np.ndarray], float, float]:
+    """Every group's members on windows `x`: raw outputs `[P, N, out]` per group, the
+    compile seconds and the seconds of one call (median of three: one is too noisy)."""
+    raws, compile_s, call_s = [], 0.0, 0.0
+    for result in results:
+        t = time.perf_counter()
+        predict = predict_members(apply_fn_of(result.group.config), result.population.params,
+                                  x, batch_size)
+        compile_s += time.perf_counter() - t
+        times = []
+        for _ in range(3):
+            t = time.perf_counter()
+            raw = predict()
+            times.append(time.perf_counter() - t)
+        raws.append(raw)
+        call_s += float(np.median(times))
+    return raws, compile_s, call_s
+
+
+def extra_selected(cand: Candidate) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in cand.hparams.items()}
+
+
+def validation_note(monitor_only: bool, has_val: bool) -> str:
+    if has_val:
+        return ("Epochs (and sweep points) were chosen on the validation span, never on the "
+                "test span.")
+    if monitor_only:
+        return ("There is no validation span: `val_loss` in `history.jsonl` is each origin's "
+                "test block, logged for monitoring only; every member keeps its last epoch.")
+    return "There is no validation span: the model keeps its last epoch; nothing was tuned."
+
+
+def sweep_rows(cands: list[Candidate], forecasts: list[PriceForecast], ev: Evaluation,
+               data: ForecastData) -> list[dict]:
+    """Every grid point's test metrics (model only), for the sweep table."""
+    rows = []
+    for i, (c, f) in enumerate(zip(cands, forecasts)):
+        m = point_metrics(f.point, ev.actual, ev.last, data.naive_scale())
+        rows.append({"point": i + 1, "group": c.group + 1,
+                     **{k: str(v) if isinstance(v, tuple) else v for k, v in c.hparams.items()},
+                     "val_loss": c.val_loss, "test_rmse": m["rmse"], "test_mae": m["mae"],
+                     "test_mase": m["mase"],
+                     "naive_rmse": ev.metrics["baselines"]["naive"]["rmse"]})
+    return rows

@@ -1,0 +1,135 @@
+"""Train the forecaster: seeds x grid x walk-forward origins as one population per
+compile group, and predict every member on the test windows.
+
+Origins are folds: each member trains on its origin's training mask over the same
+device-resident windows. Its validation mask is the origin's validation span; without
+one (and with several origins) it is the origin's test block, logged as `val_loss` for
+monitoring only: best-epoch restore and early stopping are then off, so nothing is
+chosen on test data. One origin without validation trains on its mask alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fjax.data.splits import Folds
+from fjax.models import build_model
+from fjax.report.files import RunDir
+from fjax.tasks.experiment import GroupResult, Trainable, train_grid
+from fjax.tasks.forecast.config import Config
+from fjax.tasks.forecast.data import ForecastData
+from fjax.train.objective import output_dim, supervised_loss
+
+
+GRID_SECTIONS = ("model", "loss", "optim", "train")
+
+
+def check_grid(grid: Mapping[str, Sequence[Any]] | None) -> None:
+    """Only model, loss, optimizer and loop fields may vary: members share the windows."""
+    fixed = [p for p in (grid or {}) if p.split(".")[0] not in GRID_SECTIONS]
+    if fixed:
+        raise ValueError(f"cannot sweep {fixed}: a grid may vary {', '.join(GRID_SECTIONS)} "
+                         "fields only (data fields change the windows every member shares); "
+                         "run one configuration per data setting instead")
+
+
+def build_trainable(config: Config, example_x: np.ndarray) -> Trainable:
+    """The model and loss of one compile group; `example_x[:1]` fixes the input shape."""
+    model = build_model(config.model, output_dim(config.loss, (config.data.horizon,)))
+    x0 = jnp.asarray(example_x[:1])
+    return Trainable(init_fn=lambda key: model.init(key, x0),
+                     loss_fn=supervised_loss(model.apply, config.loss))
+
+
+def apply_fn_of(config: Config) -> Callable:
+    return build_model(config.model, output_dim(config.loss, (config.data.horizon,))).apply
+
+
+def masked_eval_fn(loss_fn: Callable, rows: int) -> Callable:
+    """Evaluate only the `rows` highest-weighted windows (a span is far smaller than all
+    windows): same result as the weighted mean over every row, at a fraction of the cost."""
+
+    def eval_fn(params, data, weights):
+        idx = jnp.argsort(-weights, stable=True)[:rows]
+        batch = {k: v[idx] for k, v in data.items()}
+        batch["weight"] = weights[idx]
+        loss, aux = loss_fn(params, batch, None)
+        return {"loss": loss, **aux}
+
+    return eval_fn
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    """The arrays, folds and effective config that `train_grid` receives."""
+
+    config: Config
+    arrays: dict
+    folds: Folds | None
+    monitor_only: bool        # val_loss is the test block: logged, never used to choose
+    eval_rows: int
+
+
+def setup(config: Config, data: ForecastData) -> Setup:
+    plan = data.plan
+    arrays = {"x": data.x, "y": data.y}
+    if plan.k == 1 and not plan.has_val:
+        train = dataclasses.replace(config.train, restore_best=False)
+        return Setup(dataclasses.replace(config, train=train),
+                     {**arrays, "weight": plan.train[0]}, None, False, 0)
+    monitor_only = not plan.has_val
+    val = plan.val if plan.has_val else plan.test
+    cfg = config
+    if monitor_only:
+        cfg = dataclasses.replace(config, train=dataclasses.replace(
+            config.train, restore_best=False, patience=None))
+    return Setup(cfg, arrays, Folds(train=plan.train, val=val), monitor_only,
+                 int(val.sum(axis=1).max()))
+
+
+def train(config: Config, data: ForecastData, grid: Mapping[str, Sequence[Any]] | None = None,
+          run_dir: RunDir | None = None, progress: bool = True) -> tuple[Setup, list[GroupResult]]:
+    """Every member of the grid x seeds x origins, one compiled population per group."""
+    check_grid(grid)
+    s = setup(config, data)
+    loss_grid = [p for p in (grid or {}) if p.startswith("loss.")]
+
+    def build(group_config: Config) -> Trainable:
+        t = build_trainable(group_config, data.x)
+        if s.folds is None or loss_grid:
+            return t
+        return dataclasses.replace(t, eval_fn=masked_eval_fn(t.loss_fn, s.eval_rows))
+
+    results = train_grid(s.config, grid or {}, build, s.arrays, folds=s.folds,
+                         run_dir=run_dir, progress=progress)
+    return s, results
+
+
+def predict_members(apply_fn: Callable, params: Any, x: np.ndarray,
+                    batch_size: int = 1024) -> Callable[[], np.ndarray]:
+    """A compiled `() -> f32[P, N, out]`: every stacked member on every window.
+
+    Returned uncalled so callers can time compilation and execution apart.
+    """
+    n = x.shape[0]
+    bs = max(1, min(batch_size, n))
+    nb = -(-n // bs)
+    xb = jnp.asarray(np.concatenate([x, np.repeat(x[-1:], nb * bs - n, axis=0)])
+                     .reshape(nb, bs, *x.shape[1:]))
+
+    def one(p, xb):
+        out = jax.lax.map(lambda b: apply_fn(p, b, deterministic=True), xb)
+        return out.reshape(nb * bs, -1)[:n]
+
+    compiled = jax.jit(jax.vmap(one, in_axes=(0, None))).lower(params, xb).compile()
+
+    def run() -> np.ndarray:
+        return np.asarray(compiled(params, xb))
+
+    return run
+

@@ -1,0 +1,89 @@
+"""The fraud task's data: transactions (simulated or loaded), the handbook's features,
+the prequential periods and their stacks (see `fjax.data.period_stack`)."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fjax.data.fraud_features import handbook_features, previous_rows
+from fjax.data.fraud_protocol import (Period, check_periods, rolling_periods, assessment_mask,
+                                      train_mask, validation_periods)
+from fjax.data.fraud_simulator import simulate
+from fjax.data.period_stack import PeriodStack, stack_periods
+from fjax.data.transactions import Transactions, load_transactions
+from fjax.tasks.fraud.config import FraudDataConfig
+
+
+def load(cfg: FraudDataConfig) -> Transactions:
+    """The user's file at `cfg.path`, or the simulator's transactions."""
+    if cfg.path is not None:
+        return load_transactions(cfg.path, cfg.columns())
+    return simulate(n_customers=cfg.n_customers, n_terminals=cfg.n_terminals,
+                    n_days=cfg.n_days, start_date=cfg.start_date, radius=cfg.radius,
+                    seed=cfg.simulation_seed)
+
+
+def assessment_periods(cfg: FraudDataConfig, tx: Transactions, n: int) -> list[Period]:
+    """`n` rolling periods from `cfg.train_start` (or the latest start that fits)."""
+    span = cfg.train_days + cfg.delay_days + cfg.test_days + (n - 1) * cfg.step_days
+    start = tx.day_of(cfg.train_start) if cfg.train_start else tx.n_days - span
+    periods = rolling_periods(Period(start, cfg.train_days, cfg.delay_days, cfg.test_days),
+                              n, cfg.step_days)
+    check_periods(periods, tx.n_days, "test")
+    return periods
+
+
+@dataclass
+class FraudData:
+    """Transactions, features and the periods' masks; stacks are built on demand."""
+
+    cfg: FraudDataConfig
+    tx: Transactions
+    names: list[str]
+    features: np.ndarray                      # f32[n, d]
+    periods: list[Period]                     # test periods
+    _stacks: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def validation_periods(self) -> list[Period]:
+        periods = validation_periods(self.periods, self.cfg.step_days)
+        check_periods(periods, self.tx.n_days, "validation")
+        return periods
+
+    def masks(self, periods: list[Period]) -> tuple[list, list, list]:
+        """Per period: train mask, kept test mask, removed (known compromised) mask."""
+        tx = self.tx
+        day, n_cards = tx.day, len(tx.customer_ids)
+        trains, tests, removed = [], [], []
+        for p in periods:
+            kept, gone = assessment_mask(day, tx.customer, tx.fraud, p, n_cards)
+            trains.append(train_mask(day, p))
+            tests.append(kept)
+            removed.append(gone)
+        return trains, tests, removed
+
+    def stack(self, which: str = "test", sequence: bool = False) -> PeriodStack:
+        """The stack of the test (or validation) periods; `sequence` gives each row its
+        card's last `cfg.history` transactions, f32[N, history, d]."""
+        key = (which, sequence)
+        if key not in self._stacks:
+            periods = self.periods if which == "test" else self.validation_periods
+            trains, tests, _ = self.masks(periods)
+            for k, tr in enumerate(trains):
+                if not self.tx.fraud[tr].any():
+                    warnings.warn(f"{which} period {k}: its training week has no fraud; "
+                                  "supervised models learn nothing from it", stacklevel=2)
+            history = previous_rows(self.tx, self.cfg.history) if sequence else None
+            self._stacks[key] = stack_periods(self.features, self.tx.fraud, trains, tests,
+                                              self.cfg.scaler, history)
+        return self._stacks[key]
+
+
+def prepare(cfg: FraudDataConfig, n_periods: int) -> FraudData:
+    tx = load(cfg)
+    names, features = handbook_features(tx, cfg.delay_days)
+    return FraudData(cfg=cfg, tx=tx, names=names, features=features,
+                     periods=assessment_periods(cfg, tx, n_periods))

@@ -1,0 +1,75 @@
+"""Scores of test periods -> the metrics fraud teams read (per period, then mean and
+standard deviation over periods and seeds, as the handbook reports them)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from fjax.data.period_stack import PeriodStack
+from fjax.data.transactions import Transactions
+from fjax.fraud_metrics import DailyAlerts, daily_alerts, ranking_metrics
+from fjax.tasks.fraud.config import FraudDataConfig
+
+METRICS = ("auc", "average_precision", "card_precision", "card_recall", "cost")
+
+
+def period_metrics(tx: Transactions, rows: np.ndarray, scores: np.ndarray,
+                   cfg: FraudDataConfig, where: str) -> tuple[dict, DailyAlerts]:
+    """Metrics of one test period: `rows` index the transactions, `scores` rank them."""
+    label = tx.fraud[rows]
+    alerts = daily_alerts(tx.day[rows], tx.customer[rows], scores, label, cfg.top_k)
+    return ({**ranking_metrics(scores, label, where), "card_precision": alerts.card_precision,
+             "card_recall": alerts.card_recall,
+             "cost": alerts.expected_cost(cfg.cost_alert, cfg.cost_missed)}, alerts)
+
+
+def evaluate(name: str, tx: Transactions, stack: PeriodStack, members: pd.DataFrame,
+             scores: list[np.ndarray], cfg: FraudDataConfig
+             ) -> tuple[pd.DataFrame, dict[tuple[int, int], DailyAlerts]]:
+    """One row of metrics per member (seed x period), and each member's daily alerts."""
+    rows_out, alerts = [], {}
+    for (_, member), score in zip(members.iterrows(), scores):
+        k, seed = int(member["fold"]), int(member["seed"])
+        rows = stack.rows[stack.test_rows(k)]
+        where = f"test period {k} ({tx.date_of(tx.day[rows].min()).date()} to " \
+                f"{tx.date_of(tx.day[rows].max()).date()})"
+        values, alerts[(seed, k)] = period_metrics(tx, rows, score, cfg, where)
+        rows_out.append({"model": name, "seed": seed, "period": k, **values})
+    return pd.DataFrame(rows_out), alerts
+
+
+def rule_scores(tx: Transactions, stack: PeriodStack, seed: int) -> tuple[pd.DataFrame, list]:
+    """The rule baseline: rank transactions by amount (a threshold rule's score)."""
+    k_all = range(stack.folds.k)
+    members = pd.DataFrame({"member": list(k_all), "seed": seed, "fold": list(k_all)})
+    return members, [tx.amount[stack.rows[stack.test_rows(k)]] for k in k_all]
+
+
+def summarize(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard deviation over members of each metric, one row per model."""
+    out = []
+    for model, group in table.groupby("model", sort=False):
+        row = {"model": model, "members": len(group)}
+        for m in METRICS:
+            values = pd.to_numeric(group[m], errors="coerce").dropna()
+            row[f"{m}_mean"] = float(values.mean()) if len(values) else None
+            row[f"{m}_std"] = float(values.std(ddof=0)) if len(values) else None
+            row[f"{m}_count"] = len(values)       # members where the metric is defined
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def alerts_frame(tx: Transactions, alerts: dict[tuple[int, int], DailyAlerts],
+                 to_probability: bool) -> pd.DataFrame:
+    """alerts.csv: every day's top-k cards with their score (probability for
+    supervised models) and whether the card had a fraud that day."""
+    frames = []
+    for (seed, period), a in sorted(alerts.items()):
+        score = 0.5 * (1 + np.tanh(0.5 * a.alert_score)) if to_probability else a.alert_score
+        frames.append(pd.DataFrame({
+            "seed": seed, "period": period,
+            "date": [tx.date_of(d).date().isoformat() for d in a.alert_day],
+            "rank": a.alert_rank, "card": tx.customer_ids[a.alert_card],
+            "score": score, "fraud": a.alert_fraud}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

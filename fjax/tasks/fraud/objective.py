@@ -1,0 +1,94 @@
+"""What the fraud models minimise and how they score transactions (pure JAX).
+
+Supervised models output one logit per transaction; the score is the logit itself
+(monotone in the probability, and free of the ties that a saturated f32 sigmoid makes
+among the riskiest cards). Losses:
+  bce:   -[w+ y log p + (1 - y) log(1 - p)]                       (w+ = loss.pos_weight)
+  focal: -[w+ y (1 - p)^g log p + (1 - y) p^g log(1 - p)]          (g = loss.focal_gamma;
+         Lin et al., 2017), alpha-balanced when loss.focal_alpha >= 0. With the class
+         weight kept, `fjax sweep fraud --loss.name focal --loss.focal-gamma 0 1 2
+         --loss.pos-weight 1 5` is a full grid (g = 0 is the weighted bce).
+The autoencoder minimises the mean squared reconstruction error of legitimate
+training transactions; its score is that error (Chapter 7.3 of the handbook).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+from fjax import losses, metrics
+from fjax.config import LossConfig
+from fjax.models import reconstruction_error
+from fjax.train.objective import apply_model, loss_hyperparameters
+
+
+def class_weighted_focal(logits: jax.Array, labels: jax.Array, weights: jax.Array,
+                         gamma: jax.Array, pos_weight: jax.Array,
+                         alpha: jax.Array) -> jax.Array:
+    """The focal loss with a positive-class weight; gamma = 0 is the weighted bce."""
+    log_p, log_q = jax.nn.log_sigmoid(logits), jax.nn.log_sigmoid(-logits)
+    pos = pos_weight * jnp.exp(gamma * log_q) * log_p      # (1 - p)^g log p, stable
+    neg = jnp.exp(gamma * log_p) * log_q                   # p^g log(1 - p)
+    pos = jnp.where(alpha >= 0, alpha * pos, pos)
+    neg = jnp.where(alpha >= 0, (1.0 - alpha) * neg, neg)
+    return losses.weighted_mean(-(labels * pos + (1.0 - labels) * neg), weights)
+
+
+def classification_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
+    """`loss_fn(params, batch, rng, hparams=None)` for batches {x, y f32[b, 1], weight}."""
+    defaults = loss_hyperparameters(cfg)
+
+    def loss_fn(params, batch, rng, hparams=None):
+        hp = {**defaults, **(hparams or {})}
+        logits = apply_model(apply_fn, params, batch["x"], rng)
+        if cfg.name == "bce":
+            loss = losses.binary_cross_entropy(logits, batch["y"], batch["weight"],
+                                               pos_weight=hp["pos_weight"])
+        else:
+            loss = class_weighted_focal(logits, batch["y"], batch["weight"], hp["focal_gamma"],
+                                        hp["pos_weight"], hp["focal_alpha"])
+        return loss, {}
+
+    return loss_fn
+
+
+def reconstruction_loss(apply_fn: Callable) -> Callable:
+    """Weighted mean squared reconstruction error (train only on legitimate rows by
+    giving frauds weight 0)."""
+
+    def loss_fn(params, batch, rng, hparams=None):
+        x_hat = apply_model(apply_fn, params, batch["x"], rng)
+        per_row = jnp.mean(jnp.square(x_hat - batch["x"]).reshape(x_hat.shape[0], -1), axis=1)
+        return losses.weighted_mean(per_row, batch["weight"]), {}
+
+    return loss_fn
+
+
+def score_function(model: Any, kind: str) -> Callable[[Any, jax.Array], jax.Array]:
+    """`score(params, x) -> f32[n]`: higher is riskier (logit, or reconstruction error)."""
+    if kind == "autoencoder":
+        return lambda params, x: reconstruction_error(model, params, x)
+    return lambda params, x: model.apply(params, x, deterministic=True)[:, 0]
+
+
+def ranking_eval(score: Callable, size: int) -> Callable:
+    """`eval_fn(params, data, weights)`: ROC-AUC and average precision over the rows with
+    weight > 0 (at most `size` of them, gathered so that only they are scored)."""
+
+    def eval_fn(params, data, weights):
+        idx = jnp.nonzero(weights > 0, size=size, fill_value=0)[0]
+        w = jnp.where(jnp.arange(size) < jnp.sum(weights > 0), weights[idx], 0.0)
+        s = score(params, data["x"][idx])
+        y = data["y"][idx, 0]
+        return {"auc": metrics.roc_auc(s, y, w),
+                "average_precision": metrics.average_precision(s, y, w)}
+
+    return eval_fn
+
+
+def no_eval(params, data, weights) -> dict:
+    """Test periods are never evaluated during training: nothing is selected on them."""
+    return {}

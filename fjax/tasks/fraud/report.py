@@ -1,0 +1,190 @@
+"""The fraud run folder: metrics.json, members.csv, alerts.csv, plots and report.md."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from fjax.data.fraud_protocol import Period
+from fjax.data.transactions import Transactions, summary
+from fjax.fraud_metrics import DailyAlerts, daily_alerts
+from fjax.report import plots
+from fjax.report.files import RunDir, markdown_table
+from fjax.tasks.fraud import handbook
+from fjax.tasks.fraud.config import Config
+from fjax.tasks.fraud.evaluation import alerts_frame, summarize
+from fjax.tasks.fraud.plots import daily_card_precision
+
+
+@dataclass
+class ModelResult:
+    """What the report needs of one model."""
+
+    name: str
+    table: pd.DataFrame                      # one row per member (seed x period)
+    alerts: dict[tuple[int, int], DailyAlerts]
+    scores: dict[int, np.ndarray]            # first seed: period -> test scores
+    labels: dict[int, np.ndarray]            # period -> test labels
+    probability: bool                        # scores are logits (supervised models)
+    config: dict | None = None
+    timing: dict = field(default_factory=dict)
+    chosen: dict | None = None
+    history: list | None = None
+
+
+def periods_table(tx: Transactions, periods: list[Period], trains, tests, removed,
+                  top_k: int) -> pd.DataFrame:
+    """Dates and sizes of each period, with the CP@k a perfect ranking would reach (the
+    ceiling set by how many cards are compromised each day)."""
+    rows = []
+    for k, (p, tr, te, gone) in enumerate(zip(periods, trains, tests, removed)):
+        label = tx.fraud[te]
+        oracle = daily_alerts(tx.day[te], tx.customer[te], label.astype(float), label, top_k)
+        rows.append({"period": k, "train": f"{tx.date_of(p.train_start).date()} .. "
+                     f"{tx.date_of(p.train_start + p.train_days - 1).date()}",
+                     "test": f"{tx.date_of(p.test_start).date()} .. "
+                     f"{tx.date_of(p.test_end - 1).date()}",
+                     "train_tx": int(tr.sum()), "train_frauds": int(tx.fraud[tr].sum()),
+                     "test_tx": int(te.sum()), "test_frauds": int(tx.fraud[te].sum()),
+                     "removed_known_cards_tx": int(gone.sum()),
+                     f"oracle_cp@{top_k}": round(oracle.card_precision, 4)})
+    return pd.DataFrame(rows)
+
+
+def results_table(summary_df: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Each model's mean ± std beside the handbook's figure for the same kind of model."""
+    rows = []
+    for _, r in summary_df.iterrows():
+        ref = handbook.reference(r["model"])
+        def fmt(m):
+            if r[f"{m}_mean"] is None or pd.isna(r[f"{m}_mean"]):
+                return "n/a"
+            count, members = r[f"{m}_count"], r["members"]
+            partial = f" ({count} of {members})" if count < members else ""
+            return f"{r[f'{m}_mean']:.3f} ± {r[f'{m}_std']:.3f}{partial}"
+        rows.append({"model": r["model"], "AUC": fmt("auc"), "AP": fmt("average_precision"),
+                     f"CP@{k}": fmt("card_precision"), f"card recall@{k}": fmt("card_recall"),
+                     "cost": "n/a" if r["cost_mean"] is None else f"{r['cost_mean']:.0f}",
+                     "handbook (AUC / AP / CP@100)":
+                         f"{ref[0]}: {ref[2]:.3f} / {ref[3]:.3f} / {ref[4]:.3f}" if ref else "-"})
+    return pd.DataFrame(rows)
+
+
+def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.DataFrame,
+          results: list[ModelResult], timings: dict, selection: pd.DataFrame | None) -> None:
+    k = config.data.top_k
+    members = pd.concat([r.table for r in results], ignore_index=True)
+    summary_df = summarize(members)
+    run_dir.csv("members.csv", members)
+    run_dir.csv("periods.csv", periods_df)
+    if selection is not None:
+        run_dir.csv("validation.csv", selection)
+    primary = results[0]
+    run_dir.csv("alerts.csv", alerts_frame(tx, primary.alerts, primary.probability))
+    data_summary = summary(tx)
+    run_dir.json("metrics.json", {
+        "primary": primary.name, "data": data_summary, "handbook_data": handbook.DATA,
+        "periods": periods_df.to_dict("records"),
+        "models": {r.name: {"summary": summary_df[summary_df.model == r.name].iloc[0].to_dict(),
+                            "members": r.table.to_dict("records"), "config": r.config,
+                            "chosen": r.chosen, "timing": r.timing} for r in results},
+        "handbook": [dict(zip(("model", "fjax", "protocol", "auc", "average_precision",
+                               "card_precision_at_100"), f)) for f in handbook.FIGURES],
+        "timings": timings})
+    figures = _plots(run_dir, tx, results, k)
+    run_dir.text("report.md", _markdown(config, data_summary, periods_df, summary_df, results,
+                                        timings, selection, figures))
+
+
+def _plots(run_dir: RunDir, tx: Transactions, results: list[ModelResult], k: int) -> list[str]:
+    curves = {}
+    for r in results:
+        periods = sorted(r.scores)
+        curves[r.name] = (np.concatenate([r.scores[p] for p in periods]),
+                          np.concatenate([r.labels[p] for p in periods]))
+    plots.pr_curve(curves, run_dir.file("pr_curve.png"),
+                   title="Precision-recall (test periods pooled)")
+    plots.roc_curve(curves, run_dir.file("roc_curve.png"), title="ROC (test periods pooled)")
+    primary = results[0]
+    scores, labels = curves[primary.name]
+    lo, hi = np.percentile(scores, [0.1, 99.9])
+    plots.score_distributions(np.clip(scores, lo, hi), labels,
+                              run_dir.file("score_distributions.png"),
+                              names=("legitimate", "fraud"),
+                              title=f"{primary.name}: test scores "
+                                    f"({'logit' if primary.probability else 'score'}, "
+                                    "clipped to the 0.1-99.9 percentiles)")
+    series = {}
+    for r in results:
+        first_seed = min(s for s, _ in r.alerts)
+        alerts = [a for (s, _), a in sorted(r.alerts.items()) if s == first_seed]
+        days = np.concatenate([a.days for a in alerts])
+        series[r.name] = (tx.start.to_datetime64() + days.astype("timedelta64[D]"),
+                          np.concatenate([a.precision for a in alerts]))
+    daily_card_precision(series, k, run_dir.file("daily_card_precision.png"))
+    figures = ["pr_curve.png", "roc_curve.png", "score_distributions.png",
+               "daily_card_precision.png"]
+    if primary.history:
+        plots.loss_curves(primary.history, run_dir.file("training_loss.png"), keys=("loss",),
+                          title=f"{primary.name}: training loss (median over periods)")
+        figures.append("training_loss.png")
+    return figures
+
+
+def _markdown(config, data_summary, periods_df, summary_df, results, timings, selection,
+              figures) -> str:
+    k = config.data.top_k
+    hb = handbook.DATA
+    source = config.data.path or (f"simulated (handbook generator, seed "
+                                  f"{config.data.simulation_seed})")
+    lines = [f"# Fraud detection: {config.name}", "",
+             f"Data: {source}. Protocol: {len(periods_df)} prequential period(s) of "
+             f"{config.data.train_days} training, {config.data.delay_days} delay and "
+             f"{config.data.test_days} test days; cards with a known fraud are removed from "
+             f"later test days; scalers are fitted on each training week. Each period is one "
+             f"population member; seeds: {config.sweep.seeds}.", "",
+             "## Data", "",
+             markdown_table(pd.DataFrame([
+                 {"": "this run", "transactions": data_summary["transactions"],
+                  "frauds": data_summary["frauds"],
+                  "fraud rate": f"{100 * data_summary['fraud_rate']:.2f}%",
+                  "by scenario (1/2/3)": "/".join(
+                      str(v) for v in data_summary.get("frauds_by_scenario", {}).values()) or "-"},
+                 {"": "handbook (ch. 3.2)", "transactions": hb["transactions"],
+                  "frauds": hb["frauds"], "fraud rate": f"{100 * hb['fraud_rate']:.2f}%",
+                  "by scenario (1/2/3)": "/".join(
+                      str(v) for v in hb["frauds_by_scenario"].values())},
+             ])), "", "## Periods", "", markdown_table(periods_df), "",
+             f"removed_known_cards_tx: test transactions of cards with a fraud known by that "
+             f"day (reported, not scored). oracle_cp@{k}: the card precision@{k} of a perfect "
+             "ranking, the ceiling set by how many cards are compromised each day.", "",
+             f"## Results (test periods; mean ± std over periods and seeds)", "",
+             markdown_table(results_table(summary_df, k)), "",
+             f"CP@{k}: card precision@{k}, the share of compromised cards among the {k} "
+             f"riskiest cards of each day (detected cards removed from later days), averaged "
+             f"over days. Card recall@{k}: found / compromised card-days. Cost: "
+             f"{config.data.cost_alert:g} per alert + {config.data.cost_missed:g} per "
+             "compromised card-day not alerted, summed over a period. The rule ranks by "
+             "amount. The handbook's figures are for its own simulation run and the protocol "
+             "noted below; differences within the ± (period-to-period) spread are noise.", "",
+             "## The handbook's published figures", "",
+             markdown_table(pd.DataFrame([{"model": f[0], "protocol": f[2], "AUC": f[3],
+                                           "AP": f[4], "CP@100": f[5]}
+                                          for f in handbook.FIGURES]), floatfmt="{:.3f}"), ""]
+    chosen = [r for r in results if r.chosen and r.chosen.get("hyperparameters")]
+    if chosen:
+        c = chosen[0].chosen
+        lines += ["## Selection on the validation periods", "",
+                  f"{chosen[0].name}: best mean {c['metric']} = {c['value']:.4f} with "
+                  f"{c['hyperparameters']}, {c['epochs']} epochs (validation.csv lists every "
+                  "member).", ""]
+    lines += ["## Timings", "", markdown_table(pd.DataFrame(
+        [{"step": key, "seconds": value} for key, value in timings.items()]), "{:.2f}"), "",
+        "## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]
+    lines += ["Files: config.json (this run's full config), metrics.json, members.csv "
+              "(every member's metrics), periods.csv, alerts.csv (the "
+              f"{results[0].name} model's daily top-{k} cards), models/<name>/ (each model's "
+              "config and training log)."]
+    return "\n".join(lines) + "\n"

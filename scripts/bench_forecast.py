@@ -1,0 +1,60 @@
+"""Benchmark: the default forecast run end to end (S&P 500, LSTM 50-50-25, W=60, H=1).
+
+    python scripts/bench_forecast.py            # the default epochs
+    python scripts/bench_forecast.py --quick    # 2 epochs
+
+`SECTIONS["forecast_e2e"](quick)` returns one row: time to train and evaluate, seconds
+per epoch, test windows forecast per second, and the test errors next to the naive
+forecast's. For comparisons with the peers in ../shared/peers, run every side with the
+same MALLOC_* settings (see the peers' README).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fjax.config import TrainConfig
+from fjax.tasks.forecast import Config, run
+
+
+def forecast_e2e(quick: bool) -> list[dict]:
+    base = Config()
+    epochs = 2 if quick else base.train.epochs
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Config(out=str(Path(tmp) / "run"),
+                        train=TrainConfig(epochs=epochs, batch_size=base.train.batch_size))
+        t0 = time.perf_counter()
+        out = run(config, progress=False)
+        wall = time.perf_counter() - t0
+        m = json.loads((out / "metrics.json").read_text())
+        history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    epoch_s = [h["time_s"] for h in history]
+    timing = m["timing"]
+    return [{
+        "section": "forecast_e2e", "case": "fjax run forecast (default config)",
+        "epochs": epochs, "wall_s": round(wall, 2),
+        "compile_s": round(timing["compile_s"], 2), "train_s": round(timing["train_s"], 2),
+        "s_per_epoch_median_after_first": round(float(np.median(epoch_s[1:])), 4)
+        if len(epoch_s) > 1 else None,
+        "evaluate_s": round(wall - timing["compile_s"] - timing["train_s"], 2),
+        "test_windows": m["test_windows"],
+        "test_windows_per_s": round(timing["windows_per_s"]),
+        "test_rmse": round(m["model"]["rmse"], 3),
+        "naive_rmse": round(m["baselines"]["naive"]["rmse"], 3),
+        "test_mae": round(m["model"]["mae"], 3),
+        "naive_mae": round(m["baselines"]["naive"]["mae"], 3),
+    }]
+
+
+SECTIONS = {"forecast_e2e": forecast_e2e}
+
+
+if __name__ == "__main__":
+    for row in forecast_e2e("--quick" in sys.argv[1:]):
+        print(json.dumps(row))

@@ -1,0 +1,204 @@
+"""The credit task: cross-validated members equal separately trained folds, the logistic
+model reaches scikit-learn's L2 optimum, and a run writes a complete, consistent report."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from fjax.config import OptimConfig, TrainConfig, from_dict
+from fjax.data.tabular import fit_encoder
+from fjax.datasets import load_dataset
+from fjax.optim import build_optimizer
+from fjax.scorecard import ScoreScale
+from fjax.tasks.credit import Config, CreditDataConfig, ScorecardConfig, run
+from fjax.tasks.credit.data import fold_design, load, pack
+from fjax.tasks.credit.final import attributions, points_table, refit
+from fjax.tasks.credit.model import predict, trainable
+from fjax.train import fit, init_member, train_population
+from fjax.train.epoch import num_batches
+
+N = 240
+
+
+@pytest.fixture(scope="module")
+def csv_path(tmp_path_factory):
+    frame = load_dataset("german_credit").sample(N, random_state=0).reset_index(drop=True)
+    path = tmp_path_factory.mktemp("credit") / "applicants.csv"
+    frame.to_csv(path, index=False)
+    frame.iloc[:25].drop(columns="creditability").to_csv(path.with_name("new.csv"), index=False)
+    return path
+
+
+def small_config(path, **kw):
+    base = Config(data=CreditDataConfig(path=str(path)), sweep=Config().sweep.__class__(folds=3),
+                  train=TrainConfig(epochs=3, batch_size=64, restore_best=False))
+    return dataclasses.replace(base, **kw)
+
+
+def population(cfg):
+    data = load(cfg)
+    design = fold_design(cfg, data)
+    t = trainable(cfg, design.shape, design.stack.k)
+    pop = train_population(t.loss_fn, t.init_fn, design.stack.data, optim=cfg.optim,
+                           train=cfg.train, seeds=(0,), folds=design.stack.folds,
+                           eval_fn=t.eval_fn)
+    return data, design, t, pop
+
+
+@pytest.fixture(scope="module")
+def full_batch(csv_path):
+    """A 3-fold logistic population trained full-batch to convergence."""
+    cfg = small_config(csv_path, optim=OptimConfig(name="adam", learning_rate=0.05,
+                                                   weight_decay=0.02, schedule="cosine"),
+                       train=TrainConfig(epochs=1000, batch_size=1024, restore_best=False))
+    return (cfg, *population(cfg))
+
+
+def fit_alone(cfg, t, data, weights, val_data=None, val_weights=None):
+    rows = int((np.asarray(weights) > 0).sum())
+    tx = build_optimizer(cfg.optim, cfg.train.epochs * num_batches(rows, cfg.train.batch_size))
+    return fit(init_member(t.init_fn, tx, 0), t.loss_fn, data, config=cfg.train,
+               weights=weights, val_data=val_data, val_weights=val_weights, eval_fn=t.eval_fn)
+
+
+def test_cross_validated_members_equal_separately_trained_folds(csv_path):
+    """Mini-batches: each member equals `fit` on the same stacked data and fold masks."""
+    cfg = small_config(csv_path)
+    data, design, t, pop = population(cfg)
+    stack = design.stack
+    j = 2
+    alone = fit_alone(cfg, t, stack.data, stack.folds.train[j], stack.data, stack.folds.val[j])
+    np.testing.assert_allclose(pop.member_params(j)["params"]["dense"]["kernel"],
+                               alone.state.params["params"]["dense"]["kernel"],
+                               rtol=1e-4, atol=1e-6)
+    assert pop.history[-1]["val_auc"][j] == pytest.approx(alone.history[-1]["val_auc"],
+                                                          abs=1e-5)
+
+
+def test_member_equals_a_fold_preprocessed_on_its_own(full_batch):
+    """Independently: fold 1's encoder fitted straight on its training rows, n rows only;
+    full-batch training makes the row order irrelevant."""
+    cfg, data, design, t, pop = full_batch
+    j = 1
+    enc = fit_encoder(data.frame, data.schema, data.y, data.folds.train[j] > 0)
+    x = pack(enc.transform(data.frame), design.shape.n_numeric)
+    np.testing.assert_array_equal(x, design.stack.data["x"][design.stack.block_rows(j)])
+    alone = fit_alone(cfg, t, {"x": x, "y": data.y}, data.folds.train[j])
+    member = predict(cfg, design.shape, pop.member_params(j), x)
+    np.testing.assert_allclose(member, predict(cfg, design.shape, alone.state.params, x),
+                               atol=1e-4)
+
+
+def test_logistic_member_reaches_the_scikit_learn_l2_optimum(full_batch):
+    cfg, data, design, t, pop = full_batch
+    j = 2
+    rows = data.folds.train[j] > 0
+    x = design.stack.data["x"][design.stack.block_rows(j)]
+    # mean log loss + wd/2 |w|^2  <=>  sum log loss + |w|^2 / (2 C) with C = 1 / (wd n)
+    ref = LogisticRegression(C=1 / (cfg.optim.weight_decay * rows.sum()), tol=1e-10,
+                             max_iter=10_000).fit(x[rows], data.y[rows])
+    np.testing.assert_allclose(predict(cfg, design.shape, pop.member_params(j), x),
+                               ref.decision_function(x), atol=3e-3)
+
+
+def test_logistic_reason_codes_are_exact_coefficient_times_value(csv_path):
+    cfg = small_config(csv_path)
+    data = load(cfg)
+    final = refit(cfg, data, progress=False)
+    names, contrib, ref_logit = attributions(final, final.x)
+    w = np.asarray(final.params["params"]["dense"]["kernel"], np.float64)[:, 0]
+    x = final.x.astype(np.float64)
+    mean = x.mean(axis=0)
+    attrs = np.array(final.encoder.num_attributes)
+    for a, name in enumerate(names):
+        cols = attrs == name
+        np.testing.assert_allclose(contrib[:, a], (x[:, cols] - mean[cols]) @ w[cols],
+                                   rtol=1e-9, atol=1e-12)
+    z = final.logits(final.x)
+    np.testing.assert_allclose(contrib.sum(axis=1), z - ref_logit, atol=1e-5)
+    scale = ScoreScale()
+    base, points = points_table(final, data.frame, scale)
+    np.testing.assert_allclose(base + scale.points(contrib).sum(axis=1), scale.from_logit(z),
+                               atol=1e-3)
+    # a categorical attribute's tabulated points equal the applicant's exact contribution
+    table = points.set_index(["attribute", "value"])["points"]
+    col = "purpose"
+    for i in range(5):
+        value = str(data.frame[col].iloc[i])
+        assert table[(col, value)] == pytest.approx(scale.points(contrib[i, names.index(col)]),
+                                                    abs=1e-6)
+
+
+@pytest.fixture(scope="module")
+def logistic_run(csv_path, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    cfg = small_config(csv_path, out=str(out),
+                       scorecard=ScorecardConfig(calibration="platt", reasons=3),
+                       data=CreditDataConfig(path=str(csv_path),
+                                             score_path=str(csv_path.with_name("new.csv"))))
+    return cfg, run(cfg, grid={"optim.weight_decay": [1e-3, 1e-2]}, progress=False)
+
+
+def test_run_writes_a_complete_consistent_report(logistic_run):
+    cfg, path = logistic_run
+    for name in ("config.json", "grid.json", "metrics.json", "cv_table.csv", "cv_summary.csv",
+                 "scores.csv", "new_scores.csv", "scorecard.csv", "importance.csv",
+                 "report.md", "roc.png", "ks.png", "calibration.png",
+                 "calibration_calibrated.png", "score_distributions.png",
+                 "learning_curve.png", "history.jsonl", "encoder.json"):
+        assert (path / name).exists(), name
+    assert from_dict(Config, json.loads((path / "config.json").read_text())) == cfg
+    table = pd.read_csv(path / "cv_table.csv")
+    assert len(table) == 3 * 2 and set(table["fold"]) == {0, 1, 2}
+    assert not any(c.startswith("best_") for c in table.columns)
+    metrics = json.loads((path / "metrics.json").read_text())
+    folds = pd.DataFrame(metrics["cv"]["per_fold"])
+    best = table[table["config"] == metrics["best"]["config"]].sort_values("fold")
+    np.testing.assert_allclose(folds["auc"], best["auc"])
+    assert metrics["cv"]["mean"]["auc"] == pytest.approx(best["auc"].mean())
+    assert metrics["cv"]["std"]["auc"] == pytest.approx(best["auc"].std(ddof=1))
+    summary = pd.read_csv(path / "cv_summary.csv")
+    assert summary["auc_mean"].max() == pytest.approx(metrics["cv"]["mean"]["auc"])
+    scores = pd.read_csv(path / "scores.csv")
+    assert len(scores) == N and list(scores.columns[:4]) == ["applicant", "creditability",
+                                                             "fold", "pd_oof"]
+    t = metrics["decision"]["threshold"]
+    assert ((scores["pd"] >= t) == (scores["decision"] == "reject")).all()
+    assert (scores["points_1"].dropna() < 0).all()
+    assert (scores["points_1"].dropna() <= scores["points_2"].dropna().reindex(
+        scores["points_1"].dropna().index).fillna(0)).all()
+    new = pd.read_csv(path / "new_scores.csv")
+    assert len(new) == 25 and "psi_new_applicants" in metrics["stability"]
+    np.testing.assert_allclose(new["score"], scores["score"].iloc[:25], rtol=1e-9)
+    assert "## Decision under the cost matrix" in (path / "report.md").read_text()
+
+
+def test_mlp_run_explains_with_complete_integrated_gradients(csv_path, tmp_path):
+    keep = {"duration_in_month", "credit_amount", "age_in_years", "purpose",
+            "status_of_existing_checking_account", "credit_history", "creditability"}
+    drop = tuple(c for c in load_dataset("german_credit").columns if c not in keep)
+    cfg = small_config(csv_path, out=str(tmp_path),
+                       data=CreditDataConfig(path=str(csv_path), drop=drop),
+                       model=dataclasses.replace(Config().model, kind="mlp", hidden=(8,)),
+                       scorecard=ScorecardConfig(ig_steps=32))
+    path = run(cfg, progress=False)
+    metrics = json.loads((path / "metrics.json").read_text())
+    assert metrics["final"]["attribution_completeness_max_error"] < 1e-2
+    assert not (path / "scorecard.csv").exists()
+    scores = pd.read_csv(path / "scores.csv")
+    assert set(scores["reason_1"].dropna()) <= keep - {"creditability"}
+
+
+def test_bad_input_fails_before_anything_is_written(csv_path, tmp_path):
+    frame = pd.read_csv(csv_path)
+    frame.loc[:4, "creditability"] = "unknown"  # a third class
+    bad = tmp_path / "three_classes.csv"
+    frame.to_csv(bad, index=False)
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match="target column 'creditability'.*exactly two"):
+        run(small_config(bad, out=str(out)), progress=False)
+    assert not out.exists()

@@ -1,0 +1,68 @@
+"""The credit task's configuration and command line: defaults, aliases, sweeps and
+errors that name the field."""
+
+import dataclasses
+
+import pytest
+import tyro
+
+from fjax.cli import main, split_sweep, sweep_view
+from fjax.config import LossConfig, SweepConfig, from_json, to_json
+from fjax.tasks.credit import Config, CreditDataConfig, CreditModelConfig
+from fjax.tasks.credit.search import encodings
+
+
+def test_defaults_are_logistic_regression_with_five_folds():
+    cfg = Config()
+    assert cfg.name == "credit" and cfg.model.kind == "logistic"
+    assert cfg.sweep.folds == 5 and cfg.loss.name == "bce"
+    assert cfg.optim.weight_decay > 0 and not cfg.train.restore_best
+    assert (cfg.data.target, cfg.data.positive) == ("creditability", "bad")
+    assert (cfg.data.cost_fn, cfg.data.cost_fp) == (5.0, 1.0)
+    assert from_json(Config, to_json(cfg)) == cfg
+
+
+def test_command_line_aliases():
+    cfg = tyro.cli(Config, args=["--model", "mlp", "--cv", "3", "--data.woe", "numeric"])
+    assert cfg.model.kind == "mlp" and cfg.sweep.folds == 3 and cfg.data.woe == "numeric"
+    assert cfg.loss.name == "bce"  # nested defaults of the task survive
+
+
+def test_sweep_keeps_the_task_defaults_and_collects_the_grid():
+    parsed = tyro.cli(sweep_view(Config), args=["--optim.learning-rate", "1e-3", "3e-3",
+                                                "--loss.pos-weight", "1", "2"])
+    cfg, grid = split_sweep(Config, parsed)
+    assert grid == {"optim.learning_rate": (1e-3, 3e-3), "loss.pos_weight": (1.0, 2.0)}
+    assert cfg.loss.name == "bce" and cfg.sweep.folds == 5
+    assert cfg.optim == dataclasses.replace(Config().optim, learning_rate=1e-3)
+
+
+@pytest.mark.parametrize("make, field", [
+    (lambda: Config(loss=LossConfig(name="mse")), "LossConfig.name"),
+    (lambda: Config(sweep=SweepConfig(folds=1)), "SweepConfig.folds"),
+    (lambda: CreditModelConfig(kind="lstm"), "CreditModelConfig.kind"),
+    (lambda: CreditDataConfig(cost_fn=-1.0), "CreditDataConfig.cost_fn"),
+    (lambda: CreditDataConfig(woe_bins=1), "CreditDataConfig.woe_bins"),
+])
+def test_bad_config_names_the_field(make, field):
+    with pytest.raises(ValueError, match=field):
+        make()
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_cli_reports_a_bad_config_by_its_field(command, capsys):
+    try:
+        code = main([command, "credit", "--loss.name", "mse"])
+    except SystemExit as stop:  # tyro reports errors raised while building the config
+        code = stop.code
+    assert code == 2
+    assert "LossConfig.name" in capsys.readouterr().err
+
+
+def test_grid_entries_that_change_the_encoding_get_their_own_design():
+    grid = {"model.kind": ["logistic", "mlp"], "data.woe": ["none", "all"],
+            "optim.learning_rate": [1e-3, 3e-3]}
+    configs = encodings(Config(), grid)
+    assert [(c.model.kind, c.data.woe) for c in configs] == [
+        ("logistic", "none"), ("logistic", "all"), ("mlp", "none"), ("mlp", "all")]
+    assert all(c.optim.learning_rate == Config().optim.learning_rate for c in configs)

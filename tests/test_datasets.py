@@ -1,0 +1,56 @@
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fjax.datasets import DATA_DIR, load_dataset
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def test_sp500_is_typed_and_sorted():
+    df = load_dataset("sp500")
+    assert len(df) == 5031
+    assert pd.api.types.is_datetime64_any_dtype(df["Date"])
+    assert df["Date"].is_monotonic_increasing and df["Date"].is_unique
+    assert df["Date"].iloc[0] == pd.Timestamp("1999-01-04")
+    assert df["Close"].dtype == np.float64 and df["Volume"].dtype == np.int64
+
+
+def test_german_credit_has_the_documented_shape():
+    df = load_dataset("german_credit")
+    assert df.shape == (1000, 21)
+    assert (df.dtypes == "int64").sum() == 7
+    assert sum(isinstance(t, pd.CategoricalDtype) for t in df.dtypes) == 14
+    assert df["creditability"].value_counts().to_dict() == {"good": 700, "bad": 300}
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="the shared data folder is only on dev machines")
+def test_embedded_files_are_byte_identical_to_the_sources():
+    for name in ("sp500.csv.gz", "germancredit.csv"):
+        ours = hashlib.sha256((DATA_DIR / name).read_bytes()).hexdigest()
+        theirs = hashlib.sha256((SHARED / name).read_bytes()).hexdigest()
+        assert ours == theirs
+
+
+def test_user_files_load_by_path(tmp_path):
+    frame = pd.DataFrame({"day": ["2020-01-02", "2020-01-03"], "price": [1.5, 2.5]})
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    frame.to_parquet(tmp_path / "p.parquet")
+    for name in ("p.csv", "p.parquet"):
+        df = load_dataset(tmp_path / name, date_column="day")
+        assert pd.api.types.is_datetime64_any_dtype(df["day"])
+        np.testing.assert_array_equal(df["price"], [1.5, 2.5])
+
+
+def test_bad_names_and_columns(tmp_path):
+    with pytest.raises(ValueError, match="embedded datasets are"):
+        load_dataset("sp5000")
+    pd.DataFrame({"a": [1]}).to_csv(tmp_path / "a.csv", index=False)
+    with pytest.raises(ValueError, match="no date column 'Date'"):
+        load_dataset(tmp_path / "a.csv", date_column="Date")
+    (tmp_path / "a.xlsx").write_text("x")
+    with pytest.raises(ValueError, match="unsupported file type"):
+        load_dataset(tmp_path / "a.xlsx")

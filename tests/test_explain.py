@@ -1,0 +1,62 @@
+"""Attributions: exact linear contributions, integrated gradients (completeness), sums
+per attribute, reason codes; and the embedding MLP they explain."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fjax.explain import by_attribute, integrated_gradients, linear_contributions, top_reasons
+from fjax.models.tabular import TabularMLP
+
+RNG = np.random.default_rng(0)
+
+
+def test_by_attribute_adds_the_columns_of_each_attribute():
+    contrib = np.array([[1.0, 2.0, 3.0, 4.0], [0.5, -1.0, 0.0, 2.0]])
+    names, summed = by_attribute(contrib, ["age", "city", "city", "age"])
+    assert names == ["age", "city"]
+    np.testing.assert_allclose(summed, [[5.0, 5.0], [2.5, -1.0]])
+
+
+def test_reasons_are_the_attributes_that_raised_the_pd_most():
+    contrib = np.array([[0.3, -0.2, 0.9, 0.1], [-1.0, -2.0, 0.5, -0.1]])
+    reasons = top_reasons(contrib, ["a", "b", "c", "d"], k=3)
+    assert [r[0] for r in reasons[0]] == ["c", "a", "d"]
+    assert reasons[1] == [("c", 0.5)]  # only attributes that lowered the score
+
+
+def test_integrated_gradients_of_a_linear_function_are_its_exact_contributions():
+    w = RNG.normal(size=5)
+    x = RNG.normal(size=(7, 5)).astype(np.float32)
+    ref = RNG.normal(size=5).astype(np.float32)
+    f = lambda v: jnp.dot(v, jnp.asarray(w, jnp.float32)) + 0.3  # noqa: E731
+    ig = np.asarray(integrated_gradients(f, x, ref, steps=4))
+    np.testing.assert_allclose(ig, linear_contributions(w, x, ref), rtol=1e-5, atol=1e-6)
+
+
+def test_integrated_gradients_are_complete_for_the_embedding_mlp():
+    model = TabularMLP(n_numeric=3, cardinalities=(4, 3), embedding_dim=2, hidden=(16, 8),
+                       activation="tanh")
+    x = np.c_[RNG.normal(size=(6, 3)), RNG.integers(0, 4, 6), RNG.integers(0, 3, 6)]
+    x = x.astype(np.float32)
+    params = jax.jit(model.init)(jax.random.PRNGKey(0), x)
+    z = jax.jit(lambda p, v: model.apply(p, v, method="embed"))(params, x)
+    assert z.shape == (6, 3 + 2 * 2)
+    ref = z.mean(axis=0)
+    head = lambda v: model.apply(params, v[None], method="head")[0, 0]  # noqa: E731
+    ig = np.asarray(integrated_gradients(head, z, ref, steps=128), np.float64)
+    heads = jax.jit(jax.vmap(head))
+    gap = np.asarray(heads(z) - heads(ref[None])[0], np.float64)
+    np.testing.assert_allclose(ig.sum(axis=1), gap, atol=2e-4 + 1e-3 * np.abs(gap).max())
+    # the model's forward pass is embed then head
+    np.testing.assert_allclose(jax.jit(model.apply)(params, x)[:, 0], heads(z), rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_unknown_category_slot_starts_at_zero():
+    model = TabularMLP(n_numeric=1, cardinalities=(5,), embedding_dim=3, hidden=(4,))
+    params = jax.jit(model.init)(jax.random.PRNGKey(1), jnp.zeros((1, 2)))
+    table = np.asarray(params["params"]["embed_0"]["embedding"])
+    assert table.shape == (5, 3)
+    np.testing.assert_array_equal(table[0], 0.0)
+    assert np.all(np.abs(table[1:]).sum(axis=1) > 0)

@@ -1,0 +1,66 @@
+"""The forecast config: tutorial defaults, errors that name the field, JSON and CLI."""
+
+import dataclasses
+
+import pytest
+import tyro
+
+from fjax import cli
+from fjax.config import LossConfig, ModelConfig, TrainConfig, from_json, to_json
+from fjax.tasks.forecast import Config, ForecastDataConfig
+
+
+def test_defaults_reproduce_the_tutorial():
+    c = Config()
+    assert (c.name, c.data.target, c.data.window, c.data.horizon, c.data.scaler) == \
+        ("forecast", "Close", 60, 1, "minmax")
+    assert (c.data.test_fraction, c.data.val_fraction, c.data.transform) == (0.2, 0.0, "price")
+    assert c.model == ModelConfig(kind="lstm", hidden=(50, 50), head=(25,))
+    assert (c.optim.name, c.optim.learning_rate, c.train.batch_size, c.loss.name) == \
+        ("adam", 1e-3, 64, "mse")
+    assert c.run_dir == "runs/forecast"
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: ForecastDataConfig(horizon=0), r"ForecastDataConfig.horizon must be an integer >= 1"),
+    (lambda: ForecastDataConfig(window=0), r"ForecastDataConfig.window must be an integer >= 1"),
+    (lambda: ForecastDataConfig(stride=0), r"ForecastDataConfig.stride"),
+    (lambda: ForecastDataConfig(test_fraction=0.0), r"ForecastDataConfig.test_fraction"),
+    (lambda: ForecastDataConfig(val_fraction=0.9), r"ForecastDataConfig.val_fraction"),
+    (lambda: ForecastDataConfig(features=("Close",)), r"ForecastDataConfig.features repeats"),
+    (lambda: ForecastDataConfig(max_gap=0.5), r"ForecastDataConfig.max_gap"),
+    (lambda: ForecastDataConfig(transform="pct"), r"ForecastDataConfig.transform is 'pct'"),
+    (lambda: Config(loss=LossConfig(name="bce")), r"LossConfig.name is 'bce', not a forecasting"),
+    (lambda: Config(model=ModelConfig(kind="logistic")), r"ModelConfig.kind is 'logistic'"),
+    (lambda: Config(loss=LossConfig(name="pinball", quantiles=(0.5,))), r"LossConfig.quantiles"),
+    (lambda: Config(train=TrainConfig(patience=3)), r"TrainConfig.patience needs a validation"),
+])
+def test_bad_values_name_the_field(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_json_round_trip():
+    c = Config(data=ForecastDataConfig(features=("Open", "Volume"), horizon=5, origins=3,
+                                       rolling_rows=500, training="rolling"),
+               loss=LossConfig(name="pinball", quantiles=(0.05, 0.5, 0.95)))
+    assert from_json(Config, to_json(c)) == c
+
+
+def test_command_line_fields_and_errors(capsys):
+    c = tyro.cli(Config, args=["--data.path", "my.csv", "--data.target", "price",
+                               "--data.horizon", "5", "--data.features", "Open", "High"])
+    assert (c.data.path, c.data.target, c.data.horizon, c.data.features) == \
+        ("my.csv", "price", 5, ("Open", "High"))
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["run", "forecast", "--data.horizon", "0"])
+    assert exit_.value.code == 2
+    assert "ForecastDataConfig.horizon must be an integer >= 1" in capsys.readouterr().err
+
+
+def test_sweep_grid_from_the_command_line():
+    parsed = tyro.cli(cli.sweep_view(Config), args=["--optim.learning-rate", "1e-3", "3e-3",
+                                                    "--sweep.seeds", "2"])
+    base, grid = cli.split_sweep(Config, parsed)
+    assert grid == {"optim.learning_rate": (1e-3, 3e-3)}
+    assert dataclasses.replace(base, optim=Config().optim, sweep=Config().sweep) == Config()

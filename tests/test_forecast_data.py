@@ -1,0 +1,125 @@
+"""Forecast data preparation: the default equals the peers' tutorial recipe, scalers see
+training rows only, and bad files fail before any training."""
+
+import gzip
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.preprocessing import MinMaxScaler
+
+from fjax.datasets import dataset_path
+from fjax.tasks.forecast.config import EvaluationConfig, ForecastDataConfig
+from fjax.tasks.forecast.data import data_facts, prepare
+
+
+def peer_windows(close, lookback=60, horizon=1, train_frac=0.8):
+    """shared/peers/common.py make_windows, restated."""
+    n = len(close)
+    train_len = math.ceil(n * train_frac)
+    scaler = MinMaxScaler(feature_range=(0, 1)).fit(close[:train_len].reshape(-1, 1))
+    scaled = scaler.transform(close.reshape(-1, 1)).ravel()
+
+    def build(starts):
+        x = np.stack([scaled[i - lookback:i] for i in starts])[..., None]
+        y = np.stack([scaled[i:i + horizon] for i in starts])
+        return x.astype(np.float32), y.astype(np.float32)
+
+    return (*build(range(lookback, train_len - horizon + 1)),
+            *build(range(train_len, n - horizon + 1)))
+
+
+@pytest.mark.parametrize("horizon", [1, 5])
+def test_default_windows_equal_the_peers_recipe(horizon):
+    with gzip.open(dataset_path("sp500")) as f:
+        close = pd.read_csv(f)["Close"].to_numpy(np.float64)
+    data = prepare(ForecastDataConfig(horizon=horizon))
+    x_tr, y_tr, x_te, y_te = peer_windows(close, horizon=horizon)
+    train, test = data.plan.train[0] > 0, data.plan.test[0] > 0
+    np.testing.assert_allclose(data.x[train], x_tr, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(data.y[train], y_tr, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(data.x[test], x_te, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(data.y[test], y_te, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(data.actual[test][:, 0], close[math.ceil(0.8 * len(close)):
+                                                                 len(close) - horizon + 1])
+
+
+def random_walk(tmp_path, n=240, name="rw.csv", seed=0, **columns):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"Date": pd.bdate_range("2021-01-01", periods=n),
+                          "price": 50 * np.exp(np.cumsum(0.02 * rng.standard_normal(n))),
+                          "volume": rng.uniform(1e3, 2e3, n), **columns})
+    path = tmp_path / name
+    frame.to_csv(path, index=False)
+    return path, frame
+
+
+@pytest.mark.parametrize("kw", [
+    dict(scaler="minmax"), dict(scaler="robust", transform="diff", features=("volume",)),
+    dict(scaler="standard", transform="log_return", origins=3, val_fraction=0.1, gap=2),
+])
+def test_scalers_see_only_the_first_origins_training_rows(tmp_path, kw):
+    path, frame = random_walk(tmp_path)
+    cfg = ForecastDataConfig(path=str(path), target="price", window=10, horizon=3, **kw)
+    data = prepare(cfg)
+    start, end = data.plan.scaler_rows
+    assert end <= data.plan.spans[0]["train"][1] and start == data.plan.spans[0]["train"][0]
+    # Change every row from the end of that span on: neither the scaler nor any window
+    # that trains the first origin may move.
+    changed = frame.copy()
+    factor = np.random.default_rng(1).uniform(0.5, 2.0, (len(frame) - end, 2))
+    changed.loc[end:, ["price", "volume"]] *= factor
+    path2 = tmp_path / "changed.csv"
+    changed.to_csv(path2, index=False)
+    data2 = prepare(ForecastDataConfig(**{**cfg.__dict__, "path": str(path2)}))
+    np.testing.assert_array_equal(data.scaler.offset, data2.scaler.offset)
+    np.testing.assert_array_equal(data.scaler.scale, data2.scaler.scale)
+    first = data.plan.train[0] > 0
+    np.testing.assert_array_equal(data.x[first], data2.x[first])
+    np.testing.assert_array_equal(data.y[first], data2.y[first])
+    assert not np.array_equal(data.y[data.test_index], data2.y[data.test_index])
+
+
+def test_facts_describe_spans_and_range(tmp_path):
+    path, _ = random_walk(tmp_path)
+    data = prepare(ForecastDataConfig(path=str(path), target="price", window=10, origins=2))
+    facts = data_facts(data, ForecastDataConfig(path=str(path), target="price"))
+    assert [s["origin"] for s in facts["spans"]] == [1, 2]
+    assert sum(s["test_windows"] for s in facts["spans"]) == len(data.test_index)
+    assert 0.0 <= facts["test_targets_outside_training_range"] <= 1.0
+
+
+def test_missing_values_policy_through_prepare(tmp_path):
+    path, frame = random_walk(tmp_path)
+    frame.loc[[30, 31], "price"] = np.nan
+    frame.to_csv(path, index=False)
+    with pytest.raises(ValueError, match=r"missing values \('price': 2"):
+        prepare(ForecastDataConfig(path=str(path), target="price", window=10))
+    data = prepare(ForecastDataConfig(path=str(path), target="price", window=10, missing="ffill"))
+    assert data.series.filled == {"price": 2}
+    assert data.prices[31] == data.prices[29]
+
+
+def test_too_few_rows_and_baseline_history(tmp_path):
+    path, _ = random_walk(tmp_path, n=40)
+    with pytest.raises(ValueError, match=r"40 rows are too few: origin 1 of 1 has no training"):
+        prepare(ForecastDataConfig(path=str(path), target="price", window=30, horizon=5))
+    with pytest.raises(ValueError, match=r"EvaluationConfig.season=5, .moving_average=60"):
+        prepare(ForecastDataConfig(path=str(path), target="price", window=5),
+                EvaluationConfig(moving_average=60))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        prepare(ForecastDataConfig(path=str(tmp_path / "nope.csv")))
+
+
+def test_parquet_reads_like_csv(tmp_path):
+    path, frame = random_walk(tmp_path)
+    frame.to_parquet(tmp_path / "rw.parquet")
+    kw = dict(target="price", features=("volume",), window=10, horizon=2)
+    a = prepare(ForecastDataConfig(path=str(path), **kw))
+    b = prepare(ForecastDataConfig(path=str(tmp_path / "rw.parquet"), **kw))
+    np.testing.assert_array_equal(a.x, b.x)
+    np.testing.assert_array_equal(a.y, b.y)

@@ -1,0 +1,144 @@
+"""Forecast scoring: baselines and metrics by hand on a small series, price conversion of
+every head, intervals, ensembles and the Diebold-Mariano test against independent numpy."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fjax import intervals
+from fjax.config import LossConfig
+from fjax.tasks.forecast.config import EvaluationConfig, ForecastDataConfig
+from fjax.tasks.forecast.data import prepare
+from fjax.tasks.forecast.evaluate import (PriceForecast, ensemble, evaluate, member_prices,
+                                          score_table)
+from fjax.tasks.forecast.significance import diebold_mariano, overlap_lags
+
+# y_i = 1 + i (i + 1) / 2 for i = 0..19; test windows start at rows 16 and 17.
+Y = np.array([1.0 + i * (i + 1) / 2 for i in range(20)])
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "tri.csv"
+    pd.DataFrame({"Date": pd.date_range("2024-01-01", periods=20), "Close": Y}).to_csv(path)
+    data = prepare(ForecastDataConfig(path=str(path), window=2, horizon=3),
+                   EvaluationConfig(season=2, moving_average=3))
+    return data
+
+
+def test_baseline_metrics_match_hand_computed_values(small):
+    np.testing.assert_array_equal(small.plan.origins[small.test_index], [16, 17])
+    actual = small.actual[small.test_index]
+    ev = evaluate(small, PriceForecast(point=actual + 1.0),
+                  EvaluationConfig(season=2, moving_average=3), stride=1)
+    m = ev.metrics
+    # naive errors [16, 33, 51], [17, 35, 54]; in-sample naive MAE (121 - 1) / 15 = 8.
+    assert m["naive_scale"] == pytest.approx(8.0)
+    naive = m["baselines"]["naive"]
+    assert naive["mae"] == pytest.approx(206 / 6, rel=1e-6)
+    assert naive["rmse"] == pytest.approx(np.sqrt(8376 / 6), rel=1e-6)
+    assert naive["mase"] == pytest.approx(206 / 6 / 8, rel=1e-6)
+    mape = 100 * np.mean(np.abs(np.array([16, 33, 51, 17, 35, 54])) / actual.ravel())
+    assert naive["mape"] == pytest.approx(mape, rel=1e-5)
+    assert naive["directional_accuracy"] is None
+    # drift: slopes 8 and 8.5 -> errors 8, 17, 27, 8.5, 18, 28.5; always up, as the truth.
+    assert m["baselines"]["drift"]["mae"] == pytest.approx(107 / 6, rel=1e-6)
+    assert m["baselines"]["drift"]["directional_accuracy"] == 1.0
+    # seasonal naive (m = 2): [106, 121, 106], [121, 137, 121]; never up.
+    assert m["baselines"]["seasonal_naive"]["mae"] == pytest.approx(268 / 6, rel=1e-6)
+    assert m["baselines"]["seasonal_naive"]["directional_accuracy"] == 0.0
+    # moving average of 3: 319 / 3 and 364 / 3.
+    assert m["baselines"]["moving_average"]["mae"] == pytest.approx(49.5, rel=1e-6)
+    assert m["model"]["mae"] == pytest.approx(1.0) and m["model"]["rmse"] == pytest.approx(1.0)
+    assert m["beats_naive"] == {"rmse": True, "mae": True}
+    assert m["per_horizon"]["naive"]["mae"] == pytest.approx([16.5, 34.0, 52.5], rel=1e-6)
+
+
+def test_score_table_matches_float64_numpy_per_weighting():
+    rng = np.random.default_rng(0)
+    actual = 100 + rng.standard_normal((40, 3)).cumsum(axis=0)
+    last = actual[:, 0] - rng.standard_normal(40)
+    pred = actual[None] + rng.standard_normal((2, 40, 3))
+    weights = np.stack([np.ones(40), (np.arange(40) < 15).astype(float)])
+    table, steps = score_table(pred.astype(np.float32), actual.astype(np.float32),
+                               last.astype(np.float32), np.float32(2.0),
+                               weights.astype(np.float32))
+    for m in range(2):
+        for g in range(2):
+            rows = weights[g] > 0
+            err = pred[m][rows] - actual[rows]
+            np.testing.assert_allclose(table["rmse"][m, g], np.sqrt(np.mean(err ** 2)), rtol=1e-5)
+            np.testing.assert_allclose(table["mase"][m, g], np.mean(np.abs(err)) / 2.0, rtol=1e-5)
+            hits = np.sign(pred[m][rows] - last[rows, None]) == np.sign(actual[rows] - last[rows, None])
+            np.testing.assert_allclose(table["directional_accuracy"][m, g], hits.mean(), rtol=1e-6)
+        np.testing.assert_allclose(steps["mae"][:, m, 0],
+                                   np.mean(np.abs(pred[m] - actual), axis=0), rtol=1e-5)
+
+
+def test_interval_coverage_and_width_by_hand():
+    lower = np.array([[0.0, 0.0], [1.0, 1.0]])
+    upper = np.array([[2.0, 2.0], [3.0, 5.0]])
+    target = np.array([[1.0, 3.0], [2.0, 0.0]])
+    assert float(intervals.coverage(lower, upper, target)) == pytest.approx(0.5)
+    assert float(intervals.width(lower, upper)) == pytest.approx(2.5)
+    assert intervals.gaussian_z(0.8) == pytest.approx(1.2815516, rel=1e-6)
+
+
+def test_quantile_head_in_prices_sorted_and_inverted(small):
+    index = small.test_index
+    loss = LossConfig(name="pinball", quantiles=(0.9, 0.1, 0.5))
+    # Raw outputs [N, H * Q] (step-major): crossing levels get sorted before inversion.
+    raw = np.tile(np.array([0.2, -0.2, 0.0], np.float32), (len(index), 3))
+    fc = member_prices(raw, loss, small, index, level=0.8)
+    assert fc.nominal == pytest.approx(0.8)
+    z = small.unscale_target(np.array([-0.2, 0.0, 0.2]))
+    np.testing.assert_allclose(fc.lower, z[0])  # price transform: the level itself
+    np.testing.assert_allclose(fc.point, z[1])
+    np.testing.assert_allclose(fc.upper, z[2])
+
+
+def test_gaussian_head_in_prices(small):
+    index = small.test_index
+    raw = np.concatenate([np.full((2, 3), 0.5), np.full((2, 3), np.log(0.1))], axis=1)
+    fc = member_prices(raw.astype(np.float32), LossConfig(name="gaussian_nll"), small, index,
+                       level=0.8)
+    mean = small.unscale_target(0.5)
+    sd = 0.1 * small.target_scale()
+    np.testing.assert_allclose(fc.point, mean, rtol=1e-6)
+    np.testing.assert_allclose(fc.upper - fc.point, 1.2815516 * sd, rtol=1e-5)
+
+
+def test_point_head_inverts_differences(tmp_path):
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"Date": pd.date_range("2024-01-01", periods=40), "Close": Y.tolist() * 2}).to_csv(path)
+    data = prepare(ForecastDataConfig(path=str(path), window=3, horizon=2, transform="diff",
+                                      scaler="standard"))
+    index = data.test_index
+    fc = member_prices(data.y[index], LossConfig(), data, index, level=0.8)
+    np.testing.assert_allclose(fc.point, data.actual[index], rtol=1e-5)  # truth in -> truth out
+
+
+def test_ensemble_mean_bounds_and_spread():
+    a = PriceForecast(np.array([[1.0]]), np.array([[0.0]]), np.array([[2.0]]), nominal=0.8)
+    b = PriceForecast(np.array([[3.0]]), np.array([[1.0]]), np.array([[5.0]]), nominal=0.8)
+    e = ensemble([a, b])
+    assert (e.point[0, 0], e.lower[0, 0], e.upper[0, 0], e.spread[0, 0]) == (2.0, 0.5, 3.5, 1.0)
+    assert ensemble([a]).spread is None
+
+
+@pytest.mark.parametrize("lags", [0, 2])
+def test_diebold_mariano_against_an_explicit_double_sum(lags):
+    rng = np.random.default_rng(1)
+    e1, e2 = rng.standard_normal((50, 3)), 1.2 * rng.standard_normal((50, 3))
+    d = (e1 ** 2).mean(axis=1) - (e2 ** 2).mean(axis=1)
+    u = d - d.mean()
+    lag = np.abs(np.subtract.outer(np.arange(50), np.arange(50)))
+    w = np.where(lag <= lags, 1 - lag / (lags + 1), 0.0)
+    lrv = u @ w @ u / 50
+    out = diebold_mariano(e1, e2, lags)
+    assert out["statistic"] == pytest.approx(d.mean() / np.sqrt(lrv / 50), rel=1e-10)
+    assert 0 < out["p_value"] < 1
+
+
+def test_overlap_lags():
+    assert [overlap_lags(1, 1), overlap_lags(5, 1), overlap_lags(5, 5), overlap_lags(6, 4)] == [0, 4, 0, 1]

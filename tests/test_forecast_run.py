@@ -1,0 +1,122 @@
+"""`fjax run forecast` end to end on small files: the run folder, its numbers, the CLI."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fjax import cli
+from fjax.config import LossConfig, ModelConfig, SweepConfig, TrainConfig, from_json
+from fjax.tasks.forecast import Config, ForecastDataConfig, run
+
+FILES = ("config.json", "metrics.json", "history.jsonl", "forecast.csv", "report.md",
+         "forecast.png", "loss.png", "horizon.png")
+
+
+def write_prices(path, n=260, seed=0):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"Date": pd.bdate_range("2021-01-04", periods=n),
+                          "price": 30 * np.exp(np.cumsum(0.015 * rng.standard_normal(n))),
+                          "volume": rng.uniform(1e3, 2e3, n)})
+    frame.to_csv(path, index=False)
+    return frame
+
+
+@pytest.fixture(scope="module")
+def quantile_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    frame = write_prices(root / "prices.csv")
+    cfg = Config(out=str(root / "out"),
+                 data=ForecastDataConfig(path=str(root / "prices.csv"), target="price",
+                                         features=("volume",), transform="log_return",
+                                         window=10, horizon=3, origins=2),
+                 model=ModelConfig(kind="mlp", hidden=(16,)), loss=LossConfig(name="pinball"),
+                 train=TrainConfig(epochs=3, batch_size=32), sweep=SweepConfig(seeds=2))
+    (root / "out").mkdir()
+    (root / "out" / "history.jsonl").write_text('{"stale": "from an earlier run"}\n')
+    out = run(cfg, progress=False)  # replaces an earlier run's files, never appends
+    return cfg, frame, out
+
+
+def test_run_folder_holds_every_file_and_the_full_config(quantile_run):
+    cfg, _, out = quantile_run
+    for name in FILES:
+        assert (out / name).stat().st_size > 0, name
+    for name in ("forecast.png", "loss.png", "horizon.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert from_json(Config, (out / "config.json").read_text()) == cfg
+
+
+def test_metrics_cover_model_baselines_intervals_ensemble_origins(quantile_run):
+    cfg, _, out = quantile_run
+    m = json.loads((out / "metrics.json").read_text())
+    assert set(m["baselines"]) == {"naive", "drift", "seasonal_naive", "moving_average"}
+    for name in ("mae", "rmse", "mape", "smape", "mase", "directional_accuracy"):
+        assert np.isfinite(m["model"][name])
+        assert len(m["per_horizon"]["model"][name]) == 3
+    assert m["interval"]["nominal"] == pytest.approx(0.8)
+    assert 0.0 <= m["interval"]["coverage"] <= 1.0 and m["interval"]["width"] > 0
+    assert m["ensemble"]["seeds"] == 2 and len(m["ensemble"]["member_rmse"]) == 2
+    assert [o["origin"] for o in m["per_origin"]] == [1, 2]
+    assert sum(o["windows"] for o in m["per_origin"]) == m["test_windows"]
+    assert m["members"] == 4 and m["data"]["transform"] == "log_return"
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert all(len(h["loss"]) == 4 for h in history)
+
+
+def test_forecast_csv_rows_match_the_file_and_the_metrics(quantile_run):
+    cfg, frame, out = quantile_run
+    m = json.loads((out / "metrics.json").read_text())
+    fc = pd.read_csv(out / "forecast.csv", parse_dates=["issued", "date"])
+    assert len(fc) == m["test_windows"] * 3
+    assert list(fc.columns[:8]) == ["origin", "issued", "date", "step", "actual", "forecast",
+                                    "lower", "upper"]
+    truth = frame.set_index("Date")["price"]
+    np.testing.assert_allclose(fc["actual"], truth.loc[fc["date"]].to_numpy(), rtol=1e-7)
+    np.testing.assert_allclose(fc["naive"], truth.loc[fc["issued"]].to_numpy(), rtol=1e-6)
+    assert (fc["date"] > fc["issued"]).all() and (fc["lower"] <= fc["upper"]).all()
+    err = fc["forecast"] - fc["actual"]
+    assert np.sqrt(np.mean(err ** 2)) == pytest.approx(m["model"]["rmse"], rel=1e-4)
+    inside = ((fc["lower"] <= fc["actual"]) & (fc["actual"] <= fc["upper"])).mean()
+    assert inside == pytest.approx(m["interval"]["coverage"], abs=1e-6)
+
+
+def test_report_states_the_verdict_against_naive(quantile_run):
+    _, _, out = quantile_run
+    m = json.loads((out / "metrics.json").read_text())
+    text = (out / "report.md").read_text()
+    beats = m["beats_naive"]["rmse"] and m["beats_naive"]["mae"]
+    none = not (m["beats_naive"]["rmse"] or m["beats_naive"]["mae"])
+    if beats:
+        assert "**The model beats the naive last-value forecast**" in text
+    elif none:
+        assert "**The model does NOT beat the naive last-value forecast**" in text
+    for part in ("## Test metrics", "## Prediction intervals", "## Seed ensemble",
+                 "## Walk-forward origins", "| moving_average |", "## RMSE by horizon step"):
+        assert part in text
+
+
+def test_user_csv_from_the_command_line(tmp_path, capsys):
+    write_prices(tmp_path / "my.csv", n=200)
+    code = cli.main(["run", "forecast", "--data.path", str(tmp_path / "my.csv"),
+                     "--data.target", "price", "--data.horizon", "5", "--data.window", "20",
+                     "--model.kind", "linear", "--train.epochs", "1",
+                     "--out", str(tmp_path / "cli")])
+    assert code == 0 and "report:" in capsys.readouterr().out
+    fc = pd.read_csv(tmp_path / "cli" / "forecast.csv")
+    assert sorted(fc["step"].unique()) == [1, 2, 3, 4, 5]
+    cfg = json.loads((tmp_path / "cli" / "config.json").read_text())
+    assert cfg["model"]["kind"] == "linear" and cfg["data"]["horizon"] == 5
+
+
+def test_bad_file_fails_before_training(tmp_path):
+    frame = write_prices(tmp_path / "bad.csv", n=120)
+    frame.iloc[[10, 11]] = frame.iloc[[11, 10]].to_numpy()
+    frame.to_csv(tmp_path / "bad.csv", index=False)
+    cfg = Config(out=str(tmp_path / "out"), data=ForecastDataConfig(
+        path=str(tmp_path / "bad.csv"), target="price", window=10))
+    with pytest.raises(ValueError, match="'Date' of .* is not sorted"):
+        run(cfg, progress=False)
+    assert not (tmp_path / "out").exists()

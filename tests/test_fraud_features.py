@@ -1,0 +1,147 @@
+"""The handbook's features (ch. 3.3): no look-ahead, label delay, and equality with the
+book's own pandas rolling-window code."""
+
+import dataclasses
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fjax.data.fraud_features import (customer_windows, feature_names, handbook_features,
+                                      previous_rows, terminal_risk)
+from fjax.data.fraud_simulator import simulate
+from fjax.data.transactions import DAY, Transactions
+
+NOON = DAY // 2
+
+
+def table(seconds, customer, terminal, amount, fraud, start="2018-04-01") -> Transactions:
+    n = len(seconds)
+    return Transactions(transaction_id=np.arange(n), seconds=np.asarray(seconds, np.int64),
+                        customer=np.asarray(customer, np.int64),
+                        terminal=np.asarray(terminal, np.int64),
+                        amount=np.asarray(amount, float), fraud=np.asarray(fraud, np.int8),
+                        start=pd.Timestamp(start), customer_ids=np.arange(max(customer) + 1),
+                        terminal_ids=np.arange(max(terminal) + 1))
+
+
+@pytest.fixture(scope="module")
+def small():
+    return simulate(n_customers=60, n_terminals=120, n_days=50, seed=4)
+
+
+def test_terminal_risk_reads_only_labels_older_than_the_delay():
+    # A fraud on terminal 0 at day 0 noon; queries 6 days and 7 days later.
+    seconds = [NOON, 6 * DAY + NOON, 7 * DAY + NOON, 7 * DAY + NOON + 1, 15 * DAY + NOON]
+    tx = table(seconds, [0, 1, 2, 3, 4], [0] * 5, [10] * 5, [1, 0, 0, 0, 0])
+    f = terminal_risk(tx, delay_days=7, windows=(1, 7))
+    # 6 days later the label is not known yet: nothing in the window.
+    assert f["TERMINAL_ID_NB_TX_7DAY_WINDOW"][1] == 0 and f["TERMINAL_ID_RISK_7DAY_WINDOW"][1] == 0
+    # Exactly 7 days later it is: window (t - 14 d, t - 7 d] holds the fraud.
+    assert f["TERMINAL_ID_NB_TX_1DAY_WINDOW"][2] == 1 and f["TERMINAL_ID_RISK_1DAY_WINDOW"][2] == 1
+    # One second later: the 1-day window holds the fraud and nothing after it.
+    assert f["TERMINAL_ID_RISK_1DAY_WINDOW"][3] == 1
+    # Day 15 noon: the 7-day window (day 1 noon, day 8 noon] holds the three legit rows
+    # of days 6 and 7, not the day-0 fraud: risk 0 of 3 transactions.
+    assert f["TERMINAL_ID_NB_TX_7DAY_WINDOW"][4] == 3 and f["TERMINAL_ID_RISK_7DAY_WINDOW"][4] == 0
+    # Relabel the rows whose labels are younger than the delay: nothing changes.
+    flipped = dataclasses.replace(tx, fraud=np.array([1, 1, 1, 1, 1], np.int8))
+    g = terminal_risk(flipped, delay_days=7, windows=(1, 7))
+    for key in f:
+        np.testing.assert_array_equal(f[key][:4], g[key][:4])
+
+
+def test_customer_windows_on_planted_spending():
+    seconds = [NOON, DAY, 2 * DAY + NOON, 40 * DAY]
+    tx = table(seconds, [0, 0, 0, 0], [0, 1, 0, 1], [10, 20, 30, 40], [0, 0, 0, 0])
+    f = customer_windows(tx, windows=(1, 7, 30))
+    np.testing.assert_array_equal(f["CUSTOMER_ID_NB_TX_1DAY_WINDOW"], [1, 2, 1, 1])
+    np.testing.assert_allclose(f["CUSTOMER_ID_AVG_AMOUNT_1DAY_WINDOW"], [10, 15, 30, 40])
+    np.testing.assert_array_equal(f["CUSTOMER_ID_NB_TX_7DAY_WINDOW"], [1, 2, 3, 1])
+    np.testing.assert_allclose(f["CUSTOMER_ID_AVG_AMOUNT_7DAY_WINDOW"], [10, 15, 20, 40])
+
+
+def test_no_feature_reads_a_later_transaction(small):
+    names, full = handbook_features(small)
+    rng = np.random.default_rng(0)
+    for cut in (len(small) // 3, 2 * len(small) // 3):
+        # Scramble every later amount and label: earlier features must not move.
+        later = slice(cut, None)
+        amount, fraud = small.amount.copy(), small.fraud.copy()
+        amount[later] = rng.uniform(0, 500, len(amount) - cut)
+        fraud[later] = rng.integers(0, 2, len(fraud) - cut)
+        _, scrambled = handbook_features(dataclasses.replace(small, amount=amount, fraud=fraud))
+        np.testing.assert_array_equal(scrambled[:cut], full[:cut])
+
+
+def test_ties_in_time_read_only_earlier_rows():
+    tx = table([NOON, NOON, NOON], [0, 0, 0], [0, 0, 0], [10, 20, 30], [0, 0, 0])
+    f = customer_windows(tx, windows=(1,))
+    np.testing.assert_array_equal(f["CUSTOMER_ID_NB_TX_1DAY_WINDOW"], [1, 2, 3])
+
+
+def test_weekend_and_night_flags():
+    # 2018-04-01 is a Sunday; 2018-04-02 a Monday.
+    tx = table([6 * 3600 + 59 * 60, 7 * 3600, DAY + NOON], [0, 1, 2], [0, 0, 0], [1, 1, 1],
+               [0, 0, 0])
+    names, f = handbook_features(tx)
+    weekend, night = f[:, names.index("TX_DURING_WEEKEND")], f[:, names.index("TX_DURING_NIGHT")]
+    np.testing.assert_array_equal(weekend, [1, 1, 0])
+    np.testing.assert_array_equal(night, [1, 0, 0])
+
+
+def _handbook_pandas(tx: Transactions, delay=7) -> pd.DataFrame:
+    """The book's ch. 3.3 code (get_customer_spending_behaviour_features and
+    get_count_risk_rolling_window), as written there."""
+    df = tx.to_frame()
+
+    def customer(g):
+        g = g.sort_values("TX_DATETIME")
+        g.index = g.TX_DATETIME
+        for w in (1, 7, 30):
+            total = g.TX_AMOUNT.rolling(f"{w}D").sum()
+            count = g.TX_AMOUNT.rolling(f"{w}D").count()
+            g[f"CUSTOMER_ID_NB_TX_{w}DAY_WINDOW"] = list(count)
+            g[f"CUSTOMER_ID_AVG_AMOUNT_{w}DAY_WINDOW"] = list(total / count)
+        g.index = g.TRANSACTION_ID
+        return g
+
+    def terminal(g):
+        g = g.sort_values("TX_DATETIME")
+        g.index = g.TX_DATETIME
+        fd = g.TX_FRAUD.rolling(f"{delay}D").sum()
+        td = g.TX_FRAUD.rolling(f"{delay}D").count()
+        for w in (1, 7, 30):
+            fw = g.TX_FRAUD.rolling(f"{delay + w}D").sum() - fd
+            tw = g.TX_FRAUD.rolling(f"{delay + w}D").count() - td
+            g[f"TERMINAL_ID_NB_TX_{w}DAY_WINDOW"] = list(tw)
+            g[f"TERMINAL_ID_RISK_{w}DAY_WINDOW"] = list((fw / tw).fillna(0))
+        g.index = g.TRANSACTION_ID
+        return g
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = pd.concat([customer(g) for _, g in df.groupby("CUSTOMER_ID")]).sort_index()
+        b = pd.concat([terminal(g) for _, g in df.groupby("TERMINAL_ID")]).sort_index()
+    out = a[[c for c in a.columns if c.startswith("CUSTOMER_ID_")]].copy()
+    for c in b.columns:
+        if c.startswith("TERMINAL_ID_"):
+            out[c] = b[c]
+    return out
+
+
+def test_features_equal_the_handbooks_pandas_code(small):
+    names, ours = handbook_features(small)
+    ref = _handbook_pandas(small)
+    for i, name in enumerate(names[3:], start=3):
+        np.testing.assert_allclose(ours[:, i], ref[name].to_numpy(float), rtol=1e-6, atol=1e-5,
+                                   err_msg=name)
+    assert names == feature_names()
+
+
+def test_previous_rows_are_the_cards_own_history_oldest_first():
+    tx = table([1, 2, 3, 4, 5], [0, 1, 0, 0, 1], [0] * 5, [1] * 5, [0] * 5)
+    hist = previous_rows(tx, 3)
+    np.testing.assert_array_equal(hist, [[-1, -1, 0], [-1, -1, 1], [-1, 0, 2], [0, 2, 3],
+                                         [-1, 1, 4]])

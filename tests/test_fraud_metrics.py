@@ -1,0 +1,94 @@
+"""Card precision@k, recall and cost at a budget (hand-computed, and the handbook's
+pandas code), and ranking metrics against scikit-learn."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from fjax.fraud_metrics import card_precision_at_k, daily_alerts, ranking_metrics
+
+
+def test_card_precision_at_k_by_hand():
+    # Day 0: cards 1 (fraud, max score .9), 2 (legit, .8), 3 (fraud, .3) -> top-2 = {1, 2}:
+    #        CP = 1/2; card 1 is now detected.
+    # Day 1: card 1 (fraud, .99) is removed; 3 (fraud, .7), 4 (legit, .6) -> top-2 =
+    #        {3, 4}: CP = 1/2. Mean = 0.5. Without removal day 1 would be {1, 3}: CP = 1.
+    day = np.array([0, 0, 0, 0, 1, 1, 1])
+    card = np.array([1, 1, 2, 3, 1, 3, 4])
+    score = np.array([0.9, 0.1, 0.8, 0.3, 0.99, 0.7, 0.6])
+    label = np.array([0, 1, 0, 1, 1, 1, 0])
+    a = daily_alerts(day, card, score, label, k=2)
+    np.testing.assert_allclose(a.precision, [0.5, 0.5])
+    assert a.card_precision == 0.5
+    np.testing.assert_array_equal(a.alert_card, [1, 2, 3, 4])
+    np.testing.assert_array_equal(a.alert_fraud, [1, 0, 1, 0])
+    np.testing.assert_array_equal(a.compromised, [2, 1])     # day 1: card 1 already removed
+    assert a.card_recall == pytest.approx(2 / 3)
+    assert a.expected_cost(cost_alert=1.0, cost_missed=10.0) == 4 * 1.0 + 1 * 10.0
+    kept = daily_alerts(day, card, score, label, k=2, remove_detected=False)
+    np.testing.assert_allclose(kept.precision, [0.5, 1.0])
+
+
+def test_fewer_cards_than_k_still_divides_by_k():
+    a = daily_alerts(np.zeros(3), np.array([0, 1, 2]), np.array([0.1, 0.2, 0.3]),
+                     np.array([1, 1, 0]), k=10)
+    assert a.card_precision == pytest.approx(0.2) and a.alerted.tolist() == [3]
+
+
+def _handbook_cp(df, top_k):
+    """The book's card_precision_top_k (shared_functions, ch. 4.3), as written there."""
+    detected, per_day = [], []
+    for day in sorted(df.TX_TIME_DAYS.unique()):
+        d = df[df.TX_TIME_DAYS == day][["predictions", "CUSTOMER_ID", "TX_FRAUD"]]
+        d = d[~d.CUSTOMER_ID.isin(detected)]
+        d = d.groupby("CUSTOMER_ID").max().sort_values(by="predictions", ascending=False)
+        top = d.reset_index().head(top_k)
+        found = list(top[top.TX_FRAUD == 1].CUSTOMER_ID)
+        per_day.append(len(found) / top_k)
+        detected.extend(found)
+    return np.mean(per_day)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_card_precision_equals_the_handbooks_code(seed):
+    rng = np.random.default_rng(seed)
+    n = 3000
+    card = rng.integers(0, 400, n)
+    label = (rng.random(n) < 0.05 + 0.3 * (card % 7 == 0)).astype(int)
+    score = rng.random(n) + label * rng.random(n)        # distinct, informative scores
+    day = rng.integers(0, 7, n)
+    df = pd.DataFrame({"TX_TIME_DAYS": day, "CUSTOMER_ID": card, "TX_FRAUD": label,
+                       "predictions": score})
+    for k in (5, 50):
+        assert card_precision_at_k(day, card, score, label, k) == pytest.approx(_handbook_cp(df, k))
+
+
+def test_ranking_metrics_match_scikit_learn():
+    rng = np.random.default_rng(3)
+    label = (rng.random(777) < 0.02).astype(int)
+    label[:2] = [0, 1]
+    score = np.round(rng.normal(size=777) + 2 * label, 1)     # ties included
+    got = ranking_metrics(score, label)
+    assert got["auc"] == pytest.approx(roc_auc_score(label, score), abs=1e-6)
+    assert got["average_precision"] == pytest.approx(average_precision_score(label, score),
+                                                     abs=1e-6)
+
+
+def test_a_period_without_fraud_says_so_instead_of_nan():
+    with pytest.warns(UserWarning, match="test period 3 has no fraud"):
+        got = ranking_metrics(np.arange(5.0), np.zeros(5), where="test period 3")
+    assert got == {"auc": None, "average_precision": None}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a = daily_alerts(np.zeros(5), np.arange(5), np.arange(5.0), np.zeros(5), k=2)
+    assert a.card_precision == 0.0 and np.isnan(a.card_recall)
+
+
+def test_bad_alert_inputs_are_named():
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        daily_alerts(np.zeros(2), np.zeros(2), np.zeros(2), np.zeros(2), k=0)
+    with pytest.raises(ValueError, match="scores must be finite"):
+        daily_alerts(np.zeros(2), np.zeros(2), np.array([0.0, np.nan]), np.zeros(2), k=1)

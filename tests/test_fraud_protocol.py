@@ -1,0 +1,111 @@
+"""The handbook's protocol (ch. 3.4, 5.2, 5.3) as masks, and the period stack."""
+
+import datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fjax.data.fraud_protocol import (Period, check_periods, rolling_periods, assessment_mask,
+                                      train_mask, validation_periods)
+from fjax.data.fraud_simulator import simulate
+from fjax.data.period_stack import stack_periods
+
+
+@pytest.fixture(scope="module")
+def small():
+    return simulate(n_customers=150, n_terminals=300, n_days=60, seed=5)
+
+
+def test_periods_reproduce_the_handbooks_dates(small):
+    # Ch. 5.3: test training weeks from 2018-07-25 back to 08-15 (4 folds, 7-day steps),
+    # validation ones from 2018-07-11 back to 06-20.
+    start = pd.Timestamp("2018-04-01")
+    day = lambda s: (pd.Timestamp(s) - start).days  # noqa: E731
+    test = rolling_periods(Period(day("2018-07-25")), 4, 7)
+    val = validation_periods(test, 7)
+    test_starts = ("2018-07-25", "2018-08-01", "2018-08-08", "2018-08-15")
+    val_starts = ("2018-06-20", "2018-06-27", "2018-07-04", "2018-07-11")
+    assert [p.train_start for p in test] == [day(d) for d in test_starts]
+    assert [p.train_start for p in val] == [day(d) for d in val_starts]
+    assert test[0].test_start == day("2018-08-08") and test[0].test_end == day("2018-08-15")
+    # The last validation week ends where the first test training week ends.
+    assert val[-1].test_end == test[0].train_start + test[0].train_days
+
+
+def test_known_compromised_cards_leave_later_test_days():
+    p = Period(train_start=10)          # train 10-16, delay 17-23, test 24-30
+    #            A: fraud in training   B: fraud on delay day 19   C: fraud before training
+    day = np.array([12, 25, 19, 26, 27, 5, 24, 29, 24])
+    card = np.array([0, 0, 1, 1, 1, 2, 2, 3, 3])
+    fraud = np.array([1, 0, 1, 0, 0, 1, 0, 1, 0])
+    kept, removed = assessment_mask(day, card, fraud, p)
+    # A is known from the start of the test week; B from day 19 + 7 + 1 = 27 on;
+    # C's fraud predates the training week, so (as in the book) it is not known;
+    # D's own test-day fraud does not remove it.
+    np.testing.assert_array_equal(kept, [0, 0, 0, 1, 0, 0, 1, 1, 1])
+    np.testing.assert_array_equal(removed, [0, 1, 0, 0, 1, 0, 0, 0, 0])
+
+
+def _handbook_split(df, start, delta_train=7, delta_delay=7, delta_test=7):
+    """The book's get_train_test_set (shared_functions, ch. 3.4), as written there."""
+    train_df = df[(df.TX_DATETIME >= start) &
+                  (df.TX_DATETIME < start + datetime.timedelta(days=delta_train))]
+    known = set(train_df[train_df.TX_FRAUD == 1].CUSTOMER_ID)
+    first_day = train_df.TX_TIME_DAYS.min()
+    test = []
+    for d in range(delta_test):
+        test_day = df[df.TX_TIME_DAYS == first_day + delta_train + delta_delay + d]
+        delay_day = df[df.TX_TIME_DAYS == first_day + delta_train + d - 1]
+        known = known.union(set(delay_day[delay_day.TX_FRAUD == 1].CUSTOMER_ID))
+        test.append(test_day[~test_day.CUSTOMER_ID.isin(known)])
+    return train_df, pd.concat(test)
+
+
+def test_masks_equal_the_handbooks_split(small):
+    df = small.to_frame()
+    for first in (30, 37):
+        p = Period(first)
+        train_df, test_df = _handbook_split(df, small.date_of(first))
+        kept, _ = assessment_mask(small.day, small.customer, small.fraud, p)
+        np.testing.assert_array_equal(np.nonzero(train_mask(small.day, p))[0],
+                                      train_df.TRANSACTION_ID.to_numpy())
+        np.testing.assert_array_equal(np.nonzero(kept)[0],
+                                      np.sort(test_df.TRANSACTION_ID.to_numpy()))
+
+
+def test_periods_outside_the_data_are_rejected():
+    with pytest.raises(ValueError, match="test period 1 spans days"):
+        check_periods(rolling_periods(Period(30), 2, 7), n_days=55)
+
+
+def test_stack_scales_each_period_on_its_training_week_only():
+    rng = np.random.default_rng(0)
+    n = 40
+    x = rng.normal(size=(n, 2)).astype(np.float32)
+    x[30:] += 1000.0                                # wild test rows must not move the scaler
+    y = (rng.random(n) < 0.3).astype(np.int8)
+    train = [np.arange(n) < 10, (np.arange(n) >= 10) & (np.arange(n) < 20)]
+    test = [np.arange(n) >= 30, (np.arange(n) >= 20) & (np.arange(n) < 30)]
+    s = stack_periods(x, y, train, test)
+    for k in range(2):
+        tr = s.folds.train[k] > 0
+        np.testing.assert_allclose(s.x[tr].mean(axis=0), 0, atol=1e-5)
+        np.testing.assert_allclose(s.x[tr].std(axis=0), 1, atol=1e-5)
+        np.testing.assert_array_equal(s.rows[tr], np.nonzero(train[k])[0])
+        np.testing.assert_array_equal(s.rows[s.test_rows(k)], np.nonzero(test[k])[0])
+        mean, std = x[train[k]].mean(0), x[train[k]].std(0)
+        np.testing.assert_allclose(s.x[s.test_rows(k)], (x[test[k]] - mean) / std, rtol=1e-4)
+    np.testing.assert_array_equal(s.y[:, 0], y[s.rows])
+    assert s.folds.train.sum() == 20 and s.folds.val.sum() == 20
+    assert not np.any((s.folds.train > 0) & (s.folds.val > 0))
+
+
+def test_sequence_stack_pads_missing_history_with_zeros():
+    x = np.arange(12, dtype=np.float32).reshape(6, 2)
+    hist = np.array([[-1, 0], [0, 1], [-1, 2], [2, 3], [1, 4], [4, 5]])
+    s = stack_periods(x, np.zeros(6, np.int8), [np.arange(6) < 4], [np.arange(6) >= 4],
+                      scaler="none", history=hist)
+    assert s.x.shape == (6, 2, 2)
+    np.testing.assert_array_equal(s.x[0], [[0, 0], [0, 1]])
+    np.testing.assert_array_equal(s.x[5], [[8, 9], [10, 11]])

@@ -1,0 +1,28 @@
+"""The README's Python examples run as written (the second with small data)."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+
+
+def test_research_reuse_example_runs():
+    scope: dict = {}
+    exec(BLOCKS[0], scope)
+    assert int(scope["state"].step) == 1
+    losses = np.asarray(scope["metrics"]["loss"])
+    assert losses.shape == (8,) and np.all(np.isfinite(losses))
+
+
+def test_population_example_runs():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 10)).astype(np.float32)
+    y = (X[:, :1] > 0).astype(np.float32)
+    scope: dict = {"X": X, "y": y}
+    exec(BLOCKS[0] + "\n" + BLOCKS[1].replace("epochs=20", "epochs=2"), scope)
+    table = scope["pop"].table()
+    assert len(table) == 3 * 2 * 3 * 5
+    assert set(scope["pop"].best_config()) == {"learning_rate", "weight_decay"}

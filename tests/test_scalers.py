@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+
+from fjax.data.scalers import fit_scaler
+
+
+@pytest.mark.parametrize("kind", ["minmax", "standard", "robust", "none"])
+def test_inverse_round_trips(kind):
+    x = np.random.default_rng(0).normal(size=(50, 3)) * [1, 10, 100]
+    s = fit_scaler(kind, x)
+    np.testing.assert_allclose(s.inverse_transform(s.transform(x)), x, rtol=1e-12, atol=1e-9)
+
+
+def test_statistics_come_from_training_rows_only():
+    x = np.arange(10, dtype=float)
+    mask = np.arange(10) < 6
+    planted = x.copy()
+    planted[8] = 1e6   # a planted value in a held-out row
+    a, b = fit_scaler("minmax", x, mask), fit_scaler("minmax", planted, mask)
+    np.testing.assert_array_equal(a.offset, b.offset)
+    np.testing.assert_array_equal(a.scale, b.scale)
+    np.testing.assert_allclose(a.transform(x[:6]), np.arange(6) / 5)
+
+
+def test_known_values():
+    x = np.array([[1.0], [2.0], [3.0], [4.0], [100.0]])
+    std = fit_scaler("standard", x)
+    np.testing.assert_allclose(std.offset, [x.mean()])
+    np.testing.assert_allclose(std.scale, [x.std()])
+    rob = fit_scaler("robust", x)
+    np.testing.assert_allclose(rob.offset, [3.0])
+    np.testing.assert_allclose(rob.scale, [2.0])
+
+
+def test_constant_column_does_not_divide_by_zero():
+    s = fit_scaler("standard", np.ones((5, 2)))
+    assert np.all(np.isfinite(s.transform(np.ones((5, 2)))))
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="unknown scaler"):
+        fit_scaler("max", np.ones((3, 1)))
+    with pytest.raises(ValueError, match="at least one training row"):
+        fit_scaler("minmax", np.ones((3, 1)), np.zeros(3, bool))
+    with pytest.raises(ValueError, match="NaN"):
+        fit_scaler("minmax", np.array([1.0, np.nan]))

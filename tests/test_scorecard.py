@@ -1,0 +1,82 @@
+"""Scorecard scaling, PSI, KS/Gini, calibration and the cost threshold against
+hand-computed cases and scikit-learn."""
+
+import numpy as np
+import pytest
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+
+from fjax import metrics
+from fjax.calibration import expected_calibration_error, fit_isotonic, fit_platt
+from fjax.decision import best_threshold, confusion, expected_cost
+from fjax.scorecard import ScoreScale
+from fjax.stability import psi
+
+RNG = np.random.default_rng(0)
+
+
+def test_score_scaling_hits_base_odds_and_doubles_every_pdo():
+    scale = ScoreScale(base_score=600, base_odds=50, pdo=20)
+    np.testing.assert_allclose(scale.from_pd(1 / 51), 600)       # odds 50:1 -> 600
+    np.testing.assert_allclose(scale.from_pd(1 / 101), 620)      # odds 100:1 -> 620
+    np.testing.assert_allclose(scale.from_pd(1 / 26), 580)       # odds 25:1 -> 580
+    np.testing.assert_allclose(scale.to_pd(scale.from_pd(0.3)), 0.3)
+    np.testing.assert_allclose(scale.from_logit(np.log(0.3 / 0.7)), scale.from_pd(0.3))
+
+
+def test_psi_matches_a_hand_computed_case():
+    expected = np.arange(1, 11, dtype=float)          # one value per decile bin
+    actual = np.array([1, 1, 1, 1, 1, 2, 3, 4, 5, 6], float)
+    # shares: bin 0 holds 0.5 (vs 0.1), bins 1-5 hold 0.1 each, bins 6-9 are empty -> 1e-4
+    hand = (0.5 - 0.1) * np.log(0.5 / 0.1) + 4 * (1e-4 - 0.1) * np.log(1e-4 / 0.1)
+    assert psi(expected, actual) == pytest.approx(hand, rel=1e-12)
+    assert psi(expected, expected) == 0.0
+
+
+def test_ks_and_gini_match_hand_computed_cases():
+    scores = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+    labels = np.array([0, 0, 1, 0, 1, 1])
+    # at threshold 0.5: TPR 2/3, FPR 0; 8 of the 9 (pos, neg) pairs are ordered right
+    assert float(metrics.ks_statistic(scores, labels)) == pytest.approx(2 / 3, abs=1e-6)
+    assert float(metrics.gini(scores, labels)) == pytest.approx(2 * 8 / 9 - 1, abs=1e-6)
+
+
+def test_cost_threshold_is_the_brute_force_minimum():
+    pd_ = RNG.uniform(size=300)
+    y = (RNG.uniform(size=300) < pd_).astype(float)
+    t = best_threshold(pd_, y, cost_fn=5.0, cost_fp=1.0)
+    every = [expected_cost(pd_, y, c, 5.0, 1.0) for c in np.r_[np.unique(pd_), 2.0]]
+    assert expected_cost(pd_, y, t, 5.0, 1.0) == pytest.approx(min(every), abs=1e-12)
+    c = confusion(pd_, y, t)
+    assert sum(c.values()) == 300
+    assert (5 * c["fn"] + c["fp"]) / 300 == pytest.approx(min(every))
+    # costs make rejecting cheap: the threshold falls below the 50% mark
+    assert t < 0.5
+
+
+def test_platt_scaling_equals_unpenalised_scikit_learn():
+    raw = RNG.uniform(0.02, 0.98, size=400)
+    y = (RNG.uniform(size=400) < raw ** 2).astype(float)   # miscalibrated on purpose
+    platt = fit_platt(raw, y)
+    logit = np.log(raw / (1 - raw))[:, None]
+    ref = LogisticRegression(C=np.inf, tol=1e-10, max_iter=10_000).fit(logit, y)
+    np.testing.assert_allclose([platt.a, platt.b], [ref.coef_[0, 0], ref.intercept_[0]],
+                               rtol=1e-5, atol=1e-6)
+    assert expected_calibration_error(platt(raw), y) < expected_calibration_error(raw, y)
+
+
+def test_isotonic_calibration_equals_scikit_learn():
+    raw = np.round(RNG.uniform(size=200), 2)                # ties included
+    y = (RNG.uniform(size=200) < raw).astype(float)
+    iso = fit_isotonic(raw, y)
+    ref = IsotonicRegression(out_of_bounds="clip").fit(raw, y)
+    grid = np.r_[raw, np.linspace(-0.1, 1.1, 57)]
+    np.testing.assert_allclose(iso(grid), ref.predict(grid), atol=1e-12)
+
+
+def test_expected_calibration_error_by_hand():
+    pd_ = np.array([0.05, 0.05, 0.15, 0.95])
+    y = np.array([0, 1, 0, 1])
+    # bins 0, 1, 9: |0.05 - 0.5| * 2/4 + |0.15 - 0| * 1/4 + |0.95 - 1| * 1/4
+    hand = 0.45 * 0.5 + 0.15 * 0.25 + 0.05 * 0.25
+    assert expected_calibration_error(pd_, y) == pytest.approx(hand)

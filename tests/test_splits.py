@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+
+from fjax.data.splits import Folds, holdout, kfold, stratified_kfold, walk_forward
+
+
+def test_kfold_partitions_every_row_once():
+    folds = kfold(103, 5, seed=1)
+    assert folds.train.shape == (5, 103)
+    np.testing.assert_array_equal(folds.val.sum(0), np.ones(103))
+    np.testing.assert_array_equal(folds.train + folds.val, np.ones((5, 103)))
+    sizes = folds.val.sum(1)
+    assert sizes.max() - sizes.min() <= 1
+
+
+def test_stratified_folds_keep_the_class_share():
+    labels = np.r_[np.zeros(70), np.ones(30)]
+    np.random.default_rng(0).shuffle(labels)
+    folds = stratified_kfold(labels, 5, seed=0)
+    np.testing.assert_array_equal(folds.val.sum(0), np.ones(100))
+    for v in folds.val:
+        assert v.sum() == 20 and labels[v > 0].sum() == 6
+
+
+def test_stratified_needs_enough_rows_per_class():
+    with pytest.raises(ValueError, match="class 1.0 has only 3 rows, fewer than the 5 folds"):
+        stratified_kfold(np.r_[np.zeros(20), np.ones(3)], 5)
+
+
+def test_walk_forward_trains_only_on_the_past_with_a_gap():
+    folds = walk_forward(100, k=3, val_size=10, gap=4)
+    for train, val in zip(folds.train, folds.val):
+        first_val = np.argmax(val > 0)
+        last_train = np.nonzero(train)[0].max()
+        assert last_train < first_val - 4
+        assert train[0] == 1  # expanding: starts at the beginning
+    assert np.nonzero(folds.val[-1])[0].max() == 99
+
+
+def test_rolling_window_has_a_fixed_length():
+    folds = walk_forward(100, k=3, val_size=10, window=30)
+    np.testing.assert_array_equal(folds.train.sum(1), [30, 30, 30])
+
+
+def test_walk_forward_rejects_too_few_rows():
+    with pytest.raises(ValueError, match="too few"):
+        walk_forward(30, k=3, val_size=10, gap=2)
+
+
+def test_holdout_in_time_order_validates_on_the_last_rows():
+    folds = holdout(10, 0.2, seed=None)
+    np.testing.assert_array_equal(folds.val[0], [0] * 8 + [1] * 2)
+
+
+def test_folds_refuse_overlap():
+    with pytest.raises(ValueError, match="both"):
+        Folds(train=np.ones((1, 3)), val=np.ones((1, 3)))

@@ -1,0 +1,152 @@
+"""Tabular preprocessing: fitted on training rows only, per fold, with errors that name
+the column."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fjax.data.columns import binary_target, check_class_counts, infer_schema
+from fjax.data.fold_stack import stack_folds
+from fjax.data.splits import stratified_kfold
+from fjax.data.tabular import fit_encoder
+from fjax.data.woe import fit_categorical_woe, fit_numeric_woe
+from fjax.datasets import load_dataset
+from fjax.tasks.credit import Config
+from fjax.tasks.credit.data import CreditData, fold_design
+
+GERMAN = load_dataset("german_credit").iloc[:120].reset_index(drop=True)
+
+
+def small_frame():
+    return pd.DataFrame({
+        "amount": [100.0, np.nan, 300.0, 400.0, 500.0, 600.0],
+        "city": ["a", "b", "a", None, "c", "b"],
+        "y": ["bad", "good", "good", "bad", "good", "good"],
+    })
+
+
+def german_data(frame, k=3):
+    schema = infer_schema(frame, "creditability", "bad")
+    y = binary_target(frame, schema)
+    return CreditData(frame=frame, schema=schema, y=y, ids=np.arange(len(frame)),
+                      folds=stratified_kfold(y, k, seed=0))
+
+
+def test_statistics_come_from_training_rows_only():
+    df = small_frame()
+    schema = infer_schema(df, "y", "bad")
+    assert schema.numeric == ("amount",) and schema.categorical == ("city",)
+    y = binary_target(df, schema)
+    rows = np.array([True, True, True, True, False, False])
+    enc = fit_encoder(df, schema, y, rows)
+    train = np.array([100.0, 300.0, 400.0])  # the training rows' present values
+    fill = np.median(train)
+    imputed = np.array([100.0, fill, 300.0, 400.0])
+    np.testing.assert_allclose(enc.fill, [fill])
+    np.testing.assert_allclose(enc.scaler.offset, [imputed.mean()])
+    np.testing.assert_allclose(enc.scaler.scale, [imputed.std()])
+    assert enc.indicators == ("amount",)
+    assert enc.vocab == {"city": ("<missing>", "a", "b")}  # "c" is only in row 4 (validation)
+    out = enc.transform(df)
+    names = enc.num_names
+    assert names == ("amount", "amount:missing", "city=<unknown>", "city=<missing>",
+                     "city=a", "city=b")
+    np.testing.assert_allclose(out.num[:, 0], (np.r_[imputed, 500, 600] - imputed.mean())
+                               / imputed.std(), rtol=1e-6)
+    np.testing.assert_array_equal(out.num[:, 1], [0, 1, 0, 0, 0, 0])
+    np.testing.assert_array_equal(out.num[:, 2:].sum(axis=1), np.ones(6))  # one slot each
+    assert out.num[4, names.index("city=<unknown>")] == 1  # unseen "c" -> unknown
+    idx = fit_encoder(df, schema, y, rows, categorical="index").transform(df)
+    np.testing.assert_array_equal(idx.cat[:, 0], [2, 3, 2, 1, 0, 3])
+
+
+def test_planted_validation_value_does_not_change_the_training_transform():
+    data = german_data(GERMAN)
+    j = 1
+    row = int(np.nonzero(data.folds.val[j])[0][0])
+    planted = GERMAN.copy()
+    for column in planted.columns:
+        planted[column] = planted[column].astype(object)
+    planted.loc[row, "credit_amount"] = 1e9
+    planted.loc[row, "age_in_years"] = np.nan
+    planted.loc[row, "purpose"] = "a brand new purpose"
+    other = german_data(planted)
+    cfg = Config()
+    clean, dirty = fold_design(cfg, data), fold_design(cfg, other)
+    assert clean.encoders[j].to_dict() == dirty.encoders[j].to_dict()
+    width = clean.stack.widths["num"][j]
+    train = clean.stack.folds.train[j] > 0
+    a, b = clean.stack.data["x"][train], dirty.stack.data["x"][train]
+    np.testing.assert_array_equal(a[:, :width], b[:, :width])
+    assert not b[:, width:].any()  # padding only
+    # the other folds trained on the planted row, so their statistics did move
+    assert clean.encoders[0].to_dict() != dirty.encoders[0].to_dict()
+    # the planted row is still encoded, with fold j's statistics
+    x_row = dirty.stack.data["x"][dirty.stack.block_rows(j)][row]
+    names = dirty.encoders[j].num_names
+    assert x_row[names.index("purpose=<unknown>")] == 1
+    assert x_row[names.index("credit_amount")] > 1e4
+
+
+def test_fold_stack_blocks_and_masks():
+    y = np.array([0, 1] * 6, np.float32)
+    folds = stratified_kfold(y, 3, seed=0)
+    per_fold = [{"x": np.full((12, 2 + j), j + 1.0)} for j in range(3)]
+    stack = stack_folds(per_fold, folds, shared={"y": y})
+    assert stack.data["x"].shape == (36, 4) and stack.widths["x"] == (2, 3, 4)
+    np.testing.assert_array_equal(stack.data["x"][stack.block_rows(0)][:, 2:], 0)
+    for j in range(3):
+        assert set(stack.block[stack.folds.train[j] > 0]) == {j}
+        assert set(stack.block[stack.folds.val[j] > 0]) == {j}
+        np.testing.assert_array_equal(stack.folds.train[j][stack.block_rows(j)], folds.train[j])
+        np.testing.assert_array_equal(stack.folds.val[j][stack.block_rows(j)], folds.val[j])
+        assert np.all(stack.data["x"][stack.folds.train[j] > 0][:, :2 + j] == j + 1)
+
+
+def test_weight_of_evidence_matches_a_hand_computed_table():
+    # categories a: 3 good / 1 bad, b: 1 good / 3 bad  (G = 4, B = 4, smoothing 0.5)
+    values = np.array(list("aaaabbbb"))
+    y = np.array([0, 0, 0, 1, 0, 1, 1, 1], np.float64)
+    woe = fit_categorical_woe(values, y)
+    expect_a = np.log((3.5 / 5) / (1.5 / 5))
+    np.testing.assert_allclose(woe.woe, [expect_a, -expect_a])
+    np.testing.assert_allclose(woe.transform(np.array(["b", "zzz"])), [-expect_a, 0.0])
+    x = np.array([1.0, 2, 3, 4, 5, 6, 7, 8, np.nan, np.nan])
+    yn = np.array([0, 0, 0, 0, 1, 1, 1, 0, 1, 1], np.float64)
+    num = fit_numeric_woe(x, yn, n_bins=2)
+    np.testing.assert_allclose(num.edges, [4.5])
+    # bins: low 4 good 0 bad, high 1 good 3 bad, missing 0 good 2 bad; G=5, B=5, 3 bins
+    g, b = np.array([4, 1, 0]) + 0.5, np.array([0, 3, 2]) + 0.5
+    expect = np.log((g / g.sum()) / (b / b.sum()))
+    np.testing.assert_allclose(num.transform(np.array([0.0, 4.5, np.nan])), expect)
+
+
+def _frame(**cols):
+    base = {"x": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "y": ["bad", "good"] * 3}
+    base.update(cols)
+    return pd.DataFrame(base)
+
+
+@pytest.mark.parametrize("frame, kwargs, match", [
+    (_frame(y=["a", "b", "c", "a", "b", "c"]), {}, "target column 'y'.*three|exactly two"),
+    (_frame(), {"positive": "default"}, "positive label 'default'.*'y'"),
+    (_frame(empty=[np.nan] * 6), {}, "column 'empty' is entirely missing.*data.drop"),
+    (_frame(const=[7] * 6), {}, "column 'const' has the single value.*data.drop"),
+    (_frame(amount=["10", "20", "abc", "40", "50", "60"]), {}, "numeric column 'amount'.*'abc'"),
+    (_frame(), {"numeric": ("nope",)}, "data.numeric names column.*'nope'"),
+])
+def test_bad_input_names_the_column(frame, kwargs, match):
+    kw = {"positive": "bad", **kwargs}
+    with pytest.raises(ValueError, match=match):
+        infer_schema(frame, "y", kw.pop("positive"), **kw)
+
+
+def test_fewer_rows_of_a_class_than_folds_names_the_target():
+    with pytest.raises(ValueError, match="target column 'creditability' has only 2 positive"):
+        check_class_counts(np.array([1, 1, 0, 0, 0, 0, 0]), 5, "creditability")
+
+
+def test_missing_target_values_are_named():
+    frame = _frame(y=["bad", None, "good", "bad", "good", "bad"])
+    with pytest.raises(ValueError, match="target column 'y' is missing in 1 row"):
+        infer_schema(frame, "y", "bad")

@@ -1,0 +1,102 @@
+"""fjax.data.timeseries: every bad table is an error naming the column, or a counted repair."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fjax.data.timeseries import load_series
+
+
+def table(n=12, **overrides):
+    frame = pd.DataFrame({"Date": pd.bdate_range("2024-01-01", periods=n),
+                          "Close": np.linspace(10.0, 21.0, n), "Volume": np.arange(n) + 1.0})
+    for key, value in overrides.items():
+        frame[key] = value
+    return frame
+
+
+def load(frame, missing="error", columns=("Close",), **kw):
+    return load_series(frame, columns, date_column=kw.pop("date_column", "Date"),
+                       missing=missing, source="t.csv", **kw)
+
+
+def test_clean_table_passes_through():
+    s = load(table(), columns=("Close", "Volume"))
+    assert s.values.shape == (12, 2) and s.filled == {} and s.inserted_rows == 0
+    np.testing.assert_array_equal(s.values[:, 0], np.linspace(10.0, 21.0, 12))
+
+
+def test_unsorted_dates():
+    frame = table()
+    frame.loc[[3, 4], "Date"] = frame.loc[[4, 3], "Date"].to_numpy()
+    with pytest.raises(ValueError, match=r"'Date' of t.csv is not sorted: 1 rows go back .*row 4"):
+        load(frame)
+
+
+def test_duplicate_dates():
+    frame = table()
+    frame.loc[5, "Date"] = frame.loc[4, "Date"]
+    with pytest.raises(ValueError, match=r"'Date' of t.csv has 1 duplicate dates .*rows 4 and 5"):
+        load(frame)
+
+
+def test_gaps_error_or_fill_with_a_count():
+    frame = table(Date=pd.date_range("2024-01-01", periods=12))  # daily
+    frame.loc[len(frame)] = [frame["Date"].iloc[-1] + pd.Timedelta(days=30), 30.0, 1.0]
+    with pytest.raises(ValueError, match=r"'Date' of t.csv has 1 gaps longer than 7 x .*"
+                                         r"from 2024-01-12 00:00:00 to 2024-02-11.*ffill"):
+        load(frame)
+    s = load(frame, missing="ffill")
+    assert s.inserted_rows == 29  # a 30-day gap at a 1-day median spacing
+    assert s.n == len(frame) + 29
+    assert np.all(s.values[len(frame) - 1:-1, 0] == frame["Close"].iloc[-2])
+    assert np.all(np.diff(s.dates) > np.timedelta64(0))
+
+
+def test_missing_values_counted_then_error_or_forward_fill():
+    close = np.linspace(10.0, 21.0, 12)
+    close[[3, 4, 9]] = np.nan
+    with pytest.raises(ValueError, match=r"missing values \('Close': 3; first at rows \{'Close': 3\}"):
+        load(table(Close=close))
+    s = load(table(Close=close), missing="ffill")
+    assert s.filled == {"Close": 3}
+    assert s.values[3, 0] == s.values[4, 0] == close[2] and s.values[9, 0] == close[8]
+
+
+def test_leading_missing_value_cannot_be_filled():
+    close = np.linspace(10.0, 21.0, 12)
+    close[0] = np.nan
+    with pytest.raises(ValueError, match=r"\['Close'\] start with missing values"):
+        load(table(Close=close), missing="ffill")
+
+
+def test_non_numeric_target_names_the_first_bad_entry():
+    frame = table(Close=["1,234.5"] + [str(v) for v in range(11)])
+    with pytest.raises(ValueError, match=r"column 'Close' of t.csv is not numeric: 1 entries .*"
+                                         r"row 0: '1,234.5'"):
+        load(frame)
+    frame = table(Close=["up"] * 12)
+    with pytest.raises(ValueError, match="12 entries cannot be read as numbers"):
+        load(frame)
+
+
+def test_missing_columns_list_what_exists():
+    with pytest.raises(ValueError, match=r"no column 'Price'; columns are \['Date', 'Close', 'Volume'\]"):
+        load(table(), columns=("Price",))
+    with pytest.raises(ValueError, match=r"no date column 'When'.*--data.date-column"):
+        load(table(), date_column="When")
+
+
+def test_names_match_ignoring_case_and_row_order_without_dates():
+    frame = table().rename(columns={"Date": "date", "Close": "close"})
+    assert load(frame, date_column="Date").columns == ("close",)
+    shuffled = table().sample(frac=1.0, random_state=0)
+    s = load(shuffled, date_column=None)  # no date column: the row order is the time order
+    np.testing.assert_array_equal(s.values[:, 0], shuffled["Close"].to_numpy())
+
+
+def test_infinite_values_are_rejected():
+    close = np.linspace(10.0, 21.0, 12)
+    close[2] = np.inf
+    with pytest.raises(ValueError, match="'Close' of t.csv has 1 infinite values"):
+        load(table(Close=close))

@@ -1,0 +1,173 @@
+"""The transaction simulator (handbook ch. 3.2) and loading users' transaction files."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fjax.data.fraud_simulator import (Scenarios, compromised_customer_frauds,
+                                       compromised_terminal_frauds, simulate, terminals_within)
+from fjax.data.transactions import DAY, from_frame, load_transactions, summary
+
+SMALL = dict(n_customers=200, n_terminals=400, n_days=60)
+
+
+@pytest.fixture(scope="module")
+def small():
+    return simulate(**SMALL, seed=1)
+
+
+def test_same_seed_same_data_other_seed_other_data(small):
+    again = simulate(**SMALL, seed=1)
+    for name in ("seconds", "customer", "terminal", "amount", "fraud", "scenario"):
+        np.testing.assert_array_equal(getattr(small, name), getattr(again, name))
+    other = simulate(**SMALL, seed=2)
+    assert len(other) != len(small) or not np.array_equal(other.amount, small.amount)
+
+
+def test_default_scale_volume_and_fraud_rate_match_the_handbook():
+    # The full default simulation (5,000 customers, 10,000 terminals, 183 days) takes
+    # about a second. Handbook: 1,754,155 transactions, 14,681 frauds (0.84%), of which
+    # 978 / 9,099 / 4,604 from scenarios 1 / 2 / 3. The expected volume is
+    # 5000 * E[U(0,4)] * 183 * P(0 < N(43200, 20000) < 86400) = 1.774 M, +-1.2% (1 sd).
+    s = summary(simulate())
+    assert abs(s["transactions"] / 1_754_155 - 1) < 0.03
+    assert 0.0075 < s["fraud_rate"] < 0.0095
+    assert 13_000 < s["frauds"] < 16_500
+    by = s["frauds_by_scenario"]
+    assert 700 < by[1] < 1300 and 8000 < by[2] < 10_500 and 4000 < by[3] < 5500
+
+
+def test_transactions_follow_the_generative_model(small):
+    assert np.all(np.diff(small.seconds) >= 0)                      # time order
+    t = small.seconds % DAY
+    assert t.min() > 0 and t.max() < DAY
+    legit = small.scenario != 3
+    assert np.all(small.amount[legit] >= 0)
+    np.testing.assert_allclose(small.amount, np.round(small.amount, 2))
+    # Every transaction uses a terminal within the radius of its customer.
+    cxy = small.extra["customers"]["xy"][small.customer]
+    txy = small.extra["terminals"]["xy"][small.terminal]
+    assert np.all(np.linalg.norm(cxy - txy, axis=1) < 5.0)
+
+
+def test_scenario_one_is_every_large_amount(small):
+    big = small.amount > 220
+    assert np.all(small.fraud[big] == 1)
+    assert np.all(small.amount[small.scenario == 1] > 220)
+
+
+class PlantedChoice:
+    """A stand-in random generator whose `choice` returns planted ids on given days."""
+
+    def __init__(self, planted: dict[int, list[int]], default: list[int]):
+        self.planted, self.default, self.calls = planted, default, 0
+
+    def choice(self, n, size, replace):
+        out = self.planted.get(self.calls, self.default)
+        self.calls += 1
+        return np.asarray(out[:size])
+
+
+def test_a_planted_compromised_terminal_makes_all_its_later_transactions_fraud():
+    # Terminal 3 has a transaction every day; it is compromised on day 5 only.
+    day = np.repeat(np.arange(40), 2)
+    terminal = np.tile([3, 1], 40)
+    planted = PlantedChoice({5: [3, 9]}, default=[8, 9])
+    fraud = compromised_terminal_frauds(terminal, day, 10, Scenarios(), planted)
+    on_3 = terminal == 3
+    assert np.all(fraud[on_3 & (day >= 5) & (day < 33)])
+    assert not np.any(fraud[on_3 & ((day < 5) | (day >= 33))])
+    assert not np.any(fraud[terminal == 1])
+    assert planted.calls == 39                       # one draw per day before the last
+
+
+def test_a_planted_compromised_customer_loses_a_third_of_its_window():
+    day = np.repeat(np.arange(30), 3)                # customer 2: 3 transactions a day
+    customer = np.full(len(day), 2)
+    picked = compromised_customer_frauds(customer, day, 5, Scenarios(),
+                                         _Sampler({4: [2, 0, 1]}, default=[0, 1, 3]))
+    window = (day >= 4) & (day < 18)
+    assert picked[window].sum() == window.sum() // 3
+    assert not picked[~window].any()
+
+
+class _Sampler(PlantedChoice):
+    """Planted victims, and a real sampler for the transactions they lose."""
+
+    def __init__(self, planted, default):
+        super().__init__(planted, default)
+        self.rng = np.random.default_rng(0)
+
+    def choice(self, n, size, replace):
+        if np.ndim(n) == 0:
+            return super().choice(n, size, replace)
+        return self.rng.choice(n, size=size, replace=replace)
+
+
+def test_compromised_customers_get_inflated_amounts(small):
+    s3 = small.scenario == 3
+    assert s3.any()
+    means = small.extra["customers"]["mean_amount"][small.customer]
+    # Five times a N(m, m/2) draw: the median ratio is about 5.
+    assert 3.5 < np.median(small.amount[s3] / means[s3]) < 6.5
+
+
+def test_terminals_within_radius_match_brute_force():
+    rng = np.random.default_rng(0)
+    c, t = rng.uniform(0, 100, (50, 2)), rng.uniform(0, 100, (300, 2))
+    for r in (3.0, 5.0, 40.0):
+        offsets, ids = terminals_within(c, t, r)
+        near = np.linalg.norm(c[:, None] - t[None], axis=-1) < r
+        for i in range(len(c)):
+            np.testing.assert_array_equal(ids[offsets[i]:offsets[i + 1]], np.nonzero(near[i])[0])
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_users_file_round_trips(small, tmp_path, suffix):
+    frame = small.to_frame()
+    path = tmp_path / f"tx{suffix}"
+    frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path)
+    back = load_transactions(path)
+    np.testing.assert_array_equal(back.seconds, small.seconds)
+    np.testing.assert_array_equal(back.fraud, small.fraud)
+    np.testing.assert_allclose(back.amount, small.amount)
+    np.testing.assert_array_equal(back.customer_ids[back.customer], small.customer)
+    assert back.start == small.start and back.scenario is None
+
+
+def _frame():
+    return pd.DataFrame({"id": [1, 2, 3], "when": ["2020-01-01 10:00", "2020-01-01 11:00",
+                                                 "2020-01-02 09:00"],
+                         "card": ["a", "b", "a"], "shop": [7, 7, 8],
+                         "amt": [10.0, 5.5, 3.0], "is_fraud": [0, 1, 0]})
+
+
+NAMES = {"transaction_id": "id", "timestamp": "when", "customer": "card", "terminal": "shop",
+         "amount": "amt", "label": "is_fraud"}
+
+
+def test_named_columns_are_used():
+    tx = from_frame(_frame(), NAMES)
+    assert list(tx.customer_ids[tx.customer]) == ["a", "b", "a"]
+    assert list(tx.day) == [0, 0, 1] and tx.fraud.tolist() == [0, 1, 0]
+
+
+@pytest.mark.parametrize("change, column, match", [
+    (lambda f: f.drop(columns="amt"), "amt", "lacks the column"),
+    (lambda f: f.assign(amt=[1.0, -2.0, 3.0]), "amt", "negative"),
+    (lambda f: f.assign(amt=["1", "x", "3"]), "amt", "non-numeric"),
+    (lambda f: f.assign(is_fraud=[0, 2, 1]), "is_fraud", "other than 0/1"),
+    (lambda f: f.assign(when=["2020-01-01", None, "2020-01-02"]), "when", "missing"),
+    (lambda f: f.assign(when=["2020-01-01", "soon", "2020-01-02"]), "when", "not parseable"),
+])
+def test_bad_input_names_the_column(change, column, match):
+    with pytest.raises(ValueError, match=match) as err:
+        from_frame(change(_frame()), NAMES)
+    assert repr(column) in str(err.value)
+
+
+def test_unsorted_timestamps_warn_and_sort_without_dropping():
+    frame = _frame().iloc[[2, 0, 1]]
+    with pytest.warns(UserWarning, match="'when'.*not in time order"):
+        tx = from_frame(frame, NAMES)
+    assert len(tx) == 3 and list(tx.transaction_id) == [1, 2, 3]

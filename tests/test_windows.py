@@ -1,0 +1,110 @@
+"""fjax.data.windows: window geometry, chronological spans without leakage, walk-forward."""
+
+import math
+
+import numpy as np
+import pytest
+
+from fjax.data.windows import gather_inputs, input_rows, plan_windows, target_rows
+
+CASES = [
+    dict(n=300, window=10, horizon=1),
+    dict(n=300, window=10, horizon=7, stride=3),
+    dict(n=300, window=5, horizon=4, gap=6, val_fraction=0.15),
+    dict(n=400, window=12, horizon=5, origins=4, val_fraction=0.1, gap=2),
+    dict(n=400, window=12, horizon=3, origins=3, training="rolling", rolling_rows=80),
+    dict(n=250, window=8, horizon=2, origins=5, first=1, stride=2),
+]
+
+
+def rows(plan, mask, which):
+    origins = plan.origins[mask > 0]
+    if which == "inputs":
+        return set(input_rows(origins, plan.window).ravel())
+    return set(target_rows(origins, plan.horizon).ravel())
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_no_target_of_a_later_span_is_read_earlier(case):
+    plan = plan_windows(**case)
+    gap = case.get("gap", 0)
+    for k in range(plan.k):
+        train_seen = rows(plan, plan.train[k], "inputs") | rows(plan, plan.train[k], "targets")
+        test_targets = rows(plan, plan.test[k], "targets")
+        assert not test_targets & train_seen
+        assert min(test_targets) >= max(rows(plan, plan.train[k], "targets")) + 1 + gap
+        if plan.has_val:
+            val_targets = rows(plan, plan.val[k], "targets")
+            val_seen = rows(plan, plan.val[k], "inputs") | val_targets
+            assert not val_targets & train_seen
+            assert not test_targets & val_seen
+            assert min(val_targets) >= max(rows(plan, plan.train[k], "targets")) + 1 + gap
+            assert min(test_targets) >= max(val_targets) + 1 + gap
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_windows_stay_inside_the_data_and_spans(case):
+    plan = plan_windows(**case)
+    first = case.get("first", 0)
+    assert plan.origins.min() - plan.window >= first
+    assert plan.origins.max() + plan.horizon <= case["n"]
+    assert np.all(np.diff(plan.origins) == case.get("stride", 1))
+    for k, span in enumerate(plan.spans):
+        lo, hi = span["train"]
+        t = plan.origins[plan.train[k] > 0]
+        assert t.min() >= lo and t.max() + plan.horizon <= hi
+        assert plan.scaler_rows == plan.spans[0]["train"]
+
+
+def test_tutorial_split_matches_the_peers_recipe():
+    """common.py: train_len = ceil(0.8 n); train windows range(W, train_len - H + 1);
+    test windows range(train_len, n - H + 1); the scaler sees close[:train_len]."""
+    n = 5031
+    for w, h in ((60, 1), (60, 60)):
+        plan = plan_windows(n, window=w, horizon=h)
+        train_len = math.ceil(n * 0.8)
+        np.testing.assert_array_equal(plan.origins[plan.train[0] > 0],
+                                      np.arange(w, train_len - h + 1))
+        np.testing.assert_array_equal(plan.origins[plan.test[0] > 0],
+                                      np.arange(train_len, n - h + 1))
+        assert plan.scaler_rows == (0, train_len)
+
+
+def test_walk_forward_blocks_tile_the_single_split_test_windows():
+    single = plan_windows(400, window=10, horizon=3)
+    for training in ("expanding", "rolling"):
+        wf = plan_windows(400, window=10, horizon=3, origins=4, training=training)
+        np.testing.assert_array_equal(wf.test.sum(axis=0), single.test[0])  # disjoint, complete
+        np.testing.assert_array_equal(wf.train[0], single.train[0])
+        starts = [s["test"][0] for s in wf.spans]
+        assert starts == sorted(starts) and starts[0] == single.spans[0]["test"][0]
+    expanding = plan_windows(400, window=10, horizon=3, origins=4)
+    assert np.all(np.diff(expanding.train.sum(axis=1)) > 0)
+    assert np.all(expanding.train[:-1] <= expanding.train[1:])  # each origin adds to the last
+    rolling = plan_windows(400, window=10, horizon=3, origins=4, training="rolling",
+                           rolling_rows=100)
+    assert [s["train"][1] - s["train"][0] for s in rolling.spans] == [100] * 4
+    assert np.all(rolling.train.sum(axis=1) == 100 - 3 + 1)
+
+
+def test_gather_inputs_reads_the_rows_before_the_origin():
+    values = np.arange(40, dtype=np.float64).reshape(20, 2)  # row r = (2r, 2r + 1)
+    x = gather_inputs(values, np.array([3, 10]), window=3)
+    np.testing.assert_array_equal(x[0], values[0:3])
+    np.testing.assert_array_equal(x[1], values[7:10])
+    assert x.dtype == np.float32
+    np.testing.assert_array_equal(target_rows(np.array([3, 10]), 2), [[3, 4], [10, 11]])
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(n=50, window=60, horizon=1), r"too few for one window: window=60 \+ horizon=1"),
+    (dict(n=100, window=60, horizon=5, test_fraction=0.5), r"origin 1 of 1 has no training"),
+    (dict(n=100, window=10, horizon=1, origins=40), r"has no test window"),
+    (dict(n=100, window=10, horizon=3, val_fraction=0.02), r"has no validation window"),
+    (dict(n=100, window=0, horizon=1), r"ForecastDataConfig.window must be an integer >= 1"),
+    (dict(n=100, window=5, horizon=0), r"ForecastDataConfig.horizon must be an integer >= 1"),
+    (dict(n=100, window=5, horizon=1, test_fraction=1.0), r"test_fraction must be in"),
+])
+def test_impossible_geometry_names_the_fields(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        plan_windows(**kwargs)
