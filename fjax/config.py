@@ -7,8 +7,9 @@ Every other field is structural: changing it changes the program, so configs are
 grouped by `structure_key` and compiled once per group.
 
 Each class validates itself in `__post_init__` with an error that names the field and
-the fix, and every config round-trips through JSON (`to_json` / `from_json`), rejecting
-unknown keys.
+the fix (`config_error`, `check_choice`, `check_positive`, `check_integer`, which the
+task configs use too), and every config round-trips through JSON (`to_json` /
+`from_json`), rejecting unknown keys.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import json
 import math
 import types
 import typing
-from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
+from typing import Annotated, Any, Literal, Sequence, TypeVar, get_args, get_origin
 
 import tyro
 
@@ -37,25 +38,35 @@ def hyper(default: float) -> Any:
     return dataclasses.field(default=default, metadata={"hyper": True})
 
 
-def _fail(cls: object, name: str, problem: str, fix: str) -> None:
-    raise ValueError(f"{type(cls).__name__}.{name} {problem}; {fix}")
+def config_error(cfg: object, name: str, problem: str, fix: str) -> ValueError:
+    """The error for a bad field: `raise config_error(self, "window", "is 0", "use e.g. 60")`
+    reads "ForecastDataConfig.window is 0; use e.g. 60"."""
+    return ValueError(f"{type(cfg).__name__}.{name} {problem}; {fix}")
 
 
-def _check_choice(cfg: object, name: str, choices: tuple[str, ...]) -> None:
+def check_choice(cfg: object, name: str, choices: Sequence[str]) -> None:
     value = getattr(cfg, name)
     if value not in choices:
         close = difflib.get_close_matches(str(value), choices, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        _fail(cfg, name, f"is {value!r}{hint}", f"choose one of {', '.join(choices)}")
+        raise config_error(cfg, name, f"is {value!r}{hint}",
+                           f"choose one of {', '.join(choices)}")
 
 
-def _check_positive(cfg: object, name: str, allow_zero: bool = False) -> None:
+def check_positive(cfg: object, name: str, allow_zero: bool = False) -> None:
     value = getattr(cfg, name)
     ok = value >= 0 if allow_zero else value > 0
     if not (isinstance(value, (int, float)) and math.isfinite(value) and ok):
         bound = ">= 0" if allow_zero else "> 0"
-        _fail(cfg, name, f"must be a finite number {bound}, got {value!r}",
-              f"pass a value {bound}")
+        raise config_error(cfg, name, f"must be a finite number {bound}, got {value!r}",
+                           f"pass a value {bound}")
+
+
+def check_integer(cfg: object, name: str, minimum: int, fix: str) -> None:
+    """An int (not a bool) >= `minimum`."""
+    value = getattr(cfg, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise config_error(cfg, name, f"must be an integer >= {minimum}, got {value!r}", fix)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,21 +89,25 @@ class ModelConfig:
     """Autoencoder code width."""
 
     def __post_init__(self):
-        _check_choice(self, "kind", MODEL_KINDS)
-        _check_choice(self, "activation", ACTIVATIONS)
-        _check_choice(self, "head_activation", ACTIVATIONS)
+        check_choice(self, "kind", MODEL_KINDS)
+        check_choice(self, "activation", ACTIVATIONS)
+        check_choice(self, "head_activation", ACTIVATIONS)
         for name in ("hidden", "head"):
             if any(int(h) < 1 for h in getattr(self, name)):
-                _fail(self, name, f"has a width < 1: {getattr(self, name)}", "use positive widths")
+                raise config_error(self, name, f"has a width < 1: {getattr(self, name)}",
+                                   "use positive widths")
         if self.kind in ("lstm", "gru", "cnn", "autoencoder") and not self.hidden:
-            _fail(self, "hidden", f"is empty for kind={self.kind!r}", "give at least one width")
+            raise config_error(self, "hidden", f"is empty for kind={self.kind!r}",
+                               "give at least one width")
         if not 0.0 <= self.dropout < 1.0:
-            _fail(self, "dropout", f"must be in [0, 1), got {self.dropout}", "use e.g. 0.1")
-        _check_positive(self, "kernel_size")
-        _check_positive(self, "bottleneck")
+            raise config_error(self, "dropout", f"must be in [0, 1), got {self.dropout}",
+                               "use e.g. 0.1")
+        check_positive(self, "kernel_size")
+        check_positive(self, "bottleneck")
         if self.dilations is not None and len(self.dilations) != len(self.hidden):
-            _fail(self, "dilations", f"has {len(self.dilations)} entries for "
-                  f"{len(self.hidden)} layers", "give one dilation per hidden layer or None")
+            raise config_error(self, "dilations", f"has {len(self.dilations)} entries for "
+                               f"{len(self.hidden)} layers",
+                               "give one dilation per hidden layer or None")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,16 +126,17 @@ class LossConfig:
     """Quantile levels predicted with the pinball loss."""
 
     def __post_init__(self):
-        _check_choice(self, "name", LOSSES)
-        _check_positive(self, "pos_weight")
-        _check_positive(self, "focal_gamma", allow_zero=True)
-        _check_positive(self, "huber_delta")
+        check_choice(self, "name", LOSSES)
+        check_positive(self, "pos_weight")
+        check_positive(self, "focal_gamma", allow_zero=True)
+        check_positive(self, "huber_delta")
         if self.focal_alpha > 1:
-            _fail(self, "focal_alpha", f"must be <= 1, got {self.focal_alpha}",
-                  "use a value in [0, 1], or -1 to disable")
+            raise config_error(self, "focal_alpha", f"must be <= 1, got {self.focal_alpha}",
+                               "use a value in [0, 1], or -1 to disable")
         if not self.quantiles or not all(0 < q < 1 for q in self.quantiles):
-            _fail(self, "quantiles", f"must be levels in (0, 1), got {self.quantiles}",
-                  "use e.g. 0.1 0.5 0.9")
+            raise config_error(self, "quantiles",
+                               f"must be levels in (0, 1), got {self.quantiles}",
+                               "use e.g. 0.1 0.5 0.9")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,21 +162,24 @@ class OptimConfig:
     """Clip the global gradient norm to this value (None: no clipping)."""
 
     def __post_init__(self):
-        _check_choice(self, "name", OPTIMIZERS)
-        _check_choice(self, "schedule", SCHEDULES)
-        _check_positive(self, "learning_rate")
-        _check_positive(self, "weight_decay", allow_zero=True)
+        check_choice(self, "name", OPTIMIZERS)
+        check_choice(self, "schedule", SCHEDULES)
+        check_positive(self, "learning_rate")
+        check_positive(self, "weight_decay", allow_zero=True)
         if self.momentum is not None and not 0.0 <= self.momentum < 1.0:
-            _fail(self, "momentum", f"must be in [0, 1), got {self.momentum}", "use e.g. 0.9")
-        _check_positive(self, "warmup_steps", allow_zero=True)
-        _check_positive(self, "decay_steps")
+            raise config_error(self, "momentum", f"must be in [0, 1), got {self.momentum}",
+                               "use e.g. 0.9")
+        check_positive(self, "warmup_steps", allow_zero=True)
+        check_positive(self, "decay_steps")
         if not 0.0 < self.decay_rate <= 1.0:
-            _fail(self, "decay_rate", f"must be in (0, 1], got {self.decay_rate}", "use e.g. 0.5")
+            raise config_error(self, "decay_rate", f"must be in (0, 1], got {self.decay_rate}",
+                               "use e.g. 0.5")
         if not 0.0 <= self.final_factor <= 1.0:
-            _fail(self, "final_factor", f"must be in [0, 1], got {self.final_factor}",
-                  "use e.g. 0.0 or 0.1")
+            raise config_error(self, "final_factor",
+                               f"must be in [0, 1], got {self.final_factor}",
+                               "use e.g. 0.0 or 0.1")
         if self.clip_norm is not None:
-            _check_positive(self, "clip_norm")
+            check_positive(self, "clip_norm")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,15 +204,13 @@ class TrainConfig:
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "eval_batch_size"):
-            if not isinstance(getattr(self, name), int):
-                _fail(self, name, f"must be an integer, got {getattr(self, name)!r}", "pass e.g. 64")
-            _check_positive(self, name)
+            check_integer(self, name, 1, "pass e.g. 64")
         if self.patience is not None:
-            _check_positive(self, "patience")
-        _check_choice(self, "mode", ("min", "max"))
-        _check_positive(self, "min_delta", allow_zero=True)
+            check_positive(self, "patience")
+        check_choice(self, "mode", ("min", "max"))
+        check_positive(self, "min_delta", allow_zero=True)
         if self.member_chunk is not None:
-            _check_positive(self, "member_chunk")
+            check_positive(self, "member_chunk")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,8 +224,8 @@ class SweepConfig:
     """Cross-validation folds (1: a single train/validation split)."""
 
     def __post_init__(self):
-        _check_positive(self, "seeds")
-        _check_positive(self, "folds")
+        check_positive(self, "seeds")
+        check_positive(self, "folds")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -236,7 +253,8 @@ class ExperimentConfig:
 
     def __post_init__(self):
         if not self.name or any(c in self.name for c in "/\\"):
-            _fail(self, "name", f"is {self.name!r}", "use a plain name without slashes")
+            raise config_error(self, "name", f"is {self.name!r}",
+                               "use a plain name without slashes")
 
     @property
     def run_dir(self) -> str:

@@ -1,4 +1,4 @@
-"""The handbook's protocol (ch. 3.4, 5.2, 5.3) as masks, and the period stack."""
+"""The handbook's protocol (ch. 3.4, 5.2, 5.3) as masks."""
 
 import datetime
 
@@ -9,7 +9,6 @@ import pytest
 from fjax.data.fraud_protocol import (Period, check_periods, rolling_periods, assessment_mask,
                                       train_mask, validation_periods)
 from fjax.data.fraud_simulator import simulate
-from fjax.data.period_stack import stack_periods
 
 
 @pytest.fixture(scope="module")
@@ -77,35 +76,3 @@ def test_masks_equal_the_handbooks_split(small):
 def test_periods_outside_the_data_are_rejected():
     with pytest.raises(ValueError, match="test period 1 spans days"):
         check_periods(rolling_periods(Period(30), 2, 7), n_days=55)
-
-
-def test_stack_scales_each_period_on_its_training_week_only():
-    rng = np.random.default_rng(0)
-    n = 40
-    x = rng.normal(size=(n, 2)).astype(np.float32)
-    x[30:] += 1000.0                                # wild test rows must not move the scaler
-    y = (rng.random(n) < 0.3).astype(np.int8)
-    train = [np.arange(n) < 10, (np.arange(n) >= 10) & (np.arange(n) < 20)]
-    test = [np.arange(n) >= 30, (np.arange(n) >= 20) & (np.arange(n) < 30)]
-    s = stack_periods(x, y, train, test)
-    for k in range(2):
-        tr = s.folds.train[k] > 0
-        np.testing.assert_allclose(s.x[tr].mean(axis=0), 0, atol=1e-5)
-        np.testing.assert_allclose(s.x[tr].std(axis=0), 1, atol=1e-5)
-        np.testing.assert_array_equal(s.rows[tr], np.nonzero(train[k])[0])
-        np.testing.assert_array_equal(s.rows[s.test_rows(k)], np.nonzero(test[k])[0])
-        mean, std = x[train[k]].mean(0), x[train[k]].std(0)
-        np.testing.assert_allclose(s.x[s.test_rows(k)], (x[test[k]] - mean) / std, rtol=1e-4)
-    np.testing.assert_array_equal(s.y[:, 0], y[s.rows])
-    assert s.folds.train.sum() == 20 and s.folds.val.sum() == 20
-    assert not np.any((s.folds.train > 0) & (s.folds.val > 0))
-
-
-def test_sequence_stack_pads_missing_history_with_zeros():
-    x = np.arange(12, dtype=np.float32).reshape(6, 2)
-    hist = np.array([[-1, 0], [0, 1], [-1, 2], [2, 3], [1, 4], [4, 5]])
-    s = stack_periods(x, np.zeros(6, np.int8), [np.arange(6) < 4], [np.arange(6) >= 4],
-                      scaler="none", history=hist)
-    assert s.x.shape == (6, 2, 2)
-    np.testing.assert_array_equal(s.x[0], [[0, 0], [0, 1]])
-    np.testing.assert_array_equal(s.x[5], [[8, 9], [10, 11]])

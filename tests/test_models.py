@@ -260,12 +260,17 @@ def _sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def _np_lstm(cell, x):
-    """float64 LSTM over x[batch, time, in] with flax OptimizedLSTMCell params."""
-    w = lambda g: cell[f"i{g}"]["kernel"]  # noqa: E731
-    u = lambda g: cell[f"h{g}"]["kernel"]  # noqa: E731
-    b = lambda g: cell[f"h{g}"]["bias"]  # noqa: E731
-    hidden = u("i").shape[0]
+GATES = "ifgo"
+
+
+def _np_lstm(layer, x):
+    """float64 LSTM over x[batch, time, in]; params w_ih [in, 4H], w_hh [H, 4H], b [4H]
+    with gates side by side in the order i, f, g, o."""
+    hidden = layer["w_hh"].shape[0]
+    block = lambda a, g: a[..., GATES.index(g) * hidden:(GATES.index(g) + 1) * hidden]  # noqa: E731
+    w = lambda g: block(layer["w_ih"], g)  # noqa: E731
+    u = lambda g: block(layer["w_hh"], g)  # noqa: E731
+    b = lambda g: block(layer["b"], g)  # noqa: E731
     h = np.zeros((x.shape[0], hidden))
     c = np.zeros_like(h)
     out = []
@@ -307,11 +312,13 @@ def test_single_layer_recurrent_matches_numpy(cls, reference):
     params = model.init(jax.random.key(3), x)
     # Non-zero biases so the bias terms are exercised too.
     params = jax.tree_util.tree_map_with_path(
-        lambda path, a: a + 0.1 if jax.tree_util.keystr(path).endswith("['bias']") else a,
+        lambda path, a: a + 0.1 if jax.tree_util.keystr(path).endswith(("['bias']", "['b']"))
+        else a,
         params,
     )
     p = _np(params)["params"]
-    expected_h = reference(p["rnn_0"]["cell"], np.asarray(x, np.float64))
+    layer = p["rnn_0"] if cls is LSTM else p["rnn_0"]["cell"]
+    expected_h = reference(layer, np.asarray(x, np.float64))
     h = model.apply(params, x, method="features")
     chex.assert_shape(h, (BATCH, TIME, 4))
     np.testing.assert_allclose(h, expected_h, rtol=1e-5, atol=1e-5)
@@ -323,8 +330,10 @@ def test_reference_lstm_layout():
     """LSTM 50 -> LSTM 50 -> Dense 25 -> Dense H, as in the Keras tutorial."""
     model = LSTM(hidden=(50, 50), head=(25,), out_dim=5)
     shapes = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((2, 60, 1)))["params"]
-    assert shapes["rnn_0"]["cell"]["ii"]["kernel"].shape == (1, 50)
-    assert shapes["rnn_1"]["cell"]["ii"]["kernel"].shape == (50, 50)
+    assert shapes["rnn_0"]["w_ih"].shape == (1, 200)
+    assert shapes["rnn_1"]["w_ih"].shape == (50, 200)
+    assert shapes["rnn_1"]["w_hh"].shape == (50, 200)
+    assert shapes["rnn_1"]["b"].shape == (200,)
     assert shapes["head"]["hidden_0"]["kernel"].shape == (50, 25)
     assert shapes["head"]["out"]["kernel"].shape == (25, 5)
     assert set(shapes) == {"rnn_0", "rnn_1", "head"}

@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 
 from fjax.data.columns import binary_target, check_class_counts, infer_schema
-from fjax.data.fold_stack import stack_folds
 from fjax.data.splits import stratified_kfold
 from fjax.data.tabular import fit_encoder
 from fjax.data.woe import fit_categorical_woe, fit_numeric_woe
@@ -74,7 +73,7 @@ def test_planted_validation_value_does_not_change_the_training_transform():
     cfg = Config()
     clean, dirty = fold_design(cfg, data), fold_design(cfg, other)
     assert clean.encoders[j].to_dict() == dirty.encoders[j].to_dict()
-    width = clean.stack.widths["num"][j]
+    width = len(clean.encoders[j].num_names)  # fold j's columns, before padding
     train = clean.stack.folds.train[j] > 0
     a, b = clean.stack.data["x"][train], dirty.stack.data["x"][train]
     np.testing.assert_array_equal(a[:, :width], b[:, :width])
@@ -86,21 +85,6 @@ def test_planted_validation_value_does_not_change_the_training_transform():
     names = dirty.encoders[j].num_names
     assert x_row[names.index("purpose=<unknown>")] == 1
     assert x_row[names.index("credit_amount")] > 1e4
-
-
-def test_fold_stack_blocks_and_masks():
-    y = np.array([0, 1] * 6, np.float32)
-    folds = stratified_kfold(y, 3, seed=0)
-    per_fold = [{"x": np.full((12, 2 + j), j + 1.0)} for j in range(3)]
-    stack = stack_folds(per_fold, folds, shared={"y": y})
-    assert stack.data["x"].shape == (36, 4) and stack.widths["x"] == (2, 3, 4)
-    np.testing.assert_array_equal(stack.data["x"][stack.block_rows(0)][:, 2:], 0)
-    for j in range(3):
-        assert set(stack.block[stack.folds.train[j] > 0]) == {j}
-        assert set(stack.block[stack.folds.val[j] > 0]) == {j}
-        np.testing.assert_array_equal(stack.folds.train[j][stack.block_rows(j)], folds.train[j])
-        np.testing.assert_array_equal(stack.folds.val[j][stack.block_rows(j)], folds.val[j])
-        assert np.all(stack.data["x"][stack.folds.train[j] > 0][:, :2 + j] == j + 1)
 
 
 def test_weight_of_evidence_matches_a_hand_computed_table():

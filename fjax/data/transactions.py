@@ -15,10 +15,11 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from fjax.datasets import read_table
 
 DAY = 86_400
 COLUMNS = ("transaction_id", "timestamp", "customer", "terminal", "amount", "label")
@@ -176,17 +177,6 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
 
 def load_transactions(path: str | os.PathLike,
                       columns: dict[str, str] | None = None) -> Transactions:
-    """A user's CSV (optionally gzipped) or Parquet file of transactions; see `from_frame`."""
-    path = Path(path)
-    if not path.exists():
-        raise ValueError(f"transactions file {str(path)!r} does not exist; pass the path of "
-                         "a .csv or .parquet file, or leave data.path unset to simulate")
-    suffix = "".join(path.suffixes).lower()
-    if suffix.endswith((".parquet", ".pq")):
-        frame = pd.read_parquet(path)
-    elif suffix.endswith((".csv", ".csv.gz", ".txt")):
-        frame = pd.read_csv(path)
-    else:
-        raise ValueError(f"{str(path)!r}: unsupported file type {suffix or '(none)'}; "
-                         "use .csv, .csv.gz or .parquet")
-    return from_frame(frame, columns, source=str(path))
+    """A user's CSV (optionally gzipped) or Parquet file of transactions, read by
+    `fjax.datasets.read_table`; see `from_frame`."""
+    return from_frame(read_table(path), columns, source=str(path))

@@ -22,10 +22,11 @@ Carries start at zero. The reference forecasting model is
 ``LSTM(hidden=(50, 50), head=(25,), out_dim=H)``: LSTM 50 -> LSTM 50 -> Dense 25
 (linear) -> Dense H, as in the usual Keras stock-price tutorial.
 
-Parameters: ``{"params": {"rnn_0": {"cell": ...}, ..., "head": {...}}}`` where each
-``cell`` holds flax's layout (LSTM: ``ii/if/ig/io`` input kernels and ``hi/hf/hg/ho``
-recurrent kernels with biases; GRU: ``ir/iz/in`` input kernels with biases and
-``hr/hz/hn`` recurrent kernels, ``hn`` with a bias), and ``head`` is an ``MLP``.
+Parameters: ``{"params": {"rnn_0": ..., "rnn_1": ..., "head": {...}}}``. An LSTM layer
+holds ``w_ih f32[in, 4H]``, ``w_hh f32[H, 4H]`` and ``b f32[4H]`` with gates in the order
+i, f, g, o (``lstm_layer.py``); a GRU layer holds flax's ``cell`` layout (``ir/iz/in``
+input kernels with biases and ``hr/hz/hn`` recurrent kernels, ``hn`` with a bias). The
+layers run time-major inside; inputs and outputs are batch-major.
 """
 
 from __future__ import annotations
@@ -35,21 +36,22 @@ from typing import ClassVar
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 from fjax.models.activations import get_activation
+from fjax.models.lstm_layer import LSTMLayer
 from fjax.models.mlp import MLP
 from fjax.models.shapes import check_sequence
 
-_CELLS = {"lstm": nn.OptimizedLSTMCell, "gru": nn.GRUCell}
-
-
 def _recurrent_layer(cell: str, features: int) -> nn.Module:
-    """One recurrent layer: ``f32[batch, time, in] -> f32[batch, time, features]``.
+    """One time-major recurrent layer: ``f32[time, batch, in] -> f32[time, batch, features]``.
 
-    The only place a recurrent layer is built: swap a faster implementation in here (it
-    must map sequences to sequences; its parameter layout is free to change).
+    LSTM layers use ``LSTMLayer`` (same mathematics as flax's ``OptimizedLSTMCell``,
+    faster on CPUs, see ``lstm_layer.py``); GRU layers use flax's ``GRUCell``.
     """
-    return nn.RNN(_CELLS[cell](features))
+    if cell == "lstm":
+        return LSTMLayer(features)
+    return nn.RNN(nn.GRUCell(features), time_major=True)
 
 
 class _RecurrentStack(nn.Module):
@@ -73,27 +75,34 @@ class _RecurrentStack(nn.Module):
         self.drop = nn.Dropout(self.dropout)
         self.head_mlp = MLP(self.head, self.out_dim, self.head_activation, name="head")
 
+    def _run(self, x: jax.Array, deterministic: bool, sequence: bool) -> jax.Array:
+        """Time-major through the layers; the last returns its sequence or only h_T."""
+        check_sequence(x, type(self).__name__)
+        h = jnp.swapaxes(x, 0, 1)
+        for i, layer in enumerate(self.rnn):
+            last = i == len(self.rnn) - 1
+            if last and not sequence:
+                h = layer(h, sequence=False) if self._cell == "lstm" else layer(h)[-1]
+            else:
+                h = layer(h)
+            if self.dropout > 0.0:
+                h = self.drop(h, deterministic=deterministic)
+        return h
+
     def features(self, x: jax.Array, deterministic: bool = True) -> jax.Array:
         """Last layer's hidden states: ``f32[batch, time, features] -> f32[batch, time, hidden[-1]]``.
 
         Dropout (when ``dropout > 0`` and not ``deterministic``) follows every layer,
         this last one included.
         """
-        check_sequence(x, type(self).__name__)
-        h = x
-        for layer in self.rnn:
-            h = layer(h)
-            if self.dropout > 0.0:
-                h = self.drop(h, deterministic=deterministic)
-        return h
+        return jnp.swapaxes(self._run(x, deterministic, sequence=True), 0, 1)
 
     def __call__(self, x: jax.Array, deterministic: bool = True) -> jax.Array:
         """``f32[batch, time, features] -> f32[batch, out_dim]``.
 
         With ``deterministic=False`` and ``dropout > 0`` pass ``rngs={'dropout': key}``.
         """
-        last = self.features(x, deterministic=deterministic)[:, -1, :]
-        return self.head_mlp(last)
+        return self.head_mlp(self._run(x, deterministic, sequence=False))
 
 
 class LSTM(_RecurrentStack):

@@ -16,8 +16,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from fjax.calibration import reliability_bins  # noqa: E402
 
-def _save(fig, path: str | Path) -> Path:
+
+def save_figure(fig, path: str | Path) -> Path:
+    """Lay out, write as PNG and close `fig`."""
     path = Path(path)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -25,25 +28,34 @@ def _save(fig, path: str | Path) -> Path:
     return path
 
 
-def loss_curves(history: Sequence[Mapping], path: str | Path, keys=("loss", "val_loss"),
-                title: str = "Loss per epoch") -> Path:
-    """Per-epoch curves; population values (arrays) are drawn as median and 10-90% band."""
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+def loss_curves(history: Sequence[Mapping], path: str | Path,
+                keys: Sequence[str] | Mapping[str, str] = ("loss", "val_loss"),
+                title: str = "Loss per epoch", *, log_scale: bool = False,
+                ylabel: str | None = None) -> Path:
+    """Per-epoch curves of `keys` (or of a mapping key -> legend label); population
+    values (arrays) are drawn as the median over members and a 10-90% band."""
+    labels = dict(keys) if isinstance(keys, Mapping) else {k: k for k in keys}
+    fig, ax = plt.subplots(figsize=(7, 4))
     epochs = np.array([h["epoch"] for h in history])
-    for key in keys:
+    for key, label in labels.items():
         if not history or key not in history[0]:
             continue
-        vals = np.array([np.asarray(h[key], dtype=float) for h in history])
-        if vals.ndim == 1:
-            ax.plot(epochs, vals, label=key)
-        else:
-            ax.plot(epochs, np.nanmedian(vals, axis=1), label=f"{key} (median)")
+        vals = np.array([np.atleast_1d(np.asarray(h[key], dtype=float)) for h in history])
+        members = vals.shape[1] > 1
+        ax.plot(epochs, np.nanmedian(vals, axis=1), marker="o", ms=3,
+                label=label + (" (median over members)" if members else ""))
+        if members:
             ax.fill_between(epochs, np.nanpercentile(vals, 10, axis=1),
                             np.nanpercentile(vals, 90, axis=1), alpha=0.2)
+    if log_scale:
+        ax.set_yscale("log")
     ax.set_xlabel("epoch")
+    if ylabel:
+        ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend()
-    return _save(fig, path)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return save_figure(fig, path)
 
 
 def roc_points(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -67,7 +79,7 @@ def roc_curve(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | P
     ax.set_ylabel("true positive rate")
     ax.set_title(title)
     ax.legend(loc="lower right")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def pr_curve(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | Path,
@@ -86,7 +98,7 @@ def pr_curve(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | Pa
     ax.set_ylabel("precision")
     ax.set_title(title)
     ax.legend(loc="upper right")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def score_distributions(scores: np.ndarray, labels: np.ndarray, path: str | Path,
@@ -99,7 +111,7 @@ def score_distributions(scores: np.ndarray, labels: np.ndarray, path: str | Path
         ax.hist(scores[labels == value], bins=edges, alpha=0.55, density=True, label=name)
     ax.set_title(title)
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def ks_curve(scores: np.ndarray, labels: np.ndarray, path: str | Path,
@@ -120,20 +132,17 @@ def ks_curve(scores: np.ndarray, labels: np.ndarray, path: str | Path,
     ax.set_xlabel("score")
     ax.set_title(title)
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def reliability(probs: np.ndarray, labels: np.ndarray, path: str | Path, bins: int = 10,
                 title: str = "Calibration") -> Path:
     """Mean predicted probability vs observed frequency per equal-width bin."""
-    probs, labels = np.asarray(probs), np.asarray(labels).astype(float)
-    which = np.clip((probs * bins).astype(int), 0, bins - 1)
-    pred = np.array([probs[which == b].mean() if np.any(which == b) else np.nan for b in range(bins)])
-    obs = np.array([labels[which == b].mean() if np.any(which == b) else np.nan for b in range(bins)])
+    pred, obs, _ = reliability_bins(probs, labels, bins)
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.plot([0, 1], [0, 1], "k:", lw=1)
     ax.plot(pred, obs, "o-")
     ax.set_xlabel("mean predicted probability")
     ax.set_ylabel("observed frequency")
     ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)

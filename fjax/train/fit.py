@@ -41,9 +41,12 @@ class FitResult:
     epoch_s: list[float]
 
 
-def prepare(data: dict, weights: Any, name: str) -> tuple[dict, jax.Array]:
-    """Check the arrays, move them to the device once, and build the sample weights."""
+def prepare(data: dict, weights: Any, name: str, loss_fn: Any = None) -> tuple[dict, jax.Array]:
+    """Check the arrays (and the targets, if the loss can check them), move them to the
+    device once, and build the sample weights."""
     n = check_arrays(data, name)
+    if hasattr(loss_fn, "check_data"):
+        loss_fn.check_data(data)
     w = np.ones(n, np.float32) if weights is None else check_weights(weights, n, f"{name} weights")
     if "weight" in data:
         w = w * check_weights(data["weight"], n, f"{name}['weight']")
@@ -81,10 +84,10 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
     Raises:
       TrainingDiverged: the loss became NaN or infinite; names the epoch.
     """
-    data, weights = prepare(data, weights, "data")
+    data, weights = prepare(data, weights, "data", loss_fn)
     has_val = val_data is not None
     if has_val:
-        val_data, val_weights = prepare(val_data, val_weights, "val_data")
+        val_data, val_weights = prepare(val_data, val_weights, "val_data", loss_fn)
         eval_fn = eval_fn or default_eval_fn(loss_fn, config.eval_batch_size)
     monitor, sign = resolve_monitor(config, has_val)
     spec = LoopSpec(batch_size=config.batch_size,

@@ -102,10 +102,18 @@ def apply_model(apply_fn: Callable, params: Any, x: jax.Array, rng: jax.Array | 
 
 
 def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
-    """`loss_fn(params, batch, rng, hparams=None) -> (loss, {})` for batches with x, y, weight."""
+    """`loss_fn(params, batch, rng, hparams=None) -> (loss, {})` for batches with x, y, weight.
+
+    The returned function also has `check_data(data)`, which `fit` and
+    `train_population` call on the host before training (0/1 labels for binary losses).
+    """
     defaults = loss_hyperparameters(cfg)
 
     def loss_fn(params, batch, rng, hparams=None):
+        unknown = set(hparams or {}) - set(defaults)
+        if unknown:
+            raise ValueError(f"unknown loss hyperparameters {sorted(unknown)}; the loss "
+                             f"{cfg.name!r} takes {sorted(defaults)}")
         hp = {**defaults, **(hparams or {})}
         y = batch["y"]
         out = apply_model(apply_fn, params, batch["x"], rng)
@@ -113,6 +121,7 @@ def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
         pred = read_output(cfg, out, target_shape)
         return loss_value(cfg, pred, y, batch["weight"], hp), {}
 
+    loss_fn.check_data = lambda data: check_targets(cfg, np.asarray(data["y"]))
     return loss_fn
 
 

@@ -114,6 +114,16 @@ class Population:
                                                               f"{metric}_count", "config")}
 
 
+def check_optimizer_values(hparams: Mapping[str, Sequence[float]]) -> None:
+    """Grid values get the same checks as `OptimConfig` fields."""
+    rules = {"learning_rate": (lambda v: v > 0, "> 0"), "weight_decay": (lambda v: v >= 0, ">= 0"),
+             "momentum": (lambda v: 0 <= v < 1, "in [0, 1)")}
+    for name, (ok, bound) in rules.items():
+        bad = [v for v in hparams.get(name, []) if not (np.isfinite(v) and ok(v))]
+        if bad:
+            raise ValueError(f"hyperparameter {name} must be {bound}; got {bad}")
+
+
 def member_grid(hparams: Mapping[str, Sequence[float]], seeds: Sequence[int],
                 n_folds: int) -> pd.DataFrame:
     """Every (seed, grid point, fold) as a row: seeds outermost, folds innermost."""
@@ -153,8 +163,12 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
     hparams = {k: list(v) for k, v in (hparams or {}).items()}
     if any(len(v) == 0 for v in hparams.values()):
         raise ValueError(f"every hyperparameter needs at least one value: {hparams}")
-    data, base_weights = prepare(data, None, "data")
+    check_optimizer_values(hparams)
+    data, base_weights = prepare(data, None, "data", loss_fn)
     n = base_weights.shape[0]
+    if folds is not None and val_data is not None:
+        raise ValueError("pass either folds (members validate on their fold of `data`) or "
+                         "val_data, not both")
     if folds is not None:
         if folds.n != n:
             raise ValueError(f"folds cover {folds.n} rows but data has {n}")
@@ -165,7 +179,7 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
         train_masks = jnp.ones((1, n), jnp.float32)
         val_masks = None
         if val_data is not None:
-            val_data, val_w = prepare(val_data, None, "val_data")
+            val_data, val_w = prepare(val_data, None, "val_data", loss_fn)
             val_masks = val_w[None]
     has_val = val_data is not None
     members = member_grid(hparams, seeds, train_masks.shape[0])
@@ -194,7 +208,12 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
     args = (fold_idx, loss_hp, data, base_weights, train_masks, val_data, val_masks)
     record = RunRecord()
     loop = run_epochs(step_fn, loop, args, train.epochs, callbacks, record)
-    use_best = (loop.diverged_epoch > 0) | (train.restore_best and has_val)
+    # Best-epoch parameters where the run was validated and asked for them; a member that
+    # diverged without validation data gets its best (lowest training loss) epoch. With
+    # validation data but restore_best=False the validation rows may be a test span, so
+    # nothing is selected on them: a diverged member keeps its non-finite parameters and
+    # is flagged in `table()["diverged_epoch"]`.
+    use_best = (train.restore_best and has_val) | ((loop.diverged_epoch > 0) & (not has_val))
     params = jax.tree.map(lambda best, last: jnp.where(_expand(use_best, best), best, last),
                           loop.best_params, loop.train.params)
     return Population(loop=loop, params=params, members=members, history=record.history,

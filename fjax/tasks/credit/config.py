@@ -13,7 +13,8 @@ from typing import Annotated, Literal
 import tyro
 
 from fjax.config import (DataConfig, ExperimentConfig, LossConfig, ModelConfig, OptimConfig,
-                         SweepConfig, TrainConfig, _check_positive, _fail)
+                         SweepConfig, TrainConfig, check_integer, check_positive,
+                         config_error)
 
 CREDIT_MODELS = ("logistic", "mlp")
 
@@ -47,12 +48,10 @@ class CreditDataConfig(DataConfig):
 
     def __post_init__(self):
         if not self.target:
-            _fail(self, "target", "is empty", "name the column holding the label")
-        _check_positive(self, "woe_bins")
-        if self.woe_bins < 2:
-            _fail(self, "woe_bins", f"must be >= 2, got {self.woe_bins}", "use e.g. 5")
-        _check_positive(self, "cost_fn")
-        _check_positive(self, "cost_fp")
+            raise config_error(self, "target", "is empty", "name the column holding the label")
+        check_integer(self, "woe_bins", 2, "use e.g. 5")
+        check_positive(self, "cost_fn")
+        check_positive(self, "cost_fp")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,9 +67,10 @@ class CreditModelConfig(ModelConfig):
     def __post_init__(self):
         super().__post_init__()
         if self.kind not in CREDIT_MODELS:
-            _fail(self, "kind", f"is {self.kind!r}, which the credit task does not support",
-                  f"choose one of {', '.join(CREDIT_MODELS)}")
-        _check_positive(self, "embedding_dim")
+            raise config_error(self, "kind",
+                               f"is {self.kind!r}, which the credit task does not support",
+                               f"choose one of {', '.join(CREDIT_MODELS)}")
+        check_positive(self, "embedding_dim")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,10 +90,10 @@ class ScorecardConfig:
     """Integrated-gradient steps for MLP reason codes."""
 
     def __post_init__(self):
-        _check_positive(self, "base_odds")
-        _check_positive(self, "pdo")
-        _check_positive(self, "reasons")
-        _check_positive(self, "ig_steps")
+        check_positive(self, "base_odds")
+        check_positive(self, "pdo")
+        check_positive(self, "reasons")
+        check_positive(self, "ig_steps")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,8 +115,9 @@ class Config(ExperimentConfig):
     def __post_init__(self):
         super().__post_init__()
         if self.loss.name not in ("bce", "focal"):
-            _fail(self.loss, "name", f"is {self.loss.name!r}; credit scoring predicts a "
-                  "probability of default", "use bce (with pos_weight) or focal")
+            raise config_error(self.loss, "name", f"is {self.loss.name!r}; credit scoring "
+                               "predicts a probability of default",
+                               "use bce (with pos_weight) or focal")
         if self.sweep.folds < 2:
-            _fail(self.sweep, "folds", f"is {self.sweep.folds}; credit results are "
-                  "cross-validated", "use --cv 5 (or any value >= 2)")
+            raise config_error(self.sweep, "folds", f"is {self.sweep.folds}; credit results are "
+                               "cross-validated", "use --cv 5 (or any value >= 2)")

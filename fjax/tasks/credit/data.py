@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from fjax.data.columns import TableSchema, binary_target, check_class_counts, infer_schema
-from fjax.data.fold_stack import FoldStack, stack_folds
+from fjax.data.split_stack import SplitStack, stack_splits
 from fjax.data.splits import Folds, stratified_kfold
 from fjax.data.tabular import Encoded, TabularEncoder, fit_encoder
 from fjax.datasets import load_dataset
@@ -41,9 +41,9 @@ class Shape:
 
 @dataclass(frozen=True)
 class FoldDesign:
-    """Per-fold encodings stacked on one array (see `fjax.data.fold_stack`)."""
+    """Per-fold encodings stacked on one array (see `fjax.data.split_stack`)."""
 
-    stack: FoldStack            # data {"x": f32[k*n, width], "y": f32[k*n]}
+    stack: SplitStack           # data {"x": f32[k*n, width], "y": f32[k*n]}
     encoders: list[TabularEncoder]
     shape: Shape
 
@@ -81,8 +81,8 @@ def fold_design(config: Config, data: CreditData) -> FoldDesign:
     """Fold j's block: every applicant encoded with statistics of fold j's training rows."""
     encoders = [fit_for(config, data, data.folds.train[j] > 0) for j in range(data.folds.k)]
     encoded = [e.transform(data.frame) for e in encoders]
-    stack = stack_folds([{"num": e.num, "cat": e.cat} for e in encoded], data.folds,
-                        shared={"y": data.y})
+    stack = stack_splits([{"num": e.num, "cat": e.cat} for e in encoded], data.folds,
+                         shared={"y": data.y})
     cards = tuple(int(c) for c in np.max([e.cardinalities for e in encoders], axis=0)) \
         if encoders[0].cardinalities else ()
     shape = Shape(n_numeric=stack.data["num"].shape[1], cardinalities=cards)

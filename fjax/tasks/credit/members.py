@@ -29,8 +29,8 @@ def member_logits(config: Config, design: FoldDesign, params: Any, fold: np.ndar
                   chunk: int = 64) -> np.ndarray:
     """f32[P, n]: member m's logits for every applicant, from block fold[m]."""
     model = build_model(config, design.shape)
-    k, n = design.stack.k, design.stack.n
-    blocks = jnp.asarray(design.stack.data["x"]).reshape(k, n, -1)
+    x = design.stack.data["x"]                    # k-fold: every block holds all n rows
+    blocks = jnp.asarray(x).reshape(design.stack.k, -1, x.shape[-1])
 
     @jax.jit
     def run(params, fold, blocks):

@@ -54,7 +54,7 @@ def logits(model: nn.Module, params: Any, x: jax.Array) -> jax.Array:
 def eval_fn(model: nn.Module, blocks: int = 1):
     """Validation metrics over the weighted rows: log loss (unweighted) and ROC-AUC.
 
-    With `blocks` > 1 the data is a fold stack (`fjax.data.fold_stack`): a member's
+    With `blocks` > 1 the data is a split stack (`fjax.data.split_stack`): a member's
     validation weights lie in one block, which is found from them and evaluated alone,
     so the cost is that of n rows, not k*n.
     """
@@ -72,7 +72,7 @@ def eval_fn(model: nn.Module, blocks: int = 1):
 
 
 def trainable(config: Config, shape: Shape, blocks: int = 1) -> Trainable:
-    """Model, objective and validation metrics; `blocks` = folds of a fold stack."""
+    """Model, objective and validation metrics; `blocks` = folds of a split stack."""
     model = build_model(config, shape)
     return Trainable(init_fn=init_fn(config, model, shape),
                      loss_fn=supervised_loss(model.apply, config.loss),

@@ -54,9 +54,9 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
              f"Chosen configuration (highest mean validation ROC-AUC over folds and seeds): "
              f"`{metrics['best']['description']}`.", "",
              "## Cross-validation (chosen configuration)", "",
-             "| metric | mean +/- std over folds |", "| --- | --- |"]
-    lines += [f"| {k} | {_fmt(m[k], s[k])} |" for k in m]
-    lines += ["", "Per fold (validation rows only):", "", markdown_table(per_fold), "",
+             markdown_table(pd.DataFrame({"metric": list(m), "mean +/- std over folds":
+                                          [_fmt(m[k], s[k]) for k in m]})),
+             "", "Per fold (validation rows only):", "", markdown_table(per_fold), "",
               "## Every configuration (mean and std over folds x seeds; all metrics in "
               "cv_summary.csv)", "", markdown_table(_short(summary)), "",
               "## Decision under the cost matrix", "",

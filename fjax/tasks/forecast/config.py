@@ -11,21 +11,13 @@ import dataclasses
 import math
 from typing import Literal
 
-from fjax.config import (DataConfig, ExperimentConfig, LossConfig, ModelConfig, TrainConfig)
+from fjax.config import (DataConfig, ExperimentConfig, LossConfig, ModelConfig, TrainConfig,
+                         check_choice, check_integer, config_error)
+from fjax.data.scalers import SCALERS
 
 FORECAST_LOSSES = ("mse", "mae", "huber", "pinball", "gaussian_nll")
 FORECAST_MODELS = ("linear", "mlp", "lstm", "gru", "cnn")
 DEFAULT_EPOCHS = 50
-
-
-def _fail(cfg: object, name: str, problem: str, fix: str) -> None:
-    raise ValueError(f"{type(cfg).__name__}.{name} {problem}; {fix}")
-
-
-def _int_at_least(cfg: object, name: str, low: int, fix: str) -> None:
-    value = getattr(cfg, name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        _fail(cfg, name, f"must be an integer >= {low}, got {value!r}", fix)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,33 +60,32 @@ class ForecastDataConfig(DataConfig):
     """Rows of a rolling training window; None: as many as the first origin has."""
 
     def __post_init__(self):
-        _int_at_least(self, "window", 1, "pass e.g. --data.window 60")
-        _int_at_least(self, "horizon", 1, "pass e.g. --data.horizon 1")
-        _int_at_least(self, "stride", 1, "pass e.g. --data.stride 1")
-        _int_at_least(self, "gap", 0, "pass e.g. --data.gap 0")
-        _int_at_least(self, "origins", 1, "pass e.g. --data.origins 5")
+        check_integer(self, "window", 1, "pass e.g. --data.window 60")
+        check_integer(self, "horizon", 1, "pass e.g. --data.horizon 1")
+        check_integer(self, "stride", 1, "pass e.g. --data.stride 1")
+        check_integer(self, "gap", 0, "pass e.g. --data.gap 0")
+        check_integer(self, "origins", 1, "pass e.g. --data.origins 5")
         if self.rolling_rows is not None:
-            _int_at_least(self, "rolling_rows", 1, "pass a row count or None")
+            check_integer(self, "rolling_rows", 1, "pass a row count or None")
         if not 0 < self.test_fraction < 1:
-            _fail(self, "test_fraction", f"must be in (0, 1), got {self.test_fraction}",
-                  "use e.g. 0.2")
+            raise config_error(self, "test_fraction",
+                               f"must be in (0, 1), got {self.test_fraction}", "use e.g. 0.2")
         if not 0 <= self.val_fraction < 1 or self.val_fraction + self.test_fraction >= 1:
-            _fail(self, "val_fraction", f"must be in [0, 1) with test_fraction + "
-                  f"val_fraction < 1, got {self.val_fraction}", "use e.g. 0.1")
+            raise config_error(self, "val_fraction", f"must be in [0, 1) with test_fraction + "
+                               f"val_fraction < 1, got {self.val_fraction}", "use e.g. 0.1")
         if not (math.isfinite(self.max_gap) and self.max_gap >= 1):
-            _fail(self, "max_gap", f"must be a number >= 1, got {self.max_gap}", "use e.g. 7")
+            raise config_error(self, "max_gap", f"must be a number >= 1, got {self.max_gap}",
+                               "use e.g. 7")
         if self.target in self.features:
-            _fail(self, "features", f"repeats the target {self.target!r}",
-                  "list only extra columns; the target is always an input")
+            raise config_error(self, "features", f"repeats the target {self.target!r}",
+                               "list only extra columns; the target is always an input")
         if len(set(self.features)) != len(self.features):
-            _fail(self, "features", f"has duplicates: {self.features}", "list each column once")
-        for choice, allowed in (("transform", ("price", "diff", "log_return")),
-                                ("scaler", ("minmax", "standard", "robust", "none")),
-                                ("missing", ("error", "ffill")),
-                                ("training", ("expanding", "rolling"))):
-            if getattr(self, choice) not in allowed:
-                _fail(self, choice, f"is {getattr(self, choice)!r}",
-                      f"choose one of {', '.join(allowed)}")
+            raise config_error(self, "features", f"has duplicates: {self.features}",
+                               "list each column once")
+        check_choice(self, "transform", ("price", "diff", "log_return"))
+        check_choice(self, "scaler", SCALERS)
+        check_choice(self, "missing", ("error", "ffill"))
+        check_choice(self, "training", ("expanding", "rolling"))
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -116,11 +107,12 @@ class EvaluationConfig:
     """Last test dates shown close up in the forecast plot (where lag is visible)."""
 
     def __post_init__(self):
-        _int_at_least(self, "season", 1, "pass e.g. --evaluation.season 5")
-        _int_at_least(self, "moving_average", 1, "pass e.g. --evaluation.moving-average 20")
-        _int_at_least(self, "zoom", 2, "pass e.g. --evaluation.zoom 120")
+        check_integer(self, "season", 1, "pass e.g. --evaluation.season 5")
+        check_integer(self, "moving_average", 1, "pass e.g. --evaluation.moving-average 20")
+        check_integer(self, "zoom", 2, "pass e.g. --evaluation.zoom 120")
         if not 0 < self.interval < 1:
-            _fail(self, "interval", f"must be in (0, 1), got {self.interval}", "use e.g. 0.8")
+            raise config_error(self, "interval", f"must be in (0, 1), got {self.interval}",
+                               "use e.g. 0.8")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,15 +129,16 @@ class Config(ExperimentConfig):
     def __post_init__(self):
         super().__post_init__()
         if self.model.kind not in FORECAST_MODELS:
-            _fail(self.model, "kind", f"is {self.model.kind!r}, which does not forecast",
-                  f"choose one of {', '.join(FORECAST_MODELS)}")
+            raise config_error(self.model, "kind",
+                               f"is {self.model.kind!r}, which does not forecast",
+                               f"choose one of {', '.join(FORECAST_MODELS)}")
         if self.loss.name not in FORECAST_LOSSES:
-            _fail(self.loss, "name", f"is {self.loss.name!r}, not a forecasting loss",
-                  f"choose one of {', '.join(FORECAST_LOSSES)}")
+            raise config_error(self.loss, "name", f"is {self.loss.name!r}, not a forecasting loss",
+                               f"choose one of {', '.join(FORECAST_LOSSES)}")
         if self.loss.name == "pinball" and len(self.loss.quantiles) < 2:
-            _fail(self.loss, "quantiles", f"has one level {self.loss.quantiles}",
-                  "give at least two levels for an interval, e.g. 0.1 0.5 0.9")
+            raise config_error(self.loss, "quantiles", f"has one level {self.loss.quantiles}",
+                               "give at least two levels for an interval, e.g. 0.1 0.5 0.9")
         if self.train.patience is not None and self.data.val_fraction == 0:
-            _fail(self.train, "patience", "needs a validation span to stop on (early "
-                  "stopping on the test span would leak it)", "set --data.val-fraction 0.1 "
-                  "or leave patience unset")
+            raise config_error(self.train, "patience", "needs a validation span to stop on "
+                               "(early stopping on the test span would leak it)",
+                               "set --data.val-fraction 0.1 or leave patience unset")

@@ -1,5 +1,6 @@
-"""The forecast run's figures (PNG): forecast vs actual with intervals and the naive
-line, loss curves, and error by horizon step next to every baseline."""
+"""The forecast run's own figures (PNG): forecast vs actual with intervals and the naive
+line, and error by horizon step next to every baseline (loss curves are the shared
+`fjax.report.plots.loss_curves`)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
+from fjax.report.plots import save_figure  # noqa: E402
+
 COLORS = {"model": "tab:blue", "naive": "tab:orange", "drift": "tab:green",
           "seasonal_naive": "tab:purple", "moving_average": "tab:brown"}
-
-
-def _save(fig, path: str | Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
 
 
 def _panel(ax, dates, actual, model, naive, lower, upper, label: str) -> None:
@@ -76,31 +72,7 @@ def forecast_plot(path: str | Path, dates: np.ndarray, actual: np.ndarray, model
         ax.set_ylabel("price")
         ax.grid(alpha=0.3)
         ax.tick_params(axis="x", labelrotation=20, labelsize=8)
-    return _save(fig, path)
-
-
-def loss_plot(path: str | Path, history: Sequence[Mapping], val_label: str | None) -> Path:
-    """Training loss per epoch (median and 10-90% band over members) and the validation
-    (or monitor-only test) loss, on a log scale."""
-    fig, ax = plt.subplots(figsize=(7, 4))
-    epochs = np.array([h["epoch"] for h in history])
-    keys = [("loss", "training loss")] + ([("val_loss", val_label)] if val_label else [])
-    for key, label in keys:
-        if not history or key not in history[0]:
-            continue
-        vals = np.array([np.atleast_1d(np.asarray(h[key], float)) for h in history])
-        ax.plot(epochs, np.nanmedian(vals, axis=1), marker="o", ms=3,
-                label=label + (" (median over members)" if vals.shape[1] > 1 else ""))
-        if vals.shape[1] > 1:
-            ax.fill_between(epochs, np.nanpercentile(vals, 10, axis=1),
-                            np.nanpercentile(vals, 90, axis=1), alpha=0.2)
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss (scaled units)")
-    ax.set_title("Loss per epoch")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def horizon_plot(path: str | Path, per_step: Mapping[str, Mapping[str, Sequence[float]]],
@@ -127,4 +99,4 @@ def horizon_plot(path: str | Path, per_step: Mapping[str, Mapping[str, Sequence[
     ax.set_title(f"Test {metric.upper()} by horizon step" if horizon > 1 else
                  f"Test {metric.upper()} of one-step forecasts, model and baselines")
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -9,6 +9,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from fjax.report.files import RunDir
+from fjax.report.plots import loss_curves
 from fjax.tasks.experiment import GroupResult, default_run_dir
 from fjax.tasks.forecast import plots
 from fjax.tasks.forecast.config import Config
@@ -43,7 +44,9 @@ def write_plots(run_dir: RunDir, config: Config, data: ForecastData, ev: Evaluat
                         title=f"{config.data.target}: test forecasts vs actual"
                               + (f" (dotted: {data.plan.k} walk-forward origins)"
                                  if data.plan.k > 1 else ""))
-    plots.loss_plot(run_dir.file("loss.png"), history, val_label)
+    curves = {"loss": "training loss", **({"val_loss": val_label} if val_label else {})}
+    loss_curves(history, run_dir.file("loss.png"), curves, log_scale=True,
+                ylabel="loss (scaled units)")
     plots.horizon_plot(run_dir.file("horizon.png"), ev.metrics["per_horizon"])
 
 

@@ -51,7 +51,7 @@ def _result(name: str, data: FraudData, stack, members, scores, probability: boo
     first_seed = int(members["seed"].min())
     by_period = {int(m["fold"]): s for (_, m), s in zip(members.iterrows(), scores)
                  if int(m["seed"]) == first_seed}
-    labels = {k: data.tx.fraud[stack.rows[stack.test_rows(k)]] for k in by_period}
+    labels = {k: data.tx.fraud[stack.row[stack.val_rows(k)]] for k in by_period}
     if run is None:
         return ModelResult(name, table, alerts, by_period, labels, probability)
     return ModelResult(name, table, alerts, by_period, labels, probability,

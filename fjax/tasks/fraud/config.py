@@ -15,16 +15,13 @@ import dataclasses
 import pandas as pd
 
 from fjax.config import (DataConfig, ExperimentConfig, LossConfig, ModelConfig, OptimConfig,
-                         SweepConfig, TrainConfig)
+                         SweepConfig, TrainConfig, check_choice, check_integer,
+                         check_positive, config_error)
 from fjax.data.scalers import SCALERS
 
 MODELS = ("rule", "logistic", "mlp", "autoencoder", "combined", "gru")
 TRAINED_KINDS = ("logistic", "mlp", "autoencoder", "gru", "lstm")
 SEQUENCE_KINDS = ("gru", "lstm")
-
-
-def _fail(cfg: object, name: str, problem: str, fix: str) -> None:
-    raise ValueError(f"{type(cfg).__name__}.{name} {problem}; {fix}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,26 +66,20 @@ class FraudDataConfig(DataConfig):
     def __post_init__(self):
         for name in ("n_customers", "n_terminals", "n_days", "train_days", "test_days",
                      "step_days", "history", "top_k"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                _fail(self, name, f"must be an integer >= 1, got {value!r}", "pass e.g. 7")
-        if not isinstance(self.delay_days, int) or self.delay_days < 0:
-            _fail(self, "delay_days", f"must be an integer >= 0, got {self.delay_days!r}",
-                  "pass e.g. 7")
-        if not self.radius > 0:
-            _fail(self, "radius", f"must be > 0, got {self.radius}", "pass e.g. 5")
-        for name in ("cost_alert", "cost_missed"):
-            if not getattr(self, name) >= 0:
-                _fail(self, name, f"must be >= 0, got {getattr(self, name)}", "pass e.g. 5")
-        if self.scaler not in SCALERS:
-            _fail(self, "scaler", f"is {self.scaler!r}", f"choose one of {', '.join(SCALERS)}")
+            check_integer(self, name, 1, "pass e.g. 7")
+        check_integer(self, "delay_days", 0, "pass e.g. 7")
+        check_positive(self, "radius")
+        check_positive(self, "cost_alert", allow_zero=True)
+        check_positive(self, "cost_missed", allow_zero=True)
+        check_choice(self, "scaler", SCALERS)
         for name in ("start_date", "train_start"):
             value = getattr(self, name)
             if value is not None:
                 try:
                     pd.Timestamp(value)
                 except (ValueError, TypeError):
-                    _fail(self, name, f"is not a date: {value!r}", "use YYYY-MM-DD")
+                    raise config_error(self, name, f"is not a date: {value!r}",
+                                       "use YYYY-MM-DD") from None
 
     def columns(self) -> dict[str, str]:
         return {"transaction_id": self.transaction_id_column,
@@ -117,12 +108,12 @@ class Config(ExperimentConfig):
     def __post_init__(self):
         super().__post_init__()
         if self.model.kind not in TRAINED_KINDS:
-            _fail(self, "model", f"kind {self.model.kind!r} is not a fraud model",
-                  f"choose one of {', '.join(TRAINED_KINDS)}")
+            raise config_error(self, "model", f"kind {self.model.kind!r} is not a fraud model",
+                               f"choose one of {', '.join(TRAINED_KINDS)}")
         if self.model.kind != "autoencoder" and self.loss.name not in ("bce", "focal"):
-            _fail(self, "loss", f"name {self.loss.name!r} is not a binary loss",
-                  "use bce (with loss.pos_weight) or focal (with loss.focal_gamma)")
+            raise config_error(self, "loss", f"name {self.loss.name!r} is not a binary loss",
+                               "use bce (with loss.pos_weight) or focal (with loss.focal_gamma)")
         unknown = [m for m in self.compare if m not in MODELS]
         if unknown:
-            _fail(self, "compare", f"has unknown model(s) {unknown}",
-                  f"choose among {', '.join(MODELS)}")
+            raise config_error(self, "compare", f"has unknown model(s) {unknown}",
+                               f"choose among {', '.join(MODELS)}")

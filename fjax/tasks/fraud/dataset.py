@@ -1,5 +1,5 @@
 """The fraud task's data: transactions (simulated or loaded), the handbook's features,
-the prequential periods and their stacks (see `fjax.data.period_stack`)."""
+the prequential periods and their stacks (see `fjax.data.split_stack`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from fjax.data.fraud_features import handbook_features, previous_rows
 from fjax.data.fraud_protocol import (Period, check_periods, rolling_periods, assessment_mask,
                                       train_mask, validation_periods)
 from fjax.data.fraud_simulator import simulate
-from fjax.data.period_stack import PeriodStack, stack_periods
+from fjax.data.split_stack import SplitStack, stack_scaled
+from fjax.data.splits import Folds
 from fjax.data.transactions import Transactions, load_transactions
 from fjax.tasks.fraud.config import FraudDataConfig
 
@@ -65,20 +66,28 @@ class FraudData:
             removed.append(gone)
         return trains, tests, removed
 
-    def stack(self, which: str = "test", sequence: bool = False) -> PeriodStack:
-        """The stack of the test (or validation) periods; `sequence` gives each row its
-        card's last `cfg.history` transactions, f32[N, history, d]."""
+    def stack(self, which: str = "test", sequence: bool = False) -> SplitStack:
+        """The stack of the test (or validation) periods: data {"x": f32[N, d], "y":
+        f32[N, 1]}, folds train = training week, val = test week, one scaler per period;
+        `sequence` gives each row its card's last `cfg.history` transactions,
+        x f32[N, history, d]."""
         key = (which, sequence)
         if key not in self._stacks:
             periods = self.periods if which == "test" else self.validation_periods
             trains, tests, _ = self.masks(periods)
-            for k, tr in enumerate(trains):
+            for k, (tr, te) in enumerate(zip(trains, tests)):
+                if not te.any():
+                    raise ValueError(f"{which} period {k} has no test transactions left "
+                                     "(after removing known compromised cards)")
                 if not self.tx.fraud[tr].any():
                     warnings.warn(f"{which} period {k}: its training week has no fraud; "
                                   "supervised models learn nothing from it", stacklevel=2)
             history = previous_rows(self.tx, self.cfg.history) if sequence else None
-            self._stacks[key] = stack_periods(self.features, self.tx.fraud, trains, tests,
-                                              self.cfg.scaler, history)
+            periods_as_splits = Folds(train=np.array(trains, np.float32),
+                                      val=np.array(tests, np.float32))
+            self._stacks[key] = stack_scaled(
+                self.features, periods_as_splits, self.cfg.scaler, history=history,
+                shared={"y": self.tx.fraud.astype(np.float32)[:, None]})
         return self._stacks[key]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from fjax.data.period_stack import PeriodStack
+from fjax.data.split_stack import SplitStack
 from fjax.data.transactions import Transactions
 from fjax.fraud_metrics import DailyAlerts, daily_alerts, ranking_metrics
 from fjax.tasks.fraud.config import FraudDataConfig
@@ -24,14 +24,14 @@ def period_metrics(tx: Transactions, rows: np.ndarray, scores: np.ndarray,
              "cost": alerts.expected_cost(cfg.cost_alert, cfg.cost_missed)}, alerts)
 
 
-def evaluate(name: str, tx: Transactions, stack: PeriodStack, members: pd.DataFrame,
+def evaluate(name: str, tx: Transactions, stack: SplitStack, members: pd.DataFrame,
              scores: list[np.ndarray], cfg: FraudDataConfig
              ) -> tuple[pd.DataFrame, dict[tuple[int, int], DailyAlerts]]:
     """One row of metrics per member (seed x period), and each member's daily alerts."""
     rows_out, alerts = [], {}
     for (_, member), score in zip(members.iterrows(), scores):
         k, seed = int(member["fold"]), int(member["seed"])
-        rows = stack.rows[stack.test_rows(k)]
+        rows = stack.row[stack.val_rows(k)]
         where = f"test period {k} ({tx.date_of(tx.day[rows].min()).date()} to " \
                 f"{tx.date_of(tx.day[rows].max()).date()})"
         values, alerts[(seed, k)] = period_metrics(tx, rows, score, cfg, where)
@@ -39,11 +39,11 @@ def evaluate(name: str, tx: Transactions, stack: PeriodStack, members: pd.DataFr
     return pd.DataFrame(rows_out), alerts
 
 
-def rule_scores(tx: Transactions, stack: PeriodStack, seed: int) -> tuple[pd.DataFrame, list]:
+def rule_scores(tx: Transactions, stack: SplitStack, seed: int) -> tuple[pd.DataFrame, list]:
     """The rule baseline: rank transactions by amount (a threshold rule's score)."""
     k_all = range(stack.folds.k)
     members = pd.DataFrame({"member": list(k_all), "seed": seed, "fold": list(k_all)})
-    return members, [tx.amount[stack.rows[stack.test_rows(k)]] for k in k_all]
+    return members, [tx.amount[stack.row[stack.val_rows(k)]] for k in k_all]
 
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:

@@ -13,6 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from fjax.report.plots import save_figure  # noqa: E402
+
 
 def daily_card_precision(series: Mapping[str, tuple[np.ndarray, np.ndarray]], k: int,
                          path: str | Path) -> Path:
@@ -29,7 +31,4 @@ def daily_card_precision(series: Mapping[str, tuple[np.ndarray, np.ndarray]], k:
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3,
               frameon=False)
     fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)

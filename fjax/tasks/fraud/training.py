@@ -19,7 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from fjax.data.period_stack import PeriodStack
+from fjax.data.scalers import fit_scaler
+from fjax.data.split_stack import SplitStack
 from fjax.data.splits import Folds
 from fjax.losses import check_binary_labels
 from fjax.models import build_model
@@ -67,11 +68,11 @@ def make_trainable(cfg: Config, x_example: np.ndarray, eval_size: int | None
                      eval_fn=eval_fn), score
 
 
-def model_folds(stack: PeriodStack, kind: str) -> Folds:
+def model_folds(stack: SplitStack, kind: str) -> Folds:
     """The stack's folds; the autoencoder trains on legitimate rows only."""
     if kind != "autoencoder":
         return stack.folds
-    legit = (stack.y[:, 0] == 0).astype(np.float32)
+    legit = (stack.data["y"][:, 0] == 0).astype(np.float32)
     return Folds(train=stack.folds.train * legit[None], val=stack.folds.val)
 
 
@@ -86,13 +87,13 @@ def score_rows(fn: Callable, params: Any, x: np.ndarray, rows: np.ndarray) -> np
     return out
 
 
-def select(config: Config, grid: Mapping[str, Sequence], val_stack: PeriodStack,
+def select(config: Config, grid: Mapping[str, Sequence], val_stack: SplitStack,
            run_dir: RunDir | None, progress: bool) -> tuple[Config, pd.DataFrame, dict]:
     """Train the grid on the validation periods; the best config and its epochs."""
     eval_size = int(val_stack.folds.val.sum(axis=1).max())
     folds = model_folds(val_stack, config.model.kind)
-    build = lambda cfg: make_trainable(cfg, val_stack.x, eval_size)[0]  # noqa: E731
-    results = train_grid(config, grid, build, val_stack.data(), folds=folds,
+    build = lambda cfg: make_trainable(cfg, val_stack.data["x"], eval_size)[0]  # noqa: E731
+    results = train_grid(config, grid, build, val_stack.data, folds=folds,
                          run_dir=run_dir, progress=progress)
     monitor, mode = config.train.monitor, config.train.mode
     best, hparams = best_result(results, monitor, mode)
@@ -108,14 +109,14 @@ def select(config: Config, grid: Mapping[str, Sequence], val_stack: PeriodStack,
     return chosen, combined_table(results, grid), info
 
 
-def fit_periods(name: str, config: Config, stack: PeriodStack, *,
+def fit_periods(name: str, config: Config, stack: SplitStack, *,
                 grid: Mapping[str, Sequence] | None = None,
-                val_stack: PeriodStack | None = None, run_dir: Path | None = None,
+                val_stack: SplitStack | None = None, run_dir: Path | None = None,
                 progress: bool = True) -> ModelRun:
     """Train `config.model` on every test period of `stack` (after a validation search
     over `grid` when one is given) and score each period's test transactions."""
     if config.model.kind != "autoencoder":
-        check_binary_labels(stack.y, "TX_FRAUD labels")
+        check_binary_labels(stack.data["y"], "TX_FRAUD labels")
     selection, chosen = None, {"epochs": config.train.epochs}
     if grid:
         if val_stack is None:
@@ -124,10 +125,10 @@ def fit_periods(name: str, config: Config, stack: PeriodStack, *,
         config, selection, chosen = select(config, grid, val_stack, sub, progress)
     test_config = dataclasses.replace(
         config, train=test_stage_train(config.train, chosen["epochs"]))
-    trainable, score = make_trainable(test_config, stack.x, None)
+    trainable, score = make_trainable(test_config, stack.data["x"], None)
     score = jax.jit(score)
     sub = RunDir(run_dir, test_config) if run_dir else None
-    [result] = train_grid(test_config, {}, lambda cfg: trainable, stack.data(),
+    [result] = train_grid(test_config, {}, lambda cfg: trainable, stack.data,
                           folds=model_folds(stack, config.model.kind), run_dir=sub,
                           progress=progress)
     pop = result.population
@@ -136,23 +137,24 @@ def fit_periods(name: str, config: Config, stack: PeriodStack, *,
                    compile_s=pop.compile_s, train_s=pop.train_s, selection=selection,
                    chosen=chosen)
     for i, fold in enumerate(pop.members["fold"]):
-        run.test_scores.append(score_rows(score, run.member_params(i), stack.x,
-                                          stack.test_rows(int(fold))))
+        run.test_scores.append(score_rows(score, run.member_params(i), stack.data["x"],
+                                          stack.val_rows(int(fold))))
     return run
 
 
-def with_anomaly_feature(stack: PeriodStack, autoencoder: ModelRun) -> PeriodStack:
+def with_anomaly_feature(stack: SplitStack, autoencoder: ModelRun) -> SplitStack:
     """The stack with one more input: log reconstruction error of the period's
     autoencoder (first seed), standardized on the period's training rows."""
-    z = np.zeros(len(stack.x), np.float32)
+    x = stack.data["x"]
+    z = np.zeros(len(x), np.float32)
     first_seed = autoencoder.members["seed"].min()
     for i, row in autoencoder.members.iterrows():
         if row["seed"] != first_seed:
             continue
         k = int(row["fold"])
-        rows = np.nonzero(stack.block == k)[0]
-        err = np.log(score_rows(autoencoder.score, autoencoder.member_params(i), stack.x, rows)
+        rows = stack.block_rows(k)
+        err = np.log(score_rows(autoencoder.score, autoencoder.member_params(i), x, rows)
                      + 1e-12)
-        train = stack.folds.train[k, rows] > 0
-        z[rows] = (err - err[train].mean()) / max(err[train].std(), 1e-12)
-    return dataclasses.replace(stack, x=np.concatenate([stack.x, z[:, None]], axis=1))
+        z[rows] = fit_scaler("standard", err, stack.folds.train[k, rows] > 0).transform(err)
+    return dataclasses.replace(stack, data={**stack.data,
+                                            "x": np.concatenate([x, z[:, None]], axis=1)})

@@ -1,0 +1,83 @@
+"""The hand-derived LSTM backward pass equals autodiff through the plain recurrence, and
+the layer equals flax's OptimizedLSTMCell given the same weights."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from fjax.models.lstm_layer import LSTMLayer, _forward, lstm_final, lstm_sequence, sigmoid
+
+T, B, F, H = 7, 3, 2, 5
+
+
+def _inputs(seed=0):
+    k = jax.random.split(jax.random.PRNGKey(seed), 4)
+    xw = jax.random.normal(k[0], (T, B, 4 * H))
+    w_hh = 0.5 * jax.random.normal(k[1], (H, 4 * H))
+    return xw, w_hh, jax.random.normal(k[2], (T, B, H)), jax.random.normal(k[3], (B, H))
+
+
+def _autodiff_reference(xw, w_hh):
+    """The same recurrence written with jax.nn.sigmoid, differentiated by JAX."""
+    def step(carry, xw_t):
+        h, c = carry
+        i, f, g, o = jnp.split(xw_t + h @ w_hh, 4, axis=-1)
+        c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+        h = jax.nn.sigmoid(o) * jnp.tanh(c)
+        return (h, c), h
+    zero = jnp.zeros((xw.shape[1], w_hh.shape[0]))
+    return jax.lax.scan(step, (zero, zero), xw)[1]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_sequence_gradients_equal_autodiff(seed):
+    xw, w_hh, ct, _ = _inputs(seed)
+    ours = jax.grad(lambda a, b: jnp.sum(lstm_sequence(a, b) * ct), (0, 1))(xw, w_hh)
+    ref = jax.grad(lambda a, b: jnp.sum(_autodiff_reference(a, b) * ct), (0, 1))(xw, w_hh)
+    for a, b in zip(ours, ref):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_final_state_gradients_equal_autodiff():
+    xw, w_hh, _, ct = _inputs(2)
+    ours = jax.grad(lambda a, b: jnp.sum(lstm_final(a, b) * ct), (0, 1))(xw, w_hh)
+    ref = jax.grad(lambda a, b: jnp.sum(_autodiff_reference(a, b)[-1] * ct), (0, 1))(xw, w_hh)
+    for a, b in zip(ours, ref):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(lstm_final(xw, w_hh), _autodiff_reference(xw, w_hh)[-1], atol=1e-6)
+
+
+def test_tanh_form_is_the_logistic_function():
+    z = jnp.linspace(-30, 30, 101)
+    np.testing.assert_allclose(sigmoid(z), jax.nn.sigmoid(z), rtol=1e-6, atol=1e-7)
+
+
+def test_layer_equals_flax_optimized_lstm_cell():
+    """Copy the layer's weights into flax's cell layout: identical hidden states."""
+    x = jax.random.normal(jax.random.PRNGKey(4), (T, B, F))
+    layer = LSTMLayer(H)
+    params = layer.init(jax.random.PRNGKey(5), x)["params"]
+    params = {**params, "b": params["b"] + 0.1}
+    ours = layer.apply({"params": params}, x)
+    rnn = nn.RNN(nn.OptimizedLSTMCell(H), time_major=True)
+    flax_params = rnn.init(jax.random.PRNGKey(6), x)
+    cell = {}
+    for j, g in enumerate("ifgo"):
+        cols = slice(j * H, (j + 1) * H)
+        cell[f"i{g}"] = {"kernel": params["w_ih"][:, cols]}
+        cell[f"h{g}"] = {"kernel": params["w_hh"][:, cols], "bias": params["b"][cols]}
+    flax_params = {"params": {"cell": cell}}
+    np.testing.assert_allclose(ours, rnn.apply(flax_params, x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer.apply({"params": params}, x, sequence=False), ours[-1],
+                               rtol=1e-6, atol=1e-7)
+
+
+def test_recurrent_kernel_blocks_are_orthogonal():
+    params = LSTMLayer(H).init(jax.random.PRNGKey(0), jnp.zeros((T, B, F)))["params"]
+    for j in range(4):
+        block = np.asarray(params["w_hh"][:, j * H:(j + 1) * H], np.float64)
+        np.testing.assert_allclose(block.T @ block, np.eye(H), atol=1e-5)
+    hs, cs = _forward(jnp.zeros((T, B, 4 * H)), params["w_hh"])
+    assert hs.shape == cs.shape == (T, B, H)
