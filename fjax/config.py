@@ -199,8 +199,9 @@ class TrainConfig:
     restore_best: bool = True
     """Return the parameters of the best epoch (only when there is validation data)."""
     member_chunk: int | None = None
-    """Population lift: None vmaps all members at once; k vmaps k at a time
-    (jax.lax.map with batch_size=k), trading memory and batching for speed."""
+    """Population lift: k vmaps k members at a time (jax.lax.map with batch_size=k; a k
+    of at least the member count vmaps all at once); None chooses by a measured rule:
+    all at once, except one at a time for recurrent models on a CPU."""
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "eval_batch_size"):

@@ -77,8 +77,8 @@ def test_epoch_masks_the_last_partial_batch_like_a_float64_reference():
     weights = jnp.ones(n)
     new, _ = train_epoch(make_train_step(loss_fn), state, data, weights, jnp.int32(0),
                          batch_size=bs, n_batches=num_batches(n, bs))
-    from fjax.train.state import epoch_key
-    idx, w = shuffled_batches(epoch_key(state, jnp.int32(0)), weights, bs, 3)
+    from fjax.train.epoch import epoch_permutation
+    idx, w = shuffled_batches(epoch_permutation(state.rng, jnp.int32(0), n), weights, bs, 3)
     assert float(w[-1].sum()) == n - 2 * bs
     assert sorted(np.asarray(idx)[np.asarray(w) > 0].tolist()) == list(range(n))
     k = np.asarray(params["params"]["dense"]["kernel"], np.float64)

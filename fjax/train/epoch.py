@@ -27,19 +27,28 @@ def num_batches(num_rows: int, batch_size: int) -> int:
     return max(1, math.ceil(num_rows / batch_size))
 
 
-def shuffled_batches(key: jax.Array, weights: jax.Array, batch_size: int,
-                     n_batches: int) -> tuple[jax.Array, jax.Array]:
-    """Row indices and weights of each batch: weighted rows first, in random order.
+def epoch_permutation(rng: jax.Array, epoch: jax.Array, n: int) -> jax.Array:
+    """The epoch's shuffle of all n rows, from a member's key: members with the same key
+    (the same seed) share it, so a population sorts once per seed, not per member."""
+    return jax.random.permutation(epoch_key(rng, epoch), n)
 
-    One `top_k` over random 31-bit keys (-1 for rows of weight 0) is the shuffle: it is
-    a single partial sort, where `jax.random.permutation` plus a stable sort to move the
-    weighted rows first took several full sorts of all rows per member and epoch.
-    """
+
+def weighted_first(perm: jax.Array, weights: jax.Array) -> jax.Array:
+    """`perm` reordered so rows with weight > 0 come first, each group in `perm` order.
+    A stable partition by prefix sums and one scatter: O(n), no sort."""
+    active = weights[perm] > 0
+    first = jnp.cumsum(active) - 1
+    after = active.sum() + jnp.cumsum(~active) - 1
+    return jnp.zeros_like(perm).at[jnp.where(active, first, after)].set(perm)
+
+
+def shuffled_batches(perm: jax.Array, weights: jax.Array, batch_size: int,
+                     n_batches: int) -> tuple[jax.Array, jax.Array]:
+    """Row indices and weights of each batch: the weighted rows in `perm` order, then
+    padding with weight 0."""
     n = weights.shape[0]
     total = n_batches * batch_size
-    bits = jax.random.bits(key, (n,), jnp.uint32) >> 1
-    keys = jnp.where(weights > 0, bits.astype(jnp.int32), -1)
-    _, order = jax.lax.top_k(keys, min(total, n))
+    order = weighted_first(perm, weights)[:total]
     w = weights[order]
     if total > n:
         order = jnp.concatenate([order, jnp.zeros(total - n, order.dtype)])
@@ -64,25 +73,37 @@ def gather(data: dict[str, jax.Array], idx: jax.Array, w: jax.Array) -> Batch:
 
 
 def _weighted_mean(metrics: Metrics, totals: jax.Array) -> Metrics:
+    """Means over batches (axis 0) weighted by each batch's total weight; metrics may
+    carry a trailing member axis."""
     denom = jnp.maximum(totals.sum(), 1e-12)
-    return {k: jnp.sum(v * totals) / denom for k, v in metrics.items()}
+    return {k: jnp.tensordot(totals, v, axes=1) / denom for k, v in metrics.items()}
 
 
 def train_epoch(train_step: Callable[[TrainState, Batch], tuple[TrainState, Metrics]],
                 state: TrainState, data: dict[str, jax.Array], weights: jax.Array,
-                epoch: jax.Array, *, batch_size: int, n_batches: int
+                epoch: jax.Array, *, batch_size: int, n_batches: int,
+                skip_empty: bool = False, perm: jax.Array | None = None
                 ) -> tuple[TrainState, Metrics]:
-    """Scan `train_step` over one shuffled epoch; metrics are weighted means over batches."""
-    idx, w = shuffled_batches(epoch_key(state, epoch), weights, batch_size, n_batches)
-    zero_metrics = jax.tree.map(
-        lambda s: jnp.zeros(s.shape, s.dtype),
-        jax.eval_shape(train_step, state, gather(data, idx[0], w[0]))[1])
+    """Scan `train_step` over one shuffled epoch; metrics are weighted means over batches.
+
+    skip_empty: make no update on a batch without weight (needed only when members of a
+      population have different row counts; a per-step branch costs time under vmap).
+    perm: this epoch's row permutation, if already drawn (`epoch_permutation`).
+    """
+    if perm is None:
+        perm = epoch_permutation(state.rng, epoch, weights.shape[0])
+    idx, w = shuffled_batches(perm, weights, batch_size, n_batches)
 
     def body(state, batch_idx):
         i, wb = batch_idx
         batch = gather(data, i, wb)
-        state, metrics = jax.lax.cond(
-            wb.sum() > 0, train_step, lambda s, _: (s, zero_metrics), state, batch)
+        if not skip_empty:
+            state, metrics = train_step(state, batch)
+        else:
+            zero_metrics = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype),
+                                        jax.eval_shape(train_step, state, batch)[1])
+            state, metrics = jax.lax.cond(
+                wb.sum() > 0, train_step, lambda s, _: (s, zero_metrics), state, batch)
         return state, (metrics, wb.sum())
 
     state, (metrics, totals) = jax.lax.scan(body, state, (idx, w))

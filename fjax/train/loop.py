@@ -57,21 +57,38 @@ class LoopSpec:
     sign: float            # +1 to minimise the monitor, -1 to maximise it
     min_delta: float
     patience: int | None
+    skip_empty: bool = False  # some members have fewer rows: skip their empty batches
 
 
 def advance(spec: LoopSpec, train_step, eval_fn: EvalFn | None, loop: LoopState,
             data: dict, weights: jax.Array, val_data: dict | None,
-            val_weights: jax.Array | None) -> tuple[LoopState, dict]:
-    """One epoch for one member: train, evaluate, track the best, decide to stop."""
-    epoch = loop.epoch + 1
+            val_weights: jax.Array | None, perm: jax.Array | None = None,
+            group: bool = False) -> tuple[LoopState, dict]:
+    """One epoch: train, evaluate, track the best, decide to stop.
+
+    For one member; or, with `group=True`, for a group of members that see the same
+    batches (same seed and fold): `loop` is stacked `[G, ...]`, `train_step` and
+    `eval_fn` take stacked states and params with shared data, and metrics are `[G]`.
+    Sharing the batch lets XLA turn the members' first-layer matmuls into one matmul.
+    """
     state, metrics = train_epoch(train_step, loop.train, data, weights, loop.epoch,
-                                 batch_size=spec.batch_size, n_batches=spec.n_batches)
+                                 batch_size=spec.batch_size, n_batches=spec.n_batches,
+                                 skip_empty=spec.skip_empty, perm=perm)
     if eval_fn is not None and val_data is not None:
         metrics.update({f"val_{k}": v for k, v in eval_fn(state.params, val_data,
                                                           val_weights).items()})
     if spec.monitor not in metrics:
         raise ValueError(f"TrainConfig.monitor {spec.monitor!r} is not a metric of this run; "
                          f"choose one of {sorted(metrics)}")
+    update = jax.vmap(track_best, in_axes=(None, 0, 0, 0)) if group else track_best
+    return update(spec, loop, state, metrics), metrics
+
+
+def track_best(spec: LoopSpec, loop: LoopState, state: TrainState, metrics: dict) -> LoopState:
+    """One member's bookkeeping after an epoch: best parameters, patience, divergence.
+    A member that had already stopped keeps its state: its epoch was computed (it shares
+    the program with the others) but is discarded."""
+    epoch = loop.epoch + 1
     score = spec.sign * metrics[spec.monitor]
     finite = jnp.isfinite(metrics["loss"]) & jnp.isfinite(score)
     improved = finite & (score < loop.best_score - spec.min_delta)
@@ -88,10 +105,7 @@ def advance(spec: LoopSpec, train_step, eval_fn: EvalFn | None, loop: LoopState,
         diverged_epoch=jnp.where(finite, loop.diverged_epoch, epoch),
         epoch=epoch,
     )
-    # A member that had already stopped keeps its state: the epoch is computed (it
-    # shares the program with the others) but discarded.
-    kept = jax.tree.map(lambda old, upd: jnp.where(loop.stopped, old, upd), loop, new)
-    return kept, metrics
+    return jax.tree.map(lambda old, upd: jnp.where(loop.stopped, old, upd), loop, new)
 
 
 # One compiled program per structure: static arguments are the loop spec, the train step

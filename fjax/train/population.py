@@ -27,7 +27,7 @@ from fjax.data.checks import check_weights
 from fjax.data.splits import Folds
 from fjax.optim import HYPERPARAMS, build_optimizer
 from fjax.train.callbacks import Callback
-from fjax.train.epoch import num_batches
+from fjax.train.epoch import epoch_permutation, num_batches
 from fjax.train.fit import default_eval_fn, prepare, resolve_monitor
 from fjax.train.loop import EvalFn, LoopSpec, LoopState, RunRecord, advance, run_epochs
 from fjax.train.state import TrainState
@@ -126,12 +126,14 @@ def check_optimizer_values(hparams: Mapping[str, Sequence[float]]) -> None:
 
 def member_grid(hparams: Mapping[str, Sequence[float]], seeds: Sequence[int],
                 n_folds: int) -> pd.DataFrame:
-    """Every (seed, grid point, fold) as a row: seeds outermost, folds innermost."""
+    """Every (seed, fold, grid point) as a row: seeds outermost, grid points innermost,
+    so each run of consecutive rows with one seed and fold (a group) sees the same
+    batches."""
     names = list(hparams)
     rows = []
     for seed in seeds:
-        for point in itertools.product(*(hparams[n] for n in names)):
-            for fold in range(n_folds):
+        for fold in range(n_folds):
+            for point in itertools.product(*(hparams[n] for n in names)):
                 rows.append({"seed": int(seed), "fold": fold, **dict(zip(names, point))})
     table = pd.DataFrame(rows)
     table.insert(0, "member", np.arange(len(table)))
@@ -186,12 +188,13 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
     opt_names = [k for k in hparams if k in HYPERPARAMS]
     loss_names = [k for k in hparams if k not in HYPERPARAMS]
 
-    max_rows = int(jnp.max(jnp.sum((train_masks * base_weights) > 0, axis=1)))
-    spec_batches = num_batches(max_rows, train.batch_size)
+    rows = np.asarray(jnp.sum((train_masks * base_weights) > 0, axis=1))
+    spec_batches = num_batches(int(rows.max()), train.batch_size)
     tx = build_optimizer(optim, train.epochs * spec_batches)
     monitor, sign = resolve_monitor(train, has_val)
     spec = LoopSpec(batch_size=train.batch_size, n_batches=spec_batches, monitor=monitor,
-                    sign=sign, min_delta=train.min_delta, patience=train.patience)
+                    sign=sign, min_delta=train.min_delta, patience=train.patience,
+                    skip_empty=num_batches(int(rows.min()), train.batch_size) < spec_batches)
 
     columns = {k: jnp.asarray(members[k].to_numpy(), jnp.float32) for k in hparams}
     opt_hp = {k: columns[k] for k in opt_names}
@@ -200,12 +203,21 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
     # slowly (seconds), while eager ops are compiled once per shape and then reused.
     init = jax.vmap(lambda seed, hp: LoopState.start(init_member(init_fn, tx, seed, hp)))
     loop = init(jnp.asarray(members["seed"].to_numpy(), jnp.uint32), opt_hp)
-    fold_idx = jnp.asarray(members["fold"].to_numpy(), jnp.int32)
+    group_size = int(np.prod([len(v) for v in hparams.values()])) if hparams else 1
+    groups = members.iloc[::group_size]
+    unique_seeds, seed_idx = np.unique(groups["seed"].to_numpy(), return_inverse=True)
+    seed_rngs = jnp.stack([member_keys(int(s))[1] for s in unique_seeds])
 
+    chunk = train.member_chunk
+    if chunk is None:
+        chunk = auto_chunk(loss_fn, loop, data, loss_names, loss_hp)
     pop_spec = PopulationSpec(loop=spec, with_hparams=bool(loss_names), has_val=has_val,
-                              eval_batch_size=train.eval_batch_size, chunk=train.member_chunk)
+                              eval_batch_size=train.eval_batch_size, group_size=group_size,
+                              chunk=chunk)
     step_fn = functools.partial(population_epoch, pop_spec, loss_fn, eval_fn)
-    args = (fold_idx, loss_hp, data, base_weights, train_masks, val_data, val_masks)
+    args = (loss_hp, jnp.asarray(groups["fold"].to_numpy(), jnp.int32),
+            jnp.asarray(seed_idx, jnp.int32), data, base_weights, train_masks, val_data,
+            val_masks, seed_rngs)
     record = RunRecord()
     loop = run_epochs(step_fn, loop, args, train.epochs, callbacks, record)
     # Best-epoch parameters where the run was validated and asked for them; a member that
@@ -235,44 +247,98 @@ class PopulationSpec:
     with_hparams: bool     # pass per-member `hparams=` to the loss
     has_val: bool
     eval_batch_size: int
-    chunk: int | None      # member lift: None = vmap all, k = lax.map in chunks of k
+    group_size: int        # consecutive members sharing seed and fold (the grid's size)
+    chunk: int | None      # None: all members at once; k: about k at a time
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))
 def population_epoch(spec: PopulationSpec, loss_fn: Callable, eval_fn: EvalFn | None,
-                     loop: LoopState, fold: jax.Array, hp: dict, data: dict,
-                     base_weights: jax.Array, train_masks: jax.Array, val_data: dict | None,
-                     val_masks: jax.Array | None) -> tuple[LoopState, dict]:
-    """One epoch of every member: `advance` lifted over the member axis."""
+                     loop: LoopState, hp: dict, group_fold: jax.Array, group_seed: jax.Array,
+                     data: dict, base_weights: jax.Array, train_masks: jax.Array,
+                     val_data: dict | None, val_masks: jax.Array | None,
+                     seed_rngs: jax.Array) -> tuple[LoopState, dict]:
+    """One epoch of every member.
 
-    def member_advance(loop, fold, hp, data, base_weights, train_masks, val_data, val_masks):
-        # With traced per-member hparams the loss is new on every trace: build its steps
-        # uncached so that no tracer outlives the trace in a cache.
-        cached = not spec.with_hparams
-        member_loss = functools.partial(loss_fn, hparams=hp) if spec.with_hparams else loss_fn
-        make_step = make_train_step if cached else make_train_step.__wrapped__
-        make_eval = default_eval_fn if cached else default_eval_fn.__wrapped__
-        member_eval = eval_fn or make_eval(member_loss, spec.eval_batch_size)
+    Members form groups of `group_size` that share seed and fold, hence batches: a group
+    gathers each batch once and its members take it unbatched, so their matmuls with the
+    data become one larger matmul. Shuffles are drawn once per seed.
+    Shapes: loop and hp `[P, ...]` with P = Q groups x G; group_fold, group_seed `[Q]`.
+    """
+    n_groups, size = group_fold.shape[0], spec.group_size
+    epoch = jnp.max(loop.epoch)   # members still training are all at this epoch
+    perms = jax.vmap(lambda rng: epoch_permutation(rng, epoch, base_weights.shape[0]))(seed_rngs)
+    inner = _lift(spec.chunk is None or spec.chunk >= size)
+
+    def member_loss(h):
+        return functools.partial(loss_fn, hparams=h) if spec.with_hparams else loss_fn
+
+    # With traced per-member hparams the loss is new on every trace: build its steps
+    # uncached so that no tracer outlives the trace in a cache.
+    make_step = make_train_step.__wrapped__ if spec.with_hparams else make_train_step
+    make_eval = default_eval_fn.__wrapped__ if spec.with_hparams else default_eval_fn
+
+    def group_advance(loop, hp, fold, seed, data, base_weights, train_masks, val_data,
+                      val_masks, perms):
+        def step(states, batch):
+            return inner(lambda s, h: make_step(member_loss(h))(s, batch), states, hp)
+
+        def evaluate(params, val_data, val_weights):
+            def one(p, h):
+                fn = eval_fn or make_eval(member_loss(h), spec.eval_batch_size)
+                return fn(p, val_data, val_weights)
+            return inner(one, params, hp)
+
         weights = train_masks[fold] * base_weights
         val_weights = None if val_masks is None else val_masks[fold % val_masks.shape[0]]
-        return advance(spec.loop, make_step(member_loss),
-                       member_eval if spec.has_val else None,
-                       loop, data, weights, val_data, val_weights)
+        return advance(spec.loop, step, evaluate if spec.has_val else None, loop, data,
+                       weights, val_data, val_weights, perm=perms[seed], group=True)
 
-    lifted = lift_members(member_advance, spec.chunk)
-    return lifted(loop, fold, hp, data, base_weights, train_masks, val_data, val_masks)
+    grouped = jax.tree.map(lambda x: x.reshape((n_groups, size) + x.shape[1:]), (loop, hp))
+    per_group = (*grouped, group_fold, group_seed)
+    shared = (data, base_weights, train_masks, val_data, val_masks, perms)
+    if spec.chunk is None:
+        out = jax.vmap(group_advance, in_axes=(0,) * 4 + (None,) * 6)(*per_group, *shared)
+    else:
+        out = jax.lax.map(lambda g: group_advance(*g, *shared), per_group,
+                          batch_size=max(1, spec.chunk // size))
+    return jax.tree.map(lambda x: x.reshape((n_groups * size,) + x.shape[2:]), out)
 
 
-def lift_members(member_fn: Callable, chunk: int | None) -> Callable:
-    """Lift `member_fn(loop, fold, hp, *shared)` over the member axis.
+def _lift(batched: bool) -> Callable:
+    """`lift(f, states, hp)` over a group's members: vmap, or one after another."""
+    if batched:
+        return lambda f, *xs: jax.vmap(f)(*xs)
+    return lambda f, *xs: jax.lax.map(lambda x: f(*x), xs)
 
-    chunk=None: one `jax.vmap` over all members. chunk=k: `jax.lax.map` with
-    batch_size=k, i.e. vmap over k members at a time, sequentially over chunks.
+
+def auto_chunk(loss_fn: Callable, loop: LoopState, data: dict, loss_names: list,
+               loss_hp: dict) -> int | None:
+    """How many members to train at once when `TrainConfig.member_chunk` is None
+    (None: all of them).
+
+    Accelerators: all of them. CPU: all of them, unless the model's step runs a loop
+    (a recurrence): then one at a time. Measured on 2 CPU cores (BENCHMARKS.md): 256
+    MLPs vmapped train faster per member than one `fit`, while vmapped LSTMs run 1.3-1.4x
+    slower per member than one at a time, because their per-step matmuls are too small
+    to gain from batching and the batched kernels are slower.
     """
-    if chunk is None:
-        return jax.vmap(member_fn, in_axes=(0, 0, 0) + (None,) * 5)
+    if jax.default_backend() != "cpu":
+        return None
+    state = jax.tree.map(lambda x: x[0], loop.train)
+    hp = {k: v[0] for k, v in loss_hp.items()}
+    member_loss = functools.partial(loss_fn, hparams=hp) if loss_names else loss_fn
+    batch = {k: v[:2] for k, v in data.items()}
+    batch["weight"] = jnp.ones(2)
+    jaxpr = jax.make_jaxpr(make_train_step.__wrapped__(member_loss))(state, batch)
+    return 1 if _has_loop(jaxpr.jaxpr) else None
 
-    def lifted(loop, fold, hp, *shared):
-        return jax.lax.map(lambda m: member_fn(*m, *shared), (loop, fold, hp), batch_size=chunk)
 
-    return lifted
+def _has_loop(jaxpr) -> bool:
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name in ("scan", "while"):
+            return True
+        for param in eqn.params.values():
+            inner = getattr(param, "jaxpr", param)
+            if hasattr(inner, "eqns") and _has_loop(inner):
+                return True
+    return False

@@ -48,6 +48,6 @@ def step_key(state: TrainState) -> jax.Array:
     return jax.random.fold_in(jax.random.fold_in(state.rng, 0), state.step)
 
 
-def epoch_key(state: TrainState, epoch: jax.Array) -> jax.Array:
-    """The key for this epoch's shuffle: fold_in(stream 1, epoch)."""
-    return jax.random.fold_in(jax.random.fold_in(state.rng, 1), epoch)
+def epoch_key(rng: jax.Array, epoch: jax.Array) -> jax.Array:
+    """The key for this epoch's shuffle, from a state's `rng`: fold_in(stream 1, epoch)."""
+    return jax.random.fold_in(jax.random.fold_in(rng, 1), epoch)
