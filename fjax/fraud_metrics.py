@@ -12,8 +12,12 @@ With the same daily alerts: card recall at budget k = found compromised cards /
 compromised cards, over the period's card-days; expected cost = cost_alert x alerts +
 cost_missed x compromised card-days not alerted.
 
-Transaction-level ROC-AUC and average precision come from `fjax.metrics`; they need
-both classes, and `ranking_metrics` says so (with a warning) instead of returning NaN.
+Transaction-level ROC-AUC and average precision come from `fjax.metrics`. Metrics that
+need positives are undefined on a period without fraud: ROC-AUC and average precision
+(which also need legitimate transactions), and card recall (no compromised card-day to
+find). `ranking_metrics` and `card_metrics` then warn, naming the period and the
+metrics, and report None (n/a) instead of NaN. Card precision@k stays defined there
+(0: no alert can be right) and `card_metrics` says so in the same warning.
 """
 
 from __future__ import annotations
@@ -43,14 +47,16 @@ class DailyAlerts:
     k: int
 
     @property
-    def card_precision(self) -> float:
-        """Mean over days of the daily card precision@k."""
-        return float(self.precision.mean()) if len(self.days) else float("nan")
+    def card_precision(self) -> float | None:
+        """Mean over days of the daily card precision@k; None for a period without days."""
+        return float(self.precision.mean()) if len(self.days) else None
 
     @property
-    def card_recall(self) -> float:
+    def card_recall(self) -> float | None:
+        """Found / compromised card-days; None (undefined) when no card was compromised
+        (`card_metrics` warns about it)."""
         total = int(self.compromised.sum())
-        return float(self.found.sum() / total) if total else float("nan")
+        return float(self.found.sum() / total) if total else None
 
     def expected_cost(self, cost_alert: float, cost_missed: float) -> float:
         missed = int(self.compromised.sum() - self.found.sum())
@@ -111,6 +117,20 @@ def card_precision_at_k(day: np.ndarray, card: np.ndarray, score: np.ndarray,
                         label: np.ndarray, k: int = 100) -> float:
     """The handbook's card precision@k of a test period (mean of the daily values)."""
     return daily_alerts(day, card, score, label, k).card_precision
+
+
+def card_metrics(alerts: DailyAlerts, cost_alert: float, cost_missed: float,
+                 where: str = "test period") -> dict:
+    """Card precision@k, card recall@k and expected cost of a period's alerts; card recall
+    is None (and a warning naming `where` says why) when the period has no compromised
+    card."""
+    k = alerts.k
+    if int(alerts.compromised.sum()) == 0:
+        warnings.warn(f"{where} has no compromised card (no fraud): card recall@{k} is "
+                      f"undefined and reported as n/a; card precision@{k} is 0 by "
+                      "construction", stacklevel=2)
+    return {"card_precision": alerts.card_precision, "card_recall": alerts.card_recall,
+            "cost": alerts.expected_cost(cost_alert, cost_missed)}
 
 
 def ranking_metrics(score: np.ndarray, label: np.ndarray, where: str = "test period") -> dict:

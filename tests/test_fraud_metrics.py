@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from fjax.fraud_metrics import card_precision_at_k, daily_alerts, ranking_metrics
+from fjax.fraud_metrics import card_metrics, card_precision_at_k, daily_alerts, ranking_metrics
 
 
 def test_card_precision_at_k_by_hand():
@@ -81,10 +81,48 @@ def test_a_period_without_fraud_says_so_instead_of_nan():
     with pytest.warns(UserWarning, match="test period 3 has no fraud"):
         got = ranking_metrics(np.arange(5.0), np.zeros(5), where="test period 3")
     assert got == {"auc": None, "average_precision": None}
+    a = daily_alerts(np.zeros(5), np.arange(5), np.arange(5.0), np.zeros(5), k=2)
+    with pytest.warns(UserWarning, match=r"test period 3 has no compromised card \(no fraud\): "
+                                         r"card recall@2 is undefined and reported as n/a"):
+        got = card_metrics(a, cost_alert=1.0, cost_missed=10.0, where="test period 3")
+    assert got == {"card_precision": 0.0, "card_recall": None, "cost": 2.0}
+    assert a.card_recall is None                  # never NaN
+
+
+def test_a_period_with_fraud_warns_about_nothing():
+    a = daily_alerts(np.zeros(3), np.arange(3), np.arange(3.0), np.array([0, 0, 1]), k=2)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        a = daily_alerts(np.zeros(5), np.arange(5), np.arange(5.0), np.zeros(5), k=2)
-    assert a.card_precision == 0.0 and np.isnan(a.card_recall)
+        got = card_metrics(a, cost_alert=1.0, cost_missed=10.0, where="test period 0")
+    assert got == {"card_precision": 0.5, "card_recall": 1.0, "cost": 2.0}
+
+
+def test_a_test_period_without_fraud_is_reported_as_na_end_to_end():
+    from fjax.tasks.fraud.config import FraudDataConfig
+    from fjax.tasks.fraud.evaluation import period_metrics, summarize
+    from fjax.tasks.fraud.report import results_table
+
+    class Tx:                                       # the fields period_metrics reads
+        day = np.array([0, 0, 1, 1, 5, 5, 6])
+        customer = np.array([0, 1, 0, 2, 0, 1, 2])
+        fraud = np.array([0, 1, 0, 1, 0, 0, 0])
+
+    score = np.arange(7.0)
+    cfg = FraudDataConfig(top_k=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with_fraud, _ = period_metrics(Tx, np.arange(4), score[:4], cfg, "test period 0")
+    with pytest.warns(UserWarning) as caught:
+        without, _ = period_metrics(Tx, np.arange(4, 7), score[4:], cfg, "test period 1")
+    messages = " | ".join(str(w.message) for w in caught)
+    assert "test period 1 has no fraud: ROC-AUC and average precision" in messages
+    assert "test period 1 has no compromised card (no fraud): card recall@2" in messages
+    assert without["card_recall"] is None and without["auc"] is None
+    assert not any(isinstance(v, float) and np.isnan(v) for v in without.values())
+    table = pd.DataFrame([{"model": "m", "seed": 0, "period": 0, **with_fraud},
+                          {"model": "m", "seed": 0, "period": 1, **without}])
+    row = results_table(summarize(table), 2).iloc[0]
+    assert row["card recall@2"] == f"{with_fraud['card_recall']:.3f} ± 0.000 (1 of 2)"
 
 
 def test_bad_alert_inputs_are_named():

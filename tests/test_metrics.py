@@ -327,3 +327,21 @@ def test_shape_errors():
         metrics.roc_auc(np.zeros(5), np.zeros(5), np.ones(4))
     with pytest.raises(ValueError, match="pred has shape"):
         metrics.mae(np.zeros((5, 1)), np.zeros(5))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_regression_metrics_match_sklearn(seed):
+    from sklearn.metrics import (mean_absolute_error, mean_absolute_percentage_error,
+                                 root_mean_squared_error)
+    rng = np.random.default_rng(seed)
+    target = rng.normal(5.0, 2.0, size=200)
+    pred = target + rng.normal(0.0, 0.5, size=200)
+    w = rng.random(200) * (rng.random(200) > 0.2)
+    kw = dict(rtol=1e-5)
+    np.testing.assert_allclose(metrics.mae(pred, target, w),
+                               mean_absolute_error(target, pred, sample_weight=w), **kw)
+    np.testing.assert_allclose(metrics.rmse(pred, target, w),
+                               root_mean_squared_error(target, pred, sample_weight=w), **kw)
+    np.testing.assert_allclose(metrics.mape(pred, target, w),
+                               100 * mean_absolute_percentage_error(target, pred, sample_weight=w),
+                               **kw)

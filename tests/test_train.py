@@ -273,3 +273,70 @@ def test_bad_weights_are_rejected():
         fit(fresh_state(), LOSS, DATA, config=CFG, weights=np.zeros(N))
     with pytest.raises(ValueError, match="one weight per row"):
         fit(fresh_state(), LOSS, DATA, config=CFG, weights=np.ones(N - 1))
+
+
+def test_weighted_rows_come_first_in_permutation_order():
+    from fjax.train.epoch import weighted_first
+    rng = np.random.default_rng(0)
+    perm = rng.permutation(50)
+    weights = (rng.random(50) > 0.4).astype(np.float32)
+    order = np.asarray(weighted_first(jnp.asarray(perm), jnp.asarray(weights)))
+    expected = np.r_[perm[weights[perm] > 0], perm[weights[perm] == 0]]
+    np.testing.assert_array_equal(order, expected)
+
+
+def test_lift_rule_runs_recurrent_models_one_at_a_time_on_cpu():
+    from fjax.config import ModelConfig
+    from fjax.models import build_model
+    from fjax.train.loop import LoopState
+    from fjax.train.population import auto_chunk
+    x = RNG.normal(size=(8, 5, 2)).astype(np.float32)
+    data = {"x": jnp.asarray(x), "y": jnp.ones((8, 1))}
+    tx = build_optimizer(OptimConfig(), 10)
+    for kind, expected in (("lstm", 1), ("mlp", None)):
+        model = build_model(ModelConfig(kind=kind, hidden=(4,)), 1)
+        loss = supervised_loss(model.apply, LossConfig())
+        loop = jax.vmap(lambda s: LoopState.start(init_member(
+            lambda k: model.init(k, x[:1]), tx, s)))(jnp.arange(2, dtype=jnp.uint32))
+        assert auto_chunk(loss, loop, data, [], {}) == expected, kind
+
+
+def test_population_rejects_bad_hyperparameters_and_ambiguous_validation():
+    with pytest.raises(ValueError, match="learning_rate must be > 0"):
+        train_population(LOSS, INIT, DATA, optim=OptimConfig(), train=CFG,
+                         hparams={"learning_rate": [1e-3, -1e-3]})
+    with pytest.raises(ValueError, match=r"unknown loss hyperparameters \['learnig_rate'\]"):
+        train_population(LOSS, INIT, DATA, optim=OptimConfig(), train=CFG,
+                         hparams={"learnig_rate": [1e-3]})
+    with pytest.raises(ValueError, match="either folds"):
+        train_population(LOSS, INIT, DATA, optim=OptimConfig(), train=CFG,
+                         folds=kfold(N, 2), val_data=DATA)
+
+
+def test_binary_losses_reject_non_binary_labels_in_fit():
+    loss = supervised_loss(MODEL.apply, LossConfig(name="bce"))
+    y = np.where(np.arange(N) == 3, 2.0, (Y > 0).astype(np.float32)[:, 0])[:, None]
+    with pytest.raises(ValueError, match=r"0/1.*2\.0"):
+        fit(fresh_state(), loss, {"x": X, "y": y.astype(np.float32)}, config=CFG)
+
+
+def test_each_structure_compiles_once_and_grids_are_validated():
+    from fjax.config import ExperimentConfig, ModelConfig
+    from fjax.models import build_model
+    from fjax.tasks.experiment import Trainable, train_grid
+    from fjax.train.sweep import group_grid
+
+    base = ExperimentConfig(model=ModelConfig(kind="mlp", hidden=(4,)),
+                            train=TrainConfig(epochs=2, batch_size=16))
+    grid = {"model.hidden": [(4,), (6,)], "optim.learning_rate": [1e-3, 1e-2]}
+
+    def build(cfg):
+        model = build_model(cfg.model, 1)
+        return Trainable(init_fn=lambda k: model.init(k, X[:1]),
+                         loss_fn=supervised_loss(model.apply, LossConfig()))
+
+    results = train_grid(base, grid, build, DATA, progress=False)
+    assert [r.population.compilations for r in results] == [1, 1]
+    assert [r.population.size for r in results] == [2, 2]
+    with pytest.raises(ValueError, match="OptimConfig.learning_rate"):
+        group_grid(base, {"optim.learning_rate": [1e-3, -1.0]})

@@ -6,6 +6,7 @@ A task supplies `build(config) -> Trainable` for a group's structure; the rest i
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -16,7 +17,7 @@ from fjax.config import ExperimentConfig, get_path, replace_path
 from fjax.data.splits import Folds
 from fjax.report.callbacks import JsonlLogger, ProgressBar
 from fjax.report.files import RunDir
-from fjax.train import Population, train_population
+from fjax.train import Population, TrainingDiverged, train_population
 from fjax.train.sweep import Group, group_grid
 
 
@@ -58,8 +59,27 @@ def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
                                hparams=group.hparams, seeds=seeds_of(config), folds=folds,
                                val_data=val_data, eval_fn=trainable.eval_fn,
                                callbacks=callbacks)
+        check_divergence(pop, sweeping=bool(grid))
         results.append(GroupResult(group, trainable, pop))
     return results
+
+
+def check_divergence(pop: Population, sweeping: bool) -> None:
+    """A member whose loss became NaN or infinite stops a plain run with an error naming
+    it; in a sweep (where large learning rates are expected to fail) it is a warning, and
+    the member stays in the table with its `diverged_epoch`."""
+    table = pop.table()
+    bad = table[table["diverged_epoch"] > 0]
+    if bad.empty:
+        return
+    who = "; ".join(", ".join(f"{c}={row[c]:g}" if isinstance(row[c], float) else f"{c}={row[c]}"
+                              for c in pop.members.columns if c != "member")
+                    + f" at epoch {row['diverged_epoch']}" for _, row in bad.head(5).iterrows())
+    message = (f"{len(bad)} of {pop.size} members diverged (loss became NaN or infinite): "
+               f"{who}. Lower optim.learning_rate or set optim.clip_norm.")
+    if not sweeping:
+        raise TrainingDiverged(message, pop)
+    warnings.warn(message, stacklevel=3)
 
 
 def combined_table(results: Sequence[GroupResult], grid: Mapping[str, Sequence[Any]]) -> pd.DataFrame:

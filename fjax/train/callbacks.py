@@ -1,10 +1,13 @@
-"""The callback protocol of the host loops. Concrete callbacks that print or write
-(progress bars, loggers) live in `fjax.report`; `Checkpointer` in `fjax.train.checkpoint`.
+"""The callback protocol of the host loops, and the default progress bar. Callbacks that
+write files (loggers) live in `fjax.report`; `Checkpointer` in `fjax.train.checkpoint`.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
 
 
 class Callback:
@@ -23,3 +26,35 @@ class Callback:
 
     def on_train_end(self, loop: Any) -> None:
         return None
+
+
+def _summary(value: Any) -> float:
+    """A scalar for display: the value, or the median over population members."""
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0 or np.all(np.isnan(arr)):
+        return float(arr.ravel()[0]) if arr.size else float("nan")
+    return float(np.nanmedian(arr))
+
+
+class ProgressBar(Callback):
+    """A tqdm bar over epochs with the loss and validation loss (medians over members
+    in a population). `fit` and `train_population` use one when given no callbacks;
+    TQDM_DISABLE=1 silences it."""
+
+    def __init__(self, total: int, desc: str = "train",
+                 keys: tuple[str, ...] = ("loss", "val_loss"), disable: bool | None = None):
+        self.total, self.desc, self.keys, self.disable = total, desc, keys, disable
+        self.bar = None
+
+    def on_train_begin(self, loop: Any) -> None:
+        self.bar = tqdm(total=self.total, desc=self.desc, unit="epoch", disable=self.disable,
+                        initial=int(np.max(np.asarray(loop.epoch))), leave=False)
+
+    def on_epoch_end(self, epoch: int, logs: dict, loop: Any) -> None:
+        shown = {k: f"{_summary(logs[k]):.4g}" for k in self.keys if k in logs}
+        self.bar.set_postfix(shown, refresh=False)
+        self.bar.update(1)
+
+    def on_train_end(self, loop: Any) -> None:
+        if self.bar is not None:
+            self.bar.close()

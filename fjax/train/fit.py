@@ -12,7 +12,7 @@ import numpy as np
 
 from fjax.config import TrainConfig
 from fjax.data.checks import check_arrays, check_weights
-from fjax.train.callbacks import Callback
+from fjax.train.callbacks import Callback, ProgressBar
 from fjax.train.epoch import evaluate, num_batches
 from fjax.train.loop import EvalFn, LoopSpec, LoopState, RunRecord, advance_jit, run_epochs
 from fjax.train.state import TrainState
@@ -67,7 +67,7 @@ def default_eval_fn(loss_fn: LossFn, batch_size: int) -> EvalFn:
 
 def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
         val_data: dict | None = None, weights: Any = None, val_weights: Any = None,
-        eval_fn: EvalFn | None = None, callbacks: Sequence[Callback] = ()) -> FitResult:
+        eval_fn: EvalFn | None = None, callbacks: Sequence[Callback] | None = None) -> FitResult:
     """Train one model for `config.epochs` epochs (fewer if it early-stops).
 
     Args:
@@ -79,7 +79,8 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
       val_data, val_weights: evaluated after every epoch with `eval_fn` (default: the
         weighted mean of `loss_fn` without dropout); metrics get a "val_" prefix.
       weights: f32[n] sample weights or a 0/1 mask (e.g. one fold).
-      callbacks: host-side hooks called once per epoch (progress, logging, checkpoints).
+      callbacks: host-side hooks called once per epoch (progress, logging, checkpoints);
+        None: a progress bar; () for none.
 
     Raises:
       TrainingDiverged: the loss became NaN or infinite; names the epoch.
@@ -99,6 +100,8 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
     loop = LoopState.start(state)
     args = (data, weights, val_data, val_weights)
 
+    if callbacks is None:
+        callbacks = [ProgressBar(config.epochs)]
     record = RunRecord()
     loop = run_epochs(step_fn, loop, args, config.epochs, callbacks, record)
     diverged = int(loop.diverged_epoch)

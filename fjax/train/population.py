@@ -26,7 +26,7 @@ from fjax.config import OptimConfig, TrainConfig
 from fjax.data.checks import check_weights
 from fjax.data.splits import Folds
 from fjax.optim import HYPERPARAMS, build_optimizer
-from fjax.train.callbacks import Callback
+from fjax.train.callbacks import Callback, ProgressBar
 from fjax.train.epoch import epoch_permutation, num_batches
 from fjax.train.fit import default_eval_fn, prepare, resolve_monitor
 from fjax.train.loop import EvalFn, LoopSpec, LoopState, RunRecord, advance, run_epochs
@@ -144,7 +144,7 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
                      train: TrainConfig, hparams: Mapping[str, Sequence[float]] | None = None,
                      seeds: Sequence[int] = (0,), folds: Folds | None = None,
                      val_data: dict | None = None, eval_fn: EvalFn | None = None,
-                     callbacks: Sequence[Callback] = ()) -> Population:
+                     callbacks: Sequence[Callback] | None = None) -> Population:
     """Train seeds x grid x folds members of one structure as one compiled program.
 
     Args:
@@ -218,6 +218,8 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
     args = (loss_hp, jnp.asarray(groups["fold"].to_numpy(), jnp.int32),
             jnp.asarray(seed_idx, jnp.int32), data, base_weights, train_masks, val_data,
             val_masks, seed_rngs)
+    if callbacks is None:
+        callbacks = [ProgressBar(train.epochs)]
     record = RunRecord()
     loop = run_epochs(step_fn, loop, args, train.epochs, callbacks, record)
     # Best-epoch parameters where the run was validated and asked for them; a member that

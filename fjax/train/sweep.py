@@ -29,6 +29,8 @@ def group_grid(base: Any, grid: Mapping[str, Sequence[Any]]) -> list[Group]:
         get_path(base, path)  # raises on an unknown path
         if len(values) == 0:
             raise ValueError(f"grid entry {path!r} has no values")
+        for value in values:
+            replace_path(base, path, value)  # the field's own validation, per value
     structural = [p for p in grid if p not in hyper_paths]
     hyper = [p for p in grid if p in hyper_paths]
     short = {p.split(".")[-1]: p for p in hyper}

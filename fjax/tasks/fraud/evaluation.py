@@ -8,7 +8,7 @@ import pandas as pd
 
 from fjax.data.split_stack import SplitStack
 from fjax.data.transactions import Transactions
-from fjax.fraud_metrics import DailyAlerts, daily_alerts, ranking_metrics
+from fjax.fraud_metrics import DailyAlerts, card_metrics, daily_alerts, ranking_metrics
 from fjax.tasks.fraud.config import FraudDataConfig
 
 METRICS = ("auc", "average_precision", "card_precision", "card_recall", "cost")
@@ -16,12 +16,13 @@ METRICS = ("auc", "average_precision", "card_precision", "card_recall", "cost")
 
 def period_metrics(tx: Transactions, rows: np.ndarray, scores: np.ndarray,
                    cfg: FraudDataConfig, where: str) -> tuple[dict, DailyAlerts]:
-    """Metrics of one test period: `rows` index the transactions, `scores` rank them."""
+    """Metrics of one test period: `rows` index the transactions, `scores` rank them.
+    Metrics that need frauds are None on a period without any (with a warning naming
+    `where`)."""
     label = tx.fraud[rows]
     alerts = daily_alerts(tx.day[rows], tx.customer[rows], scores, label, cfg.top_k)
-    return ({**ranking_metrics(scores, label, where), "card_precision": alerts.card_precision,
-             "card_recall": alerts.card_recall,
-             "cost": alerts.expected_cost(cfg.cost_alert, cfg.cost_missed)}, alerts)
+    return ({**ranking_metrics(scores, label, where),
+             **card_metrics(alerts, cfg.cost_alert, cfg.cost_missed, where)}, alerts)
 
 
 def evaluate(name: str, tx: Transactions, stack: SplitStack, members: pd.DataFrame,

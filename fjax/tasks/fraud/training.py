@@ -142,10 +142,84 @@ def fit_periods(name: str, config: Config, stack: SplitStack, *,
     return run
 
 
-def with_anomaly_feature(stack: SplitStack, autoencoder: ModelRun) -> SplitStack:
-    """The stack with one more input: log reconstruction error of the period's
-    autoencoder (first seed), standardized on the period's training rows."""
+def day_folds(stack: SplitStack, day: np.ndarray, n_folds: int) -> tuple[Folds, int]:
+    """Cross-fitting folds inside every period's training week, by day.
+
+    `day i64[N]` is the day of each stacked row. Period k's training days, in order, go
+    round-robin to F = min(n_folds, fewest training days of any period) folds (F = 7 on
+    a 7-day week: leave one day out). Member j = k * F + f trains on period k's training
+    rows outside fold f and is scored on ("validates" on) its training rows in fold f.
+    Returns the [K * F, N] masks and F."""
+    if n_folds < 2:
+        raise ValueError(f"cross-fitting needs at least 2 folds, got {n_folds}")
+    day = np.asarray(day)
+    if day.shape != (len(stack.row),):
+        raise ValueError(f"day must have one entry per stacked row ({len(stack.row)}), got "
+                         f"shape {day.shape}")
+    train = stack.folds.train > 0
+    days = [np.unique(day[train[k]]) for k in range(stack.k)]
+    fewest = min(len(d) for d in days)
+    if fewest < 2:
+        k = int(np.argmin([len(d) for d in days]))
+        raise ValueError(f"period {k}'s training rows span {fewest} day(s): cross-fitting "
+                         "the anomaly feature by day needs at least 2")
+    folds = min(n_folds, fewest)
+    fit = np.zeros((stack.k * folds, len(day)), np.float32)
+    held = np.zeros_like(fit)
+    for k in range(stack.k):
+        fold_of_day = np.arange(len(days[k])) % folds
+        fold = np.full(len(day), -1)
+        rows = np.nonzero(train[k])[0]
+        fold[rows] = fold_of_day[np.searchsorted(days[k], day[rows])]
+        for f in range(folds):
+            fit[k * folds + f] = train[k] & (fold != f)
+            held[k * folds + f] = fold == f
+    return Folds(train=fit, val=held), folds
+
+
+def crossfit_errors(config: Config, stack: SplitStack, day: np.ndarray, n_folds: int, *,
+                    run_dir: Path | None = None, progress: bool = True) -> np.ndarray:
+    """Out-of-fold reconstruction errors of every period's training rows.
+
+    For each period and each day-fold f of its training week (`day_folds`), an
+    autoencoder with `config` (first seed only) trains on the legitimate training rows
+    outside fold f and scores the training rows in fold f, so no row's error comes from
+    an autoencoder that saw it. All K x F autoencoders train as one population.
+    Returns f64[N]: the error of each training row, NaN on the other rows."""
+    if config.model.kind != "autoencoder":
+        raise ValueError(f"crossfit_errors trains an autoencoder, got model.kind "
+                         f"{config.model.kind!r}")
+    folds, _ = day_folds(stack, day, n_folds)
+    one_seed = dataclasses.replace(config, sweep=dataclasses.replace(config.sweep, seeds=1))
+    crossfit = dataclasses.replace(stack, folds=folds)
+    run = fit_periods("autoencoder (cross-fit)", one_seed, crossfit, run_dir=run_dir,
+                      progress=progress)
+    err = np.full(len(stack.row), np.nan)
+    for (_, member), scores in zip(run.members.iterrows(), run.test_scores):
+        err[crossfit.val_rows(int(member["fold"]))] = scores
+    return err
+
+
+def with_anomaly_feature(stack: SplitStack, autoencoder: ModelRun,
+                         train_error: np.ndarray) -> SplitStack:
+    """The stack with one more input: the log reconstruction error, standardized on each
+    period's training rows.
+
+    Training rows take `train_error` (`crossfit_errors`: out-of-fold, from autoencoders
+    that never saw the row); test rows take the error of the period's autoencoder fitted
+    on the whole training week (`autoencoder`, first seed). Both are then errors on rows
+    the scoring autoencoder did not train on. Scoring training rows with the autoencoder
+    that was fitted on them would give them in-sample errors, lower for the legitimate
+    rows it fitted than anything it meets on the test week: the supervised model would
+    learn a legitimate-versus-fraud gap wider than the one it is then given, i.e. an
+    optimistic feature. (The cross-fit autoencoders see 1 - 1/F of the week, slightly less
+    than the test-week one; the scalers of the inputs stay the week's, as for every model.)
+    """
     x = stack.data["x"]
+    train_error = np.asarray(train_error, np.float64)
+    if train_error.shape != (len(x),):
+        raise ValueError(f"train_error must have one entry per stacked row ({len(x)}), got "
+                         f"shape {train_error.shape}")
     z = np.zeros(len(x), np.float32)
     first_seed = autoencoder.members["seed"].min()
     for i, row in autoencoder.members.iterrows():
@@ -153,8 +227,15 @@ def with_anomaly_feature(stack: SplitStack, autoencoder: ModelRun) -> SplitStack
             continue
         k = int(row["fold"])
         rows = stack.block_rows(k)
-        err = np.log(score_rows(autoencoder.score, autoencoder.member_params(i), x, rows)
-                     + 1e-12)
-        z[rows] = fit_scaler("standard", err, stack.folds.train[k, rows] > 0).transform(err)
+        train = stack.folds.train[k, rows] > 0
+        if not np.all(np.isfinite(train_error[rows[train]])):
+            raise ValueError(f"train_error lacks out-of-fold errors for period {k}'s training "
+                             "rows (see crossfit_errors)")
+        err = np.empty(len(rows))
+        err[train] = train_error[rows[train]]
+        err[~train] = score_rows(autoencoder.score, autoencoder.member_params(i), x,
+                                 rows[~train])
+        err = np.log(err + 1e-12)
+        z[rows] = fit_scaler("standard", err, train).transform(err)
     return dataclasses.replace(stack, data={**stack.data,
                                             "x": np.concatenate([x, z[:, None]], axis=1)})

@@ -1,0 +1,41 @@
+"""The task-layer runner: a diverging plain run stops with the member named; in a sweep
+it is a warning and the member stays in the table."""
+
+import numpy as np
+import pytest
+
+from fjax.config import ExperimentConfig, LossConfig, ModelConfig, OptimConfig, TrainConfig
+from fjax.models import build_model
+from fjax.tasks.experiment import Trainable, combined_table, train_grid
+from fjax.train import TrainingDiverged
+from fjax.train.objective import supervised_loss
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(64, 3)).astype(np.float32)
+DATA = {"x": X, "y": (X @ np.ones(3) * 10).astype(np.float32)[:, None]}
+
+
+def build(cfg):
+    model = build_model(cfg.model, 1)
+    return Trainable(init_fn=lambda k: model.init(k, X[:1]),
+                     loss_fn=supervised_loss(model.apply, LossConfig()))
+
+
+def config(lr):
+    return ExperimentConfig(model=ModelConfig(kind="mlp", hidden=(8,)),
+                            optim=OptimConfig(name="sgd", learning_rate=lr),
+                            train=TrainConfig(epochs=4, batch_size=16))
+
+
+def test_a_plain_run_that_diverges_names_the_member():
+    with pytest.raises(TrainingDiverged, match=r"1 of 1 members diverged.*seed=0.*epoch \d"):
+        train_grid(config(1e4), {}, build, DATA, progress=False)
+
+
+def test_a_sweep_warns_and_keeps_the_diverged_member():
+    grid = {"optim.learning_rate": [1e-3, 1e4]}
+    with pytest.warns(UserWarning, match=r"1 of 2 members diverged.*learning_rate=10000"):
+        results = train_grid(config(1e-3), grid, build, DATA, progress=False)
+    table = combined_table(results, grid)
+    assert list(table["diverged_epoch"] > 0) == [False, True]
+    assert "optim.learning_rate" in table.columns
