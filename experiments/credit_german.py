@@ -14,6 +14,7 @@ import dataclasses
 
 import tyro
 
+from fjax.runtime import enable_compilation_cache
 from fjax.tasks import credit
 
 GRID = {"model.kind": ["logistic", "mlp"], "optim.learning_rate": [1e-3, 3e-3],
@@ -21,6 +22,7 @@ GRID = {"model.kind": ["logistic", "mlp"], "optim.learning_rate": [1e-3, 3e-3],
 
 
 def main() -> None:
+    enable_compilation_cache()
     base = credit.Config(name="credit_german")
     base = dataclasses.replace(base, sweep=dataclasses.replace(base.sweep, seeds=3))
     config = tyro.cli(credit.Config, default=base)

@@ -10,7 +10,9 @@ forecast.csv, forecast.png, loss.png, horizon.png and report.md.
 
 import tyro
 
+from fjax.runtime import enable_compilation_cache
 from fjax.tasks import forecast
 
 if __name__ == "__main__":
+    enable_compilation_cache()
     print(f"report: {forecast.run(tyro.cli(forecast.Config))}/report.md")

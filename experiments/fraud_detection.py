@@ -10,12 +10,14 @@ Writes runs/fraud_detection/ (report.md, metrics.json, alerts.csv, plots, config
 
 import tyro
 
+from fjax.runtime import enable_compilation_cache
 from fjax.tasks import fraud
 
 ALL_MODELS = ("rule", "logistic", "mlp", "autoencoder", "combined", "gru")
 
 
 def main() -> None:
+    enable_compilation_cache()
     config = tyro.cli(fraud.Config, default=fraud.Config(name="fraud_detection",
                                                           compare=ALL_MODELS))
     print(f"report: {fraud.run(config)}/report.md")

@@ -64,6 +64,8 @@ def test_sweep_on_a_users_file_writes_the_run_folder(user_file, tmp_path):
         assert (out / name).exists(), name
     report = (out / "report.md").read_text()
     assert "feed-forward network: 0.876 / 0.675 / 0.303" in report
+    assert "| protocol (fjax; handbook) |" in report
+    assert "handbook: 4 prequential test periods (training weeks from 2018-07-25" in report
     assert "Selection on the validation periods" in report
 
 
@@ -125,3 +127,70 @@ def test_the_briefs_sweep_is_one_compile_group_of_every_combination():
         _check_grid(config, grid)                      # focal: every entry matters
     with pytest.warns(UserWarning, match="focal_gamma has no effect with loss.name='bce'"):
         _check_grid(Config(), grid)
+
+
+def test_a_validation_week_without_fraud_is_named():
+    import dataclasses
+
+    from fjax.tasks.fraud.dataset import FraudData, assessment_periods
+    tx = simulate(n_customers=150, n_terminals=300, n_days=75, seed=7)
+    cfg = FraudDataConfig(train_start=None)
+    periods = assessment_periods(cfg, tx, 2)
+    data = FraudData(cfg=cfg, tx=tx, names=[], features=np.zeros((len(tx), 2), np.float32),
+                     periods=periods)
+    week = data.validation_periods[1]
+    in_week = (tx.day >= week.test_start) & (tx.day < week.test_end)
+    assert tx.fraud[in_week].any()
+    data.tx = dataclasses.replace(tx, fraud=np.where(in_week, 0, tx.fraud).astype(tx.fraud.dtype))
+    with pytest.warns(UserWarning, match="validation period 1: its test week has no fraud"):
+        data.stack("validation")
+
+
+def test_the_results_table_states_each_comparisons_protocol():
+    from fjax.tasks.fraud.evaluation import summarize
+    from fjax.tasks.fraud.report import results_table
+    starts = ["2018-07-25", "2018-08-01", "2018-08-08", "2018-08-15"]
+    periods = pd.DataFrame({
+        "period": range(4),
+        "train": [f"{d} .. x" for d in starts],
+        "test": [f"{(pd.Timestamp(d) + pd.Timedelta(days=14)).date()} .. x" for d in starts]})
+    members = pd.DataFrame([{"model": m, "seed": 0, "period": p, "auc": 0.8 + 0.01 * p,
+                             "average_precision": 0.5 + 0.01 * p, "card_precision": 0.2,
+                             "card_recall": 0.5, "cost": 100.0}
+                            for m in ("logistic", "mlp", "autoencoder", "rule")
+                            for p in range(4)])
+    table = results_table(summarize(members), 100, members, periods).set_index("model")
+    protocol = table["protocol (fjax; handbook)"]
+    mean_of_4 = "fjax: mean of 4 prequential test periods (training weeks from 2018-07-25 " \
+                "to 2018-08-15)"
+    assert all(p.startswith(mean_of_4) for p in protocol)
+    # a one-split figure is set beside fjax's figure on that same split
+    assert ("handbook: one split (ch. 3.4): training week from 2018-07-25, test week from "
+            "2018-08-08; fjax on that split (period 0): 0.800 / 0.500 / 0.200"
+            in protocol["logistic"])
+    assert table.loc["logistic", "AUC"] == "0.815 ± 0.011"          # the mean, unchanged
+    assert protocol["mlp"].endswith("; same periods (on fjax's own simulation run)")
+    assert "one split (ch. 7.3)" in protocol["autoencoder"]
+    assert "not this run's: compare with care" in protocol["autoencoder"]
+    assert "fjax's on the legitimate ones" in protocol["autoencoder"]
+    assert protocol["rule"].endswith("; no handbook figure")
+    shifted = periods.assign(train=[f"2018-09-0{i + 1} .. x" for i in range(4)])
+    other = results_table(summarize(members), 20, members, shifted).set_index("model")
+    assert "compare with care; fjax ranks 20 cards a day, the handbook 100" in \
+        other.loc["logistic", "protocol (fjax; handbook)"]
+
+
+def test_the_combined_model_runs_on_cross_fitted_anomaly_errors(user_file, tmp_path):
+    out = tmp_path / "run"
+    argv = ["run", "fraud", "--out", str(out), "--data.path", str(user_file),
+            "--data.amount-column", "amount_eur", "--data.customer-column", "card",
+            "--compare", "combined", *TINY]
+    assert cli.main(argv) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["models"]) == {"mlp", "combined"}
+    members = pd.read_csv(out / "members.csv")
+    assert members.loc[members.model == "combined", "auc"].between(0, 1).all()
+    # the day-fold autoencoders: 2 periods x 7 days, one seed
+    log = pd.read_json(out / "models" / "autoencoder_crossfit" / "history.jsonl", lines=True)
+    assert len(log["loss"].iloc[0]) == 2 * 7                  # one loss per member
+    assert not (out / "models" / "autoencoder").exists()     # no whole-week autoencoder

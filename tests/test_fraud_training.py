@@ -1,18 +1,21 @@
 """The fraud models' plumbing: legitimate-only autoencoder folds, the anomaly feature of
-the combined model, the GRU on sequence stacks, and chunked scoring."""
+the combined model (cross-fitted on the training week), the GRU on sequence stacks, and
+chunked scoring."""
 
+import dataclasses
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
+import pytest
 
+from fjax.config import ModelConfig
 from fjax.data.split_stack import stack_scaled
 from fjax.data.splits import Folds
 from fjax.tasks.fraud import Config
 from fjax.tasks.fraud.presets import preset
-from fjax.tasks.fraud.training import (ModelRun, make_trainable, model_folds, score_rows,
-                                       with_anomaly_feature)
+from fjax.tasks.fraud.training import (crossfit_errors, day_folds, fit_periods, make_trainable,
+                                       model_folds, score_rows, with_anomaly_feature)
 
 RNG = np.random.default_rng(0)
 N, D = 60, 3
@@ -36,21 +39,108 @@ def test_the_autoencoder_trains_on_legitimate_rows_only():
 
 def test_the_anomaly_feature_is_standardized_on_each_training_week():
     stack = stack_scaled(X, PERIODS, shared=LABELS)
-    score = jax.jit(lambda p, x: p["a"] * jnp.sum(jnp.square(x), axis=1) + 1.0)
-    members = pd.DataFrame({"member": [0, 1], "seed": [0, 0], "fold": [0, 1]})
-    run = ModelRun(name="autoencoder", config=Config(), members=members,
-                   params={"a": jnp.array([1.0, 2.0])}, score=score, test_scores=[],
-                   history=[], compile_s=0.0, train_s=0.0)
-    x, out = stack.data["x"], with_anomaly_feature(stack, run).data["x"]
+    x = stack.data["x"]
+    error = 1.0 + np.abs(x[:, 0]) + 0.1 * np.arange(len(x))
+    out = with_anomaly_feature(stack, error).data["x"]
     assert out.shape == (len(x), D + 1)
     np.testing.assert_array_equal(out[:, :D], x)
     for k in range(2):
-        tr = stack.folds.train[k] > 0
-        np.testing.assert_allclose(out[tr, D].mean(), 0, atol=1e-5)
-        np.testing.assert_allclose(out[tr, D].std(), 1, atol=1e-5)
-        err = np.log(run.params["a"][k] * np.sum(x[stack.block == k] ** 2, axis=1) + 1.0)
-        z = (err - err[tr[stack.block == k]].mean()) / err[tr[stack.block == k]].std()
-        np.testing.assert_allclose(out[stack.block == k, D], z, rtol=1e-4, atol=1e-5)
+        block = stack.block == k
+        tr = stack.folds.train[k][block] > 0
+        err = np.log(error[block])
+        z = (err - err[tr].mean()) / err[tr].std()
+        np.testing.assert_allclose(out[block, D], z, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(out[block, D][tr].mean(), 0, atol=1e-5)
+        np.testing.assert_allclose(out[block, D][tr].std(), 1, atol=1e-5)
+    missing = error.copy()
+    missing[stack.block_rows(1)[-1]] = np.nan
+    with pytest.raises(ValueError, match="lacks a finite, non-negative value for some of "
+                                         "period 1's rows"):
+        with_anomaly_feature(stack, missing)
+
+
+def test_day_folds_leave_each_day_out_once_and_match_test_days_by_day():
+    day = np.repeat(np.arange(12), 5)                   # 60 rows, 5 a day
+    # period 0 trains on days 0-3, tests on 5-6; period 1 trains on days 6-8, tests on 11
+    train = [(day <= 3), (day >= 6) & (day <= 8)]
+    test = [(day == 5) | (day == 6), day == 11]
+    stack = stack_scaled(X, Folds(train=np.array(train, np.float32),
+                                  val=np.array(test, np.float32)), shared=LABELS)
+    sday = day[stack.row]
+    folds, n = day_folds(stack, sday, 7)
+    assert n == 3 and folds.k == 2 * 3                  # min(7, fewest training days)
+    for k, first in ((0, 0), (1, 6)):
+        tr, te = stack.folds.train[k] > 0, stack.folds.val[k] > 0
+        held = folds.val[k * n:(k + 1) * n] > 0
+        fit = folds.train[k * n:(k + 1) * n] > 0
+        np.testing.assert_array_equal(held.sum(axis=0), (tr | te).astype(int))  # once each
+        for f in range(n):
+            assert not np.any(fit[f] & held[f])
+            assert not np.any(fit[f] & te)                                  # never the test
+            np.testing.assert_array_equal(fit[f] | (held[f] & tr), tr)
+            assert not set(sday[held[f]]) & set(sday[fit[f]])            # whole days
+            assert set((sday[held[f]] - first) % n) == {f}               # the same "weekday"
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        day_folds(stack, sday, 1)
+    one_day = stack_scaled(X, Folds(train=np.array([day == 0], np.float32),
+                                    val=np.array([day == 5], np.float32)), shared=LABELS)
+    with pytest.raises(ValueError, match="period 0's training rows span 1 day"):
+        day_folds(one_day, day[one_day.row], 7)
+    gap = stack_scaled(X, Folds(train=np.array([np.isin(day, [0, 1, 3])], np.float32),
+                                val=np.array([day == 5], np.float32)), shared=LABELS)
+    with pytest.raises(ValueError, match="period 0 has no training rows in day-fold 2 of 3"):
+        day_folds(gap, day[gap.row], 7)
+
+
+def _planted_outlier_week():
+    """One period: training days 0-3 (60 rows a day on a 2-d plane in 4-d), test days
+    5-6; 20 legitimate rows of day 2 sit far off the plane (the planted outliers)."""
+    rng = np.random.default_rng(1)
+    day = np.concatenate([np.repeat(np.arange(4), 60), np.repeat([5, 6], 20)])
+    n = len(day)
+    x = (rng.normal(size=(n, 2)) @ rng.normal(size=(2, 4)) + 0.05 * rng.normal(size=(n, 4)))
+    outliers = np.nonzero(day == 2)[0][:20]
+    x[outliers] = [6.0, -6.0, 6.0, -6.0]
+    y = np.zeros(n, np.float32)
+    y[rng.choice(np.nonzero(day != 2)[0], 6, replace=False)] = 1.0
+    periods = Folds(train=np.array([day <= 3], np.float32), val=np.array([day >= 5], np.float32))
+    config = preset(Config(), "autoencoder")
+    config = dataclasses.replace(
+        config, model=ModelConfig(kind="autoencoder", hidden=(16,), bottleneck=2),
+        optim=dataclasses.replace(config.optim, learning_rate=1e-2),
+        train=dataclasses.replace(config.train, epochs=10, batch_size=32))
+    return x.astype(np.float32), y, day, periods, outliers, config
+
+
+def test_a_training_rows_anomaly_feature_comes_from_an_autoencoder_that_never_saw_it():
+    x, y, day, periods, outliers, config = _planted_outlier_week()
+    stack = stack_scaled(x, periods, shared={"y": y[:, None]})
+    sday = day[stack.row]
+    at = np.searchsorted(stack.row, outliers)           # one period: rows in order
+    others = (stack.folds.train[0] > 0) & ~np.isin(np.arange(len(sday)), at)
+    err = crossfit_errors(config, stack, sday, 7, progress=False)
+    assert np.all(np.isfinite(err)) and np.all(err > 0)    # training and test rows
+    # The planted rows were in no training set of the autoencoder that scored them:
+    # their error is far above the other training rows'.
+    assert err[at].min() > 20 * np.median(err[others])
+    z = with_anomaly_feature(stack, err).data["x"][:, -1]
+    assert z[at].min() > z[others].max()                  # the feature the model sees
+    # The old scheme scored the training week with the autoencoder fitted on it: the
+    # outliers it fitted look far less anomalous there (the optimistic feature).
+    full = fit_periods("autoencoder", config, stack, progress=False)
+    in_sample = score_rows(full.score, full.member_params(0), stack.data["x"], at)
+    assert err[at].min() > 5 * np.median(in_sample)
+    # A row's own label does not enter the fit that scores it: making one planted row a
+    # fraud (dropping it from the legitimate-only fits that contain day 2) leaves every
+    # day-2 error unchanged, and changes the errors of the days whose fit contained it.
+    y2 = y.copy()
+    y2[outliers[0]] = 1.0
+    stack2 = dataclasses.replace(stack, data={**stack.data, "y": y2[stack.row][:, None]})
+    err2 = crossfit_errors(config, stack2, sday, 7, progress=False)
+    day2 = sday == 2
+    np.testing.assert_array_equal(err2[day2], err[day2])
+    assert not np.allclose(err2[(sday != 2) & (stack.folds.train[0] > 0)],
+                           err[(sday != 2) & (stack.folds.train[0] > 0)])
 
 
 def test_the_gru_preset_trains_on_sequence_stacks():

@@ -24,9 +24,10 @@ from fjax.tasks.experiment import default_run_dir
 from fjax.tasks.fraud.config import MODELS, SEQUENCE_KINDS, Config, FraudDataConfig
 from fjax.tasks.fraud.dataset import FraudData, prepare
 from fjax.tasks.fraud.evaluation import evaluate, rule_scores
-from fjax.tasks.fraud.presets import preset
+from fjax.tasks.fraud.presets import CROSSFIT_FOLDS, preset
 from fjax.tasks.fraud.report import ModelResult, periods_table, write
-from fjax.tasks.fraud.training import ModelRun, fit_periods, with_anomaly_feature
+from fjax.tasks.fraud.training import (ModelRun, crossfit_errors, fit_periods,
+                                       with_anomaly_feature)
 
 __all__ = ["Config", "FraudDataConfig", "run"]
 
@@ -65,11 +66,13 @@ def _fit(name: str, config: Config, data: FraudData, grid: Mapping, runs: dict,
     sequence = preset(config, name).model.kind in SEQUENCE_KINDS
     stack = data.stack("test", sequence=sequence)
     if name == "combined":
-        if "autoencoder" not in runs:
-            runs["autoencoder"] = fit_periods("autoencoder", preset(config, "autoencoder"),
-                                              stack, run_dir=folder / "autoencoder",
-                                              progress=progress)
-        stack = with_anomaly_feature(stack, runs["autoencoder"])
+        # Autoencoders trained as the compared one was (its chosen values and epochs when
+        # it ran), cross-fitted by day: see `with_anomaly_feature`.
+        ae_config = (runs["autoencoder"].config if "autoencoder" in runs
+                     else preset(config, "autoencoder"))
+        error = crossfit_errors(ae_config, stack, data.tx.day[stack.row], CROSSFIT_FOLDS,
+                                run_dir=folder / "autoencoder_crossfit", progress=progress)
+        stack = with_anomaly_feature(stack, error)
     grid = grid if name == config.model.kind else None
     val_stack = data.stack("validation", sequence=sequence) if grid else None
     runs[name] = fit_periods(name, preset(config, name), stack, grid=grid, val_stack=val_stack,

@@ -82,6 +82,10 @@ class FraudData:
                 if not self.tx.fraud[tr].any():
                     warnings.warn(f"{which} period {k}: its training week has no fraud; "
                                   "supervised models learn nothing from it", stacklevel=2)
+                if which == "validation" and not self.tx.fraud[te].any():
+                    warnings.warn(f"validation period {k}: its test week has no fraud; its "
+                                  "ROC-AUC and average precision are undefined (NaN) and it "
+                                  "cannot inform the selection", stacklevel=2)
             history = previous_rows(self.tx, self.cfg.history) if sequence else None
             periods_as_splits = Folds(train=np.array(trains, np.float32),
                                       val=np.array(tests, np.float32))

@@ -11,7 +11,11 @@ presets, so the comparison does not move when the main model is tuned:
                2 epochs (handbook ch. 7.3)
   gru          GRU(64) over the card's last `data.history` transactions, then a dense
                layer of 32, Adam 1e-3, 5 epochs (handbook ch. 7.4: an LSTM over 5)
-  combined     the mlp preset with the autoencoder's error as a 16th input
+  combined     the mlp preset with an autoencoder's log error as a 16th input,
+               cross-fitted: the autoencoder preset trains once per day-fold of the
+               training week (CROSSFIT_FOLDS = 7: leave one day out); a training row's
+               error is from the one trained without its day, a test row's from the one
+               trained without the same weekday (`training.with_anomaly_feature`)
 
 Learning rates and epochs were chosen on the handbook's 4 validation periods (training
 weeks 2018-06-20 .. 07-11 of the default simulation; best mean validation average
@@ -26,6 +30,9 @@ import dataclasses
 
 from fjax.config import ModelConfig, TrainConfig
 from fjax.tasks.fraud.config import Config
+
+CROSSFIT_FOLDS = 7
+"""Day-folds of the training week for the combined model's anomaly feature."""
 
 # kind -> (model, loop overrides, learning rate)
 PRESETS = {
