@@ -7,10 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from fjax.report.files import to_jsonable
-from fjax.train.callbacks import Callback, ProgressBar  # noqa: F401 (re-exported)
+from fjax.train.callbacks import Callback
 
 
 class JsonlLogger(Callback):

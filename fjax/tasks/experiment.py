@@ -15,7 +15,8 @@ import pandas as pd
 
 from fjax.config import ExperimentConfig, get_path, replace_path
 from fjax.data.splits import Folds
-from fjax.report.callbacks import JsonlLogger, ProgressBar
+from fjax.report.callbacks import JsonlLogger
+from fjax.train.callbacks import ProgressBar
 from fjax.report.files import RunDir
 from fjax.train import Population, TrainingDiverged, train_population
 from fjax.train.sweep import Group, group_grid

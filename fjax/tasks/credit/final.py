@@ -18,7 +18,7 @@ from fjax.data.tabular import UNKNOWN, TabularEncoder
 from fjax.data.woe import CategoricalWoe, NumericWoe
 from fjax.explain import by_attribute, integrated_gradients, linear_contributions
 from fjax.optim import build_optimizer
-from fjax.report.callbacks import ProgressBar
+from fjax.train.callbacks import ProgressBar
 from fjax.scorecard import ScoreScale
 from fjax.tasks.credit.config import Config
 from fjax.tasks.credit.data import CreditData, Shape, full_design, pack

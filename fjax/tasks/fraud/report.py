@@ -208,7 +208,7 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
              f"removed_known_cards_tx: test transactions of cards with a fraud known by that "
              f"day (reported, not scored). oracle_cp@{k}: the card precision@{k} of a perfect "
              "ranking, the ceiling set by how many cards are compromised each day.", "",
-             f"## Results (test periods; mean ± std over periods and seeds)", "",
+             "## Results (test periods; mean ± std over periods and seeds)", "",
              markdown_table(results_table(summary_df, k, members, periods_df)), "",
              f"CP@{k}: card precision@{k}, the share of compromised cards among the {k} "
              f"riskiest cards of each day (detected cards removed from later days), averaged "
