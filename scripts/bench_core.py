@@ -5,7 +5,6 @@ Every figure is a median measured in this process, beside the figure it is compa
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 
@@ -15,10 +14,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from fjax.config import LossConfig, ModelConfig, OptimConfig, TrainConfig
-from fjax.data.scalers import fit_scaler
-from fjax.datasets import load_dataset
 from fjax.models import build_model
 from fjax.optim import build_optimizer
+from fjax.tasks.forecast.config import ForecastDataConfig
+from fjax.tasks.forecast.data import prepare
 from fjax.train import fit, init_member, train_population
 from fjax.train.epoch import num_batches
 from fjax.train.objective import supervised_loss
@@ -39,17 +38,13 @@ def matmul_gflops(size: int = 2048, reps: int = 10) -> float:
     return 2 * size**3 / statistics.median(times) / 1e9
 
 
-def reference_windows(window: int = WINDOW) -> dict:
-    """The peers' recipe (../shared/peers/common.py): S&P 500 closes, min-max fitted on
-    the first ceil(0.8 n) rows, windows of `window` closes predicting the next one, all
-    of whose targets lie in the training span."""
-    close = load_dataset("sp500")["Close"].to_numpy()
-    train_len = math.ceil(0.8 * len(close))
-    scaled = fit_scaler("minmax", close, np.arange(len(close)) < train_len).transform(close)
-    starts = np.arange(window, train_len)
-    x = np.stack([scaled[s - window:s] for s in starts])[..., None].astype(np.float32)
-    y = scaled[starts][:, None].astype(np.float32)
-    return {"x": x, "y": y}
+def reference_windows() -> dict:
+    """The peers' recipe (../shared/peers/common.py), which is the forecast task's default:
+    S&P 500 closes, min-max fitted on the first ceil(0.8 n) rows, windows of 60 closes
+    predicting the next one, all of whose targets lie in the training span."""
+    data = prepare(ForecastDataConfig())
+    train = data.plan.train[0] > 0
+    return {"x": data.x[train], "y": data.y[train]}
 
 
 def lstm_flops_per_sample(window: int = WINDOW, features: int = 1, hidden: int = HIDDEN,
@@ -89,8 +84,9 @@ def reference_problem(epochs: int, variant: str = "fjax"):
     return model, data, loss, init, train, steps
 
 
-def epoch_flops() -> float:
-    return lstm_flops_per_sample() * num_batches(len(reference_windows()["y"]), BATCH) * BATCH
+def epoch_flops(data: dict) -> float:
+    """Matmul FLOPs of one epoch over `data` (whole batches, padding included)."""
+    return lstm_flops_per_sample() * num_batches(len(data["y"]), BATCH) * BATCH
 
 
 def reference_lstm(quick: bool) -> list[dict]:
@@ -105,7 +101,7 @@ def reference_lstm(quick: bool) -> list[dict]:
         tx = build_optimizer(OptimConfig(name="adam", learning_rate=1e-3), steps)
         result = fit(init_member(init, tx, 0), loss, data, config=train, callbacks=())
         s_epoch = statistics.median(result.epoch_s[1:])
-        achieved = epoch_flops() / s_epoch / 1e9
+        achieved = epoch_flops(data) / s_epoch / 1e9
         bench = f"reference LSTM, {label}"
         rows += [
             {"bench": bench, "metric": "s/epoch (median after the first)", "value": s_epoch},
@@ -177,7 +173,7 @@ def lstm_population(quick: bool) -> list[dict]:
         chunks = (None, members) if members == 16 else (None,)
         rows += population_vs_sequential(
             "LSTM population", loss, init, data, optim, train, steps, lrs, seeds,
-            sequential=2 if quick else members, chunks=chunks, flops=epoch_flops())
+            sequential=2 if quick else members, chunks=chunks, flops=epoch_flops(data))
     return rows
 
 

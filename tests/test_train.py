@@ -302,7 +302,7 @@ def test_lift_rule_runs_recurrent_models_one_at_a_time_on_cpu():
 
 
 def test_population_rejects_bad_hyperparameters_and_ambiguous_validation():
-    with pytest.raises(ValueError, match="learning_rate must be > 0"):
+    with pytest.raises(ValueError, match=r"OptimConfig\.learning_rate must be a finite number > 0"):
         train_population(LOSS, INIT, DATA, optim=OptimConfig(), train=CFG,
                          hparams={"learning_rate": [1e-3, -1e-3]})
     with pytest.raises(ValueError, match=r"unknown loss hyperparameters \['learnig_rate'\]"):

@@ -12,6 +12,7 @@ weights are selected from fold masks `f32[K, n]` by each member's fold index.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 from dataclasses import dataclass
@@ -114,14 +115,11 @@ class Population:
                                                               f"{metric}_count", "config")}
 
 
-def check_optimizer_values(hparams: Mapping[str, Sequence[float]]) -> None:
-    """Grid values get the same checks as `OptimConfig` fields."""
-    rules = {"learning_rate": (lambda v: v > 0, "> 0"), "weight_decay": (lambda v: v >= 0, ">= 0"),
-             "momentum": (lambda v: 0 <= v < 1, "in [0, 1)")}
-    for name, (ok, bound) in rules.items():
-        bad = [v for v in hparams.get(name, []) if not (np.isfinite(v) and ok(v))]
-        if bad:
-            raise ValueError(f"hyperparameter {name} must be {bound}; got {bad}")
+def check_optimizer_values(optim: OptimConfig, hparams: Mapping[str, Sequence[float]]) -> None:
+    """Grid values of optimizer hyperparameters get `OptimConfig`'s own validation."""
+    for name in HYPERPARAMS:
+        for value in hparams.get(name, []):
+            dataclasses.replace(optim, **{name: float(value)})
 
 
 def member_grid(hparams: Mapping[str, Sequence[float]], seeds: Sequence[int],
@@ -165,7 +163,7 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
     hparams = {k: list(v) for k, v in (hparams or {}).items()}
     if any(len(v) == 0 for v in hparams.values()):
         raise ValueError(f"every hyperparameter needs at least one value: {hparams}")
-    check_optimizer_values(hparams)
+    check_optimizer_values(optim, hparams)
     data, base_weights = prepare(data, None, "data", loss_fn)
     n = base_weights.shape[0]
     if folds is not None and val_data is not None:
