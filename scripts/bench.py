@@ -14,10 +14,12 @@ noisy, so compare ratios, not absolute seconds from different runs.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,6 +31,15 @@ sys.path.insert(0, str(HERE))
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "4294967296",
               "MALLOC_TOP_PAD_": "1073741824"}
 PEERS_DIR = (HERE / ".." / ".." / "shared" / "peers").resolve()
+
+
+def peers_data() -> Path:
+    """The peers' S&P 500 CSV, unpacked once outside ../shared (which may be read-only)."""
+    target = Path(tempfile.gettempdir()) / "fjax-peers-sp500.csv"
+    if not target.exists():
+        source = PEERS_DIR.parent / "data" / "sp500.csv.gz"
+        target.write_bytes(gzip.decompress(source.read_bytes()))
+    return target
 
 
 def peer_rows(quick: bool) -> list[dict]:
@@ -44,10 +55,14 @@ def peer_rows(quick: bool) -> list[dict]:
     if not quick:
         runs.append(("PyTorch sweep, 16 members one by one, 2 epochs",
                      ["torch_sweep.py", "--epochs", "2", "--skip", "vmap", "--quiet"]))
+        runs.append(("PyTorch sweep, 64 members one by one, 2 epochs",
+                     ["torch_sweep.py", "--epochs", "2", "--skip", "vmap", "--quiet",
+                      "--seeds", *map(str, range(16))]))
     rows = []
     for name, args in runs:
         env = {**os.environ, **MALLOC_ENV}
-        proc = subprocess.run([str(python), *args], cwd=PEERS_DIR, env=env,
+        proc = subprocess.run([str(python), *args, "--data", str(peers_data())],
+                              cwd=PEERS_DIR, env=env,
                               capture_output=True, text=True)
         if proc.returncode != 0:
             rows.append({"bench": "peers", "metric": f"{name}: failed", "value": float("nan"),

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import statistics
 import time
+from unittest import mock
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fjax import kernels
 from fjax.config import LossConfig, ModelConfig, OptimConfig, TrainConfig
 from fjax.models import build_model
 from fjax.optim import build_optimizer
@@ -70,9 +72,10 @@ class FlaxCellLSTM(nn.Module):
 
 
 def reference_problem(epochs: int, variant: str = "fjax"):
-    """The reference LSTM's data, loss and init; variant "fjax" (default LSTM layer) or
-    "flax" (nn.RNN over OptimizedLSTMCell)."""
-    if variant == "fjax":
+    """The reference LSTM's data, loss and init; variant "fjax" (default LSTM layer, its
+    recurrence in the C++ CPU kernel), "fjax-scan" (the same layer with its `lax.scan`
+    recurrence) or "flax" (nn.RNN over OptimizedLSTMCell)."""
+    if variant.startswith("fjax"):
         model = build_model(ModelConfig(kind="lstm", hidden=(HIDDEN, HIDDEN), head=(DENSE,)), 1)
     else:
         model = FlaxCellLSTM()
@@ -95,11 +98,14 @@ def reference_lstm(quick: bool) -> list[dict]:
     epochs = 3 if quick else 6
     peak = matmul_gflops()
     rows = [{"bench": "matmul floor", "metric": "fp32 matmul GFLOP/s (2048^2, XLA)", "value": peak}]
-    for variant, label in (("fjax", "fjax LSTM layer (default)"),
+    for variant, label in (("fjax", "fjax LSTM layer, C++ kernel (default)"),
+                           ("fjax-scan", "fjax LSTM layer, lax.scan"),
                            ("flax", "flax nn.RNN(OptimizedLSTMCell)")):
         _, data, loss, init, train, steps = reference_problem(epochs, variant)
         tx = build_optimizer(OptimConfig(name="adam", learning_rate=1e-3), steps)
-        result = fit(init_member(init, tx, 0), loss, data, config=train, callbacks=())
+        use_kernel = kernels.lstm_kernel() and variant != "fjax-scan"
+        with mock.patch.object(kernels, "lstm_kernel", lambda: use_kernel):
+            result = fit(init_member(init, tx, 0), loss, data, config=train, callbacks=())
         s_epoch = statistics.median(result.epoch_s[1:])
         achieved = epoch_flops(data) / s_epoch / 1e9
         bench = f"reference LSTM, {label}"
@@ -163,7 +169,7 @@ def population_vs_sequential(name: str, loss, init, data, optim: OptimConfig,
 def lstm_population(quick: bool) -> list[dict]:
     """(b) 16 and 64 reference LSTMs (4 learning rates x seeds) as populations vs the same
     members trained one after another with `fit`."""
-    epochs = 2 if quick else 3
+    epochs = 2   # as the PyTorch sweep in the `peers` section
     _, data, loss, init, train, steps = reference_problem(epochs)
     optim = OptimConfig(name="adam", learning_rate=1e-3)
     lrs = [3e-4, 1e-3, 3e-3, 1e-2]

@@ -79,5 +79,5 @@ def test_recurrent_kernel_blocks_are_orthogonal():
     for j in range(4):
         block = np.asarray(params["w_hh"][:, j * H:(j + 1) * H], np.float64)
         np.testing.assert_allclose(block.T @ block, np.eye(H), atol=1e-5)
-    hs, cs = _forward(jnp.zeros((T, B, 4 * H)), params["w_hh"])
+    hs, cs, _ = _forward(jnp.zeros((T, B, 4 * H)), params["w_hh"])
     assert hs.shape == cs.shape == (T, B, H)

@@ -299,8 +299,10 @@ def population_epoch(spec: PopulationSpec, loss_fn: Callable, eval_fn: EvalFn | 
     if spec.chunk is None:
         out = jax.vmap(group_advance, in_axes=(0,) * 4 + (None,) * 6)(*per_group, *shared)
     else:
+        # batch_size=1 would still vmap (over one group); plain map keeps the step unbatched.
+        groups_at_once = spec.chunk // size
         out = jax.lax.map(lambda g: group_advance(*g, *shared), per_group,
-                          batch_size=max(1, spec.chunk // size))
+                          batch_size=groups_at_once if groups_at_once > 1 else None)
     return jax.tree.map(lambda x: x.reshape((n_groups * size,) + x.shape[2:]), out)
 
 
@@ -334,11 +336,13 @@ def auto_chunk(loss_fn: Callable, loop: LoopState, data: dict, loss_names: list,
 
 
 def _has_loop(jaxpr) -> bool:
+    """Whether the step runs a loop: a scan, a while, or a kernel (fjax's LSTM recurrence)."""
     for eqn in jaxpr.eqns:
-        if eqn.primitive.name in ("scan", "while"):
+        if eqn.primitive.name in ("scan", "while", "ffi_call"):
             return True
         for param in eqn.params.values():
-            inner = getattr(param, "jaxpr", param)
-            if hasattr(inner, "eqns") and _has_loop(inner):
-                return True
+            for inner in param if isinstance(param, (tuple, list)) else (param,):
+                inner = getattr(inner, "jaxpr", inner)   # cond branches, closed jaxprs
+                if hasattr(inner, "eqns") and _has_loop(inner):
+                    return True
     return False
