@@ -160,6 +160,7 @@ def _orthogonal_blocks(key, shape, dtype=jnp.float32):
     return jnp.concatenate([init(k, (hidden, hidden), dtype) for k in keys], axis=1)
 
 
+
 class LSTMLayer(nn.Module):
     """One LSTM layer: f32[T, B, F] -> f32[T, B, H] (or f32[B, H] with sequence=False)."""
 
@@ -172,5 +173,9 @@ class LSTMLayer(nn.Module):
         w_ih = self.param("w_ih", nn.initializers.lecun_normal(), (width, 4 * hidden))
         w_hh = self.param("w_hh", _orthogonal_blocks, (hidden, 4 * hidden))
         b = self.param("b", nn.initializers.zeros, (4 * hidden,))
+        if self.is_initializing():
+            # `init` only needs the output's shape: skip the recurrence (eager and
+            # vmapped over a population's members, it would take seconds).
+            return jnp.zeros((steps, batch, hidden) if sequence else (batch, hidden), x.dtype)
         xw = (x.reshape(steps * batch, width) @ w_ih + b).reshape(steps, batch, 4 * hidden)
         return lstm_sequence(xw, w_hh) if sequence else lstm_final(xw, w_hh)

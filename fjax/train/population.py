@@ -319,7 +319,7 @@ def auto_chunk(loss_fn: Callable, loop: LoopState, data: dict, loss_names: list,
     (None: all of them).
 
     Accelerators: all of them. CPU: all of them, unless the model's step runs a loop
-    (a recurrence): then one at a time. Measured on 2 CPU cores (BENCHMARKS.md): 256
+    (a recurrence, as a scan or fjax's C++ LSTM kernel): then one at a time. Measured on 2 CPU cores (BENCHMARKS.md): 256
     MLPs vmapped train faster per member than one `fit`, while vmapped LSTMs run 1.3-1.4x
     slower per member than one at a time, because their per-step matmuls are too small
     to gain from batching and the batched kernels are slower.
