@@ -7,7 +7,7 @@ Variants of the forward scan: gates with `jax.nn.sigmoid` vs the same function a
 0.5 tanh(x/2) + 0.5; `lax.scan` unrolled 1, 4 or fully; two layers one after the other
 vs a wavefront (both layers' steps in one iteration); one scan over the batch vs two
 independent half-batch scans. Then forward + backward: autodiff through the scan vs the
-hand-derived backward pass of `fjax.models.lstm_layer`.
+hand-derived backward pass of `fjax.models.lstm_layer` (its C++ kernel where one is built).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def lstm_steps(quick: bool) -> list[dict]:
              "value": _time(f, *args)} for name, (f, args) in forward.items()]
     backward = {
         "autodiff through the scan": lambda a, b: jnp.sum(_scan(a, b) * cot),
-        "fjax hand-derived backward": lambda a, b: jnp.sum(lstm_sequence(a, b) * cot),
+        "fjax layer (hand-derived backward; C++ kernel on CPUs)": lambda a, b: jnp.sum(lstm_sequence(a, b) * cot),
     }
     rows += [{"bench": "LSTM layer forward + backward", "metric": f"{name}: us",
               "value": _time(jax.jit(jax.grad(f, (0, 1))), xw, w1)}
