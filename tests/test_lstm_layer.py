@@ -19,15 +19,16 @@ def _inputs(seed=0):
     return xw, w_hh, jax.random.normal(k[2], (T, B, H)), jax.random.normal(k[3], (B, H))
 
 
-def _autodiff_reference(xw, w_hh):
-    """The same recurrence written with jax.nn.sigmoid, differentiated by JAX."""
+def textbook_lstm(xw, w_hh):
+    """The same recurrence written with jax.nn.sigmoid, differentiated by JAX (also the
+    float64 oracle of test_lstm_kernel.py)."""
     def step(carry, xw_t):
         h, c = carry
         i, f, g, o = jnp.split(xw_t + h @ w_hh, 4, axis=-1)
         c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
         h = jax.nn.sigmoid(o) * jnp.tanh(c)
         return (h, c), h
-    zero = jnp.zeros((xw.shape[1], w_hh.shape[0]))
+    zero = jnp.zeros((xw.shape[1], w_hh.shape[0]), xw.dtype)
     return jax.lax.scan(step, (zero, zero), xw)[1]
 
 
@@ -35,7 +36,7 @@ def _autodiff_reference(xw, w_hh):
 def test_sequence_gradients_equal_autodiff(seed):
     xw, w_hh, ct, _ = _inputs(seed)
     ours = jax.grad(lambda a, b: jnp.sum(lstm_sequence(a, b) * ct), (0, 1))(xw, w_hh)
-    ref = jax.grad(lambda a, b: jnp.sum(_autodiff_reference(a, b) * ct), (0, 1))(xw, w_hh)
+    ref = jax.grad(lambda a, b: jnp.sum(textbook_lstm(a, b) * ct), (0, 1))(xw, w_hh)
     for a, b in zip(ours, ref):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
@@ -43,10 +44,10 @@ def test_sequence_gradients_equal_autodiff(seed):
 def test_final_state_gradients_equal_autodiff():
     xw, w_hh, _, ct = _inputs(2)
     ours = jax.grad(lambda a, b: jnp.sum(lstm_final(a, b) * ct), (0, 1))(xw, w_hh)
-    ref = jax.grad(lambda a, b: jnp.sum(_autodiff_reference(a, b)[-1] * ct), (0, 1))(xw, w_hh)
+    ref = jax.grad(lambda a, b: jnp.sum(textbook_lstm(a, b)[-1] * ct), (0, 1))(xw, w_hh)
     for a, b in zip(ours, ref):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(lstm_final(xw, w_hh), _autodiff_reference(xw, w_hh)[-1], atol=1e-6)
+    np.testing.assert_allclose(lstm_final(xw, w_hh), textbook_lstm(xw, w_hh)[-1], atol=1e-6)
 
 
 def test_tanh_form_is_the_logistic_function():
