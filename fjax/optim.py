@@ -4,7 +4,7 @@
 optimizer and its schedule) in `optax.inject_hyperparams`, so `learning_rate`,
 `weight_decay` and `momentum` are arrays in `opt_state.hyperparams` rather than constants
 in the program. A population sets them per member with `set_hyperparams` inside
-`jax.vmap(init)`, and a whole grid runs as one compilation.
+the population's init, and a whole grid runs as one compilation.
 
 The schedule is a multiplier of the injected peak rate:
   lr(step) = learning_rate * shape(step)

@@ -1,11 +1,16 @@
 """Core benchmarks: the reference LSTM, populations vs one-by-one `fit`, the matmul floor.
 
-Every figure is a median measured in this process, beside the figure it is compared to.
+Every figure is a median measured in this process, beside the figure it is compared to;
+`lstm_sweep_processes` alone times sweeps in fresh processes (cold and repeated runs).
 """
 
 from __future__ import annotations
 
+import json
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from unittest import mock
 
@@ -18,6 +23,7 @@ from fjax import kernels
 from fjax.config import LossConfig, ModelConfig, OptimConfig, TrainConfig
 from fjax.models import build_model
 from fjax.optim import build_optimizer
+from fjax.runtime import enable_compilation_cache
 from fjax.tasks.forecast.config import ForecastDataConfig
 from fjax.tasks.forecast.data import prepare
 from fjax.train import fit, init_member, train_population
@@ -166,13 +172,52 @@ def population_vs_sequential(name: str, loss, init, data, optim: OptimConfig,
     return rows
 
 
+SWEEP_LRS = [3e-4, 1e-3, 3e-3, 1e-2]
+SWEEP_EPOCHS = 2   # as the PyTorch sweep in the `peers` section
+
+
+def sweep_in_new_process(members: int, cache_dir: str) -> dict:
+    """Train the reference sweep as one population in a fresh Python process whose
+    persistent compilation cache is `cache_dir`; its `train_population` time, measured
+    inside that process (as the PyTorch sweep measures its loop)."""
+    done = subprocess.run([sys.executable, __file__, "sweep", str(members), cache_dir],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _sweep_main(members: int, cache_dir: str) -> None:
+    enable_compilation_cache(cache_dir)
+    _, data, loss, init, train, _ = reference_problem(SWEEP_EPOCHS)
+    start = time.perf_counter()
+    pop = train_population(loss, init, data, optim=OptimConfig(name="adam", learning_rate=1e-3),
+                           hparams={"learning_rate": SWEEP_LRS}, train=train,
+                           seeds=list(range(members // len(SWEEP_LRS))), callbacks=())
+    print(json.dumps({"total_s": time.perf_counter() - start, "compile_s": pop.compile_s}))
+
+
+def lstm_sweep_processes(quick: bool) -> list[dict]:
+    """(b') The 16- and 64-member sweeps as a user runs them: a script in a new process,
+    first with an empty persistent compilation cache, then again with the cache the first
+    run filled (a repeated run)."""
+    rows = []
+    for members in ((16,) if quick else (16, 64)):
+        with tempfile.TemporaryDirectory() as cache:
+            for run in ("first run, empty compilation cache", "repeated run, cache filled"):
+                result = sweep_in_new_process(members, cache)
+                rows.append({"bench": f"LSTM sweep of {members} in a new process",
+                             "metric": f"{run}: total s, {SWEEP_EPOCHS} epochs",
+                             "value": result["total_s"],
+                             "note": f"compile {result['compile_s']:.1f} s"})
+    return rows
+
+
 def lstm_population(quick: bool) -> list[dict]:
     """(b) 16 and 64 reference LSTMs (4 learning rates x seeds) as populations vs the same
     members trained one after another with `fit`."""
-    epochs = 2   # as the PyTorch sweep in the `peers` section
+    epochs = SWEEP_EPOCHS
     _, data, loss, init, train, steps = reference_problem(epochs)
     optim = OptimConfig(name="adam", learning_rate=1e-3)
-    lrs = [3e-4, 1e-3, 3e-3, 1e-2]
+    lrs = SWEEP_LRS
     rows = []
     for members in ((16,) if quick else (16, 64)):
         seeds = list(range(members // len(lrs)))
@@ -205,6 +250,11 @@ def mlp_population(quick: bool) -> list[dict]:
 
 SECTIONS = {
     "reference_lstm": reference_lstm,
+    "lstm_sweep_processes": lstm_sweep_processes,
     "lstm_population": lstm_population,
     "mlp_population": mlp_population,
 }
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["sweep"]:
+    _sweep_main(int(sys.argv[2]), sys.argv[3])

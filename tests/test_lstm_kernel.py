@@ -13,21 +13,24 @@ import pytest
 from fjax import kernels
 from test_lstm_layer import textbook_lstm
 
-from fjax.models.lstm_layer import (kernel_backward, kernel_forward, lstm_final,
-                                    scan_backward, scan_forward)
+from fjax.models.lstm_layer import (kernel_backward, kernel_backward_dx, kernel_forward,
+                                    lstm_final, scan_backward, scan_backward_dx, scan_forward)
 
 # Odd sizes (a row tail, a hidden size that is no multiple of 16) and the reference
 # model's (64 rows split across threads, 4H = 200 columns in panels).
 SHAPES = [(7, 3, 5), (9, 64, 50), (4, 13, 33)]
 
 
-def _inputs(shape, seed=0):
+def _inputs(shape, seed=0, inputs=3):
+    """(x, w_ih, b, w_hh), hidden-state gradients dhs and an extra gradient of h_T."""
     steps, batch, hidden = shape
-    k = jax.random.split(jax.random.PRNGKey(seed), 4)
-    xw = 2.0 * jax.random.normal(k[0], (steps, batch, 4 * hidden))
-    w_hh = jax.random.normal(k[1], (hidden, 4 * hidden)) / np.sqrt(hidden)
-    return xw, w_hh, jax.random.normal(k[2], (steps, batch, hidden)), \
-        jax.random.normal(k[3], (batch, hidden))
+    k = jax.random.split(jax.random.PRNGKey(seed), 6)
+    x = jax.random.normal(k[0], (steps, batch, inputs))
+    w_ih = 2.0 * jax.random.normal(k[1], (inputs, 4 * hidden)) / np.sqrt(inputs)
+    b = jax.random.normal(k[2], (4 * hidden,))
+    w_hh = jax.random.normal(k[3], (hidden, 4 * hidden)) / np.sqrt(hidden)
+    return (x, w_ih, b, w_hh), jax.random.normal(k[4], (steps, batch, hidden)), \
+        jax.random.normal(k[5], (batch, hidden))
 
 
 def test_kernel_builds_on_this_machine():
@@ -36,10 +39,11 @@ def test_kernel_builds_on_this_machine():
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_forward_kernel_equals_scan(shape):
-    xw, w_hh, _, _ = _inputs(shape)
-    ours = jax.jit(kernel_forward)(xw, w_hh)
-    ref = jax.jit(scan_forward)(xw, w_hh)
+@pytest.mark.parametrize("inputs", [1, 50])
+def test_forward_kernel_equals_scan(shape, inputs):
+    args, _, _ = _inputs(shape, inputs=inputs)
+    ours = jax.jit(kernel_forward)(*args)
+    ref = jax.jit(scan_forward)(*args)
     steps, batch, hidden = shape
     chex.assert_shape(ours, [(steps, batch, hidden)] * 2 + [(steps, batch, 4 * hidden)])
     chex.assert_type(ours, jnp.float32)
@@ -49,35 +53,59 @@ def test_forward_kernel_equals_scan(shape):
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_backward_kernel_equals_scan(shape):
-    xw, w_hh, dhs, dh_last = _inputs(shape, seed=1)
-    _, cs, gates = scan_forward(xw, w_hh)
+    args, dhs, dh_last = _inputs(shape, seed=1)
+    w_hh = args[3]
+    _, cs, gates = scan_forward(*args)
     ours = jax.jit(kernel_backward)(w_hh, cs, gates, dhs, dh_last)
     ref = jax.jit(scan_backward)(w_hh, cs, gates, dhs, dh_last)
     np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=2e-6)
 
 
-def test_kernel_gradients_equal_float64_autodiff():
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("inputs", [1, 3, 50])
+def test_backward_kernel_with_input_gradient_equals_scan(shape, inputs):
+    args, dhs, dh_last = _inputs(shape, seed=3, inputs=inputs)
+    w_ih, w_hh = args[1], args[3]
+    _, cs, gates = scan_forward(*args)
+    ours = jax.jit(kernel_backward_dx)(w_hh, w_ih, cs, gates, dhs, dh_last)
+    ref = jax.jit(scan_backward_dx)(w_hh, w_ih, cs, gates, dhs, dh_last)
+    chex.assert_shape(ours[1], shape[:2] + (inputs,))
+    for a, b in zip(ours, ref):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("wrt", [(0, 1, 2, 3), (1, 2, 3)])
+def test_kernel_gradients_equal_float64_autodiff(wrt):
     """The whole custom_vjp on the kernel path against JAX autodiff of the textbook
-    recurrence in float64 (an independent oracle)."""
-    xw, w_hh, _, ct = _inputs((9, 64, 50), seed=2)
-    grad = jax.grad(lambda a, b: jnp.sum(lstm_final(a, b) * ct), (0, 1))
-    program = str(jax.make_jaxpr(grad)(xw, w_hh))
-    assert "fjax_lstm_forward" in program and "fjax_lstm_backward" in program
-    ours = jax.jit(grad)(xw, w_hh)
+    recurrence in float64 (an independent oracle); the input gradient comes from the
+    kernel exactly when x is differentiated."""
+    k = jax.random.split(jax.random.PRNGKey(2), 5)
+    x = jax.random.normal(k[0], (9, 64, 3))
+    w_ih = jax.random.normal(k[1], (3, 200)) / np.sqrt(3)
+    b = 0.1 * jax.random.normal(k[2], (200,))
+    w_hh = jax.random.normal(k[3], (50, 200)) / np.sqrt(50)
+    ct = jax.random.normal(k[4], (64, 50))
+    args = (x, w_ih, b, w_hh)
+    grad = jax.grad(lambda *a: jnp.sum(lstm_final(*a) * ct), wrt)
+    program = str(jax.make_jaxpr(grad)(*args))
+    assert "fjax_lstm_forward" in program
+    assert ("fjax_lstm_backward_dx" in program) == (0 in wrt)
+    assert ("fjax_lstm_backward" in program.replace("fjax_lstm_backward_dx", "")) == (0 not in wrt)
+    ours = jax.jit(grad)(*args)
     with jax.enable_x64():
-        ref = jax.grad(lambda a, b: jnp.sum(textbook_lstm(a, b)[-1] * ct), (0, 1))(
-            np.asarray(xw, np.float64), np.asarray(w_hh, np.float64))
+        ref = jax.grad(lambda *a: jnp.sum(textbook_lstm(*a)[-1] * ct), wrt)(
+            *(np.asarray(a, np.float64) for a in args))
     for a, b in zip(ours, ref):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_vmapped_kernel_equals_one_call_per_member():
-    xw, w_hh, _, _ = _inputs((5, 8, 6))
-    xws = jnp.stack([xw, -xw, 0.5 * xw])
-    w_hhs = jnp.stack([w_hh, 0.5 * w_hh, -w_hh])
-    batched = jax.jit(jax.vmap(kernel_forward))(xws, w_hhs)
+    (x, w_ih, b, w_hh), _, _ = _inputs((5, 8, 6))
+    signs = jnp.array([1.0, -1.0, 0.5])
+    members = [jnp.stack([s * a for s in signs]) for a in (x, w_ih, b, w_hh)]
+    batched = jax.jit(jax.vmap(kernel_forward))(*members)
     for m in range(3):
-        for a, b in zip(batched, scan_forward(xws[m], w_hhs[m])):
+        for a, b in zip(batched, scan_forward(*(p[m] for p in members))):
             np.testing.assert_allclose(a[m], b, rtol=1e-5, atol=2e-6)
 
 
@@ -103,8 +131,8 @@ def test_no_compiler_falls_back_to_the_scan_with_a_warning(monkeypatch):
     try:
         with pytest.warns(RuntimeWarning, match="pure-JAX scan"):
             assert not kernels.lstm_kernel()
-        xw, w_hh, _, _ = _inputs((4, 3, 5))
-        assert "fjax_lstm" not in str(jax.make_jaxpr(lstm_final)(xw, w_hh))
+        args, _, _ = _inputs((4, 3, 5))
+        assert "fjax_lstm" not in str(jax.make_jaxpr(lstm_final)(*args))
     finally:
         monkeypatch.undo()
         kernels.lstm_kernel.cache_clear()

@@ -13,41 +13,51 @@ T, B, F, H = 7, 3, 2, 5
 
 
 def _inputs(seed=0):
-    k = jax.random.split(jax.random.PRNGKey(seed), 4)
-    xw = jax.random.normal(k[0], (T, B, 4 * H))
-    w_hh = 0.5 * jax.random.normal(k[1], (H, 4 * H))
-    return xw, w_hh, jax.random.normal(k[2], (T, B, H)), jax.random.normal(k[3], (B, H))
+    k = jax.random.split(jax.random.PRNGKey(seed), 6)
+    x = jax.random.normal(k[0], (T, B, F))
+    w_ih = jax.random.normal(k[1], (F, 4 * H))
+    b = 0.3 * jax.random.normal(k[2], (4 * H,))
+    w_hh = 0.5 * jax.random.normal(k[3], (H, 4 * H))
+    return (x, w_ih, b, w_hh), jax.random.normal(k[4], (T, B, H)), jax.random.normal(k[5], (B, H))
 
 
-def textbook_lstm(xw, w_hh):
+def textbook_lstm(x, w_ih, b, w_hh):
     """The same recurrence written with jax.nn.sigmoid, differentiated by JAX (also the
     float64 oracle of test_lstm_kernel.py)."""
-    def step(carry, xw_t):
+    def step(carry, x_t):
         h, c = carry
-        i, f, g, o = jnp.split(xw_t + h @ w_hh, 4, axis=-1)
+        i, f, g, o = jnp.split(x_t @ w_ih + b + h @ w_hh, 4, axis=-1)
         c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
         h = jax.nn.sigmoid(o) * jnp.tanh(c)
         return (h, c), h
-    zero = jnp.zeros((xw.shape[1], w_hh.shape[0]), xw.dtype)
-    return jax.lax.scan(step, (zero, zero), xw)[1]
+    zero = jnp.zeros((x.shape[1], w_hh.shape[0]), x.dtype)
+    return jax.lax.scan(step, (zero, zero), x)[1]
+
+
+# All four inputs (the input gradient dx is computed), or the weights only (x is data:
+# the backward pass skips dx).
+WRT = [(0, 1, 2, 3), (1, 2, 3)]
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_sequence_gradients_equal_autodiff(seed):
-    xw, w_hh, ct, _ = _inputs(seed)
-    ours = jax.grad(lambda a, b: jnp.sum(lstm_sequence(a, b) * ct), (0, 1))(xw, w_hh)
-    ref = jax.grad(lambda a, b: jnp.sum(textbook_lstm(a, b) * ct), (0, 1))(xw, w_hh)
+@pytest.mark.parametrize("wrt", WRT)
+def test_sequence_gradients_equal_autodiff(seed, wrt):
+    args, ct, _ = _inputs(seed)
+    ours = jax.grad(lambda *a: jnp.sum(lstm_sequence(*a) * ct), wrt)(*args)
+    ref = jax.grad(lambda *a: jnp.sum(textbook_lstm(*a) * ct), wrt)(*args)
+    assert len(ours) == len(wrt)
     for a, b in zip(ours, ref):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_final_state_gradients_equal_autodiff():
-    xw, w_hh, _, ct = _inputs(2)
-    ours = jax.grad(lambda a, b: jnp.sum(lstm_final(a, b) * ct), (0, 1))(xw, w_hh)
-    ref = jax.grad(lambda a, b: jnp.sum(textbook_lstm(a, b)[-1] * ct), (0, 1))(xw, w_hh)
+@pytest.mark.parametrize("wrt", WRT)
+def test_final_state_gradients_equal_autodiff(wrt):
+    args, _, ct = _inputs(2)
+    ours = jax.grad(lambda *a: jnp.sum(lstm_final(*a) * ct), wrt)(*args)
+    ref = jax.grad(lambda *a: jnp.sum(textbook_lstm(*a)[-1] * ct), wrt)(*args)
     for a, b in zip(ours, ref):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(lstm_final(xw, w_hh), textbook_lstm(xw, w_hh)[-1], atol=1e-6)
+    np.testing.assert_allclose(lstm_final(*args), textbook_lstm(*args)[-1], atol=1e-6)
 
 
 def test_tanh_form_is_the_logistic_function():
@@ -80,5 +90,5 @@ def test_recurrent_kernel_blocks_are_orthogonal():
     for j in range(4):
         block = np.asarray(params["w_hh"][:, j * H:(j + 1) * H], np.float64)
         np.testing.assert_allclose(block.T @ block, np.eye(H), atol=1e-5)
-    hs, cs, _ = _forward(jnp.zeros((T, B, 4 * H)), params["w_hh"])
+    hs, cs, _ = _forward(jnp.zeros((T, B, F)), params["w_ih"], params["b"], params["w_hh"])
     assert hs.shape == cs.shape == (T, B, H)

@@ -28,7 +28,8 @@ import jax
 
 SOURCE = Path(__file__).with_name("lstm_cpu.cc")
 FLAGS = ("-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-w")
-TARGETS = {"fjax_lstm_forward": "FjaxLstmForward", "fjax_lstm_backward": "FjaxLstmBackward"}
+TARGETS = {"fjax_lstm_forward": "FjaxLstmForward", "fjax_lstm_backward": "FjaxLstmBackward",
+           "fjax_lstm_backward_dx": "FjaxLstmBackwardWithInputGrad"}
 
 
 def find_compiler() -> str | None:

@@ -1,4 +1,5 @@
-// The LSTM recurrence as two XLA FFI kernels for CPUs: forward and backward.
+// The LSTM recurrence as XLA FFI kernels for CPUs: forward, and backward with or
+// without the inputs' gradient.
 //
 // On XLA:CPU a small LSTM's time goes to per-step dispatch (one small matmul and a few
 // fusions per step, each a separate kernel launch), not to arithmetic. These kernels run
@@ -7,14 +8,15 @@
 // never synchronise inside the loop).
 //
 // The mathematics is that of fjax/models/lstm_layer.py, step for step:
-//   z_t = xw_t + h_{t-1} U,  [i, f, g, o] = [s(z_i), s(z_f), tanh(z_g), s(z_o)],
-//   c_t = f c_{t-1} + i g,   h_t = o tanh(c_t),   s(x) = 0.5 tanh(x / 2) + 0.5,
+//   z_t = b + x_t W + h_{t-1} U,  [i, f, g, o] = [s(z_i), s(z_f), tanh(z_g), s(z_o)],
+//   c_t = f c_{t-1} + i g,        h_t = o tanh(c_t),   s(x) = 0.5 tanh(x / 2) + 0.5,
 // with tanh evaluated by the rational approximation XLA:CPU and Eigen use for float32.
-// Only the recurrence is here; the input projection and the weight gradient are large
-// matmuls that XLA runs well.
+// Each step's input projection x_t W (forward) and input gradient dz_t W^T (backward)
+// are computed with the step's recurrent matmul while its rows are in cache; the weight
+// gradients stay large matmuls that XLA runs well.
 //
-// Layouts (row-major, time-major): xw f32[T, B, 4H], U f32[H, 4H], hs/cs f32[T, B, H],
-// gates f32[T, B, 4H] holding the activated [i, f, g, o].
+// Layouts (row-major, time-major): x f32[T, B, D], W f32[D, 4H], b f32[4H], U f32[H, 4H],
+// hs/cs f32[T, B, H], gates f32[T, B, 4H] holding the activated [i, f, g, o].
 
 #include <algorithm>
 #include <atomic>
@@ -38,11 +40,15 @@ inline Vec Load(const float* p) { return *reinterpret_cast<const VecU*>(p); }
 inline void Store(float* p, Vec v) { *reinterpret_cast<VecU*>(p) = v; }
 inline int64_t RoundUp(int64_t n) { return (n + kLanes - 1) / kLanes * kLanes; }
 
+inline Vec Splat(float x) { return Vec{} + x; }
+
 // tanh as XLA:CPU computes it for float32: a [13/6] rational function on [-9, 9].
-inline float Tanh(float x) {
-  const float clamped = x < -9.0f ? -9.0f : (x > 9.0f ? 9.0f : x);
-  const float x2 = clamped * clamped;
-  float p = -2.76076847742355e-16f;
+inline Vec Tanh(Vec x) {
+  const Vec lo = Splat(-9.0f), hi = Splat(9.0f);
+  Vec clamped = x < lo ? lo : x;
+  clamped = clamped > hi ? hi : clamped;
+  const Vec x2 = clamped * clamped;
+  Vec p = Splat(-2.76076847742355e-16f);
   p = p * x2 + 2.00018790482477e-13f;
   p = p * x2 + -8.60467152213735e-11f;
   p = p * x2 + 5.12229709037114e-08f;
@@ -50,15 +56,15 @@ inline float Tanh(float x) {
   p = p * x2 + 6.37261928875436e-04f;
   p = p * x2 + 4.89352455891786e-03f;
   p = p * clamped;
-  float q = 1.19825839466702e-06f;
+  Vec q = Splat(1.19825839466702e-06f);
   q = q * x2 + 1.18534705686654e-04f;
   q = q * x2 + 2.26843463243900e-03f;
   q = q * x2 + 4.89352518554385e-03f;
-  const float r = p / q;
-  return (x < 0.0004f && x > -0.0004f) ? x : r;
+  const Vec r = p / q;
+  return (x < Splat(0.0004f)) & (x > Splat(-0.0004f)) ? x : r;
 }
 
-inline float Sigmoid(float x) { return 0.5f * Tanh(0.5f * x) + 0.5f; }
+inline Vec Sigmoid(Vec x) { return 0.5f * Tanh(0.5f * x) + 0.5f; }
 
 // c[R rows, 16 J columns] = init + a[R rows, k] @ b[k, 16 J columns], where init is
 // c_in (stride ldc_in) or zero when c_in is null; all operands strided.
@@ -88,7 +94,19 @@ inline void MatmulBlock(const float* a, int64_t lda, int64_t k, const float* b, 
     for (int j = 0; j < J; ++j) Store(c + r * ldc + j * kLanes, acc[r][j]);
 }
 
-// One panel of J vectors of columns, all m rows, blocks of R rows (tail: one row).
+// The last `rows` (< R) rows of a panel as one block, so a tail is not run row by row.
+template <int R, int J>
+inline void MatmulTail(int64_t rows, const float* a, int64_t lda, int64_t k, const float* b,
+                       int64_t ldb, const float* c_in, int64_t ldc_in, float* c, int64_t ldc) {
+  if constexpr (R > 0) {
+    if (rows == R)
+      MatmulBlock<R, J>(a, lda, k, b, ldb, c_in, ldc_in, c, ldc);
+    else
+      MatmulTail<R - 1, J>(rows, a, lda, k, b, ldb, c_in, ldc_in, c, ldc);
+  }
+}
+
+// One panel of J vectors of columns, all m rows, blocks of R rows and one smaller tail.
 template <int R, int J>
 void MatmulPanel(const float* a, int64_t lda, int64_t m, int64_t k, const float* b,
                  int64_t ldb, const float* c_in, int64_t ldc_in, float* c, int64_t ldc) {
@@ -96,16 +114,15 @@ void MatmulPanel(const float* a, int64_t lda, int64_t m, int64_t k, const float*
   for (; row + R <= m; row += R)
     MatmulBlock<R, J>(a + row * lda, lda, k, b, ldb, c_in ? c_in + row * ldc_in : nullptr,
                       ldc_in, c + row * ldc, ldc);
-  for (; row < m; ++row)
-    MatmulBlock<1, J>(a + row * lda, lda, k, b, ldb, c_in ? c_in + row * ldc_in : nullptr,
-                      ldc_in, c + row * ldc, ldc);
+  MatmulTail<R - 1, J>(m - row, a + row * lda, lda, k, b, ldb,
+                       c_in ? c_in + row * ldc_in : nullptr, ldc_in, c + row * ldc, ldc);
 }
 
 // c[m, n] = c_in[m, n] (or 0) + a[m, k] @ b[k, n], n a multiple of kLanes: panels of
 // 4 (the last one up to 7) vectors of columns, so each panel of b stays in L1 while
 // every row passes over it.
-void Matmul(const float* a, int64_t lda, int64_t m, int64_t k, const float* b, int64_t n,
-            const float* c_in, int64_t ldc_in, float* c, int64_t ldc) {
+void Matmul(const float* a, int64_t lda, int64_t m, int64_t k, const float* b, int64_t ldb,
+            int64_t n, const float* c_in, int64_t ldc_in, float* c, int64_t ldc) {
   const int64_t vectors = n / kLanes;
   for (int64_t v = 0; v < vectors;) {
     const int64_t left = vectors - v;
@@ -113,52 +130,80 @@ void Matmul(const float* a, int64_t lda, int64_t m, int64_t k, const float* b, i
     const float* in = c_in ? c_in + v * kLanes : nullptr;
     const int64_t col = v * kLanes;
     switch (take) {
-      case 1: MatmulPanel<8, 1>(a, lda, m, k, b + col, n, in, ldc_in, c + col, ldc); break;
-      case 2: MatmulPanel<6, 2>(a, lda, m, k, b + col, n, in, ldc_in, c + col, ldc); break;
-      case 3: MatmulPanel<6, 3>(a, lda, m, k, b + col, n, in, ldc_in, c + col, ldc); break;
-      case 4: MatmulPanel<6, 4>(a, lda, m, k, b + col, n, in, ldc_in, c + col, ldc); break;
-      case 5: MatmulPanel<4, 5>(a, lda, m, k, b + col, n, in, ldc_in, c + col, ldc); break;
-      case 6: MatmulPanel<3, 6>(a, lda, m, k, b + col, n, in, ldc_in, c + col, ldc); break;
-      default: MatmulPanel<3, 7>(a, lda, m, k, b + col, n, in, ldc_in, c + col, ldc); break;
+      case 1: MatmulPanel<8, 1>(a, lda, m, k, b + col, ldb, in, ldc_in, c + col, ldc); break;
+      case 2: MatmulPanel<6, 2>(a, lda, m, k, b + col, ldb, in, ldc_in, c + col, ldc); break;
+      case 3: MatmulPanel<6, 3>(a, lda, m, k, b + col, ldb, in, ldc_in, c + col, ldc); break;
+      case 4: MatmulPanel<6, 4>(a, lda, m, k, b + col, ldb, in, ldc_in, c + col, ldc); break;
+      case 5: MatmulPanel<4, 5>(a, lda, m, k, b + col, ldb, in, ldc_in, c + col, ldc); break;
+      case 6: MatmulPanel<3, 6>(a, lda, m, k, b + col, ldb, in, ldc_in, c + col, ldc); break;
+      default: MatmulPanel<3, 7>(a, lda, m, k, b + col, ldb, in, ldc_in, c + col, ldc); break;
     }
     v += take;
   }
 }
 
-// One row's step: gates from pre-activations z[4n]; updates the cell state c_state[n].
-void ForwardCell(const float* __restrict z, int64_t n, float* __restrict c_state,
-                 float* __restrict h, float* __restrict c, float* __restrict gates) {
-  for (int64_t j = 0; j < n; ++j) {
-    const float i = Sigmoid(z[j]), f = Sigmoid(z[n + j]);
-    const float g = Tanh(z[2 * n + j]), o = Sigmoid(z[3 * n + j]);
-    const float c_new = f * c_state[j] + i * g;
-    c_state[j] = c_new;
-    c[j] = c_new;
-    h[j] = o * Tanh(c_new);
-    gates[j] = i;
-    gates[n + j] = f;
-    gates[2 * n + j] = g;
-    gates[3 * n + j] = o;
-  }
+// The cells work on kLanes hidden units at a time. Each row's first n - n % kLanes units
+// are read in place; the last n % kLanes units of all rows are gathered into a TailStage
+// and run as whole vectors too (scalar code there took a third of the step at H = 50).
+constexpr int64_t kGates = 4;
+
+// kLanes units of one step: z and gates hold the four gates `stride` floats apart.
+inline void ForwardLanes(const float* z, float* gates, int64_t stride, float* c_state,
+                         float* h, float* c) {
+  const Vec i = Sigmoid(Load(z)), f = Sigmoid(Load(z + stride));
+  const Vec g = Tanh(Load(z + 2 * stride)), o = Sigmoid(Load(z + 3 * stride));
+  const Vec c_new = f * Load(c_state) + i * g;
+  Store(c_state, c_new);
+  Store(c, c_new);
+  Store(h, o * Tanh(c_new));
+  Store(gates, i);
+  Store(gates + stride, f);
+  Store(gates + 2 * stride, g);
+  Store(gates + 3 * stride, o);
 }
 
-// One row's reverse step: dz[4n] from the step's gates, cell states and the incoming
-// gradients; dh[n] holds dz_{t+1} U^T on entry, dc[n] is carried to step t - 1.
-void BackwardCell(const float* __restrict gates, const float* __restrict c,
-                  const float* __restrict c_prev, const float* __restrict dh_out, int64_t n,
-                  const float* __restrict dh, float* __restrict dc, float* __restrict dz) {
-  for (int64_t j = 0; j < n; ++j) {
-    const float i = gates[j], f = gates[n + j], g = gates[2 * n + j], o = gates[3 * n + j];
-    const float tc = Tanh(c[j]);
-    const float dh_j = dh[j] + dh_out[j];
-    const float dc_j = dc[j] + dh_j * (o * (1.0f - tc * tc));
-    dz[j] = dc_j * (g * (i * (1.0f - i)));
-    dz[n + j] = dc_j * (c_prev[j] * (f * (1.0f - f)));
-    dz[2 * n + j] = dc_j * (i * (1.0f - g * g));
-    dz[3 * n + j] = dh_j * (tc * (o * (1.0f - o)));
-    dc[j] = dc_j * f;
-  }
+// kLanes units of one reverse step: gates and dz hold the four gates `stride` apart;
+// dh holds dz_{t+1} U^T, dc is carried to step t - 1.
+inline void BackwardLanes(const float* gates, int64_t stride, const float* c,
+                          const float* c_prev, const float* dh_out, const float* dh, float* dc,
+                          float* dz) {
+  const Vec one = Splat(1.0f);
+  const Vec i = Load(gates), f = Load(gates + stride);
+  const Vec g = Load(gates + 2 * stride), o = Load(gates + 3 * stride);
+  const Vec tc = Tanh(Load(c));
+  const Vec dh_j = Load(dh) + Load(dh_out);
+  const Vec dc_j = Load(dc) + dh_j * (o * (one - tc * tc));
+  Store(dz, dc_j * (g * (i * (one - i))));
+  Store(dz + stride, dc_j * (Load(c_prev) * (f * (one - f))));
+  Store(dz + 2 * stride, dc_j * (i * (one - g * g)));
+  Store(dz + 3 * stride, dh_j * (tc * (o * (one - o))));
+  Store(dc, dc_j * f);
 }
+
+// The last `width` units of every row of several row-major arrays, each array gathered
+// into one flat, zero-padded buffer of size() floats (rows x width values).
+class TailStage {
+ public:
+  TailStage(int64_t rows, int64_t width, int64_t arrays)
+      : rows_(rows), width_(width), size_(RoundUp(rows * width)), buf_(size_ * arrays, 0.0f) {}
+  int64_t size() const { return size_; }
+  float* operator[](int64_t k) { return buf_.data() + k * size_; }
+  // Array k <- units [from, from + width) of rows of `src` (row stride ld).
+  void Gather(int64_t k, const float* src, int64_t ld, int64_t from) {
+    float* dst = (*this)[k];
+    for (int64_t r = 0; r < rows_; ++r)
+      for (int64_t u = 0; u < width_; ++u) dst[r * width_ + u] = src[r * ld + from + u];
+  }
+  void Scatter(int64_t k, float* dst, int64_t ld, int64_t from) {
+    const float* src = (*this)[k];
+    for (int64_t r = 0; r < rows_; ++r)
+      for (int64_t u = 0; u < width_; ++u) dst[r * ld + from + u] = src[r * width_ + u];
+  }
+
+ private:
+  int64_t rows_, width_, size_;
+  std::vector<float> buf_;
+};
 
 // Runs part(lo, hi) over row ranges covering [0, rows), on the calling thread and the
 // pool. Parts are claimed from a shared counter, so the caller finishes any part that no
@@ -187,20 +232,30 @@ void ParallelRows(ffi::ThreadPool& pool, int64_t rows, Part part) {
   while (state->done.load(std::memory_order_acquire) < parts) std::this_thread::yield();
 }
 
-ffi::Error Forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xw, ffi::Buffer<ffi::F32> u,
+ffi::Error Forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> w,
+                   ffi::Buffer<ffi::F32> bias, ffi::Buffer<ffi::F32> u,
                    ffi::ResultBuffer<ffi::F32> hs, ffi::ResultBuffer<ffi::F32> cs,
                    ffi::ResultBuffer<ffi::F32> gates) {
-  const auto dims = xw.dimensions();
-  if (dims.size() != 3 || u.dimensions().size() != 2 || dims[2] != 4 * u.dimensions()[0] ||
-      u.dimensions()[1] != dims[2])
-    return ffi::Error::InvalidArgument("lstm_forward: expected xw[T, B, 4H] and U[H, 4H]");
-  const int64_t steps = dims[0], batch = dims[1], hidden = u.dimensions()[0];
-  const int64_t width = 4 * hidden, padded = RoundUp(width);
-  // U with its columns padded to a multiple of the vector width.
-  std::vector<float> u_pad(hidden * padded, 0.0f);
-  for (int64_t k = 0; k < hidden; ++k)
-    std::memcpy(&u_pad[k * padded], u.typed_data() + k * width, width * sizeof(float));
-  const float* x = xw.typed_data();
+  const auto dims = x.dimensions();
+  const int64_t hidden = u.dimensions()[0], width = 4 * hidden;
+  if (dims.size() != 3 || w.dimensions().size() != 2 || w.dimensions()[0] != dims[2] ||
+      w.dimensions()[1] != width || bias.element_count() != width ||
+      u.dimensions().size() != 2 || u.dimensions()[1] != width)
+    return ffi::Error::InvalidArgument(
+        "lstm_forward: expected x[T, B, D], W[D, 4H], b[4H] and U[H, 4H]");
+  const int64_t steps = dims[0], batch = dims[1], inputs = dims[2], padded = RoundUp(width);
+  const int64_t whole = hidden / kLanes * kLanes;  // units the cells read in place
+  // W, b and U with their columns padded to a multiple of the vector width.
+  auto pad = [&](const float* src, int64_t rows) {
+    std::vector<float> out(rows * padded, 0.0f);
+    for (int64_t k = 0; k < rows; ++k)
+      std::memcpy(&out[k * padded], src + k * width, width * sizeof(float));
+    return out;
+  };
+  const std::vector<float> w_pad = pad(w.typed_data(), inputs);
+  const std::vector<float> b_pad = pad(bias.typed_data(), 1);
+  const std::vector<float> u_pad = pad(u.typed_data(), hidden);
+  const float* x_in = x.typed_data();
   float* h_out = hs->typed_data();
   float* c_out = cs->typed_data();
   float* s_out = gates->typed_data();
@@ -209,16 +264,103 @@ ffi::Error Forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xw, ffi::Buffer<f
     const int64_t rows = hi - lo;
     std::vector<float> z(rows * padded, 0.0f);
     std::vector<float> c_prev(rows * hidden, 0.0f);
+    TailStage tail(rows, hidden - whole, 11);
     for (int64_t t = 0; t < steps; ++t) {
       const int64_t base = t * batch + lo;
-      for (int64_t r = 0; r < rows; ++r)
-        std::memcpy(&z[r * padded], x + (base + r) * width, width * sizeof(float));
+      // z = b + x_t W (+ h_{t-1} U): the input projection is part of the step.
+      Matmul(x_in + base * inputs, inputs, rows, inputs, w_pad.data(), padded, padded,
+             b_pad.data(), 0, z.data(), padded);
       if (t > 0)
         Matmul(h_out + (base - batch) * hidden, hidden, rows, hidden, u_pad.data(), padded,
-               z.data(), padded, z.data(), padded);
+               padded, z.data(), padded, z.data(), padded);
       for (int64_t r = 0; r < rows; ++r)
-        ForwardCell(&z[r * padded], hidden, &c_prev[r * hidden], h_out + (base + r) * hidden,
-                    c_out + (base + r) * hidden, s_out + (base + r) * width);
+        for (int64_t j = 0; j < whole; j += kLanes)
+          ForwardLanes(&z[r * padded + j], s_out + (base + r) * width + j, hidden,
+                       &c_prev[r * hidden + j], h_out + (base + r) * hidden + j,
+                       c_out + (base + r) * hidden + j);
+      if (whole == hidden) continue;
+      // Tail arrays: 0-3 pre-activations, 4 cell state, 5-8 gates, 9 h, 10 c.
+      for (int64_t q = 0; q < kGates; ++q) tail.Gather(q, &z[q * hidden], padded, whole);
+      tail.Gather(4, c_prev.data(), hidden, whole);
+      for (int64_t e = 0; e < tail.size(); e += kLanes)
+        ForwardLanes(tail[0] + e, tail[5] + e, tail.size(), tail[4] + e, tail[9] + e,
+                     tail[10] + e);
+      for (int64_t q = 0; q < kGates; ++q)
+        tail.Scatter(5 + q, s_out + base * width + q * hidden, width, whole);
+      tail.Scatter(4, c_prev.data(), hidden, whole);
+      tail.Scatter(9, h_out + base * hidden, hidden, whole);
+      tail.Scatter(10, c_out + base * hidden, hidden, whole);
+    }
+  });
+  return ffi::Error::Success();
+}
+
+// The reverse recurrence; with w (f32[D, 4H], the input kernel) it also writes
+// dx_t = dz_t W^T to dx f32[T, B, D], as part of each step's matmul.
+ffi::Error BackwardImpl(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& u, const float* w,
+                        int64_t inputs, ffi::Buffer<ffi::F32>& cs, ffi::Buffer<ffi::F32>& gates,
+                        ffi::Buffer<ffi::F32>& dhs, ffi::Buffer<ffi::F32>& dh_last,
+                        float* dz_out, float* dx_out) {
+  const auto dims = cs.dimensions();
+  const int64_t steps = dims[0], batch = dims[1], hidden = dims[2];
+  const int64_t width = 4 * hidden, padded = RoundUp(hidden), padded_in = RoundUp(inputs);
+  const int64_t whole = hidden / kLanes * kLanes;  // units the cells read in place
+  if (u.dimensions()[0] != hidden || u.dimensions()[1] != width ||
+      dhs.dimensions()[0] != steps || gates.dimensions()[2] != width)
+    return ffi::Error::InvalidArgument("lstm_backward: inconsistent shapes");
+  // [U^T | W^T], f32[4H, ld], each block's columns padded: one matmul per step gives
+  // dh_{t-1} = dz_t U^T (columns [0, H)) and dx_t = dz_t W^T (from column `padded`).
+  const int64_t ld = padded + padded_in;
+  std::vector<float> bt(width * ld, 0.0f);
+  for (int64_t k = 0; k < hidden; ++k)
+    for (int64_t j = 0; j < width; ++j) bt[j * ld + k] = u.typed_data()[k * width + j];
+  for (int64_t k = 0; k < inputs; ++k)
+    for (int64_t j = 0; j < width; ++j) bt[j * ld + padded + k] = w[k * width + j];
+  const float* c_in = cs.typed_data();
+  const float* s_in = gates.typed_data();
+  const float* dh_in = dhs.typed_data();
+  const float* dh_end = dh_last.typed_data();
+
+  ParallelRows(pool, batch, [&](int64_t lo, int64_t hi) {
+    const int64_t rows = hi - lo;
+    std::vector<float> out(rows * ld, 0.0f);   // [dh | dx] of the step
+    std::vector<float> dc(rows * hidden, 0.0f);
+    const std::vector<float> zeros(rows * hidden, 0.0f);
+    TailStage tail(rows, hidden - whole, 13);
+    for (int64_t r = 0; r < rows; ++r)
+      std::memcpy(&out[r * ld], dh_end + (lo + r) * hidden, hidden * sizeof(float));
+    for (int64_t t = steps - 1; t >= 0; --t) {
+      const int64_t base = t * batch + lo;
+      const float* c_prev = t > 0 ? c_in + (base - batch) * hidden : zeros.data();
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < whole; j += kLanes)
+          BackwardLanes(s_in + (base + r) * width + j, hidden, c_in + (base + r) * hidden + j,
+                        c_prev + r * hidden + j, dh_in + (base + r) * hidden + j,
+                        &out[r * ld + j], &dc[r * hidden + j], dz_out + (base + r) * width + j);
+      if (whole < hidden) {
+        // Tail arrays: 0-3 gates, 4 c, 5 c_prev, 6 dh_out, 7 dh, 8 dc, 9-12 dz.
+        for (int64_t q = 0; q < kGates; ++q)
+          tail.Gather(q, s_in + base * width + q * hidden, width, whole);
+        tail.Gather(4, c_in + base * hidden, hidden, whole);
+        tail.Gather(5, c_prev, hidden, whole);
+        tail.Gather(6, dh_in + base * hidden, hidden, whole);
+        tail.Gather(7, out.data(), ld, whole);
+        tail.Gather(8, dc.data(), hidden, whole);
+        for (int64_t e = 0; e < tail.size(); e += kLanes)
+          BackwardLanes(tail[0] + e, tail.size(), tail[4] + e, tail[5] + e, tail[6] + e,
+                        tail[7] + e, tail[8] + e, tail[9] + e);
+        for (int64_t q = 0; q < kGates; ++q)
+          tail.Scatter(9 + q, dz_out + base * width + q * hidden, width, whole);
+        tail.Scatter(8, dc.data(), hidden, whole);
+      }
+      const float* dz_t = dz_out + base * width;
+      if (t > 0)
+        Matmul(dz_t, width, rows, width, bt.data(), ld, ld, nullptr, 0, out.data(), ld);
+      else if (inputs > 0)
+        Matmul(dz_t, width, rows, width, bt.data() + padded, ld, padded_in, nullptr, 0,
+               out.data() + padded, ld);
+      for (int64_t r = 0; r < rows && inputs > 0; ++r)
+        std::memcpy(dx_out + (base + r) * inputs, &out[r * ld + padded], inputs * sizeof(float));
     }
   });
   return ffi::Error::Success();
@@ -227,42 +369,20 @@ ffi::Error Forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xw, ffi::Buffer<f
 ffi::Error Backward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> u, ffi::Buffer<ffi::F32> cs,
                     ffi::Buffer<ffi::F32> gates, ffi::Buffer<ffi::F32> dhs,
                     ffi::Buffer<ffi::F32> dh_last, ffi::ResultBuffer<ffi::F32> dz) {
-  const auto dims = cs.dimensions();
-  const int64_t steps = dims[0], batch = dims[1], hidden = dims[2];
-  const int64_t width = 4 * hidden, padded = RoundUp(hidden);
-  if (u.dimensions()[0] != hidden || u.dimensions()[1] != width ||
-      dhs.dimensions()[0] != steps || gates.dimensions()[2] != width)
-    return ffi::Error::InvalidArgument("lstm_backward: inconsistent shapes");
-  // U transposed, f32[4H, H], columns padded: dh_{t-1} = dz_t U^T.
-  std::vector<float> ut_pad(width * padded, 0.0f);
-  for (int64_t k = 0; k < hidden; ++k)
-    for (int64_t j = 0; j < width; ++j) ut_pad[j * padded + k] = u.typed_data()[k * width + j];
-  const float* c_in = cs.typed_data();
-  const float* s_in = gates.typed_data();
-  const float* dh_in = dhs.typed_data();
-  const float* dh_end = dh_last.typed_data();
-  float* dz_out = dz->typed_data();
+  return BackwardImpl(pool, u, nullptr, 0, cs, gates, dhs, dh_last, dz->typed_data(), nullptr);
+}
 
-  ParallelRows(pool, batch, [&](int64_t lo, int64_t hi) {
-    const int64_t rows = hi - lo;
-    std::vector<float> dh(rows * padded, 0.0f);
-    std::vector<float> dc(rows * hidden, 0.0f);
-    const std::vector<float> zeros(hidden, 0.0f);
-    for (int64_t r = 0; r < rows; ++r)
-      std::memcpy(&dh[r * padded], dh_end + (lo + r) * hidden, hidden * sizeof(float));
-    for (int64_t t = steps - 1; t >= 0; --t) {
-      const int64_t base = t * batch + lo;
-      for (int64_t r = 0; r < rows; ++r)
-        BackwardCell(s_in + (base + r) * width, c_in + (base + r) * hidden,
-                     t > 0 ? c_in + (base - batch + r) * hidden : zeros.data(),
-                     dh_in + (base + r) * hidden, hidden, &dh[r * padded], &dc[r * hidden],
-                     dz_out + (base + r) * width);
-      if (t > 0)
-        Matmul(dz_out + base * width, width, rows, width, ut_pad.data(), padded, nullptr, 0,
-               dh.data(), padded);
-    }
-  });
-  return ffi::Error::Success();
+ffi::Error BackwardWithInputGrad(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> u,
+                                 ffi::Buffer<ffi::F32> w, ffi::Buffer<ffi::F32> cs,
+                                 ffi::Buffer<ffi::F32> gates, ffi::Buffer<ffi::F32> dhs,
+                                 ffi::Buffer<ffi::F32> dh_last, ffi::ResultBuffer<ffi::F32> dz,
+                                 ffi::ResultBuffer<ffi::F32> dx) {
+  const int64_t inputs = w.dimensions()[0];
+  if (w.dimensions().size() != 2 || w.dimensions()[1] != u.dimensions()[1] ||
+      dx->dimensions().back() != inputs)
+    return ffi::Error::InvalidArgument("lstm_backward_dx: expected W[D, 4H] and dx[T, B, D]");
+  return BackwardImpl(pool, u, w.typed_data(), inputs, cs, gates, dhs, dh_last,
+                      dz->typed_data(), dx->typed_data());
 }
 
 }  // namespace
@@ -270,6 +390,8 @@ ffi::Error Backward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> u, ffi::Buffer<f
 XLA_FFI_DEFINE_HANDLER_SYMBOL(FjaxLstmForward, Forward,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Ret<ffi::Buffer<ffi::F32>>()
@@ -284,4 +406,16 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(FjaxLstmBackward, Backward,
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>());
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(FjaxLstmBackwardWithInputGrad, BackwardWithInputGrad,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
                                   .Ret<ffi::Buffer<ffi::F32>>());

@@ -8,12 +8,14 @@ state; lecun-normal input and orthogonal recurrent kernels, zero biases):
 
 What differs is the schedule, chosen by profiling, where a small model's time goes to
 per-step operation count rather than arithmetic:
-  - the input projection x W + b of all steps is one matmul before the recurrence, and
-    the weight gradients are large matmuls after it; only the recurrence is sequential;
-  - the recurrence (forward: hidden states, cell states and activated gates; backward:
-    the gates' gradients, `jax.custom_vjp`) runs on CPUs as one call to a C++ kernel
-    (`fjax.kernels`), and elsewhere (or without a compiler, or for non-float32 inputs)
-    as a `lax.scan` with one matmul and one fusion per step;
+  - the whole layer is one `jax.custom_vjp` over (x, W, b, U); the weight gradients
+    are large matmuls after the reverse recurrence;
+  - on CPUs the recurrence runs as one call to a C++ kernel (`fjax.kernels`) that also
+    computes each step's input projection (forward) and, when x is differentiated (not
+    for the data), each step's input gradient (backward);
+  - elsewhere (or without a compiler, or for non-float32 inputs) the input projection of
+    all steps is one matmul and the recurrence a `lax.scan` with one matmul and one
+    fusion per step;
   - s(z) is computed as 0.5 tanh(z / 2) + 0.5, the same function, which XLA:CPU fuses
     and vectorises better than its logistic op;
   - a top layer whose sequence is not used returns only h_T.
@@ -34,10 +36,14 @@ def sigmoid(x: jax.Array) -> jax.Array:
     return 0.5 * jnp.tanh(0.5 * x) + 0.5
 
 
-def scan_forward(xw: jax.Array, w_hh: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+def scan_forward(x: jax.Array, w_ih: jax.Array, b: jax.Array,
+                 w_hh: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Hidden states, cell states f32[T, B, H] and activated gates f32[T, B, 4H] from
-    input projections xw f32[T, B, 4H], as a `lax.scan`."""
+    the inputs x f32[T, B, F]: the input projection of all steps as one matmul, then the
+    recurrence as a `lax.scan`."""
+    steps, batch, width = x.shape
     hidden = w_hh.shape[0]
+    xw = (x.reshape(steps * batch, width) @ w_ih + b).reshape(steps, batch, 4 * hidden)
 
     def step(carry, xw_t):
         h, c = carry
@@ -79,12 +85,15 @@ def scan_backward(w_hh, cs, gates, dhs, dh_last) -> jax.Array:
                         reverse=True)[1]
 
 
-def kernel_forward(xw: jax.Array, w_hh: jax.Array):
-    """`scan_forward` as one call to the C++ CPU kernel."""
-    steps, batch, width = xw.shape
-    state = jax.ShapeDtypeStruct((steps, batch, width // 4), xw.dtype)
-    out = (state, state, jax.ShapeDtypeStruct(xw.shape, xw.dtype))
-    return jax.ffi.ffi_call("fjax_lstm_forward", out, vmap_method="sequential")(xw, w_hh)
+def kernel_forward(x: jax.Array, w_ih: jax.Array, b: jax.Array, w_hh: jax.Array):
+    """`scan_forward` as one call to the C++ CPU kernel, which computes each step's input
+    projection with its recurrent matmul."""
+    steps, batch, _ = x.shape
+    hidden = w_hh.shape[0]
+    state = jax.ShapeDtypeStruct((steps, batch, hidden), x.dtype)
+    out = (state, state, jax.ShapeDtypeStruct((steps, batch, 4 * hidden), x.dtype))
+    return jax.ffi.ffi_call("fjax_lstm_forward", out, vmap_method="sequential")(
+        x, w_ih, b, w_hh)
 
 
 def kernel_backward(w_hh, cs, gates, dhs, dh_last) -> jax.Array:
@@ -94,62 +103,98 @@ def kernel_backward(w_hh, cs, gates, dhs, dh_last) -> jax.Array:
         w_hh, cs, gates, dhs, dh_last)
 
 
+def scan_backward_dx(w_hh, w_ih, cs, gates, dhs, dh_last) -> tuple[jax.Array, jax.Array]:
+    """`scan_backward` and the inputs' gradient dx = dz W_ih^T f32[T, B, F]."""
+    dz = scan_backward(w_hh, cs, gates, dhs, dh_last)
+    return dz, dz @ w_ih.T
+
+
+def kernel_backward_dx(w_hh, w_ih, cs, gates, dhs, dh_last) -> tuple[jax.Array, jax.Array]:
+    """`scan_backward_dx` as one call to the C++ CPU kernel, which computes each step's
+    dx_t with the step's dh_{t-1} in one matmul."""
+    steps, batch, _ = cs.shape
+    out = (jax.ShapeDtypeStruct(gates.shape, gates.dtype),
+           jax.ShapeDtypeStruct((steps, batch, w_ih.shape[0]), gates.dtype))
+    return jax.ffi.ffi_call("fjax_lstm_backward_dx", out, vmap_method="sequential")(
+        w_hh, w_ih, cs, gates, dhs, dh_last)
+
+
 def _on_cpu_kernel(kernel, scan, *args):
     """`kernel` when this runs on a CPU and the kernel is built, else `scan`."""
-    if args[0].dtype == jnp.float32 and args[1].dtype == jnp.float32 and kernels.lstm_kernel():
+    if all(a.dtype == jnp.float32 for a in args) and kernels.lstm_kernel():
         return jax.lax.platform_dependent(*args, cpu=kernel, default=scan)
     return scan(*args)
 
 
-def _forward(xw, w_hh):
-    return _on_cpu_kernel(kernel_forward, scan_forward, xw, w_hh)
+def _forward(x, w_ih, b, w_hh):
+    """Hidden states, cell states and activated gates from the inputs x f32[T, B, F]."""
+    return _on_cpu_kernel(kernel_forward, scan_forward, x, w_ih, b, w_hh)
 
 
-def _backward(w_hh, hs, cs, gates, dhs, dh_last):
-    """Gradients w.r.t. xw (the gates' pre-activations) and w_hh."""
+def _fwd(x, w_ih, b, w_hh):
+    """The custom VJP's forward, with `symbolic_zeros`: the inputs' gradient is only
+    computed when x depends on what is differentiated (not for the data)."""
+    x, w_ih, b, w_hh, needs_dx = x.value, w_ih.value, b.value, w_hh.value, x.perturbed
+    hs, cs, gates = _forward(x, w_ih, b, w_hh)
+    return hs, (x, w_ih, w_hh, hs, cs, gates, needs_dx)
+
+
+def _backward(saved, dhs, dh_last):
+    """Gradients w.r.t. x, w_ih, b and w_hh; dhs f32[T, B, H] and dh_last f32[B, H] are
+    the hidden states' gradients (dh_last: an extra one for h_T)."""
+    x, w_ih, w_hh, hs, cs, gates, needs_dx = saved
     steps, batch, hidden = hs.shape
-    dz = _on_cpu_kernel(kernel_backward, scan_backward, w_hh, cs, gates, dhs, dh_last)
+    if needs_dx:
+        dz, dx = _on_cpu_kernel(kernel_backward_dx, scan_backward_dx, w_hh, w_ih, cs, gates,
+                                dhs, dh_last)
+    else:
+        dz = _on_cpu_kernel(kernel_backward, scan_backward, w_hh, cs, gates, dhs, dh_last)
+        dx = jnp.zeros_like(x)
+    dz_rows = dz.reshape(steps * batch, 4 * hidden)
     h_prev = jnp.concatenate([jnp.zeros_like(hs[:1]), hs[:-1]], 0)
-    dw = h_prev.reshape(steps * batch, hidden).T @ dz.reshape(steps * batch, 4 * hidden)
-    return dz, dw
+    dw_hh = h_prev.reshape(steps * batch, hidden).T @ dz_rows
+    dw_ih = x.reshape(steps * batch, x.shape[2]).T @ dz_rows
+    return dx, dw_ih, dz_rows.sum(0), dw_hh
+
+
+def _dense(cotangent, like):
+    """A cotangent that may be a symbolic zero (an unused output), as an array."""
+    if isinstance(cotangent, jax.custom_derivatives.SymbolicZero):
+        return jnp.zeros(like.shape, like.dtype)
+    return cotangent
 
 
 @jax.custom_vjp
-def lstm_sequence(xw: jax.Array, w_hh: jax.Array) -> jax.Array:
-    """Hidden states f32[T, B, H] from input projections xw f32[T, B, 4H]."""
-    return _forward(xw, w_hh)[0]
-
-
-def _sequence_fwd(xw, w_hh):
-    hs, cs, gates = _forward(xw, w_hh)
-    return hs, (w_hh, hs, cs, gates)
+def lstm_sequence(x: jax.Array, w_ih: jax.Array, b: jax.Array, w_hh: jax.Array) -> jax.Array:
+    """Hidden states f32[T, B, H] from inputs x f32[T, B, F]."""
+    return _forward(x, w_ih, b, w_hh)[0]
 
 
 def _sequence_bwd(saved, dhs):
-    w_hh, hs, cs, gates = saved
-    return _backward(w_hh, hs, cs, gates, dhs, jnp.zeros_like(hs[0]))
+    hs = saved[3]
+    return _backward(saved, _dense(dhs, hs), jnp.zeros_like(hs[0]))
 
 
-lstm_sequence.defvjp(_sequence_fwd, _sequence_bwd)
+lstm_sequence.defvjp(_fwd, _sequence_bwd, symbolic_zeros=True)
 
 
 @jax.custom_vjp
-def lstm_final(xw: jax.Array, w_hh: jax.Array) -> jax.Array:
-    """The last hidden state f32[B, H] from input projections xw f32[T, B, 4H]."""
-    return _forward(xw, w_hh)[0][-1]
+def lstm_final(x: jax.Array, w_ih: jax.Array, b: jax.Array, w_hh: jax.Array) -> jax.Array:
+    """The last hidden state f32[B, H] from inputs x f32[T, B, F]."""
+    return _forward(x, w_ih, b, w_hh)[0][-1]
 
 
-def _final_fwd(xw, w_hh):
-    hs, cs, gates = _forward(xw, w_hh)
-    return hs[-1], (w_hh, hs, cs, gates)
+def _final_fwd(x, w_ih, b, w_hh):
+    hs, saved = _fwd(x, w_ih, b, w_hh)
+    return hs[-1], saved
 
 
 def _final_bwd(saved, dh):
-    w_hh, hs, cs, gates = saved
-    return _backward(w_hh, hs, cs, gates, jnp.zeros_like(hs), dh)
+    hs = saved[3]
+    return _backward(saved, jnp.zeros_like(hs), _dense(dh, hs[0]))
 
 
-lstm_final.defvjp(_final_fwd, _final_bwd)
+lstm_final.defvjp(_final_fwd, _final_bwd, symbolic_zeros=True)
 
 
 def _orthogonal_blocks(key, shape, dtype=jnp.float32):
@@ -177,5 +222,4 @@ class LSTMLayer(nn.Module):
             # `init` only needs the output's shape: skip the recurrence (eager and
             # vmapped over a population's members, it would take seconds).
             return jnp.zeros((steps, batch, hidden) if sequence else (batch, hidden), x.dtype)
-        xw = (x.reshape(steps * batch, width) @ w_ih + b).reshape(steps, batch, 4 * hidden)
-        return lstm_sequence(xw, w_hh) if sequence else lstm_final(xw, w_hh)
+        return (lstm_sequence if sequence else lstm_final)(x, w_ih, b, w_hh)

@@ -1,7 +1,7 @@
 """Populations: many models as one model with a leading member axis.
 
 Members are seeds x hyperparameter grid points x folds. Their `TrainState`s are created
-by `jax.vmap(init_member)` and trained by a vmapped `advance` (one epoch) inside one
+by mapping `init_member` over them and trained by a vmapped `advance` (one epoch) inside one
 compiled program. Continuous hyperparameters are data: optimizer values live in
 `opt_state.hyperparams`, loss values are passed to `loss_fn` as `hparams=`, and folds
 are masks over the same device arrays, so any grid over them is one compilation.
@@ -46,10 +46,22 @@ def member_keys(seed: int) -> tuple[jax.Array, jax.Array]:
 
 def init_member(init_fn: InitFn, tx, seed: int | jax.Array,
                 hyperparams: Mapping[str, Any] | None = None) -> TrainState:
-    """The `TrainState` of one member; `train_population` vmaps exactly this."""
+    """The `TrainState` of one member; `train_population` maps exactly this."""
     init_key, train_key = member_keys(seed)
     return TrainState.create(params=init_fn(init_key), tx=tx, rng=train_key,
                              hyperparams=hyperparams)
+
+
+def init_population(init_fn: InitFn, tx, seeds: jax.Array,
+                    hyperparams: Mapping[str, jax.Array]) -> LoopState:
+    """`LoopState.start(init_member(...))` of every member, stacked: one compiled program
+    that maps over the members. Measured on 2 CPU cores for 16 or 64 LSTMs: 2.3 s, against
+    4.3 s for the eager vmap (dozens of small programs) and minutes to compile
+    `jit(vmap(...))`."""
+    def one(args):
+        seed, hp = args
+        return LoopState.start(init_member(init_fn, tx, seed, hp))
+    return jax.jit(lambda seeds, hp: jax.lax.map(one, (seeds, hp)))(seeds, dict(hyperparams))
 
 
 @dataclass
@@ -186,7 +198,7 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
     opt_names = [k for k in hparams if k in HYPERPARAMS]
     loss_names = [k for k in hparams if k not in HYPERPARAMS]
 
-    rows = np.asarray(jnp.sum((train_masks * base_weights) > 0, axis=1))
+    rows = np.sum((np.asarray(train_masks) * np.asarray(base_weights)) > 0, axis=1)
     spec_batches = num_batches(int(rows.max()), train.batch_size)
     tx = build_optimizer(optim, train.epochs * spec_batches)
     monitor, sign = resolve_monitor(train, has_val)
@@ -197,14 +209,14 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
     columns = {k: jnp.asarray(members[k].to_numpy(), jnp.float32) for k in hparams}
     opt_hp = {k: columns[k] for k in opt_names}
     loss_hp = {k: columns[k] for k in loss_names}
-    # vmapped but not jitted: initialisers are random-number code that XLA:CPU compiles
-    # slowly (seconds), while eager ops are compiled once per shape and then reused.
-    init = jax.vmap(lambda seed, hp: LoopState.start(init_member(init_fn, tx, seed, hp)))
-    loop = init(jnp.asarray(members["seed"].to_numpy(), jnp.uint32), opt_hp)
+    loop = init_population(init_fn, tx, jnp.asarray(members["seed"].to_numpy(), jnp.uint32),
+                           opt_hp)
     group_size = int(np.prod([len(v) for v in hparams.values()])) if hparams else 1
     groups = members.iloc[::group_size]
-    unique_seeds, seed_idx = np.unique(groups["seed"].to_numpy(), return_inverse=True)
-    seed_rngs = jnp.stack([member_keys(int(s))[1] for s in unique_seeds])
+    _, first, seed_idx = np.unique(groups["seed"].to_numpy(), return_index=True,
+                                   return_inverse=True)
+    # Each seed's training key (its shuffles), as its members hold it.
+    seed_rngs = jnp.asarray(np.asarray(loop.train.rng)[groups["member"].to_numpy()[first]])
 
     chunk = train.member_chunk
     if chunk is None:
@@ -225,13 +237,20 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
     # validation data but restore_best=False the validation rows may be a test span, so
     # nothing is selected on them: a diverged member keeps its non-finite parameters and
     # is flagged in `table()["diverged_epoch"]`.
-    use_best = (train.restore_best and has_val) | ((loop.diverged_epoch > 0) & (not has_val))
-    params = jax.tree.map(lambda best, last: jnp.where(_expand(use_best, best), best, last),
-                          loop.best_params, loop.train.params)
+    params = _final_params(train.restore_best and has_val, has_val, loop)
     return Population(loop=loop, params=params, members=members, history=record.history,
                       monitor=monitor, mode=train.mode, compile_s=record.compile_s,
                       compilations=record.compilations, train_s=record.train_s,
                       epoch_s=record.epoch_s)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _final_params(restore_best: bool, has_val: bool, loop: LoopState) -> Any:
+    """Each member's best-epoch parameters where chosen (see `train_population`), else
+    its last ones; jitted, as one program rather than one small program per leaf."""
+    use_best = restore_best | ((loop.diverged_epoch > 0) & (not has_val))
+    return jax.tree.map(lambda best, last: jnp.where(_expand(use_best, best), best, last),
+                        loop.best_params, loop.train.params)
 
 
 def _expand(flags: jax.Array, like: jax.Array) -> jax.Array:
@@ -326,12 +345,19 @@ def auto_chunk(loss_fn: Callable, loop: LoopState, data: dict, loss_names: list,
     """
     if jax.default_backend() != "cpu":
         return None
-    state = jax.tree.map(lambda x: x[0], loop.train)
-    hp = {k: v[0] for k, v in loss_hp.items()}
-    member_loss = functools.partial(loss_fn, hparams=hp) if loss_names else loss_fn
-    batch = {k: v[:2] for k, v in data.items()}
-    batch["weight"] = jnp.ones(2)
-    jaxpr = jax.make_jaxpr(make_train_step.__wrapped__(member_loss))(state, batch)
+    # Shapes only: slicing real arrays here would compile a small program per leaf.
+    def one(x, rows=None):
+        return jax.ShapeDtypeStruct(x.shape[1:] if rows is None else (rows,) + x.shape[1:],
+                                    x.dtype)
+    state = jax.tree.map(one, loop.train)
+    batch = {k: one(v, 2) for k, v in data.items()}
+    batch["weight"] = jax.ShapeDtypeStruct((2,), jnp.float32)
+
+    def step(state, batch, hp):
+        member_loss = functools.partial(loss_fn, hparams=hp) if loss_names else loss_fn
+        return make_train_step.__wrapped__(member_loss)(state, batch)
+    hp = {k: one(v) for k, v in loss_hp.items()}
+    jaxpr = jax.make_jaxpr(step)(state, batch, hp)
     return 1 if _has_loop(jaxpr.jaxpr) else None
 
 
