@@ -14,70 +14,16 @@ noisy, so compare ratios, not absolute seconds from different runs.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-# glibc returns freed memory to the OS by default, which makes every framework's epoch
-# time bimodal here (see ../shared/peers/README.md); all processes run with these.
-MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "4294967296",
-              "MALLOC_TOP_PAD_": "1073741824"}
-PEERS_DIR = (HERE / ".." / ".." / "shared" / "peers").resolve()
-
-
-def peers_data() -> Path:
-    """The peers' S&P 500 CSV, unpacked once outside ../shared (which may be read-only)."""
-    target = Path(tempfile.gettempdir()) / "fjax-peers-sp500.csv"
-    if not target.exists():
-        source = PEERS_DIR.parent / "data" / "sp500.csv.gz"
-        target.write_bytes(gzip.decompress(source.read_bytes()))
-    return target
-
-
-def peer_rows(quick: bool) -> list[dict]:
-    """PyTorch and Keras-on-JAX peers of the reference model, run here and now."""
-    venv = Path(os.environ.get("PEERS_VENV", Path.home() / ".cache" / "peers-venv"))
-    python = venv / "bin" / "python"
-    if not python.exists() or not PEERS_DIR.exists():
-        return [{"bench": "peers", "metric": "skipped", "value": float("nan"),
-                 "note": f"no peers venv at {venv}; run {PEERS_DIR}/setup.sh"}]
-    epochs = "3" if quick else "5"
-    runs = [("PyTorch nn.LSTM", ["torch_lstm.py", "--epochs", epochs, "--quiet"]),
-            ("Keras 3 on JAX", ["keras_lstm.py", "--backend", "jax", "--epochs", epochs])]
-    if not quick:
-        runs.append(("PyTorch sweep, 16 members one by one, 2 epochs",
-                     ["torch_sweep.py", "--epochs", "2", "--skip", "vmap", "--quiet"]))
-        runs.append(("PyTorch sweep, 64 members one by one, 2 epochs",
-                     ["torch_sweep.py", "--epochs", "2", "--skip", "vmap", "--quiet",
-                      "--seeds", *map(str, range(16))]))
-    rows = []
-    for name, args in runs:
-        env = {**os.environ, **MALLOC_ENV}
-        proc = subprocess.run([str(python), *args, "--data", str(peers_data())],
-                              cwd=PEERS_DIR, env=env,
-                              capture_output=True, text=True)
-        if proc.returncode != 0:
-            rows.append({"bench": "peers", "metric": f"{name}: failed", "value": float("nan"),
-                         "note": proc.stderr.strip().splitlines()[-1][:120] if proc.stderr else ""})
-            continue
-        result = json.loads(proc.stdout.strip().splitlines()[-1])
-        if "s_per_epoch_median_after_first" in result:
-            rows.append({"bench": "peers", "metric": f"{name}: s/epoch",
-                         "value": result["s_per_epoch_median_after_first"]})
-            rows.append({"bench": "peers", "metric": f"{name}: test RMSE / naive RMSE",
-                         "value": result.get("rmse_over_naive", float("nan"))})
-        if "sequential_total_s" in result:
-            rows.append({"bench": "peers", "metric": f"{name}: total s",
-                         "value": result["sequential_total_s"]})
-    return rows
+from bench_peers import MALLOC_ENV  # noqa: E402
 
 
 def all_sections() -> dict:
@@ -85,7 +31,6 @@ def all_sections() -> dict:
     for module in sorted(HERE.glob("bench_*.py")):
         mod = __import__(module.stem)
         sections.update(getattr(mod, "SECTIONS", {}))
-    sections["peers"] = peer_rows
     return sections
 
 

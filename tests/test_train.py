@@ -285,6 +285,28 @@ def test_weighted_rows_come_first_in_permutation_order():
     np.testing.assert_array_equal(order, expected)
 
 
+@pytest.mark.parametrize("kind", ["mlp", "lstm", "cnn"])
+def test_population_init_equals_eager_init_member(kind):
+    """`init_population` (one jitted map) gives every member exactly the state that an
+    eager `init_member` call gives, so populations and `fit` start from the same weights."""
+    from fjax.config import ModelConfig
+    from fjax.models import build_model
+    from fjax.train.loop import LoopState
+    from fjax.train.population import init_population
+    x = RNG.normal(size=(4, 6, 3)).astype(np.float32)
+    model = build_model(ModelConfig(kind=kind, hidden=(5,)), 1)
+    init = lambda k: model.init(k, x[:1])  # noqa: E731
+    tx = build_optimizer(OptimConfig(), 10)
+    seeds, lrs = [0, 7, 7], [1e-3, 1e-3, 3e-2]
+    pop = init_population(init, tx, jnp.asarray(seeds, jnp.uint32),
+                          {"learning_rate": jnp.asarray(lrs, jnp.float32)})
+    for i, (seed, lr) in enumerate(zip(seeds, lrs)):
+        one = LoopState.start(init_member(init, tx, seed, {"learning_rate": jnp.float32(lr)}))
+        assert tree_equal(jax.tree.map(lambda a: a[i], pop), one), (kind, i)
+    assert not tree_equal(jax.tree.map(lambda a: a[0], pop.train.params),
+                          jax.tree.map(lambda a: a[1], pop.train.params))
+
+
 def test_lift_rule_runs_recurrent_models_one_at_a_time_on_cpu():
     from fjax.config import ModelConfig
     from fjax.models import build_model
