@@ -127,6 +127,32 @@ def reference_lstm(quick: bool) -> list[dict]:
     return rows
 
 
+def reference_vs_pytorch(quick: bool) -> list[dict]:
+    """(a') fjax's reference LSTM and PyTorch's, alternately, in rounds: each round trains
+    PyTorch (a subprocess, 5 epochs) and then fjax (this process, compiled beforehand)
+    for the same epochs, so each ratio compares runs seconds apart. The median ratio over
+    rounds is the figure that a phase of this noisy machine moves least."""
+    rounds, epochs = (2, 3) if quick else (5, 5)
+    _, data, loss, init, train, steps = reference_problem(epochs)
+    tx = build_optimizer(OptimConfig(name="adam", learning_rate=1e-3), steps)
+    fit(init_member(init, tx, 0), loss, data, config=train, callbacks=())   # compile
+    bench, ratios, rows = "reference LSTM vs PyTorch, alternating rounds", [], []
+    for i in range(rounds):
+        torch = run_peer(["torch_lstm.py", "--epochs", str(epochs), "--quiet"])
+        if torch is None:
+            return [{"bench": bench, "metric": "skipped", "value": float("nan"),
+                     "note": "no peers venv"}]
+        ours = fit(init_member(init, tx, 0), loss, data, config=train, callbacks=())
+        fjax_s = statistics.median(ours.epoch_s[1:])
+        torch_s = torch["s_per_epoch_median_after_first"]
+        ratios.append(torch_s / fjax_s)
+        rows.append({"bench": bench, "metric": f"round {i + 1}: PyTorch / fjax s/epoch",
+                     "value": ratios[-1], "note": f"{torch_s:.3f} / {fjax_s:.3f}"})
+    rows.append({"bench": bench, "metric": "median over rounds: fjax faster by",
+                 "value": statistics.median(ratios)})
+    return rows
+
+
 def population_vs_sequential(name: str, loss, init, data, optim: OptimConfig,
                              train: TrainConfig, steps: int, lrs: list, seeds: list,
                              sequential: int, chunks=(None,), flops: float | None = None
@@ -269,6 +295,7 @@ def mlp_population(quick: bool) -> list[dict]:
 
 SECTIONS = {
     "reference_lstm": reference_lstm,
+    "reference_vs_pytorch": reference_vs_pytorch,
     "lstm_sweep_processes": lstm_sweep_processes,
     "lstm_population": lstm_population,
     "mlp_population": mlp_population,
