@@ -7,9 +7,19 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from fjax import kernels
 from fjax.models.lstm_layer import LSTMLayer, _forward, lstm_final, lstm_sequence, sigmoid
 
 T, B, F, H = 7, 3, 2, 5
+
+
+@pytest.fixture(params=["kernel", "scan"])
+def recurrence(request, monkeypatch):
+    """Run a test on the CPU kernel and again on the `lax.scan` path (what GPUs and TPUs
+    lower), by telling the layer that no kernel is built."""
+    if request.param == "scan":
+        monkeypatch.setattr(kernels, "lstm_kernel", lambda: False)
+    return request.param
 
 
 def _inputs(seed=0):
@@ -41,9 +51,11 @@ WRT = [(0, 1, 2, 3), (1, 2, 3)]
 
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("wrt", WRT)
-def test_sequence_gradients_equal_autodiff(seed, wrt):
+def test_sequence_gradients_equal_autodiff(seed, wrt, recurrence):
     args, ct, _ = _inputs(seed)
-    ours = jax.grad(lambda *a: jnp.sum(lstm_sequence(*a) * ct), wrt)(*args)
+    grad = jax.grad(lambda *a: jnp.sum(lstm_sequence(*a) * ct), wrt)
+    assert ("fjax_lstm" in str(jax.make_jaxpr(grad)(*args))) == (recurrence == "kernel")
+    ours = grad(*args)
     ref = jax.grad(lambda *a: jnp.sum(textbook_lstm(*a) * ct), wrt)(*args)
     assert len(ours) == len(wrt)
     for a, b in zip(ours, ref):
@@ -51,7 +63,7 @@ def test_sequence_gradients_equal_autodiff(seed, wrt):
 
 
 @pytest.mark.parametrize("wrt", WRT)
-def test_final_state_gradients_equal_autodiff(wrt):
+def test_final_state_gradients_equal_autodiff(wrt, recurrence):
     args, _, ct = _inputs(2)
     ours = jax.grad(lambda *a: jnp.sum(lstm_final(*a) * ct), wrt)(*args)
     ref = jax.grad(lambda *a: jnp.sum(textbook_lstm(*a)[-1] * ct), wrt)(*args)
