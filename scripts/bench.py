@@ -5,9 +5,10 @@
     python scripts/bench.py --only reference_lstm,peers --json bench.json
 
 Sections live in scripts/bench_<area>.py as SECTIONS = {name: fn(quick) -> rows}. The
-`peers` section runs the PyTorch and Keras versions of the reference model from
-../shared/peers (set up with ../shared/peers/setup.sh) in subprocesses on this machine,
-so their ratios to fjax come from the same run. Timings are medians; the machine is
+PyTorch and Keras versions of the reference model from ../shared/peers (set up with
+../shared/peers/setup.sh) run in subprocesses on this machine (`bench_peers.py`; the
+`peers`, `reference_vs_pytorch` and `lstm_sweep_processes` sections), so their ratios to
+fjax come from the same run. Timings are medians; the machine is
 noisy, so compare ratios, not absolute seconds from different runs.
 """
 

@@ -201,7 +201,7 @@ def population_vs_sequential(name: str, loss, init, data, optim: OptimConfig,
 
 
 SWEEP_LRS = [3e-4, 1e-3, 3e-3, 1e-2]
-SWEEP_EPOCHS = 2   # as the PyTorch sweep in the `peers` section
+SWEEP_EPOCHS = 2   # as the PyTorch sweeps of ../shared/peers
 
 
 def sweep_in_new_process(members: int, cache_dir: str) -> dict:
@@ -230,11 +230,13 @@ def lstm_sweep_processes(quick: bool) -> list[dict]:
     just after, so a phase of this noisy machine shows as a gap between its two runs."""
     rows = []
     for members in ((16,) if quick else (16, 64)):
-        bench = f"LSTM sweep of {members} (4 lr x {members // 4} seeds), {SWEEP_EPOCHS} epochs"
+        bench = (f"LSTM sweep of {members} ({len(SWEEP_LRS)} lr x "
+                 f"{members // len(SWEEP_LRS)} seeds), {SWEEP_EPOCHS} epochs")
         torch_s = []
 
         def torch_sweep(when: str) -> None:
-            result = run_peer(torch_sweep_args(members, SWEEP_EPOCHS))
+            result = run_peer(torch_sweep_args(SWEEP_LRS, range(members // len(SWEEP_LRS)),
+                                               SWEEP_EPOCHS))
             if result is not None:
                 torch_s.append(result["sequential_total_s"])
                 rows.append({"bench": bench, "metric": f"PyTorch one by one ({when}): total s",

@@ -35,7 +35,8 @@ def credit_search(quick: bool) -> list[dict]:
 
     start = time.perf_counter()
     pop = train_population(t.loss_fn, t.init_fn, stack.data, optim=cfg.optim, train=cfg.train,
-                           hparams=GRID, seeds=SEEDS, folds=stack.folds, eval_fn=t.eval_fn)
+                           hparams=GRID, seeds=SEEDS, folds=stack.folds, eval_fn=t.eval_fn,
+                           callbacks=())
     pop_s = time.perf_counter() - start
     auc = np.asarray(pop.history[-1]["val_auc"])
     best_auc = float(pop.members.assign(auc=auc).groupby(list(GRID))["auc"].mean().max())
@@ -51,7 +52,8 @@ def credit_search(quick: bool) -> list[dict]:
         state = init_member(one.init_fn, tx, int(m["seed"]), {k: float(m[k]) for k in GRID})
         begin = time.perf_counter()
         fit(state, one.loss_fn, blocks[j], config=cfg.train, weights=data.folds.train[j],
-            val_data=blocks[j], val_weights=data.folds.val[j], eval_fn=one.eval_fn)
+            val_data=blocks[j], val_weights=data.folds.val[j], eval_fn=one.eval_fn,
+            callbacks=())
         walls.append(time.perf_counter() - begin)
     seq_s = walls[0] + float(np.mean(walls[1:])) * (pop.size - 1) if count < pop.size \
         else float(np.sum(walls))

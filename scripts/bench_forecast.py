@@ -3,9 +3,9 @@
     python scripts/bench_forecast.py            # the default epochs
     python scripts/bench_forecast.py --quick    # 2 epochs
 
-`SECTIONS["forecast_e2e"](quick)` returns one row: time to train and evaluate, seconds
-per epoch, test windows forecast per second, and the test errors next to the naive
-forecast's. For comparisons with the peers in ../shared/peers, run every side with the
+`SECTIONS["forecast_e2e"](quick)` returns six rows: wall time, compile time, seconds per
+epoch, evaluation time, test windows forecast per second, and the test error over the
+naive forecast's. For comparisons with the peers in ../shared/peers, run every side with the
 same MALLOC_* settings (see the peers' README).
 """
 
@@ -37,8 +37,10 @@ def forecast_e2e(quick: bool) -> list[dict]:
     epoch_s = [h["time_s"] for h in history]
     timing = m["timing"]
     bench = f"fjax run forecast ({epochs} epochs)"
-    row = lambda metric, value, note="": {"bench": bench, "metric": metric,  # noqa: E731
-                                          "value": value, "note": note}
+
+    def row(metric, value, note=""):
+        return {"bench": bench, "metric": metric, "value": value, "note": note}
+
     return [
         row("wall s (train + evaluate + report)", wall),
         row("compile s", timing["compile_s"]),

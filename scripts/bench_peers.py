@@ -52,10 +52,10 @@ def run_peer(args: list[str]) -> dict | None:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def torch_sweep_args(members: int, epochs: int) -> list[str]:
-    """The PyTorch sweep of 4 learning rates x members / 4 seeds, one member after another."""
+def torch_sweep_args(lrs, seeds, epochs: int) -> list[str]:
+    """The PyTorch sweep of lrs x seeds, one member after another."""
     return ["torch_sweep.py", "--epochs", str(epochs), "--skip", "vmap", "--quiet",
-            "--seeds", *map(str, range(members // 4))]
+            "--lrs", *map(str, lrs), "--seeds", *map(str, seeds)]
 
 
 def peer_rows(quick: bool) -> list[dict]:

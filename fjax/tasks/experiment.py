@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from fjax.config import ExperimentConfig, get_path, replace_path
@@ -69,14 +70,15 @@ def check_divergence(pop: Population, sweeping: bool) -> None:
     """A member whose loss became NaN or infinite stops a plain run with an error naming
     it; in a sweep (where large learning rates are expected to fail) it is a warning, and
     the member stays in the table with its `diverged_epoch`."""
-    table = pop.table()
-    bad = table[table["diverged_epoch"] > 0]
-    if bad.empty:
+    epochs = np.asarray(pop.loop.diverged_epoch)
+    bad = np.flatnonzero(epochs > 0)
+    if bad.size == 0:
         return
-    who = "; ".join(", ".join(f"{c}={row[c]:g}" if isinstance(row[c], float) else f"{c}={row[c]}"
-                              for c in pop.members.columns if c != "member")
-                    + f" at epoch {row['diverged_epoch']}" for _, row in bad.head(5).iterrows())
-    message = (f"{len(bad)} of {pop.size} members diverged (loss became NaN or infinite): "
+    names = [c for c in pop.members.columns if c != "member"]
+    who = "; ".join(
+        ", ".join(f"{c}={pop.members[c].iloc[i]:g}" for c in names) + f" at epoch {epochs[i]}"
+        for i in bad[:5])
+    message = (f"{bad.size} of {pop.size} members diverged (loss became NaN or infinite): "
                f"{who}. Lower optim.learning_rate or set optim.clip_norm.")
     if not sweeping:
         raise TrainingDiverged(message, pop)

@@ -31,9 +31,9 @@ class Callback:
 def _summary(value: Any) -> float:
     """A scalar for display: the value, or the median over population members."""
     arr = np.asarray(value, dtype=np.float64)
-    if arr.ndim == 0 or np.all(np.isnan(arr)):
-        return float(arr.ravel()[0]) if arr.size else float("nan")
-    return float(np.nanmedian(arr))
+    if arr.ndim == 0:
+        return float(arr)
+    return float(np.nanmedian(arr)) if np.isfinite(arr).any() else float("nan")
 
 
 class ProgressBar(Callback):

@@ -238,7 +238,7 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
     # validation data but restore_best=False the validation rows may be a test span, so
     # nothing is selected on them: a diverged member keeps its non-finite parameters and
     # is flagged in `table()["diverged_epoch"]`.
-    params = _final_params(train.restore_best and has_val, has_val, loop)
+    params = _final_params(train.restore_best, has_val, loop)
     return Population(loop=loop, params=params, members=members, history=record.history,
                       monitor=monitor, mode=train.mode, compile_s=record.compile_s,
                       compilations=record.compilations, train_s=record.train_s,
@@ -249,7 +249,7 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
 def _final_params(restore_best: bool, has_val: bool, loop: LoopState) -> Any:
     """Each member's best-epoch parameters where chosen (see `train_population`), else
     its last ones; jitted, as one program rather than one small program per leaf."""
-    use_best = restore_best | ((loop.diverged_epoch > 0) & (not has_val))
+    use_best = (restore_best and has_val) | ((loop.diverged_epoch > 0) & (not has_val))
     return jax.tree.map(lambda best, last: jnp.where(_expand(use_best, best), best, last),
                         loop.best_params, loop.train.params)
 
