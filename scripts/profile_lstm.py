@@ -1,0 +1,74 @@
+"""Where an epoch of the reference LSTM spends its time: per-operation totals from a
+`jax.profiler` trace of one `fit` epoch, or of a population's epochs per member-epoch.
+
+    python scripts/profile_lstm.py                  # one fit epoch
+    python scripts/profile_lstm.py --members 4      # a 4-member population (2 epochs)
+
+The operation names are XLA's (`ffi_call.N` are fjax's C++ LSTM kernels). Compilation
+is kept out of the trace: the same run is made once before it is traced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import gzip
+import json
+import tempfile
+from pathlib import Path
+
+import jax
+
+from bench_core import SWEEP_LRS, reference_problem
+from fjax.config import OptimConfig, TrainConfig
+from fjax.optim import build_optimizer
+from fjax.train import fit, init_member, train_population
+
+HOST_EVENTS = ("$", "ThunkExecutor", "Pjit", "PjRt")   # Python frames and executor wrappers
+
+
+def op_totals(trace_dir: Path) -> collections.Counter:
+    """Microseconds per operation name in the perfetto trace under `trace_dir`."""
+    path = next(trace_dir.glob("**/*.trace.json.gz"))
+    totals = collections.Counter()
+    for event in json.load(gzip.open(path))["traceEvents"]:
+        if event.get("ph") == "X" and not event["name"].startswith(HOST_EVENTS):
+            totals[event["name"]] += event["dur"]
+    return totals
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--members", type=int, default=0,
+                        help="population size (a multiple of 4); 0 profiles one fit epoch")
+    parser.add_argument("--top", type=int, default=25)
+    args = parser.parse_args()
+    epochs = 2 if args.members else 1
+    _, data, loss, init, _, steps = reference_problem(epochs)
+    train = TrainConfig(epochs=epochs, batch_size=64)
+    optim = OptimConfig(name="adam", learning_rate=1e-3)
+
+    def run():
+        if args.members:
+            return train_population(loss, init, data, optim=optim, train=train,
+                                    hparams={"learning_rate": SWEEP_LRS},
+                                    seeds=list(range(args.members // 4)), callbacks=())
+        state = init_member(init, build_optimizer(optim, steps), 0)
+        return fit(state, loss, data, config=train, callbacks=())
+
+    run()   # compile outside the trace
+    with tempfile.TemporaryDirectory() as trace_dir:
+        jax.profiler.start_trace(trace_dir, create_perfetto_trace=True)
+        result = run()
+        jax.profiler.stop_trace()
+        totals = op_totals(Path(trace_dir))
+    member_epochs = max(args.members, 1) * epochs
+    print(f"epochs (s): {[round(e, 3) for e in result.epoch_s]}; "
+          f"ms per member-epoch below ({member_epochs} member-epochs traced)")
+    print(f"{'all operations':60s} {sum(totals.values()) / 1e3 / member_epochs:8.2f}")
+    for name, us in totals.most_common(args.top):
+        print(f"{name[:60]:60s} {us / 1e3 / member_epochs:8.2f}")
+
+
+if __name__ == "__main__":
+    main()
