@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from unittest import mock
 
 import flax.linen as nn
@@ -32,6 +33,7 @@ from fjax.train.objective import supervised_loss
 
 from bench_peers import run_peer, torch_sweep_args
 
+HERE = Path(__file__).resolve().parent
 WINDOW, BATCH, HIDDEN, DENSE = 60, 64, 50, 25
 
 
@@ -57,36 +59,40 @@ def reference_windows() -> dict:
     return {"x": data.x[train], "y": data.y[train]}
 
 
-def lstm_flops_per_sample(window: int = WINDOW, features: int = 1, hidden: int = HIDDEN,
-                          layers: int = 2) -> float:
-    """Forward + backward matmul FLOPs of the stacked LSTM per training sample (the
-    backward pass costs two forward passes); the dense head is negligible."""
+def flops_per_sample(gates: int = 4, window: int = WINDOW, features: int = 1,
+                     hidden: int = HIDDEN, layers: int = 2) -> float:
+    """Forward + backward matmul FLOPs of the stacked LSTM (4 gates) or GRU (3) per
+    training sample (the backward pass costs two forward passes); the dense head is
+    negligible."""
     per_step, inp = 0, features
     for _ in range(layers):
-        per_step += 2 * (inp + hidden) * 4 * hidden
+        per_step += 2 * (inp + hidden) * gates * hidden
         inp = hidden
     return 3 * per_step * window
 
 
-class FlaxCellLSTM(nn.Module):
-    """The reference model written the plain flax way (nn.RNN over OptimizedLSTMCell),
-    kept as a measured variant beside fjax's LSTM layer."""
+class FlaxCellRNN(nn.Module):
+    """The reference model written the plain flax way (nn.RNN over OptimizedLSTMCell or
+    GRUCell), kept as a measured variant beside fjax's layers."""
+
+    cell: str = "lstm"
 
     @nn.compact
     def __call__(self, x, deterministic=True):
-        h = nn.RNN(nn.OptimizedLSTMCell(HIDDEN))(x)
-        h = nn.RNN(nn.OptimizedLSTMCell(HIDDEN))(h)
+        cell = nn.OptimizedLSTMCell if self.cell == "lstm" else nn.GRUCell
+        h = nn.RNN(cell(HIDDEN))(x)
+        h = nn.RNN(cell(HIDDEN))(h)
         return nn.Dense(1)(nn.Dense(DENSE)(h[:, -1]))
 
 
-def reference_problem(epochs: int, variant: str = "fjax"):
-    """The reference LSTM's data, loss and init; variant "fjax" (default LSTM layer, its
-    recurrence in the C++ CPU kernel), "fjax-scan" (the same layer with its `lax.scan`
-    recurrence) or "flax" (nn.RNN over OptimizedLSTMCell)."""
+def reference_problem(epochs: int, variant: str = "fjax", cell: str = "lstm"):
+    """The reference model's data, loss and init; variant "fjax" (fjax's LSTM or GRU
+    layer, its recurrence in the C++ CPU kernel), "fjax-scan" (the same layer with its
+    `lax.scan` recurrence) or "flax" (nn.RNN over flax's cell)."""
     if variant.startswith("fjax"):
-        model = build_model(ModelConfig(kind="lstm", hidden=(HIDDEN, HIDDEN), head=(DENSE,)), 1)
+        model = build_model(ModelConfig(kind=cell, hidden=(HIDDEN, HIDDEN), head=(DENSE,)), 1)
     else:
-        model = FlaxCellLSTM()
+        model = FlaxCellRNN(cell)
     data = reference_windows()
     loss = supervised_loss(model.apply, LossConfig(name="mse"))
     init = lambda key: model.init(key, data["x"][:1])  # noqa: E731
@@ -95,28 +101,41 @@ def reference_problem(epochs: int, variant: str = "fjax"):
     return model, data, loss, init, train, steps
 
 
-def epoch_flops(data: dict) -> float:
+def epoch_flops(data: dict, gates: int = 4) -> float:
     """Matmul FLOPs of one epoch over `data` (whole batches, padding included)."""
-    return lstm_flops_per_sample() * num_batches(len(data["y"]), BATCH) * BATCH
+    return flops_per_sample(gates) * num_batches(len(data["y"]), BATCH) * BATCH
 
 
 def reference_lstm(quick: bool) -> list[dict]:
     """(a) one reference LSTM trained with `fit`: s/epoch, compile, GFLOP/s vs peak, for
     each named variant of the recurrent layer."""
-    epochs = 3 if quick else 6
     peak = matmul_gflops()
     rows = [{"bench": "matmul floor", "metric": "fp32 matmul GFLOP/s (2048^2, XLA)", "value": peak}]
-    for variant, label in (("fjax", "fjax LSTM layer, C++ kernel (default)"),
-                           ("fjax-scan", "fjax LSTM layer, lax.scan"),
-                           ("flax", "flax nn.RNN(OptimizedLSTMCell)")):
-        _, data, loss, init, train, steps = reference_problem(epochs, variant)
+    return rows + recurrent_variants("lstm", quick, peak)
+
+
+def reference_gru(quick: bool) -> list[dict]:
+    """(a') the reference model with GRU layers instead (same data, sizes and head)."""
+    return recurrent_variants("gru", quick, matmul_gflops())
+
+
+def recurrent_variants(cell: str, quick: bool, peak: float) -> list[dict]:
+    """The reference model with `cell` layers trained with `fit`, once per variant."""
+    epochs = 3 if quick else 6
+    flax_cell = "OptimizedLSTMCell" if cell == "lstm" else "GRUCell"
+    name = cell.upper()
+    rows = []
+    for variant, label in (("fjax", f"fjax {name} layer, C++ kernel (default)"),
+                           ("fjax-scan", f"fjax {name} layer, lax.scan"),
+                           ("flax", f"flax nn.RNN({flax_cell})")):
+        _, data, loss, init, train, steps = reference_problem(epochs, variant, cell)
         tx = build_optimizer(OptimConfig(name="adam", learning_rate=1e-3), steps)
-        use_kernel = kernels.lstm_kernel() and variant != "fjax-scan"
-        with mock.patch.object(kernels, "lstm_kernel", lambda: use_kernel):
+        use_kernel = kernels.recurrent_kernels() and variant != "fjax-scan"
+        with mock.patch.object(kernels, "recurrent_kernels", lambda: use_kernel):
             result = fit(init_member(init, tx, 0), loss, data, config=train, callbacks=())
         s_epoch = statistics.median(result.epoch_s[1:])
-        achieved = epoch_flops(data) / s_epoch / 1e9
-        bench = f"reference LSTM, {label}"
+        achieved = epoch_flops(data, 4 if cell == "lstm" else 3) / s_epoch / 1e9
+        bench = f"reference {name}, {label}"
         rows += [
             {"bench": bench, "metric": "s/epoch (median after the first)", "value": s_epoch},
             {"bench": bench, "metric": "compile s (trace + XLA)", "value": result.compile_s},
@@ -127,18 +146,19 @@ def reference_lstm(quick: bool) -> list[dict]:
     return rows
 
 
-def reference_vs_pytorch(quick: bool) -> list[dict]:
+def reference_vs_pytorch(quick: bool, cell: str = "lstm") -> list[dict]:
     """(a') fjax's reference LSTM and PyTorch's, alternately, in rounds: each round trains
     PyTorch (a subprocess, 5 epochs) and then fjax (this process, compiled beforehand)
     for the same epochs, so each ratio compares runs seconds apart. The median ratio over
     rounds is the figure that a phase of this noisy machine moves least."""
     rounds, epochs = (2, 3) if quick else (5, 5)
-    _, data, loss, init, train, steps = reference_problem(epochs)
+    _, data, loss, init, train, steps = reference_problem(epochs, cell=cell)
     tx = build_optimizer(OptimConfig(name="adam", learning_rate=1e-3), steps)
     fit(init_member(init, tx, 0), loss, data, config=train, callbacks=())   # compile
-    bench, ratios, rows = "reference LSTM vs PyTorch, alternating rounds", [], []
+    peer = "torch_lstm.py" if cell == "lstm" else str(HERE / "torch_gru_peer.py")
+    bench, ratios, rows = f"reference {cell.upper()} vs PyTorch, alternating rounds", [], []
     for i in range(rounds):
-        torch = run_peer(["torch_lstm.py", "--epochs", str(epochs), "--quiet"])
+        torch = run_peer([peer, "--epochs", str(epochs), "--quiet"])
         if torch is None:
             return [{"bench": bench, "metric": "skipped", "value": float("nan"),
                      "note": "no peers venv"}]
@@ -151,6 +171,11 @@ def reference_vs_pytorch(quick: bool) -> list[dict]:
     rows.append({"bench": bench, "metric": "median over rounds: fjax faster by",
                  "value": statistics.median(ratios)})
     return rows
+
+
+def gru_vs_pytorch(quick: bool) -> list[dict]:
+    """(a'') the same alternating rounds with GRU layers (PyTorch: `torch_gru_peer.py`)."""
+    return reference_vs_pytorch(quick, cell="gru")
 
 
 def population_vs_sequential(name: str, loss, init, data, optim: OptimConfig,
@@ -309,7 +334,9 @@ def mlp_population(quick: bool) -> list[dict]:
 
 SECTIONS = {
     "reference_lstm": reference_lstm,
+    "reference_gru": reference_gru,
     "reference_vs_pytorch": reference_vs_pytorch,
+    "gru_vs_pytorch": gru_vs_pytorch,
     "lstm_sweep_processes": lstm_sweep_processes,
     "lstm_population": lstm_population,
     "mlp_population": mlp_population,

@@ -35,7 +35,7 @@ def _inputs(shape, seed=0, inputs=3):
 
 def test_kernel_builds_on_this_machine():
     """CI and development machines have a C++ compiler: the fast path must be live."""
-    assert kernels.lstm_kernel()
+    assert kernels.recurrent_kernels()
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -127,15 +127,15 @@ def test_compiler_errors_are_reported(tmp_path):
 
 def test_no_compiler_falls_back_to_the_scan_with_a_warning(monkeypatch):
     monkeypatch.setenv("CXX", os.path.join(os.sep, "nonexistent", "c++"))
-    kernels.lstm_kernel.cache_clear()
+    kernels.recurrent_kernels.cache_clear()
     try:
         with pytest.warns(RuntimeWarning, match="pure-JAX scan"):
-            assert not kernels.lstm_kernel()
+            assert not kernels.recurrent_kernels()
         args, _, _ = _inputs((4, 3, 5))
         assert "fjax_lstm" not in str(jax.make_jaxpr(lstm_final)(*args))
     finally:
         monkeypatch.undo()
-        kernels.lstm_kernel.cache_clear()
+        kernels.recurrent_kernels.cache_clear()
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            assert kernels.lstm_kernel()
+            assert kernels.recurrent_kernels()

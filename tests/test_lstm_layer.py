@@ -18,7 +18,7 @@ def recurrence(request, monkeypatch):
     """Run a test on the CPU kernel and again on the `lax.scan` path (what GPUs and TPUs
     lower), by telling the layer that no kernel is built."""
     if request.param == "scan":
-        monkeypatch.setattr(kernels, "lstm_kernel", lambda: False)
+        monkeypatch.setattr(kernels, "recurrent_kernels", lambda: False)
     return request.param
 
 

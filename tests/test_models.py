@@ -286,20 +286,21 @@ def _np_lstm(layer, x):
     return np.stack(out, axis=1)
 
 
-def _np_gru(cell, x):
-    """float64 GRU over x[batch, time, in] with flax GRUCell params."""
-    hidden = cell["hr"]["kernel"].shape[0]
+def _np_gru(layer, x):
+    """float64 GRU over x[batch, time, in]; params w_ih [in, 3H], b_ih [3H], w_hh [H, 3H]
+    and b_hn [H] with gates side by side in the order r, z, n (flax's GRUCell equations)."""
+    hidden = layer["w_hh"].shape[0]
+    block = lambda a, g: a[..., "rzn".index(g) * hidden:("rzn".index(g) + 1) * hidden]  # noqa: E731
+    w = lambda g: block(layer["w_ih"], g)  # noqa: E731
+    u = lambda g: block(layer["w_hh"], g)  # noqa: E731
+    b = lambda g: block(layer["b_ih"], g)  # noqa: E731
     h = np.zeros((x.shape[0], hidden))
     out = []
     for t in range(x.shape[1]):
         xt = x[:, t]
-        r = _sigmoid(xt @ cell["ir"]["kernel"] + cell["ir"]["bias"] + h @ cell["hr"]["kernel"])
-        z = _sigmoid(xt @ cell["iz"]["kernel"] + cell["iz"]["bias"] + h @ cell["hz"]["kernel"])
-        n = np.tanh(
-            xt @ cell["in"]["kernel"]
-            + cell["in"]["bias"]
-            + r * (h @ cell["hn"]["kernel"] + cell["hn"]["bias"])
-        )
+        r = _sigmoid(xt @ w("r") + b("r") + h @ u("r"))
+        z = _sigmoid(xt @ w("z") + b("z") + h @ u("z"))
+        n = np.tanh(xt @ w("n") + b("n") + r * (h @ u("n") + layer["b_hn"]))
         h = (1.0 - z) * n + z * h
         out.append(h)
     return np.stack(out, axis=1)
@@ -312,13 +313,13 @@ def test_single_layer_recurrent_matches_numpy(cls, reference):
     params = model.init(jax.random.key(3), x)
     # Non-zero biases so the bias terms are exercised too.
     params = jax.tree_util.tree_map_with_path(
-        lambda path, a: a + 0.1 if jax.tree_util.keystr(path).endswith(("['bias']", "['b']"))
+        lambda path, a: a + 0.1
+        if jax.tree_util.keystr(path).endswith(("['bias']", "['b']", "['b_ih']", "['b_hn']"))
         else a,
         params,
     )
     p = _np(params)["params"]
-    layer = p["rnn_0"] if cls is LSTM else p["rnn_0"]["cell"]
-    expected_h = reference(layer, np.asarray(x, np.float64))
+    expected_h = reference(p["rnn_0"], np.asarray(x, np.float64))
     h = model.apply(params, x, method="features")
     chex.assert_shape(h, (BATCH, TIME, 4))
     np.testing.assert_allclose(h, expected_h, rtol=1e-5, atol=1e-5)

@@ -1,14 +1,14 @@
 """fjax's hand-written CPU kernels: compiled on first use, registered with XLA's FFI.
 
-XLA:CPU runs a small recurrent model one tiny operation at a time; `lstm_cpu.cc` runs
-the LSTM recurrence as one call instead (see its header). The source is compiled once
-per machine with the system's C++ compiler ($CXX, else g++, c++ or clang++) against
-jaxlib's FFI headers, and cached as a shared library under
+XLA:CPU runs a small recurrent model one tiny operation at a time; `recurrent_cpu.cc`
+runs the LSTM and GRU recurrences as one call each instead (see its header). The source
+is compiled once per machine with the system's C++ compiler ($CXX, else g++, c++ or
+clang++) against jaxlib's FFI headers, and cached as a shared library under
 $XDG_CACHE_HOME/fjax/kernels (default ~/.cache/fjax/kernels), keyed by the source,
 the jax version, the compiler and the CPU.
 
-Without a compiler, or with FJAX_CPU_KERNELS=0, `lstm_kernel()` is False and the layer
-uses its pure-JAX scan (slower on CPUs, identical mathematics), with one warning.
+Without a compiler, or with FJAX_CPU_KERNELS=0, `recurrent_kernels()` is False and the
+layers use their pure-JAX scans (slower on CPUs, identical mathematics), with one warning.
 """
 
 from __future__ import annotations
@@ -26,10 +26,12 @@ from pathlib import Path
 
 import jax
 
-SOURCE = Path(__file__).with_name("lstm_cpu.cc")
+SOURCE = Path(__file__).with_name("recurrent_cpu.cc")
 FLAGS = ("-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-w")
 TARGETS = {"fjax_lstm_forward": "FjaxLstmForward", "fjax_lstm_backward": "FjaxLstmBackward",
-           "fjax_lstm_backward_dx": "FjaxLstmBackwardWithInputGrad"}
+           "fjax_lstm_backward_dx": "FjaxLstmBackwardWithInputGrad",
+           "fjax_gru_forward": "FjaxGruForward", "fjax_gru_backward": "FjaxGruBackward",
+           "fjax_gru_backward_dx": "FjaxGruBackwardWithInputGrad"}
 
 
 def find_compiler() -> str | None:
@@ -71,9 +73,9 @@ def build(source: Path, cache_dir: Path, compiler: str) -> Path:
 
 
 @functools.cache
-def lstm_kernel() -> bool:
-    """Build and register the CPU LSTM kernels once per process; False (with a warning)
-    where that is impossible, so callers fall back to the pure-JAX recurrence."""
+def recurrent_kernels() -> bool:
+    """Build and register the CPU LSTM and GRU kernels once per process; False (with a
+    warning) where that is impossible, so callers fall back to the pure-JAX recurrence."""
     if os.environ.get("FJAX_CPU_KERNELS", "1") == "0":
         return False
     compiler = find_compiler()
@@ -86,7 +88,8 @@ def lstm_kernel() -> bool:
             jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(library, symbol)),
                                         platform="cpu")
     except (OSError, RuntimeError) as error:
-        warnings.warn(f"fjax: the CPU LSTM kernel is unavailable, so LSTMs train with the "
-                      f"slower pure-JAX scan ({error})", RuntimeWarning, stacklevel=2)
+        warnings.warn(f"fjax: the CPU recurrent kernels are unavailable, so LSTMs and GRUs "
+                      f"train with the slower pure-JAX scan ({error})", RuntimeWarning,
+                      stacklevel=2)
         return False
     return True

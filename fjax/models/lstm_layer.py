@@ -119,16 +119,16 @@ def kernel_backward_dx(w_hh, w_ih, cs, gates, dhs, dh_last) -> tuple[jax.Array, 
         w_hh, w_ih, cs, gates, dhs, dh_last)
 
 
-def _on_cpu_kernel(kernel, scan, *args):
+def on_cpu_kernel(kernel, scan, *args):
     """`kernel` when this runs on a CPU and the kernel is built, else `scan`."""
-    if all(a.dtype == jnp.float32 for a in args) and kernels.lstm_kernel():
+    if all(a.dtype == jnp.float32 for a in args) and kernels.recurrent_kernels():
         return jax.lax.platform_dependent(*args, cpu=kernel, default=scan)
     return scan(*args)
 
 
 def _forward(x, w_ih, b, w_hh):
     """Hidden states, cell states and activated gates from the inputs x f32[T, B, F]."""
-    return _on_cpu_kernel(kernel_forward, scan_forward, x, w_ih, b, w_hh)
+    return on_cpu_kernel(kernel_forward, scan_forward, x, w_ih, b, w_hh)
 
 
 def _fwd(x, w_ih, b, w_hh):
@@ -145,10 +145,10 @@ def _backward(saved, dhs, dh_last):
     x, w_ih, w_hh, hs, cs, gates, needs_dx = saved
     steps, batch, hidden = hs.shape
     if needs_dx:
-        dz, dx = _on_cpu_kernel(kernel_backward_dx, scan_backward_dx, w_hh, w_ih, cs, gates,
+        dz, dx = on_cpu_kernel(kernel_backward_dx, scan_backward_dx, w_hh, w_ih, cs, gates,
                                 dhs, dh_last)
     else:
-        dz = _on_cpu_kernel(kernel_backward, scan_backward, w_hh, cs, gates, dhs, dh_last)
+        dz = on_cpu_kernel(kernel_backward, scan_backward, w_hh, cs, gates, dhs, dh_last)
         dx = jnp.zeros_like(x)
     dz_rows = dz.reshape(steps * batch, 4 * hidden)
     # Both weight gradients as one matmul, [x_t | h_{t-1}]^T dz_t summed over steps: one
@@ -160,7 +160,7 @@ def _backward(saved, dhs, dh_last):
     return dx, dw[:width], dz_rows.sum(0), dw[width:]
 
 
-def _dense(cotangent, like):
+def dense_cotangent(cotangent, like):
     """A cotangent that may be a symbolic zero (an unused output), as an array."""
     if isinstance(cotangent, jax.custom_derivatives.SymbolicZero):
         return jnp.zeros(like.shape, like.dtype)
@@ -175,7 +175,7 @@ def lstm_sequence(x: jax.Array, w_ih: jax.Array, b: jax.Array, w_hh: jax.Array) 
 
 def _sequence_bwd(saved, dhs):
     hs = saved[3]
-    return _backward(saved, _dense(dhs, hs), jnp.zeros_like(hs[0]))
+    return _backward(saved, dense_cotangent(dhs, hs), jnp.zeros_like(hs[0]))
 
 
 lstm_sequence.defvjp(_fwd, _sequence_bwd, symbolic_zeros=True)
@@ -194,13 +194,13 @@ def _final_fwd(x, w_ih, b, w_hh):
 
 def _final_bwd(saved, dh):
     hs = saved[3]
-    return _backward(saved, jnp.zeros_like(hs), _dense(dh, hs[0]))
+    return _backward(saved, jnp.zeros_like(hs), dense_cotangent(dh, hs[0]))
 
 
 lstm_final.defvjp(_final_fwd, _final_bwd, symbolic_zeros=True)
 
 
-def _orthogonal_blocks(key, shape, dtype=jnp.float32):
+def orthogonal_blocks(key, shape, dtype=jnp.float32):
     """Orthogonal [H, H] blocks side by side, as flax initialises each gate's kernel."""
     hidden, width = shape
     keys = jax.random.split(key, width // hidden)
@@ -219,7 +219,7 @@ class LSTMLayer(nn.Module):
         steps, batch, width = x.shape
         hidden = self.features
         w_ih = self.param("w_ih", nn.initializers.lecun_normal(), (width, 4 * hidden))
-        w_hh = self.param("w_hh", _orthogonal_blocks, (hidden, 4 * hidden))
+        w_hh = self.param("w_hh", orthogonal_blocks, (hidden, 4 * hidden))
         b = self.param("b", nn.initializers.zeros, (4 * hidden,))
         if self.is_initializing():
             # `init` only needs the output's shape: skip the recurrence (eager and

@@ -24,9 +24,9 @@ Carries start at zero. The reference forecasting model is
 
 Parameters: ``{"params": {"rnn_0": ..., "rnn_1": ..., "head": {...}}}``. An LSTM layer
 holds ``w_ih f32[in, 4H]``, ``w_hh f32[H, 4H]`` and ``b f32[4H]`` with gates in the order
-i, f, g, o (``lstm_layer.py``); a GRU layer holds flax's ``cell`` layout (``ir/iz/in``
-input kernels with biases and ``hr/hz/hn`` recurrent kernels, ``hn`` with a bias). The
-layers run time-major inside; inputs and outputs are batch-major.
+i, f, g, o (``lstm_layer.py``); a GRU layer holds ``w_ih f32[in, 3H]``, ``b_ih f32[3H]``,
+``w_hh f32[H, 3H]`` and ``b_hn f32[H]`` with gates in the order r, z, n
+(``gru_layer.py``). The layers run time-major inside; inputs and outputs are batch-major.
 """
 
 from __future__ import annotations
@@ -39,19 +39,16 @@ import jax
 import jax.numpy as jnp
 
 from fjax.models.activations import get_activation
+from fjax.models.gru_layer import GRULayer
 from fjax.models.lstm_layer import LSTMLayer
 from fjax.models.mlp import MLP
 from fjax.models.shapes import check_sequence
 
 def _recurrent_layer(cell: str, features: int) -> nn.Module:
-    """One time-major recurrent layer: ``f32[time, batch, in] -> f32[time, batch, features]``.
-
-    LSTM layers use ``LSTMLayer`` (same mathematics as flax's ``OptimizedLSTMCell``,
-    faster on CPUs, see ``lstm_layer.py``); GRU layers use flax's ``GRUCell``.
-    """
-    if cell == "lstm":
-        return LSTMLayer(features)
-    return nn.RNN(nn.GRUCell(features), time_major=True)
+    """One time-major recurrent layer: ``f32[time, batch, in] -> f32[time, batch, features]``
+    (or ``f32[batch, features]`` with ``sequence=False``): ``LSTMLayer`` or ``GRULayer``,
+    the mathematics of flax's ``OptimizedLSTMCell`` and ``GRUCell``, faster on CPUs."""
+    return LSTMLayer(features) if cell == "lstm" else GRULayer(features)
 
 
 class _RecurrentStack(nn.Module):
@@ -82,7 +79,7 @@ class _RecurrentStack(nn.Module):
         for i, layer in enumerate(self.rnn):
             last = i == len(self.rnn) - 1
             if last and not sequence:
-                h = layer(h, sequence=False) if self._cell == "lstm" else layer(h)[-1]
+                h = layer(h, sequence=False)
             else:
                 h = layer(h)
             if self.dropout > 0.0:

@@ -1,7 +1,7 @@
-// The LSTM recurrence as XLA FFI kernels for CPUs: forward, and backward with or
-// without the inputs' gradient.
+// The LSTM and GRU recurrences as XLA FFI kernels for CPUs: forward, and backward with
+// or without the inputs' gradient.
 //
-// On XLA:CPU a small LSTM's time goes to per-step dispatch (one small matmul and a few
+// On XLA:CPU a small recurrent model's time goes to per-step dispatch (one small matmul and a few
 // fusions per step, each a separate kernel launch), not to arithmetic. These kernels run
 // the whole time loop in one call, with the gates' arithmetic fused into each step and the
 // batch rows split across XLA's intra-op thread pool (rows are independent, so the threads
@@ -409,6 +409,205 @@ ffi::Error BackwardWithInputGrad(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> u,
                       dz->typed_data(), dx->typed_data());
 }
 
+// ---- GRU (flax's GRUCell) ----
+//   a_t = b_i + x_t W_i,  g_t = h_{t-1} W_h + [0, 0, b_hn]     (gates r, z, n; 3H each)
+//   r = s(a_r + g_r),  z = s(a_z + g_z),  n = tanh(a_n + r g_n),  h_t = (1 - z) n + z h_{t-1}
+// The forward saves [r, z, n, g_n] f32[T, B, 4H] for the backward, which writes
+// dz_t = [da_r, da_z, da_n, dg_n] (the pre-activations' gradients; g_n's is da_n r).
+
+// kLanes units of one GRU step: a and g hold the gates `stride` floats apart.
+inline void GruForwardLanes(const float* a, const float* g, int64_t stride, const float* h_prev,
+                            float* h, float* saved) {
+  const Vec r = Sigmoid(Load(a) + Load(g));
+  const Vec z = Sigmoid(Load(a + stride) + Load(g + stride));
+  const Vec g_n = Load(g + 2 * stride);
+  const Vec n = Tanh(Load(a + 2 * stride) + r * g_n);
+  Store(h, (Splat(1.0f) - z) * n + z * Load(h_prev));
+  Store(saved, r);
+  Store(saved + stride, z);
+  Store(saved + 2 * stride, n);
+  Store(saved + 3 * stride, g_n);
+}
+
+// kLanes units of one reverse GRU step: saved and dz hold four blocks `stride` apart;
+// dh is the carried gradient of h_t (dh_out the sequence's own), direct receives dh z.
+inline void GruBackwardLanes(const float* saved, int64_t stride, const float* h_prev,
+                             const float* dh_out, const float* dh, float* direct, float* dz) {
+  const Vec one = Splat(1.0f);
+  const Vec r = Load(saved), z = Load(saved + stride);
+  const Vec n = Load(saved + 2 * stride), g_n = Load(saved + 3 * stride);
+  const Vec dh_t = Load(dh) + Load(dh_out);
+  const Vec da_n = dh_t * (one - z) * (one - n * n);
+  Store(dz, da_n * g_n * (r * (one - r)));
+  Store(dz + stride, dh_t * (Load(h_prev) - n) * (z * (one - z)));
+  Store(dz + 2 * stride, da_n);
+  Store(dz + 3 * stride, da_n * r);
+  Store(direct, dh_t * z);
+}
+
+ffi::Error GruForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> w,
+                      ffi::Buffer<ffi::F32> bias, ffi::Buffer<ffi::F32> u,
+                      ffi::Buffer<ffi::F32> bias_hn, ffi::ResultBuffer<ffi::F32> hs,
+                      ffi::ResultBuffer<ffi::F32> saved) {
+  const auto dims = x.dimensions();
+  const int64_t hidden = u.dimensions()[0], width = 3 * hidden;
+  if (dims.size() != 3 || w.dimensions().size() != 2 || w.dimensions()[0] != dims[2] ||
+      w.dimensions()[1] != width || bias.element_count() != width ||
+      u.dimensions().size() != 2 || u.dimensions()[1] != width ||
+      bias_hn.element_count() != hidden)
+    return ffi::Error::InvalidArgument(
+        "gru_forward: expected x[T, B, D], W[D, 3H], b[3H], U[H, 3H] and b_hn[H]");
+  const int64_t steps = dims[0], batch = dims[1], inputs = dims[2], padded = RoundUp(width);
+  const int64_t whole = hidden / kLanes * kLanes;  // units the cells read in place
+  auto pad = [&](const float* src, int64_t rows) {
+    Floats out(rows * padded, 0.0f);
+    for (int64_t k = 0; k < rows; ++k)
+      std::memcpy(&out[k * padded], src + k * width, width * sizeof(float));
+    return out;
+  };
+  const Floats w_pad = pad(w.typed_data(), inputs);
+  const Floats b_pad = pad(bias.typed_data(), 1);
+  const Floats u_pad = pad(u.typed_data(), hidden);
+  Floats g_bias(padded, 0.0f);   // [0, 0, b_hn]: h W_h's bias
+  std::memcpy(&g_bias[2 * hidden], bias_hn.typed_data(), hidden * sizeof(float));
+  const float* x_in = x.typed_data();
+  float* h_out = hs->typed_data();
+  float* s_out = saved->typed_data();
+
+  ParallelRows(pool, batch, [&](int64_t lo, int64_t hi) {
+    const int64_t rows = hi - lo;
+    Floats a(rows * padded, 0.0f), g(rows * padded, 0.0f);
+    Floats zeros(rows * hidden, 0.0f);
+    TailStage tail(rows, hidden - whole, 12);
+    for (int64_t t = 0; t < steps; ++t) {
+      const int64_t base = t * batch + lo;
+      const float* h_prev = t > 0 ? h_out + (base - batch) * hidden : zeros.data();
+      Matmul(x_in + base * inputs, inputs, rows, inputs, w_pad.data(), padded, padded,
+             b_pad.data(), 0, a.data(), padded);
+      if (t > 0)
+        Matmul(h_prev, hidden, rows, hidden, u_pad.data(), padded, padded, g_bias.data(), 0,
+               g.data(), padded);
+      else
+        for (int64_t r = 0; r < rows; ++r)
+          std::memcpy(&g[r * padded], g_bias.data(), padded * sizeof(float));
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < whole; j += kLanes)
+          GruForwardLanes(&a[r * padded + j], &g[r * padded + j], hidden,
+                          h_prev + r * hidden + j, h_out + (base + r) * hidden + j,
+                          s_out + (base + r) * 4 * hidden + j);
+      if (whole == hidden) continue;
+      // Tail arrays: 0-2 a, 3-5 g, 6 h_prev, 7 h, 8-11 saved.
+      for (int64_t q = 0; q < 3; ++q) {
+        tail.Gather(q, &a[q * hidden], padded, whole);
+        tail.Gather(3 + q, &g[q * hidden], padded, whole);
+      }
+      tail.Gather(6, h_prev, hidden, whole);
+      for (int64_t e = 0; e < tail.size(); e += kLanes)
+        GruForwardLanes(tail[0] + e, tail[3] + e, tail.size(), tail[6] + e, tail[7] + e,
+                        tail[8] + e);
+      tail.Scatter(7, h_out + base * hidden, hidden, whole);
+      for (int64_t q = 0; q < kGates; ++q)
+        tail.Scatter(8 + q, s_out + base * 4 * hidden + q * hidden, 4 * hidden, whole);
+    }
+  });
+  return ffi::Error::Success();
+}
+
+// The reverse GRU recurrence; with w (f32[D, 3H]) it also writes dx_t = dz_t W^T.
+ffi::Error GruBackwardImpl(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& u, const float* w,
+                           int64_t inputs, ffi::Buffer<ffi::F32>& hs,
+                           ffi::Buffer<ffi::F32>& saved, ffi::Buffer<ffi::F32>& dhs,
+                           ffi::Buffer<ffi::F32>& dh_last, float* dz_out, float* dx_out) {
+  const auto dims = hs.dimensions();
+  const int64_t steps = dims[0], batch = dims[1], hidden = dims[2];
+  const int64_t width = 4 * hidden, padded = RoundUp(hidden), padded_in = RoundUp(inputs);
+  const int64_t whole = hidden / kLanes * kLanes;
+  if (u.dimensions()[0] != hidden || u.dimensions()[1] != 3 * hidden ||
+      dhs.dimensions()[0] != steps || saved.dimensions()[2] != width)
+    return ffi::Error::InvalidArgument("gru_backward: inconsistent shapes");
+  // f32[4H, ld]: row blocks r, z, n, g_n of dz_t; one matmul per step gives
+  // dh_{t-1} - dh z = [da_r, da_z, dg_n] U^T (columns [0, H)) and
+  // dx_t = [da_r, da_z, da_n] W^T (from column `padded`).
+  const int64_t ld = padded + padded_in;
+  Floats bt(width * ld, 0.0f);
+  const float* u_in = u.typed_data();
+  for (int64_t k = 0; k < hidden; ++k)
+    for (int64_t j = 0; j < hidden; ++j) {
+      bt[j * ld + k] = u_in[k * 3 * hidden + j];                                 // r
+      bt[(hidden + j) * ld + k] = u_in[k * 3 * hidden + hidden + j];             // z
+      bt[(3 * hidden + j) * ld + k] = u_in[k * 3 * hidden + 2 * hidden + j];     // g_n
+    }
+  for (int64_t k = 0; k < inputs; ++k)
+    for (int64_t j = 0; j < 3 * hidden; ++j) bt[j * ld + padded + k] = w[k * 3 * hidden + j];
+  const float* h_in = hs.typed_data();
+  const float* s_in = saved.typed_data();
+  const float* dh_in = dhs.typed_data();
+  const float* dh_end = dh_last.typed_data();
+
+  ParallelRows(pool, batch, [&](int64_t lo, int64_t hi) {
+    const int64_t rows = hi - lo;
+    Floats out(rows * ld, 0.0f);      // [dh | dx] of the step
+    Floats direct(rows * ld, 0.0f);   // [dh z | 0]: added to the matmul's dh
+    const Floats zeros(rows * hidden, 0.0f);
+    TailStage tail(rows, hidden - whole, 12);
+    for (int64_t r = 0; r < rows; ++r)
+      std::memcpy(&out[r * ld], dh_end + (lo + r) * hidden, hidden * sizeof(float));
+    for (int64_t t = steps - 1; t >= 0; --t) {
+      const int64_t base = t * batch + lo;
+      const float* h_prev = t > 0 ? h_in + (base - batch) * hidden : zeros.data();
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < whole; j += kLanes)
+          GruBackwardLanes(s_in + (base + r) * width + j, hidden, h_prev + r * hidden + j,
+                           dh_in + (base + r) * hidden + j, &out[r * ld + j],
+                           &direct[r * ld + j], dz_out + (base + r) * width + j);
+      if (whole < hidden) {
+        // Tail arrays: 0-3 saved, 4 h_prev, 5 dh_out, 6 dh, 7 direct, 8-11 dz.
+        for (int64_t q = 0; q < kGates; ++q)
+          tail.Gather(q, s_in + base * width + q * hidden, width, whole);
+        tail.Gather(4, h_prev, hidden, whole);
+        tail.Gather(5, dh_in + base * hidden, hidden, whole);
+        tail.Gather(6, out.data(), ld, whole);
+        for (int64_t e = 0; e < tail.size(); e += kLanes)
+          GruBackwardLanes(tail[0] + e, tail.size(), tail[4] + e, tail[5] + e, tail[6] + e,
+                           tail[7] + e, tail[8] + e);
+        for (int64_t q = 0; q < kGates; ++q)
+          tail.Scatter(8 + q, dz_out + base * width + q * hidden, width, whole);
+        tail.Scatter(7, direct.data(), ld, whole);
+      }
+      const float* dz_t = dz_out + base * width;
+      if (t > 0)
+        Matmul(dz_t, width, rows, width, bt.data(), ld, ld, direct.data(), ld, out.data(), ld);
+      else if (inputs > 0)
+        Matmul(dz_t, width, rows, width, bt.data() + padded, ld, padded_in, nullptr, 0,
+               out.data() + padded, ld);
+      for (int64_t r = 0; r < rows && inputs > 0; ++r)
+        std::memcpy(dx_out + (base + r) * inputs, &out[r * ld + padded], inputs * sizeof(float));
+    }
+  });
+  return ffi::Error::Success();
+}
+
+ffi::Error GruBackward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> u, ffi::Buffer<ffi::F32> hs,
+                       ffi::Buffer<ffi::F32> saved, ffi::Buffer<ffi::F32> dhs,
+                       ffi::Buffer<ffi::F32> dh_last, ffi::ResultBuffer<ffi::F32> dz) {
+  return GruBackwardImpl(pool, u, nullptr, 0, hs, saved, dhs, dh_last, dz->typed_data(),
+                         nullptr);
+}
+
+ffi::Error GruBackwardWithInputGrad(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> u,
+                                    ffi::Buffer<ffi::F32> w, ffi::Buffer<ffi::F32> hs,
+                                    ffi::Buffer<ffi::F32> saved, ffi::Buffer<ffi::F32> dhs,
+                                    ffi::Buffer<ffi::F32> dh_last,
+                                    ffi::ResultBuffer<ffi::F32> dz,
+                                    ffi::ResultBuffer<ffi::F32> dx) {
+  const int64_t inputs = w.dimensions()[0];
+  if (w.dimensions().size() != 2 || w.dimensions()[1] != u.dimensions()[1] ||
+      dx->dimensions().back() != inputs)
+    return ffi::Error::InvalidArgument("gru_backward_dx: expected W[D, 3H] and dx[T, B, D]");
+  return GruBackwardImpl(pool, u, w.typed_data(), inputs, hs, saved, dhs, dh_last,
+                         dz->typed_data(), dx->typed_data());
+}
+
 }  // namespace
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(FjaxLstmForward, Forward,
@@ -433,6 +632,39 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(FjaxLstmBackward, Backward,
                                   .Ret<ffi::Buffer<ffi::F32>>());
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(FjaxLstmBackwardWithInputGrad, BackwardWithInputGrad,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>());
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(FjaxGruForward, GruForward,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>());
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(FjaxGruBackward, GruBackward,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>());
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(FjaxGruBackwardWithInputGrad, GruBackwardWithInputGrad,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
                                   .Arg<ffi::Buffer<ffi::F32>>()
