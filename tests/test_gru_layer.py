@@ -14,9 +14,9 @@ from fjax.models.gru_layer import (GRULayer, gru_final, gru_sequence, kernel_bac
                                    kernel_backward_dx, kernel_forward, scan_backward,
                                    scan_backward_dx, scan_forward)
 
-# Odd sizes (a row tail, a hidden size that is no multiple of 16) and the reference
-# model's (64 rows split across threads).
-SHAPES = [(7, 3, 5), (9, 64, 50), (4, 13, 33)]
+# Odd sizes (a row tail, a hidden size that is no multiple of 16), the reference
+# model's (64 rows split across threads), and one step of a hidden size that is.
+SHAPES = [(7, 3, 5), (9, 64, 50), (4, 13, 33), (1, 16, 32)]
 
 
 @pytest.fixture(autouse=True, scope="module")
