@@ -15,14 +15,14 @@ from fjax.models.gru_layer import (GRULayer, gru_final, gru_sequence, kernel_bac
                                    scan_backward_dx, scan_forward)
 
 # Odd sizes (a row tail, a hidden size that is no multiple of 16), the reference
-# model's (64 rows split across threads), and one step of a hidden size that is.
-SHAPES = [(7, 3, 5), (9, 64, 50), (4, 13, 33), (1, 16, 32)]
+# model's (64 rows split across threads), and a hidden size that is.
+SHAPES = [(7, 3, 5), (9, 64, 50), (4, 13, 33), (3, 16, 32)]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def registered_kernels():
-    """The kernel functions below are called directly: build and register them first
-    (CI and development machines have a C++ compiler)."""
+@pytest.fixture
+def built():
+    """Tests that call the kernel functions directly build and register them first (CI
+    and development machines have a C++ compiler)."""
     assert kernels.recurrent_kernels()
 
 
@@ -64,7 +64,7 @@ def recurrence(request, monkeypatch):
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("inputs", [1, 50])
-def test_forward_kernel_equals_scan(shape, inputs):
+def test_forward_kernel_equals_scan(shape, inputs, built):
     args, _, _ = _inputs(shape, inputs=inputs)
     ours = jax.jit(kernel_forward)(*args)
     ref = jax.jit(scan_forward)(*args)
@@ -77,19 +77,19 @@ def test_forward_kernel_equals_scan(shape, inputs):
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("inputs", [0, 1, 50])
-def test_backward_kernels_equal_scan(shape, inputs):
-    """Without the input gradient (inputs=0), and with it."""
-    args, dhs, dh_last = _inputs(shape, seed=1, inputs=max(inputs, 3))
+@pytest.mark.parametrize("inputs", [1, 50])
+@pytest.mark.parametrize("with_dx", [False, True])
+def test_backward_kernels_equal_scan(shape, inputs, with_dx, built):
+    args, dhs, dh_last = _inputs(shape, seed=1, inputs=inputs)
     w_ih, w_hh = args[1], args[3]
     hs, saved = scan_forward(*args)
-    if inputs == 0:
-        ours = (jax.jit(kernel_backward)(w_hh, hs, saved, dhs, dh_last),)
-        ref = (jax.jit(scan_backward)(w_hh, hs, saved, dhs, dh_last),)
-    else:
+    if with_dx:
         ours = jax.jit(kernel_backward_dx)(w_hh, w_ih, hs, saved, dhs, dh_last)
         ref = jax.jit(scan_backward_dx)(w_hh, w_ih, hs, saved, dhs, dh_last)
-        chex.assert_shape(ours[1], shape[:2] + (w_ih.shape[0],))
+        chex.assert_shape(ours[1], shape[:2] + (inputs,))
+    else:
+        ours = (jax.jit(kernel_backward)(w_hh, hs, saved, dhs, dh_last),)
+        ref = (jax.jit(scan_backward)(w_hh, hs, saved, dhs, dh_last),)
     chex.assert_shape(ours[0], shape[:2] + (4 * shape[2],))
     for a, b in zip(ours, ref):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=2e-5)
@@ -118,7 +118,7 @@ def test_gradients_equal_autodiff(wrt, recurrence):
 
 
 @pytest.mark.parametrize("wrt", WRT)
-def test_kernel_gradients_equal_float64_autodiff(wrt):
+def test_kernel_gradients_equal_float64_autodiff(wrt, built):
     """The whole custom_vjp on the kernel path at the reference model's sizes against
     autodiff of the textbook recurrence in float64 (an independent oracle); dx comes from
     the kernel exactly when x is differentiated."""
@@ -135,14 +135,24 @@ def test_kernel_gradients_equal_float64_autodiff(wrt):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_vmapped_kernel_equals_one_call_per_member():
-    args, _, _ = _inputs((5, 8, 6))
+def test_vmapped_kernels_equal_one_call_per_member(built):
+    """vmap (as populations use it) over the forward and the backward with dx."""
+    args, dhs, _ = _inputs((5, 8, 6))
     signs = jnp.array([1.0, -1.0, 0.5])
     members = [jnp.stack([s * a for s in signs]) for a in args]
     batched = jax.jit(jax.vmap(kernel_forward))(*members)
+
+    def grads(*a):
+        return jax.grad(lambda *a: jnp.sum(gru_sequence(*a) * dhs), range(5))(*a)
+    batched_grads = jax.jit(jax.vmap(grads))(*members)
+    assert "fjax_gru_backward_dx" in str(jax.make_jaxpr(jax.vmap(grads))(*members))
     for m in range(3):
-        for a, b in zip(batched, scan_forward(*(p[m] for p in members))):
+        one = [p[m] for p in members]
+        for a, b in zip(batched, scan_forward(*one)):
             np.testing.assert_allclose(a[m], b, rtol=1e-5, atol=2e-6)
+        ref = jax.grad(lambda *a: jnp.sum(textbook_gru(*a) * dhs), range(5))(*one)
+        for a, b in zip(batched_grads, ref):
+            np.testing.assert_allclose(a[m], b, rtol=1e-4, atol=1e-5)
 
 
 def test_layer_equals_flax_gru_cell():

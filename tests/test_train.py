@@ -171,11 +171,20 @@ def test_no_recompilation_between_runs_of_one_structure():
     assert a.compile_s > 0
 
 
-def test_member_chunks_equal_full_vmap():
-    grid = {"learning_rate": [1e-3, 1e-2, 3e-2]}
-    full = train_population(LOSS, INIT, DATA, optim=OptimConfig(), train=CFG, hparams=grid)
+@pytest.mark.parametrize("grid, chunk", [
+    ({"learning_rate": [1e-3, 1e-2, 3e-2]}, 1),   # groups of 3: members one at a time,
+    ({"learning_rate": [1e-3, 1e-2, 3e-2]}, 2),   # two at a time,
+    ({"learning_rate": [1e-3, 1e-2, 3e-2]}, 3),   # one group at a time (vmapped inside),
+    ({"learning_rate": [1e-3, 1e-2, 3e-2]}, 6),   # two groups at a time
+    (None, 1),                                    # groups of 1, one at a time
+    (None, 2)])
+def test_member_chunks_equal_full_vmap(grid, chunk):
+    seeds = [0, 1] if grid else [0, 1, 2]
+    full = train_population(LOSS, INIT, DATA, optim=OptimConfig(), train=CFG, hparams=grid,
+                            seeds=seeds)
     chunked = train_population(LOSS, INIT, DATA, optim=OptimConfig(), hparams=grid,
-                               train=TrainConfig(epochs=3, batch_size=16, member_chunk=2))
+                               seeds=seeds, train=dataclasses.replace(CFG, member_chunk=chunk))
+    assert chunked.size == full.size == (6 if grid else 3)
     tree_allclose(full.params, chunked.params, rtol=1e-4, atol=1e-6)
 
 

@@ -1,13 +1,14 @@
 // The LSTM and GRU recurrences as XLA FFI kernels for CPUs: forward, and backward with
 // or without the inputs' gradient.
 //
-// On XLA:CPU a small recurrent model's time goes to per-step dispatch (one small matmul and a few
-// fusions per step, each a separate kernel launch), not to arithmetic. These kernels run
-// the whole time loop in one call, with the gates' arithmetic fused into each step and the
-// batch rows split across XLA's intra-op thread pool (rows are independent, so the threads
-// never synchronise inside the loop).
+// On XLA:CPU a small recurrent model's time goes to per-step dispatch (one small matmul
+// and a few fusions per step, each a separate kernel launch), not to arithmetic. These
+// kernels run the whole time loop in one call, with the gates' arithmetic fused into each
+// step and the batch rows split across XLA's intra-op thread pool (rows are independent,
+// so the threads never synchronise inside the loop).
 //
-// The mathematics is that of fjax/models/lstm_layer.py, step for step:
+// The LSTM's mathematics is that of fjax/models/lstm_layer.py, step for step (the GRU's,
+// of fjax/models/gru_layer.py, is stated above its kernels below):
 //   z_t = b + x_t W + h_{t-1} U,  [i, f, g, o] = [s(z_i), s(z_f), tanh(z_g), s(z_o)],
 //   c_t = f c_{t-1} + i g,        h_t = o tanh(c_t),   s(x) = 0.5 tanh(x / 2) + 0.5,
 // with tanh evaluated by the rational approximation XLA:CPU and Eigen use for float32.
@@ -261,6 +262,8 @@ ffi::Error Forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ff
                    ffi::ResultBuffer<ffi::F32> hs, ffi::ResultBuffer<ffi::F32> cs,
                    ffi::ResultBuffer<ffi::F32> gates) {
   const auto dims = x.dimensions();
+  if (u.dimensions().size() != 2)
+    return ffi::Error::InvalidArgument("lstm_forward: expected U[H, 4H]");
   const int64_t hidden = u.dimensions()[0], width = 4 * hidden;
   if (dims.size() != 3 || w.dimensions().size() != 2 || w.dimensions()[0] != dims[2] ||
       w.dimensions()[1] != width || bias.element_count() != width ||
@@ -401,9 +404,10 @@ ffi::Error BackwardWithInputGrad(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> u,
                                  ffi::Buffer<ffi::F32> gates, ffi::Buffer<ffi::F32> dhs,
                                  ffi::Buffer<ffi::F32> dh_last, ffi::ResultBuffer<ffi::F32> dz,
                                  ffi::ResultBuffer<ffi::F32> dx) {
+  if (w.dimensions().size() != 2)
+    return ffi::Error::InvalidArgument("lstm_backward_dx: expected W[D, 4H]");
   const int64_t inputs = w.dimensions()[0];
-  if (w.dimensions().size() != 2 || w.dimensions()[1] != u.dimensions()[1] ||
-      dx->dimensions().back() != inputs)
+  if (w.dimensions()[1] != u.dimensions()[1] || dx->dimensions().back() != inputs)
     return ffi::Error::InvalidArgument("lstm_backward_dx: expected W[D, 4H] and dx[T, B, D]");
   return BackwardImpl(pool, u, w.typed_data(), inputs, cs, gates, dhs, dh_last,
                       dz->typed_data(), dx->typed_data());
@@ -414,6 +418,7 @@ ffi::Error BackwardWithInputGrad(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> u,
 //   r = s(a_r + g_r),  z = s(a_z + g_z),  n = tanh(a_n + r g_n),  h_t = (1 - z) n + z h_{t-1}
 // The forward saves [r, z, n, g_n] f32[T, B, 4H] for the backward, which writes
 // dz_t = [da_r, da_z, da_n, dg_n] (the pre-activations' gradients; g_n's is da_n r).
+constexpr int64_t kSaved = 4;   // blocks of H per row in the saved values and in dz
 
 // kLanes units of one GRU step: a and g hold the gates `stride` floats apart.
 inline void GruForwardLanes(const float* a, const float* g, int64_t stride, const float* h_prev,
@@ -450,6 +455,8 @@ ffi::Error GruForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer
                       ffi::Buffer<ffi::F32> bias_hn, ffi::ResultBuffer<ffi::F32> hs,
                       ffi::ResultBuffer<ffi::F32> saved) {
   const auto dims = x.dimensions();
+  if (u.dimensions().size() != 2)
+    return ffi::Error::InvalidArgument("gru_forward: expected U[H, 3H]");
   const int64_t hidden = u.dimensions()[0], width = 3 * hidden;
   if (dims.size() != 3 || w.dimensions().size() != 2 || w.dimensions()[0] != dims[2] ||
       w.dimensions()[1] != width || bias.element_count() != width ||
@@ -506,7 +513,7 @@ ffi::Error GruForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer
         GruForwardLanes(tail[0] + e, tail[3] + e, tail.size(), tail[6] + e, tail[7] + e,
                         tail[8] + e);
       tail.Scatter(7, h_out + base * hidden, hidden, whole);
-      for (int64_t q = 0; q < kGates; ++q)
+      for (int64_t q = 0; q < kSaved; ++q)
         tail.Scatter(8 + q, s_out + base * 4 * hidden + q * hidden, 4 * hidden, whole);
     }
   });
@@ -562,7 +569,7 @@ ffi::Error GruBackwardImpl(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& u, cons
                            &direct[r * ld + j], dz_out + (base + r) * width + j);
       if (whole < hidden) {
         // Tail arrays: 0-3 saved, 4 h_prev, 5 dh_out, 6 dh, 7 direct, 8-11 dz.
-        for (int64_t q = 0; q < kGates; ++q)
+        for (int64_t q = 0; q < kSaved; ++q)
           tail.Gather(q, s_in + base * width + q * hidden, width, whole);
         tail.Gather(4, h_prev, hidden, whole);
         tail.Gather(5, dh_in + base * hidden, hidden, whole);
@@ -570,7 +577,7 @@ ffi::Error GruBackwardImpl(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& u, cons
         for (int64_t e = 0; e < tail.size(); e += kLanes)
           GruBackwardLanes(tail[0] + e, tail.size(), tail[4] + e, tail[5] + e, tail[6] + e,
                            tail[7] + e, tail[8] + e);
-        for (int64_t q = 0; q < kGates; ++q)
+        for (int64_t q = 0; q < kSaved; ++q)
           tail.Scatter(8 + q, dz_out + base * width + q * hidden, width, whole);
         tail.Scatter(7, direct.data(), ld, whole);
       }
@@ -600,9 +607,10 @@ ffi::Error GruBackwardWithInputGrad(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> 
                                     ffi::Buffer<ffi::F32> dh_last,
                                     ffi::ResultBuffer<ffi::F32> dz,
                                     ffi::ResultBuffer<ffi::F32> dx) {
+  if (w.dimensions().size() != 2)
+    return ffi::Error::InvalidArgument("gru_backward_dx: expected W[D, 3H]");
   const int64_t inputs = w.dimensions()[0];
-  if (w.dimensions().size() != 2 || w.dimensions()[1] != u.dimensions()[1] ||
-      dx->dimensions().back() != inputs)
+  if (w.dimensions()[1] != u.dimensions()[1] || dx->dimensions().back() != inputs)
     return ffi::Error::InvalidArgument("gru_backward_dx: expected W[D, 3H] and dx[T, B, D]");
   return GruBackwardImpl(pool, u, w.typed_data(), inputs, hs, saved, dhs, dh_last,
                          dz->typed_data(), dx->typed_data());

@@ -318,9 +318,10 @@ def population_epoch(spec: PopulationSpec, loss_fn: Callable, eval_fn: EvalFn | 
                        weights, val_data, val_weights, perm=perms[seed], group=grouped)
 
     shared = (data, base_weights, train_masks, val_data, val_masks, perms)
-    if spec.chunk is not None and spec.chunk < size:
+    if spec.chunk is not None and (spec.chunk < size or size == 1):
         # Mapping members directly, not groups then members, is one loop fewer: the
-        # reference LSTM's population epoch compiled in 1.6-1.9 s instead of 2.3 s.
+        # reference LSTM's population epoch compiled in 1.6-1.9 s instead of 2.3 s. (Groups
+        # of one gain nothing from vmapping their one member.)
         fold, seed = jnp.repeat(group_fold, size), jnp.repeat(group_seed, size)
         advance_one = functools.partial(members_advance, None)
         return jax.lax.map(lambda m: advance_one(*m, *shared), (loop, hp, fold, seed),
@@ -345,10 +346,11 @@ def auto_chunk(loss_fn: Callable, loop: LoopState, data: dict, loss_names: list,
     (None: all of them).
 
     Accelerators: all of them. CPU: all of them, unless the model's step runs a loop
-    (a recurrence, as a scan or fjax's C++ LSTM kernel): then one at a time. Measured on 2 CPU cores (BENCHMARKS.md): 256
-    MLPs vmapped train faster per member than one `fit`, while vmapped LSTMs run 1.3-1.4x
-    slower per member than one at a time, because their per-step matmuls are too small
-    to gain from batching and the batched kernels are slower.
+    (a recurrence, as a scan or one of fjax's C++ LSTM and GRU kernels): then one at a
+    time. Measured on 2 CPU cores (BENCHMARKS.md): 256 MLPs vmapped train faster per
+    member than one `fit`, while 16 vmapped LSTMs train at 0.4x the per-member speed of
+    one at a time: their per-step matmuls are too small to gain from batching, and the
+    batched kernels are slower.
     """
     if jax.default_backend() != "cpu":
         return None
@@ -369,7 +371,7 @@ def auto_chunk(loss_fn: Callable, loop: LoopState, data: dict, loss_names: list,
 
 
 def _has_loop(jaxpr) -> bool:
-    """Whether the step runs a loop: a scan, a while, or a kernel (fjax's LSTM recurrence)."""
+    """Whether the step runs a loop: a scan, a while, or a kernel (fjax's recurrences)."""
     for eqn in jaxpr.eqns:
         if eqn.primitive.name in ("scan", "while", "ffi_call"):
             return True
