@@ -53,15 +53,6 @@ def textbook_gru(x, w_ih, b_ih, w_hh, b_hn):
     return jax.lax.scan(step, jnp.zeros((x.shape[1], hidden), x.dtype), x)[1]
 
 
-@pytest.fixture(params=["kernel", "scan"])
-def recurrence(request, monkeypatch):
-    """Run a test on the CPU kernel and again on the `lax.scan` path (what GPUs and TPUs
-    lower), by telling the layer that no kernel is built."""
-    if request.param == "scan":
-        monkeypatch.setattr(kernels, "recurrent_kernels", lambda: False)
-    return request.param
-
-
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("inputs", [1, 50])
 def test_forward_kernel_equals_scan(shape, inputs, built):

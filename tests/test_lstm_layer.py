@@ -7,19 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fjax import kernels
 from fjax.models.lstm_layer import LSTMLayer, _forward, lstm_final, lstm_sequence, sigmoid
 
 T, B, F, H = 7, 3, 2, 5
-
-
-@pytest.fixture(params=["kernel", "scan"])
-def recurrence(request, monkeypatch):
-    """Run a test on the CPU kernel and again on the `lax.scan` path (what GPUs and TPUs
-    lower), by telling the layer that no kernel is built."""
-    if request.param == "scan":
-        monkeypatch.setattr(kernels, "recurrent_kernels", lambda: False)
-    return request.param
 
 
 def _inputs(seed=0):

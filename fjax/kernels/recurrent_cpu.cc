@@ -257,31 +257,46 @@ void ParallelRows(ffi::ThreadPool& pool, int64_t rows, Part part) {
   while (state->done.load(std::memory_order_acquire) < parts) std::this_thread::yield();
 }
 
+using Buf = ffi::Buffer<ffi::F32>;
+
+// Whether x f32[T, B, D], W f32[D, G H], b f32[G H] and U f32[H, G H] agree, G gates.
+bool ForwardShapes(const Buf& x, const Buf& w, const Buf& b, const Buf& u, int64_t gates) {
+  const auto xd = x.dimensions(), wd = w.dimensions(), ud = u.dimensions();
+  if (xd.size() != 3 || wd.size() != 2 || ud.size() != 2) return false;
+  const int64_t width = gates * ud[0];
+  return wd[0] == xd[2] && wd[1] == width && ud[1] == width &&
+         static_cast<int64_t>(b.element_count()) == width;
+}
+
+// Whether the input kernel W f32[D, G H] matches U's columns and dx f32[T, B, D].
+bool InputKernelShapes(const Buf& w, const Buf& u, int64_t dx_width) {
+  return w.dimensions().size() == 2 && w.dimensions()[1] == u.dimensions()[1] &&
+         w.dimensions()[0] == dx_width;
+}
+
+// The rows of src f32[rows, width] with their columns zero-padded to `padded`.
+Floats PadColumns(const float* src, int64_t rows, int64_t width, int64_t padded) {
+  Floats out(rows * padded, 0.0f);
+  for (int64_t k = 0; k < rows; ++k)
+    std::memcpy(&out[k * padded], src + k * width, width * sizeof(float));
+  return out;
+}
+
 ffi::Error Forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> w,
                    ffi::Buffer<ffi::F32> bias, ffi::Buffer<ffi::F32> u,
                    ffi::ResultBuffer<ffi::F32> hs, ffi::ResultBuffer<ffi::F32> cs,
                    ffi::ResultBuffer<ffi::F32> gates) {
-  const auto dims = x.dimensions();
-  if (u.dimensions().size() != 2)
-    return ffi::Error::InvalidArgument("lstm_forward: expected U[H, 4H]");
-  const int64_t hidden = u.dimensions()[0], width = 4 * hidden;
-  if (dims.size() != 3 || w.dimensions().size() != 2 || w.dimensions()[0] != dims[2] ||
-      w.dimensions()[1] != width || bias.element_count() != width ||
-      u.dimensions().size() != 2 || u.dimensions()[1] != width)
+  if (!ForwardShapes(x, w, bias, u, 4))
     return ffi::Error::InvalidArgument(
         "lstm_forward: expected x[T, B, D], W[D, 4H], b[4H] and U[H, 4H]");
+  const auto dims = x.dimensions();
+  const int64_t hidden = u.dimensions()[0], width = 4 * hidden;
   const int64_t steps = dims[0], batch = dims[1], inputs = dims[2], padded = RoundUp(width);
   const int64_t whole = hidden / kLanes * kLanes;  // units the cells read in place
   // W, b and U with their columns padded to a multiple of the vector width.
-  auto pad = [&](const float* src, int64_t rows) {
-    Floats out(rows * padded, 0.0f);
-    for (int64_t k = 0; k < rows; ++k)
-      std::memcpy(&out[k * padded], src + k * width, width * sizeof(float));
-    return out;
-  };
-  const Floats w_pad = pad(w.typed_data(), inputs);
-  const Floats b_pad = pad(bias.typed_data(), 1);
-  const Floats u_pad = pad(u.typed_data(), hidden);
+  const Floats w_pad = PadColumns(w.typed_data(), inputs, width, padded);
+  const Floats b_pad = PadColumns(bias.typed_data(), 1, width, padded);
+  const Floats u_pad = PadColumns(u.typed_data(), hidden, width, padded);
   const float* x_in = x.typed_data();
   float* h_out = hs->typed_data();
   float* c_out = cs->typed_data();
@@ -332,8 +347,9 @@ ffi::Error BackwardImpl(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& u, const f
   const int64_t steps = dims[0], batch = dims[1], hidden = dims[2];
   const int64_t width = 4 * hidden, padded = RoundUp(hidden), padded_in = RoundUp(inputs);
   const int64_t whole = hidden / kLanes * kLanes;  // units the cells read in place
-  if (u.dimensions()[0] != hidden || u.dimensions()[1] != width ||
-      dhs.dimensions()[0] != steps || gates.dimensions()[2] != width)
+  if (u.dimensions().size() != 2 || u.dimensions()[0] != hidden ||
+      u.dimensions()[1] != width || dhs.dimensions()[0] != steps ||
+      gates.dimensions()[2] != width)
     return ffi::Error::InvalidArgument("lstm_backward: inconsistent shapes");
   // [U^T | W^T], f32[4H, ld], each block's columns padded: one matmul per step gives
   // dh_{t-1} = dz_t U^T (columns [0, H)) and dx_t = dz_t W^T (from column `padded`).
@@ -404,11 +420,9 @@ ffi::Error BackwardWithInputGrad(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> u,
                                  ffi::Buffer<ffi::F32> gates, ffi::Buffer<ffi::F32> dhs,
                                  ffi::Buffer<ffi::F32> dh_last, ffi::ResultBuffer<ffi::F32> dz,
                                  ffi::ResultBuffer<ffi::F32> dx) {
-  if (w.dimensions().size() != 2)
-    return ffi::Error::InvalidArgument("lstm_backward_dx: expected W[D, 4H]");
-  const int64_t inputs = w.dimensions()[0];
-  if (w.dimensions()[1] != u.dimensions()[1] || dx->dimensions().back() != inputs)
+  if (!InputKernelShapes(w, u, dx->dimensions().back()))
     return ffi::Error::InvalidArgument("lstm_backward_dx: expected W[D, 4H] and dx[T, B, D]");
+  const int64_t inputs = w.dimensions()[0];
   return BackwardImpl(pool, u, w.typed_data(), inputs, cs, gates, dhs, dh_last,
                       dz->typed_data(), dx->typed_data());
 }
@@ -454,27 +468,17 @@ ffi::Error GruForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer
                       ffi::Buffer<ffi::F32> bias, ffi::Buffer<ffi::F32> u,
                       ffi::Buffer<ffi::F32> bias_hn, ffi::ResultBuffer<ffi::F32> hs,
                       ffi::ResultBuffer<ffi::F32> saved) {
-  const auto dims = x.dimensions();
-  if (u.dimensions().size() != 2)
-    return ffi::Error::InvalidArgument("gru_forward: expected U[H, 3H]");
-  const int64_t hidden = u.dimensions()[0], width = 3 * hidden;
-  if (dims.size() != 3 || w.dimensions().size() != 2 || w.dimensions()[0] != dims[2] ||
-      w.dimensions()[1] != width || bias.element_count() != width ||
-      u.dimensions().size() != 2 || u.dimensions()[1] != width ||
-      bias_hn.element_count() != hidden)
+  if (!ForwardShapes(x, w, bias, u, 3) ||
+      static_cast<int64_t>(bias_hn.element_count()) != u.dimensions()[0])
     return ffi::Error::InvalidArgument(
         "gru_forward: expected x[T, B, D], W[D, 3H], b[3H], U[H, 3H] and b_hn[H]");
+  const auto dims = x.dimensions();
+  const int64_t hidden = u.dimensions()[0], width = 3 * hidden;
   const int64_t steps = dims[0], batch = dims[1], inputs = dims[2], padded = RoundUp(width);
   const int64_t whole = hidden / kLanes * kLanes;  // units the cells read in place
-  auto pad = [&](const float* src, int64_t rows) {
-    Floats out(rows * padded, 0.0f);
-    for (int64_t k = 0; k < rows; ++k)
-      std::memcpy(&out[k * padded], src + k * width, width * sizeof(float));
-    return out;
-  };
-  const Floats w_pad = pad(w.typed_data(), inputs);
-  const Floats b_pad = pad(bias.typed_data(), 1);
-  const Floats u_pad = pad(u.typed_data(), hidden);
+  const Floats w_pad = PadColumns(w.typed_data(), inputs, width, padded);
+  const Floats b_pad = PadColumns(bias.typed_data(), 1, width, padded);
+  const Floats u_pad = PadColumns(u.typed_data(), hidden, width, padded);
   Floats g_bias(padded, 0.0f);   // [0, 0, b_hn]: h W_h's bias
   std::memcpy(&g_bias[2 * hidden], bias_hn.typed_data(), hidden * sizeof(float));
   const float* x_in = x.typed_data();
@@ -529,8 +533,9 @@ ffi::Error GruBackwardImpl(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& u, cons
   const int64_t steps = dims[0], batch = dims[1], hidden = dims[2];
   const int64_t width = 4 * hidden, padded = RoundUp(hidden), padded_in = RoundUp(inputs);
   const int64_t whole = hidden / kLanes * kLanes;
-  if (u.dimensions()[0] != hidden || u.dimensions()[1] != 3 * hidden ||
-      dhs.dimensions()[0] != steps || saved.dimensions()[2] != width)
+  if (u.dimensions().size() != 2 || u.dimensions()[0] != hidden ||
+      u.dimensions()[1] != 3 * hidden || dhs.dimensions()[0] != steps ||
+      saved.dimensions()[2] != width)
     return ffi::Error::InvalidArgument("gru_backward: inconsistent shapes");
   // f32[4H, ld]: row blocks r, z, n, g_n of dz_t; one matmul per step gives
   // dh_{t-1} - dh z = [da_r, da_z, dg_n] U^T (columns [0, H)) and
@@ -607,79 +612,41 @@ ffi::Error GruBackwardWithInputGrad(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> 
                                     ffi::Buffer<ffi::F32> dh_last,
                                     ffi::ResultBuffer<ffi::F32> dz,
                                     ffi::ResultBuffer<ffi::F32> dx) {
-  if (w.dimensions().size() != 2)
-    return ffi::Error::InvalidArgument("gru_backward_dx: expected W[D, 3H]");
-  const int64_t inputs = w.dimensions()[0];
-  if (w.dimensions()[1] != u.dimensions()[1] || dx->dimensions().back() != inputs)
+  if (!InputKernelShapes(w, u, dx->dimensions().back()))
     return ffi::Error::InvalidArgument("gru_backward_dx: expected W[D, 3H] and dx[T, B, D]");
+  const int64_t inputs = w.dimensions()[0];
   return GruBackwardImpl(pool, u, w.typed_data(), inputs, hs, saved, dhs, dh_last,
                          dz->typed_data(), dx->typed_data());
 }
 
 }  // namespace
 
+// Every handler takes XLA's thread pool and f32 buffers. (A binding must be one chained
+// expression: XLA's Binding cannot be moved into a helper, so macros spell the links.)
+#define BIND_POOL ffi::Ffi::Bind().Ctx<ffi::ThreadPool>()
+#define F32_ARG .Arg<ffi::Buffer<ffi::F32>>()
+#define F32_RET .Ret<ffi::Buffer<ffi::F32>>()
+
 XLA_FFI_DEFINE_HANDLER_SYMBOL(FjaxLstmForward, Forward,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>());
+                              BIND_POOL F32_ARG F32_ARG F32_ARG F32_ARG
+                                  F32_RET F32_RET F32_RET);
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(FjaxLstmBackward, Backward,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>());
+                              BIND_POOL F32_ARG F32_ARG F32_ARG F32_ARG F32_ARG
+                                  F32_RET);
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(FjaxLstmBackwardWithInputGrad, BackwardWithInputGrad,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>());
+                              BIND_POOL F32_ARG F32_ARG F32_ARG F32_ARG F32_ARG F32_ARG
+                                  F32_RET F32_RET);
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(FjaxGruForward, GruForward,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>());
+                              BIND_POOL F32_ARG F32_ARG F32_ARG F32_ARG F32_ARG
+                                  F32_RET F32_RET);
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(FjaxGruBackward, GruBackward,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>());
+                              BIND_POOL F32_ARG F32_ARG F32_ARG F32_ARG F32_ARG
+                                  F32_RET);
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(FjaxGruBackwardWithInputGrad, GruBackwardWithInputGrad,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>());
+                              BIND_POOL F32_ARG F32_ARG F32_ARG F32_ARG F32_ARG F32_ARG
+                                  F32_RET F32_RET);

@@ -21,7 +21,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from fjax.models.lstm_layer import dense_cotangent, on_cpu_kernel, orthogonal_blocks, sigmoid
+from fjax.models.recurrence import (backward_recurrence, custom_recurrence, on_cpu_kernel,
+                                     orthogonal_blocks, sigmoid, stacked_weight_gradient)
 
 
 def scan_forward(x: jax.Array, w_ih: jax.Array, b_ih: jax.Array, w_hh: jax.Array,
@@ -108,68 +109,25 @@ def _forward(x, w_ih, b_ih, w_hh, b_hn):
     return on_cpu_kernel(kernel_forward, scan_forward, x, w_ih, b_ih, w_hh, b_hn)
 
 
-def _fwd(x, w_ih, b_ih, w_hh, b_hn):
-    """The custom VJP's forward, with `symbolic_zeros`: the inputs' gradient is only
-    computed when x depends on what is differentiated (not for the data)."""
-    needs_dx = x.perturbed
-    x, w_ih, b_ih, w_hh, b_hn = (a.value for a in (x, w_ih, b_ih, w_hh, b_hn))
-    hs, saved = _forward(x, w_ih, b_ih, w_hh, b_hn)
-    return hs, (x, w_ih, w_hh, hs, saved, needs_dx)
-
-
-def _backward(residuals, dhs, dh_last):
+def _backward(needs_dx, args, outputs, dhs, dh_last):
     """Gradients w.r.t. x, W, b, U and b_hn."""
-    x, w_ih, w_hh, hs, saved, needs_dx = residuals
-    steps, batch, hidden = hs.shape
-    if needs_dx:
-        dz, dx = on_cpu_kernel(kernel_backward_dx, scan_backward_dx, w_hh, w_ih, hs, saved,
-                               dhs, dh_last)
-    else:
-        dz = on_cpu_kernel(kernel_backward, scan_backward, w_hh, hs, saved, dhs, dh_last)
-        dx = jnp.zeros_like(x)
-    dz_rows = dz.reshape(steps * batch, 4 * hidden)
-    # Both weight gradients from one matmul, [x_t | h_{t-1}]^T dz_t summed over steps: W's
-    # is the x rows' [da_r, da_z, da_n] block, U's the h rows' [da_r, da_z, dg_n] blocks.
-    h_prev = jnp.concatenate([jnp.zeros_like(hs[:1]), hs[:-1]], 0)
-    inputs = jnp.concatenate([x, h_prev], -1).reshape(steps * batch, -1)
-    dw = inputs.T @ dz_rows
+    x, w_ih, _, w_hh, _ = args
+    hs, saved = outputs
+    hidden = hs.shape[2]
+    dz, dx = backward_recurrence(needs_dx, (kernel_backward_dx, scan_backward_dx),
+                                 (kernel_backward, scan_backward), w_hh, w_ih, x,
+                                 (hs, saved), dhs, dh_last)
+    # W's gradient is the x rows' [da_r, da_z, da_n] block, U's the h rows'
+    # [da_r, da_z, dg_n] blocks.
+    dw = stacked_weight_gradient(x, hs, dz)
     width, three = x.shape[2], 3 * hidden
     dw_hh = jnp.concatenate([dw[width:, :2 * hidden], dw[width:, three:]], 1)
-    db = dz_rows.sum(0)
+    db = dz.reshape(-1, dz.shape[-1]).sum(0)
     return dx, dw[:width, :three], db[:three], dw_hh, db[three:]
 
 
-@jax.custom_vjp
-def gru_sequence(x, w_ih, b_ih, w_hh, b_hn) -> jax.Array:
-    """Hidden states f32[T, B, H] from inputs x f32[T, B, F]."""
-    return _forward(x, w_ih, b_ih, w_hh, b_hn)[0]
-
-
-def _sequence_bwd(residuals, dhs):
-    hs = residuals[3]
-    return _backward(residuals, dense_cotangent(dhs, hs), jnp.zeros_like(hs[0]))
-
-
-gru_sequence.defvjp(_fwd, _sequence_bwd, symbolic_zeros=True)
-
-
-@jax.custom_vjp
-def gru_final(x, w_ih, b_ih, w_hh, b_hn) -> jax.Array:
-    """The last hidden state f32[B, H] from inputs x f32[T, B, F]."""
-    return _forward(x, w_ih, b_ih, w_hh, b_hn)[0][-1]
-
-
-def _final_fwd(x, w_ih, b_ih, w_hh, b_hn):
-    hs, residuals = _fwd(x, w_ih, b_ih, w_hh, b_hn)
-    return hs[-1], residuals
-
-
-def _final_bwd(residuals, dh):
-    hs = residuals[3]
-    return _backward(residuals, jnp.zeros_like(hs), dense_cotangent(dh, hs[0]))
-
-
-gru_final.defvjp(_final_fwd, _final_bwd, symbolic_zeros=True)
+# gru_sequence(x, w_ih, b_ih, w_hh, b_hn) -> hs f32[T, B, H]; gru_final(...) -> h_T.
+gru_sequence, gru_final = custom_recurrence(_forward, _backward)
 
 
 class GRULayer(nn.Module):

@@ -1,0 +1,101 @@
+"""What fjax's recurrent layers (`lstm_layer.py`, `gru_layer.py`) share: the tanh form of
+the sigmoid, the choice between a C++ CPU kernel and the `lax.scan`, the custom VJP
+around a layer's recurrence, and the weight gradients as one matmul.
+
+A layer supplies `forward(x, *weights) -> (hs, *saved)` and
+`backward(needs_dx, args, outputs, dhs, dh_last) -> (dx, *dweights)`; `custom_recurrence`
+turns them into the layer's `sequence` and `final` functions. Shapes: x f32[T, B, F],
+hs f32[T, B, H], dz f32[T, B, G H] for a cell with G blocks of H per row.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from fjax import kernels
+
+
+def sigmoid(x: jax.Array) -> jax.Array:
+    """The logistic function, as tanh: s(x) = 0.5 tanh(x / 2) + 0.5."""
+    return 0.5 * jnp.tanh(0.5 * x) + 0.5
+
+
+def on_cpu_kernel(kernel, scan, *args):
+    """`kernel` when this runs on a CPU and the kernel is built, else `scan`."""
+    if all(a.dtype == jnp.float32 for a in args) and kernels.recurrent_kernels():
+        return jax.lax.platform_dependent(*args, cpu=kernel, default=scan)
+    return scan(*args)
+
+
+def orthogonal_blocks(key, shape, dtype=jnp.float32):
+    """Orthogonal [H, H] blocks side by side, as flax initialises each gate's kernel."""
+    hidden, width = shape
+    keys = jax.random.split(key, width // hidden)
+    init = nn.initializers.orthogonal()
+    return jnp.concatenate([init(k, (hidden, hidden), dtype) for k in keys], axis=1)
+
+
+def backward_recurrence(needs_dx: bool, with_dx: tuple, without_dx: tuple, w_hh, w_ih, x,
+                        saved: tuple, dhs, dh_last) -> tuple[jax.Array, jax.Array]:
+    """dz and the inputs' gradient dx: `with_dx` (a kernel and its scan) computes both
+    where x is differentiated; otherwise `without_dx` computes dz and dx is zero (x is
+    data, its gradient unused)."""
+    if needs_dx:
+        return on_cpu_kernel(*with_dx, w_hh, w_ih, *saved, dhs, dh_last)
+    return on_cpu_kernel(*without_dx, w_hh, *saved, dhs, dh_last), jnp.zeros_like(x)
+
+
+def stacked_weight_gradient(x: jax.Array, hs: jax.Array, dz: jax.Array) -> jax.Array:
+    """[x_t | h_{t-1}]^T dz_t summed over steps, f32[F + H, G H]: both weight gradients
+    as one matmul (one taller matmul ran 19% faster than two on XLA:CPU, 0.59 vs 0.73 ms
+    for the LSTM at H = 50). The first F rows belong to the input kernel."""
+    steps, batch, _ = hs.shape
+    h_prev = jnp.concatenate([jnp.zeros_like(hs[:1]), hs[:-1]], 0)
+    inputs = jnp.concatenate([x, h_prev], -1).reshape(steps * batch, -1)
+    return inputs.T @ dz.reshape(steps * batch, -1)
+
+
+def _dense(cotangent, like):
+    """A cotangent that may be a symbolic zero (an unused output), as an array."""
+    if isinstance(cotangent, jax.custom_derivatives.SymbolicZero):
+        return jnp.zeros(like.shape, like.dtype)
+    return cotangent
+
+
+def custom_recurrence(forward: Callable, backward: Callable) -> tuple[Callable, Callable]:
+    """The layer's `sequence(x, *weights) -> hs f32[T, B, H]` and
+    `final(x, *weights) -> h_T f32[B, H]`, each a `jax.custom_vjp` with `symbolic_zeros`:
+    the inputs' gradient is only computed when x depends on what is differentiated."""
+
+    def fwd(*primals):
+        args = tuple(p.value for p in primals)
+        outputs = forward(*args)
+        return outputs[0], (primals[0].perturbed, args, outputs)
+
+    @jax.custom_vjp
+    def sequence(*args):
+        return forward(*args)[0]
+
+    def sequence_bwd(residuals, dhs):
+        hs = residuals[2][0]
+        return backward(*residuals, _dense(dhs, hs), jnp.zeros_like(hs[0]))
+
+    @jax.custom_vjp
+    def final(*args):
+        return forward(*args)[0][-1]
+
+    def final_fwd(*primals):
+        hs, residuals = fwd(*primals)
+        return hs[-1], residuals
+
+    def final_bwd(residuals, dh):
+        hs = residuals[2][0]
+        return backward(*residuals, jnp.zeros_like(hs), _dense(dh, hs[0]))
+
+    sequence.defvjp(fwd, sequence_bwd, symbolic_zeros=True)
+    final.defvjp(final_fwd, final_bwd, symbolic_zeros=True)
+    return sequence, final
