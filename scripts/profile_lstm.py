@@ -5,7 +5,10 @@
     python scripts/profile_lstm.py --members 4      # a 4-member population (2 epochs)
 
 The operation names are XLA's (`ffi_call.N` are fjax's C++ LSTM kernels). Compilation
-is kept out of the trace: the same run is made once before it is traced.
+is kept out of the trace: the same run is made once before it is traced. XLA:CPU runs
+large dots asynchronously: a `dot_general` event covers only its launch, and its work
+shows as time in no operation ("outside every operation" below; operations on the two
+threads overlap, so the lines need not add up to the epoch).
 """
 
 from __future__ import annotations
@@ -27,14 +30,21 @@ from fjax.train import fit, init_member, train_population
 HOST_EVENTS = ("$", "ThunkExecutor", "Pjit", "PjRt")   # Python frames and executor wrappers
 
 
-def op_totals(trace_dir: Path) -> collections.Counter:
-    """Microseconds per operation name in the perfetto trace under `trace_dir`."""
+def op_totals(trace_dir: Path) -> tuple[collections.Counter, float]:
+    """Microseconds per operation name in the perfetto trace under `trace_dir`, and the
+    microseconds between the first and the last operation during which none ran."""
     path = next(trace_dir.glob("**/*.trace.json.gz"))
-    totals = collections.Counter()
+    totals, spans = collections.Counter(), []
     for event in json.load(gzip.open(path))["traceEvents"]:
         if event.get("ph") == "X" and not event["name"].startswith(HOST_EVENTS):
             totals[event["name"]] += event["dur"]
-    return totals
+            spans.append((event["ts"], event["ts"] + event["dur"]))
+    spans.sort()
+    idle, reached = 0.0, spans[0][1]
+    for start, end in spans[1:]:
+        idle += max(0.0, start - reached)
+        reached = max(reached, end)
+    return totals, idle
 
 
 def main() -> None:
@@ -61,11 +71,13 @@ def main() -> None:
         jax.profiler.start_trace(trace_dir, create_perfetto_trace=True)
         result = run()
         jax.profiler.stop_trace()
-        totals = op_totals(Path(trace_dir))
+        totals, idle = op_totals(Path(trace_dir))
     member_epochs = max(args.members, 1) * epochs
     print(f"epochs (s): {[round(e, 3) for e in result.epoch_s]}; "
           f"ms per member-epoch below ({member_epochs} member-epochs traced)")
     print(f"{'all operations':60s} {sum(totals.values()) / 1e3 / member_epochs:8.2f}")
+    print(f"{'outside every operation (asynchronous dots, the executor)':60s} "
+          f"{idle / 1e3 / member_epochs:8.2f}")
     for name, us in totals.most_common(args.top):
         print(f"{name[:60]:60s} {us / 1e3 / member_epochs:8.2f}")
 

@@ -320,6 +320,26 @@ def test_population_init_equals_eager_init_member(kind):
                           jax.tree.map(lambda a: a[1], pop.train.params))
 
 
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_population_init_factors_one_matrix_per_qr(kind):
+    """jaxlib 0.10.2's CPU LAPACK kernels deadlock when one program runs two batched QRs:
+    a `jit(vmap(init))` of the reference LSTM, or orthogonal blocks drawn vmapped, hung
+    with every thread idle (BENCHMARKS.md). So each QR of the population initialiser,
+    which maps members and draws each gate's orthogonal block on its own, factors one
+    matrix."""
+    from fjax.config import ModelConfig
+    from fjax.models import build_model
+    from fjax.train.population import init_population
+    x = RNG.normal(size=(4, 6, 3)).astype(np.float32)
+    model = build_model(ModelConfig(kind=kind, hidden=(5, 5)), 1)
+    tx = build_optimizer(OptimConfig(), 10)
+    seeds = jnp.arange(3, dtype=jnp.uint32)
+    lowered = init_population.trace(lambda k: model.init(k, x[:1]), tx, seeds, {}).lower(
+        lowering_platforms=("cpu",))
+    qrs = [line for line in lowered.as_text().splitlines() if "geqrf" in line]
+    assert qrs and all('num_batch_dims = "0"' in line for line in qrs), qrs
+
+
 def test_lift_rule_runs_recurrent_models_one_at_a_time_on_cpu():
     from fjax.config import ModelConfig
     from fjax.models import build_model
