@@ -298,7 +298,7 @@ def test_weighted_rows_come_first_in_permutation_order():
     np.testing.assert_array_equal(order, expected)
 
 
-@pytest.mark.parametrize("kind", ["mlp", "lstm", "cnn"])
+@pytest.mark.parametrize("kind", ["mlp", "lstm", "gru", "cnn"])
 def test_population_init_equals_eager_init_member(kind):
     """`init_population` (one jitted map) gives every member exactly the state that an
     eager `init_member` call gives, so populations and `fit` start from the same weights."""
@@ -329,12 +329,12 @@ def test_population_init_factors_one_matrix_per_qr(kind):
     matrix."""
     from fjax.config import ModelConfig
     from fjax.models import build_model
-    from fjax.train.population import init_population
+    from fjax.train.population import initialiser
     x = RNG.normal(size=(4, 6, 3)).astype(np.float32)
     model = build_model(ModelConfig(kind=kind, hidden=(5, 5)), 1)
     tx = build_optimizer(OptimConfig(), 10)
     seeds = jnp.arange(3, dtype=jnp.uint32)
-    lowered = init_population.trace(lambda k: model.init(k, x[:1]), tx, seeds, {}).lower(
+    lowered = initialiser().trace(lambda k: model.init(k, x[:1]), tx, seeds, {}).lower(
         lowering_platforms=("cpu",))
     qrs = [line for line in lowered.as_text().splitlines() if "geqrf" in line]
     assert qrs and all('num_batch_dims = "0"' in line for line in qrs), qrs
