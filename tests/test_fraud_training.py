@@ -67,8 +67,8 @@ def test_day_folds_leave_each_day_out_once_and_match_test_days_by_day():
     stack = stack_scaled(X, Folds(train=np.array(train, np.float32),
                                   val=np.array(test, np.float32)), shared=LABELS)
     sday = day[stack.row]
-    folds, n = day_folds(stack, sday, 7)
-    assert n == 3 and folds.k == 2 * 3                  # min(7, fewest training days)
+    folds, n = day_folds(stack, sday, 7), 3             # min(7, fewest training days)
+    assert folds.k == 2 * n
     for k, first in ((0, 0), (1, 6)):
         tr, te = stack.folds.train[k] > 0, stack.folds.val[k] > 0
         held = folds.val[k * n:(k + 1) * n] > 0

@@ -142,7 +142,7 @@ def fit_periods(name: str, config: Config, stack: SplitStack, *,
     return run
 
 
-def day_folds(stack: SplitStack, day: np.ndarray, n_folds: int) -> tuple[Folds, int]:
+def day_folds(stack: SplitStack, day: np.ndarray, n_folds: int) -> Folds:
     """Cross-fitting folds of every period, by day.
 
     `day i64[N]` is the day of each stacked row. With F = min(n_folds, fewest training
@@ -151,7 +151,7 @@ def day_folds(stack: SplitStack, day: np.ndarray, n_folds: int) -> tuple[Folds, 
     the week, and a test day shares the fold of the training day with the same weekday
     (the test week starts 14 days after the training week). Member j = k * F + f trains
     on period k's training rows outside fold f and is scored on ("validates" on) its
-    rows in fold f, training and test. Returns the [K * F, N] masks and F."""
+    rows in fold f, training and test. Returns the [K * F, N] masks."""
     if n_folds < 2:
         raise ValueError(f"cross-fitting needs at least 2 folds, got {n_folds}")
     day = np.asarray(day)
@@ -175,7 +175,7 @@ def day_folds(stack: SplitStack, day: np.ndarray, n_folds: int) -> tuple[Folds, 
                                  "(days without transactions); cross-fitting needs each")
             fit[k * folds + f] = train[k] & (fold != f)
             held[k * folds + f] = (train[k] | test[k]) & (fold == f)
-    return Folds(train=fit, val=held), folds
+    return Folds(train=fit, val=held)
 
 
 def crossfit_errors(config: Config, stack: SplitStack, day: np.ndarray, n_folds: int, *,
@@ -190,7 +190,7 @@ def crossfit_errors(config: Config, stack: SplitStack, day: np.ndarray, n_folds:
     if config.model.kind != "autoencoder":
         raise ValueError(f"crossfit_errors trains an autoencoder, got model.kind "
                          f"{config.model.kind!r}")
-    folds, _ = day_folds(stack, day, n_folds)
+    folds = day_folds(stack, day, n_folds)
     one_seed = dataclasses.replace(config, sweep=dataclasses.replace(config.sweep, seeds=1))
     crossfit = dataclasses.replace(stack, folds=folds)
     run = fit_periods("autoencoder (cross-fit)", one_seed, crossfit, run_dir=run_dir,
