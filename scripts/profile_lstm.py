@@ -27,18 +27,20 @@ from fjax.config import OptimConfig, TrainConfig
 from fjax.optim import build_optimizer
 from fjax.train import fit, init_member, train_population
 
-HOST_EVENTS = ("$", "ThunkExecutor", "Pjit", "PjRt")   # Python frames and executor wrappers
-
 
 def op_totals(trace_dir: Path) -> tuple[collections.Counter, float]:
     """Microseconds per operation name in the perfetto trace under `trace_dir`, and the
-    microseconds between the first and the last operation during which none ran."""
+    microseconds between the first and the last operation during which none ran. XLA's
+    operations are the events that name an `hlo_op`; Python frames, the executor and the
+    thread pool's events do not."""
     path = next(trace_dir.glob("**/*.trace.json.gz"))
     totals, spans = collections.Counter(), []
     for event in json.load(gzip.open(path))["traceEvents"]:
-        if event.get("ph") == "X" and not event["name"].startswith(HOST_EVENTS):
+        if event.get("ph") == "X" and "hlo_op" in event.get("args", {}):
             totals[event["name"]] += event["dur"]
             spans.append((event["ts"], event["ts"] + event["dur"]))
+    if not spans:
+        raise SystemExit(f"no XLA operations in the trace {path}")
     spans.sort()
     idle, reached = 0.0, spans[0][1]
     for start, end in spans[1:]:

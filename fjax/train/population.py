@@ -57,9 +57,9 @@ def init_population(init_fn: InitFn, tx, seeds: jax.Array,
     """`LoopState.start(init_member(...))` of every member, stacked: one compiled program
     that maps over the members (compiled once per `init_fn`, `tx` and shapes). Measured on
     2 CPU cores for 16 or 64 LSTMs: 2.3 s, against 4.3 s for the eager vmap (dozens of
-    small programs). `jit(vmap(...))` compiles in 1.9 s but never finishes running on the
-    CPU: its batched QRs (the orthogonal initialisers) deadlock jaxlib 0.10.2's LAPACK
-    kernels, every thread idle. Mapped, each QR factors one matrix."""
+    small programs). `jit(vmap(...))` compiles in 1.9 s but can hang on the CPU: its
+    batched QRs (the orthogonal initialisers) deadlock jaxlib 0.10.2's LAPACK kernels,
+    every thread idle. Mapped, each QR factors one matrix."""
     return initialiser()(init_fn, tx, seeds, dict(hyperparams))
 
 
@@ -71,9 +71,9 @@ def _init_members(init_fn: InitFn, tx, seeds: jax.Array, hyperparams: dict) -> L
 
 
 # The initialiser runs once in ~0.02 s, so on the CPU it is compiled for compile time:
-# at LLVM's O1 the reference LSTM population's compiled in 0.9-1.0 s instead of 1.35-1.4
-# s, to the same bits (the tests compare it with eager `init_member`). Other backends get
-# their defaults.
+# at LLVM's O1 the reference LSTM population's compiled in 0.87-0.95 s instead of
+# 1.07-1.22 s, to the same bits (the tests compare it with eager `init_member`). Other
+# backends get their defaults.
 _INITIALISERS = {
     "cpu": jax.jit(_init_members, static_argnums=(0, 1),
                    compiler_options={"xla_backend_optimization_level": 1}),
