@@ -337,6 +337,21 @@ ffi::Error Forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ff
   return ffi::Error::Success();
 }
 
+// One reverse step's matmul for rows of dz_t f32[rows, width] against bt = [U^T | W^T]
+// f32[width, ld] (W^T from column `padded`): out = [dh_{t-1} | dx_t] = dz_t bt (+ add,
+// f32[rows, ld], where given) while t > 0; at t = 0 only dx_t. dx_t is then copied to
+// dx f32[rows, inputs] (none when inputs == 0).
+void StepGradients(const float* dz_t, int64_t width, int64_t rows, int64_t t, const float* bt,
+                   int64_t ld, int64_t padded, int64_t inputs, const float* add, float* out,
+                   float* dx) {
+  if (t > 0)
+    Matmul(dz_t, width, rows, width, bt, ld, ld, add, add ? ld : 0, out, ld);
+  else if (inputs > 0)
+    Matmul(dz_t, width, rows, width, bt + padded, ld, ld - padded, nullptr, 0, out + padded, ld);
+  for (int64_t r = 0; r < rows && inputs > 0; ++r)
+    std::memcpy(dx + r * inputs, out + r * ld + padded, inputs * sizeof(float));
+}
+
 // The reverse recurrence; with w (f32[D, 4H], the input kernel) it also writes
 // dx_t = dz_t W^T to dx f32[T, B, D], as part of each step's matmul.
 ffi::Error BackwardImpl(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& u, const float* w,
@@ -396,14 +411,8 @@ ffi::Error BackwardImpl(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& u, const f
           tail.Scatter(9 + q, dz_out + base * width + q * hidden, width, whole);
         tail.Scatter(8, dc.data(), hidden, whole);
       }
-      const float* dz_t = dz_out + base * width;
-      if (t > 0)
-        Matmul(dz_t, width, rows, width, bt.data(), ld, ld, nullptr, 0, out.data(), ld);
-      else if (inputs > 0)
-        Matmul(dz_t, width, rows, width, bt.data() + padded, ld, padded_in, nullptr, 0,
-               out.data() + padded, ld);
-      for (int64_t r = 0; r < rows && inputs > 0; ++r)
-        std::memcpy(dx_out + (base + r) * inputs, &out[r * ld + padded], inputs * sizeof(float));
+      StepGradients(dz_out + base * width, width, rows, t, bt.data(), ld, padded, inputs,
+                    nullptr, out.data(), dx_out ? dx_out + base * inputs : nullptr);
     }
   });
   return ffi::Error::Success();
@@ -586,14 +595,8 @@ ffi::Error GruBackwardImpl(ffi::ThreadPool& pool, ffi::Buffer<ffi::F32>& u, cons
           tail.Scatter(8 + q, dz_out + base * width + q * hidden, width, whole);
         tail.Scatter(7, direct.data(), ld, whole);
       }
-      const float* dz_t = dz_out + base * width;
-      if (t > 0)
-        Matmul(dz_t, width, rows, width, bt.data(), ld, ld, direct.data(), ld, out.data(), ld);
-      else if (inputs > 0)
-        Matmul(dz_t, width, rows, width, bt.data() + padded, ld, padded_in, nullptr, 0,
-               out.data() + padded, ld);
-      for (int64_t r = 0; r < rows && inputs > 0; ++r)
-        std::memcpy(dx_out + (base + r) * inputs, &out[r * ld + padded], inputs * sizeof(float));
+      StepGradients(dz_out + base * width, width, rows, t, bt.data(), ld, padded, inputs,
+                    direct.data(), out.data(), dx_out ? dx_out + base * inputs : nullptr);
     }
   });
   return ffi::Error::Success();
