@@ -7,9 +7,10 @@
 Sections live in scripts/bench_<area>.py as SECTIONS = {name: fn(quick) -> rows}. The
 PyTorch and Keras versions of the reference model from ../shared/peers (set up with
 ../shared/peers/setup.sh) run in subprocesses on this machine (`bench_peers.py`; the
-`peers`, `reference_vs_pytorch` and `lstm_sweep_processes` sections), so their ratios to
-fjax come from the same run. Timings are medians; the machine is
-noisy, so compare ratios, not absolute seconds from different runs.
+`peers`, `reference_vs_pytorch`, `gru_vs_pytorch`, `loss_vs_pytorch` and
+`lstm_sweep_processes` sections), so their ratios to fjax come from the same run.
+Timings are medians; the machine is noisy, so compare ratios, not absolute seconds from
+different runs.
 """
 
 from __future__ import annotations

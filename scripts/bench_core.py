@@ -6,6 +6,7 @@ Every figure is a median measured in this process, beside the figure it is compa
 
 from __future__ import annotations
 
+import functools
 import json
 import statistics
 import subprocess
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 from unittest import mock
 
+import chex
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -28,8 +30,10 @@ from fjax.runtime import enable_compilation_cache
 from fjax.tasks.forecast.config import ForecastDataConfig
 from fjax.tasks.forecast.data import prepare
 from fjax.train import fit, init_member, train_population
-from fjax.train.epoch import num_batches
+from fjax.train.epoch import num_batches, train_epoch
 from fjax.train.objective import supervised_loss
+from fjax.train.state import TrainState
+from fjax.train.step import make_train_step
 
 from bench_peers import run_peer, torch_sweep_args
 
@@ -155,10 +159,10 @@ def reference_vs_pytorch(quick: bool, cell: str = "lstm") -> list[dict]:
     _, data, loss, init, train, steps = reference_problem(epochs, cell=cell)
     tx = build_optimizer(OptimConfig(name="adam", learning_rate=1e-3), steps)
     fit(init_member(init, tx, 0), loss, data, config=train, callbacks=())   # compile
-    peer = "torch_lstm.py" if cell == "lstm" else str(HERE / "torch_gru_peer.py")
+    peer = [str(HERE / "torch_peer.py"), "--cell", cell]
     bench, ratios, rows = f"reference {cell.upper()} vs PyTorch, alternating rounds", [], []
     for i in range(rounds):
-        torch = run_peer([peer, "--epochs", str(epochs), "--quiet"])
+        torch = run_peer([*peer, "--epochs", str(epochs), "--quiet"])
         if torch is None:
             return [{"bench": bench, "metric": "skipped", "value": float("nan"),
                      "note": "no peers venv"}]
@@ -174,8 +178,102 @@ def reference_vs_pytorch(quick: bool, cell: str = "lstm") -> list[dict]:
 
 
 def gru_vs_pytorch(quick: bool) -> list[dict]:
-    """(a'') the same alternating rounds with GRU layers (PyTorch: `torch_gru_peer.py`)."""
+    """(a'') the same alternating rounds with GRU layers (PyTorch: `torch_peer.py --cell gru`)."""
     return reference_vs_pytorch(quick, cell="gru")
+
+
+def from_torch(state: dict) -> dict:
+    """fjax's reference LSTM parameters from the PyTorch model's `state_dict` (as lists):
+    kernels transposed (PyTorch stores x W^T), the gate order is the same (i, f, g, o)
+    and the two LSTM biases add up to fjax's one."""
+    a = {k: np.asarray(v, np.float32) for k, v in state.items()}
+
+    def rnn(name: str) -> dict:
+        return {"w_ih": a[f"{name}.weight_ih_l0"].T, "w_hh": a[f"{name}.weight_hh_l0"].T,
+                "b": a[f"{name}.bias_ih_l0"] + a[f"{name}.bias_hh_l0"]}
+
+    def dense(name: str) -> dict:
+        return {"kernel": a[f"{name}.weight"].T, "bias": a[f"{name}.bias"]}
+
+    return {"params": {"rnn_0": rnn("lstm1"), "rnn_1": rnn("lstm2"),
+                       "head": {"hidden_0": dense("fc1"), "out": dense("fc2")}}}
+
+
+def loss_vs_pytorch(quick: bool) -> list[dict]:
+    """(a-iii) Does fjax's reference LSTM learn as PyTorch's does? Two checks per seed
+    (0..4):
+    - same start: fjax trains from the PyTorch model's initial weights (its one-bias
+      form, `torch_peer.py --start`) on PyTorch's batches, in PyTorch's order. Same
+      mathematics gives the same loss curve up to float32 rounding.
+    - own start: each trains as its users would, from its own initialisers and shuffles.
+      Each epoch's mean training loss and the test RMSE (the last 20% of closes, in
+      price units) are compared across seeds: "inside" means fjax's mean lies within
+      PyTorch's seed-to-seed range."""
+    seeds, epochs = (range(2), 2) if quick else (range(5), 5)
+    model, data, loss, init, train, steps = reference_problem(epochs)
+    tx = build_optimizer(OptimConfig(name="adam", learning_rate=1e-3), steps)
+    forecast = prepare(ForecastDataConfig())
+    test = forecast.test_index
+    predict = jax.jit(model.apply)
+    n = len(data["y"])
+    epoch_fn = jax.jit(functools.partial(train_epoch, make_train_step(loss), batch_size=BATCH,
+                                         n_batches=num_batches(n, BATCH)))
+    arrays = {k: jnp.asarray(v) for k, v in data.items()}
+    bench = f"reference LSTM vs PyTorch: learning, seeds 0-{len(seeds) - 1}"
+    curves = {who: [] for who in ("PyTorch", "fjax", "PyTorch start", "fjax from it")}
+    rmse = {who: [] for who in curves}
+
+    def test_rmse(params) -> float:
+        pred = forecast.unscale_target(np.asarray(predict(params, forecast.x[test])))
+        return float(np.sqrt(np.mean((pred - forecast.actual[test]) ** 2)))
+
+    for seed in seeds:
+        args = [str(HERE / "torch_peer.py"), "--epochs", str(epochs), "--seed", str(seed),
+                "--quiet"]
+        torch = run_peer(args)
+        if torch is None:
+            return [{"bench": bench, "metric": "skipped", "value": float("nan"),
+                     "note": "no peers venv"}]
+        start = run_peer(args + ["--start"])
+        for who, result in (("PyTorch", torch), ("PyTorch start", start)):
+            curves[who].append(result["epoch_losses"])
+            rmse[who].append(result["test_rmse"])
+        ours = fit(init_member(init, tx, seed), loss, data, config=train, callbacks=())
+        curves["fjax"].append([float(logs["loss"]) for logs in ours.history])
+        rmse["fjax"].append(test_rmse(ours.state.params))
+        params = from_torch(start["initial_state"])
+        chex.assert_trees_all_equal_shapes(params, ours.state.params)
+        state, losses = TrainState.create(params=params, tx=tx, rng=jax.random.PRNGKey(0)), []
+        for epoch, order in enumerate(start["epoch_orders"]):
+            state, metrics = epoch_fn(state, arrays, jnp.ones(n), jnp.int32(epoch),
+                                      perm=jnp.asarray(order, jnp.int32))
+            losses.append(float(metrics["loss"]))
+        curves["fjax from it"].append(losses)
+        rmse["fjax from it"].append(test_rmse(state.params))
+
+    def same(metric: str, ours: list, theirs: list) -> dict:
+        gap = np.abs(np.asarray(ours) / np.asarray(theirs) - 1)
+        return {"bench": bench, "metric": f"same start, {metric}: largest |fjax / PyTorch - 1|",
+                "value": float(gap.max()),
+                "note": "per seed, fjax / PyTorch: " + ", ".join(
+                    f"{o:.5g} / {t:.5g}" for o, t in zip(ours, theirs))}
+
+    def own(metric: str, ours: list, theirs: list, extra: str = "") -> dict:
+        inside = np.min(theirs) <= np.mean(ours) <= np.max(theirs)
+        return {"bench": bench, "metric": f"own start, {metric}: fjax mean / PyTorch mean",
+                "value": np.mean(ours) / np.mean(theirs),
+                "note": f"fjax {np.mean(ours):.4g} ({np.min(ours):.4g}-{np.max(ours):.4g}), "
+                f"PyTorch {np.mean(theirs):.4g} ({np.min(theirs):.4g}-{np.max(theirs):.4g}): "
+                f"{'inside' if inside else 'OUTSIDE'} PyTorch's range{extra}"}
+
+    rows = [same(f"epoch {e + 1} training loss", [c[e] for c in curves["fjax from it"]],
+                 [c[e] for c in curves["PyTorch start"]]) for e in range(epochs)]
+    rows.append(same("test RMSE", rmse["fjax from it"], rmse["PyTorch start"]))
+    rows += [own(f"epoch {e + 1} training loss", [c[e] for c in curves["fjax"]],
+                 [c[e] for c in curves["PyTorch"]]) for e in range(epochs)]
+    rows.append(own("test RMSE (price units)", rmse["fjax"], rmse["PyTorch"],
+                    f"; naive last-value forecast {torch['naive_rmse']:.4g}"))
+    return rows
 
 
 def population_vs_sequential(name: str, loss, init, data, optim: OptimConfig,
@@ -261,35 +359,44 @@ def _sweep_main(members: int, cache_dir: str) -> None:
 def lstm_sweep_processes(quick: bool) -> list[dict]:
     """(b') The 16- and 64-member sweeps as a user runs them: a script in a new process,
     first with an empty persistent compilation cache, then again with the cache the first
-    run filled (a repeated run). PyTorch's sweep of the same members runs just before and
-    just after, so a phase of this noisy machine shows as a gap between its two runs."""
+    run filled (a repeated run). Rounds of PyTorch's sweep of the same members, then
+    fjax's first and repeated runs, end with one more PyTorch sweep: each round's ratio
+    divides the mean of the two PyTorch sweeps around it, so a phase of this noisy
+    machine shows as a gap between them, and the headline is the median over rounds."""
     rows = []
+    rounds = 1 if quick else 3
     for members in ((16,) if quick else (16, 64)):
         bench = (f"LSTM sweep of {members} ({len(SWEEP_LRS)} lr x "
                  f"{members // len(SWEEP_LRS)} seeds), {SWEEP_EPOCHS} epochs")
-        torch_s = []
-
-        def torch_sweep(when: str) -> None:
-            result = run_peer(torch_sweep_args(SWEEP_LRS, range(members // len(SWEEP_LRS)),
-                                               SWEEP_EPOCHS))
-            if result is not None:
-                torch_s.append(result["sequential_total_s"])
-                rows.append({"bench": bench, "metric": f"PyTorch one by one ({when}): total s",
-                             "value": result["sequential_total_s"]})
-
-        torch_sweep("before fjax")
-        fjax_s = {}
-        with tempfile.TemporaryDirectory() as cache:
-            for run in ("first run, empty compilation cache", "repeated run, cache filled"):
-                result = sweep_in_new_process(members, cache)
-                fjax_s[run] = result["total_s"]
-                rows.append({"bench": bench, "metric": f"fjax population, {run}: total s",
-                             "value": result["total_s"],
-                             "note": f"compile {result['compile_s']:.1f} s"})
-        torch_sweep("after fjax")
-        rows += [{"bench": bench, "metric": f"fjax {run}: faster than PyTorch (mean of its "
-                  "two runs) by", "value": statistics.mean(torch_s) / total}
-                 for run, total in fjax_s.items() if torch_s]
+        args = torch_sweep_args(SWEEP_LRS, range(members // len(SWEEP_LRS)), SWEEP_EPOCHS)
+        runs = ("first run, empty compilation cache", "repeated run, cache filled")
+        torch_s, fjax_s = [], {run: [] for run in runs}
+        for i in range(rounds + 1):
+            result = run_peer(args)
+            if result is None:
+                return rows + [{"bench": bench, "metric": "skipped", "value": float("nan"),
+                                "note": "no peers venv"}]
+            torch_s.append(result["sequential_total_s"])
+            if i == rounds:
+                break
+            with tempfile.TemporaryDirectory() as cache:
+                for run in runs:
+                    fjax_s[run].append(sweep_in_new_process(members, cache))
+        for i in range(rounds):
+            around = statistics.mean(torch_s[i:i + 2])
+            rows.append({"bench": bench, "metric": f"round {i + 1}: PyTorch one by one, "
+                         "before / after: total s", "value": around,
+                         "note": f"{torch_s[i]:.1f} / {torch_s[i + 1]:.1f}"})
+            for run in runs:
+                result = fjax_s[run][i]
+                rows.append({"bench": bench, "metric": f"round {i + 1}: fjax population, "
+                             f"{run}: total s", "value": result["total_s"],
+                             "note": f"compile {result['compile_s']:.1f} s; faster than "
+                             f"PyTorch by {around / result['total_s']:.2f}x"})
+        rows += [{"bench": bench, "metric": f"fjax {run}: faster than PyTorch by (median "
+                  f"over {rounds} rounds)", "value": statistics.median(
+                      statistics.mean(torch_s[i:i + 2]) / fjax_s[run][i]["total_s"]
+                      for i in range(rounds))} for run in runs]
     return rows
 
 
@@ -337,6 +444,7 @@ SECTIONS = {
     "reference_gru": reference_gru,
     "reference_vs_pytorch": reference_vs_pytorch,
     "gru_vs_pytorch": gru_vs_pytorch,
+    "loss_vs_pytorch": loss_vs_pytorch,
     "lstm_sweep_processes": lstm_sweep_processes,
     "lstm_population": lstm_population,
     "mlp_population": mlp_population,

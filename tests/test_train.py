@@ -298,7 +298,7 @@ def test_weighted_rows_come_first_in_permutation_order():
     np.testing.assert_array_equal(order, expected)
 
 
-@pytest.mark.parametrize("kind", ["mlp", "lstm", "gru", "cnn"])
+@pytest.mark.parametrize("kind", ["mlp", "lstm", "gru", "cnn", "autoencoder", "logistic"])
 def test_population_init_equals_eager_init_member(kind):
     """`init_population` (one jitted map) gives every member exactly the state that an
     eager `init_member` call gives, so populations and `fit` start from the same weights."""
