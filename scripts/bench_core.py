@@ -35,7 +35,7 @@ from fjax.train.objective import supervised_loss
 from fjax.train.state import TrainState
 from fjax.train.step import make_train_step
 
-from bench_peers import run_peer, torch_sweep_args
+from bench_peers import run_peer, skipped, torch_sweep_args
 
 HERE = Path(__file__).resolve().parent
 WINDOW, BATCH, HIDDEN, DENSE = 60, 64, 50, 25
@@ -164,8 +164,7 @@ def reference_vs_pytorch(quick: bool, cell: str = "lstm") -> list[dict]:
     for i in range(rounds):
         torch = run_peer([*peer, "--epochs", str(epochs), "--quiet"])
         if torch is None:
-            return [{"bench": bench, "metric": "skipped", "value": float("nan"),
-                     "note": "no peers venv"}]
+            return skipped(bench)
         ours = fit(init_member(init, tx, 0), loss, data, config=train, callbacks=())
         fjax_s = statistics.median(ours.epoch_s[1:])
         torch_s = torch["s_per_epoch_median_after_first"]
@@ -205,9 +204,10 @@ def loss_vs_pytorch(quick: bool) -> list[dict]:
     - same start: fjax trains from the PyTorch model's initial weights (its one-bias
       form, `torch_peer.py --start`) on PyTorch's batches, in PyTorch's order. Same
       mathematics gives the same loss curve up to float32 rounding.
-    - own start: each trains as its users would, from its own initialisers and shuffles.
-      Each epoch's mean training loss and the test RMSE (the last 20% of closes, in
-      price units) are compared across seeds: "inside" means fjax's mean lies within
+    - own start: each trains as its users would, from its own initialisers and shuffles
+      (PyTorch with both LSTM biases; its one-bias runs are shown beside it). Each
+      epoch's mean training loss and the test RMSE (the last 20% of closes, in price
+      units) are compared across seeds: "inside" means fjax's mean lies within
       PyTorch's seed-to-seed range."""
     seeds, epochs = (range(2), 2) if quick else (range(5), 5)
     model, data, loss, init, train, steps = reference_problem(epochs)
@@ -220,7 +220,7 @@ def loss_vs_pytorch(quick: bool) -> list[dict]:
                                          n_batches=num_batches(n, BATCH)))
     arrays = {k: jnp.asarray(v) for k, v in data.items()}
     bench = f"reference LSTM vs PyTorch: learning, seeds 0-{len(seeds) - 1}"
-    curves = {who: [] for who in ("PyTorch", "fjax", "PyTorch start", "fjax from it")}
+    curves = {who: [] for who in ("PyTorch", "fjax", "PyTorch one-bias", "fjax from it")}
     rmse = {who: [] for who in curves}
 
     def test_rmse(params) -> float:
@@ -232,10 +232,9 @@ def loss_vs_pytorch(quick: bool) -> list[dict]:
                 "--quiet"]
         torch = run_peer(args)
         if torch is None:
-            return [{"bench": bench, "metric": "skipped", "value": float("nan"),
-                     "note": "no peers venv"}]
+            return skipped(bench)
         start = run_peer(args + ["--start"])
-        for who, result in (("PyTorch", torch), ("PyTorch start", start)):
+        for who, result in (("PyTorch", torch), ("PyTorch one-bias", start)):
             curves[who].append(result["epoch_losses"])
             rmse[who].append(result["test_rmse"])
         ours = fit(init_member(init, tx, seed), loss, data, config=train, callbacks=())
@@ -256,23 +255,30 @@ def loss_vs_pytorch(quick: bool) -> list[dict]:
         return {"bench": bench, "metric": f"same start, {metric}: largest |fjax / PyTorch - 1|",
                 "value": float(gap.max()),
                 "note": "per seed, fjax / PyTorch: " + ", ".join(
-                    f"{o:.5g} / {t:.5g}" for o, t in zip(ours, theirs))}
+                    f"{o:.7g} / {t:.7g}" for o, t in zip(ours, theirs))}
 
-    def own(metric: str, ours: list, theirs: list, extra: str = "") -> dict:
+    def own(metric: str, values: dict, extra: str = "") -> dict:
+        ours, theirs = values["fjax"], values["PyTorch"]
         inside = np.min(theirs) <= np.mean(ours) <= np.max(theirs)
+        spread = {who: f"{np.mean(v):.4g} ({np.min(v):.4g}-{np.max(v):.4g})"
+                  for who, v in values.items()}
         return {"bench": bench, "metric": f"own start, {metric}: fjax mean / PyTorch mean",
-                "value": np.mean(ours) / np.mean(theirs),
-                "note": f"fjax {np.mean(ours):.4g} ({np.min(ours):.4g}-{np.max(ours):.4g}), "
-                f"PyTorch {np.mean(theirs):.4g} ({np.min(theirs):.4g}-{np.max(theirs):.4g}): "
-                f"{'inside' if inside else 'OUTSIDE'} PyTorch's range{extra}"}
+                "value": float(np.mean(ours) / np.mean(theirs)),
+                "note": f"fjax {spread['fjax']}, PyTorch {spread['PyTorch']}: "
+                f"{'inside' if inside else 'OUTSIDE'} PyTorch's range; PyTorch one-bias "
+                f"{spread['PyTorch one-bias']}{extra}"}
 
-    rows = [same(f"epoch {e + 1} training loss", [c[e] for c in curves["fjax from it"]],
-                 [c[e] for c in curves["PyTorch start"]]) for e in range(epochs)]
-    rows.append(same("test RMSE", rmse["fjax from it"], rmse["PyTorch start"]))
-    rows += [own(f"epoch {e + 1} training loss", [c[e] for c in curves["fjax"]],
-                 [c[e] for c in curves["PyTorch"]]) for e in range(epochs)]
-    rows.append(own("test RMSE (price units)", rmse["fjax"], rmse["PyTorch"],
-                    f"; naive last-value forecast {torch['naive_rmse']:.4g}"))
+    def at(epoch: int) -> dict:
+        return {who: [c[epoch] for c in curves[who]] for who in curves}
+
+    rows = [same(f"epoch {e + 1} training loss", at(e)["fjax from it"],
+                 at(e)["PyTorch one-bias"]) for e in range(epochs)]
+    rows.append(same("test RMSE", rmse["fjax from it"], rmse["PyTorch one-bias"]))
+    own_start = ("fjax", "PyTorch", "PyTorch one-bias")
+    rows += [own(f"epoch {e + 1} training loss", {who: at(e)[who] for who in own_start})
+             for e in range(epochs)]
+    rows.append(own("test RMSE (price units)", {who: rmse[who] for who in own_start},
+                    f"; naive last-value forecast {start['naive_rmse']:.4g}"))
     return rows
 
 
@@ -359,44 +365,45 @@ def _sweep_main(members: int, cache_dir: str) -> None:
 def lstm_sweep_processes(quick: bool) -> list[dict]:
     """(b') The 16- and 64-member sweeps as a user runs them: a script in a new process,
     first with an empty persistent compilation cache, then again with the cache the first
-    run filled (a repeated run). Rounds of PyTorch's sweep of the same members, then
-    fjax's first and repeated runs, end with one more PyTorch sweep: each round's ratio
-    divides the mean of the two PyTorch sweeps around it, so a phase of this noisy
-    machine shows as a gap between them, and the headline is the median over rounds."""
+    run filled (a repeated run). PyTorch's sweep of the same members runs before the
+    first round, between rounds and after the last, so each round's pair of fjax runs
+    sits between two PyTorch sweeps (neighbouring rounds share one). A round's ratio
+    divides the mean of those two, so a phase of this noisy machine shows as a gap
+    between them; the headline is the median over rounds."""
     rows = []
     rounds = 1 if quick else 3
+    runs = ("first run, empty compilation cache", "repeated run, cache filled")
     for members in ((16,) if quick else (16, 64)):
         bench = (f"LSTM sweep of {members} ({len(SWEEP_LRS)} lr x "
                  f"{members // len(SWEEP_LRS)} seeds), {SWEEP_EPOCHS} epochs")
         args = torch_sweep_args(SWEEP_LRS, range(members // len(SWEEP_LRS)), SWEEP_EPOCHS)
-        runs = ("first run, empty compilation cache", "repeated run, cache filled")
-        torch_s, fjax_s = [], {run: [] for run in runs}
-        for i in range(rounds + 1):
+
+        def torch_sweep() -> float | None:
             result = run_peer(args)
-            if result is None:
-                return rows + [{"bench": bench, "metric": "skipped", "value": float("nan"),
-                                "note": "no peers venv"}]
-            torch_s.append(result["sequential_total_s"])
-            if i == rounds:
-                break
-            with tempfile.TemporaryDirectory() as cache:
-                for run in runs:
-                    fjax_s[run].append(sweep_in_new_process(members, cache))
+            return None if result is None else result["sequential_total_s"]
+
+        torch_s, ratios = [torch_sweep()], {run: [] for run in runs}
         for i in range(rounds):
-            around = statistics.mean(torch_s[i:i + 2])
-            rows.append({"bench": bench, "metric": f"round {i + 1}: PyTorch one by one, "
-                         "before / after: total s", "value": around,
-                         "note": f"{torch_s[i]:.1f} / {torch_s[i + 1]:.1f}"})
-            for run in runs:
-                result = fjax_s[run][i]
+            with tempfile.TemporaryDirectory() as cache:
+                ours = {run: sweep_in_new_process(members, cache) for run in runs}
+            torch_s.append(torch_sweep())
+            around = None if None in torch_s else statistics.mean(torch_s[i:i + 2])
+            if around is not None:
+                rows.append({"bench": bench, "metric": f"round {i + 1}: PyTorch one by one, "
+                             "mean of before and after: total s", "value": around,
+                             "note": f"{torch_s[i]:.1f} / {torch_s[i + 1]:.1f}"})
+            for run, result in ours.items():
+                note = f"compile {result['compile_s']:.1f} s"
+                if around is not None:
+                    ratios[run].append(around / result["total_s"])
+                    note += f"; faster than PyTorch by {ratios[run][-1]:.2f}x"
                 rows.append({"bench": bench, "metric": f"round {i + 1}: fjax population, "
-                             f"{run}: total s", "value": result["total_s"],
-                             "note": f"compile {result['compile_s']:.1f} s; faster than "
-                             f"PyTorch by {around / result['total_s']:.2f}x"})
+                             f"{run}: total s", "value": result["total_s"], "note": note})
+        if None in torch_s:
+            rows += skipped(f"{bench}, PyTorch")
         rows += [{"bench": bench, "metric": f"fjax {run}: faster than PyTorch by (median "
-                  f"over {rounds} rounds)", "value": statistics.median(
-                      statistics.mean(torch_s[i:i + 2]) / fjax_s[run][i]["total_s"]
-                      for i in range(rounds))} for run in runs]
+                  f"over {rounds} rounds)", "value": statistics.median(ratios[run])}
+                 for run in runs if ratios[run]]
     return rows
 
 

@@ -52,6 +52,12 @@ def run_peer(args: list[str]) -> dict | None:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def skipped(bench: str) -> list[dict]:
+    """The one row of a section that needs the peers, where their venv is missing."""
+    return [{"bench": bench, "metric": "skipped", "value": float("nan"),
+             "note": f"no peers venv; run {PEERS_DIR}/setup.sh"}]
+
+
 def torch_sweep_args(lrs, seeds, epochs: int) -> list[str]:
     """The PyTorch sweep of lrs x seeds, one member after another."""
     return ["torch_sweep.py", "--epochs", str(epochs), "--skip", "vmap", "--quiet",
@@ -62,8 +68,7 @@ def peer_rows(quick: bool) -> list[dict]:
     """PyTorch and Keras-on-JAX peers of the reference model, run here and now (the
     PyTorch sweeps are in `lstm_sweep_processes`, beside fjax's)."""
     if peers_python() is None:
-        return [{"bench": "peers", "metric": "skipped", "value": float("nan"),
-                 "note": f"no peers venv; run {PEERS_DIR}/setup.sh"}]
+        return skipped("peers")
     epochs = "3" if quick else "5"
     runs = [("PyTorch nn.LSTM", ["torch_lstm.py", "--epochs", epochs, "--quiet"]),
             ("Keras 3 on JAX", ["keras_lstm.py", "--backend", "jax", "--epochs", epochs])]

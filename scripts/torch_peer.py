@@ -7,7 +7,8 @@ training loop, threads and output line), with additions for fjax's benchmark:
                from the same start on the same batches. The LSTMs' second bias
                (`bias_hh`, redundant with `bias_ih`) is folded into the first and frozen:
                the one-bias LSTM of Keras, flax and fjax. (With both trained, Adam moves
-               their sum twice as far per step.)
+               their sum twice as far per step.) The output's "params" still counts
+               the frozen biases.
 
 The output line always carries "epoch_losses" (each epoch's mean training loss, as
 torch_lstm.py logs them). Run with the peers' python from ../shared/peers, as
@@ -59,6 +60,8 @@ def main() -> None:
     parser.add_argument("--cell", choices=("lstm", "gru"), default="lstm")
     parser.add_argument("--start", action="store_true")
     args, rest = parser.parse_known_args()
+    if args.start and args.cell != "lstm":
+        parser.error("--start is for the LSTM model")
     extra = {"epoch_losses": [], "epoch_orders": []}
     train, emit = torch_lstm.train, common.emit
     make_model = make_gru if args.cell == "gru" else torch_lstm.make_model
@@ -72,8 +75,6 @@ def main() -> None:
     def make_model_from_start(*a):
         model = make_model(*a)
         if args.start:
-            if args.cell != "lstm":
-                raise SystemExit("--start is for the LSTM model")
             extra["initial_state"] = {k: v.tolist()
                                       for k, v in one_bias(model).state_dict().items()}
         return model
