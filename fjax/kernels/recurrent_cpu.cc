@@ -282,6 +282,19 @@ Floats PadColumns(const float* src, int64_t rows, int64_t width, int64_t padded)
   return out;
 }
 
+// A forward kernel's W f32[D, GH], b f32[GH] and U f32[H, GH] with their columns padded
+// to a multiple of the vector width.
+struct PaddedWeights {
+  Floats w, b, u;
+};
+
+PaddedWeights PadWeights(const Buf& w, const Buf& bias, const Buf& u) {
+  const int64_t width = u.dimensions()[1], padded = RoundUp(width);
+  return {PadColumns(w.typed_data(), w.dimensions()[0], width, padded),
+          PadColumns(bias.typed_data(), 1, width, padded),
+          PadColumns(u.typed_data(), u.dimensions()[0], width, padded)};
+}
+
 ffi::Error Forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> w,
                    ffi::Buffer<ffi::F32> bias, ffi::Buffer<ffi::F32> u,
                    ffi::ResultBuffer<ffi::F32> hs, ffi::ResultBuffer<ffi::F32> cs,
@@ -293,10 +306,7 @@ ffi::Error Forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ff
   const int64_t hidden = u.dimensions()[0], width = 4 * hidden;
   const int64_t steps = dims[0], batch = dims[1], inputs = dims[2], padded = RoundUp(width);
   const int64_t whole = hidden / kLanes * kLanes;  // units the cells read in place
-  // W, b and U with their columns padded to a multiple of the vector width.
-  const Floats w_pad = PadColumns(w.typed_data(), inputs, width, padded);
-  const Floats b_pad = PadColumns(bias.typed_data(), 1, width, padded);
-  const Floats u_pad = PadColumns(u.typed_data(), hidden, width, padded);
+  const PaddedWeights pad = PadWeights(w, bias, u);
   const float* x_in = x.typed_data();
   float* h_out = hs->typed_data();
   float* c_out = cs->typed_data();
@@ -310,10 +320,10 @@ ffi::Error Forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ff
     for (int64_t t = 0; t < steps; ++t) {
       const int64_t base = t * batch + lo;
       // z = b + x_t W (+ h_{t-1} U): the input projection is part of the step.
-      Matmul(x_in + base * inputs, inputs, rows, inputs, w_pad.data(), padded, padded,
-             b_pad.data(), 0, z.data(), padded);
+      Matmul(x_in + base * inputs, inputs, rows, inputs, pad.w.data(), padded, padded,
+             pad.b.data(), 0, z.data(), padded);
       if (t > 0)
-        Matmul(h_out + (base - batch) * hidden, hidden, rows, hidden, u_pad.data(), padded,
+        Matmul(h_out + (base - batch) * hidden, hidden, rows, hidden, pad.u.data(), padded,
                padded, z.data(), padded, z.data(), padded);
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t j = 0; j < whole; j += kLanes)
@@ -485,9 +495,7 @@ ffi::Error GruForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer
   const int64_t hidden = u.dimensions()[0], width = 3 * hidden;
   const int64_t steps = dims[0], batch = dims[1], inputs = dims[2], padded = RoundUp(width);
   const int64_t whole = hidden / kLanes * kLanes;  // units the cells read in place
-  const Floats w_pad = PadColumns(w.typed_data(), inputs, width, padded);
-  const Floats b_pad = PadColumns(bias.typed_data(), 1, width, padded);
-  const Floats u_pad = PadColumns(u.typed_data(), hidden, width, padded);
+  const PaddedWeights pad = PadWeights(w, bias, u);
   Floats g_bias(padded, 0.0f);   // [0, 0, b_hn]: h W_h's bias
   std::memcpy(&g_bias[2 * hidden], bias_hn.typed_data(), hidden * sizeof(float));
   const float* x_in = x.typed_data();
@@ -502,10 +510,10 @@ ffi::Error GruForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer
     for (int64_t t = 0; t < steps; ++t) {
       const int64_t base = t * batch + lo;
       const float* h_prev = t > 0 ? h_out + (base - batch) * hidden : zeros.data();
-      Matmul(x_in + base * inputs, inputs, rows, inputs, w_pad.data(), padded, padded,
-             b_pad.data(), 0, a.data(), padded);
+      Matmul(x_in + base * inputs, inputs, rows, inputs, pad.w.data(), padded, padded,
+             pad.b.data(), 0, a.data(), padded);
       if (t > 0)
-        Matmul(h_prev, hidden, rows, hidden, u_pad.data(), padded, padded, g_bias.data(), 0,
+        Matmul(h_prev, hidden, rows, hidden, pad.u.data(), padded, padded, g_bias.data(), 0,
                g.data(), padded);
       else
         for (int64_t r = 0; r < rows; ++r)
