@@ -1,4 +1,7 @@
-"""Shared test setup: small sizes, CPU, deterministic."""
+"""Shared test setup: small sizes, CPU, deterministic.
+
+The CPU is the default; `JAX_PLATFORMS=cuda,cpu JAX_DEFAULT_MATMUL_PRECISION=highest`
+runs the suite on a GPU (true float32 matmuls, as the oracles' tolerances assume)."""
 
 import os
 
@@ -17,3 +20,17 @@ def recurrence(request, monkeypatch):
     if request.param == "scan":
         monkeypatch.setattr(kernels, "recurrent_kernels", lambda: False)
     return request.param
+
+
+@pytest.fixture
+def built():
+    """For tests that call the C++ kernel functions directly: build and register them
+    first (CI and development machines have a C++ compiler; other tests may not have
+    run in this process, e.g. under pytest-xdist), and run on the CPU device they are
+    registered for."""
+    import jax
+
+    from fjax import kernels
+    assert kernels.recurrent_kernels()
+    with jax.default_device(jax.devices("cpu")[0]):
+        yield

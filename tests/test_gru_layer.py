@@ -9,7 +9,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fjax import kernels
 from fjax.models.gru_layer import (GRULayer, gru_final, gru_sequence, kernel_backward,
                                    kernel_backward_dx, kernel_forward, scan_backward,
                                    scan_backward_dx, scan_forward)
@@ -17,13 +16,6 @@ from fjax.models.gru_layer import (GRULayer, gru_final, gru_sequence, kernel_bac
 # Odd sizes (a row tail, a hidden size that is no multiple of 16), the reference
 # model's (64 rows split across threads), and a hidden size that is.
 SHAPES = [(7, 3, 5), (9, 64, 50), (4, 13, 33), (3, 16, 32)]
-
-
-@pytest.fixture
-def built():
-    """Tests that call the kernel functions directly build and register them first (CI
-    and development machines have a C++ compiler)."""
-    assert kernels.recurrent_kernels()
 
 
 def _inputs(shape, seed=0, inputs=3):

@@ -41,7 +41,7 @@ def test_kernel_builds_on_this_machine():
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("inputs", [1, 50])
-def test_forward_kernel_equals_scan(shape, inputs):
+def test_forward_kernel_equals_scan(shape, inputs, built):
     args, _, _ = _inputs(shape, inputs=inputs)
     ours = jax.jit(kernel_forward)(*args)
     ref = jax.jit(scan_forward)(*args)
@@ -53,7 +53,7 @@ def test_forward_kernel_equals_scan(shape, inputs):
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_backward_kernel_equals_scan(shape):
+def test_backward_kernel_equals_scan(shape, built):
     args, dhs, dh_last = _inputs(shape, seed=1)
     w_hh = args[3]
     _, cs, gates = scan_forward(*args)
@@ -64,7 +64,7 @@ def test_backward_kernel_equals_scan(shape):
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("inputs", [1, 3, 50])
-def test_backward_kernel_with_input_gradient_equals_scan(shape, inputs):
+def test_backward_kernel_with_input_gradient_equals_scan(shape, inputs, built):
     args, dhs, dh_last = _inputs(shape, seed=3, inputs=inputs)
     w_ih, w_hh = args[1], args[3]
     _, cs, gates = scan_forward(*args)
@@ -100,7 +100,7 @@ def test_kernel_gradients_equal_float64_autodiff(wrt):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_vmapped_kernel_equals_one_call_per_member():
+def test_vmapped_kernel_equals_one_call_per_member(built):
     (x, w_ih, b, w_hh), _, _ = _inputs((5, 8, 6))
     signs = jnp.array([1.0, -1.0, 0.5])
     members = [jnp.stack([s * a for s in signs]) for a in (x, w_ih, b, w_hh)]

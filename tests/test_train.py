@@ -300,8 +300,10 @@ def test_weighted_rows_come_first_in_permutation_order():
 
 @pytest.mark.parametrize("kind", ["mlp", "lstm", "gru", "cnn", "autoencoder", "logistic"])
 def test_population_init_equals_eager_init_member(kind):
-    """`init_population` (one jitted map) gives every member exactly the state that an
-    eager `init_member` call gives, so populations and `fit` start from the same weights."""
+    """`init_population` (one jitted map) gives every member the state that an eager
+    `init_member` call gives, so populations and `fit` start from the same weights:
+    bitwise on CPUs; on GPUs, whose fused kernels round some transcendentals differently
+    from the eager ones, within float32 rounding."""
     from fjax.config import ModelConfig
     from fjax.models import build_model
     from fjax.train.loop import LoopState
@@ -315,7 +317,11 @@ def test_population_init_equals_eager_init_member(kind):
                           {"learning_rate": jnp.asarray(lrs, jnp.float32)})
     for i, (seed, lr) in enumerate(zip(seeds, lrs)):
         one = LoopState.start(init_member(init, tx, seed, {"learning_rate": jnp.float32(lr)}))
-        assert tree_equal(jax.tree.map(lambda a: a[i], pop), one), (kind, i)
+        member = jax.tree.map(lambda a: a[i], pop)
+        if jax.default_backend() == "cpu":
+            assert tree_equal(member, one), (kind, i)
+        else:
+            chex.assert_trees_all_close(member, one, rtol=1e-5, atol=1e-6)
     assert not tree_equal(jax.tree.map(lambda a: a[0], pop.train.params),
                           jax.tree.map(lambda a: a[1], pop.train.params))
 
@@ -340,7 +346,9 @@ def test_population_init_factors_one_matrix_per_qr(kind):
     assert qrs and all('num_batch_dims = "0"' in line for line in qrs), qrs
 
 
-def test_lift_rule_runs_recurrent_models_one_at_a_time_on_cpu():
+def test_lift_rule_runs_recurrent_models_one_at_a_time_on_cpu_only():
+    """On CPUs a recurrent model's members train one at a time; an accelerator vmaps them
+    all, and every backend vmaps models without a loop."""
     from fjax.config import ModelConfig
     from fjax.models import build_model
     from fjax.train.loop import LoopState
@@ -348,7 +356,8 @@ def test_lift_rule_runs_recurrent_models_one_at_a_time_on_cpu():
     x = RNG.normal(size=(8, 5, 2)).astype(np.float32)
     data = {"x": jnp.asarray(x), "y": jnp.ones((8, 1))}
     tx = build_optimizer(OptimConfig(), 10)
-    for kind, expected in (("lstm", 1), ("mlp", None)):
+    on_cpu = jax.default_backend() == "cpu"
+    for kind, expected in (("lstm", 1 if on_cpu else None), ("mlp", None)):
         model = build_model(ModelConfig(kind=kind, hidden=(4,)), 1)
         loss = supervised_loss(model.apply, LossConfig())
         loop = jax.vmap(lambda s: LoopState.start(init_member(

@@ -1,0 +1,126 @@
+"""Population sizes on an accelerator: how per-member throughput grows with the number of
+reference LSTMs trained at once, and whether a GPU learns what the CPU learns.
+
+    python scripts/bench.py --only matmul_precisions,population_sizes,gpu_matches_cpu
+
+On a GPU, `population_sizes` trains 1, 16, 64, 256 and 1,024 members (4 learning rates x
+seeds); a CPU, where members train one at a time, gets 1, 16 and 64 (`--quick`: 1, 4, 16).
+Each achieved FLOP/s is set against the matmul throughput measured in the same process
+at the precision training uses (XLA's default for float32).
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+
+import jax
+import numpy as np
+
+from fjax.config import OptimConfig, TrainConfig
+from fjax.optim import build_optimizer
+from fjax.train import fit, init_member, train_population
+
+from bench_core import SWEEP_LRS, epoch_flops, matmul_gflops, reference_problem
+
+EPOCHS = 4   # the first compiles; s/epoch is the median of the other three
+
+
+def on_accelerator() -> bool:
+    return jax.default_backend() != "cpu"
+
+
+def matmul_peaks() -> dict:
+    """fp32 matmul GFLOP/s at XLA's default precision (what training uses; TF32 on
+    NVIDIA GPUs) and at "highest" (true fp32), on a size that fills the device."""
+    size = 8192 if on_accelerator() else 2048
+    return {p: matmul_gflops(size, precision=p) for p in ("default", "highest")}
+
+
+def matmul_precisions(quick: bool) -> list[dict]:
+    """The two matmul ceilings that `population_sizes` divides by."""
+    return [{"bench": "matmul ceiling", "metric": f"fp32 matmul GFLOP/s, precision {p}",
+             "value": v} for p, v in matmul_peaks().items()]
+
+
+def population_sizes(quick: bool) -> list[dict]:
+    """Per-member throughput of the reference LSTM as a population of 1 to 1,024 members
+    (`train_population`'s automatic lift, and chunks of a quarter at 256 and up), against
+    one member trained with `fit` in the same process."""
+    peak = matmul_peaks()["default"]
+    _, data, loss, init, train, steps = reference_problem(EPOCHS)
+    flops = epoch_flops(data)
+    optim = OptimConfig(name="adam", learning_rate=1e-3)
+    one = fit(init_member(init, build_optimizer(optim, steps), 0), loss, data, config=train,
+              callbacks=())
+    one_epoch = statistics.median(one.epoch_s[1:])
+    bench = f"reference LSTM population on {jax.devices()[0].device_kind}"
+    rows = [{"bench": bench, "metric": "one member with fit: s/epoch", "value": one_epoch,
+             "note": f"compile {one.compile_s:.1f} s; {flops / one_epoch / peak / 1e9:.2%} "
+                     "of the default-precision matmul ceiling"}]
+    if quick:
+        sizes = (1, 4, 16)
+    else:
+        sizes = (1, 16, 64, 256, 1024) if on_accelerator() else (1, 16, 64)
+    for members in sizes:
+        lrs = [1e-3] if members == 1 else SWEEP_LRS
+        seeds = list(range(max(1, members // len(lrs))))
+        for chunk in (None, members // 4) if members >= 256 else (None,):
+            pop = train_population(loss, init, data, optim=optim, hparams={"learning_rate": lrs},
+                                   train=TrainConfig(**{**train.__dict__, "member_chunk": chunk}),
+                                   seeds=seeds, callbacks=())
+            epoch = statistics.median(pop.epoch_s[1:])
+            achieved = members * flops / epoch / 1e9
+            final = np.asarray(pop.history[-1]["loss"])
+            label = f"{members} members, " + ("automatic lift" if chunk is None
+                                               else f"chunks of {chunk}")
+            print(f"[population_sizes] {label}: {epoch:.3f} s/epoch, compile "
+                  f"{pop.compile_s:.1f} s", file=sys.stderr, flush=True)
+            rows += [
+                {"bench": bench, "metric": f"{label}: s/epoch", "value": epoch,
+                 "note": f"compile {pop.compile_s:.1f} s"},
+                {"bench": bench, "metric": f"{label}: member-epochs/s", "value": members / epoch},
+                {"bench": bench, "metric": f"{label}: per-member throughput vs one with fit",
+                 "value": members * one_epoch / epoch},
+                {"bench": bench, "metric": f"{label}: fraction of the matmul ceiling",
+                 "value": achieved / peak, "note": f"{achieved:.0f} GFLOP/s; "
+                 f"{int(np.isfinite(final).sum())} of {members} members finite"},
+            ]
+    return rows
+
+
+def gpu_matches_cpu(quick: bool) -> list[dict]:
+    """One reference LSTM trained from the same start on the accelerator and on the host
+    CPU (where the recurrence runs fjax's C++ kernel, on the accelerator a `lax.scan`):
+    the largest relative difference of the per-epoch training losses, at XLA's default
+    matmul precision and at "highest"."""
+    bench = "reference LSTM, accelerator vs host CPU"
+    if not on_accelerator():
+        return [{"bench": bench, "metric": "skipped", "value": float("nan"),
+                 "note": "no accelerator"}]
+    epochs = 2 if quick else 3
+    _, data, loss, init, train, steps = reference_problem(epochs)
+    tx = build_optimizer(OptimConfig(name="adam", learning_rate=1e-3), steps)
+
+    def losses(device, precision) -> np.ndarray:
+        with jax.default_device(device), jax.default_matmul_precision(precision):
+            result = fit(init_member(init, tx, 0), loss, data, config=train, callbacks=())
+        return np.array([float(h["loss"]) for h in result.history])
+
+    cpu = losses(jax.devices("cpu")[0], "highest")
+    rows = []
+    for precision in ("default", "highest"):
+        ours = losses(jax.devices()[0], precision)
+        gap = np.max(np.abs(ours - cpu) / np.abs(cpu))
+        rows.append({"bench": bench, "metric": f"largest relative loss gap over {epochs} "
+                     f"epochs, precision {precision}", "value": float(gap),
+                     "note": "losses " + " / ".join(f"{a:.4g} vs {b:.4g}"
+                                                    for a, b in zip(ours, cpu))})
+    return rows
+
+
+SECTIONS = {
+    "matmul_precisions": matmul_precisions,
+    "population_sizes": population_sizes,
+    "gpu_matches_cpu": gpu_matches_cpu,
+}
