@@ -36,16 +36,18 @@ class ModelResult:
 
 def periods_table(tx: Transactions, periods: list[Period], trains, tests, removed,
                   top_k: int) -> pd.DataFrame:
-    """Dates and sizes of each period, with the CP@k a perfect ranking would reach (the
-    ceiling set by how many cards are compromised each day)."""
+    """Dates (first and last day of each span, YYYY-MM-DD) and sizes of each period, with
+    the CP@k a perfect ranking would reach (the ceiling set by how many cards are
+    compromised each day)."""
     rows = []
     for k, (p, tr, te, gone) in enumerate(zip(periods, trains, tests, removed)):
         label = tx.fraud[te]
         oracle = daily_alerts(tx.day[te], tx.customer[te], label.astype(float), label, top_k)
-        rows.append({"period": k, "train": f"{tx.date_of(p.train_start).date()} .. "
-                     f"{tx.date_of(p.train_start + p.train_days - 1).date()}",
-                     "test": f"{tx.date_of(p.test_start).date()} .. "
-                     f"{tx.date_of(p.test_end - 1).date()}",
+        rows.append({"period": k,
+                     "train_start": str(tx.date_of(p.train_start).date()),
+                     "train_end": str(tx.date_of(p.train_start + p.train_days - 1).date()),
+                     "test_start": str(tx.date_of(p.test_start).date()),
+                     "test_end": str(tx.date_of(p.test_end - 1).date()),
                      "train_tx": int(tr.sum()), "train_frauds": int(tx.fraud[tr].sum()),
                      "test_tx": int(te.sum()), "test_frauds": int(tx.fraud[te].sum()),
                      "removed_known_cards_tx": int(gone.sum()),
@@ -53,18 +55,12 @@ def periods_table(tx: Transactions, periods: list[Period], trains, tests, remove
     return pd.DataFrame(rows)
 
 
-def _period_dates(periods_df: pd.DataFrame) -> list[tuple[str, str]]:
-    """(first training day, first test day) of each period, as YYYY-MM-DD."""
-    return [(str(r["train"]).split(" .. ")[0], str(r["test"]).split(" .. ")[0])
-            for _, r in periods_df.iterrows()]
-
-
 def comparison_protocol(model: str, members: pd.DataFrame, periods_df: pd.DataFrame,
                         k: int) -> str:
     """How fjax's figure for `model` and the handbook's figure beside it were measured,
     and, when the handbook measured one split that is among this run's periods, fjax's
     figure on that split alone (the like-for-like number)."""
-    ours = _period_dates(periods_df)
+    ours = list(zip(periods_df["train_start"], periods_df["test_start"]))
     n = len(ours)
     text = (f"fjax: mean of {n} prequential test period{'s' if n != 1 else ''} "
             f"(training weeks from {ours[0][0]} to {ours[-1][0]})")
