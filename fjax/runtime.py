@@ -23,6 +23,16 @@ def enable_compilation_cache(path: str | None = None) -> str:
     return path
 
 
+def default_platform() -> str:
+    """The platform that new arrays and jitted calls land on: the `jax.default_device`
+    in force (a device or a platform name), else the default backend. On a GPU machine
+    inside `jax.default_device(jax.devices("cpu")[0])` this is "cpu"."""
+    device = jax.config.jax_default_device
+    if device is None:
+        return jax.default_backend()
+    return device if isinstance(device, str) else device.platform
+
+
 def machine_summary() -> dict:
     """Backend, devices and versions, for run folders and benchmark tables."""
     devices = jax.devices()

@@ -348,21 +348,27 @@ def test_population_init_factors_one_matrix_per_qr(kind):
 
 def test_lift_rule_runs_recurrent_models_one_at_a_time_on_cpu_only():
     """On CPUs a recurrent model's members train one at a time; an accelerator vmaps them
-    all, and every backend vmaps models without a loop."""
+    all, and every backend vmaps models without a loop. The rule follows the device in
+    force (`jax.default_device`), not the machine's default backend: the abstract step
+    is the same, so only the platform decides."""
     from fjax.config import ModelConfig
     from fjax.models import build_model
+    from fjax.runtime import default_platform
     from fjax.train.loop import LoopState
     from fjax.train.population import auto_chunk
     x = RNG.normal(size=(8, 5, 2)).astype(np.float32)
     data = {"x": jnp.asarray(x), "y": jnp.ones((8, 1))}
     tx = build_optimizer(OptimConfig(), 10)
-    on_cpu = jax.default_backend() == "cpu"
-    for kind, expected in (("lstm", 1 if on_cpu else None), ("mlp", None)):
+    for kind in ("lstm", "mlp"):
         model = build_model(ModelConfig(kind=kind, hidden=(4,)), 1)
         loss = supervised_loss(model.apply, LossConfig())
         loop = jax.vmap(lambda s: LoopState.start(init_member(
             lambda k: model.init(k, x[:1]), tx, s)))(jnp.arange(2, dtype=jnp.uint32))
-        assert auto_chunk(loss, loop, data, [], {}) == expected, kind
+        for platform in ("cpu", "gpu"):
+            with jax.default_device(platform):
+                assert default_platform() == platform
+                expected = 1 if kind == "lstm" and platform == "cpu" else None
+                assert auto_chunk(loss, loop, data, [], {}) == expected, (kind, platform)
 
 
 def test_population_rejects_bad_hyperparameters_and_ambiguous_validation():

@@ -26,6 +26,7 @@ import pandas as pd
 from fjax.config import OptimConfig, TrainConfig
 from fjax.data.checks import check_weights
 from fjax.data.splits import Folds
+from fjax.runtime import default_platform
 from fjax.optim import HYPERPARAMS, build_optimizer
 from fjax.train.callbacks import Callback, ProgressBar
 from fjax.train.epoch import epoch_permutation, num_batches
@@ -82,8 +83,8 @@ _INITIALISERS = {
 
 
 def initialiser():
-    """The jitted `init_population` program for the default backend."""
-    return _INITIALISERS["cpu" if jax.default_backend() == "cpu" else "other"]
+    """The jitted `init_population` program for the platform it will run on."""
+    return _INITIALISERS["cpu" if default_platform() == "cpu" else "other"]
 
 
 @dataclass
@@ -373,7 +374,7 @@ def auto_chunk(loss_fn: Callable, loop: LoopState, data: dict, loss_names: list,
     one at a time: their per-step matmuls are too small to gain from batching, and the
     batched kernels are slower.
     """
-    if jax.default_backend() != "cpu":
+    if default_platform() != "cpu":
         return None
     # Shapes only: slicing real arrays here would compile a small program per leaf.
     def one(x, rows=None):
