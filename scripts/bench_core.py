@@ -41,9 +41,10 @@ HERE = Path(__file__).resolve().parent
 WINDOW, BATCH, HIDDEN, DENSE = 60, 64, 50, 25
 
 
-def matmul_gflops(size: int = 2048, reps: int = 10, precision: str = "default") -> float:
+def matmul_gflops(size: int = 2048, reps: int = 10, precision: str | None = None) -> float:
     """The machine's fp32 matmul throughput through XLA (the floor's denominator), on
-    random data (a GPU multiplies constant data faster)."""
+    random data (a GPU multiplies constant data faster). `precision` None: the one in
+    force (`jax.default_matmul_precision`), as training uses it."""
     a = jax.random.normal(jax.random.key(0), (size, size), jnp.float32)
     f = jax.jit(lambda a, b: jnp.matmul(a, b, precision=precision))
     f(a, a).block_until_ready()

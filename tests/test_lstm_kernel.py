@@ -76,7 +76,7 @@ def test_backward_kernel_with_input_gradient_equals_scan(shape, inputs, built):
 
 
 @pytest.mark.parametrize("wrt", [(0, 1, 2, 3), (1, 2, 3)])
-def test_kernel_gradients_equal_float64_autodiff(wrt):
+def test_kernel_gradients_equal_float64_autodiff(wrt, built):
     """The whole custom_vjp on the kernel path against JAX autodiff of the textbook
     recurrence in float64 (an independent oracle); the input gradient comes from the
     kernel exactly when x is differentiated."""

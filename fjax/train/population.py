@@ -26,8 +26,8 @@ import pandas as pd
 from fjax.config import OptimConfig, TrainConfig
 from fjax.data.checks import check_weights
 from fjax.data.splits import Folds
-from fjax.runtime import default_platform
 from fjax.optim import HYPERPARAMS, build_optimizer
+from fjax.runtime import default_platform
 from fjax.train.callbacks import Callback, ProgressBar
 from fjax.train.epoch import epoch_permutation, num_batches
 from fjax.train.fit import default_eval_fn, prepare, resolve_monitor
