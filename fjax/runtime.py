@@ -12,14 +12,16 @@ import jax
 def enable_compilation_cache(path: str | None = None) -> str:
     """Keep compiled XLA programs on disk so a repeated run skips compilation.
 
-    The cache lives in $FJAX_CACHE_DIR, else ~/.cache/fjax/xla. Programs that compiled
-    in under 0.25 s are not stored (at jax's 1 s, a population's initialiser, 0.9-1.2 s,
-    was stored in some runs and not in others).
+    The cache lives in $FJAX_CACHE_DIR, else ~/.cache/fjax/xla. Every program is
+    stored, however fast it compiled, so a repeated run compiles nothing: loading a small
+    program takes milliseconds, compiling it tens (jax's default stores only programs
+    that took over 1 s; a population's initialiser takes 0.9-1.2 s, so it was stored in
+    some runs and not in others).
     """
     path = path or os.environ.get("FJAX_CACHE_DIR") or os.path.expanduser("~/.cache/fjax/xla")
     os.makedirs(path, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.25)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     return path
 
 
