@@ -21,6 +21,7 @@ import numpy as np
 
 from fjax.config import OptimConfig
 from fjax.optim import build_optimizer
+from fjax.runtime import default_platform
 from fjax.train import fit, init_member, train_population
 
 from bench_core import SWEEP_LRS, epoch_flops, matmul_gflops, reference_problem
@@ -29,7 +30,7 @@ EPOCHS = 4   # the first compiles; s/epoch is the median of the other three
 
 
 def on_accelerator() -> bool:
-    return jax.default_backend() != "cpu"
+    return default_platform() != "cpu"
 
 
 def matmul_ceiling(precision: str | None = None) -> float:
@@ -66,7 +67,7 @@ def population_sizes(quick: bool) -> list[dict]:
         sizes = (1, 16, 64, 256, 1024) if on_accelerator() else (1, 16, 64)
     for members in sizes:
         lrs = [1e-3] if members == 1 else SWEEP_LRS
-        seeds = list(range(max(1, members // len(lrs))))
+        seeds = list(range(members // len(lrs)))
         for chunk in (None, members // 4) if members >= 256 else (None,):
             pop = train_population(loss, init, data, optim=optim, hparams={"learning_rate": lrs},
                                    train=dataclasses.replace(train, member_chunk=chunk),

@@ -56,11 +56,17 @@ def matmul_gflops(size: int = 2048, reps: int = 10, precision: str | None = None
     return 2 * size**3 / statistics.median(times) / 1e9
 
 
-def reference_windows() -> dict:
+@functools.cache
+def reference_forecast():
     """The peers' recipe (../shared/peers/common.py), which is the forecast task's default:
-    S&P 500 closes, min-max fitted on the first ceil(0.8 n) rows, windows of 60 closes
-    predicting the next one, all of whose targets lie in the training span."""
-    data = prepare(ForecastDataConfig())
+    S&P 500 closes, min-max fitted on the first ceil(0.8 n) rows, windows of 60 closes.
+    Prepared once per process; every section reads it."""
+    return prepare(ForecastDataConfig())
+
+
+def reference_windows() -> dict:
+    """The reference training windows: those whose targets lie in the training span."""
+    data = reference_forecast()
     train = data.plan.train[0] > 0
     return {"x": data.x[train], "y": data.y[train]}
 
@@ -214,7 +220,7 @@ def loss_vs_pytorch(quick: bool) -> list[dict]:
     seeds, epochs = (range(2), 2) if quick else (range(5), 5)
     model, data, loss, init, train, steps = reference_problem(epochs)
     tx = build_optimizer(OptimConfig(name="adam", learning_rate=1e-3), steps)
-    forecast = prepare(ForecastDataConfig())
+    forecast = reference_forecast()
     test = forecast.test_index
     predict = jax.jit(model.apply)
     n = len(data["y"])
