@@ -1,7 +1,8 @@
 """Population sizes on an accelerator: how per-member throughput grows with the number of
-reference LSTMs trained at once, and whether a GPU learns what the CPU learns.
+reference LSTMs trained at once, whether a GPU learns what the CPU learns, and how many
+recurrence steps each iteration of the layers' `lax.scan` should run.
 
-    python scripts/bench.py --only matmul_precisions,population_sizes,gpu_matches_cpu
+    python scripts/bench.py --only matmul_precisions,population_sizes,gpu_matches_cpu,scan_unroll
 
 On a GPU, `population_sizes` trains 1, 16, 64, 256 and 1,024 members (4 learning rates x
 seeds); a CPU, where members train one at a time, gets 1, 16 and 64 (`--quick`: 1, 4, 16).
@@ -13,13 +14,17 @@ NVIDIA GPUs).
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import statistics
+import subprocess
 import sys
 
 import jax
 import numpy as np
 
 from fjax.config import OptimConfig
+from fjax.models import recurrence
 from fjax.optim import build_optimizer
 from fjax.runtime import default_platform
 from fjax.train import fit, init_member, train_population
@@ -122,8 +127,63 @@ def gpu_matches_cpu(quick: bool) -> list[dict]:
     return rows
 
 
+def unroll_in_new_process(members: int, unroll: int) -> dict:
+    """The reference LSTM (`fit` for one member, else a population) trained in a fresh
+    process whose recurrences are scans of `unroll` steps per iteration on every platform
+    (FJAX_CPU_KERNELS=0: no C++ kernel on a CPU); its s/epoch (median of epochs 2-4) and
+    compile time."""
+    done = subprocess.run([sys.executable, __file__, "unroll", str(members), str(unroll)],
+                          capture_output=True, text=True, check=True,
+                          env={**os.environ, "FJAX_CPU_KERNELS": "0"})
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _unroll_main(members: int, unroll: int) -> None:
+    recurrence.SCAN_UNROLL = dict.fromkeys(recurrence.SCAN_UNROLL, unroll)
+    _, data, loss, init, train, steps = reference_problem(EPOCHS)
+    optim = OptimConfig(name="adam", learning_rate=1e-3)
+    if members == 1:
+        result = fit(init_member(init, build_optimizer(optim, steps), 0), loss, data,
+                     config=train, callbacks=())
+    else:
+        result = train_population(loss, init, data, optim=optim,
+                                  hparams={"learning_rate": SWEEP_LRS}, train=train,
+                                  seeds=list(range(members // len(SWEEP_LRS))), callbacks=())
+    print(json.dumps({"epoch_s": statistics.median(result.epoch_s[1:]),
+                      "compile_s": result.compile_s}))
+
+
+def scan_unroll(quick: bool) -> list[dict]:
+    """Recurrence steps per iteration of the layers' `lax.scan` (`SCAN_UNROLL`), each in
+    a fresh process. On an accelerator: one reference LSTM at 1, 2, 4, 8 and 16 steps,
+    and 256 members at 1, 4, 8 and 16. On a CPU the scan is only the fallback where the
+    C++ kernel is missing: one member at 1, 2 and 4 steps (`--quick`: 1 and 4 steps,
+    one member, everywhere)."""
+    if on_accelerator():
+        grid = [(1, u) for u in ((1, 4) if quick else (1, 2, 4, 8, 16))]
+        grid += [] if quick else [(256, u) for u in (1, 4, 8, 16)]
+    else:
+        grid = [(1, u) for u in ((1, 4) if quick else (1, 2, 4))]
+    bench = f"reference LSTM, lax.scan steps per iteration, on {jax.devices()[0].device_kind}"
+    times, rows = {}, []
+    for members, unroll in grid:
+        result = unroll_in_new_process(members, unroll)
+        times[members, unroll] = result["epoch_s"]
+        label = f"{members} member{'s' if members > 1 else ''}, unroll {unroll}"
+        rows += [{"bench": bench, "metric": f"{label}: s/epoch", "value": result["epoch_s"],
+                  "note": f"compile {result['compile_s']:.1f} s"},
+                 {"bench": bench, "metric": f"{label}: faster than unroll 1 by",
+                  "value": times[members, 1] / result["epoch_s"]}]
+    return rows
+
+
 SECTIONS = {
     "matmul_precisions": matmul_precisions,
     "population_sizes": population_sizes,
     "gpu_matches_cpu": gpu_matches_cpu,
+    "scan_unroll": scan_unroll,
 }
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["unroll"]:
+    _unroll_main(int(sys.argv[2]), int(sys.argv[3]))

@@ -26,10 +26,10 @@ from fjax.models.recurrence import (backward_recurrence, custom_recurrence, on_c
 
 
 def scan_forward(x: jax.Array, w_ih: jax.Array, b_ih: jax.Array, w_hh: jax.Array,
-                 b_hn: jax.Array) -> tuple[jax.Array, jax.Array]:
+                 b_hn: jax.Array, *, unroll: int = 1) -> tuple[jax.Array, jax.Array]:
     """Hidden states f32[T, B, H] and the saved [r, z, n, g_n] f32[T, B, 4H] from the
     inputs x f32[T, B, F]: the input projection of all steps as one matmul, then the
-    recurrence as a `lax.scan`."""
+    recurrence as a `lax.scan` of `unroll` steps per iteration."""
     steps, batch, width = x.shape
     hidden = w_hh.shape[0]
     a = (x.reshape(steps * batch, width) @ w_ih + b_ih).reshape(steps, batch, 3 * hidden)
@@ -43,10 +43,10 @@ def scan_forward(x: jax.Array, w_ih: jax.Array, b_ih: jax.Array, w_hh: jax.Array
         h = (1 - z) * n + z * h
         return h, (h, jnp.concatenate([r, z, n, g_n], -1))
 
-    return jax.lax.scan(step, jnp.zeros((batch, hidden), x.dtype), a)[1]
+    return jax.lax.scan(step, jnp.zeros((batch, hidden), x.dtype), a, unroll=unroll)[1]
 
 
-def scan_backward(w_hh, hs, saved, dhs, dh_last) -> jax.Array:
+def scan_backward(w_hh, hs, saved, dhs, dh_last, *, unroll: int = 1) -> jax.Array:
     """dz = [da_r, da_z, da_n, dg_n] f32[T, B, 4H], as a reverse `lax.scan`.
 
     dhs: f32[T, B, H] gradients of the hidden states; dh_last: f32[B, H], an extra
@@ -69,12 +69,14 @@ def scan_backward(w_hh, hs, saved, dhs, dh_last) -> jax.Array:
         dh_prev = dh * zz + jnp.concatenate([da_r, da_z, dg_n], -1) @ w_t
         return dh_prev, jnp.concatenate([da_r, da_z, da_n, dg_n], -1)
 
-    return jax.lax.scan(step, dh_last, (k_n, k_r, k_z, z, r, dhs), reverse=True)[1]
+    return jax.lax.scan(step, dh_last, (k_n, k_r, k_z, z, r, dhs), reverse=True,
+                        unroll=unroll)[1]
 
 
-def scan_backward_dx(w_hh, w_ih, hs, saved, dhs, dh_last) -> tuple[jax.Array, jax.Array]:
+def scan_backward_dx(w_hh, w_ih, hs, saved, dhs, dh_last, *,
+                     unroll: int = 1) -> tuple[jax.Array, jax.Array]:
     """`scan_backward` and the inputs' gradient dx = [da_r, da_z, da_n] W^T f32[T, B, F]."""
-    dz = scan_backward(w_hh, hs, saved, dhs, dh_last)
+    dz = scan_backward(w_hh, hs, saved, dhs, dh_last, unroll=unroll)
     return dz, dz[..., :w_ih.shape[1]] @ w_ih.T
 
 

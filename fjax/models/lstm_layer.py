@@ -15,7 +15,7 @@ per-step operation count rather than arithmetic:
     for the data), each step's input gradient (backward);
   - elsewhere (or without a compiler, or for non-float32 inputs) the input projection of
     all steps is one matmul and the recurrence a `lax.scan` with one matmul and one
-    fusion per step;
+    fusion per step (4 steps per loop iteration off the CPU, `SCAN_UNROLL`);
   - s(z) is computed as 0.5 tanh(z / 2) + 0.5, the same function, which XLA:CPU fuses
     and vectorises better than its logistic op;
   - a top layer whose sequence is not used returns only h_T.
@@ -32,11 +32,11 @@ from fjax.models.recurrence import (backward_recurrence, custom_recurrence, on_c
                                      orthogonal_blocks, sigmoid, stacked_weight_gradient)
 
 
-def scan_forward(x: jax.Array, w_ih: jax.Array, b: jax.Array,
-                 w_hh: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+def scan_forward(x: jax.Array, w_ih: jax.Array, b: jax.Array, w_hh: jax.Array, *,
+                 unroll: int = 1) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Hidden states, cell states f32[T, B, H] and activated gates f32[T, B, 4H] from
     the inputs x f32[T, B, F]: the input projection of all steps as one matmul, then the
-    recurrence as a `lax.scan`."""
+    recurrence as a `lax.scan` of `unroll` steps per iteration."""
     steps, batch, width = x.shape
     hidden = w_hh.shape[0]
     xw = (x.reshape(steps * batch, width) @ w_ih + b).reshape(steps, batch, 4 * hidden)
@@ -51,10 +51,10 @@ def scan_forward(x: jax.Array, w_ih: jax.Array, b: jax.Array,
         return (h, c), (h, c, jnp.concatenate([s[:, :2 * hidden], g, s[:, 3 * hidden:]], 1))
 
     zero = jnp.zeros((xw.shape[1], hidden), xw.dtype)
-    return jax.lax.scan(step, (zero, zero), xw)[1]
+    return jax.lax.scan(step, (zero, zero), xw, unroll=unroll)[1]
 
 
-def scan_backward(w_hh, cs, gates, dhs, dh_last) -> jax.Array:
+def scan_backward(w_hh, cs, gates, dhs, dh_last, *, unroll: int = 1) -> jax.Array:
     """Gradients of the gates' pre-activations dz f32[T, B, 4H], as a reverse `lax.scan`.
 
     dhs: f32[T, B, H] gradients of the hidden states; dh_last: f32[B, H], an extra
@@ -78,7 +78,7 @@ def scan_backward(w_hh, cs, gates, dhs, dh_last) -> jax.Array:
         return (dz @ w_t, dc * ff), dz
 
     return jax.lax.scan(step, (dh_last, jnp.zeros_like(dh_last)), (k_c, k_z, f, dhs),
-                        reverse=True)[1]
+                        reverse=True, unroll=unroll)[1]
 
 
 def kernel_forward(x: jax.Array, w_ih: jax.Array, b: jax.Array, w_hh: jax.Array):
@@ -99,9 +99,10 @@ def kernel_backward(w_hh, cs, gates, dhs, dh_last) -> jax.Array:
         w_hh, cs, gates, dhs, dh_last)
 
 
-def scan_backward_dx(w_hh, w_ih, cs, gates, dhs, dh_last) -> tuple[jax.Array, jax.Array]:
+def scan_backward_dx(w_hh, w_ih, cs, gates, dhs, dh_last, *,
+                     unroll: int = 1) -> tuple[jax.Array, jax.Array]:
     """`scan_backward` and the inputs' gradient dx = dz W_ih^T f32[T, B, F]."""
-    dz = scan_backward(w_hh, cs, gates, dhs, dh_last)
+    dz = scan_backward(w_hh, cs, gates, dhs, dh_last, unroll=unroll)
     return dz, dz @ w_ih.T
 
 

@@ -1,0 +1,71 @@
+"""The recurrent layers' choice of recurrence per platform: the C++ kernel on CPUs, the
+`lax.scan` elsewhere with `SCAN_UNROLL` steps per loop iteration, and an unrolled scan
+computes what the rolled one does."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from fjax.models import gru_layer, lstm_layer, recurrence
+
+LAYERS = {"lstm": (lstm_layer, 4), "gru": (gru_layer, 3)}
+
+
+def _args(cell, steps=7, batch=3, hidden=5, inputs=2, dtype=jnp.float32):
+    """A layer's (x, weights...) and gradients of its hidden states, drawn at random."""
+    module, gates = LAYERS[cell]
+    k = jax.random.split(jax.random.PRNGKey(0), 6)
+    x = jax.random.normal(k[0], (steps, batch, inputs), dtype)
+    w_ih = jax.random.normal(k[1], (inputs, gates * hidden), dtype)
+    b = jax.random.normal(k[2], (gates * hidden,), dtype)
+    w_hh = jax.random.normal(k[3], (hidden, gates * hidden), dtype) / np.sqrt(hidden)
+    weights = (w_ih, b, w_hh) if cell == "lstm" else (w_ih, b, w_hh, b[:hidden])
+    return (x, *weights), jax.random.normal(k[4], (steps, batch, hidden), dtype)
+
+
+def _scan_unrolls(jaxpr) -> list[int]:
+    """The `unroll` of every scan in a jaxpr, its sub-jaxprs (cond branches, custom
+    VJPs, loops) included."""
+    found = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "scan":
+            found.append(eqn.params["unroll"])
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, (tuple, list)) else (value,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    found += _scan_unrolls(inner)
+    return found
+
+
+@pytest.mark.parametrize("cell", LAYERS)
+@pytest.mark.parametrize("unroll", [2, 4, 7])
+def test_unrolled_scan_equals_rolled(cell, unroll):
+    """7 steps: unrolls that divide them, and ones that leave a remainder."""
+    module, _ = LAYERS[cell]
+    args, dhs = _args(cell)
+    rolled = jax.jit(module.scan_forward)(*args)
+    ours = jax.jit(lambda *a: module.scan_forward(*a, unroll=unroll))(*args)
+    for a, b in zip(ours, rolled):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    saved = rolled[1:] if cell == "lstm" else rolled
+    back = [module.scan_backward(args[3], *saved, dhs, dhs[-1], unroll=u) for u in (1, unroll)]
+    np.testing.assert_allclose(back[1], back[0], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("cell", LAYERS)
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_scans_unroll_by_platform(cell, dtype, monkeypatch):
+    """The layer's forward and backward: float32 on a CPU takes the kernel (no scan in
+    its branch); float64, which the kernel does not take, the CPU's unroll; every other
+    platform `SCAN_UNROLL["default"]`."""
+    monkeypatch.setitem(recurrence.SCAN_UNROLL, "default", 3)
+    module, _ = LAYERS[cell]
+    sequence = lstm_layer.lstm_sequence if cell == "lstm" else gru_layer.gru_sequence
+    with jax.enable_x64(dtype == jnp.float64):
+        args, dhs = _args(cell, dtype=dtype)
+        loss = lambda *a: jnp.sum(sequence(*a) * dhs)  # noqa: E731
+        jaxpr = jax.make_jaxpr(jax.grad(loss, argnums=tuple(range(len(args)))))(*args)
+    expected = {jnp.float32: [3, 3], jnp.float64: [1, 3, 1, 3]}[dtype]
+    assert sorted(_scan_unrolls(jaxpr.jaxpr)) == sorted(expected)
