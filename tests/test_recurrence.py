@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from fjax import kernels
 from fjax.models import gru_layer, lstm_layer, recurrence
 
 LAYERS = {"lstm": (lstm_layer, 4), "gru": (gru_layer, 3)}
@@ -56,16 +57,18 @@ def test_unrolled_scan_equals_rolled(cell, unroll):
 
 @pytest.mark.parametrize("cell", LAYERS)
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
-def test_scans_unroll_by_platform(cell, dtype, monkeypatch):
-    """The layer's forward and backward: float32 on a CPU takes the kernel (no scan in
-    its branch); float64, which the kernel does not take, the CPU's unroll; every other
-    platform `SCAN_UNROLL["default"]`."""
+@pytest.mark.parametrize("data_input", [False, True])
+def test_scans_unroll_by_platform(cell, dtype, data_input, monkeypatch):
+    """The layer's forward and backward (with the inputs' gradient, and without it where x
+    is data): each platform's branch gets its `SCAN_UNROLL`. A CPU takes the kernel for
+    float32 where it is built (no scan in its branch), the CPU's scans otherwise."""
+    monkeypatch.setitem(recurrence.SCAN_UNROLL, "cpu", 2)
     monkeypatch.setitem(recurrence.SCAN_UNROLL, "default", 3)
-    module, _ = LAYERS[cell]
     sequence = lstm_layer.lstm_sequence if cell == "lstm" else gru_layer.gru_sequence
     with jax.enable_x64(dtype == jnp.float64):
         args, dhs = _args(cell, dtype=dtype)
         loss = lambda *a: jnp.sum(sequence(*a) * dhs)  # noqa: E731
-        jaxpr = jax.make_jaxpr(jax.grad(loss, argnums=tuple(range(len(args)))))(*args)
-    expected = {jnp.float32: [3, 3], jnp.float64: [1, 3, 1, 3]}[dtype]
-    assert sorted(_scan_unrolls(jaxpr.jaxpr)) == sorted(expected)
+        argnums = tuple(range(1 if data_input else 0, len(args)))
+        jaxpr = jax.make_jaxpr(jax.grad(loss, argnums=argnums))(*args)
+    kernel = dtype == jnp.float32 and kernels.recurrent_kernels()
+    assert sorted(_scan_unrolls(jaxpr.jaxpr)) == ([3, 3] if kernel else [2, 2, 3, 3])

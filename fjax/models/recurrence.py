@@ -25,12 +25,13 @@ def sigmoid(x: jax.Array) -> jax.Array:
     return 0.5 * jnp.tanh(0.5 * x) + 0.5
 
 
-# Recurrence steps per iteration of a scan's loop, by platform. Off the CPU one small
-# model is bound by the loop's per-step kernel launches, not by arithmetic. On an H200
-# (BENCHMARKS.md), 4 steps trained one reference LSTM 1.92x faster than 1 step and 256
-# of them 1.01x faster; 8 steps: 2.05x and 0.82x. On CPUs the scan is only the fallback
-# without the C++ kernel, and 4 steps ran it 10% slower. `scripts/bench.py --only
-# scan_unroll` measures both.
+# Recurrence steps per iteration of a scan's loop, by platform; read when a layer is
+# first traced, so set it before that. Off the CPU one small model is bound by the
+# loop's per-step kernel launches, not by arithmetic. On an H200 (BENCHMARKS.md), 4
+# steps trained one reference LSTM 1.92x faster than 1 step and 256 of them 1.01x
+# faster; 8 steps: 2.05x and 0.82x. No other accelerator was measured. On CPUs the scan
+# is only the fallback without the C++ kernel, and 4 steps ran it 11-45% slower.
+# `scripts/bench.py --only scan_unroll` measures both.
 SCAN_UNROLL = {"cpu": 1, "default": 4}
 
 
