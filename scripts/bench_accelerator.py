@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import statistics
-import subprocess
 import sys
 
 import jax
@@ -29,7 +27,8 @@ from fjax.optim import build_optimizer
 from fjax.runtime import default_platform
 from fjax.train import fit, init_member, train_population
 
-from bench_core import SWEEP_LRS, epoch_flops, matmul_gflops, reference_problem
+from bench_core import (SWEEP_LRS, epoch_flops, in_new_process, matmul_gflops,
+                        reference_problem)
 
 EPOCHS = 4   # the first compiles; s/epoch is the median of the other three
 
@@ -132,13 +131,8 @@ def unroll_in_new_process(members: int, unroll: int) -> dict:
     process whose recurrences are scans of `unroll` steps per iteration on every platform
     (FJAX_CPU_KERNELS=0: no C++ kernel on a CPU); its s/epoch (median of epochs 2-4) and
     compile time."""
-    done = subprocess.run([sys.executable, __file__, "unroll", str(members), str(unroll)],
-                          capture_output=True, text=True,
-                          env={**os.environ, "FJAX_CPU_KERNELS": "0",
-                               "XLA_PYTHON_CLIENT_PREALLOCATE": "false"})
-    if done.returncode != 0:
-        raise RuntimeError(f"unroll {unroll}, {members} members failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return in_new_process(__file__, "unroll", members, unroll,
+                          env={"FJAX_CPU_KERNELS": "0", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"})
 
 
 def _unroll_main(members: int, unroll: int) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -351,13 +352,22 @@ SWEEP_LRS = [3e-4, 1e-3, 3e-3, 1e-2]
 SWEEP_EPOCHS = 2   # as the PyTorch sweeps of ../shared/peers
 
 
+def in_new_process(script: str, *args, env: dict | None = None) -> dict:
+    """Run `python script *args` in a fresh process (with `env` added to this one's) and
+    return the JSON object on its last line; a failure raises with the child's stderr."""
+    done = subprocess.run([sys.executable, script, *map(str, args)], capture_output=True,
+                          text=True, env={**os.environ, **(env or {})})
+    if done.returncode != 0:
+        raise RuntimeError(f"{Path(script).name} {' '.join(map(str, args))} failed:\n"
+                           f"{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def sweep_in_new_process(members: int, cache_dir: str) -> dict:
     """Train the reference sweep as one population in a fresh Python process whose
     persistent compilation cache is `cache_dir`; its `train_population` time, measured
     inside that process (as the PyTorch sweep measures its loop)."""
-    done = subprocess.run([sys.executable, __file__, "sweep", str(members), cache_dir],
-                          capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return in_new_process(__file__, "sweep", members, cache_dir)
 
 
 def _sweep_main(members: int, cache_dir: str) -> None:

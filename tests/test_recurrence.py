@@ -6,23 +6,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import test_gru_layer
+import test_lstm_kernel
 
 from fjax import kernels
 from fjax.models import gru_layer, lstm_layer, recurrence
 
-LAYERS = {"lstm": (lstm_layer, 4), "gru": (gru_layer, 3)}
+LAYERS = {"lstm": (lstm_layer, test_lstm_kernel._inputs),
+          "gru": (gru_layer, test_gru_layer._inputs)}
 
 
-def _args(cell, steps=7, batch=3, hidden=5, inputs=2, dtype=jnp.float32):
-    """A layer's (x, weights...) and gradients of its hidden states, drawn at random."""
-    module, gates = LAYERS[cell]
-    k = jax.random.split(jax.random.PRNGKey(0), 6)
-    x = jax.random.normal(k[0], (steps, batch, inputs), dtype)
-    w_ih = jax.random.normal(k[1], (inputs, gates * hidden), dtype)
-    b = jax.random.normal(k[2], (gates * hidden,), dtype)
-    w_hh = jax.random.normal(k[3], (hidden, gates * hidden), dtype) / np.sqrt(hidden)
-    weights = (w_ih, b, w_hh) if cell == "lstm" else (w_ih, b, w_hh, b[:hidden])
-    return (x, *weights), jax.random.normal(k[4], (steps, batch, hidden), dtype)
+def _args(cell):
+    """A layer's (x, weights...) and gradients of its hidden states: 7 steps, 3 rows,
+    5 hidden units, drawn in the dtype jax defaults to (float64 under `enable_x64`)."""
+    args, dhs, _ = LAYERS[cell][1]((7, 3, 5), inputs=2)
+    return args, dhs
 
 
 def _scan_unrolls(jaxpr) -> list[int]:
@@ -66,7 +64,7 @@ def test_scans_unroll_by_platform(cell, dtype, data_input, monkeypatch):
     monkeypatch.setitem(recurrence.SCAN_UNROLL, "default", 3)
     sequence = lstm_layer.lstm_sequence if cell == "lstm" else gru_layer.gru_sequence
     with jax.enable_x64(dtype == jnp.float64):
-        args, dhs = _args(cell, dtype=dtype)
+        args, dhs = _args(cell)
         loss = lambda *a: jnp.sum(sequence(*a) * dhs)  # noqa: E731
         argnums = tuple(range(1 if data_input else 0, len(args)))
         jaxpr = jax.make_jaxpr(jax.grad(loss, argnums=argnums))(*args)
