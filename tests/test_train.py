@@ -7,6 +7,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import pytest
 
 from fjax.config import LossConfig, OptimConfig, TrainConfig
@@ -228,9 +229,15 @@ def test_resumed_run_is_bit_identical(tmp_path):
         callbacks=[Checkpointer(tmp_path)])
     resumed = fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=4, batch_size=16),
                   callbacks=[Checkpointer(tmp_path)])
-    assert len(resumed.history) == 2 and resumed.history[0]["epoch"] == 3
     assert tree_equal(full.state.params, resumed.state.params)
     assert tree_equal(full.state.opt_state, resumed.state.opt_state)
+    # The history is whole: the two saved epochs' logs, then the two run now.
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
+    for before, after in zip(full.history, resumed.history):
+        assert before.keys() == after.keys()
+        for k in before.keys() - {"time_s"}:
+            assert np.asarray(after[k]).dtype == np.asarray(before[k]).dtype, k
+            np.testing.assert_array_equal(after[k], before[k])
 
 
 def test_population_resumes_bit_identically(tmp_path):
@@ -242,6 +249,8 @@ def test_population_resumes_bit_identically(tmp_path):
     run(1, [Checkpointer(tmp_path)])
     resumed = run(3, [Checkpointer(tmp_path)])
     assert tree_equal(full.params, resumed.params)
+    # table() reads the history by epoch: it needs the epochs before the resume too.
+    pd.testing.assert_frame_equal(full.table(), resumed.table())
 
 
 def test_callbacks_are_called_once_per_epoch():

@@ -3,7 +3,7 @@
     from fjax.train import TrainState, make_train_step, fit, train_population
 """
 
-from fjax.train.callbacks import Callback, ProgressBar
+from fjax.train.callbacks import Callback, ProgressBar, Resumed
 from fjax.train.epoch import evaluate, train_epoch
 from fjax.train.fit import FitResult, TrainingDiverged, fit
 from fjax.train.loop import LoopState
@@ -12,7 +12,7 @@ from fjax.train.state import TrainState
 from fjax.train.step import make_eval_step, make_train_step
 
 __all__ = [
-    "Callback", "FitResult", "ProgressBar", "LoopState", "Population", "TrainState", "TrainingDiverged",
+    "Callback", "FitResult", "ProgressBar", "LoopState", "Population", "Resumed", "TrainState", "TrainingDiverged",
     "evaluate", "fit", "init_member", "make_eval_step", "make_train_step", "member_keys",
     "train_epoch", "train_population",
 ]

@@ -4,10 +4,20 @@ write files (loggers) live in `fjax.report`; `Checkpointer` in `fjax.train.check
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """A run to continue: its saved loop state and the logs of the epochs before it, so
+    that the resumed run's history is whole (as `Checkpointer` restores it)."""
+
+    loop: Any
+    history: list[dict]
 
 
 class Callback:
@@ -15,7 +25,8 @@ class Callback:
 
     `loop` is the `LoopState` (stacked over members in a population); `logs` maps metric
     names to numpy values (arrays of shape [members] in a population) plus "epoch" and
-    "time_s". `on_train_begin` may return a replacement loop state (to resume a run).
+    "time_s". `on_train_begin` may return a replacement loop state, or a `Resumed` (a
+    saved state and the history of its epochs) to resume a run.
     """
 
     def on_train_begin(self, loop: Any) -> Any | None:

@@ -1,10 +1,11 @@
 """Checkpoints of a whole run (`LoopState`) with orbax, for exact resume.
 
-`Checkpointer` is a callback: it saves the loop state every `every` epochs (orbax
-writes to a temporary directory and renames it, so a checkpoint is either complete or
-absent) and, with `resume=True`, replaces the starting state with the latest saved one.
-Resuming runs the same compiled program from the same state, so a resumed run is
-bit-identical to one that never stopped.
+`Checkpointer` is a callback: it saves the loop state and the history of the epochs so
+far every `every` epochs (orbax writes to a temporary directory and renames it, so a
+checkpoint is either complete or absent) and, with `resume=True`, replaces the starting
+state and history with the latest saved ones. Resuming runs the same compiled program
+from the same state, so a resumed run is bit-identical to one that never stopped, and
+its history (hence a population's `table()`) is the same too.
 """
 
 from __future__ import annotations
@@ -16,7 +17,19 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from fjax.train.callbacks import Callback
+from fjax.train.callbacks import Callback, Resumed
+
+
+def _encode(logs: dict) -> dict:
+    """One epoch's logs as JSON: arrays keep their dtype and shape, scalars stay."""
+    return {k: v if isinstance(v, (int, float)) else
+            {"dtype": str(np.asarray(v).dtype), "value": np.asarray(v).tolist()}
+            for k, v in logs.items()}
+
+
+def _decode(logs: dict) -> dict:
+    return {k: np.asarray(v["value"], v["dtype"]) if isinstance(v, dict) else v
+            for k, v in logs.items()}
 
 
 class Checkpointer(Callback):
@@ -24,6 +37,7 @@ class Checkpointer(Callback):
         self.directory = os.path.abspath(directory)
         self.every = every
         self.resume = resume
+        self.history: list[dict] = []   # logs of the epochs the latest checkpoint holds
         self.manager = ocp.CheckpointManager(
             self.directory,
             options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
@@ -32,29 +46,40 @@ class Checkpointer(Callback):
     def latest_epoch(self) -> int | None:
         return self.manager.latest_step()
 
-    def restore(self, template: Any, epoch: int | None = None) -> Any:
-        """The saved loop state at `epoch` (default: latest), shaped like `template`."""
+    def restore(self, template: Any, epoch: int | None = None) -> Resumed:
+        """The saved loop state at `epoch` (default: latest), shaped like `template`,
+        with the logs of the epochs up to it."""
         epoch = self.latest_epoch() if epoch is None else epoch
         if epoch is None:
             raise FileNotFoundError(f"no checkpoint in {self.directory}")
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
-        return self.manager.restore(epoch, args=ocp.args.StandardRestore(abstract))
+        saved = self.manager.restore(epoch, args=ocp.args.Composite(
+            loop=ocp.args.StandardRestore(abstract), history=ocp.args.JsonRestore()))
+        return Resumed(saved["loop"], [_decode(logs) for logs in saved["history"]])
 
-    def on_train_begin(self, loop: Any) -> Any | None:
+    def on_train_begin(self, loop: Any) -> Resumed | None:
+        self.history = []
         if self.resume and self.latest_epoch() is not None:
-            return self.restore(loop)
+            resumed = self.restore(loop)
+            self.history = list(resumed.history)
+            return resumed
         return None
 
+    def _save(self, epoch: int, loop: Any) -> None:
+        self.manager.save(epoch, args=ocp.args.Composite(
+            loop=ocp.args.StandardSave(loop),
+            history=ocp.args.JsonSave([_encode(logs) for logs in self.history])))
+        self.manager.wait_until_finished()
+
     def on_epoch_end(self, epoch: int, logs: dict, loop: Any) -> None:
-        stopped = bool(np.all(np.asarray(loop.stopped)))
-        if epoch % self.every == 0 or stopped:
-            self.manager.save(epoch, args=ocp.args.StandardSave(loop))
-            self.manager.wait_until_finished()
+        self.history.append(logs)
+        if epoch % self.every == 0 or bool(np.all(np.asarray(loop.stopped))):
+            self._save(epoch, loop)
 
     def on_train_end(self, loop: Any) -> None:
         epoch = int(np.max(np.asarray(loop.epoch)))
         if epoch and self.latest_epoch() != epoch:
-            self.manager.save(epoch, args=ocp.args.StandardSave(loop))
+            self._save(epoch, loop)
         self.manager.wait_until_finished()
 
     def close(self) -> None:

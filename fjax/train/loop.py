@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from fjax.train.callbacks import Callback
+from fjax.train.callbacks import Callback, Resumed
 from fjax.train.epoch import train_epoch
 from fjax.train.state import TrainState
 
@@ -157,7 +157,11 @@ def run_epochs(step_fn, loop: LoopState, args: tuple, epochs: int,
     is reached.
     """
     for cb in callbacks:
-        loop = cb.on_train_begin(loop) or loop
+        begun = cb.on_train_begin(loop)
+        if isinstance(begun, Resumed):
+            loop, record.history = begun.loop, list(begun.history)
+        elif begun is not None:
+            loop = begun
     start = int(np.max(np.asarray(loop.epoch)))
     t_train = time.perf_counter()
     with CompileMeter() as meter:
