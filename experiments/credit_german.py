@@ -14,6 +14,7 @@ import dataclasses
 
 import tyro
 
+from fjax.cli import report_errors
 from fjax.runtime import enable_compilation_cache
 from fjax.tasks import credit
 
@@ -21,13 +22,13 @@ GRID = {"model.kind": ["logistic", "mlp"], "optim.learning_rate": [1e-3, 3e-3],
         "optim.weight_decay": [1e-3, 3e-3, 1e-2]}
 
 
-def main() -> None:
+def main() -> int:
     enable_compilation_cache()
     base = credit.Config(name="credit_german")
     base = dataclasses.replace(base, sweep=dataclasses.replace(base.sweep, seeds=3))
-    config = tyro.cli(credit.Config, default=base)
-    print(f"report: {credit.run(config, grid=GRID)}/report.md")
+    return report_errors("credit_german.py", lambda: credit.run(
+        tyro.cli(credit.Config, default=base), grid=GRID))
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -10,9 +10,11 @@ forecast.csv, forecast.png, loss.png, horizon.png and report.md.
 
 import tyro
 
+from fjax.cli import report_errors
 from fjax.runtime import enable_compilation_cache
 from fjax.tasks import forecast
 
 if __name__ == "__main__":
     enable_compilation_cache()
-    print(f"report: {forecast.run(tyro.cli(forecast.Config))}/report.md")
+    raise SystemExit(report_errors("forecast_sp500.py",
+                                   lambda: forecast.run(tyro.cli(forecast.Config))))

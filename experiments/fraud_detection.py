@@ -10,18 +10,19 @@ Writes runs/fraud_detection/ (report.md, metrics.json, alerts.csv, plots, config
 
 import tyro
 
+from fjax.cli import report_errors
 from fjax.runtime import enable_compilation_cache
 from fjax.tasks import fraud
 
 ALL_MODELS = ("rule", "logistic", "mlp", "autoencoder", "combined", "gru")
 
 
-def main() -> None:
+def main() -> int:
     enable_compilation_cache()
-    config = tyro.cli(fraud.Config, default=fraud.Config(name="fraud_detection",
-                                                          compare=ALL_MODELS))
-    print(f"report: {fraud.run(config)}/report.md")
+    default = fraud.Config(name="fraud_detection", compare=ALL_MODELS)
+    return report_errors("fraud_detection.py",
+                         lambda: fraud.run(tyro.cli(fraud.Config, default=default)))
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

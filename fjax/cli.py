@@ -14,7 +14,8 @@ from __future__ import annotations
 import dataclasses
 import sys
 import typing
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 import tyro
 
@@ -74,6 +75,22 @@ def split_sweep(cls: type, parsed: Any, prefix: str = "") -> tuple[Any, dict[str
     return cls(**kwargs), grid
 
 
+def report_errors(prog: str, run: Callable[[], Path]) -> int:
+    """Call `run` (parse a config, run a task) and print where its report is. Bad config
+    or data, and a diverged run, print one line naming the field and the fix instead of
+    a traceback; the exit status is 2 (bad input) or 1 (diverged)."""
+    try:
+        run_dir = run()
+    except ValueError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
+    except TrainingDiverged as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 1
+    print(f"report: {run_dir}/report.md")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) < 2 or argv[0] not in ("run", "sweep") or argv[1] not in TASKS:
@@ -83,21 +100,16 @@ def main(argv: list[str] | None = None) -> int:
     task = get_task(task_name)
     enable_compilation_cache()
     prog = f"fjax {command} {task_name}"
-    try:
+
+    def run() -> Path:
         if command == "run":
             config, grid = tyro.cli(task.Config, args=rest, prog=prog), {}
         else:
             parsed = tyro.cli(sweep_view(task.Config), args=rest, prog=prog)
             config, grid = split_sweep(task.Config, parsed)
-        run_dir = task.run(config, grid=grid)
-    except ValueError as err:  # bad config or data: the message names the field and the fix
-        print(f"{prog}: error: {err}", file=sys.stderr)
-        return 2
-    except TrainingDiverged as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
-        return 1
-    print(f"report: {run_dir}/report.md")
-    return 0
+        return task.run(config, grid=grid)
+
+    return report_errors(prog, run)
 
 
 if __name__ == "__main__":

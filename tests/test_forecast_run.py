@@ -120,3 +120,22 @@ def test_bad_file_fails_before_training(tmp_path):
     with pytest.raises(ValueError, match="'Date' of .* is not sorted"):
         run(cfg, progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_sweep_records_its_grid_and_reports_the_point_it_chose(tmp_path):
+    write_prices(tmp_path / "p.csv", n=200)
+    out = tmp_path / "out"
+    common = ["--data.path", str(tmp_path / "p.csv"), "--data.target", "price",
+              "--data.window", "10", "--data.val-fraction", "0.2", "--model.kind", "linear",
+              "--train.epochs", "3", "--out", str(out)]
+    # A learning rate that cannot move the weights in 3 epochs loses on validation.
+    assert cli.main(["sweep", "forecast", "--optim.learning-rate", "1e-9", "0.03", *common]) == 0
+    grid = json.loads((out / "grid.json").read_text())
+    assert grid == {"optim.learning_rate": [1e-9, 0.03]}
+    assert json.loads((out / "config.json").read_text())["optim"]["learning_rate"] == 1e-9
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["selected"]["optim.learning_rate"] == pytest.approx(0.03)
+    assert "adam lr 0.03," in (out / "report.md").read_text()
+    # A plain run in the same folder leaves no stale grid beside its config.
+    assert cli.main(["run", "forecast", *common]) == 0
+    assert not (out / "grid.json").exists()

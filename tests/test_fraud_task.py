@@ -67,6 +67,19 @@ def test_sweep_on_a_users_file_writes_the_run_folder(user_file, tmp_path):
     assert "| protocol (fjax; handbook) |" in report
     assert "handbook: 4 prequential test periods (training weeks from 2018-07-25" in report
     assert "Selection on the validation periods" in report
+    assert json.loads((out / "grid.json").read_text()) == {"optim.learning_rate": [1e-3, 1e-2]}
+
+    # A rerun in the same folder that fails on its data writes nothing (the old config
+    # still describes the old results); one that succeeds leaves nothing of the sweep.
+    before = (out / "config.json").read_text()
+    assert cli.main([*argv[:-len(TINY)], *TINY[:-2], "--cv", "40"]) == 2
+    assert (out / "config.json").read_text() == before
+    plain = [a for a in argv if a not in ("sweep", "1e-2")]
+    assert cli.main(["run", *plain]) == 0
+    assert not (out / "grid.json").exists() and not (out / "validation.csv").exists()
+    assert not (out / "models" / "mlp" / "validation").exists()
+    log = (out / "models" / "mlp" / "history.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in log] == [1, 2]   # replaced, not appended
 
 
 @pytest.mark.parametrize("make, field", [

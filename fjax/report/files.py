@@ -72,6 +72,20 @@ class RunDir:
     def file(self, name: str) -> Path:
         return self.path / name
 
+    def remove(self, *patterns: str) -> None:
+        """Delete the files matching these glob patterns, and the folders that leaves
+        empty: an earlier run's outputs, so that none is left over beside this run's
+        config (a file this run does not write, a log that would be appended to)."""
+        for pattern in patterns:
+            for path in sorted(self.path.glob(pattern)):  # listed before any is removed
+                if not path.is_file():
+                    continue
+                path.unlink()
+                for folder in path.parents:
+                    if folder == self.path or any(folder.iterdir()):
+                        break
+                    folder.rmdir()
+
     def json(self, name: str, obj: Any) -> Path:
         return write_json(self.path / name, obj)
 

@@ -122,5 +122,13 @@ def config_with(config: ExperimentConfig, result: GroupResult, hparams: Mapping[
     return cfg
 
 
-def default_run_dir(config: ExperimentConfig) -> RunDir:
-    return RunDir(Path(config.run_dir), config)
+def default_run_dir(config: ExperimentConfig,
+                    grid: Mapping[str, Sequence[Any]] | None = None) -> RunDir:
+    """The run folder with `config.json` written; a sweep also writes `grid.json`, the
+    swept values of each field (`config.json` holds the first of them)."""
+    run_dir = RunDir(Path(config.run_dir), config)
+    if grid:
+        run_dir.json("grid.json", {k: list(v) for k, v in grid.items()})
+    else:
+        run_dir.file("grid.json").unlink(missing_ok=True)
+    return run_dir

@@ -16,7 +16,6 @@ import pandas as pd
 
 from fjax import metrics
 from fjax.explain import importance
-from fjax.report.files import RunDir
 from fjax.scorecard import ScoreScale
 from fjax.stability import psi
 from fjax.tasks.credit.config import Config
@@ -50,7 +49,7 @@ def pooled(pd_: np.ndarray, y: np.ndarray) -> dict[str, float]:
             "brier": float(metrics.brier(pd_, y)), "log_loss": float(metrics.log_loss(pd_, y))}
 
 
-OUTPUTS = ("grid.json", "metrics.json", "cv_table.csv", "cv_summary.csv", "scores.csv",
+OUTPUTS = ("metrics.json", "cv_table.csv", "cv_summary.csv", "scores.csv",
            "new_scores.csv", "importance.csv", "scorecard.csv", "encoder.json", "report.md",
            "history.jsonl", "roc.png", "ks.png", "calibration.png",
            "calibration_calibrated.png", "score_distributions.png", "learning_curve.png")
@@ -72,25 +71,14 @@ def report_notes(config: Config, members: int, configs: int, programs: int) -> l
     return notes
 
 
-def clear_outputs(run_dir: RunDir) -> None:
-    """Remove this task's files from an earlier run in the same folder, so that none is
-    left over (an optional file this run does not write, a log that would be appended)."""
-    for name in OUTPUTS:
-        run_dir.file(name).unlink(missing_ok=True)
-    for log in run_dir.path.glob("encoding_*/history.jsonl"):
-        log.unlink()
-
-
 def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         progress: bool = True) -> Path:
     """Run the credit task; returns the run folder."""
     t_start = time.perf_counter()
     grid = {k: list(v) for k, v in (grid or {}).items()}
     data = load(config)  # bad input fails before anything is written
-    run_dir = default_run_dir(config)
-    clear_outputs(run_dir)
-    if grid:
-        run_dir.json("grid.json", grid)
+    run_dir = default_run_dir(config, grid)
+    run_dir.remove(*OUTPUTS, "encoding_*/history.jsonl")
     sc = config.scorecard
     scale = ScoreScale(sc.base_score, sc.base_odds, sc.pdo)
 

@@ -8,6 +8,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from fjax.config import replace_path
 from fjax.report.files import RunDir
 from fjax.report.plots import loss_curves
 from fjax.tasks.experiment import GroupResult, default_run_dir
@@ -57,9 +58,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
     t0 = time.perf_counter()
     check_grid(grid)
     data = prepare(config.data, config.evaluation)
-    run_dir = default_run_dir(config)
-    for name in OUTPUTS:
-        run_dir.file(name).unlink(missing_ok=True)
+    run_dir = default_run_dir(config, grid)
+    run_dir.remove(*OUTPUTS)
     setup, results = train(config, data, grid, run_dir, progress)
     cands = candidates(results, data.plan.has_val, grid)
     best = headline(cands)
@@ -99,7 +99,11 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
                  "test-block loss (monitor only)" if setup.monitor_only else None)
     write_plots(run_dir, config, data, ev, results[cands[best].group].population.history,
                 val_label)
-    run_dir.text("report.md", report_markdown(config, facts, ev.metrics, extra))
+    # The report describes the grid point it reports, not the grid's first values.
+    shown = config
+    for path, value in cands[best].hparams.items():
+        shown = replace_path(shown, path, value)
+    run_dir.text("report.md", report_markdown(shown, facts, ev.metrics, extra))
     return run_dir.path
 
 

@@ -31,6 +31,12 @@ from fjax.tasks.fraud.training import (ModelRun, crossfit_errors, fit_periods,
 
 __all__ = ["Config", "FraudDataConfig", "run"]
 
+# Files of an earlier run in the same folder, removed before this one writes.
+OUTPUTS = ("members.csv", "periods.csv", "validation.csv", "alerts.csv", "metrics.json",
+           "report.md", "pr_curve.png", "roc_curve.png", "score_distributions.png",
+           "daily_card_precision.png", "training_loss.png", "models/**/history.jsonl",
+           "models/**/config.json")
+
 
 def _check_grid(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
     """Warn about swept values that cannot change the model being trained."""
@@ -85,11 +91,12 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     """Run the fraud experiment; returns the run folder."""
     grid = dict(grid or {})
     _check_grid(config, grid)
-    run_dir = default_run_dir(config)          # writes config.json first
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    data = prepare(config.data, config.sweep.folds)
+    data = prepare(config.data, config.sweep.folds)  # bad input fails before anything is written
     timings["data (simulate or load + features)"] = time.perf_counter() - t0
+    run_dir = default_run_dir(config, grid)
+    run_dir.remove(*OUTPUTS)
 
     names = [config.model.kind] + [m for m in MODELS if m in config.compare
                                    and m != config.model.kind]

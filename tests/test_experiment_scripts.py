@@ -1,0 +1,24 @@
+"""The experiment scripts report bad input as the CLI does: one line naming the problem,
+exit status 2, no traceback."""
+
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+@pytest.mark.parametrize("script", ["forecast_sp500.py", "credit_german.py",
+                                    "fraud_detection.py"])
+def test_a_missing_data_file_is_one_line_and_status_2(script, tmp_path, monkeypatch, capsys):
+    missing = tmp_path / "nowhere.csv"
+    monkeypatch.setattr(sys, "argv", [script, "--data.path", str(missing),
+                                      "--out", str(tmp_path / "out")])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(SCRIPTS / script), run_name="__main__")
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"{script}: error: ") and str(missing) in err[-1]
+    assert not any("Traceback" in line for line in err)
