@@ -169,6 +169,10 @@ class OptimConfig:
         if self.momentum is not None and not 0.0 <= self.momentum < 1.0:
             raise config_error(self, "momentum", f"must be in [0, 1), got {self.momentum}",
                                "use e.g. 0.9")
+        if self.momentum and self.name in ("sgd", "adagrad"):
+            raise config_error(self, "momentum", f"is {self.momentum:g}, but {self.name} has "
+                               "no momentum", "choose name 'momentum' or 'nesterov' for SGD "
+                               "with momentum, or leave momentum unset")
         check_positive(self, "warmup_steps", allow_zero=True)
         check_positive(self, "decay_steps")
         if not 0.0 < self.decay_rate <= 1.0:

@@ -28,6 +28,8 @@ def test_unknown_key_is_named_with_a_suggestion():
 @pytest.mark.parametrize("make, field", [
     (lambda: OptimConfig(learning_rate=-1e-3), "OptimConfig.learning_rate"),
     (lambda: OptimConfig(name="adm"), "OptimConfig.name"),
+    (lambda: OptimConfig(name="sgd", momentum=0.9), "OptimConfig.momentum"),
+    (lambda: OptimConfig(name="adagrad", momentum=0.5), "OptimConfig.momentum"),
     (lambda: ModelConfig(kind="transformer"), "ModelConfig.kind"),
     (lambda: ModelConfig(dropout=1.5), "ModelConfig.dropout"),
     (lambda: TrainConfig(batch_size=0), "TrainConfig.batch_size"),

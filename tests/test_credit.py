@@ -202,3 +202,11 @@ def test_bad_input_fails_before_anything_is_written(csv_path, tmp_path):
     with pytest.raises(ValueError, match="target column 'creditability'.*exactly two"):
         run(small_config(bad, out=str(out)), progress=False)
     assert not out.exists()
+
+
+def test_the_best_config_is_chosen_among_those_without_diverged_members():
+    from fjax.tasks.credit.search import best_config_id
+    summary = pd.DataFrame({"config": [0, 1, 2], "auc_mean": [0.70, 0.90, 0.75],
+                            "diverged": [0, 1, 0]})
+    assert best_config_id(summary) == 2
+    assert best_config_id(summary.assign(diverged=[1, 1, 2])) == 1

@@ -1,6 +1,7 @@
 """The training core: steps, epochs, fit, populations, checkpoints, bad input."""
 
 import dataclasses
+import types
 
 import chex
 import flax.linen as nn
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fjax import metrics
 from fjax.config import LossConfig, OptimConfig, TrainConfig
 from fjax.data.splits import kfold
 from fjax.models import LinearRegression
@@ -19,6 +21,7 @@ from fjax.train import (Callback, TrainingDiverged, TrainState, fit, init_member
 from fjax.train.checkpoint import Checkpointer
 from fjax.train.epoch import num_batches, shuffled_batches, train_epoch
 from fjax.train.objective import check_targets, supervised_loss
+from fjax.train.population import Population, member_grid
 
 N, D = 90, 4
 RNG = np.random.default_rng(0)
@@ -141,6 +144,29 @@ def test_population_equals_members_trained_one_by_one(chunk):
     assert not np.allclose(pop.history[-1]["loss"][0], pop.history[-1]["loss"][2])
 
 
+
+def test_population_folds_validate_with_the_datas_sample_weights():
+    """With folds, a member validates on its fold's rows weighted by data["weight"], as
+    `fit` does: rows of weight 0 count nowhere, however wrong their targets."""
+    folds = kfold(N, 2, seed=0)
+    w = np.random.default_rng(3).uniform(0.5, 2.0, N).astype(np.float32)
+    w[::5] = 0.0
+    planted = Y.copy()
+    planted[w == 0] += 1000.0
+    optim = OptimConfig(learning_rate=1e-2)
+    runs = [train_population(LOSS, INIT, {"x": X, "y": y, "weight": w}, optim=optim,
+                             train=CFG, folds=folds, callbacks=()) for y in (Y, planted)]
+    np.testing.assert_array_equal(runs[0].history[-1]["val_loss"],
+                                  runs[1].history[-1]["val_loss"])
+    steps = CFG.epochs * num_batches(int(((folds.train * w) > 0).sum(1).max()), CFG.batch_size)
+    for fold in (0, 1):
+        one = fit(init_member(INIT, build_optimizer(optim, steps), 0), LOSS,
+                  {"x": X, "y": Y, "weight": w}, config=CFG, weights=folds.train[fold],
+                  val_data={"x": X, "y": Y, "weight": w}, val_weights=folds.val[fold],
+                  callbacks=())
+        np.testing.assert_allclose(one.history[-1]["val_loss"],
+                                   runs[0].history[-1]["val_loss"][fold], rtol=2e-4)
+
 def test_one_trace_for_any_grid_size_and_epoch_count():
     traces = []
 
@@ -219,8 +245,52 @@ def test_a_diverging_member_does_not_stop_the_others():
                            hparams={"learning_rate": [1e-2, 1e4]})
     table = pop.table()
     assert table.loc[0, "diverged_epoch"] == 0 and table.loc[0, "epochs"] == 6
-    assert table.loc[1, "diverged_epoch"] > 0
+    # The epoch named is the first whose logged loss is not finite.
+    losses = np.stack([h["loss"][1] for h in pop.history])
+    first_bad = int(np.flatnonzero(~np.isfinite(losses))[0]) + 1
+    assert table.loc[1, "diverged_epoch"] == first_bad == table.loc[1, "epochs"]
     assert all(np.isfinite(np.asarray(p)).all() for p in jax.tree.leaves(pop.params))
+
+
+def test_an_undefined_monitor_is_not_divergence():
+    """Average precision on validation rows without positives is NaN in every epoch: the
+    run trains on (its losses are finite), keeps its last epoch and says why."""
+    y = (X[:, :1] > 0).astype(np.float32)
+    data = {"x": X, "y": y}
+    train_rows = (np.arange(N) < 60).astype(np.float32)
+    negatives_only = ((y[:, 0] == 0) & (np.arange(N) >= 60)).astype(np.float32)
+
+    def eval_fn(params, d, w):
+        scores = MODEL.apply(params, d["x"])[:, 0]
+        return {"average_precision": metrics.average_precision(scores, d["y"][:, 0], w)}
+
+    config = TrainConfig(epochs=4, batch_size=16, monitor="val_average_precision", mode="max")
+    with pytest.warns(UserWarning, match="val_average_precision was undefined"):
+        res = fit(fresh_state(), supervised_loss(MODEL.apply, LossConfig(name="bce")), data,
+                  config=config, weights=train_rows, val_data=data, val_weights=negatives_only,
+                  eval_fn=eval_fn, callbacks=())
+    assert res.epochs_run == 4 and res.best_epoch == 0 and int(res.loop.diverged_epoch) == 0
+    assert tree_equal(res.state.params, res.loop.train.params)
+
+
+def test_summary_ranks_a_config_with_a_diverged_member_last():
+    """lr 1.0 diverged on two seeds; its one survivor scored better than every lr 1e-3
+    member, but a mean over survivors must not pick it."""
+    members = member_grid({"learning_rate": [1e-3, 1.0]}, seeds=[0, 1, 2], n_folds=1)
+    big = members["learning_rate"].to_numpy() == 1.0
+    diverged = big & (members["seed"].to_numpy() < 2)
+    val = np.where(diverged, np.nan, np.where(big, 0.45, 0.50))
+    loop = types.SimpleNamespace(epoch=np.ones(6, int), best_epoch=np.where(diverged, 0, 1),
+                                 diverged_epoch=diverged.astype(int))
+    pop = Population(loop=loop, params=None, members=members, history=[
+        {"loss": val, "val_loss": val, "epoch": 1, "time_s": 0.0}], monitor="val_loss",
+        mode="min", compile_s=0.0, compilations=0, train_s=0.0, epoch_s=[])
+    summary = pop.summary().set_index("learning_rate")
+    assert summary.loc[1e-3, "val_loss_mean"] == pytest.approx(0.50)
+    assert summary.loc[1.0, "val_loss_mean"] == np.inf
+    assert pop.best_config() == {"learning_rate": 1e-3}
+    # Maximising, the diverged members count as -inf.
+    assert pop.summary("val_loss", "max").set_index("learning_rate").loc[1.0, "val_loss_mean"] == -np.inf
 
 
 def test_resumed_run_is_bit_identical(tmp_path):
@@ -396,6 +466,9 @@ def test_population_rejects_bad_hyperparameters_and_ambiguous_validation():
     with pytest.raises(ValueError, match=r"OptimConfig\.learning_rate must be a finite number > 0"):
         train_population(LOSS, INIT, DATA, optim=OptimConfig(), train=CFG,
                          hparams={"learning_rate": [1e-3, -1e-3]})
+    with pytest.raises(ValueError, match=r"OptimConfig\.momentum is 0\.9, but sgd has no momentum"):
+        train_population(LOSS, INIT, DATA, optim=OptimConfig(name="sgd"), train=CFG,
+                         hparams={"momentum": [0.0, 0.9]})
     with pytest.raises(ValueError, match=r"unknown loss hyperparameters \['learnig_rate'\]"):
         train_population(LOSS, INIT, DATA, optim=OptimConfig(), train=CFG,
                          hparams={"learnig_rate": [1e-3]})

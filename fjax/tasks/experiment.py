@@ -104,7 +104,7 @@ def best_result(results: Sequence[GroupResult], metric: str, mode: str) -> tuple
     """The group and hyperparameters with the best mean `best_<metric>` over folds and seeds."""
     best, best_hp, best_value = None, None, None
     for result in results:
-        summary = result.population.summary(metric)
+        summary = result.population.summary(metric, mode)
         col = f"{metric}_mean"
         i = summary[col].idxmin() if mode == "min" else summary[col].idxmax()
         value = float(summary.loc[i, col])

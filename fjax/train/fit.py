@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -83,7 +84,8 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
         None: a progress bar; () for none.
 
     Raises:
-      TrainingDiverged: the loss became NaN or infinite; names the epoch.
+      TrainingDiverged: the loss (or validation loss) became NaN or infinite; names the
+        epoch.
     """
     data, weights = prepare(data, weights, "data", loss_fn)
     has_val = val_data is not None
@@ -111,6 +113,12 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
                        best_epoch=int(loop.best_epoch), epochs_run=int(loop.epoch),
                        compile_s=record.compile_s, compilations=record.compilations,
                        train_s=record.train_s, epoch_s=record.epoch_s)
+    if not diverged and has_val and result.best_epoch == 0 and record.history:
+        warnings.warn(
+            f"{monitor} was undefined (not finite) in every epoch, so no epoch was selected "
+            "and the last one's parameters are kept. It may be undefined on these validation "
+            "rows (e.g. AUC or average precision with one class only): give validation rows "
+            "with both classes or choose another TrainConfig.monitor", stacklevel=2)
     if diverged:
         logs = record.history[-1] if record.history else {}
         raise TrainingDiverged(

@@ -35,7 +35,7 @@ class LoopState:
     best_epoch: jax.Array    # i32: 1-based epoch of best_params (0: none yet)
     bad_epochs: jax.Array    # i32: epochs since the last improvement
     stopped: jax.Array       # bool: early-stopped or diverged; no more updates
-    diverged_epoch: jax.Array  # i32: epoch whose loss or monitor was not finite (0: none)
+    diverged_epoch: jax.Array  # i32: epoch whose loss or val_loss was not finite (0: none)
     epoch: jax.Array         # i32: epochs completed
 
     @classmethod
@@ -87,11 +87,17 @@ def advance(spec: LoopSpec, train_step, eval_fn: EvalFn | None, loop: LoopState,
 def track_best(spec: LoopSpec, loop: LoopState, state: TrainState, metrics: dict) -> LoopState:
     """One member's bookkeeping after an epoch: best parameters, patience, divergence.
     A member that had already stopped keeps its state: its epoch was computed (it shares
-    the program with the others) but is discarded."""
+    the program with the others) but is discarded.
+
+    Divergence is a loss (training or validation) that is not finite. A monitored metric
+    that is undefined (NaN: e.g. AUC on validation rows of one class) only fails to
+    improve: it says nothing about the parameters."""
     epoch = loop.epoch + 1
     score = spec.sign * metrics[spec.monitor]
-    finite = jnp.isfinite(metrics["loss"]) & jnp.isfinite(score)
-    improved = finite & (score < loop.best_score - spec.min_delta)
+    finite = jnp.isfinite(metrics["loss"])
+    if "val_loss" in metrics:
+        finite &= jnp.isfinite(metrics["val_loss"])
+    improved = finite & jnp.isfinite(score) & (score < loop.best_score - spec.min_delta)
     bad = jnp.where(improved, 0, loop.bad_epochs + 1)
     patience_out = bad >= spec.patience if spec.patience is not None else False
     new = LoopState(

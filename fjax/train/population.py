@@ -126,12 +126,20 @@ class Population:
             rows[f"best_{name}"] = np.where(best > 0, stacked[np.maximum(best, 1) - 1, idx], np.nan)
         return rows
 
-    def summary(self, metric: str | None = None) -> pd.DataFrame:
-        """Mean and std over seeds and folds of `best_<metric>`, one row per config."""
+    def summary(self, metric: str | None = None, mode: str | None = None) -> pd.DataFrame:
+        """Mean and std over seeds and folds of `best_<metric>`, one row per config.
+
+        A member that diverged counts as the worst value (inf for mode "min", -inf for
+        "max"), so a config ranks last if any of its seeds or folds diverged, rather than
+        by the members that survived. Undefined values (NaN: e.g. AUC on a fold of one
+        class) are left out of the mean, and `count` says how many were not."""
         metric = metric or self.monitor
+        mode = mode or self.mode
         hp = [c for c in self.members.columns if c not in ("member", "seed", "fold")]
         table = self.table()
         col = f"best_{metric}"
+        worst = np.inf if mode == "min" else -np.inf
+        table[col] = table[col].where(table["diverged_epoch"] == 0, worst)
         if not hp:
             table = table.assign(config=0)
             hp = ["config"]
@@ -142,7 +150,7 @@ class Population:
         """The hyperparameters whose mean over folds and seeds of `metric` is best."""
         metric = metric or self.monitor
         mode = mode or self.mode
-        summary = self.summary(metric)
+        summary = self.summary(metric, mode)
         col = f"{metric}_mean"
         i = summary[col].idxmin() if mode == "min" else summary[col].idxmax()
         row = summary.loc[i]
@@ -208,7 +216,8 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
         if folds.n != n:
             raise ValueError(f"folds cover {folds.n} rows but data has {n}")
         train_masks = jnp.asarray(check_weights(folds.train, n, "folds.train"))
-        val_masks = jnp.asarray(check_weights(folds.val, n, "folds.val"))
+        # Members validate on their fold's rows with the data's own weights, as `fit`.
+        val_masks = jnp.asarray(check_weights(folds.val, n, "folds.val")) * base_weights
         val_data = data
     else:
         train_masks = jnp.ones((1, n), jnp.float32)

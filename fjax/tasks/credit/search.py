@@ -110,9 +110,15 @@ def summarize(table: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     first = table.drop_duplicates("config").set_index("config")[list(keys)]
     out = first.join(agg)
     out.insert(len(keys), "members", table.groupby("config", sort=True).size())
+    out.insert(len(keys) + 1, "diverged",
+               (table["diverged_epoch"] > 0).groupby(table["config"], sort=True).sum())
     return out.reset_index()
 
 
 def best_config_id(summary: pd.DataFrame) -> int:
-    """The configuration with the highest mean validation ROC-AUC over folds and seeds."""
-    return int(summary.loc[summary["auc_mean"].idxmax(), "config"])
+    """The configuration with the highest mean validation ROC-AUC over folds and seeds,
+    among those none of whose members diverged (a mean over the survivors would flatter
+    an unstable learning rate); among all of them only if every one had a divergence."""
+    stable = summary[summary["diverged"] == 0]
+    pool = stable if len(stable) else summary
+    return int(pool.loc[pool["auc_mean"].idxmax(), "config"])
