@@ -173,7 +173,8 @@ def test_run_writes_a_complete_consistent_report(logistic_run):
         scores["points_1"].dropna().index).fillna(0)).all()
     new = pd.read_csv(path / "new_scores.csv")
     assert len(new) == 25 and "psi_new_applicants" in metrics["stability"]
-    np.testing.assert_allclose(new["score"], scores["score"].iloc[:25], rtol=1e-9)
+    # The same applicants scored again (float32 logits, other batches: rounding only).
+    np.testing.assert_allclose(new["score"], scores["score"].iloc[:25], rtol=1e-6)
     assert "## Decision under the cost matrix" in (path / "report.md").read_text()
 
 

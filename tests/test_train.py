@@ -13,14 +13,16 @@ import pytest
 
 from fjax import metrics
 from fjax.config import LossConfig, OptimConfig, TrainConfig
-from fjax.data.splits import kfold
+from fjax.data.splits import kfold, walk_forward
 from fjax.models import LinearRegression
 from fjax.optim import build_optimizer
 from fjax.train import (Callback, TrainingDiverged, TrainState, fit, init_member,
                         make_eval_step, make_train_step, train_population)
 from fjax.train.checkpoint import Checkpointer
-from fjax.train.epoch import num_batches, shuffled_batches, train_epoch
+from fjax.train.epoch import epoch_permutation, num_batches, shuffled_batches, train_epoch
 from fjax.train.objective import check_targets, supervised_loss
+from fjax.train.fit import resolve_monitor
+from fjax.train.loop import LoopSpec, LoopState, track_best
 from fjax.train.population import Population, member_grid
 
 N, D = 90, 4
@@ -83,7 +85,6 @@ def test_epoch_masks_the_last_partial_batch_like_a_float64_reference():
     weights = jnp.ones(n)
     new, _ = train_epoch(make_train_step(loss_fn), state, data, weights, jnp.int32(0),
                          batch_size=bs, n_batches=num_batches(n, bs))
-    from fjax.train.epoch import epoch_permutation
     idx, w = shuffled_batches(epoch_permutation(state.rng, jnp.int32(0), n), weights, bs, 3)
     assert float(w[-1].sum()) == n - 2 * bs
     assert sorted(np.asarray(idx)[np.asarray(w) > 0].tolist()) == list(range(n))
@@ -242,13 +243,13 @@ def test_a_diverging_member_does_not_stop_the_others():
     pop = train_population(supervised_loss(MODEL.apply, LossConfig(name="mse")), INIT, DATA,
                            optim=OptimConfig(name="sgd", learning_rate=1e-2),
                            train=TrainConfig(epochs=6, batch_size=16),
-                           hparams={"learning_rate": [1e-2, 1e4]})
+                           hparams={"learning_rate": [1e-2, 1.5]})
     table = pop.table()
     assert table.loc[0, "diverged_epoch"] == 0 and table.loc[0, "epochs"] == 6
-    # The epoch named is the first whose logged loss is not finite.
+    # The epoch named is the first whose logged loss is not finite (lr 1.5 takes a few).
     losses = np.stack([h["loss"][1] for h in pop.history])
     first_bad = int(np.flatnonzero(~np.isfinite(losses))[0]) + 1
-    assert table.loc[1, "diverged_epoch"] == first_bad == table.loc[1, "epochs"]
+    assert table.loc[1, "diverged_epoch"] == first_bad == table.loc[1, "epochs"] > 1
     assert all(np.isfinite(np.asarray(p)).all() for p in jax.tree.leaves(pop.params))
 
 
@@ -273,6 +274,66 @@ def test_an_undefined_monitor_is_not_divergence():
     assert tree_equal(res.state.params, res.loop.train.params)
 
 
+
+@pytest.mark.parametrize("mode, scores", [("max", [0.60, 0.70, 0.72, 0.74, 0.80]),
+                                          ("min", [1.00, 0.90, 0.88, 0.86, 0.50])])
+def test_early_stopping_follows_mode_min_delta_and_patience(mode, scores):
+    """Epoch 2 improves by more than min_delta (0.05); epochs 3 and 4 improve by less, so
+    with patience 2 the run stops after epoch 4 with epoch 2 as its best, and epoch 5's
+    larger improvement is never seen."""
+    config = TrainConfig(monitor="val_auc", mode=mode, min_delta=0.05, patience=2)
+    monitor, sign = resolve_monitor(config, has_val=True)
+    spec = LoopSpec(batch_size=16, n_batches=1, monitor=monitor, sign=sign,
+                    min_delta=config.min_delta, patience=config.patience)
+    loop = LoopState.start(fresh_state())
+    for score in scores:
+        loop = track_best(spec, loop, loop.train, {"loss": jnp.float32(0.1),
+                                                   "val_auc": jnp.float32(score)})
+    assert (int(loop.best_epoch), int(loop.epoch), bool(loop.stopped)) == (2, 4, True)
+    assert float(loop.best_score) == pytest.approx(sign * scores[1])
+    assert int(loop.diverged_epoch) == 0
+
+
+def test_each_epoch_draws_its_own_shuffle():
+    rng = jax.random.PRNGKey(3)
+    orders = [np.asarray(epoch_permutation(rng, jnp.int32(e), N)) for e in (0, 1, 0)]
+    assert sorted(orders[0]) == list(range(N))
+    assert not np.array_equal(orders[0], orders[1])
+    np.testing.assert_array_equal(orders[0], orders[2])
+
+
+def test_population_with_unequal_folds_equals_fits():
+    """Walk-forward folds train on 60, 70 and 80 rows: members with fewer rows skip the
+    batches they lack, so each still takes exactly the steps its own `fit` takes."""
+    folds = walk_forward(N, k=3, val_size=10)
+    assert list(folds.train.sum(1)) == [60, 70, 80]
+    optim = OptimConfig(name="adam", learning_rate=1e-2)
+    pop = train_population(LOSS, INIT, DATA, optim=optim, train=CFG, folds=folds, callbacks=())
+    tx = build_optimizer(optim, CFG.epochs * num_batches(80, CFG.batch_size))
+    for i in range(3):
+        one = fit(init_member(INIT, tx, 0), LOSS, DATA, config=CFG, weights=folds.train[i],
+                  val_data=DATA, val_weights=folds.val[i], callbacks=())
+        assert int(pop.loop.train.step[i]) == int(one.state.step) == \
+            CFG.epochs * num_batches(int(folds.train[i].sum()), CFG.batch_size)
+        tree_allclose(one.state.params, pop.member_params(i), rtol=2e-4, atol=2e-5)
+
+
+def test_table_reads_each_members_best_and_last_epoch():
+    """A hand-built three-epoch history: member 0 was best at epoch 1 and ran 3 epochs,
+    member 1 was best at epoch 2 and stopped there."""
+    members = member_grid({"learning_rate": [1e-3, 1e-2]}, seeds=[0], n_folds=1)
+    history = [{"val_loss": np.array([0.3, 0.9]), "epoch": 1, "time_s": 0.0},
+               {"val_loss": np.array([0.4, 0.5]), "epoch": 2, "time_s": 0.0},
+               {"val_loss": np.array([0.6, 0.5]), "epoch": 3, "time_s": 0.0}]
+    loop = types.SimpleNamespace(epoch=np.array([3, 2]), best_epoch=np.array([1, 2]),
+                                 diverged_epoch=np.array([0, 0]))
+    pop = Population(loop=loop, params=None, members=members, history=history,
+                     monitor="val_loss", mode="min", compile_s=0.0, compilations=0,
+                     train_s=0.0, epoch_s=[])
+    table = pop.table()
+    assert table["best_val_loss"].tolist() == [0.3, 0.5]
+    assert table["final_val_loss"].tolist() == [0.6, 0.5]
+
 def test_summary_ranks_a_config_with_a_diverged_member_last():
     """lr 1.0 diverged on two seeds; its one survivor scored better than every lr 1e-3
     member, but a mean over survivors must not pick it."""
@@ -290,7 +351,8 @@ def test_summary_ranks_a_config_with_a_diverged_member_last():
     assert summary.loc[1.0, "val_loss_mean"] == np.inf
     assert pop.best_config() == {"learning_rate": 1e-3}
     # Maximising, the diverged members count as -inf.
-    assert pop.summary("val_loss", "max").set_index("learning_rate").loc[1.0, "val_loss_mean"] == -np.inf
+    maximised = pop.summary("val_loss", "max").set_index("learning_rate")
+    assert maximised.loc[1.0, "val_loss_mean"] == -np.inf
 
 
 def test_resumed_run_is_bit_identical(tmp_path):
@@ -386,7 +448,6 @@ def test_population_init_equals_eager_init_member(kind):
     from fjax.config import ModelConfig
     from fjax.models import build_model
     from fjax.runtime import default_platform
-    from fjax.train.loop import LoopState
     from fjax.train.population import init_population
     x = RNG.normal(size=(4, 6, 3)).astype(np.float32)
     model = build_model(ModelConfig(kind=kind, hidden=(5,)), 1)
@@ -446,7 +507,6 @@ def test_lift_rule_runs_recurrent_models_one_at_a_time_on_cpu_only():
     is the same, so only the platform decides."""
     from fjax.config import ModelConfig
     from fjax.models import build_model
-    from fjax.train.loop import LoopState
     from fjax.train.population import auto_chunk
     x = RNG.normal(size=(8, 5, 2)).astype(np.float32)
     data = {"x": jnp.asarray(x), "y": jnp.ones((8, 1))}
