@@ -226,7 +226,8 @@ class SweepConfig:
     seeds: Annotated[int, tyro.conf.arg(aliases=("--seeds",))] = 1
     """Number of seeds per configuration (seed, seed + 1, ...)."""
     folds: Annotated[int, tyro.conf.arg(aliases=("--cv",))] = 1
-    """Cross-validation folds (1: a single train/validation split)."""
+    """Folds on the population axis: credit's cross-validation folds, fraud's prequential
+    test periods (forecasting uses data.origins instead)."""
 
     def __post_init__(self):
         check_positive(self, "seeds")

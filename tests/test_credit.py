@@ -211,3 +211,17 @@ def test_the_best_config_is_chosen_among_those_without_diverged_members():
                             "diverged": [0, 1, 0]})
     assert best_config_id(summary) == 2
     assert best_config_id(summary.assign(diverged=[1, 1, 2])) == 1
+
+
+def test_a_bad_file_to_score_fails_before_training(csv_path, tmp_path):
+    missing = tmp_path / "nowhere.csv"
+    cfg = small_config(csv_path, out=str(tmp_path / "a"), data=CreditDataConfig(
+        path=str(csv_path), score_path=str(missing)))
+    with pytest.raises(ValueError, match="nowhere.csv"):
+        run(cfg, progress=False)
+    pd.read_csv(csv_path).drop(columns=["purpose"]).to_csv(tmp_path / "new.csv", index=False)
+    cfg = small_config(csv_path, out=str(tmp_path / "b"), data=CreditDataConfig(
+        path=str(csv_path), score_path=str(tmp_path / "new.csv")))
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['purpose'\]"):
+        run(cfg, progress=False)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

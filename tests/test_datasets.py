@@ -61,3 +61,9 @@ def test_bad_names_and_columns(tmp_path):
     (tmp_path / "a.xlsx").write_text("x")
     with pytest.raises(ValueError, match="unsupported file type"):
         load_dataset(tmp_path / "a.xlsx")
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(ValueError, match=r"'.*empty.csv' is empty: no header"):
+        load_dataset(tmp_path / "empty.csv")
+    (tmp_path / "header.csv").write_text("a,b\n")
+    with pytest.raises(ValueError, match=r"'.*header.csv' has no rows"):
+        load_dataset(tmp_path / "header.csv")

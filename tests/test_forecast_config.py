@@ -6,7 +6,7 @@ import pytest
 import tyro
 
 from fjax import cli
-from fjax.config import LossConfig, ModelConfig, TrainConfig, from_json, to_json
+from fjax.config import LossConfig, ModelConfig, SweepConfig, TrainConfig, from_json, to_json
 from fjax.tasks.forecast import Config, ForecastDataConfig
 
 
@@ -34,6 +34,7 @@ def test_defaults_reproduce_the_tutorial():
     (lambda: Config(model=ModelConfig(kind="logistic")), r"ModelConfig.kind is 'logistic'"),
     (lambda: Config(loss=LossConfig(name="pinball", quantiles=(0.5,))), r"LossConfig.quantiles"),
     (lambda: Config(train=TrainConfig(patience=3)), r"TrainConfig.patience needs a validation"),
+    (lambda: Config(sweep=SweepConfig(folds=3)), r"SweepConfig.folds is 3.*--data.origins"),
 ])
 def test_bad_values_name_the_field(make, match):
     with pytest.raises(ValueError, match=match):

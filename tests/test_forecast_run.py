@@ -111,6 +111,16 @@ def test_user_csv_from_the_command_line(tmp_path, capsys):
     assert cfg["model"]["kind"] == "linear" and cfg["data"]["horizon"] == 5
 
 
+def test_a_constant_target_is_refused_before_training(tmp_path):
+    frame = write_prices(tmp_path / "flat.csv", n=120).assign(price=100.0)
+    frame.to_csv(tmp_path / "flat.csv", index=False)
+    cfg = Config(out=str(tmp_path / "out"), data=ForecastDataConfig(
+        path=str(tmp_path / "flat.csv"), target="price", window=10))
+    with pytest.raises(ValueError, match=r"column 'price' of .* is constant over the training"):
+        run(cfg, progress=False)
+    assert not (tmp_path / "out").exists()
+
+
 def test_bad_file_fails_before_training(tmp_path):
     frame = write_prices(tmp_path / "bad.csv", n=120)
     frame.iloc[[10, 11]] = frame.iloc[[11, 10]].to_numpy()

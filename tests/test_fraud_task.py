@@ -94,6 +94,12 @@ def test_bad_config_names_the_field(make, field):
         make()
 
 
+def test_patience_without_a_validation_search_is_refused(tmp_path, capsys):
+    assert cli.main(["run", "fraud", "--out", str(tmp_path), "--train.patience", "2"]) == 2
+    assert "TrainConfig.patience has nothing to stop on in a plain run" in capsys.readouterr().err
+    assert not (tmp_path / "config.json").exists()
+
+
 def test_periods_that_do_not_fit_the_data_say_how_to_fix_it(user_file, tmp_path, capsys):
     argv = ["run", "fraud", "--out", str(tmp_path / "r"), "--data.path", str(user_file),
             "--data.amount-column", "amount_eur", "--data.customer-column", "card",

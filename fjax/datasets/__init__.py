@@ -64,7 +64,11 @@ def read_table(path: str | os.PathLike, *, date_column: str | None = None) -> pd
     if suffixes.endswith((".parquet", ".pq")):
         df = pd.read_parquet(path)
     elif suffixes.endswith((".csv", ".csv.gz", ".txt")):
-        df = pd.read_csv(path)
+        try:
+            df = pd.read_csv(path)
+        except pd.errors.EmptyDataError:
+            raise ValueError(f"{str(path)!r} is empty: no header and no rows; write a header "
+                             "line with the column names, then one row per record") from None
     else:
         raise ValueError(f"{str(path)!r}: unsupported file type {suffixes or '(none)'}; "
                          "use .csv, .csv.gz or .parquet")

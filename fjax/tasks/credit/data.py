@@ -14,7 +14,7 @@ from fjax.data.columns import TableSchema, binary_target, check_class_counts, in
 from fjax.data.split_stack import SplitStack, stack_splits
 from fjax.data.splits import Folds, stratified_kfold
 from fjax.data.tabular import Encoded, TabularEncoder, fit_encoder
-from fjax.datasets import load_dataset
+from fjax.datasets import load_dataset, read_table
 from fjax.tasks.credit.config import Config, CreditDataConfig
 
 
@@ -25,6 +25,7 @@ class CreditData:
     y: np.ndarray          # f32[n], 1 = positive (bad)
     ids: np.ndarray        # [n] applicant ids
     folds: Folds           # stratified masks over the n rows
+    new: pd.DataFrame | None = None  # applicants to score (data.score_path), checked
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,22 @@ def load(config: Config) -> CreditData:
     check_class_counts(y, config.sweep.folds, cfg.target)
     ids = frame[cfg.id_column].to_numpy() if cfg.id_column else np.arange(len(frame))
     folds = stratified_kfold(y, config.sweep.folds, seed=config.seed)
-    return CreditData(frame=frame, schema=schema, y=y, ids=ids, folds=folds)
+    return CreditData(frame=frame, schema=schema, y=y, ids=ids, folds=folds,
+                      new=load_new_applicants(cfg, schema))
+
+
+def load_new_applicants(cfg: CreditDataConfig, schema: TableSchema) -> pd.DataFrame | None:
+    """The applicants of `score_path`, read and checked with the training data (before any
+    training), so a wrong file fails at once."""
+    if not cfg.score_path:
+        return None
+    frame = read_table(cfg.score_path)
+    needed = [*schema.features, *([cfg.id_column] if cfg.id_column else [])]
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise ValueError(f"data.score_path {cfg.score_path!r} lacks the column(s) {missing}; "
+                         "it needs every feature column the model trains on")
+    return frame
 
 
 def categorical_mode(config: Config) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from fjax.datasets import read_table
 from fjax.explain import top_reasons
 from fjax.scorecard import ScoreScale
 from fjax.tasks.credit.config import Config
@@ -38,12 +37,9 @@ def scored(final: FinalModel, frame: pd.DataFrame, calibrator, threshold: float,
 
 def score_new(config: Config, data: CreditData, final: FinalModel, calibrator,
               threshold: float, scale: ScoreScale) -> pd.DataFrame:
-    """New applicants from `data.score_path`, scored like the training ones."""
-    frame = read_table(config.data.score_path)
-    missing = [c for c in data.schema.features if c not in frame.columns]
-    if missing:
-        raise ValueError(f"data.score_path {config.data.score_path!r} lacks the feature "
-                         f"column(s) {missing}; it needs every column the model was trained on")
+    """The new applicants (`data.new`, from `data.score_path`), scored like the training
+    ones."""
+    frame = data.new
     out = scored(final, frame, calibrator, threshold, scale, config.scorecard.reasons)[0]
     ids = frame[config.data.id_column].to_numpy() if config.data.id_column else np.arange(len(frame))
     out.insert(0, "applicant", ids)

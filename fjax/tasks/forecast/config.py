@@ -138,6 +138,10 @@ class Config(ExperimentConfig):
         if self.loss.name == "pinball" and len(self.loss.quantiles) < 2:
             raise config_error(self.loss, "quantiles", f"has one level {self.loss.quantiles}",
                                "give at least two levels for an interval, e.g. 0.1 0.5 0.9")
+        if self.sweep.folds != 1:
+            raise config_error(self.sweep, "folds", f"is {self.sweep.folds}, but forecasting "
+                               "does not shuffle rows into folds", "use --data.origins for "
+                               "walk-forward origins over the test span")
         if self.train.patience is not None and self.data.val_fraction == 0:
             raise config_error(self.train, "patience", "needs a validation span to stop on "
                                "(early stopping on the test span would leak it)",

@@ -85,6 +85,12 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
                         rolling_rows=cfg.rolling_rows, first=first)
     if evaluation is not None:
         check_history(plan, first, evaluation)
+    start, end = plan.scaler_rows
+    if np.ptp(series.values[start:end, 0]) == 0:
+        raise ValueError(f"column {cfg.target!r} of {source} is constant over the training "
+                         f"rows {start}-{end - 1}: there is nothing to learn, and the naive "
+                         "forecast's error (the scale of every comparison) is zero; check "
+                         "that data.target names the price column")
     z = to_target(series.values, cfg.transform, names=series.columns)
     mask = np.zeros(series.n, bool)
     mask[slice(*plan.scaler_rows)] = True

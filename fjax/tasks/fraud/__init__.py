@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from fjax.config import to_dict
+from fjax.config import config_error, to_dict
 from fjax.tasks.experiment import default_run_dir
 from fjax.tasks.fraud.config import MODELS, SEQUENCE_KINDS, Config, FraudDataConfig
 from fjax.tasks.fraud.dataset import FraudData, prepare
@@ -39,7 +39,14 @@ OUTPUTS = ("members.csv", "periods.csv", "validation.csv", "alerts.csv", "metric
 
 
 def _check_grid(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
-    """Warn about swept values that cannot change the model being trained."""
+    """Reject settings a plain run would ignore; warn about swept values that cannot
+    change the model being trained."""
+    if not grid and config.train.patience is not None:
+        raise config_error(config.train, "patience", "has nothing to stop on in a plain run: "
+                           "the test weeks are never monitored and there is no validation "
+                           "search", "sweep a hyperparameter (`fjax sweep fraud "
+                           "--optim.learning-rate 1e-3 3e-3`) to choose epochs on the "
+                           "validation weeks, or leave patience unset")
     for path in grid:
         if not path.startswith("loss."):
             continue
