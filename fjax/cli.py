@@ -53,7 +53,11 @@ def sweep_view(cls: type, base: Any = None) -> type:
             fields.append((f.name, tuple[float, ...], dataclasses.field(default=values)))
         else:
             fields.append((f.name, tp, dataclasses.field(default=default)))
-    return dataclasses.make_dataclass(f"{cls.__name__}Sweep", fields, frozen=True)
+    # A subclass, so that tyro finds each field's docstring (the help text) on `cls`; its
+    # checks run when `split_sweep` builds the real configs, not on tuples of values.
+    return dataclasses.make_dataclass(f"{cls.__name__}Sweep", fields, bases=(cls,), frozen=True,
+                                      namespace={"__doc__": cls.__doc__,
+                                                 "__post_init__": lambda self: None})
 
 
 def split_sweep(cls: type, parsed: Any, prefix: str = "") -> tuple[Any, dict[str, tuple]]:

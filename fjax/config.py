@@ -75,14 +75,20 @@ class ModelConfig:
 
     kind: Annotated[Literal["linear", "logistic", "mlp", "lstm", "gru", "cnn", "autoencoder"],
                     tyro.conf.arg(aliases=("--model",))] = "mlp"
+    """The model family; each task accepts the kinds that fit its data."""
     hidden: tuple[int, ...] = (64, 64)
     """Hidden widths: MLP layers, recurrent layers, conv channels or encoder layers."""
     head: tuple[int, ...] = ()
     """Dense layers after a recurrent or convolutional trunk."""
-    activation: str = "relu"
-    head_activation: str = "linear"
+    activation: Literal["relu", "gelu", "tanh", "silu", "linear"] = "relu"
+    """Activation of the MLP's, the CNN's and the autoencoder's layers."""
+    head_activation: Literal["relu", "gelu", "tanh", "silu", "linear"] = "linear"
+    """Activation of the `head` layers after a recurrent or CNN trunk (linear: none, as in
+    the tutorials' Dense(25))."""
     dropout: float = 0.0
+    """Dropout rate of hidden layers during training (0: none)."""
     kernel_size: int = 3
+    """CNN kernel width."""
     dilations: tuple[int, ...] | None = None
     """CNN dilations per layer; None doubles them: 1, 2, 4, ..."""
     bottleneck: int = 8
@@ -116,12 +122,15 @@ class LossConfig:
 
     name: Literal["mse", "mae", "huber", "bce", "focal", "softmax_ce", "pinball",
                   "gaussian_nll"] = "mse"
+    """The loss; each task accepts the losses that fit its targets."""
     pos_weight: float = hyper(1.0)
     """Weight of the positive class in binary cross-entropy."""
     focal_gamma: float = hyper(2.0)
+    """Focal loss focusing exponent (0: weighted cross-entropy)."""
     focal_alpha: float = hyper(-1.0)
     """Focal loss class balance in [0, 1]; negative disables it."""
     huber_delta: float = hyper(1.0)
+    """Huber loss: the error size where it turns from quadratic to linear."""
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
     """Quantile levels predicted with the pinball loss."""
 
@@ -145,6 +154,7 @@ class OptimConfig:
     injected per member; everything else is structural."""
 
     name: Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"] = "adam"
+    """The optax optimizer (momentum and nesterov: SGD with momentum)."""
     learning_rate: float = hyper(1e-3)
     """Peak learning rate (the schedule multiplies it)."""
     weight_decay: float = hyper(0.0)
@@ -152,7 +162,9 @@ class OptimConfig:
     momentum: float | None = hyper(None)
     """SGD momentum, RMSprop momentum or Adam's beta1; None = the optimizer's default."""
     schedule: Literal["constant", "cosine", "warmup_cosine", "exponential"] = "constant"
+    """Learning-rate shape over the run's steps, multiplying learning_rate."""
     warmup_steps: int = 0
+    """warmup_cosine: steps of linear warm-up from 0."""
     decay_rate: float = 0.5
     """Exponential schedule: factor applied every `decay_steps` steps."""
     decay_steps: int = 1000
@@ -191,15 +203,20 @@ class TrainConfig:
     """The training loop: epochs, batches, early stopping and how members are lifted."""
 
     epochs: int = 10
+    """Passes over the training rows (fewer if early stopping ends a run)."""
     batch_size: int = 64
+    """Rows per optimizer step."""
     eval_batch_size: int = 4096
+    """Rows per evaluation call (memory only: results do not depend on it)."""
     patience: int | None = None
     """Stop a member after this many epochs without improvement (None: never)."""
     monitor: str | None = None
     """Metric for early stopping and best-epoch selection; None: val_loss, or loss
     without validation data."""
     mode: Literal["min", "max"] = "min"
+    """Whether a lower (min) or higher (max) monitor is better."""
     min_delta: float = 0.0
+    """Smallest change of the monitor that counts as an improvement."""
     restore_best: bool = True
     """Return the parameters of the best epoch (only when there is validation data)."""
     member_chunk: int | None = None
@@ -208,8 +225,8 @@ class TrainConfig:
     all at once, except one at a time for recurrent models on a CPU."""
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            check_integer(self, name, 1, "pass e.g. 64")
+        for name, example in (("epochs", 10), ("batch_size", 64), ("eval_batch_size", 4096)):
+            check_integer(self, name, 1, f"pass e.g. {example}")
         if self.patience is not None:
             check_positive(self, "patience")
         check_choice(self, "mode", ("min", "max"))
@@ -247,7 +264,9 @@ class ExperimentConfig:
     """Everything one run needs; the task configs extend it."""
 
     name: str = "experiment"
+    """The run's name: its folder is runs/<name> unless --out is given."""
     seed: int = 0
+    """First seed (initial weights and shuffles); members use seed, seed + 1, ..."""
     out: str | None = None
     """Run folder; None: runs/<name>."""
     data: DataConfig = DataConfig()

@@ -70,3 +70,14 @@ def test_replace_path_validates_and_rejects_unknown():
 def test_configs_are_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         ExperimentConfig().seed = 2
+
+
+def test_help_describes_the_fields_in_run_and_sweep(capsys):
+    from fjax import cli
+    for command in ("run", "sweep"):
+        with pytest.raises(SystemExit):
+            cli.main([command, "forecast", "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        for doc in ("Input rows per window (W).", "Forecasting models: linear, mlp, lstm, gru",
+                    "Passes over the training rows", "Peak learning rate"):
+            assert doc in text, (command, doc)

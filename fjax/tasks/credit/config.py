@@ -106,6 +106,7 @@ class Config(ExperimentConfig):
     data: CreditDataConfig = CreditDataConfig()
     model: CreditModelConfig = CreditModelConfig()
     loss: LossConfig = LossConfig(name="bce")
+    """Credit losses: bce or focal."""
     optim: OptimConfig = OptimConfig(name="adam", learning_rate=3e-3, weight_decay=3e-3,
                                      schedule="cosine")
     train: TrainConfig = TrainConfig(epochs=60, batch_size=64, restore_best=False)

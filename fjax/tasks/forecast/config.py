@@ -122,7 +122,9 @@ class Config(ExperimentConfig):
     name: str = "forecast"
     data: ForecastDataConfig = ForecastDataConfig()
     model: ModelConfig = ModelConfig(kind="lstm", hidden=(50, 50), head=(25,))
+    """Forecasting models: linear, mlp, lstm, gru or cnn."""
     loss: LossConfig = LossConfig(name="mse")
+    """Forecasting losses: mse, mae, huber, pinball (quantiles) or gaussian_nll."""
     train: TrainConfig = TrainConfig(epochs=DEFAULT_EPOCHS, batch_size=64)
     evaluation: EvaluationConfig = EvaluationConfig()
 

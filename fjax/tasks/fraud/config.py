@@ -96,7 +96,9 @@ class Config(ExperimentConfig):
     name: str = "fraud"
     data: FraudDataConfig = FraudDataConfig()
     model: ModelConfig = ModelConfig(kind="mlp", hidden=(100, 100), dropout=0.2)
+    """Fraud models: logistic, mlp, autoencoder, gru or lstm."""
     loss: LossConfig = LossConfig(name="bce")
+    """Fraud losses: bce or focal (the autoencoder minimises reconstruction error)."""
     optim: OptimConfig = OptimConfig(name="adam", learning_rate=3e-3)
     train: TrainConfig = TrainConfig(epochs=16, batch_size=64, eval_batch_size=8192,
                                      monitor="val_average_precision", mode="max")
