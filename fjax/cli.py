@@ -12,6 +12,7 @@ trains as one compiled population per structure.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import sys
 import typing
 from pathlib import Path
@@ -99,6 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) < 2 or argv[0] not in ("run", "sweep") or argv[1] not in TASKS:
         print(USAGE, file=sys.stderr)
+        for word, known in zip(argv[:2], (("run", "sweep"), tuple(TASKS))):
+            if word not in known and not word.startswith("-"):
+                close = difflib.get_close_matches(word, known, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                print(f"\nfjax: error: unknown {'command' if known[0] == 'run' else 'task'} "
+                      f"{word!r}{hint}", file=sys.stderr)
+                break
         return 0 if argv[:1] in (["-h"], ["--help"]) else 2
     command, task_name, rest = argv[0], argv[1], argv[2:]
     task = get_task(task_name)

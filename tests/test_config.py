@@ -81,3 +81,11 @@ def test_help_describes_the_fields_in_run_and_sweep(capsys):
         for doc in ("Input rows per window (W).", "Forecasting models: linear, mlp, lstm, gru",
                     "Passes over the training rows", "Peak learning rate"):
             assert doc in text, (command, doc)
+
+
+def test_a_mistyped_task_or_command_gets_the_closest_name(capsys):
+    from fjax import cli
+    assert cli.main(["run", "forcast"]) == 2
+    assert "unknown task 'forcast'; did you mean 'forecast'?" in capsys.readouterr().err
+    assert cli.main(["rn", "credit"]) == 2
+    assert "unknown command 'rn'; did you mean 'run'?" in capsys.readouterr().err

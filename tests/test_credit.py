@@ -225,3 +225,9 @@ def test_a_bad_file_to_score_fails_before_training(csv_path, tmp_path):
     with pytest.raises(ValueError, match=r"lacks the column\(s\) \['purpose'\]"):
         run(cfg, progress=False)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_too_few_rows_are_named_before_the_columns(csv_path, tmp_path):
+    pd.read_csv(csv_path).head(1).to_csv(tmp_path / "one.csv", index=False)
+    with pytest.raises(ValueError, match=r"one.csv' has 1 row\(s\); 3-fold cross-validation"):
+        load(small_config(tmp_path / "one.csv"))

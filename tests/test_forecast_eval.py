@@ -142,3 +142,9 @@ def test_diebold_mariano_against_an_explicit_double_sum(lags):
 
 def test_overlap_lags():
     assert [overlap_lags(1, 1), overlap_lags(5, 1), overlap_lags(5, 5), overlap_lags(6, 4)] == [0, 4, 0, 1]
+
+
+def test_p_values_too_small_for_float64_are_not_printed_as_zero():
+    from fjax.tasks.forecast.report import p_text
+    assert p_text(0.0) == "p < 1e-16" and p_text(3e-20) == "p < 1e-16"
+    assert p_text(0.0123) == "p = 0.0123"

@@ -46,7 +46,7 @@ def _check_positive(values: np.ndarray, names: Sequence[str]) -> None:
             name = names[c] if c < len(names) else f"column {c}"
             raise ValueError(
                 f"column {name!r} has {len(bad)} values <= 0 (first at row {bad[0]}: "
-                f"{cols[bad[0], c]!r}); log returns need positive values; use "
+                f"{float(cols[bad[0], c])!r}); log returns need positive values; use "
                 "--data.transform diff or price")
 
 

@@ -90,6 +90,11 @@ class Transactions:
         return frame
 
 
+def _plain(value):
+    """A numpy scalar as the Python value it holds, so messages read 2, not np.int64(2)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def summary(tx: Transactions) -> dict:
     """Volume, frauds, fraud rate, compromised cards, and frauds per scenario."""
     out = {"transactions": len(tx), "frauds": int(tx.fraud.sum()),
@@ -141,7 +146,8 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
     if bad.any():
         rows = np.nonzero(bad)[0]
         _fail("amount", amount_name, f"has {len(rows)} non-numeric or missing values (first at "
-              f"row {rows[0]}: {frame[amount_name].iloc[rows[0]]!r})", "clean them before loading")
+              f"row {rows[0]}: {_plain(frame[amount_name].iloc[rows[0]])!r})",
+              "clean them before loading")
     if (amount < 0).any():
         rows = np.nonzero(amount < 0)[0]
         _fail("amount", amount_name, f"has {len(rows)} negative values (first at row {rows[0]}: "
@@ -150,7 +156,7 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
     bad = ~np.isin(label, (0.0, 1.0))
     if bad.any():
         values = pd.unique(frame[label_name][bad])[:10]
-        _fail("label", label_name, f"has values other than 0/1: {list(values)}",
+        _fail("label", label_name, f"has values other than 0/1: {np.asarray(values).tolist()}",
               "map fraud to 1 and legitimate to 0")
 
     seconds_abs = ts.to_numpy("datetime64[s]").astype(np.int64)

@@ -33,21 +33,24 @@ def loss_curves(history: Sequence[Mapping], path: str | Path,
                 title: str = "Loss per epoch", *, log_scale: bool = False,
                 ylabel: str | None = None) -> Path:
     """Per-epoch curves of `keys` (or of a mapping key -> legend label); population
-    values (arrays) are drawn as the median over members and a 10-90% band."""
+    values (arrays) are drawn as the median over members and a 10-90% band. `log_scale`
+    applies where every value is positive (a Gaussian NLL, for one, can be negative)."""
     labels = dict(keys) if isinstance(keys, Mapping) else {k: k for k in keys}
     fig, ax = plt.subplots(figsize=(7, 4))
     epochs = np.array([h["epoch"] for h in history])
+    positive = True
     for key, label in labels.items():
         if not history or key not in history[0]:
             continue
         vals = np.array([np.atleast_1d(np.asarray(h[key], dtype=float)) for h in history])
         members = vals.shape[1] > 1
+        positive &= bool(np.all(vals[np.isfinite(vals)] > 0))
         ax.plot(epochs, np.nanmedian(vals, axis=1), marker="o", ms=3,
                 label=label + (" (median over members)" if members else ""))
         if members:
             ax.fill_between(epochs, np.nanpercentile(vals, 10, axis=1),
                             np.nanpercentile(vals, 90, axis=1), alpha=0.2)
-    if log_scale:
+    if log_scale and positive:
         ax.set_yscale("log")
     ax.set_xlabel("epoch")
     if ylabel:

@@ -52,6 +52,11 @@ class FoldDesign:
 def load(config: Config) -> CreditData:
     cfg: CreditDataConfig = config.data
     frame = load_dataset(cfg.path or "german_credit")
+    k = config.sweep.folds
+    if len(frame) < 2 * k:  # before the columns: on a few rows every column looks constant
+        raise ValueError(f"{cfg.path!r} has {len(frame)} row(s); {k}-fold cross-validation "
+                         f"needs at least one applicant of each class per fold ({2 * k} rows); "
+                         "add data or lower --cv")
     schema = infer_schema(frame, cfg.target, cfg.positive, numeric=cfg.numeric,
                           categorical=cfg.categorical, drop=cfg.drop, id_column=cfg.id_column)
     y = binary_target(frame, schema)

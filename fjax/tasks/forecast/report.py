@@ -39,6 +39,11 @@ def forecast_frame(data: ForecastData, ev: Evaluation) -> pd.DataFrame:
     return frame
 
 
+def p_text(p: float) -> str:
+    """A p-value as text: below 1e-16 it is rounding (erfc underflows), not zero."""
+    return "p < 1e-16" if p < 1e-16 else f"p = {p:.3g}"
+
+
 def verdict(m: dict) -> str:
     model, naive = m["model"], m["baselines"]["naive"]
     ratio = model["rmse"] / naive["rmse"]
@@ -56,7 +61,7 @@ def verdict(m: dict) -> str:
     if dm["p_value"] is not None:
         sig = "is" if dm["p_value"] < 0.05 else "is not"
         text += (f" The difference in squared error {sig} statistically significant at 5% "
-                 f"(Diebold-Mariano statistic {dm['statistic']:.3f}, p = {dm['p_value']:.3g}; "
+                 f"(Diebold-Mariano statistic {dm['statistic']:.3f}, {p_text(dm['p_value'])}; "
                  "negative favours the model).")
     return text
 
@@ -103,7 +108,7 @@ def horizon_table(m: dict, metric: str = "rmse") -> str:
 def _describe_spans(facts: dict) -> str:
     rows = []
     for s in facts["spans"]:
-        row = {"origin": s["origin"], "train targets": " to ".join(s["train_dates"]),
+        row = {"origin": s["origin"], "train rows": " to ".join(s["train_dates"]),
                "train windows": s["train_windows"]}
         if "val_dates" in s:
             row.update({"validation targets": " to ".join(s["val_dates"]),
