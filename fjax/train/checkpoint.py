@@ -27,6 +27,14 @@ def _encode(logs: dict) -> dict:
             for k, v in logs.items()}
 
 
+def _shapes(tree: Any) -> dict:
+    """Leaf path ("train/params/Dense_0/kernel") -> shape, for a state or its metadata."""
+    def name(key):
+        return str(getattr(key, "key", getattr(key, "name", getattr(key, "idx", key))))
+    return {"/".join(name(k) for k in path): tuple(leaf.shape)
+            for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
 def _decode(logs: dict) -> dict:
     return {k: np.asarray(v["value"], v["dtype"]) if isinstance(v, dict) else v
             for k, v in logs.items()}
@@ -41,7 +49,9 @@ class Checkpointer(Callback):
         self.manager = ocp.CheckpointManager(
             self.directory,
             options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
-                                                 enable_async_checkpointing=False))
+                                                 enable_async_checkpointing=False),
+            item_handlers={"loop": ocp.StandardCheckpointHandler(),
+                           "history": ocp.JsonCheckpointHandler()})
 
     def latest_epoch(self) -> int | None:
         return self.manager.latest_step()
@@ -52,6 +62,15 @@ class Checkpointer(Callback):
         epoch = self.latest_epoch() if epoch is None else epoch
         if epoch is None:
             raise FileNotFoundError(f"no checkpoint in {self.directory}")
+        stored = _shapes(self.manager.item_metadata(epoch)["loop"])
+        wanted = _shapes(template)
+        if stored != wanted:
+            diff = sorted(set(stored.items()) ^ set(wanted.items()))[:4]
+            raise ValueError(
+                f"the checkpoint of epoch {epoch} in {self.directory} does not fit this run's "
+                "state (another model, optimizer or population size?); resume with the run "
+                "that wrote it, or use a new directory (or resume=False). Leaves (path, shape) "
+                f"that differ: {diff}")
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
         saved = self.manager.restore(epoch, args=ocp.args.Composite(
             loop=ocp.args.StandardRestore(abstract), history=ocp.args.JsonRestore()))
