@@ -148,3 +148,12 @@ def test_p_values_too_small_for_float64_are_not_printed_as_zero():
     from fjax.tasks.forecast.report import p_text
     assert p_text(0.0) == "p < 1e-16" and p_text(3e-20) == "p < 1e-16"
     assert p_text(0.0123) == "p = 0.0123"
+
+
+def test_a_verdict_on_few_test_windows_says_so():
+    from fjax.tasks.forecast.report import verdict
+    m = {"model": {"rmse": 1.0, "mae": 1.0}, "baselines": {"naive": {"rmse": 2.0, "mae": 2.0}},
+         "beats_naive": {"rmse": True, "mae": True},
+         "diebold_mariano_vs_naive": {"p_value": None}, "test_windows": 1}
+    assert "Only 1 test window(s): too few" in verdict(m)
+    assert "too few" not in verdict({**m, "test_windows": 250})

@@ -39,6 +39,9 @@ def forecast_frame(data: ForecastData, ev: Evaluation) -> pd.DataFrame:
     return frame
 
 
+FEW_WINDOWS = 30   # below this many test windows the verdict carries a warning
+
+
 def p_text(p: float) -> str:
     """A p-value as text: below 1e-16 it is rounding (erfc underflows), not zero."""
     return "p < 1e-16" if p < 1e-16 else f"p = {p:.3g}"
@@ -63,6 +66,9 @@ def verdict(m: dict) -> str:
         text += (f" The difference in squared error {sig} statistically significant at 5% "
                  f"(Diebold-Mariano statistic {dm['statistic']:.3f}, {p_text(dm['p_value'])}; "
                  "negative favours the model).")
+    if m["test_windows"] < FEW_WINDOWS:
+        text += (f" Only {m['test_windows']} test window(s): too few for this comparison to "
+                 "mean much; use a longer test span.")
     return text
 
 
