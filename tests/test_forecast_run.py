@@ -149,3 +149,7 @@ def test_a_sweep_records_its_grid_and_reports_the_point_it_chose(tmp_path):
     # A plain run in the same folder leaves no stale grid beside its config.
     assert cli.main(["run", "forecast", *common]) == 0
     assert not (out / "grid.json").exists()
+    # A bad grid value fails before anything is written or removed.
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert cli.main(["sweep", "forecast", "--optim.learning-rate", "1e-3", "-1", *common]) == 2
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before

@@ -75,7 +75,11 @@ def test_sweep_on_a_users_file_writes_the_run_folder(user_file, tmp_path):
     assert cli.main([*argv[:-len(TINY)], *TINY[:-2], "--cv", "40"]) == 2
     assert (out / "config.json").read_text() == before
     plain = [a for a in argv if a not in ("sweep", "1e-2")]
+    (out / "models" / "mine").mkdir()
+    for name in ("models/mine/config.json", "notes.txt"):   # the user's own files stay
+        (out / name).write_text("mine")
     assert cli.main(["run", *plain]) == 0
+    assert (out / "models/mine/config.json").read_text() == (out / "notes.txt").read_text()
     assert not (out / "grid.json").exists() and not (out / "validation.csv").exists()
     assert not (out / "models" / "mlp" / "validation").exists()
     log = (out / "models" / "mlp" / "history.jsonl").read_text().splitlines()

@@ -13,7 +13,7 @@ import pytest
 
 from fjax import metrics
 from fjax.config import LossConfig, OptimConfig, TrainConfig
-from fjax.data.splits import kfold, walk_forward
+from fjax.data.splits import Folds, kfold, walk_forward
 from fjax.models import LinearRegression
 from fjax.optim import build_optimizer
 from fjax.train import (Callback, TrainingDiverged, TrainState, fit, init_member,
@@ -272,6 +272,22 @@ def test_an_undefined_monitor_is_not_divergence():
                   eval_fn=eval_fn, callbacks=())
     assert res.epochs_run == 4 and res.best_epoch == 0 and int(res.loop.diverged_epoch) == 0
     assert tree_equal(res.state.params, res.loop.train.params)
+    # A population member in the same case keeps its last epoch too, not its initial weights.
+    with pytest.warns(UserWarning, match="1 of 1 members had val_average_precision undefined"):
+        pop = train_population(supervised_loss(MODEL.apply, LossConfig(name="bce")), INIT, data,
+                               optim=OptimConfig(), train=config, eval_fn=eval_fn,
+                               folds=Folds(train=train_rows[None], val=negatives_only[None]),
+                               callbacks=())
+    assert tree_equal(pop.member_params(0),
+                      jax.tree.map(lambda x: x[0], pop.loop.train.params))
+    assert not tree_equal(pop.member_params(0), jax.tree.map(lambda x: x[0], pop.loop.best_params))
+
+
+def test_a_non_finite_validation_loss_is_divergence():
+    far = {"x": X, "y": Y + 1e30}   # finite targets whose squared error overflows float32
+    with pytest.raises(TrainingDiverged, match=r"diverged at epoch 1: loss=[\d.]+, val_loss=inf"):
+        fit(fresh_state(), supervised_loss(MODEL.apply, LossConfig(name="mse")), DATA,
+            config=CFG, val_data=far, callbacks=())
 
 
 
@@ -353,6 +369,11 @@ def test_summary_ranks_a_config_with_a_diverged_member_last():
     # Maximising, the diverged members count as -inf.
     maximised = pop.summary("val_loss", "max").set_index("learning_rate")
     assert maximised.loc[1.0, "val_loss_mean"] == -np.inf
+    # lr 1e-3 with its metric undefined (NaN) on every member: neither config can be
+    # chosen, and picking the diverged one (pandas skips NaN) would be wrong.
+    pop.history[0]["val_loss"] = np.where(big, val, np.nan)
+    with pytest.raises(ValueError, match="no configuration has a finite mean val_loss_mean"):
+        pop.best_config()
 
 
 def test_resumed_run_is_bit_identical(tmp_path):

@@ -20,6 +20,7 @@ from fjax.report.callbacks import JsonlLogger
 from fjax.train.callbacks import ProgressBar
 from fjax.report.files import RunDir
 from fjax.train import Population, TrainingDiverged, train_population
+from fjax.train.population import best_row
 from fjax.train.sweep import Group, group_grid
 
 
@@ -78,7 +79,8 @@ def check_divergence(pop: Population, sweeping: bool) -> None:
     who = "; ".join(
         ", ".join(f"{c}={pop.members[c].iloc[i]:g}" for c in names) + f" at epoch {epochs[i]}"
         for i in bad[:5])
-    message = (f"{bad.size} of {pop.size} members diverged (loss became NaN or infinite): "
+    message = (f"{bad.size} of {pop.size} members diverged (loss or validation loss became "
+               "NaN or infinite): "
                f"{who}. Lower optim.learning_rate or set optim.clip_norm.")
     if not sweeping:
         raise TrainingDiverged(message, pop)
@@ -101,17 +103,16 @@ def combined_table(results: Sequence[GroupResult], grid: Mapping[str, Sequence[A
 
 
 def best_result(results: Sequence[GroupResult], metric: str, mode: str) -> tuple[GroupResult, dict]:
-    """The group and hyperparameters with the best mean `best_<metric>` over folds and seeds."""
-    best, best_hp, best_value = None, None, None
-    for result in results:
-        summary = result.population.summary(metric, mode)
-        col = f"{metric}_mean"
-        i = summary[col].idxmin() if mode == "min" else summary[col].idxmax()
-        value = float(summary.loc[i, col])
-        if best_value is None or (value < best_value if mode == "min" else value > best_value):
-            best, best_value = result, value
-            best_hp = {k: float(summary.loc[i, k]) for k in result.group.hparams}
-    return best, best_hp
+    """The group and hyperparameters with the best mean `best_<metric>` over folds and
+    seeds, among configs with a finite mean (`fjax.train.population.best_row`)."""
+    rows = [(g, i, summary) for g, result in enumerate(results)
+            for summary in [result.population.summary(metric, mode)]
+            for i in summary.index]
+    means = pd.Series([s.loc[i, f"{metric}_mean"] for _, i, s in rows], name=f"{metric}_mean",
+                      dtype=np.float64)
+    g, i, summary = rows[best_row(means, mode)]
+    best = results[g]
+    return best, {k: float(summary.loc[i, k]) for k in best.group.hparams}
 
 
 def config_with(config: ExperimentConfig, result: GroupResult, hparams: Mapping[str, float]):
@@ -125,7 +126,11 @@ def config_with(config: ExperimentConfig, result: GroupResult, hparams: Mapping[
 def default_run_dir(config: ExperimentConfig,
                     grid: Mapping[str, Sequence[Any]] | None = None) -> RunDir:
     """The run folder with `config.json` written; a sweep also writes `grid.json`, the
-    swept values of each field (`config.json` holds the first of them)."""
+    swept values of each field (`config.json` holds the first of them). Every grid value
+    is checked first (a config is built with it), so a bad one writes nothing."""
+    for path, values in (grid or {}).items():
+        for value in values:
+            replace_path(config, path, value)
     run_dir = RunDir(Path(config.run_dir), config)
     if grid:
         run_dir.json("grid.json", {k: list(v) for k, v in grid.items()})

@@ -62,7 +62,12 @@ class Checkpointer(Callback):
         epoch = self.latest_epoch() if epoch is None else epoch
         if epoch is None:
             raise FileNotFoundError(f"no checkpoint in {self.directory}")
-        stored = _shapes(self.manager.item_metadata(epoch)["loop"])
+        try:
+            stored = _shapes(self.manager.item_metadata(epoch)["loop"])
+        except KeyError as err:  # no "loop" item: written by an fjax before the history
+            raise ValueError(f"the checkpoint of epoch {epoch} in {self.directory} is in an "
+                             "older format (no saved history); finish that run with the "
+                             "fjax that wrote it, or start again in a new directory") from err
         wanted = _shapes(template)
         if stored != wanted:
             diff = sorted(set(stored.items()) ^ set(wanted.items()))[:4]

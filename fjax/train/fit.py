@@ -21,7 +21,7 @@ from fjax.train.step import LossFn, make_eval_step, make_train_step
 
 
 class TrainingDiverged(FloatingPointError):
-    """The loss or the monitored metric became NaN or infinite. `.result` holds the run
+    """The loss or the validation loss became NaN or infinite. `.result` holds the run
     up to the last finite epoch (best parameters included), so nothing is lost."""
 
     def __init__(self, message: str, result: Any):
@@ -121,9 +121,10 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
             "with both classes or choose another TrainConfig.monitor", stacklevel=2)
     if diverged:
         logs = record.history[-1] if record.history else {}
+        shown = dict.fromkeys(["loss", "val_loss", monitor])
+        values = ", ".join(f"{k}={float(logs[k]):.4g}" for k in shown if k in logs)
         raise TrainingDiverged(
-            f"training diverged at epoch {diverged}: loss={float(logs.get('loss', np.nan)):.4g}, "
-            f"{monitor}={float(logs.get(monitor, np.nan)):.4g}. Lower optim.learning_rate, "
+            f"training diverged at epoch {diverged}: {values}. Lower optim.learning_rate, "
             "set optim.clip_norm, or check the inputs for extreme values. The last finite "
             "parameters are in this error's .result.state.", result)
     return result

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -147,15 +148,27 @@ class Population:
                 .rename(columns=lambda c: f"{metric}_{c}").reset_index())
 
     def best_config(self, metric: str | None = None, mode: str | None = None) -> dict:
-        """The hyperparameters whose mean over folds and seeds of `metric` is best."""
+        """The hyperparameters whose mean over folds and seeds of `metric` is best, among
+        the configs whose mean is finite (see `best_row`)."""
         metric = metric or self.monitor
         mode = mode or self.mode
         summary = self.summary(metric, mode)
         col = f"{metric}_mean"
-        i = summary[col].idxmin() if mode == "min" else summary[col].idxmax()
-        row = summary.loc[i]
+        row = summary.loc[best_row(summary[col], mode)]
         return {k: row[k] for k in summary.columns if k not in (col, f"{metric}_std",
                                                               f"{metric}_count", "config")}
+
+
+def best_row(means: pd.Series, mode: str) -> Any:
+    """The index of the best finite mean. Configs with a diverged member (mean +-inf) or
+    with the metric undefined on every member (NaN) are never chosen; if no config is
+    left, that is an error rather than a pick among failures."""
+    finite = means[np.isfinite(means.to_numpy(np.float64))]
+    if finite.empty:
+        raise ValueError(f"no configuration has a finite mean {means.name}: each had a "
+                         "member that diverged (inf) or the metric undefined on all its "
+                         "members (NaN); see Population.table()")
+    return finite.idxmin() if mode == "min" else finite.idxmax()
 
 
 def check_optimizer_values(optim: OptimConfig, hparams: Mapping[str, Sequence[float]]) -> None:
@@ -268,8 +281,17 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
     # diverged without validation data gets its best (lowest training loss) epoch. With
     # validation data but restore_best=False the validation rows may be a test span, so
     # nothing is selected on them: a diverged member keeps its non-finite parameters and
-    # is flagged in `table()["diverged_epoch"]`.
+    # is flagged in `table()["diverged_epoch"]`. A member whose monitor was never defined
+    # (no epoch selected) keeps its last epoch, as `fit` does.
     params = _final_params(train.restore_best, has_val, loop)
+    unselected = np.asarray((loop.best_epoch == 0) & (loop.diverged_epoch == 0))
+    if has_val and unselected.any():
+        warnings.warn(
+            f"{int(unselected.sum())} of {len(members)} members had {monitor} undefined (not "
+            "finite) in every epoch, so no epoch was selected and they keep their last one. "
+            "It may be undefined on their validation rows (e.g. AUC or average precision "
+            "with one class only): give validation rows with both classes or choose "
+            "another TrainConfig.monitor", stacklevel=2)
     return Population(loop=loop, params=params, members=members, history=record.history,
                       monitor=monitor, mode=train.mode, compile_s=record.compile_s,
                       compilations=record.compilations, train_s=record.train_s,
@@ -280,7 +302,8 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
 def _final_params(restore_best: bool, has_val: bool, loop: LoopState) -> Any:
     """Each member's best-epoch parameters where chosen (see `train_population`), else
     its last ones; jitted, as one program rather than one small program per leaf."""
-    use_best = (restore_best and has_val) | ((loop.diverged_epoch > 0) & (not has_val))
+    diverged, selected = loop.diverged_epoch > 0, loop.best_epoch > 0
+    use_best = ((restore_best and has_val) & (selected | diverged)) | (diverged & (not has_val))
     return jax.tree.map(lambda best, last: jnp.where(_expand(use_best, best), best, last),
                         loop.best_params, loop.train.params)
 

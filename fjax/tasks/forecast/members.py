@@ -22,7 +22,7 @@ class Candidate:
     group: int
     hparams: dict              # grid values, e.g. {"optim.learning_rate": 0.001}
     members: np.ndarray        # i64[S, K]: member index per seed and origin
-    val_loss: float | None     # mean over members of the best validation loss
+    val_loss: float | None     # mean of the members' best validation losses (inf: one diverged)
 
 
 def candidates(results: list[GroupResult], has_val: bool,
@@ -41,7 +41,9 @@ def candidates(results: list[GroupResult], has_val: bool,
             rows = table[table["_key"] == key].sort_values(["seed", "fold"])
             seeds, folds = rows["seed"].nunique(), rows["fold"].nunique()
             members = rows["member"].to_numpy(np.int64).reshape(seeds, folds)
-            val = float(rows["best_val_loss"].mean()) if has_val else None
+            # A point with a diverged member ranks last (inf), not by its survivors.
+            val = ((np.inf if (rows["diverged_epoch"] > 0).any() else
+                    float(rows["best_val_loss"].mean())) if has_val else None)
             hp = {**structure, **{result.group.paths[n]: float(v) for n, v in zip(names, key)}}
             out.append(Candidate(g, hp, members, val))
     return out

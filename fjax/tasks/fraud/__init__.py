@@ -31,11 +31,14 @@ from fjax.tasks.fraud.training import (ModelRun, crossfit_errors, fit_periods,
 
 __all__ = ["Config", "FraudDataConfig", "run"]
 
-# Files of an earlier run in the same folder, removed before this one writes.
+# Files of an earlier run in the same folder, removed before this one writes: exact
+# names, so nothing else of a user's folder is touched.
 OUTPUTS = ("members.csv", "periods.csv", "validation.csv", "alerts.csv", "metrics.json",
            "report.md", "pr_curve.png", "roc_curve.png", "score_distributions.png",
-           "daily_card_precision.png", "training_loss.png", "models/**/history.jsonl",
-           "models/**/config.json")
+           "daily_card_precision.png", "training_loss.png",
+           *(f"models/{model}/{stage}{name}"
+             for model in (*MODELS, "autoencoder_crossfit") for stage in ("", "validation/")
+             for name in ("config.json", "history.jsonl")))
 
 
 def _check_grid(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
