@@ -400,6 +400,11 @@ def test_resuming_another_runs_checkpoint_names_the_directory(tmp_path):
     wider_init = lambda k: {"params": {**MODEL.init(k, X[:1])["params"],  # noqa: E731
                                        "Dense_0": nn.Dense(5).init(k, X[:1])["params"]}}
     state = init_member(wider_init, build_optimizer(OptimConfig(learning_rate=1e-2), 100), 0)
+    fresh = Checkpointer(tmp_path, resume=False)
+    with pytest.raises(ValueError, match=r"already holds checkpoints \(up to epoch 1\) and "
+                                         r"resume=False"):
+        fit(fresh_state(), LOSS, DATA, config=CFG, callbacks=[fresh])
+    fresh.close()
     checkpoints = Checkpointer(tmp_path)
     with pytest.raises(ValueError, match=r"checkpoint of epoch 1 in .* does not fit this run's "
                                          r"state.*new directory.*Dense_0/bias"):

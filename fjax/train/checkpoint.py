@@ -74,7 +74,7 @@ class Checkpointer(Callback):
             raise ValueError(
                 f"the checkpoint of epoch {epoch} in {self.directory} does not fit this run's "
                 "state (another model, optimizer or population size?); resume with the run "
-                "that wrote it, or use a new directory (or resume=False). Leaves (path, shape) "
+                "that wrote it, or use a new directory. Leaves (path, shape) "
                 f"that differ: {diff}")
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
         saved = self.manager.restore(epoch, args=ocp.args.Composite(
@@ -83,6 +83,11 @@ class Checkpointer(Callback):
 
     def on_train_begin(self, loop: Any) -> Resumed | None:
         self.history = []
+        if not self.resume and self.latest_epoch() is not None:
+            # orbax keeps the later epochs and skips saving earlier ones: two runs would mix.
+            raise ValueError(f"{self.directory} already holds checkpoints (up to epoch "
+                             f"{self.latest_epoch()}) and resume=False would start a second run "
+                             "among them; use a new directory, delete it, or resume=True")
         if self.resume and self.latest_epoch() is not None:
             resumed = self.restore(loop)
             self.history = list(resumed.history)
