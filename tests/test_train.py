@@ -412,6 +412,15 @@ def test_resuming_another_runs_checkpoint_names_the_directory(tmp_path):
     checkpoints.close()
 
 
+def test_resuming_with_other_validation_settings_is_refused(tmp_path):
+    fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=1, batch_size=16),
+        val_data=DATA, callbacks=[Checkpointer(tmp_path)])
+    with pytest.raises(ValueError, match=r"this run logs \['epoch', 'loss', 'time_s'\] but the "
+                                         r"run checkpointed .* logged .*'val_loss'"):
+        fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=2, batch_size=16),
+            callbacks=[Checkpointer(tmp_path)])
+
+
 def test_population_resumes_bit_identically(tmp_path):
     grid = {"learning_rate": [1e-3, 1e-2]}
     run = lambda epochs, cbs=(): train_population(  # noqa: E731

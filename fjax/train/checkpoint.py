@@ -101,6 +101,11 @@ class Checkpointer(Callback):
         self.manager.wait_until_finished()
 
     def on_epoch_end(self, epoch: int, logs: dict, loop: Any) -> None:
+        if self.history and set(logs) != set(self.history[-1]):
+            raise ValueError(
+                f"this run logs {sorted(logs)} but the run checkpointed in {self.directory} "
+                f"logged {sorted(self.history[-1])}: validation data or metrics changed "
+                "between the runs; resume with the same settings, or use a new directory")
         self.history.append(logs)
         if epoch % self.every == 0 or bool(np.all(np.asarray(loop.stopped))):
             self._save(epoch, loop)
