@@ -183,3 +183,22 @@ def test_a_grid_point_with_a_diverged_member_is_not_the_headline():
     cands = candidates([GroupResult(group, None, pop)], has_val=True)
     assert [c.val_loss for c in cands] == [pytest.approx(0.5), np.inf]
     assert cands[headline(cands)].hparams == {"optim.learning_rate": 1e-3}
+
+
+def test_the_mase_scale_is_the_same_for_every_transform(tmp_path):
+    """The in-sample naive MAE of the first origin's training prices, whatever is modelled."""
+    from fjax.tasks.forecast import ForecastDataConfig
+    from fjax.tasks.forecast.data import prepare
+    rng = np.random.default_rng(1)
+    prices = 50 * np.exp(np.cumsum(0.02 * rng.standard_normal(150)))
+    pd.DataFrame({"Date": pd.bdate_range("2022-01-03", periods=150), "p": prices}).to_csv(
+        tmp_path / "p.csv", index=False)
+    scales = {}
+    for transform in ("price", "diff", "log_return"):
+        data = prepare(ForecastDataConfig(path=str(tmp_path / "p.csv"), target="p", window=10,
+                                          transform=transform))
+        end = data.plan.scaler_rows[1]
+        scales[transform] = data.naive_scale()
+        assert scales[transform] == pytest.approx(np.mean(np.abs(np.diff(prices[:end]))),
+                                                  rel=1e-6)
+    assert scales["price"] == pytest.approx(scales["diff"]) == pytest.approx(scales["log_return"])

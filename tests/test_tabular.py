@@ -105,6 +105,22 @@ def test_weight_of_evidence_matches_a_hand_computed_table():
     np.testing.assert_allclose(num.transform(np.array([0.0, 4.5, np.nan])), expect)
 
 
+def test_numeric_woe_bins_all_hold_training_rows():
+    """A count with most rows at its minimum: the quantile edges 1, 1.4, 2 leave the bins
+    below 1 and [1.4, 2) empty (an empty bin's WOE is ln(Bad / G), about -0.85 at 30% bads)."""
+    x = np.array([1.0] * 12 + [2.0] * 5 + [3.0] * 3)
+    y = np.array([0, 1] * 6 + [0, 0, 0, 1, 1] + [1, 0, 1], np.float64)
+    num = fit_numeric_woe(x, y, n_bins=5)
+    np.testing.assert_allclose(num.edges, [1.4])
+    counts = np.bincount(num.bin_of(x), minlength=len(num.edges) + 1)
+    assert (counts > 0).all()
+    # bins [.., 1.4): 6 good 6 bad; [1.4, ..): 4 good 4 bad (G = Bad = 10, 2 bins)
+    g, b = np.array([6, 4]) + 0.5, np.array([6, 4]) + 0.5
+    expect = np.log((g / g.sum()) / (b / b.sum()))
+    np.testing.assert_allclose(num.transform(np.array([0.0, 1.0, 2.5, 9.0])),
+                               expect[[0, 0, 1, 1]])
+
+
 def _frame(**cols):
     base = {"x": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "y": ["bad", "good"] * 3}
     base.update(cols)

@@ -8,6 +8,9 @@ the categories of a categorical one; missing values form their own bin). Each bi
 with `a` a smoothing count (0.5) so empty cells stay finite, B the number of bins and G,
 Bad the totals. Positive WOE means fewer bads than average. Values never seen in
 training (a new category, a missing value when training had none) get WOE 0 (neutral).
+Every numeric bin holds training rows: a quantile edge that would leave a bin empty
+(many rows at one value, such as a count's minimum) is dropped, merging the bins, so a
+value beyond the training range gets its end bin's WOE, not the WOE of an empty bin.
 Reference: Siddiqi, *Credit Risk Scorecards*, 2006, ch. 6.
 """
 
@@ -54,13 +57,21 @@ def fit_numeric_woe(x: np.ndarray, y: np.ndarray, n_bins: int = 5) -> NumericWoe
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     present = ~np.isnan(x)
     qs = np.quantile(x[present], np.linspace(0, 1, n_bins + 1)[1:-1]) if present.any() else []
-    edges = np.unique(qs)
+    edges = _without_empty_bins(np.unique(qs), x[present])
     n = len(edges) + 1
     bins = np.where(present, np.searchsorted(edges, np.nan_to_num(x), side="right"), n)
     has_missing = bool((~present).any())
     woe = _woe(bins, y, n + has_missing)
     missing = float(woe[n]) if has_missing else 0.0
     return NumericWoe(edges=edges, woe=woe[:n], missing_woe=missing)
+
+
+def _without_empty_bins(edges: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Drop the edges that close an empty bin (the last bin: the edge that opens it), so
+    each empty bin merges into a neighbour that holds rows."""
+    counts = np.bincount(np.searchsorted(edges, x, side="right"), minlength=len(edges) + 1)
+    edges = edges[counts[:-1] > 0]
+    return edges[:-1] if counts[-1] == 0 and len(edges) else edges
 
 
 @dataclass(frozen=True)

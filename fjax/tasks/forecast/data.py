@@ -59,9 +59,12 @@ class ForecastData:
 
     def naive_scale(self) -> float:
         """In-sample MAE of the one-step naive forecast on the scaler's training rows:
-        the MASE denominator (Hyndman & Koehler, 2006)."""
+        the MASE denominator (Hyndman & Koehler, 2006). Its prices start one row before
+        the first change for differenced transforms, so every transform of the same
+        series gets the same scale."""
         start, end = self.plan.scaler_rows
-        return float(np.mean(np.abs(np.diff(self.prices[start:end]))))
+        lo = start - first_row(self.transform)
+        return float(np.mean(np.abs(np.diff(self.prices[lo:end]))))
 
     def dates_of(self, rows: np.ndarray) -> np.ndarray:
         return self.series.dates[rows]
