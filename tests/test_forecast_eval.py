@@ -2,6 +2,7 @@
 every head, intervals, ensembles and the Diebold-Mariano test against independent numpy."""
 
 import numpy as np
+import scipy.stats
 import pandas as pd
 import pytest
 
@@ -135,9 +136,12 @@ def test_diebold_mariano_against_an_explicit_double_sum(lags):
     lag = np.abs(np.subtract.outer(np.arange(50), np.arange(50)))
     w = np.where(lag <= lags, 1 - lag / (lags + 1), 0.0)
     lrv = u @ w @ u / 50
+    q = lags + 1   # Harvey-Leybourne-Newbold: scale by k, Student's t with N - 1 df
+    k = np.sqrt((50 + 1 - 2 * q + q * (q - 1) / 50) / 50)
+    expected = k * d.mean() / np.sqrt(lrv / 50)
     out = diebold_mariano(e1, e2, lags)
-    assert out["statistic"] == pytest.approx(d.mean() / np.sqrt(lrv / 50), rel=1e-10)
-    assert 0 < out["p_value"] < 1
+    assert out["statistic"] == pytest.approx(expected, rel=1e-10)
+    assert out["p_value"] == pytest.approx(2 * scipy.stats.t.sf(abs(expected), 49), rel=1e-10)
 
 
 def test_overlap_lags():

@@ -64,7 +64,8 @@ def verdict(m: dict) -> str:
     if dm["p_value"] is not None:
         sig = "is" if dm["p_value"] < 0.05 else "is not"
         text += (f" The difference in squared error {sig} statistically significant at 5% "
-                 f"(Diebold-Mariano statistic {dm['statistic']:.3f}, {p_text(dm['p_value'])}; "
+                 f"(Diebold-Mariano statistic with Harvey-Leybourne-Newbold's correction "
+                 f"{dm['statistic']:.3f}, {p_text(dm['p_value'])}; "
                  "negative favours the model).")
     if m["test_windows"] < FEW_WINDOWS:
         text += (f" Only {m['test_windows']} test window(s): too few for this comparison to "
