@@ -63,7 +63,9 @@ def weighted_mean(per_sample: ArrayLike, weights: ArrayLike | None = None) -> Ar
     Args:
       per_sample: ``f32[n, ...]``; trailing dimensions are averaged per sample.
       weights: ``f32[n]`` non-negative weights, or ``None`` for the plain mean. A zero
-        weight removes the sample, even where its loss is ``inf``/``nan``.
+        weight removes the sample from the value, even where its loss is ``inf``/``nan``;
+        its gradient is zero only where its loss is finite (0 x nan is nan), which is
+        why `fit` and `train_population` reject non-finite data before training.
 
     Returns:
       An f32 scalar; 0 when every weight is 0.

@@ -161,6 +161,18 @@ def test_layer_equals_flax_gru_cell():
                                rtol=1e-6, atol=1e-7)
 
 
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
+def test_half_precision_inputs_run_the_scan_as_flax_does(dtype):
+    """Not float32: the scan path, its carry in the (float32) weights' dtype, as flax's."""
+    x = jax.random.normal(jax.random.PRNGKey(4), (7, 3, 2))
+    layer = GRULayer(5)
+    params = layer.init(jax.random.PRNGKey(5), x)
+    half = layer.apply(params, x.astype(dtype))
+    assert half.dtype == jnp.float32
+    np.testing.assert_allclose(half, layer.apply(params, x.astype(dtype).astype(jnp.float32)),
+                               rtol=1e-5, atol=1e-6)
+
 def test_init_is_flax_gru_cells():
     """Orthogonal recurrent blocks, lecun-normal input kernel, zero biases."""
     params = GRULayer(40).init(jax.random.PRNGKey(0), jnp.zeros((3, 2, 30)))["params"]

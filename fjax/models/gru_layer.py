@@ -43,7 +43,7 @@ def scan_forward(x: jax.Array, w_ih: jax.Array, b_ih: jax.Array, w_hh: jax.Array
         h = (1 - z) * n + z * h
         return h, (h, jnp.concatenate([r, z, n, g_n], -1))
 
-    return jax.lax.scan(step, jnp.zeros((batch, hidden), x.dtype), a, unroll=unroll)[1]
+    return jax.lax.scan(step, jnp.zeros((batch, hidden), a.dtype), a, unroll=unroll)[1]
 
 
 def scan_backward(w_hh, hs, saved, dhs, dh_last, *, unroll: int = 1) -> jax.Array:

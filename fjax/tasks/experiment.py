@@ -54,7 +54,7 @@ def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
     for g, group in enumerate(groups):
         trainable = build(group.config)
         callbacks = [ProgressBar(group.config.train.epochs, desc=f"group {g + 1}/{len(groups)}",
-                                 disable=not progress)]
+                                 disable=None if progress else True)]
         if run_dir is not None:
             callbacks.append(JsonlLogger(run_dir.file("history.jsonl"), extra={"group": g}))
         pop = train_population(trainable.loss_fn, trainable.init_fn, data,

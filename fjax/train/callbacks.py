@@ -4,6 +4,7 @@ write files (loggers) live in `fjax.report`; `Checkpointer` in `fjax.train.check
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,8 +50,8 @@ def _summary(value: Any) -> float:
 
 class ProgressBar(Callback):
     """A tqdm bar over epochs with the loss and validation loss (medians over members
-    in a population). `fit` and `train_population` use one when given no callbacks;
-    TQDM_DISABLE=1 silences it."""
+    in a population). `fit` and `train_population` use one when given no callbacks.
+    `disable=None` shows it on a terminal unless TQDM_DISABLE=1; True or False decide."""
 
     def __init__(self, total: int, desc: str = "train",
                  keys: tuple[str, ...] = ("loss", "val_loss"), disable: bool | None = None):
@@ -58,7 +59,10 @@ class ProgressBar(Callback):
         self.bar = None
 
     def on_train_begin(self, loop: Any) -> None:
-        self.bar = tqdm(total=self.total, desc=self.desc, unit="epoch", disable=self.disable,
+        disable = self.disable
+        if disable is None and os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true"):
+            disable = True
+        self.bar = tqdm(total=self.total, desc=self.desc, unit="epoch", disable=disable,
                         initial=int(np.max(np.asarray(loop.epoch))), leave=False)
 
     def on_epoch_end(self, epoch: int, logs: dict, loop: Any) -> None:

@@ -54,7 +54,7 @@ def refit(config: Config, data: CreditData, progress: bool = True) -> FinalModel
     t = trainable(config, shape)
     steps = config.train.epochs * num_batches(len(x), config.train.batch_size)
     state = init_member(t.init_fn, build_optimizer(config.optim, steps), config.seed)
-    bar = ProgressBar(config.train.epochs, desc="refit", disable=not progress)
+    bar = ProgressBar(config.train.epochs, desc="refit", disable=None if progress else True)
     result = fit(state, t.loss_fn, {"x": x, "y": data.y}, config=config.train, callbacks=[bar])
     return FinalModel(config=config, encoder=encoder, shape=shape, params=result.state.params,
                       x=x)
