@@ -163,9 +163,10 @@ def recurrent_variants(cell: str, quick: bool, peak: float) -> list[dict]:
 
 def reference_vs_pytorch(quick: bool, cell: str = "lstm") -> list[dict]:
     """(a') fjax's reference LSTM and PyTorch's, alternately, in rounds: each round trains
-    PyTorch (a subprocess, 5 epochs) and then fjax (this process, compiled beforehand)
-    for the same epochs, so each ratio compares runs seconds apart. The median ratio over
-    rounds is the figure that a phase of this noisy machine moves least."""
+    PyTorch (a subprocess, 5 epochs) and fjax (this process, compiled beforehand) for the
+    same epochs, so each ratio compares runs seconds apart; odd rounds run fjax first, so
+    a drift of this noisy machine does not always favour one side. The median ratio over
+    rounds is the figure that a phase of the machine moves least."""
     rounds, epochs = (2, 3) if quick else (5, 5)
     _, data, loss, init, train, steps = reference_problem(epochs, cell=cell)
     tx = build_optimizer(OptimConfig(name="adam", learning_rate=1e-3), steps)
@@ -173,10 +174,13 @@ def reference_vs_pytorch(quick: bool, cell: str = "lstm") -> list[dict]:
     peer = [str(HERE / "torch_peer.py"), "--cell", cell]
     bench, ratios, rows = f"reference {cell.upper()} vs PyTorch, alternating rounds", [], []
     for i in range(rounds):
+        if i % 2:
+            ours = fit(init_member(init, tx, 0), loss, data, config=train, callbacks=())
         torch = run_peer([*peer, "--epochs", str(epochs), "--quiet"])
         if torch is None:
             return skipped(bench)
-        ours = fit(init_member(init, tx, 0), loss, data, config=train, callbacks=())
+        if not i % 2:
+            ours = fit(init_member(init, tx, 0), loss, data, config=train, callbacks=())
         fjax_s = statistics.median(ours.epoch_s[1:])
         torch_s = torch["s_per_epoch_median_after_first"]
         ratios.append(torch_s / fjax_s)
