@@ -27,6 +27,8 @@ sys.path.insert(0, str(HERE))
 
 from bench_peers import MALLOC_ENV  # noqa: E402
 
+PEER_THREADS = 2   # the peers' default `--threads` (../shared/peers/torch_*.py)
+
 
 def all_sections() -> dict:
     sections = {}
@@ -63,6 +65,12 @@ def main(argv=None) -> int:
         parser.error(f"unknown sections {sorted(unknown)}; choose from {sorted(sections)}")
     rows = [{"bench": "machine", "metric": k, "value": v} for k, v in machine_summary().items()]
     rows.append({"bench": "machine", "metric": "date", "value": time.strftime("%Y-%m-%d %H:%M")})
+    cores = len(os.sched_getaffinity(0))
+    if cores != PEER_THREADS:
+        print(f"[bench] warning: the PyTorch and Keras peers run with {PEER_THREADS} threads "
+              f"but fjax's XLA uses the {cores} cores this process may use; for a fair "
+              f"comparison run `taskset -c 0-{PEER_THREADS - 1} python scripts/bench.py ...`",
+              file=sys.stderr, flush=True)
     for name in chosen:
         t = time.perf_counter()
         print(f"[bench] {name} ...", file=sys.stderr, flush=True)
