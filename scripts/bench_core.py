@@ -23,14 +23,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fjax import kernels
+from fjax import kernels, metrics
 from fjax.config import LossConfig, ModelConfig, OptimConfig, TrainConfig
 from fjax.models import build_model
 from fjax.optim import build_optimizer
-from fjax.data.series import to_prices
 from fjax.runtime import enable_compilation_cache
 from fjax.tasks.forecast.config import ForecastDataConfig
 from fjax.tasks.forecast.data import prepare
+from fjax.tasks.forecast.evaluate import member_prices
 from fjax.tasks.forecast.training import predict_members
 from fjax.train import fit, init_member, train_population
 from fjax.train.epoch import num_batches, train_epoch
@@ -173,15 +173,16 @@ def reference_vs_pytorch(quick: bool, cell: str = "lstm") -> list[dict]:
     fit(init_member(init, tx, 0), loss, data, config=train, callbacks=())   # compile
     peer = [str(HERE / "torch_peer.py"), "--cell", cell]
     bench, ratios, rows = f"reference {cell.upper()} vs PyTorch, alternating rounds", [], []
+    def fjax_epoch() -> float:
+        return statistics.median(fit(init_member(init, tx, 0), loss, data, config=train,
+                                     callbacks=()).epoch_s[1:])
+
     for i in range(rounds):
-        if i % 2:
-            ours = fit(init_member(init, tx, 0), loss, data, config=train, callbacks=())
+        fjax_s = fjax_epoch() if i % 2 else None
         torch = run_peer([*peer, "--epochs", str(epochs), "--quiet"])
         if torch is None:
             return skipped(bench)
-        if not i % 2:
-            ours = fit(init_member(init, tx, 0), loss, data, config=train, callbacks=())
-        fjax_s = statistics.median(ours.epoch_s[1:])
+        fjax_s = fjax_s or fjax_epoch()
         torch_s = torch["s_per_epoch_median_after_first"]
         ratios.append(torch_s / fjax_s)
         rows.append({"bench": bench, "metric": f"round {i + 1}: PyTorch / fjax s/epoch",
@@ -390,9 +391,8 @@ def _sweep_main(members: int, cache_dir: str) -> None:
                            seeds=list(range(members // len(SWEEP_LRS))), callbacks=())
     trained = time.perf_counter() - start
     raw = predict_members(model.apply, pop.params, forecast.x[test])()    # [P, Nt, 1]
-    prices = np.stack([to_prices(forecast.unscale_target(r), forecast.last_price[test],
-                                 forecast.transform) for r in raw])
-    rmse = np.sqrt(np.mean((prices - forecast.actual[test]) ** 2, axis=(1, 2)))
+    rmse = [float(metrics.rmse(member_prices(r, LossConfig(name="mse"), forecast, test,
+                                             0.8).point, forecast.actual[test])) for r in raw]
     print(json.dumps({"total_s": time.perf_counter() - start, "train_s": trained,
                       "compile_s": pop.compile_s, "test_rmse_median": float(np.median(rmse))}))
 

@@ -166,22 +166,18 @@ def test_a_verdict_on_few_test_windows_says_so():
 def test_a_grid_point_with_a_diverged_member_is_not_the_headline():
     """lr 1.0 diverged on one of two seeds; its survivor's validation loss is the lowest,
     but the point ranks last."""
-    import types
+    from test_train import one_epoch_population
 
     from fjax.tasks.experiment import GroupResult
     from fjax.tasks.forecast import Config
     from fjax.tasks.forecast.members import candidates, headline
-    from fjax.train.population import Population, member_grid
+    from fjax.train.population import member_grid
     from fjax.train.sweep import Group
     members = member_grid({"learning_rate": [1e-3, 1.0]}, seeds=[0, 1], n_folds=1)
     big = members["learning_rate"].to_numpy() == 1.0
     diverged = big & (members["seed"].to_numpy() == 0)
-    val = np.where(diverged, np.nan, np.where(big, 0.1, 0.5))
-    loop = types.SimpleNamespace(epoch=np.ones(4, int), best_epoch=np.where(diverged, 0, 1),
-                                 diverged_epoch=diverged.astype(int))
-    pop = Population(loop=loop, params=None, members=members, history=[
-        {"loss": val, "val_loss": val, "epoch": 1, "time_s": 0.0}], monitor="val_loss",
-        mode="min", compile_s=0.0, compilations=0, train_s=0.0, epoch_s=[])
+    pop = one_epoch_population(members, np.where(diverged, np.nan, np.where(big, 0.1, 0.5)),
+                               diverged)
     group = Group(config=Config(), hparams={"learning_rate": [1e-3, 1.0]},
                   paths={"learning_rate": "optim.learning_rate"})
     cands = candidates([GroupResult(group, None, pop)], has_val=True)

@@ -334,6 +334,23 @@ def test_population_with_unequal_folds_equals_fits():
         tree_allclose(one.state.params, pop.member_params(i), rtol=2e-4, atol=2e-5)
 
 
+def stub_population(members, history, epochs, best_epoch, diverged_epoch) -> Population:
+    """A `Population` of `members` (a `member_grid`) from a hand-built history and loop
+    counters, for the tests of its table and rankings."""
+    loop = types.SimpleNamespace(epoch=np.asarray(epochs), best_epoch=np.asarray(best_epoch),
+                                 diverged_epoch=np.asarray(diverged_epoch))
+    return Population(loop=loop, params=None, members=members, history=history,
+                      monitor="val_loss", mode="min", compile_s=0.0, compilations=0,
+                      train_s=0.0, epoch_s=[])
+
+
+def one_epoch_population(members, val, diverged) -> Population:
+    """One epoch in which each member either diverged (no best epoch) or scored `val`."""
+    return stub_population(members, [{"loss": val, "val_loss": val, "epoch": 1, "time_s": 0.0}],
+                           np.ones(len(members), int), np.where(diverged, 0, 1),
+                           diverged.astype(int))
+
+
 def test_table_reads_each_members_best_and_last_epoch():
     """A hand-built three-epoch history: member 0 was best at epoch 1 and ran 3 epochs,
     member 1 was best at epoch 2 and stopped there."""
@@ -341,14 +358,10 @@ def test_table_reads_each_members_best_and_last_epoch():
     history = [{"val_loss": np.array([0.3, 0.9]), "epoch": 1, "time_s": 0.0},
                {"val_loss": np.array([0.4, 0.5]), "epoch": 2, "time_s": 0.0},
                {"val_loss": np.array([0.6, 0.5]), "epoch": 3, "time_s": 0.0}]
-    loop = types.SimpleNamespace(epoch=np.array([3, 2]), best_epoch=np.array([1, 2]),
-                                 diverged_epoch=np.array([0, 0]))
-    pop = Population(loop=loop, params=None, members=members, history=history,
-                     monitor="val_loss", mode="min", compile_s=0.0, compilations=0,
-                     train_s=0.0, epoch_s=[])
-    table = pop.table()
+    table = stub_population(members, history, [3, 2], [1, 2], [0, 0]).table()
     assert table["best_val_loss"].tolist() == [0.3, 0.5]
     assert table["final_val_loss"].tolist() == [0.6, 0.5]
+
 
 def test_summary_ranks_a_config_with_a_diverged_member_last():
     """lr 1.0 diverged on two seeds; its one survivor scored better than every lr 1e-3
@@ -357,11 +370,7 @@ def test_summary_ranks_a_config_with_a_diverged_member_last():
     big = members["learning_rate"].to_numpy() == 1.0
     diverged = big & (members["seed"].to_numpy() < 2)
     val = np.where(diverged, np.nan, np.where(big, 0.45, 0.50))
-    loop = types.SimpleNamespace(epoch=np.ones(6, int), best_epoch=np.where(diverged, 0, 1),
-                                 diverged_epoch=diverged.astype(int))
-    pop = Population(loop=loop, params=None, members=members, history=[
-        {"loss": val, "val_loss": val, "epoch": 1, "time_s": 0.0}], monitor="val_loss",
-        mode="min", compile_s=0.0, compilations=0, train_s=0.0, epoch_s=[])
+    pop = one_epoch_population(members, val, diverged)
     summary = pop.summary().set_index("learning_rate")
     assert summary.loc[1e-3, "val_loss_mean"] == pytest.approx(0.50)
     assert summary.loc[1.0, "val_loss_mean"] == np.inf

@@ -105,14 +105,11 @@ def combined_table(results: Sequence[GroupResult], grid: Mapping[str, Sequence[A
 def best_result(results: Sequence[GroupResult], metric: str, mode: str) -> tuple[GroupResult, dict]:
     """The group and hyperparameters with the best mean `best_<metric>` over folds and
     seeds, among configs with a finite mean (`fjax.train.population.best_row`)."""
-    rows = [(g, i, summary) for g, result in enumerate(results)
-            for summary in [result.population.summary(metric, mode)]
-            for i in summary.index]
-    means = pd.Series([s.loc[i, f"{metric}_mean"] for _, i, s in rows], name=f"{metric}_mean",
-                      dtype=np.float64)
-    g, i, summary = rows[best_row(means, mode)]
-    best = results[g]
-    return best, {k: float(summary.loc[i, k]) for k in best.group.hparams}
+    summaries = pd.concat([r.population.summary(metric, mode).assign(group=g)
+                           for g, r in enumerate(results)], ignore_index=True)
+    row = summaries.loc[best_row(summaries[f"{metric}_mean"], mode)]
+    best = results[int(row["group"])]
+    return best, {k: float(row[k]) for k in best.group.hparams}
 
 
 def config_with(config: ExperimentConfig, result: GroupResult, hparams: Mapping[str, float]):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import warnings
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -15,7 +14,8 @@ from fjax.config import TrainConfig
 from fjax.data.checks import check_arrays, check_weights
 from fjax.train.callbacks import Callback, ProgressBar
 from fjax.train.epoch import evaluate, num_batches
-from fjax.train.loop import EvalFn, LoopSpec, LoopState, RunRecord, advance_jit, run_epochs
+from fjax.train.loop import (EvalFn, LoopSpec, LoopState, RunRecord, advance_jit, run_epochs,
+                             warn_unselected)
 from fjax.train.state import TrainState
 from fjax.train.step import LossFn, make_eval_step, make_train_step
 
@@ -114,11 +114,7 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
                        compile_s=record.compile_s, compilations=record.compilations,
                        train_s=record.train_s, epoch_s=record.epoch_s)
     if not diverged and has_val and result.best_epoch == 0 and record.history:
-        warnings.warn(
-            f"{monitor} was undefined (not finite) in every epoch, so no epoch was selected "
-            "and the last one's parameters are kept. It may be undefined on these validation "
-            "rows (e.g. AUC or average precision with one class only): give validation rows "
-            "with both classes or choose another TrainConfig.monitor", stacklevel=2)
+        warn_unselected(f"{monitor} was")
     if diverged:
         logs = record.history[-1] if record.history else {}
         shown = dict.fromkeys(["loss", "val_loss", monitor])

@@ -12,6 +12,7 @@ Because the whole run's state is one pytree, a checkpoint of it resumes a run ex
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -112,6 +113,16 @@ def track_best(spec: LoopSpec, loop: LoopState, state: TrainState, metrics: dict
         epoch=epoch,
     )
     return jax.tree.map(lambda old, upd: jnp.where(loop.stopped, old, upd), loop, new)
+
+
+def warn_unselected(subject: str) -> None:
+    """Warn (for the caller of `fit` or `train_population`) that `subject`, e.g. "1 of 4
+    members had val_auc", never had a finite monitor, so no epoch was selected."""
+    warnings.warn(
+        f"{subject} undefined (not finite) in every epoch, so no epoch was selected and the "
+        "last one's parameters are kept. It may be undefined on the validation rows (e.g. "
+        "AUC or average precision with one class only): give validation rows with both "
+        "classes or choose another TrainConfig.monitor", stacklevel=3)
 
 
 # One compiled program per structure: static arguments are the loop spec, the train step

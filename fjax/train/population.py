@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
-import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -32,7 +31,8 @@ from fjax.runtime import default_platform
 from fjax.train.callbacks import Callback, ProgressBar
 from fjax.train.epoch import epoch_permutation, num_batches
 from fjax.train.fit import default_eval_fn, prepare, resolve_monitor
-from fjax.train.loop import EvalFn, LoopSpec, LoopState, RunRecord, advance, run_epochs
+from fjax.train.loop import (EvalFn, LoopSpec, LoopState, RunRecord, advance, run_epochs,
+                             warn_unselected)
 from fjax.train.state import TrainState
 from fjax.train.step import make_train_step
 
@@ -286,12 +286,7 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
     params = _final_params(train.restore_best, has_val, loop)
     unselected = np.asarray((loop.best_epoch == 0) & (loop.diverged_epoch == 0))
     if has_val and unselected.any():
-        warnings.warn(
-            f"{int(unselected.sum())} of {len(members)} members had {monitor} undefined (not "
-            "finite) in every epoch, so no epoch was selected and they keep their last one. "
-            "It may be undefined on their validation rows (e.g. AUC or average precision "
-            "with one class only): give validation rows with both classes or choose "
-            "another TrainConfig.monitor", stacklevel=2)
+        warn_unselected(f"{int(unselected.sum())} of {len(members)} members had {monitor}")
     return Population(loop=loop, params=params, members=members, history=record.history,
                       monitor=monitor, mode=train.mode, compile_s=record.compile_s,
                       compilations=record.compilations, train_s=record.train_s,
