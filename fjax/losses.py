@@ -145,11 +145,15 @@ def focal_loss(
     weights: ArrayLike | None = None,
     gamma: ArrayLike = 2.0,
     alpha: ArrayLike = -1.0,
+    pos_weight: ArrayLike = 1.0,
 ) -> Array:
-    """Focal loss ``-alpha_t (1 - p_t)^gamma log p_t``; ``alpha < 0`` disables ``alpha_t``.
+    """Focal loss ``-alpha_t w_t (1 - p_t)^gamma log p_t``; ``alpha < 0`` disables ``alpha_t``.
 
     ``p_t = p`` for positives and ``1 - p`` for negatives, ``alpha_t = alpha`` for
-    positives and ``1 - alpha`` for negatives. ``gamma = 0, alpha < 0`` is the BCE.
+    positives and ``1 - alpha`` for negatives, and ``w_t = pos_weight`` for positives
+    and 1 for negatives (the class weight of :func:`binary_cross_entropy`). So
+    ``gamma = 0, alpha < 0`` is that weighted BCE. The per-row term is optax's
+    log-space ``sigmoid_focal_loss``, finite in value and gradient at saturated logits.
     References: Lin et al., *Focal Loss for Dense Object Detection*, 2017.
     """
     logits, labels = _float(logits), _float(labels)
@@ -157,7 +161,7 @@ def focal_loss(
     per = optax.losses.sigmoid_focal_loss(logits, labels, alpha=None, gamma=gamma)
     alpha_t = alpha * labels + (1.0 - alpha) * (1.0 - labels)
     per = jnp.where(alpha >= 0, alpha_t * per, per)
-    return weighted_mean(per, weights)
+    return weighted_mean((pos_weight * labels + (1.0 - labels)) * per, weights)
 
 
 def softmax_cross_entropy(

@@ -1,20 +1,17 @@
 """The fraud task end to end (CLI, user file, validation search, run folder), its
-config checks and its class-weighted focal loss."""
+config checks and its losses."""
 
 import json
 import warnings
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
 
-from fjax import cli, losses
+from fjax import cli
 from fjax.config import ModelConfig, from_dict
 from fjax.data.fraud_simulator import simulate
 from fjax.tasks.fraud import Config, FraudDataConfig
-from fjax.tasks.fraud.objective import class_weighted_focal
 
 TINY = ["--data.train-start", "None", "--data.top-k", "20", "--train.epochs", "2",
         "--train.batch-size", "256", "--cv", "2"]
@@ -111,26 +108,6 @@ def test_periods_that_do_not_fit_the_data_say_how_to_fix_it(user_file, tmp_path,
     assert cli.main(argv) == 2
     assert "test period 0 spans days [61, 82) but the data has days [0, 75); move " \
            "data.train_start" in capsys.readouterr().err
-
-
-def test_class_weighted_focal_reduces_to_weighted_bce_and_focal():
-    rng = np.random.default_rng(0)
-    logits = jnp.asarray(rng.normal(0, 3, (64, 1)), jnp.float32)
-    labels = jnp.asarray(rng.random((64, 1)) < 0.2, jnp.float32)
-    w = jnp.asarray(rng.uniform(0.5, 1.5, 64), jnp.float32)
-    bce = losses.binary_cross_entropy(logits, labels, w, pos_weight=4.0)
-    ours = class_weighted_focal(logits, labels, w, gamma=0.0, pos_weight=4.0, alpha=-1.0)
-    np.testing.assert_allclose(ours, bce, rtol=1e-5)
-    focal = losses.focal_loss(logits, labels, w, gamma=2.0, alpha=0.25)
-    ours = class_weighted_focal(logits, labels, w, gamma=2.0, pos_weight=1.0, alpha=0.25)
-    np.testing.assert_allclose(ours, focal, rtol=1e-4)
-
-
-def test_class_weighted_focal_has_finite_gradients_at_saturated_logits():
-    grad = jax.grad(lambda z: class_weighted_focal(z, jnp.array([[1.0], [0.0]]), None,
-                                                   gamma=0.0, pos_weight=5.0, alpha=-1.0))
-    g = grad(jnp.array([[60.0], [-60.0]]))
-    assert np.all(np.isfinite(np.asarray(g)))
 
 
 def test_the_briefs_sweep_is_one_compile_group_of_every_combination():

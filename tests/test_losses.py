@@ -33,10 +33,10 @@ def ref_bce(x, y, pos_weight=1.0):
     return pos_weight * y * softplus(-x) + (1 - y) * softplus(x)
 
 
-def ref_focal(x, y, gamma, alpha):
+def ref_focal(x, y, gamma, alpha, pos_weight=1.0):
     p = 1.0 / (1.0 + np.exp(-x))
     p_t = np.where(y == 1, p, 1 - p)
-    ce = np.where(y == 1, softplus(-x), softplus(x))
+    ce = np.where(y == 1, pos_weight * softplus(-x), softplus(x))
     loss = (1 - p_t) ** gamma * ce
     if alpha >= 0:
         loss = np.where(y == 1, alpha, 1 - alpha) * loss
@@ -129,6 +129,11 @@ CASES = {
         lambda a, w: losses.focal_loss(a["logits"], a["labels"], w, gamma=1.5, alpha=0.25),
         lambda a: ref_focal(f64(a["logits"]), f64(a["labels"]), 1.5, 0.25),
     ),
+    "focal_pos_weight": (
+        lambda a, w: losses.focal_loss(a["logits"], a["labels"], w, gamma=1.5, alpha=0.25,
+                                       pos_weight=4.0),
+        lambda a: ref_focal(f64(a["logits"]), f64(a["labels"]), 1.5, 0.25, 4.0),
+    ),
     "softmax_ce": (
         lambda a, w: losses.softmax_cross_entropy(a["class_logits"], a["classes"], w),
         lambda a: ref_softmax_ce(f64(a["class_logits"]), a["classes"]),
@@ -202,11 +207,13 @@ def test_weighted_mean_none_is_plain_mean_over_trailing_dims():
     np.testing.assert_allclose(losses.weighted_mean(per, w), expected, rtol=1e-7)
 
 
-def test_focal_with_gamma_zero_and_no_alpha_is_bce():
+def test_focal_with_gamma_zero_and_no_alpha_is_bce_with_the_same_class_weight():
     a, w = make_inputs(6), make_weights(6)
-    focal = losses.focal_loss(a["logits"], a["labels"], w, gamma=0.0, alpha=-1.0)
-    bce = losses.binary_cross_entropy(a["logits"], a["labels"], w)
-    np.testing.assert_allclose(focal, bce, rtol=1e-6)
+    for pw in (1.0, 4.0):
+        focal = losses.focal_loss(a["logits"], a["labels"], w, gamma=0.0, alpha=-1.0,
+                                  pos_weight=pw)
+        bce = losses.binary_cross_entropy(a["logits"], a["labels"], w, pos_weight=pw)
+        np.testing.assert_allclose(focal, bce, rtol=1e-6)
 
 
 def test_pos_weight_scales_positive_term_only():
@@ -237,9 +244,9 @@ def test_bce_and_focal_are_stable_for_extreme_logits():
     assert np.all(np.isfinite(grad))
     focal = jax.jit(jax.value_and_grad(losses.focal_loss))
     for gamma in (0.0, 0.5, 2.0):
-        out, grad = focal(jnp.asarray(x), y, gamma=gamma)
+        out, grad = focal(jnp.asarray(x), y, gamma=gamma, pos_weight=5.0)
         np.testing.assert_allclose(
-            out, ref_reduce(ref_focal(f64(x), f64(y), gamma, -1.0), None), rtol=1e-5
+            out, ref_reduce(ref_focal(f64(x), f64(y), gamma, -1.0, 5.0), None), rtol=1e-5
         )
         assert np.all(np.isfinite(grad))
 
@@ -249,6 +256,10 @@ HYPER = {
     "alpha": (lambda a, w, h: losses.focal_loss(a["logits"], a["labels"], w, alpha=h), [-1.0, 0.0, 0.25, 0.75]),
     "pos_weight": (
         lambda a, w, h: losses.binary_cross_entropy(a["logits"], a["labels"], w, pos_weight=h),
+        [0.5, 1.0, 4.0],
+    ),
+    "focal_pos_weight": (
+        lambda a, w, h: losses.focal_loss(a["logits"], a["labels"], w, pos_weight=h),
         [0.5, 1.0, 4.0],
     ),
     "delta": (lambda a, w, h: losses.huber(a["pred"], a["target"], w, delta=h), [0.1, 1.0, 3.0]),
@@ -317,3 +328,27 @@ def test_check_class_labels():
         losses.check_class_labels(np.array([0.0, 0.5]), num_classes=2)
     with pytest.raises(ValueError, match="integer class ids"):
         losses.check_class_labels(np.array(["a", "b"]), num_classes=2)
+
+
+@pytest.mark.parametrize("name", ["bce", "focal"])
+def test_supervised_loss_applies_every_hyperparameter_of_its_loss(name):
+    """Each per-member field of LossConfig reaches the loss, from the config and as a
+    population's override (a focal run once ignored pos_weight)."""
+    from fjax.config import LossConfig
+    from fjax.train.objective import supervised_loss
+
+    a, w = make_inputs(11), make_weights(11)
+    x, y = f64(a["logits"]), f64(a["labels"])
+
+    def ref(pos_weight, gamma, alpha):
+        per = ref_bce(x, y, pos_weight) if name == "bce" else ref_focal(x, y, gamma, alpha, pos_weight)
+        return ref_reduce(per, w)
+
+    cfg = LossConfig(name=name, pos_weight=3.0, focal_gamma=1.5, focal_alpha=0.25)
+    loss_fn = supervised_loss(lambda p, x, deterministic: x[:, None], cfg)
+    batch = {"x": a["logits"], "y": a["labels"][:, None], "weight": w}
+    np.testing.assert_allclose(loss_fn(None, batch, None)[0], ref(3.0, 1.5, 0.25), rtol=RTOL)
+    override = {"pos_weight": jnp.float32(0.5), "focal_gamma": jnp.float32(0.5),
+                "focal_alpha": jnp.float32(-1.0)}
+    np.testing.assert_allclose(loss_fn(None, batch, None, override)[0], ref(0.5, 0.5, -1.0),
+                               rtol=RTOL)

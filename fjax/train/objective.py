@@ -84,7 +84,8 @@ def loss_value(cfg: LossConfig, pred: Any, y: jax.Array, w: jax.Array,
     if name == "bce":
         return losses.binary_cross_entropy(pred, y, w, pos_weight=hp["pos_weight"])
     if name == "focal":
-        return losses.focal_loss(pred, y, w, gamma=hp["focal_gamma"], alpha=hp["focal_alpha"])
+        return losses.focal_loss(pred, y, w, gamma=hp["focal_gamma"], alpha=hp["focal_alpha"],
+                                 pos_weight=hp["pos_weight"])
     if name == "softmax_ce":
         return losses.softmax_cross_entropy(pred, y, w)
     if name == "pinball":

@@ -1,8 +1,9 @@
 """What the fraud models minimise and how they score transactions (pure JAX).
 
-Supervised models output one logit per transaction; the score is the logit itself
-(monotone in the probability, and free of the ties that a saturated f32 sigmoid makes
-among the riskiest cards). Losses:
+Supervised models output one logit per transaction and train on
+`fjax.train.objective.supervised_loss`; the score is the logit itself (monotone in the
+probability, and free of the ties that a saturated f32 sigmoid makes among the riskiest
+cards). Losses:
   bce:   -[w+ y log p + (1 - y) log(1 - p)]                       (w+ = loss.pos_weight)
   focal: -[w+ y (1 - p)^g log p + (1 - y) p^g log(1 - p)]          (g = loss.focal_gamma;
          Lin et al., 2017), alpha-balanced when loss.focal_alpha >= 0. With the class
@@ -20,39 +21,8 @@ import jax
 import jax.numpy as jnp
 
 from fjax import losses, metrics
-from fjax.config import LossConfig
 from fjax.models import reconstruction_error
-from fjax.train.objective import apply_model, loss_hyperparameters
-
-
-def class_weighted_focal(logits: jax.Array, labels: jax.Array, weights: jax.Array,
-                         gamma: jax.Array, pos_weight: jax.Array,
-                         alpha: jax.Array) -> jax.Array:
-    """The focal loss with a positive-class weight; gamma = 0 is the weighted bce."""
-    log_p, log_q = jax.nn.log_sigmoid(logits), jax.nn.log_sigmoid(-logits)
-    pos = pos_weight * jnp.exp(gamma * log_q) * log_p      # (1 - p)^g log p, stable
-    neg = jnp.exp(gamma * log_p) * log_q                   # p^g log(1 - p)
-    pos = jnp.where(alpha >= 0, alpha * pos, pos)
-    neg = jnp.where(alpha >= 0, (1.0 - alpha) * neg, neg)
-    return losses.weighted_mean(-(labels * pos + (1.0 - labels) * neg), weights)
-
-
-def classification_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
-    """`loss_fn(params, batch, rng, hparams=None)` for batches {x, y f32[b, 1], weight}."""
-    defaults = loss_hyperparameters(cfg)
-
-    def loss_fn(params, batch, rng, hparams=None):
-        hp = {**defaults, **(hparams or {})}
-        logits = apply_model(apply_fn, params, batch["x"], rng)
-        if cfg.name == "bce":
-            loss = losses.binary_cross_entropy(logits, batch["y"], batch["weight"],
-                                               pos_weight=hp["pos_weight"])
-        else:
-            loss = class_weighted_focal(logits, batch["y"], batch["weight"], hp["focal_gamma"],
-                                        hp["pos_weight"], hp["focal_alpha"])
-        return loss, {}
-
-    return loss_fn
+from fjax.train.objective import apply_model
 
 
 def reconstruction_loss(apply_fn: Callable) -> Callable:

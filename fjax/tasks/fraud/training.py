@@ -27,9 +27,9 @@ from fjax.models import build_model
 from fjax.report.files import RunDir
 from fjax.tasks.experiment import Trainable, best_result, combined_table, config_with, train_grid
 from fjax.tasks.fraud.config import Config
-from fjax.tasks.fraud.objective import (classification_loss, no_eval, ranking_eval,
-                                        reconstruction_loss, score_function)
+from fjax.tasks.fraud.objective import no_eval, ranking_eval, reconstruction_loss, score_function
 from fjax.tasks.fraud.presets import test_stage_train
+from fjax.train.objective import supervised_loss
 
 SCORE_CHUNK = 16384
 
@@ -62,7 +62,7 @@ def make_trainable(cfg: Config, x_example: np.ndarray, eval_size: int | None
     score = score_function(model, kind)
     x0 = jnp.asarray(x_example[:1])
     loss_fn = reconstruction_loss(model.apply) if kind == "autoencoder" else \
-        classification_loss(model.apply, cfg.loss)
+        supervised_loss(model.apply, cfg.loss)
     eval_fn = ranking_eval(score, eval_size) if eval_size else no_eval
     return Trainable(init_fn=lambda key: model.init(key, x0), loss_fn=loss_fn,
                      eval_fn=eval_fn), score
