@@ -3,8 +3,8 @@
 Numeric hyperparameters that may differ between population members are declared with
 `hyper(...)`: they become per-member values inside one compiled program (optimizer
 values through `optax.inject_hyperparams`, loss values through the loss's `hparams`).
-Every other field is structural: changing it changes the program, so configs are
-grouped by `structure_key` and compiled once per group.
+Every other field is structural: changing it changes the program, so a grid over it
+is split into compile groups (`fjax.train.sweep.group_grid`), each compiled once.
 
 Each class validates itself in `__post_init__` with an error that names the field and
 the fix (`config_error`, `check_choice`, `check_positive`, `check_integer`, which the
@@ -26,11 +26,16 @@ import tyro
 
 T = TypeVar("T")
 
-MODEL_KINDS = ("linear", "logistic", "mlp", "lstm", "gru", "cnn", "autoencoder")
-ACTIVATIONS = ("relu", "gelu", "tanh", "silu", "linear")
-LOSSES = ("mse", "mae", "huber", "bce", "focal", "softmax_ce", "pinball", "gaussian_nll")
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
-SCHEDULES = ("constant", "cosine", "warmup_cosine", "exponential")
+ModelKind = Literal["linear", "logistic", "mlp", "lstm", "gru", "cnn", "autoencoder"]
+Activation = Literal["relu", "gelu", "tanh", "silu", "linear"]
+LossName = Literal["mse", "mae", "huber", "bce", "focal", "softmax_ce", "pinball", "gaussian_nll"]
+OptimizerName = Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
+ScheduleName = Literal["constant", "cosine", "warmup_cosine", "exponential"]
+MODEL_KINDS = get_args(ModelKind)
+ACTIVATIONS = get_args(Activation)
+LOSSES = get_args(LossName)
+OPTIMIZERS = get_args(OptimizerName)
+SCHEDULES = get_args(ScheduleName)
 
 
 def hyper(default: float) -> Any:
@@ -73,16 +78,15 @@ def check_integer(cfg: object, name: str, minimum: int, fix: str) -> None:
 class ModelConfig:
     """Which model and its layer sizes (all structural)."""
 
-    kind: Annotated[Literal["linear", "logistic", "mlp", "lstm", "gru", "cnn", "autoencoder"],
-                    tyro.conf.arg(aliases=("--model",))] = "mlp"
+    kind: Annotated[ModelKind, tyro.conf.arg(aliases=("--model",))] = "mlp"
     """The model family; each task accepts the kinds that fit its data."""
     hidden: tuple[int, ...] = (64, 64)
     """Hidden widths: MLP layers, recurrent layers, conv channels or encoder layers."""
     head: tuple[int, ...] = ()
     """Dense layers after a recurrent or convolutional trunk."""
-    activation: Literal["relu", "gelu", "tanh", "silu", "linear"] = "relu"
+    activation: Activation = "relu"
     """Activation of the MLP's, the CNN's and the autoencoder's layers."""
-    head_activation: Literal["relu", "gelu", "tanh", "silu", "linear"] = "linear"
+    head_activation: Activation = "linear"
     """Activation of the `head` layers after a recurrent or CNN trunk (linear: none, as in
     the tutorials' Dense(25))."""
     dropout: float = 0.0
@@ -120,8 +124,7 @@ class ModelConfig:
 class LossConfig:
     """The training loss; its numeric knobs may vary per population member."""
 
-    name: Literal["mse", "mae", "huber", "bce", "focal", "softmax_ce", "pinball",
-                  "gaussian_nll"] = "mse"
+    name: LossName = "mse"
     """The loss; each task accepts the losses that fit its targets."""
     pos_weight: float = hyper(1.0)
     """Weight of the positive class in binary cross-entropy."""
@@ -153,7 +156,7 @@ class OptimConfig:
     """Optimizer, schedule and clipping. learning_rate, weight_decay and momentum are
     injected per member; everything else is structural."""
 
-    name: Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"] = "adam"
+    name: OptimizerName = "adam"
     """The optax optimizer (momentum and nesterov: SGD with momentum)."""
     learning_rate: float = hyper(1e-3)
     """Peak learning rate (the schedule multiplies it)."""
@@ -161,7 +164,7 @@ class OptimConfig:
     """Decoupled for adamw; an L2 term added to the gradient otherwise. Biases excluded."""
     momentum: float | None = hyper(None)
     """SGD momentum, RMSprop momentum or Adam's beta1; None = the optimizer's default."""
-    schedule: Literal["constant", "cosine", "warmup_cosine", "exponential"] = "constant"
+    schedule: ScheduleName = "constant"
     """Learning-rate shape over the run's steps, multiplying learning_rate."""
     warmup_steps: int = 0
     """warmup_cosine: steps of linear warm-up from 0."""
@@ -370,16 +373,3 @@ def get_path(cfg: Any, path: str) -> Any:
     for part in path.split("."):
         cfg = getattr(cfg, part)
     return cfg
-
-
-def structure_key(cfg: Any) -> Any:
-    """The config with every hyper field reset to its default: equal keys share a program."""
-    for path in hyperparameters(cfg):
-        cfg = replace_path(cfg, path, _default(cfg, path))
-    return cfg
-
-
-def _default(cfg: Any, path: str) -> Any:
-    *parents, leaf = path.split(".")
-    owner = get_path(cfg, ".".join(parents)) if parents else cfg
-    return {f.name: f.default for f in dataclasses.fields(owner)}[leaf]

@@ -77,8 +77,11 @@ def _np(tree):
 # --------------------------------------------------------------------------- build_model
 
 
-def test_model_kinds_constant():
-    assert MODEL_KINDS == ("linear", "logistic", "mlp", "lstm", "gru", "cnn", "autoencoder")
+def test_models_build_exactly_the_kinds_and_activations_that_configs_accept():
+    from fjax import config
+
+    assert MODEL_KINDS == config.MODEL_KINDS
+    assert set(ACTIVATION_NAMES) == set(config.ACTIVATIONS)
 
 
 def test_build_model_types():

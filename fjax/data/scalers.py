@@ -1,6 +1,6 @@
 """Feature scalers fitted on training rows only (numpy, float64 statistics).
 
-`fit(x, mask)` learns from the rows where `mask` is true, so a scaler never sees
+`fit_scaler(kind, x, mask)` learns from the rows where `mask` is true, so a scaler never sees
 validation or test data; `transform` and `inverse_transform` are exact inverses (up to
 float64 rounding). Statistics are per column of a 2-D array (or of the last axis).
 A constant column scales by 1 instead of dividing by zero.

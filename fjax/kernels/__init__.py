@@ -8,7 +8,8 @@ $XDG_CACHE_HOME/fjax/kernels (default ~/.cache/fjax/kernels), keyed by the sourc
 the jax version, the compiler and the CPU.
 
 Without a compiler, or with FJAX_CPU_KERNELS=0, `recurrent_kernels()` is False and the
-layers use their pure-JAX scans (slower on CPUs, identical mathematics), with one warning.
+layers use their pure-JAX scans (slower on CPUs, the same mathematics to float32
+rounding). A failed build warns once; FJAX_CPU_KERNELS=0 is silent.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Activation functions looked up by name.
 
 Model configs name their nonlinearity with a string so that a config stays a plain,
-hashable, CLI-friendly dataclass. This module is the single table those names resolve
-through; an unknown name is an error that lists the valid ones.
+hashable, CLI-friendly dataclass. This module is the table those names resolve through
+(`ModelConfig` lists the same names for the CLI; a test checks that they agree); an
+unknown name is an error that lists the valid ones.
 
 - ``relu``:   max(x, 0)
 - ``gelu``:   x * Phi(x), the exact (erf) form, as in PyTorch and Keras (Hendrycks &

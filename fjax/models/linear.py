@@ -4,8 +4,7 @@ Both are one affine map, y = x W + b. ``LinearRegression`` reads y as the predic
 (pair it with a squared-error loss); ``LogisticRegression`` reads y as logits, so
 p = sigmoid(y) for binary labels (``out_dim=1``) or p = softmax(y) for ``out_dim``
 classes. The logits are returned rather than probabilities so that the loss can use the
-numerically stable log-sigmoid / log-softmax forms
-(``optax.sigmoid_binary_cross_entropy``, ``optax.softmax_cross_entropy``).
+numerically stable log-sigmoid / log-softmax forms (``fjax.losses``).
 
 Parameters: ``{"params": {"dense": {"kernel": f32[features, out_dim],
 "bias": f32[out_dim]}}}``.

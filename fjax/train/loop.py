@@ -135,7 +135,7 @@ class RunRecord:
     """What the host loop measured: per-epoch logs, timings and compilations."""
 
     history: list[dict] = field(default_factory=list)
-    compile_s: float = 0.0     # tracing + lowering + XLA compilation, first epoch
+    compile_s: float = 0.0     # tracing + lowering + XLA compilation during the run (the first epoch)
     compilations: int = 0      # XLA compilations during the run (1 for a fresh structure)
     train_s: float = 0.0
     epoch_s: list[float] = field(default_factory=list)

@@ -1,6 +1,6 @@
 """Populations: many models as one model with a leading member axis.
 
-Members are seeds x hyperparameter grid points x folds. Their `TrainState`s are created
+Members are seeds x folds x hyperparameter grid points (grid innermost). Their `TrainState`s are created
 by mapping `init_member` over them and trained by a vmapped `advance` (one epoch) inside
 one compiled program. Continuous hyperparameters are data: optimizer values live in
 `opt_state.hyperparams`, loss values are passed to `loss_fn` as `hparams=`, and folds
@@ -199,7 +199,7 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
                      seeds: Sequence[int] = (0,), folds: Folds | None = None,
                      val_data: dict | None = None, eval_fn: EvalFn | None = None,
                      callbacks: Sequence[Callback] | None = None) -> Population:
-    """Train seeds x grid x folds members of one structure as one compiled program.
+    """Train seeds x folds x grid members of one structure as one compiled program.
 
     Args:
       loss_fn: `(params, batch, rng, *, hparams) -> (loss, aux)`. `hparams` holds this
@@ -304,7 +304,7 @@ def _final_params(restore_best: bool, has_val: bool, loop: LoopState) -> Any:
 
 
 def _expand(flags: jax.Array, like: jax.Array) -> jax.Array:
-    """Broadcast per-member flags f32[P] against a stacked leaf [P, ...]."""
+    """Broadcast per-member flags bool[P] against a stacked leaf [P, ...]."""
     return flags.reshape(flags.shape + (1,) * (like.ndim - flags.ndim))
 
 

@@ -52,7 +52,8 @@ def logits(model: nn.Module, params: Any, x: jax.Array) -> jax.Array:
 
 
 def eval_fn(model: nn.Module, blocks: int = 1):
-    """Validation metrics over the weighted rows: log loss (unweighted) and ROC-AUC.
+    """Validation metrics over the weighted rows: the plain log loss (no pos_weight and no
+    focal term, whatever the training loss) and ROC-AUC.
 
     With `blocks` > 1 the data is a split stack (`fjax.data.split_stack`): a member's
     validation weights lie in one block, which is found from them and evaluated alone,

@@ -7,8 +7,10 @@ hyperparameter, seed and fold as a member. Members are then scored on their own
 validation fold (`members.py`); a configuration's result is the mean and standard
 deviation over its folds and seeds.
 
-Members train for a fixed number of epochs (no best-epoch restore on the validation
-fold), so the fold that scores a member never chose anything about it.
+By default members train for a fixed number of epochs (no best-epoch restore on the
+validation fold), so the fold that scores a member never chose anything about it.
+With `--train.patience` or `--train.restore-best` the fold also picks the epoch, and
+the report says that the scores are optimistic.
 """
 
 from __future__ import annotations

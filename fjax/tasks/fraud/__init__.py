@@ -62,7 +62,7 @@ def _check_grid(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
                           stacklevel=3)
 
 
-def _result(name: str, data: FraudData, stack, members, scores, probability: bool,
+def _result(name: str, data: FraudData, stack, members, scores, logits: bool,
             run: ModelRun | None = None) -> ModelResult:
     table, alerts = evaluate(name, data.tx, stack, members, scores, data.cfg)
     first_seed = int(members["seed"].min())
@@ -70,8 +70,8 @@ def _result(name: str, data: FraudData, stack, members, scores, probability: boo
                  if int(m["seed"]) == first_seed}
     labels = {k: data.tx.fraud[stack.row[stack.val_rows(k)]] for k in by_period}
     if run is None:
-        return ModelResult(name, table, alerts, by_period, labels, probability)
-    return ModelResult(name, table, alerts, by_period, labels, probability,
+        return ModelResult(name, table, alerts, by_period, labels, logits)
+    return ModelResult(name, table, alerts, by_period, labels, logits,
                        config=to_dict(run.config), chosen=run.chosen, history=run.history,
                        timing={"compile_s": run.compile_s, "train_s": run.train_s})
 
@@ -116,12 +116,12 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         if name == "rule":
             stack = data.stack("test")
             members, scores = rule_scores(data.tx, stack, config.seed)
-            results.append(_result(name, data, stack, members, scores, probability=False))
+            results.append(_result(name, data, stack, members, scores, logits=False))
         else:
             run_, stack = _fit(name, config, data, grid, runs, run_dir.path / "models", progress)
             selection = run_.selection if run_.selection is not None else selection
             results.append(_result(name, data, stack, run_.members, run_.test_scores,
-                                   probability=run_.config.model.kind != "autoencoder", run=run_))
+                                   logits=run_.config.model.kind != "autoencoder", run=run_))
         timings[name] = time.perf_counter() - t
 
     trains, tests, removed = data.masks(data.periods)

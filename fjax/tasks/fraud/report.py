@@ -27,7 +27,7 @@ class ModelResult:
     alerts: dict[tuple[int, int], DailyAlerts]
     scores: dict[int, np.ndarray]            # first seed: period -> test scores
     labels: dict[int, np.ndarray]            # period -> test labels
-    probability: bool                        # scores are logits (supervised models)
+    logits: bool                             # scores are logits (supervised models)
     config: dict | None = None
     timing: dict = field(default_factory=dict)
     chosen: dict | None = None
@@ -124,7 +124,7 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
     if selection is not None:
         run_dir.csv("validation.csv", selection)
     primary = results[0]
-    run_dir.csv("alerts.csv", alerts_frame(tx, primary.alerts, primary.probability))
+    run_dir.csv("alerts.csv", alerts_frame(tx, primary.alerts, primary.logits))
     data_summary = summary(tx)
     run_dir.json("metrics.json", {
         "primary": primary.name, "data": data_summary, "handbook_data": handbook.DATA,
@@ -158,7 +158,7 @@ def _plots(run_dir: RunDir, tx: Transactions, results: list[ModelResult], k: int
                               run_dir.file("score_distributions.png"),
                               names=("legitimate", "fraud"),
                               title=f"{primary.name}: test scores "
-                                    f"({'logit' if primary.probability else 'score'}, "
+                                    f"({'logit' if primary.logits else 'score'}, "
                                     "clipped to the 0.1-99.9 percentiles)")
     series = {}
     for r in results:
