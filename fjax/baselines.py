@@ -21,7 +21,6 @@ import jax
 import jax.numpy as jnp
 
 Array = jax.Array
-BASELINES = ("naive", "drift", "seasonal_naive", "moving_average")
 
 
 def _steps(horizon: int) -> Array:

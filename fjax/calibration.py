@@ -19,13 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import expit, logit
 
 CALIBRATORS = ("none", "platt", "isotonic")
 
 
 def _logit(p: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     p = np.clip(np.asarray(p, np.float64), eps, 1 - eps)
-    return np.log(p) - np.log1p(-p)
+    return logit(p)
 
 
 def reliability_bins(pd: np.ndarray, y: np.ndarray, bins: int = 10):
@@ -57,7 +58,7 @@ class Platt:
     b: float
 
     def __call__(self, pd: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(self.a * _logit(pd) + self.b)))
+        return expit(self.a * _logit(pd) + self.b)
 
 
 def fit_platt(pd: np.ndarray, y: np.ndarray, iterations: int = 100) -> Platt:
@@ -71,7 +72,7 @@ def fit_platt(pd: np.ndarray, y: np.ndarray, iterations: int = 100) -> Platt:
         return float(np.sum(np.logaddexp(0, z) - y * z))
 
     for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-(X @ theta)))
+        p = expit(X @ theta)
         grad = X.T @ (p - y)
         hess = X.T @ (X * (p * (1 - p))[:, None]) + 1e-12 * np.eye(2)
         step = np.linalg.solve(hess, grad)

@@ -335,8 +335,6 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             raise ValueError(f"config {where!r} must be a list, got {value!r}")
         item = get_args(tp)[0]
         return tuple(_convert(item, v, where) for v in value)
-    if origin is Literal or tp in (str, int, float, bool):
-        return value
     return value
 
 

@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import expit, logit
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,10 @@ class ScoreScale:
 
     def from_pd(self, pd: np.ndarray, eps: float = 1e-12) -> np.ndarray:
         p = np.clip(np.asarray(pd, np.float64), eps, 1 - eps)
-        return self.from_logit(np.log(p) - np.log1p(-p))
+        return self.from_logit(logit(p))
 
     def to_pd(self, score: np.ndarray) -> np.ndarray:
-        logit = (self.offset - np.asarray(score, np.float64)) / self.factor
-        return 1.0 / (1.0 + np.exp(-logit))
+        return expit((self.offset - np.asarray(score, np.float64)) / self.factor)
 
     def points(self, logit_contribution: np.ndarray) -> np.ndarray:
         """Points of a contribution to the PD's logit (raising PD lowers the score)."""

@@ -58,20 +58,6 @@ def read_output(cfg: LossConfig, out: jax.Array, target_shape: tuple[int, ...]) 
     return out.reshape((n, *target_shape))
 
 
-def point_forecast(cfg: LossConfig, pred: Any) -> jax.Array:
-    """The point prediction: probability for binary losses, the median quantile (or the
-    one nearest 0.5) for pinball, the mean for a Gaussian head, else the value."""
-    if cfg.name in BINARY:
-        return jax.nn.sigmoid(pred)
-    if cfg.name == "softmax_ce":
-        return jax.nn.softmax(pred, axis=-1)
-    if cfg.name == "pinball":
-        return pred[..., int(np.argmin(np.abs(np.asarray(cfg.quantiles) - 0.5)))]
-    if cfg.name == "gaussian_nll":
-        return pred[0]
-    return pred
-
-
 def loss_value(cfg: LossConfig, pred: Any, y: jax.Array, w: jax.Array,
                hp: Mapping[str, Any]) -> jax.Array:
     name = cfg.name

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from fjax import metrics
 from fjax.calibration import expected_calibration_error
@@ -53,7 +54,7 @@ def member_metrics(z: np.ndarray, fold: np.ndarray, y: np.ndarray, val: np.ndarr
     out = np.asarray(_ranked(jnp.asarray(z), jnp.asarray(y), jnp.asarray(val[fold])), np.float64)
     table = pd.DataFrame({"auc": out[:, 0], "gini": 2 * out[:, 0] - 1, "ks": out[:, 1],
                           "brier": out[:, 2], "log_loss": out[:, 3]})
-    pd_ = 1.0 / (1.0 + np.exp(-z.astype(np.float64)))
+    pd_ = expit(z.astype(np.float64))
     scores = scale.from_logit(z)
     ece, shift = [], []
     for m, j in enumerate(fold):

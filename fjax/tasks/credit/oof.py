@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from fjax.calibration import expected_calibration_error, fit_calibrator
 from fjax.data.splits import Folds
@@ -38,7 +39,7 @@ def oof_pd(z: np.ndarray, members: pd.DataFrame, folds: Folds) -> np.ndarray:
     total, count = np.zeros(n), np.zeros(n)
     for _, m in members.iterrows():
         rows = folds.val[int(m["fold"])] > 0
-        total[rows] += 1.0 / (1.0 + np.exp(-z[int(m["member"]), rows].astype(np.float64)))
+        total[rows] += expit(z[int(m["member"]), rows].astype(np.float64))
         count[rows] += 1
     return total / count
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from fjax.explain import top_reasons
 from fjax.scorecard import ScoreScale
@@ -20,7 +21,7 @@ def scored(final: FinalModel, frame: pd.DataFrame, calibrator, threshold: float,
     x = final.encode(frame)
     z = final.logits(x)
     names, contrib, ref_logit = attributions(final, x)
-    pd_ = calibrator(1.0 / (1.0 + np.exp(-z)))
+    pd_ = calibrator(expit(np.asarray(z, np.float64)))
     out = pd.DataFrame({"pd": pd_, "score": scale.from_logit(z),
                         "decision": np.where(pd_ >= threshold, "reject", "accept")})
     reasons = top_reasons(contrib, names, k)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from fjax.data.split_stack import SplitStack
 from fjax.data.transactions import Transactions
@@ -67,7 +68,7 @@ def alerts_frame(tx: Transactions, alerts: dict[tuple[int, int], DailyAlerts],
     supervised models) and whether the card had a fraud that day."""
     frames = []
     for (seed, period), a in sorted(alerts.items()):
-        score = 0.5 * (1 + np.tanh(0.5 * a.alert_score)) if to_probability else a.alert_score
+        score = expit(np.asarray(a.alert_score, np.float64)) if to_probability else a.alert_score
         frames.append(pd.DataFrame({
             "seed": seed, "period": period,
             "date": [tx.date_of(d).date().isoformat() for d in a.alert_day],
