@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 import math
+import numbers
 import types
 import typing
 from typing import Annotated, Any, Literal, Sequence, TypeVar, get_args, get_origin
 
+import numpy as np
 import tyro
 
 T = TypeVar("T")
@@ -49,6 +52,128 @@ def config_error(cfg: object, name: str, problem: str, fix: str) -> ValueError:
     return ValueError(f"{type(cfg).__name__}.{name} {problem}; {fix}")
 
 
+def frozen_config(cls: type[T]) -> type[T]:
+    """`@dataclasses.dataclass(frozen=True)` whose fields are checked against their
+    annotations before the class's own `__post_init__` runs.
+
+    Python does not check annotations, so `ModelConfig(hidden="64")` would build layers
+    of widths 6 and 4 and `learning_rate="1e-3"` would fail deep inside a comparison.
+    Here every value must be of its field's type, with the field named in the error;
+    numpy scalars become plain numbers and lists become tuples, so configs built from
+    `np.logspace` or JSON stay hashable and print plainly.
+    """
+    own = cls.__dict__.get("__post_init__")
+
+    def __post_init__(self):
+        check_field_types(self)
+        if own is not None:
+            own(self)
+
+    cls.__post_init__ = __post_init__
+    return dataclasses.dataclass(frozen=True)(cls)
+
+
+@functools.cache
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls, include_extras=True)
+
+
+def check_field_types(cfg: Any) -> None:
+    """Check each field of dataclass `cfg` against its annotation, making values plain."""
+    hints = _field_types(type(cfg))
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        tp = hints[f.name]
+        choices = _literal_choices(tp)
+        if choices is not None and value is not None:
+            check_choice(cfg, f.name, choices)
+            continue
+        try:
+            plain = _plain(tp, value)
+        except TypeError:
+            raise config_error(cfg, f.name, f"must be {_describe(tp)}, got {value!r}",
+                               _type_fix(tp, value)) from None
+        if plain is not value:
+            object.__setattr__(cfg, f.name, plain)
+
+
+def _unwrap(tp: Any) -> tuple[Any, bool]:
+    """(the annotation without Annotated and Optional, whether None is allowed)."""
+    if get_origin(tp) is Annotated:
+        return _unwrap(get_args(tp)[0])
+    if get_origin(tp) in (typing.Union, types.UnionType):
+        inner = [a for a in get_args(tp) if a is not type(None)]
+        return _unwrap(inner[0])[0], len(inner) < len(get_args(tp))
+    return tp, False
+
+
+def _literal_choices(tp: Any) -> tuple | None:
+    tp, _ = _unwrap(tp)
+    return get_args(tp) if get_origin(tp) is Literal else None
+
+
+def _plain(tp: Any, value: Any) -> Any:
+    """`value` as a plain instance of annotation `tp`; TypeError if it is not one."""
+    tp, optional = _unwrap(tp)
+    if value is None and optional:
+        return None
+    if hasattr(value, "__array__") and np.ndim(value) == 0:   # a 0-d numpy or jax array
+        value = np.asarray(value)[()]
+    if get_origin(tp) is tuple:
+        if not isinstance(value, (tuple, list)):
+            raise TypeError
+        plain = tuple(_plain(get_args(tp)[0], v) for v in value)
+        return value if plain == value and isinstance(value, tuple) else plain
+    if dataclasses.is_dataclass(tp) or get_origin(tp) is Literal:
+        if get_origin(tp) is Literal and value in get_args(tp):
+            return value
+        if dataclasses.is_dataclass(tp) and isinstance(value, tp):
+            return value
+        raise TypeError
+    if tp is bool:
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError
+        return bool(value)
+    if tp is int:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+            raise TypeError
+        return value if type(value) is int else int(value)
+    if tp is float:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
+                or not math.isfinite(value):
+            raise TypeError
+        # str() first: float32(1e-3) is 0.001, not 0.0010000000474974513
+        return value if type(value) is float else float(str(value))
+    if tp is str and not isinstance(value, str):
+        raise TypeError
+    return value
+
+
+def _describe(tp: Any) -> str:
+    tp, optional = _unwrap(tp)
+    names = {bool: "True or False", int: "an integer", float: "a finite number",
+             str: "a string"}
+    if get_origin(tp) is tuple:
+        text = f"a tuple of {_describe(get_args(tp)[0]).split(' ', 1)[1]}s"
+    elif dataclasses.is_dataclass(tp):
+        text = f"a {tp.__name__}"
+    else:
+        text = names.get(tp, str(tp))
+    return f"{text} or None" if optional else text
+
+
+def _type_fix(tp: Any, value: Any) -> str:
+    bare, _ = _unwrap(tp)
+    if get_origin(bare) is tuple and not isinstance(value, (tuple, list)):
+        text = value if isinstance(value, str) and get_args(bare)[0] is not str else repr(value)
+        return f"write a tuple, e.g. ({text},)"
+    if dataclasses.is_dataclass(bare):
+        return f"pass {bare.__name__}(...)"
+    if isinstance(value, str):
+        return "pass the value itself, not a string"
+    return f"pass {_describe(tp)}"
+
+
 def check_choice(cfg: object, name: str, choices: Sequence[str]) -> None:
     value = getattr(cfg, name)
     if value not in choices:
@@ -74,7 +199,7 @@ def check_integer(cfg: object, name: str, minimum: int, fix: str) -> None:
         raise config_error(cfg, name, f"must be an integer >= {minimum}, got {value!r}", fix)
 
 
-@dataclasses.dataclass(frozen=True)
+@frozen_config
 class ModelConfig:
     """Which model and its layer sizes (all structural)."""
 
@@ -99,9 +224,6 @@ class ModelConfig:
     """Autoencoder code width."""
 
     def __post_init__(self):
-        check_choice(self, "kind", MODEL_KINDS)
-        check_choice(self, "activation", ACTIVATIONS)
-        check_choice(self, "head_activation", ACTIVATIONS)
         for name in ("hidden", "head"):
             if any(int(h) < 1 for h in getattr(self, name)):
                 raise config_error(self, name, f"has a width < 1: {getattr(self, name)}",
@@ -120,7 +242,7 @@ class ModelConfig:
                                "give one dilation per hidden layer or None")
 
 
-@dataclasses.dataclass(frozen=True)
+@frozen_config
 class LossConfig:
     """The training loss; its numeric knobs may vary per population member."""
 
@@ -138,7 +260,6 @@ class LossConfig:
     """Quantile levels predicted with the pinball loss."""
 
     def __post_init__(self):
-        check_choice(self, "name", LOSSES)
         check_positive(self, "pos_weight")
         check_positive(self, "focal_gamma", allow_zero=True)
         check_positive(self, "huber_delta")
@@ -151,7 +272,7 @@ class LossConfig:
                                "use e.g. 0.1 0.5 0.9")
 
 
-@dataclasses.dataclass(frozen=True)
+@frozen_config
 class OptimConfig:
     """Optimizer, schedule and clipping. learning_rate, weight_decay and momentum are
     injected per member; everything else is structural."""
@@ -177,8 +298,6 @@ class OptimConfig:
     """Clip the global gradient norm to this value (None: no clipping)."""
 
     def __post_init__(self):
-        check_choice(self, "name", OPTIMIZERS)
-        check_choice(self, "schedule", SCHEDULES)
         check_positive(self, "learning_rate")
         check_positive(self, "weight_decay", allow_zero=True)
         if self.momentum is not None and not 0.0 <= self.momentum < 1.0:
@@ -201,7 +320,7 @@ class OptimConfig:
             check_positive(self, "clip_norm")
 
 
-@dataclasses.dataclass(frozen=True)
+@frozen_config
 class TrainConfig:
     """The training loop: epochs, batches, early stopping and how members are lifted."""
 
@@ -216,8 +335,10 @@ class TrainConfig:
     monitor: str | None = None
     """Metric for early stopping and best-epoch selection; None: val_loss, or loss
     without validation data."""
-    mode: Literal["min", "max"] = "min"
-    """Whether a lower (min) or higher (max) monitor is better."""
+    mode: Literal["auto", "min", "max"] = "auto"
+    """Whether a lower (min) or higher (max) monitor is better; auto reads it from the
+    monitor's name: max for auc, precision, recall, accuracy, f1, ks, gini and r2, min for
+    losses and errors."""
     min_delta: float = 0.0
     """Smallest change of the monitor that counts as an improvement."""
     restore_best: bool = True
@@ -232,13 +353,39 @@ class TrainConfig:
             check_integer(self, name, 1, f"pass e.g. {example}")
         if self.patience is not None:
             check_positive(self, "patience")
-        check_choice(self, "mode", ("min", "max"))
         check_positive(self, "min_delta", allow_zero=True)
         if self.member_chunk is not None:
             check_positive(self, "member_chunk")
+        monitor = self.monitor or "val_loss"
+        known = metric_mode(monitor)
+        if self.mode == "auto" and known is None:
+            raise config_error(self, "mode", f"is 'auto' but the monitor {monitor!r} is not "
+                               "a known loss or score", "set mode to 'min' or 'max'")
+        if self.mode != "auto" and known not in (None, self.mode):
+            raise config_error(self, "mode", f"is {self.mode!r} but the monitor {monitor!r} "
+                               f"is better when {'higher' if known == 'max' else 'lower'}",
+                               f"set mode={known!r} or leave it 'auto'")
+
+    @property
+    def monitor_mode(self) -> str:
+        """"min" or "max": the mode, with auto resolved from the monitor's name."""
+        return self.mode if self.mode != "auto" else metric_mode(self.monitor or "val_loss")
 
 
-@dataclasses.dataclass(frozen=True)
+HIGHER_IS_BETTER = frozenset({"auc", "precision", "recall", "accuracy", "f1", "ks", "gini", "r2"})
+LOWER_IS_BETTER = frozenset({"loss", "mse", "rmse", "mae", "mape", "mase", "error", "nll",
+                             "brier", "ece", "cost"})
+
+
+def metric_mode(name: str) -> str | None:
+    """"max" for a score ("val_auc", "val_average_precision"), "min" for a loss or an
+    error ("val_loss", "rmse"), None when its name does not say."""
+    words = set(name.lower().split("_"))
+    higher, lower = bool(words & HIGHER_IS_BETTER), bool(words & LOWER_IS_BETTER)
+    return "max" if higher and not lower else "min" if lower and not higher else None
+
+
+@frozen_config
 class SweepConfig:
     """How many members: seeds x folds (grids of hyperparameters come from the CLI's
     `fjax sweep` or `train_population(hparams=...)`)."""
@@ -254,7 +401,7 @@ class SweepConfig:
         check_positive(self, "folds")
 
 
-@dataclasses.dataclass(frozen=True)
+@frozen_config
 class DataConfig:
     """Where the data comes from. Tasks extend this with their own fields."""
 
@@ -262,7 +409,7 @@ class DataConfig:
     """A CSV or Parquet file; None uses the task's embedded dataset."""
 
 
-@dataclasses.dataclass(frozen=True)
+@frozen_config
 class ExperimentConfig:
     """Everything one run needs; the task configs extend it."""
 
@@ -320,21 +467,10 @@ def from_dict(cls: type[T], data: dict, _path: str = "") -> T:
 
 
 def _convert(tp: Any, value: Any, where: str) -> Any:
-    origin = get_origin(tp)
-    if origin is Annotated:
-        return _convert(get_args(tp)[0], value, where)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in get_args(tp):
-            return None
-        inner = [a for a in get_args(tp) if a is not type(None)]
-        return _convert(inner[0], value, where)
-    if dataclasses.is_dataclass(tp):
+    """Nested configs from their dicts; the field checks do the rest (lists to tuples)."""
+    tp, _ = _unwrap(tp)
+    if dataclasses.is_dataclass(tp) and value is not None:
         return from_dict(tp, value, f"{where}.")
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f"config {where!r} must be a list, got {value!r}")
-        item = get_args(tp)[0]
-        return tuple(_convert(item, v, where) for v in value)
     return value
 
 

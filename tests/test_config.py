@@ -88,3 +88,65 @@ def test_a_mistyped_task_or_command_gets_the_closest_name(capsys):
     assert "unknown task 'forcast'; did you mean 'forecast'?" in capsys.readouterr().err
     assert cli.main(["rn", "credit"]) == 2
     assert "unknown command 'rn'; did you mean 'run'?" in capsys.readouterr().err
+
+
+def _config_classes():
+    """Every config dataclass of fjax and its tasks."""
+    import fjax.config
+    import fjax.tasks.credit.config
+    import fjax.tasks.forecast.config
+    import fjax.tasks.fraud.config
+
+    modules = (fjax.config, fjax.tasks.credit.config, fjax.tasks.forecast.config,
+               fjax.tasks.fraud.config)
+    return sorted({c for m in modules for c in vars(m).values()
+                   if isinstance(c, type) and dataclasses.is_dataclass(c)
+                   and c.__module__ == m.__name__}, key=lambda c: c.__qualname__)
+
+
+@pytest.mark.parametrize("cls", _config_classes(), ids=lambda c: f"{c.__module__}.{c.__name__}")
+def test_every_field_of_every_config_rejects_a_value_of_another_type(cls):
+    for f in dataclasses.fields(cls):
+        with pytest.raises(ValueError, match=rf"^{cls.__name__}\.{f.name} "):
+            cls(**{f.name: object()})
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: ModelConfig(hidden="64"), r"ModelConfig.hidden must be a tuple of integers, "
+                                       r"got '64'; write a tuple, e.g. \(64,\)"),
+    (lambda: ModelConfig(hidden=(1.5,)), "ModelConfig.hidden must be a tuple of integers"),
+    (lambda: OptimConfig(learning_rate="1e-3"), "OptimConfig.learning_rate must be a finite "
+                                                "number, got '1e-3'; pass the value itself"),
+    (lambda: TrainConfig(restore_best="no"), "TrainConfig.restore_best must be True or False"),
+    (lambda: TrainConfig(patience=2.5), "TrainConfig.patience must be an integer or None"),
+    (lambda: LossConfig(focal_alpha=float("nan")), "LossConfig.focal_alpha must be a finite"),
+    (lambda: ExperimentConfig(model={"kind": "mlp"}), r"pass ModelConfig\(...\)"),
+])
+def test_a_value_of_the_wrong_type_names_the_field_and_the_fix(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_a_task_configs_choice_is_checked_when_built_in_python():
+    from fjax.tasks.credit.config import ScorecardConfig
+    from fjax.tasks.forecast.config import ForecastDataConfig
+
+    with pytest.raises(ValueError, match="ScorecardConfig.calibration is 'Platt' "
+                                         r"\(did you mean 'platt'\?\)"):
+        ScorecardConfig(calibration="Platt")
+    with pytest.raises(ValueError, match=r"write a tuple, e.g. \('Open',\)"):
+        ForecastDataConfig(features="Open")
+
+
+def test_numpy_and_jax_scalars_and_lists_become_plain_values():
+    import jax.numpy as jnp
+    import numpy as np
+
+    optim = OptimConfig(learning_rate=np.float32(1e-3), weight_decay=jnp.float32(1e-4))
+    assert type(optim.learning_rate) is float and optim.learning_rate == 0.001
+    assert optim.weight_decay == 0.0001
+    train = TrainConfig(epochs=np.int64(3))
+    assert type(train.epochs) is int and train.epochs == 3
+    model = ModelConfig(hidden=[np.int64(8), 4])
+    assert model.hidden == (8, 4) and all(type(h) is int for h in model.hidden)
+    hash(model)  # a list would make the config unhashable

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from fjax import metrics
-from fjax.config import LossConfig, OptimConfig, TrainConfig
+from fjax.config import LossConfig, OptimConfig, TrainConfig, metric_mode
 from fjax.data.splits import Folds, kfold, walk_forward
 from fjax.models import LinearRegression
 from fjax.optim import build_optimizer
@@ -265,7 +265,7 @@ def test_an_undefined_monitor_is_not_divergence():
         scores = MODEL.apply(params, d["x"])[:, 0]
         return {"average_precision": metrics.average_precision(scores, d["y"][:, 0], w)}
 
-    config = TrainConfig(epochs=4, batch_size=16, monitor="val_average_precision", mode="max")
+    config = TrainConfig(epochs=4, batch_size=16, monitor="val_average_precision")  # mode auto
     with pytest.warns(UserWarning, match="val_average_precision was undefined"):
         res = fit(fresh_state(), supervised_loss(MODEL.apply, LossConfig(name="bce")), data,
                   config=config, weights=train_rows, val_data=data, val_weights=negatives_only,
@@ -281,6 +281,7 @@ def test_an_undefined_monitor_is_not_divergence():
     assert tree_equal(pop.member_params(0),
                       jax.tree.map(lambda x: x[0], pop.loop.train.params))
     assert not tree_equal(pop.member_params(0), jax.tree.map(lambda x: x[0], pop.loop.best_params))
+    assert pop.mode == "max"   # auto, resolved: summary() and best_config() rank by it
 
 
 def test_a_non_finite_validation_loss_is_divergence():
@@ -291,20 +292,23 @@ def test_a_non_finite_validation_loss_is_divergence():
 
 
 
-@pytest.mark.parametrize("mode, scores", [("max", [0.60, 0.70, 0.72, 0.74, 0.80]),
-                                          ("min", [1.00, 0.90, 0.88, 0.86, 0.50])])
-def test_early_stopping_follows_mode_min_delta_and_patience(mode, scores):
+@pytest.mark.parametrize("monitor, mode, scores", [
+    ("val_auc", "max", [0.60, 0.70, 0.72, 0.74, 0.80]),
+    ("val_auc", "auto", [0.60, 0.70, 0.72, 0.74, 0.80]),
+    ("val_rmse", "min", [1.00, 0.90, 0.88, 0.86, 0.50]),
+    ("val_rmse", "auto", [1.00, 0.90, 0.88, 0.86, 0.50])])
+def test_early_stopping_follows_mode_min_delta_and_patience(monitor, mode, scores):
     """Epoch 2 improves by more than min_delta (0.05); epochs 3 and 4 improve by less, so
     with patience 2 the run stops after epoch 4 with epoch 2 as its best, and epoch 5's
     larger improvement is never seen."""
-    config = TrainConfig(monitor="val_auc", mode=mode, min_delta=0.05, patience=2)
+    config = TrainConfig(monitor=monitor, mode=mode, min_delta=0.05, patience=2)
     monitor, sign = resolve_monitor(config, has_val=True)
     spec = LoopSpec(batch_size=16, n_batches=1, monitor=monitor, sign=sign,
                     min_delta=config.min_delta, patience=config.patience)
     loop = LoopState.start(fresh_state())
     for score in scores:
         loop = track_best(spec, loop, loop.train, {"loss": jnp.float32(0.1),
-                                                   "val_auc": jnp.float32(score)})
+                                                   monitor: jnp.float32(score)})
     assert (int(loop.best_epoch), int(loop.epoch), bool(loop.stopped)) == (2, 4, True)
     assert float(loop.best_score) == pytest.approx(sign * scores[1])
     assert int(loop.diverged_epoch) == 0
@@ -622,3 +626,25 @@ def test_each_structure_compiles_once_and_grids_are_validated():
     assert [r.population.size for r in results] == [2, 2]
     with pytest.raises(ValueError, match="OptimConfig.learning_rate"):
         group_grid(base, {"optim.learning_rate": [1e-3, -1.0]})
+
+
+@pytest.mark.parametrize("name, mode", [("val_loss", "min"), ("loss", "min"), ("val_auc", "max"),
+                                        ("val_average_precision", "max"), ("rmse", "min"),
+                                        ("val_ks", "max"), ("val_sharpe", None)])
+def test_metric_mode_reads_the_direction_from_the_name(name, mode):
+    assert metric_mode(name) == mode
+
+
+def test_a_mode_that_contradicts_the_monitor_is_refused():
+    """mode='min' on an AUC once restored the worst epoch and picked the worst config."""
+    with pytest.raises(ValueError, match="TrainConfig.mode is 'min' but the monitor 'val_auc' "
+                                         "is better when higher; set mode='max'"):
+        TrainConfig(monitor="val_auc", mode="min")
+    with pytest.raises(ValueError, match="TrainConfig.mode is 'max' but the monitor 'val_loss'"):
+        TrainConfig(mode="max")
+    with pytest.raises(ValueError, match="monitor 'val_sharpe' is not a known loss or score; "
+                                         "set mode to 'min' or 'max'"):
+        TrainConfig(monitor="val_sharpe")
+    assert TrainConfig(monitor="val_sharpe", mode="max").monitor_mode == "max"
+    assert TrainConfig(monitor="val_auc").monitor_mode == "max"
+    assert TrainConfig().monitor_mode == "min"

@@ -57,7 +57,7 @@ def prepare(data: dict, weights: Any, name: str, loss_fn: Any = None) -> tuple[d
 
 def resolve_monitor(config: TrainConfig, has_val: bool) -> tuple[str, float]:
     monitor = config.monitor or ("val_loss" if has_val else "loss")
-    return monitor, (1.0 if config.mode == "min" else -1.0)
+    return monitor, (1.0 if config.monitor_mode == "min" else -1.0)
 
 
 @functools.lru_cache(maxsize=None)

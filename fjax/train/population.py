@@ -163,6 +163,8 @@ def best_row(means: pd.Series, mode: str) -> Any:
     """The index of the best finite mean. Configs with a diverged member (mean +-inf) or
     with the metric undefined on every member (NaN) are never chosen; if no config is
     left, that is an error rather than a pick among failures."""
+    if mode not in ("min", "max"):
+        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
     finite = means[np.isfinite(means.to_numpy(np.float64))]
     if finite.empty:
         raise ValueError(f"no configuration has a finite mean {means.name}: each had a "
@@ -288,7 +290,7 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
     if has_val and unselected.any():
         warn_unselected(f"{int(unselected.sum())} of {len(members)} members had {monitor}")
     return Population(loop=loop, params=params, members=members, history=record.history,
-                      monitor=monitor, mode=train.mode, compile_s=record.compile_s,
+                      monitor=monitor, mode=train.monitor_mode, compile_s=record.compile_s,
                       compilations=record.compilations, train_s=record.train_s,
                       epoch_s=record.epoch_s)
 

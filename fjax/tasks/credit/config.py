@@ -7,19 +7,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Annotated, Literal
 
 import tyro
 
 from fjax.config import (DataConfig, ExperimentConfig, LossConfig, ModelConfig, OptimConfig,
                          SweepConfig, TrainConfig, check_integer, check_positive,
-                         config_error)
+                         config_error, frozen_config)
 
 CREDIT_MODELS = ("logistic", "mlp")
 
 
-@dataclasses.dataclass(frozen=True)
+@frozen_config
 class CreditDataConfig(DataConfig):
     """Applicants, their label, how columns are encoded, and the cost of mistakes."""
 
@@ -54,7 +53,7 @@ class CreditDataConfig(DataConfig):
         check_positive(self, "cost_fp")
 
 
-@dataclasses.dataclass(frozen=True)
+@frozen_config
 class CreditModelConfig(ModelConfig):
     """Logistic regression on one-hot columns, or an MLP with category embeddings."""
 
@@ -73,7 +72,7 @@ class CreditModelConfig(ModelConfig):
         check_positive(self, "embedding_dim")
 
 
-@dataclasses.dataclass(frozen=True)
+@frozen_config
 class ScorecardConfig:
     """Points scaling, calibration and explanations of the final model."""
 
@@ -96,7 +95,7 @@ class ScorecardConfig:
         check_positive(self, "ig_steps")
 
 
-@dataclasses.dataclass(frozen=True)
+@frozen_config
 class Config(ExperimentConfig):
     """Defaults: logistic regression with L2 via weight decay (adam, cosine decay, 60
     epochs), bce, 5 stratified folds; chosen by 5-fold CV mean ROC-AUC on German credit,

@@ -7,20 +7,18 @@ the first 80% of rows, LSTM 50 -> LSTM 50 -> Dense 25 -> Dense H, Adam 1e-3, bat
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Literal
 
 from fjax.config import (DataConfig, ExperimentConfig, LossConfig, ModelConfig, TrainConfig,
-                         check_choice, check_integer, config_error)
-from fjax.data.scalers import SCALERS
+                         check_integer, config_error, frozen_config)
 
 FORECAST_LOSSES = ("mse", "mae", "huber", "pinball", "gaussian_nll")
 FORECAST_MODELS = ("linear", "mlp", "lstm", "gru", "cnn")
 DEFAULT_EPOCHS = 50
 
 
-@dataclasses.dataclass(frozen=True)
+@frozen_config
 class ForecastDataConfig(DataConfig):
     """The series, its transform and scaling, the windows and the spans."""
 
@@ -82,10 +80,6 @@ class ForecastDataConfig(DataConfig):
         if len(set(self.features)) != len(self.features):
             raise config_error(self, "features", f"has duplicates: {self.features}",
                                "list each column once")
-        check_choice(self, "transform", ("price", "diff", "log_return"))
-        check_choice(self, "scaler", SCALERS)
-        check_choice(self, "missing", ("error", "ffill"))
-        check_choice(self, "training", ("expanding", "rolling"))
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -93,7 +87,7 @@ class ForecastDataConfig(DataConfig):
         return (self.target, *self.features)
 
 
-@dataclasses.dataclass(frozen=True)
+@frozen_config
 class EvaluationConfig:
     """Baselines and intervals, scored on exactly the model's test windows."""
 
@@ -115,7 +109,7 @@ class EvaluationConfig:
                                "use e.g. 0.8")
 
 
-@dataclasses.dataclass(frozen=True)
+@frozen_config
 class Config(ExperimentConfig):
     """`fjax run forecast`: the tutorial's LSTM on the S&P 500, scored honestly."""
 

@@ -11,20 +11,20 @@ validation periods (see presets.py).
 
 from __future__ import annotations
 
-import dataclasses
+from typing import Literal
+
 import pandas as pd
 
 from fjax.config import (DataConfig, ExperimentConfig, LossConfig, ModelConfig, OptimConfig,
-                         SweepConfig, TrainConfig, check_choice, check_integer,
-                         check_positive, config_error)
-from fjax.data.scalers import SCALERS
+                         SweepConfig, TrainConfig, check_integer, check_positive, config_error,
+                         frozen_config)
 
 MODELS = ("rule", "logistic", "mlp", "autoencoder", "combined", "gru")
 TRAINED_KINDS = ("logistic", "mlp", "autoencoder", "gru", "lstm")
 SEQUENCE_KINDS = ("gru", "lstm")
 
 
-@dataclasses.dataclass(frozen=True)
+@frozen_config
 class FraudDataConfig(DataConfig):
     """Where transactions come from, how they are split, and how alerts are scored."""
 
@@ -53,7 +53,7 @@ class FraudDataConfig(DataConfig):
     test_days: int = 7
     step_days: int = 7
     """Days between consecutive prequential periods (their number is sweep.folds)."""
-    scaler: str = "standard"
+    scaler: Literal["minmax", "standard", "robust", "none"] = "standard"
     history: int = 5
     """Transactions per card in the GRU's input sequence (the current one included)."""
     top_k: int = 100
@@ -71,7 +71,6 @@ class FraudDataConfig(DataConfig):
         check_positive(self, "radius")
         check_positive(self, "cost_alert", allow_zero=True)
         check_positive(self, "cost_missed", allow_zero=True)
-        check_choice(self, "scaler", SCALERS)
         for name in ("start_date", "train_start"):
             value = getattr(self, name)
             if value is not None:
@@ -88,7 +87,7 @@ class FraudDataConfig(DataConfig):
                 "label": self.label_column}
 
 
-@dataclasses.dataclass(frozen=True)
+@frozen_config
 class Config(ExperimentConfig):
     """`fjax run fraud`: simulate, build the handbook's features, train model.kind on
     every prequential period at once, evaluate, and compare with `compare`."""

@@ -95,7 +95,7 @@ def select(config: Config, grid: Mapping[str, Sequence], val_stack: SplitStack,
     build = lambda cfg: make_trainable(cfg, val_stack.data["x"], eval_size)[0]  # noqa: E731
     results = train_grid(config, grid, build, val_stack.data, folds=folds,
                          run_dir=run_dir, progress=progress)
-    monitor, mode = config.train.monitor, config.train.mode
+    monitor, mode = config.train.monitor, config.train.monitor_mode
     best, hparams = best_result(results, monitor, mode)
     chosen = config_with(config, best, hparams)
     table = best.population.table()
