@@ -125,8 +125,11 @@ def test_the_briefs_sweep_is_one_compile_group_of_every_combination():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _check_grid(config, grid)                      # focal: every entry matters
-    with pytest.warns(UserWarning, match="focal_gamma has no effect with loss.name='bce'"):
+    with pytest.raises(ValueError, match="focal_gamma has no effect with loss.name='bce'; add "
+                                         "--loss.name focal"):
         _check_grid(Config(), grid)
+    with pytest.raises(ValueError, match="no effect on the autoencoder"):
+        _check_grid(Config(model=ModelConfig(kind="autoencoder", hidden=(8,))), grid)
 
 
 def test_a_validation_week_without_fraud_is_named():

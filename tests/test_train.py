@@ -125,8 +125,10 @@ def test_population_equals_members_trained_one_by_one(chunk):
     folds = kfold(N, 2, seed=0)
     optim = OptimConfig(name="adam", learning_rate=1e-2, clip_norm=1.0)
     grid = {"learning_rate": [3e-3, 3e-2], "huber_delta": [0.5, 2.0]}
-    pop = train_population(LOSS, INIT, DATA, optim=optim, hparams=grid, seeds=[0, 5],
-                           train=dataclasses.replace(CFG, member_chunk=chunk), folds=folds)
+    with pytest.warns(UserWarning, match="the grid varies huber_delta, which change the loss "
+                                         "itself, so val_loss is not comparable"):
+        pop = train_population(LOSS, INIT, DATA, optim=optim, hparams=grid, seeds=[0, 5],
+                               train=dataclasses.replace(CFG, member_chunk=chunk), folds=folds)
     assert pop.size == 2 * 2 * 2 * 2
     chex.assert_tree_shape_prefix(pop.loop.train.params, (pop.size,))
     steps = CFG.epochs * num_batches(int(folds.train.sum(1).max()), CFG.batch_size)
@@ -240,10 +242,13 @@ def test_divergence_stops_with_the_epoch_named():
 
 
 def test_a_diverging_member_does_not_stop_the_others():
-    pop = train_population(supervised_loss(MODEL.apply, LossConfig(name="mse")), INIT, DATA,
-                           optim=OptimConfig(name="sgd", learning_rate=1e-2),
-                           train=TrainConfig(epochs=6, batch_size=16),
-                           hparams={"learning_rate": [1e-2, 1.5]})
+    with pytest.warns(UserWarning, match=r"1 of 2 members diverged \(loss or validation loss "
+                                         r"became NaN or infinite\): seed=0, fold=0, "
+                                         r"learning_rate=1.5 at epoch \d"):
+        pop = train_population(supervised_loss(MODEL.apply, LossConfig(name="mse")), INIT, DATA,
+                               optim=OptimConfig(name="sgd", learning_rate=1e-2),
+                               train=TrainConfig(epochs=6, batch_size=16),
+                               hparams={"learning_rate": [1e-2, 1.5]})
     table = pop.table()
     assert table.loc[0, "diverged_epoch"] == 0 and table.loc[0, "epochs"] == 6
     # The epoch named is the first whose logged loss is not finite (lr 1.5 takes a few).
@@ -591,9 +596,31 @@ def test_population_rejects_bad_hyperparameters_and_ambiguous_validation():
     with pytest.raises(ValueError, match=r"OptimConfig\.momentum is 0\.9, but sgd has no momentum"):
         train_population(LOSS, INIT, DATA, optim=OptimConfig(name="sgd"), train=CFG,
                          hparams={"momentum": [0.0, 0.9]})
-    with pytest.raises(ValueError, match=r"unknown loss hyperparameters \['learnig_rate'\]"):
+    with pytest.raises(ValueError, match=r"hparams key 'learnig_rate' \(did you mean "
+                                         r"'learning_rate'\?\) is neither an optimizer"):
         train_population(LOSS, INIT, DATA, optim=OptimConfig(), train=CFG,
                          hparams={"learnig_rate": [1e-3]})
+    with pytest.raises(ValueError, match="structural settings"):
+        train_population(LOSS, INIT, DATA, optim=OptimConfig(), train=CFG,
+                         hparams={"dropout": [0.1]})
+    bce = supervised_loss(MODEL.apply, LossConfig(name="bce"))
+    labels = {"x": X, "y": (Y > 0).astype(np.float32)}
+    with pytest.raises(ValueError, match=r"LossConfig\.pos_weight must be a finite number > 0"):
+        train_population(bce, INIT, labels, optim=OptimConfig(), train=CFG,
+                         hparams={"pos_weight": [-5.0, 1.0]})
+    with pytest.raises(ValueError, match="'focal_gamma' has no effect on the loss 'bce'"):
+        train_population(bce, INIT, labels, optim=OptimConfig(), train=CFG,
+                         hparams={"focal_gamma": [0.0, 5.0]})
+    with pytest.raises(ValueError, match=r"hparams\['learning_rate'\] must be a list of "
+                                         r"values, got 0.001; write \[0.001\]"):
+        train_population(LOSS, INIT, DATA, optim=OptimConfig(), train=CFG,
+                         hparams={"learning_rate": 1e-3})
+    with pytest.raises(ValueError, match="hparams\\['learning_rate'\\] holds nan"):
+        train_population(LOSS, INIT, DATA, optim=OptimConfig(), train=CFG,
+                         hparams={"learning_rate": [float("nan")]})
+    for seeds in ([], [1.7], [0, 2**32], [3, 3]):
+        with pytest.raises(ValueError, match="seeds"):
+            train_population(LOSS, INIT, DATA, optim=OptimConfig(), train=CFG, seeds=seeds)
     with pytest.raises(ValueError, match="either folds"):
         train_population(LOSS, INIT, DATA, optim=OptimConfig(), train=CFG,
                          folds=kfold(N, 2), val_data=DATA)

@@ -20,7 +20,7 @@ from fjax.report.callbacks import JsonlLogger
 from fjax.train.callbacks import ProgressBar
 from fjax.report.files import RunDir
 from fjax.train import Population, TrainingDiverged, train_population
-from fjax.train.population import best_row
+from fjax.train.population import best_row, diverged_message
 from fjax.train.sweep import Group, group_grid
 
 
@@ -57,34 +57,27 @@ def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
                                  disable=None if progress else True)]
         if run_dir is not None:
             callbacks.append(JsonlLogger(run_dir.file("history.jsonl"), extra={"group": g}))
-        pop = train_population(trainable.loss_fn, trainable.init_fn, data,
-                               optim=group.config.optim, train=group.config.train,
-                               hparams=group.hparams, seeds=seeds_of(config), folds=folds,
-                               val_data=val_data, eval_fn=trainable.eval_fn,
-                               callbacks=callbacks)
-        check_divergence(pop, sweeping=bool(grid))
+        with warnings.catch_warnings():
+            if not grid:   # a plain run raises instead (check_divergence)
+                warnings.filterwarnings("ignore", message=".* members diverged")
+            pop = train_population(trainable.loss_fn, trainable.init_fn, data,
+                                   optim=group.config.optim, train=group.config.train,
+                                   hparams=group.hparams, seeds=seeds_of(config), folds=folds,
+                                   val_data=val_data, eval_fn=trainable.eval_fn,
+                                   callbacks=callbacks)
+        if not grid:
+            check_divergence(pop)
         results.append(GroupResult(group, trainable, pop))
     return results
 
 
-def check_divergence(pop: Population, sweeping: bool) -> None:
+def check_divergence(pop: Population) -> None:
     """A member whose loss became NaN or infinite stops a plain run with an error naming
-    it; in a sweep (where large learning rates are expected to fail) it is a warning, and
-    the member stays in the table with its `diverged_epoch`."""
-    epochs = np.asarray(pop.loop.diverged_epoch)
-    bad = np.flatnonzero(epochs > 0)
-    if bad.size == 0:
-        return
-    names = [c for c in pop.members.columns if c != "member"]
-    who = "; ".join(
-        ", ".join(f"{c}={pop.members[c].iloc[i]:g}" for c in names) + f" at epoch {epochs[i]}"
-        for i in bad[:5])
-    message = (f"{bad.size} of {pop.size} members diverged (loss or validation loss became "
-               "NaN or infinite): "
-               f"{who}. Lower optim.learning_rate or set optim.clip_norm.")
-    if not sweeping:
-        raise TrainingDiverged(message, pop)
-    warnings.warn(message, stacklevel=3)
+    it (in a sweep, where large learning rates are expected to fail, `train_population`
+    warns and the member stays in the table with its `diverged_epoch`)."""
+    message = diverged_message(pop.members, np.asarray(pop.loop.diverged_epoch))
+    if message:
+        raise TrainingDiverged(message + ".", pop)
 
 
 def combined_table(results: Sequence[GroupResult], grid: Mapping[str, Sequence[Any]]) -> pd.DataFrame:

@@ -15,8 +15,10 @@ values and may be traced per-member scalars in a population.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import math
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -24,8 +26,11 @@ import numpy as np
 
 from fjax import losses
 from fjax.config import LossConfig, hyperparameters
+from fjax.optim import HYPERPARAMS
 
 BINARY = ("bce", "focal")
+LOSS_USES = {"bce": ("pos_weight",), "focal": ("pos_weight", "focal_gamma", "focal_alpha"),
+             "huber": ("huber_delta",)}   # the per-member LossConfig fields each loss reads
 
 
 def output_dim(cfg: LossConfig, target_shape: tuple[int, ...], num_classes: int = 2) -> int:
@@ -108,7 +113,28 @@ def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
         pred = read_output(cfg, out, target_shape)
         return loss_value(cfg, pred, y, batch["weight"], hp), {}
 
+    def check_hparams(grid: Mapping[str, Sequence[float]]) -> None:
+        """A population's grid over loss keys: every key used by this loss, every value
+        one that `LossConfig` accepts."""
+        for name, values in grid.items():
+            if name not in defaults:
+                close = difflib.get_close_matches(name, [*HYPERPARAMS, *defaults], n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(
+                    f"hparams key {name!r}{hint} is neither an optimizer hyperparameter "
+                    f"({', '.join(HYPERPARAMS)}) nor a loss one ({', '.join(defaults)}); "
+                    "structural settings (dropout, hidden, batch_size, ...) change the "
+                    "program: give each its own population (fjax.train.sweep.group_grid)")
+            if name not in LOSS_USES.get(cfg.name, ()):
+                raise ValueError(f"hparams key {name!r} has no effect on the loss "
+                                 f"{cfg.name!r}; drop it from the grid, or choose a loss "
+                                 "that uses it (pos_weight: bce, focal; focal_gamma, "
+                                 "focal_alpha: focal; huber_delta: huber)")
+            for value in values:
+                dataclasses.replace(cfg, **{name: value})   # LossConfig's own checks
+
     loss_fn.check_data = lambda data: check_targets(cfg, np.asarray(data["y"]))
+    loss_fn.check_hparams = check_hparams
     return loss_fn
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+import numbers
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -173,6 +175,36 @@ def best_row(means: pd.Series, mode: str) -> Any:
     return finite.idxmin() if mode == "min" else finite.idxmax()
 
 
+def check_grid(hparams: Mapping[str, Sequence[float]]) -> dict[str, list[float]]:
+    """{name: [values]} with at least one finite number per name."""
+    grid = {}
+    for name, values in hparams.items():
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+            raise ValueError(f"hparams[{name!r}] must be a list of values, got {values!r}; "
+                             f"write [{values!r}]")
+        values = list(values)
+        if not values:
+            raise ValueError(f"hparams[{name!r}] has no values; give at least one")
+        for v in values:
+            if v is not None and not (isinstance(v, numbers.Real) and np.isfinite(v)):
+                raise ValueError(f"hparams[{name!r}] holds {v!r}; every value must be a "
+                                 "finite number")
+        grid[name] = values
+    return grid
+
+
+def check_seeds(seeds: Sequence[int]) -> list[int]:
+    """Distinct integer seeds that a uint32 key holds (2**32 would repeat seed 0)."""
+    seeds = list(seeds)
+    bad = [s for s in seeds if isinstance(s, (bool, np.bool_))
+           or not isinstance(s, numbers.Integral) or not 0 <= s < 2**32]
+    if not seeds or bad:
+        raise ValueError(f"seeds must be one or more integers in [0, 2**32), got {seeds!r}")
+    if len(set(seeds)) < len(seeds):
+        raise ValueError(f"seeds {seeds} repeat a seed: its members would be identical")
+    return [int(s) for s in seeds]
+
+
 def check_optimizer_values(optim: OptimConfig, hparams: Mapping[str, Sequence[float]]) -> None:
     """Grid values of optimizer hyperparameters get `OptimConfig`'s own validation."""
     for name in HYPERPARAMS:
@@ -218,10 +250,12 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
         Without folds, members train on all rows and validate on `val_data` if given.
       eval_fn: `(params, val_data, val_weights) -> metrics`; default: weighted loss.
     """
-    hparams = {k: list(v) for k, v in (hparams or {}).items()}
-    if any(len(v) == 0 for v in hparams.values()):
-        raise ValueError(f"every hyperparameter needs at least one value: {hparams}")
+    hparams = check_grid(hparams or {})
+    seeds = check_seeds(seeds)
     check_optimizer_values(optim, hparams)
+    loss_names = [k for k in hparams if k not in HYPERPARAMS]
+    if hasattr(loss_fn, "check_hparams"):
+        loss_fn.check_hparams({k: hparams[k] for k in loss_names})
     data, base_weights = prepare(data, None, "data", loss_fn)
     n = base_weights.shape[0]
     if folds is not None and val_data is not None:
@@ -243,7 +277,6 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
     has_val = val_data is not None
     members = member_grid(hparams, seeds, train_masks.shape[0])
     opt_names = [k for k in hparams if k in HYPERPARAMS]
-    loss_names = [k for k in hparams if k not in HYPERPARAMS]
 
     rows = np.sum((np.asarray(train_masks) * np.asarray(base_weights)) > 0, axis=1)
     spec_batches = num_batches(int(rows.max()), train.batch_size)
@@ -277,6 +310,12 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
             val_masks, seed_rngs)
     if callbacks is None:
         callbacks = [ProgressBar(train.epochs)]
+    if loss_names and eval_fn is None and has_val and monitor == "val_loss":
+        warnings.warn(f"the grid varies {', '.join(loss_names)}, which change the loss itself, "
+                      "so val_loss is not comparable across members and summary() and "
+                      "best_config() favour the values that make it small; pass an eval_fn "
+                      "with a metric they do not change (e.g. AUC) and monitor it",
+                      stacklevel=2)
     record = RunRecord()
     loop = run_epochs(step_fn, loop, args, train.epochs, callbacks, record)
     # Best-epoch parameters where the run was validated and asked for them; a member that
@@ -289,10 +328,33 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
     unselected = np.asarray((loop.best_epoch == 0) & (loop.diverged_epoch == 0))
     if has_val and unselected.any():
         warn_unselected(f"{int(unselected.sum())} of {len(members)} members had {monitor}")
+    warn_diverged(members, np.asarray(loop.diverged_epoch))
     return Population(loop=loop, params=params, members=members, history=record.history,
                       monitor=monitor, mode=train.monitor_mode, compile_s=record.compile_s,
                       compilations=record.compilations, train_s=record.train_s,
                       epoch_s=record.epoch_s)
+
+
+def diverged_message(members: pd.DataFrame, diverged_epoch: np.ndarray) -> str | None:
+    """Which members diverged and when (None if none did)."""
+    hit = diverged_epoch > 0
+    if not hit.any():
+        return None
+    shown = [", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                       for k, v in row.items() if k != "member") + f" at epoch {e}"
+             for (_, row), e in zip(members[hit].head(5).iterrows(), diverged_epoch[hit])]
+    return (f"{int(hit.sum())} of {len(members)} members diverged (loss or validation loss "
+            f"became NaN or infinite): {'; '.join(shown)}{'; ...' if hit.sum() > 5 else ''}. "
+            "Lower optim.learning_rate or set optim.clip_norm")
+
+
+def warn_diverged(members: pd.DataFrame, diverged_epoch: np.ndarray) -> None:
+    """`fit` raises on divergence; a population trains on and ranks diverged members last,
+    so it says which they were, or a failed learning rate would pass unnoticed."""
+    message = diverged_message(members, diverged_epoch)
+    if message:
+        warnings.warn(f"{message}. They rank last in summary() and best_config(); see "
+                      "table()['diverged_epoch']", stacklevel=3)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))

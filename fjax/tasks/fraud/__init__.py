@@ -15,7 +15,6 @@ Detection - Practical Handbook*, ULB MLG.
 from __future__ import annotations
 
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -42,8 +41,8 @@ OUTPUTS = ("members.csv", "periods.csv", "validation.csv", "alerts.csv", "metric
 
 
 def _check_grid(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
-    """Reject settings a plain run would ignore; warn about swept values that cannot
-    change the model being trained."""
+    """Reject settings a plain run would ignore, and swept values that cannot change the
+    model being trained."""
     if not grid and config.train.patience is not None:
         raise config_error(config.train, "patience", "has nothing to stop on in a plain run: "
                            "the test weeks are never monitored and there is no validation "
@@ -54,12 +53,11 @@ def _check_grid(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
         if not path.startswith("loss."):
             continue
         if config.model.kind == "autoencoder":
-            warnings.warn(f"grid entry {path} has no effect on the autoencoder (it minimises "
-                          "reconstruction error)", stacklevel=3)
-        elif path in ("loss.focal_gamma", "loss.focal_alpha") and config.loss.name != "focal":
-            warnings.warn(f"grid entry {path} has no effect with loss.name="
-                          f"{config.loss.name!r}; add --loss.name focal to sweep it",
-                          stacklevel=3)
+            raise ValueError(f"grid entry {path} has no effect on the autoencoder (it "
+                             "minimises reconstruction error); drop it from the sweep")
+        if path in ("loss.focal_gamma", "loss.focal_alpha") and config.loss.name != "focal":
+            raise ValueError(f"grid entry {path} has no effect with loss.name="
+                             f"{config.loss.name!r}; add --loss.name focal to sweep it")
 
 
 def _result(name: str, data: FraudData, stack, members, scores, logits: bool,
