@@ -1,6 +1,8 @@
-"""Plots: a log-scaled loss plot of losses that can be negative stays linear, quietly."""
+"""Plots and run-folder files: a log-scaled loss plot of losses that can be negative stays
+linear, quietly; files are written whole or not at all."""
 
 import warnings
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -20,3 +22,34 @@ def test_loss_curves_use_a_log_scale_only_for_positive_values(losses, scale, tmp
         warnings.simplefilter("error")
         plots.loss_curves(history, tmp_path / "loss.png", keys=("loss",), log_scale=True)
     assert scales == [scale]
+
+
+def test_files_are_written_whole_or_not_at_all(tmp_path):
+    """A write that fails midway leaves neither a partial file nor its temporary file;
+    a rerun removes temporaries that a killed run left behind."""
+    from fjax.report.files import RunDir, atomic_path, write_atomic
+
+    target = tmp_path / "metrics.json"
+    write_atomic(target, "old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "metrics.json"]
+    stale = tmp_path / "sub" / ".forecast.csv.abc123.tmp"
+    stale.parent.mkdir()
+    stale.write_text("partial")
+    RunDir(tmp_path).remove("report.md")
+    assert not stale.exists() and not stale.parent.exists() and target.exists()
+
+
+def test_plots_are_written_through_a_temporary_file(tmp_path, monkeypatch):
+    seen = []
+    real = plt.Figure.savefig
+    monkeypatch.setattr(plt.Figure, "savefig", lambda self, path, **kw: (
+        seen.append(Path(path).name), real(self, path, **kw)))
+    plots.loss_curves([{"epoch": 1, "loss": 1.0}, {"epoch": 2, "loss": 0.5}],
+                      tmp_path / "loss.png", keys=("loss",))
+    assert seen and seen[0].startswith(".loss.png.") and seen[0].endswith(".tmp")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loss.png"]

@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Any
 
 
-from fjax.report.files import to_jsonable
+from fjax.report.files import to_jsonable, write_atomic
 from fjax.train.callbacks import Callback
 
 
 class JsonlLogger(Callback):
-    """Appends one JSON line per epoch to `path` (lists for population metrics)."""
+    """Appends one JSON line per epoch to `path` (lists for population metrics). When a
+    run resumes from a checkpoint, the lines this logger wrote after the checkpointed
+    epoch are dropped first, so no epoch is logged twice."""
 
     def __init__(self, path: str | Path, extra: dict | None = None):
         self.path = Path(path)
@@ -23,3 +25,16 @@ class JsonlLogger(Callback):
     def on_epoch_end(self, epoch: int, logs: dict, loop: Any) -> None:
         with self.path.open("a") as f:
             f.write(json.dumps(to_jsonable({**self.extra, **logs})) + "\n")
+
+    def on_resumed(self, epoch: int) -> None:
+        if not self.path.exists():
+            return
+        lines = self.path.read_text().splitlines()
+        kept = [line for line in lines if not self._later(json.loads(line), epoch)]
+        if len(kept) < len(lines):
+            write_atomic(self.path, "".join(line + "\n" for line in kept))
+
+    def _later(self, logs: dict, epoch: int) -> bool:
+        """Written by this logger's run (same extra fields) for an epoch after `epoch`."""
+        return all(logs.get(k) == v for k, v in self.extra.items()) and logs["epoch"] > epoch
+

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ from fjax.config import to_dict
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+TEMP_SUFFIX = ".tmp"   # temporary files are ".<name>.<random>.tmp" beside their target
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -35,21 +37,31 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
-def write_atomic(path: str | Path, text: str) -> Path:
-    """Write `text` to a temporary file beside `path`, then rename it into place."""
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside `path` to write to; renamed into place (after an fsync)
+    when the block ends without error, removed otherwise. So a reader, or a run killed
+    mid-write, never sees a partial file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        yield Path(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())   # the rename must not outlive the data in a crash
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are for sharing
         os.replace(tmp, path)
-    except BaseException:
+    finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise
-    return path
+
+
+def write_atomic(path: str | Path, text: str) -> Path:
+    """Write `text` to `path` atomically (`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
 
 
 def write_json(path: str | Path, obj: Any) -> Path:
@@ -76,7 +88,8 @@ class RunDir:
         """Delete the files matching these glob patterns, and the folders that leaves
         empty: an earlier run's outputs, so that none is left over beside this run's
         config (a file this run does not write, a log that would be appended to)."""
-        for pattern in patterns:
+        # A run killed mid-write can leave a temporary file behind (`atomic_path`).
+        for pattern in (*patterns, f"**/.*{TEMP_SUFFIX}"):
             for path in sorted(self.path.glob(pattern)):  # listed before any is removed
                 if not path.is_file():
                     continue

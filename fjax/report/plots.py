@@ -17,13 +17,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from fjax.calibration import reliability_bins  # noqa: E402
+from fjax.report.files import atomic_path  # noqa: E402
 
 
 def save_figure(fig, path: str | Path) -> Path:
     """Lay out, write as PNG and close `fig`."""
     path = Path(path)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return path
 

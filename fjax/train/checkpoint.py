@@ -1,7 +1,7 @@
 """Checkpoints of a whole run (`LoopState`) with orbax, for exact resume.
 
-`Checkpointer` is a callback: it saves the loop state and the history of the epochs so
-far every `every` epochs (orbax writes to a temporary directory and renames it, so a
+`Checkpointer` is a callback: it saves the loop state, the history of the epochs so
+far and a digest of the run's inputs every `every` epochs (orbax writes to a temporary directory and renames it, so a
 checkpoint is either complete or absent) and, with `resume=True`, replaces the starting
 state and history with the latest saved ones. Resuming runs the same compiled program
 from the same state, so a resumed run is bit-identical to one that never stopped, and
@@ -41,17 +41,31 @@ def _decode(logs: dict) -> dict:
 
 
 class Checkpointer(Callback):
+    """Save the run every `every` epochs into `directory` (the latest `keep` saves), and
+    resume from the latest one when `resume` is true. The run's inputs are saved too (a
+    digest from `fjax.train.loop.run_digest`): a run with another initial state, data,
+    hyperparameters or loop settings is refused instead of silently continuing the old
+    one."""
+
     def __init__(self, directory: str, *, every: int = 1, keep: int = 2, resume: bool = True):
+        for name, value in (("every", every), ("keep", keep)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Checkpointer {name} must be an integer >= 1, got {value!r}")
         self.directory = os.path.abspath(directory)
         self.every = every
         self.resume = resume
+        self.inputs: str | None = None  # this run's digest, from run_epochs
         self.history: list[dict] = []   # logs of the epochs the latest checkpoint holds
         self.manager = ocp.CheckpointManager(
             self.directory,
             options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
                                                  enable_async_checkpointing=False),
             item_handlers={"loop": ocp.StandardCheckpointHandler(),
-                           "history": ocp.JsonCheckpointHandler()})
+                           "history": ocp.JsonCheckpointHandler(),
+                           "run": ocp.JsonCheckpointHandler()})
+
+    def on_run_inputs(self, digest: str) -> None:
+        self.inputs = digest
 
     def latest_epoch(self) -> int | None:
         return self.manager.latest_step()
@@ -64,10 +78,18 @@ class Checkpointer(Callback):
             raise FileNotFoundError(f"no checkpoint in {self.directory}")
         try:
             stored = _shapes(self.manager.item_metadata(epoch)["loop"])
-        except KeyError as err:  # no "loop" item: written by an fjax before the history
+            run = self.manager.restore(epoch, args=ocp.args.Composite(
+                run=ocp.args.JsonRestore()))["run"]
+        except (KeyError, FileNotFoundError, ValueError) as err:  # items of an older fjax
             raise ValueError(f"the checkpoint of epoch {epoch} in {self.directory} is in an "
-                             "older format (no saved history); finish that run with the "
-                             "fjax that wrote it, or start again in a new directory") from err
+                             "older format; finish that run with the fjax that wrote it, "
+                             "or start again in a new directory") from err
+        if self.inputs is not None and run["inputs"] != self.inputs:
+            raise ValueError(
+                f"the checkpoint in {self.directory} was written by a run with other inputs "
+                "(initial weights or seed, data, hyperparameters, schedule or loop "
+                "settings); resuming it would continue that run, not this one. Rerun with "
+                "exactly the settings and data that wrote it, or use a new directory")
         wanted = _shapes(template)
         if stored != wanted:
             diff = sorted(set(stored.items()) ^ set(wanted.items()))[:4]
@@ -97,15 +119,11 @@ class Checkpointer(Callback):
     def _save(self, epoch: int, loop: Any) -> None:
         self.manager.save(epoch, args=ocp.args.Composite(
             loop=ocp.args.StandardSave(loop),
-            history=ocp.args.JsonSave([_encode(logs) for logs in self.history])))
+            history=ocp.args.JsonSave([_encode(logs) for logs in self.history]),
+            run=ocp.args.JsonSave({"inputs": self.inputs})))
         self.manager.wait_until_finished()
 
     def on_epoch_end(self, epoch: int, logs: dict, loop: Any) -> None:
-        if self.history and set(logs) != set(self.history[-1]):
-            raise ValueError(
-                f"this run logs {sorted(logs)} but the run checkpointed in {self.directory} "
-                f"logged {sorted(self.history[-1])}: validation data or metrics changed "
-                "between the runs; resume with the same settings, or use a new directory")
         self.history.append(logs)
         if epoch % self.every == 0 or bool(np.all(np.asarray(loop.stopped))):
             self._save(epoch, loop)

@@ -105,7 +105,7 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
     if callbacks is None:
         callbacks = [ProgressBar(config.epochs)]
     record = RunRecord()
-    loop = run_epochs(step_fn, loop, args, config.epochs, callbacks, record)
+    loop = run_epochs(step_fn, loop, args, config.epochs, callbacks, record, settings=spec)
     diverged = int(loop.diverged_epoch)
     use_best = diverged or (config.restore_best and has_val and int(loop.best_epoch) > 0)
     state = loop.train.replace(params=loop.best_params) if use_best else loop.train

@@ -11,6 +11,7 @@ Because the whole run's state is one pytree, a checkpoint of it resumes a run ex
 
 from __future__ import annotations
 
+import hashlib
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -164,22 +165,51 @@ class CompileMeter:
         jax.monitoring.unregister_event_duration_listener(self._listen)
 
 
+def run_digest(loop: LoopState, args: tuple, settings: Any) -> str:
+    """A digest of everything a run starts from: its initial state (weights, optimizer
+    state with the per-member hyperparameters, keys), the epoch's array arguments (data,
+    weights, masks, loss hyperparameters) and its static `settings` (a repr-stable
+    value). Two runs with equal digests compute the same epochs."""
+    digest = hashlib.blake2b(repr(settings).encode(), digest_size=16)
+    for leaf in jax.tree.leaves((loop, args)):
+        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            leaf = jax.random.key_data(leaf)
+        a = np.ascontiguousarray(np.asarray(leaf))
+        digest.update(f"{a.dtype}{a.shape}".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
+
+
 def run_epochs(step_fn, loop: LoopState, args: tuple, epochs: int,
-               callbacks: Sequence[Callback], record: RunRecord) -> LoopState:
+               callbacks: Sequence[Callback], record: RunRecord, settings: Any = None) -> LoopState:
     """Call the jitted `step_fn(loop, *args)` once per epoch.
 
     It compiles on the first call (measured in `record`) and never again: shapes and
     static arguments do not change between epochs. The host does per-epoch work only:
     callbacks get numpy logs; the loop ends when every member has stopped or `epochs`
-    is reached.
+    is reached. Callbacks with an `on_run_inputs(digest)` method (a `Checkpointer`) get
+    `run_digest(loop, args, settings)` first, so that a checkpoint is only resumed by
+    the run that wrote it.
     """
+    digest = None
+    for cb in callbacks:
+        if hasattr(cb, "on_run_inputs"):
+            digest = digest or run_digest(loop, args, settings)
+            cb.on_run_inputs(digest)
     for cb in callbacks:
         begun = cb.on_train_begin(loop)
         if isinstance(begun, Resumed):
             loop, record.history = begun.loop, list(begun.history)
+            for other in callbacks:
+                if hasattr(other, "on_resumed"):
+                    other.on_resumed(len(record.history))
         elif begun is not None:
             loop = begun
     start = int(np.max(np.asarray(loop.epoch)))
+    if start > epochs:
+        raise ValueError(f"the run resumed at epoch {start}, beyond this run's {epochs} "
+                         "epochs; ask for at least as many epochs as the checkpoint holds, "
+                         "or use a new checkpoint directory")
     t_train = time.perf_counter()
     with CompileMeter() as meter:
         for epoch in range(start + 1, epochs + 1):

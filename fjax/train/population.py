@@ -317,7 +317,11 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
                       "with a metric they do not change (e.g. AUC) and monitor it",
                       stacklevel=2)
     record = RunRecord()
-    loop = run_epochs(step_fn, loop, args, train.epochs, callbacks, record)
+    # The digest's settings: what shapes the program and the schedule (its length
+    # matters unless it is constant), so a checkpoint resumes only the same run.
+    steps = None if optim.schedule == "constant" else train.epochs * spec_batches
+    loop = run_epochs(step_fn, loop, args, train.epochs, callbacks, record,
+                      settings=(pop_spec, optim, steps))
     # Best-epoch parameters where the run was validated and asked for them; a member that
     # diverged without validation data gets its best (lowest training loss) epoch. With
     # validation data but restore_best=False the validation rows may be a test span, so
