@@ -7,9 +7,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from fjax.config import OptimConfig, TrainConfig, from_dict
+from fjax.data.splits import kfold, stratified_kfold
 from fjax.data.tabular import fit_encoder
 from fjax.datasets import load_dataset
 from fjax.optim import build_optimizer
@@ -17,7 +19,9 @@ from fjax.scorecard import ScoreScale
 from fjax.tasks.credit import Config, CreditDataConfig, ScorecardConfig, run
 from fjax.tasks.credit.data import fold_design, load, pack
 from fjax.tasks.credit.final import attributions, points_table, refit
+from fjax.tasks.credit.members import member_metrics
 from fjax.tasks.credit.model import predict, trainable
+from fjax.tasks.credit.oof import analyse
 from fjax.train import fit, init_member, train_population
 from fjax.train.epoch import num_batches
 
@@ -231,3 +235,57 @@ def test_too_few_rows_are_named_before_the_columns(csv_path, tmp_path):
     pd.read_csv(csv_path).head(1).to_csv(tmp_path / "one.csv", index=False)
     with pytest.raises(ValueError, match=r"one.csv' has 1 row\(s\); 3-fold cross-validation"):
         load(small_config(tmp_path / "one.csv"))
+
+
+def _oof_case(seed=0, n=160, k=4):
+    rng = np.random.default_rng(seed)
+    pd_raw = np.round(rng.uniform(0.02, 0.98, n), 3)
+    y = (rng.uniform(size=n) < pd_raw ** 2).astype(float)     # miscalibrated on purpose
+    return pd_raw, y, stratified_kfold(y, k, seed=seed)
+
+
+def test_cross_fitted_calibration_and_threshold_never_read_the_folds_own_labels():
+    """Fold j's calibrator and cost threshold are fitted on the other folds only."""
+    pd_raw, y, folds = _oof_case()
+    got = analyse(pd_raw, y, folds, "isotonic", cost_fn=5.0, cost_fp=1.0)
+    for j in range(folds.k):
+        inside, outside = got.fold == j, got.fold != j
+        iso = IsotonicRegression(out_of_bounds="clip").fit(pd_raw[outside], y[outside])
+        np.testing.assert_allclose(got.pd[inside], iso.predict(pd_raw[inside]), atol=1e-12)
+        # the fold's threshold is a brute-force cost minimum on the other folds
+        cal_out = iso.predict(pd_raw[outside])
+        cost = lambda t: (5.0 * np.sum((cal_out < t) & (y[outside] == 1))   # noqa: E731
+                          + 1.0 * np.sum((cal_out >= t) & (y[outside] == 0))) / outside.sum()
+        best = min(cost(t) for t in np.r_[np.unique(cal_out), 2.0])
+        assert cost(got.per_fold["threshold"][j]) == pytest.approx(best, abs=1e-12)
+    # flipping fold 0's labels changes neither fold 0's calibrated PDs nor its threshold
+    flipped = y.copy()
+    flipped[got.fold == 0] = 1 - flipped[got.fold == 0]
+    again = analyse(pd_raw, flipped, folds, "isotonic", cost_fn=5.0, cost_fp=1.0)
+    np.testing.assert_array_equal(again.pd[got.fold == 0], got.pd[got.fold == 0])
+    assert again.per_fold["threshold"][0] == got.per_fold["threshold"][0]
+
+
+def test_accept_all_costs_every_bad_and_reject_all_every_good():
+    """Accepting everyone misses every bad (cost_fn each); rejecting everyone, every good."""
+    pd_raw, y, folds = _oof_case(seed=1)
+    s = analyse(pd_raw, y, folds, "none", cost_fn=5.0, cost_fp=1.0).summary
+    bad = y.sum() / len(y)
+    assert s["cost_accept_all"] == pytest.approx(5.0 * bad)
+    assert s["cost_reject_all"] == pytest.approx(1.0 * (1 - bad))
+    assert s["bayes_threshold"] == pytest.approx(1 / 6)
+
+
+def test_member_psi_compares_validation_scores_against_training_scores():
+    """PSI is asymmetric: expected = the fold's training scores, actual = its validation."""
+    n = 20
+    folds = kfold(n, 2, seed=0)
+    train0, val0 = folds.train[0] > 0, folds.val[0] > 0
+    z = np.zeros((1, n), np.float32)
+    z[0, train0] = np.arange(10) / 10          # ten distinct training scores, one per decile
+    z[0, val0] = 0.0                           # every validation score in one training decile
+    y = np.tile([0.0, 1.0], n // 2)
+    table = member_metrics(z, np.array([0]), y, folds.val, folds.train, ScoreScale())
+    # shares: validation 1.0 in one decile (training 0.1), 0 (floored to 1e-4) in the other nine
+    hand = 0.9 * np.log(1.0 / 0.1) + 9 * (1e-4 - 0.1) * np.log(1e-4 / 0.1)
+    assert table["psi"][0] == pytest.approx(hand, rel=1e-9)

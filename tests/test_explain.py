@@ -5,7 +5,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fjax.explain import by_attribute, integrated_gradients, linear_contributions, top_reasons
+from fjax.explain import (by_attribute, importance, integrated_gradients, linear_contributions,
+                          top_reasons)
 from fjax.models.tabular import TabularMLP
 
 RNG = np.random.default_rng(0)
@@ -60,3 +61,14 @@ def test_unknown_category_slot_starts_at_zero():
     assert table.shape == (5, 3)
     np.testing.assert_array_equal(table[0], 0.0)
     assert np.all(np.abs(table[1:]).sum(axis=1) > 0)
+
+
+def test_importance_is_the_mean_absolute_contribution():
+    """Contributions of opposite sign must not cancel out."""
+    np.testing.assert_allclose(importance(np.array([[1.0, -2.0], [-1.0, 2.0]])), [1.0, 2.0])
+
+
+def test_a_zero_contribution_is_not_a_reason():
+    """Only attributes that raised the PD (> 0) are reasons, even when fewer than k."""
+    got = top_reasons(np.array([[0.5, 0.0, -1.0]]), ["a", "b", "c"], k=3)
+    assert got == [[("a", 0.5)]]

@@ -202,3 +202,12 @@ def test_the_mase_scale_is_the_same_for_every_transform(tmp_path):
         assert scales[transform] == pytest.approx(np.mean(np.abs(np.diff(prices[:end]))),
                                                   rel=1e-6)
     assert scales["price"] == pytest.approx(scales["diff"]) == pytest.approx(scales["log_return"])
+
+
+def test_a_target_on_either_bound_is_covered():
+    """The interval is closed, [lower, upper]: equality on either side counts as inside."""
+    lower = np.array([[1.0, 0.0], [2.0, -1.0]])
+    upper = np.array([[3.0, 0.0], [4.0, 1.0]])
+    target = np.array([[1.0, 0.0], [4.0, -1.0]])
+    assert float(intervals.coverage(lower, upper, target)) == 1.0
+    assert float(intervals.coverage(lower, upper, target - 1e-3)) == pytest.approx(0.25)

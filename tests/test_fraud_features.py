@@ -145,3 +145,18 @@ def test_previous_rows_are_the_cards_own_history_oldest_first():
     hist = previous_rows(tx, 3)
     np.testing.assert_array_equal(hist, [[-1, -1, 0], [-1, -1, 1], [-1, 0, 2], [0, 2, 3],
                                          [-1, 1, 4]])
+
+
+def test_a_transaction_exactly_one_window_earlier_is_outside_the_card_window():
+    """The window is (t - w days, t]: a row exactly w days older is excluded, as in pandas."""
+    seconds = [NOON, NOON + DAY, NOON + 8 * DAY]
+    tx = table(seconds, [0, 0, 0], [0, 0, 0], [10.0, 30.0, 50.0], [0, 0, 0])
+    f = customer_windows(tx, windows=(1, 7))
+    when = tx.start + pd.to_timedelta(np.asarray(seconds), unit="s")
+    amount = pd.Series([10.0, 30.0, 50.0], index=when)
+    for w in (1, 7):
+        book = amount.rolling(f"{w}D")
+        np.testing.assert_array_equal(f[f"CUSTOMER_ID_NB_TX_{w}DAY_WINDOW"], book.count())
+        np.testing.assert_allclose(f[f"CUSTOMER_ID_AVG_AMOUNT_{w}DAY_WINDOW"], book.mean())
+    np.testing.assert_array_equal(f["CUSTOMER_ID_NB_TX_1DAY_WINDOW"], [1, 1, 1])
+    np.testing.assert_array_equal(f["CUSTOMER_ID_NB_TX_7DAY_WINDOW"], [1, 2, 1])

@@ -130,3 +130,20 @@ def test_bad_alert_inputs_are_named():
         daily_alerts(np.zeros(2), np.zeros(2), np.zeros(2), np.zeros(2), k=0)
     with pytest.raises(ValueError, match="scores must be finite"):
         daily_alerts(np.zeros(2), np.zeros(2), np.array([0.0, np.nan]), np.zeros(2), k=1)
+
+
+def test_cards_tied_in_score_are_ranked_by_card_code():
+    """Module docstring: ties in score are broken by card code (lowest first)."""
+    a = daily_alerts(np.zeros(3), np.array([5, 2, 9]), np.array([0.7, 0.7, 0.7]),
+                     np.array([1, 0, 0]), k=1)
+    np.testing.assert_array_equal(a.alert_card, [2])
+    a = daily_alerts(np.zeros(3), np.array([5, 2, 9]), np.array([0.7, 0.7, 0.7]),
+                     np.array([1, 0, 0]), k=2)
+    np.testing.assert_array_equal(a.alert_card, [2, 5])
+
+
+def test_a_period_of_only_frauds_says_so_instead_of_nan():
+    """ROC-AUC and average precision also need legitimate transactions."""
+    with pytest.warns(UserWarning, match="test period has no legitimate transactions"):
+        got = ranking_metrics(np.arange(3.0), np.ones(3))
+    assert got == {"auc": None, "average_precision": None}

@@ -352,3 +352,14 @@ def test_supervised_loss_applies_every_hyperparameter_of_its_loss(name):
                 "focal_alpha": jnp.float32(-1.0)}
     np.testing.assert_allclose(loss_fn(None, batch, None, override)[0], ref(0.5, 0.5, -1.0),
                                rtol=RTOL)
+
+
+def test_focal_alpha_zero_weights_only_the_negatives():
+    """alpha = 0 is a valid alpha (alpha_t = 1 - y), not the "disabled" sentinel (alpha < 0)."""
+    x = np.array([-2.0, -0.5, 0.3, 1.5, 3.0, -1.0], np.float32)
+    y = np.array([1.0, 0.0, 1.0, 0.0, 1.0, 0.0], np.float32)
+    out = float(losses.focal_loss(x, y, gamma=2.0, alpha=0.0))
+    ref = ref_reduce(ref_focal(x.astype(np.float64), y.astype(np.float64), 2.0, 0.0), None)
+    np.testing.assert_allclose(out, ref, rtol=1e-5)
+    negatives_only = ref_focal(x.astype(np.float64), y.astype(np.float64), 2.0, -1.0) * (1 - y)
+    np.testing.assert_allclose(out, negatives_only.mean(), rtol=1e-5)

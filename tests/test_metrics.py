@@ -345,3 +345,14 @@ def test_regression_metrics_match_sklearn(seed):
     np.testing.assert_allclose(metrics.mape(pred, target, w),
                                100 * mean_absolute_percentage_error(target, pred, sample_weight=w),
                                **kw)
+
+
+def test_log_loss_of_certain_predictions_is_finite():
+    """Probabilities of exactly 0 and 1 are clipped to [eps, 1 - eps] (eps = 1e-7)."""
+    right = float(metrics.log_loss(np.array([1.0, 0.0]), np.array([1.0, 0.0])))
+    assert np.isfinite(right) and right == pytest.approx(0.0, abs=1e-6)
+    wrong = float(metrics.log_loss(np.array([1.0, 0.0]), np.array([0.0, 1.0])))
+    p = np.clip(np.array([1.0, 0.0]), 1e-7, 1 - 1e-7)
+    ref = -np.mean([np.log(1 - p[0]), np.log(p[1])])       # float64: -log(1e-7) = 16.12
+    # float32 cannot hold 1 - 1e-7 (it rounds to 1 - 1.19e-7): 1% covers that
+    assert np.isfinite(wrong) and wrong == pytest.approx(ref, rel=1e-2)

@@ -7,10 +7,11 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from fjax import metrics
-from fjax.calibration import expected_calibration_error, fit_isotonic, fit_platt
-from fjax.decision import best_threshold, confusion, expected_cost
+from fjax.calibration import (expected_calibration_error, fit_isotonic, fit_platt,
+                              reliability_bins)
+from fjax.decision import bayes_threshold, best_threshold, confusion, expected_cost
 from fjax.scorecard import ScoreScale
-from fjax.stability import psi
+from fjax.stability import psi, psi_bins, shares
 
 RNG = np.random.default_rng(0)
 
@@ -80,3 +81,54 @@ def test_expected_calibration_error_by_hand():
     # bins 0, 1, 9: |0.05 - 0.5| * 2/4 + |0.15 - 0| * 1/4 + |0.95 - 1| * 1/4
     hand = 0.45 * 0.5 + 0.15 * 0.25 + 0.05 * 0.25
     assert expected_calibration_error(pd_, y) == pytest.approx(hand)
+
+
+def test_bayes_threshold_is_where_rejecting_and_accepting_cost_the_same():
+    """German credit's 5:1 costs: reject when 5 p >= 1 - p, i.e. p >= 1/6."""
+    assert bayes_threshold(cost_fn=5.0, cost_fp=1.0) == pytest.approx(1 / 6)
+    t = bayes_threshold(cost_fn=2.0, cost_fp=3.0)
+    assert 2.0 * t == pytest.approx(3.0 * (1 - t))     # cost of accepting == of rejecting
+
+
+def test_a_pd_equal_to_the_threshold_is_rejected():
+    """The decision rule is PD >= t (module docstring), not PD > t."""
+    assert confusion(np.array([0.2, 0.5]), np.array([0, 1]), 0.5) == {
+        "tp": 1, "fp": 0, "fn": 0, "tn": 1}
+
+
+def test_psi_stays_finite_when_an_expected_bin_is_empty():
+    """Ties at the low end leave the first bin of `expected` empty: its share is floored."""
+    expected = np.r_[np.zeros(300), np.arange(1, 701)]
+    # cuts: 0, 0.7, 100.6, 200.5, ..., 600.1 -> shares 0 (below 0), 0.3 (the zeros),
+    # then 0.1 for each of 1-100, 101-200, ..., 601-700
+    assert psi(expected, expected) == 0.0
+    actual = np.r_[np.full(100, -1.0), np.zeros(200), np.arange(1, 701)]
+    hand = (0.1 - 1e-4) * np.log(0.1 / 1e-4) + (0.2 - 0.3) * np.log(0.2 / 0.3)
+    assert psi(expected, actual) == pytest.approx(hand, rel=1e-12)
+
+
+def test_psi_bins_are_interior_quantiles_of_equal_share():
+    """`bins` bins need bins - 1 interior cuts; the maximum is not a cut."""
+    x = np.random.default_rng(3).normal(size=1000)
+    edges = psi_bins(x, 10)
+    assert len(edges) == 9 and edges.min() > x.min() and edges.max() < x.max()
+    np.testing.assert_allclose(shares(x, edges), np.full(10, 0.1), atol=2e-3)
+
+
+def test_scores_of_certain_pds_are_finite():
+    """PD 0 and 1 are clipped to eps, not sent to logit's +-inf."""
+    scale = ScoreScale()
+    got = scale.from_pd(np.array([0.0, 1.0]))
+    assert np.isfinite(got).all()
+    eps_logit = np.log(1e-12 / (1 - 1e-12))
+    np.testing.assert_allclose(got, [scale.offset - scale.factor * eps_logit,
+                                     scale.offset + scale.factor * eps_logit], rtol=1e-5)
+    # (1 - 1e-12 is not exact in float64, hence the tolerance)
+
+
+def test_a_pd_of_one_falls_in_the_last_reliability_bin():
+    """PD 1.0 would index bin 10 of 10 without the clip."""
+    mean, rate, count = reliability_bins(np.array([0.05, 1.0]), np.array([0, 1]))
+    assert len(mean) == len(rate) == len(count) == 10
+    assert count[0] == 1 and count[9] == 1 and count.sum() == 2
+    assert mean[9] == 1.0 and rate[9] == 1.0

@@ -55,3 +55,22 @@ def test_holdout_in_time_order_validates_on_the_last_rows():
 def test_folds_refuse_overlap():
     with pytest.raises(ValueError, match="both"):
         Folds(train=np.ones((1, 3)), val=np.ones((1, 3)))
+
+
+def test_stratified_folds_are_equal_sized_when_class_counts_do_not_divide_k():
+    """Each class continues the round-robin where the previous one stopped: 73 + 27 rows
+    over 5 folds give folds of exactly 20, not 21/21/20/19/19."""
+    labels = np.r_[np.zeros(73), np.ones(27)]
+    folds = stratified_kfold(labels, 5, seed=1)
+    np.testing.assert_array_equal(folds.val.sum(1), [20] * 5)
+    for v in folds.val:                                  # 73/5 and 27/5 rounded either way
+        assert labels[v > 0].sum() in (5, 6) and (1 - labels[v > 0]).sum() in (14, 15)
+
+
+def test_rolling_window_with_a_gap_ends_gap_rows_before_validation():
+    """Rolling training rows are the `window` rows before s - gap: [s-gap-window, s-gap)."""
+    folds = walk_forward(100, k=3, val_size=10, gap=4, window=30)
+    np.testing.assert_array_equal(folds.train.sum(1), [30, 30, 30])
+    for s, train, val in zip([70, 80, 90], folds.train, folds.val):
+        assert np.argmax(val > 0) == s
+        np.testing.assert_array_equal(np.nonzero(train)[0], np.arange(s - 4 - 30, s - 4))

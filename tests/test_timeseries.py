@@ -100,3 +100,17 @@ def test_infinite_values_are_rejected():
     close[2] = np.inf
     with pytest.raises(ValueError, match="'Close' of t.csv has 1 infinite values"):
         load(table(Close=close))
+
+
+@pytest.mark.parametrize("jump, is_gap", [(7, False), (8, True)])
+def test_a_gap_is_a_spacing_strictly_longer_than_max_gap_times_the_median(jump, is_gap):
+    """Module docstring: closures up to 7x the median spacing are allowed (max_gap=7)."""
+    dates = pd.date_range("2024-01-01", periods=12).append(
+        pd.DatetimeIndex([pd.Timestamp("2024-01-12") + pd.Timedelta(days=jump)]))
+    frame = table(n=13, Date=dates)
+    if is_gap:
+        with pytest.raises(ValueError, match=r"has 1 gaps longer than 7 x"):
+            load(frame)
+    else:
+        s = load(frame)
+        assert s.n == 13 and s.inserted_rows == 0

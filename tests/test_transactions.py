@@ -172,3 +172,28 @@ def test_unsorted_timestamps_warn_and_sort_without_dropping():
     with pytest.warns(UserWarning, match="'when'.*not in time order"):
         tx = from_frame(frame, NAMES)
     assert len(tx) == 3 and list(tx.transaction_id) == [1, 2, 3]
+
+
+def test_from_frame_realigns_every_column_of_an_unsorted_file():
+    """Sorting by time must carry every column along, not only the timestamp."""
+    rng = np.random.default_rng(7)
+    n = 40
+    sorted_frame = pd.DataFrame({
+        "id": np.arange(100, 100 + n),
+        "when": pd.Timestamp("2021-03-01") + pd.to_timedelta(np.sort(rng.choice(
+            10 * DAY, n, replace=False)), unit="s"),
+        "card": rng.choice(["c1", "c2", "c3", "c4", "c5"], n),
+        "shop": rng.integers(0, 9, n),
+        "amt": np.round(rng.uniform(1, 500, n), 2),
+        "is_fraud": rng.integers(0, 2, n)})
+    want = from_frame(sorted_frame, NAMES)
+    with pytest.warns(UserWarning, match="not in time order"):
+        got = from_frame(sorted_frame.iloc[rng.permutation(n)], NAMES)
+    np.testing.assert_array_equal(got.seconds, want.seconds)
+    np.testing.assert_array_equal(got.transaction_id, sorted_frame["id"])
+    np.testing.assert_array_equal(got.customer_ids[got.customer], sorted_frame["card"])
+    np.testing.assert_array_equal(got.terminal_ids[got.terminal], sorted_frame["shop"])
+    np.testing.assert_array_equal(got.amount, sorted_frame["amt"])
+    np.testing.assert_array_equal(got.fraud, sorted_frame["is_fraud"])
+    np.testing.assert_array_equal(got.customer, want.customer)
+    np.testing.assert_array_equal(got.terminal, want.terminal)

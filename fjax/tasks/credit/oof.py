@@ -53,7 +53,7 @@ def analyse(pd_raw: np.ndarray, y: np.ndarray, folds: Folds, calibration: str,
     rows = []
     for j in range(folds.k):
         inside, outside = fold == j, fold != j
-        cal = fit_calibrator(calibration, pd_raw, y)
+        cal = fit_calibrator(calibration, pd_raw[outside], y[outside])
         pd_cf[inside] = cal(pd_raw[inside])
         t = best_threshold(cal(pd_raw[outside]), y[outside], cost_fn, cost_fp)
         row = {"fold": j}
