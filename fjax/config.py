@@ -419,6 +419,10 @@ class ExperimentConfig:
     """First seed (initial weights and shuffles); members use seed, seed + 1, ..."""
     out: str | None = None
     """Run folder; None: runs/<name>."""
+    resume: bool = False
+    """Continue an interrupted run in its folder, with the same settings: each population
+    resumes from its last epoch (runs save them under checkpoints/ and delete them when
+    they finish)."""
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     loss: LossConfig = LossConfig()

@@ -153,3 +153,65 @@ def test_a_sweep_records_its_grid_and_reports_the_point_it_chose(tmp_path):
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     assert cli.main(["sweep", "forecast", "--optim.learning-rate", "1e-3", "-1", *common]) == 2
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def _results(out):
+    """The run's numbers without its timings."""
+    metrics = json.loads((out / "metrics.json").read_text())
+    metrics.pop("timing")
+    history = [{k: v for k, v in json.loads(line).items() if k != "time_s"}
+               for line in (out / "history.jsonl").read_text().splitlines()]
+    return metrics, history, (out / "forecast.csv").read_text()
+
+
+def test_an_interrupted_run_resumes_to_the_results_of_one_that_never_stopped(tmp_path,
+                                                                              monkeypatch):
+    from fjax.report.callbacks import JsonlLogger
+    from fjax.tasks import experiment
+
+    write_prices(tmp_path / "p.csv", n=200)
+    args = ["run", "forecast", "--data.path", str(tmp_path / "p.csv"), "--data.target",
+            "price", "--data.window", "10", "--data.origins", "2", "--model.kind", "mlp",
+            "--seeds", "2", "--train.epochs", "4"]
+    assert cli.main([*args, "--out", str(tmp_path / "full")]) == 0
+
+    # Killed during epoch 3, after its log line and before its checkpoint.
+    logged = JsonlLogger.on_epoch_end
+
+    def killed_at_epoch_3(self, epoch, logs, loop):
+        logged(self, epoch, logs, loop)
+        if epoch == 3:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(experiment, "CHECKPOINT_EVERY_S", 0.0)
+        m.setattr(JsonlLogger, "on_epoch_end", killed_at_epoch_3)
+        with pytest.raises(KeyboardInterrupt):
+            cli.main([*args, "--out", str(tmp_path / "cut")])
+    assert (tmp_path / "cut" / "checkpoints" / "group_0").is_dir()
+    assert not (tmp_path / "cut" / "metrics.json").exists()
+
+    trained = []
+    with monkeypatch.context() as m:
+        m.setattr(JsonlLogger, "on_epoch_end", lambda self, epoch, logs, loop: (
+            trained.append(epoch), logged(self, epoch, logs, loop)))
+        assert cli.main([*args, "--out", str(tmp_path / "cut"), "--resume"]) == 0
+    assert trained == [3, 4]   # from the checkpoint of epoch 2, not from scratch
+    assert _results(tmp_path / "cut") == _results(tmp_path / "full")
+    assert not (tmp_path / "cut" / "checkpoints").exists()   # a finished run needs none
+    # The folder now holds a finished run with resume=True: a plain rerun starts over.
+    assert json.loads((tmp_path / "cut" / "config.json").read_text())["resume"] is True
+
+
+def test_resume_refuses_other_settings_and_an_empty_folder(tmp_path, capsys):
+    write_prices(tmp_path / "p.csv", n=200)
+    args = ["run", "forecast", "--data.path", str(tmp_path / "p.csv"), "--data.target",
+            "price", "--data.window", "10", "--model.kind", "linear", "--train.epochs", "1",
+            "--out", str(tmp_path / "r")]
+    assert cli.main([*args, "--resume"]) == 2
+    assert "holds no run to resume (no config.json); run without --resume" in \
+        capsys.readouterr().err
+    assert cli.main(args) == 0
+    assert cli.main([*args, "--resume", "--train.epochs", "2", "--seed", "3"]) == 2
+    assert "differs from the one in" in (err := capsys.readouterr().err)
+    assert "seed, train.epochs;" in err

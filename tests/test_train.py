@@ -730,3 +730,10 @@ def test_a_mode_that_contradicts_the_monitor_is_refused():
     assert TrainConfig(monitor="val_sharpe", mode="max").monitor_mode == "max"
     assert TrainConfig(monitor="val_auc").monitor_mode == "max"
     assert TrainConfig().monitor_mode == "min"
+
+
+def test_checkpoints_are_saved_at_most_once_in_every_s_and_at_the_end(tmp_path):
+    checkpoints = Checkpointer(tmp_path, every_s=3600.0)
+    fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=3, batch_size=16),
+        callbacks=[checkpoints])
+    assert checkpoints.manager.all_steps() == [3]

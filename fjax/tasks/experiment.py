@@ -6,6 +6,7 @@ A task supplies `build(config) -> Trainable` for a group's structure; the rest i
 
 from __future__ import annotations
 
+import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,14 +15,19 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from fjax.config import ExperimentConfig, get_path, replace_path
+from fjax.config import ExperimentConfig, get_path, replace_path, to_dict
 from fjax.data.splits import Folds
 from fjax.report.callbacks import JsonlLogger
-from fjax.train.callbacks import ProgressBar
-from fjax.report.files import RunDir
+from fjax.report.files import RunDir, to_jsonable
 from fjax.train import Population, TrainingDiverged, train_population
+from fjax.train.callbacks import ProgressBar
+from fjax.train.checkpoint import Checkpointer
 from fjax.train.population import best_row, diverged_message
 from fjax.train.sweep import Group, group_grid
+
+
+CHECKPOINT_FILES = "**/checkpoints/**/*"   # every population's, in any subfolder
+CHECKPOINT_EVERY_S = 30.0   # a save costs ~0.1 s; a resume repeats at most this much training
 
 
 @dataclass(frozen=True)
@@ -55,16 +61,24 @@ def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
         trainable = build(group.config)
         callbacks = [ProgressBar(group.config.train.epochs, desc=f"group {g + 1}/{len(groups)}",
                                  disable=None if progress else True)]
+        checkpoints = None
         if run_dir is not None:
             callbacks.append(JsonlLogger(run_dir.file("history.jsonl"), extra={"group": g}))
-        with warnings.catch_warnings():
-            if not grid:   # a plain run raises instead (check_divergence)
-                warnings.filterwarnings("ignore", message=".* members diverged")
-            pop = train_population(trainable.loss_fn, trainable.init_fn, data,
-                                   optim=group.config.optim, train=group.config.train,
-                                   hparams=group.hparams, seeds=seeds_of(config), folds=folds,
-                                   val_data=val_data, eval_fn=trainable.eval_fn,
-                                   callbacks=callbacks)
+            checkpoints = Checkpointer(run_dir.file(f"checkpoints/group_{g}"),
+                                       every_s=CHECKPOINT_EVERY_S, resume=config.resume)
+            callbacks.append(checkpoints)
+        try:
+            with warnings.catch_warnings():
+                if not grid:   # a plain run raises instead (check_divergence)
+                    warnings.filterwarnings("ignore", message=".* members diverged")
+                pop = train_population(trainable.loss_fn, trainable.init_fn, data,
+                                       optim=group.config.optim, train=group.config.train,
+                                       hparams=group.hparams, seeds=seeds_of(config),
+                                       folds=folds, val_data=val_data,
+                                       eval_fn=trainable.eval_fn, callbacks=callbacks)
+        finally:
+            if checkpoints is not None:
+                checkpoints.close()
         if not grid:
             check_divergence(pop)
         results.append(GroupResult(group, trainable, pop))
@@ -113,17 +127,59 @@ def config_with(config: ExperimentConfig, result: GroupResult, hparams: Mapping[
     return cfg
 
 
-def default_run_dir(config: ExperimentConfig,
-                    grid: Mapping[str, Sequence[Any]] | None = None) -> RunDir:
-    """The run folder with `config.json` written; a sweep also writes `grid.json`, the
+def default_run_dir(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]] | None = None,
+                    outputs: Sequence[str] = ()) -> RunDir:
+    """The run folder, ready for this run: an earlier run's `outputs` (glob patterns) and
+    checkpoints removed, then `config.json` written; a sweep also writes `grid.json`, the
     swept values of each field (`config.json` holds the first of them). Every grid value
-    is checked first (a config is built with it), so a bad one writes nothing."""
+    is checked first (a config is built with it), so a bad one writes nothing.
+
+    With `config.resume` the folder must hold the same run (its config.json and
+    grid.json), and its checkpoints and history logs stay for the populations to resume.
+    """
     for path, values in (grid or {}).items():
         for value in values:
             replace_path(config, path, value)
-    run_dir = RunDir(Path(config.run_dir), config)
-    if grid:
-        run_dir.json("grid.json", {k: list(v) for k, v in grid.items()})
+    run_dir = RunDir(Path(config.run_dir))
+    grid_json = {k: list(v) for k, v in grid.items()} if grid else None
+    if config.resume:
+        check_resumable(run_dir, config, grid_json)
+        run_dir.remove(*(p for p in outputs if not p.endswith("history.jsonl")))
     else:
-        run_dir.file("grid.json").unlink(missing_ok=True)
+        run_dir.remove(*outputs, "grid.json", CHECKPOINT_FILES)
+    run_dir.json("config.json", to_dict(config))
+    if grid_json:
+        run_dir.json("grid.json", grid_json)
     return run_dir
+
+
+def check_resumable(run_dir: RunDir, config: ExperimentConfig, grid: dict | None) -> None:
+    """The interrupted run in `run_dir` had this config and grid (apart from `resume`)."""
+    saved = run_dir.file("config.json")
+    if not saved.exists():
+        raise ValueError(f"--resume: {run_dir.path} holds no run to resume (no config.json); "
+                         "run without --resume")
+    before = _flat(json.loads(saved.read_text()))
+    now = _flat(to_dict(config))
+    differ = sorted(k for k in before.keys() | now.keys()
+                    if k != "resume" and before.get(k) != now.get(k))
+    grid_file = run_dir.file("grid.json")
+    if (json.loads(grid_file.read_text()) if grid_file.exists() else None) != to_jsonable(grid):
+        differ.append("the swept values (grid.json)")
+    if differ:
+        raise ValueError(f"--resume: this run differs from the one in {run_dir.path} in "
+                         f"{', '.join(differ)}; resume with its settings, or run without "
+                         "--resume to start again")
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    """{"train": {"epochs": 2}} -> {"train.epochs": 2}."""
+    flat = {}
+    for k, v in tree.items():
+        flat.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return flat
+
+
+def finish_run(run_dir: RunDir) -> None:
+    """The run is complete: its checkpoints are no longer needed for a resume."""
+    run_dir.remove(CHECKPOINT_FILES)

@@ -11,6 +11,7 @@ its history (hence a population's `table()`) is the same too.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import jax
@@ -41,18 +42,24 @@ def _decode(logs: dict) -> dict:
 
 
 class Checkpointer(Callback):
-    """Save the run every `every` epochs into `directory` (the latest `keep` saves), and
+    """Save the run every `every` epochs, at most once in `every_s` seconds (a save takes
+    tens of milliseconds), and when it ends into `directory` (the latest `keep` saves), and
     resume from the latest one when `resume` is true. The run's inputs are saved too (a
     digest from `fjax.train.loop.run_digest`): a run with another initial state, data,
     hyperparameters or loop settings is refused instead of silently continuing the old
     one."""
 
-    def __init__(self, directory: str, *, every: int = 1, keep: int = 2, resume: bool = True):
+    def __init__(self, directory: str, *, every: int = 1, every_s: float = 0.0, keep: int = 2,
+                 resume: bool = True):
         for name, value in (("every", every), ("keep", keep)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"Checkpointer {name} must be an integer >= 1, got {value!r}")
+        if not every_s >= 0:
+            raise ValueError(f"Checkpointer every_s must be >= 0 seconds, got {every_s!r}")
         self.directory = os.path.abspath(directory)
         self.every = every
+        self.every_s = every_s   # and at least this long since the last save
+        self.saved_at = time.monotonic()
         self.resume = resume
         self.inputs: str | None = None  # this run's digest, from run_epochs
         self.history: list[dict] = []   # logs of the epochs the latest checkpoint holds
@@ -122,10 +129,12 @@ class Checkpointer(Callback):
             history=ocp.args.JsonSave([_encode(logs) for logs in self.history]),
             run=ocp.args.JsonSave({"inputs": self.inputs})))
         self.manager.wait_until_finished()
+        self.saved_at = time.monotonic()
 
     def on_epoch_end(self, epoch: int, logs: dict, loop: Any) -> None:
         self.history.append(logs)
-        if epoch % self.every == 0 or bool(np.all(np.asarray(loop.stopped))):
+        due = epoch % self.every == 0 and time.monotonic() - self.saved_at >= self.every_s
+        if due or bool(np.all(np.asarray(loop.stopped))):
             self._save(epoch, loop)
 
     def on_train_end(self, loop: Any) -> None:

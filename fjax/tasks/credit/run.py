@@ -26,7 +26,7 @@ from fjax.tasks.credit.oof import analyse, oof_pd
 from fjax.tasks.credit.report import report_markdown, write_plots
 from fjax.tasks.credit.scoring import score_new, scored
 from fjax.tasks.credit.search import best_config_id, cross_validate
-from fjax.tasks.experiment import default_run_dir
+from fjax.tasks.experiment import default_run_dir, finish_run
 
 
 def describe(cfg: Config) -> str:
@@ -77,8 +77,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     t_start = time.perf_counter()
     grid = {k: list(v) for k, v in (grid or {}).items()}
     data = load(config)  # bad input fails before anything is written
-    run_dir = default_run_dir(config, grid)
-    run_dir.remove(*OUTPUTS, "encoding_*/history.jsonl")
+    run_dir = default_run_dir(config, grid, (*OUTPUTS, "encoding_*/history.jsonl"))
     sc = config.scorecard
     scale = ScoreScale(sc.base_score, sc.base_odds, sc.pdo)
 
@@ -154,4 +153,5 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         title=f"Credit scoring: {config.name}", metrics=metrics_json,
         per_fold=per_fold, summary=search.summary, importance=imp, points=points,
         images=images, notes=notes))
+    finish_run(run_dir)
     return run_dir.path

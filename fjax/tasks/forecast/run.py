@@ -11,7 +11,7 @@ import numpy as np
 from fjax.config import replace_path
 from fjax.report.files import RunDir
 from fjax.report.plots import loss_curves
-from fjax.tasks.experiment import GroupResult, default_run_dir
+from fjax.tasks.experiment import GroupResult, default_run_dir, finish_run
 from fjax.tasks.forecast import plots
 from fjax.tasks.forecast.config import Config
 from fjax.tasks.forecast.data import ForecastData, data_facts, prepare
@@ -58,8 +58,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
     t0 = time.perf_counter()
     check_grid(grid)
     data = prepare(config.data, config.evaluation)
-    run_dir = default_run_dir(config, grid)
-    run_dir.remove(*OUTPUTS)
+    run_dir = default_run_dir(config, grid, OUTPUTS)
     setup, results = train(config, data, grid, run_dir, progress)
     cands = candidates(results, data.plan.has_val, grid)
     best = headline(cands)
@@ -104,6 +103,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
     for path, value in cands[best].hparams.items():
         shown = replace_path(shown, path, value)
     run_dir.text("report.md", report_markdown(shown, facts, ev.metrics, extra))
+    finish_run(run_dir)
     return run_dir.path
 
 

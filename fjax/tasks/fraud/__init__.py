@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from fjax.config import config_error, to_dict
-from fjax.tasks.experiment import default_run_dir
+from fjax.tasks.experiment import default_run_dir, finish_run
 from fjax.tasks.fraud.config import MODELS, SEQUENCE_KINDS, Config, FraudDataConfig
 from fjax.tasks.fraud.dataset import FraudData, prepare
 from fjax.tasks.fraud.evaluation import evaluate, rule_scores
@@ -103,8 +103,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     t0 = time.perf_counter()
     data = prepare(config.data, config.sweep.folds)  # bad input fails before anything is written
     timings["data (simulate or load + features)"] = time.perf_counter() - t0
-    run_dir = default_run_dir(config, grid)
-    run_dir.remove(*OUTPUTS)
+    run_dir = default_run_dir(config, grid, OUTPUTS)
 
     names = [config.model.kind] + [m for m in MODELS if m in config.compare
                                    and m != config.model.kind]
@@ -126,4 +125,5 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     periods_df = periods_table(data.tx, data.periods, trains, tests, removed, config.data.top_k)
     timings["total"] = time.perf_counter() - t0
     write(run_dir, config, data.tx, periods_df, results, timings, selection)
+    finish_run(run_dir)
     return run_dir.path
