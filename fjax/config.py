@@ -463,7 +463,7 @@ def from_dict(cls: type[T], data: dict, _path: str = "") -> T:
         where = f"{_path}{key}"
         if key not in fields:
             close = difflib.get_close_matches(key, sorted(fields), n=1)
-            hint = f"; did you mean {_path}{close[0]!r}?" if close else ""
+            hint = f"; did you mean {_path + close[0]!r}?" if close else ""
             raise ValueError(f"unknown config key {where!r}{hint} "
                              f"(known: {', '.join(sorted(fields))})")
         kwargs[key] = _convert(hints[key], value, where)

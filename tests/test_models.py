@@ -413,3 +413,11 @@ def test_autoencoder_matches_numpy_and_scores_rows():
     np.testing.assert_allclose(err, ((expected - flat) ** 2).mean(axis=1), rtol=1e-5, atol=1e-6)
     err_jit = jax.jit(lambda p_, x_: reconstruction_error(model, p_, x_))(params, x)
     np.testing.assert_allclose(err_jit, err, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("out_dim", [0, -1, 1.7, True])
+def test_out_dim_must_be_a_positive_integer(out_dim):
+    from fjax.config import ModelConfig
+
+    with pytest.raises(ValueError, match="out_dim must be a positive integer"):
+        build_model(ModelConfig(kind="mlp", hidden=(4,)), out_dim=out_dim)

@@ -44,3 +44,15 @@ def test_bad_input():
         fit_scaler("minmax", np.ones((3, 1)), np.zeros(3, bool))
     with pytest.raises(ValueError, match="NaN"):
         fit_scaler("minmax", np.array([1.0, np.nan]))
+
+
+def test_transform_refuses_arrays_with_other_columns():
+    """Broadcasting once applied a 1-column fit to 3 columns, or 3 columns' statistics
+    to 1 column, silently."""
+    x = np.arange(30.0).reshape(10, 3)
+    three, one = fit_scaler("standard", x), fit_scaler("standard", x[:, 0])
+    with pytest.raises(ValueError, match=r"fitted on 3 column\(s\) but got 1"):
+        three.transform(x[:, :1])
+    with pytest.raises(ValueError, match=r"fitted on 1 column\(s\) but got 3"):
+        one.transform(x)
+    np.testing.assert_allclose(one.transform(x[:, 0]), three.transform(x)[:, 0])

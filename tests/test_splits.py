@@ -74,3 +74,10 @@ def test_rolling_window_with_a_gap_ends_gap_rows_before_validation():
     for s, train, val in zip([70, 80, 90], folds.train, folds.val):
         assert np.argmax(val > 0) == s
         np.testing.assert_array_equal(np.nonzero(train)[0], np.arange(s - 4 - 30, s - 4))
+
+
+def test_stratified_folds_refuse_nan_labels():
+    """NaN rows once got no fold at all (their assignment was never written)."""
+    labels = np.array([0, 1, 0, 1, np.nan, 0, 1, 0, 1, np.nan])
+    with pytest.raises(ValueError, match=r"labels have 2 NaN \(first at row 4\)"):
+        stratified_kfold(labels, 2)

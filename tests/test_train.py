@@ -526,10 +526,21 @@ def test_callbacks_are_called_once_per_epoch():
     ({"x": X[:0], "y": Y[:0]}, "has no rows"),
     ({}, "data is empty"),
     ({"x": X.astype(str), "y": Y}, "dtype"),
+    ({"x": np.where(np.arange(N)[:, None] == 3, 1e39, X.astype(np.float64)), "y": Y},
+     r"data\['x'\] has 4 values beyond float32's range .* first at row 3"),
+    ({"x": X, "y": np.concatenate([Y, Y], axis=1)},
+     r"the model outputs \(1,\) per row, but targets of shape \(2,\) with the loss 'huber' "
+     r"need \(2,\); build it with out_dim=output_dim"),
 ])
 def test_bad_data_is_caught_at_the_boundary(data, message):
     with pytest.raises(ValueError, match=message):
         fit(fresh_state(), LOSS, data, config=CFG)
+
+
+@pytest.mark.parametrize("weights", [np.ones((1, N)), np.ones((2, N))])
+def test_weights_of_another_shape_are_named(weights):
+    with pytest.raises(ValueError, match=rf"data weights has shape \(\d, {N}\); it must be \[n\]"):
+        fit(fresh_state(), LOSS, DATA, config=CFG, weights=weights)
 
 
 def test_non_binary_labels_are_rejected_for_binary_losses():

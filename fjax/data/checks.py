@@ -1,10 +1,11 @@
 """Boundary checks: bad input is caught before it reaches a compiled program, with a
-message that names the field and the fix. numpy only; nothing here is traced."""
+message that names the field and the fix. numpy on the host; nothing here is traced."""
 
 from __future__ import annotations
 
 from typing import Mapping
 
+import jax
 import numpy as np
 
 
@@ -27,6 +28,14 @@ def check_arrays(data: Mapping[str, np.ndarray], name: str = "data") -> int:
                     f"{name}[{key!r}] has {int(np.isnan(arr).sum())} NaN and "
                     f"{int(np.isinf(arr).sum())} infinite values in {len(rows)} rows "
                     f"(first at row {rows[0]}); impute or remove them before training")
+            limit = np.finfo(device_dtype(arr.dtype)).max
+            big = np.abs(arr) > limit
+            if big.any():
+                row = int(np.nonzero(big.reshape(arr.shape[0], -1))[0][0])
+                raise ValueError(
+                    f"{name}[{key!r}] has {int(big.sum())} values beyond "
+                    f"{device_dtype(arr.dtype).name}'s range (+-{limit:.3g}), first at row "
+                    f"{row}: on the device they would be infinite; rescale the column")
         elif not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool):
             raise ValueError(f"{name}[{key!r}] has dtype {arr.dtype}; encode it as numbers first")
         lengths[key] = arr.shape[0]
@@ -36,9 +45,19 @@ def check_arrays(data: Mapping[str, np.ndarray], name: str = "data") -> int:
     return next(iter(lengths.values()))
 
 
-def check_weights(weights: np.ndarray, n: int, name: str = "weights") -> np.ndarray:
-    """Sample weights (or fold masks) of shape [..., n], finite, >= 0, not all zero."""
+def device_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype an array of `dtype` gets on the device (float32 unless jax_enable_x64)."""
+    return np.dtype(jax.dtypes.canonicalize_dtype(dtype))
+
+
+def check_weights(weights: np.ndarray, n: int, name: str = "weights",
+                  ndim: int = 1) -> np.ndarray:
+    """Sample weights f32[n] (or fold masks f32[k, n], ndim=2), finite, >= 0, not all
+    zero."""
     w = np.asarray(weights, dtype=np.float32)
+    if w.ndim != ndim:
+        shape = "[n]: one weight per row" if ndim == 1 else "[folds, n]: one mask per fold"
+        raise ValueError(f"{name} has shape {w.shape}; it must be {shape}")
     if w.shape[-1] != n:
         raise ValueError(f"{name} has {w.shape[-1]} columns for {n} rows; give one weight per row")
     if not np.all(np.isfinite(w)) or np.any(w < 0):

@@ -49,7 +49,11 @@ class Scaler:
     @staticmethod
     def _b(x: np.ndarray, stat: np.ndarray) -> np.ndarray:
         """Per-column statistics; a 1-D input is a single column."""
-        return stat[0] if x.ndim == 1 and stat.size == 1 else stat
+        columns = 1 if x.ndim == 1 else x.shape[-1]
+        if columns != stat.size:
+            raise ValueError(f"the scaler was fitted on {stat.size} column(s) but got "
+                             f"{columns}; transform arrays with the columns it was fitted on")
+        return stat[0] if x.ndim == 1 else stat
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "offset": self.offset.tolist(), "scale": self.scale.tolist()}

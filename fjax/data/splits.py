@@ -50,6 +50,12 @@ def kfold(n: int, k: int, seed: int = 0) -> Folds:
 def stratified_kfold(labels: np.ndarray, k: int, seed: int = 0) -> Folds:
     """K folds with each class spread evenly: every fold's class shares match the data's."""
     labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"labels have shape {labels.shape}; pass one label per row, e.g. y[:, 0]")
+    if np.issubdtype(labels.dtype, np.floating) and np.isnan(labels).any():
+        raise ValueError(f"labels have {int(np.isnan(labels).sum())} NaN (first at row "
+                         f"{int(np.flatnonzero(np.isnan(labels))[0])}); every row needs a "
+                         "class to be assigned a fold")
     classes, counts = np.unique(labels, return_counts=True)
     if k < 2:
         raise ValueError(f"folds must be >= 2 for cross-validation, got {k}")

@@ -12,6 +12,7 @@ code can call any of them the same way::
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import flax.linen as nn
@@ -62,9 +63,11 @@ def build_model(config: Any, out_dim: int) -> nn.Module:
     ===============  ==============================================================
 
     Raises:
-      ValueError: for an unknown ``kind`` or activation name; the message lists the
-        valid ones.
+      ValueError: for an unknown ``kind`` or activation name (the message lists the
+        valid ones), or an ``out_dim`` that is not a positive integer.
     """
+    if isinstance(out_dim, bool) or not isinstance(out_dim, numbers.Integral) or out_dim < 1:
+        raise ValueError(f"out_dim must be a positive integer (outputs per row), got {out_dim!r}")
     kind = config.kind
     if kind == "linear":
         return LinearRegression(out_dim=int(out_dim))

@@ -110,6 +110,12 @@ def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
         y = batch["y"]
         out = apply_model(apply_fn, params, batch["x"], rng)
         target_shape = y.shape[1:] if cfg.name != "softmax_ce" else ()
+        width = output_dim(cfg, target_shape)
+        if cfg.name != "softmax_ce" and out.shape[1:] != (width,):
+            raise ValueError(
+                f"the model outputs {out.shape[1:]} per row, but targets of shape "
+                f"{tuple(target_shape)} with the loss {cfg.name!r} need ({width},); build "
+                "it with out_dim=output_dim(loss_config, y.shape[1:])")
         pred = read_output(cfg, out, target_shape)
         return loss_value(cfg, pred, y, batch["weight"], hp), {}
 

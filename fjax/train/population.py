@@ -264,9 +264,9 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
     if folds is not None:
         if folds.n != n:
             raise ValueError(f"folds cover {folds.n} rows but data has {n}")
-        train_masks = jnp.asarray(check_weights(folds.train, n, "folds.train"))
+        train_masks = jnp.asarray(check_weights(folds.train, n, "folds.train", ndim=2))
         # Members validate on their fold's rows with the data's own weights, as `fit`.
-        val_masks = jnp.asarray(check_weights(folds.val, n, "folds.val")) * base_weights
+        val_masks = jnp.asarray(check_weights(folds.val, n, "folds.val", ndim=2)) * base_weights
         val_data = data
     else:
         train_masks = jnp.ones((1, n), jnp.float32)
