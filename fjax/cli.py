@@ -6,13 +6,15 @@
 
 `run` takes one value per field. `sweep` takes several values for every field declared
 with `hyper(...)` (learning rate, weight decay, momentum, loss weights); their product
-trains as one compiled population per structure.
+trains as one compiled population per structure. `--config DIR/config.json` starts from
+a saved run's config (and, for `sweep`, its grid.json); other flags override it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import sys
 import typing
 from pathlib import Path
@@ -20,6 +22,7 @@ from typing import Any, Callable
 
 import tyro
 
+from fjax.config import from_json, replace_path
 from fjax.runtime import enable_compilation_cache
 from fjax.tasks import TASKS, get_task
 from fjax.train import TrainingDiverged
@@ -30,6 +33,7 @@ USAGE = f"""usage: fjax {{run,sweep}} {{{",".join(TASKS)}}} [OPTIONS]
   fjax run credit --model mlp --cv 5     German credit, 5-fold CV in one program
   fjax run fraud                         simulated transactions, MLP, handbook protocol
   fjax sweep credit --optim.learning-rate 1e-3 3e-3 1e-2 --seeds 3
+  fjax run forecast --config runs/forecast/config.json --out runs/again
 
 Add --help after the task for every option."""
 
@@ -80,6 +84,24 @@ def split_sweep(cls: type, parsed: Any, prefix: str = "") -> tuple[Any, dict[str
     return cls(**kwargs), grid
 
 
+def load_saved(cls: type, args: list[str], command: str) -> tuple[list[str], Any, dict]:
+    """`--config DIR/config.json` (anywhere in `args`): the saved run's config as the
+    defaults, which other flags override, and for `sweep` the grid.json beside it. The
+    saved `resume` is not carried over (pass --resume to continue that run)."""
+    if "--config" not in args:
+        return args, None, {}
+    i = args.index("--config")
+    if i + 1 == len(args):
+        raise ValueError("--config needs a path: a run folder's config.json")
+    path, args = Path(args[i + 1]), args[:i] + args[i + 2:]
+    if not path.is_file():
+        raise ValueError(f"--config {path}: no such file; give a run folder's config.json")
+    saved = dataclasses.replace(from_json(cls, path.read_text()), resume=False)
+    grid_file = path.with_name("grid.json")
+    grid = json.loads(grid_file.read_text()) if command == "sweep" and grid_file.exists() else {}
+    return args, saved, grid
+
+
 def report_errors(prog: str, run: Callable[[], Path]) -> int:
     """Call `run` (parse a config, run a task) and print where its report is. Bad config
     or data, and a diverged run, print one line naming the field and the fix instead of
@@ -114,10 +136,15 @@ def main(argv: list[str] | None = None) -> int:
     prog = f"fjax {command} {task_name}"
 
     def run() -> Path:
+        args, saved, saved_grid = load_saved(task.Config, rest, command)
         if command == "run":
-            config, grid = tyro.cli(task.Config, args=rest, prog=prog), {}
+            config, grid = tyro.cli(task.Config, args=args, prog=prog, default=saved), {}
         else:
-            parsed = tyro.cli(sweep_view(task.Config), args=rest, prog=prog)
+            view = sweep_view(task.Config, saved)
+            default = view()
+            for path, values in saved_grid.items():
+                default = replace_path(default, path, tuple(values))
+            parsed = tyro.cli(view, args=args, prog=prog, default=default)
             config, grid = split_sweep(task.Config, parsed)
         return task.run(config, grid=grid)
 

@@ -329,7 +329,8 @@ class TrainConfig:
     batch_size: int = 64
     """Rows per optimizer step."""
     eval_batch_size: int = 4096
-    """Rows per evaluation call (memory only: results do not depend on it)."""
+    """Rows per evaluation and prediction call: memory, and float32 rounding only (results
+    agree to the last digits, which its config.json entry keeps reproducible)."""
     patience: int | None = None
     """Stop a member after this many epochs without improvement (None: never)."""
     monitor: str | None = None

@@ -3,8 +3,10 @@ compilation cache and a one-line description of the machine for reports."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import platform
+import subprocess
 
 import jax
 
@@ -46,3 +48,21 @@ def machine_summary() -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
+
+
+def environment() -> dict:
+    """What besides the config can change a run's numbers: the machine, the library
+    versions, fjax's source revision (when run from a git checkout) and the CPU-kernel
+    switch. Written to every run folder as environment.json."""
+    versions = {name: importlib.metadata.version(name)
+                for name in ("fjax", "jax", "jaxlib", "flax", "optax", "numpy", "pandas")}
+    try:
+        revision = subprocess.run(["git", "describe", "--always", "--dirty"],
+                                  capture_output=True, text=True, timeout=5,
+                                  cwd=os.path.dirname(__file__))
+        commit = revision.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {**machine_summary(), "versions": versions, "fjax_commit": commit,
+            "FJAX_CPU_KERNELS": os.environ.get("FJAX_CPU_KERNELS", "1 (default)"),
+            "XLA_FLAGS": os.environ.get("XLA_FLAGS")}

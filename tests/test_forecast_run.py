@@ -10,8 +10,8 @@ from fjax import cli
 from fjax.config import LossConfig, ModelConfig, SweepConfig, TrainConfig, from_json
 from fjax.tasks.forecast import Config, ForecastDataConfig, run
 
-FILES = ("config.json", "metrics.json", "history.jsonl", "forecast.csv", "report.md",
-         "forecast.png", "loss.png", "horizon.png")
+FILES = ("config.json", "environment.json", "metrics.json", "history.jsonl", "forecast.csv",
+         "report.md", "forecast.png", "loss.png", "horizon.png")
 
 
 def write_prices(path, n=260, seed=0):
@@ -215,3 +215,27 @@ def test_resume_refuses_other_settings_and_an_empty_folder(tmp_path, capsys):
     assert cli.main([*args, "--resume", "--train.epochs", "2", "--seed", "3"]) == 2
     assert "differs from the one in" in (err := capsys.readouterr().err)
     assert "seed, train.epochs;" in err
+
+
+def test_a_saved_config_reruns_the_run_and_a_sweep_with_its_grid(tmp_path, capsys):
+    write_prices(tmp_path / "p.csv", n=200)
+    common = ["--data.path", str(tmp_path / "p.csv"), "--data.target", "price",
+              "--data.window", "10", "--model.kind", "linear", "--train.epochs", "2"]
+    assert cli.main(["sweep", "forecast", "--optim.learning-rate", "1e-3", "3e-2", *common,
+                     "--out", str(tmp_path / "a")]) == 0
+    saved = str(tmp_path / "a" / "config.json")
+    assert cli.main(["sweep", "forecast", "--config", saved, "--out", str(tmp_path / "b")]) == 0
+    assert json.loads((tmp_path / "b" / "grid.json").read_text()) == \
+        {"optim.learning_rate": [1e-3, 3e-2]}
+    assert _results(tmp_path / "b")[0] == _results(tmp_path / "a")[0]
+    # A plain run from it takes the first values; flags after --config override it.
+    assert cli.main(["run", "forecast", "--config", saved, "--train.epochs", "1",
+                     "--out", str(tmp_path / "c")]) == 0
+    cfg = json.loads((tmp_path / "c" / "config.json").read_text())
+    assert cfg["train"]["epochs"] == 1 and cfg["data"]["window"] == 10
+    assert not (tmp_path / "c" / "grid.json").exists()
+    env = json.loads((tmp_path / "c" / "environment.json").read_text())
+    assert env["versions"]["jax"] and env["backend"] == "cpu"
+    capsys.readouterr()
+    assert cli.main(["run", "forecast", "--config", str(tmp_path / "nope.json")]) == 2
+    assert "no such file; give a run folder's config.json" in capsys.readouterr().err

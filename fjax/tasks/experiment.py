@@ -19,6 +19,7 @@ from fjax.config import ExperimentConfig, get_path, replace_path, to_dict
 from fjax.data.splits import Folds
 from fjax.report.callbacks import JsonlLogger
 from fjax.report.files import RunDir, to_jsonable
+from fjax.runtime import environment
 from fjax.train import Population, TrainingDiverged, train_population
 from fjax.train.callbacks import ProgressBar
 from fjax.train.checkpoint import Checkpointer
@@ -130,9 +131,10 @@ def config_with(config: ExperimentConfig, result: GroupResult, hparams: Mapping[
 def default_run_dir(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]] | None = None,
                     outputs: Sequence[str] = ()) -> RunDir:
     """The run folder, ready for this run: an earlier run's `outputs` (glob patterns) and
-    checkpoints removed, then `config.json` written; a sweep also writes `grid.json`, the
-    swept values of each field (`config.json` holds the first of them). Every grid value
-    is checked first (a config is built with it), so a bad one writes nothing.
+    checkpoints removed, then `config.json` and `environment.json` (versions, machine)
+    written; a sweep also writes `grid.json`, the swept values of each field
+    (`config.json` holds the first of them). Every grid value is checked first (a config
+    is built with it), so a bad one writes nothing.
 
     With `config.resume` the folder must hold the same run (its config.json and
     grid.json), and its checkpoints and history logs stay for the populations to resume.
@@ -148,6 +150,7 @@ def default_run_dir(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]] 
     else:
         run_dir.remove(*outputs, "grid.json", CHECKPOINT_FILES)
     run_dir.json("config.json", to_dict(config))
+    run_dir.json("environment.json", environment())
     if grid_json:
         run_dir.json("grid.json", grid_json)
     return run_dir
