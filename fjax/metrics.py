@@ -12,15 +12,19 @@ Where a metric is undefined (no positives, no negatives, zero total weight) it r
 
 The public metrics are wrapped in ``jax.jit`` (they are mostly called from host code
 once per epoch, where op-by-op dispatch of a sort-based metric costs far more than one
-compile per shape); inside an outer ``jit``/``vmap`` the wrapper is transparent.
+compile per shape); inside an outer ``jit``/``vmap`` the wrapper is transparent. Called
+on concrete arrays, the classification metrics first check their inputs on the host
+(0/1 labels, finite scores, weights >= 0) and raise a ``ValueError`` naming the problem.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 Array = jax.Array
@@ -104,6 +108,51 @@ def _binary(scores: ArrayLike, labels: ArrayLike, weights: ArrayLike | None):
     return scores, labels, _weights(weights, scores.shape[0], scores.dtype)
 
 
+def _binary_metric(probabilities: bool = False, static_argnames: tuple[str, ...] = ()):
+    """`jax.jit`, and for concrete (not traced) inputs a host-side check first: labels
+    0/1, weights finite and >= 0, scores finite (and in [0, 1] for `probabilities`) on
+    the rows with weight > 0. Without it a NaN score or a label 2 gives a plausible
+    number (a NaN on a positive once made an AUC of 1.0)."""
+    def wrap(fn):
+        jitted = jax.jit(fn, static_argnames=static_argnames)
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def metric(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            scores, labels = list(bound.arguments.values())[:2]
+            _check_binary_inputs(scores, labels, bound.arguments.get("weights"), probabilities)
+            return jitted(*args, **kwargs)
+
+        return metric
+    return wrap
+
+
+def _check_binary_inputs(scores, labels, weights, probabilities: bool) -> None:
+    if any(isinstance(a, jax.core.Tracer) for a in (scores, labels, weights)):
+        return   # inside jit or vmap: checked where the data entered
+    labels = np.asarray(labels, np.float64).reshape(-1)
+    scores = np.asarray(scores, np.float64).reshape(-1)
+    if weights is not None:
+        w = np.asarray(weights, np.float64).reshape(-1)
+        if w.shape == labels.shape and not (np.all(np.isfinite(w)) and np.all(w >= 0)):
+            raise ValueError("weights must be finite and >= 0")
+    used = np.ones(labels.shape, bool) if weights is None or w.shape != labels.shape else w > 0
+    if scores.shape != labels.shape:
+        return   # the metric names the shapes
+    name = "probabilities" if probabilities else "scores"
+    bad = ~np.isfinite(scores) & used
+    if bad.any():
+        raise ValueError(f"{name} have {int(bad.sum())} NaN or infinite values (first at row "
+                         f"{int(np.flatnonzero(bad)[0])}); they have no rank: drop or fix them")
+    if probabilities and np.any(((scores < 0) | (scores > 1)) & used):
+        raise ValueError(f"probabilities must be in [0, 1], got values from "
+                         f"{scores[used].min():g} to {scores[used].max():g}")
+    other = np.setdiff1d(labels[used], [0.0, 1.0])
+    if other.size:
+        raise ValueError(f"labels must be 0/1, found {other[:5].tolist()}")
+
+
 # --------------------------------------------------------------------------- regression
 
 
@@ -149,13 +198,19 @@ def mase(
     naive_mae: ArrayLike,
     weights: ArrayLike | None = None,
 ) -> Array:
-    """Mean absolute scaled error ``mae(pred, target) / naive_mae``.
+    """Mean absolute scaled error ``mae(pred, target) / naive_mae``; with one ``naive_mae``
+    per target column, each column is scaled by its own before the mean.
 
     ``naive_mae`` is the in-sample MAE of the naive (last value) forecast on the
     training set, computed by the caller so no test data leaks into the scale.
     References: Hyndman & Koehler, *Another look at measures of forecast accuracy*, 2006.
     """
-    return mae(pred, target, weights) / _float(naive_mae)
+    pred, target = _pair(pred, target)
+    naive_mae = _float(naive_mae)
+    if naive_mae.ndim and naive_mae.shape != pred.shape[1:]:
+        raise ValueError(f"naive_mae must be a scalar or one value per target column "
+                         f"{pred.shape[1:]}, got shape {naive_mae.shape}")
+    return _wmean(jnp.abs(pred - target) / naive_mae, weights)
 
 
 @jax.jit
@@ -205,7 +260,7 @@ def _sorted_by(keys: Array, *values: Array) -> tuple[Array, ...]:
     return lax.sort((keys, *values), num_keys=1, is_stable=True)
 
 
-@jax.jit
+@_binary_metric()
 def roc_auc(scores: ArrayLike, labels: ArrayLike, weights: ArrayLike | None = None) -> Array:
     """Area under the ROC curve: ``P(s_pos > s_neg) + 0.5 P(s_pos == s_neg)``, weighted.
 
@@ -221,7 +276,7 @@ def roc_auc(scores: ArrayLike, labels: ArrayLike, weights: ArrayLike | None = No
     return _safe_div(num, jnp.sum(wpos) * jnp.sum(wneg), jnp.nan)
 
 
-@jax.jit
+@_binary_metric()
 def gini(scores: ArrayLike, labels: ArrayLike, weights: ArrayLike | None = None) -> Array:
     """Gini coefficient (accuracy ratio) ``2 AUC - 1``; ``nan`` where AUC is undefined."""
     return 2.0 * roc_auc(scores, labels, weights) - 1.0
@@ -234,7 +289,7 @@ def _descending_counts(scores: Array, labels: Array, w: Array):
     return wpos, wneg, tp, fp
 
 
-@jax.jit
+@_binary_metric()
 def average_precision(
     scores: ArrayLike, labels: ArrayLike, weights: ArrayLike | None = None
 ) -> Array:
@@ -251,7 +306,7 @@ def average_precision(
     return _safe_div(jnp.sum(wpos * precision), jnp.sum(wpos), jnp.nan)
 
 
-@jax.jit
+@_binary_metric()
 def ks_statistic(
     scores: ArrayLike, labels: ArrayLike, weights: ArrayLike | None = None
 ) -> Array:
@@ -268,14 +323,14 @@ def ks_statistic(
     return _safe_div(jnp.max(jnp.abs(tp * n - fp * p)), p * n, jnp.nan)
 
 
-@jax.jit
+@_binary_metric(probabilities=True)
 def brier(probs: ArrayLike, labels: ArrayLike, weights: ArrayLike | None = None) -> Array:
     """Brier score ``mean (p - y)^2``. References: Brier, *Monthly Weather Review*, 1950."""
     probs, labels, _ = _binary(probs, labels, weights)
     return _wmean(jnp.square(probs - labels), weights)
 
 
-@jax.jit
+@_binary_metric(probabilities=True)
 def log_loss(
     probs: ArrayLike,
     labels: ArrayLike,
@@ -288,7 +343,7 @@ def log_loss(
     return _wmean(-(labels * jnp.log(p) + (1.0 - labels) * jnp.log1p(-p)), weights)
 
 
-@jax.jit
+@_binary_metric()
 def precision_recall_f1(
     scores: ArrayLike,
     labels: ArrayLike,
@@ -311,7 +366,7 @@ def precision_recall_f1(
     }
 
 
-@functools.partial(jax.jit, static_argnames="k")
+@_binary_metric(static_argnames=("k",))
 def precision_at_k(
     scores: ArrayLike, labels: ArrayLike, k: int, weights: ArrayLike | None = None
 ) -> Array:

@@ -356,3 +356,38 @@ def test_log_loss_of_certain_predictions_is_finite():
     ref = -np.mean([np.log(1 - p[0]), np.log(p[1])])       # float64: -log(1e-7) = 16.12
     # float32 cannot hold 1 - 1e-7 (it rounds to 1 - 1.19e-7): 1% covers that
     assert np.isfinite(wrong) and wrong == pytest.approx(ref, rel=1e-2)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: metrics.roc_auc([0.1, 0.4, np.nan, 0.8], [0, 0, 1, 1]),
+     r"scores have 1 NaN or infinite values \(first at row 2\)"),
+    (lambda: metrics.average_precision([0.1, 0.4, 0.35, 0.8], [0, 0, 2, 2]),
+     r"labels must be 0/1, found \[2.0\]"),
+    (lambda: metrics.roc_auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1], -np.ones(4)),
+     "weights must be finite and >= 0"),
+    (lambda: metrics.brier([0.1, 1.4], [0, 1]), r"probabilities must be in \[0, 1\]"),
+    (lambda: metrics.precision_at_k([0.1, np.inf], [0, 1], k=1), "scores have 1 NaN"),
+])
+def test_classification_metrics_refuse_inputs_they_would_misrank(call, message):
+    """A NaN score on a positive once gave an AUC of 1.0; labels 1 and 2 an AP of 1.72."""
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_input_checks_skip_zero_weight_rows_and_traced_calls():
+    s, y = np.array([0.1, 0.4, np.nan, 0.8]), np.array([0.0, 0.0, 5.0, 1.0])
+    w = np.array([1.0, 1.0, 0.0, 1.0])   # the bad row weighs nothing
+    assert float(metrics.roc_auc(s, y, w)) == pytest.approx(
+        skm.roc_auc_score([0, 0, 1], s[[0, 1, 3]]))
+    traced = jax.jit(lambda s, y: metrics.roc_auc(s, y))(jnp.asarray(s[[0, 1, 3]]),
+                                                         jnp.asarray([0.0, 0.0, 1.0]))
+    assert float(traced) == 1.0
+
+
+def test_mase_needs_one_scale_per_target_column():
+    pred, target = np.ones((5, 3)), np.zeros((5, 3))
+    with pytest.raises(ValueError, match=r"naive_mae must be a scalar or one value per target "
+                                         r"column \(3,\), got shape \(4,\)"):
+        metrics.mase(pred, target, np.ones(4))
+    np.testing.assert_allclose(metrics.mase(pred, target, np.array([1.0, 2.0, 4.0])),
+                               np.mean([1.0, 0.5, 0.25]), rtol=1e-6)
