@@ -421,3 +421,22 @@ def test_out_dim_must_be_a_positive_integer(out_dim):
 
     with pytest.raises(ValueError, match="out_dim must be a positive integer"):
         build_model(ModelConfig(kind="mlp", hidden=(4,)), out_dim=out_dim)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_recurrent_models_train_in_float32_with_x64_enabled(kind):
+    """Their input weights were created in float64 under jax_enable_x64, so the
+    optimizer state changed dtype inside the epoch's scan and training failed."""
+    from fjax.config import LossConfig, ModelConfig, OptimConfig, TrainConfig
+    from fjax.optim import build_optimizer
+    from fjax.train import TrainState, fit
+    from fjax.train.objective import supervised_loss
+
+    x = np.random.default_rng(0).normal(size=(32, 6, 1)).astype(np.float32)
+    with jax.enable_x64(True):
+        model = build_model(ModelConfig(kind=kind, hidden=(4,)), out_dim=1)
+        state = TrainState.create(params=model.init(jax.random.PRNGKey(0), x[:1]),
+                                  tx=build_optimizer(OptimConfig(), 10), rng=jax.random.PRNGKey(1))
+        result = fit(state, supervised_loss(model.apply, LossConfig()), {"x": x, "y": x[:, -1]},
+                     config=TrainConfig(epochs=1, batch_size=16), callbacks=())
+    assert {leaf.dtype for leaf in jax.tree.leaves(result.state.params)} == {np.dtype("float32")}

@@ -141,10 +141,11 @@ class GRULayer(nn.Module):
     def __call__(self, x: jax.Array, sequence: bool = True) -> jax.Array:
         steps, batch, width = x.shape
         hidden = self.features
-        w_ih = self.param("w_ih", nn.initializers.lecun_normal(), (width, 3 * hidden))
-        b_ih = self.param("b_ih", nn.initializers.zeros, (3 * hidden,))
-        w_hh = self.param("w_hh", orthogonal_blocks, (hidden, 3 * hidden))
-        b_hn = self.param("b_hn", nn.initializers.zeros, (hidden,))
+        w_ih = self.param("w_ih", nn.initializers.lecun_normal(), (width, 3 * hidden),
+                          jnp.float32)
+        b_ih = self.param("b_ih", nn.initializers.zeros, (3 * hidden,), jnp.float32)
+        w_hh = self.param("w_hh", orthogonal_blocks, (hidden, 3 * hidden), jnp.float32)
+        b_hn = self.param("b_hn", nn.initializers.zeros, (hidden,), jnp.float32)
         if self.is_initializing():
             # `init` only needs the output's shape (see LSTMLayer).
             return jnp.zeros((steps, batch, hidden) if sequence else (batch, hidden), x.dtype)

@@ -148,9 +148,10 @@ class LSTMLayer(nn.Module):
     def __call__(self, x: jax.Array, sequence: bool = True) -> jax.Array:
         steps, batch, width = x.shape
         hidden = self.features
-        w_ih = self.param("w_ih", nn.initializers.lecun_normal(), (width, 4 * hidden))
-        w_hh = self.param("w_hh", orthogonal_blocks, (hidden, 4 * hidden))
-        b = self.param("b", nn.initializers.zeros, (4 * hidden,))
+        w_ih = self.param("w_ih", nn.initializers.lecun_normal(), (width, 4 * hidden),
+                          jnp.float32)
+        w_hh = self.param("w_hh", orthogonal_blocks, (hidden, 4 * hidden), jnp.float32)
+        b = self.param("b", nn.initializers.zeros, (4 * hidden,), jnp.float32)
         if self.is_initializing():
             # `init` only needs the output's shape: skip the recurrence (eager and
             # vmapped over a population's members, it would take seconds).
