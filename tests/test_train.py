@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import types
+import warnings
 
 import chex
 import flax.linen as nn
@@ -288,6 +289,23 @@ def test_an_undefined_monitor_is_not_divergence():
                       jax.tree.map(lambda x: x[0], pop.loop.train.params))
     assert not tree_equal(pop.member_params(0), jax.tree.map(lambda x: x[0], pop.loop.best_params))
     assert pop.mode == "max"   # auto, resolved: summary() and best_config() rank by it
+
+
+def test_validation_that_is_only_logged_stops_nothing():
+    """A forecast's test span, logged per epoch for the plot but never used to choose,
+    once stopped a member whose test loss overflowed: a decision made on test data."""
+    far = {"x": X, "y": Y + 1e30}   # finite targets whose squared error overflows float32
+    mse = supervised_loss(MODEL.apply, LossConfig(name="mse"))
+    logged_only = TrainConfig(epochs=3, batch_size=16, restore_best=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # nothing selects on it, so nothing to warn about
+        pop = train_population(mse, INIT, DATA, optim=OptimConfig(), train=logged_only,
+                               val_data=far, callbacks=())
+    plain = train_population(mse, INIT, DATA, optim=OptimConfig(), train=logged_only,
+                             callbacks=())
+    assert np.isinf(pop.history[-1]["val_loss"]).all()
+    assert int(pop.loop.diverged_epoch[0]) == 0 and int(pop.loop.epoch[0]) == 3
+    assert tree_equal(pop.params, plain.params)
 
 
 def test_a_non_finite_validation_loss_is_divergence():

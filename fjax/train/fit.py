@@ -96,7 +96,8 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
     spec = LoopSpec(batch_size=config.batch_size,
                     n_batches=num_batches(int((weights > 0).sum()), config.batch_size),
                     monitor=monitor, sign=sign, min_delta=config.min_delta,
-                    patience=config.patience)
+                    patience=config.patience,
+                    val_selects=config.restore_best or config.patience is not None)
     step_fn = functools.partial(advance_jit, spec, make_train_step(loss_fn),
                                 eval_fn if has_val else None)
     loop = LoopState.start(state)
@@ -113,7 +114,7 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
                        best_epoch=int(loop.best_epoch), epochs_run=int(loop.epoch),
                        compile_s=record.compile_s, compilations=record.compilations,
                        train_s=record.train_s, epoch_s=record.epoch_s)
-    if not diverged and has_val and result.best_epoch == 0 and record.history:
+    if not diverged and has_val and spec.val_selects and result.best_epoch == 0 and record.history:
         warn_unselected(f"{monitor} was")
     if diverged:
         logs = record.history[-1] if record.history else {}

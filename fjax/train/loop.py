@@ -60,6 +60,8 @@ class LoopSpec:
     min_delta: float
     patience: int | None
     skip_empty: bool = False  # some members have fewer rows: skip their empty batches
+    val_selects: bool = True  # validation picks epochs (restore_best or patience); if not,
+                              # it is only logged, and a non-finite val_loss stops nothing
 
 
 def advance(spec: LoopSpec, train_step, eval_fn: EvalFn | None, loop: LoopState,
@@ -91,13 +93,15 @@ def track_best(spec: LoopSpec, loop: LoopState, state: TrainState, metrics: dict
     A member that had already stopped keeps its state: its epoch was computed (it shares
     the program with the others) but is discarded.
 
-    Divergence is a loss (training or validation) that is not finite. A monitored metric
-    that is undefined (NaN: e.g. AUC on validation rows of one class) only fails to
-    improve: it says nothing about the parameters."""
+    Divergence is a loss (training, or validation where it selects epochs) that is not
+    finite. Validation that is only logged (a test span monitored for the plot) decides
+    nothing, divergence included. A monitored metric that is undefined (NaN: e.g. AUC on
+    validation rows of one class) only fails to improve: it says nothing about the
+    parameters."""
     epoch = loop.epoch + 1
     score = spec.sign * metrics[spec.monitor]
     finite = jnp.isfinite(metrics["loss"])
-    if "val_loss" in metrics:
+    if "val_loss" in metrics and spec.val_selects:
         finite &= jnp.isfinite(metrics["val_loss"])
     improved = finite & jnp.isfinite(score) & (score < loop.best_score - spec.min_delta)
     bad = jnp.where(improved, 0, loop.bad_epochs + 1)

@@ -284,7 +284,8 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
     monitor, sign = resolve_monitor(train, has_val)
     spec = LoopSpec(batch_size=train.batch_size, n_batches=spec_batches, monitor=monitor,
                     sign=sign, min_delta=train.min_delta, patience=train.patience,
-                    skip_empty=num_batches(int(rows.min()), train.batch_size) < spec_batches)
+                    skip_empty=num_batches(int(rows.min()), train.batch_size) < spec_batches,
+                    val_selects=train.restore_best or train.patience is not None)
 
     columns = {k: jnp.asarray(members[k].to_numpy(), jnp.float32) for k in hparams}
     opt_hp = {k: columns[k] for k in opt_names}
@@ -330,7 +331,7 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
     # (no epoch selected) keeps its last epoch, as `fit` does.
     params = _final_params(train.restore_best, has_val, loop)
     unselected = np.asarray((loop.best_epoch == 0) & (loop.diverged_epoch == 0))
-    if has_val and unselected.any():
+    if has_val and spec.val_selects and unselected.any():
         warn_unselected(f"{int(unselected.sum())} of {len(members)} members had {monitor}")
     warn_diverged(members, np.asarray(loop.diverged_epoch))
     return Population(loop=loop, params=params, members=members, history=record.history,
