@@ -403,6 +403,7 @@ def test_summary_ranks_a_config_with_a_diverged_member_last():
     assert summary.loc[1e-3, "val_loss_mean"] == pytest.approx(0.50)
     assert summary.loc[1.0, "val_loss_mean"] == np.inf
     assert pop.best_config() == {"learning_rate": 1e-3}
+    assert type(pop.best_config()["learning_rate"]) is float   # not np.float64
     # Maximising, the diverged members count as -inf.
     maximised = pop.summary("val_loss", "max").set_index("learning_rate")
     assert maximised.loc[1.0, "val_loss_mean"] == -np.inf

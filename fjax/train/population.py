@@ -157,8 +157,8 @@ class Population:
         summary = self.summary(metric, mode)
         col = f"{metric}_mean"
         row = summary.loc[best_row(summary[col], mode)]
-        return {k: row[k] for k in summary.columns if k not in (col, f"{metric}_std",
-                                                              f"{metric}_count", "config")}
+        return {k: np.asarray(row[k]).item() for k in summary.columns  # plain Python values
+                if k not in (col, f"{metric}_std", f"{metric}_count", "config")}
 
 
 def best_row(means: pd.Series, mode: str) -> Any:
