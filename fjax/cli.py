@@ -88,6 +88,8 @@ def load_saved(cls: type, args: list[str], command: str) -> tuple[list[str], Any
     """`--config DIR/config.json` (anywhere in `args`): the saved run's config as the
     defaults, which other flags override, and for `sweep` the grid.json beside it. The
     saved `resume` is not carried over (pass --resume to continue that run)."""
+    args = [part for a in args for part in
+            (a.split("=", 1) if a.startswith("--config=") else [a])]
     if "--config" not in args:
         return args, None, {}
     i = args.index("--config")

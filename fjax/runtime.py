@@ -50,19 +50,33 @@ def machine_summary() -> dict:
     }
 
 
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:   # e.g. fjax on PYTHONPATH
+        return None
+
+
+def _source_revision() -> str | None:
+    """`git describe` of fjax's own checkout (an editable install or a source tree), not
+    of a repository that merely holds the environment fjax is installed in."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if not os.path.exists(os.path.join(root, ".git")):
+        return None
+    try:
+        revision = subprocess.run(["git", "-C", root, "describe", "--always", "--dirty"],
+                                  capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return revision.stdout.strip() or None
+
+
 def environment() -> dict:
     """What besides the config can change a run's numbers: the machine, the library
     versions, fjax's source revision (when run from a git checkout) and the CPU-kernel
     switch. Written to every run folder as environment.json."""
-    versions = {name: importlib.metadata.version(name)
-                for name in ("fjax", "jax", "jaxlib", "flax", "optax", "numpy", "pandas")}
-    try:
-        revision = subprocess.run(["git", "describe", "--always", "--dirty"],
-                                  capture_output=True, text=True, timeout=5,
-                                  cwd=os.path.dirname(__file__))
-        commit = revision.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        commit = None
-    return {**machine_summary(), "versions": versions, "fjax_commit": commit,
+    return {**machine_summary(), "versions": {name: _version(name) for name in (
+                "fjax", "jax", "jaxlib", "flax", "optax", "numpy", "pandas")},
+            "fjax_commit": _source_revision(),
             "FJAX_CPU_KERNELS": os.environ.get("FJAX_CPU_KERNELS", "1 (default)"),
             "XLA_FLAGS": os.environ.get("XLA_FLAGS")}

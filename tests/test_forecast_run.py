@@ -224,7 +224,7 @@ def test_a_saved_config_reruns_the_run_and_a_sweep_with_its_grid(tmp_path, capsy
     assert cli.main(["sweep", "forecast", "--optim.learning-rate", "1e-3", "3e-2", *common,
                      "--out", str(tmp_path / "a")]) == 0
     saved = str(tmp_path / "a" / "config.json")
-    assert cli.main(["sweep", "forecast", "--config", saved, "--out", str(tmp_path / "b")]) == 0
+    assert cli.main(["sweep", "forecast", f"--config={saved}", "--out", str(tmp_path / "b")]) == 0
     assert json.loads((tmp_path / "b" / "grid.json").read_text()) == \
         {"optim.learning_rate": [1e-3, 3e-2]}
     assert _results(tmp_path / "b")[0] == _results(tmp_path / "a")[0]
@@ -239,3 +239,49 @@ def test_a_saved_config_reruns_the_run_and_a_sweep_with_its_grid(tmp_path, capsy
     capsys.readouterr()
     assert cli.main(["run", "forecast", "--config", str(tmp_path / "nope.json")]) == 2
     assert "no such file; give a run folder's config.json" in capsys.readouterr().err
+
+
+def test_resume_before_any_checkpoint_or_after_the_end_logs_each_epoch_once(tmp_path,
+                                                                           monkeypatch):
+    """Killed before its first save (saves come at most every 30 s), or resumed after it
+    finished (its checkpoints deleted), a population trains again from epoch 1: its
+    earlier log lines must go, not be followed by a second epoch 1."""
+    from fjax.report.callbacks import JsonlLogger
+
+    write_prices(tmp_path / "p.csv", n=200)
+    args = ["run", "forecast", "--data.path", str(tmp_path / "p.csv"), "--data.target",
+            "price", "--data.window", "10", "--model.kind", "linear", "--train.epochs", "3"]
+    assert cli.main([*args, "--out", str(tmp_path / "full")]) == 0
+    logged = JsonlLogger.on_epoch_end
+
+    def killed_at_epoch_2(self, epoch, logs, loop):
+        logged(self, epoch, logs, loop)
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(JsonlLogger, "on_epoch_end", killed_at_epoch_2)
+        with pytest.raises(KeyboardInterrupt):
+            cli.main([*args, "--out", str(tmp_path / "cut")])
+    # --out written another way names the same folder: not a difference.
+    assert cli.main([*args, "--out", str(tmp_path / "cut") + "/.", "--resume"]) == 0
+    assert _results(tmp_path / "cut") == _results(tmp_path / "full")
+    assert cli.main([*args, "--out", str(tmp_path / "cut"), "--resume"]) == 0
+    assert _results(tmp_path / "cut") == _results(tmp_path / "full")
+
+
+def test_a_run_removes_only_its_own_files(tmp_path):
+    """Recursive patterns once deleted a user's own checkpoints/ folders and other runs'
+    checkpoints nested under --out."""
+    write_prices(tmp_path / "p.csv", n=200)
+    out = tmp_path / "project"
+    own = out / "mymodel" / "checkpoints" / "best.pt"
+    nested = out / "other_run" / "checkpoints" / "group_0" / "1" / "state"
+    for path in (own, nested):
+        path.parent.mkdir(parents=True)
+        path.write_text("keep")
+    assert cli.main(["run", "forecast", "--data.path", str(tmp_path / "p.csv"),
+                     "--data.target", "price", "--data.window", "10", "--model.kind",
+                     "linear", "--train.epochs", "1", "--out", str(out)]) == 0
+    assert own.read_text() == "keep" and nested.read_text() == "keep"
+    assert not (out / "checkpoints").exists()

@@ -40,8 +40,10 @@ def test_files_are_written_whole_or_not_at_all(tmp_path):
     stale = tmp_path / "sub" / ".forecast.csv.abc123.tmp"
     stale.parent.mkdir()
     stale.write_text("partial")
-    RunDir(tmp_path).remove("report.md")
-    assert not stale.exists() and not stale.parent.exists() and target.exists()
+    users = tmp_path / "sub" / ".notes.txt.tmp"   # not the twin of an output: stays
+    users.write_text("mine")
+    RunDir(tmp_path).remove("report.md", "sub/forecast.csv")
+    assert not stale.exists() and users.exists() and target.exists()
 
 
 def test_plots_are_written_through_a_temporary_file(tmp_path, monkeypatch):

@@ -44,3 +44,25 @@ def test_a_repeated_run_compiles_nothing(tmp_path):
     assert first["hits"] == 0 and first["programs"] > 2
     assert second["hits"] == second["programs"] == first["programs"]
     assert second["loss"] == first["loss"]
+
+
+def test_environment_without_an_installed_fjax_or_its_checkout(monkeypatch):
+    """Run from a source tree on PYTHONPATH (no dist-info), environment() once raised and
+    every run failed; and fjax installed inside another git repository must not record
+    that repository's revision."""
+    import importlib.metadata
+
+    from fjax import runtime
+
+    real = importlib.metadata.version
+
+    def version(name):
+        if name == "fjax":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    monkeypatch.setattr(runtime.os.path, "exists", lambda path: False)   # no fjax/.git
+    env = runtime.environment()
+    assert env["versions"]["fjax"] is None and env["versions"]["jax"]
+    assert env["fjax_commit"] is None

@@ -703,6 +703,11 @@ def test_population_rejects_bad_hyperparameters_and_ambiguous_validation():
     with pytest.raises(ValueError, match="hparams\\['learning_rate'\\] holds nan"):
         train_population(LOSS, INIT, DATA, optim=OptimConfig(), train=CFG,
                          hparams={"learning_rate": [float("nan")]})
+    # jax and numpy scalars are values like any other.
+    pop = train_population(LOSS, INIT, DATA, optim=OptimConfig(), train=CFG,
+                           hparams={"learning_rate": jnp.array([1e-3, 1e-2])},
+                           seeds=jnp.arange(2), callbacks=())
+    assert pop.members["learning_rate"].tolist() == pytest.approx([1e-3, 1e-2, 1e-3, 1e-2])
     for seeds in ([], [1.7], [0, 2**32], [3, 3]):
         with pytest.raises(ValueError, match="seeds"):
             train_population(LOSS, INIT, DATA, optim=OptimConfig(), train=CFG, seeds=seeds)
@@ -767,3 +772,12 @@ def test_checkpoints_are_saved_at_most_once_in_every_s_and_at_the_end(tmp_path):
     fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=3, batch_size=16),
         callbacks=[checkpoints])
     assert checkpoints.manager.all_steps() == [3]
+
+
+def test_a_log_line_cut_short_by_the_interruption_is_dropped_on_resume(tmp_path):
+    from fjax.report.callbacks import JsonlLogger
+
+    log = tmp_path / "history.jsonl"
+    log.write_text('{"epoch": 1, "loss": 0.5}\n{"epoch": 2, "lo')
+    JsonlLogger(log).on_resumed(1)
+    assert log.read_text() == '{"epoch": 1, "loss": 0.5}\n'

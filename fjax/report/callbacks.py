@@ -30,11 +30,16 @@ class JsonlLogger(Callback):
         if not self.path.exists():
             return
         lines = self.path.read_text().splitlines()
-        kept = [line for line in lines if not self._later(json.loads(line), epoch)]
+        kept = [line for line in lines if not self._later(line, epoch)]
         if len(kept) < len(lines):
             write_atomic(self.path, "".join(line + "\n" for line in kept))
 
-    def _later(self, logs: dict, epoch: int) -> bool:
-        """Written by this logger's run (same extra fields) for an epoch after `epoch`."""
+    def _later(self, line: str, epoch: int) -> bool:
+        """Written by this logger's run (same extra fields) for an epoch after `epoch`, or
+        cut short by the interruption."""
+        try:
+            logs = json.loads(line)
+        except json.JSONDecodeError:
+            return True
         return all(logs.get(k) == v for k, v in self.extra.items()) and logs["epoch"] > epoch
 

@@ -7,7 +7,7 @@ import json
 import math
 import os
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
 import numpy as np
@@ -88,8 +88,10 @@ class RunDir:
         """Delete the files matching these glob patterns, and the folders that leaves
         empty: an earlier run's outputs, so that none is left over beside this run's
         config (a file this run does not write, a log that would be appended to)."""
-        # A run killed mid-write can leave a temporary file behind (`atomic_path`).
-        for pattern in (*patterns, f"**/.*{TEMP_SUFFIX}"):
+        # A run killed mid-write can leave a file's temporary twin behind (`atomic_path`).
+        twins = [str(PurePosixPath(p).parent / f".{PurePosixPath(p).name}.*{TEMP_SUFFIX}")
+                 for p in patterns]
+        for pattern in (*patterns, *twins):
             for path in sorted(self.path.glob(pattern)):  # listed before any is removed
                 if not path.is_file():
                     continue

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -27,7 +27,6 @@ from fjax.train.population import best_row, diverged_message
 from fjax.train.sweep import Group, group_grid
 
 
-CHECKPOINT_FILES = "**/checkpoints/**/*"   # every population's, in any subfolder
 CHECKPOINT_EVERY_S = 30.0   # a save costs ~0.1 s; a resume repeats at most this much training
 
 
@@ -64,10 +63,12 @@ def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
                                  disable=None if progress else True)]
         checkpoints = None
         if run_dir is not None:
-            callbacks.append(JsonlLogger(run_dir.file("history.jsonl"), extra={"group": g}))
+            log = JsonlLogger(run_dir.file("history.jsonl"), extra={"group": g})
             checkpoints = Checkpointer(run_dir.file(f"checkpoints/group_{g}"),
                                        every_s=CHECKPOINT_EVERY_S, resume=config.resume)
-            callbacks.append(checkpoints)
+            if config.resume and checkpoints.latest_epoch() is None:
+                log.on_resumed(0)   # stopped before its first save: it starts again
+            callbacks += [log, checkpoints]
         try:
             with warnings.catch_warnings():
                 if not grid:   # a plain run raises instead (check_divergence)
@@ -148,7 +149,7 @@ def default_run_dir(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]] 
         check_resumable(run_dir, config, grid_json)
         run_dir.remove(*(p for p in outputs if not p.endswith("history.jsonl")))
     else:
-        run_dir.remove(*outputs, "grid.json", CHECKPOINT_FILES)
+        run_dir.remove(*outputs, "grid.json", *checkpoint_files(outputs))
     run_dir.json("config.json", to_dict(config))
     run_dir.json("environment.json", environment())
     if grid_json:
@@ -164,8 +165,8 @@ def check_resumable(run_dir: RunDir, config: ExperimentConfig, grid: dict | None
                          "run without --resume")
     before = _flat(json.loads(saved.read_text()))
     now = _flat(to_dict(config))
-    differ = sorted(k for k in before.keys() | now.keys()
-                    if k != "resume" and before.get(k) != now.get(k))
+    differ = sorted(k for k in before.keys() | now.keys()   # name and out only say where
+                    if k not in ("resume", "name", "out") and before.get(k) != now.get(k))
     grid_file = run_dir.file("grid.json")
     if (json.loads(grid_file.read_text()) if grid_file.exists() else None) != to_jsonable(grid):
         differ.append("the swept values (grid.json)")
@@ -183,6 +184,13 @@ def _flat(tree: dict, prefix: str = "") -> dict:
     return flat
 
 
-def finish_run(run_dir: RunDir) -> None:
+def checkpoint_files(outputs: Sequence[str]) -> list[str]:
+    """The checkpoint files of a task whose `outputs` name its history logs: each
+    population checkpoints beside its log (`train_grid`), in a `checkpoints/` folder."""
+    return [str(PurePosixPath(p).parent / "checkpoints" / "**" / "*")
+            for p in outputs if PurePosixPath(p).name == "history.jsonl"]
+
+
+def finish_run(run_dir: RunDir, outputs: Sequence[str]) -> None:
     """The run is complete: its checkpoints are no longer needed for a resume."""
-    run_dir.remove(CHECKPOINT_FILES)
+    run_dir.remove(*checkpoint_files(outputs))

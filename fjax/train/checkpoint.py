@@ -47,7 +47,9 @@ class Checkpointer(Callback):
     resume from the latest one when `resume` is true. The run's inputs are saved too (a
     digest from `fjax.train.loop.run_digest`): a run with another initial state, data,
     hyperparameters or loop settings is refused instead of silently continuing the old
-    one."""
+    one. The model's code is not in the digest: another activation or dropout rate with
+    the same parameter shapes is not detected here (`fjax run --resume` compares whole
+    configs)."""
 
     def __init__(self, directory: str, *, every: int = 1, every_s: float = 0.0, keep: int = 2,
                  resume: bool = True):

@@ -182,7 +182,7 @@ def check_grid(hparams: Mapping[str, Sequence[float]]) -> dict[str, list[float]]
         if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
             raise ValueError(f"hparams[{name!r}] must be a list of values, got {values!r}; "
                              f"write [{values!r}]")
-        values = list(values)
+        values = [np.asarray(v).item() if hasattr(v, "__array__") else v for v in values]
         if not values:
             raise ValueError(f"hparams[{name!r}] has no values; give at least one")
         for v in values:
@@ -195,7 +195,7 @@ def check_grid(hparams: Mapping[str, Sequence[float]]) -> dict[str, list[float]]
 
 def check_seeds(seeds: Sequence[int]) -> list[int]:
     """Distinct integer seeds that a uint32 key holds (2**32 would repeat seed 0)."""
-    seeds = list(seeds)
+    seeds = [np.asarray(s).item() if hasattr(s, "__array__") else s for s in seeds]
     bad = [s for s in seeds if isinstance(s, (bool, np.bool_))
            or not isinstance(s, numbers.Integral) or not 0 <= s < 2**32]
     if not seeds or bad:

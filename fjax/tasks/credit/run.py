@@ -52,7 +52,8 @@ def pooled(pd_: np.ndarray, y: np.ndarray) -> dict[str, float]:
 OUTPUTS = ("metrics.json", "cv_table.csv", "cv_summary.csv", "scores.csv",
            "new_scores.csv", "importance.csv", "scorecard.csv", "encoder.json", "report.md",
            "history.jsonl", "roc.png", "ks.png", "calibration.png",
-           "calibration_calibrated.png", "score_distributions.png", "learning_curve.png")
+           "calibration_calibrated.png", "score_distributions.png", "learning_curve.png",
+           "encoding_*/history.jsonl")
 
 
 def report_notes(config: Config, members: int, configs: int, programs: int) -> list[str]:
@@ -77,7 +78,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     t_start = time.perf_counter()
     grid = {k: list(v) for k, v in (grid or {}).items()}
     data = load(config)  # bad input fails before anything is written
-    run_dir = default_run_dir(config, grid, (*OUTPUTS, "encoding_*/history.jsonl"))
+    run_dir = default_run_dir(config, grid, OUTPUTS)
     sc = config.scorecard
     scale = ScoreScale(sc.base_score, sc.base_odds, sc.pdo)
 
@@ -153,5 +154,5 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         title=f"Credit scoring: {config.name}", metrics=metrics_json,
         per_fold=per_fold, summary=search.summary, importance=imp, points=points,
         images=images, notes=notes))
-    finish_run(run_dir)
+    finish_run(run_dir, OUTPUTS)
     return run_dir.path

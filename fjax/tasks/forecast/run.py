@@ -103,7 +103,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
     for path, value in cands[best].hparams.items():
         shown = replace_path(shown, path, value)
     run_dir.text("report.md", report_markdown(shown, facts, ev.metrics, extra))
-    finish_run(run_dir)
+    finish_run(run_dir, OUTPUTS)
     return run_dir.path
 
 

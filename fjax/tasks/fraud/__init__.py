@@ -125,5 +125,5 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     periods_df = periods_table(data.tx, data.periods, trains, tests, removed, config.data.top_k)
     timings["total"] = time.perf_counter() - t0
     write(run_dir, config, data.tx, periods_df, results, timings, selection)
-    finish_run(run_dir)
+    finish_run(run_dir, OUTPUTS)
     return run_dir.path

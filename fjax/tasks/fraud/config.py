@@ -100,7 +100,7 @@ class Config(ExperimentConfig):
     """Fraud losses: bce or focal (the autoencoder minimises reconstruction error)."""
     optim: OptimConfig = OptimConfig(name="adam", learning_rate=3e-3)
     train: TrainConfig = TrainConfig(epochs=16, batch_size=64, eval_batch_size=8192,
-                                     monitor="val_average_precision", mode="max")
+                                     monitor="val_average_precision")
     sweep: SweepConfig = SweepConfig(seeds=1, folds=4)
     compare: tuple[str, ...] = ("rule", "logistic")
     """Other models scored beside model.kind: rule (amount), logistic, mlp, autoencoder,

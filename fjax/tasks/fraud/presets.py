@@ -61,5 +61,5 @@ def preset(config: Config, name: str) -> Config:
 def test_stage_train(train: TrainConfig, epochs: int) -> TrainConfig:
     """Loop settings for the test periods: a fixed number of epochs, nothing monitored
     on the test weeks, the last epoch's parameters kept."""
-    return dataclasses.replace(train, epochs=int(epochs), monitor="loss", mode="min",
+    return dataclasses.replace(train, epochs=int(epochs), monitor="loss", mode="auto",
                                patience=None, restore_best=False)
