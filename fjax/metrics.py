@@ -90,6 +90,8 @@ def _pair(pred: ArrayLike, target: ArrayLike) -> tuple[Array, Array]:
             f"pred has shape {pred.shape} but target has shape {target.shape}; they "
             "must match exactly and have a leading sample axis"
         )
+    if pred.shape[0] == 0:
+        raise ValueError("pred and target have no rows: there is nothing to score")
     return pred, target
 
 

@@ -391,3 +391,8 @@ def test_mase_needs_one_scale_per_target_column():
         metrics.mase(pred, target, np.ones(4))
     np.testing.assert_allclose(metrics.mase(pred, target, np.array([1.0, 2.0, 4.0])),
                                np.mean([1.0, 0.5, 0.25]), rtol=1e-6)
+
+
+def test_regression_metrics_of_no_rows_say_so():
+    with pytest.raises(ValueError, match="no rows: there is nothing to score"):
+        metrics.rmse(np.zeros((0,)), np.zeros((0,)))
