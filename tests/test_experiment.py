@@ -39,3 +39,21 @@ def test_a_sweep_warns_and_keeps_the_diverged_member():
     table = combined_table(results, grid)
     assert list(table["diverged_epoch"] > 0) == [False, True]
     assert "optim.learning_rate" in table.columns
+
+
+def test_each_task_removes_the_checkpoints_of_every_population_it_trains_and_no_others():
+    """Checkpoints sit beside each history log, in checkpoints/group_<g>: the patterns
+    name exactly those folders (fraud's lstm and credit's encoding_<e> included)."""
+    from fjax.tasks.credit.run import OUTPUTS as CREDIT
+    from fjax.tasks.experiment import checkpoint_dirs
+    from fjax.tasks.fraud import OUTPUTS as FRAUD
+    from fjax.tasks.fraud.config import TRAINED_KINDS
+    from fjax.tasks.forecast.run import OUTPUTS as FORECAST
+
+    assert checkpoint_dirs(FORECAST) == ["checkpoints/group_[0-9]*"]
+    assert checkpoint_dirs(CREDIT) == ["checkpoints/group_[0-9]*",
+                                       "encoding_[0-9]*/checkpoints/group_[0-9]*"]
+    fraud = set(checkpoint_dirs(FRAUD))
+    for kind in (*TRAINED_KINDS, "autoencoder_crossfit"):
+        assert {f"models/{kind}/checkpoints/group_[0-9]*",
+                f"models/{kind}/validation/checkpoints/group_[0-9]*"} <= fraud

@@ -211,6 +211,7 @@ def test_resume_refuses_other_settings_and_an_empty_folder(tmp_path, capsys):
     assert cli.main([*args, "--resume"]) == 2
     assert "holds no run to resume (no config.json); run without --resume" in \
         capsys.readouterr().err
+    assert not (tmp_path / "r").exists()   # a refused resume creates nothing
     assert cli.main(args) == 0
     assert cli.main([*args, "--resume", "--train.epochs", "2", "--seed", "3"]) == 2
     assert "differs from the one in" in (err := capsys.readouterr().err)
@@ -277,11 +278,14 @@ def test_a_run_removes_only_its_own_files(tmp_path):
     out = tmp_path / "project"
     own = out / "mymodel" / "checkpoints" / "best.pt"
     nested = out / "other_run" / "checkpoints" / "group_0" / "1" / "state"
-    for path in (own, nested):
+    top = out / "checkpoints" / "my_model.pt"   # the user's, beside the run's group_<g>
+    for path in (own, nested, top):
         path.parent.mkdir(parents=True)
         path.write_text("keep")
+    # A kill during a save can leave folders without files; the run's own go too.
+    (out / "checkpoints" / "group_0" / "13.orbax-checkpoint-tmp" / "loop").mkdir(parents=True)
     assert cli.main(["run", "forecast", "--data.path", str(tmp_path / "p.csv"),
                      "--data.target", "price", "--data.window", "10", "--model.kind",
                      "linear", "--train.epochs", "1", "--out", str(out)]) == 0
     assert own.read_text() == "keep" and nested.read_text() == "keep"
-    assert not (out / "checkpoints").exists()
+    assert top.read_text() == "keep" and not (out / "checkpoints" / "group_0").exists()

@@ -6,6 +6,7 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
@@ -96,6 +97,19 @@ class RunDir:
                 if not path.is_file():
                     continue
                 path.unlink()
+                for folder in path.parents:
+                    if folder == self.path or any(folder.iterdir()):
+                        break
+                    folder.rmdir()
+
+    def remove_trees(self, *patterns: str) -> None:
+        """Delete the folders matching these glob patterns with everything in them, and
+        the folders that leaves empty (a run's checkpoints, however a kill left them)."""
+        for pattern in patterns:
+            for path in sorted(self.path.glob(pattern)):
+                if not path.is_dir():
+                    continue
+                shutil.rmtree(path)
                 for folder in path.parents:
                     if folder == self.path or any(folder.iterdir()):
                         break

@@ -143,13 +143,15 @@ def default_run_dir(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]] 
     for path, values in (grid or {}).items():
         for value in values:
             replace_path(config, path, value)
-    run_dir = RunDir(Path(config.run_dir))
     grid_json = {k: list(v) for k, v in grid.items()} if grid else None
     if config.resume:
-        check_resumable(run_dir, config, grid_json)
+        check_resumable(Path(config.run_dir), config, grid_json)
+    run_dir = RunDir(Path(config.run_dir))
+    if config.resume:
         run_dir.remove(*(p for p in outputs if not p.endswith("history.jsonl")))
     else:
-        run_dir.remove(*outputs, "grid.json", *checkpoint_files(outputs))
+        run_dir.remove(*outputs, "grid.json")
+        run_dir.remove_trees(*checkpoint_dirs(outputs))
     run_dir.json("config.json", to_dict(config))
     run_dir.json("environment.json", environment())
     if grid_json:
@@ -157,21 +159,21 @@ def default_run_dir(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]] 
     return run_dir
 
 
-def check_resumable(run_dir: RunDir, config: ExperimentConfig, grid: dict | None) -> None:
-    """The interrupted run in `run_dir` had this config and grid (apart from `resume`)."""
-    saved = run_dir.file("config.json")
+def check_resumable(folder: Path, config: ExperimentConfig, grid: dict | None) -> None:
+    """The interrupted run in `folder` had this config and grid (apart from `resume`)."""
+    saved = folder / "config.json"
     if not saved.exists():
-        raise ValueError(f"--resume: {run_dir.path} holds no run to resume (no config.json); "
+        raise ValueError(f"--resume: {folder} holds no run to resume (no config.json); "
                          "run without --resume")
     before = _flat(json.loads(saved.read_text()))
     now = _flat(to_dict(config))
     differ = sorted(k for k in before.keys() | now.keys()   # name and out only say where
                     if k not in ("resume", "name", "out") and before.get(k) != now.get(k))
-    grid_file = run_dir.file("grid.json")
+    grid_file = folder / "grid.json"
     if (json.loads(grid_file.read_text()) if grid_file.exists() else None) != to_jsonable(grid):
         differ.append("the swept values (grid.json)")
     if differ:
-        raise ValueError(f"--resume: this run differs from the one in {run_dir.path} in "
+        raise ValueError(f"--resume: this run differs from the one in {folder} in "
                          f"{', '.join(differ)}; resume with its settings, or run without "
                          "--resume to start again")
 
@@ -184,13 +186,13 @@ def _flat(tree: dict, prefix: str = "") -> dict:
     return flat
 
 
-def checkpoint_files(outputs: Sequence[str]) -> list[str]:
-    """The checkpoint files of a task whose `outputs` name its history logs: each
-    population checkpoints beside its log (`train_grid`), in a `checkpoints/` folder."""
-    return [str(PurePosixPath(p).parent / "checkpoints" / "**" / "*")
+def checkpoint_dirs(outputs: Sequence[str]) -> list[str]:
+    """The checkpoint folders of a task whose `outputs` name its history logs: each
+    population checkpoints beside its log (`train_grid`), in `checkpoints/group_<g>`."""
+    return [str(PurePosixPath(p).parent / "checkpoints" / "group_[0-9]*")
             for p in outputs if PurePosixPath(p).name == "history.jsonl"]
 
 
 def finish_run(run_dir: RunDir, outputs: Sequence[str]) -> None:
     """The run is complete: its checkpoints are no longer needed for a resume."""
-    run_dir.remove(*checkpoint_files(outputs))
+    run_dir.remove_trees(*checkpoint_dirs(outputs))

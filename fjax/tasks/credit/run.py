@@ -53,7 +53,7 @@ OUTPUTS = ("metrics.json", "cv_table.csv", "cv_summary.csv", "scores.csv",
            "new_scores.csv", "importance.csv", "scorecard.csv", "encoder.json", "report.md",
            "history.jsonl", "roc.png", "ks.png", "calibration.png",
            "calibration_calibrated.png", "score_distributions.png", "learning_curve.png",
-           "encoding_*/history.jsonl")
+           "encoding_[0-9]*/history.jsonl")
 
 
 def report_notes(config: Config, members: int, configs: int, programs: int) -> list[str]:

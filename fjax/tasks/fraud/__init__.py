@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 
 from fjax.config import config_error, to_dict
 from fjax.tasks.experiment import default_run_dir, finish_run
-from fjax.tasks.fraud.config import MODELS, SEQUENCE_KINDS, Config, FraudDataConfig
+from fjax.tasks.fraud.config import MODELS, SEQUENCE_KINDS, TRAINED_KINDS, Config, FraudDataConfig
 from fjax.tasks.fraud.dataset import FraudData, prepare
 from fjax.tasks.fraud.evaluation import evaluate, rule_scores
 from fjax.tasks.fraud.presets import CROSSFIT_FOLDS, preset
@@ -36,7 +36,8 @@ OUTPUTS = ("members.csv", "periods.csv", "validation.csv", "alerts.csv", "metric
            "report.md", "pr_curve.png", "roc_curve.png", "score_distributions.png",
            "daily_card_precision.png", "training_loss.png",
            *(f"models/{model}/{stage}{name}"
-             for model in (*MODELS, "autoencoder_crossfit") for stage in ("", "validation/")
+             for model in sorted({*MODELS, *TRAINED_KINDS, "autoencoder_crossfit"})
+             for stage in ("", "validation/")
              for name in ("config.json", "history.jsonl")))
 
 
