@@ -92,24 +92,19 @@ class RunDir:
         # A run killed mid-write can leave a file's temporary twin behind (`atomic_path`).
         twins = [str(PurePosixPath(p).parent / f".{PurePosixPath(p).name}.*{TEMP_SUFFIX}")
                  for p in patterns]
-        for pattern in (*patterns, *twins):
-            for path in sorted(self.path.glob(pattern)):  # listed before any is removed
-                if not path.is_file():
-                    continue
-                path.unlink()
-                for folder in path.parents:
-                    if folder == self.path or any(folder.iterdir()):
-                        break
-                    folder.rmdir()
+        self._delete((*patterns, *twins), Path.is_file, Path.unlink)
 
     def remove_trees(self, *patterns: str) -> None:
         """Delete the folders matching these glob patterns with everything in them, and
         the folders that leaves empty (a run's checkpoints, however a kill left them)."""
+        self._delete(patterns, Path.is_dir, shutil.rmtree)
+
+    def _delete(self, patterns, kind, delete) -> None:
         for pattern in patterns:
-            for path in sorted(self.path.glob(pattern)):
-                if not path.is_dir():
+            for path in sorted(self.path.glob(pattern)):  # listed before any is removed
+                if not kind(path):
                     continue
-                shutil.rmtree(path)
+                delete(path)
                 for folder in path.parents:
                     if folder == self.path or any(folder.iterdir()):
                         break
