@@ -10,6 +10,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pandas as pd
 import pytest
 
@@ -781,3 +782,14 @@ def test_a_log_line_cut_short_by_the_interruption_is_dropped_on_resume(tmp_path)
     log.write_text('{"epoch": 1, "loss": 0.5}\n{"epoch": 2, "lo')
     JsonlLogger(log).on_resumed(1)
     assert log.read_text() == '{"epoch": 1, "loss": 0.5}\n'
+
+
+def test_parameters_built_for_other_inputs_name_the_data():
+    narrow = lambda k: MODEL.init(k, X[:1, :2])  # noqa: E731  (built for 2 features, not 4)
+    with pytest.raises(ValueError, match=r"do not fit rows of data\['x'\] \(or val_data\['x'\]\) "
+                                         r"of shape \(4,\).*model.init\(key, x\[:1\]\)"):
+        train_population(LOSS, narrow, DATA, optim=OptimConfig(), train=CFG, callbacks=())
+    state = TrainState.create(params=narrow(jax.random.PRNGKey(0)), tx=optax.sgd(0.1),
+                              rng=jax.random.PRNGKey(1))
+    with pytest.raises(ValueError, match=r"do not fit rows of data\['x'\]"):
+        fit(state, LOSS, DATA, config=CFG, callbacks=())

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
+import flax.errors
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -53,6 +55,18 @@ def prepare(data: dict, weights: Any, name: str, loss_fn: Any = None) -> tuple[d
         w = w * check_weights(data["weight"], n, f"{name}['weight']")
     arrays = {k: jnp.asarray(v) for k, v in data.items() if k != "weight"}
     return arrays, jnp.asarray(w)
+
+
+@contextlib.contextmanager
+def inputs_named(data: dict) -> Iterator[None]:
+    """Parameters built for other inputs fail inside flax; say which array and how to fix."""
+    try:
+        yield
+    except flax.errors.ScopeParamShapeError as err:
+        raise ValueError(
+            f"the model's parameters do not fit rows of data['x'] (or val_data['x']) of shape "
+            f"{tuple(np.shape(data['x'])[1:])}: {err} Build them from an example of these "
+            "rows, e.g. model.init(key, x[:1])") from None
 
 
 def resolve_monitor(config: TrainConfig, has_val: bool) -> tuple[str, float]:
@@ -106,7 +120,8 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
     if callbacks is None:
         callbacks = [ProgressBar(config.epochs)]
     record = RunRecord()
-    loop = run_epochs(step_fn, loop, args, config.epochs, callbacks, record, settings=spec)
+    with inputs_named(data):
+        loop = run_epochs(step_fn, loop, args, config.epochs, callbacks, record, settings=spec)
     diverged = int(loop.diverged_epoch)
     use_best = diverged or (config.restore_best and has_val and int(loop.best_epoch) > 0)
     state = loop.train.replace(params=loop.best_params) if use_best else loop.train

@@ -32,7 +32,7 @@ from fjax.optim import HYPERPARAMS, build_optimizer
 from fjax.runtime import default_platform
 from fjax.train.callbacks import Callback, ProgressBar
 from fjax.train.epoch import epoch_permutation, num_batches
-from fjax.train.fit import default_eval_fn, prepare, resolve_monitor
+from fjax.train.fit import default_eval_fn, inputs_named, prepare, resolve_monitor
 from fjax.train.loop import (EvalFn, LoopSpec, LoopState, RunRecord, advance, run_epochs,
                              warn_unselected)
 from fjax.train.state import TrainState
@@ -301,7 +301,8 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
 
     chunk = train.member_chunk
     if chunk is None:
-        chunk = auto_chunk(loss_fn, loop, data, loss_names, loss_hp)
+        with inputs_named(data):
+            chunk = auto_chunk(loss_fn, loop, data, loss_names, loss_hp)
     pop_spec = PopulationSpec(loop=spec, with_hparams=bool(loss_names), has_val=has_val,
                               eval_batch_size=train.eval_batch_size, group_size=group_size,
                               chunk=chunk)
@@ -321,8 +322,9 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
     # The digest's settings: what shapes the program and the schedule (its length
     # matters unless it is constant), so a checkpoint resumes only the same run.
     steps = None if optim.schedule == "constant" else train.epochs * spec_batches
-    loop = run_epochs(step_fn, loop, args, train.epochs, callbacks, record,
-                      settings=(pop_spec, optim, steps))
+    with inputs_named(data):
+        loop = run_epochs(step_fn, loop, args, train.epochs, callbacks, record,
+                          settings=(pop_spec, optim, steps))
     # Best-epoch parameters where the run was validated and asked for them; a member that
     # diverged without validation data gets its best (lowest training loss) epoch. With
     # validation data but restore_best=False the validation rows may be a test span, so
