@@ -793,3 +793,10 @@ def test_parameters_built_for_other_inputs_name_the_data():
                               rng=jax.random.PRNGKey(1))
     with pytest.raises(ValueError, match=r"do not fit rows of data\['x'\]"):
         fit(state, LOSS, DATA, config=CFG, callbacks=())
+
+
+def test_a_train_state_takes_an_integer_seed_for_its_key():
+    params = INIT(jax.random.PRNGKey(0))
+    by_seed = TrainState.create(params=params, tx=optax.sgd(0.1), rng=3)
+    by_key = TrainState.create(params=params, tx=optax.sgd(0.1), rng=jax.random.PRNGKey(3))
+    np.testing.assert_array_equal(by_seed.rng, by_key.rng)

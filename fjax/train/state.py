@@ -29,13 +29,16 @@ class TrainState:
     @classmethod
     def create(cls, *, params: Any, tx: optax.GradientTransformation, rng: jax.Array,
                hyperparams: Mapping[str, Any] | None = None) -> "TrainState":
-        """A fresh state; `hyperparams` overrides injected optimizer values (e.g. the
-        learning rate of this member)."""
+        """A fresh state; `rng` is a key or an integer seed, and `hyperparams` overrides
+        injected optimizer values (e.g. the learning rate of this member)."""
         opt_state = tx.init(params)
         if hyperparams:
             opt_state = set_hyperparams(opt_state, hyperparams)
+        rng = jnp.asarray(rng)
+        if rng.ndim == 0 and jnp.issubdtype(rng.dtype, jnp.integer):
+            rng = jax.random.PRNGKey(rng)   # an integer seed becomes its key
         return cls(params=params, opt_state=opt_state, step=jnp.zeros((), jnp.int32),
-                   rng=jnp.asarray(rng), tx=tx)
+                   rng=rng, tx=tx)
 
     def apply_gradients(self, grads: Any) -> "TrainState":
         updates, opt_state = self.tx.update(grads, self.opt_state, self.params)
