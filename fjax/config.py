@@ -124,12 +124,12 @@ def _plain(tp: Any, value: Any) -> Any:
             raise TypeError
         plain = tuple(_plain(get_args(tp)[0], v) for v in value)
         return value if plain == value and isinstance(value, tuple) else plain
-    if dataclasses.is_dataclass(tp) or get_origin(tp) is Literal:
-        if get_origin(tp) is Literal and value in get_args(tp):
-            return value
-        if dataclasses.is_dataclass(tp) and isinstance(value, tp):
-            return value
+    if get_origin(tp) is Literal:   # only None reaches here (check_field_types)
         raise TypeError
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, tp):
+            raise TypeError
+        return value
     if tp is bool:
         if not isinstance(value, (bool, np.bool_)):
             raise TypeError
@@ -371,6 +371,12 @@ class TrainConfig:
     def monitor_mode(self) -> str:
         """"min" or "max": the mode, with auto resolved from the monitor's name."""
         return self.mode if self.mode != "auto" else metric_mode(self.monitor or "val_loss")
+
+    @property
+    def val_selects(self) -> bool:
+        """Whether validation picks epochs (restore_best or patience); if not, it is only
+        logged and decides nothing."""
+        return self.restore_best or self.patience is not None
 
 
 HIGHER_IS_BETTER = frozenset({"auc", "precision", "recall", "accuracy", "f1", "ks", "gini", "r2"})

@@ -135,13 +135,12 @@ def _check_binary_inputs(scores, labels, weights, probabilities: bool) -> None:
         return   # inside jit or vmap: checked where the data entered
     labels = np.asarray(labels, np.float64).reshape(-1)
     scores = np.asarray(scores, np.float64).reshape(-1)
-    if weights is not None:
-        w = np.asarray(weights, np.float64).reshape(-1)
-        if w.shape == labels.shape and not (np.all(np.isfinite(w)) and np.all(w >= 0)):
-            raise ValueError("weights must be finite and >= 0")
-    used = np.ones(labels.shape, bool) if weights is None or w.shape != labels.shape else w > 0
-    if scores.shape != labels.shape:
+    w = np.ones(labels.shape) if weights is None else np.asarray(weights, np.float64).reshape(-1)
+    if scores.shape != labels.shape or w.shape != labels.shape:
         return   # the metric names the shapes
+    if not (np.all(np.isfinite(w)) and np.all(w >= 0)):
+        raise ValueError("weights must be finite and >= 0")
+    used = w > 0
     name = "probabilities" if probabilities else "scores"
     bad = ~np.isfinite(scores) & used
     if bad.any():

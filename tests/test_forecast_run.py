@@ -164,10 +164,30 @@ def _results(out):
     return metrics, history, (out / "forecast.csv").read_text()
 
 
+def run_killed_at(epoch, argv, monkeypatch, every_s=None):
+    """`fjax` with `argv`, interrupted during `epoch`, after its log line and before its
+    checkpoint (populations save every epoch with `every_s=0`)."""
+    from fjax.report.callbacks import JsonlLogger
+    from fjax.tasks import experiment
+
+    logged = JsonlLogger.on_epoch_end
+
+    def killed(self, at, logs, loop):
+        logged(self, at, logs, loop)
+        if at == epoch:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        if every_s is not None:
+            m.setattr(experiment, "CHECKPOINT_EVERY_S", every_s)
+        m.setattr(JsonlLogger, "on_epoch_end", killed)
+        with pytest.raises(KeyboardInterrupt):
+            cli.main(argv)
+
+
 def test_an_interrupted_run_resumes_to_the_results_of_one_that_never_stopped(tmp_path,
                                                                               monkeypatch):
     from fjax.report.callbacks import JsonlLogger
-    from fjax.tasks import experiment
 
     write_prices(tmp_path / "p.csv", n=200)
     args = ["run", "forecast", "--data.path", str(tmp_path / "p.csv"), "--data.target",
@@ -175,23 +195,11 @@ def test_an_interrupted_run_resumes_to_the_results_of_one_that_never_stopped(tmp
             "--seeds", "2", "--train.epochs", "4"]
     assert cli.main([*args, "--out", str(tmp_path / "full")]) == 0
 
-    # Killed during epoch 3, after its log line and before its checkpoint.
-    logged = JsonlLogger.on_epoch_end
-
-    def killed_at_epoch_3(self, epoch, logs, loop):
-        logged(self, epoch, logs, loop)
-        if epoch == 3:
-            raise KeyboardInterrupt
-
-    with monkeypatch.context() as m:
-        m.setattr(experiment, "CHECKPOINT_EVERY_S", 0.0)
-        m.setattr(JsonlLogger, "on_epoch_end", killed_at_epoch_3)
-        with pytest.raises(KeyboardInterrupt):
-            cli.main([*args, "--out", str(tmp_path / "cut")])
+    run_killed_at(3, [*args, "--out", str(tmp_path / "cut")], monkeypatch, every_s=0.0)
     assert (tmp_path / "cut" / "checkpoints" / "group_0").is_dir()
     assert not (tmp_path / "cut" / "metrics.json").exists()
 
-    trained = []
+    trained, logged = [], JsonlLogger.on_epoch_end
     with monkeypatch.context() as m:
         m.setattr(JsonlLogger, "on_epoch_end", lambda self, epoch, logs, loop: (
             trained.append(epoch), logged(self, epoch, logs, loop)))
@@ -247,23 +255,11 @@ def test_resume_before_any_checkpoint_or_after_the_end_logs_each_epoch_once(tmp_
     """Killed before its first save (saves come at most every 30 s), or resumed after it
     finished (its checkpoints deleted), a population trains again from epoch 1: its
     earlier log lines must go, not be followed by a second epoch 1."""
-    from fjax.report.callbacks import JsonlLogger
-
     write_prices(tmp_path / "p.csv", n=200)
     args = ["run", "forecast", "--data.path", str(tmp_path / "p.csv"), "--data.target",
             "price", "--data.window", "10", "--model.kind", "linear", "--train.epochs", "3"]
     assert cli.main([*args, "--out", str(tmp_path / "full")]) == 0
-    logged = JsonlLogger.on_epoch_end
-
-    def killed_at_epoch_2(self, epoch, logs, loop):
-        logged(self, epoch, logs, loop)
-        if epoch == 2:
-            raise KeyboardInterrupt
-
-    with monkeypatch.context() as m:
-        m.setattr(JsonlLogger, "on_epoch_end", killed_at_epoch_2)
-        with pytest.raises(KeyboardInterrupt):
-            cli.main([*args, "--out", str(tmp_path / "cut")])
+    run_killed_at(2, [*args, "--out", str(tmp_path / "cut")], monkeypatch)
     # --out written another way names the same folder: not a difference.
     assert cli.main([*args, "--out", str(tmp_path / "cut") + "/.", "--resume"]) == 0
     assert _results(tmp_path / "cut") == _results(tmp_path / "full")

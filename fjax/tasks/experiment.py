@@ -23,7 +23,7 @@ from fjax.runtime import environment
 from fjax.train import Population, TrainingDiverged, train_population
 from fjax.train.callbacks import ProgressBar
 from fjax.train.checkpoint import Checkpointer
-from fjax.train.population import best_row, diverged_message
+from fjax.train.population import DivergedWarning, best_row, diverged_message
 from fjax.train.sweep import Group, group_grid
 
 
@@ -72,7 +72,7 @@ def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
         try:
             with warnings.catch_warnings():
                 if not grid:   # a plain run raises instead (check_divergence)
-                    warnings.filterwarnings("ignore", message=".* members diverged")
+                    warnings.simplefilter("ignore", DivergedWarning)
                 pop = train_population(trainable.loss_fn, trainable.init_fn, data,
                                        optim=group.config.optim, train=group.config.train,
                                        hparams=group.hparams, seeds=seeds_of(config),

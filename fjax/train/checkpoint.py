@@ -1,9 +1,9 @@
 """Checkpoints of a whole run (`LoopState`) with orbax, for exact resume.
 
 `Checkpointer` is a callback: it saves the loop state, the history of the epochs so
-far and a digest of the run's inputs every `every` epochs (orbax writes to a temporary directory and renames it, so a
-checkpoint is either complete or absent) and, with `resume=True`, replaces the starting
-state and history with the latest saved ones. Resuming runs the same compiled program
+far and a digest of the run's inputs every `every` epochs (orbax writes to a temporary
+directory and renames it, so a checkpoint is either complete or absent) and, with
+`resume=True`, replaces the starting state and history with the latest saved ones. Resuming runs the same compiled program
 from the same state, so a resumed run is bit-identical to one that never stopped, and
 its history (hence a population's `table()`) is the same too.
 """

@@ -111,7 +111,7 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
                     n_batches=num_batches(int((weights > 0).sum()), config.batch_size),
                     monitor=monitor, sign=sign, min_delta=config.min_delta,
                     patience=config.patience,
-                    val_selects=config.restore_best or config.patience is not None)
+                    val_selects=config.val_selects)
     step_fn = functools.partial(advance_jit, spec, make_train_step(loss_fn),
                                 eval_fn if has_val else None)
     loop = LoopState.start(state)

@@ -175,6 +175,11 @@ def best_row(means: pd.Series, mode: str) -> Any:
     return finite.idxmin() if mode == "min" else finite.idxmax()
 
 
+def _python(value: Any) -> Any:
+    """A numpy or jax scalar as the Python number it holds."""
+    return np.asarray(value).item() if hasattr(value, "__array__") else value
+
+
 def check_grid(hparams: Mapping[str, Sequence[float]]) -> dict[str, list[float]]:
     """{name: [values]} with at least one finite number per name."""
     grid = {}
@@ -182,7 +187,7 @@ def check_grid(hparams: Mapping[str, Sequence[float]]) -> dict[str, list[float]]
         if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
             raise ValueError(f"hparams[{name!r}] must be a list of values, got {values!r}; "
                              f"write [{values!r}]")
-        values = [np.asarray(v).item() if hasattr(v, "__array__") else v for v in values]
+        values = [_python(v) for v in values]
         if not values:
             raise ValueError(f"hparams[{name!r}] has no values; give at least one")
         for v in values:
@@ -195,7 +200,7 @@ def check_grid(hparams: Mapping[str, Sequence[float]]) -> dict[str, list[float]]
 
 def check_seeds(seeds: Sequence[int]) -> list[int]:
     """Distinct integer seeds that a uint32 key holds (2**32 would repeat seed 0)."""
-    seeds = [np.asarray(s).item() if hasattr(s, "__array__") else s for s in seeds]
+    seeds = [_python(s) for s in seeds]
     bad = [s for s in seeds if isinstance(s, (bool, np.bool_))
            or not isinstance(s, numbers.Integral) or not 0 <= s < 2**32]
     if not seeds or bad:
@@ -285,7 +290,7 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
     spec = LoopSpec(batch_size=train.batch_size, n_batches=spec_batches, monitor=monitor,
                     sign=sign, min_delta=train.min_delta, patience=train.patience,
                     skip_empty=num_batches(int(rows.min()), train.batch_size) < spec_batches,
-                    val_selects=train.restore_best or train.patience is not None)
+                    val_selects=train.val_selects)
 
     columns = {k: jnp.asarray(members[k].to_numpy(), jnp.float32) for k in hparams}
     opt_hp = {k: columns[k] for k in opt_names}
@@ -355,13 +360,17 @@ def diverged_message(members: pd.DataFrame, diverged_epoch: np.ndarray) -> str |
             "Lower optim.learning_rate or set optim.clip_norm")
 
 
+class DivergedWarning(UserWarning):
+    """Some population members diverged (they stay in the table, ranked last)."""
+
+
 def warn_diverged(members: pd.DataFrame, diverged_epoch: np.ndarray) -> None:
     """`fit` raises on divergence; a population trains on and ranks diverged members last,
     so it says which they were, or a failed learning rate would pass unnoticed."""
     message = diverged_message(members, diverged_epoch)
     if message:
         warnings.warn(f"{message}. They rank last in summary() and best_config(); see "
-                      "table()['diverged_epoch']", stacklevel=3)
+                      "table()['diverged_epoch']", DivergedWarning, stacklevel=3)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
