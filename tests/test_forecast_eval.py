@@ -171,7 +171,7 @@ def test_a_grid_point_with_a_diverged_member_is_not_the_headline():
     from fjax.tasks.experiment import GroupResult
     from fjax.tasks.forecast import Config
     from fjax.tasks.forecast.members import candidates, headline
-    from fjax.train.population import member_grid
+    from fjax.train.members import member_grid
     from fjax.train.sweep import Group
     members = member_grid({"learning_rate": [1e-3, 1.0]}, seeds=[0, 1], n_folds=1)
     big = members["learning_rate"].to_numpy() == 1.0

@@ -26,7 +26,8 @@ from fjax.train.epoch import epoch_permutation, num_batches, shuffled_batches, t
 from fjax.train.objective import check_targets, supervised_loss
 from fjax.train.fit import resolve_monitor
 from fjax.train.loop import LoopSpec, LoopState, track_best
-from fjax.train.population import Population, member_grid
+from fjax.train.members import member_grid
+from fjax.train.population import Population
 
 N, D = 90, 4
 RNG = np.random.default_rng(0)
@@ -601,7 +602,7 @@ def test_population_init_equals_eager_init_member(kind):
     from fjax.config import ModelConfig
     from fjax.models import build_model
     from fjax.runtime import default_platform
-    from fjax.train.population import init_population
+    from fjax.train.members import init_population
     x = RNG.normal(size=(4, 6, 3)).astype(np.float32)
     model = build_model(ModelConfig(kind=kind, hidden=(5,)), 1)
     init = lambda k: model.init(k, x[:1])  # noqa: E731
@@ -629,7 +630,7 @@ def test_population_init_factors_one_matrix_per_qr(kind):
     matrix."""
     from fjax.config import ModelConfig
     from fjax.models import build_model
-    from fjax.train.population import initialiser
+    from fjax.train.members import initialiser
     x = RNG.normal(size=(4, 6, 3)).astype(np.float32)
     model = build_model(ModelConfig(kind=kind, hidden=(5, 5)), 1)
     tx = build_optimizer(OptimConfig(), 10)
@@ -645,7 +646,7 @@ def test_populations_compile_for_the_device_in_force():
     population inside `jax.default_device(cpu)` on a GPU machine gets the CPU's
     initialiser; outside any such context it is the default backend."""
     from fjax.runtime import default_platform
-    from fjax.train.population import _INITIALISERS, initialiser
+    from fjax.train.members import _INITIALISERS, initialiser
     assert default_platform() == jax.default_backend()
     for device, platform in ((jax.devices("cpu")[0], "cpu"), ("cpu", "cpu"), ("gpu", "gpu")):
         with jax.default_device(device):
@@ -660,7 +661,7 @@ def test_lift_rule_runs_recurrent_models_one_at_a_time_on_cpu_only():
     is the same, so only the platform decides."""
     from fjax.config import ModelConfig
     from fjax.models import build_model
-    from fjax.train.population import auto_chunk
+    from fjax.train.lift import auto_chunk
     x = RNG.normal(size=(8, 5, 2)).astype(np.float32)
     data = {"x": jnp.asarray(x), "y": jnp.ones((8, 1))}
     tx = build_optimizer(OptimConfig(), 10)

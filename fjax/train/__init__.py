@@ -7,7 +7,8 @@ from fjax.train.callbacks import Callback, ProgressBar, Resumed
 from fjax.train.epoch import evaluate, train_epoch
 from fjax.train.fit import FitResult, TrainingDiverged, fit
 from fjax.train.loop import LoopState
-from fjax.train.population import Population, init_member, member_keys, train_population
+from fjax.train.members import init_member, member_keys
+from fjax.train.population import Population, train_population
 from fjax.train.state import TrainState
 from fjax.train.step import make_eval_step, make_train_step
 
