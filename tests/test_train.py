@@ -1,9 +1,11 @@
 """The training core: steps, epochs, fit, populations, checkpoints, bad input."""
 
 import dataclasses
+import functools
 import json
 import types
 import warnings
+from typing import Any
 
 import chex
 import flax.linen as nn
@@ -15,15 +17,15 @@ import pandas as pd
 import pytest
 
 from fjax import metrics
-from fjax.config import LossConfig, OptimConfig, TrainConfig, metric_mode
+from fjax.config import LossConfig, ModelConfig, OptimConfig, TrainConfig, metric_mode
 from fjax.data.splits import Folds, kfold, walk_forward
-from fjax.models import LinearRegression
+from fjax.models import LinearRegression, build_model
 from fjax.optim import build_optimizer
 from fjax.train import (Callback, TrainingDiverged, TrainState, fit, init_member,
                         make_eval_step, make_train_step, train_population)
 from fjax.train.checkpoint import Checkpointer
 from fjax.train.epoch import epoch_permutation, num_batches, shuffled_batches, train_epoch
-from fjax.train.objective import check_targets, supervised_loss
+from fjax.train.objective import check_targets, model_structure, supervised_loss
 from fjax.train.fit import resolve_monitor
 from fjax.train.loop import LoopSpec, LoopState, track_best
 from fjax.train.members import member_grid
@@ -463,17 +465,32 @@ def test_resuming_with_other_validation_settings_is_refused(tmp_path):
             callbacks=[Checkpointer(tmp_path)])
 
 
-@pytest.mark.parametrize("change", ["learning_rate", "data", "seed", "patience", "schedule"])
+def test_fit_resumes_only_with_its_own_loss(tmp_path):
+    fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=1, batch_size=16),
+        callbacks=[Checkpointer(tmp_path)])
+    mse = supervised_loss(MODEL.apply, LossConfig(name="mse"))
+    with pytest.raises(ValueError, match=OTHER_INPUTS):
+        fit(fresh_state(), mse, DATA, config=TrainConfig(epochs=2, batch_size=16),
+            callbacks=[Checkpointer(tmp_path)])
+
+
+@pytest.mark.parametrize("change", ["learning_rate", "data", "seed", "patience", "schedule",
+                                    "activation", "loss"])
 def test_a_checkpoint_resumes_only_the_run_that_wrote_it(tmp_path, change):
     """A resume once continued the saved run with its old learning rates (read back from
-    the optimizer state) while table() reported the new ones."""
+    the optimizer state) while table() reported the new ones; another activation or
+    loss, with the same parameter shapes, also resumed it."""
     def run(epochs, change=None):
         optim = OptimConfig(schedule="cosine") if change == "schedule" else OptimConfig()
         train = TrainConfig(epochs=epochs, batch_size=16,
                             patience=2 if change == "patience" else None)
         data = {"x": -X, "y": Y} if change == "data" else DATA
         lrs = [1e-2, 3e-2] if change == "learning_rate" else [1e-3, 1e-2]
-        return train_population(LOSS, INIT, data, optim=optim, train=train,
+        model = build_model(ModelConfig(kind="mlp", hidden=(8,), activation=(
+            "tanh" if change == "activation" else "relu")), out_dim=1)
+        loss = supervised_loss(model.apply, LossConfig(name="mse" if change == "loss" else "huber"))
+        return train_population(loss, lambda k: model.init(k, X[:1]), data, optim=optim,
+                                train=train,
                                 hparams={"learning_rate": lrs}, val_data=DATA,
                                 seeds=[1] if change == "seed" else [0],
                                 callbacks=[Checkpointer(tmp_path)])
@@ -482,6 +499,24 @@ def test_a_checkpoint_resumes_only_the_run_that_wrote_it(tmp_path, change):
     with pytest.raises(ValueError, match=OTHER_INPUTS):
         run(3, change)
     run(3)   # the same run still resumes: only epochs may grow (constant schedule)
+
+
+def test_model_structure_is_the_same_text_in_every_process():
+    """A module holding a function has a repr with its memory address; the digest's text
+    drops it, or a resumed run in a new process would be refused."""
+    class Scaled(nn.Module):
+        act: Any = functools.partial(nn.leaky_relu, negative_slope=0.1)
+
+        @nn.compact
+        def __call__(self, x):
+            return self.act(nn.Dense(1)(x))
+
+    assert " at 0x" in repr(Scaled())
+    text = model_structure(Scaled().apply)
+    assert text.startswith("Scaled(") and " at 0x" not in text and "negative_slope=0.1" in text
+    assert model_structure(Scaled(act=nn.tanh).apply) != text
+    assert model_structure(lambda params, x: x) is None
+    assert LOSS.structure == f"{LossConfig(name='huber')!r} {model_structure(MODEL.apply)}"
 
 
 def test_resuming_beyond_the_requested_epochs_is_refused(tmp_path):

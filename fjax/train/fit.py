@@ -121,7 +121,8 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
         callbacks = [ProgressBar(config.epochs)]
     record = RunRecord()
     with inputs_named(data):
-        loop = run_epochs(step_fn, loop, args, config.epochs, callbacks, record, settings=spec)
+        loop = run_epochs(step_fn, loop, args, config.epochs, callbacks, record,
+                          settings=(spec, getattr(loss_fn, "structure", None)))
     diverged = int(loop.diverged_epoch)
     use_best = diverged or (config.restore_best and has_val and int(loop.best_epoch) > 0)
     state = loop.train.replace(params=loop.best_params) if use_best else loop.train

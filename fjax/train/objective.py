@@ -18,9 +18,11 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 from typing import Any, Callable, Mapping, Sequence
 
 import jax
+import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
@@ -93,11 +95,23 @@ def apply_model(apply_fn: Callable, params: Any, x: jax.Array, rng: jax.Array | 
     return apply_fn(params, x, deterministic=False, rngs={"dropout": rng})
 
 
+def model_structure(apply_fn: Callable) -> str | None:
+    """The flax module behind a bound `model.apply` as text: its class and attributes
+    (activation, dropout, widths), with memory addresses removed so that it is the same
+    in every process. None for any other function. Checkpoint digests include it."""
+    module = getattr(apply_fn, "__self__", None)
+    if not isinstance(module, nn.Module):
+        return None
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(module))
+
+
 def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
     """`loss_fn(params, batch, rng, hparams=None) -> (loss, {})` for batches with x, y, weight.
 
     The returned function also has `check_data(data)`, which `fit` and
-    `train_population` call on the host before training (0/1 labels for binary losses).
+    `train_population` call on the host before training (0/1 labels for binary losses),
+    and `structure` (the loss config and `model_structure`), which their checkpoints
+    compare, so that a run with another activation or loss does not resume this one.
     """
     defaults = loss_hyperparameters(cfg)
 
@@ -141,6 +155,7 @@ def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
 
     loss_fn.check_data = lambda data: check_targets(cfg, np.asarray(data["y"]))
     loss_fn.check_hparams = check_hparams
+    loss_fn.structure = f"{cfg!r} {model_structure(apply_fn)}"
     return loss_fn
 
 

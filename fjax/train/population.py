@@ -189,12 +189,14 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
                       "with a metric they do not change (e.g. AUC) and monitor it",
                       stacklevel=2)
     record = RunRecord()
-    # The digest's settings: what shapes the program and the schedule (its length
-    # matters unless it is constant), so a checkpoint resumes only the same run.
+    # The digest's settings: what shapes the program, the model and loss where the loss
+    # says (`supervised_loss` does), and the schedule (its length matters unless it is
+    # constant), so a checkpoint resumes only the same run.
     steps = None if optim.schedule == "constant" else train.epochs * spec_batches
+    settings = (pop_spec, optim, steps, getattr(loss_fn, "structure", None))
     with inputs_named(data):
         loop = run_epochs(step_fn, loop, args, train.epochs, callbacks, record,
-                          settings=(pop_spec, optim, steps))
+                          settings=settings)
     # Best-epoch parameters where the run was validated and asked for them; a member that
     # diverged without validation data gets its best (lowest training loss) epoch. With
     # validation data but restore_best=False the validation rows may be a test span, so

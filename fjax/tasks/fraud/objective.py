@@ -22,7 +22,7 @@ import jax.numpy as jnp
 
 from fjax import losses, metrics
 from fjax.models import reconstruction_error
-from fjax.train.objective import apply_model
+from fjax.train.objective import apply_model, model_structure
 
 
 def reconstruction_loss(apply_fn: Callable) -> Callable:
@@ -34,6 +34,7 @@ def reconstruction_loss(apply_fn: Callable) -> Callable:
         per_row = jnp.mean(jnp.square(x_hat - batch["x"]).reshape(x_hat.shape[0], -1), axis=1)
         return losses.weighted_mean(per_row, batch["weight"]), {}
 
+    loss_fn.structure = f"reconstruction {model_structure(apply_fn)}"
     return loss_fn
 
 
