@@ -3,13 +3,43 @@
 The CPU is the default; `JAX_PLATFORMS=cuda,cpu JAX_DEFAULT_MATMUL_PRECISION=highest`
 runs the suite on a GPU (true float32 matmuls, as the oracles' tolerances assume)."""
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TQDM_DISABLE", "1")
+# The persistent compilation cache that runs turn on (the CLI in this process, scripts
+# in subprocesses) starts empty, as on a fresh machine, and is deleted afterwards: the
+# suite neither reads nor fills the user's cache.
+os.environ["FJAX_CACHE_DIR"] = tempfile.mkdtemp(prefix="fjax-test-xla-")
+atexit.register(shutil.rmtree, os.environ["FJAX_CACHE_DIR"], ignore_errors=True)
 
 
 import pytest  # noqa: E402
+
+
+def memory_maps() -> int:
+    """How many memory maps this process holds (0 where /proc is absent)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            return sum(1 for _ in maps)
+    except OSError:
+        return 0
+
+
+@pytest.fixture(autouse=True)
+def free_compiled_programs():
+    """Drop jax's compiled programs once the process holds 20,000 memory maps. jit caches
+    keep every executable alive, each with memory maps of its machine code: the whole
+    suite in one process reached Linux's limit of 65,530 (`vm.max_map_count`) and 5.5 GB,
+    after which XLA could not map new code and the process died (a segfault while
+    unwinding the error)."""
+    yield
+    if memory_maps() > 20_000:
+        import jax
+        jax.clear_caches()
 
 
 @pytest.fixture(params=["kernel", "scan"])
