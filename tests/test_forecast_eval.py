@@ -211,3 +211,16 @@ def test_a_target_on_either_bound_is_covered():
     target = np.array([[1.0, 0.0], [4.0, -1.0]])
     assert float(intervals.coverage(lower, upper, target)) == 1.0
     assert float(intervals.coverage(lower, upper, target - 1e-3)) == pytest.approx(0.25)
+
+
+def test_interval_width_is_sample_weighted():
+    lower = np.zeros((3, 2), np.float32)
+    upper = np.array([[1, 1], [2, 4], [10, 10]], np.float32)
+    w = np.array([1.0, 3.0, 0.0], np.float32)
+    ref = np.average((upper - lower).astype(np.float64).mean(axis=1), weights=w)   # 2.5
+    assert float(intervals.width(lower, upper, w)) == pytest.approx(ref, rel=1e-6)
+
+
+def test_interval_shapes_must_match():
+    with pytest.raises(ValueError, match="share one shape"):
+        intervals.coverage(np.zeros((4, 1)), np.ones((4, 1)), np.zeros(4))

@@ -147,3 +147,15 @@ def test_a_period_of_only_frauds_says_so_instead_of_nan():
     with pytest.warns(UserWarning, match="test period has no legitimate transactions"):
         got = ranking_metrics(np.arange(3.0), np.ones(3))
     assert got == {"auc": None, "average_precision": None}
+
+
+def test_tied_card_scores_are_broken_by_card_code_and_ranks_start_at_one():
+    n = 64
+    rng = np.random.default_rng(0)
+    card = rng.permutation(n)
+    score = rng.choice([0.2, 0.5, 0.9], size=n)          # many ties
+    alerts = daily_alerts(np.zeros(n, int), card, score, np.zeros(n, int), k=20)
+    by_card = dict(zip(card.tolist(), score.tolist()))
+    expected = sorted(by_card, key=lambda c: (-by_card[c], c))[:20]   # plain Python oracle
+    assert alerts.alert_card.tolist() == expected
+    assert alerts.alert_rank.tolist() == list(range(1, 21))

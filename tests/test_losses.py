@@ -363,3 +363,12 @@ def test_focal_alpha_zero_weights_only_the_negatives():
     np.testing.assert_allclose(out, ref, rtol=1e-5)
     negatives_only = ref_focal(x.astype(np.float64), y.astype(np.float64), 2.0, -1.0) * (1 - y)
     np.testing.assert_allclose(out, negatives_only.mean(), rtol=1e-5)
+
+
+def test_weighted_mean_with_total_weight_below_one():
+    """Weights summing to < 1 (e.g. normalised sample weights) are still a weighted mean."""
+    per = np.array([1.0, 3.0, 10.0])
+    w = np.array([0.1, 0.3, 0.0])
+    ref = float(np.sum(w * per) / np.sum(w))          # 2.5
+    assert float(losses.weighted_mean(per, w)) == pytest.approx(ref, rel=1e-6)
+    assert float(losses.mse(jnp.zeros(3), jnp.sqrt(per), w)) == pytest.approx(ref, rel=1e-6)

@@ -396,3 +396,8 @@ def test_mase_needs_one_scale_per_target_column():
 def test_regression_metrics_of_no_rows_say_so():
     with pytest.raises(ValueError, match="no rows: there is nothing to score"):
         metrics.rmse(np.zeros((0,)), np.zeros((0,)))
+
+
+def test_two_column_scores_are_refused_not_truncated():
+    with pytest.raises(ValueError, match="scores and labels"):
+        metrics.roc_auc(np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.3]]), np.array([0, 1, 0]))

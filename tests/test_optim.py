@@ -87,3 +87,45 @@ def test_unknown_hyperparameter_is_rejected():
     tx = build_optimizer(OptimConfig(), 10)
     with pytest.raises(ValueError, match="unknown optimizer hyperparameters.*lr"):
         set_hyperparams(tx.init(PARAMS), {"lr": 0.1})
+
+
+def _run(tx, steps=5):
+    """Gradients that change every step: a constant gradient hides beta1 (Adam's bias
+    correction makes m_hat == g) and clipping order."""
+    state, params = tx.init(PARAMS), PARAMS
+    for t in range(steps):
+        grads = jax.tree.map(lambda p: (0.3 + 0.7 * ((-1) ** t)) * p + 0.05 * t, params)
+        updates, state = tx.update(grads, state, params)
+        params = optax.apply_updates(params, updates)
+    return params
+
+
+def _close(a, b):
+    jax.tree.map(lambda u, v: np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-7), a, b)
+
+
+@pytest.mark.parametrize("cfg, reference", [
+    (OptimConfig(name="rmsprop", learning_rate=0.01, momentum=0.9),
+     optax.rmsprop(0.01, momentum=0.9)),
+    (OptimConfig(name="adamw", learning_rate=0.01, weight_decay=0.1),      # default b1 0.9
+     optax.adamw(0.01, b1=0.9, weight_decay=0.1,
+                 mask=lambda p: {"dense": {"kernel": True, "bias": False}})),
+    (OptimConfig(name="adam", learning_rate=0.1, clip_norm=0.01),         # clip the gradient,
+     optax.chain(optax.clip_by_global_norm(0.01), optax.adam(0.1))),      # not the update
+])
+def test_optimizers_match_optax_on_changing_gradients(cfg, reference):
+    _close(_run(build_optimizer(cfg, 100)), _run(reference))
+
+
+def test_cosine_schedule_ends_at_final_factor():
+    ref = optax.cosine_decay_schedule(1.0, 50, alpha=0.1)
+    shape = schedule_shape(OptimConfig(schedule="cosine", final_factor=0.1), 50)
+    for step in (0, 17, 49, 50, 80):
+        np.testing.assert_allclose(shape(step), ref(step), rtol=1e-6)
+    assert float(shape(50)) == pytest.approx(0.1)
+
+
+def test_warmup_longer_than_the_run_still_takes_a_step():
+    """A one-step run with warm-up: the warm-up is clamped so the only step is not lr 0."""
+    shape = schedule_shape(OptimConfig(schedule="warmup_cosine", warmup_steps=5), 1)
+    assert float(shape(0)) == pytest.approx(1.0)

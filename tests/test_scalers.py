@@ -56,3 +56,9 @@ def test_transform_refuses_arrays_with_other_columns():
     with pytest.raises(ValueError, match=r"fitted on 1 column\(s\) but got 3"):
         one.transform(x)
     np.testing.assert_allclose(one.transform(x[:, 0]), three.transform(x)[:, 0])
+
+
+def test_a_column_with_a_small_spread_is_still_standardised():
+    x = np.random.default_rng(0).normal(0.05, 1e-4, size=(500, 1))   # e.g. a rate
+    z = fit_scaler("standard", x).transform(x)
+    assert z.std() == pytest.approx(1.0, rel=1e-9) and abs(z.mean()) < 1e-9

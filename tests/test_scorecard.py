@@ -7,6 +7,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from fjax import metrics
+from fjax.calibration import Platt
 from fjax.calibration import (expected_calibration_error, fit_isotonic, fit_platt,
                               reliability_bins)
 from fjax.decision import bayes_threshold, best_threshold, confusion, expected_cost
@@ -132,3 +133,29 @@ def test_a_pd_of_one_falls_in_the_last_reliability_bin():
     assert len(mean) == len(rate) == len(count) == 10
     assert count[0] == 1 and count[9] == 1 and count.sum() == 2
     assert mean[9] == 1.0 and rate[9] == 1.0
+
+
+def test_platt_identity_keeps_extreme_pds():
+    pd_ = np.array([1e-6, 1e-4, 0.5, 1 - 1e-5])
+    np.testing.assert_allclose(Platt(a=1.0, b=0.0)(pd_), pd_, rtol=1e-6)
+
+
+def test_best_threshold_takes_the_lowest_of_tied_thresholds():
+    # cuts: reject all (2/3), 0.3 (1/3), 0.7 (2/3), reject none (1/3): 0.3 and "none" tie
+    t = best_threshold(np.array([0.1, 0.5, 0.9]), np.array([0, 1, 0]), 1.0, 1.0)
+    assert t == pytest.approx(0.3)
+
+
+def test_best_threshold_can_reject_everyone():
+    pd_, y = np.array([0.1, 0.9]), np.array([1, 1])
+    t = best_threshold(pd_, y, cost_fn=1.0, cost_fp=1.0)
+    assert t <= 0.1 and expected_cost(pd_, y, t, 1.0, 1.0) == 0.0
+
+
+def test_negative_costs_are_refused():
+    with pytest.raises(ValueError, match="costs must be >= 0"):
+        best_threshold(np.array([0.1, 0.9]), np.array([0, 1]), cost_fn=1.0, cost_fp=-1.0)
+
+
+def test_shares_of_a_single_value():
+    np.testing.assert_array_equal(shares(np.array([5.0]), np.array([1.0])), [0.0, 1.0])

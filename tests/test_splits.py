@@ -81,3 +81,18 @@ def test_stratified_folds_refuse_nan_labels():
     labels = np.array([0, 1, 0, 1, np.nan, 0, 1, 0, 1, np.nan])
     with pytest.raises(ValueError, match=r"labels have 2 NaN \(first at row 4\)"):
         stratified_kfold(labels, 2)
+
+
+def test_kfold_needs_two_folds():
+    with pytest.raises(ValueError, match="between 2"):
+        kfold(10, 1)
+
+
+def test_holdout_rounds_the_validation_share():
+    assert holdout(100, 0.199).val.sum() == 20   # 19.9 rows -> 20
+
+
+def test_walk_forward_enforces_min_train():
+    with pytest.raises(ValueError, match="too few"):
+        walk_forward(20, 2, 5, min_train=15)     # the first origin trains on 10 rows
+    assert walk_forward(20, 2, 5, min_train=10).train[0].sum() == 10

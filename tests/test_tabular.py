@@ -150,3 +150,8 @@ def test_missing_target_values_are_named():
     frame = _frame(y=["bad", None, "good", "bad", "good", "bad"])
     with pytest.raises(ValueError, match="target column 'y' is missing in 1 row"):
         infer_schema(frame, "y", "bad")
+
+
+def test_an_unseen_category_gets_neutral_woe():
+    woe = fit_categorical_woe(np.array(["a", "a", "b", "b", "b"]), np.array([1, 0, 0, 0, 0]))
+    assert woe.transform(np.array(["c"])).tolist() == [0.0]

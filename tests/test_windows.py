@@ -108,3 +108,13 @@ def test_gather_inputs_reads_the_rows_before_the_origin():
 def test_impossible_geometry_names_the_fields(kwargs, match):
     with pytest.raises(ValueError, match=match):
         plan_windows(**kwargs)
+
+
+def test_rolling_training_keeps_the_first_origins_length_and_defined_rows():
+    plan = plan_windows(300, window=10, horizon=2, origins=3, training="rolling",
+                                first=20)
+    lengths = [s["train"][1] - s["train"][0] for s in plan.spans]
+    assert lengths == [lengths[0]] * 3 and plan.spans[0]["train"][0] == 20
+    long = plan_windows(300, window=10, horizon=2, origins=3, training="rolling",
+                                rolling_rows=10_000, first=20)
+    assert all(s["train"][0] >= 20 for s in long.spans) and long.scaler_rows[0] == 20
