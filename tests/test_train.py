@@ -501,9 +501,9 @@ def test_a_checkpoint_resumes_only_the_run_that_wrote_it(tmp_path, change):
     run(3)   # the same run still resumes: only epochs may grow (constant schedule)
 
 
-def test_model_structure_is_the_same_text_in_every_process():
-    """A module holding a function has a repr with its memory address; the digest's text
-    drops it, or a resumed run in a new process would be refused."""
+def test_model_structure_has_no_memory_addresses():
+    """A module holding a function has a repr with its memory address, which differs from
+    process to process; the digest's text drops it, or a resumed run would be refused."""
     class Scaled(nn.Module):
         act: Any = functools.partial(nn.leaky_relu, negative_slope=0.1)
 
