@@ -57,3 +57,23 @@ def test_each_task_removes_the_checkpoints_of_every_population_it_trains_and_no_
     for kind in (*TRAINED_KINDS, "autoencoder_crossfit"):
         assert {f"models/{kind}/checkpoints/group_[0-9]*",
                 f"models/{kind}/validation/checkpoints/group_[0-9]*"} <= fraud
+
+
+def test_a_swept_loss_value_the_loss_ignores_is_refused_before_the_folder_is_touched(tmp_path):
+    """`fjax sweep credit --loss.focal-gamma 0 1` (with bce) deleted an earlier run's
+    outputs before training refused the grid."""
+    from fjax.tasks.experiment import default_run_dir
+
+    earlier = tmp_path / "metrics.json"
+    earlier.write_text("{}")
+    cfg = ExperimentConfig(out=str(tmp_path), loss=LossConfig(name="bce"))
+    with pytest.raises(ValueError, match="loss.focal_gamma has no effect with loss.name='bce'; "
+                                         "add --loss.name focal"):
+        default_run_dir(cfg, {"loss.focal_gamma": [0.0, 1.0]}, ("metrics.json",))
+    with pytest.raises(ValueError, match="loss.pos_weight has no effect with loss.name='mse'; "
+                                         "add --loss.name bce"):
+        default_run_dir(ExperimentConfig(out=str(tmp_path)), {"loss.pos_weight": [1.0, 2.0]},
+                        ("metrics.json",))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
+    default_run_dir(cfg, {"loss.pos_weight": [1.0, 2.0]}, ("metrics.json",))   # bce reads it
+    assert not earlier.exists() and (tmp_path / "grid.json").exists()

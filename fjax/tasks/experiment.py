@@ -23,6 +23,7 @@ from fjax.runtime import environment
 from fjax.train import Population, TrainingDiverged, train_population
 from fjax.train.callbacks import ProgressBar
 from fjax.train.checkpoint import Checkpointer
+from fjax.train.objective import LOSS_USES
 from fjax.train.population import DivergedWarning, best_row, diverged_message
 from fjax.train.sweep import Group, group_grid
 
@@ -143,6 +144,7 @@ def default_run_dir(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]] 
     for path, values in (grid or {}).items():
         for value in values:
             replace_path(config, path, value)
+    check_loss_grid(config, grid or {})
     grid_json = {k: list(v) for k, v in grid.items()} if grid else None
     if config.resume:
         check_resumable(Path(config.run_dir), config, grid_json)
@@ -157,6 +159,19 @@ def default_run_dir(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]] 
     if grid_json:
         run_dir.json("grid.json", grid_json)
     return run_dir
+
+
+def check_loss_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]]) -> None:
+    """Swept `loss.*` values must be read by the chosen loss (`LOSS_USES`). Training
+    refuses the others too (`supervised_loss`), but only after the run folder was
+    cleared; this refuses them before anything is written or removed."""
+    for path in grid:
+        key = path.removeprefix("loss.")
+        if key != path and key not in LOSS_USES.get(config.loss.name, ()):
+            users = [name for name, keys in LOSS_USES.items() if key in keys]
+            fix = f"add --loss.name {users[0]} to sweep it" if users else "drop it from the sweep"
+            raise ValueError(f"grid entry {path} has no effect with loss.name="
+                             f"{config.loss.name!r}; {fix}")
 
 
 def check_resumable(folder: Path, config: ExperimentConfig, grid: dict | None) -> None:

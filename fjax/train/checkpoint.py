@@ -3,9 +3,10 @@
 `Checkpointer` is a callback: it saves the loop state, the history of the epochs so
 far and a digest of the run's inputs every `every` epochs (orbax writes to a temporary
 directory and renames it, so a checkpoint is either complete or absent) and, with
-`resume=True`, replaces the starting state and history with the latest saved ones. Resuming runs the same compiled program
-from the same state, so a resumed run is bit-identical to one that never stopped, and
-its history (hence a population's `table()`) is the same too.
+`resume=True`, replaces the starting state and history with the latest saved ones.
+Resuming runs the same compiled program from the same state, so a resumed run is
+bit-identical to one that never stopped, and its history (hence a population's
+`table()`) is the same too.
 """
 
 from __future__ import annotations
@@ -98,8 +99,8 @@ class Checkpointer(Callback):
         if self.inputs is not None and run["inputs"] != self.inputs:
             raise ValueError(
                 f"the checkpoint in {self.directory} was written by a run with other inputs "
-                "(initial weights or seed, data, hyperparameters, schedule or loop "
-                "settings); resuming it would continue that run, not this one. Rerun with "
+                "(initial weights or seed, data, hyperparameters, schedule, loop "
+                "settings, or the model and loss); resuming it would continue that run, not this one. Rerun with "
                 "exactly the settings and data that wrote it, or use a new directory")
         wanted = _shapes(template)
         if stored != wanted:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from fjax.config import config_error, to_dict
-from fjax.tasks.experiment import default_run_dir, finish_run
+from fjax.tasks.experiment import check_loss_grid, default_run_dir, finish_run
 from fjax.tasks.fraud.config import MODELS, SEQUENCE_KINDS, TRAINED_KINDS, Config, FraudDataConfig
 from fjax.tasks.fraud.dataset import FraudData, prepare
 from fjax.tasks.fraud.evaluation import evaluate, rule_scores
@@ -56,9 +56,7 @@ def _check_grid(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
         if config.model.kind == "autoencoder":
             raise ValueError(f"grid entry {path} has no effect on the autoencoder (it "
                              "minimises reconstruction error); drop it from the sweep")
-        if path in ("loss.focal_gamma", "loss.focal_alpha") and config.loss.name != "focal":
-            raise ValueError(f"grid entry {path} has no effect with loss.name="
-                             f"{config.loss.name!r}; add --loss.name focal to sweep it")
+    check_loss_grid(config, grid)
 
 
 def _result(name: str, data: FraudData, stack, members, scores, logits: bool,
