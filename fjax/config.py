@@ -7,25 +7,23 @@ Every other field is structural: changing it changes the program, so a grid over
 is split into compile groups (`fjax.train.sweep.group_grid`), each compiled once.
 
 Each class validates itself in `__post_init__` with an error that names the field and
-the fix (`config_error`, `check_choice`, `check_positive`, `check_integer`, which the
-task configs use too), and every config round-trips through JSON (`to_json` /
-`from_json`), rejecting unknown keys.
+the fix; every field is checked against its annotation first (`fjax.config_fields`,
+whose `config_error` and `check_*` helpers the task configs use too, from here). Every
+config round-trips through JSON (`to_json` / `from_json`), rejecting unknown keys.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import functools
 import json
-import math
-import numbers
-import types
 import typing
-from typing import Annotated, Any, Literal, Sequence, TypeVar, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
-import numpy as np
 import tyro
+
+from fjax.config_fields import (check_integer, check_positive, config_error, frozen_config,
+                                hyper, unwrap_annotation)
 
 T = TypeVar("T")
 
@@ -39,164 +37,6 @@ ACTIVATIONS = get_args(Activation)
 LOSSES = get_args(LossName)
 OPTIMIZERS = get_args(OptimizerName)
 SCHEDULES = get_args(ScheduleName)
-
-
-def hyper(default: float) -> Any:
-    """A numeric field that may differ between population members of one program."""
-    return dataclasses.field(default=default, metadata={"hyper": True})
-
-
-def config_error(cfg: object, name: str, problem: str, fix: str) -> ValueError:
-    """The error for a bad field: `raise config_error(self, "window", "is 0", "use e.g. 60")`
-    reads "ForecastDataConfig.window is 0; use e.g. 60"."""
-    return ValueError(f"{type(cfg).__name__}.{name} {problem}; {fix}")
-
-
-def frozen_config(cls: type[T]) -> type[T]:
-    """`@dataclasses.dataclass(frozen=True)` whose fields are checked against their
-    annotations before the class's own `__post_init__` runs.
-
-    Python does not check annotations, so `ModelConfig(hidden="64")` would build layers
-    of widths 6 and 4 and `learning_rate="1e-3"` would fail deep inside a comparison.
-    Here every value must be of its field's type, with the field named in the error;
-    numpy scalars become plain numbers and lists become tuples, so configs built from
-    `np.logspace` or JSON stay hashable and print plainly.
-    """
-    own = cls.__dict__.get("__post_init__")
-
-    def __post_init__(self):
-        check_field_types(self)
-        if own is not None:
-            own(self)
-
-    cls.__post_init__ = __post_init__
-    return dataclasses.dataclass(frozen=True)(cls)
-
-
-@functools.cache
-def _field_types(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls, include_extras=True)
-
-
-def check_field_types(cfg: Any) -> None:
-    """Check each field of dataclass `cfg` against its annotation, making values plain."""
-    hints = _field_types(type(cfg))
-    for f in dataclasses.fields(cfg):
-        value = getattr(cfg, f.name)
-        tp = hints[f.name]
-        choices = _literal_choices(tp)
-        if choices is not None and value is not None:
-            check_choice(cfg, f.name, choices)
-            continue
-        try:
-            plain = _plain(tp, value)
-        except TypeError:
-            raise config_error(cfg, f.name, f"must be {_describe(tp)}, got {value!r}",
-                               _type_fix(tp, value)) from None
-        if plain is not value:
-            object.__setattr__(cfg, f.name, plain)
-
-
-def _unwrap(tp: Any) -> tuple[Any, bool]:
-    """(the annotation without Annotated and Optional, whether None is allowed)."""
-    if get_origin(tp) is Annotated:
-        return _unwrap(get_args(tp)[0])
-    if get_origin(tp) in (typing.Union, types.UnionType):
-        inner = [a for a in get_args(tp) if a is not type(None)]
-        return _unwrap(inner[0])[0], len(inner) < len(get_args(tp))
-    return tp, False
-
-
-def _literal_choices(tp: Any) -> tuple | None:
-    tp, _ = _unwrap(tp)
-    return get_args(tp) if get_origin(tp) is Literal else None
-
-
-def _plain(tp: Any, value: Any) -> Any:
-    """`value` as a plain instance of annotation `tp`; TypeError if it is not one."""
-    tp, optional = _unwrap(tp)
-    if value is None and optional:
-        return None
-    if hasattr(value, "__array__") and np.ndim(value) == 0:   # a 0-d numpy or jax array
-        value = np.asarray(value)[()]
-    if get_origin(tp) is tuple:
-        if not isinstance(value, (tuple, list)):
-            raise TypeError
-        plain = tuple(_plain(get_args(tp)[0], v) for v in value)
-        return value if plain == value and isinstance(value, tuple) else plain
-    if get_origin(tp) is Literal:   # only None reaches here (check_field_types)
-        raise TypeError
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, tp):
-            raise TypeError
-        return value
-    if tp is bool:
-        if not isinstance(value, (bool, np.bool_)):
-            raise TypeError
-        return bool(value)
-    if tp is int:
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-            raise TypeError
-        return value if type(value) is int else int(value)
-    if tp is float:
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
-                or not math.isfinite(value):
-            raise TypeError
-        # str() first: float32(1e-3) is 0.001, not 0.0010000000474974513
-        return value if type(value) is float else float(str(value))
-    if tp is str and not isinstance(value, str):
-        raise TypeError
-    return value
-
-
-def _describe(tp: Any) -> str:
-    tp, optional = _unwrap(tp)
-    names = {bool: "True or False", int: "an integer", float: "a finite number",
-             str: "a string"}
-    if get_origin(tp) is tuple:
-        text = f"a tuple of {_describe(get_args(tp)[0]).split(' ', 1)[1]}s"
-    elif dataclasses.is_dataclass(tp):
-        text = f"a {tp.__name__}"
-    else:
-        text = names.get(tp, str(tp))
-    return f"{text} or None" if optional else text
-
-
-def _type_fix(tp: Any, value: Any) -> str:
-    bare, _ = _unwrap(tp)
-    if get_origin(bare) is tuple and not isinstance(value, (tuple, list)):
-        text = value if isinstance(value, str) and get_args(bare)[0] is not str else repr(value)
-        return f"write a tuple, e.g. ({text},)"
-    if dataclasses.is_dataclass(bare):
-        return f"pass {bare.__name__}(...)"
-    if isinstance(value, str):
-        return "pass the value itself, not a string"
-    return f"pass {_describe(tp)}"
-
-
-def check_choice(cfg: object, name: str, choices: Sequence[str]) -> None:
-    value = getattr(cfg, name)
-    if value not in choices:
-        close = difflib.get_close_matches(str(value), choices, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise config_error(cfg, name, f"is {value!r}{hint}",
-                           f"choose one of {', '.join(choices)}")
-
-
-def check_positive(cfg: object, name: str, allow_zero: bool = False) -> None:
-    value = getattr(cfg, name)
-    ok = value >= 0 if allow_zero else value > 0
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and ok):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise config_error(cfg, name, f"must be a finite number {bound}, got {value!r}",
-                           f"pass a value {bound}")
-
-
-def check_integer(cfg: object, name: str, minimum: int, fix: str) -> None:
-    """An int (not a bool) >= `minimum`."""
-    value = getattr(cfg, name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise config_error(cfg, name, f"must be an integer >= {minimum}, got {value!r}", fix)
 
 
 @frozen_config
@@ -479,7 +319,7 @@ def from_dict(cls: type[T], data: dict, _path: str = "") -> T:
 
 def _convert(tp: Any, value: Any, where: str) -> Any:
     """Nested configs from their dicts; the field checks do the rest (lists to tuples)."""
-    tp, _ = _unwrap(tp)
+    tp, _ = unwrap_annotation(tp)
     if dataclasses.is_dataclass(tp) and value is not None:
         return from_dict(tp, value, f"{where}.")
     return value

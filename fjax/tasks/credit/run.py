@@ -16,13 +16,14 @@ import pandas as pd
 
 from fjax import metrics
 from fjax.explain import importance
+from fjax.report.files import RunDir
 from fjax.scorecard import ScoreScale
 from fjax.stability import psi
 from fjax.tasks.credit.config import Config
-from fjax.tasks.credit.data import load
-from fjax.tasks.credit.final import points_table, refit
+from fjax.tasks.credit.data import CreditData, load
+from fjax.tasks.credit.final import FinalModel, points_table, refit
 from fjax.tasks.credit.members import METRICS
-from fjax.tasks.credit.oof import analyse, oof_pd
+from fjax.tasks.credit.oof import OutOfFold, analyse, oof_pd
 from fjax.tasks.credit.report import report_markdown, write_plots
 from fjax.tasks.credit.scoring import score_new, scored
 from fjax.tasks.credit.search import best_config_id, cross_validate
@@ -97,23 +98,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     t0 = time.perf_counter()
     final = refit(best, data, progress)
     refit_s = time.perf_counter() - t0
-    scores, contrib, names, ref_logit, completeness = scored(
-        final, data.frame, oof.calibrator, oof.threshold, scale, sc.reasons)
-    target = data.frame[config.data.target].astype(str).to_numpy()
-    scores.insert(0, "applicant", data.ids)
-    scores.insert(1, config.data.target, target)
-    scores.insert(2, "fold", oof.fold)
-    scores.insert(3, "pd_oof", oof.pd)
-    run_dir.csv("scores.csv", scores)
-    imp = pd.DataFrame({"attribute": names, "mean_abs_points": importance(scale.points(contrib))})
-    imp = imp.sort_values("mean_abs_points", ascending=False, ignore_index=True)
-    run_dir.csv("importance.csv", imp)
-    points, base = None, float(scale.from_logit(ref_logit))
-    if best.model.kind == "logistic":
-        _, points = points_table(final, data.frame, scale)
-        run_dir.csv("scorecard.csv", points)
-    run_dir.json("encoder.json", final.encoder.to_dict())
-
+    scores, imp, points, final_facts = write_scores(run_dir, config, data, final, oof, scale)
     stability = {"psi_train_vs_val_mean": float(per_fold["psi"].mean()),
                  "psi_train_vs_val_std": float(per_fold["psi"].std(ddof=1))}
     if config.data.score_path:
@@ -122,9 +107,9 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         stability["psi_new_applicants"] = psi(scores["score"].to_numpy(), new["score"].to_numpy())
     run_dir.csv("cv_table.csv", search.table)
     run_dir.csv("cv_summary.csv", search.summary)
-    calibrated = sc.calibration != "none"
     images = write_plots(run_dir, data.y, oof, scale.from_pd(oof.pd_raw),
-                         search.results[enc][grp].population.history, calibrated)
+                         search.results[enc][grp].population.history,
+                         sc.calibration != "none")
 
     results = [r for rs in search.results for r in rs]
     metrics_json = {
@@ -138,9 +123,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                      "cost_fp": config.data.cost_fp},
         "scorecard": {"base_score": sc.base_score, "base_odds": sc.base_odds, "pdo": sc.pdo,
                       "factor": scale.factor, "offset": scale.offset},
-        "final": {"in_sample_auc": float(metrics.roc_auc(scores["pd"].to_numpy(), data.y)),
-                  "base_points": base, "attribution_completeness_max_error": completeness,
-                  "decisions": scores["decision"].value_counts().to_dict()},
+        "final": final_facts,
         "stability": stability,
         "members": int(len(search.table)),
         "timings_s": {"cross_validation": cv_s, "refit": refit_s,
@@ -156,3 +139,32 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         images=images, notes=notes))
     finish_run(run_dir, OUTPUTS)
     return run_dir.path
+
+
+def write_scores(run_dir: RunDir, config: Config, data: CreditData, final: FinalModel,
+                 oof: OutOfFold, scale: ScoreScale
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None, dict]:
+    """Score every applicant with the refitted model and write what explains the scores:
+    scores.csv (with the out-of-fold PD beside the in-sample one), importance.csv, the
+    logistic model's scorecard.csv and encoder.json. Returns (scores, importance,
+    scorecard points or None, the facts for metrics.json's "final")."""
+    scores, contrib, names, ref_logit, completeness = scored(
+        final, data.frame, oof.calibrator, oof.threshold, scale, config.scorecard.reasons)
+    scores.insert(0, "applicant", data.ids)
+    scores.insert(1, config.data.target, data.frame[config.data.target].astype(str).to_numpy())
+    scores.insert(2, "fold", oof.fold)
+    scores.insert(3, "pd_oof", oof.pd)
+    run_dir.csv("scores.csv", scores)
+    imp = pd.DataFrame({"attribute": names, "mean_abs_points": importance(scale.points(contrib))})
+    imp = imp.sort_values("mean_abs_points", ascending=False, ignore_index=True)
+    run_dir.csv("importance.csv", imp)
+    points = None
+    if final.config.model.kind == "logistic":
+        _, points = points_table(final, data.frame, scale)
+        run_dir.csv("scorecard.csv", points)
+    run_dir.json("encoder.json", final.encoder.to_dict())
+    facts = {"in_sample_auc": float(metrics.roc_auc(scores["pd"].to_numpy(), data.y)),
+             "base_points": float(scale.from_logit(ref_logit)),
+             "attribution_completeness_max_error": completeness,
+             "decisions": scores["decision"].value_counts().to_dict()}
+    return scores, imp, points, facts
