@@ -7,7 +7,8 @@
 `run` takes one value per field. `sweep` takes several values for every field declared
 with `hyper(...)` (learning rate, weight decay, momentum, loss weights); their product
 trains as one compiled population per structure. `--config DIR/config.json` starts from
-a saved run's config (and, for `sweep`, its grid.json); other flags override it.
+a saved run's config (and, for `sweep`, its grid.json); other flags override it, and the
+rerun never writes over DIR unless `--out` names it (or `--resume` continues it).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any, Callable
 
 import tyro
 
-from fjax.config import from_json, replace_path
+from fjax.config import from_json, hyperparameters, replace_path
 from fjax.runtime import enable_compilation_cache
 from fjax.tasks import TASKS, get_task
 from fjax.train import TrainingDiverged
@@ -84,24 +85,65 @@ def split_sweep(cls: type, parsed: Any, prefix: str = "") -> tuple[Any, dict[str
     return cls(**kwargs), grid
 
 
-def load_saved(cls: type, args: list[str], command: str) -> tuple[list[str], Any, dict]:
-    """`--config DIR/config.json` (anywhere in `args`): the saved run's config as the
-    defaults, which other flags override, and for `sweep` the grid.json beside it. The
-    saved `resume` is not carried over (pass --resume to continue that run)."""
+def load_saved(cls: type, args: list[str], command: str
+               ) -> tuple[list[str], Any, dict, Path | None]:
+    """`--config DIR/config.json` (anywhere in `args`): (the other args, the saved run's
+    config as the defaults, which other flags override, for `sweep` the grid.json beside
+    it, DIR). Where the saved run was written is not carried over: a rerun goes to
+    runs/<name> or --out, except that `--resume` continues the run in DIR."""
     args = [part for a in args for part in
             (a.split("=", 1) if a.startswith("--config=") else [a])]
     if "--config" not in args:
-        return args, None, {}
+        return args, None, {}, None
     i = args.index("--config")
     if i + 1 == len(args):
         raise ValueError("--config needs a path: a run folder's config.json")
     path, args = Path(args[i + 1]), args[:i] + args[i + 2:]
     if not path.is_file():
         raise ValueError(f"--config {path}: no such file; give a run folder's config.json")
-    saved = dataclasses.replace(from_json(cls, path.read_text()), resume=False)
+    resuming = "--resume" in args
+    saved = dataclasses.replace(from_json(cls, path.read_text()), resume=False,
+                                out=str(path.parent) if resuming else None)
     grid_file = path.with_name("grid.json")
-    grid = json.loads(grid_file.read_text()) if command == "sweep" and grid_file.exists() else {}
-    return args, saved, grid
+    grid = json.loads(grid_file.read_text()) if grid_file.exists() else {}
+    if command == "run" and grid:
+        print(f"note: {grid_file} holds a sweep; `fjax run` reruns its config.json, the first "
+              f"value of each swept field ({', '.join(grid)}); `fjax sweep` reruns the sweep",
+              file=sys.stderr)
+    return args, saved, grid if command == "sweep" else {}, path.parent
+
+
+def check_not_source(config: Any, source: Path | None) -> None:
+    """A `--config` rerun must not replace the run it was read from, unless asked to
+    (`--out` naming that folder, or `--resume`)."""
+    if source is None or config.resume or config.out is not None:
+        return
+    if Path(config.run_dir).resolve() == source.resolve():
+        raise ValueError(f"--config {source / 'config.json'}: this rerun would write into "
+                         f"{source} and replace the run it reads; pass --out DIR or --name "
+                         f"NAME for the rerun, or --out {source} to replace that run")
+
+
+def flags_of(cls: type, path: str) -> set[str]:
+    """Every flag that sets config field `path` ("model.kind": --model.kind, --model)."""
+    *parents, leaf = path.split(".")
+    for name in parents:
+        cls = typing.get_type_hints(cls)[name]
+    hint = typing.get_type_hints(cls, include_extras=True)[leaf]
+    aliases = [a for meta in getattr(hint, "__metadata__", ())
+               for a in (getattr(meta, "aliases", None) or ())]
+    return {"--" + path.replace("_", "-"), *aliases}
+
+
+def sweep_help(cls: type) -> str:
+    """The help's preamble for `fjax sweep`: which fields take several values."""
+    flags = ", ".join(f"--{path.replace('_', '-')}" for path in hyperparameters(cls()))
+    return (f"{cls.__doc__ or ''}\n\nSwept fields take several values, and their product "
+            f"trains as one population: {flags}. Every other field takes one value, as in "
+            "`fjax run` (a list field such as --model.hidden 16 32 is one model's layer "
+            "widths); sweep those from Python (fjax.tasks.experiment.train_grid, as in "
+            "experiments/). --config DIR/config.json starts from a saved run's config and "
+            "grid.json; other flags override them.")
 
 
 def report_errors(prog: str, run: Callable[[], Path]) -> int:
@@ -123,7 +165,8 @@ def report_errors(prog: str, run: Callable[[], Path]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) < 2 or argv[0] not in ("run", "sweep") or argv[1] not in TASKS:
-        print(USAGE, file=sys.stderr)
+        wants_help = any(a in ("-h", "--help") for a in argv[:2])
+        print(USAGE, file=sys.stdout if wants_help else sys.stderr)
         for word, known in zip(argv[:2], (("run", "sweep"), tuple(TASKS))):
             if word not in known and not word.startswith("-"):
                 close = difflib.get_close_matches(word, known, n=1)
@@ -131,23 +174,38 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\nfjax: error: unknown {'command' if known[0] == 'run' else 'task'} "
                       f"{word!r}{hint}", file=sys.stderr)
                 break
-        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
+        return 0 if wants_help else 2
     command, task_name, rest = argv[0], argv[1], argv[2:]
     task = get_task(task_name)
     enable_compilation_cache()
     prog = f"fjax {command} {task_name}"
 
     def run() -> Path:
-        args, saved, saved_grid = load_saved(task.Config, rest, command)
+        args, saved, saved_grid, source = load_saved(task.Config, rest, command)
         if command == "run":
-            config, grid = tyro.cli(task.Config, args=args, prog=prog, default=saved), {}
+            config = tyro.cli(task.Config, args=args, prog=prog, default=saved,
+                              description=f"{task.Config.__doc__ or ''}\n\n--config DIR/"
+                              "config.json starts from a saved run's config; other flags "
+                              "override it.")
+            grid = {}
         else:
             view = sweep_view(task.Config, saved)
-            default = view()
+            default, structural = view(), {}
             for path, values in saved_grid.items():
-                default = replace_path(default, path, tuple(values))
-            parsed = tyro.cli(view, args=args, prog=prog, default=default)
+                if path in hyperparameters(task.Config()):
+                    default = replace_path(default, path, tuple(values))
+                else:       # an experiment script's grid over structure: kept as saved
+                    structural[path] = tuple(values)
+            parsed = tyro.cli(view, args=args, prog=prog, default=default,
+                              description=sweep_help(task.Config))
             config, grid = split_sweep(task.Config, parsed)
+            given = {a.split("=", 1)[0].replace("_", "-") for a in args}
+            grid.update({p: v for p, v in structural.items()
+                         if not flags_of(task.Config, p) & given})
+            if not grid:
+                raise ValueError("nothing to sweep: no swept field has several values; give "
+                                 "one several (see --help), or use `fjax run`")
+        check_not_source(config, source)
         return task.run(config, grid=grid)
 
     return report_errors(prog, run)

@@ -4,7 +4,7 @@ it is a warning and the member stays in the table."""
 import numpy as np
 import pytest
 
-from fjax.config import ExperimentConfig, LossConfig, ModelConfig, OptimConfig, TrainConfig
+from fjax.config import ExperimentConfig, LossConfig, ModelConfig, OptimConfig, TrainConfig, to_json
 from fjax.models import build_model
 from fjax.tasks.experiment import Trainable, combined_table, train_grid
 from fjax.train import TrainingDiverged
@@ -67,6 +67,7 @@ def test_a_swept_loss_value_the_loss_ignores_is_refused_before_the_folder_is_tou
     earlier = tmp_path / "metrics.json"
     earlier.write_text("{}")
     cfg = ExperimentConfig(out=str(tmp_path), loss=LossConfig(name="bce"))
+    (tmp_path / "config.json").write_text(to_json(cfg))
     with pytest.raises(ValueError, match="loss.focal_gamma has no effect with loss.name='bce'; "
                                          "add --loss.name focal"):
         default_run_dir(cfg, {"loss.focal_gamma": [0.0, 1.0]}, ("metrics.json",))
@@ -74,6 +75,6 @@ def test_a_swept_loss_value_the_loss_ignores_is_refused_before_the_folder_is_tou
                                          "add --loss.name bce"):
         default_run_dir(ExperimentConfig(out=str(tmp_path)), {"loss.pos_weight": [1.0, 2.0]},
                         ("metrics.json",))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "metrics.json"]
     default_run_dir(cfg, {"loss.pos_weight": [1.0, 2.0]}, ("metrics.json",))   # bce reads it
     assert not earlier.exists() and (tmp_path / "grid.json").exists()

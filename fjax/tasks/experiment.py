@@ -136,7 +136,8 @@ def default_run_dir(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]] 
     checkpoints removed, then `config.json` and `environment.json` (versions, machine)
     written; a sweep also writes `grid.json`, the swept values of each field
     (`config.json` holds the first of them). Every grid value is checked first (a config
-    is built with it), so a bad one writes nothing.
+    is built with it), so a bad one writes nothing. A folder that holds another task's
+    run is refused.
 
     With `config.resume` the folder must hold the same run (its config.json and
     grid.json), and its checkpoints and history logs stay for the populations to resume.
@@ -148,6 +149,8 @@ def default_run_dir(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]] 
     grid_json = {k: list(v) for k, v in grid.items()} if grid else None
     if config.resume:
         check_resumable(Path(config.run_dir), config, grid_json)
+    else:
+        check_replaceable(Path(config.run_dir), config)
     run_dir = RunDir(Path(config.run_dir))
     if config.resume:
         run_dir.remove(*(p for p in outputs if not p.endswith("history.jsonl")))
@@ -172,6 +175,16 @@ def check_loss_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]])
             fix = f"add --loss.name {users[0]} to sweep it" if users else "drop it from the sweep"
             raise ValueError(f"grid entry {path} has no effect with loss.name="
                              f"{config.loss.name!r}; {fix}")
+
+
+def check_replaceable(folder: Path, config: ExperimentConfig) -> None:
+    """A run replaces only an earlier run of its own task: a folder that holds another
+    task's run is refused before anything is removed (the two would mix). In a folder
+    without a run, only this task's own outputs are replaced."""
+    saved = folder / "config.json"
+    if saved.exists() and _flat(json.loads(saved.read_text())).keys() != _flat(to_dict(config)).keys():
+        raise ValueError(f"{folder} holds a run of another task (its config.json has other "
+                         "fields); choose another folder with --out, or delete that one")
 
 
 def check_resumable(folder: Path, config: ExperimentConfig, grid: dict | None) -> None:

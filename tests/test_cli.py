@@ -1,0 +1,123 @@
+"""The `fjax` command line around a task: saved configs and grids, where a rerun writes,
+what `sweep` accepts, and help. The task's own run is replaced by a recorder, so these
+tests train nothing."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fjax import cli
+from fjax.config import to_json
+from fjax.tasks import get_task
+from fjax.tasks.experiment import default_run_dir
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Each task's `run` records (config, grid) instead of training."""
+    seen = []
+
+    def record(config, grid=None, **_):
+        seen.append((config, dict(grid or {})))
+        return Path(config.run_dir)
+
+    for name in ("forecast", "credit", "fraud"):
+        monkeypatch.setattr(get_task(name), "run", record)
+    return seen
+
+
+def saved_run(folder: Path, task: str, grid: dict | None = None, **fields) -> str:
+    """A finished run's config.json (and grid.json) in `folder`."""
+    folder.mkdir(parents=True)
+    config = get_task(task).Config(**fields)
+    (folder / "config.json").write_text(to_json(config))
+    if grid:
+        (folder / "grid.json").write_text(json.dumps(grid))
+    return str(folder / "config.json")
+
+
+def test_a_saved_grid_over_structure_reruns_unless_a_flag_sets_that_field(tmp_path, calls):
+    """An experiment script's grid.json may sweep model.kind, which `fjax sweep` flags
+    cannot: `--config` used to fail with "CreditModelConfig.kind is ('logistic', 'mlp')"."""
+    saved = saved_run(tmp_path / "a", "credit", {"model.kind": ["logistic", "mlp"],
+                                                 "optim.learning_rate": [1e-3, 1e-2]})
+    assert cli.main(["sweep", "credit", "--config", saved, "--out", str(tmp_path / "b")]) == 0
+    config, grid = calls[-1]
+    assert grid == {"model.kind": ("logistic", "mlp"), "optim.learning_rate": (1e-3, 1e-2)}
+    assert config.model.kind == "logistic" and config.out == str(tmp_path / "b")
+    # A flag for the field (or its alias) sets it, and the saved values of it go.
+    for flag in ("--model", "--model.kind"):
+        assert cli.main(["sweep", "credit", "--config", saved, flag, "mlp",
+                         "--out", str(tmp_path / "b")]) == 0
+        config, grid = calls[-1]
+        assert grid == {"optim.learning_rate": (1e-3, 1e-2)} and config.model.kind == "mlp"
+
+
+def test_a_rerun_writes_to_its_own_folder_never_over_the_run_it_reads(tmp_path, calls,
+                                                                      monkeypatch, capsys):
+    """The saved `out` was carried over, so `--name experiment2` still wrote into the
+    folder the config came from, replacing that run."""
+    monkeypatch.chdir(tmp_path)
+    elsewhere = saved_run(tmp_path / "mine", "credit", out=str(tmp_path / "mine"))
+    assert cli.main(["run", "credit", "--config", elsewhere, "--name", "experiment2"]) == 0
+    assert calls[-1][0].run_dir == "runs/experiment2"
+    # runs/<name> is the folder it came from: refused, nothing run.
+    source = saved_run(tmp_path / "runs" / "credit", "credit")
+    assert cli.main(["run", "credit", "--config", source, "--train.epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"would write into {tmp_path / 'runs' / 'credit'} and replace the run it reads" in err
+    assert len(calls) == 1
+    # Asked for by name, or to resume it: allowed.
+    assert cli.main(["run", "credit", "--config", source, "--out", "runs/credit"]) == 0
+    assert calls[-1][0].run_dir == "runs/credit"
+    assert cli.main(["run", "credit", "--config", elsewhere, "--resume"]) == 0
+    assert calls[-1][0].resume and calls[-1][0].run_dir == str(tmp_path / "mine")
+
+
+def test_run_from_a_sweeps_config_says_it_reruns_the_first_values(tmp_path, calls, capsys):
+    saved = saved_run(tmp_path / "a", "credit", {"optim.learning_rate": [1e-3, 1e-2]})
+    assert cli.main(["run", "credit", "--config", saved, "--out", str(tmp_path / "b")]) == 0
+    assert calls[-1][1] == {}
+    assert "holds a sweep; `fjax run` reruns its config.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args", [["--model.hidden", "16", "32"], ["--seeds", "3"]])
+def test_a_sweep_with_nothing_to_sweep_is_refused(args, calls, capsys):
+    """`--model.hidden 16 32` is one model's two layers, not a sweep of widths: it trained
+    one model and said nothing."""
+    assert cli.main(["sweep", "forecast", *args]) == 2
+    assert "nothing to sweep: no swept field has several values" in capsys.readouterr().err
+    assert calls == []
+
+
+def test_sweep_help_names_the_swept_fields(capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main(["sweep", "credit", "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "--optim.learning-rate" in out.split("Every other field")[0]
+    assert "--model.hidden" not in out.split("Every other field")[0]
+
+
+@pytest.mark.parametrize("argv, code", [(["--help"], 0), (["run", "--help"], 0), ([], 2),
+                                        (["run"], 2), (["walk", "credit"], 2)])
+def test_usage_goes_to_stdout_when_asked_for(argv, code, capsys):
+    assert cli.main(argv) == code
+    out, err = capsys.readouterr()
+    assert ("usage: fjax" in out) == (code == 0) and ("usage: fjax" in err) == (code != 0)
+
+
+def test_a_folder_that_holds_another_tasks_run_is_refused_untouched(tmp_path):
+    """`fjax run forecast --out runs/credit_full` left credit's scores.csv, roc.png ...
+    beside the forecast's report."""
+    saved_run(tmp_path / "run", "credit")
+    (tmp_path / "run" / "scores.csv").write_text("kept")
+    forecast = get_task("forecast").Config(out=str(tmp_path / "run"))
+    with pytest.raises(ValueError, match="holds a run of another task"):
+        default_run_dir(forecast, None, ("scores.csv", "report.md"))
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json", "scores.csv"]
+    # The same task's earlier run is replaced, as before.
+    credit = get_task("credit").Config(out=str(tmp_path / "run"))
+    default_run_dir(credit, None, ("scores.csv",))
+    assert not (tmp_path / "run" / "scores.csv").exists()
