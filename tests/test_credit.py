@@ -3,6 +3,7 @@ model reaches scikit-learn's L2 optimum, and a run writes a complete, consistent
 
 import dataclasses
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,7 @@ from fjax.tasks.credit.final import attributions, points_table, refit
 from fjax.tasks.credit.members import member_metrics
 from fjax.tasks.credit.model import predict, trainable
 from fjax.tasks.credit.oof import analyse
-from fjax.train import fit, init_member, train_population
+from fjax.train import TrainingDiverged, fit, init_member, train_population
 from fjax.train.epoch import num_batches
 
 N = 240
@@ -215,6 +216,42 @@ def test_the_best_config_is_chosen_among_those_without_diverged_members():
                             "diverged": [0, 1, 0]})
     assert best_config_id(summary) == 2
     assert best_config_id(summary.assign(diverged=[1, 1, 2])) == 1
+    # A config all of whose members diverged has no mean: never chosen, and if none
+    # has one, the run stops and says so.
+    assert best_config_id(summary.assign(auc_mean=[0.70, np.nan, 0.75], diverged=[1, 5, 2])) == 2
+    with pytest.raises(TrainingDiverged, match="every member of every configuration diverged"):
+        best_config_id(summary.assign(auc_mean=np.nan))
+
+
+def test_a_diverged_configs_members_are_n_a_in_the_cv_table(csv_path):
+    from fjax.tasks.credit.search import cross_validate
+    cfg = small_config(csv_path, optim=OptimConfig(name="sgd", learning_rate=1e-2))
+    with pytest.warns(UserWarning, match="diverged"):
+        search = cross_validate(cfg, {"optim.learning_rate": [1e-2, 1e38]}, load(cfg),
+                                progress=False)
+    diverged = search.table["diverged_epoch"] > 0
+    assert diverged.sum() == 3 and (search.table.loc[diverged, "optim.learning_rate"] == 1e38).all()
+    assert search.table.loc[diverged, ["auc", "ks", "psi"]].isna().all().all()
+    assert search.table.loc[~diverged, ["auc", "ks", "psi"]].notna().all().all()
+
+
+def test_a_diverged_member_is_not_scored_as_a_coin_flip():
+    """NaN logits ranked as AUC 0.5, KS 0 and PSI 0 (perfectly stable), with a numpy
+    warning from binning NaN PDs; now every metric of such a member is n/a."""
+    rng = np.random.default_rng(0)
+    n, k = 80, 2
+    y = (rng.random(n) < 0.4).astype(np.float32)
+    val = np.stack([np.arange(n) % k == j for j in range(k)]).astype(np.float32)
+    z = rng.normal(size=(3, n)).astype(np.float32) + y
+    z[1, 5] = np.nan
+    fold = np.array([0, 1, 1])
+    scale = ScoreScale(600.0, 50.0, 20.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = member_metrics(z, fold, y, val, 1 - val, scale)
+    assert table.loc[1].isna().all() and table.loc[[0, 2]].notna().all().all()
+    alone = member_metrics(z[[0, 2]], fold[[0, 2]], y, val, 1 - val, scale)
+    np.testing.assert_allclose(table.loc[[0, 2]].to_numpy(), alone.to_numpy())
 
 
 def test_a_bad_file_to_score_fails_before_training(csv_path, tmp_path):

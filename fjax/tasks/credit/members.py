@@ -50,17 +50,21 @@ def _ranked(z, y, w):
 
 def member_metrics(z: np.ndarray, fold: np.ndarray, y: np.ndarray, val: np.ndarray,
                    train: np.ndarray, scale: ScoreScale) -> pd.DataFrame:
-    """One row per member: its validation metrics and train-vs-validation PSI."""
+    """One row per member: its validation metrics and train-vs-validation PSI; NaN (n/a)
+    for a member with a non-finite logit (it diverged), whose scores would otherwise rank
+    as a coin flip (AUC 0.5) and read as perfectly stable (PSI 0)."""
     out = np.asarray(_ranked(jnp.asarray(z), jnp.asarray(y), jnp.asarray(val[fold])), np.float64)
     table = pd.DataFrame({"auc": out[:, 0], "gini": 2 * out[:, 0] - 1, "ks": out[:, 1],
                           "brier": out[:, 2], "log_loss": out[:, 3]})
     pd_ = expit(z.astype(np.float64))
     scores = scale.from_logit(z)
-    ece, shift = [], []
-    for m, j in enumerate(fold):
-        v, t = val[j] > 0, train[j] > 0
-        ece.append(expected_calibration_error(pd_[m, v], y[v]))
-        shift.append(psi(scores[m, t], scores[m, v]))
+    finite = np.isfinite(z).all(axis=1)
+    ece, shift = np.full(len(z), np.nan), np.full(len(z), np.nan)
+    for m in np.flatnonzero(finite):
+        v, t = val[fold[m]] > 0, train[fold[m]] > 0
+        ece[m] = expected_calibration_error(pd_[m, v], y[v])
+        shift[m] = psi(scores[m, t], scores[m, v])
     table["ece"] = ece
     table["psi"] = shift
+    table.loc[~finite] = np.nan
     return table

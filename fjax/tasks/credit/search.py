@@ -30,6 +30,7 @@ from fjax.tasks.credit.data import CreditData, fold_design
 from fjax.tasks.credit.members import METRICS, member_logits, member_metrics
 from fjax.tasks.credit.model import trainable
 from fjax.tasks.experiment import GroupResult, combined_table, config_with, train_grid
+from fjax.train import TrainingDiverged
 
 
 @dataclass
@@ -84,6 +85,7 @@ def cross_validate(config: Config, grid: Mapping[str, Sequence[Any]], data: Cred
             rows = table["group"].to_numpy() == g
             for name in METRICS:
                 table.loc[rows, name] = scores[name].to_numpy()
+        table.loc[table["diverged_epoch"] > 0, list(METRICS)] = np.nan   # n/a, not scored
         table.insert(0, "encoding", e)
         for path in (p for p in grid if is_encoding_key(p)):
             table.insert(1, path, str(get_path(enc_cfg, path)))
@@ -120,7 +122,13 @@ def summarize(table: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
 def best_config_id(summary: pd.DataFrame) -> int:
     """The configuration with the highest mean validation ROC-AUC over folds and seeds,
     among those none of whose members diverged (a mean over the survivors would flatter
-    an unstable learning rate); among all of them only if every one had a divergence."""
-    stable = summary[summary["diverged"] == 0]
-    pool = stable if len(stable) else summary
+    an unstable learning rate); among all of them, by their survivors' means, only if
+    every one had a divergence. Diverged members' metrics are n/a (NaN)."""
+    scored = summary[summary["auc_mean"].notna()]
+    if scored.empty:
+        raise TrainingDiverged("every member of every configuration diverged; lower "
+                               "--optim.learning-rate or clip gradients (--optim.clip-norm)",
+                               summary)
+    stable = scored[scored["diverged"] == 0]
+    pool = stable if len(stable) else scored
     return int(pool.loc[pool["auc_mean"].idxmax(), "config"])
