@@ -141,6 +141,24 @@ def test_bad_input_names_the_column(frame, kwargs, match):
         infer_schema(frame, "y", kw.pop("positive"), **kw)
 
 
+def test_a_text_column_distinct_in_every_row_is_refused_as_an_identifier():
+    """A user's applicant_id (600 values in 600 rows) was one-hot encoded silently and
+    ranked second in importance."""
+    n = 30
+    frame = pd.DataFrame({"x": np.arange(n) % 7, "y": ["bad", "good"] * (n // 2),
+                          "applicant_id": [f"A{i:03d}" for i in range(n)]})
+    with pytest.raises(ValueError, match="column 'applicant_id' has a different value in every "
+                                         "row .*data.id_column='applicant_id'"):
+        infer_schema(frame, "y", "bad")
+    assert infer_schema(frame, "y", "bad", id_column="applicant_id").categorical == ()
+    assert infer_schema(frame, "y", "bad", drop=("applicant_id",)).categorical == ()
+    kept = infer_schema(frame, "y", "bad", categorical=("applicant_id",))
+    assert kept.categorical == ("applicant_id",)
+    repeated = frame.assign(applicant_id=frame["applicant_id"].where(frame.index > 0, "A001"))
+    assert infer_schema(repeated, "y", "bad").categorical == ("applicant_id",)
+    assert infer_schema(frame.iloc[:19], "y", "bad").categorical == ("applicant_id",)
+
+
 def test_fewer_rows_of_a_class_than_folds_names_the_target():
     with pytest.raises(ValueError, match="target column 'creditability' has only 2 positive"):
         check_class_counts(np.array([1, 1, 0, 0, 0, 0, 0]), 5, "creditability")

@@ -88,13 +88,17 @@ def _looks_numeric(series: pd.Series) -> bool:
     return parsed.notna().mean() >= NUMERIC_SHARE
 
 
+ID_MIN_ROWS = 20   # fewer rows: a text column distinct in every row may be a real category
+
+
 def infer_schema(df: pd.DataFrame, target: str, positive: str, *,
                  numeric: Sequence[str] = (), categorical: Sequence[str] = (),
                  drop: Sequence[str] = (), id_column: str | None = None) -> TableSchema:
     """Roles of every column: declared ones as given, others inferred from their values.
 
     Raises ValueError naming the column for: an unknown declared column, an entirely
-    missing column, a constant column, text in a numeric column, and a bad target.
+    missing column, a constant column, text in a numeric column, an undeclared text
+    column with a different value in every row (an identifier), and a bad target.
     """
     _require(df, [target], "data.target")
     _require(df, list(numeric), "data.numeric")
@@ -128,6 +132,11 @@ def infer_schema(df: pd.DataFrame, target: str, positive: str, *,
         elif column in numeric or _looks_numeric(series):
             numeric_values(df, column)  # raises on text in a numeric column
             num.append(column)
+        elif len(df) >= ID_MIN_ROWS and series.nunique(dropna=False) == len(df):
+            raise ValueError(f"column {column!r} has a different value in every row ("
+                             f"{len(df)} rows), like an identifier, and as a category it would "
+                             f"be memorised, not learned; pass data.id_column={column!r} or "
+                             f"data.drop={column!r}, or list it in data.categorical to keep it")
         else:
             cat.append(column)
     schema = TableSchema(target=target, positive=str(positive), numeric=tuple(num),
