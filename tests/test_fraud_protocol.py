@@ -74,5 +74,14 @@ def test_masks_equal_the_handbooks_split(small):
 
 
 def test_periods_outside_the_data_are_rejected():
-    with pytest.raises(ValueError, match="test period 1 spans days"):
+    with pytest.raises(ValueError, match="test period 1 spans days.*move data.train_start"):
         check_periods(rolling_periods(Period(30), 2, 7), n_days=55)
+    # No start fits: 5 periods 10 days apart need 61 days; moving the start cannot help.
+    with pytest.raises(ValueError, match="test periods need 61 days .* more than the data's 55"):
+        check_periods(rolling_periods(Period(0), 5, 10), n_days=55)
+    # A sweep's validation periods lie before the test periods: together they need 49 days.
+    test = rolling_periods(Period(14), 2, 7)
+    check_periods(test, n_days=45)
+    with pytest.raises(ValueError, match="validation period 0 spans days \\[-7, 14\\).*the "
+                                         "validation and test periods need 49 days"):
+        check_periods(validation_periods(test, 7), 45, "validation", test)

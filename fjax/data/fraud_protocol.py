@@ -93,11 +93,24 @@ def assessment_mask(day: np.ndarray, card: np.ndarray, fraud: np.ndarray, period
     return in_test & ~known, in_test & known
 
 
-def check_periods(periods: list[Period], n_days: int, what: str = "test") -> None:
-    """Every period must lie inside the data's days [0, n_days)."""
+def check_periods(periods: list[Period], n_days: int, what: str = "test",
+                  beside: list[Period] = ()) -> None:
+    """Every period must lie inside the data's days [0, n_days). `beside`: periods that
+    must fit with them (the test periods, when checking the validation periods), so the
+    error can tell a start that moves from a data set too short for them all."""
+    every = [*periods, *beside]
+    need = max(p.test_end for p in every) - min(p.train_start for p in every)
     for i, p in enumerate(periods):
         if p.train_start < 0 or p.test_end > n_days:
-            raise ValueError(
-                f"{what} period {i} spans days [{p.train_start}, {p.test_end}) but the data "
-                f"has days [0, {n_days}); move data.train_start, or use fewer periods "
-                "(--cv) or a shorter data.train_days / delay_days / test_days")
+            if need > n_days:
+                both = f"{what} and test" if beside else what
+                fix = (f"the {both} periods need {need} days from the first training day to "
+                       f"the last test day, more than the data's {n_days} at any "
+                       "data.train_start; use fewer periods (--cv), a smaller "
+                       "data.step_days, or a shorter data.train_days / delay_days / test_days")
+            else:
+                fix = ("move data.train_start (None: the latest start that fits), or use "
+                       "fewer periods (--cv) or a shorter data.train_days / delay_days / "
+                       "test_days")
+            raise ValueError(f"{what} period {i} spans days [{p.train_start}, {p.test_end}) "
+                             f"but the data has days [0, {n_days}); {fix}")

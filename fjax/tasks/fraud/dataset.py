@@ -51,7 +51,7 @@ class FraudData:
     @property
     def validation_periods(self) -> list[Period]:
         periods = validation_periods(self.periods, self.cfg.step_days)
-        check_periods(periods, self.tx.n_days, "validation")
+        check_periods(periods, self.tx.n_days, "validation", self.periods)
         return periods
 
     def masks(self, periods: list[Period]) -> tuple[list, list, list]:
