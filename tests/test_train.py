@@ -748,6 +748,10 @@ def test_population_rejects_bad_hyperparameters_and_ambiguous_validation():
     for seeds in ([], [1.7], [0, 2**32], [3, 3]):
         with pytest.raises(ValueError, match="seeds"):
             train_population(LOSS, INIT, DATA, optim=OptimConfig(), train=CFG, seeds=seeds)
+    for seeds in (3, np.int64(3), jnp.asarray(3)):   # the CLI's --seeds 3 is a count
+        with pytest.raises(ValueError, match=r"seeds=.*3.* is one number; pass the seeds "
+                                             r"themselves, e\.g\. seeds=range\(3\)"):
+            train_population(LOSS, INIT, DATA, optim=OptimConfig(), train=CFG, seeds=seeds)
     with pytest.raises(ValueError, match="either folds"):
         train_population(LOSS, INIT, DATA, optim=OptimConfig(), train=CFG,
                          folds=kfold(N, 2), val_data=DATA)

@@ -100,6 +100,10 @@ def check_grid(hparams: Mapping[str, Sequence[float]]) -> dict[str, list[float]]
 
 def check_seeds(seeds: Sequence[int]) -> list[int]:
     """Distinct integer seeds that a uint32 key holds (2**32 would repeat seed 0)."""
+    if (isinstance(seeds, numbers.Number) or hasattr(seeds, "__array__")) and np.ndim(seeds) == 0:
+        n = _python(seeds)
+        raise ValueError(f"seeds={n!r} is one number; pass the seeds themselves, e.g. "
+                         f"seeds=range({n}) for {n} members, or seeds=[{n}]")
     seeds = [_python(s) for s in seeds]
     bad = [s for s in seeds if isinstance(s, (bool, np.bool_))
            or not isinstance(s, numbers.Integral) or not 0 <= s < 2**32]
