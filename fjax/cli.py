@@ -13,11 +13,13 @@ rerun never writes over DIR unless `--out` names it (or `--resume` continues it)
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import json
 import sys
 import typing
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -146,18 +148,38 @@ def sweep_help(cls: type) -> str:
             "grid.json; other flags override them.")
 
 
+@contextlib.contextmanager
+def plain_warnings(prog: str):
+    """Warnings as one line for the reader of a terminal ("fjax sweep credit: warning:
+    5 of 10 members diverged ..."), not the file and source line that raised them."""
+    before = warnings.formatwarning
+    warnings.formatwarning = lambda message, category, *_, **__: (
+        f"{prog}: warning: {message}\n" if issubclass(category, UserWarning)
+        else before(message, category, *_, **__))
+    try:
+        yield
+    finally:
+        warnings.formatwarning = before
+
+
 def report_errors(prog: str, run: Callable[[], Path]) -> int:
     """Call `run` (parse a config, run a task) and print where its report is. Bad config
     or data, and a diverged run, print one line naming the field and the fix instead of
-    a traceback; the exit status is 2 (bad input) or 1 (diverged)."""
+    a traceback; the exit status is 2 (bad input) or 1 (diverged), and 130 after Ctrl-C,
+    with how to resume."""
     try:
-        run_dir = run()
+        with plain_warnings(prog):
+            run_dir = run()
     except ValueError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
     except TrainingDiverged as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"\n{prog}: interrupted; the last finished epoch is saved: rerun the same "
+              "command with --resume to continue from it", file=sys.stderr)
+        return 130
     print(f"report: {run_dir}/report.md")
     return 0
 

@@ -121,3 +121,15 @@ def test_a_folder_that_holds_another_tasks_run_is_refused_untouched(tmp_path):
     credit = get_task("credit").Config(out=str(tmp_path / "run"))
     default_run_dir(credit, None, ("scores.csv",))
     assert not (tmp_path / "run" / "scores.csv").exists()
+
+
+def test_warnings_read_as_one_line_during_a_command():
+    """A diverged member's warning printed fjax's file, line and source line."""
+    import warnings
+    before = warnings.formatwarning
+    with cli.plain_warnings("fjax sweep credit"):
+        assert warnings.formatwarning("5 of 10 members diverged", UserWarning, "/x/fjax/e.py",
+                                      77, "pop = train(...)") == \
+            "fjax sweep credit: warning: 5 of 10 members diverged\n"
+        assert "/x/e.py:3" in warnings.formatwarning("old", DeprecationWarning, "/x/e.py", 3)
+    assert warnings.formatwarning is before

@@ -164,9 +164,15 @@ def _results(out):
     return metrics, history, (out / "forecast.csv").read_text()
 
 
-def run_killed_at(epoch, argv, monkeypatch, every_s=None):
-    """`fjax` with `argv`, interrupted during `epoch`, after its log line and before its
-    checkpoint (populations save every epoch with `every_s=0`)."""
+class Killed(BaseException):
+    """A kill (SIGKILL, a power cut): unlike Ctrl-C, it runs no handler, so only the
+    periodic checkpoints are left."""
+
+
+def run_killed_at(epoch, argv, monkeypatch, every_s=None, by=Killed):
+    """`fjax` with `argv`, stopped `by` an exception during `epoch`, after its log line
+    and before its checkpoint (populations save every epoch with `every_s=0`); returns
+    the exit status where `fjax` handles it (Ctrl-C)."""
     from fjax.report.callbacks import JsonlLogger
     from fjax.tasks import experiment
 
@@ -175,14 +181,17 @@ def run_killed_at(epoch, argv, monkeypatch, every_s=None):
     def killed(self, at, logs, loop):
         logged(self, at, logs, loop)
         if at == epoch:
-            raise KeyboardInterrupt
+            raise by
 
     with monkeypatch.context() as m:
         if every_s is not None:
             m.setattr(experiment, "CHECKPOINT_EVERY_S", every_s)
         m.setattr(JsonlLogger, "on_epoch_end", killed)
-        with pytest.raises(KeyboardInterrupt):
-            cli.main(argv)
+        if by is Killed:
+            with pytest.raises(Killed):
+                cli.main(argv)
+            return None
+        return cli.main(argv)
 
 
 def test_an_interrupted_run_resumes_to_the_results_of_one_that_never_stopped(tmp_path,
@@ -209,6 +218,31 @@ def test_an_interrupted_run_resumes_to_the_results_of_one_that_never_stopped(tmp
     assert not (tmp_path / "cut" / "checkpoints").exists()   # a finished run needs none
     # The folder now holds a finished run with resume=True: a plain rerun starts over.
     assert json.loads((tmp_path / "cut" / "config.json").read_text())["resume"] is True
+
+
+def test_ctrl_c_saves_the_last_finished_epoch_and_says_how_to_resume(tmp_path, monkeypatch,
+                                                                     capsys):
+    """Ctrl-C printed a traceback and kept only the last periodic checkpoint (up to 30 s
+    of training behind)."""
+    from fjax.report.callbacks import JsonlLogger
+
+    write_prices(tmp_path / "p.csv", n=200)
+    args = ["run", "forecast", "--data.path", str(tmp_path / "p.csv"), "--data.target",
+            "price", "--data.window", "10", "--model.kind", "mlp", "--train.epochs", "5"]
+    assert cli.main([*args, "--out", str(tmp_path / "full")]) == 0
+    assert run_killed_at(4, [*args, "--out", str(tmp_path / "cut")], monkeypatch,
+                         every_s=1e9, by=KeyboardInterrupt) == 130
+    assert "interrupted; the last finished epoch is saved: rerun the same command with " \
+           "--resume" in capsys.readouterr().err
+    trained, logged = [], JsonlLogger.on_epoch_end
+    with monkeypatch.context() as m:
+        m.setattr(JsonlLogger, "on_epoch_end", lambda self, epoch, logs, loop: (
+            trained.append(epoch), logged(self, epoch, logs, loop)))
+        assert cli.main([*args, "--out", str(tmp_path / "cut"), "--resume"]) == 0
+    # Periodic saves were off: Ctrl-C saved epoch 3, the last every callback saw (epoch 4
+    # was interrupted in the log's callback, before the checkpoint's).
+    assert trained == [4, 5]
+    assert _results(tmp_path / "cut") == _results(tmp_path / "full")
 
 
 def test_resume_refuses_other_settings_and_an_empty_folder(tmp_path, capsys):

@@ -27,7 +27,9 @@ class Callback:
     `loop` is the `LoopState` (stacked over members in a population); `logs` maps metric
     names to numpy values (arrays of shape [members] in a population) plus "epoch" and
     "time_s". `on_train_begin` may return a replacement loop state, or a `Resumed` (a
-    saved state and the history of its epochs) to resume a run.
+    saved state and the history of its epochs) to resume a run. On Ctrl-C,
+    `on_interrupt` gets the state of the last finished epoch before the interrupt
+    propagates.
     """
 
     def on_train_begin(self, loop: Any) -> Any | None:
@@ -37,6 +39,11 @@ class Callback:
         return None
 
     def on_train_end(self, loop: Any) -> None:
+        return None
+
+    def on_interrupt(self, loop: Any) -> None:
+        """The run was interrupted (Ctrl-C) after the last `on_epoch_end`; `loop` is the
+        state after that epoch."""
         return None
 
 

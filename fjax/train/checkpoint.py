@@ -1,9 +1,10 @@
 """Checkpoints of a whole run (`LoopState`) with orbax, for exact resume.
 
 `Checkpointer` is a callback: it saves the loop state, the history of the epochs so
-far and a digest of the run's inputs every `every` epochs (orbax writes to a temporary
-directory and renames it, so a checkpoint is either complete or absent) and, with
-`resume=True`, replaces the starting state and history with the latest saved ones.
+far and a digest of the run's inputs every `every` epochs and on Ctrl-C (orbax writes
+to a temporary directory and renames it, so a checkpoint is either complete or absent)
+and, with `resume=True`, replaces the starting state and history with the latest saved
+ones.
 Resuming runs the same compiled program from the same state, so a resumed run is
 bit-identical to one that never stopped, and its history (hence a population's
 `table()`) is the same too.
@@ -140,6 +141,13 @@ class Checkpointer(Callback):
         self.history.append(logs)
         due = epoch % self.every == 0 and time.monotonic() - self.saved_at >= self.every_s
         if due or bool(np.all(np.asarray(loop.stopped))):
+            self._save(epoch, loop)
+
+    def on_interrupt(self, loop: Any) -> None:
+        """Ctrl-C: save the last finished epoch now, so a resume loses no epoch. Only
+        when every callback saw that epoch (its logs are in the history to be saved)."""
+        epoch = int(np.max(np.asarray(loop.epoch)))
+        if epoch and epoch == len(self.history) and self.latest_epoch() != epoch:
             self._save(epoch, loop)
 
     def on_train_end(self, loop: Any) -> None:

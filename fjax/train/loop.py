@@ -191,7 +191,8 @@ def run_epochs(step_fn, loop: LoopState, args: tuple, epochs: int,
     It compiles on the first call (measured in `record`) and never again: shapes and
     static arguments do not change between epochs. The host does per-epoch work only:
     callbacks get numpy logs; the loop ends when every member has stopped or `epochs`
-    is reached. Callbacks with an `on_run_inputs(digest)` method (a `Checkpointer`) get
+    is reached. On Ctrl-C each callback's `on_interrupt` gets the last finished epoch's
+    state (a `Checkpointer` saves it), then the KeyboardInterrupt goes on. Callbacks with an `on_run_inputs(digest)` method (a `Checkpointer`) get
     `run_digest(loop, args, settings)` first, so that a checkpoint is only resumed by
     the run that wrote it.
     """
@@ -216,18 +217,26 @@ def run_epochs(step_fn, loop: LoopState, args: tuple, epochs: int,
                          "or use a new checkpoint directory")
     t_train = time.perf_counter()
     with CompileMeter() as meter:
-        for epoch in range(start + 1, epochs + 1):
-            if bool(np.all(np.asarray(loop.stopped))):
-                break
-            t = time.perf_counter()
-            loop, metrics = step_fn(loop, *args)
-            logs = {k: np.asarray(v) for k, v in metrics.items()}
-            record.epoch_s.append(time.perf_counter() - t)
-            logs["epoch"] = epoch
-            logs["time_s"] = record.epoch_s[-1]
-            record.history.append(logs)
+        done = loop   # the state after the last epoch every callback has seen
+        try:
+            for epoch in range(start + 1, epochs + 1):
+                if bool(np.all(np.asarray(loop.stopped))):
+                    break
+                t = time.perf_counter()
+                loop, metrics = step_fn(loop, *args)
+                logs = {k: np.asarray(v) for k, v in metrics.items()}
+                record.epoch_s.append(time.perf_counter() - t)
+                logs["epoch"] = epoch
+                logs["time_s"] = record.epoch_s[-1]
+                record.history.append(logs)
+                for cb in callbacks:
+                    cb.on_epoch_end(epoch, logs, loop)
+                done = loop
+        except KeyboardInterrupt:
             for cb in callbacks:
-                cb.on_epoch_end(epoch, logs, loop)
+                if hasattr(cb, "on_interrupt"):
+                    cb.on_interrupt(done)
+            raise
     record.compile_s, record.compilations = meter.seconds, meter.compilations
     record.train_s = time.perf_counter() - t_train
     for cb in callbacks:
