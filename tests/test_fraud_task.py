@@ -60,9 +60,11 @@ def test_sweep_on_a_users_file_writes_the_run_folder(user_file, tmp_path):
                  "daily_card_precision.png", "report.md", "models/mlp/config.json"):
         assert (out / name).exists(), name
     report = (out / "report.md").read_text()
-    assert "feed-forward network: 0.876 / 0.675 / 0.303" in report
-    assert "| protocol (fjax; handbook) |" in report
-    assert "handbook: 4 prequential test periods (training weeks from 2018-07-25" in report
+    # The handbook's figures are for its simulation, not for a user's file.
+    assert "handbook" not in report.split("## Results")[1].split("## Selection")[0]
+    assert "## The handbook's published figures" not in report
+    assert "| handbook (ch. 3.2) |" not in report
+    assert "| mlp | " in report and "| trained with |" in report
     assert "Selection on the validation periods" in report
     assert json.loads((out / "grid.json").read_text()) == {"optim.learning_rate": [1e-3, 1e-2]}
 
@@ -81,6 +83,22 @@ def test_sweep_on_a_users_file_writes_the_run_folder(user_file, tmp_path):
     assert not (out / "models" / "mlp" / "validation").exists()
     log = (out / "models" / "mlp" / "history.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in log] == [1, 2]   # replaced, not appended
+
+
+def test_a_run_on_the_simulation_sets_the_handbooks_figures_beside_its_own(tmp_path):
+    out = tmp_path / "run"
+    assert cli.main(["run", "fraud", "--out", str(out), "--data.n-customers", "200",
+                     "--data.n-terminals", "400", "--data.n-days", "40", "--compare",
+                     "rule", "logistic", *TINY]) == 0
+    report = (out / "report.md").read_text()
+    assert "| handbook (ch. 3.2) | 1754155 |" in report
+    assert "## The handbook's published figures" in report
+    assert "feed-forward network: 0.876 / 0.675 / 0.303" in report
+    assert "handbook: 4 prequential test periods (training weeks from 2018-07-25" in report
+    # The compared models' own training, which the run's flags do not change.
+    assert "| mlp | " in report and "adam lr 0.003, 2 epochs" in report
+    assert "adam lr 0.01, 14 epochs" in report and "| no training |" in report
+    assert "Only mlp trains with this run's settings" in report
 
 
 @pytest.mark.parametrize("make, field", [

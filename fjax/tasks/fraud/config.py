@@ -104,7 +104,8 @@ class Config(ExperimentConfig):
     sweep: SweepConfig = SweepConfig(seeds=1, folds=4)
     compare: tuple[str, ...] = ("rule", "logistic")
     """Other models scored beside model.kind: rule (amount), logistic, mlp, autoencoder,
-    combined (mlp + autoencoder error), gru."""
+    combined (mlp + autoencoder error), gru. They train with fixed presets (epochs,
+    learning rate: fjax/tasks/fraud/presets.py), not with this run's --train/--optim."""
 
     def __post_init__(self):
         super().__post_init__()

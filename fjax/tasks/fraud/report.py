@@ -88,10 +88,20 @@ def comparison_protocol(model: str, members: pd.DataFrame, periods_df: pd.DataFr
     return text
 
 
+def trained_with(config: dict | None) -> str:
+    """"adam lr 0.003, 16 epochs": how a model was trained, from its config dict."""
+    if config is None:
+        return "no training"
+    return (f"{config['optim']['name']} lr {config['optim']['learning_rate']:g}, "
+            f"{config['train']['epochs']} epochs")
+
+
 def results_table(summary_df: pd.DataFrame, k: int, members: pd.DataFrame | None = None,
-                  periods_df: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Each model's mean ± std beside the handbook's figure for the same kind of model,
-    with the protocol of both (when `members` and `periods_df` are given)."""
+                  periods_df: pd.DataFrame | None = None, handbook_column: bool = True,
+                  configs: dict[str, dict | None] | None = None) -> pd.DataFrame:
+    """Each model's mean ± std, how it was trained (given `configs`), and beside it the
+    handbook's figure for the same kind of model, with the protocol of both (when
+    `members` and `periods_df` are given)."""
     rows = []
     for _, r in summary_df.iterrows():
         ref = handbook.reference(r["model"])
@@ -103,10 +113,15 @@ def results_table(summary_df: pd.DataFrame, k: int, members: pd.DataFrame | None
             return f"{r[f'{m}_mean']:.3f} ± {r[f'{m}_std']:.3f}{partial}"
         row = {"model": r["model"], "AUC": fmt("auc"), "AP": fmt("average_precision"),
                f"CP@{k}": fmt("card_precision"), f"card recall@{k}": fmt("card_recall"),
-               "cost": "n/a" if r["cost_mean"] is None else f"{r['cost_mean']:.0f}",
-               "handbook (AUC / AP / CP@100)":
-                   f"{ref.model}: {ref.auc:.3f} / {ref.average_precision:.3f} / "
-                   f"{ref.card_precision:.3f}" if ref else "-"}
+               "cost": "n/a" if r["cost_mean"] is None else f"{r['cost_mean']:.0f}"}
+        if configs is not None:
+            row["trained with"] = trained_with(configs.get(r["model"]))
+        if not handbook_column:
+            rows.append(row)
+            continue
+        row["handbook (AUC / AP / CP@100)"] = (
+            f"{ref.model}: {ref.auc:.3f} / {ref.average_precision:.3f} / "
+            f"{ref.card_precision:.3f}" if ref else "-")
         if members is not None and periods_df is not None:
             row["protocol (fjax; handbook)"] = comparison_protocol(r["model"], members,
                                                                    periods_df, k)
@@ -181,6 +196,7 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
               selection, figures) -> str:
     k = config.data.top_k
     hb = handbook.DATA
+    simulated = config.data.path is None   # the handbook's figures are for its simulation
     source = config.data.path or (f"simulated (handbook generator, seed "
                                   f"{config.data.simulation_seed})")
     lines = [f"# Fraud detection: {config.name}", "",
@@ -196,30 +212,39 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
                   "fraud rate": f"{100 * data_summary['fraud_rate']:.2f}%",
                   "by scenario (1/2/3)": "/".join(
                       str(v) for v in data_summary.get("frauds_by_scenario", {}).values()) or "-"},
-                 {"": "handbook (ch. 3.2)", "transactions": hb["transactions"],
-                  "frauds": hb["frauds"], "fraud rate": f"{100 * hb['fraud_rate']:.2f}%",
-                  "by scenario (1/2/3)": "/".join(
-                      str(v) for v in hb["frauds_by_scenario"].values())},
+                 *([{"": "handbook (ch. 3.2)", "transactions": hb["transactions"],
+                     "frauds": hb["frauds"], "fraud rate": f"{100 * hb['fraud_rate']:.2f}%",
+                     "by scenario (1/2/3)": "/".join(
+                         str(v) for v in hb["frauds_by_scenario"].values())}]
+                   if simulated else []),
              ])), "", "## Periods", "", markdown_table(periods_df), "",
              f"removed_known_cards_tx: test transactions of cards with a fraud known by that "
              f"day (reported, not scored). oracle_cp@{k}: the card precision@{k} of a perfect "
              "ranking, the ceiling set by how many cards are compromised each day.", "",
              "## Results (test periods; mean ± std over periods and seeds)", "",
-             markdown_table(results_table(summary_df, k, members, periods_df)), "",
+             markdown_table(results_table(summary_df, k, members, periods_df, simulated,
+                                          {r.name: r.config for r in results})), "",
              f"CP@{k}: card precision@{k}, the share of compromised cards among the {k} "
              f"riskiest cards of each day (detected cards removed from later days), averaged "
              f"over days. Card recall@{k}: found / compromised card-days. Cost: "
              f"{config.data.cost_alert:g} per alert + {config.data.cost_missed:g} per "
              "compromised card-day not alerted, summed over a period. The rule ranks by "
-             "amount. The handbook's figures are for its own simulation run and the protocol "
-             "in the last column: a one-split figure is one period, so set it beside fjax's "
-             "figure on that same split where the column gives one, not beside the mean over "
-             "periods; differences within the ± (period-to-period) spread are noise.", "",
-             "## The handbook's published figures", "",
-             markdown_table(pd.DataFrame([{"model": f.model, "protocol": f.protocol.text,
-                                           "AUC": f.auc, "AP": f.average_precision,
-                                           "CP@100": f.card_precision}
-                                          for f in handbook.FIGURES]), floatfmt="{:.3f}"), ""]
+             "amount." + (f" Only {results[0].name} trains with this run's settings; the "
+                          "other models train with fixed presets chosen on the handbook's "
+                          "validation weeks (fjax/tasks/fraud/presets.py), so tuning the "
+                          "first does not move them." if any(r.config for r in results[1:])
+                          else ""), ""]
+    if simulated:
+        lines += [
+            "The handbook's figures are for its own simulation run and the protocol "
+            "in the last column: a one-split figure is one period, so set it beside fjax's "
+            "figure on that same split where the column gives one, not beside the mean over "
+            "periods; differences within the ± (period-to-period) spread are noise.", "",
+            "## The handbook's published figures", "",
+            markdown_table(pd.DataFrame([{"model": f.model, "protocol": f.protocol.text,
+                                          "AUC": f.auc, "AP": f.average_precision,
+                                          "CP@100": f.card_precision}
+                                         for f in handbook.FIGURES]), floatfmt="{:.3f}"), ""]
     chosen = [r for r in results if r.chosen and r.chosen.get("hyperparameters")]
     if chosen:
         c = chosen[0].chosen
