@@ -96,6 +96,9 @@ def test_report_states_the_verdict_against_naive(quantile_run):
     for part in ("## Test metrics", "## Prediction intervals", "## Seed ensemble",
                  "## Walk-forward origins", "| moving_average |", "## RMSE by horizon step"):
         assert part in text
+    # Each baseline with its setting: on hourly data a "season" of 5 rows is 5 hours.
+    assert "seasonal_naive repeats the price 5 rows before each step" in text
+    assert "moving_average is the mean of the last 20 rows" in text
 
 
 def test_user_csv_from_the_command_line(tmp_path, capsys):

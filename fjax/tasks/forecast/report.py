@@ -155,7 +155,13 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
               "method. MASE divides MAE by the in-sample one-step naive MAE "
               f"({m['naive_scale']:.4g}); direction hit rate is the share of steps whose "
               "move from the last observed price has the right sign (n/a for the naive forecast, "
-              "which calls no move).", "", metric_table(m), ""]
+              "which calls no move).", "", metric_table(m), "",
+              "Baselines, from the same last observed rows: naive repeats the last price; "
+              "drift extends it by the average change per row since the first row; "
+              f"seasonal_naive repeats the price {config.evaluation.season} rows before each "
+              f"step (`--evaluation.season`); moving_average is the mean of the last "
+              f"{config.evaluation.moving_average} rows (`--evaluation.moving-average`). "
+              "Rows, not days: on hourly data 5 rows are 5 hours.", ""]
     if m["horizon"] > 1:
         lines += ["## RMSE by horizon step", "", horizon_table(m), ""]
     if "interval" in m:
