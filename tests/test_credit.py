@@ -180,7 +180,36 @@ def test_run_writes_a_complete_consistent_report(logistic_run):
     assert len(new) == 25 and "psi_new_applicants" in metrics["stability"]
     # The same applicants scored again (float32 logits, other batches: rounding only).
     np.testing.assert_allclose(new["score"], scores["score"].iloc[:25], rtol=1e-6)
-    assert "## Decision under the cost matrix" in (path / "report.md").read_text()
+    report = (path / "report.md").read_text()
+    assert "## Decision under the cost matrix" in report and "## Files" in report
+    assert "{'" not in report   # no Python dict reprs
+    silent = int(((scores["decision"] == "reject") & scores["reason_1"].isna()).sum())
+    assert metrics["final"]["rejected_without_reason"] == silent
+    assert (f"{silent} rejected applicant(s) have no reason code" in report) == (silent > 0)
+
+
+def test_rejections_without_a_reason_code_are_counted_and_reported(csv_path, tmp_path,
+                                                                    monkeypatch):
+    """Reason codes are relative to the reference (mean) applicant: one whose attributes
+    all lower the PD below the reference's gets none, and rejected at a threshold below
+    the reference's PD, it had no reason given (a user's MLP: 104 such rejections).
+    Applicants of this data always have some adverse attribute, so the reasons of the
+    first rejected ones are removed, as such applicants would have none."""
+    import importlib
+    run_module = importlib.import_module("fjax.tasks.credit.run")
+    scored = run_module.scored
+
+    def without_reasons(*args):
+        out, *rest = scored(*args)
+        first = out.index[out["decision"] == "reject"][:7]
+        out.loc[first, [c for c in out.columns if c.startswith(("reason_", "value_"))]] = ""
+        return (out, *rest)
+
+    monkeypatch.setattr(run_module, "scored", without_reasons)
+    path = run(small_config(csv_path, out=str(tmp_path)), progress=False)
+    assert json.loads((path / "metrics.json").read_text())["final"][
+        "rejected_without_reason"] == 7
+    assert "7 rejected applicant(s) have no reason code" in (path / "report.md").read_text()
 
 
 def test_mlp_run_explains_with_complete_integrated_gradients(csv_path, tmp_path):

@@ -71,7 +71,7 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               f"- Baselines: accept everyone {d['cost_accept_all']:.4f}, reject everyone "
               f"{d['cost_reject_all']:.4f}",
               f"- Confusion at t (out of fold; positive = rejected, label bad): "
-              f"{d['confusion_oof']}", "",
+              f"{', '.join(f'{k} {v}' for k, v in d['confusion_oof'].items())}", "",
               "## Final model (refit on every applicant)", "",
               f"Base points (mean applicant): {metrics['final']['base_points']:.1f}; "
               f"score = {metrics['scorecard']['offset']:.2f} + "
@@ -86,4 +86,20 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
     lines += ["## Plots", ""] + [f"![{Path(i).stem}]({i})" for i in images] + [""]
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    lines += ["## Files", "",
+              "- `scores.csv`: one row per applicant: `fold` (the fold that held it out), "
+              "`pd_oof` (its out-of-fold PD, from the members that never saw it: the honest "
+              "estimate), `pd`, `score` and `decision` (from the final model refit on every "
+              "applicant, so in-sample), and up to `scorecard.reasons` reason codes: the "
+              "attribute, its value and its points against the reference applicant, most "
+              "adverse first.",
+              "- `scorecard.csv` (logistic regression): points per attribute value; "
+              "`<missing>` is a missing value and `<unknown>` a category the training data "
+              "never held. `encoder.json`: the fitted encoding, to score new applicants.",
+              "- `new_scores.csv` (with `--data.score-path`): new applicants scored like "
+              "`scores.csv`. `importance.csv`: mean |points| per attribute.",
+              "- `cv_table.csv`: every member (configuration x fold x seed) with its "
+              "validation metrics; `cv_summary.csv`: their means and spreads per "
+              "configuration; `metrics.json`: every number above; `history.jsonl`: the "
+              "training log; `config.json`: the full settings.", ""]
     return "\n".join(lines)

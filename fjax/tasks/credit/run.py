@@ -133,6 +133,11 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     }
     run_dir.json("metrics.json", metrics_json)
     notes = report_notes(config, len(search.table), len(search.summary), len(results))
+    if final_facts["rejected_without_reason"]:
+        notes.append(f"{final_facts['rejected_without_reason']} rejected applicant(s) have no "
+                     "reason code: no attribute of theirs raised the PD above the reference "
+                     "(mean) applicant's, whose PD is itself at or above the threshold. Reasons "
+                     "are relative to that reference; review these cases by hand.")
     run_dir.text("report.md", report_markdown(
         title=f"Credit scoring: {config.name}", metrics=metrics_json,
         per_fold=per_fold, summary=search.summary, importance=imp, points=points,
@@ -166,5 +171,7 @@ def write_scores(run_dir: RunDir, config: Config, data: CreditData, final: Final
     facts = {"in_sample_auc": float(metrics.roc_auc(scores["pd"].to_numpy(), data.y)),
              "base_points": float(scale.from_logit(ref_logit)),
              "attribution_completeness_max_error": completeness,
-             "decisions": scores["decision"].value_counts().to_dict()}
+             "decisions": scores["decision"].value_counts().to_dict(),
+             "rejected_without_reason": int(((scores["decision"] == "reject")
+                                             & (scores["reason_1"] == "")).sum())}
     return scores, imp, points, facts
