@@ -355,3 +355,14 @@ def test_member_psi_compares_validation_scores_against_training_scores():
     # shares: validation 1.0 in one decile (training 0.1), 0 (floored to 1e-4) in the other nine
     hand = 0.9 * np.log(1.0 / 0.1) + 9 * (1e-4 - 0.1) * np.log(1e-4 / 0.1)
     assert table["psi"][0] == pytest.approx(hand, rel=1e-9)
+
+
+def test_notes_say_which_numbers_carry_selection_optimism(csv_path):
+    from fjax.tasks.credit.run import report_notes
+    own = small_config(csv_path)
+    embedded = dataclasses.replace(own, data=CreditDataConfig())
+    chosen_here = "chosen by 5-fold cross-validation on this same German credit data"
+    assert any(chosen_here in n for n in report_notes(embedded, 5, 1, 1))
+    assert not any(chosen_here in n for n in report_notes(own, 5, 1, 1))
+    swept = report_notes(own, 10, 2, 1)
+    assert any("chosen on the same folds it is scored on" in n for n in swept)
