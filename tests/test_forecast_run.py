@@ -96,18 +96,23 @@ def test_report_states_the_verdict_against_naive(quantile_run):
     for part in ("## Test metrics", "## Prediction intervals", "## Seed ensemble",
                  "## Walk-forward origins", "| moving_average |", "## RMSE by horizon step"):
         assert part in text
+    assert "{'" not in text   # no Python dict reprs
     # Each baseline with its setting: on hourly data a "season" of 5 rows is 5 hours.
     assert "seasonal_naive repeats the price 5 rows before each step" in text
     assert "moving_average is the mean of the last 20 rows" in text
 
 
 def test_user_csv_from_the_command_line(tmp_path, capsys):
-    write_prices(tmp_path / "my.csv", n=200)
+    frame = write_prices(tmp_path / "my.csv", n=200)
+    frame.loc[[50, 51], "price"] = np.nan
+    frame.to_csv(tmp_path / "my.csv", index=False)
     code = cli.main(["run", "forecast", "--data.path", str(tmp_path / "my.csv"),
                      "--data.target", "price", "--data.horizon", "5", "--data.window", "20",
-                     "--model.kind", "linear", "--train.epochs", "1",
+                     "--model.kind", "linear", "--train.epochs", "1", "--data.missing", "ffill",
                      "--out", str(tmp_path / "cli")])
     assert code == 0 and "report:" in capsys.readouterr().out
+    assert "- Repairs: price 2 missing values forward-filled" in \
+        (tmp_path / "cli" / "report.md").read_text()
     fc = pd.read_csv(tmp_path / "cli" / "forecast.csv")
     assert sorted(fc["step"].unique()) == [1, 2, 3, 4, 5]
     cfg = json.loads((tmp_path / "cli" / "config.json").read_text())

@@ -66,6 +66,9 @@ def test_sweep_on_a_users_file_writes_the_run_folder(user_file, tmp_path):
     assert "| handbook (ch. 3.2) |" not in report
     assert "| mlp | " in report and "| trained with |" in report
     assert "Selection on the validation periods" in report
+    assert "{'" not in report   # no Python dict reprs
+    assert "with optim.learning_rate = 0.001" in report or \
+        "with optim.learning_rate = 0.01" in report
     assert json.loads((out / "grid.json").read_text()) == {"optim.learning_rate": [1e-3, 1e-2]}
 
     # A rerun in the same folder that fails on its data writes nothing (the old config

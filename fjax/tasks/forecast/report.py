@@ -112,6 +112,11 @@ def horizon_table(m: dict, metric: str = "rmse") -> str:
     return markdown_table(pd.DataFrame(rows))
 
 
+def _counts(by_column: dict) -> str:
+    """{"close": 1, "volume": 3} -> "close 1, volume 3"; "no" when empty."""
+    return ", ".join(f"{k} {v}" for k, v in by_column.items()) or "no"
+
+
 def _describe_spans(facts: dict) -> str:
     rows = []
     for s in facts["spans"]:
@@ -132,7 +137,7 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
     lines += ["## What was run", "",
               f"- Data: {facts['rows']} rows from {facts['first_date']} to {facts['last_date']}; "
               f"inputs {', '.join(facts['columns'])}.",
-              f"- Repairs: {facts['forward_filled'] or 'no'} missing values forward-filled, "
+              f"- Repairs: {_counts(facts['forward_filled'])} missing values forward-filled, "
               f"{facts['inserted_rows']} rows inserted to close date gaps "
               f"(policy `missing={d.missing}`).",
               f"- Target: `{d.transform}`; every number below is in prices. Scaler "

@@ -248,10 +248,11 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
     chosen = [r for r in results if r.chosen and r.chosen.get("hyperparameters")]
     if chosen:
         c = chosen[0].chosen
+        values = ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}"
+                           for k, v in c["hyperparameters"].items())
         lines += ["## Selection on the validation periods", "",
                   f"{chosen[0].name}: best mean {c['metric']} = {c['value']:.4f} with "
-                  f"{c['hyperparameters']}, {c['epochs']} epochs (validation.csv lists every "
-                  "member).", ""]
+                  f"{values}, {c['epochs']} epochs (validation.csv lists every member).", ""]
     lines += ["## Timings", "", markdown_table(pd.DataFrame(
         [{"step": key, "seconds": value} for key, value in timings.items()]), "{:.2f}"), "",
         "## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]
