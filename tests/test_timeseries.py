@@ -33,6 +33,17 @@ def test_unsorted_dates():
         load(frame)
 
 
+def test_a_file_newest_first_is_read_oldest_first():
+    """Exchange exports often run newest first; fraud sorted them, forecasting refused."""
+    frame = table(Close=np.r_[10.0, np.nan, np.linspace(12.0, 21.0, 10)])
+    with pytest.warns(UserWarning, match="rows of t.csv run newest first; they are read oldest"):
+        s = load(frame.iloc[::-1], missing="ffill", columns=("Close", "Volume"))
+    expected = load(frame, missing="ffill", columns=("Close", "Volume"))
+    np.testing.assert_array_equal(s.dates, expected.dates)
+    np.testing.assert_array_equal(s.values, expected.values)
+    assert s.filled == expected.filled == {"Close": 1}
+
+
 def test_duplicate_dates():
     frame = table()
     frame.loc[5, "Date"] = frame.loc[4, "Date"]

@@ -12,6 +12,7 @@ spacing (daily trading data has weekends of 3x and rare closures up to 7x). With
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -69,6 +70,16 @@ def numeric_column(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
 
 def _day(d: np.datetime64) -> str:
     return str(pd.Timestamp(d))
+
+
+def _newest_first(df: pd.DataFrame, column: str) -> bool:
+    """Whether the dates strictly decrease row by row (unparseable ones: not decided
+    here; `checked_dates` names them)."""
+    try:
+        d = pd.to_datetime(df[column]).to_numpy(dtype="datetime64[ns]")
+    except (ValueError, TypeError):
+        return False
+    return len(d) > 1 and bool(np.all(d[1:] < d[:-1]))
 
 
 def checked_dates(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
@@ -162,6 +173,10 @@ def load_series(df: pd.DataFrame, columns: Sequence[str], *, date_column: str | 
     values = np.stack([numeric_column(df, c, source) for c in columns], axis=1)
     if date_column is not None:
         date_column = resolve_column(df, date_column)
+        if date_column in df.columns and _newest_first(df, date_column):   # exchange exports
+            warnings.warn(f"the rows of {source} run newest first; they are read oldest "
+                          "first", stacklevel=2)
+            df, values = df.iloc[::-1].reset_index(drop=True), values[::-1].copy()
     if date_column is None:
         dates = np.arange(len(df), dtype=np.int64)
         inserted = 0
