@@ -52,6 +52,21 @@ def test_terminal_risk_reads_only_labels_older_than_the_delay():
         np.testing.assert_array_equal(f[key][:4], g[key][:4])
 
 
+def test_without_a_delay_a_row_reads_no_label_of_its_own_second():
+    """delay_days=0 (accepted) ended the window at t inclusive: a row's risk held its own
+    fraud label and those of later rows in the same second."""
+    tx = table([DAY + 100, 2 * DAY, 2 * DAY], [0, 1, 2], [0] * 3, [1.0] * 3, [0, 0, 0])
+    for labels in ([0, 1, 0], [0, 0, 1], [0, 1, 1]):
+        f = terminal_risk(dataclasses.replace(tx, fraud=np.array(labels, np.int8)),
+                          delay_days=0, windows=(1,))
+        np.testing.assert_array_equal(f["TERMINAL_ID_RISK_1DAY_WINDOW"], [0, 0, 0])
+        np.testing.assert_array_equal(f["TERMINAL_ID_NB_TX_1DAY_WINDOW"], [0, 1, 1])
+    # An earlier row's label is known at once: both later rows read it.
+    f = terminal_risk(dataclasses.replace(tx, fraud=np.array([1, 0, 0], np.int8)),
+                      delay_days=0, windows=(1,))
+    np.testing.assert_array_equal(f["TERMINAL_ID_RISK_1DAY_WINDOW"], [0, 1, 1])
+
+
 def test_customer_windows_on_planted_spending():
     seconds = [NOON, DAY, 2 * DAY + NOON, 40 * DAY]
     tx = table(seconds, [0, 0, 0, 0], [0, 1, 0, 1], [10, 20, 30, 40], [0, 0, 0, 0])
@@ -160,3 +175,34 @@ def test_a_transaction_exactly_one_window_earlier_is_outside_the_card_window():
         np.testing.assert_allclose(f[f"CUSTOMER_ID_AVG_AMOUNT_{w}DAY_WINDOW"], book.mean())
     np.testing.assert_array_equal(f["CUSTOMER_ID_NB_TX_1DAY_WINDOW"], [1, 1, 1])
     np.testing.assert_array_equal(f["CUSTOMER_ID_NB_TX_7DAY_WINDOW"], [1, 2, 1])
+
+
+def test_saturday_is_weekend_and_night_is_read_on_every_day():
+    # day 0 = Sunday 2018-04-01: day 6 is Saturday 04-07, day 5 Friday 04-06.
+    tx = table([5 * DAY + NOON, 6 * DAY + NOON, 9 * DAY + 3 * 3600, 9 * DAY + 7 * 3600],
+               [0, 1, 2, 3], [0, 0, 0, 0], [1, 1, 1, 1], [0, 0, 0, 0])
+    names, f = handbook_features(tx)
+    np.testing.assert_array_equal(f[:, names.index("TX_DURING_WEEKEND")], [0, 1, 0, 0])
+    np.testing.assert_array_equal(f[:, names.index("TX_DURING_NIGHT")], [0, 0, 1, 0])
+
+
+def test_a_negative_label_delay_is_refused():
+    tx = table([NOON], [0], [0], [1.0], [0])
+    with pytest.raises(ValueError, match="delay_days must be >= 0, got -1"):
+        handbook_features(tx, delay_days=-1)
+
+
+def test_rows_out_of_time_order_get_the_features_of_their_time():
+    """Rows need not be in time order: features are those of the same rows sorted."""
+    rng = np.random.default_rng(1)
+    n = 60
+    seconds = np.sort(rng.integers(0, 20 * DAY, n))
+    tx = table(seconds, rng.integers(0, 3, n), rng.integers(0, 3, n),
+               rng.uniform(1, 100, n).round(2), rng.integers(0, 2, n))
+    perm = rng.permutation(n)
+    shuffled = dataclasses.replace(tx, seconds=tx.seconds[perm], customer=tx.customer[perm],
+                                   terminal=tx.terminal[perm], amount=tx.amount[perm],
+                                   fraud=tx.fraud[perm])
+    _, want = handbook_features(tx)
+    _, got = handbook_features(shuffled)
+    np.testing.assert_allclose(got, want[perm], rtol=1e-6)

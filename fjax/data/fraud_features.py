@@ -71,10 +71,12 @@ def customer_windows(tx: Transactions, windows: tuple[int, ...] = WINDOWS) -> di
 def terminal_risk(tx: Transactions, delay_days: int = 7,
                   windows: tuple[int, ...] = WINDOWS) -> dict[str, np.ndarray]:
     """Per terminal: count and fraud share of its transactions in
-    (t - (delay + w) days, t - delay days]: only labels at least `delay` days old."""
+    (t - (delay + w) days, t - delay days]: only labels at least `delay` days old. With
+    delay 0 the window ends strictly before t: a transaction's own label, and those of
+    others in the same second, are not known when it is scored."""
     order, key = _by_entity(tx.terminal, tx.seconds, (delay_days + max(windows, default=0)) * DAY)
     frauds = _prefix(tx.fraud[order])
-    end = np.searchsorted(key, key - delay_days * DAY, side="right")
+    end = np.searchsorted(key, key - delay_days * DAY, side="right" if delay_days else "left")
     out = {}
     for w in windows:
         begin = np.searchsorted(key, key - (delay_days + w) * DAY, side="right")
