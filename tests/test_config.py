@@ -2,8 +2,8 @@ import dataclasses
 
 import pytest
 
-from fjax.config import (ExperimentConfig, LossConfig, ModelConfig, OptimConfig, TrainConfig,
-                         from_dict, from_json, hyperparameters, replace_path,
+from fjax.config import (ExperimentConfig, LossConfig, ModelConfig, OptimConfig, SweepConfig,
+                         TrainConfig, from_dict, from_json, hyperparameters, replace_path,
                          to_dict, to_json)
 
 
@@ -36,6 +36,23 @@ def test_unknown_key_is_named_with_a_suggestion():
     (lambda: TrainConfig(epochs=2.5), "TrainConfig.epochs"),
     (lambda: LossConfig(quantiles=(0.5, 1.2)), "LossConfig.quantiles"),
     (lambda: LossConfig(pos_weight=0.0), "LossConfig.pos_weight"),
+    # boundaries of every range check
+    (lambda: ModelConfig(hidden=(8, 0)), "ModelConfig.hidden"),
+    (lambda: ModelConfig(dropout=1.0), "ModelConfig.dropout"),
+    (lambda: ModelConfig(kind="cnn", hidden=(4, 4), dilations=(1,)), "ModelConfig.dilations"),
+    (lambda: LossConfig(focal_alpha=1.5), "LossConfig.focal_alpha"),
+    (lambda: LossConfig(quantiles=(0.0, 0.5)), "LossConfig.quantiles"),
+    (lambda: LossConfig(quantiles=(0.5, 1.0)), "LossConfig.quantiles"),
+    (lambda: OptimConfig(name="momentum", momentum=1.0), "OptimConfig.momentum"),
+    (lambda: OptimConfig(decay_rate=0.0), "OptimConfig.decay_rate"),
+    (lambda: OptimConfig(final_factor=1.5), "OptimConfig.final_factor"),
+    (lambda: OptimConfig(weight_decay=-1e-4), "OptimConfig.weight_decay"),
+    (lambda: OptimConfig(warmup_steps=-1), "OptimConfig.warmup_steps"),
+    (lambda: TrainConfig(patience=0), "TrainConfig.patience"),
+    (lambda: TrainConfig(min_delta=-0.1), "TrainConfig.min_delta"),
+    (lambda: TrainConfig(epochs=True), "TrainConfig.epochs"),
+    (lambda: SweepConfig(seeds=0), "SweepConfig.seeds"),
+    (lambda: ExperimentConfig(name="a\\b"), "ExperimentConfig.name"),
 ])
 def test_invalid_values_name_the_field(make, field):
     with pytest.raises(ValueError, match=field.replace(".", r"\.")):
@@ -150,3 +167,16 @@ def test_numpy_and_jax_scalars_and_lists_become_plain_values():
     model = ModelConfig(hidden=[np.int64(8), 4])
     assert model.hidden == (8, 4) and all(type(h) is int for h in model.hidden)
     hash(model)  # a list would make the config unhashable
+
+
+def test_boundary_values_are_accepted():
+    ModelConfig(dropout=0.0)
+    LossConfig(focal_alpha=1.0, quantiles=(0.01, 0.99))
+    OptimConfig(name="momentum", momentum=0.0, decay_rate=1.0, final_factor=1.0,
+                weight_decay=0.0, warmup_steps=0)
+    TrainConfig(patience=1, min_delta=0.0)
+
+
+def test_a_name_that_reads_both_better_and_worse_has_no_mode():
+    from fjax.config import metric_mode
+    assert metric_mode("val_auc_loss") is None and metric_mode("ks_error") is None

@@ -357,6 +357,267 @@ def test_member_psi_compares_validation_scores_against_training_scores():
     assert table["psi"][0] == pytest.approx(hand, rel=1e-9)
 
 
+def test_fewer_rows_than_two_per_fold_are_refused(csv_path, tmp_path):
+    pd.read_csv(csv_path).head(5).to_csv(tmp_path / "five.csv", index=False)
+    with pytest.raises(ValueError, match=r"five.csv' has 5 row\(s\); 3-fold cross-validation "
+                                         r"needs .* \(6 rows\)"):
+        load(small_config(tmp_path / "five.csv"))
+
+
+def test_folds_follow_the_configured_seed(csv_path):
+    data = load(small_config(csv_path, seed=7))
+    want = stratified_kfold(data.y, 3, seed=7)
+    np.testing.assert_array_equal(data.folds.val, want.val)
+    assert not np.array_equal(want.val, stratified_kfold(data.y, 3, seed=0).val)
+
+
+def test_the_mlp_design_holds_category_indices_and_the_logistic_one_hot_columns(csv_path):
+    cfg = small_config(csv_path)
+    data = load(cfg)
+    logistic = fold_design(cfg, data)
+    assert logistic.shape.cardinalities == ()
+    mlp_cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, kind="mlp"))
+    mlp = fold_design(mlp_cfg, data)
+    cats = data.schema.categorical
+    assert mlp.encoders[0].cat_columns == cats
+    assert mlp.shape.cardinalities == tuple(
+        max(len(e.vocab[c]) + 1 for e in mlp.encoders) for c in cats)
+    x = mlp.stack.data["x"]
+    assert x.shape[1] == mlp.shape.n_numeric + len(cats)
+    # the last columns are integer category indices within each table
+    idx = x[:, mlp.shape.n_numeric:]
+    np.testing.assert_array_equal(idx, np.round(idx))
+    assert (idx.max(axis=0) < np.array(mlp.shape.cardinalities)).all()
+
+
+def test_member_metrics_read_only_the_members_validation_fold():
+    """AUC, Gini, KS, Brier, log loss and ECE of a member: its fold's validation rows only
+    (scikit-learn and numpy float64 as oracles)."""
+    from scipy.special import expit
+    from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve
+    from sklearn.metrics import log_loss as sk_log_loss
+    rng = np.random.default_rng(5)
+    n = 60
+    y = (rng.uniform(size=n) < 0.4).astype(np.float64)
+    folds = stratified_kfold(y, 3, seed=0)
+    z = (rng.normal(size=(2, n)) + 1.5 * y).astype(np.float32)
+    z[:, folds.train[2] > 0] = 5.0 * (2 * y[folds.train[2] > 0] - 1)   # perfect on training rows
+    fold = np.array([2, 2])
+    table = member_metrics(z, fold, y.astype(np.float32), folds.val, folds.train, ScoreScale())
+    v = folds.val[2] > 0
+    for m in range(2):
+        zv, yv = z[m, v].astype(np.float64), y[v]
+        p = expit(zv)
+        auc = roc_auc_score(yv, zv)
+        fpr, tpr, _ = roc_curve(yv, zv)
+        bins = np.minimum((p * 10).astype(int), 9)
+        ece = sum(abs(p[bins == b].mean() - yv[bins == b].mean()) * (bins == b).sum()
+                  for b in np.unique(bins)) / len(p)
+        row = table.iloc[m]
+        assert row["auc"] == pytest.approx(auc, abs=1e-5)
+        assert row["gini"] == pytest.approx(2 * auc - 1, abs=1e-5)
+        assert row["ks"] == pytest.approx(np.max(tpr - fpr), abs=1e-5)
+        assert row["brier"] == pytest.approx(brier_score_loss(yv, p), abs=1e-5)
+        assert row["log_loss"] == pytest.approx(sk_log_loss(yv, p), rel=1e-4)
+        assert row["ece"] == pytest.approx(ece, abs=1e-9)
+
+
+def test_out_of_fold_pd_averages_the_seeds_that_validated_each_row():
+    from scipy.special import expit
+
+    from fjax.tasks.credit.oof import oof_pd
+    y = np.array([0, 1] * 6, np.float64)
+    folds = stratified_kfold(y, 2, seed=0)
+    z = np.random.default_rng(0).normal(size=(4, 12))
+    members = pd.DataFrame({"member": [0, 1, 2, 3], "fold": [0, 1, 0, 1]})  # 2 seeds x 2 folds
+    got = oof_pd(z, members, folds)
+    v0 = folds.val[0] > 0
+    want = np.where(v0, (expit(z[0]) + expit(z[2])) / 2, (expit(z[1]) + expit(z[3])) / 2)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_deployed_calibrator_threshold_and_summary_against_scikit_learn_and_numpy():
+    """The deployed calibrator is fitted on every raw out-of-fold PD; the threshold is the
+    cost minimum on its calibrated PDs; the CV summary reads the cross-fitted PDs."""
+    pd_raw, y, folds = _oof_case(seed=2)
+    got = analyse(pd_raw, y, folds, "isotonic", cost_fn=5.0, cost_fp=1.0)
+    iso = IsotonicRegression(out_of_bounds="clip").fit(pd_raw, y)
+    cal = iso.predict(pd_raw)
+    np.testing.assert_allclose(got.calibrator(pd_raw), cal, atol=1e-12)
+
+    def cost(p, yy, t):
+        return (5.0 * np.sum((p < t) & (yy == 1)) + 1.0 * np.sum((p >= t) & (yy == 0))) / len(p)
+
+    best = min(cost(cal, y, t) for t in np.r_[np.unique(cal), 2.0])
+    assert cost(cal, y, got.threshold) == pytest.approx(best, abs=1e-12)
+    s = got.summary
+    assert s["cost_per_applicant_oof"] == pytest.approx(best, abs=1e-12)
+    per_fold = [cost(got.pd[got.fold == j], y[got.fold == j], got.per_fold["threshold"][j])
+                for j in range(folds.k)]
+    bayes = [cost(got.pd[got.fold == j], y[got.fold == j], 1 / 6) for j in range(folds.k)]
+    np.testing.assert_allclose(got.per_fold["cost"], per_fold, atol=1e-12)
+    np.testing.assert_allclose(got.per_fold["cost_bayes"], bayes, atol=1e-12)
+    assert s["cost_per_applicant_cv_mean"] == pytest.approx(np.mean(per_fold))
+    assert s["cost_per_applicant_cv_std"] == pytest.approx(np.std(per_fold, ddof=1))
+    assert s["cost_bayes_threshold_cv_mean"] == pytest.approx(np.mean(bayes))
+    bins = np.minimum((got.pd * 10).astype(int), 9)
+    ece = sum(abs(got.pd[bins == b].mean() - y[bins == b].mean()) * (bins == b).sum()
+              for b in np.unique(bins)) / len(y)
+    assert s["ece_oof_calibrated_cv"] == pytest.approx(ece, abs=1e-12)
+    raw = analyse(pd_raw, y, folds, "none", cost_fn=5.0, cost_fp=1.0)   # pd = pd_raw
+    np.testing.assert_allclose(raw.per_fold["cost_bayes"],
+                               [cost(pd_raw[raw.fold == j], y[raw.fold == j], 1 / 6)
+                                for j in range(folds.k)], atol=1e-12)
+
+
+def test_the_logistic_model_starts_from_zero_weights():
+    """Columns a fold never sees then keep weight exactly 0 (module docstring)."""
+    import jax
+    from fjax.tasks.credit.data import Shape
+    cfg = Config()
+    params = trainable(cfg, Shape(n_numeric=5, cardinalities=())).init_fn(jax.random.PRNGKey(3))
+    leaves = jax.tree.leaves(params)
+    assert leaves and all(np.all(np.asarray(a) == 0) for a in leaves)
+
+
+def test_summary_counts_diverged_members_and_averages_over_folds_and_seeds():
+    from fjax.tasks.credit.members import METRICS
+    from fjax.tasks.credit.search import summarize
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"config": [0, 0, 0, 1, 1, 1], "encoding": 0, "group": 0,
+                          "fold": [0, 1, 2] * 2, "diverged_epoch": [0, 4, 0, 0, 0, 0],
+                          **{m: rng.uniform(size=6) for m in METRICS}})
+    s = summarize(table, ["encoding", "group"])
+    assert s["config"].tolist() == [0, 1] and s["members"].tolist() == [3, 3]
+    assert s["diverged"].tolist() == [1, 0]
+    for c in (0, 1):
+        auc = table.loc[table["config"] == c, "auc"]
+        assert s["auc_mean"][c] == pytest.approx(auc.mean())
+        assert s["auc_std"][c] == pytest.approx(np.std(auc.to_numpy(), ddof=1))
+
+
+@pytest.fixture(scope="module")
+def final_with_holes(csv_path, tmp_path_factory):
+    """The logistic model refitted on applicants with a few missing credit amounts."""
+    frame = pd.read_csv(csv_path)
+    frame.loc[[3, 50, 100], "credit_amount"] = np.nan
+    path = tmp_path_factory.mktemp("holes") / "holes.csv"
+    frame.to_csv(path, index=False)
+    cfg = small_config(path)
+    data = load(cfg)
+    return cfg, data, refit(cfg, data, progress=False)
+
+
+def test_the_final_encoder_is_fitted_on_every_labelled_row(final_with_holes):
+    cfg, data, final = final_with_holes
+    amount = data.frame["credit_amount"].to_numpy(float)
+    j = final.encoder.standardized.index("credit_amount")
+    assert final.encoder.fill[j] == np.nanmedian(amount)
+    everyone = fit_encoder(data.frame, data.schema, data.y, np.ones(len(data.frame), bool))
+    assert final.encoder.to_dict() == everyone.to_dict()
+
+
+def test_scored_pd_score_decision_and_reason_values(final_with_holes):
+    """PD = calibrator(sigmoid(logit)); score from the logit (not the calibrated PD);
+    reject when PD >= t, ties included; value_i is the applicant's own value."""
+    from scipy.special import expit
+
+    from fjax.tasks.credit.scoring import scored
+    cfg, data, final = final_with_holes
+    frame = data.frame.iloc[:40]
+    z = final.logits(final.encode(frame))
+    pd_ = expit(z) / 2
+    t = float(np.sort(pd_)[20])
+    scale = ScoreScale()
+    out, *_ = scored(final, frame, lambda p: np.asarray(p) / 2, t, scale, k=2)
+    np.testing.assert_allclose(out["pd"], pd_, rtol=1e-12)
+    np.testing.assert_allclose(out["score"], scale.from_logit(z), rtol=1e-12)
+    np.testing.assert_array_equal(out["decision"] == "reject", pd_ >= t)
+    assert out["decision"][int(np.argmin(np.abs(pd_ - t)))] == "reject"
+    for i in range(len(frame)):
+        for r in (1, 2):
+            a = out[f"reason_{r}"][i]
+            assert out[f"value_{r}"][i] == (str(frame[a].iloc[i]) if a else "")
+
+
+def test_attributions_of_any_rows_are_against_the_mean_training_applicant(final_with_holes):
+    cfg, data, final = final_with_holes
+    dense = final.params["params"]["dense"]
+    w = np.asarray(dense["kernel"], np.float64)[:, 0]
+    ref_logit = float(np.asarray(dense["bias"], np.float64)[0]
+                      + final.x.astype(np.float64).mean(axis=0) @ w)
+    names, all_rows, ref_all = attributions(final, final.x)
+    names_few, few, ref_few = attributions(final, final.x[:7])
+    assert names_few == names
+    assert ref_few == pytest.approx(ref_logit) and ref_all == pytest.approx(ref_logit)
+    np.testing.assert_allclose(few, all_rows[:7], rtol=1e-9, atol=1e-12)
+
+
+def test_points_table_lists_unknown_categories_and_missing_numbers(final_with_holes):
+    """The points of "<unknown>" and "<missing>" are those of an applicant with an unseen
+    category or a missing value."""
+    cfg, data, final = final_with_holes
+    scale = ScoreScale()
+    _, points = points_table(final, data.frame, scale)
+    table = points.set_index(["attribute", "value"])["points"]
+    odd = data.frame.iloc[[0, 0]].reset_index(drop=True)
+    odd.loc[0, "purpose"] = "a purpose never seen"
+    odd.loc[1, "credit_amount"] = np.nan
+    names, contrib, _ = attributions(final, final.encode(odd))
+    assert table[("purpose", "<unknown>")] == pytest.approx(
+        scale.points(contrib[0, names.index("purpose")]), abs=1e-6)
+    assert table[("credit_amount", "<missing>")] == pytest.approx(
+        scale.points(contrib[1, names.index("credit_amount")]), abs=1e-6)
+
+
+def test_member_logits_read_each_members_own_fold_block(full_batch):
+    """Member j predicts block j (every applicant encoded with fold j's statistics)."""
+    from fjax.tasks.credit.members import member_logits
+    cfg, data, design, t, pop = full_batch
+    fold = pop.members["fold"].to_numpy()
+    z = member_logits(cfg, design, pop.params, fold)
+    x = design.stack.data["x"]
+    for m, j in enumerate(fold):
+        want = predict(cfg, design.shape, pop.member_params(m), x[design.stack.block_rows(j)])
+        np.testing.assert_allclose(z[m], want, rtol=1e-5, atol=1e-6)
+
+
+def test_run_metrics_importance_and_base_points_agree_with_the_scores(logistic_run):
+    """Against scores.csv (numpy, scikit-learn): the base points are the mean applicant's
+    score (= the mean score for a linear logit); importance is in points, sorted, and at
+    least what the reasons and the triangle inequality imply; pooled Gini = 2 AUC - 1."""
+    from sklearn.metrics import roc_auc_score
+
+    from fjax.stability import psi
+    cfg, path = logistic_run
+    metrics = json.loads((path / "metrics.json").read_text())
+    scores = pd.read_csv(path / "scores.csv")
+    new = pd.read_csv(path / "new_scores.csv")
+    base = metrics["final"]["base_points"]
+    assert base == pytest.approx(scores["score"].mean(), abs=1e-3)
+    imp = pd.read_csv(path / "importance.csv")
+    assert (np.diff(imp["mean_abs_points"]) <= 0).all()
+    assert imp["mean_abs_points"].sum() >= np.mean(np.abs(scores["score"] - base)) - 1e-6
+    by_reason = {}
+    for r in (1, 2, 3):
+        for a, p in zip(scores[f"reason_{r}"], scores[f"points_{r}"]):
+            if isinstance(a, str):
+                by_reason[a] = by_reason.get(a, 0.0) + abs(p) / len(scores)
+    importance = imp.set_index("attribute")["mean_abs_points"]
+    for a, bound in by_reason.items():
+        assert importance[a] >= bound - 1e-6
+    y = (scores["creditability"] == "bad").to_numpy(float)
+    assert metrics["final"]["in_sample_auc"] == pytest.approx(roc_auc_score(y, scores["pd"]),
+                                                              abs=1e-6)
+    pooled = metrics["cv"]["pooled_out_of_fold"]
+    assert pooled["gini"] == pytest.approx(2 * pooled["auc"] - 1)
+    per_fold_psi = [f["psi"] for f in metrics["cv"]["per_fold"]]
+    assert metrics["stability"]["psi_train_vs_val_std"] == pytest.approx(
+        np.std(per_fold_psi, ddof=1))
+    assert metrics["stability"]["psi_new_applicants"] == pytest.approx(
+        psi(scores["score"].to_numpy(), new["score"].to_numpy()))
+
+
 def test_notes_say_which_numbers_carry_selection_optimism(csv_path):
     from fjax.tasks.credit.run import report_notes
     own = small_config(csv_path)

@@ -8,7 +8,7 @@ import tyro
 
 from fjax.cli import main, split_sweep, sweep_view
 from fjax.config import LossConfig, SweepConfig, from_json, to_json
-from fjax.tasks.credit import Config, CreditDataConfig, CreditModelConfig
+from fjax.tasks.credit import Config, CreditDataConfig, CreditModelConfig, ScorecardConfig
 from fjax.tasks.credit.search import encodings
 
 
@@ -43,6 +43,12 @@ def test_sweep_keeps_the_task_defaults_and_collects_the_grid():
     (lambda: CreditModelConfig(kind="lstm"), "CreditModelConfig.kind"),
     (lambda: CreditDataConfig(cost_fn=-1.0), "CreditDataConfig.cost_fn"),
     (lambda: CreditDataConfig(woe_bins=1), "CreditDataConfig.woe_bins"),
+    (lambda: CreditDataConfig(cost_fn=0.0), "CreditDataConfig.cost_fn"),
+    (lambda: CreditDataConfig(cost_fp=0.0), "CreditDataConfig.cost_fp"),
+    (lambda: ScorecardConfig(base_odds=0.0), "ScorecardConfig.base_odds"),
+    (lambda: ScorecardConfig(pdo=-20.0), "ScorecardConfig.pdo"),
+    (lambda: ScorecardConfig(reasons=0), "ScorecardConfig.reasons"),
+    (lambda: ScorecardConfig(ig_steps=0), "ScorecardConfig.ig_steps"),
 ])
 def test_bad_config_names_the_field(make, field):
     with pytest.raises(ValueError, match=field):

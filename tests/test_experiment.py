@@ -78,3 +78,24 @@ def test_a_swept_loss_value_the_loss_ignores_is_refused_before_the_folder_is_tou
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "metrics.json"]
     default_run_dir(cfg, {"loss.pos_weight": [1.0, 2.0]}, ("metrics.json",))   # bce reads it
     assert not earlier.exists() and (tmp_path / "grid.json").exists()
+
+
+def test_members_seeds_start_at_the_configured_seed():
+    from fjax.config import SweepConfig
+    from fjax.tasks.experiment import seeds_of
+    assert seeds_of(ExperimentConfig(seed=5, sweep=SweepConfig(seeds=3))) == [5, 6, 7]
+
+
+def test_a_resume_with_other_swept_values_is_refused(tmp_path):
+    import json
+
+    from fjax.config import to_dict
+    from fjax.tasks.experiment import check_resumable
+    cfg = config(0.01)
+    (tmp_path / "config.json").write_text(json.dumps(to_dict(cfg)))
+    (tmp_path / "grid.json").write_text(json.dumps({"optim.learning_rate": [0.01, 0.1]}))
+    check_resumable(tmp_path, cfg, {"optim.learning_rate": [0.01, 0.1]})    # the same run
+    with pytest.raises(ValueError, match=r"differs .* in the swept values \(grid.json\)"):
+        check_resumable(tmp_path, cfg, {"optim.learning_rate": [0.01, 0.3]})
+    with pytest.raises(ValueError, match=r"in the swept values \(grid.json\)"):
+        check_resumable(tmp_path, cfg, None)

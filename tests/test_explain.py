@@ -4,6 +4,7 @@ per attribute, reason codes; and the embedding MLP they explain."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from fjax.explain import (by_attribute, importance, integrated_gradients, linear_contributions,
                           top_reasons)
@@ -72,3 +73,31 @@ def test_a_zero_contribution_is_not_a_reason():
     """Only attributes that raised the PD (> 0) are reasons, even when fewer than k."""
     got = top_reasons(np.array([[0.5, 0.0, -1.0]]), ["a", "b", "c"], k=3)
     assert got == [[("a", 0.5)]]
+
+
+def test_by_attribute_refuses_a_name_count_that_does_not_match_the_columns():
+    for names in (["a", "b"], ["a", "b", "c", "d"]):
+        with pytest.raises(ValueError, match="3 contribution columns but"):
+            by_attribute(np.zeros((2, 3)), names)
+
+
+def test_by_attribute_keeps_the_attributes_in_first_seen_order():
+    """Not sorted: the encoder's column order (numeric first, then categorical) is kept."""
+    names, summed = by_attribute(np.array([[1.0, 2.0, 4.0]]), ["city", "age", "city"])
+    assert names == ["city", "age"]
+    np.testing.assert_allclose(summed, [[5.0, 2.0]])
+
+
+def test_reasons_are_at_most_k_even_when_more_attributes_raised_the_pd():
+    contrib = np.array([[0.1, 0.4, 0.3, 0.2]])
+    assert top_reasons(contrib, ["a", "b", "c", "d"], k=2) == [[("b", 0.4), ("c", 0.3)]]
+
+
+def test_tied_reasons_keep_the_attribute_order():
+    """Ties are broken by column order (a stable sort), also past numpy's small-array
+    insertion sort (> 16 attributes)."""
+    names = [f"a{i:02d}" for i in range(40)]
+    contrib = np.ones((1, 40))
+    contrib[0, 30] = 2.0
+    got = top_reasons(contrib, names, k=5)
+    assert [n for n, _ in got[0]] == ["a30", "a00", "a01", "a02", "a03"]

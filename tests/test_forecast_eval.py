@@ -224,3 +224,73 @@ def test_interval_width_is_sample_weighted():
 def test_interval_shapes_must_match():
     with pytest.raises(ValueError, match="share one shape"):
         intervals.coverage(np.zeros((4, 1)), np.ones((4, 1)), np.zeros(4))
+
+
+def test_the_point_of_asymmetric_quantile_levels_is_the_median_level(small):
+    index = small.test_index
+    loss = LossConfig(name="pinball", quantiles=(0.1, 0.5, 0.8, 0.9))
+    raw = np.tile(np.array([-0.3, 0.0, 0.1, 0.2], np.float32), (len(index), 3))
+    fc = member_prices(raw, loss, small, index, level=0.8)
+    z = small.unscale_target(np.array([-0.3, 0.0, 0.1, 0.2]))
+    np.testing.assert_allclose(fc.point, z[1])          # the 0.5 level, not the third
+    np.testing.assert_allclose(fc.lower, z[0])
+    np.testing.assert_allclose(fc.upper, z[3])
+    assert fc.nominal == pytest.approx(0.8)
+
+
+def test_the_ensemble_point_is_the_mean_not_the_median_of_three_seeds():
+    fcs = [PriceForecast(np.array([[v]])) for v in (1.0, 2.0, 6.0)]
+    e = ensemble(fcs)
+    assert e.point[0, 0] == 3.0 and e.lower is None
+    assert e.spread[0, 0] == pytest.approx(np.std([1.0, 2.0, 6.0]))
+
+
+def test_drift_of_a_differenced_series_starts_at_its_first_change(tmp_path):
+    """With transform diff the history starts at row 1 (first_row), for the drift too:
+    y_T + h (y_T - y_1) / (T - 1)."""
+    from fjax.tasks.forecast.evaluate import baseline_forecasts
+    path = tmp_path / "tri.csv"
+    pd.DataFrame({"Date": pd.date_range("2024-01-01", periods=20), "Close": Y}).to_csv(path)
+    cfg = EvaluationConfig(season=2, moving_average=3)
+    data = prepare(ForecastDataConfig(path=str(path), window=2, horizon=3, transform="diff"),
+                   cfg)
+    index = data.test_index
+    last_row = data.plan.origins[index] - 1
+    slope = (Y[last_row] - Y[1]) / (last_row - 1)
+    want = Y[last_row][:, None] + np.arange(1, 4)[None, :] * slope[:, None]
+    np.testing.assert_allclose(baseline_forecasts(data, index, cfg)["drift"], want, rtol=1e-6)
+
+
+def test_per_origin_metrics_dm_test_and_member_rmse_against_numpy(tmp_path):
+    """Walk-forward origins: each origin's metrics use its own windows only; the DM test
+    compares the model's errors with the naive forecast's at ceil(H / stride) - 1 lags."""
+    rng = np.random.default_rng(3)
+    prices = 100 + np.cumsum(rng.standard_normal(80))
+    path = tmp_path / "rw.csv"
+    pd.DataFrame({"Date": pd.date_range("2024-01-01", periods=80), "Close": prices}).to_csv(path)
+    cfg = EvaluationConfig(season=2, moving_average=3)
+    data = prepare(ForecastDataConfig(path=str(path), window=3, horizon=2, origins=2,
+                                      test_fraction=0.4), cfg)
+    index, origin = data.test_index, data.test_origin
+    assert data.plan.k == 2 and set(origin) == {0, 1}
+    actual, last = data.actual[index], data.last_price[index]
+    point = actual + rng.standard_normal(actual.shape) * np.where(origin == 0, 0.5, 2.0)[:, None]
+    members = np.stack([point - 0.3, point + 0.3])
+    ev = evaluate(data, PriceForecast(point, members=members), cfg, stride=1)
+    naive = np.repeat(last[:, None], 2, axis=1)
+    for k, row in enumerate(ev.metrics["per_origin"]):
+        rows = origin == k
+        assert row["origin"] == k + 1 and row["windows"] == rows.sum()
+        for name, pred in (("model", point), ("naive", naive)):
+            err = pred[rows] - actual[rows]
+            assert row[f"{name}_rmse"] == pytest.approx(np.sqrt(np.mean(err ** 2)), rel=1e-5)
+            assert row[f"{name}_mae"] == pytest.approx(np.mean(np.abs(err)), rel=1e-5)
+    dm = ev.metrics["diebold_mariano_vs_naive"]
+    want = diebold_mariano(point - actual, naive - actual, lags=1)
+    assert dm["lags"] == 1
+    # (the naive baseline is computed in float32)
+    assert dm["statistic"] == pytest.approx(want["statistic"], rel=1e-5)
+    assert dm["mean_loss_difference"] == pytest.approx(
+        np.mean((point - actual) ** 2) - np.mean((naive - actual) ** 2), rel=1e-5)
+    np.testing.assert_allclose(ev.metrics["ensemble"]["member_rmse"],
+                               [np.sqrt(np.mean((m - actual) ** 2)) for m in members], rtol=1e-5)

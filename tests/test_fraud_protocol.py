@@ -85,3 +85,28 @@ def test_periods_outside_the_data_are_rejected():
     with pytest.raises(ValueError, match="validation period 0 spans days \\[-7, 14\\).*the "
                                          "validation and test periods need 49 days"):
         check_periods(validation_periods(test, 7), 45, "validation", test)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: Period(0, train_days=0), "train_days must be >= 1"),
+    (lambda: Period(0, test_days=0), "test_days must be >= 1"),
+    (lambda: Period(0, delay_days=-1), "delay_days must be >= 0"),
+    (lambda: rolling_periods(Period(0), 2, 0), "step >= 1"),
+    (lambda: check_periods([Period(-1)], n_days=60), "test period 0 spans days \\[-1, 20\\)"),
+])
+def test_bad_periods_are_refused(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_a_period_ending_on_the_last_day_fits_and_removed_rows_are_test_rows():
+    check_periods([Period(0)], n_days=21)               # days [0, 21): no error
+    with pytest.raises(ValueError, match="spans days \\[0, 21\\)"):
+        check_periods([Period(0)], n_days=20)
+    p = Period(train_start=10)                          # test 24-30
+    # card 0: fraud on day 10, so known from day 18 on: its delay-week and later rows
+    # are "known", but only test-week rows can be removed.
+    day = np.array([10, 20, 25, 31])
+    kept, removed = assessment_mask(day, np.zeros(4, int), np.array([1, 0, 0, 0]), p)
+    np.testing.assert_array_equal(kept, [0, 0, 0, 0])
+    np.testing.assert_array_equal(removed, [0, 0, 1, 0])

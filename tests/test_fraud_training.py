@@ -165,3 +165,58 @@ def test_chunked_scoring_equals_one_call():
     rows = RNG.permutation(40_000)[:33_000]
     np.testing.assert_allclose(score_rows(score, w, x, rows), x[rows] @ np.asarray(w),
                                rtol=1e-5, atol=1e-5)
+
+
+def test_day_folds_count_days_from_each_periods_first_training_day():
+    """A period whose first training day is not a multiple of F: fold f holds the days
+    (d - t_k) mod F == f, not d mod F == f."""
+    day = np.repeat(np.arange(12), 5)
+    train, test = [(day >= 1) & (day <= 3)], [day == 8]   # t_0 = 1, F = 3
+    stack = stack_scaled(X, Folds(train=np.array(train, np.float32),
+                                  val=np.array(test, np.float32)), shared=LABELS)
+    sday = day[stack.row]
+    folds = day_folds(stack, sday, 7)
+    assert folds.k == 3
+    for f in range(3):
+        assert set(sday[folds.val[f] > 0]) == {d for d in (1, 2, 3, 8) if (d - 1) % 3 == f}
+
+
+def test_selection_scores_every_validation_row_and_reports_the_chosen_points_epochs(
+        monkeypatch):
+    """The ranking evaluation gathers as many rows as the largest validation period has;
+    the chosen point's epochs are the median best epoch of its members (2 periods x 3
+    seeds) and its value their mean best metric."""
+    from fjax.tasks.fraud import training
+    sizes = []
+    real = training.ranking_eval
+    monkeypatch.setattr(training, "ranking_eval",
+                        lambda score, size: sizes.append(size) or real(score, size))
+    val_periods = Folds(train=np.array([np.arange(N) < 20, (np.arange(N) >= 20) &
+                                        (np.arange(N) < 40)], np.float32),
+                        val=np.array([(np.arange(N) >= 20) & (np.arange(N) < 45),
+                                      np.arange(N) >= 45], np.float32))
+    stack = stack_scaled(X, val_periods, shared=LABELS)
+    cfg = Config(model=ModelConfig(kind="mlp", hidden=(4,)),
+                 train=dataclasses.replace(Config().train, epochs=4, batch_size=32),
+                 sweep=dataclasses.replace(Config().sweep, seeds=3))
+    chosen, table, info = training.select(cfg, {"optim.learning_rate": [1e-3, 0.3]}, stack,
+                                          None, progress=False)
+    assert sizes and set(sizes) == {25}
+    lr = info["hyperparameters"]["optim.learning_rate"]
+    assert chosen.optim.learning_rate == lr
+    rows = np.isclose(table["optim.learning_rate"].to_numpy(float), lr)
+    assert rows.sum() == 6
+    assert info["epochs"] == max(1, int(np.median(table.loc[rows, "best_epoch"])))
+    metric = f"best_{cfg.train.monitor}"
+    assert info["value"] == pytest.approx(table.loc[rows, metric].mean())
+    means = table.groupby("optim.learning_rate")[metric].mean()
+    assert info["value"] == pytest.approx(means.max())
+
+
+def test_a_negative_reconstruction_error_is_refused():
+    stack = stack_scaled(X, PERIODS, shared=LABELS)
+    error = np.ones(len(stack.row))
+    error[stack.block_rows(0)[0]] = -0.5
+    with pytest.raises(ValueError, match="lacks a finite, non-negative value for some of "
+                                         "period 0's rows"):
+        with_anomaly_feature(stack, error)

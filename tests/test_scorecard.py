@@ -159,3 +159,11 @@ def test_negative_costs_are_refused():
 
 def test_shares_of_a_single_value():
     np.testing.assert_array_equal(shares(np.array([5.0]), np.array([1.0])), [0.0, 1.0])
+
+
+@pytest.mark.parametrize("kwargs", [dict(pdo=0.0), dict(pdo=-20.0), dict(base_odds=0.0),
+                                    dict(base_odds=-1.0)])
+def test_score_scale_refuses_a_non_positive_pdo_or_base_odds(kwargs):
+    """pdo = 0 makes factor 0 (every applicant scores the same); ln of odds <= 0 is undefined."""
+    with pytest.raises(ValueError, match="base_odds and pdo must be > 0"):
+        ScoreScale(**kwargs)

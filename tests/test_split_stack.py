@@ -72,3 +72,17 @@ def test_bad_blocks_and_empty_splits_are_named():
         stack_splits([{"x": np.zeros((3, 1))}], folds)
     with pytest.raises(ValueError, match="split 0 has no validation rows"):
         stack_scaled(np.zeros((4, 1)), _splits([[1, 1, 0, 0]], [[0, 0, 0, 0]]))
+
+
+def test_a_block_holds_only_its_splits_training_and_validation_rows():
+    """Prequential splits: rows in neither the training nor the test week stay out."""
+    n = 10
+    train, val = np.arange(n) < 3, (np.arange(n) >= 7)
+    splits = _splits([train], [val])
+    np.testing.assert_array_equal(split_rows(splits, 0), [0, 1, 2, 7, 8, 9])
+    s = stack_scaled(np.arange(n, dtype=np.float32)[:, None], splits, kind="none",
+                     shared={"y": np.arange(n)})
+    np.testing.assert_array_equal(s.row, [0, 1, 2, 7, 8, 9])
+    np.testing.assert_array_equal(s.data["y"], [0, 1, 2, 7, 8, 9])
+    with pytest.raises(ValueError, match="shared entry 'y' has 9 rows, expected 10"):
+        stack_scaled(np.zeros((n, 1)), splits, shared={"y": np.zeros(9)})

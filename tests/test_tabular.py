@@ -173,3 +173,115 @@ def test_missing_target_values_are_named():
 def test_an_unseen_category_gets_neutral_woe():
     woe = fit_categorical_woe(np.array(["a", "a", "b", "b", "b"]), np.array([1, 0, 0, 0, 0]))
     assert woe.transform(np.array(["c"])).tolist() == [0.0]
+
+
+def _woe_frame():
+    return pd.DataFrame({
+        "amount": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, np.nan, 900.0, 950.0, 990.0, 999.0],
+        "city": ["a", "a", "b", "b", "a", "b", "a", "b", "z", "z", "z", "z"],
+        "y": ["good", "good", "good", "bad", "bad", "bad", "good", "bad",
+              "bad", "bad", "bad", "bad"],
+    })
+
+
+@pytest.mark.parametrize("mode", ["numeric", "all"])
+def test_woe_modes_replace_the_right_columns_with_training_row_woe(mode):
+    """woe="numeric": numeric columns become WOE (not also standardized), categoricals stay
+    one-hot; woe="all": categoricals become WOE too. Bins and WOE come from the training
+    rows only, with `woe_bins` bins."""
+    df = _woe_frame()
+    schema = infer_schema(df, "y", "bad")
+    y = binary_target(df, schema)
+    rows = np.arange(len(df)) < 8           # rows 8-11 (wild amounts, city "z") validate
+    enc = fit_encoder(df, schema, y, rows, woe=mode, woe_bins=2)
+    amount, city = df["amount"].to_numpy(float), df["city"].to_numpy(object)
+    expect_num = fit_numeric_woe(amount[rows], y[rows], n_bins=2)
+    assert enc.standardized == () and enc.indicators == ()
+    np.testing.assert_allclose(enc.woe["amount"].edges, expect_num.edges)
+    np.testing.assert_allclose(enc.woe["amount"].woe, expect_num.woe)
+    out = enc.transform(df).num
+    np.testing.assert_allclose(out[:, 0], expect_num.transform(amount), rtol=1e-6)
+    if mode == "numeric":
+        assert "city" not in enc.woe and enc.vocab == {"city": ("a", "b")}
+        assert enc.num_names == ("amount:woe", "city=<unknown>", "city=a", "city=b")
+    else:
+        expect_cat = fit_categorical_woe(city[rows], y[rows])
+        assert enc.vocab == {} and enc.num_names == ("amount:woe", "city:woe")
+        np.testing.assert_allclose(out[:, 1], expect_cat.transform(city), rtol=1e-6)
+        np.testing.assert_array_equal(out[8:, 1], 0.0)      # "z" unseen in training
+
+
+def test_an_empty_training_mask_is_refused():
+    df = small_frame()
+    schema = infer_schema(df, "y", "bad")
+    for woe in ("none", "all"):   # with woe="all" no scaler is fitted to notice
+        with pytest.raises(ValueError, match="rows must be a boolean mask.*at least one"):
+            fit_encoder(df, schema, binary_target(df, schema), np.zeros(len(df), bool),
+                        woe=woe)
+
+
+def test_a_column_missing_in_every_training_row_is_filled_with_zero_and_flagged():
+    """No training median exists: the fill is 0, the column constant in training (scale
+    1), so a validation value v encodes as v, and the indicator column is kept."""
+    df = small_frame()
+    df.loc[:3, "amount"] = np.nan
+    schema = infer_schema(df, "y", "bad")
+    rows = np.array([True, True, True, True, False, False])
+    enc = fit_encoder(df, schema, binary_target(df, schema), rows)
+    np.testing.assert_array_equal(enc.fill, [0.0])
+    assert enc.indicators == ("amount",)
+    out = enc.transform(df).num
+    np.testing.assert_allclose(out[:, 0], [0, 0, 0, 0, 500, 600])
+    np.testing.assert_array_equal(out[:, 1], [1, 1, 1, 1, 0, 0])
+
+
+def test_a_column_at_least_half_numbers_is_numeric_so_its_text_is_an_error():
+    """NUMERIC_SHARE = 0.5: 3 numbers of 6 values make the column numeric (and its text
+    an error naming it); 2 of 6 leave it categorical."""
+    half = _frame(code=["10", "20", "30", "abc", "def", "ghi"])
+    with pytest.raises(ValueError, match="numeric column 'code' has non-numeric text"):
+        infer_schema(half, "y", "bad")
+    third = _frame(code=["10", "20", "abc", "def", "ghi", "jkl"])
+    assert infer_schema(third, "y", "bad").categorical == ("code",)
+
+
+def test_infer_schema_roles_of_special_columns():
+    frame = _frame(
+        applicant=[101, 102, 103, 104, 105, 106],                    # the id: never a feature
+        flag=[True, False, True, True, False, True],                 # bool -> categorical
+        grade=pd.Categorical(["1", "2", "1", "3", "2", "1"]),        # categorical dtype
+        zip_code=[1000, 2000, 1000, 3000, 2000, 1000],               # declared categorical
+        sparse=[5.0, np.nan, 5.0, np.nan, 5.0, 5.0])                 # one value + missing
+    schema = infer_schema(frame, "y", "bad", categorical=("zip_code",), id_column="applicant")
+    assert schema.numeric == ("x", "sparse")
+    assert schema.categorical == ("flag", "grade", "zip_code")
+    assert "applicant" not in schema.features and schema.id_column == "applicant"
+
+
+def test_an_infinite_numeric_value_is_named():
+    frame = _frame(amount=[1.0, 2.0, np.inf, 4.0, 5.0, 6.0])
+    with pytest.raises(ValueError, match="numeric column 'amount' has an infinite value at row 2"):
+        infer_schema(frame, "y", "bad")
+
+
+def test_a_numeric_positive_label_matches_numbers_of_any_spelling():
+    """positive "1" matches a target stored as 1.0 (text "1.0"), numerically."""
+    frame = _frame(y=[1.0, 0.0, 0.0, 1.0, 0.0, 1.0])
+    schema = infer_schema(frame, "y", "1")
+    np.testing.assert_array_equal(binary_target(frame, schema), [1, 0, 0, 1, 0, 1])
+
+
+@pytest.mark.parametrize("frame, kwargs, match", [
+    (_frame(y=["bad"] * 6), {}, "target column 'y' must have exactly two classes.*found 1"),
+    (_frame(), {"numeric": ("x",), "categorical": ("x",)}, r"'x' are in both data.numeric"),
+    (_frame(), {"numeric": ("y",)}, r"'y' are declared as features but are the target"),
+    (_frame(k=list("abcdef")), {"categorical": ("k",), "drop": ("k",)},
+     r"'k' are declared as features but are the target, the id or dropped"),
+])
+def test_contradictory_roles_and_a_single_class_are_refused(frame, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        infer_schema(frame, "y", "bad", **kwargs)
+
+
+def test_as_many_rows_of_a_class_as_folds_is_enough():
+    check_class_counts(np.array([1, 1, 1, 0, 0, 0, 0]), 3, "creditability")   # no error

@@ -125,3 +125,18 @@ def test_a_gap_is_a_spacing_strictly_longer_than_max_gap_times_the_median(jump, 
     else:
         s = load(frame)
         assert s.n == 13 and s.inserted_rows == 0
+
+
+def test_a_name_matching_several_columns_ignoring_case_is_not_guessed():
+    """"Close" with columns "close" and "CLOSE": no single match, so no column is picked."""
+    frame = table().rename(columns={"Close": "close"})
+    frame["CLOSE"] = frame["close"] * 2
+    with pytest.raises(ValueError, match=r"no column 'Close'"):
+        load(frame, columns=("Close",))
+    assert load(frame.drop(columns="CLOSE"), columns=("Close",)).columns == ("close",)
+
+
+def test_a_boolean_column_is_not_a_numeric_series():
+    frame = table(Up=[True, False] * 6)
+    with pytest.raises(ValueError, match="column 'Up' of t.csv is boolean"):
+        load(frame, columns=("Close", "Up"))

@@ -1,5 +1,7 @@
 """The transaction simulator (handbook ch. 3.2) and loading users' transaction files."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -197,3 +199,48 @@ def test_from_frame_realigns_every_column_of_an_unsorted_file():
     np.testing.assert_array_equal(got.fraud, sorted_frame["is_fraud"])
     np.testing.assert_array_equal(got.customer, want.customer)
     np.testing.assert_array_equal(got.terminal, want.terminal)
+
+
+def test_days_weekdays_and_summary_by_hand():
+    # 2020-01-01 is a Wednesday; the last row is one second before day 3 ends.
+    frame = pd.DataFrame({
+        "id": [1, 2, 3, 4], "card": ["a", "b", "a", "a"], "shop": [7, 7, 8, 8],
+        "when": ["2020-01-01 10:00:00", "2020-01-02 23:59:59", "2020-01-04 00:00:00",
+                 "2020-01-04 23:59:59"],
+        "amt": [10.0, 0.0, 3.0, 4.0], "is_fraud": [0, 1, 1, 0]})
+    tx = from_frame(frame, NAMES)                       # a zero amount is a payment
+    assert tx.day.tolist() == [0, 1, 3, 3]
+    assert tx.weekday.tolist() == [2, 3, 5, 5]
+    s = summary(tx)
+    assert (s["transactions"], s["frauds"], s["days"]) == (4, 2, 4)
+    assert s["compromised_cards"] == 2 and s["fraud_rate"] == 0.5
+
+
+def test_timestamp_ties_keep_the_files_order_and_a_sorted_file_does_not_warn():
+    n = 40
+    when = pd.Timestamp("2021-01-01") + pd.to_timedelta(np.repeat([3, 2, 1, 0], n // 4),
+                                                        unit="h")
+    frame = pd.DataFrame({"id": np.arange(n), "when": when, "card": ["a"] * n,
+                          "shop": [1] * n, "amt": np.ones(n), "is_fraud": np.zeros(n, int)})
+    with pytest.warns(UserWarning, match="not in time order"):
+        tx = from_frame(frame, NAMES)
+    # hours 0, 1, 2, 3 in turn; within an hour, the file's order (ids ascending)
+    want = np.concatenate([np.arange(k * n // 4, (k + 1) * n // 4) for k in (3, 2, 1, 0)])
+    np.testing.assert_array_equal(tx.transaction_id, want)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                  # ties alone are in time order
+        from_frame(frame.iloc[want].reset_index(drop=True), NAMES)
+
+
+def test_missing_card_ids_are_named():
+    frame = _frame().assign(card=["a", None, "a"])
+    with pytest.raises(ValueError, match=r"'card' \(customer\) has 1 missing ids .*row 1"):
+        from_frame(frame, NAMES)
+
+
+def test_timezone_aware_timestamps_are_read_in_utc():
+    frame = _frame().assign(when=["2020-01-01 10:00+02:00", "2020-01-01 11:00+02:00",
+                                  "2020-01-02 09:00+02:00"])
+    tx = from_frame(frame, NAMES)
+    assert tx.start == pd.Timestamp("2020-01-01")
+    assert tx.seconds.tolist() == [8 * 3600, 9 * 3600, 86_400 + 7 * 3600]
