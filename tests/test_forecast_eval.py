@@ -245,20 +245,22 @@ def test_the_ensemble_point_is_the_mean_not_the_median_of_three_seeds():
     assert e.spread[0, 0] == pytest.approx(np.std([1.0, 2.0, 6.0]))
 
 
-def test_drift_of_a_differenced_series_starts_at_its_first_change(tmp_path):
-    """With transform diff the history starts at row 1 (first_row), for the drift too:
-    y_T + h (y_T - y_1) / (T - 1)."""
+def test_the_drift_baseline_is_the_same_for_every_transform(tmp_path):
+    """A baseline is a yardstick on prices: y_T + h (y_T - y_0) / T for every transform
+    (a differenced target once started the drift at row 1), as the MASE scale does."""
     from fjax.tasks.forecast.evaluate import baseline_forecasts
     path = tmp_path / "tri.csv"
     pd.DataFrame({"Date": pd.date_range("2024-01-01", periods=20), "Close": Y}).to_csv(path)
     cfg = EvaluationConfig(season=2, moving_average=3)
-    data = prepare(ForecastDataConfig(path=str(path), window=2, horizon=3, transform="diff"),
-                   cfg)
-    index = data.test_index
-    last_row = data.plan.origins[index] - 1
-    slope = (Y[last_row] - Y[1]) / (last_row - 1)
-    want = Y[last_row][:, None] + np.arange(1, 4)[None, :] * slope[:, None]
-    np.testing.assert_allclose(baseline_forecasts(data, index, cfg)["drift"], want, rtol=1e-6)
+    for transform in ("diff", "log_return", "price"):
+        data = prepare(ForecastDataConfig(path=str(path), window=2, horizon=3,
+                                          transform=transform), cfg)
+        index = data.test_index
+        last_row = data.plan.origins[index] - 1
+        slope = (Y[last_row] - Y[0]) / last_row
+        want = Y[last_row][:, None] + np.arange(1, 4)[None, :] * slope[:, None]
+        np.testing.assert_allclose(baseline_forecasts(data, index, cfg)["drift"], want,
+                                   rtol=1e-6)
 
 
 def test_per_origin_metrics_dm_test_and_member_rmse_against_numpy(tmp_path):
