@@ -92,7 +92,7 @@ def load_saved(cls: type, args: list[str], command: str
     """`--config DIR/config.json` (anywhere in `args`): (the other args, the saved run's
     config as the defaults, which other flags override, for `sweep` the grid.json beside
     it, DIR). Where the saved run was written is not carried over: a rerun goes to
-    runs/<name> or --out, except that `--resume` continues the run in DIR."""
+    runs/<name> or --out, except that `--resume` without them continues the run in DIR."""
     args = [part for a in args for part in
             (a.split("=", 1) if a.startswith("--config=") else [a])]
     if "--config" not in args:
@@ -103,9 +103,10 @@ def load_saved(cls: type, args: list[str], command: str
     path, args = Path(args[i + 1]), args[:i] + args[i + 2:]
     if not path.is_file():
         raise ValueError(f"--config {path}: no such file; give a run folder's config.json")
-    resuming = "--resume" in args
+    flags = {a.split("=", 1)[0] for a in args}
+    resumes_source = "--resume" in flags and not flags & {"--name", "--out"}
     saved = dataclasses.replace(from_json(cls, path.read_text()), resume=False,
-                                out=str(path.parent) if resuming else None)
+                                out=str(path.parent) if resumes_source else None)
     grid_file = path.with_name("grid.json")
     grid = json.loads(grid_file.read_text()) if grid_file.exists() else {}
     if command == "run" and grid:
@@ -177,8 +178,9 @@ def report_errors(prog: str, run: Callable[[], Path]) -> int:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"\n{prog}: interrupted; the last finished epoch is saved: rerun the same "
-              "command with --resume to continue from it", file=sys.stderr)
+        print(f"\n{prog}: interrupted. To continue, rerun the same command with --resume: "
+              "each population goes on from the last epoch it saved (at this interrupt, or "
+              "at most 30 s before it); one that saved none starts again", file=sys.stderr)
         return 130
     print(f"report: {run_dir}/report.md")
     return 0
@@ -187,15 +189,16 @@ def report_errors(prog: str, run: Callable[[], Path]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) < 2 or argv[0] not in ("run", "sweep") or argv[1] not in TASKS:
-        wants_help = any(a in ("-h", "--help") for a in argv[:2])
+        unknown = [(word, known) for word, known in zip(argv[:2], (("run", "sweep"),
+                                                                   tuple(TASKS)))
+                   if word not in known and not word.startswith("-")]
+        wants_help = not unknown and any(a in ("-h", "--help") for a in argv[:2])
         print(USAGE, file=sys.stdout if wants_help else sys.stderr)
-        for word, known in zip(argv[:2], (("run", "sweep"), tuple(TASKS))):
-            if word not in known and not word.startswith("-"):
-                close = difflib.get_close_matches(word, known, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                print(f"\nfjax: error: unknown {'command' if known[0] == 'run' else 'task'} "
-                      f"{word!r}{hint}", file=sys.stderr)
-                break
+        for word, known in unknown[:1]:
+            close = difflib.get_close_matches(word, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            print(f"\nfjax: error: unknown {'command' if known[0] == 'run' else 'task'} "
+                  f"{word!r}{hint}", file=sys.stderr)
         return 0 if wants_help else 2
     command, task_name, rest = argv[0], argv[1], argv[2:]
     task = get_task(task_name)
@@ -212,9 +215,10 @@ def main(argv: list[str] | None = None) -> int:
             grid = {}
         else:
             view = sweep_view(task.Config, saved)
-            default, structural = view(), {}
+            default, structural, swept = view(), {}, hyperparameters(task.Config())
             for path, values in saved_grid.items():
-                if path in hyperparameters(task.Config()):
+                replace_path(task.Config(), path, values[0])   # an unknown field: named
+                if path in swept:
                     default = replace_path(default, path, tuple(values))
                 else:       # an experiment script's grid over structure: kept as saved
                     structural[path] = tuple(values)

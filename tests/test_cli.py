@@ -73,6 +73,17 @@ def test_a_rerun_writes_to_its_own_folder_never_over_the_run_it_reads(tmp_path, 
     assert calls[-1][0].run_dir == "runs/credit"
     assert cli.main(["run", "credit", "--config", elsewhere, "--resume"]) == 0
     assert calls[-1][0].resume and calls[-1][0].run_dir == str(tmp_path / "mine")
+    # Resuming another run from these settings: --name or --out says which.
+    assert cli.main(["run", "credit", "--config", elsewhere, "--name", "b", "--resume"]) == 0
+    assert calls[-1][0].resume and calls[-1][0].run_dir == "runs/b"
+    assert cli.main(["run", "credit", "--config", elsewhere, "--out=runs/c", "--resume"]) == 0
+    assert calls[-1][0].run_dir == "runs/c"
+
+
+def test_a_saved_grid_over_an_unknown_field_is_named(tmp_path, calls, capsys):
+    saved = saved_run(tmp_path / "a", "credit", {"model.nosuch": [1, 2]})
+    assert cli.main(["sweep", "credit", "--config", saved, "--out", str(tmp_path / "b")]) == 2
+    assert "unknown config key 'nosuch'" in capsys.readouterr().err and calls == []
 
 
 def test_run_from_a_sweeps_config_says_it_reruns_the_first_values(tmp_path, calls, capsys):
@@ -101,7 +112,8 @@ def test_sweep_help_names_the_swept_fields(capsys):
 
 
 @pytest.mark.parametrize("argv, code", [(["--help"], 0), (["run", "--help"], 0), ([], 2),
-                                        (["run"], 2), (["walk", "credit"], 2)])
+                                        (["run"], 2), (["walk", "credit"], 2),
+                                        (["walk", "--help"], 2), (["run", "cedit", "-h"], 2)])
 def test_usage_goes_to_stdout_when_asked_for(argv, code, capsys):
     assert cli.main(argv) == code
     out, err = capsys.readouterr()
@@ -111,16 +123,24 @@ def test_usage_goes_to_stdout_when_asked_for(argv, code, capsys):
 def test_a_folder_that_holds_another_tasks_run_is_refused_untouched(tmp_path):
     """`fjax run forecast --out runs/credit_full` left credit's scores.csv, roc.png ...
     beside the forecast's report."""
-    saved_run(tmp_path / "run", "credit")
-    (tmp_path / "run" / "scores.csv").write_text("kept")
-    forecast = get_task("forecast").Config(out=str(tmp_path / "run"))
-    with pytest.raises(ValueError, match="holds a run of another task"):
-        default_run_dir(forecast, None, ("scores.csv", "report.md"))
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json", "scores.csv"]
-    # The same task's earlier run is replaced, as before.
-    credit = get_task("credit").Config(out=str(tmp_path / "run"))
+    folder = tmp_path / "run"
+    credit = get_task("credit").Config(out=str(folder))
     default_run_dir(credit, None, ("scores.csv",))
-    assert not (tmp_path / "run" / "scores.csv").exists()
+    assert json.loads((folder / "environment.json").read_text())["config_class"] == \
+        "fjax.tasks.credit.config.Config"
+    (folder / "scores.csv").write_text("kept")
+    forecast = get_task("forecast").Config(out=str(folder))
+    with pytest.raises(ValueError, match=r"holds a run of another task "
+                                         r"\(fjax.tasks.credit.config.Config\)"):
+        default_run_dir(forecast, None, ("scores.csv", "report.md"))
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "environment.json",
+                                                        "scores.csv"]
+    # The same task's earlier run is replaced, as before, and so is a folder whose
+    # environment.json does not say (a run of an older fjax, or not fjax's).
+    default_run_dir(credit, None, ("scores.csv",))
+    assert not (folder / "scores.csv").exists()
+    (folder / "environment.json").write_text("[]")
+    default_run_dir(forecast, None, ("scores.csv",))
 
 
 def test_warnings_read_as_one_line_during_a_command():

@@ -240,8 +240,8 @@ def test_ctrl_c_saves_the_last_finished_epoch_and_says_how_to_resume(tmp_path, m
     assert cli.main([*args, "--out", str(tmp_path / "full")]) == 0
     assert run_killed_at(4, [*args, "--out", str(tmp_path / "cut")], monkeypatch,
                          every_s=1e9, by=KeyboardInterrupt) == 130
-    assert "interrupted; the last finished epoch is saved: rerun the same command with " \
-           "--resume" in capsys.readouterr().err
+    assert "interrupted. To continue, rerun the same command with --resume" in \
+        capsys.readouterr().err
     trained, logged = [], JsonlLogger.on_epoch_end
     with monkeypatch.context() as m:
         m.setattr(JsonlLogger, "on_epoch_end", lambda self, epoch, logs, loop: (

@@ -131,6 +131,19 @@ def test_periods_that_do_not_fit_the_data_say_how_to_fix_it(user_file, tmp_path,
            "data.train_start" in capsys.readouterr().err
 
 
+def test_a_sweep_that_no_start_can_fit_says_so_before_training(user_file, tmp_path, capsys):
+    """A sweep's validation periods lie before its test periods: on a 75-day file, 4 of
+    each need 77 days, which the test periods alone (42 days) did not show."""
+    argv = ["sweep", "fraud", "--out", str(tmp_path / "r"), "--data.path", str(user_file),
+            "--data.amount-column", "amount_eur", "--data.customer-column", "card",
+            "--optim.learning-rate", "1e-3", "1e-2", *TINY[:-2], "--cv", "4"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "the validation and test periods need 77 days from the first training day to the " \
+           "last test day, more than the data's 75" in err
+    assert not (tmp_path / "r").exists()
+
+
 def test_the_briefs_sweep_is_one_compile_group_of_every_combination():
     import tyro
 
@@ -218,3 +231,17 @@ def test_the_combined_model_runs_on_cross_fitted_anomaly_errors(user_file, tmp_p
     log = pd.read_json(out / "models" / "autoencoder_crossfit" / "history.jsonl", lines=True)
     assert len(log["loss"].iloc[0]) == 2 * 7                  # one loss per member
     assert not (out / "models" / "autoencoder").exists()     # no whole-week autoencoder
+
+
+def test_the_presets_note_names_what_this_runs_settings_train():
+    from fjax.tasks.fraud.report import ModelResult, _presets_note
+
+    def result(name, trained=True):
+        return ModelResult(name, pd.DataFrame(), {}, {}, {}, True,
+                           config={"optim": {}} if trained else None)
+
+    assert _presets_note([result("mlp"), result("rule", trained=False)]) == ""
+    note = _presets_note([result("mlp"), result("logistic")])
+    assert "Only mlp trains with this run's settings" in note and "except" not in note
+    note = _presets_note([result("autoencoder"), result("combined")])
+    assert "except combined, whose anomaly feature comes from this run's autoencoder" in note

@@ -150,6 +150,9 @@ def test_a_text_column_distinct_in_every_row_is_refused_as_an_identifier():
     with pytest.raises(ValueError, match="column 'applicant_id' has a different value in every "
                                          "row .*data.id_column='applicant_id'"):
         infer_schema(frame, "y", "bad")
+    with_gaps = frame.assign(applicant_id=frame["applicant_id"].where(frame.index > 2))
+    with pytest.raises(ValueError, match=r"every row that has one \(27\)"):
+        infer_schema(with_gaps, "y", "bad")
     assert infer_schema(frame, "y", "bad", id_column="applicant_id").categorical == ()
     assert infer_schema(frame, "y", "bad", drop=("applicant_id",)).categorical == ()
     kept = infer_schema(frame, "y", "bad", categorical=("applicant_id",))

@@ -42,6 +42,13 @@ def test_a_file_newest_first_is_read_oldest_first():
     np.testing.assert_array_equal(s.dates, expected.dates)
     np.testing.assert_array_equal(s.values, expected.values)
     assert s.filled == expected.filled == {"Close": 1}
+    # Errors name dates, not positions, which differ between the file and time order.
+    oldest_missing = table(Close=np.r_[np.nan, np.linspace(11.0, 21.0, 11)])
+    with pytest.warns(UserWarning, match="newest first"):
+        with pytest.raises(ValueError, match="'Close' at 2024-01-02 00:00:00"):
+            load(frame.iloc[::-1])
+        with pytest.raises(ValueError, match=r"missing at the earliest date \(2024-01-01"):
+            load(oldest_missing.iloc[::-1], missing="ffill")
 
 
 def test_duplicate_dates():
@@ -67,7 +74,8 @@ def test_gaps_error_or_fill_with_a_count():
 def test_missing_values_counted_then_error_or_forward_fill():
     close = np.linspace(10.0, 21.0, 12)
     close[[3, 4, 9]] = np.nan
-    with pytest.raises(ValueError, match=r"missing values \('Close': 3; first at rows \{'Close': 3\}"):
+    with pytest.raises(ValueError, match=r"missing values \('Close': 3; first: 'Close' at "
+                                         r"2024-01-04 00:00:00\)"):
         load(table(Close=close))
     s = load(table(Close=close), missing="ffill")
     assert s.filled == {"Close": 3}
@@ -77,7 +85,8 @@ def test_missing_values_counted_then_error_or_forward_fill():
 def test_leading_missing_value_cannot_be_filled():
     close = np.linspace(10.0, 21.0, 12)
     close[0] = np.nan
-    with pytest.raises(ValueError, match=r"\['Close'\] start with missing values"):
+    with pytest.raises(ValueError, match=r"\['Close'\] are missing at the earliest date "
+                                         r"\(2024-01-01 00:00:00\)"):
         load(table(Close=close), missing="ffill")
 
 

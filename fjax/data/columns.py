@@ -132,11 +132,12 @@ def infer_schema(df: pd.DataFrame, target: str, positive: str, *,
         elif column in numeric or _looks_numeric(series):
             numeric_values(df, column)  # raises on text in a numeric column
             num.append(column)
-        elif len(df) >= ID_MIN_ROWS and series.nunique(dropna=False) == len(df):
-            raise ValueError(f"column {column!r} has a different value in every row ("
-                             f"{len(df)} rows), like an identifier, and as a category it would "
-                             f"be memorised, not learned; pass data.id_column={column!r} or "
-                             f"data.drop={column!r}, or list it in data.categorical to keep it")
+        elif series.count() >= ID_MIN_ROWS and series.nunique() == series.count():
+            raise ValueError(f"column {column!r} has a different value in every row that "
+                             f"has one ({series.count()}), like an identifier; as a category "
+                             f"it would be memorised, not learned; pass data.id_column="
+                             f"{column!r} or data.drop={column!r}, or list it in "
+                             "data.categorical to keep it")
         else:
             cat.append(column)
     schema = TableSchema(target=target, positive=str(positive), numeric=tuple(num),

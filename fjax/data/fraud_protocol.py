@@ -19,6 +19,7 @@ periods starting 2018-07-25, 08-01, 08-08, 08-15 and validation periods
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -93,8 +94,8 @@ def assessment_mask(day: np.ndarray, card: np.ndarray, fraud: np.ndarray, period
     return in_test & ~known, in_test & known
 
 
-def check_periods(periods: list[Period], n_days: int, what: str = "test",
-                  beside: list[Period] = ()) -> None:
+def check_periods(periods: Sequence[Period], n_days: int, what: str = "test",
+                  beside: Sequence[Period] = ()) -> None:
     """Every period must lie inside the data's days [0, n_days). `beside`: periods that
     must fit with them (the test periods, when checking the validation periods), so the
     error can tell a start that moves from a data set too short for them all."""
@@ -110,7 +111,7 @@ def check_periods(periods: list[Period], n_days: int, what: str = "test",
                        "data.step_days, or a shorter data.train_days / delay_days / test_days")
             else:
                 fix = ("move data.train_start (None: the latest start that fits), or use "
-                       "fewer periods (--cv) or a shorter data.train_days / delay_days / "
-                       "test_days")
+                       "fewer periods (--cv), a smaller data.step_days, or a shorter "
+                       "data.train_days / delay_days / test_days")
             raise ValueError(f"{what} period {i} spans days [{p.train_start}, {p.test_end}) "
                              f"but the data has days [0, {n_days}); {fix}")

@@ -103,8 +103,8 @@ def checked_dates(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
     if len(back):
         i = back[0] + 1
         raise ValueError(f"date column {column!r} of {source} is not sorted: {len(back)} rows "
-                         f"go back in time (first at row {i}: {_day(d[i])} after {_day(d[i - 1])}); sort "
-                         f"the file by {column!r} first")
+                         f"go back in time (first at row {i}: {_day(d[i])} after "
+                         f"{_day(d[i - 1])}); sort the file by {column!r} first")
     dup = np.nonzero(step == np.timedelta64(0))[0]
     if len(dup):
         i = dup[0] + 1
@@ -128,8 +128,8 @@ def close_gaps(dates: np.ndarray, values: np.ndarray, max_gap: float, missing: s
         raise ValueError(
             f"date column {column!r} of {source} has {len(gaps)} gaps longer than "
             f"{max_gap:g} x the median spacing ({pd.Timedelta(int(median))}); first from "
-            f"{_day(dates[i])} to {_day(dates[i + 1])}; fill them with --data.missing ffill, allow them "
-            "with a larger --data.max-gap, or resample the file")
+            f"{_day(dates[i])} to {_day(dates[i + 1])}; fill them with --data.missing ffill, "
+            "allow them with a larger --data.max-gap, or resample the file")
     out_d, out_v, inserted, start = [], [], 0, 0
     for i in gaps:
         out_d.append(dates[start:i + 1])
@@ -144,23 +144,31 @@ def close_gaps(dates: np.ndarray, values: np.ndarray, max_gap: float, missing: s
     return np.concatenate(out_d), np.concatenate(out_v), inserted
 
 
-def fill_missing(values: np.ndarray, columns: Sequence[str], missing: str,
-                 source: str) -> tuple[np.ndarray, dict]:
-    """Count NaNs per column; error naming them, or forward-fill (never the first rows)."""
+def fill_missing(values: np.ndarray, columns: Sequence[str], missing: str, source: str,
+                 dates: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+    """Count NaNs per column; error naming them (by date where there are dates: rows in
+    time order need not be the file's), or forward-fill (never the earliest rows)."""
     counts = {c: int(np.isnan(values[:, j]).sum()) for j, c in enumerate(columns)}
     holes = {c: k for c, k in counts.items() if k}
     if not holes:
         return values, {}
+
+    def at(i: int) -> str:
+        return f"row {i}" if dates is None else _day(dates[i])
+
     described = ", ".join(f"{c!r}: {k}" for c, k in holes.items())
     if missing == "error":
-        first = {c: int(np.nonzero(np.isnan(values[:, columns.index(c)]))[0][0]) for c in holes}
-        raise ValueError(f"{source} has missing values ({described}; first at rows {first}); "
+        first = ", ".join(f"{c!r} at {at(np.flatnonzero(np.isnan(values[:, columns.index(c)]))[0])}"
+                          for c in holes)
+        raise ValueError(f"{source} has missing values ({described}; first: {first}); "
                          "forward-fill them with --data.missing ffill or clean the file")
     filled = pd.DataFrame(values).ffill().to_numpy()
     lead = [c for j, c in enumerate(columns) if np.isnan(filled[0, j])]
     if lead:
-        raise ValueError(f"{source}: column(s) {lead} start with missing values, which "
-                         "forward-fill cannot fill; drop those leading rows from the file")
+        raise ValueError(f"{source}: column(s) {lead} are missing at the earliest "
+                         f"{'date' if dates is not None else 'row'} ({at(0)}) and after it, "
+                         "which forward-fill cannot fill; drop those earliest rows from the "
+                         "file")
     return filled, holes
 
 
@@ -183,6 +191,7 @@ def load_series(df: pd.DataFrame, columns: Sequence[str], *, date_column: str | 
     else:
         dates = checked_dates(df, date_column, source)
         dates, values, inserted = close_gaps(dates, values, max_gap, missing, date_column, source)
-    values, filled = fill_missing(values, list(columns), missing, source)
+    values, filled = fill_missing(values, list(columns), missing, source,
+                                  None if date_column is None else dates)
     return Series(dates=dates, values=values, columns=columns, filled=filled,
                   inserted_rows=inserted)

@@ -97,7 +97,8 @@ def check_divergence(pop: Population) -> None:
         raise TrainingDiverged(message + ".", pop)
 
 
-def combined_table(results: Sequence[GroupResult], grid: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
+def combined_table(results: Sequence[GroupResult],
+                   grid: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
     """Every member of every group, with the grid's structural values as columns."""
     frames = []
     structural = [p for p in (grid or {}) if p.split(".")[-1] not in
@@ -158,7 +159,7 @@ def default_run_dir(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]] 
         run_dir.remove(*outputs, "grid.json")
         run_dir.remove_trees(*checkpoint_dirs(outputs))
     run_dir.json("config.json", to_dict(config))
-    run_dir.json("environment.json", environment())
+    run_dir.json("environment.json", {"config_class": config_class(config), **environment()})
     if grid_json:
         run_dir.json("grid.json", grid_json)
     return run_dir
@@ -177,14 +178,23 @@ def check_loss_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]])
                              f"{config.loss.name!r}; {fix}")
 
 
+def config_class(config: ExperimentConfig) -> str:
+    """"fjax.tasks.credit.config.Config": which task's run a folder holds."""
+    return f"{type(config).__module__}.{type(config).__qualname__}"
+
+
 def check_replaceable(folder: Path, config: ExperimentConfig) -> None:
-    """A run replaces only an earlier run of its own task: a folder that holds another
-    task's run is refused before anything is removed (the two would mix). In a folder
-    without a run, only this task's own outputs are replaced."""
-    saved = folder / "config.json"
-    if saved.exists() and _flat(json.loads(saved.read_text())).keys() != _flat(to_dict(config)).keys():
-        raise ValueError(f"{folder} holds a run of another task (its config.json has other "
-                         "fields); choose another folder with --out, or delete that one")
+    """A run replaces only an earlier run of its own task: a folder whose
+    environment.json names another task's config is refused before anything is removed
+    (the two runs' files would mix). In a folder without a run, only this task's own
+    outputs are replaced."""
+    try:
+        saved = json.loads((folder / "environment.json").read_text()).get("config_class")
+    except (OSError, ValueError, AttributeError):   # none, or not fjax's: nothing to compare
+        return
+    if saved is not None and saved != config_class(config):
+        raise ValueError(f"{folder} holds a run of another task ({saved}); choose another "
+                         "folder with --out, or delete that one")
 
 
 def check_resumable(folder: Path, config: ExperimentConfig, grid: dict | None) -> None:

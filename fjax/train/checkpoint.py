@@ -101,8 +101,9 @@ class Checkpointer(Callback):
             raise ValueError(
                 f"the checkpoint in {self.directory} was written by a run with other inputs "
                 "(initial weights or seed, data, hyperparameters, schedule, loop "
-                "settings, or the model and loss); resuming it would continue that run, not this one. Rerun with "
-                "exactly the settings and data that wrote it, or use a new directory")
+                "settings, or the model and loss); resuming it would continue that run, not "
+                "this one. Rerun with exactly the settings and data that wrote it, or use a "
+                "new directory")
         wanted = _shapes(template)
         if stored != wanted:
             diff = sorted(set(stored.items()) ^ set(wanted.items()))[:4]

@@ -24,7 +24,8 @@ from fjax.train.step import LossFn, make_eval_step, make_train_step
 
 class TrainingDiverged(FloatingPointError):
     """The loss or the validation loss became NaN or infinite. `.result` holds the run
-    up to the last finite epoch (best parameters included), so nothing is lost."""
+    up to the last finite epoch (best parameters included), so nothing is lost: a
+    `FitResult`, or where a task stops because every member diverged, its table."""
 
     def __init__(self, message: str, result: Any):
         super().__init__(message)

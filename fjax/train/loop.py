@@ -140,7 +140,7 @@ class RunRecord:
     """What the host loop measured: per-epoch logs, timings and compilations."""
 
     history: list[dict] = field(default_factory=list)
-    compile_s: float = 0.0     # tracing + lowering + XLA compilation during the run (the first epoch)
+    compile_s: float = 0.0     # tracing, lowering and XLA compilation (the first epoch)
     compilations: int = 0      # XLA compilations during the run (1 for a fresh structure)
     train_s: float = 0.0
     epoch_s: list[float] = field(default_factory=list)
@@ -192,7 +192,8 @@ def run_epochs(step_fn, loop: LoopState, args: tuple, epochs: int,
     static arguments do not change between epochs. The host does per-epoch work only:
     callbacks get numpy logs; the loop ends when every member has stopped or `epochs`
     is reached. On Ctrl-C each callback's `on_interrupt` gets the last finished epoch's
-    state (a `Checkpointer` saves it), then the KeyboardInterrupt goes on. Callbacks with an `on_run_inputs(digest)` method (a `Checkpointer`) get
+    state (a `Checkpointer` saves it), then the KeyboardInterrupt goes on. Callbacks
+    with an `on_run_inputs(digest)` method (a `Checkpointer`) get
     `run_digest(loop, args, settings)` first, so that a checkpoint is only resumed by
     the run that wrote it.
     """

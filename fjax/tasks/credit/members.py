@@ -45,7 +45,8 @@ def member_logits(config: Config, design: FoldDesign, params: Any, fold: np.ndar
 def _ranked(z, y, w):
     return jax.vmap(lambda zi, wi: jnp.stack([
         metrics.roc_auc(zi, y, wi), metrics.ks_statistic(zi, y, wi),
-        metrics.brier(jax.nn.sigmoid(zi), y, wi), metrics.log_loss(jax.nn.sigmoid(zi), y, wi)]))(z, w)
+        metrics.brier(jax.nn.sigmoid(zi), y, wi),
+        metrics.log_loss(jax.nn.sigmoid(zi), y, wi)]))(z, w)
 
 
 def member_metrics(z: np.ndarray, fold: np.ndarray, y: np.ndarray, val: np.ndarray,

@@ -65,7 +65,8 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               f"PDs: **t = {d['threshold']:.4f}** (Bayes threshold for calibrated PDs: "
               f"{d['bayes_threshold']:.4f}).", "",
               f"- Expected cost per applicant, cross-fitted (threshold chosen on the other "
-              f"folds): **{_fmt(d['cost_per_applicant_cv_mean'], d['cost_per_applicant_cv_std'])}**",
+              f"folds): **"
+              f"{_fmt(d['cost_per_applicant_cv_mean'], d['cost_per_applicant_cv_std'])}**",
               f"- Expected cost per applicant at t on the out-of-fold PDs it was chosen on "
               f"(optimistic): {d['cost_per_applicant_oof']:.4f}",
               f"- Baselines: accept everyone {d['cost_accept_all']:.4f}, reject everyone "

@@ -68,7 +68,8 @@ def report_notes(config: Config, members: int, configs: int, programs: int) -> l
     if configs > 1:
         notes.append("The best of several configurations is chosen on the same folds it is "
                      "scored on; its mean is slightly optimistic (no nested CV).")
-    elif config.data.path is None:
+    elif config.data.path is None and all(getattr(config, part) == getattr(Config(), part)
+                                          for part in ("model", "loss", "optim", "train")):
         notes.append("The default settings were chosen by 5-fold cross-validation on this "
                      "same German credit data, so its metrics here carry a little of the "
                      "same selection optimism; on your own data they do not.")

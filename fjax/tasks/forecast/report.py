@@ -141,7 +141,8 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
               f"{facts['inserted_rows']} rows inserted to close date gaps "
               f"(policy `missing={d.missing}`).",
               f"- Target: `{d.transform}`; every number below is in prices. Scaler "
-              f"`{d.scaler}` fitted on rows {facts['scaler_rows'][0]}-{facts['scaler_rows'][1] - 1} "
+              f"`{d.scaler}` fitted on rows "
+              f"{facts['scaler_rows'][0]}-{facts['scaler_rows'][1] - 1} "
               "(the first origin's training span) only.",
               f"- Windows: {d.window} inputs -> {d.horizon} step(s) ahead, stride {d.stride}, "
               f"gap {d.gap}. A window trains only if all its targets are in the training "

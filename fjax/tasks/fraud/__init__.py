@@ -100,7 +100,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     _check_grid(config, grid)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    data = prepare(config.data, config.sweep.folds)  # bad input fails before anything is written
+    # Bad input fails before anything is written; a sweep's validation periods too.
+    data = prepare(config.data, config.sweep.folds, validation=bool(grid))
     timings["data (simulate or load + features)"] = time.perf_counter() - t0
     run_dir = default_run_dir(config, grid, OUTPUTS)
 

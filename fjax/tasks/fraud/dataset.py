@@ -27,12 +27,17 @@ def load(cfg: FraudDataConfig) -> Transactions:
                     seed=cfg.simulation_seed)
 
 
-def assessment_periods(cfg: FraudDataConfig, tx: Transactions, n: int) -> list[Period]:
-    """`n` rolling periods from `cfg.train_start` (or the latest start that fits)."""
+def assessment_periods(cfg: FraudDataConfig, tx: Transactions, n: int,
+                       validation: bool = False) -> list[Period]:
+    """`n` rolling periods from `cfg.train_start` (or the latest start that fits); with
+    `validation` (a sweep) their validation periods must fit the data too."""
     span = cfg.train_days + cfg.delay_days + cfg.test_days + (n - 1) * cfg.step_days
     start = tx.day_of(cfg.train_start) if cfg.train_start else tx.n_days - span
     periods = rolling_periods(Period(start, cfg.train_days, cfg.delay_days, cfg.test_days),
                               n, cfg.step_days)
+    if validation:
+        check_periods(validation_periods(periods, cfg.step_days), tx.n_days, "validation",
+                      periods)
     check_periods(periods, tx.n_days, "test")
     return periods
 
@@ -95,8 +100,10 @@ class FraudData:
         return self._stacks[key]
 
 
-def prepare(cfg: FraudDataConfig, n_periods: int) -> FraudData:
+def prepare(cfg: FraudDataConfig, n_periods: int, validation: bool = False) -> FraudData:
+    """The transactions, their features and `n_periods` test periods, checked to fit the
+    data (with their validation periods, for a sweep) before anything is trained."""
     tx = load(cfg)
+    periods = assessment_periods(cfg, tx, n_periods, validation)
     names, features = handbook_features(tx, cfg.delay_days)
-    return FraudData(cfg=cfg, tx=tx, names=names, features=features,
-                     periods=assessment_periods(cfg, tx, n_periods))
+    return FraudData(cfg=cfg, tx=tx, names=names, features=features, periods=periods)

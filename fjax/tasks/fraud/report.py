@@ -192,6 +192,19 @@ def _plots(run_dir: RunDir, tx: Transactions, results: list[ModelResult], k: int
     return figures
 
 
+def _presets_note(results: list[ModelResult]) -> str:
+    """Which models this run's settings trained, and which fixed presets."""
+    if not any(r.config for r in results[1:]):
+        return ""
+    first = results[0].name
+    text = (f" Only {first} trains with this run's settings; the other models train with "
+            "fixed presets chosen on the handbook's validation weeks "
+            "(fjax/tasks/fraud/presets.py), so tuning the first does not move them")
+    if first == "autoencoder" and any(r.name == "combined" for r in results):
+        text += ", except combined, whose anomaly feature comes from this run's autoencoder"
+    return text + "."
+
+
 def _markdown(config, data_summary, periods_df, summary_df, members, results, timings,
               selection, figures) -> str:
     k = config.data.top_k
@@ -229,11 +242,7 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
              f"over days. Card recall@{k}: found / compromised card-days. Cost: "
              f"{config.data.cost_alert:g} per alert + {config.data.cost_missed:g} per "
              "compromised card-day not alerted, summed over a period. The rule ranks by "
-             "amount." + (f" Only {results[0].name} trains with this run's settings; the "
-                          "other models train with fixed presets chosen on the handbook's "
-                          "validation weeks (fjax/tasks/fraud/presets.py), so tuning the "
-                          "first does not move them." if any(r.config for r in results[1:])
-                          else ""), ""]
+             "amount." + _presets_note(results), ""]
     if simulated:
         lines += [
             "The handbook's figures are for its own simulation run and the protocol "
@@ -248,8 +257,8 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
     chosen = [r for r in results if r.chosen and r.chosen.get("hyperparameters")]
     if chosen:
         c = chosen[0].chosen
-        values = ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}"
-                           for k, v in c["hyperparameters"].items())
+        values = ", ".join(f"{name} = {v:g}" if isinstance(v, float) else f"{name} = {v}"
+                           for name, v in c["hyperparameters"].items())
         lines += ["## Selection on the validation periods", "",
                   f"{chosen[0].name}: best mean {c['metric']} = {c['value']:.4f} with "
                   f"{values}, {c['epochs']} epochs (validation.csv lists every member).", ""]
