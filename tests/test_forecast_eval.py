@@ -70,7 +70,8 @@ def test_score_table_matches_float64_numpy_per_weighting():
             err = pred[m][rows] - actual[rows]
             np.testing.assert_allclose(table["rmse"][m, g], np.sqrt(np.mean(err ** 2)), rtol=1e-5)
             np.testing.assert_allclose(table["mase"][m, g], np.mean(np.abs(err)) / 2.0, rtol=1e-5)
-            hits = np.sign(pred[m][rows] - last[rows, None]) == np.sign(actual[rows] - last[rows, None])
+            moved = np.sign(pred[m][rows] - last[rows, None])
+            hits = moved == np.sign(actual[rows] - last[rows, None])
             np.testing.assert_allclose(table["directional_accuracy"][m, g], hits.mean(), rtol=1e-6)
         np.testing.assert_allclose(steps["mae"][:, m, 0],
                                    np.mean(np.abs(pred[m] - actual), axis=0), rtol=1e-5)
@@ -111,7 +112,8 @@ def test_gaussian_head_in_prices(small):
 
 def test_point_head_inverts_differences(tmp_path):
     path = tmp_path / "d.csv"
-    pd.DataFrame({"Date": pd.date_range("2024-01-01", periods=40), "Close": Y.tolist() * 2}).to_csv(path)
+    pd.DataFrame({"Date": pd.date_range("2024-01-01", periods=40),
+                  "Close": Y.tolist() * 2}).to_csv(path)
     data = prepare(ForecastDataConfig(path=str(path), window=3, horizon=2, transform="diff",
                                       scaler="standard"))
     index = data.test_index
@@ -145,7 +147,8 @@ def test_diebold_mariano_against_an_explicit_double_sum(lags):
 
 
 def test_overlap_lags():
-    assert [overlap_lags(1, 1), overlap_lags(5, 1), overlap_lags(5, 5), overlap_lags(6, 4)] == [0, 4, 0, 1]
+    assert [overlap_lags(1, 1), overlap_lags(5, 1), overlap_lags(5, 5),
+            overlap_lags(6, 4)] == [0, 4, 0, 1]
 
 
 def test_p_values_too_small_for_float64_are_not_printed_as_zero():

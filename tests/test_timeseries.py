@@ -101,7 +101,8 @@ def test_non_numeric_target_names_the_first_bad_entry():
 
 
 def test_missing_columns_list_what_exists():
-    with pytest.raises(ValueError, match=r"no column 'Price'; columns are \['Date', 'Close', 'Volume'\]"):
+    with pytest.raises(ValueError, match=r"no column 'Price'; columns are "
+                                         r"\['Date', 'Close', 'Volume'\]"):
         load(table(), columns=("Price",))
     with pytest.raises(ValueError, match=r"no date column 'When'.*--data.date-column"):
         load(table(), date_column="When")
