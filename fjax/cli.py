@@ -228,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             given = {a.split("=", 1)[0].replace("_", "-") for a in args}
             grid.update({p: v for p, v in structural.items()
                          if not flags_of(task.Config, p) & given})
+            grid = {p: grid[p] for p in [*saved_grid, *grid] if p in grid}   # saved order
             if not grid:
                 raise ValueError("nothing to sweep: no swept field has several values; give "
                                  "one several (see --help), or use `fjax run`")

@@ -45,6 +45,7 @@ def test_a_saved_grid_over_structure_reruns_unless_a_flag_sets_that_field(tmp_pa
     assert cli.main(["sweep", "credit", "--config", saved, "--out", str(tmp_path / "b")]) == 0
     config, grid = calls[-1]
     assert grid == {"model.kind": ("logistic", "mlp"), "optim.learning_rate": (1e-3, 1e-2)}
+    assert list(grid) == ["model.kind", "optim.learning_rate"]   # as saved
     assert config.model.kind == "logistic" and config.out == str(tmp_path / "b")
     # A flag for the field (or its alias) sets it, and the saved values of it go.
     for flag in ("--model", "--model.kind"):
