@@ -103,7 +103,7 @@ def load_saved(cls: type, args: list[str], command: str
     path, args = Path(args[i + 1]), args[:i] + args[i + 2:]
     if not path.is_file():
         raise ValueError(f"--config {path}: no such file; give a run folder's config.json")
-    flags = {a.split("=", 1)[0] for a in args}
+    flags = flags_in(args)
     resumes_source = "--resume" in flags and not flags & {"--name", "--out"}
     saved = dataclasses.replace(from_json(cls, path.read_text()), resume=False,
                                 out=str(path.parent) if resumes_source else None)
@@ -127,6 +127,11 @@ def check_not_source(config: Any, source: Path | None) -> None:
                          f"NAME for the rerun, or --out {source} to replace that run")
 
 
+def flags_in(args: list[str]) -> set[str]:
+    """The flags that `args` give ("--optim.learning-rate"), spelled with hyphens."""
+    return {a.split("=", 1)[0].replace("_", "-") for a in args if a.startswith("--")}
+
+
 def flags_of(cls: type, path: str) -> set[str]:
     """Every flag that sets config field `path` ("model.kind": --model.kind, --model)."""
     *parents, leaf = path.split(".")
@@ -138,9 +143,35 @@ def flags_of(cls: type, path: str) -> set[str]:
     return {"--" + path.replace("_", "-"), *aliases}
 
 
-def sweep_help(cls: type) -> str:
+def parse_sweep(cls: type, args: list[str], prog: str, saved: Any = None,
+                saved_grid: dict | None = None) -> tuple[Any, dict[str, tuple]]:
+    """(base config, grid) of `fjax sweep`: flags over the saved config and grid. A saved
+    grid over structure (an experiment script's model.kind), which flags cannot give,
+    is kept as saved unless a flag sets that field; the grid keeps the saved order."""
+    saved_grid = saved_grid or {}
+    view, swept = sweep_view(cls, saved), hyperparameters(cls())
+    default, structural = view(), {}
+    for path, values in saved_grid.items():
+        replace_path(cls(), path, values[0])   # an unknown field: named
+        if path in swept:
+            default = replace_path(default, path, tuple(values))
+        else:
+            structural[path] = tuple(values)
+    parsed = tyro.cli(view, args=args, prog=prog, default=default,
+                      description=sweep_help(cls, swept))
+    config, grid = split_sweep(cls, parsed)
+    given = flags_in(args)
+    grid.update({p: v for p, v in structural.items() if not flags_of(cls, p) & given})
+    grid = {p: grid[p] for p in [*saved_grid, *grid] if p in grid}
+    if not grid:
+        raise ValueError("nothing to sweep: no swept field has several values; give "
+                         "one several (see --help), or use `fjax run`")
+    return config, grid
+
+
+def sweep_help(cls: type, swept: dict) -> str:
     """The help's preamble for `fjax sweep`: which fields take several values."""
-    flags = ", ".join(f"--{path.replace('_', '-')}" for path in hyperparameters(cls()))
+    flags = ", ".join(f"--{path.replace('_', '-')}" for path in swept)
     return (f"{cls.__doc__ or ''}\n\nSwept fields take several values, and their product "
             f"trains as one population: {flags}. Every other field takes one value, as in "
             "`fjax run` (a list field such as --model.hidden 16 32 is one model's layer "
@@ -214,24 +245,7 @@ def main(argv: list[str] | None = None) -> int:
                               "override it.")
             grid = {}
         else:
-            view = sweep_view(task.Config, saved)
-            default, structural, swept = view(), {}, hyperparameters(task.Config())
-            for path, values in saved_grid.items():
-                replace_path(task.Config(), path, values[0])   # an unknown field: named
-                if path in swept:
-                    default = replace_path(default, path, tuple(values))
-                else:       # an experiment script's grid over structure: kept as saved
-                    structural[path] = tuple(values)
-            parsed = tyro.cli(view, args=args, prog=prog, default=default,
-                              description=sweep_help(task.Config))
-            config, grid = split_sweep(task.Config, parsed)
-            given = {a.split("=", 1)[0].replace("_", "-") for a in args}
-            grid.update({p: v for p, v in structural.items()
-                         if not flags_of(task.Config, p) & given})
-            grid = {p: grid[p] for p in [*saved_grid, *grid] if p in grid}   # saved order
-            if not grid:
-                raise ValueError("nothing to sweep: no swept field has several values; give "
-                                 "one several (see --help), or use `fjax run`")
+            config, grid = parse_sweep(task.Config, args, prog, saved, saved_grid)
         check_not_source(config, source)
         return task.run(config, grid=grid)
 

@@ -72,18 +72,10 @@ def _day(d: np.datetime64) -> str:
     return str(pd.Timestamp(d))
 
 
-def _newest_first(df: pd.DataFrame, column: str) -> bool:
-    """Whether the dates strictly decrease row by row (unparseable ones: not decided
-    here; `checked_dates` names them)."""
-    try:
-        d = pd.to_datetime(df[column]).to_numpy(dtype="datetime64[ns]")
-    except (ValueError, TypeError):
-        return False
-    return len(d) > 1 and bool(np.all(d[1:] < d[:-1]))
-
-
-def checked_dates(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
-    """Parsed, strictly increasing dates; raises on unparseable, unsorted or repeated ones."""
+def checked_dates(df: pd.DataFrame, column: str, source: str) -> tuple[np.ndarray, bool]:
+    """(parsed, strictly increasing dates, whether the file runs newest first: then they
+    are its dates reversed, as many exchanges export them); raises on unparseable,
+    unsorted or repeated ones."""
     if column not in df.columns:
         raise ValueError(f"{source} has no date column {column!r}; columns are "
                          f"{list(df.columns)}; pass --data.date-column NAME, or None to "
@@ -98,6 +90,8 @@ def checked_dates(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
         raise ValueError(f"date column {column!r} of {source} has {len(missing)} missing "
                          f"dates (first at row {missing[0]}); every row needs a date")
     d = dates.to_numpy(dtype="datetime64[ns]")
+    if len(d) > 1 and np.all(d[1:] < d[:-1]):
+        return d[::-1].copy(), True
     step = np.diff(d)
     back = np.nonzero(step < np.timedelta64(0))[0]
     if len(back):
@@ -110,7 +104,7 @@ def checked_dates(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
         i = dup[0] + 1
         raise ValueError(f"date column {column!r} of {source} has {len(dup)} duplicate dates "
                          f"(first {_day(d[i])} at rows {i - 1} and {i}); keep one row per date")
-    return d
+    return d, False
 
 
 def close_gaps(dates: np.ndarray, values: np.ndarray, max_gap: float, missing: str,
@@ -181,15 +175,15 @@ def load_series(df: pd.DataFrame, columns: Sequence[str], *, date_column: str | 
     values = np.stack([numeric_column(df, c, source) for c in columns], axis=1)
     if date_column is not None:
         date_column = resolve_column(df, date_column)
-        if date_column in df.columns and _newest_first(df, date_column):   # exchange exports
-            warnings.warn(f"the rows of {source} run newest first; they are read oldest "
-                          "first", stacklevel=2)
-            df, values = df.iloc[::-1].reset_index(drop=True), values[::-1].copy()
     if date_column is None:
         dates = np.arange(len(df), dtype=np.int64)
         inserted = 0
     else:
-        dates = checked_dates(df, date_column, source)
+        dates, newest_first = checked_dates(df, date_column, source)
+        if newest_first:
+            warnings.warn(f"the rows of {source} run newest first; they are read oldest "
+                          "first", stacklevel=2)
+            values = values[::-1].copy()
         dates, values, inserted = close_gaps(dates, values, max_gap, missing, date_column, source)
     values, filled = fill_missing(values, list(columns), missing, source,
                                   None if date_column is None else dates)

@@ -50,16 +50,20 @@ def _ranked(z, y, w):
 
 
 def member_metrics(z: np.ndarray, fold: np.ndarray, y: np.ndarray, val: np.ndarray,
-                   train: np.ndarray, scale: ScoreScale) -> pd.DataFrame:
+                   train: np.ndarray, scale: ScoreScale,
+                   diverged: np.ndarray | None = None) -> pd.DataFrame:
     """One row per member: its validation metrics and train-vs-validation PSI; NaN (n/a)
-    for a member with a non-finite logit (it diverged), whose scores would otherwise rank
-    as a coin flip (AUC 0.5) and read as perfectly stable (PSI 0)."""
+    for a member that diverged (`diverged`, bool[P]) or has a non-finite logit, whose
+    scores would otherwise rank as a coin flip (AUC 0.5) and read as perfectly stable
+    (PSI 0)."""
     out = np.asarray(_ranked(jnp.asarray(z), jnp.asarray(y), jnp.asarray(val[fold])), np.float64)
     table = pd.DataFrame({"auc": out[:, 0], "gini": 2 * out[:, 0] - 1, "ks": out[:, 1],
                           "brier": out[:, 2], "log_loss": out[:, 3]})
     pd_ = expit(z.astype(np.float64))
     scores = scale.from_logit(z)
     finite = np.isfinite(z).all(axis=1)
+    if diverged is not None:
+        finite &= ~np.asarray(diverged, bool)
     ece, shift = np.full(len(z), np.nan), np.full(len(z), np.nan)
     for m in np.flatnonzero(finite):
         v, t = val[fold[m]] > 0, train[fold[m]] > 0

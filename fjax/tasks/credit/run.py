@@ -57,7 +57,8 @@ OUTPUTS = ("metrics.json", "cv_table.csv", "cv_summary.csv", "scores.csv",
            "encoding_[0-9]*/history.jsonl")
 
 
-def report_notes(config: Config, members: int, configs: int, programs: int) -> list[str]:
+def report_notes(config: Config, members: int, configs: int, programs: int,
+                 rejected_without_reason: int = 0) -> list[str]:
     """What a reader must know to trust (or discount) the numbers."""
     notes = [f"{members} members ({config.sweep.folds} folds x {configs} configurations x "
              f"{config.sweep.seeds} seeds) trained in {programs} compiled population(s); "
@@ -75,6 +76,11 @@ def report_notes(config: Config, members: int, configs: int, programs: int) -> l
                      "same selection optimism; on your own data they do not.")
     if config.scorecard.calibration != "none":
         notes.append("Scores come from the model's logit; PDs and decisions are calibrated.")
+    if rejected_without_reason:
+        notes.append(f"{rejected_without_reason} rejected applicant(s) have no reason code: "
+                     "no attribute of theirs raised the PD above the reference (mean) "
+                     "applicant's, whose PD is itself at or above the threshold. Reasons are "
+                     "relative to that reference; review these cases by hand.")
     return notes
 
 
@@ -137,12 +143,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                       "total": time.perf_counter() - t_start},
     }
     run_dir.json("metrics.json", metrics_json)
-    notes = report_notes(config, len(search.table), len(search.summary), len(results))
-    if final_facts["rejected_without_reason"]:
-        notes.append(f"{final_facts['rejected_without_reason']} rejected applicant(s) have no "
-                     "reason code: no attribute of theirs raised the PD above the reference "
-                     "(mean) applicant's, whose PD is itself at or above the threshold. Reasons "
-                     "are relative to that reference; review these cases by hand.")
+    notes = report_notes(config, len(search.table), len(search.summary), len(results),
+                         final_facts["rejected_without_reason"])
     run_dir.text("report.md", report_markdown(
         title=f"Credit scoring: {config.name}", metrics=metrics_json,
         per_fold=per_fold, summary=search.summary, importance=imp, points=points,

@@ -81,11 +81,11 @@ def cross_validate(config: Config, grid: Mapping[str, Sequence[Any]], data: Cred
             fold = pop.members["fold"].to_numpy()
             z = member_logits(result.group.config, design, pop.params, fold)
             logits[(e, g)] = z
-            scores = member_metrics(z, fold, data.y, data.folds.val, data.folds.train, scale)
+            scores = member_metrics(z, fold, data.y, data.folds.val, data.folds.train, scale,
+                                    diverged=np.asarray(pop.loop.diverged_epoch) > 0)
             rows = table["group"].to_numpy() == g
             for name in METRICS:
                 table.loc[rows, name] = scores[name].to_numpy()
-        table.loc[table["diverged_epoch"] > 0, list(METRICS)] = np.nan   # n/a, not scored
         table.insert(0, "encoding", e)
         for path in (p for p in grid if is_encoding_key(p)):
             table.insert(1, path, str(get_path(enc_cfg, path)))
