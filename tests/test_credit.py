@@ -629,3 +629,28 @@ def test_notes_say_which_numbers_carry_selection_optimism(csv_path):
     assert not any(chosen_here in n for n in report_notes(other, 5, 1, 1))
     swept = report_notes(own, 10, 2, 1)
     assert any("chosen on the same folds it is scored on" in n for n in swept)
+
+
+def test_column_names_match_a_file_spelled_in_another_case(csv_path, tmp_path):
+    """Config names find a file's columns ignoring case (as forecast's do): the loaded
+    data, the schema and the applicants to score equal those of the file as configured."""
+    frame = pd.read_csv(csv_path)
+    upper = tmp_path / "upper.csv"
+    frame.rename(columns=str.upper).to_csv(upper, index=False)
+    pd.read_csv(csv_path.with_name("new.csv")).rename(columns=str.title).to_csv(
+        tmp_path / "new.csv", index=False)
+    declared = dict(target="creditability", categorical=("age_in_years",), drop=("job",))
+    base = load(small_config(csv_path, data=CreditDataConfig(path=str(csv_path), **declared)))
+    cased = load(small_config(csv_path, data=CreditDataConfig(
+        path=str(upper), score_path=str(tmp_path / "new.csv"), **declared)))
+    assert "age_in_years" in cased.schema.categorical         # the config's spelling
+    lower = lambda names: tuple(n.lower() for n in names)  # noqa: E731
+    assert lower(cased.schema.numeric) == base.schema.numeric
+    assert lower(cased.schema.categorical) == base.schema.categorical
+    np.testing.assert_array_equal(cased.y, base.y)
+    pd.testing.assert_frame_equal(cased.frame.rename(columns=str.lower), base.frame)
+    assert set(cased.schema.features) <= set(cased.new.columns)   # a third spelling
+    both = frame.assign(AGE_IN_YEARS=frame["age_in_years"])   # two spellings: exact wins
+    both.to_csv(tmp_path / "both.csv", index=False)
+    assert "AGE_IN_YEARS" in load(small_config(csv_path, data=CreditDataConfig(
+        path=str(tmp_path / "both.csv"), categorical=("age_in_years",)))).schema.numeric

@@ -244,3 +244,14 @@ def test_timezone_aware_timestamps_are_read_in_utc():
     tx = from_frame(frame, NAMES)
     assert tx.start == pd.Timestamp("2020-01-01")
     assert tx.seconds.tolist() == [8 * 3600, 9 * 3600, 86_400 + 7 * 3600]
+
+
+def test_column_names_match_ignoring_case():
+    cased = _frame().rename(columns=str.upper)
+    tx, same = from_frame(cased, NAMES), from_frame(_frame(), NAMES)
+    np.testing.assert_array_equal(tx.seconds, same.seconds)
+    np.testing.assert_array_equal(tx.amount, same.amount)
+    np.testing.assert_array_equal(tx.fraud, same.fraud)
+    assert list(tx.customer_ids) == ["a", "b"]
+    with pytest.raises(ValueError, match="lacks the column"):   # two candidates: ambiguous
+        from_frame(cased.assign(Amt=cased["AMT"]), NAMES)

@@ -2,7 +2,8 @@
 
 `infer_schema` decides which columns are numeric and which categorical, and rejects
 columns a model cannot learn from (entirely missing, constant, text mixed into numbers)
-with an error that names the column and the fix. `binary_target` turns a named target
+with an error that names the column and the fix. Configured column names match a file's
+exactly, or ignoring case where exactly one column does (`spelled_as`). `binary_target` turns a named target
 and positive label into 0/1 labels. Nothing is dropped silently: every column is either
 a feature, the target, the id, or listed by the user in `drop`.
 """
@@ -44,6 +45,26 @@ def _require(df: pd.DataFrame, names: Sequence[str], field: str) -> None:
     if missing:
         raise ValueError(f"{field} names column(s) {_listed(missing)} that the data does not "
                          f"have; columns are {_listed(df.columns, 30)}")
+
+
+def resolve_column(df: pd.DataFrame, name: str) -> str:
+    """`name`, or the one column equal to it ignoring case ("date" for "Date")."""
+    if name in df.columns:
+        return name
+    same = [c for c in df.columns if str(c).lower() == name.lower()]
+    return same[0] if len(same) == 1 else name
+
+
+def spelled_as(df: pd.DataFrame, names: Sequence[str | None]) -> pd.DataFrame:
+    """`df` with each column that matches one of `names` only ignoring case renamed to
+    that spelling, so a config's "Age" finds a file's "age"; other columns unchanged."""
+    renames = {}
+    for name in names:
+        if name:
+            found = resolve_column(df, name)
+            if found != name:
+                renames[found] = name
+    return df.rename(columns=renames) if renames else df
 
 
 def numeric_values(df: pd.DataFrame, column: str) -> np.ndarray:

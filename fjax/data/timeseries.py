@@ -19,6 +19,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from fjax.data.columns import resolve_column
+
 MISSING = ("error", "ffill")
 
 
@@ -35,14 +37,6 @@ class Series:
     @property
     def n(self) -> int:
         return self.values.shape[0]
-
-
-def resolve_column(df: pd.DataFrame, name: str) -> str:
-    """`name`, or the one column equal to it ignoring case ("date" for "Date")."""
-    if name in df.columns:
-        return name
-    same = [c for c in df.columns if str(c).lower() == name.lower()]
-    return same[0] if len(same) == 1 else name
 
 
 def numeric_column(df: pd.DataFrame, column: str, source: str) -> np.ndarray:

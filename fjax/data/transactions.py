@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from fjax.data.columns import spelled_as
 from fjax.datasets import read_table
 
 DAY = 86_400
@@ -116,11 +117,12 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
     """Validate a table of transactions and convert it to `Transactions`.
 
     `columns` maps the roles of `COLUMNS` to the table's column names (default: the
-    handbook's names). Raises ValueError for a missing column, unparseable or missing
+    handbook's names), matched exactly or, where one column does, ignoring case. Raises ValueError for a missing column, unparseable or missing
     timestamps, non-numeric, missing or negative amounts, and labels other than 0/1;
     warns and sorts (stably) when the timestamps are not in order.
     """
     names = {**HANDBOOK_COLUMNS, **(columns or {})}
+    frame = spelled_as(frame, list(names.values()))
     missing = [f"{role} -> {names[role]!r}" for role in COLUMNS if names[role] not in frame.columns]
     if missing:
         raise ValueError(

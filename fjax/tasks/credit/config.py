@@ -23,7 +23,8 @@ class CreditDataConfig(DataConfig):
     """Applicants, their label, how columns are encoded, and the cost of mistakes."""
 
     path: str | None = None
-    """A CSV or Parquet file; None uses the embedded German credit data."""
+    """A CSV or Parquet file; None uses the embedded German credit data. Column names
+    below match the file's exactly, or ignoring case where one column does."""
     target: str = "creditability"
     positive: str = "bad"
     """Target value of a defaulted (bad) applicant: the positive class."""

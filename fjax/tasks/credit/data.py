@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fjax.data.columns import TableSchema, binary_target, check_class_counts, infer_schema
+from fjax.data.columns import (TableSchema, binary_target, check_class_counts, infer_schema,
+                               spelled_as)
 from fjax.data.split_stack import SplitStack, stack_splits
 from fjax.data.splits import Folds, stratified_kfold
 from fjax.data.tabular import Encoded, TabularEncoder, fit_encoder
@@ -51,7 +52,8 @@ class FoldDesign:
 
 def load(config: Config) -> CreditData:
     cfg: CreditDataConfig = config.data
-    frame = load_dataset(cfg.path or "german_credit")
+    frame = spelled_as(load_dataset(cfg.path or "german_credit"),
+                       [cfg.target, cfg.id_column, *cfg.numeric, *cfg.categorical, *cfg.drop])
     k = config.sweep.folds
     if len(frame) < 2 * k:  # before the columns: on a few rows every column looks constant
         raise ValueError(f"{cfg.path!r} has {len(frame)} row(s); {k}-fold cross-validation "
@@ -72,8 +74,8 @@ def load_new_applicants(cfg: CreditDataConfig, schema: TableSchema) -> pd.DataFr
     training), so a wrong file fails at once."""
     if not cfg.score_path:
         return None
-    frame = read_table(cfg.score_path)
     needed = [*schema.features, *([cfg.id_column] if cfg.id_column else [])]
+    frame = spelled_as(read_table(cfg.score_path), needed)
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise ValueError(f"data.score_path {cfg.score_path!r} lacks the column(s) {missing}; "

@@ -29,7 +29,8 @@ class FraudDataConfig(DataConfig):
     """Where transactions come from, how they are split, and how alerts are scored."""
 
     path: str | None = None
-    """A CSV or Parquet file of transactions; None simulates them (settings below)."""
+    """A CSV or Parquet file of transactions; None simulates them (settings below). The
+    column names below match the file's exactly, or ignoring case where one column does."""
     transaction_id_column: str = "TRANSACTION_ID"
     timestamp_column: str = "TX_DATETIME"
     customer_column: str = "CUSTOMER_ID"
