@@ -16,8 +16,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import inspect
 import json
+import shutil
 import sys
+import textwrap
 import typing
 import warnings
 from pathlib import Path
@@ -169,15 +172,26 @@ def parse_sweep(cls: type, args: list[str], prog: str, saved: Any = None,
     return config, grid
 
 
+def prose(doc: str | None) -> str:
+    """A docstring's paragraphs wrapped to the terminal. tyro prints a description as is,
+    except that it joins a line that starts with a letter to the one before, so
+    continuation lines are indented."""
+    width = min(shutil.get_terminal_size().columns, 100) - 1
+    paragraphs = inspect.cleandoc(doc or "").split("\n\n")
+    return "\n\n".join(textwrap.fill(" ".join(p.split()), width, subsequent_indent="  ")
+                       for p in paragraphs)
+
+
 def sweep_help(cls: type, swept: dict) -> str:
     """The help's preamble for `fjax sweep`: which fields take several values."""
     flags = ", ".join(f"--{path.replace('_', '-')}" for path in swept)
-    return (f"{cls.__doc__ or ''}\n\nSwept fields take several values, and their product "
-            f"trains as one population: {flags}. Every other field takes one value, as in "
-            "`fjax run` (a list field such as --model.hidden 16 32 is one model's layer "
-            "widths); sweep those from Python (fjax.tasks.experiment.train_grid, as in "
-            "experiments/). --config DIR/config.json starts from a saved run's config and "
-            "grid.json; other flags override them.")
+    return prose(f"{cls.__doc__ or ''}\n\nSwept fields take several values, and their "
+                 f"product trains as one population: {flags}. Every other field takes one "
+                 "value, as in `fjax run` (a list field such as --model.hidden 16 32 is one "
+                 "model's layer widths); sweep those from Python "
+                 "(fjax.tasks.experiment.train_grid, as in experiments/). --config "
+                 "DIR/config.json starts from a saved run's config and grid.json; other "
+                 "flags override them.")
 
 
 @contextlib.contextmanager
@@ -240,9 +254,10 @@ def main(argv: list[str] | None = None) -> int:
         args, saved, saved_grid, source = load_saved(task.Config, rest, command)
         if command == "run":
             config = tyro.cli(task.Config, args=args, prog=prog, default=saved,
-                              description=f"{task.Config.__doc__ or ''}\n\n--config DIR/"
-                              "config.json starts from a saved run's config; other flags "
-                              "override it.")
+                              description=prose(f"{task.Config.__doc__ or ''}\n\nStart from a saved "
+                                                "run's settings with --config "
+                                                "DIR/config.json; other flags override "
+                                                "them."))
             grid = {}
         else:
             config, grid = parse_sweep(task.Config, args, prog, saved, saved_grid)

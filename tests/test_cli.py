@@ -107,7 +107,7 @@ def test_sweep_help_names_the_swept_fields(capsys):
     with pytest.raises(SystemExit) as done:
         cli.main(["sweep", "credit", "--help"])
     assert done.value.code == 0
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())
     assert "--optim.learning-rate" in out.split("Every other field")[0]
     assert "--model.hidden" not in out.split("Every other field")[0]
 
@@ -154,3 +154,16 @@ def test_warnings_read_as_one_line_during_a_command():
             "fjax sweep credit: warning: 5 of 10 members diverged\n"
         assert "/x/e.py:3" in warnings.formatwarning("old", DeprecationWarning, "/x/e.py", 3)
     assert warnings.formatwarning is before
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_help_descriptions_wrap_to_the_terminal(command, capsys, monkeypatch):
+    """tyro prints a description as it is given (joining lines that start with a letter),
+    so the task's docstring must arrive wrapped, its words all there and in order."""
+    monkeypatch.setenv("COLUMNS", "60")
+    with pytest.raises(SystemExit):
+        cli.main([command, "credit", "--help"])
+    preamble = capsys.readouterr().out.split("╭")[0].splitlines()[1:]
+    assert max(len(line) for line in preamble) <= 60
+    doc = " ".join(get_task("credit").Config.__doc__.split())
+    assert doc in " ".join(" ".join(preamble).split())
