@@ -288,3 +288,22 @@ def test_contradictory_roles_and_a_single_class_are_refused(frame, kwargs, match
 
 def test_as_many_rows_of_a_class_as_folds_is_enough():
     check_class_counts(np.array([1, 1, 1, 0, 0, 0, 0]), 3, "creditability")   # no error
+
+
+def test_an_undeclared_column_that_numbers_the_rows_is_refused_as_an_identifier():
+    """Numbers 1..n in any order, each once, are a row number: a model would learn the
+    file's order. Declared, or with a gap, a repeat or a fraction, it is a feature."""
+    n = 30
+    ids = np.random.default_rng(0).permutation(n) + 1001
+    frame = pd.DataFrame({"x": np.arange(n) % 7, "y": ["bad", "good"] * (n // 2), "id": ids})
+    with pytest.raises(ValueError, match="column 'id' numbers the rows .*data.id_column='id'"):
+        infer_schema(frame, "y", "bad")
+    assert infer_schema(frame, "y", "bad", numeric=("id",)).numeric == ("x", "id")
+    assert infer_schema(frame, "y", "bad", id_column="id").numeric == ("x",)
+    for feature in (np.where(ids == 1001, 999, ids), np.where(ids == 1001, 1002, ids),
+                    ids + 0.5, np.where(ids == 1001, np.nan, ids)):
+        assert infer_schema(frame.assign(id=feature), "y", "bad").numeric == ("x", "id")
+    assert infer_schema(frame.iloc[:19], "y", "bad").numeric == ("x", "id")
+    assert infer_schema(frame.iloc[:20], "y", "bad", drop=("id",)).numeric == ("x",)
+    with pytest.raises(ValueError, match="numbers the rows"):
+        infer_schema(frame.assign(id=ids.astype(str)), "y", "bad")   # read as text

@@ -112,14 +112,24 @@ def _looks_numeric(series: pd.Series) -> bool:
 ID_MIN_ROWS = 20   # fewer rows: a text column distinct in every row may be a real category
 
 
+def _is_counter(values: np.ndarray) -> bool:
+    """Whole numbers, one per row and none missing, that run consecutively (in any order):
+    a row number or a sequential id such as 1..n, not a measurement."""
+    if len(values) < ID_MIN_ROWS or np.isnan(values).any():
+        return False
+    ordered = np.sort(values)
+    return bool(np.all(ordered == np.round(ordered)) and np.all(np.diff(ordered) == 1))
+
+
 def infer_schema(df: pd.DataFrame, target: str, positive: str, *,
                  numeric: Sequence[str] = (), categorical: Sequence[str] = (),
                  drop: Sequence[str] = (), id_column: str | None = None) -> TableSchema:
     """Roles of every column: declared ones as given, others inferred from their values.
 
     Raises ValueError naming the column for: an unknown declared column, an entirely
-    missing column, a constant column, text in a numeric column, an undeclared text
-    column with a different value in every row (an identifier), and a bad target.
+    missing column, a constant column, text in a numeric column, an undeclared column
+    that looks like an identifier (text with a different value in every row, or numbers
+    that count the rows), and a bad target.
     """
     _require(df, [target], "data.target")
     _require(df, list(numeric), "data.numeric")
@@ -151,7 +161,13 @@ def infer_schema(df: pd.DataFrame, target: str, positive: str, *,
         if column in categorical:
             cat.append(column)
         elif column in numeric or _looks_numeric(series):
-            numeric_values(df, column)  # raises on text in a numeric column
+            values = numeric_values(df, column)  # raises on text in a numeric column
+            if column not in numeric and _is_counter(values):
+                raise ValueError(f"column {column!r} numbers the rows (consecutive whole "
+                                 f"numbers, each once), like an identifier; as a feature it "
+                                 f"would rank applicants by file order; pass data.id_column="
+                                 f"{column!r} or data.drop={column!r}, or list it in "
+                                 "data.numeric to keep it")
             num.append(column)
         elif series.count() >= ID_MIN_ROWS and series.nunique() == series.count():
             raise ValueError(f"column {column!r} has a different value in every row that "
