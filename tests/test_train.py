@@ -418,6 +418,22 @@ def test_summary_ranks_a_config_with_a_diverged_member_last():
         pop.best_config()
 
 
+def test_a_metric_other_than_the_monitor_ranks_in_its_own_direction():
+    """best_config("val_auc") of a population monitored by val_loss (mode min) returned
+    the lowest AUC."""
+    members = member_grid({"learning_rate": [1e-3, 1e-2, 1e-1]}, seeds=[0], n_folds=1)
+    history = [{"val_loss": np.array([0.3, 0.2, 0.4]), "val_auc": np.array([0.6, 0.9, 0.7]),
+                "val_score": np.array([1.0, 2.0, 3.0]), "epoch": 1, "time_s": 0.0}]
+    pop = stub_population(members, history, [1, 1, 1], [1, 1, 1], [0, 0, 0])
+    assert pop.mode == "min"
+    assert pop.best_config() == {"learning_rate": 1e-2}             # lowest loss
+    assert pop.best_config("val_auc") == {"learning_rate": 1e-2}    # highest AUC
+    assert pop.best_config("val_auc", "min") == {"learning_rate": 1e-3}
+    with pytest.raises(ValueError, match="pass mode='min' or mode='max'"):
+        pop.best_config("val_score")
+    assert pop.best_config("val_score", "max") == {"learning_rate": 1e-1}
+
+
 def test_resumed_run_is_bit_identical(tmp_path):
     full = fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=4, batch_size=16))
     fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=2, batch_size=16),

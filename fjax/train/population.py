@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from fjax.config import OptimConfig, TrainConfig
+from fjax.config import OptimConfig, TrainConfig, metric_mode
 from fjax.data.checks import check_weights
 from fjax.data.splits import Folds
 from fjax.optim import HYPERPARAMS, build_optimizer
@@ -75,6 +75,15 @@ class Population:
             rows[f"best_{name}"] = np.where(best > 0, stacked[np.maximum(best, 1) - 1, idx], np.nan)
         return rows
 
+    def mode_of(self, metric: str, mode: str | None = None) -> str:
+        """`mode` if given, else the monitor's for the monitor, else the metric's own
+        ("max" for val_auc, "min" for val_rmse: `fjax.config.metric_mode`)."""
+        mode = mode or (self.mode if metric == self.monitor else metric_mode(metric))
+        if mode is None:
+            raise ValueError(f"whether a higher or a lower {metric!r} is better is not known "
+                             "from its name; pass mode='min' or mode='max'")
+        return mode
+
     def summary(self, metric: str | None = None, mode: str | None = None) -> pd.DataFrame:
         """Mean and std over seeds and folds of `best_<metric>`, one row per config.
 
@@ -83,7 +92,7 @@ class Population:
         by the members that survived. Undefined values (NaN: e.g. AUC on a fold of one
         class) are left out of the mean, and `count` says how many were not."""
         metric = metric or self.monitor
-        mode = mode or self.mode
+        mode = self.mode_of(metric, mode)
         hp = [c for c in self.members.columns if c not in ("member", "seed", "fold")]
         table = self.table()
         col = f"best_{metric}"
@@ -99,7 +108,7 @@ class Population:
         """The hyperparameters whose mean over folds and seeds of `metric` is best, among
         the configs whose mean is finite (see `best_row`)."""
         metric = metric or self.monitor
-        mode = mode or self.mode
+        mode = self.mode_of(metric, mode)
         summary = self.summary(metric, mode)
         col = f"{metric}_mean"
         row = summary.loc[best_row(summary[col], mode)]
