@@ -122,7 +122,8 @@ class OptimConfig:
     learning_rate: float = hyper(1e-3)
     """Peak learning rate (the schedule multiplies it)."""
     weight_decay: float = hyper(0.0)
-    """Decoupled for adamw; an L2 term added to the gradient otherwise. Biases excluded."""
+    """Decoupled for adamw; an L2 term added to the gradient otherwise. Only matrices and
+    kernels decay: biases and other parameters of one dimension or fewer do not."""
     momentum: float | None = hyper(None)
     """SGD momentum, RMSprop momentum or Adam's beta1; None = the optimizer's default."""
     schedule: ScheduleName = "constant"

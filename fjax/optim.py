@@ -44,9 +44,9 @@ def schedule_shape(cfg: OptimConfig, total_steps: int) -> optax.Schedule:
 
 
 def _not_bias(params):
-    """Weight-decay mask: every leaf except biases."""
-    return jax.tree_util.tree_map_with_path(
-        lambda path, _: getattr(path[-1], "key", None) != "bias", params)
+    """Weight-decay mask: matrices and kernels only. Biases (Dense's `bias`, the recurrent
+    layers' `b`, `b_ih`, `b_hn`), norm scales and other vectors or scalars are not decayed."""
+    return jax.tree.map(lambda leaf: jnp.ndim(leaf) > 1, params)
 
 
 def _chain(cfg: OptimConfig, total_steps: int) -> Callable[..., optax.GradientTransformation]:

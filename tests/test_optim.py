@@ -129,3 +129,23 @@ def test_warmup_longer_than_the_run_still_takes_a_step():
     """A one-step run with warm-up: the warm-up is clamped so the only step is not lr 0."""
     shape = schedule_shape(OptimConfig(schedule="warmup_cosine", warmup_steps=5), 1)
     assert float(shape(0)) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "lstm", "gru", "cnn"])
+@pytest.mark.parametrize("name", ["adamw", "sgd"])
+def test_weight_decay_spares_every_bias(kind, name):
+    """The recurrent layers name their biases b, b_ih and b_hn; a mask on the name "bias"
+    decayed them. With zero gradients, the only update is the decay: on matrices only."""
+    from fjax.config import ModelConfig
+    from fjax.models import build_model
+    x = jnp.ones((1, 6, 3)) if kind != "mlp" else jnp.ones((1, 3))
+    model = build_model(ModelConfig(kind=kind, hidden=(4,)), out_dim=1)
+    params = jax.tree.map(lambda a: a + 1.0, model.init(jax.random.PRNGKey(0), x))
+    tx = build_optimizer(OptimConfig(name=name, learning_rate=1.0, weight_decay=0.1), 10)
+    updates, _ = tx.update(jax.tree.map(jnp.zeros_like, params), tx.init(params), params)
+    flat = jax.tree_util.tree_flatten_with_path(updates)[0]
+    names = {jax.tree_util.keystr(path) for path, u in flat if u.ndim == 1}
+    assert names and any("b" in n for n in names)
+    for path, u in flat:
+        decayed = bool(jnp.any(u != 0))
+        assert decayed == (u.ndim > 1), jax.tree_util.keystr(path)
