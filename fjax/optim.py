@@ -86,7 +86,20 @@ def build_optimizer(cfg: OptimConfig, total_steps: int) -> optax.GradientTransfo
       cfg: optimizer name, default hyperparameters, schedule and clipping.
       total_steps: optimizer steps in the whole run (the length of decaying schedules).
     """
-    return optax.inject_hyperparams(_chain(cfg, total_steps))(**default_hyperparams(cfg))
+    tx = optax.inject_hyperparams(_chain(cfg, total_steps))(**default_hyperparams(cfg))
+    # The cache keeps tx alive, so its id stays its own; a constant rate has no length.
+    _BUILT[id(tx)] = (cfg, None if cfg.schedule == "constant" else total_steps)
+    return tx
+
+
+_BUILT: dict[int, tuple[OptimConfig, int | None]] = {}
+
+
+def optimizer_settings(tx: optax.GradientTransformation) -> tuple[OptimConfig, int | None] | None:
+    """(cfg, total_steps) of an optimizer `build_optimizer` made (steps None for a constant
+    schedule, which they do not change), else None: what a checkpoint compares, since a
+    transformation's functions cannot be compared."""
+    return _BUILT.get(id(tx))
 
 
 def default_hyperparams(cfg: OptimConfig) -> dict[str, float]:

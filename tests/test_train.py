@@ -20,7 +20,7 @@ from fjax import metrics
 from fjax.config import LossConfig, ModelConfig, OptimConfig, TrainConfig, metric_mode
 from fjax.data.splits import Folds, kfold, walk_forward
 from fjax.models import LinearRegression, build_model
-from fjax.optim import build_optimizer
+from fjax.optim import build_optimizer, optimizer_settings
 from fjax.train import (Callback, TrainingDiverged, TrainState, fit, init_member,
                         make_eval_step, make_train_step, train_population)
 from fjax.train.checkpoint import Checkpointer
@@ -487,6 +487,26 @@ def test_fit_resumes_only_with_its_own_loss(tmp_path):
     mse = supervised_loss(MODEL.apply, LossConfig(name="mse"))
     with pytest.raises(ValueError, match=OTHER_INPUTS):
         fit(fresh_state(), mse, DATA, config=TrainConfig(epochs=2, batch_size=16),
+            callbacks=[Checkpointer(tmp_path)])
+
+
+COSINE = OptimConfig(learning_rate=1e-2, schedule="cosine")
+
+
+@pytest.mark.parametrize("saved, other", [
+    ((COSINE, 100), (COSINE, 400)),
+    ((OptimConfig(learning_rate=1e-2), 100), (OptimConfig(learning_rate=1e-2, clip_norm=0.01), 100)),
+    ((COSINE, 100), (dataclasses.replace(COSINE, final_factor=0.5), 100))])
+def test_fit_resumes_only_with_its_own_optimizer(tmp_path, saved, other):
+    """Another schedule length or clip value has the same state shapes, and resumed
+    silently into a run that was neither the old nor the new one. A constant schedule's
+    length changes nothing, so it does not count."""
+    assert optimizer_settings(build_optimizer(OptimConfig(), 10)) == (OptimConfig(), None)
+    assert optimizer_settings(build_optimizer(OptimConfig(), 20)) == (OptimConfig(), None)
+    fit(fresh_state(*saved), LOSS, DATA, config=TrainConfig(epochs=1, batch_size=16),
+        callbacks=[Checkpointer(tmp_path)])
+    with pytest.raises(ValueError, match=OTHER_INPUTS):
+        fit(fresh_state(*other), LOSS, DATA, config=TrainConfig(epochs=2, batch_size=16),
             callbacks=[Checkpointer(tmp_path)])
 
 

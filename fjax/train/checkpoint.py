@@ -48,12 +48,14 @@ class Checkpointer(Callback):
     tens of milliseconds), and when it ends into `directory` (the latest `keep` saves), and
     resume from the latest one when `resume` is true. The run's inputs are saved too (a
     digest from `fjax.train.loop.run_digest`): a run with another initial state, data,
-    hyperparameters or loop settings is refused instead of silently continuing the old
-    one. The model and loss are in it where the loss function has a `structure` (fjax's
-    `supervised_loss` holds the loss config and the flax module's attributes). Not
-    detected: another model with the same parameter shapes behind a loss function of
-    your own, or a module attribute that is a function only its code tells apart (every
-    lambda reads `<lambda>`). `fjax run --resume` compares whole configs."""
+    hyperparameters, optimizer (schedule length, clipping) or loop settings is refused
+    instead of silently continuing the old one. The model and loss are in it where the
+    loss function has a `structure` (fjax's `supervised_loss` holds the loss config and
+    the flax module's attributes). Not detected: another model with the same parameter
+    shapes behind a loss function of your own, an optimizer of your own (not from
+    `build_optimizer`) with other settings but the same state shapes, or a module
+    attribute that is a function only its code tells apart (every lambda reads
+    `<lambda>`). `fjax run --resume` compares whole configs."""
 
     def __init__(self, directory: str, *, every: int = 1, every_s: float = 0.0, keep: int = 2,
                  resume: bool = True):

@@ -16,6 +16,7 @@ from fjax.config import TrainConfig
 from fjax.data.checks import check_arrays, check_weights
 from fjax.train.callbacks import Callback, ProgressBar
 from fjax.train.epoch import evaluate, num_batches
+from fjax.optim import optimizer_settings
 from fjax.train.loop import (EvalFn, LoopSpec, LoopState, RunRecord, advance_jit, run_epochs,
                              warn_unselected)
 from fjax.train.state import TrainState
@@ -123,7 +124,8 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
     record = RunRecord()
     with inputs_named(data):
         loop = run_epochs(step_fn, loop, args, config.epochs, callbacks, record,
-                          settings=(spec, getattr(loss_fn, "structure", None)))
+                          settings=(spec, optimizer_settings(state.tx),
+                                    getattr(loss_fn, "structure", None)))
     diverged = int(loop.diverged_epoch)
     use_best = diverged or (config.restore_best and has_val and int(loop.best_epoch) > 0)
     state = loop.train.replace(params=loop.best_params) if use_best else loop.train
