@@ -25,7 +25,7 @@ from fjax.train import (Callback, TrainingDiverged, TrainState, fit, init_member
                         make_eval_step, make_train_step, train_population)
 from fjax.train.checkpoint import Checkpointer
 from fjax.train.epoch import epoch_permutation, num_batches, shuffled_batches, train_epoch
-from fjax.train.objective import check_targets, model_structure, supervised_loss
+from fjax.train.objective import check_targets, model_structure, output_dim, supervised_loss
 from fjax.train.fit import resolve_monitor
 from fjax.train.loop import LoopSpec, LoopState, track_best
 from fjax.train.members import member_grid
@@ -876,3 +876,47 @@ def test_a_train_state_takes_an_integer_seed_for_its_key():
     by_seed = TrainState.create(params=params, tx=optax.sgd(0.1), rng=3)
     by_key = TrainState.create(params=params, tx=optax.sgd(0.1), rng=jax.random.PRNGKey(3))
     np.testing.assert_array_equal(by_seed.rng, by_key.rng)
+
+
+def test_a_typed_key_state_resumes_like_a_raw_key(tmp_path):
+    """TrainState.create accepts jax.random.key(...); its checkpoint then held raw key
+    bits while the resuming state held a typed key, and the resume was refused."""
+    tx = build_optimizer(OptimConfig(learning_rate=1e-2), 100)
+    typed = TrainState.create(params=INIT(jax.random.PRNGKey(0)), tx=tx, rng=jax.random.key(1))
+    raw = TrainState.create(params=INIT(jax.random.PRNGKey(0)), tx=tx, rng=jax.random.PRNGKey(1))
+    np.testing.assert_array_equal(typed.rng, raw.rng)
+    config = TrainConfig(epochs=2, batch_size=16)
+    fit(typed, LOSS, DATA, config=dataclasses.replace(config, epochs=1),
+        callbacks=[Checkpointer(tmp_path)])
+    resumed = fit(typed, LOSS, DATA, config=config, callbacks=[Checkpointer(tmp_path)])
+    assert tree_equal(resumed.state.params, fit(raw, LOSS, DATA, config=config,
+                                                callbacks=()).state.params)
+
+
+def test_softmax_labels_beyond_the_models_logits_are_named():
+    """Four classes and a 2-logit model (output_dim's default) trained to NaN and were
+    reported as a learning rate too high."""
+    y = (np.arange(N) % 4).astype(np.int32)
+    loss_cfg = LossConfig(name="softmax_ce")
+    for width in (2, 4):
+        model = build_model(ModelConfig(kind="logistic"), out_dim=width)
+        loss = supervised_loss(model.apply, loss_cfg)
+        state = init_member(lambda k: model.init(k, X[:1]), build_optimizer(OptimConfig(), 10), 0)
+        run = lambda: fit(state, loss, {"x": X, "y": y},  # noqa: E731
+                          config=TrainConfig(epochs=1, batch_size=16), callbacks=())
+        if width == 2:
+            with pytest.raises(ValueError, match=r"class ids up to 3, but the model outputs 2 "
+                                                 r"logits.*num_classes=4"):
+                run()
+        else:
+            assert np.isfinite(run().history[-1]["loss"])
+    assert output_dim(loss_cfg, (), num_classes=4) == 4
+
+
+@pytest.mark.parametrize("values, match", [([None, 0.5], "holds None; give the value itself"),
+                                           ([True], "holds True"),
+                                           ([float("nan")], "holds nan")])
+def test_grid_values_that_are_not_numbers_are_named(values, match):
+    with pytest.raises(ValueError, match=match):
+        train_population(LOSS, INIT, DATA, optim=OptimConfig(name="momentum"),
+                         train=TrainConfig(epochs=1), hparams={"momentum": values}, callbacks=())

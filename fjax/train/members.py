@@ -91,7 +91,11 @@ def check_grid(hparams: Mapping[str, Sequence[float]]) -> dict[str, list[float]]
         if not values:
             raise ValueError(f"hparams[{name!r}] has no values; give at least one")
         for v in values:
-            if v is not None and not (isinstance(v, numbers.Real) and np.isfinite(v)):
+            if v is None:
+                raise ValueError(f"hparams[{name!r}] holds None; give the value itself (a "
+                                 "config's None means a default, e.g. momentum: "
+                                 "fjax.optim.DEFAULT_MOMENTUM)")
+            if isinstance(v, bool) or not (isinstance(v, numbers.Real) and np.isfinite(v)):
                 raise ValueError(f"hparams[{name!r}] holds {v!r}; every value must be a "
                                  "finite number")
         grid[name] = values

@@ -130,8 +130,29 @@ def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
                 f"the model outputs {out.shape[1:]} per row, but targets of shape "
                 f"{tuple(target_shape)} with the loss {cfg.name!r} need ({width},); build "
                 "it with out_dim=output_dim(loss_config, y.shape[1:])")
+        if cfg.name == "softmax_ce":
+            seen["width"] = out.shape[-1]
+            check_classes()
         pred = read_output(cfg, out, target_shape)
         return loss_value(cfg, pred, y, batch["weight"], hp), {}
+
+    # softmax_ce: the labels are seen on the host and the width when tracing, in either
+    # order; whichever comes second checks that every class has a logit.
+    seen: dict[str, int] = {}
+
+    def check_classes() -> None:
+        if seen.get("classes", 0) > seen.get("width", math.inf):
+            raise ValueError(
+                f"y has class ids up to {seen['classes'] - 1}, but the model outputs "
+                f"{seen['width']} logits; build it with out_dim=output_dim(loss_config, (), "
+                f"num_classes={seen['classes']})")
+
+    def check_data(data) -> None:
+        y = np.asarray(data["y"])
+        check_targets(cfg, y)
+        if cfg.name == "softmax_ce" and y.size:
+            seen["classes"] = int(np.max(y)) + 1
+            check_classes()
 
     def check_hparams(grid: Mapping[str, Sequence[float]]) -> None:
         """A population's grid over loss keys: every key used by this loss, every value
@@ -153,7 +174,7 @@ def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
             for value in values:
                 dataclasses.replace(cfg, **{name: value})   # LossConfig's own checks
 
-    loss_fn.check_data = lambda data: check_targets(cfg, np.asarray(data["y"]))
+    loss_fn.check_data = check_data
     loss_fn.check_hparams = check_hparams
     loss_fn.structure = f"{cfg!r} {model_structure(apply_fn)}"
     return loss_fn

@@ -35,7 +35,9 @@ class TrainState:
         if hyperparams:
             opt_state = set_hyperparams(opt_state, hyperparams)
         rng = jnp.asarray(rng)
-        if rng.ndim == 0 and jnp.issubdtype(rng.dtype, jnp.integer):
+        if jnp.issubdtype(rng.dtype, jax.dtypes.prng_key):
+            rng = jax.random.key_data(rng)   # a typed key as raw bits, as checkpoints hold it
+        elif rng.ndim == 0 and jnp.issubdtype(rng.dtype, jnp.integer):
             rng = jax.random.PRNGKey(rng)   # an integer seed becomes its key
         return cls(params=params, opt_state=opt_state, step=jnp.zeros((), jnp.int32),
                    rng=rng, tx=tx)
