@@ -920,3 +920,20 @@ def test_grid_values_that_are_not_numbers_are_named(values, match):
     with pytest.raises(ValueError, match=match):
         train_population(LOSS, INIT, DATA, optim=OptimConfig(name="momentum"),
                          train=TrainConfig(epochs=1), hparams={"momentum": values}, callbacks=())
+
+
+def test_a_custom_model_or_data_off_the_contract_is_told_the_contract():
+    """A module without `deterministic`, or data keyed "X", failed with a bare TypeError
+    or KeyError from inside the loss."""
+    class Plain(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return nn.Dense(1)(x)
+
+    plain = Plain()
+    state = init_member(lambda k: plain.init(k, X[:1]), build_optimizer(OptimConfig(), 10), 0)
+    with pytest.raises(TypeError, match="give your module's __call__ a `deterministic: bool"):
+        fit(state, supervised_loss(plain.apply, LossConfig(name="mse")), DATA,
+            config=TrainConfig(epochs=1), callbacks=())
+    with pytest.raises(ValueError, match=r"data has no \['x'\] \(its keys: \['X', 'y'\]\)"):
+        fit(fresh_state(), LOSS, {"X": X, "y": Y}, config=TrainConfig(epochs=1), callbacks=())

@@ -90,9 +90,16 @@ def loss_value(cfg: LossConfig, pred: Any, y: jax.Array, w: jax.Array,
 
 def apply_model(apply_fn: Callable, params: Any, x: jax.Array, rng: jax.Array | None) -> jax.Array:
     """Run the model in training mode (dropout on) when `rng` is given, else in eval mode."""
-    if rng is None:
-        return apply_fn(params, x, deterministic=True)
-    return apply_fn(params, x, deterministic=False, rngs={"dropout": rng})
+    try:
+        if rng is None:
+            return apply_fn(params, x, deterministic=True)
+        return apply_fn(params, x, deterministic=False, rngs={"dropout": rng})
+    except TypeError as err:
+        if "deterministic" not in str(err):
+            raise
+        raise TypeError(f"{err}. fjax calls a model as apply(params, x, deterministic=..., "
+                        "rngs={'dropout': key}); give your module's __call__ a "
+                        "`deterministic: bool = True` argument (it may ignore it)") from None
 
 
 def model_structure(apply_fn: Callable) -> str | None:
@@ -107,6 +114,9 @@ def model_structure(apply_fn: Callable) -> str | None:
 
 def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
     """`loss_fn(params, batch, rng, hparams=None) -> (loss, {})` for batches with x, y, weight.
+
+    `apply_fn` is called as `apply_fn(params, x, deterministic=..., rngs={"dropout": key})`
+    (fjax's models, or any flax module whose `__call__` takes `deterministic`).
 
     The returned function also has `check_data(data)`, which `fit` and
     `train_population` call on the host before training (0/1 labels for binary losses),
@@ -148,6 +158,11 @@ def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
                 f"num_classes={seen['classes']})")
 
     def check_data(data) -> None:
+        missing = [k for k in ("x", "y") if k not in data]
+        if missing:
+            raise ValueError(f"supervised_loss reads data['x'] (inputs) and data['y'] "
+                             f"(targets), but data has no {missing} (its keys: "
+                             f"{sorted(data)}); rename the arrays")
         y = np.asarray(data["y"])
         check_targets(cfg, y)
         if cfg.name == "softmax_ce" and y.size:
