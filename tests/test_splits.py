@@ -96,3 +96,14 @@ def test_walk_forward_enforces_min_train():
     with pytest.raises(ValueError, match="too few"):
         walk_forward(20, 2, 5, min_train=15)     # the first origin trains on 10 rows
     assert walk_forward(20, 2, 5, min_train=10).train[0].sum() == 10
+
+
+def test_stratified_folds_name_continuous_labels():
+    """A regression target was refused as 'class -2.33 has only 1 rows ... use fewer folds'."""
+    y = np.random.default_rng(0).normal(size=100)
+    with pytest.raises(ValueError, match=r"labels look continuous \(100 distinct values in 100 "
+                                         r"rows\).*kfold\(n, k\)"):
+        stratified_kfold(y, 5)
+    assert stratified_kfold(np.round(y * 3), 2).k == 2          # many whole-number classes
+    with pytest.raises(ValueError, match="class .* has only 1 rows"):   # a rare class
+        stratified_kfold(np.r_[np.zeros(50), 1.0], 2)

@@ -59,6 +59,11 @@ def stratified_kfold(labels: np.ndarray, k: int, seed: int = 0) -> Folds:
     classes, counts = np.unique(labels, return_counts=True)
     if k < 2:
         raise ValueError(f"folds must be >= 2 for cross-validation, got {k}")
+    if np.issubdtype(labels.dtype, np.floating) and len(classes) > len(labels) // 2 \
+            and not np.all(classes == np.round(classes)):
+        raise ValueError(f"labels look continuous ({len(classes)} distinct values in "
+                         f"{len(labels)} rows): stratified folds need classes; use "
+                         "kfold(n, k) for a regression target")
     if counts.min() < k:
         small = classes[counts.argmin()]
         raise ValueError(f"class {small.item()!r} has only {counts.min()} rows, fewer than the "

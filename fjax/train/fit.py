@@ -35,7 +35,9 @@ class TrainingDiverged(FloatingPointError):
 
 @dataclass
 class FitResult:
-    state: TrainState        # final state; params are the best epoch's when restored
+    state: TrainState        # final state; params are the best epoch's when restored (its
+                             # opt_state and step stay the last epoch's: to train on, use
+                             # loop.train, or start afresh from these params)
     loop: LoopState
     history: list[dict]      # one dict of metrics per epoch
     best_epoch: int
