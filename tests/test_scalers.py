@@ -62,3 +62,12 @@ def test_a_column_with_a_small_spread_is_still_standardised():
     x = np.random.default_rng(0).normal(0.05, 1e-4, size=(500, 1))   # e.g. a rate
     z = fit_scaler("standard", x).transform(x)
     assert z.std() == pytest.approx(1.0, rel=1e-9) and abs(z.mean()) < 1e-9
+
+
+def test_a_mask_over_windows_is_told_to_fit_the_series():
+    windows = np.zeros((10, 5, 2))
+    with pytest.raises(ValueError, match=r"mask has 10 entries for 50 rows; x has shape "
+                                         r"\(10, 5, 2\): fit the scaler on the series"):
+        fit_scaler("standard", windows, np.ones(10, bool))
+    with pytest.raises(ValueError, match=r"mask has 3 entries for 50 rows$"):
+        fit_scaler("standard", windows, np.ones(3, bool))

@@ -21,7 +21,11 @@ def _rows(x: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     if mask is not None:
         mask = np.asarray(mask, bool).reshape(-1)
         if mask.shape[0] != x2.shape[0]:
-            raise ValueError(f"scaler mask has {mask.shape[0]} entries for {x2.shape[0]} rows")
+            hint = (f"; x has shape {x.shape}: fit the scaler on the series [n, C] before "
+                    "windowing it, so that each row counts once, with a mask over its rows"
+                    if x.ndim > 2 and mask.shape[0] == x.shape[0] else "")
+            raise ValueError(f"scaler mask has {mask.shape[0]} entries for {x2.shape[0]} "
+                             f"rows{hint}")
         x2 = x2[mask]
     if x2.shape[0] == 0:
         raise ValueError("a scaler needs at least one training row to fit")
