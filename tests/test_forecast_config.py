@@ -33,6 +33,8 @@ def test_defaults_reproduce_the_tutorial():
     (lambda: Config(loss=LossConfig(name="bce")), r"LossConfig.name is 'bce', not a forecasting"),
     (lambda: Config(model=ModelConfig(kind="logistic")), r"ModelConfig.kind is 'logistic'"),
     (lambda: Config(loss=LossConfig(name="pinball", quantiles=(0.5,))), r"LossConfig.quantiles"),
+    (lambda: Config(loss=LossConfig(name="pinball", quantiles=(0.6, 0.9))),
+     r"LossConfig.quantiles are \(0.6, 0.9\), all on one side of the median.*include 0.5"),
     (lambda: Config(train=TrainConfig(patience=3)), r"TrainConfig.patience needs a validation"),
     (lambda: Config(sweep=SweepConfig(folds=3)), r"SweepConfig.folds is 3.*--data.origins"),
 ])

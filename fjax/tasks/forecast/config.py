@@ -134,6 +134,11 @@ class Config(ExperimentConfig):
         if self.loss.name == "pinball" and len(self.loss.quantiles) < 2:
             raise config_error(self.loss, "quantiles", f"has one level {self.loss.quantiles}",
                                "give at least two levels for an interval, e.g. 0.1 0.5 0.9")
+        if self.loss.name == "pinball" and not min(self.loss.quantiles) <= 0.5 <= max(
+                self.loss.quantiles):
+            raise config_error(self.loss, "quantiles", f"are {self.loss.quantiles}, all on one "
+                               "side of the median that gives the point forecast",
+                               "include 0.5, or levels below and above it, e.g. 0.1 0.5 0.9")
         if self.sweep.folds != 1:
             raise config_error(self.sweep, "folds", f"is {self.sweep.folds}, but forecasting "
                                "does not shuffle rows into folds", "use --data.origins for "

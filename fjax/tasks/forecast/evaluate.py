@@ -55,8 +55,7 @@ def member_prices(raw: np.ndarray, loss: LossConfig, data: ForecastData, index: 
         levels = np.sort(np.asarray(loss.quantiles, np.float64))
         zq = np.sort(data.unscale_target(np.asarray(pred)), axis=-1)
         pq = to_prices(zq, last, data.transform)
-        mid = int(np.argmin(np.abs(levels - 0.5)))
-        return PriceForecast(pq[..., mid], pq[..., 0], pq[..., -1],
+        return PriceForecast(median(pq, levels), pq[..., 0], pq[..., -1],
                              nominal=float(levels[-1] - levels[0]))
     if loss.name == "gaussian_nll":
         mean, log_scale = (np.asarray(p, np.float64) for p in pred)
@@ -65,6 +64,17 @@ def member_prices(raw: np.ndarray, loss: LossConfig, data: ForecastData, index: 
                                         intervals.gaussian_z(level))
         return PriceForecast(point, lo, hi, nominal=level)
     return PriceForecast(to_prices(data.unscale_target(np.asarray(pred)), last, data.transform))
+
+
+def median(quantiles: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """The 0.5 quantile from quantiles at sorted `levels` (last axis), interpolated linearly
+    between the levels either side of 0.5 when it is not one of them (the config keeps
+    0.5 within the levels)."""
+    j = int(np.searchsorted(levels, 0.5))
+    if levels[j] == 0.5:
+        return quantiles[..., j]
+    t = (0.5 - levels[j - 1]) / (levels[j] - levels[j - 1])
+    return quantiles[..., j - 1] + t * (quantiles[..., j] - quantiles[..., j - 1])
 
 
 def ensemble(forecasts: list[PriceForecast]) -> PriceForecast:
