@@ -98,27 +98,42 @@ def test_weight_of_evidence_matches_a_hand_computed_table():
     x = np.array([1.0, 2, 3, 4, 5, 6, 7, 8, np.nan, np.nan])
     yn = np.array([0, 0, 0, 0, 1, 1, 1, 0, 1, 1], np.float64)
     num = fit_numeric_woe(x, yn, n_bins=2)
-    np.testing.assert_allclose(num.edges, [4.5])
+    np.testing.assert_allclose(num.edges, [5.0])   # the median, as the observed value above
     # bins: low 4 good 0 bad, high 1 good 3 bad, missing 0 good 2 bad; G=5, B=5, 3 bins
     g, b = np.array([4, 1, 0]) + 0.5, np.array([0, 3, 2]) + 0.5
     expect = np.log((g / g.sum()) / (b / b.sum()))
-    np.testing.assert_allclose(num.transform(np.array([0.0, 4.5, np.nan])), expect)
+    np.testing.assert_allclose(num.transform(np.array([4.9, 5.0, np.nan])), expect)
 
 
 def test_numeric_woe_bins_all_hold_training_rows():
-    """A count with most rows at its minimum: the quantile edges 1, 1.4, 2 leave the bins
-    below 1 and [1.4, 2) empty (an empty bin's WOE is ln(Bad / G), about -0.85 at 30% bads)."""
+    """A count with most rows at its minimum: the quantile edges 1, 1, 2, 2 leave the bins
+    below 1 and [1, 1) empty (an empty bin's WOE is ln(Bad / G), about -0.85 at 30% bads)."""
     x = np.array([1.0] * 12 + [2.0] * 5 + [3.0] * 3)
     y = np.array([0, 1] * 6 + [0, 0, 0, 1, 1] + [1, 0, 1], np.float64)
     num = fit_numeric_woe(x, y, n_bins=5)
-    np.testing.assert_allclose(num.edges, [1.4])
+    np.testing.assert_allclose(num.edges, [2.0])
     counts = np.bincount(num.bin_of(x), minlength=len(num.edges) + 1)
     assert (counts > 0).all()
-    # bins [.., 1.4): 6 good 6 bad; [1.4, ..): 4 good 4 bad (G = Bad = 10, 2 bins)
+    # bins [.., 2): 6 good 6 bad; [2, ..): 4 good 4 bad (G = Bad = 10, 2 bins)
     g, b = np.array([6, 4]) + 0.5, np.array([6, 4]) + 0.5
     expect = np.log((g / g.sum()) / (b / b.sum()))
     np.testing.assert_allclose(num.transform(np.array([0.0, 1.0, 2.5, 9.0])),
                                expect[[0, 0, 1, 1]])
+
+
+def test_numeric_woe_edges_are_observed_values_so_labels_tell_the_bin():
+    """An interpolated edge 2997.0000000000014 printed as "2997" while the applicants with
+    2997 fell in the bin below it: the scorecard gave them the other bin's points."""
+    rng = np.random.default_rng(19)
+    x = rng.integers(100, 5000, size=int(rng.integers(20, 200))).astype(np.float64)
+    y = (rng.random(len(x)) < 0.3).astype(np.float64)
+    interpolated = np.quantile(x, np.linspace(0, 1, 6)[1:-1])   # one is 2827.0000000000005
+    assert not np.isin(interpolated, x).all() and np.isin(np.round(interpolated), x).all()
+    num = fit_numeric_woe(x, y, n_bins=5)
+    assert np.isin(num.edges, x).all()
+    for j, edge in enumerate(num.edges):   # a value equal to an edge opens the bin labelled so
+        assert num.labels()[num.bin_of(np.array([edge]))[0]].startswith(f"[{edge:.6g},")
+        assert num.bin_of(np.array([edge]))[0] == j + 1
 
 
 def _frame(**cols):

@@ -56,7 +56,11 @@ def fit_numeric_woe(x: np.ndarray, y: np.ndarray, n_bins: int = 5) -> NumericWoe
     """Quantile bins of the training values `x` (NaN = missing) and their WOE."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     present = ~np.isnan(x)
-    qs = np.quantile(x[present], np.linspace(0, 1, n_bins + 1)[1:-1]) if present.any() else []
+    # Edges are observed values ("higher": the same bins for every training value as the
+    # interpolated quantile, but no edge a rounding error above a value, which the label
+    # would print as that value while the value falls in the bin below).
+    levels = np.linspace(0, 1, n_bins + 1)[1:-1]
+    qs = np.quantile(x[present], levels, method="higher") if present.any() else []
     edges = _without_empty_bins(np.unique(qs), x[present])
     n = len(edges) + 1
     bins = np.where(present, np.searchsorted(edges, np.nan_to_num(x), side="right"), n)
