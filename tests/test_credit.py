@@ -629,6 +629,18 @@ def test_notes_say_which_numbers_carry_selection_optimism(csv_path):
     assert not any(chosen_here in n for n in report_notes(other, 5, 1, 1))
     swept = report_notes(own, 10, 2, 1)
     assert any("chosen on the same folds it is scored on" in n for n in swept)
+    # Reweighted classes without calibration: PDs that are not probabilities, said.
+    from fjax.config import LossConfig
+    said = "so the model's logit is not the log-odds"
+    assert not any(said in n for n in report_notes(own, 5, 1, 1))
+    weighted = dataclasses.replace(own, loss=LossConfig(name="bce", pos_weight=3.0))
+    notes = report_notes(own, 5, 1, 1, chosen=weighted, mean_pd=0.518, bad_rate=0.3)
+    assert any(f"(pos_weight 3), {said}" in n and "PD is 0.518 against a bad rate of 0.300" in n
+               for n in notes)
+    focal = dataclasses.replace(own, loss=LossConfig(name="focal"))
+    assert any("(focal loss)" in n for n in report_notes(focal, 5, 1, 1))
+    calibrated = dataclasses.replace(weighted, scorecard=ScorecardConfig(calibration="platt"))
+    assert not any(said in n for n in report_notes(calibrated, 5, 1, 1))
 
 
 def test_column_names_match_a_file_spelled_in_another_case(csv_path, tmp_path):

@@ -58,8 +58,10 @@ OUTPUTS = ("metrics.json", "cv_table.csv", "cv_summary.csv", "scores.csv",
 
 
 def report_notes(config: Config, members: int, configs: int, programs: int,
-                 rejected_without_reason: int = 0) -> list[str]:
-    """What a reader must know to trust (or discount) the numbers."""
+                 rejected_without_reason: int = 0, chosen: Config | None = None,
+                 mean_pd: float | None = None, bad_rate: float | None = None) -> list[str]:
+    """What a reader must know to trust (or discount) the numbers; `chosen` is the best
+    configuration, `mean_pd` its mean out-of-fold PD and `bad_rate` the data's."""
     notes = [f"{members} members ({config.sweep.folds} folds x {configs} configurations x "
              f"{config.sweep.seeds} seeds) trained in {programs} compiled population(s); "
              "preprocessing fitted per fold on that fold's training rows."]
@@ -76,6 +78,16 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
                      "same selection optimism; on your own data they do not.")
     if config.scorecard.calibration != "none":
         notes.append("Scores come from the model's logit; PDs and decisions are calibrated.")
+    loss = (chosen or config).loss
+    if config.scorecard.calibration == "none" and (loss.name == "focal" or loss.pos_weight != 1):
+        weighting = "focal loss" if loss.name == "focal" else f"pos_weight {loss.pos_weight:g}"
+        seen = ("" if mean_pd is None else f": the mean out-of-fold PD is {mean_pd:.3f} "
+                f"against a bad rate of {bad_rate:.3f}")
+        notes.append(f"The loss reweights the classes ({weighting}), so the model's logit is "
+                     f"not the log-odds and its PDs are not probabilities{seen}. PDs, Brier, "
+                     "ECE and the score's odds anchor are shifted; the threshold is chosen on "
+                     "these PDs, so decisions stay cost-optimal. For PDs that are "
+                     "probabilities, use --scorecard.calibration platt.")
     if rejected_without_reason:
         notes.append(f"{rejected_without_reason} rejected applicant(s) have no reason code: "
                      "no attribute of theirs raised the PD above the reference (mean) "
@@ -144,7 +156,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     }
     run_dir.json("metrics.json", metrics_json)
     notes = report_notes(config, len(search.table), len(search.summary), len(results),
-                         final_facts["rejected_without_reason"])
+                         final_facts["rejected_without_reason"], best,
+                         float(np.mean(oof.pd_raw)), float(np.mean(data.y)))
     run_dir.text("report.md", report_markdown(
         title=f"Credit scoring: {config.name}", metrics=metrics_json,
         per_fold=per_fold, summary=search.summary, importance=imp, points=points,

@@ -3,12 +3,15 @@
     d_i = mean_h e_model[i, h]^2 - mean_h e_base[i, h]^2      (loss differential)
     DM  = k mean(d) / sqrt(LRV / N),   k = sqrt((N + 1 - 2q + q (q - 1) / N) / N)
 
-LRV is the Newey-West (Bartlett) long-run variance of d with `lags` autocovariances:
-windows whose targets overlap (H > stride) have correlated errors. k is Harvey,
-Leybourne & Newbold's small-sample correction with q = lags + 1, and the p-value comes
-from Student's t with N - 1 degrees of freedom, as R's `forecast::dm.test` does: the plain
-normal test rejects too often on a few hundred windows. DM < 0 means the model's squared
-errors are smaller. References: Diebold & Mariano, *Comparing Predictive Accuracy*, JBES
+LRV is the Newey-West (Bartlett-weighted) long-run variance of d with `lags`
+autocovariances: windows whose targets overlap (H > stride) have correlated errors. k is
+Harvey, Leybourne & Newbold's small-sample correction with q = lags + 1, and the p-value
+comes from Student's t with N - 1 degrees of freedom: the plain normal test rejects too
+often on a few hundred windows. This is R's `forecast::dm.test(varestimator="bartlett")`;
+its default ("acf", uniform weights, the estimator HLN derived k for) agrees at lag 0 and
+gives smaller |DM| with lags (S&P 500 test windows, h = 7: -5.65 against -6.69 here).
+Bartlett weights keep the variance positive. Each window's loss is its squared error
+averaged over the H steps. DM < 0 means the model's squared errors are smaller. References: Diebold & Mariano, *Comparing Predictive Accuracy*, JBES
 1995; Harvey, Leybourne & Newbold, IJF 1997; Newey & West, Econometrica 1987.
 """
 
