@@ -37,6 +37,15 @@ def default_platform() -> str:
     return device if isinstance(device, str) else device.platform
 
 
+def default_devices() -> list:
+    """The devices work may spread over: the one `jax.default_device` pins, the local
+    devices of a platform it names, else the default backend's local devices."""
+    device = jax.config.jax_default_device
+    if device is None:
+        return jax.local_devices()
+    return jax.local_devices(backend=device) if isinstance(device, str) else [device]
+
+
 def machine_summary() -> dict:
     """Backend, devices and versions, for run folders and benchmark tables."""
     devices = jax.devices()

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
 
-from fjax.runtime import default_platform
+from fjax.runtime import default_devices, default_platform
 from fjax.train.epoch import epoch_permutation
 from fjax.train.fit import default_eval_fn
 from fjax.train.loop import EvalFn, LoopSpec, LoopState, advance
@@ -33,6 +36,18 @@ class PopulationSpec:
     eval_batch_size: int
     group_size: int        # consecutive members sharing seed and fold (the grid's size)
     chunk: int | None      # None: all members at once; k: about k at a time
+    mesh: Mesh | None = None   # devices the groups are spread over (axis "pop"), or one
+
+
+def member_mesh(n_groups: int, devices: Sequence[jax.Device] | None = None) -> Mesh | None:
+    """A 1-D mesh (axis "pop") over as many of `devices` (default: `default_devices()`)
+    as divide the groups evenly, so each device trains whole groups; None when that is
+    one device."""
+    devices = list(default_devices() if devices is None else devices)
+    if not devices:
+        raise ValueError("devices is empty; pass at least one device, or None for all")
+    used = max(k for k in range(1, len(devices) + 1) if n_groups % k == 0)
+    return None if used == 1 else Mesh(np.array(devices[:used]), ("pop",))
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))
@@ -46,9 +61,27 @@ def population_epoch(spec: PopulationSpec, loss_fn: Callable, eval_fn: EvalFn | 
     Members form groups of `group_size` that share seed and fold, hence batches. Vmapped,
     a group gathers each batch once and its members' matmuls with it become one larger
     matmul. Members trained one (or `chunk`) at a time are mapped directly, each taking
-    its own batches. Shuffles are drawn once per seed.
+    its own batches. Shuffles are drawn once per seed. With a mesh, each device runs
+    this on its own groups (`shard_map`): members are independent, so the devices never
+    communicate, and the data is on every device.
     Shapes: loop and hp `[P, ...]` with P = Q groups x G; group_fold, group_seed `[Q]`.
     """
+    run = functools.partial(_epoch, spec, loss_fn, eval_fn)
+    if spec.mesh is None:
+        return run(loop, hp, group_fold, group_seed, data, base_weights, train_masks,
+                   val_data, val_masks, seed_rngs)
+    members, shared = P("pop"), P()
+    return jax.shard_map(
+        lambda per_member, everyone: run(*per_member, *everyone), mesh=spec.mesh,
+        in_specs=(members, shared), out_specs=members, check_vma=False)(
+            (loop, hp, group_fold, group_seed),
+            (data, base_weights, train_masks, val_data, val_masks, seed_rngs))
+
+
+def _epoch(spec: PopulationSpec, loss_fn: Callable, eval_fn: EvalFn | None, loop: LoopState,
+           hp: dict, group_fold: jax.Array, group_seed: jax.Array, data: dict,
+           base_weights: jax.Array, train_masks: jax.Array, val_data: dict | None,
+           val_masks: jax.Array | None, seed_rngs: jax.Array) -> tuple[LoopState, dict]:
     n_groups, size = group_fold.shape[0], spec.group_size
     epoch = jnp.max(loop.epoch)   # members still training are all at this epoch
     perms = jax.vmap(lambda rng: epoch_permutation(rng, epoch, base_weights.shape[0]))(seed_rngs)

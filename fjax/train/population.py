@@ -22,6 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from fjax.config import OptimConfig, TrainConfig, metric_mode
 from fjax.data.checks import check_weights
@@ -30,7 +32,7 @@ from fjax.optim import HYPERPARAMS, build_optimizer
 from fjax.train.callbacks import Callback, ProgressBar
 from fjax.train.epoch import num_batches
 from fjax.train.fit import inputs_named, prepare, resolve_monitor
-from fjax.train.lift import PopulationSpec, auto_chunk, population_epoch
+from fjax.train.lift import PopulationSpec, auto_chunk, member_mesh, population_epoch
 from fjax.train.loop import EvalFn, LoopSpec, LoopState, RunRecord, run_epochs, warn_unselected
 from fjax.train.members import (InitFn, check_grid, check_optimizer_values, check_seeds,
                                 init_population, member_grid)
@@ -134,7 +136,8 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
                      train: TrainConfig, hparams: Mapping[str, Sequence[float]] | None = None,
                      seeds: Sequence[int] = (0,), folds: Folds | None = None,
                      val_data: dict | None = None, eval_fn: EvalFn | None = None,
-                     callbacks: Sequence[Callback] | None = None) -> Population:
+                     callbacks: Sequence[Callback] | None = None,
+                     devices: Sequence[jax.Device] | None = None) -> Population:
     """Train seeds x folds x grid members of one structure as one compiled program.
 
     Args:
@@ -151,6 +154,10 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
       folds: training/validation masks over `data` (members validate on their fold).
         Without folds, members train on all rows and validate on `val_data` if given.
       eval_fn: `(params, val_data, val_weights) -> metrics`; default: weighted loss.
+      devices: where members train (default: `fjax.runtime.default_devices()`, every
+        local device of the default backend unless `jax.default_device` pins one).
+        Groups of members (those sharing seed and fold) are spread over as many devices
+        as divide their number evenly, the data copied to each; one device: as before.
     """
     hparams = check_grid(hparams or {})
     seeds = check_seeds(seeds)
@@ -183,12 +190,16 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
     if chunk is None:
         with inputs_named(data):
             chunk = auto_chunk(loss_fn, loop, data, loss_names, loss_hp)
+    mesh = member_mesh(len(group_fold), devices)
     pop_spec = PopulationSpec(loop=spec, with_hparams=bool(loss_names), has_val=has_val,
                               eval_batch_size=train.eval_batch_size, group_size=group_size,
-                              chunk=chunk)
+                              chunk=chunk, mesh=mesh)
     step_fn = functools.partial(population_epoch, pop_spec, loss_fn, eval_fn)
     args = (loss_hp, group_fold, group_seed, data, base_weights, train_masks, val_data,
             val_masks, seed_rngs)
+    if mesh is not None:   # each device holds its groups' members and all the data
+        split, copy = NamedSharding(mesh, P("pop")), NamedSharding(mesh, P())
+        loop, args = jax.device_put((loop, args), (split, (split,) * 3 + (copy,) * 6))
     if callbacks is None:
         callbacks = [ProgressBar(train.epochs)]
     if loss_names and eval_fn is None and has_val and monitor == "val_loss":
