@@ -31,10 +31,10 @@ from fjax.runtime import enable_compilation_cache
 from fjax.tasks.forecast.config import ForecastDataConfig
 from fjax.tasks.forecast.data import prepare
 from fjax.tasks.forecast.evaluate import member_prices
-from fjax.tasks.forecast.training import predict_members
 from fjax.train import fit, init_member, train_population
 from fjax.train.epoch import num_batches, train_epoch
 from fjax.train.objective import supervised_loss
+from fjax.train.population import predict_members
 from fjax.train.state import TrainState
 from fjax.train.step import make_train_step
 

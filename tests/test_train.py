@@ -937,3 +937,13 @@ def test_a_custom_model_or_data_off_the_contract_is_told_the_contract():
             config=TrainConfig(epochs=1), callbacks=())
     with pytest.raises(ValueError, match=r"data has no \['x'\] \(its keys: \['X', 'y'\]\)"):
         fit(fresh_state(), LOSS, {"X": X, "y": Y}, config=TrainConfig(epochs=1), callbacks=())
+
+
+def test_population_predict_is_each_members_apply():
+    pop = train_population(LOSS, INIT, DATA, optim=OptimConfig(), train=TrainConfig(epochs=1),
+                           hparams={"learning_rate": [1e-3, 1e-1]}, seeds=[0, 1], callbacks=())
+    out = pop.predict(MODEL.apply, X, batch_size=16)    # 90 rows: a partial last batch
+    chex.assert_shape(out, (4, N, 1))
+    for i in range(4):
+        np.testing.assert_allclose(out[i], MODEL.apply(pop.member_params(i), X), rtol=1e-5,
+                                   atol=1e-6)

@@ -77,6 +77,11 @@ class Population:
             rows[f"best_{name}"] = np.where(best > 0, stacked[np.maximum(best, 1) - 1, idx], np.nan)
         return rows
 
+    def predict(self, apply_fn: Callable, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """f32[P, n, ...]: every member's output on `x` with its final `params`, as
+        `apply_fn(params, rows, deterministic=True)` (e.g. a flax `model.apply`)."""
+        return predict_members(apply_fn, self.params, np.asarray(x), batch_size)()
+
     def mode_of(self, metric: str, mode: str | None = None) -> str:
         """`mode` if given, else the monitor's for the monitor, else the metric's own
         ("max" for val_auc, "min" for val_rmse: `fjax.config.metric_mode`)."""
@@ -116,6 +121,31 @@ class Population:
         row = summary.loc[best_row(summary[col], mode)]
         return {k: np.asarray(row[k]).item() for k in summary.columns  # plain Python values
                 if k not in (col, f"{metric}_std", f"{metric}_count", "config")}
+
+
+def predict_members(apply_fn: Callable, params: Any, x: np.ndarray,
+                    batch_size: int = 1024) -> Callable[[], np.ndarray]:
+    """A compiled `() -> f32[P, N, ...]`: every stacked member's output (eval mode) on
+    every row of `x`, `batch_size` rows at a time.
+
+    Returned uncalled so callers can time compilation and execution apart.
+    """
+    n = x.shape[0]
+    bs = max(1, min(batch_size, n))
+    nb = -(-n // bs)
+    xb = jnp.asarray(np.concatenate([x, np.repeat(x[-1:], nb * bs - n, axis=0)])
+                     .reshape(nb, bs, *x.shape[1:]))
+
+    def one(p, xb):
+        out = jax.lax.map(lambda b: apply_fn(p, b, deterministic=True), xb)
+        return out.reshape((nb * bs,) + out.shape[2:])[:n]
+
+    compiled = jax.jit(jax.vmap(one, in_axes=(0, None))).lower(params, xb).compile()
+
+    def run() -> np.ndarray:
+        return np.asarray(compiled(params, xb))
+
+    return run
 
 
 def best_row(means: pd.Series, mode: str) -> Any:

@@ -19,7 +19,8 @@ from fjax.tasks.forecast.evaluate import (Evaluation, PriceForecast, ensemble, e
                                           member_prices, point_metrics)
 from fjax.tasks.forecast.members import Candidate, assemble, candidates, headline
 from fjax.tasks.forecast.report import forecast_frame, report_markdown
-from fjax.tasks.forecast.training import apply_fn_of, check_grid, predict_members, train
+from fjax.tasks.forecast.training import apply_fn_of, check_grid, train
+from fjax.train.population import predict_members
 
 OUTPUTS = ("history.jsonl", "metrics.json", "forecast.csv", "report.md", "forecast.png",
            "loss.png", "horizon.png")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Mapping, Sequence
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -108,28 +107,4 @@ def train(config: Config, data: ForecastData, grid: Mapping[str, Sequence[Any]] 
     results = train_grid(s.config, grid or {}, build, s.arrays, folds=s.folds,
                          run_dir=run_dir, progress=progress)
     return s, results
-
-
-def predict_members(apply_fn: Callable, params: Any, x: np.ndarray,
-                    batch_size: int = 1024) -> Callable[[], np.ndarray]:
-    """A compiled `() -> f32[P, N, out]`: every stacked member on every window.
-
-    Returned uncalled so callers can time compilation and execution apart.
-    """
-    n = x.shape[0]
-    bs = max(1, min(batch_size, n))
-    nb = -(-n // bs)
-    xb = jnp.asarray(np.concatenate([x, np.repeat(x[-1:], nb * bs - n, axis=0)])
-                     .reshape(nb, bs, *x.shape[1:]))
-
-    def one(p, xb):
-        out = jax.lax.map(lambda b: apply_fn(p, b, deterministic=True), xb)
-        return out.reshape(nb * bs, -1)[:n]
-
-    compiled = jax.jit(jax.vmap(one, in_axes=(0, None))).lower(params, xb).compile()
-
-    def run() -> np.ndarray:
-        return np.asarray(compiled(params, xb))
-
-    return run
 
