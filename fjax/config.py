@@ -34,9 +34,6 @@ OptimizerName = Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "ad
 ScheduleName = Literal["constant", "cosine", "warmup_cosine", "exponential"]
 MODEL_KINDS = get_args(ModelKind)
 ACTIVATIONS = get_args(Activation)
-LOSSES = get_args(LossName)
-OPTIMIZERS = get_args(OptimizerName)
-SCHEDULES = get_args(ScheduleName)
 
 
 @frozen_config

@@ -4,10 +4,12 @@ linear, quietly; files are written whole or not at all."""
 import warnings
 from pathlib import Path
 
+import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
+from fjax import metrics
 from fjax.report import plots
 
 
@@ -55,3 +57,14 @@ def test_plots_are_written_through_a_temporary_file(tmp_path, monkeypatch):
                       tmp_path / "loss.png", keys=("loss",))
     assert seen and seen[0].startswith(".loss.png.") and seen[0].endswith(".tmp")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["loss.png"]
+
+
+@pytest.mark.parametrize("scores, labels", [
+    ([.2, .2, .2, .2, .5, .5], [0, 0, 1, 1, 0, 1]),      # the plot once said 0.667 for 0.0
+    (np.round(np.random.default_rng(0).random(500), 1),
+     np.random.default_rng(1).random(500) < 0.3)])
+def test_the_ks_plot_counts_ties_as_the_metric_does(scores, labels):
+    scores, labels = np.asarray(scores), np.asarray(labels, float)
+    _, cum_neg, cum_pos, i = plots.ks_points(scores, labels)
+    assert abs(cum_pos[i] - cum_neg[i]) == pytest.approx(
+        float(metrics.ks_statistic(jnp.asarray(scores), jnp.asarray(labels))), abs=1e-6)

@@ -17,6 +17,7 @@ from typing import Any
 
 import flax.linen as nn
 
+from fjax.config import MODEL_KINDS
 from fjax.models.activations import ACTIVATION_NAMES, ACTIVATIONS, get_activation
 from fjax.models.autoencoder import Autoencoder, reconstruction_error
 from fjax.models.conv import CNN1D
@@ -24,16 +25,6 @@ from fjax.models.linear import LinearRegression, LogisticRegression
 from fjax.models.mlp import MLP
 from fjax.models.recurrent import GRU, LSTM
 
-MODEL_KINDS: tuple[str, ...] = (
-    "linear",
-    "logistic",
-    "mlp",
-    "lstm",
-    "gru",
-    "cnn",
-    "autoencoder",
-)
-"""The values ``build_model`` accepts for ``config.kind``."""
 
 
 def _ints(values) -> tuple[int, ...]:

@@ -63,13 +63,30 @@ def loss_curves(history: Sequence[Mapping], path: str | Path,
     return save_figure(fig, path)
 
 
+def tie_groups(scores: np.ndarray, labels: np.ndarray, descending: bool = True
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(distinct scores in order, positives and negatives counted up to each): a threshold
+    moves past tied scores together, as the metrics count them."""
+    scores, labels = np.asarray(scores), np.asarray(labels).astype(float)
+    order = np.argsort(-scores if descending else scores, kind="stable")
+    s, y = scores[order], labels[order]
+    last = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
+    return s[last], np.cumsum(y)[last], np.cumsum(1 - y)[last]
+
+
 def roc_points(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """False and true positive rates at every distinct threshold (ties move together)."""
-    order = np.argsort(-scores, kind="stable")
-    s, y = scores[order], labels[order].astype(float)
-    last = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
-    tp, fp = np.cumsum(y)[last], np.cumsum(1 - y)[last]
+    _, tp, fp = tie_groups(scores, labels)
     return np.r_[0, fp / max(fp[-1], 1)], np.r_[0, tp / max(tp[-1], 1)]
+
+
+def ks_points(scores: np.ndarray, labels: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """(distinct scores ascending, cumulative shares of negatives and of positives, the
+    index of their largest gap: the KS statistic, ties counted as `metrics.ks_statistic`)."""
+    s, pos, neg = tie_groups(scores, labels, descending=False)
+    cum_pos, cum_neg = pos / max(pos[-1], 1), neg / max(neg[-1], 1)
+    return s, cum_neg, cum_pos, int(np.argmax(np.abs(cum_pos - cum_neg)))
 
 
 def roc_curve(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | Path,
@@ -91,13 +108,9 @@ def pr_curve(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | Pa
              title: str = "Precision-recall") -> Path:
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     for name, (scores, labels) in curves.items():
-        scores, labels = np.asarray(scores), np.asarray(labels).astype(float)
-        order = np.argsort(-scores, kind="stable")
-        s, y = scores[order], labels[order]
-        last = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
-        tp = np.cumsum(y)[last]
-        precision = tp / (last + 1)
-        recall = tp / max(y.sum(), 1)
+        _, tp, fp = tie_groups(scores, labels)
+        precision = tp / (tp + fp)
+        recall = tp / max(tp[-1], 1)
         ax.step(np.r_[0, recall], np.r_[1, precision], where="post", label=name)
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
@@ -120,21 +133,16 @@ def score_distributions(scores: np.ndarray, labels: np.ndarray, path: str | Path
 
 
 def ks_curve(scores: np.ndarray, labels: np.ndarray, path: str | Path,
-             title: str = "KS: cumulative share by score") -> Path:
+             title: str = "KS: cumulative share by score", xlabel: str = "score") -> Path:
     """Cumulative distributions of negatives and positives over the score, and their gap."""
-    scores, labels = np.asarray(scores), np.asarray(labels).astype(float)
-    order = np.argsort(scores, kind="stable")
-    s, y = scores[order], labels[order]
-    cum_pos = np.cumsum(y) / max(y.sum(), 1)
-    cum_neg = np.cumsum(1 - y) / max((1 - y).sum(), 1)
-    gap = np.abs(cum_pos - cum_neg)
-    i = int(np.argmax(gap))
+    s, cum_neg, cum_pos, i = ks_points(scores, labels)
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(s, cum_neg, label="negatives")
     ax.plot(s, cum_pos, label="positives")
     ax.vlines(s[i], cum_pos[i], cum_neg[i], colors="k", linestyles="--",
-              label=f"KS = {gap[i]:.3f}")
-    ax.set_xlabel("score")
+              label=f"KS = {abs(cum_pos[i] - cum_neg[i]):.3f}")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("cumulative share of the class")
     ax.set_title(title)
     ax.legend()
     return save_figure(fig, path)

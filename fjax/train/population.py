@@ -28,7 +28,7 @@ from jax.sharding import PartitionSpec as P
 from fjax.config import OptimConfig, TrainConfig, metric_mode
 from fjax.data.checks import check_weights
 from fjax.data.splits import Folds
-from fjax.optim import HYPERPARAMS, build_optimizer
+from fjax.optim import HYPERPARAMS, build_optimizer, optimizer_settings
 from fjax.train.callbacks import Callback, ProgressBar
 from fjax.train.epoch import num_batches
 from fjax.train.fit import inputs_named, prepare, resolve_monitor
@@ -242,8 +242,7 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
     # The digest's settings: what shapes the program, the model and loss where the loss
     # says (`supervised_loss` does), and the schedule (its length matters unless it is
     # constant), so a checkpoint resumes only the same run.
-    steps = None if optim.schedule == "constant" else train.epochs * spec_batches
-    settings = (pop_spec, optim, steps, getattr(loss_fn, "structure", None))
+    settings = (pop_spec, optimizer_settings(tx), getattr(loss_fn, "structure", None))
     with inputs_named(data):
         loop = run_epochs(step_fn, loop, args, train.epochs, callbacks, record,
                           settings=settings)

@@ -22,7 +22,7 @@ from fjax.train.callbacks import ProgressBar
 from fjax.scorecard import ScoreScale
 from fjax.tasks.credit.config import Config
 from fjax.tasks.credit.data import CreditData, Shape, full_design, pack
-from fjax.tasks.credit.model import build_model, logits, trainable
+from fjax.tasks.credit.model import build_model, predict, trainable
 from fjax.train import fit, init_member
 from fjax.train.epoch import num_batches
 
@@ -43,9 +43,7 @@ class FinalModel:
         return pack(self.encoder.transform(frame), self.shape.n_numeric)
 
     def logits(self, x: np.ndarray) -> np.ndarray:
-        model = self.model
-        return np.asarray(jax.jit(lambda p, v: logits(model, p, v))(self.params, jnp.asarray(x)),
-                          np.float64)
+        return predict(self.config, self.shape, self.params, x)
 
 
 def refit(config: Config, data: CreditData, progress: bool = True) -> FinalModel:
