@@ -178,3 +178,13 @@ def check_integer(cfg: object, name: str, minimum: int, fix: str) -> None:
     value = getattr(cfg, name)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise config_error(cfg, name, f"must be an integer >= {minimum}, got {value!r}", fix)
+
+
+def check_unused(cfg: object, names: Sequence[str], why: str) -> None:
+    """Fields of `cfg` that must keep their class defaults, because `why` (a task's
+    models never read them): a value set there would change nothing, silently."""
+    defaults = {f.name: f.default for f in dataclasses.fields(cfg)}
+    for name in names:
+        if getattr(cfg, name) != defaults[name]:
+            raise config_error(cfg, name, f"is {getattr(cfg, name)!r}, but {why}",
+                               "leave it out")

@@ -72,3 +72,27 @@ def test_grid_entries_that_change_the_encoding_get_their_own_design():
     assert [(c.model.kind, c.data.woe) for c in configs] == [
         ("logistic", "none"), ("logistic", "all"), ("mlp", "none"), ("mlp", "all")]
     assert all(c.optim.learning_rate == Config().optim.learning_rate for c in configs)
+
+
+def test_model_fields_a_task_never_reads_are_refused_and_hidden():
+    """`fjax run credit --help` listed --model.kernel-size and four more fields that no
+    credit model reads; setting one changed nothing, silently."""
+    import contextlib
+    import io
+
+    from fjax import cli
+    from fjax.config import ModelConfig
+    from fjax.tasks.credit.config import CreditModelConfig
+    from fjax.tasks.forecast import Config as ForecastConfig
+    from fjax.tasks.fraud import Config as FraudConfig
+    for field, value in (("kernel_size", 5), ("head", (8,)), ("bottleneck", 2)):
+        with pytest.raises(ValueError, match=f"CreditModelConfig.{field} is .*do not use it"):
+            CreditModelConfig(**{field: value})
+    with pytest.raises(ValueError, match="ModelConfig.bottleneck is 4, but no forecasting"):
+        ForecastConfig(model=ModelConfig(kind="lstm", hidden=(8,), bottleneck=4))
+    with pytest.raises(ValueError, match="ModelConfig.kernel_size is 5, but no fraud model"):
+        FraudConfig(model=ModelConfig(kind="mlp", kernel_size=5))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        cli.main(["run", "credit", "--help"])
+    assert "--model.hidden" in out.getvalue() and "--model.kernel-size" not in out.getvalue()

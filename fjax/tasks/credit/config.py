@@ -14,6 +14,7 @@ import tyro
 from fjax.config import (DataConfig, ExperimentConfig, LossConfig, ModelConfig, OptimConfig,
                          SweepConfig, TrainConfig, check_integer, check_positive,
                          config_error, frozen_config)
+from fjax.config_fields import check_unused
 
 CREDIT_MODELS = ("logistic", "mlp")
 
@@ -63,6 +64,12 @@ class CreditModelConfig(ModelConfig):
     dropout: float = 0.5
     embedding_dim: int = 3
     """Width of each categorical column's embedding (MLP only)."""
+    # Fields of other tasks' models: hidden from --help, and refused if set.
+    head: Annotated[tuple[int, ...], tyro.conf.Suppress] = ()
+    head_activation: Annotated[str, tyro.conf.Suppress] = "linear"
+    kernel_size: Annotated[int, tyro.conf.Suppress] = 3
+    dilations: Annotated[tuple[int, ...] | None, tyro.conf.Suppress] = None
+    bottleneck: Annotated[int, tyro.conf.Suppress] = 8
 
     def __post_init__(self):
         super().__post_init__()
@@ -71,6 +78,8 @@ class CreditModelConfig(ModelConfig):
                                f"is {self.kind!r}, which the credit task does not support",
                                f"choose one of {', '.join(CREDIT_MODELS)}")
         check_positive(self, "embedding_dim")
+        check_unused(self, ("head", "head_activation", "kernel_size", "dilations", "bottleneck"),
+                     "the credit models (logistic, mlp) do not use it")
 
 
 @frozen_config

@@ -12,6 +12,7 @@ from typing import Literal
 
 from fjax.config import (DataConfig, ExperimentConfig, LossConfig, ModelConfig, TrainConfig,
                          check_integer, config_error, frozen_config)
+from fjax.config_fields import check_unused
 
 FORECAST_LOSSES = ("mse", "mae", "huber", "pinball", "gaussian_nll")
 FORECAST_MODELS = ("linear", "mlp", "lstm", "gru", "cnn")
@@ -128,6 +129,7 @@ class Config(ExperimentConfig):
             raise config_error(self.model, "kind",
                                f"is {self.model.kind!r}, which does not forecast",
                                f"choose one of {', '.join(FORECAST_MODELS)}")
+        check_unused(self.model, ("bottleneck",), "no forecasting model is an autoencoder")
         if self.loss.name not in FORECAST_LOSSES:
             raise config_error(self.loss, "name", f"is {self.loss.name!r}, not a forecasting loss",
                                f"choose one of {', '.join(FORECAST_LOSSES)}")

@@ -18,6 +18,7 @@ import pandas as pd
 from fjax.config import (DataConfig, ExperimentConfig, LossConfig, ModelConfig, OptimConfig,
                          SweepConfig, TrainConfig, check_integer, check_positive, config_error,
                          frozen_config)
+from fjax.config_fields import check_unused
 
 MODELS = ("rule", "logistic", "mlp", "autoencoder", "combined", "gru")
 TRAINED_KINDS = ("logistic", "mlp", "autoencoder", "gru", "lstm")
@@ -113,6 +114,7 @@ class Config(ExperimentConfig):
         if self.model.kind not in TRAINED_KINDS:
             raise config_error(self, "model", f"kind {self.model.kind!r} is not a fraud model",
                                f"choose one of {', '.join(TRAINED_KINDS)}")
+        check_unused(self.model, ("kernel_size", "dilations"), "no fraud model is a CNN")
         if self.model.kind != "autoencoder" and self.loss.name not in ("bce", "focal"):
             raise config_error(self, "loss", f"name {self.loss.name!r} is not a binary loss",
                                "use bce (with loss.pos_weight) or focal (with loss.focal_gamma)")
