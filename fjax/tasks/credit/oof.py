@@ -4,8 +4,10 @@ each estimated honestly by cross-fitting.
 Every applicant's out-of-fold PD comes from the member(s) that did not train on it
 (averaged over seeds). For fold j, the calibrator and the cost-minimising threshold are
 fitted on the other folds' out-of-fold PDs and applied to fold j, so fold j's calibrated
-metrics and expected cost never use fold j's labels. The deployed calibrator and
-threshold are then fitted on all out-of-fold PDs (the refit model has no held-out rows).
+metrics and expected cost never use fold j's labels. The deployed calibrator is then
+fitted on all out-of-fold PDs (the refit model has no held-out rows), and the deployed
+threshold is the fitted one or the Bayes one cost_fp / (cost_fp + cost_fn), whichever
+cost less cross-fitted.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ class OutOfFold:
     fold: np.ndarray            # i64[n] validation fold of each row
     per_fold: pd.DataFrame      # fold, cross-fitted threshold and cost (+ calibrated metrics)
     calibrator: Callable        # fitted on every out-of-fold PD
-    threshold: float            # cost-minimising on calibrator(pd_raw)
+    threshold: float            # deployed: fitted on calibrator(pd_raw), or Bayes (summary)
     summary: dict[str, Any]
 
 
@@ -66,18 +68,24 @@ def analyse(pd_raw: np.ndarray, y: np.ndarray, folds: Folds, calibration: str,
                                                  cost_fp)})
     per_fold = pd.DataFrame(rows)
     calibrator = fit_calibrator(calibration, pd_raw, y)
-    pd_all = calibrator(pd_raw)
-    threshold = best_threshold(pd_all, y, cost_fn, cost_fp)
+    fitted = best_threshold(calibrator(pd_raw), y, cost_fn, cost_fp)
+    # Deploy the rule whose cross-fitted cost is lower (the Bayes one on a tie: nothing
+    # fitted). A threshold fitted on a few hundred PDs often costs more out of sample.
+    rule = "fitted" if per_fold["cost"].mean() < per_fold["cost_bayes"].mean() else "bayes"
+    threshold = fitted if rule == "fitted" else bayes
     bad_rate = float(y.mean())
     summary = {
         "calibration": calibration,
         "threshold": threshold,
+        "threshold_rule": rule,
+        "fitted_threshold": fitted,
         "bayes_threshold": bayes,
-        "confusion_oof": confusion(pd_all, y, threshold),
-        "cost_per_applicant_oof": expected_cost(pd_all, y, threshold, cost_fn, cost_fp),
+        "confusion_oof": confusion(pd_cf, y, threshold),
+        "cost_per_applicant_oof": expected_cost(pd_cf, y, threshold, cost_fn, cost_fp),
         "cost_per_applicant_cv_mean": float(per_fold["cost"].mean()),
         "cost_per_applicant_cv_std": float(per_fold["cost"].std(ddof=1)),
         "cost_bayes_threshold_cv_mean": float(per_fold["cost_bayes"].mean()),
+        "cost_bayes_threshold_cv_std": float(per_fold["cost_bayes"].std(ddof=1)),
         "cost_accept_all": cost_fn * bad_rate,
         "cost_reject_all": cost_fp * (1 - bad_rate),
         "ece_oof_raw": expected_calibration_error(pd_raw, y),

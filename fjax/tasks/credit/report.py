@@ -42,6 +42,14 @@ def _short(summary: pd.DataFrame) -> pd.DataFrame:
     return summary[keep + ["auc_mean", "auc_std", "ks_mean", "brier_mean", "log_loss_mean"]]
 
 
+RULE_NAMES = {"bayes": "Bayes", "fitted": "fitted"}
+
+
+def _confusion_words(c: dict) -> str:
+    return (f"{c['tp']} bad applicants rejected, {c['fn']} accepted; {c['tn']} good "
+            f"accepted, {c['fp']} rejected")
+
+
 def _fmt(mean: float, std: float) -> str:
     return f"{mean:.4f} +/- {std:.4f}"
 
@@ -62,18 +70,22 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               "cv_summary.csv)", "", markdown_table(_short(summary)), "",
               "## Decision under the cost matrix", "",
               f"Costs: accepting a bad applicant {d['cost_fn']}, rejecting a good one "
-              f"{d['cost_fp']}. Threshold (reject when PD >= t), chosen on all out-of-fold "
-              f"PDs: **t = {d['threshold']:.4f}** (Bayes threshold for calibrated PDs: "
-              f"{d['bayes_threshold']:.4f}).", "",
-              f"- Expected cost per applicant, cross-fitted (threshold chosen on the other "
-              f"folds): **"
-              f"{_fmt(d['cost_per_applicant_cv_mean'], d['cost_per_applicant_cv_std'])}**",
-              f"- Expected cost per applicant at t on the out-of-fold PDs it was chosen on "
-              f"(optimistic): {d['cost_per_applicant_oof']:.4f}",
-              f"- Baselines: accept everyone {d['cost_accept_all']:.4f}, reject everyone "
-              f"{d['cost_reject_all']:.4f}",
-              f"- Confusion at t (out of fold; positive = rejected, label bad): "
-              f"{', '.join(f'{k} {v}' for k, v in d['confusion_oof'].items())}", "",
+              f"{d['cost_fp']}; an applicant is rejected when PD >= t. Two rules for t, each "
+              "scored cross-fitted (fold j's PDs judged with a t from the other folds "
+              "only):", "",
+              f"- fitted (the t of least cost on the out-of-fold PDs): expected cost per "
+              f"applicant {_fmt(d['cost_per_applicant_cv_mean'], d['cost_per_applicant_cv_std'])}",
+              f"- Bayes (t = cost_fp / (cost_fp + cost_fn) = {d['bayes_threshold']:.4f}, right "
+              f"for calibrated PDs): "
+              f"{_fmt(d['cost_bayes_threshold_cv_mean'], d['cost_bayes_threshold_cv_std'])}",
+              f"- baselines: accept everyone {d['cost_accept_all']:.4f}, reject everyone "
+              f"{d['cost_reject_all']:.4f}", "",
+              f"Deployed: the {RULE_NAMES[d['threshold_rule']]} rule, which cost less, **t = "
+              f"{d['threshold']:.4f}** (the fitted t on all out-of-fold PDs is "
+              f"{d['fitted_threshold']:.4f}). At t, on the out-of-fold PDs of scores.csv "
+              f"(`pd_oof`): expected cost {d['cost_per_applicant_oof']:.4f} per applicant; "
+              f"{_confusion_words(d['confusion_oof'])}. The per-fold table's `threshold` is "
+              "each fold's fitted t, `cost` and `cost_bayes` the two rules' costs on it.", "",
               "## Final model (refit on every applicant)", "",
               f"Base points (mean applicant): {metrics['final']['base_points']:.1f}; "
               f"score = {metrics['scorecard']['offset']:.2f} + "
