@@ -166,6 +166,20 @@ def test_a_verdict_on_few_test_windows_says_so():
     assert "too few" not in verdict({**m, "test_windows": 250})
 
 
+def test_a_lead_within_noise_is_not_called_beating_the_naive_forecast():
+    """RMSE 312.8 vs 312.9 with DM p = 0.98 was headlined "The model beats the naive..."."""
+    from fjax.tasks.forecast.report import verdict
+    m = {"model": {"rmse": 312.8, "mae": 200.0}, "baselines": {"naive": {"rmse": 312.9,
+                                                                         "mae": 199.0}},
+         "beats_naive": {"rmse": True, "mae": False},
+         "diebold_mariano_vs_naive": {"p_value": 0.984, "statistic": -0.02}, "test_windows": 900}
+    assert verdict(m).startswith("**The model is no better than the naive last-value forecast "
+                                 "beyond noise (lower RMSE, not significantly)**")
+    significant = {**m, "diebold_mariano_vs_naive": {"p_value": 0.001, "statistic": -3.0},
+                   "beats_naive": {"rmse": True, "mae": True}}
+    assert verdict(significant).startswith("**The model beats the naive last-value forecast**")
+
+
 def test_a_grid_point_with_a_diverged_member_is_not_the_headline():
     """lr 1.0 diverged on one of two seeds; its survivor's validation loss is the lowest,
     but the point ranks last."""

@@ -89,7 +89,10 @@ def test_report_states_the_verdict_against_naive(quantile_run):
     text = (out / "report.md").read_text()
     beats = m["beats_naive"]["rmse"] and m["beats_naive"]["mae"]
     none = not (m["beats_naive"]["rmse"] or m["beats_naive"]["mae"])
-    if beats:
+    within_noise = m["diebold_mariano_vs_naive"]["p_value"] >= 0.05
+    if (beats or not none) and within_noise:
+        assert "**The model is no better than the naive last-value forecast beyond noise" in text
+    elif beats:
         assert "**The model beats the naive last-value forecast**" in text
     elif none:
         assert "**The model does NOT beat the naive last-value forecast**" in text

@@ -51,7 +51,13 @@ def verdict(m: dict) -> str:
     model, naive = m["model"], m["baselines"]["naive"]
     ratio = model["rmse"] / naive["rmse"]
     beats = m["beats_naive"]
-    if beats["rmse"] and beats["mae"]:
+    dm = m["diebold_mariano_vs_naive"]
+    noise = dm["p_value"] is not None and dm["p_value"] >= 0.05
+    if (beats["rmse"] or beats["mae"]) and noise:
+        head = ("The model is no better than the naive last-value forecast beyond noise "
+                f"(lower {' and '.join(k.upper() for k in ('rmse', 'mae') if beats[k])}, "
+                "not significantly)")
+    elif beats["rmse"] and beats["mae"]:
         head = "The model beats the naive last-value forecast"
     elif beats["rmse"] or beats["mae"]:
         which = "RMSE" if beats["rmse"] else "MAE"
@@ -60,7 +66,6 @@ def verdict(m: dict) -> str:
         head = "The model does NOT beat the naive last-value forecast"
     text = (f"**{head}** on the test span: RMSE {model['rmse']:.4g} vs {naive['rmse']:.4g} "
             f"(ratio {ratio:.3f}), MAE {model['mae']:.4g} vs {naive['mae']:.4g}, in price units.")
-    dm = m["diebold_mariano_vs_naive"]
     if dm["p_value"] is not None:
         sig = "is" if dm["p_value"] < 0.05 else "is not"
         text += (f" The difference in squared error {sig} statistically significant at 5% "
