@@ -123,3 +123,15 @@ def test_parquet_reads_like_csv(tmp_path):
     b = prepare(ForecastDataConfig(path=str(tmp_path / "rw.parquet"), **kw))
     np.testing.assert_array_equal(a.x, b.x)
     np.testing.assert_array_equal(a.y, b.y)
+
+
+def test_report_dates_keep_the_time_of_intraday_data():
+    """Hourly spans printed as days looked as if train and test overlapped."""
+    from fjax.tasks.forecast.data import date_texts
+    daily = np.array(["2020-01-01", "2020-01-02"], dtype="datetime64[ns]")
+    hourly = np.array(["2021-04-11T09:00", "2021-04-11T10:00"], dtype="datetime64[ns]")
+    ticks = np.array(["2021-04-11T09:00:05", "2021-04-11T09:00:06"], dtype="datetime64[ns]")
+    assert date_texts(daily) == ["2020-01-01", "2020-01-02"]
+    assert date_texts(hourly) == ["2021-04-11 09:00", "2021-04-11 10:00"]
+    assert date_texts(ticks) == ["2021-04-11 09:00:05", "2021-04-11 09:00:06"]
+    assert date_texts(np.arange(2)) == ["0", "1"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from fjax.baselines import min_history
 from fjax.data.scalers import Scaler, fit_scaler
@@ -119,12 +120,25 @@ def check_history(plan: Plan, first: int, evaluation: EvaluationConfig) -> None:
             f".moving_average={evaluation.moving_average}); lower them or use a longer series")
 
 
+def date_texts(dates: np.ndarray) -> list[str]:
+    """Dates as the report prints them: days when every date is a midnight (daily data),
+    else to the minute or second (intraday spans would look as if they overlapped)."""
+    if not np.issubdtype(dates.dtype, np.datetime64):
+        return [str(d) for d in dates]   # row numbers
+    stamps = pd.DatetimeIndex(dates)
+    if (stamps == stamps.normalize()).all():
+        return list(stamps.strftime("%Y-%m-%d"))
+    return list(stamps.strftime("%Y-%m-%d %H:%M" if (stamps.second == 0).all()
+                                else "%Y-%m-%d %H:%M:%S"))
+
+
 def data_facts(data: ForecastData, cfg: ForecastDataConfig) -> dict:
     """What the report says about the data: rows, repairs, spans with dates."""
     plan, dates = data.plan, data.series.dates
+    text = date_texts(dates)
 
     def when(lo: int, hi: int) -> list:
-        return [str(dates[lo])[:10], str(dates[hi - 1])[:10]] if hi > lo else []
+        return [text[lo], text[hi - 1]] if hi > lo else []
 
     spans = []
     for k, span in enumerate(plan.spans):
@@ -140,7 +154,7 @@ def data_facts(data: ForecastData, cfg: ForecastDataConfig) -> dict:
     seen, test = data.y[plan.train[0] > 0], data.y[data.test_index]
     outside = float(np.mean((test < seen.min()) | (test > seen.max())))
     return {"source": data.source, "rows": int(data.series.n), "columns": list(data.series.columns),
-            "first_date": str(dates[0])[:10], "last_date": str(dates[-1])[:10],
+            "first_date": text[0], "last_date": text[-1],
             "forward_filled": data.series.filled, "inserted_rows": data.series.inserted_rows,
             "transform": cfg.transform, "scaler": data.scaler.to_dict(),
             "scaler_rows": list(plan.scaler_rows), "windows": int(len(plan.origins)),
