@@ -48,6 +48,10 @@ def test_baseline_metrics_match_hand_computed_values(small):
     # seasonal naive (m = 2): [106, 121, 106], [121, 137, 121]; never up.
     assert m["baselines"]["seasonal_naive"]["mae"] == pytest.approx(268 / 6, rel=1e-6)
     assert m["baselines"]["seasonal_naive"]["directional_accuracy"] == 0.0
+    # ... and at step 2 (= its season) it is the last price: no direction called, n/a
+    # there and left out overall (it once counted as a forced miss).
+    assert m["per_horizon"]["seasonal_naive"]["directional_accuracy"] == [0.0, None, 0.0]
+    assert m["per_horizon"]["naive"]["directional_accuracy"] == [None] * 3
     # moving average of 3: 319 / 3 and 364 / 3.
     assert m["baselines"]["moving_average"]["mae"] == pytest.approx(49.5, rel=1e-6)
     assert m["model"]["mae"] == pytest.approx(1.0) and m["model"]["rmse"] == pytest.approx(1.0)

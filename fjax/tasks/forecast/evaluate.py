@@ -178,9 +178,17 @@ def evaluate(data: ForecastData, model: PriceForecast, cfg: EvaluationConfig,
     overall = {n: {k: float(table[k][i, 0]) for k in POINT_METRICS} for i, n in enumerate(names)}
     by_step = {n: {k: steps[k][:, i, 0].tolist() for k in POINT_METRICS}
                for i, n in enumerate(names)}
-    # A flat forecast calls no direction: its hit rate would only count flat days.
-    overall["naive"]["directional_accuracy"] = None
-    by_step["naive"]["directional_accuracy"] = [None] * data.plan.horizon
+    # A step whose forecast is the last price in every window (the naive forecast's, the
+    # seasonal naive's at a multiple of its season) calls no direction: n/a, and left
+    # out of the overall hit rate (the mean over steps: each step has the same windows).
+    flat = np.all(pred.astype(np.float32) == last.astype(np.float32)[None, :, None], axis=1)
+    for i, n in enumerate(names):
+        if flat[i].any():
+            hits = [None if flat[i, h] else v
+                    for h, v in enumerate(by_step[n]["directional_accuracy"])]
+            called = [v for v in hits if v is not None]
+            by_step[n]["directional_accuracy"] = hits
+            overall[n]["directional_accuracy"] = float(np.mean(called)) if called else None
     per_origin = [{"origin": k + 1, "windows": int((origin == k).sum()),
                    **{f"{n}_{m}": float(table[m][names.index(n), k + 1])
                       for n in ("model", "naive") for m in ("rmse", "mae")}}
