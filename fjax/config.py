@@ -276,9 +276,14 @@ class ExperimentConfig:
     sweep: SweepConfig = SweepConfig()
 
     def __post_init__(self):
-        if not self.name or any(c in self.name for c in "/\\"):
+        if not self.name or self.name in (".", "..") or any(c in self.name for c in "/\\"):
             raise config_error(self, "name", f"is {self.name!r}",
-                               "use a plain name without slashes")
+                               "use a plain name without slashes (not . or ..)")
+        check_integer(self, "seed", 0, "use a seed >= 0")
+        if self.seed + self.sweep.seeds > 2**32:
+            raise config_error(self, "seed", f"is {self.seed}, and its {self.sweep.seeds} "
+                               f"seed(s) run to {self.seed + self.sweep.seeds - 1}, past the "
+                               f"largest seed {2**32 - 1}", "use a smaller seed")
 
     @property
     def run_dir(self) -> str:

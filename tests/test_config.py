@@ -180,3 +180,29 @@ def test_boundary_values_are_accepted():
 def test_a_name_that_reads_both_better_and_worse_has_no_mode():
     from fjax.config import metric_mode
     assert metric_mode("val_auc_loss") is None and metric_mode("ks_error") is None
+
+
+@pytest.mark.parametrize("task, kwargs, match", [
+    ("forecast", dict(seed=-1), r"Config.seed must be an integer >= 0"),
+    ("forecast", dict(seed=2**32 - 1, sweep=SweepConfig(seeds=2)), r"run to 4294967296"),
+    ("credit", dict(name=".."), r"Config.name is '\.\.'"),
+    ("forecast", dict(train=TrainConfig(monitor="val_auc")), r"which a forecast run does not"),
+    ("credit", dict(train=TrainConfig(monitor="val_average_precision")),
+     r"which a credit run does not log"),
+    ("fraud", dict(train=TrainConfig(monitor="val_loss")), r"which a fraud run does not log"),
+])
+def test_settings_that_failed_only_after_the_run_folder_was_replaced(task, kwargs, match):
+    """A seed out of range, a monitor the run never logs, and the name '..' (runs/.. is
+    the working folder) were caught after the run folder's old files were deleted."""
+    from fjax.tasks import get_task
+    with pytest.raises(ValueError, match=match):
+        get_task(task).Config(**kwargs)
+
+
+def test_a_forecast_monitoring_val_loss_needs_a_validation_span():
+    from fjax.tasks.forecast import Config, ForecastDataConfig
+    with pytest.raises(ValueError, match="has no validation span"):
+        Config(data=ForecastDataConfig(val_fraction=0.0), train=TrainConfig(monitor="val_loss"))
+    Config(data=ForecastDataConfig(val_fraction=0.1), train=TrainConfig(monitor="val_loss"))
+    Config(data=ForecastDataConfig(val_fraction=0.0, origins=3),   # the test block, logged
+           train=TrainConfig(monitor="val_loss"))

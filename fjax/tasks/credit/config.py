@@ -124,6 +124,9 @@ class Config(ExperimentConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        if self.train.monitor not in (None, "loss", "val_loss", "val_auc"):
+            raise config_error(self.train, "monitor", f"is {self.train.monitor!r}, which a "
+                               "credit run does not log", "use val_auc, val_loss or loss")
         if self.loss.name not in ("bce", "focal"):
             raise config_error(self.loss, "name", f"is {self.loss.name!r}; credit scoring "
                                "predicts a probability of default",

@@ -145,6 +145,14 @@ class Config(ExperimentConfig):
             raise config_error(self.sweep, "folds", f"is {self.sweep.folds}, but forecasting "
                                "does not shuffle rows into folds", "use --data.origins for "
                                "walk-forward origins over the test span")
+        if self.train.monitor not in (None, "loss", "val_loss"):
+            raise config_error(self.train, "monitor", f"is {self.train.monitor!r}, which a "
+                               "forecast run does not log", "use loss or val_loss")
+        if self.train.monitor == "val_loss" and self.data.val_fraction == 0 \
+                and self.data.origins == 1:
+            raise config_error(self.train, "monitor", "is 'val_loss', but this run has no "
+                               "validation span", "set --data.val-fraction 0.1, or leave "
+                               "the monitor unset")
         if self.train.patience is not None and self.data.val_fraction == 0:
             raise config_error(self.train, "patience", "needs a validation span to stop on "
                                "(early stopping on the test span would leak it)",

@@ -21,6 +21,7 @@ from fjax.config import (DataConfig, ExperimentConfig, LossConfig, ModelConfig, 
 from fjax.config_fields import check_unused
 
 MODELS = ("rule", "logistic", "mlp", "autoencoder", "combined", "gru")
+MONITORS = ("val_average_precision", "val_auc", "loss")   # what its runs log
 TRAINED_KINDS = ("logistic", "mlp", "autoencoder", "gru", "lstm")
 SEQUENCE_KINDS = ("gru", "lstm")
 
@@ -115,6 +116,9 @@ class Config(ExperimentConfig):
             raise config_error(self, "model", f"kind {self.model.kind!r} is not a fraud model",
                                f"choose one of {', '.join(TRAINED_KINDS)}")
         check_unused(self.model, ("kernel_size", "dilations"), "no fraud model is a CNN")
+        if self.train.monitor not in MONITORS:
+            raise config_error(self.train, "monitor", f"is {self.train.monitor!r}, which a "
+                               "fraud run does not log", f"choose one of {', '.join(MONITORS)}")
         if self.model.kind != "autoencoder" and self.loss.name not in ("bce", "focal"):
             raise config_error(self, "loss", f"name {self.loss.name!r} is not a binary loss",
                                "use bce (with loss.pos_weight) or focal (with loss.focal_gamma)")
