@@ -294,6 +294,16 @@ def test_a_bad_file_to_score_fails_before_training(csv_path, tmp_path):
         path=str(csv_path), score_path=str(tmp_path / "new.csv")))
     with pytest.raises(ValueError, match=r"lacks the column\(s\) \['purpose'\]"):
         run(cfg, progress=False)
+    # A value a numeric column cannot hold: named before training, with the file.
+    bad = pd.read_csv(csv_path.with_name("new.csv")).astype({"credit_amount": object})
+    bad.loc[3, "credit_amount"] = "abc"
+    bad.to_csv(tmp_path / "text.csv", index=False)
+    cfg = small_config(csv_path, out=str(tmp_path / "c"), data=CreditDataConfig(
+        path=str(csv_path), score_path=str(tmp_path / "text.csv")))
+    with pytest.raises(ValueError, match=r"data.score_path .*text.csv.*'credit_amount' has "
+                                         r"non-numeric text 'abc'"):
+        run(cfg, progress=False)
+    assert not (tmp_path / "c").exists()
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 

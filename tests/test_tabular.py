@@ -322,3 +322,22 @@ def test_an_undeclared_column_that_numbers_the_rows_is_refused_as_an_identifier(
     assert infer_schema(frame.iloc[:20], "y", "bad", drop=("id",)).numeric == ("x",)
     with pytest.raises(ValueError, match="numbers the rows"):
         infer_schema(frame.assign(id=ids.astype(str)), "y", "bad")   # read as text
+
+
+def test_numbers_written_with_separators_huge_numbers_and_no_features_are_refused():
+    """"1,037" made credit_amount a category of 296 values; 1e300 made its scale inf, so
+    the column silently scored 0; dropping every column crashed with ZeroDivisionError."""
+    n = 30
+    frame = pd.DataFrame({"x": np.arange(n) % 7, "y": ["bad", "good"] * (n // 2),
+                          "amount": [f"{1000 + 37 * i:,}" for i in range(n)]})
+    with pytest.raises(ValueError, match=r"column 'amount' holds numbers written with "
+                                         r"separators .*'1,000'.*data.categorical"):
+        infer_schema(frame, "y", "bad")
+    assert infer_schema(frame, "y", "bad", categorical=("amount",)).categorical == ("amount",)
+    words = frame.assign(amount=["low", "high", "mid"] * (n // 3))    # real text: a category
+    assert infer_schema(words, "y", "bad").categorical == ("amount",)
+    huge = frame.assign(amount=np.r_[1.0, np.full(n - 1, 2.0)] * 1e300)
+    with pytest.raises(ValueError, match=r"column 'amount' holds 1e\+300 at row 0, beyond"):
+        infer_schema(huge, "y", "bad")
+    with pytest.raises(ValueError, match="no feature columns are left"):
+        infer_schema(frame, "y", "bad", drop=("x", "amount"))

@@ -88,6 +88,12 @@ def numeric_values(df: pd.DataFrame, column: str) -> np.ndarray:
         row = int(np.nonzero(np.isinf(values))[0][0])
         raise ValueError(f"numeric column {column!r} has an infinite value at row {row}; "
                          "replace it with a finite number or leave it empty (missing)")
+    huge = np.abs(values) > np.finfo(np.float32).max / 1e6   # scaling must stay finite
+    if huge.any():
+        row = int(np.nonzero(huge)[0][0])
+        raise ValueError(f"numeric column {column!r} holds {values[row]:g} at row {row}, "
+                         "beyond what float32 training can scale; rescale the column (e.g. "
+                         "to thousands) or fix the value")
     return values
 
 
@@ -95,6 +101,16 @@ def category_values(df: pd.DataFrame, column: str) -> np.ndarray:
     """object[n] of strings; missing values become the category "<missing>"."""
     raw = df[column]
     return np.where(raw.isna().to_numpy(), MISSING, raw.astype(str).to_numpy()).astype(object)
+
+
+def _separated_numbers(series: pd.Series) -> bool:
+    """Text that reads as numbers once thousands separators, currency signs and spaces
+    are removed ("1,037", "$ 250"): numbers a model must not take as categories."""
+    present = series.dropna().astype(str)
+    if present.empty or pd.to_numeric(present, errors="coerce").notna().mean() >= NUMERIC_SHARE:
+        return False
+    cleaned = present.str.replace(r"[,\s$€£]", "", regex=True)
+    return bool(pd.to_numeric(cleaned, errors="coerce").notna().mean() >= NUMERIC_SHARE)
 
 
 def _looks_numeric(series: pd.Series) -> bool:
@@ -169,6 +185,12 @@ def infer_schema(df: pd.DataFrame, target: str, positive: str, *,
                                  f"{column!r} or data.drop={column!r}, or list it in "
                                  "data.numeric to keep it")
             num.append(column)
+        elif _separated_numbers(series):
+            example = series.dropna().astype(str).iloc[0]
+            raise ValueError(f"column {column!r} holds numbers written with separators or "
+                             f"currency signs (e.g. {example!r}); remove them so it reads as "
+                             f"numbers, or list {column!r} in data.categorical to keep it as "
+                             "text")
         elif series.count() >= ID_MIN_ROWS and series.nunique() == series.count():
             raise ValueError(f"column {column!r} has a different value in every row that "
                              f"has one ({series.count()}), like an identifier; as a category "
@@ -177,6 +199,9 @@ def infer_schema(df: pd.DataFrame, target: str, positive: str, *,
                              "data.categorical to keep it")
         else:
             cat.append(column)
+    if not num and not cat:
+        raise ValueError("no feature columns are left: every column is the target, the id or "
+                         "in data.drop; keep at least one feature")
     schema = TableSchema(target=target, positive=str(positive), numeric=tuple(num),
                          categorical=tuple(cat), id_column=id_column)
     binary_target(df, schema)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from fjax.data.columns import (TableSchema, binary_target, check_class_counts, infer_schema,
-                               spelled_as)
+                               numeric_values, spelled_as)
 from fjax.data.split_stack import SplitStack, stack_splits
 from fjax.data.splits import Folds, stratified_kfold
 from fjax.data.tabular import Encoded, TabularEncoder, fit_encoder
@@ -80,6 +80,11 @@ def load_new_applicants(cfg: CreditDataConfig, schema: TableSchema) -> pd.DataFr
     if missing:
         raise ValueError(f"data.score_path {cfg.score_path!r} lacks the column(s) {missing}; "
                          "it needs every feature column the model trains on")
+    for column in schema.numeric:
+        try:
+            numeric_values(frame, column)
+        except ValueError as err:
+            raise ValueError(f"data.score_path {cfg.score_path!r}: {err}") from None
     return frame
 
 
