@@ -121,6 +121,9 @@ def test_infinite_values_are_rejected():
     close[2] = np.inf
     with pytest.raises(ValueError, match="'Close' of t.csv has 1 infinite values"):
         load(table(Close=close))
+    close[2] = 1e39      # beyond float32: its scaled values became inf, its metrics null
+    with pytest.raises(ValueError, match=r"'Close' of t.csv holds 1e\+39 at row 2, beyond"):
+        load(table(Close=close))
 
 
 @pytest.mark.parametrize("jump, is_gap", [(7, False), (8, True)])

@@ -59,6 +59,11 @@ def numeric_column(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
     if len(inf):
         raise ValueError(f"column {column!r} of {source} has {len(inf)} infinite values "
                          f"(first at row {inf[0]}); remove or replace them")
+    huge = np.nonzero(np.abs(out) > np.finfo(np.float32).max / 1e6)[0]
+    if len(huge):
+        raise ValueError(f"column {column!r} of {source} holds {out[huge[0]]:g} at row "
+                         f"{huge[0]}, beyond what float32 training can scale; rescale the "
+                         "column or fix the value")
     return out
 
 

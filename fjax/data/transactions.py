@@ -150,6 +150,10 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
         _fail("amount", amount_name, f"has {len(rows)} non-numeric or missing values (first at "
               f"row {rows[0]}: {_plain(frame[amount_name].iloc[rows[0]])!r})",
               "clean them before loading")
+    if (amount > np.finfo(np.float32).max / 1e6).any():
+        rows = np.nonzero(amount > np.finfo(np.float32).max / 1e6)[0]
+        _fail("amount", amount_name, f"holds {amount[rows[0]]:g} at row {rows[0]}, beyond "
+              "what float32 features can hold", "fix the value or rescale the column")
     if (amount < 0).any():
         rows = np.nonzero(amount < 0)[0]
         _fail("amount", amount_name, f"has {len(rows)} negative values (first at row {rows[0]}: "
