@@ -104,14 +104,16 @@ def load_saved(cls: type, args: list[str], command: str
     if i + 1 == len(args):
         raise ValueError("--config needs a path: a run folder's config.json")
     path, args = Path(args[i + 1]), args[:i] + args[i + 2:]
+    if path.is_dir() and (path / "config.json").is_file():
+        path = path / "config.json"   # the run folder itself
     if not path.is_file():
         raise ValueError(f"--config {path}: no such file; give a run folder's config.json")
     flags = flags_in(args)
     resumes_source = "--resume" in flags and not flags & {"--name", "--out"}
-    saved = dataclasses.replace(from_json(cls, path.read_text()), resume=False,
+    saved = dataclasses.replace(from_json(cls, read_json_text(path)), resume=False,
                                 out=str(path.parent) if resumes_source else None)
     grid_file = path.with_name("grid.json")
-    grid = json.loads(grid_file.read_text()) if grid_file.exists() else {}
+    grid = json.loads(read_json_text(grid_file)) if grid_file.exists() else {}
     if command == "run" and grid:
         print(f"note: {grid_file} holds a sweep; `fjax run` reruns its config.json, the first "
               f"value of each swept field ({', '.join(grid)}); `fjax sweep` reruns the sweep",
@@ -208,6 +210,17 @@ def plain_warnings(prog: str):
         warnings.formatwarning = before
 
 
+def read_json_text(path: Path) -> str:
+    """The text of a saved JSON file, checked to parse, with its name in the error."""
+    text = path.read_text()
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--config {path} is not valid JSON ({err}); give the config.json "
+                         "a run wrote") from None
+    return text
+
+
 def report_errors(prog: str, run: Callable[[], Path]) -> int:
     """Call `run` (parse a config, run a task) and print where its report is. Bad config
     or data, and a diverged run, print one line naming the field and the fix instead of
@@ -222,6 +235,11 @@ def report_errors(prog: str, run: Callable[[], Path]) -> int:
     except TrainingDiverged as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 1
+    except OSError as err:   # a folder that cannot be written, a file that cannot be read
+        where = f" {err.filename!r}" if err.filename else ""
+        print(f"{prog}: error: {err.strerror or err}:{where}; check the path and its "
+              "permissions", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"\n{prog}: interrupted. To continue, rerun the same command with --resume: "
               "each population goes on from the last epoch it saved (at this interrupt, or "

@@ -167,3 +167,23 @@ def test_help_descriptions_wrap_to_the_terminal(command, capsys, monkeypatch):
     assert max(len(line) for line in preamble) <= 60
     doc = " ".join(get_task("credit").Config.__doc__.split())
     assert doc in " ".join(" ".join(preamble).split())
+
+
+def test_a_config_that_is_not_json_or_a_folder_given_for_it(tmp_path, capsys):
+    (tmp_path / "config.json").write_text("{not json")
+    assert cli.main(["run", "credit", "--config", str(tmp_path / "config.json")]) == 2
+    assert "is not valid JSON" in capsys.readouterr().err
+    (tmp_path / "config.json").write_text('{"name": "a"}')
+    args, saved, _, source = cli.load_saved(get_task("credit").Config,
+                                            ["--config", str(tmp_path)], "run")
+    assert saved.name == "a" and source == tmp_path   # the run folder itself
+
+
+def test_os_errors_are_one_line_naming_the_path(capsys):
+    """`--out afile` (a file) and read-only folders ended in tracebacks."""
+    def fails():
+        raise FileExistsError(17, "File exists", "/tmp/afile")
+    assert cli.report_errors("fjax run forecast", fails) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fjax run forecast: error: File exists: '/tmp/afile'")
+    assert "Traceback" not in err

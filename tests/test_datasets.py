@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fjax.datasets import DATA_DIR, load_dataset
+from fjax.datasets import DATA_DIR, load_dataset, read_table
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -67,3 +67,25 @@ def test_bad_names_and_columns(tmp_path):
     (tmp_path / "header.csv").write_text("a,b\n")
     with pytest.raises(ValueError, match=r"'.*header.csv' has no rows"):
         load_dataset(tmp_path / "header.csv")
+
+
+@pytest.mark.parametrize("name, content, match", [
+    ("latin.csv", "Date,Close\n2020-01-01,caf\xe9\n".encode("latin-1"), "is not UTF-8 text"),
+    ("semi.csv", b"Date;Close\n2020-01-01;1.5\n2020-01-02;1.6\n", r"separated by ';'"),
+    ("ragged.csv", b"a,b\n1,2\n3,4,5\n", "could not be read as a comma-separated file"),
+    ("fake.csv.gz", b"not gzip at all", "could not be read as a comma-separated file"),
+    ("dupes.csv", b"Date,Close,Close\n2020-01-01,1,2\n", r"repeats the column name\(s\) "
+                                                         r"\['Close'\]"),
+])
+def test_unreadable_files_are_named_with_the_fix(tmp_path, name, content, match):
+    """Each gave a pandas or codec traceback, or (repeated names) silently used the
+    first column of two."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=match):
+        read_table(path)
+
+
+def test_a_folder_is_not_a_data_file(tmp_path):
+    with pytest.raises(ValueError, match="is a folder; give the path of a data file"):
+        read_table(tmp_path)

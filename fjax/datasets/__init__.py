@@ -10,6 +10,7 @@ Attribution and licences: DATA_LICENSES.md next to this file.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -54,26 +55,48 @@ def load_dataset(name_or_path: str | os.PathLike, *, date_column: str | None = N
     return read_table(name, date_column=date_column)
 
 
+def _read_csv(path: Path) -> pd.DataFrame:
+    """pandas' reader, with what went wrong said in terms of the file."""
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{str(path)!r} is empty: no header and no rows; write a header "
+                         "line with the column names, then one row per record") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{str(path)!r} is not UTF-8 text (e.g. Latin-1 or UTF-16); save "
+                         "it as UTF-8") from None
+    except (pd.errors.ParserError, OSError, EOFError) as err:   # ragged rows, bad gzip
+        raise ValueError(f"{str(path)!r} could not be read as a comma-separated file: "
+                         f"{err}") from None
+
+
 def read_table(path: str | os.PathLike, *, date_column: str | None = None) -> pd.DataFrame:
     """A user's CSV or Parquet file, with `date_column` parsed if given."""
     path = Path(path)
     if not path.exists():
         hint = f"; embedded datasets are {sorted(DATASETS)}" if path.suffix == "" else ""
         raise ValueError(f"data file {str(path)!r} does not exist{hint}")
+    if path.is_dir():
+        raise ValueError(f"{str(path)!r} is a folder; give the path of a data file in it")
     suffixes = "".join(path.suffixes).lower()
     if suffixes.endswith((".parquet", ".pq")):
         df = pd.read_parquet(path)
     elif suffixes.endswith((".csv", ".csv.gz", ".txt")):
-        try:
-            df = pd.read_csv(path)
-        except pd.errors.EmptyDataError:
-            raise ValueError(f"{str(path)!r} is empty: no header and no rows; write a header "
-                             "line with the column names, then one row per record") from None
+        df = _read_csv(path)
     else:
         raise ValueError(f"{str(path)!r}: unsupported file type {suffixes or '(none)'}; "
                          "use .csv, .csv.gz or .parquet")
     if df.empty:
         raise ValueError(f"{str(path)!r} has no rows")
+    if len(df.columns) == 1 and any(sep in str(df.columns[0]) for sep in ";\t|"):
+        raise ValueError(f"{str(path)!r} has one column, {str(df.columns[0])[:60]!r}...: "
+                         "its fields look separated by ';', a tab or '|'; fjax reads "
+                         "comma-separated files: save it with commas")
+    mangled = [re.fullmatch(r"(.+)\.\d+", str(c)) for c in df.columns]   # pandas' "x.1"
+    repeated = sorted({m[1] for m in mangled if m and m[1] in df.columns})
+    if repeated:
+        raise ValueError(f"{str(path)!r} repeats the column name(s) {repeated} in its "
+                         "header; give every column its own name")
     if date_column is not None:
         if date_column not in df.columns:
             raise ValueError(f"{str(path)!r} has no date column {date_column!r}; "
