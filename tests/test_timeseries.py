@@ -116,6 +116,12 @@ def test_names_match_ignoring_case_and_row_order_without_dates():
     np.testing.assert_array_equal(s.values[:, 0], shuffled["Close"].to_numpy())
 
 
+def test_a_numeric_date_column_is_refused():
+    """Dates 0..n were read as nanoseconds since 1970 and printed as such in forecast.csv."""
+    with pytest.raises(ValueError, match="date column 'Date' of t.csv holds numbers, not dates"):
+        load(table(Date=np.arange(12)))
+
+
 def test_infinite_values_are_rejected():
     close = np.linspace(10.0, 21.0, 12)
     close[2] = np.inf

@@ -161,6 +161,7 @@ def test_named_columns_are_used():
     (lambda f: f.assign(is_fraud=[0, 2, 1]), "is_fraud", r"other than 0/1: \[2\]"),
     (lambda f: f.assign(amt=[1.0, float("inf"), 3.0]), "amt", r"non-numeric .*row 1: inf\)"),
     (lambda f: f.assign(amt=[1.0, 1e300, 3.0]), "amt", r"holds 1e\+300 at row 1, beyond"),
+    (lambda f: f.assign(when=[1.6e9, 1.6e9 + 60, 1.6e9 + 86400]), "when", "holds numbers, not"),
     (lambda f: f.assign(when=["2020-01-01", None, "2020-01-02"]), "when", "missing"),
     (lambda f: f.assign(when=["2020-01-01", "soon", "2020-01-02"]), "when", "not parseable"),
 ])

@@ -132,6 +132,10 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
     if len(frame) == 0:
         raise ValueError(f"{source} has no rows")
     ts_name, amount_name, label_name = names["timestamp"], names["amount"], names["label"]
+    if pd.api.types.is_numeric_dtype(frame[ts_name]):
+        _fail("timestamp", ts_name, "holds numbers, not dates (they would be read as "
+              "nanoseconds since 1970)", "write dates such as 2018-04-01 08:15:00 (convert "
+              "unix times first)")
     try:
         ts = pd.to_datetime(frame[ts_name])
     except (ValueError, TypeError) as err:
