@@ -41,6 +41,15 @@ def test_a_sweep_warns_and_keeps_the_diverged_member():
     assert "optim.learning_rate" in table.columns
 
 
+def test_a_sweep_in_which_every_member_diverged_stops_and_says_so():
+    """Forecast's sweep then failed in matplotlib ("cannot be log-scaled"), fraud's with a
+    hint at the Python API."""
+    grid = {"optim.learning_rate": [1e4, 1e5]}
+    with pytest.warns(UserWarning), pytest.raises(TrainingDiverged, match="every member of "
+                                                  "the sweep diverged.*--optim.learning-rate"):
+        train_grid(config(1e-3), grid, build, DATA, progress=False)
+
+
 def test_each_task_removes_the_checkpoints_of_every_population_it_trains_and_no_others():
     """Checkpoints sit beside each history log, in checkpoints/group_<g>: the patterns
     name exactly those folders (fraud's lstm and credit's encoding_<e> included)."""

@@ -85,6 +85,10 @@ def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
         if not grid:
             check_divergence(pop)
         results.append(GroupResult(group, trainable, pop))
+    if grid and all(np.all(np.asarray(r.population.loop.diverged_epoch) > 0) for r in results):
+        raise TrainingDiverged("every member of the sweep diverged (its loss or validation "
+                               "loss became NaN or infinite); lower --optim.learning-rate or "
+                               "set --optim.clip-norm", combined_table(results, grid))
     return results
 
 
