@@ -947,3 +947,15 @@ def test_population_predict_is_each_members_apply():
     for i in range(4):
         np.testing.assert_allclose(out[i], MODEL.apply(pop.member_params(i), X), rtol=1e-5,
                                    atol=1e-6)
+
+
+def test_a_batch_larger_than_the_data_is_one_batch_of_the_data():
+    """batch_size 2**40 padded every batch to 2**40 rows and ran out of memory."""
+    huge = fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=2, batch_size=2**40),
+               callbacks=())
+    whole = fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=2, batch_size=N),
+                callbacks=())
+    assert tree_equal(huge.state.params, whole.state.params)
+    pop = train_population(LOSS, INIT, DATA, optim=OptimConfig(learning_rate=1e-2),
+                           train=TrainConfig(epochs=2, batch_size=2**40), callbacks=())
+    np.testing.assert_allclose(pop.history[-1]["loss"][0], whole.history[-1]["loss"], rtol=1e-6)

@@ -111,8 +111,9 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
         val_data, val_weights = prepare(val_data, val_weights, "val_data", loss_fn)
         eval_fn = eval_fn or default_eval_fn(loss_fn, config.eval_batch_size)
     monitor, sign = resolve_monitor(config, has_val)
-    spec = LoopSpec(batch_size=config.batch_size,
-                    n_batches=num_batches(int((weights > 0).sum()), config.batch_size),
+    rows = int((weights > 0).sum())
+    batch_size = min(config.batch_size, max(rows, 1))   # no padding beyond the data
+    spec = LoopSpec(batch_size=batch_size, n_batches=num_batches(rows, batch_size),
                     monitor=monitor, sign=sign, min_delta=config.min_delta,
                     patience=config.patience,
                     val_selects=config.val_selects)

@@ -201,12 +201,13 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
     members = member_grid(hparams, seeds, train_masks.shape[0])
 
     rows = np.sum((np.asarray(train_masks) * np.asarray(base_weights)) > 0, axis=1)
-    spec_batches = num_batches(int(rows.max()), train.batch_size)
+    batch_size = min(train.batch_size, max(int(rows.max()), 1))   # no padding beyond the data
+    spec_batches = num_batches(int(rows.max()), batch_size)
     tx = build_optimizer(optim, train.epochs * spec_batches)
     monitor, sign = resolve_monitor(train, has_val)
-    spec = LoopSpec(batch_size=train.batch_size, n_batches=spec_batches, monitor=monitor,
+    spec = LoopSpec(batch_size=batch_size, n_batches=spec_batches, monitor=monitor,
                     sign=sign, min_delta=train.min_delta, patience=train.patience,
-                    skip_empty=num_batches(int(rows.min()), train.batch_size) < spec_batches,
+                    skip_empty=num_batches(int(rows.min()), batch_size) < spec_batches,
                     val_selects=train.val_selects)
 
     columns = {k: jnp.asarray(members[k].to_numpy(), jnp.float32) for k in hparams}
