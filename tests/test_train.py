@@ -620,6 +620,9 @@ def test_callbacks_are_called_once_per_epoch():
     ({"x": X.astype(str), "y": Y}, "dtype"),
     ({"x": np.where(np.arange(N)[:, None] == 3, 1e39, X.astype(np.float64)), "y": Y},
      r"data\['x'\] has 4 values beyond float32's range .* first at row 3"),
+    ({"x": X, "y": Y, "id": np.where(np.arange(N) == 9, 2**62, 1)},   # wrapped silently
+     r"data\['id'\] has 1 values beyond int32's range, first at row 9: on the device they "
+     r"would wrap around"),
     ({"x": X, "y": np.concatenate([Y, Y], axis=1)},
      r"the model outputs \(1,\) per row, but targets of shape \(2,\) with the loss 'huber' "
      r"need \(2,\); build it with out_dim=output_dim"),
@@ -915,7 +918,8 @@ def test_softmax_labels_beyond_the_models_logits_are_named():
 
 @pytest.mark.parametrize("values, match", [([None, 0.5], "holds None; give the value itself"),
                                            ([True], "holds True"),
-                                           ([float("nan")], "holds nan")])
+                                           ([float("nan")], "holds nan"),
+                                           ([0.5, 0.9, 0.5], r"repeats a value")])
 def test_grid_values_that_are_not_numbers_are_named(values, match):
     with pytest.raises(ValueError, match=match):
         train_population(LOSS, INIT, DATA, optim=OptimConfig(name="momentum"),

@@ -36,7 +36,16 @@ def check_arrays(data: Mapping[str, np.ndarray], name: str = "data") -> int:
                     f"{name}[{key!r}] has {int(big.sum())} values beyond "
                     f"{device_dtype(arr.dtype).name}'s range (+-{limit:.3g}), first at row "
                     f"{row}: on the device they would be infinite; rescale the column")
-        elif not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool):
+        elif np.issubdtype(arr.dtype, np.integer):
+            info = np.iinfo(device_dtype(arr.dtype))
+            big = (arr < info.min) | (arr > info.max)
+            if big.any():
+                row = int(np.nonzero(big.reshape(arr.shape[0], -1))[0][0])
+                raise ValueError(
+                    f"{name}[{key!r}] has {int(big.sum())} values beyond "
+                    f"{device_dtype(arr.dtype).name}'s range, first at row {row}: on the "
+                    "device they would wrap around; re-encode them (e.g. as 0..k-1)")
+        elif arr.dtype != bool:
             raise ValueError(f"{name}[{key!r}] has dtype {arr.dtype}; encode it as numbers first")
         lengths[key] = arr.shape[0]
     if len(set(lengths.values())) > 1:

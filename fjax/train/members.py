@@ -98,6 +98,9 @@ def check_grid(hparams: Mapping[str, Sequence[float]]) -> dict[str, list[float]]
             if isinstance(v, bool) or not (isinstance(v, numbers.Real) and np.isfinite(v)):
                 raise ValueError(f"hparams[{name!r}] holds {v!r}; every value must be a "
                                  "finite number")
+        if len(set(values)) < len(values):
+            raise ValueError(f"hparams[{name!r}] repeats a value ({values}): its members "
+                             "would be identical; give each value once")
         grid[name] = values
     return grid
 
