@@ -305,7 +305,9 @@ def to_json(cfg: Any) -> str:
 def from_dict(cls: type[T], data: dict, _path: str = "") -> T:
     """Build `cls` from a dict, recursively, rejecting unknown keys by their full path."""
     if not isinstance(data, dict):
-        raise ValueError(f"config {_path or cls.__name__} must be an object, got {data!r}")
+        where = _path.rstrip(".") or cls.__name__
+        raise ValueError(f"config {where!r} must be an object ({{...}}) of "
+                         f"{cls.__name__} fields, got {data!r}")
     hints = typing.get_type_hints(cls, include_extras=True)
     fields = {f.name for f in dataclasses.fields(cls) if f.init}
     kwargs = {}

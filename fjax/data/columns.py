@@ -171,7 +171,8 @@ def infer_schema(df: pd.DataFrame, target: str, positive: str, *,
             raise ValueError(f"column {column!r} is entirely missing; drop it with "
                              f"data.drop={column!r} or fill it in")
         if series.nunique(dropna=False) == 1:
-            raise ValueError(f"column {column!r} has the single value {series.iloc[0]!r} in "
+            value = series.iloc[0].item() if hasattr(series.iloc[0], "item") else series.iloc[0]
+            raise ValueError(f"column {column!r} has the single value {value!r} in "
                              f"every row and carries no information; drop it with "
                              f"data.drop={column!r}")
         if column in categorical:
