@@ -49,14 +49,16 @@ def rule_scores(tx: Transactions, stack: SplitStack, seed: int) -> tuple[pd.Data
 
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard deviation over members of each metric, one row per model."""
+    """Mean and sample standard deviation over members of each metric, one row per model
+    (std None for a single member)."""
     out = []
     for model, group in table.groupby("model", sort=False):
         row = {"model": model, "members": len(group)}
         for m in METRICS:
             values = pd.to_numeric(group[m], errors="coerce").dropna()
             row[f"{m}_mean"] = float(values.mean()) if len(values) else None
-            row[f"{m}_std"] = float(values.std(ddof=0)) if len(values) else None
+            # The sample std (ddof 1), as credit's and Population.summary's.
+            row[f"{m}_std"] = float(values.std(ddof=1)) if len(values) > 1 else None
             row[f"{m}_count"] = len(values)       # members where the metric is defined
         out.append(row)
     return pd.DataFrame(out)

@@ -110,7 +110,9 @@ def results_table(summary_df: pd.DataFrame, k: int, members: pd.DataFrame | None
                 return "n/a"
             count, members_n = r[f"{m}_count"], r["members"]
             partial = f" ({count} of {members_n})" if count < members_n else ""
-            return f"{r[f'{m}_mean']:.3f} ± {r[f'{m}_std']:.3f}{partial}"
+            std = r[f"{m}_std"]
+            spread = "" if std is None or pd.isna(std) else f" ± {std:.3f}"
+            return f"{r[f'{m}_mean']:.3f}{spread}{partial}"
         row = {"model": r["model"], "AUC": fmt("auc"), "AP": fmt("average_precision"),
                f"CP@{k}": fmt("card_precision"), f"card recall@{k}": fmt("card_recall"),
                "cost": "n/a" if r["cost_mean"] is None else f"{r['cost_mean']:.0f}"}
@@ -158,14 +160,17 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
 
 
 def _plots(run_dir: RunDir, tx: Transactions, results: list[ModelResult], k: int) -> list[str]:
+    seeds = sorted({s for s, _ in results[0].alerts})
+    which = f", seed {seeds[0]} of {len(seeds)}" if len(seeds) > 1 else ""
     curves = {}
     for r in results:
         periods = sorted(r.scores)
         curves[r.name] = (np.concatenate([r.scores[p] for p in periods]),
                           np.concatenate([r.labels[p] for p in periods]))
     plots.pr_curve(curves, run_dir.file("pr_curve.png"),
-                   title="Precision-recall (test periods pooled)")
-    plots.roc_curve(curves, run_dir.file("roc_curve.png"), title="ROC (test periods pooled)")
+                   title=f"Precision-recall (test periods pooled{which})")
+    plots.roc_curve(curves, run_dir.file("roc_curve.png"),
+                    title=f"ROC (test periods pooled{which})")
     primary = results[0]
     scores, labels = curves[primary.name]
     lo, hi = np.percentile(scores, [0.1, 99.9])
@@ -174,15 +179,17 @@ def _plots(run_dir: RunDir, tx: Transactions, results: list[ModelResult], k: int
                               names=("legitimate", "fraud"),
                               title=f"{primary.name}: test scores "
                                     f"({'logit' if primary.logits else 'score'}, "
-                                    "clipped to the 0.1-99.9 percentiles)")
+                                    f"clipped to the 0.1-99.9 percentiles{which})")
     series = {}
-    for r in results:
-        first_seed = min(s for s, _ in r.alerts)
-        alerts = [a for (s, _), a in sorted(r.alerts.items()) if s == first_seed]
-        days = np.concatenate([a.days for a in alerts])
-        series[r.name] = (tx.start.to_datetime64() + days.astype("timedelta64[D]"),
-                          np.concatenate([a.precision for a in alerts]))
-    daily_card_precision(series, k, run_dir.file("daily_card_precision.png"))
+    for r in results:   # each day's precision, the mean over seeds as in the report
+        by_seed = [[a for (s, _), a in sorted(r.alerts.items()) if s == seed]
+                   for seed in sorted({s for s, _ in r.alerts})]
+        days = np.concatenate([a.days for a in by_seed[0]])
+        precision = np.mean([np.concatenate([a.precision for a in alerts])
+                             for alerts in by_seed], axis=0)
+        series[r.name] = (tx.start.to_datetime64() + days.astype("timedelta64[D]"), precision)
+    daily_card_precision(series, k, run_dir.file("daily_card_precision.png"),
+                         note=f"mean over {len(seeds)} seeds" if len(seeds) > 1 else "")
     figures = ["pr_curve.png", "roc_curve.png", "score_distributions.png",
                "daily_card_precision.png"]
     if primary.history:
@@ -241,8 +248,9 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
              f"riskiest cards of each day (detected cards removed from later days), averaged "
              f"over days. Card recall@{k}: found / compromised card-days. Cost: "
              f"{config.data.cost_alert:g} per alert + {config.data.cost_missed:g} per "
-             "compromised card-day not alerted, summed over a period. The rule ranks by "
-             "amount." + _presets_note(results), ""]
+             "compromised card-day not alerted, summed over a period's test days and "
+             "averaged over periods. ± is the sample standard deviation over periods and "
+             "seeds. The rule ranks by amount." + _presets_note(results), ""]
     if simulated:
         lines += [
             "The handbook's figures are for its own simulation run and the protocol "
