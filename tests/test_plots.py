@@ -26,6 +26,19 @@ def test_loss_curves_use_a_log_scale_only_for_positive_values(losses, scale, tmp
     assert scales == [scale]
 
 
+def test_a_loss_that_was_never_finite_is_drawn_on_a_linear_scale(tmp_path, monkeypatch):
+    """A sweep whose members all diverged failed in matplotlib: "Data cannot be
+    log-scaled because all values are <= 0"."""
+    scales = []
+    monkeypatch.setattr(plots, "save_figure",
+                        lambda fig, path: (scales.append(fig.axes[0].get_yscale()), plt.close(fig)))
+    history = [{"epoch": e, "loss": np.array([np.nan, np.inf])} for e in (1, 2)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # numpy: all-NaN medians
+        plots.loss_curves(history, tmp_path / "loss.png", keys=("loss",), log_scale=True)
+    assert scales == ["linear"]
+
+
 def test_files_are_written_whole_or_not_at_all(tmp_path):
     """A write that fails midway leaves neither a partial file nor its temporary file;
     a rerun removes temporaries that a killed run left behind."""

@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
 from fjax.calibration import reliability_bins  # noqa: E402
@@ -33,7 +34,7 @@ def save_figure(fig, path: str | Path) -> Path:
 def loss_curves(history: Sequence[Mapping], path: str | Path,
                 keys: Sequence[str] | Mapping[str, str] = ("loss", "val_loss"),
                 title: str = "Loss per epoch", *, log_scale: bool = False,
-                ylabel: str | None = None) -> Path:
+                ylabel: str = "loss") -> Path:
     """Per-epoch curves of `keys` (or of a mapping key -> legend label); population
     values (arrays) are drawn as the median over members and a 10-90% band. `log_scale`
     applies where every value is positive (a Gaussian NLL, for one, can be negative)."""
@@ -46,17 +47,19 @@ def loss_curves(history: Sequence[Mapping], path: str | Path,
             continue
         vals = np.array([np.atleast_1d(np.asarray(h[key], dtype=float)) for h in history])
         members = vals.shape[1] > 1
-        positive &= bool(np.all(vals[np.isfinite(vals)] > 0))
+        finite = vals[np.isfinite(vals)]
+        positive &= bool(finite.size and np.all(finite > 0))
         ax.plot(epochs, np.nanmedian(vals, axis=1), marker="o", ms=3,
                 label=label + (" (median over members)" if members else ""))
         if members:
             ax.fill_between(epochs, np.nanpercentile(vals, 10, axis=1),
-                            np.nanpercentile(vals, 90, axis=1), alpha=0.2)
+                            np.nanpercentile(vals, 90, axis=1), alpha=0.2,
+                            label=f"{label}: 10-90% of members")
     if log_scale and positive:
         ax.set_yscale("log")
     ax.set_xlabel("epoch")
-    if ylabel:
-        ax.set_ylabel(ylabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
@@ -121,12 +124,14 @@ def pr_curve(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | Pa
 
 def score_distributions(scores: np.ndarray, labels: np.ndarray, path: str | Path,
                         names=("negative", "positive"), title: str = "Score distributions",
-                        bins: int = 40) -> Path:
+                        bins: int = 40, xlabel: str = "score") -> Path:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     scores, labels = np.asarray(scores), np.asarray(labels)
     edges = np.histogram_bin_edges(scores, bins=bins)
     for value, name in enumerate(names):
         ax.hist(scores[labels == value], bins=edges, alpha=0.55, density=True, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("density (each class integrates to 1)")
     ax.set_title(title)
     ax.legend()
     return save_figure(fig, path)

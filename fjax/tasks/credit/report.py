@@ -30,7 +30,8 @@ def write_plots(run_dir: RunDir, y: np.ndarray, oof: OutOfFold, scores: np.ndarr
                           title="Calibration after cross-fitted calibration")
         names.append("calibration_calibrated.png")
     plots.score_distributions(scores, y, p / "score_distributions.png", names=("good", "bad"),
-                              title="Scorecard points, out of fold (higher = safer)")
+                              title="Scores, out of fold (higher = safer)",
+                              xlabel="score (points of the out-of-fold PD)")
     plots.loss_curves(history, p / "learning_curve.png", keys=("loss", "val_loss"),
                       title="Loss per epoch, chosen configuration's group")
     return ["roc.png", "ks.png", *names, "score_distributions.png", "learning_curve.png"]

@@ -177,6 +177,8 @@ def _plots(run_dir: RunDir, tx: Transactions, results: list[ModelResult], k: int
     plots.score_distributions(np.clip(scores, lo, hi), labels,
                               run_dir.file("score_distributions.png"),
                               names=("legitimate", "fraud"),
+                              xlabel=("reconstruction error" if primary.name == "autoencoder"
+                                      else "logit" if primary.logits else "score"),
                               title=f"{primary.name}: test scores "
                                     f"({'logit' if primary.logits else 'score'}, "
                                     f"clipped to the 0.1-99.9 percentiles{which})")
