@@ -704,3 +704,13 @@ def test_the_deployed_threshold_rule_is_the_one_that_cost_less_cross_fitted():
     assert calibrated.summary["threshold_rule"] == "bayes" and calibrated.threshold == 1 / 6
     assert shrunk.summary["threshold_rule"] == "fitted"
     assert shrunk.threshold == shrunk.summary["fitted_threshold"] < 1 / 6
+
+
+def test_the_per_fold_table_says_whose_pds_and_how_calibration_did():
+    from fjax.tasks.credit.report import per_fold_text
+    plain = pd.DataFrame({"fold": [0, 1], "brier": [0.2, 0.2]})
+    assert "the models' own PDs" in per_fold_text({"cv": {"seeds": 1}}, plain)
+    assert "the mean of the 3 seeds' own" in per_fold_text({"cv": {"seeds": 3}}, plain)
+    worse = plain.assign(cal_brier=[0.21, 0.22])
+    assert "mean Brier 0.2150 against 0.2000 uncalibrated, so calibration did not help" in \
+        per_fold_text({"cv": {"seeds": 1}}, worse)

@@ -46,6 +46,22 @@ def _short(summary: pd.DataFrame) -> pd.DataFrame:
 RULE_NAMES = {"bayes": "Bayes", "fitted": "fitted"}
 
 
+def per_fold_text(metrics: dict, per_fold: pd.DataFrame) -> str:
+    """What the per-fold table holds: whose metrics, and with calibration how it did."""
+    seeds = metrics["cv"]["seeds"]
+    text = ("Per fold (validation rows only; the models' own PDs"
+            + (f", each metric the mean of the {seeds} seeds' own" if seeds > 1 else "")
+            + "; ece: expected calibration error over 10 PD bins; psi: stability of the "
+            "validation scores against the training ones):")
+    if "cal_brier" in per_fold:
+        raw, cal = per_fold["brier"].mean(), per_fold["cal_brier"].mean()
+        text += (f" `cal_brier` and `cal_ece` are of the cross-fitted calibrated PDs "
+                 f"(`pd_oof` in scores.csv): mean Brier {cal:.4f} against {raw:.4f} "
+                 f"uncalibrated, so calibration {'helped' if cal < raw else 'did not help'} "
+                 "here.")
+    return text
+
+
 def _confusion_words(c: dict) -> str:
     return (f"{c['tp']} bad applicants rejected, {c['fn']} accepted; {c['tn']} good "
             f"accepted, {c['fp']} rejected")
@@ -66,7 +82,7 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
              "## Cross-validation (chosen configuration)", "",
              markdown_table(pd.DataFrame({"metric": list(m), "mean +/- std over folds":
                                           [_fmt(m[k], s[k]) for k in m]})),
-             "", "Per fold (validation rows only):", "", markdown_table(per_fold), "",
+             "", per_fold_text(metrics, per_fold), "", markdown_table(per_fold), "",
               "## Every configuration (mean and std over folds x seeds; all metrics in "
               "cv_summary.csv)", "", markdown_table(_short(summary)), "",
               "## Decision under the cost matrix", "",
