@@ -81,3 +81,13 @@ def test_the_ks_plot_counts_ties_as_the_metric_does(scores, labels):
     _, cum_neg, cum_pos, i = plots.ks_points(scores, labels)
     assert abs(cum_pos[i] - cum_neg[i]) == pytest.approx(
         float(metrics.ks_statistic(jnp.asarray(scores), jnp.asarray(labels))), abs=1e-6)
+
+
+def test_markdown_tables_print_missing_values_as_n_a_and_no_negative_zero():
+    """A forecast sweep's table printed "None"; WOE scorecards printed "-0" points."""
+    import pandas as pd
+
+    from fjax.report.files import markdown_table
+    table = markdown_table(pd.DataFrame({"a": [None, -0.0, -1e-9, -0.5, np.nan]}, dtype=object))
+    assert table.splitlines()[2:] == ["| n/a |", "| 0 |", "| -1e-09 |", "| -0.5 |", "| n/a |"]
+    assert markdown_table(pd.DataFrame({"p": [-0.001]}), "{:.2f}").splitlines()[2] == "| 0.00 |"

@@ -123,8 +123,13 @@ class RunDir:
 def markdown_table(frame: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:
     """A GitHub-flavoured markdown table (no extra dependency)."""
     def cell(v):
+        if v is None:
+            return "n/a"
         if isinstance(v, (float, np.floating)):
-            return "n/a" if not np.isfinite(v) else floatfmt.format(v)
+            if not np.isfinite(v):
+                return "n/a"
+            text = floatfmt.format(v)
+            return text[1:] if text.startswith("-") and float(text) == 0 else text   # no "-0"
         return str(v)
     header = "| " + " | ".join(map(str, frame.columns)) + " |"
     rule = "| " + " | ".join("---" for _ in frame.columns) + " |"

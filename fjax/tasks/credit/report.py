@@ -130,7 +130,8 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               "- `new_scores.csv` (with `--data.score-path`): new applicants scored like "
               "`scores.csv`. `importance.csv`: mean |points| per attribute.",
               "- `cv_table.csv`: every member (configuration x fold x seed) with its "
-              "validation metrics; `cv_summary.csv`: their means and spreads per "
+              "validation metrics (`diverged_epoch`: the epoch its loss stopped being "
+              "finite, 0 for never); `cv_summary.csv`: their means and spreads per "
               "configuration; `metrics.json`: every number above; `history.jsonl`: the "
               "training log; `config.json`: the full settings.", ""]
     return "\n".join(lines)
