@@ -271,7 +271,9 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
                            for name, v in c["hyperparameters"].items())
         lines += ["## Selection on the validation periods", "",
                   f"{chosen[0].name}: best mean {c['metric']} = {c['value']:.4f} with "
-                  f"{values}, {c['epochs']} epochs (validation.csv lists every member).", ""]
+                  f"{values}; trained on the test periods for {c['epochs']} epochs, the "
+                  f"median (rounded half up) of its members' best epochs "
+                  f"{c.get('best_epochs', '')} (validation.csv lists every member).", ""]
     lines += ["## Timings", "", markdown_table(pd.DataFrame(
         [{"step": key, "seconds": value} for key, value in timings.items()]), "{:.2f}"), "",
         "## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]

@@ -102,8 +102,10 @@ def select(config: Config, grid: Mapping[str, Sequence], val_stack: SplitStack,
     mask = np.ones(len(table), bool)
     for short, value in hparams.items():
         mask &= np.isclose(table[short].to_numpy(float), value)
-    epochs = int(max(1, np.median(table.loc[mask, "best_epoch"].to_numpy())))
+    best_epochs = table.loc[mask, "best_epoch"].to_numpy()
+    epochs = max(1, int(np.floor(np.median(best_epochs) + 0.5)))   # the median, half up
     info = {"metric": monitor, "mode": mode, "epochs": epochs,
+            "best_epochs": best_epochs.astype(int).tolist(),
             "hyperparameters": {best.group.paths[k]: v for k, v in hparams.items()},
             "value": float(table.loc[mask, f"best_{monitor}"].mean())}
     return chosen, combined_table(results, grid), info
