@@ -87,6 +87,12 @@ def score_rows(fn: Callable, params: Any, x: np.ndarray, rows: np.ndarray) -> np
     return out
 
 
+def median_epochs(best_epochs: np.ndarray) -> int:
+    """Epochs to train the test periods for: the median best epoch, rounded half up (a
+    median of 1.5 trains 2), at least 1."""
+    return max(1, int(np.floor(np.median(best_epochs) + 0.5)))
+
+
 def select(config: Config, grid: Mapping[str, Sequence], val_stack: SplitStack,
            run_dir: RunDir | None, progress: bool) -> tuple[Config, pd.DataFrame, dict]:
     """Train the grid on the validation periods; the best config and its epochs."""
@@ -103,7 +109,7 @@ def select(config: Config, grid: Mapping[str, Sequence], val_stack: SplitStack,
     for short, value in hparams.items():
         mask &= np.isclose(table[short].to_numpy(float), value)
     best_epochs = table.loc[mask, "best_epoch"].to_numpy()
-    epochs = max(1, int(np.floor(np.median(best_epochs) + 0.5)))   # the median, half up
+    epochs = median_epochs(best_epochs)
     info = {"metric": monitor, "mode": mode, "epochs": epochs,
             "best_epochs": best_epochs.astype(int).tolist(),
             "hyperparameters": {best.group.paths[k]: v for k, v in hparams.items()},
