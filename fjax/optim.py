@@ -87,19 +87,20 @@ def build_optimizer(cfg: OptimConfig, total_steps: int) -> optax.GradientTransfo
       total_steps: optimizer steps in the whole run (the length of decaying schedules).
     """
     tx = optax.inject_hyperparams(_chain(cfg, total_steps))(**default_hyperparams(cfg))
-    # The cache keeps tx alive, so its id stays its own; a constant rate has no length.
-    _BUILT[id(tx)] = (cfg, None if cfg.schedule == "constant" else total_steps)
+    # A constant rate has no length. Kept with tx itself: an id alone could be reused.
+    _BUILT[id(tx)] = (tx, (cfg, None if cfg.schedule == "constant" else total_steps))
     return tx
 
 
-_BUILT: dict[int, tuple[OptimConfig, int | None]] = {}
+_BUILT: dict[int, tuple[optax.GradientTransformation, tuple[OptimConfig, int | None]]] = {}
 
 
 def optimizer_settings(tx: optax.GradientTransformation) -> tuple[OptimConfig, int | None] | None:
     """(cfg, total_steps) of an optimizer `build_optimizer` made (steps None for a constant
     schedule, which they do not change), else None: what a checkpoint compares, since a
     transformation's functions cannot be compared."""
-    return _BUILT.get(id(tx))
+    built = _BUILT.get(id(tx))
+    return built[1] if built is not None and built[0] is tx else None
 
 
 def default_hyperparams(cfg: OptimConfig) -> dict[str, float]:

@@ -714,3 +714,29 @@ def test_the_per_fold_table_says_whose_pds_and_how_calibration_did():
     worse = plain.assign(cal_brier=[0.21, 0.22])
     assert "mean Brier 0.2150 against 0.2000 uncalibrated, so calibration did not help" in \
         per_fold_text({"cv": {"seeds": 1}}, worse)
+
+
+def test_one_encodings_sweep_diverging_leaves_the_other_to_be_chosen(csv_path, tmp_path):
+    """Credit sweeps each encoding apart: when every MLP member diverged, the sweep-wide
+    stop of the other tasks ended the run before the logistic members were scored."""
+    from fjax.tasks.credit.search import best_config_id, cross_validate
+    from fjax.tasks.credit.data import load
+    cfg = small_config(csv_path, optim=OptimConfig(name="sgd", learning_rate=1e6))
+    grid = {"model.kind": ["logistic", "mlp"], "optim.learning_rate": [1e6, 1e7]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        search = cross_validate(cfg, grid, load(cfg), None, False)
+    by_kind = search.table.groupby("model.kind")["diverged_epoch"].apply(lambda d: (d > 0).all())
+    assert by_kind["mlp"] and not by_kind["logistic"]
+    assert search.configs[best_config_id(search.summary)].model.kind == "logistic"
+
+
+def test_the_deployed_rule_is_described_as_it_was_chosen():
+    from fjax.tasks.credit.report import deployed_words
+    d = {"threshold_rule": "bayes", "cost_per_applicant_cv_mean": 0.3225,
+         "cost_bayes_threshold_cv_mean": 0.3225}
+    assert deployed_words(d) == "the Bayes rule (the two rules tied: nothing fitted)"
+    assert deployed_words({**d, "cost_per_applicant_cv_mean": 0.33}) == \
+        "the Bayes rule, which cost less"
+    assert deployed_words({**d, "threshold_rule": "fitted", "cost_per_applicant_cv_mean": 0.3}) \
+        == "the fitted rule, which cost less"

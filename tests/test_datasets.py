@@ -86,6 +86,14 @@ def test_unreadable_files_are_named_with_the_fix(tmp_path, name, content, match)
         read_table(path)
 
 
+def test_names_that_only_look_like_pandas_renames_are_kept(tmp_path):
+    """Tenor columns 0.5, 1, 1.5 and a 'v1.2' beside 'v1' are names as written, not
+    repeats (the check once read pandas' renamed header)."""
+    path = tmp_path / "tenors.csv"
+    path.write_text("Date,0.5,1,1.5,2,v1,v1.2\n2020-01-01,1,2,3,4,5,6\n")
+    assert list(read_table(path).columns) == ["Date", "0.5", "1", "1.5", "2", "v1", "v1.2"]
+
+
 def test_a_folder_is_not_a_data_file(tmp_path):
     with pytest.raises(ValueError, match="is a folder; give the path of a data file"):
         read_table(tmp_path)

@@ -6,7 +6,7 @@ import pytest
 
 from fjax.config import ExperimentConfig, LossConfig, ModelConfig, OptimConfig, TrainConfig, to_json
 from fjax.models import build_model
-from fjax.tasks.experiment import Trainable, combined_table, train_grid
+from fjax.tasks.experiment import Trainable, check_sweep_divergence, combined_table, train_grid
 from fjax.train import TrainingDiverged
 from fjax.train.objective import supervised_loss
 
@@ -47,7 +47,8 @@ def test_a_sweep_in_which_every_member_diverged_stops_and_says_so():
     grid = {"optim.learning_rate": [1e4, 1e5]}
     with pytest.warns(UserWarning), pytest.raises(TrainingDiverged, match="every member of "
                                                   "the sweep diverged.*--optim.learning-rate"):
-        train_grid(config(1e-3), grid, build, DATA, progress=False)
+        check_sweep_divergence(train_grid(config(1e-3), grid, build, DATA, progress=False),
+                               grid)
 
 
 def test_each_task_removes_the_checkpoints_of_every_population_it_trains_and_no_others():

@@ -336,6 +336,12 @@ def test_numbers_written_with_separators_huge_numbers_and_no_features_are_refuse
     assert infer_schema(frame, "y", "bad", categorical=("amount",)).categorical == ("amount",)
     words = frame.assign(amount=["low", "high", "mid"] * (n // 3))    # real text: a category
     assert infer_schema(words, "y", "bad").categorical == ("amount",)
+    codes = frame.assign(amount=["100 10", "114 55", "752 31"] * (n // 3))   # postcodes
+    assert infer_schema(codes, "y", "bad").categorical == ("amount",)
+    commas = frame.assign(amount=[f"{i},5" for i in range(n)])    # "0,5" is not 5
+    with pytest.raises(ValueError, match=r"decimal commas \(e.g. '0,5'\); write the decimal "
+                                         r"comma as a point"):
+        infer_schema(commas, "y", "bad")
     huge = frame.assign(amount=np.r_[1.0, np.full(n - 1, 2.0)] * 1e300)
     with pytest.raises(ValueError, match=r"column 'amount' holds 1e\+300 at row 0, beyond"):
         infer_schema(huge, "y", "bad")

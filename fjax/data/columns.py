@@ -103,14 +103,22 @@ def category_values(df: pd.DataFrame, column: str) -> np.ndarray:
     return np.where(raw.isna().to_numpy(), MISSING, raw.astype(str).to_numpy()).astype(object)
 
 
-def _separated_numbers(series: pd.Series) -> bool:
-    """Text that reads as numbers once thousands separators, currency signs and spaces
-    are removed ("1,037", "$ 250"): numbers a model must not take as categories."""
-    present = series.dropna().astype(str)
+# "1,037", "$ 12,500.00", "-1,000,000": digits in groups of three after the first.
+THOUSANDS = r"[-+]?[$€£]?\s*\d{1,3}(,\d{3})+(\.\d+)?"
+DECIMAL_COMMA = r"[-+]?\d+,\d+"    # "0,5": a decimal comma
+
+
+def _written_numbers(series: pd.Series) -> str | None:
+    """"thousands" or "decimal comma" when most values are numbers written so (numbers a
+    model must not take as categories), else None."""
+    present = series.dropna().astype(str).str.strip()
     if present.empty or pd.to_numeric(present, errors="coerce").notna().mean() >= NUMERIC_SHARE:
-        return False
-    cleaned = present.str.replace(r"[,\s$€£]", "", regex=True)
-    return bool(pd.to_numeric(cleaned, errors="coerce").notna().mean() >= NUMERIC_SHARE)
+        return None
+    for kind, pattern in (("thousands", THOUSANDS), ("decimal comma", DECIMAL_COMMA)):
+        numbers = present.str.fullmatch(pattern) | pd.to_numeric(present, errors="coerce").notna()
+        if numbers.mean() >= NUMERIC_SHARE and present.str.fullmatch(pattern).any():
+            return kind
+    return None
 
 
 def _looks_numeric(series: pd.Series) -> bool:
@@ -186,12 +194,14 @@ def infer_schema(df: pd.DataFrame, target: str, positive: str, *,
                                  f"{column!r} or data.drop={column!r}, or list it in "
                                  "data.numeric to keep it")
             num.append(column)
-        elif _separated_numbers(series):
+        elif written := _written_numbers(series):
             example = series.dropna().astype(str).iloc[0]
-            raise ValueError(f"column {column!r} holds numbers written with separators or "
-                             f"currency signs (e.g. {example!r}); remove them so it reads as "
-                             f"numbers, or list {column!r} in data.categorical to keep it as "
-                             "text")
+            fix = ("remove the thousands separators (and currency signs)"
+                   if written == "thousands" else "write the decimal comma as a point")
+            raise ValueError(f"column {column!r} holds numbers written with "
+                             f"{'separators' if written == 'thousands' else 'decimal commas'} "
+                             f"(e.g. {example!r}); {fix} so it reads as numbers, or list "
+                             f"{column!r} in data.categorical to keep it as text")
         elif series.count() >= ID_MIN_ROWS and series.nunique() == series.count():
             raise ValueError(f"column {column!r} has a different value in every row that "
                              f"has one ({series.count()}), like an identifier; as a category "

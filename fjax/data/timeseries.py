@@ -79,7 +79,8 @@ def checked_dates(df: pd.DataFrame, column: str, source: str) -> tuple[np.ndarra
         raise ValueError(f"{source} has no date column {column!r}; columns are "
                          f"{list(df.columns)}; pass --data.date-column NAME, or None to "
                          "use the row order")
-    if pd.api.types.is_numeric_dtype(df[column]) and not pd.api.types.is_bool_dtype(df[column]):
+    if pd.api.types.is_numeric_dtype(df[column]) and df[column].notna().any() \
+            and not pd.api.types.is_bool_dtype(df[column]):
         raise ValueError(f"date column {column!r} of {source} holds numbers, not dates (they "
                          "would be read as nanoseconds since 1970); write dates such as "
                          "2020-01-31 (convert unix times first), or pass --data.date-column "

@@ -10,7 +10,6 @@ Attribution and licences: DATA_LICENSES.md next to this file.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import pandas as pd
@@ -92,8 +91,9 @@ def read_table(path: str | os.PathLike, *, date_column: str | None = None) -> pd
         raise ValueError(f"{str(path)!r} has one column, {str(df.columns[0])[:60]!r}...: "
                          "its fields look separated by ';', a tab or '|'; fjax reads "
                          "comma-separated files: save it with commas")
-    mangled = [re.fullmatch(r"(.+)\.\d+", str(c)) for c in df.columns]   # pandas' "x.1"
-    repeated = sorted({m[1] for m in mangled if m and m[1] in df.columns})
+    header = (pd.read_csv(path, header=None, nrows=1, dtype=str).iloc[0].tolist()
+              if suffixes.endswith((".csv", ".csv.gz", ".txt")) else list(df.columns))
+    repeated = sorted({str(c) for c in header if header.count(c) > 1})   # as written
     if repeated:
         raise ValueError(f"{str(path)!r} repeats the column name(s) {repeated} in its "
                          "header; give every column its own name")
@@ -101,6 +101,9 @@ def read_table(path: str | os.PathLike, *, date_column: str | None = None) -> pd
         if date_column not in df.columns:
             raise ValueError(f"{str(path)!r} has no date column {date_column!r}; "
                              f"columns are {list(df.columns)}")
+        if pd.api.types.is_numeric_dtype(df[date_column]):
+            raise ValueError(f"column {date_column!r} of {str(path)!r} holds numbers, not "
+                             "dates (they would be read as nanoseconds since 1970)")
         try:
             df[date_column] = pd.to_datetime(df[date_column])
         except (ValueError, TypeError) as err:

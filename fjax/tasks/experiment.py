@@ -85,11 +85,17 @@ def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
         if not grid:
             check_divergence(pop)
         results.append(GroupResult(group, trainable, pop))
+    return results
+
+
+def check_sweep_divergence(results: Sequence[GroupResult], grid: Mapping[str, Sequence[Any]]
+                           ) -> None:
+    """A sweep in which every member diverged has nothing to report: stop, and say how
+    to fix it (credit, which sweeps per encoding, decides over all of them itself)."""
     if grid and all(np.all(np.asarray(r.population.loop.diverged_epoch) > 0) for r in results):
         raise TrainingDiverged("every member of the sweep diverged (its loss or validation "
                                "loss became NaN or infinite); lower --optim.learning-rate or "
                                "set --optim.clip-norm", combined_table(results, grid))
-    return results
 
 
 def check_divergence(pop: Population) -> None:

@@ -166,7 +166,8 @@ def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
         y = np.asarray(data["y"])
         check_targets(cfg, y)
         if cfg.name == "softmax_ce" and y.size:
-            seen["classes"] = int(np.max(y)) + 1
+            # the most classes of any data checked (training, then validation data)
+            seen["classes"] = max(seen.get("classes", 0), int(np.max(y)) + 1)
             check_classes()
 
     def check_hparams(grid: Mapping[str, Sequence[float]]) -> None:

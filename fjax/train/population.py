@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
 
 import jax
@@ -243,7 +243,9 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
     # The digest's settings: what shapes the program, the model and loss where the loss
     # says (`supervised_loss` does), and the schedule (its length matters unless it is
     # constant), so a checkpoint resumes only the same run.
-    settings = (pop_spec, optimizer_settings(tx), getattr(loss_fn, "structure", None))
+    # Not the devices: a run resumes on any number of them.
+    settings = (replace(pop_spec, mesh=None), optimizer_settings(tx),
+                getattr(loss_fn, "structure", None))
     with inputs_named(data):
         loop = run_epochs(step_fn, loop, args, train.epochs, callbacks, record,
                           settings=settings)

@@ -43,7 +43,11 @@ def _short(summary: pd.DataFrame) -> pd.DataFrame:
     return summary[keep + ["auc_mean", "auc_std", "ks_mean", "brier_mean", "log_loss_mean"]]
 
 
-RULE_NAMES = {"bayes": "Bayes", "fitted": "fitted"}
+def deployed_words(d: dict) -> str:
+    """Which threshold rule was deployed, and why."""
+    if d["cost_per_applicant_cv_mean"] == d["cost_bayes_threshold_cv_mean"]:
+        return "the Bayes rule (the two rules tied: nothing fitted)"
+    return f"the {'Bayes' if d['threshold_rule'] == 'bayes' else 'fitted'} rule, which cost less"
 
 
 def per_fold_text(metrics: dict, per_fold: pd.DataFrame) -> str:
@@ -97,12 +101,16 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               f"{_fmt(d['cost_bayes_threshold_cv_mean'], d['cost_bayes_threshold_cv_std'])}",
               f"- baselines: accept everyone {d['cost_accept_all']:.4f}, reject everyone "
               f"{d['cost_reject_all']:.4f}", "",
-              f"Deployed: the {RULE_NAMES[d['threshold_rule']]} rule, which cost less, **t = "
-              f"{d['threshold']:.4f}** (the fitted t on all out-of-fold PDs is "
-              f"{d['fitted_threshold']:.4f}). At t, on the out-of-fold PDs of scores.csv "
-              f"(`pd_oof`): expected cost {d['cost_per_applicant_oof']:.4f} per applicant; "
-              f"{_confusion_words(d['confusion_oof'])}. The per-fold table's `threshold` is "
-              "each fold's fitted t, `cost` and `cost_bayes` the two rules' costs on it.", "",
+              f"Deployed: {deployed_words(d)}, **t = {d['threshold']:.4f}** (the fitted t on "
+              f"all out-of-fold PDs is {d['fitted_threshold']:.4f}). At t, on the out-of-fold "
+              f"PDs of scores.csv (`pd_oof`): expected cost "
+              f"{d['cost_per_applicant_oof']:.4f} per applicant"
+              + (" (in sample: t was chosen on these PDs, so optimistic)"
+                 if d["threshold_rule"] == "fitted" else "")
+              + f"; {_confusion_words(d['confusion_oof'])}. The per-fold table's `threshold` "
+              "is each fold's fitted t, `cost` and `cost_bayes` the two rules' costs on it. "
+              "Choosing the cheaper rule on these same folds makes its cost slightly "
+              "optimistic too.", "",
               "## Final model (refit on every applicant)", "",
               f"Base points (mean applicant): {metrics['final']['base_points']:.1f}; "
               f"score = {metrics['scorecard']['offset']:.2f} + "

@@ -19,7 +19,7 @@ import numpy as np
 from fjax.data.splits import Folds
 from fjax.models import build_model
 from fjax.report.files import RunDir
-from fjax.tasks.experiment import GroupResult, Trainable, train_grid
+from fjax.tasks.experiment import GroupResult, Trainable, check_sweep_divergence, train_grid
 from fjax.tasks.forecast.config import Config
 from fjax.tasks.forecast.data import ForecastData
 from fjax.train.objective import output_dim, supervised_loss
@@ -106,5 +106,6 @@ def train(config: Config, data: ForecastData, grid: Mapping[str, Sequence[Any]] 
 
     results = train_grid(s.config, grid or {}, build, s.arrays, folds=s.folds,
                          run_dir=run_dir, progress=progress)
+    check_sweep_divergence(results, grid)
     return s, results
 

@@ -161,7 +161,7 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
 
 def _plots(run_dir: RunDir, tx: Transactions, results: list[ModelResult], k: int) -> list[str]:
     seeds = sorted({s for s, _ in results[0].alerts})
-    which = f", seed {seeds[0]} of {len(seeds)}" if len(seeds) > 1 else ""
+    which = f", the first of {len(seeds)} seeds (seed {seeds[0]})" if len(seeds) > 1 else ""
     curves = {}
     for r in results:
         periods = sorted(r.scores)

@@ -25,7 +25,8 @@ from fjax.data.splits import Folds
 from fjax.losses import check_binary_labels
 from fjax.models import build_model
 from fjax.report.files import RunDir
-from fjax.tasks.experiment import Trainable, best_result, combined_table, config_with, train_grid
+from fjax.tasks.experiment import (Trainable, best_result, check_sweep_divergence,
+                                   combined_table, config_with, train_grid)
 from fjax.tasks.fraud.config import Config
 from fjax.tasks.fraud.objective import no_eval, ranking_eval, reconstruction_loss, score_function
 from fjax.tasks.fraud.presets import test_stage_train
@@ -101,6 +102,7 @@ def select(config: Config, grid: Mapping[str, Sequence], val_stack: SplitStack,
     build = lambda cfg: make_trainable(cfg, val_stack.data["x"], eval_size)[0]  # noqa: E731
     results = train_grid(config, grid, build, val_stack.data, folds=folds,
                          run_dir=run_dir, progress=progress)
+    check_sweep_divergence(results, grid)
     monitor, mode = config.train.monitor, config.train.monitor_mode
     best, hparams = best_result(results, monitor, mode)
     chosen = config_with(config, best, hparams)
