@@ -45,6 +45,15 @@ def test_sweep_on_a_users_file_writes_the_run_folder(user_file, tmp_path):
     assert len(validation) == 2 * 2                   # 2 learning rates x 2 periods
     members = pd.read_csv(out / "members.csv")
     assert len(members) == 2 * 2 and members["auc"].between(0, 1).all()
+    # The card metrics recompute from daily.csv (they could not from the files before).
+    daily = pd.read_csv(out / "daily.csv")
+    for (model, seed, period), days in daily.groupby(["model", "seed", "period"]):
+        m = members[(members.model == model) & (members.seed == seed)
+                    & (members.period == period)].iloc[0]
+        assert days["card_precision"].mean() == pytest.approx(m["card_precision"])
+        assert days["found"].sum() / days["compromised"].sum() == pytest.approx(m["card_recall"])
+        missed = days["compromised"].sum() - days["found"].sum()
+        assert 5 * days["alerted"].sum() + 100 * missed == pytest.approx(m["cost"])
     alerts = pd.read_csv(out / "alerts.csv")
     assert list(alerts.columns) == ["seed", "period", "date", "rank", "card", "score", "fraud"]
     assert alerts.groupby(["period", "date"]).size().max() <= 20

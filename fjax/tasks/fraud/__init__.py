@@ -32,7 +32,8 @@ __all__ = ["Config", "FraudDataConfig", "run"]
 
 # Files of an earlier run in the same folder, removed before this one writes: exact
 # names, so nothing else of a user's folder is touched.
-OUTPUTS = ("members.csv", "periods.csv", "validation.csv", "alerts.csv", "metrics.json",
+OUTPUTS = ("members.csv", "periods.csv", "validation.csv", "alerts.csv", "daily.csv",
+           "metrics.json",
            "report.md", "pr_curve.png", "roc_curve.png", "score_distributions.png",
            "daily_card_precision.png", "training_loss.png",
            *(f"models/{model}/{stage}{name}"

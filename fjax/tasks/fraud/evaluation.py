@@ -64,6 +64,22 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def daily_frame(tx: Transactions, alerts_by_model: dict[str, dict[tuple[int, int], DailyAlerts]]
+                ) -> pd.DataFrame:
+    """daily.csv: per model, seed, period and test day, the counts behind CP@k, card
+    recall and cost: alerted cards, compromised cards found among them, compromised
+    cards still open that day."""
+    frames = []
+    for name, alerts in alerts_by_model.items():
+        for (seed, period), a in sorted(alerts.items()):
+            frames.append(pd.DataFrame({
+                "model": name, "seed": seed, "period": period,
+                "date": [tx.date_of(d).date().isoformat() for d in a.days],
+                "alerted": a.alerted, "found": a.found, "compromised": a.compromised,
+                "card_precision": a.precision}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 def alerts_frame(tx: Transactions, alerts: dict[tuple[int, int], DailyAlerts],
                  to_probability: bool) -> pd.DataFrame:
     """alerts.csv: every day's top-k cards with their score (probability for

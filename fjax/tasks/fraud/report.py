@@ -1,4 +1,5 @@
-"""The fraud run folder: metrics.json, members.csv, alerts.csv, plots and report.md."""
+"""The fraud run folder: metrics.json, members.csv, alerts.csv, daily.csv, plots and
+report.md."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from fjax.report import plots
 from fjax.report.files import RunDir, markdown_table
 from fjax.tasks.fraud import handbook
 from fjax.tasks.fraud.config import Config
-from fjax.tasks.fraud.evaluation import alerts_frame, summarize
+from fjax.tasks.fraud.evaluation import alerts_frame, daily_frame, summarize
 from fjax.tasks.fraud.plots import daily_card_precision
 
 
@@ -142,6 +143,7 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
         run_dir.csv("validation.csv", selection)
     primary = results[0]
     run_dir.csv("alerts.csv", alerts_frame(tx, primary.alerts, primary.logits))
+    run_dir.csv("daily.csv", daily_frame(tx, {r.name: r.alerts for r in results}))
     data_summary = summary(tx)
     run_dir.json("metrics.json", {
         "primary": primary.name, "data": data_summary, "handbook_data": handbook.DATA,
@@ -279,6 +281,7 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
         "## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]
     lines += ["Files: config.json (this run's full config), metrics.json, members.csv "
               "(every member's metrics), periods.csv, alerts.csv (the "
-              f"{results[0].name} model's daily top-{k} cards), models/<name>/ (each model's "
-              "config and training log)."]
+              f"{results[0].name} model's daily top-{k} cards), daily.csv (every model's "
+              "alerted, found and compromised cards per day: CP@k, card recall and cost "
+              "recompute from it), models/<name>/ (each model's config and training log)."]
     return "\n".join(lines) + "\n"
