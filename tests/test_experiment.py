@@ -109,3 +109,15 @@ def test_a_resume_with_other_swept_values_is_refused(tmp_path):
         check_resumable(tmp_path, cfg, {"optim.learning_rate": [0.01, 0.3]})
     with pytest.raises(ValueError, match=r"in the swept values \(grid.json\)"):
         check_resumable(tmp_path, cfg, None)
+
+
+def test_a_training_loss_that_rose_is_said():
+    """Adam at lr 1e6 kept the loss finite near 1e25: no divergence, a report that read
+    as a model merely worse than the naive forecast."""
+    from fjax.tasks.experiment import rising_loss_note
+    rose = [{"loss": np.array([1e24, 2e24])}, {"loss": np.array([3e25, 1e25])}]
+    assert rising_loss_note(rose).startswith("The training loss rose from 1.5e+24 (epoch 1) "
+                                             "to 2e+25 (epoch 2)")
+    assert rising_loss_note([{"loss": 0.5}, {"loss": 0.2}]) is None
+    assert rising_loss_note([{"loss": 0.5}]) is None
+    assert rising_loss_note([{"loss": np.nan}, {"loss": 0.2}]) is None

@@ -107,6 +107,22 @@ def check_divergence(pop: Population) -> None:
         raise TrainingDiverged(message + ".", pop)
 
 
+def rising_loss_note(history: Sequence[Mapping]) -> str | None:
+    """A sentence when the training loss (the median over members) ended above its first
+    epoch's: such a model learned nothing, however its metrics read (a learning rate far
+    too high can keep the loss finite and huge, which no divergence check catches)."""
+    if len(history) < 2:
+        return None
+    ends = [np.atleast_1d(np.asarray(h["loss"], float)) for h in (history[0], history[-1])]
+    if not all(np.isfinite(e).any() for e in ends):
+        return None
+    first, last = (float(np.median(e[np.isfinite(e)])) for e in ends)
+    if last <= first:
+        return None
+    return (f"The training loss rose from {first:.4g} (epoch 1) to {last:.4g} (epoch "
+            f"{len(history)}): the model did not learn. Lower --optim.learning-rate.")
+
+
 def combined_table(results: Sequence[GroupResult],
                    grid: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
     """Every member of every group, with the grid's structural values as columns."""

@@ -205,6 +205,7 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
               "and looks convincing on a chart while predicting nothing: compare with the "
               "naive line, and look at the close-up panel of `forecast.png` for a one-step lag.",
               f"- {extra['val_note']}",
+              *([f"- {extra['loss_note']}"] if extra.get("loss_note") else []),
               *([f"- {note}"] if (note := range_note(facts)) else []),
               "", "## Files", "",
               "`config.json` (this run's full configuration), `metrics.json` (every number "

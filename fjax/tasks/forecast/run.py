@@ -11,7 +11,7 @@ import numpy as np
 from fjax.config import replace_path
 from fjax.report.files import RunDir
 from fjax.report.plots import loss_curves
-from fjax.tasks.experiment import GroupResult, default_run_dir, finish_run
+from fjax.tasks.experiment import GroupResult, default_run_dir, finish_run, rising_loss_note
 from fjax.tasks.forecast import plots
 from fjax.tasks.forecast.config import Config
 from fjax.tasks.forecast.data import ForecastData, data_facts, prepare
@@ -78,6 +78,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
         "predict_compile_s": predict_compile_s, "predict_s": predict_s,
         "windows_per_s": members * len(data.test_index) / max(predict_s, 1e-9),
         "val_note": validation_note(setup.monitor_only, data.plan.has_val),
+        "loss_note": rising_loss_note(results[cands[best].group].population.history),
     }
     if len(cands) > 1:
         extra["sweep"] = sweep_rows(cands, forecasts, ev, data)
