@@ -92,6 +92,8 @@ def test_names_that_only_look_like_pandas_renames_are_kept(tmp_path):
     path = tmp_path / "tenors.csv"
     path.write_text("Date,0.5,1,1.5,2,v1,v1.2\n2020-01-01,1,2,3,4,5,6\n")
     assert list(read_table(path).columns) == ["Date", "0.5", "1", "1.5", "2", "v1", "v1.2"]
+    path.write_text("NA,N/A,z,,\n1,2,3,,\n")          # NA-like and empty (Excel) names
+    assert list(read_table(path).columns)[:3] == ["NA", "N/A", "z"]
 
 
 def test_a_folder_is_not_a_data_file(tmp_path):

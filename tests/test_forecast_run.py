@@ -1,5 +1,6 @@
 """`fjax run forecast` end to end on small files: the run folder, its numbers, the CLI."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -7,7 +8,8 @@ import pandas as pd
 import pytest
 
 from fjax import cli
-from fjax.config import LossConfig, ModelConfig, SweepConfig, TrainConfig, from_json
+from fjax.config import (LossConfig, ModelConfig, OptimConfig, SweepConfig, TrainConfig,
+                         from_json)
 from fjax.tasks.forecast import Config, ForecastDataConfig, run
 
 FILES = ("config.json", "environment.json", "metrics.json", "history.jsonl", "forecast.csv",
@@ -330,3 +332,19 @@ def test_a_run_removes_only_its_own_files(tmp_path):
                      "linear", "--train.epochs", "1", "--out", str(out)]) == 0
     assert own.read_text() == "keep" and nested.read_text() == "keep"
     assert top.read_text() == "keep" and not (out / "checkpoints" / "group_0").exists()
+
+
+def test_the_rising_loss_note_reads_the_reported_grid_points_members(tmp_path):
+    """The note took the median over the whole compile group: a reported point that
+    learned was said not to have, because its neighbour (SGD at lr 1: loss 2.2 -> 5.9)
+    did not."""
+    write_prices(tmp_path / "prices.csv")
+    data = ForecastDataConfig(path=str(tmp_path / "prices.csv"), target="price", window=10,
+                              val_fraction=0.0)   # no validation: grid point 1 is reported
+    cfg = Config(data=data, model=ModelConfig(kind="mlp", hidden=(8,)),
+                 optim=OptimConfig(name="sgd", learning_rate=0.01),
+                 train=TrainConfig(epochs=4, batch_size=32))
+    for lrs, said in (([0.01, 1.0], False), ([1.0, 0.01], True)):   # point 1 is reported
+        out = run(dataclasses.replace(cfg, out=str(tmp_path / str(lrs[0]))),
+                  grid={"optim.learning_rate": lrs}, progress=False)
+        assert ("The training loss rose" in (out / "report.md").read_text()) == said

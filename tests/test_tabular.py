@@ -338,6 +338,14 @@ def test_numbers_written_with_separators_huge_numbers_and_no_features_are_refuse
     assert infer_schema(words, "y", "bad").categorical == ("amount",)
     codes = frame.assign(amount=["100 10", "114 55", "752 31"] * (n // 3))   # postcodes
     assert infer_schema(codes, "y", "bad").categorical == ("amount",)
+    ranges = frame.assign(amount=["1,000-2,000", "2,000-5,000", "5,000+"] * (n // 3))
+    assert infer_schema(ranges, "y", "bad").categorical == ("amount",)
+    signs = frame.assign(amount=[f"${i}" for i in range(n)])          # a sign, no groups
+    with pytest.raises(ValueError, match=r"separators or currency signs \(e.g. '\$0'\)"):
+        infer_schema(signs, "y", "bad")
+    three = frame.assign(amount=["0,125", "1,500", "2,750"] * (n // 3))   # 0,125 is 0.125
+    with pytest.raises(ValueError, match=r"decimal commas \(e.g. '0,125'\)"):
+        infer_schema(three, "y", "bad")
     commas = frame.assign(amount=[f"{i},5" for i in range(n)])    # "0,5" is not 5
     with pytest.raises(ValueError, match=r"decimal commas \(e.g. '0,5'\); write the decimal "
                                          r"comma as a point"):

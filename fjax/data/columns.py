@@ -103,21 +103,28 @@ def category_values(df: pd.DataFrame, column: str) -> np.ndarray:
     return np.where(raw.isna().to_numpy(), MISSING, raw.astype(str).to_numpy()).astype(object)
 
 
-# "1,037", "$ 12,500.00", "-1,000,000": digits in groups of three after the first.
-THOUSANDS = r"[-+]?[$€£]?\s*\d{1,3}(,\d{3})+(\.\d+)?"
-DECIMAL_COMMA = r"[-+]?\d+,\d+"    # "0,5": a decimal comma
+# Numbers written for people: "1,037", "$ 12,500.00", "12 500", "$250" (grouped or with a
+# currency sign), and "0,5", "€12,50" (a decimal comma: a group that is not three digits,
+# or a leading 0).
+GROUPED = (r"[-+]?[$€£]?\s*[1-9]\d{0,2}([, ]\d{3})+(\.\d+)?",
+           r"[-+]?[$€£]\s*\d+(\.\d+)?")
+DECIMAL_COMMA = r"[-+]?[$€£]?\s*\d+,\d+"
 
 
-def _written_numbers(series: pd.Series) -> str | None:
-    """"thousands" or "decimal comma" when most values are numbers written so (numbers a
-    model must not take as categories), else None."""
+def _written_numbers(series: pd.Series) -> tuple[str, str] | None:
+    """(how, an example) when most values are numbers written with separators or
+    currency signs ("thousands") or with a decimal comma, which a model must not take as
+    categories; else None. A column with any value that only a decimal comma explains
+    ("0,125", "12,50") is decimal commas: removing the comma would multiply it."""
     present = series.dropna().astype(str).str.strip()
-    if present.empty or pd.to_numeric(present, errors="coerce").notna().mean() >= NUMERIC_SHARE:
+    plain = pd.to_numeric(present, errors="coerce").notna()
+    if present.empty or plain.mean() >= NUMERIC_SHARE:
         return None
-    for kind, pattern in (("thousands", THOUSANDS), ("decimal comma", DECIMAL_COMMA)):
-        numbers = present.str.fullmatch(pattern) | pd.to_numeric(present, errors="coerce").notna()
-        if numbers.mean() >= NUMERIC_SHARE and present.str.fullmatch(pattern).any():
-            return kind
+    grouped = np.logical_or.reduce([present.str.fullmatch(p) for p in GROUPED])
+    decimal = present.str.fullmatch(DECIMAL_COMMA) & ~grouped
+    for how, written in (("decimal comma", decimal), ("thousands", grouped)):
+        if written.any() and (plain | grouped | decimal).mean() >= NUMERIC_SHARE:
+            return how, present[written].iloc[0]
     return None
 
 
@@ -195,12 +202,11 @@ def infer_schema(df: pd.DataFrame, target: str, positive: str, *,
                                  "data.numeric to keep it")
             num.append(column)
         elif written := _written_numbers(series):
-            example = series.dropna().astype(str).iloc[0]
-            fix = ("remove the thousands separators (and currency signs)"
-                   if written == "thousands" else "write the decimal comma as a point")
-            raise ValueError(f"column {column!r} holds numbers written with "
-                             f"{'separators' if written == 'thousands' else 'decimal commas'} "
-                             f"(e.g. {example!r}); {fix} so it reads as numbers, or list "
+            how, example = written
+            what, fix = (("separators or currency signs", "remove them") if how == "thousands"
+                         else ("decimal commas", "write the decimal comma as a point"))
+            raise ValueError(f"column {column!r} holds numbers written with {what} (e.g. "
+                             f"{example!r}); {fix} so it reads as numbers, or list "
                              f"{column!r} in data.categorical to keep it as text")
         elif series.count() >= ID_MIN_ROWS and series.nunique() == series.count():
             raise ValueError(f"column {column!r} has a different value in every row that "

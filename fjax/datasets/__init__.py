@@ -91,9 +91,11 @@ def read_table(path: str | os.PathLike, *, date_column: str | None = None) -> pd
         raise ValueError(f"{str(path)!r} has one column, {str(df.columns[0])[:60]!r}...: "
                          "its fields look separated by ';', a tab or '|'; fjax reads "
                          "comma-separated files: save it with commas")
-    header = (pd.read_csv(path, header=None, nrows=1, dtype=str).iloc[0].tolist()
+    header = (pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False,
+                          na_filter=False).iloc[0].tolist()
               if suffixes.endswith((".csv", ".csv.gz", ".txt")) else list(df.columns))
-    repeated = sorted({str(c) for c in header if header.count(c) > 1})   # as written
+    # as written; empty names are pandas' "Unnamed: k", checked with the columns' values
+    repeated = sorted({str(c) for c in header if c != "" and header.count(c) > 1})
     if repeated:
         raise ValueError(f"{str(path)!r} repeats the column name(s) {repeated} in its "
                          "header; give every column its own name")
@@ -101,7 +103,8 @@ def read_table(path: str | os.PathLike, *, date_column: str | None = None) -> pd
         if date_column not in df.columns:
             raise ValueError(f"{str(path)!r} has no date column {date_column!r}; "
                              f"columns are {list(df.columns)}")
-        if pd.api.types.is_numeric_dtype(df[date_column]):
+        if pd.api.types.is_numeric_dtype(df[date_column]) and df[date_column].notna().any() \
+                and not pd.api.types.is_bool_dtype(df[date_column]):
             raise ValueError(f"column {date_column!r} of {str(path)!r} holds numbers, not "
                              "dates (they would be read as nanoseconds since 1970)")
         try:

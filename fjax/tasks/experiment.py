@@ -54,8 +54,13 @@ def seeds_of(config: ExperimentConfig) -> list[int]:
 def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
                build: Callable[[Any], Trainable], data: dict, *, folds: Folds | None = None,
                val_data: dict | None = None, run_dir: RunDir | None = None,
-               progress: bool = True) -> list[GroupResult]:
-    """Train every member of `grid` x seeds x folds, one compiled population per group."""
+               progress: bool = True, plain: bool | None = None) -> list[GroupResult]:
+    """Train every member of `grid` x seeds x folds, one compiled population per group.
+
+    A plain run (default: an empty grid) stops when a member diverges; a sweep warns and
+    keeps the member, ranked last (`check_sweep_divergence` stops one in which all did).
+    """
+    plain = not grid if plain is None else plain
     results = []
     groups = group_grid(config, grid or {})
     for g, group in enumerate(groups):
@@ -72,7 +77,7 @@ def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
             callbacks += [log, checkpoints]
         try:
             with warnings.catch_warnings():
-                if not grid:   # a plain run raises instead (check_divergence)
+                if plain:   # a plain run raises instead (check_divergence)
                     warnings.simplefilter("ignore", DivergedWarning)
                 pop = train_population(trainable.loss_fn, trainable.init_fn, data,
                                        optim=group.config.optim, train=group.config.train,
@@ -82,7 +87,7 @@ def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
         finally:
             if checkpoints is not None:
                 checkpoints.close()
-        if not grid:
+        if plain:
             check_divergence(pop)
         results.append(GroupResult(group, trainable, pop))
     return results

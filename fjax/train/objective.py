@@ -142,20 +142,21 @@ def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
                 "it with out_dim=output_dim(loss_config, y.shape[1:])")
         if cfg.name == "softmax_ce":
             seen["width"] = out.shape[-1]
-            check_classes()
+            check_classes(seen.pop("classes", 0), seen["width"])
         pred = read_output(cfg, out, target_shape)
         return loss_value(cfg, pred, y, batch["weight"], hp), {}
 
-    # softmax_ce: the labels are seen on the host and the width when tracing, in either
-    # order; whichever comes second checks that every class has a logit.
+    # softmax_ce: labels are checked on the host, the model's width is known when it is
+    # traced. Before the first trace the classes of this run's data wait for it; after,
+    # each dataset is checked against the width at once (a cached program never traces).
     seen: dict[str, int] = {}
 
-    def check_classes() -> None:
-        if seen.get("classes", 0) > seen.get("width", math.inf):
+    def check_classes(classes: int, width: int) -> None:
+        if classes > width:
             raise ValueError(
-                f"y has class ids up to {seen['classes'] - 1}, but the model outputs "
-                f"{seen['width']} logits; build it with out_dim=output_dim(loss_config, (), "
-                f"num_classes={seen['classes']})")
+                f"y has class ids up to {classes - 1}, but the model outputs {width} "
+                f"logits; build it with out_dim=output_dim(loss_config, (), "
+                f"num_classes={classes})")
 
     def check_data(data) -> None:
         missing = [k for k in ("x", "y") if k not in data]
@@ -166,9 +167,11 @@ def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
         y = np.asarray(data["y"])
         check_targets(cfg, y)
         if cfg.name == "softmax_ce" and y.size:
-            # the most classes of any data checked (training, then validation data)
-            seen["classes"] = max(seen.get("classes", 0), int(np.max(y)) + 1)
-            check_classes()
+            classes = int(np.max(y)) + 1
+            if "width" in seen:
+                check_classes(classes, seen["width"])
+            else:   # training, then validation data: the most classes of either
+                seen["classes"] = max(seen.get("classes", 0), classes)
 
     def check_hparams(grid: Mapping[str, Sequence[float]]) -> None:
         """A population's grid over loss keys: every key used by this loss, every value

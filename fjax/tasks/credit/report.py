@@ -109,8 +109,8 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
                  if d["threshold_rule"] == "fitted" else "")
               + f"; {_confusion_words(d['confusion_oof'])}. The per-fold table's `threshold` "
               "is each fold's fitted t, `cost` and `cost_bayes` the two rules' costs on it. "
-              "Choosing the cheaper rule on these same folds makes its cost slightly "
-              "optimistic too.", "",
+              "The deployed rule's cross-fitted cost is slightly optimistic: the cheaper of "
+              "the two was chosen on these same folds.", "",
               "## Final model (refit on every applicant)", "",
               f"Base points (mean applicant): {metrics['final']['base_points']:.1f}; "
               f"score = {metrics['scorecard']['offset']:.2f} + "

@@ -73,8 +73,11 @@ def cross_validate(config: Config, grid: Mapping[str, Sequence[Any]], data: Cred
         def build(cfg, design=design):
             return trainable(cfg, design.shape, design.stack.k)
 
+        # Part of a sweep when the whole grid is one, even where this encoding's own grid
+        # is empty ({"model.kind": [...]}): best_config_id decides over all of them.
         results = train_grid(enc_cfg, inner, build, design.stack.data,
-                             folds=design.stack.folds, run_dir=log_dir, progress=progress)
+                             folds=design.stack.folds, run_dir=log_dir, progress=progress,
+                             plain=not grid)
         table = combined_table(results, inner)
         for g, result in enumerate(results):
             pop = result.population

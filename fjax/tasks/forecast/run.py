@@ -78,7 +78,9 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
         "predict_compile_s": predict_compile_s, "predict_s": predict_s,
         "windows_per_s": members * len(data.test_index) / max(predict_s, 1e-9),
         "val_note": validation_note(setup.monitor_only, data.plan.has_val),
-        "loss_note": rising_loss_note(results[cands[best].group].population.history),
+        "loss_note": rising_loss_note(    # the reported grid point's members only
+            [{"loss": np.asarray(h["loss"])[cands[best].members.ravel()]}
+             for h in results[cands[best].group].population.history]),
     }
     if len(cands) > 1:
         extra["sweep"] = sweep_rows(cands, forecasts, ev, data)
