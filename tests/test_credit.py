@@ -742,3 +742,17 @@ def test_the_deployed_rule_is_described_as_it_was_chosen():
         "the Bayes rule, which cost less"
     assert deployed_words({**d, "threshold_rule": "fitted", "cost_per_applicant_cv_mean": 0.3}) \
         == "the fitted rule, which cost less"
+
+
+def test_repeated_applicant_ids_warn_that_folds_can_share_an_applicant(csv_path, tmp_path):
+    frame = pd.read_csv(csv_path).assign(applicant=np.arange(N) // 2)   # two rows each
+    frame.to_csv(tmp_path / "twice.csv", index=False)
+    cfg = small_config(csv_path, data=CreditDataConfig(path=str(tmp_path / "twice.csv"),
+                                                       id_column="applicant"))
+    with pytest.warns(UserWarning, match=r"'applicant' repeats 120 id\(s\) over 240 rows"):
+        load(cfg)
+    frame.assign(applicant=np.arange(N)).to_csv(tmp_path / "once.csv", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load(small_config(csv_path, data=CreditDataConfig(path=str(tmp_path / "once.csv"),
+                                                          id_column="applicant")))

@@ -5,6 +5,7 @@ or on every row (for the final refit)."""
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,6 +65,12 @@ def load(config: Config) -> CreditData:
     y = binary_target(frame, schema)
     check_class_counts(y, config.sweep.folds, cfg.target)
     ids = frame[cfg.id_column].to_numpy() if cfg.id_column else np.arange(len(frame))
+    repeated = pd.Series(ids)[pd.Series(ids).duplicated(keep=False)]
+    if len(repeated):
+        warnings.warn(f"data.id_column {cfg.id_column!r} repeats {repeated.nunique()} id(s) "
+                      f"over {len(repeated)} rows: folds are drawn by row, so one applicant's "
+                      "rows can train a model and validate it, and the cross-validated "
+                      "metrics are optimistic; keep one row per applicant", stacklevel=2)
     folds = stratified_kfold(y, config.sweep.folds, seed=config.seed)
     return CreditData(frame=frame, schema=schema, y=y, ids=ids, folds=folds,
                       new=load_new_applicants(cfg, schema))
