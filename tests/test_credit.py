@@ -646,6 +646,9 @@ def test_notes_say_which_numbers_carry_selection_optimism(csv_path):
     assert not any(chosen_here in n for n in report_notes(other, 5, 1, 1))
     swept = report_notes(own, 10, 2, 1)
     assert any("chosen on the same folds it is scored on" in n for n in swept)
+    assert any(n.startswith("7 applicants (") and "kept in one fold" in n
+               for n in report_notes(own, 5, 1, 1, repeated_ids=7))
+    assert not any("kept in one fold" in n for n in report_notes(own, 5, 1, 1))
     # Reweighted classes without calibration: PDs that are not probabilities, said.
     from fjax.config import LossConfig
     said = "so the model's logit is not the log-odds"
@@ -744,15 +747,16 @@ def test_the_deployed_rule_is_described_as_it_was_chosen():
         == "the fitted rule, which cost less"
 
 
-def test_repeated_applicant_ids_warn_that_folds_can_share_an_applicant(csv_path, tmp_path):
+def test_an_applicants_rows_stay_in_one_fold(csv_path, tmp_path):
+    """Folds drawn by row put one applicant's two loans in training and validation of
+    the same model: cross-validated metrics that read the applicant twice."""
     frame = pd.read_csv(csv_path).assign(applicant=np.arange(N) // 2)   # two rows each
     frame.to_csv(tmp_path / "twice.csv", index=False)
-    cfg = small_config(csv_path, data=CreditDataConfig(path=str(tmp_path / "twice.csv"),
-                                                       id_column="applicant"))
-    with pytest.warns(UserWarning, match=r"'applicant' repeats 120 id\(s\) over 240 rows"):
-        load(cfg)
-    frame.assign(applicant=np.arange(N)).to_csv(tmp_path / "once.csv", index=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        load(small_config(csv_path, data=CreditDataConfig(path=str(tmp_path / "once.csv"),
-                                                          id_column="applicant")))
+    data = load(small_config(csv_path, data=CreditDataConfig(path=str(tmp_path / "twice.csv"),
+                                                             id_column="applicant")))
+    fold_of_row = np.argmax(data.folds.val, axis=0)
+    per_applicant = pd.Series(fold_of_row).groupby(frame["applicant"]).nunique()
+    assert (per_applicant == 1).all() and data.folds.val.sum(axis=0).tolist() == [1.0] * N
+    assert data.repeated_ids == N // 2
+    once = load(small_config(csv_path, data=CreditDataConfig(path=str(csv_path))))
+    np.testing.assert_array_equal(once.folds.val, stratified_kfold(once.y, 3, seed=0).val)

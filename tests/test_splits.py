@@ -107,3 +107,18 @@ def test_stratified_folds_name_continuous_labels():
     assert stratified_kfold(np.round(y * 3), 2).k == 2          # many whole-number classes
     with pytest.raises(ValueError, match="class .* has only 1 rows"):   # a rare class
         stratified_kfold(np.r_[np.zeros(50), 1.0], 2)
+
+
+def test_grouped_folds_keep_groups_whole_and_stratify_by_their_worst_label():
+    from fjax.data.splits import grouped_stratified_kfold
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(60), rng.integers(1, 4, 60))          # 1-3 rows a group
+    labels = (rng.random(len(groups)) < 0.3).astype(float)
+    folds = grouped_stratified_kfold(labels, groups, 3, seed=1)
+    fold = np.argmax(folds.val, axis=0)
+    assert all(len(set(fold[groups == g])) == 1 for g in np.unique(groups))
+    assert (folds.val.sum(axis=0) == 1).all() and ((folds.train + folds.val) == 1).all()
+    worst = np.array([labels[groups == g].max() for g in np.unique(groups)])
+    per_fold = [worst[[fold[groups == g][0] == j for g in np.unique(groups)]].sum()
+                for j in range(3)]
+    assert max(per_fold) - min(per_fold) <= 1                          # defaulters spread

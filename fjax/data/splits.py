@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,19 @@ def stratified_kfold(labels: np.ndarray, k: int, seed: int = 0) -> Folds:
         assign[rows] = (np.arange(len(rows)) + offset) % k
         offset += len(rows)
     return _masks(assign, k)
+
+
+def grouped_stratified_kfold(labels: np.ndarray, groups: np.ndarray, k: int,
+                             seed: int = 0) -> Folds:
+    """Stratified folds that keep every group's rows in one fold (an applicant's several
+    loans), so no group trains a model that validates on it. Groups are stratified by
+    their largest label (an applicant with any default counts as a defaulter)."""
+    labels = np.asarray(labels)
+    codes, uniques = pd.factorize(pd.Series(groups), use_na_sentinel=False)
+    group_label = np.full(len(uniques), -np.inf)
+    np.maximum.at(group_label, codes, labels.astype(np.float64))
+    by_group = stratified_kfold(group_label, k, seed)
+    return Folds(train=by_group.train[:, codes], val=by_group.val[:, codes])
 
 
 def holdout(n: int, val_fraction: float, seed: int | None = 0) -> Folds:

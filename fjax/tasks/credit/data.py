@@ -5,7 +5,6 @@ or on every row (for the final refit)."""
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +13,7 @@ import pandas as pd
 from fjax.data.columns import (TableSchema, binary_target, check_class_counts, infer_schema,
                                numeric_values, spelled_as)
 from fjax.data.split_stack import SplitStack, stack_splits
-from fjax.data.splits import Folds, stratified_kfold
+from fjax.data.splits import Folds, grouped_stratified_kfold, stratified_kfold
 from fjax.data.tabular import Encoded, TabularEncoder, fit_encoder
 from fjax.datasets import load_dataset, read_table
 from fjax.tasks.credit.config import Config, CreditDataConfig
@@ -28,6 +27,7 @@ class CreditData:
     ids: np.ndarray        # [n] applicant ids
     folds: Folds           # stratified masks over the n rows
     new: pd.DataFrame | None = None  # applicants to score (data.score_path), checked
+    repeated_ids: int = 0  # applicants with several rows (each kept in one fold)
 
 
 @dataclass(frozen=True)
@@ -65,15 +65,15 @@ def load(config: Config) -> CreditData:
     y = binary_target(frame, schema)
     check_class_counts(y, config.sweep.folds, cfg.target)
     ids = frame[cfg.id_column].to_numpy() if cfg.id_column else np.arange(len(frame))
-    repeated = pd.Series(ids)[pd.Series(ids).duplicated(keep=False)]
-    if len(repeated):
-        warnings.warn(f"data.id_column {cfg.id_column!r} repeats {repeated.nunique()} id(s) "
-                      f"over {len(repeated)} rows: folds are drawn by row, so one applicant's "
-                      "rows can train a model and validate it, and the cross-validated "
-                      "metrics are optimistic; keep one row per applicant", stacklevel=2)
-    folds = stratified_kfold(y, config.sweep.folds, seed=config.seed)
+    counts = pd.Series(ids).value_counts() if cfg.id_column else pd.Series(dtype=int)
+    repeated_ids = int((counts > 1).sum())
+    if repeated_ids:
+        # One applicant's rows in one fold, or they would train and validate one model.
+        folds = grouped_stratified_kfold(y, ids, config.sweep.folds, seed=config.seed)
+    else:
+        folds = stratified_kfold(y, config.sweep.folds, seed=config.seed)
     return CreditData(frame=frame, schema=schema, y=y, ids=ids, folds=folds,
-                      new=load_new_applicants(cfg, schema))
+                      new=load_new_applicants(cfg, schema), repeated_ids=repeated_ids)
 
 
 def load_new_applicants(cfg: CreditDataConfig, schema: TableSchema) -> pd.DataFrame | None:

@@ -59,12 +59,18 @@ OUTPUTS = ("metrics.json", "cv_table.csv", "cv_summary.csv", "scores.csv",
 
 def report_notes(config: Config, members: int, configs: int, programs: int,
                  rejected_without_reason: int = 0, chosen: Config | None = None,
-                 mean_pd: float | None = None, bad_rate: float | None = None) -> list[str]:
+                 mean_pd: float | None = None, bad_rate: float | None = None,
+                 repeated_ids: int = 0) -> list[str]:
     """What a reader must know to trust (or discount) the numbers; `chosen` is the best
     configuration, `mean_pd` its mean out-of-fold PD and `bad_rate` the data's."""
     notes = [f"{members} members ({config.sweep.folds} folds x {configs} configurations x "
              f"{config.sweep.seeds} seeds) trained in {programs} compiled population(s); "
              "preprocessing fitted per fold on that fold's training rows."]
+    if repeated_ids:
+        notes.append(f"{repeated_ids} applicants ({config.data.id_column}) have several rows; "
+                     "each applicant's rows are kept in one fold, so no model validates on "
+                     "an applicant it trained on (folds stratified by the applicant's worst "
+                     "label).")
     if config.train.restore_best or config.train.patience:
         notes.append("train.restore_best / train.patience select epochs on the validation "
                      "fold, which makes the cross-validated metrics optimistic.")
@@ -157,7 +163,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     run_dir.json("metrics.json", metrics_json)
     notes = report_notes(config, len(search.table), len(search.summary), len(results),
                          final_facts["rejected_without_reason"], best,
-                         float(np.mean(oof.pd_raw)), float(np.mean(data.y)))
+                         float(np.mean(oof.pd_raw)), float(np.mean(data.y)), data.repeated_ids)
     run_dir.text("report.md", report_markdown(
         title=f"Credit scoring: {config.name}", metrics=metrics_json,
         per_fold=per_fold, summary=search.summary, importance=imp, points=points,
