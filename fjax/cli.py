@@ -28,9 +28,10 @@ from typing import Any, Callable
 
 import tyro
 
-from fjax.config import from_json, hyperparameters, replace_path
+from fjax.config import from_dict, hyperparameters, replace_path
 from fjax.runtime import enable_compilation_cache
 from fjax.tasks import TASKS, get_task
+from fjax.tasks.experiment import CHECKPOINT_EVERY_S
 from fjax.train import TrainingDiverged
 
 USAGE = f"""usage: fjax {{run,sweep}} {{{",".join(TASKS)}}} [OPTIONS]
@@ -110,10 +111,10 @@ def load_saved(cls: type, args: list[str], command: str
         raise ValueError(f"--config {path}: no such file; give a run folder's config.json")
     flags = flags_in(args)
     resumes_source = "--resume" in flags and not flags & {"--name", "--out"}
-    saved = dataclasses.replace(from_json(cls, read_json_text(path)), resume=False,
+    saved = dataclasses.replace(from_dict(cls, read_json(path)), resume=False,
                                 out=str(path.parent) if resumes_source else None)
     grid_file = path.with_name("grid.json")
-    grid = json.loads(read_json_text(grid_file)) if grid_file.exists() else {}
+    grid = read_json(grid_file) if grid_file.exists() else {}
     if command == "run" and grid:
         print(f"note: {grid_file} holds a sweep; `fjax run` reruns its config.json, the first "
               f"value of each swept field ({', '.join(grid)}); `fjax sweep` reruns the sweep",
@@ -210,15 +211,13 @@ def plain_warnings(prog: str):
         warnings.formatwarning = before
 
 
-def read_json_text(path: Path) -> str:
-    """The text of a saved JSON file, checked to parse, with its name in the error."""
-    text = path.read_text()
+def read_json(path: Path) -> Any:
+    """A saved run's JSON file, with its name in the error if it does not parse."""
     try:
-        json.loads(text)
+        return json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise ValueError(f"--config {path} is not valid JSON ({err}); give the config.json "
                          "a run wrote") from None
-    return text
 
 
 def report_errors(prog: str, run: Callable[[], Path]) -> int:
@@ -243,7 +242,8 @@ def report_errors(prog: str, run: Callable[[], Path]) -> int:
     except KeyboardInterrupt:
         print(f"\n{prog}: interrupted. To continue, rerun the same command with --resume: "
               "each population goes on from the last epoch it saved (at this interrupt, or "
-              "at most 30 s before it); one that saved none starts again", file=sys.stderr)
+              f"at most {CHECKPOINT_EVERY_S:g} s before it); one that saved none starts "
+              "again", file=sys.stderr)
         return 130
     print(f"report: {run_dir}/report.md")
     return 0
@@ -272,8 +272,8 @@ def main(argv: list[str] | None = None) -> int:
         args, saved, saved_grid, source = load_saved(task.Config, rest, command)
         if command == "run":
             config = tyro.cli(task.Config, args=args, prog=prog, default=saved,
-                              description=prose(f"{task.Config.__doc__ or ''}\n\nStart from a saved "
-                                                "run's settings with --config "
+                              description=prose(f"{task.Config.__doc__ or ''}\n\nStart "
+                                                "from a saved run's settings with --config "
                                                 "DIR/config.json; other flags override "
                                                 "them."))
             grid = {}

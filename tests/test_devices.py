@@ -9,7 +9,7 @@ import sys
 import pytest
 
 RUN = """
-import json, sys
+import contextlib, json, sys
 import jax, numpy as np
 from fjax.config import LossConfig, ModelConfig, OptimConfig, TrainConfig
 from fjax.data.splits import stratified_kfold
@@ -51,15 +51,11 @@ with jax.default_device(jax.devices()[1]):   # a pinned device: members stay on 
     pinned_mesh = member_mesh(4)
 spread, one = train(None), train(jax.devices()[:1])
 leaf = jax.tree.leaves(spread.loop.train.params)[0]
-try:
+with contextlib.suppress(KeyboardInterrupt):
     train(None, callbacks=[Checkpointer(folder), Stop()])
-except KeyboardInterrupt:
-    pass
 resumed = train(None, callbacks=[Checkpointer(folder)])
-try:                      # interrupted on 4 devices, resumed on 1
+with contextlib.suppress(KeyboardInterrupt):   # interrupted on 4 devices, resumed on 1
     train(None, callbacks=[Checkpointer(folder + "_one"), Stop()])
-except KeyboardInterrupt:
-    pass
 on_one = train(jax.devices()[:1], callbacks=[Checkpointer(folder + "_one")])
 print(json.dumps({
     "devices": len(jax.devices()),

@@ -8,6 +8,16 @@ from typing import Mapping
 import jax
 import numpy as np
 
+SCALABLE = float(np.finfo(np.float32).max) / 1e6
+"""The largest magnitude a column of features or prices may hold: scaled, summed and
+squared in float32 training, it must stay finite."""
+
+
+def first_unscalable(values: np.ndarray) -> int | None:
+    """The index of the first value beyond `SCALABLE` (NaN ignored), or None."""
+    rows = np.flatnonzero(np.abs(values) > SCALABLE)
+    return int(rows[0]) if len(rows) else None
+
 
 def check_arrays(data: Mapping[str, np.ndarray], name: str = "data") -> int:
     """Every array non-empty, finite and of the same length; returns that length."""

@@ -16,6 +16,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from fjax.data.checks import first_unscalable
+
 MISSING = "<missing>"
 NUMERIC_SHARE = 0.5
 """A column whose non-missing values are at least this share numbers is numeric."""
@@ -88,9 +90,8 @@ def numeric_values(df: pd.DataFrame, column: str) -> np.ndarray:
         row = int(np.nonzero(np.isinf(values))[0][0])
         raise ValueError(f"numeric column {column!r} has an infinite value at row {row}; "
                          "replace it with a finite number or leave it empty (missing)")
-    huge = np.abs(values) > np.finfo(np.float32).max / 1e6   # scaling must stay finite
-    if huge.any():
-        row = int(np.nonzero(huge)[0][0])
+    row = first_unscalable(values)
+    if row is not None:
         raise ValueError(f"numeric column {column!r} holds {values[row]:g} at row {row}, "
                          "beyond what float32 training can scale; rescale the column (e.g. "
                          "to thousands) or fix the value")

@@ -19,7 +19,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from fjax.data.checks import first_unscalable
 from fjax.data.columns import resolve_column
+from fjax.datasets import holds_numbers
 
 MISSING = ("error", "ffill")
 
@@ -59,11 +61,11 @@ def numeric_column(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
     if len(inf):
         raise ValueError(f"column {column!r} of {source} has {len(inf)} infinite values "
                          f"(first at row {inf[0]}); remove or replace them")
-    huge = np.nonzero(np.abs(out) > np.finfo(np.float32).max / 1e6)[0]
-    if len(huge):
-        raise ValueError(f"column {column!r} of {source} holds {out[huge[0]]:g} at row "
-                         f"{huge[0]}, beyond what float32 training can scale; rescale the "
-                         "column or fix the value")
+    row = first_unscalable(out)
+    if row is not None:
+        raise ValueError(f"column {column!r} of {source} holds {out[row]:g} at row {row}, "
+                         "beyond what float32 training can scale; rescale the column or fix "
+                         "the value")
     return out
 
 
@@ -79,8 +81,7 @@ def checked_dates(df: pd.DataFrame, column: str, source: str) -> tuple[np.ndarra
         raise ValueError(f"{source} has no date column {column!r}; columns are "
                          f"{list(df.columns)}; pass --data.date-column NAME, or None to "
                          "use the row order")
-    if pd.api.types.is_numeric_dtype(df[column]) and df[column].notna().any() \
-            and not pd.api.types.is_bool_dtype(df[column]):
+    if holds_numbers(df[column]):
         raise ValueError(f"date column {column!r} of {source} holds numbers, not dates (they "
                          "would be read as nanoseconds since 1970); write dates such as "
                          "2020-01-31 (convert unix times first), or pass --data.date-column "

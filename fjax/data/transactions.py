@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from fjax.data.checks import first_unscalable
 from fjax.data.columns import spelled_as
-from fjax.datasets import read_table
+from fjax.datasets import holds_numbers, read_table
 
 DAY = 86_400
 COLUMNS = ("transaction_id", "timestamp", "customer", "terminal", "amount", "label")
@@ -132,7 +133,7 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
     if len(frame) == 0:
         raise ValueError(f"{source} has no rows")
     ts_name, amount_name, label_name = names["timestamp"], names["amount"], names["label"]
-    if pd.api.types.is_numeric_dtype(frame[ts_name]):
+    if holds_numbers(frame[ts_name]):
         _fail("timestamp", ts_name, "holds numbers, not dates (they would be read as "
               "nanoseconds since 1970)", "write dates such as 2018-04-01 08:15:00 (convert "
               "unix times first)")
@@ -154,10 +155,9 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
         _fail("amount", amount_name, f"has {len(rows)} non-numeric or missing values (first at "
               f"row {rows[0]}: {_plain(frame[amount_name].iloc[rows[0]])!r})",
               "clean them before loading")
-    if (amount > np.finfo(np.float32).max / 1e6).any():
-        rows = np.nonzero(amount > np.finfo(np.float32).max / 1e6)[0]
-        _fail("amount", amount_name, f"holds {amount[rows[0]]:g} at row {rows[0]}, beyond "
-              "what float32 features can hold", "fix the value or rescale the column")
+    if (row := first_unscalable(amount)) is not None:
+        _fail("amount", amount_name, f"holds {amount[row]:g} at row {row}, beyond what "
+              "float32 features can hold", "fix the value or rescale the column")
     if (amount < 0).any():
         rows = np.nonzero(amount < 0)[0]
         _fail("amount", amount_name, f"has {len(rows)} negative values (first at row {rows[0]}: "

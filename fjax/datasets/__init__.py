@@ -26,6 +26,13 @@ GERMAN_NUMERIC = (
 )
 
 
+def holds_numbers(column: pd.Series) -> bool:
+    """A column of numbers where dates belong: pandas would read them as nanoseconds
+    since 1970. An empty column, or booleans, are left to the date checks."""
+    return (pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+            and bool(column.notna().any()))
+
+
 def dataset_path(name: str) -> Path:
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; embedded ones are {sorted(DATASETS)}, "
@@ -103,8 +110,7 @@ def read_table(path: str | os.PathLike, *, date_column: str | None = None) -> pd
         if date_column not in df.columns:
             raise ValueError(f"{str(path)!r} has no date column {date_column!r}; "
                              f"columns are {list(df.columns)}")
-        if pd.api.types.is_numeric_dtype(df[date_column]) and df[date_column].notna().any() \
-                and not pd.api.types.is_bool_dtype(df[date_column]):
+        if holds_numbers(df[date_column]):
             raise ValueError(f"column {date_column!r} of {str(path)!r} holds numbers, not "
                              "dates (they would be read as nanoseconds since 1970)")
         try:

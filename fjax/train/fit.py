@@ -14,9 +14,9 @@ import numpy as np
 
 from fjax.config import TrainConfig
 from fjax.data.checks import check_arrays, check_weights
+from fjax.optim import optimizer_settings
 from fjax.train.callbacks import Callback, ProgressBar
 from fjax.train.epoch import evaluate, num_batches
-from fjax.optim import optimizer_settings
 from fjax.train.loop import (EvalFn, LoopSpec, LoopState, RunRecord, advance_jit, run_epochs,
                              warn_unselected)
 from fjax.train.state import TrainState

@@ -65,8 +65,7 @@ def load(config: Config) -> CreditData:
     y = binary_target(frame, schema)
     check_class_counts(y, config.sweep.folds, cfg.target)
     ids = frame[cfg.id_column].to_numpy() if cfg.id_column else np.arange(len(frame))
-    counts = pd.Series(ids).value_counts() if cfg.id_column else pd.Series(dtype=int)
-    repeated_ids = int((counts > 1).sum())
+    repeated_ids = int((pd.Series(ids).value_counts() > 1).sum())
     if repeated_ids:
         # One applicant's rows in one fold, or they would train and validate one model.
         folds = grouped_stratified_kfold(y, ids, config.sweep.folds, seed=config.seed)

@@ -165,8 +165,10 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
               f"{m['test_windows']} test windows x {m['horizon']} step(s), identical for every "
               "method. MASE divides MAE by the in-sample one-step naive MAE "
               f"({m['naive_scale']:.4g}); direction hit rate is the share of steps whose "
-              "move from the last observed price has the right sign (n/a for the naive forecast, "
-              "which calls no move).", "", metric_table(m), "",
+              "move from the last observed price has the right sign, over the steps where a "
+              "method calls a move (n/a for the naive forecast, which never does; seasonal "
+              "naive repeats the last price at multiples of its season).", "",
+              metric_table(m), "",
               "Baselines, from the same last observed rows: naive repeats the last price; "
               "drift extends it by the average change per row since the first row; "
               f"seasonal_naive repeats the price {config.evaluation.season} rows before each "

@@ -11,8 +11,9 @@ often on a few hundred windows. This is R's `forecast::dm.test(varestimator="bar
 its default ("acf", uniform weights, the estimator HLN derived k for) agrees at lag 0 and
 gives smaller |DM| with lags (S&P 500 test windows, h = 7: -5.65 against -6.69 here).
 Bartlett weights keep the variance positive. Each window's loss is its squared error
-averaged over the H steps. DM < 0 means the model's squared errors are smaller. References: Diebold & Mariano, *Comparing Predictive Accuracy*, JBES
-1995; Harvey, Leybourne & Newbold, IJF 1997; Newey & West, Econometrica 1987.
+averaged over the H steps. DM < 0 means the model's squared errors are smaller.
+References: Diebold & Mariano, *Comparing Predictive Accuracy*, JBES 1995; Harvey,
+Leybourne & Newbold, IJF 1997; Newey & West, Econometrica 1987.
 """
 
 from __future__ import annotations

@@ -143,7 +143,8 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
         run_dir.csv("validation.csv", selection)
     primary = results[0]
     run_dir.csv("alerts.csv", alerts_frame(tx, primary.alerts, primary.logits))
-    run_dir.csv("daily.csv", daily_frame(tx, {r.name: r.alerts for r in results}))
+    daily = daily_frame(tx, {r.name: r.alerts for r in results})
+    run_dir.csv("daily.csv", daily)
     data_summary = summary(tx)
     run_dir.json("metrics.json", {
         "primary": primary.name, "data": data_summary, "handbook_data": handbook.DATA,
@@ -156,12 +157,13 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
                       "average_precision": f.average_precision,
                       "card_precision_at_100": f.card_precision} for f in handbook.FIGURES],
         "timings": timings})
-    figures = _plots(run_dir, tx, results, k)
+    figures = _plots(run_dir, results, k, daily)
     run_dir.text("report.md", _markdown(config, data_summary, periods_df, summary_df, members,
                                         results, timings, selection, figures))
 
 
-def _plots(run_dir: RunDir, tx: Transactions, results: list[ModelResult], k: int) -> list[str]:
+def _plots(run_dir: RunDir, results: list[ModelResult], k: int, daily: pd.DataFrame
+           ) -> list[str]:
     seeds = sorted({s for s, _ in results[0].alerts})
     which = f", the first of {len(seeds)} seeds (seed {seeds[0]})" if len(seeds) > 1 else ""
     curves = {}
@@ -184,14 +186,10 @@ def _plots(run_dir: RunDir, tx: Transactions, results: list[ModelResult], k: int
                               title=f"{primary.name}: test scores "
                                     f"({'logit' if primary.logits else 'score'}, "
                                     f"clipped to the 0.1-99.9 percentiles{which})")
-    series = {}
-    for r in results:   # each day's precision, the mean over seeds as in the report
-        by_seed = [[a for (s, _), a in sorted(r.alerts.items()) if s == seed]
-                   for seed in sorted({s for s, _ in r.alerts})]
-        days = np.concatenate([a.days for a in by_seed[0]])
-        precision = np.mean([np.concatenate([a.precision for a in alerts])
-                             for alerts in by_seed], axis=0)
-        series[r.name] = (tx.start.to_datetime64() + days.astype("timedelta64[D]"), precision)
+    # each day's precision, the mean over seeds as in the report (daily.csv's rows)
+    by_day = daily.groupby(["model", "period", "date"], sort=False)["card_precision"].mean()
+    series = {r.name: (pd.to_datetime(by_day[r.name].index.get_level_values("date")).to_numpy(),
+                       by_day[r.name].to_numpy()) for r in results}
     daily_card_precision(series, k, run_dir.file("daily_card_precision.png"),
                          note=f"mean over {len(seeds)} seeds" if len(seeds) > 1 else "")
     figures = ["pr_curve.png", "roc_curve.png", "score_distributions.png",
