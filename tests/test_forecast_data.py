@@ -135,3 +135,17 @@ def test_report_dates_keep_the_time_of_intraday_data():
     assert date_texts(hourly) == ["2021-04-11 09:00", "2021-04-11 10:00"]
     assert date_texts(ticks) == ["2021-04-11 09:00:05", "2021-04-11 09:00:06"]
     assert date_texts(np.arange(2)) == ["0", "1"]
+
+
+def test_spacing_names_the_longer_steps_a_max_gap_lets_through():
+    """Hourly rows missing 3 hours pass max_gap 7; the report must still see them."""
+    from fjax.tasks.forecast.data import spacing_facts
+    from fjax.tasks.forecast.report import _spacing_lines
+    hours = pd.date_range("2024-01-01", periods=48, freq="h").delete([10, 11, 12, 30]).to_numpy()
+    s = spacing_facts(hours)
+    assert (s["median"], s["longer"], s["longest"]) == ("0 days 01:00:00", 2, "0 days 04:00:00")
+    assert s["longest_dates"] == ["2024-01-01 09:00", "2024-01-01 13:00"]
+    assert "2 spacing(s) longer than 1.5x" in _spacing_lines(s, 7.0)[0]
+    regular = spacing_facts(pd.date_range("2024-01-01", periods=10, freq="D").to_numpy())
+    assert regular["longer"] == 0 and "none more than" in _spacing_lines(regular, 7.0)[0]
+    assert spacing_facts(np.arange(10)) is None and _spacing_lines(None, 7.0) == []

@@ -159,3 +159,17 @@ def test_a_boolean_column_is_not_a_numeric_series():
     frame = table(Up=[True, False] * 6)
     with pytest.raises(ValueError, match="column 'Up' of t.csv is boolean"):
         load(frame, columns=("Close", "Up"))
+
+
+def test_hours_across_a_daylight_saving_change_keep_their_true_order():
+    """Wall-clock hours repeat when clocks go back (02:30+02:00, then 02:30+01:00); read
+    as UTC, with a warning, they stay one hour apart and in order."""
+    hours = ["2024-10-27 01:30+02:00", "2024-10-27 02:30+02:00", "2024-10-27 02:30+01:00",
+             "2024-10-27 03:30+01:00"]
+    with pytest.warns(UserWarning, match="'Date' of t.csv mixes UTC offsets"):
+        s = load(pd.DataFrame({"Date": hours, "Close": [1.0, 2.0, 3.0, 4.0]}))
+    np.testing.assert_array_equal(np.diff(s.dates), np.timedelta64(3600, "s"))
+    assert str(pd.Timestamp(s.dates[0])) == "2024-10-26 23:30:00"
+    one = load(pd.DataFrame({"Date": [h[:16] + "+05:00" for h in hours[:2]] + ["2024-10-27 03:30+05:00"],
+                             "Close": [1.0, 2.0, 3.0]}))
+    assert str(pd.Timestamp(one.dates[0])) == "2024-10-27 01:30:00"   # its own wall clock

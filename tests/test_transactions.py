@@ -171,6 +171,27 @@ def test_bad_input_names_the_column(change, column, match):
     assert repr(column) in str(err.value)
 
 
+def test_a_column_named_for_two_roles_is_refused():
+    with pytest.raises(ValueError, match=r"'card' is named for 2 roles \(customer, terminal\)"):
+        from_frame(_frame(), {**NAMES, "terminal": "card"})
+
+
+def test_one_utc_offset_keeps_local_days_several_read_as_utc_with_a_warning():
+    """00:30 at +02:00 is the local day 2020-01-02 (UTC: still 2020-01-01). A daylight-
+    saving change (two offsets) is read as UTC, which keeps true order and durations."""
+    local = _frame().assign(when=["2020-01-01 10:00+02:00", "2020-01-02 00:30+02:00",
+                                  "2020-01-02 09:00+02:00"])
+    tx = from_frame(local, NAMES)
+    assert tx.start == pd.Timestamp("2020-01-01") and list(tx.day) == [0, 1, 1]
+    assert list(tx.seconds) == [36_000, DAY + 1_800, DAY + 32_400]
+    dst = _frame().assign(when=["2020-03-29 00:30+01:00", "2020-03-29 03:30+02:00",
+                                "2020-03-29 23:30+02:00"])
+    with pytest.warns(UserWarning, match="'when'.*mixes UTC offsets.*as UTC"):
+        tx = from_frame(dst, NAMES)
+    assert tx.start == pd.Timestamp("2020-03-28")      # 00:30+01:00 is 23:30 UTC the day before
+    assert list(tx.seconds) == [23 * 3600 + 1_800, DAY + 3_600 + 1_800, DAY + 21 * 3600 + 1_800]
+
+
 def test_unsorted_timestamps_warn_and_sort_without_dropping():
     frame = _frame().iloc[[2, 0, 1]]
     with pytest.warns(UserWarning, match="'when'.*not in time order"):
@@ -238,14 +259,6 @@ def test_missing_card_ids_are_named():
     frame = _frame().assign(card=["a", None, "a"])
     with pytest.raises(ValueError, match=r"'card' \(customer\) has 1 missing ids .*row 1"):
         from_frame(frame, NAMES)
-
-
-def test_timezone_aware_timestamps_are_read_in_utc():
-    frame = _frame().assign(when=["2020-01-01 10:00+02:00", "2020-01-01 11:00+02:00",
-                                  "2020-01-02 09:00+02:00"])
-    tx = from_frame(frame, NAMES)
-    assert tx.start == pd.Timestamp("2020-01-01")
-    assert tx.seconds.tolist() == [8 * 3600, 9 * 3600, 86_400 + 7 * 3600]
 
 
 def test_column_names_match_ignoring_case():

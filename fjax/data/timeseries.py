@@ -21,7 +21,7 @@ import pandas as pd
 
 from fjax.data.checks import first_unscalable
 from fjax.data.columns import resolve_column
-from fjax.datasets import holds_numbers
+from fjax.datasets import holds_numbers, parse_dates
 
 MISSING = ("error", "ffill")
 
@@ -86,11 +86,7 @@ def checked_dates(df: pd.DataFrame, column: str, source: str) -> tuple[np.ndarra
                          "would be read as nanoseconds since 1970); write dates such as "
                          "2020-01-31 (convert unix times first), or pass --data.date-column "
                          "None to use the row order")
-    try:
-        dates = pd.to_datetime(df[column])
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"date column {column!r} of {source} is not parseable as dates: "
-                         f"{err}") from None
+    dates = parse_dates(df[column], f"date column {column!r} of {source}")
     missing = np.nonzero(dates.isna().to_numpy())[0]
     if len(missing):
         raise ValueError(f"date column {column!r} of {source} has {len(missing)} missing "

@@ -21,7 +21,7 @@ import pandas as pd
 
 from fjax.data.checks import first_unscalable
 from fjax.data.columns import spelled_as
-from fjax.datasets import holds_numbers, read_table
+from fjax.datasets import holds_numbers, parse_dates, read_table
 
 DAY = 86_400
 COLUMNS = ("transaction_id", "timestamp", "customer", "terminal", "amount", "label")
@@ -123,6 +123,13 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
     warns and sorts (stably) when the timestamps are not in order.
     """
     names = {**HANDBOOK_COLUMNS, **(columns or {})}
+    shared = {c: [r for r in COLUMNS if names[r] == c] for c in names.values()}
+    shared = {c: roles for c, roles in shared.items() if len(roles) > 1}
+    if shared:
+        c, roles = next(iter(shared.items()))
+        raise ValueError(f"column {c!r} is named for {len(roles)} roles ({', '.join(roles)}) "
+                         "of the transactions; give each role its own column (see "
+                         "FraudDataConfig's *_column fields)")
     frame = spelled_as(frame, list(names.values()))
     missing = [f"{role} -> {names[role]!r}" for role in COLUMNS if names[role] not in frame.columns]
     if missing:
@@ -137,13 +144,7 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
         _fail("timestamp", ts_name, "holds numbers, not dates (they would be read as "
               "nanoseconds since 1970)", "write dates such as 2018-04-01 08:15:00 (convert "
               "unix times first)")
-    try:
-        ts = pd.to_datetime(frame[ts_name])
-    except (ValueError, TypeError) as err:
-        _fail("timestamp", ts_name, f"is not parseable as dates ({err})",
-              "give ISO dates such as 2018-04-01 08:15:00")
-    if ts.dt.tz is not None:
-        ts = ts.dt.tz_convert(None)
+    ts = parse_dates(frame[ts_name], f"column {ts_name!r} (timestamp) of {source}")
     if ts.isna().any():
         rows = np.nonzero(ts.isna().to_numpy())[0]
         _fail("timestamp", ts_name, f"has {len(rows)} missing values (first at row {rows[0]})",

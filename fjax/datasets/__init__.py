@@ -10,6 +10,7 @@ Attribution and licences: DATA_LICENSES.md next to this file.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -31,6 +32,25 @@ def holds_numbers(column: pd.Series) -> bool:
     since 1970. An empty column, or booleans, are left to the date checks."""
     return (pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
             and bool(column.notna().any()))
+
+
+def parse_dates(column: pd.Series, described: str) -> pd.Series:
+    """`column` as naive datetimes; `described` names it in messages ("column 'Date' of
+    my.csv"). Times written with one UTC offset keep their wall-clock times, so days are
+    the data's own. Several offsets (a daylight-saving change, or times with and without
+    one) are read as UTC, with a warning: wall-clock times would repeat or skip an hour."""
+    try:
+        dates = pd.to_datetime(column)
+    except (ValueError, TypeError) as err:
+        try:
+            dates = pd.to_datetime(column, utc=True)
+        except (ValueError, TypeError):
+            raise ValueError(f"{described} is not parseable as dates ({err}); write dates "
+                             "such as 2020-01-31 or 2020-01-31 08:15:00") from None
+        warnings.warn(f"{described} mixes UTC offsets (or times with and without one); read "
+                      "them as UTC, so days run from midnight UTC. Write local times without "
+                      "offsets to count local days", stacklevel=2)
+    return dates.dt.tz_localize(None) if dates.dt.tz is not None else dates
 
 
 def dataset_path(name: str) -> Path:
@@ -113,9 +133,6 @@ def read_table(path: str | os.PathLike, *, date_column: str | None = None) -> pd
         if holds_numbers(df[date_column]):
             raise ValueError(f"column {date_column!r} of {str(path)!r} holds numbers, not "
                              "dates (they would be read as nanoseconds since 1970)")
-        try:
-            df[date_column] = pd.to_datetime(df[date_column])
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"column {date_column!r} of {str(path)!r} is not parseable as "
-                             f"dates: {err}") from None
+        df[date_column] = parse_dates(df[date_column],
+                                      f"column {date_column!r} of {str(path)!r}")
     return df

@@ -132,6 +132,21 @@ def date_texts(dates: np.ndarray) -> list[str]:
                                 else "%Y-%m-%d %H:%M:%S"))
 
 
+def spacing_facts(dates: np.ndarray) -> dict | None:
+    """The median spacing of dated rows, and the spacings longer than 1.5x it (weekends of
+    daily prices; missing hours that `max_gap` let pass). None for row numbers."""
+    if not np.issubdtype(dates.dtype, np.datetime64) or len(dates) < 3:
+        return None
+    step = np.diff(dates.astype("datetime64[ns]"))
+    median = np.median(step.astype(np.int64))
+    longer = np.nonzero(step.astype(np.int64) > 1.5 * median)[0]
+    i = int(longer[np.argmax(step[longer])]) if len(longer) else None
+    text = date_texts(dates)
+    return {"median": str(pd.Timedelta(int(median))), "longer": int(len(longer)),
+            "longest": None if i is None else str(pd.Timedelta(step[i])),
+            "longest_dates": None if i is None else [text[i], text[i + 1]]}
+
+
 def data_facts(data: ForecastData, cfg: ForecastDataConfig) -> dict:
     """What the report says about the data: rows, repairs, spans with dates."""
     plan, dates = data.plan, data.series.dates
@@ -154,7 +169,7 @@ def data_facts(data: ForecastData, cfg: ForecastDataConfig) -> dict:
     seen, test = data.y[plan.train[0] > 0], data.y[data.test_index]
     outside = float(np.mean((test < seen.min()) | (test > seen.max())))
     return {"source": data.source, "rows": int(data.series.n), "columns": list(data.series.columns),
-            "first_date": text[0], "last_date": text[-1],
+            "first_date": text[0], "last_date": text[-1], "spacing": spacing_facts(dates),
             "forward_filled": data.series.filled, "inserted_rows": data.series.inserted_rows,
             "transform": cfg.transform, "scaler": data.scaler.to_dict(),
             "scaler_rows": list(plan.scaler_rows), "windows": int(len(plan.origins)),

@@ -136,12 +136,26 @@ def _describe_spans(facts: dict) -> str:
     return markdown_table(pd.DataFrame(rows))
 
 
+def _spacing_lines(spacing: dict | None, max_gap: float) -> list[str]:
+    """Rows a median apart, and the longer spacings a window does not see as time."""
+    if spacing is None:
+        return []
+    line = f"- Spacing: rows a median {spacing['median']} apart"
+    if not spacing["longer"]:
+        return [line + ", none more than 1.5x that."]
+    return [line + f"; {spacing['longer']} spacing(s) longer than 1.5x that, the longest "
+            f"{spacing['longest']} ({' to '.join(spacing['longest_dates'])}). Windows count "
+            f"rows, not time. Spacings over {max_gap:g}x the median stop the run "
+            "(`--data.max-gap`), or are filled with `--data.missing ffill`."]
+
+
 def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
     d, mdl = config.data, config.model
     lines = [f"# Forecast of {d.target!r}: {facts['source']}", "", verdict(m), ""]
     lines += ["## What was run", "",
               f"- Data: {facts['rows']} rows from {facts['first_date']} to {facts['last_date']}; "
               f"inputs {', '.join(facts['columns'])}.",
+              *_spacing_lines(facts.get("spacing"), d.max_gap),
               f"- Repairs: {_counts(facts['forward_filled'])} missing values forward-filled, "
               f"{facts['inserted_rows']} rows inserted to close date gaps "
               f"(policy `missing={d.missing}`).",
