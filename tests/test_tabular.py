@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fjax.data.columns import binary_target, check_class_counts, infer_schema
+from fjax.data.columns import TableSchema, binary_target, check_class_counts, infer_schema
 from fjax.data.splits import stratified_kfold
 from fjax.data.tabular import fit_encoder
 from fjax.data.woe import fit_categorical_woe, fit_numeric_woe
@@ -355,3 +355,21 @@ def test_numbers_written_with_separators_huge_numbers_and_no_features_are_refuse
         infer_schema(huge, "y", "bad")
     with pytest.raises(ValueError, match="no feature columns are left"):
         infer_schema(frame, "y", "bad", drop=("x", "amount"))
+
+
+@pytest.mark.parametrize("categorical, woe", [("onehot", "none"), ("index", "none"),
+                                              ("onehot", "all")])
+def test_numeric_codes_read_as_floats_in_training_match_integers_in_new_files(categorical, woe):
+    """A blank makes pandas read grade 1..3 as 1.0..3.0; the applicants' file without
+    blanks reads 1..3. Both must be the same categories, not all '<unknown>'."""
+    train = pd.DataFrame({"grade": [1.0, 2.0, np.nan, 3.0, 1.0, 2.0, 3.0, 2.0],
+                          "y": ["bad", "good", "good", "bad", "good", "good", "bad", "good"]})
+    schema = TableSchema(target="y", positive="bad", numeric=(), categorical=("grade",))
+    enc = fit_encoder(train, schema, binary_target(train, schema), categorical=categorical,
+                      woe=woe)
+    fresh = pd.DataFrame({"grade": [3, 1, 2]})
+    assert fresh["grade"].dtype.kind == "i" and train["grade"].dtype.kind == "f"
+    want = enc.transform(train.iloc[[3, 0, 1]].reset_index(drop=True))
+    got = enc.transform(fresh)
+    np.testing.assert_array_equal(got.num, want.num)
+    np.testing.assert_array_equal(got.cat, want.cat)

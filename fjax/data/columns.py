@@ -99,9 +99,18 @@ def numeric_values(df: pd.DataFrame, column: str) -> np.ndarray:
 
 
 def category_values(df: pd.DataFrame, column: str) -> np.ndarray:
-    """object[n] of strings; missing values become the category "<missing>"."""
+    """object[n] of strings; missing values become the category "<missing>". Numbers are
+    written shortest (2.0 as "2"), so a code read as 2 in one file and as 2.0 in another
+    (pandas reads whole numbers as floats where a value is missing) is one category."""
     raw = df[column]
-    return np.where(raw.isna().to_numpy(), MISSING, raw.astype(str).to_numpy()).astype(object)
+    missing = raw.isna().to_numpy()
+    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+        numbers, where = np.unique(raw.to_numpy(np.float64)[~missing], return_inverse=True)
+        text = np.full(len(raw), MISSING, dtype=object)
+        text[~missing] = np.array([np.format_float_positional(v, trim="-") for v in numbers],
+                                  dtype=object)[where]
+        return text
+    return np.where(missing, MISSING, raw.astype(str).to_numpy()).astype(object)
 
 
 # Numbers written for people: "1,037", "$ 12,500.00", "12 500", "$250" (grouped or with a
