@@ -149,6 +149,12 @@ def _frame(**cols):
     (_frame(const=[7] * 6), {}, "column 'const' has the single value.*data.drop"),
     (_frame(amount=["10", "20", "abc", "40", "50", "60"]), {}, "numeric column 'amount'.*'abc'"),
     (_frame(), {"numeric": ("nope",)}, "data.numeric names column.*'nope'"),
+    (_frame(opened=["2023-01-31", "2023-02-01", "2023-02-01", None, "2023-03-15",
+                    "2023-01-31"]), {}, r"column 'opened' holds dates \(e.g. '2023-01-31'\).*data.drop"),
+    (_frame(opened=["31/01/2023", "01/02/2023", "01/02/2023", "04/03/2023", "15/03/2023",
+                    "31/01/2023"]), {}, "column 'opened' holds dates"),
+    (_frame(opened=pd.to_datetime(["2023-01-31", "2023-02-01", "2023-02-01", "2023-03-04",
+                                   "2023-03-15", "2023-01-31"])), {}, "column 'opened' holds dates"),
 ])
 def test_bad_input_names_the_column(frame, kwargs, match):
     kw = {"positive": "bad", **kwargs}
@@ -373,3 +379,12 @@ def test_numeric_codes_read_as_floats_in_training_match_integers_in_new_files(ca
     got = enc.transform(fresh)
     np.testing.assert_array_equal(got.num, want.num)
     np.testing.assert_array_equal(got.cat, want.cat)
+
+
+def test_codes_that_only_resemble_dates_stay_categories():
+    """Product codes such as 12-3-45 are not dates; declared date columns are kept."""
+    frame = _frame(code=["12-3-45", "12-4-45", "99-9-99", "12-3-45", "99-9-99", "12-4-45"],
+                   opened=["2023-01-31", "2023-02-01", "2023-02-01", "2023-03-04",
+                           "2023-03-15", "2023-01-31"])
+    schema = infer_schema(frame, "y", "bad", categorical=("opened",))
+    assert schema.categorical == ("code", "opened")

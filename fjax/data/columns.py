@@ -150,6 +150,18 @@ def _looks_numeric(series: pd.Series) -> bool:
     return parsed.notna().mean() >= NUMERIC_SHARE
 
 
+def _looks_like_dates(series: pd.Series) -> bool:
+    """Dates (a datetime column, or text most of which reads as dates such as 2023-04-01
+    or 01/04/2023): as a category, every later applicant's date would be unknown."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return True
+    present = series.dropna().astype(str).str.strip()
+    shaped = present.str.match(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}")
+    if present.empty or shaped.mean() < NUMERIC_SHARE:
+        return False
+    return pd.to_datetime(present[shaped], errors="coerce", format="mixed").notna().mean() >= 0.9
+
+
 ID_MIN_ROWS = 20   # fewer rows: a text column distinct in every row may be a real category
 
 
@@ -170,7 +182,7 @@ def infer_schema(df: pd.DataFrame, target: str, positive: str, *,
     Raises ValueError naming the column for: an unknown declared column, an entirely
     missing column, a constant column, text in a numeric column, an undeclared column
     that looks like an identifier (text with a different value in every row, or numbers
-    that count the rows), and a bad target.
+    that count the rows) or holds dates, and a bad target.
     """
     _require(df, [target], "data.target")
     _require(df, list(numeric), "data.numeric")
@@ -211,6 +223,12 @@ def infer_schema(df: pd.DataFrame, target: str, positive: str, *,
                                  f"{column!r} or data.drop={column!r}, or list it in "
                                  "data.numeric to keep it")
             num.append(column)
+        elif _looks_like_dates(series):
+            raise ValueError(f"column {column!r} holds dates (e.g. {str(series.dropna().iloc[0])!r}); "
+                             "as a category every later applicant's date would be unknown; "
+                             f"drop it with data.drop={column!r}, derive numbers from it (e.g. "
+                             "months since the account opened) before loading, or list it in "
+                             "data.categorical to keep it")
         elif written := _written_numbers(series):
             how, example = written
             what, fix = (("separators or currency signs", "remove them") if how == "thousands"
