@@ -45,6 +45,7 @@ def test_sweep_on_a_users_file_writes_the_run_folder(user_file, tmp_path):
     assert len(validation) == 2 * 2                   # 2 learning rates x 2 periods
     members = pd.read_csv(out / "members.csv")
     assert len(members) == 2 * 2 and members["auc"].between(0, 1).all()
+    periods_tx = pd.read_csv(out / "periods.csv")["test_tx"]
     # The card metrics recompute from daily.csv (they could not from the files before).
     daily = pd.read_csv(out / "daily.csv")
     for (model, seed, period), days in daily.groupby(["model", "seed", "period"]):
@@ -54,6 +55,20 @@ def test_sweep_on_a_users_file_writes_the_run_folder(user_file, tmp_path):
         assert days["found"].sum() / days["compromised"].sum() == pytest.approx(m["card_recall"])
         missed = days["compromised"].sum() - days["found"].sum()
         assert 5 * days["alerted"].sum() + 100 * missed == pytest.approx(m["cost"])
+    # AUC and AP recompute from scores.csv.gz with scikit-learn.
+    from sklearn.metrics import average_precision_score, roc_auc_score
+    scores = pd.read_csv(out / "scores.csv.gz")
+    raw = pd.read_csv(user_file)
+    assert set(scores["transaction_id"]) <= set(raw["TRANSACTION_ID"])
+    truth = raw.set_index("TRANSACTION_ID")["TX_FRAUD"]
+    np.testing.assert_array_equal(scores["fraud"], truth.loc[scores["transaction_id"]])
+    for (seed, period), rows in scores.groupby(["seed", "period"]):
+        m = members[(members.model == "mlp") & (members.seed == seed)
+                    & (members.period == period)].iloc[0]
+        assert len(rows) == periods_tx.loc[period]
+        assert roc_auc_score(rows["fraud"], rows["score"]) == pytest.approx(m["auc"], abs=1e-6)
+        assert average_precision_score(rows["fraud"], rows["score"]) == pytest.approx(
+            m["average_precision"], abs=1e-6)
     alerts = pd.read_csv(out / "alerts.csv")
     assert list(alerts.columns) == ["seed", "period", "date", "rank", "card", "score", "fraud"]
     assert alerts.groupby(["period", "date"]).size().max() <= 20

@@ -70,7 +70,12 @@ def write_json(path: str | Path, obj: Any) -> Path:
 
 
 def write_csv(path: str | Path, frame: pd.DataFrame) -> Path:
-    return write_atomic(path, frame.to_csv(index=False))
+    """`frame` without its index, atomically; gzipped (without a timestamp, so the same
+    frame gives the same bytes) when `path` ends in .gz."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, compression={"method": "gzip", "mtime": 0}
+                     if str(path).endswith(".gz") else None)
+    return Path(path)
 
 
 class RunDir:

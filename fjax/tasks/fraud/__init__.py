@@ -22,7 +22,7 @@ from fjax.config import config_error, to_dict
 from fjax.tasks.experiment import check_loss_grid, default_run_dir, finish_run
 from fjax.tasks.fraud.config import MODELS, SEQUENCE_KINDS, TRAINED_KINDS, Config, FraudDataConfig
 from fjax.tasks.fraud.dataset import FraudData, prepare
-from fjax.tasks.fraud.evaluation import evaluate, rule_scores
+from fjax.tasks.fraud.evaluation import evaluate, rule_scores, scores_frame
 from fjax.tasks.fraud.presets import CROSSFIT_FOLDS, preset
 from fjax.tasks.fraud.report import ModelResult, periods_table, write
 from fjax.tasks.fraud.training import (ModelRun, crossfit_errors, fit_periods,
@@ -32,8 +32,8 @@ __all__ = ["Config", "FraudDataConfig", "run"]
 
 # Files of an earlier run in the same folder, removed before this one writes: exact
 # names, so nothing else of a user's folder is touched.
-OUTPUTS = ("members.csv", "periods.csv", "validation.csv", "alerts.csv", "daily.csv",
-           "metrics.json",
+OUTPUTS = ("members.csv", "periods.csv", "validation.csv", "alerts.csv", "scores.csv.gz",
+           "daily.csv", "metrics.json",
            "report.md", "pr_curve.png", "roc_curve.png", "score_distributions.png",
            "daily_card_precision.png", "training_loss.png",
            *(f"models/{model}/{stage}{name}"
@@ -63,15 +63,18 @@ def _check_grid(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
 def _result(name: str, data: FraudData, stack, members, scores, logits: bool,
             run: ModelRun | None = None) -> ModelResult:
     table, alerts = evaluate(name, data.tx, stack, members, scores, data.cfg)
+    test_scores = scores_frame(data.tx, stack, members, scores, to_probability=logits)
     first_seed = int(members["seed"].min())
     by_period = {int(m["fold"]): s for (_, m), s in zip(members.iterrows(), scores)
                  if int(m["seed"]) == first_seed}
     labels = {k: data.tx.fraud[stack.row[stack.val_rows(k)]] for k in by_period}
     if run is None:
-        return ModelResult(name, table, alerts, by_period, labels, logits)
+        return ModelResult(name, table, alerts, by_period, labels, logits,
+                           test_scores=test_scores)
     return ModelResult(name, table, alerts, by_period, labels, logits,
                        config=to_dict(run.config), chosen=run.chosen, history=run.history,
-                       timing={"compile_s": run.compile_s, "train_s": run.train_s})
+                       timing={"compile_s": run.compile_s, "train_s": run.train_s},
+                       test_scores=test_scores)
 
 
 def _fit(name: str, config: Config, data: FraudData, grid: Mapping, runs: dict,

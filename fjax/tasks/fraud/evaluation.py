@@ -41,6 +41,24 @@ def evaluate(name: str, tx: Transactions, stack: SplitStack, members: pd.DataFra
     return pd.DataFrame(rows_out), alerts
 
 
+def scores_frame(tx: Transactions, stack: SplitStack, members: pd.DataFrame,
+                 scores: list[np.ndarray], to_probability: bool) -> pd.DataFrame:
+    """scores.csv.gz: every member's score (probability for supervised models) of every
+    test transaction, with its label, so AUC and AP recompute from the file."""
+    frames = []
+    for (_, member), score in zip(members.iterrows(), scores):
+        rows = stack.row[stack.val_rows(int(member["fold"]))]
+        score = np.asarray(score, np.float64)
+        frames.append(pd.DataFrame({
+            "seed": int(member["seed"]), "period": int(member["fold"]),
+            "transaction_id": tx.transaction_id[rows],
+            "date": (np.datetime64(tx.start.date()) + tx.day[rows].astype("timedelta64[D]")
+                     ).astype(str),
+            "card": tx.customer_ids[tx.customer[rows]],
+            "score": expit(score) if to_probability else score, "fraud": tx.fraud[rows]}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 def rule_scores(tx: Transactions, stack: SplitStack, seed: int) -> tuple[pd.DataFrame, list]:
     """The rule baseline: rank transactions by amount (a threshold rule's score)."""
     k_all = range(stack.folds.k)

@@ -33,6 +33,7 @@ class ModelResult:
     timing: dict = field(default_factory=dict)
     chosen: dict | None = None
     history: list | None = None
+    test_scores: pd.DataFrame | None = None   # scores.csv.gz's rows (`scores_frame`)
 
 
 def periods_table(tx: Transactions, periods: list[Period], trains, tests, removed,
@@ -143,6 +144,7 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
         run_dir.csv("validation.csv", selection)
     primary = results[0]
     run_dir.csv("alerts.csv", alerts_frame(tx, primary.alerts, primary.logits))
+    run_dir.csv("scores.csv.gz", primary.test_scores)
     daily = daily_frame(tx, {r.name: r.alerts for r in results})
     run_dir.csv("daily.csv", daily)
     data_summary = summary(tx)
@@ -278,8 +280,9 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
         [{"step": key, "seconds": value} for key, value in timings.items()]), "{:.2f}"), "",
         "## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]
     lines += ["Files: config.json (this run's full config), metrics.json, members.csv "
-              "(every member's metrics), periods.csv, alerts.csv (the "
-              f"{results[0].name} model's daily top-{k} cards), daily.csv (every model's "
+              "(every member's metrics), periods.csv, scores.csv.gz (the "
+              f"{results[0].name} model's score of every test transaction, per seed: AUC "
+              f"and AP recompute from it), alerts.csv (its daily top-{k} cards), daily.csv (every model's "
               "alerted, found and compromised cards per day: CP@k, card recall and cost "
               "recompute from it), models/<name>/ (each model's config and training log)."]
     return "\n".join(lines) + "\n"
