@@ -169,8 +169,13 @@ def test_run_writes_a_complete_consistent_report(logistic_run):
     summary = pd.read_csv(path / "cv_summary.csv")
     assert summary["auc_mean"].max() == pytest.approx(metrics["cv"]["mean"]["auc"])
     scores = pd.read_csv(path / "scores.csv")
-    assert len(scores) == N and list(scores.columns[:4]) == ["applicant", "creditability",
-                                                             "fold", "pd_oof"]
+    assert len(scores) == N and list(scores.columns[:5]) == ["applicant", "creditability",
+                                                             "fold", "pd_oof", "pd_oof_raw"]
+    # The pooled out-of-fold metrics score the PDs before calibration (sklearn's AUC).
+    from sklearn.metrics import roc_auc_score
+    bad = (scores["creditability"] == cfg.data.positive).to_numpy()
+    assert metrics["cv"]["pooled_out_of_fold"]["auc"] == pytest.approx(
+        roc_auc_score(bad, scores["pd_oof_raw"]), abs=1e-6)   # float32 metric
     t = metrics["decision"]["threshold"]
     assert ((scores["pd"] >= t) == (scores["decision"] == "reject")).all()
     assert (scores["points_1"].dropna() < 0).all()

@@ -185,6 +185,8 @@ def write_scores(run_dir: RunDir, config: Config, data: CreditData, final: Final
     scores.insert(1, config.data.target, data.frame[config.data.target].astype(str).to_numpy())
     scores.insert(2, "fold", oof.fold)
     scores.insert(3, "pd_oof", oof.pd)
+    if config.scorecard.calibration != "none":   # the PDs metrics.json's pooled_out_of_fold scores
+        scores.insert(4, "pd_oof_raw", oof.pd_raw)
     run_dir.csv("scores.csv", scores)
     imp = pd.DataFrame({"attribute": names, "mean_abs_points": importance(scale.points(contrib))})
     imp = imp.sort_values("mean_abs_points", ascending=False, ignore_index=True)
