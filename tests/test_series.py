@@ -60,8 +60,11 @@ def test_columns_transform_independently():
 
 def test_log_return_rejects_nonpositive_naming_the_column():
     cols = np.stack([PRICES, np.r_[PRICES[:3], 0.0, PRICES[4:]]], axis=1)
-    with pytest.raises(ValueError, match=r"'Volume' has 1 values <= 0 .*row 3"):
+    with pytest.raises(ValueError, match=r"'Volume' has 1 values <= 0 .*row 3.*drop it from "
+                       r"--data.features"):
         to_target(cols, "log_return", names=("Close", "Volume"))
+    with pytest.raises(ValueError, match=r"'Close' has 1 values <= 0.*; use --data.transform"):
+        to_target(cols[:, ::-1], "log_return", names=("Close", "Volume"))
     with pytest.raises(ValueError, match=r"'target' has 1 values <= 0"):
         targets(np.r_[PRICES, -1.0], np.array([2]), 1, "log_return")
 

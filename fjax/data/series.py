@@ -44,10 +44,13 @@ def _check_positive(values: np.ndarray, names: Sequence[str]) -> None:
         bad = np.nonzero(~(cols[:, c] > 0))[0]
         if len(bad):
             name = names[c] if c < len(names) else f"column {c}"
+            fix = ("use --data.transform diff or price" if c == 0 else
+                   "every input column takes --data.transform, so drop it from "
+                   "--data.features, shift it to positive values (e.g. volume + 1) in the "
+                   "file, or use --data.transform diff or price")
             raise ValueError(
                 f"column {name!r} has {len(bad)} values <= 0 (first at row {bad[0]}: "
-                f"{float(cols[bad[0], c])!r}); log returns need positive values; use "
-                "--data.transform diff or price")
+                f"{float(cols[bad[0], c])!r}); log returns need positive values; {fix}")
 
 
 def to_target(values: np.ndarray, transform: str, names: Sequence[str] = ("target",)) -> np.ndarray:
