@@ -171,6 +171,16 @@ def test_bad_input_names_the_column(change, column, match):
     assert repr(column) in str(err.value)
 
 
+def test_columns_no_role_names_are_listed_as_unused():
+    tx = from_frame(_frame().assign(mcc=[5411, 5812, 5411], country=["FR", "FR", "DE"]), NAMES)
+    assert tx.unused_columns == ("mcc", "country")
+    assert summary(tx)["unused_columns"] == ["mcc", "country"]
+    assert "unused_columns" not in summary(from_frame(_frame(), NAMES))
+    from fjax.tasks.fraud.report import _unused_note
+    assert _unused_note(summary(tx))[0].startswith("Not used: the file's column(s) mcc, country.")
+    assert _unused_note(summary(from_frame(_frame(), NAMES))) == []
+
+
 def test_a_column_named_for_two_roles_is_refused():
     with pytest.raises(ValueError, match=r"'card' is named for 2 roles \(customer, terminal\)"):
         from_frame(_frame(), {**NAMES, "terminal": "card"})

@@ -50,6 +50,7 @@ class Transactions:
     terminal_ids: np.ndarray    # [T] original ids
     scenario: np.ndarray | None = None
     extra: dict = field(default_factory=dict)  # e.g. the simulator's profiles
+    unused_columns: tuple[str, ...] = ()       # a user's columns that no role names
 
     def __len__(self) -> int:
         return len(self.seconds)
@@ -104,6 +105,8 @@ def summary(tx: Transactions) -> dict:
            "days": tx.n_days, "customers": len(tx.customer_ids),
            "terminals": len(tx.terminal_ids),
            "compromised_cards": int(len(np.unique(tx.customer[tx.fraud == 1])))}
+    if tx.unused_columns:
+        out["unused_columns"] = list(tx.unused_columns)
     if tx.scenario is not None:
         out["frauds_by_scenario"] = {int(s): int(np.sum(tx.scenario == s)) for s in (1, 2, 3)}
     return out
@@ -189,7 +192,8 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
         seconds=seconds_abs[order] - int(np.datetime64(start, "s").astype(np.int64)),
         customer=customer_codes.astype(np.int64), terminal=terminal_codes.astype(np.int64),
         amount=amount[order], fraud=label[order].astype(np.int8), start=start,
-        customer_ids=np.asarray(customer_ids), terminal_ids=np.asarray(terminal_ids))
+        customer_ids=np.asarray(customer_ids), terminal_ids=np.asarray(terminal_ids),
+        unused_columns=tuple(str(c) for c in frame.columns if c not in names.values()))
 
 
 def load_transactions(path: str | os.PathLike,

@@ -216,6 +216,14 @@ def _presets_note(results: list[ModelResult]) -> str:
     return text + "."
 
 
+def _unused_note(data_summary: dict) -> list[str]:
+    unused = data_summary.get("unused_columns")
+    if not unused:
+        return []
+    return [f"Not used: the file's column(s) {', '.join(unused)}. The models read only the "
+            "six role columns and the 15 features built from them.", ""]
+
+
 def _markdown(config, data_summary, periods_df, summary_df, members, results, timings,
               selection, figures) -> str:
     k = config.data.top_k
@@ -241,7 +249,7 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
                      "by scenario (1/2/3)": "/".join(
                          str(v) for v in hb["frauds_by_scenario"].values())}]
                    if simulated else []),
-             ])), "", "## Periods", "", markdown_table(periods_df), "",
+             ])), "", *_unused_note(data_summary), "## Periods", "", markdown_table(periods_df), "",
              f"removed_known_cards_tx: test transactions of cards with a fraud known by that "
              f"day (reported, not scored). oracle_cp@{k}: the card precision@{k} of a perfect "
              "ranking, the ceiling set by how many cards are compromised each day.", "",
