@@ -328,6 +328,14 @@ def test_an_undeclared_column_that_numbers_the_rows_is_refused_as_an_identifier(
     assert infer_schema(frame.iloc[:20], "y", "bad", drop=("id",)).numeric == ("x",)
     with pytest.raises(ValueError, match="numbers the rows"):
         infer_schema(frame.assign(id=ids.astype(str)), "y", "bad")   # read as text
+    # A sequential id with gaps (loan numbers issued in order) rises with every row.
+    loans = 100_000 + np.cumsum(np.random.default_rng(1).integers(1, 50, n))
+    for order, way in ((loans, "rises"), (loans[::-1], "falls")):
+        with pytest.raises(ValueError, match=f"column 'loan' {way} with every row"):
+            infer_schema(frame.assign(loan=order), "y", "bad", drop=("id",))
+    shuffled = np.random.default_rng(2).permutation(loans)
+    assert infer_schema(frame.assign(loan=shuffled), "y", "bad",
+                        drop=("id",)).numeric == ("x", "loan")
 
 
 def test_numbers_written_with_separators_huge_numbers_and_no_features_are_refused():

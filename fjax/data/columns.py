@@ -165,13 +165,19 @@ def _looks_like_dates(series: pd.Series) -> bool:
 ID_MIN_ROWS = 20   # fewer rows: a text column distinct in every row may be a real category
 
 
-def _is_counter(values: np.ndarray) -> bool:
-    """Whole numbers, one per row and none missing, that run consecutively (in any order):
-    a row number or a sequential id such as 1..n, not a measurement."""
-    if len(values) < ID_MIN_ROWS or np.isnan(values).any():
-        return False
-    ordered = np.sort(values)
-    return bool(np.all(ordered == np.round(ordered)) and np.all(np.diff(ordered) == 1))
+def _counts_rows(values: np.ndarray) -> str | None:
+    """How whole numbers, one per row and none missing, look like an identifier rather
+    than a measurement: they run consecutively in any order (1..n), or rise (or fall)
+    with every row of the file (a sequential id with gaps); else None."""
+    if len(values) < ID_MIN_ROWS or np.isnan(values).any() or np.any(values != np.round(values)):
+        return None
+    if np.all(np.diff(np.sort(values)) == 1):
+        return "numbers the rows (consecutive whole numbers, each once)"
+    step = np.diff(values)
+    for moves, way in ((np.all(step > 0), "rises"), (np.all(step < 0), "falls")):
+        if moves:
+            return f"{way} with every row of the file (whole numbers, each once)"
+    return None
 
 
 def infer_schema(df: pd.DataFrame, target: str, positive: str, *,
@@ -181,8 +187,8 @@ def infer_schema(df: pd.DataFrame, target: str, positive: str, *,
 
     Raises ValueError naming the column for: an unknown declared column, an entirely
     missing column, a constant column, text in a numeric column, an undeclared column
-    that looks like an identifier (text with a different value in every row, or numbers
-    that count the rows) or holds dates, and a bad target.
+    that looks like an identifier (text with a different value in every row, or whole
+    numbers that count the rows or rise with every row) or holds dates, and a bad target.
     """
     _require(df, [target], "data.target")
     _require(df, list(numeric), "data.numeric")
@@ -216,9 +222,8 @@ def infer_schema(df: pd.DataFrame, target: str, positive: str, *,
             cat.append(column)
         elif column in numeric or _looks_numeric(series):
             values = numeric_values(df, column)  # raises on text in a numeric column
-            if column not in numeric and _is_counter(values):
-                raise ValueError(f"column {column!r} numbers the rows (consecutive whole "
-                                 f"numbers, each once), like an identifier; as a feature it "
+            if column not in numeric and (how := _counts_rows(values)):
+                raise ValueError(f"column {column!r} {how}, like an identifier; as a feature it "
                                  f"would rank applicants by file order; pass data.id_column="
                                  f"{column!r} or data.drop={column!r}, or list it in "
                                  "data.numeric to keep it")
