@@ -46,10 +46,27 @@ class CreditDataConfig(DataConfig):
     """Cost of rejecting a good applicant (German credit's documented cost: 1)."""
     score_path: str | None = None
     """Optional file of new applicants (no target needed) to score with the final model."""
+    date_column: str | None = None
+    """Application dates: the latest `out_of_time` share of applicants is then held out.
+    Cross-validation, calibration, the threshold and the final model see only the
+    earlier ones; the report scores the held-out ones as an out-of-time test."""
+    out_of_time: float = 0.2
+    """Share of the latest applicants (by date_column) held out, whole dates only."""
 
     def __post_init__(self):
         if not self.target:
             raise config_error(self, "target", "is empty", "name the column holding the label")
+        if not 0 < self.out_of_time < 1:
+            raise config_error(self, "out_of_time", f"must be in (0, 1), got {self.out_of_time}",
+                               "use e.g. 0.2")
+        if self.date_column is not None:
+            roles = {"target": self.target, "id_column": self.id_column}
+            roles.update({f"numeric ({c})": c for c in self.numeric})
+            roles.update({f"categorical ({c})": c for c in self.categorical})
+            clash = [role for role, c in roles.items() if c == self.date_column]
+            if clash:
+                raise config_error(self, "date_column", f"is {self.date_column!r}, which is "
+                                   f"also data.{clash[0]}", "give the dates their own column")
         check_integer(self, "woe_bins", 2, "use e.g. 5")
         check_positive(self, "cost_fn")
         check_positive(self, "cost_fp")

@@ -15,7 +15,7 @@ from fjax.data.columns import (TableSchema, binary_target, check_class_counts, i
 from fjax.data.split_stack import SplitStack, stack_splits
 from fjax.data.splits import Folds, grouped_stratified_kfold, stratified_kfold
 from fjax.data.tabular import Encoded, TabularEncoder, fit_encoder
-from fjax.datasets import load_dataset, read_table
+from fjax.datasets import holds_numbers, load_dataset, parse_dates, read_table
 from fjax.tasks.credit.config import Config, CreditDataConfig
 
 
@@ -28,6 +28,9 @@ class CreditData:
     folds: Folds           # stratified masks over the n rows
     new: pd.DataFrame | None = None  # applicants to score (data.score_path), checked
     repeated_ids: int = 0  # applicants with several rows (each kept in one fold)
+    later: pd.DataFrame | None = None  # the out-of-time applicants (data.date_column)
+    later_y: np.ndarray | None = None  # f32[m], their labels
+    date_spans: dict | None = None     # "earlier"/"later": [first, last] date
 
 
 @dataclass(frozen=True)
@@ -51,18 +54,53 @@ class FoldDesign:
     shape: Shape
 
 
+def out_of_time(frame: pd.DataFrame, column: str, share: float, source: str
+                ) -> tuple[np.ndarray, dict]:
+    """(bool[n]: the latest `share` of rows by the dates of `column`, whole dates only,
+    so every held-out row comes after the last earlier one; the first and last date of
+    the "earlier" and "later" rows)."""
+    if column not in frame.columns:
+        raise ValueError(f"{source} has no column {column!r} (data.date_column); its columns "
+                         f"are {list(frame.columns)}")
+    if holds_numbers(frame[column]):
+        raise ValueError(f"column {column!r} (data.date_column) of {source} holds numbers, "
+                         "not dates; write dates such as 2023-01-31")
+    dates = parse_dates(frame[column], f"column {column!r} (data.date_column) of {source}")
+    if dates.isna().any():
+        rows = np.nonzero(dates.isna().to_numpy())[0]
+        raise ValueError(f"column {column!r} (data.date_column) of {source} has {len(rows)} "
+                         f"missing dates (first at row {rows[0]}); every applicant needs one "
+                         "for the out-of-time split")
+    dates = dates.to_numpy()
+    keep = len(dates) - max(1, round(share * len(dates)))
+    later = dates > np.sort(dates)[max(keep, 1) - 1]
+    if not later.any():
+        raise ValueError(f"the latest {share:g} of {source}'s rows all fall on its last date "
+                         f"({pd.Timestamp(dates.max()).date()}), which the out-of-time split "
+                         "cannot separate; use a larger --data.out-of-time")
+    spans = {name: [str(pd.Timestamp(d).date()) for d in (dates[rows].min(), dates[rows].max())]
+             for name, rows in (("earlier", ~later), ("later", later))}
+    return later, spans
+
+
 def load(config: Config) -> CreditData:
     cfg: CreditDataConfig = config.data
     frame = spelled_as(load_dataset(cfg.path or "german_credit"),
-                       [cfg.target, cfg.id_column, *cfg.numeric, *cfg.categorical, *cfg.drop])
+                       [cfg.target, cfg.id_column, cfg.date_column, *cfg.numeric,
+                        *cfg.categorical, *cfg.drop])
     k = config.sweep.folds
     if len(frame) < 2 * k:  # before the columns: on a few rows every column looks constant
         raise ValueError(f"{cfg.path!r} has {len(frame)} row(s); {k}-fold cross-validation "
                          f"needs at least one applicant of each class per fold ({2 * k} rows); "
                          "add data or lower --cv")
+    later, spans = (out_of_time(frame, cfg.date_column, cfg.out_of_time, repr(cfg.path))
+                    if cfg.date_column else (np.zeros(len(frame), bool), {}))
     schema = infer_schema(frame, cfg.target, cfg.positive, numeric=cfg.numeric,
-                          categorical=cfg.categorical, drop=cfg.drop, id_column=cfg.id_column)
-    y = binary_target(frame, schema)
+                          categorical=cfg.categorical, id_column=cfg.id_column,
+                          drop=(*cfg.drop, *([cfg.date_column] if cfg.date_column else [])))
+    y_all = binary_target(frame, schema)
+    held, frame = frame[later].reset_index(drop=True), frame[~later].reset_index(drop=True)
+    y = y_all[~later]
     check_class_counts(y, config.sweep.folds, cfg.target)
     ids = frame[cfg.id_column].to_numpy() if cfg.id_column else np.arange(len(frame))
     repeated_ids = int((pd.Series(ids).value_counts() > 1).sum())
@@ -72,7 +110,10 @@ def load(config: Config) -> CreditData:
     else:
         folds = stratified_kfold(y, config.sweep.folds, seed=config.seed)
     return CreditData(frame=frame, schema=schema, y=y, ids=ids, folds=folds,
-                      new=load_new_applicants(cfg, schema), repeated_ids=repeated_ids)
+                      new=load_new_applicants(cfg, schema), repeated_ids=repeated_ids,
+                      later=held if later.any() else None,
+                      later_y=y_all[later] if later.any() else None,
+                      date_spans=spans or None)
 
 
 def load_new_applicants(cfg: CreditDataConfig, schema: TableSchema) -> pd.DataFrame | None:

@@ -75,6 +75,36 @@ def _fmt(mean: float, std: float) -> str:
     return f"{mean:.4f} +/- {std:.4f}"
 
 
+def out_of_time_lines(oot: dict | None) -> list[str]:
+    """The held-out later applicants beside the earlier ones' out-of-fold figures."""
+    if oot is None:
+        return []
+    early, late = oot["earlier_out_of_fold"], oot["later"]
+
+    def row(name: str, f: dict) -> dict:
+        return {"applicants": name, "dates": " to ".join(f["dates"]), "n": f["applicants"],
+                "bad rate": f["bad_rate"], "mean PD": f["mean_pd"], "AUC": f["auc"],
+                "KS": f["ks"], "Brier": f["brier"], "cost at t": f["cost_per_applicant"],
+                "accept-all cost": f["cost_accept_all"]}
+
+    shift = ("stable" if oot["psi"] < 0.1 else "some shift" if oot["psi"] < 0.25
+             else "a significant shift")
+    lines = ["## Out-of-time test", "",
+             f"The latest applicants by `{oot['date_column']}` (about {oot['share']:.0%}, "
+             "whole dates) were held out: cross-validation, calibration, the threshold and "
+             "the final model saw only the earlier ones. The final model scores the later "
+             f"ones once, with the deployed PDs and t = {oot['threshold']:.4f} "
+             "(out_of_time_scores.csv); the earlier row is its out-of-fold estimate.", "",
+             markdown_table(pd.DataFrame([row("earlier (out of fold)", early),
+                                          row("later (out of time)", late)])), "",
+             f"PSI of the later applicants' scores against the earlier ones': "
+             f"{oot['psi']:.3f} ({shift}; < 0.1 is read as stable, > 0.25 as a significant "
+             f"shift). Later: {_confusion_words(late['confusion'])}."]
+    if late["auc"] is None:
+        lines.append("AUC and KS need both classes; the later applicants hold one only.")
+    return lines + [""]
+
+
 def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
                     summary: pd.DataFrame, importance: pd.DataFrame,
                     points: pd.DataFrame | None, images: list[str], notes: list[str]) -> str:
@@ -111,7 +141,9 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               "is each fold's fitted t, `cost` and `cost_bayes` the two rules' costs on it. "
               "The deployed rule's cross-fitted cost is slightly optimistic: the cheaper of "
               "the two was chosen on these same folds.", "",
-              "## Final model (refit on every applicant)", "",
+              *out_of_time_lines(metrics.get("out_of_time")),
+              "## Final model (refit on every applicant"
+              + (" before the out-of-time span)" if "out_of_time" in metrics else ")"), "",
               f"Base points (mean applicant): {metrics['final']['base_points']:.1f}; "
               f"score = {metrics['scorecard']['offset']:.2f} + "
               f"{metrics['scorecard']['factor']:.4f} ln(good:bad odds). "
@@ -137,7 +169,8 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               "`<missing>` is a missing value and `<unknown>` a category the training data "
               "never held. `encoder.json`: the fitted encoding, to score new applicants.",
               "- `new_scores.csv` (with `--data.score-path`): new applicants scored like "
-              "`scores.csv`. `importance.csv`: mean |points| per attribute.",
+              "`scores.csv`; `out_of_time_scores.csv` (with `--data.date-column`): the "
+              "held-out later applicants, scored likewise, with their label and date. `importance.csv`: mean |points| per attribute.",
               "- `cv_table.csv`: every member (configuration x fold x seed) with its "
               "validation metrics (`diverged_epoch`: the epoch its loss stopped being "
               "finite, 0 for never); `cv_summary.csv`: their means and spreads per "

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from fjax import metrics
+from fjax.decision import confusion, expected_cost
 from fjax.explain import importance
 from fjax.report.files import RunDir
 from fjax.scorecard import ScoreScale
@@ -50,8 +51,32 @@ def pooled(pd_: np.ndarray, y: np.ndarray) -> dict[str, float]:
             "brier": float(metrics.brier(pd_, y)), "log_loss": float(metrics.log_loss(pd_, y))}
 
 
+def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, scores: pd.DataFrame,
+                      later: pd.DataFrame) -> dict:
+    """The held-out later applicants beside the earlier ones' out-of-fold figures: the
+    same measures of the deployed (calibrated) PDs at the deployed threshold. AUC, Gini
+    and KS are None where the later applicants hold one class only."""
+    d, t = config.data, oof.threshold
+
+    def measures(pd_: np.ndarray, y: np.ndarray) -> dict:
+        both = 0 < y.sum() < len(y)
+        ranked = pooled(pd_, y) if both else {"auc": None, "gini": None, "ks": None}
+        return {"applicants": int(len(y)), "bad_rate": float(np.mean(y)),
+                "mean_pd": float(np.mean(pd_)), "auc": ranked["auc"], "gini": ranked["gini"],
+                "ks": ranked["ks"], "brier": float(metrics.brier(pd_, y)),
+                "cost_per_applicant": expected_cost(pd_, y, t, d.cost_fn, d.cost_fp),
+                "cost_accept_all": d.cost_fn * float(np.mean(y)),
+                "confusion": confusion(pd_, y, t)}
+
+    return {"date_column": d.date_column, "share": d.out_of_time, "threshold": t,
+            "earlier_out_of_fold": {**measures(oof.pd, data.y), "dates": data.date_spans["earlier"]},
+            "later": {**measures(later["pd"].to_numpy(), data.later_y),
+                      "dates": data.date_spans["later"]},
+            "psi": psi(scores["score"].to_numpy(), later["score"].to_numpy())}
+
+
 OUTPUTS = ("metrics.json", "cv_table.csv", "cv_summary.csv", "scores.csv",
-           "new_scores.csv", "importance.csv", "scorecard.csv", "encoder.json", "report.md",
+           "new_scores.csv", "out_of_time_scores.csv", "importance.csv", "scorecard.csv", "encoder.json", "report.md",
            "history.jsonl", "roc.png", "ks.png", "calibration.png",
            "calibration_calibrated.png", "score_distributions.png", "learning_curve.png",
            "encoding_[0-9]*/history.jsonl")
@@ -131,9 +156,15 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     stability = {"psi_train_vs_val_mean": float(per_fold["psi"].mean()),
                  "psi_train_vs_val_std": float(per_fold["psi"].std(ddof=1))}
     if config.data.score_path:
-        new = score_new(config, data, final, oof.calibrator, oof.threshold, scale)
+        new = score_new(config, data.new, final, oof.calibrator, oof.threshold, scale)
         run_dir.csv("new_scores.csv", new)
         stability["psi_new_applicants"] = psi(scores["score"].to_numpy(), new["score"].to_numpy())
+    later = None
+    if data.later is not None:
+        later = score_new(config, data.later, final, oof.calibrator, oof.threshold, scale)
+        later.insert(1, config.data.target, data.later[config.data.target].astype(str).to_numpy())
+        later.insert(2, config.data.date_column, data.later[config.data.date_column].to_numpy())
+        run_dir.csv("out_of_time_scores.csv", later)
     run_dir.csv("cv_table.csv", search.table)
     run_dir.csv("cv_summary.csv", search.summary)
     images = write_plots(run_dir, data.y, oof, scale.from_pd(oof.pd_raw),
@@ -154,6 +185,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                       "factor": scale.factor, "offset": scale.offset},
         "final": final_facts,
         "stability": stability,
+        **({"out_of_time": out_of_time_facts(config, data, oof, scores, later)}
+           if later is not None else {}),
         "members": int(len(search.table)),
         "timings_s": {"cross_validation": cv_s, "refit": refit_s,
                       "compile": [r.population.compile_s for r in results],

@@ -10,7 +10,6 @@ from scipy.special import expit
 from fjax.explain import top_reasons
 from fjax.scorecard import ScoreScale
 from fjax.tasks.credit.config import Config
-from fjax.tasks.credit.data import CreditData
 from fjax.tasks.credit.final import FinalModel, attributions
 
 
@@ -36,11 +35,10 @@ def scored(final: FinalModel, frame: pd.DataFrame, calibrator, threshold: float,
     return out, contrib, names, ref_logit, completeness
 
 
-def score_new(config: Config, data: CreditData, final: FinalModel, calibrator,
+def score_new(config: Config, frame: pd.DataFrame, final: FinalModel, calibrator,
               threshold: float, scale: ScoreScale) -> pd.DataFrame:
-    """The new applicants (`data.new`, from `data.score_path`), scored like the training
-    ones."""
-    frame = data.new
+    """Applicants the final model never saw (`data.score_path`'s, or the out-of-time
+    ones), scored like the training ones, under their ids."""
     out = scored(final, frame, calibrator, threshold, scale, config.scorecard.reasons)[0]
     ids = frame[config.data.id_column].to_numpy() if config.data.id_column else np.arange(len(frame))
     out.insert(0, "applicant", ids)

@@ -1,0 +1,110 @@
+"""Credit's out-of-time test (data.date_column): the latest applicants are held out of
+everything the model is chosen and fitted on, and scored once."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from fjax import cli
+from fjax.config import TrainConfig
+from fjax.datasets import load_dataset
+from fjax.tasks.credit import Config, CreditDataConfig, run
+from fjax.tasks.credit.data import load
+
+N = 200
+
+
+def loan_book(tmp_path, name="loans.csv", **changes):
+    """German credit applicants with application dates over 200 days (one a day)."""
+    frame = load_dataset("german_credit").sample(N, random_state=1).reset_index(drop=True)
+    frame.insert(0, "applied", pd.date_range("2023-01-01", periods=N, freq="D").astype(str))
+    for column, values in changes.items():
+        frame[column] = values
+    path = tmp_path / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def config(path, **data):
+    return Config(data=CreditDataConfig(path=str(path), date_column="applied", **data),
+                  sweep=Config().sweep.__class__(folds=3),
+                  train=TrainConfig(epochs=3, batch_size=64, restore_best=False))
+
+
+def test_the_latest_applicants_are_held_out_by_whole_dates(tmp_path):
+    data = load(config(loan_book(tmp_path)))
+    assert len(data.frame) == 160 and len(data.later) == 40
+    assert data.frame["applied"].max() < data.later["applied"].min()
+    assert data.date_spans == {"earlier": ["2023-01-01", "2023-06-09"],
+                               "later": ["2023-06-10", "2023-07-19"]}
+    assert "applied" not in data.schema.features and data.folds.n == 160
+    # Ties on the cut date stay together, on the earlier side.
+    dates = pd.date_range("2023-01-01", periods=N, freq="D").astype(str).to_numpy()
+    dates[155:170] = "2023-06-05"
+    data = load(config(loan_book(tmp_path, applied=dates)))
+    assert len(data.later) == 30 and (data.later["applied"] > "2023-06-05").all()
+
+
+def test_the_later_applicants_never_reach_cross_validation_or_the_final_model(tmp_path):
+    """Flipping every later label changes nothing but the out-of-time figures; those
+    recompute from out_of_time_scores.csv (scikit-learn's AUC, the cost by hand)."""
+    first = run(config(loan_book(tmp_path)), progress=False)
+    frame = pd.read_csv(loan_book(tmp_path))
+    flipped = frame["creditability"].where(frame.index < 160, frame["creditability"].map(
+        {"good": "bad", "bad": "good"}))
+    cfg = dataclasses.replace(config(loan_book(tmp_path, "flipped.csv", creditability=flipped)),
+                              out=str(tmp_path / "flipped"))
+    second = run(cfg, progress=False)
+    for name in ("scores.csv", "cv_table.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(first / name), pd.read_csv(second / name))
+    one, two = (json.loads((p / "metrics.json").read_text()) for p in (first, second))
+    assert one["cv"] == two["cv"] and one["decision"] == two["decision"]
+    late = pd.read_csv(first / "out_of_time_scores.csv")
+    assert len(late) == 40 and list(late.columns[:3]) == ["applicant", "creditability", "applied"]
+    bad = (late["creditability"] == "bad").to_numpy()
+    oot = one["out_of_time"]["later"]
+    assert oot["auc"] == pytest.approx(roc_auc_score(bad, late["pd"]), abs=1e-6)
+    assert two["out_of_time"]["later"]["auc"] == pytest.approx(1 - oot["auc"], abs=1e-6)
+    t = one["decision"]["threshold"]
+    reject = late["pd"] >= t
+    cost = (5 * np.sum(bad & ~reject) + 1 * np.sum(~bad & reject)) / 40
+    assert oot["cost_per_applicant"] == pytest.approx(cost)
+    assert oot["bad_rate"] == pytest.approx(bad.mean())
+    report = (first / "report.md").read_text()
+    assert "## Out-of-time test" in report and "2023-06-10 to 2023-07-19" in report
+    assert "refit on every applicant before the out-of-time span" in report
+
+
+@pytest.mark.parametrize("change, data, match", [
+    ({"applied": None}, {}, r"'applied' \(data.date_column\) .*200 missing dates"),
+    ({"applied": np.arange(N)}, {}, r"'applied' \(data.date_column\) .*holds numbers"),
+    ({"applied": ["2023-01-01"] * 150 + ["2023-02-01"] * 50}, {"out_of_time": 0.1},
+     r"latest 0.1 .*all fall on its last date \(2023-02-01\).*larger --data.out-of-time"),
+    ({}, {"date_column": "when"}, r"no column 'when' \(data.date_column\)"),
+])
+def test_bad_dates_are_named_before_anything_is_written(tmp_path, change, data, match):
+    path = loan_book(tmp_path, **change)
+    cfg = dataclasses.replace(config(path), data=dataclasses.replace(
+        config(path).data, **data))
+    with pytest.raises(ValueError, match=match):
+        load(cfg)
+
+
+def test_the_date_column_cannot_hold_another_role():
+    with pytest.raises(ValueError, match=r"date_column.*also data.target"):
+        CreditDataConfig(target="applied", date_column="applied")
+    with pytest.raises(ValueError, match=r"out_of_time.*\(0, 1\)"):
+        CreditDataConfig(out_of_time=1.0)
+
+
+def test_the_cli_takes_a_date_column(tmp_path, capsys):
+    out = tmp_path / "cli"
+    assert cli.main(["run", "credit", "--data.path", str(loan_book(tmp_path)),
+                     "--data.date-column", "applied", "--data.out-of-time", "0.25", "--cv", "3",
+                     "--train.epochs", "2", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["out_of_time"]["later"]["applicants"] == 50
