@@ -231,7 +231,8 @@ def infer_schema(df: pd.DataFrame, target: str, positive: str, *,
         elif _looks_like_dates(series):
             raise ValueError(f"column {column!r} holds dates (e.g. {str(series.dropna().iloc[0])!r}); "
                              "as a category every later applicant's date would be unknown; "
-                             f"drop it with data.drop={column!r}, derive numbers from it (e.g. "
+                             f"pass data.date_column={column!r} for an out-of-time test, drop "
+                             f"it with data.drop={column!r}, derive numbers from it (e.g. "
                              "months since the account opened) before loading, or list it in "
                              "data.categorical to keep it")
         elif written := _written_numbers(series):
