@@ -185,6 +185,22 @@ def prose(doc: str | None) -> str:
                        for p in paragraphs)
 
 
+def _dedent_field_docs() -> None:
+    """tyro (1.0) joins a field docstring's continuation lines only when they start with
+    a letter, but looks before dedenting them, so every source line break stayed in
+    `--help`. Dedent them first; a tyro without this private hook is left as it is."""
+    from tyro import _docstrings
+    parse = getattr(_docstrings, "parse_docstring_from_object", None)
+    if parse is None or getattr(parse, "fjax_dedents", False):
+        return
+
+    def dedented(obj: object) -> dict[str, str]:
+        return {name: inspect.cleandoc(doc) for name, doc in parse(obj).items()}
+
+    dedented.fjax_dedents = True
+    _docstrings.parse_docstring_from_object = dedented
+
+
 def sweep_help(cls: type, swept: dict) -> str:
     """The help's preamble for `fjax sweep`: which fields take several values."""
     flags = ", ".join(f"--{path.replace('_', '-')}" for path in swept)
@@ -266,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     command, task_name, rest = argv[0], argv[1], argv[2:]
     task = get_task(task_name)
     enable_compilation_cache()
+    _dedent_field_docs()
     prog = f"fjax {command} {task_name}"
 
     def run() -> Path:

@@ -169,6 +169,22 @@ def test_help_descriptions_wrap_to_the_terminal(command, capsys, monkeypatch):
     assert doc in " ".join(" ".join(preamble).split())
 
 
+def test_field_help_flows_as_one_paragraph(capsys, monkeypatch):
+    """A field's docstring broke at every source line in --help (tyro looked for
+    continuation lines before dedenting them), leaving short ragged lines: each line
+    but a paragraph's last now fills the width."""
+    monkeypatch.setenv("COLUMNS", "100")
+    with pytest.raises(SystemExit):
+        cli.main(["run", "credit", "--help"])
+    lines = [line.strip("│ ") for line in capsys.readouterr().out.splitlines()]
+    start = lines.index("--data.path {None}|STR") + 1
+    block = lines[start:start + [line.startswith("--") for line in lines[start:]].index(True)]
+    assert block[-1].endswith("(default: None)") and len(block) == 2
+    assert " ".join(block).startswith("A CSV or Parquet file; None uses the embedded German "
+                                      "credit data. Column names below match the file's")
+    assert len(block[0]) >= 85
+
+
 def test_a_config_that_is_not_json_or_a_folder_given_for_it(tmp_path, capsys):
     (tmp_path / "config.json").write_text("{not json")
     assert cli.main(["run", "credit", "--config", str(tmp_path / "config.json")]) == 2

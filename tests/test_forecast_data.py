@@ -149,3 +149,33 @@ def test_spacing_names_the_longer_steps_a_max_gap_lets_through():
     regular = spacing_facts(pd.date_range("2024-01-01", periods=10, freq="D").to_numpy())
     assert regular["longer"] == 0 and "none more than" in _spacing_lines(regular, 7.0)[0]
     assert spacing_facts(np.arange(10)) is None and _spacing_lines(None, 7.0) == []
+
+
+@pytest.mark.parametrize("dates, season, words", [
+    (pd.bdate_range("2024-01-01", periods=300), 5, "a week of rows"),          # trading days
+    (pd.date_range("2024-01-01", periods=300, freq="D"), 7, "a week of rows"),  # crypto, 24/7
+    (pd.date_range("2024-01-01", periods=500, freq="h"), 24, "a day of rows"),
+    (pd.bdate_range("2024-01-01", periods=60).repeat(7)
+     + pd.to_timedelta(np.tile(np.arange(9, 16), 60), unit="h"), 7, "a day of rows"),
+    (pd.date_range("2010-01-31", periods=120, freq="ME"), 12, "a year of rows"),
+    (pd.date_range("2010-01-03", periods=400, freq="W"), 52, "a year of rows"),
+])
+def test_the_seasonal_naive_period_is_inferred_from_the_dates(dates, season, words):
+    """Weekends of S&P data give 5; a 24/7 series 7; trading hours (09-15) 7 a day."""
+    from fjax.tasks.forecast.data import infer_season
+    got, how = infer_season(pd.DatetimeIndex(dates).to_numpy())
+    assert got == season and how.startswith(words)
+    assert infer_season(np.arange(50)) == (5, "a trading week of daily rows; the rows have "
+                                               "no dates to tell")
+
+
+def test_a_set_season_wins_and_the_report_says_how_it_was_chosen(tmp_path):
+    path = tmp_path / "crypto.csv"
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"Date": pd.date_range("2024-01-01", periods=200, freq="D"),
+                  "price": 100 + np.cumsum(rng.standard_normal(200))}).to_csv(path, index=False)
+    cfg = ForecastDataConfig(path=str(path), target="price", window=10)
+    inferred = prepare(cfg)
+    assert (inferred.season, data_facts(inferred, cfg)["season"]) == (7, 7)
+    chosen = prepare(cfg, EvaluationConfig(season=3))
+    assert (chosen.season, chosen.season_words) == (3, "set by --evaluation.season")

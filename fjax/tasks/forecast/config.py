@@ -92,8 +92,10 @@ class ForecastDataConfig(DataConfig):
 class EvaluationConfig:
     """Baselines and intervals, scored on exactly the model's test windows."""
 
-    season: int = 5
-    """Seasonal naive period in rows (5: a trading week)."""
+    season: int | None = None
+    """Seasonal naive's period in rows; None infers it from the dates: a day of rows for
+    intraday data, a week for daily (5 for trading days, 7 for every day), a year for
+    weekly or coarser; 5 without dates."""
     moving_average: int = 20
     """Rows averaged by the moving-average baseline."""
     interval: float = 0.8
@@ -102,7 +104,8 @@ class EvaluationConfig:
     """Last test dates shown close up in the forecast plot (where lag is visible)."""
 
     def __post_init__(self):
-        check_integer(self, "season", 1, "pass e.g. --evaluation.season 5")
+        if self.season is not None:
+            check_integer(self, "season", 1, "pass e.g. --evaluation.season 5, or None")
         check_integer(self, "moving_average", 1, "pass e.g. --evaluation.moving-average 20")
         check_integer(self, "zoom", 2, "pass e.g. --evaluation.zoom 120")
         if not 0 < self.interval < 1:

@@ -35,6 +35,8 @@ class ForecastData:
     y: np.ndarray
     actual: np.ndarray        # f64[N, H]: the prices each window forecasts
     last_price: np.ndarray    # f64[N]: the last observed price, row t - 1
+    season: int = 5           # seasonal naive's period in rows (`infer_season`)
+    season_words: str = ""    # how it was chosen, for the report
 
     @property
     def prices(self) -> np.ndarray:
@@ -87,8 +89,10 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
                         test_fraction=cfg.test_fraction, val_fraction=cfg.val_fraction,
                         gap=cfg.gap, origins=cfg.origins, training=cfg.training,
                         rolling_rows=cfg.rolling_rows, first=first)
-    if evaluation is not None:
-        check_history(plan, first, evaluation)
+    evaluation = evaluation or EvaluationConfig()
+    season, season_words = ((evaluation.season, "set by --evaluation.season")
+                            if evaluation.season is not None else infer_season(series.dates))
+    check_history(plan, first, season, evaluation.moving_average)
     start, end = plan.scaler_rows
     if np.ptp(series.values[start:end, 0]) == 0:
         raise ValueError(f"column {cfg.target!r} of {source} is constant over the training "
@@ -106,18 +110,37 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
     return ForecastData(source=source, series=series, transform=cfg.transform, scaler=scaler,
                         plan=plan, x=x, y=y,
                         actual=prices[target_rows(plan.origins, cfg.horizon)],
-                        last_price=prices[plan.origins - 1])
+                        last_price=prices[plan.origins - 1], season=season,
+                        season_words=season_words)
 
 
-def check_history(plan: Plan, first: int, evaluation: EvaluationConfig) -> None:
+def infer_season(dates: np.ndarray) -> tuple[int, str]:
+    """(rows in one season, how it was found): the median count of rows per full calendar
+    day for intraday data, per week for daily data, per year for weekly or coarser (the
+    first and last, partial, periods left out). Without dates: 5, a trading week."""
+    if not np.issubdtype(dates.dtype, np.datetime64) or len(dates) < 3:
+        return 5, "a trading week of daily rows; the rows have no dates to tell"
+    spacing = np.median(np.diff(dates.astype("datetime64[ns]")).astype(np.int64))
+    stamps = pd.DatetimeIndex(dates)
+    day = pd.Timedelta(days=1).value
+    period, words = ((stamps.normalize(), "day") if spacing < day else
+                     (stamps.to_period("W"), "week") if spacing < 7 * day else
+                     (stamps.year, "year"))
+    counts = pd.Series(1, index=period).groupby(level=0).size().to_numpy()
+    full = counts[1:-1] if len(counts) > 2 else counts
+    season = max(1, int(np.floor(np.median(full) + 0.5)))
+    return season, f"a {words} of rows, the median count per {words} of the dates"
+
+
+def check_history(plan: Plan, first: int, season: int, moving_average: int) -> None:
     """Every test origin needs enough observed rows for every baseline."""
-    need = min_history(evaluation.season, evaluation.moving_average)
+    need = min_history(season, moving_average)
     earliest = int(plan.origins[plan.test.any(axis=0)].min())
     if earliest - first < need:
         raise ValueError(
             f"the first test window has {earliest - first} observed rows before it but the "
-            f"baselines need {need} (EvaluationConfig.season={evaluation.season}, "
-            f".moving_average={evaluation.moving_average}); lower them or use a longer series")
+            f"baselines need {need} (EvaluationConfig.season={season}, "
+            f".moving_average={moving_average}); lower them or use a longer series")
 
 
 def date_texts(dates: np.ndarray) -> list[str]:
@@ -170,6 +193,7 @@ def data_facts(data: ForecastData, cfg: ForecastDataConfig) -> dict:
     outside = float(np.mean((test < seen.min()) | (test > seen.max())))
     return {"source": data.source, "rows": int(data.series.n), "columns": list(data.series.columns),
             "first_date": text[0], "last_date": text[-1], "spacing": spacing_facts(dates),
+            "season": data.season, "season_words": data.season_words,
             "forward_filled": data.series.filled, "inserted_rows": data.series.inserted_rows,
             "transform": cfg.transform, "scaler": data.scaler.to_dict(),
             "scaler_rows": list(plan.scaler_rows), "windows": int(len(plan.origins)),

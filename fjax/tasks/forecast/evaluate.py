@@ -94,7 +94,7 @@ def baseline_forecasts(data: ForecastData, index: np.ndarray, cfg: EvaluationCon
     out = {
         "naive": baselines.naive(prices, origins, h),
         "drift": baselines.drift(prices, origins, h, 0),   # the same for every transform
-        "seasonal_naive": baselines.seasonal_naive(prices, origins, h, cfg.season),
+        "seasonal_naive": baselines.seasonal_naive(prices, origins, h, data.season),
         "moving_average": baselines.moving_average(prices, origins, h, cfg.moving_average),
     }
     return {k: np.asarray(v, np.float64) for k, v in out.items()}
