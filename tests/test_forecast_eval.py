@@ -330,3 +330,10 @@ def test_per_origin_metrics_dm_test_and_member_rmse_against_numpy(tmp_path):
         np.mean((point - actual) ** 2) - np.mean((naive - actual) ** 2), rel=1e-5)
     np.testing.assert_allclose(ev.metrics["ensemble"]["member_rmse"],
                                [np.sqrt(np.mean((m - actual) ** 2)) for m in members], rtol=1e-5)
+
+
+def test_interval_coverage_weights_each_target():
+    lower, upper = np.zeros(4), np.ones(4)
+    target = np.array([0.5, 2.0, 0.5, 2.0])                  # hits 1, 0, 1, 0
+    weights = np.array([3.0, 1.0, 1.0, 1.0])
+    assert float(intervals.coverage(lower, upper, target, weights)) == pytest.approx(4 / 6)

@@ -206,3 +206,11 @@ def test_rows_out_of_time_order_get_the_features_of_their_time():
     _, want = handbook_features(tx)
     _, got = handbook_features(shuffled)
     np.testing.assert_allclose(got, want[perm], rtol=1e-6)
+
+
+def test_the_terminal_window_opens_strictly_after_delay_plus_w_days():
+    """Window (t - (delay + w), t - delay]: a fraud exactly 8 days before a query (delay 7,
+    w 1) sits on the open end and is not counted."""
+    tx = table([NOON, 8 * DAY + NOON], [0, 1], [0, 0], [10.0, 10.0], [1, 0])
+    f = terminal_risk(tx, delay_days=7, windows=(1,))
+    assert f["TERMINAL_ID_NB_TX_1DAY_WINDOW"][1] == 0 and f["TERMINAL_ID_RISK_1DAY_WINDOW"][1] == 0

@@ -160,3 +160,10 @@ def test_tied_card_scores_are_broken_by_card_code_and_ranks_start_at_one():
     expected = sorted(by_card, key=lambda c: (-by_card[c], c))[:20]   # plain Python oracle
     assert alerts.alert_card.tolist() == expected
     assert alerts.alert_rank.tolist() == list(range(1, 21))
+
+
+def test_the_alert_cost_counts_the_cards_alerted_not_k():
+    """3 cards alerted on a day with k = 10, every compromised one found: 3 alerts' cost."""
+    a = daily_alerts(np.zeros(3), np.array([0, 1, 2]), np.array([0.1, 0.2, 0.3]),
+                     np.array([1, 1, 0]), k=10)
+    assert a.expected_cost(1.0, 10.0) == 3.0

@@ -167,3 +167,10 @@ def test_score_scale_refuses_a_non_positive_pdo_or_base_odds(kwargs):
     """pdo = 0 makes factor 0 (every applicant scores the same); ln of odds <= 0 is undefined."""
     with pytest.raises(ValueError, match="base_odds and pdo must be > 0"):
         ScoreScale(**kwargs)
+
+
+def test_reject_none_is_above_a_pd_of_one():
+    """With no bad applicant, the cheapest rule rejects no one: t above every possible
+    PD (1 included), so a later applicant's PD of 0.5 or 1 is still accepted."""
+    t = best_threshold(np.array([0.1, 0.2]), np.array([0.0, 0.0]), 1.0, 1.0)
+    assert t > 1.0 and confusion(np.array([0.5, 1.0]), np.array([0, 0]), t)["fp"] == 0

@@ -122,3 +122,23 @@ def test_grouped_folds_keep_groups_whole_and_stratify_by_their_worst_label():
     per_fold = [worst[[fold[groups == g][0] == j for g in np.unique(groups)]].sum()
                 for j in range(3)]
     assert max(per_fold) - min(per_fold) <= 1                          # defaulters spread
+
+
+def test_kfold_shuffles_by_its_seed():
+    same, again, other = kfold(40, 4, seed=3), kfold(40, 4, seed=3), kfold(40, 4, seed=4)
+    np.testing.assert_array_equal(same.val, again.val)
+    assert not np.array_equal(same.val, other.val)
+    in_order = (np.arange(40)[None, :] % 4 == np.arange(4)[:, None]).astype(np.float32)
+    assert not np.array_equal(same.val, in_order)
+
+
+def test_grouped_folds_stratify_by_each_groups_worst_label():
+    """An applicant who defaulted once counts as a defaulter, whatever their last loan."""
+    from fjax.data.splits import grouped_stratified_kfold
+    rng = np.random.default_rng(0)
+    worst = rng.permutation([1] * 12 + [0] * 18)             # 30 applicants
+    codes = np.repeat(np.arange(30), 2)                       # two loans each
+    labels = np.stack([worst, np.zeros(30, int)], axis=1).ravel()   # default first, then good
+    folds = grouped_stratified_kfold(labels, codes, 3, seed=5)
+    want = stratified_kfold(worst, 3, seed=5)
+    np.testing.assert_array_equal(folds.val, want.val[:, codes])

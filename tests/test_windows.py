@@ -118,3 +118,18 @@ def test_rolling_training_keeps_the_first_origins_length_and_defined_rows():
     long = plan_windows(300, window=10, horizon=2, origins=3, training="rolling",
                                 rolling_rows=10_000, first=20)
     assert all(s["train"][0] >= 20 for s in long.spans) and long.scaler_rows[0] == 20
+
+
+def test_spans_match_the_fractions_computed_independently():
+    """n 300, test 0.2, validation 0.15, gap 6: validation targets [ceil(195), ceil(240)
+    - 6), training targets end at 195 - 6; every window whose targets fit is kept."""
+    n, window, horizon, gap = 300, 5, 4, 6
+    plan = plan_windows(n, window=window, horizon=horizon, gap=gap, val_fraction=0.15,
+                        test_fraction=0.2)
+    a, b = math.ceil(n * 0.65), math.ceil(n * 0.8)
+    assert (a, b) == (195, 240)
+    np.testing.assert_array_equal(plan.origins[plan.train[0] > 0],
+                                  np.arange(window, a - gap - horizon + 1))
+    np.testing.assert_array_equal(plan.origins[plan.val[0] > 0],
+                                  np.arange(a, b - gap - horizon + 1))
+    np.testing.assert_array_equal(plan.origins[plan.test[0] > 0], np.arange(b, n - horizon + 1))
