@@ -765,3 +765,18 @@ def test_an_applicants_rows_stay_in_one_fold(csv_path, tmp_path):
     assert data.repeated_ids == N // 2
     once = load(small_config(csv_path, data=CreditDataConfig(path=str(csv_path))))
     np.testing.assert_array_equal(once.folds.val, stratified_kfold(once.y, 3, seed=0).val)
+
+
+def test_pooled_metrics_match_scikit_learn():
+    from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score, roc_curve
+    from fjax.tasks.credit.run import pooled
+    rng = np.random.default_rng(4)
+    y = (rng.random(300) < 0.3).astype(np.float32)
+    pd_ = np.clip(0.3 + 0.25 * (y - 0.3) + 0.15 * rng.standard_normal(300), 0.01, 0.99)
+    got = pooled(pd_, y)
+    fpr, tpr, _ = roc_curve(y, pd_)
+    assert got["auc"] == pytest.approx(roc_auc_score(y, pd_), abs=1e-6)
+    assert got["gini"] == pytest.approx(2 * roc_auc_score(y, pd_) - 1, abs=1e-6)
+    assert got["ks"] == pytest.approx(np.max(tpr - fpr), abs=1e-6)
+    assert got["brier"] == pytest.approx(brier_score_loss(y, pd_), rel=1e-5)
+    assert got["log_loss"] == pytest.approx(log_loss(y, pd_), rel=1e-5)

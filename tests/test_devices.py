@@ -87,7 +87,7 @@ def test_members_spread_over_devices_train_as_on_one(runs):
     another size may round differently)."""
     kind, out = runs
     assert out["devices"] == 4 and out["holding"] == 4 and out["one_holding"] == 1
-    for a, b in zip(out["spread"], out["one"]):
+    for a, b in zip(out["spread"], out["one"], strict=True):
         if kind == "lstm":
             assert a == b
         else:
@@ -101,7 +101,7 @@ def test_a_spread_population_resumes_to_the_same_numbers(runs):
     import numpy as np
     _, out = runs
     assert out["resumed"] == out["spread"] and out["table_equal"]
-    for a, b in zip(out["on_one"], out["spread"]):
+    for a, b in zip(out["on_one"], out["spread"], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 

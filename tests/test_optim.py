@@ -12,9 +12,12 @@ GRADS = jax.tree.map(lambda p: 0.1 * p + 0.05, PARAMS)
 
 
 def run(tx, steps=3):
+    """Steps with gradients that change sign and size (with constant ones, Adam's first
+    moment, b1, cancels out of the update)."""
     state, params = tx.init(PARAMS), PARAMS
-    for _ in range(steps):
-        updates, state = tx.update(GRADS, state, params)
+    for t in range(steps):
+        grads = jax.tree.map(lambda g: g * (1.0 + t) * (-1.0) ** t, GRADS)
+        updates, state = tx.update(grads, state, params)
         params = optax.apply_updates(params, updates)
     return params
 
@@ -28,6 +31,9 @@ def run(tx, steps=3):
     (OptimConfig(name="adam", learning_rate=0.01), optax.adam(0.01)),
     (OptimConfig(name="adamw", learning_rate=0.01, weight_decay=0.1),
      optax.adamw(0.01, weight_decay=0.1,
+                 mask=lambda p: {"dense": {"kernel": True, "bias": False}})),
+    (OptimConfig(name="adamw", learning_rate=0.01, weight_decay=0.1, momentum=0.5),
+     optax.adamw(0.01, b1=0.5, weight_decay=0.1,
                  mask=lambda p: {"dense": {"kernel": True, "bias": False}})),
     (OptimConfig(name="adam", learning_rate=0.01, clip_norm=0.05),
      optax.chain(optax.clip_by_global_norm(0.05), optax.adam(0.01))),

@@ -975,3 +975,32 @@ def test_a_batch_larger_than_the_data_is_one_batch_of_the_data():
     pop = train_population(LOSS, INIT, DATA, optim=OptimConfig(learning_rate=1e-2),
                            train=TrainConfig(epochs=2, batch_size=2**40), callbacks=())
     np.testing.assert_allclose(pop.history[-1]["loss"][0], whole.history[-1]["loss"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("restore_best", [True, False])
+def test_restore_best_decides_which_epochs_parameters_a_member_keeps(restore_best):
+    """A fast learning rate over 15 epochs: some members' best validation epoch is before
+    the last. restore_best keeps that epoch's parameters; without it a member keeps its
+    last ones, even though validation chose another (a monitor that only logs must not
+    pick parameters: forecasting's test span is logged that way). `fit` the same."""
+    cfg = TrainConfig(epochs=15, batch_size=16, restore_best=restore_best)
+    optim = OptimConfig(name="adam", learning_rate=0.3)
+    pop = train_population(LOSS, INIT, DATA, optim=optim, train=cfg, seeds=[0],
+                           folds=kfold(N, 3, seed=1))
+    best = np.asarray(pop.loop.best_epoch)
+    early = np.nonzero((best > 0) & (best < 15))[0]
+    assert len(early), best               # the test needs a member whose best epoch is early
+    for i in range(pop.size):
+        keep = pop.loop.best_params if restore_best and i in early else pop.loop.train.params
+        assert tree_equal(pop.member_params(i), jax.tree.map(lambda leaf: leaf[i], keep))
+    for i in early:
+        assert not tree_equal(jax.tree.map(lambda leaf: leaf[i], pop.loop.best_params),
+                              jax.tree.map(lambda leaf: leaf[i], pop.loop.train.params))
+    folds = kfold(N, 3, seed=1)
+    j = int(early[0])
+    tx = build_optimizer(optim, cfg.epochs * num_batches(int(folds.train[j].sum()), 16))
+    one = fit(init_member(INIT, tx, 0), LOSS, DATA, config=cfg, weights=folds.train[j],
+              val_data=DATA, val_weights=folds.val[j])
+    assert one.loop.best_epoch < 15
+    kept = one.loop.best_params if restore_best else one.loop.train.params
+    assert tree_equal(one.state.params, kept)

@@ -205,3 +205,17 @@ def test_validation_that_is_only_logged_never_warns_about_selection():
         warnings.simplefilter("error")
         res = fit(state, _mse(), _DATA, config=cfg, val_data=_DATA, eval_fn=eval_fn, callbacks=())
     assert res.epochs_run == 2 and res.best_epoch == 0
+
+
+def test_summary_std_is_the_sample_std_over_seeds():
+    """Two seeds at 0.4 and 0.6: std 0.1414 (ddof 1, as credit and fraud report), not 0.1."""
+    members = member_grid({}, seeds=[0, 1], n_folds=1)
+    loop = types.SimpleNamespace(epoch=np.ones(2, int), best_epoch=np.ones(2, int),
+                                 diverged_epoch=np.zeros(2, int))
+    pop = Population(loop=loop, params=None, members=members,
+                     history=[{"val_loss": np.array([0.4, 0.6]), "epoch": 1, "time_s": 0.0}],
+                     monitor="val_loss", mode="min", compile_s=0.0, compilations=0,
+                     train_s=0.0, epoch_s=[])
+    row = pop.summary().iloc[0]
+    assert row["val_loss_mean"] == pytest.approx(0.5)
+    assert row["val_loss_std"] == pytest.approx(np.std([0.4, 0.6], ddof=1))
