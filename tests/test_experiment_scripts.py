@@ -22,3 +22,15 @@ def test_a_missing_data_file_is_one_line_and_status_2(script, tmp_path, monkeypa
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith(f"{script}: error: ") and str(missing) in err[-1]
     assert not any("Traceback" in line for line in err)
+
+
+def test_a_flag_for_a_swept_field_fixes_it_in_the_credit_script(monkeypatch):
+    """--optim.learning-rate 0.05 was recorded in config.json while the script's grid
+    trained 1e-3 and 3e-3 and reported one of them."""
+    script = runpy.run_path(str(SCRIPTS / "credit_german.py"))
+    credit, grid_for = script["credit"], script["grid_for"]
+    base = credit.Config(name="credit_german")
+    assert grid_for(base, base) == script["GRID"]
+    changed = script["tyro"].cli(credit.Config, default=base,
+                                 args=["--optim.learning-rate", "0.05", "--model", "mlp"])
+    assert set(grid_for(changed, base)) == {"optim.weight_decay"}
