@@ -29,7 +29,7 @@ from typing import Any, Callable
 import tyro
 
 from fjax.config import from_dict, hyperparameters, replace_path
-from fjax.runtime import enable_compilation_cache
+from fjax.runtime import enable_compilation_cache, reliable_interrupts
 from fjax.tasks import TASKS, get_task
 from fjax.tasks.experiment import CHECKPOINT_EVERY_S
 from fjax.train import TrainingDiverged
@@ -215,11 +215,12 @@ def sweep_help(cls: type, swept: dict) -> str:
 
 @contextlib.contextmanager
 def plain_warnings(prog: str):
-    """Warnings as one line for the reader of a terminal ("fjax sweep credit: warning:
-    5 of 10 members diverged ..."), not the file and source line that raised them."""
+    """Warnings (user and runtime ones) as one line for the reader of a terminal ("fjax
+    sweep credit: warning: 5 of 10 members diverged ..."), not the file and source line
+    that raised them."""
     before = warnings.formatwarning
     warnings.formatwarning = lambda message, category, *_, **__: (
-        f"{prog}: warning: {message}\n" if issubclass(category, UserWarning)
+        f"{prog}: warning: {message}\n" if issubclass(category, (UserWarning, RuntimeWarning))
         else before(message, category, *_, **__))
     try:
         yield
@@ -242,7 +243,7 @@ def report_errors(prog: str, run: Callable[[], Path]) -> int:
     a traceback; the exit status is 2 (bad input) or 1 (diverged), and 130 after Ctrl-C,
     with how to resume."""
     try:
-        with plain_warnings(prog):
+        with plain_warnings(prog), reliable_interrupts():
             run_dir = run()
     except ValueError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)

@@ -3,10 +3,14 @@ compilation cache and a one-line description of the machine for reports."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 import platform
+import signal
 import subprocess
+import threading
+from typing import Iterator
 
 import jax
 
@@ -14,13 +18,15 @@ import jax
 def enable_compilation_cache(path: str | None = None) -> str:
     """Keep compiled XLA programs on disk so a repeated run skips compilation.
 
-    The cache lives in $FJAX_CACHE_DIR, else ~/.cache/fjax/xla. Every program is
+    The cache lives in $FJAX_CACHE_DIR, else $XDG_CACHE_HOME/fjax/xla (default
+    ~/.cache/fjax/xla), beside the CPU kernels' cache. Every program is
     stored, however fast it compiled, so a repeated run compiles nothing: loading a small
     program takes milliseconds, compiling it tens (jax's default stores only programs
     that took over 1 s; a population's initialiser takes 0.9-1.2 s, so it was stored in
     some runs and not in others).
     """
-    path = path or os.environ.get("FJAX_CACHE_DIR") or os.path.expanduser("~/.cache/fjax/xla")
+    path = path or os.environ.get("FJAX_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "fjax", "xla")
     os.makedirs(path, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
@@ -82,10 +88,43 @@ def _source_revision() -> str | None:
 
 def environment() -> dict:
     """What besides the config can change a run's numbers: the machine, the library
-    versions, fjax's source revision (when run from a git checkout) and the CPU-kernel
-    switch. Written to every run folder as environment.json."""
+    versions, fjax's source revision (when run from a git checkout) and whether the CPU
+    recurrent kernels ran (`fjax.kernels.kernel_state`; a run rewrites it when it ends).
+    Written to every run folder as environment.json."""
+    from fjax.kernels import kernel_state
     return {**machine_summary(), "versions": {name: _version(name) for name in (
                 "fjax", "jax", "jaxlib", "flax", "optax", "numpy", "pandas")},
-            "fjax_commit": _source_revision(),
-            "FJAX_CPU_KERNELS": os.environ.get("FJAX_CPU_KERNELS", "1 (default)"),
+            "fjax_commit": _source_revision(), "cpu_kernels": kernel_state(),
             "XLA_FLAGS": os.environ.get("XLA_FLAGS")}
+
+
+_INTERRUPTED = threading.Event()
+
+
+@contextlib.contextmanager
+def reliable_interrupts() -> Iterator[None]:
+    """A Ctrl-C that cannot be lost (for entry points such as the CLI). Python raises
+    KeyboardInterrupt wherever the main thread is; inside a garbage-collector callback
+    (jax registers one) it prints "Exception ignored" and goes on, and a run once went
+    on to finish. Here the interrupt is also recorded, and training loops raise it again
+    after the epoch in progress (`interrupted`). A no-op outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        _INTERRUPTED.set()
+        raise KeyboardInterrupt
+
+    _INTERRUPTED.clear()
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        _INTERRUPTED.clear()
+
+
+def interrupted() -> bool:
+    """Whether a Ctrl-C under `reliable_interrupts` has arrived."""
+    return _INTERRUPTED.is_set()

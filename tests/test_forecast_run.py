@@ -292,6 +292,8 @@ def test_a_saved_config_reruns_the_run_and_a_sweep_with_its_grid(tmp_path, capsy
     assert not (tmp_path / "c" / "grid.json").exists()
     env = json.loads((tmp_path / "c" / "environment.json").read_text())
     assert env["versions"]["jax"] and env["backend"] == "cpu"
+    from fjax.kernels import kernel_state   # this process's, as the run ended
+    assert env["cpu_kernels"] == kernel_state() and "FJAX_CPU_KERNELS" not in env
     capsys.readouterr()
     assert cli.main(["run", "forecast", "--config", str(tmp_path / "nope.json")]) == 2
     assert "no such file; give a run folder's config.json" in capsys.readouterr().err
@@ -348,3 +350,39 @@ def test_the_rising_loss_note_reads_the_reported_grid_points_members(tmp_path):
         out = run(dataclasses.replace(cfg, out=str(tmp_path / str(lrs[0]))),
                   grid={"optim.learning_rate": lrs}, progress=False)
         assert ("The training loss rose" in (out / "report.md").read_text()) == said
+
+
+def test_a_ctrl_c_that_python_swallowed_still_stops_the_run_after_its_epoch(tmp_path,
+                                                                            monkeypatch, capsys):
+    """A KeyboardInterrupt raised inside a garbage-collector callback is printed as
+    "Exception ignored" and lost; a run went on to finish. Here the SIGINT is caught and
+    dropped inside a callback: the run still stops after that epoch, saved, status 130."""
+    import signal
+
+    from fjax.report.callbacks import JsonlLogger
+
+    write_prices(tmp_path / "p.csv", n=200)
+    args = ["run", "forecast", "--data.path", str(tmp_path / "p.csv"), "--data.target",
+            "price", "--data.window", "10", "--model.kind", "mlp", "--train.epochs", "5",
+            "--out", str(tmp_path / "cut")]
+    logged = JsonlLogger.on_epoch_end
+
+    def swallowing(self, at, logs, loop):
+        logged(self, at, logs, loop)
+        if at == 2:
+            try:
+                signal.raise_signal(signal.SIGINT)
+            except KeyboardInterrupt:
+                pass                      # as Python does inside a GC callback
+
+    with monkeypatch.context() as m:
+        m.setattr(JsonlLogger, "on_epoch_end", swallowing)
+        assert cli.main(args) == 130
+    assert "interrupted. To continue" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # restored
+    trained = []
+    with monkeypatch.context() as m:
+        m.setattr(JsonlLogger, "on_epoch_end", lambda self, epoch, logs, loop: (
+            trained.append(epoch), logged(self, epoch, logs, loop)))
+        assert cli.main([*args, "--resume"]) == 0
+    assert trained == [3, 4, 5]

@@ -94,3 +94,13 @@ def recurrent_kernels() -> bool:
                       stacklevel=2)
         return False
     return True
+
+
+def kernel_state() -> str:
+    """What the CPU recurrent kernels did in this process (environment.json): used, off,
+    unavailable (the pure-JAX scans ran), or not used (no recurrent layer on a CPU)."""
+    if os.environ.get("FJAX_CPU_KERNELS", "1") == "0":
+        return "off (FJAX_CPU_KERNELS=0): pure-JAX scans"
+    if not recurrent_kernels.cache_info().currsize:
+        return "not used"
+    return "used" if recurrent_kernels() else "unavailable (no compiler or a failed build): pure-JAX scans"

@@ -17,6 +17,7 @@ import pandas as pd
 
 from fjax.config import ExperimentConfig, get_path, replace_path, to_dict
 from fjax.data.splits import Folds
+from fjax.kernels import kernel_state
 from fjax.report.callbacks import JsonlLogger
 from fjax.report.files import RunDir, to_jsonable
 from fjax.runtime import environment
@@ -263,5 +264,10 @@ def checkpoint_dirs(outputs: Sequence[str]) -> list[str]:
 
 
 def finish_run(run_dir: RunDir, outputs: Sequence[str]) -> None:
-    """The run is complete: its checkpoints are no longer needed for a resume."""
+    """The run is complete: its checkpoints are no longer needed for a resume, and
+    environment.json learns whether the CPU kernels ran (known only now)."""
     run_dir.remove_trees(*checkpoint_dirs(outputs))
+    written = run_dir.file("environment.json")
+    if written.exists():
+        run_dir.json("environment.json", {**json.loads(written.read_text()),
+                                          "cpu_kernels": kernel_state()})

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from fjax.runtime import interrupted
 from fjax.train.callbacks import Callback, Resumed
 from fjax.train.epoch import train_epoch
 from fjax.train.state import TrainState
@@ -233,6 +234,8 @@ def run_epochs(step_fn, loop: LoopState, args: tuple, epochs: int,
                 for cb in callbacks:
                     cb.on_epoch_end(epoch, logs, loop)
                 done = loop
+                if interrupted():   # a Ctrl-C that Python swallowed (`reliable_interrupts`)
+                    raise KeyboardInterrupt
         except KeyboardInterrupt:
             for cb in callbacks:
                 if hasattr(cb, "on_interrupt"):
