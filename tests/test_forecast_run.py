@@ -310,9 +310,11 @@ def test_resume_before_any_checkpoint_or_after_the_end_logs_each_epoch_once(tmp_
     assert cli.main([*args, "--out", str(tmp_path / "full")]) == 0
     run_killed_at(2, [*args, "--out", str(tmp_path / "cut")], monkeypatch)
     # --out written another way names the same folder: not a difference.
-    assert cli.main([*args, "--out", str(tmp_path / "cut") + "/.", "--resume"]) == 0
+    with pytest.warns(UserWarning, match="holds no checkpoint .* trains again from epoch 1"):
+        assert cli.main([*args, "--out", str(tmp_path / "cut") + "/.", "--resume"]) == 0
     assert _results(tmp_path / "cut") == _results(tmp_path / "full")
-    assert cli.main([*args, "--out", str(tmp_path / "cut"), "--resume"]) == 0
+    with pytest.warns(UserWarning, match="holds no checkpoint"):
+        assert cli.main([*args, "--out", str(tmp_path / "cut"), "--resume"]) == 0
     assert _results(tmp_path / "cut") == _results(tmp_path / "full")
 
 

@@ -186,6 +186,12 @@ def default_run_dir(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]] 
         check_replaceable(Path(config.run_dir), config)
     run_dir = RunDir(Path(config.run_dir))
     if config.resume:
+        saved = [c for p in checkpoint_dirs(outputs) for c in run_dir.path.glob(f"{p}/[0-9]*")
+                 if c.name.isdigit()]    # a finished save's step folder
+        if not saved:
+            warnings.warn(f"--resume: {run_dir.path} holds no checkpoint (the run finished, "
+                          "or stopped before its first save), so it trains again from "
+                          "epoch 1", stacklevel=2)
         run_dir.remove(*(p for p in outputs if not p.endswith("history.jsonl")))
     else:
         run_dir.remove(*outputs, "grid.json")
