@@ -228,6 +228,11 @@ def test_an_interrupted_run_resumes_to_the_results_of_one_that_never_stopped(tmp
         assert cli.main([*args, "--out", str(tmp_path / "cut"), "--resume"]) == 0
     assert trained == [3, 4]   # from the checkpoint of epoch 2, not from scratch
     assert _results(tmp_path / "cut") == _results(tmp_path / "full")
+    timing = json.loads((tmp_path / "cut" / "metrics.json").read_text())["timing"]
+    assert timing["resumed_epoch"] == 2    # its times are this session's, and it says so
+    assert "resumed from a checkpoint of epoch 2" in (tmp_path / "cut" / "report.md").read_text()
+    assert json.loads((tmp_path / "full" / "metrics.json").read_text())["timing"][
+        "resumed_epoch"] == 0
     assert not (tmp_path / "cut" / "checkpoints").exists()   # a finished run needs none
     # The folder now holds a finished run with resume=True: a plain rerun starts over.
     assert json.loads((tmp_path / "cut" / "config.json").read_text())["resume"] is True

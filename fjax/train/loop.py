@@ -145,6 +145,7 @@ class RunRecord:
     compilations: int = 0      # XLA compilations during the run (1 for a fresh structure)
     train_s: float = 0.0
     epoch_s: list[float] = field(default_factory=list)
+    resumed_epoch: int = 0     # epochs a checkpoint restored (their times are not above)
 
 
 class CompileMeter:
@@ -207,6 +208,7 @@ def run_epochs(step_fn, loop: LoopState, args: tuple, epochs: int,
         begun = cb.on_train_begin(loop)
         if isinstance(begun, Resumed):
             loop, record.history = begun.loop, list(begun.history)
+            record.resumed_epoch = len(record.history)
             for other in callbacks:
                 if hasattr(other, "on_resumed"):
                     other.on_resumed(len(record.history))

@@ -52,6 +52,7 @@ class Population:
     compilations: int
     train_s: float
     epoch_s: list[float]
+    resumed_epoch: int = 0       # epochs restored from a checkpoint (not timed above)
 
     @property
     def size(self) -> int:
@@ -263,7 +264,7 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
     return Population(loop=loop, params=params, members=members, history=record.history,
                       monitor=monitor, mode=train.monitor_mode, compile_s=record.compile_s,
                       compilations=record.compilations, train_s=record.train_s,
-                      epoch_s=record.epoch_s)
+                      epoch_s=record.epoch_s, resumed_epoch=record.resumed_epoch)
 
 
 def member_data(loss_fn: Callable, data: dict, folds: Folds | None, val_data: dict | None

@@ -173,7 +173,10 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
               f"{extra['members']} members in {extra['groups']} compiled program(s).",
               f"- Time: compile {extra['compile_s']:.1f} s, train {extra['train_s']:.1f} s, "
               f"forecast {m['test_windows']} test windows x {extra['members']} members in "
-              f"{extra['predict_s']:.3f} s, whole run {extra['total_s']:.1f} s.", ""]
+              f"{extra['predict_s']:.3f} s, whole run {extra['total_s']:.1f} s"
+              + (f" (this session's: the run resumed from a checkpoint of epoch "
+                 f"{extra['resumed_epoch']}, whose epochs' times are not counted)."
+                 if extra.get("resumed_epoch") else "."), ""]
     lines += ["### Spans", "", _describe_spans(facts), ""]
     lines += ["## Test metrics (price units)", "",
               f"{m['test_windows']} test windows x {m['horizon']} step(s), identical for every "

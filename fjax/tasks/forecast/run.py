@@ -75,6 +75,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
         "epochs_run": int(max(np.max(np.asarray(r.population.loop.epoch)) for r in results)),
         "compile_s": sum(r.population.compile_s for r in results),
         "train_s": sum(r.population.train_s for r in results),
+        "resumed_epoch": max(r.population.resumed_epoch for r in results),
         "predict_compile_s": predict_compile_s, "predict_s": predict_s,
         "windows_per_s": members * len(data.test_index) / max(predict_s, 1e-9),
         "val_note": validation_note(setup.monitor_only, data.plan.has_val),
@@ -92,7 +93,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
     extra["total_s"] = time.perf_counter() - t0
     facts = data_facts(data, config.data)
     timing = {k: extra[k] for k in ("compile_s", "train_s", "predict_compile_s", "predict_s",
-                                    "windows_per_s", "total_s")}
+                                    "windows_per_s", "total_s", "resumed_epoch")}
     run_dir.json("metrics.json", {**ev.metrics, "selected": extra_selected(cands[best]),
                                   "sweep": extra.get("sweep", []), "timing": timing,
                                   "members": members, "epochs_run": extra["epochs_run"],
