@@ -4,8 +4,8 @@
     python experiments/forecast_sp500.py --train.epochs 50 --data.origins 5
     python experiments/forecast_sp500.py --data.transform log_return --loss.name pinball
 
-Writes runs/forecast/ (or --out DIR): config.json, metrics.json, history.jsonl,
-forecast.csv, forecast.png, loss.png, horizon.png and report.md.
+Writes runs/forecast/ (or --out DIR): config.json, environment.json, metrics.json,
+history.jsonl, forecast.csv, forecast.png, loss.png, horizon.png and report.md.
 """
 
 import tyro

@@ -5,7 +5,8 @@ on the handbook's 4 prequential test periods, beside the book's published figure
     python experiments/fraud_detection.py                     # about 3 minutes on 2 CPU cores
     python experiments/fraud_detection.py --sweep.seeds 3 --out runs/fraud_3seeds
 
-Writes runs/fraud_detection/ (report.md, metrics.json, alerts.csv, plots, config.json).
+Writes runs/fraud_detection/ (report.md, metrics.json, members.csv, scores.csv.gz,
+alerts.csv, daily.csv, plots, config.json, environment.json).
 """
 
 import tyro

@@ -130,6 +130,7 @@ class OptimConfig:
     decay_rate: float = 0.5
     """Exponential schedule: factor applied every `decay_steps` steps."""
     decay_steps: int = 1000
+    """Exponential schedule: optimizer steps (batches) between two decays."""
     final_factor: float = 0.0
     """Cosine schedules end at learning_rate * final_factor."""
     clip_norm: float | None = None
@@ -167,8 +168,8 @@ class TrainConfig:
     batch_size: int = 64
     """Rows per optimizer step."""
     eval_batch_size: int = 4096
-    """Rows per evaluation and prediction call: memory, and float32 rounding only (results
-    agree to the last digits, which its config.json entry keeps reproducible)."""
+    """Rows per evaluation and prediction call. It trades memory for speed; other values
+    change results only in float32's last digits (sums in another order)."""
     patience: int | None = None
     """Stop a member after this many epochs without improvement (None: never)."""
     monitor: str | None = None

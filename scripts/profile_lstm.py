@@ -55,6 +55,9 @@ def main() -> None:
                         help="population size (a multiple of 4); 0 profiles one fit epoch")
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args()
+    if args.members < 0 or args.members % len(SWEEP_LRS):
+        parser.error(f"--members must be 0 or a multiple of {len(SWEEP_LRS)} (the learning "
+                     f"rates {SWEEP_LRS} x seeds), got {args.members}")
     epochs = 2 if args.members else 1
     _, data, loss, init, _, steps = reference_problem(epochs)
     train = TrainConfig(epochs=epochs, batch_size=64)
@@ -64,7 +67,8 @@ def main() -> None:
         if args.members:
             return train_population(loss, init, data, optim=optim, train=train,
                                     hparams={"learning_rate": SWEEP_LRS},
-                                    seeds=list(range(args.members // 4)), callbacks=())
+                                    seeds=list(range(args.members // len(SWEEP_LRS))),
+                                    callbacks=())
         state = init_member(init, build_optimizer(optim, steps), 0)
         return fit(state, loss, data, config=train, callbacks=())
 

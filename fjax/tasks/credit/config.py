@@ -27,6 +27,7 @@ class CreditDataConfig(DataConfig):
     """A CSV or Parquet file; None uses the embedded German credit data. Column names
     below match the file's exactly, or ignoring case where one column does."""
     target: str = "creditability"
+    """Column holding each applicant's label (two classes)."""
     positive: str = "bad"
     """Target value of a defaulted (bad) applicant: the positive class."""
     id_column: str | None = None
@@ -40,6 +41,7 @@ class CreditDataConfig(DataConfig):
     woe: Literal["none", "numeric", "all"] = "none"
     """Weight-of-evidence binning: of numeric columns, of all columns, or none."""
     woe_bins: int = 5
+    """Quantile bins per numeric column for weight of evidence."""
     cost_fn: float = 5.0
     """Cost of accepting a bad applicant (German credit's documented cost: 5)."""
     cost_fp: float = 1.0
@@ -104,6 +106,7 @@ class ScorecardConfig:
     """Points scaling, calibration and explanations of the final model."""
 
     base_score: float = 600.0
+    """Points at `base_odds` good:bad odds."""
     base_odds: float = 50.0
     """Good:bad odds that score `base_score`."""
     pdo: float = 20.0

@@ -170,10 +170,13 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               "never held. `encoder.json`: the fitted encoding, to score new applicants.",
               "- `new_scores.csv` (with `--data.score-path`): new applicants scored like "
               "`scores.csv`; `out_of_time_scores.csv` (with `--data.date-column`): the "
-              "held-out later applicants, scored likewise, with their label and date. `importance.csv`: mean |points| per attribute.",
+              "held-out later applicants, scored likewise, with their label and date. "
+              "`importance.csv`: mean |points| per attribute.",
               "- `cv_table.csv`: every member (configuration x fold x seed) with its "
               "validation metrics (`diverged_epoch`: the epoch its loss stopped being "
               "finite, 0 for never); `cv_summary.csv`: their means and spreads per "
               "configuration; `metrics.json`: every number above; `history.jsonl`: the "
-              "training log; `config.json`: the full settings.", ""]
+              "training log (when the grid sweeps the encoding, one per encoding in "
+              "`encoding_<i>/`, whose settings are `cv_table.csv`'s rows of `encoding` i); "
+              "`config.json` and `environment.json`: the full settings and the machine.", ""]
     return "\n".join(lines)

@@ -227,7 +227,8 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
               *([f"- {extra['loss_note']}"] if extra.get("loss_note") else []),
               *([f"- {note}"] if (note := range_note(facts)) else []),
               "", "## Files", "",
-              "`config.json` (this run's full configuration), `metrics.json` (every number "
+              "`config.json` (this run's full configuration), `environment.json` (the "
+              "machine and versions), `metrics.json` (every number "
               "here), `history.jsonl` (per-epoch losses), `forecast.csv` (date, actual, "
               "forecast, bounds, baselines), `forecast.png`, `loss.png`, `horizon.png`.", ""]
     return "\n".join(lines)

@@ -34,15 +34,25 @@ class FraudDataConfig(DataConfig):
     """A CSV or Parquet file of transactions; None simulates them (settings below). The
     column names below match the file's exactly, or ignoring case where one column does."""
     transaction_id_column: str = "TRANSACTION_ID"
+    """Column of transaction ids (written back in scores.csv.gz)."""
     timestamp_column: str = "TX_DATETIME"
+    """Column of dates and times (one UTC offset keeps its wall clock; several: UTC)."""
     customer_column: str = "CUSTOMER_ID"
+    """Column of card (customer) ids: alerts and card precision count cards."""
     terminal_column: str = "TERMINAL_ID"
+    """Column of terminal (merchant) ids, for the terminal-risk features."""
     amount_column: str = "TX_AMOUNT"
+    """Column of amounts (>= 0)."""
     label_column: str = "TX_FRAUD"
+    """Column of labels: 1 fraud, 0 legitimate."""
     n_customers: int = 5000
+    """Simulated customers (cards)."""
     n_terminals: int = 10000
+    """Simulated terminals."""
     n_days: int = 183
+    """Simulated days."""
     start_date: str = "2018-04-01"
+    """First simulated day."""
     radius: float = 5.0
     """Customers use the terminals closer than this (on the 100 x 100 grid)."""
     simulation_seed: int = 0
@@ -53,10 +63,13 @@ class FraudDataConfig(DataConfig):
     """First day of the first period's training week; None: the latest start that fits
     all periods in the data."""
     train_days: int = 7
+    """Days of each period's training week."""
     test_days: int = 7
+    """Days of each period's test week (after the delay)."""
     step_days: int = 7
     """Days between consecutive prequential periods (their number is sweep.folds)."""
     scaler: Literal["minmax", "standard", "robust", "none"] = "standard"
+    """Feature scaling, fitted on each period's training week."""
     history: int = 5
     """Transactions per card in the GRU's input sequence (the current one included)."""
     top_k: int = 100
