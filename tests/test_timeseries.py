@@ -173,3 +173,10 @@ def test_hours_across_a_daylight_saving_change_keep_their_true_order():
     one = load(pd.DataFrame({"Date": [h[:16] + "+05:00" for h in hours[:2]] + ["2024-10-27 03:30+05:00"],
                              "Close": [1.0, 2.0, 3.0]}))
     assert str(pd.Timestamp(one.dates[0])) == "2024-10-27 01:30:00"   # its own wall clock
+
+
+def test_unix_milliseconds_of_an_exchange_export_are_dates():
+    hours = pd.date_range("2024-01-01", periods=5, freq="h")
+    ms = (hours - pd.Timestamp("1970-01-01")) // pd.Timedelta(milliseconds=1)
+    s = load(pd.DataFrame({"Date": ms, "Close": np.arange(5.0) + 1}))
+    np.testing.assert_array_equal(s.dates, hours.to_numpy("datetime64[ns]"))

@@ -161,7 +161,8 @@ def test_named_columns_are_used():
     (lambda f: f.assign(is_fraud=[0, 2, 1]), "is_fraud", r"other than 0/1: \[2\]"),
     (lambda f: f.assign(amt=[1.0, float("inf"), 3.0]), "amt", r"non-numeric .*row 1: inf\)"),
     (lambda f: f.assign(amt=[1.0, 1e300, 3.0]), "amt", r"holds 1e\+300 at row 1, beyond"),
-    (lambda f: f.assign(when=[1.6e9, 1.6e9 + 60, 1.6e9 + 86400]), "when", "holds numbers, not"),
+    (lambda f: f.assign(when=[16, 17, 18]), "when", "holds numbers, not dates .*unix times"),
+    (lambda f: f.assign(when=[1.6e9, 1.6e9 + 0.5, 1.6e9 + 86400]), "when", "holds numbers"),
     (lambda f: f.assign(when=["2020-01-01", None, "2020-01-02"]), "when", "missing"),
     (lambda f: f.assign(when=["2020-01-01", "soon", "2020-01-02"]), "when", "not parseable"),
 ])
@@ -280,3 +281,15 @@ def test_column_names_match_ignoring_case():
     assert list(tx.customer_ids) == ["a", "b"]
     with pytest.raises(ValueError, match="lacks the column"):   # two candidates: ambiguous
         from_frame(cased.assign(Amt=cased["AMT"]), NAMES)
+
+
+def test_unix_seconds_and_milliseconds_are_read_as_utc_times():
+    """Exchange and payment exports write unix times; whole numbers of seconds or
+    milliseconds since 1970 (2001 to 2099) are read as such."""
+    want = from_frame(_frame().assign(when=["2020-09-13 12:26:40", "2020-09-13 12:27:40",
+                                            "2020-09-14 12:26:40"]), NAMES)
+    for scale in (1, 1000):
+        got = from_frame(_frame().assign(when=np.array([1.6e9, 1.6e9 + 60, 1.6e9 + 86400])
+                                         * scale), NAMES)
+        np.testing.assert_array_equal(got.seconds, want.seconds)
+        assert got.start == want.start

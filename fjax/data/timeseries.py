@@ -21,7 +21,7 @@ import pandas as pd
 
 from fjax.data.checks import first_unscalable
 from fjax.data.columns import resolve_column
-from fjax.datasets import holds_numbers, parse_dates
+from fjax.datasets import parse_dates
 
 MISSING = ("error", "ffill")
 
@@ -81,12 +81,8 @@ def checked_dates(df: pd.DataFrame, column: str, source: str) -> tuple[np.ndarra
         raise ValueError(f"{source} has no date column {column!r}; columns are "
                          f"{list(df.columns)}; pass --data.date-column NAME, or None to "
                          "use the row order")
-    if holds_numbers(df[column]):
-        raise ValueError(f"date column {column!r} of {source} holds numbers, not dates (they "
-                         "would be read as nanoseconds since 1970); write dates such as "
-                         "2020-01-31 (convert unix times first), or pass --data.date-column "
-                         "None to use the row order")
-    dates = parse_dates(df[column], f"date column {column!r} of {source}")
+    dates = parse_dates(df[column], f"date column {column!r} of {source}",
+                        fix=", or pass --data.date-column None to use the row order")
     missing = np.nonzero(dates.isna().to_numpy())[0]
     if len(missing):
         raise ValueError(f"date column {column!r} of {source} has {len(missing)} missing "

@@ -21,7 +21,7 @@ import pandas as pd
 
 from fjax.data.checks import first_unscalable
 from fjax.data.columns import spelled_as
-from fjax.datasets import holds_numbers, parse_dates, read_table
+from fjax.datasets import parse_dates, read_table
 
 DAY = 86_400
 COLUMNS = ("transaction_id", "timestamp", "customer", "terminal", "amount", "label")
@@ -143,10 +143,6 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
     if len(frame) == 0:
         raise ValueError(f"{source} has no rows")
     ts_name, amount_name, label_name = names["timestamp"], names["amount"], names["label"]
-    if holds_numbers(frame[ts_name]):
-        _fail("timestamp", ts_name, "holds numbers, not dates (they would be read as "
-              "nanoseconds since 1970)", "write dates such as 2018-04-01 08:15:00 (convert "
-              "unix times first)")
     ts = parse_dates(frame[ts_name], f"column {ts_name!r} (timestamp) of {source}")
     if ts.isna().any():
         rows = np.nonzero(ts.isna().to_numpy())[0]

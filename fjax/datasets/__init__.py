@@ -13,6 +13,7 @@ import os
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -34,11 +35,27 @@ def holds_numbers(column: pd.Series) -> bool:
             and bool(column.notna().any()))
 
 
-def parse_dates(column: pd.Series, described: str) -> pd.Series:
+UNIX_UNITS = {"s": (1e9, 4.1e9), "ms": (1e12, 4.1e12)}   # 2001-09 to 2099, as numbers
+
+
+def parse_dates(column: pd.Series, described: str, fix: str = "") -> pd.Series:
     """`column` as naive datetimes; `described` names it in messages ("column 'Date' of
-    my.csv"). Times written with one UTC offset keep their wall-clock times, so days are
-    the data's own. Several offsets (a daylight-saving change, or times with and without
-    one) are read as UTC, with a warning: wall-clock times would repeat or skip an hour."""
+    my.csv"), and `fix` adds a caller's own remedy to them. Times written with one UTC
+    offset keep their wall-clock times, so days are the data's own. Several offsets (a
+    daylight-saving change, or times with and without one) are read as UTC, with a
+    warning: wall-clock times would repeat or skip an hour. Numbers are unix times in
+    seconds or milliseconds (UTC) when every one is a whole number of that range
+    (exchange exports); any other numbers are refused, not read as nanoseconds."""
+    if holds_numbers(column):
+        present = column.dropna().to_numpy(float)
+        unit = next((u for u, (lo, hi) in UNIX_UNITS.items()
+                     if np.all((present >= lo) & (present < hi) & (present == np.round(present)))),
+                    None)
+        if unit is None:
+            raise ValueError(f"{described} holds numbers, not dates (e.g. {present[0]:g}); "
+                             "write dates such as 2020-01-31 08:15:00, or unix times in whole "
+                             f"seconds or milliseconds{fix}")
+        return pd.to_datetime(column, unit=unit)
     try:
         dates = pd.to_datetime(column)
     except (ValueError, TypeError) as err:
@@ -46,7 +63,7 @@ def parse_dates(column: pd.Series, described: str) -> pd.Series:
             dates = pd.to_datetime(column, utc=True)
         except (ValueError, TypeError):
             raise ValueError(f"{described} is not parseable as dates ({err}); write dates "
-                             "such as 2020-01-31 or 2020-01-31 08:15:00") from None
+                             f"such as 2020-01-31 or 2020-01-31 08:15:00{fix}") from None
         warnings.warn(f"{described} mixes UTC offsets (or times with and without one); read "
                       "them as UTC, so days run from midnight UTC. Write local times without "
                       "offsets to count local days", stacklevel=2)
@@ -130,9 +147,6 @@ def read_table(path: str | os.PathLike, *, date_column: str | None = None) -> pd
         if date_column not in df.columns:
             raise ValueError(f"{str(path)!r} has no date column {date_column!r}; "
                              f"columns are {list(df.columns)}")
-        if holds_numbers(df[date_column]):
-            raise ValueError(f"column {date_column!r} of {str(path)!r} holds numbers, not "
-                             "dates (they would be read as nanoseconds since 1970)")
         df[date_column] = parse_dates(df[date_column],
                                       f"column {date_column!r} of {str(path)!r}")
     return df

@@ -15,7 +15,7 @@ from fjax.data.columns import (TableSchema, binary_target, check_class_counts, i
 from fjax.data.split_stack import SplitStack, stack_splits
 from fjax.data.splits import Folds, grouped_stratified_kfold, stratified_kfold
 from fjax.data.tabular import Encoded, TabularEncoder, fit_encoder
-from fjax.datasets import holds_numbers, load_dataset, parse_dates, read_table
+from fjax.datasets import load_dataset, parse_dates, read_table
 from fjax.tasks.credit.config import Config, CreditDataConfig
 
 
@@ -62,9 +62,6 @@ def out_of_time(frame: pd.DataFrame, column: str, share: float, source: str
     if column not in frame.columns:
         raise ValueError(f"{source} has no column {column!r} (data.date_column); its columns "
                          f"are {list(frame.columns)}")
-    if holds_numbers(frame[column]):
-        raise ValueError(f"column {column!r} (data.date_column) of {source} holds numbers, "
-                         "not dates; write dates such as 2023-01-31")
     dates = parse_dates(frame[column], f"column {column!r} (data.date_column) of {source}")
     if dates.isna().any():
         rows = np.nonzero(dates.isna().to_numpy())[0]
