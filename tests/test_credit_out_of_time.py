@@ -76,6 +76,7 @@ def test_the_later_applicants_never_reach_cross_validation_or_the_final_model(tm
     assert oot["bad_rate"] == pytest.approx(bad.mean())
     report = (first / "report.md").read_text()
     assert "## Out-of-time test" in report and "2023-06-10 to 2023-07-19" in report
+    assert "(20%, whole days)" in report and one["out_of_time"]["share"] == 0.2
     assert "refit on every applicant before the out-of-time span" in report
 
 
@@ -108,3 +109,44 @@ def test_the_cli_takes_a_date_column(tmp_path, capsys):
                      "--train.epochs", "2", "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["out_of_time"]["later"]["applicants"] == 50
+
+
+def test_column_roles_come_from_the_earlier_applicants_only(tmp_path):
+    """A field only the later applicants hold would reach the model unscaled (a review:
+    its raw values became top reason codes); it is refused as missing in training."""
+    score = np.r_[np.full(160, np.nan), np.linspace(500, 800, 40)]
+    with pytest.raises(ValueError, match="column 'bureau' is entirely missing"):
+        load(config(loan_book(tmp_path, bureau=score)))
+    text = np.r_[np.arange(160.0) % 7, ["unknown"] * 40].astype(object)
+    with pytest.raises(ValueError, match=r"the later applicants \(data.date_column\).*'text'"):
+        load(config(loan_book(tmp_path, text=text)))
+
+
+def test_applicants_keep_their_file_row_and_days_are_never_split(tmp_path):
+    """Sorted by date for the split, each applicant is still numbered by its row in the
+    file; applicants four hours apart are held out by whole days."""
+    order = np.random.default_rng(0).permutation(N)
+    path = loan_book(tmp_path)
+    shuffled = pd.read_csv(path).iloc[order].reset_index(drop=True)
+    shuffled.to_csv(path, index=False)
+    data = load(config(path))
+    np.testing.assert_array_equal(shuffled["applied"].to_numpy()[data.ids], data.frame["applied"])
+    np.testing.assert_array_equal(shuffled["applied"].to_numpy()[data.later_ids],
+                                  data.later["applied"])
+    assert len(set(data.ids) | set(data.later_ids)) == N
+    hours = pd.date_range("2023-01-01", periods=N, freq="4h").astype(str)
+    data = load(config(loan_book(tmp_path, applied=hours)))
+    assert data.date_spans["earlier"][1] < data.date_spans["later"][0]
+    assert (pd.to_datetime(data.later["applied"]).dt.normalize()
+            > pd.to_datetime(data.frame["applied"]).max()).all()
+
+
+def test_later_applicants_with_earlier_rows_are_counted(tmp_path):
+    ids = np.r_[np.arange(160), np.arange(30), np.arange(1000, 1010)]
+    data = load(config(loan_book(tmp_path, loan_id=ids), id_column="loan_id"))
+    assert data.later_seen_earlier == 30 and data.repeated_ids == 0
+
+
+def test_a_share_without_a_date_column_is_refused():
+    with pytest.raises(ValueError, match=r"out_of_time is 0.3, but no data.date_column"):
+        CreditDataConfig(out_of_time=0.3)

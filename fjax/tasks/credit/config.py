@@ -61,7 +61,10 @@ class CreditDataConfig(DataConfig):
         if not 0 < self.out_of_time < 1:
             raise config_error(self, "out_of_time", f"must be in (0, 1), got {self.out_of_time}",
                                "use e.g. 0.2")
-        if self.date_column is not None:
+        if self.date_column is None:
+            check_unused(self, ("out_of_time",), "no data.date_column orders the applicants "
+                         "(name it with --data.date-column)")
+        else:
             roles = {"target": self.target, "id_column": self.id_column}
             roles.update({f"numeric ({c})": c for c in self.numeric})
             roles.update({f"categorical ({c})": c for c in self.categorical})

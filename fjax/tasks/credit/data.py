@@ -30,6 +30,8 @@ class CreditData:
     repeated_ids: int = 0  # applicants with several rows (each kept in one fold)
     later: pd.DataFrame | None = None  # the out-of-time applicants (data.date_column)
     later_y: np.ndarray | None = None  # f32[m], their labels
+    later_ids: np.ndarray | None = None  # [m], their ids (file rows without data.id_column)
+    later_seen_earlier: int = 0        # later applicants whose id also has earlier rows
     date_spans: dict | None = None     # "earlier"/"later": [first, last] date
 
 
@@ -68,7 +70,7 @@ def out_of_time(frame: pd.DataFrame, column: str, share: float, source: str
         raise ValueError(f"column {column!r} (data.date_column) of {source} has {len(rows)} "
                          f"missing dates (first at row {rows[0]}); every applicant needs one "
                          "for the out-of-time split")
-    dates = dates.to_numpy()
+    dates = dates.dt.normalize().to_numpy()   # whole days: a day is never split
     keep = len(dates) - max(1, round(share * len(dates)))
     later = dates > np.sort(dates)[max(keep, 1) - 1]
     if not later.any():
@@ -85,32 +87,50 @@ def load(config: Config) -> CreditData:
     frame = spelled_as(load_dataset(cfg.path or "german_credit"),
                        [cfg.target, cfg.id_column, cfg.date_column, *cfg.numeric,
                         *cfg.categorical, *cfg.drop])
+    source = repr(cfg.path) if cfg.path else "the embedded German credit data"
     k = config.sweep.folds
     if len(frame) < 2 * k:  # before the columns: on a few rows every column looks constant
-        raise ValueError(f"{cfg.path!r} has {len(frame)} row(s); {k}-fold cross-validation "
+        raise ValueError(f"{source} has {len(frame)} row(s); {k}-fold cross-validation "
                          f"needs at least one applicant of each class per fold ({2 * k} rows); "
                          "add data or lower --cv")
-    later, spans = (out_of_time(frame, cfg.date_column, cfg.out_of_time, repr(cfg.path))
+    later, spans = (out_of_time(frame, cfg.date_column, cfg.out_of_time, source)
                     if cfg.date_column else (np.zeros(len(frame), bool), {}))
-    schema = infer_schema(frame, cfg.target, cfg.positive, numeric=cfg.numeric,
+    rows = np.arange(len(frame))            # applicants without an id are their file row
+    held, earlier = frame[later].reset_index(drop=True), frame[~later].reset_index(drop=True)
+    # Column roles from the earlier rows only: the later ones are unseen by every model.
+    schema = infer_schema(earlier, cfg.target, cfg.positive, numeric=cfg.numeric,
                           categorical=cfg.categorical, id_column=cfg.id_column,
                           drop=(*cfg.drop, *([cfg.date_column] if cfg.date_column else [])))
-    y_all = binary_target(frame, schema)
-    held, frame = frame[later].reset_index(drop=True), frame[~later].reset_index(drop=True)
+    y_all = binary_target(frame, schema)    # the later rows' labels checked too
     y = y_all[~later]
     check_class_counts(y, config.sweep.folds, cfg.target)
-    ids = frame[cfg.id_column].to_numpy() if cfg.id_column else np.arange(len(frame))
+    ids = earlier[cfg.id_column].to_numpy() if cfg.id_column else rows[~later]
     repeated_ids = int((pd.Series(ids).value_counts() > 1).sum())
     if repeated_ids:
         # One applicant's rows in one fold, or they would train and validate one model.
         folds = grouped_stratified_kfold(y, ids, config.sweep.folds, seed=config.seed)
     else:
         folds = stratified_kfold(y, config.sweep.folds, seed=config.seed)
-    return CreditData(frame=frame, schema=schema, y=y, ids=ids, folds=folds,
+    if later.any():
+        check_numeric(held, schema, f"the later applicants (data.date_column) of {source}")
+    later_ids = held[cfg.id_column].to_numpy() if cfg.id_column else rows[later]
+    return CreditData(frame=earlier, schema=schema, y=y, ids=ids, folds=folds,
                       new=load_new_applicants(cfg, schema), repeated_ids=repeated_ids,
                       later=held if later.any() else None,
                       later_y=y_all[later] if later.any() else None,
+                      later_ids=later_ids if later.any() else None,
+                      later_seen_earlier=int(np.isin(later_ids, ids).sum())
+                      if cfg.id_column else 0,
                       date_spans=spans or None)
+
+
+def check_numeric(frame: pd.DataFrame, schema: TableSchema, described: str) -> None:
+    """Applicants scored but never trained on: their numeric columns must read as numbers."""
+    for column in schema.numeric:
+        try:
+            numeric_values(frame, column)
+        except ValueError as err:
+            raise ValueError(f"{described}: {err}") from None
 
 
 def load_new_applicants(cfg: CreditDataConfig, schema: TableSchema) -> pd.DataFrame | None:
@@ -124,11 +144,7 @@ def load_new_applicants(cfg: CreditDataConfig, schema: TableSchema) -> pd.DataFr
     if missing:
         raise ValueError(f"data.score_path {cfg.score_path!r} lacks the column(s) {missing}; "
                          "it needs every feature column the model trains on")
-    for column in schema.numeric:
-        try:
-            numeric_values(frame, column)
-        except ValueError as err:
-            raise ValueError(f"data.score_path {cfg.score_path!r}: {err}") from None
+    check_numeric(frame, schema, f"data.score_path {cfg.score_path!r}")
     return frame
 
 

@@ -89,12 +89,17 @@ def out_of_time_lines(oot: dict | None) -> list[str]:
 
     shift = ("stable" if oot["psi"] < 0.1 else "some shift" if oot["psi"] < 0.25
              else "a significant shift")
+    seen = oot["later_seen_earlier"]
     lines = ["## Out-of-time test", "",
-             f"The latest applicants by `{oot['date_column']}` (about {oot['share']:.0%}, "
-             "whole dates) were held out: cross-validation, calibration, the threshold and "
-             "the final model saw only the earlier ones. The final model scores the later "
-             f"ones once, with the deployed PDs and t = {oot['threshold']:.4f} "
-             "(out_of_time_scores.csv); the earlier row is its out-of-fold estimate.", "",
+             f"The latest applicants by `{oot['date_column']}` ({oot['share']:.0%}, whole "
+             "days) were held out: column roles, cross-validation, calibration, the "
+             "threshold and the final model saw only the earlier ones. The final model "
+             f"scores the later ones once, at t = {oot['threshold']:.4f} "
+             "(out_of_time_scores.csv); the earlier row is its out-of-fold estimate. AUC "
+             "and KS rank the model's own PDs, as the cross-validation above does; mean "
+             "PD, Brier and cost are of the deployed PDs."
+             + (f" {seen} later applicant(s) also have earlier rows (the same id): the "
+                "model trained on their earlier loans." if seen else ""), "",
              markdown_table(pd.DataFrame([row("earlier (out of fold)", early),
                                           row("later (out of time)", late)])), "",
              f"PSI of the later applicants' scores against the earlier ones': "

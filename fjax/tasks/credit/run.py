@@ -13,6 +13,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from fjax import metrics
 from fjax.decision import confusion, expected_cost
@@ -52,15 +53,16 @@ def pooled(pd_: np.ndarray, y: np.ndarray) -> dict[str, float]:
 
 
 def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, scores: pd.DataFrame,
-                      later: pd.DataFrame) -> dict:
-    """The held-out later applicants beside the earlier ones' out-of-fold figures: the
-    same measures of the deployed (calibrated) PDs at the deployed threshold. AUC, Gini
-    and KS are None where the later applicants hold one class only."""
+                      later: pd.DataFrame, later_raw: np.ndarray) -> dict:
+    """The held-out later applicants beside the earlier ones' out-of-fold figures. AUC,
+    Gini and KS rank the model's own PDs (as the cross-validation does: calibration's
+    ties would lower them); Brier, cost and the confusion are of the deployed PDs at the
+    deployed threshold. AUC, Gini and KS are None where a group holds one class only."""
     d, t = config.data, oof.threshold
 
-    def measures(pd_: np.ndarray, y: np.ndarray) -> dict:
+    def measures(raw: np.ndarray, pd_: np.ndarray, y: np.ndarray) -> dict:
         both = 0 < y.sum() < len(y)
-        ranked = pooled(pd_, y) if both else {"auc": None, "gini": None, "ks": None}
+        ranked = pooled(raw, y) if both else {"auc": None, "gini": None, "ks": None}
         return {"applicants": int(len(y)), "bad_rate": float(np.mean(y)),
                 "mean_pd": float(np.mean(pd_)), "auc": ranked["auc"], "gini": ranked["gini"],
                 "ks": ranked["ks"], "brier": float(metrics.brier(pd_, y)),
@@ -68,15 +70,19 @@ def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, scores: 
                 "cost_accept_all": d.cost_fn * float(np.mean(y)),
                 "confusion": confusion(pd_, y, t)}
 
-    return {"date_column": d.date_column, "share": d.out_of_time, "threshold": t,
-            "earlier_out_of_fold": {**measures(oof.pd, data.y), "dates": data.date_spans["earlier"]},
-            "later": {**measures(later["pd"].to_numpy(), data.later_y),
+    n_later, n_all = len(data.later_y), len(data.later_y) + len(data.y)
+    return {"date_column": d.date_column, "share": n_later / n_all, "threshold": t,
+            "later_seen_earlier": data.later_seen_earlier,
+            "earlier_out_of_fold": {**measures(oof.pd_raw, oof.pd, data.y),
+                                    "dates": data.date_spans["earlier"]},
+            "later": {**measures(later_raw, later["pd"].to_numpy(), data.later_y),
                       "dates": data.date_spans["later"]},
             "psi": psi(scores["score"].to_numpy(), later["score"].to_numpy())}
 
 
 OUTPUTS = ("metrics.json", "cv_table.csv", "cv_summary.csv", "scores.csv",
-           "new_scores.csv", "out_of_time_scores.csv", "importance.csv", "scorecard.csv", "encoder.json", "report.md",
+           "new_scores.csv", "out_of_time_scores.csv", "importance.csv", "scorecard.csv",
+           "encoder.json", "report.md",
            "history.jsonl", "roc.png", "ks.png", "calibration.png",
            "calibration_calibrated.png", "score_distributions.png", "learning_curve.png",
            "encoding_[0-9]*/history.jsonl")
@@ -161,7 +167,9 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         stability["psi_new_applicants"] = psi(scores["score"].to_numpy(), new["score"].to_numpy())
     later = None
     if data.later is not None:
-        later = score_new(config, data.later, final, oof.calibrator, oof.threshold, scale)
+        later = score_new(config, data.later, final, oof.calibrator, oof.threshold, scale,
+                          ids=data.later_ids)
+        later_raw = expit(np.asarray(final.logits(final.encode(data.later)), np.float64))
         later.insert(1, config.data.target, data.later[config.data.target].astype(str).to_numpy())
         later.insert(2, config.data.date_column, data.later[config.data.date_column].to_numpy())
         run_dir.csv("out_of_time_scores.csv", later)
@@ -185,7 +193,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                       "factor": scale.factor, "offset": scale.offset},
         "final": final_facts,
         "stability": stability,
-        **({"out_of_time": out_of_time_facts(config, data, oof, scores, later)}
+        **({"out_of_time": out_of_time_facts(config, data, oof, scores, later, later_raw)}
            if later is not None else {}),
         "members": int(len(search.table)),
         "timings_s": {"cross_validation": cv_s, "refit": refit_s,

@@ -36,10 +36,14 @@ def scored(final: FinalModel, frame: pd.DataFrame, calibrator, threshold: float,
 
 
 def score_new(config: Config, frame: pd.DataFrame, final: FinalModel, calibrator,
-              threshold: float, scale: ScoreScale) -> pd.DataFrame:
+              threshold: float, scale: ScoreScale, ids: np.ndarray | None = None
+              ) -> pd.DataFrame:
     """Applicants the final model never saw (`data.score_path`'s, or the out-of-time
-    ones), scored like the training ones, under their ids."""
+    ones), scored like the training ones, under `ids` (default: their id column, else
+    their row in `frame`)."""
     out = scored(final, frame, calibrator, threshold, scale, config.scorecard.reasons)[0]
-    ids = frame[config.data.id_column].to_numpy() if config.data.id_column else np.arange(len(frame))
+    if ids is None:
+        ids = frame[config.data.id_column].to_numpy() if config.data.id_column \
+            else np.arange(len(frame))
     out.insert(0, "applicant", ids)
     return out
