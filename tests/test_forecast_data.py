@@ -159,6 +159,10 @@ def test_spacing_names_the_longer_steps_a_max_gap_lets_through():
      + pd.to_timedelta(np.tile(np.arange(9, 16), 60), unit="h"), 7, "a day of rows"),
     (pd.date_range("2010-01-31", periods=120, freq="ME"), 12, "a year of rows"),
     (pd.date_range("2010-01-03", periods=400, freq="W"), 52, "a year of rows"),
+    # Fewer than three calendar periods: the period's length over the median spacing.
+    (pd.date_range("2010-01-03", periods=80, freq="W"), 52, "a year of rows at the median"),
+    (pd.date_range("2010-01-31", periods=20, freq="ME"), 12, "a year of rows at the median"),
+    (pd.date_range("2024-01-01 09:00", periods=30, freq="h"), 24, "a day of rows at the"),
 ])
 def test_the_seasonal_naive_period_is_inferred_from_the_dates(dates, season, words):
     """Weekends of S&P data give 5; a 24/7 series 7; trading hours (09-15) 7 a day."""

@@ -105,13 +105,18 @@ def checked_dates(df: pd.DataFrame, column: str, source: str) -> tuple[np.ndarra
     return d, False
 
 
+def median_spacing(dates: np.ndarray) -> int:
+    """Nanoseconds between consecutive dates, the median over the series."""
+    return int(np.median(np.diff(dates.astype("datetime64[ns]")).astype(np.int64)))
+
+
 def close_gaps(dates: np.ndarray, values: np.ndarray, max_gap: float, missing: str,
                column: str, source: str) -> tuple[np.ndarray, np.ndarray, int]:
     """Find spacings > max_gap x median; error, or insert rows carrying the last values."""
     if len(dates) < 3:
         return dates, values, 0
     step = np.diff(dates)
-    median = np.median(step.astype(np.int64))
+    median = median_spacing(dates)
     gaps = np.nonzero(step.astype(np.int64) > max_gap * median)[0]
     if not len(gaps):
         return dates, values, 0

@@ -10,7 +10,7 @@ import pandas as pd
 from fjax.baselines import min_history
 from fjax.data.scalers import Scaler, fit_scaler
 from fjax.data.series import first_row, targets, to_target
-from fjax.data.timeseries import Series, load_series
+from fjax.data.timeseries import Series, load_series, median_spacing
 from fjax.data.windows import Plan, gather_inputs, plan_windows, target_rows
 from fjax.datasets import load_dataset, read_table
 from fjax.tasks.forecast.config import EvaluationConfig, ForecastDataConfig
@@ -120,15 +120,17 @@ def infer_season(dates: np.ndarray) -> tuple[int, str]:
     first and last, partial, periods left out). Without dates: 5, a trading week."""
     if not np.issubdtype(dates.dtype, np.datetime64) or len(dates) < 3:
         return 5, "a trading week of daily rows; the rows have no dates to tell"
-    spacing = np.median(np.diff(dates.astype("datetime64[ns]")).astype(np.int64))
+    spacing = median_spacing(dates)
     stamps = pd.DatetimeIndex(dates)
     day = pd.Timedelta(days=1).value
-    period, words = ((stamps.normalize(), "day") if spacing < day else
-                     (stamps.to_period("W"), "week") if spacing < 7 * day else
-                     (stamps.year, "year"))
+    period, words, length = ((stamps.normalize(), "day", day) if spacing < day else
+                             (stamps.to_period("W"), "week", 7 * day) if spacing < 7 * day else
+                             (stamps.year, "year", 365.25 * day))
     counts = pd.Series(1, index=period).groupby(level=0).size().to_numpy()
-    full = counts[1:-1] if len(counts) > 2 else counts
-    season = max(1, int(np.floor(np.median(full) + 0.5)))
+    if len(counts) < 3:   # no full period between the partial first and last ones
+        season = max(1, int(np.floor(length / spacing + 0.5)))
+        return season, f"a {words} of rows at the median spacing (no full {words} to count)"
+    season = max(1, int(np.floor(np.median(counts[1:-1]) + 0.5)))
     return season, f"a {words} of rows, the median count per {words} of the dates"
 
 
@@ -161,7 +163,7 @@ def spacing_facts(dates: np.ndarray) -> dict | None:
     if not np.issubdtype(dates.dtype, np.datetime64) or len(dates) < 3:
         return None
     step = np.diff(dates.astype("datetime64[ns]"))
-    median = np.median(step.astype(np.int64))
+    median = median_spacing(dates)
     longer = np.nonzero(step.astype(np.int64) > 1.5 * median)[0]
     i = int(longer[np.argmax(step[longer])]) if len(longer) else None
     text = date_texts(dates)
