@@ -12,11 +12,11 @@ config.json, environment.json, grid.json).
 """
 
 import dataclasses
+import sys
 
 import tyro
 
-from fjax.cli import report_errors
-from fjax.config import get_path
+from fjax.cli import flags_in, flags_of, report_errors
 from fjax.runtime import enable_compilation_cache
 from fjax.tasks import credit
 
@@ -24,10 +24,11 @@ GRID = {"model.kind": ["logistic", "mlp"], "optim.learning_rate": [1e-3, 3e-3],
         "optim.weight_decay": [1e-3, 3e-3, 1e-2]}
 
 
-def grid_for(config: credit.Config, base: credit.Config) -> dict:
-    """GRID less the fields a flag changed: the flag's value wins, as in `fjax sweep`."""
+def grid_for(args: list[str]) -> dict:
+    """GRID less the fields that `args` set: the flag's value wins, as in `fjax sweep`."""
+    given = flags_in(args)
     return {path: values for path, values in GRID.items()
-            if get_path(config, path) == get_path(base, path)}
+            if not flags_of(credit.Config, path) & given}
 
 
 def main() -> int:
@@ -36,8 +37,8 @@ def main() -> int:
     base = dataclasses.replace(base, sweep=dataclasses.replace(base.sweep, seeds=3))
 
     def run():
-        config = tyro.cli(credit.Config, default=base)
-        return credit.run(config, grid=grid_for(config, base))
+        args = sys.argv[1:]
+        return credit.run(tyro.cli(credit.Config, default=base, args=args), grid=grid_for(args))
 
     return report_errors("credit_german.py", run)
 

@@ -215,12 +215,12 @@ def sweep_help(cls: type, swept: dict) -> str:
 
 @contextlib.contextmanager
 def plain_warnings(prog: str):
-    """Warnings (user and runtime ones) as one line for the reader of a terminal ("fjax
-    sweep credit: warning: 5 of 10 members diverged ..."), not the file and source line
-    that raised them."""
+    """fjax's warnings (UserWarning) as one line for the reader of a terminal ("fjax sweep
+    credit: warning: 5 of 10 members diverged ..."), not the file and source line that
+    raised them; others (numpy's RuntimeWarning) keep where they came from."""
     before = warnings.formatwarning
     warnings.formatwarning = lambda message, category, *_, **__: (
-        f"{prog}: warning: {message}\n" if issubclass(category, (UserWarning, RuntimeWarning))
+        f"{prog}: warning: {message}\n" if issubclass(category, UserWarning)
         else before(message, category, *_, **__))
     try:
         yield
@@ -242,6 +242,7 @@ def report_errors(prog: str, run: Callable[[], Path]) -> int:
     or data, and a diverged run, print one line naming the field and the fix instead of
     a traceback; the exit status is 2 (bad input) or 1 (diverged), and 130 after Ctrl-C,
     with how to resume."""
+    _dedent_field_docs()   # before `run` parses flags, so its --help reads well too
     try:
         with plain_warnings(prog), reliable_interrupts():
             run_dir = run()
@@ -283,7 +284,6 @@ def main(argv: list[str] | None = None) -> int:
     command, task_name, rest = argv[0], argv[1], argv[2:]
     task = get_task(task_name)
     enable_compilation_cache()
-    _dedent_field_docs()
     prog = f"fjax {command} {task_name}"
 
     def run() -> Path:

@@ -89,8 +89,8 @@ def _source_revision() -> str | None:
 def environment() -> dict:
     """What besides the config can change a run's numbers: the machine, the library
     versions, fjax's source revision (when run from a git checkout) and whether the CPU
-    recurrent kernels ran (`fjax.kernels.kernel_state`; a run rewrites it when it ends).
-    Written to every run folder as environment.json."""
+    recurrent kernels were loaded (`fjax.kernels.kernel_state`; a run rewrites it when
+    it ends). Written to every run folder as environment.json."""
     from fjax.kernels import kernel_state
     return {**machine_summary(), "versions": {name: _version(name) for name in (
                 "fjax", "jax", "jaxlib", "flax", "optax", "numpy", "pandas")},

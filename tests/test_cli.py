@@ -152,9 +152,8 @@ def test_warnings_read_as_one_line_during_a_command():
         assert warnings.formatwarning("5 of 10 members diverged", UserWarning, "/x/fjax/e.py",
                                       77, "pop = train(...)") == \
             "fjax sweep credit: warning: 5 of 10 members diverged\n"
-        assert warnings.formatwarning("fjax: the CPU recurrent kernels are unavailable",
-                                      RuntimeWarning, "/x/fjax/r.py", 42) == \
-            "fjax sweep credit: warning: fjax: the CPU recurrent kernels are unavailable\n"
+        assert "/x/n.py:42" in warnings.formatwarning("All-NaN slice encountered",
+                                                      RuntimeWarning, "/x/n.py", 42)
         assert "/x/e.py:3" in warnings.formatwarning("old", DeprecationWarning, "/x/e.py", 3)
     assert warnings.formatwarning is before
 

@@ -130,8 +130,8 @@ def test_no_compiler_falls_back_to_the_scan_with_a_warning(monkeypatch):
     monkeypatch.setenv("CXX", os.path.join(os.sep, "nonexistent", "c++"))
     kernels.recurrent_kernels.cache_clear()
     try:
-        assert kernels.kernel_state() == "not used"       # environment.json's record
-        with pytest.warns(RuntimeWarning, match="pure-JAX scan"):
+        assert kernels.kernel_state() == "not loaded"     # environment.json's record
+        with pytest.warns(UserWarning, match="pure-JAX scan"):
             assert not kernels.recurrent_kernels()
         assert kernels.kernel_state().startswith("unavailable")
         args, _, _ = _inputs((4, 3, 5))
@@ -142,6 +142,6 @@ def test_no_compiler_falls_back_to_the_scan_with_a_warning(monkeypatch):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             assert kernels.recurrent_kernels()
-        assert kernels.kernel_state() == "used"
+        assert kernels.kernel_state() == "loaded"
         monkeypatch.setenv("FJAX_CPU_KERNELS", "0")
         assert kernels.kernel_state().startswith("off")

@@ -91,3 +91,18 @@ def test_markdown_tables_print_missing_values_as_n_a_and_no_negative_zero():
     table = markdown_table(pd.DataFrame({"a": [None, -0.0, -1e-9, -0.5, np.nan]}, dtype=object))
     assert table.splitlines()[2:] == ["| n/a |", "| 0 |", "| -1e-09 |", "| -0.5 |", "| n/a |"]
     assert markdown_table(pd.DataFrame({"p": [-0.001]}), "{:.2f}").splitlines()[2] == "| 0.00 |"
+
+
+def test_a_gzipped_csv_is_the_same_bytes_every_time(tmp_path):
+    """The gzip header held the temporary file's random name: three writes of one frame
+    gave three different files."""
+    import gzip
+
+    import pandas as pd
+
+    from fjax.report.files import write_csv
+    frame = pd.DataFrame({"seed": [0, 0, 1], "score": [0.25, 0.5, 0.125]})
+    written = {write_csv(tmp_path / f"{i}" / "scores.csv.gz", frame).read_bytes() for i in range(3)}
+    assert len(written) == 1
+    assert gzip.decompress(written.pop()).decode() == frame.to_csv(index=False)
+    assert pd.read_csv(tmp_path / "0" / "scores.csv.gz").equals(frame)

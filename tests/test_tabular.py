@@ -389,10 +389,31 @@ def test_numeric_codes_read_as_floats_in_training_match_integers_in_new_files(ca
     np.testing.assert_array_equal(got.cat, want.cat)
 
 
+@pytest.mark.parametrize("months", [["Dec-2011", "Jan-2012", "Jan-2012", "Feb-2012",
+                                     "Mar-2012", "Dec-2011"],       # Lending Club's issue_d
+                                    ["2011-12", "2012-01", "2012-01", "2012-02", "2012-03",
+                                     "2011-12"]])
+def test_months_are_dates_too(months):
+    with pytest.raises(ValueError, match="column 'issued' holds dates"):
+        infer_schema(_frame(issued=months), "y", "bad")
+
+
 def test_codes_that_only_resemble_dates_stay_categories():
-    """Product codes such as 12-3-45 are not dates; declared date columns are kept."""
-    frame = _frame(code=["12-3-45", "12-4-45", "99-9-99", "12-3-45", "99-9-99", "12-4-45"],
+    """Product codes such as 12-3-45 (which pandas reads as 2045-12-03) have no
+    four-digit year, so they are not dates; declared date columns are kept."""
+    frame = _frame(code=["12-3-45", "12-4-45", "12-5-45", "12-3-45", "12-5-45", "12-4-45"],
                    opened=["2023-01-31", "2023-02-01", "2023-02-01", "2023-03-04",
                            "2023-03-15", "2023-01-31"])
     schema = infer_schema(frame, "y", "bad", categorical=("opened",))
     assert schema.categorical == ("code", "opened")
+
+
+def test_category_codes_keep_every_integer_and_read_negative_zero_as_zero():
+    """Read through float64, 12345678901234567 and ...568 were one category, and -0.0
+    was '-0' while a file of integers wrote '0'."""
+    from fjax.data.columns import category_values
+    big = pd.DataFrame({"g": [12345678901234567, 12345678901234568]})
+    assert list(category_values(big, "g")) == ["12345678901234567", "12345678901234568"]
+    zeros = pd.DataFrame({"g": [-0.0, 0.0, 2.0, np.nan]})
+    assert list(category_values(zeros, "g")) == ["0", "0", "2", "<missing>"]
+    assert list(category_values(pd.DataFrame({"g": [0, 2]}), "g")) == ["0", "2"]

@@ -180,3 +180,13 @@ def test_unix_milliseconds_of_an_exchange_export_are_dates():
     ms = (hours - pd.Timestamp("1970-01-01")) // pd.Timedelta(milliseconds=1)
     s = load(pd.DataFrame({"Date": ms, "Close": np.arange(5.0) + 1}))
     np.testing.assert_array_equal(s.dates, hours.to_numpy("datetime64[ns]"))
+
+
+def test_times_with_and_without_an_offset_are_read_as_utc_with_a_warning():
+    frame = pd.DataFrame({"Date": ["2020-03-28T10:00+01:00", "2020-03-29T10:00",
+                                   "2020-03-30T10:00"], "Close": [1.0, 2.0, 3.0]})
+    with pytest.warns(UserWarning, match="mixes UTC offsets"):
+        s = load(frame)
+    assert [str(pd.Timestamp(d)) for d in s.dates] == ["2020-03-28 09:00:00",
+                                                       "2020-03-29 10:00:00",
+                                                       "2020-03-30 10:00:00"]

@@ -104,8 +104,9 @@ def category_values(df: pd.DataFrame, column: str) -> np.ndarray:
     (pandas reads whole numbers as floats where a value is missing) is one category."""
     raw = df[column]
     missing = raw.isna().to_numpy()
-    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
-        numbers, where = np.unique(raw.to_numpy(np.float64)[~missing], return_inverse=True)
+    if pd.api.types.is_float_dtype(raw):   # + 0.0: -0.0 is 0
+        numbers, where = np.unique(raw.to_numpy(np.float64)[~missing] + 0.0,
+                                   return_inverse=True)
         text = np.full(len(raw), MISSING, dtype=object)
         text[~missing] = np.array([np.format_float_positional(v, trim="-") for v in numbers],
                                   dtype=object)[where]
@@ -150,13 +151,18 @@ def _looks_numeric(series: pd.Series) -> bool:
     return parsed.notna().mean() >= NUMERIC_SHARE
 
 
+# Dates with a four-digit year: 2023-01-31, 2023/1/31, 2011-12, 31/01/2023, Dec-2011.
+DATE_SHAPES = (r"\d{4}[-/.]\d{1,2}([-/.]\d{1,2})?\b|\d{1,2}[-/.]\d{1,2}[-/.]\d{4}\b"
+               r"|[A-Za-z]{3,9}[- ]\d{4}\b")
+
+
 def _looks_like_dates(series: pd.Series) -> bool:
-    """Dates (a datetime column, or text most of which reads as dates such as 2023-04-01
-    or 01/04/2023): as a category, every later applicant's date would be unknown."""
+    """Dates (a datetime column, or text most of which is shaped as `DATE_SHAPES` and
+    reads as dates): as a category, every later applicant's date would be unknown."""
     if pd.api.types.is_datetime64_any_dtype(series):
         return True
     present = series.dropna().astype(str).str.strip()
-    shaped = present.str.match(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}")
+    shaped = present.str.match(DATE_SHAPES)
     if present.empty or shaped.mean() < NUMERIC_SHARE:
         return False
     return pd.to_datetime(present[shaped], errors="coerce", format="mixed").notna().mean() >= 0.9

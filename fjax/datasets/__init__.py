@@ -35,7 +35,7 @@ def holds_numbers(column: pd.Series) -> bool:
             and bool(column.notna().any()))
 
 
-UNIX_UNITS = {"s": (1e9, 4.1e9), "ms": (1e12, 4.1e12)}   # 2001-09 to 2099, as numbers
+UNIX_UNITS = {"s": (1e8, 4.1e9), "ms": (1e11, 4.1e12)}   # 1973-03 to 2099, as numbers
 
 
 def parse_dates(column: pd.Series, described: str, fix: str = "") -> pd.Series:
@@ -44,8 +44,8 @@ def parse_dates(column: pd.Series, described: str, fix: str = "") -> pd.Series:
     offset keep their wall-clock times, so days are the data's own. Several offsets (a
     daylight-saving change, or times with and without one) are read as UTC, with a
     warning: wall-clock times would repeat or skip an hour. Numbers are unix times in
-    seconds or milliseconds (UTC) when every one is a whole number of that range
-    (exchange exports); any other numbers are refused, not read as nanoseconds."""
+    seconds or milliseconds (UTC) when every one is a whole number of that range (1973
+    to 2099: exchange exports); any other numbers are refused, not read as nanoseconds."""
     if holds_numbers(column):
         present = column.dropna().to_numpy(float)
         unit = next((u for u, (lo, hi) in UNIX_UNITS.items()
@@ -54,13 +54,16 @@ def parse_dates(column: pd.Series, described: str, fix: str = "") -> pd.Series:
         if unit is None:
             raise ValueError(f"{described} holds numbers, not dates (e.g. {present[0]:g}); "
                              "write dates such as 2020-01-31 08:15:00, or unix times in whole "
-                             f"seconds or milliseconds{fix}")
+                             f"seconds or milliseconds from 1973 to 2099{fix}")
         return pd.to_datetime(column, unit=unit)
     try:
         dates = pd.to_datetime(column)
     except (ValueError, TypeError) as err:
-        try:
-            dates = pd.to_datetime(column, utc=True)
+        try:   # several offsets; as ISO 8601, also times with and without one
+            try:
+                dates = pd.to_datetime(column, utc=True)
+            except (ValueError, TypeError):
+                dates = pd.to_datetime(column, utc=True, format="ISO8601")
         except (ValueError, TypeError):
             raise ValueError(f"{described} is not parseable as dates ({err}); write dates "
                              f"such as 2020-01-31 or 2020-01-31 08:15:00{fix}") from None

@@ -90,17 +90,20 @@ def recurrent_kernels() -> bool:
                                         platform="cpu")
     except (OSError, RuntimeError) as error:
         warnings.warn(f"fjax: the CPU recurrent kernels are unavailable, so LSTMs and GRUs "
-                      f"train with the slower pure-JAX scan ({error})", RuntimeWarning,
+                      f"train with the slower pure-JAX scan ({error})", UserWarning,
                       stacklevel=2)
         return False
     return True
 
 
 def kernel_state() -> str:
-    """What the CPU recurrent kernels did in this process (environment.json): used, off,
-    unavailable (the pure-JAX scans ran), or not used (no recurrent layer on a CPU)."""
+    """The CPU recurrent kernels in this process (environment.json; a CLI run is one
+    process): loaded (LSTM and GRU layers on a CPU run them; on a GPU the layers' scans
+    run), off, unavailable (the pure-JAX scans ran instead), or not loaded (no recurrent
+    layer was traced)."""
     if os.environ.get("FJAX_CPU_KERNELS", "1") == "0":
         return "off (FJAX_CPU_KERNELS=0): pure-JAX scans"
     if not recurrent_kernels.cache_info().currsize:
-        return "not used"
-    return "used" if recurrent_kernels() else "unavailable (no compiler or a failed build): pure-JAX scans"
+        return "not loaded"
+    return ("loaded" if recurrent_kernels()
+            else "unavailable (no compiler or a failed build): pure-JAX scans")

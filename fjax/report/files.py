@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import math
 import os
@@ -70,11 +71,13 @@ def write_json(path: str | Path, obj: Any) -> Path:
 
 
 def write_csv(path: str | Path, frame: pd.DataFrame) -> Path:
-    """`frame` without its index, atomically; gzipped (without a timestamp, so the same
-    frame gives the same bytes) when `path` ends in .gz."""
+    """`frame` without its index, atomically; gzipped when `path` ends in .gz, with no
+    name or time in the gzip header, so the same frame gives the same bytes."""
+    text = frame.to_csv(index=False)
+    if not str(path).endswith(".gz"):
+        return write_atomic(path, text)
     with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False, compression={"method": "gzip", "mtime": 0}
-                     if str(path).endswith(".gz") else None)
+        tmp.write_bytes(gzip.compress(text.encode(), mtime=0))
     return Path(path)
 
 

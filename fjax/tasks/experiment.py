@@ -271,7 +271,7 @@ def checkpoint_dirs(outputs: Sequence[str]) -> list[str]:
 
 def finish_run(run_dir: RunDir, outputs: Sequence[str]) -> None:
     """The run is complete: its checkpoints are no longer needed for a resume, and
-    environment.json learns whether the CPU kernels ran (known only now)."""
+    environment.json learns whether the CPU kernels were loaded (known only now)."""
     run_dir.remove_trees(*checkpoint_dirs(outputs))
     written = run_dir.file("environment.json")
     if written.exists():

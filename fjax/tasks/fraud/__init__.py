@@ -61,9 +61,10 @@ def _check_grid(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
 
 
 def _result(name: str, data: FraudData, stack, members, scores, logits: bool,
-            run: ModelRun | None = None) -> ModelResult:
+            run: ModelRun | None = None, primary: bool = False) -> ModelResult:
     table, alerts = evaluate(name, data.tx, stack, members, scores, data.cfg)
-    test_scores = scores_frame(data.tx, stack, members, scores, to_probability=logits)
+    test_scores = (scores_frame(data.tx, stack, members, scores, to_probability=logits)
+                   if primary else None)      # scores.csv.gz holds the run's own model
     first_seed = int(members["seed"].min())
     by_period = {int(m["fold"]): s for (_, m), s in zip(members.iterrows(), scores)
                  if int(m["seed"]) == first_seed}
@@ -117,12 +118,14 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         if name == "rule":
             stack = data.stack("test")
             members, scores = rule_scores(data.tx, stack, config.seed)
-            results.append(_result(name, data, stack, members, scores, logits=False))
+            results.append(_result(name, data, stack, members, scores, logits=False,
+                                   primary=not results))
         else:
             run_, stack = _fit(name, config, data, grid, runs, run_dir.path / "models", progress)
             selection = run_.selection if run_.selection is not None else selection
             results.append(_result(name, data, stack, run_.members, run_.test_scores,
-                                   logits=run_.config.model.kind != "autoencoder", run=run_))
+                                   logits=run_.config.model.kind != "autoencoder", run=run_,
+                                   primary=not results))
         timings[name] = time.perf_counter() - t
 
     trains, tests, removed = data.masks(data.periods)
