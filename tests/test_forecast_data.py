@@ -12,6 +12,7 @@ from sklearn.preprocessing import MinMaxScaler
 from fjax.datasets import dataset_path
 from fjax.tasks.forecast.config import EvaluationConfig, ForecastDataConfig
 from fjax.tasks.forecast.data import data_facts, prepare
+from fjax.data.windows import target_rows
 
 
 def peer_windows(close, lookback=60, horizon=1, train_frac=0.8):
@@ -183,3 +184,27 @@ def test_a_set_season_wins_and_the_report_says_how_it_was_chosen(tmp_path):
     assert (inferred.season, data_facts(inferred, cfg)["season"]) == (7, 7)
     chosen = prepare(cfg, EvaluationConfig(season=3))
     assert (chosen.season, chosen.season_words) == (3, "set by --evaluation.season")
+
+
+@pytest.mark.parametrize("horizon", [1, 3])
+def test_filled_rows_are_never_scored(tmp_path, horizon):
+    """With ffill, the rows inserted for a gap (and forward-filled targets) carry the
+    last price: as test targets they scored the naive forecast as perfect."""
+    rng = np.random.default_rng(1)
+    dates = pd.date_range("2024-01-01", periods=300, freq="D")
+    prices = 100 + np.cumsum(rng.standard_normal(300))
+    frame = pd.DataFrame({"Date": dates, "price": prices}).drop(index=range(262, 274))
+    frame.loc[frame.index[250], "price"] = np.nan          # a hole in the target too
+    path = tmp_path / "gappy.csv"
+    frame.to_csv(path, index=False)
+    cfg = ForecastDataConfig(path=str(path), target="price", window=10, horizon=horizon,
+                             missing="ffill", max_gap=3)
+    data = prepare(cfg)
+    observed = set(pd.to_datetime(frame.dropna()["Date"]))
+    targets = data.series.dates[target_rows(data.plan.origins[data.test_index], horizon)]
+    assert all(pd.Timestamp(d) in observed for d in targets.ravel())
+    # every window whose targets touch one of the 12 inserted days or the hole is out
+    made = ~np.isin(data.series.dates, np.array(sorted(observed), dtype="datetime64[ns]"))
+    touched = made[target_rows(data.plan.origins, horizon)].any(axis=1)
+    assert data.unscored_windows == int((touched & (data.plan.origins >= 240)).sum()) > 0
+    assert data_facts(data, cfg)["unscored_test_windows"] == data.unscored_windows

@@ -35,6 +35,8 @@ class Series:
     columns: tuple[str, ...]
     filled: dict = field(default_factory=dict)   # column -> values forward-filled
     inserted_rows: int = 0            # rows added to close date gaps
+    made: np.ndarray | None = None    # bool[n]: the target was not observed (inserted or
+                                      # forward-filled); None: every one was
 
     @property
     def n(self) -> int:
@@ -111,34 +113,39 @@ def median_spacing(dates: np.ndarray) -> int:
 
 
 def close_gaps(dates: np.ndarray, values: np.ndarray, max_gap: float, missing: str,
-               column: str, source: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """Find spacings > max_gap x median; error, or insert rows carrying the last values."""
+               column: str, source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Find spacings > max_gap x median; error, or insert rows carrying the last values.
+    Returns the dates, the values and bool[n]: which rows were inserted."""
     if len(dates) < 3:
-        return dates, values, 0
+        return dates, values, np.zeros(len(dates), bool)
     step = np.diff(dates)
     median = median_spacing(dates)
     gaps = np.nonzero(step.astype(np.int64) > max_gap * median)[0]
     if not len(gaps):
-        return dates, values, 0
+        return dates, values, np.zeros(len(dates), bool)
     if missing == "error":
         i = gaps[0]
         raise ValueError(
             f"date column {column!r} of {source} has {len(gaps)} gaps longer than "
             f"{max_gap:g} x the median spacing ({pd.Timedelta(int(median))}); first from "
-            f"{_day(dates[i])} to {_day(dates[i + 1])}; fill them with --data.missing ffill, "
-            "allow them with a larger --data.max-gap, or resample the file")
-    out_d, out_v, inserted, start = [], [], 0, 0
+            f"{_day(dates[i])} to {_day(dates[i + 1])}; allow them with a larger "
+            "--data.max-gap (nights, weekends and holidays of market-hours data), fill them "
+            "with --data.missing ffill (filled prices are never scored), or resample the "
+            "file")
+    out_d, out_v, out_made, start = [], [], [], 0
     for i in gaps:
         out_d.append(dates[start:i + 1])
         out_v.append(values[start:i + 1])
+        out_made.append(np.zeros(i + 1 - start, bool))
         count = int(np.ceil(step[i].astype(np.int64) / median)) - 1
         out_d.append(dates[i] + np.arange(1, count + 1) * np.timedelta64(int(median), "ns"))
         out_v.append(np.repeat(values[i:i + 1], count, axis=0))
-        inserted += count
+        out_made.append(np.ones(count, bool))
         start = i + 1
     out_d.append(dates[start:])
     out_v.append(values[start:])
-    return np.concatenate(out_d), np.concatenate(out_v), inserted
+    out_made.append(np.zeros(len(dates) - start, bool))
+    return np.concatenate(out_d), np.concatenate(out_v), np.concatenate(out_made)
 
 
 def fill_missing(values: np.ndarray, columns: Sequence[str], missing: str, source: str,
@@ -180,7 +187,7 @@ def load_series(df: pd.DataFrame, columns: Sequence[str], *, date_column: str | 
         date_column = resolve_column(df, date_column)
     if date_column is None:
         dates = np.arange(len(df), dtype=np.int64)
-        inserted = 0
+        inserted = np.zeros(len(df), bool)
     else:
         dates, newest_first = checked_dates(df, date_column, source)
         if newest_first:
@@ -188,7 +195,9 @@ def load_series(df: pd.DataFrame, columns: Sequence[str], *, date_column: str | 
                           "first", stacklevel=2)
             values = values[::-1].copy()
         dates, values, inserted = close_gaps(dates, values, max_gap, missing, date_column, source)
+    unobserved = inserted | np.isnan(values[:, 0])   # the target, before filling
     values, filled = fill_missing(values, list(columns), missing, source,
                                   None if date_column is None else dates)
     return Series(dates=dates, values=values, columns=columns, filled=filled,
-                  inserted_rows=inserted)
+                  inserted_rows=int(inserted.sum()),
+                  made=unobserved if unobserved.any() else None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,7 @@ class ForecastData:
     last_price: np.ndarray    # f64[N]: the last observed price, row t - 1
     season: int = 5           # seasonal naive's period in rows (`infer_season`)
     season_words: str = ""    # how it was chosen, for the report
+    unscored_windows: int = 0 # test windows left out: a target was filled, not observed
 
     @property
     def prices(self) -> np.ndarray:
@@ -89,6 +91,7 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
                         test_fraction=cfg.test_fraction, val_fraction=cfg.val_fraction,
                         gap=cfg.gap, origins=cfg.origins, training=cfg.training,
                         rolling_rows=cfg.rolling_rows, first=first)
+    plan, unscored = without_made_targets(plan, series.made)
     evaluation = evaluation or EvaluationConfig()
     season, season_words = ((evaluation.season, "set by --evaluation.season")
                             if evaluation.season is not None else infer_season(series.dates))
@@ -111,7 +114,27 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
                         plan=plan, x=x, y=y,
                         actual=prices[target_rows(plan.origins, cfg.horizon)],
                         last_price=prices[plan.origins - 1], season=season,
-                        season_words=season_words)
+                        season_words=season_words, unscored_windows=unscored)
+
+
+def without_made_targets(plan: Plan, made: np.ndarray | None) -> tuple[Plan, int]:
+    """The plan without validation and test windows whose targets were not observed
+    (rows inserted or forward-filled by `missing="ffill"`): a carried-forward price
+    would score the naive forecast as perfect. Returns it and how many test windows
+    left. Training windows keep them: the user chose to fill."""
+    if made is None:
+        return plan, 0
+    filled = made[target_rows(plan.origins, plan.horizon)].any(axis=1)
+    unscored = int((plan.test.any(axis=0) & filled).sum())
+    plan = dataclasses.replace(plan, val=plan.val * ~filled, test=plan.test * ~filled)
+    empty = [k + 1 for k in range(plan.k) if not plan.test[k].any()
+             or (plan.spans[k]["val"] is not None and not plan.val[k].any())]
+    if empty:
+        raise ValueError(f"every validation or test window of origin(s) {empty} forecasts a "
+                         "row that --data.missing ffill filled, and filled prices are not "
+                         "scored; allow the gaps with --data.max-gap instead, or use a "
+                         "longer series")
+    return plan, unscored
 
 
 def infer_season(dates: np.ndarray) -> tuple[int, str]:
@@ -197,6 +220,7 @@ def data_facts(data: ForecastData, cfg: ForecastDataConfig) -> dict:
             "first_date": text[0], "last_date": text[-1], "spacing": spacing_facts(dates),
             "season": data.season, "season_words": data.season_words,
             "forward_filled": data.series.filled, "inserted_rows": data.series.inserted_rows,
+            "unscored_test_windows": data.unscored_windows,
             "transform": cfg.transform, "scaler": data.scaler.to_dict(),
             "scaler_rows": list(plan.scaler_rows), "windows": int(len(plan.origins)),
             "spans": spans, "test_targets_outside_training_range": outside}
