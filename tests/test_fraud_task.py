@@ -38,6 +38,7 @@ def test_sweep_on_a_users_file_writes_the_run_folder(user_file, tmp_path):
     assert config.data.path == str(user_file) and config.sweep.folds == 2
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["primary"] == "mlp" and set(metrics["models"]) == {"mlp", "rule"}
+    assert "handbook" not in metrics and "handbook_data" not in metrics   # its simulation's
     chosen = metrics["models"]["mlp"]["chosen"]
     assert chosen["hyperparameters"]["optim.learning_rate"] in (1e-3, 1e-2)
     assert 1 <= chosen["epochs"] <= 2
@@ -153,6 +154,17 @@ def test_periods_that_do_not_fit_the_data_say_how_to_fix_it(user_file, tmp_path,
     assert cli.main(argv) == 2
     assert "test period 0 spans days [61, 82) but the data has days [0, 75); move " \
            "data.train_start" in capsys.readouterr().err
+
+
+def test_the_default_start_outside_a_users_file_names_both_dates(user_file, tmp_path, capsys):
+    """The default train_start is the handbook simulation's; a user's file of other dates
+    was told only that 'test period 0 spans days [-2000, ...)'."""
+    argv = ["run", "fraud", "--out", str(tmp_path / "r"), "--data.path", str(user_file),
+            "--data.amount-column", "amount_eur", "--data.customer-column", "card"]
+    assert cli.main(argv) == 2
+    assert ("data.train_start 2018-07-25 (the default: the handbook simulation's first "
+            "training day) is outside the data, which runs from 2018-04-01 to 2018-06-14; "
+            "pass --data.train-start None") in capsys.readouterr().err
 
 
 def test_a_sweep_that_no_start_can_fit_says_so_before_training(user_file, tmp_path, capsys):

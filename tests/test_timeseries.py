@@ -88,6 +88,9 @@ def test_leading_missing_value_cannot_be_filled():
     with pytest.raises(ValueError, match=r"\['Close'\] are missing at the earliest date "
                                          r"\(2024-01-01 00:00:00\)"):
         load(table(Close=close), missing="ffill")
+    # Without ffill it says so at once, rather than suggesting ffill, which then fails.
+    with pytest.raises(ValueError, match=r"missing at the earliest date .*drop those earliest"):
+        load(table(Close=close))
 
 
 def test_non_numeric_target_names_the_first_bad_entry():

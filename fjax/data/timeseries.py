@@ -161,14 +161,14 @@ def fill_missing(values: np.ndarray, columns: Sequence[str], missing: str, sourc
         return f"row {i}" if dates is None else _day(dates[i])
 
     described = ", ".join(f"{c!r}: {k}" for c, k in holes.items())
-    if missing == "error":
+    lead = [c for j, c in enumerate(columns) if np.isnan(values[0, j])]
+    if missing == "error" and not lead:
         first = ", ".join(f"{c!r} at {at(np.flatnonzero(np.isnan(values[:, columns.index(c)]))[0])}"
                           for c in holes)
         raise ValueError(f"{source} has missing values ({described}; first: {first}); "
                          "forward-fill them with --data.missing ffill or clean the file")
     filled = pd.DataFrame(values).ffill().to_numpy()
-    lead = [c for j, c in enumerate(columns) if np.isnan(filled[0, j])]
-    if lead:
+    if lead:   # an indicator's warm-up: no earlier value to carry forward
         raise ValueError(f"{source}: column(s) {lead} are missing at the earliest "
                          f"{'date' if dates is not None else 'row'} ({at(0)}) and after it, "
                          "which forward-fill cannot fill; drop those earliest rows from the "

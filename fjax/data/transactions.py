@@ -162,6 +162,16 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
         rows = np.nonzero(amount < 0)[0]
         _fail("amount", amount_name, f"has {len(rows)} negative values (first at row {rows[0]}: "
               f"{amount[rows[0]]})", "refunds and reversals are not card payments; remove them")
+    if frame[label_name].isna().any():
+        rows = np.nonzero(frame[label_name].isna().to_numpy())[0]
+        _fail("label", label_name, f"has {len(rows)} missing labels (first at row {rows[0]})",
+              "label every transaction, or remove the unlabelled ones")
+    ids = frame[names["transaction_id"]]
+    if ids.duplicated().any():
+        rows = np.nonzero(ids.duplicated().to_numpy())[0]
+        _fail("transaction_id", names["transaction_id"], f"repeats {len(rows)} ids (first "
+              f"{_plain(ids.iloc[rows[0]])!r} at row {rows[0]})",
+              "give every transaction its own id, so scores.csv.gz's rows can be told apart")
     label = pd.to_numeric(frame[label_name], errors="coerce").to_numpy(np.float64)
     bad = ~np.isin(label, (0.0, 1.0))
     if bad.any():

@@ -169,7 +169,9 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
               f"- Windows: {d.window} inputs -> {d.horizon} step(s) ahead, stride {d.stride}, "
               f"gap {d.gap}. A window trains only if all its targets are in the training "
               "span; test windows are placed by their first target.",
-              f"- Model: `{mdl.kind}` hidden {list(mdl.hidden)} head {list(mdl.head)}, loss "
+              f"- Model: `{mdl.kind}`"
+              + ("" if mdl.kind == "linear" else
+                 f" hidden {list(mdl.hidden)} head {list(mdl.head)}") + ", loss "
               f"`{config.loss.name}`, {config.optim.name} lr {config.optim.learning_rate:g}, "
               f"batch {config.train.batch_size}, {extra['epochs_run']} epochs, "
               f"{config.sweep.seeds} seed(s), {d.origins} origin(s) ({d.training} training), "

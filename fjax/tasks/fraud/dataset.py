@@ -33,6 +33,13 @@ def assessment_periods(cfg: FraudDataConfig, tx: Transactions, n: int,
     `validation` (a sweep) their validation periods must fit the data too."""
     span = cfg.train_days + cfg.delay_days + cfg.test_days + (n - 1) * cfg.step_days
     start = tx.day_of(cfg.train_start) if cfg.train_start else tx.n_days - span
+    if cfg.train_start and not 0 <= start < tx.n_days:
+        default = (" (the default: the handbook simulation's first training day)"
+                   if cfg.train_start == type(cfg)().train_start else "")
+        raise ValueError(f"data.train_start {cfg.train_start}{default} is outside the data, "
+                         f"which runs from {tx.date_of(0).date()} to "
+                         f"{tx.date_of(tx.n_days - 1).date()}; pass --data.train-start None "
+                         "for the latest start that fits, or a date in that range")
     periods = rolling_periods(Period(start, cfg.train_days, cfg.delay_days, cfg.test_days),
                               n, cfg.step_days)
     if validation:

@@ -149,15 +149,17 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
     run_dir.csv("daily.csv", daily)
     data_summary = summary(tx)
     run_dir.json("metrics.json", {
-        "primary": primary.name, "data": data_summary, "handbook_data": handbook.DATA,
+        "primary": primary.name, "data": data_summary,
         "periods": periods_df.to_dict("records"),
         "models": {r.name: {"summary": summary_df[summary_df.model == r.name].iloc[0].to_dict(),
                             "members": r.table.to_dict("records"), "config": r.config,
                             "chosen": r.chosen, "timing": r.timing} for r in results},
-        "handbook": [{"model": f.model, "fjax": f.fjax, "protocol": f.protocol.text,
-                      "note": f.protocol.note, "auc": f.auc,
-                      "average_precision": f.average_precision,
-                      "card_precision_at_100": f.card_precision} for f in handbook.FIGURES],
+        **({"handbook_data": handbook.DATA,   # the book's figures are of its simulation
+            "handbook": [{"model": f.model, "fjax": f.fjax, "protocol": f.protocol.text,
+                          "note": f.protocol.note, "auc": f.auc,
+                          "average_precision": f.average_precision,
+                          "card_precision_at_100": f.card_precision}
+                         for f in handbook.FIGURES]} if config.data.path is None else {}),
         "timings": timings})
     figures = _plots(run_dir, results, k, daily)
     run_dir.text("report.md", _markdown(config, data_summary, periods_df, summary_df, members,
