@@ -780,3 +780,22 @@ def test_pooled_metrics_match_scikit_learn():
     assert got["ks"] == pytest.approx(np.max(tpr - fpr), abs=1e-6)
     assert got["brier"] == pytest.approx(brier_score_loss(y, pd_), rel=1e-5)
     assert got["log_loss"] == pytest.approx(log_loss(y, pd_), rel=1e-5)
+
+
+def test_an_unseen_category_scores_as_the_average_applicant(csv_path):
+    """One-hot blocks without a reference level split the intercept among their
+    categories, so an all-zero (unseen) row scored whatever that split left: a review saw
+    -18.7 points for a new loan purpose whose risk was average. It is now the training
+    mix: 0 points against the reference applicant, like an unseen category's WOE."""
+    cfg = small_config(csv_path)
+    data = load(cfg)
+    final = refit(cfg, data, progress=False)
+    scale = ScoreScale()
+    _, points = points_table(final, data.frame, scale)
+    unknown = points[points["value"] == "<unknown>"]
+    assert len(unknown) == len(data.schema.categorical) > 0
+    np.testing.assert_allclose(unknown["points"], 0.0, atol=1e-6)
+    fresh = data.frame.iloc[:3].copy()
+    fresh["purpose"] = "a purpose no one had"
+    names, contrib, _ = attributions(final, final.encode(fresh))
+    np.testing.assert_allclose(contrib[:, names.index("purpose")], 0.0, atol=1e-9)

@@ -150,3 +150,12 @@ def test_later_applicants_with_earlier_rows_are_counted(tmp_path):
 def test_a_share_without_a_date_column_is_refused():
     with pytest.raises(ValueError, match=r"out_of_time is 0.3, but no data.date_column"):
         CreditDataConfig(out_of_time=0.3)
+
+
+def test_categories_only_later_applicants_hold_are_counted(tmp_path):
+    frame = pd.read_csv(loan_book(tmp_path))
+    purpose = frame["purpose"].where(frame.index < 170, "crypto mining")
+    path = run(config(loan_book(tmp_path, "new_purpose.csv", purpose=purpose)), progress=False)
+    metrics = json.loads((path / "metrics.json").read_text())
+    assert metrics["out_of_time"]["unseen_categories"] == {"purpose": 30}
+    assert "purpose 30. They score as the average" in (path / "report.md").read_text()

@@ -50,6 +50,8 @@ class TabularEncoder:
     indicators: tuple[str, ...]
     woe: dict[str, NumericWoe | CategoricalWoe] = field(default_factory=dict)
     vocab: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    shares: dict[str, np.ndarray] = field(default_factory=dict)  # f64[1 + known]: training
+    # share of each one-hot slot; an unseen category is encoded as this mix
 
     @property
     def num_names(self) -> tuple[str, ...]:
@@ -92,12 +94,22 @@ class TabularEncoder:
         codes = {c: self._codes(df, c) for c in self.vocab}
         if self.categorical_mode == "onehot":
             for c, code in codes.items():
-                parts.append(np.eye(len(self.vocab[c]) + 1)[code])
+                # An unseen category is the training applicants' mix: it contributes what
+                # the average applicant's does (0 points against the reference, as its
+                # WOE is 0), not whatever share of the intercept its siblings absorbed.
+                block = np.eye(len(self.vocab[c]) + 1)[code]
+                block[code == 0] = self.shares[c]
+                parts.append(block)
         num = (np.concatenate([np.asarray(p, np.float64) for p in parts], axis=1)
                if parts else np.zeros((n, 0)))
         cat = (np.stack([codes[c] for c in self.cat_columns], axis=1)
                if self.cat_columns else np.zeros((n, 0), np.int64))
         return Encoded(num=num.astype(np.float32), cat=cat.astype(np.int32))
+
+    def unseen(self, df: pd.DataFrame) -> dict[str, int]:
+        """Rows of `df` per coded column whose category training never held."""
+        counts = {c: int(np.sum(self._codes(df, c) == 0)) for c in self.vocab}
+        return {c: k for c, k in counts.items() if k}
 
     def _codes(self, df: pd.DataFrame, column: str) -> np.ndarray:
         index = {v: i + 1 for i, v in enumerate(self.vocab[column])}
@@ -112,7 +124,8 @@ class TabularEncoder:
         return {"categorical_mode": self.categorical_mode,
                 "standardized": list(self.standardized), "fill": self.fill.tolist(),
                 "scaler": self.scaler.to_dict(), "indicators": list(self.indicators),
-                "woe": woe, "vocab": {c: list(v) for c, v in self.vocab.items()}}
+                "woe": woe, "vocab": {c: list(v) for c, v in self.vocab.items()},
+                "shares": {c: v.tolist() for c, v in self.shares.items()}}
 
 
 def fit_encoder(df: pd.DataFrame, schema: TableSchema, y: np.ndarray,
@@ -153,6 +166,11 @@ def fit_encoder(df: pd.DataFrame, schema: TableSchema, y: np.ndarray,
             bins[c] = fit_categorical_woe(category_values(train, c), y_train)
         coded = ()
     vocab = {c: tuple(sorted(set(category_values(train, c)))) for c in coded}
+    shares = {}
+    for c, known in vocab.items():
+        slot = {v: i + 1 for i, v in enumerate(known)}
+        codes = np.array([slot[v] for v in category_values(train, c)], np.int64)
+        shares[c] = np.bincount(codes, minlength=len(known) + 1) / len(codes)
     return TabularEncoder(schema=schema, categorical_mode=categorical,
                           standardized=tuple(standardized), fill=fill, scaler=scaler,
-                          indicators=indicators, woe=bins, vocab=vocab)
+                          indicators=indicators, woe=bins, vocab=vocab, shares=shares)

@@ -107,6 +107,11 @@ def out_of_time_lines(oot: dict | None) -> list[str]:
              f"shift). Later: {_confusion_words(late['confusion'])}."]
     if late["auc"] is None:
         lines.append("AUC and KS need both classes; the later applicants hold one only.")
+    if oot["unseen_categories"]:
+        counts = ", ".join(f"{c} {k}" for c, k in oot["unseen_categories"].items())
+        lines.append(f"Categories the earlier applicants never held, among the later ones "
+                     f"(applicants per column): {counts}. They score as the average "
+                     "applicant's mix (0 points), so the model says nothing about them.")
     return lines + [""]
 
 
@@ -172,7 +177,8 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               "adverse first.",
               "- `scorecard.csv` (logistic regression): points per attribute value; "
               "`<missing>` is a missing value and `<unknown>` a category the training data "
-              "never held. `encoder.json`: the fitted encoding, to score new applicants.",
+              "never held (scored as the training applicants' mix: 0 points). "
+              "`encoder.json`: the fitted encoding, to score new applicants.",
               "- `new_scores.csv` (with `--data.score-path`): new applicants scored like "
               "`scores.csv`; `out_of_time_scores.csv` (with `--data.date-column`): the "
               "held-out later applicants, scored likewise, with their label and date. "

@@ -52,8 +52,8 @@ def pooled(pd_: np.ndarray, y: np.ndarray) -> dict[str, float]:
             "brier": float(metrics.brier(pd_, y)), "log_loss": float(metrics.log_loss(pd_, y))}
 
 
-def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, scores: pd.DataFrame,
-                      later: pd.DataFrame, later_raw: np.ndarray) -> dict:
+def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, final: FinalModel,
+                      scores: pd.DataFrame, later: pd.DataFrame, later_raw: np.ndarray) -> dict:
     """The held-out later applicants beside the earlier ones' out-of-fold figures. AUC,
     Gini and KS rank the model's own PDs (as the cross-validation does: calibration's
     ties would lower them); Brier, cost and the confusion are of the deployed PDs at the
@@ -73,6 +73,7 @@ def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, scores: 
     n_later, n_all = len(data.later_y), len(data.later_y) + len(data.y)
     return {"date_column": d.date_column, "share": n_later / n_all, "threshold": t,
             "later_seen_earlier": data.later_seen_earlier,
+            "unseen_categories": final.encoder.unseen(data.later),
             "earlier_out_of_fold": {**measures(oof.pd_raw, oof.pd, data.y),
                                     "dates": data.date_spans["earlier"]},
             "later": {**measures(later_raw, later["pd"].to_numpy(), data.later_y),
@@ -165,6 +166,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         new = score_new(config, data.new, final, oof.calibrator, oof.threshold, scale)
         run_dir.csv("new_scores.csv", new)
         stability["psi_new_applicants"] = psi(scores["score"].to_numpy(), new["score"].to_numpy())
+        stability["new_applicants_unseen_categories"] = final.encoder.unseen(data.new)
     later = None
     if data.later is not None:
         later = score_new(config, data.later, final, oof.calibrator, oof.threshold, scale,
@@ -193,7 +195,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                       "factor": scale.factor, "offset": scale.offset},
         "final": final_facts,
         "stability": stability,
-        **({"out_of_time": out_of_time_facts(config, data, oof, scores, later, later_raw)}
+        **({"out_of_time": out_of_time_facts(config, data, oof, final, scores, later,
+                                             later_raw)}
            if later is not None else {}),
         "members": int(len(search.table)),
         "timings_s": {"cross_validation": cv_s, "refit": refit_s,
