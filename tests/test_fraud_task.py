@@ -281,3 +281,15 @@ def test_the_presets_note_names_what_this_runs_settings_train():
     assert "Only mlp trains with this run's settings" in note and "except" not in note
     note = _presets_note([result("autoencoder"), result("combined")])
     assert "except combined, whose anomaly feature comes from this run's autoencoder" in note
+
+
+def test_a_training_week_with_less_history_than_the_windows_is_warned_of():
+    """Starting 7 days into the data, the 30-day card windows (37 with the terminal
+    delay) of the training week see a week of history; the test weeks see more."""
+    from fjax.tasks.fraud.dataset import assessment_periods
+    tx = simulate(n_customers=50, n_terminals=100, n_days=60, seed=1)
+    with pytest.warns(UserWarning, match=r"starts on day 7 of the data .* need 37 days"):
+        assessment_periods(FraudDataConfig(train_start="2018-04-08"), tx, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assessment_periods(FraudDataConfig(train_start="2018-05-08"), tx, 1)   # day 37

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fjax.data.fraud_features import handbook_features, previous_rows
+from fjax.data.fraud_features import WINDOWS, handbook_features, previous_rows
 from fjax.data.fraud_protocol import (Period, check_periods, rolling_periods, assessment_mask,
                                       train_mask, validation_periods)
 from fjax.data.fraud_simulator import simulate
@@ -42,10 +42,20 @@ def assessment_periods(cfg: FraudDataConfig, tx: Transactions, n: int,
                          "for the latest start that fits, or a date in that range")
     periods = rolling_periods(Period(start, cfg.train_days, cfg.delay_days, cfg.test_days),
                               n, cfg.step_days)
+    earliest = periods
     if validation:
-        check_periods(validation_periods(periods, cfg.step_days), tx.n_days, "validation",
-                      periods)
+        earliest = validation_periods(periods, cfg.step_days)
+        check_periods(earliest, tx.n_days, "validation", periods)
     check_periods(periods, tx.n_days, "test")
+    need = cfg.delay_days + max(WINDOWS)
+    first = min(p.train_start for p in earliest)
+    if first < need:
+        warnings.warn(f"the first training week starts on day {first} of the data "
+                      f"({tx.date_of(first).date()}), but the {max(WINDOWS)}-day card and "
+                      f"terminal windows (the latter after the {cfg.delay_days}-day delay) "
+                      f"need {need} days of history: its features see less than the test "
+                      "weeks' do. Start later (data.train_start) or give earlier data",
+                      stacklevel=2)
     return periods
 
 
