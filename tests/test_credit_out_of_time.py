@@ -158,4 +158,4 @@ def test_categories_only_later_applicants_hold_are_counted(tmp_path):
     path = run(config(loan_book(tmp_path, "new_purpose.csv", purpose=purpose)), progress=False)
     metrics = json.loads((path / "metrics.json").read_text())
     assert metrics["out_of_time"]["unseen_categories"] == {"purpose": 30}
-    assert "purpose 30. They score as the average" in (path / "report.md").read_text()
+    assert "purpose 30. The model has learned nothing" in (path / "report.md").read_text()

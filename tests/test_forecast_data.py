@@ -195,16 +195,25 @@ def test_filled_rows_are_never_scored(tmp_path, horizon):
     prices = 100 + np.cumsum(rng.standard_normal(300))
     frame = pd.DataFrame({"Date": dates, "price": prices}).drop(index=range(262, 274))
     frame.loc[frame.index[250], "price"] = np.nan          # a hole in the target too
+    frame.loc[frame.index[100], "price"] = np.nan          # and one in training
     path = tmp_path / "gappy.csv"
     frame.to_csv(path, index=False)
     cfg = ForecastDataConfig(path=str(path), target="price", window=10, horizon=horizon,
-                             missing="ffill", max_gap=3)
+                             missing="ffill", max_gap=3, val_fraction=0.1)
     data = prepare(cfg)
     observed = set(pd.to_datetime(frame.dropna()["Date"]))
-    targets = data.series.dates[target_rows(data.plan.origins[data.test_index], horizon)]
-    assert all(pd.Timestamp(d) in observed for d in targets.ravel())
-    # every window whose targets touch one of the 12 inserted days or the hole is out
     made = ~np.isin(data.series.dates, np.array(sorted(observed), dtype="datetime64[ns]"))
+    for mask in (data.plan.train[0], data.plan.val[0], data.plan.test[0]):
+        targets = data.series.dates[target_rows(data.plan.origins[mask > 0], horizon)]
+        assert all(pd.Timestamp(d) in observed for d in targets.ravel())
+    # every window whose targets touch one of the 12 inserted days or a hole is out
     touched = made[target_rows(data.plan.origins, horizon)].any(axis=1)
     assert data.unscored_windows == int((touched & (data.plan.origins >= 240)).sum()) > 0
     assert data_facts(data, cfg)["unscored_test_windows"] == data.unscored_windows
+    # The MASE scale: one-step moves between observed prices of the scaler's rows only
+    # (a filled row's zero move shrank it).
+    start, end = data.plan.scaler_rows
+    seen = frame.dropna()
+    rows = seen[(pd.to_datetime(seen["Date"]) >= pd.Timestamp(data.series.dates[start]))
+                & (pd.to_datetime(seen["Date"]) < pd.Timestamp(data.series.dates[end]))]
+    assert data.naive_scale() == pytest.approx(np.mean(np.abs(np.diff(rows["price"]))))

@@ -127,6 +127,8 @@ def test_a_run_on_the_simulation_sets_the_handbooks_figures_beside_its_own(tmp_p
     assert "| mlp | " in report and "adam lr 0.003, 2 epochs" in report
     assert "adam lr 0.01, 14 epochs" in report and "| no training |" in report
     assert "Only mlp trains with this run's settings" in report
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["handbook_data"]["transactions"] == 1754155 and len(metrics["handbook"]) > 0
 
 
 @pytest.mark.parametrize("make, field", [

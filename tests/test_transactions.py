@@ -167,6 +167,7 @@ def test_named_columns_are_used():
     (lambda f: f.assign(when=["2020-01-01", "soon", "2020-01-02"]), "when", "not parseable"),
     (lambda f: f.assign(is_fraud=[0, None, 1]), "is_fraud", r"1 missing labels \(first at row 1\)"),
     (lambda f: f.assign(id=[7, 8, 7]), "id", r"repeats 1 ids \(first 7 at row 2\)"),
+    (lambda f: f.assign(id=[7, None, 9]), "id", r"1 missing ids \(first at row 1\)"),
 ])
 def test_bad_input_names_the_column(change, column, match):
     with pytest.raises(ValueError, match=match) as err:

@@ -20,6 +20,7 @@ float column so that attributions can be summed back per attribute.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -107,8 +108,10 @@ class TabularEncoder:
         return Encoded(num=num.astype(np.float32), cat=cat.astype(np.int32))
 
     def unseen(self, df: pd.DataFrame) -> dict[str, int]:
-        """Rows of `df` per coded column whose category training never held."""
+        """Rows of `df` per categorical column whose category training never held."""
         counts = {c: int(np.sum(self._codes(df, c) == 0)) for c in self.vocab}
+        counts.update({c: int(np.sum(~np.isin(category_values(df, c), w.categories)))
+                       for c, w in self.woe.items() if isinstance(w, CategoricalWoe)})
         return {c: k for c, k in counts.items() if k}
 
     def _codes(self, df: pd.DataFrame, column: str) -> np.ndarray:
@@ -166,11 +169,9 @@ def fit_encoder(df: pd.DataFrame, schema: TableSchema, y: np.ndarray,
             bins[c] = fit_categorical_woe(category_values(train, c), y_train)
         coded = ()
     vocab = {c: tuple(sorted(set(category_values(train, c)))) for c in coded}
-    shares = {}
-    for c, known in vocab.items():
-        slot = {v: i + 1 for i, v in enumerate(known)}
-        codes = np.array([slot[v] for v in category_values(train, c)], np.int64)
-        shares[c] = np.bincount(codes, minlength=len(known) + 1) / len(codes)
-    return TabularEncoder(schema=schema, categorical_mode=categorical,
-                          standardized=tuple(standardized), fill=fill, scaler=scaler,
-                          indicators=indicators, woe=bins, vocab=vocab, shares=shares)
+    encoder = TabularEncoder(schema=schema, categorical_mode=categorical,
+                             standardized=tuple(standardized), fill=fill, scaler=scaler,
+                             indicators=indicators, woe=bins, vocab=vocab)
+    return dataclasses.replace(encoder, shares={
+        c: np.bincount(encoder._codes(train, c), minlength=len(known) + 1) / len(train)
+        for c, known in vocab.items()})

@@ -167,8 +167,13 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
         _fail("label", label_name, f"has {len(rows)} missing labels (first at row {rows[0]})",
               "label every transaction, or remove the unlabelled ones")
     ids = frame[names["transaction_id"]]
-    if ids.duplicated().any():
-        rows = np.nonzero(ids.duplicated().to_numpy())[0]
+    if ids.isna().any():
+        rows = np.nonzero(ids.isna().to_numpy())[0]
+        _fail("transaction_id", names["transaction_id"], f"has {len(rows)} missing ids "
+              f"(first at row {rows[0]})", "give every transaction an id")
+    repeated = ids.duplicated().to_numpy()
+    if repeated.any():
+        rows = np.nonzero(repeated)[0]
         _fail("transaction_id", names["transaction_id"], f"repeats {len(rows)} ids (first "
               f"{_plain(ids.iloc[rows[0]])!r} at row {rows[0]})",
               "give every transaction its own id, so scores.csv.gz's rows can be told apart")

@@ -110,8 +110,10 @@ def out_of_time_lines(oot: dict | None) -> list[str]:
     if oot["unseen_categories"]:
         counts = ", ".join(f"{c} {k}" for c, k in oot["unseen_categories"].items())
         lines.append(f"Categories the earlier applicants never held, among the later ones "
-                     f"(applicants per column): {counts}. They score as the average "
-                     "applicant's mix (0 points), so the model says nothing about them.")
+                     f"(applicants per column): {counts}. The model has learned nothing "
+                     "about them: logistic regression scores them as the earlier "
+                     "applicants' mix (0 points), WOE as 0, the MLP through an untrained "
+                     "embedding slot.")
     return lines + [""]
 
 

@@ -66,10 +66,13 @@ class ForecastData:
         """In-sample MAE of the one-step naive forecast on the scaler's training rows:
         the MASE denominator (Hyndman & Koehler, 2006). Its prices start one row before
         the first change for differenced transforms, so every transform of the same
-        series gets the same scale."""
+        series gets the same scale. Steps into a filled row (`missing="ffill"`) are left
+        out: their zero change would shrink the scale and inflate every MASE."""
         start, end = self.plan.scaler_rows
         lo = start - first_row(self.transform)
-        return float(np.mean(np.abs(np.diff(self.prices[lo:end]))))
+        steps = np.abs(np.diff(self.prices[lo:end]))
+        made = self.series.made
+        return float(np.mean(steps if made is None else steps[~made[lo + 1:end]]))
 
     def dates_of(self, rows: np.ndarray) -> np.ndarray:
         return self.series.dates[rows]
@@ -118,22 +121,29 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
 
 
 def without_made_targets(plan: Plan, made: np.ndarray | None) -> tuple[Plan, int]:
-    """The plan without validation and test windows whose targets were not observed
-    (rows inserted or forward-filled by `missing="ffill"`): a carried-forward price
-    would score the naive forecast as perfect. Returns it and how many test windows
-    left. Training windows keep them: the user chose to fill."""
+    """The plan without windows whose targets were not observed (rows inserted or
+    forward-filled by `missing="ffill"`): they neither train (a carried-forward price is
+    a zero move no market made) nor score (it would make the naive forecast perfect).
+    A window goes if any of its H targets was filled. Returns the plan and how many test
+    windows left."""
     if made is None:
         return plan, 0
     filled = made[target_rows(plan.origins, plan.horizon)].any(axis=1)
     unscored = int((plan.test.any(axis=0) & filled).sum())
-    plan = dataclasses.replace(plan, val=plan.val * ~filled, test=plan.test * ~filled)
-    empty = [k + 1 for k in range(plan.k) if not plan.test[k].any()
-             or (plan.spans[k]["val"] is not None and not plan.val[k].any())]
-    if empty:
-        raise ValueError(f"every validation or test window of origin(s) {empty} forecasts a "
-                         "row that --data.missing ffill filled, and filled prices are not "
-                         "scored; allow the gaps with --data.max-gap instead, or use a "
-                         "longer series")
+    plan = dataclasses.replace(plan, train=plan.train * ~filled, val=plan.val * ~filled,
+                               test=plan.test * ~filled)
+    for k in range(plan.k):
+        spans = [("training", plan.train[k]), ("test", plan.test[k])]
+        if plan.spans[k]["val"] is not None:
+            spans.append(("validation", plan.val[k]))
+        for name, mask in spans:
+            if not mask.any():
+                raise ValueError(
+                    f"every {name} window of origin {k + 1} forecasts a row that "
+                    "--data.missing ffill filled (a date gap or a missing price), and "
+                    "filled prices neither train nor score; use a smaller --data.horizon "
+                    "or fewer --data.origins, allow date gaps with --data.max-gap, or "
+                    "clean the file")
     return plan, unscored
 
 

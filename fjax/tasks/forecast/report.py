@@ -159,9 +159,10 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
               f"- Repairs: {_counts(facts['forward_filled'])} missing values forward-filled, "
               f"{facts['inserted_rows']} rows inserted to close date gaps "
               f"(policy `missing={d.missing}`)"
-              + (f"; {facts['unscored_test_windows']} test window(s) forecasting a filled "
-                 "row are not scored (a carried-forward price would make the naive "
-                 "forecast look perfect)." if facts.get("unscored_test_windows") else "."),
+              + ("; windows forecasting a filled row neither train nor score (a "
+                 "carried-forward price would make the naive forecast look perfect), "
+                 f"{facts['unscored_test_windows']} of them in the test span."
+                 if d.missing == "ffill" else "."),
               f"- Target: `{d.transform}`; every number below is in prices. Scaler "
               f"`{d.scaler}` fitted on rows "
               f"{facts['scaler_rows'][0]}-{facts['scaler_rows'][1] - 1} "
