@@ -195,9 +195,9 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
               "Baselines, from the same last observed rows: naive repeats the last price; "
               "drift extends it by the average change per row since the first row; "
               f"seasonal_naive repeats the price {facts['season']} rows before each step "
-              f"({facts['season_words']}; `--evaluation.season`); moving_average is the mean of the last "
-              f"{config.evaluation.moving_average} rows (`--evaluation.moving-average`). "
-              "Rows, not days: on hourly data 5 rows are 5 hours.", ""]
+              f"({facts['season_words']}; `--evaluation.season`); moving_average is the "
+              f"mean of the last {config.evaluation.moving_average} rows "
+              "(`--evaluation.moving-average`: rows, not days).", ""]
     if m["horizon"] > 1:
         lines += ["## RMSE by horizon step", "", horizon_table(m), ""]
     if "interval" in m:
