@@ -173,8 +173,8 @@ def test_hours_across_a_daylight_saving_change_keep_their_true_order():
         s = load(pd.DataFrame({"Date": hours, "Close": [1.0, 2.0, 3.0, 4.0]}))
     np.testing.assert_array_equal(np.diff(s.dates), np.timedelta64(3600, "s"))
     assert str(pd.Timestamp(s.dates[0])) == "2024-10-26 23:30:00"
-    one = load(pd.DataFrame({"Date": [h[:16] + "+05:00" for h in hours[:2]] + ["2024-10-27 03:30+05:00"],
-                             "Close": [1.0, 2.0, 3.0]}))
+    same_offset = [h[:16] + "+05:00" for h in hours[:2]] + ["2024-10-27 03:30+05:00"]
+    one = load(pd.DataFrame({"Date": same_offset, "Close": [1.0, 2.0, 3.0]}))
     assert str(pd.Timestamp(one.dates[0])) == "2024-10-27 01:30:00"   # its own wall clock
 
 

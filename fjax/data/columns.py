@@ -235,7 +235,8 @@ def infer_schema(df: pd.DataFrame, target: str, positive: str, *,
                                  "data.numeric to keep it")
             num.append(column)
         elif _looks_like_dates(series):
-            raise ValueError(f"column {column!r} holds dates (e.g. {str(series.dropna().iloc[0])!r}); "
+            example = str(series.dropna().iloc[0])
+            raise ValueError(f"column {column!r} holds dates (e.g. {example!r}); "
                              "as a category every later applicant's date would be unknown; "
                              f"pass data.date_column={column!r} for an out-of-time test, drop "
                              f"it with data.drop={column!r}, derive numbers from it (e.g. "

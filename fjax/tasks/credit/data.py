@@ -111,17 +111,16 @@ def load(config: Config) -> CreditData:
         folds = grouped_stratified_kfold(y, ids, config.sweep.folds, seed=config.seed)
     else:
         folds = stratified_kfold(y, config.sweep.folds, seed=config.seed)
+    held_out = {}
     if later.any():
         check_numeric(held, schema, f"the later applicants (data.date_column) of {source}")
-    later_ids = held[cfg.id_column].to_numpy() if cfg.id_column else rows[later]
+        later_ids = held[cfg.id_column].to_numpy() if cfg.id_column else rows[later]
+        held_out = dict(later=held, later_y=y_all[later], later_ids=later_ids, date_spans=spans,
+                        later_seen_earlier=int(np.isin(later_ids, ids).sum())
+                        if cfg.id_column else 0)
     return CreditData(frame=earlier, schema=schema, y=y, ids=ids, folds=folds,
                       new=load_new_applicants(cfg, schema), repeated_ids=repeated_ids,
-                      later=held if later.any() else None,
-                      later_y=y_all[later] if later.any() else None,
-                      later_ids=later_ids if later.any() else None,
-                      later_seen_earlier=int(np.isin(later_ids, ids).sum())
-                      if cfg.id_column else 0,
-                      date_spans=spans or None)
+                      **held_out)
 
 
 def check_numeric(frame: pd.DataFrame, schema: TableSchema, described: str) -> None:
