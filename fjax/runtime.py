@@ -103,11 +103,12 @@ _INTERRUPTED = threading.Event()
 
 @contextlib.contextmanager
 def reliable_interrupts() -> Iterator[None]:
-    """A Ctrl-C that cannot be lost (for entry points such as the CLI). Python raises
-    KeyboardInterrupt wherever the main thread is; inside a garbage-collector callback
-    (jax registers one) it prints "Exception ignored" and goes on, and a run once went
-    on to finish. Here the interrupt is also recorded, and training loops raise it again
-    after the epoch in progress (`interrupted`). A no-op outside the main thread."""
+    """A Ctrl-C that training does not lose (for entry points such as the CLI). Python
+    raises KeyboardInterrupt wherever the main thread is; inside a garbage-collector
+    callback (jax registers one) it prints "Exception ignored" and goes on, and a run
+    once went on to finish. Here the interrupt is also recorded, and training loops raise
+    it again after the epoch in progress (`interrupted`); one swallowed outside training
+    (while a report is written) is still lost. A no-op outside the main thread."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
