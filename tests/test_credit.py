@@ -799,3 +799,10 @@ def test_an_unseen_category_scores_as_the_average_applicant(csv_path):
     fresh["purpose"] = "a purpose no one had"
     names, contrib, _ = attributions(final, final.encode(fresh))
     np.testing.assert_allclose(contrib[:, names.index("purpose")], 0.0, atol=1e-9)
+    # The MLP: its never-trained unknown embedding slot is set to the mean embedding.
+    mlp = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, kind="mlp"))
+    final = refit(mlp, load(mlp), progress=False)
+    names, contrib, _ = attributions(final, final.encode(fresh))
+    np.testing.assert_allclose(contrib[:, names.index("purpose")], 0.0, atol=1e-5)
+    known = attributions(final, final.encode(data.frame.iloc[:3]))[1]
+    assert np.abs(known[:, names.index("purpose")]).max() > 1e-3   # known ones do move it

@@ -11,7 +11,8 @@ population machinery carry it unchanged.
 `embed` and `head` are separate methods so attributions (integrated gradients) can run
 in the continuous space z, where every coordinate belongs to one attribute. Row 0 of
 each embedding table (the unknown slot) starts at zero and, as no training row uses it,
-stays there: an unseen category adds nothing beyond the bias.
+stays there; credit's final model sets it to the mean embedding afterwards
+(`fjax.tasks.credit.final.unknown_as_mix`).
 Reference: Guo & Berkhahn, *Entity Embeddings of Categorical Variables*, 2016.
 """
 

@@ -54,8 +54,21 @@ def refit(config: Config, data: CreditData, progress: bool = True) -> FinalModel
     state = init_member(t.init_fn, build_optimizer(config.optim, steps), config.seed)
     bar = ProgressBar(config.train.epochs, desc="refit", disable=None if progress else True)
     result = fit(state, t.loss_fn, {"x": x, "y": data.y}, config=config.train, callbacks=[bar])
-    return FinalModel(config=config, encoder=encoder, shape=shape, params=result.state.params,
-                      x=x)
+    return FinalModel(config=config, encoder=encoder, shape=shape, x=x,
+                      params=unknown_as_mix(result.state.params, encoder))
+
+
+def unknown_as_mix(params: Any, encoder: TabularEncoder) -> Any:
+    """The MLP's unknown slot (row 0 of each embedding table, never trained) set to the
+    training applicants' mean embedding, so an unseen category enters as the average
+    applicant does (0 against the reference), as in the logistic scorecard. Other
+    models' parameters are returned as they are."""
+    tables = dict(params["params"])
+    for i, column in enumerate(encoder.cat_columns):
+        table = tables[f"embed_{i}"]["embedding"]
+        mix = jnp.asarray(encoder.shares[column], table.dtype) @ table
+        tables[f"embed_{i}"] = {**tables[f"embed_{i}"], "embedding": table.at[0].set(mix)}
+    return {**params, "params": tables}
 
 
 def _space(final: FinalModel, x: np.ndarray) -> tuple[np.ndarray, list[str]]:

@@ -111,9 +111,8 @@ def out_of_time_lines(oot: dict | None) -> list[str]:
         counts = ", ".join(f"{c} {k}" for c, k in oot["unseen_categories"].items())
         lines.append(f"Categories the earlier applicants never held, among the later ones "
                      f"(applicants per column): {counts}. The model has learned nothing "
-                     "about them: logistic regression scores them as the earlier "
-                     "applicants' mix (0 points), WOE as 0, the MLP through an untrained "
-                     "embedding slot.")
+                     "about them: they score as the earlier applicants' mix of categories "
+                     "(0 points against the reference applicant; under WOE, 0).")
     return lines + [""]
 
 
