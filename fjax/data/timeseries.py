@@ -132,20 +132,18 @@ def close_gaps(dates: np.ndarray, values: np.ndarray, max_gap: float, missing: s
             "--data.max-gap (nights, weekends and holidays of market-hours data), fill them "
             "with --data.missing ffill (filled prices are never scored), or resample the "
             "file")
-    out_d, out_v, out_made, start = [], [], [], 0
+    out_d, out_v, start = [], [], 0
     for i in gaps:
         out_d.append(dates[start:i + 1])
         out_v.append(values[start:i + 1])
-        out_made.append(np.zeros(i + 1 - start, bool))
         count = int(np.ceil(step[i].astype(np.int64) / median)) - 1
         out_d.append(dates[i] + np.arange(1, count + 1) * np.timedelta64(int(median), "ns"))
         out_v.append(np.repeat(values[i:i + 1], count, axis=0))
-        out_made.append(np.ones(count, bool))
         start = i + 1
     out_d.append(dates[start:])
     out_v.append(values[start:])
-    out_made.append(np.zeros(len(dates) - start, bool))
-    return np.concatenate(out_d), np.concatenate(out_v), np.concatenate(out_made)
+    filled = np.concatenate(out_d)   # inserted dates lie strictly inside the gaps
+    return filled, np.concatenate(out_v), ~np.isin(filled, dates)
 
 
 def fill_missing(values: np.ndarray, columns: Sequence[str], missing: str, source: str,

@@ -76,6 +76,11 @@ class Transactions:
     def date_of(self, day: int) -> pd.Timestamp:
         return self.start + pd.Timedelta(days=int(day))
 
+    def date_texts(self, days: np.ndarray) -> np.ndarray:
+        """str[n]: YYYY-MM-DD of each day index (vectorized `date_of`, for CSV columns)."""
+        return (np.datetime64(self.start.date()) + np.asarray(days).astype("timedelta64[D]")
+                ).astype(str)
+
     def to_frame(self) -> pd.DataFrame:
         """The handbook's table: TRANSACTION_ID, TX_DATETIME, ..., TX_FRAUD(_SCENARIO)."""
         frame = pd.DataFrame({

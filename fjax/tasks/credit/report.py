@@ -173,9 +173,9 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               "`pd_oof` (its out-of-fold PD, from the members that never saw it: the honest "
               "estimate; with calibration, `pd_oof_raw` is the PD before it, which the "
               "pooled out-of-fold metrics score), `pd`, `score` and `decision` (from the "
-              "final model refit on every applicant, so in-sample), and up to `scorecard.reasons` reason codes: the "
-              "attribute, its value and its points against the reference applicant, most "
-              "adverse first.",
+              "final model refit on every applicant, so in-sample), and up to "
+              "`scorecard.reasons` reason codes: the attribute, its value and its points "
+              "against the reference applicant, most adverse first.",
               "- `scorecard.csv` (logistic regression): points per attribute value; "
               "`<missing>` is a missing value and `<unknown>` a category the training data "
               "never held (scored as the training applicants' mix: 0 points). "

@@ -52,8 +52,7 @@ def scores_frame(tx: Transactions, stack: SplitStack, members: pd.DataFrame,
         frames.append(pd.DataFrame({
             "seed": int(member["seed"]), "period": int(member["fold"]),
             "transaction_id": tx.transaction_id[rows],
-            "date": (np.datetime64(tx.start.date()) + tx.day[rows].astype("timedelta64[D]")
-                     ).astype(str),
+            "date": tx.date_texts(tx.day[rows]),
             "card": tx.customer_ids[tx.customer[rows]],
             "score": expit(score) if to_probability else score, "fraud": tx.fraud[rows]}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -92,7 +91,7 @@ def daily_frame(tx: Transactions, alerts_by_model: dict[str, dict[tuple[int, int
         for (seed, period), a in sorted(alerts.items()):
             frames.append(pd.DataFrame({
                 "model": name, "seed": seed, "period": period,
-                "date": [tx.date_of(d).date().isoformat() for d in a.days],
+                "date": tx.date_texts(a.days),
                 "alerted": a.alerted, "found": a.found, "compromised": a.compromised,
                 "card_precision": a.precision}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -107,7 +106,7 @@ def alerts_frame(tx: Transactions, alerts: dict[tuple[int, int], DailyAlerts],
         score = expit(np.asarray(a.alert_score, np.float64)) if to_probability else a.alert_score
         frames.append(pd.DataFrame({
             "seed": seed, "period": period,
-            "date": [tx.date_of(d).date().isoformat() for d in a.alert_day],
+            "date": tx.date_texts(a.alert_day),
             "rank": a.alert_rank, "card": tx.customer_ids[a.alert_card],
             "score": score, "fraud": a.alert_fraud}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
