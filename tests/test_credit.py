@@ -806,3 +806,41 @@ def test_an_unseen_category_scores_as_the_average_applicant(csv_path):
     np.testing.assert_allclose(contrib[:, names.index("purpose")], 0.0, atol=1e-5)
     known = attributions(final, final.encode(data.frame.iloc[:3]))[1]
     assert np.abs(known[:, names.index("purpose")]).max() > 1e-3   # known ones do move it
+
+
+class Killed(BaseException):
+    """A kill (SIGKILL, a power cut): no handler runs, only the periodic checkpoints stay."""
+
+
+def test_a_killed_run_resumes_to_the_results_of_one_that_never_stopped(csv_path, tmp_path,
+                                                                       monkeypatch):
+    from fjax.report.callbacks import JsonlLogger
+    from fjax.tasks import experiment
+
+    grid = {"optim.weight_decay": [1e-3, 1e-2]}
+    full = run(small_config(csv_path, out=str(tmp_path / "full")), grid=grid, progress=False)
+    cut = small_config(csv_path, out=str(tmp_path / "cut"))
+    logged = JsonlLogger.on_epoch_end
+
+    def killed(self, epoch, logs, loop):
+        logged(self, epoch, logs, loop)
+        if epoch == 3:
+            raise Killed
+
+    with monkeypatch.context() as m:
+        m.setattr(experiment, "CHECKPOINT_EVERY_S", 0.0)
+        m.setattr(JsonlLogger, "on_epoch_end", killed)
+        with pytest.raises(Killed):
+            run(cut, grid=grid, progress=False)
+    assert not (tmp_path / "cut" / "metrics.json").exists()
+    trained = []
+    with monkeypatch.context() as m:
+        m.setattr(JsonlLogger, "on_epoch_end", lambda self, epoch, logs, loop: (
+            trained.append(epoch), logged(self, epoch, logs, loop)))
+        resumed = run(dataclasses.replace(cut, resume=True), grid=grid, progress=False)
+    assert trained == [3]    # from the checkpoint of epoch 2
+    for name in ("scores.csv", "cv_table.csv", "cv_summary.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(resumed / name), pd.read_csv(full / name))
+    timings = [json.loads((p / "metrics.json").read_text())["timings_s"] for p in (full, resumed)]
+    assert [t["resumed_epoch"] for t in timings] == [0, 2]
+    assert "resumed from a checkpoint of epoch 2" in (resumed / "report.md").read_text()

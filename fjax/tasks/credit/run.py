@@ -92,9 +92,10 @@ OUTPUTS = ("metrics.json", "cv_table.csv", "cv_summary.csv", "scores.csv",
 def report_notes(config: Config, members: int, configs: int, programs: int,
                  rejected_without_reason: int = 0, chosen: Config | None = None,
                  mean_pd: float | None = None, bad_rate: float | None = None,
-                 repeated_ids: int = 0) -> list[str]:
+                 repeated_ids: int = 0, resumed_epoch: int = 0) -> list[str]:
     """What a reader must know to trust (or discount) the numbers; `chosen` is the best
-    configuration, `mean_pd` its mean out-of-fold PD and `bad_rate` the data's."""
+    configuration, `mean_pd` its mean out-of-fold PD and `bad_rate` the data's;
+    `resumed_epoch` the latest checkpoint a resumed run started from (0: none)."""
     notes = [f"{members} members ({config.sweep.folds} folds x {configs} configurations x "
              f"{config.sweep.seeds} seeds) trained in {programs} compiled population(s); "
              "preprocessing fitted per fold on that fold's training rows."]
@@ -131,6 +132,10 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
                      "no attribute of theirs raised the PD above the reference (mean) "
                      "applicant's, whose PD is itself at or above the threshold. Reasons are "
                      "relative to that reference; review these cases by hand.")
+    if resumed_epoch:
+        notes.append(f"The run resumed from a checkpoint of epoch {resumed_epoch}: "
+                     "metrics.json's `timings_s` are this session's, without the epochs "
+                     "trained before it stopped.")
     return notes
 
 
@@ -202,12 +207,14 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         "timings_s": {"cross_validation": cv_s, "refit": refit_s,
                       "compile": [r.population.compile_s for r in results],
                       "train": [r.population.train_s for r in results],
+                      "resumed_epoch": max(r.population.resumed_epoch for r in results),
                       "total": time.perf_counter() - t_start},
     }
     run_dir.json("metrics.json", metrics_json)
     notes = report_notes(config, len(search.table), len(search.summary), len(results),
                          final_facts["rejected_without_reason"], best,
-                         float(np.mean(oof.pd_raw)), float(np.mean(data.y)), data.repeated_ids)
+                         float(np.mean(oof.pd_raw)), float(np.mean(data.y)), data.repeated_ids,
+                         metrics_json["timings_s"]["resumed_epoch"])
     run_dir.text("report.md", report_markdown(
         title=f"Credit scoring: {config.name}", metrics=metrics_json,
         per_fold=per_fold, summary=search.summary, importance=imp, points=points,
