@@ -29,6 +29,16 @@ def test_defaults_reproduce_the_tutorial():
     (lambda: ForecastDataConfig(val_fraction=0.9), r"ForecastDataConfig.val_fraction"),
     (lambda: ForecastDataConfig(features=("Close",)), r"ForecastDataConfig.features repeats"),
     (lambda: ForecastDataConfig(max_gap=0.5), r"ForecastDataConfig.max_gap"),
+    (lambda: ForecastDataConfig(features=("Open", "Volume"), feature_transforms=("log",)),
+     r"ForecastDataConfig.feature_transforms has 1 value\(s\) \('log',\) for 2 feature\(s\) "
+     r"\('Open', 'Volume'\); give one per --data.features entry"),
+    (lambda: ForecastDataConfig(feature_transforms=("level",)),
+     r"ForecastDataConfig.feature_transforms has 1 value\(s\) \('level',\) for 0 feature"),
+    (lambda: ForecastDataConfig(features=("Volume",), feature_transforms=("logret",)),
+     r"ForecastDataConfig.feature_transforms has 'logret' \(did you mean 'log_return'\?\); "
+     r"choose each from level, log, diff, log_return"),
+    (lambda: ForecastDataConfig(features=("RSI",), feature_transforms=("price",)),
+     r"ForecastDataConfig.feature_transforms has 'price' \(did you mean 'level'\?\)"),
     (lambda: ForecastDataConfig(transform="pct"), r"ForecastDataConfig.transform is 'pct'"),
     (lambda: Config(loss=LossConfig(name="bce")), r"LossConfig.name is 'bce', not a forecasting"),
     (lambda: Config(model=ModelConfig(kind="logistic")), r"ModelConfig.kind is 'logistic'"),
@@ -45,6 +55,7 @@ def test_bad_values_name_the_field(make, match):
 
 def test_json_round_trip():
     c = Config(data=ForecastDataConfig(features=("Open", "Volume"), horizon=5, origins=3,
+                                       feature_transforms=("diff", "log"),
                                        rolling_rows=500, training="rolling"),
                loss=LossConfig(name="pinball", quantiles=(0.05, 0.5, 0.95)))
     assert from_json(Config, to_json(c)) == c
@@ -52,9 +63,11 @@ def test_json_round_trip():
 
 def test_command_line_fields_and_errors(capsys):
     c = tyro.cli(Config, args=["--data.path", "my.csv", "--data.target", "price",
-                               "--data.horizon", "5", "--data.features", "Open", "High"])
+                               "--data.horizon", "5", "--data.features", "Open", "High",
+                               "--data.feature-transforms", "level", "log_return"])
     assert (c.data.path, c.data.target, c.data.horizon, c.data.features) == \
         ("my.csv", "price", 5, ("Open", "High"))
+    assert c.data.feature_transforms == ("level", "log_return")
     with pytest.raises(SystemExit) as exit_:
         cli.main(["run", "forecast", "--data.horizon", "0"])
     assert exit_.value.code == 2

@@ -59,6 +59,9 @@ def random_walk(tmp_path, n=240, name="rw.csv", seed=0, **columns):
 @pytest.mark.parametrize("kw", [
     dict(scaler="minmax"), dict(scaler="robust", transform="diff", features=("volume",)),
     dict(scaler="standard", transform="log_return", origins=3, val_fraction=0.1, gap=2),
+    dict(scaler="minmax", features=("volume",), feature_transforms=("log_return",)),
+    dict(scaler="standard", transform="diff", features=("volume",), feature_transforms=("log",),
+         origins=2, training="rolling"),
 ])
 def test_scalers_see_only_the_first_origins_training_rows(tmp_path, kw):
     path, frame = random_walk(tmp_path)
@@ -80,6 +83,80 @@ def test_scalers_see_only_the_first_origins_training_rows(tmp_path, kw):
     np.testing.assert_array_equal(data.x[first], data2.x[first])
     np.testing.assert_array_equal(data.y[first], data2.y[first])
     assert not np.array_equal(data.y[data.test_index], data2.y[data.test_index])
+    for c in range(1, data.x.shape[2]):   # each feature's later values reach the test inputs
+        assert not np.array_equal(data.x[data.test_index, :, c], data2.x[data.test_index, :, c])
+
+
+HAND = pd.DataFrame({"price": [10., 11, 12, 11, 13, 14, 13, 15, 16, 15, 17, 18],
+                     "rsi": [50., 55, 61, 48, 52, 70, 65, 40, 45, 58, 62, 66],
+                     "volume": [100., 200, 150, 300, 120, 240, 180, 90, 360, 270, 135, 400]})
+
+
+@pytest.mark.parametrize("transform", ["price", "log_return"])
+def test_each_feature_is_transformed_by_its_own_and_windows_stay_aligned(tmp_path, transform):
+    """An RSI as a level and volume as log returns, against numpy: volume's row 0 is
+    undefined, so every column's windows start at row 1; min-max statistics come from
+    the training rows [1, 9) only (test_fraction 0.25 of 12 rows)."""
+    path = tmp_path / "hand.csv"
+    HAND.to_csv(path, index=False)
+    cfg = ForecastDataConfig(path=str(path), date_column=None, target="price",
+                             features=("rsi", "volume"), feature_transforms=("level", "log_return"),
+                             transform=transform, window=3, horizon=1, test_fraction=0.25)
+    data = prepare(cfg, EvaluationConfig(season=2, moving_average=2))
+    p, v = HAND["price"].to_numpy(), HAND["volume"].to_numpy()
+    target = p if transform == "price" else np.r_[np.nan, np.log(p[1:] / p[:-1])]
+    z = np.column_stack([target, HAND["rsi"], np.r_[np.nan, np.log(v[1:] / v[:-1])]])
+    lo, hi = z[1:9].min(axis=0), z[1:9].max(axis=0)
+    scaled = (z - lo) / (hi - lo)
+    np.testing.assert_array_equal(data.plan.origins, np.arange(4, 12))
+    want = np.stack([scaled[t - 3:t] for t in range(4, 12)])
+    np.testing.assert_allclose(data.x, want, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(data.y[:, 0], scaled[4:12, 0], rtol=1e-6, atol=1e-7)
+    assert data.plan.scaler_rows == (1, 9)
+    facts = data_facts(data, cfg)
+    assert facts["input_transforms"] == {"price": transform, "rsi": "level",
+                                         "volume": "log_return"}
+    assert facts["first_input_row"] == 1
+
+
+@pytest.mark.parametrize("transform", ["price", "diff", "log_return"])
+def test_features_transformed_like_the_target_equal_the_default(tmp_path, transform):
+    path, _ = random_walk(tmp_path)
+    kw = dict(path=str(path), target="price", features=("volume",), transform=transform,
+              window=10, horizon=2)
+    like = {"price": "level", "diff": "diff", "log_return": "log_return"}[transform]
+    default = prepare(ForecastDataConfig(**kw))
+    given = prepare(ForecastDataConfig(**kw, feature_transforms=(like,)))
+    assert default.feature_transforms == (like,)
+    np.testing.assert_array_equal(default.x, given.x)
+    np.testing.assert_array_equal(default.y, given.y)
+    assert default.naive_scale() == given.naive_scale()
+
+
+def test_a_differenced_feature_leaves_the_mase_scale_alone(tmp_path):
+    """Its inputs start at row 1, but the target's naive scale is the same as without it."""
+    path, _ = random_walk(tmp_path)
+    kw = dict(path=str(path), target="price", features=("volume",), window=10)
+    level = prepare(ForecastDataConfig(**kw))
+    diff = prepare(ForecastDataConfig(**kw, feature_transforms=("diff",)))
+    assert (level.first, diff.first) == (0, 1)
+    assert diff.naive_scale() == level.naive_scale()
+
+
+def test_a_log_feature_on_nonpositive_values_names_the_column_and_the_fix(tmp_path):
+    path, frame = random_walk(tmp_path, spread=np.linspace(1.0, -1.0, 240))
+    kw = dict(path=str(path), target="price", features=("volume", "spread"), window=10)
+    with pytest.raises(ValueError, match=r"column 'spread' has 120 values <= 0 \(first at row "
+                       r"120: .*\); log returns need positive values; give it level or diff "
+                       r"in --data.feature-transforms"):
+        prepare(ForecastDataConfig(**kw, feature_transforms=("log", "log_return")))
+    with pytest.raises(ValueError, match=r"column 'spread' has 120 values <= 0 .* transformed "
+                       r"like the target"):   # unset: the target's log returns
+        prepare(ForecastDataConfig(**kw, transform="log_return"))
+    data = prepare(ForecastDataConfig(**kw, feature_transforms=("log", "level")))
+    np.testing.assert_allclose(data.scaler.inverse_transform(
+        np.asarray(data.x[0], np.float64))[:, 1:], np.c_[np.log(frame["volume"]),
+                                                         frame["spread"]][:10], rtol=1e-6)
 
 
 def test_facts_describe_spans_and_range(tmp_path):

@@ -110,18 +110,25 @@ def test_report_states_the_verdict_against_naive(quantile_run):
 def test_user_csv_from_the_command_line(tmp_path, capsys):
     frame = write_prices(tmp_path / "my.csv", n=200)
     frame.loc[[50, 51], "price"] = np.nan
+    frame.loc[[70], "volume"] = np.nan
     frame.to_csv(tmp_path / "my.csv", index=False)
     code = cli.main(["run", "forecast", "--data.path", str(tmp_path / "my.csv"),
                      "--data.target", "price", "--data.horizon", "5", "--data.window", "20",
+                     "--data.features", "volume", "--data.feature-transforms", "diff",
                      "--model.kind", "linear", "--train.epochs", "1", "--data.missing", "ffill",
                      "--out", str(tmp_path / "cli")])
     assert code == 0 and "report:" in capsys.readouterr().out
-    assert "- Repairs: price 2 missing values forward-filled" in \
-        (tmp_path / "cli" / "report.md").read_text()
+    report = (tmp_path / "cli" / "report.md").read_text()
+    assert "- Repairs: price 2, volume 1 missing values forward-filled" in report
+    assert ("inputs price (`price`, the target), volume (`diff`); windows read rows from 1 "
+            "on, where every input is defined") in report
     fc = pd.read_csv(tmp_path / "cli" / "forecast.csv")
     assert sorted(fc["step"].unique()) == [1, 2, 3, 4, 5]
     cfg = json.loads((tmp_path / "cli" / "config.json").read_text())
     assert cfg["model"]["kind"] == "linear" and cfg["data"]["horizon"] == 5
+    assert cfg["data"]["feature_transforms"] == ["diff"]
+    facts = json.loads((tmp_path / "cli" / "metrics.json").read_text())["data"]
+    assert facts["input_transforms"] == {"price": "price", "volume": "diff"}
 
 
 def test_a_constant_target_is_refused_before_training(tmp_path):

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from fjax.data.series import first_row, gaussian_prices, targets, to_prices, to_target
+from fjax.data.series import (first_row, gaussian_prices, inputs_first_row, targets, to_feature,
+                              to_inputs, to_prices, to_target)
 
 PRICES = np.array([100.0, 102.0, 101.0, 105.0, 104.0, 108.0, 110.0])
 
@@ -67,6 +68,42 @@ def test_log_return_rejects_nonpositive_naming_the_column():
         to_target(cols[:, ::-1], "log_return", names=("Close", "Volume"))
     with pytest.raises(ValueError, match=r"'target' has 1 values <= 0"):
         targets(np.r_[PRICES, -1.0], np.array([2]), 1, "log_return")
+
+
+def test_feature_transforms_hand_values():
+    x = np.array([2.0, 4.0, 1.0, 8.0])
+    np.testing.assert_array_equal(to_feature(x, "level"), x)
+    np.testing.assert_allclose(to_feature(x, "log"), np.log(x), rtol=1e-15)
+    np.testing.assert_array_equal(to_feature(x, "diff")[1:], [2.0, -3.0, 7.0])
+    np.testing.assert_allclose(to_feature(x, "log_return")[1:], np.log([2.0, 0.25, 8.0]),
+                               rtol=1e-15)
+    assert np.isnan(to_feature(x, "diff")[0]) and np.isnan(to_feature(x, "log_return")[0])
+    # Inputs start where every column is defined: row 1 once any column is differenced.
+    assert inputs_first_row("price", ["level", "log"]) == 0
+    assert inputs_first_row("price", ["level", "diff"]) == 1
+    assert inputs_first_row("log_return", []) == 1
+
+
+def test_inputs_transform_each_column_by_its_own_transform():
+    cols = np.stack([PRICES, PRICES - 104.0, PRICES * 10], axis=1)   # a signed spread
+    z = to_inputs(cols, "log_return", ["level", "log"], ("Close", "Spread", "Volume"))
+    np.testing.assert_allclose(z[1:, 0], np.diff(np.log(PRICES)), rtol=1e-13)
+    np.testing.assert_array_equal(z[:, 1], PRICES - 104.0)
+    np.testing.assert_allclose(z[:, 2], np.log(PRICES * 10), rtol=1e-15)
+    # Transformed like the target, the columns equal to_target's, bit for bit.
+    np.testing.assert_array_equal(to_inputs(cols[:, [0, 2]], "log_return", ["log_return"], "ab"),
+                                  to_target(cols[:, [0, 2]], "log_return"))
+
+
+@pytest.mark.parametrize("transform, need", [("log_return", "log returns"), ("log", "logs")])
+def test_a_log_feature_rejects_nonpositive_naming_the_column_and_the_fix(transform, need):
+    spread = np.r_[PRICES[:2], -0.5, PRICES[3:5], 0.0, PRICES[6:]]
+    with pytest.raises(ValueError, match=rf"column 'Spread' has 2 values <= 0 \(first at row 2: "
+                       rf"-0.5\); {need} need positive values; give it level or diff in "
+                       r"--data.feature-transforms"):
+        to_inputs(np.stack([PRICES, spread], axis=1), "price", [transform], ("Close", "Spread"))
+    with pytest.raises(ValueError, match="unknown feature transform 'price'"):
+        to_feature(PRICES, "price")
 
 
 def test_gaussian_prices_map_each_step_bound():

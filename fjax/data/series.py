@@ -6,6 +6,17 @@ Inputs are the per-step series (stationary for diff and log_return):
     diff:        z_t = p_t - p_{t-1}
     log_return:  z_t = log p_t - log p_{t-1}
 
+Each extra input column (a feature x) has a transform of its own (`to_inputs`):
+
+    level:       x_t             (an RSI, a funding rate, a spread: what `price` is to p)
+    log:         log x_t         (volume)
+    diff:        x_t - x_{t-1}
+    log_return:  log x_t - log x_{t-1}
+
+Every value at row t uses rows <= t only; a differenced column's row 0 is NaN, so
+the windows of a series start where every one of its inputs is defined
+(`inputs_first_row`), and input row t is the same date in every column.
+
 Targets of a window with origin t (last observed price p_{t-1}) are the change from
 p_{t-1} to each forecast step h = 1..H, so every step maps back to a price on its own:
 
@@ -25,6 +36,9 @@ from typing import Sequence
 import numpy as np
 
 TRANSFORMS = ("price", "diff", "log_return")
+FEATURE_TRANSFORMS = ("level", "log", "diff", "log_return")
+LIKE_TARGET = {"price": "level", "diff": "diff", "log_return": "log_return"}
+"""The feature transform that transforms a feature like the target."""
 
 
 def check_transform(transform: str) -> None:
@@ -38,19 +52,24 @@ def first_row(transform: str) -> int:
     return 0 if transform == "price" else 1
 
 
-def _check_positive(values: np.ndarray, names: Sequence[str]) -> None:
+FEATURE_FIX = ("give it level or diff in --data.feature-transforms (one value per "
+               "feature, in the order of --data.features; unset, every feature is "
+               "transformed like the target), or drop it from --data.features")
+
+
+def _check_positive(values: np.ndarray, names: Sequence[str], need: str = "log returns",
+                    fix: str | None = None) -> None:
+    """Raise naming the column, how many values are <= 0 and the first row. `fix`
+    defaults to the target's fix for column 0 and a feature's for the others."""
     cols = values.reshape(values.shape[0], -1)
     for c in range(cols.shape[1]):
         bad = np.nonzero(~(cols[:, c] > 0))[0]
         if len(bad):
             name = names[c] if c < len(names) else f"column {c}"
-            fix = ("use --data.transform diff or price" if c == 0 else
-                   "every input column takes --data.transform, so drop it from "
-                   "--data.features, shift it to positive values (e.g. volume + 1) in the "
-                   "file, or use --data.transform diff or price")
             raise ValueError(
                 f"column {name!r} has {len(bad)} values <= 0 (first at row {bad[0]}: "
-                f"{float(cols[bad[0], c])!r}); log returns need positive values; {fix}")
+                f"{float(cols[bad[0], c])!r}); {need} need positive values; "
+                f"{fix or ('use --data.transform diff or price' if c == 0 else FEATURE_FIX)}")
 
 
 def to_target(values: np.ndarray, transform: str, names: Sequence[str] = ("target",)) -> np.ndarray:
@@ -66,6 +85,54 @@ def to_target(values: np.ndarray, transform: str, names: Sequence[str] = ("targe
     out = np.full_like(v, np.nan)
     out[1:] = v[1:] - v[:-1]
     return out
+
+
+def check_feature_transform(transform: str) -> None:
+    if transform not in FEATURE_TRANSFORMS:
+        raise ValueError(f"unknown feature transform {transform!r}; choose one of "
+                         f"{', '.join(FEATURE_TRANSFORMS)}")
+
+
+def feature_first_row(transform: str) -> int:
+    """The first row where a feature's transform is defined."""
+    check_feature_transform(transform)
+    return 1 if transform in ("diff", "log_return") else 0
+
+
+def inputs_first_row(transform: str, feature_transforms: Sequence[str]) -> int:
+    """The first row where the target's and every feature's transform are defined."""
+    return max([first_row(transform), *map(feature_first_row, feature_transforms)])
+
+
+def to_feature(values: np.ndarray, transform: str, name: str = "feature") -> np.ndarray:
+    """One feature column `f64[n]` as the model reads it; row 0 is NaN for diff and
+    log_return. Raises ValueError naming the column when a log meets a value <= 0."""
+    check_feature_transform(transform)
+    v = np.asarray(values, dtype=np.float64)
+    if transform == "level":
+        return v.copy()
+    if transform in ("log", "log_return"):
+        _check_positive(v, (name,), "logs" if transform == "log" else "log returns",
+                        FEATURE_FIX)
+        v = np.log(v)
+    if transform == "log":
+        return v
+    out = np.full_like(v, np.nan)
+    out[1:] = v[1:] - v[:-1]
+    return out
+
+
+def to_inputs(values: np.ndarray, transform: str, feature_transforms: Sequence[str],
+              names: Sequence[str]) -> np.ndarray:
+    """The per-step inputs `f64[n, C]`: column 0 (the target) by `transform`, column
+    j >= 1 by `feature_transforms[j - 1]`."""
+    v = np.asarray(values, dtype=np.float64)
+    if len(feature_transforms) != v.shape[1] - 1:
+        raise ValueError(f"{len(feature_transforms)} feature transforms for "
+                         f"{v.shape[1] - 1} features; give one per feature")
+    columns = [to_target(v[:, 0], transform, names[:1])]
+    columns += [to_feature(v[:, j], t, names[j]) for j, t in enumerate(feature_transforms, 1)]
+    return np.stack(columns, axis=1)
 
 
 def targets(prices: np.ndarray, origins: np.ndarray, horizon: int, transform: str) -> np.ndarray:

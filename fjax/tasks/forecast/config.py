@@ -7,12 +7,14 @@ the first 80% of rows, LSTM 50 -> LSTM 50 -> Dense 25 -> Dense H, Adam 1e-3, bat
 
 from __future__ import annotations
 
+import difflib
 import math
 from typing import Literal
 
 from fjax.config import (DataConfig, ExperimentConfig, LossConfig, ModelConfig, TrainConfig,
                          check_integer, config_error, frozen_config)
 from fjax.config_fields import check_unused
+from fjax.data.series import FEATURE_TRANSFORMS, LIKE_TARGET
 
 FORECAST_LOSSES = ("mse", "mae", "huber", "pinball", "gaussian_nll")
 FORECAST_MODELS = ("linear", "mlp", "lstm", "gru", "cnn")
@@ -30,7 +32,11 @@ class ForecastDataConfig(DataConfig):
     target: str = "Close"
     """The column to forecast."""
     features: tuple[str, ...] = ()
-    """Extra input columns (e.g. Open High Low Volume); transformed like the target."""
+    """Extra input columns (e.g. Open High Low Volume); transformed like the target
+    unless `feature_transforms` says otherwise."""
+    feature_transforms: tuple[str, ...] = ()
+    """One per feature, in order: level (as is, e.g. an RSI or a spread), log (e.g.
+    volume), diff or log_return; empty: each feature transformed like the target."""
     transform: Literal["price", "diff", "log_return"] = "price"
     """Model price levels, differences or log returns (all results are in prices)."""
     scaler: Literal["minmax", "standard", "robust", "none"] = "minmax"
@@ -81,6 +87,28 @@ class ForecastDataConfig(DataConfig):
         if len(set(self.features)) != len(self.features):
             raise config_error(self, "features", f"has duplicates: {self.features}",
                                "list each column once")
+        self._check_feature_transforms()
+
+    def _check_feature_transforms(self):
+        given = self.feature_transforms
+        if given and len(given) != len(self.features):
+            raise config_error(self, "feature_transforms", f"has {len(given)} value(s) "
+                               f"{given} for {len(self.features)} feature(s) "
+                               f"{self.features}", "give one per --data.features entry, "
+                               "in the same order, or none to transform every feature "
+                               "like the target")
+        for value in given:
+            if value not in FEATURE_TRANSFORMS:
+                close = ["level"] if value == "price" else \
+                    difflib.get_close_matches(value, FEATURE_TRANSFORMS, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise config_error(self, "feature_transforms", f"has {value!r}{hint}",
+                                   f"choose each from {', '.join(FEATURE_TRANSFORMS)}")
+
+    @property
+    def used_feature_transforms(self) -> tuple[str, ...]:
+        """Each feature's transform: the given ones, or the target's."""
+        return self.feature_transforms or (LIKE_TARGET[self.transform],) * len(self.features)
 
     @property
     def columns(self) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from fjax.baselines import min_history
 from fjax.data.scalers import Scaler, fit_scaler
-from fjax.data.series import first_row, targets, to_target
+from fjax.data.series import inputs_first_row, targets, to_inputs
 from fjax.data.timeseries import Series, load_series, median_spacing
 from fjax.data.windows import Plan, gather_inputs, plan_windows, target_rows
 from fjax.datasets import load_dataset, read_table
@@ -21,7 +21,8 @@ from fjax.tasks.forecast.config import EvaluationConfig, ForecastDataConfig
 class ForecastData:
     """Everything the forecaster trains on and is scored against.
 
-    `x f32[N, W, C]` (the per-step series) and `y f32[N, H]` (the change from the last
+    `x f32[N, W, C]` (the per-step series: the target by `transform`, each feature by
+    its entry of `feature_transforms`) and `y f32[N, H]` (the change from the last
     price to each step, `fjax.data.series.targets`) hold every window, scaled by the
     target column's scaler; the plan's masks say which windows each origin trains,
     validates and tests on. Prices are float64.
@@ -30,6 +31,7 @@ class ForecastData:
     source: str
     series: Series
     transform: str
+    feature_transforms: tuple[str, ...]   # one per feature column (1..C-1)
     scaler: Scaler            # per column of the per-step series; column 0 scales y
     plan: Plan
     x: np.ndarray
@@ -43,6 +45,11 @@ class ForecastData:
     @property
     def prices(self) -> np.ndarray:
         return self.series.values[:, 0]
+
+    @property
+    def first(self) -> int:
+        """The first row where every input column is defined (`inputs_first_row`)."""
+        return inputs_first_row(self.transform, self.feature_transforms)
 
     @property
     def test_index(self) -> np.ndarray:
@@ -65,11 +72,12 @@ class ForecastData:
     def naive_scale(self) -> float:
         """In-sample MAE of the one-step naive forecast on the scaler's training rows:
         the MASE denominator (Hyndman & Koehler, 2006). Its prices start one row before
-        the first change for differenced transforms, so every transform of the same
-        series gets the same scale. Steps into a filled row (`missing="ffill"`) are left
-        out: their zero change would shrink the scale and inflate every MASE."""
+        the first input row when that is row 1 (a differenced target or feature), so
+        every transform of the same series, with any features, gets the same scale.
+        Steps into a filled row (`missing="ffill"`) are left out: their zero change
+        would shrink the scale and inflate every MASE."""
         start, end = self.plan.scaler_rows
-        lo = start - first_row(self.transform)
+        lo = start - self.first
         steps = np.abs(np.diff(self.prices[lo:end]))
         made = self.series.made
         return float(np.mean(steps if made is None else steps[~made[lo + 1:end]]))
@@ -89,7 +97,8 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
     frame, source = read_frame(cfg)
     series = load_series(frame, cfg.columns, date_column=cfg.date_column, missing=cfg.missing,
                          max_gap=cfg.max_gap, source=source)
-    first = first_row(cfg.transform)
+    feature_transforms = cfg.used_feature_transforms
+    first = inputs_first_row(cfg.transform, feature_transforms)
     plan = plan_windows(series.n, window=cfg.window, horizon=cfg.horizon, stride=cfg.stride,
                         test_fraction=cfg.test_fraction, val_fraction=cfg.val_fraction,
                         gap=cfg.gap, origins=cfg.origins, training=cfg.training,
@@ -105,7 +114,7 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
                          f"rows {start}-{end - 1}: there is nothing to learn, and the naive "
                          "forecast's error (the scale of every comparison) is zero; check "
                          "that data.target names the price column")
-    z = to_target(series.values, cfg.transform, names=series.columns)
+    z = to_inputs(series.values, cfg.transform, feature_transforms, series.columns)
     mask = np.zeros(series.n, bool)
     mask[slice(*plan.scaler_rows)] = True
     scaler = fit_scaler(cfg.scaler, z, mask)
@@ -113,7 +122,8 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
     x = gather_inputs(scaler.transform(z), plan.origins, cfg.window)
     change = targets(prices, plan.origins, cfg.horizon, cfg.transform)
     y = ((change - scaler.offset[0]) / scaler.scale[0]).astype(np.float32)
-    return ForecastData(source=source, series=series, transform=cfg.transform, scaler=scaler,
+    return ForecastData(source=source, series=series, transform=cfg.transform,
+                        feature_transforms=feature_transforms, scaler=scaler,
                         plan=plan, x=x, y=y,
                         actual=prices[target_rows(plan.origins, cfg.horizon)],
                         last_price=prices[plan.origins - 1], season=season,
@@ -205,6 +215,11 @@ def spacing_facts(dates: np.ndarray) -> dict | None:
             "longest_dates": None if i is None else [text[i], text[i + 1]]}
 
 
+def input_transforms(data: ForecastData) -> dict:
+    """Each input column's transform, the target's first."""
+    return dict(zip(data.series.columns, (data.transform, *data.feature_transforms)))
+
+
 def data_facts(data: ForecastData, cfg: ForecastDataConfig) -> dict:
     """What the report says about the data: rows, repairs, spans with dates."""
     plan, dates = data.plan, data.series.dates
@@ -231,6 +246,7 @@ def data_facts(data: ForecastData, cfg: ForecastDataConfig) -> dict:
             "season": data.season, "season_words": data.season_words,
             "forward_filled": data.series.filled, "inserted_rows": data.series.inserted_rows,
             "unscored_test_windows": data.unscored_windows,
-            "transform": cfg.transform, "scaler": data.scaler.to_dict(),
+            "transform": cfg.transform, "input_transforms": input_transforms(data),
+            "first_input_row": data.first, "scaler": data.scaler.to_dict(),
             "scaler_rows": list(plan.scaler_rows), "windows": int(len(plan.origins)),
             "spans": spans, "test_targets_outside_training_range": outside}

@@ -122,6 +122,18 @@ def _counts(by_column: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in by_column.items()) or "no"
 
 
+def _inputs_text(facts: dict) -> str:
+    """Each input column with its transform; where a differenced one starts the inputs
+    at row 1, says so (every input row is one date in every column)."""
+    names = [f"{c} (`{t}`{', the target' if i == 0 else ''})"
+             for i, (c, t) in enumerate(facts["input_transforms"].items())]
+    text = ", ".join(names)
+    if len(names) > 1 and facts["first_input_row"]:
+        text += (f"; windows read rows from {facts['first_input_row']} on, where every "
+                 "input is defined (a difference has no row 0)")
+    return text
+
+
 def _describe_spans(facts: dict) -> str:
     rows = []
     for s in facts["spans"]:
@@ -154,7 +166,7 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
     lines = [f"# Forecast of {d.target!r}: {facts['source']}", "", verdict(m), ""]
     lines += ["## What was run", "",
               f"- Data: {facts['rows']} rows from {facts['first_date']} to {facts['last_date']}; "
-              f"inputs {', '.join(facts['columns'])}.",
+              f"inputs {_inputs_text(facts)}.",
               *_spacing_lines(facts.get("spacing"), d.max_gap),
               f"- Repairs: {_counts(facts['forward_filled'])} missing values forward-filled, "
               f"{facts['inserted_rows']} rows inserted to close date gaps "
