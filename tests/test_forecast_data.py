@@ -59,8 +59,8 @@ def random_walk(tmp_path, n=240, name="rw.csv", seed=0, **columns):
 @pytest.mark.parametrize("kw", [
     dict(scaler="minmax"), dict(scaler="robust", transform="diff", features=("volume",)),
     dict(scaler="standard", transform="log_return", origins=3, val_fraction=0.1, gap=2),
-    dict(scaler="minmax", features=("volume",), feature_transforms=("log_return",)),
-    dict(scaler="standard", transform="diff", features=("volume",), feature_transforms=("log",),
+    dict(scaler="standard", features=("volume",), feature_transforms=("log_return",)),
+    dict(scaler="minmax", transform="diff", features=("volume",), feature_transforms=("log",),
          origins=2, training="rolling"),
 ])
 def test_scalers_see_only_the_first_origins_training_rows(tmp_path, kw):
@@ -88,8 +88,8 @@ def test_scalers_see_only_the_first_origins_training_rows(tmp_path, kw):
 
 
 HAND = pd.DataFrame({"price": [10., 11, 12, 11, 13, 14, 13, 15, 16, 15, 17, 18],
-                     "rsi": [50., 55, 61, 48, 52, 70, 65, 40, 45, 58, 62, 66],
-                     "volume": [100., 200, 150, 300, 120, 240, 180, 90, 360, 270, 135, 400]})
+                     "rsi": [50., 55, 61, 48, 52, 70, 65, 40, 45, 58, 82, 66],
+                     "volume": [100., 200, 150, 300, 120, 240, 180, 90, 360, 270, 135, 2000]})
 
 
 @pytest.mark.parametrize("transform", ["price", "log_return"])
@@ -108,6 +108,7 @@ def test_each_feature_is_transformed_by_its_own_and_windows_stay_aligned(tmp_pat
     z = np.column_stack([target, HAND["rsi"], np.r_[np.nan, np.log(v[1:] / v[:-1])]])
     lo, hi = z[1:9].min(axis=0), z[1:9].max(axis=0)
     scaled = (z - lo) / (hi - lo)
+    assert scaled[10, 1] > 1 and scaled[11, 2] > 1   # the test rows lie outside their range
     np.testing.assert_array_equal(data.plan.origins, np.arange(4, 12))
     want = np.stack([scaled[t - 3:t] for t in range(4, 12)])
     np.testing.assert_allclose(data.x, want, rtol=1e-6, atol=1e-7)

@@ -84,6 +84,14 @@ def test_feature_transforms_hand_values():
     assert inputs_first_row("log_return", []) == 1
 
 
+@pytest.mark.parametrize("transform", ["level", "log", "diff", "log_return"])
+def test_a_feature_at_row_t_uses_rows_up_to_t_only(transform):
+    x = np.random.default_rng(0).uniform(1.0, 2.0, 20)
+    later = np.r_[x[:10], 3 * x[10:]]
+    np.testing.assert_array_equal(to_feature(x, transform)[:10], to_feature(later, transform)[:10])
+    assert to_feature(x, transform)[10] != to_feature(later, transform)[10]
+
+
 def test_inputs_transform_each_column_by_its_own_transform():
     cols = np.stack([PRICES, PRICES - 104.0, PRICES * 10], axis=1)   # a signed spread
     z = to_inputs(cols, "log_return", ["level", "log"], ("Close", "Spread", "Volume"))
