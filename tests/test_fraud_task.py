@@ -295,3 +295,116 @@ def test_a_training_week_with_less_history_than_the_windows_is_warned_of():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assessment_periods(FraudDataConfig(train_start="2018-05-08"), tx, 1)   # day 37
+
+
+@pytest.mark.parametrize("make, field, column", [
+    (lambda: FraudDataConfig(features=("mcc",)), "features", "mcc"),   # the simulation
+    (lambda: FraudDataConfig(path="tx.csv", features=("mcc", "risk", "mcc")), "features",
+     "mcc"),
+    (lambda: FraudDataConfig(path="tx.csv", features=("tx_amount",)), "features", "tx_amount"),
+    (lambda: FraudDataConfig(path="tx.csv", features=("card",), customer_column="card"),
+     "features", "card"),
+    (lambda: FraudDataConfig(path="tx.csv", features=("risk",), categorical=("mcc",)),
+     "categorical", "mcc"),
+])
+def test_bad_feature_settings_name_the_field_and_column(make, field, column):
+    with pytest.raises(ValueError, match=rf"FraudDataConfig\.{field} ") as err:
+        make()
+    assert repr(column) in str(err.value)
+
+
+@pytest.fixture(scope="module")
+def signal_file(tmp_path_factory):
+    """The small simulation with columns of the file's own: `channel` (text) and
+    `device_risk` (numbers) carry much of the fraud label; `country` carries nothing."""
+    tx = simulate(n_customers=150, n_terminals=300, n_days=75, seed=7)
+    frame = tx.to_frame().drop(columns=["TX_FRAUD_SCENARIO", "TX_TIME_SECONDS", "TX_TIME_DAYS"])
+    rng = np.random.default_rng(0)
+    fraud, n = frame["TX_FRAUD"].to_numpy() == 1, len(frame)
+    web = rng.random(n) < np.where(fraud, 0.7, 0.05)
+    frame["channel"] = np.where(web, "web", rng.choice(["pos", "app"], n))
+    frame["device_risk"] = rng.normal(size=n) + 1.5 * fraud
+    frame["country"] = rng.choice(["FR", "DE", "BE"], n)
+    path = tmp_path_factory.mktemp("signal") / "transactions.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_a_users_columns_that_carry_fraud_raise_every_models_auc(signal_file, tmp_path):
+    """Each kind of input the models read: the row (mlp; logistic reads the same
+    stack), its reconstruction (autoencoder) and the card's previous rows (gru)."""
+    from sklearn.metrics import roc_auc_score
+
+    def run(name, *features):
+        out = tmp_path / name
+        argv = ["run", "fraud", "--out", str(out), "--data.path", str(signal_file),
+                "--compare", "autoencoder", "gru", *TINY, *features]
+        assert cli.main(argv) == 0
+        metrics = json.loads((out / "metrics.json").read_text())
+        scores = pd.read_csv(out / "scores.csv.gz")
+        pooled = roc_auc_score(scores["fraud"], scores["score"])   # the mlp's own scores
+        return out, metrics, pooled
+
+    _, without, mlp_without = run("without")
+    out, with_, mlp_with = run("with", "--data.features", "channel", "device_risk")
+    aucs = {name: (without["models"][name]["summary"]["auc_mean"],
+                   with_["models"][name]["summary"]["auc_mean"])
+            for name in ("mlp", "autoencoder", "gru")}   # plain, reconstruction, sequence
+    for name, (before, after) in aucs.items():
+        assert after > before + 0.05, (name, aucs)
+    assert mlp_with > mlp_without + 0.05
+    assert without["data"]["unused_columns"] == ["channel", "device_risk", "country"]
+    assert with_["data"]["unused_columns"] == ["country"]
+    assert with_["features"]["columns"] == [
+        {"column": "channel", "encoding": "one-hot", "levels": [3, 3],
+         "unseen_test_rows": [0, 0]},
+        {"column": "device_risk", "encoding": "numeric", "scaler": "standard"}]
+    assert len(with_["features"]["handbook"]) == 15
+    config = from_dict(Config, json.loads((out / "config.json").read_text()))
+    assert config.data.features == ("channel", "device_risk")
+    report = (out / "report.md").read_text()
+    assert "Not used: the file's column(s) country. " in report
+    assert "| channel | one-hot, 3 / 3 levels | 0 / 0 |" in report
+    assert "| device_risk | number, standard scaler | - |" in report
+
+
+def test_a_users_columns_in_the_test_weeks_leave_training_unchanged(signal_file, tmp_path):
+    """New values and new levels only after the training weeks change neither the
+    scalers nor the encoders nor the trained parameters; the report counts the rows of
+    a level training never held."""
+    import dataclasses
+
+    import jax
+
+    from fjax.tasks.fraud.dataset import prepare
+    from fjax.tasks.fraud.training import fit_periods
+    cfg = FraudDataConfig(path=str(signal_file), train_start=None,
+                          features=("channel", "device_risk"))
+    data = prepare(cfg, 2)
+    first_test = data.tx.date_of(data.periods[0].test_start)   # after both training weeks
+    frame = pd.read_csv(signal_file)
+    later = (pd.to_datetime(frame["TX_DATETIME"]) >= first_test).to_numpy()
+    rng = np.random.default_rng(1)
+    frame.loc[later, "device_risk"] += rng.normal(size=later.sum()) * 100
+    frame.loc[later & (rng.random(len(frame)) < 0.5), "channel"] = "atm"
+    changed_path = tmp_path / "changed.csv"
+    frame.to_csv(changed_path, index=False)
+    changed = prepare(dataclasses.replace(cfg, path=str(changed_path)), 2)
+
+    assert [e.to_dict() for e in changed.encoders()] == [e.to_dict() for e in data.encoders()]
+    for sequence in (False, True):
+        a, b = data.stack(sequence=sequence), changed.stack(sequence=sequence)
+        train = a.folds.train.sum(axis=0) > 0
+        np.testing.assert_array_equal(a.data["x"][train], b.data["x"][train])
+        assert not np.array_equal(a.data["x"][~train], b.data["x"][~train])
+    config = Config(data=cfg, model=ModelConfig(kind="logistic"),
+                    train=dataclasses.replace(Config().train, epochs=1, batch_size=256),
+                    sweep=dataclasses.replace(Config().sweep, folds=2))
+    runs = [fit_periods("logistic", config, d.stack(), progress=False) for d in (data, changed)]
+    for p, q in zip(*(jax.tree.leaves(r.params) for r in runs)):
+        np.testing.assert_array_equal(np.asarray(p), np.asarray(q))
+    assert [e["unseen_test_rows"] for e in data.encodings()[:1]] == [[0, 0]]
+    unseen = changed.encodings()[0]["unseen_test_rows"]
+    tests = changed.masks(changed.periods)[1]
+    assert unseen == [int(np.sum(changed.tx.user_columns["channel"][te] == "atm"))
+                      for te in tests] and min(unseen) > 0

@@ -227,3 +227,22 @@ def test_the_test_periods_train_for_the_median_best_epoch_rounded_half_up():
     assert median_epochs(np.array([2, 2, 1, 2, 1, 1, 1, 2])) == 2    # 1.5 was floored to 1
     assert median_epochs(np.array([3, 1, 2])) == 2
     assert median_epochs(np.array([0, 0])) == 1
+
+
+def test_encoded_columns_join_the_scaled_ones_in_rows_and_histories():
+    """A user's one-hot columns ride beside the scaled features: for each row, and for
+    each earlier row of a card's history (zero where there is none)."""
+    def onehot(k, rows):     # stands for period k's encoder
+        return np.eye(3)[(rows + k) % 3]
+
+    plain, base = (stack_scaled(X, PERIODS, shared=LABELS, encoded=e) for e in (onehot, None))
+    np.testing.assert_array_equal(plain.data["x"][:, :D], base.data["x"])
+    np.testing.assert_array_equal(plain.data["x"][:, D:], onehot(plain.block, plain.row))
+    hist = np.stack([np.arange(N) - 1, np.arange(N)], axis=1)     # row 0 has no earlier row
+    seq, base = (stack_scaled(X, PERIODS, shared=LABELS, history=hist, encoded=e)
+                 for e in (onehot, None))
+    assert seq.data["x"].shape == (len(seq.row), 2, D + 3)
+    np.testing.assert_array_equal(seq.data["x"][..., :D], base.data["x"])
+    want = onehot(seq.block[:, None], np.maximum(hist[seq.row], 0))
+    want[hist[seq.row] < 0] = 0.0
+    np.testing.assert_array_equal(seq.data["x"][..., D:], want)

@@ -296,3 +296,69 @@ def test_unix_seconds_and_milliseconds_are_read_as_utc_times():
                                          * scale), NAMES)
         np.testing.assert_array_equal(got.seconds, want.seconds)
         assert got.start == want.start
+
+
+def test_feature_columns_are_kept_in_row_order_numbers_as_numbers_text_as_categories():
+    frame = _frame().assign(mcc=[5411, 5812, 5411], channel=["web", "pos", "web"],
+                            risk=[0.5, 0.25, 0.75], country=["FR", "FR", "DE"])
+    with pytest.warns(UserWarning, match="not in time order"):
+        tx = from_frame(frame.iloc[[2, 0, 1]], NAMES, features=("mcc", "channel", "risk"),
+                        categorical=("mcc",))
+    assert list(tx.transaction_id) == [1, 2, 3]             # sorted, columns carried along
+    assert tx.categorical_columns == ("mcc", "channel")
+    assert list(tx.user_columns["mcc"]) == ["5411", "5812", "5411"]
+    assert list(tx.user_columns["channel"]) == ["web", "pos", "web"]
+    assert tx.user_columns["risk"].dtype == np.float64
+    assert tx.user_columns["risk"].tolist() == [0.5, 0.25, 0.75]
+    assert tx.unused_columns == ("country",)                 # only the columns left out
+    assert summary(tx)["feature_columns"] == {"mcc": "categorical", "channel": "categorical",
+                                              "risk": "numeric"}
+    plain = from_frame(frame, NAMES, features=("mcc",))      # number codes: numbers
+    assert plain.categorical_columns == () and plain.user_columns["mcc"].tolist() == [
+        5411.0, 5812.0, 5411.0]
+
+
+def _many(n=150):
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({"id": np.arange(n), "when": pd.Timestamp("2020-01-01")
+                         + pd.to_timedelta(np.arange(n) * 600, unit="s"),
+                         "card": rng.choice(["a", "b", "c"], n), "shop": rng.integers(0, 5, n),
+                         "amt": rng.uniform(1, 50, n), "is_fraud": rng.integers(0, 2, n),
+                         "risk": rng.normal(size=n), "channel": rng.choice(["web", "pos"], n)})
+
+
+def _with(column, row, value):
+    def change(frame):
+        frame = frame.copy()
+        frame[column] = frame[column].astype(object)
+        frame.loc[row, column] = value
+        return frame
+    return change
+
+
+@pytest.mark.parametrize("change, features, column, match", [
+    (lambda f: f, ("mcc",), "mcc", r"data.features names column\(s\) \['mcc'\] that data "
+                                   r"does not have; its columns are \['id', 'when'"),
+    (lambda f: f, ("AMT",), "AMT", "names the role column"),
+    (_with("risk", 7, None), ("risk",), "risk", r"has 1 missing values \(first at row 7\)"),
+    (_with("channel", 3, None), ("channel",), "channel", r"1 missing values \(first at row 3\)"),
+    (_with("risk", 5, np.inf), ("risk",), "risk", r"1 infinite values \(first at row 5: inf\)"),
+    (_with("risk", 5, "-inf"), ("risk",), "risk", r"1 infinite values \(first at row 5: -inf\)"),
+    (_with("risk", 4, "n/a"), ("risk",), "risk", r"non-numeric text 'n/a' .*row 4"),
+    (_with("risk", 4, 1e300), ("risk",), "risk", r"holds 1e\+300 at row 4, beyond"),
+    (lambda f: f.assign(txn=[f"t{i}" for i in range(len(f))]), ("txn",), "txn",
+     r"a different value in every row \(150\), like an identifier"),
+    (lambda f: f.assign(code=np.arange(len(f)) % 120), ("code",), "code",
+     r"has 120 distinct values, more than the 100"),
+])
+def test_bad_feature_columns_name_the_column(change, features, column, match):
+    categorical = ("code",) if "code" in features else ()
+    with pytest.raises(ValueError, match=match) as err:
+        from_frame(change(_many()), NAMES, features=features, categorical=categorical)
+    assert repr(column) in str(err.value) or f"['{column}']" in str(err.value)
+
+
+def test_number_codes_beyond_the_level_cap_read_as_numbers():
+    frame = _many().assign(code=np.arange(150) % 120)
+    tx = from_frame(frame, NAMES, features=("code",))
+    assert tx.categorical_columns == () and tx.user_columns["code"].max() == 119

@@ -139,7 +139,8 @@ def _written_numbers(series: pd.Series) -> tuple[str, str] | None:
     return None
 
 
-def _looks_numeric(series: pd.Series) -> bool:
+def looks_numeric(series: pd.Series) -> bool:
+    """Numbers (not true/false), or text at least `NUMERIC_SHARE` of which reads as them."""
     if pd.api.types.is_bool_dtype(series):
         return False
     if pd.api.types.is_numeric_dtype(series):
@@ -226,7 +227,7 @@ def infer_schema(df: pd.DataFrame, target: str, positive: str, *,
                              f"data.drop={column!r}")
         if column in categorical:
             cat.append(column)
-        elif column in numeric or _looks_numeric(series):
+        elif column in numeric or looks_numeric(series):
             values = numeric_values(df, column)  # raises on text in a numeric column
             if column not in numeric and (how := _counts_rows(values)):
                 raise ValueError(f"column {column!r} {how}, like an identifier; as a feature it "

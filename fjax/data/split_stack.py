@@ -20,7 +20,7 @@ Shapes: `data[key]` is `[N, ...]`, `folds.train` / `folds.val` are `f32[K, N]`,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -103,10 +103,13 @@ def stack_splits(blocks: Sequence[Mapping[str, np.ndarray]], splits: Folds,
 
 def stack_scaled(features: np.ndarray, splits: Folds, kind: str = "standard",
                  shared: Mapping[str, np.ndarray] | None = None,
-                 history: np.ndarray | None = None) -> SplitStack:
+                 history: np.ndarray | None = None,
+                 encoded: Callable[[int, np.ndarray], np.ndarray] | None = None) -> SplitStack:
     """`data["x"] f32[N, d]`: `features f[n, d]` scaled per split by a `kind` scaler
     (`fjax.data.scalers`) fitted on that split's training rows.
 
+    `encoded(k, rows) -> f[len(rows), e]`: more columns of `rows`, encoded with split
+    k's own statistics (e.g. one-hot categories), appended unscaled.
     `history i64[n, L]` (each row's earlier rows, -1 where there is none) makes x the
     sequence `f32[N, L, d]` of those rows, scaled like the row and zero (the training
     mean for a standard scaler) where missing.
@@ -116,11 +119,12 @@ def stack_scaled(features: np.ndarray, splits: Folds, kind: str = "standard",
     for k in range(splits.k):
         scaler = fit_scaler(kind, features[splits.train[k] > 0])
         rows = split_rows(splits, k)
-        if history is None:
-            blocks.append({"x": scaler.transform(features[rows]).astype(np.float32)})
-        else:
-            hist = history[rows]
-            seq = scaler.transform(features[np.maximum(hist, 0)]).astype(np.float32)
-            seq[hist < 0] = 0.0
-            blocks.append({"x": seq})
+        take = rows if history is None else np.maximum(history[rows], 0)   # [n_k(, L)]
+        x = scaler.transform(features[take])
+        if encoded is not None:
+            x = np.concatenate([x, encoded(k, take.ravel()).reshape(*take.shape, -1)], axis=-1)
+        x = x.astype(np.float32)
+        if history is not None:
+            x[history[rows] < 0] = 0.0
+        blocks.append({"x": x})
     return stack_splits(blocks, splits, shared)

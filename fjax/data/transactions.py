@@ -7,6 +7,11 @@ terminal id, amount, fraud label. Times are integer seconds since midnight of da
 so day indices, weekdays and rolling windows are integer arithmetic. Rows are in time
 order (ties keep the file's order): every feature "without look-ahead" relies on it.
 
+A user's other columns named in `features` are kept as they are read (`user_columns`):
+numbers as numbers, other columns (text, true/false, and number codes listed in
+`categorical`) as categories, at most `MAX_LEVELS` of them. The models' encoding of
+them, fitted on training weeks only, is the fraud task's (`fjax.tasks.fraud.dataset`).
+
 Bad input raises a `ValueError` that names the column and the fix; nothing is dropped.
 """
 
@@ -20,11 +25,15 @@ import numpy as np
 import pandas as pd
 
 from fjax.data.checks import first_unscalable
-from fjax.data.columns import spelled_as
+from fjax.data.columns import (ID_MIN_ROWS, category_values, looks_numeric, numeric_values,
+                               spelled_as)
 from fjax.datasets import parse_dates, read_table
 
 DAY = 86_400
 COLUMNS = ("transaction_id", "timestamp", "customer", "terminal", "amount", "label")
+MAX_LEVELS = 100
+"""Most distinct values a categorical feature column may hold: each is a one-hot input,
+and a column of ids would be memorised, not learned."""
 HANDBOOK_COLUMNS = {"transaction_id": "TRANSACTION_ID", "timestamp": "TX_DATETIME",
                     "customer": "CUSTOMER_ID", "terminal": "TERMINAL_ID",
                     "amount": "TX_AMOUNT", "label": "TX_FRAUD"}
@@ -50,7 +59,10 @@ class Transactions:
     terminal_ids: np.ndarray    # [T] original ids
     scenario: np.ndarray | None = None
     extra: dict = field(default_factory=dict)  # e.g. the simulator's profiles
-    unused_columns: tuple[str, ...] = ()       # a user's columns that no role names
+    unused_columns: tuple[str, ...] = ()       # a user's columns that no role or feature names
+    user_columns: dict = field(default_factory=dict)  # feature name -> f64[n] numbers or
+    # str[n] categories, in row order (the user's `features`)
+    categorical_columns: tuple[str, ...] = ()  # which of user_columns are categories
 
     def __len__(self) -> int:
         return len(self.seconds)
@@ -110,6 +122,9 @@ def summary(tx: Transactions) -> dict:
            "days": tx.n_days, "customers": len(tx.customer_ids),
            "terminals": len(tx.terminal_ids),
            "compromised_cards": int(len(np.unique(tx.customer[tx.fraud == 1])))}
+    if tx.user_columns:
+        out["feature_columns"] = {c: "categorical" if c in tx.categorical_columns
+                                  else "numeric" for c in tx.user_columns}
     if tx.unused_columns:
         out["unused_columns"] = list(tx.unused_columns)
     if tx.scenario is not None:
@@ -121,14 +136,79 @@ def _fail(column: str, name: str, problem: str, fix: str) -> None:
     raise ValueError(f"column {name!r} ({column}) {problem}; {fix}")
 
 
+def _feature_problem(frame: pd.DataFrame, name: str, categorical: bool) -> str | None:
+    """Why column `name` cannot be a feature as it stands (missing or non-finite values,
+    too many categories), or None."""
+    series = frame[name]
+    if series.isna().any():
+        rows = np.nonzero(series.isna().to_numpy())[0]
+        return (f"has {len(rows)} missing values (first at row {rows[0]}); fill them before "
+                "loading (e.g. with a value that means 'unknown', which then is a category)")
+    if not categorical:
+        numbers = pd.to_numeric(series, errors="coerce").to_numpy(np.float64)
+        bad = ~np.isfinite(numbers) & ~np.isnan(numbers)
+        if bad.any():
+            rows = np.nonzero(bad)[0]
+            return (f"has {len(rows)} infinite values (first at row {rows[0]}: "
+                    f"{numbers[rows[0]]}); replace them with finite numbers")
+        return None
+    levels = series.nunique()
+    if len(series) >= ID_MIN_ROWS and levels == len(series):
+        return (f"has a different value in every row ({levels}), like an identifier: as a "
+                "category it would be memorised, not learned; leave it out of data.features")
+    if levels > MAX_LEVELS:
+        return (f"has {levels} distinct values, more than the {MAX_LEVELS} one-hot inputs a "
+                "categorical feature may have; group the rare ones (e.g. into 'other') "
+                "before loading, or, if they are numbers, leave the column out of "
+                "data.categorical to use their values")
+    return None
+
+
+def user_columns(frame: pd.DataFrame, features: tuple[str, ...],
+                 categorical: tuple[str, ...] = (), source: str = "data"
+                 ) -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
+    """The columns `features` of `frame` in the file's row order, each f64 numbers or
+    str categories, and the names of the categorical ones.
+
+    A column is numeric when `fjax.data.columns.looks_numeric` (credit's rule) says so
+    and it is not listed in `categorical`; text and true/false columns are categories.
+    Number codes (merchant category codes, country codes) therefore read as numbers
+    unless listed in `categorical`. Raises ValueError naming the column for a column the
+    frame lacks, missing or infinite values, text among numbers, numbers beyond float32,
+    and more than `MAX_LEVELS` categories.
+    """
+    absent = [c for c in features if c not in frame.columns]
+    if absent:
+        raise ValueError(f"data.features names column(s) {absent} that {source} does not "
+                         f"have; its columns are {[str(c) for c in frame.columns]}")
+    stray = [c for c in categorical if c not in features]
+    if stray:
+        raise ValueError(f"data.categorical names column(s) {stray} that data.features does "
+                         "not list; list them in data.features too")
+    values, cats = {}, []
+    for name in features:
+        is_cat = name in categorical or not looks_numeric(frame[name])
+        problem = _feature_problem(frame, name, is_cat)
+        if problem:
+            raise ValueError(f"column {name!r} of data.features {problem}")
+        if is_cat:
+            values[name] = category_values(frame, name)
+            cats.append(name)
+        else:
+            values[name] = numeric_values(frame, name)   # text among numbers, beyond float32
+    return values, tuple(cats)
+
+
 def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
-               source: str = "data") -> Transactions:
+               source: str = "data", features: tuple[str, ...] = (),
+               categorical: tuple[str, ...] = ()) -> Transactions:
     """Validate a table of transactions and convert it to `Transactions`.
 
     `columns` maps the roles of `COLUMNS` to the table's column names (default: the
     handbook's names), matched exactly or, where one column does, ignoring case. Raises ValueError for a missing column, unparseable or missing
     timestamps, non-numeric, missing or negative amounts, and labels other than 0/1;
-    warns and sorts (stably) when the timestamps are not in order.
+    warns and sorts (stably) when the timestamps are not in order. `features` (and
+    `categorical`) name other columns to keep as model inputs (`user_columns`).
     """
     names = {**HANDBOOK_COLUMNS, **(columns or {})}
     shared = {c: [r for r in COLUMNS if names[r] == c] for c in names.values()}
@@ -138,7 +218,12 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
         raise ValueError(f"column {c!r} is named for {len(roles)} roles ({', '.join(roles)}) "
                          "of the transactions; give each role its own column (see "
                          "FraudDataConfig's *_column fields)")
-    frame = spelled_as(frame, list(names.values()))
+    roles = {c.lower() for c in names.values()}
+    clash = [c for c in features if c.lower() in roles]
+    if clash:
+        raise ValueError(f"data.features names the role column(s) {clash}, which the "
+                         "handbook's features already read; leave them out of data.features")
+    frame = spelled_as(frame, [*names.values(), *features])
     missing = [f"{role} -> {names[role]!r}" for role in COLUMNS if names[role] not in frame.columns]
     if missing:
         raise ValueError(
@@ -189,6 +274,8 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
         _fail("label", label_name, f"has values other than 0/1: {np.asarray(values).tolist()}",
               "map fraud to 1 and legitimate to 0")
 
+    extra, cats = user_columns(frame, tuple(features), tuple(categorical), source)
+
     seconds_abs = ts.to_numpy("datetime64[s]").astype(np.int64)
     order = np.arange(len(frame))
     if np.any(np.diff(seconds_abs) < 0):
@@ -209,11 +296,15 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
         customer=customer_codes.astype(np.int64), terminal=terminal_codes.astype(np.int64),
         amount=amount[order], fraud=label[order].astype(np.int8), start=start,
         customer_ids=np.asarray(customer_ids), terminal_ids=np.asarray(terminal_ids),
-        unused_columns=tuple(str(c) for c in frame.columns if c not in names.values()))
+        unused_columns=tuple(str(c) for c in frame.columns
+                             if c not in names.values() and c not in extra),
+        user_columns={c: v[order] for c, v in extra.items()}, categorical_columns=cats)
 
 
-def load_transactions(path: str | os.PathLike,
-                      columns: dict[str, str] | None = None) -> Transactions:
+def load_transactions(path: str | os.PathLike, columns: dict[str, str] | None = None,
+                      features: tuple[str, ...] = (),
+                      categorical: tuple[str, ...] = ()) -> Transactions:
     """A user's CSV (optionally gzipped) or Parquet file of transactions, read by
     `fjax.datasets.read_table`; see `from_frame`."""
-    return from_frame(read_table(path), columns, source=str(path))
+    return from_frame(read_table(path), columns, source=str(path), features=features,
+                      categorical=categorical)

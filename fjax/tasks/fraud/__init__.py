@@ -5,7 +5,7 @@
     fjax sweep fraud --optim.learning-rate 1e-4 3e-4 1e-3 --seeds 3
 
 `run` simulates (or loads) transactions, builds the handbook's 15 features with a
-7-day label delay, stacks the prequential periods so that each is one population
+7-day label delay (beside a user file's own columns named in `data.features`), stacks the prequential periods so that each is one population
 member, trains `model.kind` (after a validation search when `grid` is given) and the
 models of `compare`, and writes the run folder (see `report.py`).
 Reference: Le Borgne et al., *Reproducible Machine Learning for Credit Card Fraud
@@ -131,6 +131,6 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     trains, tests, removed = data.masks(data.periods)
     periods_df = periods_table(data.tx, data.periods, trains, tests, removed, config.data.top_k)
     timings["total"] = time.perf_counter() - t0
-    write(run_dir, config, data.tx, periods_df, results, timings, selection)
+    write(run_dir, config, data.tx, periods_df, results, timings, selection, data.encodings())
     finish_run(run_dir, OUTPUTS)
     return run_dir.path

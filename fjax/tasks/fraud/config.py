@@ -45,6 +45,14 @@ class FraudDataConfig(DataConfig):
     """Column of amounts (>= 0)."""
     label_column: str = "TX_FRAUD"
     """Column of labels: 1 fraud, 0 legitimate."""
+    features: tuple[str, ...] = ()
+    """Other columns of the file the models read beside the handbook's 15 features (e.g.
+    mcc channel risk_score): numbers scaled as those are; text and true/false columns
+    one-hot over the levels of each training week (a level first seen later enters as
+    that week's mix of levels), at most 100 levels. No missing values."""
+    categorical: tuple[str, ...] = ()
+    """Columns of `features` holding number codes (merchant category, country) to one-hot
+    as categories instead of reading them as numbers."""
     n_customers: int = 5000
     """Simulated customers (cards)."""
     n_terminals: int = 10000
@@ -87,6 +95,7 @@ class FraudDataConfig(DataConfig):
         check_positive(self, "radius")
         check_positive(self, "cost_alert", allow_zero=True)
         check_positive(self, "cost_missed", allow_zero=True)
+        self._check_features()
         for name in ("start_date", "train_start"):
             value = getattr(self, name)
             if value is not None:
@@ -95,6 +104,29 @@ class FraudDataConfig(DataConfig):
                 except (ValueError, TypeError):
                     raise config_error(self, name, f"is not a date: {value!r}",
                                        "use YYYY-MM-DD") from None
+
+    def _check_features(self) -> None:
+        """features: distinct, not role columns, only on a user's file; categorical: a
+        subset of them. (The file's own checks come when it is read.)"""
+        if self.features and self.path is None:
+            raise config_error(self, "features", f"names {list(self.features)} but data.path "
+                               "is None: the simulation has only the six role columns",
+                               "give your file with --data.path, or leave data.features out")
+        for name in ("features", "categorical"):
+            seen = [c for i, c in enumerate(getattr(self, name)) if c in getattr(self, name)[:i]]
+            if seen:
+                raise config_error(self, name, f"lists {seen[0]!r} twice", "list it once")
+        roles = {column.lower(): role for role, column in self.columns().items()}
+        for c in self.features:
+            if c.lower() in roles:
+                role = roles[c.lower()]
+                raise config_error(self, "features", f"names {c!r}, the {role} column "
+                                   f"(data.{role}_column), which the handbook's features "
+                                   "already read", f"leave {c!r} out of data.features")
+        stray = [c for c in self.categorical if c not in self.features]
+        if stray:
+            raise config_error(self, "categorical", f"names {stray}, which data.features "
+                               "does not list", "list them in data.features too")
 
     def columns(self) -> dict[str, str]:
         return {"transaction_id": self.transaction_id_column,

@@ -1,5 +1,13 @@
 """The fraud task's data: transactions (simulated or loaded), the handbook's features,
-the prequential periods and their stacks (see `fjax.data.split_stack`)."""
+the prequential periods and their stacks (see `fjax.data.split_stack`).
+
+A user's `data.features` join the handbook's: numeric columns as more columns of
+`features`, scaled with them on each training week; categorical ones one-hot by a
+`fjax.data.tabular.TabularEncoder` per period, whose levels are those of the period's
+training week. A level the training week never held (a new merchant category in the
+test week) enters as the training week's mix of levels, as an unknown category does in
+credit scoring (to a linear model, the average training transaction's level). The
+report counts such test rows (`encodings`)."""
 
 from __future__ import annotations
 
@@ -7,13 +15,16 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
+from fjax.data.columns import TableSchema
 from fjax.data.fraud_features import WINDOWS, handbook_features, previous_rows
 from fjax.data.fraud_protocol import (Period, check_periods, rolling_periods, assessment_mask,
                                       train_mask, validation_periods)
 from fjax.data.fraud_simulator import simulate
 from fjax.data.split_stack import SplitStack, stack_scaled
 from fjax.data.splits import Folds
+from fjax.data.tabular import TabularEncoder, fit_encoder
 from fjax.data.transactions import Transactions, load_transactions
 from fjax.tasks.fraud.config import FraudDataConfig
 
@@ -21,7 +32,7 @@ from fjax.tasks.fraud.config import FraudDataConfig
 def load(cfg: FraudDataConfig) -> Transactions:
     """The user's file at `cfg.path`, or the simulator's transactions."""
     if cfg.path is not None:
-        return load_transactions(cfg.path, cfg.columns())
+        return load_transactions(cfg.path, cfg.columns(), cfg.features, cfg.categorical)
     return simulate(n_customers=cfg.n_customers, n_terminals=cfg.n_terminals,
                     n_days=cfg.n_days, start_date=cfg.start_date, radius=cfg.radius,
                     seed=cfg.simulation_seed)
@@ -66,9 +77,11 @@ class FraudData:
     cfg: FraudDataConfig
     tx: Transactions
     names: list[str]
-    features: np.ndarray                      # f32[n, d]
+    features: np.ndarray                      # f32[n, d]: handbook + numeric user columns
     periods: list[Period]                     # test periods
+    categories: pd.DataFrame | None = None    # the user's categorical columns, n rows
     _stacks: dict = field(default_factory=dict, repr=False)
+    _encoders: dict = field(default_factory=dict, repr=False)
 
     @property
     def validation_periods(self) -> list[Period]:
@@ -87,6 +100,30 @@ class FraudData:
             tests.append(kept)
             removed.append(gone)
         return trains, tests, removed
+
+    def encoders(self, which: str = "test") -> list[TabularEncoder]:
+        """One-hot encoders of the categorical columns, one per test (or validation)
+        period, each fitted on that period's training week only; [] without any."""
+        if self.categories is None or self.categories.shape[1] == 0:
+            return []
+        if which not in self._encoders:
+            periods = self.periods if which == "test" else self.validation_periods
+            self._encoders[which] = fit_category_encoders(self.categories,
+                                                          self.masks(periods)[0])
+        return self._encoders[which]
+
+    def encodings(self) -> list[dict]:
+        """How each user column entered the test periods' models (metrics.json and the
+        report): numeric, or one-hot with its levels and test rows of unseen levels per
+        period."""
+        encoders, tests = self.encoders("test"), self.masks(self.periods)[1]
+        unseen = [e.unseen(self.categories.loc[te]) for e, te in zip(encoders, tests)]
+        return [{"column": name, "encoding": "numeric", "scaler": self.cfg.scaler}
+                if name not in self.tx.categorical_columns else
+                {"column": name, "encoding": "one-hot",
+                 "levels": [len(e.vocab[name]) for e in encoders],
+                 "unseen_test_rows": [u.get(name, 0) for u in unseen]}
+                for name in self.tx.user_columns]
 
     def stack(self, which: str = "test", sequence: bool = False) -> SplitStack:
         """The stack of the test (or validation) periods: data {"x": f32[N, d], "y":
@@ -111,10 +148,36 @@ class FraudData:
             history = previous_rows(self.tx, self.cfg.history) if sequence else None
             periods_as_splits = Folds(train=np.array(trains, np.float32),
                                       val=np.array(tests, np.float32))
+            encoders = self.encoders(which)
+            onehot = ((lambda k, rows: encoders[k].transform(self.categories.iloc[rows]).num)
+                      if encoders else None)
             self._stacks[key] = stack_scaled(
                 self.features, periods_as_splits, self.cfg.scaler, history=history,
-                shared={"y": self.tx.fraud.astype(np.float32)[:, None]})
+                shared={"y": self.tx.fraud.astype(np.float32)[:, None]}, encoded=onehot)
         return self._stacks[key]
+
+
+def fit_category_encoders(categories: pd.DataFrame, trains: list[np.ndarray]
+                          ) -> list[TabularEncoder]:
+    """One one-hot encoder of `categories`' columns per training mask, its levels (and
+    the mix an unseen level enters as) learned from those rows only."""
+    schema = TableSchema(target="", positive="1", numeric=(),
+                         categorical=tuple(categories.columns))
+    unread = np.zeros(len(categories))       # labels: read only by WOE, unused here
+    return [fit_encoder(categories, schema, unread, rows=train) for train in trains]
+
+
+def with_user_columns(tx: Transactions, names: list[str], features: np.ndarray
+                      ) -> tuple[list[str], np.ndarray, pd.DataFrame]:
+    """The handbook's (names, features) with the user's numeric columns appended, and
+    the user's categorical columns as a frame (n rows, maybe no columns)."""
+    numeric = [c for c in tx.user_columns if c not in tx.categorical_columns]
+    if numeric:
+        values = np.stack([tx.user_columns[c] for c in numeric], axis=1).astype(np.float32)
+        names, features = [*names, *numeric], np.concatenate([features, values], axis=1)
+    categories = pd.DataFrame({c: tx.user_columns[c] for c in tx.categorical_columns},
+                              index=pd.RangeIndex(len(tx)))
+    return names, features, categories
 
 
 def prepare(cfg: FraudDataConfig, n_periods: int, validation: bool = False) -> FraudData:
@@ -122,5 +185,6 @@ def prepare(cfg: FraudDataConfig, n_periods: int, validation: bool = False) -> F
     data (with their validation periods, for a sweep) before anything is trained."""
     tx = load(cfg)
     periods = assessment_periods(cfg, tx, n_periods, validation)
-    names, features = handbook_features(tx, cfg.delay_days)
-    return FraudData(cfg=cfg, tx=tx, names=names, features=features, periods=periods)
+    names, features, categories = with_user_columns(tx, *handbook_features(tx, cfg.delay_days))
+    return FraudData(cfg=cfg, tx=tx, names=names, features=features, periods=periods,
+                     categories=categories)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from fjax.data.fraud_features import feature_names
 from fjax.data.fraud_protocol import Period
 from fjax.data.transactions import Transactions, summary
 from fjax.fraud_metrics import DailyAlerts, daily_alerts
@@ -134,7 +135,10 @@ def results_table(summary_df: pd.DataFrame, k: int, members: pd.DataFrame | None
 
 
 def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.DataFrame,
-          results: list[ModelResult], timings: dict, selection: pd.DataFrame | None) -> None:
+          results: list[ModelResult], timings: dict, selection: pd.DataFrame | None,
+          encodings: list[dict] = ()) -> None:
+    """The run folder's files; `encodings`: how each of data.features entered the models
+    (`FraudData.encodings`)."""
     k = config.data.top_k
     members = pd.concat([r.table for r in results], ignore_index=True)
     summary_df = summarize(members)
@@ -150,6 +154,7 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
     data_summary = summary(tx)
     run_dir.json("metrics.json", {
         "primary": primary.name, "data": data_summary,
+        "features": {"handbook": feature_names(), "columns": list(encodings)},
         "periods": periods_df.to_dict("records"),
         "models": {r.name: {"summary": summary_df[summary_df.model == r.name].iloc[0].to_dict(),
                             "members": r.table.to_dict("records"), "config": r.config,
@@ -163,7 +168,7 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
         "timings": timings})
     figures = _plots(run_dir, results, k, daily)
     run_dir.text("report.md", _markdown(config, data_summary, periods_df, summary_df, members,
-                                        results, timings, selection, figures))
+                                        results, timings, selection, figures, encodings))
 
 
 def _plots(run_dir: RunDir, results: list[ModelResult], k: int, daily: pd.DataFrame
@@ -218,16 +223,41 @@ def _presets_note(results: list[ModelResult]) -> str:
     return text + "."
 
 
+def _features_section(encodings: list[dict]) -> list[str]:
+    """How each of data.features entered the models, per period: its encoding, and for
+    a one-hot column its levels and the test rows whose level training never held."""
+    if not encodings:
+        return []
+    per_period = lambda values: " / ".join(str(v) for v in values)  # noqa: E731
+    rows = [{"column": e["column"],
+             "encoding": (f"number, {e['scaler']} scaler" if e["encoding"] == "numeric"
+                          else f"one-hot, {per_period(e['levels'])} levels"),
+             "test rows of an unseen level": ("-" if e["encoding"] == "numeric"
+                                              else per_period(e["unseen_test_rows"]))}
+            for e in encodings]
+    return ["## Features", "",
+            f"The models read the handbook's {len(feature_names())} features and these "
+            "columns of the file (data.features), each encoded with statistics of the "
+            "period's training week only (values per period: 0 / 1 / ...):", "",
+            markdown_table(pd.DataFrame(rows)), "",
+            "Numbers are scaled as the handbook's features are; categories are one-hot over "
+            "the levels of the training week, unscaled. A level first seen after the "
+            "training week enters as the training week's mix of levels (each level's share "
+            "of its transactions).", ""]
+
+
 def _unused_note(data_summary: dict) -> list[str]:
     unused = data_summary.get("unused_columns")
     if not unused:
         return []
+    chosen = " and the columns of data.features" if data_summary.get("feature_columns") else ""
     return [f"Not used: the file's column(s) {', '.join(unused)}. The models read only the "
-            "six role columns and the 15 features built from them.", ""]
+            f"15 features built from the six role columns{chosen}; name a column in "
+            "data.features (--data.features) to model it.", ""]
 
 
 def _markdown(config, data_summary, periods_df, summary_df, members, results, timings,
-              selection, figures) -> str:
+              selection, figures, encodings=()) -> str:
     k = config.data.top_k
     hb = handbook.DATA
     simulated = config.data.path is None   # the handbook's figures are for its simulation
@@ -251,7 +281,8 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
                      "by scenario (1/2/3)": "/".join(
                          str(v) for v in hb["frauds_by_scenario"].values())}]
                    if simulated else []),
-             ])), "", *_unused_note(data_summary), "## Periods", "", markdown_table(periods_df), "",
+             ])), "", *_unused_note(data_summary), *_features_section(encodings),
+             "## Periods", "", markdown_table(periods_df), "",
              f"removed_known_cards_tx: test transactions of cards with a fraud known by that "
              f"day (reported, not scored). oracle_cp@{k}: the card precision@{k} of a perfect "
              "ranking, the ceiling set by how many cards are compromised each day.", "",
