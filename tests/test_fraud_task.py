@@ -1,6 +1,7 @@
 """The fraud task end to end (CLI, user file, validation search, run folder), its
 config checks and its losses."""
 
+import dataclasses
 import json
 import warnings
 
@@ -205,8 +206,6 @@ def test_the_briefs_sweep_is_one_compile_group_of_every_combination():
 
 
 def test_a_validation_week_without_fraud_is_named():
-    import dataclasses
-
     from fjax.tasks.fraud.dataset import FraudData, assessment_periods
     tx = simulate(n_customers=150, n_terminals=300, n_days=75, seed=7)
     cfg = FraudDataConfig(train_start=None)
@@ -372,8 +371,6 @@ def test_a_users_columns_in_the_test_weeks_leave_training_unchanged(signal_file,
     """New values and new levels only after the training weeks change neither the
     scalers nor the encoders nor the trained parameters; the report counts the rows of
     a level training never held."""
-    import dataclasses
-
     import jax
 
     from fjax.tasks.fraud.dataset import prepare
@@ -408,3 +405,25 @@ def test_a_users_columns_in_the_test_weeks_leave_training_unchanged(signal_file,
     tests = changed.masks(changed.periods)[1]
     assert unseen == [int(np.sum(changed.tx.user_columns["channel"][te] == "atm"))
                       for te in tests] and min(unseen) > 0
+
+
+def test_a_file_of_dates_without_times_is_warned_of_and_noted(user_file, tmp_path):
+    """Dates alone read as midnight: the night feature is then 1 everywhere."""
+    from fjax.data.transactions import summary
+    from fjax.tasks.fraud.dataset import prepare
+    from fjax.tasks.fraud.report import _dates_note
+    frame = pd.read_csv(user_file)
+    frame["TX_DATETIME"] = pd.to_datetime(frame["TX_DATETIME"]).dt.strftime("%Y-%m-%d")
+    path = tmp_path / "dates.csv"
+    frame.to_csv(path, index=False)
+    cfg = FraudDataConfig(path=str(path), train_start=None, amount_column="amount_eur",
+                          customer_column="card")
+    with pytest.warns(UserWarning, match="'TX_DATETIME' is 00:00:00 .*TX_DURING_NIGHT is 1"):
+        data = prepare(cfg, 2)
+    assert np.all(data.features[:, data.names.index("TX_DURING_NIGHT")] == 1)
+    assert summary(data.tx)["dates_only"] is True
+    assert _dates_note(summary(data.tx))[0].startswith("Dates only: every timestamp is 00:00:00")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        timed = prepare(dataclasses.replace(cfg, path=str(user_file)), 2)
+    assert "dates_only" not in summary(timed.tx) and _dates_note(summary(timed.tx)) == []

@@ -78,6 +78,11 @@ class Transactions:
         return (self.day + self.start.weekday()) % 7
 
     @property
+    def dates_only(self) -> bool:
+        """Every time is midnight: a file of dates without times of day."""
+        return len(self) > 0 and bool(np.all(self.seconds % DAY == 0))
+
+    @property
     def n_days(self) -> int:
         return int(self.day[-1]) + 1 if len(self) else 0
 
@@ -122,6 +127,8 @@ def summary(tx: Transactions) -> dict:
            "days": tx.n_days, "customers": len(tx.customer_ids),
            "terminals": len(tx.terminal_ids),
            "compromised_cards": int(len(np.unique(tx.customer[tx.fraud == 1])))}
+    if tx.dates_only:
+        out["dates_only"] = True
     if tx.user_columns:
         out["feature_columns"] = {c: "categorical" if c in tx.categorical_columns
                                   else "numeric" for c in tx.user_columns}

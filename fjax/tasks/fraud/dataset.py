@@ -184,6 +184,11 @@ def prepare(cfg: FraudDataConfig, n_periods: int, validation: bool = False) -> F
     """The transactions, their features and `n_periods` test periods, checked to fit the
     data (with their validation periods, for a sweep) before anything is trained."""
     tx = load(cfg)
+    if tx.dates_only:
+        warnings.warn(f"every time of column {cfg.timestamp_column!r} is 00:00:00 (dates "
+                      "without times of day): the handbook's TX_DURING_NIGHT is 1 for every "
+                      "transaction and carries nothing; give times of day if you have them",
+                      stacklevel=2)
     periods = assessment_periods(cfg, tx, n_periods, validation)
     names, features, categories = with_user_columns(tx, *handbook_features(tx, cfg.delay_days))
     return FraudData(cfg=cfg, tx=tx, names=names, features=features, periods=periods,

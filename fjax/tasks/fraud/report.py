@@ -246,6 +246,14 @@ def _features_section(encodings: list[dict]) -> list[str]:
             "of its transactions).", ""]
 
 
+def _dates_note(data_summary: dict) -> list[str]:
+    if not data_summary.get("dates_only"):
+        return []
+    return ["Dates only: every timestamp is 00:00:00, so TX_DURING_NIGHT is 1 for every "
+            "transaction and carries nothing, and within a day the file's order stands for "
+            "the order in time (the card windows count the day's earlier rows).", ""]
+
+
 def _unused_note(data_summary: dict) -> list[str]:
     unused = data_summary.get("unused_columns")
     if not unused:
@@ -281,7 +289,8 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
                      "by scenario (1/2/3)": "/".join(
                          str(v) for v in hb["frauds_by_scenario"].values())}]
                    if simulated else []),
-             ])), "", *_unused_note(data_summary), *_features_section(encodings),
+             ])), "", *_dates_note(data_summary), *_unused_note(data_summary),
+             *_features_section(encodings),
              "## Periods", "", markdown_table(periods_df), "",
              f"removed_known_cards_tx: test transactions of cards with a fraud known by that "
              f"day (reported, not scored). oracle_cp@{k}: the card precision@{k} of a perfect "
