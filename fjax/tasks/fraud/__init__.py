@@ -74,7 +74,8 @@ def _result(name: str, data: FraudData, stack, members, scores, logits: bool,
                            test_scores=test_scores)
     return ModelResult(name, table, alerts, by_period, labels, logits,
                        config=to_dict(run.config), chosen=run.chosen, history=run.history,
-                       timing={"compile_s": run.compile_s, "train_s": run.train_s},
+                       timing={"compile_s": run.compile_s, "train_s": run.train_s,
+                               "resumed_epoch": run.resumed_epoch},
                        test_scores=test_scores)
 
 

@@ -246,6 +246,16 @@ def _features_section(encodings: list[dict]) -> list[str]:
             "of its transactions).", ""]
 
 
+def _resumed_note(results: list[ModelResult]) -> list[str]:
+    """Which models resumed from a checkpoint (--resume): their times are this session's."""
+    resumed = [f"{r.name} from a checkpoint of epoch {r.timing['resumed_epoch']}"
+               for r in results if r.timing.get("resumed_epoch")]
+    if not resumed:
+        return []
+    return [f"Resumed (--resume): {', '.join(resumed)}; the times are this session's, "
+            "whose epochs' times are counted, not those of the restored epochs.", ""]
+
+
 def _dates_note(data_summary: dict) -> list[str]:
     if not data_summary.get("dates_only"):
         return []
@@ -328,7 +338,7 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
                   f"{c.get('best_epochs', '')} (validation.csv lists every member).", ""]
     lines += ["## Timings", "", markdown_table(pd.DataFrame(
         [{"step": key, "seconds": value} for key, value in timings.items()]), "{:.2f}"), "",
-        "## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]
+        *_resumed_note(results), "## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]
     lines += ["Files: config.json (this run's full config), environment.json, metrics.json, "
               "members.csv (every member's metrics), periods.csv, scores.csv.gz (the "
               f"{results[0].name} model's score of every test transaction, per seed: AUC "

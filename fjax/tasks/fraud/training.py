@@ -50,6 +50,8 @@ class ModelRun:
     train_s: float
     selection: pd.DataFrame | None = None  # validation members, when a grid was searched
     chosen: dict | None = None             # chosen hyperparameters and epochs
+    resumed_epoch: int = 0                 # latest epoch a checkpoint restored (--resume):
+    # the times above are this session's
 
     def member_params(self, i: int) -> Any:
         return jax.tree.map(lambda a: a[i], self.params)
@@ -95,8 +97,9 @@ def median_epochs(best_epochs: np.ndarray) -> int:
 
 
 def select(config: Config, grid: Mapping[str, Sequence], val_stack: SplitStack,
-           run_dir: RunDir | None, progress: bool) -> tuple[Config, pd.DataFrame, dict]:
-    """Train the grid on the validation periods; the best config and its epochs."""
+           run_dir: RunDir | None, progress: bool) -> tuple[Config, pd.DataFrame, dict, int]:
+    """Train the grid on the validation periods; the best config and its epochs, and the
+    latest epoch a checkpoint restored (0 without a resume)."""
     eval_size = int(val_stack.folds.val.sum(axis=1).max())
     folds = model_folds(val_stack, config.model.kind)
     build = lambda cfg: make_trainable(cfg, val_stack.data["x"], eval_size)[0]  # noqa: E731
@@ -116,7 +119,8 @@ def select(config: Config, grid: Mapping[str, Sequence], val_stack: SplitStack,
             "best_epochs": best_epochs.astype(int).tolist(),
             "hyperparameters": {best.group.paths[k]: v for k, v in hparams.items()},
             "value": float(table.loc[mask, f"best_{monitor}"].mean())}
-    return chosen, combined_table(results, grid), info
+    resumed = max(r.population.resumed_epoch for r in results)
+    return chosen, combined_table(results, grid), info, resumed
 
 
 def fit_periods(name: str, config: Config, stack: SplitStack, *,
@@ -127,12 +131,12 @@ def fit_periods(name: str, config: Config, stack: SplitStack, *,
     over `grid` when one is given) and score each period's test transactions."""
     if config.model.kind != "autoencoder":
         check_binary_labels(stack.data["y"], "TX_FRAUD labels")
-    selection, chosen = None, {"epochs": config.train.epochs}
+    selection, chosen, resumed = None, {"epochs": config.train.epochs}, 0
     if grid:
         if val_stack is None:
             raise ValueError("a grid needs the validation periods' stack (val_stack)")
         sub = RunDir(run_dir / "validation", config) if run_dir else None
-        config, selection, chosen = select(config, grid, val_stack, sub, progress)
+        config, selection, chosen, resumed = select(config, grid, val_stack, sub, progress)
     test_config = dataclasses.replace(
         config, train=test_stage_train(config.train, chosen["epochs"]))
     trainable, score = make_trainable(test_config, stack.data["x"], None)
@@ -145,7 +149,7 @@ def fit_periods(name: str, config: Config, stack: SplitStack, *,
     run = ModelRun(name=name, config=test_config, members=pop.members, params=pop.params,
                    score=score, test_scores=[], history=pop.history,
                    compile_s=pop.compile_s, train_s=pop.train_s, selection=selection,
-                   chosen=chosen)
+                   chosen=chosen, resumed_epoch=max(resumed, pop.resumed_epoch))
     for i, fold in enumerate(pop.members["fold"]):
         run.test_scores.append(score_rows(score, run.member_params(i), stack.data["x"],
                                           stack.val_rows(int(fold))))
