@@ -5,9 +5,10 @@
     fjax sweep fraud --optim.learning-rate 1e-4 3e-4 1e-3 --seeds 3
 
 `run` simulates (or loads) transactions, builds the handbook's 15 features with a
-7-day label delay (beside a user file's own columns named in `data.features`), stacks the prequential periods so that each is one population
-member, trains `model.kind` (after a validation search when `grid` is given) and the
-models of `compare`, and writes the run folder (see `report.py`).
+7-day label delay (beside a user file's own columns named in `data.features`), stacks
+the prequential periods so that each is one population member, trains `model.kind`
+(after a validation search when `grid` is given) and the models of `compare`, and
+writes the run folder (see `report.py`).
 Reference: Le Borgne et al., *Reproducible Machine Learning for Credit Card Fraud
 Detection - Practical Handbook*, ULB MLG.
 """
