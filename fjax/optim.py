@@ -111,6 +111,10 @@ def default_hyperparams(cfg: OptimConfig) -> dict[str, float]:
 
 def set_hyperparams(opt_state, values: Mapping[str, jax.Array | float]):
     """A copy of an injected optimizer state with some hyperparameters replaced."""
+    if not isinstance(getattr(opt_state, "hyperparams", None), Mapping):
+        raise ValueError(f"cannot set {sorted(values)} per member: the optimizer injects no "
+                         "hyperparameters; wrap it in optax.inject_hyperparams (as "
+                         "fjax.optim.build_optimizer does), outermost")
     unknown = set(values) - set(opt_state.hyperparams)
     if unknown:
         raise ValueError(f"unknown optimizer hyperparameters {sorted(unknown)}; "

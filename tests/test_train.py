@@ -1004,3 +1004,107 @@ def test_restore_best_decides_which_epochs_parameters_a_member_keeps(restore_bes
     assert one.loop.best_epoch < 15
     kept = one.loop.best_params if restore_best else one.loop.train.params
     assert tree_equal(one.state.params, kept)
+
+
+def test_a_stopped_members_later_epochs_log_nan_and_its_own_epochs_match_its_fit():
+    """Under patience the members stop at different epochs; the epochs a stopped member
+    still computes (it shares the program) log NaN, so history, the JSONL log and the
+    loss curves hold only epochs it kept, and those equal its own `fit`'s."""
+    folds = kfold(N, 3, seed=1)
+    cfg = TrainConfig(epochs=30, batch_size=16, patience=2)
+    optim = OptimConfig(name="adam", learning_rate=0.3)
+    grid = {"learning_rate": [0.3, 0.01]}
+    pop = train_population(LOSS, INIT, DATA, optim=optim, train=cfg, hparams=grid,
+                           folds=folds, callbacks=())
+    epochs = np.asarray(pop.loop.epoch)
+    assert epochs.min() < epochs.max() == len(pop.history)   # some stopped before others
+    tx = build_optimizer(optim, cfg.epochs * num_batches(int(folds.train[0].sum()), 16))
+    for i, member in pop.members.iterrows():
+        fold = int(member["fold"])
+        logged = np.array([[h[k][i] for k in ("loss", "val_loss")] for h in pop.history])
+        assert np.isfinite(logged[:epochs[i]]).all() and np.isnan(logged[epochs[i]:]).all()
+        one = fit(init_member(INIT, tx, 0, {"learning_rate": member["learning_rate"]}), LOSS,
+                  DATA, config=cfg, weights=folds.train[fold], val_data=DATA,
+                  val_weights=folds.val[fold], callbacks=())
+        np.testing.assert_allclose(logged[:epochs[i], 1], [h["val_loss"] for h in one.history],
+                                   rtol=1e-4)
+
+
+def test_steps_are_cached_on_the_loss_freed_with_it_and_unhashable_losses_work():
+    import copy
+    import gc
+    import weakref
+
+    from fjax.train.fit import default_eval_fn
+
+    def loss_holding(array):
+        def loss(params, batch, rng):
+            return LOSS(params, batch, rng)[0] + 0.0 * float(array[0, 0]), {}
+        return loss
+
+    held = np.ones((200, 200))
+    held_ref = weakref.ref(held)
+    loss = loss_holding(held)
+    step = make_train_step(loss)
+    assert make_train_step(loss) is step and make_eval_step(loss) is make_eval_step(loss)
+    assert default_eval_fn(loss, 8) is default_eval_fn(loss, 8) is not default_eval_fn(loss, 4)
+    partial = functools.partial(loss)
+    copied = copy.copy(make_train_step(partial) and partial)   # its __dict__ copied too
+    assert copied is not partial and make_train_step(copied) is not make_train_step(partial)
+    del loss, partial, copied, step, held
+    gc.collect()
+    assert held_ref() is None    # no global cache keeps the loss and its arrays alive
+
+    @dataclasses.dataclass
+    class Loss:   # eq=True makes it unhashable
+        scale: float = 1.0
+
+        def __call__(self, params, batch, rng):
+            value, aux = LOSS(params, batch, rng)
+            return self.scale * value, aux
+
+    state = fresh_state()
+    batch = {"x": jnp.asarray(X[:16]), "y": jnp.asarray(Y[:16]), "weight": jnp.ones(16)}
+    two = Loss(2.0)
+    assert make_train_step(two) is make_train_step(two)
+    _, m2 = make_train_step(two)(state, batch)
+    _, m1 = make_train_step(Loss(1.0))(state, batch)
+    np.testing.assert_allclose(m2["loss"], 2 * m1["loss"], rtol=1e-6)
+    bound = types.SimpleNamespace(f=LOSS).f   # a plain attribute: still cached
+    assert make_train_step(bound) is make_train_step(bound)
+
+
+def test_small_misuses_of_the_step_and_fit_are_named_or_just_work():
+    state = fresh_state()
+    batch = {"x": jnp.asarray(X[:16]), "y": jnp.asarray(Y[:16]), "weight": jnp.ones(16)}
+    _, metrics = make_train_step(lambda p, b, r: (LOSS(p, b, r)[0], None))(state, batch)
+    assert set(metrics) == {"loss"}   # an aux of None is no metrics
+    big = TrainState.create(params=state.params, tx=state.tx, rng=2**31 + 5)
+    np.testing.assert_array_equal(big.rng, jax.random.PRNGKey(np.uint32(2**31 + 5)))
+    with pytest.raises(ValueError, match=r"rng=-1: an integer seed must be in \[0, 2\*\*32\)"):
+        TrainState.create(params=state.params, tx=state.tx, rng=-1)
+    with pytest.raises(ValueError, match="fit got an eval_fn but no val_data"):
+        fit(state, LOSS, DATA, config=CFG, eval_fn=lambda p, d, w: {"x": 0.0}, callbacks=())
+
+
+def test_a_population_takes_an_optax_chain_of_your_own():
+    """Members equal `fit` with the same chain; a grid of learning rates needs the chain
+    wrapped in inject_hyperparams, and says so when it is not."""
+    tx = optax.inject_hyperparams(lambda learning_rate: optax.chain(
+        optax.clip_by_global_norm(1.0), optax.adamw(learning_rate, weight_decay=1e-3)))(
+        learning_rate=1e-3)
+    grid = {"learning_rate": [1e-3, 3e-2]}
+    pop = train_population(LOSS, INIT, DATA, optim=tx, train=CFG, hparams=grid, seeds=[3],
+                           callbacks=())
+    for i, lr in enumerate(grid["learning_rate"]):
+        one = fit(init_member(INIT, tx, 3, {"learning_rate": lr}), LOSS, DATA, config=CFG,
+                  callbacks=())
+        tree_allclose(one.state.params, pop.member_params(i), rtol=1e-5, atol=1e-6)
+    plain = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(1e-3))
+    with pytest.raises(ValueError, match=r"cannot set \['learning_rate'\] per member: the "
+                       "optimizer injects no hyperparameters; wrap it in "
+                       "optax.inject_hyperparams"):
+        train_population(LOSS, INIT, DATA, optim=plain, train=CFG, hparams=grid, callbacks=())
+    seeds = train_population(LOSS, INIT, DATA, optim=plain, train=CFG, seeds=[0, 1],
+                             callbacks=())
+    assert seeds.size == 2 and np.isfinite(seeds.table()["final_loss"]).all()

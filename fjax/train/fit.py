@@ -20,7 +20,7 @@ from fjax.train.epoch import evaluate, num_batches
 from fjax.train.loop import (EvalFn, LoopSpec, LoopState, RunRecord, advance_jit, run_epochs,
                              warn_unselected)
 from fjax.train.state import TrainState
-from fjax.train.step import LossFn, make_eval_step, make_train_step
+from fjax.train.step import LossFn, cached_per_loss, make_eval_step, make_train_step
 
 
 class TrainingDiverged(FloatingPointError):
@@ -78,7 +78,7 @@ def resolve_monitor(config: TrainConfig, has_val: bool) -> tuple[str, float]:
     return monitor, (1.0 if config.monitor_mode == "min" else -1.0)
 
 
-@functools.lru_cache(maxsize=None)
+@cached_per_loss
 def default_eval_fn(loss_fn: LossFn, batch_size: int) -> EvalFn:
     """Weighted mean of the loss and aux metrics over all rows (no dropout)."""
     return functools.partial(evaluate, make_eval_step(loss_fn), batch_size=batch_size)
@@ -107,6 +107,9 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
     """
     data, weights = prepare(data, weights, "data", loss_fn)
     has_val = val_data is not None
+    if eval_fn is not None and not has_val:
+        raise ValueError("fit got an eval_fn but no val_data to evaluate it on; pass "
+                         "val_data (and val_weights), or leave eval_fn out")
     if has_val:
         val_data, val_weights = prepare(val_data, val_weights, "val_data", loss_fn)
         eval_fn = eval_fn or default_eval_fn(loss_fn, config.eval_batch_size)

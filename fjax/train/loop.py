@@ -75,6 +75,9 @@ def advance(spec: LoopSpec, train_step, eval_fn: EvalFn | None, loop: LoopState,
     batches (same seed and fold): `loop` is stacked `[G, ...]`, `train_step` and
     `eval_fn` take stacked states and params with shared data, and metrics are `[G]`.
     Sharing the batch lets XLA turn the members' first-layer matmuls into one matmul.
+    A member that had already stopped (early stopping, divergence) trains this epoch only
+    because it shares the program; its metrics are NaN, so no log shows an epoch it never
+    kept.
     """
     state, metrics = train_epoch(train_step, loop.train, data, weights, loop.epoch,
                                  batch_size=spec.batch_size, n_batches=spec.n_batches,
@@ -86,7 +89,8 @@ def advance(spec: LoopSpec, train_step, eval_fn: EvalFn | None, loop: LoopState,
         raise ValueError(f"TrainConfig.monitor {spec.monitor!r} is not a metric of this run; "
                          f"choose one of {sorted(metrics)}")
     update = jax.vmap(track_best, in_axes=(None, 0, 0, 0)) if group else track_best
-    return update(spec, loop, state, metrics), metrics
+    logged = {k: jnp.where(loop.stopped, jnp.nan, v) for k, v in metrics.items()}
+    return update(spec, loop, state, metrics), logged
 
 
 def track_best(spec: LoopSpec, loop: LoopState, state: TrainState, metrics: dict) -> LoopState:
@@ -128,7 +132,9 @@ def warn_unselected(subject: str) -> None:
         f"{subject} undefined (not finite) in every epoch, so no epoch was selected and the "
         "last one's parameters are kept. It may be undefined on the validation rows (e.g. "
         "AUC or average precision with one class only): give validation rows with both "
-        "classes or choose another TrainConfig.monitor", stacklevel=3)
+        "classes or choose another TrainConfig.monitor. In an eval_fn of your own, "
+        "fjax.metrics take (scores, labels), the reverse of scikit-learn's order; labels "
+        "other than 0/1 make them NaN", stacklevel=3)
 
 
 # One compiled program per structure: static arguments are the loop spec, the train step

@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pandas as pd
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
@@ -45,12 +46,13 @@ class Population:
     loop: LoopState              # stacked over members
     params: Any                  # stacked final params: best epoch's where validated
     members: pd.DataFrame        # member, seed, fold, and one column per hyperparameter
-    history: list[dict]          # per epoch: metric -> np.ndarray[P]
+    history: list[dict]          # per epoch: metric -> np.ndarray[P]; NaN for a member
+                                 # that had stopped (its epoch was computed, not kept)
     monitor: str
     mode: str
-    compile_s: float
+    compile_s: float             # compiling the epoch program (not the initial states')
     compilations: int
-    train_s: float
+    train_s: float               # the epochs, first compile included
     epoch_s: list[float]
     resumed_epoch: int = 0       # epochs restored from a checkpoint (not timed above)
 
@@ -163,7 +165,8 @@ def best_row(means: pd.Series, mode: str) -> Any:
     return finite.idxmin() if mode == "min" else finite.idxmax()
 
 
-def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: OptimConfig,
+def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
+                     optim: OptimConfig | optax.GradientTransformation,
                      train: TrainConfig, hparams: Mapping[str, Sequence[float]] | None = None,
                      seeds: Sequence[int] = (0,), folds: Folds | None = None,
                      val_data: dict | None = None, eval_fn: EvalFn | None = None,
@@ -177,7 +180,13 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
         it is only passed when the grid has such keys.
       init_fn: `key -> params` (e.g. `lambda k: model.init(k, x[:1])`).
       data: arrays with one row per sample, shared by all members (sent to the device once).
-      optim, train: the compile group's optimizer and loop settings.
+      optim, train: the compile group's optimizer and loop settings. Every member's
+        schedule (warmup, decay) spans `train.epochs * num_batches(rows, batch_size)`
+        steps for the member with the most training rows: one with fewer (walk-forward
+        folds) stops short of its schedule's end. Its `fit` takes the same length.
+        `optim` may instead be an optax transformation of your own (a chain, a schedule
+        of your own length); a grid over "learning_rate", "weight_decay" or "momentum"
+        then needs it wrapped in `optax.inject_hyperparams` with those names.
       hparams: grid of per-member values, e.g. {"learning_rate": [1e-3, 3e-3],
         "weight_decay": [0, 1e-4]}; optimizer keys are "learning_rate", "weight_decay",
         "momentum"; any other key goes to `loss_fn`.
@@ -192,7 +201,8 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
     """
     hparams = check_grid(hparams or {})
     seeds = check_seeds(seeds)
-    check_optimizer_values(optim, hparams)
+    if isinstance(optim, OptimConfig):
+        check_optimizer_values(optim, hparams)
     loss_names = [k for k in hparams if k not in HYPERPARAMS]
     if hasattr(loss_fn, "check_hparams"):
         loss_fn.check_hparams({k: hparams[k] for k in loss_names})
@@ -204,7 +214,8 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *, optim: O
     rows = np.sum((np.asarray(train_masks) * np.asarray(base_weights)) > 0, axis=1)
     batch_size = min(train.batch_size, max(int(rows.max()), 1))   # no padding beyond the data
     spec_batches = num_batches(int(rows.max()), batch_size)
-    tx = build_optimizer(optim, train.epochs * spec_batches)
+    tx = (build_optimizer(optim, train.epochs * spec_batches)
+          if isinstance(optim, OptimConfig) else optim)
     monitor, sign = resolve_monitor(train, has_val)
     spec = LoopSpec(batch_size=batch_size, n_batches=spec_batches, monitor=monitor,
                     sign=sign, min_delta=train.min_delta, patience=train.patience,

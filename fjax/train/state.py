@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import struct
 
@@ -34,6 +35,11 @@ class TrainState:
         opt_state = tx.init(params)
         if hyperparams:
             opt_state = set_hyperparams(opt_state, hyperparams)
+        if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+            if not 0 <= rng < 2**32:
+                raise ValueError(f"TrainState.create rng={rng}: an integer seed must be in "
+                                 "[0, 2**32), as train_population's seeds are")
+            rng = np.uint32(rng)   # jnp.asarray would read seeds >= 2**31 as an int32 overflow
         rng = jnp.asarray(rng)
         if jnp.issubdtype(rng.dtype, jax.dtypes.prng_key):
             rng = jax.random.key_data(rng)   # a typed key as raw bits, as checkpoints hold it
