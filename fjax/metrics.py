@@ -14,7 +14,9 @@ The public metrics are wrapped in ``jax.jit`` (they are mostly called from host 
 once per epoch, where op-by-op dispatch of a sort-based metric costs far more than one
 compile per shape); inside an outer ``jit``/``vmap`` the wrapper is transparent. Called
 on concrete arrays, the classification metrics first check their inputs on the host
-(0/1 labels, finite scores, weights >= 0) and raise a ``ValueError`` naming the problem.
+(0/1 labels, finite scores, weights >= 0) and raise a ``ValueError`` naming the problem;
+traced, a used label other than 0/1 makes the result ``nan``. Arguments come as
+``(scores, labels)``, the reverse of scikit-learn's ``(y_true, y_score)``.
 """
 
 from __future__ import annotations
@@ -107,7 +109,12 @@ def _binary(scores: ArrayLike, labels: ArrayLike, weights: ArrayLike | None):
             f"scores and labels must both be f32[n] (one score per sample), got "
             f"shapes {scores.shape} and {labels.shape}"
         )
-    return scores, labels, _weights(weights, scores.shape[0], scores.dtype)
+    w = _weights(weights, scores.shape[0], scores.dtype)
+    # Traced inputs skip the host check: a used label other than 0/1 (e.g. scores and
+    # labels passed in scikit-learn's order, labels first) makes the result NaN, not a
+    # plausible number.
+    binary = jnp.all((labels == 0) | (labels == 1) | (w == 0))
+    return scores, labels, jnp.where(binary, w, jnp.nan)
 
 
 def _binary_metric(probabilities: bool = False, static_argnames: tuple[str, ...] = ()):
@@ -327,8 +334,8 @@ def ks_statistic(
 @_binary_metric(probabilities=True)
 def brier(probs: ArrayLike, labels: ArrayLike, weights: ArrayLike | None = None) -> Array:
     """Brier score ``mean (p - y)^2``. References: Brier, *Monthly Weather Review*, 1950."""
-    probs, labels, _ = _binary(probs, labels, weights)
-    return _wmean(jnp.square(probs - labels), weights)
+    probs, labels, w = _binary(probs, labels, weights)
+    return _wmean(jnp.square(probs - labels), w)
 
 
 @_binary_metric(probabilities=True)
@@ -339,9 +346,9 @@ def log_loss(
     eps: float = 1e-7,
 ) -> Array:
     """Binary log loss ``-mean [y log p + (1 - y) log(1 - p)]``, ``p`` clipped to ``[eps, 1-eps]``."""
-    probs, labels, _ = _binary(probs, labels, weights)
+    probs, labels, w = _binary(probs, labels, weights)
     p = jnp.clip(probs, eps, 1.0 - eps)
-    return _wmean(-(labels * jnp.log(p) + (1.0 - labels) * jnp.log1p(-p)), weights)
+    return _wmean(-(labels * jnp.log(p) + (1.0 - labels) * jnp.log1p(-p)), w)
 
 
 @_binary_metric()

@@ -401,3 +401,19 @@ def test_regression_metrics_of_no_rows_say_so():
 def test_two_column_scores_are_refused_not_truncated():
     with pytest.raises(ValueError, match="scores and labels"):
         metrics.roc_auc(np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.3]]), np.array([0, 1, 0]))
+
+
+@pytest.mark.parametrize("metric", [metrics.roc_auc, metrics.average_precision,
+                                    metrics.ks_statistic, metrics.gini, metrics.brier,
+                                    metrics.log_loss])
+def test_traced_labels_other_than_0_1_give_nan_not_a_plausible_number(metric):
+    """Inside jit the host check cannot run: labels and scores passed in scikit-learn's
+    order (labels first) once gave an AUC of -6.2; a used label other than 0/1 is NaN."""
+    rng = np.random.default_rng(0)
+    y = jnp.asarray((rng.random(40) < 0.3).astype(np.float32))
+    p = jnp.asarray(rng.random(40).astype(np.float32))
+    assert np.isnan(float(jax.jit(lambda y, p: metric(y, p))(y, p)))   # labels first: wrong
+    assert np.isfinite(float(jax.jit(lambda p, y: metric(p, y))(p, y)))
+    w = jnp.ones(40).at[0].set(0.0)   # a label 7 that weighs nothing changes nothing
+    assert float(jax.jit(metric)(p, y.at[0].set(7.0), w)) == pytest.approx(
+        float(metric(p, y, w)), rel=1e-6)
