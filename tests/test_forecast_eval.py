@@ -337,3 +337,26 @@ def test_interval_coverage_weights_each_target():
     target = np.array([0.5, 2.0, 0.5, 2.0])                  # hits 1, 0, 1, 0
     weights = np.array([3.0, 1.0, 1.0, 1.0])
     assert float(intervals.coverage(lower, upper, target, weights)) == pytest.approx(4 / 6)
+
+
+def test_the_sweep_chooses_on_the_first_origins_validation_span_only():
+    """Origin 2's validation span holds origin 1's test block: lr 1e-2 is best on the
+    later origins' validation spans (and on their mean) but not on the first origin's,
+    which precedes every test block, so lr 1e-3 is reported whatever the later losses."""
+    from test_train import one_epoch_population
+
+    from fjax.tasks.experiment import GroupResult
+    from fjax.tasks.forecast import Config
+    from fjax.tasks.forecast.members import candidates, headline
+    from fjax.train.members import member_grid
+    from fjax.train.sweep import Group
+    members = member_grid({"learning_rate": [1e-3, 1e-2]}, seeds=[0, 1], n_folds=3)
+    big, first = members["learning_rate"].to_numpy() == 1e-2, members["fold"].to_numpy() == 0
+    group = Group(config=Config(), hparams={"learning_rate": [1e-3, 1e-2]},
+                  paths={"learning_rate": "optim.learning_rate"})
+    for later in (0.9, 0.01, 5.0):
+        val = np.where(first, np.where(big, 0.2, 0.1), np.where(big, 0.1, later))
+        pop = one_epoch_population(members, val, np.zeros(len(members), bool))
+        cands = candidates([GroupResult(group, None, pop)], has_val=True)
+        assert [c.val_loss for c in cands] == [pytest.approx(0.1), pytest.approx(0.2)]
+        assert cands[headline(cands)].hparams == {"optim.learning_rate": 1e-3}

@@ -86,8 +86,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
     if len(cands) > 1:
         extra["sweep"] = sweep_rows(cands, forecasts, ev, data)
         extra["selection"] = (
-            f"Reported: grid point {best + 1}, the lowest mean validation loss."
-            if data.plan.has_val else
+            selection_text(best, data.plan.k) if data.plan.has_val else
             "No validation span, so no grid point is chosen (choosing on the test span "
             "would leak it); reported: grid point 1. Set --data.val-fraction to choose.")
     extra["total_s"] = time.perf_counter() - t0
@@ -136,10 +135,22 @@ def extra_selected(cand: Candidate) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in cand.hparams.items()}
 
 
+def selection_text(best: int, origins: int) -> str:
+    """Which grid point is reported and on what it was chosen."""
+    text = f"Reported: grid point {best + 1}, the lowest mean validation loss"
+    if origins == 1:
+        return text + "."
+    return (text + " on the first origin's validation span (`val_loss` below), which "
+            "precedes every test block; a later origin's validation span holds earlier "
+            "test blocks, so it does not choose. The later origins forecast with the same "
+            "grid point.")
+
+
 def validation_note(monitor_only: bool, has_val: bool) -> str:
     if has_val:
-        return ("Epochs (and sweep points) were chosen on the validation span, never on the "
-                "test span.")
+        return ("Epochs were chosen on each origin's validation span, and sweep points on "
+                "the first origin's, which precedes every test block: no test block "
+                "chose a forecast scored on it.")
     if monitor_only:
         return ("There is no validation span: `val_loss` in `history.jsonl` is each origin's "
                 "test block, logged for monitoring only; every member keeps its last epoch.")
