@@ -119,6 +119,18 @@ def test_names_match_ignoring_case_and_row_order_without_dates():
     np.testing.assert_array_equal(s.values[:, 0], shuffled["Close"].to_numpy())
 
 
+def test_two_names_of_one_column_ignoring_case_are_refused():
+    """"close" beside the target "Close", or "volume" beside "VOLUME", would feed one
+    column twice (and a dict keyed by column would drop one of its transforms)."""
+    with pytest.raises(ValueError, match=r"the feature 'close' and the target 'Close' both "
+                                         r"name column 'Close' of t.csv.*--data.features"):
+        load(table(), columns=("Close", "close"))
+    with pytest.raises(ValueError, match=r"the feature 'VOLUME' and the feature 'volume' "
+                                         r"both name column 'Volume'"):
+        load(table(), columns=("Close", "volume", "VOLUME"))
+    assert load(table(), columns=("close", "volume")).columns == ("Close", "Volume")
+
+
 def test_a_numeric_date_column_is_refused():
     """Dates 0..n were read as nanoseconds since 1970 and printed as such in forecast.csv."""
     with pytest.raises(ValueError, match="date column 'Date' of t.csv holds numbers, not dates"):

@@ -1,6 +1,7 @@
 """A dated table to checked float64 columns: sorted unique dates, no gaps, no holes.
 
-Column names match exactly, or ignoring case when exactly one column does.
+Column names match exactly, or ignoring case when exactly one column does; two names
+of one column are refused.
 
 Every problem is either an error that names the column, how many rows and the fix, or
 (with `missing="ffill"`) a repair that is counted and reported. Nothing is dropped.
@@ -174,12 +175,28 @@ def fill_missing(values: np.ndarray, columns: Sequence[str], missing: str, sourc
     return filled, holes
 
 
+def resolved_columns(df: pd.DataFrame, names: Sequence[str], source: str) -> tuple[str, ...]:
+    """Each configured name as the file spells it (`resolve_column`); raises when two
+    names, the target's first, resolve to one column: it would be fed twice, once under
+    each spelling ("close" as a feature next to the target "Close")."""
+    columns = tuple(resolve_column(df, c) for c in names)
+    for j, column in enumerate(columns):
+        i = columns.index(column)
+        if i == j:
+            continue
+        what = (f"the target {names[0]!r}" if i == 0 else f"the feature {names[i]!r}")
+        raise ValueError(f"the feature {names[j]!r} and {what} both name column {column!r} "
+                         f"of {source} (names match ignoring case); list each column once "
+                         "in --data.features, and never the target, which is always an input")
+    return columns
+
+
 def load_series(df: pd.DataFrame, columns: Sequence[str], *, date_column: str | None,
                 missing: str = "error", max_gap: float = 7.0, source: str = "data") -> Series:
     """Checked float64 columns of `df` in time order (column 0 is the target)."""
     if missing not in MISSING:
         raise ValueError(f"unknown missing-value policy {missing!r}; choose one of {MISSING}")
-    columns = tuple(resolve_column(df, c) for c in columns)
+    columns = resolved_columns(df, columns, source)
     values = np.stack([numeric_column(df, c, source) for c in columns], axis=1)
     if date_column is not None:
         date_column = resolve_column(df, date_column)
