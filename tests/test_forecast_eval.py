@@ -184,28 +184,6 @@ def test_a_lead_within_noise_is_not_called_beating_the_naive_forecast():
     assert verdict(significant).startswith("**The model beats the naive last-value forecast**")
 
 
-def test_a_grid_point_with_a_diverged_member_is_not_the_headline():
-    """lr 1.0 diverged on one of two seeds; its survivor's validation loss is the lowest,
-    but the point ranks last."""
-    from test_train import one_epoch_population
-
-    from fjax.tasks.experiment import GroupResult
-    from fjax.tasks.forecast import Config
-    from fjax.tasks.forecast.members import candidates, headline
-    from fjax.train.members import member_grid
-    from fjax.train.sweep import Group
-    members = member_grid({"learning_rate": [1e-3, 1.0]}, seeds=[0, 1], n_folds=1)
-    big = members["learning_rate"].to_numpy() == 1.0
-    diverged = big & (members["seed"].to_numpy() == 0)
-    pop = one_epoch_population(members, np.where(diverged, np.nan, np.where(big, 0.1, 0.5)),
-                               diverged)
-    group = Group(config=Config(), hparams={"learning_rate": [1e-3, 1.0]},
-                  paths={"learning_rate": "optim.learning_rate"})
-    cands = candidates([GroupResult(group, None, pop)], has_val=True)
-    assert [c.val_loss for c in cands] == [pytest.approx(0.5), np.inf]
-    assert cands[headline(cands)].hparams == {"optim.learning_rate": 1e-3}
-
-
 def test_the_mase_scale_is_the_same_for_every_transform(tmp_path):
     """The in-sample naive MAE of the first origin's training prices, whatever is modelled."""
     from fjax.tasks.forecast import ForecastDataConfig
@@ -339,24 +317,79 @@ def test_interval_coverage_weights_each_target():
     assert float(intervals.coverage(lower, upper, target, weights)) == pytest.approx(4 / 6)
 
 
-def test_the_sweep_chooses_on_the_first_origins_validation_span_only():
-    """Origin 2's validation span holds origin 1's test block: lr 1e-2 is best on the
-    later origins' validation spans (and on their mean) but not on the first origin's,
-    which precedes every test block, so lr 1e-3 is reported whatever the later losses."""
+def _sweep(hparams, paths, val, diverged=None, folds=1, seeds=(0, 1)):
+    """Candidates of one compile group whose members scored `val` (a function of the
+    member table) in their one epoch."""
     from test_train import one_epoch_population
 
     from fjax.tasks.experiment import GroupResult
     from fjax.tasks.forecast import Config
-    from fjax.tasks.forecast.members import candidates, headline
+    from fjax.tasks.forecast.members import candidates
     from fjax.train.members import member_grid
     from fjax.train.sweep import Group
-    members = member_grid({"learning_rate": [1e-3, 1e-2]}, seeds=[0, 1], n_folds=3)
-    big, first = members["learning_rate"].to_numpy() == 1e-2, members["fold"].to_numpy() == 0
-    group = Group(config=Config(), hparams={"learning_rate": [1e-3, 1e-2]},
-                  paths={"learning_rate": "optim.learning_rate"})
+    members = member_grid(hparams, seeds=list(seeds), n_folds=folds)
+    diverged = np.zeros(len(members), bool) if diverged is None else diverged(members)
+    pop = one_epoch_population(members, np.where(diverged, np.nan, val(members)), diverged)
+    group = Group(config=Config(), hparams=hparams, paths=paths)
+    return members, candidates([GroupResult(group, None, pop)], has_val=True)
+
+
+def test_a_grid_point_with_a_diverged_member_is_not_the_headline():
+    """lr 1.0 diverged on one of two seeds; its survivor's validation MSE is the lowest,
+    but the point ranks last."""
+    from fjax.tasks.forecast.members import headline, ranked
+    lr = {"learning_rate": [1e-3, 1.0]}
+    members, cands = _sweep(lr, {"learning_rate": "optim.learning_rate"},
+                            lambda m: np.where(m["learning_rate"] == 1.0, 0.1, 0.5),
+                            lambda m: (m["learning_rate"] == 1.0).to_numpy()
+                            & (m["seed"] == 0).to_numpy())
+    assert [c.val_loss for c in cands] == [pytest.approx(0.5), np.inf]
+    mse = np.where(members["learning_rate"] == 1.0, 0.1, 0.5)
+    cands = ranked(cands, [mse])
+    assert [c.val_mse for c in cands] == [pytest.approx(0.5), np.inf]
+    assert cands[headline(cands)].hparams == {"optim.learning_rate": 1e-3}
+
+
+def test_the_sweep_chooses_on_the_first_origins_validation_span_only():
+    """Origin 2's validation span holds origin 1's test block: lr 1e-2 is best on the
+    later origins' validation spans (and on their mean) but not on the first origin's,
+    which precedes every test block, so lr 1e-3 is reported whatever the later scores."""
+    from fjax.tasks.forecast.members import headline, ranked
+    lr = {"learning_rate": [1e-3, 1e-2]}
     for later in (0.9, 0.01, 5.0):
-        val = np.where(first, np.where(big, 0.2, 0.1), np.where(big, 0.1, later))
-        pop = one_epoch_population(members, val, np.zeros(len(members), bool))
-        cands = candidates([GroupResult(group, None, pop)], has_val=True)
+        def score(m):
+            big, first = (m["learning_rate"] == 1e-2).to_numpy(), (m["fold"] == 0).to_numpy()
+            return np.where(first, np.where(big, 0.2, 0.1), np.where(big, 0.1, later))
+        members, cands = _sweep(lr, {"learning_rate": "optim.learning_rate"}, score, folds=3)
         assert [c.val_loss for c in cands] == [pytest.approx(0.1), pytest.approx(0.2)]
+        cands = ranked(cands, [score(members)])
+        assert [c.val_mse for c in cands] == [pytest.approx(0.1), pytest.approx(0.2)]
         assert cands[headline(cands)].hparams == {"optim.learning_rate": 1e-3}
+
+
+def test_a_loss_sweep_ranks_the_point_forecasts_mse_not_the_loss():
+    """A Huber delta of 0.001 makes the validation loss small by construction (about
+    delta x |error|); the delta whose forecasts are closer on validation is reported."""
+    from fjax.tasks.forecast.members import headline, ranked
+    members, cands = _sweep({"huber_delta": [0.001, 1.0]}, {"huber_delta": "loss.huber_delta"},
+                            lambda m: np.where(m["huber_delta"] == 0.001, 1e-4, 0.02))
+    assert cands[0].val_loss < cands[1].val_loss
+    cands = ranked(cands, [np.where(members["huber_delta"] == 0.001, 0.09, 0.04)])
+    assert cands[headline(cands)].hparams == {"loss.huber_delta": 1.0}
+
+
+def test_the_point_forecast_of_each_head_in_scaled_units():
+    """The median of (unsorted) quantiles, a Gaussian head's mean, else the output; its
+    MSE is the weighted mean over windows of the mean over steps."""
+    from fjax.config import LossConfig
+    from fjax.tasks.forecast.members import point_mse, scaled_point
+    quantiles = np.array([[[0.3, 0.1, 0.2, 1.3, 0.9, 1.1]]], np.float32)   # [P=1, N=1, H*Q]
+    point = scaled_point(LossConfig(name="pinball", quantiles=(0.1, 0.5, 0.9)), quantiles, 2)
+    np.testing.assert_allclose(point, [[[0.2, 1.1]]], rtol=1e-6)
+    gaussian = np.array([[[0.5, -1.0, 3.0, 7.0]]], np.float32)             # means, log scales
+    np.testing.assert_allclose(scaled_point(LossConfig(name="gaussian_nll"), gaussian, 2),
+                               [[[0.5, -1.0]]])
+    point = np.array([[[1.0, 3.0], [0.0, 0.0]]])
+    np.testing.assert_allclose(point_mse(point, np.zeros((2, 2)), np.array([1.0, 3.0])),
+                               [5.0 / 4])
+    assert point_mse(np.full((1, 2, 2), np.nan), np.zeros((2, 2)), np.ones(2))[0] == np.inf

@@ -400,3 +400,20 @@ def test_a_ctrl_c_that_python_swallowed_still_stops_the_run_after_its_epoch(tmp_
             trained.append(epoch), logged(self, epoch, logs, loop)))
         assert cli.main([*args, "--resume"]) == 0
     assert trained == [3, 4, 5]
+
+
+def test_a_loss_sweep_reports_the_point_with_the_lowest_validation_mse(tmp_path, recwarn):
+    """Loss settings make val_loss incomparable; the run ranks `val_mse` instead, without
+    the population's advice to pass an eval_fn the forecast CLI does not offer."""
+    write_prices(tmp_path / "p.csv", n=200)
+    cfg = Config(out=str(tmp_path / "out"), loss=LossConfig(name="huber"),
+                 data=ForecastDataConfig(path=str(tmp_path / "p.csv"), target="price",
+                                         window=10, val_fraction=0.2, origins=2),
+                 model=ModelConfig(kind="linear"), train=TrainConfig(epochs=3))
+    out = run(cfg, {"loss.huber_delta": [0.001, 1.0]}, progress=False)
+    assert not [w for w in recwarn if "eval_fn" in str(w.message)]
+    m = json.loads((out / "metrics.json").read_text())
+    mse = [row["val_mse"] for row in m["sweep"]]
+    assert all(np.isfinite(mse))
+    assert m["selected"]["loss.huber_delta"] == [0.001, 1.0][int(np.argmin(mse))]
+    assert "the lowest `val_mse`" in (out / "report.md").read_text()

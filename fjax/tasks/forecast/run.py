@@ -17,7 +17,8 @@ from fjax.tasks.forecast.config import Config
 from fjax.tasks.forecast.data import ForecastData, data_facts, prepare
 from fjax.tasks.forecast.evaluate import (Evaluation, PriceForecast, ensemble, evaluate,
                                           member_prices, point_metrics)
-from fjax.tasks.forecast.members import Candidate, assemble, candidates, headline
+from fjax.tasks.forecast.members import (Candidate, assemble, candidates, headline, point_mse,
+                                         ranked, scaled_point)
 from fjax.tasks.forecast.report import forecast_frame, report_markdown
 from fjax.tasks.forecast.training import apply_fn_of, check_grid, train
 from fjax.train.population import predict_members
@@ -62,6 +63,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
     run_dir = default_run_dir(config, grid, OUTPUTS)
     setup, results = train(config, data, grid, run_dir, progress)
     cands = candidates(results, data.plan.has_val, grid)
+    if len(cands) > 1 and data.plan.has_val:
+        cands = ranked(cands, first_validation_mse(results, data, config.train.eval_batch_size))
     best = headline(cands)
     raws, predict_compile_s, predict_s = predict_groups(results, data.x[data.test_index],
                                                         config.train.eval_batch_size)
@@ -111,6 +114,22 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
     return run_dir.path
 
 
+def first_validation_mse(results: list[GroupResult], data: ForecastData,
+                         batch_size: int) -> list[np.ndarray]:
+    """Every member's point-forecast MSE (scaled units) on the first origin's validation
+    windows, `f64[P]` per group: what ranks the grid points (`ranked`)."""
+    weight = data.plan.val[0]
+    index = np.nonzero(weight)[0]
+    out = []
+    for result in results:
+        cfg = result.group.config
+        raw = predict_members(apply_fn_of(cfg), result.population.params, data.x[index],
+                              batch_size)()
+        out.append(point_mse(scaled_point(cfg.loss, raw, data.plan.horizon), data.y[index],
+                             weight[index]))
+    return out
+
+
 def predict_groups(results: list[GroupResult], x: np.ndarray,
                    batch_size: int) -> tuple[list[np.ndarray], float, float]:
     """Every group's members on windows `x`: raw outputs `[P, N, out]` per group, the
@@ -137,13 +156,15 @@ def extra_selected(cand: Candidate) -> dict:
 
 def selection_text(best: int, origins: int) -> str:
     """Which grid point is reported and on what it was chosen."""
-    text = f"Reported: grid point {best + 1}, the lowest mean validation loss"
+    text = (f"Reported: grid point {best + 1}, the lowest `val_mse`: the validation MSE of "
+            "its point forecast (scaled units; the median of quantiles, a Gaussian head's "
+            "mean), averaged over seeds. Not `val_loss`, each point's own training loss: a "
+            "loss setting changes it (a small Huber delta makes it small by construction).")
     if origins == 1:
-        return text + "."
-    return (text + " on the first origin's validation span (`val_loss` below), which "
-            "precedes every test block; a later origin's validation span holds earlier "
-            "test blocks, so it does not choose. The later origins forecast with the same "
-            "grid point.")
+        return text
+    return (text + " Both are on the first origin's validation span, which precedes every "
+            "test block; a later origin's validation span holds earlier test blocks, so it "
+            "does not choose. The later origins forecast with the same grid point.")
 
 
 def validation_note(monitor_only: bool, has_val: bool) -> str:
@@ -165,7 +186,7 @@ def sweep_rows(cands: list[Candidate], forecasts: list[PriceForecast], ev: Evalu
         m = point_metrics(f.point, ev.actual, ev.last, data.naive_scale())
         rows.append({"point": i + 1, "group": c.group + 1,
                      **{k: str(v) if isinstance(v, tuple) else v for k, v in c.hparams.items()},
-                     "val_loss": c.val_loss, "test_rmse": m["rmse"], "test_mae": m["mae"],
+                     "val_loss": c.val_loss, "val_mse": c.val_mse, "test_rmse": m["rmse"], "test_mae": m["mae"],
                      "test_mase": m["mase"],
                      "naive_rmse": ev.metrics["baselines"]["naive"]["rmse"]})
     return rows
