@@ -393,3 +393,39 @@ def test_the_point_forecast_of_each_head_in_scaled_units():
     np.testing.assert_allclose(point_mse(point, np.zeros((2, 2)), np.array([1.0, 3.0])),
                                [5.0 / 4])
     assert point_mse(np.full((1, 2, 2), np.nan), np.zeros((2, 2)), np.ones(2))[0] == np.inf
+
+
+def test_metrics_at_a_high_price_level_match_float64_numpy(tmp_path):
+    """A price near 3e7 moving by about 2 a row: float32 holds it to about 2 (a naive
+    RMSE read 2.321 for 2.120); every price-unit number is float64, and forecast.csv
+    keeps enough digits to recompute them."""
+    from fjax.tasks.forecast.report import forecast_frame
+    rng = np.random.default_rng(5)
+    prices = 3e7 + np.cumsum(rng.normal(0, 2, 300)).round(2)
+    pd.DataFrame({"Date": pd.bdate_range("2020-01-01", periods=300), "p": prices}).to_csv(
+        tmp_path / "big.csv", index=False)
+    data = prepare(ForecastDataConfig(path=str(tmp_path / "big.csv"), target="p", window=5,
+                                      horizon=2), EvaluationConfig(season=5, moving_average=4))
+    cfg = EvaluationConfig(season=5, moving_average=4)
+    o = data.plan.origins[data.test_index]
+    actual = np.stack([prices[o], prices[o + 1]], axis=1)
+    model = prices[o - 1][:, None] + rng.normal(0, 1, actual.shape)
+    ev = evaluate(data, PriceForecast(point=model), cfg, stride=1)
+    m = ev.metrics
+    naive = np.repeat(prices[o - 1][:, None], 2, axis=1)
+    moving = np.stack([prices[t - 4:t].mean() for t in o])[:, None].repeat(2, axis=1)
+    drift = prices[o - 1][:, None] + np.arange(1, 3) * ((prices[o - 1] - prices[0]) / (o - 1))[:, None]
+    rmse = lambda f: np.sqrt(np.mean((f - actual) ** 2))  # noqa: E731
+    assert m["baselines"]["naive"]["rmse"] == pytest.approx(rmse(naive), rel=1e-9)
+    assert m["baselines"]["moving_average"]["rmse"] == pytest.approx(rmse(moving), rel=1e-9)
+    assert m["baselines"]["drift"]["rmse"] == pytest.approx(rmse(drift), rel=1e-9)
+    assert m["model"]["rmse"] == pytest.approx(rmse(model), rel=1e-9)
+    assert m["model"]["mae"] == pytest.approx(np.mean(np.abs(model - actual)), rel=1e-9)
+    assert m["per_origin"][0]["naive_mae"] == pytest.approx(np.mean(np.abs(naive - actual)),
+                                                            rel=1e-9)
+    dm = diebold_mariano(model - actual, naive - actual, 1)
+    assert m["diebold_mariano_vs_naive"]["statistic"] == pytest.approx(dm["statistic"], rel=1e-9)
+    frame = forecast_frame(data, ev)
+    for column, values in (("actual", actual), ("forecast", model), ("naive", naive),
+                           ("moving_average", moving)):
+        np.testing.assert_allclose(frame[column], values.ravel(), rtol=0, atol=1e-3)

@@ -11,7 +11,7 @@ from fjax.tasks.forecast.config import Config
 from fjax.tasks.forecast.data import ForecastData
 from fjax.tasks.forecast.evaluate import Evaluation
 
-SIGNIFICANT = 8  # digits written to forecast.csv (baselines are float32 computations)
+SIGNIFICANT = 12  # digits of forecast.csv's prices: 4 decimals at 3e7, exact to 2 below 1e9
 METRIC_NAMES = {"mae": "MAE", "rmse": "RMSE", "mape": "MAPE %", "smape": "sMAPE %",
                 "mase": "MASE", "directional_accuracy": "direction hit rate"}
 
