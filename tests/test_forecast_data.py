@@ -160,6 +160,24 @@ def test_a_log_feature_on_nonpositive_values_names_the_column_and_the_fix(tmp_pa
                                                          frame["spread"]][:10], rtol=1e-6)
 
 
+def test_a_feature_constant_over_the_training_rows_is_refused(tmp_path):
+    """A column of ones, or a trend under `diff` (all ones), is refused like a constant
+    target; the trend as a level varies and passes. Later rows may vary: the training
+    rows decide, as the scaler is fitted there."""
+    ones = np.r_[np.ones(200), np.linspace(1, 2, 40)]
+    path, _ = random_walk(tmp_path, const=ones, trend=np.arange(240.0))
+    kw = dict(path=str(path), target="price", window=10)
+    with pytest.raises(ValueError, match=r"feature 'const' of .* is constant over the training "
+                       r"rows 0-191 after its transform `level` \(every value 1\): .* drop it "
+                       r"from --data.features"):
+        prepare(ForecastDataConfig(**kw, features=("volume", "const")))
+    with pytest.raises(ValueError, match=r"feature 'trend' .* after its transform `diff` "
+                       r"\(every value 1\)"):
+        prepare(ForecastDataConfig(**kw, features=("trend",), transform="diff"))
+    prepare(ForecastDataConfig(**kw, features=("trend",), feature_transforms=("level",),
+                               transform="diff"))
+
+
 def test_facts_describe_spans_and_range(tmp_path):
     path, _ = random_walk(tmp_path)
     data = prepare(ForecastDataConfig(path=str(path), target="price", window=10, origins=2))

@@ -115,6 +115,7 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
                          "forecast's error (the scale of every comparison) is zero; check "
                          "that data.target names the price column")
     z = to_inputs(series.values, cfg.transform, feature_transforms, series.columns)
+    check_features_vary(z, series.columns, feature_transforms, plan.scaler_rows, source)
     mask = np.zeros(series.n, bool)
     mask[slice(*plan.scaler_rows)] = True
     scaler = fit_scaler(cfg.scaler, z, mask)
@@ -128,6 +129,22 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
                         actual=prices[target_rows(plan.origins, cfg.horizon)],
                         last_price=prices[plan.origins - 1], season=season,
                         season_words=season_words, unscored_windows=unscored)
+
+
+def check_features_vary(z: np.ndarray, columns: tuple[str, ...], transforms: tuple[str, ...],
+                        rows: tuple[int, int], source: str) -> None:
+    """Refuse a feature whose transformed inputs `z[:, j]` are constant over the training
+    rows (a column of ones; a constant column under `diff`): as the target's check,
+    there is nothing to learn from it, and the scaler would pass it through unscaled."""
+    start, end = rows
+    for j, (column, transform) in enumerate(zip(columns[1:], transforms), 1):
+        if np.ptp(z[start:end, j]) == 0:
+            raise ValueError(
+                f"feature {column!r} of {source} is constant over the training rows "
+                f"{start}-{end - 1} after its transform `{transform}` (every value "
+                f"{z[start, j]:g}): it carries nothing to learn; drop it from "
+                "--data.features, or give it a transform under which it varies "
+                "(--data.feature-transforms)")
 
 
 def without_made_targets(plan: Plan, made: np.ndarray | None) -> tuple[Plan, int]:
