@@ -187,6 +187,18 @@ def test_facts_describe_spans_and_range(tmp_path):
     assert 0.0 <= facts["test_targets_outside_training_range"] <= 1.0
 
 
+def test_the_spans_table_gives_the_test_windows_first_target_dates(tmp_path):
+    """With H = 5 the last test window's first target is 4 rows before the series' end;
+    an earlier origin's last window starts on its span's last row."""
+    path, frame = random_walk(tmp_path)
+    cfg = ForecastDataConfig(path=str(path), target="price", window=10, horizon=5, origins=2)
+    facts = data_facts(prepare(cfg), cfg)
+    dates = frame["Date"].astype(str).to_numpy()
+    assert facts["spans"][1]["test_dates"][1] == dates[-5]
+    assert facts["spans"][0]["test_dates"][1] == dates[facts["spans"][1]["test_rows"][0] - 1]
+    assert facts["spans"][0]["test_dates"][0] == dates[facts["spans"][0]["test_rows"][0]]
+
+
 def test_missing_values_policy_through_prepare(tmp_path):
     path, frame = random_walk(tmp_path)
     frame.loc[[30, 31], "price"] = np.nan

@@ -245,12 +245,18 @@ def data_facts(data: ForecastData, cfg: ForecastDataConfig) -> dict:
     def when(lo: int, hi: int) -> list:
         return [text[lo], text[hi - 1]] if hi > lo else []
 
+    def first_targets(mask: np.ndarray) -> list:
+        """The first-target dates of the first and last windows in `mask`: the span's
+        limits are not (the series' last test window starts H - 1 rows before its end)."""
+        rows = plan.origins[mask > 0]
+        return [text[rows.min()], text[rows.max()]]
+
     spans = []
     for k, span in enumerate(plan.spans):
         row = {"origin": k + 1, "train_rows": list(span["train"]),
                "train_dates": when(*span["train"]),
                "train_windows": int(plan.train[k].sum()),
-               "test_rows": list(span["test"]), "test_dates": when(*span["test"]),
+               "test_rows": list(span["test"]), "test_dates": first_targets(plan.test[k]),
                "test_windows": int(plan.test[k].sum())}
         if span["val"] is not None:
             row.update(val_rows=list(span["val"]), val_dates=when(*span["val"]),
