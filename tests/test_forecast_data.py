@@ -3,6 +3,8 @@ training rows only, and bad files fail before any training."""
 
 import gzip
 import math
+import re
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -12,6 +14,7 @@ from sklearn.preprocessing import MinMaxScaler
 from fjax.datasets import dataset_path
 from fjax.tasks.forecast.config import EvaluationConfig, ForecastDataConfig
 from fjax.tasks.forecast.data import data_facts, prepare
+from fjax.tasks.forecast.report import repairs_line
 from fjax.data.windows import target_rows
 
 
@@ -197,6 +200,30 @@ def test_the_spans_table_gives_the_test_windows_first_target_dates(tmp_path):
     assert facts["spans"][1]["test_dates"][1] == dates[-5]
     assert facts["spans"][0]["test_dates"][1] == dates[facts["spans"][1]["test_rows"][0] - 1]
     assert facts["spans"][0]["test_dates"][0] == dates[facts["spans"][0]["test_rows"][0]]
+
+
+def test_filling_the_nights_of_session_data_warns_and_the_report_says_so(tmp_path):
+    """Hourly bars 9:00-16:00 on trading days: ffill inserts the nights and weekends, 70%
+    of the rows; one missing day of daily data (under 10%) passes quietly."""
+    days = pd.bdate_range("2024-01-01", periods=40)
+    stamps = [d + pd.Timedelta(hours=h) for d in days for h in range(9, 17)]
+    path, _ = random_walk(tmp_path, n=len(stamps), name="bars.csv")
+    frame = pd.read_csv(path).assign(Date=[str(t) for t in stamps])
+    frame.to_csv(path, index=False)
+    cfg = ForecastDataConfig(path=str(path), target="price", window=10, missing="ffill")
+    with pytest.warns(UserWarning, match=r"ffill inserted \d+ rows to close date gaps\. "
+                      r"Inserted rows are 7\d% of the series: .* --data.max-gap"):
+        data = prepare(cfg)
+    assert data.series.inserted_rows / data.series.n > 0.7
+    line = repairs_line(data_facts(data, cfg), "ffill")
+    assert re.search(r"\*\*Inserted rows are 7\d% of the series: .*--data.max-gap", line)
+    path, frame = random_walk(tmp_path, name="daily.csv")
+    frame.drop(index=[100, 101, 102, 103, 104, 105]).to_csv(path, index=False)
+    cfg = ForecastDataConfig(path=str(path), target="price", window=10, missing="ffill")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data = prepare(cfg)
+    assert data.series.inserted_rows > 0 and data_facts(data, cfg)["inserted_note"] is None
 
 
 def test_missing_values_policy_through_prepare(tmp_path):

@@ -54,7 +54,8 @@ class ForecastDataConfig(DataConfig):
     gap: int = 0
     """Rows at the end of each earlier span that hold no targets (an embargo)."""
     missing: Literal["error", "ffill"] = "error"
-    """Missing values and date gaps: raise, or forward-fill (counted in the report)."""
+    """Missing values and date gaps: raise, or forward-fill (counted in the report; over
+    10% inserted rows warns: session breaks are better allowed with `max_gap`)."""
     max_gap: float = 7.0
     """Largest spacing between dates, in multiples of the median spacing."""
     origins: int = 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,6 +98,9 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
     frame, source = read_frame(cfg)
     series = load_series(frame, cfg.columns, date_column=cfg.date_column, missing=cfg.missing,
                          max_gap=cfg.max_gap, source=source)
+    if (note := inserted_note(series)) is not None:
+        warnings.warn(f"--data.missing ffill inserted {series.inserted_rows} rows to close "
+                      f"date gaps. {note}", stacklevel=2)
     feature_transforms = cfg.used_feature_transforms
     first = inputs_first_row(cfg.transform, feature_transforms)
     plan = plan_windows(series.n, window=cfg.window, horizon=cfg.horizon, stride=cfg.stride,
@@ -145,6 +149,22 @@ def check_features_vary(z: np.ndarray, columns: tuple[str, ...], transforms: tup
                 f"{z[start, j]:g}): it carries nothing to learn; drop it from "
                 "--data.features, or give it a transform under which it varies "
                 "(--data.feature-transforms)")
+
+
+INSERTED_SHARE = 0.1
+"""Above this share of inserted rows, --data.missing ffill is filling sessions' breaks."""
+
+
+def inserted_note(series: Series) -> str | None:
+    """A sentence when forward-filling date gaps inserted more than `INSERTED_SHARE` of
+    the rows (the nights and weekends of 5-minute bars: 79%): windows are then mostly
+    carried-forward prices, and the gaps are better allowed with --data.max-gap."""
+    share = series.inserted_rows / series.n
+    if share <= INSERTED_SHARE:
+        return None
+    return (f"Inserted rows are {share:.0%} of the series: that share of every window's "
+            "inputs are carried-forward prices. For session data (market hours, trading days) allow the breaks with a "
+            "larger --data.max-gap instead of filling them")
 
 
 def without_made_targets(plan: Plan, made: np.ndarray | None) -> tuple[Plan, int]:
@@ -268,6 +288,7 @@ def data_facts(data: ForecastData, cfg: ForecastDataConfig) -> dict:
             "first_date": text[0], "last_date": text[-1], "spacing": spacing_facts(dates),
             "season": data.season, "season_words": data.season_words,
             "forward_filled": data.series.filled, "inserted_rows": data.series.inserted_rows,
+            "inserted_note": inserted_note(data.series),
             "unscored_test_windows": data.unscored_windows,
             "transform": cfg.transform, "input_transforms": input_transforms(data),
             "first_input_row": data.first, "scaler": data.scaler.to_dict(),

@@ -161,6 +161,19 @@ def _spacing_lines(spacing: dict | None, max_gap: float) -> list[str]:
             "(`--data.max-gap`), or are filled with `--data.missing ffill`."]
 
 
+def repairs_line(facts: dict, missing: str) -> str:
+    """What was filled, and, where inserted rows are a large share, that they should not be."""
+    line = (f"- Repairs: {_counts(facts['forward_filled'])} missing values forward-filled, "
+            f"{facts['inserted_rows']} rows inserted to close date gaps "
+            f"(policy `missing={missing}`)")
+    if missing != "ffill":
+        return line + "."
+    line += ("; windows forecasting a filled row neither train nor score (a carried-forward "
+             "price would make the naive forecast look perfect), "
+             f"{facts['unscored_test_windows']} of them in the test span.")
+    return line + (f" **{facts['inserted_note']}.**" if facts.get("inserted_note") else "")
+
+
 def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
     d, mdl = config.data, config.model
     lines = [f"# Forecast of {d.target!r}: {facts['source']}", "", verdict(m), ""]
@@ -168,13 +181,7 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
               f"- Data: {facts['rows']} rows from {facts['first_date']} to {facts['last_date']}; "
               f"inputs {_inputs_text(facts)}.",
               *_spacing_lines(facts.get("spacing"), d.max_gap),
-              f"- Repairs: {_counts(facts['forward_filled'])} missing values forward-filled, "
-              f"{facts['inserted_rows']} rows inserted to close date gaps "
-              f"(policy `missing={d.missing}`)"
-              + ("; windows forecasting a filled row neither train nor score (a "
-                 "carried-forward price would make the naive forecast look perfect), "
-                 f"{facts['unscored_test_windows']} of them in the test span."
-                 if d.missing == "ffill" else "."),
+              repairs_line(facts, d.missing),
               f"- Target: `{d.transform}`; every number below is in prices. Scaler "
               f"`{d.scaler}` fitted on rows "
               f"{facts['scaler_rows'][0]}-{facts['scaler_rows'][1] - 1} "
