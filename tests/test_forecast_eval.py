@@ -429,3 +429,26 @@ def test_metrics_at_a_high_price_level_match_float64_numpy(tmp_path):
     for column, values in (("actual", actual), ("forecast", model), ("naive", naive),
                            ("moving_average", moving)):
         np.testing.assert_allclose(frame[column], values.ravel(), rtol=0, atol=1e-3)
+
+
+def test_dates_read_as_utc_are_written_and_reported_as_utc(tmp_path):
+    """Berlin hours across a daylight-saving change are read as UTC: forecast.csv's dates
+    carry +00:00 and the report's data line says UTC, so outputs join back by instant."""
+    from fjax.tasks.forecast.data import data_facts
+    from fjax.tasks.forecast.report import data_line, forecast_frame
+    stamps = pd.date_range("2024-03-28", periods=120, freq="h", tz="Europe/Berlin")
+    prices = 100 + np.cumsum(np.random.default_rng(2).normal(0, 1, 120))
+    pd.DataFrame({"Date": [t.isoformat() for t in stamps], "p": prices}).to_csv(
+        tmp_path / "berlin.csv", index=False)
+    cfg = ForecastDataConfig(path=str(tmp_path / "berlin.csv"), target="p", window=5)
+    with pytest.warns(UserWarning, match="mixes UTC offsets"):
+        data = prepare(cfg, EvaluationConfig(season=24, moving_average=4))
+    ev = evaluate(data, PriceForecast(point=data.actual[data.test_index]),
+                  EvaluationConfig(season=24, moving_average=4), stride=1)
+    frame = forecast_frame(data, ev)
+    last = stamps[-1].tz_convert("UTC")
+    assert frame["date"].iloc[-1] == last and frame["issued"].iloc[-1] == last - pd.Timedelta("1h")
+    assert frame.to_csv(index=False).splitlines()[-1].split(",")[2] == str(last)
+    assert str(last).endswith("+00:00")
+    assert " UTC (the file mixes UTC offsets" in data_line(data_facts(data, cfg))
+

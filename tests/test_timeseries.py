@@ -184,10 +184,11 @@ def test_hours_across_a_daylight_saving_change_keep_their_true_order():
     with pytest.warns(UserWarning, match="'Date' of t.csv mixes UTC offsets"):
         s = load(pd.DataFrame({"Date": hours, "Close": [1.0, 2.0, 3.0, 4.0]}))
     np.testing.assert_array_equal(np.diff(s.dates), np.timedelta64(3600, "s"))
-    assert str(pd.Timestamp(s.dates[0])) == "2024-10-26 23:30:00"
+    assert str(pd.Timestamp(s.dates[0])) == "2024-10-26 23:30:00" and s.utc
     same_offset = [h[:16] + "+05:00" for h in hours[:2]] + ["2024-10-27 03:30+05:00"]
     one = load(pd.DataFrame({"Date": same_offset, "Close": [1.0, 2.0, 3.0]}))
     assert str(pd.Timestamp(one.dates[0])) == "2024-10-27 01:30:00"   # its own wall clock
+    assert not one.utc and not load(table()).utc
 
 
 def test_unix_milliseconds_of_an_exchange_export_are_dates():
@@ -195,6 +196,7 @@ def test_unix_milliseconds_of_an_exchange_export_are_dates():
     ms = (hours - pd.Timestamp("1970-01-01")) // pd.Timedelta(milliseconds=1)
     s = load(pd.DataFrame({"Date": ms, "Close": np.arange(5.0) + 1}))
     np.testing.assert_array_equal(s.dates, hours.to_numpy("datetime64[ns]"))
+    assert s.utc
 
 
 def test_times_with_and_without_an_offset_are_read_as_utc_with_a_warning():

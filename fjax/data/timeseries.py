@@ -22,7 +22,7 @@ import pandas as pd
 
 from fjax.data.checks import first_unscalable
 from fjax.data.columns import resolve_column
-from fjax.datasets import parse_dates
+from fjax.datasets import read_dates
 
 MISSING = ("error", "ffill")
 
@@ -38,6 +38,8 @@ class Series:
     inserted_rows: int = 0            # rows added to close date gaps
     made: np.ndarray | None = None    # bool[n]: the target was not observed (inserted or
                                       # forward-filled); None: every one was
+    utc: bool = False                 # dates are UTC (mixed offsets, unix times), not the
+                                      # file's wall-clock times
 
     @property
     def n(self) -> int:
@@ -76,15 +78,15 @@ def _day(d: np.datetime64) -> str:
     return str(pd.Timestamp(d))
 
 
-def checked_dates(df: pd.DataFrame, column: str, source: str) -> tuple[np.ndarray, bool]:
+def checked_dates(df: pd.DataFrame, column: str, source: str) -> tuple[np.ndarray, bool, bool]:
     """(parsed, strictly increasing dates, whether the file runs newest first: then they
-    are its dates reversed, as many exchanges export them); raises on unparseable,
-    unsorted or repeated ones."""
+    are its dates reversed, as many exchanges export them, whether they are UTC:
+    `read_dates`); raises on unparseable, unsorted or repeated ones."""
     if column not in df.columns:
         raise ValueError(f"{source} has no date column {column!r}; columns are "
                          f"{list(df.columns)}; pass --data.date-column NAME, or None to "
                          "use the row order")
-    dates = parse_dates(df[column], f"date column {column!r} of {source}",
+    dates, utc = read_dates(df[column], f"date column {column!r} of {source}",
                         fix=", or pass --data.date-column None to use the row order")
     missing = np.nonzero(dates.isna().to_numpy())[0]
     if len(missing):
@@ -92,7 +94,7 @@ def checked_dates(df: pd.DataFrame, column: str, source: str) -> tuple[np.ndarra
                          f"dates (first at row {missing[0]}); every row needs a date")
     d = dates.to_numpy(dtype="datetime64[ns]")
     if len(d) > 1 and np.all(d[1:] < d[:-1]):
-        return d[::-1].copy(), True
+        return d[::-1].copy(), True, utc
     step = np.diff(d)
     back = np.nonzero(step < np.timedelta64(0))[0]
     if len(back):
@@ -105,7 +107,7 @@ def checked_dates(df: pd.DataFrame, column: str, source: str) -> tuple[np.ndarra
         i = dup[0] + 1
         raise ValueError(f"date column {column!r} of {source} has {len(dup)} duplicate dates "
                          f"(first {_day(d[i])} at rows {i - 1} and {i}); keep one row per date")
-    return d, False
+    return d, False, utc
 
 
 def median_spacing(dates: np.ndarray) -> int:
@@ -200,11 +202,12 @@ def load_series(df: pd.DataFrame, columns: Sequence[str], *, date_column: str | 
     values = np.stack([numeric_column(df, c, source) for c in columns], axis=1)
     if date_column is not None:
         date_column = resolve_column(df, date_column)
+    utc = False
     if date_column is None:
         dates = np.arange(len(df), dtype=np.int64)
         inserted = np.zeros(len(df), bool)
     else:
-        dates, newest_first = checked_dates(df, date_column, source)
+        dates, newest_first, utc = checked_dates(df, date_column, source)
         if newest_first:
             warnings.warn(f"the rows of {source} run newest first; they are read oldest "
                           "first", stacklevel=2)
@@ -215,4 +218,4 @@ def load_series(df: pd.DataFrame, columns: Sequence[str], *, date_column: str | 
                                   None if date_column is None else dates)
     return Series(dates=dates, values=values, columns=columns, filled=filled,
                   inserted_rows=int(inserted.sum()),
-                  made=unobserved if unobserved.any() else None)
+                  made=unobserved if unobserved.any() else None, utc=utc)

@@ -39,8 +39,14 @@ UNIX_UNITS = {"s": (1e8, 4.1e9), "ms": (1e11, 4.1e12)}   # 1973-03 to 2099, as n
 
 
 def parse_dates(column: pd.Series, described: str, fix: str = "") -> pd.Series:
-    """`column` as naive datetimes; `described` names it in messages ("column 'Date' of
-    my.csv"), and `fix` adds a caller's own remedy to them. Times written with one UTC
+    """`column` as naive datetimes (`read_dates` without its UTC flag)."""
+    return read_dates(column, described, fix)[0]
+
+
+def read_dates(column: pd.Series, described: str, fix: str = "") -> tuple[pd.Series, bool]:
+    """(`column` as naive datetimes, whether they are UTC rather than the file's own
+    wall-clock times, so outputs can say so); `described` names it in messages ("column
+    'Date' of my.csv"), and `fix` adds a caller's own remedy to them. Times written with one UTC
     offset keep their wall-clock times, so days are the data's own. Several offsets (a
     daylight-saving change, or times with and without one) are read as UTC, with a
     warning: wall-clock times would repeat or skip an hour. Numbers are unix times in
@@ -55,7 +61,7 @@ def parse_dates(column: pd.Series, described: str, fix: str = "") -> pd.Series:
             raise ValueError(f"{described} holds numbers, not dates (e.g. {present[0]:g}); "
                              "write dates such as 2020-01-31 08:15:00, or unix times in whole "
                              f"seconds or milliseconds from 1973 to 2099{fix}")
-        return pd.to_datetime(column, unit=unit)
+        return pd.to_datetime(column, unit=unit), True
     try:
         dates = pd.to_datetime(column)
     except (ValueError, TypeError) as err:
@@ -69,8 +75,9 @@ def parse_dates(column: pd.Series, described: str, fix: str = "") -> pd.Series:
                              f"such as 2020-01-31 or 2020-01-31 08:15:00{fix}") from None
         warnings.warn(f"{described} mixes UTC offsets (or times with and without one); read "
                       "them as UTC, so days run from midnight UTC. Write local times without "
-                      "offsets to count local days", stacklevel=2)
-    return dates.dt.tz_localize(None) if dates.dt.tz is not None else dates
+                      "offsets to count local days", stacklevel=3)
+        return dates.dt.tz_localize(None), True
+    return (dates.dt.tz_localize(None) if dates.dt.tz is not None else dates), False
 
 
 def dataset_path(name: str) -> Path:

@@ -285,7 +285,8 @@ def data_facts(data: ForecastData, cfg: ForecastDataConfig) -> dict:
     seen, test = data.y[plan.train[0] > 0], data.y[data.test_index]
     outside = float(np.mean((test < seen.min()) | (test > seen.max())))
     return {"source": data.source, "rows": int(data.series.n), "columns": list(data.series.columns),
-            "first_date": text[0], "last_date": text[-1], "spacing": spacing_facts(dates),
+            "first_date": text[0], "last_date": text[-1], "utc": data.series.utc,
+            "spacing": spacing_facts(dates),
             "season": data.season, "season_words": data.season_words,
             "forward_filled": data.series.filled, "inserted_rows": data.series.inserted_rows,
             "inserted_note": inserted_note(data.series),

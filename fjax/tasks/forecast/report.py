@@ -17,15 +17,22 @@ METRIC_NAMES = {"mae": "MAE", "rmse": "RMSE", "mape": "MAPE %", "smape": "sMAPE 
 
 
 def forecast_frame(data: ForecastData, ev: Evaluation) -> pd.DataFrame:
-    """One row per test window and step: dates, actual, forecast, bounds, baselines."""
+    """One row per test window and step: dates, actual, forecast, bounds, baselines.
+    Dates read as UTC (mixed offsets, unix times) are written with +00:00, so the rows
+    join back to the file by instant, not by a wall-clock time they never had."""
     n, h = ev.actual.shape
     origins = data.plan.origins[ev.index]
     step = np.tile(np.arange(1, h + 1), n)
     rows = np.repeat(origins, h) + step - 1
+
+    def dates(at: np.ndarray):
+        d = data.dates_of(at)
+        return pd.DatetimeIndex(d).tz_localize("UTC") if data.series.utc else d
+
     frame = pd.DataFrame({
         "origin": np.repeat(ev.origin + 1, h),
-        "issued": data.dates_of(np.repeat(origins - 1, h)),
-        "date": data.dates_of(rows), "step": step,
+        "issued": dates(np.repeat(origins - 1, h)),
+        "date": dates(rows), "step": step,
         "actual": ev.actual.reshape(-1), "forecast": ev.model.point.reshape(-1)})
     if ev.model.lower is not None:
         frame["lower"] = ev.model.lower.reshape(-1)
@@ -161,6 +168,15 @@ def _spacing_lines(spacing: dict | None, max_gap: float) -> list[str]:
             "(`--data.max-gap`), or are filled with `--data.missing ffill`."]
 
 
+def data_line(facts: dict) -> str:
+    """Rows, dates (said to be UTC when they were read as UTC) and inputs."""
+    line = f"- Data: {facts['rows']} rows from {facts['first_date']} to {facts['last_date']}"
+    if facts.get("utc"):
+        line += (" UTC (the file mixes UTC offsets or holds unix times, so every date here "
+                 "and in `forecast.csv` is UTC, not the file's wall-clock time)")
+    return line + f"; inputs {_inputs_text(facts)}."
+
+
 def repairs_line(facts: dict, missing: str) -> str:
     """What was filled, and, where inserted rows are a large share, that they should not be."""
     line = (f"- Repairs: {_counts(facts['forward_filled'])} missing values forward-filled, "
@@ -178,8 +194,7 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
     d, mdl = config.data, config.model
     lines = [f"# Forecast of {d.target!r}: {facts['source']}", "", verdict(m), ""]
     lines += ["## What was run", "",
-              f"- Data: {facts['rows']} rows from {facts['first_date']} to {facts['last_date']}; "
-              f"inputs {_inputs_text(facts)}.",
+              data_line(facts),
               *_spacing_lines(facts.get("spacing"), d.max_gap),
               repairs_line(facts, d.missing),
               f"- Target: `{d.transform}`; every number below is in prices. Scaler "
