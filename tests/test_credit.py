@@ -67,7 +67,8 @@ def fit_alone(cfg, t, data, weights, val_data=None, val_weights=None):
     rows = int((np.asarray(weights) > 0).sum())
     tx = build_optimizer(cfg.optim, cfg.train.epochs * num_batches(rows, cfg.train.batch_size))
     return fit(init_member(t.init_fn, tx, 0), t.loss_fn, data, config=cfg.train,
-               weights=weights, val_data=val_data, val_weights=val_weights, eval_fn=t.eval_fn)
+               weights=weights, val_data=val_data, val_weights=val_weights,
+               eval_fn=None if val_data is None else t.eval_fn)
 
 
 def test_cross_validated_members_equal_separately_trained_folds(csv_path):
