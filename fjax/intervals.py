@@ -2,13 +2,18 @@
 
     coverage = mean 1[lower <= y <= upper]      (should match the nominal level)
     width    = mean (upper - lower)
+    wilson   = (p + z^2/2n +- z sqrt(p (1 - p) / n + z^2/4n^2)) / (1 + z^2/n)
 
 ``lower, upper, target: f[n, ...]``; trailing (horizon) dims are averaged per sample
 and ``weights: f32[n] | None`` weight samples. Reference: Gneiting & Raftery, *Strictly
-Proper Scoring Rules, Prediction, and Estimation*, JASA 2007, section 6.2.
+Proper Scoring Rules, Prediction, and Estimation*, JASA 2007, section 6.2. `wilson`, the
+sampling interval of a measured share p of n independent trials, is Wilson's (JASA 1927):
+unlike p +- z sqrt(p (1 - p) / n) it stays inside [0, 1] and keeps its level near 0 and 1.
 """
 
 from __future__ import annotations
+
+import math
 
 import jax
 import jax.numpy as jnp
@@ -48,3 +53,15 @@ def gaussian_z(level: float) -> float:
     if not 0 < level < 1:
         raise ValueError(f"an interval level must be in (0, 1), got {level}")
     return float(norm.ppf(0.5 + level / 2))
+
+
+def wilson(share: float, n: float, level: float = 0.95) -> tuple[float, float]:
+    """Wilson's `level` interval for a share measured on `n` independent trials (n may
+    be an effective, fractional count)."""
+    if n <= 0:
+        raise ValueError(f"a share needs at least one trial, got n = {n}")
+    z = gaussian_z(level)
+    shrink = 1.0 + z * z / n
+    centre = (share + z * z / (2 * n)) / shrink
+    half = z / shrink * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)

@@ -12,7 +12,8 @@ from fjax.tasks.forecast.config import EvaluationConfig, ForecastDataConfig
 from fjax.tasks.forecast.data import prepare
 from fjax.tasks.forecast.evaluate import (PriceForecast, ensemble, evaluate, member_prices,
                                           score_table)
-from fjax.tasks.forecast.significance import diebold_mariano, overlap_lags
+from fjax.tasks.forecast.significance import (diebold_mariano, independent_windows,
+                                              overlap_lags)
 
 # y_i = 1 + i (i + 1) / 2 for i = 0..19; test windows start at rows 16 and 17.
 Y = np.array([1.0 + i * (i + 1) / 2 for i in range(20)])
@@ -308,6 +309,39 @@ def test_per_origin_metrics_dm_test_and_member_rmse_against_numpy(tmp_path):
         np.mean((point - actual) ** 2) - np.mean((naive - actual) ** 2), rel=1e-5)
     np.testing.assert_allclose(ev.metrics["ensemble"]["member_rmse"],
                                [np.sqrt(np.mean((m - actual) ** 2)) for m in members], rtol=1e-5)
+
+
+def test_wilson_interval_matches_hand_computed_values():
+    """40 of 50: centre (0.8 + z^2/100) / (1 + z^2/50), half-width
+    z / (1 + z^2/50) sqrt(0.0032 + z^2/10^4), z = 1.959964; 0 of 10: upper z^2 / (10 + z^2)."""
+    assert intervals.wilson(0.8, 50) == pytest.approx((0.669629, 0.887563), abs=1e-6)
+    assert intervals.wilson(0.0, 10) == pytest.approx((0.0, 0.277533), abs=1e-6)
+
+
+def test_independent_windows_count_overlapping_windows_once():
+    assert [independent_windows(59, 5, 5), independent_windows(59, 5, 1),
+            independent_windows(30, 1, 1), independent_windows(2, 5, 1)] == [59, 11.8, 30, 1]
+
+
+def test_coverage_is_judged_by_its_sampling_interval_not_a_fixed_tolerance(small):
+    """82.7% against 90% on 59 non-overlapping windows was called "too narrow" (a fixed
+    5-point tolerance); its 95% Wilson interval is 71.1% to 90.3%, which holds 90%."""
+    from fjax.tasks.forecast.report import coverage_words
+    iv = {"nominal": 0.9, "coverage": 0.827, "independent_windows": 59.0,
+          "coverage_interval": list(intervals.wilson(0.827, 59))}
+    assert "71.1% to 90.3%: consistent with the nominal level" in coverage_words(iv)
+    many = {**iv, "independent_windows": 2000.0,
+            "coverage_interval": list(intervals.wilson(0.827, 2000))}
+    assert "too narrow" in coverage_words(many)
+    wide = {**many, "coverage_interval": list(intervals.wilson(0.98, 2000))}
+    assert "wider than needed" in coverage_words(wide)
+    # evaluate counts 2 windows of horizon 3 at stride 1 as one independent window
+    actual = small.actual[small.test_index]
+    fc = PriceForecast(actual, actual - 1.0, actual + 1.0, nominal=0.9)
+    iv = evaluate(small, fc, EvaluationConfig(season=2, moving_average=3),
+                  stride=1).metrics["interval"]
+    assert iv["independent_windows"] == 1.0
+    assert iv["coverage_interval"] == pytest.approx(list(intervals.wilson(1.0, 1.0)))
 
 
 def test_interval_coverage_weights_each_target():

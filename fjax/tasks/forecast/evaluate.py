@@ -24,7 +24,8 @@ from fjax.config import LossConfig
 from fjax.data.series import gaussian_prices, to_prices
 from fjax.tasks.forecast.config import EvaluationConfig
 from fjax.tasks.forecast.data import ForecastData
-from fjax.tasks.forecast.significance import diebold_mariano, overlap_lags
+from fjax.tasks.forecast.significance import (diebold_mariano, independent_windows,
+                                              overlap_lags)
 from fjax.train.objective import read_output
 
 POINT_METRICS = ("mae", "rmse", "mape", "smape", "mase", "directional_accuracy")
@@ -160,11 +161,15 @@ def point_metrics(pred: np.ndarray, actual: np.ndarray, last: np.ndarray, scale:
 
 
 @in_float64
-def interval_metrics(fc: PriceForecast, actual: np.ndarray) -> dict:
+def interval_metrics(fc: PriceForecast, actual: np.ndarray, windows: float) -> dict:
+    """Coverage and width, and the 95% Wilson interval of the coverage on `windows`
+    independent windows: the sampling noise a nominal level is judged against."""
     out = interval_table(*_f64(fc.lower, fc.upper, actual))
-    return {"nominal": fc.nominal, **{k: np.asarray(out[k], np.float64).tolist()
-                                      for k in ("coverage", "width", "coverage_by_step",
-                                                "width_by_step")}}
+    result = {"nominal": fc.nominal, **{k: np.asarray(out[k], np.float64).tolist()
+                                        for k in ("coverage", "width", "coverage_by_step",
+                                                  "width_by_step")}}
+    return {**result, "independent_windows": windows,
+            "coverage_interval": list(intervals.wilson(result["coverage"], windows))}
 
 
 @dataclass(frozen=True)
@@ -223,7 +228,8 @@ def evaluate(data: ForecastData, model: PriceForecast, cfg: EvaluationConfig,
                                                     base["naive"] - actual, lags),
     }
     if model.lower is not None:
-        result["interval"] = interval_metrics(model, actual)
+        result["interval"] = interval_metrics(
+            model, actual, independent_windows(len(index), data.plan.horizon, stride))
     if model.spread is not None:
         members, _ = score_table(*_f64(model.members, actual, last, scale, weights[:1]))
         result["ensemble"] = {"seeds": int(len(model.members)),

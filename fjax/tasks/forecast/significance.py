@@ -29,6 +29,13 @@ def overlap_lags(horizon: int, stride: int) -> int:
     return max(0, -(-horizon // stride) - 1)
 
 
+def independent_windows(windows: int, horizon: int, stride: int) -> float:
+    """About how many of `windows` test windows share no target: N min(stride, H) / H.
+    A window's H steps count once (one path, correlated hits), and windows `stride` rows
+    apart overlap when stride < H."""
+    return max(1.0, windows * min(stride, horizon) / horizon)
+
+
 def diebold_mariano(err_model: np.ndarray, err_base: np.ndarray, lags: int = 0) -> dict:
     """{statistic, p_value (two-sided), mean_loss_difference} for errors `f[N, H]`."""
     e1 = np.asarray(err_model, np.float64).reshape(len(err_model), -1)
