@@ -147,15 +147,29 @@ def test_a_differenced_feature_leaves_the_mase_scale_alone(tmp_path):
     assert diff.naive_scale() == level.naive_scale()
 
 
+def test_a_nonpositive_price_in_a_newest_first_file_is_named_by_its_date(tmp_path):
+    """Time-order row 100 of a reversed file is file line ~140 here: "row 100" misled."""
+    path, frame = random_walk(tmp_path, n=240)
+    frame.loc[100, "price"] = 0.0
+    frame.iloc[::-1].to_csv(path, index=False)
+    when = frame.loc[100, "Date"]
+    with pytest.warns(UserWarning, match="newest first"):
+        with pytest.raises(ValueError, match=rf"column 'price' of '.*rw.csv' has 1 values <= 0 "
+                           rf"\(first on {when}: 0.0\)"):
+            prepare(ForecastDataConfig(path=str(path), target="price", window=10,
+                                       transform="log_return"))
+
+
 def test_a_log_feature_on_nonpositive_values_names_the_column_and_the_fix(tmp_path):
     path, frame = random_walk(tmp_path, spread=np.linspace(1.0, -1.0, 240))
     kw = dict(path=str(path), target="price", features=("volume", "spread"), window=10)
-    with pytest.raises(ValueError, match=r"column 'spread' has 120 values <= 0 \(first at row "
-                       r"120: .*\); log returns need positive values; give it level or diff "
+    with pytest.raises(ValueError, match=r"column 'spread' of '.*rw.csv' has 120 values <= 0 "
+                       r"\(first on 2021-06-18 00:00:00: .*\); log returns need positive "
+                       r"values; give it level or diff "
                        r"in --data.feature-transforms"):
         prepare(ForecastDataConfig(**kw, feature_transforms=("log", "log_return")))
-    with pytest.raises(ValueError, match=r"column 'spread' has 120 values <= 0 .* transformed "
-                       r"like the target"):   # unset: the target's log returns
+    with pytest.raises(ValueError, match=r"column 'spread' of .* has 120 values <= 0 .* "
+                       r"transformed like the target"):   # unset: the target's log returns
         prepare(ForecastDataConfig(**kw, transform="log_return"))
     data = prepare(ForecastDataConfig(**kw, feature_transforms=("log", "level")))
     np.testing.assert_allclose(data.scaler.inverse_transform(

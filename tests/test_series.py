@@ -1,6 +1,7 @@
 """fjax.data.series: per-step series, change-from-last targets and their exact inverse."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from fjax.data.series import (first_row, gaussian_prices, inputs_first_row, targets, to_feature,
@@ -101,6 +102,15 @@ def test_inputs_transform_each_column_by_its_own_transform():
     # Transformed like the target, the columns equal to_target's, bit for bit.
     np.testing.assert_array_equal(to_inputs(cols[:, [0, 2]], "log_return", ["log_return"], "ab"),
                                   to_target(cols[:, [0, 2]], "log_return"))
+
+
+def test_a_nonpositive_value_is_named_by_date_and_source_when_given():
+    dates = pd.date_range("2024-01-01", periods=len(PRICES)).to_numpy()
+    spread = np.r_[PRICES[:2], -0.5, PRICES[2:-1]]
+    with pytest.raises(ValueError, match=r"column 'Spread' of 'f.csv' has 1 values <= 0 \(first "
+                       r"on 2024-01-03 00:00:00: -0.5\)"):
+        to_inputs(np.stack([PRICES, spread], axis=1), "price", ["log"], ("Close", "Spread"),
+                  dates=dates, source="'f.csv'")
 
 
 @pytest.mark.parametrize("transform, need", [("log_return", "log returns"), ("log", "logs")])

@@ -96,7 +96,7 @@ def test_leading_missing_value_cannot_be_filled():
 def test_non_numeric_target_names_the_first_bad_entry():
     frame = table(Close=["1,234.5"] + [str(v) for v in range(11)])
     with pytest.raises(ValueError, match=r"column 'Close' of t.csv is not numeric: 1 entries .*"
-                                         r"row 0: '1,234.5'"):
+                                         r"row 0 \(Date .*\): '1,234.5'"):
         load(frame)
     frame = table(Close=["up"] * 12)
     with pytest.raises(ValueError, match="12 entries cannot be read as numbers"):
@@ -137,13 +137,32 @@ def test_a_numeric_date_column_is_refused():
         load(table(Date=np.arange(12)))
 
 
+def test_a_duplicate_date_in_a_newest_first_file_is_named_with_the_file_rows():
+    """It was called unsorted ("sort the file"), as a reversed file is not increasing."""
+    frame = table()
+    frame.loc[5, "Date"] = frame.loc[4, "Date"]
+    with pytest.raises(ValueError, match=r"1 duplicate dates \(first 2024-01-05 00:00:00 at "
+                       r"rows 6 and 7\)"):
+        load(frame.iloc[::-1])
+
+
+def test_a_bad_value_is_named_with_the_date_the_file_writes():
+    close = list(np.linspace(10.0, 21.0, 12))
+    close[2] = "n/a"
+    with pytest.raises(ValueError, match=r"first at row 2 \(Date '2024-01-03.*'\): 'n/a'"):
+        load(table(Close=close))
+    with pytest.raises(ValueError, match=r"first at row 2: 'n/a'"):
+        load(table(Close=close), date_column=None)
+
+
 def test_infinite_values_are_rejected():
     close = np.linspace(10.0, 21.0, 12)
     close[2] = np.inf
     with pytest.raises(ValueError, match="'Close' of t.csv has 1 infinite values"):
         load(table(Close=close))
     close[2] = 1e39      # beyond float32: its scaled values became inf, its metrics null
-    with pytest.raises(ValueError, match=r"'Close' of t.csv holds 1e\+39 at row 2, beyond"):
+    with pytest.raises(ValueError, match=r"'Close' of t.csv holds 1e\+39 at row 2 \(Date "
+                       r"'2024-01-03.*'\), beyond"):
         load(table(Close=close))
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 
 TRANSFORMS = ("price", "diff", "log_return")
 FEATURE_TRANSFORMS = ("level", "log", "diff", "log_return")
@@ -57,30 +58,44 @@ FEATURE_FIX = ("give it level or diff in --data.feature-transforms (one value pe
                "transformed like the target), or drop it from --data.features")
 
 
+def where(i: int, dates: np.ndarray | None = None) -> str:
+    """Row `i` by its date where rows are dated ("on 2015-05-27 00:00:00"): rows in time
+    order are not the file's when it runs newest first. Else "at row i"."""
+    if dates is None or not np.issubdtype(np.asarray(dates).dtype, np.datetime64):
+        return f"at row {i}"
+    return f"on {pd.Timestamp(dates[i])}"
+
+
 def _check_positive(values: np.ndarray, names: Sequence[str], need: str = "log returns",
-                    fix: str | None = None) -> None:
-    """Raise naming the column, how many values are <= 0 and the first row. `fix`
-    defaults to the target's fix for column 0 and a feature's for the others."""
+                    fix: str | None = None, dates: np.ndarray | None = None,
+                    source: str | None = None) -> None:
+    """Raise naming the column (and `source`), how many values are <= 0 and the first,
+    by date where `dates` are given. `fix` defaults to the target's fix for column 0
+    and a feature's for the others."""
     cols = values.reshape(values.shape[0], -1)
+    of = f" of {source}" if source else ""
     for c in range(cols.shape[1]):
         bad = np.nonzero(~(cols[:, c] > 0))[0]
         if len(bad):
             name = names[c] if c < len(names) else f"column {c}"
             raise ValueError(
-                f"column {name!r} has {len(bad)} values <= 0 (first at row {bad[0]}: "
-                f"{float(cols[bad[0], c])!r}); {need} need positive values; "
+                f"column {name!r}{of} has {len(bad)} values <= 0 (first "
+                f"{where(bad[0], dates)}: {float(cols[bad[0], c])!r}); {need} need positive "
+                "values; "
                 f"{fix or ('use --data.transform diff or price' if c == 0 else FEATURE_FIX)}")
 
 
-def to_target(values: np.ndarray, transform: str, names: Sequence[str] = ("target",)) -> np.ndarray:
+def to_target(values: np.ndarray, transform: str, names: Sequence[str] = ("target",), *,
+              dates: np.ndarray | None = None, source: str | None = None) -> np.ndarray:
     """The per-step series of columns `f64[n, C]` (or `f64[n]`); row 0 is NaN for diff
-    and log_return. Raises ValueError naming the column when a log meets a value <= 0."""
+    and log_return. Raises ValueError naming the column (of `source`) and the first row
+    (its date, given `dates`) when a log meets a value <= 0."""
     check_transform(transform)
     v = np.asarray(values, dtype=np.float64)
     if transform == "price":
         return v.copy()
     if transform == "log_return":
-        _check_positive(v, names)
+        _check_positive(v, names, dates=dates, source=source)
         v = np.log(v)
     out = np.full_like(v, np.nan)
     out[1:] = v[1:] - v[:-1]
@@ -104,16 +119,17 @@ def inputs_first_row(transform: str, feature_transforms: Sequence[str]) -> int:
     return max([first_row(transform), *map(feature_first_row, feature_transforms)])
 
 
-def to_feature(values: np.ndarray, transform: str, name: str = "feature") -> np.ndarray:
+def to_feature(values: np.ndarray, transform: str, name: str = "feature", *,
+               dates: np.ndarray | None = None, source: str | None = None) -> np.ndarray:
     """One feature column `f64[n]` as the model reads it; row 0 is NaN for diff and
-    log_return. Raises ValueError naming the column when a log meets a value <= 0."""
+    log_return. Raises ValueError as `to_target` does when a log meets a value <= 0."""
     check_feature_transform(transform)
     v = np.asarray(values, dtype=np.float64)
     if transform == "level":
         return v.copy()
     if transform in ("log", "log_return"):
         _check_positive(v, (name,), "logs" if transform == "log" else "log returns",
-                        FEATURE_FIX)
+                        FEATURE_FIX, dates, source)
         v = np.log(v)
     if transform == "log":
         return v
@@ -123,15 +139,18 @@ def to_feature(values: np.ndarray, transform: str, name: str = "feature") -> np.
 
 
 def to_inputs(values: np.ndarray, transform: str, feature_transforms: Sequence[str],
-              names: Sequence[str]) -> np.ndarray:
+              names: Sequence[str], *, dates: np.ndarray | None = None,
+              source: str | None = None) -> np.ndarray:
     """The per-step inputs `f64[n, C]`: column 0 (the target) by `transform`, column
-    j >= 1 by `feature_transforms[j - 1]`."""
+    j >= 1 by `feature_transforms[j - 1]`; `dates` and `source` locate a bad value."""
     v = np.asarray(values, dtype=np.float64)
     if len(feature_transforms) != v.shape[1] - 1:
         raise ValueError(f"{len(feature_transforms)} feature transforms for "
                          f"{v.shape[1] - 1} features; give one per feature")
-    columns = [to_target(v[:, 0], transform, names[:1])]
-    columns += [to_feature(v[:, j], t, names[j]) for j, t in enumerate(feature_transforms, 1)]
+    at = {"dates": dates, "source": source}
+    columns = [to_target(v[:, 0], transform, names[:1], **at)]
+    columns += [to_feature(v[:, j], t, names[j], **at)
+                for j, t in enumerate(feature_transforms, 1)]
     return np.stack(columns, axis=1)
 
 

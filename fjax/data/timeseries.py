@@ -46,8 +46,17 @@ class Series:
         return self.values.shape[0]
 
 
-def numeric_column(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
-    """Column as float64; non-numeric entries raise naming the first one."""
+def file_row(df: pd.DataFrame, i: int, date_column: str | None = None) -> str:
+    """Row `i` of the file as a message names it: with its date as the file writes it."""
+    if date_column is None:
+        return f"row {i}"
+    return f"row {i} ({date_column} {str(df[date_column].iloc[i])!r})"
+
+
+def numeric_column(df: pd.DataFrame, column: str, source: str,
+                   date_column: str | None = None) -> np.ndarray:
+    """Column as float64; non-numeric entries raise naming the first one (its row in
+    the file and, with `date_column`, its date)."""
     if column not in df.columns:
         raise ValueError(f"{source} has no column {column!r}; columns are {list(df.columns)}; "
                          "choose one with --data.target / --data.features")
@@ -59,18 +68,20 @@ def numeric_column(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
     if len(bad):
         raise ValueError(
             f"column {column!r} of {source} is not numeric: {len(bad)} entries cannot be "
-            f"read as numbers (first at row {bad[0]}: {raw.iloc[bad[0]]!r}); clean the "
+            f"read as numbers (first at {file_row(df, bad[0], date_column)}: "
+            f"{raw.iloc[bad[0]]!r}); clean the "
             "column (e.g. remove thousands separators or currency signs) or pick another")
     out = values.to_numpy(dtype=np.float64)
     inf = np.nonzero(np.isinf(out))[0]
     if len(inf):
         raise ValueError(f"column {column!r} of {source} has {len(inf)} infinite values "
-                         f"(first at row {inf[0]}); remove or replace them")
+                         f"(first at {file_row(df, inf[0], date_column)}); remove or replace "
+                         "them")
     row = first_unscalable(out)
     if row is not None:
-        raise ValueError(f"column {column!r} of {source} holds {out[row]:g} at row {row}, "
-                         "beyond what float32 training can scale; rescale the column or fix "
-                         "the value")
+        raise ValueError(f"column {column!r} of {source} holds {out[row]:g} at "
+                         f"{file_row(df, row, date_column)}, beyond what float32 training "
+                         "can scale; rescale the column or fix the value")
     return out
 
 
@@ -93,8 +104,9 @@ def checked_dates(df: pd.DataFrame, column: str, source: str) -> tuple[np.ndarra
         raise ValueError(f"date column {column!r} of {source} has {len(missing)} missing "
                          f"dates (first at row {missing[0]}); every row needs a date")
     d = dates.to_numpy(dtype="datetime64[ns]")
-    if len(d) > 1 and np.all(d[1:] < d[:-1]):
-        return d[::-1].copy(), True, utc
+    newest_first = len(d) > 1 and d[0] > d[-1] and bool(np.all(d[1:] <= d[:-1]))
+    if newest_first:
+        d = d[::-1].copy()
     step = np.diff(d)
     back = np.nonzero(step < np.timedelta64(0))[0]
     if len(back):
@@ -105,9 +117,11 @@ def checked_dates(df: pd.DataFrame, column: str, source: str) -> tuple[np.ndarra
     dup = np.nonzero(step == np.timedelta64(0))[0]
     if len(dup):
         i = dup[0] + 1
+        rows = sorted((len(d) - 1 - i, len(d) - i) if newest_first else (i - 1, i))
         raise ValueError(f"date column {column!r} of {source} has {len(dup)} duplicate dates "
-                         f"(first {_day(d[i])} at rows {i - 1} and {i}); keep one row per date")
-    return d, False, utc
+                         f"(first {_day(d[i])} at rows {rows[0]} and {rows[1]}); keep one "
+                         "row per date")
+    return d, newest_first, utc
 
 
 def median_spacing(dates: np.ndarray) -> int:
@@ -199,9 +213,10 @@ def load_series(df: pd.DataFrame, columns: Sequence[str], *, date_column: str | 
     if missing not in MISSING:
         raise ValueError(f"unknown missing-value policy {missing!r}; choose one of {MISSING}")
     columns = resolved_columns(df, columns, source)
-    values = np.stack([numeric_column(df, c, source) for c in columns], axis=1)
     if date_column is not None:
         date_column = resolve_column(df, date_column)
+    named = date_column if date_column in df.columns else None   # else refused below
+    values = np.stack([numeric_column(df, c, source, named) for c in columns], axis=1)
     utc = False
     if date_column is None:
         dates = np.arange(len(df), dtype=np.int64)

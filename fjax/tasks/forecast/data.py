@@ -118,7 +118,8 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
                          f"rows {start}-{end - 1}: there is nothing to learn, and the naive "
                          "forecast's error (the scale of every comparison) is zero; check "
                          "that data.target names the price column")
-    z = to_inputs(series.values, cfg.transform, feature_transforms, series.columns)
+    z = to_inputs(series.values, cfg.transform, feature_transforms, series.columns,
+                  dates=series.dates, source=source)
     check_features_vary(z, series.columns, feature_transforms, plan.scaler_rows, source)
     mask = np.zeros(series.n, bool)
     mask[slice(*plan.scaler_rows)] = True
