@@ -137,6 +137,22 @@ def test_a_numeric_date_column_is_refused():
         load(table(Date=np.arange(12)))
 
 
+def test_a_repeated_local_hour_at_a_dst_change_says_how_to_keep_both_rows():
+    """Naive local hourly data holds 02:00 twice on 2024-10-27 (Europe): both rows are
+    real, so "keep one row per date" alone would advise dropping an hour."""
+    stamps = pd.date_range("2024-10-26 20:00", "2024-10-27 06:00", freq="h", tz="Europe/Berlin")
+    local = stamps.tz_localize(None).strftime("%Y-%m-%d %H:%M:%S")
+    frame = pd.DataFrame({"Date": local, "Close": np.linspace(10.0, 20.0, len(local))})
+    with pytest.raises(ValueError, match=r"duplicate dates \(first 2024-10-27 02:00:00 .*keep "
+                       r"one row per date; if these are local times, clocks repeat an hour "
+                       r"where daylight saving time ends.*UTC offset"):
+        load(frame)
+    daily = table()
+    daily.loc[5, "Date"] = daily.loc[4, "Date"]
+    with pytest.raises(ValueError, match=r"keep one row per date$"):
+        load(daily)
+
+
 def test_a_duplicate_date_in_a_newest_first_file_is_named_with_the_file_rows():
     """It was called unsorted ("sort the file"), as a reversed file is not increasing."""
     frame = table()

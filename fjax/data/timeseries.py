@@ -89,6 +89,19 @@ def _day(d: np.datetime64) -> str:
     return str(pd.Timestamp(d))
 
 
+DST_NOTE = ("; if these are local times, clocks repeat an hour where daylight saving time "
+            "ends (02:00 twice in Berlin on 2024-10-27), and that repeated hour holds real "
+            "rows: write each time with its UTC offset (2024-10-27T02:00:00+02:00, then "
+            "2024-10-27T02:00:00+01:00) or in UTC instead of dropping one")
+
+
+def dst_note(dates: np.ndarray) -> str:
+    """`DST_NOTE` for intraday dates (rows under a day apart), else ""."""
+    if len(dates) < 2 or median_spacing(dates) >= 86_400 * 10**9:
+        return ""
+    return DST_NOTE
+
+
 def checked_dates(df: pd.DataFrame, column: str, source: str) -> tuple[np.ndarray, bool, bool]:
     """(parsed, strictly increasing dates, whether the file runs newest first: then they
     are its dates reversed, as many exchanges export them, whether they are UTC:
@@ -120,7 +133,7 @@ def checked_dates(df: pd.DataFrame, column: str, source: str) -> tuple[np.ndarra
         rows = sorted((len(d) - 1 - i, len(d) - i) if newest_first else (i - 1, i))
         raise ValueError(f"date column {column!r} of {source} has {len(dup)} duplicate dates "
                          f"(first {_day(d[i])} at rows {rows[0]} and {rows[1]}); keep one "
-                         "row per date")
+                         "row per date" + ("" if utc else dst_note(d)))
     return d, newest_first, utc
 
 
