@@ -99,3 +99,32 @@ def test_names_that_only_look_like_pandas_renames_are_kept(tmp_path):
 def test_a_folder_is_not_a_data_file(tmp_path):
     with pytest.raises(ValueError, match="is a folder; give the path of a data file"):
         read_table(tmp_path)
+
+
+@pytest.mark.parametrize("written", [["02/01/2015", "13/01/2015", "14/01/2015"],
+                                     ["01/02/2015", "01/13/2015", "01/14/2015"],
+                                     ["02.01.2015", "13.01.2015", "14.01.2015"]])
+def test_slashed_dates_are_read_by_the_field_that_goes_over_12(written):
+    """pandas guessed the order from the first date, 02/01/2015, as month first, then
+    refused 13/01/2015 (and would misread 02/01 as 1 February had it parsed)."""
+    from fjax.datasets import read_dates
+    dates, utc = read_dates(pd.Series(written), "column 'Date'")
+    assert list(dates.dt.strftime("%Y-%m-%d")) == ["2015-01-02", "2015-01-13", "2015-01-14"]
+    assert not utc
+
+
+@pytest.mark.parametrize("written, match", [
+    (["02/01/2015", "03/01/2015"], r"'Date' has no day over 12, so each date reads as "
+                                   r"day/month or as month/day \(e.g. '02/01/2015'\); write "
+                                   r"dates as ISO 8601, YYYY-MM-DD .*, or fix it"),
+    (["13/01/2015", "01/14/2015"], r"mixes day-first and month-first dates \('13/01/2015', "
+                                   r"'01/14/2015'\)")])
+def test_slashed_dates_that_read_either_way_are_refused(written, match):
+    """02/01/2015 was read as 1 February, silently; pandas's advice to pass `format=`,
+    which no fjax reader takes, is not passed on."""
+    from fjax.datasets import read_dates
+    with pytest.raises(ValueError, match=match):
+        read_dates(pd.Series(written), "column 'Date'", ", or fix it")
+    with pytest.raises(ValueError) as err:
+        read_dates(pd.Series(["13/01/2015", "2015-99-99"]), "column 'Date'")
+    assert "not parseable as dates" in str(err.value) and "`format" not in str(err.value)

@@ -10,6 +10,7 @@ Attribution and licences: DATA_LICENSES.md next to this file.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -38,6 +39,43 @@ def holds_numbers(column: pd.Series) -> bool:
 UNIX_UNITS = {"s": (1e8, 4.1e9), "ms": (1e11, 4.1e12)}   # 1973-03 to 2099, as numbers
 
 
+SLASHED = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(?!\d)")   # 13/01/2015, 1.2.2015
+
+
+def day_first(column: pd.Series, described: str, fix: str = "") -> bool | None:
+    """Whether dates written d/m/yyyy or m/d/yyyy put the day first: True when a first
+    field is over 12 (13/01/2015), False when a second one is (01/13/2015), None when
+    the column is not written so. Raises when neither shows which, since every date
+    would read either way (02/01/2015), or when both do (rows disagree)."""
+    text = column.dropna().astype(str)
+    parts = text.str.extract(SLASHED)
+    if text.empty or parts[0].isna().any():
+        return None
+    first, second = parts[0].astype(int) > 12, parts[2].astype(int) > 12
+    if first.any() != second.any():
+        return bool(first.any())
+    how = (f"mixes day-first and month-first dates ({text[first].iloc[0]!r}, "
+           f"{text[second].iloc[0]!r})" if first.any() else
+           f"has no day over 12, so each date reads as day/month or as month/day (e.g. "
+           f"{text.iloc[0]!r})")
+    raise ValueError(f"{described} {how}; write dates as ISO 8601, YYYY-MM-DD (such as "
+                     f"2015-01-02 or 2015-01-02 08:15:00){fix}")
+
+
+def _reason(err: Exception) -> str:
+    """pandas' parse error without its advice on `format=` arguments, which fjax's
+    readers do not take."""
+    return str(err).split(". You might want")[0].split("\n")[0]
+
+
+def _quiet_to_datetime(column: pd.Series, **kw) -> pd.Series:
+    """`pd.to_datetime` without pandas' warning to pass `dayfirst=`, which fjax sets
+    itself (`day_first`) and its readers do not take."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Parsing dates in", UserWarning)
+        return pd.to_datetime(column, **kw)
+
+
 def parse_dates(column: pd.Series, described: str, fix: str = "") -> pd.Series:
     """`column` as naive datetimes (`read_dates` without its UTC flag)."""
     return read_dates(column, described, fix)[0]
@@ -49,7 +87,9 @@ def read_dates(column: pd.Series, described: str, fix: str = "") -> tuple[pd.Ser
     'Date' of my.csv"), and `fix` adds a caller's own remedy to them. Times written with one UTC
     offset keep their wall-clock times, so days are the data's own. Several offsets (a
     daylight-saving change, or times with and without one) are read as UTC, with a
-    warning: wall-clock times would repeat or skip an hour. Numbers are unix times in
+    warning: wall-clock times would repeat or skip an hour. Dates written d/m/yyyy or
+    m/d/yyyy are read by whichever field goes over 12 (`day_first`), and refused when
+    none does. Numbers are unix times in
     seconds or milliseconds (UTC) when every one is a whole number of that range (1973
     to 2099: exchange exports); any other numbers are refused, not read as nanoseconds."""
     if holds_numbers(column):
@@ -62,17 +102,18 @@ def read_dates(column: pd.Series, described: str, fix: str = "") -> tuple[pd.Ser
                              "write dates such as 2020-01-31 08:15:00, or unix times in whole "
                              f"seconds or milliseconds from 1973 to 2099{fix}")
         return pd.to_datetime(column, unit=unit), True
+    first = bool(day_first(column, described, fix))
     try:
-        dates = pd.to_datetime(column)
+        dates = _quiet_to_datetime(column, dayfirst=first)
     except (ValueError, TypeError) as err:
         try:   # several offsets; as ISO 8601, also times with and without one
             try:
-                dates = pd.to_datetime(column, utc=True)
+                dates = _quiet_to_datetime(column, utc=True, dayfirst=first)
             except (ValueError, TypeError):
                 dates = pd.to_datetime(column, utc=True, format="ISO8601")
         except (ValueError, TypeError):
-            raise ValueError(f"{described} is not parseable as dates ({err}); write dates "
-                             f"such as 2020-01-31 or 2020-01-31 08:15:00{fix}") from None
+            raise ValueError(f"{described} is not parseable as dates ({_reason(err)}); write "
+                             f"dates such as 2020-01-31 or 2020-01-31 08:15:00{fix}") from None
         warnings.warn(f"{described} mixes UTC offsets (or times with and without one); read "
                       "them as UTC, so days run from midnight UTC. Write local times without "
                       "offsets to count local days", stacklevel=3)
