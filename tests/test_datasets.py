@@ -128,3 +128,16 @@ def test_slashed_dates_that_read_either_way_are_refused(written, match):
     with pytest.raises(ValueError) as err:
         read_dates(pd.Series(["13/01/2015", "2015-99-99"]), "column 'Date'")
     assert "not parseable as dates" in str(err.value) and "`format" not in str(err.value)
+
+
+def test_yyyymmdd_numbers_are_read_as_the_dates_they_spell(tmp_path):
+    """20150102 was refused as "2.01501e+07"; CSV readers give it as an integer."""
+    from fjax.datasets import read_dates
+    (tmp_path / "d.csv").write_text("Date,p\n20150102,1\n20150105,2\n20151231,3\n")
+    dates, utc = read_dates(read_table(tmp_path / "d.csv")["Date"], "column 'Date'")
+    assert list(dates.dt.strftime("%Y-%m-%d")) == ["2015-01-02", "2015-01-05", "2015-12-31"]
+    assert not utc
+    for numbers in ([20150102, 20150132], [18991231, 19000101]):   # day 32; before 1900
+        with pytest.raises(ValueError, match=rf"holds numbers, not dates \(e.g. {numbers[0]}\)"
+                           r"; .*yyyymmdd numbers \(20200131\)"):
+            read_dates(pd.Series(numbers), "column 'Date'")

@@ -42,6 +42,18 @@ UNIX_UNITS = {"s": (1e8, 4.1e9), "ms": (1e11, 4.1e12)}   # 1973-03 to 2099, as n
 SLASHED = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(?!\d)")   # 13/01/2015, 1.2.2015
 
 
+def yyyymmdd(column: pd.Series) -> pd.Series | None:
+    """Numbers such as 20150102 as the dates they spell, when every one is a valid
+    yyyymmdd date from 1900 to 2100; else None."""
+    present = column.dropna().to_numpy(float)
+    if not np.all((present >= 1900_01_01) & (present <= 2100_12_31)
+                  & (present == np.round(present))):
+        return None
+    text = column.astype("Int64").astype("string")
+    dates = pd.to_datetime(text, format="%Y%m%d", errors="coerce")
+    return None if dates.isna().sum() != column.isna().sum() else dates
+
+
 def day_first(column: pd.Series, described: str, fix: str = "") -> bool | None:
     """Whether dates written d/m/yyyy or m/d/yyyy put the day first: True when a first
     field is over 12 (13/01/2015), False when a second one is (01/13/2015), None when
@@ -91,15 +103,19 @@ def read_dates(column: pd.Series, described: str, fix: str = "") -> tuple[pd.Ser
     m/d/yyyy are read by whichever field goes over 12 (`day_first`), and refused when
     none does. Numbers are unix times in
     seconds or milliseconds (UTC) when every one is a whole number of that range (1973
-    to 2099: exchange exports); any other numbers are refused, not read as nanoseconds."""
+    to 2099: exchange exports), dates when every one spells one as yyyymmdd (20150102,
+    `yyyymmdd`); any other numbers are refused, not read as nanoseconds."""
     if holds_numbers(column):
+        if (days := yyyymmdd(column)) is not None:
+            return days, False
         present = column.dropna().to_numpy(float)
         unit = next((u for u, (lo, hi) in UNIX_UNITS.items()
                      if np.all((present >= lo) & (present < hi) & (present == np.round(present)))),
                     None)
         if unit is None:
-            raise ValueError(f"{described} holds numbers, not dates (e.g. {present[0]:g}); "
-                             "write dates such as 2020-01-31 08:15:00, or unix times in whole "
+            raise ValueError(f"{described} holds numbers, not dates (e.g. "
+                             f"{column.dropna().iloc[0]}); write dates such as 2020-01-31 "
+                             "08:15:00, yyyymmdd numbers (20200131) or unix times in whole "
                              f"seconds or milliseconds from 1973 to 2099{fix}")
         return pd.to_datetime(column, unit=unit), True
     first = bool(day_first(column, described, fix))
