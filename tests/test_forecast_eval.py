@@ -10,8 +10,8 @@ from fjax import intervals
 from fjax.config import LossConfig
 from fjax.tasks.forecast.config import EvaluationConfig, ForecastDataConfig
 from fjax.tasks.forecast.data import prepare
-from fjax.tasks.forecast.evaluate import (PriceForecast, ensemble, evaluate, member_prices,
-                                          score_table)
+from fjax.tasks.forecast.evaluate import (PriceForecast, baseline_forecasts, ensemble,
+                                          evaluate, member_prices, score_table)
 from fjax.tasks.forecast.significance import (diebold_mariano, independent_windows,
                                               overlap_lags)
 
@@ -179,10 +179,44 @@ def test_a_lead_within_noise_is_not_called_beating_the_naive_forecast():
          "beats_naive": {"rmse": True, "mae": False},
          "diebold_mariano_vs_naive": {"p_value": 0.984, "statistic": -0.02}, "test_windows": 900}
     assert verdict(m).startswith("**The model is no better than the naive last-value forecast "
-                                 "beyond noise (lower RMSE, not significantly)**")
+                                 "beyond noise (lower RMSE; squared errors not significantly "
+                                 "lower)**")
     significant = {**m, "diebold_mariano_vs_naive": {"p_value": 0.001, "statistic": -3.0},
                    "beats_naive": {"rmse": True, "mae": True}}
     assert verdict(significant).startswith("**The model beats the naive last-value forecast**")
+
+
+def test_a_lower_mae_within_noise_says_the_test_was_on_squared_error():
+    """"lower MAE, not significantly" read as an MAE test; the DM test is on squared error."""
+    from fjax.tasks.forecast.report import verdict
+    m = {"model": {"rmse": 5.0, "mae": 3.0}, "baselines": {"naive": {"rmse": 4.9, "mae": 3.1}},
+         "beats_naive": {"rmse": False, "mae": True},
+         "diebold_mariano_vs_naive": {"p_value": 0.6, "statistic": 0.5}, "test_windows": 900}
+    assert verdict(m).startswith("**The model is no better than the naive last-value forecast "
+                                 "beyond noise (lower MAE; squared errors not significantly "
+                                 "lower)**")
+
+
+def test_the_model_is_tested_against_a_baseline_that_beats_the_naive_one(small):
+    """The DM test ran against the naive forecast only: here drift's RMSE is a third of
+    it, and the verdict said nothing of the yardstick the model had to clear."""
+    from fjax.tasks.forecast.report import verdict
+    actual = small.actual[small.test_index]
+    cfg = EvaluationConfig(season=2, moving_average=3)
+    point = actual + np.array([[1.0, -2.0, 3.0], [-1.5, 2.5, 1.0]])
+    m = evaluate(small, PriceForecast(point), cfg, stride=3).metrics
+    drift = baseline_forecasts(small, small.test_index, cfg)["drift"]
+    want = diebold_mariano(point - actual, drift - actual, lags=0)
+    dm = m["diebold_mariano_vs_best_baseline"]
+    assert dm["baseline"] == "drift"
+    assert dm["mean_loss_difference"] == pytest.approx(want["mean_loss_difference"])
+    assert dm["p_value"] == pytest.approx(want["p_value"])
+    assert (f"The best baseline by RMSE is drift, not naive "
+            f"({m['baselines']['drift']['rmse']:.4g}); the model's RMSE is lower, and the "
+            f"difference in squared error ") in verdict(m)
+    naive_best = {**m, "baselines": {**m["baselines"], "drift": {"rmse": 1e9, "mae": 1e9}}}
+    naive_best.pop("diebold_mariano_vs_best_baseline")
+    assert "best baseline" not in verdict(naive_best)
 
 
 def test_the_mase_scale_is_the_same_for_every_transform(tmp_path):
@@ -261,7 +295,6 @@ def test_the_ensemble_point_is_the_mean_not_the_median_of_three_seeds():
 def test_the_drift_baseline_is_the_same_for_every_transform(tmp_path):
     """A baseline is a yardstick on prices: y_T + h (y_T - y_0) / T for every transform
     (a differenced target once started the drift at row 1), as the MASE scale does."""
-    from fjax.tasks.forecast.evaluate import baseline_forecasts
     path = tmp_path / "tri.csv"
     pd.DataFrame({"Date": pd.date_range("2024-01-01", periods=20), "Close": Y}).to_csv(path)
     cfg = EvaluationConfig(season=2, moving_average=3)

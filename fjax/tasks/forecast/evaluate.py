@@ -186,7 +186,9 @@ class Evaluation:
 @in_float64
 def evaluate(data: ForecastData, model: PriceForecast, cfg: EvaluationConfig,
              stride: int) -> Evaluation:
-    """Model and baselines on the test windows: overall, per step, per origin, DM test."""
+    """Model and baselines on the test windows: overall, per step, per origin, and the
+    DM test against the naive forecast and, where another baseline has a lower RMSE,
+    against that one too."""
     index, origin = data.test_index, data.test_origin
     actual, last = data.actual[index], data.last_price[index]
     base = baseline_forecasts(data, index, cfg)
@@ -227,6 +229,10 @@ def evaluate(data: ForecastData, model: PriceForecast, cfg: EvaluationConfig,
         "diebold_mariano_vs_naive": diebold_mariano(model.point - actual,
                                                     base["naive"] - actual, lags),
     }
+    best = min(base, key=lambda k: overall[k]["rmse"])
+    if best != "naive":
+        result["diebold_mariano_vs_best_baseline"] = {
+            "baseline": best, **diebold_mariano(model.point - actual, base[best] - actual, lags)}
     if model.lower is not None:
         result["interval"] = interval_metrics(
             model, actual, independent_windows(len(index), data.plan.horizon, stride))

@@ -62,8 +62,8 @@ def verdict(m: dict) -> str:
     noise = dm["p_value"] is not None and dm["p_value"] >= 0.05
     if (beats["rmse"] or beats["mae"]) and noise:
         head = ("The model is no better than the naive last-value forecast beyond noise "
-                f"(lower {' and '.join(k.upper() for k in ('rmse', 'mae') if beats[k])}, "
-                "not significantly)")
+                f"(lower {' and '.join(k.upper() for k in ('rmse', 'mae') if beats[k])}; "
+                "squared errors not significantly lower)")
     elif beats["rmse"] and beats["mae"]:
         head = "The model beats the naive last-value forecast"
     elif beats["rmse"] or beats["mae"]:
@@ -79,10 +79,27 @@ def verdict(m: dict) -> str:
                  f"(Diebold-Mariano statistic with Harvey-Leybourne-Newbold's correction "
                  f"{dm['statistic']:.3f}, {p_text(dm['p_value'])}; "
                  "negative favours the model).")
+    if "diebold_mariano_vs_best_baseline" in m:
+        text += " " + best_baseline_text(m)
     if m["test_windows"] < FEW_WINDOWS:
         text += (f" Only {m['test_windows']} test window(s): too few for this comparison to "
                  "mean much; use a longer test span.")
     return text
+
+
+def best_baseline_text(m: dict) -> str:
+    """The model against the baseline with the lowest RMSE where that is not the naive
+    forecast, with the same Diebold-Mariano test on squared error."""
+    dm = m["diebold_mariano_vs_best_baseline"]
+    name = dm["baseline"]
+    model, rmse = m["model"]["rmse"], m["baselines"][name]["rmse"]
+    text = (f"The best baseline by RMSE is {name}, not naive ({rmse:.4g}); the model's RMSE "
+            f"is {'lower' if model < rmse else 'not lower'}")
+    if dm["p_value"] is None:
+        return text + "."
+    sig = "is" if dm["p_value"] < 0.05 else "is not"
+    return text + (f", and the difference in squared error {sig} significant at 5% "
+                   f"(statistic {dm['statistic']:.3f}, {p_text(dm['p_value'])}).")
 
 
 def coverage_words(iv: dict) -> str:
