@@ -114,7 +114,7 @@ def coverage_words(iv: dict) -> str:
     if iv["nominal"] < low:
         return text + ("the intervals are wider than needed, more targets fall inside than "
                        "promised.")
-    return text + "consistent with the nominal level (the difference is sampling noise)."
+    return text + "consistent with the nominal level (the difference is within sampling noise)."
 
 
 def range_note(facts: dict) -> str | None:
