@@ -456,5 +456,5 @@ def test_a_resumed_run_says_its_times_are_this_sessions(user_file, tmp_path, mon
     assert cli.main([*argv, "--resume"]) == 0
     metrics = json.loads((tmp_path / "cut" / "metrics.json").read_text())
     assert metrics["models"]["mlp"]["timing"]["resumed_epoch"] == 1
-    assert ("Resumed (--resume): mlp from a checkpoint of epoch 1; the times are this "
-            "session's") in (tmp_path / "cut" / "report.md").read_text()
+    assert ("Resumed (--resume): mlp from a checkpoint of epoch 1; the times above are "
+            "this session's") in (tmp_path / "cut" / "report.md").read_text()

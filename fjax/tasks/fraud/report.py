@@ -252,8 +252,8 @@ def _resumed_note(results: list[ModelResult]) -> list[str]:
                for r in results if r.timing.get("resumed_epoch")]
     if not resumed:
         return []
-    return [f"Resumed (--resume): {', '.join(resumed)}; the times are this session's, "
-            "whose epochs' times are counted, not those of the restored epochs.", ""]
+    return [f"Resumed (--resume): {', '.join(resumed)}; the times above are this "
+            "session's and leave out the restored epochs.", ""]
 
 
 def _dates_note(data_summary: dict) -> list[str]:
