@@ -64,3 +64,39 @@ def built():
     assert kernels.recurrent_kernels()
     with jax.default_device(jax.devices("cpu")[0]):
         yield
+
+
+class Killed(BaseException):
+    """A kill (SIGKILL, a power cut): unlike Ctrl-C, it runs no handler, so only the
+    periodic checkpoints are left."""
+
+
+@pytest.fixture
+def run_killed_at(monkeypatch):
+    """`run_killed_at(epoch, call, every_s=None, by=Killed)`: `call()` (a run) stopped
+    `by` an exception during `epoch`, after its log line and before its checkpoint
+    (populations save every epoch with `every_s=0`). Returns what `call` returns where it
+    handles the exception (the CLI's exit status after Ctrl-C); a `Killed` run must
+    raise it, and gives None."""
+    from fjax.report.callbacks import JsonlLogger
+    from fjax.tasks import experiment
+
+    logged = JsonlLogger.on_epoch_end
+
+    def run(epoch, call, every_s=None, by=Killed):
+        def killed(self, at, logs, loop):
+            logged(self, at, logs, loop)
+            if at == epoch:
+                raise by
+
+        with monkeypatch.context() as m:
+            if every_s is not None:
+                m.setattr(experiment, "CHECKPOINT_EVERY_S", every_s)
+            m.setattr(JsonlLogger, "on_epoch_end", killed)
+            if by is Killed:
+                with pytest.raises(Killed):
+                    call()
+                return None
+            return call()
+
+    return run

@@ -809,32 +809,16 @@ def test_an_unseen_category_scores_as_the_average_applicant(csv_path):
     assert np.abs(known[:, names.index("purpose")]).max() > 1e-3   # known ones do move it
 
 
-class Killed(BaseException):
-    """A kill (SIGKILL, a power cut): no handler runs, only the periodic checkpoints stay."""
-
-
 def test_a_killed_run_resumes_to_the_results_of_one_that_never_stopped(csv_path, tmp_path,
-                                                                       monkeypatch):
+                                                                       monkeypatch, run_killed_at):
     from fjax.report.callbacks import JsonlLogger
-    from fjax.tasks import experiment
 
     grid = {"optim.weight_decay": [1e-3, 1e-2]}
     full = run(small_config(csv_path, out=str(tmp_path / "full")), grid=grid, progress=False)
     cut = small_config(csv_path, out=str(tmp_path / "cut"))
-    logged = JsonlLogger.on_epoch_end
-
-    def killed(self, epoch, logs, loop):
-        logged(self, epoch, logs, loop)
-        if epoch == 3:
-            raise Killed
-
-    with monkeypatch.context() as m:
-        m.setattr(experiment, "CHECKPOINT_EVERY_S", 0.0)
-        m.setattr(JsonlLogger, "on_epoch_end", killed)
-        with pytest.raises(Killed):
-            run(cut, grid=grid, progress=False)
+    run_killed_at(3, lambda: run(cut, grid=grid, progress=False), every_s=0.0)
     assert not (tmp_path / "cut" / "metrics.json").exists()
-    trained = []
+    trained, logged = [], JsonlLogger.on_epoch_end
     with monkeypatch.context() as m:
         m.setattr(JsonlLogger, "on_epoch_end", lambda self, epoch, logs, loop: (
             trained.append(epoch), logged(self, epoch, logs, loop)))

@@ -211,9 +211,9 @@ def test_the_model_is_tested_against_a_baseline_that_beats_the_naive_one(small):
     assert dm["baseline"] == "drift"
     assert dm["mean_loss_difference"] == pytest.approx(want["mean_loss_difference"])
     assert dm["p_value"] == pytest.approx(want["p_value"])
-    assert (f"The best baseline by RMSE is drift, not naive "
-            f"({m['baselines']['drift']['rmse']:.4g}); the model's RMSE is lower, and the "
-            f"difference in squared error ") in verdict(m)
+    assert (f"The best baseline by RMSE is drift (RMSE "
+            f"{m['baselines']['drift']['rmse']:.4g}), not naive; the model's RMSE is lower, "
+            f"and the difference in squared error ") in verdict(m)
     naive_best = {**m, "baselines": {**m["baselines"], "drift": {"rmse": 1e9, "mae": 1e9}}}
     naive_best.pop("diebold_mariano_vs_best_baseline")
     assert "best baseline" not in verdict(naive_best)
@@ -481,7 +481,8 @@ def test_metrics_at_a_high_price_level_match_float64_numpy(tmp_path):
     m = ev.metrics
     naive = np.repeat(prices[o - 1][:, None], 2, axis=1)
     moving = np.stack([prices[t - 4:t].mean() for t in o])[:, None].repeat(2, axis=1)
-    drift = prices[o - 1][:, None] + np.arange(1, 3) * ((prices[o - 1] - prices[0]) / (o - 1))[:, None]
+    slope = (prices[o - 1] - prices[0]) / (o - 1)
+    drift = prices[o - 1][:, None] + np.arange(1, 3) * slope[:, None]
     rmse = lambda f: np.sqrt(np.mean((f - actual) ** 2))  # noqa: E731
     assert m["baselines"]["naive"]["rmse"] == pytest.approx(rmse(naive), rel=1e-9)
     assert m["baselines"]["moving_average"]["rmse"] == pytest.approx(rmse(moving), rel=1e-9)

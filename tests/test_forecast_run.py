@@ -184,38 +184,8 @@ def _results(out):
     return metrics, history, (out / "forecast.csv").read_text()
 
 
-class Killed(BaseException):
-    """A kill (SIGKILL, a power cut): unlike Ctrl-C, it runs no handler, so only the
-    periodic checkpoints are left."""
-
-
-def run_killed_at(epoch, argv, monkeypatch, every_s=None, by=Killed):
-    """`fjax` with `argv`, stopped `by` an exception during `epoch`, after its log line
-    and before its checkpoint (populations save every epoch with `every_s=0`); returns
-    the exit status where `fjax` handles it (Ctrl-C)."""
-    from fjax.report.callbacks import JsonlLogger
-    from fjax.tasks import experiment
-
-    logged = JsonlLogger.on_epoch_end
-
-    def killed(self, at, logs, loop):
-        logged(self, at, logs, loop)
-        if at == epoch:
-            raise by
-
-    with monkeypatch.context() as m:
-        if every_s is not None:
-            m.setattr(experiment, "CHECKPOINT_EVERY_S", every_s)
-        m.setattr(JsonlLogger, "on_epoch_end", killed)
-        if by is Killed:
-            with pytest.raises(Killed):
-                cli.main(argv)
-            return None
-        return cli.main(argv)
-
-
-def test_an_interrupted_run_resumes_to_the_results_of_one_that_never_stopped(tmp_path,
-                                                                              monkeypatch):
+def test_an_interrupted_run_resumes_to_the_results_of_one_that_never_stopped(
+        tmp_path, monkeypatch, run_killed_at):
     from fjax.report.callbacks import JsonlLogger
 
     write_prices(tmp_path / "p.csv", n=200)
@@ -224,7 +194,7 @@ def test_an_interrupted_run_resumes_to_the_results_of_one_that_never_stopped(tmp
             "--seeds", "2", "--train.epochs", "4"]
     assert cli.main([*args, "--out", str(tmp_path / "full")]) == 0
 
-    run_killed_at(3, [*args, "--out", str(tmp_path / "cut")], monkeypatch, every_s=0.0)
+    run_killed_at(3, lambda: cli.main([*args, "--out", str(tmp_path / "cut")]), every_s=0.0)
     assert (tmp_path / "cut" / "checkpoints" / "group_0").is_dir()
     assert not (tmp_path / "cut" / "metrics.json").exists()
 
@@ -246,7 +216,7 @@ def test_an_interrupted_run_resumes_to_the_results_of_one_that_never_stopped(tmp
 
 
 def test_ctrl_c_saves_the_last_finished_epoch_and_says_how_to_resume(tmp_path, monkeypatch,
-                                                                     capsys):
+                                                                     capsys, run_killed_at):
     """Ctrl-C printed a traceback and kept only the last periodic checkpoint (up to 30 s
     of training behind)."""
     from fjax.report.callbacks import JsonlLogger
@@ -255,7 +225,7 @@ def test_ctrl_c_saves_the_last_finished_epoch_and_says_how_to_resume(tmp_path, m
     args = ["run", "forecast", "--data.path", str(tmp_path / "p.csv"), "--data.target",
             "price", "--data.window", "10", "--model.kind", "mlp", "--train.epochs", "5"]
     assert cli.main([*args, "--out", str(tmp_path / "full")]) == 0
-    assert run_killed_at(4, [*args, "--out", str(tmp_path / "cut")], monkeypatch,
+    assert run_killed_at(4, lambda: cli.main([*args, "--out", str(tmp_path / "cut")]),
                          every_s=1e9, by=KeyboardInterrupt) == 130
     assert "interrupted. To continue, rerun the same command with --resume" in \
         capsys.readouterr().err
@@ -312,7 +282,7 @@ def test_a_saved_config_reruns_the_run_and_a_sweep_with_its_grid(tmp_path, capsy
 
 
 def test_resume_before_any_checkpoint_or_after_the_end_logs_each_epoch_once(tmp_path,
-                                                                           monkeypatch):
+                                                                           run_killed_at):
     """Killed before its first save (saves come at most every 30 s), or resumed after it
     finished (its checkpoints deleted), a population trains again from epoch 1: its
     earlier log lines must go, not be followed by a second epoch 1."""
@@ -320,7 +290,7 @@ def test_resume_before_any_checkpoint_or_after_the_end_logs_each_epoch_once(tmp_
     args = ["run", "forecast", "--data.path", str(tmp_path / "p.csv"), "--data.target",
             "price", "--data.window", "10", "--model.kind", "linear", "--train.epochs", "3"]
     assert cli.main([*args, "--out", str(tmp_path / "full")]) == 0
-    run_killed_at(2, [*args, "--out", str(tmp_path / "cut")], monkeypatch)
+    run_killed_at(2, lambda: cli.main([*args, "--out", str(tmp_path / "cut")]))
     # --out written another way names the same folder: not a difference.
     with pytest.warns(UserWarning, match="holds no checkpoint .* trains again from epoch 1"):
         assert cli.main([*args, "--out", str(tmp_path / "cut") + "/.", "--resume"]) == 0

@@ -431,28 +431,11 @@ def test_a_file_of_dates_without_times_is_warned_of_and_noted(user_file, tmp_pat
     assert "dates_only" not in summary(timed.tx) and _dates_note(summary(timed.tx)) == []
 
 
-class Killed(BaseException):
-    """A kill: no handler runs, only the periodic checkpoints are left."""
-
-
-def test_a_resumed_run_says_its_times_are_this_sessions(user_file, tmp_path, monkeypatch):
-    from fjax.report.callbacks import JsonlLogger
-    from fjax.tasks import experiment
+def test_a_resumed_run_says_its_times_are_this_sessions(user_file, tmp_path, run_killed_at):
     argv = ["run", "fraud", "--out", str(tmp_path / "cut"), "--data.path", str(user_file),
             "--data.amount-column", "amount_eur", "--data.customer-column", "card",
             "--compare", "rule", *TINY]
-    logged = JsonlLogger.on_epoch_end
-
-    def killed(self, epoch, logs, loop):     # after epoch 2's log, before its checkpoint
-        logged(self, epoch, logs, loop)
-        if epoch == 2:
-            raise Killed
-
-    with monkeypatch.context() as m:
-        m.setattr(experiment, "CHECKPOINT_EVERY_S", 0.0)
-        m.setattr(JsonlLogger, "on_epoch_end", killed)
-        with pytest.raises(Killed):
-            cli.main(argv)
+    run_killed_at(2, lambda: cli.main(argv), every_s=0.0)   # after epoch 2's log, unsaved
     assert cli.main([*argv, "--resume"]) == 0
     metrics = json.loads((tmp_path / "cut" / "metrics.json").read_text())
     assert metrics["models"]["mlp"]["timing"]["resumed_epoch"] == 1

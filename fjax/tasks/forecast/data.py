@@ -164,8 +164,8 @@ def inserted_note(series: Series) -> str | None:
     if share <= INSERTED_SHARE:
         return None
     return (f"Inserted rows are {share:.0%} of the series: that share of every window's "
-            "inputs are carried-forward prices. For session data (market hours, trading days) allow the breaks with a "
-            "larger --data.max-gap instead of filling them")
+            "inputs are carried-forward prices. For session data (market hours, trading "
+            "days) allow the breaks with a larger --data.max-gap instead of filling them")
 
 
 def without_made_targets(plan: Plan, made: np.ndarray | None) -> tuple[Plan, int]:

@@ -93,8 +93,8 @@ def best_baseline_text(m: dict) -> str:
     dm = m["diebold_mariano_vs_best_baseline"]
     name = dm["baseline"]
     model, rmse = m["model"]["rmse"], m["baselines"][name]["rmse"]
-    text = (f"The best baseline by RMSE is {name}, not naive ({rmse:.4g}); the model's RMSE "
-            f"is {'lower' if model < rmse else 'not lower'}")
+    text = (f"The best baseline by RMSE is {name} (RMSE {rmse:.4g}), not naive; the model's "
+            f"RMSE is {'lower' if model < rmse else 'not lower'}")
     if dm["p_value"] is None:
         return text + "."
     sig = "is" if dm["p_value"] < 0.05 else "is not"

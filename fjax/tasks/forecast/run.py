@@ -186,7 +186,7 @@ def sweep_rows(cands: list[Candidate], forecasts: list[PriceForecast], ev: Evalu
         m = point_metrics(f.point, ev.actual, ev.last, data.naive_scale())
         rows.append({"point": i + 1, "group": c.group + 1,
                      **{k: str(v) if isinstance(v, tuple) else v for k, v in c.hparams.items()},
-                     "val_loss": c.val_loss, "val_mse": c.val_mse, "test_rmse": m["rmse"], "test_mae": m["mae"],
-                     "test_mase": m["mase"],
+                     "val_loss": c.val_loss, "val_mse": c.val_mse, "test_rmse": m["rmse"],
+                     "test_mae": m["mae"], "test_mase": m["mase"],
                      "naive_rmse": ev.metrics["baselines"]["naive"]["rmse"]})
     return rows
