@@ -82,7 +82,8 @@ class Population:
 
     def predict(self, apply_fn: Callable, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """f32[P, n, ...]: every member's output on `x` with its final `params`, as
-        `apply_fn(params, rows, deterministic=True)` (e.g. a flax `model.apply`)."""
+        `apply_fn(params, rows)` in eval mode (see `eval_mode`): e.g. a flax `model.apply`,
+        with or without a `deterministic` argument, or a function of your own."""
         return predict_members(apply_fn, self.params, np.asarray(x), batch_size)()
 
     def mode_of(self, metric: str, mode: str | None = None) -> str:
@@ -128,8 +129,8 @@ class Population:
 
 def predict_members(apply_fn: Callable, params: Any, x: np.ndarray,
                     batch_size: int = 1024) -> Callable[[], np.ndarray]:
-    """A compiled `() -> f32[P, N, ...]`: every stacked member's output (eval mode) on
-    every row of `x`, `batch_size` rows at a time.
+    """A compiled `() -> f32[P, N, ...]`: every stacked member's output (eval mode,
+    `eval_mode`) on every row of `x`, `batch_size` rows at a time.
 
     Returned uncalled so callers can time compilation and execution apart.
     """
@@ -138,9 +139,10 @@ def predict_members(apply_fn: Callable, params: Any, x: np.ndarray,
     nb = -(-n // bs)
     xb = jnp.asarray(np.concatenate([x, np.repeat(x[-1:], nb * bs - n, axis=0)])
                      .reshape(nb, bs, *x.shape[1:]))
+    apply_eval = eval_mode(apply_fn, params, xb[0])
 
     def one(p, xb):
-        out = jax.lax.map(lambda b: apply_fn(p, b, deterministic=True), xb)
+        out = jax.lax.map(lambda b: apply_eval(p, b), xb)
         return out.reshape((nb * bs,) + out.shape[2:])[:n]
 
     compiled = jax.jit(jax.vmap(one, in_axes=(0, None))).lower(params, xb).compile()
@@ -149,6 +151,23 @@ def predict_members(apply_fn: Callable, params: Any, x: np.ndarray,
         return np.asarray(compiled(params, xb))
 
     return run
+
+
+def eval_mode(apply_fn: Callable, params: Any, rows: jax.Array) -> Callable:
+    """`apply_fn` as `(params, rows) -> out` in eval mode: with `deterministic=True` where
+    it takes that keyword (fjax's models, flax modules with dropout), plain where it does
+    not (a flax module without it, a function of your own). A flax `model.apply` takes
+    any keyword and passes it on, so its signature cannot tell: one member's call is
+    traced (shapes only) to see. Another flag (`train=False`) goes in a partial."""
+    evaluating = functools.partial(apply_fn, deterministic=True)
+    member = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), params)
+    try:
+        jax.eval_shape(evaluating, member, jax.ShapeDtypeStruct(rows.shape, rows.dtype))
+    except TypeError as err:
+        if "unexpected keyword argument 'deterministic'" not in str(err):
+            raise
+        return apply_fn
+    return evaluating
 
 
 def best_row(means: pd.Series, mode: str) -> Any:
