@@ -1,4 +1,10 @@
-"""A trained population as research code uses it: predicting with any apply function."""
+"""A trained population as research code uses it: predicting with any apply function, and
+the training core's names importable from `fjax.train`."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import flax.linen as nn
 import jax
@@ -78,3 +84,19 @@ def test_an_apply_functions_own_type_error_is_not_hidden():
     pop = population({"w": jnp.ones((2, 3))})
     with pytest.raises(TypeError, match="a bug of its own"):
         pop.predict(broken, X)
+
+
+def test_checkpointer_is_exported_without_importing_orbax_with_fjax_train():
+    """`import fjax.train` leaves orbax unloaded (it is slow to import); the name
+    `fjax.train.Checkpointer` loads it on first use. In a fresh interpreter."""
+    code = ("import sys, fjax.train\n"
+            "loaded = lambda: sorted(m for m in sys.modules if m.split('.')[0] == 'orbax')\n"
+            "assert not loaded(), loaded()[:3]\n"
+            "from fjax.train import Checkpointer\n"
+            "from fjax.train.checkpoint import Checkpointer as direct\n"
+            "assert Checkpointer is direct and loaded() and 'Checkpointer' in dir(fjax.train)\n")
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
