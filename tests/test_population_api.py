@@ -1,7 +1,8 @@
 """A trained population as research code uses it: predicting with any apply function, and
-the training core's names importable from `fjax.train`."""
+the training core's names importable from `fjax.train`, saving and loading a trained one."""
 
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -10,14 +11,26 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pandas as pd
 import pytest
+from flax import serialization
 
+from fjax.config import LossConfig, OptimConfig, TrainConfig
+from fjax.data.splits import kfold
+from fjax.train import population_file, train_population
+from fjax.train.members import init_population, member_grid
+from fjax.train.objective import supervised_loss
 from fjax.train.population import Population
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(37, 3)).astype(np.float32)
 KEYS = jax.random.split(jax.random.PRNGKey(0), 3)
+
+
+def tree_equal(a, b) -> bool:
+    return jax.tree.structure(a) == jax.tree.structure(b) and all(
+        np.array_equal(u, v) for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
 
 class Plain(nn.Module):
@@ -100,3 +113,121 @@ def test_checkpointer_is_exported_without_importing_orbax_with_fjax_train():
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+class Net(nn.Module):
+    @nn.compact
+    def __call__(self, x, deterministic: bool = True):
+        h = nn.Dropout(0.2, deterministic=deterministic)(nn.tanh(nn.Dense(5)(x)))
+        return nn.Dense(1)(h)
+
+
+@pytest.fixture(scope="module")
+def trained() -> Population:
+    """2 seeds x 2 folds x 2 learning rates, validated on their folds: every field set."""
+    y = (X[:, :1] - X[:, 1:2] > 0).astype(np.float32)
+    model = Net()
+    loss = supervised_loss(model.apply, LossConfig(name="bce"))
+    return train_population(loss, lambda k: model.init(k, X[:1]), {"x": X, "y": y},
+                            optim=OptimConfig(learning_rate=1e-2),
+                            train=TrainConfig(epochs=3, batch_size=8, patience=1),
+                            hparams={"learning_rate": [1e-2, 3e-1]}, seeds=[0, 3],
+                            folds=kfold(len(X), 2, seed=0), callbacks=())
+
+
+def assert_same_population(a: Population, b: Population) -> None:
+    """Every field equal, bit for bit; the loaded loop has no optimizer state."""
+    assert tree_equal(a.params, b.params)
+    assert tree_equal(a.loop.best_params, b.loop.best_params)
+    assert tree_equal(a.loop.train.params, b.loop.train.params)
+    for name in ("best_score", "best_epoch", "bad_epochs", "stopped", "diverged_epoch", "epoch"):
+        assert np.array_equal(getattr(a.loop, name), getattr(b.loop, name)), name
+    assert np.array_equal(a.loop.train.step, b.loop.train.step)
+    assert np.array_equal(a.loop.train.rng, b.loop.train.rng)
+    assert b.loop.train.opt_state is None and b.loop.train.tx is None
+    pd.testing.assert_frame_equal(a.members, b.members)
+    assert len(a.history) == len(b.history)
+    for old, new in zip(a.history, b.history):
+        assert old.keys() == new.keys()
+        for key in old:
+            np.testing.assert_array_equal(old[key], new[key], err_msg=key)
+    for name in ("monitor", "mode", "compile_s", "compilations", "train_s", "epoch_s",
+                 "resumed_epoch"):
+        assert getattr(a, name) == getattr(b, name), name
+    pd.testing.assert_frame_equal(a.table(), b.table())
+    assert a.best_config() == b.best_config()
+
+
+def test_a_saved_population_loads_whole_and_predicts_bit_identically(trained, tmp_path):
+    path = trained.save(tmp_path / "runs" / "pop.msgpack")
+    assert sorted(p.name for p in path.parent.iterdir()) == ["pop.msgpack"]  # no temporary
+    loaded = Population.load(path)
+    assert_same_population(trained, loaded)
+    model = Net()
+    assert np.array_equal(loaded.predict(model.apply, X), trained.predict(model.apply, X))
+    like = model.init(jax.random.PRNGKey(9), X[:1])
+    assert tree_equal(Population.load(path, like=like).params, loaded.params)
+
+
+def test_a_pickled_population_is_the_saved_one(trained):
+    copied = pickle.loads(pickle.dumps(trained))
+    assert_same_population(trained, copied)
+    assert np.array_equal(copied.predict(Net().apply, X), trained.predict(Net().apply, X))
+
+
+def test_a_failed_save_leaves_the_earlier_file_whole(trained, tmp_path, monkeypatch):
+    path = trained.save(tmp_path / "pop.msgpack")
+    before = path.read_bytes()
+
+    def killed(*args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(population_file.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        trained.save(path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def stub_population(init_fn, size=3) -> Population:
+    """Untrained members of `init_fn`'s parameters: for what `load` checks."""
+    tx = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
+    loop = init_population(init_fn, tx, jnp.arange(size, dtype=jnp.uint32), {})
+    return Population(loop=loop, params=loop.train.params,
+                      members=member_grid({}, list(range(size)), 1), history=[],
+                      monitor="loss", mode="min", compile_s=0.0, compilations=1, train_s=0.0,
+                      epoch_s=[])
+
+
+def test_loading_names_the_path_and_what_is_wrong(tmp_path):
+    missing = tmp_path / "absent.msgpack"
+    with pytest.raises(FileNotFoundError, match=f"no population file at {missing}"):
+        Population.load(missing)
+    path = stub_population(lambda k: Net().init(k, X[:1])).save(tmp_path / "pop.msgpack")
+    cut = tmp_path / "cut.msgpack"
+    cut.write_bytes(path.read_bytes()[:-50])
+    with pytest.raises(ValueError, match=f"{cut} is not a readable population file"):
+        Population.load(cut)
+    other = tmp_path / "other.msgpack"
+    other.write_bytes(serialization.to_bytes({"params": np.ones(3)}))
+    with pytest.raises(ValueError, match=f"{other} is not a file written by Population.save"):
+        Population.load(other)
+    wider = Net().init(jax.random.PRNGKey(0), np.ones((1, 4)))   # for rows of 4 features
+    with pytest.raises(ValueError, match=r"params in .*pop.msgpack do not fit `like` .* 1 leaves"
+                                         r".* params/Dense_0/kernel: \(\(3, 5\), 'float32'\) "
+                                         r"in the file, \(\(4, 5\), 'float32'\) in like"):
+        Population.load(path, like=wider)
+    with pytest.raises(ValueError, match=r"6 leaves .* params/Dense_0/bias: \(\(5,\), "
+                                         r"'float32'\) in the file, absent in like"):
+        Population.load(path, like=nn.Dense(7).init(jax.random.PRNGKey(0), X[:1]))
+
+
+def test_parameters_that_are_not_nested_dicts_load_with_like(tmp_path):
+    def init_fn(key):
+        return (jax.random.normal(key, (3, 2)), jnp.zeros(2))
+    pop = stub_population(init_fn)
+    path = pop.save(tmp_path / "pop.msgpack")
+    with pytest.raises(ValueError, match=r"are not nested dicts.*pass like="):
+        Population.load(path)
+    loaded = Population.load(path, like=jax.eval_shape(init_fn, jax.random.PRNGKey(0)))
+    assert isinstance(loaded.params, tuple) and tree_equal(loaded.params, pop.params)
+    linear = lambda p, rows: rows @ p[0] + p[1]  # noqa: E731
+    assert np.array_equal(loaded.predict(linear, X), pop.predict(linear, X))

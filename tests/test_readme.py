@@ -17,7 +17,8 @@ def test_research_reuse_example_runs():
     assert losses.shape == (8,) and np.all(np.isfinite(losses))
 
 
-def test_population_example_runs():
+def test_population_example_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)   # it saves the population to a file
     scope: dict = {}   # as written: it makes its own X and y
     exec(BLOCKS[0] + "\n" + BLOCKS[1].replace("epochs=20", "epochs=2"), scope)
     table = scope["pop"].table()

@@ -14,8 +14,10 @@ weights are selected from fold masks `f32[K, n]` by each member's fold index.
 from __future__ import annotations
 
 import functools
+import os
 import warnings
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import jax
@@ -37,11 +39,14 @@ from fjax.train.lift import PopulationSpec, auto_chunk, member_mesh, population_
 from fjax.train.loop import EvalFn, LoopSpec, LoopState, RunRecord, run_epochs, warn_unselected
 from fjax.train.members import (InitFn, check_grid, check_optimizer_values, check_seeds,
                                 init_population, member_grid)
+from fjax.train.population_file import (population_bytes, population_fields, read_population,
+                                       write_atomic)
 
 
 @dataclass
 class Population:
-    """A trained population: stacked states plus one row of bookkeeping per member."""
+    """A trained population: stacked states plus one row of bookkeeping per member.
+    `save(path)` and `Population.load(path)` keep it in one file (so does pickle)."""
 
     loop: LoopState              # stacked over members
     params: Any                  # stacked final params: best epoch's where validated
@@ -86,6 +91,22 @@ class Population:
         with or without a `deterministic` argument, or a function of your own."""
         return predict_members(apply_fn, self.params, np.asarray(x), batch_size)()
 
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write this population to one file at `path`, atomically (`population_file`):
+        everything `load` needs to predict and to read its tables, not the optimizer
+        state. Pickling a population stores the same."""
+        return write_atomic(path, population_bytes(self))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, like: Any = None) -> "Population":
+        """The population saved at `path`. Its parameters come back as nested dicts
+        (flax's); pass `like`, one member's parameters (`init_fn(key)`, or its
+        `jax.eval_shape`), for any other pytree or to check that they fit a model."""
+        return cls(**read_population(path, like))
+
+    def __reduce__(self):
+        return _unpickle, (population_bytes(self),)
+
     def mode_of(self, metric: str, mode: str | None = None) -> str:
         """`mode` if given, else the monitor's for the monitor, else the metric's own
         ("max" for val_auc, "min" for val_rmse: `fjax.config.metric_mode`)."""
@@ -125,6 +146,10 @@ class Population:
         row = summary.loc[best_row(summary[col], mode)]
         return {k: np.asarray(row[k]).item() for k in summary.columns  # plain Python values
                 if k not in (col, f"{metric}_std", f"{metric}_count", "config")}
+
+
+def _unpickle(data: bytes) -> Population:
+    return Population(**population_fields(data, "a pickled Population"))
 
 
 def predict_members(apply_fn: Callable, params: Any, x: np.ndarray,
