@@ -1,6 +1,7 @@
 """A trained population as research code uses it: predicting with any apply function, and
 the training core's names importable from `fjax.train`, saving and loading a trained one."""
 
+import copy
 import os
 import pickle
 import subprocess
@@ -173,6 +174,15 @@ def test_a_pickled_population_is_the_saved_one(trained):
     copied = pickle.loads(pickle.dumps(trained))
     assert_same_population(trained, copied)
     assert np.array_equal(copied.predict(Net().apply, X), trained.predict(Net().apply, X))
+
+
+def test_copies_keep_the_optimizer_state_that_pickling_leaves_out(trained):
+    for copied in (copy.copy(trained), copy.deepcopy(trained)):
+        assert tree_equal(copied.loop.train.opt_state, trained.loop.train.opt_state)
+        assert copied.loop.train.tx == trained.loop.train.tx  # the same functions
+    deep = copy.deepcopy(trained)
+    assert deep.members is not trained.members
+    pd.testing.assert_frame_equal(deep.members, trained.members)
 
 
 def test_a_failed_save_leaves_the_earlier_file_whole(trained, tmp_path, monkeypatch):

@@ -13,10 +13,11 @@ weights are selected from fold masks `f32[K, n]` by each member's fold index.
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -106,6 +107,14 @@ class Population:
 
     def __reduce__(self):
         return _unpickle, (population_bytes(self),)
+
+    def __copy__(self) -> "Population":
+        return replace(self)
+
+    def __deepcopy__(self, memo: dict) -> "Population":
+        """A whole copy, optimizer state included (pickling leaves it out)."""
+        return Population(**{f.name: copy.deepcopy(getattr(self, f.name), memo)
+                             for f in fields(self)})
 
     def mode_of(self, metric: str, mode: str | None = None) -> str:
         """`mode` if given, else the monitor's for the monitor, else the metric's own
