@@ -1,6 +1,8 @@
 """Forecast scoring: baselines and metrics by hand on a small series, price conversion of
 every head, intervals, ensembles and the Diebold-Mariano test against independent numpy."""
 
+import dataclasses
+
 import numpy as np
 import scipy.stats
 import pandas as pd
@@ -401,48 +403,77 @@ def _sweep(hparams, paths, val, diverged=None, folds=1, seeds=(0, 1)):
     return members, candidates([GroupResult(group, None, pop)], has_val=True)
 
 
-def test_a_grid_point_with_a_diverged_member_is_not_the_headline():
+def test_a_grid_point_with_a_diverged_member_is_not_chosen():
     """lr 1.0 diverged on one of two seeds; its survivor's validation MSE is the lowest,
     but the point ranks last."""
-    from fjax.tasks.forecast.members import headline, ranked
+    from fjax.tasks.forecast.members import choices, ranked
     lr = {"learning_rate": [1e-3, 1.0]}
     members, cands = _sweep(lr, {"learning_rate": "optim.learning_rate"},
                             lambda m: np.where(m["learning_rate"] == 1.0, 0.1, 0.5),
                             lambda m: (m["learning_rate"] == 1.0).to_numpy()
                             & (m["seed"] == 0).to_numpy())
-    assert [c.val_loss for c in cands] == [pytest.approx(0.5), np.inf]
+    assert [c.val_loss.tolist() for c in cands] == [[pytest.approx(0.5)], [np.inf]]
     mse = np.where(members["learning_rate"] == 1.0, 0.1, 0.5)
     cands = ranked(cands, [mse])
-    assert [c.val_mse for c in cands] == [pytest.approx(0.5), np.inf]
-    assert cands[headline(cands)].hparams == {"optim.learning_rate": 1e-3}
+    assert [c.val_mse.tolist() for c in cands] == [[pytest.approx(0.5)], [np.inf]]
+    assert choices(cands, 1) == [0]
 
 
-def test_the_sweep_chooses_on_the_first_origins_validation_span_only():
-    """Origin 2's validation span holds origin 1's test block: lr 1e-2 is best on the
-    later origins' validation spans (and on their mean) but not on the first origin's,
-    which precedes every test block, so lr 1e-3 is reported whatever the later scores."""
-    from fjax.tasks.forecast.members import headline, ranked
+def test_each_origin_chooses_on_its_own_validation_span():
+    """Three origins whose validation MSEs favour lr 1e-3, 1e-2, 1e-3; at the third,
+    lr 1e-2 scores best but one of its members diverged there, so it ranks last there
+    only. Each origin's choice is the numpy argmin of its own mean over seeds."""
+    from fjax.tasks.forecast.members import choices, ranked
     lr = {"learning_rate": [1e-3, 1e-2]}
-    for later in (0.9, 0.01, 5.0):
-        def score(m):
-            big, first = (m["learning_rate"] == 1e-2).to_numpy(), (m["fold"] == 0).to_numpy()
-            return np.where(first, np.where(big, 0.2, 0.1), np.where(big, 0.1, later))
-        members, cands = _sweep(lr, {"learning_rate": "optim.learning_rate"}, score, folds=3)
-        assert [c.val_loss for c in cands] == [pytest.approx(0.1), pytest.approx(0.2)]
-        cands = ranked(cands, [score(members)])
-        assert [c.val_mse for c in cands] == [pytest.approx(0.1), pytest.approx(0.2)]
-        assert cands[headline(cands)].hparams == {"optim.learning_rate": 1e-3}
+    table = np.array([[0.3, 0.5, 0.4], [0.4, 0.2, 0.1]])    # [point, origin]
+
+    def score(m):
+        point = (m["learning_rate"] == 1e-2).to_numpy().astype(int)
+        return table[point, m["fold"].to_numpy()] + 0.01 * m["seed"].to_numpy()
+
+    def diverged(m):
+        return ((m["learning_rate"] == 1e-2) & (m["fold"] == 2) & (m["seed"] == 1)).to_numpy()
+
+    members, cands = _sweep(lr, {"learning_rate": "optim.learning_rate"}, score, diverged,
+                            folds=3)
+    mse = score(members)
+    cands = ranked(cands, [mse])
+    expected = np.zeros((2, 3))
+    for (point, fold), rows in members.assign(mse=mse).groupby(
+            [members["learning_rate"] == 1e-2, "fold"]):
+        expected[int(point), fold] = rows["mse"].mean()
+    expected[1, 2] = np.inf
+    np.testing.assert_allclose([c.val_mse for c in cands], expected)
+    assert choices(cands, 3) == np.argmin(expected, axis=0).tolist() == [0, 1, 0]
 
 
 def test_a_loss_sweep_ranks_the_point_forecasts_mse_not_the_loss():
     """A Huber delta of 0.001 makes the validation loss small by construction (about
     delta x |error|); the delta whose forecasts are closer on validation is reported."""
-    from fjax.tasks.forecast.members import headline, ranked
+    from fjax.tasks.forecast.members import choices, ranked
     members, cands = _sweep({"huber_delta": [0.001, 1.0]}, {"huber_delta": "loss.huber_delta"},
                             lambda m: np.where(m["huber_delta"] == 0.001, 1e-4, 0.02))
     assert cands[0].val_loss < cands[1].val_loss
     cands = ranked(cands, [np.where(members["huber_delta"] == 0.001, 0.09, 0.04)])
-    assert cands[headline(cands)].hparams == {"loss.huber_delta": 1.0}
+    assert cands[choices(cands, 1)[0]].hparams == {"loss.huber_delta": 1.0}
+
+
+def test_a_nested_forecast_takes_each_block_from_its_origins_choice():
+    """Windows of origin k come from forecast choice[k], bounds and seeds alike; one
+    choice everywhere is that forecast itself; bounds at different levels are dropped."""
+    from fjax.tasks.forecast.members import nested
+    origin = np.array([0, 0, 1, 1, 1, 2])
+    fc = [PriceForecast(np.full((6, 2), v), np.full((6, 2), v - 1), np.full((6, 2), v + 1),
+                        np.full((3, 6, 2), v), 0.8) for v in (10.0, 20.0)]
+    out = nested(fc, [1, 0, 1], origin)
+    want = np.where(origin == 1, 10.0, 20.0)[:, None].repeat(2, axis=1)
+    np.testing.assert_array_equal(out.point, want)
+    np.testing.assert_array_equal(out.lower, want - 1)
+    np.testing.assert_array_equal(out.upper, want + 1)
+    np.testing.assert_array_equal(out.members, np.broadcast_to(want, (3, 6, 2)))
+    assert out.nominal == 0.8 and nested(fc, [1, 1, 1], origin) is fc[1]
+    mixed = [fc[0], dataclasses.replace(fc[1], nominal=0.9)]
+    assert nested(mixed, [1, 0, 1], origin).lower is None
 
 
 def test_the_point_forecast_of_each_head_in_scaled_units():

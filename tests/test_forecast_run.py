@@ -165,6 +165,11 @@ def test_a_sweep_records_its_grid_and_reports_the_point_it_chose(tmp_path):
     assert json.loads((out / "config.json").read_text())["optim"]["learning_rate"] == 1e-9
     m = json.loads((out / "metrics.json").read_text())
     assert m["selected"]["optim.learning_rate"] == pytest.approx(0.03)
+    # One origin: one row per grid point, the reported one's test RMSE the model's.
+    assert [set(row) for row in m["sweep"]] == 2 * [{
+        "point", "group", "optim.learning_rate", "val_loss", "val_mse", "test_rmse",
+        "test_mae", "test_mase", "naive_rmse"}]
+    assert m["sweep"][1]["test_rmse"] == m["model"]["rmse"]
     assert "adam lr 0.03," in (out / "report.md").read_text()
     # A plain run in the same folder leaves no stale grid beside its config.
     assert cli.main(["run", "forecast", *common]) == 0
@@ -384,7 +389,105 @@ def test_a_loss_sweep_reports_the_point_with_the_lowest_validation_mse(tmp_path,
     out = run(cfg, {"loss.huber_delta": [0.001, 1.0]}, progress=False)
     assert not [w for w in recwarn if "eval_fn" in str(w.message)]
     m = json.loads((out / "metrics.json").read_text())
-    mse = [row["val_mse"] for row in m["sweep"]]
-    assert all(np.isfinite(mse))
-    assert m["selected"]["loss.huber_delta"] == [0.001, 1.0][int(np.argmin(mse))]
+    last = [row["val_mse"] for row in m["sweep"] if row["origin"] == 2]
+    assert all(np.isfinite([row["val_mse"] for row in m["sweep"]]))
+    assert m["selected"]["loss.huber_delta"] == [0.001, 1.0][int(np.argmin(last))]
     assert "the lowest `val_mse`" in (out / "report.md").read_text()
+
+
+NESTED_GRID = {"optim.learning_rate": [0.01, 0.03, 0.1]}
+
+
+def nested_config(path, out=None) -> Config:
+    """Three origins with validation spans, two seeds: on `write_prices(n=260)` the
+    origins choose differently (learning rates 0.03, 0.03, 0.1)."""
+    return Config(out=out, data=ForecastDataConfig(path=str(path), target="price", window=10,
+                                                   val_fraction=0.1, origins=3),
+                  model=ModelConfig(kind="linear"), train=TrainConfig(epochs=3),
+                  sweep=SweepConfig(seeds=2))
+
+
+def train_and_choose(path):
+    from fjax.tasks.forecast.data import prepare
+    from fjax.tasks.forecast.run import choose
+    from fjax.tasks.forecast.training import train
+    cfg = nested_config(path)
+    data = prepare(cfg.data, cfg.evaluation)
+    _, results = train(cfg, data, NESTED_GRID, progress=False)
+    return data, results, *choose(results, data, NESTED_GRID, 64)
+
+
+@pytest.fixture(scope="module")
+def nested_choice(tmp_path_factory):
+    root = tmp_path_factory.mktemp("nested")
+    frame = write_prices(root / "p.csv", n=260)
+    return (frame, *train_and_choose(root / "p.csv"))
+
+
+def test_each_origin_chooses_the_argmin_of_its_own_validation_mse(nested_choice):
+    """Each member predicts its own origin's validation windows one by one; numpy's mean
+    over seeds of their MSEs, argmin per origin, is the choice."""
+    from fjax.tasks.forecast.training import apply_fn_of
+    _, data, results, cands, choice = nested_choice
+    pop = results[0].population
+    apply = apply_fn_of(results[0].group.config)
+    table = pop.table()
+    mse = []
+    for member, fold in zip(table["member"], table["fold"]):
+        index = np.nonzero(data.plan.val[fold])[0]
+        pred = np.asarray(apply(pop.member_params(member), data.x[index], deterministic=True))
+        mse.append(np.mean((pred.astype(np.float64) - data.y[index]) ** 2))
+    expected = (table.assign(mse=mse).groupby(["learning_rate", "fold"])["mse"].mean()
+                .unstack().loc[NESTED_GRID["optim.learning_rate"]].to_numpy())
+    np.testing.assert_allclose([c.val_mse for c in cands], expected, rtol=1e-5)
+    assert choice == np.argmin(expected, axis=0).tolist()
+    assert len(set(choice)) > 1          # the origins disagree: one choice would not do
+
+
+def test_an_origins_choice_ignores_the_data_after_its_validation_span(nested_choice,
+                                                                       tmp_path):
+    """From the row after origin 2's validation span (its test block and later) the
+    prices are a new, wilder walk: origins 1 and 2 score and choose exactly as before;
+    origin 3, whose validation span holds the new rows, does not."""
+    frame, data, _, cands, choice = nested_choice
+    end = data.plan.spans[1]["val"][1]
+    changed = frame.copy()
+    steps = np.random.default_rng(9).normal(0, 0.05, len(frame) - end)
+    changed.loc[end:, "price"] = frame["price"][end - 1] * np.exp(np.cumsum(steps))
+    changed.to_csv(tmp_path / "changed.csv", index=False)
+    _, _, cands2, choice2 = train_and_choose(tmp_path / "changed.csv")
+    before, after = (np.array([c.val_mse for c in cs]) for cs in (cands, cands2))
+    np.testing.assert_array_equal(after[:, :2], before[:, :2])
+    assert choice2[:2] == choice[:2]
+    assert not np.allclose(after[:, 2], before[:, 2], rtol=0.01)
+
+
+def test_a_nested_sweep_scores_and_reports_each_origins_choice(tmp_path):
+    """Each origin's test block comes from the grid point it chose: forecast.csv's errors
+    per block are that point's test RMSE, and pooled they give the model's RMSE and
+    Diebold-Mariano statistic; the report names every origin's choice."""
+    from fjax.tasks.forecast.significance import diebold_mariano
+    write_prices(tmp_path / "p.csv", n=260)
+    out = run(nested_config(tmp_path / "p.csv", str(tmp_path / "out")), NESTED_GRID,
+              progress=False)
+    m = json.loads((out / "metrics.json").read_text())
+    sweep = pd.DataFrame(m["sweep"])
+    lowest = sweep.loc[sweep.groupby("origin")["val_mse"].idxmin()]
+    assert sweep[sweep["reported"]]["point"].tolist() == lowest["point"].tolist()
+    assert lowest["point"].nunique() > 1
+    csv = pd.read_csv(out / "forecast.csv")
+    for row, per_origin in zip(lowest.itertuples(), m["per_origin"]):
+        block = csv[csv["origin"] == row.origin]
+        rmse = np.sqrt(np.mean((block["forecast"] - block["actual"]) ** 2))
+        assert rmse == pytest.approx(row.test_rmse, rel=1e-9)
+        assert per_origin["model_rmse"] == pytest.approx(row.test_rmse, rel=1e-9)
+    err, naive = (csv[c].to_numpy() - csv["actual"].to_numpy() for c in ("forecast", "naive"))
+    assert m["model"]["rmse"] == pytest.approx(np.sqrt(np.mean(err ** 2)), rel=1e-9)
+    dm = diebold_mariano(err[:, None], naive[:, None])
+    assert m["diebold_mariano_vs_naive"]["statistic"] == pytest.approx(dm["statistic"],
+                                                                      rel=1e-6)
+    lrs = NESTED_GRID["optim.learning_rate"]
+    assert m["selected"]["optim.learning_rate"] == lrs[lowest["point"].iloc[-1] - 1]
+    report = (out / "report.md").read_text()
+    picks = ", ".join(f"origin {o} point {p}" for o, p in zip(lowest["origin"], lowest["point"]))
+    assert picks in report and "on its own validation span only" in report

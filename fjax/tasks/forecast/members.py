@@ -1,15 +1,15 @@
 """Which population members make one forecast: a grid point's seeds x origins.
 
 Each walk-forward origin's test block is forecast by the members trained for that
-origin; the seeds of a grid point form the ensemble. The headline grid point has the
-lowest validation MSE of its point forecast (scaled units: the median of a quantile
-head, the mean of a Gaussian one) on the first origin's validation span, averaged over
-seeds. The MSE, not the validation loss: a loss setting (a Huber delta, the quantile
-levels, a Gaussian head) changes the loss itself, so a small delta would win by
-construction. The first origin's span: it precedes every test block, while a later
-origin's validation span holds the earlier origins' test blocks, so a mean over origins
-would let test data choose the forecast scored on it. Without a validation span nothing
-is chosen (that would choose on the test span) and the first grid point is reported.
+origin; the seeds of a grid point form the ensemble. Each origin chooses its own grid
+point (nested walk-forward): the lowest validation MSE of the point forecast (scaled
+units: the median of a quantile head, the mean of a Gaussian one) on its own validation
+span, averaged over seeds. That span precedes its test block, so no test block chooses
+the forecast scored on it, and every origin's choice uses all the data before it. The
+MSE, not the validation loss: a loss setting (a Huber delta, the quantile levels, a
+Gaussian head) changes the loss itself, so a small delta would win by construction.
+Without a validation span nothing is chosen (that would choose on the test span) and
+the first grid point is reported.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 
 from fjax.config import LossConfig, get_path
 from fjax.tasks.experiment import GroupResult
-from fjax.tasks.forecast.evaluate import median
+from fjax.tasks.forecast.evaluate import PriceForecast, median
 from fjax.train.objective import read_output
 
 
@@ -30,10 +30,10 @@ class Candidate:
     group: int
     hparams: dict              # grid values, e.g. {"optim.learning_rate": 0.001}
     members: np.ndarray        # i64[S, K]: member index per seed and origin
-    val_loss: float | None     # mean best validation loss of the first origin's members
-                               # (inf: one diverged); None without a validation span
-    val_mse: float | None = None   # what ranks: the first origin's members' mean point-
-                                   # forecast MSE on validation (`ranked`), scaled units
+    val_loss: np.ndarray | None    # f64[K]: each origin's members' mean best validation
+                                   # loss (inf: one diverged); None without a validation span
+    val_mse: np.ndarray | None = None  # f64[K], what ranks: each origin's members' mean
+                                       # point-forecast MSE on its validation span (`ranked`)
 
 
 def candidates(results: list[GroupResult], has_val: bool,
@@ -52,29 +52,29 @@ def candidates(results: list[GroupResult], has_val: bool,
             rows = table[table["_key"] == key].sort_values(["seed", "fold"])
             seeds, folds = rows["seed"].nunique(), rows["fold"].nunique()
             members = rows["member"].to_numpy(np.int64).reshape(seeds, folds)
-            val = first_origin_loss(rows) if has_val else None
+            val = origin_losses(rows) if has_val else None
             hp = {**structure, **{result.group.paths[n]: float(v) for n, v in zip(names, key)}}
             out.append(Candidate(g, hp, members, val))
     return out
 
 
-def first_origin_loss(rows) -> float:
-    """Mean best validation loss of a grid point's first-origin members (one per seed):
-    the only validation span before every test block. A point with a diverged
-    first-origin member ranks last (inf), not by its survivors."""
-    first = rows[rows["fold"] == 0]
-    if (first["diverged_epoch"] > 0).any():
-        return np.inf
-    return float(first["best_val_loss"].mean())
+def origin_losses(rows) -> np.ndarray:
+    """Mean best validation loss of a grid point's members (one per seed) at each origin,
+    `f64[K]`. At an origin where one of them diverged the point ranks last (inf), not by
+    its survivors."""
+    out = []
+    for _, members in rows.groupby("fold", sort=True):
+        diverged = (members["diverged_epoch"] > 0).any()
+        out.append(np.inf if diverged else float(members["best_val_loss"].mean()))
+    return np.array(out)
 
 
-def headline(cands: list[Candidate]) -> int:
-    """Index of the candidate to report: best `val_mse`, else the first."""
-    scored = [i for i, c in enumerate(cands) if c.val_mse is not None
-              and np.isfinite(c.val_mse)]
-    if not scored:
-        return 0
-    return min(scored, key=lambda i: cands[i].val_mse)
+def choices(cands: list[Candidate], origins: int) -> list[int]:
+    """Each origin's candidate: the lowest `val_mse` on its own validation span (the first
+    on a tie, or where every point diverged); without scores, the first."""
+    if cands[0].val_mse is None:
+        return [0] * origins
+    return np.argmin([c.val_mse for c in cands], axis=0).tolist()
 
 
 def scaled_point(loss: LossConfig, raw: np.ndarray, horizon: int) -> np.ndarray:
@@ -96,17 +96,19 @@ def scaled_point(loss: LossConfig, raw: np.ndarray, horizon: int) -> np.ndarray:
 
 def point_mse(point: np.ndarray, y: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """`f64[..., N, H]` point forecasts of targets `y [N, H]` -> weighted mean over the
-    windows of the mean squared error over steps, `f64[...]`; NaN becomes inf."""
+    windows (`weight [..., N]`) of the mean squared error over steps, `f64[...]`; NaN
+    becomes inf."""
     se = np.mean((point - np.asarray(y, np.float64)) ** 2, axis=-1)
-    mse = np.sum(se * weight, axis=-1) / np.sum(weight)
+    mse = np.sum(se * weight, axis=-1) / np.sum(weight, axis=-1)
     return np.where(np.isnan(mse), np.inf, mse)
 
 
 def ranked(cands: list[Candidate], mse: list[np.ndarray]) -> list[Candidate]:
-    """The candidates with `val_mse`: the mean over seeds of their first-origin members'
-    MSE, `mse[group][member]` (inf when a first-origin member diverged)."""
-    return [replace(c, val_mse=float(np.inf if c.val_loss == np.inf else
-                                     np.mean(mse[c.group][c.members[:, 0]])))
+    """The candidates with `val_mse`, per origin the mean over seeds of its members' MSE
+    on their validation span, `mse[group][member]` (inf where one of them diverged)."""
+    return [replace(c, val_mse=np.array([np.inf if loss == np.inf else
+                                         np.mean(mse[c.group][c.members[:, k]])
+                                         for k, loss in enumerate(c.val_loss)]))
             for c in cands]
 
 
@@ -114,3 +116,24 @@ def assemble(raw: np.ndarray, cand: Candidate, origin: np.ndarray) -> np.ndarray
     """Raw outputs `f32[P, Nt, out]` -> `f32[S, Nt, out]`: window i from its origin's member."""
     picked = cand.members[:, origin]                       # [S, Nt]
     return raw[picked, np.arange(len(origin))[None, :]]
+
+
+def nested(forecasts: list[PriceForecast], choice: list[int],
+           origin: np.ndarray) -> PriceForecast:
+    """Each test window from its origin's chosen forecast, `forecasts[choice[origin[i]]]`.
+    Intervals stay only where every chosen point has them at the same level."""
+    picked = [forecasts[c] for c in choice]
+    if len(set(choice)) == 1:
+        return picked[0]
+
+    def rows(name: str) -> np.ndarray:
+        out = np.array(getattr(picked[0], name))
+        for k, f in enumerate(picked):
+            out[..., origin == k, :] = getattr(f, name)[..., origin == k, :]
+        return out
+
+    nominal = picked[0].nominal
+    bounds = nominal is not None and all(f.nominal == nominal for f in picked)
+    return PriceForecast(rows("point"), rows("lower") if bounds else None,
+                         rows("upper") if bounds else None, rows("members"),
+                         nominal if bounds else None)

@@ -17,8 +17,8 @@ from fjax.tasks.forecast.config import Config
 from fjax.tasks.forecast.data import ForecastData, data_facts, prepare
 from fjax.tasks.forecast.evaluate import (Evaluation, PriceForecast, ensemble, evaluate,
                                           member_prices, point_metrics)
-from fjax.tasks.forecast.members import (Candidate, assemble, candidates, headline, point_mse,
-                                         ranked, scaled_point)
+from fjax.tasks.forecast.members import (Candidate, assemble, candidates, choices, nested,
+                                         point_mse, ranked, scaled_point)
 from fjax.tasks.forecast.report import forecast_frame, report_markdown
 from fjax.tasks.forecast.training import apply_fn_of, check_grid, train
 from fjax.train.population import predict_members
@@ -62,15 +62,14 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
     data = prepare(config.data, config.evaluation)
     run_dir = default_run_dir(config, grid, OUTPUTS)
     setup, results = train(config, data, grid, run_dir, progress)
-    cands = candidates(results, data.plan.has_val, grid)
-    if len(cands) > 1 and data.plan.has_val:
-        cands = ranked(cands, first_validation_mse(results, data, config.train.eval_batch_size))
-    best = headline(cands)
+    cands, choice = choose(results, data, grid, config.train.eval_batch_size)
+    best = choice[-1]    # the latest origin's: `selected`, the settings shown, the loss plot
     raws, predict_compile_s, predict_s = predict_groups(results, data.x[data.test_index],
                                                         config.train.eval_batch_size)
     forecasts = [candidate_forecast(raws[c.group], c, results[c.group].group.config, data)
                  for c in cands]
-    ev = evaluate(data, forecasts[best], config.evaluation, config.data.stride)
+    ev = evaluate(data, nested(forecasts, choice, data.test_origin), config.evaluation,
+                  config.data.stride)
 
     members = sum(r.population.size for r in results)
     extra = {
@@ -82,14 +81,12 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
         "predict_compile_s": predict_compile_s, "predict_s": predict_s,
         "windows_per_s": members * len(data.test_index) / max(predict_s, 1e-9),
         "val_note": validation_note(setup.monitor_only, data.plan.has_val),
-        "loss_note": rising_loss_note(    # the reported grid point's members only
-            [{"loss": np.asarray(h["loss"])[cands[best].members.ravel()]}
-             for h in results[cands[best].group].population.history]),
+        "loss_note": chosen_loss_note(results, cands, choice),
     }
     if len(cands) > 1:
-        extra["sweep"] = sweep_rows(cands, forecasts, ev, data)
+        extra["sweep"] = sweep_rows(cands, forecasts, ev, data, choice)
         extra["selection"] = (
-            selection_text(best, data.plan.k) if data.plan.has_val else
+            selection_text(choice) if data.plan.has_val else
             "No validation span, so no grid point is chosen (choosing on the test span "
             "would leak it); reported: grid point 1. Set --data.val-fraction to choose.")
     extra["total_s"] = time.perf_counter() - t0
@@ -114,19 +111,28 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
     return run_dir.path
 
 
-def first_validation_mse(results: list[GroupResult], data: ForecastData,
-                         batch_size: int) -> list[np.ndarray]:
-    """Every member's point-forecast MSE (scaled units) on the first origin's validation
+def choose(results: list[GroupResult], data: ForecastData, grid: Mapping | None,
+           batch_size: int) -> tuple[list[Candidate], list[int]]:
+    """The grid points, ranked where there is a choice, and each origin's (`choices`)."""
+    cands = candidates(results, data.plan.has_val, grid)
+    if len(cands) > 1 and data.plan.has_val:
+        cands = ranked(cands, validation_mse(results, data, batch_size))
+    return cands, choices(cands, data.plan.k)
+
+
+def validation_mse(results: list[GroupResult], data: ForecastData,
+                   batch_size: int) -> list[np.ndarray]:
+    """Every member's point-forecast MSE (scaled units) on its own origin's validation
     windows, `f64[P]` per group: what ranks the grid points (`ranked`)."""
-    weight = data.plan.val[0]
-    index = np.nonzero(weight)[0]
+    index = np.nonzero(data.plan.val.any(axis=0))[0]
     out = []
     for result in results:
         cfg = result.group.config
         raw = predict_members(apply_fn_of(cfg), result.population.params, data.x[index],
                               batch_size)()
+        weight = data.plan.val[result.population.members["fold"].to_numpy()][:, index]
         out.append(point_mse(scaled_point(cfg.loss, raw, data.plan.horizon), data.y[index],
-                             weight[index]))
+                             weight))
     return out
 
 
@@ -154,24 +160,43 @@ def extra_selected(cand: Candidate) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in cand.hparams.items()}
 
 
-def selection_text(best: int, origins: int) -> str:
-    """Which grid point is reported and on what it was chosen."""
-    text = (f"Reported: grid point {best + 1}, the lowest `val_mse`: the validation MSE of "
-            "its point forecast (scaled units; the median of quantiles, a Gaussian head's "
-            "mean), averaged over seeds. Not `val_loss`, each point's own training loss: a "
-            "loss setting changes it (a small Huber delta makes it small by construction).")
-    if origins == 1:
-        return text
-    return (text + " Both are on the first origin's validation span, which precedes every "
-            "test block; a later origin's validation span holds earlier test blocks, so it "
-            "does not choose. The later origins forecast with the same grid point.")
+def chosen_loss_note(results: list[GroupResult], cands: list[Candidate],
+                     choice: list[int]) -> str | None:
+    """`rising_loss_note` of the members whose forecasts are reported (each origin's
+    chosen point's), the first chosen point that has one."""
+    for c in dict.fromkeys(choice):
+        origins = [k for k, ck in enumerate(choice) if ck == c]
+        members = cands[c].members[:, origins].ravel()
+        note = rising_loss_note([{"loss": np.asarray(h["loss"])[members]}
+                                 for h in results[cands[c].group].population.history])
+        if note:
+            return note
+    return None
+
+
+CRITERION = ("the validation MSE of its point forecast (scaled units; the median of "
+             "quantiles, a Gaussian head's mean), averaged over seeds. Not `val_loss`, each "
+             "point's own training loss: a loss setting changes it (a small Huber delta "
+             "makes it small by construction).")
+
+
+def selection_text(choice: list[int]) -> str:
+    """Which grid point each origin reports and on what it was chosen."""
+    if len(choice) == 1:
+        return f"Reported: grid point {choice[0] + 1}, the lowest `val_mse`: " + CRITERION
+    picks = ", ".join(f"origin {k + 1} point {c + 1}" for k, c in enumerate(choice))
+    return ("Each origin chose its own grid point on its own validation span only, which "
+            f"precedes its test block (nested walk-forward): {picks} (`reported` below). "
+            "Each chose the lowest `val_mse`: " + CRITERION + " Each origin's test block is "
+            "forecast by its choice: the test metrics, `forecast.csv` and the verdict pool "
+            "them. The settings under 'What was run' and `selected` in `metrics.json` are "
+            "the last origin's choice.")
 
 
 def validation_note(monitor_only: bool, has_val: bool) -> str:
     if has_val:
-        return ("Epochs were chosen on each origin's validation span, and sweep points on "
-                "the first origin's, which precedes every test block: no test block "
-                "chose a forecast scored on it.")
+        return ("Epochs and sweep points were chosen on each origin's own validation span, "
+                "which precedes its test block: no test block chose a forecast scored on it.")
     if monitor_only:
         return ("There is no validation span: `val_loss` in `history.jsonl` is each origin's "
                 "test block, logged for monitoring only; every member keeps its last epoch.")
@@ -179,14 +204,24 @@ def validation_note(monitor_only: bool, has_val: bool) -> str:
 
 
 def sweep_rows(cands: list[Candidate], forecasts: list[PriceForecast], ev: Evaluation,
-               data: ForecastData) -> list[dict]:
-    """Every grid point's test metrics (model only), for the sweep table."""
+               data: ForecastData, choice: list[int]) -> list[dict]:
+    """Every grid point's validation and test metrics (model only), for the sweep table;
+    with several origins, one row per origin and point on that origin's spans, the
+    point whose forecast it reports marked `reported`."""
+    several = data.plan.k > 1
+    naive = ([o["naive_rmse"] for o in ev.metrics["per_origin"]] if several else
+             [ev.metrics["baselines"]["naive"]["rmse"]])
+    at = lambda v, k: None if v is None else float(v[k])  # noqa: E731
     rows = []
-    for i, (c, f) in enumerate(zip(cands, forecasts)):
-        m = point_metrics(f.point, ev.actual, ev.last, data.naive_scale())
-        rows.append({"point": i + 1, "group": c.group + 1,
-                     **{k: str(v) if isinstance(v, tuple) else v for k, v in c.hparams.items()},
-                     "val_loss": c.val_loss, "val_mse": c.val_mse, "test_rmse": m["rmse"],
-                     "test_mae": m["mae"], "test_mase": m["mase"],
-                     "naive_rmse": ev.metrics["baselines"]["naive"]["rmse"]})
+    for k in range(data.plan.k):
+        block = ev.origin == k
+        for i, (c, f) in enumerate(zip(cands, forecasts)):
+            m = point_metrics(f.point[block], ev.actual[block], ev.last[block],
+                              data.naive_scale())
+            row = {"point": i + 1, "group": c.group + 1,
+                   **{p: str(v) if isinstance(v, tuple) else v for p, v in c.hparams.items()},
+                   "val_loss": at(c.val_loss, k), "val_mse": at(c.val_mse, k),
+                   "test_rmse": m["rmse"], "test_mae": m["mae"], "test_mase": m["mase"],
+                   "naive_rmse": naive[k]}
+            rows.append({"origin": k + 1, **row, "reported": i == choice[k]} if several else row)
     return rows
