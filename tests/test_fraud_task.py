@@ -356,7 +356,9 @@ def test_a_users_columns_that_carry_fraud_raise_every_models_auc(signal_file, tm
     assert mlp_with > mlp_without + 0.05
     assert without["data"]["unused_columns"] == ["channel", "device_risk", "country"]
     assert with_["data"]["unused_columns"] == ["country"]
-    assert with_["features"]["columns"] == [
+    columns = with_["features"]["columns"]
+    assert [c.pop("training_auc") > 0.7 for c in columns] == [True, True]   # carry fraud
+    assert columns == [
         {"column": "channel", "encoding": "one-hot", "levels": [3, 3],
          "unseen_test_rows": [0, 0]},
         {"column": "device_risk", "encoding": "numeric", "scaler": "standard"}]
@@ -365,8 +367,9 @@ def test_a_users_columns_that_carry_fraud_raise_every_models_auc(signal_file, tm
     assert config.data.features == ("channel", "device_risk")
     report = (out / "report.md").read_text()
     assert "Not used: the file's column(s) country. " in report
-    assert "| channel | one-hot, 3 / 3 levels | 0 / 0 |" in report
-    assert "| device_risk | number, standard scaler | - |" in report
+    assert "| channel | one-hot, 3 / 3 levels | 0 / 0 | 0." in report
+    assert "| device_risk | number, standard scaler | - | 0." in report
+    assert "leak" not in report.lower()
 
 
 def test_a_users_columns_in_the_test_weeks_leave_training_unchanged(signal_file, tmp_path):
@@ -441,3 +444,53 @@ def test_a_resumed_run_says_its_times_are_this_sessions(user_file, tmp_path, run
     assert metrics["models"]["mlp"]["timing"]["resumed_epoch"] == 1
     assert ("Resumed (--resume): mlp from a checkpoint of epoch 1; the times above are "
             "this session's") in (tmp_path / "cut" / "report.md").read_text()
+
+
+def test_alone_auc_is_scikit_learns_auc_of_values_or_of_level_fraud_shares():
+    """Numbers with ties, either direction; categories ranked by their fraud share."""
+    from sklearn.metrics import roc_auc_score
+
+    from fjax.tasks.fraud.dataset import alone_auc
+    rng = np.random.default_rng(0)
+    y = (rng.random(600) < 0.05).astype(int)
+    x = np.round(rng.normal(size=600) + y, 1)                         # ties
+    assert alone_auc(x, y, False) == pytest.approx(roc_auc_score(y, x))
+    assert alone_auc(-x, y, False) == pytest.approx(roc_auc_score(y, x))
+    levels = rng.choice(list("abcde"), 600)
+    share = pd.Series(y).groupby(levels).transform("mean").to_numpy()
+    assert alone_auc(levels, y, True) == pytest.approx(roc_auc_score(y, share))
+    assert alone_auc(x, np.zeros(600), False) is None
+
+
+def test_a_column_that_leaks_the_label_is_warned_of_and_flagged(user_file, tmp_path):
+    """A chargeback-style column (0 for legitimate rows, days to chargeback for frauds)
+    is accepted, as it could be a real feature, but warned of before training and
+    flagged in the report with its training AUC; an honest noisy column is not."""
+    from sklearn.metrics import roc_auc_score
+
+    from fjax.tasks.fraud.dataset import prepare
+    from fjax.tasks.fraud.report import _features_section
+    frame = pd.read_csv(user_file)
+    rng = np.random.default_rng(0)
+    fraud = frame["TX_FRAUD"].to_numpy()
+    frame["days_to_chargeback"] = np.where(fraud == 1, rng.integers(20, 60, len(frame)), 0)
+    frame["chargeback_date"] = np.where(fraud == 1, rng.choice(["2018-09-01", "2018-09-02"],
+                                                               len(frame)), "none")
+    frame["noise"] = rng.normal(size=len(frame)) + 0.5 * fraud
+    path = tmp_path / "leaky.csv"
+    frame.to_csv(path, index=False)
+    cfg = FraudDataConfig(path=str(path), train_start=None, amount_column="amount_eur",
+                          customer_column="card",
+                          features=("days_to_chargeback", "chargeback_date", "noise"))
+    with pytest.warns(UserWarning) as caught:
+        data = prepare(cfg, 2)
+    leaks = [str(w.message) for w in caught if "nearly is the label" in str(w.message)]
+    assert [m.split("'")[1] for m in leaks] == ["days_to_chargeback", "chargeback_date"]
+    trains = np.any(data.masks(data.periods)[0], axis=0)
+    noise = data.training_aucs()["noise"]
+    assert noise == pytest.approx(roc_auc_score(data.tx.fraud[trains],
+                                                data.tx.user_columns["noise"][trains]))
+    assert noise < 0.99
+    text = "\n".join(_features_section(data.encodings()))
+    assert "| days_to_chargeback | number, standard scaler | - | 1.000 (leak?) |" in text
+    assert "Likely label leak: days_to_chargeback, chargeback_date" in text

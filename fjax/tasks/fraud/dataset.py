@@ -7,7 +7,13 @@ A user's `data.features` join the handbook's: numeric columns as more columns of
 training week. A level the training week never held (a new merchant category in the
 test week) enters as the training week's mix of levels, as an unknown category does in
 credit scoring (to a linear model, the average training transaction's level). The
-report counts such test rows (`encodings`)."""
+report counts such test rows (`encodings`).
+
+Each user column's stand-alone ROC-AUC on the training weeks (`alone_auc`) is reported
+beside its encoding, and one of at least `LEAK_AUC` is warned of before training: a
+value known only after the transaction (a chargeback date, a dispute flag, a fraud case
+id) separates the labels almost perfectly, and a model reading it scores an AUC near 1
+that no live system could reach."""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 
 from fjax.data.columns import TableSchema
 from fjax.data.fraud_features import WINDOWS, handbook_features, previous_rows
@@ -27,6 +34,30 @@ from fjax.data.splits import Folds
 from fjax.data.tabular import TabularEncoder, fit_encoder
 from fjax.data.transactions import Transactions, load_transactions
 from fjax.tasks.fraud.config import FraudDataConfig
+
+LEAK_AUC = 0.99
+"""A user column whose values alone rank the training weeks' frauds at least this well
+(ROC-AUC, either direction) is warned of as a likely label leak."""
+
+
+def alone_auc(values: np.ndarray, label: np.ndarray, categorical: bool) -> float | None:
+    """ROC-AUC of one column alone on labelled rows, folded to >= 0.5 (a model can read
+    either direction): numbers rank by value, categories by their level's fraud share
+    among these rows. None without both frauds and legitimate rows. Ties count half
+    (Mann-Whitney U from average ranks)."""
+    label = np.asarray(label).astype(bool)
+    positives, negatives = int(label.sum()), int((~label).sum())
+    if positives == 0 or negatives == 0:
+        return None
+    if categorical:
+        levels, codes = np.unique(np.asarray(values).astype(str), return_inverse=True)
+        share = np.bincount(codes, weights=label, minlength=len(levels)) / np.bincount(codes)
+        score = share[codes]
+    else:
+        score = np.asarray(values, np.float64)
+    ranks = rankdata(score)
+    auc = (ranks[label].sum() - positives * (positives + 1) / 2) / (positives * negatives)
+    return float(max(auc, 1.0 - auc))
 
 
 def load(cfg: FraudDataConfig) -> Transactions:
@@ -112,17 +143,33 @@ class FraudData:
                                                           self.masks(periods)[0])
         return self._encoders[which]
 
+    def training_aucs(self) -> dict[str, float | None]:
+        """Each user column's `alone_auc` on the test periods' training weeks pooled:
+        rows and labels a model trains on, never a test week's."""
+        trains = np.any(self.masks(self.periods)[0], axis=0)
+        label = self.tx.fraud[trains]
+        return {name: alone_auc(values[trains], label, name in self.tx.categorical_columns)
+                for name, values in self.tx.user_columns.items()}
+
+    def suspected_leaks(self) -> dict[str, float]:
+        """The user columns whose training AUC alone reaches `LEAK_AUC`."""
+        return {name: auc for name, auc in self.training_aucs().items()
+                if auc is not None and auc >= LEAK_AUC}
+
     def encodings(self) -> list[dict]:
         """How each user column entered the test periods' models (metrics.json and the
         report): numeric, or one-hot with its levels and test rows of unseen levels per
-        period."""
+        period; with its AUC alone on the training weeks (`training_aucs`)."""
         encoders, tests = self.encoders("test"), self.masks(self.periods)[1]
         unseen = [e.unseen(self.categories.loc[te]) for e, te in zip(encoders, tests)]
-        return [{"column": name, "encoding": "numeric", "scaler": self.cfg.scaler}
+        aucs = self.training_aucs()
+        return [{"column": name, "encoding": "numeric", "scaler": self.cfg.scaler,
+                 "training_auc": aucs[name]}
                 if name not in self.tx.categorical_columns else
                 {"column": name, "encoding": "one-hot",
                  "levels": [len(e.vocab[name]) for e in encoders],
-                 "unseen_test_rows": [u.get(name, 0) for u in unseen]}
+                 "unseen_test_rows": [u.get(name, 0) for u in unseen],
+                 "training_auc": aucs[name]}
                 for name in self.tx.user_columns]
 
     def stack(self, which: str = "test", sequence: bool = False) -> SplitStack:
@@ -191,5 +238,13 @@ def prepare(cfg: FraudDataConfig, n_periods: int, validation: bool = False) -> F
                       stacklevel=2)
     periods = assessment_periods(cfg, tx, n_periods, validation)
     names, features, categories = with_user_columns(tx, *handbook_features(tx, cfg.delay_days))
-    return FraudData(cfg=cfg, tx=tx, names=names, features=features, periods=periods,
+    data = FraudData(cfg=cfg, tx=tx, names=names, features=features, periods=periods,
                      categories=categories)
+    for name, auc in data.suspected_leaks().items():
+        warnings.warn(f"column {name!r} of data.features alone ranks the training weeks' "
+                      f"frauds with ROC-AUC {auc:.3f}: it nearly is the label. A value known "
+                      "only after the transaction (chargeback or dispute date, fraud case, "
+                      "refund) leaks it, and the test scores then promise what no live "
+                      f"system reaches; leave {name!r} out of data.features unless it is "
+                      "known when the card is charged", stacklevel=2)
+    return data

@@ -16,6 +16,7 @@ from fjax.report import plots
 from fjax.report.files import RunDir, markdown_table
 from fjax.tasks.fraud import handbook
 from fjax.tasks.fraud.config import Config
+from fjax.tasks.fraud.dataset import LEAK_AUC
 from fjax.tasks.fraud.evaluation import alerts_frame, daily_frame, summarize
 from fjax.tasks.fraud.plots import daily_card_precision
 
@@ -233,8 +234,10 @@ def _features_section(encodings: list[dict]) -> list[str]:
              "encoding": (f"number, {e['scaler']} scaler" if e["encoding"] == "numeric"
                           else f"one-hot, {per_period(e['levels'])} levels"),
              "test rows of an unseen level": ("-" if e["encoding"] == "numeric"
-                                              else per_period(e["unseen_test_rows"]))}
+                                              else per_period(e["unseen_test_rows"])),
+             "AUC alone (training weeks)": _auc_alone(e.get("training_auc"))}
             for e in encodings]
+    leaks = [e["column"] for e in encodings if (e.get("training_auc") or 0) >= LEAK_AUC]
     return ["## Features", "",
             f"The models read the handbook's {len(feature_names())} features and these "
             "columns of the file (data.features), each encoded with statistics of the "
@@ -243,7 +246,19 @@ def _features_section(encodings: list[dict]) -> list[str]:
             "Numbers are scaled as the handbook's features are; categories are one-hot over "
             "the levels of the training week, unscaled. A level first seen after the "
             "training week enters as the training week's mix of levels (each level's share "
-            "of its transactions).", ""]
+            "of its transactions). AUC alone: the column's own ROC-AUC on the training "
+            "weeks' rows (either direction; a category by its level's fraud share).", "",
+            *([f"**Likely label leak: {', '.join(leaks)}** alone separate(s) the training "
+               f"frauds almost perfectly (AUC >= {LEAK_AUC}). A value known only after the "
+               "transaction (chargeback or dispute date, fraud case) makes every test "
+               "figure below unreachable in production; drop it from data.features unless "
+               "it is known when the card is charged.", ""] if leaks else [])]
+
+
+def _auc_alone(auc: float | None) -> str:
+    if auc is None:
+        return "n/a"
+    return f"{auc:.3f}" + (" (leak?)" if auc >= LEAK_AUC else "")
 
 
 def _resumed_note(results: list[ModelResult]) -> list[str]:
