@@ -494,3 +494,34 @@ def test_a_column_that_leaks_the_label_is_warned_of_and_flagged(user_file, tmp_p
     text = "\n".join(_features_section(data.encodings()))
     assert "| days_to_chargeback | number, standard scaler | - | 1.000 (leak?) |" in text
     assert "Likely label leak: days_to_chargeback, chargeback_date" in text
+
+
+def test_a_training_week_without_fraud_is_refused_for_supervised_models(
+        user_file, tmp_path, capsys):
+    """A model trained on a week without fraud scored the next test week at random (AUC
+    0.001 seen) and that figure entered the means; now the run stops before writing,
+    naming the week, unless only models that need no frauds train."""
+    from fjax.tasks.fraud import UNSUPERVISED
+    from fjax.tasks.fraud.dataset import prepare
+    frame = pd.read_csv(user_file)
+    cfg = FraudDataConfig(path=str(user_file), train_start=None, amount_column="amount_eur",
+                          customer_column="card")
+    week = prepare(cfg, 2).periods[1]
+    start = pd.Timestamp(frame["TX_DATETIME"].min()).normalize()
+    day = (pd.to_datetime(frame["TX_DATETIME"]) - start).dt.days
+    in_week = (day >= week.train_start) & (day < week.train_start + week.train_days)
+    frame.loc[in_week, "TX_FRAUD"] = 0
+    path = tmp_path / "quiet_week.csv"
+    frame.to_csv(path, index=False)
+    base = ["run", "fraud", "--data.path", str(path), "--data.amount-column", "amount_eur",
+            "--data.customer-column", "card", *TINY]
+    assert cli.main([*base, "--out", str(tmp_path / "r"), "--compare", "rule"]) == 2
+    err = capsys.readouterr().err
+    first = start + pd.Timedelta(days=week.train_start)
+    assert (f"test period 1's training week ({first.date()} to "
+            f"{(first + pd.Timedelta(days=6)).date()}, {int(in_week.sum())} transactions) "
+            "holds no fraud") in err
+    assert not (tmp_path / "r").exists()
+    assert set(UNSUPERVISED) == {"rule", "autoencoder"}
+    argv = [*base, "--out", str(tmp_path / "ae"), "--model", "autoencoder", "--compare", "rule"]
+    assert cli.main(argv) == 0

@@ -31,6 +31,8 @@ from fjax.tasks.fraud.training import (ModelRun, crossfit_errors, fit_periods,
 
 __all__ = ["Config", "FraudDataConfig", "run"]
 
+UNSUPERVISED = ("rule", "autoencoder")   # models that need no fraud in a training week
+
 # Files of an earlier run in the same folder, removed before this one writes: exact
 # names, so nothing else of a user's folder is touched.
 OUTPUTS = ("members.csv", "periods.csv", "validation.csv", "alerts.csv", "scores.csv.gz",
@@ -108,12 +110,16 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     # Bad input fails before anything is written; a sweep's validation periods too.
+    names = [config.model.kind] + [m for m in MODELS if m in config.compare
+                                   and m != config.model.kind]
     data = prepare(config.data, config.sweep.folds, validation=bool(grid))
+    if any(m not in UNSUPERVISED for m in names):
+        data.check_training_frauds("test")
+    if grid and config.model.kind not in UNSUPERVISED:     # only it trains on them
+        data.check_training_frauds("validation")
     timings["data (simulate or load + features)"] = time.perf_counter() - t0
     run_dir = default_run_dir(config, grid, OUTPUTS)
 
-    names = [config.model.kind] + [m for m in MODELS if m in config.compare
-                                   and m != config.model.kind]
     results, runs, selection = [], {}, None
     for name in names:
         t = time.perf_counter()

@@ -120,6 +120,23 @@ class FraudData:
         check_periods(periods, self.tx.n_days, "validation", self.periods)
         return periods
 
+    def check_training_frauds(self, which: str = "test") -> None:
+        """Refuse periods whose training week holds no fraud: a supervised model trained
+        on one learns only to score everything legitimate, and its test figures (seen:
+        AUC 0.001, a ranking driven by whatever the untrained weights read) would enter
+        the means beside real ones."""
+        periods = self.periods if which == "test" else self.validation_periods
+        for k, (p, train) in enumerate(zip(periods, self.masks(periods)[0])):
+            if not self.tx.fraud[train].any():
+                last = p.train_start + p.train_days - 1
+                raise ValueError(
+                    f"{which} period {k}'s training week ({self.tx.date_of(p.train_start).date()}"
+                    f" to {self.tx.date_of(last).date()}, {int(train.sum())} transactions) "
+                    "holds no fraud, so a supervised model has nothing to learn from it; "
+                    "lengthen data.train_days or move data.train_start; only the rule and "
+                    "the autoencoder (--model autoencoder --compare rule) train without "
+                    "frauds")
+
     def masks(self, periods: list[Period]) -> tuple[list, list, list]:
         """Per period: train mask, kept test mask, removed (known compromised) mask."""
         tx = self.tx
@@ -185,9 +202,6 @@ class FraudData:
                 if not te.any():
                     raise ValueError(f"{which} period {k} has no test transactions left "
                                      "(after removing known compromised cards)")
-                if not self.tx.fraud[tr].any():
-                    warnings.warn(f"{which} period {k}: its training week has no fraud; "
-                                  "supervised models learn nothing from it", stacklevel=2)
                 if which == "validation" and not self.tx.fraud[te].any():
                     warnings.warn(f"validation period {k}: its test week has no fraud; its "
                                   "ROC-AUC and average precision are undefined (NaN) and it "
