@@ -206,6 +206,27 @@ def test_one_utc_offset_keeps_local_days_several_read_as_utc_with_a_warning():
     assert list(tx.seconds) == [23 * 3600 + 1_800, DAY + 3_600 + 1_800, DAY + 21 * 3600 + 1_800]
 
 
+def test_times_read_as_utc_are_said_so_in_the_summary_and_the_report():
+    """23:30 at -05:00 is 04:30 UTC the next day: the night flag then reads a UTC clock,
+    which the report must say (it said nothing); one offset keeps local clocks."""
+    from fjax.data.fraud_features import handbook_features
+    from fjax.tasks.fraud.report import _utc_note
+    mixed = _frame().assign(when=["2024-03-09 12:00-05:00", "2024-03-09 23:30-05:00",
+                                  "2024-03-10 12:00-04:00"])
+    with pytest.warns(UserWarning, match="mixes UTC offsets"):
+        tx = from_frame(mixed, NAMES)
+    names, x = handbook_features(tx)
+    assert list(x[:, names.index("TX_DURING_NIGHT")]) == [0, 1, 0]    # 17:00, 04:30, 16:00
+    assert summary(tx)["times_utc"] is True
+    assert "TX_DURING_NIGHT (00:00-06:59) and TX_DURING_WEEKEND read UTC clocks" in \
+        " ".join(_utc_note(summary(tx)))
+    unix = from_frame(_frame().assign(when=[1.6e9, 1.6e9 + 60, 1.6e9 + 86400]), NAMES)
+    assert summary(unix)["times_utc"] is True
+    local = from_frame(_frame().assign(when=["2024-03-09 12:00-05:00", "2024-03-09 23:30-05:00",
+                                             "2024-03-10 12:00-05:00"]), NAMES)
+    assert "times_utc" not in summary(local) and _utc_note(summary(local)) == []
+
+
 def test_unsorted_timestamps_warn_and_sort_without_dropping():
     frame = _frame().iloc[[2, 0, 1]]
     with pytest.warns(UserWarning, match="'when'.*not in time order"):

@@ -27,7 +27,7 @@ import pandas as pd
 from fjax.data.checks import first_unscalable
 from fjax.data.columns import (ID_MIN_ROWS, category_values, looks_numeric, numeric_values,
                                spelled_as)
-from fjax.datasets import parse_dates, read_table
+from fjax.datasets import read_dates, read_table
 
 DAY = 86_400
 COLUMNS = ("transaction_id", "timestamp", "customer", "terminal", "amount", "label")
@@ -63,6 +63,7 @@ class Transactions:
     user_columns: dict = field(default_factory=dict)  # feature name -> f64[n] numbers or
     # str[n] categories, in row order (the user's `features`)
     categorical_columns: tuple[str, ...] = ()  # which of user_columns are categories
+    utc: bool = False   # times are UTC (unix times, or several UTC offsets), not local clocks
 
     def __len__(self) -> int:
         return len(self.seconds)
@@ -129,6 +130,8 @@ def summary(tx: Transactions) -> dict:
            "compromised_cards": int(len(np.unique(tx.customer[tx.fraud == 1])))}
     if tx.dates_only:
         out["dates_only"] = True
+    if tx.utc:
+        out["times_utc"] = True
     if tx.user_columns:
         out["feature_columns"] = {c: "categorical" if c in tx.categorical_columns
                                   else "numeric" for c in tx.user_columns}
@@ -240,7 +243,7 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
     if len(frame) == 0:
         raise ValueError(f"{source} has no rows")
     ts_name, amount_name, label_name = names["timestamp"], names["amount"], names["label"]
-    ts = parse_dates(frame[ts_name], f"column {ts_name!r} (timestamp) of {source}")
+    ts, utc = read_dates(frame[ts_name], f"column {ts_name!r} (timestamp) of {source}")
     if ts.isna().any():
         rows = np.nonzero(ts.isna().to_numpy())[0]
         _fail("timestamp", ts_name, f"has {len(rows)} missing values (first at row {rows[0]})",
@@ -305,7 +308,8 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
         customer_ids=np.asarray(customer_ids), terminal_ids=np.asarray(terminal_ids),
         unused_columns=tuple(str(c) for c in frame.columns
                              if c not in names.values() and c not in extra),
-        user_columns={c: v[order] for c, v in extra.items()}, categorical_columns=cats)
+        user_columns={c: v[order] for c, v in extra.items()}, categorical_columns=cats,
+        utc=utc)
 
 
 def load_transactions(path: str | os.PathLike, columns: dict[str, str] | None = None,

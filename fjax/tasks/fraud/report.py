@@ -279,6 +279,16 @@ def _dates_note(data_summary: dict) -> list[str]:
             "the order in time (the card windows count the day's earlier rows).", ""]
 
 
+def _utc_note(data_summary: dict) -> list[str]:
+    """Times read as UTC put the handbook's night and weekend on UTC clocks."""
+    if not data_summary.get("times_utc"):
+        return []
+    return ["Times are UTC (the file gives unix times, or several UTC offsets): days run "
+            "from midnight UTC, and TX_DURING_NIGHT (00:00-06:59) and TX_DURING_WEEKEND "
+            "read UTC clocks, not the cardholder's local night and weekend. Write local "
+            "times without offsets to model local ones.", ""]
+
+
 def _unused_note(data_summary: dict) -> list[str]:
     unused = data_summary.get("unused_columns")
     if not unused:
@@ -314,7 +324,8 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
                      "by scenario (1/2/3)": "/".join(
                          str(v) for v in hb["frauds_by_scenario"].values())}]
                    if simulated else []),
-             ])), "", *_dates_note(data_summary), *_unused_note(data_summary),
+             ])), "", *_dates_note(data_summary), *_utc_note(data_summary),
+             *_unused_note(data_summary),
              *_features_section(encodings),
              "## Periods", "", markdown_table(periods_df), "",
              f"removed_known_cards_tx: test transactions of cards with a fraud known by that "
