@@ -525,3 +525,24 @@ def test_a_training_week_without_fraud_is_refused_for_supervised_models(
     assert set(UNSUPERVISED) == {"rule", "autoencoder"}
     argv = [*base, "--out", str(tmp_path / "ae"), "--model", "autoencoder", "--compare", "rule"]
     assert cli.main(argv) == 0
+
+
+def test_the_periods_table_gives_the_cost_without_alerts_and_of_a_perfect_ranking():
+    """By hand, k = 1: day 0 cards a, b compromised and c not; day 1 a again and c; day 2
+    b. No alerts: 4 compromised card-days = 400. Perfect ranking: day 0 alerts a (tie
+    broken by card code), misses b; day 1 a is blocked, alerts c; day 2 finds b: 3 alerts
+    (15) + 1 missed card-day (100) = 115."""
+    from fjax.data.fraud_protocol import Period
+    from fjax.data.transactions import from_frame
+    from fjax.tasks.fraud.report import periods_table
+    frame = pd.DataFrame({
+        "TRANSACTION_ID": range(6), "CUSTOMER_ID": list("abcacb"),
+        "TX_DATETIME": ["2024-01-01 10:00", "2024-01-01 11:00", "2024-01-01 12:00",
+                        "2024-01-02 10:00", "2024-01-02 11:00", "2024-01-03 10:00"],
+        "TERMINAL_ID": 1, "TX_AMOUNT": 10.0, "TX_FRAUD": [1, 1, 0, 1, 0, 1]})
+    tx = from_frame(frame)
+    every = np.ones(len(tx), bool)
+    table = periods_table(tx, [Period(0, 1, 0, 3)], [every], [every], [~every], top_k=1,
+                          cost_alert=5.0, cost_missed=100.0)
+    assert table.loc[0, "cost_no_alerts"] == 400.0
+    assert table.loc[0, "oracle_cost"] == 115.0

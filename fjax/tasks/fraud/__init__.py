@@ -137,7 +137,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         timings[name] = time.perf_counter() - t
 
     trains, tests, removed = data.masks(data.periods)
-    periods_df = periods_table(data.tx, data.periods, trains, tests, removed, config.data.top_k)
+    periods_df = periods_table(data.tx, data.periods, trains, tests, removed, config.data.top_k,
+                               config.data.cost_alert, config.data.cost_missed)
     timings["total"] = time.perf_counter() - t0
     write(run_dir, config, data.tx, periods_df, results, timings, selection, data.encodings())
     finish_run(run_dir, OUTPUTS)

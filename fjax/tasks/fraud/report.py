@@ -38,15 +38,27 @@ class ModelResult:
     test_scores: pd.DataFrame | None = None   # scores.csv.gz's rows (`scores_frame`)
 
 
+def no_alert_cost(day: np.ndarray, card: np.ndarray, label: np.ndarray,
+                  cost_missed: float) -> float:
+    """Cost of a period with no alert at all: cost_missed x compromised card-days (each
+    card with a fraud on a day, none ever blocked), what a model's cost compares with."""
+    card_days = np.unique(np.stack([day[label == 1], card[label == 1]]), axis=1)
+    return float(cost_missed * card_days.shape[1])
+
+
 def periods_table(tx: Transactions, periods: list[Period], trains, tests, removed,
-                  top_k: int) -> pd.DataFrame:
+                  top_k: int, cost_alert: float = 5.0, cost_missed: float = 100.0
+                  ) -> pd.DataFrame:
     """Dates (first and last day of each span, YYYY-MM-DD) and sizes of each period, with
-    the CP@k a perfect ranking would reach (the ceiling set by how many cards are
-    compromised each day)."""
+    the CP@k and cost a perfect ranking would reach (the ceiling set by how many cards
+    are compromised each day) and the cost without any alert (the floor to beat)."""
     rows = []
     for k, (p, tr, te, gone) in enumerate(zip(periods, trains, tests, removed)):
         label = tx.fraud[te]
         oracle = daily_alerts(tx.day[te], tx.customer[te], label.astype(float), label, top_k)
+        costs = {"cost_no_alerts": no_alert_cost(tx.day[te], tx.customer[te], label,
+                                                 cost_missed),
+                 "oracle_cost": oracle.expected_cost(cost_alert, cost_missed)}
         rows.append({"period": k,
                      "train_start": str(tx.date_of(p.train_start).date()),
                      "train_end": str(tx.date_of(p.train_start + p.train_days - 1).date()),
@@ -55,7 +67,7 @@ def periods_table(tx: Transactions, periods: list[Period], trains, tests, remove
                      "train_tx": int(tr.sum()), "train_frauds": int(tx.fraud[tr].sum()),
                      "test_tx": int(te.sum()), "test_frauds": int(tx.fraud[te].sum()),
                      "removed_known_cards_tx": int(gone.sum()),
-                     f"oracle_cp@{top_k}": round(oracle.card_precision, 4)})
+                     f"oracle_cp@{top_k}": round(oracle.card_precision, 4), **costs})
     return pd.DataFrame(rows)
 
 
@@ -329,8 +341,11 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
              *_features_section(encodings),
              "## Periods", "", markdown_table(periods_df), "",
              f"removed_known_cards_tx: test transactions of cards with a fraud known by that "
-             f"day (reported, not scored). oracle_cp@{k}: the card precision@{k} of a perfect "
-             "ranking, the ceiling set by how many cards are compromised each day.", "",
+             f"day (reported, not scored). oracle_cp@{k} and oracle_cost: the card "
+             f"precision@{k} and cost of a perfect ranking, the best a model can reach with "
+             f"{k} alerts a day. cost_no_alerts: the cost of raising none "
+             f"({config.data.cost_missed:g} per compromised card-day): a model saves "
+             "cost_no_alerts - its cost.", "",
              "## Results (test periods; mean ± std over periods and seeds)", "",
              markdown_table(results_table(summary_df, k, members, periods_df, simulated,
                                           {r.name: r.config for r in results})), "",
@@ -339,7 +354,9 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
              f"over days. Card recall@{k}: found / compromised card-days. Cost: "
              f"{config.data.cost_alert:g} per alert + {config.data.cost_missed:g} per "
              "compromised card-day not alerted, summed over a period's test days and "
-             "averaged over periods. ± is the sample standard deviation over periods and "
+             f"averaged over periods (without alerts: {periods_df['cost_no_alerts'].mean():.0f};"
+             f" a perfect ranking: {periods_df['oracle_cost'].mean():.0f}). "
+             "± is the sample standard deviation over periods and "
              "seeds. The rule ranks by amount." + _presets_note(results), ""]
     if simulated:
         lines += [
