@@ -128,6 +128,19 @@ def test_numeric_woe_bins_all_hold_training_rows():
                                expect[[0, 0, 1, 1]])
 
 
+@pytest.mark.parametrize("rest", [np.ones(10), np.arange(1.0, 11.0)])
+def test_numeric_woe_keeps_a_flag_or_a_count_mostly_at_its_minimum(rest):
+    """A 0/1 flag with 10% ones, and a count with 90% zeros: every quantile edge is 0, and
+    dropping that edge left one bin (WOE 0 for every row), so the column was lost."""
+    x = np.r_[np.zeros(90), rest]
+    y = np.r_[np.tile([1.0] + [0.0] * 8, 10), np.tile([1.0, 0.0], 5)]   # 10% vs 50% bad
+    num = fit_numeric_woe(x, y, n_bins=5)
+    np.testing.assert_allclose(num.edges, [1.0])
+    g, b = np.array([80, 5]) + 0.5, np.array([10, 5]) + 0.5   # {0}, {>= 1}; 2 bins
+    expect = np.log((g / g.sum()) / (b / b.sum()))
+    np.testing.assert_allclose(num.transform(np.array([0.0, 1.0, 7.0])), expect[[0, 1, 1]])
+
+
 def test_numeric_woe_edges_are_observed_values_so_labels_tell_the_bin():
     """An interpolated edge 2997.0000000000014 printed as "2997" while the applicants with
     2997 fell in the bin below it: the scorecard gave them the other bin's points."""

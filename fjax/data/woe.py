@@ -8,9 +8,13 @@ the categories of a categorical one; missing values form their own bin). Each bi
 with `a` a smoothing count (0.5) so empty cells stay finite, B the number of bins and G,
 Bad the totals. Positive WOE means fewer bads than average. Values never seen in
 training (a new category, a missing value when training had none) get WOE 0 (neutral).
-Every numeric bin holds training rows: a quantile edge that would leave a bin empty
-(many rows at one value, such as a count's minimum) is dropped, merging the bins, so a
-value beyond the training range gets its end bin's WOE, not the WOE of an empty bin.
+Every numeric bin holds training rows, so a value beyond the training range gets its end
+bin's WOE, not the WOE of an empty bin. Edges are observed values and a bin [e_k, e_k+1)
+holds e_k, so only the first bin can be empty: when many rows sit at the minimum (a count
+that is mostly 0, a 0/1 flag) the first edge is the minimum itself, and it moves up to
+the next observed value, so the rows at the minimum form their own bin. (Dropping it
+instead merged a flag, or a count whose zeros fill every quantile, into one bin: WOE 0
+for every row, and the column was lost.)
 Reference: Siddiqi, *Credit Risk Scorecards*, 2006, ch. 6.
 """
 
@@ -61,7 +65,7 @@ def fit_numeric_woe(x: np.ndarray, y: np.ndarray, n_bins: int = 5) -> NumericWoe
     # would print as that value while the value falls in the bin below).
     levels = np.linspace(0, 1, n_bins + 1)[1:-1]
     qs = np.quantile(x[present], levels, method="higher") if present.any() else []
-    edges = _without_empty_bins(np.unique(qs), x[present])
+    edges = _minimum_in_its_own_bin(np.unique(qs), x[present])
     n = len(edges) + 1
     bins = np.where(present, np.searchsorted(edges, np.nan_to_num(x), side="right"), n)
     has_missing = bool((~present).any())
@@ -70,12 +74,13 @@ def fit_numeric_woe(x: np.ndarray, y: np.ndarray, n_bins: int = 5) -> NumericWoe
     return NumericWoe(edges=edges, woe=woe[:n], missing_woe=missing)
 
 
-def _without_empty_bins(edges: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Drop the edges that close an empty bin (the last bin: the edge that opens it), so
-    each empty bin merges into a neighbour that holds rows."""
-    counts = np.bincount(np.searchsorted(edges, x, side="right"), minlength=len(edges) + 1)
-    edges = edges[counts[:-1] > 0]
-    return edges[:-1] if counts[-1] == 0 and len(edges) else edges
+def _minimum_in_its_own_bin(edges: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """`edges` with a first edge at the minimum of `x` (an empty bin below it) moved up
+    to the next value of `x`, or dropped where `x` holds no other value."""
+    if not len(edges) or edges[0] > x.min():
+        return edges
+    above = x[x > edges[0]]
+    return np.unique(np.r_[above.min(), edges[1:]]) if len(above) else edges[1:]
 
 
 @dataclass(frozen=True)
