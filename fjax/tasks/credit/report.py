@@ -9,6 +9,7 @@ import pandas as pd
 
 from fjax.report import plots
 from fjax.report.files import RunDir, markdown_table
+from fjax.tasks.credit.characteristics import LEAK_AUC, SHIFT_CSI
 from fjax.tasks.credit.oof import OutOfFold
 
 
@@ -116,14 +117,58 @@ def out_of_time_lines(oot: dict | None) -> list[str]:
     return lines + [""]
 
 
+def leakage_lines(chars: pd.DataFrame) -> list[str]:
+    """A warning, first in the report, for each column that alone ranks the defaults
+    almost perfectly: every later metric is void if it leaks the label."""
+    strong = chars[chars["auc_alone"] >= LEAK_AUC]
+    if strong.empty:
+        return []
+    named = ", ".join(f"`{r.attribute}` ({r.auc_alone:.3f})" for r in strong.itertuples())
+    return [f"**Check for leakage.** On its own (cross-fitted, see Characteristics) "
+            f"{named} ranks the defaults with a ROC-AUC of {LEAK_AUC} or more. A column "
+            "recorded after the outcome (recoveries, collections, days past due, a closed "
+            "status) leaks the label and makes every number below meaningless; if so, drop "
+            f"it with --data.drop {' '.join(strong['attribute'])}.", ""]
+
+
+def characteristics_lines(chars: pd.DataFrame) -> list[str]:
+    """Each column on its own: strength, WOE trend and, for later or new applicants, its
+    stability, with the characteristics that shifted beyond chance named."""
+    lines = ["## Characteristics (each column on its own; characteristics.csv)", "",
+             "`iv`: information value of the column's WOE bins on the labelled applicants "
+             "(Siddiqi: < 0.02 useless, < 0.1 weak, < 0.3 medium, <= 0.5 strong, above "
+             "suspicious); it grows with the number of bins even for noise. `auc_alone`: "
+             "the column's ROC-AUC alone, its WOE fitted on the other folds (0.5: no "
+             "signal, at any number of bins). `woe_trend`: how a numeric column's WOE "
+             "moves as its value rises; a scorecard's points usually should move one way, "
+             "so a column `not monotone` wants coarser bins or an explanation. "
+             "`csi_later` / `csi_new`: the PSI of the column's bins among the later "
+             "(out-of-time) / new applicants against the labelled ones.", "",
+             markdown_table(chars), ""]
+    for group, who in (("later", "later (out-of-time)"), ("new", "new")):
+        if f"shifted_{group}" not in chars:
+            continue
+        moved = chars[chars[f"shifted_{group}"]]
+        if len(moved):
+            named = ", ".join(f"`{r.attribute}` (CSI {getattr(r, f'csi_{group}'):.3f})"
+                              for r in moved.itertuples())
+            lines += [f"Shifted among the {who} applicants (CSI >= {SHIFT_CSI}, beyond "
+                      f"chance): {named}. The score's PSI can stay low while a "
+                      "characteristic drifts; check whether the risk it measures moved or "
+                      "only how it is recorded.", ""]
+    return lines
+
+
 def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
                     summary: pd.DataFrame, importance: pd.DataFrame,
-                    points: pd.DataFrame | None, images: list[str], notes: list[str]) -> str:
+                    points: pd.DataFrame | None, characteristics: pd.DataFrame,
+                    images: list[str], notes: list[str]) -> str:
     m, s = metrics["cv"]["mean"], metrics["cv"]["std"]
     d = metrics["decision"]
     lines = [f"# {title}", "",
              f"Chosen configuration (highest mean validation ROC-AUC over folds and seeds): "
              f"`{metrics['best']['description']}`.", "",
+             *leakage_lines(characteristics),
              "## Cross-validation (chosen configuration)", "",
              markdown_table(pd.DataFrame({"metric": list(m), "mean +/- std over folds":
                                           [_fmt(m[k], s[k]) for k in m]})),
@@ -153,6 +198,7 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               "The deployed rule's cross-fitted cost is slightly optimistic: the cheaper of "
               "the two was chosen on these same folds.", "",
               *out_of_time_lines(metrics.get("out_of_time")),
+              *characteristics_lines(characteristics),
               "## Final model (refit on every applicant"
               + (" before the out-of-time span)" if "out_of_time" in metrics else ")"), "",
               f"Base points (mean applicant): {metrics['final']['base_points']:.1f}; "
@@ -183,7 +229,9 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               "- `new_scores.csv` (with `--data.score-path`): new applicants scored like "
               "`scores.csv`; `out_of_time_scores.csv` (with `--data.date-column`): the "
               "held-out later applicants, scored likewise, with their label and date. "
-              "`importance.csv`: mean |points| per attribute.",
+              "`importance.csv`: mean |points| per attribute. `characteristics.csv`: each "
+              "column on its own (IV, cross-fitted AUC, WOE trend, CSI of later or new "
+              "applicants).",
               "- `cv_table.csv`: every member (configuration x fold x seed) with its "
               "validation metrics (`diverged_epoch`: the epoch its loss stopped being "
               "finite, 0 for never); `cv_summary.csv`: their means and spreads per "

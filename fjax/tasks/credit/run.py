@@ -21,6 +21,7 @@ from fjax.explain import importance
 from fjax.report.files import RunDir
 from fjax.scorecard import ScoreScale
 from fjax.stability import psi
+from fjax.tasks.credit.characteristics import characteristics
 from fjax.tasks.credit.config import Config
 from fjax.tasks.credit.data import CreditData, load
 from fjax.tasks.credit.final import FinalModel, points_table, refit
@@ -82,8 +83,8 @@ def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, final: F
 
 
 OUTPUTS = ("metrics.json", "cv_table.csv", "cv_summary.csv", "scores.csv",
-           "new_scores.csv", "out_of_time_scores.csv", "importance.csv", "scorecard.csv",
-           "encoder.json", "report.md",
+           "characteristics.csv", "new_scores.csv", "out_of_time_scores.csv", "importance.csv",
+           "scorecard.csv", "encoder.json", "report.md",
            "history.jsonl", "roc.png", "ks.png", "calibration.png",
            "calibration_calibrated.png", "score_distributions.png", "learning_curve.png",
            "encoding_[0-9]*/history.jsonl")
@@ -180,6 +181,11 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         later.insert(1, config.data.target, data.later[config.data.target].astype(str).to_numpy())
         later.insert(2, config.data.date_column, data.later[config.data.date_column].to_numpy())
         run_dir.csv("out_of_time_scores.csv", later)
+    groups = {name: frame for name, frame in (("later", data.later), ("new", data.new))
+              if frame is not None}
+    chars = characteristics(data.frame, data.schema, data.y, config.data.woe_bins, oof.fold,
+                            groups)
+    run_dir.csv("characteristics.csv", chars)
     run_dir.csv("cv_table.csv", search.table)
     run_dir.csv("cv_summary.csv", search.summary)
     images = write_plots(run_dir, data.y, oof, scale.from_pd(oof.pd_raw),
@@ -200,6 +206,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                       "factor": scale.factor, "offset": scale.offset},
         "final": final_facts,
         "stability": stability,
+        "characteristics": chars.to_dict(orient="records"),
         **({"out_of_time": out_of_time_facts(config, data, oof, final, scores, later,
                                              later_raw)}
            if later is not None else {}),
@@ -218,7 +225,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     run_dir.text("report.md", report_markdown(
         title=f"Credit scoring: {config.name}", metrics=metrics_json,
         per_fold=per_fold, summary=search.summary, importance=imp, points=points,
-        images=images, notes=notes))
+        characteristics=chars, images=images, notes=notes))
     finish_run(run_dir, OUTPUTS)
     return run_dir.path
 
