@@ -493,14 +493,33 @@ def test_deployed_calibrator_threshold_and_summary_against_scikit_learn_and_nump
                                 for j in range(folds.k)], atol=1e-12)
 
 
-def test_the_logistic_model_starts_from_zero_weights():
+def test_the_logistic_model_starts_from_zero_weights_and_the_bad_rates_log_odds():
     """Columns a fold never sees then keep weight exactly 0 (module docstring)."""
     import jax
     from fjax.tasks.credit.data import Shape
     cfg = Config()
-    params = trainable(cfg, Shape(n_numeric=5, cardinalities=())).init_fn(jax.random.PRNGKey(3))
-    leaves = jax.tree.leaves(params)
-    assert leaves and all(np.all(np.asarray(a) == 0) for a in leaves)
+    params = trainable(cfg, Shape(n_numeric=5, cardinalities=()), bad_rate=0.03).init_fn(
+        jax.random.PRNGKey(3))["params"]["dense"]
+    assert np.all(np.asarray(params["kernel"]) == 0)
+    np.testing.assert_allclose(params["bias"], [np.log(0.03 / 0.97)], rtol=1e-6)
+
+
+def test_a_low_default_portfolios_pds_average_its_bad_rate(tmp_path):
+    """A logistic fit with an undecayed intercept has mean PD = bad rate in sample. From a
+    bias of 0 (PD 0.5) the default run left a 3% portfolio's intercept short: its PDs
+    averaged about 25% above the bad rate."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    frame = pd.DataFrame({"x1": rng.normal(size=n), "x2": rng.normal(size=n),
+                          "grade": rng.choice(list("abcd"), n)})
+    z = -3.6 + 0.6 * frame["x1"] - 0.4 * frame["x2"]
+    frame["label"] = np.where(rng.random(n) < 1 / (1 + np.exp(-z)), "bad", "good")
+    frame.to_csv(tmp_path / "loans.csv", index=False)
+    cfg = Config(data=CreditDataConfig(path=str(tmp_path / "loans.csv"), target="label"))
+    data = load(cfg)
+    final = refit(cfg, data, progress=False)
+    pd_ = 1 / (1 + np.exp(-final.logits(final.x)))
+    assert abs(pd_.mean() / data.y.mean() - 1) < 0.02
 
 
 def test_summary_counts_diverged_members_and_averages_over_folds_and_seeds():

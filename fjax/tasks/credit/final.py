@@ -49,7 +49,7 @@ class FinalModel:
 def refit(config: Config, data: CreditData, progress: bool = True) -> FinalModel:
     """Train `config` once on every row, for the same number of epochs as in CV."""
     encoder, x, shape = full_design(config, data)
-    t = trainable(config, shape)
+    t = trainable(config, shape, bad_rate=float(np.mean(data.y)))
     steps = config.train.epochs * num_batches(len(x), config.train.batch_size)
     state = init_member(t.init_fn, build_optimizer(config.optim, steps), config.seed)
     bar = ProgressBar(config.train.epochs, desc="refit", disable=None if progress else True)

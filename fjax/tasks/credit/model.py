@@ -3,7 +3,10 @@ MLP with category embeddings, trained with the configured binary loss.
 
 The logistic model starts from zero weights (the problem is convex, so the start only
 matters for speed), which keeps the weight of a column that a fold never sees at exactly
-0: with L2 (weight decay) it has no reason to move.
+0: with L2 (weight decay) it has no reason to move. Its bias starts at the log-odds of
+the labelled applicants' bad rate, not at 0 (PD 0.5): from 0, a few thousand Adam steps
+left the intercept short of a 3% portfolio's, and its PDs averaged 0.040 in sample
+against a bad rate of 0.032 (at the optimum, with an undecayed bias, they are equal).
 """
 
 from __future__ import annotations
@@ -32,15 +35,20 @@ def build_model(config: Config, shape: Shape) -> nn.Module:
                       activation=config.model.activation, dropout=config.model.dropout)
 
 
-def init_fn(config: Config, model: nn.Module, shape: Shape):
-    """key -> params (zeros for the logistic model), jitted: one compile, not one per
-    parameter, when called outside a population."""
+def init_fn(config: Config, model: nn.Module, shape: Shape, bad_rate: float = 0.5):
+    """key -> params (for the logistic model zero weights and the bias at the log-odds of
+    `bad_rate`), jitted: one compile, not one per parameter, when called outside a
+    population."""
     x = jnp.zeros((1, shape.width), jnp.float32)
+    log_odds = float(np.log(bad_rate / (1 - bad_rate)))
 
     def init(key):
         params = model.init(key, x)
         if config.model.kind == "logistic":
             params = jax.tree.map(jnp.zeros_like, params)
+            dense = params["params"]["dense"]
+            bias = jnp.full_like(dense["bias"], log_odds)
+            params = {"params": {**params["params"], "dense": {**dense, "bias": bias}}}
         return params
 
     return jax.jit(init)
@@ -72,10 +80,12 @@ def eval_fn(model: nn.Module, blocks: int = 1):
     return evaluate
 
 
-def trainable(config: Config, shape: Shape, blocks: int = 1) -> Trainable:
-    """Model, objective and validation metrics; `blocks` = folds of a split stack."""
+def trainable(config: Config, shape: Shape, blocks: int = 1, bad_rate: float = 0.5
+              ) -> Trainable:
+    """Model, objective and validation metrics; `blocks` = folds of a split stack;
+    `bad_rate` the labelled applicants' (the logistic model's starting intercept)."""
     model = build_model(config, shape)
-    return Trainable(init_fn=init_fn(config, model, shape),
+    return Trainable(init_fn=init_fn(config, model, shape, bad_rate),
                      loss_fn=supervised_loss(model.apply, config.loss),
                      eval_fn=eval_fn(model, blocks))
 

@@ -70,8 +70,8 @@ def cross_validate(config: Config, grid: Mapping[str, Sequence[Any]], data: Cred
         design = fold_design(enc_cfg, data)
         log_dir = run_dir if run_dir is None or len(enc_cfgs) == 1 else \
             RunDir(run_dir.path / f"encoding_{e}")
-        def build(cfg, design=design):
-            return trainable(cfg, design.shape, design.stack.k)
+        def build(cfg, design=design):   # every labelled rate: a start, each fold's within 1/n
+            return trainable(cfg, design.shape, design.stack.k, float(np.mean(data.y)))
 
         # Part of a sweep when the whole grid is one, even where this encoding's own grid
         # is empty ({"model.kind": [...]}): best_config_id decides over all of them.
