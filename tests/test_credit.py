@@ -582,6 +582,25 @@ def test_scored_pd_score_decision_and_reason_values(final_with_holes):
             assert out[f"value_{r}"][i] == (str(frame[a].iloc[i]) if a else "")
 
 
+def test_a_missing_value_given_as_a_reason_reads_as_in_the_scorecard(final_with_holes):
+    """A reason code's value for a missing number read "nan" (scorecard.csv: "<missing>").
+    Each numeric column is blanked in turn and every reason listed: wherever a missing
+    value raised the PD, its reason reads "<missing>"."""
+    from fjax.tasks.credit.scoring import scored
+    cfg, data, final = final_with_holes
+    k, listed = len(data.schema.features), 0
+    for column in data.schema.numeric:
+        frame = data.frame.iloc[:5].copy()
+        frame[column] = np.nan
+        out, *_ = scored(final, frame, lambda p: p, 0.5, ScoreScale(), k=k)
+        for _, row in out.iterrows():
+            reasons = [row[f"reason_{r + 1}"] for r in range(k)]
+            if column in reasons:
+                listed += 1
+                assert row[f"value_{reasons.index(column) + 1}"] == "<missing>"
+    assert listed
+
+
 def test_attributions_of_any_rows_are_against_the_mean_training_applicant(final_with_holes):
     cfg, data, final = final_with_holes
     dense = final.params["params"]["dense"]

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from fjax.data.columns import MISSING
 from fjax.explain import top_reasons
 from fjax.scorecard import ScoreScale
 from fjax.tasks.credit.config import Config
@@ -27,12 +28,18 @@ def scored(final: FinalModel, frame: pd.DataFrame, calibrator, threshold: float,
     for i in range(k):
         attr = [r[i][0] if len(r) > i else "" for r in reasons]
         out[f"reason_{i + 1}"] = attr
-        out[f"value_{i + 1}"] = [str(frame[a].iloc[row]) if a else ""
+        out[f"value_{i + 1}"] = [shown(frame[a].iloc[row]) if a else ""
                                  for row, a in enumerate(attr)]
         out[f"points_{i + 1}"] = [float(scale.points(r[i][1])) if len(r) > i else np.nan
                                   for r in reasons]
     completeness = float(np.max(np.abs(contrib.sum(axis=1) - (z - ref_logit))))
     return out, contrib, names, ref_logit, completeness
+
+
+def shown(value) -> str:
+    """A reason code's value as scorecard.csv names it: a missing one is "<missing>" (the
+    bin it was scored in), not "nan"."""
+    return MISSING if pd.isna(value) else str(value)
 
 
 def score_new(config: Config, frame: pd.DataFrame, final: FinalModel, calibrator,
