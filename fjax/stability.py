@@ -31,10 +31,11 @@ def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10, eps: float = 1
     if len(expected) == 0 or len(actual) == 0:
         raise ValueError("psi needs at least one expected and one actual value")
     edges = psi_bins(expected, bins)
-    return psi_of_shares(shares(expected, edges), shares(actual, edges), eps)
+    return float(psi_of_shares(shares(expected, edges), shares(actual, edges), eps))
 
 
-def psi_of_shares(expected: np.ndarray, actual: np.ndarray, eps: float = 1e-4) -> float:
-    """PSI of two groups' shares over the same bins (each share floored at `eps`)."""
+def psi_of_shares(expected: np.ndarray, actual: np.ndarray, eps: float = 1e-4) -> np.ndarray:
+    """PSI of two groups' shares over the same bins (the last axis; each share floored
+    at `eps`)."""
     e, a = np.maximum(expected, eps), np.maximum(actual, eps)
-    return float(np.sum((a - e) * np.log(a / e)))
+    return np.sum((a - e) * np.log(a / e), axis=-1)
