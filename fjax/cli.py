@@ -187,15 +187,18 @@ def prose(doc: str | None) -> str:
 
 def _dedent_field_docs() -> None:
     """tyro (1.0) joins a field docstring's continuation lines only when they start with
-    a letter, but looks before dedenting them, so every source line break stayed in
-    `--help`. Dedent them first; a tyro without this private hook is left as it is."""
+    a letter, and looks before dedenting them, so source line breaks stayed in `--help`.
+    Join each paragraph's lines first; a tyro without this private hook is left as is."""
     from tyro import _docstrings
     parse = getattr(_docstrings, "parse_docstring_from_object", None)
     if parse is None or getattr(parse, "fjax_dedents", False):
         return
 
+    def joined(doc: str) -> str:
+        return "\n\n".join(" ".join(p.split()) for p in inspect.cleandoc(doc).split("\n\n"))
+
     def dedented(obj: object) -> dict[str, str]:
-        return {name: inspect.cleandoc(doc) for name, doc in parse(obj).items()}
+        return {name: joined(doc) for name, doc in parse(obj).items()}
 
     dedented.fjax_dedents = True
     _docstrings.parse_docstring_from_object = dedented

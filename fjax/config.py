@@ -233,8 +233,8 @@ def metric_mode(name: str) -> str | None:
 
 @frozen_config
 class SweepConfig:
-    """How many members: seeds x folds (grids of hyperparameters come from the CLI's
-    `fjax sweep` or `train_population(hparams=...)`)."""
+    """How many members: seeds x folds (grids of hyperparameters come from the CLI's `fjax
+    sweep` or from `train_population(hparams=...)`)."""
 
     seeds: Annotated[int, tyro.conf.arg(aliases=("--seeds",))] = 1
     """Number of seeds per configuration (seed, seed + 1, ...)."""

@@ -187,6 +187,36 @@ def test_field_help_flows_as_one_paragraph(capsys, monkeypatch):
     assert len(block[0]) >= 85
 
 
+def early_breaks(help_text: str) -> list[str]:
+    """Lines of help text (an option's or a group's) that end while the next line's first
+    word would still fit on them: a docstring's source line break showing through."""
+    rows = [line[1:-2] if line.startswith("│") else line for line in help_text.splitlines()]
+    found = []
+    for row, below in zip(rows, rows[1:]):
+        text, next_text = row.strip(), below.strip()
+        indent = len(row) - len(row.lstrip())
+        if (not text or not next_text or indent != len(below) - len(below.lstrip())
+                or text[0] in "-─" or next_text[0] in "-─"):
+            continue
+        room = len(row) - len(row.rstrip())
+        if len(next_text.split()[0]) + 1 <= room:
+            found.append(text)
+    return found
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+@pytest.mark.parametrize("task", ["forecast", "credit", "fraud"])
+def test_help_text_fills_its_lines(command, task, capsys, monkeypatch):
+    """tyro keeps a docstring's line break where the next line starts with a character
+    other than a letter ("10% inserted rows", "`fjax sweep`"), so those help texts
+    broke mid-sentence; every line of help now fills the width before it wraps."""
+    monkeypatch.setenv("COLUMNS", "100")
+    with pytest.raises(SystemExit):
+        cli.main([command, task, "--help"])
+    help_text = capsys.readouterr().out
+    assert "--data.path" in help_text and early_breaks(help_text) == []
+
+
 def test_a_config_that_is_not_json_or_a_folder_given_for_it(tmp_path, capsys):
     (tmp_path / "config.json").write_text("{not json")
     assert cli.main(["run", "credit", "--config", str(tmp_path / "config.json")]) == 2
