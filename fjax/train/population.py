@@ -249,8 +249,9 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
       eval_fn: `(params, val_data, val_weights) -> metrics`; default: weighted loss.
       devices: where members train (default: `fjax.runtime.default_devices()`, every
         local device of the default backend unless `jax.default_device` pins one).
-        Groups of members (those sharing seed and fold) are spread over as many devices
-        as divide their number evenly, the data copied to each; one device: as before.
+        Groups of members (those sharing seed and fold) are spread over the most devices
+        that divide their number evenly, the data copied to each; where that is one (one
+        device given, or e.g. 3 groups on 2 devices), nothing is sharded.
     """
     hparams = check_grid(hparams or {})
     seeds = check_seeds(seeds)

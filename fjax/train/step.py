@@ -30,7 +30,7 @@ def cached_per_loss(build: Callable) -> Callable:
     function itself (in its `__dict__`), so it is freed with the loss: a global cache
     would keep every loss alive, with the arrays its closure holds, and refuse losses
     that cannot be hashed (a dataclass with `__call__`). A loss without a `__dict__` (a
-    bound method) is cached globally, as before, if it can be hashed, else not at all."""
+    bound method) is cached globally if it can be hashed, else not at all."""
     name = f"_fjax_{build.__name__}"
     fallback = functools.lru_cache(maxsize=None)(build)
 
