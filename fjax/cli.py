@@ -5,10 +5,11 @@
     fjax sweep fraud --optim.learning-rate 1e-4 3e-4 1e-3 --seeds 8
 
 `run` takes one value per field. `sweep` takes several values for every field declared
-with `hyper(...)` (learning rate, weight decay, momentum, loss weights); their product
-trains as one compiled population per structure. `--config DIR/config.json` starts from
-a saved run's config (and, for `sweep`, its grid.json); other flags override it, and the
-rerun never writes over DIR unless `--out` names it (or `--resume` continues it).
+with `hyper(...)` (learning rate, weight decay, momentum and the loss parameters pos_weight,
+focal_gamma, focal_alpha, huber_delta); their product trains as one compiled population
+per structure. `--config DIR/config.json` starts from a saved run's config (and, for
+`sweep`, its grid.json); other flags override it, and the rerun never writes over DIR
+unless `--out` names it (or `--resume` continues it).
 """
 
 from __future__ import annotations
