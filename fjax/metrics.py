@@ -8,7 +8,8 @@ scores with ``searchsorted`` over the sorted scores, so ties are grouped exactly
 scikit-learn groups thresholds. Scores must be finite (``nan`` scores have no rank).
 
 Where a metric is undefined (no positives, no negatives, zero total weight) it returns
-``nan`` rather than raising; callers report it. Results are f32 scalars.
+``nan`` rather than raising; callers report it. Results are f32 scalars
+(``precision_recall_f1`` returns a dict of three).
 
 The public metrics are wrapped in ``jax.jit`` (they are mostly called from host code
 once per epoch, where op-by-op dispatch of a sort-based metric costs far more than one
