@@ -293,12 +293,25 @@ def test_spacing_names_the_longer_steps_a_max_gap_lets_through():
     from fjax.tasks.forecast.report import _spacing_lines
     hours = pd.date_range("2024-01-01", periods=48, freq="h").delete([10, 11, 12, 30]).to_numpy()
     s = spacing_facts(hours)
-    assert (s["median"], s["longer"], s["longest"]) == ("0 days 01:00:00", 2, "0 days 04:00:00")
+    assert (s["median"], s["longer"], s["longest"]) == ("1 hour", 2, "4 hours")
     assert s["longest_dates"] == ["2024-01-01 09:00", "2024-01-01 13:00"]
     assert "2 spacing(s) longer than 1.5x" in _spacing_lines(s, 7.0)[0]
     regular = spacing_facts(pd.date_range("2024-01-01", periods=10, freq="D").to_numpy())
     assert regular["longer"] == 0 and "none more than" in _spacing_lines(regular, 7.0)[0]
     assert spacing_facts(np.arange(10)) is None and _spacing_lines(None, 7.0) == []
+
+
+def test_spacings_read_as_a_person_says_them():
+    """The report said rows were "a median 1 days 00:00:00 apart" (pandas' text)."""
+    from fjax.data.timeseries import duration_text
+    ns = pd.Timedelta
+    assert duration_text(ns(days=1).value) == "1 day"
+    assert duration_text(ns(days=7).value) == "7 days"
+    assert duration_text(ns(days=2, hours=6).value) == "2 days 6 hours"
+    assert duration_text(ns(minutes=15).value) == "15 minutes"
+    assert duration_text(ns(hours=1, seconds=1).value) == "1 hour 1 second"
+    for fraction in (ns(milliseconds=5), ns(seconds=1, milliseconds=500)):
+        assert duration_text(fraction.value) == str(fraction)
 
 
 @pytest.mark.parametrize("dates, season, words", [

@@ -137,6 +137,18 @@ def checked_dates(df: pd.DataFrame, column: str, source: str) -> tuple[np.ndarra
     return d, newest_first, utc
 
 
+def duration_text(nanoseconds: int) -> str:
+    """A spacing as a reader says it ("1 day", "4 hours", "2 days 6 hours"), not pandas'
+    "1 days 00:00:00"; pandas' text where it has fractions of a second."""
+    delta = pd.Timedelta(int(nanoseconds))
+    parts = delta.components
+    if parts.milliseconds or parts.microseconds or parts.nanoseconds or not delta:
+        return str(delta)
+    units = ((parts.days, "day"), (parts.hours, "hour"), (parts.minutes, "minute"),
+             (parts.seconds, "second"))
+    return " ".join(f"{n} {unit}{'' if n == 1 else 's'}" for n, unit in units if n)
+
+
 def median_spacing(dates: np.ndarray) -> int:
     """Nanoseconds between consecutive dates, the median over the series."""
     return int(np.median(np.diff(dates.astype("datetime64[ns]")).astype(np.int64)))
@@ -157,7 +169,7 @@ def close_gaps(dates: np.ndarray, values: np.ndarray, max_gap: float, missing: s
         i = gaps[0]
         raise ValueError(
             f"date column {column!r} of {source} has {len(gaps)} gaps longer than "
-            f"{max_gap:g} x the median spacing ({pd.Timedelta(int(median))}); first from "
+            f"{max_gap:g} x the median spacing ({duration_text(median)}); first from "
             f"{_day(dates[i])} to {_day(dates[i + 1])}; allow them with a larger "
             "--data.max-gap (nights, weekends and holidays of market-hours data), fill them "
             "with --data.missing ffill (filled prices are never scored), or resample the "

@@ -12,7 +12,7 @@ import pandas as pd
 from fjax.baselines import min_history
 from fjax.data.scalers import Scaler, fit_scaler
 from fjax.data.series import inputs_first_row, targets, to_inputs
-from fjax.data.timeseries import Series, load_series, median_spacing
+from fjax.data.timeseries import Series, duration_text, load_series, median_spacing
 from fjax.data.windows import Plan, gather_inputs, plan_windows, target_rows
 from fjax.datasets import load_dataset, read_table
 from fjax.tasks.forecast.config import EvaluationConfig, ForecastDataConfig
@@ -248,8 +248,8 @@ def spacing_facts(dates: np.ndarray) -> dict | None:
     longer = np.nonzero(step.astype(np.int64) > 1.5 * median)[0]
     i = int(longer[np.argmax(step[longer])]) if len(longer) else None
     text = date_texts(dates)
-    return {"median": str(pd.Timedelta(int(median))), "longer": int(len(longer)),
-            "longest": None if i is None else str(pd.Timedelta(step[i])),
+    return {"median": duration_text(median), "longer": int(len(longer)),
+            "longest": None if i is None else duration_text(step[i].astype(np.int64)),
             "longest_dates": None if i is None else [text[i], text[i + 1]]}
 
 
