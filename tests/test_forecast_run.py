@@ -462,14 +462,20 @@ def test_an_origins_choice_ignores_the_data_after_its_validation_span(nested_cho
     assert not np.allclose(after[:, 2], before[:, 2], rtol=0.01)
 
 
-def test_a_nested_sweep_scores_and_reports_each_origins_choice(tmp_path):
+@pytest.fixture(scope="module")
+def nested_run(tmp_path_factory):
+    """The run folder of `nested_config`'s sweep, whose origins choose differently."""
+    root = tmp_path_factory.mktemp("nested_run")
+    write_prices(root / "p.csv", n=260)
+    return run(nested_config(root / "p.csv", str(root / "out")), NESTED_GRID, progress=False)
+
+
+def test_a_nested_sweep_scores_and_reports_each_origins_choice(nested_run):
     """Each origin's test block comes from the grid point it chose: forecast.csv's errors
     per block are that point's test RMSE, and pooled they give the model's RMSE and
     Diebold-Mariano statistic; the report names every origin's choice."""
     from fjax.tasks.forecast.significance import diebold_mariano
-    write_prices(tmp_path / "p.csv", n=260)
-    out = run(nested_config(tmp_path / "p.csv", str(tmp_path / "out")), NESTED_GRID,
-              progress=False)
+    out = nested_run
     m = json.loads((out / "metrics.json").read_text())
     sweep = pd.DataFrame(m["sweep"])
     lowest = sweep.loc[sweep.groupby("origin")["val_mse"].idxmin()]
@@ -491,3 +497,25 @@ def test_a_nested_sweep_scores_and_reports_each_origins_choice(tmp_path):
     report = (out / "report.md").read_text()
     picks = ", ".join(f"origin {o} point {p}" for o, p in zip(lowest["origin"], lowest["point"]))
     assert picks in report and "on its own validation span only" in report
+
+
+def test_a_nested_sweep_shows_every_origins_settings(nested_run):
+    """Origins that chose different learning rates: `selected_per_origin` holds each one's
+    point, val_mse and learning rate (the sweep table's lowest val_mse at that origin),
+    `selected` the last one's, and the report tabulates them under 'What was run'."""
+    m = json.loads((nested_run / "metrics.json").read_text())
+    sweep = pd.DataFrame(m["sweep"])
+    lowest = sweep.loc[sweep.groupby("origin")["val_mse"].idxmin()]
+    assert lowest["optim.learning_rate"].nunique() > 1
+    rows = lowest.to_dict("records")
+    assert m["selected_per_origin"] == [
+        {"origin": r["origin"], "point": r["point"], "val_mse": pytest.approx(r["val_mse"]),
+         "optim.learning_rate": pytest.approx(r["optim.learning_rate"])} for r in rows]
+    assert m["selected"] == {k: v for k, v in m["selected_per_origin"][-1].items()
+                             if k.startswith("optim.")}
+    report = (nested_run / "report.md").read_text()
+    what_was_run = report.split("## What was run")[1].split("## Test metrics")[0]
+    assert "these are the last origin's settings" in what_was_run
+    for r in rows:
+        assert (f"| {r['origin']} | {r['point']} | {r['val_mse']:.4g} | "
+                f"{r['optim.learning_rate']:.4g} |") in what_was_run

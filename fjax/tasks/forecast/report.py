@@ -216,6 +216,7 @@ def repairs_line(facts: dict, missing: str) -> str:
 
 def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
     d, mdl = config.data, config.model
+    differ = len({c["point"] for c in extra["per_origin_choice"]}) > 1   # origins' choices
     lines = [f"# Forecast of {d.target!r}: {facts['source']}", "", verdict(m), ""]
     lines += ["## What was run", "",
               data_line(facts),
@@ -234,13 +235,21 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
               f"`{config.loss.name}`, {config.optim.name} lr {config.optim.learning_rate:g}, "
               f"batch {config.train.batch_size}, {extra['epochs_run']} epochs, "
               f"{config.sweep.seeds} seed(s), {d.origins} origin(s) ({d.training} training), "
-              f"{extra['members']} members in {extra['groups']} compiled program(s).",
+              f"{extra['members']} members in {extra['groups']} compiled program(s)."
+              + (" The origins chose different grid points: these are the last origin's "
+                 "settings; each origin's are under 'Settings per origin'."
+                 if differ else ""),
               f"- Time: compile {extra['compile_s']:.1f} s, train {extra['train_s']:.1f} s, "
               f"forecast {m['test_windows']} test windows x {extra['members']} members in "
               f"{extra['predict_s']:.3f} s, whole run {extra['total_s']:.1f} s"
               + (f" (this session's: the run resumed from a checkpoint of epoch "
                  f"{extra['resumed_epoch']}, whose epochs' times are not counted)."
                  if extra.get("resumed_epoch") else "."), ""]
+    if differ:
+        lines += ["### Settings per origin", "",
+                  "Each origin's test block is forecast by the grid point it chose on its own "
+                  "validation span (`selected_per_origin` in `metrics.json`).", "",
+                  markdown_table(pd.DataFrame(extra["per_origin_choice"])), ""]
     lines += ["### Spans", "", _describe_spans(facts), ""]
     lines += ["## Test metrics (price units)", "",
               f"{m['test_windows']} test windows x {m['horizon']} step(s), identical for every "

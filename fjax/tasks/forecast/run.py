@@ -63,7 +63,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
     run_dir = default_run_dir(config, grid, OUTPUTS)
     setup, results = train(config, data, grid, run_dir, progress)
     cands, choice = choose(results, data, grid, config.train.eval_batch_size)
-    best = choice[-1]    # the latest origin's: `selected`, the settings shown, the loss plot
+    best = choice[-1]    # the latest origin's: `selected` and the settings shown
     raws, predict_compile_s, predict_s = predict_groups(results, data.x[data.test_index],
                                                         config.train.eval_batch_size)
     forecasts = [candidate_forecast(raws[c.group], c, results[c.group].group.config, data)
@@ -82,6 +82,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
         "windows_per_s": members * len(data.test_index) / max(predict_s, 1e-9),
         "val_note": validation_note(setup.monitor_only, data.plan.has_val),
         "loss_note": chosen_loss_note(results, cands, choice),
+        "per_origin_choice": selections(cands, choice),
     }
     if len(cands) > 1:
         extra["sweep"] = sweep_rows(cands, forecasts, ev, data, choice)
@@ -94,6 +95,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
     timing = {k: extra[k] for k in ("compile_s", "train_s", "predict_compile_s", "predict_s",
                                     "windows_per_s", "total_s", "resumed_epoch")}
     run_dir.json("metrics.json", {**ev.metrics, "selected": extra_selected(cands[best]),
+                                  "selected_per_origin": extra["per_origin_choice"],
                                   "sweep": extra.get("sweep", []), "timing": timing,
                                   "members": members, "epochs_run": extra["epochs_run"],
                                   "data": facts})
@@ -160,6 +162,15 @@ def extra_selected(cand: Candidate) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in cand.hparams.items()}
 
 
+def selections(cands: list[Candidate], choice: list[int]) -> list[dict]:
+    """`selected_per_origin`: each origin's reported grid point (1-based), its `val_mse`
+    there (None where nothing was chosen) and its settings. `selected` is the last one's,
+    the choice to deploy next: it was made on the most recent validation span."""
+    return [{"origin": k + 1, "point": c + 1,
+             "val_mse": None if cands[c].val_mse is None else float(cands[c].val_mse[k]),
+             **extra_selected(cands[c])} for k, c in enumerate(choice)]
+
+
 def chosen_loss_note(results: list[GroupResult], cands: list[Candidate],
                      choice: list[int]) -> str | None:
     """`rising_loss_note` of the members whose forecasts are reported (each origin's
@@ -189,8 +200,8 @@ def selection_text(choice: list[int]) -> str:
             f"precedes its test block (nested walk-forward): {picks} (`reported` below). "
             "Each chose the lowest `val_mse`: " + CRITERION + " Each origin's test block is "
             "forecast by its choice: the test metrics, `forecast.csv` and the verdict pool "
-            "them. The settings under 'What was run' and `selected` in `metrics.json` are "
-            "the last origin's choice.")
+            "them. `selected` in `metrics.json` is the last origin's choice (the one to "
+            "deploy next), `selected_per_origin` every origin's.")
 
 
 def validation_note(monitor_only: bool, has_val: bool) -> str:
