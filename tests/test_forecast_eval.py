@@ -551,3 +551,23 @@ def test_dates_read_as_utc_are_written_and_reported_as_utc(tmp_path):
     assert str(last).endswith("+00:00")
     assert " UTC (the file mixes UTC offsets" in data_line(data_facts(data, cfg))
 
+
+
+def test_the_loss_history_shown_is_each_origins_chosen_members():
+    """Two compile groups, the second stopped an epoch earlier; origin 1 chose a point of
+    group 2, origin 2 one of group 1: per epoch, origin 1's seeds from group 2, then
+    origin 2's from group 1 (NaN where group 2 has no epoch), no other member."""
+    from fjax.tasks.forecast.members import Candidate, chosen_history
+    hist = [[{"epoch": e + 1, "loss": 100 * g + 10 * e + np.arange(4.0),
+              "val_loss": -(100 * g + 10 * e + np.arange(4.0)), "time_s": 0.1}
+             for e in range(3 - g)] for g in (0, 1)]
+    cands = [Candidate(0, {}, np.array([[0, 1], [2, 3]]), None),      # [seed, origin]
+             Candidate(1, {}, np.array([[1, 0], [3, 2]]), None)]
+    out = chosen_history(hist, cands, [1, 0])
+    assert [row["epoch"] for row in out] == [1, 2, 3]
+    for e, row in enumerate(out):
+        origin1 = [100 + 10 * e + 1, 100 + 10 * e + 3] if e < 2 else [np.nan, np.nan]
+        np.testing.assert_array_equal(row["loss"], origin1 + [10 * e + 1, 10 * e + 3])
+        np.testing.assert_array_equal(row["val_loss"], -np.array(origin1 + [10 * e + 1,
+                                                                             10 * e + 3]))
+        assert set(row) == {"epoch", "loss", "val_loss"}

@@ -464,10 +464,24 @@ def test_an_origins_choice_ignores_the_data_after_its_validation_span(nested_cho
 
 @pytest.fixture(scope="module")
 def nested_run(tmp_path_factory):
-    """The run folder of `nested_config`'s sweep, whose origins choose differently."""
+    """The run folder of `nested_config`'s sweep, whose origins choose differently, and
+    the arguments of each `loss_curves` call it made."""
+    import importlib
+    run_module = importlib.import_module("fjax.tasks.forecast.run")   # not the function
     root = tmp_path_factory.mktemp("nested_run")
     write_prices(root / "p.csv", n=260)
-    return run(nested_config(root / "p.csv", str(root / "out")), NESTED_GRID, progress=False)
+    plotted = []
+
+    def loss_curves(history, *args, **kwargs):
+        plotted.append((history, args))
+        return draw(history, *args, **kwargs)
+
+    draw = run_module.loss_curves
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(run_module, "loss_curves", loss_curves)
+        out = run(nested_config(root / "p.csv", str(root / "out")), NESTED_GRID,
+                  progress=False)
+    return out, plotted
 
 
 def test_a_nested_sweep_scores_and_reports_each_origins_choice(nested_run):
@@ -475,7 +489,7 @@ def test_a_nested_sweep_scores_and_reports_each_origins_choice(nested_run):
     per block are that point's test RMSE, and pooled they give the model's RMSE and
     Diebold-Mariano statistic; the report names every origin's choice."""
     from fjax.tasks.forecast.significance import diebold_mariano
-    out = nested_run
+    out, _ = nested_run
     m = json.loads((out / "metrics.json").read_text())
     sweep = pd.DataFrame(m["sweep"])
     lowest = sweep.loc[sweep.groupby("origin")["val_mse"].idxmin()]
@@ -503,7 +517,8 @@ def test_a_nested_sweep_shows_every_origins_settings(nested_run):
     """Origins that chose different learning rates: `selected_per_origin` holds each one's
     point, val_mse and learning rate (the sweep table's lowest val_mse at that origin),
     `selected` the last one's, and the report tabulates them under 'What was run'."""
-    m = json.loads((nested_run / "metrics.json").read_text())
+    out, _ = nested_run
+    m = json.loads((out / "metrics.json").read_text())
     sweep = pd.DataFrame(m["sweep"])
     lowest = sweep.loc[sweep.groupby("origin")["val_mse"].idxmin()]
     assert lowest["optim.learning_rate"].nunique() > 1
@@ -513,9 +528,29 @@ def test_a_nested_sweep_shows_every_origins_settings(nested_run):
          "optim.learning_rate": pytest.approx(r["optim.learning_rate"])} for r in rows]
     assert m["selected"] == {k: v for k, v in m["selected_per_origin"][-1].items()
                              if k.startswith("optim.")}
-    report = (nested_run / "report.md").read_text()
+    report = (out / "report.md").read_text()
     what_was_run = report.split("## What was run")[1].split("## Test metrics")[0]
     assert "these are the last origin's settings" in what_was_run
     for r in rows:
         assert (f"| {r['origin']} | {r['point']} | {r['val_mse']:.4g} | "
                 f"{r['optim.learning_rate']:.4g} |") in what_was_run
+
+
+def test_the_loss_plot_draws_each_origins_chosen_members(nested_run, nested_choice):
+    """loss.png's curves are, per epoch, the losses of the members whose forecasts are
+    reported (origin k's seeds at the learning rate it chose), not the whole grid; its
+    title says so."""
+    _, _, results, _, choice = nested_choice
+    pop = results[0].population
+    table = pop.members
+    [(history, args)] = nested_run[1]
+    assert len(history) == len(pop.history)
+    for row, logged in zip(history, pop.history):
+        for name in ("loss", "val_loss"):
+            want = np.concatenate([
+                np.sort(np.asarray(logged[name])[
+                    (table["learning_rate"] == NESTED_GRID["optim.learning_rate"][c])
+                    & (table["fold"] == k)]) for k, c in enumerate(choice)])
+            got = np.concatenate([np.sort(g) for g in np.split(row[name], len(choice))])
+            np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert "reported members" in args[2] and "chosen grid point" in args[2]

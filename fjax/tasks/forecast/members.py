@@ -137,3 +137,22 @@ def nested(forecasts: list[PriceForecast], choice: list[int],
     return PriceForecast(rows("point"), rows("lower") if bounds else None,
                          rows("upper") if bounds else None, rows("members"),
                          nominal if bounds else None)
+
+
+def chosen_history(histories: list[list[dict]], cands: list[Candidate],
+                   choice: list[int]) -> list[dict]:
+    """Per epoch, every logged metric of the members whose forecasts are reported, each
+    origin's chosen point's seeds in origin order, `f[K * S]` (`histories[group]` is a
+    group's history; NaN past the last epoch of a group that stopped earlier)."""
+    picks = [(cands[c].group, cands[c].members[:, k]) for k, c in enumerate(choice)]
+    longest = max((histories[g] for g, _ in picks), key=len)
+    names = [n for n in longest[0] if n not in ("epoch", "time_s", "group")]
+
+    def values(g: int, members: np.ndarray, e: int, name: str) -> np.ndarray:
+        if e >= len(histories[g]):
+            return np.full(len(members), np.nan)
+        return np.asarray(histories[g][e][name], np.float64)[members]
+
+    return [{"epoch": row["epoch"],
+             **{n: np.concatenate([values(g, m, e, n) for g, m in picks]) for n in names}}
+            for e, row in enumerate(longest)]

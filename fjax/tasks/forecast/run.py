@@ -17,8 +17,9 @@ from fjax.tasks.forecast.config import Config
 from fjax.tasks.forecast.data import ForecastData, data_facts, prepare
 from fjax.tasks.forecast.evaluate import (Evaluation, PriceForecast, ensemble, evaluate,
                                           member_prices, point_metrics)
-from fjax.tasks.forecast.members import (Candidate, assemble, candidates, choices, nested,
-                                         point_mse, ranked, scaled_point)
+from fjax.tasks.forecast.members import (Candidate, assemble, candidates, choices,
+                                         chosen_history, nested, point_mse, ranked,
+                                         scaled_point)
 from fjax.tasks.forecast.report import forecast_frame, report_markdown
 from fjax.tasks.forecast.training import apply_fn_of, check_grid, train
 from fjax.train.population import predict_members
@@ -36,7 +37,7 @@ def candidate_forecast(raw: np.ndarray, cand: Candidate, config: Config,
 
 
 def write_plots(run_dir: RunDir, config: Config, data: ForecastData, ev: Evaluation,
-                history: list, val_label: str | None) -> None:
+                history: list, val_label: str | None, loss_title: str) -> None:
     origins = data.plan.origins[ev.index]
     dates = data.dates_of(origins[:, None] + np.arange(config.data.horizon)[None, :])
     bounds = [dates[ev.origin == k][0, 0] for k in range(1, data.plan.k)]
@@ -48,7 +49,7 @@ def write_plots(run_dir: RunDir, config: Config, data: ForecastData, ev: Evaluat
                               + (f" (dotted: {data.plan.k} walk-forward origins)"
                                  if data.plan.k > 1 else ""))
     curves = {"loss": "training loss", **({"val_loss": val_label} if val_label else {})}
-    loss_curves(history, run_dir.file("loss.png"), curves, log_scale=True,
+    loss_curves(history, run_dir.file("loss.png"), curves, loss_title, log_scale=True,
                 ylabel="loss (scaled units)")
     plots.horizon_plot(run_dir.file("horizon.png"), ev.metrics["per_horizon"])
 
@@ -102,8 +103,9 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
     run_dir.csv("forecast.csv", forecast_frame(data, ev))
     val_label = ("validation loss" if data.plan.has_val else
                  "test-block loss (monitor only)" if setup.monitor_only else None)
-    write_plots(run_dir, config, data, ev, results[cands[best].group].population.history,
-                val_label)
+    write_plots(run_dir, config, data, ev,
+                chosen_history([r.population.history for r in results], cands, choice),
+                val_label, loss_title(config.sweep.seeds, data.plan.k, len(cands) > 1))
     # The report describes the grid point it reports, not the grid's first values.
     shown = config
     for path, value in cands[best].hparams.items():
@@ -169,6 +171,13 @@ def selections(cands: list[Candidate], choice: list[int]) -> list[dict]:
     return [{"origin": k + 1, "point": c + 1,
              "val_mse": None if cands[c].val_mse is None else float(cands[c].val_mse[k]),
              **extra_selected(cands[c])} for k, c in enumerate(choice)]
+
+
+def loss_title(seeds: int, origins: int, sweep: bool) -> str:
+    """What loss.png draws: the members whose forecasts are reported, not the grid."""
+    chosen = ", each origin's chosen grid point" if sweep else ""
+    return (f"Loss per epoch of the {seeds * origins} reported members\n({origins} origin(s) "
+            f"x {seeds} seed(s){chosen})")
 
 
 def chosen_loss_note(results: list[GroupResult], cands: list[Candidate],
