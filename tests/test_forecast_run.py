@@ -554,3 +554,21 @@ def test_the_loss_plot_draws_each_origins_chosen_members(nested_run, nested_choi
             got = np.concatenate([np.sort(g) for g in np.split(row[name], len(choice))])
             np.testing.assert_allclose(got, want, rtol=1e-6)
     assert "reported members" in args[2] and "chosen grid point" in args[2]
+
+
+def test_a_sweep_without_validation_marks_no_point_as_chosen(tmp_path):
+    """Two origins, no validation span: nothing can be chosen, so the sweep table has no
+    `reported` column (it marked point 1 at every origin as if chosen), no origin has a
+    val_mse, and the report says grid point 1 is a default."""
+    write_prices(tmp_path / "p.csv", n=200)
+    cfg = Config(out=str(tmp_path / "out"),
+                 data=ForecastDataConfig(path=str(tmp_path / "p.csv"), target="price",
+                                         window=10, origins=2),
+                 model=ModelConfig(kind="linear"), train=TrainConfig(epochs=2))
+    out = run(cfg, {"optim.learning_rate": [0.01, 0.1]}, progress=False)
+    m = json.loads((out / "metrics.json").read_text())
+    assert len(m["sweep"]) == 4 and not any("reported" in row for row in m["sweep"])
+    assert [(s["point"], s["val_mse"]) for s in m["selected_per_origin"]] == [(1, None)] * 2
+    sweep = (out / "report.md").read_text().split("## Sweep")[1]
+    assert "every origin reports grid point 1, a default, not a choice" in sweep
+    assert "| reported |" not in sweep and "True" not in sweep

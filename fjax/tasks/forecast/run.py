@@ -90,7 +90,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
         extra["selection"] = (
             selection_text(choice) if data.plan.has_val else
             "No validation span, so no grid point is chosen (choosing on the test span "
-            "would leak it); reported: grid point 1. Set --data.val-fraction to choose.")
+            "would leak it): " + ("every origin reports" if data.plan.k > 1 else "reported:")
+            + " grid point 1, a default, not a choice. Set --data.val-fraction to choose.")
     extra["total_s"] = time.perf_counter() - t0
     facts = data_facts(data, config.data)
     timing = {k: extra[k] for k in ("compile_s", "train_s", "predict_compile_s", "predict_s",
@@ -227,8 +228,9 @@ def sweep_rows(cands: list[Candidate], forecasts: list[PriceForecast], ev: Evalu
                data: ForecastData, choice: list[int]) -> list[dict]:
     """Every grid point's validation and test metrics (model only), for the sweep table;
     with several origins, one row per origin and point on that origin's spans, the
-    point whose forecast it reports marked `reported`."""
-    several = data.plan.k > 1
+    point each chose marked `reported` (no column where nothing was chosen: no
+    validation span)."""
+    several, chose = data.plan.k > 1, data.plan.has_val
     naive = ([o["naive_rmse"] for o in ev.metrics["per_origin"]] if several else
              [ev.metrics["baselines"]["naive"]["rmse"]])
     at = lambda v, k: None if v is None else float(v[k])  # noqa: E731
@@ -243,5 +245,7 @@ def sweep_rows(cands: list[Candidate], forecasts: list[PriceForecast], ev: Evalu
                    "val_loss": at(c.val_loss, k), "val_mse": at(c.val_mse, k),
                    "test_rmse": m["rmse"], "test_mae": m["mae"], "test_mase": m["mase"],
                    "naive_rmse": naive[k]}
-            rows.append({"origin": k + 1, **row, "reported": i == choice[k]} if several else row)
+            if several:
+                row = {"origin": k + 1, **row, **({"reported": i == choice[k]} if chose else {})}
+            rows.append(row)
     return rows
