@@ -379,3 +379,21 @@ def test_filled_rows_are_never_scored(tmp_path, horizon):
     rows = seen[(pd.to_datetime(seen["Date"]) >= pd.Timestamp(data.series.dates[start]))
                 & (pd.to_datetime(seen["Date"]) < pd.Timestamp(data.series.dates[end]))]
     assert data.naive_scale() == pytest.approx(np.mean(np.abs(np.diff(rows["price"]))))
+
+
+def test_test_targets_are_judged_against_their_own_origins_training_range(tmp_path):
+    """Prices near 100, then near 150 from row 170; origin 1 trains on rows before 160,
+    origin 2 on rows before 180, which include the new level. Half of origin 1's test
+    targets (rows 170-179) lie outside what it trained on, none of origin 2's (rows
+    180-199): 10 of 40, not the 30 that origin 1's range alone gives."""
+    price = np.r_[np.tile([99.0, 101.0], 80), np.full(10, 100.0), np.tile([149.0, 151.0], 5),
+                  np.full(20, 150.0)]
+    frame = pd.DataFrame({"Date": pd.bdate_range("2020-01-01", periods=200), "price": price})
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    cfg = ForecastDataConfig(path=str(tmp_path / "p.csv"), target="price", window=10,
+                             origins=2)
+    data = prepare(cfg)
+    facts = data_facts(data, cfg)
+    assert [s["test_rows"] for s in facts["spans"]] == [[160, 180], [180, 200]]
+    assert [s["train_rows"][1] for s in facts["spans"]] == [160, 180]
+    assert facts["test_targets_outside_training_range"] == pytest.approx(10 / 40)

@@ -258,6 +258,17 @@ def input_transforms(data: ForecastData) -> dict:
     return dict(zip(data.series.columns, (data.transform, *data.feature_transforms)))
 
 
+def outside_training_range(data: ForecastData) -> float:
+    """Share of test targets outside the range of their own origin's training targets:
+    what that origin's members saw (a later expanding origin saw more than the first)."""
+    test, origin = data.y[data.test_index], data.test_origin
+    outside = np.zeros(test.shape, bool)
+    for k in range(data.plan.k):
+        seen, block = data.y[data.plan.train[k] > 0], origin == k
+        outside[block] = (test[block] < seen.min()) | (test[block] > seen.max())
+    return float(np.mean(outside))
+
+
 def data_facts(data: ForecastData, cfg: ForecastDataConfig) -> dict:
     """What the report says about the data: rows, repairs, spans with dates."""
     plan, dates = data.plan, data.series.dates
@@ -283,8 +294,7 @@ def data_facts(data: ForecastData, cfg: ForecastDataConfig) -> dict:
             row.update(val_rows=list(span["val"]), val_dates=when(*span["val"]),
                        val_windows=int(plan.val[k].sum()))
         spans.append(row)
-    seen, test = data.y[plan.train[0] > 0], data.y[data.test_index]
-    outside = float(np.mean((test < seen.min()) | (test > seen.max())))
+    outside = outside_training_range(data)
     return {"source": data.source, "rows": int(data.series.n), "columns": list(data.series.columns),
             "first_date": text[0], "last_date": text[-1], "utc": data.series.utc,
             "spacing": spacing_facts(dates),

@@ -121,10 +121,10 @@ def range_note(facts: dict) -> str | None:
     share = facts["test_targets_outside_training_range"]
     if share <= 0.05:
         return None
-    return (f"{share:.0%} of the test targets lie outside the range the training span "
-            f"covered (`{facts['transform']}` units). Networks with saturating units (LSTM, "
-            "GRU) cannot follow them there and fall behind; targets as `log_return` or "
-            "`diff` stay in range.")
+    return (f"{share:.0%} of the test targets lie outside the range their origin's "
+            f"training span covered (`{facts['transform']}` units). Networks with saturating "
+            "units (LSTM, GRU) cannot follow them there and fall behind; targets as "
+            "`log_return` or `diff` stay in range.")
 
 
 def metric_table(m: dict) -> str:
