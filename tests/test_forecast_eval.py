@@ -189,14 +189,15 @@ def test_a_lead_within_noise_is_not_called_beating_the_naive_forecast():
 
 
 def test_a_lower_mae_within_noise_says_the_test_was_on_squared_error():
-    """"lower MAE, not significantly" read as an MAE test; the DM test is on squared error."""
+    """"lower MAE, not significantly" read as an MAE test; the DM test is on squared error.
+    Here the RMSE is higher (5.0 vs 4.9): "squared errors not significantly lower" read as
+    if they were lower."""
     from fjax.tasks.forecast.report import verdict
     m = {"model": {"rmse": 5.0, "mae": 3.0}, "baselines": {"naive": {"rmse": 4.9, "mae": 3.1}},
          "beats_naive": {"rmse": False, "mae": True},
          "diebold_mariano_vs_naive": {"p_value": 0.6, "statistic": 0.5}, "test_windows": 900}
     assert verdict(m).startswith("**The model is no better than the naive last-value forecast "
-                                 "beyond noise (lower MAE; squared errors not significantly "
-                                 "lower)**")
+                                 "beyond noise (lower MAE; higher RMSE, not significantly)**")
 
 
 def test_the_model_is_tested_against_a_baseline_that_beats_the_naive_one(small):

@@ -63,7 +63,8 @@ def verdict(m: dict) -> str:
     if (beats["rmse"] or beats["mae"]) and noise:
         head = ("The model is no better than the naive last-value forecast beyond noise "
                 f"(lower {' and '.join(k.upper() for k in ('rmse', 'mae') if beats[k])}; "
-                "squared errors not significantly lower)")
+                + ("squared errors not significantly lower)" if beats["rmse"] else
+                   "higher RMSE, not significantly)"))
     elif beats["rmse"] and beats["mae"]:
         head = "The model beats the naive last-value forecast"
     elif beats["rmse"] or beats["mae"]:
