@@ -12,12 +12,14 @@ With the same daily alerts: card recall at budget k = found compromised cards /
 compromised cards, over the period's card-days; expected cost = cost_alert x alerts +
 cost_missed x compromised card-days not alerted.
 
-Transaction-level ROC-AUC and average precision come from `fjax.metrics`. Metrics that
-need positives are undefined on a period without fraud: ROC-AUC and average precision
-(which also need legitimate transactions), and card recall (no compromised card-day to
-find). `ranking_metrics` and `card_metrics` then warn, naming the period and the
-metrics, and report None (n/a) instead of NaN. Card precision@k stays defined there
-(0: no alert can be right) and `card_metrics` says so in the same warning.
+Transaction-level ROC-AUC and average precision are computed here in float64 on the
+scores as given (not in `fjax.metrics`' float32), so they recompute exactly from
+scores.csv.gz with scikit-learn. Metrics that need positives are undefined on a period
+without fraud: ROC-AUC and average precision (which also need legitimate transactions),
+and card recall (no compromised card-day to find). `ranking_metrics` and `card_metrics`
+then warn, naming the period and the metrics, and report None (n/a) instead of NaN.
+Card precision@k stays defined there (0: no alert can be right) and `card_metrics` says
+so in the same warning.
 """
 
 from __future__ import annotations
@@ -26,8 +28,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-
-from fjax import metrics
 
 
 @dataclass(frozen=True)
@@ -133,8 +133,19 @@ def card_metrics(alerts: DailyAlerts, cost_alert: float, cost_missed: float,
             "cost": alerts.expected_cost(cost_alert, cost_missed)}
 
 
+def roc_corners(score: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Frauds (tp) and legitimate transactions (fp) scoring at least each distinct score,
+    highest score first: the corners of the ROC curve (scikit-learn's roc_curve with
+    drop_intermediate=False, less its (0, 0) start), as float64 counts."""
+    order = np.argsort(-score, kind="stable")
+    s, y = score[order], label[order].astype(np.float64)
+    last = np.r_[s[1:] != s[:-1], True]            # a threshold's last row: ties move together
+    return np.cumsum(y)[last], np.cumsum(1.0 - y)[last]
+
+
 def ranking_metrics(score: np.ndarray, label: np.ndarray, where: str = "test period") -> dict:
-    """Transaction-level ROC-AUC and average precision; None (and a warning naming
+    """Transaction-level ROC-AUC and average precision in float64 (the scores as given, so
+    scores.csv.gz's raw column recomputes them exactly); None (and a warning naming
     `where`) when the labels lack frauds or legitimate transactions."""
     label = np.asarray(label).reshape(-1)
     positives = int(label.sum())
@@ -143,10 +154,14 @@ def ranking_metrics(score: np.ndarray, label: np.ndarray, where: str = "test per
         warnings.warn(f"{where} has no {missing}: ROC-AUC and average precision are "
                       "undefined and reported as n/a", stacklevel=2)
         return {"auc": None, "average_precision": None}
-    # Pad to a power of two with zero weights: periods of any length share one compile.
-    n = len(label)
-    size = 1 << max(int(n - 1).bit_length(), 4)
-    s, y, w = np.zeros(size, np.float32), np.zeros(size, np.float32), np.zeros(size, np.float32)
-    s[:n], y[:n], w[:n] = np.asarray(score, np.float32).reshape(-1), label, 1.0
-    return {"auc": float(metrics.roc_auc(s, y, w)),
-            "average_precision": float(metrics.average_precision(s, y, w))}
+    score = np.asarray(score, np.float64).reshape(-1)
+    if not np.all(np.isfinite(score)):
+        raise ValueError(f"{where}: scores must be finite to rank transactions; got NaN or "
+                         "infinite scores")
+    tp, fp = roc_corners(score, label)
+    p, n = tp[-1], fp[-1]
+    d_tp, d_fp = np.diff(tp, prepend=0.0), np.diff(fp, prepend=0.0)
+    # Trapezoids between corners (ties credited half): integer counts until the division.
+    auc = np.sum(d_fp * (2.0 * tp - d_tp)) / (2.0 * p * n)
+    average_precision = np.sum(d_tp * tp / (tp + fp)) / p
+    return {"auc": float(auc), "average_precision": float(average_precision)}

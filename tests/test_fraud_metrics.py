@@ -167,3 +167,44 @@ def test_the_alert_cost_counts_the_cards_alerted_not_k():
     a = daily_alerts(np.zeros(3), np.array([0, 1, 2]), np.array([0.1, 0.2, 0.3]),
                      np.array([1, 1, 0]), k=10)
     assert a.expected_cost(1.0, 10.0) == 3.0
+
+
+def test_ranking_metrics_are_float64_exact():
+    """Scores distinct in float64 but equal in float32 (1 + i * 1e-9) ranked as ties and
+    the float32 sums drifted: AUC and AP must equal scikit-learn's to 1e-12."""
+    rng = np.random.default_rng(5)
+    n = 5000
+    label = (rng.random(n) < 0.1).astype(int)
+    score = 1.0 + np.argsort(rng.random(n) - 0.3 * label) * 1e-9
+    got = ranking_metrics(score, label)
+    assert abs(got["auc"] - roc_auc_score(label, score)) < 1e-12
+    assert abs(got["average_precision"] - average_precision_score(label, score)) < 1e-12
+
+
+def test_scores_file_recomputes_the_reported_auc_exactly_from_its_logits():
+    """Probabilities of logits beyond ~37 round to exactly 1: ties the ranking lacked.
+    The file's logit column recomputes the reported AUC and AP to 1e-12."""
+    from fjax.data.split_stack import SplitStack
+    from fjax.data.splits import Folds
+    from fjax.tasks.fraud.evaluation import scores_frame
+
+    rng = np.random.default_rng(0)
+    n = 400
+    label = (rng.random(n) < 0.2).astype(np.int8)
+    logit = 40.0 + 5 * rng.random(n) + 3 * label * rng.random(n)   # all saturate
+
+    class Tx:
+        fraud, day, customer = label, np.zeros(n, int), np.arange(n)
+        transaction_id, customer_ids = np.arange(n), np.arange(n)
+        date_texts = staticmethod(lambda days: np.full(len(days), "2024-01-01"))
+
+    stack = SplitStack(data={}, folds=Folds(train=np.zeros((1, n)), val=np.ones((1, n))),
+                       row=np.arange(n), block=np.zeros(n, int))
+    members = pd.DataFrame({"member": [0], "seed": [0], "fold": [0]})
+    frame = scores_frame(Tx, stack, members, [logit], logits=True)
+    reported = ranking_metrics(logit, label)
+    assert frame["score"].eq(1.0).all()                    # the probabilities tie
+    assert abs(roc_auc_score(frame["fraud"], frame["logit"]) - reported["auc"]) < 1e-12
+    assert abs(average_precision_score(frame["fraud"], frame["logit"])
+               - reported["average_precision"]) < 1e-12
+    assert abs(roc_auc_score(frame["fraud"], frame["score"]) - reported["auc"]) > 0.01

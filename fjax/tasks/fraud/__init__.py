@@ -66,7 +66,7 @@ def _check_grid(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
 def _result(name: str, data: FraudData, stack, members, scores, logits: bool,
             run: ModelRun | None = None, primary: bool = False) -> ModelResult:
     table, alerts = evaluate(name, data.tx, stack, members, scores, data.cfg)
-    test_scores = (scores_frame(data.tx, stack, members, scores, to_probability=logits)
+    test_scores = (scores_frame(data.tx, stack, members, scores, logits)
                    if primary else None)      # scores.csv.gz holds the run's own model
     first_seed = int(members["seed"].min())
     by_period = {int(m["fold"]): s for (_, m), s in zip(members.iterrows(), scores)

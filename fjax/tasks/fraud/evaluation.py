@@ -42,9 +42,11 @@ def evaluate(name: str, tx: Transactions, stack: SplitStack, members: pd.DataFra
 
 
 def scores_frame(tx: Transactions, stack: SplitStack, members: pd.DataFrame,
-                 scores: list[np.ndarray], to_probability: bool) -> pd.DataFrame:
-    """scores.csv.gz: every member's score (probability for supervised models) of every
-    test transaction, with its label, so AUC and AP recompute from the file."""
+                 scores: list[np.ndarray], logits: bool) -> pd.DataFrame:
+    """scores.csv.gz: every member's score of every test transaction, with its label.
+    For supervised models (`logits`) `score` is the probability and `logit` the model's
+    output: probabilities of large logits round to exactly 1 (ties the ranking did not
+    have), so AUC and AP recompute exactly from `logit`, or from `score` otherwise."""
     frames = []
     for (_, member), score in zip(members.iterrows(), scores):
         rows = stack.row[stack.val_rows(int(member["fold"]))]
@@ -54,7 +56,8 @@ def scores_frame(tx: Transactions, stack: SplitStack, members: pd.DataFrame,
             "transaction_id": tx.transaction_id[rows],
             "date": tx.date_texts(tx.day[rows]),
             "card": tx.customer_ids[tx.customer[rows]],
-            "score": expit(score) if to_probability else score, "fraud": tx.fraud[rows]}))
+            "score": expit(score) if logits else score,
+            **({"logit": score} if logits else {}), "fraud": tx.fraud[rows]}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
