@@ -12,14 +12,16 @@ With the same daily alerts: card recall at budget k = found compromised cards /
 compromised cards, over the period's card-days; expected cost = cost_alert x alerts +
 cost_missed x compromised card-days not alerted.
 
-Transaction-level ROC-AUC and average precision are computed here in float64 on the
-scores as given (not in `fjax.metrics`' float32), so they recompute exactly from
-scores.csv.gz with scikit-learn. Metrics that need positives are undefined on a period
-without fraud: ROC-AUC and average precision (which also need legitimate transactions),
-and card recall (no compromised card-day to find). `ranking_metrics` and `card_metrics`
-then warn, naming the period and the metrics, and report None (n/a) instead of NaN.
-Card precision@k stays defined there (0: no alert can be right) and `card_metrics` says
-so in the same warning.
+Transaction-level ROC-AUC, average precision and recall (TPR) at a false-positive rate
+are computed here in float64 on the scores as given (not in `fjax.metrics`' float32), so
+they recompute exactly from scores.csv.gz with scikit-learn. Recall at FPR f is the
+largest TPR among the ROC curve's corners with FPR <= f (no interpolation: a threshold
+reaches it). Metrics that need positives are undefined on a period without fraud:
+ROC-AUC, average precision and recall at an FPR (which also need legitimate
+transactions), and card recall (no compromised card-day to find). `ranking_metrics` and
+`card_metrics` then warn, naming the period and the metrics, and report None (n/a)
+instead of NaN. Card precision@k stays defined there (0: no alert can be right) and
+`card_metrics` says so in the same warning.
 """
 
 from __future__ import annotations
@@ -143,17 +145,38 @@ def roc_corners(score: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.nd
     return np.cumsum(y)[last], np.cumsum(1.0 - y)[last]
 
 
+FPR_TARGETS = (0.01, 0.001)
+"""False-positive rates at which transaction recall is reported: fraud teams size alert
+volumes by the share of legitimate transactions they may flag."""
+
+
+def recall_key(fpr: float) -> str:
+    """The metric name of recall at false-positive rate `fpr`: recall_at_fpr_1pct."""
+    return f"recall_at_fpr_{100 * fpr:g}pct"
+
+
+def recall_at_fpr(tp: np.ndarray, fp: np.ndarray, fpr: float) -> float:
+    """Transaction recall (TPR) at a false-positive rate, from `roc_corners`: the largest
+    TPR of a corner whose FPR is at most `fpr` (0 when none is). Conservative: no
+    interpolation between corners, so some score threshold reaches it exactly."""
+    within = fp / fp[-1] <= fpr
+    return float(np.max(tp[within], initial=0.0) / tp[-1])
+
+
 def ranking_metrics(score: np.ndarray, label: np.ndarray, where: str = "test period") -> dict:
-    """Transaction-level ROC-AUC and average precision in float64 (the scores as given, so
-    scores.csv.gz's raw column recomputes them exactly); None (and a warning naming
+    """Transaction-level ROC-AUC, average precision and recall at the `FPR_TARGETS` in
+    float64 (the scores as given, so scores.csv.gz's raw column recomputes them exactly);
+    None (and a warning naming
     `where`) when the labels lack frauds or legitimate transactions."""
     label = np.asarray(label).reshape(-1)
     positives = int(label.sum())
     if positives == 0 or positives == len(label):
         missing = "fraud" if positives == 0 else "legitimate transactions"
-        warnings.warn(f"{where} has no {missing}: ROC-AUC and average precision are "
-                      "undefined and reported as n/a", stacklevel=2)
-        return {"auc": None, "average_precision": None}
+        warnings.warn(f"{where} has no {missing}: ROC-AUC and average precision, and "
+                      "recall at a false-positive rate, are undefined and reported as n/a",
+                      stacklevel=2)
+        return {"auc": None, "average_precision": None,
+                **{recall_key(f): None for f in FPR_TARGETS}}
     score = np.asarray(score, np.float64).reshape(-1)
     if not np.all(np.isfinite(score)):
         raise ValueError(f"{where}: scores must be finite to rank transactions; got NaN or "
@@ -164,4 +187,5 @@ def ranking_metrics(score: np.ndarray, label: np.ndarray, where: str = "test per
     # Trapezoids between corners (ties credited half): integer counts until the division.
     auc = np.sum(d_fp * (2.0 * tp - d_tp)) / (2.0 * p * n)
     average_precision = np.sum(d_tp * tp / (tp + fp)) / p
-    return {"auc": float(auc), "average_precision": float(average_precision)}
+    return {"auc": float(auc), "average_precision": float(average_precision),
+            **{recall_key(f): recall_at_fpr(tp, fp, f) for f in FPR_TARGETS}}

@@ -80,7 +80,8 @@ def test_ranking_metrics_match_scikit_learn():
 def test_a_period_without_fraud_says_so_instead_of_nan():
     with pytest.warns(UserWarning, match="test period 3 has no fraud"):
         got = ranking_metrics(np.arange(5.0), np.zeros(5), where="test period 3")
-    assert got == {"auc": None, "average_precision": None}
+    assert got == {"auc": None, "average_precision": None,
+                   "recall_at_fpr_1pct": None, "recall_at_fpr_0.1pct": None}
     a = daily_alerts(np.zeros(5), np.arange(5), np.arange(5.0), np.zeros(5), k=2)
     with pytest.warns(UserWarning, match=r"test period 3 has no compromised card \(no fraud\): "
                                          r"card recall@2 is undefined and reported as n/a"):
@@ -147,7 +148,8 @@ def test_a_period_of_only_frauds_says_so_instead_of_nan():
     """ROC-AUC and average precision also need legitimate transactions."""
     with pytest.warns(UserWarning, match="test period has no legitimate transactions"):
         got = ranking_metrics(np.arange(3.0), np.ones(3))
-    assert got == {"auc": None, "average_precision": None}
+    assert got == {"auc": None, "average_precision": None,
+                   "recall_at_fpr_1pct": None, "recall_at_fpr_0.1pct": None}
 
 
 def test_tied_card_scores_are_broken_by_card_code_and_ranks_start_at_one():
@@ -208,3 +210,33 @@ def test_scores_file_recomputes_the_reported_auc_exactly_from_its_logits():
     assert abs(average_precision_score(frame["fraud"], frame["logit"])
                - reported["average_precision"]) < 1e-12
     assert abs(roc_auc_score(frame["fraud"], frame["score"]) - reported["auc"]) > 0.01
+
+
+def test_recall_at_a_false_positive_rate_matches_scikit_learns_roc_curve():
+    """The largest TPR among roc_curve's points (all of them: drop_intermediate=False)
+    whose FPR is at most the target; ties in score move together."""
+    from sklearn.metrics import roc_curve
+
+    rng = np.random.default_rng(11)
+    n = 20000
+    label = (rng.random(n) < 0.02).astype(int)
+    score = np.round(rng.normal(size=n) + 2.5 * label, 2)           # ties included
+    got = ranking_metrics(score, label)
+    fpr, tpr, _ = roc_curve(label, score, drop_intermediate=False)
+    for target, key in ((0.01, "recall_at_fpr_1pct"), (0.001, "recall_at_fpr_0.1pct")):
+        assert abs(got[key] - tpr[fpr <= target].max()) < 1e-12
+
+
+def test_recall_at_a_false_positive_rate_by_hand():
+    """10 legitimate transactions (FPR steps of 0.1), 4 frauds; target FPR 0.1."""
+    from fjax.fraud_metrics import recall_at_fpr, roc_corners
+
+    score = np.array([9, 8, 7, 7, 6, 5, 4, 3, 2, 1, 0, 0, -1, -2], float)
+    label = np.array([1, 1, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0])
+    tp, fp = roc_corners(score, label)
+    # above 7: 2 frauds, no legitimate; at 7: +1 fraud +1 legitimate (FPR 0.1, TPR 0.75)
+    assert recall_at_fpr(tp, fp, 0.1) == 0.75
+    assert recall_at_fpr(tp, fp, 0.05) == 0.5        # the tie at 7 cannot be split
+    assert recall_at_fpr(tp, fp, 0.0) == 0.5
+    assert recall_at_fpr(tp, fp, 0.25) == 0.75       # the fourth fraud needs FPR 0.3
+    assert recall_at_fpr(tp, fp, 0.3) == 1.0

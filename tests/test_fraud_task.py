@@ -58,7 +58,7 @@ def test_sweep_on_a_users_file_writes_the_run_folder(user_file, tmp_path):
         missed = days["compromised"].sum() - days["found"].sum()
         assert 5 * days["alerted"].sum() + 100 * missed == pytest.approx(m["cost"])
     # AUC and AP recompute from scores.csv.gz with scikit-learn.
-    from sklearn.metrics import average_precision_score, roc_auc_score
+    from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
     scores = pd.read_csv(out / "scores.csv.gz")
     raw = pd.read_csv(user_file)
     assert set(scores["transaction_id"]) <= set(raw["TRANSACTION_ID"])
@@ -73,6 +73,13 @@ def test_sweep_on_a_users_file_writes_the_run_folder(user_file, tmp_path):
         assert abs(average_precision_score(rows["fraud"], rows["logit"])
                    - m["average_precision"]) < 1e-12
         np.testing.assert_allclose(rows["score"], 1 / (1 + np.exp(-rows["logit"])))
+        # recall at FPR 1%: the largest TPR of a roc_curve point with FPR <= 1%
+        fpr, tpr, _ = roc_curve(rows["fraud"], rows["logit"], drop_intermediate=False)
+        assert abs(m["recall_at_fpr_1pct"] - tpr[fpr <= 0.01].max()) < 1e-12
+    summary = metrics["models"]["mlp"]["summary"]
+    mlp = members[members.model == "mlp"]
+    assert summary["recall_at_fpr_1pct_mean"] == pytest.approx(mlp["recall_at_fpr_1pct"].mean())
+    assert "recall@FPR 1%" in (out / "report.md").read_text()
     alerts = pd.read_csv(out / "alerts.csv")
     assert list(alerts.columns) == ["seed", "period", "date", "rank", "card", "score", "fraud"]
     assert alerts.groupby(["period", "date"]).size().max() <= 20
@@ -234,6 +241,7 @@ def test_the_results_table_states_each_comparisons_protocol():
         "test_start": [str((pd.Timestamp(d) + pd.Timedelta(days=14)).date()) for d in starts]})
     members = pd.DataFrame([{"model": m, "seed": 0, "period": p, "auc": 0.8 + 0.01 * p,
                              "average_precision": 0.5 + 0.01 * p, "card_precision": 0.2,
+                             "recall_at_fpr_1pct": 0.6, "recall_at_fpr_0.1pct": 0.3,
                              "card_recall": 0.5, "cost": 100.0}
                             for m in ("logistic", "mlp", "autoencoder", "rule")
                             for p in range(4)])

@@ -9,10 +9,12 @@ from scipy.special import expit
 
 from fjax.data.split_stack import SplitStack
 from fjax.data.transactions import Transactions
-from fjax.fraud_metrics import DailyAlerts, card_metrics, daily_alerts, ranking_metrics
+from fjax.fraud_metrics import (FPR_TARGETS, DailyAlerts, card_metrics, daily_alerts,
+                                ranking_metrics, recall_key)
 from fjax.tasks.fraud.config import FraudDataConfig
 
-METRICS = ("auc", "average_precision", "card_precision", "card_recall", "cost")
+METRICS = ("auc", "average_precision", *map(recall_key, FPR_TARGETS), "card_precision",
+           "card_recall", "cost")
 
 
 def period_metrics(tx: Transactions, rows: np.ndarray, scores: np.ndarray,

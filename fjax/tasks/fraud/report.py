@@ -11,7 +11,7 @@ import pandas as pd
 from fjax.data.fraud_features import feature_names
 from fjax.data.fraud_protocol import Period
 from fjax.data.transactions import Transactions, summary
-from fjax.fraud_metrics import DailyAlerts, daily_alerts
+from fjax.fraud_metrics import FPR_TARGETS, DailyAlerts, daily_alerts, recall_key
 from fjax.report import plots
 from fjax.report.files import RunDir, markdown_table
 from fjax.tasks.fraud import handbook
@@ -130,6 +130,7 @@ def results_table(summary_df: pd.DataFrame, k: int, members: pd.DataFrame | None
             spread = "" if std is None or pd.isna(std) else f" ± {std:.3f}"
             return f"{r[f'{m}_mean']:.3f}{spread}{partial}"
         row = {"model": r["model"], "AUC": fmt("auc"), "AP": fmt("average_precision"),
+               **{f"recall@FPR {100 * f:g}%": fmt(recall_key(f)) for f in FPR_TARGETS},
                f"CP@{k}": fmt("card_precision"), f"card recall@{k}": fmt("card_recall"),
                "cost": "n/a" if r["cost_mean"] is None else f"{r['cost_mean']:.0f}"}
         if configs is not None:
@@ -351,7 +352,11 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
                                           {r.name: r.config for r in results})), "",
              f"CP@{k}: card precision@{k}, the share of compromised cards among the {k} "
              f"riskiest cards of each day (detected cards removed from later days), averaged "
-             f"over days. Card recall@{k}: found / compromised card-days. Cost: "
+             f"over days. Recall@FPR 1%: the share of fraudulent transactions scored above "
+             "a threshold that flags at most 1% of the legitimate ones (the largest such "
+             "share, read off the ROC curve's points without interpolation; 0.1% likewise), "
+             "the recall of an alert volume set by its false-positive rate. "
+             f"Card recall@{k}: found / compromised card-days. Cost: "
              f"{config.data.cost_alert:g} per alert + {config.data.cost_missed:g} per "
              "compromised card-day not alerted, summed over a period's test days and "
              f"averaged over periods (without alerts: {periods_df['cost_no_alerts'].mean():.0f};"
