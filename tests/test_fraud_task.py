@@ -13,6 +13,7 @@ from fjax import cli
 from fjax.config import ModelConfig, from_dict
 from fjax.data.fraud_simulator import simulate
 from fjax.tasks.fraud import Config, FraudDataConfig
+from fjax.tasks.fraud.report import immature_label_periods, immature_labels_note
 
 TINY = ["--data.train-start", "None", "--data.top-k", "20", "--train.epochs", "2",
         "--train.batch-size", "256", "--cv", "2"]
@@ -556,3 +557,63 @@ def test_the_periods_table_gives_the_cost_without_alerts_and_of_a_perfect_rankin
                           cost_alert=5.0, cost_missed=100.0)
     assert table.loc[0, "cost_no_alerts"] == 400.0
     assert table.loc[0, "oracle_cost"] == 115.0
+
+
+def _periods_frame(train, test):
+    """periods.csv's columns `immature_label_periods` reads: (frauds, transactions) of
+    every training week and of each whole test week."""
+    return pd.DataFrame({"train_frauds": train[0], "train_tx": train[1],
+                         "test_week_frauds": [f for f, _ in test],
+                         "test_tx": [n - 10 for _, n in test], "removed_known_cards_tx": 10,
+                         "test_fraud_rate": [f / n for f, n in test],
+                         "test_start": [f"2024-02-0{k + 1}" for k in range(len(test))],
+                         "test_end": [f"2024-02-1{k + 1}" for k in range(len(test))]})
+
+
+def test_immature_labels_flag_the_last_test_weeks_only_when_far_and_clearly_below():
+    """Training weeks at 1% (400 of 40,000). Hand: a last week of 10,000 with 30 frauds
+    (0.3%, expected 100) is flagged; one of 1,000 with 4 (0.4%, expected 10: P(X <= 4) =
+    0.029 > 0.01) is not; a low week followed by a normal one is not (not the data's
+    end); 60 of 10,000 (0.6%) is above half the rate."""
+    train = (100, 10000)
+    normal = (100, 10000)
+    flag = lambda test: immature_label_periods(_periods_frame(train, test))  # noqa: E731
+    assert flag([normal, normal, (30, 10000), (20, 10000)]) == [2, 3]
+    assert flag([normal, normal, normal, (30, 10000)]) == [3]
+    assert flag([normal, normal, normal, (4, 1000)]) == []
+    assert flag([normal, normal, (30, 10000), normal]) == []
+    assert flag([normal, normal, normal, (60, 10000)]) == []
+    from scipy.stats import binom
+    assert binom.cdf(4, 1000, 0.01) > 0.01 > binom.cdf(30, 10000, 0.01)   # the hand figures
+    note = immature_labels_note(_periods_frame(train, [normal, (30, 10000)]), delay_days=7)
+    assert "Test period(s) 1 (2024-02-02 to 2024-02-12)" in note and "0.300%" in note
+    assert "data.train_start earlier" in note and "data.delay_days" in note
+    assert immature_labels_note(_periods_frame(train, [normal, normal]), delay_days=7) == ""
+
+
+def test_a_file_whose_last_weeks_lack_most_labels_is_warned_of(tmp_path):
+    """Chargebacks not yet in: 80% of the frauds of the last 10 days are labelled 0. The
+    run warns before training, naming the last period and the fix, and so does the
+    report; the full labels flag nothing."""
+    from fjax.tasks.fraud.dataset import prepare
+    from fjax.tasks.fraud.report import periods_table
+    tx = simulate(n_customers=500, n_terminals=1000, n_days=70, seed=3)
+    frame = tx.to_frame()
+    late = pd.to_datetime(frame["TX_DATETIME"]) >= pd.Timestamp(tx.date_of(60))
+    rng = np.random.default_rng(0)
+    immature = frame.assign(TX_FRAUD=np.where(late & (rng.random(len(frame)) < 0.8), 0,
+                                              frame["TX_FRAUD"]))
+    paths = {name: tmp_path / f"{name}.csv" for name in ("full", "immature")}
+    frame.to_csv(paths["full"], index=False)
+    immature.to_csv(paths["immature"], index=False)
+    data = prepare(FraudDataConfig(path=str(paths["full"]), train_start=None), 3)
+    table = periods_table(data.tx, data.periods, *data.masks(data.periods), top_k=100)
+    assert immature_label_periods(table) == []
+    argv = ["run", "fraud", "--data.path", str(paths["immature"]), "--out",
+            str(tmp_path / "run"), "--data.train-start", "None", "--cv", "3", "--model",
+            "logistic", "--compare", "rule", "--train.epochs", "1"]
+    with pytest.warns(UserWarning, match=r"Test period\(s\) 2 .* immature labels"):
+        assert cli.main(argv) == 0
+    assert "immature labels" in (tmp_path / "run" / "report.md").read_text()
+    periods = pd.read_csv(tmp_path / "run" / "periods.csv")
+    assert periods["test_fraud_rate"].iloc[-1] < 0.5 * periods["train_fraud_rate"].mean()

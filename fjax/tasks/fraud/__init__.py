@@ -16,6 +16,7 @@ Detection - Practical Handbook*, ULB MLG.
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -25,7 +26,8 @@ from fjax.tasks.fraud.config import MODELS, SEQUENCE_KINDS, TRAINED_KINDS, Confi
 from fjax.tasks.fraud.dataset import FraudData, prepare
 from fjax.tasks.fraud.evaluation import evaluate, rule_scores, scores_frame
 from fjax.tasks.fraud.presets import CROSSFIT_FOLDS, preset
-from fjax.tasks.fraud.report import ModelResult, periods_table, write
+from fjax.tasks.fraud.report import (ModelResult, immature_labels_note, periods_table,
+                                     write)
 from fjax.tasks.fraud.training import (ModelRun, crossfit_errors, fit_periods,
                                        with_anomaly_feature)
 
@@ -117,6 +119,12 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         data.check_training_frauds("test")
     if grid and config.model.kind not in UNSUPERVISED:     # only it trains on them
         data.check_training_frauds("validation")
+    trains, tests, removed = data.masks(data.periods)
+    periods_df = periods_table(data.tx, data.periods, trains, tests, removed, config.data.top_k,
+                               config.data.cost_alert, config.data.cost_missed)
+    immature = immature_labels_note(periods_df, config.data.delay_days)
+    if immature:
+        warnings.warn(immature, stacklevel=2)
     timings["data (simulate or load + features)"] = time.perf_counter() - t0
     run_dir = default_run_dir(config, grid, OUTPUTS)
 
@@ -136,9 +144,6 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                                    primary=not results))
         timings[name] = time.perf_counter() - t
 
-    trains, tests, removed = data.masks(data.periods)
-    periods_df = periods_table(data.tx, data.periods, trains, tests, removed, config.data.top_k,
-                               config.data.cost_alert, config.data.cost_missed)
     timings["total"] = time.perf_counter() - t0
     write(run_dir, config, data.tx, periods_df, results, timings, selection, data.encodings())
     finish_run(run_dir, OUTPUTS)

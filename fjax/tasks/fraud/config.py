@@ -66,7 +66,8 @@ class FraudDataConfig(DataConfig):
     simulation_seed: int = 0
     """Seed of the simulated data (the run's `seed` seeds the models)."""
     delay_days: int = 7
-    """Label delay: terminal risk reads labels this old, and the protocol's delay week."""
+    """Label delay: terminal risk reads labels this old, and the protocol's delay week.
+    For a file's chargeback labels, the days within which most arrive (e.g. 60)."""
     train_start: str | None = "2018-07-25"
     """First day of the first period's training week; None: the latest start that fits
     all periods in the data."""

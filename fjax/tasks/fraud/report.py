@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binom
 
 from fjax.data.fraud_features import feature_names
 from fjax.data.fraud_protocol import Period
@@ -54,6 +55,7 @@ def periods_table(tx: Transactions, periods: list[Period], trains, tests, remove
     are compromised each day) and the cost without any alert (the floor to beat)."""
     rows = []
     for k, (p, tr, te, gone) in enumerate(zip(periods, trains, tests, removed)):
+        week = te | gone          # the whole test week: removal would lower its rate
         label = tx.fraud[te]
         oracle = daily_alerts(tx.day[te], tx.customer[te], label.astype(float), label, top_k)
         costs = {"cost_no_alerts": no_alert_cost(tx.day[te], tx.customer[te], label,
@@ -67,8 +69,51 @@ def periods_table(tx: Transactions, periods: list[Period], trains, tests, remove
                      "train_tx": int(tr.sum()), "train_frauds": int(tx.fraud[tr].sum()),
                      "test_tx": int(te.sum()), "test_frauds": int(tx.fraud[te].sum()),
                      "removed_known_cards_tx": int(gone.sum()),
+                     "test_week_frauds": int(tx.fraud[week].sum()),
+                     "train_fraud_rate": float(tx.fraud[tr].mean()),
+                     "test_fraud_rate": float(tx.fraud[week].mean()),
                      f"oracle_cp@{top_k}": round(oracle.card_precision, 4), **costs})
     return pd.DataFrame(rows)
+
+
+def immature_label_periods(periods_df: pd.DataFrame, ratio: float = 0.5,
+                           p_value: float = 0.01) -> list[int]:
+    """The last test periods (a run of them ending with the last) whose test week's fraud
+    rate is under `ratio` times the training weeks' pooled rate, by more than chance
+    (binomial P(frauds <= observed) < `p_value` at the training rate). Chargebacks
+    arrive 30-120 days after the transaction, so a file's last weeks hold frauds not yet
+    labelled: its latest test weeks look cleaner than they are."""
+    train_rate = periods_df["train_frauds"].sum() / periods_df["train_tx"].sum()
+    week_tx = periods_df["test_tx"] + periods_df["removed_known_cards_tx"]
+    low = ((periods_df["test_fraud_rate"] < ratio * train_rate)
+           & (binom.cdf(periods_df["test_week_frauds"], week_tx, train_rate) < p_value))
+    flagged = []
+    for k in reversed(range(len(low))):
+        if not low.iloc[k]:
+            break
+        flagged.insert(0, k)
+    return flagged
+
+
+def immature_labels_note(periods_df: pd.DataFrame, delay_days: int) -> str:
+    """The warning and report text for `immature_label_periods`; "" when none is."""
+    flagged = immature_label_periods(periods_df)
+    if not flagged:
+        return ""
+    rows = periods_df.iloc[flagged]
+    train_rate = periods_df["train_frauds"].sum() / periods_df["train_tx"].sum()
+    rates = ", ".join(f"{100 * r:.3f}%" for r in rows["test_fraud_rate"])
+    return (f"Test period(s) {', '.join(map(str, flagged))} ({rows['test_start'].iloc[0]} to "
+            f"{rows['test_end'].iloc[-1]}) have fraud rate(s) {rates}, under half the "
+            f"training weeks' {100 * train_rate:.3f}%: the data's last weeks look cleaner "
+            "than the earlier ones, a sign of immature labels (chargebacks arrive 30-120 "
+            "days after the transaction, so recent frauds are not labelled yet), and their "
+            "figures are measured against incomplete labels. End the file about 120 days "
+            "before its labels were extracted, or set data.train_start earlier so that the "
+            "test weeks end before its last months. The terminal-risk features and the "
+            f"delay week also take a label to be known {delay_days} days after the "
+            "transaction; for chargeback labels set data.delay_days to the days within "
+            "which most arrive (e.g. 60).")
 
 
 def comparison_protocol(model: str, members: pd.DataFrame, periods_df: pd.DataFrame,
@@ -274,6 +319,10 @@ def _auc_alone(auc: float | None) -> str:
     return f"{auc:.3f}" + (" (leak?)" if auc >= LEAK_AUC else "")
 
 
+def _bold_note(text: str) -> list[str]:
+    return [f"**{text}**", ""] if text else []
+
+
 def _resumed_note(results: list[ModelResult]) -> list[str]:
     """Which models resumed from a checkpoint (--resume): their times are this session's."""
     resumed = [f"{r.name} from a checkpoint of epoch {r.timing['resumed_epoch']}"
@@ -346,7 +395,10 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
              f"precision@{k} and cost of a perfect ranking, the best a model can reach with "
              f"{k} alerts a day. cost_no_alerts: the cost of raising none "
              f"({config.data.cost_missed:g} per compromised card-day): a model saves "
-             "cost_no_alerts - its cost.", "",
+             "cost_no_alerts - its cost. train_fraud_rate and test_fraud_rate: the fraud "
+             "rates of the training week and of the whole test week (removed cards "
+             "included).", "",
+             *_bold_note(immature_labels_note(periods_df, config.data.delay_days)),
              "## Results (test periods; mean ± std over periods and seeds)", "",
              markdown_table(results_table(summary_df, k, members, periods_df, simulated,
                                           {r.name: r.config for r in results})), "",
