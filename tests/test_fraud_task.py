@@ -545,7 +545,7 @@ def test_the_periods_table_gives_the_cost_without_alerts_and_of_a_perfect_rankin
     (15) + 1 missed card-day (100) = 115."""
     from fjax.data.fraud_protocol import Period
     from fjax.data.transactions import from_frame
-    from fjax.tasks.fraud.report import periods_table
+    from fjax.tasks.fraud.report import alert_budget_note, periods_table
     frame = pd.DataFrame({
         "TRANSACTION_ID": range(6), "CUSTOMER_ID": list("abcacb"),
         "TX_DATETIME": ["2024-01-01 10:00", "2024-01-01 11:00", "2024-01-01 12:00",
@@ -557,6 +557,15 @@ def test_the_periods_table_gives_the_cost_without_alerts_and_of_a_perfect_rankin
                           cost_alert=5.0, cost_missed=100.0)
     assert table.loc[0, "cost_no_alerts"] == 400.0
     assert table.loc[0, "oracle_cost"] == 115.0
+    assert alert_budget_note(table, 1, 5.0) == ""
+    # At 200 an alert, the perfect ranking's 3 alerts + 1 miss cost 700 > 400; 4
+    # compromised card-days over 3 test days: 1.3 a day.
+    table = periods_table(tx, [Period(0, 1, 0, 3)], [every], [every], [~every], top_k=1,
+                          cost_alert=200.0, cost_missed=100.0)
+    assert table.loc[0, "compromised_cards_per_day"] == pytest.approx(4 / 3)
+    note = alert_budget_note(table, 1, 200.0)
+    assert "period(s) 0 (700 against 400)" in note and "1.3 compromised cards a day" in note
+    assert "data.top_k" in note
 
 
 def _periods_frame(train, test):

@@ -58,8 +58,9 @@ def periods_table(tx: Transactions, periods: list[Period], trains, tests, remove
         week = te | gone          # the whole test week: removal would lower its rate
         label = tx.fraud[te]
         oracle = daily_alerts(tx.day[te], tx.customer[te], label.astype(float), label, top_k)
-        costs = {"cost_no_alerts": no_alert_cost(tx.day[te], tx.customer[te], label,
-                                                 cost_missed),
+        no_alerts = no_alert_cost(tx.day[te], tx.customer[te], label, 1.0)  # card-days
+        costs = {"compromised_cards_per_day": no_alerts / p.test_days,
+                 "cost_no_alerts": cost_missed * no_alerts,
                  "oracle_cost": oracle.expected_cost(cost_alert, cost_missed)}
         rows.append({"period": k,
                      "train_start": str(tx.date_of(p.train_start).date()),
@@ -114,6 +115,24 @@ def immature_labels_note(periods_df: pd.DataFrame, delay_days: int) -> str:
             f"delay week also take a label to be known {delay_days} days after the "
             "transaction; for chargeback labels set data.delay_days to the days within "
             "which most arrive (e.g. 60).")
+
+
+def alert_budget_note(periods_df: pd.DataFrame, top_k: int, cost_alert: float) -> str:
+    """Report text naming the periods where a perfect ranking of `top_k` alerts a day
+    costs more than raising none: the budget exceeds the cards compromised each day, so
+    most alerts are bound to be false and cost is no target there; "" when none is."""
+    over = periods_df[periods_df["oracle_cost"] > periods_df["cost_no_alerts"]]
+    if over.empty:
+        return ""
+    costs = ", ".join(f"{a:.0f} against {b:.0f}"
+                      for a, b in zip(over["oracle_cost"], over["cost_no_alerts"]))
+    per_day = over["compromised_cards_per_day"].mean()
+    return (f"{top_k} alerts a day cost more than none even with a perfect ranking in "
+            f"period(s) {', '.join(map(str, over['period']))} ({costs}): they have "
+            f"{per_day:.1f} compromised cards a day, so on average at least "
+            f"{top_k - per_day:.0f} of the {top_k} daily alerts are false ({cost_alert:g} "
+            "each). Set data.top_k near the daily compromised cards to compare cost with "
+            "raising no alerts; at this budget cost only ranks models against each other.")
 
 
 def comparison_protocol(model: str, members: pd.DataFrame, periods_df: pd.DataFrame,
@@ -395,10 +414,12 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
              f"precision@{k} and cost of a perfect ranking, the best a model can reach with "
              f"{k} alerts a day. cost_no_alerts: the cost of raising none "
              f"({config.data.cost_missed:g} per compromised card-day): a model saves "
-             "cost_no_alerts - its cost. train_fraud_rate and test_fraud_rate: the fraud "
+             "cost_no_alerts - its cost. compromised_cards_per_day: card-days with a "
+             "fraud over test days. train_fraud_rate and test_fraud_rate: the fraud "
              "rates of the training week and of the whole test week (removed cards "
              "included).", "",
              *_bold_note(immature_labels_note(periods_df, config.data.delay_days)),
+             *_bold_note(alert_budget_note(periods_df, k, config.data.cost_alert)),
              "## Results (test periods; mean ± std over periods and seeds)", "",
              markdown_table(results_table(summary_df, k, members, periods_df, simulated,
                                           {r.name: r.config for r in results})), "",
