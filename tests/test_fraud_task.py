@@ -369,6 +369,7 @@ def test_a_users_columns_that_carry_fraud_raise_every_models_auc(signal_file, tm
     assert with_["data"]["unused_columns"] == ["country"]
     columns = with_["features"]["columns"]
     assert [c.pop("training_auc") > 0.7 for c in columns] == [True, True]   # carry fraud
+    assert abs(columns[1].pop("training_skew")) < 1                    # a normal column
     assert columns == [
         {"column": "channel", "encoding": "one-hot", "levels": [3, 3],
          "unseen_test_rows": [0, 0]},
@@ -626,3 +627,31 @@ def test_a_file_whose_last_weeks_lack_most_labels_is_warned_of(tmp_path):
     assert "immature labels" in (tmp_path / "run" / "report.md").read_text()
     periods = pd.read_csv(tmp_path / "run" / "periods.csv")
     assert periods["test_fraud_rate"].iloc[-1] < 0.5 * periods["train_fraud_rate"].mean()
+
+
+def test_a_heavy_tailed_user_column_is_warned_of_with_a_log_fix(user_file, tmp_path):
+    """Skewness on the training weeks, hand-computed in float64: a lognormal column
+    (sigma 2.5) is warned of and marked in the report's features table; a normal one is
+    not."""
+    from fjax.tasks.fraud.dataset import prepare
+    from fjax.tasks.fraud.report import _features_section
+    frame = pd.read_csv(user_file)
+    rng = np.random.default_rng(0)
+    frame["balance"] = rng.lognormal(0.0, 2.5, len(frame))
+    frame["score"] = rng.normal(size=len(frame))
+    path = tmp_path / "tails.csv"
+    frame.to_csv(path, index=False)
+    cfg = FraudDataConfig(path=str(path), train_start=None, amount_column="amount_eur",
+                          customer_column="card", features=("balance", "score"))
+    with pytest.warns(UserWarning) as caught:
+        data = prepare(cfg, 2)
+    skewed = [str(w.message) for w in caught if "skewness" in str(w.message)]
+    assert len(skewed) == 1 and "'balance'" in skewed[0] and "log1p(balance)" in skewed[0]
+    trains = np.any(data.masks(data.periods)[0], axis=0)
+    x = frame["balance"].to_numpy(np.float64)[trains]
+    hand = np.mean((x - x.mean()) ** 3) / np.mean((x - x.mean()) ** 2) ** 1.5
+    assert data.training_skews()["balance"] == pytest.approx(hand, rel=1e-9)
+    assert hand > 10 and abs(data.training_skews()["score"]) < 1
+    section = "\n".join(_features_section(data.encodings()))
+    assert f"| balance | number, standard scaler, skewness {hand:.0f}: write its log1p" in section
+    assert "| score | number, standard scaler | - |" in section

@@ -40,6 +40,22 @@ LEAK_AUC = 0.99
 (ROC-AUC, either direction) is warned of as a likely label leak."""
 
 
+SKEW_LIMIT = 10.0
+"""A numeric user column whose skewness on the training weeks exceeds this (either sign)
+is warned of: scaled raw, a few extreme values set its scale and crowd the rest into a
+narrow band (a lognormal amount with sigma 1 has skewness 6, with sigma 1.5 33)."""
+
+
+def skewness(values: np.ndarray) -> float | None:
+    """Sample skewness E[(x - mean)^3] / sd^3 in float64; None for a constant column."""
+    x = np.asarray(values, np.float64)
+    centered = x - x.mean()
+    variance = np.mean(centered ** 2)
+    if variance <= 0:
+        return None
+    return float(np.mean(centered ** 3) / variance ** 1.5)
+
+
 def alone_auc(values: np.ndarray, label: np.ndarray, categorical: bool) -> float | None:
     """ROC-AUC of one column alone on labelled rows, folded to >= 0.5 (a model can read
     either direction): numbers rank by value, categories by their level's fraud share
@@ -168,6 +184,13 @@ class FraudData:
         return {name: alone_auc(values[trains], label, name in self.tx.categorical_columns)
                 for name, values in self.tx.user_columns.items()}
 
+    def training_skews(self) -> dict[str, float | None]:
+        """Each numeric user column's `skewness` on the test periods' training weeks
+        pooled (the rows its scalers are fitted on)."""
+        trains = np.any(self.masks(self.periods)[0], axis=0)
+        return {name: skewness(values[trains]) for name, values in self.tx.user_columns.items()
+                if name not in self.tx.categorical_columns}
+
     def suspected_leaks(self) -> dict[str, float]:
         """The user columns whose training AUC alone reaches `LEAK_AUC`."""
         return {name: auc for name, auc in self.training_aucs().items()
@@ -179,9 +202,9 @@ class FraudData:
         period; with its AUC alone on the training weeks (`training_aucs`)."""
         encoders, tests = self.encoders("test"), self.masks(self.periods)[1]
         unseen = [e.unseen(self.categories.loc[te]) for e, te in zip(encoders, tests)]
-        aucs = self.training_aucs()
+        aucs, skews = self.training_aucs(), self.training_skews()
         return [{"column": name, "encoding": "numeric", "scaler": self.cfg.scaler,
-                 "training_auc": aucs[name]}
+                 "training_auc": aucs[name], "training_skew": skews[name]}
                 if name not in self.tx.categorical_columns else
                 {"column": name, "encoding": "one-hot",
                  "levels": [len(e.vocab[name]) for e in encoders],
@@ -261,4 +284,11 @@ def prepare(cfg: FraudDataConfig, n_periods: int, validation: bool = False) -> F
                       "refund) leaks it, and the test scores then promise what no live "
                       f"system reaches; leave {name!r} out of data.features unless it is "
                       "known when the card is charged", stacklevel=2)
+    for name, skew in data.training_skews().items():
+        if skew is not None and abs(skew) > SKEW_LIMIT:
+            warnings.warn(f"column {name!r} of data.features has skewness {skew:.0f} on the "
+                          f"training weeks: scaled raw (data.scaler {cfg.scaler}), its few "
+                          "extreme values set the scale and crowd the rest into a narrow "
+                          f"band; write log1p({name}) to the file in its place (sign(x) "
+                          "log1p(|x|) if it has negative values)", stacklevel=2)
     return data

@@ -17,7 +17,7 @@ from fjax.report import plots
 from fjax.report.files import RunDir, markdown_table
 from fjax.tasks.fraud import handbook
 from fjax.tasks.fraud.config import Config
-from fjax.tasks.fraud.dataset import LEAK_AUC
+from fjax.tasks.fraud.dataset import LEAK_AUC, SKEW_LIMIT
 from fjax.tasks.fraud.evaluation import alerts_frame, daily_frame, summarize
 from fjax.tasks.fraud.plots import daily_card_precision
 
@@ -308,7 +308,8 @@ def _features_section(encodings: list[dict]) -> list[str]:
         return []
     per_period = lambda values: " / ".join(str(v) for v in values)  # noqa: E731
     rows = [{"column": e["column"],
-             "encoding": (f"number, {e['scaler']} scaler" if e["encoding"] == "numeric"
+             "encoding": (f"number, {e['scaler']} scaler{_skew_note(e.get('training_skew'))}"
+                          if e["encoding"] == "numeric"
                           else f"one-hot, {per_period(e['levels'])} levels"),
              "test rows of an unseen level": ("-" if e["encoding"] == "numeric"
                                               else per_period(e["unseen_test_rows"])),
@@ -330,6 +331,13 @@ def _features_section(encodings: list[dict]) -> list[str]:
                "transaction (chargeback or dispute date, fraud case) makes every test "
                "figure below unreachable in production; drop it from data.features unless "
                "it is known when the card is charged.", ""] if leaks else [])]
+
+
+def _skew_note(skew: float | None) -> str:
+    """", skewness 35: log it" for a column past `SKEW_LIMIT` (prepare warns of it)."""
+    if skew is None or abs(skew) <= SKEW_LIMIT:
+        return ""
+    return f", skewness {skew:.0f}: write its log1p to the file"
 
 
 def _auc_alone(auc: float | None) -> str:
