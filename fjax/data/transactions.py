@@ -215,10 +215,11 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
     """Validate a table of transactions and convert it to `Transactions`.
 
     `columns` maps the roles of `COLUMNS` to the table's column names (default: the
-    handbook's names), matched exactly or, where one column does, ignoring case. Raises ValueError for a missing column, unparseable or missing
-    timestamps, non-numeric, missing or negative amounts, and labels other than 0/1;
-    warns and sorts (stably) when the timestamps are not in order. `features` (and
-    `categorical`) name other columns to keep as model inputs (`user_columns`).
+    handbook's names), matched exactly or, where one column does, ignoring case. Raises
+    ValueError for a missing column, unparseable or missing timestamps, non-numeric,
+    missing or negative amounts, and labels other than 0/1; warns and sorts (stably) when
+    the timestamps are not in order. `features` (and `categorical`) name other columns
+    to keep as model inputs (`user_columns`).
     """
     names = {**HANDBOOK_COLUMNS, **(columns or {})}
     shared = {c: [r for r in COLUMNS if names[r] == c] for c in names.values()}
