@@ -9,6 +9,11 @@ With a logistic model logit(PD) = b + sum_c w_c x_c, the score splits exactly in
 
     score = [offset - factor (b + w . x_ref)] + sum_a -factor sum_{c in a} w_c (x_c - x_ref_c)
 
+With Platt calibration the deployed PD is sigmoid(a logit + c), an affine map of the
+logit: `slope` a and `intercept` c rescale the points (by a) and the base (by the map of
+the reference logit), so the score is still the base plus the attributes' points and
+now reads as the deployed (calibrated) odds. slope 1, intercept 0: the model's own.
+
 Reference: Siddiqi, *Credit Risk Scorecards*, 2006, ch. 10 (scaling).
 """
 
@@ -26,6 +31,8 @@ class ScoreScale:
     base_score: float = 600.0
     base_odds: float = 50.0
     pdo: float = 20.0
+    slope: float = 1.0      # the score expresses the log-odds slope * logit + intercept
+    intercept: float = 0.0
 
     def __post_init__(self):
         if not (self.base_odds > 0 and self.pdo > 0):
@@ -41,16 +48,18 @@ class ScoreScale:
         return self.base_score - self.factor * math.log(self.base_odds)
 
     def from_logit(self, logit: np.ndarray) -> np.ndarray:
-        """Score of a PD given as its logit ln(PD / (1 - PD)) (exact, no clipping)."""
-        return self.offset - self.factor * np.asarray(logit, np.float64)
+        """Score of a model's PD given as its logit ln(PD / (1 - PD)) (exact, no clipping)."""
+        z = np.asarray(logit, np.float64)
+        return self.offset - self.factor * (self.slope * z + self.intercept)
 
     def from_pd(self, pd: np.ndarray, eps: float = 1e-12) -> np.ndarray:
         p = np.clip(np.asarray(pd, np.float64), eps, 1 - eps)
         return self.from_logit(logit(p))
 
     def to_pd(self, score: np.ndarray) -> np.ndarray:
+        """The PD a score expresses (the calibrated one where slope, intercept are set)."""
         return expit((self.offset - np.asarray(score, np.float64)) / self.factor)
 
     def points(self, logit_contribution: np.ndarray) -> np.ndarray:
-        """Points of a contribution to the PD's logit (raising PD lowers the score)."""
-        return -self.factor * np.asarray(logit_contribution, np.float64)
+        """Points of a contribution to the model's logit (raising PD lowers the score)."""
+        return -self.factor * self.slope * np.asarray(logit_contribution, np.float64)

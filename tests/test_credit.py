@@ -631,6 +631,52 @@ def test_points_table_lists_unknown_categories_and_missing_numbers(final_with_ho
         scale.points(contrib[1, names.index("credit_amount")]), abs=1e-6)
 
 
+def hand_pd(score, base_score=600.0, base_odds=50.0, pdo=20.0):
+    """The PD a score promises, by hand: odds = base_odds 2^((score - base_score) / pdo)."""
+    odds = base_odds * 2.0 ** ((np.asarray(score, np.float64) - base_score) / pdo)
+    return 1 / (1 + odds)
+
+
+def test_platt_calibrated_points_read_as_the_deployed_odds(final_with_holes):
+    """With Platt calibration a score's odds are the deployed (calibrated) PD's, and the
+    score is still the base plus each attribute's points (scorecard.csv's)."""
+    from scipy.special import expit
+
+    from fjax.calibration import fit_platt
+    from fjax.tasks.credit.scoring import deployed_scale, scored
+    cfg, data, final = final_with_holes
+    z = final.logits(final.x)
+    platt = fit_platt(expit(np.asarray(z, np.float64) / 2 - 1), data.y)  # a far from 1
+    assert abs(platt.a - 1) > 0.3
+    scale = deployed_scale(ScorecardConfig(calibration="platt"), platt)
+    out, contrib, names, ref_logit, _ = scored(final, data.frame, platt, 0.5, scale, k=2)
+    np.testing.assert_allclose(hand_pd(out["score"]), out["pd"], rtol=1e-9)
+    base, points = points_table(final, data.frame, scale)
+    np.testing.assert_allclose(base + scale.points(contrib).sum(axis=1), out["score"],
+                               atol=1e-3)
+    table = points.set_index(["attribute", "value"])["points"]
+    for i in range(5):
+        value = str(data.frame["purpose"].iloc[i])
+        assert table[("purpose", value)] == pytest.approx(
+            scale.points(contrib[i, names.index("purpose")]), abs=1e-6)
+    # Isotonic is not affine: the points stay the model's own log-odds.
+    iso = deployed_scale(ScorecardConfig(calibration="isotonic"), lambda p: p)
+    np.testing.assert_allclose(hand_pd(iso.from_logit(z)), expit(np.asarray(z, np.float64)),
+                               rtol=1e-9)
+    from fjax.tasks.credit.run import report_notes
+    isotonic = dataclasses.replace(cfg, scorecard=ScorecardConfig(calibration="isotonic"))
+    assert any("not of the deployed isotonic PD" in n for n in report_notes(isotonic, 5, 1, 1))
+
+
+def test_a_platt_runs_scores_read_as_its_deployed_pds(logistic_run):
+    """scores.csv and new_scores.csv: each score's odds (by hand) are its calibrated PD."""
+    cfg, path = logistic_run
+    for name in ("scores.csv", "new_scores.csv"):
+        scores = pd.read_csv(path / name)
+        np.testing.assert_allclose(hand_pd(scores["score"]), scores["pd"], rtol=1e-9)
+    assert "deployed (Platt-calibrated) PD" in (path / "report.md").read_text()
+
+
 def test_member_logits_read_each_members_own_fold_block(full_batch):
     """Member j predicts block j (every applicant encoded with fold j's statistics)."""
     from fjax.tasks.credit.members import member_logits

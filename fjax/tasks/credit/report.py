@@ -203,7 +203,8 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               + (" before the out-of-time span)" if "out_of_time" in metrics else ")"), "",
               f"Base points (mean applicant): {metrics['final']['base_points']:.1f}; "
               f"score = {metrics['scorecard']['offset']:.2f} + "
-              f"{metrics['scorecard']['factor']:.4f} ln(good:bad odds). "
+              f"{metrics['scorecard']['factor']:.4f} ln(good:bad odds of the "
+              f"{metrics['scorecard']['odds_of']}). "
               f"PSI train vs validation scores per fold: "
               f"{_fmt(m['psi'], s['psi'])}.", "",
               "Global attribute importance (mean |points| per applicant):", "",

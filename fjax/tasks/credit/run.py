@@ -1,6 +1,7 @@
 """`fjax run credit`: cross-validate, choose, refit, explain, decide, and write the run.
 
-The score is the scorecard scaling of the model's logit, so it is exactly the base
+The score is the scorecard scaling of the model's logit (mapped by Platt calibration,
+which is affine, so a score's odds are the deployed PD's), so it is exactly the base
 points plus each attribute's points; the PD used for decisions is the calibrated one
 (identical without calibration).
 """
@@ -28,7 +29,7 @@ from fjax.tasks.credit.final import FinalModel, points_table, refit
 from fjax.tasks.credit.members import METRICS
 from fjax.tasks.credit.oof import OutOfFold, analyse, oof_pd
 from fjax.tasks.credit.report import report_markdown, write_plots
-from fjax.tasks.credit.scoring import score_new, scored
+from fjax.tasks.credit.scoring import deployed_scale, score_new, scored
 from fjax.tasks.credit.search import best_config_id, cross_validate
 from fjax.tasks.experiment import default_run_dir, finish_run
 
@@ -82,6 +83,12 @@ def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, final: F
             "psi": psi(scores["score"].to_numpy(), later["score"].to_numpy())}
 
 
+def odds_of(calibration: str) -> str:
+    """Whose odds the score's points express."""
+    return {"none": "model PD", "platt": "deployed (Platt-calibrated) PD"}.get(
+        calibration, f"model PD before {calibration} calibration")
+
+
 OUTPUTS = ("metrics.json", "cv_table.csv", "cv_summary.csv", "scores.csv",
            "characteristics.csv", "new_scores.csv", "out_of_time_scores.csv", "importance.csv",
            "scorecard.csv", "encoder.json", "report.md",
@@ -116,8 +123,19 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
         notes.append("The default settings were chosen by 5-fold cross-validation on this "
                      "same German credit data, so its metrics here carry a little of the "
                      "same selection optimism; on your own data they do not.")
-    if config.scorecard.calibration != "none":
-        notes.append("Scores come from the model's logit; PDs and decisions are calibrated.")
+    if config.scorecard.calibration == "platt":
+        notes.append("Scores and points are rescaled to the Platt-calibrated log-odds (an "
+                     "affine map of the model's logit), so a score's odds are the deployed "
+                     "PD's.")
+    elif config.scorecard.calibration != "none":
+        sc = config.scorecard
+        notes.append(f"Scores and points express the model's own, uncalibrated log-odds: "
+                     f"{sc.base_score:g} points is {sc.base_odds:g}:1 good:bad odds of the "
+                     f"uncalibrated PD, not of the deployed {sc.calibration} PD (a step "
+                     "function of it, which no points per attribute can express). Scores "
+                     "still rank as the deployed PDs do; read an applicant's deployed PD "
+                     "from scores.csv's `pd`, or use --scorecard.calibration platt for "
+                     "points whose odds are the deployed PD's.")
     loss = (chosen or config).loss
     if config.scorecard.calibration == "none" and (loss.name == "focal" or loss.pos_weight != 1):
         weighting = "focal loss" if loss.name == "focal" else f"pos_weight {loss.pos_weight:g}"
@@ -148,7 +166,6 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     data = load(config)  # bad input fails before anything is written
     run_dir = default_run_dir(config, grid, OUTPUTS)
     sc = config.scorecard
-    scale = ScoreScale(sc.base_score, sc.base_odds, sc.pdo)
 
     t0 = time.perf_counter()
     search = cross_validate(config, grid, data, run_dir, progress)
@@ -159,6 +176,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     enc, grp = int(rows["encoding"].iloc[0]), int(rows["group"].iloc[0])
     oof = analyse(oof_pd(search.logits[(enc, grp)], rows, data.folds), data.y, data.folds,
                   sc.calibration, config.data.cost_fn, config.data.cost_fp)
+    scale = deployed_scale(sc, oof.calibrator)
     per_fold = (rows.groupby("fold")[list(METRICS)].mean().reset_index()
                 .merge(oof.per_fold, on="fold"))
 
@@ -203,7 +221,9 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         "decision": {**oof.summary, "cost_fn": config.data.cost_fn,
                      "cost_fp": config.data.cost_fp},
         "scorecard": {"base_score": sc.base_score, "base_odds": sc.base_odds, "pdo": sc.pdo,
-                      "factor": scale.factor, "offset": scale.offset},
+                      "factor": scale.factor, "offset": scale.offset,
+                      "logit_slope": scale.slope, "logit_intercept": scale.intercept,
+                      "odds_of": odds_of(sc.calibration)},
         "final": final_facts,
         "stability": stability,
         "characteristics": chars.to_dict(orient="records"),

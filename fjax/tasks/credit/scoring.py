@@ -7,11 +7,22 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from fjax.calibration import Platt
 from fjax.data.columns import MISSING
 from fjax.explain import top_reasons
 from fjax.scorecard import ScoreScale
-from fjax.tasks.credit.config import Config
+from fjax.tasks.credit.config import Config, ScorecardConfig
 from fjax.tasks.credit.final import FinalModel, attributions
+
+
+def deployed_scale(sc: ScorecardConfig, calibrator) -> ScoreScale:
+    """The scorecard's scale for the deployed PD. Platt's calibrated logit is affine in the
+    model's, so points and base rescale exactly and a score's odds are the calibrated PD's;
+    no other calibrator is affine (isotonic is a step function), so there the points stay
+    those of the model's own logit."""
+    slope, intercept = (calibrator.a, calibrator.b) if isinstance(calibrator, Platt) \
+        else (1.0, 0.0)
+    return ScoreScale(sc.base_score, sc.base_odds, sc.pdo, slope=slope, intercept=intercept)
 
 
 def scored(final: FinalModel, frame: pd.DataFrame, calibrator, threshold: float,
