@@ -9,6 +9,11 @@ and ``weights: f32[n] | None`` weight samples. Reference: Gneiting & Raftery, *S
 Proper Scoring Rules, Prediction, and Estimation*, JASA 2007, section 6.2. `wilson`, the
 sampling interval of a measured share p of n independent trials, is Wilson's (JASA 1927):
 unlike p +- z sqrt(p (1 - p) / n) it stays inside [0, 1] and keeps its level near 0 and 1.
+`auc_interval` is DeLong's interval for a ROC-AUC (DeLong, DeLong & Clarke-Pearson,
+Biometrics 1988): with V10_i the share of negatives each positive outscores and V01_j the
+share of positives that outscore each negative (ties half),
+    var(AUC) = var(V10) / m + var(V01) / n   (m positives, n negatives),
+computed from midranks (Sun & Xu, IEEE SPL 2014) in float64.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.stats import norm
+from scipy.stats import rankdata
 
 from fjax.losses import weighted_mean
 
@@ -65,3 +72,23 @@ def wilson(share: float, n: float, level: float = 0.95) -> tuple[float, float]:
     centre = (share + z * z / (2 * n)) / shrink
     half = z / shrink * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n))
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def auc_interval(scores: np.ndarray, labels: np.ndarray, level: float = 0.95
+                 ) -> tuple[float, float, float]:
+    """(AUC, lower, upper): the ROC-AUC of `scores` (higher: positive) for 0/1 `labels`
+    and DeLong's `level` interval, clipped to [0, 1]. The scores are taken as fixed: the
+    interval is the sampling error of the applicants, not of the model's fit."""
+    scores = np.asarray(scores, np.float64)
+    positive = np.asarray(labels) > 0.5
+    pos, neg = scores[positive], scores[~positive]
+    m, n = len(pos), len(neg)
+    if min(m, n) < 2:
+        raise ValueError(f"an AUC interval needs two of each class, got {m} positive and "
+                         f"{n} negative")
+    ranks = rankdata(np.concatenate([pos, neg]))
+    v10 = (ranks[:m] - rankdata(pos)) / n        # negatives below each positive
+    v01 = 1 - (ranks[m:] - rankdata(neg)) / m    # positives above each negative
+    auc = float(v10.mean())
+    half = gaussian_z(level) * math.sqrt(v10.var(ddof=1) / m + v01.var(ddof=1) / n)
+    return auc, max(0.0, auc - half), min(1.0, auc + half)

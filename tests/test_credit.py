@@ -865,6 +865,15 @@ def test_pooled_metrics_match_scikit_learn():
     assert got["ks"] == pytest.approx(np.max(tpr - fpr), abs=1e-6)
     assert got["brier"] == pytest.approx(brier_score_loss(y, pd_), rel=1e-5)
     assert got["log_loss"] == pytest.approx(log_loss(y, pd_), rel=1e-5)
+    # DeLong's 95% interval from every (bad, good) pair: V10, V01 and their variances.
+    pos, neg = pd_[y == 1], pd_[y == 0]
+    kernel = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+    se = np.sqrt(kernel.mean(axis=1).var(ddof=1) / len(pos)
+                 + kernel.mean(axis=0).var(ddof=1) / len(neg))
+    auc = roc_auc_score(y, pd_)
+    assert got["auc_95"] == pytest.approx([auc - 1.959964 * se, auc + 1.959964 * se],
+                                          rel=1e-6)
+    assert pooled(pd_[:4], np.array([1, 0, 0, 0.0]))["auc_95"] is None   # one bad
 
 
 def test_an_unseen_category_scores_as_the_average_applicant(csv_path):

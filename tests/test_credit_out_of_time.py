@@ -68,6 +68,14 @@ def test_the_later_applicants_never_reach_cross_validation_or_the_final_model(tm
     bad = (late["creditability"] == "bad").to_numpy()
     oot = one["out_of_time"]["later"]
     assert oot["auc"] == pytest.approx(roc_auc_score(bad, late["pd"]), abs=1e-6)
+    # DeLong's 95% interval of the later AUC, from every (bad, good) pair.
+    pos, neg = late["pd"][bad].to_numpy(), late["pd"][~bad].to_numpy()
+    kernel = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+    se = np.sqrt(kernel.mean(axis=1).var(ddof=1) / len(pos)
+                 + kernel.mean(axis=0).var(ddof=1) / len(neg))
+    auc = roc_auc_score(bad, late["pd"])
+    assert oot["auc_95"] == pytest.approx([auc - 1.959964 * se, min(1, auc + 1.959964 * se)],
+                                          abs=1e-5)
     assert two["out_of_time"]["later"]["auc"] == pytest.approx(1 - oot["auc"], abs=1e-6)
     t = one["decision"]["threshold"]
     reject = late["pd"] >= t
@@ -76,6 +84,10 @@ def test_the_later_applicants_never_reach_cross_validation_or_the_final_model(tm
     assert oot["bad_rate"] == pytest.approx(bad.mean())
     report = (first / "report.md").read_text()
     assert "## Out-of-time test" in report and "2023-06-10 to 2023-07-19" in report
+    low, high = oot["auc_95"]
+    assert f"{low:.3f} to {high:.3f}" in report
+    low, high = one["cv"]["pooled_out_of_fold"]["auc_95"]
+    assert f"95% interval {low:.3f} to {high:.3f} (DeLong" in report
     assert "(20%, whole days)" in report and one["out_of_time"]["share"] == 0.2
     assert "refit on every applicant before the out-of-time span" in report
 

@@ -72,6 +72,19 @@ def _confusion_words(c: dict) -> str:
             f"accepted, {c['fp']} rejected")
 
 
+def interval_text(bounds: list[float] | None) -> str:
+    return "n/a" if bounds is None else f"{bounds[0]:.3f} to {bounds[1]:.3f}"
+
+
+def pooled_auc_line(metrics: dict) -> str:
+    """The pooled out-of-fold AUC with its sampling interval."""
+    p = metrics["cv"]["pooled_out_of_fold"]
+    return (f"Pooled out of fold (every applicant's PD from the members that never saw it): "
+            f"ROC-AUC {p['auc']:.4f}, 95% interval {interval_text(p['auc_95'])} (DeLong: the "
+            "sampling error of an AUC on this many good and bad applicants; the +/- above "
+            f"is the spread of single folds), KS {p['ks']:.4f}.")
+
+
 def _fmt(mean: float, std: float) -> str:
     return f"{mean:.4f} +/- {std:.4f}"
 
@@ -85,6 +98,7 @@ def out_of_time_lines(oot: dict | None) -> list[str]:
     def row(name: str, f: dict) -> dict:
         return {"applicants": name, "dates": " to ".join(f["dates"]), "n": f["applicants"],
                 "bad rate": f["bad_rate"], "mean PD": f["mean_pd"], "AUC": f["auc"],
+                "AUC 95% CI": interval_text(f["auc_95"]),
                 "KS": f["ks"], "Brier": f["brier"], "cost at t": f["cost_per_applicant"],
                 "accept-all cost": f["cost_accept_all"]}
 
@@ -98,7 +112,8 @@ def out_of_time_lines(oot: dict | None) -> list[str]:
              f"scores the later ones once, at t = {oot['threshold']:.4f} "
              "(out_of_time_scores.csv); the earlier row is its out-of-fold estimate. AUC "
              "and KS rank the model's own PDs, as the cross-validation above does; mean "
-             "PD, Brier and cost are of the deployed PDs."
+             "PD, Brier and cost are of the deployed PDs. The AUC's 95% interval is "
+             "DeLong's: the sampling error of these applicants (few bads: wide)."
              + (f" {seen} later applicant(s) also have earlier rows (the same id): the "
                 "model trained on their earlier loans." if seen else ""), "",
              markdown_table(pd.DataFrame([row("earlier (out of fold)", early),
@@ -172,7 +187,8 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
              "## Cross-validation (chosen configuration)", "",
              markdown_table(pd.DataFrame({"metric": list(m), "mean +/- std over folds":
                                           [_fmt(m[k], s[k]) for k in m]})),
-             "", per_fold_text(metrics, per_fold), "", markdown_table(per_fold), "",
+             "", pooled_auc_line(metrics), "",
+             per_fold_text(metrics, per_fold), "", markdown_table(per_fold), "",
               "## Every configuration (mean and std over folds x seeds; all metrics in "
               "cv_summary.csv)", "", markdown_table(_short(summary)), "",
               "## Decision under the cost matrix", "",

@@ -19,6 +19,7 @@ from scipy.special import expit
 from fjax import metrics
 from fjax.decision import confusion, expected_cost
 from fjax.explain import importance
+from fjax.intervals import auc_interval
 from fjax.report.files import RunDir
 from fjax.scorecard import ScoreScale
 from fjax.stability import psi
@@ -48,9 +49,13 @@ def describe(cfg: Config) -> str:
     return ", ".join(parts)
 
 
-def pooled(pd_: np.ndarray, y: np.ndarray) -> dict[str, float]:
+def pooled(pd_: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """Ranking and accuracy of PDs pooled over applicants; `auc_95` is DeLong's 95%
+    interval of the AUC (None with fewer than two of a class)."""
     auc = float(metrics.roc_auc(pd_, y))
-    return {"auc": auc, "gini": 2 * auc - 1, "ks": float(metrics.ks_statistic(pd_, y)),
+    both = min(np.sum(y > 0.5), np.sum(y < 0.5)) >= 2
+    return {"auc": auc, "auc_95": list(auc_interval(pd_, y)[1:]) if both else None,
+            "gini": 2 * auc - 1, "ks": float(metrics.ks_statistic(pd_, y)),
             "brier": float(metrics.brier(pd_, y)), "log_loss": float(metrics.log_loss(pd_, y))}
 
 
@@ -64,9 +69,10 @@ def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, final: F
 
     def measures(raw: np.ndarray, pd_: np.ndarray, y: np.ndarray) -> dict:
         both = 0 < y.sum() < len(y)
-        ranked = pooled(raw, y) if both else {"auc": None, "gini": None, "ks": None}
+        ranked = pooled(raw, y) if both else dict.fromkeys(("auc", "auc_95", "gini", "ks"))
         return {"applicants": int(len(y)), "bad_rate": float(np.mean(y)),
-                "mean_pd": float(np.mean(pd_)), "auc": ranked["auc"], "gini": ranked["gini"],
+                "mean_pd": float(np.mean(pd_)), "auc": ranked["auc"],
+                "auc_95": ranked["auc_95"], "gini": ranked["gini"],
                 "ks": ranked["ks"], "brier": float(metrics.brier(pd_, y)),
                 "cost_per_applicant": expected_cost(pd_, y, t, d.cost_fn, d.cost_fp),
                 "cost_accept_all": d.cost_fn * float(np.mean(y)),
