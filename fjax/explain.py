@@ -14,7 +14,7 @@ are one number. Reason codes are the attributes that raised the PD the most.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -55,12 +55,15 @@ def by_attribute(contributions: np.ndarray, attributes: Sequence[str]
     return names, summed
 
 
-def top_reasons(logit_contributions: np.ndarray, names: Sequence[str], k: int
-                ) -> list[list[tuple[str, float]]]:
-    """Per row, up to k (attribute, contribution) that raised the PD most (> 0 only)."""
+def top_reasons(logit_contributions: np.ndarray, names: Sequence[str], k: int,
+                skip: Collection[str] = ()) -> list[list[tuple[str, float]]]:
+    """Per row, up to k (attribute, contribution) that raised the PD most (> 0 only),
+    never one of the attributes in `skip`."""
     out = []
-    order = np.argsort(-logit_contributions, axis=1, kind="stable")[:, :k]
-    for row, idx in zip(logit_contributions, order):
+    allowed = np.array([name not in skip for name in names])
+    ranked = np.where(allowed, np.asarray(logit_contributions, np.float64), -np.inf)
+    order = np.argsort(-ranked, axis=1, kind="stable")[:, :k]
+    for row, idx in zip(ranked, order):
         out.append([(names[i], float(row[i])) for i in idx if row[i] > 0])
     return out
 

@@ -631,6 +631,48 @@ def test_points_table_lists_unknown_categories_and_missing_numbers(final_with_ho
         scale.points(contrib[1, names.index("credit_amount")]), abs=1e-6)
 
 
+def test_withheld_characteristics_are_never_reason_codes(final_with_holes):
+    """scorecard.no_reasons: per applicant the reasons are the most adverse of the other
+    attributes (numpy on the exact contributions); the withheld ones still score, and a
+    rejected applicant they were a principal reason for is counted and noted."""
+    from fjax.tasks.credit.run import report_notes, withheld
+    from fjax.tasks.credit.scoring import scored
+    cfg, data, final = final_with_holes
+    frame, skip, k = data.frame.iloc[:60], ("purpose", "duration_in_month"), 3
+    full, contrib, names, *_ = scored(final, frame, lambda p: p, 0.3, ScoreScale(), k=k)
+    out, *_ = scored(final, frame, lambda p: p, 0.3, ScoreScale(), k=k, skip=skip)
+    np.testing.assert_array_equal(out["score"], full["score"])
+    for i, row in enumerate(contrib):
+        allowed = [(row[a], n) for a, n in enumerate(names) if n not in skip and row[a] > 0]
+        want = [n for _, n in sorted(allowed, key=lambda t: -t[0])[:k]]
+        assert [out[f"reason_{r + 1}"][i] for r in range(len(want))] == want
+        assert all(out[f"reason_{r + 1}"][i] == "" for r in range(len(want), k))
+    rejected = full["decision"] == "reject"
+    principal = [any(full[f"reason_{r + 1}"][i] in skip for r in range(k))
+                 for i in range(len(frame))]
+    count = int(np.sum(np.asarray(principal) & rejected))
+    assert count > 0
+    sc = ScorecardConfig(reasons=k, no_reasons=skip)
+    assert withheld(contrib, names, sc, rejected) == count
+    noted = report_notes(dataclasses.replace(cfg, scorecard=sc), 5, 1, 1, withheld=count)
+    assert any(f"for {count} rejected applicant(s) one of them" in n
+               and "--data.drop purpose duration_in_month" in n for n in noted)
+
+
+def test_a_withheld_name_that_is_no_feature_is_refused_before_training(csv_path):
+    cfg = small_config(csv_path, scorecard=ScorecardConfig(no_reasons=("zip3",)))
+    with pytest.raises(ValueError, match=r"scorecard.no_reasons names \['zip3'\].*not a "
+                       r"feature column.*--scorecard.no-reasons"):
+        load(cfg)
+    for name in ("creditability", "PURPOSE"):   # the target; another spelling of a feature
+        cfg = small_config(csv_path, scorecard=ScorecardConfig(no_reasons=(name,)))
+        if name == "PURPOSE":
+            assert "PURPOSE" in load(cfg).schema.features
+        else:
+            with pytest.raises(ValueError, match="not a feature column"):
+                load(cfg)
+
+
 def hand_pd(score, base_score=600.0, base_odds=50.0, pdo=20.0):
     """The PD a score promises, by hand: odds = base_odds 2^((score - base_score) / pdo)."""
     odds = base_odds * 2.0 ** ((np.asarray(score, np.float64) - base_score) / pdo)

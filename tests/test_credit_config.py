@@ -28,6 +28,12 @@ def test_command_line_aliases():
     assert cfg.loss.name == "bce"  # nested defaults of the task survive
 
 
+def test_the_command_line_takes_characteristics_withheld_from_reasons():
+    cfg = tyro.cli(Config, args=["--scorecard.no-reasons", "zip3", "age"])
+    assert cfg.scorecard.no_reasons == ("zip3", "age")
+    assert from_json(Config, to_json(cfg)) == cfg
+
+
 def test_sweep_keeps_the_task_defaults_and_collects_the_grid():
     parsed = tyro.cli(sweep_view(Config), args=["--optim.learning-rate", "1e-3", "3e-3",
                                                 "--loss.pos-weight", "1", "2"])

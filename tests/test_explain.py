@@ -101,3 +101,10 @@ def test_tied_reasons_keep_the_attribute_order():
     contrib[0, 30] = 2.0
     got = top_reasons(contrib, names, k=5)
     assert [n for n, _ in got[0]] == ["a30", "a00", "a01", "a02", "a03"]
+
+
+def test_withheld_attributes_are_never_reasons_and_the_next_ones_move_up():
+    """Hand case: b raised the PD most but is withheld, so a then c are the reasons."""
+    contrib = np.array([[0.5, 0.9, 0.2, -0.1], [-0.3, 0.4, -0.2, 0.1]])
+    got = top_reasons(contrib, ["a", "b", "c", "d"], k=2, skip=("b",))
+    assert got == [[("a", 0.5), ("c", 0.2)], [("d", 0.1)]]

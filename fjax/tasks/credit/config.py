@@ -118,6 +118,9 @@ class ScorecardConfig:
     """Post-hoc calibration fitted on out-of-fold predictions."""
     reasons: int = 4
     """Reason codes per applicant."""
+    no_reasons: tuple[str, ...] = ()
+    """Characteristics (data columns) never given as a reason code, e.g. one a notice may
+    not name; they still count in every score."""
     ig_steps: int = 64
     """Integrated-gradient steps for MLP reason codes."""
 

@@ -86,7 +86,7 @@ def load(config: Config) -> CreditData:
     cfg: CreditDataConfig = config.data
     frame = spelled_as(load_dataset(cfg.path or "german_credit"),
                        [cfg.target, cfg.id_column, cfg.date_column, *cfg.numeric,
-                        *cfg.categorical, *cfg.drop])
+                        *cfg.categorical, *cfg.drop, *config.scorecard.no_reasons])
     source = repr(cfg.path) if cfg.path else "the embedded German credit data"
     k = config.sweep.folds
     if len(frame) < 2 * k:  # before the columns: on a few rows every column looks constant
@@ -101,6 +101,7 @@ def load(config: Config) -> CreditData:
     schema = infer_schema(earlier, cfg.target, cfg.positive, numeric=cfg.numeric,
                           categorical=cfg.categorical, id_column=cfg.id_column,
                           drop=(*cfg.drop, *([cfg.date_column] if cfg.date_column else [])))
+    check_no_reasons(config.scorecard.no_reasons, schema)
     y_all = binary_target(frame, schema)    # the later rows' labels checked too
     y = y_all[~later]
     check_class_counts(y, config.sweep.folds, cfg.target)
@@ -121,6 +122,16 @@ def load(config: Config) -> CreditData:
     return CreditData(frame=earlier, schema=schema, y=y, ids=ids, folds=folds,
                       new=load_new_applicants(cfg, schema), repeated_ids=repeated_ids,
                       **held_out)
+
+
+def check_no_reasons(names: tuple[str, ...], schema: TableSchema) -> None:
+    """scorecard.no_reasons names feature columns only (a typo would withhold nothing)."""
+    unknown = [c for c in names if c not in schema.features]
+    if unknown:
+        raise ValueError(f"scorecard.no_reasons names {unknown}, which the model does not "
+                         f"score (not a feature column); its features are "
+                         f"{list(schema.features)}: name one of them, e.g. "
+                         f"--scorecard.no-reasons {schema.features[0]}")
 
 
 def check_numeric(frame: pd.DataFrame, schema: TableSchema, described: str) -> None:

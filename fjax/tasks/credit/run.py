@@ -18,13 +18,13 @@ from scipy.special import expit
 
 from fjax import metrics
 from fjax.decision import confusion, expected_cost
-from fjax.explain import importance
+from fjax.explain import importance, top_reasons
 from fjax.intervals import auc_interval
 from fjax.report.files import RunDir
 from fjax.scorecard import ScoreScale
 from fjax.stability import psi
 from fjax.tasks.credit.characteristics import characteristics
-from fjax.tasks.credit.config import Config
+from fjax.tasks.credit.config import Config, ScorecardConfig
 from fjax.tasks.credit.data import CreditData, load
 from fjax.tasks.credit.final import FinalModel, points_table, refit
 from fjax.tasks.credit.members import METRICS
@@ -106,10 +106,13 @@ OUTPUTS = ("metrics.json", "cv_table.csv", "cv_summary.csv", "scores.csv",
 def report_notes(config: Config, members: int, configs: int, programs: int,
                  rejected_without_reason: int = 0, chosen: Config | None = None,
                  mean_pd: float | None = None, bad_rate: float | None = None,
-                 repeated_ids: int = 0, resumed_epoch: int = 0) -> list[str]:
+                 repeated_ids: int = 0, resumed_epoch: int = 0, withheld: int = 0
+                 ) -> list[str]:
     """What a reader must know to trust (or discount) the numbers; `chosen` is the best
     configuration, `mean_pd` its mean out-of-fold PD and `bad_rate` the data's;
-    `resumed_epoch` the latest checkpoint a resumed run started from (0: none)."""
+    `resumed_epoch` the latest checkpoint a resumed run started from (0: none);
+    `withheld` the rejected applicants a scorecard.no_reasons attribute was a principal
+    reason for."""
     notes = [f"{members} members ({config.sweep.folds} folds x {configs} configurations x "
              f"{config.sweep.seeds} seeds) trained in {programs} compiled population(s); "
              "preprocessing fitted per fold on that fold's training rows."]
@@ -157,6 +160,16 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
                      "no attribute of theirs raised the PD above the reference (mean) "
                      "applicant's, whose PD is itself at or above the threshold. Reasons are "
                      "relative to that reference; review these cases by hand.")
+    if config.scorecard.no_reasons:
+        named = ", ".join(config.scorecard.no_reasons)
+        notes.append(f"Reason codes never name {named} (scorecard.no_reasons), which still "
+                     f"count in every score: for {withheld} rejected applicant(s) one of them "
+                     f"was among the {config.scorecard.reasons} attributes that raised the PD "
+                     "most, so the reasons they are given are not their principal ones. An "
+                     "adverse-action notice must state the principal reasons (US Regulation "
+                     "B); a characteristic that may not be named, or that stands in for a "
+                     "protected trait, usually should not be scored: drop it with "
+                     f"--data.drop {' '.join(config.scorecard.no_reasons)}.")
     if resumed_epoch:
         notes.append(f"The run resumed from a checkpoint of epoch {resumed_epoch}: "
                      "metrics.json's `timings_s` are this session's, without the epochs "
@@ -247,13 +260,23 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     notes = report_notes(config, len(search.table), len(search.summary), len(results),
                          final_facts["rejected_without_reason"], best,
                          float(np.mean(oof.pd_raw)), float(np.mean(data.y)), data.repeated_ids,
-                         metrics_json["timings_s"]["resumed_epoch"])
+                         metrics_json["timings_s"]["resumed_epoch"],
+                         final_facts["rejected_with_withheld_reason"])
     run_dir.text("report.md", report_markdown(
         title=f"Credit scoring: {config.name}", metrics=metrics_json,
         per_fold=per_fold, summary=search.summary, importance=imp, points=points,
         characteristics=chars, images=images, notes=notes))
     finish_run(run_dir, OUTPUTS)
     return run_dir.path
+
+
+def withheld(contrib: np.ndarray, names: list[str], sc: ScorecardConfig,
+             rejected: pd.Series) -> int:
+    """Rejected applicants one of whose `sc.reasons` most adverse attributes is in
+    `sc.no_reasons`: the reasons they are given are not their principal ones."""
+    unrestricted = top_reasons(contrib, names, sc.reasons)
+    hidden = [any(a in sc.no_reasons for a, _ in r) for r in unrestricted]
+    return int(np.sum(np.asarray(hidden) & rejected.to_numpy()))
 
 
 def write_scores(run_dir: RunDir, config: Config, data: CreditData, final: FinalModel,
@@ -264,7 +287,8 @@ def write_scores(run_dir: RunDir, config: Config, data: CreditData, final: Final
     logistic model's scorecard.csv and encoder.json. Returns (scores, importance,
     scorecard points or None, the facts for metrics.json's "final")."""
     scores, contrib, names, ref_logit, completeness = scored(
-        final, data.frame, oof.calibrator, oof.threshold, scale, config.scorecard.reasons)
+        final, data.frame, oof.calibrator, oof.threshold, scale, config.scorecard.reasons,
+        config.scorecard.no_reasons)
     scores.insert(0, "applicant", data.ids)
     scores.insert(1, config.data.target, data.frame[config.data.target].astype(str).to_numpy())
     scores.insert(2, "fold", oof.fold)
@@ -285,5 +309,7 @@ def write_scores(run_dir: RunDir, config: Config, data: CreditData, final: Final
              "attribution_completeness_max_error": completeness,
              "decisions": scores["decision"].value_counts().to_dict(),
              "rejected_without_reason": int(((scores["decision"] == "reject")
-                                             & (scores["reason_1"] == "")).sum())}
+                                             & (scores["reason_1"] == "")).sum()),
+             "rejected_with_withheld_reason": withheld(
+                 contrib, names, config.scorecard, scores["decision"] == "reject")}
     return scores, imp, points, facts

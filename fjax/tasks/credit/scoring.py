@@ -26,16 +26,18 @@ def deployed_scale(sc: ScorecardConfig, calibrator) -> ScoreScale:
 
 
 def scored(final: FinalModel, frame: pd.DataFrame, calibrator, threshold: float,
-           scale: ScoreScale, k: int) -> tuple[pd.DataFrame, np.ndarray, list[str], float, float]:
-    """Per applicant: PD, score, decision and reason codes; plus the contributions, their
-    names, the reference applicant's logit and the largest completeness error."""
+           scale: ScoreScale, k: int, skip: tuple[str, ...] = ()
+           ) -> tuple[pd.DataFrame, np.ndarray, list[str], float, float]:
+    """Per applicant: PD, score, decision and reason codes (none of `skip`); plus the
+    contributions, their names, the reference applicant's logit and the largest
+    completeness error."""
     x = final.encode(frame)
     z = final.logits(x)
     names, contrib, ref_logit = attributions(final, x)
     pd_ = calibrator(expit(np.asarray(z, np.float64)))
     out = pd.DataFrame({"pd": pd_, "score": scale.from_logit(z),
                         "decision": np.where(pd_ >= threshold, "reject", "accept")})
-    reasons = top_reasons(contrib, names, k)
+    reasons = top_reasons(contrib, names, k, skip)
     for i in range(k):
         attr = [r[i][0] if len(r) > i else "" for r in reasons]
         out[f"reason_{i + 1}"] = attr
@@ -59,7 +61,8 @@ def score_new(config: Config, frame: pd.DataFrame, final: FinalModel, calibrator
     """Applicants the final model never saw (`data.score_path`'s, or the out-of-time
     ones), scored like the training ones, under `ids` (default: their id column, else
     their row in `frame`)."""
-    out = scored(final, frame, calibrator, threshold, scale, config.scorecard.reasons)[0]
+    sc = config.scorecard
+    out = scored(final, frame, calibrator, threshold, scale, sc.reasons, sc.no_reasons)[0]
     if ids is None:
         ids = frame[config.data.id_column].to_numpy() if config.data.id_column \
             else np.arange(len(frame))
