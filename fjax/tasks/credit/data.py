@@ -5,6 +5,8 @@ or on every row (for the final refit)."""
 from __future__ import annotations
 
 import dataclasses
+import re
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +35,7 @@ class CreditData:
     later_ids: np.ndarray | None = None  # [m], their ids (file rows without data.id_column)
     later_seen_earlier: int = 0        # later applicants whose id also has earlier rows
     date_spans: dict | None = None     # "earlier"/"later": [first, last] date
+    coded_numbers: tuple[str, ...] = ()  # numeric columns that look like codes (a warning)
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,9 @@ def load(config: Config) -> CreditData:
                           categorical=cfg.categorical, id_column=cfg.id_column,
                           drop=(*cfg.drop, *([cfg.date_column] if cfg.date_column else [])))
     check_no_reasons(config.scorecard.no_reasons, schema)
+    coded = coded_numbers(earlier, schema, cfg.numeric)
+    for column in coded:
+        warnings.warn(code_words(column))
     y_all = binary_target(frame, schema)    # the later rows' labels checked too
     y = y_all[~later]
     check_class_counts(y, config.sweep.folds, cfg.target)
@@ -121,7 +127,43 @@ def load(config: Config) -> CreditData:
                         if cfg.id_column else 0)
     return CreditData(frame=earlier, schema=schema, y=y, ids=ids, folds=folds,
                       new=load_new_applicants(cfg, schema), repeated_ids=repeated_ids,
-                      **held_out)
+                      coded_numbers=tuple(coded), **held_out)
+
+
+# A word of a column name that names a code, not a quantity (zip3, region_code, BranchID).
+CODE_WORD = re.compile(r"(zip|zipcode|postal|postcode|code|id|region|branch|district|county"
+                       r"|state|fips|sic|naics|mcc|msa|cbsa)\d*")
+
+
+def name_words(name: str) -> list[str]:
+    """Lower-case words of a column name, split at non-alphanumerics and camelCase humps."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", str(name))
+    return [w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w]
+
+
+def coded_numbers(frame: pd.DataFrame, schema: TableSchema, declared: tuple[str, ...]
+                  ) -> list[str]:
+    """Numeric columns, not declared data.numeric, of whole numbers with more than two
+    values whose name reads as a code: read as numbers, each becomes one linear term, as
+    if zip 941 were 'more' than 940. Values alone cannot tell a code from a count (both
+    are whole numbers, leading zeros are gone once read), so the name decides."""
+    found = []
+    for column in schema.numeric:
+        if column in declared or not any(CODE_WORD.fullmatch(w) for w in name_words(column)):
+            continue
+        values = numeric_values(frame, column)
+        values = values[~np.isnan(values)]
+        if np.all(values == np.round(values)) and len(np.unique(values)) > 2:
+            found.append(column)
+    return found
+
+
+def code_words(column: str) -> str:
+    """The warning for a numeric column that looks like a code, with both fixes."""
+    return (f"column {column!r} holds whole numbers and its name reads as a code, yet it is "
+            f"scored as one number (a linear term: code 941 counts as 'more' than 940); if it "
+            f"is a code, pass --data.categorical {column}; if it measures something, pass "
+            f"--data.numeric {column} to silence this")
 
 
 def check_no_reasons(names: tuple[str, ...], schema: TableSchema) -> None:

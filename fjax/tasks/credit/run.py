@@ -25,7 +25,7 @@ from fjax.scorecard import ScoreScale
 from fjax.stability import psi
 from fjax.tasks.credit.characteristics import characteristics
 from fjax.tasks.credit.config import Config, ScorecardConfig
-from fjax.tasks.credit.data import CreditData, load
+from fjax.tasks.credit.data import CreditData, code_words, load
 from fjax.tasks.credit.final import FinalModel, points_table, refit
 from fjax.tasks.credit.members import METRICS
 from fjax.tasks.credit.oof import OutOfFold, analyse, oof_pd
@@ -106,13 +106,13 @@ OUTPUTS = ("metrics.json", "cv_table.csv", "cv_summary.csv", "scores.csv",
 def report_notes(config: Config, members: int, configs: int, programs: int,
                  rejected_without_reason: int = 0, chosen: Config | None = None,
                  mean_pd: float | None = None, bad_rate: float | None = None,
-                 repeated_ids: int = 0, resumed_epoch: int = 0, withheld: int = 0
-                 ) -> list[str]:
+                 repeated_ids: int = 0, resumed_epoch: int = 0, withheld: int = 0,
+                 coded: Sequence[str] = ()) -> list[str]:
     """What a reader must know to trust (or discount) the numbers; `chosen` is the best
     configuration, `mean_pd` its mean out-of-fold PD and `bad_rate` the data's;
     `resumed_epoch` the latest checkpoint a resumed run started from (0: none);
     `withheld` the rejected applicants a scorecard.no_reasons attribute was a principal
-    reason for."""
+    reason for; `coded` the numeric columns that look like codes."""
     notes = [f"{members} members ({config.sweep.folds} folds x {configs} configurations x "
              f"{config.sweep.seeds} seeds) trained in {programs} compiled population(s); "
              "preprocessing fitted per fold on that fold's training rows."]
@@ -170,6 +170,7 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
                      "B); a characteristic that may not be named, or that stands in for a "
                      "protected trait, usually should not be scored: drop it with "
                      f"--data.drop {' '.join(config.scorecard.no_reasons)}.")
+    notes += [code_words(column) + "." for column in coded]
     if resumed_epoch:
         notes.append(f"The run resumed from a checkpoint of epoch {resumed_epoch}: "
                      "metrics.json's `timings_s` are this session's, without the epochs "
@@ -261,7 +262,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                          final_facts["rejected_without_reason"], best,
                          float(np.mean(oof.pd_raw)), float(np.mean(data.y)), data.repeated_ids,
                          metrics_json["timings_s"]["resumed_epoch"],
-                         final_facts["rejected_with_withheld_reason"])
+                         final_facts["rejected_with_withheld_reason"], data.coded_numbers)
     run_dir.text("report.md", report_markdown(
         title=f"Credit scoring: {config.name}", metrics=metrics_json,
         per_fold=per_fold, summary=search.summary, importance=imp, points=points,
