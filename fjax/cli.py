@@ -177,12 +177,14 @@ def parse_sweep(cls: type, args: list[str], prog: str, saved: Any = None,
 
 
 def prose(doc: str | None) -> str:
-    """A docstring's paragraphs wrapped to the terminal. tyro prints a description as is,
-    except that it joins a line that starts with a letter to the one before, so
-    continuation lines are indented."""
+    """A docstring's paragraphs wrapped to the terminal, never inside a word: a flag
+    (--optim.learning-rate) stays whole. tyro prints a description as is, except that it
+    joins a line that starts with a letter to the one before, so continuation lines are
+    indented."""
     width = min(shutil.get_terminal_size().columns, 100) - 1
     paragraphs = inspect.cleandoc(doc or "").split("\n\n")
-    return "\n\n".join(textwrap.fill(" ".join(p.split()), width, subsequent_indent="  ")
+    return "\n\n".join(textwrap.fill(" ".join(p.split()), width, subsequent_indent="  ",
+                                     break_on_hyphens=False, break_long_words=False)
                        for p in paragraphs)
 
 

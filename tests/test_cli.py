@@ -171,6 +171,16 @@ def test_help_descriptions_wrap_to_the_terminal(command, capsys, monkeypatch):
     assert doc in " ".join(" ".join(preamble).split())
 
 
+@pytest.mark.parametrize("columns", range(20, 60))
+def test_help_descriptions_never_split_a_flag(columns, monkeypatch):
+    """`fjax sweep credit --help` listed "--optim.learning-" at one line's end and "rate" on
+    the next: textwrap broke the flag at its hyphen."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    flags = ["--optim.learning-rate", "--loss.focal-gamma", "--data.val-fraction"]
+    words = cli.prose("Swept fields take several values: " + ", ".join(flags)).split()
+    assert all(f"{flag}," in words or flag in words for flag in flags)
+
+
 def test_field_help_flows_as_one_paragraph(capsys, monkeypatch):
     """A field's docstring broke at every source line in --help (tyro looked for
     continuation lines before dedenting them), leaving short ragged lines: each line
