@@ -63,7 +63,10 @@ def sweep_view(cls: type, base: Any = None) -> type:
             fields.append((f.name, view, dataclasses.field(default=view())))
         elif f.metadata.get("hyper"):
             values = () if default is None else (default,)
-            fields.append((f.name, tuple[float, ...], dataclasses.field(default=values)))
+            several = tuple[float, ...]
+            if typing.get_origin(tp) is typing.Annotated:   # keep tyro.conf.Suppress
+                several = typing.Annotated[(several, *tp.__metadata__)]
+            fields.append((f.name, several, dataclasses.field(default=values)))
         else:
             fields.append((f.name, tp, dataclasses.field(default=default)))
     # A subclass, so that tyro finds each field's docstring (the help text) on `cls`; its
@@ -139,15 +142,25 @@ def flags_in(args: list[str]) -> set[str]:
     return {a.split("=", 1)[0].replace("_", "-") for a in args if a.startswith("--")}
 
 
-def flags_of(cls: type, path: str) -> set[str]:
-    """Every flag that sets config field `path` ("model.kind": --model.kind, --model)."""
+def field_hint(cls: type, path: str) -> Any:
+    """The annotation of config field `path` ("model.kind"), with its tyro markers."""
     *parents, leaf = path.split(".")
     for name in parents:
         cls = typing.get_type_hints(cls)[name]
-    hint = typing.get_type_hints(cls, include_extras=True)[leaf]
-    aliases = [a for meta in getattr(hint, "__metadata__", ())
+    return typing.get_type_hints(cls, include_extras=True)[leaf]
+
+
+def flags_of(cls: type, path: str) -> set[str]:
+    """Every flag that sets config field `path` ("model.kind": --model.kind, --model)."""
+    aliases = [a for meta in getattr(field_hint(cls, path), "__metadata__", ())
                for a in (getattr(meta, "aliases", None) or ())]
     return {"--" + path.replace("_", "-"), *aliases}
+
+
+def has_flag(cls: type, path: str) -> bool:
+    """Whether config field `path` is on the command line: a task hides (with
+    tyro.conf.Suppress) the fields it never reads, such as forecasting's loss.pos_weight."""
+    return tyro.conf.Suppress not in getattr(field_hint(cls, path), "__metadata__", ())
 
 
 def parse_sweep(cls: type, args: list[str], prog: str, saved: Any = None,
@@ -165,7 +178,7 @@ def parse_sweep(cls: type, args: list[str], prog: str, saved: Any = None,
         else:
             structural[path] = tuple(values)
     parsed = tyro.cli(view, args=args, prog=prog, default=default,
-                      description=sweep_help(cls, swept))
+                      description=sweep_help(cls, [p for p in swept if has_flag(cls, p)]))
     config, grid = split_sweep(cls, parsed)
     given = flags_in(args)
     grid.update({p: v for p, v in structural.items() if not flags_of(cls, p) & given})
@@ -207,7 +220,7 @@ def _dedent_field_docs() -> None:
     _docstrings.parse_docstring_from_object = dedented
 
 
-def sweep_help(cls: type, swept: dict) -> str:
+def sweep_help(cls: type, swept: list[str]) -> str:
     """The help's preamble for `fjax sweep`: which fields take several values."""
     flags = ", ".join(f"--{path.replace('_', '-')}" for path in swept)
     return prose(f"{cls.__doc__ or ''}\n\nSwept fields take several values, and their "

@@ -22,8 +22,8 @@ from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import tyro
 
-from fjax.config_fields import (check_integer, check_positive, config_error, frozen_config,
-                                hyper, unwrap_annotation)
+from fjax.config_fields import (check_integer, check_positive, check_unused, config_error,
+                                frozen_config, hyper, unwrap_annotation)
 
 T = TypeVar("T")
 
@@ -107,6 +107,20 @@ class LossConfig:
             raise config_error(self, "quantiles",
                                f"must be levels in (0, 1), got {self.quantiles}",
                                "use e.g. 0.1 0.5 0.9")
+
+
+@frozen_config
+class BinaryLossConfig(LossConfig):
+    """A LossConfig of the losses for a binary label (credit, fraud), without the other
+    losses' fields; a plain LossConfig given to a task is converted to one."""
+
+    name: Literal["bce", "focal"] = "bce"
+    huber_delta: Annotated[float, tyro.conf.Suppress] = hyper(1.0)
+    quantiles: Annotated[tuple[float, ...], tyro.conf.Suppress] = (0.1, 0.5, 0.9)
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_unused(self, ("huber_delta", "quantiles"), "bce and focal do not use it")
 
 
 @frozen_config

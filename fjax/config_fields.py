@@ -108,6 +108,8 @@ def _plain(tp: Any, value: Any) -> Any:
     if get_origin(tp) is Literal:   # only None reaches here (check_field_types)
         raise TypeError
     if dataclasses.is_dataclass(tp):
+        if type(value) in tp.__mro__[1:] and dataclasses.is_dataclass(value):
+            return narrowed(tp, value)
         if not isinstance(value, tp):
             raise TypeError
         return value
@@ -130,6 +132,13 @@ def _plain(tp: Any, value: Any) -> Any:
     return value
 
 
+def narrowed(cls: type[T], value: Any) -> T:
+    """`value`, an instance of a base of config class `cls`, rebuilt as a `cls`: a task
+    narrows a general config (its `ModelConfig` to the kinds it accepts), and Python users
+    still pass the general one; `cls`'s own checks judge the values."""
+    return cls(**{f.name: getattr(value, f.name) for f in dataclasses.fields(value) if f.init})
+
+
 def _describe(tp: Any) -> str:
     tp, optional = unwrap_annotation(tp)
     names = {bool: "True or False", int: "an integer", float: "a finite number",
@@ -138,6 +147,8 @@ def _describe(tp: Any) -> str:
         text = f"a tuple of {_describe(get_args(tp)[0]).split(' ', 1)[1]}s"
     elif dataclasses.is_dataclass(tp):
         text = f"a {tp.__name__}"
+    elif get_origin(tp) is Literal:
+        text = f"one of {', '.join(map(str, get_args(tp)))}"
     else:
         text = names.get(tp, str(tp))
     return f"{text} or None" if optional else text
@@ -148,8 +159,9 @@ def _type_fix(tp: Any, value: Any) -> str:
     if get_origin(bare) is tuple and not isinstance(value, (tuple, list)):
         text = value if isinstance(value, str) and get_args(bare)[0] is not str else repr(value)
         return f"write a tuple, e.g. ({text},)"
-    if dataclasses.is_dataclass(bare):
-        return f"pass {bare.__name__}(...)"
+    if dataclasses.is_dataclass(bare):   # the class, or a config class it narrows
+        return "pass " + " or ".join(f"{c.__name__}(...)" for c in bare.__mro__
+                                     if dataclasses.is_dataclass(c))
     if isinstance(value, str):
         return "pass the value itself, not a string"
     return f"pass {_describe(tp)}"

@@ -186,10 +186,12 @@ def test_a_name_that_reads_both_better_and_worse_has_no_mode():
     ("forecast", dict(seed=-1), r"Config.seed must be an integer >= 0"),
     ("forecast", dict(seed=2**32 - 1, sweep=SweepConfig(seeds=2)), r"run to 4294967296"),
     ("credit", dict(name=".."), r"Config.name is '\.\.'"),
-    ("forecast", dict(train=TrainConfig(monitor="val_auc")), r"which a forecast run does not"),
+    ("forecast", dict(train=TrainConfig(monitor="val_auc")),
+     r"ForecastTrainConfig.monitor is 'val_auc'; choose one of loss, val_loss"),
     ("credit", dict(train=TrainConfig(monitor="val_average_precision")),
-     r"which a credit run does not log"),
-    ("fraud", dict(train=TrainConfig(monitor="val_loss")), r"which a fraud run does not log"),
+     r"CreditTrainConfig.monitor is 'val_average_precision'; choose one of loss, val_loss"),
+    ("fraud", dict(train=TrainConfig(monitor="val_loss")),
+     r"FraudTrainConfig.monitor is 'val_loss'.*choose one of val_average_precision"),
 ])
 def test_settings_that_failed_only_after_the_run_folder_was_replaced(task, kwargs, match):
     """A seed out of range, a monitor the run never logs, and the name '..' (runs/.. is

@@ -7,7 +7,7 @@ import tyro
 
 from fjax import cli
 from fjax.config import LossConfig, ModelConfig, SweepConfig, TrainConfig, from_json, to_json
-from fjax.tasks.forecast import Config, ForecastDataConfig
+from fjax.tasks.forecast import Config, ForecastDataConfig, ForecastModelConfig
 
 
 def test_defaults_reproduce_the_tutorial():
@@ -15,7 +15,7 @@ def test_defaults_reproduce_the_tutorial():
     assert (c.name, c.data.target, c.data.window, c.data.horizon, c.data.scaler) == \
         ("forecast", "Close", 60, 1, "minmax")
     assert (c.data.test_fraction, c.data.val_fraction, c.data.transform) == (0.2, 0.0, "price")
-    assert c.model == ModelConfig(kind="lstm", hidden=(50, 50), head=(25,))
+    assert c.model == ForecastModelConfig(kind="lstm", hidden=(50, 50), head=(25,))
     assert (c.optim.name, c.optim.learning_rate, c.train.batch_size, c.loss.name) == \
         ("adam", 1e-3, 64, "mse")
     assert c.run_dir == "runs/forecast"
@@ -40,7 +40,8 @@ def test_defaults_reproduce_the_tutorial():
     (lambda: ForecastDataConfig(features=("RSI",), feature_transforms=("price",)),
      r"ForecastDataConfig.feature_transforms has 'price' \(did you mean 'level'\?\)"),
     (lambda: ForecastDataConfig(transform="pct"), r"ForecastDataConfig.transform is 'pct'"),
-    (lambda: Config(loss=LossConfig(name="bce")), r"LossConfig.name is 'bce', not a forecasting"),
+    (lambda: Config(loss=LossConfig(name="bce")),
+     r"ForecastLossConfig.name is 'bce'; choose one of mse, mae, huber, pinball, gaussian_nll"),
     (lambda: Config(model=ModelConfig(kind="logistic")), r"ModelConfig.kind is 'logistic'"),
     (lambda: Config(loss=LossConfig(name="pinball", quantiles=(0.5,))), r"LossConfig.quantiles"),
     (lambda: Config(loss=LossConfig(name="pinball", quantiles=(0.6, 0.9))),

@@ -146,7 +146,7 @@ def test_a_run_on_the_simulation_sets_the_handbooks_figures_beside_its_own(tmp_p
 
 @pytest.mark.parametrize("make, field", [
     (lambda: Config(compare=("rule", "forest")), "Config.compare"),
-    (lambda: Config(model=ModelConfig(kind="linear")), "Config.model"),
+    (lambda: Config(model=ModelConfig(kind="linear")), "FraudModelConfig.kind"),
     (lambda: FraudDataConfig(top_k=0), "FraudDataConfig.top_k"),
     (lambda: FraudDataConfig(train_start="someday"), "FraudDataConfig.train_start"),
     (lambda: FraudDataConfig(scaler="zscore"), "FraudDataConfig.scaler"),

@@ -5,7 +5,9 @@ reason codes, calibration, cost-based decisions and stability.
     fjax run credit --model mlp      # MLP with category embeddings
 """
 
-from fjax.tasks.credit.config import Config, CreditDataConfig, CreditModelConfig, ScorecardConfig
+from fjax.tasks.credit.config import (Config, CreditDataConfig, CreditModelConfig,
+                                      CreditTrainConfig, ScorecardConfig)
 from fjax.tasks.credit.run import run
 
-__all__ = ["Config", "CreditDataConfig", "CreditModelConfig", "ScorecardConfig", "run"]
+__all__ = ["Config", "CreditDataConfig", "CreditModelConfig", "CreditTrainConfig",
+           "ScorecardConfig", "run"]

@@ -6,7 +6,10 @@ population, probabilistic heads, seed ensembles, and baselines on the same windo
     run(Config(data=ForecastDataConfig(origins=5)))     # walk-forward backtest
 """
 
-from fjax.tasks.forecast.config import Config, EvaluationConfig, ForecastDataConfig
+from fjax.tasks.forecast.config import (Config, EvaluationConfig, ForecastDataConfig,
+                                        ForecastLossConfig, ForecastModelConfig,
+                                        ForecastTrainConfig)
 from fjax.tasks.forecast.run import run
 
-__all__ = ["Config", "EvaluationConfig", "ForecastDataConfig", "run"]
+__all__ = ["Config", "EvaluationConfig", "ForecastDataConfig", "ForecastLossConfig",
+           "ForecastModelConfig", "ForecastTrainConfig", "run"]

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import difflib
 import math
-from typing import Literal
+from typing import Annotated, Literal
+
+import tyro
 
 from fjax.config import (DataConfig, ExperimentConfig, LossConfig, ModelConfig, TrainConfig,
-                         check_integer, config_error, frozen_config)
+                         check_integer, config_error, frozen_config, hyper)
 from fjax.config_fields import check_unused
 from fjax.data.series import FEATURE_TRANSFORMS, LIKE_TARGET
 
-FORECAST_LOSSES = ("mse", "mae", "huber", "pinball", "gaussian_nll")
-FORECAST_MODELS = ("linear", "mlp", "lstm", "gru", "cnn")
+ForecastModel = Literal["linear", "mlp", "lstm", "gru", "cnn"]
+ForecastLoss = Literal["mse", "mae", "huber", "pinball", "gaussian_nll"]
 DEFAULT_EPOCHS = 50
 
 
@@ -143,28 +145,55 @@ class EvaluationConfig:
 
 
 @frozen_config
+class ForecastModelConfig(ModelConfig):
+    """A ModelConfig of the kinds that forecast; a plain ModelConfig given to `Config` is
+    converted to one (and refused, by field, if it does not fit)."""
+
+    kind: Annotated[ForecastModel, tyro.conf.arg(aliases=("--model",))] = "mlp"
+    bottleneck: Annotated[int, tyro.conf.Suppress] = 8   # hidden from --help, refused if set
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_unused(self, ("bottleneck",), "no forecasting model is an autoencoder")
+
+
+@frozen_config
+class ForecastLossConfig(LossConfig):
+    """A LossConfig of the forecasting losses, without the binary losses' fields."""
+
+    name: ForecastLoss = "mse"
+    pos_weight: Annotated[float, tyro.conf.Suppress] = hyper(1.0)
+    focal_gamma: Annotated[float, tyro.conf.Suppress] = hyper(2.0)
+    focal_alpha: Annotated[float, tyro.conf.Suppress] = hyper(-1.0)
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_unused(self, ("pos_weight", "focal_gamma", "focal_alpha"),
+                     "no forecasting loss is a binary one")
+
+
+@frozen_config
+class ForecastTrainConfig(TrainConfig):
+    """A TrainConfig monitoring what a forecast run logs."""
+
+    monitor: Literal["loss", "val_loss"] | None = None
+
+
+@frozen_config
 class Config(ExperimentConfig):
     """`fjax run forecast`: the tutorial's LSTM on the S&P 500, scored honestly."""
 
     name: str = "forecast"
     data: ForecastDataConfig = ForecastDataConfig()
-    model: ModelConfig = ModelConfig(kind="lstm", hidden=(50, 50), head=(25,))
+    model: ForecastModelConfig = ForecastModelConfig(kind="lstm", hidden=(50, 50), head=(25,))
     """Forecasting models: linear, mlp, lstm, gru or cnn."""
-    loss: LossConfig = LossConfig(name="mse")
+    loss: ForecastLossConfig = ForecastLossConfig(name="mse")
     """Forecasting losses: mse, mae, huber, pinball (quantiles) or gaussian_nll."""
-    train: TrainConfig = TrainConfig(epochs=DEFAULT_EPOCHS, batch_size=64)
+    train: ForecastTrainConfig = ForecastTrainConfig(epochs=DEFAULT_EPOCHS, batch_size=64)
     evaluation: EvaluationConfig = EvaluationConfig()
 
     def __post_init__(self):
         super().__post_init__()
-        if self.model.kind not in FORECAST_MODELS:
-            raise config_error(self.model, "kind",
-                               f"is {self.model.kind!r}, which does not forecast",
-                               f"choose one of {', '.join(FORECAST_MODELS)}")
-        check_unused(self.model, ("bottleneck",), "no forecasting model is an autoencoder")
-        if self.loss.name not in FORECAST_LOSSES:
-            raise config_error(self.loss, "name", f"is {self.loss.name!r}, not a forecasting loss",
-                               f"choose one of {', '.join(FORECAST_LOSSES)}")
         if self.loss.name == "pinball" and len(self.loss.quantiles) < 2:
             raise config_error(self.loss, "quantiles", f"has one level {self.loss.quantiles}",
                                "give at least two levels for an interval, e.g. 0.1 0.5 0.9")
@@ -177,9 +206,6 @@ class Config(ExperimentConfig):
             raise config_error(self.sweep, "folds", f"is {self.sweep.folds}, but forecasting "
                                "does not shuffle rows into folds", "use --data.origins for "
                                "walk-forward origins over the test span")
-        if self.train.monitor not in (None, "loss", "val_loss"):
-            raise config_error(self.train, "monitor", f"is {self.train.monitor!r}, which a "
-                               "forecast run does not log", "use loss or val_loss")
         if self.train.monitor == "val_loss" and self.data.val_fraction == 0 \
                 and self.data.origins == 1:
             raise config_error(self.train, "monitor", "is 'val_loss', but this run has no "

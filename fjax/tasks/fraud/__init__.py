@@ -22,7 +22,8 @@ from typing import Any, Mapping, Sequence
 
 from fjax.config import config_error, to_dict
 from fjax.tasks.experiment import check_loss_grid, default_run_dir, finish_run
-from fjax.tasks.fraud.config import MODELS, SEQUENCE_KINDS, TRAINED_KINDS, Config, FraudDataConfig
+from fjax.tasks.fraud.config import (MODELS, SEQUENCE_KINDS, TRAINED_KINDS, Config, FraudDataConfig,
+                                     FraudModelConfig, FraudTrainConfig)
 from fjax.tasks.fraud.dataset import FraudData, prepare
 from fjax.tasks.fraud.evaluation import evaluate, rule_scores, scores_frame
 from fjax.tasks.fraud.presets import CROSSFIT_FOLDS, preset
@@ -31,7 +32,7 @@ from fjax.tasks.fraud.report import (ModelResult, immature_labels_note, periods_
 from fjax.tasks.fraud.training import (ModelRun, crossfit_errors, fit_periods,
                                        with_anomaly_feature)
 
-__all__ = ["Config", "FraudDataConfig", "run"]
+__all__ = ["Config", "FraudDataConfig", "FraudModelConfig", "FraudTrainConfig", "run"]
 
 UNSUPERVISED = ("rule", "autoencoder")   # models that need no fraud in a training week
 

@@ -11,18 +11,20 @@ validation periods (see presets.py).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal, get_args
 
 import pandas as pd
+import tyro
 
-from fjax.config import (DataConfig, ExperimentConfig, LossConfig, ModelConfig, OptimConfig,
-                         SweepConfig, TrainConfig, check_integer, check_positive, config_error,
-                         frozen_config)
+from fjax.config import (BinaryLossConfig, DataConfig, ExperimentConfig, ModelConfig,
+                         OptimConfig, SweepConfig, TrainConfig, check_integer, check_positive,
+                         config_error, frozen_config)
 from fjax.config_fields import check_unused
 
 MODELS = ("rule", "logistic", "mlp", "autoencoder", "combined", "gru")
-MONITORS = ("val_average_precision", "val_auc", "loss")   # what its runs log
-TRAINED_KINDS = ("logistic", "mlp", "autoencoder", "gru", "lstm")
+FraudModel = Literal["logistic", "mlp", "autoencoder", "gru", "lstm"]
+Monitor = Literal["val_average_precision", "val_auc", "loss"]   # what its runs log
+TRAINED_KINDS = get_args(FraudModel)
 SEQUENCE_KINDS = ("gru", "lstm")
 
 
@@ -137,19 +139,42 @@ class FraudDataConfig(DataConfig):
 
 
 @frozen_config
+class FraudModelConfig(ModelConfig):
+    """A ModelConfig of the kinds that score transactions; a plain ModelConfig given to
+    `Config` is converted to one (and refused, by field, if it does not fit)."""
+
+    kind: Annotated[FraudModel, tyro.conf.arg(aliases=("--model",))] = "mlp"
+    # CNN fields: hidden from --help, and refused if set.
+    kernel_size: Annotated[int, tyro.conf.Suppress] = 3
+    dilations: Annotated[tuple[int, ...] | None, tyro.conf.Suppress] = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_unused(self, ("kernel_size", "dilations"), "no fraud model is a CNN")
+
+
+@frozen_config
+class FraudTrainConfig(TrainConfig):
+    """A TrainConfig monitoring what a fraud run logs."""
+
+    monitor: Monitor = "val_average_precision"
+    """Metric for early stopping and best-epoch selection, scored on the validation
+    periods (loss: the training loss)."""
+
+
+@frozen_config
 class Config(ExperimentConfig):
     """`fjax run fraud`: simulate, build the handbook's features, train model.kind on
     every prequential period at once, evaluate, and compare with `compare`."""
 
     name: str = "fraud"
     data: FraudDataConfig = FraudDataConfig()
-    model: ModelConfig = ModelConfig(kind="mlp", hidden=(100, 100), dropout=0.2)
+    model: FraudModelConfig = FraudModelConfig(kind="mlp", hidden=(100, 100), dropout=0.2)
     """Fraud models: logistic, mlp, autoencoder, gru or lstm."""
-    loss: LossConfig = LossConfig(name="bce")
+    loss: BinaryLossConfig = BinaryLossConfig()
     """Fraud losses: bce or focal (the autoencoder minimises reconstruction error)."""
     optim: OptimConfig = OptimConfig(name="adam", learning_rate=3e-3)
-    train: TrainConfig = TrainConfig(epochs=16, batch_size=64, eval_batch_size=8192,
-                                     monitor="val_average_precision")
+    train: FraudTrainConfig = FraudTrainConfig(epochs=16, batch_size=64, eval_batch_size=8192)
     sweep: SweepConfig = SweepConfig(seeds=1, folds=4)
     compare: tuple[str, ...] = ("rule", "logistic")
     """Other models scored beside model.kind: rule (amount), logistic, mlp, autoencoder,
@@ -158,16 +183,6 @@ class Config(ExperimentConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.model.kind not in TRAINED_KINDS:
-            raise config_error(self, "model", f"kind {self.model.kind!r} is not a fraud model",
-                               f"choose one of {', '.join(TRAINED_KINDS)}")
-        check_unused(self.model, ("kernel_size", "dilations"), "no fraud model is a CNN")
-        if self.train.monitor not in MONITORS:
-            raise config_error(self.train, "monitor", f"is {self.train.monitor!r}, which a "
-                               "fraud run does not log", f"choose one of {', '.join(MONITORS)}")
-        if self.model.kind != "autoencoder" and self.loss.name not in ("bce", "focal"):
-            raise config_error(self, "loss", f"name {self.loss.name!r} is not a binary loss",
-                               "use bce (with loss.pos_weight) or focal (with loss.focal_gamma)")
         unknown = [m for m in self.compare if m not in MODELS]
         if unknown:
             raise config_error(self, "compare", f"has unknown model(s) {unknown}",
