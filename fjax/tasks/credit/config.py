@@ -17,6 +17,8 @@ from fjax.config import (BinaryLossConfig, DataConfig, ExperimentConfig, ModelCo
 from fjax.config_fields import check_unused
 
 CreditModel = Literal["logistic", "mlp"]
+# The embedded German credit data's columns of sex, marital status and national origin.
+GERMAN_PROTECTED = ("personal_status_and_sex", "foreign_worker")
 
 
 @frozen_config
@@ -38,6 +40,12 @@ class CreditDataConfig(DataConfig):
     """Columns to treat as categorical even if they hold numbers."""
     drop: tuple[str, ...] = ()
     """Columns to leave out (nothing else is ever dropped)."""
+    protected: tuple[str, ...] | None = None
+    """Protected characteristics (sex, marital status, national origin, ...): never model
+    inputs, which US Regulation B and EU practice forbid, but kept to report approval rates,
+    adverse impact ratios, AUC and calibration per group. None (default): the embedded
+    German data's personal_status_and_sex and foreign_worker, none of a file's (name them);
+    `--data.protected` alone: none."""
     woe: Literal["none", "numeric", "all"] = "none"
     """Weight-of-evidence binning: of numeric columns, of all columns, or none."""
     woe_bins: int = 5
@@ -72,9 +80,32 @@ class CreditDataConfig(DataConfig):
             if clash:
                 raise config_error(self, "date_column", f"is {self.date_column!r}, which is "
                                    f"also data.{clash[0]}", "give the dates their own column")
+        self.check_protected()
         check_integer(self, "woe_bins", 2, "use e.g. 5")
         check_positive(self, "cost_fn")
         check_positive(self, "cost_fp")
+
+    @property
+    def protected_columns(self) -> tuple[str, ...]:
+        """`protected`, or its default for the data source (see `protected`)."""
+        if self.protected is not None:
+            return self.protected
+        return GERMAN_PROTECTED if self.path is None else ()
+
+    def check_protected(self) -> None:
+        """A protected column is never scored, so it cannot hold another role."""
+        roles = {"target": (self.target,), "id_column": (self.id_column,),
+                 "date_column": (self.date_column,), "numeric": self.numeric,
+                 "categorical": self.categorical, "drop": self.drop}
+        for role, columns in roles.items():
+            clash = [c for c in self.protected_columns if c in columns]
+            if clash:
+                given = ("" if self.protected is not None
+                         else " (by default for the embedded German data)")
+                raise config_error(self, "protected", f"names {clash[0]!r}{given}, which is "
+                                   f"also data.{role}", "a protected column is only reported "
+                                   f"on, never scored: remove it from data.{role} or from "
+                                   "--data.protected")
 
 
 @frozen_config

@@ -87,10 +87,12 @@ def out_of_time(frame: pd.DataFrame, column: str, share: float, source: str
 
 def load(config: Config) -> CreditData:
     cfg: CreditDataConfig = config.data
+    protected = cfg.protected_columns
     frame = spelled_as(load_dataset(cfg.path or "german_credit"),
                        [cfg.target, cfg.id_column, cfg.date_column, *cfg.numeric,
-                        *cfg.categorical, *cfg.drop, *config.scorecard.no_reasons])
+                        *cfg.categorical, *cfg.drop, *protected, *config.scorecard.no_reasons])
     source = repr(cfg.path) if cfg.path else "the embedded German credit data"
+    check_protected(protected, frame, source)
     k = config.sweep.folds
     if len(frame) < 2 * k:  # before the columns: on a few rows every column looks constant
         raise ValueError(f"{source} has {len(frame)} row(s); {k}-fold cross-validation "
@@ -103,7 +105,8 @@ def load(config: Config) -> CreditData:
     # Column roles from the earlier rows only: the later ones are unseen by every model.
     schema = infer_schema(earlier, cfg.target, cfg.positive, numeric=cfg.numeric,
                           categorical=cfg.categorical, id_column=cfg.id_column,
-                          drop=(*cfg.drop, *([cfg.date_column] if cfg.date_column else [])))
+                          drop=(*cfg.drop, *protected,
+                                *([cfg.date_column] if cfg.date_column else [])))
     check_no_reasons(config.scorecard.no_reasons, schema)
     coded = coded_numbers(earlier, schema, cfg.numeric)
     for column in coded:
@@ -164,6 +167,15 @@ def code_words(column: str) -> str:
             f"scored as one number (a linear term: code 941 counts as 'more' than 940); if it "
             f"is a code, pass --data.categorical {column}; if it measures something, pass "
             f"--data.numeric {column} to silence this")
+
+
+def check_protected(names: tuple[str, ...], frame: pd.DataFrame, source: str) -> None:
+    """data.protected names columns of the data (a typo would leave a trait scored)."""
+    unknown = [c for c in names if c not in frame.columns]
+    if unknown:
+        raise ValueError(f"data.protected names {unknown}, which {source} does not have; its "
+                         f"columns are {list(frame.columns)}: name the protected ones among "
+                         "them")
 
 
 def check_no_reasons(names: tuple[str, ...], schema: TableSchema) -> None:

@@ -132,6 +132,60 @@ def out_of_time_lines(oot: dict | None) -> list[str]:
     return lines + [""]
 
 
+def fair_lending_table(groupings: dict[str, list[dict]]) -> str:
+    """One row per group of every protected grouping."""
+    return markdown_table(pd.DataFrame([
+        {"characteristic": name, "group": r["group"], "n": r["applicants"], "bads": r["bads"],
+         "approval rate": r["approval_rate"], "AIR": r["adverse_impact_ratio"],
+         "AIR < 0.8": "yes" if r["below_four_fifths"] else "",
+         "AUC": r["auc"], "AUC 95% CI": interval_text(r["auc_95"]),
+         "mean PD": r["mean_pd"], "bad rate": r["bad_rate"]}
+        for name, rows in groupings.items() for r in rows]))
+
+
+def lowest_air(groupings: dict[str, list[dict]]) -> str:
+    """The sentence naming the least approved group relative to the most approved one."""
+    rows = [(r["adverse_impact_ratio"], name, r) for name, rows in groupings.items()
+            for r in rows if r["adverse_impact_ratio"] is not None]
+    if not rows:
+        return "No applicant is approved out of fold, so no AIR is defined. "
+    air, name, r = min(rows, key=lambda row: row[0])
+    return (f"The lowest AIR is {air:.3f}: {name} = {r['group']} ({r['applicants']} "
+            f"applicants) is approved {r['approval_rate']:.1%} of the time, {air:.0%} of the "
+            "most approved group's rate. ")
+
+
+def fair_lending_lines(fair: dict | None) -> list[str]:
+    """Approval, adverse impact, ranking and calibration per protected group, with what
+    the figures can and cannot show."""
+    if fair is None:
+        return []
+    flagged = [f"{name} = {r['group']}" for name, rows in fair["out_of_fold"].items()
+               for r in rows if r["below_four_fifths"]]
+    lines = ["## Fair lending (protected characteristics, never scored)", "",
+             f"{', '.join(f'`{c}`' for c in fair['columns'])} (data.protected) are no model "
+             "input; they are kept only to compare groups. Out of fold (every applicant's "
+             "PD from members that never saw it), an applicant is approved when its PD "
+             f"is under t = {fair['threshold']:.4f}. AIR, the adverse impact ratio, is a "
+             "group's approval rate over the most approved group's; under 0.8 (the "
+             "four-fifths rule) it is flagged. AUC is the ranking within the group (the "
+             "models' own PDs), mean PD beside bad rate its calibration within the group.",
+             "", fair_lending_table(fair["out_of_fold"]), "",
+             lowest_air(fair["out_of_fold"])
+             + ("Flagged (AIR < 0.8): " + "; ".join(flagged) + ". " if flagged
+                else "No group's AIR is under 0.8. ")
+             + "The four-fifths rule is a screen, not a legal test: a low ratio calls for a "
+             "look at which characteristics drive it and whether a less discriminatory "
+             "alternative predicts as well; a ratio above 0.8 does not show the model fair, "
+             "since other inputs can stand in for a protected trait. Groups of a few dozen "
+             "applicants (n, bads) give rates and AUCs far from precise (see the AUC's 95% "
+             "interval).", ""]
+    if "out_of_time" in fair:
+        lines += ["Out of time (the later applicants, scored by the final model):", "",
+                  fair_lending_table(fair["out_of_time"]), ""]
+    return lines
+
+
 def leakage_lines(chars: pd.DataFrame) -> list[str]:
     """A warning, first in the report, for each column that alone ranks the defaults
     almost perfectly: every later metric is void if it leaks the label."""
@@ -214,6 +268,7 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               "The deployed rule's cross-fitted cost is slightly optimistic: the cheaper of "
               "the two was chosen on these same folds.", "",
               *out_of_time_lines(metrics.get("out_of_time")),
+              *fair_lending_lines(metrics.get("fair_lending")),
               *characteristics_lines(characteristics),
               "## Final model (refit on every applicant"
               + (" before the out-of-time span)" if "out_of_time" in metrics else ")"), "",

@@ -26,6 +26,7 @@ from fjax.stability import psi
 from fjax.tasks.credit.characteristics import characteristics
 from fjax.tasks.credit.config import Config, ScorecardConfig
 from fjax.tasks.credit.data import CreditData, code_words, load
+from fjax.tasks.credit.fairness import FOUR_FIFTHS, fair_lending
 from fjax.tasks.credit.final import FinalModel, points_table, refit
 from fjax.tasks.credit.members import METRICS
 from fjax.tasks.credit.oof import OutOfFold, analyse, oof_pd
@@ -87,6 +88,20 @@ def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, final: F
             "later": {**measures(later_raw, later["pd"].to_numpy(), data.later_y),
                       "dates": data.date_spans["later"]},
             "psi": psi(scores["score"].to_numpy(), later["score"].to_numpy())}
+
+
+def fair_lending_facts(config: Config, data: CreditData, oof: OutOfFold,
+                       later: pd.DataFrame | None, later_raw: np.ndarray | None) -> dict:
+    """Per group of each protected column, at the deployed threshold: the out-of-fold
+    figures (never the in-sample refit's) and, with a date column, the out-of-time ones."""
+    columns = config.data.protected_columns
+    facts = {"columns": list(columns), "threshold": oof.threshold, "four_fifths": FOUR_FIFTHS,
+             "out_of_fold": fair_lending(data.frame, columns, oof.threshold, oof.pd_raw,
+                                         oof.pd, data.y)}
+    if later is not None:
+        facts["out_of_time"] = fair_lending(data.later, columns, oof.threshold, later_raw,
+                                            later["pd"].to_numpy(), data.later_y)
+    return facts
 
 
 def odds_of(calibration: str) -> str:
@@ -169,8 +184,15 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
                      "adverse-action notice must state the principal reasons (US Regulation "
                      "B); a characteristic that may not be named, or that stands in for a "
                      "protected trait, usually should not be scored: drop it with "
-                     f"--data.drop {' '.join(config.scorecard.no_reasons)}.")
+                     f"--data.drop {' '.join(config.scorecard.no_reasons)} (or "
+                     "--data.protected, which also reports approval rates per group).")
     notes += [code_words(column) + "." for column in coded]
+    if not config.data.protected_columns:
+        notes.append("No data.protected columns: the report has no fair-lending figures. "
+                     "Name the columns of sex, marital status, national origin or any other "
+                     "protected characteristic with --data.protected: they are then never "
+                     "scored, and approval rates, adverse impact ratios, AUC and "
+                     "calibration are reported per group.")
     if resumed_epoch:
         notes.append(f"The run resumed from a checkpoint of epoch {resumed_epoch}: "
                      "metrics.json's `timings_s` are this session's, without the epochs "
@@ -211,7 +233,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         run_dir.csv("new_scores.csv", new)
         stability["psi_new_applicants"] = psi(scores["score"].to_numpy(), new["score"].to_numpy())
         stability["new_applicants_unseen_categories"] = final.encoder.unseen(data.new)
-    later = None
+    later = later_raw = None
     if data.later is not None:
         later = score_new(config, data.later, final, oof.calibrator, oof.threshold, scale,
                           ids=data.later_ids)
@@ -250,6 +272,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         **({"out_of_time": out_of_time_facts(config, data, oof, final, scores, later,
                                              later_raw)}
            if later is not None else {}),
+        **({"fair_lending": fair_lending_facts(config, data, oof, later, later_raw)}
+           if config.data.protected_columns else {}),
         "members": int(len(search.table)),
         "timings_s": {"cross_validation": cv_s, "refit": refit_s,
                       "compile": [r.population.compile_s for r in results],

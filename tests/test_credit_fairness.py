@@ -1,0 +1,152 @@
+"""Protected characteristics (data.protected) are never model inputs, and the run reports
+approval rates, adverse impact ratios, AUC and calibration per group, out of fold."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import tyro
+from sklearn.metrics import roc_auc_score
+
+from fjax.config import TrainConfig, from_json, to_json
+from fjax.datasets import load_dataset
+from fjax.tasks.credit import Config, CreditDataConfig, ScorecardConfig, run
+from fjax.tasks.credit.data import load
+from fjax.tasks.credit.run import report_notes
+
+GERMAN = ("personal_status_and_sex", "foreign_worker")
+
+
+def quick(data: CreditDataConfig, **kw) -> Config:
+    return Config(data=data, sweep=Config().sweep.__class__(folds=3),
+                  train=TrainConfig(epochs=3, batch_size=64, restore_best=False), **kw)
+
+
+@pytest.fixture(scope="module")
+def german_run(tmp_path_factory):
+    """The embedded data with its default data.protected (Platt: pd_oof differs from
+    pd_oof_raw)."""
+    cfg = quick(CreditDataConfig(), out=str(tmp_path_factory.mktemp("fair")),
+                scorecard=ScorecardConfig(calibration="platt"))
+    return run(cfg, progress=False)
+
+
+def by_group(groups: pd.Series, pd_: pd.Series, raw: pd.Series, bad: np.ndarray,
+             t: float) -> dict:
+    """The fair-lending figures per group, by pandas and scikit-learn."""
+    frame = pd.DataFrame({"group": groups.to_numpy(), "approved": pd_.to_numpy() < t,
+                          "pd": pd_.to_numpy(), "raw": raw.to_numpy(), "bad": bad})
+    out = {}
+    for g, part in frame.groupby("group"):
+        two = min(part["bad"].sum(), (~part["bad"]).sum()) >= 2
+        out[g] = {"applicants": len(part), "approval_rate": part["approved"].mean(),
+                  "auc": roc_auc_score(part["bad"], part["raw"]) if two else None,
+                  "mean_pd": part["pd"].mean(), "bad_rate": part["bad"].mean()}
+    best = max(f["approval_rate"] for f in out.values())
+    for f in out.values():
+        f["adverse_impact_ratio"] = f["approval_rate"] / best
+        f["below_four_fifths"] = f["adverse_impact_ratio"] < 0.8
+    return out
+
+
+def check_rows(rows: list[dict], expected: dict) -> None:
+    assert {r["group"] for r in rows} == set(expected)
+    for r in rows:
+        e = expected[r["group"]]
+        assert r["applicants"] == e["applicants"]
+        assert r["below_four_fifths"] == e["below_four_fifths"]
+        for key in ("approval_rate", "adverse_impact_ratio", "mean_pd", "bad_rate"):
+            assert r[key] == pytest.approx(e[key], abs=1e-12), (r["group"], key)
+        if e["auc"] is None:
+            assert r["auc"] is None
+        else:
+            assert r["auc"] == pytest.approx(e["auc"], abs=1e-12)
+
+
+def test_the_default_protected_columns_follow_the_data_source():
+    assert CreditDataConfig().protected_columns == GERMAN
+    assert CreditDataConfig(path="loans.csv").protected_columns == ()
+    assert CreditDataConfig(protected=()).protected_columns == ()
+    cfg = tyro.cli(Config, args=["--data.path", "loans.csv", "--data.protected", "sex", "age"])
+    assert cfg.data.protected_columns == ("sex", "age")
+    assert from_json(Config, to_json(cfg)) == cfg and from_json(Config, to_json(Config())) \
+        == Config()
+    file_cfg = quick(CreditDataConfig(path="loans.csv"))
+    assert any("No data.protected columns" in n for n in report_notes(file_cfg, 3, 1, 1))
+    assert not any("No data.protected" in n for n in report_notes(quick(CreditDataConfig()),
+                                                                   3, 1, 1))
+
+
+def test_the_embedded_data_is_scored_without_sex_marital_status_or_origin(german_run):
+    assert not set(GERMAN) & set(load(quick(CreditDataConfig())).schema.features)
+    encoder = (german_run / "encoder.json").read_text()
+    scorecard = pd.read_csv(german_run / "scorecard.csv")
+    scores = pd.read_csv(german_run / "scores.csv")
+    reasons = scores[[c for c in scores.columns if c.startswith("reason_")]]
+    for column in GERMAN:
+        assert column not in encoder
+        assert column not in set(scorecard.iloc[:, 0])
+        assert not (reasons == column).any().any()
+    assert "purpose" in encoder   # the other columns are still scored
+
+
+def test_fair_lending_figures_match_pandas_and_scikit_learn(german_run):
+    metrics = json.loads((german_run / "metrics.json").read_text())
+    fair = metrics["fair_lending"]
+    t = metrics["decision"]["threshold"]
+    assert fair["threshold"] == t and fair["columns"] == list(GERMAN)
+    scores = pd.read_csv(german_run / "scores.csv")
+    applicants = load_dataset("german_credit").iloc[scores["applicant"]].reset_index(drop=True)
+    bad = (scores["creditability"] == "bad").to_numpy()
+    groups = {**{c: applicants[c].astype(str) for c in GERMAN},
+              "personal_status_and_sex (sex)":
+                  applicants["personal_status_and_sex"].str.split(" :").str[0]}
+    assert set(fair["out_of_fold"]) == set(groups)
+    lowest = 1.0
+    for name, labels in groups.items():
+        expected = by_group(labels, scores["pd_oof"], scores["pd_oof_raw"], bad, t)
+        check_rows(fair["out_of_fold"][name], expected)
+        lowest = min(lowest, *(e["adverse_impact_ratio"] for e in expected.values()))
+    report = (german_run / "report.md").read_text()
+    assert "## Fair lending" in report and "screen, not a legal test" in report
+    assert f"The lowest AIR is {lowest:.3f}" in report
+
+
+def test_the_out_of_time_applicants_are_reported_per_group_too(tmp_path):
+    frame = load_dataset("german_credit").sample(200, random_state=1).reset_index(drop=True)
+    frame.insert(0, "applied", pd.date_range("2023-01-01", periods=200).astype(str))
+    frame.to_csv(tmp_path / "loans.csv", index=False)
+    cfg = quick(CreditDataConfig(path=str(tmp_path / "loans.csv"), date_column="applied",
+                                 protected=("foreign_worker",), cost_fn=2.0),
+                out=str(tmp_path / "run"))   # t = 1/3: some approved after 3 epochs
+    path = run(cfg, progress=False)
+    fair = json.loads((path / "metrics.json").read_text())["fair_lending"]
+    later = pd.read_csv(path / "out_of_time_scores.csv")
+    groups = frame["foreign_worker"].iloc[later["applicant"]]
+    bad = (later["creditability"] == "bad").to_numpy()
+    expected = by_group(groups, later["pd"], later["pd"], bad, fair["threshold"])
+    assert 0 < max(e["approval_rate"] for e in expected.values())
+    check_rows(fair["out_of_time"]["foreign_worker"], expected)
+    assert "personal_status_and_sex" in load(cfg).schema.features   # a file: only as named
+
+
+def test_an_unknown_protected_column_is_refused_with_the_columns(tmp_path):
+    with pytest.raises(ValueError, match=r"data.protected names \['gender'\].*columns are "
+                       r"\[.*'personal_status_and_sex'"):
+        load(quick(CreditDataConfig(protected=("gender",))))
+
+
+@pytest.mark.parametrize("role", ["target", "id_column", "date_column", "numeric",
+                                  "categorical", "drop"])
+def test_a_protected_column_with_another_role_is_refused(role):
+    value = "foreign_worker" if role in ("target", "id_column", "date_column") \
+        else ("foreign_worker",)
+    with pytest.raises(ValueError, match=rf"CreditDataConfig.protected names 'foreign_worker'"
+                       rf".*also data.{role}"):
+        CreditDataConfig(protected=("foreign_worker",), **{role: value})
+    # The embedded data's default clashes too, and the message says it is the default.
+    with pytest.raises(ValueError, match="by default for the embedded German data"):
+        CreditDataConfig(**{role: value})
+    assert dataclasses.replace(CreditDataConfig(protected=()), **{role: value})
