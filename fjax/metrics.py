@@ -208,7 +208,8 @@ def mase(
     weights: ArrayLike | None = None,
 ) -> Array:
     """Mean absolute scaled error ``mae(pred, target) / naive_mae``; with one ``naive_mae``
-    per target column, each column is scaled by its own before the mean.
+    per target column, each column is scaled by its own before the mean, and with one per
+    sample (shape ``[n, 1, ...]``: each walk-forward origin's own scale), each sample.
 
     ``naive_mae`` is the in-sample MAE of the naive (last value) forecast on the
     training set, computed by the caller so no test data leaks into the scale.
@@ -216,9 +217,11 @@ def mase(
     """
     pred, target = _pair(pred, target)
     naive_mae = _float(naive_mae)
-    if naive_mae.ndim and naive_mae.shape != pred.shape[1:]:
+    per_sample = (pred.shape[0],) + (1,) * (pred.ndim - 1)
+    if naive_mae.ndim and naive_mae.shape not in (pred.shape[1:], per_sample):
         raise ValueError(f"naive_mae must be a scalar or one value per target column "
-                         f"{pred.shape[1:]}, got shape {naive_mae.shape}")
+                         f"{pred.shape[1:]} or per sample {per_sample}, got shape "
+                         f"{naive_mae.shape}")
     return _wmean(jnp.abs(pred - target) / naive_mae, weights)
 
 

@@ -240,7 +240,7 @@ def loss_vs_pytorch(quick: bool) -> list[dict]:
     rmse = {who: [] for who in curves}
 
     def test_rmse(params) -> float:
-        pred = forecast.unscale_target(np.asarray(predict(params, forecast.x[test])))
+        pred = forecast.unscale_target(np.asarray(predict(params, forecast.x[test])), 0)
         return float(np.sqrt(np.mean((pred - forecast.actual[test]) ** 2)))
 
     for seed in seeds:
@@ -392,7 +392,8 @@ def _sweep_main(members: int, cache_dir: str) -> None:
     trained = time.perf_counter() - start
     raw = predict_members(model.apply, pop.params, forecast.x[test])()    # [P, Nt, 1]
     rmse = [float(metrics.rmse(member_prices(r, LossConfig(name="mse"), forecast, test,
-                                             0.8).point, forecast.actual[test])) for r in raw]
+                                             forecast.test_origin, 0.8).point,
+                               forecast.actual[test])) for r in raw]
     print(json.dumps({"total_s": time.perf_counter() - start, "train_s": trained,
                       "compile_s": pop.compile_s, "test_rmse_median": float(np.median(rmse))}))
 

@@ -66,28 +66,62 @@ def random_walk(tmp_path, n=240, name="rw.csv", seed=0, **columns):
     dict(scaler="minmax", transform="diff", features=("volume",), feature_transforms=("log",),
          origins=2, training="rolling"),
 ])
-def test_scalers_see_only_the_first_origins_training_rows(tmp_path, kw):
+def test_each_origins_scalers_see_only_its_training_rows(tmp_path, kw):
+    """Changing every row from the end of origin k's training span on moves neither the
+    scalers nor the training windows of origins 0..k, and moves every later origin's
+    scalers (they fit on their own, longer, history)."""
     path, frame = random_walk(tmp_path)
     cfg = ForecastDataConfig(path=str(path), target="price", window=10, horizon=3, **kw)
     data = prepare(cfg)
-    start, end = data.plan.scaler_rows
-    assert end <= data.plan.spans[0]["train"][1] and start == data.plan.spans[0]["train"][0]
-    # Change every row from the end of that span on: neither the scaler nor any window
-    # that trains the first origin may move.
-    changed = frame.copy()
-    factor = np.random.default_rng(1).uniform(0.5, 2.0, (len(frame) - end, 2))
-    changed.loc[end:, ["price", "volume"]] *= factor
-    path2 = tmp_path / "changed.csv"
-    changed.to_csv(path2, index=False)
-    data2 = prepare(ForecastDataConfig(**{**cfg.__dict__, "path": str(path2)}))
-    np.testing.assert_array_equal(data.scaler.offset, data2.scaler.offset)
-    np.testing.assert_array_equal(data.scaler.scale, data2.scaler.scale)
-    first = data.plan.train[0] > 0
-    np.testing.assert_array_equal(data.x[first], data2.x[first])
-    np.testing.assert_array_equal(data.y[first], data2.y[first])
-    assert not np.array_equal(data.y[data.test_index], data2.y[data.test_index])
-    for c in range(1, data.x.shape[2]):   # each feature's later values reach the test inputs
-        assert not np.array_equal(data.x[data.test_index, :, c], data2.x[data.test_index, :, c])
+    assert len(data.scalers) == data.plan.k and len(data.x) == data.plan.k * data.windows
+    for k in range(data.plan.k):
+        end = data.plan.spans[k]["train"][1]
+        changed = frame.copy()
+        factor = np.random.default_rng(1).uniform(0.5, 2.0, (len(frame) - end, 2))
+        changed.loc[end:, ["price", "volume"]] *= factor
+        path2 = tmp_path / "changed.csv"
+        changed.to_csv(path2, index=False)
+        data2 = prepare(ForecastDataConfig(**{**cfg.__dict__, "path": str(path2)}))
+        for j in range(data.plan.k):
+            same = all(np.array_equal(getattr(data.scalers[j], s), getattr(data2.scalers[j], s))
+                       for s in ("offset", "scale"))
+            assert same == (j <= k), (k, j)
+        for j in range(k + 1):
+            train = data.rows(np.nonzero(data.plan.train[j] > 0)[0], j)
+            np.testing.assert_array_equal(data.x[train], data2.x[train])
+            np.testing.assert_array_equal(data.y[train], data2.y[train])
+        test = data.test_rows
+        assert not np.array_equal(data.y[test], data2.y[test])
+        for c in range(1, data.x.shape[2]):   # each feature's later values reach the test inputs
+            assert not np.array_equal(data.x[test, :, c], data2.x[test, :, c])
+
+
+@pytest.mark.parametrize("training, rows", [("expanding", None), ("rolling", 50)])
+def test_each_origin_is_scaled_by_a_fit_on_exactly_its_training_rows(tmp_path, training, rows):
+    """n = 200, test 0.3: the test span [140, 200) in 3 blocks cut at 140, 160, 180, so
+    origin k trains on the rows before its cut (the last 50 when rolling). Min-max
+    statistics of [price, log volume] over exactly those rows (numpy) scale origin k's
+    block of every window."""
+    path, frame = random_walk(tmp_path, n=200)
+    cfg = ForecastDataConfig(path=str(path), target="price", features=("volume",),
+                             feature_transforms=("log",), window=5, horizon=2,
+                             test_fraction=0.3, origins=3, training=training, rolling_rows=rows)
+    data = prepare(cfg)
+    z = np.column_stack([frame["price"], np.log(frame["volume"])])
+    t = data.plan.origins
+    for k, cut in enumerate((140, 160, 180)):
+        fit = z[(cut - rows if rows else 0):cut]
+        lo, hi = fit.min(axis=0), fit.max(axis=0)
+        np.testing.assert_allclose(data.scalers[k].offset, lo, rtol=1e-12)
+        np.testing.assert_allclose(data.scalers[k].scale, hi - lo, rtol=1e-12)
+        scaled = (z - lo) / (hi - lo)
+        block = data.rows(np.arange(len(t)), k)
+        want_x = np.stack([scaled[i - 5:i] for i in t])
+        want_y = (z[t[:, None] + np.arange(2), 0] - lo[0]) / (hi[0] - lo[0])
+        np.testing.assert_allclose(data.x[block], want_x, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(data.y[block], want_y, rtol=1e-6, atol=1e-6)
+        steps = np.abs(np.diff(frame["price"].to_numpy()[(cut - rows if rows else 0):cut]))
+        assert data.naive_scale(k) == pytest.approx(steps.mean(), rel=1e-12)
 
 
 HAND = pd.DataFrame({"price": [10., 11, 12, 11, 13, 14, 13, 15, 16, 15, 17, 18],
@@ -116,7 +150,7 @@ def test_each_feature_is_transformed_by_its_own_and_windows_stay_aligned(tmp_pat
     want = np.stack([scaled[t - 3:t] for t in range(4, 12)])
     np.testing.assert_allclose(data.x, want, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(data.y[:, 0], scaled[4:12, 0], rtol=1e-6, atol=1e-7)
-    assert data.plan.scaler_rows == (1, 9)
+    assert data.plan.spans[0]["train"] == (1, 9)
     facts = data_facts(data, cfg)
     assert facts["input_transforms"] == {"price": transform, "rsi": "level",
                                          "volume": "log_return"}
@@ -134,7 +168,7 @@ def test_features_transformed_like_the_target_equal_the_default(tmp_path, transf
     assert default.feature_transforms == (like,)
     np.testing.assert_array_equal(default.x, given.x)
     np.testing.assert_array_equal(default.y, given.y)
-    assert default.naive_scale() == given.naive_scale()
+    assert default.naive_scale(0) == given.naive_scale(0)
 
 
 def test_a_differenced_feature_leaves_the_mase_scale_alone(tmp_path):
@@ -144,7 +178,7 @@ def test_a_differenced_feature_leaves_the_mase_scale_alone(tmp_path):
     level = prepare(ForecastDataConfig(**kw))
     diff = prepare(ForecastDataConfig(**kw, feature_transforms=("diff",)))
     assert (level.first, diff.first) == (0, 1)
-    assert diff.naive_scale() == level.naive_scale()
+    assert diff.naive_scale(0) == level.naive_scale(0)
 
 
 def test_a_nonpositive_price_in_a_newest_first_file_is_named_by_its_date(tmp_path):
@@ -172,7 +206,7 @@ def test_a_log_feature_on_nonpositive_values_names_the_column_and_the_fix(tmp_pa
                        r"transformed like the target"):   # unset: the target's log returns
         prepare(ForecastDataConfig(**kw, transform="log_return"))
     data = prepare(ForecastDataConfig(**kw, feature_transforms=("log", "level")))
-    np.testing.assert_allclose(data.scaler.inverse_transform(
+    np.testing.assert_allclose(data.scalers[0].inverse_transform(
         np.asarray(data.x[0], np.float64))[:, 1:], np.c_[np.log(frame["volume"]),
                                                          frame["spread"]][:10], rtol=1e-6)
 
@@ -374,11 +408,11 @@ def test_filled_rows_are_never_scored(tmp_path, horizon):
     assert data_facts(data, cfg)["unscored_test_windows"] == data.unscored_windows
     # The MASE scale: one-step moves between observed prices of the scaler's rows only
     # (a filled row's zero move shrank it).
-    start, end = data.plan.scaler_rows
+    start, end = data.plan.spans[0]["train"]
     seen = frame.dropna()
     rows = seen[(pd.to_datetime(seen["Date"]) >= pd.Timestamp(data.series.dates[start]))
                 & (pd.to_datetime(seen["Date"]) < pd.Timestamp(data.series.dates[end]))]
-    assert data.naive_scale() == pytest.approx(np.mean(np.abs(np.diff(rows["price"]))))
+    assert data.naive_scale(0) == pytest.approx(np.mean(np.abs(np.diff(rows["price"]))))
 
 
 def test_test_targets_are_judged_against_their_own_origins_training_range(tmp_path):

@@ -98,9 +98,9 @@ def test_quantile_head_in_prices_sorted_and_inverted(small):
     loss = LossConfig(name="pinball", quantiles=(0.9, 0.1, 0.5))
     # Raw outputs [N, H * Q] (step-major): crossing levels get sorted before inversion.
     raw = np.tile(np.array([0.2, -0.2, 0.0], np.float32), (len(index), 3))
-    fc = member_prices(raw, loss, small, index, level=0.8)
+    fc = member_prices(raw, loss, small, index, small.test_origin, level=0.8)
     assert fc.nominal == pytest.approx(0.8)
-    z = small.unscale_target(np.array([-0.2, 0.0, 0.2]))
+    z = small.unscale_target(np.array([-0.2, 0.0, 0.2]), 0)
     np.testing.assert_allclose(fc.lower, z[0])  # price transform: the level itself
     np.testing.assert_allclose(fc.point, z[1])
     np.testing.assert_allclose(fc.upper, z[2])
@@ -110,11 +110,39 @@ def test_gaussian_head_in_prices(small):
     index = small.test_index
     raw = np.concatenate([np.full((2, 3), 0.5), np.full((2, 3), np.log(0.1))], axis=1)
     fc = member_prices(raw.astype(np.float32), LossConfig(name="gaussian_nll"), small, index,
-                       level=0.8)
-    mean = small.unscale_target(0.5)
-    sd = 0.1 * small.target_scale()
+                       small.test_origin, level=0.8)
+    mean = small.unscale_target(0.5, 0)
+    sd = 0.1 * small.target_scale(0)
     np.testing.assert_allclose(fc.point, mean, rtol=1e-6)
     np.testing.assert_allclose(fc.upper - fc.point, 1.2815516 * sd, rtol=1e-5)
+
+
+def test_each_origins_forecasts_are_unscaled_and_scored_in_its_own_scale(tmp_path):
+    """Prices 1 + i(i+1)/2 rise, 40 rows, test blocks cut at 20 and 30: min-max over the
+    rows before each cut is [1, 191] (origin 1) and [1, 436] (origin 2), so a scaled
+    output of 0.5 is the price 96 in origin 1's block and 218.5 in origin 2's, and a
+    Gaussian sigma of 0.1 is 19 and 43.5. The MASE scales, the mean one-step move over
+    those rows, are 190 / 19 = 10 and 435 / 29 = 15."""
+    path = tmp_path / "rise.csv"
+    prices = np.array([1.0 + i * (i + 1) / 2 for i in range(40)])
+    pd.DataFrame({"Date": pd.date_range("2024-01-01", periods=40), "Close": prices}).to_csv(path)
+    cfg = EvaluationConfig(season=2, moving_average=3)
+    data = prepare(ForecastDataConfig(path=str(path), window=2, test_fraction=0.5, origins=2),
+                   cfg)
+    index, origin = data.test_index, data.test_origin
+    np.testing.assert_array_equal(origin, np.repeat([0, 1], 10))
+    raw = np.tile(np.float32([0.5, np.log(0.1)]), (len(index), 1))
+    fc = member_prices(raw, LossConfig(name="gaussian_nll"), data, index, origin, level=0.8)
+    np.testing.assert_allclose(fc.point[:, 0], np.repeat([96.0, 218.5], 10), rtol=1e-6)
+    np.testing.assert_allclose((fc.upper - fc.point)[:, 0],
+                               scipy.stats.norm.ppf(0.9) * np.repeat([19.0, 43.5], 10),
+                               rtol=1e-5)
+    truth = member_prices(data.y[data.test_rows], LossConfig(), data, index, origin, 0.8)
+    np.testing.assert_allclose(truth.point, data.actual[index], rtol=1e-6)
+    m = evaluate(data, PriceForecast(point=data.actual[index] + 1.0), cfg, stride=1).metrics
+    assert [o["naive_scale"] for o in m["per_origin"]] == pytest.approx([10.0, 15.0])
+    assert "naive_scale" not in m
+    assert m["model"]["mase"] == pytest.approx(np.mean(np.repeat([1 / 10, 1 / 15], 10)))
 
 
 def test_point_head_inverts_differences(tmp_path):
@@ -124,7 +152,7 @@ def test_point_head_inverts_differences(tmp_path):
     data = prepare(ForecastDataConfig(path=str(path), window=3, horizon=2, transform="diff",
                                       scaler="standard"))
     index = data.test_index
-    fc = member_prices(data.y[index], LossConfig(), data, index, level=0.8)
+    fc = member_prices(data.y[index], LossConfig(), data, index, data.test_origin, level=0.8)
     np.testing.assert_allclose(fc.point, data.actual[index], rtol=1e-5)  # truth in -> truth out
 
 
@@ -234,8 +262,8 @@ def test_the_mase_scale_is_the_same_for_every_transform(tmp_path):
     for transform in ("price", "diff", "log_return"):
         data = prepare(ForecastDataConfig(path=str(tmp_path / "p.csv"), target="p", window=10,
                                           transform=transform))
-        end = data.plan.scaler_rows[1]
-        scales[transform] = data.naive_scale()
+        end = data.plan.spans[0]["train"][1]
+        scales[transform] = data.naive_scale(0)
         assert scales[transform] == pytest.approx(np.mean(np.abs(np.diff(prices[:end]))),
                                                   rel=1e-6)
     assert scales["price"] == pytest.approx(scales["diff"]) == pytest.approx(scales["log_return"])
@@ -267,8 +295,8 @@ def test_the_point_of_asymmetric_quantile_levels_is_the_median_level(small):
     index = small.test_index
     loss = LossConfig(name="pinball", quantiles=(0.1, 0.5, 0.8, 0.9))
     raw = np.tile(np.array([-0.3, 0.0, 0.1, 0.2], np.float32), (len(index), 3))
-    fc = member_prices(raw, loss, small, index, level=0.8)
-    z = small.unscale_target(np.array([-0.3, 0.0, 0.1, 0.2]))
+    fc = member_prices(raw, loss, small, index, small.test_origin, level=0.8)
+    z = small.unscale_target(np.array([-0.3, 0.0, 0.1, 0.2]), 0)
     np.testing.assert_allclose(fc.point, z[1])          # the 0.5 level, not the third
     np.testing.assert_allclose(fc.lower, z[0])
     np.testing.assert_allclose(fc.upper, z[3])
@@ -284,8 +312,9 @@ def test_without_a_median_level_the_point_is_interpolated_at_0_5(small, levels, 
     index = small.test_index
     values = {0.1: -0.2, 0.25: -0.1, 0.3: -0.2, 0.4: -0.1, 0.6: 0.0, 0.75: 0.1, 0.9: 0.2}
     raw = np.tile(np.array([values[q] for q in levels], np.float32), (len(index), 3))
-    fc = member_prices(raw, LossConfig(name="pinball", quantiles=levels), small, index, 0.8)
-    np.testing.assert_allclose(fc.point, small.unscale_target(np.float64(expected)), rtol=1e-6)
+    fc = member_prices(raw, LossConfig(name="pinball", quantiles=levels), small, index,
+                       small.test_origin, 0.8)
+    np.testing.assert_allclose(fc.point, small.unscale_target(np.float64(expected), 0), rtol=1e-6)
 
 
 def test_the_ensemble_point_is_the_mean_not_the_median_of_three_seeds():

@@ -435,8 +435,9 @@ def test_each_origin_chooses_the_argmin_of_its_own_validation_mse(nested_choice)
     mse = []
     for member, fold in zip(table["member"], table["fold"]):
         index = np.nonzero(data.plan.val[fold])[0]
-        pred = np.asarray(apply(pop.member_params(member), data.x[index], deterministic=True))
-        mse.append(np.mean((pred.astype(np.float64) - data.y[index]) ** 2))
+        rows = data.rows(index, fold)   # its origin's block: windows in its own scale
+        pred = np.asarray(apply(pop.member_params(member), data.x[rows], deterministic=True))
+        mse.append(np.mean((pred.astype(np.float64) - data.y[rows]) ** 2))
     expected = (table.assign(mse=mse).groupby(["learning_rate", "fold"])["mse"].mean()
                 .unstack().loc[NESTED_GRID["optim.learning_rate"]].to_numpy())
     np.testing.assert_allclose([c.val_mse for c in cands], expected, rtol=1e-5)

@@ -384,13 +384,17 @@ def test_input_checks_skip_zero_weight_rows_and_traced_calls():
     assert float(traced) == 1.0
 
 
-def test_mase_needs_one_scale_per_target_column():
+def test_mase_needs_one_scale_per_target_column_or_sample():
     pred, target = np.ones((5, 3)), np.zeros((5, 3))
     with pytest.raises(ValueError, match=r"naive_mae must be a scalar or one value per target "
-                                         r"column \(3,\), got shape \(4,\)"):
+                                         r"column \(3,\) or per sample \(5, 1\), got shape "
+                                         r"\(4,\)"):
         metrics.mase(pred, target, np.ones(4))
     np.testing.assert_allclose(metrics.mase(pred, target, np.array([1.0, 2.0, 4.0])),
                                np.mean([1.0, 0.5, 0.25]), rtol=1e-6)
+    per_sample = np.array([1.0, 2.0, 4.0, 1.0, 1.0])[:, None]
+    np.testing.assert_allclose(metrics.mase(pred, target, per_sample),
+                               np.mean([1.0, 0.5, 0.25, 1.0, 1.0]), rtol=1e-6)
 
 
 def test_regression_metrics_of_no_rows_say_so():

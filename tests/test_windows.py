@@ -53,7 +53,6 @@ def test_windows_stay_inside_the_data_and_spans(case):
         lo, hi = span["train"]
         t = plan.origins[plan.train[k] > 0]
         assert t.min() >= lo and t.max() + plan.horizon <= hi
-        assert plan.scaler_rows == plan.spans[0]["train"]
 
 
 def test_tutorial_split_matches_the_peers_recipe():
@@ -67,7 +66,7 @@ def test_tutorial_split_matches_the_peers_recipe():
                                       np.arange(w, train_len - h + 1))
         np.testing.assert_array_equal(plan.origins[plan.test[0] > 0],
                                       np.arange(train_len, n - h + 1))
-        assert plan.scaler_rows == (0, train_len)
+        assert plan.spans[0]["train"] == (0, train_len)
 
 
 def test_walk_forward_blocks_tile_the_single_split_test_windows():
@@ -117,7 +116,7 @@ def test_rolling_training_keeps_the_first_origins_length_and_defined_rows():
     assert lengths == [lengths[0]] * 3 and plan.spans[0]["train"][0] == 20
     long = plan_windows(300, window=10, horizon=2, origins=3, training="rolling",
                                 rolling_rows=10_000, first=20)
-    assert all(s["train"][0] >= 20 for s in long.spans) and long.scaler_rows[0] == 20
+    assert all(s["train"][0] >= 20 for s in long.spans)
 
 
 def test_spans_match_the_fractions_computed_independently():

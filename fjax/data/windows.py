@@ -16,7 +16,8 @@ are the single split's, shifted forward by c_k - B and ending before c_k. Traini
 expanding (from the first row) or rolling (the last `rolling_rows` rows). Spans are
 masks over one set of windows, so the origins ride a population axis.
 
-The scalers fit on the first origin's training rows: the past of every origin.
+Each origin's scalers fit on its own training rows (`spans[k]["train"]`), the past of
+its forecasts (`fjax.tasks.forecast.data`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ class Plan:
     val: np.ndarray          # f32[K, N] (all zero without a validation span)
     test: np.ndarray         # f32[K, N]
     spans: tuple[dict, ...]  # per origin: target rows {"train": (a, b), "val": ..., "test": ...}
-    scaler_rows: tuple[int, int]
     window: int
     horizon: int
 
@@ -119,9 +119,8 @@ def plan_windows(n: int, *, window: int, horizon: int, stride: int = 1,
                     f"stride={stride}, gap={gap}); lower ForecastDataConfig.window, .horizon, "
                     ".gap or .origins, change .test_fraction / .val_fraction, or use a "
                     "longer series")
-    start0, end0 = spans[0]["train"]
     return Plan(origins=grid, train=train, val=val, test=test, spans=tuple(spans),
-                scaler_rows=(start0, end0), window=window, horizon=horizon)
+                window=window, horizon=horizon)
 
 
 def spans_length(spans: list, train_end: int, first: int) -> int:

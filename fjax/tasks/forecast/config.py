@@ -42,7 +42,7 @@ class ForecastDataConfig(DataConfig):
     transform: Literal["price", "diff", "log_return"] = "price"
     """Model price levels, differences or log returns (all results are in prices)."""
     scaler: Literal["minmax", "standard", "robust", "none"] = "minmax"
-    """Fitted on the first origin's training rows only."""
+    """Fitted on each walk-forward origin's own training rows only."""
     window: int = 60
     """Input rows per window (W)."""
     horizon: int = 1

@@ -22,18 +22,22 @@ from fjax.tasks.forecast.config import EvaluationConfig, ForecastDataConfig
 class ForecastData:
     """Everything the forecaster trains on and is scored against.
 
-    `x f32[N, W, C]` (the per-step series: the target by `transform`, each feature by
-    its entry of `feature_transforms`) and `y f32[N, H]` (the change from the last
-    price to each step, `fjax.data.series.targets`) hold every window, scaled by the
-    target column's scaler; the plan's masks say which windows each origin trains,
-    validates and tests on. Prices are float64.
+    `x f32[K*N, W, C]` (the per-step series: the target by `transform`, each feature by
+    its entry of `feature_transforms`) and `y f32[K*N, H]` (the change from the last
+    price to each step, `fjax.data.series.targets`) stack K blocks of all N windows,
+    block k scaled by origin k's scalers, fitted on its own training rows only: a later
+    origin rescales on its longer history, and an origin's members read only its block
+    (`rows`, `stacked`), so training sees masks, not origins (as `fjax.data.split_stack`).
+    One origin: one block, N rows. The plan's masks `[K, N]` say which windows each
+    origin trains, validates and tests on. Prices are float64.
     """
 
     source: str
     series: Series
     transform: str
     feature_transforms: tuple[str, ...]   # one per feature column (1..C-1)
-    scaler: Scaler            # per column of the per-step series; column 0 scales y
+    scalers: tuple[Scaler, ...]   # per origin, per column of the per-step series;
+                                  # column 0 scales y
     plan: Plan
     x: np.ndarray
     y: np.ndarray
@@ -53,6 +57,22 @@ class ForecastData:
         return inputs_first_row(self.transform, self.feature_transforms)
 
     @property
+    def windows(self) -> int:
+        """N, the windows in one block of `x` and `y`."""
+        return len(self.plan.origins)
+
+    def rows(self, index: np.ndarray, origin: np.ndarray | int) -> np.ndarray:
+        """Positions in `x` and `y` of windows `index` scaled by `origin`'s scalers."""
+        return np.asarray(origin, np.int64) * self.windows + np.asarray(index, np.int64)
+
+    def stacked(self, masks: np.ndarray) -> np.ndarray:
+        """Per-origin window masks `f[K, N]` as masks `f32[K, K*N]` over the stack: origin
+        k's over its own block, zero elsewhere."""
+        k = len(masks)
+        eye = np.eye(k, dtype=np.float32)[:, :, None]
+        return (eye * np.asarray(masks, np.float32)[:, None, :]).reshape(k, -1)
+
+    @property
     def test_index(self) -> np.ndarray:
         """Windows scored on the test span, in time order (i64[Nt])."""
         return np.nonzero(self.plan.test.any(axis=0))[0]
@@ -62,22 +82,36 @@ class ForecastData:
         """The walk-forward origin (0..K-1) that scores each test window."""
         return self.plan.test[:, self.test_index].argmax(axis=0)
 
-    def unscale_target(self, y: np.ndarray) -> np.ndarray:
-        """Scaled targets -> changes from the last price (`fjax.data.series.targets`)."""
-        return np.asarray(y, np.float64) * self.scaler.scale[0] + self.scaler.offset[0]
+    @property
+    def test_rows(self) -> np.ndarray:
+        """Positions in `x` and `y` of the test windows, each scaled by its origin's."""
+        return self.rows(self.test_index, self.test_origin)
 
-    def target_scale(self) -> float:
-        """Target units per scaled unit (for a Gaussian head's sigma)."""
-        return float(self.scaler.scale[0])
+    def _target(self, stat: str, origin: np.ndarray | int, ndim: int) -> np.ndarray:
+        """Column 0's `offset` or `scale` of `origin` (one, or one per window along the
+        first of `ndim` axes)."""
+        values = np.array([getattr(s, stat)[0] for s in self.scalers])[origin]
+        return values.reshape(-1, *[1] * (ndim - 1)) if np.ndim(origin) else values
 
-    def naive_scale(self) -> float:
-        """In-sample MAE of the one-step naive forecast on the scaler's training rows:
-        the MASE denominator (Hyndman & Koehler, 2006). Its prices start one row before
-        the first input row when that is row 1 (a differenced target or feature), so
-        every transform of the same series, with any features, gets the same scale.
-        Steps into a filled row (`missing="ffill"`) are left out: their zero change
-        would shrink the scale and inflate every MASE."""
-        start, end = self.plan.scaler_rows
+    def unscale_target(self, y: np.ndarray, origin: np.ndarray | int) -> np.ndarray:
+        """Scaled targets of windows scored by `origin` (one, or one per window along the
+        first axis) -> changes from the last price (`fjax.data.series.targets`)."""
+        y = np.asarray(y, np.float64)
+        return y * self._target("scale", origin, y.ndim) + self._target("offset", origin, y.ndim)
+
+    def target_scale(self, origin: np.ndarray | int, ndim: int = 1) -> np.ndarray:
+        """Target units per scaled unit of `origin`'s scaler (for a Gaussian head's
+        sigma), shaped as `unscale_target`'s for an `ndim`-axis array."""
+        return self._target("scale", origin, ndim)
+
+    def naive_scale(self, k: int) -> float:
+        """In-sample MAE of the one-step naive forecast on origin k's scaler rows, its
+        training span: the MASE denominator (Hyndman & Koehler, 2006). Its prices start
+        one row before the first input row when that is row 1 (a differenced target or
+        feature), so every transform of the same series, with any features, gets the
+        same scale. Steps into a filled row (`missing="ffill"`) are left out: their zero
+        change would shrink the scale and inflate every MASE."""
+        start, end = self.plan.spans[k]["train"]
         lo = start - self.first
         steps = np.abs(np.diff(self.prices[lo:end]))
         made = self.series.made
@@ -94,7 +128,8 @@ def read_frame(cfg: ForecastDataConfig):
 
 
 def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None) -> ForecastData:
-    """Load, check, transform, plan the spans, fit the scaler on training rows, window."""
+    """Load, check, transform, plan the spans, fit each origin's scaler on its training
+    rows, window."""
     frame, source = read_frame(cfg)
     series = load_series(frame, cfg.columns, date_column=cfg.date_column, missing=cfg.missing,
                          max_gap=cfg.max_gap, source=source)
@@ -112,28 +147,37 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
     season, season_words = ((evaluation.season, "set by --evaluation.season")
                             if evaluation.season is not None else infer_season(series.dates))
     check_history(plan, first, season, evaluation.moving_average)
-    start, end = plan.scaler_rows
-    if np.ptp(series.values[start:end, 0]) == 0:
-        raise ValueError(f"column {cfg.target!r} of {source} is constant over the training "
-                         f"rows {start}-{end - 1}: there is nothing to learn, and the naive "
-                         "forecast's error (the scale of every comparison) is zero; check "
-                         "that data.target names the price column")
+    spans = [span["train"] for span in plan.spans]
+    for start, end in spans:
+        if np.ptp(series.values[start:end, 0]) == 0:
+            raise ValueError(f"column {cfg.target!r} of {source} is constant over the "
+                             f"training rows {start}-{end - 1}: there is nothing to learn, "
+                             "and the naive forecast's error (the scale of every comparison) "
+                             "is zero; check that data.target names the price column")
     z = to_inputs(series.values, cfg.transform, feature_transforms, series.columns,
                   dates=series.dates, source=source)
-    check_features_vary(z, series.columns, feature_transforms, plan.scaler_rows, source)
-    mask = np.zeros(series.n, bool)
-    mask[slice(*plan.scaler_rows)] = True
-    scaler = fit_scaler(cfg.scaler, z, mask)
+    for rows in spans:
+        check_features_vary(z, series.columns, feature_transforms, rows, source)
+    scalers = tuple(fit_scaler(cfg.scaler, z, span_mask(series.n, rows)) for rows in spans)
     prices = series.values[:, 0]
-    x = gather_inputs(scaler.transform(z), plan.origins, cfg.window)
     change = targets(prices, plan.origins, cfg.horizon, cfg.transform)
-    y = ((change - scaler.offset[0]) / scaler.scale[0]).astype(np.float32)
+    x = np.concatenate([gather_inputs(s.transform(z), plan.origins, cfg.window)
+                        for s in scalers])
+    y = np.concatenate([((change - s.offset[0]) / s.scale[0]).astype(np.float32)
+                        for s in scalers])
     return ForecastData(source=source, series=series, transform=cfg.transform,
-                        feature_transforms=feature_transforms, scaler=scaler,
+                        feature_transforms=feature_transforms, scalers=scalers,
                         plan=plan, x=x, y=y,
                         actual=prices[target_rows(plan.origins, cfg.horizon)],
                         last_price=prices[plan.origins - 1], season=season,
                         season_words=season_words, unscored_windows=unscored)
+
+
+def span_mask(n: int, rows: tuple[int, int]) -> np.ndarray:
+    """`bool[n]`, true on rows [start, end)."""
+    mask = np.zeros(n, bool)
+    mask[slice(*rows)] = True
+    return mask
 
 
 def check_features_vary(z: np.ndarray, columns: tuple[str, ...], transforms: tuple[str, ...],
@@ -261,12 +305,12 @@ def input_transforms(data: ForecastData) -> dict:
 def outside_training_range(data: ForecastData) -> float:
     """Share of test targets outside the range of their own origin's training targets:
     what that origin's members saw (a later expanding origin saw more than the first)."""
-    test, origin = data.y[data.test_index], data.test_origin
-    outside = np.zeros(test.shape, bool)
+    outside = []
     for k in range(data.plan.k):
-        seen, block = data.y[data.plan.train[k] > 0], origin == k
-        outside[block] = (test[block] < seen.min()) | (test[block] > seen.max())
-    return float(np.mean(outside))
+        seen = data.y[data.rows(np.nonzero(data.plan.train[k] > 0)[0], k)]
+        test = data.y[data.rows(data.test_index[data.test_origin == k], k)]
+        outside.append((test < seen.min()) | (test > seen.max()))
+    return float(np.mean(np.concatenate(outside)))
 
 
 def data_facts(data: ForecastData, cfg: ForecastDataConfig) -> dict:
@@ -293,7 +337,11 @@ def data_facts(data: ForecastData, cfg: ForecastDataConfig) -> dict:
         if span["val"] is not None:
             row.update(val_rows=list(span["val"]), val_dates=when(*span["val"]),
                        val_windows=int(plan.val[k].sum()))
+        if plan.k > 1:   # each origin's own, fitted on its train_rows
+            row["scaler"] = data.scalers[k].to_dict()
         spans.append(row)
+    one = {"scaler": data.scalers[0].to_dict(),
+           "scaler_rows": list(plan.spans[0]["train"])} if plan.k == 1 else {}
     outside = outside_training_range(data)
     return {"source": data.source, "rows": int(data.series.n), "columns": list(data.series.columns),
             "first_date": text[0], "last_date": text[-1], "utc": data.series.utc,
@@ -303,6 +351,5 @@ def data_facts(data: ForecastData, cfg: ForecastDataConfig) -> dict:
             "inserted_note": inserted_note(data.series),
             "unscored_test_windows": data.unscored_windows,
             "transform": cfg.transform, "input_transforms": input_transforms(data),
-            "first_input_row": data.first, "scaler": data.scaler.to_dict(),
-            "scaler_rows": list(plan.scaler_rows), "windows": int(len(plan.origins)),
+            "first_input_row": data.first, **one, "windows": int(len(plan.origins)),
             "spans": spans, "test_targets_outside_training_range": outside}

@@ -50,24 +50,26 @@ class PriceForecast:
 
 
 def member_prices(raw: np.ndarray, loss: LossConfig, data: ForecastData, index: np.ndarray,
-                  level: float) -> PriceForecast:
-    """One member's raw outputs `f32[Nt, out]` on windows `index` as prices."""
+                  origin: np.ndarray, level: float) -> PriceForecast:
+    """One member's raw outputs `f32[Nt, out]` on windows `index`, read from (and so
+    unscaled with) the scalers of `origin` (one per window), as prices."""
     horizon = data.plan.horizon
     pred = read_output(loss, jnp.asarray(raw), (horizon,))
     last = data.last_price[index]
     if loss.name == "pinball":
         levels = np.sort(np.asarray(loss.quantiles, np.float64))
-        zq = np.sort(data.unscale_target(np.asarray(pred)), axis=-1)
+        zq = np.sort(data.unscale_target(np.asarray(pred), origin), axis=-1)
         pq = to_prices(zq, last, data.transform)
         return PriceForecast(median(pq, levels), pq[..., 0], pq[..., -1],
                              nominal=float(levels[-1] - levels[0]))
     if loss.name == "gaussian_nll":
         mean, log_scale = (np.asarray(p, np.float64) for p in pred)
-        sigma = np.exp(log_scale) * data.target_scale()
-        point, lo, hi = gaussian_prices(data.unscale_target(mean), sigma, last, data.transform,
-                                        intervals.gaussian_z(level))
+        sigma = np.exp(log_scale) * data.target_scale(origin, log_scale.ndim)
+        point, lo, hi = gaussian_prices(data.unscale_target(mean, origin), sigma, last,
+                                        data.transform, intervals.gaussian_z(level))
         return PriceForecast(point, lo, hi, nominal=level)
-    return PriceForecast(to_prices(data.unscale_target(np.asarray(pred)), last, data.transform))
+    return PriceForecast(to_prices(data.unscale_target(np.asarray(pred), origin), last,
+                                   data.transform))
 
 
 def median(quantiles: np.ndarray, levels: np.ndarray) -> np.ndarray:
@@ -125,7 +127,8 @@ def _point(p, a, last, scale, w) -> dict:
 @jax.jit
 def score_table(pred, actual, last, scale, weights) -> tuple[dict, dict]:
     """Every point metric of M forecasts `f32[M, N, H]` under G sample weightings
-    `f32[G, N]` (all windows, one origin's, ...), in one program.
+    `f32[G, N]` (all windows, one origin's, ...), in one program; `scale`, the MASE
+    denominator, is one per window `[N, 1]` (its origin's) or a scalar.
 
     Returns (overall: name -> f32[M, G], by_step: name -> f32[H, M, G]).
     """
@@ -188,11 +191,13 @@ def evaluate(data: ForecastData, model: PriceForecast, cfg: EvaluationConfig,
              stride: int) -> Evaluation:
     """Model and baselines on the test windows: overall, per step, per origin, and the
     DM test against the naive forecast and, where another baseline has a lower RMSE,
-    against that one too."""
+    against that one too. MASE scales each window by its own origin's naive MAE."""
     index, origin = data.test_index, data.test_origin
     actual, last = data.actual[index], data.last_price[index]
     base = baseline_forecasts(data, index, cfg)
-    scale = data.naive_scale()
+    scales = [data.naive_scale(k) for k in range(data.plan.k)]
+    several = data.plan.k > 1
+    scale = np.asarray(scales)[origin][:, None] if several else scales[0]
     names = ["model", *base]
     pred = np.stack([model.point, *base.values()])
     weights = np.concatenate([np.ones((1, len(index))),
@@ -216,12 +221,13 @@ def evaluate(data: ForecastData, model: PriceForecast, cfg: EvaluationConfig,
             overall[n]["directional_accuracy"] = float(np.mean(called)) if called else None
     per_origin = [{"origin": k + 1, "windows": int((origin == k).sum()),
                    **{f"{n}_{m}": float(table[m][names.index(n), k + 1])
-                      for n in ("model", "naive") for m in ("rmse", "mae")}}
+                      for n in ("model", "naive") for m in ("rmse", "mae")},
+                   **({"naive_scale": scales[k]} if several else {})}
                   for k in range(data.plan.k)]
     lags = overlap_lags(data.plan.horizon, stride)
     result = {
         "split": "test", "test_windows": int(len(index)), "horizon": int(data.plan.horizon),
-        "origins": int(data.plan.k), "naive_scale": scale,
+        "origins": int(data.plan.k), **({} if several else {"naive_scale": scales[0]}),
         "model": overall["model"],
         "baselines": {k: v for k, v in overall.items() if k != "model"},
         "per_horizon": by_step, "per_origin": per_origin,

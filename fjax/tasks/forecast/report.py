@@ -166,6 +166,23 @@ def _inputs_text(facts: dict) -> str:
     return text
 
 
+def scaler_text(facts: dict, kind: str) -> str:
+    """Where the scaler was fitted: one origin's training rows, or each origin's own."""
+    if "scaler_rows" in facts:
+        start, end = facts["scaler_rows"]
+        return f"Scaler `{kind}` fitted on rows {start}-{end - 1} (the training span) only."
+    return (f"Scaler `{kind}` fitted on each origin's own training span only (`spans` in "
+            "`metrics.json`): each origin trains, forecasts and is scored in its own scale.")
+
+
+def naive_scale_text(m: dict) -> str:
+    """The MASE denominator: one, or each origin's on its own training span."""
+    if "naive_scale" in m:
+        return f"{m['naive_scale']:.4g}"
+    scales = ", ".join(f"{o['naive_scale']:.4g}" for o in m["per_origin"])
+    return f"each origin's own, on its training span: {scales}"
+
+
 def _describe_spans(facts: dict) -> str:
     rows = []
     for s in facts["spans"]:
@@ -223,10 +240,8 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
               data_line(facts),
               *_spacing_lines(facts.get("spacing"), d.max_gap),
               repairs_line(facts, d.missing),
-              f"- Target: `{d.transform}`; every number below is in prices. Scaler "
-              f"`{d.scaler}` fitted on rows "
-              f"{facts['scaler_rows'][0]}-{facts['scaler_rows'][1] - 1} "
-              "(the first origin's training span) only.",
+              f"- Target: `{d.transform}`; every number below is in prices. "
+              + scaler_text(facts, d.scaler),
               f"- Windows: {d.window} inputs -> {d.horizon} step(s) ahead, stride {d.stride}, "
               f"gap {d.gap}. A window trains only if all its targets are in the training "
               "span; test windows are placed by their first target.",
@@ -255,7 +270,7 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
     lines += ["## Test metrics (price units)", "",
               f"{m['test_windows']} test windows x {m['horizon']} step(s), identical for every "
               "method. MASE divides MAE by the in-sample one-step naive MAE "
-              f"({m['naive_scale']:.4g}); direction hit rate is the share of steps whose "
+              f"({naive_scale_text(m)}); direction hit rate is the share of steps whose "
               "move from the last observed price has the right sign, over the steps where a "
               "method calls a move (n/a for the naive forecast, which never does; seasonal "
               "naive repeats the last price at multiples of its season).", "",

@@ -32,7 +32,7 @@ def candidate_forecast(raw: np.ndarray, cand: Candidate, config: Config,
                        data: ForecastData) -> PriceForecast:
     """The seed ensemble of one grid point, each window from its own origin's members."""
     per_seed = assemble(raw, cand, data.test_origin)
-    return ensemble([member_prices(r, config.loss, data, data.test_index,
+    return ensemble([member_prices(r, config.loss, data, data.test_index, data.test_origin,
                                    config.evaluation.interval) for r in per_seed])
 
 
@@ -65,7 +65,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
     setup, results = train(config, data, grid, run_dir, progress)
     cands, choice = choose(results, data, grid, config.train.eval_batch_size)
     best = choice[-1]    # the latest origin's: `selected` and the settings shown
-    raws, predict_compile_s, predict_s = predict_groups(results, data.x[data.test_index],
+    raws, predict_compile_s, predict_s = predict_groups(results, data.x[data.test_rows],
                                                         config.train.eval_batch_size)
     forecasts = [candidate_forecast(raws[c.group], c, results[c.group].group.config, data)
                  for c in cands]
@@ -128,14 +128,16 @@ def choose(results: list[GroupResult], data: ForecastData, grid: Mapping | None,
 def validation_mse(results: list[GroupResult], data: ForecastData,
                    batch_size: int) -> list[np.ndarray]:
     """Every member's point-forecast MSE (scaled units) on its own origin's validation
-    windows, `f64[P]` per group: what ranks the grid points (`ranked`)."""
-    index = np.nonzero(data.plan.val.any(axis=0))[0]
+    windows (scaled by its origin's scalers), `f64[P]` per group: what ranks the grid
+    points (`ranked`)."""
+    val = data.stacked(data.plan.val)
+    index = np.nonzero(val.any(axis=0))[0]
     out = []
     for result in results:
         cfg = result.group.config
         raw = predict_members(apply_fn_of(cfg), result.population.params, data.x[index],
                               batch_size)()
-        weight = data.plan.val[result.population.members["fold"].to_numpy()][:, index]
+        weight = val[result.population.members["fold"].to_numpy()][:, index]
         out.append(point_mse(scaled_point(cfg.loss, raw, data.plan.horizon), data.y[index],
                              weight))
     return out
@@ -239,7 +241,7 @@ def sweep_rows(cands: list[Candidate], forecasts: list[PriceForecast], ev: Evalu
         block = ev.origin == k
         for i, (c, f) in enumerate(zip(cands, forecasts)):
             m = point_metrics(f.point[block], ev.actual[block], ev.last[block],
-                              data.naive_scale())
+                              data.naive_scale(k))
             row = {"point": i + 1, "group": c.group + 1,
                    **{p: str(v) if isinstance(v, tuple) else v for p, v in c.hparams.items()},
                    "val_loss": at(c.val_loss, k), "val_mse": at(c.val_mse, k),

@@ -2,10 +2,12 @@
 compile group, and predict every member on the test windows.
 
 Origins are folds: each member trains on its origin's training mask over the same
-device-resident windows. Its validation mask is the origin's validation span; without
-one (and with several origins) it is the origin's test block, logged as `val_loss` for
-monitoring only: best-epoch restore and early stopping are then off, so nothing is
-chosen on test data. One origin without validation trains on its mask alone.
+device-resident windows, those of its origin's block (`ForecastData.stacked`: each
+origin's windows are scaled by its own scalers). Its validation mask is the origin's
+validation span; without one (and with several origins) it is the origin's test block,
+logged as `val_loss` for monitoring only: best-epoch restore and early stopping are then
+off, so nothing is chosen on test data. One origin without validation trains on its mask
+alone.
 """
 
 from __future__ import annotations
@@ -88,8 +90,8 @@ def setup(config: Config, data: ForecastData) -> Setup:
     if monitor_only:
         cfg = dataclasses.replace(config, train=dataclasses.replace(
             config.train, restore_best=False, patience=None))
-    return Setup(cfg, arrays, Folds(train=plan.train, val=val), monitor_only,
-                 int(val.sum(axis=1).max()))
+    return Setup(cfg, arrays, Folds(train=data.stacked(plan.train), val=data.stacked(val)),
+                 monitor_only, int(val.sum(axis=1).max()))
 
 
 def train(config: Config, data: ForecastData, grid: Mapping[str, Sequence[Any]] | None = None,
