@@ -241,3 +241,17 @@ def test_parameters_that_are_not_nested_dicts_load_with_like(tmp_path):
     assert isinstance(loaded.params, tuple) and tree_equal(loaded.params, pop.params)
     linear = lambda p, rows: rows @ p[0] + p[1]  # noqa: E731
     assert np.array_equal(loaded.predict(linear, X), pop.predict(linear, X))
+
+
+def test_a_pickled_population_keeps_parameters_that_are_not_nested_dicts():
+    """Pickling cannot take `like`: it keeps the structure itself (a tuple, a flax
+    struct), so the copy unpickles, as what was pickled."""
+    def init_fn(key):
+        return (jax.random.normal(key, (3, 2)), {"bias": jnp.zeros(2)})
+    pop = stub_population(init_fn)
+    copied = pickle.loads(pickle.dumps(pop))
+    assert jax.tree.structure(copied.params) == jax.tree.structure(pop.params)
+    assert tree_equal(copied.params, pop.params)
+    assert tree_equal(copied.loop.best_params, pop.loop.best_params)
+    linear = lambda p, rows: rows @ p[0] + p[1]["bias"]  # noqa: E731
+    assert np.array_equal(copied.predict(linear, X), pop.predict(linear, X))

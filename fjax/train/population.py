@@ -106,7 +106,10 @@ class Population:
         return cls(**read_population(path, like))
 
     def __reduce__(self):
-        return _unpickle, (population_bytes(self),)
+        """The saved file's bytes, and one member's parameter shapes (`like`), which a
+        file leaves to its reader: so parameters of any pytree unpickle as they were."""
+        like = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), self.params)
+        return _unpickle, (population_bytes(self), like)
 
     def __copy__(self) -> "Population":
         return replace(self)
@@ -157,8 +160,8 @@ class Population:
                 if k not in (col, f"{metric}_std", f"{metric}_count", "config")}
 
 
-def _unpickle(data: bytes) -> Population:
-    return Population(**population_fields(data, "a pickled Population"))
+def _unpickle(data: bytes, like: Any = None) -> Population:
+    return Population(**population_fields(data, "a pickled Population", like))
 
 
 def predict_members(apply_fn: Callable, params: Any, x: np.ndarray,
