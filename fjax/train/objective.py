@@ -89,17 +89,21 @@ def loss_value(cfg: LossConfig, pred: Any, y: jax.Array, w: jax.Array,
 
 
 def apply_model(apply_fn: Callable, params: Any, x: jax.Array, rng: jax.Array | None) -> jax.Array:
-    """Run the model in training mode (dropout on) when `rng` is given, else in eval mode."""
-    try:
-        if rng is None:
-            return apply_fn(params, x, deterministic=True)
-        return apply_fn(params, x, deterministic=False, rngs={"dropout": rng})
-    except TypeError as err:
-        if "deterministic" not in str(err):
-            raise
-        raise TypeError(f"{err}. fjax calls a model as apply(params, x, deterministic=..., "
-                        "rngs={'dropout': key}); give your module's __call__ a "
-                        "`deterministic: bool = True` argument (it may ignore it)") from None
+    """Run the model in training mode (dropout on, its key in `rngs`) when `rng` is given,
+    else in eval mode. As `Population.predict` does, `deterministic` (and `rngs`) are
+    passed only where the function takes them: a flax module without dropout, or a
+    function `(params, x)` of your own, is called plain."""
+    kwargs: dict[str, Any] = {"deterministic": rng is None}
+    if rng is not None:
+        kwargs["rngs"] = {"dropout": rng}
+    while True:
+        try:
+            return apply_fn(params, x, **kwargs)
+        except TypeError as err:
+            refused = [k for k in kwargs if f"unexpected keyword argument '{k}'" in str(err)]
+            if not refused:
+                raise
+            del kwargs[refused[0]]
 
 
 def model_structure(apply_fn: Callable) -> str | None:
@@ -116,7 +120,8 @@ def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
     """`loss_fn(params, batch, rng, hparams=None) -> (loss, {})` for batches with x, y, weight.
 
     `apply_fn` is called as `apply_fn(params, x, deterministic=..., rngs={"dropout": key})`
-    (fjax's models, or any flax module whose `__call__` takes `deterministic`).
+    (fjax's models, flax modules with dropout), without the keywords it does not take
+    (`apply_model`): a flax module without dropout, or a function `(params, x)`.
 
     The returned function also has `check_data(data)`, which `fit` and
     `train_population` call on the host before training (0/1 labels for binary losses),
