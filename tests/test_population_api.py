@@ -92,6 +92,27 @@ def test_predict_passes_deterministic_where_the_model_takes_it():
                                    rtol=1e-5, atol=1e-5)
 
 
+class TwoHeads(nn.Module):
+    """Several outputs: a dict holding a tuple."""
+
+    @nn.compact
+    def __call__(self, x):
+        return {"both": (nn.Dense(2)(x), 2 * x)}
+
+
+def test_predict_returns_each_output_of_a_model_with_several():
+    """It raised AttributeError: 'dict' object has no attribute 'reshape'."""
+    model = TwoHeads()
+    pop = population(jax.vmap(lambda k: model.init(k, X[:1]))(KEYS))
+    out = pop.predict(model.apply, X, batch_size=16)   # 37 rows: a partial last batch
+    dense, doubled = out["both"]
+    assert dense.shape == (3, 37, 2) and doubled.shape == (3, 37, 3)
+    for i in range(3):
+        np.testing.assert_allclose(dense[i], float64_dense(pop.member_params(i), X),
+                                   rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(doubled[i], 2 * X)
+
+
 def test_an_apply_functions_own_type_error_is_not_hidden():
     def broken(params, rows, deterministic=True):
         raise TypeError("a bug of its own")

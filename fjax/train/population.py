@@ -86,10 +86,11 @@ class Population:
             rows[f"best_{name}"] = np.where(best > 0, stacked[np.maximum(best, 1) - 1, idx], np.nan)
         return rows
 
-    def predict(self, apply_fn: Callable, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    def predict(self, apply_fn: Callable, x: np.ndarray, batch_size: int = 1024) -> Any:
         """f32[P, n, ...]: every member's output on `x` with its final `params`, as
         `apply_fn(params, rows)` in eval mode (see `eval_mode`): e.g. a flax `model.apply`,
-        with or without a `deterministic` argument, or a function of your own."""
+        with or without a `deterministic` argument, or a function of your own. A model
+        with several outputs (a tuple or dict of arrays) gets each as `[P, n, ...]`."""
         return predict_members(apply_fn, self.params, np.asarray(x), batch_size)()
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -165,9 +166,9 @@ def _unpickle(data: bytes, like: Any = None) -> Population:
 
 
 def predict_members(apply_fn: Callable, params: Any, x: np.ndarray,
-                    batch_size: int = 1024) -> Callable[[], np.ndarray]:
-    """A compiled `() -> f32[P, N, ...]`: every stacked member's output (eval mode,
-    `eval_mode`) on every row of `x`, `batch_size` rows at a time.
+                    batch_size: int = 1024) -> Callable[[], Any]:
+    """A compiled `() -> f32[P, N, ...]` (or a pytree of them): every stacked member's
+    output (eval mode, `eval_mode`) on every row of `x`, `batch_size` rows at a time.
 
     Returned uncalled so callers can time compilation and execution apart.
     """
@@ -180,12 +181,12 @@ def predict_members(apply_fn: Callable, params: Any, x: np.ndarray,
 
     def one(p, xb):
         out = jax.lax.map(lambda b: apply_eval(p, b), xb)
-        return out.reshape((nb * bs,) + out.shape[2:])[:n]
+        return jax.tree.map(lambda o: o.reshape((nb * bs,) + o.shape[2:])[:n], out)
 
     compiled = jax.jit(jax.vmap(one, in_axes=(0, None))).lower(params, xb).compile()
 
-    def run() -> np.ndarray:
-        return np.asarray(compiled(params, xb))
+    def run() -> Any:
+        return jax.tree.map(np.asarray, compiled(params, xb))
 
     return run
 
