@@ -4,7 +4,10 @@
     state, metrics = jax.jit(train_step)(state, batch)
 
 `loss_fn(params, batch, rng) -> (loss, aux)` where `aux` is a dict of scalar metrics
-(or None) and `rng` is None in evaluation (no dropout). Both steps are plain functions:
+(or None) and `rng` is None in evaluation (no dropout). A model with state beside its
+weights (flax's batch norm) keeps all its variables in `params` and returns the new
+state in `aux["model_state"]` (what `apply(..., mutable=["batch_stats"])` returns): the
+train step stores it in `params` after the gradient update, and it is no metric. Both steps are plain functions:
 jit them, vmap them over a population, grad through them, or put them in your own
 loop. The same `loss_fn` always gives the same step function (kept on the function,
 `cached_per_loss`), so jitted callers that take it as a static argument compile once
@@ -14,7 +17,7 @@ per loss.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import jax
 
@@ -22,6 +25,7 @@ from fjax.train.state import TrainState, step_key
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
+MODEL_STATE = "model_state"   # the aux key of a model's new state (batch statistics)
 LossFn = Callable[[Any, Batch, jax.Array | None], tuple[jax.Array, Metrics]]
 
 
@@ -58,7 +62,12 @@ def make_train_step(loss_fn: LossFn) -> Callable[[TrainState, Batch], tuple[Trai
     def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
         grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
         (loss, aux), grads = grad_fn(state.params, batch, step_key(state))
-        return state.apply_gradients(grads), {"loss": loss, **(aux or {})}
+        metrics = dict(aux or {})
+        model_state = metrics.pop(MODEL_STATE, None)
+        state = state.apply_gradients(grads)
+        if model_state:
+            state = state.replace(params=with_model_state(state.params, model_state))
+        return state, {"loss": loss, **metrics}
 
     return train_step
 
@@ -69,6 +78,27 @@ def make_eval_step(loss_fn: LossFn) -> Callable[[Any, Batch], Metrics]:
 
     def eval_step(params: Any, batch: Batch) -> Metrics:
         loss, aux = loss_fn(params, batch, None)
-        return {"loss": loss, **(aux or {})}
+        metrics = dict(aux or {})
+        metrics.pop(MODEL_STATE, None)
+        return {"loss": loss, **metrics}
 
     return eval_step
+
+
+def with_model_state(params: Any, model_state: Mapping[str, Any]) -> Any:
+    """`params` with the collections in `model_state` (e.g. "batch_stats") replaced, in
+    their dtypes. Each must already be in `params`, in the same structure: the state is
+    one pytree from epoch to epoch."""
+    if not isinstance(params, Mapping) or not set(model_state) <= set(params):
+        have = sorted(params) if isinstance(params, Mapping) else type(params).__name__
+        raise ValueError(f"the loss returned aux['model_state'] with {sorted(model_state)}, "
+                         f"but the parameters hold {have}; create the TrainState with "
+                         "all the model's variables, params=model.init(key, x)")
+    for name, new in model_state.items():
+        if jax.tree.structure(new) != jax.tree.structure(params[name]):
+            raise ValueError(f"aux['model_state'][{name!r}] is not shaped like "
+                             f"params[{name!r}]; return what apply(..., "
+                             f"mutable=[{name!r}]) returns for it")
+    updated = {name: jax.tree.map(lambda a, old: a.astype(old.dtype), new, params[name])
+               for name, new in model_state.items()}
+    return type(params)({**params, **updated})   # a dict, or flax's FrozenDict

@@ -1,0 +1,123 @@
+"""Models with state beside their parameters (flax's batch norm `batch_stats`): the loss
+returns the new state in `aux["model_state"]`, and the step stores it in `params`."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from fjax.config import OptimConfig, TrainConfig
+from fjax.optim import build_optimizer
+from fjax.train import TrainState, fit, init_member, train_population
+from fjax.train.epoch import epoch_permutation
+
+N, D = 64, 3
+RNG = np.random.default_rng(0)
+X = (RNG.normal(size=(N, D)) * [1.0, 3.0, 0.5] + [2.0, -1.0, 0.0]).astype(np.float32)
+Y = (X @ np.array([1.0, -0.5, 2.0]) + 0.1 * RNG.normal(size=N)).astype(np.float32)
+
+
+class Normed(nn.Module):
+    @nn.compact
+    def __call__(self, x, train: bool = False, mask=None):
+        h = nn.BatchNorm(use_running_average=not train, momentum=0.9)(x, mask=mask)
+        return nn.Dense(1)(h)[:, 0]
+
+
+MODEL = Normed()
+
+
+def mse_loss(params, batch, rng):
+    """A researcher's loss: training mode returns the new batch statistics."""
+    w = batch["weight"]
+    if rng is None:
+        pred, model_state = MODEL.apply(params, batch["x"]), {}
+    else:
+        pred, model_state = MODEL.apply(params, batch["x"], train=True,   # no padding rows
+                                        mask=batch["weight"][:, None] > 0,
+                                        mutable=["batch_stats"])
+    loss = jnp.sum(w * (pred - batch["y"]) ** 2) / jnp.maximum(w.sum(), 1e-12)
+    return loss, {"model_state": model_state}
+
+
+def reference(variables, tx, steps):
+    """Full-batch steps in a plain optax loop over the trainable parameters only, the
+    batch statistics as flax's BatchNorm defines them, in float64 numpy: momentum 0.9,
+    biased variance."""
+    params, stats = variables["params"], jax.tree.map(np.float64, variables["batch_stats"])
+    opt = tx.init(params)
+    x = X.astype(np.float64)
+    for _ in range(steps):
+        def loss(p):
+            out, _ = MODEL.apply({"params": p, "batch_stats": variables["batch_stats"]}, X,
+                                 train=True, mutable=["batch_stats"])
+            return jnp.mean((out - Y) ** 2)
+        updates, opt = tx.update(jax.grad(loss)(params), opt, params)
+        params = optax.apply_updates(params, updates)
+        bn = stats["BatchNorm_0"]
+        bn["mean"] = 0.9 * bn["mean"] + 0.1 * x.mean(0)
+        bn["var"] = 0.9 * bn["var"] + 0.1 * x.var(0)
+    return params, stats
+
+
+def test_batch_statistics_train_beside_the_parameters():
+    """Before, `aux["model_state"]` went into the metrics (an error when averaged), and a
+    loss could not update the statistics at all: they stayed at their initial 0 and 1, and
+    adamw's weight decay shrank them."""
+    variables = MODEL.init(jax.random.PRNGKey(0), X[:1])
+    tx = optax.adamw(1e-2, weight_decay=0.5)
+    state = TrainState.create(params=variables, tx=tx, rng=0)
+    result = fit(state, mse_loss, {"x": X, "y": Y}, val_data={"x": X, "y": Y},
+                 config=TrainConfig(epochs=5, batch_size=N), callbacks=())
+    params, stats = reference(variables, tx, 5)
+    got = result.state.params
+    for want, have in zip(jax.tree.leaves(params), jax.tree.leaves(got["params"])):
+        np.testing.assert_allclose(have, want, rtol=1e-5, atol=1e-6)
+    for want, have in zip(jax.tree.leaves(stats), jax.tree.leaves(got["batch_stats"])):
+        np.testing.assert_allclose(have, want, rtol=1e-5, atol=1e-6)
+    assert set(result.history[-1]) == {"loss", "val_loss", "epoch", "time_s"}
+
+
+def test_a_population_member_with_batch_statistics_is_its_fit():
+    init_fn = lambda key: MODEL.init(key, X[:1])  # noqa: E731
+    config = TrainConfig(epochs=3, batch_size=16)
+    pop = train_population(mse_loss, init_fn, {"x": X, "y": Y}, optim=OptimConfig(name="adam"),
+                           train=config, hparams={"learning_rate": [1e-3, 1e-2]},
+                           seeds=[0, 1], callbacks=())
+    for i, row in pop.members.iterrows():
+        state = init_member(init_fn, build_optimizer(OptimConfig(name="adam"), 3 * 4),
+                            int(row["seed"]), {"learning_rate": row["learning_rate"]})
+        alone = fit(state, mse_loss, {"x": X, "y": Y}, config=config, callbacks=())
+        for want, have in zip(jax.tree.leaves(alone.state.params),
+                              jax.tree.leaves(pop.member_params(i))):
+            np.testing.assert_allclose(have, want, rtol=1e-5, atol=1e-6)
+    assert np.all(pop.params["batch_stats"]["BatchNorm_0"]["var"] != 1.0)   # they trained
+
+
+def test_statistics_without_a_place_in_the_parameters_are_named():
+    variables = MODEL.init(jax.random.PRNGKey(0), X[:1])
+    state = TrainState.create(params={"params": variables["params"]}, tx=optax.sgd(0.1), rng=0)
+
+    def loss(params, batch, rng):   # the statistics passed from outside the state
+        return mse_loss({**params, "batch_stats": variables["batch_stats"]}, batch, rng)
+    with pytest.raises(ValueError, match=r"aux\['model_state'\] with \['batch_stats'\], but the "
+                                         r"parameters hold \['params'\]; .*model.init"):
+        fit(state, loss, {"x": X, "y": Y}, config=TrainConfig(epochs=1), callbacks=())
+
+
+def test_masked_batch_statistics_leave_out_the_padding_of_a_partial_batch():
+    """64 rows in batches of 40: the second holds 24 rows and 16 of padding (weight 0),
+    which the mask keeps out of the statistics. Parameters fixed (learning rate 0)."""
+    state = TrainState.create(params=MODEL.init(jax.random.PRNGKey(0), X[:1]),
+                              tx=optax.sgd(0.0), rng=3)
+    result = fit(state, mse_loss, {"x": X, "y": Y}, config=TrainConfig(epochs=1, batch_size=40),
+                 callbacks=())
+    order = np.asarray(epoch_permutation(state.rng, jnp.int32(0), N))
+    mean, var = np.zeros(D), np.ones(D)
+    for rows in (X[order[:40]].astype(np.float64), X[order[40:]].astype(np.float64)):
+        mean, var = 0.9 * mean + 0.1 * rows.mean(0), 0.9 * var + 0.1 * rows.var(0)
+    stats = result.state.params["batch_stats"]["BatchNorm_0"]
+    np.testing.assert_allclose(stats["mean"], mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(stats["var"], var, rtol=1e-5, atol=1e-6)
