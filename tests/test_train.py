@@ -615,6 +615,9 @@ def test_callbacks_are_called_once_per_epoch():
     ({"x": np.where(np.arange(N)[:, None] == 5, np.nan, X), "y": Y}, r"data\['x'\] has 4 NaN"),
     ({"x": np.where(np.arange(N)[:, None] == 7, np.inf, X), "y": Y}, r"infinite values.*row 7"),
     ({"x": X, "y": Y[:-1]}, "mismatched lengths"),
+    ({"x": {"prices": X, "volumes": X}, "y": Y},   # read as a scalar
+     r"data\['x'\] is a dict of \['prices', 'volumes'\], not an array: .* give each of "
+     r"its arrays a key of its own"),
     ({"x": X[:0], "y": Y[:0]}, "has no rows"),
     ({}, "data is empty"),
     ({"x": X.astype(str), "y": Y}, "dtype"),

@@ -25,6 +25,10 @@ def check_arrays(data: Mapping[str, np.ndarray], name: str = "data") -> int:
         raise ValueError(f"{name} is empty: pass a dict of arrays such as {{'x': ..., 'y': ...}}")
     lengths = {}
     for key, value in data.items():
+        if isinstance(value, Mapping):   # np.asarray would make it a scalar object
+            raise ValueError(f"{name}[{key!r}] is a dict of {sorted(value)}, not an array: "
+                             f"each entry of {name} is one array with a row per sample; give "
+                             "each of its arrays a key of its own and read them in the loss")
         arr = np.asarray(value)
         if arr.ndim == 0:
             raise ValueError(f"{name}[{key!r}] is a scalar; every entry needs one row per sample")
