@@ -941,6 +941,18 @@ def test_grid_values_that_are_not_numbers_are_named(values, match):
                          train=TrainConfig(epochs=1), hparams={"momentum": values}, callbacks=())
 
 
+@pytest.mark.parametrize("seed", [np.float64(1.0), 1.0])
+def test_a_seed_that_is_not_an_integer_is_named(seed):
+    """A seed from `members.iterrows()` (a float) failed inside jax: "PRNG key seed must
+    be an integer; got JitTracer(float32[])"."""
+    with pytest.raises(ValueError, match=r"seed=1\.0 is not an integer; .*int\(row\['seed'\]\)"):
+        init_member(INIT, build_optimizer(OptimConfig(), 10), seed)
+    members = member_grid({}, [7], 1)
+    for _, row in members.astype(float).iterrows():   # as a table with float columns reads
+        assert tree_equal(init_member(INIT, optax.sgd(0.1), int(row["seed"])).params,
+                          INIT(jax.random.split(jax.random.PRNGKey(7))[0]))
+
+
 def test_data_off_the_contract_is_told_the_contract():
     """Data keyed "X" failed with a bare KeyError from inside the loss."""
     with pytest.raises(ValueError, match=r"data has no \['x'\] \(its keys: \['X', 'y'\]\)"):

@@ -14,6 +14,7 @@ import numbers
 from typing import Any, Callable, Mapping, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
@@ -29,6 +30,10 @@ InitFn = Callable[[jax.Array], Any]
 def member_keys(seed: int) -> tuple[jax.Array, jax.Array]:
     """(init key, training key) of a member: members with the same seed share both, so
     a grid compares hyperparameters from the same initial weights and shuffles."""
+    if not jnp.issubdtype(jnp.result_type(seed), jnp.integer):   # traced seeds too
+        raise ValueError(f"seed={seed} is not an integer; pass the member's seed as one, "
+                         "e.g. int(row['seed']) for a row of Population.members (iterrows "
+                         "turns every column into floats)")
     init_key, train_key = jax.random.split(jax.random.PRNGKey(seed))
     return init_key, train_key
 
