@@ -154,6 +154,22 @@ def test_population_equals_members_trained_one_by_one(chunk):
 
 
 
+def test_a_population_grids_any_hyperparameter_its_own_optimizer_injects():
+    """Adam's b1 and eps, injected by the user's `optax.inject_hyperparams`: before, a grid
+    key other than learning_rate, weight_decay or momentum went to the loss, which refused
+    it. Each member equals `fit` with plain `optax.adam` built with its values."""
+    tx = optax.inject_hyperparams(optax.adam)(learning_rate=1e-2)
+    grid = {"b1": [0.5, 0.9], "eps": [1e-8, 1e-3]}
+    pop = train_population(LOSS, INIT, DATA, optim=tx, train=CFG, hparams=grid, seeds=[3],
+                           callbacks=())
+    for i, row in pop.members.iterrows():
+        plain = optax.adam(1e-2, b1=float(np.float32(row["b1"])),
+                           eps=float(np.float32(row["eps"])))
+        one = fit(init_member(INIT, plain, 3), LOSS, DATA, config=CFG, callbacks=())
+        tree_allclose(one.state.params, pop.member_params(i), rtol=2e-4, atol=2e-5)
+    assert not np.allclose(pop.history[-1]["loss"][0], pop.history[-1]["loss"][2])
+
+
 def test_population_folds_validate_with_the_datas_sample_weights():
     """With folds, a member validates on its fold's rows weighted by data["weight"], as
     `fit` does: rows of weight 0 count nowhere, however wrong their targets."""

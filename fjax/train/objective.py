@@ -187,7 +187,9 @@ def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ValueError(
                     f"hparams key {name!r}{hint} is neither an optimizer hyperparameter "
-                    f"({', '.join(HYPERPARAMS)}) nor a loss one ({', '.join(defaults)}); "
+                    f"({', '.join(HYPERPARAMS)}, or one that an optax optimizer of your "
+                    "own injects with optax.inject_hyperparams) nor a loss one "
+                    f"({', '.join(defaults)}); "
                     "structural settings (dropout, hidden, batch_size, ...) change the "
                     "program: give each its own population (fjax.train.sweep.group_grid)")
             if name not in LOSS_USES.get(cfg.name, ()):

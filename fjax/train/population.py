@@ -242,11 +242,12 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
         steps for the member with the most training rows: one with fewer (walk-forward
         folds) stops short of its schedule's end. Its `fit` takes the same length.
         `optim` may instead be an optax transformation of your own (a chain, a schedule
-        of your own length); a grid over "learning_rate", "weight_decay" or "momentum"
-        then needs it wrapped in `optax.inject_hyperparams` with those names.
+        of your own length); a grid over its hyperparameters needs it wrapped in
+        `optax.inject_hyperparams`, outermost: every name it injects ("learning_rate",
+        "b1", "eps", ...) may then be a grid key.
       hparams: grid of per-member values, e.g. {"learning_rate": [1e-3, 3e-3],
         "weight_decay": [0, 1e-4]}; optimizer keys are "learning_rate", "weight_decay",
-        "momentum"; any other key goes to `loss_fn`.
+        "momentum" (and those your own `optim` injects); any other key goes to `loss_fn`.
       seeds: one member per seed for every grid point and fold.
       folds: training/validation masks over `data` (members validate on their fold).
         Without folds, members train on all rows and validate on `val_data` if given.
@@ -261,7 +262,8 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
     seeds = check_seeds(seeds)
     if isinstance(optim, OptimConfig):
         check_optimizer_values(optim, hparams)
-    loss_names = [k for k in hparams if k not in HYPERPARAMS]
+    optimizer_names = optimizer_keys(optim, init_fn)
+    loss_names = [k for k in hparams if k not in optimizer_names]
     if hasattr(loss_fn, "check_hparams"):
         loss_fn.check_hparams({k: hparams[k] for k in loss_names})
     data, base_weights, train_masks, val_data, val_masks = member_data(
@@ -283,7 +285,7 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
     columns = {k: jnp.asarray(members[k].to_numpy(), jnp.float32) for k in hparams}
     loss_hp = {k: columns[k] for k in loss_names}
     loop = init_population(init_fn, tx, jnp.asarray(members["seed"].to_numpy(), jnp.uint32),
-                           {k: columns[k] for k in hparams if k in HYPERPARAMS})
+                           {k: columns[k] for k in hparams if k in optimizer_names})
     group_size = int(np.prod([len(v) for v in hparams.values()])) if hparams else 1
     group_fold, group_seed, seed_rngs = member_groups(members, group_size, loop)
 
@@ -334,6 +336,18 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
                       monitor=monitor, mode=train.monitor_mode, compile_s=record.compile_s,
                       compilations=record.compilations, train_s=record.train_s,
                       epoch_s=record.epoch_s, resumed_epoch=record.resumed_epoch)
+
+
+def optimizer_keys(optim: OptimConfig | optax.GradientTransformation,
+                   init_fn: InitFn) -> tuple[str, ...]:
+    """The grid keys that go to the optimizer: fjax's (`HYPERPARAMS`), and for an optax
+    transformation of your own every hyperparameter it injects (b1, eps, ...), read
+    from its state's shapes."""
+    if isinstance(optim, OptimConfig):
+        return HYPERPARAMS
+    params = jax.eval_shape(init_fn, jax.random.PRNGKey(0))
+    injected = getattr(jax.eval_shape(optim.init, params), "hyperparams", None)
+    return tuple(dict.fromkeys([*HYPERPARAMS, *(injected or {})]))
 
 
 def member_data(loss_fn: Callable, data: dict, folds: Folds | None, val_data: dict | None
