@@ -113,6 +113,25 @@ def test_predict_returns_each_output_of_a_model_with_several():
         np.testing.assert_array_equal(doubled[i], 2 * X)
 
 
+def test_predict_takes_several_inputs_as_a_pytree_of_rows():
+    """A model of two inputs: `x` as a dict or a tuple of arrays. Before, np.asarray(x)
+    raised (a tuple of arrays of other widths) or made a scalar of the dict (IndexError)."""
+    model = Plain()
+    pop = population(jax.vmap(lambda k: model.init(k, X[:1]))(KEYS))
+    first, rest = X[:, :1], X[:, 1:]
+    by_name = pop.predict(lambda p, r: model.apply(p, jnp.concatenate([r["a"], r["b"]], 1)),
+                          {"a": first, "b": rest}, batch_size=16)
+    by_place = pop.predict(lambda p, r: model.apply(p, jnp.concatenate(r, 1)), (first, rest),
+                           batch_size=16)
+    for out in (by_name, by_place):
+        assert out.shape == (3, 37, 2)
+        for i in range(3):
+            np.testing.assert_allclose(out[i], float64_dense(pop.member_params(i), X),
+                                       rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match=r"x holds arrays of \[37, 36\] rows"):
+        pop.predict(lambda p, r: r[0], (first, rest[1:]))
+
+
 def test_an_apply_functions_own_type_error_is_not_hidden():
     def broken(params, rows, deterministic=True):
         raise TypeError("a bug of its own")

@@ -86,12 +86,13 @@ class Population:
             rows[f"best_{name}"] = np.where(best > 0, stacked[np.maximum(best, 1) - 1, idx], np.nan)
         return rows
 
-    def predict(self, apply_fn: Callable, x: np.ndarray, batch_size: int = 1024) -> Any:
+    def predict(self, apply_fn: Callable, x: Any, batch_size: int = 1024) -> Any:
         """f32[P, n, ...]: every member's output on `x` with its final `params`, as
         `apply_fn(params, rows)` in eval mode (see `eval_mode`): e.g. a flax `model.apply`,
         with or without a `deterministic` argument, or a function of your own. A model
-        with several outputs (a tuple or dict of arrays) gets each as `[P, n, ...]`."""
-        return predict_members(apply_fn, self.params, np.asarray(x), batch_size)()
+        with several outputs (a tuple or dict of arrays) gets each as `[P, n, ...]`; one
+        with several inputs takes `x` as a tuple or dict of arrays of n rows each."""
+        return predict_members(apply_fn, self.params, x, batch_size)()
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write this population to one file at `path`, atomically (`population_file`):
@@ -165,19 +166,25 @@ def _unpickle(data: bytes, like: Any = None) -> Population:
     return Population(**population_fields(data, "a pickled Population", like))
 
 
-def predict_members(apply_fn: Callable, params: Any, x: np.ndarray,
+def predict_members(apply_fn: Callable, params: Any, x: Any,
                     batch_size: int = 1024) -> Callable[[], Any]:
     """A compiled `() -> f32[P, N, ...]` (or a pytree of them): every stacked member's
-    output (eval mode, `eval_mode`) on every row of `x`, `batch_size` rows at a time.
+    output (eval mode, `eval_mode`) on every row of `x` (an array, or a pytree of arrays
+    of N rows each), `batch_size` rows at a time.
 
     Returned uncalled so callers can time compilation and execution apart.
     """
-    n = x.shape[0]
+    x = jax.tree.map(np.asarray, x)
+    rows = [a.shape[0] if a.ndim else 0 for a in jax.tree.leaves(x)]
+    if not rows or min(rows) != max(rows) or not rows[0]:
+        raise ValueError(f"x holds arrays of {rows} rows; predicting needs an array, or a "
+                         "pytree of arrays, with the same number of rows (at least one)")
+    n = rows[0]
     bs = max(1, min(batch_size, n))
     nb = -(-n // bs)
-    xb = jnp.asarray(np.concatenate([x, np.repeat(x[-1:], nb * bs - n, axis=0)])
-                     .reshape(nb, bs, *x.shape[1:]))
-    apply_eval = eval_mode(apply_fn, params, xb[0])
+    xb = jax.tree.map(lambda a: jnp.asarray(np.concatenate(
+        [a, np.repeat(a[-1:], nb * bs - n, axis=0)]).reshape(nb, bs, *a.shape[1:])), x)
+    apply_eval = eval_mode(apply_fn, params, jax.tree.map(lambda a: a[0], xb))
 
     def one(p, xb):
         out = jax.lax.map(lambda b: apply_eval(p, b), xb)
@@ -191,7 +198,7 @@ def predict_members(apply_fn: Callable, params: Any, x: np.ndarray,
     return run
 
 
-def eval_mode(apply_fn: Callable, params: Any, rows: jax.Array) -> Callable:
+def eval_mode(apply_fn: Callable, params: Any, rows: Any) -> Callable:
     """`apply_fn` as `(params, rows) -> out` in eval mode: with `deterministic=True` where
     it takes that keyword (fjax's models, flax modules with dropout), plain where it does
     not (a flax module without it, a function of your own). A flax `model.apply` takes
@@ -200,7 +207,7 @@ def eval_mode(apply_fn: Callable, params: Any, rows: jax.Array) -> Callable:
     evaluating = functools.partial(apply_fn, deterministic=True)
     member = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), params)
     try:
-        jax.eval_shape(evaluating, member, jax.ShapeDtypeStruct(rows.shape, rows.dtype))
+        jax.eval_shape(evaluating, member, rows)
     except TypeError as err:
         if "unexpected keyword argument 'deterministic'" not in str(err):
             raise
