@@ -295,3 +295,35 @@ def test_a_pickled_population_keeps_parameters_that_are_not_nested_dicts():
     assert tree_equal(copied.loop.best_params, pop.loop.best_params)
     linear = lambda p, rows: rows @ p[0] + p[1]["bias"]  # noqa: E731
     assert np.array_equal(copied.predict(linear, X), pop.predict(linear, X))
+
+
+def test_table_holds_an_aux_metric_of_several_values_per_member():
+    """A loss reporting one value per class: `table()` raised "Expected a 1D array, got
+    an array with shape (2, 3)". Its best validation values are those of the selected
+    parameters, against float64 numpy."""
+    model = nn.Dense(3)
+    labels = np.arange(37) % 3
+
+    def per_class_loss(params, batch, rng):
+        logp = jax.nn.log_softmax(model.apply(params, batch["x"]))
+        nll = -jnp.take_along_axis(logp, batch["y"][:, None], axis=1)[:, 0]
+        w = batch["weight"]
+        rows = [(batch["y"] == c) * w for c in range(3)]
+        per_class = jnp.stack([jnp.sum(r * nll) / jnp.maximum(r.sum(), 1e-12) for r in rows])
+        return jnp.sum(w * nll) / jnp.maximum(w.sum(), 1e-12), {"per_class": per_class}
+
+    data = {"x": X, "y": labels}
+    pop = train_population(per_class_loss, lambda k: model.init(k, X[:1]), data,
+                           val_data=data, optim=OptimConfig(name="adam", learning_rate=0.1),
+                           train=TrainConfig(epochs=3, batch_size=37), seeds=[0, 1],
+                           callbacks=())
+    table = pop.table()
+    for i in range(2):
+        params = pop.member_params(i)["params"]
+        logits = X.astype(np.float64) @ np.asarray(params["kernel"], np.float64) + np.asarray(
+            params["bias"], np.float64)
+        logp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+        nll = -logp[np.arange(37), labels]
+        want = [nll[labels == c].mean() for c in range(3)]
+        np.testing.assert_allclose(table["best_val_per_class"][i], want, rtol=1e-5)
+        assert table["final_per_class"][i].shape == (3,)

@@ -80,10 +80,12 @@ class Population:
         rows["diverged_epoch"] = np.asarray(self.loop.diverged_epoch)
         names = [k for k in self.history[0] if k not in ("epoch", "time_s")] if self.history else []
         for name in names:
-            stacked = np.stack([np.asarray(h[name]) for h in self.history])  # [E, P]
+            stacked = np.stack([np.asarray(h[name]) for h in self.history])  # [E, P, ...]
             idx = np.arange(self.size)
-            rows[f"final_{name}"] = stacked[np.maximum(epochs, 1) - 1, idx]
-            rows[f"best_{name}"] = np.where(best > 0, stacked[np.maximum(best, 1) - 1, idx], np.nan)
+            at_best = stacked[np.maximum(best, 1) - 1, idx]
+            selected = (best > 0).reshape((-1,) + (1,) * (at_best.ndim - 1))
+            rows[f"final_{name}"] = _column(stacked[np.maximum(epochs, 1) - 1, idx])
+            rows[f"best_{name}"] = _column(np.where(selected, at_best, np.nan))
         return rows
 
     def predict(self, apply_fn: Callable, x: Any, batch_size: int = 1024) -> Any:
@@ -160,6 +162,12 @@ class Population:
         row = summary.loc[best_row(summary[col], mode)]
         return {k: np.asarray(row[k]).item() for k in summary.columns  # plain Python values
                 if k not in (col, f"{metric}_std", f"{metric}_count", "config")}
+
+
+def _column(values: np.ndarray) -> Any:
+    """Per-member values `[P]` as a column; a metric of several values per member (`[P,
+    ...]`: an aux metric per class) as one array per row."""
+    return values if values.ndim == 1 else list(values)
 
 
 def _unpickle(data: bytes, like: Any = None) -> Population:
