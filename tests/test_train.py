@@ -1160,3 +1160,20 @@ def test_a_population_takes_an_optax_chain_of_your_own():
     seeds = train_population(LOSS, INIT, DATA, optim=plain, train=CFG, seeds=[0, 1],
                              callbacks=())
     assert seeds.size == 2 and np.isfinite(seeds.table()["final_loss"]).all()
+
+
+def test_a_loss_that_ignores_the_weights_is_refused_where_they_matter():
+    """A mean over the batch trained on the rows outside a fold (its validation rows),
+    which fill the last batch with weight 0: a model fitted to y=0 rows, with y=100 on
+    the others, ended with bias 4.05 instead of about 0. Where every row of every batch
+    has weight 1, the weights change nothing and the loss is accepted."""
+    def mean_loss(params, batch, rng):
+        return jnp.mean((MODEL.apply(params, batch["x"]) - batch["y"]) ** 2), {}
+    folds = kfold(N, 2, seed=0)
+    with pytest.raises(ValueError, match=r"loss does not read batch\['weight'\].*validation"):
+        fit(fresh_state(), mean_loss, DATA, weights=folds.train[0], config=CFG, callbacks=())
+    with pytest.raises(ValueError, match=r"loss does not read batch\['weight'\]"):
+        train_population(mean_loss, INIT, DATA, optim=OptimConfig(), train=CFG, folds=folds,
+                         callbacks=())
+    whole = dataclasses.replace(CFG, batch_size=N // 2)   # two full batches of weight 1
+    assert fit(fresh_state(), mean_loss, DATA, config=whole, callbacks=()).epochs_run == 3

@@ -42,6 +42,7 @@ from fjax.train.members import (InitFn, check_grid, check_optimizer_values, chec
                                 init_population, member_grid)
 from fjax.train.population_file import (population_bytes, population_fields, read_population,
                                        write_atomic)
+from fjax.train.step import check_reads_weight
 
 
 @dataclass
@@ -297,6 +298,12 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
                     skip_empty=num_batches(int(rows.min()), batch_size) < spec_batches,
                     val_selects=train.val_selects)
 
+    first = {k: np.float32(hparams[k][0]) for k in loss_names}   # one member's loss values
+    with inputs_named(data):
+        check_reads_weight(functools.partial(loss_fn, hparams=first) if loss_names else loss_fn,
+                           jax.eval_shape(init_fn, jax.random.PRNGKey(0)), data,
+                           np.asarray(train_masks) * np.asarray(base_weights), batch_size,
+                           spec_batches)
     columns = {k: jnp.asarray(members[k].to_numpy(), jnp.float32) for k in hparams}
     loss_hp = {k: columns[k] for k in loss_names}
     loop = init_population(init_fn, tx, jnp.asarray(members["seed"].to_numpy(), jnp.uint32),

@@ -20,6 +20,9 @@ import functools
 from typing import Any, Callable, Mapping
 
 import jax
+import jax.numpy as jnp
+import numpy as np
+from jax._src.interpreters import partial_eval as pe   # dce_jaxpr: no public name
 
 from fjax.train.state import TrainState, step_key
 
@@ -102,3 +105,28 @@ def with_model_state(params: Any, model_state: Mapping[str, Any]) -> Any:
     updated = {name: jax.tree.map(lambda a, old: a.astype(old.dtype), new, params[name])
                for name, new in model_state.items()}
     return type(params)({**params, **updated})   # a dict, or flax's FrozenDict
+
+
+def check_reads_weight(loss_fn: LossFn, params: Any, data: dict, weights: np.ndarray,
+                       batch_size: int, n_batches: int) -> None:
+    """Refuse a loss that ignores batch["weight"] where that is wrong: when a batch holds
+    rows of weight 0 (the last batch's padding, which is the rows outside a fold: its
+    validation rows) or weights other than 1. Traced with shapes only; the operations
+    that only make aux metrics are removed first."""
+    weights = np.asarray(weights)
+    if n_batches * batch_size <= (weights > 0).sum(axis=-1).min() and np.all(
+            (weights == 0) | (weights == 1)):
+        return   # every batch row has weight 1: the weight changes nothing
+    member = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), params)
+    rows = {k: jax.ShapeDtypeStruct((2,) + v.shape[1:], v.dtype) for k, v in data.items()}
+
+    def loss_of(weight, params, rows):
+        return loss_fn(params, {**rows, "weight": weight}, jax.random.PRNGKey(0))[0]
+    closed = jax.make_jaxpr(loss_of)(jax.ShapeDtypeStruct((2,), jnp.float32), member, rows)
+    if not pe.dce_jaxpr(closed.jaxpr, [True])[1][0]:
+        raise ValueError(
+            "loss_fn's loss does not read batch['weight'], but batches hold rows that must "
+            "not count as they are: padding of the last batch (weight 0), which with folds "
+            "or a 0/1 mask are rows outside it (validation rows), or sample weights. Weight "
+            "each row's loss, e.g. jnp.sum(batch['weight'] * per_row) / "
+            "jnp.maximum(jnp.sum(batch['weight']), 1e-12)")
