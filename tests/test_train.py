@@ -1177,3 +1177,18 @@ def test_a_loss_that_ignores_the_weights_is_refused_where_they_matter():
                          callbacks=())
     whole = dataclasses.replace(CFG, batch_size=N // 2)   # two full batches of weight 1
     assert fit(fresh_state(), mean_loss, DATA, config=whole, callbacks=()).epochs_run == 3
+
+    def weight_in_aux_only(params, batch, rng):
+        loss, _ = mean_loss(params, batch, rng)
+        return loss, {"rows": jnp.sum(batch["weight"])}
+    with pytest.raises(ValueError, match=r"loss does not read batch\['weight'\]"):
+        fit(fresh_state(), weight_in_aux_only, DATA, weights=folds.train[0], config=CFG,
+            callbacks=())
+
+
+def test_reaches_output_follows_the_equations_to_the_output():
+    from fjax.train.step import reaches_output
+    jaxpr = jax.make_jaxpr(lambda a, b, c: (a * 2 + jnp.sin(c), jnp.sum(b)))(1.0, 2.0, 3.0)
+    only_first = jax.make_jaxpr(lambda a, b, c: a * 2 + jnp.sin(c))(1.0, 2.0, 3.0).jaxpr
+    assert [reaches_output(jaxpr.jaxpr, i) for i in range(3)] == [True, True, True]
+    assert [reaches_output(only_first, i) for i in range(3)] == [True, False, True]

@@ -22,7 +22,6 @@ from typing import Any, Callable, Mapping
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax._src.interpreters import partial_eval as pe   # dce_jaxpr: no public name
 
 from fjax.train.state import TrainState, step_key
 
@@ -123,10 +122,21 @@ def check_reads_weight(loss_fn: LossFn, params: Any, data: dict, weights: np.nda
     def loss_of(weight, params, rows):
         return loss_fn(params, {**rows, "weight": weight}, jax.random.PRNGKey(0))[0]
     closed = jax.make_jaxpr(loss_of)(jax.ShapeDtypeStruct((2,), jnp.float32), member, rows)
-    if not pe.dce_jaxpr(closed.jaxpr, [True])[1][0]:
+    if not reaches_output(closed.jaxpr, 0):
         raise ValueError(
             "loss_fn's loss does not read batch['weight'], but batches hold rows that must "
             "not count as they are: padding of the last batch (weight 0), which with folds "
             "or a 0/1 mask are rows outside it (validation rows), or sample weights. Weight "
             "each row's loss, e.g. jnp.sum(batch['weight'] * per_row) / "
             "jnp.maximum(jnp.sum(batch['weight']), 1e-12)")
+
+
+def reaches_output(jaxpr: Any, index: int) -> bool:
+    """Whether input `index` of `jaxpr` feeds its outputs, walking its equations backwards
+    (public fields only). A nested call counts all its inputs as read, so the answer errs
+    towards True: a loss is never refused for a weight it does read."""
+    needed = {id(v) for v in jaxpr.outvars}
+    for eqn in reversed(jaxpr.eqns):
+        if any(id(v) in needed for v in eqn.outvars):
+            needed.update(id(v) for v in eqn.invars)
+    return id(jaxpr.invars[index]) in needed
