@@ -13,7 +13,8 @@ unlike p +- z sqrt(p (1 - p) / n) it stays inside [0, 1] and keeps its level nea
 Biometrics 1988): with V10_i the share of negatives each positive outscores and V01_j the
 share of positives that outscore each negative (ties half),
     var(AUC) = var(V10) / m + var(V01) / n   (m positives, n negatives),
-computed from midranks (Sun & Xu, IEEE SPL 2014) in float64.
+computed from midranks (Sun & Xu, IEEE SPL 2014) in float64; `rank_auc` is the AUC
+alone (the Mann-Whitney U of the same midranks), for figures that need no interval.
 """
 
 from __future__ import annotations
@@ -72,6 +73,18 @@ def wilson(share: float, n: float, level: float = 0.95) -> tuple[float, float]:
     centre = (share + z * z / (2 * n)) / shrink
     half = z / shrink * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n))
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def rank_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """ROC-AUC of `scores` (higher: positive) for 0/1 `labels` in float64, ties half: the
+    Mann-Whitney U of the positives' midranks over (positives x negatives). NaN without
+    both classes."""
+    positive = np.asarray(labels) > 0.5
+    m, n = int(positive.sum()), int((~positive).sum())
+    if m == 0 or n == 0:
+        return math.nan
+    ranks = rankdata(np.asarray(scores, np.float64))
+    return float((ranks[positive].sum() - m * (m + 1) / 2) / (m * n))
 
 
 def auc_interval(scores: np.ndarray, labels: np.ndarray, level: float = 0.95

@@ -468,10 +468,31 @@ def test_alone_auc_is_scikit_learns_auc_of_values_or_of_level_fraud_shares():
     x = np.round(rng.normal(size=600) + y, 1)                         # ties
     assert alone_auc(x, y, False) == pytest.approx(roc_auc_score(y, x))
     assert alone_auc(-x, y, False) == pytest.approx(roc_auc_score(y, x))
-    levels = rng.choice(list("abcde"), 600)
-    share = pd.Series(y).groupby(levels).transform("mean").to_numpy()
-    assert alone_auc(levels, y, True) == pytest.approx(roc_auc_score(y, share))
+    levels = rng.choice(list("abcdef"), 600)
+    levels[0:100:5] = "z"               # a level only fold 0 (rows i % 5 == 0) holds
+    fold = np.arange(600) % 5
+    frame = pd.DataFrame({"level": levels, "y": y, "fold": fold})
+    share = np.empty(600)
+    for j in range(5):                  # each fold's levels scored by the other folds' shares
+        other = frame[frame["fold"] != j]
+        rates = other.groupby("level")["y"].mean()
+        inside = fold == j
+        share[inside] = frame.loc[inside, "level"].map(rates).fillna(other["y"].mean())
+    auc = roc_auc_score(y, share)
+    assert alone_auc(levels, y, True) == pytest.approx(max(auc, 1 - auc), abs=1e-12)
     assert alone_auc(x, np.zeros(600), False) is None
+
+
+def test_an_id_like_column_of_random_levels_is_no_leak():
+    """Many rare random levels: in sample each level's share is its own rows' labels and
+    ranked the frauds with AUC 0.99; cross-fitted they carry no signal."""
+    from fjax.tasks.fraud.dataset import LEAK_AUC, alone_auc
+    rng = np.random.default_rng(0)
+    y = rng.random(20_000) < 0.01
+    ids = rng.integers(0, 10_000, 20_000).astype(str)
+    assert abs(alone_auc(ids, y, True) - 0.5) < 0.05 < LEAK_AUC - 0.5
+    leak = np.where(y, rng.integers(0, 50, 20_000), rng.integers(50, 10_000, 20_000))
+    assert alone_auc(leak.astype(str), y, True) > LEAK_AUC
 
 
 def test_a_column_that_leaks_the_label_is_warned_of_and_flagged(user_file, tmp_path):

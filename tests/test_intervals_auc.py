@@ -51,3 +51,13 @@ def test_the_interval_is_as_wide_as_a_bootstrap_says():
 def test_one_of_a_class_is_refused():
     with pytest.raises(ValueError, match="two of each class"):
         auc_interval([0.1, 0.2, 0.3], [1, 0, 0])
+
+
+def test_rank_auc_is_scikit_learns_with_ties_and_nan_without_a_class():
+    from fjax.intervals import rank_auc
+    rng = np.random.default_rng(3)
+    y = rng.random(300) < 0.2
+    x = np.round(rng.normal(size=300) + y, 1)
+    assert rank_auc(x, y) == pytest.approx(roc_auc_score(y, x), abs=1e-12)
+    assert rank_auc(x, y) == pytest.approx(auc_interval(x, y)[0], abs=1e-12)
+    assert np.isnan(rank_auc(x, np.zeros(300)))

@@ -325,7 +325,9 @@ def _features_section(encodings: list[dict]) -> list[str]:
             "the levels of the training week, unscaled. A level first seen after the "
             "training week enters as the training week's mix of levels (each level's share "
             "of its transactions). AUC alone: the column's own ROC-AUC on the training "
-            "weeks' rows (either direction; a category by its level's fraud share).", "",
+            "weeks' rows (either direction; a category by its level's fraud share in the "
+            "other folds of those rows, so that many rare levels do not read as signal).",
+            "",
             *([f"**Likely label leak: {', '.join(leaks)}** alone separate(s) the training "
                f"frauds almost perfectly (AUC >= {LEAK_AUC}). A value known only after the "
                "transaction (chargeback or dispute date, fraud case) makes every test "
