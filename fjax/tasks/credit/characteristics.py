@@ -27,7 +27,7 @@ import pandas as pd
 from fjax.data.columns import TableSchema, category_values, numeric_values
 from fjax.data.woe import (CategoricalWoe, NumericWoe, fit_categorical_woe, fit_numeric_woe,
                            information_value)
-from fjax import metrics
+from fjax.intervals import rank_auc
 from fjax.stability import psi_of_shares
 
 LEAK_AUC = 0.9
@@ -58,14 +58,14 @@ def _fit(frame: pd.DataFrame, schema: TableSchema, column: str, y: np.ndarray, b
 
 def auc_alone(frame: pd.DataFrame, schema: TableSchema, column: str, y: np.ndarray,
               bins: int, fold: np.ndarray) -> float:
-    """ROC-AUC of one column's WOE, each fold's rows binned by the other folds (a low WOE
-    is a high risk)."""
+    """ROC-AUC (float64, `rank_auc`) of one column's WOE, each fold's rows binned by the
+    other folds (a low WOE is a high risk)."""
     woe = np.empty(len(y))
     for j in np.unique(fold):
         out = fold == j
         fitted = _fit(frame[~out], schema, column, y[~out], bins)
         woe[out] = fitted.transform(_values(frame[out], column, fitted))
-    return float(metrics.roc_auc(-woe, y))
+    return rank_auc(-woe, y)
 
 
 def shifted(csi: float, shares: np.ndarray, n: int, m: int, draws: int = 1000) -> bool:
