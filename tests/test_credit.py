@@ -918,6 +918,20 @@ def test_pooled_metrics_match_scikit_learn():
     assert pooled(pd_[:4], np.array([1, 0, 0, 0.0]))["auc_95"] is None   # one bad
 
 
+def test_the_pooled_auc_is_the_centre_of_its_interval_in_float64():
+    """PDs 1e-9 apart are one value in float32 (AUC 0.5); the reported AUC is the float64
+    one its DeLong interval is centred on, as scikit-learn's."""
+    from sklearn.metrics import roc_auc_score
+    from fjax.tasks.credit.run import pooled
+    rng = np.random.default_rng(5)
+    y = (rng.random(200) < 0.3).astype(np.float64)
+    pd_ = 0.2 + 1e-9 * (np.arange(200) + 80 * y)
+    got = pooled(pd_, y)
+    assert got["auc"] == pytest.approx(roc_auc_score(y, pd_), abs=1e-12)
+    assert got["auc"] > 0.8
+    assert np.mean(got["auc_95"]) == pytest.approx(got["auc"], abs=1e-12)
+
+
 def test_an_unseen_category_scores_as_the_average_applicant(csv_path):
     """One-hot blocks without a reference level split the intercept among their
     categories, so an all-zero (unseen) row scored whatever that split left: a review saw

@@ -19,7 +19,7 @@ from scipy.special import expit
 from fjax import metrics
 from fjax.decision import confusion, expected_cost
 from fjax.explain import importance, top_reasons
-from fjax.intervals import auc_interval
+from fjax.intervals import auc_interval, rank_auc
 from fjax.report.files import RunDir
 from fjax.scorecard import ScoreScale
 from fjax.stability import psi
@@ -51,9 +51,10 @@ def describe(cfg: Config) -> str:
 
 
 def pooled(pd_: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    """Ranking and accuracy of PDs pooled over applicants; `auc_95` is DeLong's 95%
-    interval of the AUC (None with fewer than two of a class)."""
-    auc = float(metrics.roc_auc(pd_, y))
+    """Ranking and accuracy of PDs pooled over applicants; `auc` in float64 (`rank_auc`,
+    the centre of `auc_95`: PDs closer than float32 resolves are not tied) and `auc_95`
+    DeLong's 95% interval of it (None with fewer than two of a class)."""
+    auc = rank_auc(pd_, y)
     both = min(np.sum(y > 0.5), np.sum(y < 0.5)) >= 2
     return {"auc": auc, "auc_95": list(auc_interval(pd_, y)[1:]) if both else None,
             "gini": 2 * auc - 1, "ks": float(metrics.ks_statistic(pd_, y)),
