@@ -100,3 +100,20 @@ def run_killed_at(monkeypatch):
             return call()
 
     return run
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Each task's `run` records (config, grid) instead of training."""
+    from pathlib import Path
+
+    from fjax.tasks import get_task
+    seen = []
+
+    def record(config, grid=None, **_):
+        seen.append((config, dict(grid or {})))
+        return Path(config.run_dir)
+
+    for name in ("forecast", "credit", "fraud"):
+        monkeypatch.setattr(get_task(name), "run", record)
+    return seen

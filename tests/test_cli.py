@@ -13,20 +13,6 @@ from fjax.tasks import get_task
 from fjax.tasks.experiment import default_run_dir
 
 
-@pytest.fixture
-def calls(monkeypatch):
-    """Each task's `run` records (config, grid) instead of training."""
-    seen = []
-
-    def record(config, grid=None, **_):
-        seen.append((config, dict(grid or {})))
-        return Path(config.run_dir)
-
-    for name in ("forecast", "credit", "fraud"):
-        monkeypatch.setattr(get_task(name), "run", record)
-    return seen
-
-
 def saved_run(folder: Path, task: str, grid: dict | None = None, **fields) -> str:
     """A finished run's config.json (and grid.json) in `folder`."""
     folder.mkdir(parents=True)
