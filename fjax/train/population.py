@@ -40,6 +40,7 @@ from fjax.train.lift import PopulationSpec, auto_chunk, member_mesh, population_
 from fjax.train.loop import EvalFn, LoopSpec, LoopState, RunRecord, run_epochs, warn_unselected
 from fjax.train.members import (InitFn, check_grid, check_optimizer_values, check_seeds,
                                 init_population, member_grid)
+from fjax.train.objective import apply_model
 from fjax.train.population_file import (population_bytes, population_fields, read_population,
                                        write_atomic)
 from fjax.train.step import check_reads_weight
@@ -91,8 +92,9 @@ class Population:
 
     def predict(self, apply_fn: Callable, x: Any, batch_size: int = 1024) -> Any:
         """f32[P, n, ...]: every member's output on `x` with its final `params`, as
-        `apply_fn(params, rows)` in eval mode (see `eval_mode`): e.g. a flax `model.apply`,
-        with or without a `deterministic` argument, or a function of your own. A model
+        `apply_fn(params, rows)` in eval mode (`fjax.train.objective.apply_model`): e.g. a
+        flax `model.apply`, with or without a `deterministic` argument, or a function of
+        your own. A model
         with several outputs (a tuple or dict of arrays) gets each as `[P, n, ...]`; one
         with several inputs takes `x` as a tuple or dict of arrays of n rows each."""
         return predict_members(apply_fn, self.params, x, batch_size)()
@@ -178,7 +180,7 @@ def _unpickle(data: bytes, like: Any = None) -> Population:
 def predict_members(apply_fn: Callable, params: Any, x: Any,
                     batch_size: int = 1024) -> Callable[[], Any]:
     """A compiled `() -> f32[P, N, ...]` (or a pytree of them): every stacked member's
-    output (eval mode, `eval_mode`) on every row of `x` (an array, or a pytree of arrays
+    output (eval mode, `apply_model`) on every row of `x` (an array, or a pytree of arrays
     of N rows each), `batch_size` rows at a time.
 
     Returned uncalled so callers can time compilation and execution apart.
@@ -193,10 +195,9 @@ def predict_members(apply_fn: Callable, params: Any, x: Any,
     nb = -(-n // bs)
     xb = jax.tree.map(lambda a: jnp.asarray(np.concatenate(
         [a, np.repeat(a[-1:], nb * bs - n, axis=0)]).reshape(nb, bs, *a.shape[1:])), x)
-    apply_eval = eval_mode(apply_fn, params, jax.tree.map(lambda a: a[0], xb))
 
     def one(p, xb):
-        out = jax.lax.map(lambda b: apply_eval(p, b), xb)
+        out = jax.lax.map(lambda b: apply_model(apply_fn, p, b, None), xb)
         return jax.tree.map(lambda o: o.reshape((nb * bs,) + o.shape[2:])[:n], out)
 
     compiled = jax.jit(jax.vmap(one, in_axes=(0, None))).lower(params, xb).compile()
@@ -205,23 +206,6 @@ def predict_members(apply_fn: Callable, params: Any, x: Any,
         return jax.tree.map(np.asarray, compiled(params, xb))
 
     return run
-
-
-def eval_mode(apply_fn: Callable, params: Any, rows: Any) -> Callable:
-    """`apply_fn` as `(params, rows) -> out` in eval mode: with `deterministic=True` where
-    it takes that keyword (fjax's models, flax modules with dropout), plain where it does
-    not (a flax module without it, a function of your own). A flax `model.apply` takes
-    any keyword and passes it on, so its signature cannot tell: one member's call is
-    traced (shapes only) to see. Another flag (`train=False`) goes in a partial."""
-    evaluating = functools.partial(apply_fn, deterministic=True)
-    member = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), params)
-    try:
-        jax.eval_shape(evaluating, member, rows)
-    except TypeError as err:
-        if "unexpected keyword argument 'deterministic'" not in str(err):
-            raise
-        return apply_fn
-    return evaluating
 
 
 def best_row(means: pd.Series, mode: str) -> Any:
