@@ -151,8 +151,9 @@ volumes by the share of legitimate transactions they may flag."""
 
 
 def recall_key(fpr: float) -> str:
-    """The metric name of recall at false-positive rate `fpr`: recall_at_fpr_1pct."""
-    return f"recall_at_fpr_{100 * fpr:g}pct"
+    """The metric name of recall at false-positive rate `fpr`: recall_at_fpr_1pct,
+    recall_at_fpr_0_1pct (no dot: keys stay plain names in pandas, jq and spreadsheets)."""
+    return f"recall_at_fpr_{100 * fpr:g}pct".replace(".", "_")
 
 
 def recall_at_fpr(tp: np.ndarray, fp: np.ndarray, fpr: float) -> float:

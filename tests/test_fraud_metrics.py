@@ -81,7 +81,7 @@ def test_a_period_without_fraud_says_so_instead_of_nan():
     with pytest.warns(UserWarning, match="test period 3 has no fraud"):
         got = ranking_metrics(np.arange(5.0), np.zeros(5), where="test period 3")
     assert got == {"auc": None, "average_precision": None,
-                   "recall_at_fpr_1pct": None, "recall_at_fpr_0.1pct": None}
+                   "recall_at_fpr_1pct": None, "recall_at_fpr_0_1pct": None}
     a = daily_alerts(np.zeros(5), np.arange(5), np.arange(5.0), np.zeros(5), k=2)
     with pytest.warns(UserWarning, match=r"test period 3 has no compromised card \(no fraud\): "
                                          r"card recall@2 is undefined and reported as n/a"):
@@ -149,7 +149,7 @@ def test_a_period_of_only_frauds_says_so_instead_of_nan():
     with pytest.warns(UserWarning, match="test period has no legitimate transactions"):
         got = ranking_metrics(np.arange(3.0), np.ones(3))
     assert got == {"auc": None, "average_precision": None,
-                   "recall_at_fpr_1pct": None, "recall_at_fpr_0.1pct": None}
+                   "recall_at_fpr_1pct": None, "recall_at_fpr_0_1pct": None}
 
 
 def test_tied_card_scores_are_broken_by_card_code_and_ranks_start_at_one():
@@ -223,7 +223,7 @@ def test_recall_at_a_false_positive_rate_matches_scikit_learns_roc_curve():
     score = np.round(rng.normal(size=n) + 2.5 * label, 2)           # ties included
     got = ranking_metrics(score, label)
     fpr, tpr, _ = roc_curve(label, score, drop_intermediate=False)
-    for target, key in ((0.01, "recall_at_fpr_1pct"), (0.001, "recall_at_fpr_0.1pct")):
+    for target, key in ((0.01, "recall_at_fpr_1pct"), (0.001, "recall_at_fpr_0_1pct")):
         assert abs(got[key] - tpr[fpr <= target].max()) < 1e-12
 
 

@@ -242,7 +242,7 @@ def test_the_results_table_states_each_comparisons_protocol():
         "test_start": [str((pd.Timestamp(d) + pd.Timedelta(days=14)).date()) for d in starts]})
     members = pd.DataFrame([{"model": m, "seed": 0, "period": p, "auc": 0.8 + 0.01 * p,
                              "average_precision": 0.5 + 0.01 * p, "card_precision": 0.2,
-                             "recall_at_fpr_1pct": 0.6, "recall_at_fpr_0.1pct": 0.3,
+                             "recall_at_fpr_1pct": 0.6, "recall_at_fpr_0_1pct": 0.3,
                              "card_recall": 0.5, "cost": 100.0}
                             for m in ("logistic", "mlp", "autoencoder", "rule")
                             for p in range(4)])
@@ -368,7 +368,7 @@ def test_a_users_columns_that_carry_fraud_raise_every_models_auc(signal_file, tm
     assert without["data"]["unused_columns"] == ["channel", "device_risk", "country"]
     assert with_["data"]["unused_columns"] == ["country"]
     columns = with_["features"]["columns"]
-    assert [c.pop("training_auc") > 0.7 for c in columns] == [True, True]   # carry fraud
+    assert [c.pop("auc_alone") > 0.7 for c in columns] == [True, True]   # carry fraud
     assert abs(columns[1].pop("training_skew")) < 1                    # a normal column
     assert columns == [
         {"column": "channel", "encoding": "one-hot", "levels": [3, 3],
@@ -458,16 +458,16 @@ def test_a_resumed_run_says_its_times_are_this_sessions(user_file, tmp_path, run
             "this session's") in (tmp_path / "cut" / "report.md").read_text()
 
 
-def test_alone_auc_is_scikit_learns_auc_of_values_or_of_level_fraud_shares():
+def test_auc_alone_is_scikit_learns_auc_of_values_or_of_level_fraud_shares():
     """Numbers with ties, either direction; categories ranked by their fraud share."""
     from sklearn.metrics import roc_auc_score
 
-    from fjax.tasks.fraud.dataset import alone_auc
+    from fjax.tasks.fraud.dataset import auc_alone
     rng = np.random.default_rng(0)
     y = (rng.random(600) < 0.05).astype(int)
     x = np.round(rng.normal(size=600) + y, 1)                         # ties
-    assert alone_auc(x, y, False) == pytest.approx(roc_auc_score(y, x))
-    assert alone_auc(-x, y, False) == pytest.approx(roc_auc_score(y, x))
+    assert auc_alone(x, y, False) == pytest.approx(roc_auc_score(y, x))
+    assert auc_alone(-x, y, False) == pytest.approx(roc_auc_score(y, x))
     levels = rng.choice(list("abcdef"), 600)
     levels[0:100:5] = "z"               # a level only fold 0 (rows i % 5 == 0) holds
     fold = np.arange(600) % 5
@@ -479,20 +479,20 @@ def test_alone_auc_is_scikit_learns_auc_of_values_or_of_level_fraud_shares():
         inside = fold == j
         share[inside] = frame.loc[inside, "level"].map(rates).fillna(other["y"].mean())
     auc = roc_auc_score(y, share)
-    assert alone_auc(levels, y, True) == pytest.approx(max(auc, 1 - auc), abs=1e-12)
-    assert alone_auc(x, np.zeros(600), False) is None
+    assert auc_alone(levels, y, True) == pytest.approx(max(auc, 1 - auc), abs=1e-12)
+    assert auc_alone(x, np.zeros(600), False) is None
 
 
 def test_an_id_like_column_of_random_levels_is_no_leak():
     """Many rare random levels: in sample each level's share is its own rows' labels and
     ranked the frauds with AUC 0.99; cross-fitted they carry no signal."""
-    from fjax.tasks.fraud.dataset import LEAK_AUC, alone_auc
+    from fjax.tasks.fraud.dataset import LEAK_AUC, auc_alone
     rng = np.random.default_rng(0)
     y = rng.random(20_000) < 0.01
     ids = rng.integers(0, 10_000, 20_000).astype(str)
-    assert abs(alone_auc(ids, y, True) - 0.5) < 0.05 < LEAK_AUC - 0.5
+    assert abs(auc_alone(ids, y, True) - 0.5) < 0.05 < LEAK_AUC - 0.5
     leak = np.where(y, rng.integers(0, 50, 20_000), rng.integers(50, 10_000, 20_000))
-    assert alone_auc(leak.astype(str), y, True) > LEAK_AUC
+    assert auc_alone(leak.astype(str), y, True) > LEAK_AUC
 
 
 def test_a_column_that_leaks_the_label_is_warned_of_and_flagged(user_file, tmp_path):

@@ -9,7 +9,7 @@ test week) enters as the training week's mix of levels, as an unknown category d
 credit scoring (to a linear model, the average training transaction's level). The
 report counts such test rows (`encodings`).
 
-Each user column's stand-alone ROC-AUC on the training weeks (`alone_auc`) is reported
+Each user column's stand-alone ROC-AUC on the training weeks (`auc_alone`) is reported
 beside its encoding, and one of at least `LEAK_AUC` is warned of before training: a
 value known only after the transaction (a chargeback date, a dispute flag, a fraud case
 id) separates the labels almost perfectly, and a model reading it scores an AUC near 1
@@ -56,7 +56,7 @@ def skewness(values: np.ndarray) -> float | None:
     return float(np.mean(centered ** 3) / variance ** 1.5)
 
 
-def alone_auc(values: np.ndarray, label: np.ndarray, categorical: bool) -> float | None:
+def auc_alone(values: np.ndarray, label: np.ndarray, categorical: bool) -> float | None:
     """ROC-AUC of one column alone on labelled rows, folded to >= 0.5 (a model can read
     either direction): numbers rank by value, categories by their level's fraud share
     (`crossfit_shares`). None without both frauds and legitimate rows. Ties count half."""
@@ -189,11 +189,11 @@ class FraudData:
         return self._encoders[which]
 
     def training_aucs(self) -> dict[str, float | None]:
-        """Each user column's `alone_auc` on the test periods' training weeks pooled:
+        """Each user column's `auc_alone` on the test periods' training weeks pooled:
         rows and labels a model trains on, never a test week's."""
         trains = np.any(self.masks(self.periods)[0], axis=0)
         label = self.tx.fraud[trains]
-        return {name: alone_auc(values[trains], label, name in self.tx.categorical_columns)
+        return {name: auc_alone(values[trains], label, name in self.tx.categorical_columns)
                 for name, values in self.tx.user_columns.items()}
 
     def training_skews(self) -> dict[str, float | None]:
@@ -216,12 +216,12 @@ class FraudData:
         unseen = [e.unseen(self.categories.loc[te]) for e, te in zip(encoders, tests)]
         aucs, skews = self.training_aucs(), self.training_skews()
         return [{"column": name, "encoding": "numeric", "scaler": self.cfg.scaler,
-                 "training_auc": aucs[name], "training_skew": skews[name]}
+                 "auc_alone": aucs[name], "training_skew": skews[name]}
                 if name not in self.tx.categorical_columns else
                 {"column": name, "encoding": "one-hot",
                  "levels": [len(e.vocab[name]) for e in encoders],
                  "unseen_test_rows": [u.get(name, 0) for u in unseen],
-                 "training_auc": aucs[name]}
+                 "auc_alone": aucs[name]}
                 for name in self.tx.user_columns]
 
     def stack(self, which: str = "test", sequence: bool = False) -> SplitStack:

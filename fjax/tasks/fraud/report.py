@@ -313,9 +313,9 @@ def _features_section(encodings: list[dict]) -> list[str]:
                           else f"one-hot, {per_period(e['levels'])} levels"),
              "test rows of an unseen level": ("-" if e["encoding"] == "numeric"
                                               else per_period(e["unseen_test_rows"])),
-             "AUC alone (training weeks)": _auc_alone(e.get("training_auc"))}
+             "AUC alone (training weeks)": _auc_alone(e.get("auc_alone"))}
             for e in encodings]
-    leaks = [e["column"] for e in encodings if (e.get("training_auc") or 0) >= LEAK_AUC]
+    leaks = [e["column"] for e in encodings if (e.get("auc_alone") or 0) >= LEAK_AUC]
     return ["## Features", "",
             f"The models read the handbook's {len(feature_names())} features and these "
             "columns of the file (data.features), each encoded with statistics of the "
