@@ -7,11 +7,12 @@
 (or None) and `rng` is None in evaluation (no dropout). A model with state beside its
 weights (flax's batch norm) keeps all its variables in `params` and returns the new
 state in `aux["model_state"]` (what `apply(..., mutable=["batch_stats"])` returns): the
-train step stores it in `params` after the gradient update, and it is no metric. Both steps are plain functions:
-jit them, vmap them over a population, grad through them, or put them in your own
-loop. The same `loss_fn` always gives the same step function (kept on the function,
-`cached_per_loss`), so jitted callers that take it as a static argument compile once
-per loss.
+train step stores it in `params` after the gradient update, and it is no metric.
+
+Both steps are plain functions: jit them, vmap them over a population, grad through
+them, or put them in your own loop. The same `loss_fn` always gives the same step
+function (kept on the function, `cached_per_loss`), so jitted callers that take it as a
+static argument compile once per loss.
 """
 
 from __future__ import annotations
