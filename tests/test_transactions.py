@@ -1,6 +1,7 @@
 """The transaction simulator (handbook ch. 3.2) and loading users' transaction files."""
 
 import warnings
+from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
@@ -206,22 +207,93 @@ def test_one_utc_offset_keeps_local_days_several_read_as_utc_with_a_warning():
     assert list(tx.seconds) == [23 * 3600 + 1_800, DAY + 3_600 + 1_800, DAY + 21 * 3600 + 1_800]
 
 
-def test_times_read_as_utc_are_said_so_in_the_summary_and_the_report():
-    """23:30 at -05:00 is 04:30 UTC the next day: the night flag then reads a UTC clock,
-    which the report must say (it said nothing); one offset keeps local clocks."""
+def _timed(written: list[str]) -> pd.DataFrame:
+    n = len(written)
+    return pd.DataFrame({"id": range(n), "when": written, "card": ["a"] * n, "shop": [7] * n,
+                         "amt": [10.0] * n, "is_fraud": [0] * n})
+
+
+def _night_and_weekend(tx) -> tuple[list[float], list[float]]:
     from fjax.data.fraud_features import handbook_features
+    names, x = handbook_features(tx)
+    return (x[:, names.index("TX_DURING_NIGHT")].tolist(),
+            x[:, names.index("TX_DURING_WEEKEND")].tolist())
+
+
+def test_several_offsets_put_night_and_weekend_on_each_times_own_local_clock():
+    """A purchase at 21:00 -05:00 is 02:00 UTC: UTC clocks called it night (and a Friday
+    evening a Saturday). Night and weekend now read each time's clock as written."""
+    written = ["2024-03-08 21:00-05:00",    # Fri 21:00 local (Sat 02:00 UTC): day, weekday
+               "2024-03-09 23:30-05:00",    # Sat 23:30 local (Sun 04:30 UTC): day, weekend
+               "2024-03-10 06:30-04:00",    # Sun 06:30 local (10:30 UTC): night, weekend
+               "2024-03-11 00:30+01:00"]    # Mon 00:30 local (Sun 23:30 UTC): night, weekday
+    with pytest.warns(UserWarning, match="mixes UTC offsets"):
+        tx = from_frame(_timed(written), NAMES)
+    night, weekend = _night_and_weekend(tx)
+    assert night == [0, 0, 1, 1] and weekend == [0, 1, 1, 0]
+    local = [datetime.fromisoformat(w) for w in written]     # the standard library's clocks
+    assert night == [float(t.hour <= 6) for t in local]
+    assert weekend == [float(t.weekday() >= 5) for t in local]
+
+
+def test_several_offsets_still_order_and_count_days_by_the_utc_instant():
+    """Local clocks run backwards here (01:00 +01:00, then 20:00 -05:00 the day before) but
+    the instants run forwards: no re-sorting, and seconds, days and the card's windows
+    follow UTC."""
+    from fjax.data.fraud_features import handbook_features
+    written = ["2024-03-10 01:00+01:00", "2024-03-09 20:00-05:00", "2024-03-10 19:30-05:00"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)              # not "not in time order"
+        with pytest.raises(UserWarning, match="mixes UTC offsets"):
+            from_frame(_timed(written), NAMES)
+    with pytest.warns(UserWarning, match="mixes UTC offsets"):
+        tx = from_frame(_timed(written), NAMES)
+    utc = [datetime.fromisoformat(w).astimezone(timezone.utc) for w in written]
+    midnight = datetime(2024, 3, 10, tzinfo=timezone.utc)        # of the first UTC instant
+    assert list(tx.transaction_id) == [0, 1, 2] and tx.start == pd.Timestamp("2024-03-10")
+    assert list(tx.seconds) == [int((t - midnight).total_seconds()) for t in utc]
+    assert list(tx.day) == [0, 0, 1]
+    assert _night_and_weekend(tx)[0] == [1, 0, 0]               # 01:00, 20:00, 19:30 local
+    names, x = handbook_features(tx)
+    assert x[:, names.index("CUSTOMER_ID_NB_TX_1DAY_WINDOW")].tolist() == [1, 2, 2]
+
+
+def test_one_offset_and_no_offset_keep_their_features_and_clocks_match_across_writings():
+    """The same wall clocks written without an offset, with one, or with several: night
+    and weekend agree (several offsets read UTC clocks before), and the naive and the
+    one-offset files' features are byte-identical."""
+    from fjax.data.fraud_features import handbook_features
+    clocks = ["2024-03-08 21:00", "2024-03-09 23:30", "2024-03-10 06:30", "2024-03-11 00:30"]
+    naive = from_frame(_timed(clocks), NAMES)
+    one = from_frame(_timed([c + "-05:00" for c in clocks]), NAMES)
+    assert naive.clock_offset is None and one.clock_offset is None and not one.utc
+    assert handbook_features(naive)[1].tobytes() == handbook_features(one)[1].tobytes()
+    with pytest.warns(UserWarning, match="mixes UTC offsets"):
+        mixed = from_frame(_timed([c + z for c, z in zip(clocks, ["-05:00", "-05:00", "-04:00",
+                                                                  "+01:00"])]), NAMES)
+    assert _night_and_weekend(mixed) == _night_and_weekend(naive)
+    local = [datetime.fromisoformat(c) for c in clocks]
+    assert _night_and_weekend(naive) == ([float(t.hour <= 6) for t in local],
+                                         [float(t.weekday() >= 5) for t in local])
+
+
+def test_the_summary_and_the_report_say_which_clock_night_and_weekend_read():
+    """Several offsets: days in UTC, night and weekend on the written clocks; unix times:
+    UTC clocks (no offset is written); one offset: local clocks, nothing to say."""
     from fjax.tasks.fraud.report import _utc_note
     mixed = _frame().assign(when=["2024-03-09 12:00-05:00", "2024-03-09 23:30-05:00",
                                   "2024-03-10 12:00-04:00"])
     with pytest.warns(UserWarning, match="mixes UTC offsets"):
         tx = from_frame(mixed, NAMES)
-    names, x = handbook_features(tx)
-    assert list(x[:, names.index("TX_DURING_NIGHT")]) == [0, 1, 0]    # 17:00, 04:30, 16:00
     assert summary(tx)["times_utc"] is True
-    assert "TX_DURING_NIGHT (00:00-06:59) and TX_DURING_WEEKEND read UTC clocks" in \
-        " ".join(_utc_note(summary(tx)))
+    assert summary(tx)["feature_clock"] == "written offsets"
+    note = " ".join(_utc_note(summary(tx)))
+    assert "days and windows run, in UTC" in note
+    assert "TX_DURING_WEEKEND read each time's local clock" in note
     unix = from_frame(_frame().assign(when=[1.6e9, 1.6e9 + 60, 1.6e9 + 86400]), NAMES)
-    assert summary(unix)["times_utc"] is True
+    assert summary(unix)["times_utc"] is True and summary(unix)["feature_clock"] == "utc"
+    assert "TX_DURING_NIGHT (00:00-06:59) and TX_DURING_WEEKEND read UTC clocks" in \
+        " ".join(_utc_note(summary(unix)))
     local = from_frame(_frame().assign(when=["2024-03-09 12:00-05:00", "2024-03-09 23:30-05:00",
                                              "2024-03-10 12:00-05:00"]), NAMES)
     assert "times_utc" not in summary(local) and _utc_note(summary(local)) == []

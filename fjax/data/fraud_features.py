@@ -5,6 +5,7 @@ Le Borgne et al., *Fraud Detection Handbook*, ch. 3.3 "Baseline feature transfor
   TX_AMOUNT
   TX_DURING_WEEKEND                 1 on Saturday and Sunday
   TX_DURING_NIGHT                   1 when the hour is <= 6
+  (both on each time's local clock: its own UTC offset where a file mixes several)
   CUSTOMER_ID_NB_TX_{w}DAY_WINDOW   the card's transactions in (t - w days, t]
   CUSTOMER_ID_AVG_AMOUNT_{w}DAY_WINDOW   their mean amount
   TERMINAL_ID_NB_TX_{w}DAY_WINDOW   the terminal's transactions in (t - (delay + w), t - delay]
@@ -99,7 +100,7 @@ def handbook_features(tx: Transactions, delay_days: int = 7,
     """(names, f32[n, 3 + 4 len(windows)]) in the order of `feature_names`."""
     if delay_days < 0:
         raise ValueError(f"delay_days must be >= 0, got {delay_days}")
-    hour = (tx.seconds % DAY) // 3600
+    hour = (tx.clock_seconds % DAY) // 3600   # local clocks, also with several UTC offsets
     columns = {"TX_AMOUNT": tx.amount,
                "TX_DURING_WEEKEND": (tx.weekday >= 5).astype(np.float64),
                "TX_DURING_NIGHT": (hour <= 6).astype(np.float64),

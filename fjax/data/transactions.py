@@ -27,7 +27,7 @@ import pandas as pd
 from fjax.data.checks import first_unscalable
 from fjax.data.columns import (ID_MIN_ROWS, category_values, looks_numeric, numeric_values,
                                spelled_as)
-from fjax.datasets import read_dates, read_table
+from fjax.datasets import read_dates, read_table, written_offsets
 
 DAY = 86_400
 COLUMNS = ("transaction_id", "timestamp", "customer", "terminal", "amount", "label")
@@ -64,6 +64,8 @@ class Transactions:
     # str[n] categories, in row order (the user's `features`)
     categorical_columns: tuple[str, ...] = ()  # which of user_columns are categories
     utc: bool = False   # times are UTC (unix times, or several UTC offsets), not local clocks
+    clock_offset: np.ndarray | None = None   # i64[n] seconds from UTC to each written local
+    # clock (several offsets), which night and weekend read; None: `seconds` are the clocks
 
     def __len__(self) -> int:
         return len(self.seconds)
@@ -75,8 +77,15 @@ class Transactions:
 
     @property
     def weekday(self) -> np.ndarray:
-        """i64[n]: 0 = Monday ... 6 = Sunday."""
-        return (self.day + self.start.weekday()) % 7
+        """i64[n]: 0 = Monday ... 6 = Sunday, on the clocks of `clock_seconds`."""
+        return (self.clock_seconds // DAY + self.start.weekday()) % 7
+
+    @property
+    def clock_seconds(self) -> np.ndarray:
+        """i64[n]: the wall-clock times the handbook's night and weekend flags read, as
+        seconds since midnight of day 0: each time's own offset as written, when a file
+        mixes offsets (a time before day 0's midnight on its clock is negative)."""
+        return self.seconds if self.clock_offset is None else self.seconds + self.clock_offset
 
     @property
     def dates_only(self) -> bool:
@@ -132,6 +141,7 @@ def summary(tx: Transactions) -> dict:
         out["dates_only"] = True
     if tx.utc:
         out["times_utc"] = True
+        out["feature_clock"] = "utc" if tx.clock_offset is None else "written offsets"
     if tx.user_columns:
         out["feature_columns"] = {c: "categorical" if c in tx.categorical_columns
                                   else "numeric" for c in tx.user_columns}
@@ -244,7 +254,8 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
     if len(frame) == 0:
         raise ValueError(f"{source} has no rows")
     ts_name, amount_name, label_name = names["timestamp"], names["amount"], names["label"]
-    ts, utc = read_dates(frame[ts_name], f"column {ts_name!r} (timestamp) of {source}")
+    described = f"column {ts_name!r} (timestamp) of {source}"
+    ts, utc = read_dates(frame[ts_name], described)
     if ts.isna().any():
         rows = np.nonzero(ts.isna().to_numpy())[0]
         _fail("timestamp", ts_name, f"has {len(rows)} missing values (first at row {rows[0]})",
@@ -294,6 +305,7 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
                       "sorted it (stable, ties keep the file's order)", stacklevel=2)
         order = np.argsort(seconds_abs, kind="stable")
     start = ts.min().normalize()
+    offsets = written_offsets(frame[ts_name], ts, described) if utc else None
     customer_codes, customer_ids = pd.factorize(frame[names["customer"]].to_numpy()[order])
     terminal_codes, terminal_ids = pd.factorize(frame[names["terminal"]].to_numpy()[order])
     for role, codes in (("customer", customer_codes), ("terminal", terminal_codes)):
@@ -310,7 +322,7 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
         unused_columns=tuple(str(c) for c in frame.columns
                              if c not in names.values() and c not in extra),
         user_columns={c: v[order] for c, v in extra.items()}, categorical_columns=cats,
-        utc=utc)
+        utc=utc, clock_offset=None if offsets is None else offsets[order])
 
 
 def load_transactions(path: str | os.PathLike, columns: dict[str, str] | None = None,

@@ -137,6 +137,34 @@ def read_dates(column: pd.Series, described: str, fix: str = "") -> tuple[pd.Ser
     return (dates.dt.tz_localize(None) if dates.dt.tz is not None else dates), False
 
 
+WRITTEN_OFFSET = re.compile(r"^(.*\d:\d{2}(?::\d{2}(?:\.\d+)?)?)"      # a time, then
+                            r"\s*(?:Z|UTC|[+-]\d{2}(?::?\d{2})?)\s*$",   # its offset (-05:00, Z)
+                            re.IGNORECASE)
+
+
+def written_offsets(column: pd.Series, utc: pd.Series, described: str = "") -> np.ndarray | None:
+    """i64[n]: seconds from each UTC time `utc` (`read_dates` of text `column` with several
+    offsets) to the wall-clock time written, by its own offset (0 where none is written:
+    such times were read as UTC). None for numbers (unix times say no offset) or when the
+    times without their offsets do not read back, so that clocks stay UTC."""
+    if holds_numbers(column):
+        return None
+    text = column.astype(str).str.replace(WRITTEN_OFFSET, r"\1", regex=True)
+    try:
+        wall = _quiet_to_datetime(text, dayfirst=bool(day_first(column, described)))
+    except (ValueError, TypeError):
+        try:
+            wall = pd.to_datetime(text, format="ISO8601")
+        except (ValueError, TypeError):
+            return None
+    if wall.dt.tz is not None or wall.isna().any():
+        return None
+    offsets = (wall - utc).dt.total_seconds().to_numpy()
+    if not np.all((np.abs(offsets) < 86_400) & (offsets % 60 == 0)):
+        return None
+    return offsets.astype(np.int64)
+
+
 def dataset_path(name: str) -> Path:
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; embedded ones are {sorted(DATASETS)}, "

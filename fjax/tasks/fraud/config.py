@@ -38,7 +38,8 @@ class FraudDataConfig(DataConfig):
     transaction_id_column: str = "TRANSACTION_ID"
     """Column of transaction ids (written back in scores.csv.gz)."""
     timestamp_column: str = "TX_DATETIME"
-    """Column of dates and times (one UTC offset keeps its wall clock; several: UTC)."""
+    """Column of dates and times (one UTC offset keeps its wall clock; several: ordered and
+    windowed in UTC, night and weekend on each time's own written clock)."""
     customer_column: str = "CUSTOMER_ID"
     """Column of card (customer) ids: alerts and card precision count cards."""
     terminal_column: str = "TERMINAL_ID"

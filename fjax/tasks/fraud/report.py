@@ -371,13 +371,18 @@ def _dates_note(data_summary: dict) -> list[str]:
 
 
 def _utc_note(data_summary: dict) -> list[str]:
-    """Times read as UTC put the handbook's night and weekend on UTC clocks."""
+    """Times read as UTC: days run in UTC; which clock night and weekend read."""
     if not data_summary.get("times_utc"):
         return []
-    return ["Times are UTC (the file gives unix times, or several UTC offsets): days run "
+    if data_summary.get("feature_clock") == "written offsets":
+        return ["Times carry several UTC offsets: they are ordered, and days and windows run, "
+                "in UTC (days from midnight UTC), while TX_DURING_NIGHT (00:00-06:59) and "
+                "TX_DURING_WEEKEND read each time's local clock, by the offset written with "
+                "it.", ""]
+    return ["Times are UTC (the file gives unix times, which carry no offset): days run "
             "from midnight UTC, and TX_DURING_NIGHT (00:00-06:59) and TX_DURING_WEEKEND "
             "read UTC clocks, not the cardholder's local night and weekend. Write local "
-            "times without offsets to model local ones.", ""]
+            "times, or times with their UTC offsets, to model local ones.", ""]
 
 
 def _unused_note(data_summary: dict) -> list[str]:
