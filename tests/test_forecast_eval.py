@@ -376,6 +376,31 @@ def test_per_origin_metrics_dm_test_and_member_rmse_against_numpy(tmp_path):
                                [np.sqrt(np.mean((m - actual) ** 2)) for m in members], rtol=1e-5)
 
 
+def test_per_origin_interval_coverage_and_width_by_construction(tmp_path):
+    """Each origin reports its own coverage and width: origin 1's bounds hold every
+    target (width 2), origin 2's miss every other window (width 4)."""
+    rng = np.random.default_rng(4)
+    prices = 100 + np.cumsum(rng.standard_normal(80))
+    path = tmp_path / "rw.csv"
+    pd.DataFrame({"Date": pd.date_range("2024-01-01", periods=80), "Close": prices}).to_csv(path)
+    cfg = EvaluationConfig(season=2, moving_average=3)
+    data = prepare(ForecastDataConfig(path=str(path), window=3, horizon=2, origins=2,
+                                      test_fraction=0.4), cfg)
+    origin, actual = data.test_origin, data.actual[data.test_index]
+    second = np.nonzero(origin == 1)[0]
+    miss = np.zeros(len(origin), bool)
+    miss[second[::2]] = True
+    half = np.where(origin == 0, 1.0, 2.0)[:, None] * np.ones_like(actual)
+    centre = actual + np.where(miss, 10.0, 0.0)[:, None]
+    fc = PriceForecast(actual, centre - half, centre + half, nominal=0.8)
+    rows = evaluate(data, fc, cfg, stride=1).metrics["per_origin"]
+    assert rows[0]["model_coverage"] == 1.0 and rows[0]["model_width"] == pytest.approx(2.0)
+    assert rows[1]["model_coverage"] == pytest.approx(1 - len(second[::2]) / len(second))
+    assert rows[1]["model_width"] == pytest.approx(4.0)
+    no_bounds = evaluate(data, PriceForecast(actual), cfg, stride=1).metrics["per_origin"]
+    assert "model_coverage" not in no_bounds[0]
+
+
 def test_wilson_interval_matches_hand_computed_values():
     """40 of 50: centre (0.8 + z^2/100) / (1 + z^2/50), half-width
     z / (1 + z^2/50) sqrt(0.0032 + z^2/10^4), z = 1.959964; 0 of 10: upper z^2 / (10 + z^2)."""

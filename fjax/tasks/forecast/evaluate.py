@@ -175,6 +175,17 @@ def interval_metrics(fc: PriceForecast, actual: np.ndarray, windows: float) -> d
             "coverage_interval": list(intervals.wilson(result["coverage"], windows))}
 
 
+def origin_interval(fc: PriceForecast, actual: np.ndarray, rows: np.ndarray) -> dict:
+    """One origin's interval coverage and mean width on its test windows `rows` (none
+    without an interval): each origin trains and scales on its own, so a pooled coverage
+    near nominal can hide one origin far too narrow and another far too wide."""
+    if fc.lower is None:
+        return {}
+    lower, upper, target = fc.lower[rows], fc.upper[rows], actual[rows]
+    return {"model_coverage": float(np.mean((target >= lower) & (target <= upper))),
+            "model_width": float(np.mean(upper - lower))}
+
+
 @dataclass(frozen=True)
 class Evaluation:
     index: np.ndarray          # i64[Nt]: the test windows
@@ -222,7 +233,8 @@ def evaluate(data: ForecastData, model: PriceForecast, cfg: EvaluationConfig,
     per_origin = [{"origin": k + 1, "windows": int((origin == k).sum()),
                    **{f"{n}_{m}": float(table[m][names.index(n), k + 1])
                       for n in ("model", "naive") for m in ("rmse", "mae")},
-                   **({"naive_scale": scales[k]} if several else {})}
+                   **({"naive_scale": scales[k]} if several else {}),
+                   **origin_interval(model, actual, origin == k)}
                   for k in range(data.plan.k)]
     lags = overlap_lags(data.plan.horizon, stride)
     result = {
