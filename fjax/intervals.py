@@ -14,7 +14,8 @@ Biometrics 1988): with V10_i the share of negatives each positive outscores and 
 share of positives that outscore each negative (ties half),
     var(AUC) = var(V10) / m + var(V01) / n   (m positives, n negatives),
 computed from midranks (Sun & Xu, IEEE SPL 2014) in float64; `rank_auc` is the AUC
-alone (the Mann-Whitney U of the same midranks), for figures that need no interval.
+alone (the Mann-Whitney U of the same midranks), for figures that need no interval, and
+`rank_ks` the Kolmogorov-Smirnov statistic in float64, max_t |F_bad(t) - F_good(t)|.
 """
 
 from __future__ import annotations
@@ -85,6 +86,22 @@ def rank_auc(scores: np.ndarray, labels: np.ndarray) -> float:
         return math.nan
     ranks = rankdata(np.asarray(scores, np.float64))
     return float((ranks[positive].sum() - m * (m + 1) / 2) / (m * n))
+
+
+def rank_ks(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Kolmogorov-Smirnov statistic of `scores` between 0/1 `labels` in float64: the largest
+    gap between the positives' and the negatives' empirical CDFs, tied scores moving
+    together (scipy's `ks_2samp` statistic; `fjax.metrics.ks_statistic` in float32 merges
+    scores closer than it resolves). NaN without both classes."""
+    scores = np.asarray(scores, np.float64)
+    positive = np.asarray(labels) > 0.5
+    pos, neg = np.sort(scores[positive]), np.sort(scores[~positive])
+    if len(pos) == 0 or len(neg) == 0:
+        return math.nan
+    cuts = np.unique(scores)
+    gap = (np.searchsorted(pos, cuts, side="right") / len(pos)
+           - np.searchsorted(neg, cuts, side="right") / len(neg))
+    return float(np.max(np.abs(gap)))
 
 
 def auc_interval(scores: np.ndarray, labels: np.ndarray, level: float = 0.95

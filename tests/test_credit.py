@@ -176,7 +176,7 @@ def test_run_writes_a_complete_consistent_report(logistic_run):
     from sklearn.metrics import roc_auc_score
     bad = (scores["creditability"] == cfg.data.positive).to_numpy()
     assert metrics["cv"]["pooled_out_of_fold"]["auc"] == pytest.approx(
-        roc_auc_score(bad, scores["pd_oof_raw"]), abs=1e-6)   # float32 metric
+        roc_auc_score(bad, scores["pd_oof_raw"]), abs=1e-12)   # float64
     t = metrics["decision"]["threshold"]
     assert ((scores["pd"] >= t) == (scores["decision"] == "reject")).all()
     assert (scores["points_1"].dropna() < 0).all()
@@ -757,7 +757,7 @@ def test_run_metrics_importance_and_base_points_agree_with_the_scores(logistic_r
         assert importance[a] >= bound - 1e-6
     y = (scores["creditability"] == "bad").to_numpy(float)
     assert metrics["final"]["in_sample_auc"] == pytest.approx(roc_auc_score(y, scores["pd"]),
-                                                              abs=1e-6)
+                                                              abs=1e-12)   # float64
     pooled = metrics["cv"]["pooled_out_of_fold"]
     assert pooled["gini"] == pytest.approx(2 * pooled["auc"] - 1)
     per_fold_psi = [f["psi"] for f in metrics["cv"]["per_fold"]]
@@ -930,6 +930,18 @@ def test_the_pooled_auc_is_the_centre_of_its_interval_in_float64():
     assert got["auc"] == pytest.approx(roc_auc_score(y, pd_), abs=1e-12)
     assert got["auc"] > 0.8
     assert np.mean(got["auc_95"]) == pytest.approx(got["auc"], abs=1e-12)
+
+
+def test_the_pooled_ks_tells_near_tied_pds_apart():
+    """PDs 1e-9 apart in groups of 7: float32 merges each group, so its KS was 0; the
+    reported KS is scipy's two-sample statistic of the bads' vs goods' PDs."""
+    from scipy.stats import ks_2samp
+    from fjax.tasks.credit.run import pooled
+    rng = np.random.default_rng(7)
+    y = (rng.random(300) < 0.3).astype(np.float64)
+    pd_ = 0.2 + 1e-9 * (np.arange(300) % 7 + 3 * y)
+    want = ks_2samp(pd_[y == 1], pd_[y == 0]).statistic
+    assert want > 0.3 and pooled(pd_, y)["ks"] == pytest.approx(want, abs=1e-12)
 
 
 def test_an_unseen_category_scores_as_the_average_applicant(csv_path):

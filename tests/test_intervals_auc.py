@@ -61,3 +61,20 @@ def test_rank_auc_is_scikit_learns_with_ties_and_nan_without_a_class():
     assert rank_auc(x, y) == pytest.approx(roc_auc_score(y, x), abs=1e-12)
     assert rank_auc(x, y) == pytest.approx(auc_interval(x, y)[0], abs=1e-12)
     assert np.isnan(rank_auc(x, np.zeros(300)))
+
+
+def test_rank_ks_is_scipys_two_sample_statistic_with_ties_and_near_ties():
+    """The bads' vs goods' score CDFs: rounded scores (many ties), PDs 1e-9 apart (one
+    value in float32, where the KS would be 0) and a hand case; NaN without a class."""
+    from scipy.stats import ks_2samp
+    from fjax.intervals import rank_ks
+    rng = np.random.default_rng(6)
+    y = rng.random(300) < 0.3
+    tied = np.round(rng.normal(size=300) + y, 1)
+    near = 0.2 + 1e-9 * (np.arange(300) + 120 * y)
+    for x in (tied, near, rng.normal(size=300) + y):
+        assert rank_ks(x, y) == pytest.approx(ks_2samp(x[y], x[~y]).statistic, abs=1e-12)
+    assert rank_ks(near, y) > 0.4
+    # Bads 0.9, 0.5, 0.5; goods 0.5, 0.1: at 0.1 the CDFs are 0 and 1/2, at 0.5 2/3 and 1.
+    assert rank_ks([0.9, 0.5, 0.5, 0.5, 0.1], [1, 1, 1, 0, 0]) == pytest.approx(1 / 2)
+    assert np.isnan(rank_ks(tied, np.ones(300)))

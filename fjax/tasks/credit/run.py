@@ -19,7 +19,7 @@ from scipy.special import expit
 from fjax import metrics
 from fjax.decision import confusion, expected_cost
 from fjax.explain import importance, top_reasons
-from fjax.intervals import auc_interval, rank_auc
+from fjax.intervals import auc_interval, rank_auc, rank_ks
 from fjax.report.files import RunDir
 from fjax.scorecard import ScoreScale
 from fjax.stability import psi
@@ -51,13 +51,14 @@ def describe(cfg: Config) -> str:
 
 
 def pooled(pd_: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    """Ranking and accuracy of PDs pooled over applicants; `auc` in float64 (`rank_auc`,
-    the centre of `auc_95`: PDs closer than float32 resolves are not tied) and `auc_95`
-    DeLong's 95% interval of it (None with fewer than two of a class)."""
+    """Ranking and accuracy of PDs pooled over applicants; `auc` and `ks` in float64
+    (`rank_auc`, the centre of `auc_95`, and `rank_ks`: PDs closer than float32 resolves
+    are not tied) and `auc_95` DeLong's 95% interval of it (None with fewer than two of a
+    class)."""
     auc = rank_auc(pd_, y)
     both = min(np.sum(y > 0.5), np.sum(y < 0.5)) >= 2
     return {"auc": auc, "auc_95": list(auc_interval(pd_, y)[1:]) if both else None,
-            "gini": 2 * auc - 1, "ks": float(metrics.ks_statistic(pd_, y)),
+            "gini": 2 * auc - 1, "ks": rank_ks(pd_, y),
             "brier": float(metrics.brier(pd_, y)), "log_loss": float(metrics.log_loss(pd_, y))}
 
 
@@ -330,7 +331,7 @@ def write_scores(run_dir: RunDir, config: Config, data: CreditData, final: Final
         _, points = points_table(final, data.frame, scale)
         run_dir.csv("scorecard.csv", points)
     run_dir.json("encoder.json", final.encoder.to_dict())
-    facts = {"in_sample_auc": float(metrics.roc_auc(scores["pd"].to_numpy(), data.y)),
+    facts = {"in_sample_auc": rank_auc(scores["pd"].to_numpy(), data.y),
              "base_points": float(scale.from_logit(ref_logit)),
              "attribution_completeness_max_error": completeness,
              "decisions": scores["decision"].value_counts().to_dict(),
