@@ -990,3 +990,48 @@ def test_a_killed_run_resumes_to_the_results_of_one_that_never_stopped(csv_path,
     timings = [json.loads((p / "metrics.json").read_text())["timings_s"] for p in (full, resumed)]
     assert [t["resumed_epoch"] for t in timings] == [0, 2]
     assert "resumed from a checkpoint of epoch 2" in (resumed / "report.md").read_text()
+
+
+def test_a_backward_platt_slope_is_refused_naming_the_out_of_fold_auc():
+    """PDs that rank the bads backwards fit a Platt slope < 0, which would flip every
+    attribute's points: the run stops, naming scikit-learn's AUC of those PDs and the
+    fix. A forward slope, and isotonic, pass."""
+    from scipy.special import expit
+    from sklearn.metrics import roc_auc_score
+
+    from fjax.calibration import Platt, fit_platt
+    from fjax.tasks.credit.scoring import refuse_backward_platt
+    rng = np.random.default_rng(8)
+    y = (rng.random(400) < 0.3).astype(np.float64)
+    backward = expit(rng.normal(-1.0 * y, 1.0))
+    platt = fit_platt(backward, y)
+    auc = roc_auc_score(y, backward)
+    assert platt.a < 0 and auc < 0.5
+    with pytest.raises(ValueError, match=rf"slope of -.*AUC {auc:.3f}.*--model logistic"):
+        refuse_backward_platt(platt, auc)
+    with pytest.raises(ValueError, match="slope of 0"):
+        refuse_backward_platt(Platt(a=0.0, b=-1.0), 0.5)
+    refuse_backward_platt(fit_platt(1 - backward, y), 1 - auc)
+    refuse_backward_platt(lambda p: p, auc)   # isotonic or none: no slope to flip
+
+
+def test_a_run_whose_platt_slope_is_backward_stops_before_any_scorecard(csv_path, tmp_path,
+                                                                       monkeypatch):
+    """The deployed Platt fit is negated, as a model ranking backwards out of fold fits:
+    the run refuses before scoring, so no scorecard.csv or scores.csv is written."""
+    import importlib
+
+    from fjax.calibration import Platt
+    oof_module = importlib.import_module("fjax.tasks.credit.oof")
+    fit = oof_module.fit_calibrator
+
+    def backward(kind, pd_, y):
+        cal = fit(kind, pd_, y)
+        return Platt(a=-abs(cal.a), b=cal.b)
+
+    monkeypatch.setattr(oof_module, "fit_calibrator", backward)
+    cfg = small_config(csv_path, out=str(tmp_path),
+                       scorecard=ScorecardConfig(calibration="platt"))
+    with pytest.raises(ValueError, match="pooled out-of-fold AUC 0"):
+        run(cfg, progress=False)
+    assert not list(tmp_path.rglob("scorecard.csv")) and not list(tmp_path.rglob("scores.csv"))

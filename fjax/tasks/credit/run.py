@@ -31,7 +31,8 @@ from fjax.tasks.credit.final import FinalModel, points_table, refit
 from fjax.tasks.credit.members import METRICS
 from fjax.tasks.credit.oof import OutOfFold, analyse, oof_pd
 from fjax.tasks.credit.report import report_markdown, write_plots
-from fjax.tasks.credit.scoring import deployed_scale, score_new, scored
+from fjax.tasks.credit.scoring import (deployed_scale, refuse_backward_platt, score_new,
+                                       scored)
 from fjax.tasks.credit.search import best_config_id, cross_validate
 from fjax.tasks.experiment import default_run_dir, finish_run
 
@@ -220,6 +221,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     enc, grp = int(rows["encoding"].iloc[0]), int(rows["group"].iloc[0])
     oof = analyse(oof_pd(search.logits[(enc, grp)], rows, data.folds), data.y, data.folds,
                   sc.calibration, config.data.cost_fn, config.data.cost_fp)
+    refuse_backward_platt(oof.calibrator, rank_auc(oof.pd_raw, data.y))
     scale = deployed_scale(sc, oof.calibrator)
     per_fold = (rows.groupby("fold")[list(METRICS)].mean().reset_index()
                 .merge(oof.per_fold, on="fold"))

@@ -19,10 +19,24 @@ def deployed_scale(sc: ScorecardConfig, calibrator) -> ScoreScale:
     """The scorecard's scale for the deployed PD. Platt's calibrated logit is affine in the
     model's, so points and base rescale exactly and a score's odds are the calibrated PD's;
     no other calibrator is affine (isotonic is a step function), so there the points stay
-    those of the model's own logit."""
+    those of the model's own logit. A slope <= 0 is refused first (`refuse_backward_platt`)."""
     slope, intercept = (calibrator.a, calibrator.b) if isinstance(calibrator, Platt) \
         else (1.0, 0.0)
     return ScoreScale(sc.base_score, sc.base_odds, sc.pdo, slope=slope, intercept=intercept)
+
+
+def refuse_backward_platt(calibrator, oof_auc: float) -> None:
+    """Refuse a Platt slope <= 0 (the out-of-fold PDs rank the bads backwards): rescaled by
+    it every attribute's points would flip sign and reason codes would name favourable
+    attributes, and no scale keeps points, scores and the deployed PDs consistent."""
+    if isinstance(calibrator, Platt) and calibrator.a <= 0:
+        raise ValueError(
+            f"scorecard.calibration platt fitted a slope of {calibrator.a:.3g} (<= 0): the "
+            f"model's out-of-fold PDs rank the bads backwards (pooled out-of-fold AUC "
+            f"{oof_auc:.3f}), so it learned nothing that holds on unseen applicants. Nothing "
+            "was scored: regularise the model (--optim.weight_decay, fewer --train.epochs), "
+            "try --model logistic or use more applicants, until its cross-validated AUC is "
+            "above 0.5.")
 
 
 def scored(final: FinalModel, frame: pd.DataFrame, calibrator, threshold: float,
