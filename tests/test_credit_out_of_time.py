@@ -171,3 +171,26 @@ def test_categories_only_later_applicants_hold_are_counted(tmp_path):
     metrics = json.loads((path / "metrics.json").read_text())
     assert metrics["out_of_time"]["unseen_categories"] == {"purpose": 30}
     assert "purpose 30. The model has learned nothing" in (path / "report.md").read_text()
+
+
+def test_the_ks_plot_shows_the_reported_ks(tmp_path, monkeypatch):
+    """ks.png's KS is the report's, of the out-of-fold PD before calibration: the
+    cross-fitted calibrated PDs (one calibrator per fold) rank differently."""
+    from types import SimpleNamespace
+
+    from fjax.intervals import rank_ks
+    from fjax.report import plots
+    from fjax.report.files import RunDir
+    from fjax.tasks.credit.report import write_plots
+    drawn = {}
+    monkeypatch.setattr(plots, "ks_curve", lambda s, y, path, **kw: drawn.update(s=s, y=y))
+    rng = np.random.default_rng(0)
+    y = (rng.random(200) < 0.3).astype(np.float64)
+    pd_raw = np.clip(0.3 + 0.2 * (y - 0.3) + 0.2 * rng.normal(size=200), 0.01, 0.99)
+    fold = np.arange(200) % 2
+    calibrated = np.where(fold == 0, pd_raw, 1 - pd_raw)   # fold 1's calibrator reversed
+    oof = SimpleNamespace(pd_raw=pd_raw, pd=calibrated, fold=fold)
+    write_plots(RunDir(tmp_path), y, oof, pd_raw, [{"epoch": 1, "loss": 1.0, "val_loss": 1.0}], True)
+    s, cum_neg, cum_pos, i = plots.ks_points(drawn["s"], drawn["y"])
+    assert abs(cum_pos[i] - cum_neg[i]) == pytest.approx(rank_ks(pd_raw, y), abs=1e-12)
+    assert rank_ks(calibrated, y) != pytest.approx(rank_ks(pd_raw, y), abs=1e-3)
