@@ -1186,6 +1186,41 @@ def test_a_loss_that_ignores_the_weights_is_refused_where_they_matter():
             callbacks=())
 
 
+def _per_row(params, batch):
+    return batch["weight"] * jnp.sum((MODEL.apply(params, batch["x"]) - batch["y"]) ** 2, -1)
+
+
+def _mean(params, batch):
+    return jnp.sum(_per_row(params, batch)) / jnp.maximum(jnp.sum(batch["weight"]), 1e-12)
+
+
+@pytest.mark.parametrize("loss_fn, message", [
+    (lambda p, b, r: _mean(p, b), r"return \(loss, aux\).*got a single array of shape \(\)"),
+    (lambda p, b, r: (_per_row(p, b), {}), r"loss has shape \(2,\) on a batch of 2 rows.*"
+                                            r"Reduce the per-row losses"),
+    (lambda p, b, r: (_mean(p, b).astype(jnp.int32), {}), r"loss is int32.*Compute it in floats"),
+    (lambda p, b, r: (_mean(p, b), [_mean(p, b)]), r"aux is a list.*\{'accuracy': acc\}"),
+    (lambda p, b, r: (_mean(p, b), {"a": {"b": _mean(p, b)}}), r"aux\['a'\] is a dict, not "
+                                                                 "one array"),
+    (lambda p, b, r: (_mean(p, b), {"loss": _mean(p, b)}), r"aux may not hold 'loss'"),
+])
+def test_a_loss_that_breaks_the_contract_is_refused_with_the_contract(loss_fn, message):
+    """jax's own errors for these name tracers ("LinearizeTracer", "Gradient only defined
+    for scalar-output functions"); the loss is traced once before compiling instead."""
+    with pytest.raises(ValueError, match=message):
+        fit(fresh_state(), loss_fn, DATA, config=CFG, callbacks=())
+    with pytest.raises(ValueError, match=message):
+        train_population(loss_fn, INIT, DATA, optim=OptimConfig(), train=CFG, callbacks=())
+
+
+def test_a_loss_with_no_aux_or_a_metric_per_class_trains():
+    per_class = lambda p, b, r: (_mean(p, b), {"per_class": jnp.arange(3.0)})  # noqa: E731
+    assert fit(fresh_state(), lambda p, b, r: (_mean(p, b), None), DATA, config=CFG,
+               callbacks=()).epochs_run == CFG.epochs
+    pop = train_population(per_class, INIT, DATA, optim=OptimConfig(), train=CFG, callbacks=())
+    np.testing.assert_allclose(pop.table()["final_per_class"][0], [0.0, 1.0, 2.0])
+
+
 def test_reaches_output_follows_the_equations_to_the_output():
     from fjax.train.step import reaches_output
     jaxpr = jax.make_jaxpr(lambda a, b, c: (a * 2 + jnp.sin(c), jnp.sum(b)))(1.0, 2.0, 3.0)

@@ -20,7 +20,7 @@ from fjax.train.epoch import evaluate, num_batches
 from fjax.train.loop import (EvalFn, LoopSpec, LoopState, RunRecord, advance_jit, run_epochs,
                              warn_unselected)
 from fjax.train.state import TrainState
-from fjax.train.step import (LossFn, cached_per_loss, check_reads_weight, make_eval_step,
+from fjax.train.step import (LossFn, cached_per_loss, check_loss_fn, make_eval_step,
                              make_train_step)
 
 
@@ -94,7 +94,7 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
       state: the model's `TrainState`.
       loss_fn: `(params, batch, rng) -> (loss, aux)`; a batch holds the rows of `data`
         plus "weight" (the batch's sample weights, 0 on padding), by which the loss must
-        weight each row (`check_reads_weight` refuses one that does not, where it matters).
+        weight each row (`check_loss_fn` refuses one that does not, where it matters).
       data: arrays with one row per sample, e.g. {"x": f32[n, d], "y": f32[n]}; an
         optional "weight" entry multiplies every sample's weight.
       val_data, val_weights: evaluated after every epoch with `eval_fn` (default: the
@@ -123,8 +123,8 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
                     patience=config.patience,
                     val_selects=config.val_selects)
     with inputs_named(data):
-        check_reads_weight(loss_fn, state.params, data, np.asarray(weights), batch_size,
-                           spec.n_batches)
+        check_loss_fn(loss_fn, state.params, data, np.asarray(weights), batch_size,
+                      spec.n_batches)
     step_fn = functools.partial(advance_jit, spec, make_train_step(loss_fn),
                                 eval_fn if has_val else None)
     loop = LoopState.start(state)

@@ -43,7 +43,7 @@ from fjax.train.members import (InitFn, check_grid, check_optimizer_values, chec
 from fjax.train.objective import apply_model
 from fjax.train.population_file import (population_bytes, population_fields, read_population,
                                        write_atomic)
-from fjax.train.step import check_reads_weight
+from fjax.train.step import check_loss_fn
 
 
 @dataclass
@@ -284,10 +284,10 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
 
     first = {k: np.float32(hparams[k][0]) for k in loss_names}   # one member's loss values
     with inputs_named(data):
-        check_reads_weight(functools.partial(loss_fn, hparams=first) if loss_names else loss_fn,
-                           jax.eval_shape(init_fn, jax.random.PRNGKey(0)), data,
-                           np.asarray(train_masks) * np.asarray(base_weights), batch_size,
-                           spec_batches)
+        check_loss_fn(functools.partial(loss_fn, hparams=first) if loss_names else loss_fn,
+                      jax.eval_shape(init_fn, jax.random.PRNGKey(0)), data,
+                      np.asarray(train_masks) * np.asarray(base_weights), batch_size,
+                      spec_batches)
     columns = {k: jnp.asarray(members[k].to_numpy(), jnp.float32) for k in hparams}
     loss_hp = {k: columns[k] for k in loss_names}
     loop = init_population(init_fn, tx, jnp.asarray(members["seed"].to_numpy(), jnp.uint32),

@@ -107,29 +107,80 @@ def with_model_state(params: Any, model_state: Mapping[str, Any]) -> Any:
     return type(params)({**params, **updated})   # a dict, or flax's FrozenDict
 
 
-def check_reads_weight(loss_fn: LossFn, params: Any, data: dict, weights: np.ndarray,
-                       batch_size: int, n_batches: int) -> None:
-    """Refuse a loss that ignores batch["weight"] where that is wrong: when a batch holds
-    rows of weight 0 (the last batch's padding, which is the rows outside a fold: its
-    validation rows) or weights other than 1. Traced with shapes only; the operations
-    that only make aux metrics are removed first."""
-    weights = np.asarray(weights)
-    if n_batches * batch_size <= (weights > 0).sum(axis=-1).min() and np.all(
-            (weights == 0) | (weights == 1)):
-        return   # every batch row has weight 1: the weight changes nothing
+def check_loss_fn(loss_fn: LossFn, params: Any, data: dict, weights: np.ndarray,
+                  batch_size: int, n_batches: int) -> None:
+    """Refuse a loss that breaks the contract before anything compiles, where jax's own
+    errors would not say what is wrong: it must return (a float scalar, a dict of metrics
+    or None) (`loss_output_problem`), and read batch["weight"] where that matters
+    (`weight_matters`). Traced once, with shapes only, on a batch of two rows; the
+    operations that only make aux metrics are removed from the weight check."""
     member = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), params)
     rows = {k: jax.ShapeDtypeStruct((2,) + v.shape[1:], v.dtype) for k, v in data.items()}
+    problems = []
 
     def loss_of(weight, params, rows):
-        return loss_fn(params, {**rows, "weight": weight}, jax.random.PRNGKey(0))[0]
+        out = loss_fn(params, {**rows, "weight": weight}, jax.random.PRNGKey(0))
+        problems.append(loss_output_problem(out, n_rows=2))
+        return jnp.zeros(()) if problems[-1] else out[0]
     closed = jax.make_jaxpr(loss_of)(jax.ShapeDtypeStruct((2,), jnp.float32), member, rows)
-    if not reaches_output(closed.jaxpr, 0):
+    if problems[-1]:
+        raise ValueError(problems[-1])
+    if weight_matters(np.asarray(weights), batch_size, n_batches) and not reaches_output(
+            closed.jaxpr, 0):
         raise ValueError(
             "loss_fn's loss does not read batch['weight'], but batches hold rows that must "
             "not count as they are: padding of the last batch (weight 0), which with folds "
             "or a 0/1 mask are rows outside it (validation rows), or sample weights. Weight "
             "each row's loss, e.g. jnp.sum(batch['weight'] * per_row) / "
             "jnp.maximum(jnp.sum(batch['weight']), 1e-12)")
+
+
+def weight_matters(weights: np.ndarray, batch_size: int, n_batches: int) -> bool:
+    """Whether some batch row has a weight other than 1: the last batch's padding (weight
+    0, which is the rows outside a fold: its validation rows) or sample weights."""
+    full = n_batches * batch_size <= (weights > 0).sum(axis=-1).min()
+    return not (full and np.all((weights == 0) | (weights == 1)))
+
+
+_ARRAY = (jax.Array, np.ndarray, np.generic, int, float)   # what a traced value may be
+_CONTRACT = ("loss_fn must return (loss, aux): a float scalar loss and a dict of metrics "
+             "(name -> array) or None")
+
+
+def loss_output_problem(out: Any, n_rows: int) -> str | None:
+    """What is wrong with `out`, one call's return on a batch of `n_rows` rows, by
+    `LossFn`'s contract (None if nothing): the message states the contract and the fix."""
+    if not (isinstance(out, tuple) and len(out) == 2):
+        got = (f"a {type(out).__name__} of {len(out)} items" if isinstance(out, (tuple, list))
+               else f"a single array of shape {jnp.shape(out)}" if isinstance(out, _ARRAY)
+               else f"a {type(out).__name__}")
+        return f"{_CONTRACT}; got {got}. Return e.g. `loss, {{}}` for no metrics"
+    loss, aux = out
+    if not isinstance(loss, _ARRAY):
+        return f"{_CONTRACT}; its loss is a {type(loss).__name__}"
+    if jnp.shape(loss) != ():
+        return (f"{_CONTRACT}; its loss has shape {jnp.shape(loss)} on a batch of {n_rows} "
+                "rows. Reduce the per-row losses to one number, their weighted mean: "
+                "jnp.sum(batch['weight'] * per_row) / jnp.maximum(jnp.sum(batch['weight']), "
+                "1e-12)")
+    if not jnp.issubdtype(jnp.result_type(loss), jnp.floating):
+        return (f"{_CONTRACT}; its loss is {jnp.result_type(loss)}, which has no gradient. "
+                "Compute it in floats (no cast to an integer or bool type)")
+    if aux is None:
+        return None
+    if not isinstance(aux, Mapping):
+        return (f"{_CONTRACT}; its aux is a {type(aux).__name__}. Name each metric: "
+                "e.g. {'accuracy': acc}, or {} for none")
+    for name, value in aux.items():
+        if not isinstance(name, str):
+            return f"{_CONTRACT}; aux key {name!r} is not a name (a str)"
+        if name == "loss":
+            return (f"{_CONTRACT}; aux may not hold 'loss', the name the loss itself is "
+                    "recorded under. Rename the metric")
+        if name != MODEL_STATE and not isinstance(value, _ARRAY):
+            return (f"{_CONTRACT}; aux[{name!r}] is a {type(value).__name__}, not one array "
+                    "(a scalar, or e.g. one value per class). Give each metric its own key")
+    return None
 
 
 def reaches_output(jaxpr: Any, index: int) -> bool:
