@@ -91,12 +91,12 @@ class Population:
         return rows
 
     def predict(self, apply_fn: Callable, x: Any, batch_size: int = 1024) -> Any:
-        """f32[P, n, ...]: every member's output on `x` with its final `params`, as
-        `apply_fn(params, rows)` in eval mode (`fjax.train.objective.apply_model`): e.g. a
-        flax `model.apply`, with or without a `deterministic` argument, or a function of
-        your own. A model
-        with several outputs (a tuple or dict of arrays) gets each as `[P, n, ...]`; one
-        with several inputs takes `x` as a tuple or dict of arrays of n rows each."""
+        """`[P, n, ...]` in the model's output dtype (bfloat16 for a bfloat16 model):
+        every member's output on `x` with its final `params`, as `apply_fn(params, rows)`
+        in eval mode (`fjax.train.objective.apply_model`): e.g. a flax `model.apply`, with
+        or without a `deterministic` argument, or a function of your own. A model with
+        several outputs (a tuple or dict of arrays) gets each as `[P, n, ...]`; one with
+        several inputs takes `x` as a tuple or dict of arrays of n rows each."""
         return predict_members(apply_fn, self.params, x, batch_size)()
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -179,9 +179,9 @@ def _unpickle(data: bytes, like: Any = None) -> Population:
 
 def predict_members(apply_fn: Callable, params: Any, x: Any,
                     batch_size: int = 1024) -> Callable[[], Any]:
-    """A compiled `() -> f32[P, N, ...]` (or a pytree of them): every stacked member's
-    output (eval mode, `apply_model`) on every row of `x` (an array, or a pytree of arrays
-    of N rows each), `batch_size` rows at a time.
+    """A compiled `() -> [P, N, ...]` (or a pytree of them, each in the model's output
+    dtype): every stacked member's output (eval mode, `apply_model`) on every row of `x`
+    (an array, or a pytree of arrays of N rows each), `batch_size` rows at a time.
 
     Returned uncalled so callers can time compilation and execution apart.
     """
