@@ -3,7 +3,7 @@
     train_step = make_train_step(loss_fn)
     state, metrics = jax.jit(train_step)(state, batch)
 
-`loss_fn(params, batch, rng) -> (loss, aux)` where `aux` is a dict of scalar metrics
+`loss_fn(params, batch, rng) -> (loss, aux)` where `aux` is a dict of metrics (arrays)
 (or None) and `rng` is None in evaluation (no dropout). A model with state beside its
 weights (flax's batch norm) keeps all its variables in `params` and returns the new
 state in `aux["model_state"]` (what `apply(..., mutable=["batch_stats"])` returns): the
