@@ -341,16 +341,21 @@ def test_the_drift_baseline_is_the_same_for_every_transform(tmp_path):
                                    rtol=1e-6)
 
 
-def test_per_origin_metrics_dm_test_and_member_rmse_against_numpy(tmp_path):
-    """Walk-forward origins: each origin's metrics use its own windows only; the DM test
-    compares the model's errors with the naive forecast's at ceil(H / stride) - 1 lags."""
-    rng = np.random.default_rng(3)
+def two_origin_walk(tmp_path, rng):
+    """A random walk of 80 daily closes, windows of 3, 2 steps ahead, 2 origins."""
     prices = 100 + np.cumsum(rng.standard_normal(80))
     path = tmp_path / "rw.csv"
     pd.DataFrame({"Date": pd.date_range("2024-01-01", periods=80), "Close": prices}).to_csv(path)
     cfg = EvaluationConfig(season=2, moving_average=3)
-    data = prepare(ForecastDataConfig(path=str(path), window=3, horizon=2, origins=2,
-                                      test_fraction=0.4), cfg)
+    return prepare(ForecastDataConfig(path=str(path), window=3, horizon=2, origins=2,
+                                      test_fraction=0.4), cfg), cfg
+
+
+def test_per_origin_metrics_dm_test_and_member_rmse_against_numpy(tmp_path):
+    """Walk-forward origins: each origin's metrics use its own windows only; the DM test
+    compares the model's errors with the naive forecast's at ceil(H / stride) - 1 lags."""
+    rng = np.random.default_rng(3)
+    data, cfg = two_origin_walk(tmp_path, rng)
     index, origin = data.test_index, data.test_origin
     assert data.plan.k == 2 and set(origin) == {0, 1}
     actual, last = data.actual[index], data.last_price[index]
@@ -380,12 +385,7 @@ def test_per_origin_interval_coverage_and_width_by_construction(tmp_path):
     """Each origin reports its own coverage and width: origin 1's bounds hold every
     target (width 2), origin 2's miss every other window (width 4)."""
     rng = np.random.default_rng(4)
-    prices = 100 + np.cumsum(rng.standard_normal(80))
-    path = tmp_path / "rw.csv"
-    pd.DataFrame({"Date": pd.date_range("2024-01-01", periods=80), "Close": prices}).to_csv(path)
-    cfg = EvaluationConfig(season=2, moving_average=3)
-    data = prepare(ForecastDataConfig(path=str(path), window=3, horizon=2, origins=2,
-                                      test_fraction=0.4), cfg)
+    data, cfg = two_origin_walk(tmp_path, rng)
     origin, actual = data.test_origin, data.actual[data.test_index]
     second = np.nonzero(origin == 1)[0]
     miss = np.zeros(len(origin), bool)
