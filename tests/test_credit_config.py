@@ -102,3 +102,10 @@ def test_model_fields_a_task_never_reads_are_refused_and_hidden():
     with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
         cli.main(["run", "credit", "--help"])
     assert "--model.hidden" in out.getvalue() and "--model.kernel-size" not in out.getvalue()
+
+
+def test_monotone_woe_is_refused_without_woe_bins_and_round_trips():
+    with pytest.raises(ValueError, match="CreditDataConfig.woe_monotone.*--data.woe numeric"):
+        CreditDataConfig(woe_monotone=True)
+    cfg = tyro.cli(Config, args=["--data.woe", "numeric", "--data.woe-monotone"])
+    assert cfg.data.woe_monotone and from_json(Config, to_json(cfg)) == cfg

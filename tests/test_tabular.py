@@ -437,3 +437,76 @@ def test_category_codes_keep_every_integer_and_read_negative_zero_as_zero():
     zeros = pd.DataFrame({"g": [-0.0, 0.0, 2.0, np.nan]})
     assert list(category_values(zeros, "g")) == ["0", "0", "2", "<missing>"]
     assert list(category_values(pd.DataFrame({"g": [0, 2]}), "g")) == ["0", "2"]
+
+
+def _binned_column(rates: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Values 1..5, ten rows each, value k's bad rate rates[k-1]; and two missing bads."""
+    x = np.r_[np.repeat(np.arange(1.0, 6.0), 10), np.nan, np.nan]
+    y = np.r_[np.concatenate([np.arange(10) < round(10 * r) for r in rates]), 1, 1]
+    return x, y.astype(np.float64)
+
+
+def _hand_woe(good: list[int], bad: list[int]) -> np.ndarray:
+    g, b = np.array(good) + 0.5, np.array(bad) + 0.5
+    return np.log((g / g.sum()) / (b / b.sum()))
+
+
+def test_monotone_woe_pools_the_violating_bins_in_the_rising_direction():
+    """Bad rates 0.1, 0.3, 0.2, 0.4, 0.5: the 0.3 and 0.2 bins pool to 0.25 (by hand)."""
+    x, y = _binned_column([0.1, 0.3, 0.2, 0.4, 0.5])
+    assert fit_numeric_woe(x, y, n_bins=5).edges.tolist() == [2.0, 3.0, 4.0, 5.0]
+    num = fit_numeric_woe(x, y, n_bins=5, monotone=True)
+    np.testing.assert_array_equal(num.edges, [2.0, 4.0, 5.0])
+    bins = num.bin_of(x[:50])
+    np.testing.assert_allclose([y[:50][bins == k].mean() for k in range(4)],
+                               [0.1, 0.25, 0.4, 0.5])
+    # goods and bads per bin, then the missing bin (0 good, 2 bad): 5 bins in the smoothing
+    expect = _hand_woe([9, 15, 6, 5, 0], [1, 5, 4, 5, 2])
+    np.testing.assert_allclose(num.woe, expect[:4])
+    np.testing.assert_allclose(num.missing_woe, expect[4])
+    assert (np.diff(num.woe) < 0).all()
+
+
+def test_monotone_woe_pools_a_falling_trend_in_the_falling_direction():
+    x, y = _binned_column([0.5, 0.4, 0.2, 0.3, 0.1])
+    num = fit_numeric_woe(x, y, n_bins=5, monotone=True)
+    np.testing.assert_array_equal(num.edges, [2.0, 3.0, 5.0])
+    np.testing.assert_allclose(num.woe, _hand_woe([5, 6, 15, 9, 0], [5, 4, 5, 1, 2])[:4])
+    assert (np.diff(num.woe) > 0).all()
+
+
+def test_monotone_woe_leaves_a_monotone_column_unchanged():
+    x, y = _binned_column([0.1, 0.2, 0.3, 0.4, 0.5])
+    plain = fit_numeric_woe(x, y, n_bins=5)
+    num = fit_numeric_woe(x, y, n_bins=5, monotone=True)
+    np.testing.assert_array_equal(num.edges, plain.edges)
+    np.testing.assert_allclose(num.woe, plain.woe)
+    assert num.missing_woe == plain.missing_woe
+
+
+def test_encoder_pools_monotone_woe_bins_on_its_training_rows_only():
+    """The held-out rows (all bad at value 1) would reverse the trend if they were read."""
+    x, y = _binned_column([0.1, 0.3, 0.2, 0.4, 0.5])
+    x, y = np.r_[x, np.ones(40)], np.r_[y, np.ones(40)]
+    frame = pd.DataFrame({"x": x})
+    schema = TableSchema(target="y", positive="bad", numeric=("x",), categorical=())
+    rows = np.arange(len(x)) < 52
+    encoder = fit_encoder(frame, schema, y, rows, woe="numeric", woe_monotone=True)
+    np.testing.assert_array_equal(encoder.woe["x"].edges, [2.0, 4.0, 5.0])
+
+
+def test_pooled_bins_match_scikit_learn_isotonic_regression():
+    from sklearn.isotonic import IsotonicRegression
+
+    from fjax.data.woe import _pooled_starts
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        n = int(rng.integers(2, 9))
+        count = rng.integers(1, 30, n).astype(np.float64)
+        bad = np.floor(rng.random(n) * count)
+        rising = bool(rng.random() < 0.5)
+        fit = IsotonicRegression(increasing=rising).fit_transform(
+            np.arange(n), bad / count, sample_weight=count)
+        starts = np.r_[0, np.flatnonzero(~np.isclose(np.diff(fit), 0)) + 1]
+        got = _pooled_starts(bad if rising else -bad, count)
+        np.testing.assert_array_equal(got, starts)

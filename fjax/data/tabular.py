@@ -133,7 +133,8 @@ class TabularEncoder:
 
 def fit_encoder(df: pd.DataFrame, schema: TableSchema, y: np.ndarray,
                 rows: np.ndarray | None = None, *, categorical: str = "onehot",
-                woe: str = "none", woe_bins: int = 5) -> TabularEncoder:
+                woe: str = "none", woe_bins: int = 5,
+                woe_monotone: bool = False) -> TabularEncoder:
     """An encoder whose statistics come only from `df`'s rows where `rows` is true.
 
     `y` (0/1, one per row of `df`) is read on those rows only, by the WOE bins.
@@ -162,7 +163,8 @@ def fit_encoder(df: pd.DataFrame, schema: TableSchema, y: np.ndarray,
     bins: dict[str, NumericWoe | CategoricalWoe] = {}
     if woe_numeric:
         for c in schema.numeric:
-            bins[c] = fit_numeric_woe(numeric_values(train, c), y_train, woe_bins)
+            bins[c] = fit_numeric_woe(numeric_values(train, c), y_train, woe_bins,
+                                      monotone=woe_monotone)
     coded = schema.categorical
     if woe == "all":
         for c in schema.categorical:

@@ -15,6 +15,9 @@ that is mostly 0, a 0/1 flag) the first edge is the minimum itself, and it moves
 the next observed value, so the rows at the minimum form their own bin. (Dropping it
 instead merged a flag, or a count whose zeros fill every quantile, into one bin: WOE 0
 for every row, and the column was lost.)
+With `monotone`, adjacent bins are pooled (pool-adjacent-violators on the bins' bad rates,
+weighted by their counts) until the bad rate only rises, or only falls, in the direction of
+the column's rank correlation with the label, so scorecard points are explainable.
 Reference: Siddiqi, *Credit Risk Scorecards*, 2006, ch. 6.
 """
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import spearmanr
 
 SMOOTHING = 0.5
 
@@ -75,8 +79,10 @@ class NumericWoe:
         return [f"[{a}, {b})" for a, b in zip(lo, hi)]
 
 
-def fit_numeric_woe(x: np.ndarray, y: np.ndarray, n_bins: int = 5) -> NumericWoe:
-    """Quantile bins of the training values `x` (NaN = missing) and their WOE."""
+def fit_numeric_woe(x: np.ndarray, y: np.ndarray, n_bins: int = 5,
+                    monotone: bool = False) -> NumericWoe:
+    """Quantile bins of the training values `x` (NaN = missing) and their WOE; with
+    `monotone`, adjacent bins merged until the bad rate is monotone (see the module)."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     present = ~np.isnan(x)
     # Edges are observed values ("higher": the same bins for every training value as the
@@ -85,6 +91,8 @@ def fit_numeric_woe(x: np.ndarray, y: np.ndarray, n_bins: int = 5) -> NumericWoe
     levels = np.linspace(0, 1, n_bins + 1)[1:-1]
     qs = np.quantile(x[present], levels, method="higher") if present.any() else []
     edges = _minimum_in_its_own_bin(np.unique(qs), x[present])
+    if monotone and present.any():
+        edges = _monotone_edges(edges, x[present], y[present])
     n = len(edges) + 1
     bins = np.where(present, np.searchsorted(edges, np.nan_to_num(x), side="right"), n)
     has_missing = bool((~present).any())
@@ -100,6 +108,30 @@ def _minimum_in_its_own_bin(edges: np.ndarray, x: np.ndarray) -> np.ndarray:
         return edges
     above = x[x > edges[0]]
     return np.unique(np.r_[above.min(), edges[1:]]) if len(above) else edges[1:]
+
+
+def _monotone_edges(edges: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """`edges` less those between bins that pool-adjacent-violators merges, so the bad
+    rate rises (falls) with `x` where x's rank correlation with `y` is >= 0 (< 0)."""
+    rho = spearmanr(x, y).statistic if np.ptp(x) > 0 and np.ptp(y) > 0 else 0.0
+    sign = -1.0 if rho < 0 else 1.0
+    bins = np.searchsorted(edges, x, side="right")
+    count = np.bincount(bins, minlength=len(edges) + 1).astype(np.float64)
+    bad = np.bincount(bins, weights=y, minlength=len(edges) + 1)
+    return edges[_pooled_starts(sign * bad, count)[1:] - 1]
+
+
+def _pooled_starts(total: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """First bin of each block of pool-adjacent-violators: blocks whose mean total / count
+    does not rise are pooled, so the block means strictly increase."""
+    blocks: list[list[float]] = []              # [total, count, first bin]
+    for k, (t, c) in enumerate(zip(total, count)):
+        blocks.append([t, c, k])
+        while len(blocks) > 1 and blocks[-2][0] * blocks[-1][1] >= blocks[-1][0] * blocks[-2][1]:
+            t2, c2, _ = blocks.pop()
+            blocks[-1][0] += t2
+            blocks[-1][1] += c2
+    return np.array([b[2] for b in blocks], np.int64)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,9 @@ class CreditDataConfig(DataConfig):
     """Weight-of-evidence binning: of numeric columns, of all columns, or none."""
     woe_bins: int = 5
     """Quantile bins per numeric column for weight of evidence."""
+    woe_monotone: bool = False
+    """Merge adjacent WOE bins of each numeric column until its bad rate only rises or only
+    falls (the direction of its rank correlation with the label on the training rows)."""
     cost_fn: float = 5.0
     """Cost of accepting a bad applicant (German credit's documented cost: 5)."""
     cost_fp: float = 1.0
@@ -82,6 +85,9 @@ class CreditDataConfig(DataConfig):
                                    f"also data.{clash[0]}", "give the dates their own column")
         self.check_protected()
         check_integer(self, "woe_bins", 2, "use e.g. 5")
+        if self.woe_monotone and self.woe == "none":
+            raise config_error(self, "woe_monotone", "is True, but data.woe is 'none' (no WOE "
+                               "bins to merge)", "set --data.woe numeric or all, or leave it out")
         check_positive(self, "cost_fn")
         check_positive(self, "cost_fp")
 

@@ -220,7 +220,7 @@ def categorical_mode(config: Config) -> str:
 def fit_for(config: Config, data: CreditData, rows: np.ndarray | None) -> TabularEncoder:
     return fit_encoder(data.frame, data.schema, data.y, rows,
                        categorical=categorical_mode(config), woe=config.data.woe,
-                       woe_bins=config.data.woe_bins)
+                       woe_bins=config.data.woe_bins, woe_monotone=config.data.woe_monotone)
 
 
 def pack(encoded: Encoded, n_numeric: int) -> np.ndarray:
