@@ -85,3 +85,25 @@ def test_a_column_that_leaks_the_label_is_named_first_in_the_report(tmp_path):
     np.testing.assert_allclose(chars.loc["purpose", "auc_alone"], roc_auc_score(y, -woe),
                                rtol=1e-12)
     assert (chars.drop(index="in_collections")["auc_alone"] < 0.9).all()
+
+
+def test_characteristics_describe_the_monotone_bins_the_model_uses():
+    """With data.woe_monotone the table's bins, trend and IV are the pooled bins' (those
+    `fit_numeric_woe(monotone=True)` makes), not plain quantile bins."""
+    from fjax.data.woe import fit_numeric_woe
+    rng = np.random.default_rng(0)
+    x = np.repeat(np.arange(5.0), 200)
+    rate = np.array([0.1, 0.3, 0.2, 0.4, 0.5])[x.astype(int)]
+    frame = pd.DataFrame({"x": x, "label": np.where(rng.random(1000) < rate, "bad", "good")})
+    schema = infer_schema(frame, "label", "bad")
+    y = (frame["label"] == "bad").to_numpy(np.float64)
+    fold = np.arange(1000) % 5
+    plain = characteristics(frame, schema, y, 5, fold, {}).set_index("attribute").loc["x"]
+    pooled = characteristics(frame, schema, y, 5, fold, {},
+                             monotone=True).set_index("attribute").loc["x"]
+    woe = fit_numeric_woe(x, y, 5, monotone=True)
+    slot = woe.bin_or_missing(x)
+    assert plain["woe_trend"] == "not monotone" and plain["bins"] == 5
+    assert pooled["woe_trend"] == "falling" and pooled["bins"] == len(woe.woe) < 5
+    n = len(woe.woe)
+    assert pooled["iv"] == information_value(slot, y, n + int((slot == n).any()))

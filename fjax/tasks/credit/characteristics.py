@@ -49,21 +49,21 @@ def woe_trend(woe: NumericWoe | CategoricalWoe) -> str:
             else "not monotone")
 
 
-def _fit(frame: pd.DataFrame, schema: TableSchema, column: str, y: np.ndarray, bins: int
-         ) -> NumericWoe | CategoricalWoe:
+def _fit(frame: pd.DataFrame, schema: TableSchema, column: str, y: np.ndarray, bins: int,
+         monotone: bool = False) -> NumericWoe | CategoricalWoe:
     if column in schema.numeric:
-        return fit_numeric_woe(numeric_values(frame, column), y, bins)
+        return fit_numeric_woe(numeric_values(frame, column), y, bins, monotone=monotone)
     return fit_categorical_woe(category_values(frame, column), y)
 
 
 def auc_alone(frame: pd.DataFrame, schema: TableSchema, column: str, y: np.ndarray,
-              bins: int, fold: np.ndarray) -> float:
+              bins: int, fold: np.ndarray, monotone: bool = False) -> float:
     """ROC-AUC (float64, `rank_auc`) of one column's WOE, each fold's rows binned by the
-    other folds (a low WOE is a high risk)."""
+    other folds (a low WOE is a high risk); `monotone` as `data.woe_monotone`."""
     woe = np.empty(len(y))
     for j in np.unique(fold):
         out = fold == j
-        fitted = _fit(frame[~out], schema, column, y[~out], bins)
+        fitted = _fit(frame[~out], schema, column, y[~out], bins, monotone)
         woe[out] = fitted.transform(_values(frame[out], column, fitted))
     return rank_auc(-woe, y)
 
@@ -81,20 +81,23 @@ def shifted(csi: float, shares: np.ndarray, n: int, m: int, draws: int = 1000) -
 
 
 def characteristics(frame: pd.DataFrame, schema: TableSchema, y: np.ndarray, bins: int,
-                    fold: np.ndarray, groups: dict[str, pd.DataFrame]) -> pd.DataFrame:
+                    fold: np.ndarray, groups: dict[str, pd.DataFrame], monotone: bool = False
+                    ) -> pd.DataFrame:
     """One row per feature, strongest first: its kind, WOE bins, IV, cross-fitted AUC
     (`fold`: each row's validation fold) and WOE trend on (`frame`, `y`), and the CSI of
-    each other group of applicants in `groups` (`csi_<name>`, `shifted_<name>`)."""
+    each other group of applicants in `groups` (`csi_<name>`, `shifted_<name>`). Numeric
+    bins are pooled to a monotone bad rate where `monotone` (`data.woe_monotone`), as the
+    model's are."""
     y = np.asarray(y, np.float64)
     rows = []
     for column in schema.features:
-        woe = _fit(frame, schema, column, y, bins)
+        woe = _fit(frame, schema, column, y, bins, monotone)
         slot = woe.bin_or_missing(_values(frame, column, woe))
         n = len(woe.woe)           # + 1 below: the missing (numeric) or unseen slot
         row = {"attribute": column,
                "kind": "numeric" if isinstance(woe, NumericWoe) else "categorical",
                "bins": n, "iv": information_value(slot, y, n + int((slot == n).any())),
-               "auc_alone": auc_alone(frame, schema, column, y, bins, fold),
+               "auc_alone": auc_alone(frame, schema, column, y, bins, fold, monotone),
                "woe_trend": woe_trend(woe)}
         expected = np.bincount(slot, minlength=n + 1) / len(slot)
         for name, other in groups.items():

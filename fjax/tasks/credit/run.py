@@ -248,7 +248,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     groups = {name: frame for name, frame in (("later", data.later), ("new", data.new))
               if frame is not None}
     chars = characteristics(data.frame, data.schema, data.y, config.data.woe_bins, oof.fold,
-                            groups)
+                            groups, monotone=config.data.woe_monotone)
     run_dir.csv("characteristics.csv", chars)
     run_dir.csv("cv_table.csv", search.table)
     run_dir.csv("cv_summary.csv", search.summary)
