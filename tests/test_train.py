@@ -1227,3 +1227,20 @@ def test_reaches_output_follows_the_equations_to_the_output():
     only_first = jax.make_jaxpr(lambda a, b, c: a * 2 + jnp.sin(c))(1.0, 2.0, 3.0).jaxpr
     assert [reaches_output(jaxpr.jaxpr, i) for i in range(3)] == [True, True, True]
     assert [reaches_output(only_first, i) for i in range(3)] == [True, False, True]
+
+
+def test_the_loss_check_traces_once_per_loss_and_shapes(monkeypatch):
+    """Fits in a loop (300 in credit's sequential search) reuse the first verdict."""
+    from fjax.train import step
+    traced = []
+    real = step._trace_verdict
+    monkeypatch.setattr(step, "_trace_verdict", lambda *a: traced.append(1) or real(*a))
+
+    def loss(params, batch, rng):
+        return jnp.sum(batch["weight"] * params["w"] * batch["x"][:, 0]), {}
+    params, w = {"w": jnp.ones(())}, np.ones(8)
+    for x in (np.ones((8, 3), np.float32), np.zeros((8, 3), np.float32)):
+        step.check_loss_fn(loss, params, {"x": x}, w, 4, 2)
+    assert len(traced) == 1
+    step.check_loss_fn(loss, params, {"x": np.ones((8, 5), np.float32)}, w, 4, 2)
+    assert len(traced) == 2

@@ -112,10 +112,36 @@ def check_loss_fn(loss_fn: LossFn, params: Any, data: dict, weights: np.ndarray,
     """Refuse a loss that breaks the contract before anything compiles, where jax's own
     errors would not say what is wrong: it must return (a float scalar, a dict of metrics
     or None) (`loss_output_problem`), and read batch["weight"] where that matters
-    (`weight_matters`). Traced once, with shapes only, on a batch of two rows; the
+    (`weight_matters`). Traced once per loss and shapes, on a batch of two rows; the
     operations that only make aux metrics are removed from the weight check."""
     member = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), params)
     rows = {k: jax.ShapeDtypeStruct((2,) + v.shape[1:], v.dtype) for k, v in data.items()}
+    key = (jax.tree.structure(member), *((a.shape, a.dtype) for a in jax.tree.leaves(member)),
+           *sorted((k, a.shape, a.dtype) for k, a in rows.items()))
+    verdicts = _loss_verdicts(loss_fn)
+    if key not in verdicts:     # one trace per loss and shapes: fits in a loop reuse it
+        verdicts[key] = _trace_verdict(loss_fn, member, rows)
+    problem, reads_weight = verdicts[key]
+    if problem:
+        raise ValueError(problem)
+    if weight_matters(np.asarray(weights), batch_size, n_batches) and not reads_weight:
+        raise ValueError(
+            "loss_fn's loss does not read batch['weight'], but batches hold rows that must "
+            "not count as they are: padding of the last batch (weight 0), which with folds "
+            "or a 0/1 mask are rows outside it (validation rows), or sample weights. Weight "
+            "each row's loss, e.g. jnp.sum(batch['weight'] * per_row) / "
+            "jnp.maximum(jnp.sum(batch['weight']), 1e-12)")
+
+
+@cached_per_loss
+def _loss_verdicts(loss_fn: LossFn) -> dict:
+    """`check_loss_fn`'s verdicts on `loss_fn`, by parameter and data shapes."""
+    return {}
+
+
+def _trace_verdict(loss_fn: LossFn, member: Any, rows: dict) -> tuple[str | None, bool]:
+    """(what breaks the contract or None, whether the loss reads batch["weight"]), from
+    one shapes-only trace on a batch of two rows."""
     problems = []
 
     def loss_of(weight, params, rows):
@@ -123,16 +149,7 @@ def check_loss_fn(loss_fn: LossFn, params: Any, data: dict, weights: np.ndarray,
         problems.append(loss_output_problem(out, n_rows=2))
         return jnp.zeros(()) if problems[-1] else out[0]
     closed = jax.make_jaxpr(loss_of)(jax.ShapeDtypeStruct((2,), jnp.float32), member, rows)
-    if problems[-1]:
-        raise ValueError(problems[-1])
-    if weight_matters(np.asarray(weights), batch_size, n_batches) and not reaches_output(
-            closed.jaxpr, 0):
-        raise ValueError(
-            "loss_fn's loss does not read batch['weight'], but batches hold rows that must "
-            "not count as they are: padding of the last batch (weight 0), which with folds "
-            "or a 0/1 mask are rows outside it (validation rows), or sample weights. Weight "
-            "each row's loss, e.g. jnp.sum(batch['weight'] * per_row) / "
-            "jnp.maximum(jnp.sum(batch['weight']), 1e-12)")
+    return problems[-1], not problems[-1] and reaches_output(closed.jaxpr, 0)
 
 
 def weight_matters(weights: np.ndarray, batch_size: int, n_batches: int) -> bool:
