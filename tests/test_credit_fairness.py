@@ -112,6 +112,25 @@ def test_fair_lending_figures_match_pandas_and_scikit_learn(german_run):
     report = (german_run / "report.md").read_text()
     assert "## Fair lending" in report and "screen, not a legal test" in report
     assert f"The lowest AIR is {lowest:.3f}" in report
+    # The proxy screen: the PD's AUC per group by scikit-learn, one input's by hand.
+    proxies = pd.read_csv(german_run / "proxies.csv").set_index(["characteristic", "group",
+                                                                "input"]).sort_index()
+    origin = groups["foreign_worker"].to_numpy() == "no"     # the smaller of two groups
+    screen = proxies.loc[("foreign_worker", "no")]
+    assert screen.loc["model PD (out of fold)", "auc"] == pytest.approx(
+        roc_auc_score(origin, scores["pd_oof_raw"]), abs=1e-12)
+    assert ("foreign_worker", "yes") not in proxies.index.droplevel(2)
+    woe = np.zeros(len(origin))
+    for j in range(3):
+        out = (scores["fold"] == j).to_numpy()
+        woe[out] = _woe_by_hand(applicants["property"][~out].astype(str), origin[~out],
+                                applicants["property"][out].astype(str))
+    assert screen.loc["property", "auc"] == pytest.approx(roc_auc_score(origin, -woe),
+                                                          abs=1e-12)
+    assert set(screen.index) == {"model PD (out of fold)",
+                                 *load(quick(CreditDataConfig())).schema.features}
+    assert len(fair["proxies"]) == len(proxies)
+    assert "### Proxy screen" in report and "business and legal decision" in report
 
 
 def test_the_out_of_time_applicants_are_reported_per_group_too(tmp_path):
@@ -150,3 +169,54 @@ def test_a_protected_column_with_another_role_is_refused(role):
     with pytest.raises(ValueError, match="by default for the embedded German data"):
         CreditDataConfig(**{role: value})
     assert dataclasses.replace(CreditDataConfig(protected=()), **{role: value})
+
+
+def _woe_by_hand(train: pd.Series, member: np.ndarray, test: pd.Series) -> np.ndarray:
+    """Categorical WOE of membership (members as the 'bads', smoothing 0.5), by pandas."""
+    cats = sorted(set(train))
+    rest = np.array([np.sum((train == c) & ~member) for c in cats]) + 0.5
+    inside = np.array([np.sum((train == c) & member) for c in cats]) + 0.5
+    woe = dict(zip(cats, np.log(rest / rest.sum()) - np.log(inside / inside.sum())))
+    return test.map(woe).fillna(0.0).to_numpy()
+
+
+def test_the_proxy_screen_flags_a_deliberate_proxy_and_not_independent_inputs():
+    from fjax.data.columns import infer_schema
+    from fjax.tasks.credit.fairness import PD_INPUT, proxy_screen
+    rng = np.random.default_rng(0)
+    n = 600
+    origin = rng.choice(["x", "y", "z"], n, p=[0.6, 0.25, 0.15])   # protected, 3 levels
+    sex = rng.choice(["f", "m"], n, p=[0.3, 0.7])                  # protected, 2 levels
+    # district: mostly 'd<origin>' (a deliberate proxy of origin); the rest independent
+    district = np.where(rng.random(n) < 0.8, np.char.add("d", origin),
+                        rng.choice(["dx", "dy", "dz"], n))
+    frame = pd.DataFrame({"origin": origin, "sex": sex, "district": district,
+                          "kind": rng.choice(list("abcd"), n),
+                          "amount": rng.normal(100, 10, n),
+                          "label": rng.choice(["bad", "good"], n, p=[0.3, 0.7])})
+    schema = infer_schema(frame, "label", "bad", drop=("origin", "sex"))
+    fold = np.arange(n) % 4
+    pd_raw = rng.random(n) + 0.3 * (origin == "z")     # the PD leans on origin z
+    table = proxy_screen(frame, schema, ("origin", "sex"), 5, fold, pd_raw)
+    # three groups of origin (one vs rest), the smaller of sex's two; a PD row and 3 inputs
+    assert sorted(set(zip(table["characteristic"], table["group"]))) == [
+        ("origin", "x"), ("origin", "y"), ("origin", "z"), ("sex", "f")]
+    assert len(table) == 4 * 4
+    for (name, group), rows in table.groupby(["characteristic", "group"]):
+        member = frame[name].to_numpy() == group
+        rows = rows.set_index("input")
+        assert rows.loc[PD_INPUT, "auc"] == pytest.approx(roc_auc_score(member, pd_raw),
+                                                          abs=1e-12)
+        assert rows.loc[PD_INPUT, "members"] == member.sum()
+        woe = np.zeros(n)
+        for j in range(4):
+            out = fold == j
+            woe[out] = _woe_by_hand(frame["district"][~out], member[~out],
+                                    frame["district"][out])
+        assert rows.loc["district", "auc"] == pytest.approx(roc_auc_score(member, -woe),
+                                                            abs=1e-12)
+        assert rows.loc["district", "proxy"] == (name == "origin")
+        assert not rows.loc["kind", "proxy"] and not rows.loc["amount", "proxy"]
+        # cross-fitted noise: near or below 0.5 (its direction is learned on other folds)
+        assert rows.loc["kind", "auc"] < 0.6 and rows.loc["amount", "auc"] < 0.6
+    assert table.set_index(["group", "input"]).loc[("z", PD_INPUT), "proxy"]

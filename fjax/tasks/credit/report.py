@@ -10,6 +10,7 @@ import pandas as pd
 from fjax.report import plots
 from fjax.report.files import RunDir, markdown_table
 from fjax.tasks.credit.characteristics import LEAK_AUC, SHIFT_CSI
+from fjax.tasks.credit.fairness import PD_INPUT
 from fjax.tasks.credit.oof import OutOfFold
 
 
@@ -184,6 +185,48 @@ def fair_lending_lines(fair: dict | None) -> list[str]:
     if "out_of_time" in fair:
         lines += ["Out of time (the later applicants, scored by the final model):", "",
                   fair_lending_table(fair["out_of_time"]), ""]
+    return lines + proxy_lines(pd.DataFrame(fair["proxies"]), fair["proxy_auc"])
+
+
+def proxy_lines(proxies: pd.DataFrame, cut: float) -> list[str]:
+    """The proxy screen: how well the PD, and each input alone, tell each protected group
+    from the rest; the strong proxies named, and what to do about them."""
+    score = proxies[proxies["input"] == PD_INPUT]
+    inputs = proxies[proxies["input"] != PD_INPUT]
+    strongest = inputs.loc[inputs.groupby("input")["auc"].idxmax()].sort_values(
+        "auc", ascending=False)
+    flagged = inputs[inputs["proxy"]].sort_values("auc", ascending=False)
+    lines = ["### Proxy screen (proxies.csv)", "",
+             "A protected trait left out of the model can come back through inputs that "
+             "go with it. Each group is screened one against the rest (of two groups, the "
+             "smaller), on the labelled applicants. The model PD's AUC for membership "
+             "(out of fold; above 0.5: the group's members get higher PDs, with DeLong's "
+             f"95% interval) is flagged at >= {cut:g} or <= {1 - cut:g}; an input's AUC "
+             "alone is cross-fitted (its WOE bins of membership fitted on the other folds, "
+             "so its direction is learned: 0.5 is no signal, below it noise) and flagged "
+             f"at >= {cut:g}, Hosmer and Lemeshow's 'acceptable discrimination'.", "",
+             markdown_table(pd.DataFrame({
+                 "characteristic": score["characteristic"], "group": score["group"],
+                 "members": score["members"], "AUC of the PD": score["auc"],
+                 "95% CI": [interval_text(None if pd.isna(lo) else [lo, hi])
+                            for lo, hi in zip(score["auc_low"], score["auc_high"])],
+                 "flagged": np.where(score["proxy"], "yes", "")})), "",
+             "Each input's strongest group (every group's AUC in proxies.csv):", "",
+             markdown_table(pd.DataFrame({
+                 "input": strongest["input"],
+                 "group": strongest["characteristic"] + " = " + strongest["group"],
+                 "AUC alone": strongest["auc"],
+                 "flagged": np.where(strongest["proxy"], "yes", "")})), ""]
+    named = "; ".join(f"`{r.input}` for {r.characteristic} = {r.group} (AUC {r.auc:.3f})"
+                      for r in flagged.itertuples())
+    found = (f"Strong proxies (AUC >= {cut:g}): {named}." if named
+             else f"No input alone reaches an AUC of {cut:g} for any group.")
+    lines += [found + " A proxy is not removed automatically: whether an input that also "
+              "predicts default stays (a business necessity, and no less discriminatory "
+              "alternative predicting as well) is a business and legal decision. To score "
+              "without it, pass --data.drop <column>, and compare the approval rates and "
+              "AIRs above. A screen of single inputs misses proxies that only combinations "
+              "of inputs make; the PD's AUC measures what the model as a whole carries.", ""]
     return lines
 
 
@@ -304,7 +347,8 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               "held-out later applicants, scored likewise, with their label and date. "
               "`importance.csv`: mean |points| per attribute. `characteristics.csv`: each "
               "column on its own (IV, cross-fitted AUC, WOE trend, CSI of later or new "
-              "applicants).",
+              "applicants). `proxies.csv` (with data.protected): each protected group's "
+              "AUC of the model PD and of each input alone (the proxy screen).",
               "- `cv_table.csv`: every member (configuration x fold x seed) with its "
               "validation metrics (`diverged_epoch`: the epoch its loss stopped being "
               "finite, 0 for never); `cv_summary.csv`: their means and spreads per "

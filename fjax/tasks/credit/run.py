@@ -26,7 +26,7 @@ from fjax.stability import psi
 from fjax.tasks.credit.characteristics import characteristics
 from fjax.tasks.credit.config import Config, ScorecardConfig
 from fjax.tasks.credit.data import CreditData, code_words, load
-from fjax.tasks.credit.fairness import FOUR_FIFTHS, fair_lending
+from fjax.tasks.credit.fairness import FOUR_FIFTHS, PROXY_AUC, fair_lending, proxy_screen
 from fjax.tasks.credit.final import FinalModel, points_table, refit
 from fjax.tasks.credit.members import METRICS
 from fjax.tasks.credit.oof import OutOfFold, analyse, oof_pd
@@ -94,13 +94,17 @@ def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, final: F
 
 
 def fair_lending_facts(config: Config, data: CreditData, oof: OutOfFold,
-                       later: pd.DataFrame | None, later_raw: np.ndarray | None) -> dict:
+                       later: pd.DataFrame | None, later_raw: np.ndarray | None,
+                       proxies: pd.DataFrame) -> dict:
     """Per group of each protected column, at the deployed threshold: the out-of-fold
-    figures (never the in-sample refit's) and, with a date column, the out-of-time ones."""
+    figures (never the in-sample refit's) and, with a date column, the out-of-time ones;
+    and the proxy screen (`proxies`, as proxies.csv)."""
     columns = config.data.protected_columns
     facts = {"columns": list(columns), "threshold": oof.threshold, "four_fifths": FOUR_FIFTHS,
              "out_of_fold": fair_lending(data.frame, columns, oof.threshold, oof.pd_raw,
-                                         oof.pd, data.y)}
+                                         oof.pd, data.y),
+             "proxy_auc": PROXY_AUC,
+             "proxies": proxies.to_dict(orient="records")}
     if later is not None:
         facts["out_of_time"] = fair_lending(data.later, columns, oof.threshold, later_raw,
                                             later["pd"].to_numpy(), data.later_y)
@@ -114,8 +118,8 @@ def odds_of(calibration: str) -> str:
 
 
 OUTPUTS = ("metrics.json", "cv_table.csv", "cv_summary.csv", "scores.csv",
-           "characteristics.csv", "new_scores.csv", "out_of_time_scores.csv", "importance.csv",
-           "scorecard.csv", "encoder.json", "report.md",
+           "characteristics.csv", "proxies.csv", "new_scores.csv", "out_of_time_scores.csv",
+           "importance.csv", "scorecard.csv", "encoder.json", "report.md",
            "history.jsonl", "roc.png", "ks.png", "calibration.png",
            "calibration_calibrated.png", "score_distributions.png", "learning_curve.png",
            "encoding_[0-9]*/history.jsonl")
@@ -250,6 +254,11 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     chars = characteristics(data.frame, data.schema, data.y, config.data.woe_bins, oof.fold,
                             groups, monotone=config.data.woe_monotone)
     run_dir.csv("characteristics.csv", chars)
+    proxies = None
+    if config.data.protected_columns:
+        proxies = proxy_screen(data.frame, data.schema, config.data.protected_columns,
+                               config.data.woe_bins, oof.fold, oof.pd_raw)
+        run_dir.csv("proxies.csv", proxies)
     run_dir.csv("cv_table.csv", search.table)
     run_dir.csv("cv_summary.csv", search.summary)
     images = write_plots(run_dir, data.y, oof, scale.from_pd(oof.pd_raw),
@@ -276,7 +285,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         **({"out_of_time": out_of_time_facts(config, data, oof, final, scores, later,
                                              later_raw)}
            if later is not None else {}),
-        **({"fair_lending": fair_lending_facts(config, data, oof, later, later_raw)}
+        **({"fair_lending": fair_lending_facts(config, data, oof, later, later_raw, proxies)}
            if config.data.protected_columns else {}),
         "members": int(len(search.table)),
         "timings_s": {"cross_validation": cv_s, "refit": refit_s,
