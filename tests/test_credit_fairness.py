@@ -220,3 +220,19 @@ def test_the_proxy_screen_flags_a_deliberate_proxy_and_not_independent_inputs():
         # cross-fitted noise: near or below 0.5 (its direction is learned on other folds)
         assert rows.loc["kind", "auc"] < 0.6 and rows.loc["amount", "auc"] < 0.6
     assert table.set_index(["group", "input"]).loc[("z", PD_INPUT), "proxy"]
+
+
+def test_the_run_checks_the_scored_age_against_its_scorecard_points(german_run):
+    """metrics.json's age check and the report's section: raw age is linear in the points
+    of scorecard.csv, so 62+ is scored down exactly where they fall with age."""
+    age = json.loads((german_run / "metrics.json").read_text())["age"]
+    card = pd.read_csv(german_run / "scorecard.csv")
+    card = card[card["attribute"] == "age_in_years"]
+    slope = np.polyfit(card["value"].astype(float), card["points"], 1)[0]
+    ages = np.asarray(age["ages"])
+    best = 61.0 if slope > 0 else ages.min()
+    np.testing.assert_allclose(age["points"], slope * (ages - best), atol=1e-3)
+    assert age["column"] == "age_in_years" and age["negative_factor"] == (slope < 0)
+    report = (german_run / "report.md").read_text()
+    assert "## Age (US Regulation B" in report
+    assert ("**Age is a negative factor" in report) == age["negative_factor"]

@@ -46,6 +46,11 @@ class CreditDataConfig(DataConfig):
     adverse impact ratios, AUC and calibration per group. None (default): the embedded
     German data's personal_status_and_sex and foreign_worker, none of a file's (name them);
     `--data.protected` alone: none."""
+    age_column: str | None = "age_in_years"
+    """The applicants' age in years (the embedded German data's age_in_years), if scored:
+    the run checks that no age of 62 or more scores under the most favoured age below 62
+    (US Regulation B's condition for scoring age). A file without this column is not
+    checked (a note says so); None: no check."""
     woe: Literal["none", "numeric", "all"] = "none"
     """Weight-of-evidence binning: of numeric columns, of all columns, or none."""
     woe_bins: int = 5

@@ -36,6 +36,7 @@ class CreditData:
     later_seen_earlier: int = 0        # later applicants whose id also has earlier rows
     date_spans: dict | None = None     # "earlier"/"later": [first, last] date
     coded_numbers: tuple[str, ...] = ()  # numeric columns that look like codes (a warning)
+    age: str | None = None             # the scored age column to check (data.age_column)
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,8 @@ def load(config: Config) -> CreditData:
     protected = cfg.protected_columns
     frame = spelled_as(load_dataset(cfg.path or "german_credit"),
                        [cfg.target, cfg.id_column, cfg.date_column, *cfg.numeric,
-                        *cfg.categorical, *cfg.drop, *protected, *config.scorecard.no_reasons])
+                        *cfg.categorical, *cfg.drop, *protected, *config.scorecard.no_reasons,
+                        cfg.age_column])
     source = repr(cfg.path) if cfg.path else "the embedded German credit data"
     check_protected(protected, frame, source)
     k = config.sweep.folds
@@ -108,6 +110,7 @@ def load(config: Config) -> CreditData:
                           drop=(*cfg.drop, *protected,
                                 *([cfg.date_column] if cfg.date_column else [])))
     check_no_reasons(config.scorecard.no_reasons, schema)
+    age = scored_age(cfg, frame, schema, source)
     coded = coded_numbers(earlier, schema, cfg.numeric)
     for column in coded:
         warnings.warn(code_words(column))
@@ -130,7 +133,27 @@ def load(config: Config) -> CreditData:
                         if cfg.id_column else 0)
     return CreditData(frame=earlier, schema=schema, y=y, ids=ids, folds=folds,
                       new=load_new_applicants(cfg, schema), repeated_ids=repeated_ids,
-                      coded_numbers=tuple(coded), **held_out)
+                      coded_numbers=tuple(coded), age=age, **held_out)
+
+
+def scored_age(cfg: CreditDataConfig, frame: pd.DataFrame, schema: TableSchema, source: str
+               ) -> str | None:
+    """data.age_column if the model scores it (a numeric feature), else None: not set, the
+    default name absent from a file, or the column left out (drop, protected). A name
+    set but absent, or an age read as categories, is refused: its check would not run."""
+    column = cfg.age_column
+    if column is None or (column not in frame.columns
+                          and column == CreditDataConfig().age_column):
+        return None
+    if column not in frame.columns:
+        raise ValueError(f"data.age_column names {column!r}, which {source} does not have; "
+                         f"its columns are {list(frame.columns)}: name the age column, or "
+                         "pass --data.age-column None to skip the age check")
+    if column in schema.categorical:
+        raise ValueError(f"data.age_column {column!r} is read as categorical, so no age of "
+                         f"62 or more can be told apart: pass --data.numeric {column}, or "
+                         "--data.age-column None to skip the age check")
+    return column if column in schema.numeric else None
 
 
 # A word of a column name that names a code, not a quantity (zip3, region_code, BranchID).

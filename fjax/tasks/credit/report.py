@@ -9,6 +9,7 @@ import pandas as pd
 
 from fjax.report import plots
 from fjax.report.files import RunDir, markdown_table
+from fjax.tasks.credit.age import ELDERLY, age_table
 from fjax.tasks.credit.characteristics import LEAK_AUC, SHIFT_CSI
 from fjax.tasks.credit.fairness import PD_INPUT
 from fjax.tasks.credit.oof import OutOfFold
@@ -244,6 +245,51 @@ def leakage_lines(chars: pd.DataFrame) -> list[str]:
             f"it with --data.drop {' '.join(strong['attribute'])}.", ""]
 
 
+def age_warning(age: dict | None) -> list[str]:
+    """A warning, first in the report, where an age of `ELDERLY` or more scores under the
+    most favoured age below it: US Regulation B's condition for scoring age fails."""
+    if age is None or not age["negative_factor"]:
+        return []
+    worst, best, column = age["worst_elderly"], age["best_under"], age["column"]
+    return [f"**Age is a negative factor for applicants of {ELDERLY} or more.** "
+            f"`{column}` = {worst['age']:g} (band {worst['band']}) scores "
+            f"{worst['points']:.2f} points against the most favoured age under {ELDERLY} "
+            f"({best['age']:g}, band {best['band']}), on average over the applicants; "
+            f"{age['applicants_scored_down']:.0%} of them are scored down for an age of "
+            f"{ELDERLY} or more, by up to {age['shortfall_max']:.2f} points. US Regulation "
+            "B (12 CFR 1002.6(b)(2)(ii)) allows age in an empirically derived, "
+            f"statistically sound system only if applicants aged {ELDERLY} or older are "
+            "not assigned a negative factor or value. Fix: drop the column "
+            f"(--data.drop {column}), or bin it so that ages of {ELDERLY} or more share the "
+            "most favoured band (cap the age before scoring, or --data.woe numeric "
+            "--data.woe-monotone where the bad rate falls with age), and rerun this check.",
+            ""]
+
+
+def age_lines(age: dict | None) -> list[str]:
+    """How the final model scores each age against the most favoured age under
+    `ELDERLY`, and whether that meets Regulation B's condition."""
+    if age is None:
+        return []
+    lines = [f"## Age (US Regulation B: applicants of {ELDERLY} or more)", "",
+             f"`{age['column']}` is scored. Each applicant is scored again with every age "
+             f"the applicants hold (and {ELDERLY}), all else as it is; points are the mean "
+             f"score against the most favoured age under {ELDERLY} (0: as good; negative: "
+             "worse; exact for every applicant under logistic regression).", ""]
+    if age["points"] is None:
+        return lines + [f"Every applicant is {ELDERLY} or older: no younger age to compare "
+                        "with.", ""]
+    lines += [markdown_table(age_table(age)), ""]
+    if age["negative_factor"]:
+        return lines + ["Applicants of {} or more are scored down for age: see the warning "
+                        "at the top.".format(ELDERLY), ""]
+    return lines + [f"No age of {ELDERLY} or more scores under the most favoured age below "
+                    f"it for any applicant (the worst, {age['worst_elderly']['age']:g}, "
+                    f"scores {age['worst_elderly']['points']:+.2f} points against "
+                    f"{age['best_under']['age']:g}), as Regulation B requires of a scored "
+                    "age.", ""]
+
+
 def characteristics_lines(chars: pd.DataFrame) -> list[str]:
     """Each column on its own: strength, WOE trend and, for later or new applicants, its
     stability, with the characteristics that shifted beyond chance named."""
@@ -281,7 +327,7 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
     lines = [f"# {title}", "",
              f"Chosen configuration (highest mean validation ROC-AUC over folds and seeds): "
              f"`{metrics['best']['description']}`.", "",
-             *leakage_lines(characteristics),
+             *leakage_lines(characteristics), *age_warning(metrics.get("age")),
              "## Cross-validation (chosen configuration)", "",
              markdown_table(pd.DataFrame({"metric": list(m), "mean +/- std over folds":
                                           [_fmt(m[k], s[k]) for k in m]})),
@@ -312,7 +358,7 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               "The deployed rule's cross-fitted cost is slightly optimistic: the cheaper of "
               "the two was chosen on these same folds.", "",
               *out_of_time_lines(metrics.get("out_of_time")),
-              *fair_lending_lines(metrics.get("fair_lending")),
+              *fair_lending_lines(metrics.get("fair_lending")), *age_lines(metrics.get("age")),
               *characteristics_lines(characteristics),
               "## Final model (refit on every applicant"
               + (" before the out-of-time span)" if "out_of_time" in metrics else ")"), "",

@@ -23,6 +23,7 @@ from fjax.intervals import auc_interval, rank_auc, rank_ks
 from fjax.report.files import RunDir
 from fjax.scorecard import ScoreScale
 from fjax.stability import psi
+from fjax.tasks.credit.age import age_check
 from fjax.tasks.credit.characteristics import characteristics
 from fjax.tasks.credit.config import Config, ScorecardConfig
 from fjax.tasks.credit.data import CreditData, code_words, load
@@ -129,12 +130,13 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
                  rejected_without_reason: int = 0, chosen: Config | None = None,
                  mean_pd: float | None = None, bad_rate: float | None = None,
                  repeated_ids: int = 0, resumed_epoch: int = 0, withheld: int = 0,
-                 coded: Sequence[str] = ()) -> list[str]:
+                 coded: Sequence[str] = (), age_unchecked: str | None = None) -> list[str]:
     """What a reader must know to trust (or discount) the numbers; `chosen` is the best
     configuration, `mean_pd` its mean out-of-fold PD and `bad_rate` the data's;
     `resumed_epoch` the latest checkpoint a resumed run started from (0: none);
     `withheld` the rejected applicants a scorecard.no_reasons attribute was a principal
-    reason for; `coded` the numeric columns that look like codes."""
+    reason for; `coded` the numeric columns that look like codes; `age_unchecked`
+    data.age_column where the model does not score it."""
     notes = [f"{members} members ({config.sweep.folds} folds x {configs} configurations x "
              f"{config.sweep.seeds} seeds) trained in {programs} compiled population(s); "
              "preprocessing fitted per fold on that fold's training rows."]
@@ -200,6 +202,11 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
                      "protected characteristic with --data.protected: they are then never "
                      "scored, and approval rates, adverse impact ratios, AUC and "
                      "calibration are reported per group.")
+    if age_unchecked:
+        notes.append(f"No age check: the model scores no column {age_unchecked!r} "
+                     "(data.age_column). If it scores the applicants' age under another "
+                     "name, name it with --data.age-column, so the report checks that "
+                     "applicants of 62 or more are not scored down for age (Regulation B).")
     if resumed_epoch:
         notes.append(f"The run resumed from a checkpoint of epoch {resumed_epoch}: "
                      "metrics.json's `timings_s` are this session's, without the epochs "
@@ -287,6 +294,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
            if later is not None else {}),
         **({"fair_lending": fair_lending_facts(config, data, oof, later, later_raw, proxies)}
            if config.data.protected_columns else {}),
+        **({"age": age_check(final, data.frame, data.age, scale)} if data.age else {}),
         "members": int(len(search.table)),
         "timings_s": {"cross_validation": cv_s, "refit": refit_s,
                       "compile": [r.population.compile_s for r in results],
@@ -299,7 +307,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                          final_facts["rejected_without_reason"], best,
                          float(np.mean(oof.pd_raw)), float(np.mean(data.y)), data.repeated_ids,
                          metrics_json["timings_s"]["resumed_epoch"],
-                         final_facts["rejected_with_withheld_reason"], data.coded_numbers)
+                         final_facts["rejected_with_withheld_reason"], data.coded_numbers,
+                         age_unchecked=config.data.age_column if not data.age else None)
     run_dir.text("report.md", report_markdown(
         title=f"Credit scoring: {config.name}", metrics=metrics_json,
         per_fold=per_fold, summary=search.summary, importance=imp, points=points,

@@ -1,0 +1,133 @@
+"""Age in the score (data.age_column): the final model must not score applicants of 62
+or more under the most favoured age below 62 (US Regulation B); the run checks it."""
+
+import numpy as np
+import pytest
+
+from fjax.config import TrainConfig
+from fjax.datasets import load_dataset
+from fjax.scorecard import ScoreScale
+from fjax.tasks.credit import Config, CreditDataConfig
+from fjax.tasks.credit import age as age_module
+from fjax.tasks.credit.age import age_check, age_grid
+from fjax.tasks.credit.data import full_design, load
+from fjax.tasks.credit.final import FinalModel, points_table
+from fjax.tasks.credit.report import age_lines, age_warning
+from fjax.tasks.credit.run import report_notes
+
+AGE = "age_in_years"
+
+
+def quick(data: CreditDataConfig) -> Config:
+    return Config(data=data, sweep=Config().sweep.__class__(folds=3),
+                  train=TrainConfig(epochs=3, batch_size=64, restore_best=False))
+
+
+def hand_set(cfg: Config, weight: float) -> FinalModel:
+    """A logistic scorecard of the German data whose only weight is `weight` on age."""
+    data = load(cfg)
+    encoder, x, shape = full_design(cfg, data)
+    kernel = np.zeros((shape.width, 1), np.float32)
+    kernel[np.array(encoder.num_attributes) == AGE] = weight
+    params = {"params": {"dense": {"kernel": kernel, "bias": np.zeros(1, np.float32)}}}
+    return FinalModel(config=cfg, encoder=encoder, shape=shape, params=params, x=x)
+
+
+@pytest.mark.parametrize("weight, monotone, flagged", [(-1.0, False, True),
+                                                      (-1.0, True, False),
+                                                      (1.0, False, True)])
+def test_age_bands_scored_against_the_best_band_under_62_match_the_scorecard(
+        weight, monotone, flagged):
+    """WOE bins of age, weighted as a scorecard is (-1: a higher WOE, a lower PD) or
+    backwards (+1). German credit's oldest quantile bin, [45, inf), has a WOE a little
+    under [36, 45)'s, so even the usual sign scores 62+ under ages 36-44; pooled to a
+    monotone bad rate (data.woe_monotone) the two share a band and nobody is scored down.
+    The oracle is scorecard.csv's points per bin."""
+    cfg = quick(CreditDataConfig(woe="numeric", woe_monotone=monotone))
+    final = hand_set(cfg, weight)
+    frame = load(cfg).frame
+    scale = ScoreScale(600.0, 50.0, 20.0)
+    age = age_check(final, frame, AGE, scale)
+    card = points_table(final, frame, scale)[1]
+    card = card[card["attribute"] == AGE].set_index("value")["points"].drop("<missing>")
+    woe = final.encoder.woe[AGE]
+    ages = np.asarray(age["ages"])
+    label = np.array(woe.labels())[woe.bin_or_missing(ages)]
+    under = card[sorted(set(label[ages < 62]))].max()
+    np.testing.assert_allclose(age["points"], card[label].to_numpy() - under, atol=1e-4)
+    elderly = card[sorted(set(label[ages >= 62]))].min()
+    assert age["negative_factor"] == (elderly < under - 1e-3) == flagged
+    assert age["applicants_scored_down"] == (1.0 if flagged else 0.0)
+    if flagged:
+        assert age["worst_elderly"]["points"] == pytest.approx(elderly - under, abs=1e-4)
+        assert age["worst_elderly"]["band"] == label[ages >= 62][0]
+        warning = "\n".join(age_warning(age))
+        assert f"`{AGE}`" in warning and age["worst_elderly"]["band"] in warning
+        assert f"{elderly - under:.2f} points" in warning and f"--data.drop {AGE}" in warning
+    else:
+        assert age_warning(age) == [] and "No age of 62 or more" in "\n".join(age_lines(age))
+
+
+def test_the_ages_checked_are_whole_ages_62_and_the_bin_edges():
+    from fjax.data.woe import NumericWoe
+    woe = NumericWoe(edges=np.array([10.0, 25.5, 80.0]), woe=np.zeros(4), missing_woe=0.0)
+    np.testing.assert_array_equal(age_grid(np.array([19.5, 30.2, 70.9, 30.7]), woe),
+                                  [19, 25.5, 30, 62, 70])
+    np.testing.assert_array_equal(age_grid(np.array([19.5, 30.2]), None), [19, 30, 62])
+
+
+def test_a_sample_of_a_large_book_checks_a_logistic_age_exactly(monkeypatch):
+    """Above MAX_APPLICANTS applicants a seeded sample is rescored: for logistic regression
+    (the same points of age for everyone) the figures do not change."""
+    cfg = quick(CreditDataConfig(woe="numeric"))
+    final, frame = hand_set(cfg, -1.0), load(cfg).frame
+    scale = ScoreScale(600.0, 50.0, 20.0)
+    whole = age_check(final, frame, AGE, scale)
+    monkeypatch.setattr(age_module, "MAX_APPLICANTS", 50)
+    sampled = age_check(final, frame, AGE, scale)
+    np.testing.assert_allclose(sampled["points"], whole["points"], atol=1e-4)
+    assert sampled["negative_factor"] == whole["negative_factor"]
+
+
+def test_a_linear_age_is_checked_from_its_slope():
+    """Raw age (no WOE): points are linear in age, so the best age under 62 is 61 where
+    points rise with age, and 62+ is scored down where they fall."""
+    cfg = quick(CreditDataConfig())
+    frame = load(cfg).frame
+    scale = ScoreScale(600.0, 50.0, 20.0)
+    for weight in (1.0, -1.0):
+        final = hand_set(cfg, weight)
+        age = age_check(final, frame, AGE, scale)
+        card = points_table(final, frame, scale)[1]
+        card = card[card["attribute"] == AGE]
+        values, points = card["value"].astype(float).to_numpy(), card["points"].to_numpy()
+        slope = np.polyfit(values, points, 1)[0]
+        ages = np.asarray(age["ages"])
+        best = 61.0 if slope > 0 else ages.min()
+        np.testing.assert_allclose(age["points"], slope * (ages - best), atol=1e-3)
+        assert age["negative_factor"] == (slope < 0) == (weight > 0)
+
+
+def test_the_age_column_is_checked_only_where_scored_and_a_wrong_name_is_refused(tmp_path):
+    assert load(quick(CreditDataConfig())).age == AGE
+    assert load(quick(CreditDataConfig(age_column=None))).age is None
+    assert load(quick(CreditDataConfig(drop=(AGE,)))).age is None           # not scored
+    with pytest.raises(ValueError, match=r"data.age_column names 'age'.*columns are \[.*"
+                       r"'age_in_years'.*--data.age-column None"):
+        load(quick(CreditDataConfig(age_column="age")))
+    with pytest.raises(ValueError, match=r"data.age_column 'age_in_years' is read as "
+                       r"categorical.*--data.numeric age_in_years"):
+        load(quick(CreditDataConfig(categorical=(AGE,))))
+    # A file without the default column: no check, and a note says so.
+    frame = load_dataset("german_credit").drop(columns=AGE)
+    frame.to_csv(tmp_path / "loans.csv", index=False)
+    cfg = quick(CreditDataConfig(path=str(tmp_path / "loans.csv")))
+    assert load(cfg).age is None
+    notes = report_notes(cfg, 3, 1, 1, age_unchecked=AGE)
+    assert any("No age check" in n and "--data.age-column" in n for n in notes)
+    assert not any("No age check" in n for n in report_notes(cfg, 3, 1, 1))
+    # The case of a file's name is forgiven, as for every column option.
+    frame = load_dataset("german_credit").rename(columns={AGE: "Age"})
+    frame.to_csv(tmp_path / "aged.csv", index=False)
+    assert load(quick(CreditDataConfig(path=str(tmp_path / "aged.csv"),
+                                       age_column="age"))).age == "age"
