@@ -66,6 +66,9 @@ def weighted_mean(per_sample: ArrayLike, weights: ArrayLike | None = None) -> Ar
         weight removes the sample from the value, even where its loss is ``inf``/``nan``;
         its gradient is zero only where its loss is finite (0 x nan is nan), which is
         why `fit` and `train_population` reject non-finite data before training.
+        Weights may also cover leading entries, ``f32[n, H]`` for ``per_sample[n, H,
+        ...]`` (a forecast's steps, some unobserved): the sums then run over those
+        entries, each the mean of its trailing dimensions (quantiles).
 
     Returns:
       An f32 scalar; 0 when every weight is 0.
@@ -73,18 +76,27 @@ def weighted_mean(per_sample: ArrayLike, weights: ArrayLike | None = None) -> Ar
     per_sample = _float(per_sample)
     if per_sample.ndim == 0:
         raise ValueError("per_sample must have a leading sample axis, got a scalar")
-    n = per_sample.shape[0]
-    per_sample = jnp.mean(per_sample.reshape(n, -1), axis=1)
+    per, weights = weighted_entries(per_sample, weights)
     if weights is None:
-        return jnp.mean(per_sample)
-    weights = jnp.asarray(weights, per_sample.dtype)
-    if weights.shape != (n,):
-        raise ValueError(
-            f"weights must have shape ({n},) (one per sample), got {weights.shape}"
-        )
-    terms = jnp.where(weights != 0, weights * per_sample, 0.0)
+        return jnp.mean(per)
+    terms = jnp.where(weights != 0, weights * per, 0.0)
     total = jnp.sum(weights)
     return jnp.sum(terms) / jnp.maximum(total, jnp.finfo(per_sample.dtype).tiny)
+
+
+def weighted_entries(per_sample: Array, weights: ArrayLike | None) -> tuple[Array, Array | None]:
+    """``per_sample`` averaged over the dimensions that ``weights`` (``[n]``, or a
+    leading part of ``per_sample``'s shape) does not cover, and the weights."""
+    n = per_sample.shape[0]
+    if weights is None:
+        return jnp.mean(per_sample.reshape(n, -1), axis=1), None
+    weights = jnp.asarray(weights, per_sample.dtype)
+    if weights.ndim == 0 or weights.shape != per_sample.shape[:weights.ndim]:
+        raise ValueError(
+            f"weights must have shape ({n},) (one per sample) or a leading part of the "
+            f"values' shape {per_sample.shape}, got {weights.shape}"
+        )
+    return jnp.mean(per_sample.reshape(weights.shape + (-1,)), axis=-1), weights
 
 
 def mse(pred: ArrayLike, target: ArrayLike, weights: ArrayLike | None = None) -> Array:

@@ -1,6 +1,7 @@
 """Sample-weighted evaluation metrics: pure ``jnp`` functions, jit- and vmap-safe.
 
-Every metric takes ``weights: f32[n] | None`` (non-negative; ``None`` means all ones).
+Every metric takes ``weights: f32[n] | None`` (non-negative; ``None`` means all ones;
+the point metrics also ``f32[n, H]``, one per forecast step).
 A zero weight behaves like removing the sample, so a cross-validation fold is a mask
 and the metrics of a whole population are one ``jax.vmap``. There is no data-dependent
 Python control flow and no boolean indexing: ranking metrics sort once and resolve tied
@@ -29,6 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
+from fjax.losses import weighted_entries
 
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike
@@ -74,15 +77,16 @@ def _weights(weights: ArrayLike | None, n: int, dtype) -> Array:
 
 
 def _wmean(per_sample: Array, weights: ArrayLike | None) -> Array:
-    """Weighted mean over samples of ``per_sample`` averaged over trailing dims.
+    """Weighted mean over samples of ``per_sample`` averaged over trailing dims; weights
+    ``[n]``, or a leading part of ``per_sample``'s shape (``[n, H]``: per forecast step).
 
-    Zero-weight samples are dropped even where their value is ``inf``/``nan``; ``nan``
+    Zero-weight entries are dropped even where their value is ``inf``/``nan``; ``nan``
     when the total weight is 0.
     """
-    n = per_sample.shape[0]
-    per_sample = jnp.mean(per_sample.reshape(n, -1), axis=1)
-    w = _weights(weights, n, per_sample.dtype)
-    total = jnp.sum(jnp.where(w != 0, w * per_sample, 0.0))
+    if weights is None:
+        weights = jnp.ones(per_sample.shape[:1], per_sample.dtype)
+    per, w = weighted_entries(per_sample, weights)
+    total = jnp.sum(jnp.where(w != 0, w * per, 0.0))
     return _safe_div(total, jnp.sum(w), jnp.nan)
 
 

@@ -13,7 +13,9 @@ from sklearn.preprocessing import MinMaxScaler
 
 from fjax.datasets import dataset_path
 from fjax.tasks.forecast.config import EvaluationConfig, ForecastDataConfig
+from fjax.tasks.forecast.config import Config
 from fjax.tasks.forecast.data import data_facts, prepare
+from fjax.tasks.forecast.training import setup
 from fjax.tasks.forecast.report import repairs_line
 from fjax.data.windows import target_rows
 
@@ -399,13 +401,18 @@ def test_filled_rows_are_never_scored(tmp_path, horizon):
     data = prepare(cfg)
     observed = set(pd.to_datetime(frame.dropna()["Date"]))
     made = ~np.isin(data.series.dates, np.array(sorted(observed), dtype="datetime64[ns]"))
+    # each step forecasting one of the 12 inserted days or a hole is masked, and only
+    # those; a window goes only when all of its steps are (one step: H = 1)
+    touched = made[target_rows(data.plan.origins, horizon)]
+    np.testing.assert_array_equal(data.observed, ~touched)
     for mask in (data.plan.train[0], data.plan.val[0], data.plan.test[0]):
-        targets = data.series.dates[target_rows(data.plan.origins[mask > 0], horizon)]
-        assert all(pd.Timestamp(d) in observed for d in targets.ravel())
-    # every window whose targets touch one of the 12 inserted days or a hole is out
-    touched = made[target_rows(data.plan.origins, horizon)].any(axis=1)
-    assert data.unscored_windows == int((touched & (data.plan.origins >= 240)).sum()) > 0
-    assert data_facts(data, cfg)["unscored_test_windows"] == data.unscored_windows
+        np.testing.assert_array_equal(mask > 0, (mask > 0) & ~touched.all(axis=1))
+    span = data.plan.origins >= 240                      # the test span's windows
+    assert (data.plan.test[0] > 0).sum() == span.sum() - touched.all(axis=1)[span].sum()
+    assert data.unscored_targets == int(touched[span].sum()) > 0
+    assert data_facts(data, cfg)["unscored_test_targets"] == data.unscored_targets
+    mask = setup(Config(data=cfg), data).arrays.get("target_mask")   # what the loss reads
+    np.testing.assert_array_equal(mask, (~touched).astype(np.float32))
     # The MASE scale: one-step moves between observed prices of the scaler's rows only
     # (a filled row's zero move shrank it).
     start, end = data.plan.spans[0]["train"]

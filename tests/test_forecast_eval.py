@@ -67,21 +67,24 @@ def test_score_table_matches_float64_numpy_per_weighting():
     actual = 100 + rng.standard_normal((40, 3)).cumsum(axis=0)
     last = actual[:, 0] - rng.standard_normal(40)
     pred = actual[None] + rng.standard_normal((2, 40, 3))
-    weights = np.stack([np.ones(40), (np.arange(40) < 15).astype(float)])
+    observed = rng.random((40, 3)) > 0.2          # filled targets weigh 0, step by step
+    weights = np.stack([np.ones(40), (np.arange(40) < 15).astype(float)])[:, :, None] * observed
     table, steps = score_table(pred.astype(np.float32), actual.astype(np.float32),
                                last.astype(np.float32), np.float32(2.0),
                                weights.astype(np.float32))
     for m in range(2):
         for g in range(2):
-            rows = weights[g] > 0
-            err = pred[m][rows] - actual[rows]
+            seen = weights[g] > 0
+            err = (pred[m] - actual)[seen]
             np.testing.assert_allclose(table["rmse"][m, g], np.sqrt(np.mean(err ** 2)), rtol=1e-5)
             np.testing.assert_allclose(table["mase"][m, g], np.mean(np.abs(err)) / 2.0, rtol=1e-5)
-            moved = np.sign(pred[m][rows] - last[rows, None])
-            hits = moved == np.sign(actual[rows] - last[rows, None])
+            moved = np.sign(pred[m] - last[:, None])
+            hits = (moved == np.sign(actual - last[:, None]))[seen]
             np.testing.assert_allclose(table["directional_accuracy"][m, g], hits.mean(), rtol=1e-6)
-        np.testing.assert_allclose(steps["mae"][:, m, 0],
-                                   np.mean(np.abs(pred[m] - actual), axis=0), rtol=1e-5)
+        for h in range(3):
+            seen = observed[:, h]
+            np.testing.assert_allclose(steps["mae"][h, m, 0],
+                                       np.mean(np.abs(pred[m] - actual)[seen, h]), rtol=1e-5)
 
 
 def test_interval_coverage_and_width_by_hand():
@@ -543,9 +546,14 @@ def test_the_point_forecast_of_each_head_in_scaled_units():
     np.testing.assert_allclose(scaled_point(LossConfig(name="gaussian_nll"), gaussian, 2),
                                [[[0.5, -1.0]]])
     point = np.array([[[1.0, 3.0], [0.0, 0.0]]])
-    np.testing.assert_allclose(point_mse(point, np.zeros((2, 2)), np.array([1.0, 3.0])),
+    np.testing.assert_allclose(point_mse(point, np.zeros((2, 2)), np.array([[1.0, 1.0],
+                                                                             [3.0, 3.0]])),
                                [5.0 / 4])
-    assert point_mse(np.full((1, 2, 2), np.nan), np.zeros((2, 2)), np.ones(2))[0] == np.inf
+    # a filled target (weight 0) is out: (1 x 1 + 3 x 0) / (1 + 3 + 3)
+    np.testing.assert_allclose(point_mse(point, np.zeros((2, 2)), np.array([[1.0, 0.0],
+                                                                             [3.0, 3.0]])),
+                               [1.0 / 7])
+    assert point_mse(np.full((1, 2, 2), np.nan), np.zeros((2, 2)), np.ones((2, 2)))[0] == np.inf
 
 
 def test_metrics_at_a_high_price_level_match_float64_numpy(tmp_path):
@@ -626,3 +634,86 @@ def test_the_loss_history_shown_is_each_origins_chosen_members():
         np.testing.assert_array_equal(row["val_loss"], -np.array(origin1 + [10 * e + 1,
                                                                              10 * e + 3]))
         assert set(row) == {"epoch", "loss", "val_loss"}
+
+
+def test_filled_target_steps_are_out_of_every_metric_and_only_those(tmp_path):
+    """H = 3 with forward-filled prices in the test span: each window keeps the steps
+    that forecast an observed price (a whole window once went as soon as one step was
+    filled) and every metric, overall, per step and of the interval, skips exactly the
+    filled (window, step) targets: float64 numpy over the observed targets."""
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"Date": pd.date_range("2024-01-01", periods=200, freq="D"),
+                          "price": 100 * np.exp(np.cumsum(0.02 * rng.standard_normal(200)))})
+    holes = [60, 171, 185, 186]                   # one in training, three in the test span
+    frame.loc[holes, "price"] = np.nan
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    h = 3
+    data = prepare(ForecastDataConfig(path=str(tmp_path / "p.csv"), target="price",
+                                      window=10, horizon=h, missing="ffill"))
+    steps = data.plan.origins[:, None] + np.arange(h)[None, :]
+    np.testing.assert_array_equal(data.observed, ~np.isin(steps, holes))
+    index = data.test_index
+    first_test = data.plan.spans[0]["test"][0]
+    np.testing.assert_array_equal(data.plan.origins[index],
+                                  np.arange(first_test, 200 - h + 1))   # no window dropped
+    assert data.unscored_targets == int(np.isin(steps[index], holes).sum()) == 9
+    actual = frame["price"].to_numpy()[steps[index]]           # NaN where filled
+    seen = ~np.isnan(actual)
+    point = data.actual[index] * (1 + 0.01 * rng.standard_normal((len(index), h)))
+    lower, upper = point * 0.99, point * 1.01
+    ev = evaluate(data, PriceForecast(point, lower, upper, nominal=0.8), EvaluationConfig(),
+                  stride=1)
+    m = ev.metrics
+    err = (point - actual)[seen]
+    assert m["test_windows"] == len(index)
+    assert m["model"]["rmse"] == pytest.approx(np.sqrt(np.mean(err ** 2)), rel=1e-9)
+    assert m["model"]["mae"] == pytest.approx(np.mean(np.abs(err)), rel=1e-9)
+    assert m["model"]["mase"] == pytest.approx(np.mean(np.abs(err)) / m["naive_scale"],
+                                               rel=1e-9)
+    naive = np.repeat(data.last_price[index][:, None], h, axis=1)
+    assert m["baselines"]["naive"]["rmse"] == pytest.approx(
+        np.sqrt(np.mean((naive - actual)[seen] ** 2)), rel=1e-9)
+    for step in range(h):
+        e = (point - actual)[seen[:, step], step]
+        assert m["per_horizon"]["model"]["rmse"][step] == pytest.approx(
+            np.sqrt(np.mean(e ** 2)), rel=1e-9)
+    inside = (actual >= lower) & (actual <= upper)
+    assert m["interval"]["coverage"] == pytest.approx(inside[seen].mean(), rel=1e-6)
+    assert m["interval"]["width"] == pytest.approx((upper - lower)[seen].mean(), rel=1e-6)
+    assert m["interval"]["coverage_by_step"] == pytest.approx(
+        [inside[seen[:, s], s].mean() for s in range(h)], rel=1e-6)
+    d = np.nanmean((point - actual) ** 2 - (naive - actual) ** 2, axis=1)
+    assert m["diebold_mariano_vs_naive"]["mean_loss_difference"] == pytest.approx(d.mean())
+
+
+@pytest.mark.parametrize("name", ["mse", "pinball", "gaussian_nll"])
+def test_the_loss_leaves_out_masked_target_steps(name):
+    """`batch["target_mask"]` (0 on a filled forecast step): the loss is the mean over
+    the observed (window, step) entries, each the mean over its quantiles (float64
+    numpy)."""
+    import jax.numpy as jnp
+    from fjax.train.objective import supervised_loss
+    rng = np.random.default_rng(0)
+    n, h = 6, 3
+    cfg = LossConfig(name=name, quantiles=(0.1, 0.5, 0.9))
+    width = {"mse": h, "pinball": 3 * h, "gaussian_nll": 2 * h}[name]
+    out = rng.standard_normal((n, width))
+    y = rng.standard_normal((n, h))
+    mask = (rng.random((n, h)) > 0.4).astype(np.float64)
+    weight = np.array([1.0, 1.0, 0.0, 1.0, 2.0, 1.0])
+    loss_fn = supervised_loss(lambda params, x: x, cfg)
+    batch = {"x": jnp.asarray(out, jnp.float32), "y": jnp.asarray(y, jnp.float32),
+             "weight": jnp.asarray(weight, jnp.float32),
+             "target_mask": jnp.asarray(mask, jnp.float32)}
+    got, _ = loss_fn(None, batch, None)
+    if name == "mse":
+        per = (out - y) ** 2
+    elif name == "pinball":
+        q = np.array([0.1, 0.5, 0.9])
+        e = y[..., None] - out.reshape(n, h, 3)
+        per = np.maximum(q * e, (q - 1) * e).mean(axis=-1)
+    else:
+        mean, log_scale = out[:, :h], out[:, h:]
+        per = 0.5 * np.log(2 * np.pi) + log_scale + 0.5 * ((y - mean) / np.exp(log_scale)) ** 2
+    w = weight[:, None] * mask
+    assert float(got) == pytest.approx(np.sum(w * per) / np.sum(w), rel=1e-5)

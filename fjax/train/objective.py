@@ -116,8 +116,22 @@ def model_structure(apply_fn: Callable) -> str | None:
     return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(module))
 
 
+def entry_weights(batch: Mapping[str, jax.Array]) -> jax.Array:
+    """The batch's row weights `f32[n]`, times its `target_mask` per target entry where it
+    has one (`f32[n, *target]`)."""
+    w = batch["weight"]
+    if "target_mask" not in batch:
+        return w
+    mask = batch["target_mask"]
+    return w.reshape(w.shape + (1,) * (mask.ndim - 1)) * mask
+
+
 def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
     """`loss_fn(params, batch, rng, hparams=None) -> (loss, {})` for batches with x, y, weight.
+
+    An optional `batch["target_mask"]` of y's shape (0/1 per target entry: a forecast
+    step whose price was forward-filled, not observed) leaves those entries out of the
+    loss (`entry_weights`).
 
     `apply_fn` is called as `apply_fn(params, x, deterministic=..., rngs={"dropout": key})`
     (fjax's models, flax modules with dropout), without the keywords it does not take
@@ -149,7 +163,7 @@ def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
             seen["width"] = out.shape[-1]
             check_classes(seen.pop("classes", 0), seen["width"])
         pred = read_output(cfg, out, target_shape)
-        return loss_value(cfg, pred, y, batch["weight"], hp), {}
+        return loss_value(cfg, pred, y, entry_weights(batch), hp), {}
 
     # softmax_ce: labels are checked on the host, the model's width is known when it is
     # traced. Before the first trace the classes of this run's data wait for it; after,

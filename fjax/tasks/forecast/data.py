@@ -29,7 +29,9 @@ class ForecastData:
     origin rescales on its longer history, and an origin's members read only its block
     (`rows`, `stacked`), so training sees masks, not origins (as `fjax.data.split_stack`).
     One origin: one block, N rows. The plan's masks `[K, N]` say which windows each
-    origin trains, validates and tests on. Prices are float64.
+    origin trains, validates and tests on; `observed` says which steps of each window
+    forecast an observed price: a forward-filled one is left out of the loss and of
+    every metric (`target_mask`). Prices are float64.
     """
 
     source: str
@@ -43,9 +45,10 @@ class ForecastData:
     y: np.ndarray
     actual: np.ndarray        # f64[N, H]: the prices each window forecasts
     last_price: np.ndarray    # f64[N]: the last observed price, row t - 1
+    observed: np.ndarray      # bool[N, H]: the target price was observed, not filled
     season: int = 5           # seasonal naive's period in rows (`infer_season`)
     season_words: str = ""    # how it was chosen, for the report
-    unscored_windows: int = 0 # test windows left out: a target was filled, not observed
+    unscored_targets: int = 0 # test targets (window, step) left out: filled, not observed
 
     @property
     def prices(self) -> np.ndarray:
@@ -117,6 +120,14 @@ class ForecastData:
         made = self.series.made
         return float(np.mean(steps if made is None else steps[~made[lo + 1:end]]))
 
+    @property
+    def target_mask(self) -> np.ndarray | None:
+        """`observed` for every row of `y` (`f32[K*N, H]`), 0 on filled targets; None
+        where every target was observed."""
+        if self.observed.all():
+            return None
+        return np.tile(self.observed, (self.plan.k, 1)).astype(np.float32)
+
     def dates_of(self, rows: np.ndarray) -> np.ndarray:
         return self.series.dates[rows]
 
@@ -142,7 +153,7 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
                         test_fraction=cfg.test_fraction, val_fraction=cfg.val_fraction,
                         gap=cfg.gap, origins=cfg.origins, training=cfg.training,
                         rolling_rows=cfg.rolling_rows, first=first)
-    plan, unscored = without_made_targets(plan, series.made)
+    plan, observed, unscored = without_made_targets(plan, series.made)
     evaluation = evaluation or EvaluationConfig()
     season, season_words = ((evaluation.season, "set by --evaluation.season")
                             if evaluation.season is not None else infer_season(series.dates))
@@ -170,7 +181,8 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
                         plan=plan, x=x, y=y,
                         actual=prices[target_rows(plan.origins, cfg.horizon)],
                         last_price=prices[plan.origins - 1], season=season,
-                        season_words=season_words, unscored_windows=unscored)
+                        season_words=season_words, observed=observed,
+                        unscored_targets=unscored)
 
 
 def span_mask(n: int, rows: tuple[int, int]) -> np.ndarray:
@@ -212,18 +224,20 @@ def inserted_note(series: Series) -> str | None:
             "days) allow the breaks with a larger --data.max-gap instead of filling them")
 
 
-def without_made_targets(plan: Plan, made: np.ndarray | None) -> tuple[Plan, int]:
-    """The plan without windows whose targets were not observed (rows inserted or
-    forward-filled by `missing="ffill"`): they neither train (a carried-forward price is
-    a zero move no market made) nor score (it would make the naive forecast perfect).
-    A window goes if any of its H targets was filled. Returns the plan and how many test
-    windows left."""
+def without_made_targets(plan: Plan, made: np.ndarray | None) -> tuple[Plan, np.ndarray, int]:
+    """Which targets were observed, and the plan without windows that observed none.
+    A target row inserted or forward-filled by `missing="ffill"` neither trains (a
+    carried-forward price is a zero move no market made) nor scores (it would make the
+    naive forecast perfect): that step of that window is masked, its other steps count.
+    Returns the plan, `bool[N, H]` (true: observed) and how many test targets left."""
+    observed = np.ones((len(plan.origins), plan.horizon), bool)
     if made is None:
-        return plan, 0
-    filled = made[target_rows(plan.origins, plan.horizon)].any(axis=1)
-    unscored = int((plan.test.any(axis=0) & filled).sum())
-    plan = dataclasses.replace(plan, train=plan.train * ~filled, val=plan.val * ~filled,
-                               test=plan.test * ~filled)
+        return plan, observed, 0
+    observed = ~made[target_rows(plan.origins, plan.horizon)]
+    unscored = int((~observed[plan.test.any(axis=0)]).sum())
+    some = observed.any(axis=1)
+    plan = dataclasses.replace(plan, train=plan.train * some, val=plan.val * some,
+                               test=plan.test * some)
     for k in range(plan.k):
         spans = [("training", plan.train[k]), ("test", plan.test[k])]
         if plan.spans[k]["val"] is not None:
@@ -231,12 +245,11 @@ def without_made_targets(plan: Plan, made: np.ndarray | None) -> tuple[Plan, int
         for name, mask in spans:
             if not mask.any():
                 raise ValueError(
-                    f"every {name} window of origin {k + 1} forecasts a row that "
+                    f"every {name} window of origin {k + 1} forecasts only rows that "
                     "--data.missing ffill filled (a date gap or a missing price), and "
-                    "filled prices neither train nor score; use a smaller --data.horizon "
-                    "or fewer --data.origins, allow date gaps with --data.max-gap, or "
-                    "clean the file")
-    return plan, unscored
+                    "filled prices neither train nor score; use fewer --data.origins, "
+                    "allow date gaps with --data.max-gap, or clean the file")
+    return plan, observed, unscored
 
 
 def infer_season(dates: np.ndarray) -> tuple[int, str]:
@@ -307,9 +320,11 @@ def outside_training_range(data: ForecastData) -> float:
     what that origin's members saw (a later expanding origin saw more than the first)."""
     outside = []
     for k in range(data.plan.k):
-        seen = data.y[data.rows(np.nonzero(data.plan.train[k] > 0)[0], k)]
-        test = data.y[data.rows(data.test_index[data.test_origin == k], k)]
-        outside.append((test < seen.min()) | (test > seen.max()))
+        train = np.nonzero(data.plan.train[k] > 0)[0]
+        test = data.test_index[data.test_origin == k]
+        seen = data.y[data.rows(train, k)][data.observed[train]]
+        y = data.y[data.rows(test, k)][data.observed[test]]
+        outside.append((y < seen.min()) | (y > seen.max()))
     return float(np.mean(np.concatenate(outside)))
 
 
@@ -349,7 +364,7 @@ def data_facts(data: ForecastData, cfg: ForecastDataConfig) -> dict:
             "season": data.season, "season_words": data.season_words,
             "forward_filled": data.series.filled, "inserted_rows": data.series.inserted_rows,
             "inserted_note": inserted_note(data.series),
-            "unscored_test_windows": data.unscored_windows,
+            "unscored_test_targets": data.unscored_targets,
             "transform": cfg.transform, "input_transforms": input_transforms(data),
             "first_input_row": data.first, **one, "windows": int(len(plan.origins)),
             "spans": spans, "test_targets_outside_training_range": outside}

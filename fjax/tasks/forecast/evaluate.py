@@ -126,29 +126,32 @@ def _point(p, a, last, scale, w) -> dict:
 
 @jax.jit
 def score_table(pred, actual, last, scale, weights) -> tuple[dict, dict]:
-    """Every point metric of M forecasts `f32[M, N, H]` under G sample weightings
-    `f32[G, N]` (all windows, one origin's, ...), in one program; `scale`, the MASE
-    denominator, is one per window `[N, 1]` (its origin's) or a scalar.
+    """Every point metric of M forecasts `f32[M, N, H]` under G weightings `f32[G, N, H]`
+    of the (window, step) targets (all windows, one origin's, ...; 0 on a filled target),
+    in one program; `scale`, the MASE denominator, is one per window `[N, 1]` (its
+    origin's) or a scalar.
 
     Returns (overall: name -> f32[M, G], by_step: name -> f32[H, M, G]).
     """
     over_w = jax.vmap(_point, in_axes=(None, None, None, None, 0))
     over_m = jax.vmap(over_w, in_axes=(0, None, None, None, None))
     overall = over_m(pred, actual, last, scale, weights)
-    by_step = jax.vmap(lambda pc, ac: over_m(pc[..., None], ac[:, None], last, scale, weights),
-                       in_axes=(2, 1))(pred, actual)
+    by_step = jax.vmap(lambda pc, ac, wc: over_m(pc[..., None], ac[:, None], last, scale,
+                                                 wc[..., None]),
+                       in_axes=(2, 1, 2))(pred, actual, weights)
     return overall, by_step
 
 
 @jax.jit
-def interval_table(lower, upper, actual) -> dict:
-    """Coverage and width `f32[N, H]` overall and per step."""
+def interval_table(lower, upper, actual, weights) -> dict:
+    """Coverage and width `f32[N, H]` overall and per step, of the targets weighted by
+    `weights f32[N, H]` (0 on a filled target)."""
     cols = lambda f, *xs: jax.vmap(lambda *c: f(*(v[:, None] for v in c)),  # noqa: E731
                                    in_axes=1)(*xs)
-    return {"coverage": intervals.coverage(lower, upper, actual),
-            "width": intervals.width(lower, upper),
-            "coverage_by_step": cols(intervals.coverage, lower, upper, actual),
-            "width_by_step": cols(intervals.width, lower, upper)}
+    return {"coverage": intervals.coverage(lower, upper, actual, weights),
+            "width": intervals.width(lower, upper, weights),
+            "coverage_by_step": cols(intervals.coverage, lower, upper, actual, weights),
+            "width_by_step": cols(intervals.width, lower, upper, weights)}
 
 
 def _f64(*arrays):
@@ -157,17 +160,20 @@ def _f64(*arrays):
 
 
 @in_float64
-def point_metrics(pred: np.ndarray, actual: np.ndarray, last: np.ndarray, scale: float) -> dict:
-    """Overall metrics of one forecast `f[N, H]` over every (window, step) pair."""
-    overall, _ = score_table(*_f64(pred[None], actual, last, scale, np.ones((1, len(pred)))))
+def point_metrics(pred: np.ndarray, actual: np.ndarray, last: np.ndarray, scale: float,
+                  observed: np.ndarray) -> dict:
+    """Overall metrics of one forecast `f[N, H]` over every observed (window, step) pair."""
+    overall, _ = score_table(*_f64(pred[None], actual, last, scale, observed[None]))
     return {k: float(overall[k][0, 0]) for k in POINT_METRICS}
 
 
 @in_float64
-def interval_metrics(fc: PriceForecast, actual: np.ndarray, windows: float) -> dict:
-    """Coverage and width, and the 95% Wilson interval of the coverage on `windows`
-    independent windows: the sampling noise a nominal level is judged against."""
-    out = interval_table(*_f64(fc.lower, fc.upper, actual))
+def interval_metrics(fc: PriceForecast, actual: np.ndarray, observed: np.ndarray,
+                     windows: float) -> dict:
+    """Coverage and width on the observed targets, and the 95% Wilson interval of the
+    coverage on `windows` independent windows: the sampling noise a nominal level is
+    judged against."""
+    out = interval_table(*_f64(fc.lower, fc.upper, actual, observed))
     result = {"nominal": fc.nominal, **{k: np.asarray(out[k], np.float64).tolist()
                                         for k in ("coverage", "width", "coverage_by_step",
                                                   "width_by_step")}}
@@ -175,13 +181,16 @@ def interval_metrics(fc: PriceForecast, actual: np.ndarray, windows: float) -> d
             "coverage_interval": list(intervals.wilson(result["coverage"], windows))}
 
 
-def origin_interval(fc: PriceForecast, actual: np.ndarray, rows: np.ndarray) -> dict:
-    """One origin's interval coverage and mean width on its test windows `rows` (none
-    without an interval): each origin trains and scales on its own, so a pooled coverage
-    near nominal can hide one origin far too narrow and another far too wide."""
+def origin_interval(fc: PriceForecast, actual: np.ndarray, observed: np.ndarray,
+                    rows: np.ndarray) -> dict:
+    """One origin's interval coverage and mean width on the observed targets of its test
+    windows `rows` (none without an interval): each origin trains and scales on its own,
+    so a pooled coverage near nominal can hide one origin far too narrow and another far
+    too wide."""
     if fc.lower is None:
         return {}
-    lower, upper, target = fc.lower[rows], fc.upper[rows], actual[rows]
+    seen = observed[rows]
+    lower, upper, target = fc.lower[rows][seen], fc.upper[rows][seen], actual[rows][seen]
     return {"model_coverage": float(np.mean((target >= lower) & (target <= upper))),
             "model_width": float(np.mean(upper - lower))}
 
@@ -192,6 +201,7 @@ class Evaluation:
     origin: np.ndarray         # i64[Nt]: walk-forward origin scoring each
     actual: np.ndarray         # f64[Nt, H]
     last: np.ndarray           # f64[Nt]
+    observed: np.ndarray       # bool[Nt, H]: scored; false where the target was filled
     model: PriceForecast
     baselines: dict
     metrics: dict
@@ -205,6 +215,7 @@ def evaluate(data: ForecastData, model: PriceForecast, cfg: EvaluationConfig,
     against that one too. MASE scales each window by its own origin's naive MAE."""
     index, origin = data.test_index, data.test_origin
     actual, last = data.actual[index], data.last_price[index]
+    observed = data.observed[index]
     base = baseline_forecasts(data, index, cfg)
     scales = [data.naive_scale(k) for k in range(data.plan.k)]
     several = data.plan.k > 1
@@ -213,6 +224,7 @@ def evaluate(data: ForecastData, model: PriceForecast, cfg: EvaluationConfig,
     pred = np.stack([model.point, *base.values()])
     weights = np.concatenate([np.ones((1, len(index))),
                               (origin[None, :] == np.arange(data.plan.k)[:, None])])
+    weights = weights[:, :, None] * observed[None]   # filled targets are never scored
     table, steps = score_table(*_f64(pred, actual, last, scale, weights))
     table = {k: np.asarray(v, np.float64) for k, v in table.items()}
     steps = {k: np.asarray(v, np.float64) for k, v in steps.items()}
@@ -234,7 +246,7 @@ def evaluate(data: ForecastData, model: PriceForecast, cfg: EvaluationConfig,
                    **{f"{n}_{m}": float(table[m][names.index(n), k + 1])
                       for n in ("model", "naive") for m in ("rmse", "mae")},
                    **({"naive_scale": scales[k]} if several else {}),
-                   **origin_interval(model, actual, origin == k)}
+                   **origin_interval(model, actual, observed, origin == k)}
                   for k in range(data.plan.k)]
     lags = overlap_lags(data.plan.horizon, stride)
     result = {
@@ -245,18 +257,20 @@ def evaluate(data: ForecastData, model: PriceForecast, cfg: EvaluationConfig,
         "per_horizon": by_step, "per_origin": per_origin,
         "beats_naive": {m: overall["model"][m] < overall["naive"][m] for m in ("rmse", "mae")},
         "diebold_mariano_vs_naive": diebold_mariano(model.point - actual,
-                                                    base["naive"] - actual, lags),
+                                                    base["naive"] - actual, lags, observed),
     }
     best = min(base, key=lambda k: overall[k]["rmse"])
     if best != "naive":
         result["diebold_mariano_vs_best_baseline"] = {
-            "baseline": best, **diebold_mariano(model.point - actual, base[best] - actual, lags)}
+            "baseline": best, **diebold_mariano(model.point - actual, base[best] - actual,
+                                                lags, observed)}
     if model.lower is not None:
         result["interval"] = interval_metrics(
-            model, actual, independent_windows(len(index), data.plan.horizon, stride))
+            model, actual, observed,
+            independent_windows(len(index), data.plan.horizon, stride))
     if model.spread is not None:
         members, _ = score_table(*_f64(model.members, actual, last, scale, weights[:1]))
         result["ensemble"] = {"seeds": int(len(model.members)),
                               "spread_mean": float(model.spread.mean()),
                               "member_rmse": np.asarray(members["rmse"][:, 0]).tolist()}
-    return Evaluation(index, origin, actual, last, model, base, result)
+    return Evaluation(index, origin, actual, last, observed, model, base, result)

@@ -95,11 +95,11 @@ def scaled_point(loss: LossConfig, raw: np.ndarray, horizon: int) -> np.ndarray:
 
 
 def point_mse(point: np.ndarray, y: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """`f64[..., N, H]` point forecasts of targets `y [N, H]` -> weighted mean over the
-    windows (`weight [..., N]`) of the mean squared error over steps, `f64[...]`; NaN
-    becomes inf."""
-    se = np.mean((point - np.asarray(y, np.float64)) ** 2, axis=-1)
-    mse = np.sum(se * weight, axis=-1) / np.sum(weight, axis=-1)
+    """`f64[..., N, H]` point forecasts of targets `y [N, H]` -> weighted mean squared
+    error over the (window, step) targets (`weight [..., N, H]`, 0 on a filled target,
+    as the loss weighs them), `f64[...]`; NaN becomes inf."""
+    se = (point - np.asarray(y, np.float64)) ** 2
+    mse = np.sum(se * weight, axis=(-2, -1)) / np.sum(weight, axis=(-2, -1))
     return np.where(np.isnan(mse), np.inf, mse)
 
 

@@ -18,6 +18,7 @@ METRIC_NAMES = {"mae": "MAE", "rmse": "RMSE", "mape": "MAPE %", "smape": "sMAPE 
 
 def forecast_frame(data: ForecastData, ev: Evaluation) -> pd.DataFrame:
     """One row per test window and step: dates, actual, forecast, bounds, baselines.
+    A target that was forward-filled, not observed (and so not scored), has no actual.
     Dates read as UTC (mixed offsets, unix times) are written with +00:00, so the rows
     join back to the file by instant, not by a wall-clock time they never had."""
     n, h = ev.actual.shape
@@ -33,7 +34,8 @@ def forecast_frame(data: ForecastData, ev: Evaluation) -> pd.DataFrame:
         "origin": np.repeat(ev.origin + 1, h),
         "issued": dates(np.repeat(origins - 1, h)),
         "date": dates(rows), "step": step,
-        "actual": ev.actual.reshape(-1), "forecast": ev.model.point.reshape(-1)})
+        "actual": np.where(ev.observed, ev.actual, np.nan).reshape(-1),
+        "forecast": ev.model.point.reshape(-1)})
     if ev.model.lower is not None:
         frame["lower"] = ev.model.lower.reshape(-1)
         frame["upper"] = ev.model.upper.reshape(-1)
@@ -226,9 +228,9 @@ def repairs_line(facts: dict, missing: str) -> str:
             f"(policy `missing={missing}`)")
     if missing != "ffill":
         return line + "."
-    line += ("; windows forecasting a filled row neither train nor score (a carried-forward "
-             "price would make the naive forecast look perfect), "
-             f"{facts['unscored_test_windows']} of them in the test span.")
+    line += ("; a forecast step whose target is a filled row neither trains nor scores (a "
+             "carried-forward price would make the naive forecast look perfect), "
+             f"{facts['unscored_test_targets']} of them in the test span.")
     return line + (f" **{facts['inserted_note']}.**" if facts.get("inserted_note") else "")
 
 

@@ -139,7 +139,7 @@ def validation_mse(results: list[GroupResult], data: ForecastData,
                               batch_size)()
         weight = val[result.population.members["fold"].to_numpy()][:, index]
         out.append(point_mse(scaled_point(cfg.loss, raw, data.plan.horizon), data.y[index],
-                             weight))
+                             weight[..., None] * data.observed[index % data.windows]))
     return out
 
 
@@ -241,7 +241,7 @@ def sweep_rows(cands: list[Candidate], forecasts: list[PriceForecast], ev: Evalu
         block = ev.origin == k
         for i, (c, f) in enumerate(zip(cands, forecasts)):
             m = point_metrics(f.point[block], ev.actual[block], ev.last[block],
-                              data.naive_scale(k))
+                              data.naive_scale(k), ev.observed[block])
             row = {"point": i + 1, "group": c.group + 1,
                    **{p: str(v) if isinstance(v, tuple) else v for p, v in c.hparams.items()},
                    "val_loss": at(c.val_loss, k), "val_mse": at(c.val_mse, k),

@@ -36,11 +36,16 @@ def independent_windows(windows: int, horizon: int, stride: int) -> float:
     return max(1.0, windows * min(stride, horizon) / horizon)
 
 
-def diebold_mariano(err_model: np.ndarray, err_base: np.ndarray, lags: int = 0) -> dict:
-    """{statistic, p_value (two-sided), mean_loss_difference} for errors `f[N, H]`."""
+def diebold_mariano(err_model: np.ndarray, err_base: np.ndarray, lags: int = 0,
+                    observed: np.ndarray | None = None) -> dict:
+    """{statistic, p_value (two-sided), mean_loss_difference} for errors `f[N, H]`; with
+    `observed bool[N, H]`, each window's loss averages its observed steps only (every
+    window has one)."""
     e1 = np.asarray(err_model, np.float64).reshape(len(err_model), -1)
     e2 = np.asarray(err_base, np.float64).reshape(len(err_base), -1)
-    d = np.mean(e1 ** 2, axis=1) - np.mean(e2 ** 2, axis=1)
+    seen = np.ones(e1.shape, bool) if observed is None else \
+        np.asarray(observed, bool).reshape(e1.shape)
+    d = np.sum((e1 ** 2 - e2 ** 2) * seen, axis=1) / np.sum(seen, axis=1)
     n = len(d)
     mean = float(d.mean())
     u = d - mean
