@@ -1,6 +1,7 @@
 """Forecast data preparation: the default equals the peers' tutorial recipe, scalers see
 training rows only, and bad files fail before any training."""
 
+import dataclasses
 import gzip
 import math
 import re
@@ -140,7 +141,8 @@ def test_each_feature_is_transformed_by_its_own_and_windows_stay_aligned(tmp_pat
     HAND.to_csv(path, index=False)
     cfg = ForecastDataConfig(path=str(path), date_column=None, target="price",
                              features=("rsi", "volume"), feature_transforms=("level", "log_return"),
-                             transform=transform, window=3, horizon=1, test_fraction=0.25)
+                             transform=transform, window=3, horizon=1, test_fraction=0.25,
+                             scaler="minmax")
     data = prepare(cfg, EvaluationConfig(season=2, moving_average=2))
     p, v = HAND["price"].to_numpy(), HAND["volume"].to_numpy()
     target = p if transform == "price" else np.r_[np.nan, np.log(p[1:] / p[:-1])]
@@ -438,3 +440,29 @@ def test_test_targets_are_judged_against_their_own_origins_training_range(tmp_pa
     assert [s["test_rows"] for s in facts["spans"]] == [[160, 180], [180, 200]]
     assert [s["train_rows"][1] for s in facts["spans"]] == [160, 180]
     assert facts["test_targets_outside_training_range"] == pytest.approx(10 / 40)
+
+
+@pytest.mark.parametrize("transform", ["diff", "log_return"])
+def test_changes_are_standardized_unless_a_scaler_is_given(tmp_path, transform):
+    """Returns and differences default to the standard scaler (float64 numpy mean and
+    std of the training rows' changes): under min-max one 40% crash set the range and
+    squeezed every ordinary day into a sliver of [0, 1]. Prices keep the tutorial's
+    min-max, and a given scaler is used as given."""
+    rng = np.random.default_rng(5)
+    r = 0.02 * rng.standard_t(3, 400)
+    r[100] = -0.5                                   # a crash in the training rows
+    price = 1000 * np.exp(np.cumsum(r))
+    pd.DataFrame({"Date": pd.date_range("2021-01-01", periods=400, freq="D"),
+                  "close": price}).to_csv(tmp_path / "c.csv", index=False)
+    cfg = ForecastDataConfig(path=str(tmp_path / "c.csv"), target="close", window=10,
+                             horizon=3, transform=transform)
+    scaler = prepare(cfg).scalers[0]
+    start, end = prepare(cfg).plan.spans[0]["train"]
+    z = np.diff(np.log(price) if transform == "log_return" else price)[start - 1:end - 1]
+    assert scaler.kind == "standard"
+    np.testing.assert_allclose([scaler.offset[0], scaler.scale[0]], [z.mean(), z.std()],
+                               rtol=1e-12)
+    given = dataclasses.replace(cfg, scaler="minmax")
+    assert prepare(given).scalers[0].kind == "minmax"
+    levels = dataclasses.replace(cfg, transform="price")
+    assert prepare(levels).scalers[0].kind == "minmax"

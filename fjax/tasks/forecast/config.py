@@ -41,8 +41,11 @@ class ForecastDataConfig(DataConfig):
     volume), diff or log_return; empty: each feature transformed like the target."""
     transform: Literal["price", "diff", "log_return"] = "price"
     """Model price levels, differences or log returns (all results are in prices)."""
-    scaler: Literal["minmax", "standard", "robust", "none"] = "minmax"
-    """Fitted on each walk-forward origin's own training rows only."""
+    scaler: Literal["auto", "minmax", "standard", "robust", "none"] = "auto"
+    """Fitted on each walk-forward origin's own training rows only. auto: minmax for
+    prices (the tutorial), standard for diff and log_return: changes centred on no
+    change in units of volatility, where min-max lets the largest move set the range
+    (one crash squeezes ordinary days into a sliver of [0, 1])."""
     window: int = 60
     """Input rows per window (W)."""
     horizon: int = 1
@@ -112,6 +115,13 @@ class ForecastDataConfig(DataConfig):
     def used_feature_transforms(self) -> tuple[str, ...]:
         """Each feature's transform: the given ones, or the target's."""
         return self.feature_transforms or (LIKE_TARGET[self.transform],) * len(self.features)
+
+    @property
+    def used_scaler(self) -> str:
+        """The scaler kind: the given one, or the transform's (`scaler`)."""
+        if self.scaler != "auto":
+            return self.scaler
+        return "minmax" if self.transform == "price" else "standard"
 
     @property
     def columns(self) -> tuple[str, ...]:

@@ -243,7 +243,7 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
               *_spacing_lines(facts.get("spacing"), d.max_gap),
               repairs_line(facts, d.missing),
               f"- Target: `{d.transform}`; every number below is in prices. "
-              + scaler_text(facts, d.scaler),
+              + scaler_text(facts, d.used_scaler),
               f"- Windows: {d.window} inputs -> {d.horizon} step(s) ahead, stride {d.stride}, "
               f"gap {d.gap}. A window trains only if all its targets are in the training "
               "span; test windows are placed by their first target.",
