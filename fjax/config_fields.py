@@ -44,12 +44,15 @@ def frozen_config(cls: type[T]) -> type[T]:
     `np.logspace` or JSON stay hashable and print plainly.
     """
     own = cls.__dict__.get("__post_init__")
+    if own is None:   # a subclass without checks of its own keeps its base's
+        own = getattr(getattr(cls, "__post_init__", None), "checks", None)
 
     def __post_init__(self):
         check_field_types(self)
         if own is not None:
             own(self)
 
+    __post_init__.checks = own
     cls.__post_init__ = __post_init__
     return dataclasses.dataclass(frozen=True)(cls)
 

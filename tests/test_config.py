@@ -208,3 +208,29 @@ def test_a_forecast_monitoring_val_loss_needs_a_validation_span():
     Config(data=ForecastDataConfig(val_fraction=0.1), train=TrainConfig(monitor="val_loss"))
     Config(data=ForecastDataConfig(val_fraction=0.0, origins=3),   # the test block, logged
            train=TrainConfig(monitor="val_loss"))
+
+
+@pytest.mark.parametrize("cls", [c for c in _config_classes() if issubclass(c, TrainConfig)],
+                         ids=lambda c: c.__name__)
+@pytest.mark.parametrize("field, value", [("batch_size", 0), ("epochs", 0), ("patience", 0),
+                                          ("eval_batch_size", 0), ("min_delta", -1.0)])
+def test_a_task_config_keeps_the_checks_of_the_config_it_narrows(cls, field, value):
+    """The tasks' TrainConfigs have no checks of their own, and took none: batch_size 0
+    reached training as a ZeroDivisionError, epochs 0 an IndexError."""
+    with pytest.raises(ValueError, match=rf"^{cls.__name__}\.{field} must be"):
+        cls(**{field: value})
+
+
+def test_a_config_subclass_without_checks_inherits_them_through_two_levels():
+    from fjax.config import frozen_config
+
+    @frozen_config
+    class Narrow(OptimConfig):
+        pass
+
+    @frozen_config
+    class Narrower(Narrow):
+        pass
+
+    with pytest.raises(ValueError, match=r"^Narrower\.learning_rate must be"):
+        Narrower(learning_rate=-1.0)
