@@ -510,3 +510,16 @@ def test_pooled_bins_match_scikit_learn_isotonic_regression():
         starts = np.r_[0, np.flatnonzero(~np.isclose(np.diff(fit), 0)) + 1]
         got = _pooled_starts(bad if rising else -bad, count)
         np.testing.assert_array_equal(got, starts)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"target": "yy"}, r"data.target names column\(s\) 'yy' that the data does not have "
+                      r"\(did you mean 'y'\?\)"),
+    ({"numeric": ("amont", "nope")}, r"\(did you mean 'amount' for 'amont'\?\)"),
+    ({"numeric": ("nope",)}, r"does not have; columns are"),   # nothing close: no guess
+])
+def test_a_mistyped_column_name_gets_the_closest_column(kwargs, match):
+    kw = {"target": "y", **kwargs}
+    with pytest.raises(ValueError, match=match):
+        infer_schema(_frame(amount=[1.0, 5.0, 2.0, 8.0, 3.0, 4.0]), kw.pop("target"), "bad",
+                     **kw)

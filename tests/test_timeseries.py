@@ -242,3 +242,10 @@ def test_times_with_and_without_an_offset_are_read_as_utc_with_a_warning():
     assert [str(pd.Timestamp(d)) for d in s.dates] == ["2020-03-28 09:00:00",
                                                        "2020-03-29 10:00:00",
                                                        "2020-03-30 10:00:00"]
+
+
+def test_a_mistyped_column_name_gets_the_closest_column():
+    with pytest.raises(ValueError, match=r"no column 'Volumne' \(did you mean 'Volume'\?\)"):
+        load(table(), columns=("Volumne",))
+    with pytest.raises(ValueError, match=r"no date column 'dat' \(did you mean 'Date'\?\)"):
+        load(table(), date_column="dat")

@@ -9,7 +9,7 @@ import pytest
 
 from fjax.data.fraud_simulator import (Scenarios, compromised_customer_frauds,
                                        compromised_terminal_frauds, simulate, terminals_within)
-from fjax.data.transactions import DAY, from_frame, load_transactions, summary
+from fjax.data.transactions import DAY, from_frame, load_transactions, summary, user_columns
 
 SMALL = dict(n_customers=200, n_terminals=400, n_days=60)
 
@@ -455,3 +455,11 @@ def test_number_codes_beyond_the_level_cap_read_as_numbers():
     frame = _many().assign(code=np.arange(150) % 120)
     tx = from_frame(frame, NAMES, features=("code",))
     assert tx.categorical_columns == () and tx.user_columns["code"].max() == 119
+
+
+def test_a_mistyped_column_name_gets_the_closest_column():
+    with pytest.raises(ValueError, match=r"label -> 'is_fruad' \(did you mean 'is_fraud'\?\)"):
+        from_frame(_frame(), {**NAMES, "label": "is_fruad"})
+    with pytest.raises(ValueError, match=r"\['crd'\] that data does not have \(did you "
+                                         r"mean 'card'\?\)"):
+        user_columns(_frame(), ("crd",))

@@ -10,6 +10,7 @@ a feature, the target, the id, or listed by the user in `drop`.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -42,11 +43,25 @@ def _listed(values: Sequence, limit: int = 5) -> str:
     return shown + (f", ... ({len(values) - limit} more)" if len(values) > limit else "")
 
 
+def did_you_mean(names: Sequence[str], columns: Sequence) -> str:
+    """" (did you mean 'age'?)": the columns closest to the mistyped `names` (ignoring
+    case), for an error about them; "" when none is close."""
+    lower = {str(c).lower(): str(c) for c in columns}
+    close = [difflib.get_close_matches(str(name).lower(), list(lower), n=1) for name in names]
+    found = [(name, lower[c[0]]) for name, c in zip(names, close) if c]
+    if not found:
+        return ""
+    if len(names) == 1:
+        return f" (did you mean {found[0][1]!r}?)"
+    return " (did you mean " + ", ".join(f"{c!r} for {n!r}" for n, c in found) + "?)"
+
+
 def _require(df: pd.DataFrame, names: Sequence[str], field: str) -> None:
     missing = [c for c in names if c not in df.columns]
     if missing:
         raise ValueError(f"{field} names column(s) {_listed(missing)} that the data does not "
-                         f"have; columns are {_listed(df.columns, 30)}")
+                         f"have{did_you_mean(missing, df.columns)}; columns are "
+                         f"{_listed(df.columns, 30)}")
 
 
 def resolve_column(df: pd.DataFrame, name: str) -> str:

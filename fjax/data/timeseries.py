@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from fjax.data.checks import first_unscalable
-from fjax.data.columns import resolve_column
+from fjax.data.columns import did_you_mean, resolve_column
 from fjax.datasets import read_dates
 
 MISSING = ("error", "ffill")
@@ -58,8 +58,9 @@ def numeric_column(df: pd.DataFrame, column: str, source: str,
     """Column as float64; non-numeric entries raise naming the first one (its row in
     the file and, with `date_column`, its date)."""
     if column not in df.columns:
-        raise ValueError(f"{source} has no column {column!r}; columns are {list(df.columns)}; "
-                         "choose one with --data.target / --data.features")
+        raise ValueError(f"{source} has no column {column!r}"
+                         f"{did_you_mean([column], df.columns)}; columns are "
+                         f"{list(df.columns)}; choose one with --data.target / --data.features")
     raw = df[column]
     if pd.api.types.is_bool_dtype(raw):
         raise ValueError(f"column {column!r} of {source} is boolean, not a numeric series")
@@ -107,7 +108,8 @@ def checked_dates(df: pd.DataFrame, column: str, source: str) -> tuple[np.ndarra
     are its dates reversed, as many exchanges export them, whether they are UTC:
     `read_dates`); raises on unparseable, unsorted or repeated ones."""
     if column not in df.columns:
-        raise ValueError(f"{source} has no date column {column!r}; columns are "
+        raise ValueError(f"{source} has no date column {column!r}"
+                         f"{did_you_mean([column], df.columns)}; columns are "
                          f"{list(df.columns)}; pass --data.date-column NAME, or None to "
                          "use the row order")
     dates, utc = read_dates(df[column], f"date column {column!r} of {source}",

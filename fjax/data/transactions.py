@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from fjax.data.checks import first_unscalable
-from fjax.data.columns import (ID_MIN_ROWS, category_values, looks_numeric, numeric_values,
-                               spelled_as)
+from fjax.data.columns import (ID_MIN_ROWS, category_values, did_you_mean, looks_numeric,
+                               numeric_values, spelled_as)
 from fjax.datasets import read_dates, read_table, written_offsets
 
 DAY = 86_400
@@ -200,7 +200,8 @@ def user_columns(frame: pd.DataFrame, features: tuple[str, ...],
     absent = [c for c in features if c not in frame.columns]
     if absent:
         raise ValueError(f"data.features names column(s) {absent} that {source} does not "
-                         f"have; its columns are {[str(c) for c in frame.columns]}")
+                         f"have{did_you_mean(absent, frame.columns)}; its columns are "
+                         f"{[str(c) for c in frame.columns]}")
     stray = [c for c in categorical if c not in features]
     if stray:
         raise ValueError(f"data.categorical names column(s) {stray} that data.features does "
@@ -245,10 +246,12 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
         raise ValueError(f"data.features names the role column(s) {clash}, which the "
                          "handbook's features already read; leave them out of data.features")
     frame = spelled_as(frame, [*names.values(), *features])
-    missing = [f"{role} -> {names[role]!r}" for role in COLUMNS if names[role] not in frame.columns]
+    absent = [names[role] for role in COLUMNS if names[role] not in frame.columns]
+    missing = [f"{role} -> {names[role]!r}" for role in COLUMNS if names[role] in absent]
     if missing:
         raise ValueError(
-            f"{source} lacks the column(s) {', '.join(missing)}; its columns are "
+            f"{source} lacks the column(s) {', '.join(missing)}"
+            f"{did_you_mean(absent, frame.columns)}; its columns are "
             f"{list(frame.columns)}. Rename them, or name yours with e.g. "
             "--data.amount-column MY_AMOUNT (see FraudDataConfig)")
     if len(frame) == 0:

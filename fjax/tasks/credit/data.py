@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fjax.data.columns import (TableSchema, binary_target, check_class_counts, infer_schema,
-                               numeric_values, spelled_as)
+from fjax.data.columns import (TableSchema, binary_target, check_class_counts, did_you_mean,
+                               infer_schema, numeric_values, spelled_as)
 from fjax.data.split_stack import SplitStack, stack_splits
 from fjax.data.splits import Folds, grouped_stratified_kfold, stratified_kfold
 from fjax.data.tabular import Encoded, TabularEncoder, fit_encoder
@@ -66,8 +66,9 @@ def out_of_time(frame: pd.DataFrame, column: str, share: float, source: str
     so every held-out row comes after the last earlier one; the first and last date of
     the "earlier" and "later" rows)."""
     if column not in frame.columns:
-        raise ValueError(f"{source} has no column {column!r} (data.date_column); its columns "
-                         f"are {list(frame.columns)}")
+        raise ValueError(f"{source} has no column {column!r} (data.date_column)"
+                         f"{did_you_mean([column], frame.columns)}; its columns are "
+                         f"{list(frame.columns)}")
     dates = parse_dates(frame[column], f"column {column!r} (data.date_column) of {source}")
     if dates.isna().any():
         rows = np.nonzero(dates.isna().to_numpy())[0]
@@ -196,7 +197,8 @@ def check_protected(names: tuple[str, ...], frame: pd.DataFrame, source: str) ->
     """data.protected names columns of the data (a typo would leave a trait scored)."""
     unknown = [c for c in names if c not in frame.columns]
     if unknown:
-        raise ValueError(f"data.protected names {unknown}, which {source} does not have; its "
+        raise ValueError(f"data.protected names {unknown}, which {source} does not have"
+                         f"{did_you_mean(unknown, frame.columns)}; its "
                          f"columns are {list(frame.columns)}: name the protected ones among "
                          "them")
 
