@@ -443,6 +443,9 @@ def _with(column, row, value):
      r"a different value in every row \(150\), like an identifier"),
     (lambda f: f.assign(code=np.arange(len(f)) % 120), ("code",), "code",
      r"has 120 distinct values, more than the 100"),
+    (lambda f: f.assign(channel="web"), ("channel",), "channel",   # as credit refuses it
+     r"has the single value 'web' in every row .*leave it out of data.features"),
+    (lambda f: f.assign(risk=0.5), ("risk",), "risk", r"single value 0.5 in every row"),
 ])
 def test_bad_feature_columns_name_the_column(change, features, column, match):
     categorical = ("code",) if "code" in features else ()

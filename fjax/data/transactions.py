@@ -158,12 +158,17 @@ def _fail(column: str, name: str, problem: str, fix: str) -> None:
 
 def _feature_problem(frame: pd.DataFrame, name: str, categorical: bool) -> str | None:
     """Why column `name` cannot be a feature as it stands (missing or non-finite values,
-    too many categories), or None."""
+    one value in every row, too many categories), or None."""
     series = frame[name]
     if series.isna().any():
         rows = np.nonzero(series.isna().to_numpy())[0]
         return (f"has {len(rows)} missing values (first at row {rows[0]}); fill them before "
                 "loading (e.g. with a value that means 'unknown', which then is a category)")
+    if series.nunique() == 1:
+        value = series.iloc[0]
+        value = value.item() if hasattr(value, "item") else value   # 0.5, not np.float64(0.5)
+        return (f"has the single value {value!r} in every row and carries no "
+                "information; leave it out of data.features")
     if not categorical:
         numbers = pd.to_numeric(series, errors="coerce").to_numpy(np.float64)
         bad = ~np.isfinite(numbers) & ~np.isnan(numbers)
