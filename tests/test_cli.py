@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fjax import cli
-from fjax.config import to_json
+from fjax.config import to_dict, to_json
 from fjax.tasks import get_task
 from fjax.tasks.experiment import default_run_dir
 
@@ -128,6 +128,28 @@ def test_a_folder_that_holds_another_tasks_run_is_refused_untouched(tmp_path):
     assert not (folder / "scores.csv").exists()
     (folder / "environment.json").write_text("[]")
     default_run_dir(forecast, None, ("scores.csv",))
+
+
+def test_a_folder_without_a_run_keeps_files_of_the_names_a_run_writes(tmp_path):
+    """`fjax run forecast --out .` in a project replaced its own config.json and
+    report.md; a hand-written config.json of the task (for --config) may be replaced."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "config.json").write_text('{"mine": 1}')
+    (project / "report.md").write_text("my notes")
+    forecast = get_task("forecast").Config(out=str(project))
+    with pytest.raises(ValueError, match=r"project holds config.json, report.md, but no fjax "
+                                         r"run \(no environment.json\).*choose another folder"):
+        default_run_dir(forecast, None, ("report.md", "metrics.json"))
+    assert (project / "config.json").read_text() == '{"mine": 1}'
+    assert sorted(p.name for p in project.iterdir()) == ["config.json", "report.md"]
+    with pytest.raises(ValueError, match=r"--out .*afile is a file, not a folder"):
+        (tmp_path / "afile").write_text("data")
+        default_run_dir(get_task("forecast").Config(out=str(tmp_path / "afile")), None, ())
+    (project / "report.md").unlink()
+    (project / "config.json").write_text(json.dumps(to_dict(forecast)))
+    default_run_dir(forecast, None, ("report.md",))   # the task's own config: a run folder
+    assert (project / "environment.json").exists()
 
 
 def test_warnings_read_as_one_line_during_a_command():

@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from fjax.config import ExperimentConfig, get_path, replace_path, to_dict
+from fjax.config import ExperimentConfig, from_dict, get_path, replace_path, to_dict
 from fjax.data.splits import Folds
 from fjax.kernels import kernel_state
 from fjax.report.callbacks import JsonlLogger
@@ -183,7 +183,7 @@ def default_run_dir(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]] 
     if config.resume:
         check_resumable(Path(config.run_dir), config, grid_json)
     else:
-        check_replaceable(Path(config.run_dir), config)
+        check_replaceable(Path(config.run_dir), config, outputs)
     run_dir = RunDir(Path(config.run_dir))
     if config.resume:
         saved = [c for p in checkpoint_dirs(outputs) for c in run_dir.path.glob(f"{p}/[0-9]*")
@@ -221,18 +221,47 @@ def config_class(config: ExperimentConfig) -> str:
     return f"{type(config).__module__}.{type(config).__qualname__}"
 
 
-def check_replaceable(folder: Path, config: ExperimentConfig) -> None:
+def check_replaceable(folder: Path, config: ExperimentConfig, outputs: Sequence[str] = ()
+                      ) -> None:
     """A run replaces only an earlier run of its own task: a folder whose
     environment.json names another task's config is refused before anything is removed
-    (the two runs' files would mix). In a folder without a run, only this task's own
-    outputs are replaced."""
+    (the two runs' files would mix), and so is a folder without a run (no
+    environment.json, nor a config.json of this task) that holds files of the names this
+    run writes (`--out .` in a project would replace its own config.json). Other files
+    of a folder are kept."""
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"--out {folder} is a file, not a folder; name a folder for the "
+                         "run's files")
+    if not (folder / "environment.json").exists():
+        if holds_own_config(folder, config):
+            return
+        names = ("config.json", "environment.json", "grid.json", *outputs)
+        clash = sorted({str(p.relative_to(folder)) for name in names
+                        for p in folder.glob(name) if p.is_file()})
+        if clash:
+            raise ValueError(f"{folder} holds {', '.join(clash[:5])}"
+                             f"{' ...' if len(clash) > 5 else ''}, but no fjax run (no "
+                             "environment.json): this run would replace them; choose another "
+                             "folder with --out, or move them")
+        return
     try:
         saved = json.loads((folder / "environment.json").read_text()).get("config_class")
-    except (OSError, ValueError, AttributeError):   # none, or not fjax's: nothing to compare
+    except (OSError, ValueError, AttributeError):   # not fjax's: nothing to compare
         return
     if saved is not None and saved != config_class(config):
         raise ValueError(f"{folder} holds a run of another task ({saved}); choose another "
                          "folder with --out, or delete that one")
+
+
+def holds_own_config(folder: Path, config: ExperimentConfig) -> bool:
+    """Whether the folder's config.json is a config of this task: a run of it (of an
+    fjax without environment.json, or stopped before writing one), or one written by
+    hand for `--config`."""
+    try:
+        from_dict(type(config), json.loads((folder / "config.json").read_text()))
+    except (OSError, ValueError, TypeError):
+        return False
+    return True
 
 
 def check_resumable(folder: Path, config: ExperimentConfig, grid: dict | None) -> None:
