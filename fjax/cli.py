@@ -113,6 +113,10 @@ def load_saved(cls: type, args: list[str], command: str
         path = path / "config.json"   # the run folder itself
     if not path.is_file():
         raise ValueError(f"--config {path}: no such file; give a run folder's config.json")
+    task = saved_task(path)
+    if task is not None and not cls.__module__.startswith(TASKS[task] + "."):
+        raise ValueError(f"--config {path} holds a {task} run's settings; rerun it with "
+                         f"`fjax {command} {task} --config {path}`")
     flags = flags_in(args)
     resumes_source = "--resume" in flags and not flags & {"--name", "--out"}
     saved = dataclasses.replace(from_dict(cls, read_json(path)), resume=False,
@@ -124,6 +128,16 @@ def load_saved(cls: type, args: list[str], command: str
               f"value of each swept field ({', '.join(grid)}); `fjax sweep` reruns the sweep",
               file=sys.stderr)
     return args, saved, grid if command == "sweep" else {}, path.parent
+
+
+def saved_task(path: Path) -> str | None:
+    """The task whose run wrote config.json `path`, from the environment.json beside it
+    (None where there is none, or it does not say)."""
+    try:
+        saved = json.loads(path.with_name("environment.json").read_text())["config_class"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return next((t for t, module in TASKS.items() if str(saved).startswith(module + ".")), None)
 
 
 def check_not_source(config: Any, source: Path | None) -> None:

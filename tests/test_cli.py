@@ -245,6 +245,16 @@ def test_a_config_that_is_not_json_or_a_folder_given_for_it(tmp_path, capsys):
     assert saved.name == "a" and source == tmp_path   # the run folder itself
 
 
+def test_another_tasks_config_names_the_task_to_rerun_it_with(tmp_path, calls, capsys):
+    """`fjax run credit --config runs/forecast/config.json` said only "unknown config key
+    'data.features'"."""
+    saved = saved_run(tmp_path / "f", "forecast")
+    default_run_dir(get_task("forecast").Config(out=str(tmp_path / "f")), None, ())
+    assert cli.main(["run", "credit", "--config", saved]) == 2
+    assert f"--config {saved} holds a forecast run's settings; rerun it with `fjax run " \
+        f"forecast --config {saved}`" in capsys.readouterr().err and calls == []
+
+
 def test_os_errors_are_one_line_naming_the_path(capsys):
     """`--out afile` (a file) and read-only folders ended in tracebacks."""
     def fails():
