@@ -81,6 +81,26 @@ def test_predict_takes_a_module_without_deterministic_and_a_function_of_your_own
                                        rtol=1e-5, atol=1e-5)
 
 
+def test_predict_refuses_rows_it_cannot_score_naming_the_fix():
+    """Rows of another width raised flax's ScopeParamShapeError, a NaN row got a NaN
+    prediction silently, and batch_size=0 was taken as 1."""
+    model = Plain()
+    pop = population(jax.vmap(lambda k: model.init(k, X[:1]))(KEYS))
+    with pytest.raises(ValueError, match=rf"parameters do not fit rows of x of shape "
+                                         rf"\({X.shape[1] - 1},\).*model.init\(key, x\[:1\]\)"):
+        pop.predict(model.apply, X[:, 1:])
+    holes = X.copy()
+    holes[[4, 9], 0] = [np.nan, np.inf]
+    with pytest.raises(ValueError, match=r"x has NaN or infinite values in 2 row\(s\) "
+                                         r"\(first at row 4\); impute or remove them"):
+        pop.predict(model.apply, holes)
+    with pytest.raises(ValueError, match=r"x\['a'\] has NaN"):
+        pop.predict(lambda p, rows: model.apply(p, rows["a"]), {"a": holes})
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got 0"):
+        pop.predict(model.apply, X, batch_size=0)
+    assert pop.predict(model.apply, X.astype(np.int32)).shape == (3, 37, 2)   # ints: cast
+
+
 def test_predict_passes_deterministic_where_the_model_takes_it():
     """Dropout on by default: without deterministic=True it would need a key (an error) or
     zero half the outputs; predictions equal the dropout-free float64 layer."""

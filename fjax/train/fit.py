@@ -63,15 +63,15 @@ def prepare(data: dict, weights: Any, name: str, loss_fn: Any = None) -> tuple[d
 
 
 @contextlib.contextmanager
-def inputs_named(data: dict) -> Iterator[None]:
+def inputs_named(data: dict, name: str = "data['x'] (or val_data['x'])") -> Iterator[None]:
     """Parameters built for other inputs fail inside flax; say which array and how to fix."""
     try:
         yield
     except flax.errors.ScopeParamShapeError as err:
+        shape = jax.tree.map(lambda a: tuple(np.shape(a)[1:]), data["x"])
         raise ValueError(
-            f"the model's parameters do not fit rows of data['x'] (or val_data['x']) of shape "
-            f"{tuple(np.shape(data['x'])[1:])}: {err} Build them from an example of these "
-            "rows, e.g. model.init(key, x[:1])") from None
+            f"the model's parameters do not fit rows of {name} of shape {shape}: {err} "
+            "Build them from an example of these rows, e.g. model.init(key, x[:1])") from None
 
 
 def resolve_monitor(config: TrainConfig, has_val: bool) -> tuple[str, float]:

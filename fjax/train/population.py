@@ -190,6 +190,9 @@ def predict_members(apply_fn: Callable, params: Any, x: Any,
     if not rows or min(rows) != max(rows) or not rows[0]:
         raise ValueError(f"x holds arrays of {rows} rows; predicting needs an array, or a "
                          "pytree of arrays, with the same number of rows (at least one)")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    check_finite_rows(x)
     n = rows[0]
     bs = max(1, min(batch_size, n))
     nb = -(-n // bs)
@@ -200,12 +203,24 @@ def predict_members(apply_fn: Callable, params: Any, x: Any,
         out = jax.lax.map(lambda b: apply_model(apply_fn, p, b, None), xb)
         return jax.tree.map(lambda o: o.reshape((nb * bs,) + o.shape[2:])[:n], out)
 
-    compiled = jax.jit(jax.vmap(one, in_axes=(0, None))).lower(params, xb).compile()
+    with inputs_named({"x": x}, "x"):
+        compiled = jax.jit(jax.vmap(one, in_axes=(0, None))).lower(params, xb).compile()
 
     def run() -> Any:
         return jax.tree.map(np.asarray, compiled(params, xb))
 
     return run
+
+
+def check_finite_rows(x: Any) -> None:
+    """Every float array of `x` finite: a row with a NaN got a NaN prediction, silently;
+    refused as training refuses it (as scikit-learn's predict does)."""
+    for path, a in jax.tree_util.tree_leaves_with_path(x):
+        if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
+            bad = np.unique(np.nonzero(~np.isfinite(a.reshape(len(a), -1)))[0])
+            raise ValueError(f"x{jax.tree_util.keystr(path)} has NaN or infinite values in "
+                             f"{len(bad)} row(s) (first at row {bad[0]}); impute or remove "
+                             "them before predicting, as for training")
 
 
 def best_row(means: pd.Series, mode: str) -> Any:
