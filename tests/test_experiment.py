@@ -28,7 +28,9 @@ def config(lr):
 
 
 def test_a_plain_run_that_diverges_names_the_member():
-    with pytest.raises(TrainingDiverged, match=r"1 of 1 members diverged.*seed=0.*epoch \d"):
+    with pytest.raises(TrainingDiverged, match=r"1 of 1 members diverged.*seed=0.*epoch \d.*"
+                       r"Lower optim.learning_rate or set optim.clip_norm \(this run's "
+                       r"optim.learning_rate is 10000, optim.clip_norm None\)\.$"):
         train_grid(config(1e4), {}, build, DATA, progress=False)
 
 

@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from fjax.config import ExperimentConfig, from_dict, get_path, replace_path, to_dict
+from fjax.config import ExperimentConfig, OptimConfig, from_dict, get_path, replace_path, to_dict
 from fjax.data.splits import Folds
 from fjax.kernels import kernel_state
 from fjax.report.callbacks import JsonlLogger
@@ -89,7 +89,7 @@ def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
             if checkpoints is not None:
                 checkpoints.close()
         if plain:
-            check_divergence(pop)
+            check_divergence(pop, group.config.optim)
         results.append(GroupResult(group, trainable, pop))
     return results
 
@@ -104,12 +104,16 @@ def check_sweep_divergence(results: Sequence[GroupResult], grid: Mapping[str, Se
                                "set --optim.clip-norm", combined_table(results, grid))
 
 
-def check_divergence(pop: Population) -> None:
+def check_divergence(pop: Population, optim: Any = None) -> None:
     """A member whose loss became NaN or infinite stops a plain run with an error naming
-    it (in a sweep, where large learning rates are expected to fail, `train_population`
-    warns and the member stays in the table with its `diverged_epoch`)."""
+    it and the run's learning rate and clipping (in a sweep, where large learning rates
+    are expected to fail, `train_population` warns and the member stays in the table with
+    its `diverged_epoch`)."""
     message = diverged_message(pop.members, np.asarray(pop.loop.diverged_epoch))
     if message:
+        if isinstance(optim, OptimConfig):   # not an optax transformation of one's own
+            message += (f" (this run's optim.learning_rate is {optim.learning_rate:g}, "
+                        f"optim.clip_norm {optim.clip_norm})")
         raise TrainingDiverged(message + ".", pop)
 
 
