@@ -73,6 +73,11 @@ def test_bad_names_and_columns(tmp_path):
     ("latin.csv", "Date,Close\n2020-01-01,caf\xe9\n".encode("latin-1"), "is not UTF-8 text"),
     ("semi.csv", b"Date;Close\n2020-01-01;1.5\n2020-01-02;1.6\n", r"separated by ';'"),
     ("ragged.csv", b"a,b\n1,2\n3,4,5\n", "could not be read as a comma-separated file"),
+    # text fields holding commas: pandas fails to parse rather than reading one column
+    ("semi_text.csv", b"id;purpose;amount\n1;car;100\n2;car, used;200\n3;tv, radio, hifi;5\n",
+     r"could not be read .*; its header is separated by ';', and fjax reads comma-separated "
+     r"files: save it with commas"),
+    ("tabs.csv", b"id\tnote\n1\ta\n2\tb, c\n3\td, e, f\n", r"separated by a tab"),
     ("fake.csv.gz", b"not gzip at all", "could not be read as a comma-separated file"),
     ("dupes.csv", b"Date,Close,Close\n2020-01-01,1,2\n", r"repeats the column name\(s\) "
                                                          r"\['Close'\]"),

@@ -9,6 +9,7 @@ Attribution and licences: DATA_LICENSES.md next to this file.
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import warnings
@@ -205,7 +206,24 @@ def _read_csv(path: Path) -> pd.DataFrame:
                          "it as UTF-8") from None
     except (pd.errors.ParserError, OSError, EOFError) as err:   # ragged rows, bad gzip
         raise ValueError(f"{str(path)!r} could not be read as a comma-separated file: "
-                         f"{err}") from None
+                         f"{str(err).strip()}{separator_hint(path)}") from None
+
+
+def separator_hint(path: Path) -> str:
+    """"; its header is separated by ';' ...": the fix when the first line holds more
+    semicolons, tabs or bars than commas (a European export whose text fields hold
+    commas fails to parse, rather than reading as one column); else ""."""
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rt", errors="replace") as f:
+            line = f.readline()
+    except (OSError, EOFError):
+        return ""
+    other = max(";\t|", key=line.count)
+    if line.count(other) <= line.count(","):
+        return ""
+    name = "a tab" if other == "\t" else repr(other)
+    return (f"; its header is separated by {name}, and fjax reads comma-separated files: "
+            "save it with commas")
 
 
 def read_table(path: str | os.PathLike, *, date_column: str | None = None) -> pd.DataFrame:
