@@ -3,6 +3,7 @@
 import dataclasses
 import functools
 import json
+import shutil
 import types
 import warnings
 from typing import Any
@@ -484,6 +485,32 @@ def test_resuming_another_runs_checkpoint_names_the_directory(tmp_path):
                                          r"state.*new directory.*Dense_0/bias"):
         checkpoints.restore(LoopState.start(state))
     checkpoints.close()
+
+
+@pytest.mark.parametrize("damage", ["cut short", "no metadata"])
+def test_a_damaged_checkpoint_is_named_and_the_one_before_it_resumes(tmp_path, damage):
+    """A checkpoint whose files were cut short (a full disk, a copy interrupted) raised
+    tensorstore's traceback on resume; one without its metadata was called "another
+    model". Deleting it, as the error says, resumes from the save before it."""
+    full = fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=4, batch_size=16))
+    fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=2, batch_size=16),
+        callbacks=[Checkpointer(tmp_path)])
+    loop = tmp_path / "2" / "loop"
+    if damage == "cut short":
+        for path in loop.rglob("d/*"):
+            path.write_bytes(b"")
+    else:
+        (loop / "_METADATA").unlink()
+    with pytest.raises(ValueError, match=rf"checkpoint of epoch 2 in .* cannot be read \(.*\): "
+                                         rf"it is damaged; delete {tmp_path / '2'} to resume "
+                                         r"from the save before it"):
+        fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=4, batch_size=16),
+            callbacks=[Checkpointer(tmp_path)])
+    shutil.rmtree(tmp_path / "2")
+    resumed = fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=4, batch_size=16),
+                  callbacks=[Checkpointer(tmp_path)])
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
+    assert tree_equal(full.state.params, resumed.state.params)
 
 
 OTHER_INPUTS = "was written by a run with other inputs"

@@ -43,6 +43,14 @@ def _decode(logs: dict) -> dict:
             for k, v in logs.items()}
 
 
+def _first_cause(err: BaseException) -> str:
+    """The first line of the error that started `err`'s chain: the file's own (a byte
+    range past its end), not the wrappers' tensorstore specs."""
+    while err.__cause__ is not None:
+        err = err.__cause__
+    return (str(err).splitlines() or [type(err).__name__])[0][:300]
+
+
 class Checkpointer(Callback):
     """Save the run every `every` epochs, at most once in `every_s` seconds (a save takes
     tens of milliseconds), and when it ends into `directory` (the latest `keep` saves), and
@@ -95,10 +103,13 @@ class Checkpointer(Callback):
             stored = _shapes(self.manager.item_metadata(epoch)["loop"])
             run = self.manager.restore(epoch, args=ocp.args.Composite(
                 run=ocp.args.JsonRestore()))["run"]
-        except (KeyError, FileNotFoundError, ValueError) as err:  # items of an older fjax
+        except (KeyError, FileNotFoundError, ValueError) as err:
+            step = os.path.join(self.directory, str(epoch))
+            if all(os.path.isdir(os.path.join(step, item)) for item in ("loop", "run")):
+                raise self._damaged(epoch, _first_cause(err)) from err
             raise ValueError(f"the checkpoint of epoch {epoch} in {self.directory} is in an "
-                             "older format; finish that run with the fjax that wrote it, "
-                             "or start again in a new directory") from err
+                             "older format (items of another fjax); finish that run with the "
+                             "fjax that wrote it, or start again in a new directory") from err
         if self.inputs is not None and run["inputs"] != self.inputs:
             raise ValueError(
                 f"the checkpoint in {self.directory} was written by a run with other inputs "
@@ -107,6 +118,8 @@ class Checkpointer(Callback):
                 "this one. Rerun with exactly the settings and data that wrote it, or use a "
                 "new directory")
         wanted = _shapes(template)
+        if not stored:   # its metadata is gone: not another run's state, a damaged one
+            raise self._damaged(epoch, "its loop state has no metadata")
         if stored != wanted:
             diff = sorted(set(stored.items()) ^ set(wanted.items()))[:4]
             raise ValueError(
@@ -115,9 +128,20 @@ class Checkpointer(Callback):
                 "that wrote it, or use a new directory. Leaves (path, shape) "
                 f"that differ: {diff}")
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
-        saved = self.manager.restore(epoch, args=ocp.args.Composite(
-            loop=ocp.args.StandardRestore(abstract), history=ocp.args.JsonRestore()))
+        try:
+            saved = self.manager.restore(epoch, args=ocp.args.Composite(
+                loop=ocp.args.StandardRestore(abstract), history=ocp.args.JsonRestore()))
+        except Exception as err:   # tensorstore raises plain Exceptions for cut-short files
+            raise self._damaged(epoch, _first_cause(err)) from err
         return Resumed(saved["loop"], [_decode(logs) for logs in saved["history"]])
+
+    def _damaged(self, epoch: int, why: str) -> ValueError:
+        """The error for a checkpoint whose files cannot be read back (a full disk, an
+        interrupted copy), with the two ways on."""
+        return ValueError(
+            f"the checkpoint of epoch {epoch} in {self.directory} cannot be read ({why}): it "
+            f"is damaged; delete {os.path.join(self.directory, str(epoch))} to resume from "
+            "the save before it, or start again without resuming")
 
     def on_train_begin(self, loop: Any) -> Resumed | None:
         self.history = []
