@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, logit
 
+from fjax.metrics import check_probabilities
+
 CALIBRATORS = ("none", "platt", "isotonic")
 
 
@@ -31,6 +33,9 @@ def _logit(p: np.ndarray, eps: float = 1e-12) -> np.ndarray:
 
 def reliability_bins(pd: np.ndarray, y: np.ndarray, bins: int = 10):
     """(mean prediction, observed rate, count) per equal-width bin; NaN for empty bins."""
+    check_probabilities(pd, y)
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+        raise ValueError(f"bins must be an integer >= 1, got {bins!r}")
     pd, y = np.asarray(pd, np.float64), np.asarray(y, np.float64)
     idx = np.clip((pd * bins).astype(int), 0, bins - 1)
     count = np.bincount(idx, minlength=bins).astype(np.float64)
@@ -63,6 +68,7 @@ class Platt:
 
 def fit_platt(pd: np.ndarray, y: np.ndarray, iterations: int = 100) -> Platt:
     """Maximum-likelihood (a, b) by damped Newton steps in float64."""
+    check_probabilities(pd, y)
     s, y = _logit(pd), np.asarray(y, np.float64)
     X = np.stack([s, np.ones_like(s)], axis=1)
     theta = np.array([1.0, 0.0])
@@ -96,6 +102,7 @@ class Isotonic:
 
 def fit_isotonic(pd: np.ndarray, y: np.ndarray) -> Isotonic:
     """Pool adjacent violators on labels sorted by PD (tied PDs pooled first)."""
+    check_probabilities(pd, y)
     pd, y = np.asarray(pd, np.float64), np.asarray(y, np.float64)
     xs, inverse = np.unique(pd, return_inverse=True)
     w = np.bincount(inverse).astype(np.float64)

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from fjax.metrics import check_probabilities
+
 
 def confusion(pd: np.ndarray, y: np.ndarray, threshold: float) -> dict[str, int]:
     """Counts with "positive" = rejected (PD >= threshold) and label 1 = bad."""
+    check_probabilities(pd, y)
     reject = np.asarray(pd) >= threshold
     y = np.asarray(y) > 0.5
     return {"tp": int(np.sum(reject & y)), "fp": int(np.sum(reject & ~y)),
@@ -33,7 +36,16 @@ def expected_cost(pd: np.ndarray, y: np.ndarray, threshold: float, cost_fn: floa
 
 
 def bayes_threshold(cost_fn: float, cost_fp: float) -> float:
+    check_costs(cost_fn, cost_fp)
     return cost_fp / (cost_fp + cost_fn)
+
+
+def check_costs(cost_fn: float, cost_fp: float) -> None:
+    """Both costs finite and >= 0, and not both 0 (then every threshold costs nothing)."""
+    if not (np.isfinite([cost_fn, cost_fp]).all() and min(cost_fn, cost_fp) >= 0
+            and cost_fn + cost_fp > 0):
+        raise ValueError(f"costs must be >= 0, finite and not both 0, got cost_fn={cost_fn}, "
+                         f"cost_fp={cost_fp}")
 
 
 def best_threshold(pd: np.ndarray, y: np.ndarray, cost_fn: float, cost_fp: float) -> float:
@@ -42,8 +54,8 @@ def best_threshold(pd: np.ndarray, y: np.ndarray, cost_fn: float, cost_fp: float
     Candidates cut between consecutive distinct PDs, so the threshold does not sit on
     any training PD; "reject none" is the float just above max(1, max PD).
     """
-    if cost_fn < 0 or cost_fp < 0:
-        raise ValueError(f"costs must be >= 0, got cost_fn={cost_fn}, cost_fp={cost_fp}")
+    check_costs(cost_fn, cost_fp)
+    check_probabilities(pd, y)
     pd = np.asarray(pd, np.float64)
     y = np.asarray(y, np.float64)
     u = np.unique(pd)

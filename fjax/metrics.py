@@ -166,6 +166,18 @@ def _check_binary_inputs(scores, labels, weights, probabilities: bool) -> None:
         raise ValueError(f"labels must be 0/1, found {other[:5].tolist()}")
 
 
+def check_probabilities(probs: ArrayLike, labels: ArrayLike) -> None:
+    """f[n] probabilities in [0, 1] and f[n] 0/1 labels, finite, one per sample: the
+    host-side check of the numpy evaluation helpers (`fjax.calibration`,
+    `fjax.decision`), where a NaN, a label 2 or a misaligned array gave a NaN fit, a
+    calibrated PD above 1 or a numpy broadcasting error."""
+    shapes = np.shape(probs), np.shape(labels)
+    if len(shapes[0]) != 1 or shapes[0] != shapes[1] or not shapes[0][0]:
+        raise ValueError(f"probabilities and labels must both be [n] with n >= 1 (one per "
+                         f"sample), got shapes {shapes[0]} and {shapes[1]}")
+    _check_binary_inputs(probs, labels, None, probabilities=True)
+
+
 # --------------------------------------------------------------------------- regression
 
 

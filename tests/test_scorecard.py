@@ -157,6 +157,35 @@ def test_negative_costs_are_refused():
         best_threshold(np.array([0.1, 0.9]), np.array([0, 1]), cost_fn=1.0, cost_fp=-1.0)
 
 
+P, Y = np.array([0.1, 0.4, 0.6, 0.9]), np.array([0, 1, 0, 1])
+
+
+@pytest.mark.parametrize("call", [fit_platt, fit_isotonic, expected_calibration_error,
+                                  lambda p, y: best_threshold(p, y, 5.0, 1.0),
+                                  lambda p, y: confusion(p, y, 0.5)],
+                         ids=["platt", "isotonic", "ece", "best_threshold", "confusion"])
+@pytest.mark.parametrize("pd_, y, match", [
+    (np.r_[np.nan, P[1:]], Y, r"probabilities have 1 NaN or infinite values \(first at row 0\)"),
+    (P, 2 * Y, r"labels must be 0/1, found \[2.0\]"),     # platt: a fit; isotonic: PD 2
+    (P * 3, Y, r"probabilities must be in \[0, 1\], got values from 0.3 to 2.7"),
+    (P[:3], Y, r"must both be \[n\] .*got shapes \(3,\) and \(4,\)"),   # numpy's broadcast
+    (P[:0], Y[:0], r"with n >= 1"),
+])
+def test_calibration_and_decisions_refuse_what_the_metrics_refuse(call, pd_, y, match):
+    """As fjax.metrics (and scikit-learn) refuse them; before, these gave a NaN Platt fit, an
+    isotonic map to 2, an ECE above 1, or numpy's broadcasting error."""
+    with pytest.raises(ValueError, match=match):
+        call(pd_, y)
+
+
+def test_costs_that_are_both_zero_are_refused():
+    """bayes_threshold(0, 0) divided by zero."""
+    with pytest.raises(ValueError, match="costs must be >= 0, finite and not both 0"):
+        bayes_threshold(0.0, 0.0)
+    with pytest.raises(ValueError, match="not both 0"):
+        best_threshold(P, Y, 0.0, 0.0)
+
+
 def test_shares_of_a_single_value():
     np.testing.assert_array_equal(shares(np.array([5.0]), np.array([1.0])), [0.0, 1.0])
 
