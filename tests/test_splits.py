@@ -142,3 +142,18 @@ def test_grouped_folds_stratify_by_each_groups_worst_label():
     folds = grouped_stratified_kfold(labels, codes, 3, seed=5)
     want = stratified_kfold(worst, 3, seed=5)
     np.testing.assert_array_equal(folds.val, want.val[:, codes])
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: kfold(20, 2.5), r"folds must be an integer between 2 and the number of rows "
+                             r"\(20\), got 2.5"),
+    (lambda: stratified_kfold(np.arange(20) % 2, 2.0), r"folds must be an integer >= 2, got 2.0"),
+    (lambda: walk_forward(20, 2, 3, gap=-1), r"gap must be an integer >= 0, got -1"),
+    (lambda: walk_forward(20, 2, 3, window=0), r"window must be an integer >= 1, got 0"),
+    (lambda: walk_forward(20, 1.5, 3), r"k must be an integer >= 1, got 1.5"),
+])
+def test_fold_counts_and_gaps_are_whole_numbers_in_range(make, match):
+    """kfold(20, 2.5) made fractional fold masks, a negative gap failed as 'a fold has
+    rows in both its training and validation masks', and window=0 trained on no rows."""
+    with pytest.raises(ValueError, match=match):
+        make()
