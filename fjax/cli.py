@@ -122,7 +122,7 @@ def load_saved(cls: type, args: list[str], command: str
     saved = dataclasses.replace(from_dict(cls, read_json(path)), resume=False,
                                 out=str(path.parent) if resumes_source else None)
     grid_file = path.with_name("grid.json")
-    grid = read_json(grid_file) if grid_file.exists() else {}
+    grid = read_grid(grid_file) if grid_file.exists() else {}
     if command == "run" and grid:
         print(f"note: {grid_file} holds a sweep; `fjax run` reruns its config.json, the first "
               f"value of each swept field ({', '.join(grid)}); `fjax sweep` reruns the sweep",
@@ -259,6 +259,22 @@ def plain_warnings(prog: str):
         yield
     finally:
         warnings.formatwarning = before
+
+
+def read_grid(path: Path) -> dict[str, list]:
+    """A saved sweep's grid.json: {field: [values, ...]}, each list non-empty."""
+    grid = read_json(path)
+    if not isinstance(grid, dict):
+        raise ValueError(f"--config: {path} must be an object of swept fields, e.g. "
+                         f'{{"optim.learning_rate": [0.001, 0.01]}}, got {grid!r}')
+    for field, values in grid.items():
+        if not isinstance(values, list):
+            raise ValueError(f"--config: {path} gives {field!r} the value {values!r}; write "
+                             f"a list, e.g. [{values!r}]")
+        if not values:
+            raise ValueError(f"--config: {path} gives {field!r} no values; give it one or "
+                             "more, or remove that entry")
+    return grid
 
 
 def read_json(path: Path) -> Any:

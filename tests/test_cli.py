@@ -3,6 +3,7 @@ what `sweep` accepts, and help. The task's own run is replaced by a recorder, so
 tests train nothing."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -253,6 +254,23 @@ def test_another_tasks_config_names_the_task_to_rerun_it_with(tmp_path, calls, c
     assert cli.main(["run", "credit", "--config", saved]) == 2
     assert f"--config {saved} holds a forecast run's settings; rerun it with `fjax run " \
         f"forecast --config {saved}`" in capsys.readouterr().err and calls == []
+
+
+@pytest.mark.parametrize("grid, message", [
+    ({"optim.learning_rate": []}, "gives 'optim.learning_rate' no values"),
+    ({"optim.learning_rate": 0.001}, r"gives 'optim.learning_rate' the value 0.001; write a "
+                                     r"list, e.g. \[0.001\]"),
+    ([0.001, 0.01], "must be an object of swept fields"),
+])
+def test_a_saved_grid_that_is_not_lists_of_values_is_named(tmp_path, calls, capsys, grid,
+                                                           message):
+    """An empty list ended in an IndexError, a number in a TypeError."""
+    saved = saved_run(tmp_path / "a", "credit")
+    (tmp_path / "a" / "grid.json").write_text(json.dumps(grid))
+    assert cli.main(["sweep", "credit", "--config", saved, "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert f"--config: {tmp_path / 'a' / 'grid.json'}" in err and calls == []
+    assert re.search(message, err)
 
 
 def test_os_errors_are_one_line_naming_the_path(capsys):
