@@ -29,6 +29,10 @@ def test_defaults_reproduce_the_tutorial():
     (lambda: ForecastDataConfig(val_fraction=0.9), r"ForecastDataConfig.val_fraction"),
     (lambda: ForecastDataConfig(features=("Close",)), r"ForecastDataConfig.features repeats"),
     (lambda: ForecastDataConfig(max_gap=0.5), r"ForecastDataConfig.max_gap"),
+    # the dates themselves as a value ("is not numeric ... remove thousands separators")
+    (lambda: ForecastDataConfig(features=("date",)),
+     r"ForecastDataConfig.features names the date column 'Date'; name value columns"),
+    (lambda: ForecastDataConfig(target="Date"), r"ForecastDataConfig.target names the date"),
     (lambda: ForecastDataConfig(features=("Open", "Volume"), feature_transforms=("log",)),
      r"ForecastDataConfig.feature_transforms has 1 value\(s\) \('log',\) for 2 feature\(s\) "
      r"\('Open', 'Volume'\); give one per --data.features entry"),

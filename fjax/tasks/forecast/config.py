@@ -87,6 +87,11 @@ class ForecastDataConfig(DataConfig):
         if not (math.isfinite(self.max_gap) and self.max_gap >= 1):
             raise config_error(self, "max_gap", f"must be a number >= 1, got {self.max_gap}",
                                "use e.g. 7")
+        for name, values in (("target", (self.target,)), ("features", self.features)):
+            if self.date_column and self.date_column.lower() in (v.lower() for v in values):
+                raise config_error(self, name, f"names the date column {self.date_column!r}",
+                                   "name value columns (prices, volumes); the dates order "
+                                   "the rows (data.date_column)")
         if self.target in self.features:
             raise config_error(self, "features", f"repeats the target {self.target!r}",
                                "list only extra columns; the target is always an input")
