@@ -44,15 +44,10 @@ from fjax.models.lstm_layer import LSTMLayer
 from fjax.models.mlp import MLP
 from fjax.models.shapes import check_sequence
 
-def _recurrent_layer(cell: str, features: int) -> nn.Module:
-    """One time-major recurrent layer: ``f32[time, batch, in] -> f32[time, batch, features]``
-    (or ``f32[batch, features]`` with ``sequence=False``): ``LSTMLayer`` or ``GRULayer``,
-    the mathematics of flax's ``OptimizedLSTMCell`` and ``GRUCell``, faster on CPUs."""
-    return LSTMLayer(features) if cell == "lstm" else GRULayer(features)
-
 
 class _RecurrentStack(nn.Module):
-    """Shared body of ``LSTM`` and ``GRU``; subclasses set ``_cell``."""
+    """Shared body of ``LSTM`` and ``GRU``; subclasses set ``_layer``, the time-major
+    layer with the mathematics of flax's ``OptimizedLSTMCell`` or ``GRUCell``."""
 
     hidden: Sequence[int]
     out_dim: int
@@ -60,7 +55,7 @@ class _RecurrentStack(nn.Module):
     head_activation: str = "linear"
     dropout: float = 0.0
 
-    _cell: ClassVar[str]
+    _layer: ClassVar[type[nn.Module]]
 
     def setup(self):
         if len(self.hidden) == 0:
@@ -68,7 +63,7 @@ class _RecurrentStack(nn.Module):
                 f"{type(self).__name__} needs at least one recurrent layer; got hidden=()"
             )
         get_activation(self.head_activation)  # Fail early on an unknown name.
-        self.rnn = [_recurrent_layer(self._cell, width) for width in self.hidden]
+        self.rnn = [self._layer(width) for width in self.hidden]
         self.drop = nn.Dropout(self.dropout)
         self.head_mlp = MLP(self.head, self.out_dim, self.head_activation, name="head")
 
@@ -77,17 +72,14 @@ class _RecurrentStack(nn.Module):
         check_sequence(x, type(self).__name__)
         h = jnp.swapaxes(x, 0, 1)
         for i, layer in enumerate(self.rnn):
-            last = i == len(self.rnn) - 1
-            if last and not sequence:
-                h = layer(h, sequence=False)
-            else:
-                h = layer(h)
+            h = layer(h, sequence=sequence or i < len(self.rnn) - 1)
             if self.dropout > 0.0:
                 h = self.drop(h, deterministic=deterministic)
         return h
 
     def features(self, x: jax.Array, deterministic: bool = True) -> jax.Array:
-        """Last layer's hidden states: ``f32[batch, time, features] -> f32[batch, time, hidden[-1]]``.
+        """Last layer's hidden states, ``f32[batch, time, features] ->
+        f32[batch, time, hidden[-1]]``.
 
         Dropout (when ``dropout > 0`` and not ``deterministic``) follows every layer,
         this last one included.
@@ -116,7 +108,7 @@ class LSTM(_RecurrentStack):
       dropout: drop probability after each LSTM layer's output; 0 disables it.
     """
 
-    _cell: ClassVar[str] = "lstm"
+    _layer: ClassVar[type[nn.Module]] = LSTMLayer
 
 
 class GRU(_RecurrentStack):
@@ -133,4 +125,4 @@ class GRU(_RecurrentStack):
       dropout: drop probability after each GRU layer's output; 0 disables it.
     """
 
-    _cell: ClassVar[str] = "gru"
+    _layer: ClassVar[type[nn.Module]] = GRULayer
