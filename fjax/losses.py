@@ -48,13 +48,16 @@ def _float(x: ArrayLike) -> Array:
     return x.astype(jnp.promote_types(x.dtype, jnp.float32))
 
 
-def _same_shape(a: Array, b: Array, a_name: str, b_name: str) -> None:
-    # Silent broadcasting of f32[n, 1] against f32[n] to f32[n, n] is a classic bug.
+def _matched(a: ArrayLike, b: ArrayLike, a_name: str, b_name: str) -> tuple[Array, Array]:
+    """``a`` and ``b`` as floats (``_float``) of exactly one shape: silent broadcasting of
+    f32[n, 1] against f32[n] to f32[n, n] is a classic bug."""
+    a, b = _float(a), _float(b)
     if a.shape != b.shape:
         raise ValueError(
             f"{a_name} has shape {a.shape} but {b_name} has shape {b.shape}; they must "
             f"match exactly (reshape one of them, e.g. `{a_name}.reshape({b_name}.shape)`)"
         )
+    return a, b
 
 
 def weighted_mean(per_sample: ArrayLike, weights: ArrayLike | None = None) -> Array:
@@ -101,15 +104,13 @@ def weighted_entries(per_sample: Array, weights: ArrayLike | None) -> tuple[Arra
 
 def mse(pred: ArrayLike, target: ArrayLike, weights: ArrayLike | None = None) -> Array:
     """Mean squared error ``(pred - target)^2``."""
-    pred, target = _float(pred), _float(target)
-    _same_shape(pred, target, "pred", "target")
+    pred, target = _matched(pred, target, "pred", "target")
     return weighted_mean(jnp.square(pred - target), weights)
 
 
 def mae(pred: ArrayLike, target: ArrayLike, weights: ArrayLike | None = None) -> Array:
     """Mean absolute error ``|pred - target|``."""
-    pred, target = _float(pred), _float(target)
-    _same_shape(pred, target, "pred", "target")
+    pred, target = _matched(pred, target, "pred", "target")
     return weighted_mean(jnp.abs(pred - target), weights)
 
 
@@ -123,8 +124,7 @@ def huber(
 
     References: Huber, *Robust Estimation of a Location Parameter*, 1964.
     """
-    pred, target = _float(pred), _float(target)
-    _same_shape(pred, target, "pred", "target")
+    pred, target = _matched(pred, target, "pred", "target")
     abs_err = jnp.abs(pred - target)
     quadratic = jnp.minimum(abs_err, delta)
     per = 0.5 * jnp.square(quadratic) + delta * (abs_err - quadratic)
@@ -142,8 +142,7 @@ def binary_cross_entropy(
     ``pos_weight > 1`` up-weights the positive class (as in PyTorch's
     ``BCEWithLogitsLoss``); labels may be soft (in ``[0, 1]``).
     """
-    logits, labels = _float(logits), _float(labels)
-    _same_shape(logits, labels, "logits", "labels")
+    logits, labels = _matched(logits, labels, "logits", "labels")
     per = -(
         pos_weight * labels * jax.nn.log_sigmoid(logits)
         + (1.0 - labels) * jax.nn.log_sigmoid(-logits)
@@ -168,8 +167,7 @@ def focal_loss(
     log-space ``sigmoid_focal_loss``, finite in value and gradient at saturated logits.
     References: Lin et al., *Focal Loss for Dense Object Detection*, 2017.
     """
-    logits, labels = _float(logits), _float(labels)
-    _same_shape(logits, labels, "logits", "labels")
+    logits, labels = _matched(logits, labels, "logits", "labels")
     per = optax.losses.sigmoid_focal_loss(logits, labels, alpha=None, gamma=gamma)
     alpha_t = alpha * labels + (1.0 - alpha) * (1.0 - labels)
     per = jnp.where(alpha >= 0, alpha_t * per, per)
@@ -240,8 +238,7 @@ def gaussian_nll(
     References: Nix & Weigend, *Estimating the Mean and Variance of the Target
     Probability Distribution*, 1994.
     """
-    mean, target = _float(mean), _float(target)
-    _same_shape(mean, target, "mean", "target")
+    mean, target = _matched(mean, target, "mean", "target")
     log_scale = jnp.broadcast_to(_float(log_scale), mean.shape)
     z = (target - mean) * jnp.exp(-log_scale)
     per = _HALF_LOG_2PI + log_scale + 0.5 * jnp.square(z)
