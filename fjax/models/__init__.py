@@ -26,7 +26,6 @@ from fjax.models.mlp import MLP
 from fjax.models.recurrent import GRU, LSTM
 
 
-
 def _ints(values) -> tuple[int, ...]:
     return tuple(int(v) for v in values)
 

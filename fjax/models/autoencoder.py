@@ -70,15 +70,14 @@ class Autoencoder(nn.Module):
         return decoder(code, deterministic).reshape(x.shape)
 
 
-def reconstruction_error(
-    model: Autoencoder, params, x: jax.Array
-) -> jax.Array:
+def reconstruction_error(model: Autoencoder, params, x: jax.Array) -> jax.Array:
     """Anomaly score: mean squared reconstruction error of each row.
 
     e_i = mean_j (x_ij - x_hat_ij)^2 over all non-batch entries j, with x_hat =
     ``model.apply(params, x)`` in deterministic mode (no dropout).
 
-    ``f32[batch, ...] -> f32[batch]``. Pure: jit it with ``model`` closed over or static, vmap it over ``params``.
+    ``f32[batch, ...] -> f32[batch]``. Pure: jit it with ``model`` closed over or
+    static, vmap it over ``params``.
     """
     x_hat = model.apply(params, x, deterministic=True)
     err = jnp.square(x_hat - x)

@@ -51,8 +51,8 @@ class TabularMLP(nn.Module):
     dropout: float = 0.0
 
     def setup(self):
-        self.embeddings = [nn.Embed(int(card), self.embedding_dim, embedding_init=_unknown_zero_init,
-                                    name=f"embed_{i}")
+        self.embeddings = [nn.Embed(int(card), self.embedding_dim,
+                                    embedding_init=_unknown_zero_init, name=f"embed_{i}")
                            for i, card in enumerate(self.cardinalities)]
         self.mlp = MLP(hidden=tuple(self.hidden), out_dim=self.out_dim,
                        activation=self.activation, dropout=self.dropout)
