@@ -27,7 +27,7 @@ from fjax.train import (Callback, TrainingDiverged, TrainState, fit, init_member
 from fjax.train.checkpoint import Checkpointer
 from fjax.train.epoch import epoch_permutation, num_batches, shuffled_batches, train_epoch
 from fjax.train.objective import check_targets, model_structure, output_dim, supervised_loss
-from fjax.train.fit import resolve_monitor
+from fjax.train.loop import resolve_monitor
 from fjax.train.loop import LoopSpec, LoopState, track_best
 from fjax.train.members import member_grid
 from fjax.train.population import Population

@@ -16,8 +16,8 @@ from fjax.config import TrainConfig
 from fjax.data.checks import check_arrays, check_weights
 from fjax.optim import optimizer_settings
 from fjax.train.callbacks import Callback, ProgressBar
-from fjax.train.epoch import evaluate, num_batches
-from fjax.train.loop import (EvalFn, LoopSpec, LoopState, RunRecord, advance_jit, run_epochs,
+from fjax.train.epoch import evaluate
+from fjax.train.loop import (EvalFn, LoopState, RunRecord, advance_jit, loop_spec, run_epochs,
                              warn_unselected)
 from fjax.train.state import TrainState
 from fjax.train.step import (LossFn, cached_per_loss, check_loss_fn, make_eval_step,
@@ -74,11 +74,6 @@ def inputs_named(data: dict, name: str = "data['x'] (or val_data['x'])") -> Iter
             "Build them from an example of these rows, e.g. model.init(key, x[:1])") from None
 
 
-def resolve_monitor(config: TrainConfig, has_val: bool) -> tuple[str, float]:
-    monitor = config.monitor or ("val_loss" if has_val else "loss")
-    return monitor, (1.0 if config.monitor_mode == "min" else -1.0)
-
-
 @cached_per_loss
 def default_eval_fn(loss_fn: LossFn, batch_size: int) -> EvalFn:
     """Weighted mean of the loss and aux metrics over all rows (no dropout)."""
@@ -115,15 +110,9 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
     if has_val:
         val_data, val_weights = prepare(val_data, val_weights, "val_data", loss_fn)
         eval_fn = eval_fn or default_eval_fn(loss_fn, config.eval_batch_size)
-    monitor, sign = resolve_monitor(config, has_val)
-    rows = int((weights > 0).sum())
-    batch_size = min(config.batch_size, max(rows, 1))   # no padding beyond the data
-    spec = LoopSpec(batch_size=batch_size, n_batches=num_batches(rows, batch_size),
-                    monitor=monitor, sign=sign, min_delta=config.min_delta,
-                    patience=config.patience,
-                    val_selects=config.val_selects)
+    spec = loop_spec(config, [int((weights > 0).sum())], has_val)
     with inputs_named(data):
-        check_loss_fn(loss_fn, state.params, data, np.asarray(weights), batch_size,
+        check_loss_fn(loss_fn, state.params, data, np.asarray(weights), spec.batch_size,
                       spec.n_batches)
     step_fn = functools.partial(advance_jit, spec, make_train_step(loss_fn),
                                 eval_fn if has_val else None)
@@ -145,10 +134,10 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
                        compile_s=record.compile_s, compilations=record.compilations,
                        train_s=record.train_s, epoch_s=record.epoch_s)
     if not diverged and has_val and spec.val_selects and result.best_epoch == 0 and record.history:
-        warn_unselected(f"{monitor} was")
+        warn_unselected(f"{spec.monitor} was")
     if diverged:
         logs = record.history[-1] if record.history else {}
-        shown = dict.fromkeys(["loss", "val_loss", monitor])
+        shown = dict.fromkeys(["loss", "val_loss", spec.monitor])
         values = ", ".join(f"{k}={float(logs[k]):.4g}" for k in shown if k in logs)
         raise TrainingDiverged(
             f"training diverged at epoch {diverged}: {values}. Lower optim.learning_rate, "

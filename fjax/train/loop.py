@@ -22,9 +22,10 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from fjax.config import TrainConfig
 from fjax.runtime import interrupted
 from fjax.train.callbacks import Callback, Resumed
-from fjax.train.epoch import train_epoch
+from fjax.train.epoch import num_batches, train_epoch
 from fjax.train.state import TrainState
 
 EvalFn = Callable[[Any, dict, jax.Array], dict]
@@ -63,6 +64,26 @@ class LoopSpec:
     skip_empty: bool = False  # some members have fewer rows: skip their empty batches
     val_selects: bool = True  # validation picks epochs (restore_best or patience); if not,
                               # it is only logged, and a non-finite val_loss stops nothing
+
+
+def resolve_monitor(config: TrainConfig, has_val: bool) -> tuple[str, float]:
+    """(the monitored metric, +1 to minimise it or -1 to maximise it)."""
+    monitor = config.monitor or ("val_loss" if has_val else "loss")
+    return monitor, (1.0 if config.monitor_mode == "min" else -1.0)
+
+
+def loop_spec(config: TrainConfig, rows: Sequence[int], has_val: bool) -> LoopSpec:
+    """The `LoopSpec` of members with `rows` weighted training rows each (one for `fit`):
+    one batch size (no padding beyond the largest member's rows), enough batches for the
+    largest, and empty batches skipped where a smaller member runs out of rows."""
+    most, fewest = max(int(np.max(rows)), 1), int(np.min(rows))
+    batch_size = min(config.batch_size, most)
+    n_batches = num_batches(most, batch_size)
+    monitor, sign = resolve_monitor(config, has_val)
+    return LoopSpec(batch_size=batch_size, n_batches=n_batches, monitor=monitor, sign=sign,
+                    min_delta=config.min_delta, patience=config.patience,
+                    skip_empty=num_batches(fewest, batch_size) < n_batches,
+                    val_selects=config.val_selects)
 
 
 def advance(spec: LoopSpec, train_step, eval_fn: EvalFn | None, loop: LoopState,

@@ -34,10 +34,9 @@ from fjax.data.checks import check_weights
 from fjax.data.splits import Folds
 from fjax.optim import HYPERPARAMS, build_optimizer, optimizer_settings
 from fjax.train.callbacks import Callback, ProgressBar
-from fjax.train.epoch import num_batches
-from fjax.train.fit import inputs_named, prepare, resolve_monitor
+from fjax.train.fit import inputs_named, prepare
 from fjax.train.lift import PopulationSpec, auto_chunk, member_mesh, population_epoch
-from fjax.train.loop import EvalFn, LoopSpec, LoopState, RunRecord, run_epochs, warn_unselected
+from fjax.train.loop import EvalFn, LoopState, RunRecord, loop_spec, run_epochs, warn_unselected
 from fjax.train.members import (InitFn, check_grid, check_optimizer_values, check_seeds,
                                 init_population, member_grid)
 from fjax.train.objective import apply_model
@@ -286,23 +285,16 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
     has_val = val_data is not None
     members = member_grid(hparams, seeds, train_masks.shape[0])
 
-    rows = np.sum((np.asarray(train_masks) * np.asarray(base_weights)) > 0, axis=1)
-    batch_size = min(train.batch_size, max(int(rows.max()), 1))   # no padding beyond the data
-    spec_batches = num_batches(int(rows.max()), batch_size)
-    tx = (build_optimizer(optim, train.epochs * spec_batches)
+    member_weights = np.asarray(train_masks) * np.asarray(base_weights)
+    spec = loop_spec(train, np.sum(member_weights > 0, axis=1), has_val)
+    tx = (build_optimizer(optim, train.epochs * spec.n_batches)
           if isinstance(optim, OptimConfig) else optim)
-    monitor, sign = resolve_monitor(train, has_val)
-    spec = LoopSpec(batch_size=batch_size, n_batches=spec_batches, monitor=monitor,
-                    sign=sign, min_delta=train.min_delta, patience=train.patience,
-                    skip_empty=num_batches(int(rows.min()), batch_size) < spec_batches,
-                    val_selects=train.val_selects)
 
     first = {k: np.float32(hparams[k][0]) for k in loss_names}   # one member's loss values
     with inputs_named(data):
         check_loss_fn(functools.partial(loss_fn, hparams=first) if loss_names else loss_fn,
-                      jax.eval_shape(init_fn, jax.random.PRNGKey(0)), data,
-                      np.asarray(train_masks) * np.asarray(base_weights), batch_size,
-                      spec_batches)
+                      jax.eval_shape(init_fn, jax.random.PRNGKey(0)), data, member_weights,
+                      spec.batch_size, spec.n_batches)
     columns = {k: jnp.asarray(members[k].to_numpy(), jnp.float32) for k in hparams}
     loss_hp = {k: columns[k] for k in loss_names}
     loop = init_population(init_fn, tx, jnp.asarray(members["seed"].to_numpy(), jnp.uint32),
@@ -326,7 +318,7 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
         loop, args = jax.device_put((loop, args), (split, (split,) * 3 + (copy,) * 6))
     if callbacks is None:
         callbacks = [ProgressBar(train.epochs)]
-    if loss_names and eval_fn is None and has_val and monitor == "val_loss":
+    if loss_names and eval_fn is None and has_val and spec.monitor == "val_loss":
         warnings.warn(f"the grid varies {', '.join(loss_names)}, which change the loss itself, "
                       "so val_loss is not comparable across members and summary() and "
                       "best_config() favour the values that make it small; pass an eval_fn "
@@ -351,10 +343,10 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
     params = _final_params(train.restore_best, has_val, loop)
     unselected = np.asarray((loop.best_epoch == 0) & (loop.diverged_epoch == 0))
     if has_val and spec.val_selects and unselected.any():
-        warn_unselected(f"{int(unselected.sum())} of {len(members)} members had {monitor}")
+        warn_unselected(f"{int(unselected.sum())} of {len(members)} members had {spec.monitor}")
     warn_diverged(members, np.asarray(loop.diverged_epoch))
     return Population(loop=loop, params=params, members=members, history=record.history,
-                      monitor=monitor, mode=train.monitor_mode, compile_s=record.compile_s,
+                      monitor=spec.monitor, mode=train.monitor_mode, compile_s=record.compile_s,
                       compilations=record.compilations, train_s=record.train_s,
                       epoch_s=record.epoch_s, resumed_epoch=record.resumed_epoch)
 
