@@ -334,12 +334,6 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
     with inputs_named(data):
         loop = run_epochs(step_fn, loop, args, train.epochs, callbacks, record,
                           settings=settings)
-    # Best-epoch parameters where the run was validated and asked for them; a member that
-    # diverged without validation data gets its best (lowest training loss) epoch. With
-    # validation data but restore_best=False the validation rows may be a test span, so
-    # nothing is selected on them: a diverged member keeps its non-finite parameters and
-    # is flagged in `table()["diverged_epoch"]`. A member whose monitor was never defined
-    # (no epoch selected) keeps its last epoch, as `fit` does.
     params = _final_params(train.restore_best, has_val, loop)
     unselected = np.asarray((loop.best_epoch == 0) & (loop.diverged_epoch == 0))
     if has_val and spec.val_selects and unselected.any():
@@ -428,8 +422,13 @@ def warn_diverged(members: pd.DataFrame, diverged_epoch: np.ndarray) -> None:
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _final_params(restore_best: bool, has_val: bool, loop: LoopState) -> Any:
-    """Each member's best-epoch parameters where chosen (see `train_population`), else
-    its last ones; jitted, as one program rather than one small program per leaf."""
+    """Each member's best-epoch parameters where the run was validated and asked for
+    them; a member that diverged without validation data gets its best (lowest training
+    loss) epoch. With validation data but restore_best=False the validation rows may be a
+    test span, so nothing is selected on them: a diverged member keeps its non-finite
+    parameters and is flagged in `table()["diverged_epoch"]`. A member whose monitor was
+    never defined (no epoch selected) keeps its last epoch, as `fit` does. Jitted: one
+    program rather than one small program per leaf."""
     diverged, selected = loop.diverged_epoch > 0, loop.best_epoch > 0
     use_best = ((restore_best and has_val) & (selected | diverged)) | (diverged & (not has_val))
     return jax.tree.map(lambda best, last: jnp.where(_expand(use_best, best), best, last),
