@@ -213,6 +213,23 @@ def run_digest(loop: LoopState, args: tuple, settings: Any) -> str:
     return digest.hexdigest()
 
 
+def begin(callbacks: Sequence[Callback], loop: LoopState, record: RunRecord) -> LoopState:
+    """The state to start from after each callback's `on_train_begin`: the one it
+    returns, if any; a `Resumed` run also brings the history of its epochs into `record`,
+    and callbacks with an `on_resumed(epoch)` method (loggers) learn where it resumes."""
+    for cb in callbacks:
+        begun = cb.on_train_begin(loop)
+        if isinstance(begun, Resumed):
+            loop, record.history = begun.loop, list(begun.history)
+            record.resumed_epoch = len(record.history)
+            for other in callbacks:
+                if hasattr(other, "on_resumed"):
+                    other.on_resumed(record.resumed_epoch)
+        elif begun is not None:
+            loop = begun
+    return loop
+
+
 def run_epochs(step_fn, loop: LoopState, args: tuple, epochs: int,
                callbacks: Sequence[Callback], record: RunRecord, settings: Any = None) -> LoopState:
     """Call the jitted `step_fn(loop, *args)` once per epoch.
@@ -231,16 +248,7 @@ def run_epochs(step_fn, loop: LoopState, args: tuple, epochs: int,
         if hasattr(cb, "on_run_inputs"):
             digest = digest or run_digest(loop, args, settings)
             cb.on_run_inputs(digest)
-    for cb in callbacks:
-        begun = cb.on_train_begin(loop)
-        if isinstance(begun, Resumed):
-            loop, record.history = begun.loop, list(begun.history)
-            record.resumed_epoch = len(record.history)
-            for other in callbacks:
-                if hasattr(other, "on_resumed"):
-                    other.on_resumed(len(record.history))
-        elif begun is not None:
-            loop = begun
+    loop = begin(callbacks, loop, record)
     start = int(np.max(np.asarray(loop.epoch)))
     if start > epochs:
         raise ValueError(f"the run resumed at epoch {start}, beyond this run's {epochs} "
