@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 import re
 from typing import Any, Callable, Mapping, Sequence
@@ -139,8 +140,10 @@ def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
 
     The returned function also has `check_data(data)`, which `fit` and
     `train_population` call on the host before training (0/1 labels for binary losses),
-    and `structure` (the loss config and `model_structure`), which their checkpoints
-    compare, so that a run with another activation or loss does not resume this one.
+    `check_hparams(grid)` (`check_loss_grid`), which `train_population` calls on its
+    grid's loss keys, and `structure` (the loss config and `model_structure`), which
+    their checkpoints compare, so that a run with another activation or loss does not
+    resume this one.
     """
     defaults = loss_hyperparameters(cfg)
 
@@ -192,37 +195,39 @@ def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
             else:   # training, then validation data: the most classes of either
                 seen["classes"] = max(seen.get("classes", 0), classes)
 
-    def check_hparams(grid: Mapping[str, Sequence[float]]) -> None:
-        """A population's grid over loss keys: every key used by this loss, every value
-        one that `LossConfig` accepts."""
-        for name, values in grid.items():
-            if name not in defaults:
-                close = difflib.get_close_matches(name, [*HYPERPARAMS, *defaults], n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ValueError(
-                    f"hparams key {name!r}{hint} is neither an optimizer hyperparameter "
-                    f"({', '.join(HYPERPARAMS)}, or one that an optax optimizer of your "
-                    "own injects with optax.inject_hyperparams) nor a loss one "
-                    f"({', '.join(defaults)}); "
-                    "structural settings (dropout, hidden, batch_size, ...) change the "
-                    "program: give each its own population (fjax.train.sweep.group_grid)")
-            if name not in LOSS_USES.get(cfg.name, ()):
-                raise ValueError(f"hparams key {name!r} has no effect on the loss "
-                                 f"{cfg.name!r}; drop it from the grid, or choose a loss "
-                                 "that uses it (pos_weight: bce, focal; focal_gamma, "
-                                 "focal_alpha: focal; huber_delta: huber)")
-            for value in values:
-                dataclasses.replace(cfg, **{name: value})   # LossConfig's own checks
-
     loss_fn.check_data = check_data
-    loss_fn.check_hparams = check_hparams
+    loss_fn.check_hparams = functools.partial(check_loss_grid, cfg)
     loss_fn.structure = f"{cfg!r} {model_structure(apply_fn)}"
     return loss_fn
 
 
-def check_targets(cfg: LossConfig, y: np.ndarray, num_classes: int | None = None) -> None:
+def check_loss_grid(cfg: LossConfig, grid: Mapping[str, Sequence[float]]) -> None:
+    """A population's grid over loss keys: every key one that the loss `cfg.name` reads
+    (`LOSS_USES`), every value one that `LossConfig` accepts."""
+    defaults = loss_hyperparameters(cfg)
+    for name, values in grid.items():
+        if name not in defaults:
+            close = difflib.get_close_matches(name, [*HYPERPARAMS, *defaults], n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(
+                f"hparams key {name!r}{hint} is neither an optimizer hyperparameter "
+                f"({', '.join(HYPERPARAMS)}, or one that an optax optimizer of your "
+                "own injects with optax.inject_hyperparams) nor a loss one "
+                f"({', '.join(defaults)}); "
+                "structural settings (dropout, hidden, batch_size, ...) change the "
+                "program: give each its own population (fjax.train.sweep.group_grid)")
+        if name not in LOSS_USES.get(cfg.name, ()):
+            users = ", ".join(loss for loss, keys in LOSS_USES.items() if name in keys)
+            raise ValueError(f"hparams key {name!r} has no effect on the loss "
+                             f"{cfg.name!r}; drop it from the grid, or choose a loss "
+                             f"that uses it ({users})")
+        for value in values:
+            dataclasses.replace(cfg, **{name: value})   # LossConfig's own checks
+
+
+def check_targets(cfg: LossConfig, y: np.ndarray) -> None:
     """Host-side check that targets suit the loss (0/1 labels for bce/focal, ...)."""
     if cfg.name in BINARY:
         losses.check_binary_labels(y, "y")
     elif cfg.name == "softmax_ce":
-        losses.check_class_labels(y, num_classes or int(np.max(y)) + 1, "y")
+        losses.check_class_labels(y, int(np.max(y)) + 1, "y")
