@@ -32,9 +32,7 @@ def _encode(logs: dict) -> dict:
 
 def _shapes(tree: Any) -> dict:
     """Leaf path ("train/params/Dense_0/kernel") -> shape, for a state or its metadata."""
-    def name(key):
-        return str(getattr(key, "key", getattr(key, "name", getattr(key, "idx", key))))
-    return {"/".join(name(k) for k in path): tuple(leaf.shape)
+    return {jax.tree_util.keystr(path, simple=True, separator="/"): tuple(leaf.shape)
             for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
 
 
