@@ -123,7 +123,3 @@ def set_hyperparams(opt_state, values: Mapping[str, jax.Array | float]):
     for name, value in values.items():
         hp[name] = jnp.asarray(value, dtype=jnp.asarray(hp[name]).dtype)
     return opt_state._replace(hyperparams=hp)
-
-
-def get_hyperparams(opt_state) -> dict[str, jax.Array]:
-    return dict(opt_state.hyperparams)

@@ -5,7 +5,7 @@ import optax
 import pytest
 
 from fjax.config import OptimConfig
-from fjax.optim import build_optimizer, get_hyperparams, schedule_shape, set_hyperparams
+from fjax.optim import build_optimizer, schedule_shape, set_hyperparams
 
 PARAMS = {"dense": {"kernel": jnp.array([[1.0, -2.0], [0.5, 3.0]]), "bias": jnp.array([0.3, -0.1])}}
 GRADS = jax.tree.map(lambda p: 0.1 * p + 0.05, PARAMS)
@@ -72,7 +72,7 @@ def test_hyperparameters_are_state_not_program():
     """Setting the rate in the state equals building the optimizer with that rate."""
     tx = build_optimizer(OptimConfig(name="adam", learning_rate=1e-3), 10)
     state = set_hyperparams(tx.init(PARAMS), {"learning_rate": 0.05})
-    assert float(get_hyperparams(state)["learning_rate"]) == pytest.approx(0.05)
+    assert float(state.hyperparams["learning_rate"]) == pytest.approx(0.05)
     updates, _ = tx.update(GRADS, state, PARAMS)
     ref_tx = optax.adam(0.05)
     ref_updates, _ = ref_tx.update(GRADS, ref_tx.init(PARAMS), PARAMS)
