@@ -18,15 +18,8 @@ import jax
 from fjax.models.shapes import flatten_batch
 
 
-class LinearRegression(nn.Module):
-    """Least-squares linear model: y = x W + b.
-
-    ``f32[batch, features] -> f32[batch, out_dim]``; ``f32[batch, ...]`` inputs are
-    flattened to ``f32[batch, prod(...)]`` first.
-
-    Attributes:
-      out_dim: number of regression targets.
-    """
+class _Affine(nn.Module):
+    """y = x W + b on rows flattened to ``f32[batch, prod(...)]``, named ``dense``."""
 
     out_dim: int
 
@@ -38,7 +31,18 @@ class LinearRegression(nn.Module):
         return nn.Dense(self.out_dim, name="dense")(x)
 
 
-class LogisticRegression(nn.Module):
+class LinearRegression(_Affine):
+    """Least-squares linear model: y = x W + b.
+
+    ``f32[batch, features] -> f32[batch, out_dim]``; ``f32[batch, ...]`` inputs are
+    flattened to ``f32[batch, prod(...)]`` first.
+
+    Attributes:
+      out_dim: number of regression targets.
+    """
+
+
+class LogisticRegression(_Affine):
     """Logistic regression: returns the logits z = x W + b (not probabilities).
 
     p(y=1 | x) = sigmoid(z) when ``out_dim == 1``; p(y=k | x) = softmax(z)_k otherwise.
@@ -51,10 +55,3 @@ class LogisticRegression(nn.Module):
     """
 
     out_dim: int = 1
-
-    @nn.compact
-    def __call__(self, x: jax.Array, deterministic: bool = True) -> jax.Array:
-        """Returns logits. ``deterministic`` is accepted and ignored."""
-        del deterministic  # No dropout; accepted for a uniform apply signature.
-        x = flatten_batch(x, type(self).__name__)
-        return nn.Dense(self.out_dim, name="dense")(x)
