@@ -365,7 +365,8 @@ def log_loss(
     weights: ArrayLike | None = None,
     eps: float = 1e-7,
 ) -> Array:
-    """Binary log loss ``-mean [y log p + (1 - y) log(1 - p)]``, ``p`` clipped to ``[eps, 1-eps]``."""
+    """Binary log loss ``-mean [y log p + (1 - y) log(1 - p)]``, ``p`` clipped to
+    ``[eps, 1-eps]``."""
     probs, labels, w = _binary(probs, labels, weights)
     p = jnp.clip(probs, eps, 1.0 - eps)
     return _wmean(-(labels * jnp.log(p) + (1.0 - labels) * jnp.log1p(-p)), w)
@@ -378,7 +379,8 @@ def precision_recall_f1(
     threshold: ArrayLike,
     weights: ArrayLike | None = None,
 ) -> dict[str, Array]:
-    """Precision ``tp/(tp+fp)``, recall ``tp/(tp+fn)``, F1 ``2tp/(2tp+fp+fn)`` at ``score >= threshold``.
+    """Precision ``tp/(tp+fp)``, recall ``tp/(tp+fn)``, F1 ``2tp/(2tp+fp+fn)`` at
+    ``score >= threshold``.
 
     Each is 0 where its denominator is 0 (scikit-learn's ``zero_division=0``).
     """
