@@ -793,7 +793,7 @@ def test_lift_rule_runs_recurrent_models_one_at_a_time_on_cpu_only():
         for platform in ("cpu", "gpu"):
             with jax.default_device(platform):
                 expected = 1 if kind == "lstm" and platform == "cpu" else None
-                assert auto_chunk(loss, loop, data, [], {}) == expected, (kind, platform)
+                assert auto_chunk(loss, loop, data, {}) == expected, (kind, platform)
 
 
 def test_population_rejects_bad_hyperparameters_and_ambiguous_validation():

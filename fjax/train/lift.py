@@ -137,10 +137,9 @@ def _epoch(spec: PopulationSpec, loss_fn: Callable, eval_fn: EvalFn | None, loop
     return jax.tree.map(lambda x: x.reshape((n_groups * size,) + x.shape[2:]), out)
 
 
-def auto_chunk(loss_fn: Callable, loop: LoopState, data: dict, loss_names: list,
-               loss_hp: dict) -> int | None:
+def auto_chunk(loss_fn: Callable, loop: LoopState, data: dict, loss_hp: dict) -> int | None:
     """How many members to train at once when `TrainConfig.member_chunk` is None
-    (None: all of them).
+    (None: all of them); `loss_hp` holds the members' loss hyperparameters (may be empty).
 
     Accelerators: all of them. CPU: all of them, unless the model's step runs a loop
     (a recurrence, as a scan or one of fjax's C++ LSTM and GRU kernels): then one at a
@@ -160,7 +159,7 @@ def auto_chunk(loss_fn: Callable, loop: LoopState, data: dict, loss_names: list,
     batch["weight"] = jax.ShapeDtypeStruct((2,), jnp.float32)
 
     def step(state, batch, hp):
-        member_loss = functools.partial(loss_fn, hparams=hp) if loss_names else loss_fn
+        member_loss = functools.partial(loss_fn, hparams=hp) if hp else loss_fn
         return make_train_step.__wrapped__(member_loss)(state, batch)
     hp = {k: one(v) for k, v in loss_hp.items()}
     jaxpr = jax.make_jaxpr(step)(state, batch, hp)

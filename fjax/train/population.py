@@ -305,7 +305,7 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
     chunk = train.member_chunk
     if chunk is None:
         with inputs_named(data):
-            chunk = auto_chunk(loss_fn, loop, data, loss_names, loss_hp)
+            chunk = auto_chunk(loss_fn, loop, data, loss_hp)
     mesh = member_mesh(len(group_fold), devices)
     pop_spec = PopulationSpec(loop=spec, with_hparams=bool(loss_names), has_val=has_val,
                               eval_batch_size=train.eval_batch_size, group_size=group_size,
