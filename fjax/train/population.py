@@ -274,12 +274,7 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
     """
     hparams = check_grid(hparams or {})
     seeds = check_seeds(seeds)
-    if isinstance(optim, OptimConfig):
-        check_optimizer_values(optim, hparams)
-    optimizer_names = optimizer_keys(optim, init_fn)
-    loss_names = [k for k in hparams if k not in optimizer_names]
-    if hasattr(loss_fn, "check_hparams"):
-        loss_fn.check_hparams({k: hparams[k] for k in loss_names})
+    optimizer_names, loss_names = grid_owners(hparams, optim, init_fn, loss_fn)
     data, base_weights, train_masks, val_data, val_masks = member_data(
         loss_fn, data, folds, val_data)
     has_val = val_data is not None
@@ -298,7 +293,7 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
     columns = {k: jnp.asarray(members[k].to_numpy(), jnp.float32) for k in hparams}
     loss_hp = {k: columns[k] for k in loss_names}
     loop = init_population(init_fn, tx, jnp.asarray(members["seed"].to_numpy(), jnp.uint32),
-                           {k: columns[k] for k in hparams if k in optimizer_names})
+                           {k: columns[k] for k in optimizer_names})
     group_size = int(np.prod([len(v) for v in hparams.values()])) if hparams else 1
     group_fold, group_seed, seed_rngs = member_groups(members, group_size, loop)
 
@@ -343,6 +338,20 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
                       monitor=spec.monitor, mode=train.monitor_mode, compile_s=record.compile_s,
                       compilations=record.compilations, train_s=record.train_s,
                       epoch_s=record.epoch_s, resumed_epoch=record.resumed_epoch)
+
+
+def grid_owners(hparams: Mapping[str, Sequence[float]],
+                optim: OptimConfig | optax.GradientTransformation, init_fn: InitFn,
+                loss_fn: Callable) -> tuple[list[str], list[str]]:
+    """(the grid keys the optimizer takes, those that go to the loss), each checked: the
+    optimizer's values by `OptimConfig`, the loss's keys by its `check_hparams`."""
+    if isinstance(optim, OptimConfig):
+        check_optimizer_values(optim, hparams)
+    injected = optimizer_keys(optim, init_fn)
+    loss_names = [k for k in hparams if k not in injected]
+    if hasattr(loss_fn, "check_hparams"):
+        loss_fn.check_hparams({k: hparams[k] for k in loss_names})
+    return [k for k in hparams if k in injected], loss_names
 
 
 def optimizer_keys(optim: OptimConfig | optax.GradientTransformation,
