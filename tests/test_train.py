@@ -27,8 +27,7 @@ from fjax.train import (Callback, TrainingDiverged, TrainState, fit, init_member
 from fjax.train.checkpoint import Checkpointer
 from fjax.train.epoch import epoch_permutation, num_batches, shuffled_batches, train_epoch
 from fjax.train.objective import check_targets, model_structure, output_dim, supervised_loss
-from fjax.train.loop import resolve_monitor
-from fjax.train.loop import LoopSpec, LoopState, track_best
+from fjax.train.loop import LoopState, loop_spec, track_best
 from fjax.train.members import member_grid
 from fjax.train.population import Population
 
@@ -347,9 +346,8 @@ def test_early_stopping_follows_mode_min_delta_and_patience(monitor, mode, score
     with patience 2 the run stops after epoch 4 with epoch 2 as its best, and epoch 5's
     larger improvement is never seen."""
     config = TrainConfig(monitor=monitor, mode=mode, min_delta=0.05, patience=2)
-    monitor, sign = resolve_monitor(config, has_val=True)
-    spec = LoopSpec(batch_size=16, n_batches=1, monitor=monitor, sign=sign,
-                    min_delta=config.min_delta, patience=config.patience)
+    spec = loop_spec(config, [16], has_val=True)
+    monitor, sign = spec.monitor, spec.sign
     loop = LoopState.start(fresh_state())
     for score in scores:
         loop = track_best(spec, loop, loop.train, {"loss": jnp.float32(0.1),

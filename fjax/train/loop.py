@@ -66,21 +66,17 @@ class LoopSpec:
                               # it is only logged, and a non-finite val_loss stops nothing
 
 
-def resolve_monitor(config: TrainConfig, has_val: bool) -> tuple[str, float]:
-    """(the monitored metric, +1 to minimise it or -1 to maximise it)."""
-    monitor = config.monitor or ("val_loss" if has_val else "loss")
-    return monitor, (1.0 if config.monitor_mode == "min" else -1.0)
-
-
 def loop_spec(config: TrainConfig, rows: Sequence[int], has_val: bool) -> LoopSpec:
     """The `LoopSpec` of members with `rows` weighted training rows each (one for `fit`):
     one batch size (no padding beyond the largest member's rows), enough batches for the
-    largest, and empty batches skipped where a smaller member runs out of rows."""
+    largest, and empty batches skipped where a smaller member runs out of rows. The
+    monitor defaults to val_loss with validation data, else loss."""
     most, fewest = max(int(np.max(rows)), 1), int(np.min(rows))
     batch_size = min(config.batch_size, most)
     n_batches = num_batches(most, batch_size)
-    monitor, sign = resolve_monitor(config, has_val)
-    return LoopSpec(batch_size=batch_size, n_batches=n_batches, monitor=monitor, sign=sign,
+    return LoopSpec(batch_size=batch_size, n_batches=n_batches,
+                    monitor=config.monitor or ("val_loss" if has_val else "loss"),
+                    sign=1.0 if config.monitor_mode == "min" else -1.0,
                     min_delta=config.min_delta, patience=config.patience,
                     skip_empty=num_batches(fewest, batch_size) < n_batches,
                     val_selects=config.val_selects)
