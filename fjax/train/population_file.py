@@ -101,7 +101,7 @@ def population_fields(data: bytes, source: str, like: Any = None) -> dict:
     trees = {name: _decode_tree(saved[name], source, name, len(members), like)
              for name in ("params", "best_params", "last_params")}
     arrays = {name: jnp.asarray(value) for name, value in saved["loop"].items()}
-    _check_members(arrays, len(members), source)
+    _check_stacked({k: v.shape for k, v in arrays.items()}, len(members), source, "loop arrays")
     loop = LoopState(train=TrainState(params=trees["last_params"], opt_state=None,
                                       step=arrays.pop("step"), rng=arrays.pop("rng"), tx=None),
                      best_params=trees["best_params"], **arrays)
@@ -136,11 +136,8 @@ def _decode_tree(saved: dict, source: str, field: str, size: int, like: Any) -> 
     `like` (one member's tree)."""
     paths = [tuple(p) for p in saved["paths"]]
     leaves = [jnp.asarray(leaf) for leaf in saved["leaves"]]
-    wrong = [("/".join(p), leaf.shape) for p, leaf in zip(paths, leaves)
-             if leaf.ndim == 0 or leaf.shape[0] != size]
-    if wrong:
-        raise ValueError(f"{source} holds {size} members but its {field} leaves {wrong[:4]} "
-                         f"are not stacked over {size}: it is damaged")
+    _check_stacked({"/".join(p): leaf.shape for p, leaf in zip(paths, leaves)}, size, source,
+                   f"{field} leaves")
     if like is None:
         tree = _nested(paths, leaves)
         if str(jax.tree.structure(tree)) != saved["structure"]:
@@ -178,8 +175,10 @@ def _nested(paths: list[tuple], leaves: list) -> Any:
     return root
 
 
-def _check_members(arrays: dict, size: int, source: str) -> None:
-    wrong = {k: v.shape for k, v in arrays.items() if v.ndim == 0 or v.shape[0] != size}
+def _check_stacked(shapes: dict[str, tuple], size: int, source: str, what: str) -> None:
+    """Each array (name -> shape) of a file holding `size` members is stacked over them."""
+    wrong = {name: shape for name, shape in shapes.items() if not shape or shape[0] != size}
     if wrong:
-        raise ValueError(f"{source} holds {size} members but its loop arrays {wrong} are not "
+        shown = dict(list(wrong.items())[:4])
+        raise ValueError(f"{source} holds {size} members but its {what} {shown} are not "
                          f"stacked over {size}: it is damaged")
