@@ -485,29 +485,35 @@ def test_resuming_another_runs_checkpoint_names_the_directory(tmp_path):
     checkpoints.close()
 
 
-@pytest.mark.parametrize("damage", ["cut short", "no metadata"])
-def test_a_damaged_checkpoint_is_named_and_the_one_before_it_resumes(tmp_path, damage):
-    """A checkpoint whose files were cut short (a full disk, a copy interrupted) raised
-    tensorstore's traceback on resume; one without its metadata was called "another
-    model". Deleting it, as the error says, resumes from the save before it."""
-    full = fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=4, batch_size=16))
-    fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=2, batch_size=16),
-        callbacks=[Checkpointer(tmp_path)])
-    loop = tmp_path / "2" / "loop"
-    if damage == "cut short":
-        for path in loop.rglob("d/*"):
-            path.write_bytes(b"")
-    else:
-        (loop / "_METADATA").unlink()
-    with pytest.raises(ValueError, match=rf"checkpoint of epoch 2 in .* cannot be read \(.*\): "
-                                         rf"it is damaged; delete {tmp_path / '2'} to resume "
-                                         r"from the save before it"):
-        fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=4, batch_size=16),
-            callbacks=[Checkpointer(tmp_path)])
+def _truncate_largest(folder):
+    """Empty the largest file under `folder` (a disk that lost a file's data)."""
+    files = [f for f in folder.rglob("*") if f.is_file()]
+    max(files, key=lambda f: f.stat().st_size).write_bytes(b"")
+
+
+@pytest.mark.parametrize("damage", [
+    lambda step: _truncate_largest(step / "loop"),          # tensorstore: a plain Exception
+    lambda step: (step / "run" / "metadata").unlink(),      # once read as "an older format"
+    lambda step: _truncate_largest(step / "history"),       # a bare JSON error, no folder
+    lambda step: (step / "loop" / "_METADATA").unlink()],   # once read as "another model"
+    ids=["array data", "run metadata", "history", "loop metadata"])
+def test_a_damaged_checkpoint_names_its_folder_and_the_save_before_it(tmp_path, damage):
+    """A checkpoint damaged after it was saved gave a tensorstore traceback, a JSON
+    error or "older format"; now a message naming the folder to delete, and deleting it
+    as told resumes from the save before it to the numbers of a run that never stopped."""
+    cfg = lambda epochs: TrainConfig(epochs=epochs, batch_size=16)  # noqa: E731
+    full = fit(fresh_state(), LOSS, DATA, config=cfg(4))
+    fit(fresh_state(), LOSS, DATA, config=cfg(2), callbacks=[Checkpointer(tmp_path)])
+    damage(tmp_path / "2")
+    damaged = Checkpointer(tmp_path)
+    with pytest.raises(ValueError, match=rf"checkpoint of epoch 2 in {tmp_path} cannot be "
+                                         rf"read .*delete {tmp_path / '2'} to resume from "
+                                         r"the checkpoint of epoch 1"):
+        fit(fresh_state(), LOSS, DATA, config=cfg(4), callbacks=[damaged])
+    damaged.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["1", "2"]   # nothing deleted
     shutil.rmtree(tmp_path / "2")
-    resumed = fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=4, batch_size=16),
-                  callbacks=[Checkpointer(tmp_path)])
-    assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
+    resumed = fit(fresh_state(), LOSS, DATA, config=cfg(4), callbacks=[Checkpointer(tmp_path)])
     assert tree_equal(full.state.params, resumed.state.params)
 
 

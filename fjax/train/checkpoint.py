@@ -41,14 +41,6 @@ def _decode(logs: dict) -> dict:
             for k, v in logs.items()}
 
 
-def _first_cause(err: BaseException) -> str:
-    """The first line of the error that started `err`'s chain: the file's own (a byte
-    range past its end), not the wrappers' tensorstore specs."""
-    while err.__cause__ is not None:
-        err = err.__cause__
-    return (str(err).splitlines() or [type(err).__name__])[0][:300]
-
-
 class Checkpointer(Callback):
     """Save the run every `every` epochs, at most once in `every_s` seconds (a save takes
     tens of milliseconds), and when it ends into `directory` (the latest `keep` saves), and
@@ -101,10 +93,9 @@ class Checkpointer(Callback):
             stored = _shapes(self.manager.item_metadata(epoch)["loop"])
             run = self.manager.restore(epoch, args=ocp.args.Composite(
                 run=ocp.args.JsonRestore()))["run"]
-        except (KeyError, FileNotFoundError, ValueError) as err:
-            step = os.path.join(self.directory, str(epoch))
-            if all(os.path.isdir(os.path.join(step, item)) for item in ("loop", "run")):
-                raise self._damaged(epoch, _first_cause(err)) from err
+        except Exception as err:   # orbax and tensorstore raise plain Exception too
+            if os.path.isdir(os.path.join(self.directory, str(epoch), "run")):
+                raise self._damaged(epoch, err) from err
             raise ValueError(f"the checkpoint of epoch {epoch} in {self.directory} is in an "
                              "older format (items of another fjax); finish that run with the "
                              "fjax that wrote it, or start again in a new directory") from err
@@ -117,7 +108,7 @@ class Checkpointer(Callback):
                 "new directory")
         wanted = _shapes(template)
         if not stored:   # its metadata is gone: not another run's state, a damaged one
-            raise self._damaged(epoch, "its loop state has no metadata")
+            raise self._damaged(epoch, ValueError("its loop state has no metadata"))
         if stored != wanted:
             diff = sorted(set(stored.items()) ^ set(wanted.items()))[:4]
             raise ValueError(
@@ -129,17 +120,24 @@ class Checkpointer(Callback):
         try:
             saved = self.manager.restore(epoch, args=ocp.args.Composite(
                 loop=ocp.args.StandardRestore(abstract), history=ocp.args.JsonRestore()))
-        except Exception as err:   # tensorstore raises plain Exceptions for cut-short files
-            raise self._damaged(epoch, _first_cause(err)) from err
-        return Resumed(saved["loop"], [_decode(logs) for logs in saved["history"]])
+            return Resumed(saved["loop"], [_decode(logs) for logs in saved["history"]])
+        except Exception as err:   # damaged array data: a plain Exception from tensorstore
+            raise self._damaged(epoch, err) from err
 
-    def _damaged(self, epoch: int, why: str) -> ValueError:
-        """The error for a checkpoint whose files cannot be read back (a full disk, an
-        interrupted copy), with the two ways on."""
-        return ValueError(
-            f"the checkpoint of epoch {epoch} in {self.directory} cannot be read ({why}): it "
-            f"is damaged; delete {os.path.join(self.directory, str(epoch))} to resume from "
-            "the save before it, or start again without resuming")
+    def _damaged(self, epoch: int, err: Exception) -> ValueError:
+        """The error for a checkpoint that cannot be read: orbax renames a save into place
+        only once it is complete, so its files were changed or lost afterwards. Says
+        which folder to delete to resume from the save before it; deletes nothing."""
+        while err.__cause__ or err.__context__:   # tensorstore's own words are innermost
+            err = err.__cause__ or err.__context__
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+        earlier = [e for e in self.manager.all_steps() if e < epoch]
+        fix = (f"delete {os.path.join(self.directory, str(epoch))} to resume from the "
+               f"checkpoint of epoch {max(earlier)}" if earlier else
+               "start again in a new directory (or delete this one)")
+        return ValueError(f"the checkpoint of epoch {epoch} in {self.directory} cannot be "
+                          f"read ({reason}): its files were changed or lost after it was "
+                          f"saved; {fix}")
 
     def on_train_begin(self, loop: Any) -> Resumed | None:
         self.history = []
