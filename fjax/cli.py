@@ -29,10 +29,10 @@ from typing import Any, Callable
 
 import tyro
 
-from fjax.config import from_dict, hyperparameters, replace_path
+from fjax.config import from_dict, get_path, hyperparameters, replace_path
 from fjax.runtime import enable_compilation_cache, reliable_interrupts
 from fjax.tasks import TASKS, get_task
-from fjax.tasks.experiment import CHECKPOINT_EVERY_S
+from fjax.tasks.experiment import CHECKPOINT_EVERY_S, changed_data_files
 from fjax.train import TrainingDiverged
 
 USAGE = f"""usage: fjax {{run,sweep}} {{{",".join(TASKS)}}} [OPTIONS]
@@ -149,6 +149,20 @@ def check_not_source(config: Any, source: Path | None) -> None:
         raise ValueError(f"--config {source / 'config.json'}: this rerun would write into "
                          f"{source} and replace the run it reads; pass --out DIR or --name "
                          f"NAME for the rerun, or --out {source} to replace that run")
+
+
+def warn_changed_data(config: Any, saved: Any, source: Path | None) -> None:
+    """A `--config` rerun that reads a data file of the saved run (the same data.path)
+    whose contents changed since (a file edited, or another one at a relative path) gives
+    other numbers: say so, naming the file. One of its own (--data.path new.csv) is not
+    compared, nor is a resume (`check_resumable` refuses one on changed data)."""
+    if source is None or config.resume:
+        return
+    same = [f"{name} ({why})" for name, why in changed_data_files(config, source).items()
+            if get_path(config, name) == get_path(saved, name)]
+    if same:
+        warnings.warn(f"--config {source / 'config.json'}: the data changed since that run, "
+                      f"so the numbers will differ: {'; '.join(same)}", stacklevel=2)
 
 
 def flags_in(args: list[str]) -> set[str]:
@@ -347,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             config, grid = parse_sweep(task.Config, args, prog, saved, saved_grid)
         check_not_source(config, source)
+        warn_changed_data(config, saved, source)
         return task.run(config, grid=grid)
 
     return report_errors(prog, run)

@@ -1,7 +1,9 @@
 """`fjax run forecast` end to end on small files: the run folder, its numbers, the CLI."""
 
 import dataclasses
+import hashlib
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -258,6 +260,38 @@ def test_resume_refuses_other_settings_and_an_empty_folder(tmp_path, capsys):
     assert cli.main([*args, "--resume", "--train.epochs", "2", "--seed", "3"]) == 2
     assert "differs from the one in" in (err := capsys.readouterr().err)
     assert "seed, train.epochs;" in err
+
+
+def test_a_run_records_its_data_files_bytes_and_a_rerun_on_changed_data_is_told(tmp_path,
+                                                                               capsys):
+    """config.json holds the data path only, as given: a file edited since the run (or
+    another one at the same relative path) was rerun with --config, or resumed, to other
+    numbers without a word."""
+    data = tmp_path / "p.csv"
+    write_prices(data, n=200)
+    args = ["run", "forecast", "--data.path", str(data), "--data.target", "price",
+            "--data.window", "10", "--model.kind", "linear", "--train.epochs", "1"]
+    assert cli.main([*args, "--out", str(tmp_path / "r")]) == 0
+    sha = hashlib.sha256(data.read_bytes()).hexdigest()
+    env = json.loads((tmp_path / "r" / "environment.json").read_text())
+    assert env["data_files"] == {"data.path": {"path": str(data.resolve()), "sha256": sha,
+                                               "bytes": len(data.read_bytes())}}
+    saved = ["--config", str(tmp_path / "r" / "config.json")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # the same bytes: nothing to say
+        assert cli.main(["run", "forecast", *saved, "--out", str(tmp_path / "a")]) == 0
+    write_prices(data, n=200, seed=1)    # the file changed since
+    with pytest.warns(UserWarning, match=rf"the data changed since that run, so the numbers "
+                                         rf"will differ: data.path \(sha256 {sha[:12]}"):
+        assert cli.main(["run", "forecast", *saved, "--out", str(tmp_path / "b")]) == 0
+    write_prices(tmp_path / "q.csv", n=200)   # a file of its own is not compared
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cli.main(["run", "forecast", *saved, "--data.path", str(tmp_path / "q.csv"),
+                         "--out", str(tmp_path / "c")]) == 0
+    capsys.readouterr()
+    assert cli.main([*args, "--out", str(tmp_path / "r"), "--resume"]) == 2
+    assert f"in the contents of data.path (sha256 {sha[:12]}" in capsys.readouterr().err
 
 
 def test_a_saved_config_reruns_the_run_and_a_sweep_with_its_grid(tmp_path, capsys):

@@ -6,6 +6,8 @@ A task supplies `build(config) -> Trainable` for a group's structure; the rest i
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import warnings
 from dataclasses import dataclass
@@ -201,7 +203,8 @@ def default_run_dir(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]] 
         run_dir.remove(*outputs, "grid.json")
         run_dir.remove_trees(*checkpoint_dirs(outputs))
     run_dir.json("config.json", to_dict(config))
-    run_dir.json("environment.json", {"config_class": config_class(config), **environment()})
+    run_dir.json("environment.json", {"config_class": config_class(config), **environment(),
+                                      "data_files": data_files(config)})
     if grid_json:
         run_dir.json("grid.json", grid_json)
     return run_dir
@@ -268,8 +271,42 @@ def holds_own_config(folder: Path, config: ExperimentConfig) -> bool:
     return True
 
 
+def data_files(config: ExperimentConfig) -> dict[str, dict]:
+    """Each file that `config.data` names (`path`, credit's `score_path`): its absolute
+    path, size and SHA-256. config.json holds a path only, as given; these say which
+    bytes the run read, so that a rerun or a resume can tell when the file changed."""
+    files = {}
+    for field in dataclasses.fields(config.data):
+        given = getattr(config.data, field.name)
+        if (field.name == "path" or field.name.endswith("_path")) and given \
+                and Path(given).is_file():
+            with open(given, "rb") as f:
+                sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+            files[f"data.{field.name}"] = {"path": str(Path(given).resolve()),
+                                           "bytes": Path(given).stat().st_size,
+                                           "sha256": sha256}
+    return files
+
+
+def changed_data_files(config: ExperimentConfig, folder: Path) -> dict[str, str]:
+    """The data files of `config` whose contents differ from the ones the run in `folder`
+    read (its environment.json's `data_files`): {"data.path": "sha256 ... then, ... now;
+    it read /abs/path"}; empty for a run that recorded none (an older fjax)."""
+    try:
+        saved = json.loads((folder / "environment.json").read_text()).get("data_files") or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+    now = data_files(config)
+    return {name: f"sha256 {then['sha256'][:12]}... then, "
+                  f"{now[name]['sha256'][:12] + '...' if name in now else 'no file'} now; "
+                  f"it read {then['path']}"
+            for name, then in saved.items()
+            if now.get(name, {}).get("sha256") != then.get("sha256")}
+
+
 def check_resumable(folder: Path, config: ExperimentConfig, grid: dict | None) -> None:
-    """The interrupted run in `folder` had this config and grid (apart from `resume`)."""
+    """The interrupted run in `folder` had this config and grid (apart from `resume`),
+    and its data files had the contents they have now."""
     saved = folder / "config.json"
     if not saved.exists():
         raise ValueError(f"--resume: {folder} holds no run to resume (no config.json); "
@@ -281,6 +318,8 @@ def check_resumable(folder: Path, config: ExperimentConfig, grid: dict | None) -
     grid_file = folder / "grid.json"
     if (json.loads(grid_file.read_text()) if grid_file.exists() else None) != to_jsonable(grid):
         differ.append("the swept values (grid.json)")
+    differ += [f"the contents of {name} ({why})"
+               for name, why in changed_data_files(config, folder).items()]
     if differ:
         raise ValueError(f"--resume: this run differs from the one in {folder} in "
                          f"{', '.join(differ)}; resume with its settings, or run without "
