@@ -32,7 +32,8 @@ import tyro
 from fjax.config import from_dict, get_path, hyperparameters, replace_path
 from fjax.runtime import enable_compilation_cache, reliable_interrupts
 from fjax.tasks import TASKS, get_task
-from fjax.tasks.experiment import CHECKPOINT_EVERY_S, changed_data_files
+from fjax.tasks.experiment import (CHECKPOINT_EVERY_S, changed_data_files,
+                                   changed_environment)
 from fjax.train import TrainingDiverged
 
 USAGE = f"""usage: fjax {{run,sweep}} {{{",".join(TASKS)}}} [OPTIONS]
@@ -163,6 +164,20 @@ def warn_changed_data(config: Any, saved: Any, source: Path | None) -> None:
     if same:
         warnings.warn(f"--config {source / 'config.json'}: the data changed since that run, "
                       f"so the numbers will differ: {'; '.join(same)}", stacklevel=2)
+
+
+def warn_changed_environment(config: Any, source: Path | None) -> None:
+    """A `--config` rerun, or a resume, under another jax setting, library version,
+    machine or fjax revision than the run it repeats or continues: the same config and
+    seed give the same numbers only on the same setup, so say what differs."""
+    folder = Path(config.run_dir) if config.resume else source
+    changes = changed_environment(folder) if folder is not None else {}
+    if changes:
+        what = "; ".join(f"{key} {then!r} then, {now!r} now"
+                         for key, (then, now) in changes.items())
+        action = "--resume" if config.resume else f"--config {source / 'config.json'}"
+        warnings.warn(f"{action}: the setup differs from that run's ({what}), so the numbers "
+                      "may differ from it", stacklevel=2)
 
 
 def flags_in(args: list[str]) -> set[str]:
@@ -362,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
             config, grid = parse_sweep(task.Config, args, prog, saved, saved_grid)
         check_not_source(config, source)
         warn_changed_data(config, saved, source)
+        warn_changed_environment(config, source)
         return task.run(config, grid=grid)
 
     return report_errors(prog, run)

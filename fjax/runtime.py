@@ -90,12 +90,20 @@ def environment() -> dict:
     """What besides the config can change a run's numbers: the machine, the library
     versions, fjax's source revision (when run from a git checkout) and whether the CPU
     recurrent kernels were loaded (`fjax.kernels.kernel_state`; a run rewrites it when
-    it ends). Written to every run folder as environment.json."""
+    it ends), XLA_FLAGS and the jax settings that change numbers. Written to every run
+    folder as environment.json."""
     from fjax.kernels import kernel_state
     return {**machine_summary(), "versions": {name: _version(name) for name in (
                 "fjax", "jax", "jaxlib", "flax", "optax", "numpy", "pandas")},
             "fjax_commit": _source_revision(), "cpu_kernels": kernel_state(),
-            "XLA_FLAGS": os.environ.get("XLA_FLAGS")}
+            "XLA_FLAGS": os.environ.get("XLA_FLAGS"),
+            "jax_config": {name: getattr(jax.config, name) for name in NUMERIC_JAX_CONFIG}}
+
+
+# jax settings that change a run's numbers, and that a shell can set unseen (JAX_ENABLE_X64=1
+# widens the data and keys; JAX_THREEFRY_PARTITIONABLE=0 draws other random numbers).
+NUMERIC_JAX_CONFIG = ("jax_enable_x64", "jax_default_prng_impl", "jax_threefry_partitionable",
+                      "jax_default_matmul_precision")
 
 
 _INTERRUPTED = threading.Event()

@@ -294,6 +294,32 @@ def test_a_run_records_its_data_files_bytes_and_a_rerun_on_changed_data_is_told(
     assert f"in the contents of data.path (sha256 {sha[:12]}" in capsys.readouterr().err
 
 
+def test_a_rerun_or_resume_under_other_jax_settings_is_told(tmp_path, run_killed_at):
+    """JAX_ENABLE_X64=1 or JAX_THREEFRY_PARTITIONABLE=0 in a shell changed a run's numbers
+    (measured on `fjax run forecast`) while config.json and environment.json read the
+    same: the settings are recorded, and a --config rerun or a resume under others warns."""
+    import jax
+    write_prices(tmp_path / "p.csv", n=200)
+    args = ["run", "forecast", "--data.path", str(tmp_path / "p.csv"), "--data.target",
+            "price", "--data.window", "10", "--model.kind", "linear", "--train.epochs", "3"]
+    run_killed_at(2, lambda: cli.main([*args, "--out", str(tmp_path / "r")]), every_s=0.0)
+    env_file = tmp_path / "r" / "environment.json"
+    env = json.loads(env_file.read_text())
+    assert env["jax_config"]["jax_enable_x64"] is jax.config.jax_enable_x64 is False
+    assert env["jax_config"]["jax_default_prng_impl"] == jax.config.jax_default_prng_impl
+    saved = ["run", "forecast", "--config", str(tmp_path / "r" / "config.json")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # the same setup: nothing to say
+        assert cli.main([*saved, "--out", str(tmp_path / "a")]) == 0
+    env["jax_config"]["jax_enable_x64"] = True   # as a shell with JAX_ENABLE_X64=1 records
+    env_file.write_text(json.dumps(env))
+    told = r"the setup differs from that run's \(jax_config.jax_enable_x64 True then, False now"
+    with pytest.warns(UserWarning, match=rf"--config .*config.json: {told}"):
+        assert cli.main([*saved, "--out", str(tmp_path / "b")]) == 0
+    with pytest.warns(UserWarning, match=rf"--resume: {told}"):
+        assert cli.main([*args, "--out", str(tmp_path / "r"), "--resume"]) == 0
+
+
 def test_a_saved_config_reruns_the_run_and_a_sweep_with_its_grid(tmp_path, capsys):
     write_prices(tmp_path / "p.csv", n=200)
     common = ["--data.path", str(tmp_path / "p.csv"), "--data.target", "price",

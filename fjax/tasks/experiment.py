@@ -304,6 +304,21 @@ def changed_data_files(config: ExperimentConfig, folder: Path) -> dict[str, str]
             if now.get(name, {}).get("sha256") != then.get("sha256")}
 
 
+def changed_environment(folder: Path) -> dict[str, tuple]:
+    """What of `fjax.runtime.environment` that changes numbers (machine, library versions,
+    fjax's revision, XLA_FLAGS, jax's numeric settings) differs from the run in `folder`:
+    {"jax_config.jax_enable_x64": (False, True)}, the value then and now. Entries the run
+    did not record (an older fjax) are not compared."""
+    try:
+        saved = _flat(json.loads((folder / "environment.json").read_text()))
+    except (OSError, ValueError, AttributeError):
+        return {}
+    now = _flat(to_jsonable(environment()))
+    return {key: (saved[key], now.get(key)) for key in saved
+            if key.split(".")[0] in ("backend", "devices", "versions", "fjax_commit",
+                                     "XLA_FLAGS", "jax_config") and saved[key] != now.get(key)}
+
+
 def check_resumable(folder: Path, config: ExperimentConfig, grid: dict | None) -> None:
     """The interrupted run in `folder` had this config and grid (apart from `resume`),
     and its data files had the contents they have now."""
