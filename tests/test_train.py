@@ -117,11 +117,22 @@ def test_rows_outside_the_fold_never_influence_training():
 
 
 def test_same_seed_gives_bit_identical_parameters():
+    """For fit and for a population (Net has dropout: the keys matter every step)."""
     a = fit(fresh_state(), LOSS, DATA, config=CFG)
     b = fit(fresh_state(), LOSS, DATA, config=CFG)
     c = fit(fresh_state(seed=1), LOSS, DATA, config=CFG)
     assert tree_equal(a.state.params, b.state.params)
     assert not tree_equal(a.state.params, c.state.params)
+    pop = lambda seeds: train_population(LOSS, INIT, DATA, optim=OptimConfig(),  # noqa: E731
+                                         train=CFG, hparams={"learning_rate": [1e-3, 1e-2]},
+                                         seeds=seeds)
+    first, again, other = pop([0, 1]), pop([0, 1]), pop([1, 2])
+    assert tree_equal(first.params, again.params)
+    assert all(np.array_equal(x["loss"], y["loss"]) for x, y in zip(first.history, again.history))
+    for i, j in [(i, j) for i in range(4) for j in range(4)]:   # a member is its seed and lr
+        same = first.members.loc[i, ["seed", "learning_rate"]].tolist() == \
+            other.members.loc[j, ["seed", "learning_rate"]].tolist()
+        assert tree_equal(first.member_params(i), other.member_params(j)) == same
 
 
 @pytest.mark.parametrize("chunk", [None, 1, 3])
