@@ -236,3 +236,24 @@ def test_the_run_checks_the_scored_age_against_its_scorecard_points(german_run):
     report = (german_run / "report.md").read_text()
     assert "## Age (US Regulation B" in report
     assert ("**Age is a negative factor" in report) == age["negative_factor"]
+
+
+def test_a_protected_column_of_one_group_reports_no_proxy_screen():
+    """A file whose protected column holds one value (every applicant 'yes') has no group
+    to screen against the rest: the report says so (it raised KeyError: 'input')."""
+    from fjax.data.columns import infer_schema
+    from fjax.tasks.credit.fairness import fair_lending, proxy_screen
+    from fjax.tasks.credit.report import fair_lending_lines
+    rng = np.random.default_rng(0)
+    n = 40
+    frame = pd.DataFrame({"resident": ["yes"] * n, "amount": rng.normal(100, 10, n),
+                          "label": rng.choice(["bad", "good"], n)})
+    schema = infer_schema(frame, "label", "bad", drop=("resident",))
+    pd_raw, y = rng.random(n), (frame["label"] == "bad").to_numpy(float)
+    proxies = proxy_screen(frame, schema, ("resident",), 5, np.arange(n) % 4, pd_raw)
+    assert proxies.empty
+    fair = {"columns": ["resident"], "threshold": 0.5, "proxy_auc": 0.7,
+            "out_of_fold": fair_lending(frame, ("resident",), 0.5, pd_raw, pd_raw, y),
+            "proxies": proxies.to_dict(orient="records")}
+    text = "\n".join(fair_lending_lines(fair))
+    assert "### Proxy screen" in text and "single group" in text

@@ -192,6 +192,10 @@ def fair_lending_lines(fair: dict | None) -> list[str]:
 def proxy_lines(proxies: pd.DataFrame, cut: float) -> list[str]:
     """The proxy screen: how well the PD, and each input alone, tell each protected group
     from the rest; the strong proxies named, and what to do about them."""
+    if proxies.empty:   # every protected column has one group: no rest to tell it from
+        return ["### Proxy screen", "", "Not run: every protected column has a single "
+                "group among the labelled applicants, so no group can be told from the rest "
+                "(proxies.csv has no rows).", ""]
     score = proxies[proxies["input"] == PD_INPUT]
     inputs = proxies[proxies["input"] != PD_INPUT]
     strongest = inputs.loc[inputs.groupby("input")["auc"].idxmax()].sort_values(
