@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, logit
 
+from fjax.data.checks import check_count
 from fjax.metrics import check_probabilities
 
 CALIBRATORS = ("none", "platt", "isotonic")
@@ -34,8 +35,7 @@ def _logit(p: np.ndarray, eps: float = 1e-12) -> np.ndarray:
 def reliability_bins(pd: np.ndarray, y: np.ndarray, bins: int = 10):
     """(mean prediction, observed rate, count) per equal-width bin; NaN for empty bins."""
     check_probabilities(pd, y)
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-        raise ValueError(f"bins must be an integer >= 1, got {bins!r}")
+    check_count("bins", bins, 1)
     pd, y = np.asarray(pd, np.float64), np.asarray(y, np.float64)
     idx = np.clip((pd * bins).astype(int), 0, bins - 1)
     count = np.bincount(idx, minlength=bins).astype(np.float64)

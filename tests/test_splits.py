@@ -84,7 +84,7 @@ def test_stratified_folds_refuse_nan_labels():
 
 
 def test_kfold_needs_two_folds():
-    with pytest.raises(ValueError, match="between 2"):
+    with pytest.raises(ValueError, match="folds must be an integer >= 2, got 1"):
         kfold(10, 1)
 
 
@@ -145,8 +145,8 @@ def test_grouped_folds_stratify_by_each_groups_worst_label():
 
 
 @pytest.mark.parametrize("make, match", [
-    (lambda: kfold(20, 2.5), r"folds must be an integer between 2 and the number of rows "
-                             r"\(20\), got 2.5"),
+    (lambda: kfold(20, 2.5), r"folds must be an integer >= 2, got 2.5"),
+    (lambda: kfold(20, 21), r"folds must be at most the number of rows \(20\), got 21"),
     (lambda: stratified_kfold(np.arange(20) % 2, 2.0), r"folds must be an integer >= 2, got 2.0"),
     (lambda: walk_forward(20, 2, 3, gap=-1), r"gap must be an integer >= 0, got -1"),
     (lambda: walk_forward(20, 2, 3, window=0), r"window must be an integer >= 1, got 0"),

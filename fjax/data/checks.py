@@ -3,7 +3,8 @@ message that names the field and the fix. numpy on the host; nothing here is tra
 
 from __future__ import annotations
 
-from typing import Mapping
+import numbers
+from typing import Any, Mapping
 
 import jax
 import numpy as np
@@ -11,6 +12,12 @@ import numpy as np
 SCALABLE = float(np.finfo(np.float32).max) / 1e6
 """The largest magnitude a column of features or prices may hold: scaled, summed and
 squared in float32 training, it must stay finite."""
+
+
+def check_count(name: str, value: Any, minimum: int) -> None:
+    """An integer (not a bool) >= `minimum`: kfold(n, 2.5) made fractional folds."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 def first_unscalable(values: np.ndarray) -> int | None:

@@ -7,12 +7,12 @@ S seeds train as one program over one device-resident copy of the data.
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from fjax.data.checks import check_count
 
 
 @dataclass(frozen=True)
@@ -41,17 +41,11 @@ def _masks(assign: np.ndarray, k: int) -> Folds:
     return Folds(train=1.0 - val, val=val)
 
 
-def _check_count(name: str, value: Any, minimum: int) -> None:
-    """An integer (not a bool) >= `minimum`: kfold(n, 2.5) made fractional folds."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
 def kfold(n: int, k: int, seed: int = 0) -> Folds:
     """K shuffled folds of (nearly) equal size."""
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 2 <= k <= n:
-        raise ValueError(f"folds must be an integer between 2 and the number of rows ({n}), "
-                         f"got {k!r}")
+    check_count("folds", k, 2)
+    if k > n:
+        raise ValueError(f"folds must be at most the number of rows ({n}), got {k}")
     assign = np.empty(n, np.int64)
     assign[np.random.default_rng(seed).permutation(n)] = np.arange(n) % k
     return _masks(assign, k)
@@ -67,7 +61,7 @@ def stratified_kfold(labels: np.ndarray, k: int, seed: int = 0) -> Folds:
                          f"{int(np.flatnonzero(np.isnan(labels))[0])}); every row needs a "
                          "class to be assigned a fold")
     classes, counts = np.unique(labels, return_counts=True)
-    _check_count("folds", k, 2)
+    check_count("folds", k, 2)
     if np.issubdtype(labels.dtype, np.floating) and len(classes) > len(labels) // 2 \
             and not np.all(classes == np.round(classes)):
         raise ValueError(f"labels look continuous ({len(classes)} distinct values in "
@@ -119,11 +113,11 @@ def walk_forward(n: int, k: int, val_size: int, *, gap: int = 0, min_train: int 
     and trains on the rows before s_j - gap: all of them (expanding window) or the last
     `window` (rolling). `gap` keeps training targets out of validation inputs.
     """
-    _check_count("k", k, 1)
-    _check_count("val_size", val_size, 1)
-    _check_count("gap", gap, 0)   # a negative gap validated on training rows
+    check_count("k", k, 1)
+    check_count("val_size", val_size, 1)
+    check_count("gap", gap, 0)   # a negative gap validated on training rows
     if window is not None:
-        _check_count("window", window, 1)
+        check_count("window", window, 1)
     starts = n - val_size * np.arange(k, 0, -1)
     first_train = starts[0] - gap
     need = min_train or 1

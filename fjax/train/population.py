@@ -30,7 +30,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from fjax.config import OptimConfig, TrainConfig, metric_mode
-from fjax.data.checks import check_weights
+from fjax.data.checks import check_count, check_weights
 from fjax.data.splits import Folds
 from fjax.optim import HYPERPARAMS, build_optimizer, optimizer_settings
 from fjax.train.callbacks import Callback, ProgressBar
@@ -189,8 +189,7 @@ def predict_members(apply_fn: Callable, params: Any, x: Any,
     if not rows or min(rows) != max(rows) or not rows[0]:
         raise ValueError(f"x holds arrays of {rows} rows; predicting needs an array, or a "
                          "pytree of arrays, with the same number of rows (at least one)")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    check_count("batch_size", batch_size, 1)
     check_finite_rows(x)
     n = rows[0]
     bs = max(1, min(batch_size, n))
