@@ -115,16 +115,16 @@ def test_the_age_column_is_checked_only_where_scored_and_a_wrong_name_is_refused
     with pytest.raises(ValueError, match=r"data.age_column names 'age'.*columns are \[.*"
                        r"'age_in_years'.*--data.age-column None"):
         load(quick(CreditDataConfig(age_column="age")))
-    with pytest.raises(ValueError, match=r"data.age_column 'age_in_years' is read as "
-                       r"categorical.*--data.numeric age_in_years"):
-        load(quick(CreditDataConfig(categorical=(AGE,))))
+    # Age read as categories (age bands): no check, and the note says how to have one.
+    assert load(quick(CreditDataConfig(categorical=(AGE,)))).age is None
     # A file without the default column: no check, and a note says so.
     frame = load_dataset("german_credit").drop(columns=AGE)
     frame.to_csv(tmp_path / "loans.csv", index=False)
     cfg = quick(CreditDataConfig(path=str(tmp_path / "loans.csv")))
     assert load(cfg).age is None
     notes = report_notes(cfg, 3, 1, 1, age_unchecked=AGE)
-    assert any("No age check" in n and "--data.age-column" in n for n in notes)
+    assert any("No age check" in n and "--data.age-column" in n and "categories" in n
+               and "--data.numeric" in n for n in notes)
     assert not any("No age check" in n for n in report_notes(cfg, 3, 1, 1))
     # The case of a file's name is forgiven, as for every column option.
     frame = load_dataset("german_credit").rename(columns={AGE: "Age"})

@@ -139,9 +139,9 @@ def load(config: Config) -> CreditData:
 
 def scored_age(cfg: CreditDataConfig, frame: pd.DataFrame, schema: TableSchema, source: str
                ) -> str | None:
-    """data.age_column if the model scores it (a numeric feature), else None: not set, the
-    default name absent from a file, or the column left out (drop, protected). A name
-    set but absent, or an age read as categories, is refused: its check would not run."""
+    """data.age_column if the model scores it as a number, else None: not set, the default
+    name absent from a file, the column left out (drop, protected) or read as categories
+    (the report's notes say there was no check). A name set but absent is refused."""
     column = cfg.age_column
     if column is None or (column not in frame.columns
                           and column == CreditDataConfig().age_column):
@@ -150,10 +150,6 @@ def scored_age(cfg: CreditDataConfig, frame: pd.DataFrame, schema: TableSchema, 
         raise ValueError(f"data.age_column names {column!r}, which {source} does not have; "
                          f"its columns are {list(frame.columns)}: name the age column, or "
                          "pass --data.age-column None to skip the age check")
-    if column in schema.categorical:
-        raise ValueError(f"data.age_column {column!r} is read as categorical, so no age of "
-                         f"62 or more can be told apart: pass --data.numeric {column}, or "
-                         "--data.age-column None to skip the age check")
     return column if column in schema.numeric else None
 
 

@@ -203,10 +203,12 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
                      "scored, and approval rates, adverse impact ratios, AUC and "
                      "calibration are reported per group.")
     if age_unchecked:
-        notes.append(f"No age check: the model scores no column {age_unchecked!r} "
-                     "(data.age_column). If it scores the applicants' age under another "
-                     "name, name it with --data.age-column, so the report checks that "
-                     "applicants of 62 or more are not scored down for age (Regulation B).")
+        notes.append(f"No age check: the model does not score {age_unchecked!r} "
+                     "(data.age_column) as a number: the file lacks it, it is left out, or "
+                     "it is read as categories. If the model scores the applicants' age, "
+                     "name it with --data.age-column (as a number: --data.numeric), so the "
+                     "report checks that applicants of 62 or more are not scored down for "
+                     "age (Regulation B).")
     if resumed_epoch:
         notes.append(f"The run resumed from a checkpoint of epoch {resumed_epoch}: "
                      "metrics.json's `timings_s` are this session's, without the epochs "
