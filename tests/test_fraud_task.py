@@ -150,6 +150,13 @@ def test_a_run_on_the_simulation_sets_the_handbooks_figures_beside_its_own(tmp_p
     (lambda: FraudDataConfig(top_k=0), "FraudDataConfig.top_k"),
     (lambda: FraudDataConfig(train_start="someday"), "FraudDataConfig.train_start"),
     (lambda: FraudDataConfig(scaler="zscore"), "FraudDataConfig.scaler"),
+    (lambda: FraudDataConfig(path="tx.csv", timezone="Eastern"),
+     "FraudDataConfig.timezone is not a time zone: 'Eastern'; use an IANA name such as "
+     "America/New_York"),
+    (lambda: FraudDataConfig(path="tx.csv", timezone="Mars/Olympus"),
+     "FraudDataConfig.timezone is not a time zone"),
+    (lambda: FraudDataConfig(timezone="Europe/Paris"),
+     "FraudDataConfig.timezone is 'Europe/Paris' but data.path is None"),
 ])
 def test_bad_config_names_the_field(make, field):
     with pytest.raises(ValueError, match=field.replace(".", r"\.")):

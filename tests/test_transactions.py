@@ -2,6 +2,7 @@
 
 import warnings
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -466,3 +467,95 @@ def test_a_mistyped_column_name_gets_the_closest_column():
     with pytest.raises(ValueError, match=r"\['crd'\] that data does not have \(did you "
                                          r"mean 'card'\?\)"):
         user_columns(_frame(), ("crd",))
+
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def _on_clocks(tx, clocks: list[datetime]) -> None:
+    """tx's night, weekend and days read `clocks` (the standard library's local times)."""
+    assert _night_and_weekend(tx) == ([float(t.hour <= 6) for t in clocks],
+                                      [float(t.weekday() >= 5) for t in clocks])
+    first = min(t.date() for t in clocks)
+    assert list(tx.day) == [(t.date() - first).days for t in clocks]
+    assert tx.start == pd.Timestamp(first)
+    assert list(tx.date_texts(tx.day)) == [t.date().isoformat() for t in clocks]
+
+
+def test_a_timezone_puts_unix_times_night_weekend_and_days_on_its_clock_across_dst():
+    """A US bank's unix times: Sat 21:00 EST is Sun 02:00 UTC (night, and the next day, on
+    UTC clocks). On America/New_York, through both daylight-saving changes of 2024, night,
+    weekend and days read New York's clock, while seconds and windows keep the instants."""
+    from fjax.data.fraud_features import handbook_features
+    unix = [1710032400,     # 2024-03-10 01:00 UTC: Sat 03-09 20:00 EST
+            1710054000,     # 07:00 UTC: 03:00 EDT, the hour after the change
+            1710126000,     # 03-11 03:00 UTC: Sun 03-10 23:00 EDT
+            1730507400,     # 2024-11-02 00:30 UTC: Fri 11-01 20:30 EDT
+            1730615400,     # 11-03 06:30 UTC: 01:30 EST, the repeated hour's second pass
+            1730644200]     # 11-03 14:30 UTC: Sun 09:30 EST
+    frame = _timed(unix).assign(card=["a", "a", "a", "b", "b", "b"])
+    utc = from_frame(frame, NAMES)
+    tx = from_frame(frame, NAMES, timezone="America/New_York")
+    clocks = [datetime.fromtimestamp(t, NEW_YORK) for t in unix]
+    _on_clocks(tx, clocks)
+    assert _night_and_weekend(utc) != _night_and_weekend(tx)
+    assert list(np.diff(tx.seconds)) == list(np.diff(unix))          # the instants
+    names, x = handbook_features(tx)
+    t = np.array(unix)
+    same = np.array(frame["card"])[:, None] == np.array(frame["card"])[None, :]
+    within = (t[None, :] <= t[:, None]) & (t[None, :] > t[:, None] - DAY) & same
+    assert x[:, names.index("CUSTOMER_ID_NB_TX_1DAY_WINDOW")].tolist() == \
+        within.sum(1).tolist()
+    assert summary(tx)["timezone"] == "America/New_York" and "times_utc" not in summary(tx)
+    from fjax.tasks.fraud.report import _utc_note
+    assert "Times are on the America/New_York clock" in " ".join(_utc_note(summary(tx)))
+
+
+def test_a_timezone_reads_naive_times_as_its_wall_clocks_and_refuses_a_skipped_hour():
+    """Naive times on America/New_York keep their clocks; their instants are New York's
+    (zoneinfo's: the repeated 01:30 of 2024-11-03 reads as its first pass, EDT). 02:30 on
+    2024-03-10 does not exist there: the file is on another clock."""
+    written = ["2024-03-09 23:00", "2024-03-10 03:30", "2024-11-02 22:00",
+               "2024-11-03 01:30", "2024-11-03 07:00"]
+    tx = from_frame(_timed(written), NAMES, timezone="America/New_York")
+    clocks = [datetime.fromisoformat(w) for w in written]
+    _on_clocks(tx, clocks)
+    instants = [t.replace(tzinfo=NEW_YORK).timestamp() for t in clocks]   # fold=0: first
+    assert list(np.diff(tx.seconds)) == list(np.diff(instants))
+    naive = from_frame(_timed(written), NAMES)
+    assert _night_and_weekend(naive) == _night_and_weekend(tx)
+    skipped = _timed(["2024-03-10 01:30", "2024-03-10 02:30"])
+    with pytest.raises(ValueError, match=r"'when'.*'2024-03-10 02:30' at row 1.*"
+                                         r"data.timezone 'America/New_York' skips"):
+        from_frame(skipped, NAMES, timezone="America/New_York")
+    dates = from_frame(_timed(["2024-03-09", "2024-03-10", "2024-03-11"]), NAMES,
+                       timezone="America/New_York")
+    assert dates.dates_only and list(dates.day) == [0, 1, 2]
+
+
+def test_a_timezone_converts_written_offsets_to_its_clock():
+    """An explicit zone wins over written offsets: a file of UTC times written with Z (one
+    offset) or with several offsets reads on New York's clock, as the standard library
+    converts them, without the warning that days run from midnight UTC."""
+    one = ["2024-03-10T01:00:00Z", "2024-03-10T07:30:00Z", "2024-03-11T03:00:00Z"]
+    several = ["2024-03-09 20:00-05:00", "2024-03-10 08:30+01:00", "2024-03-11 03:00+00:00"]
+    for written in (one, several):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            tx = from_frame(_timed(written), NAMES, timezone="America/New_York")
+        clocks = [datetime.fromisoformat(w).astimezone(NEW_YORK) for w in written]
+        _on_clocks(tx, clocks)
+        instants = [datetime.fromisoformat(w).timestamp() for w in written]
+        assert list(np.diff(tx.seconds)) == list(np.diff(instants))
+
+
+def test_utc_as_the_timezone_gives_the_features_and_days_of_no_timezone_byte_for_byte():
+    """The zone's path at UTC (zero offsets) reproduces the features and days read without
+    a zone, for naive and unix times: a file without data.timezone reads as before."""
+    from fjax.data.fraud_features import handbook_features
+    for when in (["2024-03-08 21:00", "2024-03-09 23:30", "2024-03-11 00:30"],
+                 [1710032400, 1710054000, 1710126000]):
+        plain, zoned = (from_frame(_timed(when), NAMES, timezone=z) for z in (None, "UTC"))
+        assert plain.clock_offset is None and plain.zone is None
+        assert handbook_features(plain)[1].tobytes() == handbook_features(zoned)[1].tobytes()
+        assert plain.day.tobytes() == zoned.day.tobytes() and plain.start == zoned.start

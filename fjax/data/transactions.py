@@ -27,7 +27,8 @@ import pandas as pd
 from fjax.data.checks import first_unscalable
 from fjax.data.columns import (ID_MIN_ROWS, category_values, did_you_mean, looks_numeric,
                                numeric_values, spelled_as)
-from fjax.datasets import read_dates, read_table, written_offsets
+from fjax.datasets import (WRITTEN_OFFSET, holds_numbers, read_dates, read_table,
+                           written_offsets)
 
 DAY = 86_400
 COLUMNS = ("transaction_id", "timestamp", "customer", "terminal", "amount", "label")
@@ -66,14 +67,18 @@ class Transactions:
     utc: bool = False   # times are UTC (unix times, or several UTC offsets), not local clocks
     clock_offset: np.ndarray | None = None   # i64[n] seconds from UTC to each written local
     # clock (several offsets), which night and weekend read; None: `seconds` are the clocks
+    zone: str | None = None   # data.timezone: `seconds` are UTC instants, and night, weekend
+    # and days read the zone's clock (`clock_offset`)
 
     def __len__(self) -> int:
         return len(self.seconds)
 
     @property
     def day(self) -> np.ndarray:
-        """i64[n]: day index since day 0 (the handbook's TX_TIME_DAYS)."""
-        return self.seconds // DAY
+        """i64[n]: day index since day 0 (the handbook's TX_TIME_DAYS): on the clock of
+        `zone` when one is given; else from midnight UTC where a file mixes offsets, one
+        clock for the daily alerts and the weeks' boundaries."""
+        return (self.clock_seconds if self.zone else self.seconds) // DAY
 
     @property
     def weekday(self) -> np.ndarray:
@@ -90,11 +95,11 @@ class Transactions:
     @property
     def dates_only(self) -> bool:
         """Every time is midnight: a file of dates without times of day."""
-        return len(self) > 0 and bool(np.all(self.seconds % DAY == 0))
+        return len(self) > 0 and bool(np.all(self.clock_seconds % DAY == 0))
 
     @property
     def n_days(self) -> int:
-        return int(self.day[-1]) + 1 if len(self) else 0
+        return int(self.day.max()) + 1 if len(self) else 0
 
     def day_of(self, date: str | pd.Timestamp) -> int:
         """The day index of a calendar date."""
@@ -139,7 +144,9 @@ def summary(tx: Transactions) -> dict:
            "compromised_cards": int(len(np.unique(tx.customer[tx.fraud == 1])))}
     if tx.dates_only:
         out["dates_only"] = True
-    if tx.utc:
+    if tx.zone:
+        out["timezone"] = tx.zone
+    elif tx.utc:
         out["times_utc"] = True
         out["feature_clock"] = "utc" if tx.clock_offset is None else "written offsets"
     if tx.user_columns:
@@ -225,9 +232,44 @@ def user_columns(frame: pd.DataFrame, features: tuple[str, ...],
     return values, tuple(cats)
 
 
+def _written_offset(column: pd.Series) -> pd.Timedelta | None:
+    """The UTC offset written with the first time of a text `column` (which `read_dates`
+    found to hold one offset or none), or None when none is written."""
+    first = column.dropna().iloc[0]
+    if holds_numbers(column) or not WRITTEN_OFFSET.match(str(first)):
+        return None
+    return pd.Timestamp(str(first)).utcoffset()
+
+
+def on_zone(column: pd.Series, ts: pd.Series, utc: bool, zone: str,
+            described: str) -> tuple[pd.Series, np.ndarray]:
+    """(UTC instants, i64[n] seconds from each to its clock on `zone`) of the times `ts`
+    that `read_dates` read from `column` (`utc`: as UTC). Unix times and times written
+    with offsets are instants, shown on the zone's clock (its offset at each, daylight
+    saving included); times without offsets are the zone's wall clocks. Of those, a time
+    that a change back from daylight saving repeats reads as the first (daylight-saving)
+    one, and one that a change to it skips is refused: the times are on another clock."""
+    offset = None if utc else _written_offset(column)
+    if utc or offset is not None:
+        instants = ts if utc else ts - offset
+        local = instants.dt.tz_localize("UTC").dt.tz_convert(zone).dt.tz_localize(None)
+    else:
+        aware = ts.dt.tz_localize(zone, ambiguous=np.ones(len(ts), bool), nonexistent="NaT")
+        if aware.isna().any():
+            row = int(np.nonzero(aware.isna().to_numpy())[0][0])
+            raise ValueError(f"{described} holds {column.iloc[row]!r} at row {row}, a time "
+                             f"that data.timezone {zone!r} skips (its change to daylight "
+                             "saving), so the times are on another clock; write them with "
+                             "their UTC offsets, or name the zone they are written in")
+        instants = aware.dt.tz_convert("UTC").dt.tz_localize(None)
+        local = ts
+    return instants, (local - instants).dt.total_seconds().to_numpy().astype(np.int64)
+
+
 def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
                source: str = "data", features: tuple[str, ...] = (),
-               categorical: tuple[str, ...] = ()) -> Transactions:
+               categorical: tuple[str, ...] = (), timezone: str | None = None
+               ) -> Transactions:
     """Validate a table of transactions and convert it to `Transactions`.
 
     `columns` maps the roles of `COLUMNS` to the table's column names (default: the
@@ -235,7 +277,8 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
     ValueError for a missing column, unparseable or missing timestamps, non-numeric,
     missing or negative amounts, and labels other than 0/1; warns and sorts (stably) when
     the timestamps are not in order. `features` (and `categorical`) name other columns
-    to keep as model inputs (`user_columns`).
+    to keep as model inputs (`user_columns`). `timezone` (an IANA name) puts night,
+    weekend and days on that zone's clock (`on_zone`), over any written offsets.
     """
     names = {**HANDBOOK_COLUMNS, **(columns or {})}
     shared = {c: [r for r in COLUMNS if names[r] == c] for c in names.values()}
@@ -263,7 +306,10 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
         raise ValueError(f"{source} has no rows")
     ts_name, amount_name, label_name = names["timestamp"], names["amount"], names["label"]
     described = f"column {ts_name!r} (timestamp) of {source}"
-    ts, utc = read_dates(frame[ts_name], described)
+    with warnings.catch_warnings():
+        if timezone is not None:   # its days run on the zone's clock, not from midnight UTC
+            warnings.filterwarnings("ignore", ".*mixes UTC offsets", UserWarning)
+        ts, utc = read_dates(frame[ts_name], described)
     if ts.isna().any():
         rows = np.nonzero(ts.isna().to_numpy())[0]
         _fail("timestamp", ts_name, f"has {len(rows)} missing values (first at row {rows[0]})",
@@ -306,14 +352,18 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
 
     extra, cats = user_columns(frame, tuple(features), tuple(categorical), source)
 
+    if timezone is not None:
+        ts, offsets = on_zone(frame[ts_name], ts, utc, timezone, described)
+    else:
+        offsets = written_offsets(frame[ts_name], ts, described) if utc else None
     seconds_abs = ts.to_numpy("datetime64[s]").astype(np.int64)
     order = np.arange(len(frame))
     if np.any(np.diff(seconds_abs) < 0):
         warnings.warn(f"column {ts_name!r} (timestamp) of {source} is not in time order; "
                       "sorted it (stable, ties keep the file's order)", stacklevel=2)
         order = np.argsort(seconds_abs, kind="stable")
-    start = ts.min().normalize()
-    offsets = written_offsets(frame[ts_name], ts, described) if utc else None
+    start = (ts if offsets is None or timezone is None
+             else ts + pd.to_timedelta(offsets, unit="s")).min().normalize()
     customer_codes, customer_ids = pd.factorize(frame[names["customer"]].to_numpy()[order])
     terminal_codes, terminal_ids = pd.factorize(frame[names["terminal"]].to_numpy()[order])
     for role, codes in (("customer", customer_codes), ("terminal", terminal_codes)):
@@ -330,13 +380,14 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
         unused_columns=tuple(str(c) for c in frame.columns
                              if c not in names.values() and c not in extra),
         user_columns={c: v[order] for c, v in extra.items()}, categorical_columns=cats,
-        utc=utc, clock_offset=None if offsets is None else offsets[order])
+        utc=utc, clock_offset=None if offsets is None else offsets[order], zone=timezone)
 
 
 def load_transactions(path: str | os.PathLike, columns: dict[str, str] | None = None,
                       features: tuple[str, ...] = (),
-                      categorical: tuple[str, ...] = ()) -> Transactions:
+                      categorical: tuple[str, ...] = (),
+                      timezone: str | None = None) -> Transactions:
     """A user's CSV (optionally gzipped) or Parquet file of transactions, read by
     `fjax.datasets.read_table`; see `from_frame`."""
     return from_frame(read_table(path), columns, source=str(path), features=features,
-                      categorical=categorical)
+                      categorical=categorical, timezone=timezone)

@@ -12,6 +12,7 @@ validation periods (see presets.py).
 from __future__ import annotations
 
 from typing import Annotated, Literal, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 import tyro
@@ -40,6 +41,11 @@ class FraudDataConfig(DataConfig):
     timestamp_column: str = "TX_DATETIME"
     """Column of dates and times (one UTC offset keeps its wall clock; several: ordered and
     windowed in UTC, night and weekend on each time's own written clock)."""
+    timezone: str | None = None
+    """IANA zone of the cardholders' clock (e.g. America/New_York): unix times and times
+    with offsets are shown on it, times without are read as its wall clocks; night,
+    weekend and days (weeks, daily alerts) follow it, order and windows the instant.
+    None: the times' own clocks (UTC for unix times)."""
     customer_column: str = "CUSTOMER_ID"
     """Column of card (customer) ids: alerts and card precision count cards."""
     terminal_column: str = "TERMINAL_ID"
@@ -100,6 +106,7 @@ class FraudDataConfig(DataConfig):
         check_positive(self, "cost_alert", allow_zero=True)
         check_positive(self, "cost_missed", allow_zero=True)
         self._check_features()
+        self._check_timezone()
         for name in ("start_date", "train_start"):
             value = getattr(self, name)
             if value is not None:
@@ -131,6 +138,21 @@ class FraudDataConfig(DataConfig):
         if stray:
             raise config_error(self, "categorical", f"names {stray}, which data.features "
                                "does not list", "list them in data.features too")
+
+    def _check_timezone(self) -> None:
+        """An IANA zone that the standard library knows, for a user's file."""
+        if self.timezone is None:
+            return
+        if self.path is None:
+            raise config_error(self, "timezone", f"is {self.timezone!r} but data.path is "
+                               "None: the simulation's times are local clocks already",
+                               "give your file with --data.path, or leave data.timezone out")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise config_error(self, "timezone", f"is not a time zone: {self.timezone!r}",
+                               "use an IANA name such as America/New_York or "
+                               "Europe/Paris") from None
 
     def columns(self) -> dict[str, str]:
         return {"transaction_id": self.transaction_id_column,

@@ -371,7 +371,12 @@ def _dates_note(data_summary: dict) -> list[str]:
 
 
 def _utc_note(data_summary: dict) -> list[str]:
-    """Times read as UTC: days run in UTC; which clock night and weekend read."""
+    """Times read as UTC, or on data.timezone: which clock days, night and weekend read."""
+    if zone := data_summary.get("timezone"):
+        return [f"Times are on the {zone} clock (data.timezone, daylight saving included): "
+                "days (the training and test weeks, each day's alerts, the dates in "
+                "scores.csv.gz), TX_DURING_NIGHT (00:00-06:59) and TX_DURING_WEEKEND read "
+                "it; order and the windows follow the instant.", ""]
     if not data_summary.get("times_utc"):
         return []
     if data_summary.get("feature_clock") == "written offsets":
@@ -381,8 +386,8 @@ def _utc_note(data_summary: dict) -> list[str]:
                 "it.", ""]
     return ["Times are UTC (the file gives unix times, which carry no offset): days run "
             "from midnight UTC, and TX_DURING_NIGHT (00:00-06:59) and TX_DURING_WEEKEND "
-            "read UTC clocks, not the cardholder's local night and weekend. Write local "
-            "times, or times with their UTC offsets, to model local ones.", ""]
+            "read UTC clocks, not the cardholder's local night and weekend. Pass "
+            "--data.timezone (e.g. America/New_York) to model local ones.", ""]
 
 
 def _unused_note(data_summary: dict) -> list[str]:
