@@ -291,6 +291,7 @@ def test_the_summary_and_the_report_say_which_clock_night_and_weekend_read():
     note = " ".join(_utc_note(summary(tx)))
     assert "days and windows run, in UTC" in note
     assert "TX_DURING_WEEKEND read each time's local clock" in note
+    assert "Days stay one clock for every card" in note and "--data.timezone ZONE" in note
     unix = from_frame(_frame().assign(when=[1.6e9, 1.6e9 + 60, 1.6e9 + 86400]), NAMES)
     assert summary(unix)["times_utc"] is True and summary(unix)["feature_clock"] == "utc"
     assert "TX_DURING_NIGHT (00:00-06:59) and TX_DURING_WEEKEND read UTC clocks" in \

@@ -39,8 +39,9 @@ class FraudDataConfig(DataConfig):
     transaction_id_column: str = "TRANSACTION_ID"
     """Column of transaction ids (written back in scores.csv.gz)."""
     timestamp_column: str = "TX_DATETIME"
-    """Column of dates and times (one UTC offset keeps its wall clock; several: ordered and
-    windowed in UTC, night and weekend on each time's own written clock)."""
+    """Column of dates and times (one UTC offset keeps its wall clock; several: ordered,
+    windowed and split into days in UTC, one clock for every card, night and weekend on
+    each time's own written clock)."""
     timezone: str | None = None
     """IANA zone of the cardholders' clock (e.g. America/New_York): unix times and times
     with offsets are shown on it, times without are read as its wall clocks; night,

@@ -383,7 +383,8 @@ def _utc_note(data_summary: dict) -> list[str]:
         return ["Times carry several UTC offsets: they are ordered, and days and windows run, "
                 "in UTC (days from midnight UTC), while TX_DURING_NIGHT (00:00-06:59) and "
                 "TX_DURING_WEEKEND read each time's local clock, by the offset written with "
-                "it.", ""]
+                "it. Days stay one clock for every card, so each day's alerts and the weeks' "
+                "boundaries are one instant; --data.timezone ZONE puts all on ZONE.", ""]
     return ["Times are UTC (the file gives unix times, which carry no offset): days run "
             "from midnight UTC, and TX_DURING_NIGHT (00:00-06:59) and TX_DURING_WEEKEND "
             "read UTC clocks, not the cardholder's local night and weekend. Pass "
