@@ -320,6 +320,26 @@ def test_without_a_median_level_the_point_is_interpolated_at_0_5(small, levels, 
     np.testing.assert_allclose(fc.point, small.unscale_target(np.float64(expected), 0), rtol=1e-6)
 
 
+def test_crossed_raw_quantiles_are_counted_though_sorting_hides_them(small):
+    """Sorting made crossed quantiles invisible: an undertrained head looked fine. Levels
+    given out of order (0.9, 0.1, 0.5) are compared in level order; a tie is no crossing."""
+    index, cfg = small.test_index, EvaluationConfig(season=2, moving_average=3)
+    loss = LossConfig(name="pinball", quantiles=(0.9, 0.1, 0.5))
+    ok, cross, tie = [0.2, -0.2, 0.0], [0.2, 0.1, -0.1], [0.0, 0.0, 0.0]
+    # by hand: window 1 crosses at step 1, window 2 at steps 2 and 3: 3 of 6 forecasts.
+    raw = np.array([cross + ok + tie, ok + cross + cross], np.float32)
+    fc = member_prices(raw, loss, small, index, small.test_origin, level=0.8)
+    np.testing.assert_array_equal(fc.crossed, [[1, 0, 0], [0, 1, 1]])
+    assert np.all(fc.lower <= fc.upper)
+    calm = member_prices(np.array([ok * 3] * 2, np.float32), loss, small, index,
+                         small.test_origin, level=0.8)
+    m = evaluate(small, ensemble([fc, calm]), cfg, stride=1).metrics
+    assert m["quantile_crossing"] == pytest.approx(3 / 12)    # of 2 seeds x 6 forecasts
+    assert evaluate(small, calm, cfg, stride=1).metrics["quantile_crossing"] == 0.0
+    assert "quantile_crossing" not in evaluate(small, PriceForecast(fc.point), cfg,
+                                               stride=1).metrics
+
+
 def test_the_ensemble_point_is_the_mean_not_the_median_of_three_seeds():
     fcs = [PriceForecast(np.array([[v]])) for v in (1.0, 2.0, 6.0)]
     e = ensemble(fcs)

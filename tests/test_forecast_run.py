@@ -104,6 +104,8 @@ def test_report_states_the_verdict_against_naive(quantile_run):
                  "## Walk-forward origins", "| moving_average |", "## RMSE by horizon step"):
         assert part in text
     assert "{'" not in text   # no Python dict reprs
+    assert 0 <= m["quantile_crossing"] <= 1   # said where sorting hid crossed quantiles:
+    assert ("The raw quantiles crossed" in text) == (m["quantile_crossing"] > 0)
     # Each baseline with its setting: on hourly data a "season" of 5 rows is 5 hours.
     assert "seasonal_naive repeats the price 5 rows before each step" in text
     assert "moving_average is the mean of the last 20 rows" in text

@@ -5,9 +5,10 @@ Raw model outputs are unscaled, inverted to prices (`fjax.data.series`), then av
 over seeds: the ensemble point is the mean of the members' points, its interval the
 mean of their bounds, its spread the standard deviation of their points. Quantile
 outputs are sorted per step before inversion (rearrangement, Chernozhukov et al. 2010),
-so bounds never cross. Metrics come from `fjax.metrics` and `fjax.intervals`, run in
-float64 (`in_float64`), as are the baselines: float32 keeps about 7 digits, so at a
-price level of 3e7 moving by about 2 a naive RMSE read 2.321 for 2.120.
+so bounds never cross; how often the raw ones crossed is reported (`crossed`). Metrics
+come from `fjax.metrics` and `fjax.intervals`, run in float64 (`in_float64`), as are
+the baselines: float32 keeps about 7 digits, so at a price level of 3e7 moving by about
+2 a naive RMSE read 2.321 for 2.120.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class PriceForecast:
     upper: np.ndarray | None = None
     members: np.ndarray | None = None    # f64[S, Nt, H]: each seed's point forecast
     nominal: float | None = None         # the interval's intended coverage
+    crossed: np.ndarray | None = None    # f64[Nt, H]: share of seeds whose raw quantiles
+                                         # crossed there (a quantile head's only)
 
     @property
     def spread(self) -> np.ndarray | None:
@@ -61,7 +64,8 @@ def member_prices(raw: np.ndarray, loss: LossConfig, data: ForecastData, index: 
         zq = np.sort(data.unscale_target(np.asarray(pred), origin), axis=-1)
         pq = to_prices(zq, last, data.transform)
         return PriceForecast(median(pq, levels), pq[..., 0], pq[..., -1],
-                             nominal=float(levels[-1] - levels[0]))
+                             nominal=float(levels[-1] - levels[0]),
+                             crossed=crossed(np.asarray(pred), loss.quantiles))
     if loss.name == "gaussian_nll":
         mean, log_scale = (np.asarray(p, np.float64) for p in pred)
         sigma = np.exp(log_scale) * data.target_scale(origin, log_scale.ndim)
@@ -70,6 +74,14 @@ def member_prices(raw: np.ndarray, loss: LossConfig, data: ForecastData, index: 
         return PriceForecast(point, lo, hi, nominal=level)
     return PriceForecast(to_prices(data.unscale_target(np.asarray(pred), origin), last,
                                    data.transform))
+
+
+def crossed(quantiles: np.ndarray, levels) -> np.ndarray:
+    """`f64[..., H]`: 1 where raw quantiles `[..., H, Q]` at `levels` (in the head's
+    order) are out of order, a higher level below a lower one, else 0. Sorting hides
+    it; a head that often crosses is undertrained or overfit."""
+    ordered = quantiles[..., np.argsort(np.asarray(levels), kind="stable")]
+    return np.any(np.diff(ordered, axis=-1) < 0, axis=-1).astype(np.float64)
 
 
 def median(quantiles: np.ndarray, levels: np.ndarray) -> np.ndarray:
@@ -84,12 +96,13 @@ def median(quantiles: np.ndarray, levels: np.ndarray) -> np.ndarray:
 
 
 def ensemble(forecasts: list[PriceForecast]) -> PriceForecast:
-    """Mean over seeds of points and bounds; the members' points are kept for the spread."""
+    """Mean over seeds of points, bounds and crossings; the members' points are kept for
+    the spread."""
     points = np.stack([f.point for f in forecasts])
-    has_bounds = forecasts[0].lower is not None
-    mean = (lambda name: np.mean([getattr(f, name) for f in forecasts], axis=0))  # noqa: E731
-    return PriceForecast(points.mean(axis=0), mean("lower") if has_bounds else None,
-                         mean("upper") if has_bounds else None, points, forecasts[0].nominal)
+    mean = (lambda name: None if getattr(forecasts[0], name) is None  # noqa: E731
+            else np.mean([getattr(f, name) for f in forecasts], axis=0))
+    return PriceForecast(points.mean(axis=0), mean("lower"), mean("upper"), points,
+                         forecasts[0].nominal, mean("crossed"))
 
 
 def in_float64(fn):
@@ -268,6 +281,8 @@ def evaluate(data: ForecastData, model: PriceForecast, cfg: EvaluationConfig,
         result["interval"] = interval_metrics(
             model, actual, observed,
             independent_windows(len(index), data.plan.horizon, stride))
+    if model.crossed is not None:
+        result["quantile_crossing"] = float(model.crossed.mean())
     if model.spread is not None:
         members, _ = score_table(*_f64(model.members, actual, last, scale, weights[:1]))
         result["ensemble"] = {"seeds": int(len(model.members)),

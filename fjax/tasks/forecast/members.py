@@ -134,9 +134,10 @@ def nested(forecasts: list[PriceForecast], choice: list[int],
 
     nominal = picked[0].nominal
     bounds = nominal is not None and all(f.nominal == nominal for f in picked)
+    crossing = all(f.crossed is not None for f in picked)
     return PriceForecast(rows("point"), rows("lower") if bounds else None,
                          rows("upper") if bounds else None, rows("members"),
-                         nominal if bounds else None)
+                         nominal if bounds else None, rows("crossed") if crossing else None)
 
 
 def chosen_history(histories: list[list[dict]], cands: list[Candidate],

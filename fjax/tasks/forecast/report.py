@@ -212,6 +212,14 @@ def _spacing_lines(spacing: dict | None, max_gap: float) -> list[str]:
             "(`--data.max-gap`), or are filled with `--data.missing ffill`."]
 
 
+def crossing_text(share: float) -> str:
+    """The share of quantile forecasts whose raw levels crossed, which sorting hid."""
+    return (f"**The raw quantiles crossed (a higher level below a lower one) in {share:.1%} "
+            "of the test forecasts (seed, window, step)**; they were sorted before use, so "
+            "the bounds above never cross. A share well above zero says the quantile head is "
+            "undertrained or overfit (`quantile_crossing` in `metrics.json`).")
+
+
 def data_line(facts: dict) -> str:
     """Rows, dates (said to be UTC when they were read as UTC) and inputs."""
     line = f"- Data: {facts['rows']} rows from {facts['first_date']} to {facts['last_date']}"
@@ -291,6 +299,8 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
                   f"Nominal coverage {iv['nominal']:.0%}; measured {iv['coverage']:.1%} of test "
                   f"targets fall inside, mean width {iv['width']:.4g} price units. "
                   + coverage_words(iv), ""]
+        if m.get("quantile_crossing"):
+            lines += [crossing_text(m["quantile_crossing"]), ""]
         if m["horizon"] > 1:
             steps = shown_steps(m["horizon"])
             lines += ["Coverage by step: " + ", ".join(
