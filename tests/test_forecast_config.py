@@ -52,6 +52,9 @@ def test_defaults_reproduce_the_tutorial():
      r"LossConfig.quantiles are \(0.6, 0.9\), all on one side of the median.*include 0.5"),
     (lambda: Config(train=TrainConfig(patience=3)), r"TrainConfig.patience needs a validation"),
     (lambda: Config(sweep=SweepConfig(folds=3)), r"SweepConfig.folds is 3.*--data.origins"),
+    (lambda: ForecastDataConfig(rolling_rows=500),
+     r"ForecastDataConfig.rolling_rows is 500, but training is 'expanding'.*--data.training "
+     r"rolling"),
 ])
 def test_bad_values_name_the_field(make, match):
     with pytest.raises(ValueError, match=match):

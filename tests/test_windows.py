@@ -114,9 +114,18 @@ def test_rolling_training_keeps_the_first_origins_length_and_defined_rows():
                                 first=20)
     lengths = [s["train"][1] - s["train"][0] for s in plan.spans]
     assert lengths == [lengths[0]] * 3 and plan.spans[0]["train"][0] == 20
-    long = plan_windows(300, window=10, horizon=2, origins=3, training="rolling",
-                                rolling_rows=10_000, first=20)
-    assert all(s["train"][0] >= 20 for s in long.spans)
+
+
+def test_a_rolling_window_longer_than_the_first_origins_rows_is_refused():
+    """n 300, test 0.2: origin 1 trains on rows [20, 240), 220 rows. A longer window
+    once started at row 20 anyway: origin 1 (and any origin still short of it) trained
+    as expanding, with no word; 220 is the most that rolls for every origin."""
+    kw = dict(window=10, horizon=2, origins=3, training="rolling", first=20)
+    with pytest.raises(ValueError, match=r"rolling_rows=221 is more than the 220 rows that "
+                       r"origin 1 can train on \(rows 20 to 239.*--data.rolling-rows 220"):
+        plan_windows(300, rolling_rows=221, **kw)
+    plan = plan_windows(300, rolling_rows=220, **kw)
+    assert [s["train"][1] - s["train"][0] for s in plan.spans] == [220] * 3
 
 
 def test_spans_match_the_fractions_computed_independently():

@@ -65,7 +65,7 @@ def plan_windows(n: int, *, window: int, horizon: int, stride: int = 1,
     """The windows of a series of `n` rows whose rows before `first` are undefined.
 
     `training="rolling"` trains each origin on its last `rolling_rows` rows (None: as
-    many as the first origin has).
+    many as the first origin has; more than it has is refused).
 
     Raises ValueError, naming the fields to change, when a span holds no window.
     """
@@ -97,7 +97,9 @@ def plan_windows(n: int, *, window: int, horizon: int, stride: int = 1,
         train_end = (a if val_fraction > 0 else b) + shift - gap
         if training == "rolling":
             length = rolling_rows or spans_length(spans, train_end, first)
-            train_start = max(first, train_end - length)
+            if length > train_end - first:   # only origin 1's: later ones end later
+                raise ValueError(rolling_too_long(length, train_end, first, val_fraction > 0))
+            train_start = train_end - length
         else:
             train_start = first
         span = {"train": (train_start, train_end), "val": None, "test": (cuts[k], cuts[k + 1])}
@@ -121,6 +123,18 @@ def plan_windows(n: int, *, window: int, horizon: int, stride: int = 1,
                     "longer series")
     return Plan(origins=grid, train=train, val=val, test=test, spans=tuple(spans),
                 window=window, horizon=horizon)
+
+
+def rolling_too_long(length: int, train_end: int, first: int, has_val: bool) -> str:
+    """Why a rolling window longer than origin 1's training rows is refused: it would
+    start before the data, so the first origins would silently train as expanding."""
+    have = train_end - first
+    return (f"ForecastDataConfig.rolling_rows={length} is more than the {have} rows that "
+            f"origin 1 can train on (rows {first} to {train_end - 1}, before its "
+            f"{'validation' if has_val else 'test'} span): a rolling window that long would "
+            "start before the data, so the first origin(s) would train on every earlier row, "
+            f"as training='expanding' does; set --data.rolling-rows {have} or fewer, leave "
+            "it unset (origin 1's rows, for every origin), or use --data.training expanding")
 
 
 def spans_length(spans: list, train_end: int, first: int) -> int:

@@ -68,7 +68,8 @@ class ForecastDataConfig(DataConfig):
     training: Literal["expanding", "rolling"] = "expanding"
     """Walk-forward training window: all earlier rows, or the last `rolling_rows`."""
     rolling_rows: int | None = None
-    """Rows of a rolling training window; None: as many as the first origin has."""
+    """Rows of a rolling training window; None: as many as the first origin has (at most
+    that many: a longer window would train the first origins as expanding)."""
 
     def __post_init__(self):
         check_integer(self, "window", 1, "pass e.g. --data.window 60")
@@ -78,6 +79,11 @@ class ForecastDataConfig(DataConfig):
         check_integer(self, "origins", 1, "pass e.g. --data.origins 5")
         if self.rolling_rows is not None:
             check_integer(self, "rolling_rows", 1, "pass a row count or None")
+            if self.training != "rolling":
+                raise config_error(self, "rolling_rows", f"is {self.rolling_rows}, but "
+                                   f"training is {self.training!r}, which trains on every "
+                                   "earlier row", "pass --data.training rolling, or leave "
+                                   "rolling_rows out")
         if not 0 < self.test_fraction < 1:
             raise config_error(self, "test_fraction",
                                f"must be in (0, 1), got {self.test_fraction}", "use e.g. 0.2")
