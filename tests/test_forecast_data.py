@@ -15,9 +15,9 @@ from sklearn.preprocessing import MinMaxScaler
 from fjax.datasets import dataset_path
 from fjax.tasks.forecast.config import EvaluationConfig, ForecastDataConfig
 from fjax.tasks.forecast.config import Config
-from fjax.tasks.forecast.data import data_facts, prepare
+from fjax.tasks.forecast.data import data_facts, prepare, spacing_facts
 from fjax.tasks.forecast.training import setup
-from fjax.tasks.forecast.report import repairs_line
+from fjax.tasks.forecast.report import _spacing_lines, repairs_line
 from fjax.data.windows import target_rows
 
 
@@ -337,6 +337,35 @@ def test_spacing_names_the_longer_steps_a_max_gap_lets_through():
     regular = spacing_facts(pd.date_range("2024-01-01", periods=10, freq="D").to_numpy())
     assert regular["longer"] == 0 and "none more than" in _spacing_lines(regular, 7.0)[0]
     assert spacing_facts(np.arange(10)) is None and _spacing_lines(None, 7.0) == []
+
+
+def test_outages_of_a_series_that_runs_every_day_are_named(tmp_path):
+    """Crypto trades every day: a 4-day outage is 4x the median, under max_gap 7 (sized for
+    trading days' 3-day weekends), so it passed unfilled and unnamed. Days 2024-03-10 to
+    03-12 and 05-01 are missing: spacings of 4 and 2 days. Trading days with a 4-day
+    holiday weekend stay quiet: their weekends explain their longer spacings."""
+    days = pd.date_range("2024-01-01", periods=200, freq="D")
+    lost = days.isin(pd.to_datetime(["2024-03-10", "2024-03-11", "2024-03-12", "2024-05-01"]))
+    path = tmp_path / "btc.csv"
+    prices = 100 + np.cumsum(np.random.default_rng(0).standard_normal(200))
+    pd.DataFrame({"Date": days, "price": prices})[~lost].to_csv(path, index=False)
+    cfg = ForecastDataConfig(path=str(path), target="price", window=10)
+    with pytest.warns(UserWarning, match=r"run through weekends \(2\d% of them.* 2 spacing\(s\) "
+                      r"exceed 1.5x the median 1 day.*the longest 4 days from 2024-03-09 to "
+                      r"2024-03-13; 2 days from 2024-04-30 to 2024-05-02\. .*--data.max-gap 1.5"):
+        data = prepare(cfg)
+    assert data.series.inserted_rows == 0
+    line = _spacing_lines(data_facts(data, cfg)["spacing"], cfg.max_gap)[0]
+    assert "**Outages: the rows run through weekends" in line
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        filled = prepare(dataclasses.replace(cfg, max_gap=1.5, missing="ffill"))
+        assert filled.series.inserted_rows == 4
+        path, frame = random_walk(tmp_path, name="trading.csv")   # business days
+        frame.drop(index=[40]).to_csv(path, index=False)          # a Friday: 4 days
+        data = prepare(ForecastDataConfig(path=str(path), target="price", window=10))
+    assert "4 days" in (line := _spacing_lines(spacing_facts(data.series.dates), 7.0)[0])
+    assert "Outages" not in line
 
 
 def test_spacings_read_as_a_person_says_them():

@@ -147,6 +147,8 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
     if (note := inserted_note(series)) is not None:
         warnings.warn(f"--data.missing ffill inserted {series.inserted_rows} rows to close "
                       f"date gaps. {note}", stacklevel=2)
+    if (note := outage_note(spacing_facts(series.dates), cfg.max_gap)) is not None:
+        warnings.warn(note, stacklevel=2)
     feature_transforms = cfg.used_feature_transforms
     first = inputs_first_row(cfg.transform, feature_transforms)
     plan = plan_windows(series.n, window=cfg.window, horizon=cfg.horizon, stride=cfg.stride,
@@ -296,18 +298,44 @@ def date_texts(dates: np.ndarray) -> list[str]:
 
 
 def spacing_facts(dates: np.ndarray) -> dict | None:
-    """The median spacing of dated rows, and the spacings longer than 1.5x it (weekends of
-    daily prices; missing hours that `max_gap` let pass). None for row numbers."""
+    """The median spacing of dated rows, the spacings longer than 1.5x it (weekends of
+    daily prices; missing hours that `max_gap` let pass), the longest three of them,
+    and the share of rows on a Saturday or Sunday (`outage_note`). None for row numbers."""
     if not np.issubdtype(dates.dtype, np.datetime64) or len(dates) < 3:
         return None
     step = np.diff(dates.astype("datetime64[ns]"))
     median = median_spacing(dates)
     longer = np.nonzero(step.astype(np.int64) > 1.5 * median)[0]
-    i = int(longer[np.argmax(step[longer])]) if len(longer) else None
+    top = longer[np.argsort(-step[longer].astype(np.int64), kind="stable")][:3]
+    i = int(top[0]) if len(top) else None
     text = date_texts(dates)
     return {"median": duration_text(median), "longer": int(len(longer)),
             "longest": None if i is None else duration_text(step[i].astype(np.int64)),
-            "longest_dates": None if i is None else [text[i], text[i + 1]]}
+            "longest_dates": None if i is None else [text[i], text[i + 1]],
+            "longest_three": [[duration_text(step[j].astype(np.int64)), text[j], text[j + 1]]
+                              for j in top],
+            "weekend_rows": float(np.mean(pd.DatetimeIndex(dates).day_of_week >= 5))}
+
+
+WEEKEND_SHARE = 0.2
+"""Above this share of rows on Saturdays and Sundays a series runs every day (crypto,
+2/7 = 29%); trading days have none (a market opening Monday morning in Asia: a few %)."""
+
+
+def outage_note(spacing: dict | None, max_gap: float) -> str | None:
+    """A warning when a series that runs every day has spacings over 1.5x its median:
+    no weekend or session break explains them, so they are outages, which `max_gap`
+    (7x by default, sized for trading days, whose weekends are 3x) let pass unfilled: a
+    window then reads days as one row, a target a days-long move as one step."""
+    if spacing is None or not spacing["longer"] or spacing["weekend_rows"] <= WEEKEND_SHARE:
+        return None
+    longest = "; ".join(f"{d} from {a} to {b}" for d, a, b in spacing["longest_three"])
+    return (f"the rows run through weekends ({spacing['weekend_rows']:.0%} of them on a "
+            f"Saturday or Sunday), yet {spacing['longer']} spacing(s) exceed 1.5x the median "
+            f"{spacing['median']}, which no weekend explains: likely outages, the longest "
+            f"{longest}. They pass --data.max-gap {max_gap:g} unfilled and count as one row "
+            "each; fill them with --data.max-gap 1.5 --data.missing ffill (filled steps "
+            "neither train nor score), or check the file")
 
 
 def input_transforms(data: ForecastData) -> dict:

@@ -8,7 +8,7 @@ import pandas as pd
 
 from fjax.report.files import markdown_table
 from fjax.tasks.forecast.config import Config
-from fjax.tasks.forecast.data import ForecastData
+from fjax.tasks.forecast.data import ForecastData, outage_note
 from fjax.tasks.forecast.evaluate import Evaluation
 
 SIGNIFICANT = 12  # digits of forecast.csv's prices: 4 decimals at 3e7, exact to 2 below 1e9
@@ -200,16 +200,19 @@ def _describe_spans(facts: dict) -> str:
 
 
 def _spacing_lines(spacing: dict | None, max_gap: float) -> list[str]:
-    """Rows a median apart, and the longer spacings a window does not see as time."""
+    """Rows a median apart, the longer spacings a window does not see as time, and, in a
+    series that runs every day, that they are outages (`outage_note`)."""
     if spacing is None:
         return []
     line = f"- Spacing: rows a median {spacing['median']} apart"
     if not spacing["longer"]:
         return [line + ", none more than 1.5x that."]
+    note = outage_note(spacing, max_gap)
     return [line + f"; {spacing['longer']} spacing(s) longer than 1.5x that, the longest "
             f"{spacing['longest']} ({' to '.join(spacing['longest_dates'])}). Windows count "
             f"rows, not time. Spacings over {max_gap:g}x the median stop the run "
-            "(`--data.max-gap`), or are filled with `--data.missing ffill`."]
+            "(`--data.max-gap`), or are filled with `--data.missing ffill`."
+            + (f" **Outages: {note}.**" if note else "")]
 
 
 def crossing_text(share: float) -> str:
