@@ -25,7 +25,8 @@ from fjax.optim import build_optimizer, optimizer_settings
 from fjax.train import (Callback, TrainingDiverged, TrainState, fit, init_member,
                         make_eval_step, make_train_step, train_population)
 from fjax.train.checkpoint import Checkpointer
-from fjax.train.epoch import epoch_permutation, num_batches, shuffled_batches, train_epoch
+from fjax.train.epoch import (epoch_permutation, evaluate, num_batches, shuffled_batches,
+                              train_epoch)
 from fjax.train.objective import check_targets, model_structure, output_dim, supervised_loss
 from fjax.train.loop import LoopState, loop_spec, track_best
 from fjax.train.members import member_grid
@@ -76,6 +77,31 @@ def test_train_step_is_pure_and_jittable():
     g = jax.grad(lambda p: make_eval_step(LOSS)(step(state.replace(params=p), batch)[0].params,
                                                 batch)["loss"])(state.params)
     assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(g))
+
+
+def test_the_epoch_loss_is_the_mean_over_observed_target_entries():
+    """With batch["target_mask"] (a forecast's filled steps) each batch's loss is a mean
+    over its observed entries; the epoch's (and evaluate's) was a mean of those weighted
+    by rows, so a batch of mostly filled steps counted as fully observed. Oracle: float64
+    numpy over all rows at once, which no batching changes (no update: lr 0)."""
+    rng = np.random.default_rng(0)
+    n, h, bs = 10, 3, 4
+    out, y = rng.standard_normal((n, h)), rng.standard_normal((n, h))
+    mask = (rng.random((n, h)) > 0.5).astype(np.float64)
+    mask[:4] = [1, 0, 0]             # rows of one step observed: unequal batches
+    weights = np.array([1, 1, 2, 1, 0, 1, 1, 1, 3, 1], np.float64)
+    loss_fn = supervised_loss(lambda p, x: x + p["b"], LossConfig(name="mse"))
+    state = TrainState.create(params={"b": jnp.zeros(h)}, tx=optax.sgd(0.0), rng=0)
+    data = {"x": jnp.asarray(out, jnp.float32), "y": jnp.asarray(y, jnp.float32),
+            "target_mask": jnp.asarray(mask, jnp.float32)}
+    w = weights[:, None] * mask
+    want = np.sum(w * (out - y) ** 2) / np.sum(w)
+    _, m = train_epoch(make_train_step(loss_fn), state, data, jnp.asarray(weights, jnp.float32),
+                       jnp.int32(0), batch_size=bs, n_batches=num_batches(n, bs))
+    assert float(m["loss"]) == pytest.approx(want, rel=1e-5)
+    got = evaluate(make_eval_step(loss_fn), state.params, data,
+                   jnp.asarray(weights, jnp.float32), batch_size=bs)
+    assert float(got["loss"]) == pytest.approx(want, rel=1e-5)
 
 
 def test_epoch_masks_the_last_partial_batch_like_a_float64_reference():

@@ -18,6 +18,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from fjax.train.objective import entry_weights
 from fjax.train.state import TrainState, epoch_key
 from fjax.train.step import Batch, Metrics
 
@@ -72,9 +73,17 @@ def gather(data: dict[str, jax.Array], idx: jax.Array, w: jax.Array) -> Batch:
     return batch
 
 
+def batch_total(batch: Batch) -> jax.Array:
+    """A batch's weight in the epoch's mean: the sum of its row weights, or, with a
+    `target_mask`, of its weighted target entries (`entry_weights`), over which the loss
+    is a mean: so the epoch's loss is the mean over every observed entry, not a mean of
+    batch means that counts a batch of filled steps as if they were observed."""
+    return jnp.sum(entry_weights(batch))
+
+
 def _weighted_mean(metrics: Metrics, totals: jax.Array) -> Metrics:
-    """Means over batches (axis 0) weighted by each batch's total weight; metrics may
-    carry a trailing member axis."""
+    """Means over batches (axis 0) weighted by each batch's total (`batch_total`);
+    metrics may carry a trailing member axis."""
     denom = jnp.maximum(totals.sum(), 1e-12)
     return {k: jnp.tensordot(totals, v, axes=1) / denom for k, v in metrics.items()}
 
@@ -84,7 +93,8 @@ def train_epoch(train_step: Callable[[TrainState, Batch], tuple[TrainState, Metr
                 epoch: jax.Array, *, batch_size: int, n_batches: int,
                 skip_empty: bool = False, perm: jax.Array | None = None
                 ) -> tuple[TrainState, Metrics]:
-    """Scan `train_step` over one shuffled epoch; metrics are weighted means over batches.
+    """Scan `train_step` over one shuffled epoch; metrics are weighted means over batches
+    (`batch_total`).
 
     skip_empty: make no update on a batch without weight (needed only when members of a
       population have different row counts; a per-step branch costs time under vmap).
@@ -104,7 +114,7 @@ def train_epoch(train_step: Callable[[TrainState, Batch], tuple[TrainState, Metr
                                         jax.eval_shape(train_step, state, batch)[1])
             state, metrics = jax.lax.cond(
                 wb.sum() > 0, train_step, lambda s, _: (s, zero_metrics), state, batch)
-        return state, (metrics, wb.sum())
+        return state, (metrics, batch_total(batch))
 
     state, (metrics, totals) = jax.lax.scan(body, state, (idx, w))
     return state, _weighted_mean(metrics, totals)
@@ -117,8 +127,8 @@ def evaluate(eval_step: Callable[[Any, Batch], Metrics], params: Any,
     idx, w = sequential_batches(n, weights, min(batch_size, n))
 
     def body(_, batch_idx):
-        i, wb = batch_idx
-        return None, (eval_step(params, gather(data, i, wb)), wb.sum())
+        batch = gather(data, *batch_idx)
+        return None, (eval_step(params, batch), batch_total(batch))
 
     _, (metrics, totals) = jax.lax.scan(body, None, (idx, w))
     return _weighted_mean(metrics, totals)
