@@ -11,7 +11,7 @@ import pytest
 
 from fjax import cli
 from fjax.config import (LossConfig, ModelConfig, OptimConfig, SweepConfig, TrainConfig,
-                         from_json)
+                         from_json, to_json)
 from fjax.tasks.forecast import Config, ForecastDataConfig, run
 
 FILES = ("config.json", "environment.json", "metrics.json", "history.jsonl", "forecast.csv",
@@ -37,7 +37,8 @@ def quantile_run(tmp_path_factory):
                                          window=10, horizon=3, origins=2),
                  model=ModelConfig(kind="mlp", hidden=(16,)), loss=LossConfig(name="pinball"),
                  train=TrainConfig(epochs=3, batch_size=32), sweep=SweepConfig(seeds=2))
-    (root / "out").mkdir()
+    (root / "out").mkdir()   # an earlier run of this task: its config and a longer history
+    (root / "out" / "config.json").write_text(to_json(cfg))
     (root / "out" / "history.jsonl").write_text('{"stale": "from an earlier run"}\n')
     out = run(cfg, progress=False)  # replaces an earlier run's files, never appends
     return cfg, frame, out
