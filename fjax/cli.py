@@ -32,7 +32,7 @@ import tyro
 from fjax.config import from_dict, get_path, hyperparameters, replace_path
 from fjax.runtime import enable_compilation_cache, reliable_interrupts
 from fjax.tasks import TASKS, get_task
-from fjax.tasks.experiment import (CHECKPOINT_EVERY_S, changed_data_files,
+from fjax.tasks.experiment import (CHECKPOINT_EVERY_S, RunFinished, changed_data_files,
                                    changed_environment)
 from fjax.train import TrainingDiverged
 
@@ -319,11 +319,14 @@ def report_errors(prog: str, run: Callable[[], Path]) -> int:
     """Call `run` (parse a config, run a task) and print where its report is. Bad config
     or data, and a diverged run, print one line naming the field and the fix instead of
     a traceback; the exit status is 2 (bad input) or 1 (diverged), and 130 after Ctrl-C,
-    with how to resume."""
+    with how to resume. A resume of a finished run says so and exits 0."""
     _dedent_field_docs()   # before `run` parses flags, so its --help reads well too
     try:
         with plain_warnings(prog), reliable_interrupts():
             run_dir = run()
+    except RunFinished as err:   # nothing to do, and nothing wrong
+        print(f"{prog}: {err}", file=sys.stderr)
+        run_dir = err.folder
     except ValueError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2

@@ -282,7 +282,7 @@ class ExperimentConfig:
     resume: bool = False
     """Continue an interrupted run in its folder, with the same settings: each population
     resumes from its last epoch (runs save them under checkpoints/ and delete them when
-    they finish)."""
+    they finish). A finished run (its report.md written) is not trained again."""
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     loss: LossConfig = LossConfig()

@@ -349,23 +349,53 @@ def test_a_saved_config_reruns_the_run_and_a_sweep_with_its_grid(tmp_path, capsy
     assert "no such file; give a run folder's config.json" in capsys.readouterr().err
 
 
-def test_resume_before_any_checkpoint_or_after_the_end_logs_each_epoch_once(tmp_path,
-                                                                           run_killed_at):
-    """Killed before its first save (saves come at most every 30 s), or resumed after it
-    finished (its checkpoints deleted), a population trains again from epoch 1: its
-    earlier log lines must go, not be followed by a second epoch 1."""
+def test_resume_before_any_checkpoint_logs_each_epoch_once_and_after_the_end_trains_none(
+        tmp_path, run_killed_at, monkeypatch, capsys):
+    """Killed before its first save (saves come at most every 30 s), a population trains
+    again from epoch 1: its earlier log lines must go, not be followed by a second epoch 1.
+    Resumed after it finished (its report written, its checkpoints deleted), a run once
+    trained all over again for the same numbers; now it says where its results are."""
+    from fjax.train import population
+
     write_prices(tmp_path / "p.csv", n=200)
     args = ["run", "forecast", "--data.path", str(tmp_path / "p.csv"), "--data.target",
             "price", "--data.window", "10", "--model.kind", "linear", "--train.epochs", "3"]
     assert cli.main([*args, "--out", str(tmp_path / "full")]) == 0
     run_killed_at(2, lambda: cli.main([*args, "--out", str(tmp_path / "cut")]))
     # --out written another way names the same folder: not a difference.
-    with pytest.warns(UserWarning, match="holds no checkpoint .* trains again from epoch 1"):
+    with pytest.warns(UserWarning, match="holds no finished results and no checkpoint .* "
+                                         "trains again from epoch 1"):
         assert cli.main([*args, "--out", str(tmp_path / "cut") + "/.", "--resume"]) == 0
     assert _results(tmp_path / "cut") == _results(tmp_path / "full")
-    with pytest.warns(UserWarning, match="holds no checkpoint"):
+    files = {p.name: p.read_bytes() for p in (tmp_path / "cut").iterdir()}
+    capsys.readouterr()
+    with monkeypatch.context() as m:
+        m.setattr(population, "run_epochs", lambda *a, **k: pytest.fail("trained again"))
         assert cli.main([*args, "--out", str(tmp_path / "cut"), "--resume"]) == 0
-    assert _results(tmp_path / "cut") == _results(tmp_path / "full")
+    out, err = capsys.readouterr()
+    assert f"{tmp_path / 'cut'} holds this run, finished: its results are in" in err
+    assert out == f"report: {tmp_path / 'cut'}/report.md\n"
+    assert {p.name: p.read_bytes() for p in (tmp_path / "cut").iterdir()} == files
+    # A finished run of other settings is still refused, not called finished.
+    assert cli.main([*args, "--out", str(tmp_path / "cut"), "--resume", "--seed", "1"]) == 2
+    assert "differs from the one in" in capsys.readouterr().err
+
+
+def test_a_finished_sweep_is_not_trained_again_by_a_resume(tmp_path, monkeypatch, capsys):
+    from fjax.train import population
+
+    write_prices(tmp_path / "p.csv", n=200)
+    args = ["sweep", "forecast", "--optim.learning-rate", "1e-3", "3e-2", "--data.path",
+            str(tmp_path / "p.csv"), "--data.target", "price", "--data.window", "10",
+            "--model.kind", "linear", "--train.epochs", "2", "--out", str(tmp_path / "s")]
+    assert cli.main(args) == 0
+    capsys.readouterr()
+    with monkeypatch.context() as m:
+        m.setattr(population, "run_epochs", lambda *a, **k: pytest.fail("trained again"))
+        assert cli.main([*args, "--resume"]) == 0
+    assert "holds this run, finished" in capsys.readouterr().err
+    assert cli.main([*args[:4], "1e-2", *args[4:], "--resume"]) == 2   # another grid
+    assert "in the swept values (grid.json)" in capsys.readouterr().err
 
 
 def test_a_run_removes_only_its_own_files(tmp_path):

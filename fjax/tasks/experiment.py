@@ -32,6 +32,17 @@ from fjax.train.sweep import Group, group_grid
 
 
 CHECKPOINT_EVERY_S = 30.0   # a save costs ~0.1 s; a resume repeats at most this much training
+FINISHED = "report.md"      # every task writes it last, and removes it as a run (or resume) starts
+
+
+class RunFinished(Exception):
+    """`--resume` of a run whose results are complete: there is nothing to train."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        super().__init__(f"--resume: {folder} holds this run, finished: its results are in "
+                         f"{folder} (report: {folder / FINISHED}); nothing to resume. To "
+                         "train it again, run without --resume")
 
 
 @dataclass(frozen=True)
@@ -179,7 +190,8 @@ def default_run_dir(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]] 
     run is refused.
 
     With `config.resume` the folder must hold the same run (its config.json and
-    grid.json), and its checkpoints and history logs stay for the populations to resume.
+    grid.json), and its checkpoints and history logs stay for the populations to resume;
+    a run of them that finished raises `RunFinished` instead of training again.
     """
     for path, values in (grid or {}).items():
         for value in values:
@@ -188,6 +200,8 @@ def default_run_dir(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]] 
     grid_json = {k: list(v) for k, v in grid.items()} if grid else None
     if config.resume:
         check_resumable(Path(config.run_dir), config, grid_json)
+        if (Path(config.run_dir) / FINISHED).is_file():
+            raise RunFinished(Path(config.run_dir))
     else:
         check_replaceable(Path(config.run_dir), config, outputs)
     run_dir = RunDir(Path(config.run_dir))
@@ -195,9 +209,9 @@ def default_run_dir(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]] 
         saved = [c for p in checkpoint_dirs(outputs) for c in run_dir.path.glob(f"{p}/[0-9]*")
                  if c.name.isdigit()]    # a finished save's step folder
         if not saved:
-            warnings.warn(f"--resume: {run_dir.path} holds no checkpoint (the run finished, "
-                          "or stopped before its first save), so it trains again from "
-                          "epoch 1", stacklevel=2)
+            warnings.warn(f"--resume: {run_dir.path} holds no finished results and no "
+                          "checkpoint (the run stopped before its first save), so it trains "
+                          "again from epoch 1", stacklevel=2)
         run_dir.remove(*(p for p in outputs if not p.endswith("history.jsonl")))
     else:
         run_dir.remove(*outputs, "grid.json")
