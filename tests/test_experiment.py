@@ -104,16 +104,46 @@ def test_a_swept_loss_value_the_loss_ignores_is_refused_before_the_folder_is_tou
     earlier.write_text("{}")
     cfg = ExperimentConfig(out=str(tmp_path), loss=LossConfig(name="bce"))
     (tmp_path / "config.json").write_text(to_json(cfg))
-    with pytest.raises(ValueError, match="loss.focal_gamma has no effect with loss.name='bce'; "
-                                         "add --loss.name focal"):
+    with pytest.raises(ValueError, match=r"\(loss.focal_gamma\) has no effect with "
+                                         r"loss.name='bce'; drop it from the grid, or set "
+                                         r"loss.name to a loss that reads it: focal "
+                                         r"\(--loss.name focal\)"):
         default_run_dir(cfg, {"loss.focal_gamma": [0.0, 1.0]}, ("metrics.json",))
-    with pytest.raises(ValueError, match="loss.pos_weight has no effect with loss.name='mse'; "
-                                         "add --loss.name bce"):
+    with pytest.raises(ValueError, match=r"\(loss.pos_weight\) has no effect with "
+                                         r"loss.name='mse'.*: bce, focal \(--loss.name bce\)"):
         default_run_dir(ExperimentConfig(out=str(tmp_path)), {"loss.pos_weight": [1.0, 2.0]},
                         ("metrics.json",))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "metrics.json"]
     default_run_dir(cfg, {"loss.pos_weight": [1.0, 2.0]}, ("metrics.json",))   # bce reads it
     assert not earlier.exists() and (tmp_path / "grid.json").exists()
+
+
+def test_swept_loss_values_are_checked_per_compile_group_as_training_checks_them():
+    """The check before the folder is touched is training's own, per group: a structural
+    sweep over loss.name was refused as 'loss.name has no effect with loss.name=bce'."""
+    from fjax.tasks.experiment import check_loss_grid
+
+    bce = ExperimentConfig(loss=LossConfig(name="bce"))
+    check_loss_grid(bce, {"loss.name": ["bce", "focal"], "loss.pos_weight": [1.0, 2.0]})
+    grid = {"loss.name": ["focal", "bce"], "loss.focal_gamma": [0.0, 1.0]}   # bce: no effect
+    with pytest.raises(ValueError) as before:
+        check_loss_grid(bce, grid)
+    loss = supervised_loss(build_model(ModelConfig(kind="linear"), 1).apply, LossConfig(
+        name="bce"))
+    with pytest.raises(ValueError) as training:   # train_population's check of the bce group
+        loss.check_hparams({"focal_gamma": [0.0, 1.0]})
+    assert str(before.value) == str(training.value)
+
+
+def test_a_cli_sweep_of_a_loss_value_the_loss_ignores_names_the_field_and_the_flag(
+        tmp_path, capsys):
+    from fjax import cli
+    assert cli.main(["sweep", "credit", "--loss.focal-gamma", "0", "1",
+                     "--out", str(tmp_path / "r")]) == 2
+    assert ("error: hparams key 'focal_gamma' (loss.focal_gamma) has no effect with "
+            "loss.name='bce'; drop it from the grid, or set loss.name to a loss that reads "
+            "it: focal (--loss.name focal)") in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
 
 
 def test_members_seeds_start_at_the_configured_seed():

@@ -856,7 +856,9 @@ def test_population_rejects_bad_hyperparameters_and_ambiguous_validation():
     with pytest.raises(ValueError, match=r"LossConfig\.pos_weight must be a finite number > 0"):
         train_population(bce, INIT, labels, optim=OptimConfig(), train=CFG,
                          hparams={"pos_weight": [-5.0, 1.0]})
-    with pytest.raises(ValueError, match="'focal_gamma' has no effect on the loss 'bce'"):
+    with pytest.raises(ValueError, match=r"'focal_gamma' \(loss.focal_gamma\) has no effect "
+                                         r"with loss.name='bce'; drop it from the grid, or set "
+                                         r"loss.name to a loss that reads it: focal"):
         train_population(bce, INIT, labels, optim=OptimConfig(), train=CFG,
                          hparams={"focal_gamma": [0.0, 5.0]})
     with pytest.raises(ValueError, match=r"hparams\['learning_rate'\] must be a list of "

@@ -26,7 +26,7 @@ from fjax.runtime import environment
 from fjax.train import Population, TrainingDiverged, train_population
 from fjax.train.callbacks import ProgressBar
 from fjax.train.checkpoint import Checkpointer
-from fjax.train.objective import LOSS_USES
+from fjax.train.objective import check_loss_grid as check_loss_keys
 from fjax.train.population import DivergedWarning, best_row, diverged_message
 from fjax.train.sweep import Group, group_grid
 
@@ -225,16 +225,12 @@ def default_run_dir(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]] 
 
 
 def check_loss_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]]) -> None:
-    """Swept `loss.*` values must be read by the chosen loss (`LOSS_USES`). Training
-    refuses the others too (`supervised_loss`), but only after the run folder was
-    cleared; this refuses them before anything is written or removed."""
-    for path in grid:
-        key = path.removeprefix("loss.")
-        if key != path and key not in LOSS_USES.get(config.loss.name, ()):
-            users = [name for name, keys in LOSS_USES.items() if key in keys]
-            fix = f"add --loss.name {users[0]} to sweep it" if users else "drop it from the sweep"
-            raise ValueError(f"grid entry {path} has no effect with loss.name="
-                             f"{config.loss.name!r}; {fix}")
+    """Swept `loss.*` values must be read by each compile group's loss: training refuses
+    the others (`fjax.train.objective.check_loss_grid`), but only after the run folder
+    was cleared; this runs the same check before anything is written or removed."""
+    for group in group_grid(config, grid):
+        check_loss_keys(group.config.loss, {key: values for key, values in group.hparams.items()
+                                            if group.paths[key].startswith("loss.")})
 
 
 def config_class(config: ExperimentConfig) -> str:

@@ -217,10 +217,12 @@ def check_loss_grid(cfg: LossConfig, grid: Mapping[str, Sequence[float]]) -> Non
                 "structural settings (dropout, hidden, batch_size, ...) change the "
                 "program: give each its own population (fjax.train.sweep.group_grid)")
         if name not in LOSS_USES.get(cfg.name, ()):
-            users = ", ".join(loss for loss, keys in LOSS_USES.items() if name in keys)
-            raise ValueError(f"hparams key {name!r} has no effect on the loss "
-                             f"{cfg.name!r}; drop it from the grid, or choose a loss "
-                             f"that uses it ({users})")
+            users = [loss for loss, keys in LOSS_USES.items() if name in keys]
+            raise ValueError(f"hparams key {name!r} (loss.{name}) has no effect with "
+                             f"loss.name={cfg.name!r}; drop it from the grid"
+                             + (f", or set loss.name to a loss that reads it: "
+                                f"{', '.join(users)} (--loss.name {users[0]})"
+                                if users else ""))
         for value in values:
             dataclasses.replace(cfg, **{name: value})   # LossConfig's own checks
 
