@@ -33,7 +33,7 @@ from fjax.config import from_dict, get_path, hyperparameters, replace_path
 from fjax.runtime import enable_compilation_cache, reliable_interrupts
 from fjax.tasks import TASKS, get_task
 from fjax.tasks.experiment import (CHECKPOINT_EVERY_S, RunFinished, changed_data_files,
-                                   changed_environment)
+                                   changed_environment, saved_environment)
 from fjax.train import TrainingDiverged
 
 USAGE = f"""usage: fjax {{run,sweep}} {{{",".join(TASKS)}}} [OPTIONS]
@@ -134,9 +134,8 @@ def load_saved(cls: type, args: list[str], command: str
 def saved_task(path: Path) -> str | None:
     """The task whose run wrote config.json `path`, from the environment.json beside it
     (None where there is none, or it does not say)."""
-    try:
-        saved = json.loads(path.with_name("environment.json").read_text())["config_class"]
-    except (OSError, ValueError, KeyError, TypeError):
+    saved = saved_environment(path.parent).get("config_class")
+    if saved is None:
         return None
     return next((t for t, module in TASKS.items() if str(saved).startswith(module + ".")), None)
 

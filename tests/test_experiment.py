@@ -177,3 +177,26 @@ def test_a_training_loss_that_rose_is_said():
     assert rising_loss_note([{"loss": 0.5}, {"loss": 0.2}]) is None
     assert rising_loss_note([{"loss": 0.5}]) is None
     assert rising_loss_note([{"loss": np.nan}, {"loss": 0.2}]) is None
+
+
+def test_environment_json_is_read_the_same_by_every_check(tmp_path):
+    """A run's environment.json, or {} where there is none or it is not fjax's: the
+    task check, the data and the setup comparisons read it through one reader."""
+    import json
+
+    from fjax.cli import saved_task
+    from fjax.tasks.experiment import (changed_data_files, changed_environment,
+                                       saved_environment)
+
+    assert saved_environment(tmp_path) == {}
+    for text in ("[1, 2]", "not json", '"a string"'):
+        (tmp_path / "environment.json").write_text(text)
+        assert saved_environment(tmp_path) == {}
+        assert saved_task(tmp_path / "config.json") is None
+        assert changed_environment(tmp_path) == {}
+        assert changed_data_files(ExperimentConfig(), tmp_path) == {}
+    written = {"config_class": "fjax.tasks.credit.config.Config", "versions": {"jax": "0"}}
+    (tmp_path / "environment.json").write_text(json.dumps(written))
+    assert saved_environment(tmp_path) == written
+    assert saved_task(tmp_path / "config.json") == "credit"
+    assert list(changed_environment(tmp_path)) == ["versions.jax"]

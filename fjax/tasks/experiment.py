@@ -261,10 +261,7 @@ def check_replaceable(folder: Path, config: ExperimentConfig, outputs: Sequence[
                              "environment.json): this run would replace them; choose another "
                              "folder with --out, or move them")
         return
-    try:
-        saved = json.loads((folder / "environment.json").read_text()).get("config_class")
-    except (OSError, ValueError, AttributeError):   # not fjax's: nothing to compare
-        return
+    saved = saved_environment(folder).get("config_class")   # none: nothing to compare
     if saved is not None and saved != config_class(config):
         raise ValueError(f"{folder} holds a run of another task ({saved}); choose another "
                          "folder with --out, or delete that one")
@@ -298,14 +295,21 @@ def data_files(config: ExperimentConfig) -> dict[str, dict]:
     return files
 
 
+def saved_environment(folder: Path) -> dict:
+    """The environment.json that the run in `folder` wrote; {} where there is none, or
+    it is not fjax's (unreadable, not a JSON object): then there is nothing to compare."""
+    try:
+        saved = json.loads((folder / "environment.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return saved if isinstance(saved, dict) else {}
+
+
 def changed_data_files(config: ExperimentConfig, folder: Path) -> dict[str, str]:
     """The data files of `config` whose contents differ from the ones the run in `folder`
     read (its environment.json's `data_files`): {"data.path": "sha256 ... then, ... now;
     it read /abs/path"}; empty for a run that recorded none (an older fjax)."""
-    try:
-        saved = json.loads((folder / "environment.json").read_text()).get("data_files") or {}
-    except (OSError, ValueError, AttributeError):
-        return {}
+    saved = saved_environment(folder).get("data_files") or {}
     now = data_files(config)
     return {name: f"sha256 {then['sha256'][:12]}... then, "
                   f"{now[name]['sha256'][:12] + '...' if name in now else 'no file'} now; "
@@ -319,10 +323,7 @@ def changed_environment(folder: Path) -> dict[str, tuple]:
     fjax's revision, XLA_FLAGS, jax's numeric settings) differs from the run in `folder`:
     {"jax_config.jax_enable_x64": (False, True)}, the value then and now. Entries the run
     did not record (an older fjax) are not compared."""
-    try:
-        saved = _flat(json.loads((folder / "environment.json").read_text()))
-    except (OSError, ValueError, AttributeError):
-        return {}
+    saved = _flat(saved_environment(folder))
     now = _flat(to_jsonable(environment()))
     return {key: (saved[key], now.get(key)) for key in saved
             if key.split(".")[0] in ("backend", "devices", "versions", "fjax_commit",
