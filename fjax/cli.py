@@ -33,7 +33,7 @@ from fjax.config import from_dict, get_path, hyperparameters, replace_path
 from fjax.runtime import enable_compilation_cache, reliable_interrupts
 from fjax.tasks import TASKS, get_task
 from fjax.tasks.experiment import (CHECKPOINT_EVERY_S, RunFinished, changed_data_files,
-                                   changed_environment, saved_environment)
+                                   changed_environment, finished, saved_environment)
 from fjax.train import TrainingDiverged
 
 USAGE = f"""usage: fjax {{run,sweep}} {{{",".join(TASKS)}}} [OPTIONS]
@@ -168,8 +168,11 @@ def warn_changed_data(config: Any, saved: Any, source: Path | None) -> None:
 def warn_changed_environment(config: Any, source: Path | None) -> None:
     """A `--config` rerun, or a resume, under another jax setting, library version,
     machine or fjax revision than the run it repeats or continues: the same config and
-    seed give the same numbers only on the same setup, so say what differs."""
+    seed give the same numbers only on the same setup, so say what differs. A resume of
+    a finished run trains nothing (`RunFinished`): nothing to say."""
     folder = Path(config.run_dir) if config.resume else source
+    if config.resume and finished(folder):
+        return
     changes = changed_environment(folder) if folder is not None else {}
     if changes:
         what = "; ".join(f"{key} {then!r} then, {now!r} now"

@@ -281,3 +281,36 @@ def test_os_errors_are_one_line_naming_the_path(capsys):
     err = capsys.readouterr().err
     assert err.startswith("fjax run forecast: error: File exists: '/tmp/afile'")
     assert "Traceback" not in err
+
+
+def test_a_resume_of_a_finished_run_on_another_setup_is_not_told_its_numbers_may_differ(
+        tmp_path, monkeypatch, capsys):
+    """It trains nothing, yet the setup check ran before the finished check and warned
+    "the numbers may differ from it"."""
+    import warnings
+
+    from fjax.tasks.experiment import FINISHED
+
+    folder = tmp_path / "run"
+    config = get_task("credit").Config(out=str(folder))
+    monkeypatch.setattr(get_task("credit"), "run",
+                        lambda cfg, grid=None, **_: default_run_dir(cfg, grid, (FINISHED,)))
+    args = ["run", "credit", "--out", str(folder), "--resume"]
+
+    def resume_elsewhere() -> list[str]:
+        """The warnings of a resume, its environment.json written on another machine."""
+        env = json.loads((folder / "environment.json").read_text())
+        env["versions"]["jax"] = "0.0.1"
+        (folder / "environment.json").write_text(json.dumps(env))
+        with warnings.catch_warnings(record=True) as told:
+            warnings.simplefilter("always")
+            assert cli.main(args) == 0
+        return [str(w.message) for w in told]
+
+    default_run_dir(config, None, (FINISHED,))
+    told = resume_elsewhere()   # not finished: it would train, so it is told
+    assert any("setup differs" in m and "versions.jax '0.0.1' then" in m for m in told)
+    (folder / FINISHED).write_text("done")
+    capsys.readouterr()
+    assert not [m for m in resume_elsewhere() if "setup differs" in m]
+    assert "holds this run, finished" in capsys.readouterr().err

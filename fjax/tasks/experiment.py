@@ -45,6 +45,11 @@ class RunFinished(Exception):
                          "train it again, run without --resume")
 
 
+def finished(folder: Path) -> bool:
+    """Whether the run in `folder` finished: its report.md, written last, is there."""
+    return (folder / FINISHED).is_file()
+
+
 @dataclass(frozen=True)
 class Trainable:
     """One compile group's model and objective."""
@@ -200,7 +205,7 @@ def default_run_dir(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]] 
     grid_json = {k: list(v) for k, v in grid.items()} if grid else None
     if config.resume:
         check_resumable(Path(config.run_dir), config, grid_json)
-        if (Path(config.run_dir) / FINISHED).is_file():
+        if finished(Path(config.run_dir)):
             raise RunFinished(Path(config.run_dir))
     else:
         check_replaceable(Path(config.run_dir), config, outputs)
