@@ -216,8 +216,10 @@ def test_hours_across_a_daylight_saving_change_keep_their_true_order():
     as UTC, with a warning, they stay one hour apart and in order."""
     hours = ["2024-10-27 01:30+02:00", "2024-10-27 02:30+02:00", "2024-10-27 02:30+01:00",
              "2024-10-27 03:30+01:00"]
-    with pytest.warns(UserWarning, match="'Date' of t.csv mixes UTC offsets"):
+    with pytest.warns(UserWarning, match="'Date' of t.csv mixes UTC offsets") as told:
         s = load(pd.DataFrame({"Date": hours, "Close": [1.0, 2.0, 3.0, 4.0]}))
+    assert str(told[0].message).endswith("to count local days, write local times without "
+                                         "offsets")   # forecast has no data.timezone
     np.testing.assert_array_equal(np.diff(s.dates), np.timedelta64(3600, "s"))
     assert str(pd.Timestamp(s.dates[0])) == "2024-10-26 23:30:00" and s.utc
     same_offset = [h[:16] + "+05:00" for h in hours[:2]] + ["2024-10-27 03:30+05:00"]

@@ -202,8 +202,11 @@ def test_one_utc_offset_keeps_local_days_several_read_as_utc_with_a_warning():
     assert list(tx.seconds) == [36_000, DAY + 1_800, DAY + 32_400]
     dst = _frame().assign(when=["2020-03-29 00:30+01:00", "2020-03-29 03:30+02:00",
                                 "2020-03-29 23:30+02:00"])
-    with pytest.warns(UserWarning, match="'when'.*mixes UTC offsets.*as UTC"):
+    with pytest.warns(UserWarning, match="'when'.*mixes UTC offsets.*as UTC") as told:
         tx = from_frame(dst, NAMES)
+    # The remedy is the fraud task's own: a zone, not times stripped of their offsets.
+    assert "to count local days, name the cardholders' zone with --data.timezone" \
+        in str(told[0].message)
     assert tx.start == pd.Timestamp("2020-03-28")      # 00:30+01:00 is 23:30 UTC the day before
     assert list(tx.seconds) == [23 * 3600 + 1_800, DAY + 3_600 + 1_800, DAY + 21 * 3600 + 1_800]
 

@@ -309,7 +309,8 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
     with warnings.catch_warnings():
         if timezone is not None:   # its days run on the zone's clock, not from midnight UTC
             warnings.filterwarnings("ignore", ".*mixes UTC offsets", UserWarning)
-        ts, utc = read_dates(frame[ts_name], described)
+        ts, utc = read_dates(frame[ts_name], described, local_days="name the cardholders' "
+                             "zone with --data.timezone (e.g. America/New_York)")
     if ts.isna().any():
         rows = np.nonzero(ts.isna().to_numpy())[0]
         _fail("timestamp", ts_name, f"has {len(rows)} missing values (first at row {rows[0]})",

@@ -94,13 +94,16 @@ def parse_dates(column: pd.Series, described: str, fix: str = "") -> pd.Series:
     return read_dates(column, described, fix)[0]
 
 
-def read_dates(column: pd.Series, described: str, fix: str = "") -> tuple[pd.Series, bool]:
+def read_dates(column: pd.Series, described: str, fix: str = "",
+               local_days: str = "write local times without offsets"
+               ) -> tuple[pd.Series, bool]:
     """(`column` as naive datetimes, whether they are UTC rather than the file's own
     wall-clock times, so outputs can say so); `described` names it in messages ("column
     'Date' of my.csv"), and `fix` adds a caller's own remedy to them. Times written with one UTC
     offset keep their wall-clock times, so days are the data's own. Several offsets (a
     daylight-saving change, or times with and without one) are read as UTC, with a
-    warning: wall-clock times would repeat or skip an hour. Dates written d/m/yyyy or
+    warning that says how to count local days instead (`local_days`, the caller's way):
+    wall-clock times would repeat or skip an hour. Dates written d/m/yyyy or
     m/d/yyyy are read by whichever field goes over 12 (`day_first`), and refused when
     none does. Numbers are unix times in
     seconds or milliseconds (UTC) when every one is a whole number of that range (1973
@@ -132,8 +135,8 @@ def read_dates(column: pd.Series, described: str, fix: str = "") -> tuple[pd.Ser
             raise ValueError(f"{described} is not parseable as dates ({_reason(err)}); write "
                              f"dates such as 2020-01-31 or 2020-01-31 08:15:00{fix}") from None
         warnings.warn(f"{described} mixes UTC offsets (or times with and without one); read "
-                      "them as UTC, so days run from midnight UTC. Write local times without "
-                      "offsets to count local days", stacklevel=3)
+                      "them as UTC, so days run from midnight UTC; to count local days, "
+                      f"{local_days}", stacklevel=3)
         return dates.dt.tz_localize(None), True
     return (dates.dt.tz_localize(None) if dates.dt.tz is not None else dates), False
 
