@@ -340,6 +340,20 @@ def test_crossed_raw_quantiles_are_counted_though_sorting_hides_them(small):
                                                stride=1).metrics
 
 
+def test_outputs_of_a_level_given_twice_never_cross_each_other():
+    """quantiles (0.1, 0.5, 0.5, 0.9) are allowed; the two 0.5 outputs in either order
+    were counted as crossed, though neither level is the higher. Checked by hand."""
+    from fjax.tasks.forecast.evaluate import crossed
+
+    levels = (0.1, 0.5, 0.5, 0.9)
+    raw = np.array([[1.0, 3.0, 2.0, 4.0],     # the two 0.5s swapped: no crossing
+                    [1.0, 2.0, 3.0, 2.5],     # the second 0.5 above 0.9: crossed
+                    [1.0, 3.0, 2.0, 2.5],     # the first 0.5 above 0.9, past the tie: crossed
+                    [1.0, 2.0, 2.0, 2.0]])    # ties of value: no crossing
+    np.testing.assert_array_equal(crossed(raw, levels), [0, 1, 1, 0])
+    np.testing.assert_array_equal(crossed(raw[:, ::-1], levels[::-1]), [0, 1, 1, 0])
+
+
 def test_the_ensemble_point_is_the_mean_not_the_median_of_three_seeds():
     fcs = [PriceForecast(np.array([[v]])) for v in (1.0, 2.0, 6.0)]
     e = ensemble(fcs)

@@ -79,9 +79,12 @@ def member_prices(raw: np.ndarray, loss: LossConfig, data: ForecastData, index: 
 def crossed(quantiles: np.ndarray, levels) -> np.ndarray:
     """`f64[..., H]`: 1 where raw quantiles `[..., H, Q]` at `levels` (in the head's
     order) are out of order, a higher level below a lower one, else 0. Sorting hides
-    it; a head that often crosses is undertrained or overfit."""
-    ordered = quantiles[..., np.argsort(np.asarray(levels), kind="stable")]
-    return np.any(np.diff(ordered, axis=-1) < 0, axis=-1).astype(np.float64)
+    it; a head that often crosses is undertrained or overfit. Outputs of one level given
+    twice are in no order, so they never cross each other."""
+    levels = np.asarray(levels)
+    higher = levels[None, :] > levels[:, None]                     # [Q, Q]: j above i
+    below = quantiles[..., None, :] < quantiles[..., :, None]      # [..., Q, Q]: q_j < q_i
+    return np.any(higher & below, axis=(-2, -1)).astype(np.float64)
 
 
 def median(quantiles: np.ndarray, levels: np.ndarray) -> np.ndarray:
