@@ -12,8 +12,8 @@ from fjax.tasks.forecast import Config, ForecastDataConfig, ForecastModelConfig
 
 def test_defaults_reproduce_the_tutorial():
     c = Config()
-    assert (c.name, c.data.target, c.data.window, c.data.horizon, c.data.used_scaler) == \
-        ("forecast", "Close", 60, 1, "minmax")
+    assert (c.name, c.data.target, c.data.window, c.data.horizon, c.data.used_scalers) == \
+        ("forecast", "Close", 60, 1, ("minmax",))
     assert (c.data.test_fraction, c.data.val_fraction, c.data.transform) == (0.2, 0.0, "price")
     assert c.model == ForecastModelConfig(kind="lstm", hidden=(50, 50), head=(25,))
     assert (c.optim.name, c.optim.learning_rate, c.train.batch_size, c.loss.name) == \

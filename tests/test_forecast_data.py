@@ -495,3 +495,37 @@ def test_changes_are_standardized_unless_a_scaler_is_given(tmp_path, transform):
     assert prepare(given).scalers[0].kind == "minmax"
     levels = dataclasses.replace(cfg, transform="price")
     assert prepare(levels).scalers[0].kind == "minmax"
+
+
+@pytest.mark.parametrize("transform", ["price", "log_return"])
+def test_auto_scales_each_column_by_its_own_transform(tmp_path, transform):
+    """Under `--data.scaler auto` each column's scaler follows its own transform: levels
+    and logs min-max (numpy min and range of the column's training values), diff and
+    log_return standard (numpy mean and std), per origin; a log-return feature of a
+    price target was min-max scaled, its largest move setting the range."""
+    rng = np.random.default_rng(3)
+    spread = rng.standard_normal(240)
+    path, frame = random_walk(tmp_path, spread=spread, other=50 + np.cumsum(spread))
+    names = ("volume", "spread", "other", "price_too")
+    frame["price_too"] = frame["price"] * 1.5
+    frame.to_csv(path, index=False)
+    cfg = ForecastDataConfig(path=str(path), target="price", window=10, transform=transform,
+                             features=names, origins=2,
+                             feature_transforms=("log", "level", "diff", "log_return"))
+    data = prepare(cfg)
+    columns = {"price": np.log(frame["price"]) if transform == "log_return" else frame["price"],
+               "volume": np.log(frame["volume"]), "spread": frame["spread"],
+               "other": frame["other"], "price_too": np.log(frame["price_too"])}
+    changes = {"price": transform == "log_return", "other": True, "price_too": True}
+    for scaler, span in zip(data.scalers, data.plan.spans):
+        start, end = span["train"]
+        for j, name in enumerate(("price", *names)):
+            v = np.asarray(columns[name], np.float64)
+            if changes.get(name, False):
+                train = np.diff(v)[start - 1:end - 1]
+                want = [train.mean(), train.std()]
+            else:
+                train = v[start:end]
+                want = [train.min(), train.max() - train.min()]
+            np.testing.assert_allclose([scaler.offset[j], scaler.scale[j]], want, rtol=1e-12,
+                                       err_msg=name)

@@ -71,3 +71,21 @@ def test_a_mask_over_windows_is_told_to_fit_the_series():
         fit_scaler("standard", windows, np.ones(10, bool))
     with pytest.raises(ValueError, match=r"mask has 3 entries for 50 rows$"):
         fit_scaler("standard", windows, np.ones(3, bool))
+
+
+def test_a_kind_per_column():
+    """Each column gets its own kind's statistics (float64 numpy of that column); one kind
+    repeated is that kind; a kind count that is not the column count is refused."""
+    x = np.random.default_rng(1).standard_t(3, size=(40, 3)) * [1, 10, 100]
+    s = fit_scaler(("minmax", "standard", "minmax"), x)
+    np.testing.assert_allclose(s.offset, [x[:, 0].min(), x[:, 1].mean(), x[:, 2].min()],
+                               rtol=1e-12)
+    np.testing.assert_allclose(s.scale, [np.ptp(x[:, 0]), x[:, 1].std(), np.ptp(x[:, 2])],
+                               rtol=1e-12)
+    assert s.kind == ("minmax", "standard", "minmax")
+    assert s.to_dict()["kind"] == ["minmax", "standard", "minmax"]
+    same = fit_scaler(("standard",) * 3, x)
+    assert same.kind == "standard"
+    np.testing.assert_array_equal(same.offset, fit_scaler("standard", x).offset)
+    with pytest.raises(ValueError, match=r"2 scaler kind\(s\).*for 3 column\(s\)"):
+        fit_scaler(("minmax", "standard"), x)

@@ -3,11 +3,14 @@
 `fit_scaler(kind, x, mask)` learns from the rows where `mask` is true, so a scaler never sees
 validation or test data; `transform` and `inverse_transform` are exact inverses (up to
 float64 rounding). Statistics are per column of a 2-D array (or of the last axis).
-A constant column scales by 1 instead of dividing by zero.
+A constant column scales by 1 instead of dividing by zero. A kind may be given per column
+(`fit_scaler(("minmax", "standard"), x)`): levels and returns of one input stack then
+each get the scaling that suits them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,7 +41,7 @@ def _rows(x: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
 class Scaler:
     """x_scaled = (x - offset) / scale, per column."""
 
-    kind: str
+    kind: str | tuple[str, ...]   # one for every column, or one per column
     offset: np.ndarray  # f64[d]
     scale: np.ndarray   # f64[d], never 0
 
@@ -60,30 +63,47 @@ class Scaler:
         return stat[0] if x.ndim == 1 else stat
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "offset": self.offset.tolist(), "scale": self.scale.tolist()}
+        kind = self.kind if isinstance(self.kind, str) else list(self.kind)
+        return {"kind": kind, "offset": self.offset.tolist(), "scale": self.scale.tolist()}
 
 
 def _safe(scale: np.ndarray) -> np.ndarray:
     return np.where(scale > 0, scale, 1.0)
 
 
-def fit_scaler(kind: str, x: np.ndarray, mask: np.ndarray | None = None) -> Scaler:
-    """A scaler of `kind` fitted on the rows of `x` selected by `mask`.
+def _statistics(kind: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(offset, scale) of every column of `rows` under `kind`."""
+    if kind == "minmax":
+        lo, hi = rows.min(axis=0), rows.max(axis=0)
+        return lo, _safe(hi - lo)
+    if kind == "standard":
+        return rows.mean(axis=0), _safe(rows.std(axis=0))
+    if kind == "robust":
+        q1, med, q3 = np.percentile(rows, [25, 50, 75], axis=0)
+        return med, _safe(q3 - q1)
+    if kind == "none":
+        return np.zeros(rows.shape[1]), np.ones(rows.shape[1])
+    raise ValueError(f"unknown scaler {kind!r}; choose one of {', '.join(SCALERS)}")
+
+
+def fit_scaler(kind: str | Sequence[str], x: np.ndarray,
+               mask: np.ndarray | None = None) -> Scaler:
+    """A scaler of `kind` (one, or one per column) fitted on the rows of `x` selected by
+    `mask`.
 
     minmax: to [0, 1] over the training range (as the classic tutorial does);
     standard: zero mean, unit variance; robust: median and interquartile range;
     none: identity.
     """
     rows = _rows(x, mask)
-    d = rows.shape[1]
-    if kind == "minmax":
-        lo, hi = rows.min(axis=0), rows.max(axis=0)
-        return Scaler(kind, lo, _safe(hi - lo))
-    if kind == "standard":
-        return Scaler(kind, rows.mean(axis=0), _safe(rows.std(axis=0)))
-    if kind == "robust":
-        q1, med, q3 = np.percentile(rows, [25, 50, 75], axis=0)
-        return Scaler(kind, med, _safe(q3 - q1))
-    if kind == "none":
-        return Scaler(kind, np.zeros(d), np.ones(d))
-    raise ValueError(f"unknown scaler {kind!r}; choose one of {', '.join(SCALERS)}")
+    if isinstance(kind, str):
+        return Scaler(kind, *_statistics(kind, rows))
+    kinds = tuple(kind)
+    if len(kinds) != rows.shape[1]:
+        raise ValueError(f"{len(kinds)} scaler kind(s) {kinds} for {rows.shape[1]} "
+                         "column(s); give one kind per column, or one for all")
+    offset, scale = np.zeros(rows.shape[1]), np.ones(rows.shape[1])
+    for one in dict.fromkeys(kinds):   # each kind's statistics on all columns, as one kind's
+        pick = np.array(kinds) == one
+        offset[pick], scale[pick] = (stat[pick] for stat in _statistics(one, rows))
+    return Scaler(kinds[0] if len(set(kinds)) == 1 else kinds, offset, scale)

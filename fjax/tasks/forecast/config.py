@@ -42,10 +42,11 @@ class ForecastDataConfig(DataConfig):
     transform: Literal["price", "diff", "log_return"] = "price"
     """Model price levels, differences or log returns (all results are in prices)."""
     scaler: Literal["auto", "minmax", "standard", "robust", "none"] = "auto"
-    """Fitted on each walk-forward origin's own training rows only. auto: minmax for
-    prices (the tutorial), standard for diff and log_return: changes centred on no
-    change in units of volatility, where min-max lets the largest move set the range
-    (one crash squeezes ordinary days into a sliver of [0, 1])."""
+    """Fitted on each walk-forward origin's own training rows only. auto: per column by
+    its own transform, minmax for prices and levels (the tutorial), standard for diff
+    and log_return: changes centred on no change in units of volatility, where min-max
+    lets the largest move set the range (one crash squeezes ordinary days into a sliver
+    of [0, 1]). A given kind scales every column."""
     window: int = 60
     """Input rows per window (W)."""
     horizon: int = 1
@@ -128,11 +129,14 @@ class ForecastDataConfig(DataConfig):
         return self.feature_transforms or (LIKE_TARGET[self.transform],) * len(self.features)
 
     @property
-    def used_scaler(self) -> str:
-        """The scaler kind: the given one, or the transform's (`scaler`)."""
+    def used_scalers(self) -> tuple[str, ...]:
+        """Each input column's scaler kind, the target first: the given one for all, or
+        under auto each column's by its own transform (`scaler`): a log-return feature
+        of a price target is standardized, as a log-return target is."""
         if self.scaler != "auto":
-            return self.scaler
-        return "minmax" if self.transform == "price" else "standard"
+            return (self.scaler,) * len(self.columns)
+        return tuple("standard" if t in ("diff", "log_return") else "minmax"
+                     for t in (self.transform, *self.used_feature_transforms))
 
     @property
     def columns(self) -> tuple[str, ...]:

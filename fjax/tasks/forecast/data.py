@@ -171,7 +171,8 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
                   dates=series.dates, source=source)
     for rows in spans:
         check_features_vary(z, series.columns, feature_transforms, rows, source)
-    scalers = tuple(fit_scaler(cfg.used_scaler, z, span_mask(series.n, rows)) for rows in spans)
+    scalers = tuple(fit_scaler(cfg.used_scalers, z, span_mask(series.n, rows))
+                    for rows in spans)
     prices = series.values[:, 0]
     change = targets(prices, plan.origins, cfg.horizon, cfg.transform)
     x = np.concatenate([gather_inputs(s.transform(z), plan.origins, cfg.window)

@@ -168,12 +168,23 @@ def _inputs_text(facts: dict) -> str:
     return text
 
 
-def scaler_text(facts: dict, kind: str) -> str:
-    """Where the scaler was fitted: one origin's training rows, or each origin's own."""
+def scaler_kinds_text(kinds: tuple[str, ...], columns: tuple[str, ...]) -> str:
+    """`minmax`, or with kinds that differ by column, each kind with its columns."""
+    if len(set(kinds)) == 1:
+        return f"Scaler `{kinds[0]}`"
+    named = [f"`{k}` ({', '.join(c for c, kc in zip(columns, kinds) if kc == k)})"
+             for k in dict.fromkeys(kinds)]
+    return "Scalers " + ", ".join(named)
+
+
+def scaler_text(facts: dict, kinds: tuple[str, ...], columns: tuple[str, ...]) -> str:
+    """Which scaler scales which column, and where it was fitted: one origin's training
+    rows, or each origin's own."""
+    kind = scaler_kinds_text(kinds, columns)
     if "scaler_rows" in facts:
         start, end = facts["scaler_rows"]
-        return f"Scaler `{kind}` fitted on rows {start}-{end - 1} (the training span) only."
-    return (f"Scaler `{kind}` fitted on each origin's own training span only (`spans` in "
+        return f"{kind} fitted on rows {start}-{end - 1} (the training span) only."
+    return (f"{kind} fitted on each origin's own training span only (`spans` in "
             "`metrics.json`): each origin trains, forecasts and is scored in its own scale.")
 
 
@@ -254,7 +265,7 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
               *_spacing_lines(facts.get("spacing"), d.max_gap),
               repairs_line(facts, d.missing),
               f"- Target: `{d.transform}`; every number below is in prices. "
-              + scaler_text(facts, d.used_scaler),
+              + scaler_text(facts, d.used_scalers, d.columns),
               f"- Windows: {d.window} inputs -> {d.horizon} step(s) ahead, stride {d.stride}, "
               f"gap {d.gap}. A window trains only if all its targets are in the training "
               "span; test windows are placed by their first target.",
