@@ -529,3 +529,27 @@ def test_auto_scales_each_column_by_its_own_transform(tmp_path, transform):
                 want = [train.min(), train.max() - train.min()]
             np.testing.assert_allclose([scaler.offset[j], scaler.scale[j]], want, rtol=1e-12,
                                        err_msg=name)
+
+
+def test_a_validation_span_of_only_filled_targets_is_refused_never_scored_zero(tmp_path):
+    """A validation span whose every target was forward-filled would have loss weight 0
+    (its mean reads 0, a 'best' epoch); it is refused naming the fields. One observed
+    target left (row 239, only the last window reaches it) keeps the span, weighted 1."""
+    rng = np.random.default_rng(1)
+    dates = pd.date_range("2024-01-01", periods=300, freq="D")
+    frame = pd.DataFrame({"Date": dates, "price": 100 + np.cumsum(rng.standard_normal(300))})
+    cfg = ForecastDataConfig(path=str(tmp_path / "holes.csv"), target="price", window=10,
+                             horizon=3, missing="ffill", val_fraction=0.1)
+    # 300 rows: validation targets are rows [211, 240) (ceil(300 * 0.7) in floats)
+    frame.loc[210:239, "price"] = np.nan
+    frame.to_csv(cfg.path, index=False)
+    with pytest.raises(ValueError, match=r"every validation window of origin 1 .*"
+                       r"--data.val-fraction / --data.test-fraction"):
+        prepare(cfg)
+    frame.loc[239, "price"] = 1.0
+    frame.to_csv(cfg.path, index=False)
+    data = prepare(cfg)
+    assert data.plan.spans[0]["val"] == (211, 240)
+    kept = data.plan.origins[data.plan.val[0] > 0]
+    np.testing.assert_array_equal(kept, [237])
+    assert data.observed[data.plan.val[0] > 0].sum() == 1

@@ -232,6 +232,8 @@ def without_made_targets(plan: Plan, made: np.ndarray | None) -> tuple[Plan, np.
     A target row inserted or forward-filled by `missing="ffill"` neither trains (a
     carried-forward price is a zero move no market made) nor scores (it would make the
     naive forecast perfect): that step of that window is masked, its other steps count.
+    Every span left holds a window with an observed target (one with none is refused), so
+    no span's loss is a weighted mean over zero weight (which would read 0).
     Returns the plan, `bool[N, H]` (true: observed) and how many test targets left."""
     observed = np.ones((len(plan.origins), plan.horizon), bool)
     if made is None:
@@ -250,8 +252,9 @@ def without_made_targets(plan: Plan, made: np.ndarray | None) -> tuple[Plan, np.
                 raise ValueError(
                     f"every {name} window of origin {k + 1} forecasts only rows that "
                     "--data.missing ffill filled (a date gap or a missing price), and "
-                    "filled prices neither train nor score; use fewer --data.origins, "
-                    "allow date gaps with --data.max-gap, or clean the file")
+                    "filled prices neither train nor score; move the spans onto observed "
+                    "prices with --data.val-fraction / --data.test-fraction, use fewer "
+                    "--data.origins, allow date gaps with --data.max-gap, or clean the file")
     return plan, observed, unscored
 
 
