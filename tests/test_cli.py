@@ -294,7 +294,7 @@ def test_a_resume_of_a_finished_run_on_another_setup_is_not_told_its_numbers_may
     folder = tmp_path / "run"
     config = get_task("credit").Config(out=str(folder))
     monkeypatch.setattr(get_task("credit"), "run",
-                        lambda cfg, grid=None, **_: default_run_dir(cfg, grid, (FINISHED,)))
+                        lambda cfg, grid=None, **_: default_run_dir(cfg, grid, FINISHED))
     args = ["run", "credit", "--out", str(folder), "--resume"]
 
     def resume_elsewhere() -> list[str]:
@@ -307,10 +307,11 @@ def test_a_resume_of_a_finished_run_on_another_setup_is_not_told_its_numbers_may
             assert cli.main(args) == 0
         return [str(w.message) for w in told]
 
-    default_run_dir(config, None, (FINISHED,))
+    default_run_dir(config, None, FINISHED)
     told = resume_elsewhere()   # not finished: it would train, so it is told
     assert any("setup differs" in m and "versions.jax '0.0.1' then" in m for m in told)
-    (folder / FINISHED).write_text("done")
+    for name in FINISHED:
+        (folder / name).write_text("done")
     capsys.readouterr()
     assert not [m for m in resume_elsewhere() if "setup differs" in m]
     assert "holds this run, finished" in capsys.readouterr().err

@@ -74,25 +74,32 @@ def test_each_task_removes_the_checkpoints_of_every_population_it_trains_and_no_
 
 
 def test_each_task_removes_its_finished_mark_as_a_run_or_resume_starts(tmp_path):
-    """A resume calls a run finished when its report.md is there: every task must list it
-    among the outputs that a run, or a resume, removes before it trains."""
+    """A resume calls a run finished when its metrics.json and report.md are there: every
+    task must list them among the outputs that a run, or a resume, removes before it
+    trains. A report whose metrics.json was deleted by hand is no finished run."""
     from fjax.tasks.credit.run import OUTPUTS as CREDIT
     from fjax.tasks.experiment import FINISHED, RunFinished, default_run_dir
     from fjax.tasks.fraud import OUTPUTS as FRAUD
     from fjax.tasks.forecast.run import OUTPUTS as FORECAST
 
-    assert all(FINISHED in outputs for outputs in (CREDIT, FRAUD, FORECAST))
+    assert FINISHED == ("metrics.json", "report.md")
+    assert all(set(FINISHED) <= set(outputs) for outputs in (CREDIT, FRAUD, FORECAST))
     cfg = ExperimentConfig(out=str(tmp_path))
-    default_run_dir(cfg, None, (FINISHED,))
+    default_run_dir(cfg, None, FINISHED)
     resume = dataclasses.replace(cfg, resume=True)
     with pytest.warns(UserWarning, match="no finished results and no checkpoint"):
-        default_run_dir(resume, None, (FINISHED,))   # no report: it trains
-    (tmp_path / FINISHED).write_text("done")
+        default_run_dir(resume, None, FINISHED)   # no report: it trains
+    for name in FINISHED:
+        (tmp_path / name).write_text("done")
     with pytest.raises(RunFinished, match="holds this run, finished"):
-        default_run_dir(resume, None, (FINISHED,))
-    assert (tmp_path / FINISHED).read_text() == "done"
-    default_run_dir(cfg, None, (FINISHED,))      # a new run starts over
-    assert not (tmp_path / FINISHED).exists()
+        default_run_dir(resume, None, FINISHED)
+    assert (tmp_path / "report.md").read_text() == "done"
+    (tmp_path / "metrics.json").unlink()            # deleted by hand: results not all in
+    with pytest.warns(UserWarning, match="no finished results and no checkpoint"):
+        default_run_dir(resume, None, FINISHED)   # trains again, as an unfinished run
+    assert not (tmp_path / "report.md").exists()    # the stale report goes as it starts
+    default_run_dir(cfg, None, FINISHED)      # a new run starts over
+    assert not any((tmp_path / name).exists() for name in FINISHED)
 
 
 def test_a_swept_loss_value_the_loss_ignores_is_refused_before_the_folder_is_touched(tmp_path):

@@ -32,7 +32,8 @@ from fjax.train.sweep import Group, group_grid
 
 
 CHECKPOINT_EVERY_S = 30.0   # a save costs ~0.1 s; a resume repeats at most this much training
-FINISHED = "report.md"      # every task writes it last, and removes it as a run (or resume) starts
+FINISHED = ("metrics.json", "report.md")   # every task writes them last (report.md last of
+# all) and removes them as a run (or resume) starts
 
 
 class RunFinished(Exception):
@@ -41,13 +42,15 @@ class RunFinished(Exception):
     def __init__(self, folder: Path):
         self.folder = folder
         super().__init__(f"--resume: {folder} holds this run, finished: its results are in "
-                         f"{folder} (report: {folder / FINISHED}); nothing to resume. To "
+                         f"{folder} (report: {folder / FINISHED[-1]}); nothing to resume. To "
                          "train it again, run without --resume")
 
 
 def finished(folder: Path) -> bool:
-    """Whether the run in `folder` finished: its report.md, written last, is there."""
-    return (folder / FINISHED).is_file()
+    """Whether the run in `folder` finished: its metrics.json and report.md (written last)
+    are there. A report alone (metrics.json deleted by hand) is no finished run: its
+    results are not all in the folder, so a resume trains again."""
+    return all((folder / name).is_file() for name in FINISHED)
 
 
 @dataclass(frozen=True)
