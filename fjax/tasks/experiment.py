@@ -7,6 +7,7 @@ A task supplies `build(config) -> Trainable` for a group's structure; the rest i
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import warnings
@@ -295,12 +296,19 @@ def data_files(config: ExperimentConfig) -> dict[str, dict]:
         given = getattr(config.data, field.name)
         if (field.name == "path" or field.name.endswith("_path")) and given \
                 and Path(given).is_file():
-            with open(given, "rb") as f:
-                sha256 = hashlib.file_digest(f, "sha256").hexdigest()
-            files[f"data.{field.name}"] = {"path": str(Path(given).resolve()),
-                                           "bytes": Path(given).stat().st_size,
-                                           "sha256": sha256}
+            path, stat = Path(given).resolve(), Path(given).stat()
+            files[f"data.{field.name}"] = {"path": str(path), "bytes": stat.st_size,
+                                           "sha256": sha256_of(path, stat.st_size,
+                                                               stat.st_mtime_ns)}
     return files
+
+
+@functools.lru_cache(maxsize=16)
+def sha256_of(path: Path, size: int, mtime_ns: int) -> str:
+    """The file's SHA-256, read once per path, size and modification time: a rerun's
+    check and the run's environment.json ask for the same file's."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def saved_environment(folder: Path) -> dict:
