@@ -363,7 +363,7 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
         warnings.warn(f"column {ts_name!r} (timestamp) of {source} is not in time order; "
                       "sorted it (stable, ties keep the file's order)", stacklevel=2)
         order = np.argsort(seconds_abs, kind="stable")
-    start = (ts if offsets is None or timezone is None
+    start = (ts if timezone is None
              else ts + pd.to_timedelta(offsets, unit="s")).min().normalize()
     customer_codes, customer_ids = pd.factorize(frame[names["customer"]].to_numpy()[order])
     terminal_codes, terminal_ids = pd.factorize(frame[names["terminal"]].to_numpy()[order])
