@@ -80,8 +80,8 @@ class Setup:
 def setup(config: Config, data: ForecastData) -> Setup:
     plan = data.plan
     arrays = {"x": data.x, "y": data.y}
-    if data.target_mask is not None:   # forward-filled targets: out of the loss
-        arrays["target_mask"] = data.target_mask
+    if (mask := data.target_mask) is not None:   # forward-filled targets: out of the loss
+        arrays["target_mask"] = mask
     if plan.k == 1 and not plan.has_val:
         train = dataclasses.replace(config.train, restore_best=False)
         return Setup(dataclasses.replace(config, train=train),
