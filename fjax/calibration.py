@@ -105,20 +105,29 @@ def fit_isotonic(pd: np.ndarray, y: np.ndarray) -> Isotonic:
     check_probabilities(pd, y)
     pd, y = np.asarray(pd, np.float64), np.asarray(y, np.float64)
     xs, inverse = np.unique(pd, return_inverse=True)
-    w = np.bincount(inverse).astype(np.float64)
-    v = np.bincount(inverse, weights=y) / w
-    blocks = []  # [value, weight, first x, last x]
-    for xi, vi, wi in zip(xs, v, w):
-        blocks.append([vi, wi, xi, xi])
-        while len(blocks) > 1 and blocks[-2][0] >= blocks[-1][0]:
-            v2, w2, _, last = blocks.pop()
-            v1, w1, first, _ = blocks.pop()
-            blocks.append([(v1 * w1 + v2 * w2) / (w1 + w2), w1 + w2, first, last])
+    count = np.bincount(inverse).astype(np.float64)
+    bad = np.bincount(inverse, weights=y)
+    starts = pool_adjacent_violators(bad, count)
+    block_values = np.add.reduceat(bad, starts) / np.add.reduceat(count, starts)
     knots, values = [], []
-    for value, _, first, last in blocks:
+    for value, first, last in zip(block_values, xs[starts], xs[np.r_[starts[1:], len(xs)] - 1]):
         knots += [first] if first == last else [first, last]
         values += [value] if first == last else [value, value]
     return Isotonic(x=np.array(knots), y=np.array(values))
+
+
+def pool_adjacent_violators(total: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """The first index of each block of pool-adjacent-violators on the means total /
+    count (count > 0): neighbours whose means do not rise are pooled, so the blocks' means
+    strictly increase. Isotonic calibration pools PDs' labels; monotone WOE pools bins."""
+    blocks: list[list[float]] = []              # [total, count, first index]
+    for k, (t, c) in enumerate(zip(total, count)):
+        blocks.append([t, c, k])
+        while len(blocks) > 1 and blocks[-2][0] * blocks[-1][1] >= blocks[-1][0] * blocks[-2][1]:
+            t2, c2, _ = blocks.pop()
+            blocks[-1][0] += t2
+            blocks[-1][1] += c2
+    return np.array([b[2] for b in blocks], np.int64)
 
 
 def fit_calibrator(kind: str, pd: np.ndarray, y: np.ndarray):

@@ -498,7 +498,7 @@ def test_encoder_pools_monotone_woe_bins_on_its_training_rows_only():
 def test_pooled_bins_match_scikit_learn_isotonic_regression():
     from sklearn.isotonic import IsotonicRegression
 
-    from fjax.data.woe import _pooled_starts
+    from fjax.calibration import pool_adjacent_violators
     rng = np.random.default_rng(3)
     for _ in range(100):
         n = int(rng.integers(2, 9))
@@ -508,7 +508,7 @@ def test_pooled_bins_match_scikit_learn_isotonic_regression():
         fit = IsotonicRegression(increasing=rising).fit_transform(
             np.arange(n), bad / count, sample_weight=count)
         starts = np.r_[0, np.flatnonzero(~np.isclose(np.diff(fit), 0)) + 1]
-        got = _pooled_starts(bad if rising else -bad, count)
+        got = pool_adjacent_violators(bad if rising else -bad, count)
         np.testing.assert_array_equal(got, starts)
 
 

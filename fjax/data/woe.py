@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import spearmanr
 
+from fjax.calibration import pool_adjacent_violators
+
 SMOOTHING = 0.5
 
 
@@ -118,20 +120,7 @@ def _monotone_edges(edges: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarr
     bins = np.searchsorted(edges, x, side="right")
     count = np.bincount(bins, minlength=len(edges) + 1).astype(np.float64)
     bad = np.bincount(bins, weights=y, minlength=len(edges) + 1)
-    return edges[_pooled_starts(sign * bad, count)[1:] - 1]
-
-
-def _pooled_starts(total: np.ndarray, count: np.ndarray) -> np.ndarray:
-    """First bin of each block of pool-adjacent-violators: blocks whose mean total / count
-    does not rise are pooled, so the block means strictly increase."""
-    blocks: list[list[float]] = []              # [total, count, first bin]
-    for k, (t, c) in enumerate(zip(total, count)):
-        blocks.append([t, c, k])
-        while len(blocks) > 1 and blocks[-2][0] * blocks[-1][1] >= blocks[-1][0] * blocks[-2][1]:
-            t2, c2, _ = blocks.pop()
-            blocks[-1][0] += t2
-            blocks[-1][1] += c2
-    return np.array([b[2] for b in blocks], np.int64)
+    return edges[pool_adjacent_violators(sign * bad, count)[1:] - 1]
 
 
 @dataclass(frozen=True)
