@@ -2,6 +2,7 @@
 the training core's names importable from `fjax.train`, saving and loading a trained one."""
 
 import copy
+import dataclasses
 import os
 import pickle
 import subprocess
@@ -48,6 +49,17 @@ class Dropping(nn.Module):
     @nn.compact
     def __call__(self, x, deterministic: bool = False):
         return nn.Dropout(0.5, deterministic=deterministic)(nn.Dense(2)(x))
+
+
+COUNTING_TRACES = []
+
+
+class Counting(Plain):
+    """Plain, counting the times it runs in Python (traced)."""
+
+    def __call__(self, x):
+        COUNTING_TRACES.append(x.shape)
+        return super().__call__(x)
 
 
 def population(params) -> Population:
@@ -158,6 +170,50 @@ def test_an_apply_functions_own_type_error_is_not_hidden():
     pop = population({"w": jnp.ones((2, 3))})
     with pytest.raises(TypeError, match="a bug of its own"):
         pop.predict(broken, X)
+
+
+def test_predicting_again_with_the_same_structure_traces_nothing():
+    """A loop of predict calls pays tracing and compilation once: the model runs in Python
+    only while it is traced. New parameter values (same shapes) are used, not stale ones;
+    a fresh program (a wrapper jax has not seen) gives bit-identical outputs."""
+    model = Plain()
+    traces = []
+
+    def counted(params, rows):
+        traces.append(rows.shape)
+        return model.apply(params, rows)
+
+    first = population(jax.vmap(lambda k: model.init(k, X[:1]))(KEYS))
+    other = population(jax.vmap(lambda k: model.init(k, X[:1]))(KEYS + 1))
+    out = first.predict(counted, X, batch_size=16)
+    assert len(traces) == 1
+    again, moved = first.predict(counted, X, batch_size=16), other.predict(counted, X, 16)
+    assert len(traces) == 1
+    assert np.array_equal(out, again)
+    assert np.array_equal(out, first.predict(lambda p, r: counted(p, r), X, batch_size=16))
+    for i in range(3):
+        np.testing.assert_allclose(moved[i], float64_dense(other.member_params(i), X),
+                                   rtol=1e-5, atol=1e-5)
+    assert first.predict(counted, X[:20], batch_size=16).shape == (3, 20, 2)   # new n: traced
+    assert len(traces) == 3   # and once in the lambda
+    model = Counting()   # `model.apply` is a new bound method each time: the same function
+    first.predict(model.apply, X), first.predict(model.apply, X)
+    assert len(COUNTING_TRACES) == 1
+
+
+def test_predict_takes_an_apply_function_that_cannot_be_hashed():
+    """A dataclass with `__call__` (eq, so no hash) predicts as a function does."""
+
+    @dataclasses.dataclass
+    class Apply:
+        model: nn.Module
+
+        def __call__(self, params, rows):
+            return self.model.apply(params, rows)
+
+    model = Plain()
+    pop = population(jax.vmap(lambda k: model.init(k, X[:1]))(KEYS))
+    assert np.array_equal(pop.predict(Apply(model), X), pop.predict(model.apply, X))
 
 
 def test_checkpointer_is_exported_without_importing_orbax_with_fjax_train():

@@ -182,7 +182,10 @@ def predict_members(apply_fn: Callable, params: Any, x: Any,
     dtype): every stacked member's output (eval mode, `apply_model`) on every row of `x`
     (an array, or a pytree of arrays of N rows each), `batch_size` rows at a time.
 
-    Returned uncalled so callers can time compilation and execution apart.
+    Returned uncalled so callers can time compilation and execution apart. The program
+    is jax's own jit cache's (`_predict_rows`), by `apply_fn` (a bound `model.apply` is
+    the same function while its module is), row count and shapes: calling again with
+    the same ones traces and compiles nothing.
     """
     x = jax.tree.map(np.asarray, x)
     rows = [a.shape[0] if a.ndim else 0 for a in jax.tree.leaves(x)]
@@ -196,18 +199,27 @@ def predict_members(apply_fn: Callable, params: Any, x: Any,
     nb = -(-n // bs)
     xb = jax.tree.map(lambda a: jnp.asarray(np.concatenate(
         [a, np.repeat(a[-1:], nb * bs - n, axis=0)]).reshape(nb, bs, *a.shape[1:])), x)
-
-    def one(p, xb):
-        out = jax.lax.map(lambda b: apply_model(apply_fn, p, b, None), xb)
-        return jax.tree.map(lambda o: o.reshape((nb * bs,) + o.shape[2:])[:n], out)
-
+    try:
+        hash(apply_fn)
+    except TypeError:   # e.g. a dataclass with __call__: a partial hashes by identity
+        apply_fn = functools.partial(apply_fn)
     with inputs_named({"x": x}, "x"):
-        compiled = jax.jit(jax.vmap(one, in_axes=(0, None))).lower(params, xb).compile()
+        compiled = _predict_rows.lower(apply_fn, n, params, xb).compile()
 
     def run() -> Any:
         return jax.tree.map(np.asarray, compiled(params, xb))
 
     return run
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _predict_rows(apply_fn: Callable, n: int, params: Any, xb: Any) -> Any:
+    """Every member's output on the first `n` rows of the batches `xb` (`[nb, bs, ...]`
+    leaves): at module level so that jax caches its program across calls."""
+    def one(p, xb):
+        out = jax.lax.map(lambda b: apply_model(apply_fn, p, b, None), xb)
+        return jax.tree.map(lambda o: o.reshape((-1,) + o.shape[2:])[:n], out)
+    return jax.vmap(one, in_axes=(0, None))(params, xb)
 
 
 def check_finite_rows(x: Any) -> None:
