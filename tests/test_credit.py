@@ -5,6 +5,7 @@ import dataclasses
 import json
 import warnings
 
+import jax
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,13 +19,14 @@ from fjax.datasets import load_dataset
 from fjax.optim import build_optimizer
 from fjax.scorecard import ScoreScale
 from fjax.tasks.credit import Config, CreditDataConfig, ScorecardConfig, run
-from fjax.tasks.credit.data import fold_design, load, pack
+from fjax.tasks.credit.data import Shape, fold_design, load, pack
 from fjax.tasks.credit.final import attributions, points_table, refit
 from fjax.tasks.credit.members import member_metrics
-from fjax.tasks.credit.model import predict, trainable
+from fjax.tasks.credit.model import build_model, predict, trainable
 from fjax.tasks.credit.oof import analyse
 from fjax.train import TrainingDiverged, fit, init_member, train_population
 from fjax.train.epoch import num_batches
+from fjax.train.loop import CompileMeter
 
 N = 240
 
@@ -109,6 +111,25 @@ def test_logistic_member_reaches_the_scikit_learn_l2_optimum(full_batch):
                              max_iter=10_000).fit(x[rows], data.y[rows])
     np.testing.assert_allclose(predict(cfg, design.shape, pop.member_params(j), x),
                                ref.decision_function(x), atol=3e-3)
+
+
+@pytest.mark.parametrize("kind", ["logistic", "mlp"])
+def test_predicting_again_traces_and_compiles_nothing(kind):
+    """A fitted model's logits in a loop compile once; the same as a fresh program, bit
+    for bit (a new model is built per call: equal modules share the program)."""
+    cfg = dataclasses.replace(Config(), model=dataclasses.replace(Config().model, kind=kind))
+    shape = Shape(n_numeric=4, cardinalities=(3, 5) if kind == "mlp" else ())
+    params = trainable(cfg, shape).init_fn(jax.random.PRNGKey(1))
+    x = np.random.default_rng(0).normal(size=(30, shape.width)).astype(np.float32)
+    if kind == "mlp":
+        x[:, 4:] = np.abs(x[:, 4:]).round() % 3
+    first = predict(cfg, shape, params, x)
+    with CompileMeter() as meter:
+        again = predict(cfg, shape, params, x)
+    assert meter.seconds == 0 and meter.compilations == 0
+    model = build_model(cfg, shape)
+    fresh = jax.jit(lambda p, v: model.apply(p, v, deterministic=True)[:, 0])(params, x)
+    assert np.array_equal(first, again) and np.array_equal(again, np.asarray(fresh, np.float64))
 
 
 def test_logistic_reason_codes_are_exact_coefficient_times_value(csv_path):

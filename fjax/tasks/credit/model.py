@@ -91,7 +91,10 @@ def trainable(config: Config, shape: Shape, blocks: int = 1, bad_rate: float = 0
 
 
 def predict(config: Config, shape: Shape, params: Any, x: np.ndarray) -> np.ndarray:
-    """f64[n] logits of one model on x."""
+    """f64[n] logits of one model on x: compiled once per model and shapes (modules
+    built from the same config are equal), not once per call."""
     model = build_model(config, shape)
-    return np.asarray(jax.jit(lambda p, v: logits(model, p, v))(params, jnp.asarray(x)),
-                      np.float64)
+    return np.asarray(_jit_logits(model, params, jnp.asarray(x)), np.float64)
+
+
+_jit_logits = jax.jit(logits, static_argnums=0)
