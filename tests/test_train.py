@@ -494,6 +494,9 @@ def test_resumed_run_is_bit_identical(tmp_path):
                   callbacks=[Checkpointer(tmp_path)])
     assert tree_equal(full.state.params, resumed.state.params)
     assert tree_equal(full.state.opt_state, resumed.state.opt_state)
+    # The program `full` compiled serves the resume: orbax restored committed arrays,
+    # which jit compiled apart from the fresh (uncommitted) state's.
+    assert resumed.compilations == 0
     # The history is whole: the two saved epochs' logs, then the two run now.
     assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
     for before, after in zip(full.history, resumed.history):
@@ -679,6 +682,7 @@ def test_population_resumes_bit_identically(tmp_path):
     run(1, [Checkpointer(tmp_path)])
     resumed = run(3, [Checkpointer(tmp_path)])
     assert tree_equal(full.params, resumed.params)
+    assert resumed.compilations == 0   # as fit's: no second compile for restored arrays
     # table() reads the history by epoch: it needs the epochs before the resume too.
     pd.testing.assert_frame_equal(full.table(), resumed.table())
 

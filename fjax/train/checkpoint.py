@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
@@ -34,6 +35,15 @@ def _shapes(tree: Any) -> dict:
     """Leaf path ("train/params/Dense_0/kernel") -> shape, for a state or its metadata."""
     return {jax.tree_util.keystr(path, simple=True, separator="/"): tuple(leaf.shape)
             for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def _placed_like(restored: jax.Array, like: Any) -> jax.Array:
+    """A restored array, uncommitted where the template's is: orbax commits every array
+    to a device, and jit compiles committed arguments apart from uncommitted ones, so a
+    run resumed in the same process would compile its whole program a second time."""
+    if isinstance(like, jax.Array) and not like.committed:
+        return jnp.asarray(np.asarray(restored))
+    return restored
 
 
 def _decode(logs: dict) -> dict:
@@ -120,9 +130,10 @@ class Checkpointer(Callback):
         try:
             saved = self.manager.restore(epoch, args=ocp.args.Composite(
                 loop=ocp.args.StandardRestore(abstract), history=ocp.args.JsonRestore()))
-            return Resumed(saved["loop"], [_decode(logs) for logs in saved["history"]])
         except Exception as err:   # damaged array data: a plain Exception from tensorstore
             raise self._damaged(epoch, err) from err
+        loop = jax.tree.map(_placed_like, saved["loop"], template)
+        return Resumed(loop, [_decode(logs) for logs in saved["history"]])
 
     def _damaged(self, epoch: int, err: Exception) -> ValueError:
         """The error for a checkpoint that cannot be read: orbax renames a save into place
