@@ -140,11 +140,13 @@ class OptimConfig:
     schedule: ScheduleName = "constant"
     """Learning-rate shape over the run's steps, multiplying learning_rate."""
     warmup_steps: int = 0
-    """warmup_cosine: steps of linear warm-up from 0."""
+    """warmup_cosine: steps of linear warm-up from 0 (at most the run's steps - 1)."""
     decay_rate: float = 0.5
-    """Exponential schedule: factor applied every `decay_steps` steps."""
+    """Exponential schedule: lr(step) = learning_rate * decay_rate ** (step / decay_steps),
+    a smooth decay (no staircase)."""
     decay_steps: int = 1000
-    """Exponential schedule: optimizer steps (batches) between two decays."""
+    """Exponential schedule: optimizer steps (batches) over which the rate falls by
+    decay_rate."""
     final_factor: float = 0.0
     """Cosine schedules end at learning_rate * final_factor."""
     clip_norm: float | None = None

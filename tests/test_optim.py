@@ -60,6 +60,15 @@ def test_schedules_match_optax():
             np.testing.assert_allclose(shape(step), ref(step), rtol=1e-6)
 
 
+def test_exponential_decay_is_smooth():
+    """OptimConfig.decay_rate's doc said 'applied every decay_steps steps', a staircase;
+    the rate decays at every step: decay_rate ** (step / decay_steps)."""
+    shape = schedule_shape(OptimConfig(schedule="exponential", decay_steps=10,
+                                       decay_rate=0.5), 50)
+    for step in (3, 17):
+        np.testing.assert_allclose(shape(step), 0.5 ** (step / 10), rtol=1e-6)
+
+
 def test_schedule_scales_the_injected_rate():
     cfg = OptimConfig(name="sgd", learning_rate=0.2, schedule="exponential", decay_steps=1,
                       decay_rate=0.5)
