@@ -203,3 +203,16 @@ def test_reject_none_is_above_a_pd_of_one():
     PD (1 included), so a later applicant's PD of 0.5 or 1 is still accepted."""
     t = best_threshold(np.array([0.1, 0.2]), np.array([0.0, 0.0]), 1.0, 1.0)
     assert t > 1.0 and confusion(np.array([0.5, 1.0]), np.array([0, 0]), t)["fp"] == 0
+
+
+def test_reliability_bins_match_scikit_learns_uniform_calibration_curve():
+    """Equal-width bins [0, 0.1), [0.1, 0.2), ...: a PD of 0.06 is in the first bin."""
+    from sklearn.calibration import calibration_curve
+    rng = np.random.default_rng(3)
+    pd_ = rng.uniform(0, 1, 400)
+    y = (rng.uniform(0, 1, 400) < pd_).astype(int)
+    mean, rate, count = reliability_bins(pd_, y, bins=10)
+    want_rate, want_mean = calibration_curve(y, pd_, n_bins=10, strategy="uniform")
+    used = count > 0
+    np.testing.assert_allclose(mean[used], want_mean, rtol=1e-12)
+    np.testing.assert_allclose(rate[used], want_rate, rtol=1e-12)
