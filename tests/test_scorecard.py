@@ -216,3 +216,14 @@ def test_reliability_bins_match_scikit_learns_uniform_calibration_curve():
     used = count > 0
     np.testing.assert_allclose(mean[used], want_mean, rtol=1e-12)
     np.testing.assert_allclose(rate[used], want_rate, rtol=1e-12)
+
+
+def test_points_under_platt_calibration_add_up_to_the_calibrated_pds_score():
+    """Base + points = the plain scale's score of sigmoid(a logit + c), the deployed PD."""
+    from scipy.special import expit
+    a, c = 0.7, -0.4
+    calibrated = ScoreScale(slope=a, intercept=c)
+    reference_logit, contributions = -1.5, np.array([0.8, -0.3, 1.1])
+    total = calibrated.from_logit(reference_logit) + calibrated.points(contributions).sum()
+    deployed_pd = expit(a * (reference_logit + contributions.sum()) + c)
+    assert total == pytest.approx(ScoreScale().from_pd(deployed_pd), rel=1e-12)
