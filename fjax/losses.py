@@ -9,7 +9,9 @@ all-zero weights give 0. Hyperparameters (``delta``, ``pos_weight``, ``gamma``,
 
 The ``check_*`` functions are host-side (numpy) validators to call once on the data
 before training; inside ``jit`` an invalid label cannot raise and silently corrupts the
-loss.
+loss. Called on concrete (not traced) arrays, each loss runs them itself, and checks its
+hyperparameters and weights, so a direct call with a label 2 raises instead of returning
+a plausible number; traced (the training step), nothing is checked and nothing syncs.
 """
 
 from __future__ import annotations
@@ -60,6 +62,44 @@ def _matched(a: ArrayLike, b: ArrayLike, a_name: str, b_name: str) -> tuple[Arra
     return a, b
 
 
+def _concrete(*values: object) -> bool:
+    """True when no value is traced: only then can a check read it on the host."""
+    return not any(isinstance(v, jax.core.Tracer) for v in values)
+
+
+def _check_hyper(name: str, value: ArrayLike, in_range, bounds: str, fix: str) -> None:
+    """A concrete (not traced) hyperparameter, finite and with ``in_range(v)`` true."""
+    if not _concrete(value):
+        return
+    v = np.asarray(value, np.float64)
+    if not np.all(np.isfinite(v) & in_range(v)):
+        raise ValueError(f"{name} must be {bounds}, got {v.tolist()}; {fix}")
+
+
+def _check_soft_labels(labels: ArrayLike) -> None:
+    """Concrete binary-loss labels in [0, 1]: a 2 or a -1 gives a plausible, wrong loss."""
+    if not _concrete(labels):
+        return
+    values = np.asarray(labels, np.float64)
+    bad = values[~((values >= 0) & (values <= 1))]
+    if bad.size:
+        raise ValueError(
+            f"labels must be in [0, 1] for a binary loss (0/1, or soft); found values "
+            f"{_listed(np.unique(bad))}; map your positive class to 1 and every other "
+            "class to 0 (and pass (logits, labels) in that order)")
+
+
+def _check_weights(weights: ArrayLike | None) -> None:
+    """Concrete weights finite and >= 0: a negative weight rewards error, a NaN hides it."""
+    if weights is None or not _concrete(weights):
+        return
+    w = np.asarray(weights, np.float64)
+    if not np.all(np.isfinite(w) & (w >= 0)):
+        raise ValueError(
+            f"weights must be finite and >= 0, found {_listed(np.unique(w[~(w >= 0)]))}; "
+            "use 0 to drop a sample")
+
+
 def weighted_mean(per_sample: ArrayLike, weights: ArrayLike | None = None) -> Array:
     """``sum_i w_i l_i / max(sum_i w_i, tiny)`` with ``l_i`` = mean of ``per_sample[i]``.
 
@@ -79,6 +119,10 @@ def weighted_mean(per_sample: ArrayLike, weights: ArrayLike | None = None) -> Ar
     per_sample = _float(per_sample)
     if per_sample.ndim == 0:
         raise ValueError("per_sample must have a leading sample axis, got a scalar")
+    if per_sample.size == 0:
+        raise ValueError(f"the loss has no values (shape {per_sample.shape}): pass at least "
+                         "one sample")
+    _check_weights(weights)
     per, weights = weighted_entries(per_sample, weights)
     if weights is None:
         return jnp.mean(per)
@@ -124,6 +168,7 @@ def huber(
 
     References: Huber, *Robust Estimation of a Location Parameter*, 1964.
     """
+    _check_hyper("delta", delta, lambda v: v > 0, "> 0", "use e.g. 1.0")
     pred, target = _matched(pred, target, "pred", "target")
     abs_err = jnp.abs(pred - target)
     quadratic = jnp.minimum(abs_err, delta)
@@ -143,6 +188,8 @@ def binary_cross_entropy(
     ``BCEWithLogitsLoss``); labels may be soft (in ``[0, 1]``).
     """
     logits, labels = _matched(logits, labels, "logits", "labels")
+    _check_soft_labels(labels)
+    _check_hyper("pos_weight", pos_weight, lambda v: v > 0, "> 0", "use 1.0 for no re-weighting")
     per = -(
         pos_weight * labels * jax.nn.log_sigmoid(logits)
         + (1.0 - labels) * jax.nn.log_sigmoid(-logits)
@@ -168,6 +215,11 @@ def focal_loss(
     References: Lin et al., *Focal Loss for Dense Object Detection*, 2017.
     """
     logits, labels = _matched(logits, labels, "logits", "labels")
+    _check_soft_labels(labels)
+    _check_hyper("gamma", gamma, lambda v: v >= 0, ">= 0", "use e.g. 2.0 (0 is cross-entropy)")
+    _check_hyper("alpha", alpha, lambda v: v <= 1, "<= 1", "use a value in [0, 1], or -1 to "
+                 "disable it")
+    _check_hyper("pos_weight", pos_weight, lambda v: v > 0, "> 0", "use 1.0 for no re-weighting")
     per = optax.losses.sigmoid_focal_loss(logits, labels, alpha=None, gamma=gamma)
     alpha_t = alpha * labels + (1.0 - alpha) * (1.0 - labels)
     per = jnp.where(alpha >= 0, alpha_t * per, per)
@@ -194,6 +246,8 @@ def softmax_cross_entropy(
             f"logits has shape {logits.shape} so labels must have shape "
             f"{logits.shape[:-1]} (one class id per row), got {labels.shape}"
         )
+    if _concrete(labels):
+        check_class_labels(labels, logits.shape[-1])
     per = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
     return weighted_mean(per, weights)
 
@@ -216,6 +270,8 @@ def pinball_loss(
             f"pred must end in one column per quantile: got pred shape {pred.shape} "
             f"for {q.shape} quantiles"
         )
+    _check_hyper("quantiles", quantiles, lambda v: (v > 0) & (v < 1), "in (0, 1)",
+                 "use e.g. (0.1, 0.5, 0.9)")
     if pred.shape[:-1] != target.shape:
         raise ValueError(
             f"pred has shape {pred.shape} so target must have shape {pred.shape[:-1]} "

@@ -372,3 +372,52 @@ def test_weighted_mean_with_total_weight_below_one():
     ref = float(np.sum(w * per) / np.sum(w))          # 2.5
     assert float(losses.weighted_mean(per, w)) == pytest.approx(ref, rel=1e-6)
     assert float(losses.mse(jnp.zeros(3), jnp.sqrt(per), w)) == pytest.approx(ref, rel=1e-6)
+
+
+BAD_LOSS_CALLS = {
+    "bce label 2": (lambda: losses.binary_cross_entropy(np.zeros(3), [0.0, 1.0, 2.0]),
+                    r"labels must be in \[0, 1\].*found values \[2\.0\]"),
+    "bce label -1": (lambda: losses.binary_cross_entropy(np.zeros(3), [0.0, 1.0, -1.0]),
+                     r"labels must be in \[0, 1\].*\[-1\.0\]"),
+    "focal label nan": (lambda: losses.focal_loss(np.zeros(2), [np.nan, 1.0]), r"\[nan\]"),
+    "softmax label C": (lambda: losses.softmax_cross_entropy(np.zeros((3, 4)), [0, 1, 4]),
+                        r"class ids in \[0, 4\).*found values \[4\]"),
+    "softmax label -1": (lambda: losses.softmax_cross_entropy(np.zeros((2, 4)), [0, -1]),
+                         r"found values \[-1\]"),
+    "focal gamma < 0": (lambda: losses.focal_loss(np.zeros(2), [0.0, 1.0], gamma=-1.0),
+                        r"gamma must be >= 0, got -1\.0"),
+    "focal alpha > 1": (lambda: losses.focal_loss(np.zeros(2), [0.0, 1.0], alpha=2.0),
+                        r"alpha must be <= 1.*-1 to disable"),
+    "bce pos_weight < 0": (lambda: losses.binary_cross_entropy(np.zeros(2), [0.0, 1.0],
+                                                               pos_weight=-1.0),
+                           r"pos_weight must be > 0"),
+    "huber delta < 0": (lambda: losses.huber(np.zeros(2), np.ones(2), delta=-1.0),
+                        r"delta must be > 0"),
+    "quantile 1.5": (lambda: losses.pinball_loss(np.zeros((2, 2)), np.zeros(2), [0.5, 1.5]),
+                     r"quantiles must be in \(0, 1\), got \[0\.5, 1\.5\]"),
+    "quantile 0": (lambda: losses.pinball_loss(np.zeros((2, 1)), np.zeros(2), [0.0]),
+                   r"quantiles must be in \(0, 1\)"),
+    "weight < 0": (lambda: losses.mse(np.zeros(2), np.ones(2), [1.0, -1.0]),
+                   r"weights must be finite and >= 0, found \[-1\.0\]"),
+    "weight nan": (lambda: losses.mse(np.zeros(2), np.ones(2), [1.0, np.nan]),
+                   r"weights must be finite.*\[nan\]"),
+    "no rows": (lambda: losses.mse(np.zeros(0), np.zeros(0)), r"no values \(shape \(0,\)\)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_LOSS_CALLS))
+def test_concrete_bad_input_raises_naming_the_argument(case):
+    """Called on concrete arrays, a loss refuses what would be a plausible wrong number
+    (a BCE with label 2 was negative; a quantile 1.5 or a negative weight rewarded
+    error) or a deep ZeroDivisionError (no rows)."""
+    call, message = BAD_LOSS_CALLS[case]
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_traced_inputs_are_not_checked():
+    """Inside jit the checks step aside (no host sync, no concretization error)."""
+    bce = jax.jit(losses.binary_cross_entropy)(jnp.zeros(2), jnp.array([0.0, 2.0]))
+    focal = jax.jit(lambda g: losses.focal_loss(jnp.zeros(2), jnp.array([0.0, 1.0]),
+                                                gamma=g))(-1.0)
+    assert bce.shape == () and focal.shape == ()
