@@ -403,3 +403,30 @@ def test_table_holds_an_aux_metric_of_several_values_per_member():
         want = [nll[labels == c].mean() for c in range(3)]
         np.testing.assert_allclose(table["best_val_per_class"][i], want, rtol=1e-5)
         assert table["final_per_class"][i].shape == (3,)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(train={"epochs": 1}), r"population.s train must be an instance of TrainConfig, got dict"),
+    (dict(optim=None), r"train_population's optim must be an instance of OptimConfig or Gradient"),
+    (dict(data=(X, X[:, :1])), r"data must be a dict of arrays.*got a tuple"),
+])
+def test_wrong_argument_types_are_named(kwargs, message):
+    """A dict, None or tuple where a config or the data dict belongs failed deep inside
+    training with an AttributeError ('dict' object has no attribute 'batch_size')."""
+    model = Plain()
+    args = dict(optim=OptimConfig(), train=TrainConfig(epochs=1), data={"x": X, "y": X[:, :2]})
+    args.update(kwargs)
+    with pytest.raises(TypeError, match=message):
+        train_population(supervised_loss(model.apply, LossConfig()),
+                         lambda key: model.init(key, X[:1]), args.pop("data"), callbacks=(),
+                         **args)
+
+
+def test_fit_names_a_config_of_the_wrong_type():
+    from fjax.train import TrainState, fit
+    model = Plain()
+    state = TrainState.create(params=model.init(KEYS[0], X[:1]), tx=optax.sgd(0.1), rng=KEYS[1])
+    with pytest.raises(TypeError, match=r"fit's config must be an instance of TrainConfig, got "
+                                        r"OptimConfig"):
+        fit(state, supervised_loss(model.apply, LossConfig()), {"x": X, "y": X[:, :2]},
+            config=OptimConfig(), callbacks=())

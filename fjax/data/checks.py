@@ -20,6 +20,16 @@ def check_count(name: str, value: Any, minimum: int) -> None:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
+def check_type(name: str, value: Any, *types: type) -> None:
+    """`value` an instance of one of `types`: a dict or None where a config belongs failed
+    deep inside training with an AttributeError."""
+    if not isinstance(value, types):
+        wanted = " or ".join(t.__name__ for t in types)
+        raise TypeError(f"{name} must be an instance of {wanted}, got "
+                        f"{type(value).__name__} {value!r:.60}; build one, e.g. "
+                        f"{types[0].__name__}(...)")
+
+
 def first_unscalable(values: np.ndarray) -> int | None:
     """The index of the first value beyond `SCALABLE` (NaN ignored), or None."""
     rows = np.flatnonzero(np.abs(values) > SCALABLE)
@@ -28,6 +38,9 @@ def first_unscalable(values: np.ndarray) -> int | None:
 
 def check_arrays(data: Mapping[str, np.ndarray], name: str = "data") -> int:
     """Every array non-empty, finite and of the same length; returns that length."""
+    if not isinstance(data, Mapping):
+        raise TypeError(f"{name} must be a dict of arrays such as {{'x': X, 'y': y}}, got a "
+                        f"{type(data).__name__}")
     if not data:
         raise ValueError(f"{name} is empty: pass a dict of arrays such as {{'x': ..., 'y': ...}}")
     lengths = {}

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fjax.config import TrainConfig
-from fjax.data.checks import check_arrays, check_weights
+from fjax.data.checks import check_arrays, check_type, check_weights
 from fjax.optim import optimizer_settings
 from fjax.train.callbacks import Callback, ProgressBar
 from fjax.train.epoch import evaluate
@@ -102,6 +102,7 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
       TrainingDiverged: the loss (or validation loss) became NaN or infinite; names the
         epoch.
     """
+    check_type("fit's config", config, TrainConfig)
     data, weights = prepare(data, weights, "data", loss_fn)
     has_val = val_data is not None
     if eval_fn is not None and not has_val:

@@ -30,7 +30,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from fjax.config import OptimConfig, TrainConfig, metric_mode
-from fjax.data.checks import check_count, check_weights
+from fjax.data.checks import check_count, check_type, check_weights
 from fjax.data.splits import Folds
 from fjax.optim import HYPERPARAMS, build_optimizer, optimizer_settings
 from fjax.train.callbacks import Callback, ProgressBar
@@ -283,6 +283,8 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
         that divide their number evenly, the data copied to each; where that is one (one
         device given, or e.g. 3 groups on 2 devices), nothing is sharded.
     """
+    check_type("train_population's train", train, TrainConfig)
+    check_type("train_population's optim", optim, OptimConfig, optax.GradientTransformation)
     hparams = check_grid(hparams or {})
     seeds = check_seeds(seeds)
     optimizer_names, loss_names = grid_owners(hparams, optim, init_fn, loss_fn)
