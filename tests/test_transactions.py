@@ -517,14 +517,13 @@ def test_a_timezone_puts_unix_times_night_weekend_and_days_on_its_clock_across_d
 
 def test_a_timezone_reads_naive_times_as_its_wall_clocks_and_refuses_a_skipped_hour():
     """Naive times on America/New_York keep their clocks; their instants are New York's
-    (zoneinfo's: the repeated 01:30 of 2024-11-03 reads as its first pass, EDT). 02:30 on
-    2024-03-10 does not exist there: the file is on another clock."""
+    (zoneinfo's). 02:30 on 2024-03-10 does not exist there: the file is on another clock."""
     written = ["2024-03-09 23:00", "2024-03-10 03:30", "2024-11-02 22:00",
-               "2024-11-03 01:30", "2024-11-03 07:00"]
+               "2024-11-03 00:30", "2024-11-03 07:00"]
     tx = from_frame(_timed(written), NAMES, timezone="America/New_York")
     clocks = [datetime.fromisoformat(w) for w in written]
     _on_clocks(tx, clocks)
-    instants = [t.replace(tzinfo=NEW_YORK).timestamp() for t in clocks]   # fold=0: first
+    instants = [t.replace(tzinfo=NEW_YORK).timestamp() for t in clocks]
     assert list(np.diff(tx.seconds)) == list(np.diff(instants))
     naive = from_frame(_timed(written), NAMES)
     assert _night_and_weekend(naive) == _night_and_weekend(tx)
@@ -535,6 +534,32 @@ def test_a_timezone_reads_naive_times_as_its_wall_clocks_and_refuses_a_skipped_h
     dates = from_frame(_timed(["2024-03-09", "2024-03-10", "2024-03-11"]), NAMES,
                        timezone="America/New_York")
     assert dates.dates_only and list(dates.day) == [0, 1, 2]
+
+
+def test_a_timezone_reads_a_repeated_hours_two_passes_from_the_file_order():
+    """New York repeats 01:00-02:00 on 2026-11-01. In a file in time order the clock steps
+    back once within that hour: rows before the step are its first pass (EDT, zoneinfo's
+    fold=0), rows after it the second (EST, fold=1), so the rows keep the file's order and
+    their true gaps. Where the order cannot tell (no step back, or a file out of time
+    order) the times are refused, not guessed."""
+    written = ["2026-11-01 00:30", "2026-11-01 01:10", "2026-11-01 01:50",
+               "2026-11-01 01:20", "2026-11-01 01:40", "2026-11-01 02:10"]
+    folds = [0, 0, 0, 1, 1, 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)   # no "not in time order" re-sorting
+        tx = from_frame(_timed(written), NAMES, timezone="America/New_York")
+    clocks = [datetime.fromisoformat(w) for w in written]
+    _on_clocks(tx, clocks)
+    instants = [t.replace(tzinfo=NEW_YORK, fold=f).timestamp() for t, f in zip(clocks, folds)]
+    assert list(tx.transaction_id) == list(range(len(written)))
+    assert list(np.diff(tx.seconds)) == list(np.diff(instants))
+    for bad, why in ((["2026-11-01 00:30", "2026-11-01 01:30", "2026-11-01 02:10"],
+                      "does not step back within that hour"),
+                     (["2026-11-01 01:10", "2026-11-01 01:50", "2026-11-01 01:20",
+                       "2026-11-01 00:40"], r"not in time order \(row 3")):
+        with pytest.raises(ValueError, match=r"'when'.*'2026-11-01 01:[13]0' at row [01].*"
+                                             rf"'America/New_York' repeats.*{why}.*UTC"):
+            from_frame(_timed(bad), NAMES, timezone="America/New_York")
 
 
 def test_a_timezone_converts_written_offsets_to_its_clock():

@@ -241,20 +241,65 @@ def _written_offset(column: pd.Series) -> pd.Timedelta | None:
     return pd.Timestamp(str(first)).utcoffset()
 
 
+def _repeated_hour_error(column: pd.Series, row: int, zone: str, described: str,
+                         why: str) -> ValueError:
+    return ValueError(f"{described} holds {column.iloc[row]!r} at row {row}, a time that "
+                      f"data.timezone {zone!r} repeats (its change back from daylight "
+                      f"saving), and {why}, so which of the two it is cannot be told; write "
+                      "the times with their UTC offsets, or as UTC (unix times)")
+
+
+def first_passes(column: pd.Series, wall: pd.Series, zone: str, described: str
+                 ) -> np.ndarray:
+    """bool[n]: which wall-clock times `wall` (read from `column`) of `zone` are the first,
+    daylight-saving, pass of an hour that a change back from daylight saving repeats.
+
+    In a file in time order the rows of a repeated hour run together, and the clock steps
+    back once among them: rows before the step are the first pass, rows after it the
+    second (pandas' ambiguous='infer'). Where the order cannot tell (no step back, or a
+    file out of time order), a guess would misorder the transactions by up to an hour, so
+    the times are refused. Dates without times of day are each the date's first instant."""
+    repeated = wall.dt.tz_localize(zone, ambiguous="NaT", nonexistent="shift_forward"
+                                   ).isna().to_numpy()
+    first = np.ones(len(wall), bool)
+    if not repeated.any() or bool((wall == wall.dt.normalize()).all()):
+        return first
+    clock = wall.to_numpy("datetime64[s]").astype(np.int64)
+    back = np.flatnonzero(np.diff(clock) < 0) + 1   # rows whose clock precedes the last one's
+    outside = back[~(repeated[back] & repeated[back - 1])]
+    if len(outside):
+        raise _repeated_hour_error(column, int(np.flatnonzero(repeated)[0]), zone, described,
+                                   f"the file is not in time order (row {outside[0]} comes "
+                                   "before the row above it)")
+    starts = np.flatnonzero(repeated & ~np.r_[False, repeated[:-1]])
+    ends = np.flatnonzero(repeated & ~np.r_[repeated[1:], False]) + 1
+    for start, end in zip(starts, ends):
+        steps = back[(back > start) & (back < end)]
+        if len(steps) != 1:
+            raise _repeated_hour_error(column, int(start), zone, described,
+                                       "the file's order does not step back within that "
+                                       "hour" if not len(steps) else "its clock steps back "
+                                       "more than once within that hour")
+        first[steps[0]:end] = False
+    return first
+
+
 def on_zone(column: pd.Series, ts: pd.Series, utc: bool, zone: str,
             described: str) -> tuple[pd.Series, np.ndarray]:
     """(UTC instants, i64[n] seconds from each to its clock on `zone`) of the times `ts`
     that `read_dates` read from `column` (`utc`: as UTC). Unix times and times written
     with offsets are instants, shown on the zone's clock (its offset at each, daylight
-    saving included); times without offsets are the zone's wall clocks. Of those, a time
-    that a change back from daylight saving repeats reads as the first (daylight-saving)
-    one, and one that a change to it skips is refused: the times are on another clock."""
+    saving included); times without offsets are the zone's wall clocks. Of those, times
+    that a change back from daylight saving repeats read by the file's order
+    (`first_passes`), and one that a change to it skips is refused: the times are on
+    another clock."""
     offset = None if utc else _written_offset(column)
     if utc or offset is not None:
         instants = ts if utc else ts - offset
         local = instants.dt.tz_localize("UTC").dt.tz_convert(zone).dt.tz_localize(None)
     else:
-        aware = ts.dt.tz_localize(zone, ambiguous=np.ones(len(ts), bool), nonexistent="NaT")
+        aware = ts.dt.tz_localize(zone, ambiguous=first_passes(column, ts, zone, described),
+                                  nonexistent="NaT")
         if aware.isna().any():
             row = int(np.nonzero(aware.isna().to_numpy())[0][0])
             raise ValueError(f"{described} holds {column.iloc[row]!r} at row {row}, a time "
