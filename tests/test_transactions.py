@@ -562,6 +562,38 @@ def test_a_timezone_reads_a_repeated_hours_two_passes_from_the_file_order():
             from_frame(_timed(bad), NAMES, timezone="America/New_York")
 
 
+@pytest.mark.parametrize("zone, dates", [
+    ("America/Santiago", ["2024-09-07", "2024-09-08", "2024-09-09"]),   # 00:00 -> 01:00
+    ("Asia/Beirut", ["2024-03-30", "2024-03-31", "2024-04-01"]),        # 00:00 -> 01:00
+    ("America/Havana", ["2024-11-02", "2024-11-03", "2024-11-04"])])    # 01:00 -> 00:00
+def test_a_timezone_that_skips_or_repeats_midnight_reads_dates_as_their_first_instant(
+        zone, dates):
+    """Where a zone changes its clock at midnight, a file of dates names a midnight that
+    does not exist (or comes twice): each date is its day's first instant (zoneinfo's
+    fold=0 gives the change's instant for a skipped time), one day apart on the calendar."""
+    tx = from_frame(_timed(dates), NAMES, timezone=zone)
+    clocks = [datetime.fromisoformat(d) for d in dates]
+    assert tx.dates_only
+    _on_clocks(tx, clocks)
+    instants = [t.replace(tzinfo=ZoneInfo(zone)).timestamp() for t in clocks]
+    assert list(np.diff(tx.seconds)) == list(np.diff(instants))
+
+
+def test_santiagos_midnight_clock_changes_keep_each_transactions_calendar_day():
+    """Santiago's clocks go from Saturday 24:00 back to 23:00 (2024-04-07) and from Sunday
+    00:00 on to 01:00 (2024-09-08): the days of unix times there are zoneinfo's local dates,
+    which never step back, and a naive file's repeated 23:00 hour reads by its order."""
+    zone = ZoneInfo("America/Santiago")
+    unix = [1712455800, 1712458800, 1712460600, 1712464200, 1725768000, 1725771600]
+    tx = from_frame(_timed(unix), NAMES, timezone="America/Santiago")
+    clocks = [datetime.fromtimestamp(t, zone) for t in unix]
+    _on_clocks(tx, clocks)
+    assert np.all(np.diff(tx.day) >= 0)
+    written = [c.strftime("%Y-%m-%d %H:%M") for c in clocks[:4]]   # 23:10, 23:00, 23:30, 00:30
+    naive = from_frame(_timed(written), NAMES, timezone="America/Santiago")
+    assert list(np.diff(naive.seconds)) == list(np.diff(unix[:4]))
+
+
 def test_a_timezone_converts_written_offsets_to_its_clock():
     """An explicit zone wins over written offsets: a file of UTC times written with Z (one
     offset) or with several offsets reads on New York's clock, as the standard library

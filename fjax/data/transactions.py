@@ -258,11 +258,11 @@ def first_passes(column: pd.Series, wall: pd.Series, zone: str, described: str
     back once among them: rows before the step are the first pass, rows after it the
     second (pandas' ambiguous='infer'). Where the order cannot tell (no step back, or a
     file out of time order), a guess would misorder the transactions by up to an hour, so
-    the times are refused. Dates without times of day are each the date's first instant."""
+    the times are refused."""
     repeated = wall.dt.tz_localize(zone, ambiguous="NaT", nonexistent="shift_forward"
                                    ).isna().to_numpy()
     first = np.ones(len(wall), bool)
-    if not repeated.any() or bool((wall == wall.dt.normalize()).all()):
+    if not repeated.any():
         return first
     clock = wall.to_numpy("datetime64[s]").astype(np.int64)
     back = np.flatnonzero(np.diff(clock) < 0) + 1   # rows whose clock precedes the last one's
@@ -292,14 +292,17 @@ def on_zone(column: pd.Series, ts: pd.Series, utc: bool, zone: str,
     saving included); times without offsets are the zone's wall clocks. Of those, times
     that a change back from daylight saving repeats read by the file's order
     (`first_passes`), and one that a change to it skips is refused: the times are on
-    another clock."""
+    another clock. Dates without times of day are each their day's first instant, also
+    where a zone's clock skips or repeats midnight (America/Santiago, Asia/Beirut)."""
     offset = None if utc else _written_offset(column)
     if utc or offset is not None:
         instants = ts if utc else ts - offset
         local = instants.dt.tz_localize("UTC").dt.tz_convert(zone).dt.tz_localize(None)
     else:
-        aware = ts.dt.tz_localize(zone, ambiguous=first_passes(column, ts, zone, described),
-                                  nonexistent="NaT")
+        dates = bool((ts == ts.dt.normalize()).all())
+        first = np.ones(len(ts), bool) if dates else first_passes(column, ts, zone, described)
+        aware = ts.dt.tz_localize(zone, ambiguous=first,
+                                  nonexistent="shift_forward" if dates else "NaT")
         if aware.isna().any():
             row = int(np.nonzero(aware.isna().to_numpy())[0][0])
             raise ValueError(f"{described} holds {column.iloc[row]!r} at row {row}, a time "
