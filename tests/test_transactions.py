@@ -594,6 +594,20 @@ def test_santiagos_midnight_clock_changes_keep_each_transactions_calendar_day():
     assert list(np.diff(naive.seconds)) == list(np.diff(unix[:4]))
 
 
+def test_to_frame_writes_a_zones_times_as_its_local_times_with_the_zone():
+    """TX_DATETIME of unix times read on New York is New York's clock with the zone
+    (pandas' conversion of the instants), across the 2024-11-03 change; that frame written
+    as text (a CSV's) reads back on the zone to the same times and days."""
+    unix = [1730507400, 1730611800, 1730615400, 1730644200]   # 01:30 EDT and 01:30 EST
+    tx = from_frame(_timed(unix), NAMES, timezone="America/New_York")
+    shown = tx.to_frame()["TX_DATETIME"]
+    expected = pd.to_datetime(unix, unit="s", utc=True).tz_convert("America/New_York")
+    assert list(shown) == list(expected) and str(shown.dt.tz) == "America/New_York"
+    again = from_frame(tx.to_frame().astype({"TX_DATETIME": str}), timezone="America/New_York")
+    assert again.seconds.tobytes() == tx.seconds.tobytes()
+    assert again.day.tobytes() == tx.day.tobytes() and again.start == tx.start
+
+
 def test_a_timezone_converts_written_offsets_to_its_clock():
     """An explicit zone wins over written offsets: a file of UTC times written with Z (one
     offset) or with several offsets reads on New York's clock, as the standard library

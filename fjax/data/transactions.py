@@ -114,10 +114,12 @@ class Transactions:
                 ).astype(str)
 
     def to_frame(self) -> pd.DataFrame:
-        """The handbook's table: TRANSACTION_ID, TX_DATETIME, ..., TX_FRAUD(_SCENARIO)."""
+        """The handbook's table: TRANSACTION_ID, TX_DATETIME, ..., TX_FRAUD(_SCENARIO).
+        On a `zone`, TX_DATETIME is its local time with the zone (`seconds` are instants)."""
+        when = self.start + pd.to_timedelta(self.seconds, unit="s")
         frame = pd.DataFrame({
             "TRANSACTION_ID": self.transaction_id,
-            "TX_DATETIME": self.start + pd.to_timedelta(self.seconds, unit="s"),
+            "TX_DATETIME": when.tz_localize("UTC").tz_convert(self.zone) if self.zone else when,
             "CUSTOMER_ID": self.customer_ids[self.customer],
             "TERMINAL_ID": self.terminal_ids[self.terminal],
             "TX_AMOUNT": self.amount,
