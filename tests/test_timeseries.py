@@ -251,3 +251,21 @@ def test_a_mistyped_column_name_gets_the_closest_column():
         load(table(), columns=("Volumne",))
     with pytest.raises(ValueError, match=r"no date column 'dat' \(did you mean 'Date'\?\)"):
         load(table(), date_column="dat")
+
+
+def test_a_series_with_a_zone_reads_hours_as_instants_and_days_as_its_own_dates():
+    """Hourly Parquet times on New York's clock repeat 01:00 at its change back: read as
+    wall clocks they were refused as duplicates (told to write the offsets they have).
+    They now read as their UTC instants; daily midnights keep their local dates (as UTC,
+    Berlin's would fall on the day before)."""
+    from fjax.data.timeseries import checked_dates
+    hours = pd.date_range("2024-11-03 03:00", periods=6, freq="h", tz="UTC")
+    frame = pd.DataFrame({"Date": hours.tz_convert("America/New_York"), "y": 1.0})
+    with pytest.warns(UserWarning, match="'Date' of t.parquet mixes UTC offsets"):
+        dates, _, utc = checked_dates(frame, "Date", "t.parquet")
+    assert utc and list(dates) == list(hours.tz_localize(None).to_numpy())
+    for zone in ("Europe/Berlin", "America/New_York"):
+        days = pd.date_range("2024-10-25", periods=12, freq="D", tz=zone)   # both changes
+        dates, _, utc = checked_dates(pd.DataFrame({"Date": days, "y": 1.0}), "Date", "t")
+        assert not utc and [str(pd.Timestamp(d).date()) for d in dates] == \
+            [str(d.date()) for d in days]

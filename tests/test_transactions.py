@@ -634,3 +634,40 @@ def test_utc_as_the_timezone_gives_the_features_and_days_of_no_timezone_byte_for
         assert plain.clock_offset is None and plain.zone is None
         assert handbook_features(plain)[1].tobytes() == handbook_features(zoned)[1].tobytes()
         assert plain.day.tobytes() == zoned.day.tobytes() and plain.start == zoned.start
+
+
+def test_times_with_a_zone_read_as_their_instants_with_or_without_a_timezone():
+    """A zoned column (Parquet, feather, `to_frame`) was read as its wall clocks: at New
+    York's change back the 01:30 EDT and 01:00 EST rows re-sorted out of order, and on a
+    data.timezone every row took the first row's offset (EST rows an hour early). Each time
+    is now its instant; night, weekend and days read the column's own zone, or the named one."""
+    unix = [1730604600, 1730608200, 1730610000, 1730611800, 1730613600, 1730640600]
+    shown = pd.Series(pd.to_datetime(unix, unit="s", utc=True).tz_convert("America/New_York"))
+    frame = _timed(unix).assign(when=shown)                   # 00:30, 01:30 EDT, 01:00 EST ...
+    with pytest.warns(UserWarning, match="mixes UTC offsets"):
+        own = from_frame(frame, NAMES)
+    assert list(own.transaction_id) == list(range(6))
+    assert list(np.diff(own.seconds)) == list(np.diff(unix))
+    with pytest.warns(UserWarning, match="mixes UTC offsets"):   # as its offsets written
+        written = from_frame(_timed([t.isoformat() for t in shown]), NAMES)
+    assert _night_and_weekend(own) == _night_and_weekend(written)
+    assert own.clock_offset.tobytes() == written.clock_offset.tobytes()
+    for zone in ("America/New_York", "Europe/Berlin"):
+        tx = from_frame(frame, NAMES, timezone=zone)
+        assert list(tx.transaction_id) == list(range(6))
+        assert list(np.diff(tx.seconds)) == list(np.diff(unix))
+        _on_clocks(tx, [datetime.fromtimestamp(t, ZoneInfo(zone)) for t in unix])
+        again = from_frame(tx.to_frame(), timezone=zone)      # to_frame's zoned times
+        assert again.seconds.tobytes() == tx.seconds.tobytes() and again.start == tx.start
+
+
+def test_dates_with_a_zone_keep_their_days_on_a_timezone():
+    """Midnights in Berlin across its change back (+02:00, then +01:00) are their own days;
+    on data.timezone each is its instant, not the first row's offset (a day early after it)."""
+    days = pd.date_range("2024-10-25", periods=5, freq="D", tz="Europe/Berlin")
+    frame = _timed(list(range(5))).assign(when=pd.Series(days))
+    assert list(from_frame(frame, NAMES).date_texts(from_frame(frame, NAMES).day)) == \
+        [str(d.date()) for d in days]
+    for zone in ("Europe/Berlin", "America/New_York"):
+        tx = from_frame(frame, NAMES, timezone=zone)
+        _on_clocks(tx, [d.to_pydatetime().astimezone(ZoneInfo(zone)) for d in days])

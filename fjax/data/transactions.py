@@ -28,7 +28,7 @@ from fjax.data.checks import first_unscalable
 from fjax.data.columns import (ID_MIN_ROWS, category_values, did_you_mean, looks_numeric,
                                numeric_values, spelled_as)
 from fjax.datasets import (WRITTEN_OFFSET, holds_numbers, read_dates, read_table,
-                           written_offsets)
+                           written_offsets, zoned)
 
 DAY = 86_400
 COLUMNS = ("transaction_id", "timestamp", "customer", "terminal", "amount", "label")
@@ -289,16 +289,18 @@ def first_passes(column: pd.Series, wall: pd.Series, zone: str, described: str
 def on_zone(column: pd.Series, ts: pd.Series, utc: bool, zone: str,
             described: str) -> tuple[pd.Series, np.ndarray]:
     """(UTC instants, i64[n] seconds from each to its clock on `zone`) of the times `ts`
-    that `read_dates` read from `column` (`utc`: as UTC). Unix times and times written
-    with offsets are instants, shown on the zone's clock (its offset at each, daylight
-    saving included); times without offsets are the zone's wall clocks. Of those, times
-    that a change back from daylight saving repeats read by the file's order
-    (`first_passes`), and one that a change to it skips is refused: the times are on
-    another clock. Dates without times of day are each their day's first instant, also
-    where a zone's clock skips or repeats midnight (America/Santiago, Asia/Beirut)."""
-    offset = None if utc else _written_offset(column)
-    if utc or offset is not None:
-        instants = ts if utc else ts - offset
+    that `read_dates` read from `column` (`utc`: as UTC). Unix times, times written
+    with offsets and times with a zone (each by its own offset) are instants, shown on
+    the zone's clock (its offset at each, daylight saving included); times without
+    offsets are the zone's wall clocks. Of those, times that a change back from daylight
+    saving repeats read by the file's order (`first_passes`), and one that a change to it
+    skips is refused: the times are on another clock. Dates without times of day are each
+    their day's first instant, also where a zone's clock skips or repeats midnight
+    (America/Santiago, Asia/Beirut)."""
+    offset = None if utc or zoned(column) else _written_offset(column)
+    if utc or zoned(column) or offset is not None:
+        instants = (ts if utc else column.dt.tz_convert("UTC").dt.tz_localize(None)
+                    if zoned(column) else ts - offset)
         local = instants.dt.tz_localize("UTC").dt.tz_convert(zone).dt.tz_localize(None)
     else:
         dates = bool((ts == ts.dt.normalize()).all())

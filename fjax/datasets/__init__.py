@@ -103,12 +103,15 @@ def read_dates(column: pd.Series, described: str, fix: str = "",
     offset keep their wall-clock times, so days are the data's own. Several offsets (a
     daylight-saving change, or times with and without one) are read as UTC, with a
     warning that says how to count local days instead (`local_days`, the caller's way):
-    wall-clock times would repeat or skip an hour. Dates written d/m/yyyy or
+    wall-clock times would repeat or skip an hour. A column with a time zone reads as
+    its times written with their offsets would (`_zoned_dates`). Dates written d/m/yyyy or
     m/d/yyyy are read by whichever field goes over 12 (`day_first`), and refused when
     none does. Numbers are unix times in
     seconds or milliseconds (UTC) when every one is a whole number of that range (1973
     to 2099: exchange exports), dates when every one spells one as yyyymmdd (20150102,
     `yyyymmdd`); any other numbers are refused, not read as nanoseconds."""
+    if zoned(column):
+        return _zoned_dates(column, described, local_days)
     if holds_numbers(column):
         if (days := yyyymmdd(column)) is not None:
             return days, False
@@ -134,11 +137,33 @@ def read_dates(column: pd.Series, described: str, fix: str = "",
         except (ValueError, TypeError):
             raise ValueError(f"{described} is not parseable as dates ({_reason(err)}); write "
                              f"dates such as 2020-01-31 or 2020-01-31 08:15:00{fix}") from None
-        warnings.warn(f"{described} mixes UTC offsets (or times with and without one); read "
-                      "them as UTC, so days run from midnight UTC; to count local days, "
-                      f"{local_days}", stacklevel=3)
+        _warn_mixed_offsets(described, local_days)
         return dates.dt.tz_localize(None), True
     return (dates.dt.tz_localize(None) if dates.dt.tz is not None else dates), False
+
+
+def _warn_mixed_offsets(described: str, local_days: str) -> None:
+    warnings.warn(f"{described} mixes UTC offsets (or times with and without one); read "
+                  "them as UTC, so days run from midnight UTC; to count local days, "
+                  f"{local_days}", stacklevel=4)
+
+
+def zoned(column: pd.Series) -> bool:
+    """A column of times with a time zone (Parquet, feather, a DataFrame's own)."""
+    return isinstance(column.dtype, pd.DatetimeTZDtype)
+
+
+def _zoned_dates(column: pd.Series, described: str, local_days: str) -> tuple[pd.Series, bool]:
+    """`read_dates` of a `zoned` column, as the same times written with their offsets would
+    read: local times where one offset runs through it, or where every time is midnight
+    (a daily series: its own days), else UTC instants (the zone's clock repeats an hour)."""
+    wall = column.dt.tz_localize(None)
+    instants = column.dt.tz_convert("UTC").dt.tz_localize(None)
+    present = wall.dropna()
+    if (wall - instants).nunique() <= 1 or (present == present.dt.normalize()).all():
+        return wall, False
+    _warn_mixed_offsets(described, local_days)
+    return instants, True
 
 
 WRITTEN_OFFSET = re.compile(r"^(.*\d:\d{2}(?::\d{2}(?:\.\d+)?)?)"      # a time, then
@@ -153,6 +178,8 @@ def written_offsets(column: pd.Series, utc: pd.Series, described: str = "") -> n
     times without their offsets do not read back, so that clocks stay UTC."""
     if holds_numbers(column):
         return None
+    if zoned(column):
+        return (column.dt.tz_localize(None) - utc).dt.total_seconds().to_numpy().astype(np.int64)
     text = column.astype(str).str.replace(WRITTEN_OFFSET, r"\1", regex=True)
     try:
         wall = _quiet_to_datetime(text, dayfirst=bool(day_first(column, described)))
