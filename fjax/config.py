@@ -22,8 +22,9 @@ from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import tyro
 
-from fjax.config_fields import (check_integer, check_positive, check_unused, config_error,
-                                frozen_config, hyper, unwrap_annotation)
+from fjax.config_fields import (check_integer, check_positive, check_read, check_unused,
+                                config_error, frozen_config, hyper, unread_reset,
+                                unwrap_annotation)
 
 T = TypeVar("T")
 
@@ -152,6 +153,13 @@ class OptimConfig:
     clip_norm: float | None = None
     """Clip the global gradient norm to this value (None: no clipping)."""
 
+    # Fields only some schedules read: another schedule refuses a value other than the
+    # default (`check_read`), which it would ignore.
+    READ_BY = {"warmup_steps": ("schedule", ("warmup_cosine",)),
+               "decay_rate": ("schedule", ("exponential",)),
+               "decay_steps": ("schedule", ("exponential",)),
+               "final_factor": ("schedule", ("cosine", "warmup_cosine"))}
+
     def __post_init__(self):
         check_positive(self, "learning_rate")
         check_positive(self, "weight_decay", allow_zero=True)
@@ -173,6 +181,7 @@ class OptimConfig:
                                "use e.g. 0.0 or 0.1")
         if self.clip_norm is not None:
             check_positive(self, "clip_norm")
+        check_read(self, "optim")
 
 
 @frozen_config
@@ -367,13 +376,15 @@ def hyperparameters(cfg: Any, _prefix: str = "") -> dict[str, Any]:
 
 
 def replace_path(cfg: T, path: str, value: Any) -> T:
-    """`replace_path(cfg, 'optim.learning_rate', 3e-4)`: a copy with one nested field set."""
+    """`replace_path(cfg, 'optim.learning_rate', 3e-4)`: a copy with one nested field set.
+    Setting a choice (optim.schedule) returns the fields it does not read (warmup_steps)
+    to their defaults, so a grid over the choice keeps them for the values that read them."""
     head, _, rest = path.partition(".")
     if head not in {f.name for f in dataclasses.fields(cfg)}:
         raise ValueError(f"unknown config key {path!r} in {type(cfg).__name__}")
     if rest:
         return dataclasses.replace(cfg, **{head: replace_path(getattr(cfg, head), rest, value)})
-    return dataclasses.replace(cfg, **{head: value})
+    return dataclasses.replace(cfg, **unread_reset(cfg, head, value))
 
 
 def get_path(cfg: Any, path: str) -> Any:

@@ -203,3 +203,29 @@ def check_unused(cfg: object, names: Sequence[str], why: str) -> None:
         if getattr(cfg, name) != defaults[name]:
             raise config_error(cfg, name, f"is {getattr(cfg, name)!r}, but {why}",
                                "leave it out")
+
+
+def check_read(cfg: object, section: str) -> None:
+    """Fields that only some values of a choice read must keep their class defaults under
+    the others: `type(cfg).READ_BY` maps each such field to (the choice field, the values
+    that read it). `section` ("optim") names the flags in the fix."""
+    defaults = {f.name: f.default for f in dataclasses.fields(cfg)}
+    for name, (choice, readers) in type(cfg).READ_BY.items():
+        value, chosen = getattr(cfg, name), getattr(cfg, choice)
+        if chosen not in readers and value != defaults[name]:
+            flag = f"--{section}.{choice.replace('_', '-')}"
+            raise config_error(cfg, name, f"is {value!r}, but {choice}={chosen!r} ignores it",
+                               f"choose {' or '.join(readers)} ({flag} {readers[0]}) to use "
+                               f"it, or leave it out (default {defaults[name]!r})")
+
+
+def unread_reset(cfg: T, choice: str, value: Any) -> dict[str, Any]:
+    """The changes that set choice field `choice` of `cfg` to `value`: with it, the fields
+    that `value` does not read (`READ_BY`) back at their class defaults, so that a grid
+    over the choice keeps a setting for the values that read it."""
+    defaults = {f.name: f.default for f in dataclasses.fields(cfg)}
+    changes = {choice: value}
+    for name, (owner, readers) in getattr(type(cfg), "READ_BY", {}).items():
+        if owner == choice and value not in readers:
+            changes[name] = defaults[name]
+    return changes

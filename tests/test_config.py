@@ -172,8 +172,9 @@ def test_numpy_and_jax_scalars_and_lists_become_plain_values():
 def test_boundary_values_are_accepted():
     ModelConfig(dropout=0.0)
     LossConfig(focal_alpha=1.0, quantiles=(0.01, 0.99))
-    OptimConfig(name="momentum", momentum=0.0, decay_rate=1.0, final_factor=1.0,
+    OptimConfig(name="momentum", momentum=0.0, final_factor=1.0, schedule="cosine",
                 weight_decay=0.0, warmup_steps=0)
+    OptimConfig(schedule="exponential", decay_rate=1.0)
     TrainConfig(patience=1, min_delta=0.0)
 
 
@@ -234,3 +235,32 @@ def test_a_config_subclass_without_checks_inherits_them_through_two_levels():
 
     with pytest.raises(ValueError, match=r"^Narrower\.learning_rate must be"):
         Narrower(learning_rate=-1.0)
+
+
+@pytest.mark.parametrize("field, value, schedule, reader", [
+    ("warmup_steps", 500, "cosine", "warmup_cosine"),
+    ("warmup_steps", 500, "constant", "warmup_cosine"),
+    ("decay_rate", 0.9, "cosine", "exponential"),
+    ("decay_steps", 50, "warmup_cosine", "exponential"),
+    ("final_factor", 0.1, "exponential", "cosine"),
+    ("final_factor", 0.1, "constant", "cosine")])
+def test_a_schedule_setting_the_chosen_schedule_ignores_is_refused(field, value, schedule,
+                                                                   reader):
+    """--optim.warmup-steps 500 with the cosine schedule trained without a warmup: every
+    schedule but warmup_cosine ignored it. Its own schedule accepts it; defaults pass."""
+    with pytest.raises(ValueError, match=rf"OptimConfig.{field} is {value!r}, but "
+                       rf"schedule='{schedule}' ignores it; choose .*{reader}.*"
+                       rf"--optim.schedule .*leave it out"):
+        OptimConfig(schedule=schedule, **{field: value})
+    OptimConfig(schedule=reader, **{field: value})
+    OptimConfig(schedule=schedule)
+
+
+def test_a_grid_over_the_schedule_keeps_warmup_for_the_schedule_that_reads_it():
+    """A grid that varies the choice: each group holds warmup_steps only where it is read."""
+    from fjax.train.sweep import group_grid
+
+    base = ExperimentConfig(optim=OptimConfig(schedule="warmup_cosine", warmup_steps=5))
+    groups = group_grid(base, {"optim.schedule": ["cosine", "warmup_cosine"]})
+    assert [(g.config.optim.schedule, g.config.optim.warmup_steps) for g in groups] == [
+        ("cosine", 0), ("warmup_cosine", 5)]
