@@ -14,6 +14,7 @@ so warm-up and decay apply to every member's own rate.
 from __future__ import annotations
 
 import functools
+import numbers
 from typing import Callable, Mapping
 
 import jax
@@ -28,8 +29,13 @@ DEFAULT_MOMENTUM = {"sgd": 0.0, "momentum": 0.9, "nesterov": 0.9, "adagrad": 0.0
 
 
 def schedule_shape(cfg: OptimConfig, total_steps: int) -> optax.Schedule:
-    """step -> multiplier of the peak learning rate (1.0 for `constant`)."""
-    total_steps = max(int(total_steps), 1)
+    """step -> multiplier of the peak learning rate (1.0 for `constant`). `total_steps`,
+    the run's optimizer steps, must be at least 1 (0 was quietly taken as 1)."""
+    if isinstance(total_steps, bool) or not isinstance(total_steps, numbers.Integral) \
+            or total_steps < 1:
+        raise ValueError(f"total_steps must be an integer >= 1 (the run's optimizer steps: "
+                         f"epochs x batches per epoch), got {total_steps!r}")
+    total_steps = int(total_steps)
     if cfg.schedule == "constant":
         return optax.constant_schedule(1.0)
     if cfg.schedule == "cosine":

@@ -164,3 +164,10 @@ def test_weight_decay_spares_every_bias(kind, name):
     for path, u in flat:
         decayed = bool(jnp.any(u != 0))
         assert decayed == (u.ndim > 1), jax.tree_util.keystr(path)
+
+
+@pytest.mark.parametrize("steps", [0, -3, 2.5])
+def test_a_run_of_no_optimizer_steps_is_refused_not_taken_as_one(steps):
+    """build_optimizer(cfg, 0) quietly built a one-step cosine schedule."""
+    with pytest.raises(ValueError, match=rf"total_steps must be an integer >= 1.*{steps!r}"):
+        build_optimizer(OptimConfig(schedule="cosine"), steps)
