@@ -97,7 +97,13 @@ class LossConfig:
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
     """Quantile levels predicted with the pinball loss."""
 
+    # A structural field only pinball reads: another loss refuses a value other than the
+    # default (`check_read`). The per-member fields are checked per compile group
+    # (`fjax.train.objective.check_loss_grid`), as a sweep gives them several values.
+    READ_BY = {"quantiles": ("name", ("pinball",))}
+
     def __post_init__(self):
+        check_read(self, "loss")
         check_positive(self, "pos_weight")
         check_positive(self, "focal_gamma", allow_zero=True)
         check_positive(self, "huber_delta")

@@ -171,7 +171,7 @@ def test_numpy_and_jax_scalars_and_lists_become_plain_values():
 
 def test_boundary_values_are_accepted():
     ModelConfig(dropout=0.0)
-    LossConfig(focal_alpha=1.0, quantiles=(0.01, 0.99))
+    LossConfig(focal_alpha=1.0, name="pinball", quantiles=(0.01, 0.99))
     OptimConfig(name="momentum", momentum=0.0, final_factor=1.0, schedule="cosine",
                 weight_decay=0.0, warmup_steps=0)
     OptimConfig(schedule="exponential", decay_rate=1.0)
@@ -264,3 +264,12 @@ def test_a_grid_over_the_schedule_keeps_warmup_for_the_schedule_that_reads_it():
     groups = group_grid(base, {"optim.schedule": ["cosine", "warmup_cosine"]})
     assert [(g.config.optim.schedule, g.config.optim.warmup_steps) for g in groups] == [
         ("cosine", 0), ("warmup_cosine", 5)]
+
+
+def test_quantiles_with_a_loss_other_than_pinball_are_refused():
+    """--loss.quantiles 0.05 0.95 with mse trained one output per step, silently."""
+    with pytest.raises(ValueError, match=r"LossConfig.quantiles is \(0.05, 0.95\), but "
+                       r"name='mse' ignores it; choose pinball \(--loss.name pinball\)"):
+        LossConfig(name="mse", quantiles=(0.05, 0.95))
+    LossConfig(name="pinball", quantiles=(0.05, 0.95))
+    LossConfig(name="mse")
