@@ -506,6 +506,31 @@ def test_resumed_run_is_bit_identical(tmp_path):
             np.testing.assert_array_equal(after[k], before[k])
 
 
+def test_a_hand_loop_checkpointed_and_resumed_equals_one_that_never_stopped(tmp_path):
+    # A researcher's own loop over the pure step: save, stop after 3 of 6 steps, resume
+    # in a new Checkpointer (a new process) and finish; bit-identical to 6 steps at once.
+    step = jax.jit(make_train_step(LOSS))
+    batch = {"x": jnp.asarray(X[:16]), "y": jnp.asarray(Y[:16]), "weight": jnp.ones(16)}
+
+    def run(state, first, last, ckpt=None):
+        for epoch in range(first, last + 1):
+            state, _ = step(state, batch)
+            if ckpt is not None:
+                ckpt.save(epoch, state)
+        return state
+
+    full = run(fresh_state(), 1, 6)
+    run(fresh_state(), 1, 3, Checkpointer(tmp_path))   # stopped after step 3
+    ckpt = Checkpointer(tmp_path)
+    assert ckpt.latest_epoch() == 3
+    state = ckpt.restore(fresh_state()).loop
+    assert int(state.step) == 3
+    resumed = run(state, ckpt.latest_epoch() + 1, 6, ckpt)
+    assert tree_equal(full.params, resumed.params)
+    assert tree_equal(full.opt_state, resumed.opt_state)
+    assert tree_equal(full.rng, resumed.rng) and int(resumed.step) == 6
+
+
 def test_resuming_another_runs_checkpoint_names_the_directory(tmp_path):
     fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=1, batch_size=16),
         callbacks=[Checkpointer(tmp_path)])

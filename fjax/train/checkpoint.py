@@ -8,6 +8,16 @@ ones.
 Resuming runs the same compiled program from the same state, so a resumed run is
 bit-identical to one that never stopped, and its history (hence a population's
 `table()`) is the same too.
+
+In a loop of your own (a jitted `make_train_step`), call it directly: the step's
+randomness comes from `state.step`, so a resumed loop equals one that never stopped:
+
+    ckpt = Checkpointer(directory)
+    if ckpt.latest_epoch() is not None:
+        state = ckpt.restore(state).loop    # shaped like the fresh state
+    for epoch in range((ckpt.latest_epoch() or 0) + 1, epochs + 1):
+        ...                                 # state, metrics = step(state, batch)
+        ckpt.save(epoch, state)
 """
 
 from __future__ import annotations
@@ -163,9 +173,12 @@ class Checkpointer(Callback):
             return resumed
         return None
 
-    def _save(self, epoch: int, loop: Any) -> None:
+    def save(self, epoch: int, state: Any) -> None:
+        """Save `state` (a `LoopState`, or in a loop of your own any pytree such as a
+        `TrainState`) as checkpoint `epoch`, atomically (complete or absent); `restore`
+        reads it back. The callback's own saves go through here too."""
         self.manager.save(epoch, args=ocp.args.Composite(
-            loop=ocp.args.StandardSave(loop),
+            loop=ocp.args.StandardSave(state),
             history=ocp.args.JsonSave([_encode(logs) for logs in self.history]),
             run=ocp.args.JsonSave({"inputs": self.inputs})))
         self.manager.wait_until_finished()
@@ -175,19 +188,19 @@ class Checkpointer(Callback):
         self.history.append(logs)
         due = epoch % self.every == 0 and time.monotonic() - self.saved_at >= self.every_s
         if due or bool(np.all(np.asarray(loop.stopped))):
-            self._save(epoch, loop)
+            self.save(epoch, loop)
 
     def on_interrupt(self, loop: Any) -> None:
         """Ctrl-C: save the last finished epoch now, so a resume loses no epoch. Only
         when every callback saw that epoch (its logs are in the history to be saved)."""
         epoch = int(np.max(np.asarray(loop.epoch)))
         if epoch and epoch == len(self.history) and self.latest_epoch() != epoch:
-            self._save(epoch, loop)
+            self.save(epoch, loop)
 
     def on_train_end(self, loop: Any) -> None:
         epoch = int(np.max(np.asarray(loop.epoch)))
         if epoch and self.latest_epoch() != epoch:
-            self._save(epoch, loop)
+            self.save(epoch, loop)
         self.manager.wait_until_finished()
 
     def close(self) -> None:
