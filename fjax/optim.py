@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+import weakref
 from typing import Callable, Mapping
 
 import jax
@@ -81,32 +82,36 @@ def _chain(cfg: OptimConfig, total_steps: int) -> Callable[..., optax.GradientTr
     return make
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=128)
 def build_optimizer(cfg: OptimConfig, total_steps: int) -> optax.GradientTransformation:
     """The optimizer for one compile group; its state carries the injected values.
 
-    Equal arguments return the same object: the optimizer is part of the train state's
-    structure, so reusing it lets repeated runs reuse their compiled program.
+    Equal arguments return the same object (of the latest 128 built): the optimizer is
+    part of the train state's structure, so reusing it lets repeated runs reuse their
+    compiled program. Bounded, so a sweep over thousands of configs frees the old ones.
 
     Args:
       cfg: optimizer name, default hyperparameters, schedule and clipping.
       total_steps: optimizer steps in the whole run (the length of decaying schedules).
     """
     tx = optax.inject_hyperparams(_chain(cfg, total_steps))(**default_hyperparams(cfg))
-    # A constant rate has no length. Kept with tx itself: an id alone could be reused.
-    _BUILT[id(tx)] = (tx, (cfg, None if cfg.schedule == "constant" else total_steps))
+    # A constant rate has no length. Keyed weakly by tx's init function (a tuple, tx has
+    # no weak references): freed with the optimizer.
+    _SETTINGS[tx.init] = (cfg, None if cfg.schedule == "constant" else total_steps)
     return tx
 
 
-_BUILT: dict[int, tuple[optax.GradientTransformation, tuple[OptimConfig, int | None]]] = {}
+_SETTINGS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def optimizer_settings(tx: optax.GradientTransformation) -> tuple[OptimConfig, int | None] | None:
     """(cfg, total_steps) of an optimizer `build_optimizer` made (steps None for a constant
     schedule, which they do not change), else None: what a checkpoint compares, since a
     transformation's functions cannot be compared."""
-    built = _BUILT.get(id(tx))
-    return built[1] if built is not None and built[0] is tx else None
+    try:
+        return _SETTINGS.get(tx.init)
+    except TypeError:   # an init of one's own that cannot be hashed or weakly referenced
+        return None
 
 
 def default_hyperparams(cfg: OptimConfig) -> dict[str, float]:

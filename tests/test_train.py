@@ -2,10 +2,12 @@
 
 import dataclasses
 import functools
+import gc
 import json
 import shutil
 import types
 import warnings
+import weakref
 from typing import Any
 
 import chex
@@ -580,6 +582,19 @@ def test_a_damaged_checkpoint_names_its_folder_and_the_save_before_it(tmp_path, 
     shutil.rmtree(tmp_path / "2")
     resumed = fit(fresh_state(), LOSS, DATA, config=cfg(4), callbacks=[Checkpointer(tmp_path)])
     assert tree_equal(full.state.params, resumed.state.params)
+
+
+def test_build_optimizer_frees_optimizers_beyond_its_bound():
+    # A sweep building thousands of configs in one process must not keep them all.
+    cfg = OptimConfig(learning_rate=0.123, schedule="cosine")
+    tx = build_optimizer(cfg, 10)
+    assert build_optimizer(cfg, 10) is tx and optimizer_settings(tx) == (cfg, 10)
+    dropped = weakref.ref(tx.init)
+    del tx
+    for i in range(build_optimizer.cache_info().maxsize):
+        build_optimizer(OptimConfig(learning_rate=1.0 + i), 10)
+    gc.collect()
+    assert dropped() is None
 
 
 OTHER_INPUTS = "was written by a run with other inputs"
