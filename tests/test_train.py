@@ -1196,12 +1196,11 @@ def test_a_stopped_members_later_epochs_log_nan_and_its_own_epochs_match_its_fit
                                    rtol=1e-4)
 
 
-def test_steps_are_cached_on_the_loss_freed_with_it_and_unhashable_losses_work():
+def test_steps_are_cached_per_loss_untouched_bounded_and_unhashable_losses_work():
     import copy
-    import gc
-    import weakref
 
     from fjax.train.fit import default_eval_fn
+    from fjax.train.step import LOSS_CACHE_SIZE
 
     def loss_holding(array):
         def loss(params, batch, rng):
@@ -1214,12 +1213,16 @@ def test_steps_are_cached_on_the_loss_freed_with_it_and_unhashable_losses_work()
     step = make_train_step(loss)
     assert make_train_step(loss) is step and make_eval_step(loss) is make_eval_step(loss)
     assert default_eval_fn(loss, 8) is default_eval_fn(loss, 8) is not default_eval_fn(loss, 4)
+    assert vars(loss) == {}   # the user's function gets no cache attribute
     partial = functools.partial(loss)
-    copied = copy.copy(make_train_step(partial) and partial)   # its __dict__ copied too
-    assert copied is not partial and make_train_step(copied) is not make_train_step(partial)
+    copied = copy.copy(partial)
+    assert make_train_step(copied) is not make_train_step(partial)   # by identity
     del loss, partial, copied, step, held
+    for _ in range(LOSS_CACHE_SIZE):   # later losses push the dropped one out
+        other = lambda params, batch, rng: LOSS(params, batch, rng)  # noqa: E731
+        make_train_step(other), make_eval_step(other), default_eval_fn(other, 8)
     gc.collect()
-    assert held_ref() is None    # no global cache keeps the loss and its arrays alive
+    assert held_ref() is None    # no cache keeps a dropped loss and its arrays alive
 
     @dataclasses.dataclass
     class Loss:   # eq=True makes it unhashable
@@ -1238,6 +1241,8 @@ def test_steps_are_cached_on_the_loss_freed_with_it_and_unhashable_losses_work()
     np.testing.assert_allclose(m2["loss"], 2 * m1["loss"], rtol=1e-6)
     bound = types.SimpleNamespace(f=LOSS).f   # a plain attribute: still cached
     assert make_train_step(bound) is make_train_step(bound)
+    method = Loss(3.0).__call__   # a new bound method on each access: cached per object
+    assert make_train_step(method) is make_train_step(method.__self__.__call__)
 
 
 def test_small_misuses_of_the_step_and_fit_are_named_or_just_work():

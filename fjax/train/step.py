@@ -11,13 +11,14 @@ train step stores it in `params` after the gradient update, and it is no metric.
 
 Both steps are plain functions: jit them, vmap them over a population, grad through
 them, or put them in your own loop. The same `loss_fn` always gives the same step
-function (kept on the function, `cached_per_loss`), so jitted callers that take it as a
-static argument compile once per loss.
+function (`cached_per_loss`, for the latest losses used), so jitted callers that take it
+as a static argument compile once per loss.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Any, Callable, Mapping
 
 import jax
@@ -32,29 +33,38 @@ MODEL_STATE = "model_state"   # the aux key of a model's new state (batch statis
 LossFn = Callable[[Any, Batch, jax.Array | None], tuple[jax.Array, Metrics]]
 
 
+class _Identity:
+    """A cache key that is its object's identity (a bound method's: its object and
+    function): no loss needs a hash (a dataclass with `__call__` has none), and two equal
+    ones are never confused."""
+    __slots__ = ("obj", "parts")
+
+    def __init__(self, obj: Any):
+        self.obj = obj
+        self.parts = (obj.__self__, obj.__func__) if inspect.ismethod(obj) else (obj,)
+
+    def __hash__(self) -> int:
+        return hash(tuple(map(id, self.parts)))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Identity) and len(self.parts) == len(other.parts) and all(
+            a is b for a, b in zip(self.parts, other.parts))
+
+
+LOSS_CACHE_SIZE = 64   # losses whose steps are kept; older ones are freed
+
+
 def cached_per_loss(build: Callable) -> Callable:
-    """`build(loss_fn, *args)`, made once per loss function and `args` and kept on the
-    function itself (in its `__dict__`), so it is freed with the loss: a global cache
-    would keep every loss alive, with the arrays its closure holds, and refuse losses
-    that cannot be hashed (a dataclass with `__call__`). A loss without a `__dict__` (a
-    bound method) is cached globally if it can be hashed, else not at all."""
-    name = f"_fjax_{build.__name__}"
-    fallback = functools.lru_cache(maxsize=None)(build)
+    """`build(loss_fn, *args)`, made once per loss function (by identity) and `args`, for
+    the latest `LOSS_CACHE_SIZE` of them, so repeated runs of one loss reuse its compiled
+    program. Bounded because what it builds holds the loss (a weak key would be kept
+    alive by its own value), and the loss itself is left untouched."""
+    cache = functools.lru_cache(maxsize=LOSS_CACHE_SIZE)(
+        lambda key, *args: build(key.obj, *args))
 
     @functools.wraps(build)
     def cached(loss_fn, *args):
-        attrs = getattr(loss_fn, "__dict__", None)
-        if not isinstance(attrs, dict):   # no __dict__ of its own
-            try:
-                return fallback(loss_fn, *args)
-            except TypeError:   # cannot be hashed
-                return build(loss_fn, *args)
-        store = attrs.get(name)
-        if store is None or store["owner"] is not loss_fn:   # a copy carries its original's
-            store = attrs[name] = {"owner": loss_fn}
-        if args not in store:
-            store[args] = build(loss_fn, *args)
-        return store[args]
+        return cache(_Identity(loss_fn), *args)
     return cached
 
 
