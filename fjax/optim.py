@@ -90,6 +90,10 @@ def build_optimizer(cfg: OptimConfig, total_steps: int) -> optax.GradientTransfo
     part of the train state's structure, so reusing it lets repeated runs reuse their
     compiled program. Bounded, so a sweep over thousands of configs frees the old ones.
 
+    Order of a step (as PyTorch's clip_grad_norm_ then step): the gradient is clipped to
+    `clip_norm` first; then, except for adamw, the L2 term weight_decay * w (kernels only)
+    is added unclipped and the sum goes to the optimizer. adamw's decay is decoupled.
+
     Args:
       cfg: optimizer name, default hyperparameters, schedule and clipping.
       total_steps: optimizer steps in the whole run (the length of decaying schedules).

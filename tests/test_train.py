@@ -597,6 +597,21 @@ def test_build_optimizer_frees_optimizers_beyond_its_bound():
     assert dropped() is None
 
 
+def test_gradients_are_clipped_before_the_l2_term_is_added():
+    # sgd: update = -lr * (clip(g) + wd * w) on the kernel, in float64 numpy
+    cfg = OptimConfig(name="sgd", learning_rate=0.1, weight_decay=0.5, clip_norm=0.01)
+    tx = build_optimizer(cfg, 10)
+    params = {"kernel": jnp.asarray([[1.0, -2.0]]), "bias": jnp.asarray([3.0])}
+    grads = {"kernel": jnp.asarray([[3.0, 0.0]]), "bias": jnp.asarray([4.0])}
+    updates, _ = tx.update(grads, tx.init(params), params)
+    g = {k: np.asarray(v, np.float64) for k, v in grads.items()}
+    scale = min(1.0, 0.01 / np.sqrt(sum((v ** 2).sum() for v in g.values())))
+    w = np.asarray(params["kernel"], np.float64)
+    np.testing.assert_allclose(updates["kernel"], -0.1 * (scale * g["kernel"] + 0.5 * w),
+                               rtol=1e-6)
+    np.testing.assert_allclose(updates["bias"], -0.1 * scale * g["bias"], rtol=1e-6)
+
+
 OTHER_INPUTS = "was written by a run with other inputs"
 
 
