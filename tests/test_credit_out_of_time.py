@@ -195,3 +195,18 @@ def test_the_ks_plot_shows_the_reported_ks(tmp_path, monkeypatch):
     s, cum_neg, cum_pos, i = plots.ks_points(drawn["s"], drawn["y"])
     assert abs(cum_pos[i] - cum_neg[i]) == pytest.approx(rank_ks(pd_raw, y), abs=1e-12)
     assert rank_ks(calibrated, y) != pytest.approx(rank_ks(pd_raw, y), abs=1e-3)
+
+
+def test_daily_dates_written_with_their_offsets_split_on_their_written_dates():
+    """London midnights across its spring change (+00:00, then +01:00), as a tz-aware
+    system exports them: read as UTC, 31 March fell on 30 March (23:00) and the split held
+    out three of the latest four dates. The split now reads the written dates."""
+    from fjax.tasks.credit.data import out_of_time
+    days = pd.date_range("2025-03-27", periods=8, freq="D", tz="Europe/London")
+    frame = pd.DataFrame({"applied": [d.isoformat() for d in days]})
+    later, spans = out_of_time(frame, "applied", 0.5, "t")
+    dates = [d.date() for d in days]
+    cut = sorted(dates)[3]                                        # the 4th of 8: half held out
+    assert later.tolist() == [d > cut for d in dates]
+    assert spans == {"earlier": [str(dates[0]), str(cut)],
+                     "later": [str(min(d for d in dates if d > cut)), str(dates[-1])]}

@@ -269,3 +269,19 @@ def test_a_series_with_a_zone_reads_hours_as_instants_and_days_as_its_own_dates(
         dates, _, utc = checked_dates(pd.DataFrame({"Date": days, "y": 1.0}), "Date", "t")
         assert not utc and [str(pd.Timestamp(d).date()) for d in dates] == \
             [str(d.date()) for d in days]
+
+
+@pytest.mark.parametrize("zone, first", [("Europe/Berlin", "2024-10-24"),
+                                         ("Europe/London", "2025-03-27")])
+def test_a_daily_series_written_with_its_offsets_keeps_its_dates_across_a_dst_change(zone, first):
+    """A tz-aware system's daily export writes each midnight with its day's offset (Berlin:
+    +02:00, then +01:00). Read as UTC instants, every date fell on the day before at 22:00
+    or 23:00, and London's spring change put two rows on 30 March; each row is now its
+    written local date, one a day."""
+    days = pd.date_range(first, periods=8, freq="D", tz=zone)
+    written = [d.isoformat() for d in days]
+    assert len({w[-6:] for w in written}) == 2                  # the change is in the file
+    s = load(table(8, Date=written))
+    assert not s.utc and s.inserted_rows == 0
+    assert list(s.dates) == list(days.tz_localize(None).to_numpy())    # pandas' wall clocks
+    assert set(np.diff(s.dates)) == {np.timedelta64(1, "D")}

@@ -671,3 +671,21 @@ def test_dates_with_a_zone_keep_their_days_on_a_timezone():
     for zone in ("Europe/Berlin", "America/New_York"):
         tx = from_frame(frame, NAMES, timezone=zone)
         _on_clocks(tx, [d.to_pydatetime().astimezone(ZoneInfo(zone)) for d in days])
+
+
+def test_daily_times_written_with_their_offsets_keep_their_written_dates():
+    """Berlin midnights across its change back (+02:00, then +01:00), as a tz-aware system
+    exports them, were read as UTC: each day fell on the one before (22:00 or 23:00), with
+    a warning. They now keep their written dates, night and weekend; on data.timezone each
+    is its own instant (pandas' parse of its offset), not shifted by the first row's."""
+    berlin = [datetime(2024, 10, 24 + i, tzinfo=ZoneInfo("Europe/Berlin")) for i in range(6)]
+    frame = _timed([t.isoformat() for t in berlin])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _on_clocks(from_frame(frame, NAMES), berlin)
+    instants = pd.to_datetime(frame["when"], utc=True).dt.tz_localize(None).to_numpy(
+        "datetime64[s]").astype(np.int64)
+    for zone in ("Europe/Berlin", "America/New_York"):
+        tx = from_frame(frame, NAMES, timezone=zone)
+        assert list(np.diff(tx.seconds)) == list(np.diff(instants))
+        _on_clocks(tx, [t.astimezone(ZoneInfo(zone)) for t in berlin])

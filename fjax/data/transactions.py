@@ -27,8 +27,7 @@ import pandas as pd
 from fjax.data.checks import first_unscalable
 from fjax.data.columns import (ID_MIN_ROWS, category_values, did_you_mean, looks_numeric,
                                numeric_values, spelled_as)
-from fjax.datasets import (WRITTEN_OFFSET, holds_numbers, read_dates, read_table,
-                           written_offsets, zoned)
+from fjax.datasets import read_dates, read_table, written_instants, written_offsets
 
 DAY = 86_400
 COLUMNS = ("transaction_id", "timestamp", "customer", "terminal", "amount", "label")
@@ -234,15 +233,6 @@ def user_columns(frame: pd.DataFrame, features: tuple[str, ...],
     return values, tuple(cats)
 
 
-def _written_offset(column: pd.Series) -> pd.Timedelta | None:
-    """The UTC offset written with the first time of a text `column` (which `read_dates`
-    found to hold one offset or none), or None when none is written."""
-    first = column.dropna().iloc[0]
-    if holds_numbers(column) or not WRITTEN_OFFSET.match(str(first)):
-        return None
-    return pd.Timestamp(str(first)).utcoffset()
-
-
 def _repeated_hour_error(column: pd.Series, row: int, zone: str, described: str,
                          why: str) -> ValueError:
     return ValueError(f"{described} holds {column.iloc[row]!r} at row {row}, a time that "
@@ -297,10 +287,8 @@ def on_zone(column: pd.Series, ts: pd.Series, utc: bool, zone: str,
     skips is refused: the times are on another clock. Dates without times of day are each
     their day's first instant, also where a zone's clock skips or repeats midnight
     (America/Santiago, Asia/Beirut)."""
-    offset = None if utc or zoned(column) else _written_offset(column)
-    if utc or zoned(column) or offset is not None:
-        instants = (ts if utc else column.dt.tz_convert("UTC").dt.tz_localize(None)
-                    if zoned(column) else ts - offset)
+    instants = ts if utc else written_instants(column, described)
+    if instants is not None:
         local = instants.dt.tz_localize("UTC").dt.tz_convert(zone).dt.tz_localize(None)
     else:
         dates = bool((ts == ts.dt.normalize()).all())

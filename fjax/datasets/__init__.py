@@ -103,13 +103,14 @@ def read_dates(column: pd.Series, described: str, fix: str = "",
     offset keep their wall-clock times, so days are the data's own. Several offsets (a
     daylight-saving change, or times with and without one) are read as UTC, with a
     warning that says how to count local days instead (`local_days`, the caller's way):
-    wall-clock times would repeat or skip an hour. A column with a time zone reads as
-    its times written with their offsets would (`_zoned_dates`). Dates written d/m/yyyy or
-    m/d/yyyy are read by whichever field goes over 12 (`day_first`), and refused when
-    none does. Numbers are unix times in
-    seconds or milliseconds (UTC) when every one is a whole number of that range (1973
-    to 2099: exchange exports), dates when every one spells one as yyyymmdd (20150102,
-    `yyyymmdd`); any other numbers are refused, not read as nanoseconds."""
+    wall-clock times would repeat or skip an hour; where every time is midnight by its
+    written offset (a daily series), each keeps its written date. A column with a time
+    zone reads as its times written with their offsets would (`_zoned_dates`). Dates
+    written d/m/yyyy or m/d/yyyy are read by whichever field goes over 12 (`day_first`),
+    and refused when none does. Numbers are unix times in seconds or milliseconds (UTC)
+    when every one is a whole number of that range (1973 to 2099: exchange exports),
+    dates when every one spells one as yyyymmdd (20150102, `yyyymmdd`); any other
+    numbers are refused, not read as nanoseconds."""
     if zoned(column):
         return _zoned_dates(column, described, local_days)
     if holds_numbers(column):
@@ -129,14 +130,14 @@ def read_dates(column: pd.Series, described: str, fix: str = "",
     try:
         dates = _quiet_to_datetime(column, dayfirst=first)
     except (ValueError, TypeError) as err:
-        try:   # several offsets; as ISO 8601, also times with and without one
-            try:
-                dates = _quiet_to_datetime(column, utc=True, dayfirst=first)
-            except (ValueError, TypeError):
-                dates = pd.to_datetime(column, utc=True, format="ISO8601")
+        try:   # several offsets
+            dates = _as_utc(column, first)
         except (ValueError, TypeError):
             raise ValueError(f"{described} is not parseable as dates ({_reason(err)}); write "
                              f"dates such as 2020-01-31 or 2020-01-31 08:15:00{fix}") from None
+        clocks = _written_clocks(column, first)
+        if clocks is not None and _midnights(clocks):
+            return clocks, False   # a daily series: each row's written date, as for a zone
         _warn_mixed_offsets(described, local_days)
         return dates.dt.tz_localize(None), True
     return (dates.dt.tz_localize(None) if dates.dt.tz is not None else dates), False
@@ -159,11 +160,16 @@ def _zoned_dates(column: pd.Series, described: str, local_days: str) -> tuple[pd
     (a daily series: its own days), else UTC instants (the zone's clock repeats an hour)."""
     wall = column.dt.tz_localize(None)
     instants = column.dt.tz_convert("UTC").dt.tz_localize(None)
-    present = wall.dropna()
-    if (wall - instants).nunique() <= 1 or (present == present.dt.normalize()).all():
+    if (wall - instants).nunique() <= 1 or _midnights(wall):
         return wall, False
     _warn_mixed_offsets(described, local_days)
     return instants, True
+
+
+def _midnights(wall: pd.Series) -> bool:
+    """Whether every time of `wall` (missing ones aside) is midnight: a daily series."""
+    present = wall.dropna()
+    return bool((present == present.dt.normalize()).all())
 
 
 WRITTEN_OFFSET = re.compile(r"^(.*\d:\d{2}(?::\d{2}(?:\.\d+)?)?)"      # a time, then
@@ -180,20 +186,47 @@ def written_offsets(column: pd.Series, utc: pd.Series, described: str = "") -> n
         return None
     if zoned(column):
         return (column.dt.tz_localize(None) - utc).dt.total_seconds().to_numpy().astype(np.int64)
-    text = column.astype(str).str.replace(WRITTEN_OFFSET, r"\1", regex=True)
-    try:
-        wall = _quiet_to_datetime(text, dayfirst=bool(day_first(column, described)))
-    except (ValueError, TypeError):
-        try:
-            wall = pd.to_datetime(text, format="ISO8601")
-        except (ValueError, TypeError):
-            return None
-    if wall.dt.tz is not None or wall.isna().any():
+    wall = _written_clocks(column, bool(day_first(column, described)))
+    if wall is None or wall.isna().any():
         return None
     offsets = (wall - utc).dt.total_seconds().to_numpy()
     if not np.all((np.abs(offsets) < 86_400) & (offsets % 60 == 0)):
         return None
     return offsets.astype(np.int64)
+
+
+def _written_clocks(column: pd.Series, first: bool) -> pd.Series | None:
+    """Text `column`'s times as written, each without its UTC offset (`first`: day-first
+    dates); None when they do not read back without their offsets."""
+    text = column.astype(str).str.replace(WRITTEN_OFFSET, r"\1", regex=True)
+    try:
+        wall = _quiet_to_datetime(text, dayfirst=first)
+    except (ValueError, TypeError):
+        try:
+            wall = pd.to_datetime(text, format="ISO8601")
+        except (ValueError, TypeError):
+            return None
+    return None if wall.dt.tz is not None or (wall.isna() & column.notna()).any() else wall
+
+
+def written_instants(column: pd.Series, described: str = "") -> pd.Series | None:
+    """Naive UTC instants of a `column` of times with a zone, or of text that writes UTC
+    offsets, each by its own offset (text without one as UTC, as `read_dates` reads a
+    mix); None for numbers and for text that writes no offsets (wall clocks)."""
+    if zoned(column):
+        return column.dt.tz_convert("UTC").dt.tz_localize(None)
+    if holds_numbers(column) or not column.dropna().astype(str).str.match(WRITTEN_OFFSET).any():
+        return None
+    return _as_utc(column, bool(day_first(column, described))).dt.tz_localize(None)
+
+
+def _as_utc(column: pd.Series, first: bool) -> pd.Series:
+    """Text `column` as UTC times, each by its own written offset (`first`: day-first
+    dates); as ISO 8601 where pandas' inference fails, also times with and without one."""
+    try:
+        return _quiet_to_datetime(column, utc=True, dayfirst=first)
+    except (ValueError, TypeError):
+        return pd.to_datetime(column, utc=True, format="ISO8601")
 
 
 def dataset_path(name: str) -> Path:
