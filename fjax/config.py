@@ -97,10 +97,14 @@ class LossConfig:
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
     """Quantile levels predicted with the pinball loss."""
 
-    # A structural field only pinball reads: another loss refuses a value other than the
-    # default (`check_read`). The per-member fields are checked per compile group
-    # (`fjax.train.objective.check_loss_grid`), as a sweep gives them several values.
-    READ_BY = {"quantiles": ("name", ("pinball",))}
+    # Fields only some losses read: another loss refuses a value other than the default,
+    # quantiles here (`check_read`), the per-member ones where the grid is known
+    # (`fjax.train.objective.check_loss_grid`), as a sweep puts its first value here.
+    READ_BY = {"quantiles": ("name", ("pinball",)),
+               "pos_weight": ("name", ("bce", "focal")),
+               "focal_gamma": ("name", ("focal",)),
+               "focal_alpha": ("name", ("focal",)),
+               "huber_delta": ("name", ("huber",))}
 
     def __post_init__(self):
         check_read(self, "loss")

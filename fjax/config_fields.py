@@ -205,18 +205,23 @@ def check_unused(cfg: object, names: Sequence[str], why: str) -> None:
                                "leave it out")
 
 
-def check_read(cfg: object, section: str) -> None:
+def check_read(cfg: object, section: str, names: Sequence[str] | None = None) -> None:
     """Fields that only some values of a choice read must keep their class defaults under
     the others: `type(cfg).READ_BY` maps each such field to (the choice field, the values
-    that read it). `section` ("optim") names the flags in the fix."""
-    defaults = {f.name: f.default for f in dataclasses.fields(cfg)}
-    for name, (choice, readers) in type(cfg).READ_BY.items():
-        value, chosen = getattr(cfg, name), getattr(cfg, choice)
-        if chosen not in readers and value != defaults[name]:
+    that read it). `section` ("optim") names the flags in the fix. `names`: the fields to
+    check, by default the structural ones; a `hyper` field's value may be the first of a
+    sweep's, which only a check that knows the grid can tell (`check_loss_grid`)."""
+    fields = {f.name: f for f in dataclasses.fields(cfg)}
+    if names is None:
+        names = [n for n in type(cfg).READ_BY if not fields[n].metadata.get("hyper")]
+    for name in names:
+        choice, readers = type(cfg).READ_BY[name]
+        value, chosen, default = getattr(cfg, name), getattr(cfg, choice), fields[name].default
+        if chosen not in readers and value != default:
             flag = f"--{section}.{choice.replace('_', '-')}"
             raise config_error(cfg, name, f"is {value!r}, but {choice}={chosen!r} ignores it",
                                f"choose {' or '.join(readers)} ({flag} {readers[0]}) to use "
-                               f"it, or leave it out (default {defaults[name]!r})")
+                               f"it, or leave it out (default {default!r})")
 
 
 def unread_reset(cfg: T, choice: str, value: Any) -> dict[str, Any]:

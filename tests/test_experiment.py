@@ -153,6 +153,38 @@ def test_a_cli_sweep_of_a_loss_value_the_loss_ignores_names_the_field_and_the_fl
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize("loss, field, value, reader", [
+    ("bce", "focal_gamma", 1.0, "focal"), ("bce", "focal_alpha", 0.25, "focal"),
+    ("mse", "pos_weight", 3.0, "bce or focal"), ("bce", "huber_delta", 2.0, "huber")])
+def test_a_fixed_loss_value_the_loss_ignores_is_refused_before_and_in_training(
+        loss, field, value, reader):
+    """--loss.focal-gamma 1 with bce trained plain bce, silently. Refused where the grid is
+    known (a sweep puts its first value in the config), in a plain run and by training."""
+    from fjax.tasks.experiment import check_loss_grid
+    cfg = LossConfig(name=loss, **{field: value})
+    message = (rf"LossConfig.{field} is {value!r}, but name='{loss}' ignores it; "
+               rf"choose {reader} \(--loss.name .*leave it out")
+    with pytest.raises(ValueError, match=message):
+        check_loss_grid(ExperimentConfig(loss=cfg), {})
+    apply = build_model(ModelConfig(kind="linear"), 1).apply
+    with pytest.raises(ValueError, match=message):
+        supervised_loss(apply, cfg).check_hparams({})   # train_population's check
+    check_loss_grid(ExperimentConfig(loss=LossConfig(name=loss)), {})
+    check_loss_grid(ExperimentConfig(loss=dataclasses.replace(cfg, name=reader.split()[0])),
+                    {})
+
+
+def test_a_grid_over_the_loss_keeps_a_loss_value_for_the_loss_that_reads_it():
+    """focal_gamma=1 under a grid over loss.name: the bce group trains at the default."""
+    from fjax.tasks.experiment import check_loss_grid
+    from fjax.train.sweep import group_grid
+    base = ExperimentConfig(loss=LossConfig(name="focal", focal_gamma=1.0))
+    grid = {"loss.name": ["bce", "focal"]}
+    check_loss_grid(base, grid)
+    assert [(g.config.loss.name, g.config.loss.focal_gamma)
+            for g in group_grid(base, grid)] == [("bce", 2.0), ("focal", 1.0)]
+
+
 def test_members_seeds_start_at_the_configured_seed():
     from fjax.config import SweepConfig
     from fjax.tasks.experiment import seeds_of

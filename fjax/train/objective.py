@@ -29,11 +29,10 @@ import numpy as np
 
 from fjax import losses
 from fjax.config import LossConfig, hyperparameters
+from fjax.config_fields import check_read
 from fjax.optim import HYPERPARAMS
 
 BINARY = ("bce", "focal")
-LOSS_USES = {"bce": ("pos_weight",), "focal": ("pos_weight", "focal_gamma", "focal_alpha"),
-             "huber": ("huber_delta",)}   # the per-member LossConfig fields each loss reads
 
 
 def output_dim(cfg: LossConfig, target_shape: tuple[int, ...], num_classes: int = 2) -> int:
@@ -203,7 +202,8 @@ def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
 
 def check_loss_grid(cfg: LossConfig, grid: Mapping[str, Sequence[float]]) -> None:
     """A population's grid over loss keys: every key one that the loss `cfg.name` reads
-    (`LOSS_USES`), every value one that `LossConfig` accepts."""
+    (`LossConfig.READ_BY`), every value one that `LossConfig` accepts; and every loss
+    field the grid does not sweep that `cfg.name` ignores at its default."""
     defaults = loss_hyperparameters(cfg)
     for name, values in grid.items():
         if name not in defaults:
@@ -216,8 +216,8 @@ def check_loss_grid(cfg: LossConfig, grid: Mapping[str, Sequence[float]]) -> Non
                 f"({', '.join(defaults)}); "
                 "structural settings (dropout, hidden, batch_size, ...) change the "
                 "program: give each its own population (fjax.train.sweep.group_grid)")
-        if name not in LOSS_USES.get(cfg.name, ()):
-            users = [loss for loss, keys in LOSS_USES.items() if name in keys]
+        users = type(cfg).READ_BY[name][1] if name in type(cfg).READ_BY else (cfg.name,)
+        if cfg.name not in users:
             raise ValueError(f"hparams key {name!r} (loss.{name}) has no effect with "
                              f"loss.name={cfg.name!r}; drop it from the grid"
                              + (f", or set loss.name to a loss that reads it: "
@@ -225,6 +225,7 @@ def check_loss_grid(cfg: LossConfig, grid: Mapping[str, Sequence[float]]) -> Non
                                 if users else ""))
         for value in values:
             dataclasses.replace(cfg, **{name: value})   # LossConfig's own checks
+    check_read(cfg, "loss", [name for name in type(cfg).READ_BY if name not in grid])
 
 
 def check_targets(cfg: LossConfig, y: np.ndarray) -> None:
