@@ -63,16 +63,24 @@ def listed_choices(help_text: str, flag: str) -> set[str]:
 
 def accepts(task: str, group: str, **fields) -> bool:
     """Whether the task's Config takes its default `group` (model, loss, train) as a plain
-    general config with `fields` changed."""
+    general config with `fields` changed; a field that only some choices read
+    (`READ_BY`: quantiles, pinball's) under any of those choices."""
     config = get_task(task).Config
     default = getattr(config(), group)
     general = GENERAL[group]
     values = {f.name: getattr(default, f.name) for f in dataclasses.fields(general)}
-    try:
-        config(**CONTEXT[task], **{group: general(**{**values, **fields})})
-    except ValueError:
-        return False
-    return True
+    tries = [fields]
+    for name in fields:
+        if name in getattr(general, "READ_BY", {}):
+            choice, readers = general.READ_BY[name]
+            tries = [{**fields, choice: reader} for reader in readers]
+    for changed in tries:
+        try:
+            config(**CONTEXT[task], **{group: general(**{**values, **changed})})
+            return True
+        except ValueError:
+            pass
+    return False
 
 
 def choices_of(tp) -> tuple:
