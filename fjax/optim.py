@@ -31,7 +31,8 @@ DEFAULT_MOMENTUM = {"sgd": 0.0, "momentum": 0.9, "nesterov": 0.9, "adagrad": 0.0
 
 def schedule_shape(cfg: OptimConfig, total_steps: int) -> optax.Schedule:
     """step -> multiplier of the peak learning rate (1.0 for `constant`). `total_steps`,
-    the run's optimizer steps, must be at least 1 (0 was quietly taken as 1)."""
+    the run's optimizer steps, must be at least 1 (0 was quietly taken as 1) and longer
+    than the warm-up."""
     if isinstance(total_steps, bool) or not isinstance(total_steps, numbers.Integral) \
             or total_steps < 1:
         raise ValueError(f"total_steps must be an integer >= 1 (the run's optimizer steps: "
@@ -42,8 +43,13 @@ def schedule_shape(cfg: OptimConfig, total_steps: int) -> optax.Schedule:
     if cfg.schedule == "cosine":
         return optax.cosine_decay_schedule(1.0, total_steps, alpha=cfg.final_factor)
     if cfg.schedule == "warmup_cosine":
-        warmup = min(cfg.warmup_steps, total_steps - 1)
-        return optax.warmup_cosine_decay_schedule(0.0, 1.0, warmup, total_steps,
+        if cfg.warmup_steps >= total_steps:   # was cut to total - 1: a ramp, never a decay
+            raise ValueError(f"OptimConfig.warmup_steps is {cfg.warmup_steps}, but this run "
+                             f"takes only {total_steps} optimizer steps (epochs x batches "
+                             "per epoch), so schedule='warmup_cosine' would never finish "
+                             f"warming up; use --optim.warmup-steps below {total_steps} "
+                             "(e.g. a tenth of the run), or train longer (--train.epochs)")
+        return optax.warmup_cosine_decay_schedule(0.0, 1.0, cfg.warmup_steps, total_steps,
                                                   end_value=cfg.final_factor)
     if cfg.schedule == "exponential":
         return optax.exponential_decay(1.0, cfg.decay_steps, cfg.decay_rate)

@@ -140,10 +140,18 @@ def test_cosine_schedule_ends_at_final_factor():
     assert float(shape(50)) == pytest.approx(0.1)
 
 
-def test_warmup_longer_than_the_run_still_takes_a_step():
-    """A one-step run with warm-up: the warm-up is clamped so the only step is not lr 0."""
-    shape = schedule_shape(OptimConfig(schedule="warmup_cosine", warmup_steps=5), 1)
-    assert float(shape(0)) == pytest.approx(1.0)
+@pytest.mark.parametrize("warmup, total", [(5, 1), (500, 100), (100, 100)])
+def test_a_warmup_as_long_as_the_run_is_refused_not_cut(warmup, total):
+    """--optim.warmup-steps 500 in a 100-step run was cut to 99: the whole run a ramp to the
+    peak rate at its last step, never the cosine decay asked for."""
+    cfg = OptimConfig(schedule="warmup_cosine", warmup_steps=warmup)
+    with pytest.raises(ValueError, match=rf"OptimConfig.warmup_steps is {warmup}, but this "
+                       rf"run takes only {total} optimizer steps \(epochs x batches per "
+                       rf"epoch\).*warmup_cosine.*--optim.warmup-steps below {total}.*"
+                       r"--train.epochs"):
+        build_optimizer(cfg, total)
+    shape = schedule_shape(cfg, warmup + 1)     # one step longer: the warm-up then ends
+    assert float(shape(warmup)) == pytest.approx(1.0) and float(shape(0)) == 0.0
 
 
 @pytest.mark.parametrize("kind", ["mlp", "lstm", "gru", "cnn"])
