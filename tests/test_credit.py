@@ -203,12 +203,19 @@ def test_run_writes_a_complete_consistent_report(logistic_run):
     assert (scores["points_1"].dropna() < 0).all()
     assert (scores["points_1"].dropna() <= scores["points_2"].dropna().reindex(
         scores["points_1"].dropna().index).fillna(0)).all()
+    gains = pd.read_csv(path / "gains.csv")   # deciles of pd_oof, riskiest first
+    assert gains["applicants"].sum() == N and gains["bads"].sum() == bad.sum()
+    assert (np.diff(gains["mean_pd"]) < 0).all()
+    expected = gains["applicants"] * gains["mean_pd"]
+    hl = sum((gains["bads"] - expected) ** 2 / (expected * (1 - gains["mean_pd"])))
+    assert metrics["cv"]["hosmer_lemeshow"]["statistic"] == pytest.approx(hl, rel=1e-9)
     new = pd.read_csv(path / "new_scores.csv")
     assert len(new) == 25 and "psi_new_applicants" in metrics["stability"]
     # The same applicants scored again (float32 logits, other batches: rounding only).
     np.testing.assert_allclose(new["score"], scores["score"].iloc[:25], rtol=1e-6)
     report = (path / "report.md").read_text()
     assert "## Decision under the cost matrix" in report and "## Files" in report
+    assert "## Rank ordering and calibration by PD band" in report
     assert "{'" not in report   # no Python dict reprs
     silent = int(((scores["decision"] == "reject") & scores["reason_1"].isna()).sum())
     assert metrics["final"]["rejected_without_reason"] == silent

@@ -88,6 +88,23 @@ def pooled_auc_line(metrics: dict) -> str:
             f"is the spread of single folds), KS {p['ks']:.4f}.")
 
 
+def bands_lines(bands: pd.DataFrame | None, hl: dict | None) -> list[str]:
+    """The gains table: rank ordering and calibration of the out-of-fold PDs by band."""
+    if bands is None or hl is None:
+        return []
+    order = ("the bad rate falls band by band" if hl["inversions"] == 0 else
+             f"{hl['inversions']} inversion(s): a safer band with a higher bad rate")
+    fit = "rejected" if hl["p_value"] < 0.05 else "not rejected"
+    return ["## Rank ordering and calibration by PD band (gains.csv)", "",
+            "Out-of-fold PDs as deployed (`pd_oof`) in bands cut at their deciles, riskiest "
+            "first. `bad_capture`: share of all bads in this band and the riskier ones; "
+            "`binomial_p`: two-sided test of the band's bads at its mean PD.", "",
+            markdown_table(bands), "",
+            f"Rank ordering: {order}. Hosmer-Lemeshow: {hl['statistic']:.2f} on "
+            f"{hl['dof']} degrees of freedom, p = {hl['p_value']:.3g}: calibration is "
+            f"{fit} at 5%.", ""]
+
+
 def _fmt(mean: float, std: float) -> str:
     return f"{mean:.4f} +/- {std:.4f}"
 
@@ -325,7 +342,8 @@ def characteristics_lines(chars: pd.DataFrame) -> list[str]:
 def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
                     summary: pd.DataFrame, importance: pd.DataFrame,
                     points: pd.DataFrame | None, characteristics: pd.DataFrame,
-                    images: list[str], notes: list[str]) -> str:
+                    images: list[str], notes: list[str],
+                    bands: pd.DataFrame | None = None) -> str:
     m, s = metrics["cv"]["mean"], metrics["cv"]["std"]
     d = metrics["decision"]
     lines = [f"# {title}", "",
@@ -337,6 +355,7 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
                                           [_fmt(m[k], s[k]) for k in m]})),
              "", pooled_auc_line(metrics), "",
              per_fold_text(metrics, per_fold), "", markdown_table(per_fold), "",
+             *bands_lines(bands, metrics["cv"].get("hosmer_lemeshow")),
               "## Every configuration (mean and std over folds x seeds; all metrics in "
               "cv_summary.csv)", "", markdown_table(_short(summary)), "",
               "## Decision under the cost matrix", "",

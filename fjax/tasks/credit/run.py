@@ -24,6 +24,7 @@ from fjax.report.files import RunDir
 from fjax.scorecard import ScoreScale
 from fjax.stability import psi
 from fjax.tasks.credit.age import age_check
+from fjax.tasks.credit.bands import hosmer_lemeshow, pd_bands
 from fjax.tasks.credit.characteristics import characteristics
 from fjax.tasks.credit.config import Config, ScorecardConfig
 from fjax.tasks.credit.data import CreditData, code_words, load
@@ -118,7 +119,7 @@ def odds_of(calibration: str) -> str:
         calibration, f"model PD before {calibration} calibration")
 
 
-OUTPUTS = ("metrics.json", "cv_table.csv", "cv_summary.csv", "scores.csv",
+OUTPUTS = ("metrics.json", "cv_table.csv", "cv_summary.csv", "scores.csv", "gains.csv",
            "characteristics.csv", "proxies.csv", "new_scores.csv", "out_of_time_scores.csv",
            "importance.csv", "scorecard.csv", "encoder.json", "report.md",
            "history.jsonl", "roc.png", "ks.png", "calibration.png",
@@ -268,6 +269,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         proxies = proxy_screen(data.frame, data.schema, config.data.protected_columns,
                                config.data.woe_bins, oof.fold, oof.pd_raw)
         run_dir.csv("proxies.csv", proxies)
+    bands = pd_bands(oof.pd, data.y)
+    run_dir.csv("gains.csv", bands)
     run_dir.csv("cv_table.csv", search.table)
     run_dir.csv("cv_summary.csv", search.summary)
     images = write_plots(run_dir, data.y, oof, scale.from_pd(oof.pd_raw),
@@ -281,7 +284,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                "per_fold": per_fold.to_dict(orient="records"),
                "mean": {m: float(per_fold[m].mean()) for m in METRICS},
                "std": {m: float(per_fold[m].std(ddof=1)) for m in METRICS},
-               "pooled_out_of_fold": pooled(oof.pd_raw, data.y)},
+               "pooled_out_of_fold": pooled(oof.pd_raw, data.y),
+               "hosmer_lemeshow": hosmer_lemeshow(bands)},
         "decision": {**oof.summary, "cost_fn": config.data.cost_fn,
                      "cost_fp": config.data.cost_fp},
         "scorecard": {"base_score": sc.base_score, "base_odds": sc.base_odds, "pdo": sc.pdo,
@@ -314,7 +318,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     run_dir.text("report.md", report_markdown(
         title=f"Credit scoring: {config.name}", metrics=metrics_json,
         per_fold=per_fold, summary=search.summary, importance=imp, points=points,
-        characteristics=chars, images=images, notes=notes))
+        characteristics=chars, images=images, notes=notes, bands=bands))
     finish_run(run_dir, OUTPUTS)
     return run_dir.path
 

@@ -1,0 +1,45 @@
+"""The gains table and Hosmer-Lemeshow test of credit's PD bands against hand-built
+oracles (loops over bands, scipy's binomial pmf, the regularised gamma function)."""
+
+import numpy as np
+import pytest
+from scipy.special import gammaincc
+from scipy.stats import binom
+
+from fjax.tasks.credit.bands import hosmer_lemeshow, pd_bands
+
+
+def two_sided_binomial(k: int, n: int, p: float) -> float:
+    """Sum of the outcomes no likelier than k (the exact two-sided test)."""
+    pmf = binom.pmf(np.arange(n + 1), n, p)
+    return float(min(1.0, pmf[pmf <= pmf[k] * (1 + 1e-7)].sum()))
+
+
+def test_bands_counts_capture_binomial_and_hosmer_lemeshow_match_loops():
+    rng = np.random.default_rng(0)
+    levels = np.array([0.05, 0.1, 0.2, 0.4])          # four PDs, 50 applicants each
+    pd_ = np.repeat(levels, 50)
+    y = (rng.random(200) < pd_ * 1.3).astype(float)   # PDs too low: a real misfit
+    bands = pd_bands(pd_, y, bands=4)
+    assert list(bands["band"]) == [1, 2, 3, 4]
+    stat, captured = 0.0, 0
+    for row, p in zip(bands.itertuples(), levels[::-1]):   # riskiest first
+        bads = int(y[pd_ == p].sum())
+        captured += bads
+        assert (row.applicants, row.bads, row.mean_pd) == (50, bads, pytest.approx(p))
+        assert row.bad_capture == pytest.approx(captured / y.sum())
+        assert row.binomial_p == pytest.approx(two_sided_binomial(bads, 50, p), rel=1e-9)
+        stat += (bads - 50 * p) ** 2 / (50 * p * (1 - p))
+    hl = hosmer_lemeshow(bands)
+    assert hl["statistic"] == pytest.approx(stat, rel=1e-12)
+    assert hl["dof"] == 4     # out-of-fold PDs: one degree of freedom per band
+    assert hl["p_value"] == pytest.approx(gammaincc(2.0, stat / 2), rel=1e-9)
+
+
+def test_tied_pds_share_a_band_and_inversions_are_counted():
+    pd_ = np.array([0.1] * 6 + [0.3] * 3 + [0.6])
+    y = np.array([1, 1, 0, 0, 0, 0, 0, 0, 0, 1.0])   # the 0.3 band has no bads: inverted
+    bands = pd_bands(pd_, y, bands=10)
+    assert list(bands["applicants"]) == [1, 3, 6]
+    assert list(bands["bad_rate"]) == pytest.approx([1.0, 0.0, 2 / 6])
+    assert hosmer_lemeshow(bands)["inversions"] == 1
