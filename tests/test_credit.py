@@ -488,6 +488,9 @@ def test_deployed_calibrator_threshold_and_summary_against_scikit_learn_and_nump
     iso = IsotonicRegression(out_of_bounds="clip").fit(pd_raw, y)
     cal = iso.predict(pd_raw)
     np.testing.assert_allclose(got.calibrator(pd_raw), cal, atol=1e-12)
+    held_out = [folds.val[j] > 0 for j in range(folds.k)]   # the sample per split
+    assert list(got.per_fold["applicants"]) == [int(v.sum()) for v in held_out]
+    assert list(got.per_fold["bads"]) == [int(y[v].sum()) for v in held_out]
 
     def cost(p, yy, t):
         return (5.0 * np.sum((p < t) & (yy == 1)) + 1.0 * np.sum((p >= t) & (yy == 0))) / len(p)

@@ -58,7 +58,7 @@ def analyse(pd_raw: np.ndarray, y: np.ndarray, folds: Folds, calibration: str,
         cal = fit_calibrator(calibration, pd_raw[outside], y[outside])
         pd_cf[inside] = cal(pd_raw[inside])
         t = best_threshold(cal(pd_raw[outside]), y[outside], cost_fn, cost_fp)
-        row = {"fold": j}
+        row = {"fold": j, "applicants": int(inside.sum()), "bads": int(y[inside].sum())}
         if calibration != "none":
             row.update(cal_brier=float(np.mean((pd_cf[inside] - y[inside]) ** 2)),
                        cal_ece=expected_calibration_error(pd_cf[inside], y[inside]))

@@ -57,7 +57,8 @@ def deployed_words(d: dict) -> str:
 def per_fold_text(metrics: dict, per_fold: pd.DataFrame) -> str:
     """What the per-fold table holds: whose metrics, and with calibration how it did."""
     seeds = metrics["cv"]["seeds"]
-    text = ("Per fold (validation rows only; the models' own PDs"
+    text = ("Per fold (validation rows only, `applicants` and `bads` of them; the "
+            "models' own PDs"
             + (f", each metric the mean of the {seeds} seeds' own" if seeds > 1 else "")
             + "; ece: expected calibration error over 10 PD bins; psi: stability of the "
             "validation scores against the training ones):")
