@@ -217,6 +217,10 @@ def test_run_writes_a_complete_consistent_report(logistic_run):
     assert "## Decision under the cost matrix" in report and "## Files" in report
     assert "## Rank ordering and calibration by PD band" in report
     assert "{'" not in report   # no Python dict reprs
+    files = report[report.index("## Files"):]
+    unnamed = [p.name for p in path.iterdir() if p.suffix in (".csv", ".json", ".jsonl")
+               and f"`{p.name}`" not in files]
+    assert not unnamed, f"report.md's Files section does not describe {unnamed}"
     silent = int(((scores["decision"] == "reject") & scores["reason_1"].isna()).sum())
     assert metrics["final"]["rejected_without_reason"] == silent
     assert (f"{silent} rejected applicant(s) have no reason code" in report) == (silent > 0)

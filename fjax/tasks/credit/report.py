@@ -418,12 +418,15 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               "`importance.csv`: mean |points| per attribute. `characteristics.csv`: each "
               "column on its own (IV, cross-fitted AUC, WOE trend, CSI of later or new "
               "applicants). `proxies.csv` (with data.protected): each protected group's "
-              "AUC of the model PD and of each input alone (the proxy screen).",
+              "AUC of the model PD and of each input alone (the proxy screen). "
+              "`gains.csv`: the out-of-fold PDs' deciles with counts, bad rates, mean PD "
+              "and each band's binomial test.",
               "- `cv_table.csv`: every member (configuration x fold x seed) with its "
               "validation metrics (`diverged_epoch`: the epoch its loss stopped being "
               "finite, 0 for never); `cv_summary.csv`: their means and spreads per "
               "configuration; `metrics.json`: every number above; `history.jsonl`: the "
               "training log (when the grid sweeps the encoding, one per encoding in "
               "`encoding_<i>/`, whose settings are `cv_table.csv`'s rows of `encoding` i); "
-              "`config.json` and `environment.json`: the full settings and the machine.", ""]
+              "`config.json` and `environment.json`: the full settings and the machine; "
+              "`grid.json` (a sweep): the swept values of each field.", ""]
     return "\n".join(lines)
