@@ -117,3 +117,19 @@ def calls(monkeypatch):
     for name in ("forecast", "credit", "fraud"):
         monkeypatch.setattr(get_task(name), "run", record)
     return seen
+
+
+def undescribed_files(folder, report: str) -> list[str]:
+    """The data files (csv, csv.gz, json, jsonl) at the top of a run folder that
+    report.md's Files section does not name in backticks: a reader of the report should
+    learn what every file the run wrote holds."""
+    files = report[report.index("## Files"):]
+    return sorted(p.name for p in folder.iterdir()
+                  if p.name.endswith((".csv", ".csv.gz", ".json", ".jsonl"))
+                  and f"`{p.name}`" not in files)
+
+
+@pytest.fixture
+def undescribed():
+    """`undescribed(folder)`: `undescribed_files` of the folder's own report.md."""
+    return lambda folder: undescribed_files(folder, (folder / "report.md").read_text())

@@ -44,8 +44,9 @@ def quantile_run(tmp_path_factory):
     return cfg, frame, out
 
 
-def test_run_folder_holds_every_file_and_the_full_config(quantile_run):
+def test_run_folder_holds_every_file_and_the_full_config(quantile_run, undescribed):
     cfg, _, out = quantile_run
+    assert not undescribed(out)
     for name in FILES:
         assert (out / name).stat().st_size > 0, name
     for name in ("forecast.png", "loss.png", "horizon.png"):
@@ -157,7 +158,7 @@ def test_bad_file_fails_before_training(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_a_sweep_records_its_grid_and_reports_the_point_it_chose(tmp_path):
+def test_a_sweep_records_its_grid_and_reports_the_point_it_chose(tmp_path, undescribed):
     write_prices(tmp_path / "p.csv", n=200)
     out = tmp_path / "out"
     common = ["--data.path", str(tmp_path / "p.csv"), "--data.target", "price",
@@ -176,6 +177,7 @@ def test_a_sweep_records_its_grid_and_reports_the_point_it_chose(tmp_path):
         "test_mae", "test_mase", "naive_rmse"}]
     assert m["sweep"][1]["test_rmse"] == m["model"]["rmse"]
     assert "adam lr 0.03," in (out / "report.md").read_text()
+    assert not undescribed(out)
     # A plain run in the same folder leaves no stale grid beside its config.
     assert cli.main(["run", "forecast", *common]) == 0
     assert not (out / "grid.json").exists()

@@ -345,5 +345,6 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
               "`config.json` (this run's full configuration), `environment.json` (the "
               "machine and versions), `metrics.json` (every number "
               "here), `history.jsonl` (per-epoch losses), `forecast.csv` (date, actual, "
-              "forecast, bounds, baselines), `forecast.png`, `loss.png`, `horizon.png`.", ""]
+              "forecast, bounds, baselines), `forecast.png`, `loss.png`, `horizon.png`; "
+              "`grid.json` (a sweep): the swept values of each field.", ""]
     return "\n".join(lines)
