@@ -30,7 +30,7 @@ def user_file(tmp_path_factory):
     return path
 
 
-def test_sweep_on_a_users_file_writes_the_run_folder(user_file, tmp_path):
+def test_sweep_on_a_users_file_writes_the_run_folder(user_file, tmp_path, undescribed):
     out = tmp_path / "run"
     argv = ["sweep", "fraud", "--out", str(out), "--data.path", str(user_file),
             "--data.amount-column", "amount_eur", "--data.customer-column", "card",
@@ -106,6 +106,7 @@ def test_sweep_on_a_users_file_writes_the_run_folder(user_file, tmp_path):
     assert "with optim.learning_rate = 0.001" in report or \
         "with optim.learning_rate = 0.01" in report
     assert json.loads((out / "grid.json").read_text()) == {"optim.learning_rate": [1e-3, 1e-2]}
+    assert not undescribed(out)
 
     # A rerun in the same folder that fails on its data writes nothing (the old config
     # still describes the old results); one that succeeds leaves nothing of the sweep.
@@ -122,6 +123,7 @@ def test_sweep_on_a_users_file_writes_the_run_folder(user_file, tmp_path):
     assert not (out / "models" / "mlp" / "validation").exists()
     log = (out / "models" / "mlp" / "history.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in log] == [1, 2]   # replaced, not appended
+    assert not undescribed(out)   # a plain run
 
 
 def test_a_run_on_the_simulation_sets_the_handbooks_figures_beside_its_own(tmp_path):

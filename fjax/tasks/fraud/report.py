@@ -482,11 +482,18 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
         [{"step": key, "seconds": value} for key, value in timings.items()]), "{:.2f}"), "",
         *_resumed_note(results), "## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]
     raw = "logit" if results[0].logits else "score"
-    lines += ["Files: config.json (this run's full config), environment.json, metrics.json, "
-              "members.csv (every member's metrics), periods.csv, scores.csv.gz (the "
-              f"{results[0].name} model's score of every test transaction, per seed: AUC "
-              f"and AP recompute exactly from its {raw} column), alerts.csv (its daily "
-              f"top-{k} cards), daily.csv (every model's alerted, found and compromised "
-              "cards per day: CP@k, card recall and cost recompute from it), "
-              "models/<name>/ (each model's config and training log)."]
+    lines += ["## Files", "",
+              "- `config.json` (this run's full config), `environment.json` (the machine "
+              "and versions), `metrics.json` (every number above), `grid.json` (a sweep: the "
+              "swept values of each field).",
+              "- `members.csv`: every member's metrics; `periods.csv`: the periods table; "
+              "`validation.csv` (a sweep): every validation member's metrics, whose means "
+              "chose the settings.",
+              f"- `scores.csv.gz`: the {results[0].name} model's score of every test "
+              f"transaction, per seed (AUC and AP recompute exactly from its {raw} column); "
+              f"`alerts.csv`: its daily top-{k} cards; `daily.csv`: every model's alerted, "
+              "found and compromised cards per day (CP@k, card recall and cost recompute "
+              "from it).",
+              "- `models/<name>/`: each model's `config.json` and training log "
+              "(`history.jsonl`; a sweep's validation runs in `validation/`)."]
     return "\n".join(lines) + "\n"
