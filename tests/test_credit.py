@@ -218,6 +218,15 @@ def test_run_writes_a_complete_consistent_report(logistic_run, undescribed):
     assert "## Rank ordering and calibration by PD band" in report
     assert "{'" not in report   # no Python dict reprs
     assert not undescribed(path)   # a sweep: grid.json too
+    # The data statement, from the input csv and each applicant's fold in scores.csv.
+    labels = pd.read_csv(cfg.data.path)["creditability"]
+    n_bad = int((labels == cfg.data.positive).sum())
+    folds = pd.crosstab(scores["fold"], scores["creditability"] == cfg.data.positive)
+    assert (f"Data: {len(labels)} labelled rows read ({n_bad} bad, {len(labels) - n_bad} "
+            f"good); none dropped (a missing label is refused). 3-fold cross-validation on "
+            f"{len(labels)}: validation folds of {', '.join(map(str, folds.sum(axis=1)))} "
+            f"applicants ({', '.join(map(str, folds[True]))} bads); the final model refits "
+            "on all of them. Scored only (never fitted on): 25 new applicants") in report
     silent = int(((scores["decision"] == "reject") & scores["reason_1"].isna()).sum())
     assert metrics["final"]["rejected_without_reason"] == silent
     assert (f"{silent} rejected applicant(s) have no reason code" in report) == (silent > 0)

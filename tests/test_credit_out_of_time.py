@@ -90,6 +90,11 @@ def test_the_later_applicants_never_reach_cross_validation_or_the_final_model(tm
     assert f"95% interval {low:.3f} to {high:.3f} (DeLong" in report
     assert "(20%, whole days)" in report and one["out_of_time"]["share"] == 0.2
     assert "refit on every applicant before the out-of-time span" in report
+    labels = pd.read_csv(loan_book(tmp_path))["creditability"]
+    bads, later_bads = int((labels == "bad").sum()), int((labels[160:] == "bad").sum())
+    assert (f"Data: {N} labelled rows read ({bads} bad, {N - bads} good); the latest 40 "
+            f"({later_bads} bad) held out as the out-of-time test; none dropped (a missing "
+            "label is refused). 3-fold cross-validation on 160: validation folds") in report
 
 
 @pytest.mark.parametrize("change, data, match", [

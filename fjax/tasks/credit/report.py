@@ -71,6 +71,26 @@ def per_fold_text(metrics: dict, per_fold: pd.DataFrame) -> str:
     return text
 
 
+def data_line(metrics: dict) -> str:
+    """Rows read, bads and goods, rows held out and scored only, and each fold's size:
+    the sample behind every figure below."""
+    d, folds = metrics["data"], metrics["cv"]["per_fold"]
+    oot = d["out_of_time"]
+    line = f"Data: {d['rows']} labelled rows read ({d['bads']} bad, {d['goods']} good)"
+    if oot["rows"]:
+        line += (f"; the latest {oot['rows']} ({oot['bads']} bad) held out as the "
+                 "out-of-time test")
+    line += (f"; none dropped (a missing label is refused). {len(folds)}-fold "
+             f"cross-validation on {d['rows'] - oot['rows']}: validation folds of "
+             + ", ".join(str(f["applicants"]) for f in folds) + " applicants ("
+             + ", ".join(str(f["bads"]) for f in folds) + " bads); the final model refits "
+             "on all of them.")
+    if d["new_applicants"]:
+        line += (f" Scored only (never fitted on): {d['new_applicants']} new applicants "
+                 "(`new_scores.csv`).")
+    return line
+
+
 def _confusion_words(c: dict) -> str:
     return (f"{c['tp']} bad applicants rejected, {c['fn']} accepted; {c['tn']} good "
             f"accepted, {c['fp']} rejected")
@@ -349,7 +369,7 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
     d = metrics["decision"]
     lines = [f"# {title}", "",
              f"Chosen configuration (highest mean validation ROC-AUC over folds and seeds): "
-             f"`{metrics['best']['description']}`.", "",
+             f"`{metrics['best']['description']}`.", "", data_line(metrics), "",
              *leakage_lines(characteristics), *age_warning(metrics.get("age")),
              "## Cross-validation (chosen configuration)", "",
              markdown_table(pd.DataFrame({"metric": list(m), "mean +/- std over folds":

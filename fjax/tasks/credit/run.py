@@ -65,6 +65,17 @@ def pooled(pd_: np.ndarray, y: np.ndarray) -> dict[str, Any]:
             "brier": float(metrics.brier(pd_, y)), "log_loss": float(metrics.log_loss(pd_, y))}
 
 
+def data_facts(data: CreditData) -> dict[str, Any]:
+    """The rows read and where each went: labelled applicants (bads and goods), those
+    held out as the out-of-time test, and the new ones scored only. No labelled row is
+    dropped: a missing label is refused when the data is loaded."""
+    later = np.zeros(0) if data.later_y is None else data.later_y
+    y = np.concatenate([data.y, later])
+    return {"rows": int(len(y)), "bads": int(y.sum()), "goods": int(len(y) - y.sum()),
+            "out_of_time": {"rows": int(len(later)), "bads": int(later.sum())},
+            "new_applicants": 0 if data.new is None else int(len(data.new))}
+
+
 def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, final: FinalModel,
                       scores: pd.DataFrame, later: pd.DataFrame, later_raw: np.ndarray) -> dict:
     """The held-out later applicants beside the earlier ones' out-of-fold figures. AUC,
@@ -280,6 +291,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     results = [r for rs in search.results for r in rs]
     metrics_json = {
         "best": {"config": best_id, "description": describe(best)},
+        "data": data_facts(data),
         "cv": {"folds": data.folds.k, "seeds": config.sweep.seeds,
                "per_fold": per_fold.to_dict(orient="records"),
                "mean": {m: float(per_fold[m].mean()) for m in METRICS},
