@@ -9,6 +9,7 @@ import jax
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
@@ -163,7 +164,7 @@ def test_logistic_reason_codes_are_exact_coefficient_times_value(csv_path):
 @pytest.fixture(scope="module")
 def logistic_run(csv_path, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    cfg = small_config(csv_path, out=str(out),
+    cfg = small_config(csv_path, out=str(out), sweep=Config().sweep.__class__(folds=3, seeds=2),
                        scorecard=ScorecardConfig(calibration="platt", reasons=3),
                        data=CreditDataConfig(path=str(csv_path),
                                              score_path=str(csv_path.with_name("new.csv"))))
@@ -180,14 +181,15 @@ def test_run_writes_a_complete_consistent_report(logistic_run, undescribed):
         assert (path / name).exists(), name
     assert from_dict(Config, json.loads((path / "config.json").read_text())) == cfg
     table = pd.read_csv(path / "cv_table.csv")
-    assert len(table) == 3 * 2 and set(table["fold"]) == {0, 1, 2}
+    assert len(table) == 3 * 2 * 2 and set(table["fold"]) == {0, 1, 2}
     assert not any(c.startswith("best_") for c in table.columns)
     metrics = json.loads((path / "metrics.json").read_text())
     folds = pd.DataFrame(metrics["cv"]["per_fold"])
     best = table[table["config"] == metrics["best"]["config"]].sort_values("fold")
-    np.testing.assert_allclose(folds["auc"], best["auc"])
-    assert metrics["cv"]["mean"]["auc"] == pytest.approx(best["auc"].mean())
-    assert metrics["cv"]["std"]["auc"] == pytest.approx(best["auc"].std(ddof=1))
+    by_fold = best.groupby("fold")["auc"].mean()     # each fold's mean over its 2 seeds
+    np.testing.assert_allclose(folds["auc"], by_fold)
+    assert metrics["cv"]["mean"]["auc"] == pytest.approx(by_fold.mean())
+    assert metrics["cv"]["std"]["auc"] == pytest.approx(by_fold.std(ddof=1))
     summary = pd.read_csv(path / "cv_summary.csv")
     assert summary["auc_mean"].max() == pytest.approx(metrics["cv"]["mean"]["auc"])
     scores = pd.read_csv(path / "scores.csv")
@@ -229,6 +231,19 @@ def test_run_writes_a_complete_consistent_report(logistic_run, undescribed):
             "on all of them. Scored only (never fitted on): 25 new applicants") in report
     silent = int(((scores["decision"] == "reject") & scores["reason_1"].isna()).sum())
     assert metrics["final"]["rejected_without_reason"] == silent
+    # The chosen configuration against the runner-up (the other weight decay), from
+    # cv_table.csv: seeds averaged per fold, then Nadeau & Bengio's corrected t by hand.
+    (vs,) = metrics["selection"]["comparisons"]
+    other = table[table["config"] == vs["config"]]
+    assert vs["against"] == "runner_up" and vs["config"] != metrics["best"]["config"]
+    d = by_fold.to_numpy() - other.groupby("fold")["auc"].mean().to_numpy()
+    n_val = np.bincount(scores["fold"]).mean()
+    se = np.sqrt((1 / 3 + n_val / (N - n_val)) * np.var(d, ddof=1))
+    assert vs["difference"] == pytest.approx(d.mean())
+    assert vs["p_value"] == pytest.approx(2 * scipy.stats.t.sf(abs(d.mean()) / se, 2))
+    assert vs["ci_95"][1] == pytest.approx(d.mean() + scipy.stats.t.ppf(0.975, 2) * se)
+    assert f"95% interval {vs['ci_95'][0]:+.4f} to {vs['ci_95'][1]:+.4f}" in report
+    assert "(the 2 seeds averaged within each fold)" in report
     assert (f"{silent} rejected applicant(s) have no reason code" in report) == (silent > 0)
 
 

@@ -126,6 +126,25 @@ def bands_lines(bands: pd.DataFrame | None, hl: dict | None) -> list[str]:
             f"{fit} at 5%.", ""]
 
 
+def selection_lines(sel: dict | None, seeds: int) -> list[str]:
+    """Whether the chosen configuration beats the runner-up (and the best logistic
+    scorecard) by more than chance."""
+    lines = []
+    if sel and sel["comparisons"]:
+        k = sel["comparisons"][0]["folds"]
+        roles = {"runner_up": "the runner-up", "best_logistic": "the best logistic"}
+        each = [f"chosen minus {roles[c['against']]} (`{c['description']}`): "
+                f"{c['difference']:+.4f}, 95% interval {c['ci_95'][0]:+.4f} to "
+                f"{c['ci_95'][1]:+.4f}, p = {c['p_value']:.3g} ("
+                + ("beyond" if c["p_value"] < 0.05 else "within") + " chance at 5%)"
+                for c in sel["comparisons"]]
+        lines.append(f"Validation AUC, paired on the same {k} folds"
+                     + (f" (the {seeds} seeds averaged within each fold)" if seeds > 1 else "")
+                     + ", with Nadeau and Bengio's corrected resampled t (variance times "
+                     f"1/k + n_val/n_train, {k - 1} df): " + "; ".join(each) + ".")
+    return [line for text in lines for line in (text, "")]
+
+
 def _fmt(mean: float, std: float) -> str:
     return f"{mean:.4f} +/- {std:.4f}"
 
@@ -379,6 +398,7 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
              *bands_lines(bands, metrics["cv"].get("hosmer_lemeshow")),
               "## Every configuration (mean and std over folds x seeds; all metrics in "
               "cv_summary.csv)", "", markdown_table(_short(summary)), "",
+              *selection_lines(metrics.get("selection"), metrics["cv"]["seeds"]),
               "## Decision under the cost matrix", "",
               f"Costs: accepting a bad applicant {d['cost_fn']}, rejecting a good one "
               f"{d['cost_fp']}; an applicant is rejected when PD >= t. Two rules for t, each "

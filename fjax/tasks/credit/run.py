@@ -35,7 +35,8 @@ from fjax.tasks.credit.oof import OutOfFold, analyse, oof_pd
 from fjax.tasks.credit.report import report_markdown, write_plots
 from fjax.tasks.credit.scoring import (deployed_scale, refuse_backward_platt, score_new,
                                        scored)
-from fjax.tasks.credit.search import best_config_id, cross_validate
+from fjax.tasks.credit.search import Search, best_config_id, cross_validate
+from fjax.tasks.credit.selection import comparisons
 from fjax.tasks.experiment import default_run_dir, finish_run
 
 
@@ -136,6 +137,16 @@ OUTPUTS = ("metrics.json", "cv_table.csv", "cv_summary.csv", "scores.csv", "gain
            "history.jsonl", "roc.png", "ks.png", "calibration.png",
            "calibration_calibrated.png", "score_distributions.png", "learning_curve.png",
            "encoding_[0-9]*/history.jsonl")
+
+
+def selection_facts(search: Search, best_id: int, data: CreditData) -> dict:
+    """The chosen configuration against the runner-up and the best logistic scorecard
+    (paired per fold, Nadeau-Bengio corrected t)."""
+    kinds = {c: cfg.model.kind for c, cfg in search.configs.items()}
+    n_train, n_val = ((m > 0).sum(axis=1).mean() for m in (data.folds.train, data.folds.val))
+    against = comparisons(search.table, search.summary, kinds, best_id, n_train, n_val)
+    return {"comparisons": [{**c, "description": describe(search.configs[c["config"]])}
+                            for c in against]}
 
 
 def report_notes(config: Config, members: int, configs: int, programs: int,
@@ -304,6 +315,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                       "factor": scale.factor, "offset": scale.offset,
                       "logit_slope": scale.slope, "logit_intercept": scale.intercept,
                       "odds_of": odds_of(sc.calibration)},
+        "selection": selection_facts(search, best_id, data),
         "final": final_facts,
         "stability": stability,
         "characteristics": chars.to_dict(orient="records"),
