@@ -242,8 +242,14 @@ def test_run_writes_a_complete_consistent_report(logistic_run, undescribed):
     assert vs["difference"] == pytest.approx(d.mean())
     assert vs["p_value"] == pytest.approx(2 * scipy.stats.t.sf(abs(d.mean()) / se, 2))
     assert vs["ci_95"][1] == pytest.approx(d.mean() + scipy.stats.t.ppf(0.975, 2) * se)
+    per_seed = best.groupby("seed")["auc"].mean()
+    spread = metrics["selection"]["seed_spread"]
+    assert [spread["min"], spread["max"], spread["std"]] == pytest.approx(
+        [per_seed.min(), per_seed.max(), per_seed.std(ddof=1)])
     assert f"95% interval {vs['ci_95'][0]:+.4f} to {vs['ci_95'][1]:+.4f}" in report
     assert "(the 2 seeds averaged within each fold)" in report
+    assert (f"mean CV AUC over its 2 seeds runs {per_seed.min():.4f} to "
+            f"{per_seed.max():.4f} (std {per_seed.std(ddof=1):.4f})") in report
     assert (f"{silent} rejected applicant(s) have no reason code" in report) == (silent > 0)
 
 

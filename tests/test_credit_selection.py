@@ -1,11 +1,12 @@
-"""The chosen configuration against its challengers."""
+"""The chosen configuration against its challengers, and its spread over seeds."""
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 
-from fjax.tasks.credit.selection import challengers, corrected_t, fold_differences
+from fjax.tasks.credit.selection import (challengers, corrected_t, fold_differences,
+                                         seed_spread)
 
 
 def test_corrected_t_against_a_hand_computation():
@@ -43,3 +44,11 @@ def test_challengers_are_the_runner_up_and_a_different_best_logistic():
     assert challengers(summary, {c: "logistic" for c in range(4)}, 1) == {"runner_up": 2}
     assert challengers(summary.iloc[[1]], mixed, 1) == {}
 
+
+def test_seed_spread_is_over_each_seeds_mean_over_folds():
+    table = pd.DataFrame({"config": [0] * 4, "fold": [0, 0, 1, 1], "seed": [0, 1, 0, 1],
+                          "auc": [0.70, 0.80, 0.74, 0.78]})
+    spread = seed_spread(table, 0)
+    assert spread["min"] == pytest.approx(0.72) and spread["max"] == pytest.approx(0.79)
+    assert spread["std"] == pytest.approx(np.std([0.72, 0.79], ddof=1))
+    assert seed_spread(table[table["seed"] == 0], 0) is None

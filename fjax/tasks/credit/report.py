@@ -128,7 +128,7 @@ def bands_lines(bands: pd.DataFrame | None, hl: dict | None) -> list[str]:
 
 def selection_lines(sel: dict | None, seeds: int) -> list[str]:
     """Whether the chosen configuration beats the runner-up (and the best logistic
-    scorecard) by more than chance."""
+    scorecard) by more than chance, and how far its mean AUC moves with the seed."""
     lines = []
     if sel and sel["comparisons"]:
         k = sel["comparisons"][0]["folds"]
@@ -142,6 +142,11 @@ def selection_lines(sel: dict | None, seeds: int) -> list[str]:
                      + (f" (the {seeds} seeds averaged within each fold)" if seeds > 1 else "")
                      + ", with Nadeau and Bengio's corrected resampled t (variance times "
                      f"1/k + n_val/n_train, {k - 1} df): " + "; ".join(each) + ".")
+    if sel and sel["seed_spread"]:
+        s = sel["seed_spread"]
+        lines.append(f"Seed sensitivity: the chosen configuration's mean CV AUC over its "
+                     f"{s['seeds']} seeds runs {s['min']:.4f} to {s['max']:.4f} "
+                     f"(std {s['std']:.4f}).")
     return [line for text in lines for line in (text, "")]
 
 

@@ -36,7 +36,7 @@ from fjax.tasks.credit.report import report_markdown, write_plots
 from fjax.tasks.credit.scoring import (deployed_scale, refuse_backward_platt, score_new,
                                        scored)
 from fjax.tasks.credit.search import Search, best_config_id, cross_validate
-from fjax.tasks.credit.selection import comparisons
+from fjax.tasks.credit.selection import comparisons, seed_spread
 from fjax.tasks.experiment import default_run_dir, finish_run
 
 
@@ -141,12 +141,13 @@ OUTPUTS = ("metrics.json", "cv_table.csv", "cv_summary.csv", "scores.csv", "gain
 
 def selection_facts(search: Search, best_id: int, data: CreditData) -> dict:
     """The chosen configuration against the runner-up and the best logistic scorecard
-    (paired per fold, Nadeau-Bengio corrected t)."""
+    (paired per fold, Nadeau-Bengio corrected t), and its mean AUC's spread over seeds."""
     kinds = {c: cfg.model.kind for c, cfg in search.configs.items()}
     n_train, n_val = ((m > 0).sum(axis=1).mean() for m in (data.folds.train, data.folds.val))
     against = comparisons(search.table, search.summary, kinds, best_id, n_train, n_val)
     return {"comparisons": [{**c, "description": describe(search.configs[c["config"]])}
-                            for c in against]}
+                            for c in against],
+            "seed_spread": seed_spread(search.table, best_id)}
 
 
 def report_notes(config: Config, members: int, configs: int, programs: int,

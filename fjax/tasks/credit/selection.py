@@ -1,4 +1,5 @@
-"""Is the chosen configuration better than the others by more than chance?
+"""Is the chosen configuration better than the others by more than chance, and how far
+does its mean cross-validated AUC move with the seed?
 
 Configurations are compared paired: on the same folds and seeds, the chosen one's
 validation AUC minus the other's, the seeds averaged within each fold, which leaves one
@@ -63,3 +64,12 @@ def comparisons(table: pd.DataFrame, summary: pd.DataFrame, kinds: Mapping[int, 
                         **corrected_t(diffs.to_numpy(), n_train, n_val)})
     return out
 
+
+def seed_spread(table: pd.DataFrame, config: int) -> dict | None:
+    """The configuration's mean AUC over folds, per seed, and its spread over seeds;
+    None with a single seed."""
+    per_seed = table[table["config"] == config].groupby("seed")["auc"].mean()
+    if len(per_seed) < 2:
+        return None
+    return {"seeds": len(per_seed), "min": float(per_seed.min()), "max": float(per_seed.max()),
+            "std": float(per_seed.std(ddof=1)), "per_seed": per_seed.tolist()}
