@@ -174,7 +174,8 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
                      "fold, which makes the cross-validated metrics optimistic.")
     if configs > 1:
         notes.append("The best of several configurations is chosen on the same folds it is "
-                     "scored on; its mean is slightly optimistic (no nested CV).")
+                     "scored on; its mean, and its lead over the others, are slightly "
+                     "optimistic (no nested CV).")
     elif config.data.path is None and all(getattr(config, part) == getattr(Config(), part)
                                           for part in ("model", "loss", "optim", "train")):
         notes.append("The default settings were chosen by 5-fold cross-validation on this "
