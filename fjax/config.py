@@ -61,6 +61,18 @@ class ModelConfig:
     bottleneck: int = 8
     """Autoencoder code width."""
 
+    # Fields only some kinds read (`fjax.models.build_model`): a run refuses one set away
+    # from its task's default when no kind it trains reads it (`check_read_by_any`, from
+    # `fjax.tasks.experiment.check_model_grid`, where a sweep's kinds are known).
+    READ_BY = {"hidden": ("kind", ("mlp", "lstm", "gru", "cnn", "autoencoder")),
+               "dropout": ("kind", ("mlp", "lstm", "gru", "cnn", "autoencoder")),
+               "activation": ("kind", ("mlp", "cnn", "autoencoder")),
+               "head": ("kind", ("lstm", "gru", "cnn")),
+               "head_activation": ("kind", ("lstm", "gru", "cnn")),
+               "kernel_size": ("kind", ("cnn",)),
+               "dilations": ("kind", ("cnn",)),
+               "bottleneck": ("kind", ("autoencoder",))}
+
     def __post_init__(self):
         for name in ("hidden", "head"):
             if any(int(h) < 1 for h in getattr(self, name)):

@@ -224,6 +224,30 @@ def check_read(cfg: object, section: str, names: Sequence[str] | None = None) ->
                                f"it, or leave it out (default {default!r})")
 
 
+def check_read_by_any(cfg: object, default: object, chosen: Sequence[str], section: str,
+                      swept: Sequence[str] = ()) -> None:
+    """Fields that only some values of a choice read (`READ_BY`) must be read by one of
+    `chosen`, the values a run trains (its own and a grid's), when set away from `default`
+    (the task's own default of this section, not the class's: its values are never refused)
+    or swept (`swept`: field names). The fix offers only values the class accepts."""
+    hints = _field_types(type(cfg))
+    for name, (choice, readers) in type(cfg).READ_BY.items():
+        value, usual = getattr(cfg, name), getattr(default, name)
+        if (name not in swept and value == usual) or set(chosen) & set(readers):
+            continue
+        offered = [r for r in readers if r in (_literal_choices(hints[choice]) or readers)]
+        flag = f"--{section}.{choice.replace('_', '-')}"
+        use = (f"choose {' or '.join(offered)} ({flag} {offered[0]}) to use it, or "
+               if offered else "")
+        ignoring = (f"{choice}={chosen[0]!r} ignores it" if len(chosen) == 1 else
+                    f"every {choice} this run trains ({', '.join(chosen)}) ignores it")
+        if name in swept:
+            raise ValueError(f"grid entry {section}.{name} has no effect: {ignoring}; "
+                             f"{use}drop it from the grid")
+        raise config_error(cfg, name, f"is {value!r}, but {ignoring}",
+                           f"{use}leave it out (default {usual!r})")
+
+
 def unread_reset(cfg: T, choice: str, value: Any) -> dict[str, Any]:
     """The changes that set choice field `choice` of `cfg` to `value`: with it, the fields
     that `value` does not read (`READ_BY`) back at their class defaults, so that a grid

@@ -185,6 +185,97 @@ def test_a_grid_over_the_loss_keeps_a_loss_value_for_the_loss_that_reads_it():
             for g in group_grid(base, grid)] == [("bce", 2.0), ("focal", 1.0)]
 
 
+OTHER_MODEL_VALUE = {"hidden": (8, 8), "dropout": 0.1, "activation": "tanh", "head": (4,),
+                     "head_activation": "relu", "kernel_size": 5, "dilations": (1, 3),
+                     "bottleneck": 4}
+
+
+def test_the_model_fields_each_kind_reads_are_those_its_built_module_depends_on():
+    """ModelConfig.READ_BY against build_model: a kind reads a field iff changing the field
+    changes the flax module it builds."""
+    from fjax.config import MODEL_KINDS
+    for name, value in OTHER_MODEL_VALUE.items():
+        assert ModelConfig.READ_BY[name][0] == "kind"
+        readers = {kind for kind in MODEL_KINDS
+                   if repr(build_model(ModelConfig(kind=kind), 1)) != repr(build_model(
+                       ModelConfig(kind=kind, **{name: value}), 1))}
+        assert set(ModelConfig.READ_BY[name][1]) == readers, name
+
+
+def task_config(task, **model):
+    from fjax.tasks import get_task
+    cls = get_task(task).Config
+    return cls(model=dataclasses.replace(cls().model, **model))
+
+
+@pytest.mark.parametrize("task, model, grid, message", [
+    ("credit", dict(dropout=0.3), {}, r"CreditModelConfig.dropout is 0.3, but kind='logistic' "
+     r"ignores it; choose mlp \(--model.kind mlp\) to use it, or leave it out \(default 0.5\)"),
+    ("credit", dict(embedding_dim=5), {}, r"embedding_dim is 5, but kind='logistic'"),
+    ("credit", dict(activation="tanh"), {"model.kind": ["logistic"]}, r"activation is 'tanh'"),
+    ("credit", {}, {"model.hidden": [(32,), (64,)]}, r"grid entry model.hidden has no effect: "
+     r"kind='logistic' ignores it; choose mlp \(--model.kind mlp\) to use it, or drop it"),
+    ("fraud", dict(kind="logistic", dropout=0.3), {}, r"FraudModelConfig.dropout is 0.3, but "
+     r"kind='logistic' ignores it; choose mlp or lstm or gru or autoencoder"),
+    ("fraud", dict(kind="gru", activation="tanh"), {}, r"choose mlp or autoencoder"),
+    ("fraud", dict(head=(4,)), {}, r"head is \(4,\), but kind='mlp' ignores it; choose lstm "
+     r"or gru \(--model.kind lstm\)"),
+    ("fraud", dict(kind="mlp", bottleneck=4), {}, r"choose autoencoder"),
+    ("forecast", dict(activation="tanh"), {}, r"activation is 'tanh', but kind='lstm'"),
+    ("forecast", dict(kind="mlp", head_activation="relu"), {}, r"choose lstm or gru or cnn"),
+    ("forecast", dict(kernel_size=5), {"model.kind": ["lstm", "gru"]},
+     r"kernel_size is 5, but every kind this run trains \(lstm, gru\) ignores it; choose cnn"),
+    ("forecast", dict(kind="linear", hidden=(8,)), {}, r"hidden is \(8,\), but kind='linear'"),
+])
+def test_a_model_field_every_trained_kind_ignores_is_refused(task, model, grid, message):
+    """`fjax run credit --model.dropout 0.3` trained the logistic model, silently."""
+    from fjax.tasks.experiment import check_model_grid
+    with pytest.raises(ValueError, match=message):
+        check_model_grid(task_config(task, **model), grid)
+
+
+@pytest.mark.parametrize("task, model, grid", [
+    ("credit", {}, {}), ("forecast", {}, {}), ("fraud", {}, {}),
+    ("fraud", dict(kind="logistic"), {}),          # carries the task's 100 x 100, dropout 0.2
+    ("fraud", dict(kind="autoencoder", bottleneck=4), {}),
+    ("forecast", dict(kind="mlp"), {}),            # carries the task's head (25,)
+    ("forecast", dict(kind="cnn", kernel_size=5, activation="tanh"), {}),
+    ("credit", dict(dropout=0.3, embedding_dim=5), {"model.kind": ["logistic", "mlp"]}),
+    ("credit", {}, {"model.kind": ["logistic", "mlp"], "model.hidden": [(8,), (16,)]}),
+    ("credit", dict(kind="mlp", dropout=0.3, activation="tanh"), {}),
+])
+def test_a_model_field_some_trained_kind_reads_or_left_at_the_task_default_is_kept(
+        task, model, grid):
+    from fjax.tasks.experiment import check_model_grid
+    check_model_grid(task_config(task, **model), grid)
+
+
+def test_the_credit_experiments_grid_over_kinds_is_kept():
+    """experiments/credit_german.py sweeps kind over logistic and mlp from a logistic base."""
+    import importlib.util
+    from pathlib import Path
+    from fjax.tasks import credit
+    from fjax.tasks.experiment import check_model_grid
+    script = Path(__file__).parents[1] / "experiments" / "credit_german.py"
+    spec = importlib.util.spec_from_file_location("credit_german", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    check_model_grid(credit.Config(name="credit_german"), module.GRID)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "credit", "--model.dropout", "0.3"], "CreditModelConfig.dropout is 0.3"),
+    (["run", "fraud", "--model.kind", "logistic", "--model.hidden", "8"],
+     "FraudModelConfig.hidden is (8,)"),
+])
+def test_a_cli_run_with_a_model_field_its_kind_ignores_writes_nothing(tmp_path, capsys,
+                                                                        args, message):
+    from fjax import cli
+    assert cli.main([*args, "--out", str(tmp_path / "r")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
 def test_members_seeds_start_at_the_configured_seed():
     from fjax.config import SweepConfig
     from fjax.tasks.experiment import seeds_of

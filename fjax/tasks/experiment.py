@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from fjax.config import ExperimentConfig, OptimConfig, from_dict, get_path, replace_path, to_dict
+from fjax.config_fields import check_read_by_any
 from fjax.data.splits import Folds
 from fjax.kernels import kernel_state
 from fjax.report.callbacks import JsonlLogger
@@ -206,6 +207,7 @@ def default_run_dir(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]] 
         for value in values:
             replace_path(config, path, value)
     check_loss_grid(config, grid or {})
+    check_model_grid(config, grid or {})
     grid_json = {k: list(v) for k, v in grid.items()} if grid else None
     if config.resume:
         check_resumable(Path(config.run_dir), config, grid_json)
@@ -240,6 +242,25 @@ def check_loss_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]])
     for group in group_grid(config, grid):
         check_loss_keys(group.config.loss, {key: values for key, values in group.hparams.items()
                                             if group.paths[key].startswith("loss.")})
+
+
+def check_model_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]]) -> None:
+    """Refuse a model field that every kind the run trains ignores (`--model.dropout 0.3`
+    with a logistic model), set away from the task's default model (its Config's: a
+    logistic run keeps the task's MLP widths) or swept; the kinds are the run's own and
+    those a grid sweeps over model.kind. Only the run's own model reads `config.model`."""
+    kinds = list(dict.fromkeys([config.model.kind, *grid.get("model.kind", ())]))
+    swept = [path.split(".", 1)[1] for path in grid if path.startswith("model.")]
+    check_read_by_any(config.model, task_default(config, "model"), kinds, "model", swept)
+
+
+def task_default(config: ExperimentConfig, section: str) -> Any:
+    """The default of `section` in `config`'s class (fraud's model: its 100 x 100 MLP),
+    which may differ from the default of the section's own class."""
+    field = next(f for f in dataclasses.fields(config) if f.name == section)
+    if field.default is dataclasses.MISSING:
+        return type(getattr(config, section))()
+    return field.default
 
 
 def config_class(config: ExperimentConfig) -> str:

@@ -135,6 +135,8 @@ class CreditModelConfig(ModelConfig):
     dilations: Annotated[tuple[int, ...] | None, tyro.conf.Suppress] = None
     bottleneck: Annotated[int, tyro.conf.Suppress] = 8
 
+    READ_BY = {**ModelConfig.READ_BY, "embedding_dim": ("kind", ("mlp",))}
+
     def __post_init__(self):
         super().__post_init__()
         check_positive(self, "embedding_dim")

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from fjax.config import config_error, to_dict
-from fjax.tasks.experiment import check_loss_grid, default_run_dir, finish_run
+from fjax.tasks.experiment import (check_loss_grid, check_model_grid, default_run_dir,
+                                  finish_run)
 from fjax.tasks.fraud.config import (MODELS, SEQUENCE_KINDS, TRAINED_KINDS, Config, FraudDataConfig,
                                      FraudModelConfig, FraudTrainConfig)
 from fjax.tasks.fraud.dataset import FraudData, prepare
@@ -64,6 +65,7 @@ def _check_grid(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
             raise ValueError(f"grid entry {path} has no effect on the autoencoder (it "
                              "minimises reconstruction error); drop it from the sweep")
     check_loss_grid(config, grid)
+    check_model_grid(config, grid)
 
 
 def _result(name: str, data: FraudData, stack, members, scores, logits: bool,
