@@ -92,6 +92,25 @@ def test_sweep_on_a_users_file_writes_the_run_folder(user_file, tmp_path, undesc
         first, last = pd.Timestamp(p["test_start"]), pd.Timestamp(p["test_end"])
         in_week = int(((dates >= first) & (dates <= last)).sum())
         assert p["test_tx"] + p["removed_known_cards_tx"] == in_week
+    # The validation periods' sizes, recounted from the file: a card is removed from a
+    # test day once a fraud of it (from its training start) is known, delay + 1 days on.
+    val = pd.DataFrame(metrics["validation_periods"])
+    assert list(val["period"]) == sorted(validation["fold"].unique())
+    assert val["test_end"].iloc[-1] == periods["train_end"].iloc[0]   # ends where test begins
+    fraud, card = raw["TX_FRAUD"].to_numpy(), raw["card"]
+    for _, p in val.iterrows():
+        train = dates.between(p["train_start"], p["train_end"])
+        week = dates.between(p["test_start"], p["test_end"])
+        first = dates[(fraud == 1) & (dates >= p["train_start"])].groupby(card).min()
+        known = card.map(first) <= dates - pd.Timedelta(days=config.data.delay_days + 1)
+        assert (p["train_tx"], p["train_frauds"]) == (train.sum(), fraud[train].sum())
+        assert (p["test_tx"], p["test_frauds"]) == ((week & ~known).sum(),
+                                                   fraud[week & ~known].sum())
+        assert p["removed_known_cards_tx"] == (week & known).sum()
+    selection_text = (out / "report.md").read_text().split("## Selection")[1]
+    assert (f"hold {val['test_tx'].sum()} scored transactions and {val['test_frauds'].sum()} "
+            f"frauds, {val['test_frauds'].min()} in the fewest") in selection_text
+    assert "| train_tx | train_frauds | test_tx | test_frauds |" in selection_text
     for name in ("pr_curve.png", "roc_curve.png", "score_distributions.png",
                  "daily_card_precision.png", "report.md", "models/mlp/config.json"):
         assert (out / name).exists(), name

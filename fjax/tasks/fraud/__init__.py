@@ -28,8 +28,8 @@ from fjax.tasks.fraud.config import (MODELS, SEQUENCE_KINDS, TRAINED_KINDS, Conf
 from fjax.tasks.fraud.dataset import FraudData, prepare
 from fjax.tasks.fraud.evaluation import evaluate, rule_scores, scores_frame
 from fjax.tasks.fraud.presets import CROSSFIT_FOLDS, preset
-from fjax.tasks.fraud.report import (ModelResult, immature_labels_note, periods_table,
-                                     write)
+from fjax.tasks.fraud.report import (SIZE_COLUMNS, ModelResult, immature_labels_note,
+                                     periods_table, write)
 from fjax.tasks.fraud.training import (ModelRun, crossfit_errors, fit_periods,
                                        with_anomaly_feature)
 
@@ -125,6 +125,11 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     trains, tests, removed = data.masks(data.periods)
     periods_df = periods_table(data.tx, data.periods, trains, tests, removed, config.data.top_k,
                                config.data.cost_alert, config.data.cost_missed)
+    validation_df = None
+    if grid:
+        validation = data.validation_periods
+        validation_df = periods_table(data.tx, validation, *data.masks(validation),
+                                      config.data.top_k)[SIZE_COLUMNS]
     immature = immature_labels_note(periods_df, config.data.delay_days)
     if immature:
         warnings.warn(immature, stacklevel=2)
@@ -148,6 +153,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         timings[name] = time.perf_counter() - t
 
     timings["total"] = time.perf_counter() - t0
-    write(run_dir, config, data.tx, periods_df, results, timings, selection, data.encodings())
+    write(run_dir, config, data.tx, periods_df, results, timings, selection, data.encodings(),
+          validation_df)
     finish_run(run_dir, OUTPUTS)
     return run_dir.path

@@ -77,6 +77,25 @@ def periods_table(tx: Transactions, periods: list[Period], trains, tests, remove
     return pd.DataFrame(rows)
 
 
+# The periods table's dates and sizes, what the validation periods report (`validation_note`).
+SIZE_COLUMNS = ["period", "train_start", "train_end", "test_start", "test_end", "train_tx",
+                "train_frauds", "test_tx", "test_frauds", "removed_known_cards_tx"]
+
+
+def validation_note(validation_df: pd.DataFrame) -> list[str]:
+    """Report lines giving the validation periods' sizes (a `periods_table` cut to
+    `SIZE_COLUMNS`): how many frauds the selection rests on, in total and in the
+    poorest period (a choice made on a dozen frauds is noise)."""
+    frauds = validation_df["test_frauds"]
+    return [f"Validated on {len(validation_df)} period(s) (the test periods moved back, so "
+            "the last validation week ends where the first test period's training week "
+            f"does), whose test weeks ({validation_df['test_start'].iloc[0]} to "
+            f"{validation_df['test_end'].iloc[-1]}) hold {validation_df['test_tx'].sum()} "
+            f"scored transactions and {frauds.sum()} frauds, {frauds.min()} in the "
+            "fewest (columns as in the Periods table):", "",
+            markdown_table(validation_df), ""]
+
+
 def immature_label_periods(periods_df: pd.DataFrame, ratio: float = 0.5,
                            p_value: float = 0.01) -> list[int]:
     """The last test periods (a run of them ending with the last) whose test week's fraud
@@ -214,9 +233,9 @@ def results_table(summary_df: pd.DataFrame, k: int, members: pd.DataFrame | None
 
 def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.DataFrame,
           results: list[ModelResult], timings: dict, selection: pd.DataFrame | None,
-          encodings: list[dict] = ()) -> None:
+          encodings: list[dict] = (), validation_df: pd.DataFrame | None = None) -> None:
     """The run folder's files; `encodings`: how each of data.features entered the models
-    (`FraudData.encodings`)."""
+    (`FraudData.encodings`); `validation_df`: a sweep's validation periods (`SIZE_COLUMNS`)."""
     k = config.data.top_k
     members = pd.concat([r.table for r in results], ignore_index=True)
     summary_df = summarize(members)
@@ -234,6 +253,8 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
         "primary": primary.name, "data": data_summary,
         "features": {"handbook": feature_names(), "columns": list(encodings)},
         "periods": periods_df.to_dict("records"),
+        **({"validation_periods": validation_df.to_dict("records")}
+           if validation_df is not None else {}),
         "models": {r.name: {"summary": summary_df[summary_df.model == r.name].iloc[0].to_dict(),
                             "members": r.table.to_dict("records"), "config": r.config,
                             "chosen": r.chosen, "timing": r.timing} for r in results},
@@ -246,7 +267,8 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
         "timings": timings})
     figures = _plots(run_dir, results, k, daily)
     run_dir.text("report.md", _markdown(config, data_summary, periods_df, summary_df, members,
-                                        results, timings, selection, figures, encodings))
+                                        results, timings, selection, figures, encodings,
+                                        validation_df))
 
 
 def _plots(run_dir: RunDir, results: list[ModelResult], k: int, daily: pd.DataFrame
@@ -402,7 +424,7 @@ def _unused_note(data_summary: dict) -> list[str]:
 
 
 def _markdown(config, data_summary, periods_df, summary_df, members, results, timings,
-              selection, figures, encodings=()) -> str:
+              selection, figures, encodings=(), validation_df=None) -> str:
     k = config.data.top_k
     hb = handbook.DATA
     simulated = config.data.path is None   # the handbook's figures are for its simulation
@@ -477,7 +499,8 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
                   f"{chosen[0].name}: best mean {c['metric']} = {c['value']:.4f} with "
                   f"{values}; trained on the test periods for {c['epochs']} epochs, the "
                   f"median (rounded half up) of its members' best epochs "
-                  f"{c.get('best_epochs', '')} (validation.csv lists every member).", ""]
+                  f"{c.get('best_epochs', '')} (validation.csv lists every member).", "",
+                  *(validation_note(validation_df) if validation_df is not None else [])]
     lines += ["## Timings", "", markdown_table(pd.DataFrame(
         [{"step": key, "seconds": value} for key, value in timings.items()]), "{:.2f}"), "",
         *_resumed_note(results), "## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]
