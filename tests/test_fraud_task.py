@@ -111,6 +111,20 @@ def test_sweep_on_a_users_file_writes_the_run_folder(user_file, tmp_path, undesc
     assert (f"hold {val['test_tx'].sum()} scored transactions and {val['test_frauds'].sum()} "
             f"frauds, {val['test_frauds'].min()} in the fewest") in selection_text
     assert "| train_tx | train_frauds | test_tx | test_frauds |" in selection_text
+    # The spread over validation periods of the chosen and the runner-up, from validation.csv.
+    lr, ap = "optim.learning_rate", "best_val_average_precision"
+    by_period = validation.groupby([lr, "fold"])[ap].mean().unstack()
+    spread = chosen["spread"]
+    mine = chosen["hyperparameters"][lr]
+    [other] = {1e-3, 1e-2} - {mine}
+    np.testing.assert_allclose(spread["chosen"]["by_period"], by_period.loc[mine], rtol=1e-6)
+    np.testing.assert_allclose(spread["runner_up"]["by_period"], by_period.loc[other],
+                               rtol=1e-6)
+    assert spread["runner_up"]["std"] == pytest.approx(by_period.loc[other].std(), rel=1e-6)
+    assert spread["chosen_ahead_in"] == (by_period.loc[mine] > by_period.loc[other]).sum()
+    assert (f"the chosen {by_period.loc[mine].min():.3f} to {by_period.loc[mine].max():.3f}, "
+            f"std {by_period.loc[mine].std():.3f}; the runner-up ({lr} = {other:g}, "
+            f"mean {by_period.loc[other].mean():.4f})") in selection_text
     for name in ("pr_curve.png", "roc_curve.png", "score_distributions.png",
                  "daily_card_precision.png", "report.md", "models/mlp/config.json"):
         assert (out / name).exists(), name
@@ -704,3 +718,25 @@ def test_a_heavy_tailed_user_column_is_warned_of_with_a_log_fix(user_file, tmp_p
     section = "\n".join(_features_section(data.encodings()))
     assert f"| balance | number, standard scaler, skewness {hand:.0f}: write its log1p" in section
     assert "| score | number, standard scaler | - |" in section
+
+
+def test_the_selection_spread_is_per_period_over_seeds_with_the_next_finite_runner_up():
+    """By hand, 2 seeds x 2 periods. lr 1 (chosen): periods 0.7 and 0.6 (means of 0.6,
+    0.8 and 0.5, 0.7). lr 2 has the best values but a diverged member, so it is never
+    the runner-up. lr 3: periods 0.5 and 0.7, mean 0.6; the chosen leads in period 0
+    only."""
+    from fjax.tasks.fraud.training import period_spread
+    values = {1: [0.6, 0.8, 0.5, 0.7], 2: [0.9, 0.9, 0.9, 0.95], 3: [0.4, 0.6, 0.7, 0.7]}
+    table = pd.DataFrame([{"optim.learning_rate": float(lr), "seed": i % 2, "fold": i // 2,
+                           "best_val_auc": v, "diverged_epoch": int(lr == 2 and i == 3)}
+                          for lr, vs in values.items() for i, v in enumerate(vs)])
+    chosen = (table["optim.learning_rate"] == 1).to_numpy()
+    s = period_spread(table, ["optim.learning_rate"], chosen, "val_auc", "max")
+    assert s["periods"] == 2 and s["chosen_ahead_in"] == 1
+    np.testing.assert_allclose(s["chosen"]["by_period"], [0.7, 0.6])
+    assert s["chosen"]["std"] == pytest.approx(0.1 / np.sqrt(2))
+    r = s["runner_up"]
+    assert r["hyperparameters"] == {"optim.learning_rate": 3.0}
+    assert r["mean"] == pytest.approx(0.6) and (r["min"], r["max"]) == pytest.approx((0.5, 0.7))
+    assert period_spread(table[chosen], ["optim.learning_rate"], chosen[chosen], "val_auc",
+                         "max")["runner_up"] is None

@@ -96,6 +96,31 @@ def validation_note(validation_df: pd.DataFrame) -> list[str]:
             markdown_table(validation_df), ""]
 
 
+def _values(hyperparameters: dict) -> str:
+    """"optim.learning_rate = 0.001, model.hidden = (64,)": a configuration's values."""
+    return ", ".join(f"{name} = {v:g}" if isinstance(v, float) else f"{name} = {v}"
+                     for name, v in hyperparameters.items())
+
+
+def spread_note(chosen: dict) -> list[str]:
+    """One report line: the chosen configuration's and the runner-up's validation metric
+    over the validation periods (`training.period_spread`); [] without a spread."""
+    s = chosen.get("spread")
+    if not s:
+        return []
+    def span(d):
+        std = "" if np.isnan(d["std"]) else f", std {d['std']:.3f}"
+        return f"{d['min']:.3f} to {d['max']:.3f}{std}"
+    text = (f"Spread over the {s['periods']} validation period(s) ({chosen['metric']} of "
+            f"each, the mean over seeds): the chosen {span(s['chosen'])}")
+    if s["runner_up"]:
+        r = s["runner_up"]
+        text += (f"; the runner-up ({_values(r['hyperparameters'])}, mean {r['mean']:.4f}) "
+                 f"{span(r)}; the chosen is ahead in {s['chosen_ahead_in']} of "
+                 f"{s['periods']} period(s).")
+    return [text + ("" if text.endswith(".") else "."), ""]
+
+
 def immature_label_periods(periods_df: pd.DataFrame, ratio: float = 0.5,
                            p_value: float = 0.01) -> list[int]:
     """The last test periods (a run of them ending with the last) whose test week's fraud
@@ -493,13 +518,13 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
     chosen = [r for r in results if r.chosen and r.chosen.get("hyperparameters")]
     if chosen:
         c = chosen[0].chosen
-        values = ", ".join(f"{name} = {v:g}" if isinstance(v, float) else f"{name} = {v}"
-                           for name, v in c["hyperparameters"].items())
+        values = _values(c["hyperparameters"])
         lines += ["## Selection on the validation periods", "",
                   f"{chosen[0].name}: best mean {c['metric']} = {c['value']:.4f} with "
                   f"{values}; trained on the test periods for {c['epochs']} epochs, the "
                   f"median (rounded half up) of its members' best epochs "
                   f"{c.get('best_epochs', '')} (validation.csv lists every member).", "",
+                  *spread_note(c),
                   *(validation_note(validation_df) if validation_df is not None else [])]
     lines += ["## Timings", "", markdown_table(pd.DataFrame(
         [{"step": key, "seconds": value} for key, value in timings.items()]), "{:.2f}"), "",

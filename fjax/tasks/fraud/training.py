@@ -96,6 +96,44 @@ def median_epochs(best_epochs: np.ndarray) -> int:
     return max(1, int(np.floor(np.median(best_epochs) + 0.5)))
 
 
+def _by_period(values: pd.Series, fold: pd.Series) -> dict:
+    """Per period the mean over seeds, and their min, max and std over periods."""
+    per = values.groupby(fold).mean()
+    return {"by_period": per.tolist(), "min": float(per.min()), "max": float(per.max()),
+            "std": float(per.std(ddof=1)) if len(per) > 1 else float("nan")}
+
+
+def period_spread(table: pd.DataFrame, keys: Sequence[str], chosen: np.ndarray, metric: str,
+                  mode: str) -> dict:
+    """How far the chosen configuration's and the runner-up's validation `metric` move
+    from one validation period to the next (seeds averaged within a period), and in how
+    many periods the chosen one is ahead: a lead smaller than that spread is noise.
+
+    `table`: validation.csv's rows (`best_<metric>`, `diverged_epoch`, `seed`, `fold` and
+    the configuration columns `keys`); `chosen`: bool mask of the chosen one's rows. The
+    runner-up is the other configuration with the best finite mean over its members,
+    a diverged member counting as the worst value as in the selection; None without one."""
+    values = table[f"best_{metric}"].where(table["diverged_epoch"] == 0,
+                                           np.inf if mode == "min" else -np.inf)
+    config = table.groupby(list(keys), sort=False, dropna=False).ngroup()
+    means = values.groupby(config).mean()
+    others = means.drop(config[chosen].unique())
+    others = others[np.isfinite(others.to_numpy(np.float64))]
+    out = {"periods": int(table["fold"].nunique()),
+           "chosen": _by_period(values[chosen], table["fold"][chosen]), "runner_up": None}
+    if others.empty:
+        return out
+    runner = config == (others.idxmin() if mode == "min" else others.idxmax())
+    first = table[runner].iloc[0]
+    out["runner_up"] = {"hyperparameters": {k: first[k].item() if hasattr(first[k], "item")
+                                            else first[k] for k in keys},
+                        "mean": float(means[config[runner].iloc[0]]),
+                        **_by_period(values[runner], table["fold"][runner])}
+    ahead = pd.Series(out["chosen"]["by_period"]) - pd.Series(out["runner_up"]["by_period"])
+    out["chosen_ahead_in"] = int((ahead < 0 if mode == "min" else ahead > 0).sum())
+    return out
+
+
 def select(config: Config, grid: Mapping[str, Sequence], val_stack: SplitStack,
            run_dir: RunDir | None, progress: bool) -> tuple[Config, pd.DataFrame, dict, int]:
     """Train the grid on the validation periods; the best config and its epochs, and the
@@ -120,7 +158,13 @@ def select(config: Config, grid: Mapping[str, Sequence], val_stack: SplitStack,
             "hyperparameters": {best.group.paths[k]: v for k, v in hparams.items()},
             "value": float(table.loc[mask, f"best_{monitor}"].mean())}
     resumed = max(r.population.resumed_epoch for r in results)
-    return chosen, combined_table(results, grid), info, resumed
+    every = combined_table(results, grid)
+    g = next(i for i, r in enumerate(results) if r is best)
+    rows = (every["group"] == g).to_numpy().copy()
+    for short, value in hparams.items():
+        rows &= np.isclose(every[best.group.paths[short]].to_numpy(float), value)
+    info["spread"] = period_spread(every, list(grid), rows, monitor, mode)
+    return chosen, every, info, resumed
 
 
 def fit_periods(name: str, config: Config, stack: SplitStack, *,
