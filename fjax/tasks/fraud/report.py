@@ -523,7 +523,10 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
                   f"{chosen[0].name}: best mean {c['metric']} = {c['value']:.4f} with "
                   f"{values}; trained on the test periods for {c['epochs']} epochs, the "
                   f"median (rounded half up) of its members' best epochs "
-                  f"{c.get('best_epochs', '')} (validation.csv lists every member).", "",
+                  f"{c.get('best_epochs', '')} (validation.csv lists every member). "
+                  "Each member is scored at its best epoch on the validation weeks "
+                  "themselves, so this mean is optimistic; the test periods, which no "
+                  "choice saw, give the honest figure.", "",
                   *spread_note(c),
                   *(validation_note(validation_df) if validation_df is not None else [])]
     lines += ["## Timings", "", markdown_table(pd.DataFrame(
