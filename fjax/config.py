@@ -22,9 +22,9 @@ from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import tyro
 
-from fjax.config_fields import (check_integer, check_positive, check_read, check_unused,
-                                config_error, frozen_config, hyper, unread_reset,
-                                unwrap_annotation)
+from fjax.config_fields import (check_integer, check_positive, check_read,
+                                check_read_by_class, config_error, frozen_config, hyper,
+                                unread_reset, unwrap_annotation)
 
 T = TypeVar("T")
 
@@ -61,8 +61,9 @@ class ModelConfig:
     bottleneck: int = 8
     """Autoencoder code width."""
 
-    # Fields only some kinds read (`fjax.models.build_model`): a run refuses one set away
-    # from its task's default when no kind it trains reads it (`check_read_by_any`, from
+    # Fields only some kinds read (`fjax.models.build_model`): a config refuses one set
+    # away from its default that no kind it accepts reads (`check_read_by_class`); a run,
+    # one set away from its task's default that no kind it trains reads (`check_read`, from
     # `fjax.tasks.experiment.check_model_grid`, where a sweep's kinds are known).
     READ_BY = {"hidden": ("kind", ("mlp", "lstm", "gru", "cnn", "autoencoder")),
                "dropout": ("kind", ("mlp", "lstm", "gru", "cnn", "autoencoder")),
@@ -74,6 +75,7 @@ class ModelConfig:
                "bottleneck": ("kind", ("autoencoder",))}
 
     def __post_init__(self):
+        check_read_by_class(self, "model")
         for name in ("hidden", "head"):
             if any(int(h) < 1 for h in getattr(self, name)):
                 raise config_error(self, name, f"has a width < 1: {getattr(self, name)}",
@@ -109,9 +111,10 @@ class LossConfig:
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
     """Quantile levels predicted with the pinball loss."""
 
-    # Fields only some losses read: another loss refuses a value other than the default,
-    # quantiles here (`check_read`), the per-member ones where the grid is known
-    # (`fjax.train.objective.check_loss_grid`), as a sweep puts its first value here.
+    # Fields only some losses read: a loss the class does not accept refuses a value other
+    # than the default (`check_read_by_class`); another loss, quantiles here (`check_read`),
+    # the per-member ones where the grid is known (`fjax.train.objective.check_loss_grid`),
+    # as a sweep puts its first value here.
     READ_BY = {"quantiles": ("name", ("pinball",)),
                "pos_weight": ("name", ("bce", "focal")),
                "focal_gamma": ("name", ("focal",)),
@@ -119,6 +122,7 @@ class LossConfig:
                "huber_delta": ("name", ("huber",))}
 
     def __post_init__(self):
+        check_read_by_class(self, "loss")
         check_read(self, "loss")
         check_positive(self, "pos_weight")
         check_positive(self, "focal_gamma", allow_zero=True)
@@ -140,10 +144,6 @@ class BinaryLossConfig(LossConfig):
     name: Literal["bce", "focal"] = "bce"
     huber_delta: Annotated[float, tyro.conf.Suppress] = hyper(1.0)
     quantiles: Annotated[tuple[float, ...], tyro.conf.Suppress] = (0.1, 0.5, 0.9)
-
-    def __post_init__(self):
-        super().__post_init__()
-        check_unused(self, ("huber_delta", "quantiles"), "bce and focal do not use it")
 
 
 @frozen_config

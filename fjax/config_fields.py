@@ -205,47 +205,48 @@ def check_unused(cfg: object, names: Sequence[str], why: str) -> None:
                                "leave it out")
 
 
-def check_read(cfg: object, section: str, names: Sequence[str] | None = None) -> None:
-    """Fields that only some values of a choice read must keep their class defaults under
-    the others: `type(cfg).READ_BY` maps each such field to (the choice field, the values
-    that read it). `section` ("optim") names the flags in the fix. `names`: the fields to
-    check, by default the structural ones; a `hyper` field's value may be the first of a
-    sweep's, which only a check that knows the grid can tell (`check_loss_grid`)."""
-    fields = {f.name: f for f in dataclasses.fields(cfg)}
+def check_read(cfg: object, section: str, names: Sequence[str] | None = None, *,
+               chosen: Sequence[str] | None = None, among: str = "this run trains",
+               usual: object = None, swept: Sequence[str] = ()) -> None:
+    """Fields that only some values of a choice read (`type(cfg).READ_BY` maps each to the
+    choice field and the values that read it) must be read by one of `chosen` (by default
+    the value `cfg` holds; several: those `among` names) when set away from `usual` (an
+    instance of the section, by default the class's defaults) or swept (`swept`: names).
+    `names`: the fields to check, by default the structural ones, as a `hyper` field's value
+    may be the first of a sweep's, which only a check that knows the grid can tell
+    (`check_loss_grid`). `section` ("optim") names the flags in the fix, which offers only
+    values the class accepts."""
+    fields, hints = {f.name: f for f in dataclasses.fields(cfg)}, _field_types(type(cfg))
     if names is None:
         names = [n for n in type(cfg).READ_BY if not fields[n].metadata.get("hyper")]
     for name in names:
         choice, readers = type(cfg).READ_BY[name]
-        value, chosen, default = getattr(cfg, name), getattr(cfg, choice), fields[name].default
-        if chosen not in readers and value != default:
-            flag = f"--{section}.{choice.replace('_', '-')}"
-            raise config_error(cfg, name, f"is {value!r}, but {choice}={chosen!r} ignores it",
-                               f"choose {' or '.join(readers)} ({flag} {readers[0]}) to use "
-                               f"it, or leave it out (default {default!r})")
-
-
-def check_read_by_any(cfg: object, default: object, chosen: Sequence[str], section: str,
-                      swept: Sequence[str] = ()) -> None:
-    """Fields that only some values of a choice read (`READ_BY`) must be read by one of
-    `chosen`, the values a run trains (its own and a grid's), when set away from `default`
-    (the task's own default of this section, not the class's: its values are never refused)
-    or swept (`swept`: field names). The fix offers only values the class accepts."""
-    hints = _field_types(type(cfg))
-    for name, (choice, readers) in type(cfg).READ_BY.items():
-        value, usual = getattr(cfg, name), getattr(default, name)
-        if (name not in swept and value == usual) or set(chosen) & set(readers):
+        value = getattr(cfg, name)
+        default = fields[name].default if usual is None else getattr(usual, name)
+        values = [getattr(cfg, choice)] if chosen is None else chosen
+        if (name not in swept and value == default) or set(values) & set(readers):
             continue
         offered = [r for r in readers if r in (_literal_choices(hints[choice]) or readers)]
         flag = f"--{section}.{choice.replace('_', '-')}"
         use = (f"choose {' or '.join(offered)} ({flag} {offered[0]}) to use it, or "
                if offered else "")
-        ignoring = (f"{choice}={chosen[0]!r} ignores it" if len(chosen) == 1 else
-                    f"every {choice} this run trains ({', '.join(chosen)}) ignores it")
+        ignoring = (f"{choice}={values[0]!r} ignores it" if len(values) == 1 else
+                    f"every {choice} {among} ({', '.join(values)}) ignores it")
         if name in swept:
             raise ValueError(f"grid entry {section}.{name} has no effect: {ignoring}; "
                              f"{use}drop it from the grid")
         raise config_error(cfg, name, f"is {value!r}, but {ignoring}",
-                           f"{use}leave it out (default {usual!r})")
+                           f"{use}leave it out (default {default!r})")
+
+
+def check_read_by_class(cfg: object, section: str) -> None:
+    """`check_read` against every value of the choice that `cfg`'s class accepts: a field
+    none of them reads (a fraud model's kernel_size: none is a CNN) keeps its default,
+    hyperparameters included, as no member of any run could read it."""
+    (choice,) = {choice for choice, _ in type(cfg).READ_BY.values()}
+    check_read(cfg, section, list(type(cfg).READ_BY),
+               chosen=list(_literal_choices(_field_types(type(cfg))[choice])),
+               among=f"{type(cfg).__name__} accepts")
 
 
 def unread_reset(cfg: T, choice: str, value: Any) -> dict[str, Any]:

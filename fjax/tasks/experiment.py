@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from fjax.config import ExperimentConfig, OptimConfig, from_dict, get_path, replace_path, to_dict
-from fjax.config_fields import check_read_by_any
+from fjax.config_fields import check_read
 from fjax.data.splits import Folds
 from fjax.kernels import kernel_state
 from fjax.report.callbacks import JsonlLogger
@@ -251,7 +251,8 @@ def check_model_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]]
     those a grid sweeps over model.kind. Only the run's own model reads `config.model`."""
     kinds = list(dict.fromkeys([config.model.kind, *grid.get("model.kind", ())]))
     swept = [path.split(".", 1)[1] for path in grid if path.startswith("model.")]
-    check_read_by_any(config.model, task_default(config, "model"), kinds, "model", swept)
+    check_read(config.model, "model", chosen=kinds, usual=task_default(config, "model"),
+               swept=swept)
 
 
 def task_default(config: ExperimentConfig, section: str) -> Any:

@@ -140,8 +140,6 @@ class CreditModelConfig(ModelConfig):
     def __post_init__(self):
         super().__post_init__()
         check_positive(self, "embedding_dim")
-        check_unused(self, ("head", "head_activation", "kernel_size", "dilations", "bottleneck"),
-                     "the credit models (logistic, mlp) do not use it")
 
 
 @frozen_config

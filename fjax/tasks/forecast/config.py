@@ -15,7 +15,6 @@ import tyro
 
 from fjax.config import (DataConfig, ExperimentConfig, LossConfig, ModelConfig, TrainConfig,
                          check_integer, config_error, frozen_config, hyper)
-from fjax.config_fields import check_unused
 from fjax.data.series import FEATURE_TRANSFORMS, LIKE_TARGET
 
 ForecastModel = Literal["linear", "mlp", "lstm", "gru", "cnn"]
@@ -177,10 +176,6 @@ class ForecastModelConfig(ModelConfig):
     kind: Annotated[ForecastModel, tyro.conf.arg(aliases=("--model",))] = "mlp"
     bottleneck: Annotated[int, tyro.conf.Suppress] = 8   # hidden from --help, refused if set
 
-    def __post_init__(self):
-        super().__post_init__()
-        check_unused(self, ("bottleneck",), "no forecasting model is an autoencoder")
-
 
 @frozen_config
 class ForecastLossConfig(LossConfig):
@@ -190,11 +185,6 @@ class ForecastLossConfig(LossConfig):
     pos_weight: Annotated[float, tyro.conf.Suppress] = hyper(1.0)
     focal_gamma: Annotated[float, tyro.conf.Suppress] = hyper(2.0)
     focal_alpha: Annotated[float, tyro.conf.Suppress] = hyper(-1.0)
-
-    def __post_init__(self):
-        super().__post_init__()
-        check_unused(self, ("pos_weight", "focal_gamma", "focal_alpha"),
-                     "no forecasting loss is a binary one")
 
 
 @frozen_config

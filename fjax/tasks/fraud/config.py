@@ -20,7 +20,6 @@ import tyro
 from fjax.config import (BinaryLossConfig, DataConfig, ExperimentConfig, ModelConfig,
                          OptimConfig, SweepConfig, TrainConfig, check_integer, check_positive,
                          config_error, frozen_config)
-from fjax.config_fields import check_unused
 
 MODELS = ("rule", "logistic", "mlp", "autoencoder", "combined", "gru")
 FraudModel = Literal["logistic", "mlp", "autoencoder", "gru", "lstm"]
@@ -171,10 +170,6 @@ class FraudModelConfig(ModelConfig):
     # CNN fields: hidden from --help, and refused if set.
     kernel_size: Annotated[int, tyro.conf.Suppress] = 3
     dilations: Annotated[tuple[int, ...] | None, tyro.conf.Suppress] = None
-
-    def __post_init__(self):
-        super().__post_init__()
-        check_unused(self, ("kernel_size", "dilations"), "no fraud model is a CNN")
 
 
 @frozen_config
