@@ -27,7 +27,7 @@ import pandas as pd
 from fjax.data.checks import first_unscalable
 from fjax.data.columns import (ID_MIN_ROWS, category_values, did_you_mean, looks_numeric,
                                numeric_values, spelled_as)
-from fjax.datasets import read_dates, read_table, written_instants, written_offsets
+from fjax.datasets import midnights, read_dates, read_table, written_instants, written_offsets
 
 DAY = 86_400
 COLUMNS = ("transaction_id", "timestamp", "customer", "terminal", "amount", "label")
@@ -291,7 +291,7 @@ def on_zone(column: pd.Series, ts: pd.Series, utc: bool, zone: str,
     if instants is not None:
         local = instants.dt.tz_localize("UTC").dt.tz_convert(zone).dt.tz_localize(None)
     else:
-        dates = bool((ts == ts.dt.normalize()).all())
+        dates = midnights(ts)
         first = np.ones(len(ts), bool) if dates else first_passes(column, ts, zone, described)
         aware = ts.dt.tz_localize(zone, ambiguous=first,
                                   nonexistent="shift_forward" if dates else "NaT")

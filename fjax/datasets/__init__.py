@@ -136,7 +136,7 @@ def read_dates(column: pd.Series, described: str, fix: str = "",
             raise ValueError(f"{described} is not parseable as dates ({_reason(err)}); write "
                              f"dates such as 2020-01-31 or 2020-01-31 08:15:00{fix}") from None
         clocks = _written_clocks(column, first)
-        if clocks is not None and _midnights(clocks):
+        if clocks is not None and midnights(clocks):
             return clocks, False   # a daily series: each row's written date, as for a zone
         _warn_mixed_offsets(described, local_days)
         return dates.dt.tz_localize(None), True
@@ -160,13 +160,13 @@ def _zoned_dates(column: pd.Series, described: str, local_days: str) -> tuple[pd
     (a daily series: its own days), else UTC instants (the zone's clock repeats an hour)."""
     wall = column.dt.tz_localize(None)
     instants = column.dt.tz_convert("UTC").dt.tz_localize(None)
-    if (wall - instants).nunique() <= 1 or _midnights(wall):
+    if (wall - instants).nunique() <= 1 or midnights(wall):
         return wall, False
     _warn_mixed_offsets(described, local_days)
     return instants, True
 
 
-def _midnights(wall: pd.Series) -> bool:
+def midnights(wall: pd.Series) -> bool:
     """Whether every time of `wall` (missing ones aside) is midnight: a daily series."""
     present = wall.dropna()
     return bool((present == present.dt.normalize()).all())
