@@ -14,7 +14,6 @@ so warm-up and decay apply to every member's own rate.
 from __future__ import annotations
 
 import functools
-import numbers
 import weakref
 from typing import Callable, Mapping
 
@@ -23,6 +22,7 @@ import jax.numpy as jnp
 import optax
 
 from fjax.config import OptimConfig
+from fjax.data.checks import check_count
 
 HYPERPARAMS = ("learning_rate", "weight_decay", "momentum")
 DEFAULT_MOMENTUM = {"sgd": 0.0, "momentum": 0.9, "nesterov": 0.9, "adagrad": 0.0,
@@ -33,10 +33,7 @@ def schedule_shape(cfg: OptimConfig, total_steps: int) -> optax.Schedule:
     """step -> multiplier of the peak learning rate (1.0 for `constant`). `total_steps`,
     the run's optimizer steps, must be at least 1 (0 was quietly taken as 1) and longer
     than the warm-up."""
-    if isinstance(total_steps, bool) or not isinstance(total_steps, numbers.Integral) \
-            or total_steps < 1:
-        raise ValueError(f"total_steps must be an integer >= 1 (the run's optimizer steps: "
-                         f"epochs x batches per epoch), got {total_steps!r}")
+    check_count("total_steps", total_steps, 1)
     total_steps = int(total_steps)
     if cfg.schedule == "constant":
         return optax.constant_schedule(1.0)
