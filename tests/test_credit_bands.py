@@ -7,6 +7,7 @@ from scipy.special import gammaincc
 from scipy.stats import binom
 
 from fjax.tasks.credit.bands import hosmer_lemeshow, pd_bands
+from fjax.tasks.credit.report import bands_lines
 
 
 def two_sided_binomial(k: int, n: int, p: float) -> float:
@@ -43,3 +44,14 @@ def test_tied_pds_share_a_band_and_inversions_are_counted():
     assert list(bands["applicants"]) == [1, 3, 6]
     assert list(bands["bad_rate"]) == pytest.approx([1.0, 0.0, 2 / 6])
     assert hosmer_lemeshow(bands)["inversions"] == 1
+
+
+def test_report_line_does_not_claim_a_strict_fall_over_tied_bad_rates():
+    """Two bands with one bad rate (the default German run's bands 7 and 8) are no
+    inversion, so the report must not say the rate falls band by band."""
+    bands = pd_bands(np.array([0.1] * 4 + [0.3] * 4), np.array([0, 1, 0, 0, 0, 1, 0, 0.0]))
+    assert list(bands["bad_rate"]) == [0.25, 0.25]
+    hl = hosmer_lemeshow(bands)
+    assert hl["inversions"] == 0
+    line = " ".join(bands_lines(bands, hl))
+    assert "falls" not in line and "never rises" in line

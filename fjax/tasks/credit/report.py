@@ -113,7 +113,8 @@ def bands_lines(bands: pd.DataFrame | None, hl: dict | None) -> list[str]:
     """The gains table: rank ordering and calibration of the out-of-fold PDs by band."""
     if bands is None or hl is None:
         return []
-    order = ("the bad rate falls band by band" if hl["inversions"] == 0 else
+    order = ("the bad rate never rises from a riskier band to a safer one"   # ties allowed
+             if hl["inversions"] == 0 else
              f"{hl['inversions']} inversion(s): a safer band with a higher bad rate")
     fit = "rejected" if hl["p_value"] < 0.05 else "not rejected"
     return ["## Rank ordering and calibration by PD band (gains.csv)", "",
