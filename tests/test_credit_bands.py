@@ -55,3 +55,13 @@ def test_report_line_does_not_claim_a_strict_fall_over_tied_bad_rates():
     assert hl["inversions"] == 0
     line = " ".join(bands_lines(bands, hl))
     assert "falls" not in line and "never rises" in line
+
+
+def test_a_rejected_calibration_says_what_it_means_and_what_to_do():
+    pd_ = np.repeat([0.05, 0.1, 0.2, 0.4], 50)
+    y = (np.arange(200) % 2).astype(float)            # half bad at every PD: far off
+    bands = pd_bands(pd_, y, bands=4)
+    hl = hosmer_lemeshow(bands)
+    assert hl["p_value"] < 0.05
+    line = " ".join(bands_lines(bands, hl))
+    assert "rejected at 5%: " in line and "--scorecard.calibration" in line

@@ -116,7 +116,10 @@ def bands_lines(bands: pd.DataFrame | None, hl: dict | None) -> list[str]:
     order = ("the bad rate never rises from a riskier band to a safer one"   # ties allowed
              if hl["inversions"] == 0 else
              f"{hl['inversions']} inversion(s): a safer band with a higher bad rate")
-    fit = "rejected" if hl["p_value"] < 0.05 else "not rejected"
+    fit = ("rejected at 5%: the PDs are not the bad rates they predict (see the bands with a small "
+           "`binomial_p`), so use them to rank, not as probabilities, until recalibrated "
+           "(`--scorecard.calibration platt` or `isotonic`) or refitted"
+           if hl["p_value"] < 0.05 else "not rejected at 5%")
     return ["## Rank ordering and calibration by PD band (gains.csv)", "",
             "Out-of-fold PDs as deployed (`pd_oof`) in bands cut at their deciles, riskiest "
             "first. `bad_capture`: share of all bads in this band and the riskier ones; "
@@ -124,7 +127,7 @@ def bands_lines(bands: pd.DataFrame | None, hl: dict | None) -> list[str]:
             markdown_table(bands), "",
             f"Rank ordering: {order}. Hosmer-Lemeshow: {hl['statistic']:.2f} on "
             f"{hl['dof']} degrees of freedom, p = {hl['p_value']:.3g}: calibration is "
-            f"{fit} at 5%.", ""]
+            f"{fit}.", ""]
 
 
 def selection_lines(sel: dict | None, seeds: int) -> list[str]:
