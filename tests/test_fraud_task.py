@@ -259,6 +259,47 @@ def test_the_briefs_sweep_is_one_compile_group_of_every_combination():
         _check_grid(Config(model=ModelConfig(kind="autoencoder", hidden=(8,))), grid)
 
 
+AUTOENCODER = ["--model", "autoencoder", "--model.hidden", "8", "--compare", "rule", "mlp"]
+
+
+@pytest.mark.parametrize("flags, field, default", [
+    (["--loss.pos-weight", "5"], "pos_weight", "1.0"),
+    (["--loss.name", "focal"], "name", "'bce'"),
+    (["--loss.name", "focal", "--loss.focal-gamma", "1"], "name", "'bce'"),
+    (["--loss.focal-gamma", "1"], "focal_gamma", "2.0"),
+    (["--loss.focal-alpha", "0.25"], "focal_alpha", "-1.0")])
+def test_a_loss_setting_that_the_autoencoder_ignores_is_refused(tmp_path, capsys, flags, field,
+                                                                 default):
+    """The autoencoder trains on reconstruction error and the compared models (mlp here)
+    on their presets' loss: nothing reads --loss.*, so it is refused before the run
+    folder is touched, naming the field and the fix."""
+    out = tmp_path / "r"
+    assert cli.main(["run", "fraud", *AUTOENCODER, *TINY, *flags, "--out", str(out)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"BinaryLossConfig.{field} is " in err
+    assert "the autoencoder (model.kind='autoencoder') minimises reconstruction error and " \
+           "ignores the loss" in err
+    assert f"leave it out (default {default}), or train a supervised model " \
+           "(--model.kind mlp)" in err
+    assert not out.exists()
+
+
+def test_the_loss_is_checked_against_the_kinds_that_read_it():
+    """Defaults pass with the autoencoder; a supervised model, or a grid over model.kind
+    with one, reads the loss; a swept loss field under the autoencoder alone is refused."""
+    from fjax.config import BinaryLossConfig
+    from fjax.tasks.fraud import _check_grid
+    ae = ModelConfig(kind="autoencoder", hidden=(8,))
+    _check_grid(Config(model=ae), {})
+    _check_grid(Config(model=ae), {"optim.learning_rate": [1e-3, 3e-3]})
+    weighted = BinaryLossConfig(pos_weight=5.0)
+    _check_grid(Config(loss=weighted), {})
+    _check_grid(Config(model=ae, loss=weighted), {"model.kind": ["autoencoder", "mlp"]})
+    with pytest.raises(ValueError, match="grid entry loss.pos_weight has no effect on the "
+                                         "autoencoder.*drop it from the sweep"):
+        _check_grid(Config(model=ae, loss=weighted), {"loss.pos_weight": [5.0, 1.0]})
+
+
 def test_a_validation_week_without_fraud_is_named():
     from fjax.tasks.fraud.dataset import FraudData, assessment_periods
     tx = simulate(n_customers=150, n_terminals=300, n_days=75, seed=7)

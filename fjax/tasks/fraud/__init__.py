@@ -15,6 +15,7 @@ Detection - Practical Handbook*, ULB MLG.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any, Mapping, Sequence
 
 from fjax.config import config_error, to_dict
 from fjax.tasks.experiment import (check_loss_grid, check_model_grid, default_run_dir,
-                                  finish_run)
+                                  finish_run, task_default)
 from fjax.tasks.fraud.config import (MODELS, SEQUENCE_KINDS, TRAINED_KINDS, Config, FraudDataConfig,
                                      FraudModelConfig, FraudTrainConfig)
 from fjax.tasks.fraud.dataset import FraudData, prepare
@@ -58,14 +59,32 @@ def _check_grid(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
                            "search", "sweep a hyperparameter (`fjax sweep fraud "
                            "--optim.learning-rate 1e-3 3e-3`) to choose epochs on the "
                            "validation weeks, or leave patience unset")
-    for path in grid:
-        if not path.startswith("loss."):
-            continue
-        if config.model.kind == "autoencoder":
-            raise ValueError(f"grid entry {path} has no effect on the autoencoder (it "
-                             "minimises reconstruction error); drop it from the sweep")
+    _check_loss_read(config, grid)
     check_loss_grid(config, grid)
     check_model_grid(config, grid)
+
+
+def _check_loss_read(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
+    """Refuse a loss setting (swept, or set away from the task's default) when only the
+    autoencoder trains from this run's config: it minimises reconstruction error, and the
+    compared models train with their presets' loss, so nothing would read it."""
+    kinds = {config.model.kind, *grid.get("model.kind", ())}
+    if kinds != {"autoencoder"}:
+        return
+    ignores = ("the autoencoder (model.kind='autoencoder') minimises reconstruction error "
+               "and ignores the loss (the compared models train with their presets' loss)")
+    for path in grid:
+        if path.startswith("loss."):
+            raise ValueError(f"grid entry {path} has no effect on the autoencoder: {ignores}; "
+                             "drop it from the sweep, or sweep a supervised model "
+                             "(--model.kind mlp)")
+    usual = task_default(config, "loss")
+    for field in dataclasses.fields(config.loss):
+        value, default = getattr(config.loss, field.name), getattr(usual, field.name)
+        if value != default:
+            raise config_error(config.loss, field.name, f"is {value!r}, but {ignores}",
+                               f"leave it out (default {default!r}), or train a supervised "
+                               "model (--model.kind mlp) to use it")
 
 
 def _result(name: str, data: FraudData, stack, members, scores, logits: bool,

@@ -191,7 +191,8 @@ class Config(ExperimentConfig):
     model: FraudModelConfig = FraudModelConfig(kind="mlp", hidden=(100, 100), dropout=0.2)
     """Fraud models: logistic, mlp, autoencoder, gru or lstm."""
     loss: BinaryLossConfig = BinaryLossConfig()
-    """Fraud losses: bce or focal (the autoencoder minimises reconstruction error)."""
+    """Fraud losses: bce or focal (the autoencoder minimises reconstruction error and
+    refuses loss settings)."""
     optim: OptimConfig = OptimConfig(name="adam", learning_rate=3e-3)
     train: FraudTrainConfig = FraudTrainConfig(epochs=16, batch_size=64, eval_batch_size=8192)
     sweep: SweepConfig = SweepConfig(seeds=1, folds=4)
