@@ -300,6 +300,26 @@ def test_the_loss_is_checked_against_the_kinds_that_read_it():
         _check_grid(Config(model=ae, loss=weighted), {"loss.pos_weight": [5.0, 1.0]})
 
 
+def test_a_history_that_no_sequence_model_reads_is_refused(tmp_path, capsys):
+    """Only gru and lstm read a card's last data.history transactions: with the mlp, rule
+    and logistic it changed nothing, so it is refused before the folder is touched; a
+    compared gru or an lstm of the run's own reads it."""
+    from fjax.tasks.fraud import _check_grid
+    out = tmp_path / "r"
+    assert cli.main(["run", "fraud", *TINY, "--data.history", "10", "--out", str(out)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "FraudDataConfig.history is 10, but only the sequence models (gru, lstm) read it " \
+           "and no model this run trains (mlp, rule, logistic) reads it; leave it out " \
+           "(default 5)" in err
+    assert not out.exists()
+    with pytest.raises(ValueError, match="grid entry data.history has no effect"):
+        _check_grid(Config(), {"data.history": [3, 5]})
+    ten = FraudDataConfig(history=10)
+    _check_grid(Config(data=ten, compare=("gru",)), {})
+    _check_grid(Config(data=ten, model=ModelConfig(kind="lstm", hidden=(8,))), {})
+    _check_grid(Config(compare=("combined",)), {})
+
+
 def test_a_validation_week_without_fraud_is_named():
     from fjax.tasks.fraud.dataset import FraudData, assessment_periods
     tx = simulate(n_customers=150, n_terminals=300, n_days=75, seed=7)

@@ -60,6 +60,7 @@ def _check_grid(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
                            "--optim.learning-rate 1e-3 3e-3`) to choose epochs on the "
                            "validation weeks, or leave patience unset")
     _check_loss_read(config, grid)
+    _check_history_read(config, grid)
     check_loss_grid(config, grid)
     check_model_grid(config, grid)
 
@@ -85,6 +86,25 @@ def _check_loss_read(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
             raise config_error(config.loss, field.name, f"is {value!r}, but {ignores}",
                                f"leave it out (default {default!r}), or train a supervised "
                                "model (--model.kind mlp) to use it")
+
+
+def _check_history_read(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
+    """Refuse data.history (swept, or set away from the task's default) when no model the
+    run trains reads a card's sequence: only gru and lstm (the run's, or compared gru) do."""
+    kinds = [config.model.kind, *grid.get("model.kind", ()),
+             *(m for m in config.compare if m in MODELS)]
+    if any(kind in SEQUENCE_KINDS for kind in kinds):   # compared gru: its preset
+        return
+    ignoring = f"no model this run trains ({', '.join(dict.fromkeys(kinds))}) reads it"
+    if "data.history" in grid:
+        raise ValueError(f"grid entry data.history has no effect: {ignoring}; drop it from "
+                         "the sweep, or train a sequence model (--model.kind gru)")
+    default = task_default(config, "data").history
+    if config.data.history != default:
+        raise config_error(config.data, "history", f"is {config.data.history}, but only the "
+                           f"sequence models (gru, lstm) read it and {ignoring}",
+                           f"leave it out (default {default}), or train one (--model.kind gru "
+                           "or --compare gru)")
 
 
 def _result(name: str, data: FraudData, stack, members, scores, logits: bool,
