@@ -213,14 +213,12 @@ def test_population_equals_members_trained_one_by_one(chunk):
 def test_a_population_grids_any_hyperparameter_its_own_optimizer_injects():
     """Adam's b1 and eps, injected by the user's `optax.inject_hyperparams`: before, a grid
     key other than learning_rate, weight_decay or momentum went to the loss, which refused
-    it. A member equals `fit` with plain `optax.adam` built with its values (the two
-    members that share neither value: each plain adam compiles its own fit)."""
+    it. Each member equals `fit` with plain `optax.adam` built with its values."""
     tx = optax.inject_hyperparams(optax.adam)(learning_rate=1e-2)
     grid = {"b1": [0.5, 0.9], "eps": [1e-8, 1e-3]}
     pop = train_population(LOSS, INIT, DATA, optim=tx, train=CFG, hparams=grid, seeds=[3],
                            callbacks=())
-    assert pop.members.loc[[0, 3], ["b1", "eps"]].nunique().tolist() == [2, 2]
-    for i, row in pop.members.loc[[0, 3]].iterrows():
+    for i, row in pop.members.iterrows():
         plain = optax.adam(1e-2, b1=float(np.float32(row["b1"])),
                            eps=float(np.float32(row["eps"])))
         one = fit(init_member(INIT, plain, 3), LOSS, DATA, config=CFG, callbacks=())
