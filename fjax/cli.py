@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 import tyro
 
-from fjax.config import from_dict, get_path, hyperparameters, replace_path
+from fjax.config import check_grid_values, from_dict, get_path, hyperparameters, replace_path
 from fjax.runtime import enable_compilation_cache, reliable_interrupts
 from fjax.tasks import TASKS, get_task
 from fjax.tasks.experiment import (CHECKPOINT_EVERY_S, RunFinished, changed_data_files,
@@ -216,8 +216,8 @@ def parse_sweep(cls: type, args: list[str], prog: str, saved: Any = None,
     saved_grid = saved_grid or {}
     view, swept = sweep_view(cls, saved), hyperparameters(cls())
     default, structural = view(), {}
+    check_grid_values(cls(), saved_grid)   # an unknown field or a bad value: named
     for path, values in saved_grid.items():
-        replace_path(cls(), path, values[0])   # an unknown field: named
         if path in swept:
             default = replace_path(default, path, tuple(values))
         else:

@@ -409,6 +409,65 @@ def replace_path(cfg: T, path: str, value: Any) -> T:
     return dataclasses.replace(cfg, **unread_reset(cfg, head, value))
 
 
+def replace_paths(cfg: T, changes: typing.Mapping[str, Any]) -> T:
+    """`cfg` with several nested fields set (a grid point): choices first (optim.schedule
+    before optim.warmup_steps), then each other field where its section's choice reads it
+    (`READ_BY`); one it ignores stays at its default, so that a grid over a choice and a
+    field only some of its values read (schedule x warmup_steps) is a grid, not a refusal."""
+    order = sorted(changes, key=lambda path: not _is_choice(cfg, path))
+    for path in order:
+        if _read_in(cfg, path):
+            cfg = replace_path(cfg, path, changes[path])
+    return cfg
+
+
+def check_grid_values(cfg: Any, grid: typing.Mapping[str, typing.Sequence[Any]]) -> None:
+    """Build a config with each value of `grid` (path -> values) around `cfg`, so a bad one
+    is named before anything trains; a field only some choices read is built under the
+    first of the grid's (or `cfg`'s) choices that reads it, and refused if none does."""
+    for path, values in grid.items():
+        reader = _reader_in(cfg, path, grid)
+        for value in values:
+            if reader:
+                replace_paths(cfg, {**reader, path: value})
+            else:   # the field's own error, or the choice's refusal naming its readers
+                replace_path(cfg, path, value)
+
+
+def _section(cfg: Any, path: str) -> tuple[Any, str, str]:
+    """(the config holding the field `path` names, its path prefix, the field's name)."""
+    head, _, name = path.rpartition(".")
+    try:
+        section = get_path(cfg, head) if head else cfg
+    except AttributeError:   # an unknown section: replace_path names it
+        section = None
+    return section, head + "." if head else "", name
+
+
+def _is_choice(cfg: Any, path: str) -> bool:
+    section, _, name = _section(cfg, path)
+    return name in {owner for owner, _ in getattr(type(section), "READ_BY", {}).values()}
+
+
+def _read_in(cfg: Any, path: str) -> bool:
+    """Whether the choice of `path`'s section reads the field (True for other fields)."""
+    section, _, name = _section(cfg, path)
+    owner, readers = getattr(type(section), "READ_BY", {}).get(name, (None, ()))
+    return owner is None or getattr(section, owner) in readers
+
+
+def _reader_in(cfg: Any, path: str, grid: typing.Mapping[str, typing.Sequence[Any]]
+               ) -> dict[str, Any]:
+    """{choice path: the first value of the grid's choice that reads `path`'s field}, or {}
+    where `cfg`'s own choice reads it or no value swept does."""
+    if _read_in(cfg, path):
+        return {}
+    section, prefix, name = _section(cfg, path)
+    owner, readers = type(section).READ_BY[name]
+    first = next((v for v in grid.get(prefix + owner, ()) if v in readers), None)
+    return {} if first is None else {prefix + owner: first}
+
+
 def get_path(cfg: Any, path: str) -> Any:
     for part in path.split("."):
         cfg = getattr(cfg, part)

@@ -68,6 +68,15 @@ def test_a_rerun_writes_to_its_own_folder_never_over_the_run_it_reads(tmp_path, 
     assert calls[-1][0].run_dir == "runs/c"
 
 
+def test_a_saved_grid_over_the_schedule_and_warmup_reruns(tmp_path, calls):
+    """A script's grid.json over optim.schedule and optim.warmup_steps: `--config` refused
+    it, as warmup_steps was checked alone on the default constant schedule."""
+    grid = {"optim.schedule": ["warmup_cosine", "cosine"], "optim.warmup_steps": [5, 7]}
+    saved = saved_run(tmp_path / "a", "forecast", grid)
+    assert cli.main(["sweep", "forecast", "--config", saved, "--out", str(tmp_path / "b")]) == 0
+    assert calls[-1][1] == {path: tuple(values) for path, values in grid.items()}
+
+
 def test_a_saved_grid_over_an_unknown_field_is_named(tmp_path, calls, capsys):
     saved = saved_run(tmp_path / "a", "credit", {"model.nosuch": [1, 2]})
     assert cli.main(["sweep", "credit", "--config", saved, "--out", str(tmp_path / "b")]) == 2

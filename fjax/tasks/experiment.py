@@ -18,7 +18,8 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from fjax.config import ExperimentConfig, OptimConfig, from_dict, get_path, replace_path, to_dict
+from fjax.config import (ExperimentConfig, OptimConfig, check_grid_values, from_dict, get_path,
+                         replace_path, to_dict)
 from fjax.config_fields import check_read
 from fjax.data.splits import Folds
 from fjax.kernels import kernel_state
@@ -203,9 +204,7 @@ def default_run_dir(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]] 
     grid.json), and its checkpoints and history logs stay for the populations to resume;
     a run of them that finished raises `RunFinished` instead of training again.
     """
-    for path, values in (grid or {}).items():
-        for value in values:
-            replace_path(config, path, value)
+    check_grid_values(config, grid or {})
     check_loss_grid(config, grid or {})
     check_model_grid(config, grid or {})
     grid_json = {k: list(v) for k, v in grid.items()} if grid else None

@@ -12,7 +12,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from fjax.config import get_path, hyperparameters, replace_path
+from fjax.config import check_grid_values, get_path, hyperparameters, replace_paths
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,7 @@ def group_grid(base: Any, grid: Mapping[str, Sequence[Any]]) -> list[Group]:
         get_path(base, path)  # raises on an unknown path
         if len(values) == 0:
             raise ValueError(f"grid entry {path!r} has no values")
-        for value in values:
-            replace_path(base, path, value)  # the field's own validation, per value
+    check_grid_values(base, grid)   # each field's own validation, per value
     structural = [p for p in grid if p not in hyper_paths]
     hyper = [p for p in grid if p in hyper_paths]
     short = {p.split(".")[-1]: p for p in hyper}
@@ -38,9 +37,7 @@ def group_grid(base: Any, grid: Mapping[str, Sequence[Any]]) -> list[Group]:
         raise ValueError(f"hyperparameter names must be unique across sections: {hyper}")
     groups = []
     for combo in itertools.product(*(grid[p] for p in structural)):
-        cfg = base
-        for path, value in zip(structural, combo):
-            cfg = replace_path(cfg, path, value)
+        cfg = replace_paths(base, dict(zip(structural, combo)))
         groups.append(Group(config=cfg, hparams={s: list(grid[p]) for s, p in short.items()},
                             paths=short))
     return groups

@@ -8,7 +8,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from fjax.config import replace_path
+from fjax.config import replace_paths
 from fjax.report.files import RunDir
 from fjax.report.plots import loss_curves
 from fjax.tasks.experiment import GroupResult, default_run_dir, finish_run, rising_loss_note
@@ -108,9 +108,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
                 chosen_history([r.population.history for r in results], cands, choice),
                 val_label, loss_title(config.sweep.seeds, data.plan.k, len(cands) > 1))
     # The report describes the grid point it reports, not the grid's first values.
-    shown = config
-    for path, value in cands[best].hparams.items():
-        shown = replace_path(shown, path, value)
+    shown = replace_paths(config, cands[best].hparams)
     run_dir.text("report.md", report_markdown(shown, facts, ev.metrics, extra))
     finish_run(run_dir, OUTPUTS)
     return run_dir.path
