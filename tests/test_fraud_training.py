@@ -246,3 +246,25 @@ def test_encoded_columns_join_the_scaled_ones_in_rows_and_histories():
     want = onehot(seq.block[:, None], np.maximum(hist[seq.row], 0))
     want[hist[seq.row] < 0] = 0.0
     np.testing.assert_array_equal(seq.data["x"][..., D:], want)
+
+
+def test_a_searched_warmup_is_not_refused_when_the_chosen_epochs_are_fewer(monkeypatch):
+    """The search trains 4 epochs of 3 batches (20 rows, batch 8) with a 6-step warmup and
+    picks 1 epoch: the test stage trains that epoch on the searched run's 12-step schedule,
+    as the chosen member did; a schedule squeezed into 3 steps was refused."""
+    from fjax.optim import optimizer_settings
+    from fjax.tasks.fraud import training
+    stack = stack_scaled(X, PERIODS, shared=LABELS)
+    cfg = Config(model=ModelConfig(kind="mlp", hidden=(4,)),
+                 optim=dataclasses.replace(Config().optim, schedule="warmup_cosine",
+                                           warmup_steps=6),
+                 train=dataclasses.replace(Config().train, epochs=4, batch_size=8))
+    monkeypatch.setattr(training, "select", lambda config, *a: (config, None, {"epochs": 1}, 0))
+    optims = []
+    real = training.train_grid
+    monkeypatch.setattr(training, "train_grid",
+                        lambda *a, **k: optims.append(k.get("optim")) or real(*a, **k))
+    run = fit_periods("mlp", cfg, stack, grid={"optim.learning_rate": [1e-3, 1e-2]},
+                      val_stack=stack, progress=False)
+    assert run.config.train.epochs == 1 and len(run.history) == 1
+    assert optimizer_settings(optims[-1]) == (cfg.optim, 4 * int(np.ceil(20 / 8)))

@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+import optax
 import pandas as pd
 
 from fjax.config import (ExperimentConfig, OptimConfig, check_grid_values, from_dict, get_path,
@@ -79,11 +80,14 @@ def seeds_of(config: ExperimentConfig) -> list[int]:
 def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
                build: Callable[[Any], Trainable], data: dict, *, folds: Folds | None = None,
                val_data: dict | None = None, run_dir: RunDir | None = None,
-               progress: bool = True, plain: bool | None = None) -> list[GroupResult]:
+               progress: bool = True, plain: bool | None = None,
+               optim: optax.GradientTransformation | None = None) -> list[GroupResult]:
     """Train every member of `grid` x seeds x folds, one compiled population per group.
 
     A plain run (default: an empty grid) stops when a member diverges; a sweep warns and
     keeps the member, ranked last (`check_sweep_divergence` stops one in which all did).
+    `optim` (an empty grid's) replaces the config's optimizer, e.g. with a schedule longer
+    than the run's epochs.
     """
     plain = not grid if plain is None else plain
     results = []
@@ -105,7 +109,8 @@ def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
                 if plain:   # a plain run raises instead (check_divergence)
                     warnings.simplefilter("ignore", DivergedWarning)
                 pop = train_population(trainable.loss_fn, trainable.init_fn, data,
-                                       optim=group.config.optim, train=group.config.train,
+                                       optim=optim or group.config.optim,
+                                       train=group.config.train,
                                        hparams=group.hparams, seeds=seeds_of(config),
                                        folds=folds, val_data=val_data,
                                        eval_fn=trainable.eval_fn, callbacks=callbacks)

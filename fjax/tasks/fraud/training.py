@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pandas as pd
 
 from fjax.data.scalers import fit_scaler
@@ -24,12 +25,14 @@ from fjax.data.split_stack import SplitStack
 from fjax.data.splits import Folds
 from fjax.losses import check_binary_labels
 from fjax.models import build_model
+from fjax.optim import build_optimizer
 from fjax.report.files import RunDir
 from fjax.tasks.experiment import (Trainable, best_result, check_sweep_divergence,
                                    combined_table, config_with, train_grid)
 from fjax.tasks.fraud.config import Config
 from fjax.tasks.fraud.objective import no_eval, ranking_eval, reconstruction_loss, score_function
 from fjax.tasks.fraud.presets import test_stage_train
+from fjax.train.epoch import num_batches
 from fjax.train.objective import supervised_loss
 
 SCORE_CHUNK = 16384
@@ -167,6 +170,18 @@ def select(config: Config, grid: Mapping[str, Sequence], val_stack: SplitStack,
     return chosen, every, info, resumed
 
 
+def validated_schedule(config: Config, data: dict, folds: Folds
+                       ) -> optax.GradientTransformation:
+    """The test stage's optimizer after a search: its schedule spans the searched run's
+    `config.train.epochs` over the test periods' batches, so training the chosen epochs
+    stops where the chosen member's best epoch did (as early stopping would), not a schedule
+    squeezed into them (a warmup the search finished would never end, and was refused)."""
+    weights = folds.train * np.asarray(data.get("weight", 1.0), np.float32)[None]
+    most = max(int((weights > 0).sum(axis=1).max()), 1)
+    batches = num_batches(most, min(config.train.batch_size, most))
+    return build_optimizer(config.optim, config.train.epochs * batches)
+
+
 def fit_periods(name: str, config: Config, stack: SplitStack, *,
                 grid: Mapping[str, Sequence] | None = None,
                 val_stack: SplitStack | None = None, run_dir: Path | None = None,
@@ -181,14 +196,15 @@ def fit_periods(name: str, config: Config, stack: SplitStack, *,
             raise ValueError("a grid needs the validation periods' stack (val_stack)")
         sub = RunDir(run_dir / "validation", config) if run_dir else None
         config, selection, chosen, resumed = select(config, grid, val_stack, sub, progress)
+    folds = model_folds(stack, config.model.kind)
+    optim = validated_schedule(config, stack.data, folds) if grid else None
     test_config = dataclasses.replace(
         config, train=test_stage_train(config.train, chosen["epochs"]))
     trainable, score = make_trainable(test_config, stack.data["x"], None)
     score = jax.jit(score)
     sub = RunDir(run_dir, test_config) if run_dir else None
     [result] = train_grid(test_config, {}, lambda cfg: trainable, stack.data,
-                          folds=model_folds(stack, config.model.kind), run_dir=sub,
-                          progress=progress)
+                          folds=folds, run_dir=sub, progress=progress, optim=optim)
     pop = result.population
     run = ModelRun(name=name, config=test_config, members=pop.members, params=pop.params,
                    score=score, test_scores=[], history=pop.history,
