@@ -416,7 +416,7 @@ def replace_paths(cfg: T, changes: typing.Mapping[str, Any]) -> T:
     field only some of its values read (schedule x warmup_steps) is a grid, not a refusal."""
     order = sorted(changes, key=lambda path: not _is_choice(cfg, path))
     for path in order:
-        if _read_in(cfg, path):
+        if read_in(cfg, path):
             cfg = replace_path(cfg, path, changes[path])
     return cfg
 
@@ -449,7 +449,7 @@ def _is_choice(cfg: Any, path: str) -> bool:
     return name in {owner for owner, _ in getattr(type(section), "READ_BY", {}).values()}
 
 
-def _read_in(cfg: Any, path: str) -> bool:
+def read_in(cfg: Any, path: str) -> bool:
     """Whether the choice of `path`'s section reads the field (True for other fields)."""
     section, _, name = _section(cfg, path)
     owner, readers = getattr(type(section), "READ_BY", {}).get(name, (None, ()))
@@ -460,7 +460,7 @@ def _reader_in(cfg: Any, path: str, grid: typing.Mapping[str, typing.Sequence[An
                ) -> dict[str, Any]:
     """{choice path: the first value of the grid's choice that reads `path`'s field}, or {}
     where `cfg`'s own choice reads it or no value swept does."""
-    if _read_in(cfg, path):
+    if read_in(cfg, path):
         return {}
     section, prefix, name = _section(cfg, path)
     owner, readers = type(section).READ_BY[name]

@@ -930,6 +930,28 @@ def test_one_encodings_sweep_diverging_leaves_the_other_to_be_chosen(csv_path, t
         assert search.configs[best_config_id(search.summary)].model.kind == "logistic"
 
 
+def test_a_sweep_of_bce_and_focal_varies_gamma_only_in_the_focal_group(csv_path):
+    """bce x focal_gamma was refused ('has no effect with loss.name=bce'): bce trains once
+    (1 + 3 configurations, not 3 + 3), its gamma n/a; focal with gamma 0 is bce
+    (`losses.focal`), so the two score the same, fold by fold."""
+    from fjax.config import BinaryLossConfig
+    from fjax.tasks.credit.search import cross_validate
+    cfg = small_config(csv_path)
+    gammas = [0.0, 1.0, 2.0]
+    search = cross_validate(cfg, {"loss.name": ["bce", "focal"], "loss.focal_gamma": gammas},
+                            load(cfg), None, False)
+    summary = search.summary
+    assert summary["members"].tolist() == [3] * 4 and len(search.table) == 4 * 3
+    assert summary["loss.name"].tolist() == ["bce"] + ["focal"] * 3
+    assert summary["loss.focal_gamma"].isna().tolist() == [True, False, False, False]
+    assert summary["loss.focal_gamma"].iloc[1:].tolist() == gammas
+    assert [search.configs[i].loss for i in summary["config"]] == [
+        BinaryLossConfig(name="bce"), *(BinaryLossConfig(name="focal", focal_gamma=g)
+                                        for g in gammas)]
+    auc = search.table.pivot(index="fold", columns="config", values="auc")
+    np.testing.assert_allclose(auc[0], auc[1], rtol=1e-4)
+
+
 def test_the_deployed_rule_is_described_as_it_was_chosen():
     from fjax.tasks.credit.report import deployed_words
     d = {"threshold_rule": "bayes", "cost_per_applicant_cv_mean": 0.3225,

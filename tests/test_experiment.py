@@ -132,7 +132,7 @@ def test_swept_loss_values_are_checked_per_compile_group_as_training_checks_them
 
     bce = ExperimentConfig(loss=LossConfig(name="bce"))
     check_loss_grid(bce, {"loss.name": ["bce", "focal"], "loss.pos_weight": [1.0, 2.0]})
-    grid = {"loss.name": ["focal", "bce"], "loss.focal_gamma": [0.0, 1.0]}   # bce: no effect
+    grid = {"loss.name": ["bce", "mse"], "loss.focal_gamma": [0.0, 1.0]}   # neither reads it
     with pytest.raises(ValueError) as before:
         check_loss_grid(bce, grid)
     loss = supervised_loss(build_model(ModelConfig(kind="linear"), 1).apply, LossConfig(
@@ -140,6 +140,27 @@ def test_swept_loss_values_are_checked_per_compile_group_as_training_checks_them
     with pytest.raises(ValueError) as training:   # train_population's check of the bce group
         loss.check_hparams({"focal_gamma": [0.0, 1.0]})
     assert str(before.value) == str(training.value)
+
+
+def test_a_grid_over_the_loss_varies_a_knob_only_in_the_groups_whose_loss_reads_it():
+    """bce/focal x focal_gamma was refused ('has no effect with loss.name=bce'): bce now
+    trains once at the default gamma, focal at each; a knob no swept loss reads is still
+    refused, with the message of a loss that ignores it."""
+    from fjax.tasks.experiment import check_loss_grid
+    from fjax.train.sweep import group_grid
+    base = ExperimentConfig(loss=LossConfig(name="bce", focal_gamma=0.0))  # the CLI's base
+    grid = {"loss.name": ["bce", "focal"], "loss.focal_gamma": [0.0, 1.0, 2.0],
+            "optim.learning_rate": [1e-3, 1e-2]}
+    check_loss_grid(base, grid)
+    groups = group_grid(base, grid)
+    assert [(g.config.loss.name, g.config.loss.focal_gamma, g.hparams) for g in groups] == [
+        ("bce", 2.0, {"learning_rate": [1e-3, 1e-2]}),
+        ("focal", 0.0, {"learning_rate": [1e-3, 1e-2], "focal_gamma": [0.0, 1.0, 2.0]})]
+    assert groups[0].paths == {"learning_rate": "optim.learning_rate"}
+    for names in (["mse", "huber"], ["bce"]):
+        with pytest.raises(ValueError, match=rf"\(loss.focal_gamma\) has no effect with "
+                                             rf"loss.name='{names[0]}'.*\(--loss.name focal\)"):
+            check_loss_grid(base, {"loss.name": names, "loss.focal_gamma": [0.0, 1.0]})
 
 
 def test_a_cli_sweep_of_a_loss_value_the_loss_ignores_names_the_field_and_the_flag(

@@ -490,6 +490,26 @@ def test_a_loss_sweep_reports_the_point_with_the_lowest_validation_mse(tmp_path,
     assert "the lowest `val_mse`" in (out / "report.md").read_text()
 
 
+def test_a_sweep_over_the_loss_varies_huber_delta_only_where_huber_reads_it(tmp_path):
+    """mse x huber_delta was refused ('has no effect with loss.name=mse'): mse trains once
+    (1 + 2 points, not 2 + 2), its huber_delta shown as n/a, ranked with the others."""
+    write_prices(tmp_path / "p.csv", n=200)
+    cfg = Config(out=str(tmp_path / "out"),
+                 data=ForecastDataConfig(path=str(tmp_path / "p.csv"), target="price",
+                                         window=10, val_fraction=0.2, origins=2),
+                 model=dataclasses.replace(Config().model, kind="linear"),
+                 train=TrainConfig(epochs=3))
+    out = run(cfg, {"loss.name": ["mse", "huber"], "loss.huber_delta": [0.5, 1.0]},
+              progress=False)
+    m = json.loads((out / "metrics.json").read_text())
+    points = [(r["loss.name"], r["loss.huber_delta"]) for r in m["sweep"] if r["origin"] == 2]
+    assert points == [("mse", None), ("huber", 0.5), ("huber", 1.0)]
+    last = [r["val_mse"] for r in m["sweep"] if r["origin"] == 2]
+    assert points[int(np.argmin(last))] == (m["selected"]["loss.name"],
+                                            m["selected"].get("loss.huber_delta"))
+    assert "| 1 | 1 | mse | n/a |" in (out / "report.md").read_text()
+
+
 NESTED_GRID = {"optim.learning_rate": [0.01, 0.03, 0.1]}
 
 

@@ -164,10 +164,11 @@ def rising_loss_note(history: Sequence[Mapping]) -> str | None:
 
 def combined_table(results: Sequence[GroupResult],
                    grid: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
-    """Every member of every group, with the grid's structural values as columns."""
+    """Every member of every group, with the grid's structural values as columns; a swept
+    hyperparameter that a group's choice does not read (focal_gamma with bce) is NaN there."""
     frames = []
-    structural = [p for p in (grid or {}) if p.split(".")[-1] not in
-                  (results[0].group.paths if results else {})]
+    hyper = {p for r in results for p in r.group.paths.values()}
+    structural = [p for p in (grid or {}) if p not in hyper]
     for g, result in enumerate(results):
         table = result.population.table()
         table.insert(0, "group", g)

@@ -3,7 +3,9 @@
 A grid is {"optim.learning_rate": [...], "model.hidden": [...], ...}. Fields declared
 with `hyper(...)` vary inside one compiled population; any other field (layer sizes,
 model kind) changes the program, so each of its values starts a new group. Every group
-gets the full product of the hyper values.
+gets the full product of the hyper values its choices read: a group whose loss ignores a
+swept knob (bce's of focal_gamma under `--loss.name bce focal`) keeps it at its default
+rather than training duplicate members.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from fjax.config import check_grid_values, get_path, hyperparameters, replace_paths
+from fjax.config import check_grid_values, get_path, hyperparameters, read_in, replace_paths
 
 
 @dataclass(frozen=True)
@@ -35,9 +37,13 @@ def group_grid(base: Any, grid: Mapping[str, Sequence[Any]]) -> list[Group]:
     short = {p.split(".")[-1]: p for p in hyper}
     if len(short) != len(hyper):
         raise ValueError(f"hyperparameter names must be unique across sections: {hyper}")
+    configs = [replace_paths(base, dict(zip(structural, combo)))
+               for combo in itertools.product(*(grid[p] for p in structural))]
+    # One that no group reads stays in each, for the loss's check to refuse by name.
+    unread = {p for p in hyper if not any(read_in(cfg, p) for cfg in configs)}
     groups = []
-    for combo in itertools.product(*(grid[p] for p in structural)):
-        cfg = replace_paths(base, dict(zip(structural, combo)))
-        groups.append(Group(config=cfg, hparams={s: list(grid[p]) for s, p in short.items()},
-                            paths=short))
+    for cfg in configs:
+        paths = {s: p for s, p in short.items() if p in unread or read_in(cfg, p)}
+        groups.append(Group(config=cfg, hparams={s: list(grid[p]) for s, p in paths.items()},
+                            paths=paths))
     return groups

@@ -101,7 +101,9 @@ def cross_validate(config: Config, grid: Mapping[str, Sequence[Any]], data: Cred
     hp = [p for p in inner if p in hyper]
     keys = ["encoding", *(p for p in grid if is_encoding_key(p)), "group",
             *(p for p in inner if p not in hp), *hp]
-    table.insert(0, "config", table.groupby(["encoding", "group", *hp], sort=False).ngroup())
+    # dropna=False: a hyperparameter its group's loss ignores is NaN (focal_gamma with bce)
+    table.insert(0, "config", table.groupby(["encoding", "group", *hp], sort=False,
+                                            dropna=False).ngroup())
     for _, row in table.drop_duplicates("config").iterrows():
         result = all_results[int(row["encoding"])][int(row["group"])]
         values = {s: float(row[p]) for s, p in result.group.paths.items()}

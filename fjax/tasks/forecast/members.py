@@ -39,11 +39,12 @@ class Candidate:
 def candidates(results: list[GroupResult], has_val: bool,
                grid: Mapping[str, Sequence] | None = None) -> list[Candidate]:
     """One candidate per grid point of every compile group, in grid order; `hparams`
-    holds the point's hyperparameters and the group's structural grid values."""
+    holds the point's hyperparameters and the group's structural grid values (not a swept
+    hyperparameter its loss ignores: mse's huber_delta)."""
     out = []
+    hyper = {p for r in results for p in r.group.paths.values()}
     for g, result in enumerate(results):
-        structure = {p: get_path(result.group.config, p) for p in (grid or {})
-                     if p not in result.group.paths.values()}
+        structure = {p: get_path(result.group.config, p) for p in (grid or {}) if p not in hyper}
         table = result.population.table()
         names = list(result.group.hparams)
         keys = table[names].apply(tuple, axis=1) if names else [()] * len(table)

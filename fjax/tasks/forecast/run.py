@@ -235,13 +235,15 @@ def sweep_rows(cands: list[Candidate], forecasts: list[PriceForecast], ev: Evalu
              [ev.metrics["baselines"]["naive"]["rmse"]])
     at = lambda v, k: None if v is None else float(v[k])  # noqa: E731
     rows = []
+    paths = list(dict.fromkeys(p for c in cands for p in c.hparams))   # n/a: None
     for k in range(data.plan.k):
         block = ev.origin == k
         for i, (c, f) in enumerate(zip(cands, forecasts)):
             m = point_metrics(f.point[block], ev.actual[block], ev.last[block],
                               data.naive_scale(k), ev.observed[block])
+            settings = {p: c.hparams.get(p) for p in paths}
             row = {"point": i + 1, "group": c.group + 1,
-                   **{p: str(v) if isinstance(v, tuple) else v for p, v in c.hparams.items()},
+                   **{p: str(v) if isinstance(v, tuple) else v for p, v in settings.items()},
                    "val_loss": at(c.val_loss, k), "val_mse": at(c.val_mse, k),
                    "test_rmse": m["rmse"], "test_mae": m["mae"], "test_mase": m["mase"],
                    "naive_rmse": naive[k]}
