@@ -210,8 +210,9 @@ def check_read(cfg: object, section: str, names: Sequence[str] | None = None, *,
                usual: object = None, swept: Sequence[str] = ()) -> None:
     """Fields that only some values of a choice read (`type(cfg).READ_BY` maps each to the
     choice field and the values that read it) must be read by one of `chosen` (by default
-    the value `cfg` holds; several: those `among` names) when set away from `usual` (an
-    instance of the section, by default the class's defaults) or swept (`swept`: names).
+    the value `cfg` holds; several: those `among` names) when set away from the class's
+    default and from `usual` (an instance of the section: a task's own default model, which
+    a plain `ModelConfig(kind=...)` does not carry) or swept (`swept`: names).
     `names`: the fields to check, by default the structural ones, as a `hyper` field's value
     may be the first of a sweep's, which only a check that knows the grid can tell
     (`check_loss_grid`). `section` ("optim") names the flags in the fix, which offers only
@@ -221,10 +222,11 @@ def check_read(cfg: object, section: str, names: Sequence[str] | None = None, *,
         names = [n for n in type(cfg).READ_BY if not fields[n].metadata.get("hyper")]
     for name in names:
         choice, readers = type(cfg).READ_BY[name]
-        value = getattr(cfg, name)
-        default = fields[name].default if usual is None else getattr(usual, name)
+        value, default = getattr(cfg, name), fields[name].default
+        usual_value = default if usual is None else getattr(usual, name)
         values = [getattr(cfg, choice)] if chosen is None else chosen
-        if (name not in swept and value == default) or set(values) & set(readers):
+        if (name not in swept and value in (default, usual_value)) \
+                or set(values) & set(readers):
             continue
         offered = [r for r in readers if r in (_literal_choices(hints[choice]) or readers)]
         flag = f"--{section}.{choice.replace('_', '-')}"
@@ -236,7 +238,7 @@ def check_read(cfg: object, section: str, names: Sequence[str] | None = None, *,
             raise ValueError(f"grid entry {section}.{name} has no effect: {ignoring}; "
                              f"{use}drop it from the grid")
         raise config_error(cfg, name, f"is {value!r}, but {ignoring}",
-                           f"{use}leave it out (default {default!r})")
+                           f"{use}leave it out (default {usual_value!r})")
 
 
 def check_read_by_class(cfg: object, section: str) -> None:

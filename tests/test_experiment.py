@@ -271,6 +271,22 @@ def test_a_model_field_some_trained_kind_reads_or_left_at_the_task_default_is_ke
     check_model_grid(task_config(task, **model), grid)
 
 
+@pytest.mark.parametrize("task", ["forecast", "fraud", "credit"])
+def test_a_model_built_from_its_class_defaults_is_kept(task):
+    """`Config(model=ForecastModelConfig(kind="linear"))` carries the class's widths (64, 64),
+    not the task's (50, 50): the user set nothing, so nothing is refused; a width set by hand
+    still is."""
+    from fjax.tasks import get_task
+    from fjax.tasks.experiment import check_model_grid
+    cls = get_task(task).Config
+    model_class = type(cls().model)
+    check_model_grid(cls(model=model_class(kind="linear" if task == "forecast" else
+                                           "logistic")), {})
+    with pytest.raises(ValueError, match=r"hidden is \(8,\), but kind="):
+        check_model_grid(cls(model=model_class(kind="linear" if task == "forecast" else
+                                               "logistic", hidden=(8,))), {})
+
+
 def test_the_credit_experiments_grid_over_kinds_is_kept():
     """experiments/credit_german.py sweeps kind over logistic and mlp from a logistic base."""
     import importlib.util

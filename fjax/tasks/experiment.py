@@ -252,8 +252,9 @@ def check_loss_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]])
 def check_model_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]]) -> None:
     """Refuse a model field that every kind the run trains ignores (`--model.dropout 0.3`
     with a logistic model), set away from the task's default model (its Config's: a
-    logistic run keeps the task's MLP widths) or swept; the kinds are the run's own and
-    those a grid sweeps over model.kind. Only the run's own model reads `config.model`."""
+    logistic run keeps the task's MLP widths) and from the class's defaults, or swept; the
+    kinds are the run's own and those a grid sweeps over model.kind. Only the run's own
+    model reads `config.model`."""
     kinds = list(dict.fromkeys([config.model.kind, *grid.get("model.kind", ())]))
     swept = [path.split(".", 1)[1] for path in grid if path.startswith("model.")]
     check_read(config.model, "model", chosen=kinds, usual=task_default(config, "model"),
