@@ -801,3 +801,25 @@ def test_the_selection_spread_is_per_period_over_seeds_with_the_next_finite_runn
     assert r["mean"] == pytest.approx(0.6) and (r["min"], r["max"]) == pytest.approx((0.5, 0.7))
     assert period_spread(table[chosen], ["optim.learning_rate"], chosen[chosen], "val_auc",
                          "max")["runner_up"] is None
+
+
+def test_a_grid_over_model_kind_is_checked_against_the_kinds_it_trains():
+    """Every member trains on one stack, built for the run's kind: a grid mixing gru with
+    per-row kinds crashed mid-run (GRU expects [batch, time, features]), so it is refused
+    up front; and a grid over model.kind replaces the run's kind, so a loss or history
+    only the replaced kind read is refused too."""
+    from fjax.config import BinaryLossConfig
+    from fjax.tasks.fraud import _check_grid
+    ten = FraudDataConfig(history=10)
+    gru = ModelConfig(kind="gru", hidden=(8,))
+    with pytest.raises(ValueError, match="grid entry model.kind has gru, which read a card's "
+                                         "sequence, unlike the run's model.kind='mlp'"):
+        _check_grid(Config(data=ten), {"model.kind": ["mlp", "gru"]})
+    with pytest.raises(ValueError, match="grid entry model.kind has mlp, logistic, which do "
+                                         "not read a card's sequence"):
+        _check_grid(Config(model=gru, data=ten), {"model.kind": ["mlp", "logistic"]})
+    with pytest.raises(ValueError, match="ignores the loss"):
+        _check_grid(Config(loss=BinaryLossConfig(pos_weight=5.0)),
+                    {"model.kind": ["autoencoder"]})
+    _check_grid(Config(model=gru, data=ten), {"model.kind": ["gru", "lstm"]})
+    _check_grid(Config(), {"model.kind": ["mlp", "logistic", "autoencoder"]})

@@ -59,18 +59,37 @@ def _check_grid(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
                            "search", "sweep a hyperparameter (`fjax sweep fraud "
                            "--optim.learning-rate 1e-3 3e-3`) to choose epochs on the "
                            "validation weeks, or leave patience unset")
+    _check_kind_grid(config, grid)
     _check_loss_read(config, grid)
     _check_history_read(config, grid)
     check_loss_grid(config, grid)
     check_model_grid(config, grid)
 
 
+def _trained_kinds(config: Config, grid: Mapping[str, Sequence[Any]]) -> list[str]:
+    """The kinds trained from the run's config: a grid over model.kind replaces its own."""
+    return list(dict.fromkeys(grid.get("model.kind", ()) or [config.model.kind]))
+
+
+def _check_kind_grid(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
+    """Refuse a grid over model.kind that mixes sequence and per-row kinds, or differs from
+    the run's own kind in that: every member trains on one stack, built for the run's kind
+    (a gru member on per-row features crashed after the data was prepared)."""
+    sequence = config.model.kind in SEQUENCE_KINDS
+    odd = [k for k in _trained_kinds(config, grid) if (k in SEQUENCE_KINDS) != sequence]
+    if odd:
+        raise ValueError(f"grid entry model.kind has {', '.join(odd)}, which "
+                         f"{'do not read' if sequence else 'read'} a card's sequence, unlike "
+                         f"the run's model.kind={config.model.kind!r}; sweep sequence kinds "
+                         "(gru, lstm) and per-row kinds in separate runs, with --model.kind "
+                         "one of the swept kinds")
+
+
 def _check_loss_read(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
     """Refuse a loss setting (swept, or set away from the task's default) when only the
     autoencoder trains from this run's config: it minimises reconstruction error, and the
     compared models train with their presets' loss, so nothing would read it."""
-    kinds = {config.model.kind, *grid.get("model.kind", ())}
-    if kinds != {"autoencoder"}:
+    if _trained_kinds(config, grid) != ["autoencoder"]:
         return
     ignores = ("the autoencoder (model.kind='autoencoder') minimises reconstruction error "
                "and ignores the loss (the compared models train with their presets' loss)")
@@ -91,8 +110,7 @@ def _check_loss_read(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
 def _check_history_read(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
     """Refuse data.history (swept, or set away from the task's default) when no model the
     run trains reads a card's sequence: only gru and lstm (the run's, or compared gru) do."""
-    kinds = [config.model.kind, *grid.get("model.kind", ()),
-             *(m for m in config.compare if m in MODELS)]
+    kinds = [*_trained_kinds(config, grid), *(m for m in config.compare if m in MODELS)]
     if any(kind in SEQUENCE_KINDS for kind in kinds):   # compared gru: its preset
         return
     ignoring = f"no model this run trains ({', '.join(dict.fromkeys(kinds))}) reads it"
