@@ -75,11 +75,9 @@ def accepts(task: str, group: str, **fields) -> bool:
             choice, readers = general.READ_BY[name]
             tries = [{**fields, choice: reader} for reader in readers]
     for changed in tries:
-        try:
+        with contextlib.suppress(ValueError):
             config(**CONTEXT[task], **{group: general(**{**values, **changed})})
             return True
-        except ValueError:
-            pass
     return False
 
 
