@@ -91,17 +91,15 @@ def plan_windows(n: int, *, window: int, horizon: int, stride: int = 1,
     cuts = [b + round(k * (n - b) / origins) for k in range(origins + 1)]
     size = len(grid)
     train, val, test = (np.zeros((origins, size), np.float32) for _ in range(3))
+    first_end = (a if val_fraction > 0 else b) - gap   # origin 1's training end
+    length = rolling_rows or first_end - first         # a rolling window's rows
+    if training == "rolling" and length > first_end - first:   # later origins end later
+        raise ValueError(rolling_too_long(length, first_end, first, val_fraction > 0))
     spans = []
     for k in range(origins):
         shift = cuts[k] - b
-        train_end = (a if val_fraction > 0 else b) + shift - gap
-        if training == "rolling":
-            length = rolling_rows or spans_length(spans, train_end, first)
-            if length > train_end - first:   # only origin 1's: later ones end later
-                raise ValueError(rolling_too_long(length, train_end, first, val_fraction > 0))
-            train_start = train_end - length
-        else:
-            train_start = first
+        train_end = first_end + shift
+        train_start = train_end - length if training == "rolling" else first
         span = {"train": (train_start, train_end), "val": None, "test": (cuts[k], cuts[k + 1])}
         train[k] = (grid >= train_start) & (grid + horizon <= train_end)
         test[k] = (grid >= cuts[k]) & (grid < cuts[k + 1])
@@ -135,14 +133,6 @@ def rolling_too_long(length: int, train_end: int, first: int, has_val: bool) -> 
             "start before the data, so the first origin(s) would train on every earlier row, "
             f"as training='expanding' does; set --data.rolling-rows {have} or fewer, leave "
             "it unset (origin 1's rows, for every origin), or use --data.training expanding")
-
-
-def spans_length(spans: list, train_end: int, first: int) -> int:
-    """Default rolling length: the first origin's training rows."""
-    if spans:
-        lo, hi = spans[0]["train"]
-        return hi - lo
-    return train_end - first
 
 
 def gather_inputs(values: np.ndarray, origins: np.ndarray, window: int) -> np.ndarray:
