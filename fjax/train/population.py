@@ -34,6 +34,7 @@ from fjax.data.checks import check_count, check_type, check_weights
 from fjax.data.splits import Folds
 from fjax.optim import HYPERPARAMS, build_optimizer, optimizer_settings
 from fjax.train.callbacks import Callback, ProgressBar
+from fjax.train.epoch import num_batches
 from fjax.train.fit import inputs_named, prepare
 from fjax.train.lift import PopulationSpec, auto_chunk, member_mesh, population_epoch
 from fjax.train.loop import EvalFn, LoopState, RunRecord, loop_spec, run_epochs, warn_unselected
@@ -195,8 +196,8 @@ def predict_members(apply_fn: Callable, params: Any, x: Any,
     check_count("batch_size", batch_size, 1)
     check_finite_rows(x)
     n = rows[0]
-    bs = max(1, min(batch_size, n))
-    nb = -(-n // bs)
+    bs = min(batch_size, n)
+    nb = num_batches(n, bs)
     xb = jax.tree.map(lambda a: jnp.asarray(np.concatenate(
         [a, np.repeat(a[-1:], nb * bs - n, axis=0)]).reshape(nb, bs, *a.shape[1:])), x)
     try:
