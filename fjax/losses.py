@@ -94,10 +94,10 @@ def _check_weights(weights: ArrayLike | None) -> None:
     if weights is None or not _concrete(weights):
         return
     w = np.asarray(weights, np.float64)
-    if not np.all(np.isfinite(w) & (w >= 0)):
-        raise ValueError(
-            f"weights must be finite and >= 0, found {_listed(np.unique(w[~(w >= 0)]))}; "
-            "use 0 to drop a sample")
+    bad = w[~(np.isfinite(w) & (w >= 0))]
+    if bad.size:
+        raise ValueError(f"weights must be finite and >= 0, found {_listed(np.unique(bad))}; "
+                         "use 0 to drop a sample")
 
 
 def weighted_mean(per_sample: ArrayLike, weights: ArrayLike | None = None) -> Array:

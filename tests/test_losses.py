@@ -401,6 +401,8 @@ BAD_LOSS_CALLS = {
                    r"weights must be finite and >= 0, found \[-1\.0\]"),
     "weight nan": (lambda: losses.mse(np.zeros(2), np.ones(2), [1.0, np.nan]),
                    r"weights must be finite.*\[nan\]"),
+    "weight inf": (lambda: losses.mse(np.zeros(2), np.ones(2), [1.0, np.inf]),
+                   r"weights must be finite.*\[inf\]"),
     "no rows": (lambda: losses.mse(np.zeros(0), np.zeros(0)), r"no values \(shape \(0,\)\)"),
 }
 
