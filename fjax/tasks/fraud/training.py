@@ -150,23 +150,18 @@ def select(config: Config, grid: Mapping[str, Sequence], val_stack: SplitStack,
     monitor, mode = config.train.monitor, config.train.monitor_mode
     best, hparams = best_result(results, monitor, mode)
     chosen = config_with(config, best, hparams)
-    table = best.population.table()
-    mask = np.ones(len(table), bool)
-    for short, value in hparams.items():
-        mask &= np.isclose(table[short].to_numpy(float), value)
-    best_epochs = table.loc[mask, "best_epoch"].to_numpy()
-    epochs = median_epochs(best_epochs)
-    info = {"metric": monitor, "mode": mode, "epochs": epochs,
-            "best_epochs": best_epochs.astype(int).tolist(),
-            "hyperparameters": {best.group.paths[k]: v for k, v in hparams.items()},
-            "value": float(table.loc[mask, f"best_{monitor}"].mean())}
-    resumed = max(r.population.resumed_epoch for r in results)
     every = combined_table(results, grid)
     g = next(i for i, r in enumerate(results) if r is best)
     rows = (every["group"] == g).to_numpy().copy()
     for short, value in hparams.items():
         rows &= np.isclose(every[best.group.paths[short]].to_numpy(float), value)
-    info["spread"] = period_spread(every, list(grid), rows, monitor, mode)
+    best_epochs = every.loc[rows, "best_epoch"].to_numpy()
+    info = {"metric": monitor, "mode": mode, "epochs": median_epochs(best_epochs),
+            "best_epochs": best_epochs.astype(int).tolist(),
+            "hyperparameters": {best.group.paths[k]: v for k, v in hparams.items()},
+            "value": float(every.loc[rows, f"best_{monitor}"].mean()),
+            "spread": period_spread(every, list(grid), rows, monitor, mode)}
+    resumed = max(r.population.resumed_epoch for r in results)
     return chosen, every, info, resumed
 
 
