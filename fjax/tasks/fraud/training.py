@@ -32,7 +32,7 @@ from fjax.tasks.experiment import (Trainable, best_result, check_sweep_divergenc
 from fjax.tasks.fraud.config import Config
 from fjax.tasks.fraud.objective import no_eval, ranking_eval, reconstruction_loss, score_function
 from fjax.tasks.fraud.presets import test_stage_train
-from fjax.train.epoch import num_batches
+from fjax.train.loop import loop_spec
 from fjax.train.objective import supervised_loss
 
 SCORE_CHUNK = 16384
@@ -172,9 +172,8 @@ def validated_schedule(config: Config, data: dict, folds: Folds
     stops where the chosen member's best epoch did (as early stopping would), not a schedule
     squeezed into them (a warmup the search finished would never end, and was refused)."""
     weights = folds.train * np.asarray(data.get("weight", 1.0), np.float32)[None]
-    most = max(int((weights > 0).sum(axis=1).max()), 1)
-    batches = num_batches(most, min(config.train.batch_size, most))
-    return build_optimizer(config.optim, config.train.epochs * batches)
+    spec = loop_spec(config.train, (weights > 0).sum(axis=1), has_val=False)
+    return build_optimizer(config.optim, config.train.epochs * spec.n_batches)
 
 
 def fit_periods(name: str, config: Config, stack: SplitStack, *,
