@@ -117,8 +117,8 @@ def spread_note(chosen: dict) -> list[str]:
         r = s["runner_up"]
         text += (f"; the runner-up ({_values(r['hyperparameters'])}, mean {r['mean']:.4f}) "
                  f"{span(r)}; the chosen is ahead in {s['chosen_ahead_in']} of "
-                 f"{s['periods']} period(s).")
-    return [text + ("" if text.endswith(".") else "."), ""]
+                 f"{s['periods']} period(s)")
+    return [text + ".", ""]
 
 
 def immature_label_periods(periods_df: pd.DataFrame, ratio: float = 0.5,
