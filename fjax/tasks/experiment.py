@@ -264,10 +264,7 @@ def check_model_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]]
 def task_default(config: ExperimentConfig, section: str) -> Any:
     """The default of `section` in `config`'s class (fraud's model: its 100 x 100 MLP),
     which may differ from the default of the section's own class."""
-    field = next(f for f in dataclasses.fields(config) if f.name == section)
-    if field.default is dataclasses.MISSING:
-        return type(getattr(config, section))()
-    return field.default
+    return getattr(type(config)(), section)
 
 
 def config_class(config: ExperimentConfig) -> str:
