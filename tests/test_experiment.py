@@ -247,6 +247,9 @@ def task_config(task, **model):
     ("forecast", dict(kernel_size=5), {"model.kind": ["lstm", "gru"]},
      r"kernel_size is 5, but every kind this run trains \(lstm, gru\) ignores it; choose cnn"),
     ("forecast", dict(kind="linear", hidden=(8,)), {}, r"hidden is \(8,\), but kind='linear'"),
+    # a grid over the kind replaces the run's own: mlp never trains here
+    ("credit", dict(kind="mlp", dropout=0.3), {"model.kind": ["logistic"]},
+     r"dropout is 0.3, but kind='logistic' ignores it"),
 ])
 def test_a_model_field_every_trained_kind_ignores_is_refused(task, model, grid, message):
     """`fjax run credit --model.dropout 0.3` trained the logistic model, silently."""

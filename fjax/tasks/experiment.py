@@ -253,12 +253,17 @@ def check_model_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]]
     """Refuse a model field that every kind the run trains ignores (`--model.dropout 0.3`
     with a logistic model), set away from the task's default model (its Config's: a
     logistic run keeps the task's MLP widths) and from the class's defaults, or swept; the
-    kinds are the run's own and those a grid sweeps over model.kind. Only the run's own
-    model reads `config.model`."""
-    kinds = list(dict.fromkeys([config.model.kind, *grid.get("model.kind", ())]))
+    kinds are `trained_kinds`. Only the run's own model reads `config.model`."""
+    kinds = trained_kinds(config, grid)
     swept = [path.split(".", 1)[1] for path in grid if path.startswith("model.")]
     check_read(config.model, "model", chosen=kinds, usual=task_default(config, "model"),
                swept=swept)
+
+
+def trained_kinds(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]]) -> list[str]:
+    """The model kinds a run trains from its config: a grid over model.kind replaces the
+    run's own (each grid point sets it)."""
+    return list(dict.fromkeys(grid.get("model.kind", ()) or [config.model.kind]))
 
 
 def task_default(config: ExperimentConfig, section: str) -> Any:

@@ -23,7 +23,7 @@ from typing import Any, Mapping, Sequence
 
 from fjax.config import config_error, to_dict
 from fjax.tasks.experiment import (check_loss_grid, check_model_grid, default_run_dir,
-                                  finish_run, task_default)
+                                  finish_run, task_default, trained_kinds)
 from fjax.tasks.fraud.config import (MODELS, SEQUENCE_KINDS, TRAINED_KINDS, Config, FraudDataConfig,
                                      FraudModelConfig, FraudTrainConfig)
 from fjax.tasks.fraud.dataset import FraudData, prepare
@@ -66,17 +66,12 @@ def _check_grid(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
     check_model_grid(config, grid)
 
 
-def _trained_kinds(config: Config, grid: Mapping[str, Sequence[Any]]) -> list[str]:
-    """The kinds trained from the run's config: a grid over model.kind replaces its own."""
-    return list(dict.fromkeys(grid.get("model.kind", ()) or [config.model.kind]))
-
-
 def _check_kind_grid(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
     """Refuse a grid over model.kind that mixes sequence and per-row kinds, or differs from
     the run's own kind in that: every member trains on one stack, built for the run's kind
     (a gru member on per-row features crashed after the data was prepared)."""
     sequence = config.model.kind in SEQUENCE_KINDS
-    odd = [k for k in _trained_kinds(config, grid) if (k in SEQUENCE_KINDS) != sequence]
+    odd = [k for k in trained_kinds(config, grid) if (k in SEQUENCE_KINDS) != sequence]
     if odd:
         raise ValueError(f"grid entry model.kind has {', '.join(odd)}, which "
                          f"{'do not read' if sequence else 'read'} a card's sequence, unlike "
@@ -89,7 +84,7 @@ def _check_loss_read(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
     """Refuse a loss setting (swept, or set away from the task's default) when only the
     autoencoder trains from this run's config: it minimises reconstruction error, and the
     compared models train with their presets' loss, so nothing would read it."""
-    if _trained_kinds(config, grid) != ["autoencoder"]:
+    if trained_kinds(config, grid) != ["autoencoder"]:
         return
     ignores = ("the autoencoder (model.kind='autoencoder') minimises reconstruction error "
                "and ignores the loss (the compared models train with their presets' loss)")
@@ -110,7 +105,7 @@ def _check_loss_read(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
 def _check_history_read(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
     """Refuse data.history (swept, or set away from the task's default) when no model the
     run trains reads a card's sequence: only gru and lstm (the run's, or compared gru) do."""
-    kinds = [*_trained_kinds(config, grid), *(m for m in config.compare if m in MODELS)]
+    kinds = [*trained_kinds(config, grid), *(m for m in config.compare if m in MODELS)]
     if any(kind in SEQUENCE_KINDS for kind in kinds):   # compared gru: its preset
         return
     ignoring = f"no model this run trains ({', '.join(dict.fromkeys(kinds))}) reads it"
