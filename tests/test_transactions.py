@@ -624,6 +624,27 @@ def test_a_timezone_converts_written_offsets_to_its_clock():
         assert list(np.diff(tx.seconds)) == list(np.diff(instants))
 
 
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York"])
+@pytest.mark.parametrize("written", [
+    ["2024-03-10T00:00:00+01:00", "2024-03-11", "2024-03-12"],                # dates
+    ["2024-03-09 20:00-05:00", "2024-03-10 03:30", "2024-03-11T12:00:00Z",   # across New
+     "2024-03-11 13:00"]])                                                   # York's DST
+def test_a_timezone_reads_times_without_offsets_among_ones_with_them_as_its_clock(
+        zone, written):
+    """Times without an offset among ones with one are on data.timezone's clock, as in a
+    file of them, not UTC: New York's 2024-03-11 was read as 03-10 20:00 there (a day
+    early), Berlin's 13:00 as 14:00. Each row's instant is the standard library's, its
+    written offset's or, without one, the zone's."""
+    def instant(w: str) -> datetime:
+        t = datetime.fromisoformat(w)
+        return t if t.tzinfo else t.replace(tzinfo=ZoneInfo(zone))
+    tx = from_frame(_timed(written), NAMES, timezone=zone)
+    clocks = [instant(w).astimezone(ZoneInfo(zone)) for w in written]
+    _on_clocks(tx, clocks)
+    instants = [instant(w).timestamp() for w in written]
+    assert list(np.diff(tx.seconds)) == list(np.diff(instants))
+
+
 def test_utc_as_the_timezone_gives_the_features_and_days_of_no_timezone_byte_for_byte():
     """The zone's path at UTC (zero offsets) reproduces the features and days read without
     a zone, for naive and unix times: a file without data.timezone reads as before."""

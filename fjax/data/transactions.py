@@ -27,7 +27,8 @@ import pandas as pd
 from fjax.data.checks import first_unscalable
 from fjax.data.columns import (ID_MIN_ROWS, category_values, did_you_mean, looks_numeric,
                                numeric_values, spelled_as)
-from fjax.datasets import midnights, read_dates, read_table, written_instants, written_offsets
+from fjax.datasets import (holds_numbers, midnights, read_dates, read_table, without_offsets,
+                           written_instants, written_offsets, zoned)
 
 DAY = 86_400
 COLUMNS = ("transaction_id", "timestamp", "customer", "terminal", "amount", "label")
@@ -282,28 +283,38 @@ def on_zone(column: pd.Series, ts: pd.Series, utc: bool, zone: str,
     that `read_dates` read from `column` (`utc`: as UTC). Unix times, times written
     with offsets and times with a zone (each by its own offset) are instants, shown on
     the zone's clock (its offset at each, daylight saving included); times without
-    offsets are the zone's wall clocks. Of those, times that a change back from daylight
-    saving repeats read by the file's order (`first_passes`), and one that a change to it
-    skips is refused: the times are on another clock. Dates without times of day are each
-    their day's first instant, also where a zone's clock skips or repeats midnight
-    (America/Santiago, Asia/Beirut)."""
+    offsets are the zone's wall clocks (`wall_instants`), also among times with them."""
     instants = ts if utc else written_instants(column, described)
-    if instants is not None:
-        local = instants.dt.tz_localize("UTC").dt.tz_convert(zone).dt.tz_localize(None)
-    else:
-        dates = midnights(ts)
-        first = np.ones(len(ts), bool) if dates else first_passes(column, ts, zone, described)
-        aware = ts.dt.tz_localize(zone, ambiguous=first,
-                                  nonexistent="shift_forward" if dates else "NaT")
-        if aware.isna().any():
-            row = int(np.nonzero(aware.isna().to_numpy())[0][0])
-            raise ValueError(f"{described} holds {column.iloc[row]!r} at row {row}, a time "
-                             f"that data.timezone {zone!r} skips (its change to daylight "
-                             "saving), so the times are on another clock; write them with "
-                             "their UTC offsets, or name the zone they are written in")
-        instants = aware.dt.tz_convert("UTC").dt.tz_localize(None)
-        local = ts
+    if instants is None:
+        instants = wall_instants(column, ts, midnights(ts), zone, described)
+        return instants, (ts - instants).dt.total_seconds().to_numpy().astype(np.int64)
+    local = instants.dt.tz_localize("UTC").dt.tz_convert(zone).dt.tz_localize(None)
+    if not holds_numbers(column) and not zoned(column):
+        bare = without_offsets(column, described)
+        if bare.notna().any():   # not UTC as read: the zone's clock, as a column of them
+            local = bare.fillna(local)
+            instants = instants.where(bare.isna(), wall_instants(
+                column, local, midnights(bare), zone, described))
     return instants, (local - instants).dt.total_seconds().to_numpy().astype(np.int64)
+
+
+def wall_instants(column: pd.Series, wall: pd.Series, days: bool, zone: str,
+                  described: str) -> pd.Series:
+    """Naive UTC instants of the wall clocks `wall` (read from `column`) on `zone`. Times
+    that a change back from daylight saving repeats read by the file's order
+    (`first_passes`), and one that a change to it skips is refused: the times are on
+    another clock. Dates without times of day (`days`) are each their day's first instant,
+    also where a zone's clock skips or repeats midnight (America/Santiago, Asia/Beirut)."""
+    first = np.ones(len(wall), bool) if days else first_passes(column, wall, zone, described)
+    aware = wall.dt.tz_localize(zone, ambiguous=first,
+                                nonexistent="shift_forward" if days else "NaT")
+    if aware.isna().any():
+        row = int(np.nonzero(aware.isna().to_numpy())[0][0])
+        raise ValueError(f"{described} holds {column.iloc[row]!r} at row {row}, a time "
+                         f"that data.timezone {zone!r} skips (its change to daylight "
+                         "saving), so the times are on another clock; write them with "
+                         "their UTC offsets, or name the zone they are written in")
+    return aware.dt.tz_convert("UTC").dt.tz_localize(None)
 
 
 def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,

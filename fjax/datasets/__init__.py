@@ -220,6 +220,18 @@ def written_instants(column: pd.Series, described: str = "") -> pd.Series | None
     return _as_utc(column, bool(day_first(column, described))).dt.tz_localize(None)
 
 
+def without_offsets(column: pd.Series, described: str = "") -> pd.Series:
+    """The times of text `column` that write no UTC offset (its other rows missing), as
+    written: with offsets on some rows, those are wall clocks rather than UTC."""
+    text = column.astype(str)
+    bare = column.where(column.notna() & ~text.str.match(WRITTEN_OFFSET))
+    clocks = _written_clocks(bare, bool(day_first(column, described)))
+    if clocks is None:
+        raise ValueError(f"{described} is not parseable as dates; write dates such as "
+                         "2020-01-31 or 2020-01-31 08:15:00")
+    return clocks
+
+
 def _as_utc(column: pd.Series, first: bool) -> pd.Series:
     """Text `column` as UTC times, each by its own written offset (`first`: day-first
     dates); as ISO 8601 where pandas' inference fails, also times with and without one."""
