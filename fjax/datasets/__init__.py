@@ -61,8 +61,10 @@ def day_first(column: pd.Series, described: str, fix: str = "") -> bool | None:
     the column is not written so. Raises when neither shows which, since every date
     would read either way (02/01/2015), or when both do (rows disagree)."""
     text = column.dropna().astype(str)
+    if text.empty or not SLASHED.match(text.iloc[0]):   # before the slow match of every row
+        return None
     parts = text.str.extract(SLASHED)
-    if text.empty or parts[0].isna().any():
+    if parts[0].isna().any():
         return None
     first, second = parts[0].astype(int) > 12, parts[2].astype(int) > 12
     if first.any() != second.any():
