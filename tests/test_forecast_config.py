@@ -40,7 +40,7 @@ def test_defaults_reproduce_the_tutorial():
      r"ForecastDataConfig.feature_transforms has 1 value\(s\) \('level',\) for 0 feature"),
     (lambda: ForecastDataConfig(features=("Volume",), feature_transforms=("logret",)),
      r"ForecastDataConfig.feature_transforms has 'logret' \(did you mean 'log_return'\?\); "
-     r"choose each from level, log, diff, log_return"),
+     r"choose each from level, log, log1p, diff, log_return"),
     (lambda: ForecastDataConfig(features=("RSI",), feature_transforms=("price",)),
      r"ForecastDataConfig.feature_transforms has 'price' \(did you mean 'level'\?\)"),
     (lambda: ForecastDataConfig(transform="pct"), r"ForecastDataConfig.transform is 'pct'"),

@@ -203,7 +203,7 @@ def test_a_log_feature_on_nonpositive_values_names_the_column_and_the_fix(tmp_pa
     kw = dict(path=str(path), target="price", features=("volume", "spread"), window=10)
     with pytest.raises(ValueError, match=r"column 'spread' of '.*rw.csv' has 120 values <= 0 "
                        r"\(first on 2021-06-18 00:00:00: .*\); log returns need positive "
-                       r"values; give it level or diff "
+                       r"values; give it log1p \(a volume with zeros\), level or diff "
                        r"in --data.feature-transforms"):
         prepare(ForecastDataConfig(**kw, feature_transforms=("log", "log_return")))
     with pytest.raises(ValueError, match=r"column 'spread' of .* has 120 values <= 0 .* "
@@ -213,6 +213,20 @@ def test_a_log_feature_on_nonpositive_values_names_the_column_and_the_fix(tmp_pa
     np.testing.assert_allclose(data.scalers[0].inverse_transform(
         np.asarray(data.x[0], np.float64))[:, 1:], np.c_[np.log(frame["volume"]),
                                                          frame["spread"]][:10], rtol=1e-6)
+
+
+def test_a_volume_with_zero_bars_reads_as_log1p(tmp_path):
+    """`--data.feature-transforms log` refuses a zero-volume bar; log1p windows hold
+    numpy's log(1 + volume), unscaled back exactly."""
+    volume = np.r_[0.0, np.random.default_rng(3).lognormal(5, 1, 239)]
+    path, frame = random_walk(tmp_path, volume=np.where(np.arange(240) == 7, 0.0, volume))
+    kw = dict(path=str(path), target="price", features=("volume",), window=10)
+    with pytest.raises(ValueError, match=r"column 'volume' .* 2 values <= 0 .* give it log1p"):
+        prepare(ForecastDataConfig(**kw, feature_transforms=("log",)))
+    data = prepare(ForecastDataConfig(**kw, feature_transforms=("log1p",)))
+    np.testing.assert_allclose(data.scalers[0].inverse_transform(
+        np.asarray(data.x[0], np.float64))[:, 1], np.log1p(frame["volume"][:10]), rtol=1e-6,
+        atol=1e-6)
 
 
 def test_a_feature_constant_over_the_training_rows_is_refused(tmp_path):

@@ -85,7 +85,7 @@ def test_feature_transforms_hand_values():
     assert inputs_first_row("log_return", []) == 1
 
 
-@pytest.mark.parametrize("transform", ["level", "log", "diff", "log_return"])
+@pytest.mark.parametrize("transform", ["level", "log", "log1p", "diff", "log_return"])
 def test_a_feature_at_row_t_uses_rows_up_to_t_only(transform):
     x = np.random.default_rng(0).uniform(1.0, 2.0, 20)
     later = np.r_[x[:10], 3 * x[10:]]
@@ -117,11 +117,24 @@ def test_a_nonpositive_value_is_named_by_date_and_source_when_given():
 def test_a_log_feature_rejects_nonpositive_naming_the_column_and_the_fix(transform, need):
     spread = np.r_[PRICES[:2], -0.5, PRICES[3:5], 0.0, PRICES[6:]]
     with pytest.raises(ValueError, match=rf"column 'Spread' has 2 values <= 0 \(first at row 2: "
-                       rf"-0.5\); {need} need positive values; give it level or diff in "
-                       r"--data.feature-transforms"):
+                       rf"-0.5\); {need} need positive values; give it log1p \(a volume "
+                       r"with zeros\), level or diff in --data.feature-transforms"):
         to_inputs(np.stack([PRICES, spread], axis=1), "price", [transform], ("Close", "Spread"))
     with pytest.raises(ValueError, match="unknown feature transform 'price'"):
         to_feature(PRICES, "price")
+
+
+def test_log1p_takes_a_volume_with_zero_bars_and_refuses_negatives():
+    """Crypto volume has zero bars (an outage, an illiquid hour): `log` refuses them,
+    `log1p` is numpy's log(1 + x) there and elsewhere; a negative value is still named."""
+    volume = np.array([12.0, 0.0, 3.5e6, 0.25])
+    np.testing.assert_allclose(to_feature(volume, "log1p"), np.log1p(volume), rtol=1e-15)
+    z = to_inputs(np.stack([PRICES[:4], volume], axis=1), "log_return", ["log1p"],
+                  ("Close", "Volume"))
+    np.testing.assert_allclose(z[:, 1], np.log1p(volume), rtol=1e-15)
+    with pytest.raises(ValueError, match=r"column 'Volume' has 1 values < 0 \(first at row "
+                       r"2: -1.0\); log1p inputs need non-negative values; give it log1p"):
+        to_feature(np.array([1.0, 0.0, -1.0]), "log1p", "Volume")
 
 
 def test_gaussian_prices_map_each_step_bound():

@@ -10,6 +10,7 @@ Each extra input column (a feature x) has a transform of its own (`to_inputs`):
 
     level:       x_t             (an RSI, a funding rate, a spread: what `price` is to p)
     log:         log x_t         (volume)
+    log1p:       log(1 + x_t)    (volume with zero bars: an outage, an illiquid hour)
     diff:        x_t - x_{t-1}
     log_return:  log x_t - log x_{t-1}
 
@@ -37,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 TRANSFORMS = ("price", "diff", "log_return")
-FEATURE_TRANSFORMS = ("level", "log", "diff", "log_return")
+FEATURE_TRANSFORMS = ("level", "log", "log1p", "diff", "log_return")
 LIKE_TARGET = {"price": "level", "diff": "diff", "log_return": "log_return"}
 """The feature transform that transforms a feature like the target."""
 
@@ -53,7 +54,8 @@ def first_row(transform: str) -> int:
     return 0 if transform == "price" else 1
 
 
-FEATURE_FIX = ("give it level or diff in --data.feature-transforms (one value per "
+FEATURE_FIX = ("give it log1p (a volume with zeros), level or diff in "
+               "--data.feature-transforms (one value per "
                "feature, in the order of --data.features; unset, every feature is "
                "transformed like the target), or drop it from --data.features")
 
@@ -68,19 +70,20 @@ def where(i: int, dates: np.ndarray | None = None) -> str:
 
 def _check_positive(values: np.ndarray, names: Sequence[str], need: str = "log returns",
                     fix: str | None = None, dates: np.ndarray | None = None,
-                    source: str | None = None) -> None:
-    """Raise naming the column (and `source`), how many values are <= 0 and the first,
-    by date where `dates` are given. `fix` defaults to the target's fix for column 0
-    and a feature's for the others."""
+                    source: str | None = None, zero_ok: bool = False) -> None:
+    """Raise naming the column (and `source`), how many values are <= 0 (< 0 where
+    `zero_ok`) and the first, by date where `dates` are given. `fix` defaults to the
+    target's fix for column 0 and a feature's for the others."""
     cols = values.reshape(values.shape[0], -1)
     of = f" of {source}" if source else ""
+    bound, kind = ("< 0", "non-negative") if zero_ok else ("<= 0", "positive")
     for c in range(cols.shape[1]):
-        bad = np.nonzero(~(cols[:, c] > 0))[0]
+        bad = np.nonzero(~(cols[:, c] >= 0 if zero_ok else cols[:, c] > 0))[0]
         if len(bad):
             name = names[c] if c < len(names) else f"column {c}"
             raise ValueError(
-                f"column {name!r}{of} has {len(bad)} values <= 0 (first "
-                f"{where(bad[0], dates)}: {float(cols[bad[0], c])!r}); {need} need positive "
+                f"column {name!r}{of} has {len(bad)} values {bound} (first "
+                f"{where(bad[0], dates)}: {float(cols[bad[0], c])!r}); {need} need {kind} "
                 "values; "
                 f"{fix or ('use --data.transform diff or price' if c == 0 else FEATURE_FIX)}")
 
@@ -127,6 +130,9 @@ def to_feature(values: np.ndarray, transform: str, name: str = "feature", *,
     v = np.asarray(values, dtype=np.float64)
     if transform == "level":
         return v.copy()
+    if transform == "log1p":
+        _check_positive(v, (name,), "log1p inputs", FEATURE_FIX, dates, source, zero_ok=True)
+        return np.log1p(v)
     if transform in ("log", "log_return"):
         _check_positive(v, (name,), "logs" if transform == "log" else "log returns",
                         FEATURE_FIX, dates, source)

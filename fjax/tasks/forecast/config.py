@@ -37,7 +37,8 @@ class ForecastDataConfig(DataConfig):
     unless `feature_transforms` says otherwise."""
     feature_transforms: tuple[str, ...] = ()
     """One per feature, in order: level (as is, e.g. an RSI or a spread), log (e.g.
-    volume), diff or log_return; empty: each feature transformed like the target."""
+    volume), log1p (a volume with zero bars), diff or log_return; empty: each feature
+    transformed like the target."""
     transform: Literal["price", "diff", "log_return"] = "price"
     """Model price levels, differences or log returns (all results are in prices)."""
     scaler: Literal["auto", "minmax", "standard", "robust", "none"] = "auto"
