@@ -13,7 +13,8 @@ from fjax.config import LossConfig
 from fjax.tasks.forecast.config import EvaluationConfig, ForecastDataConfig
 from fjax.tasks.forecast.data import prepare
 from fjax.tasks.forecast.evaluate import (PriceForecast, baseline_forecasts, ensemble,
-                                          evaluate, member_prices, score_table)
+                                          evaluate, interval_metrics, member_prices,
+                                          score_table)
 from fjax.tasks.forecast.significance import (diebold_mariano, independent_windows,
                                               overlap_lags)
 
@@ -751,3 +752,21 @@ def test_the_loss_leaves_out_masked_target_steps(name):
         per = 0.5 * np.log(2 * np.pi) + log_scale + 0.5 * ((y - mean) / np.exp(log_scale)) ** 2
     w = weight[:, None] * mask
     assert float(got) == pytest.approx(np.sum(w * per) / np.sum(w), rel=1e-5)
+
+
+def test_interval_median_width_is_the_typical_width_one_wide_step_cannot_set():
+    """A log-return Gaussian bound maps to prices through exp: one wide step (upper 1.5e8
+    on a price of 2,400 after one epoch) set a 'mean width' of 1.2e4 where the typical
+    width was 121. The median, over observed targets only, is numpy's."""
+    rng = np.random.default_rng(0)
+    actual = 2400 + rng.standard_normal((50, 4))
+    lower, upper = actual - rng.uniform(40, 80, (50, 4)), actual + 60.0
+    upper[7, 2] = 1.5e8
+    observed = np.ones((50, 4), bool)
+    observed[3, 1] = False
+    iv = interval_metrics(PriceForecast(actual, lower, upper, nominal=0.8), actual, observed,
+                          12.5)
+    widths = (upper - lower)[observed]
+    assert iv["width"] == pytest.approx(widths.mean(), rel=1e-9)
+    assert iv["median_width"] == pytest.approx(np.median(widths), rel=1e-12)
+    assert iv["median_width"] < 200 < iv["width"]

@@ -186,13 +186,15 @@ def point_metrics(pred: np.ndarray, actual: np.ndarray, last: np.ndarray, scale:
 @in_float64
 def interval_metrics(fc: PriceForecast, actual: np.ndarray, observed: np.ndarray,
                      windows: float) -> dict:
-    """Coverage and width on the observed targets, and the 95% Wilson interval of the
-    coverage on `windows` independent windows: the sampling noise a nominal level is
-    judged against."""
+    """Coverage, mean and median width on the observed targets, and the 95% Wilson
+    interval of the coverage on `windows` independent windows: the sampling noise a
+    nominal level is judged against. The median is the typical width: exp maps a
+    log-return bound to prices, so one wide Gaussian step can set the mean alone."""
     out = interval_table(*_f64(fc.lower, fc.upper, actual, observed))
     result = {"nominal": fc.nominal, **{k: np.asarray(out[k], np.float64).tolist()
                                         for k in ("coverage", "width", "coverage_by_step",
-                                                  "width_by_step")}}
+                                                  "width_by_step")},
+              "median_width": float(np.median((fc.upper - fc.lower)[observed > 0]))}
     return {**result, "independent_windows": windows,
             "coverage_interval": list(intervals.wilson(result["coverage"], windows))}
 

@@ -311,7 +311,8 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
         iv = m["interval"]
         lines += ["## Prediction intervals", "",
                   f"Nominal coverage {iv['nominal']:.0%}; measured {iv['coverage']:.1%} of test "
-                  f"targets fall inside, mean width {iv['width']:.4g} price units. "
+                  f"targets fall inside, mean width {iv['width']:.4g} price units "
+                  f"(median {iv['median_width']:.4g}). "
                   + coverage_words(iv), ""]
         if m.get("quantile_crossing"):
             lines += [crossing_text(m["quantile_crossing"]), ""]
