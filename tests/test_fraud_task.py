@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from fjax import cli
-from fjax.config import ModelConfig, from_dict
+from fjax.config import ModelConfig, from_dict, to_dict
 from fjax.data.fraud_simulator import simulate
 from fjax.tasks.fraud import Config, FraudDataConfig
 from fjax.tasks.fraud.report import immature_label_periods, immature_labels_note
@@ -300,6 +300,31 @@ def test_the_loss_is_checked_against_the_kinds_that_read_it():
         _check_grid(Config(model=ae, loss=weighted), {"loss.pos_weight": [5.0, 1.0]})
 
 
+def test_a_grid_over_a_data_field_is_refused_before_the_data_is_prepared(tmp_path, capsys,
+                                                                           monkeypatch):
+    """The stacks are built once, from the run's data.history: a grid.json over it trained
+    every gru member on 5-transaction stacks (x f32[N, 5, 15] in each group) while
+    validation.csv named 2 and 4, and the chosen 2 was reported. Any data field alike."""
+    from fjax.tasks import fraud
+    monkeypatch.setattr(fraud, "prepare", lambda *a, **k: pytest.fail("data was prepared"))
+    folder = tmp_path / "a"
+    folder.mkdir()
+    gru = Config(model=ModelConfig(kind="gru", hidden=(8,)))
+    (folder / "config.json").write_text(json.dumps(to_dict(gru)))
+    (folder / "grid.json").write_text(json.dumps({"data.history": [2, 4]}))
+    out = tmp_path / "b"
+    assert cli.main(["sweep", "fraud", "--config", str(folder / "config.json"),
+                     "--out", str(out)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "grid entry data.history cannot be swept: the fraud data is prepared once, from " \
+           "data.history=5, for every member; run one sweep per value instead (`fjax sweep " \
+           "fraud ... --data.history VALUE`)" in err
+    assert not out.exists()
+    for grid in ({"data.top_k": [20, 50]}, {"data.history": [3, 5]}):  # an mlp's too
+        with pytest.raises(ValueError, match=f"grid entry {list(grid)[0]} cannot be swept"):
+            fraud.run(Config(), grid, progress=False)
+
+
 def test_a_history_that_no_sequence_model_reads_is_refused(tmp_path, capsys):
     """Only gru and lstm read a card's last data.history transactions: with the mlp, rule
     and logistic it changed nothing, so it is refused before the folder is touched; a
@@ -312,8 +337,6 @@ def test_a_history_that_no_sequence_model_reads_is_refused(tmp_path, capsys):
            "and no model this run trains (mlp, rule, logistic) reads it; leave it out " \
            "(default 5)" in err
     assert not out.exists()
-    with pytest.raises(ValueError, match="grid entry data.history has no effect"):
-        _check_grid(Config(), {"data.history": [3, 5]})
     ten = FraudDataConfig(history=10)
     _check_grid(Config(data=ten, compare=("gru",)), {})
     _check_grid(Config(data=ten, model=ModelConfig(kind="lstm", hidden=(8,))), {})

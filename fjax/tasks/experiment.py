@@ -260,6 +260,21 @@ def check_model_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]]
                swept=swept)
 
 
+def check_data_grid(task: str, config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
+                    prepared: Sequence[str] = ()) -> None:
+    """Refuse a grid over a `data.*` field other than the `prepared` ones (those the task
+    prepares its data again for, per value): the data is prepared once from the run's own
+    value, so every member would train on that while the table named the swept ones."""
+    for path in grid:
+        if path.startswith("data.") and path not in prepared:
+            flag = "--" + path.replace("_", "-")
+            others = f" (a grid may vary {', '.join(prepared)})" if prepared else ""
+            raise ValueError(f"grid entry {path} cannot be swept: the {task} data is "
+                             f"prepared once, from {path}={get_path(config, path)!r}, for "
+                             f"every member{others}; run one sweep per value instead "
+                             f"(`fjax sweep {task} ... {flag} VALUE`)")
+
+
 def trained_kinds(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]]) -> list[str]:
     """The model kinds a run trains from its config: a grid over model.kind replaces the
     run's own (each grid point sets it)."""

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from fjax.config import config_error, to_dict
-from fjax.tasks.experiment import (check_loss_grid, check_model_grid, default_run_dir,
-                                  finish_run, task_default, trained_kinds)
+from fjax.tasks.experiment import (check_data_grid, check_loss_grid, check_model_grid,
+                                  default_run_dir, finish_run, task_default, trained_kinds)
 from fjax.tasks.fraud.config import (MODELS, SEQUENCE_KINDS, TRAINED_KINDS, Config, FraudDataConfig,
                                      FraudModelConfig, FraudTrainConfig)
 from fjax.tasks.fraud.dataset import FraudData, prepare
@@ -59,6 +59,7 @@ def _check_grid(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
                            "search", "sweep a hyperparameter (`fjax sweep fraud "
                            "--optim.learning-rate 1e-3 3e-3`) to choose epochs on the "
                            "validation weeks, or leave patience unset")
+    check_data_grid("fraud", config, grid)   # prepare() reads every data field once
     _check_kind_grid(config, grid)
     _check_loss_read(config, grid)
     _check_history_read(config, grid)
@@ -103,15 +104,12 @@ def _check_loss_read(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
 
 
 def _check_history_read(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
-    """Refuse data.history (swept, or set away from the task's default) when no model the
-    run trains reads a card's sequence: only gru and lstm (the run's, or compared gru) do."""
+    """Refuse data.history set away from the task's default when no model the run trains
+    reads a card's sequence: only gru and lstm (the run's, or compared gru) do."""
     kinds = [*trained_kinds(config, grid), *(m for m in config.compare if m in MODELS)]
     if any(kind in SEQUENCE_KINDS for kind in kinds):   # compared gru: its preset
         return
     ignoring = f"no model this run trains ({', '.join(dict.fromkeys(kinds))}) reads it"
-    if "data.history" in grid:
-        raise ValueError(f"grid entry data.history has no effect: {ignoring}; drop it from "
-                         "the sweep, or train a sequence model (--model.kind gru)")
     default = task_default(config, "data").history
     if config.data.history != default:
         raise config_error(config.data, "history", f"is {config.data.history}, but only the "
