@@ -1,6 +1,6 @@
 """Cross-validated search: folds x configurations x seeds as compiled populations.
 
-Grid entries that change the encoding (`model.kind`, `data.*`) need their own stacked
+Grid entries that change the encoding (`model.kind`, `data.woe*`) need their own stacked
 design, so the grid is split: one design per encoding, and within it
 `fjax.tasks.experiment.train_grid` trains one population per model structure with every
 hyperparameter, seed and fold as a member. Members are then scored on their own
@@ -42,8 +42,13 @@ class Search:
     results: list[list[GroupResult]]     # per encoding, per compile group
 
 
+# The data fields each encoding's design is built again for (`fold_design` reads them);
+# the others are read once, as the data is loaded, and cannot be swept.
+ENCODING_DATA = ("data.woe", "data.woe_bins", "data.woe_monotone")
+
+
 def is_encoding_key(path: str) -> bool:
-    return path == "model.kind" or path.startswith("data.")
+    return path == "model.kind" or path in ENCODING_DATA
 
 
 def encodings(config: Config, grid: Mapping[str, Sequence[Any]]) -> list[Config]:
