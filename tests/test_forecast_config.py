@@ -88,3 +88,30 @@ def test_sweep_grid_from_the_command_line():
     base, grid = cli.split_sweep(Config, parsed)
     assert grid == {"optim.learning_rate": (1e-3, 3e-3)}
     assert dataclasses.replace(base, optim=Config().optim, sweep=Config().sweep) == Config()
+
+
+def test_a_grid_over_a_data_or_shared_field_is_refused_before_the_data_is_prepared(
+        tmp_path, capsys, monkeypatch):
+    """Every member shares one set of windows, prepared from the run's data.window and
+    data.horizon: a grid.json over them is refused, naming the field and the fix."""
+    import importlib
+    import json
+    forecast_run = importlib.import_module("fjax.tasks.forecast.run")
+    monkeypatch.setattr(forecast_run, "prepare", lambda *a, **k: pytest.fail("data prepared"))
+    folder = tmp_path / "a"
+    folder.mkdir()
+    (folder / "config.json").write_text(to_json(Config()))
+    (folder / "grid.json").write_text(json.dumps({"data.window": [10, 20]}))
+    out = tmp_path / "b"
+    assert cli.main(["sweep", "forecast", "--config", str(folder / "config.json"),
+                     "--out", str(out)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "grid entry data.window cannot be swept: the forecast data is prepared once, from " \
+           "data.window=60, for every member; run one sweep per value instead (`fjax sweep " \
+           "forecast ... --data.window VALUE`)" in err
+    assert not out.exists()
+    with pytest.raises(ValueError, match="grid entry data.horizon cannot be swept"):
+        forecast_run.run(Config(), {"data.horizon": [1, 5]}, progress=False)
+    with pytest.raises(ValueError, match=r"cannot sweep \['sweep.folds'\]: a grid may vary "
+                                         "model, loss, optim, train fields only"):
+        forecast_run.run(Config(), {"sweep.folds": [2, 3]}, progress=False)

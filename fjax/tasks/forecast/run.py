@@ -59,7 +59,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
     """Train, forecast, score and write `config.json`, `metrics.json`, `history.jsonl`,
     `forecast.csv`, `report.md` and PNG plots to `config.run_dir`; returns the folder."""
     t0 = time.perf_counter()
-    check_grid(grid)
+    check_grid(config, grid)
     data = prepare(config.data, config.evaluation)
     run_dir = default_run_dir(config, grid, OUTPUTS)
     setup, results = train(config, data, grid, run_dir, progress)

@@ -22,7 +22,8 @@ import numpy as np
 from fjax.data.splits import Folds
 from fjax.models import build_model
 from fjax.report.files import RunDir
-from fjax.tasks.experiment import GroupResult, Trainable, check_sweep_divergence, train_grid
+from fjax.tasks.experiment import (GroupResult, Trainable, check_data_grid, check_sweep_divergence,
+                                  train_grid)
 from fjax.tasks.forecast.config import Config
 from fjax.tasks.forecast.data import ForecastData
 from fjax.train.objective import output_dim, supervised_loss
@@ -31,13 +32,14 @@ from fjax.train.objective import output_dim, supervised_loss
 GRID_SECTIONS = ("model", "loss", "optim", "train")
 
 
-def check_grid(grid: Mapping[str, Sequence[Any]] | None) -> None:
+def check_grid(config: Config, grid: Mapping[str, Sequence[Any]] | None) -> None:
     """Only model, loss, optimizer and loop fields may vary: members share the windows."""
+    check_data_grid("forecast", config, grid or {})
     fixed = [p for p in (grid or {}) if p.split(".")[0] not in GRID_SECTIONS]
     if fixed:
         raise ValueError(f"cannot sweep {fixed}: a grid may vary {', '.join(GRID_SECTIONS)} "
-                         "fields only (data fields change the windows every member shares); "
-                         "run one configuration per data setting instead")
+                         "fields only (every member shares the others); run one configuration "
+                         "per setting instead")
 
 
 def build_trainable(config: Config, example_x: np.ndarray) -> Trainable:
@@ -99,7 +101,7 @@ def setup(config: Config, data: ForecastData) -> Setup:
 def train(config: Config, data: ForecastData, grid: Mapping[str, Sequence[Any]] | None = None,
           run_dir: RunDir | None = None, progress: bool = True) -> tuple[Setup, list[GroupResult]]:
     """Every member of the grid x seeds x origins, one compiled population per group."""
-    check_grid(grid)
+    check_grid(config, grid)
     s = setup(config, data)
     loss_grid = [p for p in (grid or {}) if p.startswith("loss.")]
 
