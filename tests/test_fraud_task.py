@@ -846,3 +846,22 @@ def test_a_grid_over_model_kind_is_checked_against_the_kinds_it_trains():
                     {"model.kind": ["autoencoder"]})
     _check_grid(Config(model=gru, data=ten), {"model.kind": ["gru", "lstm"]})
     _check_grid(Config(), {"model.kind": ["mlp", "logistic", "autoencoder"]})
+
+
+@pytest.mark.parametrize("loss, text", [
+    ({}, "bce loss"),
+    ({"pos_weight": 10.0}, "bce loss (pos_weight 10)"),
+    ({"name": "focal"}, "focal loss (gamma 2)"),
+    ({"name": "focal", "focal_alpha": 0.25}, "focal loss (gamma 2, alpha 0.25)"),
+    (None, "reconstruction error of legitimate rows")])
+def test_trained_with_names_the_loss_so_loss_runs_tell_apart(loss, text):
+    from fjax.config import to_dict
+    from fjax.tasks.fraud.report import trained_with
+
+    config = Config()
+    if loss is None:
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model,
+                                                                       kind="autoencoder"))
+    else:
+        config = dataclasses.replace(config, loss=dataclasses.replace(config.loss, **loss))
+    assert trained_with(to_dict(config)) == f"adam lr 0.003, 16 epochs, {text}"

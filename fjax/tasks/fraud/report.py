@@ -213,11 +213,26 @@ def comparison_protocol(model: str, members: pd.DataFrame, periods_df: pd.DataFr
 
 
 def trained_with(config: dict | None) -> str:
-    """"adam lr 0.003, 16 epochs": how a model was trained, from its config dict."""
+    """"adam lr 0.003, 16 epochs, focal loss (gamma 2)": how a model was trained, from its
+    config dict, loss included, so that runs differing only in the loss tell apart."""
     if config is None:
         return "no training"
     return (f"{config['optim']['name']} lr {config['optim']['learning_rate']:g}, "
-            f"{config['train']['epochs']} epochs")
+            f"{config['train']['epochs']} epochs, {_loss_text(config)}")
+
+
+def _loss_text(config: dict) -> str:
+    """"bce loss (pos_weight 10)": the loss a model minimised, with its non-default
+    settings; the autoencoder's reconstruction error on legitimate training rows."""
+    if config["model"]["kind"] == "autoencoder":
+        return "reconstruction error of legitimate rows"
+    loss = config["loss"]
+    settings = [f"gamma {loss['focal_gamma']:g}"] if loss["name"] == "focal" else []
+    if loss["name"] == "focal" and loss["focal_alpha"] >= 0:
+        settings.append(f"alpha {loss['focal_alpha']:g}")
+    if loss["pos_weight"] != 1:
+        settings.append(f"pos_weight {loss['pos_weight']:g}")
+    return f"{loss['name']} loss" + (f" ({', '.join(settings)})" if settings else "")
 
 
 def results_table(summary_df: pd.DataFrame, k: int, members: pd.DataFrame | None = None,
