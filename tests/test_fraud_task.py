@@ -865,3 +865,15 @@ def test_trained_with_names_the_loss_so_loss_runs_tell_apart(loss, text):
     else:
         config = dataclasses.replace(config, loss=dataclasses.replace(config.loss, **loss))
     assert trained_with(to_dict(config)) == f"adam lr 0.003, 16 epochs, {text}"
+
+
+def test_the_alert_volume_note_turns_false_positive_rates_into_alerts_a_day():
+    """By hand: 7000 and 7000 legitimate scored transactions over 2 weeks of 7 days are
+    1000 a day; FPR 1% flags 10 of them a day, 0.1% flags 1."""
+    from fjax.tasks.fraud.report import fpr_volume_note
+    periods = pd.DataFrame({"test_tx": [7000, 7140], "test_frauds": [0, 140]})
+    note = fpr_volume_note(periods, test_days=7)
+    assert "score 1000 legitimate transactions a day" in note
+    assert "FPR 1% flags about 10 legitimate" in note
+    assert "FPR 0.1% flags about 1 legitimate" in note
+    assert "hindsight" in note

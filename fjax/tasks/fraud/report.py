@@ -179,6 +179,20 @@ def alert_budget_note(periods_df: pd.DataFrame, top_k: int, cost_alert: float) -
             "raising no alerts; at this budget cost only ranks models against each other.")
 
 
+def fpr_volume_note(periods_df: pd.DataFrame, test_days: int) -> str:
+    """Report text turning the recall@FPR columns into alert volumes: the legitimate test
+    transactions a day that each false-positive rate flags (scored transactions, removed
+    cards left out), and that its threshold is read off the test week's own labels."""
+    legit_per_day = ((periods_df["test_tx"] - periods_df["test_frauds"]).sum()
+                     / (len(periods_df) * test_days))
+    volumes = "; ".join(f"FPR {100 * f:g}% flags about {f * legit_per_day:.3g} legitimate "
+                        "transactions a day" for f in FPR_TARGETS)
+    return (f"Alert volume: the test weeks score {legit_per_day:.0f} legitimate transactions "
+            f"a day, so {volumes}, beside the frauds caught. These thresholds are read off "
+            "each test week's own labels (hindsight): one set in advance on earlier weeks "
+            "flags near that rate, not exactly at it.")
+
+
 def comparison_protocol(model: str, members: pd.DataFrame, periods_df: pd.DataFrame,
                         k: int) -> str:
     """How fjax's figure for `model` and the handbook's figure beside it were measured,
@@ -518,7 +532,8 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
              f"averaged over periods (without alerts: {periods_df['cost_no_alerts'].mean():.0f};"
              f" a perfect ranking: {periods_df['oracle_cost'].mean():.0f}). "
              "± is the sample standard deviation over periods and "
-             "seeds. The rule ranks by amount." + _presets_note(results), ""]
+             "seeds. The rule ranks by amount." + _presets_note(results), "",
+             fpr_volume_note(periods_df, config.data.test_days), ""]
     if simulated:
         lines += [
             "The handbook's figures are for its own simulation run and the protocol "
