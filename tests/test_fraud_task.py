@@ -877,3 +877,13 @@ def test_the_alert_volume_note_turns_false_positive_rates_into_alerts_a_day():
     assert "FPR 1% flags about 10 legitimate" in note
     assert "FPR 0.1% flags about 1 legitimate" in note
     assert "hindsight" in note
+
+
+def test_the_rule_is_described_only_when_the_run_scores_it():
+    from fjax.tasks.fraud.report import ModelResult, _rule_note
+
+    def result(name):
+        return ModelResult(name, pd.DataFrame(), {}, {}, {}, True)
+
+    assert _rule_note([result("mlp"), result("autoencoder")]) == ""
+    assert _rule_note([result("mlp"), result("rule")]) == " The rule ranks by amount."

@@ -364,6 +364,11 @@ def _plots(run_dir: RunDir, results: list[ModelResult], k: int, daily: pd.DataFr
     return figures
 
 
+def _rule_note(results: list[ModelResult]) -> str:
+    """" The rule ranks by amount." when the rule is among the results, else ""."""
+    return " The rule ranks by amount." if any(r.name == "rule" for r in results) else ""
+
+
 def _presets_note(results: list[ModelResult]) -> str:
     """Which models this run's settings trained, and which fixed presets."""
     if not any(r.config for r in results[1:]):
@@ -532,7 +537,7 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
              f"averaged over periods (without alerts: {periods_df['cost_no_alerts'].mean():.0f};"
              f" a perfect ranking: {periods_df['oracle_cost'].mean():.0f}). "
              "± is the sample standard deviation over periods and "
-             "seeds. The rule ranks by amount." + _presets_note(results), "",
+             "seeds." + _rule_note(results) + _presets_note(results), "",
              fpr_volume_note(periods_df, config.data.test_days), ""]
     if simulated:
         lines += [
