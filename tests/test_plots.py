@@ -106,3 +106,27 @@ def test_a_gzipped_csv_is_the_same_bytes_every_time(tmp_path):
     assert len(written) == 1
     assert gzip.decompress(written.pop()).decode() == frame.to_csv(index=False)
     assert pd.read_csv(tmp_path / "0" / "scores.csv.gz").equals(frame)
+
+
+@pytest.mark.parametrize("zoom", [7, 9])   # 7 is not a multiple of the horizon, 9 is
+def test_the_zoomed_actual_line_covers_every_forecast_path(tmp_path, monkeypatch, zoom):
+    """Paths drawn from every third of the last `zoom` windows ran up to two steps past
+    the actual line, which ended at the last window's first target date."""
+    from fjax.tasks.forecast import plots as forecast_plots
+
+    figures = []
+    monkeypatch.setattr(forecast_plots, "save_figure", lambda fig, path: figures.append(fig))
+    n, horizon = 20, 3
+    steps = np.arange(n)[:, None] + np.arange(horizon)[None, :]
+    dates = np.datetime64("2024-01-01T00", "h") + steps
+    actual = 100.0 + steps
+    forecast_plots.forecast_plot(tmp_path / "f.png", dates, actual, actual + 1, actual - 1,
+                                 None, None, zoom=zoom)
+    lines = {ln.get_label(): ln for ln in figures[0].axes[1].get_lines()}
+    shown = np.asarray(lines["actual"].get_xdata(), "datetime64[h]")
+    paths = [np.asarray(ln.get_xdata(), "datetime64[h]")
+             for ln in figures[0].axes[1].get_lines() if ln.get_marker() == "."]
+    plt.close(figures[0])
+    assert all(np.isin(p, shown).all() for p in paths)
+    np.testing.assert_array_equal(paths[-1], dates[-1])        # the newest forecast is drawn
+    np.testing.assert_array_equal(shown, np.unique(dates[n - zoom:]))

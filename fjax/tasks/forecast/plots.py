@@ -36,7 +36,8 @@ def forecast_plot(path: str | Path, dates: np.ndarray, actual: np.ndarray, model
 
     Top: the whole test span at step 1. Bottom: the last `zoom` test dates close up,
     where a forecast that copies yesterday's value shows as a one-step lag; for H > 1
-    it draws whole H-step paths from every H-th window instead.
+    it draws whole H-step paths from every H-th window back from the last one, and the
+    actuals through the last window's H steps, so no path runs past the actual line.
     """
     horizon = actual.shape[1]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7))
@@ -55,8 +56,9 @@ def forecast_plot(path: str | Path, dates: np.ndarray, actual: np.ndarray, model
                label)
         bottom.set_title(f"Last {len(dates[z])} test dates, close up")
     else:
-        bottom.plot(dates[z, 0], actual[z, 0], color="black", lw=1.0, label="actual")
-        for j, i in enumerate(range(z.start, len(dates), horizon)):
+        bottom.plot(np.r_[dates[z, 0], dates[-1, 1:]], np.r_[actual[z, 0], actual[-1, 1:]],
+                    color="black", lw=1.0, label="actual")
+        for j, i in enumerate(range(len(dates) - 1, z.start - 1, -horizon)[::-1]):
             first = j == 0
             if lower is not None:
                 bottom.fill_between(dates[i], lower[i], upper[i], color=COLORS["model"],
