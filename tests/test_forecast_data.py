@@ -458,13 +458,36 @@ def test_filled_rows_are_never_scored(tmp_path, horizon):
     assert data_facts(data, cfg)["unscored_test_targets"] == data.unscored_targets
     mask = setup(Config(data=cfg), data).arrays.get("target_mask")   # what the loss reads
     np.testing.assert_array_equal(mask, (~touched).astype(np.float32))
-    # The MASE scale: one-step moves between observed prices of the scaler's rows only
-    # (a filled row's zero move shrank it).
+    # The MASE scale: one-day moves between observed prices of the scaler's rows only
+    # (a filled row's zero move shrank it; the two-day move over the hole inflated it).
     start, end = data.plan.spans[0]["train"]
     seen = frame.dropna()
     rows = seen[(pd.to_datetime(seen["Date"]) >= pd.Timestamp(data.series.dates[start]))
                 & (pd.to_datetime(seen["Date"]) < pd.Timestamp(data.series.dates[end]))]
-    assert data.naive_scale(0) == pytest.approx(np.mean(np.abs(np.diff(rows["price"]))))
+    one_day = np.diff(pd.to_datetime(rows["Date"])) == pd.Timedelta(days=1)
+    assert data.naive_scale(0) == pytest.approx(np.mean(np.abs(np.diff(rows["price"]))[one_day]))
+
+
+def test_the_mase_scale_counts_only_steps_between_two_observed_hours(tmp_path):
+    """Hours 6-8 are missing and hour 12's price is blank; ffill carries the last price
+    over both. The in-sample naive MAE is NumPy's NaN-skipping mean of one-hour moves on
+    the hourly grid (as R's forecast and fable drop a difference that touches an NA): the
+    moves out of the filled rows, 5 -> 9 and 11 -> 13, span hours and are left out."""
+    p = np.array([100., 101, 99, 102, 100, 103, np.nan, np.nan, np.nan, 140, 141, 139,
+                  np.nan, 170, 171, 169, 172, 170, 173, 171, 174, 172], np.float64)
+    dates = pd.date_range("2024-01-01", periods=len(p), freq="h")
+    frame = pd.DataFrame({"Date": dates, "price": p})
+    frame = frame.drop(index=[6, 7, 8])
+    frame.to_csv(tmp_path / "hours.csv", index=False)
+    cfg = ForecastDataConfig(path=str(tmp_path / "hours.csv"), target="price", window=3,
+                             missing="ffill", max_gap=2, test_fraction=0.2)
+    with pytest.warns(UserWarning, match="inserted 3 rows"):
+        data = prepare(cfg, EvaluationConfig(season=2, moving_average=2))
+    np.testing.assert_array_equal(data.series.dates, dates.to_numpy())
+    start, end = data.plan.spans[0]["train"]
+    assert end > 14                                 # both gaps lie in the training rows
+    want = np.nanmean(np.abs(np.diff(p[start:end])))
+    assert data.naive_scale(0) == pytest.approx(want, rel=1e-12)
 
 
 def test_test_targets_are_judged_against_their_own_origins_training_range(tmp_path):

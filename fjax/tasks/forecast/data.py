@@ -112,13 +112,16 @@ class ForecastData:
         training span: the MASE denominator (Hyndman & Koehler, 2006). Its prices start
         one row before the first input row when that is row 1 (a differenced target or
         feature), so every transform of the same series, with any features, gets the
-        same scale. Steps into a filled row (`missing="ffill"`) are left out: their zero
-        change would shrink the scale and inflate every MASE."""
+        same scale. Only steps between two observed rows count (`missing="ffill"`): a
+        step into a filled row is a zero change that would shrink the scale, and the
+        step out of one carries the whole move across the gap, several rows' worth."""
         start, end = self.plan.spans[k]["train"]
         lo = start - self.first
         steps = np.abs(np.diff(self.prices[lo:end]))
-        made = self.series.made
-        return float(np.mean(steps if made is None else steps[~made[lo + 1:end]]))
+        if self.series.made is None:
+            return float(np.mean(steps))
+        seen = ~self.series.made[lo:end]
+        return float(np.mean(steps[seen[1:] & seen[:-1]]))
 
     @property
     def target_mask(self) -> np.ndarray | None:
