@@ -6,10 +6,12 @@
 
 `run` takes one value per field. `sweep` takes several values for every field declared
 with `hyper(...)` (learning rate, weight decay, momentum and the loss parameters pos_weight,
-focal_gamma, focal_alpha, huber_delta); their product trains as one compiled population
-per structure. `--config DIR/config.json` starts from a saved run's config (and, for
-`sweep`, its grid.json); other flags override it, and the rerun never writes over DIR
-unless `--out` names it (or `--resume` continues it).
+focal_gamma, focal_alpha, huber_delta), which vary inside one compiled population, and for
+the model's, loss's and optimizer's choices (model.kind, loss.name, optim.schedule, ...),
+each value of which is a population of its own; every combination trains. `--config
+DIR/config.json` starts from a saved run's config (and, for `sweep`, its grid.json); other
+flags override it, and the rerun never writes over DIR unless `--out` names it (or
+`--resume` continues it).
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ import textwrap
 import typing
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import tyro
 
-from fjax.config import check_grid_values, from_dict, get_path, hyperparameters, replace_path
+from fjax.config import check_grid_values, from_dict, get_path, hyperparameters
 from fjax.runtime import enable_compilation_cache, reliable_interrupts
 from fjax.tasks import TASKS, get_task
 from fjax.tasks.experiment import (CHECKPOINT_EVERY_S, RunFinished, changed_data_files,
@@ -42,15 +44,36 @@ USAGE = f"""usage: fjax {{run,sweep}} {{{",".join(TASKS)}}} [OPTIONS]
   fjax run credit --model mlp --cv 5     German credit, 5-fold CV in one program
   fjax run fraud                         simulated transactions, MLP, handbook protocol
   fjax sweep credit --optim.learning-rate 1e-3 3e-3 1e-2 --seeds 3
+  fjax sweep forecast --model.kind lstm gru cnn
   fjax run forecast --config runs/forecast/config.json --out runs/again
 
 Add --help after the task for every option."""
 
 
-def sweep_view(cls: type, base: Any = None) -> type:
-    """A copy of config class `cls` whose hyper fields take tuples of values. Defaults
-    come from `base` (an instance of `cls`) when given, so a task's overridden nested
-    defaults (e.g. `loss: LossConfig = LossConfig(name="bce")`) carry over."""
+# Sections whose choice fields (Literal-typed: model.kind, loss.name, optim.schedule) a
+# sweep varies: each value builds its own compile group on the data every member shares.
+CHOICE_SECTIONS = ("model", "loss", "optim")
+
+
+def is_choice(tp: Any, path: str) -> bool:
+    """Whether field `path` (of annotation `tp`) is a choice that `fjax sweep` varies."""
+    return path.split(".")[0] in CHOICE_SECTIONS and typing.get_origin(bare(tp)) is Literal
+
+
+def takes_several(field: dataclasses.Field, tp: Any, path: str) -> bool:
+    """Whether `fjax sweep` gives config field `path` several values: a hyper or a choice."""
+    return bool(field.metadata.get("hyper")) or is_choice(tp, path)
+
+
+def bare(tp: Any) -> Any:
+    """Annotation `tp` without its tyro markers (Annotated[Literal[...], arg(...)])."""
+    return typing.get_args(tp)[0] if typing.get_origin(tp) is typing.Annotated else tp
+
+
+def sweep_view(cls: type, base: Any = None, prefix: str = "") -> type:
+    """A copy of config class `cls` whose hyper and choice fields take tuples of values.
+    Defaults come from `base` (an instance of `cls`) when given, so a task's overridden
+    nested defaults (e.g. `loss: LossConfig = LossConfig(name="bce")`) carry over."""
     hints = typing.get_type_hints(cls, include_extras=True)
     fields = []
     for f in dataclasses.fields(cls):
@@ -59,13 +82,15 @@ def sweep_view(cls: type, base: Any = None) -> type:
             default = f.default_factory()  # type: ignore[misc]
         if base is not None:
             default = getattr(base, f.name)
+        path = prefix + f.name
         if dataclasses.is_dataclass(tp):
-            view = sweep_view(tp, default if dataclasses.is_dataclass(default) else None)
+            view = sweep_view(tp, default if dataclasses.is_dataclass(default) else None,
+                              path + ".")
             fields.append((f.name, view, dataclasses.field(default=view())))
-        elif f.metadata.get("hyper"):
+        elif takes_several(f, tp, path):
             values = () if default is None else (default,)
-            several = tuple[float, ...]
-            if typing.get_origin(tp) is typing.Annotated:   # keep tyro.conf.Suppress
+            several = tuple[float if f.metadata.get("hyper") else bare(tp), ...]
+            if typing.get_origin(tp) is typing.Annotated:   # keep aliases, Suppress
                 several = typing.Annotated[(several, *tp.__metadata__)]
             fields.append((f.name, several, dataclasses.field(default=values)))
         else:
@@ -77,20 +102,45 @@ def sweep_view(cls: type, base: Any = None) -> type:
                                                  "__post_init__": lambda self: None})
 
 
+def several_paths(cls: type, prefix: str = "") -> list[str]:
+    """The fields of `cls` that `fjax sweep` gives several values: hyper and choice."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    paths = []
+    for f in dataclasses.fields(cls):
+        tp, path = hints[f.name], prefix + f.name
+        if dataclasses.is_dataclass(tp):
+            paths += several_paths(tp, path + ".")
+        elif takes_several(f, tp, path):
+            paths.append(path)
+    return paths
+
+
+def with_values(view: Any, path: str, values: tuple) -> Any:
+    """A parsed-or-default sweep view with field `path` set to `values` as is (no config
+    checks, nor `replace_path`'s reset of fields a choice does not read)."""
+    head, _, rest = path.partition(".")
+    value = with_values(getattr(view, head), rest, values) if rest else values
+    return dataclasses.replace(view, **{head: value})
+
+
 def split_sweep(cls: type, parsed: Any, prefix: str = "") -> tuple[Any, dict[str, tuple]]:
-    """(base config, grid) from a parsed sweep view: the grid holds swept hyper fields."""
-    hints = typing.get_type_hints(cls)
+    """(base config, grid) from a parsed sweep view: the grid holds the hyper and choice
+    fields given several values; the config, the first value of each."""
+    hints = typing.get_type_hints(cls, include_extras=True)
     kwargs, grid = {}, {}
     for f in dataclasses.fields(cls):
-        value = getattr(parsed, f.name)
+        value, path = getattr(parsed, f.name), prefix + f.name
         if dataclasses.is_dataclass(hints[f.name]):
-            kwargs[f.name], sub = split_sweep(hints[f.name], value, f"{prefix}{f.name}.")
+            kwargs[f.name], sub = split_sweep(hints[f.name], value, path + ".")
             grid.update(sub)
-        elif f.metadata.get("hyper"):
+        elif takes_several(f, hints[f.name], path):
+            if not value and not f.metadata.get("hyper"):
+                raise ValueError(f"--{path.replace('_', '-')} needs a value; give one or "
+                                 "several")
             if value:
                 kwargs[f.name] = value[0]
                 if len(value) > 1:
-                    grid[f"{prefix}{f.name}"] = tuple(value)
+                    grid[path] = tuple(value)
         else:
             kwargs[f.name] = value
     return cls(**kwargs), grid
@@ -211,15 +261,15 @@ def has_flag(cls: type, path: str) -> bool:
 def parse_sweep(cls: type, args: list[str], prog: str, saved: Any = None,
                 saved_grid: dict | None = None) -> tuple[Any, dict[str, tuple]]:
     """(base config, grid) of `fjax sweep`: flags over the saved config and grid. A saved
-    grid over structure (an experiment script's model.kind), which flags cannot give,
-    is kept as saved unless a flag sets that field; the grid keeps the saved order."""
+    grid over other structure (an experiment script's model.hidden), which flags cannot
+    give, is kept as saved unless a flag sets that field; the grid keeps the saved order."""
     saved_grid = saved_grid or {}
-    view, swept = sweep_view(cls, saved), hyperparameters(cls())
+    view, swept = sweep_view(cls, saved), several_paths(cls)
     default, structural = view(), {}
     check_grid_values(cls(), saved_grid)   # an unknown field or a bad value: named
     for path, values in saved_grid.items():
         if path in swept:
-            default = replace_path(default, path, tuple(values))
+            default = with_values(default, path, tuple(values))
         else:
             structural[path] = tuple(values)
     parsed = tyro.cli(view, args=args, prog=prog, default=default,
@@ -267,11 +317,17 @@ def _dedent_field_docs() -> None:
 
 def sweep_help(cls: type, swept: list[str]) -> str:
     """The help's preamble for `fjax sweep`: which fields take several values."""
-    flags = ", ".join(f"--{path.replace('_', '-')}" for path in swept)
-    return prose(f"{cls.__doc__ or ''}\n\nSwept fields take several values, and their "
-                 f"product trains as one population: {flags}. Every other field takes one "
-                 "value, as in `fjax run` (a list field such as --model.hidden 16 32 is one "
-                 "model's layer widths); sweep those from Python "
+    def flags(paths: list[str]) -> str:
+        return ", ".join(f"--{path.replace('_', '-')}" for path in paths)
+
+    hyper = hyperparameters(cls())
+    return prose(f"{cls.__doc__ or ''}\n\nSwept fields take several values, and every "
+                 "combination trains: the numbers as members of one compiled population, "
+                 f"each choice as a population of its own. Numbers: "
+                 f"{flags([p for p in swept if p in hyper])}. Choices: "
+                 f"{flags([p for p in swept if p not in hyper])}. Every other field takes "
+                 "one value, as in `fjax run` (a list field such as --model.hidden 16 32 is "
+                 "one model's layer widths); sweep those from Python "
                  "(fjax.tasks.experiment.train_grid, as in experiments/). --config "
                  "DIR/config.json starts from a saved run's config and grid.json; other "
                  "flags override them.")

@@ -6,10 +6,12 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from fjax import cli
-from fjax.config import to_dict, to_json
+from fjax.config import get_path, to_dict, to_json
 from fjax.tasks import get_task
 from fjax.tasks.experiment import default_run_dir
 
@@ -25,8 +27,8 @@ def saved_run(folder: Path, task: str, grid: dict | None = None, **fields) -> st
 
 
 def test_a_saved_grid_over_structure_reruns_unless_a_flag_sets_that_field(tmp_path, calls):
-    """An experiment script's grid.json may sweep model.kind, which `fjax sweep` flags
-    cannot: `--config` used to fail with "CreditModelConfig.kind is ('logistic', 'mlp')"."""
+    """An experiment script's grid.json may sweep model.kind: `--config` used to fail with
+    "CreditModelConfig.kind is ('logistic', 'mlp')"."""
     saved = saved_run(tmp_path / "a", "credit", {"model.kind": ["logistic", "mlp"],
                                                  "optim.learning_rate": [1e-3, 1e-2]})
     assert cli.main(["sweep", "credit", "--config", saved, "--out", str(tmp_path / "b")]) == 0
@@ -105,7 +107,74 @@ def test_sweep_help_names_the_swept_fields(capsys):
     assert done.value.code == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "--optim.learning-rate" in out.split("Every other field")[0]
+    assert "--model.kind" in out.split("Choices:")[1].split("Every other field")[0]
     assert "--model.hidden" not in out.split("Every other field")[0]
+    assert "--model.kind [{logistic,mlp} [{logistic,mlp} ...]]" in out   # several values
+
+
+@pytest.mark.parametrize("task, args, grid", [
+    ("fraud", ["--model.kind", "mlp", "logistic"], {"model.kind": ("mlp", "logistic")}),
+    ("forecast", ["--model", "lstm", "gru", "cnn"], {"model.kind": ("lstm", "gru", "cnn")}),
+    ("credit", ["--loss.name", "bce", "focal", "--loss.focal-gamma", "1", "2"],
+     {"loss.name": ("bce", "focal"), "loss.focal_gamma": (1.0, 2.0)}),
+    ("credit", ["--optim.schedule", "constant", "cosine"],
+     {"optim.schedule": ("constant", "cosine")})])
+def test_a_sweep_takes_several_values_of_a_choice(task, args, grid, calls):
+    """A choice (model.kind, loss.name) swept like a number: tyro refused the second value
+    as an unrecognised option, so only Python or a grid.json could sweep it. The config
+    holds the first value."""
+    assert cli.main(["sweep", task, *args]) == 0
+    config, swept = calls[-1]
+    assert swept == grid
+    assert all(get_path(config, path) == values[0] for path, values in grid.items())
+
+
+def boxed(text: str) -> str:
+    """tyro's error box as one line: its borders and line breaks gone."""
+    return " ".join(re.sub(r"[│╭╮╰╯─]", " ", text).split())
+
+
+def test_a_swept_choice_is_still_checked_and_run_still_takes_one(calls, capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main(["sweep", "fraud", "--model.kind", "mlp", "tree"])
+    assert done.value.code == 2
+    assert ("invalid choice 'tree' for argument '--model/--model.kind'. Expected one of "
+            "('logistic', 'mlp', 'autoencoder', 'gru', 'lstm')") in boxed(capsys.readouterr().err)
+    with pytest.raises(SystemExit) as done:
+        cli.main(["run", "fraud", "--model.kind", "mlp", "logistic"])
+    assert done.value.code == 2
+    assert "Unrecognized options: logistic" in boxed(capsys.readouterr().err)
+    assert cli.main(["sweep", "fraud", "--model.kind", "--optim.learning-rate", "1", "2"]) == 2
+    assert "--model.kind needs a value" in capsys.readouterr().err
+    assert calls == []
+
+
+def test_a_sweep_over_sequence_and_per_row_fraud_kinds_is_refused(tmp_path, capsys):
+    """Every fraud member trains on one stack, built for the run's kind (the first)."""
+    assert cli.main(["sweep", "fraud", "--model.kind", "mlp", "gru", "--out",
+                     str(tmp_path / "run")]) == 2
+    assert ("grid entry model.kind has gru, which read a card's sequence, unlike the run's "
+            "model.kind='mlp'; sweep sequence kinds (gru, lstm) and per-row kinds in separate "
+            "runs") in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_sweep_over_model_kind_trains_and_reports_each_kind(tmp_path):
+    """The sweep's table has one row per kind, and the kinds are its grid.json's."""
+    n = 120
+    prices = 30 + np.cumsum(np.random.default_rng(0).standard_normal(n))
+    pd.DataFrame({"Date": pd.bdate_range("2021-01-04", periods=n), "price": prices}).to_csv(
+        tmp_path / "p.csv", index=False)
+    out = tmp_path / "run"
+    assert cli.main(["sweep", "forecast", "--model.kind", "linear", "mlp", "--model.hidden",
+                     "4", "--data.path", str(tmp_path / "p.csv"), "--data.target", "price",
+                     "--data.window", "5", "--train.epochs", "1", "--out", str(out)]) == 0
+    assert json.loads((out / "grid.json").read_text()) == {"model.kind": ["linear", "mlp"]}
+    assert json.loads((out / "config.json").read_text())["model"]["kind"] == "linear"
+    rows = json.loads((out / "metrics.json").read_text())["sweep"]
+    assert [row["model.kind"] for row in rows] == ["linear", "mlp"]
+    assert len({row["group"] for row in rows}) == 2   # a compiled population per kind
+    assert rows[0]["test_rmse"] != rows[1]["test_rmse"]
 
 
 @pytest.mark.parametrize("argv, code", [(["--help"], 0), (["run", "--help"], 0), ([], 2),

@@ -55,7 +55,8 @@ def test_every_fjax_command_in_the_readme_parses(calls, capsys):
             continue
         assert cli.main(words[1:]) == 0, (words, capsys.readouterr().err)
     sweeps = [grid for config, grid in calls if grid]
-    assert sweeps == [{"optim.learning_rate": (1e-4, 3e-4, 1e-3)}]
+    assert sweeps == [{"optim.learning_rate": (1e-4, 3e-4, 1e-3)},
+                      {"model.kind": ("logistic", "mlp")}]
 
 
 def test_the_readme_experiment_script_flags_parse():

@@ -55,9 +55,10 @@ def option_lines(help_text: str) -> list[str]:
 
 
 def listed_choices(help_text: str, flag: str) -> set[str]:
-    """The {a,b,c} after `flag`, which may wrap over lines of the help's box."""
+    """The {a,b,c} after `flag` ([{a,b,c} ...] where `sweep` takes several), which may wrap
+    over lines of the help's box."""
     flat = " ".join(help_text.replace("│", " ").split())
-    [choices] = re.findall(rf"{re.escape(flag)} \{{([^}}]*)\}}", flat)
+    [choices] = re.findall(rf"{re.escape(flag)} \[?\{{([^}}]*)\}}", flat)
     return set("".join(choices.split()).split(","))
 
 
