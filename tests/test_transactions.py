@@ -281,6 +281,21 @@ def test_one_offset_and_no_offset_keep_their_features_and_clocks_match_across_wr
                                          [float(t.weekday() >= 5) for t in local])
 
 
+@pytest.mark.parametrize("offset", ["", "-05:00"])
+def test_times_on_one_clock_written_in_varying_formats_stay_that_clock(offset):
+    """08:15:00 then 10:00 (seconds left off) made pandas refuse the column as one format;
+    it was read as UTC with a warning that it "mixes UTC offsets", and with none written,
+    labelled UTC with zero offsets. They are the written clocks, as in one format."""
+    written = [w + offset for w in ["2024-01-02 08:15:00", "2024-01-02 09:30:00",
+                                    "2024-01-03 10:00"]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        tx = from_frame(_timed(written), NAMES)
+    assert not tx.utc and tx.clock_offset is None and "times_utc" not in summary(tx)
+    assert tx.start == pd.Timestamp("2024-01-02")
+    assert list(tx.seconds) == [8 * 3600 + 15 * 60, 9 * 3600 + 30 * 60, DAY + 10 * 3600]
+
+
 def test_the_summary_and_the_report_say_which_clock_night_and_weekend_read():
     """Several offsets: days in UTC, night and weekend on the written clocks; unix times:
     UTC clocks (no offset is written); one offset: local clocks, nothing to say."""

@@ -138,11 +138,22 @@ def read_dates(column: pd.Series, described: str, fix: str = "",
             raise ValueError(f"{described} is not parseable as dates ({_reason(err)}); write "
                              f"dates such as 2020-01-31 or 2020-01-31 08:15:00{fix}") from None
         clocks = _written_clocks(column, first)
-        if clocks is not None and midnights(clocks):
-            return clocks, False   # a daily series: each row's written date, as for a zone
+        if clocks is not None and (midnights(clocks) or _one_clock(column, clocks, dates)):
+            return clocks, False   # a daily series (each row's written date, as for a zone),
+            # or formats that vary from row to row on one clock
         _warn_mixed_offsets(described, local_days)
         return dates.dt.tz_localize(None), True
     return (dates.dt.tz_localize(None) if dates.dt.tz is not None else dates), False
+
+
+def _one_clock(column: pd.Series, clocks: pd.Series, utc: pd.Series) -> bool:
+    """Whether text `column` (its `clocks` as written, `utc` as read) writes no UTC offset,
+    or one on every row: pandas refuses formats that vary from row to row (08:15:00 then
+    10:00), which are still one clock, not a mix of offsets."""
+    if (clocks - utc.dt.tz_localize(None)).nunique() > 1:
+        return False
+    written = column.dropna().astype(str).str.match(WRITTEN_OFFSET)
+    return bool(written.all() or not written.any())   # 08:15 among 09:30Z: a mix
 
 
 def _warn_mixed_offsets(described: str, local_days: str) -> None:
