@@ -112,8 +112,8 @@ def checked_dates(df: pd.DataFrame, column: str, source: str) -> tuple[np.ndarra
                          f"{did_you_mean([column], df.columns)}; columns are "
                          f"{list(df.columns)}; pass --data.date-column NAME, or None to "
                          "use the row order")
-    dates, utc = read_dates(df[column], f"date column {column!r} of {source}",
-                        fix=", or pass --data.date-column None to use the row order")
+    dates, utc, _ = read_dates(df[column], f"date column {column!r} of {source}",
+                               fix=", or pass --data.date-column None to use the row order")
     missing = np.nonzero(dates.isna().to_numpy())[0]
     if len(missing):
         raise ValueError(f"date column {column!r} of {source} has {len(missing)} missing "

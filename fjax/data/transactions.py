@@ -28,7 +28,7 @@ from fjax.data.checks import first_unscalable
 from fjax.data.columns import (ID_MIN_ROWS, category_values, did_you_mean, looks_numeric,
                                numeric_values, spelled_as)
 from fjax.datasets import (holds_numbers, midnights, read_dates, read_table, without_offsets,
-                           written_instants, written_offsets, zoned)
+                           written_instants, zoned)
 
 DAY = 86_400
 COLUMNS = ("transaction_id", "timestamp", "customer", "terminal", "amount", "label")
@@ -360,8 +360,9 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
     with warnings.catch_warnings():
         if timezone is not None:   # its days run on the zone's clock, not from midnight UTC
             warnings.filterwarnings("ignore", ".*mixes UTC offsets", UserWarning)
-        ts, utc = read_dates(frame[ts_name], described, local_days="name the cardholders' "
-                             "zone with --data.timezone (e.g. America/New_York)")
+        ts, utc, offsets = read_dates(frame[ts_name], described, local_days="name the "
+                                      "cardholders' zone with --data.timezone (e.g. "
+                                      "America/New_York)")
     if ts.isna().any():
         rows = np.nonzero(ts.isna().to_numpy())[0]
         _fail("timestamp", ts_name, f"has {len(rows)} missing values (first at row {rows[0]})",
@@ -406,8 +407,6 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
 
     if timezone is not None:
         ts, offsets = on_zone(frame[ts_name], ts, utc, timezone, described)
-    else:
-        offsets = written_offsets(frame[ts_name], ts, described) if utc else None
     seconds_abs = ts.to_numpy("datetime64[s]").astype(np.int64)
     order = np.arange(len(frame))
     if np.any(np.diff(seconds_abs) < 0):

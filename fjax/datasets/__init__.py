@@ -14,6 +14,7 @@ import os
 import re
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -93,14 +94,23 @@ def _quiet_to_datetime(column: pd.Series, **kw) -> pd.Series:
 
 def parse_dates(column: pd.Series, described: str, fix: str = "") -> pd.Series:
     """`column` as naive datetimes (`read_dates` without its UTC flag)."""
-    return read_dates(column, described, fix)[0]
+    return read_dates(column, described, fix).dates
+
+
+class Dates(NamedTuple):
+    """A date column as `read_dates` reads it, parsed once for all its callers."""
+
+    dates: pd.Series            # naive datetimes
+    utc: bool                   # UTC, not the file's own wall-clock times
+    offsets: np.ndarray | None  # i64[n] seconds from each UTC time to its written clock,
+    # where several offsets are written and read back (`_offsets`); else None
 
 
 def read_dates(column: pd.Series, described: str, fix: str = "",
-               local_days: str = "write local times without offsets"
-               ) -> tuple[pd.Series, bool]:
+               local_days: str = "write local times without offsets") -> Dates:
     """(`column` as naive datetimes, whether they are UTC rather than the file's own
-    wall-clock times, so outputs can say so); `described` names it in messages ("column
+    wall-clock times, so outputs can say so, and the offsets of their written clocks
+    from those UTC times); `described` names it in messages ("column
     'Date' of my.csv"), and `fix` adds a caller's own remedy to them. Times written with one UTC
     offset keep their wall-clock times, so days are the data's own. Several offsets (a
     daylight-saving change, or times with and without one) are read as UTC, with a
@@ -117,7 +127,7 @@ def read_dates(column: pd.Series, described: str, fix: str = "",
         return _zoned_dates(column, described, local_days)
     if holds_numbers(column):
         if (days := yyyymmdd(column)) is not None:
-            return days, False
+            return Dates(days, False, None)
         present = column.dropna().to_numpy(float)
         unit = next((u for u, (lo, hi) in UNIX_UNITS.items()
                      if np.all((present >= lo) & (present < hi) & (present == np.round(present)))),
@@ -127,7 +137,7 @@ def read_dates(column: pd.Series, described: str, fix: str = "",
                              f"{column.dropna().iloc[0]}); write dates such as 2020-01-31 "
                              "08:15:00, yyyymmdd numbers (20200131) or unix times in whole "
                              f"seconds or milliseconds from 1973 to 2099{fix}")
-        return pd.to_datetime(column, unit=unit), True
+        return Dates(pd.to_datetime(column, unit=unit), True, None)   # unix times: no offset
     first = bool(day_first(column, described, fix))
     try:
         dates = _quiet_to_datetime(column, dayfirst=first)
@@ -139,11 +149,12 @@ def read_dates(column: pd.Series, described: str, fix: str = "",
                              f"dates such as 2020-01-31 or 2020-01-31 08:15:00{fix}") from None
         clocks = _written_clocks(column, first)
         if clocks is not None and (midnights(clocks) or _one_clock(column, clocks, dates)):
-            return clocks, False   # a daily series (each row's written date, as for a zone),
-            # or formats that vary from row to row on one clock
+            return Dates(clocks, False, None)   # a daily series (each row's written date,
+            # as for a zone), or formats that vary from row to row on one clock
         _warn_mixed_offsets(described, local_days)
-        return dates.dt.tz_localize(None), True
-    return (dates.dt.tz_localize(None) if dates.dt.tz is not None else dates), False
+        utc = dates.dt.tz_localize(None)
+        return Dates(utc, True, _offsets(clocks, utc))
+    return Dates(dates.dt.tz_localize(None) if dates.dt.tz is not None else dates, False, None)
 
 
 def _one_clock(column: pd.Series, clocks: pd.Series, utc: pd.Series) -> bool:
@@ -167,16 +178,16 @@ def zoned(column: pd.Series) -> bool:
     return isinstance(column.dtype, pd.DatetimeTZDtype)
 
 
-def _zoned_dates(column: pd.Series, described: str, local_days: str) -> tuple[pd.Series, bool]:
+def _zoned_dates(column: pd.Series, described: str, local_days: str) -> Dates:
     """`read_dates` of a `zoned` column, as the same times written with their offsets would
     read: local times where one offset runs through it, or where every time is midnight
     (a daily series: its own days), else UTC instants (the zone's clock repeats an hour)."""
     wall = column.dt.tz_localize(None)
     instants = column.dt.tz_convert("UTC").dt.tz_localize(None)
     if (wall - instants).nunique() <= 1 or midnights(wall):
-        return wall, False
+        return Dates(wall, False, None)
     _warn_mixed_offsets(described, local_days)
-    return instants, True
+    return Dates(instants, True, (wall - instants).dt.total_seconds().to_numpy().astype(np.int64))
 
 
 def midnights(wall: pd.Series) -> bool:
@@ -190,16 +201,11 @@ WRITTEN_OFFSET = re.compile(r"^(.*\d:\d{2}(?::\d{2}(?:\.\d+)?)?)"      # a time,
                             re.IGNORECASE)
 
 
-def written_offsets(column: pd.Series, utc: pd.Series, described: str = "") -> np.ndarray | None:
-    """i64[n]: seconds from each UTC time `utc` (`read_dates` of text `column` with several
-    offsets) to the wall-clock time written, by its own offset (0 where none is written:
-    such times were read as UTC). None for numbers (unix times say no offset) or when the
-    times without their offsets do not read back, so that clocks stay UTC."""
-    if holds_numbers(column):
-        return None
-    if zoned(column):
-        return (column.dt.tz_localize(None) - utc).dt.total_seconds().to_numpy().astype(np.int64)
-    wall = _written_clocks(column, bool(day_first(column, described)))
+def _offsets(wall: pd.Series | None, utc: pd.Series) -> np.ndarray | None:
+    """i64[n]: seconds from each UTC time `utc` (`read_dates` of text with several offsets)
+    to its wall-clock time `wall` as written (`_written_clocks`; 0 where no offset is
+    written: such times were read as UTC). None when the times without their offsets do
+    not read back, so that clocks stay UTC."""
     if wall is None or wall.isna().any():
         return None
     offsets = (wall - utc).dt.total_seconds().to_numpy()
