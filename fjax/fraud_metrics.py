@@ -190,3 +190,46 @@ def ranking_metrics(score: np.ndarray, label: np.ndarray, where: str = "test per
     average_precision = np.sum(d_tp * tp / (tp + fp)) / p
     return {"auc": float(auc), "average_precision": float(average_precision),
             **{recall_key(f): recall_at_fpr(tp, fp, f) for f in FPR_TARGETS}}
+
+
+def _distinct_scores(score: np.ndarray) -> np.ndarray:
+    """Distinct scores, highest first: the thresholds behind `roc_corners`' corners."""
+    return np.unique(np.asarray(score, np.float64))[::-1]
+
+
+def threshold_at_fpr(score: np.ndarray, label: np.ndarray, fpr: float) -> float:
+    """The lowest score threshold t (flag score >= t) that flags at most `fpr` of the
+    legitimate transactions of these labelled scores: the corner `recall_at_fpr` reads.
+    inf (flag nothing) when even the highest score flags more."""
+    score, label = np.asarray(score, np.float64), np.asarray(label)
+    if label.sum() == len(label):
+        raise ValueError("threshold_at_fpr needs legitimate transactions to count false "
+                         "positives; got only frauds")
+    tp, fp = roc_corners(score, label)
+    within = np.nonzero(fp / fp[-1] <= fpr)[0]
+    return float(_distinct_scores(score)[within[-1]]) if len(within) else np.inf
+
+
+def threshold_at_alerts(score: np.ndarray, n_days: int, per_day: float) -> float:
+    """The lowest score threshold t (flag score >= t) raising at most `per_day` alerts a
+    day over `n_days` days of these scores (no labels needed); inf when even the highest
+    score raises more."""
+    score = np.asarray(score, np.float64)
+    flagged = np.cumsum(np.unique(score, return_counts=True)[1][::-1])
+    within = np.nonzero(flagged <= per_day * n_days)[0]
+    return float(_distinct_scores(score)[within[-1]]) if len(within) else np.inf
+
+
+def rates_at_threshold(score: np.ndarray, label: np.ndarray, n_days: int,
+                       threshold: float) -> dict:
+    """What flagging score >= `threshold` does on a labelled period of `n_days` days:
+    false-positive rate, recall, precision and alerts (flagged transactions) a day; a
+    rate is None where its denominator is 0 (no legitimate, no fraud, no alert)."""
+    score, label = np.asarray(score, np.float64), np.asarray(label).astype(bool)
+    flag = score >= threshold
+    legit, fraud, alerts = int((~label).sum()), int(label.sum()), int(flag.sum())
+    hits = int((flag & label).sum())
+    return {"fpr": (alerts - hits) / legit if legit else None,
+            "recall": hits / fraud if fraud else None,
+            "precision": hits / alerts if alerts else None,
+            "alerts_per_day": alerts / n_days}

@@ -240,3 +240,51 @@ def test_recall_at_a_false_positive_rate_by_hand():
     assert recall_at_fpr(tp, fp, 0.0) == 0.5
     assert recall_at_fpr(tp, fp, 0.25) == 0.75       # the fourth fraud needs FPR 0.3
     assert recall_at_fpr(tp, fp, 0.3) == 1.0
+
+
+def test_rates_at_a_threshold_match_a_confusion_matrix():
+    from sklearn.metrics import confusion_matrix
+    from fjax.fraud_metrics import rates_at_threshold
+    rng = np.random.default_rng(3)
+    label = (rng.random(400) < 0.1).astype(int)
+    score = rng.normal(size=400) + 2.0 * label
+    for t in (-1.0, 0.5, 1.7, 9.0):
+        (tn, fp), (fn, tp) = confusion_matrix(label, score >= t, labels=[0, 1])
+        got = rates_at_threshold(score, label, 7, t)
+        assert got["fpr"] == pytest.approx(fp / (fp + tn))
+        assert got["recall"] == pytest.approx(tp / (tp + fn))
+        assert got["alerts_per_day"] == pytest.approx((tp + fp) / 7)
+        assert got["precision"] == (pytest.approx(tp / (tp + fp)) if tp + fp else None)
+
+
+def test_thresholds_set_on_labelled_scores_by_hand():
+    from fjax.fraud_metrics import rates_at_threshold, threshold_at_alerts, threshold_at_fpr
+    score = np.array([9, 8, 7, 7, 6, 5, 4, 3, 2, 1, 0.5, 0.1], float)
+    label = np.array([1, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0])
+    # 9 legitimate: FPR <= 1/9 allows one of them flagged, so t = 8 (7 ties a legitimate
+    # one with a fraud and flags two); FPR 0 allows none: t = 9.
+    assert threshold_at_fpr(score, label, 1 / 9) == 8
+    assert threshold_at_fpr(score, label, 0.0) == 9
+    assert threshold_at_fpr(score, label, 2 / 9) == 6          # flags 9, 8, 7, 7, 6
+    assert rates_at_threshold(score, label, 1, 6) == {
+        "fpr": 2 / 9, "recall": 1.0, "precision": 3 / 5, "alerts_per_day": 5.0}
+    # The alert budget needs no labels: at most 3 alerts over 2 days -> t = 8 (7 ties).
+    assert threshold_at_alerts(score, 2, 1.5) == 8
+    assert threshold_at_alerts(score, 1, 0.5) == np.inf       # even 9 alone is too many
+    assert rates_at_threshold(score, label, 1, np.inf)["precision"] is None
+
+
+def test_the_fpr_threshold_is_the_roc_curves_and_reaches_recall_at_fpr():
+    from sklearn.metrics import roc_curve
+    from fjax.fraud_metrics import (rates_at_threshold, recall_at_fpr, roc_corners,
+                                    threshold_at_fpr)
+    rng = np.random.default_rng(5)
+    label = (rng.random(3000) < 0.02).astype(int)
+    score = np.round(rng.normal(size=3000) + 2.5 * label, 2)   # ties
+    for target in (0.01, 0.001):
+        fpr, _, thresholds = roc_curve(label, score, drop_intermediate=False)
+        t = threshold_at_fpr(score, label, target)
+        assert t == thresholds[fpr <= target].min()
+        got = rates_at_threshold(score, label, 7, t)
+        assert got["fpr"] <= target
+        assert got["recall"] == recall_at_fpr(*roc_corners(score, label), target)

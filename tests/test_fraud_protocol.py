@@ -110,3 +110,12 @@ def test_a_period_ending_on_the_last_day_fits_and_removed_rows_are_test_rows():
     kept, removed = assessment_mask(day, np.zeros(4, int), np.array([1, 0, 0, 0]), p)
     np.testing.assert_array_equal(kept, [0, 0, 0, 0])
     np.testing.assert_array_equal(removed, [0, 0, 1, 0])
+
+
+def test_thresholds_are_set_on_the_latest_period_whose_labels_are_in():
+    from fjax.data.fraud_protocol import Period, rolling_periods, threshold_sources
+    # 7-day train, delay and test, step 7: period j's labels are in 7 days after its test
+    # week ends, which is when period j + 2's test week starts.
+    assert threshold_sources(rolling_periods(Period(0), 4, 7)) == [None, None, 0, 1]
+    assert threshold_sources(rolling_periods(Period(0), 3, 14)) == [None, 0, 1]
+    assert threshold_sources(rolling_periods(Period(0, delay_days=0), 3, 7)) == [None, 0, 1]

@@ -887,3 +887,39 @@ def test_the_rule_is_described_only_when_the_run_scores_it():
 
     assert _rule_note([result("mlp"), result("autoencoder")]) == ""
     assert _rule_note([result("mlp"), result("rule")]) == " The rule ranks by amount."
+
+
+def _threshold_rows(fraud, score):
+    """`threshold_rows` of one seed on 4 weekly periods of 50 transactions each."""
+    from types import SimpleNamespace
+    from fjax.data.fraud_protocol import Period, rolling_periods
+    from fjax.tasks.fraud.evaluation import threshold_rows
+    stack = SimpleNamespace(row=np.arange(200), val_rows=lambda k: np.arange(50 * k, 50 * k + 50))
+    members = pd.DataFrame({"seed": 0, "fold": range(4)})
+    cfg = SimpleNamespace(top_k=3, test_days=7)
+    return threshold_rows("m", SimpleNamespace(fraud=fraud), stack, members,
+                          [score[50 * k:50 * k + 50] for k in range(4)],
+                          rolling_periods(Period(0), 4, 7), cfg)
+
+
+def test_thresholds_set_in_advance_do_not_read_the_test_weeks_labels():
+    rng = np.random.default_rng(0)
+    fraud = (rng.random(200) < 0.1).astype(np.int8)
+    score = rng.normal(size=200) + 2.0 * fraud
+    table = _threshold_rows(fraud, score)
+    advance = table[table.set_on == "earlier week"].set_index(["period", "target"])
+    assert sorted(set(zip(advance.index.get_level_values(0), advance["set_on_period"]))) \
+        == [(2, 0), (3, 1)]
+    shuffled = fraud.copy()
+    shuffled[100:200] = rng.permutation(shuffled[100:200])   # periods 2 and 3's test labels
+    again = _threshold_rows(shuffled, score)
+    again_advance = again[again.set_on == "earlier week"].set_index(["period", "target"])
+    np.testing.assert_array_equal(advance["threshold"], again_advance["threshold"])
+    hindsight = lambda t: t[t.set_on == "hindsight"]["threshold"].to_numpy()   # noqa: E731
+    assert not np.array_equal(hindsight(table), hindsight(again))   # these read them
+    # The realised rates are the test week's at that threshold (a float64 numpy oracle).
+    for (k, _), row in advance.iterrows():
+        flag, y = score[50 * k:50 * k + 50] >= row["threshold"], fraud[50 * k:50 * k + 50] == 1
+        assert row["fpr"] == pytest.approx((flag & ~y).sum() / (~y).sum())
+        assert row["recall"] == pytest.approx((flag & y).sum() / y.sum())
+        assert row["alerts_per_day"] == pytest.approx(flag.sum() / 7)

@@ -115,3 +115,13 @@ def check_periods(periods: Sequence[Period], n_days: int, what: str = "test",
                        "data.train_days / delay_days / test_days")
             raise ValueError(f"{what} period {i} spans days [{p.train_start}, {p.test_end}) "
                              f"but the data has days [0, {n_days}); {fix}")
+
+
+def threshold_sources(periods: list[Period]) -> list[int | None]:
+    """Per test period k, the latest earlier period j whose test week's labels are all in
+    when k's test week starts (j's test end + delay <= k's test start): the labelled
+    scores a team has to set k's alert threshold in advance. None when no earlier
+    period's labels are in yet (with the default 7-day step and delay, periods 0 and 1)."""
+    return [max((j for j in range(k)
+                 if periods[j].test_end + periods[j].delay_days <= p.test_start),
+                default=None) for k, p in enumerate(periods)]

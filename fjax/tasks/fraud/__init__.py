@@ -27,7 +27,7 @@ from fjax.tasks.experiment import (check_data_grid, check_loss_grid, check_model
 from fjax.tasks.fraud.config import (MODELS, SEQUENCE_KINDS, TRAINED_KINDS, Config, FraudDataConfig,
                                      FraudModelConfig, FraudTrainConfig)
 from fjax.tasks.fraud.dataset import FraudData, prepare
-from fjax.tasks.fraud.evaluation import evaluate, rule_scores, scores_frame
+from fjax.tasks.fraud.evaluation import evaluate, rule_scores, scores_frame, threshold_rows
 from fjax.tasks.fraud.presets import CROSSFIT_FOLDS, preset
 from fjax.tasks.fraud.report import (SIZE_COLUMNS, ModelResult, immature_labels_note,
                                      periods_table, write)
@@ -41,7 +41,7 @@ UNSUPERVISED = ("rule", "autoencoder")   # models that need no fraud in a traini
 # Files of an earlier run in the same folder, removed before this one writes: exact
 # names, so nothing else of a user's folder is touched.
 OUTPUTS = ("members.csv", "periods.csv", "validation.csv", "alerts.csv", "scores.csv.gz",
-           "daily.csv", "metrics.json",
+           "daily.csv", "thresholds.csv", "metrics.json",
            "report.md", "pr_curve.png", "roc_curve.png", "score_distributions.png",
            "daily_card_precision.png", "training_loss.png",
            *(f"models/{model}/{stage}{name}"
@@ -127,10 +127,11 @@ def _result(name: str, data: FraudData, stack, members, scores, logits: bool,
     by_period = {int(m["fold"]): s for (_, m), s in zip(members.iterrows(), scores)
                  if int(m["seed"]) == first_seed}
     labels = {k: data.tx.fraud[stack.row[stack.val_rows(k)]] for k in by_period}
+    thresholds = threshold_rows(name, data.tx, stack, members, scores, data.periods, data.cfg)
     if run is None:
         return ModelResult(name, table, alerts, by_period, labels, logits,
-                           test_scores=test_scores)
-    return ModelResult(name, table, alerts, by_period, labels, logits,
+                           test_scores=test_scores, thresholds=thresholds)
+    return ModelResult(name, table, alerts, by_period, labels, logits, thresholds=thresholds,
                        config=to_dict(run.config), chosen=run.chosen, history=run.history,
                        timing={"compile_s": run.compile_s, "train_s": run.train_s,
                                "resumed_epoch": run.resumed_epoch},

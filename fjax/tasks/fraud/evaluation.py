@@ -9,8 +9,10 @@ from scipy.special import expit
 
 from fjax.data.split_stack import SplitStack
 from fjax.data.transactions import Transactions
+from fjax.data.fraud_protocol import Period, threshold_sources
 from fjax.fraud_metrics import (FPR_TARGETS, DailyAlerts, card_metrics, daily_alerts,
-                                ranking_metrics, recall_key)
+                                rates_at_threshold, ranking_metrics, recall_key,
+                                threshold_at_alerts, threshold_at_fpr)
 from fjax.tasks.fraud.config import FraudDataConfig
 
 METRICS = ("auc", "average_precision", *map(recall_key, FPR_TARGETS), "card_precision",
@@ -41,6 +43,62 @@ def evaluate(name: str, tx: Transactions, stack: SplitStack, members: pd.DataFra
         values, alerts[(seed, k)] = period_metrics(tx, rows, score, cfg, where)
         rows_out.append({"model": name, "seed": seed, "period": k, **values})
     return pd.DataFrame(rows_out), alerts
+
+
+def threshold_targets(top_k: int, n_days: int) -> dict:
+    """Target name -> threshold chooser `(score, label) -> t`: each of `FPR_TARGETS`, and
+    an alert budget of `top_k` flagged transactions a day over `n_days` days."""
+    fpr = {f"FPR {100 * f:g}%": (lambda s, y, f=f: threshold_at_fpr(s, y, f))
+           for f in FPR_TARGETS}
+    return {**fpr, f"{top_k} alerts a day": lambda s, y: threshold_at_alerts(s, n_days, top_k)}
+
+
+def threshold_rows(name: str, tx: Transactions, stack: SplitStack, members: pd.DataFrame,
+                   scores: list[np.ndarray], periods: list[Period], cfg: FraudDataConfig
+                   ) -> pd.DataFrame:
+    """thresholds.csv: per member (seed x period) with a `threshold_sources` period and
+    per target, the threshold set in advance on that earlier period's scores and labels
+    (same seed; the model then running) and set in hindsight on the test week itself,
+    with what each does on the test week (`rates_at_threshold`)."""
+    by_member = {(int(m["seed"]), int(m["fold"])): (np.asarray(s, np.float64),
+                                                    tx.fraud[stack.row[stack.val_rows(
+                                                        int(m["fold"]))]])
+                 for (_, m), s in zip(members.iterrows(), scores)}
+    sources, targets = threshold_sources(periods), threshold_targets(cfg.top_k, cfg.test_days)
+    rows = []
+    for (seed, k), (score, label) in sorted(by_member.items()):
+        j = sources[k]
+        if j is None or (seed, j) not in by_member:
+            continue
+        for target, choose in targets.items():
+            for set_on, source in (("earlier week", by_member[(seed, j)]),
+                                   ("hindsight", (score, label))):
+                t = choose(*source)
+                rows.append({"model": name, "seed": seed, "period": k, "target": target,
+                             "set_on": set_on, "set_on_period": j if set_on != "hindsight"
+                             else k, "threshold": t,
+                             **rates_at_threshold(score, label, cfg.test_days, t)})
+    return pd.DataFrame(rows)
+
+
+THRESHOLD_METRICS = ("fpr", "recall", "precision", "alerts_per_day")
+
+
+def summarize_thresholds(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean and sample std over members of `THRESHOLD_METRICS`, per model, target and
+    set_on (earlier week, hindsight), as `summarize` does for the metrics."""
+    out = []
+    if table.empty:
+        return pd.DataFrame()
+    for (model, target, set_on), group in table.groupby(["model", "target", "set_on"],
+                                                        sort=False):
+        row = {"model": model, "target": target, "set_on": set_on, "members": len(group)}
+        for m in THRESHOLD_METRICS:
+            values = pd.to_numeric(group[m], errors="coerce").dropna()
+            row[f"{m}_mean"] = float(values.mean()) if len(values) else None
+            row[f"{m}_std"] = float(values.std(ddof=1)) if len(values) > 1 else None
+        out.append(row)
+    return pd.DataFrame(out)
 
 
 def scores_frame(tx: Transactions, stack: SplitStack, members: pd.DataFrame,

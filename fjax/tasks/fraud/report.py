@@ -18,7 +18,8 @@ from fjax.report.files import RunDir, markdown_table
 from fjax.tasks.fraud import handbook
 from fjax.tasks.fraud.config import Config
 from fjax.tasks.fraud.dataset import LEAK_AUC, SKEW_LIMIT
-from fjax.tasks.fraud.evaluation import alerts_frame, daily_frame, summarize
+from fjax.tasks.fraud.evaluation import (alerts_frame, daily_frame, summarize,
+                                        summarize_thresholds)
 from fjax.tasks.fraud.plots import daily_card_precision
 
 
@@ -37,6 +38,7 @@ class ModelResult:
     chosen: dict | None = None
     history: list | None = None
     test_scores: pd.DataFrame | None = None   # scores.csv.gz's rows (`scores_frame`)
+    thresholds: pd.DataFrame = field(default_factory=pd.DataFrame)  # `threshold_rows`
 
 
 def no_alert_cost(day: np.ndarray, card: np.ndarray, label: np.ndarray,
@@ -302,6 +304,9 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
     run_dir.csv("scores.csv.gz", primary.test_scores)
     daily = daily_frame(tx, {r.name: r.alerts for r in results})
     run_dir.csv("daily.csv", daily)
+    thresholds = pd.concat([r.thresholds for r in results], ignore_index=True)
+    run_dir.csv("thresholds.csv", thresholds)
+    threshold_summary = summarize_thresholds(thresholds)
     data_summary = summary(tx)
     run_dir.json("metrics.json", {
         "primary": primary.name, "data": data_summary,
@@ -311,7 +316,9 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
            if validation_df is not None else {}),
         "models": {r.name: {"summary": summary_df[summary_df.model == r.name].iloc[0].to_dict(),
                             "members": r.table.to_dict("records"), "config": r.config,
-                            "chosen": r.chosen, "timing": r.timing} for r in results},
+                            "chosen": r.chosen, "timing": r.timing,
+                            "thresholds": _model_rows(threshold_summary, r.name)}
+                   for r in results},
         **({"handbook_data": handbook.DATA,   # the book's figures are of its simulation
             "handbook": [{"model": f.model, "fjax": f.fjax, "protocol": f.protocol.text,
                           "note": f.protocol.note, "auc": f.auc,
@@ -322,7 +329,57 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
     figures = _plots(run_dir, results, k, daily)
     run_dir.text("report.md", _markdown(config, data_summary, periods_df, summary_df, members,
                                         results, timings, selection, figures, encodings,
-                                        validation_df))
+                                        validation_df, thresholds))
+
+
+def _model_rows(table: pd.DataFrame, model: str) -> list[dict]:
+    """`table`'s rows of `model` as records ([] for an empty table)."""
+    return table[table["model"] == model].to_dict("records") if len(table) else []
+
+
+def threshold_table(threshold_summary: pd.DataFrame) -> pd.DataFrame:
+    """The report's view of `summarize_thresholds`: per model, target and where the
+    threshold was set, realised FPR, recall, precision and alerts a day (mean ± std)."""
+    def fmt(r, m, digits):
+        mean, std = r[f"{m}_mean"], r[f"{m}_std"]
+        if mean is None or pd.isna(mean):
+            return "n/a"
+        return f"{mean:.{digits}f}" + ("" if std is None or pd.isna(std)
+                                       else f" ± {std:.{digits}f}")
+    return pd.DataFrame([{"model": r["model"], "target": r["target"], "set on": r["set_on"],
+                          "FPR": fmt(r, "fpr", 4), "recall": fmt(r, "recall", 3),
+                          "precision": fmt(r, "precision", 3),
+                          "alerts a day": fmt(r, "alerts_per_day", 1)}
+                         for _, r in threshold_summary.iterrows()])
+
+
+def threshold_note(thresholds: pd.DataFrame) -> list[str]:
+    """Report section from thresholds.csv's rows (`threshold_rows`): alert thresholds set
+    before each test week, beside hindsight."""
+    lines = ["## Thresholds set in advance", ""]
+    if thresholds.empty:
+        return lines + ["No test period has an earlier one whose labels are all in when it "
+                        "starts (its test end + the label delay), so no threshold can be "
+                        "set in advance on labelled scores; add periods (sweep.folds) or "
+                        "step further (data.step_days).", ""]
+    earlier = thresholds[thresholds["set_on"] == "earlier week"]
+    pairs = ", ".join(f"{k} on {j}" for k, j in sorted(set(zip(earlier["period"],
+                                                             earlier["set_on_period"]))))
+    return lines + [markdown_table(threshold_table(summarize_thresholds(thresholds))), "",
+                    "A fraud team fixes the alert threshold before a week starts. Each test "
+                    "period's threshold here is set on the latest earlier test period whose "
+                    "labels are all in by then (its test end + the label delay): its scores "
+                    "from the model then running (same seed), out of sample, and its labels; "
+                    "then applied unchanged to this period's retrained model (periods "
+                    f"{pairs}; the other periods have no such earlier one and are left out "
+                    "of both rows). FPR targets take the lowest threshold that flagged at "
+                    "most that share of the earlier week's legitimate transactions; the "
+                    "alert budget the lowest that raised at most that many alerts (flagged "
+                    "transactions) a day. 'hindsight' sets the same targets on the test "
+                    "week's own labels, as the Results table's recall@FPR does, on the same "
+                    "periods. The gap between the rows is what setting the threshold in "
+                    "advance costs; thresholds.csv has every member's threshold (in the "
+                    "model's raw score: logits for supervised models).", ""]
 
 
 def _plots(run_dir: RunDir, results: list[ModelResult], k: int, daily: pd.DataFrame
@@ -483,7 +540,8 @@ def _unused_note(data_summary: dict) -> list[str]:
 
 
 def _markdown(config, data_summary, periods_df, summary_df, members, results, timings,
-              selection, figures, encodings=(), validation_df=None) -> str:
+              selection, figures, encodings=(), validation_df=None,
+              thresholds=None) -> str:
     k = config.data.top_k
     hb = handbook.DATA
     simulated = config.data.path is None   # the handbook's figures are for its simulation
@@ -539,6 +597,8 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
              "± is the sample standard deviation over periods and "
              "seeds." + _rule_note(results) + _presets_note(results), "",
              fpr_volume_note(periods_df, config.data.test_days), ""]
+    if thresholds is not None:
+        lines += threshold_note(thresholds)
     if simulated:
         lines += [
             "The handbook's figures are for its own simulation run and the protocol "
@@ -579,7 +639,9 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
               f"transaction, per seed (AUC and AP recompute exactly from its {raw} column); "
               f"`alerts.csv`: its daily top-{k} cards; `daily.csv`: every model's alerted, "
               "found and compromised cards per day (CP@k, card recall and cost recompute "
-              "from it).",
+              "from it); `thresholds.csv`: every model's alert threshold per seed, period "
+              "and target, set in advance and in hindsight, with its realised FPR, "
+              "recall, precision and alerts a day.",
               "- `models/<name>/`: each model's `config.json` and training log "
               "(`history.jsonl`; a sweep's validation runs in `validation/`)."]
     return "\n".join(lines) + "\n"
