@@ -99,12 +99,29 @@ def test_a_grid_over_a_data_field_read_once_at_loading_is_refused(tmp_path, caps
                  "--out", str(out)]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "grid entry data.drop cannot be swept: the credit data is prepared once, from " \
-           "data.drop=(), for every member (a grid may vary data.woe, data.woe_bins, " \
-           "data.woe_monotone); run one sweep per value instead (`fjax sweep credit ... " \
-           "--data.drop VALUE`)" in err
+           "data.drop=(), for every member (a grid may vary model.*, loss.*, optim.*, " \
+           "train.*, data.woe, data.woe_bins, data.woe_monotone); run one sweep per value " \
+           "instead (`fjax sweep credit ... --data.drop VALUE`)" in err
     assert not out.exists()
     with pytest.raises(ValueError, match="grid entry data.cost_fn cannot be swept"):
         credit_run.run(Config(), {"data.cost_fn": [1.0, 5.0]}, progress=False)
+
+
+def test_a_grid_over_the_scorecard_or_the_seeds_is_refused(monkeypatch):
+    """The scorecard (scale, calibration, reasons) is read once from the run's own
+    config.scorecard, by every member's metrics and the report; sweep.folds and seed once
+    as the folds are split and the members seeded: a grid over them named values that no
+    member or report used."""
+    import importlib
+
+    credit_run = importlib.import_module("fjax.tasks.credit.run")
+    monkeypatch.setattr(credit_run, "load", lambda *a, **k: pytest.fail("data was loaded"))
+    for grid in ({"scorecard.pdo": [20.0, 40.0]}, {"scorecard.calibration": ["none", "platt"]},
+                 {"sweep.folds": [3, 5]}, {"seed": [0, 1]}):
+        path = list(grid)[0]
+        with pytest.raises(ValueError, match=rf"grid entry {path} cannot be swept: the credit "
+                                             rf"run reads it once, from {path}="):
+            credit_run.run(Config(), grid, progress=False)
 
 
 def test_model_fields_a_task_never_reads_are_refused_and_hidden():

@@ -107,11 +107,12 @@ def test_a_grid_over_a_data_or_shared_field_is_refused_before_the_data_is_prepar
                      "--out", str(out)]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "grid entry data.window cannot be swept: the forecast data is prepared once, from " \
-           "data.window=60, for every member; run one sweep per value instead (`fjax sweep " \
-           "forecast ... --data.window VALUE`)" in err
+           "data.window=60, for every member (a grid may vary model.*, loss.*, optim.*, " \
+           "train.*); run one sweep per value instead (`fjax sweep forecast ... " \
+           "--data.window VALUE`)" in err
     assert not out.exists()
     with pytest.raises(ValueError, match="grid entry data.horizon cannot be swept"):
         forecast_run.run(Config(), {"data.horizon": [1, 5]}, progress=False)
-    with pytest.raises(ValueError, match=r"cannot sweep \['sweep.folds'\]: a grid may vary "
-                                         "model, loss, optim, train fields only"):
+    with pytest.raises(ValueError, match="grid entry sweep.folds cannot be swept: the "
+                                         "forecast run reads it once, from sweep.folds=1"):
         forecast_run.run(Config(), {"sweep.folds": [2, 3]}, progress=False)

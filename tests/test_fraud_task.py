@@ -317,11 +317,27 @@ def test_a_grid_over_a_data_field_is_refused_before_the_data_is_prepared(tmp_pat
                      "--out", str(out)]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "grid entry data.history cannot be swept: the fraud data is prepared once, from " \
-           "data.history=5, for every member; run one sweep per value instead (`fjax sweep " \
-           "fraud ... --data.history VALUE`)" in err
+           "data.history=5, for every member (a grid may vary model.*, loss.*, optim.*, " \
+           "train.*); run one sweep per value instead (`fjax sweep fraud ... " \
+           "--data.history VALUE`)" in err
     assert not out.exists()
     for grid in ({"data.top_k": [20, 50]}, {"data.history": [3, 5]}):  # an mlp's too
         with pytest.raises(ValueError, match=f"grid entry {list(grid)[0]} cannot be swept"):
+            fraud.run(Config(), grid, progress=False)
+
+
+def test_a_grid_outside_model_loss_optim_train_is_refused(monkeypatch):
+    """prepare() reads sweep.folds once and train_grid the run's own seed: a grid.json
+    over sweep.folds [2, 3] gave both groups the same 2 periods and identical validation
+    scores, and one over seed crashed after the run folder was written. Any other
+    top-level field (compare, sweep.seeds) is read once too."""
+    from fjax.tasks import fraud
+    monkeypatch.setattr(fraud, "prepare", lambda *a, **k: pytest.fail("data was prepared"))
+    for grid in ({"sweep.folds": [2, 3]}, {"seed": [0, 5]}, {"sweep.seeds": [1, 2]},
+                 {"compare": [["rule"], ["logistic"]]}):
+        path = list(grid)[0]
+        with pytest.raises(ValueError, match=rf"grid entry {path} cannot be swept: the fraud "
+                                             rf"run reads it once, from {path}="):
             fraud.run(Config(), grid, progress=False)
 
 

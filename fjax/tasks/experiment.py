@@ -260,19 +260,26 @@ def check_model_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]]
                swept=swept)
 
 
-def check_data_grid(task: str, config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
-                    prepared: Sequence[str] = ()) -> None:
-    """Refuse a grid over a `data.*` field other than the `prepared` ones (those the task
-    prepares its data again for, per value): the data is prepared once from the run's own
-    value, so every member would train on that while the table named the swept ones."""
+GRID_SECTIONS = ("model", "loss", "optim", "train")   # what varies per member in every task
+
+
+def check_grid_paths(task: str, config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
+                     varied: Sequence[str] = ()) -> None:
+    """Refuse a grid path outside `GRID_SECTIONS` and the task's own `varied` ones (credit
+    encodes its data again per data.woe value): the run reads the others once, from its
+    own value (data prepared, folds and seeds counted, compared models and scorecard
+    chosen), so every member would get that while the table named the swept ones."""
     for path in grid:
-        if path.startswith("data.") and path not in prepared:
-            flag = "--" + path.replace("_", "-")
-            others = f" (a grid may vary {', '.join(prepared)})" if prepared else ""
-            raise ValueError(f"grid entry {path} cannot be swept: the {task} data is "
-                             f"prepared once, from {path}={get_path(config, path)!r}, for "
-                             f"every member{others}; run one sweep per value instead "
-                             f"(`fjax sweep {task} ... {flag} VALUE`)")
+        if path.split(".")[0] in GRID_SECTIONS or path in varied:
+            continue
+        read = (f"the {task} data is prepared" if path.startswith("data.")
+                else f"the {task} run reads it")
+        may = ", ".join([*(f"{section}.*" for section in GRID_SECTIONS), *varied])
+        flag = "--" + path.replace("_", "-")
+        raise ValueError(f"grid entry {path} cannot be swept: {read} once, from "
+                         f"{path}={get_path(config, path)!r}, for every member (a grid may "
+                         f"vary {may}); run one sweep per value instead (`fjax sweep {task} "
+                         f"... {flag} VALUE`)")
 
 
 def trained_kinds(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]]) -> list[str]:

@@ -37,7 +37,7 @@ from fjax.tasks.credit.scoring import (deployed_scale, refuse_backward_platt, sc
                                        scored)
 from fjax.tasks.credit.search import ENCODING_DATA, Search, best_config_id, cross_validate
 from fjax.tasks.credit.selection import comparisons, seed_spread
-from fjax.tasks.experiment import check_data_grid, default_run_dir, finish_run
+from fjax.tasks.experiment import check_grid_paths, default_run_dir, finish_run
 
 
 def describe(cfg: Config) -> str:
@@ -246,7 +246,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     """Run the credit task; returns the run folder."""
     t_start = time.perf_counter()
     grid = {k: list(v) for k, v in (grid or {}).items()}
-    check_data_grid("credit", config, grid, prepared=ENCODING_DATA)
+    check_grid_paths("credit", config, grid, varied=ENCODING_DATA)
     data = load(config)  # bad input fails before anything is written
     run_dir = default_run_dir(config, grid, OUTPUTS)
     sc = config.scorecard

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from fjax.config import config_error, to_dict
-from fjax.tasks.experiment import (check_data_grid, check_loss_grid, check_model_grid,
+from fjax.tasks.experiment import (check_grid_paths, check_loss_grid, check_model_grid,
                                   default_run_dir, finish_run, task_default, trained_kinds)
 from fjax.tasks.fraud.config import (MODELS, SEQUENCE_KINDS, TRAINED_KINDS, Config, FraudDataConfig,
                                      FraudModelConfig, FraudTrainConfig)
@@ -59,7 +59,7 @@ def _check_grid(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
                            "search", "sweep a hyperparameter (`fjax sweep fraud "
                            "--optim.learning-rate 1e-3 3e-3`) to choose epochs on the "
                            "validation weeks, or leave patience unset")
-    check_data_grid("fraud", config, grid)   # prepare() reads every data field once
+    check_grid_paths("fraud", config, grid)   # prepare() reads data and sweep.folds once
     _check_kind_grid(config, grid)
     _check_loss_read(config, grid)
     _check_history_read(config, grid)
