@@ -253,6 +253,23 @@ def test_run_writes_a_complete_consistent_report(logistic_run, undescribed):
     assert (f"{silent} rejected applicant(s) have no reason code" in report) == (silent > 0)
 
 
+def test_the_characteristics_bin_as_the_chosen_configuration(csv_path, tmp_path):
+    """A sweep over data.woe_bins chooses a value; characteristics.csv binned every
+    column with the run's own data.woe_bins (5) instead, whichever the sweep chose."""
+    cfg = small_config(csv_path, out=str(tmp_path / "run"),
+                       data=CreditDataConfig(path=str(csv_path), woe="numeric"),
+                       sweep=Config().sweep.__class__(folds=2),
+                       train=TrainConfig(epochs=1, batch_size=256, restore_best=False))
+    path = run(cfg, grid={"data.woe_bins": [2, 3]}, progress=False)
+    best = json.loads((path / "metrics.json").read_text())["best"]["config"]
+    summary = pd.read_csv(path / "cv_summary.csv").set_index("config")
+    chosen = int(summary.loc[best, "data.woe_bins"])
+    chars = pd.read_csv(path / "characteristics.csv")
+    numeric = chars[chars["kind"] == "numeric"]
+    assert chosen != cfg.data.woe_bins and len(numeric)
+    assert numeric["bins"].max() == chosen       # credit_amount: hundreds of distinct values
+
+
 def test_rejections_without_a_reason_code_are_counted_and_reported(csv_path, tmp_path,
                                                                     monkeypatch):
     """Reason codes are relative to the reference (mean) applicant: one whose attributes

@@ -286,13 +286,13 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         run_dir.csv("out_of_time_scores.csv", later)
     groups = {name: frame for name, frame in (("later", data.later), ("new", data.new))
               if frame is not None}
-    chars = characteristics(data.frame, data.schema, data.y, config.data.woe_bins, oof.fold,
-                            groups, monotone=config.data.woe_monotone)
+    chars = characteristics(data.frame, data.schema, data.y, best.data.woe_bins, oof.fold,
+                            groups, monotone=best.data.woe_monotone)   # as the chosen model
     run_dir.csv("characteristics.csv", chars)
     proxies = None
     if config.data.protected_columns:
         proxies = proxy_screen(data.frame, data.schema, config.data.protected_columns,
-                               config.data.woe_bins, oof.fold, oof.pd_raw)
+                               best.data.woe_bins, oof.fold, oof.pd_raw)
         run_dir.csv("proxies.csv", proxies)
     bands = pd_bands(oof.pd, data.y)
     run_dir.csv("gains.csv", bands)
