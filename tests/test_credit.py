@@ -261,9 +261,10 @@ def test_the_characteristics_bin_as_the_chosen_configuration(csv_path, tmp_path)
                        sweep=Config().sweep.__class__(folds=2),
                        train=TrainConfig(epochs=1, batch_size=256, restore_best=False))
     path = run(cfg, grid={"data.woe_bins": [2, 3]}, progress=False)
-    best = json.loads((path / "metrics.json").read_text())["best"]["config"]
+    best = json.loads((path / "metrics.json").read_text())["best"]
     summary = pd.read_csv(path / "cv_summary.csv").set_index("config")
-    chosen = int(summary.loc[best, "data.woe_bins"])
+    chosen = int(summary.loc[best["config"], "data.woe_bins"])
+    assert f"woe=numeric, woe_bins={chosen}, woe_monotone=False" in best["description"]
     chars = pd.read_csv(path / "characteristics.csv")
     numeric = chars[chars["kind"] == "numeric"]
     assert chosen != cfg.data.woe_bins and len(numeric)

@@ -45,7 +45,10 @@ def describe(cfg: Config) -> str:
     if cfg.model.kind == "mlp":
         parts += [f"hidden={list(cfg.model.hidden)}", f"dropout={cfg.model.dropout}",
                   f"embedding_dim={cfg.model.embedding_dim}"]
-    parts += [f"woe={cfg.data.woe}", f"{cfg.optim.name} lr={cfg.optim.learning_rate:g}",
+    parts.append(f"woe={cfg.data.woe}")
+    if cfg.data.woe != "none":   # the bins the encoding read
+        parts += [f"woe_bins={cfg.data.woe_bins}", f"woe_monotone={cfg.data.woe_monotone}"]
+    parts += [f"{cfg.optim.name} lr={cfg.optim.learning_rate:g}",
               f"weight_decay={cfg.optim.weight_decay:g}", f"loss={cfg.loss.name}",
               f"pos_weight={cfg.loss.pos_weight:g}"]
     if cfg.loss.name == "focal":
