@@ -1,5 +1,5 @@
-"""The README's Python examples run as written (the second with small data), and its
-command lines parse."""
+"""The README's Python examples run as written (the second with small data), its
+command lines parse, and every file it or docs/DEVELOPING.md names exists."""
 
 import re
 import shlex
@@ -12,7 +12,8 @@ import tyro
 from fjax import cli
 from fjax.tasks import get_task
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
 BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
 
 
@@ -64,3 +65,21 @@ def test_the_readme_experiment_script_flags_parse():
         assert words[1] == "experiments/forecast_sp500.py"
         config = tyro.cli(get_task("forecast").Config, args=words[2:])
         assert config.train.epochs == int(words[words.index("--train.epochs") + 1])
+
+
+# A repository path (`fjax/train/`, `scripts/bench.py`), a bare module or kernel file name
+# (the architecture's `calibration.py`), or a top-level document (`BENCHMARKS.md`).
+NAMED_PATH = re.compile(r"(?<![\w./~$-])((?:fjax|scripts|experiments|docs|tests)/[\w./-]*\w/?"
+                        r"|\w+\.(?:py|cc)|[A-Z_]+\.md)(?![\w<])")
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/DEVELOPING.md"])
+def test_every_file_the_docs_name_exists(doc):
+    """A module renamed or deleted in the code but not in the docs fails here."""
+    missing = []
+    for name in sorted(set(NAMED_PATH.findall((ROOT / doc).read_text()))):
+        found = ((ROOT / name.rstrip("/")).exists() if "/" in name or name.endswith(".md")
+                 else any(ROOT.glob(f"[fes]*/**/{name}")))
+        if not found:
+            missing.append(name)
+    assert not missing, f"{doc} names files that do not exist: {missing}"
