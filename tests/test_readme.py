@@ -83,3 +83,13 @@ def test_every_file_the_docs_name_exists(doc):
         if not found:
             missing.append(name)
     assert not missing, f"{doc} names files that do not exist: {missing}"
+
+
+def test_the_readme_install_extras_exist():
+    """`pip install -e ".[dev]"` and `.[cuda]` (jax[cuda12]) name extras pyproject has."""
+    import tomllib
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    named = set(re.findall(r"\.\[(\w+)\]", README))
+    assert named and named <= set(extras), (named, set(extras))
+    assert "`jax[cuda12]`" in README and any(d.startswith("jax[cuda12]") for d in extras["cuda"])
