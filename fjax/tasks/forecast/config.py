@@ -43,7 +43,7 @@ class ForecastDataConfig(DataConfig):
     """Model price levels, differences or log returns (all results are in prices)."""
     scaler: Literal["auto", "minmax", "standard", "robust", "none"] = "auto"
     """Fitted on each walk-forward origin's own training rows only. auto: per column by
-    its own transform, minmax for prices and levels (the tutorial), standard for diff
+    its own transform, minmax for prices, levels and logs (the tutorial), standard for diff
     and log_return: changes centred on no change in units of volatility, where min-max
     lets the largest move set the range (one crash squeezes ordinary days into a sliver
     of [0, 1]). A given kind scales every column."""
