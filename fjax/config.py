@@ -410,12 +410,12 @@ def replace_path(cfg: T, path: str, value: Any) -> T:
 
 
 def replace_paths(cfg: T, changes: typing.Mapping[str, Any]) -> T:
-    """`cfg` with several nested fields set (a grid point): choices first (optim.schedule
-    before optim.warmup_steps), then each other field where its section's choice reads it
-    (`READ_BY`); one it ignores stays at its default, so that a grid over a choice and a
-    field only some of its values read (schedule x warmup_steps) is a grid, not a refusal."""
-    order = sorted(changes, key=lambda path: not _is_choice(cfg, path))
-    for path in order:
+    """`cfg` with several nested fields set (a grid point): each choice before the fields
+    it governs (model.kind, then loss.name, then loss.pos_weight), each field only where
+    its choices read it (`READ_BY`); one they ignore stays at its default, so that a grid
+    over a choice and a field only some of its values read (schedule x warmup_steps) is a
+    grid, not a refusal, and its points that differ only in unread fields are one config."""
+    for path in sorted(changes, key=lambda path: _depth(cfg, path)):
         if read_in(cfg, path):
             cfg = replace_path(cfg, path, changes[path])
     return cfg
@@ -434,38 +434,42 @@ def check_grid_values(cfg: Any, grid: typing.Mapping[str, typing.Sequence[Any]])
                 replace_path(cfg, path, value)
 
 
-def _section(cfg: Any, path: str) -> tuple[Any, str, str]:
-    """(the config holding the field `path` names, its path prefix, the field's name)."""
-    head, _, name = path.rpartition(".")
-    try:
-        section = get_path(cfg, head) if head else cfg
-    except AttributeError:   # an unknown section: replace_path names it
-        section = None
-    return section, head + "." if head else "", name
+def _governors(cfg: Any, path: str) -> list[tuple[str, tuple]]:
+    """(choice path, the values that read it) of every `READ_BY` entry over `path`: its
+    section's for the field, and an enclosing config's for a section holding it (fraud's
+    Config: the loss, which its autoencoder ignores)."""
+    out, section, prefix = [], cfg, ""
+    for part in path.split("."):
+        owner, readers = getattr(type(section), "READ_BY", {}).get(part, (None, ()))
+        if owner is not None:
+            out.append((prefix + owner, readers))
+        section, prefix = getattr(section, part, None), prefix + part + "."
+    return out
 
 
-def _is_choice(cfg: Any, path: str) -> bool:
-    section, _, name = _section(cfg, path)
-    return name in {owner for owner, _ in getattr(type(section), "READ_BY", {}).values()}
+def _depth(cfg: Any, path: str) -> int:
+    """0 for a field no choice governs, else one more than its deepest choice's."""
+    return max((1 + _depth(cfg, owner) for owner, _ in _governors(cfg, path)), default=0)
 
 
 def read_in(cfg: Any, path: str) -> bool:
-    """Whether the choice of `path`'s section reads the field (True for other fields)."""
-    section, _, name = _section(cfg, path)
-    owner, readers = getattr(type(section), "READ_BY", {}).get(name, (None, ()))
-    return owner is None or getattr(section, owner) in readers
+    """Whether every choice governing `path` (`READ_BY`) holds a value that reads it."""
+    return all(get_path(cfg, owner) in readers for owner, readers in _governors(cfg, path))
 
 
 def _reader_in(cfg: Any, path: str, grid: typing.Mapping[str, typing.Sequence[Any]]
                ) -> dict[str, Any]:
-    """{choice path: the first value of the grid's choice that reads `path`'s field}, or {}
-    where `cfg`'s own choice reads it or no value swept does."""
-    if read_in(cfg, path):
-        return {}
-    section, prefix, name = _section(cfg, path)
-    owner, readers = type(section).READ_BY[name]
-    first = next((v for v in grid.get(prefix + owner, ()) if v in readers), None)
-    return {} if first is None else {prefix + owner: first}
+    """{choice path: the first value of the grid's choice that reads `path`'s field} for
+    each choice of `cfg` that does not, or {} where `cfg`'s own choices read it or one
+    that does not has no value swept that does."""
+    reader = {}
+    for owner, readers in _governors(cfg, path):
+        if get_path(cfg, owner) not in readers:
+            first = next((v for v in grid.get(owner, ()) if v in readers), None)
+            if first is None:
+                return {}
+            reader[owner] = first
+    return reader
 
 
 def get_path(cfg: Any, path: str) -> Any:

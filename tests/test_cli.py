@@ -393,3 +393,24 @@ def test_a_resume_of_a_finished_run_on_another_setup_is_not_told_its_numbers_may
     capsys.readouterr()
     assert not [m for m in resume_elsewhere() if "setup differs" in m]
     assert "holds this run, finished" in capsys.readouterr().err
+
+
+def test_a_sweep_trains_a_kind_once_over_a_field_it_ignores_and_shows_it_n_a(tmp_path):
+    """--model.kind linear mlp --model.activation relu tanh trained linear twice, its rows
+    showing relu: 3 grid points by hand (linear; mlp with relu and tanh), linear's
+    activation n/a in the table and the report, and one point reported."""
+    n = 120
+    prices = 30 + np.cumsum(np.random.default_rng(0).standard_normal(n))
+    pd.DataFrame({"Date": pd.bdate_range("2021-01-04", periods=n), "price": prices}).to_csv(
+        tmp_path / "p.csv", index=False)
+    out = tmp_path / "run"
+    assert cli.main(["sweep", "forecast", "--model.kind", "linear", "mlp", "--model.activation",
+                     "relu", "tanh", "--model.hidden", "4", "--data.path", str(tmp_path / "p.csv"),
+                     "--data.target", "price", "--data.window", "5", "--train.epochs", "1",
+                     "--out", str(out)]) == 0
+    rows = json.loads((out / "metrics.json").read_text())["sweep"]
+    assert [(row["model.kind"], row["model.activation"]) for row in rows] == [
+        ("linear", None), ("mlp", "relu"), ("mlp", "tanh")]
+    assert len({row["group"] for row in rows}) == 3
+    table = (out / "report.md").read_text().split("| model.kind")[1]
+    assert re.search(r"\| linear \| n/a \|", table)

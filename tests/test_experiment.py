@@ -6,7 +6,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from fjax.config import ExperimentConfig, LossConfig, ModelConfig, OptimConfig, TrainConfig, to_json
+from fjax.config import (ExperimentConfig, LossConfig, ModelConfig, OptimConfig, TrainConfig,
+                         get_path, to_json)
 from fjax.models import build_model
 from fjax.tasks.experiment import Trainable, check_sweep_divergence, combined_table, train_grid
 from fjax.train import TrainingDiverged
@@ -370,3 +371,38 @@ def test_environment_json_is_read_the_same_by_every_check(tmp_path):
     assert saved_environment(tmp_path) == written
     assert saved_task(tmp_path / "config.json") == "credit"
     assert list(changed_environment(tmp_path)) == ["versions.jax"]
+
+
+def _fraud_config():
+    from fjax.tasks.fraud.config import Config
+    return Config()
+
+
+def _forecast_config():
+    from fjax.tasks.forecast.config import Config
+    return Config()
+
+
+@pytest.mark.parametrize("base, grid, want", [
+    # linear reads no dropout: its two points are one; mlp trains at each (2 x 2 -> 3)
+    (_forecast_config, {"model.kind": ["linear", "mlp"], "model.dropout": [0.1, 0.3]},
+     [("linear", {}), ("mlp", {}), ("mlp", {})]),
+    # constant reads neither decay field: 1 group, exponential 2 x 2 (2 x 2 x 2 -> 5)
+    (ExperimentConfig, {"optim.schedule": ["constant", "exponential"],
+                        "optim.decay_rate": [0.5, 0.9], "optim.decay_steps": [100, 200]},
+     [("constant", {})] + [("exponential", {})] * 4),
+    # the autoencoder reads no loss: 1 group; mlp: bce, and focal at each gamma (8 -> 4)
+    (_fraud_config, {"model.kind": ["autoencoder", "mlp"], "loss.name": ["bce", "focal"],
+                     "loss.focal_gamma": [0.0, 1.0]},
+     [("autoencoder", {}), ("mlp", {}), ("mlp", {"focal_gamma": [0.0, 1.0]})])])
+def test_grid_points_that_differ_only_in_fields_their_choices_ignore_train_once(
+        base, grid, want):
+    """`--model.kind linear mlp --model.dropout 0.1 0.3` trained two identical linear
+    populations (fraud's autoencoder x --loss.name bce focal likewise): the points differ
+    only in a field linear does not read. Counted by hand: one group per distinct config."""
+    from fjax.train.sweep import group_grid
+    groups = group_grid(base(), grid)
+    choice = next(iter(grid))
+    assert [(get_path(g.config, choice), g.hparams) for g in groups] == want
+    configs = [g.config for g in groups]
+    assert all(a != b for i, a in enumerate(configs) for b in configs[i + 1:])

@@ -20,7 +20,7 @@ import optax
 import pandas as pd
 
 from fjax.config import (ExperimentConfig, OptimConfig, check_grid_values, from_dict, get_path,
-                         replace_path, to_dict)
+                         read_in, replace_path, to_dict)
 from fjax.config_fields import check_read
 from fjax.data.splits import Folds
 from fjax.kernels import kernel_state
@@ -165,7 +165,8 @@ def rising_loss_note(history: Sequence[Mapping]) -> str | None:
 def combined_table(results: Sequence[GroupResult],
                    grid: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
     """Every member of every group, with the grid's structural values as columns; a swept
-    hyperparameter that a group's choice does not read (focal_gamma with bce) is NaN there."""
+    hyperparameter that a group's choice does not read (focal_gamma with bce) is NaN there,
+    a structural field (linear's dropout) "n/a"."""
     frames = []
     hyper = {p for r in results for p in r.group.paths.values()}
     structural = [p for p in (grid or {}) if p not in hyper]
@@ -173,7 +174,8 @@ def combined_table(results: Sequence[GroupResult],
         table = result.population.table()
         table.insert(0, "group", g)
         for path in structural:
-            table.insert(1, path, str(get_path(result.group.config, path)))
+            cfg = result.group.config
+            table.insert(1, path, str(get_path(cfg, path)) if read_in(cfg, path) else "n/a")
         table = table.rename(columns={s: p for s, p in result.group.paths.items()})
         frames.append(table)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -5,7 +5,9 @@ with `hyper(...)` vary inside one compiled population; any other field (layer si
 model kind) changes the program, so each of its values starts a new group. Every group
 gets the full product of the hyper values its choices read: a group whose loss ignores a
 swept knob (bce's of focal_gamma under `--loss.name bce focal`) keeps it at its default
-rather than training duplicate members.
+rather than training duplicate members; likewise grid points whose structural values
+differ only where their choices do not read them (`--model.kind linear mlp
+--model.dropout 0.1 0.3`: linear's dropout) are one group.
 """
 
 from __future__ import annotations
@@ -37,8 +39,11 @@ def group_grid(base: Any, grid: Mapping[str, Sequence[Any]]) -> list[Group]:
     short = {p.split(".")[-1]: p for p in hyper}
     if len(short) != len(hyper):
         raise ValueError(f"hyperparameter names must be unique across sections: {hyper}")
-    configs = [replace_paths(base, dict(zip(structural, combo)))
-               for combo in itertools.product(*(grid[p] for p in structural))]
+    points = [replace_paths(base, dict(zip(structural, combo)))
+              for combo in itertools.product(*(grid[p] for p in structural))]
+    # Points that differ only in fields their choices do not read (linear's dropout) are
+    # one config: it trains once, its column n/a where unread (`combined_table`).
+    configs = [cfg for i, cfg in enumerate(points) if cfg not in points[:i]]
     # One that no group reads stays in each, for the loss's check to refuse by name.
     unread = {p for p in hyper if not any(read_in(cfg, p) for cfg in configs)}
     groups = []

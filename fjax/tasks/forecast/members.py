@@ -19,7 +19,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from fjax.config import LossConfig, get_path
+from fjax.config import LossConfig, get_path, read_in
 from fjax.tasks.experiment import GroupResult
 from fjax.tasks.forecast.evaluate import PriceForecast, median
 from fjax.train.objective import read_output
@@ -40,11 +40,13 @@ def candidates(results: list[GroupResult], has_val: bool,
                grid: Mapping[str, Sequence] | None = None) -> list[Candidate]:
     """One candidate per grid point of every compile group, in grid order; `hparams`
     holds the point's hyperparameters and the group's structural grid values (not a swept
-    hyperparameter its loss ignores: mse's huber_delta)."""
+    field its choices ignore: mse's huber_delta, linear's dropout)."""
     out = []
     hyper = {p for r in results for p in r.group.paths.values()}
     for g, result in enumerate(results):
-        structure = {p: get_path(result.group.config, p) for p in (grid or {}) if p not in hyper}
+        cfg = result.group.config   # a field its choice does not read: n/a (None)
+        structure = {p: get_path(cfg, p) for p in (grid or {})
+                     if p not in hyper and read_in(cfg, p)}
         table = result.population.table()
         names = list(result.group.hparams)
         keys = table[names].apply(tuple, axis=1) if names else [()] * len(table)

@@ -201,6 +201,11 @@ class Config(ExperimentConfig):
     combined (mlp + autoencoder error), gru. They train with fixed presets (epochs,
     learning rate: fjax/tasks/fraud/presets.py), not with this run's --train/--optim."""
 
+    # The autoencoder minimises reconstruction error and reads no loss setting: a sweep's
+    # autoencoder points that differ only in the loss are one config (`replace_paths`).
+    READ_BY = {"loss": ("model.kind",
+                        tuple(k for k in get_args(FraudModel) if k != "autoencoder"))}
+
     def __post_init__(self):
         super().__post_init__()
         unknown = [m for m in self.compare if m not in MODELS]
