@@ -119,3 +119,16 @@ def test_thresholds_are_set_on_the_latest_period_whose_labels_are_in():
     assert threshold_sources(rolling_periods(Period(0), 4, 7)) == [None, None, 0, 1]
     assert threshold_sources(rolling_periods(Period(0), 3, 14)) == [None, 0, 1]
     assert threshold_sources(rolling_periods(Period(0, delay_days=0), 3, 7)) == [None, 0, 1]
+
+
+def test_validation_periods_are_threshold_sources_until_a_test_periods_labels_are_in():
+    from fjax.data.fraud_protocol import (Period, rolling_periods, threshold_sources,
+                                          validation_periods)
+    tests = rolling_periods(Period(21), 4, 7)
+    val = validation_periods(tests, 7)         # 4 periods, the last ending at day 28
+    # Indices into [*val, *tests]: the last validation period (3) serves test periods 0
+    # and 1 (its labels are in on day 35 = test period 0's start); test period 0 (4) ends
+    # on day 42 + 7 delay = period 2's start, test period 1 (5) period 3's.
+    assert threshold_sources(tests, val) == [3, 3, 4, 5]
+    # An earlier validation week if the last one's labels are not in yet.
+    assert threshold_sources(tests, [p.shifted(7) for p in val])[0] == 2

@@ -923,13 +923,13 @@ def test_thresholds_set_in_advance_do_not_read_the_test_weeks_labels():
     fraud = (rng.random(200) < 0.1).astype(np.int8)
     score = rng.normal(size=200) + 2.0 * fraud
     table = _threshold_rows(fraud, score)
-    advance = table[table.set_on == "earlier week"].set_index(["period", "target"])
+    advance = table[table.set_on == "in advance"].set_index(["period", "target"])
     assert sorted(set(zip(advance.index.get_level_values(0), advance["set_on_period"]))) \
         == [(2, 0), (3, 1)]
     shuffled = fraud.copy()
     shuffled[100:200] = rng.permutation(shuffled[100:200])   # periods 2 and 3's test labels
     again = _threshold_rows(shuffled, score)
-    again_advance = again[again.set_on == "earlier week"].set_index(["period", "target"])
+    again_advance = again[again.set_on == "in advance"].set_index(["period", "target"])
     np.testing.assert_array_equal(advance["threshold"], again_advance["threshold"])
     hindsight = lambda t: t[t.set_on == "hindsight"]["threshold"].to_numpy()   # noqa: E731
     assert not np.array_equal(hindsight(table), hindsight(again))   # these read them
@@ -939,3 +939,50 @@ def test_thresholds_set_in_advance_do_not_read_the_test_weeks_labels():
         assert row["fpr"] == pytest.approx((flag & ~y).sum() / (~y).sum())
         assert row["recall"] == pytest.approx((flag & y).sum() / y.sum())
         assert row["alerts_per_day"] == pytest.approx(flag.sum() / 7)
+
+
+def test_a_sweeps_first_test_periods_thresholds_are_set_on_its_validation_weeks(
+        user_file, tmp_path, monkeypatch):
+    """Test periods 0 and 1 have no earlier test week labelled in time: their thresholds
+    come from the last validation week, scored by the chosen configuration (recovered by
+    a spy on `select`, checked against validation.csv's AUC and the file's frauds), and
+    the test weeks' labels cannot move them."""
+    from types import SimpleNamespace
+    from sklearn.metrics import roc_auc_score
+    from fjax.fraud_metrics import threshold_at_fpr
+    from fjax.tasks import fraud
+    from fjax.tasks.fraud import training
+    spied, calls = {}, []
+    select, rows_of = training.select, fraud.threshold_rows
+    monkeypatch.setattr(training, "select",
+                        lambda *a, **k: spied.setdefault("out", select(*a, **k)))
+    monkeypatch.setattr(fraud, "threshold_rows", lambda *a: calls.append(a) or rows_of(*a))
+    out = tmp_path / "run"
+    assert cli.main(["sweep", "fraud", "--out", str(out), "--data.path", str(user_file),
+                     "--data.amount-column", "amount_eur", "--data.customer-column", "card",
+                     "--optim.learning-rate", "1e-3", "1e-2", *TINY]) == 0
+    table = pd.read_csv(out / "thresholds.csv")
+    advance = table[table.set_on == "in advance"]
+    assert sorted(set(zip(advance.period, advance.set_on_stage, advance.set_on_period))) \
+        == [(0, "validation", 1), (1, "validation", 1)]          # 2 periods (--cv 2)
+    scores, labels = spied["out"][4][(0, 1)]                   # seed 0, validation period 1
+    val = pd.DataFrame(json.loads((out / "metrics.json").read_text())["validation_periods"])
+    assert (len(labels), labels.sum()) == (val["test_tx"].iloc[1], val["test_frauds"].iloc[1])
+    validation = pd.read_csv(out / "validation.csv")
+    lr = spied["out"][2]["hyperparameters"]["optim.learning_rate"]
+    chosen = validation[np.isclose(validation["optim.learning_rate"], lr)
+                        & (validation.fold == 1)].iloc[0]
+    assert roc_auc_score(labels, scores) == pytest.approx(chosen["best_val_auc"], abs=1e-6)
+    first = advance[(advance.period == 0) & (advance.target == "FPR 1%")].iloc[0]
+    assert first["threshold"] == threshold_at_fpr(scores, labels, 0.01)
+    assert "test period 0 on validation 1, 1 on validation 1;" in (out / "report.md").read_text()
+    # The same rows with the test weeks' labels shuffled: in advance unchanged.
+    name, tx, stack, *rest = calls[0]
+    test_rows = stack.row[np.concatenate([stack.val_rows(k) for k in range(stack.k)])]
+    shuffled = tx.fraud.copy()
+    shuffled[test_rows] = np.random.default_rng(0).permutation(shuffled[test_rows])
+    again = rows_of(name, SimpleNamespace(fraud=shuffled), stack, *rest)
+    np.testing.assert_array_equal(again[again.set_on == "in advance"]["threshold"],
+                                  advance["threshold"])
+    assert not np.array_equal(again[again.set_on == "hindsight"]["recall"],
+                              table[table.set_on == "hindsight"]["recall"])

@@ -199,8 +199,8 @@ def test_selection_scores_every_validation_row_and_reports_the_chosen_points_epo
     cfg = Config(model=ModelConfig(kind="mlp", hidden=(4,)),
                  train=dataclasses.replace(Config().train, epochs=4, batch_size=32),
                  sweep=dataclasses.replace(Config().sweep, seeds=3))
-    chosen, table, info, resumed = training.select(cfg, {"optim.learning_rate": [1e-3, 0.3]},
-                                                   stack, None, progress=False)
+    chosen, table, info, resumed, _ = training.select(
+        cfg, {"optim.learning_rate": [1e-3, 0.3]}, stack, None, progress=False)
     assert sizes and set(sizes) == {25} and resumed == 0
     lr = info["hyperparameters"]["optim.learning_rate"]
     assert chosen.optim.learning_rate == lr

@@ -117,11 +117,16 @@ def check_periods(periods: Sequence[Period], n_days: int, what: str = "test",
                              f"but the data has days [0, {n_days}); {fix}")
 
 
-def threshold_sources(periods: list[Period]) -> list[int | None]:
-    """Per test period k, the latest earlier period j whose test week's labels are all in
-    when k's test week starts (j's test end + delay <= k's test start): the labelled
-    scores a team has to set k's alert threshold in advance. None when no earlier
-    period's labels are in yet (with the default 7-day step and delay, periods 0 and 1)."""
-    return [max((j for j in range(k)
-                 if periods[j].test_end + periods[j].delay_days <= p.test_start),
-                default=None) for k, p in enumerate(periods)]
+def threshold_sources(periods: list[Period], validation: Sequence[Period] = ()
+                      ) -> list[int | None]:
+    """Per test period k, the labelled scores a team has to set k's alert threshold in
+    advance: among the validation periods and the test periods before k, the latest (by
+    test week) whose test week's labels are all in when k's test week starts (its test
+    end + delay <= k's test start), as an index into [*validation, *periods]. None when
+    there is none (without validation periods, with the default 7-day step and delay,
+    test periods 0 and 1)."""
+    candidates = [*validation, *periods]
+    return [max((i for i in range(len(validation) + k)
+                 if candidates[i].test_end + candidates[i].delay_days <= p.test_start),
+                key=lambda i: (candidates[i].test_end, i), default=None)
+            for k, p in enumerate(periods)]

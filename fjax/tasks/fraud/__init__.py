@@ -127,7 +127,9 @@ def _result(name: str, data: FraudData, stack, members, scores, logits: bool,
     by_period = {int(m["fold"]): s for (_, m), s in zip(members.iterrows(), scores)
                  if int(m["seed"]) == first_seed}
     labels = {k: data.tx.fraud[stack.row[stack.val_rows(k)]] for k in by_period}
-    thresholds = threshold_rows(name, data.tx, stack, members, scores, data.periods, data.cfg)
+    validation = run.validation_scores if run is not None else None
+    thresholds = threshold_rows(name, data.tx, stack, members, scores, data.periods, data.cfg,
+                                validation, data.validation_periods if validation else ())
     if run is None:
         return ModelResult(name, table, alerts, by_period, labels, logits,
                            test_scores=test_scores, thresholds=thresholds)

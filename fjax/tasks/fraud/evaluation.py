@@ -3,6 +3,8 @@ standard deviation over periods and seeds, as the handbook reports them)."""
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import pandas as pd
 from scipy.special import expit
@@ -54,29 +56,41 @@ def threshold_targets(top_k: int, n_days: int) -> dict:
 
 
 def threshold_rows(name: str, tx: Transactions, stack: SplitStack, members: pd.DataFrame,
-                   scores: list[np.ndarray], periods: list[Period], cfg: FraudDataConfig
+                   scores: list[np.ndarray], periods: list[Period], cfg: FraudDataConfig,
+                   validation: dict | None = None, validation_periods: Sequence[Period] = ()
                    ) -> pd.DataFrame:
-    """thresholds.csv: per member (seed x period) with a `threshold_sources` period and
-    per target, the threshold set in advance on that earlier period's scores and labels
-    (same seed; the model then running) and set in hindsight on the test week itself,
-    with what each does on the test week (`rates_at_threshold`)."""
-    by_member = {(int(m["seed"]), int(m["fold"])): (np.asarray(s, np.float64),
-                                                    tx.fraud[stack.row[stack.val_rows(
-                                                        int(m["fold"]))]])
-                 for (_, m), s in zip(members.iterrows(), scores)}
-    sources, targets = threshold_sources(periods), threshold_targets(cfg.top_k, cfg.test_days)
+    """thresholds.csv: per member (seed x test period) with a `threshold_sources` period
+    and per target, the threshold set in advance on that period's scores and labels (same
+    seed; a validation period's from the sweep's chosen configuration, `validation`:
+    (seed, period) -> (scores, labels); an earlier test period's from the model then
+    running) and set in hindsight on the test week itself, with what each does on the
+    test week (`rates_at_threshold`)."""
+    test = {(int(m["seed"]), int(m["fold"])): (np.asarray(s, np.float64),
+                                               tx.fraud[stack.row[stack.val_rows(
+                                                   int(m["fold"]))]])
+            for (_, m), s in zip(members.iterrows(), scores)}
+    validation_periods = validation_periods if validation else ()
+    sources = threshold_sources(periods, validation_periods)
+    named = ([("validation", v) for v in range(len(validation_periods))]
+             + [("test", j) for j in range(len(periods))])      # sources' indices
+    scored = {"validation": validation or {}, "test": test}
+    targets = threshold_targets(cfg.top_k, cfg.test_days)
     rows = []
-    for (seed, k), (score, label) in sorted(by_member.items()):
-        j = sources[k]
-        if j is None or (seed, j) not in by_member:
+    for (seed, k), (score, label) in sorted(test.items()):
+        if sources[k] is None:
+            continue
+        stage, j = named[sources[k]]
+        earlier = scored[stage].get((seed, j))
+        if earlier is None:
             continue
         for target, choose in targets.items():
-            for set_on, source in (("earlier week", by_member[(seed, j)]),
-                                   ("hindsight", (score, label))):
+            for set_on, source in (("in advance", earlier), ("hindsight", (score, label))):
                 t = choose(*source)
                 rows.append({"model": name, "seed": seed, "period": k, "target": target,
-                             "set_on": set_on, "set_on_period": j if set_on != "hindsight"
-                             else k, "threshold": t,
+                             "set_on": set_on,
+                             "set_on_stage": stage if set_on != "hindsight" else "test",
+                             "set_on_period": j if set_on != "hindsight" else k,
+                             "threshold": t,
                              **rates_at_threshold(score, label, cfg.test_days, t)})
     return pd.DataFrame(rows)
 
@@ -86,7 +100,7 @@ THRESHOLD_METRICS = ("fpr", "recall", "precision", "alerts_per_day")
 
 def summarize_thresholds(table: pd.DataFrame) -> pd.DataFrame:
     """Mean and sample std over members of `THRESHOLD_METRICS`, per model, target and
-    set_on (earlier week, hindsight), as `summarize` does for the metrics."""
+    set_on (in advance, hindsight), as `summarize` does for the metrics."""
     out = []
     if table.empty:
         return pd.DataFrame()

@@ -191,8 +191,9 @@ def fpr_volume_note(periods_df: pd.DataFrame, test_days: int) -> str:
                         "transactions a day" for f in FPR_TARGETS)
     return (f"Alert volume: the test weeks score {legit_per_day:.0f} legitimate transactions "
             f"a day, so {volumes}, beside the frauds caught. These thresholds are read off "
-            "each test week's own labels (hindsight): one set in advance on earlier weeks "
-            "flags near that rate, not exactly at it.")
+            "each test week's own labels (hindsight): one set in advance on earlier "
+            "labelled weeks flags near that rate, not exactly at it (see Thresholds set "
+            "in advance).")
 
 
 def comparison_protocol(model: str, members: pd.DataFrame, periods_df: pd.DataFrame,
@@ -353,33 +354,49 @@ def threshold_table(threshold_summary: pd.DataFrame) -> pd.DataFrame:
                          for _, r in threshold_summary.iterrows()])
 
 
+def threshold_sources_text(thresholds: pd.DataFrame) -> str:
+    """Which period each test period's threshold was set on ('test period 0 on
+    validation 3, 2 on test 0'), per model where the models differ (only a sweep's own
+    model has validation scores)."""
+    advance = thresholds[thresholds["set_on"] == "in advance"]
+    by_model = {}
+    for model, rows in advance.groupby("model", sort=False):
+        pairs = sorted(set(zip(rows["period"], rows["set_on_stage"], rows["set_on_period"])))
+        by_model[model] = "test period " + ", ".join(f"{k} on {stage} {j}"
+                                                     for k, stage, j in pairs)
+    if len(set(by_model.values())) == 1:
+        return next(iter(by_model.values()))
+    return "; ".join(f"{model}: {text}" for model, text in by_model.items())
+
+
 def threshold_note(thresholds: pd.DataFrame) -> list[str]:
     """Report section from thresholds.csv's rows (`threshold_rows`): alert thresholds set
     before each test week, beside hindsight."""
     lines = ["## Thresholds set in advance", ""]
     if thresholds.empty:
-        return lines + ["No test period has an earlier one whose labels are all in when it "
-                        "starts (its test end + the label delay), so no threshold can be "
-                        "set in advance on labelled scores; add periods (sweep.folds) or "
+        return lines + ["No test period has a validation period or an earlier test period "
+                        "whose labels are all in when it starts (its test end + the label "
+                        "delay), so no threshold can be set in advance on labelled scores; "
+                        "run a sweep (its validation periods), add periods (sweep.folds) or "
                         "step further (data.step_days).", ""]
-    earlier = thresholds[thresholds["set_on"] == "earlier week"]
-    pairs = ", ".join(f"{k} on {j}" for k, j in sorted(set(zip(earlier["period"],
-                                                             earlier["set_on_period"]))))
     return lines + [markdown_table(threshold_table(summarize_thresholds(thresholds))), "",
                     "A fraud team fixes the alert threshold before a week starts. Each test "
-                    "period's threshold here is set on the latest earlier test period whose "
-                    "labels are all in by then (its test end + the label delay): its scores "
-                    "from the model then running (same seed), out of sample, and its labels; "
-                    "then applied unchanged to this period's retrained model (periods "
-                    f"{pairs}; the other periods have no such earlier one and are left out "
-                    "of both rows). FPR targets take the lowest threshold that flagged at "
-                    "most that share of the earlier week's legitimate transactions; the "
-                    "alert budget the lowest that raised at most that many alerts (flagged "
-                    "transactions) a day. 'hindsight' sets the same targets on the test "
-                    "week's own labels, as the Results table's recall@FPR does, on the same "
-                    "periods. The gap between the rows is what setting the threshold in "
-                    "advance costs; thresholds.csv has every member's threshold (in the "
-                    "model's raw score: logits for supervised models).", ""]
+                    "period's threshold here is set on the latest period whose labels are "
+                    "all in by then (its test end + the label delay), among a sweep's "
+                    "validation periods and the earlier test periods: its out-of-sample "
+                    "scores and its labels (a validation period's from the chosen "
+                    "configuration at its best epoch there, an earlier test period's from "
+                    "the model then running; same seed), then applied unchanged to this "
+                    "period's retrained model ("
+                    f"{threshold_sources_text(thresholds)}; periods without such a source "
+                    "are left out of both rows). FPR targets take the lowest threshold that "
+                    "flagged at most that share of the source week's legitimate "
+                    "transactions; the alert budget the lowest that raised at most that many "
+                    "alerts (flagged transactions) a day. 'hindsight' sets the same targets "
+                    "on the test week's own labels, as the Results table's recall@FPR does, "
+                    "on the same periods. The gap between the rows is what setting the "
+                    "threshold in advance costs; thresholds.csv has every member's threshold "
+                    "and source (in the model's raw score: logits for supervised models).", ""]
 
 
 def _plots(run_dir: RunDir, results: list[ModelResult], k: int, daily: pd.DataFrame

@@ -53,6 +53,8 @@ class ModelRun:
     train_s: float
     selection: pd.DataFrame | None = None  # validation members, when a grid was searched
     chosen: dict | None = None             # chosen hyperparameters and epochs
+    validation_scores: dict | None = None  # (seed, period) -> (scores, labels) of the
+    # chosen configuration's validation weeks (`validation_scores`)
     resumed_epoch: int = 0                 # latest epoch a checkpoint restored (--resume):
     # the times above are this session's
 
@@ -137,10 +139,28 @@ def period_spread(table: pd.DataFrame, keys: Sequence[str], chosen: np.ndarray, 
     return out
 
 
+def validation_scores(config: Config, population, members: np.ndarray,
+                      val_stack: SplitStack) -> dict:
+    """(seed, period) -> (scores, labels) of each validation week by `population`'s
+    `members` (positions; their params are their best epoch's): out of sample, the
+    labelled scores a threshold for the first test periods can be set on in advance."""
+    score = jax.jit(make_trainable(config, val_stack.data["x"], None)[1])
+    out = {}
+    for i in members:
+        member = population.members.iloc[i]
+        rows = val_stack.val_rows(int(member["fold"]))
+        out[(int(member["seed"]), int(member["fold"]))] = (
+            score_rows(score, population.member_params(i), val_stack.data["x"], rows),
+            val_stack.data["y"][rows, 0].astype(np.int8))
+    return out
+
+
 def select(config: Config, grid: Mapping[str, Sequence], val_stack: SplitStack,
-           run_dir: RunDir | None, progress: bool) -> tuple[Config, pd.DataFrame, dict, int]:
-    """Train the grid on the validation periods; the best config and its epochs, and the
-    latest epoch a checkpoint restored (0 without a resume)."""
+           run_dir: RunDir | None, progress: bool
+           ) -> tuple[Config, pd.DataFrame, dict, int, dict]:
+    """Train the grid on the validation periods; the best config and its epochs, the
+    latest epoch a checkpoint restored (0 without a resume), and its undiverged members'
+    `validation_scores`."""
     eval_size = int(val_stack.folds.val.sum(axis=1).max())
     folds = model_folds(val_stack, config.model.kind)
     build = lambda cfg: make_trainable(cfg, val_stack.data["x"], eval_size)[0]  # noqa: E731
@@ -162,7 +182,10 @@ def select(config: Config, grid: Mapping[str, Sequence], val_stack: SplitStack,
             "value": float(every.loc[rows, f"best_{monitor}"].mean()),
             "spread": period_spread(every, list(grid), rows, monitor, mode)}
     resumed = max(r.population.resumed_epoch for r in results)
-    return chosen, every, info, resumed
+    in_group = np.nonzero(every["group"].to_numpy() == g)[0]   # best.population's members
+    kept = (rows & (every["diverged_epoch"] == 0).to_numpy())[in_group]
+    return chosen, every, info, resumed, validation_scores(chosen, best.population,
+                                                           np.nonzero(kept)[0], val_stack)
 
 
 def validated_schedule(config: Config, data: dict, folds: Folds
@@ -184,12 +207,13 @@ def fit_periods(name: str, config: Config, stack: SplitStack, *,
     over `grid` when one is given) and score each period's test transactions."""
     if config.model.kind != "autoencoder":
         check_binary_labels(stack.data["y"], "TX_FRAUD labels")
-    selection, chosen, resumed = None, {"epochs": config.train.epochs}, 0
+    selection, chosen, resumed, val_scores = None, {"epochs": config.train.epochs}, 0, None
     if grid:
         if val_stack is None:
             raise ValueError("a grid needs the validation periods' stack (val_stack)")
         sub = RunDir(run_dir / "validation", config) if run_dir else None
-        config, selection, chosen, resumed = select(config, grid, val_stack, sub, progress)
+        config, selection, chosen, resumed, val_scores = select(config, grid, val_stack, sub,
+                                                                progress)
     folds = model_folds(stack, config.model.kind)
     optim = validated_schedule(config, stack.data, folds) if grid else None
     test_config = dataclasses.replace(
@@ -203,7 +227,8 @@ def fit_periods(name: str, config: Config, stack: SplitStack, *,
     run = ModelRun(name=name, config=test_config, members=pop.members, params=pop.params,
                    score=score, test_scores=[], history=pop.history,
                    compile_s=pop.compile_s, train_s=pop.train_s, selection=selection,
-                   chosen=chosen, resumed_epoch=max(resumed, pop.resumed_epoch))
+                   chosen=chosen, resumed_epoch=max(resumed, pop.resumed_epoch),
+                   validation_scores=val_scores)
     for i, fold in enumerate(pop.members["fold"]):
         run.test_scores.append(score_rows(score, run.member_params(i), stack.data["x"],
                                           stack.val_rows(int(fold))))
