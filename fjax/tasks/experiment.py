@@ -266,11 +266,16 @@ GRID_SECTIONS = ("model", "loss", "optim", "train")   # what varies per member i
 
 
 def check_grid_paths(task: str, config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
-                     varied: Sequence[str] = ()) -> None:
+                     varied: Sequence[str] = (), unread: Mapping[str, str] | None = None
+                     ) -> None:
     """Refuse a grid path outside `GRID_SECTIONS` and the task's own `varied` ones (credit
     encodes its data again per data.woe value): the run reads the others once, from its
     own value (data prepared, folds and seeds counted, compared models and scorecard
-    chosen), so every member would get that while the table named the swept ones."""
+    chosen), so every member would get that while the table named the swept ones.
+    `unread` maps a path of those sections that this run does not read to why."""
+    for path, why in (unread or {}).items():
+        if path in grid:
+            raise ValueError(f"grid entry {path} cannot be swept: {why}")
     for path in grid:
         if path.split(".")[0] in GRID_SECTIONS or path in varied:
             continue

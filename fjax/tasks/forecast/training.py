@@ -29,9 +29,19 @@ from fjax.tasks.forecast.data import ForecastData
 from fjax.train.objective import output_dim, supervised_loss
 
 
+# Loop fields that choose an epoch: without a validation span `setup` turns them off, and
+# a grid setting one back would restore each member's best epoch on the test block.
+EPOCH_CHOICE = ("train.restore_best", "train.monitor", "train.mode", "train.min_delta")
+
+
 def check_grid(config: Config, grid: Mapping[str, Sequence[Any]] | None) -> None:
-    """Only model, loss, optimizer and loop fields may vary: members share the windows."""
-    check_grid_paths("forecast", config, grid or {})
+    """Only model, loss, optimizer and loop fields may vary: members share the windows.
+    Without a validation span nothing chooses an epoch, so the fields that do cannot vary."""
+    why = ("this run has no validation span to choose epochs on (data.val_fraction=0): "
+           "every member keeps its last epoch, and the test block must not choose one; "
+           "set --data.val-fraction 0.1 to sweep it")
+    unread = dict.fromkeys(EPOCH_CHOICE, why) if config.data.val_fraction == 0 else {}
+    check_grid_paths("forecast", config, grid or {}, unread=unread)
 
 
 def build_trainable(config: Config, example_x: np.ndarray) -> Trainable:
