@@ -986,3 +986,16 @@ def test_a_sweeps_first_test_periods_thresholds_are_set_on_its_validation_weeks(
                                   advance["threshold"])
     assert not np.array_equal(again[again.set_on == "hindsight"]["recall"],
                               table[table.set_on == "hindsight"]["recall"])
+
+
+def test_a_grid_over_restore_best_is_refused(monkeypatch):
+    """Selection reads each validation member's monitor at its best epoch and the test
+    periods train the median best epoch, restored or not: a grid over train.restore_best
+    [True, False] gave both groups the same best_val_average_precision and best epochs
+    (folds' best epochs 8, 1, 1, 7), so it is refused before the data is prepared."""
+    from fjax.tasks import fraud
+    monkeypatch.setattr(fraud, "prepare", lambda *a, **k: pytest.fail("data was prepared"))
+    with pytest.raises(ValueError, match="grid entry train.restore_best cannot be swept: no "
+                                         "fraud member reads it"):
+        fraud.run(Config(), {"train.restore_best": [True, False]}, progress=False)
+    fraud._check_grid(Config(), {"train.batch_size": [32, 512], "train.epochs": [2, 6]})
