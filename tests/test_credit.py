@@ -1137,3 +1137,17 @@ def test_a_run_whose_platt_slope_is_backward_stops_before_any_scorecard(csv_path
     with pytest.raises(ValueError, match="pooled out-of-fold AUC 0"):
         run(cfg, progress=False)
     assert not list(tmp_path.rglob("scorecard.csv")) and not list(tmp_path.rglob("scores.csv"))
+
+
+def test_the_epoch_selection_note_reads_the_chosen_configuration(csv_path):
+    """A run with restore_best off that sweeps train.patience [1, 3] (or restore_best)
+    chose patience 1, which stopped each member on its validation fold, yet the report
+    read the run's own train section and did not say its metrics are optimistic."""
+    from fjax.tasks.credit.run import report_notes
+    own = small_config(csv_path)   # restore_best False, no patience
+    note = "select epochs on the validation fold"
+    assert not any(note in n for n in report_notes(own, 6, 2, 2, chosen=own))
+    for train in (dict(patience=1), dict(restore_best=True)):
+        chosen = dataclasses.replace(own, train=dataclasses.replace(own.train, **train))
+        assert any(note in n for n in report_notes(own, 6, 2, 2, chosen=chosen))
+        assert not any(note in n for n in report_notes(chosen, 6, 2, 2, chosen=own))

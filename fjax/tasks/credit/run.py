@@ -172,7 +172,8 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
                      "each applicant's rows are kept in one fold, so no model validates on "
                      "an applicant it trained on (folds stratified by the applicant's worst "
                      "label).")
-    if config.train.restore_best or config.train.patience:
+    train = (chosen or config).train   # a grid over train.* sets the chosen one's
+    if train.restore_best or train.patience:
         notes.append("train.restore_best / train.patience select epochs on the validation "
                      "fold, which makes the cross-validated metrics optimistic.")
     if configs > 1:
