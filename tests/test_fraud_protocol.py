@@ -132,3 +132,42 @@ def test_validation_periods_are_threshold_sources_until_a_test_periods_labels_ar
     assert threshold_sources(tests, val) == [3, 3, 4, 5]
     # An earlier validation week if the last one's labels are not in yet.
     assert threshold_sources(tests, [p.shifted(7) for p in val])[0] == 2
+
+
+def test_the_delay_weeks_scores_and_budget_ignore_the_delay_and_test_labels():
+    """The delay stack (features, scaling, known-card removal) reads no label of a
+    delay or test week: shuffling them leaves its rows, its x and the alert-budget
+    threshold of a fixed scorer unchanged; and its rows are the delay week's minus the
+    cards a numpy oracle finds known compromised (same look-back as the test week)."""
+    import dataclasses
+    from fjax.data.fraud_features import handbook_features
+    from fjax.fraud_metrics import threshold_at_alerts
+    from fjax.tasks.fraud.config import FraudDataConfig
+    from fjax.tasks.fraud.dataset import FraudData
+    tx = simulate(n_customers=150, n_terminals=300, n_days=60, seed=5)
+    periods = rolling_periods(Period(25), 2, 7)
+    w = np.random.default_rng(0).normal(size=15)
+
+    def budget(tx):
+        data = FraudData(cfg=FraudDataConfig(), tx=tx, names=[],
+                         features=handbook_features(tx, 7)[1], periods=periods)
+        stack = data.stack("delay")
+        rows = [stack.row[stack.val_rows(k)] for k in range(2)]
+        return rows, [threshold_at_alerts(stack.data["x"][stack.val_rows(k)] @ w, 7, 20)
+                      for k in range(2)]
+
+    rows, thresholds = budget(tx)
+    for k, p in enumerate(periods):      # labels not in when period k's test week starts
+        later = tx.day >= p.test_start - 7
+        fraud = tx.fraud.copy()
+        fraud[later] = np.random.default_rng(k).permutation(fraud[later])
+        assert (fraud != tx.fraud).any()
+        rows_again, thresholds_again = budget(dataclasses.replace(tx, fraud=fraud))
+        np.testing.assert_array_equal(rows[k], rows_again[k])
+        assert thresholds[k] == thresholds_again[k] and np.isfinite(thresholds[k])
+    for p, kept in zip(periods, rows):
+        delay = np.nonzero((tx.day >= p.test_start - 7) & (tx.day < p.test_start))[0]
+        known = [i for i in delay if ((tx.customer == tx.customer[i]) & (tx.fraud == 1)
+                                      & (tx.day >= p.train_start - 7)
+                                      & (tx.day <= tx.day[i] - 8)).any()]
+        np.testing.assert_array_equal(kept, np.setdiff1d(delay, known))

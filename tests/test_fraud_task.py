@@ -905,17 +905,41 @@ def test_the_rule_is_described_only_when_the_run_scores_it():
     assert _rule_note([result("mlp"), result("rule")]) == " The rule ranks by amount."
 
 
-def _threshold_rows(fraud, score):
+def _threshold_rows(fraud, score, delay=None):
     """`threshold_rows` of one seed on 4 weekly periods of 50 transactions each."""
     from types import SimpleNamespace
     from fjax.data.fraud_protocol import Period, rolling_periods
     from fjax.tasks.fraud.evaluation import threshold_rows
     stack = SimpleNamespace(row=np.arange(200), val_rows=lambda k: np.arange(50 * k, 50 * k + 50))
     members = pd.DataFrame({"seed": 0, "fold": range(4)})
-    cfg = SimpleNamespace(top_k=3, test_days=7)
+    cfg = SimpleNamespace(top_k=3, test_days=7, delay_days=7)
     return threshold_rows("m", SimpleNamespace(fraud=fraud), stack, members,
                           [score[50 * k:50 * k + 50] for k in range(4)],
-                          rolling_periods(Period(0), 4, 7), cfg)
+                          rolling_periods(Period(0), 4, 7), cfg, delay=delay)
+
+
+def test_the_alert_budget_is_set_on_the_delay_weeks_unlabelled_scores():
+    """Hand case: 3 alerts a day over a 7-day delay week allow 21 alerts, so of the delay
+    scores 1..30 the threshold is 10 (flagging 10..30); every period gets it, the first
+    two too (no labelled week is in by then), and FPR targets keep their labelled source."""
+    rng = np.random.default_rng(1)
+    fraud = (rng.random(200) < 0.1).astype(np.int8)
+    score = rng.normal(size=200)
+    delay = {(0, k): np.arange(1.0, 31.0) + 100 * k for k in range(4)}
+    table = _threshold_rows(fraud, score, delay)
+    advance = table[table.set_on == "in advance"]
+    budget = advance[advance.target == "3 alerts a day"].set_index("period")
+    assert list(budget.index) == [0, 1, 2, 3]
+    np.testing.assert_array_equal(budget["threshold"], [10, 110, 210, 310])
+    assert (budget["set_on_stage"] == "delay").all()
+    assert (budget["set_on_period"] == budget.index).all()
+    fpr = advance[advance.target != "3 alerts a day"]
+    assert sorted(set(zip(fpr.period, fpr.set_on_stage, fpr.set_on_period))) \
+        == [(2, "test", 0), (3, "test", 1)]
+    # Realised alerts a day on each test week at that threshold (numpy oracle).
+    for k, row in budget.iterrows():
+        assert row["alerts_per_day"] == pytest.approx(
+            (score[50 * k:50 * k + 50] >= row["threshold"]).sum() / 7)
 
 
 def test_thresholds_set_in_advance_do_not_read_the_test_weeks_labels():
@@ -962,7 +986,7 @@ def test_a_sweeps_first_test_periods_thresholds_are_set_on_its_validation_weeks(
                      "--data.amount-column", "amount_eur", "--data.customer-column", "card",
                      "--optim.learning-rate", "1e-3", "1e-2", *TINY]) == 0
     table = pd.read_csv(out / "thresholds.csv")
-    advance = table[table.set_on == "in advance"]
+    advance = table[(table.set_on == "in advance") & table.target.str.startswith("FPR")]
     assert sorted(set(zip(advance.period, advance.set_on_stage, advance.set_on_period))) \
         == [(0, "validation", 1), (1, "validation", 1)]          # 2 periods (--cv 2)
     scores, labels = spied["out"][4][(0, 1)]                   # seed 0, validation period 1
@@ -982,7 +1006,8 @@ def test_a_sweeps_first_test_periods_thresholds_are_set_on_its_validation_weeks(
     shuffled = tx.fraud.copy()
     shuffled[test_rows] = np.random.default_rng(0).permutation(shuffled[test_rows])
     again = rows_of(name, SimpleNamespace(fraud=shuffled), stack, *rest)
-    np.testing.assert_array_equal(again[again.set_on == "in advance"]["threshold"],
+    np.testing.assert_array_equal(again[(again.set_on == "in advance")
+                                        & again.target.str.startswith("FPR")]["threshold"],
                                   advance["threshold"])
     assert not np.array_equal(again[again.set_on == "hindsight"]["recall"],
                               table[table.set_on == "hindsight"]["recall"])

@@ -25,8 +25,8 @@ import pandas as pd
 
 from fjax.data.columns import TableSchema
 from fjax.data.fraud_features import WINDOWS, handbook_features, previous_rows
-from fjax.data.fraud_protocol import (Period, check_periods, rolling_periods, assessment_mask,
-                                      train_mask, validation_periods)
+from fjax.data.fraud_protocol import (Period, check_periods, delay_mask, rolling_periods,
+                                      assessment_mask, train_mask, validation_periods)
 from fjax.data.fraud_simulator import simulate
 from fjax.data.split_stack import SplitStack, stack_scaled
 from fjax.data.splits import Folds
@@ -229,11 +229,16 @@ class FraudData:
         """The stack of the test (or validation) periods: data {"x": f32[N, d], "y":
         f32[N, 1]}, folds train = training week, val = test week, one scaler per period;
         `sequence` gives each row its card's last `cfg.history` transactions,
-        x f32[N, history, d]."""
+        x f32[N, history, d]. "delay": the test periods with val = their delay weeks
+        (`delay_mask`), scaled as "test" is, for the deployed model to score unlabelled."""
         key = (which, sequence)
         if key not in self._stacks:
-            periods = self.periods if which == "test" else self.validation_periods
+            periods = self.validation_periods if which == "validation" else self.periods
             trains, tests, _ = self.masks(periods)
+            if which == "delay":
+                tx = self.tx
+                tests = [delay_mask(tx.day, tx.customer, tx.fraud, p, len(tx.customer_ids))
+                         for p in periods]
             for k, (tr, te) in enumerate(zip(trains, tests)):
                 if not te.any():
                     raise ValueError(f"{which} period {k} has no test transactions left "
@@ -245,7 +250,7 @@ class FraudData:
             history = previous_rows(self.tx, self.cfg.history) if sequence else None
             periods_as_splits = Folds(train=np.array(trains, np.float32),
                                       val=np.array(tests, np.float32))
-            encoders = self.encoders(which)
+            encoders = self.encoders("validation" if which == "validation" else "test")
             onehot = ((lambda k, rows: encoders[k].transform(self.categories.iloc[rows]).num)
                       if encoders else None)
             self._stacks[key] = stack_scaled(

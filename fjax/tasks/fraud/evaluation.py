@@ -47,24 +47,31 @@ def evaluate(name: str, tx: Transactions, stack: SplitStack, members: pd.DataFra
     return pd.DataFrame(rows_out), alerts
 
 
-def threshold_targets(top_k: int, n_days: int) -> dict:
-    """Target name -> threshold chooser `(score, label) -> t`: each of `FPR_TARGETS`, and
-    an alert budget of `top_k` flagged transactions a day over `n_days` days."""
-    fpr = {f"FPR {100 * f:g}%": (lambda s, y, f=f: threshold_at_fpr(s, y, f))
+def threshold_targets(top_k: int) -> dict:
+    """Target name -> threshold chooser `(score, label, n_days) -> t`: each of
+    `FPR_TARGETS`, and an alert budget of `top_k` flagged transactions a day."""
+    fpr = {f"FPR {100 * f:g}%": (lambda s, y, n, f=f: threshold_at_fpr(s, y, f))
            for f in FPR_TARGETS}
-    return {**fpr, f"{top_k} alerts a day": lambda s, y: threshold_at_alerts(s, n_days, top_k)}
+    return {**fpr, budget_target(top_k): lambda s, y, n: threshold_at_alerts(s, n, top_k)}
+
+
+def budget_target(top_k: int) -> str:
+    """The alert budget's target name in thresholds.csv."""
+    return f"{top_k} alerts a day"
 
 
 def threshold_rows(name: str, tx: Transactions, stack: SplitStack, members: pd.DataFrame,
                    scores: list[np.ndarray], periods: list[Period], cfg: FraudDataConfig,
-                   validation: dict | None = None, validation_periods: Sequence[Period] = ()
-                   ) -> pd.DataFrame:
-    """thresholds.csv: per member (seed x test period) with a `threshold_sources` period
-    and per target, the threshold set in advance on that period's scores and labels (same
-    seed; a validation period's from the sweep's chosen configuration, `validation`:
-    (seed, period) -> (scores, labels); an earlier test period's from the model then
-    running) and set in hindsight on the test week itself, with what each does on the
-    test week (`rates_at_threshold`)."""
+                   validation: dict | None = None, validation_periods: Sequence[Period] = (),
+                   delay: dict | None = None) -> pd.DataFrame:
+    """thresholds.csv: per member (seed x test period) and target, the threshold set in
+    advance and set in hindsight on the test week itself, with what each does on the test
+    week (`rates_at_threshold`). FPR targets need labels: set on the `threshold_sources`
+    period's scores and labels (same seed; a validation period's from the sweep's chosen
+    configuration, `validation`: (seed, period) -> (scores, labels); an earlier test
+    period's from the model then running). The alert budget needs none: set on the
+    member's own scores of its delay week, `delay`: (seed, period) -> scores (the model
+    that runs the test week, on the days just before it), else as the FPR targets."""
     test = {(int(m["seed"]), int(m["fold"])): (np.asarray(s, np.float64),
                                                tx.fraud[stack.row[stack.val_rows(
                                                    int(m["fold"]))]])
@@ -74,23 +81,27 @@ def threshold_rows(name: str, tx: Transactions, stack: SplitStack, members: pd.D
     named = ([("validation", v) for v in range(len(validation_periods))]
              + [("test", j) for j in range(len(periods))])      # sources' indices
     scored = {"validation": validation or {}, "test": test}
-    targets = threshold_targets(cfg.top_k, cfg.test_days)
     rows = []
     for (seed, k), (score, label) in sorted(test.items()):
-        if sources[k] is None:
-            continue
-        stage, j = named[sources[k]]
-        earlier = scored[stage].get((seed, j))
-        if earlier is None:
-            continue
-        for target, choose in targets.items():
-            for set_on, source in (("in advance", earlier), ("hindsight", (score, label))):
-                t = choose(*source)
+        labelled = None
+        if sources[k] is not None:
+            stage, j = named[sources[k]]
+            earlier = scored[stage].get((seed, j))
+            labelled = None if earlier is None else (stage, j, *earlier, cfg.test_days)
+        unlabelled = (("delay", k, delay[(seed, k)], None, cfg.delay_days)
+                      if delay and (seed, k) in delay else labelled)
+        for target, choose in threshold_targets(cfg.top_k).items():
+            source = unlabelled if target == budget_target(cfg.top_k) else labelled
+            if source is None:
+                continue
+            stage, j, *chosen_on = source
+            for set_on, (on_stage, on_period, *on) in (
+                    ("in advance", (stage, j, *chosen_on)),
+                    ("hindsight", ("test", k, score, label, cfg.test_days))):
+                t = choose(*on)
                 rows.append({"model": name, "seed": seed, "period": k, "target": target,
-                             "set_on": set_on,
-                             "set_on_stage": stage if set_on != "hindsight" else "test",
-                             "set_on_period": j if set_on != "hindsight" else k,
-                             "threshold": t,
+                             "set_on": set_on, "set_on_stage": on_stage,
+                             "set_on_period": on_period, "threshold": t,
                              **rates_at_threshold(score, label, cfg.test_days, t)})
     return pd.DataFrame(rows)
 

@@ -358,7 +358,8 @@ def threshold_sources_text(thresholds: pd.DataFrame) -> str:
     """Which period each test period's threshold was set on ('test period 0 on
     validation 3, 2 on test 0'), per model where the models differ (only a sweep's own
     model has validation scores)."""
-    advance = thresholds[thresholds["set_on"] == "in advance"]
+    advance = thresholds[(thresholds["set_on"] == "in advance")
+                         & (thresholds["set_on_stage"] != "delay")]
     by_model = {}
     for model, rows in advance.groupby("model", sort=False):
         pairs = sorted(set(zip(rows["period"], rows["set_on_stage"], rows["set_on_period"])))
@@ -391,8 +392,14 @@ def threshold_note(thresholds: pd.DataFrame) -> list[str]:
                     f"{threshold_sources_text(thresholds)}; periods without such a source "
                     "are left out of both rows). FPR targets take the lowest threshold that "
                     "flagged at most that share of the source week's legitimate "
-                    "transactions; the alert budget the lowest that raised at most that many "
-                    "alerts (flagged transactions) a day. 'hindsight' sets the same targets "
+                    "transactions. The alert budget needs no labels: each test period's "
+                    "model scores the delay week just before its test week (transactions "
+                    "in, labels not yet; known compromised cards removed as in the test "
+                    "week) and takes the lowest threshold that raised at most that many "
+                    "alerts (flagged transactions) a day there, so its scale is the running "
+                    "model's (set on another model's scores it flagged ~2.5 times the "
+                    "budget); the combined model, whose anomaly feature the delay week "
+                    "lacks, sets it as the FPR targets. 'hindsight' sets the same targets "
                     "on the test week's own labels, as the Results table's recall@FPR does, "
                     "on the same periods. The gap between the rows is what setting the "
                     "threshold in advance costs; thresholds.csv has every member's threshold "

@@ -155,6 +155,16 @@ def validation_scores(config: Config, population, members: np.ndarray,
     return out
 
 
+def delay_scores(run: ModelRun, delay_stack: SplitStack) -> dict:
+    """(seed, period) -> each member's scores of its period's delay week (`delay_stack`,
+    FraudData.stack("delay")): the rows the deployed model would score just before its
+    test week, unlabelled then, which an alert budget is set on."""
+    return {(int(m["seed"]), int(m["fold"])): score_rows(
+                run.score, run.member_params(i), delay_stack.data["x"],
+                delay_stack.val_rows(int(m["fold"])))
+            for i, (_, m) in enumerate(run.members.iterrows())}
+
+
 def select(config: Config, grid: Mapping[str, Sequence], val_stack: SplitStack,
            run_dir: RunDir | None, progress: bool
            ) -> tuple[Config, pd.DataFrame, dict, int, dict]:
