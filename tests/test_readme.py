@@ -1,6 +1,8 @@
 """The README's Python examples run as written (the second with small data), its
-command lines parse, and every file it or docs/DEVELOPING.md names exists."""
+command lines parse, every file it or docs/DEVELOPING.md names exists, and imports follow
+its architecture block."""
 
+import ast
 import re
 import shlex
 from pathlib import Path
@@ -93,3 +95,58 @@ def test_the_readme_install_extras_exist():
     named = set(re.findall(r"\.\[(\w+)\]", README))
     assert named and named <= set(extras), (named, set(extras))
     assert "`jax[cuda12]`" in README and any(d.startswith("jax[cuda12]") for d in extras["cuda"])
+
+
+def readme_layers() -> dict[str, int]:
+    """The README's architecture block as {module or package under fjax: level}, 0 at the
+    top; a line indented under another continues its level."""
+    block = re.search(r"## Architecture.*?```\n(.*?)```", README, flags=re.S).group(1)
+    layers: dict[str, int] = {}
+    level = -1
+    for line in block.splitlines():
+        level += not line.startswith(" ")
+        for word in line.split():
+            name = word.removeprefix("fjax/").rstrip("/").removesuffix(".py")
+            if not re.fullmatch(r"\w+", name) or not (ROOT / "fjax" / name).exists() \
+                    and not (ROOT / "fjax" / f"{name}.py").exists():
+                break
+            layers[name] = level
+    return layers
+
+
+def fjax_imports(path: Path) -> set[str]:
+    """The fjax modules `path` imports, absolute or relative, as dotted names."""
+    module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1]) \
+                if node.level else ""
+            found.add(".".join(filter(None, [base, node.module])))
+    return {name for name in found if name == "fjax" or name.startswith("fjax.")}
+
+
+def test_imports_point_down_the_readme_architecture():
+    """The README's claim: a module imports only from its own layer or those below it,
+    but for fjax.data.checks, which any layer may import. A module the block does not
+    place fails with a KeyError naming it."""
+    layers = readme_layers()
+    assert {"cli", "tasks", "train", "data", "losses", "optim", "kernels", "config"} <= set(
+        layers)
+    assert layers["tasks"] < layers["train"] < layers["models"] == layers["data"] \
+        < layers["losses"] < layers["config"]
+    upward = []
+    for path in sorted((ROOT / "fjax").rglob("*.py")):
+        own = path.relative_to(ROOT / "fjax").parts[0].removesuffix(".py")
+        if own == "__init__":       # the package's face may gather from every layer
+            continue
+        for name in fjax_imports(path):
+            target = name.split(".")[1] if "." in name else own
+            if name == "fjax.data.checks" or target == own:
+                continue
+            if layers[target] < layers[own]:
+                upward.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not upward, upward
