@@ -1151,3 +1151,32 @@ def test_the_epoch_selection_note_reads_the_chosen_configuration(csv_path):
         chosen = dataclasses.replace(own, train=dataclasses.replace(own.train, **train))
         assert any(note in n for n in report_notes(own, 6, 2, 2, chosen=chosen))
         assert not any(note in n for n in report_notes(chosen, 6, 2, 2, chosen=own))
+
+
+@pytest.fixture(scope="module")
+def train_grid_search(csv_path):
+    """A search over train fields the hand-written description did not name, with the
+    run's own restore_best off and one group restoring its best epoch."""
+    from fjax.tasks.credit.search import cross_validate
+    cfg = small_config(csv_path, train=TrainConfig(epochs=2, batch_size=64, restore_best=False))
+    data = load(cfg)
+    grid = {"train.batch_size": [64, 128], "train.restore_best": [True, False]}
+    return cfg, grid, data, cross_validate(cfg, grid, data, progress=False)
+
+
+def test_descriptions_name_every_swept_train_field(train_grid_search):
+    """metrics.json described configurations differing only in batch_size or restore_best
+    alike ('logistic, woe=none, adam lr=..., epochs=2'): it named epochs alone."""
+    from fjax.tasks.credit.run import selection_facts
+    from fjax.tasks.credit.search import best_config_id
+    _, grid, data, search = train_grid_search
+    best = best_config_id(search.summary)
+    facts = selection_facts(search, best, data, list(grid))
+    for c in facts["comparisons"]:
+        cfg = search.configs[c["config"]]
+        assert f"train.batch_size={cfg.train.batch_size}" in c["description"]
+        assert f"train.restore_best={cfg.train.restore_best}" in c["description"]
+    from fjax.tasks.credit.run import describe
+    described = {describe(cfg, list(grid)) for cfg in search.configs.values()}
+    assert len(search.configs) == 4 and len(described) == 4
+

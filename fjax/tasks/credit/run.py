@@ -17,6 +17,7 @@ import pandas as pd
 from scipy.special import expit
 
 from fjax import metrics
+from fjax.config import get_path, read_in
 from fjax.decision import confusion, expected_cost
 from fjax.explain import importance, top_reasons
 from fjax.intervals import auc_interval, rank_auc, rank_ks
@@ -40,7 +41,17 @@ from fjax.tasks.credit.selection import comparisons, seed_spread
 from fjax.tasks.experiment import check_grid_paths, default_run_dir, finish_run
 
 
-def describe(cfg: Config) -> str:
+# The fields describe() names by its own rules (where the model, encoding or loss reads
+# them); any other swept field is named after them.
+DESCRIBED = ("model.kind", "model.hidden", "model.dropout", "model.embedding_dim", "data.woe",
+             "data.woe_bins", "data.woe_monotone", "optim.name", "optim.learning_rate",
+             "optim.weight_decay", "loss.name", "loss.pos_weight", "loss.focal_gamma",
+             "loss.focal_alpha", "train.epochs")
+
+
+def describe(cfg: Config, swept: Sequence[str] = ()) -> str:
+    """One line naming the configuration's choices, and the value of every `swept` path
+    its choices read, so grid points that differ anywhere read differently."""
     parts = [cfg.model.kind]
     if cfg.model.kind == "mlp":
         parts += [f"hidden={list(cfg.model.hidden)}", f"dropout={cfg.model.dropout}",
@@ -54,6 +65,8 @@ def describe(cfg: Config) -> str:
     if cfg.loss.name == "focal":
         parts += [f"focal_gamma={cfg.loss.focal_gamma:g}", f"focal_alpha={cfg.loss.focal_alpha:g}"]
     parts.append(f"epochs={cfg.train.epochs}")
+    parts += [f"{path}={get_path(cfg, path)}" for path in swept
+              if path not in DESCRIBED and read_in(cfg, path)]
     return ", ".join(parts)
 
 
@@ -142,13 +155,15 @@ OUTPUTS = ("metrics.json", "cv_table.csv", "cv_summary.csv", "scores.csv", "gain
            "encoding_[0-9]*/history.jsonl")
 
 
-def selection_facts(search: Search, best_id: int, data: CreditData) -> dict:
+def selection_facts(search: Search, best_id: int, data: CreditData,
+                    swept: Sequence[str] = ()) -> dict:
     """The chosen configuration against the runner-up and the best logistic scorecard
-    (paired per fold, Nadeau-Bengio corrected t), and its mean AUC's spread over seeds."""
+    (paired per fold, Nadeau-Bengio corrected t), and its mean AUC's spread over seeds;
+    each described with the `swept` paths' values."""
     kinds = {c: cfg.model.kind for c, cfg in search.configs.items()}
     n_train, n_val = ((m > 0).sum(axis=1).mean() for m in (data.folds.train, data.folds.val))
     against = comparisons(search.table, search.summary, kinds, best_id, n_train, n_val)
-    return {"comparisons": [{**c, "description": describe(search.configs[c["config"]])}
+    return {"comparisons": [{**c, "description": describe(search.configs[c["config"]], swept)}
                             for c in against],
             "seed_spread": seed_spread(search.table, best_id)}
 
@@ -308,7 +323,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
 
     results = [r for rs in search.results for r in rs]
     metrics_json = {
-        "best": {"config": best_id, "description": describe(best)},
+        "best": {"config": best_id, "description": describe(best, list(grid))},
         "data": data_facts(data),
         "cv": {"folds": data.folds.k, "seeds": config.sweep.seeds,
                "per_fold": per_fold.to_dict(orient="records"),
@@ -322,7 +337,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                       "factor": scale.factor, "offset": scale.offset,
                       "logit_slope": scale.slope, "logit_intercept": scale.intercept,
                       "odds_of": odds_of(sc.calibration)},
-        "selection": selection_facts(search, best_id, data),
+        "selection": selection_facts(search, best_id, data, list(grid)),
         "final": final_facts,
         "stability": stability,
         "characteristics": chars.to_dict(orient="records"),
