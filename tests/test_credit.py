@@ -1180,3 +1180,18 @@ def test_descriptions_name_every_swept_train_field(train_grid_search):
     described = {describe(cfg, list(grid)) for cfg in search.configs.values()}
     assert len(search.configs) == 4 and len(described) == 4
 
+
+def test_best_epoch_columns_follow_each_groups_restore_best(train_grid_search):
+    """cv_table.csv dropped every best_* column because the run's own restore_best was off,
+    though the restore_best=True groups chose their epoch; with it on, the False groups
+    kept best-epoch figures chosen on the fold that scores them."""
+    from fjax.tasks.credit.search import cross_validate
+    cfg, grid, data, search = train_grid_search
+    for table in (search.table, cross_validate(
+            dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, restore_best=True)),
+            {"train.restore_best": [True, False]}, data, progress=False).table):
+        restores = table["train.restore_best"].astype(str) == "True"
+        assert restores.any() and (~restores).any()
+        for col in ("best_epoch", "best_val_auc"):
+            assert table.loc[restores, col].notna().all(), col
+            assert table.loc[~restores, col].isna().all(), col

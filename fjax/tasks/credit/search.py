@@ -100,8 +100,7 @@ def cross_validate(config: Config, grid: Mapping[str, Sequence[Any]], data: Cred
         frames.append(table)
         all_results.append(results)
     table = pd.concat(frames, ignore_index=True)
-    if not config.train.restore_best:  # best-epoch columns would be chosen on the val fold
-        table = table.drop(columns=[c for c in table.columns if c.startswith("best_")])
+    table = without_unrestored_best(table, all_results)
     hyper = {p for results in all_results for r in results for p in r.group.paths.values()}
     hp = [p for p in inner if p in hyper]
     keys = ["encoding", *(p for p in grid if is_encoding_key(p)), "group",
@@ -115,6 +114,19 @@ def cross_validate(config: Config, grid: Mapping[str, Sequence[Any]], data: Cred
         configs[int(row["config"])] = config_with(enc_cfgs[int(row["encoding"])], result, values)
     return Search(table=table, summary=summarize(table, keys), configs=configs, logits=logits,
                   results=all_results)
+
+
+def without_unrestored_best(table: pd.DataFrame, results: list[list[GroupResult]]
+                            ) -> pd.DataFrame:
+    """`table` with each group's best-epoch (`best_*`) figures blanked where that group does
+    not restore its best epoch (they would be chosen on the fold that scores it), and the
+    columns dropped where no group restores one."""
+    best = [c for c in table.columns if c.startswith("best_")]
+    restores = [[r.group.config.train.restore_best for r in rs] for rs in results]
+    if not any(map(any, restores)):
+        return table.drop(columns=best)
+    kept = [restores[e][g] for e, g in zip(table["encoding"], table["group"])]
+    return table.assign(**{c: table[c].where(kept) for c in best})
 
 
 def summarize(table: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
