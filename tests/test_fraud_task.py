@@ -200,8 +200,25 @@ def test_bad_config_names_the_field(make, field):
 
 def test_patience_without_a_validation_search_is_refused(tmp_path, capsys):
     assert cli.main(["run", "fraud", "--out", str(tmp_path), "--train.patience", "2"]) == 2
-    assert "TrainConfig.patience has nothing to stop on in a plain run" in capsys.readouterr().err
+    assert ("TrainConfig.patience is 2, but has nothing to select on in a plain run"
+            in capsys.readouterr().err)
     assert not (tmp_path / "config.json").exists()
+
+
+@pytest.mark.parametrize("field, value", [("restore_best", False), ("monitor", "val_auc"),
+                                          ("mode", "max"), ("min_delta", 0.01)])
+def test_epoch_selection_settings_of_a_plain_run_are_refused(monkeypatch, field, value):
+    """A plain run's test stage trains train.epochs and keeps the last epoch, monitoring
+    nothing (presets.test_stage_train): `--train.no-restore-best` or another monitor
+    was accepted and changed nothing. A sweep reads them, so there they are accepted."""
+    from fjax.tasks import fraud
+    monkeypatch.setattr(fraud, "prepare", lambda *a, **k: pytest.fail("data was prepared"))
+    config = Config(train=dataclasses.replace(Config().train, **{field: value}))
+    with pytest.raises(ValueError, match=rf"TrainConfig\.{field} is .* nothing to select on "
+                                         "in a plain run.*median best epoch"):
+        fraud.run(config, progress=False)
+    fraud._check_grid(config, {"optim.learning_rate": [1e-3, 3e-3]})
+    fraud._check_grid(Config(), {})
 
 
 def test_periods_that_do_not_fit_the_data_say_how_to_fix_it(user_file, tmp_path, capsys):

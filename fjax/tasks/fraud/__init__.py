@@ -56,17 +56,33 @@ RESTORE_UNREAD = ("no fraud member reads it: the validation search ranks every m
                   "its monitor at its best epoch and the test periods train the chosen one's "
                   "median best epoch, whether or not its best parameters were restored; drop "
                   "it from the sweep")
+# The loop settings a plain run does not read: the test stage (presets.test_stage_train)
+# trains train.epochs on every period and keeps the last epoch, monitoring nothing.
+PLAIN_UNREAD = ("patience", "monitor", "mode", "min_delta", "restore_best")
+
+
+def _check_plain_train(config: Config) -> None:
+    """Refuse an epoch-selection setting in a plain run, where nothing reads it: there is
+    no validation search, and the test weeks are never monitored."""
+    usual = task_default(config, "train")
+    for name in PLAIN_UNREAD:
+        value, default = getattr(config.train, name), getattr(usual, name)
+        if value != default:
+            raise config_error(
+                config.train, name, f"is {value!r}, but has nothing to select on in a plain "
+                "run: each period trains train.epochs and keeps its last epoch, as the test "
+                "weeks are never monitored and there is no validation search (a sweep "
+                "selects at each member's best validation epoch and trains the test periods "
+                "the chosen configuration's median best epoch)", "sweep a hyperparameter "
+                "(`fjax sweep fraud --optim.learning-rate 1e-3 3e-3`) to choose epochs on the "
+                f"validation weeks, or leave it out (default {default!r})")
 
 
 def _check_grid(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
     """Reject settings a plain run would ignore, and swept values that cannot change the
     model being trained."""
-    if not grid and config.train.patience is not None:
-        raise config_error(config.train, "patience", "has nothing to stop on in a plain run: "
-                           "the test weeks are never monitored and there is no validation "
-                           "search", "sweep a hyperparameter (`fjax sweep fraud "
-                           "--optim.learning-rate 1e-3 3e-3`) to choose epochs on the "
-                           "validation weeks, or leave patience unset")
+    if not grid:
+        _check_plain_train(config)
     check_grid_paths("fraud", config, grid, unread={"train.restore_best": RESTORE_UNREAD})
     _check_kind_grid(config, grid)
     _check_loss_read(config, grid)
