@@ -1041,3 +1041,16 @@ def test_a_grid_over_restore_best_is_refused(monkeypatch):
                                          "fraud member reads it"):
         fraud.run(Config(), {"train.restore_best": [True, False]}, progress=False)
     fraud._check_grid(Config(), {"train.batch_size": [32, 512], "train.epochs": [2, 6]})
+
+
+@pytest.mark.parametrize("path, values", [("train.monitor", ["val_average_precision", "loss"]),
+                                          ("train.mode", ["min", "max"])])
+def test_a_grid_over_the_monitor_is_refused(monkeypatch, path, values):
+    """Selection ranks every group on the run's own train.monitor and mode: a group
+    monitoring the training loss chose its epoch by it and was ranked on validation AP."""
+    from fjax.tasks import fraud
+    monkeypatch.setattr(fraud, "prepare", lambda *a, **k: pytest.fail("data was prepared"))
+    with pytest.raises(ValueError, match=rf"grid entry {path} cannot be swept: the "
+                                         "validation search ranks every group by the run's "
+                                         "own train.monitor"):
+        fraud.run(Config(), {path: values}, progress=False)

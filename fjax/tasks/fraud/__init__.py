@@ -56,6 +56,11 @@ RESTORE_UNREAD = ("no fraud member reads it: the validation search ranks every m
                   "its monitor at its best epoch and the test periods train the chosen one's "
                   "median best epoch, whether or not its best parameters were restored; drop "
                   "it from the sweep")
+# Why a grid over the monitor or its mode cannot choose between groups.
+MONITOR_UNREAD = ("the validation search ranks every group by the run's own train.monitor "
+                  "and train.mode, so a group monitoring another metric would be ranked on "
+                  "the run's at the epoch its own chose; set --train.monitor and "
+                  "--train.mode once, outside the grid")
 # The loop settings a plain run does not read: the test stage (presets.test_stage_train)
 # trains train.epochs on every period and keeps the last epoch, monitoring nothing.
 PLAIN_UNREAD = ("patience", "monitor", "mode", "min_delta", "restore_best")
@@ -83,7 +88,9 @@ def _check_grid(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
     model being trained."""
     if not grid:
         _check_plain_train(config)
-    check_grid_paths("fraud", config, grid, unread={"train.restore_best": RESTORE_UNREAD})
+    check_grid_paths("fraud", config, grid, unread={"train.restore_best": RESTORE_UNREAD,
+                                                    "train.monitor": MONITOR_UNREAD,
+                                                    "train.mode": MONITOR_UNREAD})
     _check_kind_grid(config, grid)
     _check_loss_read(config, grid)
     _check_history_read(config, grid)
