@@ -41,6 +41,11 @@ def test_sweep_on_a_users_file_writes_the_run_folder(user_file, tmp_path, undesc
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["primary"] == "mlp" and set(metrics["models"]) == {"mlp", "rule"}
     assert "handbook" not in metrics and "handbook_data" not in metrics   # its simulation's
+    periods = {}      # every model's threshold summary averages its target's same periods
+    for model in metrics["models"].values():
+        for row in model["thresholds"]:
+            periods.setdefault(row["target"], set()).add(tuple(row["periods"]))
+    assert periods and all(len(p) == 1 for p in periods.values())
     chosen = metrics["models"]["mlp"]["chosen"]
     assert chosen["hyperparameters"]["optim.learning_rate"] in (1e-3, 1e-2)
     assert 1 <= chosen["epochs"] <= 2
@@ -980,6 +985,38 @@ def test_thresholds_set_in_advance_do_not_read_the_test_weeks_labels():
         assert row["fpr"] == pytest.approx((flag & ~y).sum() / (~y).sum())
         assert row["recall"] == pytest.approx((flag & y).sum() / y.sum())
         assert row["alerts_per_day"] == pytest.approx(flag.sum() / 7)
+
+
+def _hand_thresholds():
+    """thresholds.csv rows as a sweep writes them: its own model "mlp" has FPR thresholds
+    on periods 0-3 (0 and 1 set on validation weeks), "rule" on 2-3; both have the alert
+    budget on every period; one seed, recall = period / 10 + a model offset."""
+    rows = [{"model": model, "seed": 0, "period": k, "target": target, "set_on": set_on,
+             "fpr": 0.01, "recall": k / 10 + offset, "precision": 0.5, "alerts_per_day": 20}
+            for model, offset, fpr_periods in [("mlp", 0.0, range(4)), ("rule", 0.05, (2, 3))]
+            for target, periods in [("FPR 1%", fpr_periods), ("20 alerts a day", range(4))]
+            for k in periods for set_on in ("in advance", "hindsight")]
+    return pd.DataFrame(rows)
+
+
+def test_threshold_summaries_compare_models_on_the_same_periods():
+    """The sweep's own model had FPR thresholds on 4 periods, the rule on 2, and the
+    summary averaged each over its own: the rows compared different weeks. Now each
+    target's rows average the periods every model has (hand oracle: mean recall over
+    periods 2 and 3), and the sweep model's periods 0 and 1 are summarised apart."""
+    from fjax.tasks.fraud.evaluation import split_common, summarize_thresholds
+    common, other = map(summarize_thresholds, split_common(_hand_thresholds()))
+    for _, rows in common.groupby("target"):
+        assert len({tuple(p) for p in rows["periods"]}) == 1
+    fpr = common[(common.target == "FPR 1%") & (common.set_on == "in advance")]
+    assert fpr.set_index("model")["recall_mean"].to_dict() == pytest.approx(
+        {"mlp": (0.2 + 0.3) / 2, "rule": (0.25 + 0.35) / 2})
+    assert list(fpr["periods"]) == [[2, 3], [2, 3]]
+    budget = common[common.target == "20 alerts a day"]
+    assert all(p == [0, 1, 2, 3] for p in budget["periods"])
+    assert other[["model", "target"]].drop_duplicates().values.tolist() == [["mlp", "FPR 1%"]]
+    assert other["periods"].tolist() == [[0, 1], [0, 1]]
+    assert other["recall_mean"].tolist() == pytest.approx([0.05, 0.05])
 
 
 def test_a_sweeps_first_test_periods_thresholds_are_set_on_its_validation_weeks(

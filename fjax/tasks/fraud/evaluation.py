@@ -109,15 +109,34 @@ def threshold_rows(name: str, tx: Transactions, stack: SplitStack, members: pd.D
 THRESHOLD_METRICS = ("fpr", "recall", "precision", "alerts_per_day")
 
 
+def common_periods(table: pd.DataFrame) -> dict[str, set[int]]:
+    """Target -> the test periods every model with a threshold for it has one for: only a
+    sweep's own model has validation scores to set its first periods' FPR thresholds on."""
+    return {target: set.intersection(*(set(g["period"]) for _, g in rows.groupby("model")))
+            for target, rows in table.groupby("target", sort=False)}
+
+
+def split_common(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """thresholds.csv's rows on their target's `common_periods`, which compare across
+    models, and the rest (periods only some models have a threshold for)."""
+    if table.empty:
+        return table, table
+    common = common_periods(table)
+    shared = np.array([p in common[t] for t, p in zip(table["target"], table["period"])])
+    return table[shared], table[~shared]
+
+
 def summarize_thresholds(table: pd.DataFrame) -> pd.DataFrame:
     """Mean and sample std over members of `THRESHOLD_METRICS`, per model, target and
-    set_on (in advance, hindsight), as `summarize` does for the metrics."""
+    set_on (in advance, hindsight), as `summarize` does for the metrics, with the test
+    periods averaged."""
     out = []
     if table.empty:
         return pd.DataFrame()
     for (model, target, set_on), group in table.groupby(["model", "target", "set_on"],
                                                         sort=False):
-        row = {"model": model, "target": target, "set_on": set_on, "members": len(group)}
+        row = {"model": model, "target": target, "set_on": set_on,
+               "periods": sorted(int(p) for p in set(group["period"])), "members": len(group)}
         for m in THRESHOLD_METRICS:
             values = pd.to_numeric(group[m], errors="coerce").dropna()
             row[f"{m}_mean"] = float(values.mean()) if len(values) else None

@@ -18,8 +18,8 @@ from fjax.report.files import RunDir, markdown_table
 from fjax.tasks.fraud import handbook
 from fjax.tasks.fraud.config import Config
 from fjax.tasks.fraud.dataset import LEAK_AUC, SKEW_LIMIT
-from fjax.tasks.fraud.evaluation import (alerts_frame, daily_frame, summarize,
-                                        summarize_thresholds)
+from fjax.tasks.fraud.evaluation import (alerts_frame, daily_frame,
+                                        split_common, summarize, summarize_thresholds)
 from fjax.tasks.fraud.plots import daily_card_precision
 
 
@@ -307,7 +307,7 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
     run_dir.csv("daily.csv", daily)
     thresholds = pd.concat([r.thresholds for r in results], ignore_index=True)
     run_dir.csv("thresholds.csv", thresholds)
-    threshold_summary = summarize_thresholds(thresholds)
+    common, other = map(summarize_thresholds, split_common(thresholds))
     data_summary = summary(tx)
     run_dir.json("metrics.json", {
         "primary": primary.name, "data": data_summary,
@@ -318,7 +318,8 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
         "models": {r.name: {"summary": summary_df[summary_df.model == r.name].iloc[0].to_dict(),
                             "members": r.table.to_dict("records"), "config": r.config,
                             "chosen": r.chosen, "timing": r.timing,
-                            "thresholds": _model_rows(threshold_summary, r.name)}
+                            "thresholds": _model_rows(common, r.name),
+                            "thresholds_other_periods": _model_rows(other, r.name)}
                    for r in results},
         **({"handbook_data": handbook.DATA,   # the book's figures are of its simulation
             "handbook": [{"model": f.model, "fjax": f.fjax, "protocol": f.protocol.text,
@@ -348,6 +349,7 @@ def threshold_table(threshold_summary: pd.DataFrame) -> pd.DataFrame:
         return f"{mean:.{digits}f}" + ("" if std is None or pd.isna(std)
                                        else f" ± {std:.{digits}f}")
     return pd.DataFrame([{"model": r["model"], "target": r["target"], "set on": r["set_on"],
+                          "periods": ", ".join(map(str, r["periods"])),
                           "FPR": fmt(r, "fpr", 4), "recall": fmt(r, "recall", 3),
                           "precision": fmt(r, "precision", 3),
                           "alerts a day": fmt(r, "alerts_per_day", 1)}
@@ -372,7 +374,8 @@ def threshold_sources_text(thresholds: pd.DataFrame) -> str:
 
 def threshold_note(thresholds: pd.DataFrame) -> list[str]:
     """Report section from thresholds.csv's rows (`threshold_rows`): alert thresholds set
-    before each test week, beside hindsight."""
+    before each test week, beside hindsight, compared across models on the periods every
+    model has a threshold for (`split_common`); the other periods apart."""
     lines = ["## Thresholds set in advance", ""]
     if thresholds.empty:
         return lines + ["No test period has a validation period or an earlier test period "
@@ -380,8 +383,16 @@ def threshold_note(thresholds: pd.DataFrame) -> list[str]:
                         "delay), so no threshold can be set in advance on labelled scores; "
                         "run a sweep (its validation periods), add periods (sweep.folds) or "
                         "step further (data.step_days).", ""]
-    return lines + [markdown_table(threshold_table(summarize_thresholds(thresholds))), "",
-                    "A fraud team fixes the alert threshold before a week starts. Each test "
+    common, other = split_common(thresholds)
+    lines += [markdown_table(threshold_table(summarize_thresholds(common))), ""]
+    if not other.empty:
+        lines += ["Periods only some models have a threshold for (a sweep's own model's "
+                  "first periods, set on its validation weeks; the first periods of an "
+                  "alert budget set on delay weeks, which the combined model sets on "
+                  "labelled periods): apart, as the first table's rows do not average "
+                  "them.", "",
+                  markdown_table(threshold_table(summarize_thresholds(other))), ""]
+    return lines + ["A fraud team fixes the alert threshold before a week starts. Each test "
                     "period's threshold here is set on the latest period whose labels are "
                     "all in by then (its test end + the label delay), among a sweep's "
                     "validation periods and the earlier test periods: its out-of-sample "
@@ -390,7 +401,9 @@ def threshold_note(thresholds: pd.DataFrame) -> list[str]:
                     "the model then running; same seed), then applied unchanged to this "
                     "period's retrained model ("
                     f"{threshold_sources_text(thresholds)}; periods without such a source "
-                    "are left out of both rows). FPR targets take the lowest threshold that "
+                    "are left out of both rows). The first table averages, per target, the "
+                    "test periods every model has a threshold for (column periods), so its "
+                    "rows compare. FPR targets take the lowest threshold that "
                     "flagged at most that share of the source week's legitimate "
                     "transactions. The alert budget needs no labels: each test period's "
                     "model scores the delay week just before its test week (transactions "
@@ -399,7 +412,8 @@ def threshold_note(thresholds: pd.DataFrame) -> list[str]:
                     "alerts (flagged transactions) a day there, so its scale is the running "
                     "model's (set on another model's scores it flagged ~2.5 times the "
                     "budget); the combined model, whose anomaly feature the delay week "
-                    "lacks, sets it as the FPR targets. 'hindsight' sets the same targets "
+                    "lacks, sets it as the FPR targets. "
+                    "'hindsight' sets the same targets "
                     "on the test week's own labels, as the Results table's recall@FPR does, "
                     "on the same periods. The gap between the rows is what setting the "
                     "threshold in advance costs; thresholds.csv has every member's threshold "
