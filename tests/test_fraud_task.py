@@ -1019,6 +1019,25 @@ def test_threshold_summaries_compare_models_on_the_same_periods():
     assert other["recall_mean"].tolist() == pytest.approx([0.05, 0.05])
 
 
+def test_the_alert_budget_note_says_how_each_model_set_it():
+    """The report said "the alert budget needs no labels" of every model beside the
+    combined model's budget set on a labelled period; each model is now named with its
+    source, and a run without a delay week names none as set on it."""
+    from fjax.tasks.fraud.report import budget_text
+    table = _hand_thresholds()
+    table["set_on_stage"] = np.where(table.target == "20 alerts a day", "delay", "test")
+    combined = table[table.model == "rule"].assign(model="combined", set_on_stage="test")
+    text = budget_text(pd.concat([table, combined]), 20, 7)
+    assert "The alert budget of mlp, rule needs no labels" in text
+    assert "combined sets the alert budget as the FPR targets" in text
+    assert "anomaly feature" in text
+    table["set_on_stage"] = "test"
+    text = budget_text(table, 20, 0)
+    assert "needs no labels" not in text
+    assert "mlp, rule set the alert budget as the FPR targets" in text
+    assert "no delay week (data.delay_days 0)" in text
+
+
 def test_a_sweeps_first_test_periods_thresholds_are_set_on_its_validation_weeks(
         user_file, tmp_path, monkeypatch):
     """Test periods 0 and 1 have no earlier test week labelled in time: their thresholds

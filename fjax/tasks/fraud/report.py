@@ -18,7 +18,7 @@ from fjax.report.files import RunDir, markdown_table
 from fjax.tasks.fraud import handbook
 from fjax.tasks.fraud.config import Config
 from fjax.tasks.fraud.dataset import LEAK_AUC, SKEW_LIMIT
-from fjax.tasks.fraud.evaluation import (alerts_frame, daily_frame,
+from fjax.tasks.fraud.evaluation import (alerts_frame, budget_target, daily_frame,
                                         split_common, summarize, summarize_thresholds)
 from fjax.tasks.fraud.plots import daily_card_precision
 
@@ -372,7 +372,36 @@ def threshold_sources_text(thresholds: pd.DataFrame) -> str:
     return "; ".join(f"{model}: {text}" for model, text in by_model.items())
 
 
-def threshold_note(thresholds: pd.DataFrame) -> list[str]:
+def budget_text(thresholds: pd.DataFrame, top_k: int, delay_days: int) -> str:
+    """How each model's alert budget was set in advance: on its delay week's unlabelled
+    scores, or (combined, whose anomaly feature the delay week lacks; every model without
+    a delay week) on the FPR targets' labelled source."""
+    budget = thresholds[(thresholds["target"] == budget_target(top_k))
+                        & (thresholds["set_on"] == "in advance")]
+    on_delay = budget.groupby("model", sort=False)["set_on_stage"].agg(
+        lambda stage: bool((stage == "delay").all()))
+    delayed, labelled = list(on_delay.index[on_delay]), list(on_delay.index[~on_delay])
+    text = []
+    if delayed:
+        text.append(f"The alert budget of {', '.join(delayed)} needs no labels: each test "
+                    "period's model scores the delay week just before its test week "
+                    "(transactions in, labels not yet; known compromised cards removed as in "
+                    "the test week) and takes the lowest threshold that raised at most that "
+                    "many alerts (flagged transactions) a day there, so its scale is the "
+                    "running model's (set on another model's scores it flagged ~2.5 times "
+                    "the budget).")
+    if labelled:
+        why = ("the run has no delay week (data.delay_days 0)" if delay_days == 0 else
+               "the combined model's anomaly feature is cross-fitted on the training and "
+               "test weeks only, so the delay week lacks it")
+        text.append(f"{', '.join(labelled)} set{'s' if len(labelled) == 1 else ''} the alert "
+                    "budget as the FPR targets, on the source period's scores (another "
+                    "period's model, so its scale is not the running model's; the lowest "
+                    f"threshold that raised at most that many alerts a day there): {why}.")
+    return " ".join(text)
+
+
+def threshold_note(thresholds: pd.DataFrame, top_k: int, delay_days: int) -> list[str]:
     """Report section from thresholds.csv's rows (`threshold_rows`): alert thresholds set
     before each test week, beside hindsight, compared across models on the periods every
     model has a threshold for (`split_common`); the other periods apart."""
@@ -384,6 +413,7 @@ def threshold_note(thresholds: pd.DataFrame) -> list[str]:
                         "run a sweep (its validation periods), add periods (sweep.folds) or "
                         "step further (data.step_days).", ""]
     common, other = split_common(thresholds)
+    budget = budget_text(thresholds, top_k, delay_days) or "No model has an alert budget row."
     lines += [markdown_table(threshold_table(summarize_thresholds(common))), ""]
     if not other.empty:
         lines += ["Periods only some models have a threshold for (a sweep's own model's "
@@ -405,14 +435,7 @@ def threshold_note(thresholds: pd.DataFrame) -> list[str]:
                     "test periods every model has a threshold for (column periods), so its "
                     "rows compare. FPR targets take the lowest threshold that "
                     "flagged at most that share of the source week's legitimate "
-                    "transactions. The alert budget needs no labels: each test period's "
-                    "model scores the delay week just before its test week (transactions "
-                    "in, labels not yet; known compromised cards removed as in the test "
-                    "week) and takes the lowest threshold that raised at most that many "
-                    "alerts (flagged transactions) a day there, so its scale is the running "
-                    "model's (set on another model's scores it flagged ~2.5 times the "
-                    "budget); the combined model, whose anomaly feature the delay week "
-                    "lacks, sets it as the FPR targets. "
+                    f"transactions. {budget} "
                     "'hindsight' sets the same targets "
                     "on the test week's own labels, as the Results table's recall@FPR does, "
                     "on the same periods. The gap between the rows is what setting the "
@@ -636,7 +659,7 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
              "seeds." + _rule_note(results) + _presets_note(results), "",
              fpr_volume_note(periods_df, config.data.test_days), ""]
     if thresholds is not None:
-        lines += threshold_note(thresholds)
+        lines += threshold_note(thresholds, k, config.data.delay_days)
     if simulated:
         lines += [
             "The handbook's figures are for its own simulation run and the protocol "
