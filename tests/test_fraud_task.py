@@ -1038,6 +1038,17 @@ def test_the_alert_budget_note_says_how_each_model_set_it():
     assert "no delay week (data.delay_days 0)" in text
 
 
+def test_the_threshold_note_reads_right_with_only_delay_week_budgets():
+    """A run whose only thresholds set in advance are alert budgets on delay weeks (no
+    labelled source for any FPR target) read "(; periods without such a source ...)"."""
+    from fjax.tasks.fraud.report import threshold_note
+    table = _hand_thresholds()
+    table = table[table.target == "20 alerts a day"].assign(set_on_stage="delay")
+    text = " ".join(threshold_note(table, 20, 7))
+    assert "(;" not in text
+    assert "(no test period has one; periods without such a source" in text
+
+
 def test_a_sweeps_first_test_periods_thresholds_are_set_on_its_validation_weeks(
         user_file, tmp_path, monkeypatch):
     """Test periods 0 and 1 have no earlier test week labelled in time: their thresholds
