@@ -163,7 +163,8 @@ class OptimConfig:
     schedule: ScheduleName = "constant"
     """Learning-rate shape over the run's steps, multiplying learning_rate."""
     warmup_steps: int = 0
-    """warmup_cosine: steps of linear warm-up from 0 (at most the run's steps - 1)."""
+    """warmup_cosine: steps of linear warm-up from 0 (at most the run's steps - 1; with
+    walk-forward origins, those of the origin with the fewest training rows)."""
     decay_rate: float = 0.5
     """Exponential schedule: lr(step) = learning_rate * decay_rate ** (step / decay_steps),
     a smooth decay (no staircase)."""

@@ -8,7 +8,9 @@ the population's init, and a whole grid runs as one compilation.
 
 The schedule is a multiplier of the injected peak rate:
   lr(step) = learning_rate * shape(step)
-so warm-up and decay apply to every member's own rate.
+so warm-up and decay apply to every member's own rate. A cosine schedule's length is
+injected too (`schedule_steps`), so members with fewer training rows (walk-forward
+folds) decay over their own steps in the same program.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Callable, Mapping
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from fjax.config import OptimConfig
@@ -29,28 +32,51 @@ DEFAULT_MOMENTUM = {"sgd": 0.0, "momentum": 0.9, "nesterov": 0.9, "adagrad": 0.0
                     "rmsprop": 0.0, "adam": 0.9, "adamw": 0.9}
 
 
+SCHEDULE_STEPS = "schedule_steps"   # the injected length of a schedule that spans the run
+SPANS_RUN = ("cosine", "warmup_cosine")
+
+
 def schedule_shape(cfg: OptimConfig, total_steps: int) -> optax.Schedule:
     """step -> multiplier of the peak learning rate (1.0 for `constant`). `total_steps`,
     the run's optimizer steps, must be at least 1 (0 was quietly taken as 1) and longer
     than the warm-up."""
     check_count("total_steps", total_steps, 1)
     total_steps = int(total_steps)
+    if cfg.schedule == "warmup_cosine" and cfg.warmup_steps >= total_steps:
+        # was cut to total - 1: a ramp, never a decay
+        raise ValueError(f"OptimConfig.warmup_steps is {cfg.warmup_steps}, but this run "
+                         f"takes only {total_steps} optimizer steps (epochs x batches "
+                         "per epoch), so schedule='warmup_cosine' would never finish "
+                         f"warming up; use --optim.warmup-steps below {total_steps} "
+                         "(e.g. a tenth of the run), or train longer (--train.epochs)")
+    if cfg.schedule not in ("constant", "exponential", *SPANS_RUN):
+        raise ValueError(f"OptimConfig.schedule {cfg.schedule!r} is unknown")
+    return functools.partial(shape_at, cfg, total_steps=total_steps)
+
+
+def shape_at(cfg: OptimConfig, count: jax.Array, total_steps: jax.Array | int) -> jax.Array:
+    """The multiplier at step `count` of a schedule `total_steps` long. Written in jnp,
+    equal to optax's schedules (which take a Python length), so that `total_steps` may be
+    traced: each population member's own length, injected (`SCHEDULE_STEPS`)."""
     if cfg.schedule == "constant":
-        return optax.constant_schedule(1.0)
-    if cfg.schedule == "cosine":
-        return optax.cosine_decay_schedule(1.0, total_steps, alpha=cfg.final_factor)
-    if cfg.schedule == "warmup_cosine":
-        if cfg.warmup_steps >= total_steps:   # was cut to total - 1: a ramp, never a decay
-            raise ValueError(f"OptimConfig.warmup_steps is {cfg.warmup_steps}, but this run "
-                             f"takes only {total_steps} optimizer steps (epochs x batches "
-                             "per epoch), so schedule='warmup_cosine' would never finish "
-                             f"warming up; use --optim.warmup-steps below {total_steps} "
-                             "(e.g. a tenth of the run), or train longer (--train.epochs)")
-        return optax.warmup_cosine_decay_schedule(0.0, 1.0, cfg.warmup_steps, total_steps,
-                                                  end_value=cfg.final_factor)
+        return optax.constant_schedule(1.0)(count)
     if cfg.schedule == "exponential":
-        return optax.exponential_decay(1.0, cfg.decay_steps, cfg.decay_rate)
-    raise ValueError(f"OptimConfig.schedule {cfg.schedule!r} is unknown")
+        return optax.exponential_decay(1.0, cfg.decay_steps, cfg.decay_rate)(count)
+    total = jnp.asarray(total_steps, jnp.float32)
+    if cfg.schedule == "cosine":        # optax.cosine_decay_schedule(1.0, total, alpha)
+        return _cosine(count, total, cfg.final_factor)
+    # optax.warmup_cosine_decay_schedule(0.0, 1.0, warmup, total, end_value=final_factor):
+    # a linear ramp from 0 to 1 (none without warm-up), then a cosine over the rest.
+    warmup = cfg.warmup_steps
+    ramp = jnp.clip(count, 0, warmup) / warmup if warmup > 0 else 0.0
+    return jnp.where(count < warmup, ramp,
+                     _cosine(count - warmup, total - warmup, cfg.final_factor))
+
+
+def _cosine(count: jax.Array, steps: jax.Array, alpha: float) -> jax.Array:
+    """optax.cosine_decay_schedule(1.0, steps, alpha)(count), for a traced `steps`."""
+    count = jnp.minimum(count, steps)
+    return (1 - alpha) * (0.5 * (1 + jnp.cos(jnp.pi * count / steps))) + alpha
 
 
 def _not_bias(params):
@@ -60,10 +86,13 @@ def _not_bias(params):
 
 
 def _chain(cfg: OptimConfig, total_steps: int) -> Callable[..., optax.GradientTransformation]:
-    shape = schedule_shape(cfg, total_steps)
+    schedule_shape(cfg, total_steps)   # checks the length
 
-    def make(learning_rate, weight_decay, momentum) -> optax.GradientTransformation:
-        lr = lambda count: learning_rate * shape(count)  # noqa: E731
+    def make(learning_rate, weight_decay, momentum,
+             schedule_steps=None) -> optax.GradientTransformation:
+        # Injected (numeric) only where the schedule has a length; None stays static.
+        length = total_steps if schedule_steps is None else schedule_steps
+        lr = lambda count: learning_rate * shape_at(cfg, count, length)  # noqa: E731
         name = cfg.name
         if name == "adamw":
             core = optax.adamw(lr, b1=momentum, weight_decay=weight_decay, mask=_not_bias)
@@ -99,9 +128,15 @@ def build_optimizer(cfg: OptimConfig, total_steps: int) -> optax.GradientTransfo
 
     Args:
       cfg: optimizer name, default hyperparameters, schedule and clipping.
-      total_steps: optimizer steps in the whole run (the length of decaying schedules).
+      total_steps: optimizer steps in the whole run (the length of cosine schedules; a
+        population sets each member's own in `opt_state.hyperparams["schedule_steps"]`).
     """
-    tx = optax.inject_hyperparams(_chain(cfg, total_steps))(**default_hyperparams(cfg))
+    injected = default_hyperparams(cfg)
+    if cfg.schedule in SPANS_RUN:   # a length each population member may set to its own
+        # int32 of a fixed (not weak) type, as a checkpoint restores it: else a resumed run
+        # would compile its program anew
+        injected[SCHEDULE_STEPS] = np.asarray(total_steps, np.int32)
+    tx = optax.inject_hyperparams(_chain(cfg, total_steps))(**injected)
     # A constant rate has no length. Keyed weakly by tx's init function (a tuple, tx has
     # no weak references): freed with the optimizer.
     _SETTINGS[tx.init] = (cfg, None if cfg.schedule == "constant" else total_steps)

@@ -5,7 +5,7 @@ import optax
 import pytest
 
 from fjax.config import OptimConfig
-from fjax.optim import build_optimizer, schedule_shape, set_hyperparams
+from fjax.optim import build_optimizer, schedule_shape, set_hyperparams, shape_at
 
 PARAMS = {"dense": {"kernel": jnp.array([[1.0, -2.0], [0.5, 3.0]]), "bias": jnp.array([0.3, -0.1])}}
 GRADS = jax.tree.map(lambda p: 0.1 * p + 0.05, PARAMS)
@@ -58,6 +58,40 @@ def test_schedules_match_optax():
         shape = schedule_shape(cfg, total)
         for step in (0, 3, 17, 49):
             np.testing.assert_allclose(shape(step), ref(step), rtol=1e-6)
+
+
+@pytest.mark.parametrize("cfg, reference", [
+    (OptimConfig(schedule="cosine"), lambda t: optax.cosine_decay_schedule(1.0, t)),
+    (OptimConfig(schedule="cosine", final_factor=0.1),
+     lambda t: optax.cosine_decay_schedule(1.0, t, alpha=0.1)),
+    (OptimConfig(schedule="warmup_cosine", warmup_steps=5, final_factor=0.1),
+     lambda t: optax.warmup_cosine_decay_schedule(0.0, 1.0, 5, t, end_value=0.1)),
+    (OptimConfig(schedule="warmup_cosine"),
+     lambda t: optax.warmup_cosine_decay_schedule(0.0, 1.0, 0, t)),
+], ids=["cosine", "cosine_final", "warmup_cosine", "no_warmup"])
+def test_schedules_of_a_traced_length_match_optax(cfg, reference):
+    """A population member's schedule length is an injected array, not a Python int: the
+    jnp shapes equal optax's own schedules built with that length as an int."""
+    traced = jax.jit(lambda count, total: shape_at(cfg, count, total))
+    for total in (7, 50, 1000):
+        ref = reference(total)
+        for step in (0, 1, 3, 5, 6, total // 2, total - 1, total, total + 4):
+            np.testing.assert_allclose(traced(jnp.int32(step), jnp.int32(total)), ref(step),
+                                       rtol=1e-6, atol=1e-7)
+
+
+def test_an_injected_length_equals_an_optimizer_built_with_it():
+    """Setting `schedule_steps` in the state is the schedule `build_optimizer` builds
+    for that length: how each population member gets its own."""
+    cfg = OptimConfig(name="sgd", learning_rate=1.0, schedule="cosine")
+    longer, own = build_optimizer(cfg, 100), build_optimizer(cfg, 10)
+    state = set_hyperparams(longer.init(PARAMS), {"schedule_steps": 10})
+    ref_state = own.init(PARAMS)
+    for _ in range(7):
+        updates, state = longer.update(GRADS, state, PARAMS)
+        ref_updates, ref_state = own.update(GRADS, ref_state, PARAMS)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), updates,
+                     ref_updates)
 
 
 def test_exponential_decay_is_smooth():

@@ -428,20 +428,34 @@ def test_each_epoch_draws_its_own_shuffle():
     np.testing.assert_array_equal(orders[0], orders[2])
 
 
-def test_population_with_unequal_folds_equals_fits():
+@pytest.mark.parametrize("optim", [
+    OptimConfig(name="adam", learning_rate=1e-2),
+    OptimConfig(name="adam", learning_rate=1e-2, schedule="cosine", final_factor=0.1),
+    OptimConfig(name="sgd", learning_rate=0.1, schedule="warmup_cosine", warmup_steps=3),
+], ids=["constant", "cosine", "warmup_cosine"])
+def test_population_with_unequal_folds_equals_fits(optim):
     """Walk-forward folds train on 60, 70 and 80 rows: members with fewer rows skip the
-    batches they lack, so each still takes exactly the steps its own `fit` takes."""
+    batches they lack, so each still takes exactly the steps its own `fit` takes, and its
+    schedule spans those steps (it decayed over the longest fold's, never ending)."""
     folds = walk_forward(N, k=3, val_size=10)
     assert list(folds.train.sum(1)) == [60, 70, 80]
-    optim = OptimConfig(name="adam", learning_rate=1e-2)
     pop = train_population(LOSS, INIT, DATA, optim=optim, train=CFG, folds=folds, callbacks=())
-    tx = build_optimizer(optim, CFG.epochs * num_batches(80, CFG.batch_size))
     for i in range(3):
-        one = fit(init_member(INIT, tx, 0), LOSS, DATA, config=CFG, weights=folds.train[i],
-                  val_data=DATA, val_weights=folds.val[i], callbacks=())
-        assert int(pop.loop.train.step[i]) == int(one.state.step) == \
-            CFG.epochs * num_batches(int(folds.train[i].sum()), CFG.batch_size)
+        steps = CFG.epochs * num_batches(int(folds.train[i].sum()), CFG.batch_size)
+        one = fit(init_member(INIT, build_optimizer(optim, steps), 0), LOSS, DATA, config=CFG,
+                  weights=folds.train[i], val_data=DATA, val_weights=folds.val[i],
+                  callbacks=())
+        assert int(pop.loop.train.step[i]) == int(one.state.step) == steps
         tree_allclose(one.state.params, pop.member_params(i), rtol=2e-4, atol=2e-5)
+
+
+def test_a_warmup_the_shortest_fold_would_never_finish_is_refused():
+    """Folds of 60, 70 and 80 rows take 12, 15 and 15 steps: a 13-step warm-up fits the
+    longest but the first member would end still warming up, so it is refused."""
+    folds = walk_forward(N, k=3, val_size=10)
+    optim = OptimConfig(schedule="warmup_cosine", warmup_steps=13)
+    with pytest.raises(ValueError, match="warmup_steps is 13, but this run takes only 12"):
+        train_population(LOSS, INIT, DATA, optim=optim, train=CFG, folds=folds, callbacks=())
 
 
 def stub_population(members, history, epochs, best_epoch, diverged_epoch) -> Population:
@@ -512,11 +526,13 @@ def test_a_metric_other_than_the_monitor_ranks_in_its_own_direction():
     assert pop.best_config("val_score", "max") == {"learning_rate": 1e-1}
 
 
-def test_resumed_run_is_bit_identical(tmp_path):
-    full = fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=4, batch_size=16))
-    fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=2, batch_size=16),
+@pytest.mark.parametrize("optim", [OptimConfig(learning_rate=1e-2),   # cosine: an injected
+                                   OptimConfig(learning_rate=1e-2, schedule="cosine")])  # length
+def test_resumed_run_is_bit_identical(tmp_path, optim):
+    full = fit(fresh_state(optim), LOSS, DATA, config=TrainConfig(epochs=4, batch_size=16))
+    fit(fresh_state(optim), LOSS, DATA, config=TrainConfig(epochs=2, batch_size=16),
         callbacks=[Checkpointer(tmp_path)])
-    resumed = fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=4, batch_size=16),
+    resumed = fit(fresh_state(optim), LOSS, DATA, config=TrainConfig(epochs=4, batch_size=16),
                   callbacks=[Checkpointer(tmp_path)])
     assert tree_equal(full.state.params, resumed.state.params)
     assert tree_equal(full.state.opt_state, resumed.state.opt_state)

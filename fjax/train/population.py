@@ -32,7 +32,8 @@ from jax.sharding import PartitionSpec as P
 from fjax.config import OptimConfig, TrainConfig, metric_mode
 from fjax.data.checks import check_count, check_type, check_weights
 from fjax.data.splits import Folds
-from fjax.optim import HYPERPARAMS, build_optimizer, optimizer_settings
+from fjax.optim import (HYPERPARAMS, SCHEDULE_STEPS, SPANS_RUN, build_optimizer,
+                        optimizer_settings)
 from fjax.train.callbacks import Callback, ProgressBar
 from fjax.train.epoch import num_batches
 from fjax.train.fit import inputs_named, prepare
@@ -263,10 +264,13 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
         it is only passed when the grid has such keys.
       init_fn: `key -> params` (e.g. `lambda k: model.init(k, x[:1])`).
       data: arrays with one row per sample, shared by all members (sent to the device once).
-      optim, train: the compile group's optimizer and loop settings. Every member's
-        schedule (warmup, decay) spans `train.epochs * num_batches(rows, batch_size)`
-        steps for the member with the most training rows: one with fewer (walk-forward
-        folds) stops short of its schedule's end. Its `fit` takes the same length.
+      optim, train: the compile group's optimizer and loop settings. Each member's
+        schedule (warmup, decay) spans its own `train.epochs * num_batches(rows,
+        batch_size)` steps, its training rows' (a walk-forward fold with fewer rows
+        decays as fully as the longest), as its `fit` with `build_optimizer(optim,
+        that length)`; the lengths are injected values (`opt_state.hyperparams
+        ["schedule_steps"]`), so unequal folds are still one program. A warm-up is
+        judged on the shortest member: it must end within that member's steps.
         `optim` may instead be an optax transformation of your own (a chain, a schedule
         of your own length); a grid over its hyperparameters needs it wrapped in
         `optax.inject_hyperparams`, outermost: every name it injects ("learning_rate",
@@ -296,8 +300,8 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
 
     member_weights = np.asarray(train_masks) * np.asarray(base_weights)
     spec = loop_spec(train, np.sum(member_weights > 0, axis=1), has_val)
-    tx = (build_optimizer(optim, train.epochs * spec.n_batches)
-          if isinstance(optim, OptimConfig) else optim)
+    tx, member_steps = member_optimizer(optim, train, spec.batch_size, member_weights,
+                                        members["fold"].to_numpy())
 
     first = {k: np.float32(hparams[k][0]) for k in loss_names}   # one member's loss values
     with inputs_named(data):
@@ -307,7 +311,7 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
     columns = {k: jnp.asarray(members[k].to_numpy(), jnp.float32) for k in hparams}
     loss_hp = {k: columns[k] for k in loss_names}
     loop = init_population(init_fn, tx, jnp.asarray(members["seed"].to_numpy(), jnp.uint32),
-                           {k: columns[k] for k in optimizer_names})
+                           {**{k: columns[k] for k in optimizer_names}, **member_steps})
     group_size = int(np.prod([len(v) for v in hparams.values()])) if hparams else 1
     group_fold, group_seed, seed_rngs = member_groups(members, group_size, loop)
 
@@ -352,6 +356,23 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
                       monitor=spec.monitor, mode=train.monitor_mode, compile_s=record.compile_s,
                       compilations=record.compilations, train_s=record.train_s,
                       epoch_s=record.epoch_s, resumed_epoch=record.resumed_epoch)
+
+
+def member_optimizer(optim: OptimConfig | optax.GradientTransformation, train: TrainConfig,
+                     batch_size: int, member_weights: np.ndarray, member_fold: np.ndarray
+                     ) -> tuple[optax.GradientTransformation, dict[str, jax.Array]]:
+    """The optimizer, and the injected values that give each member a schedule of its own
+    `train.epochs * num_batches(rows, batch_size)` steps, as its `fit` on its rows takes
+    (a walk-forward fold with fewer rows ended short of the longest one's decay). Built
+    for the shortest member, so a warm-up it would never finish is refused."""
+    if not isinstance(optim, OptimConfig):
+        return optim, {}
+    rows = np.sum(member_weights > 0, axis=1)
+    fold_steps = np.array([train.epochs * num_batches(int(r), batch_size) for r in rows])
+    tx = build_optimizer(optim, int(fold_steps.min()))
+    if optim.schedule not in SPANS_RUN:
+        return tx, {}
+    return tx, {SCHEDULE_STEPS: jnp.asarray(fold_steps[member_fold], jnp.int32)}
 
 
 def grid_owners(hparams: Mapping[str, Sequence[float]],
