@@ -259,7 +259,8 @@ def test_a_searched_warmup_is_not_refused_when_the_chosen_epochs_are_fewer(monke
                  optim=dataclasses.replace(Config().optim, schedule="warmup_cosine",
                                            warmup_steps=6),
                  train=dataclasses.replace(Config().train, epochs=4, batch_size=8))
-    monkeypatch.setattr(training, "select", lambda config, *a: (config, None, {"epochs": 1}, 0))
+    monkeypatch.setattr(training, "select", lambda config, *a: (config, None, {"epochs": 1}, 0,
+                                                                  None))
     optims = []
     real = training.train_grid
     monkeypatch.setattr(training, "train_grid",
