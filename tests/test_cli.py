@@ -129,6 +129,13 @@ def test_a_sweep_takes_several_values_of_a_choice(task, args, grid, calls):
     assert all(get_path(config, path) == values[0] for path, values in grid.items())
 
 
+def price_csv(path: Path, n: int = 120) -> None:
+    """A random-walk price series of `n` business days: a small forecast run's data."""
+    prices = 30 + np.cumsum(np.random.default_rng(0).standard_normal(n))
+    pd.DataFrame({"Date": pd.bdate_range("2021-01-04", periods=n), "price": prices}).to_csv(
+        path, index=False)
+
+
 def boxed(text: str) -> str:
     """tyro's error box as one line: its borders and line breaks gone."""
     return " ".join(re.sub(r"[│╭╮╰╯─]", " ", text).split())
@@ -161,10 +168,7 @@ def test_a_sweep_over_sequence_and_per_row_fraud_kinds_is_refused(tmp_path, caps
 
 def test_a_sweep_over_model_kind_trains_and_reports_each_kind(tmp_path):
     """The sweep's table has one row per kind, and the kinds are its grid.json's."""
-    n = 120
-    prices = 30 + np.cumsum(np.random.default_rng(0).standard_normal(n))
-    pd.DataFrame({"Date": pd.bdate_range("2021-01-04", periods=n), "price": prices}).to_csv(
-        tmp_path / "p.csv", index=False)
+    price_csv(tmp_path / "p.csv")
     out = tmp_path / "run"
     assert cli.main(["sweep", "forecast", "--model.kind", "linear", "mlp", "--model.hidden",
                      "4", "--data.path", str(tmp_path / "p.csv"), "--data.target", "price",
@@ -399,10 +403,7 @@ def test_a_sweep_trains_a_kind_once_over_a_field_it_ignores_and_shows_it_n_a(tmp
     """--model.kind linear mlp --model.activation relu tanh trained linear twice, its rows
     showing relu: 3 grid points by hand (linear; mlp with relu and tanh), linear's
     activation n/a in the table and the report, and one point reported."""
-    n = 120
-    prices = 30 + np.cumsum(np.random.default_rng(0).standard_normal(n))
-    pd.DataFrame({"Date": pd.bdate_range("2021-01-04", periods=n), "price": prices}).to_csv(
-        tmp_path / "p.csv", index=False)
+    price_csv(tmp_path / "p.csv")
     out = tmp_path / "run"
     assert cli.main(["sweep", "forecast", "--model.kind", "linear", "mlp", "--model.activation",
                      "relu", "tanh", "--model.hidden", "4", "--data.path", str(tmp_path / "p.csv"),
