@@ -34,14 +34,21 @@ DEFAULT_MOMENTUM = {"sgd": 0.0, "momentum": 0.9, "nesterov": 0.9, "adagrad": 0.0
 
 SCHEDULE_STEPS = "schedule_steps"   # the injected length of a schedule that spans the run
 SPANS_RUN = ("cosine", "warmup_cosine")
+MAX_STEPS = int(np.iinfo(np.int32).max)   # optax counts steps in int32
 
 
 def schedule_shape(cfg: OptimConfig, total_steps: int) -> optax.Schedule:
     """step -> multiplier of the peak learning rate (1.0 for `constant`). `total_steps`,
     the run's optimizer steps, must be at least 1 (0 was quietly taken as 1) and longer
-    than the warm-up."""
+    than the warm-up, and a cosine's at most `MAX_STEPS`."""
     check_count("total_steps", total_steps, 1)
     total_steps = int(total_steps)
+    if cfg.schedule in SPANS_RUN and total_steps > MAX_STEPS:
+        # injected as int32 (optax's step count is one, saturating): it would wrap negative
+        raise ValueError(f"this run takes {total_steps} optimizer steps (epochs x batches per "
+                         f"epoch), more than a {cfg.schedule!r} schedule can count "
+                         f"({MAX_STEPS}, int32); use fewer --train.epochs or a larger "
+                         "--train.batch-size")
     if cfg.schedule == "warmup_cosine" and cfg.warmup_steps >= total_steps:
         # was cut to total - 1: a ramp, never a decay
         raise ValueError(f"OptimConfig.warmup_steps is {cfg.warmup_steps}, but this run "
@@ -131,12 +138,13 @@ def build_optimizer(cfg: OptimConfig, total_steps: int) -> optax.GradientTransfo
       total_steps: optimizer steps in the whole run (the length of cosine schedules; a
         population sets each member's own in `opt_state.hyperparams["schedule_steps"]`).
     """
+    chain = _chain(cfg, total_steps)   # checks the length before it is made an int32
     injected = default_hyperparams(cfg)
     if cfg.schedule in SPANS_RUN:   # a length each population member may set to its own
         # int32 of a fixed (not weak) type, as a checkpoint restores it: else a resumed run
         # would compile its program anew
         injected[SCHEDULE_STEPS] = np.asarray(total_steps, np.int32)
-    tx = optax.inject_hyperparams(_chain(cfg, total_steps))(**injected)
+    tx = optax.inject_hyperparams(chain)(**injected)
     # A constant rate has no length. Keyed weakly by tx's init function (a tuple, tx has
     # no weak references): freed with the optimizer.
     _SETTINGS[tx.init] = (cfg, None if cfg.schedule == "constant" else total_steps)

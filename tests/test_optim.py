@@ -213,3 +213,15 @@ def test_a_run_of_no_optimizer_steps_is_refused_not_taken_as_one(steps):
     """build_optimizer(cfg, 0) quietly built a one-step cosine schedule."""
     with pytest.raises(ValueError, match=rf"total_steps must be an integer >= 1.*{steps!r}"):
         build_optimizer(OptimConfig(schedule="cosine"), steps)
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "warmup_cosine"])
+def test_a_cosine_longer_than_int32_counts_is_refused(schedule):
+    """Its length is injected as int32, as optax counts steps: 2**31 steps wrapped to a
+    negative length. The largest int32 is accepted, one more refused by name."""
+    cfg = OptimConfig(schedule=schedule, warmup_steps=5 if schedule == "warmup_cosine" else 0)
+    largest = 2**31 - 1
+    build_optimizer(cfg, largest)
+    with pytest.raises(ValueError, match=r"2147483648 optimizer steps.*--train.epochs"):
+        build_optimizer(cfg, largest + 1)
+    build_optimizer(OptimConfig(schedule="exponential"), largest + 1)   # no length read

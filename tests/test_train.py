@@ -1418,3 +1418,15 @@ def test_the_loss_check_traces_once_per_loss_and_shapes(monkeypatch):
     assert len(traced) == 1
     step.check_loss_fn(loss, params, {"x": np.ones((8, 5), np.float32)}, w, 4, 2)
     assert len(traced) == 2
+
+
+def test_member_schedule_lengths_beyond_int32_are_refused_not_wrapped():
+    """Each member's cosine length is injected as int32: a fold of 2**31 steps (epochs x
+    its batches) read as -2**31 while the shortest fold's optimizer built fine."""
+    from fjax.train.population import member_optimizer
+    weights = np.array([[1.0] * 4 + [0.0] * 4, [1.0] * 8])   # 1 and 2 batches of 4 rows
+    optim, train = OptimConfig(schedule="cosine"), TrainConfig(epochs=2**30)
+    with pytest.raises(ValueError, match="2147483648 optimizer steps"):
+        member_optimizer(optim, train, 4, weights, np.array([0, 1]))
+    _, steps = member_optimizer(optim, TrainConfig(epochs=3), 4, weights, np.array([1, 0, 1]))
+    np.testing.assert_array_equal(steps["schedule_steps"], [6, 3, 6])

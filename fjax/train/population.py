@@ -33,7 +33,7 @@ from fjax.config import OptimConfig, TrainConfig, metric_mode
 from fjax.data.checks import check_count, check_type, check_weights
 from fjax.data.splits import Folds
 from fjax.optim import (HYPERPARAMS, SCHEDULE_STEPS, SPANS_RUN, build_optimizer,
-                        optimizer_settings)
+                        optimizer_settings, schedule_shape)
 from fjax.train.callbacks import Callback, ProgressBar
 from fjax.train.epoch import num_batches
 from fjax.train.fit import inputs_named, prepare
@@ -369,6 +369,7 @@ def member_optimizer(optim: OptimConfig | optax.GradientTransformation, train: T
         return optim, {}
     rows = np.sum(member_weights > 0, axis=1)
     fold_steps = np.array([train.epochs * num_batches(int(r), batch_size) for r in rows])
+    schedule_shape(optim, int(fold_steps.max()))   # the longest one's length fits int32
     tx = build_optimizer(optim, int(fold_steps.min()))
     if optim.schedule not in SPANS_RUN:
         return tx, {}
