@@ -52,6 +52,9 @@ def test_defaults_reproduce_the_tutorial():
     (lambda: Config(loss=LossConfig(name="pinball", quantiles=(0.6, 0.9))),
      r"LossConfig.quantiles are \(0.6, 0.9\), all on one side of the median.*include 0.5"),
     (lambda: Config(train=TrainConfig(patience=3)), r"TrainConfig.patience needs a validation"),
+    # nothing chooses an epoch, so it read nothing, while a grid over it is refused
+    (lambda: Config(train=TrainConfig(min_delta=0.1)),
+     r"TrainConfig.min_delta is 0.1, but no epoch is chosen.*--data.val-fraction 0.1"),
     (lambda: Config(sweep=SweepConfig(folds=3)), r"SweepConfig.folds is 3.*--data.origins"),
     (lambda: ForecastDataConfig(rolling_rows=500),
      r"ForecastDataConfig.rolling_rows is 500, but training is 'expanding'.*--data.training "
@@ -60,6 +63,11 @@ def test_defaults_reproduce_the_tutorial():
 def test_bad_values_name_the_field(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_min_delta_is_read_with_a_validation_span():
+    cfg = Config(data=ForecastDataConfig(val_fraction=0.1), train=TrainConfig(min_delta=0.1))
+    assert cfg.train.min_delta == 0.1
 
 
 def test_json_round_trip():

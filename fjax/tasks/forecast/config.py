@@ -231,3 +231,8 @@ class Config(ExperimentConfig):
             raise config_error(self.train, "patience", "needs a validation span to stop on "
                                "(early stopping on the test span would leak it)",
                                "set --data.val-fraction 0.1 or leave patience unset")
+        if self.train.min_delta != 0 and self.data.val_fraction == 0:   # as a grid over it
+            raise config_error(self.train, "min_delta", f"is {self.train.min_delta}, but no "
+                               "epoch is chosen without a validation span (every member "
+                               "keeps its last)", "set --data.val-fraction 0.1 or leave "
+                               "min_delta at 0")
