@@ -458,6 +458,12 @@ def read_in(cfg: Any, path: str) -> bool:
     return all(get_path(cfg, owner) in readers for owner, readers in _governors(cfg, path))
 
 
+def read_values(cfg: Any, paths: typing.Iterable[str]) -> dict[str, Any]:
+    """{path: `cfg`'s value} of each of `paths` its choices read (`read_in`): a grid point's
+    swept values, without those its choices ignore (linear's dropout)."""
+    return {path: get_path(cfg, path) for path in paths if read_in(cfg, path)}
+
+
 def _reader_in(cfg: Any, path: str, grid: typing.Mapping[str, typing.Sequence[Any]]
                ) -> dict[str, Any]:
     """{choice path: the first value of the grid's choice that reads `path`'s field} for

@@ -20,7 +20,7 @@ import optax
 import pandas as pd
 
 from fjax.config import (ExperimentConfig, OptimConfig, check_grid_values, from_dict, get_path,
-                         read_in, replace_path, to_dict)
+                         read_values, replace_path, to_dict)
 from fjax.config_fields import check_read
 from fjax.data.splits import Folds
 from fjax.kernels import kernel_state
@@ -173,9 +173,9 @@ def combined_table(results: Sequence[GroupResult],
     for g, result in enumerate(results):
         table = result.population.table()
         table.insert(0, "group", g)
+        values = read_values(result.group.config, structural)
         for path in structural:
-            cfg = result.group.config
-            table.insert(1, path, str(get_path(cfg, path)) if read_in(cfg, path) else "n/a")
+            table.insert(1, path, str(values[path]) if path in values else "n/a")
         table = table.rename(columns={s: p for s, p in result.group.paths.items()})
         frames.append(table)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

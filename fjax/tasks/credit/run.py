@@ -17,7 +17,7 @@ import pandas as pd
 from scipy.special import expit
 
 from fjax import metrics
-from fjax.config import get_path, read_in
+from fjax.config import read_values
 from fjax.decision import confusion, expected_cost
 from fjax.explain import importance, top_reasons
 from fjax.intervals import auc_interval, rank_auc, rank_ks
@@ -65,8 +65,8 @@ def describe(cfg: Config, swept: Sequence[str] = ()) -> str:
     if cfg.loss.name == "focal":
         parts += [f"focal_gamma={cfg.loss.focal_gamma:g}", f"focal_alpha={cfg.loss.focal_alpha:g}"]
     parts.append(f"epochs={cfg.train.epochs}")
-    parts += [f"{path}={get_path(cfg, path)}" for path in swept
-              if path not in DESCRIBED and read_in(cfg, path)]
+    others = read_values(cfg, [path for path in swept if path not in DESCRIBED])
+    parts += [f"{path}={value}" for path, value in others.items()]
     return ", ".join(parts)
 
 

@@ -19,7 +19,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from fjax.config import LossConfig, get_path, read_in
+from fjax.config import LossConfig, read_values
 from fjax.tasks.experiment import GroupResult
 from fjax.tasks.forecast.evaluate import PriceForecast, median
 from fjax.train.objective import read_output
@@ -44,9 +44,8 @@ def candidates(results: list[GroupResult], has_val: bool,
     out = []
     hyper = {p for r in results for p in r.group.paths.values()}
     for g, result in enumerate(results):
-        cfg = result.group.config   # a field its choice does not read: n/a (None)
-        structure = {p: get_path(cfg, p) for p in (grid or {})
-                     if p not in hyper and read_in(cfg, p)}
+        # a field its choice does not read: n/a (None)
+        structure = read_values(result.group.config, [p for p in grid or {} if p not in hyper])
         table = result.population.table()
         names = list(result.group.hparams)
         keys = table[names].apply(tuple, axis=1) if names else [()] * len(table)
