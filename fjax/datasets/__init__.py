@@ -163,7 +163,7 @@ def _one_clock(column: pd.Series, clocks: pd.Series, utc: pd.Series) -> bool:
     10:00), which are still one clock, not a mix of offsets."""
     if (clocks - utc.dt.tz_localize(None)).nunique() > 1:
         return False
-    written = column.dropna().astype(str).str.match(WRITTEN_OFFSET)
+    written = writes_offset(column.dropna())
     return bool(written.all() or not written.any())   # 08:15 among 09:30Z: a mix
 
 
@@ -201,6 +201,12 @@ WRITTEN_OFFSET = re.compile(r"^(.*\d:\d{2}(?::\d{2}(?:\.\d+)?)?)"      # a time,
                             re.IGNORECASE)
 
 
+def writes_offset(column: pd.Series) -> pd.Series:
+    """bool per row of text `column`: whether it writes a UTC offset (-05:00, Z) after its
+    time; missing rows do not."""
+    return column.astype(str).str.match(WRITTEN_OFFSET)
+
+
 def _offsets(wall: pd.Series | None, utc: pd.Series) -> np.ndarray | None:
     """i64[n]: seconds from each UTC time `utc` (`read_dates` of text with several offsets)
     to its wall-clock time `wall` as written (`_written_clocks`; 0 where no offset is
@@ -234,7 +240,7 @@ def written_instants(column: pd.Series, described: str = "") -> pd.Series | None
     mix); None for numbers and for text that writes no offsets (wall clocks)."""
     if zoned(column):
         return column.dt.tz_convert("UTC").dt.tz_localize(None)
-    if holds_numbers(column) or not column.dropna().astype(str).str.match(WRITTEN_OFFSET).any():
+    if holds_numbers(column) or not writes_offset(column).any():
         return None
     return _as_utc(column, bool(day_first(column, described))).dt.tz_localize(None)
 
@@ -242,8 +248,7 @@ def written_instants(column: pd.Series, described: str = "") -> pd.Series | None
 def without_offsets(column: pd.Series, described: str = "") -> pd.Series:
     """The times of text `column` that write no UTC offset (its other rows missing), as
     written: with offsets on some rows, those are wall clocks rather than UTC."""
-    text = column.astype(str)
-    bare = column.where(column.notna() & ~text.str.match(WRITTEN_OFFSET))
+    bare = column.where(column.notna() & ~writes_offset(column))
     clocks = _written_clocks(bare, bool(day_first(column, described)))
     if clocks is None:
         raise ValueError(f"{described} is not parseable as dates; write dates such as "
