@@ -27,8 +27,8 @@ import pandas as pd
 from fjax.data.checks import first_unscalable
 from fjax.data.columns import (ID_MIN_ROWS, category_values, did_you_mean, looks_numeric,
                                numeric_values, spelled_as)
-from fjax.datasets import (holds_numbers, midnights, read_dates, read_table, without_offsets,
-                           written_instants, zoned)
+from fjax.datasets import (Dates, holds_numbers, midnights, read_dates, read_table,
+                           without_offsets, written_instants, zoned)
 
 DAY = 86_400
 COLUMNS = ("transaction_id", "timestamp", "customer", "terminal", "amount", "label")
@@ -277,20 +277,21 @@ def first_passes(column: pd.Series, wall: pd.Series, zone: str, described: str
     return first
 
 
-def on_zone(column: pd.Series, ts: pd.Series, utc: bool, zone: str,
+def on_zone(column: pd.Series, read: Dates, zone: str,
             described: str) -> tuple[pd.Series, np.ndarray]:
-    """(UTC instants, i64[n] seconds from each to its clock on `zone`) of the times `ts`
-    that `read_dates` read from `column` (`utc`: as UTC). Unix times, times written
+    """(UTC instants, i64[n] seconds from each to its clock on `zone`) of the times that
+    `read_dates` read from `column` (`read`). Unix times, times written
     with offsets and times with a zone (each by its own offset) are instants, shown on
     the zone's clock (its offset at each, daylight saving included); times without
     offsets are the zone's wall clocks (`wall_instants`), also among times with them."""
-    instants = ts if utc else written_instants(column, described)
+    ts = read.dates
+    instants = ts if read.utc else written_instants(column, described)
     if instants is None:
         instants = wall_instants(column, ts, midnights(ts), zone, described)
         return instants, (ts - instants).dt.total_seconds().to_numpy().astype(np.int64)
     local = instants.dt.tz_localize("UTC").dt.tz_convert(zone).dt.tz_localize(None)
     if not holds_numbers(column) and not zoned(column):
-        bare = without_offsets(column, described)
+        bare = without_offsets(column, read, described)
         if bare.notna().any():   # not UTC as read: the zone's clock, as a column of them
             local = bare.fillna(local)
             instants = instants.where(bare.isna(), wall_instants(
@@ -360,9 +361,9 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
     with warnings.catch_warnings():
         if timezone is not None:   # its days run on the zone's clock, not from midnight UTC
             warnings.filterwarnings("ignore", ".*mixes UTC offsets", UserWarning)
-        ts, utc, offsets = read_dates(frame[ts_name], described, local_days="name the "
-                                      "cardholders' zone with --data.timezone (e.g. "
-                                      "America/New_York)")
+        read = read_dates(frame[ts_name], described, local_days="name the cardholders' "
+                          "zone with --data.timezone (e.g. America/New_York)")
+    ts, offsets = read.dates, read.offsets
     if ts.isna().any():
         rows = np.nonzero(ts.isna().to_numpy())[0]
         _fail("timestamp", ts_name, f"has {len(rows)} missing values (first at row {rows[0]})",
@@ -406,7 +407,7 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
     extra, cats = user_columns(frame, tuple(features), tuple(categorical), source)
 
     if timezone is not None:
-        ts, offsets = on_zone(frame[ts_name], ts, utc, timezone, described)
+        ts, offsets = on_zone(frame[ts_name], read, timezone, described)
     seconds_abs = ts.to_numpy("datetime64[s]").astype(np.int64)
     order = np.arange(len(frame))
     if np.any(np.diff(seconds_abs) < 0):
@@ -431,7 +432,7 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
         unused_columns=tuple(str(c) for c in frame.columns
                              if c not in names.values() and c not in extra),
         user_columns={c: v[order] for c, v in extra.items()}, categorical_columns=cats,
-        utc=utc, clock_offset=None if offsets is None else offsets[order], zone=timezone)
+        utc=read.utc, clock_offset=None if offsets is None else offsets[order], zone=timezone)
 
 
 def load_transactions(path: str | os.PathLike, columns: dict[str, str] | None = None,

@@ -245,15 +245,19 @@ def written_instants(column: pd.Series, described: str = "") -> pd.Series | None
     return _as_utc(column, bool(day_first(column, described))).dt.tz_localize(None)
 
 
-def without_offsets(column: pd.Series, described: str = "") -> pd.Series:
+def without_offsets(column: pd.Series, read: Dates, described: str = "") -> pd.Series:
     """The times of text `column` that write no UTC offset (its other rows missing), as
-    written: with offsets on some rows, those are wall clocks rather than UTC."""
-    bare = column.where(column.notna() & ~writes_offset(column))
-    clocks = _written_clocks(bare, bool(day_first(column, described)))
-    if clocks is None:
-        raise ValueError(f"{described} is not parseable as dates; write dates such as "
-                         "2020-01-31 or 2020-01-31 08:15:00")
-    return clocks
+    written: with offsets on some rows, those are wall clocks rather than UTC. They come
+    from `read` (its `read_dates`), which holds every row's written clock, not a new parse."""
+    if not read.utc:
+        clocks = read.dates
+    elif read.offsets is not None:
+        clocks = read.dates + pd.to_timedelta(read.offsets, unit="s")
+    else:
+        raise ValueError(f"{described} writes times whose UTC offsets do not come off as "
+                         "dates; write dates such as 2020-01-31 08:15:00 or "
+                         "2020-01-31 08:15:00-05:00")
+    return clocks.where(~writes_offset(column))
 
 
 def _as_utc(column: pd.Series, first: bool) -> pd.Series:
