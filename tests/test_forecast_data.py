@@ -590,3 +590,21 @@ def test_a_validation_span_of_only_filled_targets_is_refused_never_scored_zero(t
     kept = data.plan.origins[data.plan.val[0] > 0]
     np.testing.assert_array_equal(kept, [237])
     assert data.observed[data.plan.val[0] > 0].sum() == 1
+
+
+def test_a_target_never_observed_on_consecutive_rows_is_refused_before_training(tmp_path):
+    """Prices on every other row (a feature sampled twice as often), filled by ffill, leave
+    no one-step move between observed rows: the MASE scale was NaN (a mean of nothing),
+    and every MASE with it, after training."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"Date": pd.date_range("2024-01-01", periods=200, freq="D"),
+                          "price": 100 + np.cumsum(rng.standard_normal(200)),
+                          "volume": rng.uniform(1, 2, 200)})
+    frame.loc[frame.index[1::2], "price"] = np.nan
+    path = tmp_path / "every_other.csv"
+    frame.to_csv(path, index=False)
+    cfg = ForecastDataConfig(path=str(path), target="price", features=("volume",), window=10,
+                             missing="ffill")
+    with pytest.raises(ValueError, match=r"'price' of .* observed on no two consecutive rows "
+                                         r"of origin 0's training rows .*--data\.missing ffill"):
+        prepare(cfg)

@@ -114,14 +114,22 @@ class ForecastData:
         feature), so every transform of the same series, with any features, gets the
         same scale. Only steps between two observed rows count (`missing="ffill"`): a
         step into a filled row is a zero change that would shrink the scale, and the
-        step out of one carries the whole move across the gap, several rows' worth."""
+        step out of one carries the whole move across the gap, several rows' worth;
+        without two consecutive observed rows there is no scale, and it raises."""
         start, end = self.plan.spans[k]["train"]
         lo = start - self.first
         steps = np.abs(np.diff(self.prices[lo:end]))
-        if self.series.made is None:
-            return float(np.mean(steps))
-        seen = ~self.series.made[lo:end]
-        return float(np.mean(steps[seen[1:] & seen[:-1]]))
+        if self.series.made is not None:
+            seen = ~self.series.made[lo:end]
+            steps = steps[seen[1:] & seen[:-1]]
+        if not len(steps):
+            raise ValueError(
+                f"column {self.series.columns[0]!r} of {self.source} is observed on no two "
+                f"consecutive rows of origin {k}'s training rows {lo}-{end - 1} (the rest "
+                "were filled by --data.missing ffill), so the one-step naive error that "
+                "scales MASE has no move to measure; resample the data to the target's own "
+                "spacing, or fill its gaps before loading")
+        return float(np.mean(steps))
 
     @property
     def target_mask(self) -> np.ndarray | None:
@@ -182,13 +190,16 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
                         for s in scalers])
     y = np.concatenate([((change - s.offset[0]) / s.scale[0]).astype(np.float32)
                         for s in scalers])
-    return ForecastData(source=source, series=series, transform=cfg.transform,
+    data = ForecastData(source=source, series=series, transform=cfg.transform,
                         feature_transforms=feature_transforms, scalers=scalers,
                         plan=plan, x=x, y=y,
                         actual=prices[target_rows(plan.origins, cfg.horizon)],
                         last_price=prices[plan.origins - 1], season=season,
                         season_words=season_words, observed=observed,
                         unscored_targets=unscored)
+    for k in range(plan.k):   # refuse before training, not after: a scale MASE cannot have
+        data.naive_scale(k)
+    return data
 
 
 def span_mask(n: int, rows: tuple[int, int]) -> np.ndarray:
