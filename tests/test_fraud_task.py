@@ -1041,10 +1041,12 @@ def test_the_alert_budget_note_says_how_each_model_set_it():
 def test_the_threshold_note_reads_right_with_only_delay_week_budgets():
     """A run whose only thresholds set in advance are alert budgets on delay weeks (no
     labelled source for any FPR target) read "(; periods without such a source ...)"."""
+    from fjax.tasks.fraud.evaluation import split_common, summarize_thresholds
     from fjax.tasks.fraud.report import threshold_note
     table = _hand_thresholds()
     table = table[table.target == "20 alerts a day"].assign(set_on_stage="delay")
-    text = " ".join(threshold_note(table, 20, 7))
+    summaries = tuple(map(summarize_thresholds, split_common(table)))
+    text = " ".join(threshold_note(table, summaries, 20, 7))
     assert "(;" not in text
     assert "(no test period has one; periods without such a source" in text
 

@@ -307,7 +307,7 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
     run_dir.csv("daily.csv", daily)
     thresholds = pd.concat([r.thresholds for r in results], ignore_index=True)
     run_dir.csv("thresholds.csv", thresholds)
-    common, other = map(summarize_thresholds, split_common(thresholds))
+    common, other = summaries = tuple(map(summarize_thresholds, split_common(thresholds)))
     data_summary = summary(tx)
     run_dir.json("metrics.json", {
         "primary": primary.name, "data": data_summary,
@@ -331,7 +331,7 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
     figures = _plots(run_dir, results, k, daily)
     run_dir.text("report.md", _markdown(config, data_summary, periods_df, summary_df, members,
                                         results, timings, selection, figures, encodings,
-                                        validation_df, thresholds))
+                                        validation_df, thresholds, summaries))
 
 
 def _model_rows(table: pd.DataFrame, model: str) -> list[dict]:
@@ -401,10 +401,12 @@ def budget_text(thresholds: pd.DataFrame, top_k: int, delay_days: int) -> str:
     return " ".join(text)
 
 
-def threshold_note(thresholds: pd.DataFrame, top_k: int, delay_days: int) -> list[str]:
+def threshold_note(thresholds: pd.DataFrame, summaries: tuple[pd.DataFrame, pd.DataFrame],
+                   top_k: int, delay_days: int) -> list[str]:
     """Report section from thresholds.csv's rows (`threshold_rows`): alert thresholds set
     before each test week, beside hindsight, compared across models on the periods every
-    model has a threshold for (`split_common`); the other periods apart."""
+    model has a threshold for; `summaries`: `summarize_thresholds` of `split_common`'s
+    two parts (those periods, the others apart), as metrics.json holds them."""
     lines = ["## Thresholds set in advance", ""]
     if thresholds.empty:
         return lines + ["No test period has a validation period or an earlier test period "
@@ -412,16 +414,16 @@ def threshold_note(thresholds: pd.DataFrame, top_k: int, delay_days: int) -> lis
                         "delay), so no threshold can be set in advance on labelled scores; "
                         "run a sweep (its validation periods), add periods (sweep.folds) or "
                         "step further (data.step_days).", ""]
-    common, other = split_common(thresholds)
+    common, other = summaries
     budget = budget_text(thresholds, top_k, delay_days) or "No model has an alert budget row."
-    lines += [markdown_table(threshold_table(summarize_thresholds(common))), ""]
+    lines += [markdown_table(threshold_table(common)), ""]
     if not other.empty:
         lines += ["Periods only some models have a threshold for (a sweep's own model's "
                   "first periods, set on its validation weeks; the first periods of an "
                   "alert budget set on delay weeks, which the combined model sets on "
                   "labelled periods): apart, as the first table's rows do not average "
                   "them.", "",
-                  markdown_table(threshold_table(summarize_thresholds(other))), ""]
+                  markdown_table(threshold_table(other)), ""]
     return lines + ["A fraud team fixes the alert threshold before a week starts. Each test "
                     "period's threshold here is set on the latest period whose labels are "
                     "all in by then (its test end + the label delay), among a sweep's "
@@ -602,8 +604,7 @@ def _unused_note(data_summary: dict) -> list[str]:
 
 
 def _markdown(config, data_summary, periods_df, summary_df, members, results, timings,
-              selection, figures, encodings=(), validation_df=None,
-              thresholds=None) -> str:
+              selection, figures, encodings, validation_df, thresholds, summaries) -> str:
     k = config.data.top_k
     hb = handbook.DATA
     simulated = config.data.path is None   # the handbook's figures are for its simulation
@@ -659,8 +660,7 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
              "± is the sample standard deviation over periods and "
              "seeds." + _rule_note(results) + _presets_note(results), "",
              fpr_volume_note(periods_df, config.data.test_days), ""]
-    if thresholds is not None:
-        lines += threshold_note(thresholds, k, config.data.delay_days)
+    lines += threshold_note(thresholds, summaries, k, config.data.delay_days)
     if simulated:
         lines += [
             "The handbook's figures are for its own simulation run and the protocol "
