@@ -947,7 +947,7 @@ def test_the_alert_budget_is_set_on_the_delay_weeks_unlabelled_scores():
     rng = np.random.default_rng(1)
     fraud = (rng.random(200) < 0.1).astype(np.int8)
     score = rng.normal(size=200)
-    delay = {(0, k): np.arange(1.0, 31.0) + 100 * k for k in range(4)}
+    delay = [np.arange(1.0, 31.0) + 100 * k for k in range(4)]     # per member
     table = _threshold_rows(fraud, score, delay)
     advance = table[table.set_on == "in advance"]
     budget = advance[advance.target == "3 alerts a day"].set_index("period")

@@ -31,7 +31,7 @@ from fjax.tasks.fraud.evaluation import evaluate, rule_scores, scores_frame, thr
 from fjax.tasks.fraud.presets import CROSSFIT_FOLDS, preset
 from fjax.tasks.fraud.report import (SIZE_COLUMNS, ModelResult, immature_labels_note,
                                      periods_table, write)
-from fjax.tasks.fraud.training import (ModelRun, crossfit_errors, delay_scores, fit_periods,
+from fjax.tasks.fraud.training import (ModelRun, crossfit_errors, fit_periods, period_scores,
                                        with_anomaly_feature)
 
 __all__ = ["Config", "FraudDataConfig", "FraudModelConfig", "FraudTrainConfig", "run"]
@@ -149,24 +149,20 @@ def _check_history_read(config: Config, grid: Mapping[str, Sequence[Any]]) -> No
                            "or --compare gru)")
 
 
-def _delay_scores(name: str, data: FraudData, members, run: ModelRun | None,
-                  sequence: bool) -> dict | None:
-    """(seed, period) -> `name`'s scores of each period's delay week, which its alert
-    budget is set on; None without a delay week, and for `combined`, whose anomaly
-    feature is cross-fitted on the training and test weeks only."""
+def _delay_scores(name: str, data: FraudData, run: ModelRun | None, seed: int,
+                  sequence: bool) -> list | None:
+    """Per member, `name`'s scores of its period's delay week (`run` None: the rule's),
+    which its alert budget is set on; None without a delay week, and for `combined`,
+    whose anomaly feature is cross-fitted on the training and test weeks only."""
     if data.cfg.delay_days == 0 or name == "combined":
         return None
     delay = data.stack("delay", sequence=sequence)
-    if run is not None:
-        return delay_scores(run, delay)
-    return {(int(m["seed"]), int(m["fold"])):       # the rule: the amount
-            data.tx.amount[delay.row[delay.val_rows(int(m["fold"]))]]
-            for _, m in members.iterrows()}
+    return rule_scores(data.tx, delay, seed)[1] if run is None else period_scores(run, delay)
 
 
 def _result(name: str, data: FraudData, stack, members, scores, logits: bool,
             run: ModelRun | None = None, primary: bool = False,
-            delay: dict | None = None) -> ModelResult:
+            delay: list | None = None) -> ModelResult:
     table, alerts = evaluate(name, data.tx, stack, members, scores, data.cfg)
     test_scores = (scores_frame(data.tx, stack, members, scores, logits)
                    if primary else None)      # scores.csv.gz holds the run's own model
@@ -245,7 +241,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
             members, scores = rule_scores(data.tx, stack, config.seed)
             results.append(_result(name, data, stack, members, scores, logits=False,
                                    primary=not results,
-                                   delay=_delay_scores(name, data, members, None, False)))
+                                   delay=_delay_scores(name, data, None, config.seed,
+                                                       False)))
         else:
             run_, stack = _fit(name, config, data, grid, runs, run_dir.path / "models", progress)
             selection = run_.selection if run_.selection is not None else selection
@@ -253,7 +250,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
             results.append(_result(name, data, stack, run_.members, run_.test_scores,
                                    logits=run_.config.model.kind != "autoencoder", run=run_,
                                    primary=not results, delay=_delay_scores(
-                                       name, data, run_.members, run_, sequence)))
+                                       name, data, run_, config.seed, sequence)))
         timings[name] = time.perf_counter() - t
 
     timings["total"] = time.perf_counter() - t0

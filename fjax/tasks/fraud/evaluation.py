@@ -63,19 +63,19 @@ def budget_target(top_k: int) -> str:
 def threshold_rows(name: str, tx: Transactions, stack: SplitStack, members: pd.DataFrame,
                    scores: list[np.ndarray], periods: list[Period], cfg: FraudDataConfig,
                    validation: dict | None = None, validation_periods: Sequence[Period] = (),
-                   delay: dict | None = None) -> pd.DataFrame:
+                   delay: list[np.ndarray] | None = None) -> pd.DataFrame:
     """thresholds.csv: per member (seed x test period) and target, the threshold set in
     advance and set in hindsight on the test week itself, with what each does on the test
     week (`rates_at_threshold`). FPR targets need labels: set on the `threshold_sources`
     period's scores and labels (same seed; a validation period's from the sweep's chosen
     configuration, `validation`: (seed, period) -> (scores, labels); an earlier test
     period's from the model then running). The alert budget needs none: set on the
-    member's own scores of its delay week, `delay`: (seed, period) -> scores (the model
+    member's own scores of its delay week, `delay`: per member as `scores` (the model
     that runs the test week, on the days just before it), else as the FPR targets."""
-    test = {(int(m["seed"]), int(m["fold"])): (np.asarray(s, np.float64),
-                                               tx.fraud[stack.row[stack.val_rows(
-                                                   int(m["fold"]))]])
-            for (_, m), s in zip(members.iterrows(), scores)}
+    keys = [(int(m["seed"]), int(m["fold"])) for _, m in members.iterrows()]
+    test = {(seed, k): (np.asarray(s, np.float64), tx.fraud[stack.row[stack.val_rows(k)]])
+            for (seed, k), s in zip(keys, scores)}
+    delay = dict(zip(keys, delay)) if delay is not None else {}
     validation_periods = validation_periods if validation else ()
     sources = threshold_sources(periods, validation_periods)
     named = ([("validation", v) for v in range(len(validation_periods))]
@@ -89,7 +89,7 @@ def threshold_rows(name: str, tx: Transactions, stack: SplitStack, members: pd.D
             earlier = scored[stage].get((seed, j))
             labelled = None if earlier is None else (stage, j, *earlier, cfg.test_days)
         unlabelled = (("delay", k, delay[(seed, k)], None, cfg.delay_days)
-                      if delay and (seed, k) in delay else labelled)
+                      if (seed, k) in delay else labelled)
         for target, choose in threshold_targets(cfg.top_k).items():
             source = unlabelled if target == budget_target(cfg.top_k) else labelled
             if source is None:

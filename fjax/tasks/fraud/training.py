@@ -155,14 +155,13 @@ def validation_scores(config: Config, population, members: np.ndarray,
     return out
 
 
-def delay_scores(run: ModelRun, delay_stack: SplitStack) -> dict:
-    """(seed, period) -> each member's scores of its period's delay week (`delay_stack`,
-    FraudData.stack("delay")): the rows the deployed model would score just before its
-    test week, unlabelled then, which an alert budget is set on."""
-    return {(int(m["seed"]), int(m["fold"])): score_rows(
-                run.score, run.member_params(i), delay_stack.data["x"],
-                delay_stack.val_rows(int(m["fold"])))
-            for i, (_, m) in enumerate(run.members.iterrows())}
+def period_scores(run: ModelRun, stack: SplitStack) -> list[np.ndarray]:
+    """Per member (run.members' order), its scores of its period's val rows of `stack`:
+    the test weeks (FraudData.stack("test")), or the delay weeks just before them
+    (stack("delay")), unlabelled then, which an alert budget is set on."""
+    return [score_rows(run.score, run.member_params(i), stack.data["x"],
+                       stack.val_rows(int(fold)))
+            for i, fold in enumerate(run.members["fold"])]
 
 
 def select(config: Config, grid: Mapping[str, Sequence], val_stack: SplitStack,
@@ -239,9 +238,7 @@ def fit_periods(name: str, config: Config, stack: SplitStack, *,
                    compile_s=pop.compile_s, train_s=pop.train_s, selection=selection,
                    chosen=chosen, resumed_epoch=max(resumed, pop.resumed_epoch),
                    validation_scores=val_scores)
-    for i, fold in enumerate(pop.members["fold"]):
-        run.test_scores.append(score_rows(score, run.member_params(i), stack.data["x"],
-                                          stack.val_rows(int(fold))))
+    run.test_scores = period_scores(run, stack)
     return run
 
 
