@@ -214,10 +214,10 @@ def threshold_at_alerts(score: np.ndarray, n_days: int, per_day: float) -> float
     """The lowest score threshold t (flag score >= t) raising at most `per_day` alerts a
     day over `n_days` days of these scores (no labels needed); inf when even the highest
     score raises more."""
-    score = np.asarray(score, np.float64)
-    flagged = np.cumsum(np.unique(score, return_counts=True)[1][::-1])
+    values, counts = np.unique(np.asarray(score, np.float64), return_counts=True)
+    flagged = np.cumsum(counts[::-1])               # flagged at each value, highest first
     within = np.nonzero(flagged <= per_day * n_days)[0]
-    return float(_distinct_scores(score)[within[-1]]) if len(within) else np.inf
+    return float(values[::-1][within[-1]]) if len(within) else np.inf
 
 
 def rates_at_threshold(score: np.ndarray, label: np.ndarray, n_days: int,
