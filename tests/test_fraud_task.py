@@ -1029,6 +1029,7 @@ def test_the_alert_budget_note_says_how_each_model_set_it():
     combined = table[table.model == "rule"].assign(model="combined", set_on_stage="test")
     text = budget_text(pd.concat([table, combined]), 20, 7)
     assert "The alert budget of mlp, rule needs no labels" in text
+    assert "times the budget" not in text   # a ratio once measured, not this run's
     assert "combined sets the alert budget as the FPR targets" in text
     assert "anomaly feature" in text
     table["set_on_stage"] = "test"

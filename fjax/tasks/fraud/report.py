@@ -387,9 +387,8 @@ def budget_text(thresholds: pd.DataFrame, top_k: int, delay_days: int) -> str:
                     "period's model scores the delay week just before its test week "
                     "(transactions in, labels not yet; known compromised cards removed as in "
                     "the test week) and takes the lowest threshold that raised at most that "
-                    "many alerts (flagged transactions) a day there, so its scale is the "
-                    "running model's (set on another model's scores it flagged ~2.5 times "
-                    "the budget).")
+                    "many alerts (flagged transactions) a day there, so it is on the running "
+                    "model's score scale, not an earlier model's.")
     if labelled:
         why = ("the run has no delay week (data.delay_days 0)" if delay_days == 0 else
                "the combined model's anomaly feature is cross-fitted on the training and "
