@@ -915,6 +915,23 @@ def test_the_alert_volume_note_turns_false_positive_rates_into_alerts_a_day():
     assert "FPR 1% flags about 10 legitimate" in note
     assert "FPR 0.1% flags about 1 legitimate" in note
     assert "hindsight" in note
+    assert "near that rate" not in note
+
+
+def test_the_alert_volume_note_gives_the_rates_thresholds_set_in_advance_realised():
+    """It said a threshold set in advance 'flags near that rate'; a default 3-epoch run's
+    mlp realised 0.35-0.58% for FPR 1%. The note now gives the realised range of
+    thresholds.csv's in-advance FPR rows (hand oracle: min and max of the rows)."""
+    from fjax.tasks.fraud.report import fpr_volume_note
+    periods = pd.DataFrame({"test_tx": [7000], "test_frauds": [0]})
+    table = _hand_thresholds()
+    table.loc[(table.target == "FPR 1%") & (table.set_on == "in advance"), "fpr"] = (
+        [0.0035, 0.02, 0.01, 0.004, 0.012, 0.009])
+    note = fpr_volume_note(periods, 7, table)
+    assert "FPR 1% flagged 0.35% to 2% of a test week's legitimate" in note
+    assert "((" not in note and ") (" not in note
+    assert "FPR 0.1%" not in note.split("hindsight")[1]    # no in-advance rows for it
+    assert "another rate" in fpr_volume_note(periods, 7)
 
 
 def test_the_rule_is_described_only_when_the_run_scores_it():

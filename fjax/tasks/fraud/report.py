@@ -181,19 +181,38 @@ def alert_budget_note(periods_df: pd.DataFrame, top_k: int, cost_alert: float) -
             "raising no alerts; at this budget cost only ranks models against each other.")
 
 
-def fpr_volume_note(periods_df: pd.DataFrame, test_days: int) -> str:
+def fpr_volume_note(periods_df: pd.DataFrame, test_days: int,
+                    thresholds: pd.DataFrame | None = None) -> str:
     """Report text turning the recall@FPR columns into alert volumes: the legitimate test
     transactions a day that each false-positive rate flags (scored transactions, removed
-    cards left out), and that its threshold is read off the test week's own labels."""
+    cards left out), that its threshold is read off the test week's own labels, and the
+    rates thresholds set in advance (thresholds.csv) realised instead."""
     legit_per_day = ((periods_df["test_tx"] - periods_df["test_frauds"]).sum()
                      / (len(periods_df) * test_days))
     volumes = "; ".join(f"FPR {100 * f:g}% flags about {f * legit_per_day:.3g} legitimate "
                         "transactions a day" for f in FPR_TARGETS)
     return (f"Alert volume: the test weeks score {legit_per_day:.0f} legitimate transactions "
             f"a day, so {volumes}, beside the frauds caught. These thresholds are read off "
-            "each test week's own labels (hindsight): one set in advance on earlier "
-            "labelled weeks flags near that rate, not exactly at it (see Thresholds set "
-            "in advance).")
+            "each test week's own labels (hindsight): " + advance_fpr_text(thresholds)
+            + " (see Thresholds set in advance).")
+
+
+def advance_fpr_text(thresholds: pd.DataFrame | None) -> str:
+    """The realised FPR range, over models, seeds and periods, of each FPR target's
+    thresholds set in advance: a week's rate moves with its model and its transactions."""
+    rows = (thresholds[thresholds["set_on"] == "in advance"] if thresholds is not None
+            and len(thresholds) else pd.DataFrame(columns=["target", "fpr"]))
+    ranges = []
+    for f in FPR_TARGETS:
+        fpr = pd.to_numeric(rows.loc[rows["target"] == f"FPR {100 * f:g}%", "fpr"],
+                            errors="coerce").dropna()
+        if len(fpr):
+            ranges.append(f"FPR {100 * f:g}% flagged {100 * fpr.min():.2g}% to "
+                          f"{100 * fpr.max():.2g}%")
+    if not ranges:
+        return "one set in advance on earlier labelled weeks flags another rate"
+    return ("set in advance on earlier labelled weeks, " + " and ".join(ranges)
+            + " of a test week's legitimate transactions over every model, seed and period")
 
 
 def comparison_protocol(model: str, members: pd.DataFrame, periods_df: pd.DataFrame,
@@ -658,7 +677,7 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
              f" a perfect ranking: {periods_df['oracle_cost'].mean():.0f}). "
              "± is the sample standard deviation over periods and "
              "seeds." + _rule_note(results) + _presets_note(results), "",
-             fpr_volume_note(periods_df, config.data.test_days), ""]
+             fpr_volume_note(periods_df, config.data.test_days, thresholds), ""]
     lines += threshold_note(thresholds, summaries, k, config.data.delay_days)
     if simulated:
         lines += [
