@@ -1036,6 +1036,22 @@ def test_threshold_summaries_compare_models_on_the_same_periods():
     assert other["recall_mean"].tolist() == pytest.approx([0.05, 0.05])
 
 
+def test_the_note_on_periods_apart_gives_only_the_reasons_its_rows_have():
+    """A sweep without the combined model read that its periods apart included 'an alert
+    budget set on delay weeks, which the combined model sets on labelled periods'."""
+    from fjax.tasks.fraud.evaluation import split_common
+    from fjax.tasks.fraud.report import apart_why
+    table = _hand_thresholds()          # mlp's FPR thresholds on periods 0, 1 apart
+    text = apart_why(split_common(table)[1], 20)
+    assert "set on its validation weeks" in text and "combined" not in text
+    budget = table[table.target == "20 alerts a day"]     # combined has periods 2, 3 only
+    combined = budget[(budget.model == "rule") & (budget.period >= 2)].assign(
+        model="combined")
+    text = apart_why(split_common(pd.concat([budget, combined]))[1], 20)
+    assert "which the combined model sets on labelled periods" in text
+    assert "validation weeks" not in text
+
+
 def test_the_alert_budget_note_says_how_each_model_set_it():
     """The report said "the alert budget needs no labels" of every model beside the
     combined model's budget set on a labelled period; each model is now named with its

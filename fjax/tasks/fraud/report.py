@@ -419,6 +419,20 @@ def budget_text(thresholds: pd.DataFrame, top_k: int, delay_days: int) -> str:
     return " ".join(text)
 
 
+def apart_why(other: pd.DataFrame, top_k: int) -> str:
+    """Why `split_common`'s other rows exist, only the reasons these rows have: FPR targets
+    a sweep's own model set on its validation weeks, alert budgets set on delay weeks that
+    the combined model sets on labelled periods (and lacks for the first ones)."""
+    budget = other["target"] == budget_target(top_k)
+    why = []
+    if (~budget).any():
+        why.append("a sweep's own model's first periods, set on its validation weeks")
+    if budget.any():
+        why.append("the first periods of an alert budget set on delay weeks, which the "
+                   "combined model sets on labelled periods")
+    return "; ".join(why)
+
+
 def threshold_note(thresholds: pd.DataFrame, summaries: tuple[pd.DataFrame, pd.DataFrame],
                    top_k: int, delay_days: int) -> list[str]:
     """Report section from thresholds.csv's rows (`threshold_rows`): alert thresholds set
@@ -436,11 +450,8 @@ def threshold_note(thresholds: pd.DataFrame, summaries: tuple[pd.DataFrame, pd.D
     budget = budget_text(thresholds, top_k, delay_days) or "No model has an alert budget row."
     lines += [markdown_table(threshold_table(common)), ""]
     if not other.empty:
-        lines += ["Periods only some models have a threshold for (a sweep's own model's "
-                  "first periods, set on its validation weeks; the first periods of an "
-                  "alert budget set on delay weeks, which the combined model sets on "
-                  "labelled periods): apart, as the first table's rows do not average "
-                  "them.", "",
+        lines += [f"Periods only some models have a threshold for ({apart_why(other, top_k)}"
+                  "): apart, as the first table's rows do not average them.", "",
                   markdown_table(threshold_table(other)), ""]
     return lines + ["A fraud team fixes the alert threshold before a week starts. Each test "
                     "period's threshold here is set on the latest period whose labels are "
