@@ -32,6 +32,7 @@ from typing import Any, Callable, Literal
 import tyro
 
 from fjax.config import check_grid_values, from_dict, get_path, hyperparameters
+from fjax.config_fields import literal_choices
 from fjax.runtime import enable_compilation_cache, reliable_interrupts
 from fjax.tasks import TASKS, get_task
 from fjax.tasks.experiment import (CHECKPOINT_EVERY_S, RunFinished, changed_data_files,
@@ -57,17 +58,12 @@ CHOICE_SECTIONS = ("model", "loss", "optim")
 
 def is_choice(tp: Any, path: str) -> bool:
     """Whether field `path` (of annotation `tp`) is a choice that `fjax sweep` varies."""
-    return path.split(".")[0] in CHOICE_SECTIONS and typing.get_origin(bare(tp)) is Literal
+    return path.split(".")[0] in CHOICE_SECTIONS and literal_choices(tp) is not None
 
 
 def takes_several(field: dataclasses.Field, tp: Any, path: str) -> bool:
     """Whether `fjax sweep` gives config field `path` several values: a hyper or a choice."""
     return bool(field.metadata.get("hyper")) or is_choice(tp, path)
-
-
-def bare(tp: Any) -> Any:
-    """Annotation `tp` without its tyro markers (Annotated[Literal[...], arg(...)])."""
-    return typing.get_args(tp)[0] if typing.get_origin(tp) is typing.Annotated else tp
 
 
 def sweep_view(cls: type, base: Any = None, prefix: str = "") -> type:
@@ -89,7 +85,8 @@ def sweep_view(cls: type, base: Any = None, prefix: str = "") -> type:
             fields.append((f.name, view, dataclasses.field(default=view())))
         elif takes_several(f, tp, path):
             values = () if default is None else (default,)
-            several = tuple[float if f.metadata.get("hyper") else bare(tp), ...]
+            one = float if f.metadata.get("hyper") else Literal[literal_choices(tp)]
+            several = tuple[one, ...]
             if typing.get_origin(tp) is typing.Annotated:   # keep aliases, Suppress
                 several = typing.Annotated[(several, *tp.__metadata__)]
             fields.append((f.name, several, dataclasses.field(default=values)))

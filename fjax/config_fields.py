@@ -68,7 +68,7 @@ def check_field_types(cfg: Any) -> None:
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         tp = hints[f.name]
-        choices = _literal_choices(tp)
+        choices = literal_choices(tp)
         if choices is not None and value is not None:
             check_choice(cfg, f.name, choices)
             continue
@@ -91,7 +91,8 @@ def unwrap_annotation(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
-def _literal_choices(tp: Any) -> tuple | None:
+def literal_choices(tp: Any) -> tuple | None:
+    """The values of Literal annotation `tp` (through Annotated and Optional), else None."""
     tp, _ = unwrap_annotation(tp)
     return get_args(tp) if get_origin(tp) is Literal else None
 
@@ -228,7 +229,7 @@ def check_read(cfg: object, section: str, names: Sequence[str] | None = None, *,
         if (name not in swept and value in (default, usual_value)) \
                 or set(values) & set(readers):
             continue
-        offered = [r for r in readers if r in (_literal_choices(hints[choice]) or readers)]
+        offered = [r for r in readers if r in (literal_choices(hints[choice]) or readers)]
         flag = f"--{section}.{choice.replace('_', '-')}"
         use = (f"choose {' or '.join(offered)} ({flag} {offered[0]}) to use it, or "
                if offered else "")
@@ -247,7 +248,7 @@ def check_read_by_class(cfg: object, section: str) -> None:
     hyperparameters included, as no member of any run could read it."""
     (choice,) = {choice for choice, _ in type(cfg).READ_BY.values()}
     check_read(cfg, section, list(type(cfg).READ_BY),
-               chosen=list(_literal_choices(_field_types(type(cfg))[choice])),
+               chosen=list(literal_choices(_field_types(type(cfg))[choice])),
                among=f"{type(cfg).__name__} accepts")
 
 
