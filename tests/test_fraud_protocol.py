@@ -171,3 +171,29 @@ def test_the_delay_weeks_scores_and_budget_ignore_the_delay_and_test_labels():
                                       & (tx.day >= p.train_start - 7)
                                       & (tx.day <= tx.day[i] - 8)).any()]
         np.testing.assert_array_equal(kept, np.setdiff1d(delay, known))
+
+
+def test_the_delay_stack_holds_only_the_delay_weeks_scaled_as_the_test_weeks(small):
+    """The delay stack trains nothing, so it holds no training week (the test stack has
+    them): each block is its delay week's rows alone, their x (flat, and the last step of
+    each card's history) scaled with each training week's float64 numpy mean and sd."""
+    from fjax.data.fraud_features import handbook_features
+    from fjax.tasks.fraud.config import FraudDataConfig
+    from fjax.tasks.fraud.dataset import FraudData
+    tx, periods = small, rolling_periods(Period(25), 2, 7)
+    features = handbook_features(small, 7)[1]
+    data = FraudData(cfg=FraudDataConfig(history=3), tx=tx, names=[], features=features,
+                     periods=periods)
+    for sequence in (False, True):
+        delay = data.stack("delay", sequence=sequence)
+        assert not delay.folds.train.any()
+        for k, p in enumerate(periods):
+            rows = delay.block_rows(k)
+            np.testing.assert_array_equal(delay.val_rows(k), rows)
+            day = tx.day[delay.row[rows]]
+            assert ((day >= p.test_start - 7) & (day < p.test_start)).all()
+            fit = features[train_mask(tx.day, p)].astype(np.float64)
+            sd = fit.std(axis=0)
+            want = (features[delay.row[rows]] - fit.mean(axis=0)) / np.where(sd > 0, sd, 1)
+            got = delay.data["x"][rows][:, -1] if sequence else delay.data["x"][rows]
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

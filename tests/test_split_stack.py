@@ -4,7 +4,7 @@ training statistics, and masks that stay inside their block."""
 import numpy as np
 import pytest
 
-from fjax.data.split_stack import split_rows, stack_scaled, stack_splits
+from fjax.data.split_stack import split_rows, split_scalers, stack_scaled, stack_splits
 from fjax.data.splits import Folds, stratified_kfold
 
 
@@ -62,6 +62,28 @@ def test_sequence_stack_pads_missing_history_with_zeros():
     assert s.data["x"].shape == (6, 2, 2)
     np.testing.assert_array_equal(s.data["x"][0], [[0, 0], [0, 1]])
     np.testing.assert_array_equal(s.data["x"][5], [[8, 9], [10, 11]])
+
+
+def test_rows_scaled_with_fitted_scalers_need_no_training_rows():
+    """Scalers fitted on other splits' training rows (a stack's, for the weeks before its
+    test weeks): a split of validation rows alone holds only them, scaled with the
+    training rows' float64 numpy mean and sd; fitting still needs training rows."""
+    rng = np.random.default_rng(1)
+    n = 30
+    x = rng.normal(3.0, 2.0, size=(n, 2)).astype(np.float32)
+    i = np.arange(n)
+    train = np.array([i < 10, (i >= 5) & (i < 15)])
+    val = np.array([(i >= 20) & (i < 25), i >= 25])
+    s = stack_scaled(x, _splits(np.zeros_like(train), val), scalers=split_scalers(x, train))
+    np.testing.assert_array_equal(s.row, [*range(20, 25), *range(25, 30)])
+    assert not s.folds.train.any()
+    for k in range(2):
+        fit = x[train[k]].astype(np.float64)
+        np.testing.assert_allclose(s.data["x"][s.val_rows(k)],
+                                   (x[val[k]] - fit.mean(axis=0)) / fit.std(axis=0),
+                                   rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="split 1 has no training rows"):
+        stack_scaled(x, _splits([train[0], np.zeros(n)], val))
 
 
 def test_bad_blocks_and_empty_splits_are_named():

@@ -24,7 +24,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from fjax.data.scalers import fit_scaler
+from fjax.data.scalers import Scaler, fit_scaler
 from fjax.data.splits import Folds
 
 
@@ -53,11 +53,11 @@ def split_rows(splits: Folds, k: int) -> np.ndarray:
     return np.nonzero((splits.train[k] > 0) | (splits.val[k] > 0))[0]
 
 
-def _check_splits(splits: Folds) -> None:
-    for k in range(splits.k):
-        for mask, what in ((splits.train[k], "training"), (splits.val[k], "validation")):
-            if not np.any(mask > 0):
-                raise ValueError(f"split {k} has no {what} rows; every split needs both")
+def _check_rows(masks: np.ndarray, what: str) -> None:
+    """Refuse a split whose `masks[k]` selects no row."""
+    for k, mask in enumerate(masks):
+        if not np.any(mask > 0):
+            raise ValueError(f"split {k} has no {what} rows; every split needs some")
 
 
 def _pad(x: np.ndarray, width: int) -> np.ndarray:
@@ -70,8 +70,9 @@ def stack_splits(blocks: Sequence[Mapping[str, np.ndarray]], splits: Folds,
                  shared: Mapping[str, np.ndarray] | None = None) -> SplitStack:
     """Stack `blocks[k][key]: [n_k, ..., d_k]`, the rows `split_rows(splits, k)` transformed
     with split k's statistics. `shared[key]: [n, ...]` (e.g. labels) is the same for every
-    split and is gathered into each block."""
-    _check_splits(splits)
+    split and is gathered into each block. A split may have no training rows when its
+    statistics were fitted elsewhere (`stack_scaled`'s `scalers`)."""
+    _check_rows(splits.val, "validation")
     if len(blocks) != splits.k:
         raise ValueError(f"got arrays for {len(blocks)} splits but there are {splits.k}")
     rows = [split_rows(splits, k) for k in range(splits.k)]
@@ -101,23 +102,36 @@ def stack_splits(blocks: Sequence[Mapping[str, np.ndarray]], splits: Folds,
     return SplitStack(data=data, folds=Folds(train=train, val=val), row=row, block=block)
 
 
+def split_scalers(features: np.ndarray, trains: np.ndarray, kind: str = "standard"
+                  ) -> list[Scaler]:
+    """Per split, a `kind` scaler (`fjax.data.scalers`) of `features f[n, d]` fitted on
+    its training rows `trains[k]` (masks [K, n]) only."""
+    _check_rows(trains, "training")
+    return [fit_scaler(kind, features[train > 0]) for train in trains]
+
+
 def stack_scaled(features: np.ndarray, splits: Folds, kind: str = "standard",
                  shared: Mapping[str, np.ndarray] | None = None,
                  history: np.ndarray | None = None,
-                 encoded: Callable[[int, np.ndarray], np.ndarray] | None = None) -> SplitStack:
+                 encoded: Callable[[int, np.ndarray], np.ndarray] | None = None,
+                 scalers: Sequence[Scaler] | None = None) -> SplitStack:
     """`data["x"] f32[N, d]`: `features f[n, d]` scaled per split by a `kind` scaler
     (`fjax.data.scalers`) fitted on that split's training rows.
 
+    `scalers`, one per split, fitted already (`split_scalers`), are used instead: rows
+    scored by another stack's splits, e.g. the weeks just before its test weeks, are then
+    scaled as its rows were, and a split needs no training rows (a block without them
+    holds only the split's validation rows).
     `encoded(k, rows) -> f[len(rows), e]`: more columns of `rows`, encoded with split
     k's own statistics (e.g. one-hot categories), appended unscaled.
     `history i64[n, L]` (each row's earlier rows, -1 where there is none) makes x the
     sequence `f32[N, L, d]` of those rows, scaled like the row and zero (the training
     mean for a standard scaler) where missing.
     """
-    _check_splits(splits)
+    if scalers is None:
+        scalers = split_scalers(features, splits.train, kind)
     blocks = []
-    for k in range(splits.k):
-        scaler = fit_scaler(kind, features[splits.train[k] > 0])
+    for k, scaler in enumerate(scalers):
         rows = split_rows(splits, k)
         take = rows if history is None else np.maximum(history[rows], 0)   # [n_k(, L)]
         x = scaler.transform(features[take])

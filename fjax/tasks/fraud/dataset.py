@@ -28,7 +28,8 @@ from fjax.data.fraud_features import WINDOWS, handbook_features, previous_rows
 from fjax.data.fraud_protocol import (Period, check_periods, delay_mask, rolling_periods,
                                       assessment_mask, train_mask, validation_periods)
 from fjax.data.fraud_simulator import simulate
-from fjax.data.split_stack import SplitStack, stack_scaled
+from fjax.data.scalers import Scaler
+from fjax.data.split_stack import SplitStack, split_scalers, stack_scaled
 from fjax.data.splits import Folds
 from fjax.data.tabular import TabularEncoder, fit_encoder
 from fjax.data.transactions import Transactions, load_transactions
@@ -142,6 +143,7 @@ class FraudData:
     categories: pd.DataFrame | None = None    # the user's categorical columns, n rows
     _stacks: dict = field(default_factory=dict, repr=False)
     _encoders: dict = field(default_factory=dict, repr=False)
+    _scalers: dict = field(default_factory=dict, repr=False)
 
     @property
     def validation_periods(self) -> list[Period]:
@@ -170,13 +172,21 @@ class FraudData:
         """Per period: train mask, kept test mask, removed (known compromised) mask."""
         tx = self.tx
         day, n_cards = tx.day, len(tx.customer_ids)
-        trains, tests, removed = [], [], []
+        tests, removed = [], []
         for p in periods:
             kept, gone = assessment_mask(day, tx.customer, tx.fraud, p, n_cards)
-            trains.append(train_mask(day, p))
             tests.append(kept)
             removed.append(gone)
-        return trains, tests, removed
+        return self.train_masks(periods), tests, removed
+
+    def train_masks(self, periods: list[Period]) -> list[np.ndarray]:
+        """Per period, its training week's mask (without `masks`' known-card check of
+        the test week)."""
+        return [train_mask(self.tx.day, p) for p in periods]
+
+    def _periods(self, which: str) -> list[Period]:
+        """The validation periods, or the test periods (also those of the delay weeks)."""
+        return self.validation_periods if which == "validation" else self.periods
 
     def encoders(self, which: str = "test") -> list[TabularEncoder]:
         """One-hot encoders of the categorical columns, one per test (or validation)
@@ -184,10 +194,18 @@ class FraudData:
         if self.categories is None or self.categories.shape[1] == 0:
             return []
         if which not in self._encoders:
-            periods = self.periods if which == "test" else self.validation_periods
-            self._encoders[which] = fit_category_encoders(self.categories,
-                                                          self.masks(periods)[0])
+            self._encoders[which] = fit_category_encoders(
+                self.categories, self.train_masks(self._periods(which)))
         return self._encoders[which]
+
+    def scalers(self, which: str = "test") -> list[Scaler]:
+        """Feature scalers (`cfg.scaler`), one per test (or validation) period, each
+        fitted on that period's training week only."""
+        if which not in self._scalers:
+            self._scalers[which] = split_scalers(
+                self.features, np.array(self.train_masks(self._periods(which))),
+                self.cfg.scaler)
+        return self._scalers[which]
 
     def training_aucs(self) -> dict[str, float | None]:
         """Each user column's `auc_alone` on the test periods' training weeks pooled:
@@ -229,17 +247,21 @@ class FraudData:
         """The stack of the test (or validation) periods: data {"x": f32[N, d], "y":
         f32[N, 1]}, folds train = training week, val = test week, one scaler per period;
         `sequence` gives each row its card's last `cfg.history` transactions,
-        x f32[N, history, d]. "delay": the test periods with val = their delay weeks
-        (`delay_mask`), scaled as "test" is, for the deployed model to score unlabelled."""
+        x f32[N, history, d]. "delay": the test periods' delay weeks (`delay_mask`) as val,
+        and no training rows, scaled and encoded with the test periods' scalers and
+        encoders, for the deployed model to score unlabelled."""
         key = (which, sequence)
         if key not in self._stacks:
-            periods = self.validation_periods if which == "validation" else self.periods
-            trains, tests, _ = self.masks(periods)
-            if which == "delay":
+            periods = self._periods(which)
+            fitted_on = "validation" if which == "validation" else "test"
+            if which == "delay":      # scaled and encoded as the test weeks: no training rows
                 tx = self.tx
                 tests = [delay_mask(tx.day, tx.customer, tx.fraud, p, len(tx.customer_ids))
                          for p in periods]
-            for k, (tr, te) in enumerate(zip(trains, tests)):
+                trains = np.zeros_like(tests)
+            else:
+                trains, tests, _ = self.masks(periods)
+            for k, te in enumerate(tests):
                 if not te.any():
                     raise ValueError(f"{which} period {k} has no test transactions left "
                                      "(after removing known compromised cards)")
@@ -250,12 +272,13 @@ class FraudData:
             history = previous_rows(self.tx, self.cfg.history) if sequence else None
             periods_as_splits = Folds(train=np.array(trains, np.float32),
                                       val=np.array(tests, np.float32))
-            encoders = self.encoders("validation" if which == "validation" else "test")
+            encoders = self.encoders(fitted_on)
             onehot = ((lambda k, rows: encoders[k].transform(self.categories.iloc[rows]).num)
                       if encoders else None)
             self._stacks[key] = stack_scaled(
-                self.features, periods_as_splits, self.cfg.scaler, history=history,
-                shared={"y": self.tx.fraud.astype(np.float32)[:, None]}, encoded=onehot)
+                self.features, periods_as_splits, history=history,
+                shared={"y": self.tx.fraud.astype(np.float32)[:, None]}, encoded=onehot,
+                scalers=self.scalers(fitted_on))
         return self._stacks[key]
 
 
