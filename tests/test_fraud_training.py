@@ -7,15 +7,19 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import pytest
 
 from fjax.config import ModelConfig
+from fjax.models import build_model
 from fjax.data.split_stack import stack_scaled
 from fjax.data.splits import Folds
 from fjax.tasks.fraud import Config
 from fjax.tasks.fraud.presets import preset
 from fjax.tasks.fraud.training import (crossfit_errors, day_folds, fit_periods, make_trainable,
-                                       model_folds, score_rows, with_anomaly_feature)
+                                       model_folds, score_rows, validation_scores,
+                                       with_anomaly_feature)
+from fjax.train.loop import CompileMeter
 
 RNG = np.random.default_rng(0)
 N, D = 60, 3
@@ -156,6 +160,34 @@ def test_the_gru_preset_trains_on_sequence_stacks():
     metrics = jax.jit(trainable.eval_fn)(params, stack.data, jnp.asarray(stack.folds.val[0]))
     assert set(metrics) == {"auc", "average_precision"}
     assert jax.jit(score)(params, jnp.asarray(x[:5])).shape == (5,)
+
+
+def test_validation_scores_compile_nothing_the_test_stage_compiled():
+    """Scoring the chosen members' validation weeks reuses the test stage's score program
+    (same model, a fresh make_trainable): no program of its own, nor one per parameter
+    shape to take a member out of a population of another size. Each member's scores are
+    its own model's outputs on its period's validation rows."""
+    from types import SimpleNamespace
+    stack = stack_scaled(X, PERIODS, shared=LABELS)
+    cfg = dataclasses.replace(Config(), model=ModelConfig(kind="mlp", hidden=(5, 4)))
+    trainable, score = make_trainable(cfg, stack.data["x"], None)
+    params = jax.vmap(trainable.init_fn)(jax.random.split(jax.random.PRNGKey(0), 3))
+    host = jax.tree.map(np.asarray, params)
+    score_rows(score, jax.tree.map(lambda a: a[0], host), stack.data["x"], stack.val_rows(0))
+    population = SimpleNamespace(params=params, members=pd.DataFrame(   # a Population's
+        {"seed": [0, 0, 1], "fold": [0, 1, 1]}),
+        member_params=lambda i: jax.tree.map(lambda a: a[i], params))
+    with CompileMeter() as meter:
+        out = validation_scores(cfg, population, np.array([0, 2]), stack)
+    assert meter.seconds == 0 and meter.compilations == 0
+    model = build_model(cfg.model, out_dim=1)
+    for i, key in [(0, (0, 0)), (2, (1, 1))]:
+        rows = stack.val_rows(key[1])
+        want = model.apply(jax.tree.map(lambda a: a[i], host), stack.data["x"][rows],
+                           deterministic=True)[:, 0]
+        np.testing.assert_allclose(out[key][0], want, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(out[key][1], Y[stack.row[rows]])
+    assert set(out) == {(0, 0), (1, 1)}
 
 
 def test_chunked_scoring_equals_one_call():

@@ -10,6 +10,7 @@ nothing is ever measured on a test week before the final scoring.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -46,7 +47,7 @@ class ModelRun:
     config: Config              # what the test periods trained with
     members: pd.DataFrame       # member, seed, fold (= period)
     params: Any                 # stacked [P, ...]
-    score: Callable             # jitted score(params, x) -> f32[n]
+    score: Callable             # jitted score(params, x) -> f32[n] (`make_trainable`)
     test_scores: list[np.ndarray]  # per member: scores of its period's test rows
     history: list[dict]
     compile_s: float
@@ -64,7 +65,8 @@ class ModelRun:
 
 def make_trainable(cfg: Config, x_example: np.ndarray, eval_size: int | None
                    ) -> tuple[Trainable, Callable]:
-    """The model of `cfg.model` as a Trainable, and its score function."""
+    """The model of `cfg.model` as a Trainable, and its jitted score function
+    (`_score_program`)."""
     model = build_model(cfg.model, out_dim=1)
     kind = cfg.model.kind
     score = score_function(model, kind)
@@ -73,7 +75,15 @@ def make_trainable(cfg: Config, x_example: np.ndarray, eval_size: int | None
         supervised_loss(model.apply, cfg.loss)
     eval_fn = ranking_eval(score, eval_size) if eval_size else no_eval
     return Trainable(init_fn=lambda key: model.init(key, x0), loss_fn=loss_fn,
-                     eval_fn=eval_fn), score
+                     eval_fn=eval_fn), functools.partial(_score_program, model, kind)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _score_program(model: Any, kind: str, params: Any, x: jax.Array) -> jax.Array:
+    """`score_function(model, kind)(params, x)` at module level: jax caches its program by
+    the model's fields (a linen module hashes by them), so the validation weeks and the
+    test weeks of one configuration are scored by one compiled program."""
+    return score_function(model, kind)(params, x)
 
 
 def model_folds(stack: SplitStack, kind: str) -> Folds:
@@ -143,14 +153,17 @@ def validation_scores(config: Config, population, members: np.ndarray,
                       val_stack: SplitStack) -> dict:
     """(seed, period) -> (scores, labels) of each validation week by `population`'s
     `members` (positions; their params are their best epoch's): out of sample, the
-    labelled scores a threshold for the first test periods can be set on in advance."""
-    score = jax.jit(make_trainable(config, val_stack.data["x"], None)[1])
+    labelled scores a threshold for the first test periods can be set on in advance.
+    Parameters are sliced on the host: slicing on the device compiles a program per leaf
+    shape and population size."""
+    score = make_trainable(config, val_stack.data["x"], None)[1]
     out = {}
     for i in members:
         member = population.members.iloc[i]
         rows = val_stack.val_rows(int(member["fold"]))
+        params = jax.tree.map(lambda a: np.asarray(a)[i], population.params)
         out[(int(member["seed"]), int(member["fold"]))] = (
-            score_rows(score, population.member_params(i), val_stack.data["x"], rows),
+            score_rows(score, params, val_stack.data["x"], rows),
             val_stack.data["y"][rows, 0].astype(np.int8))
     return out
 
@@ -228,7 +241,6 @@ def fit_periods(name: str, config: Config, stack: SplitStack, *,
     test_config = dataclasses.replace(
         config, train=test_stage_train(config.train, chosen["epochs"]))
     trainable, score = make_trainable(test_config, stack.data["x"], None)
-    score = jax.jit(score)
     sub = RunDir(run_dir, test_config) if run_dir else None
     [result] = train_grid(test_config, {}, lambda cfg: trainable, stack.data,
                           folds=folds, run_dir=sub, progress=progress, optim=optim)
