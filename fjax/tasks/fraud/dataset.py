@@ -157,7 +157,7 @@ class FraudData:
         AUC 0.001, a ranking driven by whatever the untrained weights read) would enter
         the means beside real ones."""
         periods = self.periods if which == "test" else self.validation_periods
-        for k, (p, train) in enumerate(zip(periods, self.masks(periods)[0])):
+        for k, (p, train) in enumerate(zip(periods, self.train_masks(periods))):
             if not self.tx.fraud[train].any():
                 last = p.train_start + p.train_days - 1
                 raise ValueError(
@@ -210,7 +210,7 @@ class FraudData:
     def training_aucs(self) -> dict[str, float | None]:
         """Each user column's `auc_alone` on the test periods' training weeks pooled:
         rows and labels a model trains on, never a test week's."""
-        trains = np.any(self.masks(self.periods)[0], axis=0)
+        trains = np.any(self.train_masks(self.periods), axis=0)
         label = self.tx.fraud[trains]
         return {name: auc_alone(values[trains], label, name in self.tx.categorical_columns)
                 for name, values in self.tx.user_columns.items()}
@@ -218,7 +218,7 @@ class FraudData:
     def training_skews(self) -> dict[str, float | None]:
         """Each numeric user column's `skewness` on the test periods' training weeks
         pooled (the rows its scalers are fitted on)."""
-        trains = np.any(self.masks(self.periods)[0], axis=0)
+        trains = np.any(self.train_masks(self.periods), axis=0)
         return {name: skewness(values[trains]) for name, values in self.tx.user_columns.items()
                 if name not in self.tx.categorical_columns}
 
