@@ -47,6 +47,22 @@ def _shapes(tree: Any) -> dict:
             for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
 
 
+def _state_diff(stored: dict, wanted: dict, most: int = 4) -> str:
+    """Which leaves (path -> shape, from `_shapes`) a checkpoint and this run's state do
+    not share, and which they shape differently: the first `most` of each."""
+    def first(paths):
+        return ", ".join(sorted(paths)[:most]) + (" ..." if len(paths) > most else "")
+    parts = [f"{what}: {first(paths)}" for what, paths in (
+        ("only in the checkpoint", stored.keys() - wanted.keys()),
+        ("only in this run", wanted.keys() - stored.keys())) if paths]
+    reshaped = sorted(k for k in stored.keys() & wanted.keys() if stored[k] != wanted[k])
+    if reshaped:
+        parts.append("other shapes: " + ", ".join(
+            f"{k} {stored[k]} saved, {wanted[k]} now" for k in reshaped[:most])
+            + (" ..." if len(reshaped) > most else ""))
+    return "; ".join(parts)
+
+
 def _placed_like(restored: jax.Array, like: Any) -> jax.Array:
     """A restored array, uncommitted where the template's is: orbax commits every array
     to a device, and jit compiles committed arguments apart from uncommitted ones, so a
@@ -119,6 +135,16 @@ class Checkpointer(Callback):
             raise ValueError(f"the checkpoint of epoch {epoch} in {self.directory} is in an "
                              "older format (items of another fjax); finish that run with the "
                              "fjax that wrote it, or start again in a new directory") from err
+        if not stored:   # its metadata is gone: not another run's state, a damaged one
+            raise self._damaged(epoch, ValueError("its loop state has no metadata"))
+        wanted = _shapes(template)
+        if stored != wanted:   # before the digest, which differs too but cannot say where
+            raise ValueError(
+                f"the checkpoint of epoch {epoch} in {self.directory} does not fit this run's "
+                "state (another model, optimizer or population size, or an fjax version "
+                f"whose optimizer state has other fields): {_state_diff(stored, wanted)}. "
+                "Resume it with the settings and fjax that wrote it, or start again in a new "
+                "directory (fjax run: without --resume, or with --out elsewhere)")
         if self.inputs is not None and run["inputs"] != self.inputs:
             raise ValueError(
                 f"the checkpoint in {self.directory} was written by a run with other inputs "
@@ -126,16 +152,6 @@ class Checkpointer(Callback):
                 "settings, or the model and loss); resuming it would continue that run, not "
                 "this one. Rerun with exactly the settings and data that wrote it, or use a "
                 "new directory")
-        wanted = _shapes(template)
-        if not stored:   # its metadata is gone: not another run's state, a damaged one
-            raise self._damaged(epoch, ValueError("its loop state has no metadata"))
-        if stored != wanted:
-            diff = sorted(set(stored.items()) ^ set(wanted.items()))[:4]
-            raise ValueError(
-                f"the checkpoint of epoch {epoch} in {self.directory} does not fit this run's "
-                "state (another model, optimizer or population size?); resume with the run "
-                "that wrote it, or use a new directory. Leaves (path, shape) "
-                f"that differ: {diff}")
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
         try:
             saved = self.manager.restore(epoch, args=ocp.args.Composite(
