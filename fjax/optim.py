@@ -37,10 +37,12 @@ SPANS_RUN = ("cosine", "warmup_cosine")
 MAX_STEPS = int(np.iinfo(np.int32).max)   # optax counts steps in int32
 
 
-def schedule_shape(cfg: OptimConfig, total_steps: int) -> optax.Schedule:
+def schedule_shape(cfg: OptimConfig, total_steps: int, whose: str = "this run"
+                   ) -> optax.Schedule:
     """step -> multiplier of the peak learning rate (1.0 for `constant`). `total_steps`,
     the run's optimizer steps, must be at least 1 (0 was quietly taken as 1) and longer
-    than the warm-up, and a cosine's at most `MAX_STEPS`."""
+    than the warm-up, and a cosine's at most `MAX_STEPS`; `whose` steps they are, as the
+    refusals say (a population's shortest member)."""
     check_count("total_steps", total_steps, 1)
     total_steps = int(total_steps)
     if cfg.schedule in SPANS_RUN and total_steps > MAX_STEPS:
@@ -51,7 +53,7 @@ def schedule_shape(cfg: OptimConfig, total_steps: int) -> optax.Schedule:
                          "--train.batch-size")
     if cfg.schedule == "warmup_cosine" and cfg.warmup_steps >= total_steps:
         # was cut to total - 1: a ramp, never a decay
-        raise ValueError(f"OptimConfig.warmup_steps is {cfg.warmup_steps}, but this run "
+        raise ValueError(f"OptimConfig.warmup_steps is {cfg.warmup_steps}, but {whose} "
                          f"takes only {total_steps} optimizer steps (epochs x batches "
                          "per epoch), so schedule='warmup_cosine' would never finish "
                          f"warming up; use --optim.warmup-steps below {total_steps} "

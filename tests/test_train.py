@@ -454,7 +454,9 @@ def test_a_warmup_the_shortest_fold_would_never_finish_is_refused():
     longest but the first member would end still warming up, so it is refused."""
     folds = walk_forward(N, k=3, val_size=10)
     optim = OptimConfig(schedule="warmup_cosine", warmup_steps=13)
-    with pytest.raises(ValueError, match="warmup_steps is 13, but this run takes only 12"):
+    with pytest.raises(ValueError, match=r"warmup_steps is 13, but this run's shortest member "
+                                         r"\(the fold with the fewest training rows; the "
+                                         r"longest takes 15\) takes only 12 optimizer steps"):
         train_population(LOSS, INIT, DATA, optim=optim, train=CFG, folds=folds, callbacks=())
 
 

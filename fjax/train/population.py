@@ -369,8 +369,12 @@ def member_optimizer(optim: OptimConfig | optax.GradientTransformation, train: T
         return optim, {}
     rows = np.sum(member_weights > 0, axis=1)
     fold_steps = np.array([train.epochs * num_batches(int(r), batch_size) for r in rows])
-    schedule_shape(optim, int(fold_steps.max()))   # the longest one's length fits int32
-    tx = build_optimizer(optim, int(fold_steps.min()))
+    longest, shortest = int(fold_steps.max()), int(fold_steps.min())
+    schedule_shape(optim, longest)   # its length fits int32
+    if shortest < longest:   # a warm-up must end within the shortest member's steps
+        schedule_shape(optim, shortest, whose="this run's shortest member (the fold with the "
+                       f"fewest training rows; the longest takes {longest})")
+    tx = build_optimizer(optim, shortest)
     if optim.schedule not in SPANS_RUN:
         return tx, {}
     return tx, {SCHEDULE_STEPS: jnp.asarray(fold_steps[member_fold], jnp.int32)}
