@@ -3,6 +3,7 @@
 import dataclasses
 import hashlib
 import json
+import shutil
 import warnings
 
 import numpy as np
@@ -323,6 +324,39 @@ def test_a_rerun_or_resume_under_other_jax_settings_is_told(tmp_path, run_killed
         assert cli.main([*saved, "--out", str(tmp_path / "b")]) == 0
     with pytest.warns(UserWarning, match=rf"--resume: {told}"):
         assert cli.main([*args, "--out", str(tmp_path / "r"), "--resume"]) == 0
+
+
+def test_a_refused_resume_keeps_the_config_and_environment_that_wrote_the_checkpoints(
+        tmp_path, run_killed_at, capsys):
+    """A resume refused as its checkpoint was read (another fjax's) rewrote config.json
+    (resume: true) and environment.json (this fjax's commit) first: the folder no longer
+    said which fjax wrote its checkpoints, and the next resume was not told it differs."""
+    from fjax.runtime import environment
+    write_prices(tmp_path / "p.csv", n=200)
+    args = ["run", "forecast", "--data.path", str(tmp_path / "p.csv"), "--data.target",
+            "price", "--data.window", "10", "--model.kind", "linear", "--train.epochs", "3"]
+    run_killed_at(2, lambda: cli.main([*args, "--out", str(tmp_path / "r")]), every_s=0.0)
+    shutil.copytree(tmp_path / "r", tmp_path / "ok")
+    env_file = tmp_path / "r" / "environment.json"
+    env = json.loads(env_file.read_text())
+    env["fjax_commit"] = "0" * 40    # written by another fjax, in an older checkpoint format
+    env_file.write_text(json.dumps(env))
+    for item in (tmp_path / "r" / "checkpoints").glob("group_0/[0-9]*/run"):
+        shutil.rmtree(item)
+    before = {name: (tmp_path / "r" / name).read_bytes()
+              for name in ("config.json", "environment.json")}
+    told = r"--resume: the setup differs .*fjax_commit '0{40}' then"
+    for _ in range(2):   # told again on a second try: the files still say which fjax
+        with pytest.warns(UserWarning, match=told):
+            assert cli.main([*args, "--out", str(tmp_path / "r"), "--resume"]) == 2
+        assert "is in an older format" in capsys.readouterr().err
+        assert {name: (tmp_path / "r" / name).read_bytes() for name in before} == before
+    # A resume that restores records itself, as before: resume true, this fjax and machine.
+    assert cli.main([*args, "--out", str(tmp_path / "ok"), "--resume"]) == 0
+    assert json.loads((tmp_path / "ok" / "config.json").read_text())["resume"] is True
+    resumed = json.loads((tmp_path / "ok" / "environment.json").read_text())
+    assert resumed["fjax_commit"] == environment()["fjax_commit"]
+    assert resumed["data_files"] == env["data_files"] and "cpu_kernels" in resumed
 
 
 def test_a_saved_config_reruns_the_run_and_a_sweep_with_its_grid(tmp_path, capsys):

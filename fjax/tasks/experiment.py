@@ -25,10 +25,10 @@ from fjax.config_fields import check_read
 from fjax.data.splits import Folds
 from fjax.kernels import kernel_state
 from fjax.report.callbacks import JsonlLogger
-from fjax.report.files import RunDir, to_jsonable
+from fjax.report.files import RunDir, to_jsonable, write_json
 from fjax.runtime import environment
 from fjax.train import Population, TrainingDiverged, train_population
-from fjax.train.callbacks import ProgressBar
+from fjax.train.callbacks import Callback, ProgressBar
 from fjax.train.checkpoint import Checkpointer
 from fjax.train.objective import check_loss_grid as check_loss_keys
 from fjax.train.population import DivergedWarning, best_row, diverged_message
@@ -103,7 +103,7 @@ def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
                                        every_s=CHECKPOINT_EVERY_S, resume=config.resume)
             if config.resume and checkpoints.latest_epoch() is None:
                 log.on_resumed(0)   # stopped before its first save: it starts again
-            callbacks += [log, checkpoints]
+            callbacks += [log, checkpoints, RecordResumed(run_dir.path)]
         try:
             with warnings.catch_warnings():
                 if plain:   # a plain run raises instead (check_divergence)
@@ -210,7 +210,9 @@ def default_run_dir(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]] 
 
     With `config.resume` the folder must hold the same run (its config.json and
     grid.json), and its checkpoints and history logs stay for the populations to resume;
-    a run of them that finished raises `RunFinished` instead of training again.
+    a run of them that finished raises `RunFinished` instead of training again. Its
+    config.json and environment.json are written once the first population restored
+    (`record_resumed`): a refused resume leaves those of the run that saved the checkpoints.
     """
     check_grid_values(config, grid or {})
     check_loss_grid(config, grid or {})
@@ -234,12 +236,44 @@ def default_run_dir(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]] 
     else:
         run_dir.remove(*outputs, "grid.json")
         run_dir.remove_trees(*checkpoint_dirs(outputs))
-    run_dir.json("config.json", to_dict(config))
-    run_dir.json("environment.json", {"config_class": config_class(config), **environment(),
-                                      "data_files": data_files(config)})
+    records = {"config.json": to_dict(config),
+               "environment.json": {"config_class": config_class(config), **environment(),
+                                    "data_files": data_files(config)}}
+    _RESUMED.pop(run_dir.path.resolve(), None)
+    if config.resume:   # the interrupted run's stay until its checkpoints restore
+        _RESUMED[run_dir.path.resolve()] = records
+    for name, record in ({} if config.resume else records).items():
+        run_dir.json(name, record)
     if grid_json:
         run_dir.json("grid.json", grid_json)
     return run_dir
+
+
+# A resume's config.json and environment.json, by run folder, until `record_resumed`
+# writes them: a resume refused in training (a checkpoint that does not fit, or another
+# run's) leaves the files that say which settings and fjax wrote the checkpoints.
+_RESUMED: dict[Path, dict[str, Any]] = {}
+
+
+def record_resumed(folder: Path) -> None:
+    """Write the resume's config.json and environment.json into the run folder that is
+    `folder` or holds it (fraud trains in models/<name>): its first population restored
+    its checkpoint (or, having none, starts again), so the run continues here."""
+    folder = folder.resolve()
+    for top in (folder, *folder.parents):
+        for name, record in _RESUMED.pop(top, {}).items():
+            write_json(top / name, record)
+
+
+class RecordResumed(Callback):
+    """`record_resumed` once training begins: after the `Checkpointer` before it in the
+    callbacks restored, before any epoch is saved."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def on_train_begin(self, loop: Any) -> None:
+        record_resumed(self.folder)
 
 
 def check_loss_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]]) -> None:
@@ -445,6 +479,7 @@ def checkpoint_dirs(outputs: Sequence[str]) -> list[str]:
 def finish_run(run_dir: RunDir, outputs: Sequence[str]) -> None:
     """The run is complete: its checkpoints are no longer needed for a resume, and
     environment.json learns whether the CPU kernels were loaded (known only now)."""
+    record_resumed(run_dir.path)   # a task that trained no population
     run_dir.remove_trees(*checkpoint_dirs(outputs))
     written = run_dir.file("environment.json")
     if written.exists():
