@@ -30,12 +30,30 @@ def user_file(tmp_path_factory):
     return path
 
 
-def test_sweep_on_a_users_file_writes_the_run_folder(user_file, tmp_path, undescribed):
-    out = tmp_path / "run"
+@pytest.fixture(scope="module")
+def user_sweep(user_file, tmp_path_factory):
+    """One sweep over the user's file (2 learning rates, mlp and the rule), shared by the
+    tests that read its folder, with spies on `select` (its return) and `threshold_rows`
+    (its calls), which pass everything through."""
+    from fjax.tasks import fraud
+    from fjax.tasks.fraud import training
+    spied, calls = {}, []
+    select, rows_of = training.select, fraud.threshold_rows
+    out = tmp_path_factory.mktemp("user_sweep") / "run"
     argv = ["sweep", "fraud", "--out", str(out), "--data.path", str(user_file),
             "--data.amount-column", "amount_eur", "--data.customer-column", "card",
             "--compare", "rule", "--optim.learning-rate", "1e-3", "1e-2", *TINY]
-    assert cli.main(argv) == 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(training, "select",
+                      lambda *a, **k: spied.setdefault("out", select(*a, **k)))
+        patch.setattr(fraud, "threshold_rows", lambda *a: calls.append(a) or rows_of(*a))
+        assert cli.main(argv) == 0
+    return out, spied, calls, argv
+
+
+def test_sweep_on_a_users_file_writes_the_run_folder(user_file, user_sweep, undescribed,
+                                                      tmp_path):
+    out, *_, argv = user_sweep
     config = from_dict(Config, json.loads((out / "config.json").read_text()))
     assert config.data.path == str(user_file) and config.sweep.folds == 2
     metrics = json.loads((out / "metrics.json").read_text())
@@ -148,6 +166,10 @@ def test_sweep_on_a_users_file_writes_the_run_folder(user_file, tmp_path, undesc
 
     # A rerun in the same folder that fails on its data writes nothing (the old config
     # still describes the old results); one that succeeds leaves nothing of the sweep.
+    # (On a copy of the shared sweep's folder, which other tests read.)
+    import shutil
+    out = shutil.copytree(out, tmp_path / "run")
+    argv = [str(out) if a == str(user_sweep[0]) else a for a in argv]
     before = (out / "config.json").read_text()
     assert cli.main([*argv[:-len(TINY)], *TINY[:-2], "--cv", "40"]) == 2
     assert (out / "config.json").read_text() == before
@@ -1085,8 +1107,7 @@ def test_the_threshold_note_reads_right_with_only_delay_week_budgets():
     assert "(no test period has one; periods without such a source" in text
 
 
-def test_a_sweeps_first_test_periods_thresholds_are_set_on_its_validation_weeks(
-        user_file, tmp_path, monkeypatch):
+def test_a_sweeps_first_test_periods_thresholds_are_set_on_its_validation_weeks(user_sweep):
     """Test periods 0 and 1 have no earlier test week labelled in time: their thresholds
     come from the last validation week, scored by the chosen configuration (recovered by
     a spy on `select`, checked against validation.csv's AUC and the file's frauds), and
@@ -1095,16 +1116,8 @@ def test_a_sweeps_first_test_periods_thresholds_are_set_on_its_validation_weeks(
     from sklearn.metrics import roc_auc_score
     from fjax.fraud_metrics import threshold_at_fpr
     from fjax.tasks import fraud
-    from fjax.tasks.fraud import training
-    spied, calls = {}, []
-    select, rows_of = training.select, fraud.threshold_rows
-    monkeypatch.setattr(training, "select",
-                        lambda *a, **k: spied.setdefault("out", select(*a, **k)))
-    monkeypatch.setattr(fraud, "threshold_rows", lambda *a: calls.append(a) or rows_of(*a))
-    out = tmp_path / "run"
-    assert cli.main(["sweep", "fraud", "--out", str(out), "--data.path", str(user_file),
-                     "--data.amount-column", "amount_eur", "--data.customer-column", "card",
-                     "--optim.learning-rate", "1e-3", "1e-2", *TINY]) == 0
+    out, spied, calls, _ = user_sweep
+    rows_of = fraud.threshold_rows
     table = pd.read_csv(out / "thresholds.csv")
     advance = table[(table.set_on == "in advance") & table.target.str.startswith("FPR")]
     assert sorted(set(zip(advance.period, advance.set_on_stage, advance.set_on_period))) \
