@@ -16,9 +16,9 @@ from fjax.data.split_stack import stack_scaled
 from fjax.data.splits import Folds
 from fjax.tasks.fraud import Config
 from fjax.tasks.fraud.presets import preset
-from fjax.tasks.fraud.training import (crossfit_errors, day_folds, fit_periods, make_trainable,
-                                       model_folds, score_rows, validation_scores,
-                                       with_anomaly_feature)
+from fjax.tasks.fraud.training import (ModelRun, crossfit_errors, day_folds, fit_periods,
+                                       make_trainable, model_folds, period_scores, score_rows,
+                                       validation_scores, with_anomaly_feature)
 from fjax.train.loop import CompileMeter
 
 RNG = np.random.default_rng(0)
@@ -175,8 +175,7 @@ def test_validation_scores_compile_nothing_the_test_stage_compiled():
     host = jax.tree.map(np.asarray, params)
     score_rows(score, jax.tree.map(lambda a: a[0], host), stack.data["x"], stack.val_rows(0))
     population = SimpleNamespace(params=params, members=pd.DataFrame(   # a Population's
-        {"seed": [0, 0, 1], "fold": [0, 1, 1]}),
-        member_params=lambda i: jax.tree.map(lambda a: a[i], params))
+        {"seed": [0, 0, 1], "fold": [0, 1, 1]}))
     with CompileMeter() as meter:
         out = validation_scores(cfg, population, np.array([0, 2]), stack)
     assert meter.seconds == 0 and meter.compilations == 0
@@ -188,6 +187,31 @@ def test_validation_scores_compile_nothing_the_test_stage_compiled():
         np.testing.assert_allclose(out[key][0], want, rtol=1e-5, atol=1e-6)
         np.testing.assert_array_equal(out[key][1], Y[stack.row[rows]])
     assert set(out) == {(0, 0), (1, 1)}
+
+
+def test_period_scores_compile_nothing_the_score_program_did_not():
+    """Scoring each test member's period takes its parameters out of the stacked ones on
+    the host: once the score program is compiled, a run of any size compiles nothing more
+    (slicing on the device compiled a dynamic_slice and a squeeze per leaf shape). Each
+    member's scores are its own model's outputs on its period's rows."""
+    stack = stack_scaled(X, PERIODS, shared=LABELS)
+    cfg = dataclasses.replace(Config(), model=ModelConfig(kind="mlp", hidden=(3, 2)))
+    trainable, score = make_trainable(cfg, stack.data["x"], None)
+    params = jax.vmap(trainable.init_fn)(jax.random.split(jax.random.PRNGKey(1), 2))
+    host = jax.tree.map(np.asarray, params)
+    score_rows(score, jax.tree.map(lambda a: a[0], host), stack.data["x"], stack.val_rows(0))
+    run = ModelRun(name="mlp", config=cfg, members=pd.DataFrame({"seed": [0, 0], "fold": [0, 1]}),
+                   params=params, score=score, test_scores=[], history=[], compile_s=0.0,
+                   train_s=0.0)
+    with CompileMeter() as meter:
+        out = period_scores(run, stack)
+    assert meter.compilations == 0
+    model = build_model(cfg.model, out_dim=1)
+    for i in range(2):
+        rows = stack.val_rows(i)
+        want = model.apply(jax.tree.map(lambda a: a[i], host), stack.data["x"][rows],
+                           deterministic=True)[:, 0]
+        np.testing.assert_allclose(out[i], want, rtol=1e-5, atol=1e-6)
 
 
 def test_chunked_scoring_equals_one_call():

@@ -60,7 +60,13 @@ class ModelRun:
     # the times above are this session's
 
     def member_params(self, i: int) -> Any:
-        return jax.tree.map(lambda a: a[i], self.params)
+        return member_on_host(self.params, i)
+
+
+def member_on_host(params: Any, i: int) -> Any:
+    """Member `i`'s parameters out of stacked `params`, sliced on the host: slicing on the
+    device compiles a dynamic_slice and a squeeze per leaf shape and population size."""
+    return jax.tree.map(lambda a: np.asarray(a)[i], params)
 
 
 def make_trainable(cfg: Config, x_example: np.ndarray, eval_size: int | None
@@ -153,17 +159,14 @@ def validation_scores(config: Config, population, members: np.ndarray,
                       val_stack: SplitStack) -> dict:
     """(seed, period) -> (scores, labels) of each validation week by `population`'s
     `members` (positions; their params are their best epoch's): out of sample, the
-    labelled scores a threshold for the first test periods can be set on in advance.
-    Parameters are sliced on the host: slicing on the device compiles a program per leaf
-    shape and population size."""
+    labelled scores a threshold for the first test periods can be set on in advance."""
     score = make_trainable(config, val_stack.data["x"], None)[1]
     out = {}
     for i in members:
         member = population.members.iloc[i]
         rows = val_stack.val_rows(int(member["fold"]))
-        params = jax.tree.map(lambda a: np.asarray(a)[i], population.params)
         out[(int(member["seed"]), int(member["fold"]))] = (
-            score_rows(score, params, val_stack.data["x"], rows),
+            score_rows(score, member_on_host(population.params, i), val_stack.data["x"], rows),
             val_stack.data["y"][rows, 0].astype(np.int8))
     return out
 
