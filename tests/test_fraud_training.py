@@ -162,18 +162,25 @@ def test_the_gru_preset_trains_on_sequence_stacks():
     assert jax.jit(score)(params, jnp.asarray(x[:5])).shape == (5,)
 
 
+def scored_mlp_members(hidden, members, seed):
+    """A stack, an mlp config, its score program compiled once (as the test stage does),
+    and `members` stacked initial parameters (on the device and on the host)."""
+    stack = stack_scaled(X, PERIODS, shared=LABELS)
+    cfg = dataclasses.replace(Config(), model=ModelConfig(kind="mlp", hidden=hidden))
+    trainable, score = make_trainable(cfg, stack.data["x"], None)
+    params = jax.vmap(trainable.init_fn)(jax.random.split(jax.random.PRNGKey(seed), members))
+    host = jax.tree.map(np.asarray, params)
+    score_rows(score, jax.tree.map(lambda a: a[0], host), stack.data["x"], stack.val_rows(0))
+    return stack, cfg, score, params, host
+
+
 def test_validation_scores_compile_nothing_the_test_stage_compiled():
     """Scoring the chosen members' validation weeks reuses the test stage's score program
     (same model, a fresh make_trainable): no program of its own, nor one per parameter
     shape to take a member out of a population of another size. Each member's scores are
     its own model's outputs on its period's validation rows."""
     from types import SimpleNamespace
-    stack = stack_scaled(X, PERIODS, shared=LABELS)
-    cfg = dataclasses.replace(Config(), model=ModelConfig(kind="mlp", hidden=(5, 4)))
-    trainable, score = make_trainable(cfg, stack.data["x"], None)
-    params = jax.vmap(trainable.init_fn)(jax.random.split(jax.random.PRNGKey(0), 3))
-    host = jax.tree.map(np.asarray, params)
-    score_rows(score, jax.tree.map(lambda a: a[0], host), stack.data["x"], stack.val_rows(0))
+    stack, cfg, _, params, host = scored_mlp_members((5, 4), 3, 0)
     population = SimpleNamespace(params=params, members=pd.DataFrame(   # a Population's
         {"seed": [0, 0, 1], "fold": [0, 1, 1]}))
     with CompileMeter() as meter:
@@ -194,12 +201,7 @@ def test_period_scores_compile_nothing_the_score_program_did_not():
     the host: once the score program is compiled, a run of any size compiles nothing more
     (slicing on the device compiled a dynamic_slice and a squeeze per leaf shape). Each
     member's scores are its own model's outputs on its period's rows."""
-    stack = stack_scaled(X, PERIODS, shared=LABELS)
-    cfg = dataclasses.replace(Config(), model=ModelConfig(kind="mlp", hidden=(3, 2)))
-    trainable, score = make_trainable(cfg, stack.data["x"], None)
-    params = jax.vmap(trainable.init_fn)(jax.random.split(jax.random.PRNGKey(1), 2))
-    host = jax.tree.map(np.asarray, params)
-    score_rows(score, jax.tree.map(lambda a: a[0], host), stack.data["x"], stack.val_rows(0))
+    stack, cfg, score, params, host = scored_mlp_members((3, 2), 2, 1)
     run = ModelRun(name="mlp", config=cfg, members=pd.DataFrame({"seed": [0, 0], "fold": [0, 1]}),
                    params=params, score=score, test_scores=[], history=[], compile_s=0.0,
                    train_s=0.0)
