@@ -50,17 +50,14 @@ def _shapes(tree: Any) -> dict:
 def _state_diff(stored: dict, wanted: dict, most: int = 4) -> str:
     """Which leaves (path -> shape, from `_shapes`) a checkpoint and this run's state do
     not share, and which they shape differently: the first `most` of each."""
-    def first(paths):
-        return ", ".join(sorted(paths)[:most]) + (" ..." if len(paths) > most else "")
-    parts = [f"{what}: {first(paths)}" for what, paths in (
-        ("only in the checkpoint", stored.keys() - wanted.keys()),
-        ("only in this run", wanted.keys() - stored.keys())) if paths]
-    reshaped = sorted(k for k in stored.keys() & wanted.keys() if stored[k] != wanted[k])
-    if reshaped:
-        parts.append("other shapes: " + ", ".join(
-            f"{k} {stored[k]} saved, {wanted[k]} now" for k in reshaped[:most])
-            + (" ..." if len(reshaped) > most else ""))
-    return "; ".join(parts)
+    def first(items):
+        items = sorted(items)
+        return ", ".join(items[:most]) + (" ..." if len(items) > most else "")
+    groups = (("only in the checkpoint", stored.keys() - wanted.keys()),
+              ("only in this run", wanted.keys() - stored.keys()),
+              ("other shapes", [f"{k} {stored[k]} saved, {wanted[k]} now"
+                                for k in stored.keys() & wanted.keys() if stored[k] != wanted[k]]))
+    return "; ".join(f"{what}: {first(items)}" for what, items in groups if items)
 
 
 def _placed_like(restored: jax.Array, like: Any) -> jax.Array:
