@@ -133,3 +133,24 @@ def undescribed_files(folder, report: str) -> list[str]:
 def undescribed():
     """`undescribed(folder)`: `undescribed_files` of the folder's own report.md."""
     return lambda folder: undescribed_files(folder, (folder / "report.md").read_text())
+
+
+@pytest.fixture
+def sweep_saved_grid(tmp_path, capsys):
+    """`sweep_saved_grid(task, config, grid)`: `fjax sweep <task> --config` of a folder
+    holding `config` (a config dataclass) and `grid` as grid.json, into a new folder;
+    returns the exit status, stderr on one line and the output folder."""
+    import json
+
+    from fjax import cli
+    from fjax.config import to_json
+
+    def sweep(task: str, config, grid: dict):
+        folder, out = tmp_path / "saved", tmp_path / "swept"
+        folder.mkdir()
+        (folder / "config.json").write_text(to_json(config))
+        (folder / "grid.json").write_text(json.dumps(grid))
+        status = cli.main(["sweep", task, "--config", str(folder / "config.json"),
+                           "--out", str(out)])
+        return status, " ".join(capsys.readouterr().err.split()), out
+    return sweep

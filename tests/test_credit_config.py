@@ -80,24 +80,18 @@ def test_grid_entries_that_change_the_encoding_get_their_own_design():
     assert all(c.optim.learning_rate == Config().optim.learning_rate for c in configs)
 
 
-def test_a_grid_over_a_data_field_read_once_at_loading_is_refused(tmp_path, capsys,
+def test_a_grid_over_a_data_field_read_once_at_loading_is_refused(sweep_saved_grid,
                                                                    monkeypatch):
     """Only data.woe* are encoded again per grid value; the others are read once as the
     data is loaded: a grid.json over data.drop gave both encodings the same x f32[N, 66]
     while cv_summary.csv named () and ('age_in_years',)."""
     import importlib
-    import json
 
     credit_run = importlib.import_module("fjax.tasks.credit.run")
     monkeypatch.setattr(credit_run, "load", lambda *a, **k: pytest.fail("data was loaded"))
-    folder = tmp_path / "a"
-    folder.mkdir()
-    (folder / "config.json").write_text(to_json(Config()))
-    (folder / "grid.json").write_text(json.dumps({"data.drop": [[], ["age_in_years"]]}))
-    out = tmp_path / "b"
-    assert main(["sweep", "credit", "--config", str(folder / "config.json"),
-                 "--out", str(out)]) == 2
-    err = " ".join(capsys.readouterr().err.split())
+    status, err, out = sweep_saved_grid("credit", Config(),
+                                        {"data.drop": [[], ["age_in_years"]]})
+    assert status == 2
     assert "grid entry data.drop cannot be swept: the credit data is prepared once, from " \
            "data.drop=(), for every member (a grid may vary model.*, loss.*, optim.*, " \
            "train.*, data.woe, data.woe_bins, data.woe_monotone); run one sweep per value " \

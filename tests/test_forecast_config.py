@@ -100,21 +100,14 @@ def test_sweep_grid_from_the_command_line():
 
 
 def test_a_grid_over_a_data_or_shared_field_is_refused_before_the_data_is_prepared(
-        tmp_path, capsys, monkeypatch):
+        sweep_saved_grid, monkeypatch):
     """Every member shares one set of windows, prepared from the run's data.window and
     data.horizon: a grid.json over them is refused, naming the field and the fix."""
     import importlib
-    import json
     forecast_run = importlib.import_module("fjax.tasks.forecast.run")
     monkeypatch.setattr(forecast_run, "prepare", lambda *a, **k: pytest.fail("data prepared"))
-    folder = tmp_path / "a"
-    folder.mkdir()
-    (folder / "config.json").write_text(to_json(Config()))
-    (folder / "grid.json").write_text(json.dumps({"data.window": [10, 20]}))
-    out = tmp_path / "b"
-    assert cli.main(["sweep", "forecast", "--config", str(folder / "config.json"),
-                     "--out", str(out)]) == 2
-    err = " ".join(capsys.readouterr().err.split())
+    status, err, out = sweep_saved_grid("forecast", Config(), {"data.window": [10, 20]})
+    assert status == 2
     assert "grid entry data.window cannot be swept: the forecast data is prepared once, from " \
            "data.window=60, for every member (a grid may vary model.*, loss.*, optim.*, " \
            "train.*); run one sweep per value instead (`fjax sweep forecast ... " \

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from fjax import cli
-from fjax.config import ModelConfig, from_dict, to_dict
+from fjax.config import ModelConfig, from_dict
 from fjax.data.fraud_simulator import simulate
 from fjax.tasks.fraud import Config, FraudDataConfig
 from fjax.tasks.fraud.report import immature_label_periods, immature_labels_note
@@ -344,22 +344,16 @@ def test_the_loss_is_checked_against_the_kinds_that_read_it():
         _check_grid(Config(model=ae, loss=weighted), {"loss.pos_weight": [5.0, 1.0]})
 
 
-def test_a_grid_over_a_data_field_is_refused_before_the_data_is_prepared(tmp_path, capsys,
+def test_a_grid_over_a_data_field_is_refused_before_the_data_is_prepared(sweep_saved_grid,
                                                                            monkeypatch):
     """The stacks are built once, from the run's data.history: a grid.json over it trained
     every gru member on 5-transaction stacks (x f32[N, 5, 15] in each group) while
     validation.csv named 2 and 4, and the chosen 2 was reported. Any data field alike."""
     from fjax.tasks import fraud
     monkeypatch.setattr(fraud, "prepare", lambda *a, **k: pytest.fail("data was prepared"))
-    folder = tmp_path / "a"
-    folder.mkdir()
     gru = Config(model=ModelConfig(kind="gru", hidden=(8,)))
-    (folder / "config.json").write_text(json.dumps(to_dict(gru)))
-    (folder / "grid.json").write_text(json.dumps({"data.history": [2, 4]}))
-    out = tmp_path / "b"
-    assert cli.main(["sweep", "fraud", "--config", str(folder / "config.json"),
-                     "--out", str(out)]) == 2
-    err = " ".join(capsys.readouterr().err.split())
+    status, err, out = sweep_saved_grid("fraud", gru, {"data.history": [2, 4]})
+    assert status == 2
     assert "grid entry data.history cannot be swept: the fraud data is prepared once, from " \
            "data.history=5, for every member (a grid may vary model.*, loss.*, optim.*, " \
            "train.*); run one sweep per value instead (`fjax sweep fraud ... " \
