@@ -219,6 +219,31 @@ def test_an_unseen_category_gets_neutral_woe():
     assert woe.transform(np.array(["c"])).tolist() == [0.0]
 
 
+def test_an_unseen_category_under_woe_scores_as_the_training_applicants_mix():
+    """woe="all": a category training never held encodes as the training rows' mean WOE
+    (by hand with pandas), so a linear model gives it what it gives the average applicant
+    (0 points against the reference, as an unseen one-hot category). WOE 0, the
+    population's odds, scored it 0.10 WOE below the average applicant here."""
+    df = pd.DataFrame({"city": ["a"] * 6 + ["b"] * 3 + ["c"] * 3 + ["new"] * 2,
+                       "y": ["good"] * 5 + ["bad"] + ["good", "bad", "bad"]
+                       + ["good", "good", "bad"] + ["bad", "good"]})
+    schema = infer_schema(df, "y", "bad")
+    y = binary_target(df, schema)
+    rows = (df["city"] != "new").to_numpy()
+    enc = fit_encoder(df, schema, y, rows, woe="all")
+    train = df[rows].assign(bad=y[rows])
+    counts = train.groupby("city")["bad"].agg(bads="sum", n="size")
+    good, bad, a, k = counts["n"] - counts["bads"], counts["bads"], 0.5, len(counts)
+    woe = (np.log((good + a) / (good.sum() + a * k))
+           - np.log((bad + a) / (bad.sum() + a * k)))
+    mix = train["city"].map(woe).mean()
+    assert mix > 0.1
+    out = enc.transform(df).num[:, 0]
+    np.testing.assert_allclose(out[:12], train["city"].map(woe), atol=1e-6)
+    np.testing.assert_allclose(out[12:], mix, atol=1e-6)
+    assert enc.to_dict()["woe"]["city"]["unseen"] == pytest.approx(mix)
+
+
 def _woe_frame():
     return pd.DataFrame({
         "amount": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, np.nan, 900.0, 950.0, 990.0, 999.0],
@@ -252,7 +277,8 @@ def test_woe_modes_replace_the_right_columns_with_training_row_woe(mode):
         expect_cat = fit_categorical_woe(city[rows], y[rows])
         assert enc.vocab == {} and enc.num_names == ("amount:woe", "city:woe")
         np.testing.assert_allclose(out[:, 1], expect_cat.transform(city), rtol=1e-6)
-        np.testing.assert_array_equal(out[8:, 1], 0.0)      # "z" unseen in training
+        # "z" unseen in training: the training rows' mix (a and b's WOE cancel here)
+        np.testing.assert_allclose(out[8:, 1], np.mean(out[:8, 1]), atol=1e-7)
 
 
 def test_an_empty_training_mask_is_refused():

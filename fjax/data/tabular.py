@@ -7,7 +7,8 @@
                the training mean and standard deviation (`fjax.data.scalers`);
   indicators   a 0/1 "was missing" column for each numeric column that had missing
                values in the training rows (as scikit-learn's `add_indicator`);
-  woe          optionally, numeric (or all) columns replaced by weight of evidence;
+  woe          optionally, numeric (or all) columns replaced by weight of evidence (a
+               category training never held: the training rows' mean WOE, their mix);
   categorical  one-hot columns (for linear models) or integer indices (for embeddings)
                over the categories seen in training; index 0 / the first one-hot column
                is the "unknown" slot every unseen category maps to. Missing values are
@@ -28,7 +29,8 @@ import pandas as pd
 
 from fjax.data.columns import TableSchema, category_values, numeric_values
 from fjax.data.scalers import Scaler, fit_scaler
-from fjax.data.woe import CategoricalWoe, NumericWoe, fit_categorical_woe, fit_numeric_woe
+from fjax.data.woe import (CategoricalWoe, NumericWoe, fit_categorical_woe, fit_numeric_woe,
+                           with_unseen)
 
 CATEGORICAL_MODES = ("onehot", "index")
 WOE_MODES = ("none", "numeric", "all")
@@ -96,8 +98,9 @@ class TabularEncoder:
         if self.categorical_mode == "onehot":
             for c, code in codes.items():
                 # An unseen category is the training applicants' mix: it contributes what
-                # the average applicant's does (0 points against the reference, as its
-                # WOE is 0), not whatever share of the intercept its siblings absorbed.
+                # the average applicant's does (0 points against the reference, as under
+                # WOE, `with_unseen`), not whatever share of the intercept its siblings
+                # absorbed.
                 block = np.eye(len(self.vocab[c]) + 1)[code]
                 block[code == 0] = self.shares[c]
                 parts.append(block)
@@ -122,7 +125,8 @@ class TabularEncoder:
         """Every fitted statistic, JSON-ready (for run folders and exact comparisons)."""
         woe = {c: ({"edges": w.edges.tolist(), "woe": w.woe.tolist(),
                     "missing_woe": w.missing_woe} if isinstance(w, NumericWoe)
-                   else {"categories": list(w.categories), "woe": w.woe.tolist()})
+                   else {"categories": list(w.categories), "woe": w.woe.tolist(),
+                         "unseen": w.unseen})
                for c, w in self.woe.items()}
         return {"categorical_mode": self.categorical_mode,
                 "standardized": list(self.standardized), "fill": self.fill.tolist(),
@@ -168,7 +172,8 @@ def fit_encoder(df: pd.DataFrame, schema: TableSchema, y: np.ndarray,
     coded = schema.categorical
     if woe == "all":
         for c in schema.categorical:
-            bins[c] = fit_categorical_woe(category_values(train, c), y_train)
+            values = category_values(train, c)
+            bins[c] = with_unseen(fit_categorical_woe(values, y_train), values)
         coded = ()
     vocab = {c: tuple(sorted(set(category_values(train, c)))) for c in coded}
     encoder = TabularEncoder(schema=schema, categorical_mode=categorical,

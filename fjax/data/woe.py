@@ -7,7 +7,10 @@ the categories of a categorical one; missing values form their own bin). Each bi
 
 with `a` a smoothing count (0.5) so empty cells stay finite, B the number of bins and G,
 Bad the totals. Positive WOE means fewer bads than average. Values never seen in
-training (a new category, a missing value when training had none) get WOE 0 (neutral).
+training (a new category, a missing value when training had none) get WOE 0 (the
+population's odds); a new category gets `CategoricalWoe.unseen` instead, which the
+tabular encoder sets to the training rows' mean WOE (`with_unseen`), so that it scores
+as the average applicant does.
 Every numeric bin holds training rows, so a value beyond the training range gets its end
 bin's WOE, not the WOE of an empty bin. Edges are observed values and a bin [e_k, e_k+1)
 holds e_k, so only the first bin can be empty: when many rows sit at the minimum (a count
@@ -127,10 +130,11 @@ def _monotone_edges(edges: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarr
 class CategoricalWoe:
     categories: tuple[str, ...]
     woe: np.ndarray          # f64[len(categories)]
+    unseen: float = 0.0      # the WOE of a category training never held
 
     def transform(self, values: np.ndarray) -> np.ndarray:
         table = dict(zip(self.categories, self.woe))
-        return np.array([table.get(v, 0.0) for v in values], np.float64)
+        return np.array([table.get(v, self.unseen) for v in values], np.float64)
 
     def bin_or_missing(self, values: np.ndarray) -> np.ndarray:
         """Each value's category index; an unseen one's is len(categories)."""
@@ -143,3 +147,11 @@ def fit_categorical_woe(values: np.ndarray, y: np.ndarray) -> CategoricalWoe:
     categories, codes = np.unique(np.asarray(values, dtype=str), return_inverse=True)
     woe = _woe(codes, np.asarray(y, np.float64), len(categories))
     return CategoricalWoe(categories=tuple(categories.tolist()), woe=woe)
+
+
+def with_unseen(woe: CategoricalWoe, values: np.ndarray) -> CategoricalWoe:
+    """`woe` scoring an unseen category as the mean WOE of the training `values` (the
+    training applicants' mix). WOE 0 is the population's odds, not the average
+    applicant's WOE (sum_b share_b WOE_b: 0.155 for German credit's checking account): a
+    linear model would score an unseen category away from the average applicant."""
+    return CategoricalWoe(woe.categories, woe.woe, float(np.mean(woe.transform(values))))

@@ -197,7 +197,7 @@ def out_of_time_lines(oot: dict | None) -> list[str]:
         lines.append(f"Categories the earlier applicants never held, among the later ones "
                      f"(applicants per column): {counts}. The model has learned nothing "
                      "about them: they score as the earlier applicants' mix of categories "
-                     "(0 points against the reference applicant; under WOE, 0).")
+                     "(0 points against the reference applicant, under WOE too).")
     return lines + [""]
 
 
