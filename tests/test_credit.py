@@ -114,6 +114,35 @@ def test_logistic_member_reaches_the_scikit_learn_l2_optimum(full_batch):
                                ref.decision_function(x), atol=3e-3)
 
 
+@pytest.mark.parametrize("pos_weight", [1.0, 2.0])
+def test_optimum_gap_is_the_distance_to_scikit_learns_l2_optimum(csv_path, pos_weight):
+    """A 3-epoch refit stops far from the optimum of mean bce + wd/2 |w|^2, which is
+    scikit-learn's L2 logistic regression at C = 1 / (wd n) (class_weight for pos_weight):
+    the gap is their largest |logit| difference. The MLP and adamw have none."""
+    from fjax.tasks.credit.final import optimum_gap
+    from fjax.config import BinaryLossConfig
+    cfg = small_config(csv_path, loss=BinaryLossConfig(pos_weight=pos_weight))
+    data = load(cfg)
+    final = refit(cfg, data, progress=False)
+    x = final.x.astype(np.float64)
+    ref = LogisticRegression(C=1 / (cfg.optim.weight_decay * len(x)), tol=1e-12,
+                             max_iter=100_000, class_weight={1: pos_weight, 0: 1.0})
+    want = np.max(np.abs(final.logits(final.x) - ref.fit(x, data.y).decision_function(x)))
+    assert want > 0.1
+    assert optimum_gap(final, data.y) == pytest.approx(want, abs=1e-4)
+    adamw = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, name="adamw"))
+    assert optimum_gap(dataclasses.replace(final, config=adamw), data.y) is None
+
+
+def test_a_refit_far_from_its_optimum_is_noted():
+    from fjax.tasks.credit.run import report_notes
+    noted = [n for n in report_notes(Config(), 5, 1, 1, optimum_points=20.0)
+             if "short of the optimum" in n]
+    assert len(noted) == 1 and "up to 20.0 points" in noted[0]
+    assert not any("short of the optimum" in n
+                   for n in report_notes(Config(), 5, 1, 1, optimum_points=0.5))
+
+
 @pytest.mark.parametrize("kind", ["logistic", "mlp"])
 def test_predicting_again_traces_and_compiles_nothing(kind):
     """A fitted model's logits in a loop compile once; the same as a fresh program, bit

@@ -30,7 +30,7 @@ from fjax.tasks.credit.characteristics import characteristics
 from fjax.tasks.credit.config import Config, ScorecardConfig
 from fjax.tasks.credit.data import CreditData, code_words, load
 from fjax.tasks.credit.fairness import FOUR_FIFTHS, PROXY_AUC, fair_lending, proxy_screen
-from fjax.tasks.credit.final import FinalModel, points_table, refit
+from fjax.tasks.credit.final import FinalModel, optimum_gap, points_table, refit
 from fjax.tasks.credit.members import METRICS
 from fjax.tasks.credit.oof import OutOfFold, analyse, oof_pd
 from fjax.tasks.credit.report import report_markdown, write_plots
@@ -147,6 +147,8 @@ def odds_of(calibration: str) -> str:
         calibration, f"model PD before {calibration} calibration")
 
 
+OPTIMUM_POINTS = 1.0   # a refit this many points from its objective's optimum is noted
+
 OUTPUTS = ("metrics.json", "cv_table.csv", "cv_summary.csv", "scores.csv", "gains.csv",
            "characteristics.csv", "proxies.csv", "new_scores.csv", "out_of_time_scores.csv",
            "importance.csv", "scorecard.csv", "encoder.json", "report.md",
@@ -172,13 +174,15 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
                  rejected_without_reason: int = 0, chosen: Config | None = None,
                  mean_pd: float | None = None, bad_rate: float | None = None,
                  repeated_ids: int = 0, resumed_epoch: int = 0, withheld: int = 0,
-                 coded: Sequence[str] = (), age_unchecked: str | None = None) -> list[str]:
+                 coded: Sequence[str] = (), age_unchecked: str | None = None,
+                 optimum_points: float | None = None) -> list[str]:
     """What a reader must know to trust (or discount) the numbers; `chosen` is the best
     configuration, `mean_pd` its mean out-of-fold PD and `bad_rate` the data's;
     `resumed_epoch` the latest checkpoint a resumed run started from (0: none);
     `withheld` the rejected applicants a scorecard.no_reasons attribute was a principal
     reason for; `coded` the numeric columns that look like codes; `age_unchecked`
-    data.age_column where the model does not score it."""
+    data.age_column where the model does not score it; `optimum_points` the most points a
+    logistic refit's score moves when solved to its objective's optimum (`optimum_gap`)."""
     notes = [f"{members} members ({config.sweep.folds} folds x {configs} configurations x "
              f"{config.sweep.seeds} seeds) trained in {programs} compiled population(s); "
              "preprocessing fitted per fold on that fold's training rows."]
@@ -223,6 +227,17 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
                      "ECE and the score's odds anchor are shifted; the threshold is chosen on "
                      "these PDs, so decisions stay cost-optimal. For PDs that are "
                      "probabilities, use --scorecard.calibration platt.")
+    if optimum_points is not None and optimum_points >= OPTIMUM_POINTS:
+        fitted = chosen or config
+        notes.append(f"The logistic model stops after {fitted.train.epochs} epochs short of "
+                     f"the optimum of the objective it descends (mean bce loss + weight_decay "
+                     f"{fitted.optim.weight_decay:g} / 2 |w|^2): solved to it (L-BFGS, "
+                     f"float64), an applicant's score would move by up to "
+                     f"{optimum_points:.1f} points. The epochs regularise on top of the "
+                     "weight decay (cross-validation scored them so), so the points are "
+                     "those of these epochs and learning rate, not a unique penalised "
+                     "maximum-likelihood fit: other training settings move them (more "
+                     "--train.epochs approach the optimum).")
     if rejected_without_reason:
         notes.append(f"{rejected_without_reason} rejected applicant(s) have no reason code: "
                      "no attribute of theirs raised the PD above the reference (mean) "
@@ -360,7 +375,9 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                          float(np.mean(oof.pd_raw)), float(np.mean(data.y)), data.repeated_ids,
                          metrics_json["timings_s"]["resumed_epoch"],
                          final_facts["rejected_with_withheld_reason"], data.coded_numbers,
-                         age_unchecked=config.data.age_column if not data.age else None)
+                         age_unchecked=config.data.age_column if not data.age else None,
+                         optimum_points=None if final_facts["optimum_logit_gap"] is None
+                         else final_facts["optimum_logit_gap"] * scale.factor * abs(scale.slope))
     run_dir.text("report.md", report_markdown(
         title=f"Credit scoring: {config.name}", metrics=metrics_json,
         per_fold=per_fold, summary=search.summary, importance=imp, points=points,
@@ -406,6 +423,7 @@ def write_scores(run_dir: RunDir, config: Config, data: CreditData, final: Final
     facts = {"in_sample_auc": rank_auc(scores["pd"].to_numpy(), data.y),
              "base_points": float(scale.from_logit(ref_logit)),
              "attribution_completeness_max_error": completeness,
+             "optimum_logit_gap": optimum_gap(final, data.y),
              "decisions": scores["decision"].value_counts().to_dict(),
              "rejected_without_reason": int(((scores["decision"] == "reject")
                                              & (scores["reason_1"] == "")).sum()),
