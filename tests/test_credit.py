@@ -558,6 +558,35 @@ def test_out_of_fold_pd_averages_the_seeds_that_validated_each_row():
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
+def test_the_earlier_applicants_cost_beside_the_later_ones_is_cross_fitted():
+    """The out-of-time table's earlier row: each fold's applicants at the t the other
+    folds give (by hand), pooled; the deployed t, fitted on these same PDs, was their
+    cheapest (0.2875 against 0.31875 here) and flattered them beside the later ones."""
+    from types import SimpleNamespace
+    from fjax.tasks.credit.run import out_of_time_facts
+    pd_raw, y, folds = _oof_case(seed=0)
+    oof = analyse(pd_raw, y, folds, "none", cost_fn=5.0, cost_fp=1.0)
+    assert oof.summary["threshold_rule"] == "fitted"
+
+    def cost(p, yy, t):
+        return (5.0 * np.sum((p < t) & (yy == 1)) + np.sum((p >= t) & (yy == 0))) / len(p)
+
+    by_hand = sum(cost(pd_raw[oof.fold == j], y[oof.fold == j], oof.per_fold["threshold"][j])
+                  * np.sum(oof.fold == j) for j in range(folds.k)) / len(y)
+    assert by_hand > cost(pd_raw, y, oof.threshold) + 0.02
+    later_y = np.array([0.0, 1.0, 0.0])
+    data = SimpleNamespace(y=y, later_y=later_y, later=pd.DataFrame(), later_seen_earlier=0,
+                           date_spans={"earlier": ["a", "b"], "later": ["c", "d"]})
+    final = SimpleNamespace(encoder=SimpleNamespace(unseen=lambda frame: {}))
+    later = pd.DataFrame({"pd": [0.1, 0.8, 0.3], "score": [600.0, 500.0, 550.0]})
+    cfg = Config(data=CreditDataConfig(path="loans.csv", date_column="applied"))
+    facts = out_of_time_facts(cfg, data, oof, final, pd.DataFrame({"score": pd_raw}), later,
+                              later["pd"].to_numpy())
+    assert facts["earlier_out_of_fold"]["cost_per_applicant"] == pytest.approx(by_hand)
+    assert facts["later"]["cost_per_applicant"] == pytest.approx(cost(later["pd"], later_y,
+                                                                      oof.threshold))
+
+
 def test_deployed_calibrator_threshold_and_summary_against_scikit_learn_and_numpy():
     """The deployed calibrator is fitted on every raw out-of-fold PD; the threshold is the
     cost minimum on its calibrated PDs; the CV summary reads the cross-fitted PDs."""

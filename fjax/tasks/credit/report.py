@@ -181,7 +181,10 @@ def out_of_time_lines(oot: dict | None) -> list[str]:
              f"scores the later ones once, at t = {oot['threshold']:.4f} "
              "(out_of_time_scores.csv); the earlier row is its out-of-fold estimate. AUC "
              "and KS rank the model's own PDs, as the cross-validation above does; mean "
-             "PD, Brier and cost are of the deployed PDs. The AUC's 95% interval is "
+             "PD, Brier and cost are of the deployed PDs, the earlier row's cost "
+             "cross-fitted (each fold at the t of the other folds, as the decision above "
+             "scores the rule), so a t fitted on those PDs does not flatter it. The AUC's "
+             "95% interval is "
              "DeLong's: the sampling error of these applicants (few bads: wide)."
              + (f" {seen} later applicant(s) also have earlier rows (the same id): the "
                 "model trained on their earlier loans." if seen else ""), "",

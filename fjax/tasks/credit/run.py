@@ -98,7 +98,8 @@ def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, final: F
     """The held-out later applicants beside the earlier ones' out-of-fold figures. AUC,
     Gini and KS rank the model's own PDs (as the cross-validation does: calibration's
     ties would lower them); Brier, cost and the confusion are of the deployed PDs at the
-    deployed threshold. AUC, Gini and KS are None where a group holds one class only."""
+    deployed threshold, but for the earlier ones' cost, cross-fitted as the decision's.
+    AUC, Gini and KS are None where a group holds one class only."""
     d, t = config.data, oof.threshold
 
     def measures(raw: np.ndarray, pd_: np.ndarray, y: np.ndarray) -> dict:
@@ -113,11 +114,15 @@ def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, final: F
                 "confusion": confusion(pd_, y, t)}
 
     n_later, n_all = len(data.later_y), len(data.later_y) + len(data.y)
+    # The earlier applicants' cost cross-fitted (each fold at the t of the other folds): a
+    # t fitted on their own PDs is their cheapest, which would flatter them beside the
+    # later ones.
+    earlier = {**measures(oof.pd_raw, oof.pd, data.y), "dates": data.date_spans["earlier"],
+               "cost_per_applicant": oof.summary["cost_per_applicant_cross_fitted"]}
     return {"date_column": d.date_column, "share": n_later / n_all, "threshold": t,
             "later_seen_earlier": data.later_seen_earlier,
             "unseen_categories": final.encoder.unseen(data.later),
-            "earlier_out_of_fold": {**measures(oof.pd_raw, oof.pd, data.y),
-                                    "dates": data.date_spans["earlier"]},
+            "earlier_out_of_fold": earlier,
             "later": {**measures(later_raw, later["pd"].to_numpy(), data.later_y),
                       "dates": data.date_spans["later"]},
             "psi": psi(scores["score"].to_numpy(), later["score"].to_numpy())}
