@@ -764,9 +764,43 @@ def test_interval_median_width_is_the_typical_width_one_wide_step_cannot_set():
     upper[7, 2] = 1.5e8
     observed = np.ones((50, 4), bool)
     observed[3, 1] = False
-    iv = interval_metrics(PriceForecast(actual, lower, upper, nominal=0.8), actual, observed,
-                          12.5)
+    iv = interval_metrics(PriceForecast(actual, lower, upper, nominal=0.8), actual, observed, 1)
     widths = (upper - lower)[observed]
     assert iv["width"] == pytest.approx(widths.mean(), rel=1e-9)
     assert iv["median_width"] == pytest.approx(np.median(widths), rel=1e-12)
     assert iv["median_width"] < 200 < iv["width"]
+
+
+def _wilson(p, n, z=1.959963984540054):
+    """Wilson's 95% interval by its formula (Wilson, JASA 1927), in float64 numpy."""
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def test_coverage_is_judged_at_every_step_not_only_pooled():
+    """An 80% interval covering every step-1 target and 60% of the step-2 ones pools to
+    80%, 'consistent with the nominal level', while neither step is: a 5-step quantile run
+    on the S&P 500 pooled 77.4% (interval 71.2-82.7%) from steps at 97, 60, 67, 93 and 69%.
+    Step h is judged on N min(stride, h) / h windows: 400 at step 1, 200 at step 2."""
+    from fjax.tasks.forecast.report import coverage_words, step_coverage_text
+    n = 400
+    actual = np.full((n, 2), 100.0)
+    lower, upper = actual - 1.0, actual + 1.0
+    upper[: int(0.4 * n), 1] = 99.5                 # 40% of step-2 targets fall outside
+    iv = interval_metrics(PriceForecast(actual, lower, upper, nominal=0.8), actual,
+                          np.ones((n, 2), bool), 1)
+    assert iv["coverage_by_step"] == pytest.approx([1.0, 0.6])
+    assert iv["coverage"] == pytest.approx(0.8)
+    assert iv["coverage_interval"] == pytest.approx(_wilson(0.8, n / 2), abs=1e-6)
+    assert np.ravel(iv["coverage_interval_by_step"]) == pytest.approx(
+        np.ravel([_wilson(1.0, n), _wilson(0.6, n / 2)]), abs=1e-6)
+    assert "pooled over the steps, but not step by step" in coverage_words(iv)
+    text = step_coverage_text(iv, [1, 2])
+    assert "too narrow at step(s) 2; wider than needed at step(s) 1" in text
+    calibrated = interval_metrics(PriceForecast(actual, lower, actual + 1.0, nominal=0.8),
+                                  actual + np.where(np.arange(n) % 5 == 0, 2.0, 0.0)[:, None],
+                                  np.ones((n, 2), bool), 1)
+    assert calibrated["coverage_by_step"] == pytest.approx([0.8, 0.8])
+    assert "outside" not in step_coverage_text(calibrated, [1, 2])
+    assert "consistent with the nominal level (the difference" in coverage_words(calibrated)

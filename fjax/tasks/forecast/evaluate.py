@@ -185,18 +185,26 @@ def point_metrics(pred: np.ndarray, actual: np.ndarray, last: np.ndarray, scale:
 
 @in_float64
 def interval_metrics(fc: PriceForecast, actual: np.ndarray, observed: np.ndarray,
-                     windows: float) -> dict:
+                     stride: int) -> dict:
     """Coverage, mean and median width on the observed targets, and the 95% Wilson
-    interval of the coverage on `windows` independent windows: the sampling noise a
-    nominal level is judged against. The median is the typical width: exp maps a
-    log-return bound to prices, so one wide Gaussian step can set the mean alone."""
+    interval of the coverage, pooled and per step h, on the windows that share no target
+    (`independent_windows`: a step-h error spans h moves, which windows `stride` apart
+    share): the sampling noise a nominal level is judged against. A pooled coverage on
+    nominal can average steps far too wide and far too narrow, and an interval is used at
+    one step. The median is the typical width: exp maps a log-return bound to prices, so
+    one wide Gaussian step can set the mean alone."""
     out = interval_table(*_f64(fc.lower, fc.upper, actual, observed))
     result = {"nominal": fc.nominal, **{k: np.asarray(out[k], np.float64).tolist()
                                         for k in ("coverage", "width", "coverage_by_step",
                                                   "width_by_step")},
               "median_width": float(np.median((fc.upper - fc.lower)[observed > 0]))}
+    n, horizon = actual.shape
+    windows = independent_windows(n, horizon, stride)
+    by_step = [list(intervals.wilson(c, independent_windows(n, h, stride)))
+               for h, c in enumerate(result["coverage_by_step"], 1)]
     return {**result, "independent_windows": windows,
-            "coverage_interval": list(intervals.wilson(result["coverage"], windows))}
+            "coverage_interval": list(intervals.wilson(result["coverage"], windows)),
+            "coverage_interval_by_step": by_step}
 
 
 def origin_interval(fc: PriceForecast, actual: np.ndarray, observed: np.ndarray,
@@ -283,9 +291,7 @@ def evaluate(data: ForecastData, model: PriceForecast, cfg: EvaluationConfig,
             "baseline": best, **diebold_mariano(model.point - actual, base[best] - actual,
                                                 lags, observed)}
     if model.lower is not None:
-        result["interval"] = interval_metrics(
-            model, actual, observed,
-            independent_windows(len(index), data.plan.horizon, stride))
+        result["interval"] = interval_metrics(model, actual, observed, stride)
     if model.crossed is not None:
         result["quantile_crossing"] = float(model.crossed.mean())
     if model.spread is not None:

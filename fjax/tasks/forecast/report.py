@@ -117,7 +117,39 @@ def coverage_words(iv: dict) -> str:
     if iv["nominal"] < low:
         return text + ("the intervals are wider than needed, more targets fall inside than "
                        "promised.")
+    if steps_off_nominal(iv):
+        return text + ("consistent with the nominal level pooled over the steps, but not "
+                       "step by step (below).")
     return text + "consistent with the nominal level (the difference is within sampling noise)."
+
+
+def steps_off_nominal(iv: dict) -> dict[str, list[int]]:
+    """The steps (1-based) whose coverage's 95% interval lies below the nominal level
+    ("narrow") or above it ("wide"); empty for one step, where the pooled figure is it."""
+    bounds = iv.get("coverage_interval_by_step") or []
+    if len(bounds) < 2:
+        return {}
+    off = {"narrow": [h for h, (_, high) in enumerate(bounds, 1) if iv["nominal"] > high],
+           "wide": [h for h, (low, _) in enumerate(bounds, 1) if iv["nominal"] < low]}
+    return {k: v for k, v in off.items() if v}
+
+
+def step_coverage_text(iv: dict, steps: list[int]) -> str:
+    """Coverage of the `steps` shown, each with its 95% interval, and the steps whose
+    interval excludes the nominal level: a pooled coverage on nominal can average steps
+    too wide and too narrow, and an interval is used at one step."""
+    shown = ", ".join(f"{s}: {iv['coverage_by_step'][s - 1]:.1%} "
+                      f"({iv['coverage_interval_by_step'][s - 1][0]:.0%}-"
+                      f"{iv['coverage_interval_by_step'][s - 1][1]:.0%})" for s in steps)
+    text = f"Coverage by step (95% interval on the windows that share no step-h move): {shown}."
+    off = steps_off_nominal(iv)
+    if not off:
+        return text
+    words = {"narrow": "too narrow", "wide": "wider than needed"}
+    parts = "; ".join(f"{words[k]} at step(s) {', '.join(map(str, v))}" for k, v in off.items())
+    return text + (f" **The nominal {iv['nominal']:.0%} lies outside the interval at "
+                   f"{sum(map(len, off.values()))} of {len(iv['coverage_by_step'])} steps: "
+                   f"{parts}**; judge the interval at the step it is used for.")
 
 
 def range_note(facts: dict) -> str | None:
@@ -317,9 +349,7 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
         if m.get("quantile_crossing"):
             lines += [crossing_text(m["quantile_crossing"]), ""]
         if m["horizon"] > 1:
-            steps = shown_steps(m["horizon"])
-            lines += ["Coverage by step: " + ", ".join(
-                f"{s}: {iv['coverage_by_step'][s - 1]:.0%}" for s in steps) + ".", ""]
+            lines += [step_coverage_text(iv, shown_steps(m["horizon"])), ""]
     if "ensemble" in m:
         e = m["ensemble"]
         lines += ["## Seed ensemble", "",
