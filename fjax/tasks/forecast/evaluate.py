@@ -43,6 +43,14 @@ class PriceForecast:
     nominal: float | None = None         # the interval's intended coverage
     crossed: np.ndarray | None = None    # f64[Nt, H]: share of seeds whose raw quantiles
                                          # crossed there (a quantile head's only)
+    levels: tuple[float, float] | None = None   # the bounds' quantile levels where they are
+                                                # not central (a quantile head's outer ones)
+
+    @property
+    def bound_levels(self) -> tuple[float, float]:
+        """The quantile levels of the lower and upper bounds: `levels`, else those of the
+        central interval, (1 -/+ nominal) / 2."""
+        return self.levels or ((1.0 - self.nominal) / 2, (1.0 + self.nominal) / 2)
 
     @property
     def spread(self) -> np.ndarray | None:
@@ -65,7 +73,8 @@ def member_prices(raw: np.ndarray, loss: LossConfig, data: ForecastData, index: 
         pq = to_prices(zq, last, data.transform)
         return PriceForecast(median(pq, levels), pq[..., 0], pq[..., -1],
                              nominal=float(levels[-1] - levels[0]),
-                             crossed=crossed(np.asarray(pred), loss.quantiles))
+                             crossed=crossed(np.asarray(pred), loss.quantiles),
+                             levels=(float(levels[0]), float(levels[-1])))
     if loss.name == "gaussian_nll":
         mean, log_scale = (np.asarray(p, np.float64) for p in pred)
         sigma = np.exp(log_scale) * data.target_scale(origin, log_scale.ndim)
@@ -105,7 +114,7 @@ def ensemble(forecasts: list[PriceForecast]) -> PriceForecast:
     mean = (lambda name: None if getattr(forecasts[0], name) is None  # noqa: E731
             else np.mean([getattr(f, name) for f in forecasts], axis=0))
     return PriceForecast(points.mean(axis=0), mean("lower"), mean("upper"), points,
-                         forecasts[0].nominal, mean("crossed"))
+                         forecasts[0].nominal, mean("crossed"), forecasts[0].levels)
 
 
 def in_float64(fn):
@@ -207,6 +216,57 @@ def interval_metrics(fc: PriceForecast, actual: np.ndarray, observed: np.ndarray
             "coverage_interval_by_step": by_step}
 
 
+def naive_interval(data: ForecastData, index: np.ndarray, origin: np.ndarray,
+                   levels: tuple[float, ...]) -> np.ndarray:
+    """The naive forecast's quantiles at `levels`, `f64[Nt, H, L]`: each test window's last
+    price moved by the empirical quantiles of the same step's change over the windows
+    its origin trained on (observed targets only; Hyndman & Athanasopoulos, FPP3, 5.5),
+    so it needs no model and sees no test row. Changes are log changes (a move in
+    proportion to the price, as an asset's) unless the target is `diff` or a price is not
+    positive: then differences."""
+    positive = data.transform != "diff" and bool(np.all(data.prices > 0))
+    way = "log_return" if positive else "diff"
+    past, last = data.actual, data.last_price[:, None]
+    change = np.log(past / last) if way == "log_return" else past - last
+    out = np.empty((len(index), data.plan.horizon, len(levels)))
+    for k in range(data.plan.k):
+        train, test = data.plan.train[k] > 0, origin == k
+        for h in range(data.plan.horizon):
+            seen = change[train & data.observed[:, h], h]   # none: every one was filled
+            out[test, h] = np.quantile(seen, levels) if len(seen) else np.nan
+    return to_prices(out, data.last_price[index], way)
+
+
+def pinball(quantiles: np.ndarray, levels: tuple[float, ...], actual: np.ndarray,
+            observed: np.ndarray) -> tuple[float, list[float]]:
+    """Pinball loss of quantiles `f64[N, H, L]` at `levels` in price units, the mean over
+    levels and observed targets of max(q e, (q - 1) e), e = actual - quantile (Koenker &
+    Bassett 1978): a proper score, so an interval cannot earn it by width or coverage
+    alone. Returns (overall, per step)."""
+    e = np.asarray(actual, np.float64)[..., None] - quantiles
+    q = np.asarray(levels, np.float64)
+    loss = np.maximum(q * e, (q - 1.0) * e).mean(axis=-1)
+    seen = np.asarray(observed, bool)
+    return (float(loss[seen].mean()),
+            [float(loss[:, h][seen[:, h]].mean()) for h in range(loss.shape[1])])
+
+
+def interval_scores(model: PriceForecast, naive: np.ndarray, actual: np.ndarray,
+                    observed: np.ndarray) -> dict:
+    """The model's pinball loss at its bounds' levels and 0.5 (its point, the median of
+    every head that has bounds), beside the naive interval's (`naive_interval`) coverage,
+    widths and pinball loss on the same targets."""
+    levels = (model.bound_levels[0], 0.5, model.bound_levels[1])
+    ours = pinball(np.stack([model.lower, model.point, model.upper], axis=-1), levels,
+                   actual, observed)
+    theirs = pinball(naive, levels, actual, observed)
+    table = interval_table(*_f64(naive[..., 0], naive[..., -1], actual, observed))
+    return {"levels": list(levels), "pinball": ours[0], "pinball_by_step": ours[1],
+            "naive": {"coverage": float(table["coverage"]), "width": float(table["width"]),
+                      "coverage_by_step": np.asarray(table["coverage_by_step"]).tolist(),
+                      "pinball": theirs[0], "pinball_by_step": theirs[1]}}
+
+
 def origin_interval(fc: PriceForecast, actual: np.ndarray, observed: np.ndarray,
                     rows: np.ndarray) -> dict:
     """One origin's interval coverage and mean width on the observed targets of its test
@@ -231,6 +291,7 @@ class Evaluation:
     model: PriceForecast
     baselines: dict
     metrics: dict
+    naive_interval: np.ndarray | None = None   # f64[Nt, H, 3]: lower, median, upper
 
 
 @in_float64
@@ -290,8 +351,12 @@ def evaluate(data: ForecastData, model: PriceForecast, cfg: EvaluationConfig,
         result["diebold_mariano_vs_best_baseline"] = {
             "baseline": best, **diebold_mariano(model.point - actual, base[best] - actual,
                                                 lags, observed)}
+    naive = None
     if model.lower is not None:
-        result["interval"] = interval_metrics(model, actual, observed, stride)
+        naive = naive_interval(data, index, origin, (model.bound_levels[0], 0.5,
+                                                     model.bound_levels[1]))
+        result["interval"] = {**interval_metrics(model, actual, observed, stride),
+                              **interval_scores(model, naive, actual, observed)}
     if model.crossed is not None:
         result["quantile_crossing"] = float(model.crossed.mean())
     if model.spread is not None:
@@ -299,4 +364,4 @@ def evaluate(data: ForecastData, model: PriceForecast, cfg: EvaluationConfig,
         result["ensemble"] = {"seeds": int(len(model.members)),
                               "spread_mean": float(model.spread.mean()),
                               "member_rmse": np.asarray(members["rmse"][:, 0]).tolist()}
-    return Evaluation(index, origin, actual, last, observed, model, base, result)
+    return Evaluation(index, origin, actual, last, observed, model, base, result, naive)

@@ -134,12 +134,14 @@ def nested(forecasts: list[PriceForecast], choice: list[int],
             out[..., origin == k, :] = getattr(f, name)[..., origin == k, :]
         return out
 
-    nominal = picked[0].nominal
-    bounds = nominal is not None and all(f.nominal == nominal for f in picked)
+    nominal, levels = picked[0].nominal, picked[0].levels
+    bounds = nominal is not None and all((f.nominal, f.levels) == (nominal, levels)
+                                         for f in picked)
     crossing = all(f.crossed is not None for f in picked)
     return PriceForecast(rows("point"), rows("lower") if bounds else None,
                          rows("upper") if bounds else None, rows("members"),
-                         nominal if bounds else None, rows("crossed") if crossing else None)
+                         nominal if bounds else None, rows("crossed") if crossing else None,
+                         levels if bounds else None)
 
 
 def chosen_history(histories: list[list[dict]], cands: list[Candidate],

@@ -43,6 +43,9 @@ def forecast_frame(data: ForecastData, ev: Evaluation) -> pd.DataFrame:
         frame["seed_spread"] = ev.model.spread.reshape(-1)
     for name, pred in ev.baselines.items():
         frame[name] = pred.reshape(-1)
+    if ev.naive_interval is not None:
+        frame["naive_lower"] = ev.naive_interval[..., 0].reshape(-1)
+        frame["naive_upper"] = ev.naive_interval[..., -1].reshape(-1)
     prices = [c for c in frame.columns if frame[c].dtype == np.float64]
     frame[prices] = frame[prices].map(lambda v: float(f"{v:.{SIGNIFICANT}g}"))
     return frame
@@ -121,6 +124,22 @@ def coverage_words(iv: dict) -> str:
         return text + ("consistent with the nominal level pooled over the steps, but not "
                        "step by step (below).")
     return text + "consistent with the nominal level (the difference is within sampling noise)."
+
+
+def naive_interval_text(iv: dict) -> str:
+    """The model's interval beside the naive one (the last price moved by the empirical
+    quantiles of each step's training changes), judged by pinball loss: coverage near
+    nominal can come from bounds that are merely wide, or right on average only."""
+    naive, lo, hi = iv["naive"], iv["levels"][0], iv["levels"][-1]
+    better = iv["pinball"] < naive["pinball"]
+    return (f"Against the naive interval (the last price moved by the {lo:g} and {hi:g} "
+            "quantiles of each step's change over the origin's training windows; "
+            f"`naive_lower`, `naive_upper` in `forecast.csv`): coverage {naive['coverage']:.1%}, "
+            f"mean width {naive['width']:.4g}. Pinball loss at levels {lo:g}, 0.5 and {hi:g} "
+            f"(price units, lower is better): model {iv['pinball']:.4g}, naive "
+            f"{naive['pinball']:.4g}: "
+            + ("the model's quantiles are the better forecast." if better else
+               "**the model's quantiles are no better than the naive interval's**."))
 
 
 def steps_off_nominal(iv: dict) -> dict[str, list[int]]:
@@ -346,6 +365,7 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
                   f"targets fall inside, mean width {iv['width']:.4g} price units "
                   f"(median {iv['median_width']:.4g}). "
                   + coverage_words(iv), ""]
+        lines += [naive_interval_text(iv), ""]
         if m.get("quantile_crossing"):
             lines += [crossing_text(m["quantile_crossing"]), ""]
         if m["horizon"] > 1:
