@@ -343,6 +343,8 @@ def evaluate(data: ForecastData, model: PriceForecast, cfg: EvaluationConfig,
         "baselines": {k: v for k, v in overall.items() if k != "model"},
         "per_horizon": by_step, "per_origin": per_origin,
         "beats_naive": {m: overall["model"][m] < overall["naive"][m] for m in ("rmse", "mae")},
+        # an always-up forecast's hit rate: the share of observed test steps that rose
+        "rising_share": float(np.mean((actual > last[:, None])[observed])),
         "diebold_mariano_vs_naive": diebold_mariano(model.point - actual,
                                                     base["naive"] - actual, lags, observed),
     }

@@ -181,6 +181,13 @@ def range_note(facts: dict) -> str | None:
             "`log_return` or `diff` stay in range.")
 
 
+def rising_text(share: float) -> str:
+    """The hit rate a forecast that always calls a rise scores: the share of test steps
+    that rose. In a rising market that, not 50%, is the mark a hit rate must beat."""
+    return (f"{share:.1%} of the test steps rose, so a forecast that always calls a rise "
+            f"hits {share:.1%}: the mark a hit rate must beat, not 50%.")
+
+
 def metric_table(m: dict) -> str:
     rows = [{"method": name, **{METRIC_NAMES[k]: np.nan if v is None else v
                                 for k, v in vals.items()}}
@@ -348,7 +355,8 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
               f"({naive_scale_text(m)}); direction hit rate is the share of steps whose "
               "move from the last observed price has the right sign, over the steps where a "
               "method calls a move (n/a for the naive forecast, which never does; seasonal "
-              "naive repeats the last price at multiples of its season).", "",
+              "naive repeats the last price at multiples of its season). "
+              + rising_text(m["rising_share"]), "",
               metric_table(m), "",
               "Baselines, from the same last observed rows: naive repeats the last price; "
               "drift extends it by the average change per row since the first row; "
