@@ -834,9 +834,14 @@ def test_intervals_are_scored_by_pinball_loss_beside_the_naive_interval(small):
     assert iv["naive"]["pinball_by_step"] == pytest.approx(naive.mean(axis=0), rel=1e-12)
     inside = (actual >= expected[..., 0]) & (actual <= expected[..., 2])
     assert iv["naive"]["coverage"] == pytest.approx(inside.mean(), abs=1e-7)
+    d = (0.1 - naive).mean(axis=1)                  # per-window loss differential
+    assert iv["diebold_mariano_vs_naive"]["mean_loss_difference"] == pytest.approx(d.mean())
     worse = {**iv, "pinball": 2 * naive.mean()}
     assert "no better than the naive interval" in naive_interval_text(worse)
-    assert "the better forecast" in naive_interval_text(iv)
+    noise = {**iv, "diebold_mariano_vs_naive": {"statistic": -1.0, "p_value": 0.3}}
+    assert "lower, but not significantly at 5%" in naive_interval_text(noise)
+    sure = {**iv, "diebold_mariano_vs_naive": {"statistic": -3.0, "p_value": 0.003}}
+    assert "significantly better at 5%" in naive_interval_text(sure)
 
 
 def test_the_hit_rate_of_always_calling_a_rise_is_reported(tmp_path):

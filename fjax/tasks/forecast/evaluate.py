@@ -26,7 +26,7 @@ from fjax.data.series import gaussian_prices, to_prices
 from fjax.tasks.forecast.config import EvaluationConfig
 from fjax.tasks.forecast.data import ForecastData
 from fjax.tasks.forecast.significance import (diebold_mariano, independent_windows,
-                                              overlap_lags)
+                                              loss_difference_test, overlap_lags)
 from fjax.train.objective import read_output
 
 POINT_METRICS = ("mae", "rmse", "mape", "smape", "mase", "directional_accuracy")
@@ -237,34 +237,39 @@ def naive_interval(data: ForecastData, index: np.ndarray, origin: np.ndarray,
     return to_prices(out, data.last_price[index], way)
 
 
-def pinball(quantiles: np.ndarray, levels: tuple[float, ...], actual: np.ndarray,
-            observed: np.ndarray) -> tuple[float, list[float]]:
-    """Pinball loss of quantiles `f64[N, H, L]` at `levels` in price units, the mean over
-    levels and observed targets of max(q e, (q - 1) e), e = actual - quantile (Koenker &
-    Bassett 1978): a proper score, so an interval cannot earn it by width or coverage
-    alone. Returns (overall, per step)."""
+def pinball(quantiles: np.ndarray, levels: tuple[float, ...], actual: np.ndarray) -> np.ndarray:
+    """Pinball loss `f64[N, H]` of quantiles `f64[N, H, L]` at `levels` in price units, the
+    mean over levels of max(q e, (q - 1) e), e = actual - quantile (Koenker & Bassett
+    1978): a proper score, so an interval cannot earn it by width or coverage alone."""
     e = np.asarray(actual, np.float64)[..., None] - quantiles
     q = np.asarray(levels, np.float64)
-    loss = np.maximum(q * e, (q - 1.0) * e).mean(axis=-1)
+    return np.maximum(q * e, (q - 1.0) * e).mean(axis=-1)
+
+
+def observed_means(loss: np.ndarray, observed: np.ndarray) -> tuple[float, list[float]]:
+    """Mean of `loss [N, H]` over the observed targets, overall and per step."""
     seen = np.asarray(observed, bool)
     return (float(loss[seen].mean()),
             [float(loss[:, h][seen[:, h]].mean()) for h in range(loss.shape[1])])
 
 
 def interval_scores(model: PriceForecast, naive: np.ndarray, actual: np.ndarray,
-                    observed: np.ndarray) -> dict:
+                    observed: np.ndarray, lags: int) -> dict:
     """The model's pinball loss at its bounds' levels and 0.5 (its point, the median of
     every head that has bounds), beside the naive interval's (`naive_interval`) coverage,
-    widths and pinball loss on the same targets."""
+    widths and pinball loss on the same targets, and the Diebold-Mariano test of the
+    difference (`lags` as the point forecast's)."""
     levels = (model.bound_levels[0], 0.5, model.bound_levels[1])
-    ours = pinball(np.stack([model.lower, model.point, model.upper], axis=-1), levels,
-                   actual, observed)
-    theirs = pinball(naive, levels, actual, observed)
+    ours = pinball(np.stack([model.lower, model.point, model.upper], axis=-1), levels, actual)
+    theirs = pinball(naive, levels, actual)
     table = interval_table(*_f64(naive[..., 0], naive[..., -1], actual, observed))
-    return {"levels": list(levels), "pinball": ours[0], "pinball_by_step": ours[1],
+    (mean, by_step), (naive_mean, naive_by_step) = (observed_means(v, observed)
+                                                    for v in (ours, theirs))
+    return {"levels": list(levels), "pinball": mean, "pinball_by_step": by_step,
             "naive": {"coverage": float(table["coverage"]), "width": float(table["width"]),
                       "coverage_by_step": np.asarray(table["coverage_by_step"]).tolist(),
-                      "pinball": theirs[0], "pinball_by_step": theirs[1]}}
+                      "pinball": naive_mean, "pinball_by_step": naive_by_step},
+            "diebold_mariano_vs_naive": loss_difference_test(ours, theirs, lags, observed)}
 
 
 def origin_interval(fc: PriceForecast, actual: np.ndarray, observed: np.ndarray,
@@ -358,7 +363,7 @@ def evaluate(data: ForecastData, model: PriceForecast, cfg: EvaluationConfig,
         naive = naive_interval(data, index, origin, (model.bound_levels[0], 0.5,
                                                      model.bound_levels[1]))
         result["interval"] = {**interval_metrics(model, actual, observed, stride),
-                              **interval_scores(model, naive, actual, observed)}
+                              **interval_scores(model, naive, actual, observed, lags)}
     if model.crossed is not None:
         result["quantile_crossing"] = float(model.crossed.mean())
     if model.spread is not None:

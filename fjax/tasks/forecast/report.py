@@ -131,15 +131,20 @@ def naive_interval_text(iv: dict) -> str:
     quantiles of each step's training changes), judged by pinball loss: coverage near
     nominal can come from bounds that are merely wide, or right on average only."""
     naive, lo, hi = iv["naive"], iv["levels"][0], iv["levels"][-1]
-    better = iv["pinball"] < naive["pinball"]
-    return (f"Against the naive interval (the last price moved by the {lo:g} and {hi:g} "
+    dm = iv["diebold_mariano_vs_naive"]
+    text = (f"Against the naive interval (the last price moved by the {lo:g} and {hi:g} "
             "quantiles of each step's change over the origin's training windows; "
             f"`naive_lower`, `naive_upper` in `forecast.csv`): coverage {naive['coverage']:.1%}, "
             f"mean width {naive['width']:.4g}. Pinball loss at levels {lo:g}, 0.5 and {hi:g} "
             f"(price units, lower is better): model {iv['pinball']:.4g}, naive "
-            f"{naive['pinball']:.4g}: "
-            + ("the model's quantiles are the better forecast." if better else
-               "**the model's quantiles are no better than the naive interval's**."))
+            f"{naive['pinball']:.4g}")
+    test = ("" if dm["p_value"] is None else f" (Diebold-Mariano on the pinball loss "
+            f"{dm['statistic']:.3f}, {p_text(dm['p_value'])})")
+    if iv["pinball"] >= naive["pinball"]:
+        return text + test + ": **the model's quantiles are no better than the naive interval's**."
+    if dm["p_value"] is None or dm["p_value"] >= 0.05:
+        return text + test + ": lower, but not significantly at 5%."
+    return text + test + ": the model's quantiles are significantly better at 5%."
 
 
 def steps_off_nominal(iv: dict) -> dict[str, list[int]]:

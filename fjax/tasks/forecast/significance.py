@@ -38,14 +38,22 @@ def independent_windows(windows: int, horizon: int, stride: int) -> float:
 
 def diebold_mariano(err_model: np.ndarray, err_base: np.ndarray, lags: int = 0,
                     observed: np.ndarray | None = None) -> dict:
-    """{statistic, p_value (two-sided), mean_loss_difference} for errors `f[N, H]`; with
-    `observed bool[N, H]`, each window's loss averages its observed steps only (every
-    window has one)."""
-    e1 = np.asarray(err_model, np.float64).reshape(len(err_model), -1)
-    e2 = np.asarray(err_base, np.float64).reshape(len(err_base), -1)
-    seen = np.ones(e1.shape, bool) if observed is None else \
-        np.asarray(observed, bool).reshape(e1.shape)
-    d = np.sum((e1 ** 2 - e2 ** 2) * seen, axis=1) / np.sum(seen, axis=1)
+    """{statistic, p_value (two-sided), mean_loss_difference} for errors `f[N, H]` under
+    squared error; with `observed bool[N, H]`, each window's loss averages its observed
+    steps only (every window has one)."""
+    e1, e2 = (np.asarray(e, np.float64) for e in (err_model, err_base))
+    return loss_difference_test(e1 ** 2, e2 ** 2, lags, observed)
+
+
+def loss_difference_test(loss_model: np.ndarray, loss_base: np.ndarray, lags: int = 0,
+                         observed: np.ndarray | None = None) -> dict:
+    """`diebold_mariano` on any per-target losses `f[N, H]` (a pinball loss: the test is
+    the same on any loss differential)."""
+    l1 = np.asarray(loss_model, np.float64).reshape(len(loss_model), -1)
+    l2 = np.asarray(loss_base, np.float64).reshape(len(loss_base), -1)
+    seen = np.ones(l1.shape, bool) if observed is None else \
+        np.asarray(observed, bool).reshape(l1.shape)
+    d = np.sum((l1 - l2) * seen, axis=1) / np.sum(seen, axis=1)
     n = len(d)
     mean = float(d.mean())
     u = d - mean
