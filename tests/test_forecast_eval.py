@@ -798,6 +798,7 @@ def test_coverage_is_judged_at_every_step_not_only_pooled():
     assert "pooled over the steps, but not step by step" in coverage_words(iv)
     text = step_coverage_text(iv, [1, 2])
     assert "too narrow at step(s) 2; wider than needed at step(s) 1" in text
+    assert "about one step in 20 would by chance alone" in text
     calibrated = interval_metrics(PriceForecast(actual, lower, actual + 1.0, nominal=0.8),
                                   actual + np.where(np.arange(n) % 5 == 0, 2.0, 0.0)[:, None],
                                   np.ones((n, 2), bool), 1)

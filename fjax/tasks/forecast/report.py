@@ -173,7 +173,8 @@ def step_coverage_text(iv: dict, steps: list[int]) -> str:
     parts = "; ".join(f"{words[k]} at step(s) {', '.join(map(str, v))}" for k, v in off.items())
     return text + (f" **The nominal {iv['nominal']:.0%} lies outside the interval at "
                    f"{sum(map(len, off.values()))} of {len(iv['coverage_by_step'])} steps: "
-                   f"{parts}**; judge the interval at the step it is used for.")
+                   f"{parts}** (about one step in 20 would by chance alone); judge the "
+                   "interval at the step it is used for.")
 
 
 def range_note(facts: dict) -> str | None:
