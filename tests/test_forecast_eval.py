@@ -451,17 +451,27 @@ def test_independent_windows_count_overlapping_windows_once():
             independent_windows(30, 1, 1), independent_windows(2, 5, 1)] == [59, 11.8, 30, 1]
 
 
+def _sides(below: float, above: float, windows: float, nominal: float = 0.9) -> dict:
+    """`interval_metrics`' shares of targets beyond each bound of a central interval."""
+    return {"below_lower": below, "above_upper": above, "expected_below": (1 - nominal) / 2,
+            "expected_above": (1 - nominal) / 2,
+            "below_lower_interval": list(intervals.wilson(below, windows)),
+            "above_upper_interval": list(intervals.wilson(above, windows))}
+
+
 def test_coverage_is_judged_by_its_sampling_interval_not_a_fixed_tolerance(small):
     """82.7% against 90% on 59 non-overlapping windows was called "too narrow" (a fixed
     5-point tolerance); its 95% Wilson interval is 71.1% to 90.3%, which holds 90%."""
     from fjax.tasks.forecast.report import coverage_words
     iv = {"nominal": 0.9, "coverage": 0.827, "independent_windows": 59.0,
-          "coverage_interval": list(intervals.wilson(0.827, 59))}
+          "coverage_interval": list(intervals.wilson(0.827, 59)), **_sides(0.0865, 0.0865, 59)}
     assert "71.1% to 90.3%: consistent with the nominal level" in coverage_words(iv)
     many = {**iv, "independent_windows": 2000.0,
-            "coverage_interval": list(intervals.wilson(0.827, 2000))}
+            "coverage_interval": list(intervals.wilson(0.827, 2000)),
+            **_sides(0.0865, 0.0865, 2000)}
     assert "too narrow" in coverage_words(many)
-    wide = {**many, "coverage_interval": list(intervals.wilson(0.98, 2000))}
+    wide = {**many, "coverage_interval": list(intervals.wilson(0.98, 2000)),
+            **_sides(0.01, 0.01, 2000)}
     assert "wider than needed" in coverage_words(wide)
     # evaluate counts 2 windows of horizon 3 at stride 1 as one independent window
     actual = small.actual[small.test_index]
@@ -867,3 +877,28 @@ def test_the_hit_rate_of_always_calling_a_rise_is_reported(tmp_path):
     assert m["rising_share"] == pytest.approx(rose.mean(), rel=1e-12)
     assert m["model"]["directional_accuracy"] == pytest.approx(rose.mean(), abs=1e-6)
     assert f"always calls a rise hits {rose.mean():.1%}" in rising_text(m["rising_share"])
+
+
+def test_each_bound_is_judged_as_the_quantile_it_is():
+    """A 5-step S&P 500 quantile run (0.1 / 0.9) covered 77.4%, within noise of 80%, with
+    20.1% of its targets above the upper bound and 2.5% below the lower (10% expected
+    each): a forecast running low, not a calibrated one. Here 30% of 400 targets lie
+    above the upper bound and none below; a 0.8 interval expects 10% each side."""
+    from fjax.tasks.forecast.report import coverage_words
+    n = 400
+    actual = np.full((n, 1), 100.0)
+    lower, upper = actual - 1.0, actual + 1.0
+    upper[: int(0.3 * n)] = 99.5
+    observed = np.ones((n, 1), bool)
+    iv = interval_metrics(PriceForecast(actual, lower, upper, nominal=0.8), actual,
+                          observed, 1)
+    assert iv["above_upper"] == pytest.approx(np.mean(actual > upper))
+    assert iv["below_lower"] == pytest.approx(np.mean(actual < lower)) == 0.0
+    assert [iv["expected_below"], iv["expected_above"]] == pytest.approx([0.1, 0.1])
+    assert iv["above_upper_interval"] == pytest.approx(_wilson(0.3, n), abs=1e-9)
+    assert "the forecast runs low" in coverage_words(iv)
+    # a quantile head's own outer levels set the expected shares: 0.05 and 1 - 0.7
+    fc = PriceForecast(actual, lower, upper, nominal=0.65, levels=(0.05, 0.7))
+    iv = interval_metrics(fc, actual, observed, 1)
+    assert [iv["expected_below"], iv["expected_above"]] == pytest.approx([0.05, 0.3])
+    assert "runs" not in coverage_words(iv) and "too narrow" not in coverage_words(iv)

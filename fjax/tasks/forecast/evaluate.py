@@ -213,7 +213,24 @@ def interval_metrics(fc: PriceForecast, actual: np.ndarray, observed: np.ndarray
                for h, c in enumerate(result["coverage_by_step"], 1)]
     return {**result, "independent_windows": windows,
             "coverage_interval": list(intervals.wilson(result["coverage"], windows)),
-            "coverage_interval_by_step": by_step}
+            "coverage_interval_by_step": by_step, **tail_shares(fc, actual, observed, windows)}
+
+
+def tail_shares(fc: PriceForecast, actual: np.ndarray, observed: np.ndarray,
+                windows: float) -> dict:
+    """Each bound as the quantile it is: the share of observed targets below the lower
+    bound and above the upper, their expected shares (the lower's level, one minus the
+    upper's) and 95% Wilson intervals on `windows`. A coverage on nominal can hide a
+    forecast biased to one side, whose misses all fall beyond one bound (the exceedance
+    count of a VaR backtest, Kupiec 1995)."""
+    seen = np.asarray(observed, bool)
+    below = float(np.mean((actual < fc.lower)[seen]))
+    above = float(np.mean((actual > fc.upper)[seen]))
+    low, high = fc.bound_levels
+    return {"below_lower": below, "above_upper": above,
+            "expected_below": low, "expected_above": 1.0 - high,
+            "below_lower_interval": list(intervals.wilson(below, windows)),
+            "above_upper_interval": list(intervals.wilson(above, windows))}
 
 
 def naive_interval(data: ForecastData, index: np.ndarray, origin: np.ndarray,

@@ -116,14 +116,40 @@ def coverage_words(iv: dict) -> str:
     text = (f"On about {n:.0f} test windows that share no target, the coverage's 95% "
             f"interval is {low:.1%} to {high:.1%}: ")
     if iv["nominal"] > high:
-        return text + "the intervals are too narrow, fewer targets fall inside than promised."
-    if iv["nominal"] < low:
-        return text + ("the intervals are wider than needed, more targets fall inside than "
-                       "promised.")
-    if steps_off_nominal(iv):
-        return text + ("consistent with the nominal level pooled over the steps, but not "
-                       "step by step (below).")
-    return text + "consistent with the nominal level (the difference is within sampling noise)."
+        text += "fewer targets fall inside than promised."
+    elif iv["nominal"] < low:
+        text += "more targets fall inside than promised."
+    elif steps_off_nominal(iv):
+        text += "consistent with the nominal level pooled over the steps, but not step by step."
+    else:
+        text += "consistent with the nominal level (the difference is within sampling noise)."
+    return text + " " + tail_words(iv)
+
+
+def tail_words(iv: dict) -> str:
+    """Where the misses fall: below the lower bound and above the upper, each against its
+    expected share (its quantile level) and 95% interval. Both too often: too narrow;
+    both too rarely: too wide; one side too often and not the other: a biased forecast,
+    which a wider interval would not fix."""
+    sides = []
+    for side, bound in (("below", "lower"), ("above", "upper")):
+        share, expected = iv[f"{side}_{bound}"], iv[f"expected_{side}"]
+        lo, hi = iv[f"{side}_{bound}_interval"]
+        sides.append((share, expected, lo, hi,
+                      "often" if expected < lo else "rarely" if expected > hi else "ok"))
+    (b, eb, bl, bh, bv), (a, ea, al, ah, av) = sides
+    text = (f"By side, {b:.1%} of the targets fall below the lower bound (its level "
+            f"{eb:.0%}; 95% interval {bl:.1%} to {bh:.1%}) and {a:.1%} above the upper "
+            f"(expected {ea:.0%}; {al:.1%} to {ah:.1%})")
+    if bv == av == "often":
+        return text + ": both bounds are crossed too often, **the intervals are too narrow**."
+    if bv == av == "rarely":
+        return text + ": both bounds are crossed too rarely, the intervals are wider than needed."
+    if (bv == "often") != (av == "often"):
+        runs = "high" if bv == "often" else "low"
+        return text + (f": **the misses pile up on one side, the forecast runs {runs}**, which "
+                       "a wider interval would not fix.")
+    return text + "."
 
 
 def naive_interval_text(iv: dict) -> str:
