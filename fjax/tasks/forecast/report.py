@@ -95,7 +95,8 @@ def verdict(m: dict) -> str:
 
 def best_baseline_text(m: dict) -> str:
     """The model against the baseline with the lowest RMSE where that is not the naive
-    forecast, with the same Diebold-Mariano test on squared error."""
+    forecast, with the same Diebold-Mariano test on squared error, its p-value
+    Holm-adjusted over every baseline's test: the baseline was picked on the test span."""
     dm = m["diebold_mariano_vs_best_baseline"]
     name = dm["baseline"]
     model, rmse = m["model"]["rmse"], m["baselines"][name]["rmse"]
@@ -103,9 +104,14 @@ def best_baseline_text(m: dict) -> str:
             f"RMSE is {'lower' if model < rmse else 'not lower'}")
     if dm["p_value"] is None:
         return text + "."
-    sig = "is" if dm["p_value"] < 0.05 else "is not"
+    sig = "is" if dm["p_value_holm"] < 0.05 else "is not"
+    tests = len(m["diebold_mariano_vs_baselines"])
     return text + (f", and the difference in squared error {sig} significant at 5% "
-                   f"(statistic {dm['statistic']:.3f}, {p_text(dm['p_value'])}).")
+                   f"(statistic {dm['statistic']:.3f}, {p_text(dm['p_value'])}; "
+                   f"{p_text(dm['p_value_holm'])} Holm-adjusted over the {tests} baselines' "
+                   "tests, since this baseline was picked by its RMSE on the same test "
+                   "windows; every test is under `diebold_mariano_vs_baselines` in "
+                   "`metrics.json`).")
 
 
 def coverage_words(iv: dict) -> str:

@@ -19,6 +19,7 @@ Leybourne & Newbold, IJF 1997; Newey & West, Econometrica 1987.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import stats
@@ -67,3 +68,17 @@ def loss_difference_test(loss_model: np.ndarray, loss_base: np.ndarray, lags: in
     stat = math.sqrt(shrink) * mean / math.sqrt(lrv / n)
     return {"statistic": stat, "p_value": float(2.0 * stats.t.sf(abs(stat), df=n - 1)),
             "mean_loss_difference": mean, "lags": lags}
+
+
+def holm(p_values: Sequence[float | None]) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values (Holm, Scand. J. Stat. 1979):
+    the i-th smallest times (m - i), made non-decreasing, capped at 1. Rejecting where
+    the adjusted value is below 5% keeps the chance of any false rejection in the family
+    at 5%, whichever test is read, so a test picked after looking (the baseline with the
+    lowest test RMSE) keeps its level. An undefined test (None) counts as p = 1."""
+    p = np.array([1.0 if v is None else v for v in p_values], np.float64)
+    order = np.argsort(p, kind="stable")
+    stepped = np.maximum.accumulate((len(p) - np.arange(len(p))) * p[order])
+    out = np.empty(len(p))
+    out[order] = np.minimum(stepped, 1.0)
+    return out.tolist()
