@@ -944,3 +944,34 @@ def test_each_bound_is_judged_as_the_quantile_it_is():
     iv = interval_metrics(fc, actual, observed, 1)
     assert [iv["expected_below"], iv["expected_above"]] == pytest.approx([0.05, 0.3])
     assert "runs" not in coverage_words(iv) and "too narrow" not in coverage_words(iv)
+
+
+def test_the_naive_forecasts_own_mase_is_shown_and_1_is_not_the_mark(tmp_path):
+    """MASE divides every step by the one-step naive MAE, so the naive forecast's own MASE
+    grows with the step (S&P 500, 5 steps: 1.26 at step 1, 2.80 at step 5, 2.12 overall)
+    and a model's 2.13 read as far worse than naive. The report gives the naive's MASE
+    beside the model's; both are numpy's here (mean |error| / mean |training move|)."""
+    from test_forecast_data import random_walk
+
+    from fjax.tasks.forecast.report import mase_text
+    path, frame = random_walk(tmp_path, n=240)
+    cfg = EvaluationConfig(season=5, moving_average=3)
+    data = prepare(ForecastDataConfig(path=str(path), date_column="Date", target="price",
+                                      window=5, horizon=3), cfg)
+    p = frame["price"].to_numpy()
+    t = data.plan.origins[data.test_index]
+    scale = np.mean(np.abs(np.diff(p[:data.plan.spans[0]["train"][1]])))
+    moved = np.stack([np.abs(p[t - 1 + h] - p[t - 1]) for h in (1, 2, 3)], axis=1) / scale
+    point = p[t - 1][:, None] + np.array([0.5, -0.2, 0.9])
+    model = np.mean(np.abs(point - np.stack([p[t - 1 + h] for h in (1, 2, 3)], axis=1))) / scale
+    m = evaluate(data, PriceForecast(point), cfg, stride=1).metrics
+    assert m["baselines"]["naive"]["mase"] == pytest.approx(moved.mean(), rel=1e-9)
+    assert m["model"]["mase"] == pytest.approx(model, rel=1e-9)
+    assert moved.mean() > 1.0      # the naive forecast is "worse than naive" by the 1 mark
+    text = mase_text(m)
+    assert (f"the naive forecast's own MASE is {moved.mean():.3f} over the 3 steps "
+            f"({moved[:, 0].mean():.3f} at step 1, {moved[:, 2].mean():.3f} at step 3), so "
+            "**a MASE above 1 does not mean worse than naive here**: the model's "
+            f"{model:.3f} is to be read against the naive's {moved.mean():.3f}.") in text
+    one = {**m, "horizon": 1}
+    assert "does not mean" not in mase_text(one) and mase_text(one).endswith(").")

@@ -292,6 +292,22 @@ def naive_scale_text(m: dict) -> str:
     return f"each origin's own, on its training span: {scales}"
 
 
+def mase_text(m: dict) -> str:
+    """What MASE divides by, and over several steps the naive forecast's own MASE beside
+    the model's: the scale is the one-step naive MAE while a step-h error spans h moves,
+    so on a random walk the naive forecast's step-h MASE is about sqrt(h) times its
+    step-1 one (S&P 500, 5 steps: 1.26 to 2.80, 2.12 overall): 1 is no mark to beat."""
+    text = f"MASE divides MAE by the in-sample one-step naive MAE ({naive_scale_text(m)})"
+    if m["horizon"] == 1:
+        return text + "."
+    naive, steps = m["baselines"]["naive"]["mase"], m["per_horizon"]["naive"]["mase"]
+    return text + (f", while a step-h error spans h moves: the naive forecast's own MASE is "
+                   f"{naive:.3f} over the {m['horizon']} steps ({steps[0]:.3f} at step 1, "
+                   f"{steps[-1]:.3f} at step {len(steps)}), so **a MASE above 1 does not "
+                   f"mean worse than naive here**: the model's {m['model']['mase']:.3f} "
+                   f"is to be read against the naive's {naive:.3f}.")
+
+
 def _describe_spans(facts: dict) -> str:
     rows = []
     for s in facts["spans"]:
@@ -389,8 +405,7 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
     lines += ["### Spans", "", _describe_spans(facts), ""]
     lines += ["## Test metrics (price units)", "",
               f"{m['test_windows']} test windows x {m['horizon']} step(s), identical for every "
-              "method. MASE divides MAE by the in-sample one-step naive MAE "
-              f"({naive_scale_text(m)}); direction hit rate is the share of steps whose "
+              f"method. {mase_text(m)} The direction hit rate is the share of steps whose "
               "move from the last observed price has the right sign, over the steps where a "
               "method calls a move (n/a for the naive forecast, which never does; seasonal "
               "naive repeats the last price at multiples of its season). "
