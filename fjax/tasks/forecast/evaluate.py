@@ -321,6 +321,26 @@ def best_baseline_test(point: np.ndarray, base: dict, actual: np.ndarray, overal
     return out
 
 
+def direction_test(point: np.ndarray, actual: np.ndarray, last: np.ndarray,
+                   observed: np.ndarray, lags: int) -> dict | None:
+    """The hit rate against always calling a rise (the rising share), tested: the DM test
+    on each target's 0/1 miss, the model's against always-up's on the same targets, with
+    the point test's lags (Newey-West over the windows whose moves overlap). Paired, it
+    needs no independent pairs (Pesaran-Timmermann does) and does not treat the rising
+    share, measured on these steps, as known (a binomial test would). Steps where the
+    forecast is the last price in every window call no move and are left out, as from
+    the hit rate; None where no step calls one. Statistic < 0: the model misses less."""
+    called = ~np.all(point == last[:, None], axis=0)
+    seen = np.asarray(observed, bool) & called[None, :]
+    rows = seen.any(axis=1)
+    if not rows.any():
+        return None
+    move = np.sign(actual - last[:, None])
+    miss = (np.sign(point - last[:, None]) != move).astype(np.float64)
+    miss_up = (move != 1).astype(np.float64)
+    return loss_difference_test(miss[rows], miss_up[rows], lags, seen[rows])
+
+
 @dataclass(frozen=True)
 class Evaluation:
     index: np.ndarray          # i64[Nt]: the test windows
@@ -390,6 +410,8 @@ def evaluate(data: ForecastData, model: PriceForecast, cfg: EvaluationConfig,
                                                     base["naive"] - actual, lags, observed),
     }
     result.update(best_baseline_test(model.point, base, actual, overall, lags, observed))
+    if (hits := direction_test(model.point, actual, last, observed, lags)) is not None:
+        result["direction_vs_always_up"] = hits
     naive = None
     if model.lower is not None:
         naive = naive_interval(data, index, origin, (model.bound_levels[0], 0.5,

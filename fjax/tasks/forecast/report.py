@@ -226,6 +226,27 @@ def rising_text(share: float) -> str:
             f"hits {share:.1%}: the mark a hit rate must beat, not 50%.")
 
 
+def direction_test_text(m: dict) -> str:
+    """The model's hit rate against always calling a rise, by the DM test on the 0/1 miss
+    (`direction_vs_always_up`): a hit rate a few points off the rising share is often
+    noise, and one below it is no edge."""
+    dm = m.get("direction_vs_always_up")
+    if dm is None:
+        return ""
+    hit, share = m["model"]["directional_accuracy"], m["rising_share"]
+    text = (f" The model's hit rate {hit:.1%} against always calling a rise "
+            "(Diebold-Mariano on each step's 0/1 miss, with the lags of the squared-error "
+            "test for overlapping windows")
+    if dm["p_value"] is None:
+        return text + ": no test, the misses do not differ)."
+    stat, p = dm["statistic"], dm["p_value"]
+    verdict = ("not significantly different at 5%" if p >= 0.05 else
+               "**significantly higher at 5%**" if stat < 0 else
+               f"**significantly lower at 5%: worse than always calling a rise "
+               f"({share:.1%})**")
+    return text + f": statistic {stat:.3f}, {p_text(p)}): {verdict}."
+
+
 def metric_table(m: dict) -> str:
     rows = [{"method": name, **{METRIC_NAMES[k]: np.nan if v is None else v
                                 for k, v in vals.items()}}
@@ -409,7 +430,7 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
               "move from the last observed price has the right sign, over the steps where a "
               "method calls a move (n/a for the naive forecast, which never does; seasonal "
               "naive repeats the last price at multiples of its season). "
-              + rising_text(m["rising_share"]), "",
+              + rising_text(m["rising_share"]) + direction_test_text(m), "",
               metric_table(m), "",
               "Baselines, from the same last observed rows: naive repeats the last price; "
               "drift extends it by the average change per row since the first row; "
