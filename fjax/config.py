@@ -425,8 +425,14 @@ def replace_paths(cfg: T, changes: typing.Mapping[str, Any]) -> T:
 def check_grid_values(cfg: Any, grid: typing.Mapping[str, typing.Sequence[Any]]) -> None:
     """Build a config with each value of `grid` (path -> values) around `cfg`, so a bad one
     is named before anything trains; a field only some choices read is built under the
-    first of the grid's (or `cfg`'s) choices that reads it, and refused if none does."""
+    first of the grid's (or `cfg`'s) choices that reads it, and refused if none does. A
+    value given twice is refused too: its members would repeat others'."""
     for path, values in grid.items():
+        repeated = [v for i, v in enumerate(values) if v in list(values)[:i]]
+        if repeated:
+            raise ValueError(f"grid entry {path} (--{path.replace('_', '-')}) repeats the "
+                             f"value {repeated[0]!r} ({list(values)}): its members would "
+                             "train twice; give each value once")
         reader = _reader_in(cfg, path, grid)
         for value in values:
             if reader:

@@ -415,3 +415,21 @@ def test_a_sweep_trains_a_kind_once_over_a_field_it_ignores_and_shows_it_n_a(tmp
     assert len({row["group"] for row in rows}) == 3
     table = (out / "report.md").read_text().split("| model.kind")[1]
     assert re.search(r"\| linear \| n/a \|", table)
+
+
+@pytest.mark.parametrize("task", ["forecast", "credit", "fraud"])
+def test_a_sweep_repeating_a_value_is_refused_before_the_folder_is_touched(task, tmp_path,
+                                                                            capsys):
+    """`fjax sweep credit --optim.learning-rate 1e-3 1e-3 --out DIR` deleted DIR's earlier
+    run (scores.csv, report.md ...), wrote config.json and grid.json, and only then was
+    refused (by the population's hparams check)."""
+    folder = tmp_path / "run"
+    default_run_dir(get_task(task).Config(out=str(folder)), None, ("report.md",))
+    (folder / "report.md").write_text("the earlier run's")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    argv = ["sweep", task, "--out", str(folder), "--optim.learning-rate", "1e-3", "0.001"]
+    assert cli.main(argv) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "grid entry optim.learning_rate (--optim.learning-rate) repeats the value 0.001" \
+        in err
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
