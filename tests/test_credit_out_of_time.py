@@ -139,6 +139,26 @@ def test_column_roles_come_from_the_earlier_applicants_only(tmp_path):
         load(config(loan_book(tmp_path, text=text)))
 
 
+def test_a_bad_value_is_named_by_its_row_in_the_file(tmp_path):
+    """The earlier and later applicants were renumbered from 0 before their checks, so a
+    bad value was named by its row in its part: file row 170 (the 11th later applicant)
+    as 'row 10'; with the newest applicants first, file row 190 as 'row 150'."""
+    amount = (np.arange(N) * 37 % 101 * 50 + 250).astype(object)
+    amount[170] = "inf"
+    with pytest.raises(ValueError, match=r"later applicants.*'credit_amount' has an infinite "
+                                         r"value at row 170;"):
+        load(config(loan_book(tmp_path, credit_amount=amount)))
+    newest_first = pd.date_range("2023-01-01", periods=N, freq="D").astype(str).to_numpy()[::-1]
+    amount[170], amount[190] = 1, "abc"
+    with pytest.raises(ValueError, match=r"'abc' in 1 row\(s\) \(first at row 190\)"):
+        load(config(loan_book(tmp_path, applied=newest_first, credit_amount=amount)))
+    labels = load_dataset("german_credit")["creditability"].astype(str).to_numpy()[:N].copy()
+    labels[190] = None
+    with pytest.raises(ValueError, match=r"'creditability' is missing in 1 row\(s\) \(first "
+                                         r"at row 190\)"):
+        load(config(loan_book(tmp_path, applied=newest_first, creditability=labels)))
+
+
 def test_applicants_keep_their_file_row_and_days_are_never_split(tmp_path):
     """Sorted by date for the split, each applicant is still numbered by its row in the
     file; applicants four hours apart are held out by whole days."""

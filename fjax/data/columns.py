@@ -85,7 +85,8 @@ def spelled_as(df: pd.DataFrame, names: Sequence[str | None]) -> pd.DataFrame:
 
 
 def numeric_values(df: pd.DataFrame, column: str) -> np.ndarray:
-    """f64[n] values of a numeric column, NaN where missing; text values are an error."""
+    """f64[n] values of a numeric column, NaN where missing; text values are an error.
+    Errors name a row by the frame's index: a file's row where `df` is a part of it."""
     raw = df[column]
     if pd.api.types.is_bool_dtype(raw):
         return raw.to_numpy(np.float64)
@@ -99,15 +100,16 @@ def numeric_values(df: pd.DataFrame, column: str) -> np.ndarray:
             raise ValueError(
                 f"numeric column {column!r} has non-numeric text "
                 f"{_listed(pd.unique(raw.iloc[rows].astype(str)))} in {len(rows)} row(s) "
-                f"(first at row {rows[0]}); fix those values, leave them empty to mark them "
-                f"missing, or list {column!r} in data.categorical")
+                f"(first at row {raw.index[rows[0]]}); fix those values, leave them empty to "
+                f"mark them missing, or list {column!r} in data.categorical")
     if np.isinf(values).any():
-        row = int(np.nonzero(np.isinf(values))[0][0])
+        row = raw.index[np.nonzero(np.isinf(values))[0][0]]
         raise ValueError(f"numeric column {column!r} has an infinite value at row {row}; "
                          "replace it with a finite number or leave it empty (missing)")
     row = first_unscalable(values)
     if row is not None:
-        raise ValueError(f"numeric column {column!r} holds {values[row]:g} at row {row}, "
+        raise ValueError(f"numeric column {column!r} holds {values[row]:g} at row "
+                         f"{raw.index[row]}, "
                          "beyond what float32 training can scale; rescale the column (e.g. "
                          "to thousands) or fix the value")
     return values
@@ -300,7 +302,7 @@ def binary_target(df: pd.DataFrame, schema: TableSchema) -> np.ndarray:
     if values.isna().any():
         rows = np.nonzero(values.isna().to_numpy())[0]
         raise ValueError(f"target column {column!r} is missing in {len(rows)} row(s) (first "
-                         f"at row {rows[0]}); label them or remove those rows")
+                         f"at row {values.index[rows[0]]}); label them or remove those rows")
     classes = pd.unique(values.astype(str))
     if len(classes) != 2:
         raise ValueError(f"target column {column!r} must have exactly two classes for credit "

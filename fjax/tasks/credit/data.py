@@ -104,7 +104,8 @@ def load(config: Config) -> CreditData:
     later, spans = (out_of_time(frame, cfg.date_column, cfg.out_of_time, source)
                     if cfg.date_column else (np.zeros(len(frame), bool), {}))
     rows = np.arange(len(frame))            # applicants without an id are their file row
-    held, earlier = frame[later].reset_index(drop=True), frame[~later].reset_index(drop=True)
+    # The file's row numbers kept until the checks below, which name rows by them.
+    held, earlier = frame[later], frame[~later]
     # Column roles from the earlier rows only: the later ones are unseen by every model.
     schema = infer_schema(earlier, cfg.target, cfg.positive, numeric=cfg.numeric,
                           categorical=cfg.categorical, id_column=cfg.id_column,
@@ -128,13 +129,14 @@ def load(config: Config) -> CreditData:
     held_out = {}
     if later.any():
         check_numeric(held, schema, f"the later applicants (data.date_column) of {source}")
+        held = held.reset_index(drop=True)
         later_ids = held[cfg.id_column].to_numpy() if cfg.id_column else rows[later]
         held_out = dict(later=held, later_y=y_all[later], later_ids=later_ids, date_spans=spans,
                         later_seen_earlier=int(np.isin(later_ids, ids).sum())
                         if cfg.id_column else 0)
-    return CreditData(frame=earlier, schema=schema, y=y, ids=ids, folds=folds,
-                      new=load_new_applicants(cfg, schema), repeated_ids=repeated_ids,
-                      coded_numbers=tuple(coded), age=age, **held_out)
+    return CreditData(frame=earlier.reset_index(drop=True), schema=schema, y=y, ids=ids,
+                      folds=folds, new=load_new_applicants(cfg, schema),
+                      repeated_ids=repeated_ids, coded_numbers=tuple(coded), age=age, **held_out)
 
 
 def scored_age(cfg: CreditDataConfig, frame: pd.DataFrame, schema: TableSchema, source: str
