@@ -159,6 +159,26 @@ def test_a_bad_value_is_named_by_its_row_in_the_file(tmp_path):
         load(config(loan_book(tmp_path, applied=newest_first, creditability=labels)))
 
 
+@pytest.mark.parametrize("bads, cv, match", [
+    ([170, 180], 3, r"'creditability' holds only 'good' among the 160 earlier applicants \(the "
+                    r"40 from 2023-06-10 on are held out by data.date_column\): every 'bad' is "
+                    r"held out.*hold out fewer \(--data.out-of-time\)"),
+    ([5, 170], 2, r"only 1 positive row\(s\) among the 160 earlier applicants .*fewer than the 2 "
+                  r"cross-validation folds; cross-validation needs at least 2 of each class "
+                  r"\(--cv 2\), hold out fewer \(--data.out-of-time\), or add data"),
+    ([5, 6, 170], 3, r"only 2 positive row\(s\) among the 160 earlier.*use --cv 2 or fewer"),
+])
+def test_too_few_bads_among_the_earlier_applicants_say_so(tmp_path, bads, cv, match):
+    """All bads held out was refused as 'target column must have exactly two classes,
+    found 1: good' (the file has two); one bad among the earlier ones for 2 folds
+    suggested '--cv 2 or fewer folds', the setting that failed."""
+    labels = np.full(N, "good", dtype=object)
+    labels[bads] = "bad"
+    cfg = config(loan_book(tmp_path, creditability=labels))
+    with pytest.raises(ValueError, match=match):
+        load(dataclasses.replace(cfg, sweep=dataclasses.replace(cfg.sweep, folds=cv)))
+
+
 def test_applicants_keep_their_file_row_and_days_are_never_split(tmp_path):
     """Sorted by date for the split, each applicant is still numbered by its row in the
     file; applicants four hours apart are held out by whole days."""

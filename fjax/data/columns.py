@@ -316,11 +316,16 @@ def binary_target(df: pd.DataFrame, schema: TableSchema) -> np.ndarray:
     return positive.astype(np.float32)
 
 
-def check_class_counts(y: np.ndarray, folds: int, target: str) -> None:
-    """Every class needs at least one row per fold, or stratified folds are impossible."""
+def check_class_counts(y: np.ndarray, folds: int, target: str, among: str = "",
+                       fix: str = "") -> None:
+    """Every class needs at least one row per fold, or stratified folds are impossible.
+    `among` says which rows `y` holds (" among the earlier applicants"), `fix` what else
+    would give more of them; fewer than 2 leave no number of folds to suggest."""
     for label, name in ((1.0, "positive"), (0.0, "negative")):
         count = int(np.sum(y == label))
         if count < folds:
-            raise ValueError(f"target column {target!r} has only {count} {name} row(s), fewer "
-                             f"than the {folds} cross-validation folds; use --cv {max(count, 2)} "
-                             "or fewer folds, or add data")
+            fewer = (f"use --cv {count} or fewer folds" if count >= 2 else
+                     "cross-validation needs at least 2 of each class (--cv 2)")
+            raise ValueError(f"target column {target!r} has only {count} {name} row(s){among}, "
+                             f"fewer than the {folds} cross-validation folds; {fewer}, "
+                             f"{fix}or add data")

@@ -106,6 +106,12 @@ def load(config: Config) -> CreditData:
     rows = np.arange(len(frame))            # applicants without an id are their file row
     # The file's row numbers kept until the checks below, which name rows by them.
     held, earlier = frame[later], frame[~later]
+    among, fix = "", ""
+    if later.any():
+        among = (f" among the {len(earlier)} earlier applicants (the {len(held)} from "
+                 f"{spans['later'][0]} on are held out by data.date_column)")
+        fix = "hold out fewer (--data.out-of-time), "
+        check_earlier_classes(frame, later, cfg.target, among, fix)
     # Column roles from the earlier rows only: the later ones are unseen by every model.
     schema = infer_schema(earlier, cfg.target, cfg.positive, numeric=cfg.numeric,
                           categorical=cfg.categorical, id_column=cfg.id_column,
@@ -118,7 +124,7 @@ def load(config: Config) -> CreditData:
         warnings.warn(code_words(column))
     y_all = binary_target(frame, schema)    # the later rows' labels checked too
     y = y_all[~later]
-    check_class_counts(y, config.sweep.folds, cfg.target)
+    check_class_counts(y, config.sweep.folds, cfg.target, among, fix)
     ids = earlier[cfg.id_column].to_numpy() if cfg.id_column else rows[~later]
     repeated_ids = int((pd.Series(ids).value_counts() > 1).sum())
     if repeated_ids:
@@ -137,6 +143,22 @@ def load(config: Config) -> CreditData:
     return CreditData(frame=earlier.reset_index(drop=True), schema=schema, y=y, ids=ids,
                       folds=folds, new=load_new_applicants(cfg, schema),
                       repeated_ids=repeated_ids, coded_numbers=tuple(coded), age=age, **held_out)
+
+
+def check_earlier_classes(frame: pd.DataFrame, later: np.ndarray, target: str, among: str,
+                          fix: str) -> None:
+    """Both of the file's classes among the earlier applicants, which every model trains
+    on: with all of one class held out, the target check of those rows alone said the
+    file had one class."""
+    if target not in frame.columns or frame[target].isna().any():
+        return   # named by infer_schema and binary_target
+    labels = frame[target].astype(str)
+    classes, kept = pd.unique(labels), pd.unique(labels[~later])
+    if len(classes) == 2 and len(kept) == 1:
+        gone = next(c for c in classes if c not in kept)
+        raise ValueError(f"target column {target!r} holds only {kept[0]!r}{among}: every "
+                         f"{gone!r} is held out, and a model needs both classes to learn; "
+                         f"{fix}or add earlier applicants of both classes")
 
 
 def scored_age(cfg: CreditDataConfig, frame: pd.DataFrame, schema: TableSchema, source: str
