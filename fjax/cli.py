@@ -373,8 +373,9 @@ def read_json(path: Path) -> Any:
 def report_errors(prog: str, run: Callable[[], Path]) -> int:
     """Call `run` (parse a config, run a task) and print where its report is. Bad config
     or data, and a diverged run, print one line naming the field and the fix instead of
-    a traceback; the exit status is 2 (bad input) or 1 (diverged), and 130 after Ctrl-C,
-    with how to resume. A resume of a finished run says so and exits 0."""
+    a traceback; the exit status is 2 (bad input, or settings too large for the device's
+    memory) or 1 (diverged), and 130 after Ctrl-C, with how to resume. A resume of a
+    finished run says so and exits 0."""
     _dedent_field_docs()   # before `run` parses flags, so its --help reads well too
     try:
         with plain_warnings(prog), reliable_interrupts():
@@ -388,6 +389,14 @@ def report_errors(prog: str, run: Callable[[], Path]) -> int:
     except TrainingDiverged as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 1
+    except RuntimeError as err:   # jax's JaxRuntimeError; out of memory is the settings'
+        if "RESOURCE_EXHAUSTED" not in str(err):
+            raise
+        print(f"{prog}: error: out of memory ({str(err).splitlines()[0]}); lower "
+              "--train.eval-batch-size (rows per prediction call) or --train.batch-size, or "
+              "shrink the model or its inputs (--model.hidden, a forecast's --data.window, "
+              "fraud's --data.history)", file=sys.stderr)
+        return 2
     except OSError as err:   # a folder that cannot be written, a file that cannot be read
         where = f" {err.filename!r}" if err.filename else ""
         print(f"{prog}: error: {err.strerror or err}:{where}; check the path and its "

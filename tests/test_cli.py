@@ -365,6 +365,22 @@ def test_os_errors_are_one_line_naming_the_path(capsys):
     assert "Traceback" not in err
 
 
+def test_running_out_of_device_memory_is_one_line_naming_the_settings(capsys):
+    """`fjax run fraud --model gru --data.history 1000` trained for minutes, then its
+    prediction (8192 rows a call) asked for 39 GB and ended in jax's traceback."""
+    import jax.numpy as jnp
+
+    def fails():
+        return jnp.ones((2**42,), jnp.float32).block_until_ready()   # 16 TiB: refused at once
+    assert cli.report_errors("fjax run fraud", fails) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fjax run fraud: error: out of memory (RESOURCE_EXHAUSTED: Out of "
+                          "memory allocating 17592186044416 bytes.); lower "
+                          "--train.eval-batch-size")
+    with pytest.raises(RuntimeError, match="other"):   # other runtime errors are not hidden
+        cli.report_errors("fjax run fraud", lambda: (_ for _ in ()).throw(RuntimeError("other")))
+
+
 def test_a_resume_of_a_finished_run_on_another_setup_is_not_told_its_numbers_may_differ(
         tmp_path, monkeypatch, capsys):
     """It trains nothing, yet the setup check ran before the finished check and warned
