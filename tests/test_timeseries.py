@@ -206,8 +206,11 @@ def test_a_name_matching_several_columns_ignoring_case_is_not_guessed():
 
 
 def test_a_boolean_column_is_not_a_numeric_series():
+    """The refusal named no fix."""
     frame = table(Up=[True, False] * 6)
-    with pytest.raises(ValueError, match="column 'Up' of t.csv is boolean"):
+    with pytest.raises(ValueError, match=r"column 'Up' of t.csv is boolean \(True/False\), not a "
+                                         r"numeric series; write it as 1/0 and give it the "
+                                         r"transform level"):
         load(frame, columns=("Close", "Up"))
 
 

@@ -63,7 +63,9 @@ def numeric_column(df: pd.DataFrame, column: str, source: str,
                          f"{list(df.columns)}; choose one with --data.target / --data.features")
     raw = df[column]
     if pd.api.types.is_bool_dtype(raw):
-        raise ValueError(f"column {column!r} of {source} is boolean, not a numeric series")
+        raise ValueError(f"column {column!r} of {source} is boolean (True/False), not a "
+                         "numeric series; write it as 1/0 and give it the transform level "
+                         "(--data.feature-transforms), or leave it out of --data.features")
     values = pd.to_numeric(raw, errors="coerce")
     bad = np.nonzero(values.isna().to_numpy() & raw.notna().to_numpy())[0]
     if len(bad):
