@@ -247,6 +247,27 @@ def test_a_feature_constant_over_the_training_rows_is_refused(tmp_path):
                                transform="diff"))
 
 
+def test_values_whose_squares_overflow_float32_are_refused_before_training(tmp_path):
+    """Prices in units of 1e20 under --data.scaler none (1e22 into the model) passed
+    every check; the first epoch's squared errors overflowed float32 and the run was
+    reported as diverged, blaming the learning rate. Scaled, the same file prepares."""
+    rng = np.random.default_rng(0)
+    big = 1e20 * 50 * np.exp(np.cumsum(0.02 * rng.standard_normal(240)))
+    path, _ = random_walk(tmp_path, big=big)
+    kw = dict(path=str(path), target="big", window=10)
+    with pytest.raises(ValueError, match=r"column 'big' of .* reaches the model as 5.\d+e\+21 "
+                       r"at row 0 .*scaled by none\), beyond the \+-1.8e\+15 .*--data.scaler"):
+        prepare(ForecastDataConfig(**kw, scaler="none"))
+    assert np.abs(prepare(ForecastDataConfig(**kw)).x).max() <= 1   # min-max: [0, 1]
+    # A feature level far outside its training rows' range, under a fitted scaler.
+    volume = np.r_[np.linspace(1, 2, 239), 1e30]
+    path, _ = random_walk(tmp_path, name="v.csv", spike=volume)
+    with pytest.raises(ValueError, match=r"column 'spike' .* at row 239 \(its value 1e\+30 "
+                                         r"after its transform, scaled by minmax\)"):
+        prepare(ForecastDataConfig(path=str(path), target="price", window=10,
+                                   features=("spike",), feature_transforms=("level",)))
+
+
 def test_facts_describe_spans_and_range(tmp_path):
     path, _ = random_walk(tmp_path)
     data = prepare(ForecastDataConfig(path=str(path), target="price", window=10, origins=2))

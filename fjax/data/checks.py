@@ -14,6 +14,11 @@ SCALABLE = float(np.finfo(np.float32).max) / 1e6
 squared in float32 training, it must stay finite."""
 
 
+SQUARABLE = float(np.sqrt(np.finfo(np.float32).max)) / 1e4
+"""The largest magnitude a value may reach a model with (after its scaler): a regression
+loss squares it and sums a batch of those in float32, which must stay finite (~1.8e15)."""
+
+
 def check_count(name: str, value: Any, minimum: int) -> None:
     """An integer (not a bool) >= `minimum`: kfold(n, 2.5) made fractional folds."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from fjax.baselines import min_history
+from fjax.data.checks import SQUARABLE
 from fjax.data.scalers import Scaler, fit_scaler
 from fjax.data.series import inputs_first_row, targets, to_inputs
 from fjax.data.timeseries import Series, duration_text, load_series, median_spacing
@@ -186,6 +187,7 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
                     for rows in spans)
     prices = series.values[:, 0]
     change = targets(prices, plan.origins, cfg.horizon, cfg.transform)
+    check_scaled(z, scalers, series.columns, cfg, source)
     x = np.concatenate([gather_inputs(s.transform(z), plan.origins, cfg.window)
                         for s in scalers])
     y = np.concatenate([((change - s.offset[0]) / s.scale[0]).astype(np.float32)
@@ -200,6 +202,25 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
     for k in range(plan.k):   # refuse before training, not after: a scale MASE cannot have
         data.naive_scale(k)
     return data
+
+
+def check_scaled(z: np.ndarray, scalers: tuple[Scaler, ...], columns: tuple[str, ...],
+                 cfg: ForecastDataConfig, source: str) -> None:
+    """Refuse inputs that reach the model, scaled, beyond `SQUARABLE`: prices in units of
+    1e20 under --data.scaler none passed every check, then the first epoch's squared
+    errors overflowed float32 and the run was reported as diverged, blaming the
+    learning rate."""
+    for scaler in scalers:
+        scaled = scaler.transform(z)
+        big = np.abs(scaled) > SQUARABLE   # NaN (rows before `first`): False
+        if big.any():
+            row, j = np.argwhere(big)[0]
+            raise ValueError(
+                f"column {columns[j]!r} of {source} reaches the model as {scaled[row, j]:.3g} "
+                f"at row {row} (its value {z[row, j]:.3g} after its transform, scaled by "
+                f"{cfg.used_scalers[j]}), beyond the +-{SQUARABLE:.1e} whose squared errors "
+                "float32 can sum: training would diverge; scale it (--data.scaler auto) or "
+                "rescale the column in the file")
 
 
 def span_mask(n: int, rows: tuple[int, int]) -> np.ndarray:
