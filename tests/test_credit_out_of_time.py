@@ -179,6 +179,18 @@ def test_too_few_bads_among_the_earlier_applicants_say_so(tmp_path, bads, cv, ma
         load(dataclasses.replace(cfg, sweep=dataclasses.replace(cfg.sweep, folds=cv)))
 
 
+def test_no_feature_left_names_every_setting_that_leaves_columns_out(tmp_path):
+    """The columns left were the date and protected ones, yet the error named only the
+    target, the id and data.drop."""
+    frame = pd.DataFrame({"applied": pd.date_range("2023-01-01", periods=20).astype(str),
+                          "sex": ["f", "m"] * 10, "creditability": ["bad"] * 5 + ["good"] * 15})
+    frame.to_csv(tmp_path / "two.csv", index=False)
+    with pytest.raises(ValueError, match=r"no feature columns are left: .*the id or left out "
+                                         r"\(data.drop, data.protected, data.date_column\)"):
+        load(dataclasses.replace(config(tmp_path / "two.csv", protected=("sex",)),
+                                 sweep=Config().sweep.__class__(folds=2)))
+
+
 def test_applicants_keep_their_file_row_and_days_are_never_split(tmp_path):
     """Sorted by date for the split, each applicant is still numbered by its row in the
     file; applicants four hours apart are held out by whole days."""

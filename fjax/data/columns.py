@@ -277,7 +277,8 @@ def infer_schema(df: pd.DataFrame, target: str, positive: str, *,
             cat.append(column)
     if not num and not cat:
         raise ValueError("no feature columns are left: every column is the target, the id or "
-                         "in data.drop; keep at least one feature")
+                         "left out (data.drop, data.protected, data.date_column); keep at "
+                         "least one feature")
     schema = TableSchema(target=target, positive=str(positive), numeric=tuple(num),
                          categorical=tuple(cat), id_column=id_column)
     binary_target(df, schema)
