@@ -154,7 +154,7 @@ def load_saved(cls: type, args: list[str], command: str
     if "--config" not in args:
         return args, None, {}, None
     i = args.index("--config")
-    if i + 1 == len(args):
+    if i + 1 == len(args) or args[i + 1].startswith("--"):   # `--config --out x`
         raise ValueError("--config needs a path: a run folder's config.json")
     path, args = Path(args[i + 1]), args[:i] + args[i + 2:]
     if path.is_dir() and (path / "config.json").is_file():

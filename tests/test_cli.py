@@ -355,6 +355,14 @@ def test_a_saved_grid_that_is_not_lists_of_values_is_named(tmp_path, calls, caps
     assert re.search(message, err)
 
 
+@pytest.mark.parametrize("after", [[], ["--out", "elsewhere"]])
+def test_config_without_a_path_says_so(after, calls, capsys):
+    """`--config --out DIR` read '--out' as the path: '--config --out: no such file'."""
+    assert cli.main(["run", "forecast", "--config", *after]) == 2
+    assert "error: --config needs a path: a run folder's config.json" in capsys.readouterr().err
+    assert calls == []
+
+
 def test_os_errors_are_one_line_naming_the_path(capsys):
     """`--out afile` (a file) and read-only folders ended in tracebacks."""
     def fails():
