@@ -946,20 +946,24 @@ def test_each_bound_is_judged_as_the_quantile_it_is():
     assert "runs" not in coverage_words(iv) and "too narrow" not in coverage_words(iv)
 
 
+def walk_of_three_steps(tmp_path):
+    """A 240-day random walk forecast 3 steps ahead from windows of 5: the prepared data,
+    its evaluation config, the prices and the test windows' first target rows."""
+    from test_forecast_data import random_walk
+    path, frame = random_walk(tmp_path, n=240)
+    cfg = EvaluationConfig(season=5, moving_average=3)
+    data = prepare(ForecastDataConfig(path=str(path), date_column="Date", target="price",
+                                      window=5, horizon=3), cfg)
+    return data, cfg, frame["price"].to_numpy(), data.plan.origins[data.test_index]
+
+
 def test_the_naive_forecasts_own_mase_is_shown_and_1_is_not_the_mark(tmp_path):
     """MASE divides every step by the one-step naive MAE, so the naive forecast's own MASE
     grows with the step (S&P 500, 5 steps: 1.26 at step 1, 2.80 at step 5, 2.12 overall)
     and a model's 2.13 read as far worse than naive. The report gives the naive's MASE
     beside the model's; both are numpy's here (mean |error| / mean |training move|)."""
-    from test_forecast_data import random_walk
-
     from fjax.tasks.forecast.report import mase_text
-    path, frame = random_walk(tmp_path, n=240)
-    cfg = EvaluationConfig(season=5, moving_average=3)
-    data = prepare(ForecastDataConfig(path=str(path), date_column="Date", target="price",
-                                      window=5, horizon=3), cfg)
-    p = frame["price"].to_numpy()
-    t = data.plan.origins[data.test_index]
+    data, cfg, p, t = walk_of_three_steps(tmp_path)
     scale = np.mean(np.abs(np.diff(p[:data.plan.spans[0]["train"][1]])))
     moved = np.stack([np.abs(p[t - 1 + h] - p[t - 1]) for h in (1, 2, 3)], axis=1) / scale
     point = p[t - 1][:, None] + np.array([0.5, -0.2, 0.9])
@@ -984,15 +988,8 @@ def test_the_hit_rate_is_tested_against_always_calling_a_rise(tmp_path):
     significantly below (statistic 3.04, p = 0.0024). Here a model that calls step 1 right
     in 70% of windows, step 2 never (the last price: no call, left out) and step 3 at random
     is tested against numpy: an explicit Bartlett double sum, HLN's k, Student's t."""
-    from test_forecast_data import random_walk
-
     from fjax.tasks.forecast.report import direction_test_text
-    path, frame = random_walk(tmp_path, n=240)
-    cfg = EvaluationConfig(season=5, moving_average=3)
-    data = prepare(ForecastDataConfig(path=str(path), date_column="Date", target="price",
-                                      window=5, horizon=3), cfg)
-    p = frame["price"].to_numpy()
-    t = data.plan.origins[data.test_index]
+    data, cfg, p, t = walk_of_three_steps(tmp_path)
     last, actual = p[t - 1], np.stack([p[t - 1 + h] for h in (1, 2, 3)], axis=1)
     rng = np.random.default_rng(3)
     right = np.sign(actual[:, 0] - last) * np.where(rng.uniform(size=len(t)) < 0.7, 1, -1)
