@@ -550,6 +550,49 @@ def test_resumed_run_is_bit_identical(tmp_path, optim):
             np.testing.assert_array_equal(after[k], before[k])
 
 
+class _CtrlC(Callback):
+    """A Ctrl-C that lands in this callback's `hook` at `epoch` (after the callbacks
+    before it saw that epoch), as a signal may land anywhere in the host loop; in
+    on_train_end, before the Checkpointer's final save."""
+
+    def __init__(self, hook, epoch):
+        self.hook, self.epoch = hook, epoch
+
+    def on_epoch_end(self, epoch, logs, loop):
+        if self.hook == "on_epoch_end" and epoch == self.epoch:
+            raise KeyboardInterrupt
+
+    def on_train_end(self, loop):
+        if self.hook == "on_train_end":
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("hook, at, saved", [("on_epoch_end", 3, 2), ("on_epoch_end", 4, 3),
+                                             ("on_train_end", None, 4)])
+def test_a_ctrl_c_among_the_callbacks_saves_the_last_finished_epoch(tmp_path, hook, at, saved):
+    """A Ctrl-C after the Checkpointer logged epoch e but before the loop finished it
+    (a later callback's on_epoch_end, or on_train_end after the last epoch) saved
+    nothing: the history held e epochs, the state e - 1, so `on_interrupt` skipped its
+    save, and on_train_end ran outside the interrupt handling. A forecast run stopped
+    after its last epoch's log line resumed from epoch 1. Now epoch e - 1 (or the last
+    one) is saved and the resume equals a run that never stopped."""
+    cfg = TrainConfig(epochs=4, batch_size=16)
+    full = fit(fresh_state(), LOSS, DATA, config=cfg, callbacks=())
+    checkpoints = Checkpointer(tmp_path, every_s=1e9)   # saves only when stopped or done
+    with pytest.raises(KeyboardInterrupt):
+        fit(fresh_state(), LOSS, DATA, config=cfg,
+            callbacks=[checkpoints, _CtrlC(hook, at)][::1 if at else -1])
+    checkpoints.close()
+    checkpoints = Checkpointer(tmp_path)
+    assert checkpoints.latest_epoch() == saved
+    resumed = fit(fresh_state(), LOSS, DATA, config=cfg, callbacks=[checkpoints])
+    checkpoints.close()
+    assert resumed.history[-1]["epoch"] == 4 and len(resumed.history) == 4
+    assert tree_equal(full.state.params, resumed.state.params)
+    for before, after in zip(full.history, resumed.history):
+        np.testing.assert_array_equal(after["loss"], before["loss"])
+
+
 def test_a_hand_loop_checkpointed_and_resumed_equals_one_that_never_stopped(tmp_path):
     # A researcher's own loop over the pure step: save, stop after 3 of 6 steps, resume
     # in a new Checkpointer (a new process) and finish; bit-identical to 6 steps at once.

@@ -204,10 +204,12 @@ class Checkpointer(Callback):
             self.save(epoch, loop)
 
     def on_interrupt(self, loop: Any) -> None:
-        """Ctrl-C: save the last finished epoch now, so a resume loses no epoch. Only
-        when every callback saw that epoch (its logs are in the history to be saved)."""
+        """Ctrl-C: save the last finished epoch now, so a resume loses no epoch. `loop`
+        is the last epoch every callback saw; logs of a later one (a Ctrl-C among the
+        callbacks after this one) are dropped, as the state does not hold that epoch."""
         epoch = int(np.max(np.asarray(loop.epoch)))
-        if epoch and epoch == len(self.history) and self.latest_epoch() != epoch:
+        if epoch and epoch <= len(self.history) and self.latest_epoch() != epoch:
+            del self.history[epoch:]
             self.save(epoch, loop)
 
     def on_train_end(self, loop: Any) -> None:

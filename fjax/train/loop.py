@@ -269,13 +269,13 @@ def run_epochs(step_fn, loop: LoopState, args: tuple, epochs: int,
                 done = loop
                 if interrupted():   # a Ctrl-C that Python swallowed (`reliable_interrupts`)
                     raise KeyboardInterrupt
+            record.compile_s, record.compilations = meter.seconds, meter.compilations
+            record.train_s = time.perf_counter() - t_train
+            for cb in callbacks:   # a Ctrl-C here still saves the last epoch
+                cb.on_train_end(loop)
         except KeyboardInterrupt:
             for cb in callbacks:
                 if hasattr(cb, "on_interrupt"):
                     cb.on_interrupt(done)
             raise
-    record.compile_s, record.compilations = meter.seconds, meter.compilations
-    record.train_s = time.perf_counter() - t_train
-    for cb in callbacks:
-        cb.on_train_end(loop)
     return loop
