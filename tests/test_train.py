@@ -593,6 +593,29 @@ def test_a_ctrl_c_among_the_callbacks_saves_the_last_finished_epoch(tmp_path, ho
         np.testing.assert_array_equal(after["loss"], before["loss"])
 
 
+def test_a_save_cut_short_is_removed_quietly_on_resume(tmp_path, caplog):
+    """A run killed while saving epoch 3 left `3.orbax-checkpoint-tmp` among the
+    checkpoints; its resume printed orbax's 'WARNING:absl:Attempted to create temporary
+    directory ... which already exists' on reaching epoch 3. The unfinished save is now
+    removed when the Checkpointer opens the folder, and the resume equals a run that
+    never stopped."""
+    cfg = lambda epochs: TrainConfig(epochs=epochs, batch_size=16)  # noqa: E731
+    full = fit(fresh_state(), LOSS, DATA, config=cfg(4), callbacks=())
+    checkpoints = Checkpointer(tmp_path)
+    fit(fresh_state(), LOSS, DATA, config=cfg(2), callbacks=[checkpoints])
+    checkpoints.close()
+    cut = tmp_path / "3.orbax-checkpoint-tmp"
+    shutil.copytree(tmp_path / "2", cut)   # what a killed save of epoch 3 leaves
+    (cut / "commit_success.txt").unlink(missing_ok=True)
+    with caplog.at_level("WARNING"):
+        checkpoints = Checkpointer(tmp_path)
+        resumed = fit(fresh_state(), LOSS, DATA, config=cfg(4), callbacks=[checkpoints])
+        checkpoints.close()
+    assert not [r for r in caplog.records if "temporary directory" in r.getMessage()]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["3", "4"]
+    assert tree_equal(full.state.params, resumed.state.params)
+
+
 def test_a_hand_loop_checkpointed_and_resumed_equals_one_that_never_stopped(tmp_path):
     # A researcher's own loop over the pure step: save, stop after 3 of 6 steps, resume
     # in a new Checkpointer (a new process) and finish; bit-identical to 6 steps at once.

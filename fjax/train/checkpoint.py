@@ -105,7 +105,8 @@ class Checkpointer(Callback):
         self.manager = ocp.CheckpointManager(
             self.directory,
             options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
-                                                 enable_async_checkpointing=False),
+                                                 enable_async_checkpointing=False,
+                                                 cleanup_tmp_directories=True),
             item_handlers={"loop": ocp.StandardCheckpointHandler(),
                            "history": ocp.JsonCheckpointHandler(),
                            "run": ocp.JsonCheckpointHandler()})
