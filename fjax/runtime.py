@@ -134,6 +134,24 @@ def reliable_interrupts() -> Iterator[None]:
         _INTERRUPTED.clear()
 
 
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """Hold a Ctrl-C until the block ends, then raise it: for a write that must finish
+    (a checkpoint cut short leaves an unfinished folder, and saving again over it failed
+    with 'File exists'). A no-op outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
 def interrupted() -> bool:
     """Whether a Ctrl-C under `reliable_interrupts` has arrived."""
     return _INTERRUPTED.is_set()

@@ -4,7 +4,9 @@ import dataclasses
 import functools
 import gc
 import json
+import os
 import shutil
+import signal
 import types
 import warnings
 import weakref
@@ -591,6 +593,33 @@ def test_a_ctrl_c_among_the_callbacks_saves_the_last_finished_epoch(tmp_path, ho
     assert tree_equal(full.state.params, resumed.state.params)
     for before, after in zip(full.history, resumed.history):
         np.testing.assert_array_equal(after["loss"], before["loss"])
+
+
+def test_a_ctrl_c_during_a_save_lets_it_finish(tmp_path, monkeypatch):
+    """A Ctrl-C that landed in the final save (fjax run forecast, SIGINT just after the
+    last epoch) cut orbax's write short; saving again over its unfinished folder failed
+    with "error: File exists" (exit status 2) and left no checkpoint. Now a save holds
+    the Ctrl-C until it is complete, then raises it; the resume equals a run that never
+    stopped."""
+    cfg = TrainConfig(epochs=4, batch_size=16)
+    full = fit(fresh_state(), LOSS, DATA, config=cfg, callbacks=())
+    checkpoints = Checkpointer(tmp_path, every_s=1e9)   # saves only when done
+    real, begun, ended = checkpoints.manager.save, [], []
+
+    def interrupted_save(epoch, **kwargs):
+        begun.append(epoch)
+        os.kill(os.getpid(), signal.SIGINT)   # the signal arrives as the save starts
+        real(epoch, **kwargs)
+        ended.append(epoch)
+    monkeypatch.setattr(checkpoints.manager, "save", interrupted_save)
+    with pytest.raises(KeyboardInterrupt):
+        fit(fresh_state(), LOSS, DATA, config=cfg, callbacks=[checkpoints])
+    checkpoints.close()
+    assert begun == ended == [4]
+    checkpoints = Checkpointer(tmp_path)
+    resumed = fit(fresh_state(), LOSS, DATA, config=cfg, callbacks=[checkpoints])
+    checkpoints.close()
+    assert tree_equal(full.state.params, resumed.state.params)
 
 
 def test_a_save_cut_short_is_removed_quietly_on_resume(tmp_path, caplog):

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
+from fjax.runtime import deferred_interrupts
 from fjax.train.callbacks import Callback, Resumed
 
 
@@ -190,12 +191,14 @@ class Checkpointer(Callback):
     def save(self, epoch: int, state: Any) -> None:
         """Save `state` (a `LoopState`, or in a loop of your own any pytree such as a
         `TrainState`) as checkpoint `epoch`, atomically (complete or absent); `restore`
-        reads it back. The callback's own saves go through here too."""
-        self.manager.save(epoch, args=ocp.args.Composite(
-            loop=ocp.args.StandardSave(state),
-            history=ocp.args.JsonSave([_encode(logs) for logs in self.history]),
-            run=ocp.args.JsonSave({"inputs": self.inputs})))
-        self.manager.wait_until_finished()
+        reads it back. The callback's own saves go through here too; a Ctrl-C during
+        one is raised once it is complete."""
+        with deferred_interrupts():
+            self.manager.save(epoch, args=ocp.args.Composite(
+                loop=ocp.args.StandardSave(state),
+                history=ocp.args.JsonSave([_encode(logs) for logs in self.history]),
+                run=ocp.args.JsonSave({"inputs": self.inputs})))
+            self.manager.wait_until_finished()
         self.saved_at = time.monotonic()
 
     def on_epoch_end(self, epoch: int, logs: dict, loop: Any) -> None:
@@ -209,7 +212,7 @@ class Checkpointer(Callback):
         is the last epoch every callback saw; logs of a later one (a Ctrl-C among the
         callbacks after this one) are dropped, as the state does not hold that epoch."""
         epoch = int(np.max(np.asarray(loop.epoch)))
-        if epoch and epoch <= len(self.history) and self.latest_epoch() != epoch:
+        if epoch and epoch <= len(self.history) and (self.latest_epoch() or 0) < epoch:
             del self.history[epoch:]
             self.save(epoch, loop)
 
