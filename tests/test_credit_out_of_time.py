@@ -226,7 +226,7 @@ def test_categories_only_later_applicants_hold_are_counted(tmp_path):
     purpose = frame["purpose"].where(frame.index < 170, "crypto mining")
     path = run(config(loan_book(tmp_path, "new_purpose.csv", purpose=purpose)), progress=False)
     metrics = json.loads((path / "metrics.json").read_text())
-    assert metrics["out_of_time"]["unseen_categories"] == {"purpose": 30}
+    assert metrics["out_of_time"]["unseen_values"] == {"purpose": 30}
     assert "purpose 30. The model has learned nothing" in (path / "report.md").read_text()
 
 

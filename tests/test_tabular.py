@@ -244,6 +244,47 @@ def test_an_unseen_category_under_woe_scores_as_the_training_applicants_mix():
     assert enc.to_dict()["woe"]["city"]["unseen"] == pytest.approx(mix)
 
 
+@pytest.mark.parametrize("categorical", ["onehot", "index"])
+def test_a_missing_number_where_training_held_none_scores_as_the_training_mix(categorical):
+    """A numeric column whole in the training rows, missing in a scored row: under WOE it
+    encodes as the training rows' mean WOE (by hand with pandas: 0.335 here, where it got
+    WOE 0, the population's odds), standardized as the training mean (scikit-learn's mean
+    imputer and scaler: 0, where the median gave -0.56), in one-hot and index (MLP) mode
+    alike, so it scores as the average applicant, as an unseen category does; `unseen`
+    counts those rows."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import StandardScaler
+    amount = [10.0] * 4 + [20.0] * 4 + [90.0] * 4
+    df = pd.DataFrame({"amount": amount + [np.nan, np.nan],
+                       "city": ["a", "b"] * 7,
+                       "y": ["good"] * 9 + ["bad"] * 3 + ["good", "bad"]})
+    schema = infer_schema(df, "y", "bad")
+    y = binary_target(df, schema)
+    rows = df["amount"].notna().to_numpy()
+    train = df[rows].assign(bad=y[rows])
+    counts = train.groupby("amount")["bad"].agg(bads="sum", n="size")
+    good, bad, a, k = counts["n"] - counts["bads"], counts["bads"], 0.5, len(counts)
+    woe = (np.log((good + a) / (good.sum() + a * k))
+           - np.log((bad + a) / (bad.sum() + a * k)))
+    mix = train["amount"].map(woe).mean()
+    assert abs(mix) > 0.05
+    enc = fit_encoder(df, schema, y, rows, categorical=categorical, woe="numeric",
+                      woe_bins=3)
+    out = enc.transform(df).num[:, enc.num_names.index("amount:woe")]
+    np.testing.assert_allclose(out[:12], train["amount"].map(woe), atol=1e-6)
+    np.testing.assert_allclose(out[12:], mix, atol=1e-6)
+    assert enc.unseen(df) == {"amount": 2}
+
+    enc = fit_encoder(df, schema, y, rows, categorical=categorical)
+    got = enc.transform(df).num[:, enc.num_names.index("amount")]
+    imputer = SimpleImputer(strategy="mean").fit(df.loc[rows, ["amount"]])
+    scaler = StandardScaler().fit(imputer.transform(df.loc[rows, ["amount"]]))
+    want = scaler.transform(imputer.transform(df[["amount"]]))[:, 0]
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert want[-1] == pytest.approx(0.0, abs=1e-12) and "amount" not in enc.indicators
+    assert enc.unseen(df) == {"amount": 2}
+
+
 def _woe_frame():
     return pd.DataFrame({
         "amount": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, np.nan, 900.0, 950.0, 990.0, 999.0],

@@ -4,15 +4,21 @@
 `rows` (a fold's training rows) and nothing else; `transform` then encodes any rows:
 
   numeric      missing values imputed with the training median, then standardized with
-               the training mean and standard deviation (`fjax.data.scalers`);
+               the training mean and standard deviation (`fjax.data.scalers`); where the
+               training rows held none, with the training mean (0 once standardized);
   indicators   a 0/1 "was missing" column for each numeric column that had missing
                values in the training rows (as scikit-learn's `add_indicator`);
   woe          optionally, numeric (or all) columns replaced by weight of evidence (a
-               category training never held: the training rows' mean WOE, their mix);
+               category training never held, or a missing value where it held none: the
+               training rows' mean WOE, their mix);
   categorical  one-hot columns (for linear models) or integer indices (for embeddings)
                over the categories seen in training; index 0 / the first one-hot column
                is the "unknown" slot every unseen category maps to. Missing values are
                the category "<missing>".
+
+So a value the training rows never held (an unseen category, a missing number where
+they had none) enters as the training applicants' mix under every encoding: it scores as
+the average applicant does (0 points against the reference in a logistic scorecard).
 
 `Encoded.num: f32[n, d]` holds every float column; `Encoded.cat: i32[n, c]` the category
 indices (c = 0 in one-hot mode). `num_attributes` names the original column behind each
@@ -49,12 +55,14 @@ class TabularEncoder:
     categorical_mode: str
     standardized: tuple[str, ...]
     fill: np.ndarray                        # f64[len(standardized)] training medians
+    # (means where the training rows held no missing value)
     scaler: Scaler
     indicators: tuple[str, ...]
     woe: dict[str, NumericWoe | CategoricalWoe] = field(default_factory=dict)
     vocab: dict[str, tuple[str, ...]] = field(default_factory=dict)
     shares: dict[str, np.ndarray] = field(default_factory=dict)  # f64[1 + known]: training
     # share of each one-hot slot; an unseen category is encoded as this mix
+    complete: tuple[str, ...] = ()          # numeric columns the training rows held whole
 
     @property
     def num_names(self) -> tuple[str, ...]:
@@ -111,10 +119,13 @@ class TabularEncoder:
         return Encoded(num=num.astype(np.float32), cat=cat.astype(np.int32))
 
     def unseen(self, df: pd.DataFrame) -> dict[str, int]:
-        """Rows of `df` per categorical column whose category training never held."""
+        """Rows of `df` per column whose value training never held: a category, or a
+        missing number in a column the training rows held no missing value in."""
         counts = {c: int(np.sum(self._codes(df, c) == 0)) for c in self.vocab}
         counts.update({c: int(np.sum(~np.isin(category_values(df, c), w.categories)))
                        for c, w in self.woe.items() if isinstance(w, CategoricalWoe)})
+        counts.update({c: int(np.sum(np.isnan(numeric_values(df, c))))
+                       for c in self.complete})
         return {c: k for c, k in counts.items() if k}
 
     def _codes(self, df: pd.DataFrame, column: str) -> np.ndarray:
@@ -132,7 +143,8 @@ class TabularEncoder:
                 "standardized": list(self.standardized), "fill": self.fill.tolist(),
                 "scaler": self.scaler.to_dict(), "indicators": list(self.indicators),
                 "woe": woe, "vocab": {c: list(v) for c, v in self.vocab.items()},
-                "shares": {c: v.tolist() for c, v in self.shares.items()}}
+                "shares": {c: v.tolist() for c, v in self.shares.items()},
+                "complete": list(self.complete)}
 
 
 def fit_encoder(df: pd.DataFrame, schema: TableSchema, y: np.ndarray,
@@ -159,7 +171,7 @@ def fit_encoder(df: pd.DataFrame, schema: TableSchema, y: np.ndarray,
     raw = (np.stack([numeric_values(train, c) for c in standardized], axis=1)
            if standardized else np.zeros((len(train), 0)))
     present = ~np.isnan(raw)
-    fill = np.array([np.median(raw[present[:, j], j]) if present[:, j].any() else 0.0
+    fill = np.array([_fill(raw[present[:, j], j], present[:, j].all())
                      for j in range(raw.shape[1])])
     scaler = (fit_scaler("standard", np.where(present, raw, fill)) if standardized
               else Scaler("standard", np.zeros(0), np.ones(0)))
@@ -167,8 +179,9 @@ def fit_encoder(df: pd.DataFrame, schema: TableSchema, y: np.ndarray,
     bins: dict[str, NumericWoe | CategoricalWoe] = {}
     if woe_numeric:
         for c in schema.numeric:
-            bins[c] = fit_numeric_woe(numeric_values(train, c), y_train, woe_bins,
-                                      monotone=woe_monotone)
+            x = numeric_values(train, c)
+            bins[c] = with_unseen(fit_numeric_woe(x, y_train, woe_bins, monotone=woe_monotone),
+                                  x)
     coded = schema.categorical
     if woe == "all":
         for c in schema.categorical:
@@ -178,7 +191,20 @@ def fit_encoder(df: pd.DataFrame, schema: TableSchema, y: np.ndarray,
     vocab = {c: tuple(sorted(set(category_values(train, c)))) for c in coded}
     encoder = TabularEncoder(schema=schema, categorical_mode=categorical,
                              standardized=tuple(standardized), fill=fill, scaler=scaler,
-                             indicators=indicators, woe=bins, vocab=vocab)
+                             indicators=indicators, woe=bins, vocab=vocab,
+                             complete=tuple(c for c in schema.numeric
+                                            if not np.isnan(numeric_values(train, c)).any()))
     return dataclasses.replace(encoder, shares={
         c: np.bincount(encoder._codes(train, c), minlength=len(known) + 1) / len(train)
         for c, known in vocab.items()})
+
+
+def _fill(present: np.ndarray, whole: bool) -> float:
+    """The value a missing number is imputed with: the training median where the training
+    rows held missing values (their indicator column carries the difference), else the
+    training mean, which standardizes to 0: the training applicants' mix, as an unseen
+    category's encoding (the median would score it as the median applicant, away from
+    the average one in a skewed column such as a credit amount)."""
+    if not len(present):
+        return 0.0
+    return float(np.mean(present) if whole else np.median(present))

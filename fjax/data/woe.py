@@ -8,9 +8,9 @@ the categories of a categorical one; missing values form their own bin). Each bi
 with `a` a smoothing count (0.5) so empty cells stay finite, B the number of bins and G,
 Bad the totals. Positive WOE means fewer bads than average. Values never seen in
 training (a new category, a missing value when training had none) get WOE 0 (the
-population's odds); a new category gets `CategoricalWoe.unseen` instead, which the
-tabular encoder sets to the training rows' mean WOE (`with_unseen`), so that it scores
-as the average applicant does.
+population's odds) as fitted here; the tabular encoder sets them to the training rows'
+mean WOE (`with_unseen`: `CategoricalWoe.unseen`, `NumericWoe.missing_woe`), so that
+they score as the average applicant does.
 Every numeric bin holds training rows, so a value beyond the training range gets its end
 bin's WOE, not the WOE of an empty bin. Edges are observed values and a bin [e_k, e_k+1)
 holds e_k, so only the first bin can be empty: when many rows sit at the minimum (a count
@@ -63,7 +63,7 @@ class NumericWoe:
 
     edges: np.ndarray        # f64[B - 1] interior cut points
     woe: np.ndarray          # f64[B]
-    missing_woe: float       # 0.0 when training had no missing values
+    missing_woe: float       # 0.0 when training had no missing values (see `with_unseen`)
 
     def bin_of(self, x: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.edges, x, side="right")
@@ -142,6 +142,9 @@ class CategoricalWoe:
         return np.array([index.get(v, len(index)) for v in values], np.int64)
 
 
+WOE = NumericWoe | CategoricalWoe
+
+
 def fit_categorical_woe(values: np.ndarray, y: np.ndarray) -> CategoricalWoe:
     """WOE of every category seen in the training `values` (strings)."""
     categories, codes = np.unique(np.asarray(values, dtype=str), return_inverse=True)
@@ -149,9 +152,15 @@ def fit_categorical_woe(values: np.ndarray, y: np.ndarray) -> CategoricalWoe:
     return CategoricalWoe(categories=tuple(categories.tolist()), woe=woe)
 
 
-def with_unseen(woe: CategoricalWoe, values: np.ndarray) -> CategoricalWoe:
-    """`woe` scoring an unseen category as the mean WOE of the training `values` (the
+def with_unseen(woe: WOE, values: np.ndarray) -> WOE:
+    """`woe` scoring a value training never held (an unseen category; a missing number
+    where the training `values` had none) as the mean WOE of the training `values` (the
     training applicants' mix). WOE 0 is the population's odds, not the average
     applicant's WOE (sum_b share_b WOE_b: 0.155 for German credit's checking account): a
-    linear model would score an unseen category away from the average applicant."""
-    return CategoricalWoe(woe.categories, woe.woe, float(np.mean(woe.transform(values))))
+    linear model would score such a value away from the average applicant."""
+    mix = float(np.mean(woe.transform(values)))
+    if isinstance(woe, CategoricalWoe):
+        return CategoricalWoe(woe.categories, woe.woe, mix)
+    if np.isnan(np.asarray(values, np.float64)).any():
+        return woe                       # the missing bin has a WOE of its own
+    return NumericWoe(woe.edges, woe.woe, mix)

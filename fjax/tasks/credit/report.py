@@ -195,12 +195,13 @@ def out_of_time_lines(oot: dict | None) -> list[str]:
              f"shift). Later: {_confusion_words(late['confusion'])}."]
     if late["auc"] is None:
         lines.append("AUC and KS need both classes; the later applicants hold one only.")
-    if oot["unseen_categories"]:
-        counts = ", ".join(f"{c} {k}" for c, k in oot["unseen_categories"].items())
-        lines.append(f"Categories the earlier applicants never held, among the later ones "
-                     f"(applicants per column): {counts}. The model has learned nothing "
-                     "about them: they score as the earlier applicants' mix of categories "
-                     "(0 points against the reference applicant, under WOE too).")
+    if oot["unseen_values"]:
+        counts = ", ".join(f"{c} {k}" for c, k in oot["unseen_values"].items())
+        lines.append(f"Values the earlier applicants never held (a category, or a missing "
+                     f"value where they had none), among the later ones (applicants per "
+                     f"column): {counts}. The model has learned nothing about them: they "
+                     "score as the earlier applicants' mix (0 points against the reference "
+                     "applicant, under WOE too).")
     return lines + [""]
 
 
@@ -464,7 +465,8 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               "against the reference applicant, most adverse first.",
               "- `scorecard.csv` (logistic regression): points per attribute value; "
               "`<missing>` is a missing value and `<unknown>` a category the training data "
-              "never held (scored as the training applicants' mix: 0 points). "
+              "never held (scored, as is a missing value where the training data held none, "
+              "as the training applicants' mix: 0 points). "
               "`encoder.json`: the fitted encoding, to score new applicants.",
               "- `new_scores.csv` (with `--data.score-path`): new applicants scored like "
               "`scores.csv`; `out_of_time_scores.csv` (with `--data.date-column`): the "

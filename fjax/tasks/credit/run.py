@@ -121,7 +121,7 @@ def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, final: F
                "cost_per_applicant": oof.summary["cost_per_applicant_cross_fitted"]}
     return {"date_column": d.date_column, "share": n_later / n_all, "threshold": t,
             "later_seen_earlier": data.later_seen_earlier,
-            "unseen_categories": final.encoder.unseen(data.later),
+            "unseen_values": final.encoder.unseen(data.later),
             "earlier_out_of_fold": earlier,
             "later": {**measures(later_raw, later["pd"].to_numpy(), data.later_y),
                       "dates": data.date_spans["later"]},
@@ -314,7 +314,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         new = score_new(config, data.new, final, oof.calibrator, oof.threshold, scale)
         run_dir.csv("new_scores.csv", new)
         stability["psi_new_applicants"] = psi(scores["score"].to_numpy(), new["score"].to_numpy())
-        stability["new_applicants_unseen_categories"] = final.encoder.unseen(data.new)
+        stability["new_applicants_unseen_values"] = final.encoder.unseen(data.new)
     later = later_raw = None
     if data.later is not None:
         later = score_new(config, data.later, final, oof.calibrator, oof.threshold, scale,
