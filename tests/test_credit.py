@@ -583,6 +583,14 @@ def test_the_earlier_applicants_cost_beside_the_later_ones_is_cross_fitted():
     facts = out_of_time_facts(cfg, data, oof, final, pd.DataFrame({"score": pd_raw}), later,
                               later["pd"].to_numpy())
     assert facts["earlier_out_of_fold"]["cost_per_applicant"] == pytest.approx(by_hand)
+    # Its confusion counts are those same cross-fitted decisions (by hand: each fold's rows
+    # rejected at its own t), so 5 FN + FP over n is the cost; they were at the deployed t.
+    t_row = oof.per_fold["threshold"].to_numpy()[oof.fold]
+    reject, bad = pd_raw >= t_row, y == 1
+    want = {"tp": int(np.sum(reject & bad)), "fp": int(np.sum(reject & ~bad)),
+            "fn": int(np.sum(~reject & bad)), "tn": int(np.sum(~reject & ~bad))}
+    assert facts["earlier_out_of_fold"]["confusion"] == want
+    assert (5.0 * want["fn"] + want["fp"]) / len(y) == pytest.approx(by_hand)
     assert facts["later"]["cost_per_applicant"] == pytest.approx(cost(later["pd"], later_y,
                                                                       oof.threshold))
 

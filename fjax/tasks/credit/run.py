@@ -98,7 +98,8 @@ def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, final: F
     """The held-out later applicants beside the earlier ones' out-of-fold figures. AUC,
     Gini and KS rank the model's own PDs (as the cross-validation does: calibration's
     ties would lower them); Brier, cost and the confusion are of the deployed PDs at the
-    deployed threshold, but for the earlier ones' cost, cross-fitted as the decision's.
+    deployed threshold, but for the earlier ones' cost and confusion, cross-fitted as the
+    decision's (each fold at its own t).
     AUC, Gini and KS are None where a group holds one class only."""
     d, t = config.data, oof.threshold
 
@@ -114,11 +115,12 @@ def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, final: F
                 "confusion": confusion(pd_, y, t)}
 
     n_later, n_all = len(data.later_y), len(data.later_y) + len(data.y)
-    # The earlier applicants' cost cross-fitted (each fold at the t of the other folds): a
-    # t fitted on their own PDs is their cheapest, which would flatter them beside the
-    # later ones.
+    # The earlier applicants' cost and confusion cross-fitted (each fold at the t of the
+    # other folds): a t fitted on their own PDs is their cheapest, which would flatter
+    # them beside the later ones; the confusion is the decisions that cost is the mean of.
     earlier = {**measures(oof.pd_raw, oof.pd, data.y), "dates": data.date_spans["earlier"],
-               "cost_per_applicant": oof.summary["cost_per_applicant_cross_fitted"]}
+               "cost_per_applicant": oof.summary["cost_per_applicant_cross_fitted"],
+               "confusion": oof.summary["confusion_cross_fitted"]}
     return {"date_column": d.date_column, "share": n_later / n_all, "threshold": t,
             "later_seen_earlier": data.later_seen_earlier,
             "unseen_values": final.encoder.unseen(data.later),
