@@ -2,6 +2,7 @@
 or more under the most favoured age below 62 (US Regulation B); the run checks it."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from fjax.config import TrainConfig
@@ -66,6 +67,37 @@ def test_age_bands_scored_against_the_best_band_under_62_match_the_scorecard(
         assert f"{elderly - under:.2f} points" in warning and f"--data.drop {AGE}" in warning
     else:
         assert age_warning(age) == [] and "No age of 62 or more" in "\n".join(age_lines(age))
+
+
+def test_an_age_scored_down_for_some_applicants_only_is_worded_per_applicant(monkeypatch):
+    """An MLP scores age differently per applicant: here age 62 is scored down for 1 of 3
+    applicants (by 0.7 points) while on average it scores +0.77 against the best age under
+    62 (both by numpy from the score matrix). The warning leads with the share scored
+    down and says the average hides them; it said "scores 0.77 points ... 33% of them are
+    scored down" side by side, and called an age the model does not bin "band 62"."""
+    from types import SimpleNamespace
+    ages = np.array([30.0, 50.0, 62.0, 70.0])
+    scores = np.array([[600.0, 601.0, 600.3, 602.0],     # 62 under its best (50) by 0.7
+                       [600.0, 600.0, 601.0, 601.0],
+                       [600.0, 599.0, 601.0, 601.5]])
+    monkeypatch.setattr(age_module, "age_scores", lambda *args: scores)
+    frame = pd.DataFrame({AGE: [30.0, 50.0, 70.0]})
+    final = SimpleNamespace(encoder=SimpleNamespace(woe={}))
+    age = age_check(final, frame, AGE, ScoreScale(600.0, 50.0, 20.0))
+    np.testing.assert_array_equal(age["ages"], ages)
+    young, old = scores[:, :2], scores[:, 2:]
+    shortfall = young.max(axis=1) - old.min(axis=1)
+    mean = scores.mean(axis=0)
+    assert age["applicants_scored_down"] == pytest.approx(np.mean(shortfall > 1e-3)) == 1 / 3
+    assert age["shortfall_max"] == pytest.approx(shortfall.max()) == pytest.approx(0.7)
+    assert age["worst_elderly"]["points"] == pytest.approx(mean[2] - mean[:2].max())
+    assert age["worst_elderly"]["band"] is None and age["negative_factor"]
+    warning = " ".join(age_warning(age))
+    assert "33% of the applicants score lower at an age of 62 or more" in warning
+    assert "by up to 0.70 points" in warning and "(band" not in warning
+    assert (f"no age of 62 or more is scored down (`{AGE}` = 62 scores "
+            f"{mean[2] - mean[:2].max():+.2f} points against the age under 62 that scores "
+            "best on average (30)): the model scores age differently") in warning
 
 
 def test_the_ages_checked_are_whole_ages_62_and_the_bin_edges():

@@ -78,9 +78,11 @@ def age_check(final: FinalModel, frame: pd.DataFrame, column: str, scale: ScoreS
     best = int(np.argmax(np.where(old, -np.inf, mean)))
     worst = int(np.argmin(np.where(old, mean, np.inf)))
     label = bands(final, column, ages)
+    binned = isinstance(final.encoder.woe.get(column), NumericWoe)
     return {**facts, "ages": ages.tolist(), "bands": label, "points": points.tolist(),
-            "best_under": {"age": float(ages[best]), "band": label[best]},
-            "worst_elderly": {"age": float(ages[worst]), "band": label[worst],
+            "best_under": {"age": float(ages[best]), "band": label[best] if binned else None},
+            "worst_elderly": {"age": float(ages[worst]),
+                              "band": label[worst] if binned else None,
                               "points": float(points[worst])},
             "shortfall_max": float(shortfall.max()),
             "applicants_scored_down": float(np.mean(shortfall > TOLERANCE)),

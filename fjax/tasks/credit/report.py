@@ -9,7 +9,7 @@ import pandas as pd
 
 from fjax.report import plots
 from fjax.report.files import RunDir, markdown_table
-from fjax.tasks.credit.age import ELDERLY, age_table
+from fjax.tasks.credit.age import ELDERLY, TOLERANCE, age_table
 from fjax.tasks.credit.characteristics import LEAK_AUC, SHIFT_CSI
 from fjax.tasks.credit.fairness import PD_INPUT
 from fjax.tasks.credit.oof import OutOfFold
@@ -320,18 +320,28 @@ def leakage_lines(chars: pd.DataFrame) -> list[str]:
             f"it with --data.drop {' '.join(strong['attribute'])}.", ""]
 
 
+def _age(at: dict) -> str:
+    """An age, with its band where the model bins age (WOE)."""
+    return f"{at['age']:g}" + (f" (band {at['band']})" if at["band"] else "")
+
+
 def age_warning(age: dict | None) -> list[str]:
     """A warning, first in the report, where an age of `ELDERLY` or more scores under the
     most favoured age below it: US Regulation B's condition for scoring age fails."""
     if age is None or not age["negative_factor"]:
         return []
     worst, best, column = age["worst_elderly"], age["best_under"], age["column"]
+    said = (f"`{column}` = {_age(worst)} scores {worst['points']:+.2f} points against "
+            f"the age under {ELDERLY} that scores best on average ({_age(best)})")
+    average = (f"On average over the applicants, {said}." if worst["points"] < -TOLERANCE
+               else f"Averaged over the applicants, no age of {ELDERLY} or more is scored "
+               f"down ({said}): the model scores age differently for different applicants, "
+               "and the average hides those scored down.")
     return [f"**Age is a negative factor for applicants of {ELDERLY} or more.** "
-            f"`{column}` = {worst['age']:g} (band {worst['band']}) scores "
-            f"{worst['points']:.2f} points against the most favoured age under {ELDERLY} "
-            f"({best['age']:g}, band {best['band']}), on average over the applicants; "
-            f"{age['applicants_scored_down']:.0%} of them are scored down for an age of "
-            f"{ELDERLY} or more, by up to {age['shortfall_max']:.2f} points. US Regulation "
+            f"{age['applicants_scored_down']:.0%} of the applicants score lower at an age of "
+            f"{ELDERLY} or more than at their own best age under {ELDERLY} (`{column}` set "
+            f"to each age, all else as it is), by up to {age['shortfall_max']:.2f} points. "
+            f"{average} US Regulation "
             "B (12 CFR 1002.6(b)(2)(ii)) allows age in an empirically derived, "
             f"statistically sound system only if applicants aged {ELDERLY} or older are "
             "not assigned a negative factor or value. Fix: drop the column "
