@@ -70,3 +70,28 @@ def test_scans_unroll_by_platform(cell, dtype, data_input, monkeypatch):
         jaxpr = jax.make_jaxpr(jax.grad(loss, argnums=argnums))(*args)
     kernel = dtype == jnp.float32 and kernels.recurrent_kernels()
     assert sorted(_scan_unrolls(jaxpr.jaxpr)) == ([3, 3] if kernel else [2, 2, 3, 3])
+
+
+TEXTBOOK = {"lstm": test_lstm_kernel.textbook_lstm, "gru": test_gru_layer.textbook_gru}
+
+
+@pytest.mark.parametrize("cell", LAYERS)
+@pytest.mark.parametrize("final", [False, True])
+def test_gradients_keep_their_inputs_dtypes(cell, final):
+    """float64 data and float32 weights (numpy's default under jax_enable_x64): each
+    gradient is in its input's dtype, as autodiff of the textbook cell gives it. The
+    weights' gradients were float64, and the optimizer state changed dtype mid-scan."""
+    module, _ = LAYERS[cell]
+    name = "final" if final else "sequence"
+    layer = getattr(module, f"{cell}_{name}")
+    textbook = TEXTBOOK[cell]
+    with jax.enable_x64():
+        args, dhs = _args(cell)
+        args = (args[0].astype(jnp.float64),) + tuple(a.astype(jnp.float32) for a in args[1:])
+        ct = dhs[-1] if final else dhs
+        ours = jax.grad(lambda *a: jnp.sum(layer(*a) * ct), range(len(args)))(*args)
+        ref = jax.grad(lambda *a: jnp.sum((textbook(*a)[-1] if final else textbook(*a)) * ct),
+                       range(len(args)))(*args)
+    assert [g.dtype for g in ours] == [a.dtype for a in args] == [g.dtype for g in ref]
+    for a, b in zip(ours, ref):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)

@@ -82,10 +82,19 @@ def _dense(cotangent, like):
     return cotangent
 
 
+def _like_primals(grads: tuple, args: tuple) -> tuple:
+    """Each gradient in its input's dtype, as autodiff gives it: with mixed inputs (float64
+    data under jax_enable_x64, float32 weights) the backward pass computes in the wider
+    type, and a float64 gradient of a float32 weight made the optimizer state change dtype
+    (a failed epoch scan, or a recompile per step)."""
+    return tuple(g.astype(a.dtype) for g, a in zip(grads, args))
+
+
 def custom_recurrence(forward: Callable, backward: Callable) -> tuple[Callable, Callable]:
     """The layer's `sequence(x, *weights) -> hs f32[T, B, H]` and
     `final(x, *weights) -> h_T f32[B, H]`, each a `jax.custom_vjp` with `symbolic_zeros`:
-    the inputs' gradient is only computed when x depends on what is differentiated."""
+    the inputs' gradient is only computed when x depends on what is differentiated.
+    Gradients come back in their inputs' dtypes (`_like_primals`)."""
 
     def fwd(*primals):
         args = tuple(p.value for p in primals)
@@ -98,7 +107,8 @@ def custom_recurrence(forward: Callable, backward: Callable) -> tuple[Callable, 
 
     def sequence_bwd(residuals, dhs):
         hs = residuals[2][0]
-        return backward(*residuals, _dense(dhs, hs), jnp.zeros_like(hs[0]))
+        grads = backward(*residuals, _dense(dhs, hs), jnp.zeros_like(hs[0]))
+        return _like_primals(grads, residuals[1])
 
     @jax.custom_vjp
     def final(*args):
@@ -110,7 +120,8 @@ def custom_recurrence(forward: Callable, backward: Callable) -> tuple[Callable, 
 
     def final_bwd(residuals, dh):
         hs = residuals[2][0]
-        return backward(*residuals, jnp.zeros_like(hs), _dense(dh, hs[0]))
+        grads = backward(*residuals, jnp.zeros_like(hs), _dense(dh, hs[0]))
+        return _like_primals(grads, residuals[1])
 
     sequence.defvjp(fwd, sequence_bwd, symbolic_zeros=True)
     final.defvjp(final_fwd, final_bwd, symbolic_zeros=True)
