@@ -186,6 +186,15 @@ def set_hyperparams(opt_state, values: Mapping[str, jax.Array | float]):
     if unknown:
         raise ValueError(f"unknown optimizer hyperparameters {sorted(unknown)}; "
                          f"injected ones are {sorted(opt_state.hyperparams)}")
+    scheduled = sorted(set(values) & set(getattr(opt_state, "hyperparams_states", None) or {}))
+    if scheduled:   # inject_hyperparams recomputes these from their schedule every step
+        raise ValueError(
+            f"cannot set {scheduled} per member: the optimizer was given a schedule for "
+            f"{'it' if len(scheduled) == 1 else 'them'}, which optax.inject_hyperparams "
+            "re-evaluates at every step, so the value set here would be ignored; inject "
+            "a number and apply the schedule inside, e.g. optax.inject_hyperparams("
+            "lambda learning_rate: optax.adam(lambda count: learning_rate * "
+            "shape(count)))(learning_rate=1e-3), with shape(0) = 1")
     hp = dict(opt_state.hyperparams)
     for name, value in values.items():
         hp[name] = jnp.asarray(value, dtype=jnp.asarray(hp[name]).dtype)

@@ -1461,6 +1461,32 @@ def test_a_population_takes_an_optax_chain_of_your_own():
     assert seeds.size == 2 and np.isfinite(seeds.table()["final_loss"]).all()
 
 
+def test_a_scheduled_injected_hyperparameter_is_refused_as_a_grid_key():
+    """optax.inject_hyperparams re-evaluates a schedule it was given at every step, so a
+    grid over that name trained every member alike (before: identical parameters for
+    learning rates 1e-2 and 1e-1). It is refused; the form the message suggests (a number
+    injected, the schedule inside) gives each member its own rate: each equals `fit` with
+    optax.adam(lr * cosine)."""
+    cosine = optax.cosine_decay_schedule(1.0, 20)
+    scheduled = optax.inject_hyperparams(optax.adam)(learning_rate=cosine)
+    grid = {"learning_rate": [1e-2, 1e-1]}
+    with pytest.raises(ValueError, match=r"cannot set \['learning_rate'\] per member: the "
+                       "optimizer was given a schedule for it"):
+        train_population(LOSS, INIT, DATA, optim=scheduled, train=CFG, hparams=grid,
+                         callbacks=())
+    with pytest.raises(ValueError, match="inject a number and apply the schedule inside"):
+        TrainState.create(params=INIT(jax.random.PRNGKey(0)), tx=scheduled, rng=0,
+                          hyperparams={"learning_rate": 0.1})
+    inside = optax.inject_hyperparams(lambda learning_rate: optax.adam(
+        lambda count: learning_rate * cosine(count)))(learning_rate=1e-3)
+    pop = train_population(LOSS, INIT, DATA, optim=inside, train=CFG, hparams=grid, seeds=[3],
+                           callbacks=())
+    for i, lr in enumerate(grid["learning_rate"]):
+        plain = optax.adam(lambda count: np.float32(lr) * cosine(count))
+        one = fit(init_member(INIT, plain, 3), LOSS, DATA, config=CFG, callbacks=())
+        tree_allclose(one.state.params, pop.member_params(i), rtol=2e-4, atol=2e-5)
+
+
 def test_a_loss_that_ignores_the_weights_is_refused_where_they_matter():
     """A mean over the batch trained on the rows outside a fold (its validation rows),
     which fill the last batch with weight 0: a model fitted to y=0 rows, with y=100 on
