@@ -1519,7 +1519,7 @@ def _mean(params, batch):
     return jnp.sum(_per_row(params, batch)) / jnp.maximum(jnp.sum(batch["weight"]), 1e-12)
 
 
-@pytest.mark.parametrize("loss_fn, message", [
+CONTRACT_BREAKS = [
     (lambda p, b, r: _mean(p, b), r"return \(loss, aux\).*got a single array of shape \(\)"),
     (lambda p, b, r: (_per_row(p, b), {}), r"loss has shape \(2,\) on a batch of 2 rows.*"
                                             r"Reduce the per-row losses"),
@@ -1528,7 +1528,10 @@ def _mean(params, batch):
     (lambda p, b, r: (_mean(p, b), {"a": {"b": _mean(p, b)}}), r"aux\['a'\] is a dict, not "
                                                                  "one array"),
     (lambda p, b, r: (_mean(p, b), {"loss": _mean(p, b)}), r"aux may not hold 'loss'"),
-])
+]
+
+
+@pytest.mark.parametrize("loss_fn, message", CONTRACT_BREAKS)
 def test_a_loss_that_breaks_the_contract_is_refused_with_the_contract(loss_fn, message):
     """jax's own errors for these name tracers ("LinearizeTracer", "Gradient only defined
     for scalar-output functions"); the loss is traced once before compiling instead."""
@@ -1536,6 +1539,16 @@ def test_a_loss_that_breaks_the_contract_is_refused_with_the_contract(loss_fn, m
         fit(fresh_state(), loss_fn, DATA, config=CFG, callbacks=())
     with pytest.raises(ValueError, match=message):
         train_population(loss_fn, INIT, DATA, optim=OptimConfig(), train=CFG, callbacks=())
+
+
+@pytest.mark.parametrize("loss_fn, message", CONTRACT_BREAKS[:3])
+def test_the_train_step_alone_refuses_a_loss_its_gradient_cannot_take(loss_fn, message):
+    """Lifted out of fjax (`jax.jit(make_train_step(loss_fn))`), the step said only what
+    jax says ("expected function with aux output to return a two-element tuple, but got
+    ... LinearizeTracer"); it now gives the contract and the fix, when traced."""
+    batch = {"x": X[:2], "y": Y[:2], "weight": np.ones(2, np.float32)}
+    with pytest.raises(ValueError, match=message):
+        jax.jit(make_train_step(loss_fn))(fresh_state(), batch)
 
 
 def test_a_loss_with_no_aux_or_a_metric_per_class_trains():

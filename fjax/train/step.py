@@ -73,7 +73,7 @@ def make_train_step(loss_fn: LossFn) -> Callable[[TrainState, Batch], tuple[Trai
     """`train_step(state, batch) -> (state, metrics)`: one gradient update."""
 
     def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
-        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+        grad_fn = jax.value_and_grad(contract_checked(loss_fn), has_aux=True)
         (loss, aux), grads = grad_fn(state.params, batch, step_key(state))
         metrics = dict(aux or {})
         model_state = metrics.pop(MODEL_STATE, None)
@@ -83,6 +83,22 @@ def make_train_step(loss_fn: LossFn) -> Callable[[TrainState, Batch], tuple[Trai
         return state, {"loss": loss, **metrics}
 
     return train_step
+
+
+def contract_checked(loss_fn: LossFn) -> LossFn:
+    """`loss_fn`, refusing when traced a return that jax's gradient cannot take (a bare
+    loss, a loss per row, an integer loss) with `loss_output_problem`'s message, where
+    jax's own error names a tracer type rather than the fix. Nothing runs per step."""
+
+    def checked(params: Any, batch: Batch, rng: jax.Array | None):
+        out = loss_fn(params, batch, rng)
+        core = (out[0], None) if isinstance(out, tuple) and len(out) == 2 else out
+        rows = jax.tree.leaves(batch)
+        problem = loss_output_problem(core, n_rows=jnp.shape(rows[0])[0] if rows else 0)
+        if problem:
+            raise ValueError(problem)
+        return out
+    return checked
 
 
 @cached_per_loss
