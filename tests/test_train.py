@@ -1269,6 +1269,14 @@ def test_data_off_the_contract_is_told_the_contract():
         fit(fresh_state(), LOSS, {"X": X, "y": Y}, config=TrainConfig(epochs=1), callbacks=())
 
 
+def test_a_lifted_step_without_weights_is_told_to_add_them():
+    """The README's step called on {"x", "y"} alone failed with a bare KeyError('weight')
+    from inside supervised_loss."""
+    with pytest.raises(ValueError, match=r"batch has no \['weight'\] \(its keys: \['x', "
+                       r"'y'\]\).*batch\['weight'\] = jnp.ones"):
+        jax.jit(make_train_step(LOSS))(fresh_state(), {"x": X, "y": Y})
+
+
 @pytest.mark.parametrize("kind", ["module", "function"])
 def test_supervised_loss_trains_a_model_without_deterministic(kind):
     """A flax module without a `deterministic` argument, or a function `(params, x)` of

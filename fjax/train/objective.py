@@ -126,6 +126,18 @@ def entry_weights(batch: Mapping[str, jax.Array]) -> jax.Array:
     return w.reshape(w.shape + (1,) * (mask.ndim - 1)) * mask
 
 
+def check_batch(batch: Mapping[str, Any]) -> None:
+    """A batch called directly (a lifted train step) holds what the loss reads: a bare
+    KeyError('weight') did not say that the weights are the caller's to add."""
+    missing = [k for k in ("x", "y", "weight") if k not in batch]
+    if missing:
+        raise ValueError(
+            f"supervised_loss reads batch['x'], batch['y'] and batch['weight'] (one weight "
+            f"per row, 0 leaves a row out), but the batch has no {missing} (its keys: "
+            f"{sorted(batch)}); fit and train_population add 'weight', a step called "
+            "directly needs it, e.g. batch['weight'] = jnp.ones(len(batch['x']))")
+
+
 def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
     """`loss_fn(params, batch, rng, hparams=None) -> (loss, {})` for batches with x, y, weight.
 
@@ -152,6 +164,7 @@ def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
             raise ValueError(f"unknown loss hyperparameters {sorted(unknown)}; the loss "
                              f"{cfg.name!r} takes {sorted(defaults)}")
         hp = {**defaults, **(hparams or {})}
+        check_batch(batch)
         y = batch["y"]
         out = apply_model(apply_fn, params, batch["x"], rng)
         target_shape = y.shape[1:] if cfg.name != "softmax_ce" else ()
