@@ -1269,6 +1269,20 @@ def test_data_off_the_contract_is_told_the_contract():
         fit(fresh_state(), LOSS, {"X": X, "y": Y}, config=TrainConfig(epochs=1), callbacks=())
 
 
+def test_float64_metrics_under_x64_keep_the_loop_state_types():
+    """With jax_enable_x64 and float64 data the val_loss is float64, and the float32 best
+    score became float64 after the first epoch: a new loop type, so the whole epoch
+    compiled a second time. The best score stays float32: the smallest val_loss logged."""
+    data = {"x": X.astype(np.float64), "y": Y.astype(np.float64)}
+    with jax.enable_x64(True):
+        state = fresh_state()
+        result = fit(state, LOSS, data, val_data=data, config=CFG, callbacks=())
+        start = LoopState.start(state)
+    assert jax.tree.map(lambda a: a.dtype, result.loop) == jax.tree.map(lambda a: a.dtype, start)
+    np.testing.assert_allclose(result.loop.best_score,
+                               min(h["val_loss"] for h in result.history), rtol=1e-6)
+
+
 def test_a_lifted_step_without_weights_is_told_to_add_them():
     """The README's step called on {"x", "y"} alone failed with a bare KeyError('weight')
     from inside supervised_loss."""

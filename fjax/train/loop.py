@@ -132,7 +132,9 @@ def track_best(spec: LoopSpec, loop: LoopState, state: TrainState, metrics: dict
         train=state,
         best_params=jax.tree.map(lambda a, b: jnp.where(improved, a, b),
                                  state.params, loop.best_params),
-        best_score=jnp.where(improved, score, loop.best_score),
+        # kept f32: a float64 metric (jax_enable_x64) changed the loop's type, and
+        # the epoch compiled again
+        best_score=jnp.where(improved, score, loop.best_score).astype(loop.best_score.dtype),
         best_epoch=jnp.where(improved, epoch, loop.best_epoch),
         bad_epochs=bad,
         stopped=~finite | patience_out,
