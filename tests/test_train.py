@@ -1283,6 +1283,25 @@ def test_float64_metrics_under_x64_keep_the_loop_state_types():
                                min(h["val_loss"] for h in result.history), rtol=1e-6)
 
 
+def test_bfloat16_inputs_train_and_their_nans_are_refused():
+    """bfloat16 data (half the memory) was refused as 'has dtype bfloat16; encode it as
+    numbers first' (numpy does not call bfloat16 a float), and predict let its NaNs
+    through. It trains as float32 data holding the same values does (flax promotes the
+    inputs to the float32 weights); a NaN is refused in training and prediction."""
+    x16 = jnp.asarray(X, jnp.bfloat16)
+    runs = [fit(fresh_state(), LOSS, {"x": x, "y": Y}, config=CFG, callbacks=())
+            for x in (x16, np.asarray(x16, np.float32))]
+    np.testing.assert_allclose([h["loss"] for h in runs[0].history],
+                               [h["loss"] for h in runs[1].history], rtol=1e-6)
+    with_nan = x16.at[3, 1].set(jnp.nan)
+    with pytest.raises(ValueError, match=r"data\['x'\] has 1 NaN and 0 infinite values"):
+        fit(fresh_state(), LOSS, {"x": with_nan, "y": Y}, config=CFG, callbacks=())
+    pop = train_population(LOSS, INIT, {"x": x16, "y": Y}, optim=OptimConfig(), train=CFG,
+                           callbacks=())
+    with pytest.raises(ValueError, match=r"x has NaN or infinite values in 1 row\(s\)"):
+        pop.predict(MODEL.apply, with_nan)
+
+
 def test_a_lifted_step_without_weights_is_told_to_add_them():
     """The README's step called on {"x", "y"} alone failed with a bare KeyError('weight')
     from inside supervised_loss."""

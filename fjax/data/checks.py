@@ -59,7 +59,8 @@ def check_arrays(data: Mapping[str, np.ndarray], name: str = "data") -> int:
             raise ValueError(f"{name}[{key!r}] is a scalar; every entry needs one row per sample")
         if arr.shape[0] == 0:
             raise ValueError(f"{name}[{key!r}] has no rows: there is nothing to train on")
-        if np.issubdtype(arr.dtype, np.floating):
+        # jax's test: numpy's calls bfloat16 no float, and refused it as non-numeric
+        if jax.dtypes.issubdtype(arr.dtype, np.floating):
             bad = ~np.isfinite(arr)
             if bad.any():
                 rows = np.unique(np.nonzero(bad.reshape(arr.shape[0], -1))[0])
@@ -67,7 +68,7 @@ def check_arrays(data: Mapping[str, np.ndarray], name: str = "data") -> int:
                     f"{name}[{key!r}] has {int(np.isnan(arr).sum())} NaN and "
                     f"{int(np.isinf(arr).sum())} infinite values in {len(rows)} rows "
                     f"(first at row {rows[0]}); impute or remove them before training")
-            limit = np.finfo(device_dtype(arr.dtype)).max
+            limit = jax.numpy.finfo(device_dtype(arr.dtype)).max
             big = np.abs(arr) > limit
             if big.any():
                 row = int(np.nonzero(big.reshape(arr.shape[0], -1))[0][0])

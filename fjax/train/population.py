@@ -228,7 +228,7 @@ def check_finite_rows(x: Any) -> None:
     """Every float array of `x` finite: a row with a NaN got a NaN prediction, silently;
     refused as training refuses it (as scikit-learn's predict does)."""
     for path, a in jax.tree_util.tree_leaves_with_path(x):
-        if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
+        if jax.dtypes.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
             bad = np.unique(np.nonzero(~np.isfinite(a.reshape(len(a), -1)))[0])
             raise ValueError(f"x{jax.tree_util.keystr(path)} has NaN or infinite values in "
                              f"{len(bad)} row(s) (first at row {bad[0]}); impute or remove "
