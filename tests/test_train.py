@@ -1194,6 +1194,22 @@ def test_a_train_state_takes_an_integer_seed_for_its_key():
     np.testing.assert_array_equal(by_seed.rng, by_key.rng)
 
 
+@pytest.mark.parametrize("seed", [2**32, 2**32 + 3, -1])
+def test_init_member_refuses_a_seed_its_key_cannot_hold(seed):
+    """PRNGKey keeps a seed's low 32 bits, so init_member(2**32) was seed 0's member and
+    init_member(-1) seed 2**32 - 1's: two 'different' seeds, one model. train_population
+    refuses these seeds; init_member, lifted on its own, now does too."""
+    tx = optax.sgd(0.1)
+    with pytest.raises(ValueError, match=rf"seed={seed}: a member's seed must be in "
+                                         r"\[0, 2\*\*32\)"):
+        init_member(INIT, tx, seed)
+    with pytest.raises(ValueError, match=r"seeds must be one or more integers in \[0, 2\*\*32\)"):
+        train_population(LOSS, INIT, DATA, optim=tx, train=CFG, seeds=[seed], callbacks=())
+    edge = init_member(INIT, tx, 2**32 - 1)
+    np.testing.assert_array_equal(edge.rng, jax.random.split(
+        jax.random.PRNGKey(np.uint32(2**32 - 1)))[1])
+
+
 def test_a_typed_key_state_resumes_like_a_raw_key(tmp_path):
     """TrainState.create accepts jax.random.key(...); its checkpoint then held raw key
     bits while the resuming state held a typed key, and the resume was refused."""

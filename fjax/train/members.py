@@ -34,6 +34,11 @@ def member_keys(seed: int) -> tuple[jax.Array, jax.Array]:
         raise ValueError(f"seed={seed} is not an integer; pass the member's seed as one, "
                          "e.g. int(row['seed']) for a row of Population.members (iterrows "
                          "turns every column into floats)")
+    if isinstance(seed, (int, np.integer)) and not 0 <= seed < 2**32:
+        # PRNGKey keeps the low 32 bits: 2**32 was seed 0's member, -1 seed 2**32 - 1's
+        raise ValueError(f"seed={seed}: a member's seed must be in [0, 2**32), as "
+                         "train_population's seeds are (any other repeats the seed of "
+                         "its low 32 bits); reduce it, e.g. seed % 2**32")
     init_key, train_key = jax.random.split(jax.random.PRNGKey(seed))
     return init_key, train_key
 
