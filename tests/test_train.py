@@ -1544,6 +1544,19 @@ def test_a_scheduled_injected_hyperparameter_is_refused_as_a_grid_key():
         tree_allclose(one.state.params, pop.member_params(i), rtol=2e-4, atol=2e-5)
 
 
+def test_a_grid_key_for_a_loss_without_hparams_is_named():
+    """A misspelt optimizer key ('learnin_rate') goes to the loss; a loss of one's own
+    without an hparams argument failed with "got an unexpected keyword argument
+    'hparams'", which named neither the key nor the fix."""
+    def plain(params, batch, rng):
+        return LOSS(params, batch, rng)
+    with pytest.raises(ValueError, match=r"hparams keys \['learnin_rate'\] \(did you mean "
+                       r"'learning_rate'\?\) are not hyperparameters of the optimizer.*"
+                       r"takes no hparams argument"):
+        train_population(plain, INIT, DATA, optim=OptimConfig(), train=CFG,
+                         hparams={"learnin_rate": [1e-3, 1e-2]}, callbacks=())
+
+
 def test_a_loss_that_ignores_the_weights_is_refused_where_they_matter():
     """A mean over the batch trained on the rows outside a fold (its validation rows),
     which fill the last batch with weight 0: a model fitted to y=0 rows, with y=100 on

@@ -14,7 +14,9 @@ weights are selected from fold masks `f32[K, n]` by each member's fold index.
 from __future__ import annotations
 
 import copy
+import difflib
 import functools
+import inspect
 import os
 import warnings
 from dataclasses import dataclass, fields, replace
@@ -391,7 +393,25 @@ def grid_owners(hparams: Mapping[str, Sequence[float]],
     loss_names = [k for k in hparams if k not in injected]
     if hasattr(loss_fn, "check_hparams"):
         loss_fn.check_hparams({k: hparams[k] for k in loss_names})
+    elif loss_names and not takes_hparams(loss_fn):
+        close = difflib.get_close_matches(loss_names[0], injected, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"hparams keys {loss_names}{hint} are not hyperparameters of the optimizer "
+            f"({', '.join(injected)}), so they would go to loss_fn(..., hparams={{...}}), "
+            "which takes no hparams argument; rename them, or give loss_fn a "
+            "`hparams=None` argument and read them from it")
     return [k for k in hparams if k in injected], loss_names
+
+
+def takes_hparams(loss_fn: Callable) -> bool:
+    """Whether `loss_fn` accepts `hparams=` (a parameter of that name, or **kwargs); True
+    where its signature cannot be read, so that only a clear refusal is added."""
+    try:
+        params = inspect.signature(loss_fn).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(p.name == "hparams" or p.kind is p.VAR_KEYWORD for p in params)
 
 
 def optimizer_keys(optim: OptimConfig | optax.GradientTransformation,
