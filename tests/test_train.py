@@ -1544,6 +1544,31 @@ def test_a_scheduled_injected_hyperparameter_is_refused_as_a_grid_key():
         tree_allclose(one.state.params, pop.member_params(i), rtol=2e-4, atol=2e-5)
 
 
+def test_a_loss_that_ignores_the_weights_is_refused_where_validation_pads():
+    """Full training batches let a loss ignore the weights, but 20 validation rows in
+    batches of 16 are padded with 12 copies of the last row (weight 0): its val_loss
+    counted them, 1636 for a true 504 here, and picked epochs by it. Refused; a loss
+    that weights its rows gets the true value (numpy, float64)."""
+    rng = np.random.default_rng(5)
+    xv, yv = rng.normal(size=(20, D)).astype(np.float32), Y[:20].copy()
+    yv[-1] = 100.0
+    val = {"x": xv, "y": yv}
+    config = TrainConfig(epochs=1, batch_size=16, eval_batch_size=16)
+    unweighted = lambda p, b, r: (jnp.mean((MODEL.apply(p, b["x"]) - b["y"]) ** 2), {})  # noqa
+    state = TrainState.create(params=INIT(jax.random.PRNGKey(0)), tx=optax.sgd(0.0), rng=0)
+    data = {"x": X[:64], "y": Y[:64]}
+    with pytest.raises(ValueError, match=r"does not read batch\['weight'\], but batches \(of "
+                                         r"training or of validation\)"):
+        fit(state, unweighted, data, val_data=val, config=config, callbacks=())
+    with pytest.raises(ValueError, match=r"does not read batch\['weight'\]"):
+        train_population(unweighted, INIT, data, optim=optax.sgd(0.0), train=config,
+                         val_data=val, callbacks=())
+    weighted = lambda p, b, r: (_mean(p, b), {})  # noqa: E731
+    got = fit(state, weighted, data, val_data=val, config=config, callbacks=())
+    out = np.asarray(MODEL.apply(state.params, xv), np.float64)
+    np.testing.assert_allclose(got.history[-1]["val_loss"], np.mean((out - yv) ** 2), rtol=1e-5)
+
+
 def test_a_grid_key_for_a_loss_without_hparams_is_named():
     """A misspelt optimizer key ('learnin_rate') goes to the loss; a loss of one's own
     without an hparams argument failed with "got an unexpected keyword argument

@@ -20,8 +20,8 @@ from fjax.train.epoch import evaluate
 from fjax.train.loop import (EvalFn, LoopState, RunRecord, advance_jit, loop_spec, run_epochs,
                              warn_unselected)
 from fjax.train.state import TrainState
-from fjax.train.step import (LossFn, cached_per_loss, check_loss_fn, make_eval_step,
-                             make_train_step)
+from fjax.train.step import (LossFn, cached_per_loss, check_loss_fn, eval_weight_matters,
+                             make_eval_step, make_train_step)
 
 
 class TrainingDiverged(FloatingPointError):
@@ -108,13 +108,15 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
     if eval_fn is not None and not has_val:
         raise ValueError("fit got an eval_fn but no val_data to evaluate it on; pass "
                          "val_data (and val_weights), or leave eval_fn out")
+    evaluates = has_val and eval_fn is None   # the loss also gives the validation loss
     if has_val:
         val_data, val_weights = prepare(val_data, val_weights, "val_data", loss_fn)
         eval_fn = eval_fn or default_eval_fn(loss_fn, config.eval_batch_size)
     spec = loop_spec(config, [int((weights > 0).sum())], has_val)
     with inputs_named(data):
         check_loss_fn(loss_fn, state.params, data, np.asarray(weights), spec.batch_size,
-                      spec.n_batches)
+                      spec.n_batches, evaluates and eval_weight_matters(
+                          np.asarray(val_weights), config.eval_batch_size))
     step_fn = functools.partial(advance_jit, spec, make_train_step(loss_fn),
                                 eval_fn if has_val else None)
     loop = LoopState.start(state)

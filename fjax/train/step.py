@@ -134,12 +134,13 @@ def with_model_state(params: Any, model_state: Mapping[str, Any]) -> Any:
 
 
 def check_loss_fn(loss_fn: LossFn, params: Any, data: dict, weights: np.ndarray,
-                  batch_size: int, n_batches: int) -> None:
+                  batch_size: int, n_batches: int, eval_weights_matter: bool = False) -> None:
     """Refuse a loss that breaks the contract before anything compiles, where jax's own
     errors would not say what is wrong: it must return (a float scalar, a dict of metrics
     or None) (`loss_output_problem`), and read batch["weight"] where that matters
-    (`weight_matters`). Traced once per loss and shapes, on a batch of two rows; the
-    operations that only make aux metrics are removed from the weight check."""
+    (`weight_matters` in training; `eval_weights_matter`, from `eval_weight_matters`,
+    where the loss also evaluates). Traced once per loss and shapes, on a batch of two
+    rows; the operations that only make aux metrics are removed from the weight check."""
     member = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), params)
     rows = {k: jax.ShapeDtypeStruct((2,) + v.shape[1:], v.dtype) for k, v in data.items()}
     key = (jax.tree.structure(member), *((a.shape, a.dtype) for a in jax.tree.leaves(member)),
@@ -150,11 +151,12 @@ def check_loss_fn(loss_fn: LossFn, params: Any, data: dict, weights: np.ndarray,
     problem, reads_weight = verdicts[key]
     if problem:
         raise ValueError(problem)
-    if weight_matters(np.asarray(weights), batch_size, n_batches) and not reads_weight:
+    matters = eval_weights_matter or weight_matters(np.asarray(weights), batch_size, n_batches)
+    if matters and not reads_weight:
         raise ValueError(
-            "loss_fn's loss does not read batch['weight'], but batches hold rows that must "
-            "not count as they are: padding of the last batch (weight 0), which with folds "
-            "or a 0/1 mask are rows outside it (validation rows), or sample weights. Weight "
+            "loss_fn's loss does not read batch['weight'], but batches (of training or of "
+            "validation) hold rows that must not count as they are: padding of the last "
+            "batch (weight 0), rows outside a fold or a 0/1 mask, or sample weights. Weight "
             "each row's loss, e.g. jnp.sum(batch['weight'] * per_row) / "
             "jnp.maximum(jnp.sum(batch['weight']), 1e-12)")
 
@@ -183,6 +185,15 @@ def weight_matters(weights: np.ndarray, batch_size: int, n_batches: int) -> bool
     0, which is the rows outside a fold: its validation rows) or sample weights."""
     full = n_batches * batch_size <= (weights > 0).sum(axis=-1).min()
     return not (full and np.all((weights == 0) | (weights == 1)))
+
+
+def eval_weight_matters(weights: np.ndarray, batch_size: int) -> bool:
+    """Whether evaluation batches (`evaluate`: every row in order, in batches of
+    `batch_size`) hold a row of weight other than 1: the last batch's padding, or rows
+    masked out or weighted, which evaluation keeps in its batches (unlike training)."""
+    n = weights.shape[-1]
+    batch = min(batch_size, n)
+    return -(-n // batch) * batch > n or not np.all(weights == 1)
 
 
 _ARRAY = (jax.Array, np.ndarray, np.generic, int, float)   # what a traced value may be
