@@ -802,7 +802,8 @@ COSINE = OptimConfig(learning_rate=1e-2, schedule="cosine")
 
 @pytest.mark.parametrize("saved, other", [
     ((COSINE, 100), (COSINE, 400)),
-    ((OptimConfig(learning_rate=1e-2), 100), (OptimConfig(learning_rate=1e-2, clip_norm=0.01), 100)),
+    ((OptimConfig(learning_rate=1e-2), 100),
+     (OptimConfig(learning_rate=1e-2, clip_norm=0.01), 100)),
     ((COSINE, 100), (dataclasses.replace(COSINE, final_factor=0.5), 100))])
 def test_fit_resumes_only_with_its_own_optimizer(tmp_path, saved, other):
     """Another schedule length or clip value has the same state shapes, and resumed
