@@ -1164,3 +1164,27 @@ def test_a_grid_over_the_monitor_is_refused(monkeypatch, path, values):
                                          "validation search ranks every group by the run's "
                                          "own train.monitor"):
         fraud.run(Config(), {path: values}, progress=False)
+
+
+def test_a_refused_resume_keeps_each_models_config_of_the_run_that_wrote_its_checkpoints(
+        user_file, tmp_path, run_killed_at, capsys):
+    """models/<name>/config.json was rewritten (resume: true) as a resume started, before
+    any checkpoint was read: a resume refused then left it saying the model resumed,
+    while the run's own config.json (held until a restore) still said it had not."""
+    import shutil
+    argv = ["run", "fraud", "--data.path", str(user_file), "--data.amount-column",
+            "amount_eur", "--data.customer-column", "card", "--compare", "rule", *TINY]
+    run_killed_at(2, lambda: cli.main([*argv, "--out", str(tmp_path / "r")]), every_s=0.0)
+    shutil.copytree(tmp_path / "r", tmp_path / "ok")
+    for item in (tmp_path / "r").glob("models/mlp/checkpoints/group_0/[0-9]*/run"):
+        shutil.rmtree(item)   # as an older fjax's checkpoint reads: the resume is refused
+    records = ["config.json", "environment.json", "models/mlp/config.json"]
+    before = {name: (tmp_path / "r" / name).read_bytes() for name in records}
+    assert json.loads(before["models/mlp/config.json"])["resume"] is False
+    assert cli.main([*argv, "--out", str(tmp_path / "r"), "--resume"]) == 2
+    assert "is in an older format" in capsys.readouterr().err
+    assert {name: (tmp_path / "r" / name).read_bytes() for name in records} == before
+    # A resume that restores records itself, the model's config too.
+    assert cli.main([*argv, "--out", str(tmp_path / "ok"), "--resume"]) == 0
+    for name in ("config.json", "models/mlp/config.json"):
+        assert json.loads((tmp_path / "ok" / name).read_text())["resume"] is True

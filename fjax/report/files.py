@@ -82,13 +82,38 @@ def write_csv(path: str | Path, frame: pd.DataFrame) -> Path:
 
 
 class RunDir:
-    """The folder of one run: `config.json` first, then results beside it."""
+    """The folder of one run: `config.json` first, then results beside it.
 
-    def __init__(self, path: str | Path, config: Any | None = None):
+    With `hold` (a resume), its records (`record`: config.json, environment.json, its
+    `sub` folders' too) wait until `release` (its first population restored its
+    checkpoint): a resume refused before keeps the files of the run that wrote them."""
+
+    def __init__(self, path: str | Path, config: Any | None = None, *, hold: bool = False,
+                 within: RunDir | None = None):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
+        self.top = self if within is None else within.top   # the run's, which holds records
+        self.held: dict[Path, Any] | None = {} if hold else None
         if config is not None:
-            write_json(self.path / "config.json", to_dict(config))
+            self.record("config.json", to_dict(config))
+
+    def sub(self, name: str, config: Any | None = None) -> RunDir:
+        """A folder of this run (fraud's models/<name>), whose records wait with its own."""
+        return RunDir(self.path / name, config, within=self)
+
+    def record(self, name: str, obj: Any) -> None:
+        """Write the JSON `obj` to `name`, now or, while the run holds its records, at
+        `release`."""
+        if self.top.held is None:
+            write_json(self.path / name, obj)
+        else:
+            self.top.held[self.path / name] = obj
+
+    def release(self) -> None:
+        """Write the held records, and every later one at once: the resume continues."""
+        held, self.top.held = self.top.held or {}, None
+        for path, obj in held.items():
+            write_json(path, obj)
 
     def file(self, name: str) -> Path:
         return self.path / name

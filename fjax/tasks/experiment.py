@@ -25,7 +25,7 @@ from fjax.config_fields import check_read
 from fjax.data.splits import Folds
 from fjax.kernels import kernel_state
 from fjax.report.callbacks import JsonlLogger
-from fjax.report.files import RunDir, to_jsonable, write_json
+from fjax.report.files import RunDir, to_jsonable
 from fjax.runtime import environment
 from fjax.train import Population, TrainingDiverged, train_population
 from fjax.train.callbacks import Callback, ProgressBar
@@ -103,7 +103,7 @@ def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
                                        every_s=CHECKPOINT_EVERY_S, resume=config.resume)
             if config.resume and checkpoints.latest_epoch() is None:
                 log.on_resumed(0)   # stopped before its first save: it starts again
-            callbacks += [log, checkpoints, RecordResumed(run_dir.path)]
+            callbacks += [log, checkpoints, RecordResumed(run_dir)]
         try:
             with warnings.catch_warnings():
                 if plain:   # a plain run raises instead (check_divergence)
@@ -212,7 +212,7 @@ def default_run_dir(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]] 
     grid.json), and its checkpoints and history logs stay for the populations to resume;
     a run of them that finished raises `RunFinished` instead of training again. Its
     config.json and environment.json are written once the first population restored
-    (`record_resumed`): a refused resume leaves those of the run that saved the checkpoints.
+    (`RunDir.release`): a refused resume leaves those of the run that saved the checkpoints.
     """
     check_grid_values(config, grid or {})
     check_loss_grid(config, grid or {})
@@ -224,7 +224,7 @@ def default_run_dir(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]] 
             raise RunFinished(Path(config.run_dir))
     else:
         check_replaceable(Path(config.run_dir), config, outputs)
-    run_dir = RunDir(Path(config.run_dir))
+    run_dir = RunDir(Path(config.run_dir), hold=config.resume)
     if config.resume:
         saved = [c for p in checkpoint_dirs(outputs) for c in run_dir.path.glob(f"{p}/[0-9]*")
                  if c.name.isdigit()]    # a finished save's step folder
@@ -232,48 +232,28 @@ def default_run_dir(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]] 
             warnings.warn(f"--resume: {run_dir.path} holds no finished results and no "
                           "checkpoint (the run stopped before its first save), so it trains "
                           "again from epoch 1", stacklevel=2)
-        run_dir.remove(*(p for p in outputs if not p.endswith("history.jsonl")))
+        # The logs go on; a model's config.json (fraud's) is rewritten once it restores.
+        run_dir.remove(*(p for p in outputs if not p.endswith(("history.jsonl", "config.json"))))
     else:
         run_dir.remove(*outputs, "grid.json")
         run_dir.remove_trees(*checkpoint_dirs(outputs))
-    records = {"config.json": to_dict(config),
-               "environment.json": {"config_class": config_class(config), **environment(),
-                                    "data_files": data_files(config)}}
-    _RESUMED.pop(run_dir.path.resolve(), None)
-    if config.resume:   # the interrupted run's stay until its checkpoints restore
-        _RESUMED[run_dir.path.resolve()] = records
-    for name, record in ({} if config.resume else records).items():
-        run_dir.json(name, record)
+    run_dir.record("config.json", to_dict(config))   # a resume's wait for a restore
+    run_dir.record("environment.json", {"config_class": config_class(config), **environment(),
+                                        "data_files": data_files(config)})
     if grid_json:
         run_dir.json("grid.json", grid_json)
     return run_dir
 
 
-# A resume's config.json and environment.json, by run folder, until `record_resumed`
-# writes them: a resume refused in training (a checkpoint that does not fit, or another
-# run's) leaves the files that say which settings and fjax wrote the checkpoints.
-_RESUMED: dict[Path, dict[str, Any]] = {}
-
-
-def record_resumed(folder: Path) -> None:
-    """Write the resume's config.json and environment.json into the run folder that is
-    `folder` or holds it (fraud trains in models/<name>): its first population restored
-    its checkpoint (or, having none, starts again), so the run continues here."""
-    folder = folder.resolve()
-    for top in (folder, *folder.parents):
-        for name, record in _RESUMED.pop(top, {}).items():
-            write_json(top / name, record)
-
-
 class RecordResumed(Callback):
-    """`record_resumed` once training begins: after the `Checkpointer` before it in the
-    callbacks restored, before any epoch is saved."""
+    """Write the run's held records (`RunDir.release`) once training begins: after the
+    `Checkpointer` before it in the callbacks restored, before any epoch is saved."""
 
-    def __init__(self, folder: Path):
-        self.folder = folder
+    def __init__(self, run_dir: RunDir):
+        self.run_dir = run_dir
 
     def on_train_begin(self, loop: Any) -> None:
-        record_resumed(self.folder)
+        self.run_dir.release()
 
 
 def check_loss_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]]) -> None:
@@ -479,7 +459,7 @@ def checkpoint_dirs(outputs: Sequence[str]) -> list[str]:
 def finish_run(run_dir: RunDir, outputs: Sequence[str]) -> None:
     """The run is complete: its checkpoints are no longer needed for a resume, and
     environment.json learns whether the CPU kernels were loaded (known only now)."""
-    record_resumed(run_dir.path)   # a task that trained no population
+    run_dir.release()   # a task that trained no population
     run_dir.remove_trees(*checkpoint_dirs(outputs))
     written = run_dir.file("environment.json")
     if written.exists():

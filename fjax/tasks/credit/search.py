@@ -74,7 +74,7 @@ def cross_validate(config: Config, grid: Mapping[str, Sequence[Any]], data: Cred
     for e, enc_cfg in enumerate(enc_cfgs):
         design = fold_design(enc_cfg, data)
         log_dir = run_dir if run_dir is None or len(enc_cfgs) == 1 else \
-            RunDir(run_dir.path / f"encoding_{e}")
+            run_dir.sub(f"encoding_{e}")
         def build(cfg, design=design):   # every labelled rate: a start, each fold's within 1/n
             return trainable(cfg, design.shape, design.stack.k, float(np.mean(data.y)))
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from fjax.config import config_error, to_dict
+from fjax.report.files import RunDir
 from fjax.tasks.experiment import (check_grid_paths, check_loss_grid, check_model_grid,
                                   default_run_dir, finish_run, task_default, trained_kinds)
 from fjax.tasks.fraud.config import (MODELS, SEQUENCE_KINDS, TRAINED_KINDS, Config, FraudDataConfig,
@@ -185,7 +186,7 @@ def _result(name: str, data: FraudData, stack, members, scores, logits: bool,
 
 
 def _fit(name: str, config: Config, data: FraudData, grid: Mapping, runs: dict,
-         folder: Path, progress: bool):
+         models: RunDir, progress: bool):
     """Train model `name` (its validation search when it is the run's own model)."""
     sequence = preset(config, name).model.kind in SEQUENCE_KINDS
     stack = data.stack("test", sequence=sequence)
@@ -195,12 +196,13 @@ def _fit(name: str, config: Config, data: FraudData, grid: Mapping, runs: dict,
         ae_config = (runs["autoencoder"].config if "autoencoder" in runs
                      else preset(config, "autoencoder"))
         error = crossfit_errors(ae_config, stack, data.tx.day[stack.row], CROSSFIT_FOLDS,
-                                run_dir=folder / "autoencoder_crossfit", progress=progress)
+                                run_dir=models.sub("autoencoder_crossfit"),
+                                progress=progress)
         stack = with_anomaly_feature(stack, error)
     grid = grid if name == config.model.kind else None
     val_stack = data.stack("validation", sequence=sequence) if grid else None
     runs[name] = fit_periods(name, preset(config, name), stack, grid=grid, val_stack=val_stack,
-                             run_dir=folder / name, progress=progress)
+                             run_dir=models.sub(name), progress=progress)
     return runs[name], stack
 
 
@@ -244,7 +246,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                                    delay=_delay_scores(name, data, None, config.seed,
                                                        False)))
         else:
-            run_, stack = _fit(name, config, data, grid, runs, run_dir.path / "models", progress)
+            run_, stack = _fit(name, config, data, grid, runs, run_dir.sub("models"), progress)
             selection = run_.selection if run_.selection is not None else selection
             sequence = run_.config.model.kind in SEQUENCE_KINDS
             results.append(_result(name, data, stack, run_.members, run_.test_scores,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import jax
@@ -21,6 +20,7 @@ import numpy as np
 import optax
 import pandas as pd
 
+from fjax.config import to_dict
 from fjax.data.scalers import fit_scaler
 from fjax.data.split_stack import SplitStack
 from fjax.data.splits import Folds
@@ -226,7 +226,7 @@ def validated_schedule(config: Config, data: dict, folds: Folds
 
 def fit_periods(name: str, config: Config, stack: SplitStack, *,
                 grid: Mapping[str, Sequence] | None = None,
-                val_stack: SplitStack | None = None, run_dir: Path | None = None,
+                val_stack: SplitStack | None = None, run_dir: RunDir | None = None,
                 progress: bool = True) -> ModelRun:
     """Train `config.model` on every test period of `stack` (after a validation search
     over `grid` when one is given) and score each period's test transactions."""
@@ -236,7 +236,7 @@ def fit_periods(name: str, config: Config, stack: SplitStack, *,
     if grid:
         if val_stack is None:
             raise ValueError("a grid needs the validation periods' stack (val_stack)")
-        sub = RunDir(run_dir / "validation", config) if run_dir else None
+        sub = run_dir.sub("validation", config) if run_dir else None
         config, selection, chosen, resumed, val_scores = select(config, grid, val_stack, sub,
                                                                 progress)
     folds = model_folds(stack, config.model.kind)
@@ -244,9 +244,10 @@ def fit_periods(name: str, config: Config, stack: SplitStack, *,
     test_config = dataclasses.replace(
         config, train=test_stage_train(config.train, chosen["epochs"]))
     trainable, score = make_trainable(test_config, stack.data["x"], None)
-    sub = RunDir(run_dir, test_config) if run_dir else None
+    if run_dir:
+        run_dir.record("config.json", to_dict(test_config))
     [result] = train_grid(test_config, {}, lambda cfg: trainable, stack.data,
-                          folds=folds, run_dir=sub, progress=progress, optim=optim)
+                          folds=folds, run_dir=run_dir, progress=progress, optim=optim)
     pop = result.population
     run = ModelRun(name=name, config=test_config, members=pop.members, params=pop.params,
                    score=score, test_scores=[], history=pop.history,
@@ -294,7 +295,7 @@ def day_folds(stack: SplitStack, day: np.ndarray, n_folds: int) -> Folds:
 
 
 def crossfit_errors(config: Config, stack: SplitStack, day: np.ndarray, n_folds: int, *,
-                    run_dir: Path | None = None, progress: bool = True) -> np.ndarray:
+                    run_dir: RunDir | None = None, progress: bool = True) -> np.ndarray:
     """Reconstruction errors of every stacked row from an autoencoder that never saw it.
 
     For each period and each day-fold f (`day_folds`), an autoencoder with `config`
