@@ -722,3 +722,41 @@ def test_a_sweep_without_validation_marks_no_point_as_chosen(tmp_path):
     sweep = (out / "report.md").read_text().split("## Sweep")[1]
     assert "every origin reports grid point 1, a default, not a choice" in sweep
     assert "| reported |" not in sweep and "True" not in sweep
+
+
+def test_a_resume_of_a_run_killed_before_deleting_its_checkpoints_deletes_them(
+        tmp_path, monkeypatch, capsys):
+    """Killed between report.md and deleting the checkpoints, a run left checkpoints/,
+    and --resume called it finished and left them there for good."""
+    import importlib
+
+    from fjax.train import population
+    forecast_run = importlib.import_module("fjax.tasks.forecast.run")   # not the function
+
+    class Killed(BaseException):
+        pass
+
+    def killed(run_dir, outputs):
+        raise Killed
+
+    write_prices(tmp_path / "p.csv", n=200)
+    args = ["run", "forecast", "--data.path", str(tmp_path / "p.csv"), "--data.target",
+            "price", "--data.window", "10", "--model.kind", "linear", "--train.epochs", "3"]
+    assert cli.main([*args, "--out", str(tmp_path / "full")]) == 0
+    with monkeypatch.context() as m:
+        m.setattr(forecast_run, "finish_run", killed)
+        with pytest.raises(Killed):
+            cli.main([*args, "--out", str(tmp_path / "cut")])
+    assert (tmp_path / "cut" / "report.md").is_file()
+    assert list((tmp_path / "cut" / "checkpoints" / "group_0").iterdir())
+    capsys.readouterr()
+    with monkeypatch.context() as m:
+        m.setattr(population, "run_epochs", lambda *a, **k: pytest.fail("trained again"))
+        assert cli.main([*args, "--out", str(tmp_path / "cut"), "--resume"]) == 0
+    assert "nothing to resume; the checkpoints it left (it stopped before deleting them) " \
+           "are deleted" in capsys.readouterr().err
+    assert not (tmp_path / "cut" / "checkpoints").exists()
+    files = [sorted(str(p.relative_to(f)) for p in f.rglob("*"))
+             for f in (tmp_path / "full", tmp_path / "cut")]
+    assert files[0] == files[1]
+    assert _results(tmp_path / "cut") == _results(tmp_path / "full")

@@ -43,11 +43,13 @@ FINISHED = ("metrics.json", "report.md")   # every task writes them last (report
 class RunFinished(Exception):
     """`--resume` of a run whose results are complete: there is nothing to train."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, cleaned: bool = False):
         self.folder = folder
         super().__init__(f"--resume: {folder} holds this run, finished: its results are in "
-                         f"{folder} (report: {folder / FINISHED[-1]}); nothing to resume. To "
-                         "train it again, run without --resume")
+                         f"{folder} (report: {folder / FINISHED[-1]}); nothing to resume"
+                         + ("; the checkpoints it left (it stopped before deleting them) are "
+                            "deleted" if cleaned else "") + ". To train it again, run without "
+                         "--resume")
 
 
 def finished(folder: Path) -> bool:
@@ -210,7 +212,8 @@ def default_run_dir(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]] 
 
     With `config.resume` the folder must hold the same run (its config.json and
     grid.json), and its checkpoints and history logs stay for the populations to resume;
-    a run of them that finished raises `RunFinished` instead of training again. Its
+    a run of them that finished raises `RunFinished` instead of training again (its
+    checkpoints deleted, where a kill left them after its report). Its
     config.json and environment.json are written once the first population restored
     (`RunDir.release`): a refused resume leaves those of the run that saved the checkpoints.
     """
@@ -221,7 +224,8 @@ def default_run_dir(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]] 
     if config.resume:
         check_resumable(Path(config.run_dir), config, grid_json)
         if finished(Path(config.run_dir)):
-            raise RunFinished(Path(config.run_dir))
+            raise RunFinished(Path(config.run_dir), remove_checkpoints(Path(config.run_dir),
+                                                                       outputs))
     else:
         check_replaceable(Path(config.run_dir), config, outputs)
     run_dir = RunDir(Path(config.run_dir), hold=config.resume)
@@ -454,6 +458,15 @@ def checkpoint_dirs(outputs: Sequence[str]) -> list[str]:
     population checkpoints beside its log (`train_grid`), in `checkpoints/group_<g>`."""
     return [str(PurePosixPath(p).parent / "checkpoints" / "group_[0-9]*")
             for p in outputs if PurePosixPath(p).name == "history.jsonl"]
+
+
+def remove_checkpoints(folder: Path, outputs: Sequence[str]) -> bool:
+    """Delete the checkpoints of the finished run in `folder` (one killed after its
+    report, before `finish_run` deleted them); whether there were any."""
+    left = [p for pattern in checkpoint_dirs(outputs) for p in folder.glob(pattern)]
+    if left:
+        RunDir(folder).remove_trees(*checkpoint_dirs(outputs))
+    return bool(left)
 
 
 def finish_run(run_dir: RunDir, outputs: Sequence[str]) -> None:
