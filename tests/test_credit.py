@@ -1156,7 +1156,7 @@ def test_a_killed_run_resumes_to_the_results_of_one_that_never_stopped(csv_path,
     for name in ("scores.csv", "cv_table.csv", "cv_summary.csv"):
         pd.testing.assert_frame_equal(pd.read_csv(resumed / name), pd.read_csv(full / name))
     timings = [json.loads((p / "metrics.json").read_text())["timings_s"] for p in (full, resumed)]
-    assert [t["resumed_epoch"] for t in timings] == [0, 2]
+    assert [t["resumed_epochs"] for t in timings] == [{"group 0": 0}, {"group 0": 2}]
     assert "resumed from a checkpoint of epoch 2" in (resumed / "report.md").read_text()
 
 

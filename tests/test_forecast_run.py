@@ -219,10 +219,10 @@ def test_an_interrupted_run_resumes_to_the_results_of_one_that_never_stopped(
     assert trained == [3, 4]   # from the checkpoint of epoch 2, not from scratch
     assert _results(tmp_path / "cut") == _results(tmp_path / "full")
     timing = json.loads((tmp_path / "cut" / "metrics.json").read_text())["timing"]
-    assert timing["resumed_epoch"] == 2    # its times are this session's, and it says so
+    assert timing["resumed_epochs"] == {"group 0": 2}   # its times are this session's: said
     assert "resumed from a checkpoint of epoch 2" in (tmp_path / "cut" / "report.md").read_text()
     assert json.loads((tmp_path / "full" / "metrics.json").read_text())["timing"][
-        "resumed_epoch"] == 0
+        "resumed_epochs"] == {"group 0": 0}
     assert not (tmp_path / "cut" / "checkpoints").exists()   # a finished run needs none
     # The folder now holds a finished run with resume=True: a plain rerun starts over.
     assert json.loads((tmp_path / "cut" / "config.json").read_text())["resume"] is True
@@ -760,3 +760,39 @@ def test_a_resume_of_a_run_killed_before_deleting_its_checkpoints_deletes_them(
              for f in (tmp_path / "full", tmp_path / "cut")]
     assert files[0] == files[1]
     assert _results(tmp_path / "cut") == _results(tmp_path / "full")
+
+
+def test_a_sweep_resumed_in_its_second_group_says_where_each_group_resumed(tmp_path,
+                                                                          monkeypatch):
+    """A sweep killed in its second group said it resumed from the first group's last
+    epoch (the highest over groups): 'a checkpoint of epoch 3' where group 1 went on from
+    epoch 1."""
+    from fjax.report.callbacks import JsonlLogger
+    from fjax.tasks import experiment
+
+    class Killed(BaseException):
+        pass
+
+    write_prices(tmp_path / "p.csv", n=200)
+    args = ["sweep", "forecast", "--model.kind", "linear", "mlp", "--data.path",
+            str(tmp_path / "p.csv"), "--data.target", "price", "--data.window", "10",
+            "--train.epochs", "3"]
+    assert cli.main([*args, "--out", str(tmp_path / "full")]) == 0
+    logged = JsonlLogger.on_epoch_end
+
+    def killed(self, epoch, logs, loop):
+        logged(self, epoch, logs, loop)
+        if self.extra["group"] == 1 and epoch == 2:   # group 1 saved epoch 1 only
+            raise Killed
+
+    with monkeypatch.context() as m:
+        m.setattr(experiment, "CHECKPOINT_EVERY_S", 0.0)
+        m.setattr(JsonlLogger, "on_epoch_end", killed)
+        with pytest.raises(Killed):
+            cli.main([*args, "--out", str(tmp_path / "cut")])
+    assert cli.main([*args, "--out", str(tmp_path / "cut"), "--resume"]) == 0
+    assert _results(tmp_path / "cut") == _results(tmp_path / "full")
+    timing = json.loads((tmp_path / "cut" / "metrics.json").read_text())["timing"]
+    assert timing["resumed_epochs"] == {"group 0": 3, "group 1": 1}
+    assert ("the run resumed from checkpoints of epoch 3 (group 0), 1 (group 1), whose "
+            "epochs' times are not counted") in (tmp_path / "cut" / "report.md").read_text()

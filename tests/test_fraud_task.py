@@ -202,7 +202,7 @@ def test_a_run_on_the_simulation_sets_the_handbooks_figures_beside_its_own(tmp_p
     assert "Only mlp trains with this run's settings" in report
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["handbook_data"]["transactions"] == 1754155 and len(metrics["handbook"]) > 0
-    assert metrics["models"]["mlp"]["timing"]["resumed_epoch"] == 0
+    assert metrics["models"]["mlp"]["timing"]["resumed_epochs"] == {"test": 0}
     assert "Resumed (--resume)" not in report
 
 
@@ -633,7 +633,7 @@ def test_a_resumed_run_says_its_times_are_this_sessions(user_file, tmp_path, run
     run_killed_at(2, lambda: cli.main(argv), every_s=0.0)   # after epoch 2's log, unsaved
     assert cli.main([*argv, "--resume"]) == 0
     metrics = json.loads((tmp_path / "cut" / "metrics.json").read_text())
-    assert metrics["models"]["mlp"]["timing"]["resumed_epoch"] == 1
+    assert metrics["models"]["mlp"]["timing"]["resumed_epochs"] == {"test": 1}
     assert ("Resumed (--resume): mlp from a checkpoint of epoch 1; the times above are "
             "this session's") in (tmp_path / "cut" / "report.md").read_text()
 

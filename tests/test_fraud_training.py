@@ -259,7 +259,7 @@ def test_selection_scores_every_validation_row_and_reports_the_chosen_points_epo
                  sweep=dataclasses.replace(Config().sweep, seeds=3))
     chosen, table, info, resumed, _ = training.select(
         cfg, {"optim.learning_rate": [1e-3, 0.3]}, stack, None, progress=False)
-    assert sizes and set(sizes) == {25} and resumed == 0
+    assert sizes and set(sizes) == {25} and resumed == {"validation group 0": 0}
     lr = info["hyperparameters"]["optim.learning_rate"]
     assert chosen.optim.learning_rate == lr
     rows = np.isclose(table["optim.learning_rate"].to_numpy(float), lr)
@@ -317,7 +317,7 @@ def test_a_searched_warmup_is_not_refused_when_the_chosen_epochs_are_fewer(monke
                  optim=dataclasses.replace(Config().optim, schedule="warmup_cosine",
                                            warmup_steps=6),
                  train=dataclasses.replace(Config().train, epochs=4, batch_size=8))
-    monkeypatch.setattr(training, "select", lambda config, *a: (config, None, {"epochs": 1}, 0,
+    monkeypatch.setattr(training, "select", lambda config, *a: (config, None, {"epochs": 1}, {},
                                                                   None))
     optims = []
     real = training.train_grid

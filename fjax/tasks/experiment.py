@@ -148,6 +148,24 @@ def check_divergence(pop: Population, optim: Any = None) -> None:
         raise TrainingDiverged(message + ".", pop)
 
 
+def resumed_epochs(results: Sequence[GroupResult], prefix: str = "") -> dict[str, int]:
+    """"<prefix>group <g>" -> the epoch its checkpoint restored (0: it trained from epoch 1):
+    each population resumes from its own (one finished before the run stopped restores
+    its last epoch), so no one number says where a sweep resumed."""
+    return {f"{prefix}group {g}": r.population.resumed_epoch for g, r in enumerate(results)}
+
+
+def resumed_from(epochs: Mapping[str, int]) -> str:
+    """Where the populations of `resumed_epochs` resumed: "a checkpoint of epoch 2" (one
+    population), "checkpoints of epoch 20 (group 0), 7 (group 1)"; "" where none did."""
+    done = {name: epoch for name, epoch in epochs.items() if epoch}
+    if not done:
+        return ""
+    where = ", ".join(f"{epoch} ({name})" if len(epochs) > 1 else str(epoch)
+                      for name, epoch in done.items())
+    return f"{'a checkpoint' if len(done) == 1 else 'checkpoints'} of epoch {where}"
+
+
 def rising_loss_note(history: Sequence[Mapping]) -> str | None:
     """A sentence when the training loss (the median over members) ended above its first
     epoch's: such a model learned nothing, however its metrics read (a learning rate far

@@ -38,7 +38,8 @@ from fjax.tasks.credit.scoring import (deployed_scale, refuse_backward_platt, sc
                                        scored)
 from fjax.tasks.credit.search import ENCODING_DATA, Search, best_config_id, cross_validate
 from fjax.tasks.credit.selection import comparisons, seed_spread
-from fjax.tasks.experiment import check_grid_paths, default_run_dir, finish_run
+from fjax.tasks.experiment import (check_grid_paths, default_run_dir, finish_run,
+                                   resumed_epochs, resumed_from)
 
 
 # The fields describe() names by its own rules (where the model, encoding or loss reads
@@ -180,12 +181,13 @@ def selection_facts(search: Search, best_id: int, data: CreditData,
 def report_notes(config: Config, members: int, configs: int, programs: int,
                  rejected_without_reason: int = 0, chosen: Config | None = None,
                  mean_pd: float | None = None, bad_rate: float | None = None,
-                 repeated_ids: int = 0, resumed_epoch: int = 0, withheld: int = 0,
+                 repeated_ids: int = 0, resumed: Mapping[str, int] | None = None,
+                 withheld: int = 0,
                  coded: Sequence[str] = (), age_unchecked: str | None = None,
                  optimum_points: float | None = None) -> list[str]:
     """What a reader must know to trust (or discount) the numbers; `chosen` is the best
     configuration, `mean_pd` its mean out-of-fold PD and `bad_rate` the data's;
-    `resumed_epoch` the latest checkpoint a resumed run started from (0: none);
+    `resumed` the epoch each population's checkpoint restored (`resumed_epochs`);
     `withheld` the rejected applicants a scorecard.no_reasons attribute was a principal
     reason for; `coded` the numeric columns that look like codes; `age_unchecked`
     data.age_column where the model does not score it; `optimum_points` the most points a
@@ -275,8 +277,8 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
                      "name it with --data.age-column (as a number: --data.numeric), so the "
                      "report checks that applicants of 62 or more are not scored down for "
                      "age (Regulation B).")
-    if resumed_epoch:
-        notes.append(f"The run resumed from a checkpoint of epoch {resumed_epoch}: "
+    if resumed_from(resumed or {}):
+        notes.append(f"The run resumed from {resumed_from(resumed)}: "
                      "metrics.json's `timings_s` are this session's, without the epochs "
                      "trained before it stopped.")
     return notes
@@ -344,6 +346,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                          sc.calibration != "none")
 
     results = [r for rs in search.results for r in rs]
+    resumed = {name: epoch for e, rs in enumerate(search.results) for name, epoch in
+               resumed_epochs(rs, f"encoding {e} " if len(search.results) > 1 else "").items()}
     metrics_json = {
         "best": {"config": best_id, "description": describe(best, list(grid))},
         "data": data_facts(data),
@@ -373,14 +377,14 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         "timings_s": {"cross_validation": cv_s, "refit": refit_s,
                       "compile": [r.population.compile_s for r in results],
                       "train": [r.population.train_s for r in results],
-                      "resumed_epoch": max(r.population.resumed_epoch for r in results),
+                      "resumed_epochs": resumed,
                       "total": time.perf_counter() - t_start},
     }
     run_dir.json("metrics.json", metrics_json)
     notes = report_notes(config, len(search.table), len(search.summary), len(results),
                          final_facts["rejected_without_reason"], best,
                          float(np.mean(oof.pd_raw)), float(np.mean(data.y)), data.repeated_ids,
-                         metrics_json["timings_s"]["resumed_epoch"],
+                         resumed,
                          final_facts["rejected_with_withheld_reason"], data.coded_numbers,
                          age_unchecked=config.data.age_column if not data.age else None,
                          optimum_points=None if final_facts["optimum_logit_gap"] is None

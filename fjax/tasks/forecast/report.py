@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from fjax.report.files import markdown_table
+from fjax.tasks.experiment import resumed_from
 from fjax.tasks.forecast.config import Config
 from fjax.tasks.forecast.data import ForecastData, outage_note
 from fjax.tasks.forecast.evaluate import Evaluation
@@ -392,6 +393,7 @@ def repairs_line(facts: dict, missing: str) -> str:
 def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
     d, mdl = config.data, config.model
     differ = len({c["point"] for c in extra["per_origin_choice"]}) > 1   # origins' choices
+    resumed = resumed_from(extra.get("resumed_epochs", {}))
     lines = [f"# Forecast of {d.target!r}: {facts['source']}", "", verdict(m), ""]
     lines += ["## What was run", "",
               data_line(facts),
@@ -415,9 +417,8 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
               f"- Time: compile {extra['compile_s']:.1f} s, train {extra['train_s']:.1f} s, "
               f"forecast {m['test_windows']} test windows x {extra['members']} members in "
               f"{extra['predict_s']:.3f} s, whole run {extra['total_s']:.1f} s"
-              + (f" (this session's: the run resumed from a checkpoint of epoch "
-                 f"{extra['resumed_epoch']}, whose epochs' times are not counted)."
-                 if extra.get("resumed_epoch") else "."), ""]
+              + (f" (this session's: the run resumed from {resumed}, whose epochs' times "
+                 "are not counted)." if resumed else "."), ""]
     if differ:
         lines += ["### Settings per origin", "",
                   "Each origin's test block is forecast by the grid point it chose on its own "

@@ -11,7 +11,8 @@ import numpy as np
 from fjax.config import replace_paths
 from fjax.report.files import RunDir
 from fjax.report.plots import loss_curves
-from fjax.tasks.experiment import GroupResult, default_run_dir, finish_run, rising_loss_note
+from fjax.tasks.experiment import (GroupResult, default_run_dir, finish_run, resumed_epochs,
+                                   rising_loss_note)
 from fjax.tasks.forecast import plots
 from fjax.tasks.forecast.config import Config
 from fjax.tasks.forecast.data import ForecastData, data_facts, prepare
@@ -78,7 +79,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
         "epochs_run": int(max(np.max(np.asarray(r.population.loop.epoch)) for r in results)),
         "compile_s": sum(r.population.compile_s for r in results),
         "train_s": sum(r.population.train_s for r in results),
-        "resumed_epoch": max(r.population.resumed_epoch for r in results),
+        "resumed_epochs": resumed_epochs(results),
         "predict_compile_s": predict_compile_s, "predict_s": predict_s,
         "windows_per_s": members * len(data.test_index) / max(predict_s, 1e-9),
         "val_note": validation_note(setup.monitor_only, data.plan.has_val),
@@ -95,7 +96,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
     extra["total_s"] = time.perf_counter() - t0
     facts = data_facts(data, config.data)
     timing = {k: extra[k] for k in ("compile_s", "train_s", "predict_compile_s", "predict_s",
-                                    "windows_per_s", "total_s", "resumed_epoch")}
+                                    "windows_per_s", "total_s", "resumed_epochs")}
     run_dir.json("metrics.json", {**ev.metrics, "selected": extra_selected(cands[best]),
                                   "selected_per_origin": extra["per_origin_choice"],
                                   "sweep": extra.get("sweep", []), "timing": timing,

@@ -181,7 +181,7 @@ def _result(name: str, data: FraudData, stack, members, scores, logits: bool,
     return ModelResult(name, table, alerts, by_period, labels, logits, thresholds=thresholds,
                        config=to_dict(run.config), chosen=run.chosen, history=run.history,
                        timing={"compile_s": run.compile_s, "train_s": run.train_s,
-                               "resumed_epoch": run.resumed_epoch},
+                               "resumed_epochs": run.resumed_epochs},
                        test_scores=test_scores)
 
 

@@ -15,6 +15,7 @@ from fjax.data.transactions import Transactions, summary
 from fjax.fraud_metrics import FPR_TARGETS, DailyAlerts, daily_alerts, recall_key
 from fjax.report import plots
 from fjax.report.files import RunDir, markdown_table
+from fjax.tasks.experiment import resumed_from
 from fjax.tasks.fraud import handbook
 from fjax.tasks.fraud.config import Config
 from fjax.tasks.fraud.dataset import LEAK_AUC, SKEW_LIMIT
@@ -585,8 +586,8 @@ def _bold_note(text: str) -> list[str]:
 
 def _resumed_note(results: list[ModelResult]) -> list[str]:
     """Which models resumed from a checkpoint (--resume): their times are this session's."""
-    resumed = [f"{r.name} from a checkpoint of epoch {r.timing['resumed_epoch']}"
-               for r in results if r.timing.get("resumed_epoch")]
+    resumed = [f"{r.name} from {resumed_from(r.timing['resumed_epochs'])}"
+               for r in results if resumed_from(r.timing.get("resumed_epochs", {}))]
     if not resumed:
         return []
     return [f"Resumed (--resume): {', '.join(resumed)}; the times above are this "

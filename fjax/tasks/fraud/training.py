@@ -29,7 +29,7 @@ from fjax.models import build_model
 from fjax.optim import build_optimizer
 from fjax.report.files import RunDir
 from fjax.tasks.experiment import (Trainable, best_result, check_sweep_divergence,
-                                   combined_table, config_with, train_grid)
+                                   combined_table, config_with, resumed_epochs, train_grid)
 from fjax.tasks.fraud.config import Config
 from fjax.tasks.fraud.objective import no_eval, ranking_eval, reconstruction_loss, score_function
 from fjax.tasks.fraud.presets import test_stage_train
@@ -56,8 +56,8 @@ class ModelRun:
     chosen: dict | None = None             # chosen hyperparameters and epochs
     validation_scores: dict | None = None  # (seed, period) -> (scores, labels) of the
     # chosen configuration's validation weeks (`validation_scores`)
-    resumed_epoch: int = 0                 # latest epoch a checkpoint restored (--resume):
-    # the times above are this session's
+    resumed_epochs: dict = dataclasses.field(default_factory=dict)  # population -> the epoch
+    # its checkpoint restored (--resume, `resumed_epochs`): the times above are this session's
 
     def member_params(self, i: int) -> Any:
         return member_on_host(self.params, i)
@@ -182,9 +182,9 @@ def period_scores(run: ModelRun, stack: SplitStack) -> list[np.ndarray]:
 
 def select(config: Config, grid: Mapping[str, Sequence], val_stack: SplitStack,
            run_dir: RunDir | None, progress: bool
-           ) -> tuple[Config, pd.DataFrame, dict, int, dict]:
+           ) -> tuple[Config, pd.DataFrame, dict, dict, dict]:
     """Train the grid on the validation periods; the best config and its epochs, the
-    latest epoch a checkpoint restored (0 without a resume), and its undiverged members'
+    epoch each group's checkpoint restored (`resumed_epochs`), and its undiverged members'
     `validation_scores`."""
     eval_size = int(val_stack.folds.val.sum(axis=1).max())
     folds = model_folds(val_stack, config.model.kind)
@@ -206,7 +206,7 @@ def select(config: Config, grid: Mapping[str, Sequence], val_stack: SplitStack,
             "hyperparameters": {best.group.paths[k]: v for k, v in hparams.items()},
             "value": float(every.loc[rows, f"best_{monitor}"].mean()),
             "spread": period_spread(every, list(grid), rows, monitor, mode)}
-    resumed = max(r.population.resumed_epoch for r in results)
+    resumed = resumed_epochs(results, "validation ")
     in_group = np.nonzero(every["group"].to_numpy() == g)[0]   # best.population's members
     kept = (rows & (every["diverged_epoch"] == 0).to_numpy())[in_group]
     return chosen, every, info, resumed, validation_scores(chosen, best.population,
@@ -232,7 +232,7 @@ def fit_periods(name: str, config: Config, stack: SplitStack, *,
     over `grid` when one is given) and score each period's test transactions."""
     if config.model.kind != "autoencoder":
         check_binary_labels(stack.data["y"], "TX_FRAUD labels")
-    selection, chosen, resumed, val_scores = None, {"epochs": config.train.epochs}, 0, None
+    selection, chosen, resumed, val_scores = None, {"epochs": config.train.epochs}, {}, None
     if grid:
         if val_stack is None:
             raise ValueError("a grid needs the validation periods' stack (val_stack)")
@@ -252,7 +252,7 @@ def fit_periods(name: str, config: Config, stack: SplitStack, *,
     run = ModelRun(name=name, config=test_config, members=pop.members, params=pop.params,
                    score=score, test_scores=[], history=pop.history,
                    compile_s=pop.compile_s, train_s=pop.train_s, selection=selection,
-                   chosen=chosen, resumed_epoch=max(resumed, pop.resumed_epoch),
+                   chosen=chosen, resumed_epochs={**resumed, "test": pop.resumed_epoch},
                    validation_scores=val_scores)
     run.test_scores = period_scores(run, stack)
     return run
