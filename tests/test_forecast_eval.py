@@ -946,6 +946,20 @@ def test_each_bound_is_judged_as_the_quantile_it_is():
     assert "runs" not in coverage_words(iv) and "too narrow" not in coverage_words(iv)
 
 
+def test_a_bounds_expected_share_is_printed_as_it_is():
+    """A 0.95 interval expects 2.5% beyond each bound; the text printed them to whole
+    percents, as 2% below and 3% above (1 - 0.975 is 0.025000000000000022)."""
+    from fjax.tasks.forecast.report import tail_words
+    n = 400
+    actual = np.full((n, 1), 100.0)
+    iv = interval_metrics(PriceForecast(actual, actual - 1.0, actual + 1.0, nominal=0.95),
+                          actual, np.ones((n, 1), bool), 1)
+    assert [iv["expected_below"], iv["expected_above"]] == pytest.approx([0.025, 0.025])
+    text = tail_words(iv)
+    assert "below the lower bound (expected 2.5%;" in text
+    assert "above the upper (expected 2.5%;" in text
+
+
 def walk_of_three_steps(tmp_path):
     """A 240-day random walk forecast 3 steps ahead from windows of 5: the prepared data,
     its evaluation config, the prices and the test windows' first target rows."""

@@ -145,9 +145,9 @@ def tail_words(iv: dict) -> str:
         sides.append((share, expected, lo, hi,
                       "often" if expected < lo else "rarely" if expected > hi else "ok"))
     (b, eb, bl, bh, bv), (a, ea, al, ah, av) = sides
-    text = (f"By side, {b:.1%} of the targets fall below the lower bound (its level "
-            f"{eb:.0%}; 95% interval {bl:.1%} to {bh:.1%}) and {a:.1%} above the upper "
-            f"(expected {ea:.0%}; {al:.1%} to {ah:.1%})")
+    text = (f"By side, {b:.1%} of the targets fall below the lower bound (expected "
+            f"{eb:.1%}; 95% interval {bl:.1%} to {bh:.1%}) and {a:.1%} above the upper "
+            f"(expected {ea:.1%}; {al:.1%} to {ah:.1%})")
     if bv == av == "often":
         return text + ": both bounds are crossed too often, **the intervals are too narrow**."
     if bv == av == "rarely":
