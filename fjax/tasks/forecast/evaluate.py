@@ -53,6 +53,13 @@ class PriceForecast:
         return self.levels or ((1.0 - self.nominal) / 2, (1.0 + self.nominal) / 2)
 
     @property
+    def scored_levels(self) -> tuple[float, float, float]:
+        """The levels its pinball loss is scored at: the lower bound's, 0.5 (the point,
+        the median of every head that has bounds) and the upper bound's."""
+        low, high = self.bound_levels
+        return low, 0.5, high
+
+    @property
     def spread(self) -> np.ndarray | None:
         """Standard deviation of the seeds' point forecasts (None for one seed)."""
         if self.members is None or len(self.members) < 2:
@@ -272,11 +279,11 @@ def observed_means(loss: np.ndarray, observed: np.ndarray) -> tuple[float, list[
 
 def interval_scores(model: PriceForecast, naive: np.ndarray, actual: np.ndarray,
                     observed: np.ndarray, lags: int) -> dict:
-    """The model's pinball loss at its bounds' levels and 0.5 (its point, the median of
-    every head that has bounds), beside the naive interval's (`naive_interval`) coverage,
-    widths and pinball loss on the same targets, and the Diebold-Mariano test of the
-    difference (`lags` as the point forecast's)."""
-    levels = (model.bound_levels[0], 0.5, model.bound_levels[1])
+    """The model's pinball loss at its `scored_levels`, beside the naive interval's
+    (`naive_interval` at the same levels) coverage, widths and pinball loss on the same
+    targets, and the Diebold-Mariano test of the difference (`lags` as the point
+    forecast's)."""
+    levels = model.scored_levels
     ours = pinball(np.stack([model.lower, model.point, model.upper], axis=-1), levels, actual)
     theirs = pinball(naive, levels, actual)
     table = interval_table(*_f64(naive[..., 0], naive[..., -1], actual, observed))
@@ -414,8 +421,7 @@ def evaluate(data: ForecastData, model: PriceForecast, cfg: EvaluationConfig,
         result["direction_vs_always_up"] = hits
     naive = None
     if model.lower is not None:
-        naive = naive_interval(data, index, origin, (model.bound_levels[0], 0.5,
-                                                     model.bound_levels[1]))
+        naive = naive_interval(data, index, origin, model.scored_levels)
         result["interval"] = {**interval_metrics(model, actual, observed, stride),
                               **interval_scores(model, naive, actual, observed, lags)}
     if model.crossed is not None:
