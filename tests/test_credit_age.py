@@ -100,6 +100,23 @@ def test_an_age_scored_down_for_some_applicants_only_is_worded_per_applicant(mon
             "best on average (30)): the model scores age differently") in warning
 
 
+def test_one_applicant_in_a_thousand_scored_down_is_not_worded_as_none(monkeypatch):
+    """Age 62 scored down for 1 of 1,000 applicants (an MLP's): the warning, headed 'Age is
+    a negative factor', read '0% of the applicants score lower at an age of 62 or more'."""
+    from types import SimpleNamespace
+    scores = np.tile([600.0, 601.0, 602.0], (1000, 1))   # ages 30, 50, 62
+    scores[0, 2] = 600.5                                  # 62 under 50 by 0.5 for one
+    monkeypatch.setattr(age_module, "age_scores", lambda *args: scores)
+    frame = pd.DataFrame({AGE: np.where(np.arange(1000) % 2, 30.0, 50.0)})
+    age = age_check(SimpleNamespace(encoder=SimpleNamespace(woe={})), frame, AGE,
+                    ScoreScale(600.0, 50.0, 20.0))
+    shortfall = scores[:, :2].max(axis=1) - scores[:, 2:].min(axis=1)
+    assert age["applicants_scored_down"] == np.mean(shortfall > 1e-3) == 0.001
+    warning = " ".join(age_warning(age))
+    assert age["negative_factor"] and "0% of the applicants" not in warning
+    assert "under 0.5% of the applicants score lower at an age of 62" in warning
+
+
 def test_the_ages_checked_are_whole_ages_62_and_the_bin_edges():
     from fjax.data.woe import NumericWoe
     woe = NumericWoe(edges=np.array([10.0, 25.5, 80.0]), woe=np.zeros(4), missing_woe=0.0)

@@ -325,6 +325,12 @@ def _age(at: dict) -> str:
     return f"{at['age']:g}" + (f" (band {at['band']})" if at["band"] else "")
 
 
+def _share(share: float) -> str:
+    """A share in whole percents, but never "0%" for a share above 0 (one applicant of a
+    thousand scored down is not none)."""
+    return f"{share:.0%}" if share == 0 or share >= 0.005 else "under 0.5%"
+
+
 def age_warning(age: dict | None) -> list[str]:
     """A warning, first in the report, where an age of `ELDERLY` or more scores under the
     most favoured age below it: US Regulation B's condition for scoring age fails."""
@@ -338,7 +344,7 @@ def age_warning(age: dict | None) -> list[str]:
                f"down ({said}): the model scores age differently for different applicants, "
                "and the average hides those scored down.")
     return [f"**Age is a negative factor for applicants of {ELDERLY} or more.** "
-            f"{age['applicants_scored_down']:.0%} of the applicants score lower at an age of "
+            f"{_share(age['applicants_scored_down'])} of the applicants score lower at an age of "
             f"{ELDERLY} or more than at their own best age under {ELDERLY} (`{column}` set "
             f"to each age, all else as it is), by up to {age['shortfall_max']:.2f} points. "
             f"{average} US Regulation "
