@@ -595,6 +595,46 @@ def test_the_earlier_applicants_cost_beside_the_later_ones_is_cross_fitted():
                                                                       oof.threshold))
 
 
+@pytest.mark.parametrize("calibration, rule", [("none", "fitted"), ("platt", "bayes")])
+def test_the_out_of_time_cost_column_says_at_which_t_each_row_is_costed(calibration, rule):
+    """The earlier row's cost is at each fold's own t: under the fitted rule a t fitted on
+    the other folds, not the t shown (the header said 'cost at t' and the text 'each fold at
+    the t of the other folds' under either rule); under the Bayes rule the fixed Bayes t,
+    the t shown, for both rows. Costs by hand (numpy) on the deployed PDs."""
+    from types import SimpleNamespace
+    from fjax.tasks.credit.report import out_of_time_lines
+    from fjax.tasks.credit.run import out_of_time_facts
+    pd_raw, y, folds = _oof_case(seed=0)
+    oof = analyse(pd_raw, y, folds, calibration, cost_fn=5.0, cost_fp=1.0)
+    assert oof.summary["threshold_rule"] == rule
+
+    def cost(p, yy, t):
+        return (5.0 * np.sum((p < t) & (yy == 1)) + np.sum((p >= t) & (yy == 0))) / len(p)
+
+    t_row = oof.per_fold["threshold"].to_numpy()[oof.fold] if rule == "fitted" else 1 / 6
+    by_hand = (5.0 * np.sum((oof.pd < t_row) & (y == 1))
+               + np.sum((oof.pd >= t_row) & (y == 0))) / len(y)
+    data = SimpleNamespace(y=y, later_y=np.array([0.0, 1.0]), later=pd.DataFrame(),
+                           later_seen_earlier=0,
+                           date_spans={"earlier": ["a", "b"], "later": ["c", "d"]})
+    final = SimpleNamespace(encoder=SimpleNamespace(unseen=lambda frame: {}))
+    later = pd.DataFrame({"pd": [0.1, 0.8], "score": [600.0, 500.0]})
+    cfg = Config(data=CreditDataConfig(path="loans.csv", date_column="applied"))
+    facts = out_of_time_facts(cfg, data, oof, final, pd.DataFrame({"score": pd_raw}), later,
+                              later["pd"].to_numpy())
+    assert facts["earlier_out_of_fold"]["cost_per_applicant"] == pytest.approx(by_hand)
+    text = "\n".join(out_of_time_lines(facts))
+    if rule == "fitted":
+        assert by_hand != pytest.approx(cost(oof.pd, y, oof.threshold))
+        assert "| cost at t (earlier: each fold's own t) |" in text
+        assert "each fold at the t fitted on the other folds" in text
+    else:
+        assert oof.threshold == 1 / 6 and by_hand == pytest.approx(cost(oof.pd, y, 1 / 6))
+        assert "| cost at t |" in text and "both rows' cost at the Bayes t shown" in text
+        assert "other folds" not in text
+    assert "The AUC's 95% interval is DeLong's" in text
+
+
 def test_deployed_calibrator_threshold_and_summary_against_scikit_learn_and_numpy():
     """The deployed calibrator is fitted on every raw out-of-fold PD; the threshold is the
     cost minimum on its calibrated PDs; the CV summary reads the cross-fitted PDs."""

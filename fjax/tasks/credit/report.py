@@ -163,12 +163,14 @@ def out_of_time_lines(oot: dict | None) -> list[str]:
     if oot is None:
         return []
     early, late = oot["earlier_out_of_fold"], oot["later"]
+    fitted = oot["threshold_rule"] == "fitted"
+    cost = "cost at t (earlier: each fold's own t)" if fitted else "cost at t"
 
     def row(name: str, f: dict) -> dict:
         return {"applicants": name, "dates": " to ".join(f["dates"]), "n": f["applicants"],
                 "bad rate": f["bad_rate"], "mean PD": f["mean_pd"], "AUC": f["auc"],
                 "AUC 95% CI": interval_text(f["auc_95"]),
-                "KS": f["ks"], "Brier": f["brier"], "cost at t": f["cost_per_applicant"],
+                "KS": f["ks"], "Brier": f["brier"], cost: f["cost_per_applicant"],
                 "accept-all cost": f["cost_accept_all"]}
 
     shift = ("stable" if oot["psi"] < 0.1 else "some shift" if oot["psi"] < 0.25
@@ -181,12 +183,14 @@ def out_of_time_lines(oot: dict | None) -> list[str]:
              f"scores the later ones once, at t = {oot['threshold']:.4f} "
              "(out_of_time_scores.csv); the earlier row is its out-of-fold estimate. AUC "
              "and KS rank the model's own PDs, as the cross-validation above does; mean "
-             "PD, Brier and cost are of the deployed PDs, the earlier row's cost (and "
-             "its confusion counts in metrics.json) cross-fitted (each fold at the t of the "
-             "other folds, as the decision above scores the rule), so a t fitted on those "
-             "PDs does not flatter it. The AUC's "
-             "95% interval is "
-             "DeLong's: the sampling error of these applicants (few bads: wide)."
+             "PD, Brier and cost are of the deployed PDs, "
+             + ("the earlier row's cost (and its confusion counts in metrics.json) "
+                "cross-fitted: each fold at the t fitted on the other folds, as the decision "
+                "above scores the rule, not at the t shown, which was fitted on those PDs "
+                "and would flatter them. " if fitted else
+                "both rows' cost at the Bayes t shown, which nothing was fitted to. ")
+             + "The AUC's 95% interval is DeLong's: the sampling error of these applicants "
+             "(few bads: wide)."
              + (f" {seen} later applicant(s) also have earlier rows (the same id): the "
                 "model trained on their earlier loans." if seen else ""), "",
              markdown_table(pd.DataFrame([row("earlier (out of fold)", early),

@@ -116,13 +116,15 @@ def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, final: F
                 "confusion": confusion(pd_, y, t)}
 
     n_later, n_all = len(data.later_y), len(data.later_y) + len(data.y)
-    # The earlier applicants' cost and confusion cross-fitted (each fold at the t of the
-    # other folds): a t fitted on their own PDs is their cheapest, which would flatter
-    # them beside the later ones; the confusion is the decisions that cost is the mean of.
+    # The earlier applicants' cost and confusion cross-fitted (each fold at its rule's t:
+    # fitted on the other folds, or the fixed Bayes t): a t fitted on their own PDs is
+    # their cheapest, which would flatter them beside the later ones; the confusion is the
+    # decisions that cost is the mean of.
     earlier = {**measures(oof.pd_raw, oof.pd, data.y), "dates": data.date_spans["earlier"],
                "cost_per_applicant": oof.summary["cost_per_applicant_cross_fitted"],
                "confusion": oof.summary["confusion_cross_fitted"]}
     return {"date_column": d.date_column, "share": n_later / n_all, "threshold": t,
+            "threshold_rule": oof.summary["threshold_rule"],
             "later_seen_earlier": data.later_seen_earlier,
             "unseen_values": final.encoder.unseen(data.later),
             "earlier_out_of_fold": earlier,
