@@ -3,6 +3,8 @@ its own (verdict against the naive forecast first, then what was run and every n
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 
@@ -133,27 +135,40 @@ def coverage_words(iv: dict) -> str:
     return text + " " + tail_words(iv)
 
 
+class Tail(NamedTuple):
+    """One side's misses: their share, its expected share (the bound's quantile level),
+    the share's 95% interval, and whether it is too often, too rarely or ok."""
+    share: float
+    expected: float
+    low: float
+    high: float
+    verdict: str
+
+
+def tail(iv: dict, side: str, bound: str) -> Tail:
+    """The misses `side` ("below" or "above") of the `bound` ("lower" or "upper")."""
+    expected = iv[f"expected_{side}"]
+    low, high = iv[f"{side}_{bound}_interval"]
+    verdict = "often" if expected < low else "rarely" if expected > high else "ok"
+    return Tail(iv[f"{side}_{bound}"], expected, low, high, verdict)
+
+
 def tail_words(iv: dict) -> str:
     """Where the misses fall: below the lower bound and above the upper, each against its
     expected share (its quantile level) and 95% interval. Both too often: too narrow;
     both too rarely: too wide; one side too often and not the other: a biased forecast,
     which a wider interval would not fix."""
-    sides = []
-    for side, bound in (("below", "lower"), ("above", "upper")):
-        share, expected = iv[f"{side}_{bound}"], iv[f"expected_{side}"]
-        lo, hi = iv[f"{side}_{bound}_interval"]
-        sides.append((share, expected, lo, hi,
-                      "often" if expected < lo else "rarely" if expected > hi else "ok"))
-    (b, eb, bl, bh, bv), (a, ea, al, ah, av) = sides
-    text = (f"By side, {b:.1%} of the targets fall below the lower bound (expected "
-            f"{eb:.1%}; 95% interval {bl:.1%} to {bh:.1%}) and {a:.1%} above the upper "
-            f"(expected {ea:.1%}; {al:.1%} to {ah:.1%})")
-    if bv == av == "often":
+    below, above = tail(iv, "below", "lower"), tail(iv, "above", "upper")
+    text = (f"By side, {below.share:.1%} of the targets fall below the lower bound (expected "
+            f"{below.expected:.1%}; 95% interval {below.low:.1%} to {below.high:.1%}) and "
+            f"{above.share:.1%} above the upper (expected {above.expected:.1%}; "
+            f"{above.low:.1%} to {above.high:.1%})")
+    if below.verdict == above.verdict == "often":
         return text + ": both bounds are crossed too often, **the intervals are too narrow**."
-    if bv == av == "rarely":
+    if below.verdict == above.verdict == "rarely":
         return text + ": both bounds are crossed too rarely, the intervals are wider than needed."
-    if (bv == "often") != (av == "often"):
-        runs = "high" if bv == "often" else "low"
+    if (below.verdict == "often") != (above.verdict == "often"):
+        runs = "high" if below.verdict == "often" else "low"
         return text + (f": **the misses pile up on one side, the forecast runs {runs}**, which "
                        "a wider interval would not fix.")
     return text + "."
