@@ -48,13 +48,12 @@ def age_grid(values: np.ndarray, woe) -> np.ndarray:
     return ages
 
 
-def bands(final: FinalModel, column: str, ages: np.ndarray) -> list[str]:
-    """The bin of each age where the model bins the column (WOE), else the age itself."""
-    woe = final.encoder.woe.get(column)
-    if isinstance(woe, NumericWoe):
-        labels = woe.labels()
-        return [labels[i] for i in woe.bin_or_missing(ages)]
-    return [f"{a:g}" for a in ages]
+def bins(woe, ages: np.ndarray) -> list[str] | None:
+    """The bin of each age where the model bins the column (`woe` a NumericWoe), else None."""
+    if not isinstance(woe, NumericWoe):
+        return None
+    labels = woe.labels()
+    return [labels[i] for i in woe.bin_or_missing(ages)]
 
 
 def age_check(final: FinalModel, frame: pd.DataFrame, column: str, scale: ScoreScale
@@ -62,8 +61,8 @@ def age_check(final: FinalModel, frame: pd.DataFrame, column: str, scale: ScoreS
     """Points of each age against the most favoured age under `ELDERLY` (mean over the
     applicants of `frame`; exact for everyone under logistic regression), the worst age
     of `ELDERLY` or more, and whether any applicant is scored down for such an age."""
-    values = numeric_values(frame, column)
-    ages = age_grid(values[np.isfinite(values)], final.encoder.woe.get(column))
+    values, woe = numeric_values(frame, column), final.encoder.woe.get(column)
+    ages = age_grid(values[np.isfinite(values)], woe)
     if len(frame) > MAX_APPLICANTS:
         rows = np.random.default_rng(0).choice(len(frame), MAX_APPLICANTS, replace=False)
         frame = frame.iloc[np.sort(rows)]
@@ -77,12 +76,12 @@ def age_check(final: FinalModel, frame: pd.DataFrame, column: str, scale: ScoreS
     points = mean - mean[~old].max()
     best = int(np.argmax(np.where(old, -np.inf, mean)))
     worst = int(np.argmin(np.where(old, mean, np.inf)))
-    label = bands(final, column, ages)
-    binned = isinstance(final.encoder.woe.get(column), NumericWoe)
-    return {**facts, "ages": ages.tolist(), "bands": label, "points": points.tolist(),
-            "best_under": {"age": float(ages[best]), "band": label[best] if binned else None},
+    binned = bins(woe, ages)   # None where age is not binned: each age is its own band
+    return {**facts, "ages": ages.tolist(), "bands": binned or [f"{a:g}" for a in ages],
+            "points": points.tolist(),
+            "best_under": {"age": float(ages[best]), "band": binned[best] if binned else None},
             "worst_elderly": {"age": float(ages[worst]),
-                              "band": label[worst] if binned else None,
+                              "band": binned[worst] if binned else None,
                               "points": float(points[worst])},
             "shortfall_max": float(shortfall.max()),
             "applicants_scored_down": float(np.mean(shortfall > TOLERANCE)),
