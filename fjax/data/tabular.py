@@ -168,7 +168,8 @@ def fit_encoder(df: pd.DataFrame, schema: TableSchema, y: np.ndarray,
     y_train = np.asarray(y, np.float64)[rows]
     woe_numeric = woe in ("numeric", "all")
     standardized = () if woe_numeric else schema.numeric
-    raw = (np.stack([numeric_values(train, c) for c in standardized], axis=1)
+    numbers = {c: numeric_values(train, c) for c in schema.numeric}   # read (and checked) once
+    raw = (np.stack([numbers[c] for c in standardized], axis=1)
            if standardized else np.zeros((len(train), 0)))
     present = ~np.isnan(raw)
     fill = np.array([_fill(raw[present[:, j], j], present[:, j].all())
@@ -179,9 +180,8 @@ def fit_encoder(df: pd.DataFrame, schema: TableSchema, y: np.ndarray,
     bins: dict[str, NumericWoe | CategoricalWoe] = {}
     if woe_numeric:
         for c in schema.numeric:
-            x = numeric_values(train, c)
-            bins[c] = with_unseen(fit_numeric_woe(x, y_train, woe_bins, monotone=woe_monotone),
-                                  x)
+            bins[c] = with_unseen(fit_numeric_woe(numbers[c], y_train, woe_bins,
+                                                  monotone=woe_monotone), numbers[c])
     coded = schema.categorical
     if woe == "all":
         for c in schema.categorical:
@@ -192,8 +192,8 @@ def fit_encoder(df: pd.DataFrame, schema: TableSchema, y: np.ndarray,
     encoder = TabularEncoder(schema=schema, categorical_mode=categorical,
                              standardized=tuple(standardized), fill=fill, scaler=scaler,
                              indicators=indicators, woe=bins, vocab=vocab,
-                             complete=tuple(c for c in schema.numeric
-                                            if not np.isnan(numeric_values(train, c)).any()))
+                             complete=tuple(c for c, x in numbers.items()
+                                            if not np.isnan(x).any()))
     return dataclasses.replace(encoder, shares={
         c: np.bincount(encoder._codes(train, c), minlength=len(known) + 1) / len(train)
         for c, known in vocab.items()})
