@@ -187,9 +187,9 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
                     for rows in spans)
     prices = series.values[:, 0]
     change = targets(prices, plan.origins, cfg.horizon, cfg.transform)
-    check_scaled(z, scalers, series.columns, cfg, source)
-    x = np.concatenate([gather_inputs(s.transform(z), plan.origins, cfg.window)
-                        for s in scalers])
+    scaled = [s.transform(z) for s in scalers]   # each origin's inputs, as the model reads them
+    check_scaled(z, scaled, series.columns, cfg, source)
+    x = np.concatenate([gather_inputs(inputs, plan.origins, cfg.window) for inputs in scaled])
     y = np.concatenate([((change - s.offset[0]) / s.scale[0]).astype(np.float32)
                         for s in scalers])
     data = ForecastData(source=source, series=series, transform=cfg.transform,
@@ -204,19 +204,18 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
     return data
 
 
-def check_scaled(z: np.ndarray, scalers: tuple[Scaler, ...], columns: tuple[str, ...],
+def check_scaled(z: np.ndarray, scaled: list[np.ndarray], columns: tuple[str, ...],
                  cfg: ForecastDataConfig, source: str) -> None:
     """Refuse inputs that reach the model, scaled, beyond `SQUARABLE`: prices in units of
     1e20 under --data.scaler none passed every check, then the first epoch's squared
     errors overflowed float32 and the run was reported as diverged, blaming the
     learning rate."""
-    for scaler in scalers:
-        scaled = scaler.transform(z)
-        big = np.abs(scaled) > SQUARABLE   # NaN (rows before `first`): False
+    for inputs in scaled:   # one per origin's scaler: `z` after it
+        big = np.abs(inputs) > SQUARABLE   # NaN (rows before `first`): False
         if big.any():
             row, j = np.argwhere(big)[0]
             raise ValueError(
-                f"column {columns[j]!r} of {source} reaches the model as {scaled[row, j]:.3g} "
+                f"column {columns[j]!r} of {source} reaches the model as {inputs[row, j]:.3g} "
                 f"at row {row} (its value {z[row, j]:.3g} after its transform, scaled by "
                 f"{cfg.used_scalers[j]}), beyond the +-{SQUARABLE:.1e} whose squared errors "
                 "float32 can sum: training would diverge; scale it (--data.scaler auto) or "
