@@ -262,8 +262,11 @@ def test_values_whose_squares_overflow_float32_are_refused_before_training(tmp_p
     # A feature level far outside its training rows' range, under a fitted scaler.
     volume = np.r_[np.linspace(1, 2, 239), 1e30]
     path, _ = random_walk(tmp_path, name="v.csv", spike=volume)
+    # The limit holds for every input column, so the message blames no squared error.
     with pytest.raises(ValueError, match=r"column 'spike' .* at row 239 \(its value 1e\+30 "
-                                         r"after its transform, scaled by minmax\)"):
+                                         r"after its transform, scaled by minmax\), beyond "
+                                         r"the \+-1.8e\+15 an input may reach the model "
+                                         r"with: float32 overflows in the model's products"):
         prepare(ForecastDataConfig(path=str(path), target="price", window=10,
                                    features=("spike",), feature_transforms=("level",)))
 

@@ -15,8 +15,9 @@ squared in float32 training, it must stay finite."""
 
 
 SQUARABLE = float(np.sqrt(np.finfo(np.float32).max)) / 1e4
-"""The largest magnitude a value may reach a model with (after its scaler): a regression
-loss squares it and sums a batch of those in float32, which must stay finite (~1.8e15)."""
+"""The largest magnitude any input column, target or feature, may reach a model with
+(after its scaler), ~1.8e15: beyond it float32 overflows in the model's products and
+losses (its square is float32's largest value / 1e8: room for a batch's sum)."""
 
 
 def check_count(name: str, value: Any, minimum: int) -> None:

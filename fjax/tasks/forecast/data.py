@@ -206,10 +206,11 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
 
 def check_scaled(z: np.ndarray, scaled: list[np.ndarray], columns: tuple[str, ...],
                  cfg: ForecastDataConfig, source: str) -> None:
-    """Refuse inputs that reach the model, scaled, beyond `SQUARABLE`: prices in units of
-    1e20 under --data.scaler none passed every check, then the first epoch's squared
-    errors overflowed float32 and the run was reported as diverged, blaming the
-    learning rate."""
+    """Refuse any input column (target or feature) that reaches the model, scaled, beyond
+    `SQUARABLE`: prices in units of 1e20 under --data.scaler none passed every check, then
+    the first epoch's squared errors overflowed float32 and the run was reported as
+    diverged, blaming the learning rate; a feature that large overflows the model's
+    products the same way."""
     for inputs in scaled:   # one per origin's scaler: `z` after it
         big = np.abs(inputs) > SQUARABLE   # NaN (rows before `first`): False
         if big.any():
@@ -217,9 +218,10 @@ def check_scaled(z: np.ndarray, scaled: list[np.ndarray], columns: tuple[str, ..
             raise ValueError(
                 f"column {columns[j]!r} of {source} reaches the model as {inputs[row, j]:.3g} "
                 f"at row {row} (its value {z[row, j]:.3g} after its transform, scaled by "
-                f"{cfg.used_scalers[j]}), beyond the +-{SQUARABLE:.1e} whose squared errors "
-                "float32 can sum: training would diverge; scale it (--data.scaler auto) or "
-                "rescale the column in the file")
+                f"{cfg.used_scalers[j]}), beyond the +-{SQUARABLE:.1e} an input may reach "
+                "the model with: float32 overflows in the model's products and losses past "
+                "it and training would diverge; scale it (--data.scaler auto) or rescale "
+                "the column in the file")
 
 
 def span_mask(n: int, rows: tuple[int, int]) -> np.ndarray:
