@@ -130,3 +130,27 @@ def test_the_zoomed_actual_line_covers_every_forecast_path(tmp_path, monkeypatch
     assert all(np.isin(p, shown).all() for p in paths)
     np.testing.assert_array_equal(paths[-1], dates[-1])        # the newest forecast is drawn
     np.testing.assert_array_equal(shown, np.unique(dates[n - zoom:]))
+
+
+def test_a_held_runs_sub_folders_hold_their_records_and_hold_is_set_on_the_run_only(tmp_path):
+    """Records of a held run's sub folders (config.json included) wait for the run's
+    release. A folder built with hold=True inside another (within=) ignored its hold, so
+    that combination is gone: only the run's own folder holds."""
+    import dataclasses
+    import json
+    from fjax.report.files import RunDir
+
+    @dataclasses.dataclass
+    class Cfg:
+        lr: float = 0.1
+
+    run = RunDir(tmp_path, Cfg(), hold=True)
+    models = run.sub("models", Cfg(0.5))
+    models.sub("mlp").record("facts.json", {"epochs": 3})
+    assert not list(tmp_path.rglob("*.json"))
+    run.release()
+    assert json.loads((tmp_path / "config.json").read_text()) == {"lr": 0.1}
+    assert json.loads((tmp_path / "models" / "config.json").read_text()) == {"lr": 0.5}
+    assert json.loads((tmp_path / "models" / "mlp" / "facts.json").read_text()) == {"epochs": 3}
+    with pytest.raises(TypeError, match="within"):
+        RunDir(tmp_path / "other", hold=True, within=run)

@@ -88,18 +88,21 @@ class RunDir:
     `sub` folders' too) wait until `release` (its first population restored its
     checkpoint): a resume refused before keeps the files of the run that wrote them."""
 
-    def __init__(self, path: str | Path, config: Any | None = None, *, hold: bool = False,
-                 within: RunDir | None = None):
+    def __init__(self, path: str | Path, config: Any | None = None, *, hold: bool = False):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
-        self.top = self if within is None else within.top   # the run's, which holds records
+        self.top = self   # the run's folder, which holds the records (`sub` points it up)
         self.held: dict[Path, Any] | None = {} if hold else None
         if config is not None:
             self.record("config.json", to_dict(config))
 
     def sub(self, name: str, config: Any | None = None) -> RunDir:
         """A folder of this run (fraud's models/<name>), whose records wait with its own."""
-        return RunDir(self.path / name, config, within=self)
+        folder = RunDir(self.path / name)
+        folder.top = self.top
+        if config is not None:
+            folder.record("config.json", to_dict(config))
+        return folder
 
     def record(self, name: str, obj: Any) -> None:
         """Write the JSON `obj` to `name`, now or, while the run holds its records, at
