@@ -327,3 +327,25 @@ def test_a_searched_warmup_is_not_refused_when_the_chosen_epochs_are_fewer(monke
                       val_stack=stack, progress=False)
     assert run.config.train.epochs == 1 and len(run.history) == 1
     assert optimizer_settings(optims[-1]) == (cfg.optim, 4 * int(np.ceil(20 / 8)))
+
+
+def test_selection_names_every_swept_field_of_the_chosen_point():
+    """A grid over an activation (a compile group each) and the learning rate: the chosen
+    point's values name both, and are the best mean of validation.csv's rows recomputed
+    with pandas; the activation was left out (only the group's numbers were named), and a
+    grid over the activation alone named nothing, so the report had no selection at all."""
+    from fjax.tasks.fraud import training
+    stack = stack_scaled(X, PERIODS, shared=LABELS)
+    cfg = Config(model=ModelConfig(kind="mlp", hidden=(4,)),
+                 train=dataclasses.replace(Config().train, epochs=2, batch_size=32))
+    grid = {"model.activation": ["relu", "tanh"], "optim.learning_rate": [1e-3, 0.3]}
+    chosen, table, info, _, _ = training.select(cfg, grid, stack, None, progress=False)
+    means = table.groupby(list(grid))[f"best_{cfg.train.monitor}"].mean()
+    activation, lr = means.idxmax()
+    assert info["hyperparameters"] == {"model.activation": activation,
+                                       "optim.learning_rate": pytest.approx(lr)}
+    assert chosen.model.activation == activation
+    only = {"model.activation": ["relu", "tanh"]}
+    chosen, table, info, _, _ = training.select(cfg, only, stack, None, progress=False)
+    means = table.groupby("model.activation")[f"best_{cfg.train.monitor}"].mean()
+    assert info["hyperparameters"] == {"model.activation": means.idxmax()}

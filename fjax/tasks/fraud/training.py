@@ -20,7 +20,7 @@ import numpy as np
 import optax
 import pandas as pd
 
-from fjax.config import to_dict
+from fjax.config import read_values, to_dict
 from fjax.data.scalers import fit_scaler
 from fjax.data.split_stack import SplitStack
 from fjax.data.splits import Folds
@@ -117,6 +117,16 @@ def median_epochs(best_epochs: np.ndarray) -> int:
     return max(1, int(np.floor(np.median(best_epochs) + 0.5)))
 
 
+def chosen_values(chosen: Config, best: Any, hparams: Mapping[str, float],
+                  grid: Mapping[str, Sequence]) -> dict[str, Any]:
+    """{grid path: the chosen value} of every swept field, in the grid's order: the
+    structural ones (model.activation) from the chosen group's config, which its
+    hyperparameters alone left out of the report, the numbers as the group trained them."""
+    values = {**read_values(chosen, grid),
+              **{best.group.paths[k]: v for k, v in hparams.items()}}
+    return {path: values[path] for path in grid if path in values}
+
+
 def _by_period(values: pd.Series, fold: pd.Series) -> dict:
     """Per period the mean over seeds, and their min, max and std over periods."""
     per = values.groupby(fold).mean()
@@ -203,7 +213,7 @@ def select(config: Config, grid: Mapping[str, Sequence], val_stack: SplitStack,
     best_epochs = every.loc[rows, "best_epoch"].to_numpy()
     info = {"metric": monitor, "mode": mode, "epochs": median_epochs(best_epochs),
             "best_epochs": best_epochs.astype(int).tolist(),
-            "hyperparameters": {best.group.paths[k]: v for k, v in hparams.items()},
+            "hyperparameters": chosen_values(chosen, best, hparams, grid),
             "value": float(every.loc[rows, f"best_{monitor}"].mean()),
             "spread": period_spread(every, list(grid), rows, monitor, mode)}
     resumed = resumed_epochs(results, "validation ")
