@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import difflib
 import inspect
+import itertools
 import json
 import shutil
 import sys
@@ -269,6 +270,7 @@ def parse_sweep(cls: type, args: list[str], prog: str, saved: Any = None,
             default = with_values(default, path, tuple(values))
         else:
             structural[path] = tuple(values)
+    check_one_value(cls, args, swept)
     parsed = tyro.cli(view, args=args, prog=prog, default=default,
                       description=sweep_help(cls, [p for p in swept if has_flag(cls, p)]))
     config, grid = split_sweep(cls, parsed)
@@ -276,9 +278,66 @@ def parse_sweep(cls: type, args: list[str], prog: str, saved: Any = None,
     grid.update({p: v for p, v in structural.items() if not flags_of(cls, p) & given})
     grid = {p: grid[p] for p in [*saved_grid, *grid] if p in grid}
     if not grid:
-        raise ValueError("nothing to sweep: no swept field has several values; give "
-                         "one several (see --help), or use `fjax run`")
+        lists = [f"{flag} {' '.join(values)} is one value, not a grid"
+                 for flag, path, values in several_given(cls, args, swept)]
+        raise ValueError("nothing to sweep: no swept field has several values"
+                         + (f" ({'; '.join(lists)})" if lists else "") + "; give one several "
+                         "(see --help), or use `fjax run`. " + GRID_FILE_HINT)
     return config, grid
+
+
+# How to sweep a field that takes one value on the command line (a list field such as
+# model.hidden, or a structural number such as model.dropout): `--config` reads a grid.json.
+GRID_FILE_HINT = ("To sweep a field the flags take one value of, such as model.hidden, write "
+                  'DIR/grid.json, e.g. {"model.hidden": [[16], [32, 32]], '
+                  '"optim.learning_rate": [0.001, 0.01]}, beside DIR/config.json (a run\'s, '
+                  "or {} for the defaults) and pass --config DIR/config.json")
+
+
+def leaf_paths(cls: type, prefix: str = "") -> list[str]:
+    """Every config field of `cls` that takes a value ("model.hidden"), nested ones named
+    by their path."""
+    hints = typing.get_type_hints(cls)
+    return [path for f in dataclasses.fields(cls)
+            for path in (leaf_paths(hints[f.name], prefix + f.name + ".")
+                         if dataclasses.is_dataclass(hints[f.name]) else [prefix + f.name])]
+
+
+def several_given(cls: type, args: list[str], swept: list[str]
+                  ) -> list[tuple[str, str, list[str]]]:
+    """(flag, path, values) of each flag in `args` that gives a field `fjax sweep` does not
+    sweep (not in `swept`) more than one value: a list field's one value (--model.hidden
+    16 32), or a number given several by mistake (--model.dropout 0.1 0.3)."""
+    by_flag = {flag: path for path in leaf_paths(cls) if path not in swept
+               for flag in flags_of(cls, path)}
+    out = []
+    for i, arg in enumerate(args):
+        flag = arg.split("=", 1)[0].replace("_", "-")
+        if "=" in arg or flag not in by_flag:
+            continue
+        values = list(itertools.takewhile(lambda a: not a.startswith("--"), args[i + 1:]))
+        if len(values) > 1:
+            out.append((flag, by_flag[flag], values))
+    return out
+
+
+def check_one_value(cls: type, args: list[str], swept: list[str]) -> None:
+    """Refuse several values for a field that takes one and is no list (--model.dropout
+    0.1 0.3), naming it and how to sweep it; tyro said only 'Unrecognized options: 0.3'."""
+    for flag, path, values in several_given(cls, args, swept):
+        if typing.get_origin(typing.get_type_hints(cls_of(cls, path))[path.split(".")[-1]]) \
+                not in (tuple, list):
+            how = (GRID_FILE_HINT if path.split(".")[0] in CHOICE_SECTIONS + ("train",)
+                   else "The data is prepared once per run: run one sweep per value")
+            raise ValueError(f"{flag} takes one value in `fjax sweep`, got {' '.join(values)} "
+                             "(--help lists the fields that take several). " + how)
+
+
+def cls_of(cls: type, path: str) -> type:
+    """The config class that holds field `path` ("model.dropout": the task's ModelConfig)."""
+    for name in path.split(".")[:-1]:
+        cls = typing.get_type_hints(cls)[name]
+    return cls
 
 
 def prose(doc: str | None) -> str:
@@ -324,8 +383,10 @@ def sweep_help(cls: type, swept: list[str]) -> str:
                  f"{flags([p for p in swept if p in hyper])}. Choices: "
                  f"{flags([p for p in swept if p not in hyper])}. Every other field takes "
                  "one value, as in `fjax run` (a list field such as --model.hidden 16 32 is "
-                 "one model's layer widths); sweep those from Python "
-                 "(fjax.tasks.experiment.train_grid, as in experiments/). --config "
+                 "one model's layer widths); sweep those with a grid.json: "
+                 'write DIR/grid.json, e.g. {"model.hidden": [[16], [32, 32]]}, beside '
+                 "DIR/config.json (a run's, or {} for the defaults) and pass --config "
+                 "DIR/config.json, or from Python (fjax.tasks.experiment.train_grid). --config "
                  "DIR/config.json starts from a saved run's config and grid.json; other "
                  "flags override them.")
 

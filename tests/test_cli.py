@@ -101,6 +101,31 @@ def test_a_sweep_with_nothing_to_sweep_is_refused(args, calls, capsys):
     assert calls == []
 
 
+def test_a_field_the_flags_do_not_sweep_is_named_with_how_to_sweep_it(tmp_path, calls,
+                                                                      capsys):
+    """`--model.dropout 0.1 0.3` failed with tyro's 'Unrecognized options: 0.3', and
+    `--model.hidden 16 32` alone with 'nothing to sweep', neither saying how to sweep
+    them; both now name the flag and the grid.json route, which this test then takes:
+    a grid.json beside a config.json of {} sweeps the widths."""
+    assert cli.main(["sweep", "credit", "--model", "mlp", "--model.dropout", "0.1",
+                     "0.3"]) == 2
+    err = capsys.readouterr().err
+    assert "--model.dropout takes one value in `fjax sweep`, got 0.1 0.3" in err
+    assert "grid.json" in err and calls == []
+    assert cli.main(["sweep", "forecast", "--model.hidden", "16", "32"]) == 2
+    err = capsys.readouterr().err
+    assert "--model.hidden 16 32 is one value, not a grid" in err and "grid.json" in err
+    assert cli.main(["sweep", "forecast", "--data.window", "10", "20"]) == 2
+    assert "run one sweep per value" in capsys.readouterr().err
+    folder = tmp_path / "widths"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "grid.json").write_text('{"model.hidden": [[16], [32, 32]]}')
+    assert cli.main(["sweep", "credit", "--config", str(folder / "config.json"), "--model",
+                     "mlp", "--out", str(tmp_path / "out")]) == 0
+    assert calls[-1][1] == {"model.hidden": ([16], [32, 32])}
+
+
 def test_sweep_help_names_the_swept_fields(capsys):
     with pytest.raises(SystemExit) as done:
         cli.main(["sweep", "credit", "--help"])
