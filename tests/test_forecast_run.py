@@ -796,3 +796,27 @@ def test_a_sweep_resumed_in_its_second_group_says_where_each_group_resumed(tmp_p
     assert timing["resumed_epochs"] == {"group 0": 3, "group 1": 1}
     assert ("the run resumed from checkpoints of epoch 3 (group 0), 1 (group 1), whose "
             "epochs' times are not counted") in (tmp_path / "cut" / "report.md").read_text()
+
+
+def test_a_sweep_table_counts_each_points_diverged_members(tmp_path):
+    """A learning rate of 1e8 diverges: the sweep table showed its val_mse as n/a and its
+    test RMSE (of untrained parameters) with nothing saying why. It now counts each
+    point's diverged seeds per origin, as history.jsonl's non-finite losses do, and the
+    report says what that means."""
+    write_prices(tmp_path / "p.csv", n=200)
+    cfg = Config(out=str(tmp_path / "out"), optim=OptimConfig(name="sgd"),
+                 data=ForecastDataConfig(path=str(tmp_path / "p.csv"), target="price",
+                                         window=10, val_fraction=0.2, origins=2),
+                 model=ModelConfig(kind="linear"), train=TrainConfig(epochs=2),
+                 sweep=SweepConfig(seeds=2))
+    with pytest.warns(UserWarning, match="4 of 8 members diverged"):
+        out = run(cfg, {"optim.learning_rate": [0.01, 1e8]}, progress=False)
+    logs = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    bad = ~np.isfinite(np.array([log["loss"] for log in logs], float)).all(axis=0)
+    # members: seeds x origins x grid points, the grid innermost
+    want = bad.reshape(2, 2, 2).sum(axis=0)          # [origin, point]
+    m = json.loads((out / "metrics.json").read_text())
+    got = [[r["diverged"] for r in m["sweep"] if r["origin"] == k + 1] for k in range(2)]
+    assert got == want.tolist() == [[0, 2], [0, 2]]
+    assert "`diverged`: how many of a point's 2 seed(s) diverged" in \
+        (out / "report.md").read_text()

@@ -34,6 +34,8 @@ class Candidate:
                                    # loss (inf: one diverged); None without a validation span
     val_mse: np.ndarray | None = None  # f64[K], what ranks: each origin's members' mean
                                        # point-forecast MSE on its validation span (`ranked`)
+    diverged: np.ndarray | None = None  # i64[K]: how many of its members (one per seed)
+                                        # diverged at each origin
 
 
 def candidates(results: list[GroupResult], has_val: bool,
@@ -56,7 +58,9 @@ def candidates(results: list[GroupResult], has_val: bool,
             members = rows["member"].to_numpy(np.int64).reshape(seeds, folds)
             val = origin_losses(rows) if has_val else None
             hp = {**structure, **{result.group.paths[n]: float(v) for n, v in zip(names, key)}}
-            out.append(Candidate(g, hp, members, val))
+            diverged = rows.groupby("fold", sort=True)["diverged_epoch"].apply(
+                lambda epochs: int((epochs > 0).sum())).to_numpy(np.int64)
+            out.append(Candidate(g, hp, members, val, diverged=diverged))
     return out
 
 

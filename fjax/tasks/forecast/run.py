@@ -93,6 +93,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
             "No validation span, so no grid point is chosen (choosing on the test span "
             "would leak it): " + ("every origin reports" if data.plan.k > 1 else "reported:")
             + " grid point 1, a default, not a choice. Set --data.val-fraction to choose.")
+        if "diverged" in extra["sweep"][0]:
+            extra["selection"] += " " + DIVERGED_NOTE.format(seeds=config.sweep.seeds)
     extra["total_s"] = time.perf_counter() - t0
     facts = data_facts(data, config.data)
     timing = {k: extra[k] for k in ("compile_s", "train_s", "predict_compile_s", "predict_s",
@@ -202,6 +204,13 @@ CRITERION = ("the validation MSE of its point forecast (scaled units; the median
              "makes it small by construction).")
 
 
+DIVERGED_NOTE = ("`diverged`: how many of a point's {seeds} seed(s) diverged there (the loss "
+                 "became NaN or infinite). Such a point ranks last at that origin (its "
+                 "`val_loss` and `val_mse` n/a); its test metrics are no trained model's: "
+                 "those of the parameters kept before the divergence (the initial ones if it "
+                 "diverged in its first epoch), or n/a.")
+
+
 def selection_text(choice: list[int]) -> str:
     """Which grid point each origin reports and on what it was chosen."""
     if len(choice) == 1:
@@ -237,6 +246,7 @@ def sweep_rows(cands: list[Candidate], forecasts: list[PriceForecast], ev: Evalu
     at = lambda v, k: None if v is None else float(v[k])  # noqa: E731
     rows = []
     paths = list(dict.fromkeys(p for c in cands for p in c.hparams))   # n/a: None
+    diverged = any(c.diverged is not None and c.diverged.any() for c in cands)
     for k in range(data.plan.k):
         block = ev.origin == k
         for i, (c, f) in enumerate(zip(cands, forecasts)):
@@ -245,6 +255,7 @@ def sweep_rows(cands: list[Candidate], forecasts: list[PriceForecast], ev: Evalu
             settings = {p: c.hparams.get(p) for p in paths}
             row = {"point": i + 1, "group": c.group + 1,
                    **{p: str(v) if isinstance(v, tuple) else v for p, v in settings.items()},
+                   **({"diverged": int(c.diverged[k])} if diverged else {}),
                    "val_loss": at(c.val_loss, k), "val_mse": at(c.val_mse, k),
                    "test_rmse": m["rmse"], "test_mae": m["mae"], "test_mase": m["mase"],
                    "naive_rmse": naive[k]}
