@@ -349,3 +349,25 @@ def test_selection_names_every_swept_field_of_the_chosen_point():
     chosen, table, info, _, _ = training.select(cfg, only, stack, None, progress=False)
     means = table.groupby("model.activation")[f"best_{cfg.train.monitor}"].mean()
     assert info["hyperparameters"] == {"model.activation": means.idxmax()}
+
+
+def test_selection_names_the_configurations_whose_members_diverged():
+    """A learning rate of 1e30 diverges on every validation period: the report named only
+    the chosen point (the diverged one had no finite mean to be the runner-up), so its
+    failure was on stderr only. The diverged configurations and counts now come with the
+    choice, as validation.csv's `diverged_epoch` counts them."""
+    from fjax.tasks.fraud import training
+    from fjax.tasks.fraud.report import diverged_note
+    stack = stack_scaled(X, PERIODS, shared=LABELS)
+    cfg = Config(model=ModelConfig(kind="mlp", hidden=(4,)),
+                 optim=dataclasses.replace(Config().optim, name="sgd"),
+                 train=dataclasses.replace(Config().train, epochs=2, batch_size=32))
+    with pytest.warns(UserWarning, match="members diverged"):
+        _, table, info, _, _ = training.select(
+            cfg, {"optim.learning_rate": [1e-3, 1e30]}, stack, None, progress=False)
+    bad = table[table["diverged_epoch"] > 0].groupby("optim.learning_rate").size()
+    assert bad.index.tolist() == [1e30]
+    assert info["diverged"] == [{"hyperparameters": {"optim.learning_rate": 1e30},
+                                 "diverged": int(bad.iloc[0]), "members": 2}]
+    assert info["hyperparameters"] == {"optim.learning_rate": 1e-3}
+    assert "optim.learning_rate = 1e+30: 2 of 2." in diverged_note(info)[0]

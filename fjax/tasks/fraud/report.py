@@ -105,6 +105,17 @@ def _values(hyperparameters: dict) -> str:
                      for name, v in hyperparameters.items())
 
 
+def diverged_note(chosen: dict) -> list[str]:
+    """One report line naming each configuration with diverged validation members
+    (`training.diverged_configs`); [] where none diverged."""
+    if not chosen.get("diverged"):
+        return []
+    each = "; ".join(f"{_values(d['hyperparameters'])}: {d['diverged']} of {d['members']}"
+                     for d in chosen["diverged"])
+    return [f"Diverged on the validation periods (loss NaN or infinite; such a "
+            f"configuration ranks last, `diverged_epoch` in validation.csv): {each}.", ""]
+
+
 def spread_note(chosen: dict) -> list[str]:
     """One report line: the chosen configuration's and the runner-up's validation metric
     over the validation periods (`training.period_spread`); [] without a spread."""
@@ -714,7 +725,7 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
                   "Each member is scored at its best epoch on the validation weeks "
                   "themselves, so this mean is optimistic; the test periods, which no "
                   "choice saw, give the honest figure.", "",
-                  *spread_note(c),
+                  *spread_note(c), *diverged_note(c),
                   *(validation_note(validation_df) if validation_df is not None else [])]
     lines += ["## Timings", "", markdown_table(pd.DataFrame(
         [{"step": key, "seconds": value} for key, value in timings.items()]), "{:.2f}"), "",

@@ -127,6 +127,21 @@ def chosen_values(chosen: Config, best: Any, hparams: Mapping[str, float],
     return {path: values[path] for path in grid if path in values}
 
 
+def diverged_configs(table: pd.DataFrame, keys: Sequence[str]) -> list[dict]:
+    """Each configuration (its values of the grid `keys`) of validation.csv's `table`
+    with a diverged member: {"hyperparameters", "diverged", "members"}, for the report,
+    which else named only the chosen point and a finite runner-up."""
+    out = []
+    for values, rows in table.groupby(list(keys), sort=False, dropna=False):
+        count = int((rows["diverged_epoch"] > 0).sum())
+        if count:
+            values = values if isinstance(values, tuple) else (values,)
+            out.append({"hyperparameters": {k: v.item() if hasattr(v, "item") else v
+                                            for k, v in zip(keys, values)},
+                        "diverged": count, "members": len(rows)})
+    return out
+
+
 def _by_period(values: pd.Series, fold: pd.Series) -> dict:
     """Per period the mean over seeds, and their min, max and std over periods."""
     per = values.groupby(fold).mean()
@@ -215,7 +230,8 @@ def select(config: Config, grid: Mapping[str, Sequence], val_stack: SplitStack,
             "best_epochs": best_epochs.astype(int).tolist(),
             "hyperparameters": chosen_values(chosen, best, hparams, grid),
             "value": float(every.loc[rows, f"best_{monitor}"].mean()),
-            "spread": period_spread(every, list(grid), rows, monitor, mode)}
+            "spread": period_spread(every, list(grid), rows, monitor, mode),
+            "diverged": diverged_configs(every, list(grid))}
     resumed = resumed_epochs(results, "validation ")
     in_group = np.nonzero(every["group"].to_numpy() == g)[0]   # best.population's members
     kept = (rows & (every["diverged_epoch"] == 0).to_numpy())[in_group]
