@@ -1188,3 +1188,32 @@ def test_a_refused_resume_keeps_each_models_config_of_the_run_that_wrote_its_che
     assert cli.main([*argv, "--out", str(tmp_path / "ok"), "--resume"]) == 0
     for name in ("config.json", "models/mlp/config.json"):
         assert json.loads((tmp_path / "ok" / name).read_text())["resume"] is True
+
+
+def test_a_sweep_over_the_model_kind_names_the_results_by_the_kind_it_chose(user_file,
+                                                                            tmp_path):
+    """`--model mlp logistic`: when the validation periods chose logistic, every result
+    was still labelled mlp (the first kind swept), beside the feed-forward network's
+    published figures. The kind is recomputed from validation.csv with pandas."""
+    out = tmp_path / "run"
+    assert cli.main(["sweep", "fraud", "--out", str(out), "--data.path", str(user_file),
+                     "--data.amount-column", "amount_eur", "--data.customer-column", "card",
+                     "--compare", "rule", "--model", "mlp", "logistic",
+                     "--optim.learning-rate", "1e-3", "0.3", *TINY]) == 0
+    validation = pd.read_csv(out / "validation.csv")
+    means = validation.groupby(["model.kind", "optim.learning_rate"])[
+        "best_val_average_precision"].mean()
+    kind = means.idxmax()[0]
+    assert kind == "logistic"     # not the first kind: the case that was mislabelled
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["primary"] == kind and set(metrics["models"]) == {kind, "rule"}
+    assert metrics["models"][kind]["config"]["model"]["kind"] == kind
+    assert set(pd.read_csv(out / "members.csv")["model"]) == {kind, "rule"}
+    assert f"{kind}: best mean val_average_precision" in (out / "report.md").read_text()
+
+
+def test_a_chosen_kind_that_is_also_compared_is_told_apart():
+    from fjax.tasks.fraud import chosen_name
+    assert chosen_name("mlp", "mlp", ["mlp", "logistic"]) == "mlp"
+    assert chosen_name("mlp", "logistic", ["mlp", "rule"]) == "logistic"
+    assert chosen_name("mlp", "logistic", ["mlp", "logistic"]) == "logistic (swept)"

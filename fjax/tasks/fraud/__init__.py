@@ -150,6 +150,15 @@ def _check_history_read(config: Config, grid: Mapping[str, Sequence[Any]]) -> No
                            "or --compare gru)")
 
 
+def chosen_name(name: str, kind: str, names: Sequence[str]) -> str:
+    """The name the results give the run's own model (trained in models/`name`): the kind
+    a sweep over model.kind chose, which may not be the first one swept, `name`; "(swept)"
+    is added where a compared model of `names` has that kind."""
+    if kind == name:
+        return name
+    return f"{kind} (swept)" if kind in names else kind
+
+
 def _delay_scores(name: str, data: FraudData, run: ModelRun | None, seed: int,
                   sequence: bool) -> list | None:
     """Per member, `name`'s scores of its period's delay week (`run` None: the rule's),
@@ -248,6 +257,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         else:
             run_, stack = _fit(name, config, data, grid, runs, run_dir.sub("models"), progress)
             selection = run_.selection if run_.selection is not None else selection
+            name = chosen_name(name, run_.config.model.kind, names)
             sequence = run_.config.model.kind in SEQUENCE_KINDS
             results.append(_result(name, data, stack, run_.members, run_.test_scores,
                                    logits=run_.config.model.kind != "autoencoder", run=run_,
