@@ -552,6 +552,45 @@ def test_resumed_run_is_bit_identical(tmp_path, optim):
             np.testing.assert_array_equal(after[k], before[k])
 
 
+NO_DROPOUT = supervised_loss(lambda p, x: MODEL.apply(p, x), LossConfig(name="huber"))
+
+
+@pytest.mark.parametrize("loss", [LOSS, NO_DROPOUT], ids=["dropout", "no_dropout"])
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_a_fit_continued_from_its_state_equals_one_longer_fit(loss, schedule):
+    """`fit(result.state, ...)` restarted the epoch count that draws the shuffles, so
+    3 + 3 epochs replayed the first 3 epochs' orders and differed from 6 epochs. Oracles:
+    the 6-epoch fit, and for it a hand loop of `train_epoch` over epochs 0..5 (a fresh
+    fit's shuffles are unchanged)."""
+    cfg = lambda epochs: TrainConfig(epochs=epochs, batch_size=16)  # noqa: E731
+    state = fresh_state(OptimConfig(learning_rate=1e-2, schedule=schedule),
+                        steps=6 * num_batches(N, 16))
+    full = fit(state, loss, DATA, config=cfg(6), callbacks=())
+    first = fit(state, loss, DATA, config=cfg(3), callbacks=())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # whole epochs of the same data: no warning
+        second = fit(first.state, loss, DATA, config=cfg(3), callbacks=())
+    assert tree_equal(full.state, second.state) and int(second.state.step) == 6 * 6
+    np.testing.assert_array_equal([h["loss"] for h in full.history[3:]],
+                                  [h["loss"] for h in second.history])
+    epoch = jax.jit(functools.partial(train_epoch, make_train_step(loss), batch_size=16,
+                                      n_batches=num_batches(N, 16)))
+    hand, data = state, jax.tree.map(jnp.asarray, DATA)
+    for e in range(6):
+        hand, _ = epoch(hand, data, jnp.ones(N), jnp.int32(e))
+    tree_allclose(full.state.params, hand.params, rtol=1e-6, atol=1e-7)
+
+
+def test_continuing_a_state_of_other_data_warns():
+    """A state whose step count is not whole epochs of this data cannot continue any one
+    fit on it: say so, and which epoch its shuffles go on from."""
+    first = fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=1, batch_size=16),
+                callbacks=())   # 6 steps: not whole epochs of batch size 20's 5
+    with pytest.warns(UserWarning, match=r"step 6, which is not a whole number of epochs of "
+                                         r"this data \(5 batches per epoch\).*from epoch 1"):
+        fit(first.state, LOSS, DATA, config=TrainConfig(epochs=1, batch_size=20), callbacks=())
+
+
 class _CtrlC(Callback):
     """A Ctrl-C that lands in this callback's `hook` at `epoch` (after the callbacks
     before it saw that epoch), as a signal may land anywhere in the host loop; in

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import warnings
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
@@ -74,6 +75,19 @@ def inputs_named(data: dict, name: str = "data['x'] (or val_data['x'])") -> Iter
             "Build them from an example of these rows, e.g. model.init(key, x[:1])") from None
 
 
+def warn_partial_epoch(step: int, n_batches: int) -> None:
+    """Warn where a state to continue has taken a step count that is not whole epochs of
+    this data: no single `fit` on it would have reached that state, so the continued run
+    equals none, and its shuffles go on from epoch `step // n_batches`."""
+    if step % n_batches:
+        warnings.warn(
+            f"fit got a state at step {step}, which is not a whole number of epochs of this "
+            f"data ({n_batches} batches per epoch): it was trained on other data, another "
+            "batch_size or weights, or stepped outside fit. Its shuffles go on from epoch "
+            f"{step // n_batches}. To continue a fit as one longer fit, pass the same data "
+            "and TrainConfig.batch_size", stacklevel=3)
+
+
 @cached_per_loss
 def default_eval_fn(loss_fn: LossFn, batch_size: int) -> EvalFn:
     """Weighted mean of the loss and aux metrics over all rows (no dropout)."""
@@ -98,6 +112,16 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
       callbacks: host-side hooks called once per epoch (progress, logging, checkpoints);
         None: a progress bar; () for none.
 
+    Continuing: `fit(result.state, ...)` on the same data and batch size trains on as one
+    longer fit would: 5 epochs and then 5 more equal 10 epochs bitwise, dropout and
+    schedule included. Each epoch's shuffle is drawn for the epochs the state's step count
+    holds (`step // batches per epoch`), dropout keys follow the step, and a schedule's
+    count lives in the optimizer state (build the optimizer for the whole run's steps).
+    Early stopping and the best epoch start afresh; where parameters were restored, go on
+    from `result.loop.train` (the last epoch's). A state whose step count is not whole
+    epochs of this data (other data or batch size, or steps taken outside `fit`) is
+    warned about: its shuffles go on from epoch `step // batches per epoch`.
+
     Raises:
       TrainingDiverged: the loss (or validation loss) became NaN or infinite; names the
         epoch.
@@ -113,6 +137,7 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
         val_data, val_weights = prepare(val_data, val_weights, "val_data", loss_fn)
         eval_fn = eval_fn or default_eval_fn(loss_fn, config.eval_batch_size)
     spec = loop_spec(config, [int((weights > 0).sum())], has_val)
+    warn_partial_epoch(int(state.step), spec.n_batches)
     with inputs_named(data):
         check_loss_fn(loss_fn, state.params, data, np.asarray(weights), spec.batch_size,
                       spec.n_batches, evaluates and eval_weight_matters(

@@ -92,11 +92,15 @@ def advance(spec: LoopSpec, train_step, eval_fn: EvalFn | None, loop: LoopState,
     batches (same seed and fold): `loop` is stacked `[G, ...]`, `train_step` and
     `eval_fn` take stacked states and params with shared data, and metrics are `[G]`.
     Sharing the batch lets XLA turn the members' first-layer matmuls into one matmul.
+    Without `perm` (one model: `fit`), the epoch's shuffle is drawn for `shuffle_epoch`,
+    the epochs the state's step count has done, so a `fit` continued from another's
+    returned state draws the shuffles that one longer `fit` would have.
     A member that had already stopped (early stopping, divergence) trains this epoch only
     because it shares the program; its metrics are NaN, so no log shows an epoch it never
     kept.
     """
-    state, metrics = train_epoch(train_step, loop.train, data, weights, loop.epoch,
+    state, metrics = train_epoch(train_step, loop.train, data, weights,
+                                 shuffle_epoch(loop.train.step, spec.n_batches),
                                  batch_size=spec.batch_size, n_batches=spec.n_batches,
                                  skip_empty=spec.skip_empty, perm=perm)
     if eval_fn is not None and val_data is not None:
@@ -108,6 +112,14 @@ def advance(spec: LoopSpec, train_step, eval_fn: EvalFn | None, loop: LoopState,
     update = jax.vmap(track_best, in_axes=(None, 0, 0, 0)) if group else track_best
     logged = {k: jnp.where(loop.stopped, jnp.nan, v) for k, v in metrics.items()}
     return update(spec, loop, state, metrics), logged
+
+
+def shuffle_epoch(step: jax.Array, n_batches: int) -> jax.Array:
+    """The epoch whose shuffle one model draws next: the whole epochs of `n_batches`
+    steps its `step` count holds. From a fresh state that is the loop's epoch (one step
+    per batch); from a state that `fit` returned, its epochs continue the sequence, where
+    the loop's own epoch count would start again at 0 and replay the same shuffles."""
+    return step // n_batches
 
 
 def track_best(spec: LoopSpec, loop: LoopState, state: TrainState, metrics: dict) -> LoopState:
