@@ -5,6 +5,7 @@ import functools
 import gc
 import json
 import os
+import re
 import shutil
 import signal
 import types
@@ -1295,6 +1296,28 @@ def test_softmax_labels_beyond_the_models_logits_are_named():
                            callbacks=()).history[-1]["loss"])
     with pytest.raises(ValueError, match="class ids up to 3"):   # and bad ones still caught
         fit(state, loss, {"x": X, "y": y}, config=TrainConfig(epochs=1), callbacks=())
+
+
+@pytest.mark.parametrize("y, fix", [
+    (np.arange(N)[:, None] % 3, r"pass y\[:, 0\]"),
+    (np.eye(3, dtype=np.int32)[np.arange(N) % 3], r"for one-hot .* pass y.argmax\(axis=1\)"),
+])
+def test_softmax_labels_of_one_column_name_the_array_and_the_fix(y, fix):
+    """Labels y[n, 1] (or one-hot rows) were refused by a message about logits of shape
+    (2, 3), from check_loss_fn's two-row trace, naming neither data['y'] nor the fix; a
+    step called directly now names batch['y']."""
+    model = build_model(ModelConfig(kind="logistic"), out_dim=3)
+    loss = supervised_loss(model.apply, LossConfig(name="softmax_ce"))
+    state = init_member(lambda k: model.init(k, X[:1]), build_optimizer(OptimConfig(), 10), 0)
+    shape = re.escape(str(y.shape))
+    with pytest.raises(ValueError, match=rf"'softmax_ce' takes one integer class id per row "
+                                         rf"\(shape \(n,\)\), but data\['y'\].* {shape}; {fix}"):
+        fit(state, loss, {"x": X, "y": y}, config=CFG, callbacks=())
+    batch = {"x": jnp.asarray(X[:4]), "y": jnp.asarray(y[:4]), "weight": jnp.ones(4)}
+    with pytest.raises(ValueError, match=rf"but batch\['y'\] has shape \(4, {y.shape[1]}\)"):
+        make_train_step(loss)(state, batch)
+    assert np.isfinite(fit(state, loss, {"x": X, "y": y.argmax(-1)}, config=CFG,
+                           callbacks=()).history[-1]["loss"])
 
 
 @pytest.mark.parametrize("values, match", [([None, 0.5], "holds None; give the value itself"),

@@ -166,6 +166,8 @@ def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
         hp = {**defaults, **(hparams or {})}
         check_batch(batch)
         y = batch["y"]
+        if cfg.name == "softmax_ce":
+            check_class_id_shape(y.shape, "batch['y']")
         out = apply_model(apply_fn, params, batch["x"], rng)
         target_shape = y.shape[1:] if cfg.name != "softmax_ce" else ()
         width = output_dim(cfg, target_shape)
@@ -246,4 +248,18 @@ def check_targets(cfg: LossConfig, y: np.ndarray) -> None:
     if cfg.name in BINARY:
         losses.check_binary_labels(y, "y")
     elif cfg.name == "softmax_ce":
+        check_class_id_shape(y.shape, "data['y'] (or val_data['y'])")
         losses.check_class_labels(y, int(np.max(y)) + 1, "y")
+
+
+def check_class_id_shape(shape: tuple[int, ...], name: str) -> None:
+    """softmax_ce reads one class id per row, `y: i32[n]`; a column `[n, 1]` (or one-hot
+    rows) was refused only when traced, by a message about the logits of a two-row batch
+    that named neither the array nor the fix."""
+    if len(shape) == 1:
+        return
+    fix = ("pass y[:, 0] (or y.ravel())" if tuple(shape[1:]) == (1,) else
+           "for one-hot or probability rows pass y.argmax(axis=1)" if len(shape) == 2 else
+           "give one class id per row")
+    raise ValueError(f"the loss 'softmax_ce' takes one integer class id per row (shape "
+                     f"(n,)), but {name} has shape {tuple(shape)}; {fix}")
