@@ -1228,6 +1228,28 @@ def test_parameters_built_for_other_inputs_name_the_data():
         fit(state, LOSS, DATA, config=CFG, callbacks=())
 
 
+def test_parameters_of_a_model_of_another_width_name_the_width_not_the_rows():
+    """Parameters of a 2-logit model trained by a 3-logit softmax_ce loss were blamed on
+    'rows of data['x'] of shape (4,)', which were right. Inputs normalised before a layer
+    (a 1-D parameter the size of the features) still name the rows."""
+    y = (np.arange(N) % 3).astype(np.int32)
+    loss = supervised_loss(build_model(ModelConfig(kind="logistic"), out_dim=3).apply,
+                           LossConfig(name="softmax_ce"))
+    two = build_model(ModelConfig(kind="logistic"), out_dim=2)
+    state = init_member(lambda k: two.init(k, X[:1]), build_optimizer(OptimConfig(), 10), 0)
+    with pytest.raises(ValueError, match=r"other widths than the one applied \(its out_dim or "
+                                         r"a hidden size differs, not the rows of data\['x'\].*"
+                                         r"has shape \(4, 2\), where the model applied makes "
+                                         r"\(4, 3\).*num_classes="):
+        fit(state, loss, {"x": X, "y": y}, config=CFG, callbacks=())
+    normed = nn.Sequential([nn.LayerNorm(), nn.Dense(1)])
+    state = TrainState.create(params=normed.init(jax.random.PRNGKey(0), X[:1, :2]),
+                              tx=optax.sgd(0.1), rng=0)
+    with pytest.raises(ValueError, match=r"do not fit rows of data\['x'\].*shape \(4,\)"):
+        fit(state, supervised_loss(normed.apply, LossConfig(name="mse")), DATA, config=CFG,
+            callbacks=())
+
+
 def test_a_train_state_takes_an_integer_seed_for_its_key():
     params = INIT(jax.random.PRNGKey(0))
     by_seed = TrainState.create(params=params, tx=optax.sgd(0.1), rng=3)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import functools
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
@@ -65,11 +67,21 @@ def prepare(data: dict, weights: Any, name: str, loss_fn: Any = None) -> tuple[d
 
 @contextlib.contextmanager
 def inputs_named(data: dict, name: str = "data['x'] (or val_data['x'])") -> Iterator[None]:
-    """Parameters built for other inputs fail inside flax; say which array and how to fix."""
+    """Parameters that do not fit the model applied fail inside flax; say why (the rows of
+    `name`, or the model's widths) and how to fix it."""
     try:
         yield
     except flax.errors.ScopeParamShapeError as err:
         shape = jax.tree.map(lambda a: tuple(np.shape(a)[1:]), data["x"])
+        features = {np.shape(a)[-1] for a in jax.tree.leaves(data["x"]) if np.ndim(a) > 1}
+        widths = other_widths(str(err), features)
+        if widths:
+            raise ValueError(
+                f"the parameters come from a model of other widths than the one applied "
+                f"(its out_dim or a hidden size differs, not the rows of {name}): {widths}. "
+                "Build them with the model that is applied, e.g. model.init(key, x[:1]) with "
+                "out_dim=output_dim(loss_config, y.shape[1:]) (num_classes= for "
+                "softmax_ce)") from None
         raise ValueError(
             f"the model's parameters do not fit rows of {name} of shape {shape}: {err} "
             "Build them from an example of these rows, e.g. model.init(key, x[:1])") from None
@@ -86,6 +98,28 @@ def warn_partial_epoch(step: int, n_batches: int) -> None:
             "batch_size or weights, or stepped outside fit. Its shuffles go on from epoch "
             f"{step // n_batches}. To continue a fit as one longer fit, pass the same data "
             "and TrainConfig.batch_size", stacklevel=3)
+
+
+_PARAM_SHAPES = re.compile(r'parameter "(.*?)" in "(.*?)", the given initializer is expected '
+                           r'to generate shape (\(.*?\)), but the existing parameter it '
+                           r'received has shape (\(.*?\))')
+
+
+def other_widths(flax_message: str, features: set[int]) -> str | None:
+    """From flax's ScopeParamShapeError message, the mismatch in words where only a
+    parameter's last axis differs (a layer's output width: out_dim or a hidden size),
+    else None (the inputs' shape differs). A 1-D parameter the size of the inputs'
+    features (a norm over the inputs) is the inputs'."""
+    found = _PARAM_SHAPES.search(flax_message)
+    if not found:
+        return None
+    param, path = found.group(1), found.group(2)
+    made, held = (ast.literal_eval(found.group(i)) for i in (3, 4))
+    if (len(made) != len(held) or not made or made[:-1] != held[:-1] or made == held
+            or (len(made) == 1 and made[0] in features)):
+        return None
+    return (f'parameter "{param}" in "{path}" has shape {held}, where the model applied '
+            f"makes {made}")
 
 
 @cached_per_loss
