@@ -1209,7 +1209,16 @@ def test_a_sweep_over_the_model_kind_names_the_results_by_the_kind_it_chose(user
     assert metrics["primary"] == kind and set(metrics["models"]) == {kind, "rule"}
     assert metrics["models"][kind]["config"]["model"]["kind"] == kind
     assert set(pd.read_csv(out / "members.csv")["model"]) == {kind, "rule"}
-    assert f"{kind}: best mean val_average_precision" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert f"{kind}: best mean val_average_precision" in report
+    # Its test-stage training logs in its own folder (they were in models/mlp), the search
+    # in the first kind's, as the report's file list says.
+    models = out / "models"
+    assert json.loads((models / kind / "config.json").read_text())["model"]["kind"] == kind
+    assert (models / kind / "history.jsonl").exists()
+    assert sorted(p.name for p in (models / "mlp").iterdir()) == ["validation"]
+    assert (models / "mlp" / "validation" / "history.jsonl").exists()
+    assert "validation runs in `models/mlp/validation/`" in report
 
 
 def test_a_chosen_kind_that_is_also_compared_is_told_apart():

@@ -46,7 +46,8 @@ OUTPUTS = ("members.csv", "periods.csv", "validation.csv", "alerts.csv", "scores
            "report.md", "pr_curve.png", "roc_curve.png", "score_distributions.png",
            "daily_card_precision.png", "training_loss.png",
            *(f"models/{model}/{stage}{name}"
-             for model in sorted({*MODELS, *TRAINED_KINDS, "autoencoder_crossfit"})
+             for model in sorted({*MODELS, *TRAINED_KINDS, "autoencoder_crossfit",
+                                  *(f"{kind} (swept)" for kind in TRAINED_KINDS)})  # chosen_name
              for stage in ("", "validation/")
              for name in ("config.json", "history.jsonl")))
 
@@ -151,9 +152,9 @@ def _check_history_read(config: Config, grid: Mapping[str, Sequence[Any]]) -> No
 
 
 def chosen_name(name: str, kind: str, names: Sequence[str]) -> str:
-    """The name the results give the run's own model (trained in models/`name`): the kind
-    a sweep over model.kind chose, which may not be the first one swept, `name`; "(swept)"
-    is added where a compared model of `names` has that kind."""
+    """The name the results and its folder models/<name> give the run's own model: the
+    kind a sweep over model.kind chose, which may not be the first one swept, `name`;
+    "(swept)" is added where a compared model of `names` has that kind."""
     if kind == name:
         return name
     return f"{kind} (swept)" if kind in names else kind
@@ -195,8 +196,9 @@ def _result(name: str, data: FraudData, stack, members, scores, logits: bool,
 
 
 def _fit(name: str, config: Config, data: FraudData, grid: Mapping, runs: dict,
-         models: RunDir, progress: bool):
-    """Train model `name` (its validation search when it is the run's own model)."""
+         models: RunDir, names: Sequence[str], progress: bool):
+    """Train model `name` (its validation search when it is the run's own model, logged in
+    models/`name`/validation; the chosen kind trains in its own folder, `chosen_name`)."""
     sequence = preset(config, name).model.kind in SEQUENCE_KINDS
     stack = data.stack("test", sequence=sequence)
     if name == "combined":
@@ -211,7 +213,9 @@ def _fit(name: str, config: Config, data: FraudData, grid: Mapping, runs: dict,
     grid = grid if name == config.model.kind else None
     val_stack = data.stack("validation", sequence=sequence) if grid else None
     runs[name] = fit_periods(name, preset(config, name), stack, grid=grid, val_stack=val_stack,
-                             run_dir=models.sub(name), progress=progress)
+                             run_dir=models.sub(name), progress=progress,
+                             test_dir=lambda chosen: models.sub(
+                                 chosen_name(name, chosen.model.kind, names)))
     return runs[name], stack
 
 
@@ -255,7 +259,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                                    delay=_delay_scores(name, data, None, config.seed,
                                                        False)))
         else:
-            run_, stack = _fit(name, config, data, grid, runs, run_dir.sub("models"), progress)
+            run_, stack = _fit(name, config, data, grid, runs, run_dir.sub("models"), names,
+                               progress)
             selection = run_.selection if run_.selection is not None else selection
             name = chosen_name(name, run_.config.model.kind, names)
             sequence = run_.config.model.kind in SEQUENCE_KINDS

@@ -746,5 +746,6 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
               "and target, set in advance and in hindsight, with its realised FPR, "
               "recall, precision and alerts a day.",
               "- `models/<name>/`: each model's `config.json` and training log "
-              "(`history.jsonl`; a sweep's validation runs in `validation/`)."]
+              "(`history.jsonl`); a sweep's validation runs in "
+              f"`models/{config.model.kind}/validation/`."]
     return "\n".join(lines) + "\n"

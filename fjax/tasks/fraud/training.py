@@ -253,9 +253,12 @@ def validated_schedule(config: Config, data: dict, folds: Folds
 def fit_periods(name: str, config: Config, stack: SplitStack, *,
                 grid: Mapping[str, Sequence] | None = None,
                 val_stack: SplitStack | None = None, run_dir: RunDir | None = None,
+                test_dir: Callable[[Config], RunDir] | None = None,
                 progress: bool = True) -> ModelRun:
     """Train `config.model` on every test period of `stack` (after a validation search
-    over `grid` when one is given) and score each period's test transactions."""
+    over `grid` when one is given) and score each period's test transactions. The search
+    logs in `run_dir`/validation, the test stage in `test_dir(chosen config)` (default
+    `run_dir`): a search over model.kind may choose another kind than `config`'s."""
     if config.model.kind != "autoencoder":
         check_binary_labels(stack.data["y"], "TX_FRAUD labels")
     selection, chosen, resumed, val_scores = None, {"epochs": config.train.epochs}, {}, None
@@ -265,6 +268,8 @@ def fit_periods(name: str, config: Config, stack: SplitStack, *,
         sub = run_dir.sub("validation", config) if run_dir else None
         config, selection, chosen, resumed, val_scores = select(config, grid, val_stack, sub,
                                                                 progress)
+    if run_dir and test_dir:
+        run_dir = test_dir(config)
     folds = model_folds(stack, config.model.kind)
     optim = validated_schedule(config, stack.data, folds) if grid else None
     test_config = dataclasses.replace(
