@@ -820,3 +820,21 @@ def test_a_sweep_table_counts_each_points_diverged_members(tmp_path):
     assert got == want.tolist() == [[0, 2], [0, 2]]
     assert "`diverged`: how many of a point's 2 seed(s) diverged" in \
         (out / "report.md").read_text()
+
+
+def test_the_model_line_names_every_swept_fields_chosen_value(tmp_path):
+    """A sweep over the Huber delta and weight decay: the report's Model line named the
+    loss and learning rate but neither swept value, which only the sweep table showed. The
+    point is the one of lowest val_mse in metrics.json's sweep table (pandas)."""
+    write_prices(tmp_path / "p.csv", n=200)
+    cfg = Config(out=str(tmp_path / "out"), loss=LossConfig(name="huber"),
+                 data=ForecastDataConfig(path=str(tmp_path / "p.csv"), target="price",
+                                         window=10, val_fraction=0.2),
+                 model=ModelConfig(kind="linear"), train=TrainConfig(epochs=2))
+    out = run(cfg, {"loss.huber_delta": [0.5, 2.0], "optim.weight_decay": [0.0, 0.01]},
+              progress=False)
+    sweep = pd.DataFrame(json.loads((out / "metrics.json").read_text())["sweep"])
+    best = sweep.loc[sweep["val_mse"].idxmin()]
+    [line] = [t for t in (out / "report.md").read_text().splitlines() if t.startswith("- Model")]
+    assert (f"lr 0.001, loss.huber_delta {best['loss.huber_delta']:g}, optim.weight_decay "
+            f"{best['optim.weight_decay']:g}, batch") in line

@@ -405,6 +405,20 @@ def repairs_line(facts: dict, missing: str) -> str:
     return line + (f" **{facts['inserted_note']}.**" if facts.get("inserted_note") else "")
 
 
+# The grid paths the Model line names by themselves (`report_markdown`).
+MODEL_LINE_PATHS = ("model.kind", "model.hidden", "model.head", "loss.name", "optim.name",
+                    "optim.learning_rate", "train.batch_size")
+
+
+def swept_text(selected: dict) -> str:
+    """", optim.weight_decay 0.0001, loss.huber_delta 0.5": the reported grid point's
+    value of every swept field the Model line does not already name (None: a field its
+    choices do not read)."""
+    return "".join(f", {path} {v:g}" if isinstance(v, float) else f", {path} {v}"
+                   for path, v in selected.items()
+                   if path not in MODEL_LINE_PATHS and v is not None)
+
+
 def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
     d, mdl = config.data, config.model
     differ = len({c["point"] for c in extra["per_origin_choice"]}) > 1   # origins' choices
@@ -422,8 +436,9 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
               f"- Model: `{mdl.kind}`"
               + ("" if mdl.kind == "linear" else
                  f" hidden {list(mdl.hidden)} head {list(mdl.head)}") + ", loss "
-              f"`{config.loss.name}`, {config.optim.name} lr {config.optim.learning_rate:g}, "
-              f"batch {config.train.batch_size}, {extra['epochs_run']} epochs, "
+              f"`{config.loss.name}`, {config.optim.name} lr {config.optim.learning_rate:g}"
+              f"{swept_text(extra.get('selected', {}))}, batch {config.train.batch_size}, "
+              f"{extra['epochs_run']} epochs, "
               f"{config.sweep.seeds} seed(s), {d.origins} origin(s) ({d.training} training), "
               f"{extra['members']} members in {extra['groups']} compiled program(s)."
               + (" The origins chose different grid points: these are the last origin's "

@@ -85,6 +85,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
         "val_note": validation_note(setup.monitor_only, data.plan.has_val),
         "loss_note": chosen_loss_note(results, cands, choice),
         "per_origin_choice": selections(cands, choice),
+        "selected": extra_selected(cands[best]),    # the Model line's swept values
     }
     if len(cands) > 1:
         extra["sweep"] = sweep_rows(cands, forecasts, ev, data, choice)
@@ -99,7 +100,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
     facts = data_facts(data, config.data)
     timing = {k: extra[k] for k in ("compile_s", "train_s", "predict_compile_s", "predict_s",
                                     "windows_per_s", "total_s", "resumed_epochs")}
-    run_dir.json("metrics.json", {**ev.metrics, "selected": extra_selected(cands[best]),
+    run_dir.json("metrics.json", {**ev.metrics, "selected": extra["selected"],
                                   "selected_per_origin": extra["per_origin_choice"],
                                   "sweep": extra.get("sweep", []), "timing": timing,
                                   "members": members, "epochs_run": extra["epochs_run"],
