@@ -541,7 +541,7 @@ def test_a_sweep_over_the_loss_varies_huber_delta_only_where_huber_reads_it(tmp_
     last = [r["val_mse"] for r in m["sweep"] if r["origin"] == 2]
     assert points[int(np.argmin(last))] == (m["selected"]["loss.name"],
                                             m["selected"].get("loss.huber_delta"))
-    assert "| 1 | 1 | mse | n/a |" in (out / "report.md").read_text()
+    assert "| 1 | 1 | 0 | mse | n/a |" in (out / "report.md").read_text()   # origin, point, group
 
 
 NESTED_GRID = {"optim.learning_rate": [0.01, 0.03, 0.1]}
@@ -838,3 +838,19 @@ def test_the_model_line_names_every_swept_fields_chosen_value(tmp_path):
     [line] = [t for t in (out / "report.md").read_text().splitlines() if t.startswith("- Model")]
     assert (f"lr 0.001, loss.huber_delta {best['loss.huber_delta']:g}, optim.weight_decay "
             f"{best['optim.weight_decay']:g}, batch") in line
+
+
+def test_the_sweep_table_counts_groups_as_history_jsonl_does(tmp_path):
+    """The sweep table (report.md, metrics.json) counted compiled groups from 1 while
+    history.jsonl, which a resume reads, and the resume note count them from 0."""
+    write_prices(tmp_path / "p.csv", n=200)
+    cfg = Config(out=str(tmp_path / "out"), model=ModelConfig(kind="linear"),
+                 data=ForecastDataConfig(path=str(tmp_path / "p.csv"), target="price",
+                                         window=10, val_fraction=0.2),
+                 train=TrainConfig(epochs=1))
+    out = run(cfg, {"model.kind": ["linear", "mlp"]}, progress=False)
+    logs = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    sweep = json.loads((out / "metrics.json").read_text())["sweep"]
+    assert sorted(r["group"] for r in sweep) == sorted({log["group"] for log in logs}) == [0, 1]
+    assert "`group`, the compiled program that trained it, from 0" in \
+        (out / "report.md").read_text()

@@ -497,7 +497,10 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
                   markdown_table(pd.DataFrame(m["per_origin"])), ""]
     if extra.get("sweep"):
         lines += ["## Sweep", "", extra["selection"], "",
-                  markdown_table(pd.DataFrame(extra["sweep"])), ""]
+                  markdown_table(pd.DataFrame(extra["sweep"])), "",
+                  "`point` counts the grid points from 1, as the text does; `group`, the "
+                  "compiled program that trained it, from 0, as `history.jsonl`'s `group` "
+                  "and the resume's `group <g>` do.", ""]
     lines += ["## How to read this", "",
               "- A price forecast that repeats the last value tracks the actual curve closely "
               "and looks convincing on a chart while predicting nothing: compare with the "

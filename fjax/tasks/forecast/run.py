@@ -254,7 +254,7 @@ def sweep_rows(cands: list[Candidate], forecasts: list[PriceForecast], ev: Evalu
             m = point_metrics(f.point[block], ev.actual[block], ev.last[block],
                               data.naive_scale(k), ev.observed[block])
             settings = {p: c.hparams.get(p) for p in paths}
-            row = {"point": i + 1, "group": c.group + 1,
+            row = {"point": i + 1, "group": c.group,     # from 0, as history.jsonl's
                    **{p: str(v) if isinstance(v, tuple) else v for p, v in settings.items()},
                    **({"diverged": int(c.diverged[k])} if diverged else {}),
                    "val_loss": at(c.val_loss, k), "val_mse": at(c.val_mse, k),
