@@ -461,6 +461,11 @@ def test_the_combined_model_runs_on_cross_fitted_anomaly_errors(user_file, tmp_p
     log = pd.read_json(out / "models" / "autoencoder_crossfit" / "history.jsonl", lines=True)
     assert len(log["loss"].iloc[0]) == 2 * 7                  # one loss per member
     assert not (out / "models" / "autoencoder").exists()     # no whole-week autoencoder
+    # combined is an mlp on more inputs: its files stay its own, the run's mlp's stay its
+    for name in ("mlp", "combined"):
+        saved = json.loads((out / "models" / name / "config.json").read_text())
+        assert saved["model"]["kind"] == "mlp"
+        assert (out / "models" / name / "history.jsonl").exists()
 
 
 def test_the_presets_note_names_what_this_runs_settings_train():

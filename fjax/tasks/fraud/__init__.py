@@ -212,10 +212,10 @@ def _fit(name: str, config: Config, data: FraudData, grid: Mapping, runs: dict,
         stack = with_anomaly_feature(stack, error)
     grid = grid if name == config.model.kind else None
     val_stack = data.stack("validation", sequence=sequence) if grid else None
+    test_dir = None if grid is None else (   # only the run's own model is swept
+        lambda chosen: models.sub(chosen_name(name, chosen.model.kind, names)))
     runs[name] = fit_periods(name, preset(config, name), stack, grid=grid, val_stack=val_stack,
-                             run_dir=models.sub(name), progress=progress,
-                             test_dir=lambda chosen: models.sub(
-                                 chosen_name(name, chosen.model.kind, names)))
+                             run_dir=models.sub(name), progress=progress, test_dir=test_dir)
     return runs[name], stack
 
 
@@ -262,7 +262,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
             run_, stack = _fit(name, config, data, grid, runs, run_dir.sub("models"), names,
                                progress)
             selection = run_.selection if run_.selection is not None else selection
-            name = chosen_name(name, run_.config.model.kind, names)
+            if name == config.model.kind:   # a compared model keeps its name (combined: mlp)
+                name = chosen_name(name, run_.config.model.kind, names)
             sequence = run_.config.model.kind in SEQUENCE_KINDS
             results.append(_result(name, data, stack, run_.members, run_.test_scores,
                                    logits=run_.config.model.kind != "autoencoder", run=run_,
