@@ -904,7 +904,7 @@ def test_the_hit_rate_of_always_calling_a_rise_is_reported(tmp_path):
     forecast that always calls a rise scores exactly it."""
     from test_forecast_data import random_walk
 
-    from fjax.tasks.forecast.report import rising_text
+    from fjax.tasks.forecast.report import constant_text
     path, frame = random_walk(tmp_path, n=240)
     data = prepare(ForecastDataConfig(path=str(path), date_column="Date", target="price",
                                       window=5, horizon=3),
@@ -918,7 +918,11 @@ def test_the_hit_rate_of_always_calling_a_rise_is_reported(tmp_path):
     m = evaluate(data, up, EvaluationConfig(season=5, moving_average=3), stride=1).metrics
     assert m["rising_share"] == pytest.approx(rose.mean(), rel=1e-12)
     assert m["model"]["directional_accuracy"] == pytest.approx(rose.mean(), abs=1e-6)
-    assert f"always calls a rise hits {rose.mean():.1%}" in rising_text(m["rising_share"])
+    fell = np.stack([p[t - 1 + h] < p[t - 1] for h in (1, 2, 3)], axis=1).mean()
+    assert fell > rose.mean()   # this walk fell more often: always calling a fall is the mark
+    assert m["constant_call"] == "fall"
+    assert (f"{rose.mean():.1%} of the test steps rose and {fell:.1%} fell, so a forecast "
+            f"that always calls a fall hits {fell:.1%}") in constant_text(m)
 
 
 def test_each_bound_is_judged_as_the_quantile_it_is():
@@ -960,11 +964,14 @@ def test_a_bounds_expected_share_is_printed_as_it_is():
     assert "above the upper (expected 2.5%;" in text
 
 
-def walk_of_three_steps(tmp_path):
-    """A 240-day random walk forecast 3 steps ahead from windows of 5: the prepared data,
-    its evaluation config, the prices and the test windows' first target rows."""
+def walk_of_three_steps(tmp_path, drift=0.0):
+    """A 240-day random walk (log drift `drift` a day) forecast 3 steps ahead from windows
+    of 5: the prepared data, its evaluation config, the prices and the test windows' first
+    target rows."""
     from test_forecast_data import random_walk
     path, frame = random_walk(tmp_path, n=240)
+    frame["price"] *= np.exp(drift * np.arange(len(frame)))
+    frame.to_csv(path, index=False)
     cfg = EvaluationConfig(season=5, moving_average=3)
     data = prepare(ForecastDataConfig(path=str(path), date_column="Date", target="price",
                                       window=5, horizon=3), cfg)
@@ -995,39 +1002,56 @@ def test_the_naive_forecasts_own_mase_is_shown_and_1_is_not_the_mark(tmp_path):
     assert "does not mean" not in mase_text(one) and mase_text(one).endswith(").")
 
 
-def test_the_hit_rate_is_tested_against_always_calling_a_rise(tmp_path):
-    """A hit rate had no test: on the S&P 500 (5 steps, 3 origins) a log-return model's
-    51.5% beside a rising share of 57.0% was given no verdict; the DM test on the 0/1 miss
-    against always-up (Newey-West over the 4 lags of overlapping 5-step windows) puts it
-    significantly below (statistic 3.04, p = 0.0024). Here a model that calls step 1 right
-    in 70% of windows, step 2 never (the last price: no call, left out) and step 3 at random
-    is tested against numpy: an explicit Bartlett double sum, HLN's k, Student's t."""
-    from fjax.tasks.forecast.report import direction_test_text
-    data, cfg, p, t = walk_of_three_steps(tmp_path)
-    last, actual = p[t - 1], np.stack([p[t - 1 + h] for h in (1, 2, 3)], axis=1)
-    rng = np.random.default_rng(3)
-    right = np.sign(actual[:, 0] - last) * np.where(rng.uniform(size=len(t)) < 0.7, 1, -1)
-    call = np.stack([right, np.zeros(len(t)), rng.choice([-1.0, 1.0], len(t))], axis=1)
-    m = evaluate(data, PriceForecast(last[:, None] + call), cfg, stride=1).metrics
-    miss = (call != np.sign(actual - last[:, None]))[:, [0, 2]]
-    miss_up = (actual <= last[:, None])[:, [0, 2]]
-    d = miss.mean(axis=1) - miss_up.mean(axis=1)
-    n, lags = len(d), 2
+def dm_oracle(d: np.ndarray, lags: int) -> tuple[float, float]:
+    """numpy's DM statistic and p-value of a loss difference: an explicit Bartlett double
+    sum, HLN's k, Student's t."""
+    n = len(d)
     u = d - d.mean()
     lag = np.abs(np.subtract.outer(np.arange(n), np.arange(n)))
     lrv = u @ np.where(lag <= lags, 1 - lag / (lags + 1), 0.0) @ u / n
     q = lags + 1
     stat = np.sqrt((n + 1 - 2 * q + q * (q - 1) / n) / n) * d.mean() / np.sqrt(lrv / n)
-    dm = m["direction_vs_always_up"]
+    return stat, 2 * scipy.stats.t.sf(abs(stat), n - 1)
+
+
+@pytest.mark.parametrize("drift,call", [(0.01, "rise"), (-0.01, "fall")])
+def test_the_hit_rate_is_tested_against_the_better_constant_call(tmp_path, drift, call):
+    """A hit rate had no test: on the S&P 500 (5 steps, 3 origins) a log-return model's
+    51.5% beside a rising share of 57.0% was given no verdict; the DM test on the 0/1 miss
+    against always-up (Newey-West over the 4 lags of overlapping 5-step windows) puts it
+    significantly below (statistic 3.04, p = 0.0024). In a falling span always calling a
+    rise was still the mark, though always calling a fall hits more: the mark is the
+    better constant call. Here a model that calls step 1 right in 70% of windows, step 2
+    never (the last price: no call, left out) and step 3 at random is tested against numpy
+    on a walk rising 1% a day and one falling 1% a day."""
+    from fjax.tasks.forecast.report import constant_text, direction_test_text
+    data, cfg, p, t = walk_of_three_steps(tmp_path, drift)
+    last, actual = p[t - 1], np.stack([p[t - 1 + h] for h in (1, 2, 3)], axis=1)
+    rose, fell = (actual > last[:, None]).mean(), (actual < last[:, None]).mean()
+    assert (rose >= fell) == (call == "rise")
+    rng = np.random.default_rng(3)
+    right = np.sign(actual[:, 0] - last) * np.where(rng.uniform(size=len(t)) < 0.7, 1, -1)
+    calls = np.stack([right, np.zeros(len(t)), rng.choice([-1.0, 1.0], len(t))], axis=1)
+    m = evaluate(data, PriceForecast(last[:, None] + calls), cfg, stride=1).metrics
+    assert m["constant_call"] == call
+    assert (m["rising_share"], m["falling_share"]) == pytest.approx((rose, fell), rel=1e-12)
+    miss = (calls != np.sign(actual - last[:, None]))[:, [0, 2]]
+    constant = (actual <= last[:, None]) if call == "rise" else (actual >= last[:, None])
+    d = miss.mean(axis=1) - constant[:, [0, 2]].mean(axis=1)
+    stat, p_value = dm_oracle(d, lags=2)
+    dm = m["direction_vs_constant"]
+    assert dm["call"] == call
     assert dm["statistic"] == pytest.approx(stat, rel=1e-9)
-    assert dm["p_value"] == pytest.approx(2 * scipy.stats.t.sf(abs(stat), n - 1), rel=1e-9)
+    assert dm["p_value"] == pytest.approx(p_value, rel=1e-9)
     assert m["model"]["directional_accuracy"] == pytest.approx(1 - miss.mean(), abs=1e-9)
+    share = rose if call == "rise" else fell
+    assert f"always calls a {call} hits {share:.1%}" in constant_text(m)
     text = direction_test_text(m)
-    assert f"statistic {stat:.3f}" in text
-    worse = {**m, "direction_vs_always_up": {**dm, "statistic": 2.5, "p_value": 0.01}}
-    assert "significantly lower at 5%: worse than always calling a rise" in \
-        direction_test_text(worse)
-    better = {**m, "direction_vs_always_up": {**dm, "statistic": -2.5, "p_value": 0.01}}
+    assert f"against always calling a {call}" in text and f"statistic {stat:.3f}" in text
+    worse = {**m, "direction_vs_constant": {**dm, "statistic": 2.5, "p_value": 0.01}}
+    assert f"significantly lower at 5%: worse than always calling a {call} ({share:.1%})" \
+        in direction_test_text(worse)
+    better = {**m, "direction_vs_constant": {**dm, "statistic": -2.5, "p_value": 0.01}}
     assert "significantly higher at 5%" in direction_test_text(better)
-    noise = {**m, "direction_vs_always_up": {**dm, "p_value": 0.3}}
+    noise = {**m, "direction_vs_constant": {**dm, "p_value": 0.3}}
     assert "not significantly different at 5%" in direction_test_text(noise)

@@ -328,15 +328,26 @@ def best_baseline_test(point: np.ndarray, base: dict, actual: np.ndarray, overal
     return out
 
 
+def constant_call(actual: np.ndarray, last: np.ndarray, observed: np.ndarray) -> dict:
+    """The shares of observed test steps that rose and fell, and the better constant call:
+    a forecast that always calls it hits its share, the mark a hit rate must beat (always
+    a rise in a rising span, always a fall where more steps fell; a rise on a tie)."""
+    rose = float(np.mean((actual > last[:, None])[observed]))
+    fell = float(np.mean((actual < last[:, None])[observed]))
+    return {"rising_share": rose, "falling_share": fell,
+            "constant_call": "rise" if rose >= fell else "fall"}
+
+
 def direction_test(point: np.ndarray, actual: np.ndarray, last: np.ndarray,
-                   observed: np.ndarray, lags: int) -> dict | None:
-    """The hit rate against always calling a rise (the rising share), tested: the DM test
-    on each target's 0/1 miss, the model's against always-up's on the same targets, with
-    the point test's lags (Newey-West over the windows whose moves overlap). Paired, it
-    needs no independent pairs (Pesaran-Timmermann does) and does not treat the rising
-    share, measured on these steps, as known (a binomial test would). Steps where the
-    forecast is the last price in every window call no move and are left out, as from
-    the hit rate; None where no step calls one. Statistic < 0: the model misses less."""
+                   observed: np.ndarray, lags: int, call: str = "rise") -> dict | None:
+    """The hit rate against always making `call` ("rise" or "fall"), tested: the DM test
+    on each target's 0/1 miss, the model's against the constant call's on the same
+    targets, with the point test's lags (Newey-West over the windows whose moves overlap).
+    Paired, it needs no independent pairs (Pesaran-Timmermann does) and does not treat the
+    constant's share, measured on these steps, as known (a binomial test would). Steps
+    where the forecast is the last price in every window call no move and are left out,
+    as from the hit rate; None where no step calls one. Statistic < 0: the model misses
+    less. The result names the call."""
     called = ~np.all(point == last[:, None], axis=0)
     seen = np.asarray(observed, bool) & called[None, :]
     rows = seen.any(axis=1)
@@ -344,8 +355,9 @@ def direction_test(point: np.ndarray, actual: np.ndarray, last: np.ndarray,
         return None
     move = np.sign(actual - last[:, None])
     miss = (np.sign(point - last[:, None]) != move).astype(np.float64)
-    miss_up = (move != 1).astype(np.float64)
-    return loss_difference_test(miss[rows], miss_up[rows], lags, seen[rows])
+    miss_constant = (move != (1 if call == "rise" else -1)).astype(np.float64)
+    return {"call": call, **loss_difference_test(miss[rows], miss_constant[rows], lags,
+                                                 seen[rows])}
 
 
 @dataclass(frozen=True)
@@ -411,14 +423,14 @@ def evaluate(data: ForecastData, model: PriceForecast, cfg: EvaluationConfig,
         "baselines": {k: v for k, v in overall.items() if k != "model"},
         "per_horizon": by_step, "per_origin": per_origin,
         "beats_naive": {m: overall["model"][m] < overall["naive"][m] for m in ("rmse", "mae")},
-        # an always-up forecast's hit rate: the share of observed test steps that rose
-        "rising_share": float(np.mean((actual > last[:, None])[observed])),
+        **constant_call(actual, last, observed),
         "diebold_mariano_vs_naive": diebold_mariano(model.point - actual,
                                                     base["naive"] - actual, lags, observed),
     }
     result.update(best_baseline_test(model.point, base, actual, overall, lags, observed))
-    if (hits := direction_test(model.point, actual, last, observed, lags)) is not None:
-        result["direction_vs_always_up"] = hits
+    hits = direction_test(model.point, actual, last, observed, lags, result["constant_call"])
+    if hits is not None:
+        result["direction_vs_constant"] = hits
     naive = None
     if model.lower is not None:
         naive = naive_interval(data, index, origin, model.scored_levels)

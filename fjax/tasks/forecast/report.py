@@ -235,22 +235,26 @@ def range_note(facts: dict) -> str | None:
             "`log_return` or `diff` stay in range.")
 
 
-def rising_text(share: float) -> str:
-    """The hit rate a forecast that always calls a rise scores: the share of test steps
-    that rose. In a rising market that, not 50%, is the mark a hit rate must beat."""
-    return (f"{share:.1%} of the test steps rose, so a forecast that always calls a rise "
-            f"hits {share:.1%}: the mark a hit rate must beat, not 50%.")
+def constant_text(m: dict) -> str:
+    """The hit rate of the better constant call (`constant_call`): the share of test
+    steps that rose, or that fell where more did. That, not 50%, is the mark a hit rate
+    must beat; always calling a rise is no mark in a falling span."""
+    rose, fell, call = m["rising_share"], m["falling_share"], m["constant_call"]
+    share = rose if call == "rise" else fell
+    return (f"{rose:.1%} of the test steps rose and {fell:.1%} fell, so a forecast that "
+            f"always calls a {call} hits {share:.1%}: the mark a hit rate must beat, not 50%.")
 
 
 def direction_test_text(m: dict) -> str:
-    """The model's hit rate against always calling a rise, by the DM test on the 0/1 miss
-    (`direction_vs_always_up`): a hit rate a few points off the rising share is often
-    noise, and one below it is no edge."""
-    dm = m.get("direction_vs_always_up")
+    """The model's hit rate against the better constant call, by the DM test on the 0/1
+    miss (`direction_vs_constant`): a hit rate a few points off the constant's share is
+    often noise, and one below it is no edge."""
+    dm = m.get("direction_vs_constant")
     if dm is None:
         return ""
-    hit, share = m["model"]["directional_accuracy"], m["rising_share"]
-    text = (f" The model's hit rate {hit:.1%} against always calling a rise "
+    hit, call = m["model"]["directional_accuracy"], dm["call"]
+    share = m["rising_share"] if call == "rise" else m["falling_share"]
+    text = (f" The model's hit rate {hit:.1%} against always calling a {call} "
             "(Diebold-Mariano on each step's 0/1 miss, with the lags of the squared-error "
             "test for overlapping windows")
     if dm["p_value"] is None:
@@ -258,7 +262,7 @@ def direction_test_text(m: dict) -> str:
     stat, p = dm["statistic"], dm["p_value"]
     verdict = ("not significantly different at 5%" if p >= 0.05 else
                "**significantly higher at 5%**" if stat < 0 else
-               f"**significantly lower at 5%: worse than always calling a rise "
+               f"**significantly lower at 5%: worse than always calling a {call} "
                f"({share:.1%})**")
     return text + f": statistic {stat:.3f}, {p_text(p)}): {verdict}."
 
@@ -461,7 +465,7 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
               "move from the last observed price has the right sign, over the steps where a "
               "method calls a move (n/a for the naive forecast, which never does; seasonal "
               "naive repeats the last price at multiples of its season). "
-              + rising_text(m["rising_share"]) + direction_test_text(m), "",
+              + constant_text(m) + direction_test_text(m), "",
               metric_table(m), "",
               "Baselines, from the same last observed rows: naive repeats the last price; "
               "drift extends it by the average change per row since the first row; "
