@@ -2,6 +2,7 @@
 it is a warning and the member stays in the table."""
 
 import dataclasses
+import warnings
 
 import numpy as np
 import pytest
@@ -406,3 +407,34 @@ def test_grid_points_that_differ_only_in_fields_their_choices_ignore_train_once(
     assert [(get_path(g.config, choice), g.hparams) for g in groups] == want
     configs = [g.config for g in groups]
     assert all(a != b for i, a in enumerate(configs) for b in configs[i + 1:])
+
+
+def test_a_plain_run_whose_loss_blew_up_but_stayed_finite_is_warned_of():
+    """`fjax run credit --optim.learning-rate 1e30` (Adam) trained to a loss near 1e30 from
+    epoch 1 on, finite, so no divergence check stopped it and the report read AUC 0.65 as a
+    model's; the loss never rose from its (already blown up) epoch 1, so the rising-loss
+    note said nothing either. The final loss is compared with the loss at the initial
+    parameters, here numpy's float64 MSE of the MLP at seed 0's initial weights."""
+    import jax
+
+    from fjax.tasks.experiment import BLOWN_UP_FACTOR, blown_up_note
+    cfg = dataclasses.replace(config(1e3), optim=OptimConfig(name="adam", learning_rate=1e3))
+    with pytest.warns(UserWarning, match="training blew up") as caught:
+        [result] = train_grid(cfg, {}, build, DATA, progress=False)
+    p = build(cfg).init_fn(jax.random.split(jax.random.PRNGKey(0))[0])["params"]
+    w1, b1, w2, b2 = (np.asarray(p[layer][name], np.float64)
+                      for layer in ("hidden_0", "out") for name in ("kernel", "bias"))
+    start = np.mean((np.maximum(X @ w1 + b1, 0) @ w2 + b2 - DATA["y"]) ** 2)
+    end = float(np.median(result.population.history[-1]["loss"]))
+    assert np.isfinite(end) and end > BLOWN_UP_FACTOR * start
+    assert f"ended at {end:.4g}, {end / start:.3g} times its {start:.4g} at the initial " \
+        "parameters" in str(caught[0].message)
+    assert result.blown_up == str(caught[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        [calm] = train_grid(config(1e-2), {}, build, DATA, progress=False)
+    assert calm.blown_up is None
+    assert blown_up_note([{"loss": np.array([5.0, 7.0])}], 0.6) is None      # <= 10 x 0.6
+    assert blown_up_note([{"loss": np.array([1e29, 3e29, 2e29])}], 0.6).startswith(
+        "The training loss ended at 2e+29, 3.33e+29 times its 0.6 ")
+    assert blown_up_note([{"loss": np.array([1e3])}], -0.5) is None         # a negative NLL

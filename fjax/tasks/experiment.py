@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Mapping, Sequence
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pandas as pd
@@ -30,6 +32,7 @@ from fjax.runtime import environment
 from fjax.train import Population, TrainingDiverged, train_population
 from fjax.train.callbacks import Callback, ProgressBar
 from fjax.train.checkpoint import Checkpointer
+from fjax.train.members import member_keys
 from fjax.train.objective import check_loss_grid as check_loss_keys
 from fjax.train.population import DivergedWarning, best_row, diverged_message
 from fjax.train.sweep import Group, group_grid
@@ -73,6 +76,7 @@ class GroupResult:
     group: Group
     trainable: Trainable
     population: Population
+    blown_up: str | None = None   # `blown_up_note` of a plain run's members
 
 
 def seeds_of(config: ExperimentConfig) -> list[int]:
@@ -119,9 +123,13 @@ def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
         finally:
             if checkpoints is not None:
                 checkpoints.close()
+        note = None
         if plain:
             check_divergence(pop, group.config.optim)
-        results.append(GroupResult(group, trainable, pop))
+            note = blown_up_note(pop.history, initial_loss(trainable, data, seeds_of(config)[0]))
+            if note:
+                warnings.warn(note, stacklevel=2)
+        results.append(GroupResult(group, trainable, pop, note))
     return results
 
 
@@ -180,6 +188,41 @@ def rising_loss_note(history: Sequence[Mapping]) -> str | None:
         return None
     return (f"The training loss rose from {first:.4g} (epoch 1) to {last:.4g} (epoch "
             f"{len(history)}): the model did not learn. Lower --optim.learning-rate.")
+
+
+# A final training loss over this many times the loss at the initial parameters marks a
+# run that blew up without a NaN: an untrained model's loss is what any fit must improve
+# on, and the noise of one that learned (dropout, minibatches, a fold's rows) moves its
+# loss by far less than tenfold. Ten times a BCE start of log 2 is 6.9 nats a row: a
+# mean probability of 0.001 on the true class.
+BLOWN_UP_FACTOR = 10.0
+
+
+def initial_loss(trainable: Trainable, data: dict, seed: int) -> float:
+    """The loss of `seed`'s member at its initial parameters over every row of `data`
+    (unit weights times data's own "weight", no dropout): a model that learned nothing."""
+    n = len(jax.tree.leaves(data)[0])
+    batch = {**data, "weight": jnp.ones(n) * jnp.asarray(data.get("weight", 1.0))}
+    loss, _ = trainable.loss_fn(trainable.init_fn(member_keys(seed)[0]), batch, None)
+    return float(loss)
+
+
+def blown_up_note(history: Sequence[Mapping], start: float) -> str | None:
+    """A sentence when the final training loss (the median over members) is over
+    `BLOWN_UP_FACTOR` times `start`, the loss at the initial parameters. A learning rate
+    far too high can keep the loss finite and huge from the first epoch on, which neither
+    the divergence check (NaN/inf) nor `rising_loss_note` (against epoch 1) catches. None
+    for a start <= 0 (a Gaussian likelihood's), where a ratio says nothing."""
+    if not history or not np.isfinite(start) or start <= 0:
+        return None
+    last = np.atleast_1d(np.asarray(history[-1]["loss"], float))
+    last = last[np.isfinite(last)]
+    if not last.size or (end := float(np.median(last))) <= BLOWN_UP_FACTOR * start:
+        return None
+    return (f"The training loss ended at {end:.4g}, {end / start:.3g} times its {start:.4g} "
+            "at the initial parameters: training blew up (the loss stayed finite, so no "
+            "divergence check stopped it) and the metrics are a broken model's. Lower "
+            "--optim.learning-rate or set --optim.clip-norm.")
 
 
 def combined_table(results: Sequence[GroupResult],

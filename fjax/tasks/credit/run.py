@@ -391,6 +391,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                          age_unchecked=config.data.age_column if not data.age else None,
                          optimum_points=None if final_facts["optimum_logit_gap"] is None
                          else final_facts["optimum_logit_gap"] * scale.factor * abs(scale.slope))
+    notes = [*dict.fromkeys(r.blown_up for r in results if r.blown_up), *notes]
     run_dir.text("report.md", report_markdown(
         title=f"Credit scoring: {config.name}", metrics=metrics_json,
         per_fold=per_fold, summary=search.summary, importance=imp, points=points,

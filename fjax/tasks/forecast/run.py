@@ -83,7 +83,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
         "predict_compile_s": predict_compile_s, "predict_s": predict_s,
         "windows_per_s": members * len(data.test_index) / max(predict_s, 1e-9),
         "val_note": validation_note(setup.monitor_only, data.plan.has_val),
-        "loss_note": chosen_loss_note(results, cands, choice),
+        "loss_note": (next((r.blown_up for r in results if r.blown_up), None)
+                      or chosen_loss_note(results, cands, choice)),
         "per_origin_choice": selections(cands, choice),
         "selected": extra_selected(cands[best]),    # the Model line's swept values
     }

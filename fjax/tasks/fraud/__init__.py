@@ -190,6 +190,7 @@ def _result(name: str, data: FraudData, stack, members, scores, logits: bool,
                            test_scores=test_scores, thresholds=thresholds)
     return ModelResult(name, table, alerts, by_period, labels, logits, thresholds=thresholds,
                        config=to_dict(run.config), chosen=run.chosen, history=run.history,
+                       blown_up=run.blown_up,
                        timing={"compile_s": run.compile_s, "train_s": run.train_s,
                                "resumed_epochs": run.resumed_epochs},
                        test_scores=test_scores)

@@ -40,6 +40,7 @@ class ModelResult:
     history: list | None = None
     test_scores: pd.DataFrame | None = None   # scores.csv.gz's rows (`scores_frame`)
     thresholds: pd.DataFrame = field(default_factory=pd.DataFrame)  # `threshold_rows`
+    blown_up: str | None = None              # its training's `blown_up_note`
 
 
 def no_alert_cost(day: np.ndarray, card: np.ndarray, label: np.ndarray,
@@ -700,6 +701,7 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
              f" a perfect ranking: {periods_df['oracle_cost'].mean():.0f}). "
              "± is the sample standard deviation over periods and "
              "seeds." + _rule_note(results) + _presets_note(results), "",
+             *_bold_note(" ".join(f"{r.name}: {r.blown_up}" for r in results if r.blown_up)),
              fpr_volume_note(periods_df, config.data.test_days, thresholds), ""]
     lines += threshold_note(thresholds, summaries, k, config.data.delay_days)
     if simulated:

@@ -58,6 +58,7 @@ class ModelRun:
     # chosen configuration's validation weeks (`validation_scores`)
     resumed_epochs: dict = dataclasses.field(default_factory=dict)  # population -> the epoch
     # its checkpoint restored (--resume, `resumed_epochs`): the times above are this session's
+    blown_up: str | None = None            # the test training's `blown_up_note`
 
     def member_params(self, i: int) -> Any:
         return member_on_host(self.params, i)
@@ -284,6 +285,7 @@ def fit_periods(name: str, config: Config, stack: SplitStack, *,
                    score=score, test_scores=[], history=pop.history,
                    compile_s=pop.compile_s, train_s=pop.train_s, selection=selection,
                    chosen=chosen, resumed_epochs={**resumed, "test": pop.resumed_epoch},
+                   blown_up=result.blown_up,
                    validation_scores=val_scores)
     run.test_scores = period_scores(run, stack)
     return run
