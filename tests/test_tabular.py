@@ -232,16 +232,22 @@ def test_an_unseen_category_under_woe_scores_as_the_training_applicants_mix():
     rows = (df["city"] != "new").to_numpy()
     enc = fit_encoder(df, schema, y, rows, woe="all")
     train = df[rows].assign(bad=y[rows])
-    counts = train.groupby("city")["bad"].agg(bads="sum", n="size")
-    good, bad, a, k = counts["n"] - counts["bads"], counts["bads"], 0.5, len(counts)
-    woe = (np.log((good + a) / (good.sum() + a * k))
-           - np.log((bad + a) / (bad.sum() + a * k)))
+    woe = woe_by_hand(train, "city")
     mix = train["city"].map(woe).mean()
     assert mix > 0.1
     out = enc.transform(df).num[:, 0]
     np.testing.assert_allclose(out[:12], train["city"].map(woe), atol=1e-6)
     np.testing.assert_allclose(out[12:], mix, atol=1e-6)
     assert enc.to_dict()["woe"]["city"]["unseen"] == pytest.approx(mix)
+
+
+def woe_by_hand(train: pd.DataFrame, column: str) -> pd.Series:
+    """Each value's WOE over `train` (a 0/1 `bad` column), goods and bads smoothed by 0.5
+    per value as fjax's encoder does: log(good share) - log(bad share)."""
+    counts = train.groupby(column)["bad"].agg(bads="sum", n="size")
+    good, bad, a, k = counts["n"] - counts["bads"], counts["bads"], 0.5, len(counts)
+    return (np.log((good + a) / (good.sum() + a * k))
+            - np.log((bad + a) / (bad.sum() + a * k)))
 
 
 @pytest.mark.parametrize("categorical", ["onehot", "index"])
@@ -262,10 +268,7 @@ def test_a_missing_number_where_training_held_none_scores_as_the_training_mix(ca
     y = binary_target(df, schema)
     rows = df["amount"].notna().to_numpy()
     train = df[rows].assign(bad=y[rows])
-    counts = train.groupby("amount")["bad"].agg(bads="sum", n="size")
-    good, bad, a, k = counts["n"] - counts["bads"], counts["bads"], 0.5, len(counts)
-    woe = (np.log((good + a) / (good.sum() + a * k))
-           - np.log((bad + a) / (bad.sum() + a * k)))
+    woe = woe_by_hand(train, "amount")
     mix = train["amount"].map(woe).mean()
     assert abs(mix) > 0.05
     enc = fit_encoder(df, schema, y, rows, categorical=categorical, woe="numeric",
