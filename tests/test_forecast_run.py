@@ -724,6 +724,10 @@ def test_a_sweep_without_validation_marks_no_point_as_chosen(tmp_path):
     assert "| reported |" not in sweep and "True" not in sweep
 
 
+class Killed(BaseException):
+    """A process killed there (not an Exception, so nothing on the way catches it)."""
+
+
 def test_a_resume_of_a_run_killed_before_deleting_its_checkpoints_deletes_them(
         tmp_path, monkeypatch, capsys):
     """Killed between report.md and deleting the checkpoints, a run left checkpoints/,
@@ -732,9 +736,6 @@ def test_a_resume_of_a_run_killed_before_deleting_its_checkpoints_deletes_them(
 
     from fjax.train import population
     forecast_run = importlib.import_module("fjax.tasks.forecast.run")   # not the function
-
-    class Killed(BaseException):
-        pass
 
     def killed(run_dir, outputs):
         raise Killed
@@ -769,9 +770,6 @@ def test_a_sweep_resumed_in_its_second_group_says_where_each_group_resumed(tmp_p
     epoch 1."""
     from fjax.report.callbacks import JsonlLogger
     from fjax.tasks import experiment
-
-    class Killed(BaseException):
-        pass
 
     write_prices(tmp_path / "p.csv", n=200)
     args = ["sweep", "forecast", "--model.kind", "linear", "mlp", "--data.path",
