@@ -310,19 +310,17 @@ def origin_interval(fc: PriceForecast, actual: np.ndarray, observed: np.ndarray,
             "model_width": float(np.mean(upper - lower))}
 
 
-def best_baseline_test(point: np.ndarray, base: dict, actual: np.ndarray, overall: dict,
-                       lags: int, observed: np.ndarray) -> dict:
-    """The DM test against every baseline, its p-values Holm-adjusted over the baselines,
-    and the baseline with the lowest test RMSE where that is not the naive forecast. That
-    baseline is picked on the test windows, so its plain p-value ignores the pick (with
-    four equally good baselines, 8% of 5% tests reject, simulated); the Holm-adjusted one
-    holds its level. The naive test, chosen before looking, keeps its own p-value."""
-    tests = {k: diebold_mariano(point - actual, f - actual, lags, observed)
-             for k, f in base.items()}
+def best_baseline_test(tests: dict, overall: dict) -> dict:
+    """The DM `tests` against every baseline, their p-values Holm-adjusted over the
+    baselines, and the baseline with the lowest test RMSE where that is not the naive
+    forecast. That baseline is picked on the test windows, so its plain p-value ignores
+    the pick (with four equally good baselines, 8% of 5% tests reject, simulated); the
+    Holm-adjusted one holds its level. The naive test, chosen before looking, keeps its
+    own p-value."""
     adjusted = holm([t["p_value"] for t in tests.values()])
     tests = {k: {**t, "p_value_holm": a} for (k, t), a in zip(tests.items(), adjusted)}
     out = {"diebold_mariano_vs_baselines": tests}
-    best = min(base, key=lambda k: overall[k]["rmse"])
+    best = min(tests, key=lambda k: overall[k]["rmse"])
     if best != "naive":
         out["diebold_mariano_vs_best_baseline"] = {"baseline": best, **tests[best]}
     return out
@@ -416,6 +414,8 @@ def evaluate(data: ForecastData, model: PriceForecast, cfg: EvaluationConfig,
                    **origin_interval(model, actual, observed, origin == k)}
                   for k in range(data.plan.k)]
     lags = overlap_lags(data.plan.horizon, stride)
+    tests = {k: diebold_mariano(model.point - actual, f - actual, lags, observed)
+             for k, f in base.items()}
     result = {
         "split": "test", "test_windows": int(len(index)), "horizon": int(data.plan.horizon),
         "origins": int(data.plan.k), **({} if several else {"naive_scale": scales[0]}),
@@ -424,10 +424,9 @@ def evaluate(data: ForecastData, model: PriceForecast, cfg: EvaluationConfig,
         "per_horizon": by_step, "per_origin": per_origin,
         "beats_naive": {m: overall["model"][m] < overall["naive"][m] for m in ("rmse", "mae")},
         **constant_call(actual, last, observed),
-        "diebold_mariano_vs_naive": diebold_mariano(model.point - actual,
-                                                    base["naive"] - actual, lags, observed),
+        "diebold_mariano_vs_naive": tests["naive"],
     }
-    result.update(best_baseline_test(model.point, base, actual, overall, lags, observed))
+    result.update(best_baseline_test(tests, overall))
     hits = direction_test(model.point, actual, last, observed, lags, result["constant_call"])
     if hits is not None:
         result["direction_vs_constant"] = hits
