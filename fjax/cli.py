@@ -237,10 +237,7 @@ def flags_in(args: list[str]) -> set[str]:
 
 def field_hint(cls: type, path: str) -> Any:
     """The annotation of config field `path` ("model.kind"), with its tyro markers."""
-    *parents, leaf = path.split(".")
-    for name in parents:
-        cls = typing.get_type_hints(cls)[name]
-    return typing.get_type_hints(cls, include_extras=True)[leaf]
+    return typing.get_type_hints(cls_of(cls, path), include_extras=True)[path.split(".")[-1]]
 
 
 def flags_of(cls: type, path: str) -> set[str]:
