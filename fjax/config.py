@@ -428,10 +428,11 @@ def check_grid_values(cfg: Any, grid: typing.Mapping[str, typing.Sequence[Any]])
     first of the grid's (or `cfg`'s) choices that reads it, and refused if none does. A
     value given twice is refused too: its members would repeat others'."""
     for path, values in grid.items():
-        repeated = [v for i, v in enumerate(values) if v in list(values)[:i]]
+        given = list(values)
+        repeated = [v for i, v in enumerate(given) if v in given[:i]]
         if repeated:
             raise ValueError(f"grid entry {path} (--{path.replace('_', '-')}) repeats the "
-                             f"value {repeated[0]!r} ({list(values)}): its members would "
+                             f"value {repeated[0]!r} ({given}): its members would "
                              "train twice; give each value once")
         reader = _reader_in(cfg, path, grid)
         for value in values:
