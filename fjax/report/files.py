@@ -108,7 +108,7 @@ class RunDir:
         """Write the JSON `obj` to `name`, now or, while the run holds its records, at
         `release`."""
         if self.top.held is None:
-            write_json(self.path / name, obj)
+            self.json(name, obj)
         else:
             self.top.held[self.path / name] = obj
 
