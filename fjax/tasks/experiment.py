@@ -174,17 +174,22 @@ def resumed_from(epochs: Mapping[str, int]) -> str:
     return f"{'a checkpoint' if len(done) == 1 else 'checkpoints'} of epoch {where}"
 
 
+def median_loss(logs: Mapping) -> float | None:
+    """An epoch's training loss: the median of its members' finite losses; None where
+    none is finite."""
+    loss = np.atleast_1d(np.asarray(logs["loss"], float))
+    loss = loss[np.isfinite(loss)]
+    return float(np.median(loss)) if loss.size else None
+
+
 def rising_loss_note(history: Sequence[Mapping]) -> str | None:
     """A sentence when the training loss (the median over members) ended above its first
     epoch's: such a model learned nothing, however its metrics read (a learning rate far
     too high can keep the loss finite and huge, which no divergence check catches)."""
     if len(history) < 2:
         return None
-    ends = [np.atleast_1d(np.asarray(h["loss"], float)) for h in (history[0], history[-1])]
-    if not all(np.isfinite(e).any() for e in ends):
-        return None
-    first, last = (float(np.median(e[np.isfinite(e)])) for e in ends)
-    if last <= first:
+    first, last = median_loss(history[0]), median_loss(history[-1])
+    if first is None or last is None or last <= first:
         return None
     return (f"The training loss rose from {first:.4g} (epoch 1) to {last:.4g} (epoch "
             f"{len(history)}): the model did not learn. Lower --optim.learning-rate.")
@@ -215,9 +220,8 @@ def blown_up_note(history: Sequence[Mapping], start: float) -> str | None:
     for a start <= 0 (a Gaussian likelihood's), where a ratio says nothing."""
     if not history or not np.isfinite(start) or start <= 0:
         return None
-    last = np.atleast_1d(np.asarray(history[-1]["loss"], float))
-    last = last[np.isfinite(last)]
-    if not last.size or (end := float(np.median(last))) <= BLOWN_UP_FACTOR * start:
+    end = median_loss(history[-1])
+    if end is None or end <= BLOWN_UP_FACTOR * start:
         return None
     return (f"The training loss ended at {end:.4g}, {end / start:.3g} times its {start:.4g} "
             "at the initial parameters: training blew up (the loss stayed finite, so no "
