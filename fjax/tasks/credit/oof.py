@@ -46,14 +46,6 @@ def oof_pd(z: np.ndarray, members: pd.DataFrame, folds: Folds) -> np.ndarray:
     return total / count
 
 
-def cross_fitted_confusion(pd_: np.ndarray, y: np.ndarray, fold: np.ndarray,
-                           thresholds: np.ndarray) -> dict[str, int]:
-    """The confusion counts of every fold's rows at that fold's threshold, pooled: the
-    decisions whose mean cost is the cross-fitted cost."""
-    counts = [confusion(pd_[fold == j], y[fold == j], t) for j, t in enumerate(thresholds)]
-    return {key: sum(c[key] for c in counts) for key in counts[0]}
-
-
 def analyse(pd_raw: np.ndarray, y: np.ndarray, folds: Folds, calibration: str,
             cost_fn: float, cost_fp: float) -> OutOfFold:
     y = np.asarray(y, np.float64)
@@ -81,7 +73,9 @@ def analyse(pd_raw: np.ndarray, y: np.ndarray, folds: Folds, calibration: str,
     # fitted). A threshold fitted on a few hundred PDs often costs more out of sample.
     rule = "fitted" if per_fold["cost"].mean() < per_fold["cost_bayes"].mean() else "bayes"
     threshold = fitted if rule == "fitted" else bayes
-    fold_t = per_fold["threshold"].to_numpy() if rule == "fitted" else np.full(folds.k, bayes)
+    # Each row at its fold's t under the rule (fitted on the other folds, or Bayes'): the
+    # decisions whose mean cost is the cross-fitted cost.
+    row_t = per_fold["threshold"].to_numpy()[fold] if rule == "fitted" else bayes
     bad_rate = float(y.mean())
     summary = {
         "calibration": calibration,
@@ -91,10 +85,8 @@ def analyse(pd_raw: np.ndarray, y: np.ndarray, folds: Folds, calibration: str,
         "bayes_threshold": bayes,
         "confusion_oof": confusion(pd_cf, y, threshold),
         "cost_per_applicant_oof": expected_cost(pd_cf, y, threshold, cost_fn, cost_fp),
-        "cost_per_applicant_cross_fitted": float(np.average(
-            per_fold["cost" if rule == "fitted" else "cost_bayes"],
-            weights=per_fold["applicants"])),
-        "confusion_cross_fitted": cross_fitted_confusion(pd_cf, y, fold, fold_t),
+        "cost_per_applicant_cross_fitted": expected_cost(pd_cf, y, row_t, cost_fn, cost_fp),
+        "confusion_cross_fitted": confusion(pd_cf, y, row_t),
         "cost_per_applicant_cv_mean": float(per_fold["cost"].mean()),
         "cost_per_applicant_cv_std": float(per_fold["cost"].std(ddof=1)),
         "cost_bayes_threshold_cv_mean": float(per_fold["cost_bayes"].mean()),
