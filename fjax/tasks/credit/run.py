@@ -279,8 +279,8 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
                      "name it with --data.age-column (as a number: --data.numeric), so the "
                      "report checks that applicants of 62 or more are not scored down for "
                      "age (Regulation B).")
-    if resumed_from(resumed or {}):
-        notes.append(f"The run resumed from {resumed_from(resumed)}: "
+    if where := resumed_from(resumed or {}):
+        notes.append(f"The run resumed from {where}: "
                      "metrics.json's `timings_s` are this session's, without the epochs "
                      "trained before it stopped.")
     return notes

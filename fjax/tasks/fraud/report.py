@@ -598,8 +598,8 @@ def _bold_note(text: str) -> list[str]:
 
 def _resumed_note(results: list[ModelResult]) -> list[str]:
     """Which models resumed from a checkpoint (--resume): their times are this session's."""
-    resumed = [f"{r.name} from {resumed_from(r.timing['resumed_epochs'])}"
-               for r in results if resumed_from(r.timing.get("resumed_epochs", {}))]
+    resumed = [f"{r.name} from {where}" for r in results
+               if (where := resumed_from(r.timing.get("resumed_epochs", {})))]
     if not resumed:
         return []
     return [f"Resumed (--resume): {', '.join(resumed)}; the times above are this "
