@@ -383,14 +383,14 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                       "total": time.perf_counter() - t_start},
     }
     run_dir.json("metrics.json", metrics_json)
+    gap = final_facts["optimum_logit_gap"]
     notes = report_notes(config, len(search.table), len(search.summary), len(results),
                          final_facts["rejected_without_reason"], best,
                          float(np.mean(oof.pd_raw)), float(np.mean(data.y)), data.repeated_ids,
                          resumed,
                          final_facts["rejected_with_withheld_reason"], data.coded_numbers,
                          age_unchecked=config.data.age_column if not data.age else None,
-                         optimum_points=None if final_facts["optimum_logit_gap"] is None
-                         else final_facts["optimum_logit_gap"] * scale.factor * abs(scale.slope))
+                         optimum_points=None if gap is None else abs(float(scale.points(gap))))
     notes = [*dict.fromkeys(r.blown_up for r in results if r.blown_up), *notes]
     run_dir.text("report.md", report_markdown(
         title=f"Credit scoring: {config.name}", metrics=metrics_json,
