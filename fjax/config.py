@@ -152,12 +152,16 @@ class OptimConfig:
     injected per member; everything else is structural."""
 
     name: OptimizerName = "adam"
-    """The optax optimizer (momentum and nesterov: SGD with momentum)."""
+    """The optax optimizer (momentum and nesterov: SGD with momentum), with optax's
+    defaults: rmsprop is torch's RMSprop with alpha=0.9, adagrad torch's Adagrad with
+    initial_accumulator_value=0.1; docs/FROM_PYTORCH.md lists every difference."""
     learning_rate: float = hyper(1e-3)
     """Peak learning rate (the schedule multiplies it)."""
     weight_decay: float = hyper(0.0)
-    """Decoupled for adamw; an L2 term added to the gradient otherwise. Only matrices and
-    kernels decay: biases and other parameters of one dimension or fewer do not."""
+    """Decoupled for adamw (each step takes learning_rate * weight_decay * w, as torch's
+    AdamW, without its default of 0.01); an L2 term added to the gradient otherwise. Only
+    matrices and kernels decay: biases and other parameters of one dimension or fewer
+    do not."""
     momentum: float | None = hyper(None)
     """SGD momentum, RMSprop momentum or Adam's beta1; None = the optimizer's default."""
     schedule: ScheduleName = "constant"

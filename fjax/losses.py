@@ -185,7 +185,8 @@ def binary_cross_entropy(
     """``-[pos_weight * y log sigmoid(x) + (1 - y) log sigmoid(-x)]``, stable in ``x``.
 
     ``pos_weight > 1`` up-weights the positive class (as in PyTorch's
-    ``BCEWithLogitsLoss``); labels may be soft (in ``[0, 1]``).
+    ``BCEWithLogitsLoss``); labels may be soft (in ``[0, 1]``). Unlike that loss's
+    ``weight``, whose mean divides by the row count, ``weights`` divide by their sum.
     """
     logits, labels = _matched(logits, labels, "logits", "labels")
     _check_soft_labels(labels)
@@ -211,7 +212,8 @@ def focal_loss(
     positives and ``1 - alpha`` for negatives, and ``w_t = pos_weight`` for positives
     and 1 for negatives (the class weight of :func:`binary_cross_entropy`). So
     ``gamma = 0, alpha < 0`` is that weighted BCE. The per-row term is optax's
-    log-space ``sigmoid_focal_loss``, finite in value and gradient at saturated logits.
+    log-space ``sigmoid_focal_loss``, finite in value and gradient at saturated logits:
+    torchvision's ``sigmoid_focal_loss`` (mean), whose default ``alpha`` is 0.25, not -1.
     References: Lin et al., *Focal Loss for Dense Object Detection*, 2017.
     """
     logits, labels = _matched(logits, labels, "logits", "labels")
@@ -233,6 +235,8 @@ def softmax_cross_entropy(
 
     ``logits: f32[n, ..., C]``, ``labels: int[n, ...]`` in ``[0, C)`` (validate once with
     :func:`check_class_labels`; out-of-range labels give garbage under ``jit``).
+    Class weights: pass ``weights=class_weight[labels]``; the mean divides by their sum,
+    as PyTorch's ``CrossEntropyLoss(weight=class_weight)`` does.
     """
     logits = _float(logits)
     labels = jnp.asarray(labels)

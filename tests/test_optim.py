@@ -240,3 +240,52 @@ def test_the_optimizer_state_is_flat_vectors(name):
     vectors = [shape for shape in shapes if shape != ()]          # the rest: step counts
     assert vectors == [(size,)] * len(vectors)
     assert vectors or name == "sgd"
+
+
+def _torch_step(name: str, p, g, state: dict, lr: float, mom: float, wd: float,
+                decay: np.ndarray) -> np.ndarray:
+    """One step of torch.optim's update rule (its documented pseudocode, float64 numpy)
+    with the hyperparameters docs/FROM_PYTORCH.md names as fjax's equivalents; `decay`
+    masks the weight decay to the kernel, as fjax does."""
+    t = state["t"] = state.get("t", 0) + 1
+    if name == "adamw":
+        p = p - lr * wd * decay * p
+    else:
+        g = g + wd * decay * p
+    if name in ("momentum", "nesterov"):
+        buf = state["buf"] = mom * state["buf"] + g if "buf" in state else g
+        return p - lr * (g + mom * buf if name == "nesterov" else buf)
+    if name == "adagrad":   # torch.optim.Adagrad(initial_accumulator_value=0.1)
+        s = state["sum"] = state.get("sum", 0.1) + g * g
+        return p - lr * g / (np.sqrt(s) + 1e-10)
+    if name == "rmsprop":   # torch.optim.RMSprop(alpha=0.9, momentum=mom)
+        v = state["v"] = 0.9 * state.get("v", 0.0) + 0.1 * g * g
+        buf = state["buf"] = mom * state.get("buf", 0.0) + g / (np.sqrt(v) + 1e-8)
+        return p - lr * buf
+    m = state["m"] = mom * state.get("m", 0.0) + (1 - mom) * g   # Adam, AdamW
+    v = state["v"] = 0.999 * state.get("v", 0.0) + 0.001 * g * g
+    return p - lr * (m / (1 - mom ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+
+
+@pytest.mark.parametrize("name, momentum, weight_decay", [
+    ("momentum", 0.9, 0.0), ("nesterov", 0.5, 0.1), ("adagrad", 0.0, 0.1),
+    ("rmsprop", 0.0, 0.0), ("rmsprop", 0.5, 0.1), ("adam", 0.8, 0.1), ("adamw", 0.9, 0.1)])
+def test_the_torch_optim_equivalents_the_docs_name(name, momentum, weight_decay):
+    """docs/FROM_PYTORCH.md: each optimizer equals torch.optim's with the settings it
+    names (adagrad: initial_accumulator_value=0.1; rmsprop: alpha=0.9), over 8 steps of
+    changing gradients (of a size where eps's place moves the 6th digit at most)."""
+    cfg = OptimConfig(name=name, learning_rate=0.05, momentum=momentum or None,
+                      weight_decay=weight_decay)
+    tx = build_optimizer(cfg, 100)
+    params, state = PARAMS, tx.init(PARAMS)
+    ref = {k: np.asarray(v, np.float64) for k, v in PARAMS["dense"].items()}
+    states = {"kernel": {}, "bias": {}}
+    for t in range(8):
+        grads = jax.tree.map(lambda p: (0.3 + 0.7 * (-1) ** t) * p + 0.05 * t, params)
+        updates, state = tx.update(grads, state, params)
+        params = optax.apply_updates(params, updates)
+        ref = {k: _torch_step(name, ref[k], (0.3 + 0.7 * (-1) ** t) * ref[k] + 0.05 * t,
+                              states[k], 0.05, momentum, weight_decay,
+                              1.0 if k == "kernel" else 0.0) for k in ref}
+    for k in ref:
+        np.testing.assert_allclose(params["dense"][k], ref[k], rtol=2e-5, atol=2e-6)

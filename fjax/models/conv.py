@@ -11,7 +11,10 @@ so h^l[t] depends only on inputs at times <= t. With the default dilations
 The features of the last time step then go through a dense head to ``out_dim``.
 
 Parameters: ``{"params": {"conv_0": {"kernel": f32[k, in, channels[0]], "bias": ...},
-..., "head": {...}}}`` with ``head`` an ``MLP``.
+..., "head": {...}}}`` with ``head`` an ``MLP``. A PyTorch ``Conv1d`` with weight
+``f32[out, in, k]`` is ``kernel = weight.permute(2, 1, 0)`` applied to
+``F.pad(x, ((k - 1) * d, 0))`` with no padding of its own (``padding=(k - 1) * d`` pads
+both sides).
 """
 
 from __future__ import annotations

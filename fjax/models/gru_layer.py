@@ -1,7 +1,9 @@
 """A time-major GRU layer with a hand-derived backward pass, for speed on CPUs.
 
-Same mathematics as flax's `GRUCell` (gate order r, z, n; zero initial state;
-lecun-normal input and orthogonal recurrent kernels, zero biases):
+Same mathematics as flax's `GRUCell` and PyTorch's `nn.GRU` (gate order r, z, n; zero
+initial state; lecun-normal input and orthogonal recurrent kernels, zero biases). From
+torch: w_ih = weight_ih_l0.T, w_hh = weight_hh_l0.T, b_hn = bias_hh_l0[2H:] and
+b_ih = bias_ih_l0 + [bias_hh_l0[:2H], 0] (the r and z biases only add):
 
     a_t = x_t W + b,   g_t = h_{t-1} U + [0, 0, b_hn]
     r = s(a_r + g_r),  z = s(a_z + g_z),  n = tanh(a_n + r g_n),  h_t = (1 - z) n + z h_{t-1}

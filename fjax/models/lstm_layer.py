@@ -1,7 +1,9 @@
 """A time-major LSTM layer with a hand-derived backward pass, for speed on CPUs.
 
-Same mathematics as flax's `OptimizedLSTMCell` (gate order i, f, g, o; zero initial
-state; lecun-normal input and orthogonal recurrent kernels, zero biases):
+Same mathematics as flax's `OptimizedLSTMCell` and PyTorch's `nn.LSTM` (gate order i, f,
+g, o; zero initial state; lecun-normal input and orthogonal recurrent kernels, zero
+biases). From torch: w_ih = weight_ih_l0.T, w_hh = weight_hh_l0.T and
+b = bias_ih_l0 + bias_hh_l0:
 
     z_t = x_t W + h_{t-1} U + b,   [i, f, g, o] = [s(z_i), s(z_f), tanh(z_g), s(z_o)]
     c_t = f c_{t-1} + i g,          h_t = o tanh(c_t)

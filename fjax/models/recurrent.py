@@ -12,7 +12,9 @@ LSTM cell (Hochreiter & Schmidhuber, 1997; flax ``nn.OptimizedLSTMCell``):
     g = tanh(x W_ig + h W_hg + b_hg)       o = sigma(x W_io + h W_ho + b_ho)
     c' = f * c + i * g                     h' = o * tanh(c')
 
-GRU cell (Cho et al., 2014, arXiv:1406.1078; flax ``nn.GRUCell``):
+GRU cell (Cho et al., 2014, arXiv:1406.1078, with the reset gate applied after the
+recurrent matmul, as flax ``nn.GRUCell``, PyTorch's ``nn.GRU`` and cuDNN do; Cho et al.
+apply it to h before the matmul):
 
     r = sigma(x W_ir + b_ir + h W_hr)      z = sigma(x W_iz + b_iz + h W_hz)
     n = tanh(x W_in + b_in + r * (h W_hn + b_hn))
@@ -27,6 +29,8 @@ holds ``w_ih f32[in, 4H]``, ``w_hh f32[H, 4H]`` and ``b f32[4H]`` with gates in 
 i, f, g, o (``lstm_layer.py``); a GRU layer holds ``w_ih f32[in, 3H]``, ``b_ih f32[3H]``,
 ``w_hh f32[H, 3H]`` and ``b_hn f32[H]`` with gates in the order r, z, n
 (``gru_layer.py``). The layers run time-major inside; inputs and outputs are batch-major.
+Dropout follows every layer, the last included (PyTorch's ``nn.LSTM(dropout=p)`` drops
+between layers only). PyTorch weight mappings: ``docs/FROM_PYTORCH.md``.
 """
 
 from __future__ import annotations
