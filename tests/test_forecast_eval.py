@@ -545,7 +545,7 @@ def _sweep(hparams, paths, val, diverged=None, folds=1, seeds=(0, 1)):
     diverged = np.zeros(len(members), bool) if diverged is None else diverged(members)
     pop = one_epoch_population(members, np.where(diverged, np.nan, val(members)), diverged)
     group = Group(config=Config(), hparams=hparams, paths=paths)
-    return members, candidates([GroupResult(group, None, pop)], has_val=True)
+    return members, candidates([GroupResult(group, pop)], has_val=True)
 
 
 def test_a_grid_point_with_a_diverged_member_is_not_chosen():

@@ -74,7 +74,6 @@ class Trainable:
 @dataclass
 class GroupResult:
     group: Group
-    trainable: Trainable
     population: Population
     blown_up: str | None = None   # `blown_up_note` of a plain run's members
 
@@ -85,8 +84,7 @@ def seeds_of(config: ExperimentConfig) -> list[int]:
 
 def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
                build: Callable[[Any], Trainable], data: dict, *, folds: Folds | None = None,
-               val_data: dict | None = None, run_dir: RunDir | None = None,
-               progress: bool = True, plain: bool | None = None,
+               run_dir: RunDir | None = None, progress: bool = True, plain: bool | None = None,
                optim: optax.GradientTransformation | None = None) -> list[GroupResult]:
     """Train every member of `grid` x seeds x folds, one compiled population per group.
 
@@ -118,8 +116,7 @@ def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
                                        optim=optim or group.config.optim,
                                        train=group.config.train,
                                        hparams=group.hparams, seeds=seeds_of(config),
-                                       folds=folds, val_data=val_data,
-                                       eval_fn=trainable.eval_fn, callbacks=callbacks)
+                                       folds=folds, eval_fn=trainable.eval_fn, callbacks=callbacks)
         finally:
             if checkpoints is not None:
                 checkpoints.close()
@@ -129,7 +126,7 @@ def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
             note = blown_up_note(pop.history, initial_loss(trainable, data, seeds_of(config)[0]))
             if note:
                 warnings.warn(note, stacklevel=2)
-        results.append(GroupResult(group, trainable, pop, note))
+        results.append(GroupResult(group, pop, note))
     return results
 
 
