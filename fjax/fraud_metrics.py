@@ -115,12 +115,6 @@ def daily_alerts(day: np.ndarray, card: np.ndarray, score: np.ndarray, label: np
                        alert_fraud=cat("fraud", np.int8), k=int(k))
 
 
-def card_precision_at_k(day: np.ndarray, card: np.ndarray, score: np.ndarray,
-                        label: np.ndarray, k: int = 100) -> float:
-    """The handbook's card precision@k of a test period (mean of the daily values)."""
-    return daily_alerts(day, card, score, label, k).card_precision
-
-
 def card_metrics(alerts: DailyAlerts, cost_alert: float, cost_missed: float,
                  where: str = "test period") -> dict:
     """Card precision@k, card recall@k and expected cost of a period's alerts; card recall
