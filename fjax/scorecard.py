@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit, logit
+from scipy.special import logit
 
 
 @dataclass(frozen=True)
@@ -55,10 +55,6 @@ class ScoreScale:
     def from_pd(self, pd: np.ndarray, eps: float = 1e-12) -> np.ndarray:
         p = np.clip(np.asarray(pd, np.float64), eps, 1 - eps)
         return self.from_logit(logit(p))
-
-    def to_pd(self, score: np.ndarray) -> np.ndarray:
-        """The PD a score expresses (the calibrated one where slope, intercept are set)."""
-        return expit((self.offset - np.asarray(score, np.float64)) / self.factor)
 
     def points(self, logit_contribution: np.ndarray) -> np.ndarray:
         """Points of a contribution to the model's logit (raising PD lowers the score)."""
