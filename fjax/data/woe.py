@@ -36,16 +36,16 @@ from fjax.calibration import pool_adjacent_violators
 SMOOTHING = 0.5
 
 
-def _shares(bins: np.ndarray, y: np.ndarray, n_bins: int, a: float = SMOOTHING
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """(goods' share, bads' share) per bin, each smoothed by `a`."""
+def _shares(bins: np.ndarray, y: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """(goods' share, bads' share) per bin, each count smoothed by `SMOOTHING`."""
+    a = SMOOTHING
     bad = np.bincount(bins, weights=y, minlength=n_bins)
     good = np.bincount(bins, weights=1.0 - y, minlength=n_bins)
     return (good + a) / (good.sum() + a * n_bins), (bad + a) / (bad.sum() + a * n_bins)
 
 
-def _woe(bins: np.ndarray, y: np.ndarray, n_bins: int, a: float = SMOOTHING) -> np.ndarray:
-    good, bad = _shares(bins, y, n_bins, a)
+def _woe(bins: np.ndarray, y: np.ndarray, n_bins: int) -> np.ndarray:
+    good, bad = _shares(bins, y, n_bins)
     return np.log(good) - np.log(bad)
 
 
