@@ -26,8 +26,8 @@ from fjax.tasks.credit.model import build_model, logits
 METRICS = ("auc", "gini", "ks", "brier", "log_loss", "ece", "psi")
 
 
-def member_logits(config: Config, design: FoldDesign, params: Any, fold: np.ndarray,
-                  chunk: int = 64) -> np.ndarray:
+def member_logits(config: Config, design: FoldDesign, params: Any, fold: np.ndarray
+                  ) -> np.ndarray:
     """f32[P, n]: member m's logits for every applicant, from block fold[m]."""
     model = build_model(config, design.shape)
     x = design.stack.data["x"]                    # k-fold: every block holds all n rows
@@ -36,7 +36,7 @@ def member_logits(config: Config, design: FoldDesign, params: Any, fold: np.ndar
     @jax.jit
     def run(params, fold, blocks):
         return jax.lax.map(lambda m: logits(model, m[0], blocks[m[1]]), (params, fold),
-                           batch_size=chunk)
+                           batch_size=64)
 
     return np.asarray(run(params, jnp.asarray(fold, jnp.int32), blocks))
 

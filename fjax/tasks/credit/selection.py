@@ -30,11 +30,11 @@ def corrected_t(diffs: np.ndarray, n_train: float, n_val: float) -> dict:
             "p_value": float(2 * stats.t.sf(abs(t), k - 1)), "folds": k}
 
 
-def fold_differences(table: pd.DataFrame, a: int, b: int, metric: str = "auc") -> pd.Series:
-    """Per fold: configuration a's `metric` minus b's, paired on fold and seed, the seeds
+def fold_differences(table: pd.DataFrame, a: int, b: int) -> pd.Series:
+    """Per fold: configuration a's AUC minus b's, paired on fold and seed, the seeds
     averaged within the fold; a pair where either member diverged (NaN) is left out."""
     def of(config: int) -> pd.Series:
-        return table[table["config"] == config].set_index(["fold", "seed"])[metric]
+        return table[table["config"] == config].set_index(["fold", "seed"])["auc"]
     return (of(a) - of(b)).dropna().groupby(level="fold").mean()
 
 
