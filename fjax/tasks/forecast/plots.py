@@ -77,9 +77,10 @@ def forecast_plot(path: str | Path, dates: np.ndarray, actual: np.ndarray, model
     return save_figure(fig, path)
 
 
-def horizon_plot(path: str | Path, per_step: Mapping[str, Mapping[str, Sequence[float]]],
-                 metric: str = "rmse") -> Path:
-    """`metric` by forecast step for the model and each baseline (bars when H = 1)."""
+def horizon_plot(path: str | Path, per_step: Mapping[str, Mapping[str, Sequence[float]]]
+                 ) -> Path:
+    """Test RMSE by forecast step for the model and each baseline (bars when H = 1)."""
+    metric = "rmse"
     fig, ax = plt.subplots(figsize=(7, 4))
     names = list(per_step)
     horizon = len(per_step[names[0]][metric])

@@ -281,10 +281,11 @@ def shown_steps(horizon: int) -> list[int]:
     return sorted({1, horizon, *range(5, horizon + 1, 5)})
 
 
-def horizon_table(m: dict, metric: str = "rmse") -> str:
+def horizon_table(m: dict) -> str:
+    """Test RMSE by horizon step, the model's and each baseline's."""
     per = m["per_horizon"]
-    steps = shown_steps(len(per["model"][metric]))
-    rows = [{"step": s, **{name: per[name][metric][s - 1] for name in per}} for s in steps]
+    steps = shown_steps(len(per["model"]["rmse"]))
+    rows = [{"step": s, **{name: per[name]["rmse"][s - 1] for name in per}} for s in steps]
     return markdown_table(pd.DataFrame(rows))
 
 
