@@ -136,17 +136,16 @@ def spread_note(chosen: dict) -> list[str]:
     return [text + ".", ""]
 
 
-def immature_label_periods(periods_df: pd.DataFrame, ratio: float = 0.5,
-                           p_value: float = 0.01) -> list[int]:
+def immature_label_periods(periods_df: pd.DataFrame) -> list[int]:
     """The last test periods (a run of them ending with the last) whose test week's fraud
-    rate is under `ratio` times the training weeks' pooled rate, by more than chance
-    (binomial P(frauds <= observed) < `p_value` at the training rate). Chargebacks
+    rate is under half the training weeks' pooled rate, by more than chance
+    (binomial P(frauds <= observed) < 0.01 at the training rate). Chargebacks
     arrive 30-120 days after the transaction, so a file's last weeks hold frauds not yet
     labelled: its latest test weeks look cleaner than they are."""
     train_rate = periods_df["train_frauds"].sum() / periods_df["train_tx"].sum()
     week_tx = periods_df["test_tx"] + periods_df["removed_known_cards_tx"]
-    low = ((periods_df["test_fraud_rate"] < ratio * train_rate)
-           & (binom.cdf(periods_df["test_week_frauds"], week_tx, train_rate) < p_value))
+    low = ((periods_df["test_fraud_rate"] < 0.5 * train_rate)
+           & (binom.cdf(periods_df["test_week_frauds"], week_tx, train_rate) < 0.01))
     flagged = []
     for k in reversed(range(len(low))):
         if not low.iloc[k]:
