@@ -140,17 +140,16 @@ def check_sweep_divergence(results: Sequence[GroupResult], grid: Mapping[str, Se
                                "set --optim.clip-norm", combined_table(results, grid))
 
 
-def check_divergence(pop: Population, optim: Any = None) -> None:
+def check_divergence(pop: Population, optim: OptimConfig) -> None:
     """A member whose loss became NaN or infinite stops a plain run with an error naming
     it and the run's learning rate and clipping (in a sweep, where large learning rates
     are expected to fail, `train_population` warns and the member stays in the table with
     its `diverged_epoch`)."""
     message = diverged_message(pop.members, np.asarray(pop.loop.diverged_epoch))
     if message:
-        if isinstance(optim, OptimConfig):   # not an optax transformation of one's own
-            message += (f" (this run's optim.learning_rate is {optim.learning_rate:g}, "
-                        f"optim.clip_norm {optim.clip_norm})")
-        raise TrainingDiverged(message + ".", pop)
+        raise TrainingDiverged(f"{message} (this run's optim.learning_rate is "
+                               f"{optim.learning_rate:g}, optim.clip_norm {optim.clip_norm}).",
+                               pop)
 
 
 def resumed_epochs(results: Sequence[GroupResult], prefix: str = "") -> dict[str, int]:
