@@ -361,8 +361,8 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
         "timings": timings})
     figures = _plots(run_dir, results, k, daily)
     run_dir.text("report.md", _markdown(config, data_summary, periods_df, summary_df, members,
-                                        results, timings, selection, figures, encodings,
-                                        validation_df, thresholds, summaries))
+                                        results, timings, figures, encodings, validation_df,
+                                        thresholds, summaries))
 
 
 def _model_rows(table: pd.DataFrame, model: str) -> list[dict]:
@@ -645,7 +645,7 @@ def _unused_note(data_summary: dict) -> list[str]:
 
 
 def _markdown(config, data_summary, periods_df, summary_df, members, results, timings,
-              selection, figures, encodings, validation_df, thresholds, summaries) -> str:
+              figures, encodings, validation_df, thresholds, summaries) -> str:
     k = config.data.top_k
     hb = handbook.DATA
     simulated = config.data.path is None   # the handbook's figures are for its simulation
