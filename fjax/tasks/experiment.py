@@ -261,7 +261,7 @@ def best_result(results: Sequence[GroupResult], metric: str, mode: str) -> tuple
     return best, {k: float(row[k]) for k in best.group.hparams}
 
 
-def config_with(config: ExperimentConfig, result: GroupResult, hparams: Mapping[str, float]):
+def config_with(result: GroupResult, hparams: Mapping[str, float]) -> ExperimentConfig:
     """The group's config with hyperparameter values set (e.g. the best ones, to refit)."""
     cfg = result.group.config
     for short, value in hparams.items():

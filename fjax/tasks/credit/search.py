@@ -111,7 +111,7 @@ def cross_validate(config: Config, grid: Mapping[str, Sequence[Any]], data: Cred
     for _, row in table.drop_duplicates("config").iterrows():
         result = all_results[int(row["encoding"])][int(row["group"])]
         values = {s: float(row[p]) for s, p in result.group.paths.items()}
-        configs[int(row["config"])] = config_with(enc_cfgs[int(row["encoding"])], result, values)
+        configs[int(row["config"])] = config_with(result, values)
     return Search(table=table, summary=summarize(table, keys), configs=configs, logits=logits,
                   results=all_results)
 

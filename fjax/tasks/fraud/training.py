@@ -220,7 +220,7 @@ def select(config: Config, grid: Mapping[str, Sequence], val_stack: SplitStack,
     check_sweep_divergence(results, grid)
     monitor, mode = config.train.monitor, config.train.monitor_mode
     best, hparams = best_result(results, monitor, mode)
-    chosen = config_with(config, best, hparams)
+    chosen = config_with(best, hparams)
     every = combined_table(results, grid)
     g = next(i for i, r in enumerate(results) if r is best)
     rows = (every["group"] == g).to_numpy().copy()
