@@ -885,6 +885,49 @@ def test_the_selection_spread_is_per_period_over_seeds_with_the_next_finite_runn
                          "max")["runner_up"] is None
 
 
+def _members(model, seeds, values):
+    """members.csv rows of `model`: values[metric][seed][period]; other metrics 0.5."""
+    from fjax.tasks.fraud.evaluation import METRICS
+    periods = len(next(iter(values.values()))[0])
+    return [{"model": model, "seed": s, "period": p,
+             **{m: values[m][i][p] if m in values else 0.5 for m in METRICS}}
+            for i, s in enumerate(seeds) for p in range(periods)]
+
+
+def test_models_are_compared_period_by_period_not_by_their_spreads():
+    """By hand: mlp's AUC by period is (0.80, 0.90, 0.85) (seeds 0.79/0.81, 0.89/0.91,
+    0.84/0.86), the logistic's 0.01 lower in each: a lead of 0.01 within both models'
+    ± spread (0.05), ahead in 3 of 3 periods with standard error 0. Cost: mlp 100, 300,
+    200 against the rule's 150, 250, 260 (one seed): differences -50, 50, -60, mean -20,
+    sd 61.4; lower is better, so ahead in 2. The rule's AUC is undefined in period 2, so
+    that period is left out of its AUC row."""
+    from fjax.tasks.fraud.evaluation import paired_differences
+    from fjax.tasks.fraud.report import paired_note
+    table = pd.DataFrame(
+        _members("mlp", [0, 1], {"auc": [[0.79, 0.89, 0.84], [0.81, 0.91, 0.86]],
+                                 "cost": [[90, 310, 200], [110, 290, 200]]})
+        + _members("logistic", [0, 1], {"auc": [[0.78, 0.88, 0.83], [0.80, 0.90, 0.85]]})
+        + _members("rule", [0], {"auc": [[0.6, 0.7, None]], "cost": [[150, 250, 260]]}))
+    paired = paired_differences(table, "mlp").set_index(["model", "metric"])
+    auc = paired.loc[("logistic", "auc")]
+    assert (auc["difference"], auc["se"]) == pytest.approx((0.01, 0.0), abs=1e-12)
+    assert (auc["ahead"], auc["periods"]) == (3, 3)
+    spread = table[table.model == "mlp"].groupby("period")["auc"].mean().std(ddof=1)
+    assert spread == pytest.approx(0.05) and auc["difference"] < spread
+    d = np.array([100, 300, 200]) - np.array([150, 250, 260])
+    cost = paired.loc[("rule", "cost")]
+    assert cost["difference"] == pytest.approx(d.mean())
+    assert cost["se"] == pytest.approx(d.std(ddof=1) / np.sqrt(3))
+    assert (cost["ahead"], cost["periods"]) == (2, 3)
+    rule_auc = paired.loc[("rule", "auc")]
+    assert rule_auc["periods"] == 2 and rule_auc["difference"] == pytest.approx(0.2)
+    text = "\n".join(paired_note(table, "mlp", 100))
+    assert "| logistic | +0.010 ± 0.000 (3/3) |" in text
+    assert f"-20 ± {d.std(ddof=1) / np.sqrt(3):.0f} (2/3) |" in text
+    assert "not by the Results table's ±" in text
+    assert paired_note(table[table.model == "mlp"], "mlp", 100) == []
+
+
 def test_a_grid_over_model_kind_is_checked_against_the_kinds_it_trains():
     """Every member trains on one stack, built for the run's kind: a grid mixing gru with
     per-row kinds crashed mid-run (GRU expects [batch, time, features]), so it is refused

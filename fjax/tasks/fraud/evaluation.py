@@ -188,6 +188,33 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+LOWER_IS_BETTER = ("cost",)
+
+
+def paired_differences(table: pd.DataFrame, primary: str) -> pd.DataFrame:
+    """The run's own model against each other model of members.csv's `table` on the same
+    test periods: per metric of `METRICS`, the difference primary - other in each period
+    (each model's seeds averaged within the period; periods where either is undefined
+    left out), its mean over the periods, its standard error (sample sd / sqrt(periods);
+    None for one period) and the periods where the primary is better (higher; lower for
+    `LOWER_IS_BETTER`). The models score the same test weeks, so a hard week lowers both:
+    the spread of each model over periods (the Results table's ±) is not the noise of
+    their difference, and a lead within it can hold in every period."""
+    means = {model: rows.groupby("period")[list(METRICS)].agg(
+                 lambda v: pd.to_numeric(v, errors="coerce").mean())
+             for model, rows in table.groupby("model", sort=False)}
+    out = []
+    for other in (m for m in means if m != primary):
+        for metric in METRICS:
+            d = (means[primary][metric] - means[other][metric]).dropna()
+            better = d < 0 if metric in LOWER_IS_BETTER else d > 0
+            out.append({"model": other, "metric": metric, "periods": len(d),
+                        "difference": float(d.mean()) if len(d) else None,
+                        "se": float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else None,
+                        "ahead": int(better.sum())})
+    return pd.DataFrame(out)
+
+
 def daily_frame(tx: Transactions, alerts_by_model: dict[str, dict[tuple[int, int], DailyAlerts]]
                 ) -> pd.DataFrame:
     """daily.csv: per model, seed, period and test day, the counts behind CP@k, card

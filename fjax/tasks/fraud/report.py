@@ -19,8 +19,9 @@ from fjax.tasks.experiment import resumed_from
 from fjax.tasks.fraud import handbook
 from fjax.tasks.fraud.config import Config
 from fjax.tasks.fraud.dataset import LEAK_AUC, SKEW_LIMIT
-from fjax.tasks.fraud.evaluation import (alerts_frame, budget_target, daily_frame,
-                                        split_common, summarize, summarize_thresholds)
+from fjax.tasks.fraud.evaluation import (LOWER_IS_BETTER, alerts_frame, budget_target,
+                                        daily_frame, paired_differences, split_common,
+                                        summarize, summarize_thresholds)
 from fjax.tasks.fraud.plots import daily_card_precision
 
 
@@ -344,6 +345,7 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
         "primary": primary.name, "data": data_summary,
         "features": {"handbook": feature_names(), "columns": list(encodings)},
         "periods": periods_df.to_dict("records"),
+        "paired": paired_differences(members, primary.name).to_dict("records"),
         **({"validation_periods": validation_df.to_dict("records")}
            if validation_df is not None else {}),
         "models": {r.name: {"summary": summary_df[summary_df.model == r.name].iloc[0].to_dict(),
@@ -368,6 +370,36 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
 def _model_rows(table: pd.DataFrame, model: str) -> list[dict]:
     """`table`'s rows of `model` as records ([] for an empty table)."""
     return table[table["model"] == model].to_dict("records") if len(table) else []
+
+
+def paired_note(members: pd.DataFrame, primary: str, k: int) -> list[str]:
+    """Report section from `paired_differences`: the run's own model minus each other
+    model, period by period; [] when the run scores one model only."""
+    paired = paired_differences(members, primary)
+    if paired.empty:
+        return []
+    names = {"auc": "AUC", "average_precision": "AP",
+             **{recall_key(f): f"recall@FPR {100 * f:g}%" for f in FPR_TARGETS},
+             "card_precision": f"CP@{k}", "card_recall": f"card recall@{k}", "cost": "cost"}
+    def cell(r):
+        if r["difference"] is None or pd.isna(r["difference"]):
+            return "n/a"
+        digits = 0 if r["metric"] in LOWER_IS_BETTER else 3
+        se = "" if r["se"] is None or pd.isna(r["se"]) else f" ± {r['se']:.{digits}f}"
+        return f"{r['difference']:+.{digits}f}{se} ({r['ahead']}/{r['periods']})"
+    rows = [{f"{primary} minus": other,
+             **{names[r["metric"]]: cell(r) for _, r in group.iterrows()}}
+            for other, group in paired.groupby("model", sort=False)]
+    return ["## Paired comparison (same test periods)", "", markdown_table(pd.DataFrame(rows)),
+            "", f"Each cell: {primary}'s metric minus the other model's on each test period "
+            "(seeds averaged within a period), the mean over periods ± its standard error "
+            "(sample sd / sqrt(periods)), and (in parentheses) the periods where "
+            f"{primary} is better (higher; for cost, lower) of those compared. The models "
+            "score the same test weeks, so a hard week lowers both: judge a lead here, not "
+            "by the Results table's ±, which is each model's own spread over periods. A "
+            "lead within about two standard errors of 0, or not ahead in most periods, may "
+            "be noise; with few periods the standard error is itself rough "
+            "(periods - 1 degrees of freedom).", ""]
 
 
 def threshold_table(threshold_summary: pd.DataFrame) -> pd.DataFrame:
@@ -699,16 +731,20 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
              f"averaged over periods (without alerts: {periods_df['cost_no_alerts'].mean():.0f};"
              f" a perfect ranking: {periods_df['oracle_cost'].mean():.0f}). "
              "± is the sample standard deviation over periods and "
-             "seeds." + _rule_note(results) + _presets_note(results), "",
+             "seeds, not the uncertainty of a difference between models (see Paired "
+             "comparison)." + _rule_note(results) + _presets_note(results), "",
              *_bold_note(" ".join(f"{r.name}: {r.blown_up}" for r in results if r.blown_up)),
              fpr_volume_note(periods_df, config.data.test_days, thresholds), ""]
+    lines += paired_note(members, results[0].name, k)
     lines += threshold_note(thresholds, summaries, k, config.data.delay_days)
     if simulated:
         lines += [
             "The handbook's figures are for its own simulation run and the protocol "
             "in the last column: a one-split figure is one period, so set it beside fjax's "
             "figure on that same split where the column gives one, not beside the mean over "
-            "periods; differences within the ± (period-to-period) spread are noise.", "",
+            "periods; a difference from the handbook within the ± (period-to-period) spread "
+            "is noise (this run's models, which share their test periods, compare in the "
+            "Paired comparison table).", "",
             "## The handbook's published figures", "",
             markdown_table(pd.DataFrame([{"model": f.model, "protocol": f.protocol.text,
                                           "AUC": f.auc, "AP": f.average_precision,
