@@ -423,7 +423,7 @@ def test_the_results_table_states_each_comparisons_protocol():
     members = pd.DataFrame([{"model": m, "seed": 0, "period": p, "auc": 0.8 + 0.01 * p,
                              "average_precision": 0.5 + 0.01 * p, "card_precision": 0.2,
                              "recall_at_fpr_1pct": 0.6, "recall_at_fpr_0_1pct": 0.3,
-                             "card_recall": 0.5, "cost": 100.0}
+                             "card_recall": 0.5, "cost": 100.0 * (p + 1)}
                             for m in ("logistic", "mlp", "autoencoder", "rule")
                             for p in range(4)])
     table = results_table(summarize(members), 100, members, periods).set_index("model")
@@ -436,6 +436,9 @@ def test_the_results_table_states_each_comparisons_protocol():
             "2018-08-08; fjax on that split (period 0): 0.800 / 0.500 / 0.200"
             in protocol["logistic"])
     assert table.loc["logistic", "AUC"] == "0.815 ± 0.013"   # the mean; the sample std
+    # cost too (100 to 400: mean 250, sample std 129.1), as the table's heading promises
+    assert table.loc["logistic", "cost"] == \
+        f"250 ± {np.std([100, 200, 300, 400], ddof=1):.0f}" == "250 ± 129"
     assert protocol["mlp"].endswith("; same periods (on fjax's own simulation run)")
     assert "one split (ch. 7.3)" in protocol["autoencoder"]
     assert "not this run's: compare with care" in protocol["autoencoder"]

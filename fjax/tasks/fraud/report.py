@@ -293,18 +293,18 @@ def results_table(summary_df: pd.DataFrame, k: int, members: pd.DataFrame | None
     rows = []
     for _, r in summary_df.iterrows():
         ref = handbook.reference(r["model"])
-        def fmt(m):
+        def fmt(m, digits=3):
             if r[f"{m}_mean"] is None or pd.isna(r[f"{m}_mean"]):
                 return "n/a"
             count, members_n = r[f"{m}_count"], r["members"]
             partial = f" ({count} of {members_n})" if count < members_n else ""
             std = r[f"{m}_std"]
-            spread = "" if std is None or pd.isna(std) else f" ± {std:.3f}"
-            return f"{r[f'{m}_mean']:.3f}{spread}{partial}"
+            spread = "" if std is None or pd.isna(std) else f" ± {std:.{digits}f}"
+            return f"{r[f'{m}_mean']:.{digits}f}{spread}{partial}"
         row = {"model": r["model"], "AUC": fmt("auc"), "AP": fmt("average_precision"),
                **{f"recall@FPR {100 * f:g}%": fmt(recall_key(f)) for f in FPR_TARGETS},
                f"CP@{k}": fmt("card_precision"), f"card recall@{k}": fmt("card_recall"),
-               "cost": "n/a" if r["cost_mean"] is None else f"{r['cost_mean']:.0f}"}
+               "cost": fmt("cost", 0)}
         if configs is not None:
             row["trained with"] = trained_with(configs.get(r["model"]))
         if not handbook_column:
