@@ -767,6 +767,7 @@ def test_the_periods_table_gives_the_cost_without_alerts_and_of_a_perfect_rankin
                           cost_alert=5.0, cost_missed=100.0)
     assert table.loc[0, "cost_no_alerts"] == 400.0
     assert table.loc[0, "oracle_cost"] == 115.0
+    assert table.loc[0, "oracle_missed"] == 1   # b on day 0
     assert alert_budget_note(table, 1, 5.0) == ""
     # At 200 an alert, the perfect ranking's 3 alerts + 1 miss cost 700 > 400; 4
     # compromised card-days over 3 test days: 1.3 a day.
@@ -776,6 +777,36 @@ def test_the_periods_table_gives_the_cost_without_alerts_and_of_a_perfect_rankin
     note = alert_budget_note(table, 1, 200.0)
     assert "period(s) 0 (700 against 400)" in note and "1.3 compromised cards a day" in note
     assert "data.top_k" in note
+
+
+def test_a_perfect_ranking_that_misses_cards_is_not_called_the_best():
+    """By hand, k = 1: day 0 cards a and b compromised, day 1 b and c. The perfect ranking
+    (ties by card code) alerts a on day 0 and misses b; on day 1 b is still open and comes
+    before c, which it misses: 2 alerts (10) + 2 missed card-days (200) = 210. Alerting b
+    on day 0 (a missed) and c on day 1 (b blocked) misses 1: 110, less than the 'best'. So
+    the report names the period instead of calling the perfect ranking the best; with
+    k = 2 it misses nothing and no note is given."""
+    from fjax.data.fraud_protocol import Period
+    from fjax.data.transactions import from_frame
+    from fjax.fraud_metrics import daily_alerts
+    from fjax.tasks.fraud.report import oracle_note, periods_table
+    frame = pd.DataFrame({
+        "TRANSACTION_ID": range(4), "CUSTOMER_ID": list("abbc"),
+        "TX_DATETIME": ["2024-01-01 10:00", "2024-01-01 11:00", "2024-01-02 10:00",
+                        "2024-01-02 11:00"],
+        "TERMINAL_ID": 1, "TX_AMOUNT": 10.0, "TX_FRAUD": 1})
+    tx = from_frame(frame)
+    every = np.ones(len(tx), bool)
+    table = periods_table(tx, [Period(0, 1, 0, 2)], [every], [every], [~every], top_k=1,
+                          cost_alert=5.0, cost_missed=100.0)
+    assert (table.loc[0, "oracle_cost"], table.loc[0, "oracle_missed"]) == (210.0, 2)
+    smarter = daily_alerts(tx.day, tx.customer, np.array([0.0, 1.0, 0.0, 1.0]), tx.fraud, 1)
+    assert smarter.expected_cost(5.0, 100.0) == 110.0 < table.loc[0, "oracle_cost"]
+    note = oracle_note(table, 1)
+    assert "period(s) 0 a perfect ranking still leaves 2 compromised card-day(s)" in note
+    assert "data.top_k" in note
+    wide = periods_table(tx, [Period(0, 1, 0, 2)], [every], [every], [~every], top_k=2)
+    assert wide.loc[0, "oracle_missed"] == 0 and oracle_note(wide, 2) == ""
 
 
 def _periods_frame(train, test):

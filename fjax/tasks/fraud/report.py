@@ -57,7 +57,8 @@ def periods_table(tx: Transactions, periods: list[Period], trains, tests, remove
                   ) -> pd.DataFrame:
     """Dates (first and last day of each span, YYYY-MM-DD) and sizes of each period, with
     the CP@k and cost a perfect ranking would reach (the ceiling set by how many cards
-    are compromised each day) and the cost without any alert (the floor to beat)."""
+    are compromised each day; oracle_missed: the compromised card-days it leaves
+    unalerted) and the cost without any alert (the floor to beat)."""
     rows = []
     for k, (p, tr, te, gone) in enumerate(zip(periods, trains, tests, removed)):
         week = te | gone          # the whole test week: removal would lower its rate
@@ -66,7 +67,8 @@ def periods_table(tx: Transactions, periods: list[Period], trains, tests, remove
         no_alerts = no_alert_cost(tx.day[te], tx.customer[te], label, 1.0)  # card-days
         costs = {"compromised_cards_per_day": no_alerts / p.test_days,
                  "cost_no_alerts": cost_missed * no_alerts,
-                 "oracle_cost": oracle.expected_cost(cost_alert, cost_missed)}
+                 "oracle_cost": oracle.expected_cost(cost_alert, cost_missed),
+                 "oracle_missed": int(oracle.compromised.sum() - oracle.found.sum())}
         rows.append({"period": k,
                      "train_start": str(tx.date_of(p.train_start).date()),
                      "train_end": str(tx.date_of(p.train_start + p.train_days - 1).date()),
@@ -192,6 +194,25 @@ def alert_budget_note(periods_df: pd.DataFrame, top_k: int, cost_alert: float) -
             f"{top_k - per_day:.0f} of the {top_k} daily alerts are false ({cost_alert:g} "
             "each). Set data.top_k near the daily compromised cards to compare cost with "
             "raising no alerts; at this budget cost only ranks models against each other.")
+
+
+def oracle_note(periods_df: pd.DataFrame, top_k: int) -> str:
+    """Report text naming the periods where a perfect ranking leaves compromised card-days
+    unalerted (more than `top_k` compromised cards on some day): there, which of them it
+    alerts first matters (blocking a card that would defraud again saves its later days,
+    and leaves room for other cards' hits), so its CP@k and cost are no bounds; "" when
+    none is."""
+    short = periods_df[periods_df["oracle_missed"] > 0]
+    if short.empty:
+        return ""
+    missed = ", ".join(str(int(m)) for m in short["oracle_missed"])
+    return (f"In period(s) {', '.join(map(str, short['period']))} a perfect ranking still "
+            f"leaves {missed} compromised card-day(s) unalerted (over {top_k} compromised "
+            "cards on some days): which compromised cards are alerted first matters there "
+            f"(blocking one that would defraud again saves its later days), so oracle_cp@{top_k} "
+            "and oracle_cost need not be the best a model can reach there: another order of "
+            "the same compromised cards can cost less. They are bounds only where "
+            "oracle_missed is 0; raise data.top_k to make them so.")
 
 
 def fpr_volume_note(periods_df: pd.DataFrame, test_days: int,
@@ -707,8 +728,10 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
              "## Periods", "", markdown_table(periods_df), "",
              f"removed_known_cards_tx: test transactions of cards with a fraud known by that "
              f"day (reported, not scored). oracle_cp@{k} and oracle_cost: the card "
-             f"precision@{k} and cost of a perfect ranking, the best a model can reach with "
-             f"{k} alerts a day. cost_no_alerts: the cost of raising none "
+             f"precision@{k} and cost of a perfect ranking (each day's compromised cards "
+             f"first), the best a model can reach with {k} alerts a day where it alerts "
+             "every compromised card (oracle_missed, the compromised card-days it leaves "
+             "unalerted, is 0). cost_no_alerts: the cost of raising none "
              f"({config.data.cost_missed:g} per compromised card-day): a model saves "
              "cost_no_alerts - its cost. compromised_cards_per_day: card-days with a "
              "fraud over test days. train_fraud_rate and test_fraud_rate: the fraud "
@@ -716,6 +739,7 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
              "included).", "",
              *_bold_note(immature_labels_note(periods_df, config.data.delay_days)),
              *_bold_note(alert_budget_note(periods_df, k, config.data.cost_alert)),
+             *_bold_note(oracle_note(periods_df, k)),
              "## Results (test periods; mean ± std over periods and seeds)", "",
              markdown_table(results_table(summary_df, k, members, periods_df, simulated,
                                           {r.name: r.config for r in results})), "",
