@@ -50,6 +50,9 @@ class ForecastData:
     season: int = 5           # seasonal naive's period in rows (`infer_season`)
     season_words: str = ""    # how it was chosen, for the report
     unscored_targets: int = 0 # test targets (window, step) left out: filled, not observed
+    last_window: np.ndarray | None = None   # f32[1, W, C]: the inputs of the window after
+                                            # the data (rows n-W..n-1, origin n), scaled by
+                                            # the last origin's scalers (`ahead`)
 
     @property
     def prices(self) -> np.ndarray:
@@ -198,7 +201,8 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
                         actual=prices[target_rows(plan.origins, cfg.horizon)],
                         last_price=prices[plan.origins - 1], season=season,
                         season_words=season_words, observed=observed,
-                        unscored_targets=unscored)
+                        unscored_targets=unscored,
+                        last_window=gather_inputs(scaled[-1], np.array([series.n]), cfg.window))
     for k in range(plan.k):   # refuse before training, not after: a scale MASE cannot have
         data.naive_scale(k)
     return data

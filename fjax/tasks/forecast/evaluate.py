@@ -71,9 +71,16 @@ def member_prices(raw: np.ndarray, loss: LossConfig, data: ForecastData, index: 
                   origin: np.ndarray, level: float) -> PriceForecast:
     """One member's raw outputs `f32[Nt, out]` on windows `index`, read from (and so
     unscaled with) the scalers of `origin` (one per window), as prices."""
+    return raw_prices(raw, loss, data, data.last_price[index], origin, level)
+
+
+def raw_prices(raw: np.ndarray, loss: LossConfig, data: ForecastData, last: np.ndarray,
+               origin: np.ndarray, level: float) -> PriceForecast:
+    """One member's raw outputs `f32[N, out]` on windows whose last observed prices are
+    `last f64[N]`, unscaled with the scalers of `origin` (one per window), as prices: the
+    test windows' (`member_prices`) and the window after the data's (`ahead`) alike."""
     horizon = data.plan.horizon
     pred = read_output(loss, jnp.asarray(raw), (horizon,))
-    last = data.last_price[index]
     if loss.name == "pinball":
         levels = np.sort(np.asarray(loss.quantiles, np.float64))
         zq = np.sort(data.unscale_target(np.asarray(pred), origin), axis=-1)

@@ -28,11 +28,7 @@ def forecast_frame(data: ForecastData, ev: Evaluation) -> pd.DataFrame:
     origins = data.plan.origins[ev.index]
     step = np.tile(np.arange(1, h + 1), n)
     rows = np.repeat(origins, h) + step - 1
-
-    def dates(at: np.ndarray):
-        d = data.dates_of(at)
-        return pd.DatetimeIndex(d).tz_localize("UTC") if data.series.utc else d
-
+    dates = lambda at: csv_dates(data, at)  # noqa: E731
     frame = pd.DataFrame({
         "origin": np.repeat(ev.origin + 1, h),
         "issued": dates(np.repeat(origins - 1, h)),
@@ -49,9 +45,87 @@ def forecast_frame(data: ForecastData, ev: Evaluation) -> pd.DataFrame:
     if ev.naive_interval is not None:
         frame["naive_lower"] = ev.naive_interval[..., 0].reshape(-1)
         frame["naive_upper"] = ev.naive_interval[..., -1].reshape(-1)
+    return rounded(frame)
+
+
+def csv_dates(data: ForecastData, rows: np.ndarray):
+    """The dates of `rows` as the CSVs write them: with +00:00 where they were read as
+    UTC."""
+    d = data.dates_of(rows)
+    return pd.DatetimeIndex(d).tz_localize("UTC") if data.series.utc else d
+
+
+def rounded(frame: pd.DataFrame) -> pd.DataFrame:
+    """Float columns to `SIGNIFICANT` digits."""
     prices = [c for c in frame.columns if frame[c].dtype == np.float64]
     frame[prices] = frame[prices].map(lambda v: float(f"{v:.{SIGNIFICANT}g}"))
     return frame
+
+
+def ahead_frame(data: ForecastData, ahead: dict, m: dict) -> pd.DataFrame:
+    """`ahead.csv`: one row per step after the last row (`ahead` in metrics.json): the
+    forecast, its bounds, the naive last value, and the backtest's error at that step
+    (the model's and the naive forecast's test RMSE, the interval's test coverage): how
+    far to trust it."""
+    h = ahead["steps"]
+    frame = pd.DataFrame({"step": np.arange(1, h + 1),
+                          "issued": csv_dates(data, np.full(h, data.series.n - 1)),
+                          "forecast": ahead["forecast"]})
+    for name in ("lower", "upper", "seed_spread"):
+        if name in ahead:
+            frame[name] = ahead[name]
+    frame["naive"] = ahead["naive"]
+    frame["test_rmse"] = m["per_horizon"]["model"]["rmse"]
+    frame["naive_test_rmse"] = m["per_horizon"]["naive"]["rmse"]
+    if "interval" in m:   # a share of test targets: 6 digits, not float32's noise
+        frame["test_coverage"] = np.round(m["interval"]["coverage_by_step"], 6)
+    return rounded(frame)
+
+
+def ahead_lines(a: dict, m: dict, table: pd.DataFrame, config: Config) -> list[str]:
+    """The report's section on the forecast after the data: which model made it, on
+    which rows, and that the backtest's per-step error, not the forecast itself, says
+    how far to trust each step."""
+    d = config.data
+    after = (f"the {a['steps']} row(s) after {a['issued']}" if d.date_column else
+             f"the {a['steps']} row(s) after row {a['issued']}")
+    settings = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+                         for k, v in a.get("settings", {}).items() if v is not None)
+    which = [*([f"grid point {a['point']}" + (f": {settings}" if settings else "")]
+               if "point" in a else []),
+             *([f"origin {a['origin']}'s members"] if a["origin"] > 1 else []),
+             *([f"the mean of {a['seeds']} seeds"] if a["seeds"] > 1 else [])]
+    who = "The model scored above" + (f" ({', '.join(which)})" if which else "")
+    last = (f"; last value {a['last_value']:.6g}" + (
+        f", carried forward from {a['last_observed_date']}"
+        if a["last_observed_date"] != a["issued"] else ""))
+    lines = [f"## Forecast for the {a['steps']} step(s) after the data", "",
+             f"{who}, on the last {d.window} rows ({' to '.join(a['window_dates'])}{last}), "
+             f"forecasts {after}: step h is the h-th row after it in the file's own "
+             "spacing (no calendar is assumed). It was trained on rows up to "
+             f"{a['train_last_date']}, {a['rows_after_training']} rows before the last"
+             + (f" (its epochs and settings chosen on the validation rows up to "
+                f"{a['val_last_date']})" if "val_last_date" in a else "")
+             + ", and reads them with the scalers fitted there; nothing was retrained, so "
+             "the test metrics score this very model.", "",
+             markdown_table(table[table["step"].isin(shown_steps(a["steps"]))]
+                            .drop(columns="issued"), "{:.6g}"), "",   # a cent off naive shows
+             "How far to trust each step: its test RMSE, the backtest's error at that step "
+             f"over {m['test_windows']} test windows (the naive forecast's beside it"
+             + ("" if a["origin"] == 1 else
+                f"; pooled over {a['origin']} origins' blocks, of which origin {a['origin']}'s "
+                f"own, every step, RMSE {m['per_origin'][-1]['model_rmse']:.6g} vs naive "
+                f"{m['per_origin'][-1]['naive_rmse']:.6g}") + ")"
+             + (f", and its interval's test coverage against the nominal {a['nominal']:.0%}"
+                if "nominal" in a else "")
+             + ", not how confident the forecast looks. Every step is in `ahead.csv`, "
+             "and under `ahead` in `metrics.json`."]
+    if a["inputs_outside_training_range"] > 0:
+        lines[-1] += (f" **{a['inputs_outside_training_range']:.0%} of the last window's "
+                      "input values lie outside the range of its training windows' inputs**: "
+                      "the model extrapolates there (saturating units, as an LSTM's, flatten "
+                      "out; inputs as `log_return` or `diff` stay in range).")
+    return lines + [""]
 
 
 FEW_WINDOWS = 30   # below this many test windows the verdict carries a warning
@@ -424,11 +498,14 @@ def swept_text(selected: dict) -> str:
                    if path not in MODEL_LINE_PATHS and v is not None)
 
 
-def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
+def report_markdown(config: Config, facts: dict, m: dict, extra: dict,
+                    ahead: pd.DataFrame) -> str:
+    """report.md; `ahead` is `ahead.csv`'s frame, shown beside `m["ahead"]`."""
     d, mdl = config.data, config.model
     differ = len({c["point"] for c in extra["per_origin_choice"]}) > 1   # origins' choices
     resumed = resumed_from(extra.get("resumed_epochs", {}))
     lines = [f"# Forecast of {d.target!r}: {facts['source']}", "", verdict(m), ""]
+    lines += ahead_lines(m["ahead"], m, ahead, config)
     lines += ["## What was run", "",
               data_line(facts),
               *_spacing_lines(facts.get("spacing"), d.max_gap),
@@ -517,6 +594,7 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict) -> str:
               "`config.json` (this run's full configuration), `environment.json` (the "
               "machine and versions), `metrics.json` (every number "
               "here), `history.jsonl` (per-epoch losses), `forecast.csv` (date, actual, "
-              "forecast, bounds, baselines), `forecast.png`, `loss.png`, `horizon.png`; "
+              "forecast, bounds, baselines), `ahead.csv` (the forecast after the data, "
+              "each step's test error beside it), `forecast.png`, `loss.png`, `horizon.png`; "
               "`grid.json` (a sweep): the swept values of each field.", ""]
     return "\n".join(lines)

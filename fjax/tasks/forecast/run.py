@@ -14,6 +14,7 @@ from fjax.report.plots import loss_curves
 from fjax.tasks.experiment import (GroupResult, default_run_dir, finish_run, resumed_epochs,
                                    rising_loss_note)
 from fjax.tasks.forecast import plots
+from fjax.tasks.forecast.ahead import ahead_forecast, ahead_record
 from fjax.tasks.forecast.config import Config
 from fjax.tasks.forecast.data import ForecastData, data_facts, prepare
 from fjax.tasks.forecast.evaluate import (Evaluation, PriceForecast, ensemble, evaluate,
@@ -21,12 +22,12 @@ from fjax.tasks.forecast.evaluate import (Evaluation, PriceForecast, ensemble, e
 from fjax.tasks.forecast.members import (Candidate, assemble, candidates, choices,
                                          chosen_history, nested, point_mse, ranked,
                                          scaled_point)
-from fjax.tasks.forecast.report import forecast_frame, report_markdown
+from fjax.tasks.forecast.report import ahead_frame, forecast_frame, report_markdown
 from fjax.tasks.forecast.training import apply_fn_of, check_grid, train
 from fjax.train.population import predict_members
 
-OUTPUTS = ("history.jsonl", "metrics.json", "forecast.csv", "report.md", "forecast.png",
-           "loss.png", "horizon.png")
+OUTPUTS = ("history.jsonl", "metrics.json", "forecast.csv", "ahead.csv", "report.md",
+           "forecast.png", "loss.png", "horizon.png")
 
 
 def candidate_forecast(raw: np.ndarray, cand: Candidate, config: Config,
@@ -58,7 +59,8 @@ def write_plots(run_dir: RunDir, config: Config, data: ForecastData, ev: Evaluat
 def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
         progress: bool = True) -> Path:
     """Train, forecast, score and write `config.json`, `metrics.json`, `history.jsonl`,
-    `forecast.csv`, `report.md` and PNG plots to `config.run_dir`; returns the folder."""
+    `forecast.csv`, `ahead.csv` (the forecast after the last row), `report.md` and PNG
+    plots to `config.run_dir`; returns the folder."""
     t0 = time.perf_counter()
     check_grid(config, grid)
     data = prepare(config.data, config.evaluation)
@@ -72,6 +74,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
                  for c in cands]
     ev = evaluate(data, nested(forecasts, choice, data.test_origin), config.evaluation,
                   config.data.stride)
+    ahead = ahead_record(ahead_forecast(results, cands[best], config, data), data,
+                         cands[best], best if len(cands) > 1 else None)
 
     members = sum(r.population.size for r in results)
     extra = {
@@ -101,12 +105,14 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
     facts = data_facts(data, config.data)
     timing = {k: extra[k] for k in ("compile_s", "train_s", "predict_compile_s", "predict_s",
                                     "windows_per_s", "total_s", "resumed_epochs")}
-    run_dir.json("metrics.json", {**ev.metrics, "selected": extra["selected"],
+    run_dir.json("metrics.json", {**ev.metrics, "ahead": ahead, "selected": extra["selected"],
                                   "selected_per_origin": extra["per_origin_choice"],
                                   "sweep": extra.get("sweep", []), "timing": timing,
                                   "members": members, "epochs_run": extra["epochs_run"],
                                   "data": facts})
     run_dir.csv("forecast.csv", forecast_frame(data, ev))
+    table = ahead_frame(data, ahead, ev.metrics)
+    run_dir.csv("ahead.csv", table)
     val_label = ("validation loss" if data.plan.has_val else
                  "test-block loss (monitor only)" if setup.monitor_only else None)
     write_plots(run_dir, config, data, ev,
@@ -114,7 +120,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
                 val_label, loss_title(config.sweep.seeds, data.plan.k, len(cands) > 1))
     # The report describes the grid point it reports, not the grid's first values.
     shown = replace_paths(config, cands[best].hparams)
-    run_dir.text("report.md", report_markdown(shown, facts, ev.metrics, extra))
+    run_dir.text("report.md", report_markdown(shown, facts, {**ev.metrics, "ahead": ahead},
+                                              extra, table))
     finish_run(run_dir, OUTPUTS)
     return run_dir.path
 
