@@ -154,3 +154,20 @@ def test_a_held_runs_sub_folders_hold_their_records_and_hold_is_set_on_the_run_o
     assert json.loads((tmp_path / "models" / "mlp" / "facts.json").read_text()) == {"epochs": 3}
     with pytest.raises(TypeError, match="within"):
         RunDir(tmp_path / "other", hold=True, within=run)
+
+
+def test_the_horizon_bars_are_labelled_with_the_reports_digits(tmp_path, monkeypatch):
+    """The bars read 141 and 20 where report.md's table says 140.5 and 19.97."""
+    import pandas as pd
+
+    from fjax.report.files import markdown_table
+    from fjax.tasks.forecast import plots as forecast_plots
+
+    figures = []
+    monkeypatch.setattr(forecast_plots, "save_figure", lambda fig, path: figures.append(fig))
+    rmse = {"model": 140.53197, "naive": 19.973488, "drift": 19.971839}
+    forecast_plots.horizon_plot(tmp_path / "h.png", {k: {"rmse": [v]} for k, v in rmse.items()})
+    shown = [t.get_text() for t in figures[0].axes[0].texts]
+    plt.close(figures[0])
+    table = markdown_table(pd.DataFrame({"rmse": list(rmse.values())})).splitlines()[2:]
+    assert shown == [row.strip("| ") for row in table] == ["140.5", "19.97", "19.97"]

@@ -79,7 +79,8 @@ def forecast_plot(path: str | Path, dates: np.ndarray, actual: np.ndarray, model
 
 def horizon_plot(path: str | Path, per_step: Mapping[str, Mapping[str, Sequence[float]]]
                  ) -> Path:
-    """Test RMSE by forecast step for the model and each baseline (bars when H = 1)."""
+    """Test RMSE by forecast step for the model and each baseline (bars when H = 1, each
+    labelled with its RMSE to the digits of report.md's table)."""
     metric = "rmse"
     fig, ax = plt.subplots(figsize=(7, 4))
     names = list(per_step)
@@ -87,7 +88,7 @@ def horizon_plot(path: str | Path, per_step: Mapping[str, Mapping[str, Sequence[
     if horizon == 1:
         values = [per_step[n][metric][0] for n in names]
         bars = ax.bar(names, values, color=[COLORS.get(n, "grey") for n in names])
-        ax.bar_label(bars, fmt="%.3g", fontsize=8)
+        ax.bar_label(bars, fmt="{:.4g}", fontsize=8)   # as report.md's test metrics table
         ax.set_xlabel("method")
         ax.tick_params(axis="x", labelsize=8)
     else:
