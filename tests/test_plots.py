@@ -171,3 +171,54 @@ def test_the_horizon_bars_are_labelled_with_the_reports_digits(tmp_path, monkeyp
     plt.close(figures[0])
     table = markdown_table(pd.DataFrame({"rmse": list(rmse.values())})).splitlines()[2:]
     assert shown == [row.strip("| ") for row in table] == ["140.5", "19.97", "19.97"]
+
+
+def clipped_texts(fig) -> list[str]:
+    """Titles, axis labels and legends of `fig` that run past its edges once laid out as
+    `save_figure` lays it out."""
+    fig.tight_layout()
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    width, height = fig.bbox.width, fig.bbox.height
+    texts = [t for ax in fig.axes for t in (ax.title, ax.xaxis.label, ax.yaxis.label)]
+    texts += [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    out = []
+    for t in texts:
+        box = t.get_window_extent(renderer)
+        if box.x0 < -1 or box.y0 < -1 or box.x1 > width + 1 or box.y1 > height + 1:
+            out.append(getattr(t, "get_text", lambda: "legend")())
+    return out
+
+
+def credit_figures(monkeypatch, tmp_path) -> dict:
+    """The figures of credit's `write_plots` on a small made-up out-of-fold sample, by file
+    name, not saved."""
+    from types import SimpleNamespace
+
+    from fjax.tasks.credit import report as credit_report
+
+    figures = {}
+    monkeypatch.setattr(plots, "save_figure",
+                        lambda fig, path: figures.setdefault(Path(path).name, fig))
+    rng = np.random.default_rng(0)
+    y = (rng.random(200) < 0.3).astype(float)
+    pd_raw = np.clip(0.3 + 0.3 * (y - 0.3) + 0.15 * rng.standard_normal(200), 0.01, 0.99)
+    oof = SimpleNamespace(pd_raw=pd_raw, pd=pd_raw, fold=np.arange(200) % 5)
+    history = [{"epoch": e, "loss": np.full(5, 1 / e), "val_loss": np.full(5, 1.2 / e)}
+               for e in (1, 2, 3)]
+    credit_report.write_plots(SimpleNamespace(path=tmp_path), y, oof,
+                              500 + 50 * np.log((1 - pd_raw) / pd_raw), history, False)
+    return figures
+
+
+def test_credit_figures_keep_their_titles_inside_and_name_goods_and_bads(tmp_path,
+                                                                         monkeypatch):
+    """ks.png's one-line title ran past both edges of the figure ("umulative share ...
+    the r"), and its legend called the bads "positives"."""
+    figures = credit_figures(monkeypatch, tmp_path)
+    clipped = {name: clipped_texts(fig) for name, fig in figures.items()}
+    legend = [t.get_text() for t in figures["ks.png"].axes[0].get_legend().get_texts()]
+    for fig in figures.values():
+        plt.close(fig)
+    assert {k: v for k, v in clipped.items() if v} == {}
+    assert legend[:2] == ["goods", "bads"]

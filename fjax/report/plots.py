@@ -138,12 +138,14 @@ def score_distributions(scores: np.ndarray, labels: np.ndarray, path: str | Path
 
 
 def ks_curve(scores: np.ndarray, labels: np.ndarray, path: str | Path,
-             title: str = "KS: cumulative share by score", xlabel: str = "score") -> Path:
-    """Cumulative distributions of negatives and positives over the score, and their gap."""
+             title: str = "KS: cumulative share by score", xlabel: str = "score",
+             names=("negatives", "positives")) -> Path:
+    """Cumulative distributions of negatives and positives (legend `names`, the classes of
+    label 0 and 1) over the score, and their gap."""
     s, cum_neg, cum_pos, i = ks_points(scores, labels)
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(s, cum_neg, label="negatives")
-    ax.plot(s, cum_pos, label="positives")
+    ax.plot(s, cum_neg, label=names[0])
+    ax.plot(s, cum_pos, label=names[1])
     ax.vlines(s[i], cum_pos[i], cum_neg[i], colors="k", linestyles="--",
               label=f"KS = {abs(cum_pos[i] - cum_neg[i]):.3f}")
     ax.set_xlabel(xlabel)

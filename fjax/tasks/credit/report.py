@@ -23,9 +23,9 @@ def write_plots(run_dir: RunDir, y: np.ndarray, oof: OutOfFold, scores: np.ndarr
               for j in range(int(oof.fold.max()) + 1)}
     curves["all (out of fold)"] = (oof.pd_raw, y)
     plots.roc_curve(curves, p / "roc.png", title="ROC, out-of-fold PD")
-    plots.ks_curve(oof.pd_raw, y, p / "ks.png", title="KS: cumulative share by out-of-fold PD "
+    plots.ks_curve(oof.pd_raw, y, p / "ks.png", title="KS: cumulative share by out-of-fold PD\n"
                    "(all folds pooled, before calibration: the reported KS)",
-                   xlabel="out-of-fold PD")
+                   xlabel="out-of-fold PD", names=("goods", "bads"))
     plots.reliability(oof.pd_raw, y, p / "calibration.png",
                       title="Calibration, out-of-fold PD")
     names = ["calibration.png"]
