@@ -222,3 +222,13 @@ def test_credit_figures_keep_their_titles_inside_and_name_goods_and_bads(tmp_pat
         plt.close(fig)
     assert {k: v for k, v in clipped.items() if v} == {}
     assert legend[:2] == ["goods", "bads"]
+
+
+def test_markdown_tables_write_large_numbers_whole():
+    """The fraud report's periods table gave the cost of raising no alerts as 3.09e+04 beside
+    an oracle cost of 3500."""
+    import pandas as pd
+
+    from fjax.report.files import markdown_table
+    table = markdown_table(pd.DataFrame({"cost": [30900.0, 3500.0, 1234567.8, 2.5e-5]}))
+    assert table.splitlines()[2:] == ["| 30900 |", "| 3500 |", "| 1234568 |", "| 2.5e-05 |"]

@@ -157,7 +157,8 @@ class RunDir:
 
 
 def markdown_table(frame: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:
-    """A GitHub-flavoured markdown table (no extra dependency)."""
+    """A GitHub-flavoured markdown table (no extra dependency). Floats that `floatfmt`
+    would write with a positive exponent are written whole instead."""
     def cell(v):
         if v is None:
             return "n/a"
@@ -165,6 +166,8 @@ def markdown_table(frame: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:
             if not np.isfinite(v):
                 return "n/a"
             text = floatfmt.format(v)
+            if "e+" in text and abs(v) < 1e15:   # 3.09e+04 reads as a whole number: 30900
+                text = f"{v:.0f}"
             return text[1:] if text.startswith("-") and float(text) == 0 else text   # no "-0"
         return str(v)
     header = "| " + " | ".join(map(str, frame.columns)) + " |"
