@@ -190,6 +190,13 @@ def clipped_texts(fig) -> list[str]:
     return out
 
 
+def credit_sample() -> tuple[np.ndarray, np.ndarray]:
+    """(labels, out-of-fold PDs) of 200 made-up applicants, 1 for bad."""
+    rng = np.random.default_rng(0)
+    y = (rng.random(200) < 0.3).astype(float)
+    return y, np.clip(0.3 + 0.3 * (y - 0.3) + 0.15 * rng.standard_normal(200), 0.01, 0.99)
+
+
 def credit_figures(monkeypatch, tmp_path) -> dict:
     """The figures of credit's `write_plots` on a small made-up out-of-fold sample, by file
     name, not saved."""
@@ -200,9 +207,7 @@ def credit_figures(monkeypatch, tmp_path) -> dict:
     figures = {}
     monkeypatch.setattr(plots, "save_figure",
                         lambda fig, path: figures.setdefault(Path(path).name, fig))
-    rng = np.random.default_rng(0)
-    y = (rng.random(200) < 0.3).astype(float)
-    pd_raw = np.clip(0.3 + 0.3 * (y - 0.3) + 0.15 * rng.standard_normal(200), 0.01, 0.99)
+    y, pd_raw = credit_sample()
     oof = SimpleNamespace(pd_raw=pd_raw, pd=pd_raw, fold=np.arange(200) % 5)
     history = [{"epoch": e, "loss": np.full(5, 1 / e), "val_loss": np.full(5, 1.2 / e)}
                for e in (1, 2, 3)]
@@ -232,3 +237,15 @@ def test_markdown_tables_write_large_numbers_whole():
     from fjax.report.files import markdown_table
     table = markdown_table(pd.DataFrame({"cost": [30900.0, 3500.0, 1234567.8, 2.5e-5]}))
     assert table.splitlines()[2:] == ["| 30900 |", "| 3500 |", "| 1234568 |", "| 2.5e-05 |"]
+
+
+def test_the_ks_plot_gives_the_reports_digits(tmp_path, monkeypatch):
+    """ks.png's legend said KS = 0.448 where report.md says KS 0.4481 ({:.4f})."""
+    from sklearn.metrics import roc_curve
+
+    figures = credit_figures(monkeypatch, tmp_path)
+    legend = [t.get_text() for t in figures["ks.png"].axes[0].get_legend().get_texts()]
+    for fig in figures.values():
+        plt.close(fig)
+    fpr, tpr, _ = roc_curve(*credit_sample())
+    assert legend[2] == f"KS = {np.max(tpr - fpr):.4f}"

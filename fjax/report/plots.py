@@ -147,7 +147,7 @@ def ks_curve(scores: np.ndarray, labels: np.ndarray, path: str | Path,
     ax.plot(s, cum_neg, label=names[0])
     ax.plot(s, cum_pos, label=names[1])
     ax.vlines(s[i], cum_pos[i], cum_neg[i], colors="k", linestyles="--",
-              label=f"KS = {abs(cum_pos[i] - cum_neg[i]):.3f}")
+              label=f"KS = {abs(cum_pos[i] - cum_neg[i]):.4f}")   # as the credit report
     ax.set_xlabel(xlabel)
     ax.set_ylabel("cumulative share of the class")
     ax.set_title(title)
