@@ -249,3 +249,30 @@ def test_the_ks_plot_gives_the_reports_digits(tmp_path, monkeypatch):
         plt.close(fig)
     fpr, tpr, _ = roc_curve(*credit_sample())
     assert legend[2] == f"KS = {np.max(tpr - fpr):.4f}"
+
+
+def points_under_legend(ax) -> int:
+    """How many vertices of `ax`'s lines the legend's box covers, once laid out."""
+    fig = ax.figure
+    fig.tight_layout()
+    fig.canvas.draw()
+    box = ax.get_legend().get_window_extent(fig.canvas.get_renderer())
+    return sum(int(box.count_contains(ln.get_transform().transform(ln.get_xydata())))
+               for ln in ax.get_lines())
+
+
+def test_the_precision_recall_legend_covers_no_curve(tmp_path, monkeypatch):
+    """In a default fraud run's pr_curve.png the upper-right legend lay over the mlp's
+    curve, whose precision holds near 1 up to recall 0.5."""
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.append(fig))
+    rng = np.random.default_rng(0)
+    y = (rng.random(4000) < 0.05).astype(float)
+    found = (y > 0) & (rng.random(y.size) < 0.8)      # precision near 1 to recall 0.8
+    good = np.where(found, rng.normal(6, 1, y.size), rng.normal(0, 1, y.size))
+    rule = np.where((y > 0) & (rng.random(y.size) < 0.2), 10.0, rng.random(y.size))
+    plots.pr_curve({"mlp": (good, y), "rule": (rule, y), "logistic": (good / 2, y)},
+                   tmp_path / "pr.png")
+    covered = points_under_legend(figures[0].axes[0])
+    plt.close(figures[0])
+    assert covered == 0

@@ -109,7 +109,10 @@ def roc_curve(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | P
 
 def pr_curve(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | Path,
              title: str = "Precision-recall") -> Path:
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    """`curves` maps a label to (scores, labels). The legend sits below the axes: a good
+    model's curve fills the top right corner and a rule's drop can cross the lower left,
+    so no corner inside is sure to be free."""
+    fig, ax = plt.subplots(figsize=(4.5, 5.0))
     for name, (scores, labels) in curves.items():
         _, tp, fp = tie_groups(scores, labels)
         precision = tp / (tp + fp)
@@ -118,7 +121,8 @@ def pr_curve(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | Pa
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
     ax.set_title(title)
-    ax.legend(loc="upper right")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, frameon=False,
+              fontsize=9)
     return save_figure(fig, path)
 
 
