@@ -276,3 +276,32 @@ def test_the_precision_recall_legend_covers_no_curve(tmp_path, monkeypatch):
     covered = points_under_legend(figures[0].axes[0])
     plt.close(figures[0])
     assert covered == 0
+
+
+def test_fraud_figures_of_several_seeds_keep_their_titles_inside(tmp_path, monkeypatch):
+    """With --seeds 2 the ROC and precision-recall titles ("ROC (test periods pooled, the
+    first of 2 seeds (seed 0))") ran past both edges of their 4.5-inch figures."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from fjax.tasks.fraud import plots as fraud_plots
+    from fjax.tasks.fraud import report as fraud_report
+
+    figures = {}
+    keep = lambda fig, path: figures.setdefault(Path(path).name, fig)  # noqa: E731
+    monkeypatch.setattr(plots, "save_figure", keep)
+    monkeypatch.setattr(fraud_plots, "save_figure", keep)
+    rng = np.random.default_rng(0)
+    labels = {p: (rng.random(300) < 0.1).astype(float) for p in (0, 1)}
+    scores = {p: 2 * y + rng.standard_normal(300) for p, y in labels.items()}
+    dates = pd.date_range("2018-08-08", periods=4)
+    daily = pd.DataFrame({"model": "mlp", "period": [0, 0, 1, 1], "date": dates,
+                          "card_precision": [0.3, 0.2, 0.25, 0.35]})
+    mlp = SimpleNamespace(name="mlp", scores=scores, labels=labels, logits=True,
+                          alerts={(0, 0): None, (1, 0): None}, history=[])
+    fraud_report._plots(SimpleNamespace(file=lambda name: tmp_path / name), [mlp], 100, daily)
+    clipped = {name: clipped_texts(fig) for name, fig in figures.items()}
+    for fig in figures.values():
+        plt.close(fig)
+    assert "roc_curve.png" in clipped and {k: v for k, v in clipped.items() if v} == {}

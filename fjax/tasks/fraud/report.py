@@ -543,16 +543,17 @@ def threshold_note(thresholds: pd.DataFrame, summaries: tuple[pd.DataFrame, pd.D
 def _plots(run_dir: RunDir, results: list[ModelResult], k: int, daily: pd.DataFrame
            ) -> list[str]:
     seeds = sorted({s for s, _ in results[0].alerts})
-    which = f", the first of {len(seeds)} seeds (seed {seeds[0]})" if len(seeds) > 1 else ""
+    # a title's second line: on the first, it ran past a 4.5-inch figure's edges
+    which = f"\nthe first of {len(seeds)} seeds (seed {seeds[0]})" if len(seeds) > 1 else ""
     curves = {}
     for r in results:
         periods = sorted(r.scores)
         curves[r.name] = (np.concatenate([r.scores[p] for p in periods]),
                           np.concatenate([r.labels[p] for p in periods]))
     plots.pr_curve(curves, run_dir.file("pr_curve.png"),
-                   title=f"Precision-recall (test periods pooled{which})")
+                   title=f"Precision-recall (test periods pooled){which}")
     plots.roc_curve(curves, run_dir.file("roc_curve.png"),
-                    title=f"ROC (test periods pooled{which})")
+                    title=f"ROC (test periods pooled){which}")
     primary = results[0]
     scores, labels = curves[primary.name]
     lo, hi = np.percentile(scores, [0.1, 99.9])
@@ -563,7 +564,7 @@ def _plots(run_dir: RunDir, results: list[ModelResult], k: int, daily: pd.DataFr
                                       else "logit" if primary.logits else "score"),
                               title=f"{primary.name}: test scores "
                                     f"({'logit' if primary.logits else 'score'}, "
-                                    f"clipped to the 0.1-99.9 percentiles{which})")
+                                    f"clipped to the 0.1-99.9 percentiles){which}")
     # each day's precision, the mean over seeds as in the report (daily.csv's rows)
     by_day = daily.groupby(["model", "period", "date"], sort=False)["card_precision"].mean()
     series = {r.name: (pd.to_datetime(by_day[r.name].index.get_level_values("date")).to_numpy(),
