@@ -305,3 +305,30 @@ def test_fraud_figures_of_several_seeds_keep_their_titles_inside(tmp_path, monke
     for fig in figures.values():
         plt.close(fig)
     assert "roc_curve.png" in clipped and {k: v for k, v in clipped.items() if v} == {}
+
+
+@pytest.mark.parametrize("horizon", [1, 3])
+def test_the_forecast_plot_says_its_close_ups_span_and_keeps_its_legends_off_the_lines(
+        tmp_path, monkeypatch, horizon):
+    """The close-up panel said only "Last 120 test dates, close up", and its upper-left
+    legend lay over the actual and naive lines of a default S&P 500 run."""
+    from fjax.tasks.forecast import plots as forecast_plots
+
+    figures = []
+    monkeypatch.setattr(forecast_plots, "save_figure", lambda fig, path: figures.append(fig))
+    n = 200
+    steps = np.arange(n)[:, None] + np.arange(horizon)[None, :]
+    dates = np.datetime64("2018-01-01", "D") + steps
+    actual = 2800.0 - 2.0 * steps + 10 * np.sin(steps)   # high on the left, where legends were
+    forecast_plots.forecast_plot(tmp_path / "f.png", dates, actual, actual - 300, actual,
+                                 None, None, zoom=120, ylabel="Close (price units)")
+    fig = figures[0]
+    covered = [points_under_legend(ax) for ax in fig.axes]
+    titles = [ax.get_title() for ax in fig.axes]
+    labels = [(ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes]
+    clipped = clipped_texts(fig)
+    plt.close(fig)
+    first, last = str(dates[n - 120, 0]), str(dates[-1, -1])
+    assert covered == [0, 0] and clipped == []
+    assert f"{first} to {last}" in titles[1]
+    assert labels == [("target date", "Close (price units)")] * 2

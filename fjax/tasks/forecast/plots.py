@@ -29,18 +29,28 @@ def _panel(ax, dates, actual, model, naive, lower, upper, label: str) -> None:
     ax.plot(dates, model, color=COLORS["model"], lw=1.0, label=label)
 
 
+def span_text(first, last) -> str:
+    """'2018-07-09 to 2018-12-31' (with times of day where either has one)."""
+    ends = [np.datetime_as_string(np.datetime64(d, "m")) for d in (first, last)]
+    if all(e.endswith("T00:00") for e in ends):
+        ends = [e[:-6] for e in ends]
+    return " to ".join(e.replace("T", " ") for e in ends)
+
+
 def forecast_plot(path: str | Path, dates: np.ndarray, actual: np.ndarray, model: np.ndarray,
                   naive: np.ndarray, lower: np.ndarray | None, upper: np.ndarray | None, *,
-                  zoom: int, boundaries: Sequence = (), title: str = "") -> Path:
+                  zoom: int, boundaries: Sequence = (), title: str = "",
+                  ylabel: str = "price") -> Path:
     """Forecasts `[N, H]` of N test windows with target dates `[N, H]`.
 
-    Top: the whole test span at step 1. Bottom: the last `zoom` test dates close up,
-    where a forecast that copies yesterday's value shows as a one-step lag; for H > 1
-    it draws whole H-step paths from every H-th window back from the last one, and the
-    actuals through the last window's H steps, so no path runs past the actual line.
+    Top: the whole test span at step 1. Bottom: the last `zoom` test dates close up (its
+    title gives their span), where a forecast that copies yesterday's value shows as a
+    one-step lag; for H > 1 it draws whole H-step paths from every H-th window back from
+    the last one, and the actuals through the last window's H steps, so no path runs past
+    the actual line. Legends sit right of the axes: a price series can fill any corner.
     """
     horizon = actual.shape[1]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11.5, 7))
     label = "model" if horizon == 1 else f"model, step 1 of {horizon}"
     col = lambda a: None if a is None else a[:, 0]  # noqa: E731
     _panel(top, dates[:, 0], actual[:, 0], model[:, 0], naive[:, 0], col(lower), col(upper),
@@ -48,13 +58,13 @@ def forecast_plot(path: str | Path, dates: np.ndarray, actual: np.ndarray, model
     for b in boundaries:
         top.axvline(b, color="grey", lw=0.8, ls=":")
     top.set_title(title or f"Test span: {label}")
-    top.legend(loc="upper left", fontsize=8)
     z = slice(max(0, len(dates) - zoom), len(dates))
+    span = span_text(dates[z.start, 0], dates[-1, -1])
     if horizon == 1:
         _panel(bottom, dates[z, 0], actual[z, 0], model[z, 0], naive[z, 0],
                col(None if lower is None else lower[z]), col(None if upper is None else upper[z]),
                label)
-        bottom.set_title(f"Last {len(dates[z])} test dates, close up")
+        bottom.set_title(f"Close up: the last {len(dates[z])} test dates, {span}")
     else:
         bottom.plot(np.r_[dates[z, 0], dates[-1, 1:]], np.r_[actual[z, 0], actual[-1, 1:]],
                     color="black", lw=1.0, label="actual")
@@ -67,11 +77,12 @@ def forecast_plot(path: str | Path, dates: np.ndarray, actual: np.ndarray, model
                         label="naive (last value)" if first else None)
             bottom.plot(dates[i], model[i], color=COLORS["model"], lw=1.2, marker=".", ms=3,
                         label=f"model, {horizon}-step paths" if first else None)
-        bottom.set_title(f"Last {len(dates[z])} test dates: one {horizon}-step forecast path "
-                         f"every {horizon} windows")
-    bottom.legend(loc="upper left", fontsize=8)
+        bottom.set_title(f"Close up: the last {len(dates[z])} test windows, {span}: one "
+                         f"{horizon}-step forecast path every {horizon} windows")
     for ax in (top, bottom):
-        ax.set_ylabel("price")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        ax.set_xlabel("target date")
+        ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.tick_params(axis="x", labelrotation=20, labelsize=8)
     return save_figure(fig, path)

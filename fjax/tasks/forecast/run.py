@@ -47,6 +47,7 @@ def write_plots(run_dir: RunDir, config: Config, data: ForecastData, ev: Evaluat
     plots.forecast_plot(run_dir.file("forecast.png"), dates, ev.actual, fc.point,
                         ev.baselines["naive"], fc.lower, fc.upper,
                         zoom=config.evaluation.zoom, boundaries=bounds,
+                        ylabel=f"{config.data.target} (price units)",
                         title=f"{config.data.target}: test forecasts vs actual"
                               + (f" (dotted: {data.plan.k} walk-forward origins)"
                                  if data.plan.k > 1 else ""))
