@@ -16,14 +16,15 @@ from fjax.report import plots
 @pytest.mark.parametrize("losses, scale", [([0.5, 0.2, 0.1], "log"), ([0.5, -0.2, -0.9], "linear")])
 def test_loss_curves_use_a_log_scale_only_for_positive_values(losses, scale, tmp_path,
                                                                monkeypatch):
+    """The y label says "log scale" where the axis is one (it did not)."""
     scales = []
-    monkeypatch.setattr(plots, "save_figure",
-                        lambda fig, path: (scales.append(fig.axes[0].get_yscale()), plt.close(fig)))
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: (
+        scales.append((fig.axes[0].get_yscale(), fig.axes[0].get_ylabel())), plt.close(fig)))
     history = [{"epoch": i + 1, "loss": np.float32(v)} for i, v in enumerate(losses)]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         plots.loss_curves(history, tmp_path / "loss.png", keys=("loss",), log_scale=True)
-    assert scales == [scale]
+    assert scales == [(scale, "loss, log scale" if scale == "log" else "loss")]
 
 
 def test_a_loss_that_was_never_finite_is_drawn_on_a_linear_scale(tmp_path, monkeypatch):

@@ -37,7 +37,8 @@ def loss_curves(history: Sequence[Mapping], path: str | Path,
                 ylabel: str = "loss") -> Path:
     """Per-epoch curves of `keys` (or of a mapping key -> legend label); population
     values (arrays) are drawn as the median over members and a 10-90% band. `log_scale`
-    applies where every value is positive (a Gaussian NLL, for one, can be negative)."""
+    applies where every value is positive (a Gaussian NLL, for one, can be negative), and
+    the y label then says so."""
     labels = dict(keys) if isinstance(keys, Mapping) else {k: k for k in keys}
     fig, ax = plt.subplots(figsize=(7, 4))
     epochs = np.array([h["epoch"] for h in history])
@@ -55,11 +56,12 @@ def loss_curves(history: Sequence[Mapping], path: str | Path,
             ax.fill_between(epochs, np.nanpercentile(vals, 10, axis=1),
                             np.nanpercentile(vals, 90, axis=1), alpha=0.2,
                             label=f"{label}: 10-90% of members")
-    if log_scale and positive:
+    logged = log_scale and positive
+    if logged:
         ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel(ylabel)
+    ax.set_ylabel(ylabel + (", log scale" if logged else ""))
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
