@@ -247,8 +247,8 @@ def test_the_ks_plot_shows_the_reported_ks(tmp_path, monkeypatch):
     fold = np.arange(200) % 2
     calibrated = np.where(fold == 0, pd_raw, 1 - pd_raw)   # fold 1's calibrator reversed
     oof = SimpleNamespace(pd_raw=pd_raw, pd=calibrated, fold=fold)
-    history = [{"epoch": 1, "loss": 1.0, "val_loss": 1.0}]
-    write_plots(RunDir(tmp_path), y, oof, pd_raw, history, True)
+    history = [{"epoch": 1, "loss": np.ones(2), "val_loss": np.ones(2)}]
+    write_plots(RunDir(tmp_path), y, oof, pd_raw, history, np.arange(2), True)
     s, cum_neg, cum_pos, i = plots.ks_points(drawn["s"], drawn["y"])
     assert abs(cum_pos[i] - cum_neg[i]) == pytest.approx(rank_ks(pd_raw, y), abs=1e-12)
     assert rank_ks(calibrated, y) != pytest.approx(rank_ks(pd_raw, y), abs=1e-3)

@@ -210,10 +210,13 @@ def credit_figures(monkeypatch, tmp_path) -> dict:
                         lambda fig, path: figures.setdefault(Path(path).name, fig))
     y, pd_raw = credit_sample()
     oof = SimpleNamespace(pd_raw=pd_raw, pd=pd_raw, fold=np.arange(200) % 5)
-    history = [{"epoch": e, "loss": np.full(5, 1 / e), "val_loss": np.full(5, 1.2 / e)}
+    # a group of 10 members, the chosen configuration's the even ones (a 2-value lr grid)
+    loss = np.where(np.arange(10) % 2 == 0, 1.0, 3.0)
+    history = [{"epoch": e, "loss": loss / e, "val_loss": np.full(10, 1.2 / e)}
                for e in (1, 2, 3)]
     credit_report.write_plots(SimpleNamespace(path=tmp_path), y, oof,
-                              500 + 50 * np.log((1 - pd_raw) / pd_raw), history, False)
+                              500 + 50 * np.log((1 - pd_raw) / pd_raw), history,
+                              np.arange(0, 10, 2), False)
     return figures
 
 
@@ -333,3 +336,18 @@ def test_the_forecast_plot_says_its_close_ups_span_and_keeps_its_legends_off_the
     assert covered == [0, 0] and clipped == []
     assert f"{first} to {last}" in titles[1]
     assert labels == [("target date", "Close (price units)")] * 2
+
+
+def test_the_credit_learning_curve_draws_the_chosen_configurations_members_only(
+        tmp_path, monkeypatch):
+    """A learning-rate sweep's learning_curve.png drew every member of the chosen
+    configuration's compiled group, the other learning rate's too: its band spanned
+    both configurations."""
+    figures = credit_figures(monkeypatch, tmp_path)
+    ax = figures["learning_curve.png"].axes[0]
+    lines = {ln.get_label(): ln.get_ydata() for ln in ax.get_lines()}
+    title = ax.get_title()
+    for fig in figures.values():
+        plt.close(fig)
+    np.testing.assert_allclose(lines["training loss (median over members)"], [1, 1 / 2, 1 / 3])
+    assert "chosen configuration (5 members" in title

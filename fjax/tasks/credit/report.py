@@ -15,9 +15,18 @@ from fjax.tasks.credit.fairness import PD_INPUT
 from fjax.tasks.credit.oof import OutOfFold
 
 
+def chosen_history(history: list[dict], members: np.ndarray) -> list[dict]:
+    """The per-epoch losses of `members` only: a compiled group also holds the members of
+    the grid's other values of its continuous hyperparameters (a learning-rate sweep)."""
+    keep = ("loss", "val_loss")
+    return [{"epoch": h["epoch"], **{k: np.asarray(h[k])[members] for k in keep if k in h}}
+            for h in history]
+
+
 def write_plots(run_dir: RunDir, y: np.ndarray, oof: OutOfFold, scores: np.ndarray,
-                history: list[dict], calibrated: bool) -> list[str]:
-    """ROC per fold, KS curve, calibration, score distributions and learning curves."""
+                history: list[dict], members: np.ndarray, calibrated: bool) -> list[str]:
+    """ROC per fold, KS curve, calibration, score distributions and the learning curves
+    of the chosen configuration's `members` (their indices in its group's history)."""
     p = run_dir.path
     curves = {f"fold {j}": (oof.pd_raw[oof.fold == j], y[oof.fold == j])
               for j in range(int(oof.fold.max()) + 1)}
@@ -36,8 +45,10 @@ def write_plots(run_dir: RunDir, y: np.ndarray, oof: OutOfFold, scores: np.ndarr
     plots.score_distributions(scores, y, p / "score_distributions.png", names=("good", "bad"),
                               title="Scores, out of fold (higher = safer)",
                               xlabel="score (points of the out-of-fold PD)")
-    plots.loss_curves(history, p / "learning_curve.png", keys=("loss", "val_loss"),
-                      title="Loss per epoch, chosen configuration's group")
+    plots.loss_curves(chosen_history(history, members), p / "learning_curve.png",
+                      keys={"loss": "training loss", "val_loss": "validation-fold loss"},
+                      title=f"Loss per epoch, chosen configuration ({len(members)} members: "
+                            "folds x seeds)")
     return ["roc.png", "ks.png", *names, "score_distributions.png", "learning_curve.png"]
 
 

@@ -345,7 +345,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     run_dir.csv("cv_summary.csv", search.summary)
     images = write_plots(run_dir, data.y, oof, scale.from_pd(oof.pd_raw),
                          search.results[enc][grp].population.history,
-                         sc.calibration != "none")
+                         rows["member"].to_numpy(), sc.calibration != "none")
 
     results = [r for rs in search.results for r in rs]
     resumed = {name: epoch for e, rs in enumerate(search.results) for name, epoch in
