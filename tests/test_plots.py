@@ -351,3 +351,18 @@ def test_the_credit_learning_curve_draws_the_chosen_configurations_members_only(
         plt.close(fig)
     np.testing.assert_allclose(lines["training loss (median over members)"], [1, 1 / 2, 1 / 3])
     assert "chosen configuration (5 members" in title
+
+
+def test_the_scorecard_table_gives_points_to_the_hundredth():
+    """report.md listed an unseen category's 0 points as 1.192e-07 and 2.78e-07 (float32
+    noise of the refit) beside 13.26 and -0.04693."""
+    import pandas as pd
+
+    from fjax.tasks.credit.report import scorecard_lines
+    points = pd.DataFrame({"attribute": ["duration", "account", "job"],
+                           "value": ["4", "<unknown>", "1365.5"],
+                           "points": [13.255715, 1.192e-07, -0.0469]})
+    rows = scorecard_lines(points)[2].splitlines()[2:]
+    assert rows == ["| duration | 4 | 13.26 |", "| account | <unknown> | 0.00 |",
+                    "| job | 1365.5 | -0.05 |"]
+    assert scorecard_lines(None) == []

@@ -426,6 +426,16 @@ def characteristics_lines(chars: pd.DataFrame) -> list[str]:
     return lines
 
 
+def scorecard_lines(points: pd.DataFrame | None) -> list[str]:
+    """The scorecard's points per attribute value, to the hundredth of a point (the
+    refit leaves float32 noise such as 1.192e-07 on values scored as the training mix:
+    0 points); scorecard.csv keeps every digit."""
+    if points is None:
+        return []
+    return ["Scorecard points per attribute value (logistic regression; score = base + "
+            "the points of each attribute):", "", markdown_table(points, "{:.2f}"), ""]
+
+
 def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
                     summary: pd.DataFrame, importance: pd.DataFrame,
                     points: pd.DataFrame | None, characteristics: pd.DataFrame,
@@ -481,9 +491,7 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               f"{_fmt(m['psi'], s['psi'])}.", "",
               "Global attribute importance (mean |points| per applicant):", "",
               markdown_table(importance), ""]
-    if points is not None:
-        lines += ["Scorecard points per attribute value (logistic regression; score = base + "
-                  "the points of each attribute):", "", markdown_table(points), ""]
+    lines += scorecard_lines(points)
     lines += ["## Plots", ""] + [f"![{Path(i).stem}]({i})" for i in images] + [""]
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
