@@ -366,3 +366,16 @@ def test_the_scorecard_table_gives_points_to_the_hundredth():
     assert rows == ["| duration | 4 | 13.26 |", "| account | <unknown> | 0.00 |",
                     "| job | 1365.5 | -0.05 |"]
     assert scorecard_lines(None) == []
+
+
+def test_the_calibration_plot_names_its_diagonal_bins_and_bad_rate(tmp_path, monkeypatch):
+    """calibration.png had no legend (the dotted diagonal unexplained) and its y axis said
+    "observed frequency" of a PD whose event is a bad."""
+    figures = credit_figures(monkeypatch, tmp_path)
+    ax = figures["calibration.png"].axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()] if ax.get_legend() else []
+    ylabel, covered = ax.get_ylabel(), points_under_legend(ax) if legend else None
+    for fig in figures.values():
+        plt.close(fig)
+    assert legend == ["perfect calibration", "10 equal-width bins"] and covered == 0
+    assert ylabel == "observed bad rate"

@@ -162,13 +162,15 @@ def ks_curve(scores: np.ndarray, labels: np.ndarray, path: str | Path,
 
 
 def reliability(probs: np.ndarray, labels: np.ndarray, path: str | Path, bins: int = 10,
-                title: str = "Calibration") -> Path:
-    """Mean predicted probability vs observed frequency per equal-width bin."""
+                title: str = "Calibration", ylabel: str = "observed frequency") -> Path:
+    """Mean predicted probability vs observed frequency (`ylabel`: what label 1 is, such
+    as a bad rate) per equal-width bin; the legend names the bins and the diagonal."""
     pred, obs, _ = reliability_bins(probs, labels, bins)
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    ax.plot([0, 1], [0, 1], "k:", lw=1)
-    ax.plot(pred, obs, "o-")
+    ax.plot([0, 1], [0, 1], "k:", lw=1, label="perfect calibration")
+    ax.plot(pred, obs, "o-", label=f"{bins} equal-width bins")
     ax.set_xlabel("mean predicted probability")
-    ax.set_ylabel("observed frequency")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
+    ax.legend(loc="upper left", fontsize=8)
     return save_figure(fig, path)

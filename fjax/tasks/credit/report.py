@@ -36,11 +36,12 @@ def write_plots(run_dir: RunDir, y: np.ndarray, oof: OutOfFold, scores: np.ndarr
                    "(all folds pooled, before calibration: the reported KS)",
                    xlabel="out-of-fold PD", names=("goods", "bads"))
     plots.reliability(oof.pd_raw, y, p / "calibration.png",
-                      title="Calibration, out-of-fold PD")
+                      title="Calibration, out-of-fold PD", ylabel="observed bad rate")
     names = ["calibration.png"]
     if calibrated:
         plots.reliability(oof.pd, y, p / "calibration_calibrated.png",
-                          title="Calibration after cross-fitted calibration")
+                          title="Calibration after cross-fitted calibration",
+                          ylabel="observed bad rate")
         names.append("calibration_calibrated.png")
     plots.score_distributions(scores, y, p / "score_distributions.png", names=("good", "bad"),
                               title="Scores, out of fold (higher = safer)",
