@@ -303,12 +303,16 @@ def test_fraud_figures_of_several_seeds_keep_their_titles_inside(tmp_path, monke
     daily = pd.DataFrame({"model": "mlp", "period": [0, 0, 1, 1], "date": dates,
                           "card_precision": [0.3, 0.2, 0.25, 0.35]})
     mlp = SimpleNamespace(name="mlp", scores=scores, labels=labels, logits=True,
-                          alerts={(0, 0): None, (1, 0): None}, history=[])
+                          alerts={(0, 0): None, (1, 0): None},
+                          history=[{"epoch": e, "loss": np.arange(1.0, 5.0) / e} for e in (1, 2)])
     fraud_report._plots(SimpleNamespace(file=lambda name: tmp_path / name), [mlp], 100, daily)
     clipped = {name: clipped_texts(fig) for name, fig in figures.items()}
+    loss_title = figures["training_loss.png"].axes[0].get_title()
     for fig in figures.values():
         plt.close(fig)
     assert "roc_curve.png" in clipped and {k: v for k, v in clipped.items() if v} == {}
+    # it said "(median over periods)" of 2 periods x 2 seeds, its legend "over members"
+    assert loss_title == "mlp: training loss per epoch, 2 test periods x 2 seed(s)"
 
 
 @pytest.mark.parametrize("horizon", [1, 3])

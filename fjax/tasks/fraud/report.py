@@ -574,8 +574,10 @@ def _plots(run_dir: RunDir, results: list[ModelResult], k: int, daily: pd.DataFr
     figures = ["pr_curve.png", "roc_curve.png", "score_distributions.png",
                "daily_card_precision.png"]
     if primary.history:
-        plots.loss_curves(primary.history, run_dir.file("training_loss.png"), keys=("loss",),
-                          title=f"{primary.name}: training loss (median over periods)")
+        plots.loss_curves(primary.history, run_dir.file("training_loss.png"),
+                          keys={"loss": "training loss"},
+                          title=f"{primary.name}: training loss per epoch, "
+                                f"{len(primary.scores)} test periods x {len(seeds)} seed(s)")
         figures.append("training_loss.png")
     return figures
 
