@@ -383,3 +383,21 @@ def test_the_calibration_plot_names_its_diagonal_bins_and_bad_rate(tmp_path, mon
         plt.close(fig)
     assert legend == ["perfect calibration", "10 equal-width bins"] and covered == 0
     assert ylabel == "observed bad rate"
+
+
+def test_the_naive_line_by_horizon_shows_over_an_equal_drift_line(tmp_path, monkeypatch):
+    """With H = 5 on the S&P 500, drift's RMSE by step equals naive's to 3 digits and its
+    solid line, drawn later, hid the naive line the legend named."""
+    from fjax.tasks.forecast import plots as forecast_plots
+
+    figures = []
+    monkeypatch.setattr(forecast_plots, "save_figure", lambda fig, path: figures.append(fig))
+    rmse = [20.0, 28.0, 34.0]
+    forecast_plots.horizon_plot(tmp_path / "h.png", {
+        "model": {"rmse": [50.0, 60.0, 70.0]}, "naive": {"rmse": rmse},
+        "drift": {"rmse": rmse}})
+    lines = {ln.get_label(): ln for ln in figures[0].axes[0].get_lines()}
+    plt.close(figures[0])
+    naive, drift = lines["naive"], lines["drift"]
+    assert naive.get_linestyle() != drift.get_linestyle()
+    assert naive.get_zorder() > drift.get_zorder()

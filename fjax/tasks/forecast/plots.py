@@ -104,9 +104,10 @@ def horizon_plot(path: str | Path, per_step: Mapping[str, Mapping[str, Sequence[
         ax.tick_params(axis="x", labelsize=8)
     else:
         steps = np.arange(1, horizon + 1)
-        for n in names:
+        for n in names:   # naive dashed on top: drift often lies right under it
             ax.plot(steps, per_step[n][metric], marker="o", ms=3, color=COLORS.get(n),
-                    lw=2.0 if n == "model" else 1.0, label=n)
+                    lw=2.0 if n == "model" else 1.0, label=n,
+                    ls="--" if n == "naive" else "-", zorder=3 if n == "naive" else 2)
         ax.set_xlabel("forecast step")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=8)
