@@ -204,6 +204,11 @@ def test_a_run_on_the_simulation_sets_the_handbooks_figures_beside_its_own(tmp_p
     assert metrics["handbook_data"]["transactions"] == 1754155 and len(metrics["handbook"]) > 0
     assert metrics["models"]["mlp"]["timing"]["resumed_epochs"] == {"test": 0}
     assert "Resumed (--resume)" not in report
+    # the report's paired comparison is metrics.json's `paired`, computed once
+    from fjax.tasks.fraud.report import paired_note
+    paired = pd.DataFrame(metrics["paired"])
+    assert set(paired["model"]) == {"rule", "logistic"}
+    assert "\n".join(paired_note(paired, "mlp", 20)) in report   # TINY: top-k 20
 
 
 @pytest.mark.parametrize("make, field", [
@@ -955,11 +960,12 @@ def test_models_are_compared_period_by_period_not_by_their_spreads():
     assert (cost["ahead"], cost["periods"]) == (2, 3)
     rule_auc = paired.loc[("rule", "auc")]
     assert rule_auc["periods"] == 2 and rule_auc["difference"] == pytest.approx(0.2)
-    text = "\n".join(paired_note(table, "mlp", 100))
+    text = "\n".join(paired_note(paired_differences(table, "mlp"), "mlp", 100))
     assert "| logistic | +0.010 ± 0.000 (3/3) |" in text
     assert f"-20 ± {d.std(ddof=1) / np.sqrt(3):.0f} (2/3) |" in text
     assert "not by the Results table's ±" in text
-    assert paired_note(table[table.model == "mlp"], "mlp", 100) == []
+    alone = table[table.model == "mlp"]
+    assert paired_note(paired_differences(alone, "mlp"), "mlp", 100) == []
 
 
 def test_a_grid_over_model_kind_is_checked_against_the_kinds_it_trains():

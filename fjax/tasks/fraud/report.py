@@ -362,11 +362,12 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
     run_dir.csv("thresholds.csv", thresholds)
     common, other = summaries = tuple(map(summarize_thresholds, split_common(thresholds)))
     data_summary = summary(tx)
+    paired = paired_differences(members, primary.name)
     run_dir.json("metrics.json", {
         "primary": primary.name, "data": data_summary,
         "features": {"handbook": feature_names(), "columns": list(encodings)},
         "periods": periods_df.to_dict("records"),
-        "paired": paired_differences(members, primary.name).to_dict("records"),
+        "paired": paired.to_dict("records"),
         **({"validation_periods": validation_df.to_dict("records")}
            if validation_df is not None else {}),
         "models": {r.name: {"summary": summary_df[summary_df.model == r.name].iloc[0].to_dict(),
@@ -384,8 +385,8 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
         "timings": timings})
     figures = _plots(run_dir, results, k, daily)
     run_dir.text("report.md", _markdown(config, data_summary, periods_df, summary_df, members,
-                                        results, timings, figures, encodings, validation_df,
-                                        thresholds, summaries))
+                                        paired, results, timings, figures, encodings,
+                                        validation_df, thresholds, summaries))
 
 
 def _model_rows(table: pd.DataFrame, model: str) -> list[dict]:
@@ -393,10 +394,10 @@ def _model_rows(table: pd.DataFrame, model: str) -> list[dict]:
     return table[table["model"] == model].to_dict("records") if len(table) else []
 
 
-def paired_note(members: pd.DataFrame, primary: str, k: int) -> list[str]:
-    """Report section from `paired_differences`: the run's own model minus each other
-    model, period by period; [] when the run scores one model only."""
-    paired = paired_differences(members, primary)
+def paired_note(paired: pd.DataFrame, primary: str, k: int) -> list[str]:
+    """Report section of `paired`, `paired_differences`' table (metrics.json's `paired`):
+    the run's own model minus each other model, period by period; [] when the run scores
+    one model only."""
     if paired.empty:
         return []
     names = {"auc": "AUC", "average_precision": "AP",
@@ -700,8 +701,8 @@ def _unused_note(data_summary: dict) -> list[str]:
             "data.features (--data.features) to model it.", ""]
 
 
-def _markdown(config, data_summary, periods_df, summary_df, members, results, timings,
-              figures, encodings, validation_df, thresholds, summaries) -> str:
+def _markdown(config, data_summary, periods_df, summary_df, members, paired, results,
+              timings, figures, encodings, validation_df, thresholds, summaries) -> str:
     k = config.data.top_k
     hb = handbook.DATA
     simulated = config.data.path is None   # the handbook's figures are for its simulation
@@ -762,7 +763,7 @@ def _markdown(config, data_summary, periods_df, summary_df, members, results, ti
              "comparison)." + _rule_note(results) + _presets_note(results), "",
              *_bold_note(" ".join(f"{r.name}: {r.blown_up}" for r in results if r.blown_up)),
              fpr_volume_note(periods_df, config.data.test_days, thresholds), ""]
-    lines += paired_note(members, results[0].name, k)
+    lines += paired_note(paired, results[0].name, k)
     lines += threshold_note(thresholds, summaries, k, config.data.delay_days)
     if simulated:
         lines += [
