@@ -158,7 +158,8 @@ def test_a_held_runs_sub_folders_hold_their_records_and_hold_is_set_on_the_run_o
 
 
 def test_the_horizon_bars_are_labelled_with_the_reports_digits(tmp_path, monkeypatch):
-    """The bars read 141 and 20 where report.md's table says 140.5 and 19.97."""
+    """The bars read 141 and 20 where report.md's table says 140.5 and 19.97, and (with
+    the table's large numbers written whole) 3.091e+04 where it says 30912."""
     import pandas as pd
 
     from fjax.report.files import markdown_table
@@ -166,12 +167,14 @@ def test_the_horizon_bars_are_labelled_with_the_reports_digits(tmp_path, monkeyp
 
     figures = []
     monkeypatch.setattr(forecast_plots, "save_figure", lambda fig, path: figures.append(fig))
-    rmse = {"model": 140.53197, "naive": 19.973488, "drift": 19.971839}
+    rmse = {"model": 140.53197, "naive": 19.973488, "drift": 19.971839,
+            "moving_average": 30912.37}
     forecast_plots.horizon_plot(tmp_path / "h.png", {k: {"rmse": [v]} for k, v in rmse.items()})
     shown = [t.get_text() for t in figures[0].axes[0].texts]
     plt.close(figures[0])
     table = markdown_table(pd.DataFrame({"rmse": list(rmse.values())})).splitlines()[2:]
-    assert shown == [row.strip("| ") for row in table] == ["140.5", "19.97", "19.97"]
+    assert shown == [row.strip("| ") for row in table] == ["140.5", "19.97", "19.97",
+                                                           "30912"]
 
 
 def clipped_texts(fig) -> list[str]:

@@ -156,19 +156,26 @@ class RunDir:
         return write_atomic(self.path / name, text)
 
 
+def number_text(v: float, floatfmt: str = "{:.4g}") -> str:
+    """A float as `markdown_table` writes it (and figures that quote its digits): by
+    `floatfmt`, but whole where that would give a positive exponent, never "-0", and
+    "n/a" when not finite."""
+    if not np.isfinite(v):
+        return "n/a"
+    text = floatfmt.format(v)
+    if "e+" in text and abs(v) < 1e15:   # 3.09e+04 reads as a whole number: 30900
+        text = f"{v:.0f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text   # no "-0"
+
+
 def markdown_table(frame: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:
-    """A GitHub-flavoured markdown table (no extra dependency). Floats that `floatfmt`
-    would write with a positive exponent are written whole instead."""
+    """A GitHub-flavoured markdown table (no extra dependency); floats as `number_text`
+    writes them."""
     def cell(v):
         if v is None:
             return "n/a"
         if isinstance(v, (float, np.floating)):
-            if not np.isfinite(v):
-                return "n/a"
-            text = floatfmt.format(v)
-            if "e+" in text and abs(v) < 1e15:   # 3.09e+04 reads as a whole number: 30900
-                text = f"{v:.0f}"
-            return text[1:] if text.startswith("-") and float(text) == 0 else text   # no "-0"
+            return number_text(v, floatfmt)
         return str(v)
     header = "| " + " | ".join(map(str, frame.columns)) + " |"
     rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
