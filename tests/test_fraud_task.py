@@ -950,14 +950,14 @@ def test_models_are_compared_period_by_period_not_by_their_spreads():
     paired = paired_differences(table, "mlp").set_index(["model", "metric"])
     auc = paired.loc[("logistic", "auc")]
     assert (auc["difference"], auc["se"]) == pytest.approx((0.01, 0.0), abs=1e-12)
-    assert (auc["ahead"], auc["periods"]) == (3, 3)
+    assert (auc["ahead_in"], auc["periods"]) == (3, 3)
     spread = table[table.model == "mlp"].groupby("period")["auc"].mean().std(ddof=1)
     assert spread == pytest.approx(0.05) and auc["difference"] < spread
     d = np.array([100, 300, 200]) - np.array([150, 250, 260])
     cost = paired.loc[("rule", "cost")]
     assert cost["difference"] == pytest.approx(d.mean())
     assert cost["se"] == pytest.approx(d.std(ddof=1) / np.sqrt(3))
-    assert (cost["ahead"], cost["periods"]) == (2, 3)
+    assert (cost["ahead_in"], cost["periods"]) == (2, 3)
     rule_auc = paired.loc[("rule", "auc")]
     assert rule_auc["periods"] == 2 and rule_auc["difference"] == pytest.approx(0.2)
     text = "\n".join(paired_note(paired_differences(table, "mlp"), "mlp", 100))

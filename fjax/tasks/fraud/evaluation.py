@@ -196,10 +196,10 @@ def paired_differences(table: pd.DataFrame, primary: str) -> pd.DataFrame:
     test periods: per metric of `METRICS`, the difference primary - other in each period
     (each model's seeds averaged within the period; periods where either is undefined
     left out), its mean over the periods, its standard error (sample sd / sqrt(periods);
-    None for one period) and the periods where the primary is better (higher; lower for
-    `LOWER_IS_BETTER`). The models score the same test weeks, so a hard week lowers both:
-    the spread of each model over periods (the Results table's ±) is not the noise of
-    their difference, and a lead within it can hold in every period."""
+    None for one period) and `ahead_in`, the periods where the primary is better (higher;
+    lower for `LOWER_IS_BETTER`). The models score the same test weeks, so a hard week
+    lowers both: the spread of each model over periods (the Results table's ±) is not the
+    noise of their difference, and a lead within it can hold in every period."""
     means = {model: rows.groupby("period")[list(METRICS)].agg(
                  lambda v: pd.to_numeric(v, errors="coerce").mean())
              for model, rows in table.groupby("model", sort=False)}
@@ -211,7 +211,7 @@ def paired_differences(table: pd.DataFrame, primary: str) -> pd.DataFrame:
             out.append({"model": other, "metric": metric, "periods": len(d),
                         "difference": float(d.mean()) if len(d) else None,
                         "se": float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else None,
-                        "ahead": int(better.sum())})
+                        "ahead_in": int(better.sum())})
     return pd.DataFrame(out)
 
 

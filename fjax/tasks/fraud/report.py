@@ -408,7 +408,7 @@ def paired_note(paired: pd.DataFrame, primary: str, k: int) -> list[str]:
             return "n/a"
         digits = 0 if r["metric"] in LOWER_IS_BETTER else 3
         se = "" if r["se"] is None or pd.isna(r["se"]) else f" ± {r['se']:.{digits}f}"
-        return f"{r['difference']:+.{digits}f}{se} ({r['ahead']}/{r['periods']})"
+        return f"{r['difference']:+.{digits}f}{se} ({r['ahead_in']}/{r['periods']})"
     rows = [{f"{primary} minus": other,
              **{names[r["metric"]]: cell(r) for _, r in group.iterrows()}}
             for other, group in paired.groupby("model", sort=False)]
