@@ -1055,3 +1055,16 @@ def test_the_hit_rate_is_tested_against_the_better_constant_call(tmp_path, drift
     assert "significantly higher at 5%" in direction_test_text(better)
     noise = {**m, "direction_vs_constant": {**dm, "p_value": 0.3}}
     assert "not significantly different at 5%" in direction_test_text(noise)
+
+
+def test_the_verdict_writes_prices_whole_and_to_comparable_digits():
+    """A series priced like bitcoin read "RMSE 4.325e+04", and MAE 96.995 read "97" beside
+    RMSE "140.5": prices above 10,000 are written whole (the report tables' rule), and
+    every price to 4 significant digits, zeros kept."""
+    from fjax.tasks.forecast.report import verdict
+    m = {"model": {"rmse": 43250.5, "mae": 96.995},
+         "baselines": {"naive": {"rmse": 140.53, "mae": 0.5}},
+         "beats_naive": {"rmse": False, "mae": False},
+         "diebold_mariano_vs_naive": {"p_value": None}, "test_windows": 900}
+    assert ("RMSE 43250 vs 140.5 (ratio 307.767), MAE 97.00 vs 0.5000, in price units."
+            in verdict(m))

@@ -1020,6 +1020,8 @@ def test_the_alert_volume_note_turns_false_positive_rates_into_alerts_a_day():
     assert "FPR 0.1% flags about 1 legitimate" in note
     assert "hindsight" in note
     assert "near that rate" not in note
+    big = fpr_volume_note(pd.DataFrame({"test_tx": [8_642_100], "test_frauds": [0]}), 7)
+    assert "FPR 1% flags about 12346 legitimate" in big     # 1% of 1234585.7, not 1.23e+04
 
 
 def test_the_alert_volume_note_gives_the_rates_thresholds_set_in_advance_realised():

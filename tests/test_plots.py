@@ -164,6 +164,7 @@ def test_the_horizon_bars_are_labelled_with_the_reports_digits(tmp_path, monkeyp
 
     from fjax.report.files import markdown_table
     from fjax.tasks.forecast import plots as forecast_plots
+    from fjax.tasks.forecast.report import PRICE
 
     figures = []
     monkeypatch.setattr(forecast_plots, "save_figure", lambda fig, path: figures.append(fig))
@@ -172,7 +173,7 @@ def test_the_horizon_bars_are_labelled_with_the_reports_digits(tmp_path, monkeyp
     forecast_plots.horizon_plot(tmp_path / "h.png", {k: {"rmse": [v]} for k, v in rmse.items()})
     shown = [t.get_text() for t in figures[0].axes[0].texts]
     plt.close(figures[0])
-    table = markdown_table(pd.DataFrame({"rmse": list(rmse.values())})).splitlines()[2:]
+    table = markdown_table(pd.DataFrame({"rmse": list(rmse.values())}), PRICE).splitlines()[2:]
     assert shown == [row.strip("| ") for row in table] == ["140.5", "19.97", "19.97",
                                                            "30912"]
 

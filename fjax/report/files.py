@@ -157,14 +157,15 @@ class RunDir:
 
 
 def number_text(v: float, floatfmt: str = "{:.4g}") -> str:
-    """A float as `markdown_table` writes it (and figures that quote its digits): by
-    `floatfmt`, but whole where that would give a positive exponent, never "-0", and
-    "n/a" when not finite."""
+    """A float as `markdown_table` writes it (and figures and sentences that quote its
+    digits): by `floatfmt`, but whole where that would give a positive exponent, without
+    the point "{:#.4g}" leaves on 9877., never "-0", and "n/a" when not finite."""
     if not np.isfinite(v):
         return "n/a"
     text = floatfmt.format(v)
     if "e+" in text and abs(v) < 1e15:   # 3.09e+04 reads as a whole number: 30900
         text = f"{v:.0f}"
+    text = text.removesuffix(".")
     return text[1:] if text.startswith("-") and float(text) == 0 else text   # no "-0"
 
 

@@ -14,8 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fjax.report.files import number_text  # noqa: E402
 from fjax.report.plots import save_figure  # noqa: E402
+from fjax.tasks.forecast.report import price  # noqa: E402
 
 COLORS = {"model": "tab:blue", "naive": "tab:orange", "drift": "tab:green",
           "seasonal_naive": "tab:purple", "moving_average": "tab:brown"}
@@ -100,8 +100,8 @@ def horizon_plot(path: str | Path, per_step: Mapping[str, Mapping[str, Sequence[
     if horizon == 1:
         values = [per_step[n][metric][0] for n in names]
         bars = ax.bar(names, values, color=[COLORS.get(n, "grey") for n in names])
-        # the digits of report.md's test metrics table (markdown_table's)
-        ax.bar_label(bars, labels=[number_text(v) for v in values], fontsize=8)
+        # the digits of report.md's test metrics table
+        ax.bar_label(bars, labels=[price(v) for v in values], fontsize=8)
         ax.set_xlabel("method")
         ax.tick_params(axis="x", labelsize=8)
     else:

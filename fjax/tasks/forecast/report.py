@@ -8,7 +8,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from fjax.report.files import markdown_table
+from fjax.report.files import markdown_table, number_text
 from fjax.tasks.experiment import resumed_from
 from fjax.tasks.forecast.config import Config
 from fjax.tasks.forecast.data import ForecastData, outage_note
@@ -17,6 +17,19 @@ from fjax.tasks.forecast.evaluate import Evaluation
 SIGNIFICANT = 12  # digits of forecast.csv's prices: 4 decimals at 3e7, exact to 2 below 1e9
 METRIC_NAMES = {"mae": "MAE", "rmse": "RMSE", "mape": "MAPE %", "smape": "sMAPE %",
                 "mase": "MASE", "directional_accuracy": "direction hit rate"}
+AHEAD = "{:.6g}"
+PRICE = "{:#.4g}"   # 4 significant digits, zeros kept: MAE 97.00 beside RMSE 140.5, not 97
+
+
+def price(v: float) -> str:
+    """A price-unit number as the report's sentences and metric tables write it: `PRICE`,
+    whole where that would take an exponent (43250, not 4.325e+04)."""
+    return number_text(v, PRICE)
+
+
+def ahead_price(v: float) -> str:
+    """A number of the forecast after the data, to 6 digits: a cent off naive shows."""
+    return number_text(v, AHEAD)
 
 
 def forecast_frame(data: ForecastData, ev: Evaluation) -> pd.DataFrame:
@@ -96,7 +109,7 @@ def ahead_lines(a: dict, m: dict, table: pd.DataFrame, config: Config) -> list[s
              *([f"origin {a['origin']}'s members"] if a["origin"] > 1 else []),
              *([f"the mean of {a['seeds']} seeds"] if a["seeds"] > 1 else [])]
     who = "The model scored above" + (f" ({', '.join(which)})" if which else "")
-    last = (f"; last value {a['last_value']:.6g}" + (
+    last = (f"; last value {ahead_price(a['last_value'])}" + (
         f", carried forward from {a['last_observed_date']}"
         if a["last_observed_date"] != a["issued"] else ""))
     lines = [f"## Forecast for the {a['steps']} step(s) after the data", "",
@@ -109,13 +122,13 @@ def ahead_lines(a: dict, m: dict, table: pd.DataFrame, config: Config) -> list[s
              + ", and reads them with the scalers fitted there; nothing was retrained, so "
              "the test metrics score this very model.", "",
              markdown_table(table[table["step"].isin(shown_steps(a["steps"]))]
-                            .drop(columns="issued"), "{:.6g}"), "",   # a cent off naive shows
+                            .drop(columns="issued"), AHEAD), "",
              "How far to trust each step: its test RMSE, the backtest's error at that step "
              f"over {m['test_windows']} test windows (the naive forecast's beside it"
              + ("" if a["origin"] == 1 else
                 f"; pooled over {a['origin']} origins' blocks, of which origin {a['origin']}'s "
-                f"own, every step, RMSE {m['per_origin'][-1]['model_rmse']:.6g} vs naive "
-                f"{m['per_origin'][-1]['naive_rmse']:.6g}") + ")"
+                f"own, every step, RMSE {ahead_price(m['per_origin'][-1]['model_rmse'])} vs "
+                f"naive {ahead_price(m['per_origin'][-1]['naive_rmse'])}") + ")"
              + (f", and its interval's test coverage against the nominal {a['nominal']:.0%}"
                 if "nominal" in a else "")
              + ", not how confident the forecast looks. Every step is in `ahead.csv`, "
@@ -154,8 +167,9 @@ def verdict(m: dict) -> str:
         head = f"The model beats the naive last-value forecast on {which} only"
     else:
         head = "The model does NOT beat the naive last-value forecast"
-    text = (f"**{head}** on the test span: RMSE {model['rmse']:.4g} vs {naive['rmse']:.4g} "
-            f"(ratio {ratio:.3f}), MAE {model['mae']:.4g} vs {naive['mae']:.4g}, in price units.")
+    text = (f"**{head}** on the test span: RMSE {price(model['rmse'])} vs "
+            f"{price(naive['rmse'])} (ratio {ratio:.3f}), MAE {price(model['mae'])} vs "
+            f"{price(naive['mae'])}, in price units.")
     if dm["p_value"] is not None:
         sig = "is" if dm["p_value"] < 0.05 else "is not"
         text += (f" The difference in squared error {sig} statistically significant at 5% "
@@ -177,7 +191,7 @@ def best_baseline_text(m: dict) -> str:
     dm = m["diebold_mariano_vs_best_baseline"]
     name = dm["baseline"]
     model, rmse = m["model"]["rmse"], m["baselines"][name]["rmse"]
-    text = (f"The best baseline by RMSE is {name} (RMSE {rmse:.4g}), not naive; the model's "
+    text = (f"The best baseline by RMSE is {name} (RMSE {price(rmse)}), not naive; the model's "
             f"RMSE is {'lower' if model < rmse else 'not lower'}")
     if dm["p_value"] is None:
         return text + "."
@@ -257,9 +271,9 @@ def naive_interval_text(iv: dict) -> str:
     text = (f"Against the naive interval (the last price moved by the {lo:g} and {hi:g} "
             "quantiles of each step's change over the origin's training windows; "
             f"`naive_lower`, `naive_upper` in `forecast.csv`): coverage {naive['coverage']:.1%}, "
-            f"mean width {naive['width']:.4g}. Pinball loss at levels {lo:g}, 0.5 and {hi:g} "
-            f"(price units, lower is better): model {iv['pinball']:.4g}, naive "
-            f"{naive['pinball']:.4g}")
+            f"mean width {price(naive['width'])}. Pinball loss at levels {lo:g}, 0.5 and {hi:g} "
+            f"(price units, lower is better): model {price(iv['pinball'])}, naive "
+            f"{price(naive['pinball'])}")
     test = ("" if dm["p_value"] is None else f" (Diebold-Mariano on the pinball loss "
             f"{dm['statistic']:.3f}, {p_text(dm['p_value'])})")
     if iv["pinball"] >= naive["pinball"]:
@@ -345,7 +359,7 @@ def metric_table(m: dict) -> str:
     rows = [{"method": name, **{METRIC_NAMES[k]: np.nan if v is None else v
                                 for k, v in vals.items()}}
             for name, vals in [("model", m["model"]), *m["baselines"].items()]]
-    return markdown_table(pd.DataFrame(rows))
+    return markdown_table(pd.DataFrame(rows), PRICE)
 
 
 def shown_steps(horizon: int) -> list[int]:
@@ -360,7 +374,7 @@ def horizon_table(m: dict) -> str:
     per = m["per_horizon"]
     steps = shown_steps(len(per["model"]["rmse"]))
     rows = [{"step": s, **{name: per[name]["rmse"][s - 1] for name in per}} for s in steps]
-    return markdown_table(pd.DataFrame(rows))
+    return markdown_table(pd.DataFrame(rows), PRICE)
 
 
 def _counts(by_column: dict) -> str:
@@ -403,8 +417,8 @@ def scaler_text(facts: dict, kinds: tuple[str, ...], columns: tuple[str, ...]) -
 def naive_scale_text(m: dict) -> str:
     """The MASE denominator: one, or each origin's on its own training span."""
     if "naive_scale" in m:
-        return f"{m['naive_scale']:.4g}"
-    scales = ", ".join(f"{o['naive_scale']:.4g}" for o in m["per_origin"])
+        return price(m["naive_scale"])
+    scales = ", ".join(price(o["naive_scale"]) for o in m["per_origin"])
     return f"each origin's own, on its training span: {scales}"
 
 
@@ -557,8 +571,8 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict,
         iv = m["interval"]
         lines += ["## Prediction intervals", "",
                   f"Nominal coverage {iv['nominal']:.0%}; measured {iv['coverage']:.1%} of test "
-                  f"targets fall inside, mean width {iv['width']:.4g} price units "
-                  f"(median {iv['median_width']:.4g}). "
+                  f"targets fall inside, mean width {price(iv['width'])} price units "
+                  f"(median {price(iv['median_width'])}). "
                   + coverage_words(iv), ""]
         lines += [naive_interval_text(iv), ""]
         if m.get("quantile_crossing"):
@@ -569,8 +583,8 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict,
         e = m["ensemble"]
         lines += ["## Seed ensemble", "",
                   f"The forecast is the mean of {e['seeds']} seeds; their point forecasts differ "
-                  f"by {e['spread_mean']:.4g} (mean standard deviation, price units). "
-                  "Each seed's RMSE: " + ", ".join(f"{r:.4g}" for r in e["member_rmse"]) + ".",
+                  f"by {price(e['spread_mean'])} (mean standard deviation, price units). "
+                  "Each seed's RMSE: " + ", ".join(map(price, e["member_rmse"])) + ".",
                   ""]
     if m["origins"] > 1:
         lines += ["## Walk-forward origins", "",

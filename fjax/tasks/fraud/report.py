@@ -14,7 +14,7 @@ from fjax.data.fraud_protocol import Period
 from fjax.data.transactions import Transactions, summary
 from fjax.fraud_metrics import FPR_TARGETS, DailyAlerts, daily_alerts, recall_key
 from fjax.report import plots
-from fjax.report.files import RunDir, markdown_table
+from fjax.report.files import RunDir, markdown_table, number_text
 from fjax.tasks.experiment import resumed_from
 from fjax.tasks.fraud import handbook
 from fjax.tasks.fraud.config import Config
@@ -223,7 +223,8 @@ def fpr_volume_note(periods_df: pd.DataFrame, test_days: int,
     rates thresholds set in advance (thresholds.csv) realised instead."""
     legit_per_day = ((periods_df["test_tx"] - periods_df["test_frauds"]).sum()
                      / (len(periods_df) * test_days))
-    volumes = "; ".join(f"FPR {100 * f:g}% flags about {f * legit_per_day:.3g} legitimate "
+    volumes = "; ".join(f"FPR {100 * f:g}% flags about "
+                        f"{number_text(f * legit_per_day, '{:.3g}')} legitimate "
                         "transactions a day" for f in FPR_TARGETS)
     return (f"Alert volume: the test weeks score {legit_per_day:.0f} legitimate transactions "
             f"a day, so {volumes}, beside the frauds caught. These thresholds are read off "
