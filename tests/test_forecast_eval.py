@@ -1068,3 +1068,15 @@ def test_the_verdict_writes_prices_whole_and_to_comparable_digits():
          "diebold_mariano_vs_naive": {"p_value": None}, "test_windows": 900}
     assert ("RMSE 43250 vs 140.5 (ratio 307.767), MAE 97.00 vs 0.5000, in price units."
             in verdict(m))
+
+
+def test_the_metric_table_gives_the_hit_rate_in_percent_as_the_text_does():
+    """The text said "hit rate 48.6%" while the table's "direction hit rate" column read
+    0.4861; the column is now in percent, its header says so, as MAPE's does."""
+    from fjax.tasks.forecast.report import metric_table
+    row = {"mae": 1.0, "rmse": 2.0, "mape": 3.0, "smape": 3.0, "mase": 1.5,
+           "directional_accuracy": 0.48611}
+    table = metric_table({"model": row, "baselines": {
+        "naive": {**row, "directional_accuracy": None}}}).splitlines()
+    assert table[0].endswith("| MASE | direction hit rate % |")
+    assert table[2].endswith("| 1.500 | 48.61 |") and table[3].endswith("| n/a |")

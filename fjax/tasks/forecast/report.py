@@ -16,7 +16,8 @@ from fjax.tasks.forecast.evaluate import Evaluation
 
 SIGNIFICANT = 12  # digits of forecast.csv's prices: 4 decimals at 3e7, exact to 2 below 1e9
 METRIC_NAMES = {"mae": "MAE", "rmse": "RMSE", "mape": "MAPE %", "smape": "sMAPE %",
-                "mase": "MASE", "directional_accuracy": "direction hit rate"}
+                "mase": "MASE", "directional_accuracy": "direction hit rate %"}
+SHARES = ("directional_accuracy",)   # metrics.json's shares, in percent in report.md
 AHEAD = "{:.6g}"
 PRICE = "{:#.4g}"   # 4 significant digits, zeros kept: MAE 97.00 beside RMSE 140.5, not 97
 
@@ -356,8 +357,9 @@ def direction_test_text(m: dict) -> str:
 
 
 def metric_table(m: dict) -> str:
-    rows = [{"method": name, **{METRIC_NAMES[k]: np.nan if v is None else v
-                                for k, v in vals.items()}}
+    """Each method's test metrics; the hit rate in percent, as the text gives it."""
+    rows = [{"method": name, **{METRIC_NAMES[k]: np.nan if v is None else
+                                100 * v if k in SHARES else v for k, v in vals.items()}}
             for name, vals in [("model", m["model"]), *m["baselines"].items()]]
     return markdown_table(pd.DataFrame(rows), PRICE)
 
