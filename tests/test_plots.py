@@ -405,3 +405,35 @@ def test_the_naive_line_by_horizon_shows_over_an_equal_drift_line(tmp_path, monk
     naive, drift = lines["naive"], lines["drift"]
     assert naive.get_linestyle() != drift.get_linestyle()
     assert naive.get_zorder() > drift.get_zorder()
+
+
+@pytest.mark.parametrize("horizon", [1, 3])
+def test_a_sweeps_plots_name_the_reported_grid_point(tmp_path, monkeypatch, horizon):
+    """A sweep's report.md named its forecast "grid point 1: model.kind lstm" while
+    forecast.png and horizon.png called the line just "model"."""
+    from fjax.tasks.forecast import plots as forecast_plots
+    from fjax.tasks.forecast.report import model_label
+
+    choices = [{"origin": 1, "point": 1, "val_mse": None, "model.kind": "lstm",
+                "optim.learning_rate": 0.001, "loss.huber_delta": None}]
+    name = model_label(choices)
+    assert name == "model (grid point 1: model.kind lstm, optim.learning_rate 0.001)"
+    assert model_label([*choices, {**choices[0], "origin": 2, "point": 3}]) == (
+        "model (grid points 1, 3 by origin)")
+    figures = []
+    monkeypatch.setattr(forecast_plots, "save_figure", lambda fig, path: figures.append(fig))
+    steps = np.arange(200)[:, None] + np.arange(horizon)[None, :]
+    dates = np.datetime64("2018-01-01", "D") + steps
+    actual = 2800.0 - 2.0 * steps
+    forecast_plots.forecast_plot(tmp_path / "f.png", dates, actual, actual - 30, actual,
+                                 None, None, zoom=30, name=name)
+    forecast_plots.horizon_plot(tmp_path / "h.png", {
+        "model": {"rmse": [50.0, 60.0, 70.0][:horizon]}, "naive": {"rmse": [20.0] * horizon}},
+        name)
+    clipped = [clipped_texts(fig) for fig in figures]     # draws the tick labels too
+    texts = [" ".join(t.get_text().split()) for fig in figures for ax in fig.axes
+             for t in [*(ax.get_legend().get_texts() if ax.get_legend() else []),
+                       *ax.get_xticklabels()]]
+    for fig in figures:
+        plt.close(fig)
+    assert sum(name in t for t in texts) == 3 and clipped == [[], []]

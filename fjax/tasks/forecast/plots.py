@@ -4,6 +4,7 @@ line, and error by horizon step next to every baseline (loss curves are the shar
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -30,6 +31,12 @@ def _panel(ax, dates, actual, model, naive, lower, upper, label: str) -> None:
     ax.plot(dates, model, color=COLORS["model"], lw=1.0, label=label)
 
 
+def wrapped(label: str, width: int = 36) -> str:
+    """`label` broken into lines of at most `width` characters (a sweep's grid point and
+    its settings would otherwise widen a legend over the axes)."""
+    return textwrap.fill(label, width)
+
+
 def span_text(first, last) -> str:
     """'2018-07-09 to 2018-12-31' (with times of day where either has one)."""
     ends = [np.datetime_as_string(np.datetime64(d, "m")) for d in (first, last)]
@@ -41,7 +48,7 @@ def span_text(first, last) -> str:
 def forecast_plot(path: str | Path, dates: np.ndarray, actual: np.ndarray, model: np.ndarray,
                   naive: np.ndarray, lower: np.ndarray | None, upper: np.ndarray | None, *,
                   zoom: int, boundaries: Sequence = (), title: str = "",
-                  ylabel: str = "price") -> Path:
+                  ylabel: str = "price", name: str = "model") -> Path:
     """Forecasts `[N, H]` of N test windows with target dates `[N, H]`.
 
     Top: the whole test span at step 1. Bottom: the last `zoom` test dates close up (its
@@ -49,10 +56,12 @@ def forecast_plot(path: str | Path, dates: np.ndarray, actual: np.ndarray, model
     one-step lag; for H > 1 it draws whole H-step paths from every H-th window back from
     the last one, and the actuals through the last window's H steps, so no path runs past
     the actual line. Legends sit right of the axes: a price series can fill any corner.
+    `name` labels the forecast (a sweep's grid point), wrapped to keep the legend narrow.
     """
     horizon = actual.shape[1]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(11.5, 7))
-    label = "model" if horizon == 1 else f"model, step 1 of {horizon}"
+    name = wrapped(name)
+    label = name if horizon == 1 else f"{name}, step 1 of {horizon}"
     col = lambda a: None if a is None else a[:, 0]  # noqa: E731
     _panel(top, dates[:, 0], actual[:, 0], model[:, 0], naive[:, 0], col(lower), col(upper),
            label)
@@ -77,7 +86,7 @@ def forecast_plot(path: str | Path, dates: np.ndarray, actual: np.ndarray, model
             bottom.plot(dates[i], naive[i], color=COLORS["naive"], lw=1.0, ls="--",
                         label="naive (last value)" if first else None)
             bottom.plot(dates[i], model[i], color=COLORS["model"], lw=1.2, marker=".", ms=3,
-                        label=f"model, {horizon}-step paths" if first else None)
+                        label=f"{name}, {horizon}-step paths" if first else None)
         bottom.set_title(f"Close up: the last {len(dates[z])} test windows, {span}: one "
                          f"{horizon}-step forecast path every {horizon} windows")
     for ax in (top, bottom):
@@ -89,17 +98,19 @@ def forecast_plot(path: str | Path, dates: np.ndarray, actual: np.ndarray, model
     return save_figure(fig, path)
 
 
-def horizon_plot(path: str | Path, per_step: Mapping[str, Mapping[str, Sequence[float]]]
-                 ) -> Path:
+def horizon_plot(path: str | Path, per_step: Mapping[str, Mapping[str, Sequence[float]]],
+                 name: str = "model") -> Path:
     """Test RMSE by forecast step for the model and each baseline (bars when H = 1, each
-    labelled with its RMSE to the digits of report.md's table)."""
+    labelled with its RMSE to the digits of report.md's table); `name` labels the model
+    (a sweep's grid point)."""
     metric = "rmse"
     fig, ax = plt.subplots(figsize=(7, 4))
     names = list(per_step)
     horizon = len(per_step[names[0]][metric])
     if horizon == 1:
         values = [per_step[n][metric][0] for n in names]
-        bars = ax.bar(names, values, color=[COLORS.get(n, "grey") for n in names])
+        bars = ax.bar([wrapped(name, 24) if n == "model" else n for n in names], values,
+                      color=[COLORS.get(n, "grey") for n in names])
         # the digits of report.md's test metrics table
         ax.bar_label(bars, labels=[price(v) for v in values], fontsize=8)
         ax.set_xlabel("method")
@@ -108,7 +119,7 @@ def horizon_plot(path: str | Path, per_step: Mapping[str, Mapping[str, Sequence[
         steps = np.arange(1, horizon + 1)
         for n in names:   # naive dashed on top: drift often lies right under it
             ax.plot(steps, per_step[n][metric], marker="o", ms=3, color=COLORS.get(n),
-                    lw=2.0 if n == "model" else 1.0, label=n,
+                    lw=2.0 if n == "model" else 1.0, label=wrapped(name) if n == "model" else n,
                     ls="--" if n == "naive" else "-", zorder=3 if n == "naive" else 2)
         ax.set_xlabel("forecast step")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -96,6 +96,25 @@ def ahead_frame(data: ForecastData, ahead: dict, m: dict) -> pd.DataFrame:
     return rounded(frame)
 
 
+def grid_point_text(point: int, settings: dict) -> str:
+    """"grid point 2: model.kind lstm, optim.learning_rate 0.001": a grid point (from 1)
+    and its settings (None: a field its choices do not read), as report and plots name it."""
+    text = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+                     for k, v in settings.items() if v is not None)
+    return f"grid point {point}" + (f": {text}" if text else "")
+
+
+def model_label(choices: list[dict]) -> str:
+    """The plots' name of a sweep's reported forecast: "model (grid point 1: model.kind
+    lstm)", or each origin's grid point where the origins chose different ones.
+    `choices`: `selected_per_origin`."""
+    points = [c["point"] for c in choices]
+    if len(set(points)) > 1:
+        return f"model (grid points {', '.join(map(str, points))} by origin)"
+    settings = {k: v for k, v in choices[0].items() if k not in ("origin", "point", "val_mse")}
+    return f"model ({grid_point_text(points[0], settings)})"
+
+
 def ahead_lines(a: dict, m: dict, table: pd.DataFrame, config: Config) -> list[str]:
     """The report's section on the forecast after the data: which model made it, on
     which rows, and that the backtest's per-step error, not the forecast itself, says
@@ -103,10 +122,7 @@ def ahead_lines(a: dict, m: dict, table: pd.DataFrame, config: Config) -> list[s
     d = config.data
     after = (f"the {a['steps']} row(s) after {a['issued']}" if d.date_column else
              f"the {a['steps']} row(s) after row {a['issued']}")
-    settings = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
-                         for k, v in a.get("settings", {}).items() if v is not None)
-    which = [*([f"grid point {a['point']}" + (f": {settings}" if settings else "")]
-               if "point" in a else []),
+    which = [*([grid_point_text(a["point"], a["settings"])] if "point" in a else []),
              *([f"origin {a['origin']}'s members"] if a["origin"] > 1 else []),
              *([f"the mean of {a['seeds']} seeds"] if a["seeds"] > 1 else [])]
     who = "The model scored above" + (f" ({', '.join(which)})" if which else "")

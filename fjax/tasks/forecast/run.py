@@ -22,7 +22,8 @@ from fjax.tasks.forecast.evaluate import (Evaluation, PriceForecast, ensemble, e
 from fjax.tasks.forecast.members import (Candidate, assemble, candidates, choices,
                                          chosen_history, nested, point_mse, ranked,
                                          scaled_point)
-from fjax.tasks.forecast.report import ahead_frame, forecast_frame, report_markdown
+from fjax.tasks.forecast.report import (ahead_frame, forecast_frame, model_label,
+                                        report_markdown)
 from fjax.tasks.forecast.training import apply_fn_of, check_grid, train
 from fjax.train.population import predict_members
 
@@ -39,14 +40,17 @@ def candidate_forecast(raw: np.ndarray, cand: Candidate, config: Config,
 
 
 def write_plots(run_dir: RunDir, config: Config, data: ForecastData, ev: Evaluation,
-                history: list, val_label: str | None, loss_title: str) -> None:
+                history: list, val_label: str | None, loss_title: str,
+                name: str = "model") -> None:
+    """forecast.png, loss.png and horizon.png; `name`: the reported forecast's legend
+    label (a sweep's names its grid point, as report.md does)."""
     origins = data.plan.origins[ev.index]
     dates = data.dates_of(origins[:, None] + np.arange(config.data.horizon)[None, :])
     bounds = [dates[ev.origin == k][0, 0] for k in range(1, data.plan.k)]
     fc = ev.model
     plots.forecast_plot(run_dir.file("forecast.png"), dates, ev.actual, fc.point,
                         ev.baselines["naive"], fc.lower, fc.upper,
-                        zoom=config.evaluation.zoom, boundaries=bounds,
+                        zoom=config.evaluation.zoom, boundaries=bounds, name=name,
                         ylabel=f"{config.data.target} (price units)",
                         title=f"{config.data.target}: test forecasts vs actual"
                               + (f" (dotted: {data.plan.k} walk-forward origins)"
@@ -54,7 +58,7 @@ def write_plots(run_dir: RunDir, config: Config, data: ForecastData, ev: Evaluat
     curves = {"loss": "training loss", **({"val_loss": val_label} if val_label else {})}
     loss_curves(history, run_dir.file("loss.png"), curves, loss_title, log_scale=True,
                 ylabel="loss (scaled units)")
-    plots.horizon_plot(run_dir.file("horizon.png"), ev.metrics["per_horizon"])
+    plots.horizon_plot(run_dir.file("horizon.png"), ev.metrics["per_horizon"], name)
 
 
 def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
@@ -118,7 +122,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
                  "test-block loss (monitor only)" if setup.monitor_only else None)
     write_plots(run_dir, config, data, ev,
                 chosen_history([r.population.history for r in results], cands, choice),
-                val_label, loss_title(config.sweep.seeds, data.plan.k, len(cands) > 1))
+                val_label, loss_title(config.sweep.seeds, data.plan.k, len(cands) > 1),
+                model_label(extra["per_origin_choice"]) if len(cands) > 1 else "model")
     # The report describes the grid point it reports, not the grid's first values.
     shown = replace_paths(config, cands[best].hparams)
     run_dir.text("report.md", report_markdown(shown, facts, {**ev.metrics, "ahead": ahead},
