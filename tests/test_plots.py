@@ -204,10 +204,12 @@ def credit_sample() -> tuple[np.ndarray, np.ndarray]:
 
 def credit_figures(monkeypatch, tmp_path) -> dict:
     """The figures of credit's `write_plots` on a small made-up out-of-fold sample, by file
-    name, not saved."""
+    name, not saved; the chosen configuration trained with a focal loss."""
     from types import SimpleNamespace
 
+    from fjax.config import LossConfig, to_dict
     from fjax.tasks.credit import report as credit_report
+    from fjax.tasks.experiment import loss_text
 
     figures = {}
     monkeypatch.setattr(plots, "save_figure",
@@ -220,7 +222,8 @@ def credit_figures(monkeypatch, tmp_path) -> dict:
                for e in (1, 2, 3)]
     credit_report.write_plots(SimpleNamespace(path=tmp_path), y, oof,
                               500 + 50 * np.log((1 - pd_raw) / pd_raw), history,
-                              np.arange(0, 10, 2), False)
+                              np.arange(0, 10, 2), False,
+                              loss_text(to_dict(LossConfig(name="focal", focal_gamma=2.0))))
     return figures
 
 
@@ -308,15 +311,20 @@ def test_fraud_figures_of_several_seeds_keep_their_titles_inside(tmp_path, monke
                           "card_precision": [0.3, 0.2, 0.25, 0.35]})
     mlp = SimpleNamespace(name="mlp", scores=scores, labels=labels, logits=True,
                           alerts={(0, 0): None, (1, 0): None},
-                          history=[{"epoch": e, "loss": np.arange(1.0, 5.0) / e} for e in (1, 2)])
+                          history=[{"epoch": e, "loss": np.arange(1.0, 5.0) / e} for e in (1, 2)],
+                          config={"model": {"kind": "mlp"}, "loss": {
+                              "name": "bce", "pos_weight": 10.0, "focal_gamma": 2.0,
+                              "focal_alpha": -1.0}})
     fraud_report._plots(SimpleNamespace(file=lambda name: tmp_path / name), [mlp], 100, daily)
     clipped = {name: clipped_texts(fig) for name, fig in figures.items()}
     loss_title = figures["training_loss.png"].axes[0].get_title()
+    loss_axis = figures["training_loss.png"].axes[0].get_ylabel()
     for fig in figures.values():
         plt.close(fig)
     assert "roc_curve.png" in clipped and {k: v for k, v in clipped.items() if v} == {}
     # it said "(median over periods)" of 2 periods x 2 seeds, its legend "over members"
     assert loss_title == "mlp: training loss per epoch, 2 test periods x 2 seed(s)"
+    assert loss_axis == "bce loss (pos_weight 10)"     # it said "loss": which one?
 
 
 @pytest.mark.parametrize("horizon", [1, 3])
@@ -437,3 +445,12 @@ def test_a_sweeps_plots_name_the_reported_grid_point(tmp_path, monkeypatch, hori
     for fig in figures:
         plt.close(fig)
     assert sum(name in t for t in texts) == 3 and clipped == [[], []]
+
+
+def test_the_credit_learning_curve_names_its_loss(tmp_path, monkeypatch):
+    """learning_curve.png's y axis said "loss", not which: bce, or focal with its gamma."""
+    figures = credit_figures(monkeypatch, tmp_path)
+    ylabel = figures["learning_curve.png"].axes[0].get_ylabel()
+    for fig in figures.values():
+        plt.close(fig)
+    assert ylabel == "focal loss (gamma 2)"

@@ -170,6 +170,17 @@ def resumed_from(epochs: Mapping[str, int]) -> str:
     return f"{'a checkpoint' if len(done) == 1 else 'checkpoints'} of epoch {where}"
 
 
+def loss_text(loss: Mapping) -> str:
+    """"bce loss (pos_weight 10)", "focal loss (gamma 2)": the loss a model minimised
+    (`LossConfig` as a dict), with its non-default settings, for reports and axes."""
+    settings = [f"gamma {loss['focal_gamma']:g}"] if loss["name"] == "focal" else []
+    if loss["name"] == "focal" and loss["focal_alpha"] >= 0:
+        settings.append(f"alpha {loss['focal_alpha']:g}")
+    if loss["pos_weight"] != 1:
+        settings.append(f"pos_weight {loss['pos_weight']:g}")
+    return f"{loss['name']} loss" + (f" ({', '.join(settings)})" if settings else "")
+
+
 def median_loss(logs: Mapping) -> float | None:
     """An epoch's training loss: the median of its members' finite losses; None where
     none is finite."""

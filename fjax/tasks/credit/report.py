@@ -24,9 +24,11 @@ def chosen_history(history: list[dict], members: np.ndarray) -> list[dict]:
 
 
 def write_plots(run_dir: RunDir, y: np.ndarray, oof: OutOfFold, scores: np.ndarray,
-                history: list[dict], members: np.ndarray, calibrated: bool) -> list[str]:
+                history: list[dict], members: np.ndarray, calibrated: bool,
+                loss: str = "loss") -> list[str]:
     """ROC per fold, KS curve, calibration, score distributions and the learning curves
-    of the chosen configuration's `members` (their indices in its group's history)."""
+    of the chosen configuration's `members` (their indices in its group's history), whose
+    y axis names their `loss` ("bce loss")."""
     p = run_dir.path
     curves = {f"fold {j}": (oof.pd_raw[oof.fold == j], y[oof.fold == j])
               for j in range(int(oof.fold.max()) + 1)}
@@ -48,6 +50,7 @@ def write_plots(run_dir: RunDir, y: np.ndarray, oof: OutOfFold, scores: np.ndarr
                               xlabel="score (points of the out-of-fold PD)")
     plots.loss_curves(chosen_history(history, members), p / "learning_curve.png",
                       keys={"loss": "training loss", "val_loss": "validation-fold loss"},
+                      ylabel=loss,
                       title=f"Loss per epoch, chosen configuration ({len(members)} members: "
                             "folds x seeds)")
     return ["roc.png", "ks.png", *names, "score_distributions.png", "learning_curve.png"]

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy.special import expit
 
 from fjax import metrics
-from fjax.config import read_values
+from fjax.config import read_values, to_dict
 from fjax.decision import confusion, expected_cost
 from fjax.explain import importance, top_reasons
 from fjax.intervals import auc_interval, rank_auc, rank_ks
@@ -39,7 +39,7 @@ from fjax.tasks.credit.scoring import (deployed_scale, refuse_backward_platt, sc
 from fjax.tasks.credit.search import ENCODING_DATA, Search, best_config_id, cross_validate
 from fjax.tasks.credit.selection import comparisons, seed_spread
 from fjax.tasks.experiment import (check_grid_paths, default_run_dir, finish_run,
-                                   resumed_epochs, resumed_from)
+                                   loss_text, resumed_epochs, resumed_from)
 
 
 # The fields describe() names by its own rules (where the model, encoding or loss reads
@@ -345,7 +345,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     run_dir.csv("cv_summary.csv", search.summary)
     images = write_plots(run_dir, data.y, oof, scale.from_pd(oof.pd_raw),
                          search.results[enc][grp].population.history,
-                         rows["member"].to_numpy(), sc.calibration != "none")
+                         rows["member"].to_numpy(), sc.calibration != "none",
+                         loss_text(to_dict(best.loss)))
 
     results = [r for rs in search.results for r in rs]
     resumed = {name: epoch for e, rs in enumerate(search.results) for name, epoch in

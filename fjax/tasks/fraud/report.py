@@ -15,7 +15,7 @@ from fjax.data.transactions import Transactions, summary
 from fjax.fraud_metrics import FPR_TARGETS, DailyAlerts, daily_alerts, recall_key
 from fjax.report import plots
 from fjax.report.files import RunDir, markdown_table, number_text
-from fjax.tasks.experiment import resumed_from
+from fjax.tasks.experiment import loss_text, resumed_from
 from fjax.tasks.fraud import handbook
 from fjax.tasks.fraud.config import Config
 from fjax.tasks.fraud.dataset import LEAK_AUC, SKEW_LIMIT
@@ -297,13 +297,7 @@ def _loss_text(config: dict) -> str:
     settings; the autoencoder's reconstruction error on legitimate training rows."""
     if config["model"]["kind"] == "autoencoder":
         return "reconstruction error of legitimate rows"
-    loss = config["loss"]
-    settings = [f"gamma {loss['focal_gamma']:g}"] if loss["name"] == "focal" else []
-    if loss["name"] == "focal" and loss["focal_alpha"] >= 0:
-        settings.append(f"alpha {loss['focal_alpha']:g}")
-    if loss["pos_weight"] != 1:
-        settings.append(f"pos_weight {loss['pos_weight']:g}")
-    return f"{loss['name']} loss" + (f" ({', '.join(settings)})" if settings else "")
+    return loss_text(config["loss"])
 
 
 def results_table(summary_df: pd.DataFrame, k: int, members: pd.DataFrame | None = None,
@@ -578,6 +572,7 @@ def _plots(run_dir: RunDir, results: list[ModelResult], k: int, daily: pd.DataFr
     if primary.history:
         plots.loss_curves(primary.history, run_dir.file("training_loss.png"),
                           keys={"loss": "training loss"},
+                          ylabel=_loss_text(primary.config) if primary.config else "loss",
                           title=f"{primary.name}: training loss per epoch, "
                                 f"{len(primary.scores)} test periods x {len(seeds)} seed(s)")
         figures.append("training_loss.png")
