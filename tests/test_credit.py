@@ -245,6 +245,7 @@ def test_run_writes_a_complete_consistent_report(logistic_run, undescribed):
     # The same applicants scored again (float32 logits, other batches: rounding only).
     np.testing.assert_allclose(new["score"], scores["score"].iloc[:25], rtol=1e-6)
     report = (path / "report.md").read_text()
+    assert report.startswith(f"# Credit scoring: {str(cfg.data.path)!r}\n")   # not the name
     assert "## Decision under the cost matrix" in report and "## Files" in report
     assert "## Rank ordering and calibration by PD band" in report
     assert "{'" not in report   # no Python dict reprs

@@ -152,6 +152,7 @@ def test_sweep_on_a_users_file_writes_the_run_folder(user_file, user_sweep, unde
                  "daily_card_precision.png", "report.md", "models/mlp/config.json"):
         assert (out / name).exists(), name
     report = (out / "report.md").read_text()
+    assert report.startswith(f"# Fraud detection: {str(user_file)!r}\n")   # not "run"
     # The handbook's figures are for its simulation, not for a user's file.
     assert "handbook" not in report.split("## Results")[1].split("## Selection")[0]
     assert "## The handbook's published figures" not in report
@@ -1316,3 +1317,16 @@ def test_a_chosen_kind_that_is_also_compared_is_told_apart():
     assert chosen_name("mlp", "mlp", ["mlp", "logistic"]) == "mlp"
     assert chosen_name("mlp", "logistic", ["mlp", "rule"]) == "logistic"
     assert chosen_name("mlp", "logistic", ["mlp", "logistic"]) == "logistic (swept)"
+
+
+def test_the_reports_are_titled_by_their_data_not_the_run_name():
+    """"# Fraud detection: fraud" and "# Credit scoring: credit" repeated the run's name,
+    its folder's already; forecast's title names its series."""
+    from fjax.tasks.credit.config import CreditDataConfig
+    from fjax.tasks.credit.report import report_title as credit_title
+    from fjax.tasks.fraud.report import report_title as fraud_title
+    assert fraud_title(Config().data) == ("Fraud detection: simulated transactions "
+                                          "(handbook generator, seed "
+                                          f"{Config().data.simulation_seed})")
+    assert credit_title(CreditDataConfig().path) == (
+        "Credit scoring: embedded German credit (fjax/datasets/data/germancredit.csv)")

@@ -440,6 +440,13 @@ def scorecard_lines(points: pd.DataFrame | None) -> list[str]:
             "the points of each attribute):", "", markdown_table(points, "{:.2f}"), ""]
 
 
+def report_title(path: str | None) -> str:
+    """report.md's title: the applicants scored (the file, or the embedded German credit
+    data), as forecast's names its series; the run's name is its folder's already."""
+    return "Credit scoring: " + (repr(path) if path else
+                                 "embedded German credit (fjax/datasets/data/germancredit.csv)")
+
+
 def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
                     summary: pd.DataFrame, importance: pd.DataFrame,
                     points: pd.DataFrame | None, characteristics: pd.DataFrame,

@@ -33,7 +33,7 @@ from fjax.tasks.credit.fairness import FOUR_FIFTHS, PROXY_AUC, fair_lending, pro
 from fjax.tasks.credit.final import FinalModel, optimum_gap, points_table, refit
 from fjax.tasks.credit.members import METRICS
 from fjax.tasks.credit.oof import OutOfFold, analyse, oof_pd
-from fjax.tasks.credit.report import report_markdown, write_plots
+from fjax.tasks.credit.report import report_markdown, report_title, write_plots
 from fjax.tasks.credit.scoring import (deployed_scale, refuse_backward_platt, score_new,
                                        scored)
 from fjax.tasks.credit.search import ENCODING_DATA, Search, best_config_id, cross_validate
@@ -394,7 +394,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                          optimum_points=None if gap is None else abs(float(scale.points(gap))))
     notes = [*dict.fromkeys(r.blown_up for r in results if r.blown_up), *notes]
     run_dir.text("report.md", report_markdown(
-        title=f"Credit scoring: {config.name}", metrics=metrics_json,
+        title=report_title(config.data.path), metrics=metrics_json,
         per_fold=per_fold, summary=search.summary, importance=imp, points=points,
         characteristics=chars, images=images, notes=notes, bands=bands))
     finish_run(run_dir, OUTPUTS)

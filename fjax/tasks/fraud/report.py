@@ -697,6 +697,13 @@ def _unused_note(data_summary: dict) -> list[str]:
             "data.features (--data.features) to model it.", ""]
 
 
+def report_title(data) -> str:
+    """report.md's title: the transactions scored (the file, or the simulation and its
+    seed), as forecast's names its series; the run's name is its folder's already."""
+    return "Fraud detection: " + (repr(data.path) if data.path else "simulated transactions "
+                                  f"(handbook generator, seed {data.simulation_seed})")
+
+
 def _markdown(config, data_summary, periods_df, summary_df, members, paired, results,
               timings, figures, encodings, validation_df, thresholds, summaries) -> str:
     k = config.data.top_k
@@ -704,7 +711,7 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
     simulated = config.data.path is None   # the handbook's figures are for its simulation
     source = config.data.path or (f"simulated (handbook generator, seed "
                                   f"{config.data.simulation_seed})")
-    lines = [f"# Fraud detection: {config.name}", "",
+    lines = [f"# {report_title(config.data)}", "",
              f"Data: {source}. Protocol: {len(periods_df)} prequential period(s) of "
              f"{config.data.train_days} training, {config.data.delay_days} delay and "
              f"{config.data.test_days} test days; cards with a known fraud are removed from "
