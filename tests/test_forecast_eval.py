@@ -1080,3 +1080,15 @@ def test_the_metric_table_gives_the_hit_rate_in_percent_as_the_text_does():
         "naive": {**row, "directional_accuracy": None}}}).splitlines()
     assert table[0].endswith("| MASE | direction hit rate % |")
     assert table[2].endswith("| 1.500 | 48.61 |") and table[3].endswith("| n/a |")
+
+
+def test_interval_coverage_is_exact_in_float64_evaluation():
+    """metrics.json's coverage_by_step read 0.360000014305: the float32 indicator inside
+    intervals.coverage made its weights float32 too, in the float64 evaluation. By hand:
+    9 of 25 targets inside, over 2 steps 9 + 25 of 50, is 0.36 and 0.68 exactly."""
+    from fjax.tasks.forecast.evaluate import interval_metrics
+    actual = np.full((25, 2), 100.0)
+    lower = np.c_[np.where(np.arange(25) < 9, 99.0, 101.0), np.full(25, 99.0)]
+    fc = PriceForecast(actual.copy(), lower=lower, upper=lower + 2.0, nominal=0.8)
+    iv = interval_metrics(fc, actual, np.ones((25, 2)), stride=1)
+    assert iv["coverage_by_step"] == [0.36, 1.0] and iv["coverage"] == 0.68
