@@ -672,9 +672,25 @@ def test_auc_alone_is_scikit_learns_auc_of_values_or_of_level_fraud_shares():
         rates = other.groupby("level")["y"].mean()
         inside = fold == j
         share[inside] = frame.loc[inside, "level"].map(rates).fillna(other["y"].mean())
-    auc = roc_auc_score(y, share)
+    pairs = [(y[fold == j].sum() * (1 - y[fold == j]).sum(),     # pairs within fold j
+              roc_auc_score(y[fold == j], share[fold == j])) for j in range(5)]
+    auc = sum(n * a for n, a in pairs) / sum(n for n, _ in pairs)
     assert auc_alone(levels, y, True) == pytest.approx(max(auc, 1 - auc), abs=1e-12)
     assert auc_alone(x, np.zeros(600), False) is None
+
+
+def test_auc_alone_of_a_binary_category_is_its_auc_as_a_number():
+    """Two levels rank the same in every fold: cross-fitting must not bias the AUC. Pooled
+    over folds, a fold with more of a level's frauds got a lower share from the others
+    (0.623 for scikit-learn's 0.658 here)."""
+    from sklearn.metrics import roc_auc_score
+
+    from fjax.tasks.fraud.dataset import auc_alone
+    rng = np.random.default_rng(0)
+    y = rng.random(20_000) < 0.01
+    web = rng.random(20_000) < np.where(y, 0.35, 0.05)
+    direct = roc_auc_score(y, web)
+    assert auc_alone(np.where(web, "web", "pos"), y, True) == pytest.approx(direct, abs=0.005)
 
 
 def test_an_id_like_column_of_random_levels_is_no_leak():

@@ -47,6 +47,10 @@ is warned of: scaled raw, a few extreme values set its scale and crowd the rest 
 narrow band (a lognormal amount with sigma 1 has skewness 6, with sigma 1.5 33)."""
 
 
+FOLDS = 5
+"""Interleaved folds of a categorical column's `crossfit_shares` and `within_fold_auc`."""
+
+
 def skewness(values: np.ndarray) -> float | None:
     """Sample skewness E[(x - mean)^3] / sd^3 in float64; None for a constant column."""
     x = np.asarray(values, np.float64)
@@ -60,17 +64,35 @@ def skewness(values: np.ndarray) -> float | None:
 def auc_alone(values: np.ndarray, label: np.ndarray, categorical: bool) -> float | None:
     """ROC-AUC of one column alone on labelled rows, folded to >= 0.5 (a model can read
     either direction): numbers rank by value, categories by their level's fraud share
-    (`crossfit_shares`). None without both frauds and legitimate rows. Ties count half."""
+    (`crossfit_shares`), pairs compared within a fold only (`within_fold_auc`). None
+    without both frauds and legitimate rows (in one fold, for a category). Ties count half."""
     label = np.asarray(label).astype(bool)
     if label.all() or not label.any():
         return None
     if categorical:
         codes = np.unique(np.asarray(values).astype(str), return_inverse=True)[1]
-        score = crossfit_shares(codes.reshape(-1), label)
+        auc = within_fold_auc(crossfit_shares(codes.reshape(-1), label), label)
     else:
-        score = np.asarray(values, np.float64)
-    auc = rank_auc(score, label)
-    return float(max(auc, 1.0 - auc))
+        auc = rank_auc(np.asarray(values, np.float64), label)
+    return None if np.isnan(auc) else float(max(auc, 1.0 - auc))
+
+
+def within_fold_auc(score: np.ndarray, label: np.ndarray) -> float:
+    """ROC-AUC over the (fraud, legitimate) pairs of one fold (row i in fold i % 5, as
+    `crossfit_shares`), summed over folds: each fold's Mann-Whitney U over its pairs.
+    Pooled over folds, one level's rows would no longer tie: a fold holding more of the
+    level's frauds gets a lower share from the other folds, so its frauds rank below the
+    level's legitimate rows of other folds, and a binary column's AUC read about 0.02
+    low (0.63 for 0.65 on 20,000 rows)."""
+    fold = np.arange(len(label)) % FOLDS
+    u = pairs = 0.0
+    for f in range(FOLDS):
+        s, y = score[fold == f], label[fold == f]
+        m, n = int(y.sum()), int((~y).sum())
+        if m and n:
+            u += rank_auc(s, y) * m * n
+            pairs += m * n
+    return u / pairs if pairs else np.nan
 
 
 def crossfit_shares(codes: np.ndarray, label: np.ndarray) -> np.ndarray:
@@ -78,7 +100,7 @@ def crossfit_shares(codes: np.ndarray, label: np.ndarray) -> np.ndarray:
     a level they never hold gets their overall share. In sample, a rare level's share is
     its own rows' labels, so an id-like column of random levels would rank the frauds
     almost perfectly (AUC 0.99 at 10,000 levels of 20,000 rows) and read as a leak."""
-    folds = 5
+    folds = FOLDS
     fold = np.arange(len(codes)) % folds
     levels = int(codes.max()) + 1
     cell = fold * levels + codes

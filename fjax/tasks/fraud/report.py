@@ -622,7 +622,8 @@ def _features_section(encodings: list[dict]) -> list[str]:
             "training week enters as the training week's mix of levels (each level's share "
             "of its transactions). AUC alone: the column's own ROC-AUC on the training "
             "weeks' rows (either direction; a category by its level's fraud share in the "
-            "other folds of those rows, so that many rare levels do not read as signal).",
+            "other folds of those rows, so that many rare levels do not read as signal, "
+            "frauds and legitimate rows compared within a fold).",
             "",
             *([f"**Likely label leak: {', '.join(leaks)}** alone separate(s) the training "
                f"frauds almost perfectly (AUC >= {LEAK_AUC}). A value known only after the "
