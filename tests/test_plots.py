@@ -296,6 +296,7 @@ def test_fraud_figures_of_several_seeds_keep_their_titles_inside(tmp_path, monke
 
     import pandas as pd
 
+    from fjax.tasks.fraud import evaluation as fraud_evaluation
     from fjax.tasks.fraud import plots as fraud_plots
     from fjax.tasks.fraud import report as fraud_report
 
@@ -315,7 +316,10 @@ def test_fraud_figures_of_several_seeds_keep_their_titles_inside(tmp_path, monke
                           config={"model": {"kind": "mlp"}, "loss": {
                               "name": "bce", "pos_weight": 10.0, "focal_gamma": 2.0,
                               "focal_alpha": -1.0}})
-    fraud_report._plots(SimpleNamespace(file=lambda name: tmp_path / name), [mlp], 100, daily)
+    members = pd.DataFrame({"model": "mlp", "seed": [0, 0, 1, 1], "period": [0, 1, 0, 1],
+                            **{m: 0.5 for m in fraud_evaluation.METRICS}})
+    fraud_report._plots(SimpleNamespace(file=lambda name: tmp_path / name), [mlp], 100, daily,
+                        fraud_evaluation.summarize(members))
     clipped = {name: clipped_texts(fig) for name, fig in figures.items()}
     loss_title = figures["training_loss.png"].axes[0].get_title()
     loss_axis = figures["training_loss.png"].axes[0].get_ylabel()
@@ -325,6 +329,70 @@ def test_fraud_figures_of_several_seeds_keep_their_titles_inside(tmp_path, monke
     # it said "(median over periods)" of 2 periods x 2 seeds, its legend "over members"
     assert loss_title == "mlp: training loss per epoch, 2 test periods x 2 seed(s)"
     assert loss_axis == "bce loss (pos_weight 10)"     # it said "loss": which one?
+
+
+def test_fraud_roc_and_pr_curves_draw_each_period_and_give_the_reports_means(tmp_path,
+                                                                            monkeypatch):
+    """Each test period has its own model and score scale (here period 1's scores are
+    shifted by 4): the curves pooled them into one, whose area (the mlp's AUC 0.740 here)
+    was no period's and not the report's mean of the periods' (0.986). One line per period and
+    model now, equal to scikit-learn's curve, and the legend gives the Results table's
+    mean."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+    from sklearn.metrics import (average_precision_score, precision_recall_curve,
+                                 roc_auc_score, roc_curve)
+
+    from fjax.tasks.fraud import evaluation as fraud_evaluation
+    from fjax.tasks.fraud import plots as fraud_plots
+    from fjax.tasks.fraud import report as fraud_report
+
+    figures = {}
+    keep = lambda fig, path: figures.setdefault(Path(path).name, fig)  # noqa: E731
+    monkeypatch.setattr(plots, "save_figure", keep)
+    monkeypatch.setattr(fraud_plots, "save_figure", keep)
+    rng = np.random.default_rng(0)
+    labels = {p: (rng.random(400) < 0.1).astype(float) for p in (0, 1)}
+    models, rows = [], []
+    for name, signal in (("mlp", 3.0), ("rule", 1.0)):
+        scores = {p: signal * y + rng.standard_normal(400) + 4 * p for p, y in labels.items()}
+        models.append(SimpleNamespace(name=name, scores=scores, labels=labels, logits=True,
+                                      alerts={(0, 0): None, (0, 1): None}, history=None))
+        rows += [{"model": name, "seed": 0, "period": p,
+                  **{m: 0.5 for m in fraud_evaluation.METRICS},
+                  "auc": roc_auc_score(labels[p], scores[p]),
+                  "average_precision": average_precision_score(labels[p], scores[p])}
+                 for p in (0, 1)]
+    summary = fraud_evaluation.summarize(pd.DataFrame(rows))
+    daily = pd.DataFrame({"model": np.repeat(["mlp", "rule"], 2), "period": [0, 1, 0, 1],
+                          "date": pd.to_datetime(["2018-08-08", "2018-08-09"] * 2),
+                          "card_precision": 0.3})
+    fraud_report._plots(SimpleNamespace(file=lambda name: tmp_path / name), models, 100, daily,
+                        summary)
+    table = fraud_report.results_table(summary, 100, handbook_column=False)
+    for file, metric, column in (("roc_curve.png", "auc", "AUC"),
+                                 ("pr_curve.png", "average_precision", "AP")):
+        ax = figures[file].axes[0]
+        lines = [ln for ln in ax.get_lines() if ln.get_linestyle() != ":"]
+        assert len(lines) == 4                         # 2 models x 2 periods
+        for line, (model, p) in zip(lines, [(m.name, p) for m in models for p in (0, 1)]):
+            s = next(m for m in models if m.name == model).scores[p]
+            if metric == "auc":
+                fpr, tpr, _ = roc_curve(labels[p], s, drop_intermediate=False)
+                expected = np.c_[fpr, tpr]
+            else:
+                precision, recall, _ = precision_recall_curve(labels[p], s)
+                expected = np.c_[recall[::-1], precision[::-1]]   # from (0, 1) on
+            np.testing.assert_allclose(line.get_xydata(), expected, atol=1e-12)
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        for text, model in zip(legend, ("mlp", "rule")):
+            mean = np.mean([r[metric] for r in rows if r["model"] == model])
+            shown = table.loc[table["model"] == model, column].item()
+            assert text == f"{model}: {column} {mean:.3f} (mean of 2 periods)"
+            assert shown.startswith(f"{mean:.3f} ")    # the Results table's figure
+    for fig in figures.values():
+        plt.close(fig)
 
 
 @pytest.mark.parametrize("horizon", [1, 3])

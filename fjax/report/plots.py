@@ -85,6 +85,13 @@ def roc_points(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.n
     return np.r_[0, fp / max(fp[-1], 1)], np.r_[0, tp / max(tp[-1], 1)]
 
 
+def pr_points(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Recall and precision at every distinct threshold (ties move together), from
+    (recall 0, precision 1): the steps whose area is average precision."""
+    _, tp, fp = tie_groups(scores, labels)
+    return np.r_[0, tp / max(tp[-1], 1)], np.r_[1, tp / (tp + fp)]
+
+
 def ks_points(scores: np.ndarray, labels: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """(distinct scores ascending, cumulative shares of negatives and of positives, the
@@ -116,10 +123,7 @@ def pr_curve(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | Pa
     so no corner inside is sure to be free."""
     fig, ax = plt.subplots(figsize=(4.5, 5.0))
     for name, (scores, labels) in curves.items():
-        _, tp, fp = tie_groups(scores, labels)
-        precision = tp / (tp + fp)
-        recall = tp / max(tp[-1], 1)
-        ax.step(np.r_[0, recall], np.r_[1, precision], where="post", label=name)
+        ax.step(*pr_points(scores, labels), where="post", label=name)
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
     ax.set_title(title)

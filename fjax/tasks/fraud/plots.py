@@ -1,10 +1,11 @@
-"""The fraud report's own figure: daily card precision@k of every model (the shared
-ROC, precision-recall and score-distribution plots live in `fjax.report.plots`)."""
+"""The fraud report's own figures: daily card precision@k of every model, and ROC and
+precision-recall curves one line per test period (the shared score-distribution plot
+lives in `fjax.report.plots`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import matplotlib
 
@@ -13,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from fjax.report.plots import save_figure  # noqa: E402
+from fjax.report.plots import pr_points, roc_points, save_figure  # noqa: E402
 
 
 def daily_card_precision(series: Mapping[str, tuple[np.ndarray, np.ndarray]], k: int,
@@ -32,4 +33,31 @@ def daily_card_precision(series: Mapping[str, tuple[np.ndarray, np.ndarray]], k:
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3,
               frameon=False)
     fig.autofmt_xdate()
+    return save_figure(fig, path)
+
+
+def period_curves(kind: str, curves: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]]],
+                  legend: Mapping[str, str], path: str | Path, title: str) -> Path:
+    """ROC (`kind` "roc") or precision-recall ("pr") curves: `curves` maps a model to its
+    test periods' (scores, labels), each drawn as its own thin line in the model's colour,
+    and `legend` a model to its legend text. Each period is scored by its own retrained
+    model, on its own scale, so scores pooled over periods draw no model's curve, and
+    that curve's area is not the mean over periods the report gives."""
+    fig, ax = plt.subplots(figsize=(4.5, 5.0))
+    for color, (name, periods) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"],
+                                      curves.items()):
+        for i, (scores, labels) in enumerate(periods):
+            label = legend[name] if i == 0 else "_nolegend_"
+            if kind == "roc":
+                ax.plot(*roc_points(scores, labels), color=color, lw=0.9, label=label)
+            else:
+                ax.step(*pr_points(scores, labels), where="post", color=color, lw=0.9,
+                        label=label)
+    if kind == "roc":
+        ax.plot([0, 1], [0, 1], "k:", lw=1)
+    ax.set_xlabel("false positive rate" if kind == "roc" else "recall")
+    ax.set_ylabel("true positive rate" if kind == "roc" else "precision")
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, frameon=False,
+              fontsize=8)
     return save_figure(fig, path)

@@ -22,7 +22,7 @@ from fjax.tasks.fraud.dataset import LEAK_AUC, SKEW_LIMIT
 from fjax.tasks.fraud.evaluation import (LOWER_IS_BETTER, alerts_frame, budget_target,
                                         daily_frame, paired_differences, split_common,
                                         summarize, summarize_thresholds)
-from fjax.tasks.fraud.plots import daily_card_precision
+from fjax.tasks.fraud.plots import daily_card_precision, period_curves
 
 
 @dataclass
@@ -378,7 +378,7 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
                           "card_precision_at_100": f.card_precision}
                          for f in handbook.FIGURES]} if config.data.path is None else {}),
         "timings": timings})
-    figures = _plots(run_dir, results, k, daily)
+    figures = _plots(run_dir, results, k, daily, summary_df)
     run_dir.text("report.md", _markdown(config, data_summary, periods_df, summary_df, members,
                                         paired, results, timings, figures, encodings,
                                         validation_df, thresholds, summaries))
@@ -536,22 +536,35 @@ def threshold_note(thresholds: pd.DataFrame, summaries: tuple[pd.DataFrame, pd.D
                     "and source (in the model's raw score: logits for supervised models).", ""]
 
 
-def _plots(run_dir: RunDir, results: list[ModelResult], k: int, daily: pd.DataFrame
-           ) -> list[str]:
+def curve_legend(summary_df: pd.DataFrame, metric: str, name: str, seeds: int
+                 ) -> dict[str, str]:
+    """Model -> "mlp: AUC 0.870 (mean of 4 periods)": the Results table's mean of `metric`
+    (`name` in the text) over its members (periods x `seeds`) where it is defined, for the
+    per-period curves, whose pooled curve's area it is not."""
+    out = {}
+    for _, r in summary_df.iterrows():
+        mean = r[f"{metric}_mean"]
+        value = "n/a" if mean is None or pd.isna(mean) else f"{mean:.3f}"
+        over = "periods" if seeds == 1 else "periods x seeds"
+        out[r["model"]] = f"{r['model']}: {name} {value} (mean of {r[f'{metric}_count']} {over})"
+    return out
+
+
+def _plots(run_dir: RunDir, results: list[ModelResult], k: int, daily: pd.DataFrame,
+           summary_df: pd.DataFrame) -> list[str]:
     seeds = sorted({s for s, _ in results[0].alerts})
     # a title's second line: on the first, it ran past a 4.5-inch figure's edges
     which = f"\nthe first of {len(seeds)} seeds (seed {seeds[0]})" if len(seeds) > 1 else ""
-    curves = {}
-    for r in results:
-        periods = sorted(r.scores)
-        curves[r.name] = (np.concatenate([r.scores[p] for p in periods]),
-                          np.concatenate([r.labels[p] for p in periods]))
-    plots.pr_curve(curves, run_dir.file("pr_curve.png"),
-                   title=f"Precision-recall (test periods pooled){which}")
-    plots.roc_curve(curves, run_dir.file("roc_curve.png"),
-                    title=f"ROC (test periods pooled){which}")
+    curves = {r.name: [(r.scores[p], r.labels[p]) for p in sorted(r.scores)] for r in results}
+    for kind, file, title, metric, name in (
+            ("pr", "pr_curve.png", "Precision-recall", "average_precision", "AP"),
+            ("roc", "roc_curve.png", "ROC", "auc", "AUC")):
+        period_curves(kind, curves, curve_legend(summary_df, metric, name, len(seeds)),
+                      run_dir.file(file), title=f"{title}, one line per test period\n(each "
+                      f"period's own model: scores not pooled){which}")
     primary = results[0]
-    scores, labels = curves[primary.name]
+    scores = np.concatenate([s for s, _ in curves[primary.name]])
+    labels = np.concatenate([y for _, y in curves[primary.name]])
     lo, hi = np.percentile(scores, [0.1, 99.9])
     plots.score_distributions(np.clip(scores, lo, hi), labels,
                               run_dir.file("score_distributions.png"),
