@@ -5,6 +5,7 @@ import warnings
 from pathlib import Path
 
 import jax.numpy as jnp
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -393,6 +394,50 @@ def test_fraud_roc_and_pr_curves_draw_each_period_and_give_the_reports_means(tmp
             assert shown.startswith(f"{mean:.3f} ")    # the Results table's figure
     for fig in figures.values():
         plt.close(fig)
+
+
+def test_daily_card_precision_draws_overlapping_periods_as_separate_lines(tmp_path,
+                                                                         monkeypatch):
+    """With data.step_days 2 and 4-day test weeks, periods 0 and 1 share two days: one
+    line per model through the days sorted by date zigzagged between the periods'
+    values of each shared day. One line per period now, each its own days in order."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from fjax.tasks.fraud import evaluation as fraud_evaluation
+    from fjax.tasks.fraud import plots as fraud_plots
+    from fjax.tasks.fraud import report as fraud_report
+
+    figures = {}
+    keep = lambda fig, path: figures.setdefault(Path(path).name, fig)  # noqa: E731
+    monkeypatch.setattr(plots, "save_figure", keep)
+    monkeypatch.setattr(fraud_plots, "save_figure", keep)
+    rng = np.random.default_rng(0)
+    labels = {p: (rng.random(200) < 0.1).astype(float) for p in (0, 1)}
+    mlp = SimpleNamespace(name="mlp", scores={p: y + rng.standard_normal(200)
+                                              for p, y in labels.items()},
+                          labels=labels, logits=True, alerts={(0, 0): None, (0, 1): None},
+                          history=None)
+    days = {0: pd.date_range("2018-08-08", periods=4), 1: pd.date_range("2018-08-10", periods=4)}
+    values = {0: [0.1, 0.2, 0.3, 0.4], 1: [0.6, 0.7, 0.8, 0.9]}
+    daily = pd.DataFrame({"model": "mlp", "period": np.repeat([0, 1], 4),
+                          "date": np.r_[days[0], days[1]], "card_precision": values[0] + values[1]})
+    members = pd.DataFrame({"model": "mlp", "seed": 0, "period": [0, 1],
+                            **{m: 0.5 for m in fraud_evaluation.METRICS}})
+    fraud_report._plots(SimpleNamespace(file=lambda name: tmp_path / name), [mlp], 100, daily,
+                        fraud_evaluation.summarize(members))
+    ax = figures["daily_card_precision.png"].axes[0]
+    lines = ax.get_lines()
+    drawn = [([d.date() for d in mdates.num2date(ln.get_xdata(orig=False))],
+              list(ln.get_ydata())) for ln in lines]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    for fig in figures.values():
+        plt.close(fig)
+    assert len(lines) == 2
+    for (x, y), p in zip(drawn, (0, 1)):
+        assert x == [d.date() for d in days[p]] and y == values[p]
+    assert legend == [f"mlp (mean {np.mean(values[0] + values[1]):.3f})"]
 
 
 @pytest.mark.parametrize("horizon", [1, 3])

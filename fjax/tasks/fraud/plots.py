@@ -17,18 +17,25 @@ import pandas as pd  # noqa: E402
 from fjax.report.plots import pr_points, roc_points, save_figure  # noqa: E402
 
 
-def daily_card_precision(series: Mapping[str, tuple[np.ndarray, np.ndarray]], k: int,
-                         path: str | Path, note: str = "") -> Path:
-    """`series` maps a model to (dates, daily CP@k) over the test days of all periods;
-    `note` ends the title (e.g. "mean over 3 seeds")."""
+def daily_card_precision(series: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]]],
+                         k: int, path: str | Path, note: str = "") -> Path:
+    """`series` maps a model to its test periods' (dates, daily CP@k), each drawn as its
+    own line in the model's colour: periods stepped by fewer days than a test week share
+    days, which one line through all of them zigzagged between; `note` ends the title
+    (e.g. "mean over 3 seeds"). The legend gives each model's mean over all its days."""
     fig, ax = plt.subplots(figsize=(8, 4.4))
-    for name, (dates, values) in series.items():
-        order = np.argsort(dates)
-        ax.plot(pd.to_datetime(np.asarray(dates)[order]), np.asarray(values)[order],
-                marker="o", ms=3, lw=1.2, label=f"{name} (mean {np.mean(values):.3f})")
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for color, (name, periods) in zip(colors, series.items()):
+        values = np.concatenate([v for _, v in periods])
+        for i, (dates, daily) in enumerate(periods):
+            order = np.argsort(dates)
+            ax.plot(pd.to_datetime(np.asarray(dates)[order]), np.asarray(daily)[order],
+                    marker="o", ms=3, lw=1.2, color=color,
+                    label=f"{name} (mean {np.mean(values):.3f})" if i == 0 else "_nolegend_")
     ax.set_ylabel(f"card precision@{k}")
     ax.set_ylim(0, max(0.05, ax.get_ylim()[1]))
-    ax.set_title(f"Daily card precision@{k} on the test days" + (f" ({note})" if note else ""))
+    ax.set_title(f"Daily card precision@{k} on the test days, one line per period"
+                 + (f" ({note})" if note else ""))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3,
               frameon=False)

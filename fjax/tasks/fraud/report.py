@@ -576,8 +576,9 @@ def _plots(run_dir: RunDir, results: list[ModelResult], k: int, daily: pd.DataFr
                                     f"clipped to the 0.1-99.9 percentiles){which}")
     # each day's precision, the mean over seeds as in the report (daily.csv's rows)
     by_day = daily.groupby(["model", "period", "date"], sort=False)["card_precision"].mean()
-    series = {r.name: (pd.to_datetime(by_day[r.name].index.get_level_values("date")).to_numpy(),
-                       by_day[r.name].to_numpy()) for r in results}
+    series = {r.name: [(pd.to_datetime(days.index.get_level_values("date")).to_numpy(),
+                        days.to_numpy()) for _, days in by_day[r.name].groupby(level="period")]
+              for r in results}
     daily_card_precision(series, k, run_dir.file("daily_card_precision.png"),
                          note=f"mean over {len(seeds)} seeds" if len(seeds) > 1 else "")
     figures = ["pr_curve.png", "roc_curve.png", "score_distributions.png",
