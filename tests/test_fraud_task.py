@@ -1208,6 +1208,27 @@ def test_the_threshold_note_reads_right_with_only_delay_week_budgets():
     assert "(no test period has one; periods without such a source" in text
 
 
+def test_the_threshold_note_says_a_validation_weeks_threshold_is_judged_on_the_test_week():
+    """A sweep's first test periods set their FPR thresholds on a validation week scored
+    at the epoch chosen on its own labels: the report now names those periods and says
+    every rate beside them is the test week's; a run without such a source says nothing."""
+    from fjax.tasks.fraud.evaluation import split_common, summarize_thresholds
+    from fjax.tasks.fraud.report import threshold_note
+    table = _hand_thresholds()
+    fpr_early = (table.model == "mlp") & table.target.str.startswith("FPR") & (table.period < 2)
+    table["set_on_stage"] = np.where(fpr_early & (table.set_on == "in advance"), "validation",
+                                     np.where(table.target.str.startswith("FPR"), "test",
+                                              "delay"))
+    table["set_on_period"] = np.where(table["set_on_stage"] == "validation", 3, 0)
+    note = lambda t: " ".join(threshold_note(  # noqa: E731
+        t, tuple(map(summarize_thresholds, split_common(t))), 20, 7))
+    assert ("Set on a validation week (mlp: test period(s) 0, 1): its scores are at the epoch "
+            "the validation search chose on that week's own labels") in note(table)
+    assert "never on its source" in note(table)
+    plain = table[table.set_on_stage != "validation"]
+    assert "Set on a validation week" not in note(plain)
+
+
 def test_a_sweeps_first_test_periods_thresholds_are_set_on_its_validation_weeks(user_sweep):
     """Test periods 0 and 1 have no earlier test week labelled in time: their thresholds
     come from the last validation week, scored by the chosen configuration (recovered by

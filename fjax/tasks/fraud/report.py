@@ -494,6 +494,24 @@ def apart_why(other: pd.DataFrame, top_k: int) -> str:
     return "; ".join(why)
 
 
+def selected_source_note(thresholds: pd.DataFrame) -> str:
+    """Report text naming the test periods whose FPR thresholds were set on a validation
+    week: its scores come from the epoch chosen on that week's own labels, so that source
+    is a selected one, while every rate reported at the threshold is the test week's;
+    "" when no threshold was set on a validation week."""
+    rows = thresholds[(thresholds["set_on"] == "in advance")
+                      & (thresholds["set_on_stage"] == "validation")]
+    if rows.empty:
+        return ""
+    each = "; ".join(f"{model}: test period(s) {', '.join(map(str, sorted(set(g['period']))))}"
+                     for model, g in rows.groupby("model", sort=False))
+    return (f"Set on a validation week ({each}): its scores are at the epoch the validation "
+            "search chose on that week's own labels, a slightly optimistic sample, but "
+            "that optimism stays in the validation figures (the Selection section's): "
+            "every rate in these tables is measured on the test week the threshold is "
+            "applied to, never on its source.")
+
+
 def threshold_note(thresholds: pd.DataFrame, summaries: tuple[pd.DataFrame, pd.DataFrame],
                    top_k: int, delay_days: int) -> list[str]:
     """Report section from thresholds.csv's rows (`threshold_rows`): alert thresholds set
@@ -533,7 +551,8 @@ def threshold_note(thresholds: pd.DataFrame, summaries: tuple[pd.DataFrame, pd.D
                     "on the test week's own labels, as the Results table's recall@FPR does, "
                     "on the same periods. The gap between the rows is what setting the "
                     "threshold in advance costs; thresholds.csv has every member's threshold "
-                    "and source (in the model's raw score: logits for supervised models).", ""]
+                    "and source (in the model's raw score: logits for supervised models).", "",
+                    *([selected, ""] if (selected := selected_source_note(thresholds)) else [])]
 
 
 def curve_legend(summary_df: pd.DataFrame, metric: str, name: str, seeds: int
