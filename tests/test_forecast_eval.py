@@ -1082,6 +1082,22 @@ def test_the_metric_table_gives_the_hit_rate_in_percent_as_the_text_does():
     assert table[2].endswith("| 1.500 | 48.61 |") and table[3].endswith("| n/a |")
 
 
+def test_the_origin_table_gives_coverage_in_percent_and_prices_as_the_text_does():
+    """The walk-forward origins table read model_coverage 0.9433 while the text gives
+    coverage in percent, and its prices by ".4g": RMSE "114" beside "101.8", "19.8" beside
+    "14.82". Coverage is now in percent, its header says so; prices keep 4 digits."""
+    from fjax.tasks.forecast.report import origin_table
+    o = {"origin": 1, "windows": 335, "model_rmse": 114.0, "model_mae": 101.8,
+         "naive_rmse": 19.8, "naive_mae": 43250.5, "naive_scale": 10.47,
+         "model_coverage": 0.94328, "model_width": 119.3}
+    table = origin_table({"per_origin": [o, {**o, "origin": 2}]}).splitlines()
+    assert table[0] == ("| origin | windows | model_rmse | model_mae | naive_rmse | naive_mae "
+                        "| naive_scale | model_coverage % | model_width |")
+    assert table[2] == "| 1 | 335 | 114.0 | 101.8 | 19.80 | 43250 | 10.47 | 94.33 | 119.3 |"
+    no_interval = {k: v for k, v in o.items() if not k.startswith("model_c")}
+    assert "model_coverage" not in origin_table({"per_origin": [no_interval]})
+
+
 def test_interval_coverage_is_exact_in_float64_evaluation():
     """metrics.json's coverage_by_step read 0.360000014305: the float32 indicator inside
     intervals.coverage made its weights float32 too, in the float64 evaluation. By hand:

@@ -380,6 +380,15 @@ def metric_table(m: dict) -> str:
     return markdown_table(pd.DataFrame(rows), PRICE)
 
 
+def origin_table(m: dict) -> str:
+    """Each origin's test metrics (`per_origin`); the interval's coverage in percent, as
+    the text gives it, where metrics.json keeps the share."""
+    pct = {"model_coverage": "model_coverage %"}
+    rows = [{pct.get(k, k): 100 * v if k in pct else v for k, v in o.items()}
+            for o in m["per_origin"]]
+    return markdown_table(pd.DataFrame(rows), PRICE)
+
+
 def shown_steps(horizon: int) -> list[int]:
     """Every step up to 12, else 1, 5, 10, ... and the last."""
     if horizon <= 12:
@@ -608,7 +617,7 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict,
         lines += ["## Walk-forward origins", "",
                   "Each origin is trained on its own past and scores its own test block; the "
                   "metrics above pool every block.", "",
-                  markdown_table(pd.DataFrame(m["per_origin"])), ""]
+                  origin_table(m), ""]
     if extra.get("sweep"):
         lines += ["## Sweep", "", extra["selection"], "",
                   markdown_table(pd.DataFrame(extra["sweep"])), "",
