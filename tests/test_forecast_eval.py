@@ -1098,6 +1098,21 @@ def test_the_origin_table_gives_coverage_in_percent_and_prices_as_the_text_does(
     assert "model_coverage" not in origin_table({"per_origin": [no_interval]})
 
 
+def test_the_sweep_table_writes_errors_by_price_and_settings_as_the_text_does():
+    """The sweep table wrote every number by ".4g": test MAE "57.8" beside RMSE "67.06".
+    Its errors now keep 4 digits, as the metric table's; its grid settings read as the
+    Model line names them (0.001, batch 32), not by that rule (0.001000, 32.00)."""
+    from fjax.tasks.forecast.report import grid_table
+    row = {"point": 1, "group": 0, "optim.learning_rate": 0.001, "train.batch_size": 32,
+           "model.hidden": "(64,)", "val_loss": None, "val_mse": 0.0012346,
+           "test_rmse": 67.06, "test_mae": 57.8, "test_mase": 5.5, "naive_rmse": 43250.5}
+    other = {**row, "point": 2, "train.batch_size": None, "val_loss": 0.25}
+    table = grid_table([row, other]).splitlines()
+    assert table[2] == ("| 1 | 0 | 0.001 | 32 | (64,) | n/a | 0.001235 | 67.06 | 57.80 "
+                        "| 5.500 | 43250 |")
+    assert table[3].startswith("| 2 | 0 | 0.001 | n/a | (64,) | 0.2500 |")
+
+
 def test_interval_coverage_is_exact_in_float64_evaluation():
     """metrics.json's coverage_by_step read 0.360000014305: the float32 indicator inside
     intervals.coverage made its weights float32 too, in the float64 evaluation. By hand:

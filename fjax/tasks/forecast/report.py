@@ -389,6 +389,18 @@ def origin_table(m: dict) -> str:
     return markdown_table(pd.DataFrame(rows), PRICE)
 
 
+def grid_table(rows: list[dict]) -> str:
+    """The sweep's rows or each origin's choice: metrics by `PRICE`, as the metric table
+    writes them, and each grid setting (a `section.field` column) as the text names it
+    (`grid_point_text`): 0.001 and batch 32, not 0.001000 and 32.00."""
+    def setting(v):
+        if v is None:    # a field this point's choices do not read: n/a
+            return None
+        return f"{v:g}" if isinstance(v, float) else str(v)
+    shown = [{k: setting(v) if "." in k else v for k, v in row.items()} for row in rows]
+    return markdown_table(pd.DataFrame(shown), PRICE)
+
+
 def shown_steps(horizon: int) -> list[int]:
     """Every step up to 12, else 1, 5, 10, ... and the last."""
     if horizon <= 12:
@@ -576,7 +588,7 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict,
         lines += ["### Settings per origin", "",
                   "Each origin's test block is forecast by the grid point it chose on its own "
                   "validation span (`selected_per_origin` in `metrics.json`).", "",
-                  markdown_table(pd.DataFrame(extra["per_origin_choice"])), ""]
+                  grid_table(extra["per_origin_choice"]), ""]
     lines += ["### Spans", "", _describe_spans(facts), ""]
     lines += ["## Test metrics (price units)", "",
               f"{m['test_windows']} test windows x {m['horizon']} step(s), identical for every "
@@ -620,7 +632,7 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict,
                   origin_table(m), ""]
     if extra.get("sweep"):
         lines += ["## Sweep", "", extra["selection"], "",
-                  markdown_table(pd.DataFrame(extra["sweep"])), "",
+                  grid_table(extra["sweep"]), "",
                   "`point` counts the grid points from 1, as the text does; `group`, the "
                   "compiled program that trained it, from 0, as `history.jsonl`'s `group` "
                   "and the resume's `group <g>` do.", ""]
