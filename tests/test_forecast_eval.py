@@ -1113,6 +1113,21 @@ def test_the_sweep_table_writes_errors_by_price_and_settings_as_the_text_does():
     assert table[3].startswith("| 2 | 0 | 0.001 | n/a | (64,) | 0.2500 |")
 
 
+def test_the_ahead_table_keeps_six_digits_and_gives_coverage_in_percent():
+    """The ahead table read lower "2430.9" beside forecast "2466.79" (".6g" drops zeros)
+    and test_coverage 0.49503 while the text gives the nominal 80% and the interval
+    section 49.5%. Zeros are kept, coverage is in percent; ahead.csv keeps the share."""
+    from fjax.tasks.forecast.report import ahead_table
+    frame = pd.DataFrame({"step": [1, 2], "issued": ["2018-12-31"] * 2,
+                          "forecast": [2466.79, 43250.5], "lower": [2430.9, 1.0],
+                          "test_rmse": [79.0393, 80.0], "test_coverage": [0.49503, 0.8]})
+    table = ahead_table(frame, 2).splitlines()
+    assert table[0] == "| step | forecast | lower | test_rmse | test_coverage % |"
+    assert table[2:] == ["| 1 | 2466.79 | 2430.90 | 79.0393 | 49.5030 |",
+                         "| 2 | 43250.5 | 1.00000 | 80.0000 | 80.0000 |"]
+    assert frame["test_coverage"].tolist() == [0.49503, 0.8]
+
+
 def test_interval_coverage_is_exact_in_float64_evaluation():
     """metrics.json's coverage_by_step read 0.360000014305: the float32 indicator inside
     intervals.coverage made its weights float32 too, in the float64 evaluation. By hand:

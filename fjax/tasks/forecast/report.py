@@ -18,7 +18,7 @@ SIGNIFICANT = 12  # digits of forecast.csv's prices: 4 decimals at 3e7, exact to
 METRIC_NAMES = {"mae": "MAE", "rmse": "RMSE", "mape": "MAPE %", "smape": "sMAPE %",
                 "mase": "MASE", "directional_accuracy": "direction hit rate %"}
 SHARES = ("directional_accuracy",)   # metrics.json's shares, in percent in report.md
-AHEAD = "{:.6g}"
+AHEAD = "{:#.6g}"   # 6 significant digits, zeros kept: 2430.90 beside 2466.79, not 2430.9
 PRICE = "{:#.4g}"   # 4 significant digits, zeros kept: MAE 97.00 beside RMSE 140.5, not 97
 
 
@@ -115,6 +115,16 @@ def model_label(choices: list[dict]) -> str:
     return f"model ({grid_point_text(points[0], settings)})"
 
 
+def ahead_table(table: pd.DataFrame, steps: int) -> str:
+    """`ahead.csv`'s `shown_steps` rows by `AHEAD`; the test coverage in percent, as the
+    text gives the nominal level, where the file keeps the share."""
+    shown = table[table["step"].isin(shown_steps(steps))].drop(columns="issued")
+    if "test_coverage" in shown:
+        shown = shown.assign(test_coverage=100 * shown["test_coverage"]).rename(
+            columns={"test_coverage": "test_coverage %"})
+    return markdown_table(shown, AHEAD)
+
+
 def ahead_lines(a: dict, m: dict, table: pd.DataFrame, config: Config) -> list[str]:
     """The report's section on the forecast after the data: which model made it, on
     which rows, and that the backtest's per-step error, not the forecast itself, says
@@ -138,8 +148,7 @@ def ahead_lines(a: dict, m: dict, table: pd.DataFrame, config: Config) -> list[s
                 f"{a['val_last_date']})" if "val_last_date" in a else "")
              + ", and reads them with the scalers fitted there; nothing was retrained, so "
              "the test metrics score this very model.", "",
-             markdown_table(table[table["step"].isin(shown_steps(a["steps"]))]
-                            .drop(columns="issued"), AHEAD), "",
+             ahead_table(table, a["steps"]), "",
              "How far to trust each step: its test RMSE, the backtest's error at that step "
              f"over {m['test_windows']} test windows (the naive forecast's beside it"
              + ("" if a["origin"] == 1 else
