@@ -12,13 +12,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
-from scipy.special import expit
 
 from fjax.data.columns import numeric_values
 from fjax.data.tabular import UNKNOWN, TabularEncoder
 from fjax.data.woe import CategoricalWoe, NumericWoe
 from fjax.explain import by_attribute, integrated_gradients, linear_contributions
+from fjax.logistic_optimum import bce_optimum, descended_objective
 from fjax.optim import build_optimizer
 from fjax.train.callbacks import ProgressBar
 from fjax.scorecard import ScoreScale
@@ -70,24 +69,16 @@ def optimum_gap(final: FinalModel, y: np.ndarray) -> float | None:
     focal loss, adamw (decoupled decay descends no such objective) and weight_decay 0
     (on separable rows the optimum is at infinity)."""
     cfg = final.config
-    wd, pw = float(cfg.optim.weight_decay), float(cfg.loss.pos_weight)
-    if (cfg.model.kind != "logistic" or cfg.loss.name != "bce" or cfg.optim.name == "adamw"
-            or wd <= 0):
+    settings = descended_objective(cfg.model.kind, cfg.loss.name, cfg.loss.pos_weight,
+                                   cfg.optim.name, cfg.optim.weight_decay)
+    if settings is None or settings[1] <= 0:
         return None
-    x, y = final.x.astype(np.float64), np.asarray(y, np.float64)
-
-    def objective(theta):
-        w, z = theta[:-1], x @ theta[:-1] + theta[-1]
-        loss = np.mean(pw * y * np.logaddexp(0, -z) + (1 - y) * np.logaddexp(0, z))
-        g = (-pw * y * expit(-z) + (1 - y) * expit(z)) / len(y)
-        return loss + wd / 2 * w @ w, np.r_[x.T @ g + wd * w, g.sum()]
-
     dense = final.params["params"]["dense"]
     start = np.r_[np.asarray(dense["kernel"], np.float64)[:, 0],
                   np.asarray(dense["bias"], np.float64)]
-    best = minimize(objective, start, jac=True, method="L-BFGS-B",
-                    options={"maxiter": 10_000, "gtol": 1e-10, "ftol": 1e-15})
-    z = x @ best.x[:-1] + best.x[-1]
+    x = final.x.astype(np.float64)
+    best = bce_optimum(x, y, start, pos_weight=settings[0], weight_decay=settings[1])
+    z = x @ best[:-1] + best[-1]
     return float(np.max(np.abs(final.logits(final.x) - z)))
 
 

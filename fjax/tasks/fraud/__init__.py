@@ -28,7 +28,8 @@ from fjax.tasks.experiment import (check_grid_paths, check_loss_grid, check_mode
 from fjax.tasks.fraud.config import (MODELS, SEQUENCE_KINDS, TRAINED_KINDS, Config, FraudDataConfig,
                                      FraudModelConfig, FraudTrainConfig)
 from fjax.tasks.fraud.dataset import FraudData, prepare
-from fjax.tasks.fraud.evaluation import evaluate, rule_scores, scores_frame, threshold_rows
+from fjax.tasks.fraud.evaluation import (evaluate, optimum_rows, rule_scores, scores_frame,
+                                        threshold_rows)
 from fjax.tasks.fraud.presets import CROSSFIT_FOLDS, preset
 from fjax.tasks.fraud.report import (SIZE_COLUMNS, ModelResult, immature_labels_note,
                                      periods_table, write)
@@ -271,6 +272,12 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                                    primary=not results, delay=_delay_scores(
                                        name, data, run_, config.seed, sequence)))
         timings[name] = time.perf_counter() - t
+        if name != "rule":       # a logistic model's optimum, timed apart from its training
+            t = time.perf_counter()
+            results[-1].optimum = optimum_rows(name, run_.config, run_.members, run_.params,
+                                               stack, run_.test_scores)
+            if len(results[-1].optimum):
+                timings[f"{name} optimum (L-BFGS)"] = time.perf_counter() - t
 
     timings["total"] = time.perf_counter() - t0
     write(run_dir, config, data.tx, periods_df, results, timings, selection, data.encodings(),

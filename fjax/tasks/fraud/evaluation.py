@@ -12,6 +12,7 @@ from scipy.special import expit
 from fjax.data.split_stack import SplitStack
 from fjax.data.transactions import Transactions
 from fjax.data.fraud_protocol import Period, threshold_sources
+from fjax.logistic_optimum import bce_loss, bce_optimum, descended_objective
 from fjax.fraud_metrics import (FPR_TARGETS, DailyAlerts, card_metrics, daily_alerts,
                                 rates_at_threshold, ranking_metrics, recall_key,
                                 threshold_at_alerts, threshold_at_fpr)
@@ -45,6 +46,38 @@ def evaluate(name: str, tx: Transactions, stack: SplitStack, members: pd.DataFra
         values, alerts[(seed, k)] = period_metrics(tx, rows, score, cfg, where)
         rows_out.append({"model": name, "seed": seed, "period": k, **values})
     return pd.DataFrame(rows_out), alerts
+
+
+def optimum_rows(name: str, config, members: pd.DataFrame, params, stack: SplitStack,
+                 scores: list[np.ndarray]) -> pd.DataFrame:
+    """Per member of a logistic model (`descended_objective`; empty for any other): its
+    mean training loss and test average precision beside those of the optimum of the
+    objective its optimizer descends on the same training rows (`bce_optimum`, from the
+    member's own parameters): a fixed epoch budget of minibatch steps stops short of it,
+    so its figures are of that training, not of logistic regression at its best."""
+    settings = descended_objective(config.model.kind, config.loss.name,
+                                   config.loss.pos_weight, config.optim.name,
+                                   config.optim.weight_decay)
+    if settings is None:
+        return pd.DataFrame()
+    pos_weight, decay = settings
+    x, y = np.asarray(stack.data["x"], np.float64), np.asarray(stack.data["y"][:, 0])
+    dense = params["params"]["dense"]
+    rows = []
+    for i, (_, member) in enumerate(members.iterrows()):
+        k = int(member["fold"])
+        train, test = np.nonzero(stack.folds.train[k] > 0)[0], stack.val_rows(k)
+        theta = np.r_[np.asarray(dense["kernel"][i], np.float64)[:, 0],
+                      np.asarray(dense["bias"][i], np.float64)]
+        fit = (x[train], y[train], stack.folds.train[k][train], pos_weight, decay)
+        best = bce_optimum(fit[0], fit[1], theta, *fit[2:])
+        ap = lambda s: ranking_metrics(s, y[test])["average_precision"]  # noqa: E731
+        rows.append({"model": name, "seed": int(member["seed"]), "period": k,
+                     "train_loss": bce_loss(theta, *fit)[0],
+                     "optimum_train_loss": bce_loss(best, *fit)[0],
+                     "average_precision": ap(scores[i]),
+                     "optimum_average_precision": ap(x[test] @ best[:-1] + best[-1])})
+    return pd.DataFrame(rows)
 
 
 def threshold_targets(top_k: int) -> dict:

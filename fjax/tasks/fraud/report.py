@@ -42,6 +42,7 @@ class ModelResult:
     test_scores: pd.DataFrame | None = None   # scores.csv.gz's rows (`scores_frame`)
     thresholds: pd.DataFrame = field(default_factory=pd.DataFrame)  # `threshold_rows`
     blown_up: str | None = None              # its training's `blown_up_note`
+    optimum: pd.DataFrame = field(default_factory=pd.DataFrame)  # `optimum_rows`
 
 
 def no_alert_cost(day: np.ndarray, card: np.ndarray, label: np.ndarray,
@@ -369,7 +370,9 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
                             "members": r.table.to_dict("records"), "config": r.config,
                             "chosen": r.chosen, "timing": r.timing,
                             "thresholds": _model_rows(common, r.name),
-                            "thresholds_other_periods": _model_rows(other, r.name)}
+                            "thresholds_other_periods": _model_rows(other, r.name),
+                            **({"optimum": r.optimum.to_dict("records")}
+                               if len(r.optimum) else {})}
                    for r in results},
         **({"handbook_data": handbook.DATA,   # the book's figures are of its simulation
             "handbook": [{"model": f.model, "fjax": f.fjax, "protocol": f.protocol.text,
@@ -387,6 +390,26 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
 def _model_rows(table: pd.DataFrame, model: str) -> list[dict]:
     """`table`'s rows of `model` as records ([] for an empty table)."""
     return table[table["model"] == model].to_dict("records") if len(table) else []
+
+
+def optimum_note(result: ModelResult) -> list[str]:
+    """A report line for a logistic model (`optimum_rows`): its mean training loss and test
+    AP beside its objective's optimum's; [] for other models."""
+    o = result.optimum
+    if o.empty:
+        return []
+    c = result.config
+    return [f"{result.name} stops short of the optimum of its own objective (training "
+            "loss, solved in float64 by L-BFGS on each training week): its training loss "
+            f"is {o['train_loss'].mean():.5f} against the optimum's "
+            f"{o['optimum_train_loss'].mean():.5f} and its test AP "
+            f"{o['average_precision'].mean():.3f} against the optimum's "
+            f"{o['optimum_average_precision'].mean():.3f} (means over periods and seeds; "
+            f"{c['optim']['name']} at learning rate {c['optim']['learning_rate']:g} "
+            f"({c['optim']['schedule']} schedule), {c['train']['epochs']} epochs of batches "
+            f"of {c['train']['batch_size']}), so its figures are of this training, not of "
+            "logistic regression at its best; metrics.json has each period's "
+            f"(models.{result.name}.optimum).", ""]
 
 
 def paired_note(paired: pd.DataFrame, primary: str, k: int) -> list[str]:
@@ -799,6 +822,7 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
              "seeds, not the uncertainty of a difference between models (see Paired "
              "comparison)." + _rule_note(results) + _presets_note(results), "",
              *_bold_note(" ".join(f"{r.name}: {r.blown_up}" for r in results if r.blown_up)),
+             *[line for r in results for line in optimum_note(r)],
              fpr_volume_note(periods_df, config.data.test_days, thresholds), ""]
     lines += paired_note(paired, results[0].name, k)
     lines += threshold_note(thresholds, summaries, k, config.data.delay_days)
