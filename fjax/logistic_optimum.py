@@ -2,9 +2,10 @@
 
 A logistic model trained for a fixed number of minibatch epochs stops where its budget
 and learning rate leave it, not at the optimum; its figures are then of that training,
-not of logistic regression. `bce_optimum` solves the same objective exactly (L-BFGS), so
-a task can report how far its fit stopped (credit: the largest logit gap; fraud: the
-training loss and test average precision beside the optimum's).
+not of logistic regression. `bce_optimum` (L-BFGS) and `bce_newton_optimum` (Newton)
+solve the same objective in float64, so a task can report how far its fit stopped
+(credit: the largest logit gap; fraud: the training loss and test average precision
+beside the optimum's).
 """
 
 from __future__ import annotations
@@ -29,13 +30,17 @@ def bce_loss(theta: np.ndarray, x: np.ndarray, y: np.ndarray, weight: np.ndarray
              pos_weight: float = 1.0, weight_decay: float = 0.0) -> tuple[float, np.ndarray]:
     """The objective and its gradient at `theta` = (kernel..., bias), in float64: the
     `weight`-weighted mean (plain mean without) of pos_weight y softplus(-z) +
-    (1 - y) softplus(z), z = x kernel + bias, plus weight_decay/2 |kernel|^2."""
+    (1 - y) softplus(z), z = x kernel + bias, plus weight_decay/2 |kernel|^2. The plain
+    mean's arithmetic is credit's before it moved here, so credit's optimum keeps its bits."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    w = np.ones(len(y)) if weight is None else np.asarray(weight, np.float64)
-    w = w / w.sum()
     z = x @ theta[:-1] + theta[-1]
-    loss = w @ (pos_weight * y * np.logaddexp(0, -z) + (1 - y) * np.logaddexp(0, z))
-    g = w * (-pos_weight * y * expit(-z) + (1 - y) * expit(z))
+    terms = pos_weight * y * np.logaddexp(0, -z) + (1 - y) * np.logaddexp(0, z)
+    dz = -pos_weight * y * expit(-z) + (1 - y) * expit(z)
+    if weight is None:
+        loss, g = np.mean(terms), dz / len(y)
+    else:
+        w = np.asarray(weight, np.float64) / np.sum(weight, dtype=np.float64)
+        loss, g = w @ terms, w * dz
     kernel = theta[:-1]
     return (float(loss + weight_decay / 2 * kernel @ kernel),
             np.r_[x.T @ g + weight_decay * kernel, g.sum()])
@@ -50,4 +55,37 @@ def bce_optimum(x: np.ndarray, y: np.ndarray, start: np.ndarray,
     best = minimize(bce_loss, np.asarray(start, np.float64), jac=True, method="L-BFGS-B",
                     args=(x, y, weight, pos_weight, weight_decay),
                     options={"maxiter": 10_000, "gtol": 1e-10, "ftol": 1e-15})
+    return best.x
+
+
+def bce_hessian(theta: np.ndarray, x: np.ndarray, y: np.ndarray,
+                weight: np.ndarray | None = None, pos_weight: float = 1.0,
+                weight_decay: float = 0.0) -> np.ndarray:
+    """The Hessian of `bce_loss` at `theta` in (kernel..., bias), in float64: [x 1]' D [x 1]
+    with D the normalised weight times (pos_weight y + 1 - y) p (1 - p), p = sigmoid(z),
+    plus weight_decay on the kernel's diagonal."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    w = np.ones(len(y)) if weight is None else np.asarray(weight, np.float64)
+    p = expit(x @ theta[:-1] + theta[-1])
+    d = w / w.sum() * (pos_weight * y + 1 - y) * p * (1 - p)
+    xb = np.c_[x, np.ones(len(y))]
+    h = (xb * d[:, None]).T @ xb
+    h[:-1, :-1] += weight_decay * np.eye(x.shape[1])
+    return h
+
+
+def bce_newton_optimum(x: np.ndarray, y: np.ndarray, start: np.ndarray,
+                       weight: np.ndarray | None = None, pos_weight: float = 1.0,
+                       weight_decay: float = 0.0) -> np.ndarray:
+    """`bce_optimum`'s minimiser by Newton's method (scipy's trust-exact with `bce_hessian`):
+    a few iterations where L-BFGS takes 40-60 (a fraud period's 68k training rows: 4-5
+    against 43-60, 0.3 s against 3-5 s), and closer to the optimum than L-BFGS's ftol stop
+    (1e-9 against 5e-6 from scikit-learn's newton-cholesky in a parameter). On rows a
+    hyperplane separates, without weight decay, it stops where the gradient falls under
+    its tolerance: the optimum is at infinity."""
+    x = np.asarray(x, np.float64)
+    args = (x, np.asarray(y, np.float64), weight, pos_weight, weight_decay)
+    best = minimize(bce_loss, np.asarray(start, np.float64), jac=True, hess=bce_hessian,
+                    method="trust-exact", args=args,
+                    options={"gtol": 1e-8, "maxiter": 100})
     return best.x

@@ -277,7 +277,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
             results[-1].optimum = optimum_rows(name, run_.config, run_.members, run_.params,
                                                stack, run_.test_scores)
             if len(results[-1].optimum):
-                timings[f"{name} optimum (L-BFGS)"] = time.perf_counter() - t
+                timings[f"{name} optimum (Newton)"] = time.perf_counter() - t
 
     timings["total"] = time.perf_counter() - t0
     write(run_dir, config, data.tx, periods_df, results, timings, selection, data.encodings(),

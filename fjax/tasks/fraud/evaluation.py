@@ -12,7 +12,7 @@ from scipy.special import expit
 from fjax.data.split_stack import SplitStack
 from fjax.data.transactions import Transactions
 from fjax.data.fraud_protocol import Period, threshold_sources
-from fjax.logistic_optimum import bce_loss, bce_optimum, descended_objective
+from fjax.logistic_optimum import bce_loss, bce_newton_optimum, descended_objective
 from fjax.fraud_metrics import (FPR_TARGETS, DailyAlerts, card_metrics, daily_alerts,
                                 rates_at_threshold, ranking_metrics, recall_key,
                                 threshold_at_alerts, threshold_at_fpr)
@@ -52,8 +52,8 @@ def optimum_rows(name: str, config, members: pd.DataFrame, params, stack: SplitS
                  scores: list[np.ndarray]) -> pd.DataFrame:
     """Per member of a logistic model (`descended_objective`; empty for any other): its
     mean training loss and test average precision beside those of the optimum of the
-    objective its optimizer descends on the same training rows (`bce_optimum`, from the
-    member's own parameters): a fixed epoch budget of minibatch steps stops short of it,
+    objective its optimizer descends on the same training rows (`bce_newton_optimum`, from
+    the member's own parameters): a fixed epoch budget of minibatch steps stops short of it,
     so its figures are of that training, not of logistic regression at its best."""
     settings = descended_objective(config.model.kind, config.loss.name,
                                    config.loss.pos_weight, config.optim.name,
@@ -61,22 +61,24 @@ def optimum_rows(name: str, config, members: pd.DataFrame, params, stack: SplitS
     if settings is None:
         return pd.DataFrame()
     pos_weight, decay = settings
-    x, y = np.asarray(stack.data["x"], np.float64), np.asarray(stack.data["y"][:, 0])
+    x, y = stack.data["x"], np.asarray(stack.data["y"][:, 0], np.float64)
     dense = params["params"]["dense"]
+    kernels, biases = (np.asarray(dense[p], np.float64) for p in ("kernel", "bias"))
     rows = []
     for i, (_, member) in enumerate(members.iterrows()):
         k = int(member["fold"])
         train, test = np.nonzero(stack.folds.train[k] > 0)[0], stack.val_rows(k)
-        theta = np.r_[np.asarray(dense["kernel"][i], np.float64)[:, 0],
-                      np.asarray(dense["bias"][i], np.float64)]
-        fit = (x[train], y[train], stack.folds.train[k][train], pos_weight, decay)
-        best = bce_optimum(fit[0], fit[1], theta, *fit[2:])
+        theta = np.r_[kernels[i, :, 0], biases[i]]
+        fit = (np.asarray(x[train], np.float64), y[train], stack.folds.train[k][train],
+               pos_weight, decay)
+        best = bce_newton_optimum(fit[0], fit[1], theta, *fit[2:])
         ap = lambda s: ranking_metrics(s, y[test])["average_precision"]  # noqa: E731
         rows.append({"model": name, "seed": int(member["seed"]), "period": k,
                      "train_loss": bce_loss(theta, *fit)[0],
                      "optimum_train_loss": bce_loss(best, *fit)[0],
                      "average_precision": ap(scores[i]),
-                     "optimum_average_precision": ap(x[test] @ best[:-1] + best[-1])})
+                     "optimum_average_precision": ap(np.asarray(x[test], np.float64) @ best[:-1]
+                                                     + best[-1])})
     return pd.DataFrame(rows)
 
 

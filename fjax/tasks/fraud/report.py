@@ -400,8 +400,8 @@ def optimum_note(result: ModelResult) -> list[str]:
         return []
     c = result.config
     return [f"{result.name} stops short of the optimum of its own objective (training "
-            "loss, solved in float64 by L-BFGS on each training week): its training loss "
-            f"is {o['train_loss'].mean():.5f} against the optimum's "
+            "loss, solved in float64 by Newton's method on each period's training rows): "
+            f"its training loss is {o['train_loss'].mean():.5f} against the optimum's "
             f"{o['optimum_train_loss'].mean():.5f} and its test AP "
             f"{o['average_precision'].mean():.3f} against the optimum's "
             f"{o['optimum_average_precision'].mean():.3f} (means over periods and seeds; "
