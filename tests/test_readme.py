@@ -45,9 +45,14 @@ def readme_commands(program: str) -> list[list[str]]:
             if line.startswith(program + " ")]
 
 
-def test_every_fjax_command_in_the_readme_parses(calls, capsys):
+def test_every_fjax_command_in_the_readme_parses(calls, capsys, tmp_path, monkeypatch):
     """Each `fjax run|sweep` line of the README reaches its task with the settings it
-    names: an option renamed in the code but not in the README fails here."""
+    names: an option renamed in the code but not in the README fails here. The
+    `--config runs/credit/config.json` line reads a default credit run's settings."""
+    from fjax.config import to_json
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "credit").mkdir(parents=True)
+    (tmp_path / "runs" / "credit" / "config.json").write_text(to_json(get_task("credit").Config()))
     commands = readme_commands("fjax")
     assert len(commands) >= 10
     for words in commands:
