@@ -396,6 +396,59 @@ def test_fraud_roc_and_pr_curves_draw_each_period_and_give_the_reports_means(tmp
         plt.close(fig)
 
 
+@pytest.mark.parametrize("name", ["mlp", "autoencoder"])
+def test_fraud_score_distributions_standardise_each_periods_scores(tmp_path, monkeypatch,
+                                                                   name):
+    """Each test period has its own model and score scale (here period 1's scores are
+    shifted by 6): the histograms pooled the raw scores, two humps per class that showed
+    the periods' scales, not how the classes part. Each period's scores are now
+    standardised on their own (float64 numpy here), and the title and axis say so."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from fjax.tasks.fraud import evaluation as fraud_evaluation
+    from fjax.tasks.fraud import plots as fraud_plots
+    from fjax.tasks.fraud import report as fraud_report
+
+    figures = {}
+    keep = lambda fig, path: figures.setdefault(Path(path).name, fig)  # noqa: E731
+    monkeypatch.setattr(plots, "save_figure", keep)
+    monkeypatch.setattr(fraud_plots, "save_figure", keep)
+    rng = np.random.default_rng(0)
+    labels = {p: (rng.random(500) < 0.1).astype(float) for p in (0, 1)}
+    scores = {p: 3 * y + (1 + p) * rng.standard_normal(500) + 6 * p for p, y in labels.items()}
+    model = SimpleNamespace(name=name, scores=scores, labels=labels, logits=name == "mlp",
+                            alerts={(0, 0): None, (1, 0): None}, history=None)
+    members = pd.DataFrame({"model": name, "seed": 0, "period": [0, 1],
+                            **{m: 0.5 for m in fraud_evaluation.METRICS}})
+    daily = pd.DataFrame({"model": name, "period": [0, 1], "card_precision": 0.3,
+                          "date": pd.to_datetime(["2018-08-08", "2018-08-09"])})
+    fraud_report._plots(SimpleNamespace(file=lambda f: tmp_path / f), [model], 100, daily,
+                        fraud_evaluation.summarize(members))
+    fig = figures["score_distributions.png"]
+    ax = fig.axes[0]
+    z = np.concatenate([(scores[p] - scores[p].mean()) / scores[p].std() for p in (0, 1)])
+    y = np.concatenate([labels[p] for p in (0, 1)])
+    z = np.clip(z, *np.percentile(z, [0.1, 99.9]))
+    edges = np.histogram_bin_edges(z, bins=40)
+    for bars, value in zip(ax.containers, (0, 1)):
+        heights = [b.get_height() for b in bars]
+        np.testing.assert_allclose(heights, np.histogram(z[y == value], edges, density=True)[0],
+                                   rtol=1e-9)
+        np.testing.assert_allclose([b.get_x() for b in bars], edges[:-1], rtol=1e-9,
+                                   atol=1e-12)
+    kind = "logit" if name == "mlp" else "reconstruction error"
+    assert ax.get_title().startswith(f"{name}: test scores standardised within each period\n"
+                                     "(each period's own model and scale;")
+    assert ax.get_xlabel() == f"{kind} minus its test period's mean, over its std"
+    assert clipped_texts(fig) == []
+    for f in figures.values():
+        plt.close(f)
+    constant = fraud_plots.standardised_by_period([(np.full(3, 2.0), np.zeros(3))])[0]
+    assert np.array_equal(constant, np.zeros(3))   # centred, not 0/0
+
+
 def test_daily_card_precision_draws_overlapping_periods_as_separate_lines(tmp_path,
                                                                          monkeypatch):
     """With data.step_days 2 and 4-day test weeks, periods 0 and 1 share two days: one

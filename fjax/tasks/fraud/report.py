@@ -22,7 +22,8 @@ from fjax.tasks.fraud.dataset import LEAK_AUC, SKEW_LIMIT
 from fjax.tasks.fraud.evaluation import (LOWER_IS_BETTER, alerts_frame, budget_target,
                                         daily_frame, paired_differences, split_common,
                                         summarize, summarize_thresholds)
-from fjax.tasks.fraud.plots import daily_card_precision, period_curves
+from fjax.tasks.fraud.plots import (daily_card_precision, period_curves,
+                                    standardised_by_period)
 
 
 @dataclass
@@ -605,17 +606,17 @@ def _plots(run_dir: RunDir, results: list[ModelResult], k: int, daily: pd.DataFr
                       run_dir.file(file), title=f"{title}, one line per test period\n(each "
                       f"period's own model: scores not pooled){which}")
     primary = results[0]
-    scores = np.concatenate([s for s, _ in curves[primary.name]])
-    labels = np.concatenate([y for _, y in curves[primary.name]])
+    scores, labels = standardised_by_period(curves[primary.name])
     lo, hi = np.percentile(scores, [0.1, 99.9])
+    kind = ("reconstruction error" if primary.name == "autoencoder"
+            else "logit" if primary.logits else "score")
     plots.score_distributions(np.clip(scores, lo, hi), labels,
                               run_dir.file("score_distributions.png"),
                               names=("legitimate", "fraud"),
-                              xlabel=("reconstruction error" if primary.name == "autoencoder"
-                                      else "logit" if primary.logits else "score"),
-                              title=f"{primary.name}: test scores "
-                                    f"({'logit' if primary.logits else 'score'}, "
-                                    f"clipped to the 0.1-99.9 percentiles){which}")
+                              xlabel=f"{kind} minus its test period's mean, over its std",
+                              title=f"{primary.name}: test scores standardised within each "
+                                    f"period\n(each period's own model and scale; "
+                                    f"0.1-99.9 percentiles){which}")
     # each day's precision, the mean over seeds as in the report (daily.csv's rows)
     by_day = daily.groupby(["model", "period", "date"], sort=False)["card_precision"].mean()
     series = {r.name: [(pd.to_datetime(days.index.get_level_values("date")).to_numpy(),
