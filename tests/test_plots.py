@@ -290,7 +290,19 @@ def test_the_precision_recall_legend_covers_no_curve(tmp_path, monkeypatch):
     assert covered == 0
 
 
-def test_fraud_figures_of_several_seeds_keep_their_titles_inside(tmp_path, monkeypatch):
+@pytest.fixture
+def fraud_figures(monkeypatch) -> dict:
+    """The figures that fraud's plots save, by file name, kept instead of written."""
+    from fjax.tasks.fraud import plots as fraud_plots
+
+    figures = {}
+    keep = lambda fig, path: figures.setdefault(Path(path).name, fig)  # noqa: E731
+    monkeypatch.setattr(plots, "save_figure", keep)
+    monkeypatch.setattr(fraud_plots, "save_figure", keep)
+    return figures
+
+
+def test_fraud_figures_of_several_seeds_keep_their_titles_inside(tmp_path, fraud_figures):
     """With --seeds 2 the ROC and precision-recall titles ("ROC (test periods pooled, the
     first of 2 seeds (seed 0))") ran past both edges of their 4.5-inch figures."""
     from types import SimpleNamespace
@@ -298,13 +310,8 @@ def test_fraud_figures_of_several_seeds_keep_their_titles_inside(tmp_path, monke
     import pandas as pd
 
     from fjax.tasks.fraud import evaluation as fraud_evaluation
-    from fjax.tasks.fraud import plots as fraud_plots
     from fjax.tasks.fraud import report as fraud_report
 
-    figures = {}
-    keep = lambda fig, path: figures.setdefault(Path(path).name, fig)  # noqa: E731
-    monkeypatch.setattr(plots, "save_figure", keep)
-    monkeypatch.setattr(fraud_plots, "save_figure", keep)
     rng = np.random.default_rng(0)
     labels = {p: (rng.random(300) < 0.1).astype(float) for p in (0, 1)}
     scores = {p: 2 * y + rng.standard_normal(300) for p, y in labels.items()}
@@ -321,10 +328,10 @@ def test_fraud_figures_of_several_seeds_keep_their_titles_inside(tmp_path, monke
                             **{m: 0.5 for m in fraud_evaluation.METRICS}})
     fraud_report._plots(SimpleNamespace(file=lambda name: tmp_path / name), [mlp], 100, daily,
                         fraud_evaluation.summarize(members))
-    clipped = {name: clipped_texts(fig) for name, fig in figures.items()}
-    loss_title = figures["training_loss.png"].axes[0].get_title()
-    loss_axis = figures["training_loss.png"].axes[0].get_ylabel()
-    for fig in figures.values():
+    clipped = {name: clipped_texts(fig) for name, fig in fraud_figures.items()}
+    loss_title = fraud_figures["training_loss.png"].axes[0].get_title()
+    loss_axis = fraud_figures["training_loss.png"].axes[0].get_ylabel()
+    for fig in fraud_figures.values():
         plt.close(fig)
     assert "roc_curve.png" in clipped and {k: v for k, v in clipped.items() if v} == {}
     # it said "(median over periods)" of 2 periods x 2 seeds, its legend "over members"
@@ -333,7 +340,7 @@ def test_fraud_figures_of_several_seeds_keep_their_titles_inside(tmp_path, monke
 
 
 def test_fraud_roc_and_pr_curves_draw_each_period_and_give_the_reports_means(tmp_path,
-                                                                            monkeypatch):
+                                                                            fraud_figures):
     """Each test period has its own model and score scale (here period 1's scores are
     shifted by 4): the curves pooled them into one, whose area (the mlp's AUC 0.740 here)
     was no period's and not the report's mean of the periods' (0.986). One line per period and
@@ -346,13 +353,8 @@ def test_fraud_roc_and_pr_curves_draw_each_period_and_give_the_reports_means(tmp
                                  roc_auc_score, roc_curve)
 
     from fjax.tasks.fraud import evaluation as fraud_evaluation
-    from fjax.tasks.fraud import plots as fraud_plots
     from fjax.tasks.fraud import report as fraud_report
 
-    figures = {}
-    keep = lambda fig, path: figures.setdefault(Path(path).name, fig)  # noqa: E731
-    monkeypatch.setattr(plots, "save_figure", keep)
-    monkeypatch.setattr(fraud_plots, "save_figure", keep)
     rng = np.random.default_rng(0)
     labels = {p: (rng.random(400) < 0.1).astype(float) for p in (0, 1)}
     models, rows = [], []
@@ -374,7 +376,7 @@ def test_fraud_roc_and_pr_curves_draw_each_period_and_give_the_reports_means(tmp
     table = fraud_report.results_table(summary, 100, handbook_column=False)
     for file, metric, column in (("roc_curve.png", "auc", "AUC"),
                                  ("pr_curve.png", "average_precision", "AP")):
-        ax = figures[file].axes[0]
+        ax = fraud_figures[file].axes[0]
         lines = [ln for ln in ax.get_lines() if ln.get_linestyle() != ":"]
         assert len(lines) == 4                         # 2 models x 2 periods
         for line, (model, p) in zip(lines, [(m.name, p) for m in models for p in (0, 1)]):
@@ -392,12 +394,12 @@ def test_fraud_roc_and_pr_curves_draw_each_period_and_give_the_reports_means(tmp
             shown = table.loc[table["model"] == model, column].item()
             assert text == f"{model}: {column} {mean:.3f} (mean of 2 periods)"
             assert shown.startswith(f"{mean:.3f} ")    # the Results table's figure
-    for fig in figures.values():
+    for fig in fraud_figures.values():
         plt.close(fig)
 
 
 @pytest.mark.parametrize("name", ["mlp", "autoencoder"])
-def test_fraud_score_distributions_standardise_each_periods_scores(tmp_path, monkeypatch,
+def test_fraud_score_distributions_standardise_each_periods_scores(tmp_path, fraud_figures,
                                                                    name):
     """Each test period has its own model and score scale (here period 1's scores are
     shifted by 6): the histograms pooled the raw scores, two humps per class that showed
@@ -411,10 +413,6 @@ def test_fraud_score_distributions_standardise_each_periods_scores(tmp_path, mon
     from fjax.tasks.fraud import plots as fraud_plots
     from fjax.tasks.fraud import report as fraud_report
 
-    figures = {}
-    keep = lambda fig, path: figures.setdefault(Path(path).name, fig)  # noqa: E731
-    monkeypatch.setattr(plots, "save_figure", keep)
-    monkeypatch.setattr(fraud_plots, "save_figure", keep)
     rng = np.random.default_rng(0)
     labels = {p: (rng.random(500) < 0.1).astype(float) for p in (0, 1)}
     scores = {p: 3 * y + (1 + p) * rng.standard_normal(500) + 6 * p for p, y in labels.items()}
@@ -426,7 +424,7 @@ def test_fraud_score_distributions_standardise_each_periods_scores(tmp_path, mon
                           "date": pd.to_datetime(["2018-08-08", "2018-08-09"])})
     fraud_report._plots(SimpleNamespace(file=lambda f: tmp_path / f), [model], 100, daily,
                         fraud_evaluation.summarize(members))
-    fig = figures["score_distributions.png"]
+    fig = fraud_figures["score_distributions.png"]
     ax = fig.axes[0]
     z = np.concatenate([(scores[p] - scores[p].mean()) / scores[p].std() for p in (0, 1)])
     y = np.concatenate([labels[p] for p in (0, 1)])
@@ -443,14 +441,14 @@ def test_fraud_score_distributions_standardise_each_periods_scores(tmp_path, mon
                                      "(each period's own model and scale;")
     assert ax.get_xlabel() == f"{kind} minus its test period's mean, over its std"
     assert clipped_texts(fig) == []
-    for f in figures.values():
+    for f in fraud_figures.values():
         plt.close(f)
     constant = fraud_plots.standardised_by_period([(np.full(3, 2.0), np.zeros(3))])[0]
     assert np.array_equal(constant, np.zeros(3))   # centred, not 0/0
 
 
 def test_daily_card_precision_draws_overlapping_periods_as_separate_lines(tmp_path,
-                                                                         monkeypatch):
+                                                                         fraud_figures):
     """With data.step_days 2 and 4-day test weeks, periods 0 and 1 share two days: one
     line per model through the days sorted by date zigzagged between the periods'
     values of each shared day. One line per period now, each its own days in order."""
@@ -459,13 +457,8 @@ def test_daily_card_precision_draws_overlapping_periods_as_separate_lines(tmp_pa
     import pandas as pd
 
     from fjax.tasks.fraud import evaluation as fraud_evaluation
-    from fjax.tasks.fraud import plots as fraud_plots
     from fjax.tasks.fraud import report as fraud_report
 
-    figures = {}
-    keep = lambda fig, path: figures.setdefault(Path(path).name, fig)  # noqa: E731
-    monkeypatch.setattr(plots, "save_figure", keep)
-    monkeypatch.setattr(fraud_plots, "save_figure", keep)
     rng = np.random.default_rng(0)
     labels = {p: (rng.random(200) < 0.1).astype(float) for p in (0, 1)}
     mlp = SimpleNamespace(name="mlp", scores={p: y + rng.standard_normal(200)
@@ -480,12 +473,12 @@ def test_daily_card_precision_draws_overlapping_periods_as_separate_lines(tmp_pa
                             **{m: 0.5 for m in fraud_evaluation.METRICS}})
     fraud_report._plots(SimpleNamespace(file=lambda name: tmp_path / name), [mlp], 100, daily,
                         fraud_evaluation.summarize(members))
-    ax = figures["daily_card_precision.png"].axes[0]
+    ax = fraud_figures["daily_card_precision.png"].axes[0]
     lines = ax.get_lines()
     drawn = [([d.date() for d in mdates.num2date(ln.get_xdata(orig=False))],
               list(ln.get_ydata())) for ln in lines]
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    for fig in figures.values():
+    for fig in fraud_figures.values():
         plt.close(fig)
     assert len(lines) == 2
     for (x, y), p in zip(drawn, (0, 1)):
