@@ -158,9 +158,9 @@ def with_unseen(woe: WOE, values: np.ndarray) -> WOE:
     training applicants' mix). WOE 0 is the population's odds, not the average
     applicant's WOE (sum_b share_b WOE_b: 0.155 for German credit's checking account): a
     linear model would score such a value away from the average applicant."""
+    if isinstance(woe, NumericWoe) and np.isnan(np.asarray(values, np.float64)).any():
+        return woe                       # the missing bin has a WOE of its own
     mix = float(np.mean(woe.transform(values)))
     if isinstance(woe, CategoricalWoe):
         return CategoricalWoe(woe.categories, woe.woe, mix)
-    if np.isnan(np.asarray(values, np.float64)).any():
-        return woe                       # the missing bin has a WOE of its own
     return NumericWoe(woe.edges, woe.woe, mix)
