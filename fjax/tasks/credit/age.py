@@ -77,12 +77,13 @@ def age_check(final: FinalModel, frame: pd.DataFrame, column: str, scale: ScoreS
     best = int(np.argmax(np.where(old, -np.inf, mean)))
     worst = int(np.argmin(np.where(old, mean, np.inf)))
     binned = bins(woe, ages)   # None where age is not binned: each age is its own band
+
+    def at(i: int) -> dict:
+        return {"age": float(ages[i]), "band": binned[i] if binned else None}
+
     return {**facts, "ages": ages.tolist(), "bands": binned or [f"{a:g}" for a in ages],
-            "points": points.tolist(),
-            "best_under": {"age": float(ages[best]), "band": binned[best] if binned else None},
-            "worst_elderly": {"age": float(ages[worst]),
-                              "band": binned[worst] if binned else None,
-                              "points": float(points[worst])},
+            "points": points.tolist(), "best_under": at(best),
+            "worst_elderly": {**at(worst), "points": float(points[worst])},
             "shortfall_max": float(shortfall.max()),
             "applicants_scored_down": float(np.mean(shortfall > TOLERANCE)),
             "negative_factor": bool(shortfall.max() > TOLERANCE)}
