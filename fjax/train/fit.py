@@ -23,8 +23,8 @@ from fjax.train.epoch import evaluate
 from fjax.train.loop import (EvalFn, LoopState, RunRecord, advance_jit, loop_spec, run_epochs,
                              warn_unselected)
 from fjax.train.state import TrainState
-from fjax.train.step import (LossFn, cached_per_loss, check_loss_fn, eval_weight_matters,
-                             make_eval_step, make_train_step)
+from fjax.train.step import (LossFn, cached_per_loss, check_loss_fn, make_eval_step,
+                             make_train_step)
 
 
 class TrainingDiverged(FloatingPointError):
@@ -174,8 +174,8 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
     warn_partial_epoch(int(state.step), spec.n_batches)
     with inputs_named(data):
         check_loss_fn(loss_fn, state.params, data, np.asarray(weights), spec.batch_size,
-                      spec.n_batches, evaluates and eval_weight_matters(
-                          np.asarray(val_weights), config.eval_batch_size))
+                      spec.n_batches, val_weights if evaluates else None,
+                      config.eval_batch_size)
     step_fn = functools.partial(advance_jit, spec, make_train_step(loss_fn),
                                 eval_fn if has_val else None)
     loop = LoopState.start(state)

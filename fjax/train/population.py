@@ -46,7 +46,7 @@ from fjax.train.members import (InitFn, check_grid, check_optimizer_values, chec
 from fjax.train.objective import apply_model
 from fjax.train.population_file import (population_bytes, population_fields, read_population,
                                        write_atomic)
-from fjax.train.step import check_loss_fn, eval_weight_matters
+from fjax.train.step import check_loss_fn
 
 
 @dataclass
@@ -309,8 +309,8 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
     with inputs_named(data):
         check_loss_fn(functools.partial(loss_fn, hparams=first) if loss_names else loss_fn,
                       jax.eval_shape(init_fn, jax.random.PRNGKey(0)), data, member_weights,
-                      spec.batch_size, spec.n_batches, has_val and eval_fn is None
-                      and eval_weight_matters(np.asarray(val_masks), train.eval_batch_size))
+                      spec.batch_size, spec.n_batches,
+                      val_masks if has_val and eval_fn is None else None, train.eval_batch_size)
     columns = {k: jnp.asarray(members[k].to_numpy(), jnp.float32) for k in hparams}
     loss_hp = {k: columns[k] for k in loss_names}
     loop = init_population(init_fn, tx, jnp.asarray(members["seed"].to_numpy(), jnp.uint32),

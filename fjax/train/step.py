@@ -134,13 +134,15 @@ def with_model_state(params: Any, model_state: Mapping[str, Any]) -> Any:
 
 
 def check_loss_fn(loss_fn: LossFn, params: Any, data: dict, weights: np.ndarray,
-                  batch_size: int, n_batches: int, eval_weights_matter: bool = False) -> None:
+                  batch_size: int, n_batches: int, val_weights: np.ndarray | None = None,
+                  eval_batch_size: int = 0) -> None:
     """Refuse a loss that breaks the contract before anything compiles, where jax's own
     errors would not say what is wrong: it must return (a float scalar, a dict of metrics
     or None) (`loss_output_problem`), and read batch["weight"] where that matters
-    (`weight_matters` in training; `eval_weights_matter`, from `eval_weight_matters`,
-    where the loss also evaluates). Traced once per loss and shapes, on a batch of two
-    rows; the operations that only make aux metrics are removed from the weight check."""
+    (`weight_matters` in training; `eval_weight_matters` on `val_weights` in batches of
+    `eval_batch_size`, given where the loss also evaluates). Traced once per loss and
+    shapes, on a batch of two rows; the operations that only make aux metrics are removed
+    from the weight check."""
     member = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), params)
     rows = {k: jax.ShapeDtypeStruct((2,) + v.shape[1:], v.dtype) for k, v in data.items()}
     key = (jax.tree.structure(member), *((a.shape, a.dtype) for a in jax.tree.leaves(member)),
@@ -151,7 +153,8 @@ def check_loss_fn(loss_fn: LossFn, params: Any, data: dict, weights: np.ndarray,
     problem, reads_weight = verdicts[key]
     if problem:
         raise ValueError(problem)
-    matters = eval_weights_matter or weight_matters(np.asarray(weights), batch_size, n_batches)
+    matters = weight_matters(np.asarray(weights), batch_size, n_batches) or (
+        val_weights is not None and eval_weight_matters(np.asarray(val_weights), eval_batch_size))
     if matters and not reads_weight:
         raise ValueError(
             "loss_fn's loss does not read batch['weight'], but batches (of training or of "
