@@ -69,16 +69,17 @@ def optimum_rows(name: str, config, members: pd.DataFrame, params, stack: SplitS
         k = int(member["fold"])
         train, test = np.nonzero(stack.folds.train[k] > 0)[0], stack.val_rows(k)
         theta = np.r_[kernels[i, :, 0], biases[i]]
-        fit = (np.asarray(x[train], np.float64), y[train], stack.folds.train[k][train],
-               pos_weight, decay)
-        best = bce_newton_optimum(fit[0], fit[1], theta, *fit[2:])
-        ap = lambda s: ranking_metrics(s, y[test])["average_precision"]  # noqa: E731
+        fit = {"x": np.asarray(x[train], np.float64), "y": y[train],
+               "weight": stack.folds.train[k][train], "pos_weight": pos_weight,
+               "weight_decay": decay}
+        best = bce_newton_optimum(start=theta, **fit)
+        optimum_scores = np.asarray(x[test], np.float64) @ best[:-1] + best[-1]
+        ap = [ranking_metrics(s, y[test])["average_precision"]
+              for s in (scores[i], optimum_scores)]
         rows.append({"model": name, "seed": int(member["seed"]), "period": k,
-                     "train_loss": bce_loss(theta, *fit)[0],
-                     "optimum_train_loss": bce_loss(best, *fit)[0],
-                     "average_precision": ap(scores[i]),
-                     "optimum_average_precision": ap(np.asarray(x[test], np.float64) @ best[:-1]
-                                                     + best[-1])})
+                     "train_loss": bce_loss(theta, **fit)[0],
+                     "optimum_train_loss": bce_loss(best, **fit)[0],
+                     "average_precision": ap[0], "optimum_average_precision": ap[1]})
     return pd.DataFrame(rows)
 
 
