@@ -613,3 +613,21 @@ def test_the_credit_learning_curve_names_its_loss(tmp_path, monkeypatch):
     for fig in figures.values():
         plt.close(fig)
     assert ylabel == "focal loss (gamma 2)"
+
+
+def test_the_forecast_plot_of_a_file_without_dates_names_its_close_ups_rows(
+        tmp_path, monkeypatch):
+    """A run on a file without a date column (row numbers for dates) crashed drawing
+    forecast.png: the close-up's span converted row 80 to a datetime ("Could not convert
+    object to NumPy datetime"). It names the rows as report.md does (`date_texts`)."""
+    from fjax.tasks.forecast import plots as forecast_plots
+
+    figures = []
+    monkeypatch.setattr(forecast_plots, "save_figure", lambda fig, path: figures.append(fig))
+    dates = np.arange(80, 280)[:, None]
+    actual = np.linspace(100.0, 120.0, 200)[:, None]
+    forecast_plots.forecast_plot(tmp_path / "f.png", dates, actual, actual + 1, actual,
+                                 None, None, zoom=50)
+    title = figures[0].axes[1].get_title()
+    plt.close(figures[0])
+    assert title == "Close up: the last 50 test dates, 230 to 279"

@@ -16,6 +16,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
 from fjax.report.plots import save_figure  # noqa: E402
+from fjax.tasks.forecast.data import date_texts  # noqa: E402
 from fjax.tasks.forecast.report import price  # noqa: E402
 
 COLORS = {"model": "tab:blue", "naive": "tab:orange", "drift": "tab:green",
@@ -38,11 +39,9 @@ def wrapped(label: str, width: int = 36) -> str:
 
 
 def span_text(first, last) -> str:
-    """'2018-07-09 to 2018-12-31' (with times of day where either has one)."""
-    ends = [np.datetime_as_string(np.datetime64(d, "m")) for d in (first, last)]
-    if all(e.endswith("T00:00") for e in ends):
-        ends = [e[:-6] for e in ends]
-    return " to ".join(e.replace("T", " ") for e in ends)
+    """'2018-07-09 to 2018-12-31', each end as the report writes dates (`date_texts`): with
+    times of day where either has one, row numbers where the file has no date column."""
+    return " to ".join(date_texts(np.array([first, last])))
 
 
 def forecast_plot(path: str | Path, dates: np.ndarray, actual: np.ndarray, model: np.ndarray,
