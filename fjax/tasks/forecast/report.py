@@ -96,11 +96,16 @@ def ahead_frame(data: ForecastData, ahead: dict, m: dict) -> pd.DataFrame:
     return rounded(frame)
 
 
+def setting_text(v) -> str:
+    """A grid setting's value as report.md and the plots write it: 0.001 and 32, not
+    0.001000 and 32.00."""
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
 def grid_point_text(point: int, settings: dict) -> str:
     """"grid point 2: model.kind lstm, optim.learning_rate 0.001": a grid point (from 1)
     and its settings (None: a field its choices do not read), as report and plots name it."""
-    text = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
-                     for k, v in settings.items() if v is not None)
+    text = ", ".join(f"{k} {setting_text(v)}" for k, v in settings.items() if v is not None)
     return f"grid point {point}" + (f": {text}" if text else "")
 
 
@@ -401,12 +406,9 @@ def origin_table(m: dict) -> str:
 def grid_table(rows: list[dict]) -> str:
     """The sweep's rows or each origin's choice: metrics by `PRICE`, as the metric table
     writes them, and each grid setting (a `section.field` column) as the text names it
-    (`grid_point_text`): 0.001 and batch 32, not 0.001000 and 32.00."""
-    def setting(v):
-        if v is None:    # a field this point's choices do not read: n/a
-            return None
-        return f"{v:g}" if isinstance(v, float) else str(v)
-    shown = [{k: setting(v) if "." in k else v for k, v in row.items()} for row in rows]
+    (`setting_text`; None, a field this point's choices do not read: n/a)."""
+    shown = [{k: setting_text(v) if "." in k and v is not None else v for k, v in row.items()}
+             for row in rows]
     return markdown_table(pd.DataFrame(shown), PRICE)
 
 
@@ -555,8 +557,7 @@ def swept_text(selected: dict) -> str:
     """", optim.weight_decay 0.0001, loss.huber_delta 0.5": the reported grid point's
     value of every swept field the Model line does not already name (None: a field its
     choices do not read)."""
-    return "".join(f", {path} {v:g}" if isinstance(v, float) else f", {path} {v}"
-                   for path, v in selected.items()
+    return "".join(f", {path} {setting_text(v)}" for path, v in selected.items()
                    if path not in MODEL_LINE_PATHS and v is not None)
 
 
