@@ -65,3 +65,18 @@ def test_a_rejected_calibration_says_what_it_means_and_what_to_do():
     assert hl["p_value"] < 0.05
     line = " ".join(bands_lines(bands, hl))
     assert "rejected at 5%: " in line and "--scorecard.calibration" in line
+
+
+@pytest.mark.parametrize("used, other", [("isotonic", "platt"), ("platt", "isotonic")])
+def test_a_rejected_calibration_is_not_told_to_apply_the_calibration_it_had(used, other):
+    """An isotonic-calibrated German run (--seeds 2) failed Hosmer-Lemeshow (19.33 on 10
+    df, p = 0.036) and the report advised `--scorecard.calibration platt` or `isotonic`:
+    the second is what it already ran."""
+    pd_ = np.repeat([0.05, 0.1, 0.2, 0.4], 50)
+    y = (np.arange(200) % 2).astype(float)
+    bands = pd_bands(pd_, y, bands=4)
+    hl = hosmer_lemeshow(bands)
+    line = " ".join(bands_lines(bands, hl, used))
+    assert f"after the cross-fitted {used} calibration" in line
+    assert f"--scorecard.calibration {other}`" in line
+    assert f"--scorecard.calibration {used}" not in line and f"or `{used}`" not in line

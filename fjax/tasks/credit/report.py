@@ -124,16 +124,28 @@ def pooled_auc_line(metrics: dict) -> str:
             f"is the spread of single folds), KS {p['ks']:.4f}.")
 
 
-def bands_lines(bands: pd.DataFrame | None, hl: dict | None) -> list[str]:
-    """The gains table: rank ordering and calibration of the out-of-fold PDs by band."""
+def recalibration_advice(calibration: str) -> str:
+    """What to try when the deployed PDs' calibration is rejected: the calibrations not
+    already applied (a rejected isotonic run is not told to use isotonic), or a refit."""
+    others = [c for c in ("platt", "isotonic") if c != calibration]
+    if calibration == "none":
+        return "until recalibrated (`--scorecard.calibration platt` or `isotonic`) or refitted"
+    return (f"even after the cross-fitted {calibration} calibration, until recalibrated "
+            f"otherwise (`--scorecard.calibration {others[0]}`) or refitted")
+
+
+def bands_lines(bands: pd.DataFrame | None, hl: dict | None,
+                calibration: str = "none") -> list[str]:
+    """The gains table: rank ordering and calibration of the out-of-fold PDs by band
+    (`calibration`: the scorecard.calibration the deployed PDs went through)."""
     if bands is None or hl is None:
         return []
     order = ("the bad rate never rises from a riskier band to a safer one"   # ties allowed
              if hl["inversions"] == 0 else
              f"{hl['inversions']} inversion(s): a safer band with a higher bad rate")
-    fit = ("rejected at 5%: the PDs are not the bad rates they predict (see the bands with a small "
-           "`binomial_p`), so use them to rank, not as probabilities, until recalibrated "
-           "(`--scorecard.calibration platt` or `isotonic`) or refitted"
+    fit = ("rejected at 5%: the PDs are not the bad rates they predict (see the bands with a "
+           "small `binomial_p`), so use them to rank, not as probabilities, "
+           + recalibration_advice(calibration)
            if hl["p_value"] < 0.05 else "not rejected at 5%")
     return ["## Rank ordering and calibration by PD band (gains.csv)", "",
             "Out-of-fold PDs as deployed (`pd_oof`) in bands cut at their deciles, riskiest "
@@ -463,7 +475,7 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
                                           [_fmt(m[k], s[k]) for k in m]})),
              "", pooled_auc_line(metrics), "",
              per_fold_text(metrics, per_fold), "", markdown_table(per_fold), "",
-             *bands_lines(bands, metrics["cv"].get("hosmer_lemeshow")),
+             *bands_lines(bands, metrics["cv"].get("hosmer_lemeshow"), d["calibration"]),
               "## Every configuration (mean and std over folds x seeds; all metrics in "
               "cv_summary.csv)", "", markdown_table(_short(summary)), "",
               *selection_lines(metrics.get("selection"), metrics["cv"]["seeds"]),
