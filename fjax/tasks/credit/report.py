@@ -418,9 +418,9 @@ def characteristics_lines(chars: pd.DataFrame) -> list[str]:
     lines = ["## Characteristics (each column on its own; characteristics.csv)", "",
              "`iv`: information value of the column's WOE bins on the labelled applicants "
              "(Siddiqi: < 0.02 useless, < 0.1 weak, < 0.3 medium, <= 0.5 strong, above "
-             "suspicious), each bin's goods and bads smoothed by 0.5 as the WOE's (so a "
-             "little under the IV of the raw counts, and finite with an empty cell); it "
-             "grows with the number of bins even for noise. `auc_alone`: "
+             "suspicious), each bin's goods and bads smoothed by 0.5 as the WOE's (so "
+             "finite with an empty cell, and a little above or below the IV of the raw "
+             "counts); it grows with the number of bins even for noise. `auc_alone`: "
              "the column's ROC-AUC alone, its WOE fitted on the other folds (0.5: no "
              "signal, at any number of bins). `woe_trend`: how a numeric column's WOE "
              "moves as its value rises; a scorecard's points usually should move one way, "
