@@ -525,7 +525,13 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               "pooled out-of-fold metrics score), `pd`, `score` and `decision` (from the "
               "final model refit on every applicant, so in-sample), and up to "
               "`scorecard.reasons` reason codes: the attribute, its value and its points "
-              "against the reference applicant, most adverse first.",
+              "against the reference applicant, most adverse first, only attributes that "
+              "cost points. The reference is the mean training applicant (the base "
+              "points'): under logistic regression each attribute's points average 0 over "
+              "the training applicants, so the reasons are the attributes scored furthest "
+              "below all applicants' average for them (a method Regulation B's commentary, "
+              "comment 9(b)(2)-5, accepts), not the points lost against each attribute's "
+              "best value, which can rank them otherwise.",
               "- `scorecard.csv` (logistic regression): points per attribute value; "
               "`<missing>` is a missing value and `<unknown>` a category the training data "
               "never held (scored, as is a missing value where the training data held none, "
