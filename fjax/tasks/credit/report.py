@@ -154,7 +154,18 @@ def bands_lines(bands: pd.DataFrame | None, hl: dict | None,
             markdown_table(bands), "",
             f"Rank ordering: {order}. Hosmer-Lemeshow: {hl['statistic']:.2f} on "
             f"{hl['dof']} degrees of freedom, p = {hl['p_value']:.3g}: calibration is "
-            f"{fit}.", ""]
+            f"{fit}. {band_tests_text(bands)}", ""]
+
+
+def band_tests_text(bands: pd.DataFrame) -> str:
+    """How many bands' binomial tests fall under 5%, against the number expected by
+    chance alone: with B bands of exact PDs about 0.05 B do, so one small p among ten is
+    weak evidence (Bonferroni's level: 0.05 / B); Hosmer-Lemeshow tests them together."""
+    b = len(bands)
+    small = int((bands["binomial_p"] < 0.05).sum())
+    return (f"{small} of the {b} bands' binomial tests fall under 5%, where "
+            f"{0.05 * b:.2g} would by chance alone with exact PDs (each band tested on its "
+            f"own; Bonferroni's level for {b} tests is {0.05 / b:.3g}).")
 
 
 def selection_lines(sel: dict | None, seeds: int) -> list[str]:
