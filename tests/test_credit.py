@@ -25,6 +25,8 @@ from fjax.tasks.credit.final import attributions, points_table, refit
 from fjax.tasks.credit.members import member_metrics
 from fjax.tasks.credit.model import build_model, predict, trainable
 from fjax.tasks.credit.oof import analyse
+from fjax.tasks.credit.report import pooled_auc_line
+from fjax.tasks.credit.run import pooled
 from fjax.train import TrainingDiverged, fit, init_member, train_population
 from fjax.train.epoch import num_batches
 from fjax.train.loop import CompileMeter
@@ -1393,3 +1395,19 @@ def test_a_rerun_from_config_json_scores_new_applicants_with_the_same_model(csv_
     scored = pd.read_csv(later / "new_scores.csv")
     assert len(scored) == 6
     np.testing.assert_allclose(scored["score"], hand_scored(first, new), atol=1e-3)
+
+
+def test_report_gives_the_pooled_gini_with_its_delong_interval():
+    """The pooled out-of-fold Gini (2 AUC - 1), the figure a validator quotes, was in
+    metrics.json but not in the report, and had no interval (German default: 0.567,
+    95% 0.507 to 0.627). Oracle: DeLong's variance from pairwise comparisons in numpy."""
+    rng = np.random.default_rng(0)
+    y = (rng.random(300) < 0.3).astype(float)
+    p = 1 / (1 + np.exp(-(rng.normal(size=300) + 1.2 * y - 1)))
+    pos, neg = p[y == 1], p[y == 0]
+    wins = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+    auc = wins.mean()
+    se = np.sqrt(wins.mean(1).var(ddof=1) / len(pos) + wins.mean(0).var(ddof=1) / len(neg))
+    low, high = 2 * (auc - 1.959964 * se) - 1, 2 * (auc + 1.959964 * se) - 1
+    line = pooled_auc_line({"cv": {"pooled_out_of_fold": pooled(p, y)}})
+    assert f"Gini {2 * auc - 1:.4f}, 95% interval {low:.3f} to {high:.3f}" in line

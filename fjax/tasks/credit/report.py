@@ -116,12 +116,15 @@ def interval_text(bounds: list[float] | None) -> str:
 
 
 def pooled_auc_line(metrics: dict) -> str:
-    """The pooled out-of-fold AUC with its sampling interval."""
+    """The pooled out-of-fold AUC with its sampling interval, and the Gini (2 AUC - 1)
+    with the same interval mapped, which a validator quotes more often than the AUC."""
     p = metrics["cv"]["pooled_out_of_fold"]
+    gini_95 = None if p["auc_95"] is None else [2 * a - 1 for a in p["auc_95"]]
     return (f"Pooled out of fold (every applicant's PD from the members that never saw it): "
             f"ROC-AUC {p['auc']:.4f}, 95% interval {interval_text(p['auc_95'])} (DeLong: the "
             "sampling error of an AUC on this many good and bad applicants; the +/- above "
-            f"is the spread of single folds), KS {p['ks']:.4f}.")
+            f"is the spread of single folds); Gini {p['gini']:.4f}, 95% interval "
+            f"{interval_text(gini_95)}; KS {p['ks']:.4f}.")
 
 
 def recalibration_advice(calibration: str) -> str:
