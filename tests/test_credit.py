@@ -1130,6 +1130,25 @@ def test_the_deployed_rule_is_described_as_it_was_chosen():
         == "the fitted rule, which cost less"
 
 
+def test_the_deployed_rules_lead_is_weighed_against_its_fold_noise():
+    """The default German run said the Bayes rule 'cost less' than the fitted one: 0.5550
+    against 0.5560, a lead of 0.001 per applicant where the rules' fold-paired cost
+    difference has a std of 0.041. The words now give the lead and its noise (numpy)."""
+    from fjax.tasks.credit.report import deployed_words
+    per_fold = pd.DataFrame({"cost": [0.465, 0.555, 0.565, 0.61, 0.585],
+                             "cost_bayes": [0.445, 0.565, 0.625, 0.56, 0.58]})
+    d = {"threshold_rule": "bayes", "cost_per_applicant_cv_mean": per_fold["cost"].mean(),
+         "cost_bayes_threshold_cv_mean": per_fold["cost_bayes"].mean()}
+    diff = np.array([0.02, -0.01, -0.06, 0.05, 0.005])
+    assert deployed_words(d, per_fold) == (
+        f"the Bayes rule, which cost less, by {diff.mean():.4f} per applicant (within the "
+        f"noise of the rules' fold-paired difference: std {diff.std(ddof=1):.4f} over 5 "
+        "folds)")
+    clear = per_fold.assign(cost=per_fold["cost_bayes"] + [0.05, 0.06, 0.05, 0.07, 0.06])
+    assert "(beyond the noise" in deployed_words(
+        {**d, "cost_per_applicant_cv_mean": clear["cost"].mean()}, clear)
+
+
 def test_an_applicants_rows_stay_in_one_fold(csv_path, tmp_path):
     """Folds drawn by row put one applicant's two loans in training and validation of
     the same model: cross-validated metrics that read the applicant twice."""
