@@ -177,8 +177,8 @@ def band_tests_text(bands: pd.DataFrame) -> str:
     weak evidence (Bonferroni's level: 0.05 / B); Hosmer-Lemeshow tests them together."""
     b = len(bands)
     small = int((bands["binomial_p"] < 0.05).sum())
-    return (f"{small} of the {b} bands' binomial tests fall under 5%, where "
-            f"{0.05 * b:.2g} would by chance alone with exact PDs (each band tested on its "
+    return (f"Binomial tests under 5%: {small} of the {b} bands, where {0.05 * b:.2g} "
+            "would be by chance alone with exact PDs (each band tested on its "
             f"own; Bonferroni's level for {b} tests is {0.05 / b:.3g}).")
 
 
