@@ -1,13 +1,15 @@
 """Tabular preprocessing: fitted on training rows only, per fold, with errors that name
 the column."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from fjax.data.columns import TableSchema, binary_target, check_class_counts, infer_schema
 from fjax.data.splits import stratified_kfold
-from fjax.data.tabular import fit_encoder
+from fjax.data.tabular import TabularEncoder, fit_encoder
 from fjax.data.woe import fit_categorical_woe, fit_numeric_woe
 from fjax.datasets import load_dataset
 from fjax.tasks.credit import Config
@@ -323,6 +325,23 @@ def test_woe_modes_replace_the_right_columns_with_training_row_woe(mode):
         np.testing.assert_allclose(out[:, 1], expect_cat.transform(city), rtol=1e-6)
         # "z" unseen in training: the training rows' mix (a and b's WOE cancel here)
         np.testing.assert_allclose(out[8:, 1], np.mean(out[:8, 1]), atol=1e-7)
+
+
+@pytest.mark.parametrize("woe", ["none", "numeric", "all"])
+@pytest.mark.parametrize("categorical", ["onehot", "index"])
+def test_an_encoder_read_back_from_its_json_encodes_bit_for_bit(woe, categorical):
+    """A saved credit model keeps its encoder as to_dict's JSON: read back with from_dict,
+    it encodes every row (missing numbers, unseen categories) exactly as the fitted one."""
+    df = _woe_frame()
+    df.loc[9, "amount"] = np.nan
+    schema = infer_schema(df, "y", "bad")
+    enc = fit_encoder(df, schema, binary_target(df, schema), np.arange(len(df)) < 8,
+                      categorical=categorical, woe=woe, woe_bins=2)
+    back = TabularEncoder.from_dict(json.loads(json.dumps(enc.to_dict())), schema)
+    assert back.to_dict() == enc.to_dict()
+    got, want = back.transform(df), enc.transform(df)
+    for a, b in ((got.num, want.num), (got.cat, want.cat)):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
 
 
 def test_an_empty_training_mask_is_refused():

@@ -146,6 +146,29 @@ class TabularEncoder:
                 "shares": {c: v.tolist() for c, v in self.shares.items()},
                 "complete": list(self.complete)}
 
+    @classmethod
+    def from_dict(cls, saved: dict, schema: TableSchema) -> "TabularEncoder":
+        """The encoder `to_dict` wrote (with the `schema` it was fitted on): every
+        statistic back as the float64 it was (JSON keeps a float's every digit), so the
+        encoding is the same bit for bit."""
+        def numbers(values) -> np.ndarray:
+            return np.asarray(values, np.float64).reshape(-1)
+
+        woe = {c: (NumericWoe(edges=numbers(w["edges"]), woe=numbers(w["woe"]),
+                              missing_woe=float(w["missing_woe"])) if "edges" in w
+                   else CategoricalWoe(categories=tuple(w["categories"]),
+                                       woe=numbers(w["woe"]), unseen=float(w["unseen"])))
+               for c, w in saved["woe"].items()}
+        kind = saved["scaler"]["kind"]
+        scaler = Scaler(kind if isinstance(kind, str) else tuple(kind),
+                        numbers(saved["scaler"]["offset"]), numbers(saved["scaler"]["scale"]))
+        return cls(schema=schema, categorical_mode=saved["categorical_mode"],
+                   standardized=tuple(saved["standardized"]), fill=numbers(saved["fill"]),
+                   scaler=scaler, indicators=tuple(saved["indicators"]), woe=woe,
+                   vocab={c: tuple(v) for c, v in saved["vocab"].items()},
+                   shares={c: numbers(v) for c, v in saved["shares"].items()},
+                   complete=tuple(saved["complete"]))
+
 
 def fit_encoder(df: pd.DataFrame, schema: TableSchema, y: np.ndarray,
                 rows: np.ndarray | None = None, *, categorical: str = "onehot",

@@ -155,6 +155,12 @@ class RunDir:
     def text(self, name: str, text: str) -> Path:
         return write_atomic(self.path / name, text)
 
+    def bytes(self, name: str, data: bytes) -> Path:
+        """Write `data` to `name` atomically (`atomic_path`)."""
+        with atomic_path(self.path / name) as tmp:
+            tmp.write_bytes(data)
+        return self.path / name
+
 
 def number_text(v: float, floatfmt: str = "{:.4g}") -> str:
     """A float as `markdown_table` writes it (and figures and sentences that quote its

@@ -34,7 +34,9 @@ class FinalModel:
     encoder: TabularEncoder
     shape: Shape
     params: Any
-    x: np.ndarray               # f32[n, width] the training applicants, encoded
+    x: np.ndarray | None        # f32[n, width] the training applicants, encoded (None: a
+    # saved model, which keeps only their mean in attribution space, `reference`)
+    reference: np.ndarray | None = None   # f64[A] that mean; from x where None
 
     @property
     def model(self):
@@ -108,6 +110,14 @@ def _space(final: FinalModel, x: np.ndarray) -> tuple[np.ndarray, list[str]]:
     return np.asarray(z), attrs
 
 
+def attribution_reference(final: FinalModel) -> np.ndarray:
+    """f64[A] the mean training applicant in the attribution space: the reference that
+    reason codes and points are relative to (kept in a saved model, whose x is gone)."""
+    if final.reference is not None:
+        return final.reference
+    return _space(final, final.x)[0].mean(axis=0)
+
+
 def attributions(final: FinalModel, x: np.ndarray) -> tuple[list[str], np.ndarray, float]:
     """(attributes, f64[n, A] contributions to the PD's logit, the reference logit).
 
@@ -116,8 +126,7 @@ def attributions(final: FinalModel, x: np.ndarray) -> tuple[list[str], np.ndarra
     logistic regression, up to the integration error for the MLP).
     """
     z, attrs = _space(final, x)
-    z_train, _ = _space(final, final.x)
-    ref = z_train.mean(axis=0)
+    ref = attribution_reference(final)
     model = final.model
     if final.config.model.kind == "logistic":
         dense = final.params["params"]["dense"]

@@ -562,7 +562,10 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               "`<missing>` is a missing value and `<unknown>` a category the training data "
               "never held (scored, as is a missing value where the training data held none, "
               "as the training applicants' mix: 0 points). "
-              "`encoder.json`: the fitted encoding, to score new applicants.",
+              "`encoder.json`: the fitted encoding. `model.msgpack`: the final model "
+              "(parameters, encoding, calibration, threshold, score scale), which "
+              "`fjax score credit --run DIR --data new.csv` scores new applicants with, "
+              "without training.",
               "- `new_scores.csv` (with `--data.score-path`): new applicants scored like "
               "`scores.csv`; `out_of_time_scores.csv` (with `--data.date-column`): the "
               "held-out later applicants, scored likewise, with their label and date. "

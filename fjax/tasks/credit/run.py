@@ -32,6 +32,7 @@ from fjax.tasks.credit.data import CreditData, code_words, load
 from fjax.tasks.credit.fairness import FOUR_FIFTHS, PROXY_AUC, fair_lending, proxy_screen
 from fjax.tasks.credit.final import FinalModel, optimum_gap, points_table, refit
 from fjax.tasks.credit.members import METRICS
+from fjax.tasks.credit.model_file import MODEL_FILE, SavedModel, model_bytes
 from fjax.tasks.credit.oof import OutOfFold, analyse, oof_pd
 from fjax.tasks.credit.report import report_markdown, report_title, write_plots
 from fjax.tasks.credit.scoring import (deployed_scale, refuse_backward_platt, score_new,
@@ -161,7 +162,7 @@ OPTIMUM_POINTS = 1.0   # a refit this many points from its objective's optimum i
 
 OUTPUTS = ("metrics.json", "cv_table.csv", "cv_summary.csv", "scores.csv", "gains.csv",
            "characteristics.csv", "proxies.csv", "new_scores.csv", "out_of_time_scores.csv",
-           "importance.csv", "scorecard.csv", "encoder.json", "report.md",
+           "importance.csv", "scorecard.csv", "encoder.json", MODEL_FILE, "report.md",
            "history.jsonl", "roc.png", "ks.png", "calibration.png",
            "calibration_calibrated.png", "score_distributions.png", "learning_curve.png",
            "encoding_[0-9]*/history.jsonl")
@@ -314,6 +315,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     final = refit(best, data, progress)
     refit_s = time.perf_counter() - t0
     scores, imp, points, final_facts = write_scores(run_dir, config, data, final, oof, scale)
+    run_dir.bytes(MODEL_FILE, model_bytes(SavedModel(
+        config, final, oof.calibrator, oof.threshold, scale, scores["score"].to_numpy())))
     stability = {"psi_train_vs_val_mean": float(per_fold["psi"].mean()),
                  "psi_train_vs_val_std": float(per_fold["psi"].std(ddof=1))}
     if config.data.score_path:

@@ -1,0 +1,110 @@
+"""A credit run's final model as one file, `model.msgpack` in the run folder: what
+`fjax score credit` needs to score new applicants exactly as the run did, without training.
+
+It holds the refitted model's parameters and everything that applies them: the run's
+config and the chosen one (a sweep's best), the encoder fitted on the labelled applicants
+(with its column schema), the input shape, the reference applicant that reason codes are
+relative to, the calibrator, the decision threshold, the score scale, and the training
+applicants' scores (scores.csv's `score`, for the new applicants' PSI). One msgpack file
+(`flax.serialization`, as `Population.save`), written atomically by the run; the
+encoder and configs are JSON text inside it, which keeps every float64 digit.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import jax
+import numpy as np
+from flax import serialization
+
+from fjax.calibration import Identity, Isotonic, Platt
+from fjax.config import from_json, to_json
+from fjax.data.columns import TableSchema
+from fjax.data.tabular import TabularEncoder
+from fjax.scorecard import ScoreScale
+from fjax.tasks.credit.config import Config
+from fjax.tasks.credit.data import Shape
+from fjax.tasks.credit.final import FinalModel, attribution_reference
+
+FORMAT, VERSION = "fjax.CreditModel", 1
+MODEL_FILE = "model.msgpack"
+SCALE_FIELDS = ("base_score", "base_odds", "pdo", "slope", "intercept")
+
+
+@dataclass(frozen=True)
+class SavedModel:
+    """The deployed model of a credit run: `final` (x None, its reference kept) scores as
+    `scoring.score_new(config, frame, final, calibrator, threshold, scale)`."""
+
+    config: Config            # the run's (scorecard settings, id column)
+    final: FinalModel         # final.config: the chosen configuration
+    calibrator: Identity | Platt | Isotonic
+    threshold: float          # reject where the deployed PD >= threshold
+    scale: ScoreScale
+    train_scores: np.ndarray  # f64[n] the training applicants' scores
+
+
+def calibrator_state(calibrator) -> dict:
+    if isinstance(calibrator, Platt):
+        return {"kind": "platt", "a": calibrator.a, "b": calibrator.b}
+    if isinstance(calibrator, Isotonic):
+        return {"kind": "isotonic", "x": np.asarray(calibrator.x, np.float64),
+                "y": np.asarray(calibrator.y, np.float64)}
+    return {"kind": "none"}
+
+
+def calibrator_from(state: dict):
+    if state["kind"] == "platt":
+        return Platt(a=float(state["a"]), b=float(state["b"]))
+    if state["kind"] == "isotonic":
+        return Isotonic(x=np.asarray(state["x"]), y=np.asarray(state["y"]))
+    return Identity()
+
+
+def model_bytes(model: SavedModel) -> bytes:
+    """`model` as msgpack bytes (see the module's docstring)."""
+    final = model.final
+    return serialization.msgpack_serialize({
+        "format": FORMAT, "version": VERSION,
+        "config": to_json(model.config), "model_config": to_json(final.config),
+        "schema": json.dumps(asdict(final.encoder.schema)),
+        "encoder": json.dumps(final.encoder.to_dict()),
+        "shape": {"n_numeric": final.shape.n_numeric,
+                  "cardinalities": list(final.shape.cardinalities)},
+        "params": jax.tree.map(np.asarray, final.params),
+        "reference": np.asarray(attribution_reference(final), np.float64),
+        "calibrator": calibrator_state(model.calibrator),
+        "threshold": float(model.threshold),
+        "scale": {name: float(getattr(model.scale, name)) for name in SCALE_FIELDS},
+        "train_scores": np.asarray(model.train_scores, np.float64),
+    })
+
+
+def read_model(path: Path) -> SavedModel:
+    """The model saved at `path`, refusing a damaged file or another format's."""
+    try:
+        saved = serialization.msgpack_restore(path.read_bytes())
+    except Exception as err:   # msgpack raises several types for damaged bytes
+        raise ValueError(f"{path} is not a readable credit model (damaged or cut short?): "
+                         f"{type(err).__name__}: {err}; rerun the credit run to write it "
+                         "again") from None
+    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a credit model written by `fjax run credit`")
+    if saved.get("version") != VERSION:
+        raise ValueError(f"{path} is in credit model format {saved.get('version')!r}; this "
+                         f"fjax reads format {VERSION}: score with the fjax that saved it")
+    schema = TableSchema(**{k: tuple(v) if isinstance(v, list) else v
+                            for k, v in json.loads(saved["schema"]).items()})
+    shape = Shape(n_numeric=int(saved["shape"]["n_numeric"]),
+                  cardinalities=tuple(int(c) for c in saved["shape"]["cardinalities"]))
+    final = FinalModel(config=from_json(Config, saved["model_config"]),
+                       encoder=TabularEncoder.from_dict(json.loads(saved["encoder"]), schema),
+                       shape=shape, params=saved["params"], x=None,
+                       reference=np.asarray(saved["reference"]))
+    return SavedModel(config=from_json(Config, saved["config"]), final=final,
+                      calibrator=calibrator_from(saved["calibrator"]),
+                      threshold=float(saved["threshold"]), scale=ScoreScale(**saved["scale"]),
+                      train_scores=np.asarray(saved["train_scores"]))
