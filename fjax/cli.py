@@ -11,7 +11,8 @@ the model's, loss's and optimizer's choices (model.kind, loss.name, optim.schedu
 each value of which is a population of its own; every combination trains. `--config
 DIR/config.json` starts from a saved run's config (and, for `sweep`, its grid.json); other
 flags override it, and the rerun never writes over DIR unless `--out` names it (or
-`--resume` continues it).
+`--resume` continues it). `score credit --run DIR --data new.csv` scores a file with the
+model a credit run saved, without training.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from fjax.tasks.experiment import (CHECKPOINT_EVERY_S, RunFinished, changed_data
                                    changed_environment, finished, saved_environment)
 from fjax.train import TrainingDiverged
 
-USAGE = f"""usage: fjax {{run,sweep}} {{{",".join(TASKS)}}} [OPTIONS]
+USAGE = f"""usage: fjax {{run,sweep,score}} {{{",".join(TASKS)}}} [OPTIONS]
 
   fjax run forecast                      S&P 500 LSTM on the embedded data
   fjax run credit --model mlp --cv 5     German credit, 5-fold CV in one program
@@ -48,6 +49,7 @@ USAGE = f"""usage: fjax {{run,sweep}} {{{",".join(TASKS)}}} [OPTIONS]
   fjax sweep credit --optim.learning-rate 1e-3 3e-3 1e-2 --seeds 3
   fjax sweep forecast --model.kind lstm gru cnn
   fjax run forecast --config runs/forecast/config.json --out runs/again
+  fjax score credit --run runs/credit --data new.csv   a run's saved model, no training
 
 Add --help after the task for every option."""
 
@@ -470,11 +472,26 @@ def report_errors(prog: str, run: Callable[[], Path]) -> int:
     return 0
 
 
+COMMANDS = ("run", "sweep", "score")
+
+
+def score(task_name: str, args: list[str], prog: str) -> int:
+    """`fjax score credit --run DIR --data new.csv`: a saved credit model scores a file."""
+    if task_name != "credit":
+        print(f"{prog}: error: `fjax score` scores with a saved credit model only; a "
+              f"{task_name} run saves none (a forecast run's ahead.csv is its model's "
+              "forecast); rerun it with your data instead", file=sys.stderr)
+        return 2
+    from fjax.tasks.credit.frozen import ScoreConfig, score as score_file
+    enable_compilation_cache()
+    return report_errors(prog, lambda: score_file(tyro.cli(
+        ScoreConfig, args=args, prog=prog, description=prose(ScoreConfig.__doc__))))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) < 2 or argv[0] not in ("run", "sweep") or argv[1] not in TASKS:
-        unknown = [(word, known) for word, known in zip(argv[:2], (("run", "sweep"),
-                                                                   tuple(TASKS)))
+    if len(argv) < 2 or argv[0] not in COMMANDS or argv[1] not in TASKS:
+        unknown = [(word, known) for word, known in zip(argv[:2], (COMMANDS, tuple(TASKS)))
                    if word not in known and not word.startswith("-")]
         wants_help = not unknown and any(a in ("-h", "--help") for a in argv[:2])
         print(USAGE, file=sys.stdout if wants_help else sys.stderr)
@@ -485,9 +502,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"{word!r}{hint}", file=sys.stderr)
         return 0 if wants_help else 2
     command, task_name, rest = argv[0], argv[1], argv[2:]
+    prog = f"fjax {command} {task_name}"
+    if command == "score":
+        return score(task_name, rest, prog)
     task = get_task(task_name)
     enable_compilation_cache()
-    prog = f"fjax {command} {task_name}"
 
     def run() -> Path:
         args, saved, saved_grid, source = load_saved(task.Config, rest, command)

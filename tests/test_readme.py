@@ -53,6 +53,9 @@ def test_every_fjax_command_in_the_readme_parses(calls, capsys, tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     (tmp_path / "runs" / "credit").mkdir(parents=True)
     (tmp_path / "runs" / "credit" / "config.json").write_text(to_json(get_task("credit").Config()))
+    from fjax.tasks.credit import frozen
+    scored = []   # `fjax score credit` lines: the ScoreConfig each reaches
+    monkeypatch.setattr(frozen, "score", lambda cfg: scored.append(cfg) or tmp_path)
     commands = readme_commands("fjax")
     assert len(commands) >= 10
     for words in commands:
@@ -65,6 +68,7 @@ def test_every_fjax_command_in_the_readme_parses(calls, capsys, tmp_path, monkey
     sweeps = [grid for config, grid in calls if grid]
     assert sweeps == [{"optim.learning_rate": (1e-4, 3e-4, 1e-3)},
                       {"model.kind": ("logistic", "mlp")}]
+    assert scored == [frozen.ScoreConfig(run="runs/credit", data="new.csv", out="runs/scored")]
 
 
 def test_the_readme_experiment_script_flags_parse():

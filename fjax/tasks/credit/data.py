@@ -247,13 +247,22 @@ def load_new_applicants(cfg: CreditDataConfig, schema: TableSchema) -> pd.DataFr
     training), so a wrong file fails at once."""
     if not cfg.score_path:
         return None
-    needed = [*schema.features, *([cfg.id_column] if cfg.id_column else [])]
-    frame = spelled_as(read_table(cfg.score_path), needed)
+    return read_applicants(cfg.score_path, schema, cfg.id_column, "data.score_path")
+
+
+def read_applicants(path: str, schema: TableSchema, id_column: str | None, field: str
+                    ) -> pd.DataFrame:
+    """Applicants to score from `path` (given by option `field`): every feature column
+    (and the id column) there, spelled as training spelled them, numbers readable as
+    numbers. Missing values and unseen categories are left to the encoder, which scores
+    them as the training applicants' mix."""
+    needed = [*schema.features, *([id_column] if id_column else [])]
+    frame = spelled_as(read_table(path), needed)
     missing = [c for c in needed if c not in frame.columns]
     if missing:
-        raise ValueError(f"data.score_path {cfg.score_path!r} lacks the column(s) {missing}; "
+        raise ValueError(f"{field} {path!r} lacks the column(s) {missing}; "
                          "it needs every feature column the model trains on")
-    check_numeric(frame, schema, f"data.score_path {cfg.score_path!r}")
+    check_numeric(frame, schema, f"{field} {path!r}")
     return frame
 
 

@@ -1,0 +1,127 @@
+"""`fjax score credit`: a finished run's saved model (model.msgpack) scores new applicants
+without training, exactly as the run scored them, and refuses what it cannot score."""
+
+import dataclasses
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fjax import cli
+from fjax.config import TrainConfig
+from fjax.datasets import load_dataset
+from fjax.tasks.credit import Config, CreditDataConfig, ScorecardConfig, run
+from fjax.tasks.credit.frozen import ScoreConfig, score
+from fjax.tasks.credit.model_file import MODEL_FILE
+
+from test_credit import hand_scored
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """240 labelled applicants, and 8 new ones: amounts beyond training's, a category
+    never seen, a missing amount (none in training)."""
+    folder = tmp_path_factory.mktemp("frozen")
+    frame = load_dataset("german_credit").sample(240, random_state=1).reset_index(drop=True)
+    frame.to_csv(folder / "applicants.csv", index=False)
+    frame.iloc[:8].drop(columns="creditability").to_csv(folder / "new.csv", index=False)
+    new = pd.read_csv(folder / "new.csv")
+    new["credit_amount"] = [800, 30000, 2500, 1200, 9000, 400, 3000, np.nan]
+    new.loc[2, "purpose"] = "crypto"
+    new.to_csv(folder / "new.csv", index=False)
+    return folder
+
+
+def small_run(folder, out, grid=None, **kw):
+    """A 3-fold, 3-epoch run that also scores new.csv (the retraining route's output)."""
+    cfg = Config(data=CreditDataConfig(path=str(folder / "applicants.csv"),
+                                       score_path=str(folder / "new.csv")),
+                 sweep=Config().sweep.__class__(folds=3), out=str(out),
+                 train=TrainConfig(epochs=3, batch_size=64, restore_best=False))
+    return run(dataclasses.replace(cfg, **kw), grid=grid, progress=False)
+
+
+@pytest.fixture(scope="module")
+def logistic_sweep(files, tmp_path_factory):
+    """A logistic sweep (the chosen weight decay is not the config's), Platt-calibrated."""
+    return small_run(files, tmp_path_factory.mktemp("logistic"),
+                     grid={"optim.weight_decay": [1e-3, 3e-2]},
+                     scorecard=ScorecardConfig(calibration="platt", reasons=3))
+
+
+def score_with(run_dir, folder, out):
+    assert cli.main(["score", "credit", "--run", str(run_dir), "--data",
+                     str(folder / "new.csv"), "--out", str(out)]) == 0
+    return out
+
+
+def test_the_saved_logistic_model_scores_as_the_run_and_as_its_scorecard(
+        logistic_sweep, files, tmp_path):
+    """Bit for bit the run's new_scores.csv (PD, score, decision, reasons: the same bytes),
+    and each score is the base plus scorecard.csv's points, summed by hand (rows with
+    every amount known: a missing one has no point on the amount's line)."""
+    out = score_with(logistic_sweep, files, tmp_path / "scored")
+    assert (out / "new_scores.csv").read_bytes() == \
+        (logistic_sweep / "new_scores.csv").read_bytes()
+    scored = pd.read_csv(out / "new_scores.csv")
+    new = pd.read_csv(files / "new.csv")
+    known = new["credit_amount"].notna().to_numpy()
+    np.testing.assert_allclose(scored["score"][known],
+                               hand_scored(logistic_sweep, new)[known], atol=1e-3)
+    facts = json.loads((out / "score.json").read_text())
+    stability = json.loads((logistic_sweep / "metrics.json").read_text())["stability"]
+    assert facts["psi_vs_training"] == stability["psi_new_applicants"]
+    assert facts["unseen_values"] == stability["new_applicants_unseen_values"] == \
+        {"purpose": 1, "credit_amount": 1}
+    assert facts["applicants"] == 8 and (out / "report.md").is_file()
+    assert json.loads((out / "config.json").read_text())["run"] == str(logistic_sweep)
+
+
+def test_the_saved_mlp_model_scores_as_the_run(files, tmp_path):
+    """An MLP (embeddings, integrated-gradient reasons) with isotonic calibration: the
+    saved parameters, reference applicant and calibrator give the run's bytes."""
+    model = dataclasses.replace(Config().model, kind="mlp", hidden=(8,))
+    run_dir = small_run(files, tmp_path / "mlp", model=model,
+                        scorecard=ScorecardConfig(calibration="isotonic", reasons=2))
+    out = score_with(run_dir, files, tmp_path / "scored")
+    assert (out / "new_scores.csv").read_bytes() == (run_dir / "new_scores.csv").read_bytes()
+
+
+def test_a_bad_file_or_a_run_without_a_model_is_refused_before_writing(
+        logistic_sweep, files, tmp_path, capsys):
+    """Missing columns and text in a numeric column name the field and the column; a run
+    folder without model.msgpack (an older run) says how to get scores; nothing is
+    written."""
+    out = tmp_path / "out"
+    new = pd.read_csv(files / "new.csv")
+    new.drop(columns=["purpose"]).to_csv(tmp_path / "lacking.csv", index=False)
+    with pytest.raises(ValueError, match=r"--data .*lacking.csv.* lacks the column\(s\) "
+                                         r"\['purpose'\]"):
+        score(ScoreConfig(run=str(logistic_sweep), data=str(tmp_path / "lacking.csv"),
+                          out=str(out)))
+    text = new.astype({"duration_in_month": object})
+    text.loc[3, "duration_in_month"] = "abc"
+    text.to_csv(tmp_path / "text.csv", index=False)
+    with pytest.raises(ValueError, match=r"--data .*text.csv.*'duration_in_month' has "
+                                         r"non-numeric text 'abc'"):
+        score(ScoreConfig(run=str(logistic_sweep), data=str(tmp_path / "text.csv"),
+                          out=str(out)))
+    older = tmp_path / "older"
+    shutil.copytree(logistic_sweep, older)
+    (older / MODEL_FILE).unlink()
+    assert cli.main(["score", "credit", "--run", str(older), "--data", str(files / "new.csv"),
+                     "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "has no saved model (model.msgpack)" in err and "--data.score-path" in err
+    with pytest.raises(ValueError, match="holds a training run"):
+        score(ScoreConfig(run=str(logistic_sweep), data=str(files / "new.csv"),
+                          out=str(logistic_sweep)))
+    (older / "environment.json").write_text(json.dumps(
+        {"config_class": "fjax.tasks.forecast.config.Config"}))
+    with pytest.raises(ValueError, match="not a credit run"):
+        score(ScoreConfig(run=str(older), data=str(files / "new.csv"), out=str(out)))
+    assert not out.exists()
+    assert cli.main(["score", "forecast", "--run", str(older), "--data", "x.csv"]) == 2
+    assert "saved credit model only" in capsys.readouterr().err
