@@ -71,7 +71,9 @@ def test_the_saved_logistic_model_scores_as_the_run_and_as_its_scorecard(
     np.testing.assert_allclose(scored["score"][known],
                                hand_scored(logistic_sweep, new)[known], atol=1e-3)
     facts = json.loads((out / "score.json").read_text())
-    stability = json.loads((logistic_sweep / "metrics.json").read_text())["stability"]
+    metrics = json.loads((logistic_sweep / "metrics.json").read_text())
+    assert facts["model"] == metrics["best"]["description"]   # the sweep's choice, saved
+    stability = metrics["stability"]
     assert facts["psi_vs_training"] == stability["psi_new_applicants"]
     assert facts["unseen_values"] == stability["new_applicants_unseen_values"] == \
         {"purpose": 1, "credit_amount": 1}
