@@ -77,7 +77,8 @@ def test_the_saved_logistic_model_scores_as_the_run_and_as_its_scorecard(
     assert facts["psi_vs_training"] == stability["psi_new_applicants"]
     assert facts["unseen_values"] == stability["new_applicants_unseen_values"] == \
         {"purpose": 1, "credit_amount": 1}
-    assert facts["applicants"] == 8 and (out / "report.md").is_file()
+    assert facts["applicants"] == 8 and facts["setup_changed"] == {}
+    assert (out / "report.md").is_file()
     assert json.loads((out / "config.json").read_text())["run"] == str(logistic_sweep)
 
 
@@ -127,3 +128,20 @@ def test_a_bad_file_or_a_run_without_a_model_is_refused_before_writing(
     assert not out.exists()
     assert cli.main(["score", "forecast", "--run", str(older), "--data", "x.csv"]) == 2
     assert "saved credit model only" in capsys.readouterr().err
+
+
+def test_scoring_on_another_setup_than_the_runs_is_warned_and_recorded(logistic_sweep, files,
+                                                                      tmp_path):
+    """The scores equal the run's on the run's setup only (another jax can round float32
+    sums otherwise): a changed version is warned of and kept in score.json."""
+    moved = tmp_path / "moved"
+    shutil.copytree(logistic_sweep, moved)
+    env = json.loads((moved / "environment.json").read_text())
+    env["versions"]["jax"] = "0.0.1"
+    (moved / "environment.json").write_text(json.dumps(env))
+    with pytest.warns(UserWarning, match=r"versions.jax '0.0.1' then"):
+        out = score(ScoreConfig(run=str(moved), data=str(files / "new.csv"),
+                                out=str(tmp_path / "out")))
+    facts = json.loads((out / "score.json").read_text())
+    assert facts["setup_changed"]["versions.jax"][0] == "0.0.1"
+    assert "float32's last digits" in (out / "report.md").read_text()

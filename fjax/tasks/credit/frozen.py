@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from fjax.tasks.credit.data import read_applicants
 from fjax.tasks.credit.model_file import MODEL_FILE, SavedModel, read_model
 from fjax.tasks.credit.run import describe
 from fjax.tasks.credit.scoring import score_new
-from fjax.tasks.experiment import saved_environment
+from fjax.tasks.experiment import changed_environment, saved_environment
 
 OUTPUTS = ("config.json", "score.json", "new_scores.csv", "report.md")
 
@@ -91,7 +92,14 @@ def score_facts(cfg: ScoreConfig, model: SavedModel, frame, new) -> dict:
             "decisions": new["decision"].value_counts().to_dict(),
             "threshold": model.threshold, "mean_pd": float(np.mean(new["pd"])),
             "psi_vs_training": psi(model.train_scores, scores),
-            "unseen_values": model.final.encoder.unseen(frame)}
+            "unseen_values": model.final.encoder.unseen(frame),
+            "setup_changed": {k: list(v) for k, v in changed_environment(run).items()}}
+
+
+def setup_words(changed: dict) -> str:
+    """The setting that differs from the run's, then and now."""
+    return "differs from the run's: " + "; ".join(
+        f"{key} {then!r} then, {now!r} now" for key, (then, now) in changed.items())
 
 
 def score_note(facts: dict, new) -> str:
@@ -112,6 +120,9 @@ def score_note(facts: dict, new) -> str:
         "- Values the run never saw (scored as the training applicants' mix, 0 points "
         "against the reference): " + (", ".join(f"{c} {k} row(s)" for c, k in unseen.items())
                                       if unseen else "none") + ".",
+        *([f"- Setup: {setup_words(facts['setup_changed'])}; the same model on another "
+           "setup can differ from the run's scores in float32's last digits."]
+          if facts["setup_changed"] else []),
         "", "Scores, PDs, decisions and reason codes per applicant are in new_scores.csv.",
         "", "## First applicants", "",
         markdown_table(new.head(10)), ""]
@@ -133,6 +144,10 @@ def score(cfg: ScoreConfig) -> Path:
     folder.json("config.json", to_dict(cfg))
     folder.csv("new_scores.csv", new)
     facts = score_facts(cfg, model, frame, new)
+    if facts["setup_changed"]:
+        warnings.warn(f"--run {cfg.run}: the setup {setup_words(facts['setup_changed'])}, so "
+                      "the scores may differ from the run's in float32's last digits",
+                      stacklevel=2)
     folder.json("score.json", {**facts, "run_config": to_dict(model.config),
                                "timings_s": {"total": time.perf_counter() - t_start}})
     folder.text("report.md", score_note(facts, new))
