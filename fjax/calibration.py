@@ -10,8 +10,18 @@ Post-hoc calibrators map a PD to a calibrated PD and are fitted on held-out pred
   platt     p' = sigmoid(a logit(p) + b), (a, b) by Newton's method on the log loss
             (Platt, 1999, without his label smoothing);
   isotonic  the monotone step function of least squared error (pool adjacent
-            violators), linear between steps as scikit-learn's IsotonicRegression
-            (Zadrozny & Elkan, 2002).
+            violators, as scikit-learn's IsotonicRegression; Zadrozny & Elkan, 2002),
+            each block's rate then shrunk to (bads + 0.5) / (n + 1), linear between steps.
+
+Why shrink: least squares gives a block of n applicants without a bad the PD 0 (and one
+of only bads PD 1), though n goods bound the bad rate only to about 1 / n; a PD of 0 has
+no score (ln((1 - PD) / PD)) and an infinite log loss on the first bad it meets. (bads +
+0.5) / (n + 1) is the mean of the bad rate's posterior under Jeffreys' Beta(1/2, 1/2)
+prior, the half count the WOE bins add (`fjax.data.woe.SMOOTHING`): it moves a block by
+at most 1 / (2 (n + 1)), so large blocks barely move and no PD is 0 or 1. A fixed floor
+(Basel's 0.03%) was not taken: it ignores how many applicants back the block. Shrinking
+can reorder two small blocks; those are pooled again (on the shrunk rates) until the
+rates rise, so the map stays monotone.
 """
 
 from __future__ import annotations
@@ -100,15 +110,22 @@ class Isotonic:
         return np.interp(np.asarray(pd, np.float64), self.x, self.y)
 
 
+SHRINK = 0.5   # bads added to each isotonic block, of 2 * SHRINK applicants (module docstring)
+
+
 def fit_isotonic(pd: np.ndarray, y: np.ndarray) -> Isotonic:
-    """Pool adjacent violators on labels sorted by PD (tied PDs pooled first)."""
+    """Pool adjacent violators on labels sorted by PD (tied PDs pooled first), each block's
+    rate shrunk to (bads + 0.5) / (n + 1) and blocks reordered by it pooled again."""
     check_probabilities(pd, y)
     pd, y = np.asarray(pd, np.float64), np.asarray(y, np.float64)
     xs, inverse = np.unique(pd, return_inverse=True)
     count = np.bincount(inverse).astype(np.float64)
     bad = np.bincount(inverse, weights=y)
     starts = pool_adjacent_violators(bad, count)
-    block_values = np.add.reduceat(bad, starts) / np.add.reduceat(count, starts)
+    starts = starts[pool_adjacent_violators(np.add.reduceat(bad, starts),
+                                            np.add.reduceat(count, starts), prior=SHRINK)]
+    block_values = ((np.add.reduceat(bad, starts) + SHRINK)
+                    / (np.add.reduceat(count, starts) + 2 * SHRINK))
     knots, values = [], []
     for value, first, last in zip(block_values, xs[starts], xs[np.r_[starts[1:], len(xs)] - 1]):
         knots += [first] if first == last else [first, last]
@@ -116,17 +133,19 @@ def fit_isotonic(pd: np.ndarray, y: np.ndarray) -> Isotonic:
     return Isotonic(x=np.array(knots), y=np.array(values))
 
 
-def pool_adjacent_violators(total: np.ndarray, count: np.ndarray) -> np.ndarray:
-    """The first index of each block of pool-adjacent-violators on the means total /
-    count (count > 0): neighbours whose means do not rise are pooled, so the blocks' means
-    strictly increase. Isotonic calibration pools PDs' labels; monotone WOE pools bins."""
-    blocks: list[list[float]] = []              # [total, count, first index]
+def pool_adjacent_violators(total: np.ndarray, count: np.ndarray,
+                            prior: float = 0.0) -> np.ndarray:
+    """The first index of each block of pool-adjacent-violators on the means (total +
+    prior) / (count + 2 prior) (count > 0), each block's sums shrunk once: neighbours
+    whose means do not rise are pooled, left to right, so the blocks' means strictly
+    increase. Isotonic calibration pools PDs' labels; monotone WOE pools bins."""
+    blocks: list[list[float]] = []              # [total + prior, count + 2 prior, first]
     for k, (t, c) in enumerate(zip(total, count)):
-        blocks.append([t, c, k])
+        blocks.append([t + prior, c + 2 * prior, k])
         while len(blocks) > 1 and blocks[-2][0] * blocks[-1][1] >= blocks[-1][0] * blocks[-2][1]:
             t2, c2, _ = blocks.pop()
-            blocks[-1][0] += t2
-            blocks[-1][1] += c2
+            blocks[-1][0] += t2 - prior
+            blocks[-1][1] += c2 - 2 * prior
     return np.array([b[2] for b in blocks], np.int64)
 
 

@@ -13,6 +13,7 @@ import scipy.stats
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
+from fjax.calibration import fit_isotonic
 from fjax.config import OptimConfig, TrainConfig, from_dict
 from fjax.data.splits import kfold, stratified_kfold
 from fjax.data.tabular import fit_encoder
@@ -476,10 +477,10 @@ def test_cross_fitted_calibration_and_threshold_never_read_the_folds_own_labels(
     got = analyse(pd_raw, y, folds, "isotonic", cost_fn=5.0, cost_fp=1.0)
     for j in range(folds.k):
         inside, outside = got.fold == j, got.fold != j
-        iso = IsotonicRegression(out_of_bounds="clip").fit(pd_raw[outside], y[outside])
-        np.testing.assert_allclose(got.pd[inside], iso.predict(pd_raw[inside]), atol=1e-12)
+        iso = fit_isotonic(pd_raw[outside], y[outside])   # scikit-learn's, shrunk: test_scorecard
+        np.testing.assert_allclose(got.pd[inside], iso(pd_raw[inside]), atol=1e-12)
         # the fold's threshold is a brute-force cost minimum on the other folds
-        cal_out = iso.predict(pd_raw[outside])
+        cal_out = iso(pd_raw[outside])
         cost = lambda t: (5.0 * np.sum((cal_out < t) & (y[outside] == 1))   # noqa: E731
                           + 1.0 * np.sum((cal_out >= t) & (y[outside] == 0))) / outside.sum()
         best = min(cost(t) for t in np.r_[np.unique(cal_out), 2.0])
@@ -490,6 +491,33 @@ def test_cross_fitted_calibration_and_threshold_never_read_the_folds_own_labels(
     again = analyse(pd_raw, flipped, folds, "isotonic", cost_fn=5.0, cost_fp=1.0)
     np.testing.assert_array_equal(again.pd[got.fold == 0], got.pd[got.fold == 0])
     assert again.per_fold["threshold"][0] == got.per_fold["threshold"][0]
+
+
+def test_isotonic_pds_on_the_german_data_stay_strictly_inside_0_and_1():
+    """`fjax run credit --scorecard.calibration isotonic` deployed 73 of 1000 PDs of 0 and
+    4 of 1, and cross-fitted one bad PD 0 (log loss infinite): least squares gives a block
+    without a bad PD 0. On the default data's out-of-fold PDs (a logistic regression, 5
+    folds) every PD is now inside (0, 1) and the log loss finite; the lowest least-squares
+    block, n goods without a bad, gets 0.5 / (n + 1) by hand."""
+    frame = load_dataset("german_credit")
+    y = (frame.pop("creditability") == "bad").to_numpy(float)
+    x = pd.get_dummies(frame, dtype=float).to_numpy()
+    x = (x - x.mean(0)) / x.std(0)
+    folds = stratified_kfold(y, 5, seed=0)
+    pd_raw = np.empty(len(y))
+    for j in range(folds.k):
+        v = folds.val[j] > 0
+        model = LogisticRegression(C=0.1, max_iter=1000).fit(x[~v], y[~v])
+        pd_raw[v] = model.predict_proba(x[v])[:, 1]
+    least_squares = IsotonicRegression().fit(pd_raw, y).predict(pd_raw)
+    lowest = least_squares == 0                          # the case: 76 goods at PD 0
+    assert lowest.sum() > 10 and y[lowest].sum() == 0
+    got = analyse(pd_raw, y, folds, "isotonic", cost_fn=5.0, cost_fp=1.0)
+    deployed = got.calibrator(pd_raw)
+    for p in (got.pd, deployed):                         # cross-fitted, deployed
+        assert 0 < p.min() and p.max() < 1
+        assert np.isfinite(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+    np.testing.assert_allclose(deployed[lowest], 0.5 / (lowest.sum() + 1), rtol=1e-12)
 
 
 def test_accept_all_costs_every_bad_and_reject_all_every_good():
@@ -678,8 +706,7 @@ def test_deployed_calibrator_threshold_and_summary_against_scikit_learn_and_nump
     cost minimum on its calibrated PDs; the CV summary reads the cross-fitted PDs."""
     pd_raw, y, folds = _oof_case(seed=2)
     got = analyse(pd_raw, y, folds, "isotonic", cost_fn=5.0, cost_fp=1.0)
-    iso = IsotonicRegression(out_of_bounds="clip").fit(pd_raw, y)
-    cal = iso.predict(pd_raw)
+    cal = fit_isotonic(pd_raw, y)(pd_raw)             # scikit-learn's, shrunk: test_scorecard
     np.testing.assert_allclose(got.calibrator(pd_raw), cal, atol=1e-12)
     held_out = [folds.val[j] > 0 for j in range(folds.k)]   # the sample per split
     assert list(got.per_fold["applicants"]) == [int(v.sum()) for v in held_out]
@@ -932,6 +959,9 @@ def test_platt_calibrated_points_read_as_the_deployed_odds(final_with_holes):
     from fjax.tasks.credit.run import report_notes
     isotonic = dataclasses.replace(cfg, scorecard=ScorecardConfig(calibration="isotonic"))
     assert any("not of the deployed isotonic PD" in n for n in report_notes(isotonic, 5, 1, 1))
+    shrunk = "shrunk to (bads + 0.5) / (applicants + 1)"
+    assert any(shrunk in n for n in report_notes(isotonic, 5, 1, 1))
+    assert not any(shrunk in n for n in report_notes(cfg, 5, 1, 1))
 
 
 def test_a_platt_runs_scores_read_as_its_deployed_pds(logistic_run):

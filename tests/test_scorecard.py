@@ -66,13 +66,56 @@ def test_platt_scaling_equals_unpenalised_scikit_learn():
     assert expected_calibration_error(platt(raw), y) < expected_calibration_error(raw, y)
 
 
-def test_isotonic_calibration_equals_scikit_learn():
-    raw = np.round(RNG.uniform(size=200), 2)                # ties included
-    y = (RNG.uniform(size=200) < raw).astype(float)
-    iso = fit_isotonic(raw, y)
-    ref = IsotonicRegression(out_of_bounds="clip").fit(raw, y)
-    grid = np.r_[raw, np.linspace(-0.1, 1.1, 57)]
-    np.testing.assert_allclose(iso(grid), ref.predict(grid), atol=1e-12)
+def shrunk_isotonic(x: np.ndarray, y: np.ndarray):
+    """Oracle: scikit-learn's least-squares blocks, each rate shrunk by hand to (bads +
+    0.5) / (n + 1); then, while two neighbours' shrunk rates do not rise, the leftmost
+    such pair merged (and shrunk once). Linear between blocks, flat beyond them; and how
+    many merges the shrinking needed."""
+    order = np.argsort(x, kind="stable")
+    xs, ys = x[order], y[order]
+    fit = IsotonicRegression().fit(x, y).predict(xs)
+    cuts = np.r_[0, np.flatnonzero(np.abs(np.diff(fit)) > 1e-12) + 1, len(xs)]
+    blocks = [[ys[a:b].sum(), b - a, xs[a], xs[b - 1]] for a, b in zip(cuts, cuts[1:])]
+    rate = lambda b: (b[0] + 0.5) / (b[1] + 1)                   # noqa: E731
+    merges = 0
+    while (bad := [i for i in range(len(blocks) - 1)
+                   if rate(blocks[i]) >= rate(blocks[i + 1])]):
+        i = bad[0]
+        left, right = blocks[i], blocks.pop(i + 1)
+        blocks[i] = [left[0] + right[0], left[1] + right[1], left[2], right[3]]
+        merges += 1
+    knots = np.concatenate([[b[2], b[3]] for b in blocks])
+    values = np.repeat([rate(b) for b in blocks], 2)
+    return (lambda p: np.interp(p, knots, values)), merges
+
+
+def test_isotonic_calibration_is_scikit_learns_with_each_block_shrunk():
+    rng, merged = np.random.default_rng(4), 0
+    for _ in range(30):
+        n = int(rng.integers(20, 300))
+        raw = np.round(rng.uniform(size=n), 2)                  # ties included
+        y = (rng.uniform(size=n) < raw).astype(float)
+        oracle, merges = shrunk_isotonic(raw, y)
+        grid = np.r_[raw, np.linspace(-0.1, 1.1, 57)]
+        np.testing.assert_allclose(fit_isotonic(raw, y)(grid), oracle(grid), atol=1e-12)
+        merged += merges > 0
+    assert merged >= 5      # the cases include blocks the shrinking reordered
+
+
+def test_isotonic_blocks_shrunk_by_hand_never_reach_0_or_1():
+    """Least squares: 0 for the first applicant (a good), 1/8 for the next eight (one
+    bad), 1 for the last two (bads). Shrunk: 0.5/2 = 0.25 > 1.5/9, so the first two
+    blocks pool to 1.5/10 = 0.15; the last is 2.5/3, not 1."""
+    pd_ = np.linspace(0.05, 0.55, 11)
+    y = np.array([0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1], float)
+    np.testing.assert_allclose(IsotonicRegression().fit(pd_, y).predict(pd_),
+                               [0] + [1 / 8] * 8 + [1, 1])
+    iso = fit_isotonic(pd_, y)
+    assert shrunk_isotonic(pd_, y)[1] == 1
+    np.testing.assert_allclose(iso(pd_), [0.15] * 9 + [2.5 / 3] * 2, atol=1e-15)
+    # beyond the fitted PDs: the end blocks' values; between blocks: linear
+    np.testing.assert_allclose(iso(np.array([0.0, 0.475, 1.0])),
+                               [0.15, (0.15 + 2.5 / 3) / 2, 2.5 / 3], atol=1e-15)
 
 
 def test_expected_calibration_error_by_hand():

@@ -229,6 +229,11 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
                      "still rank as the deployed PDs do; read an applicant's deployed PD "
                      "from scores.csv's `pd`, or use --scorecard.calibration platt for "
                      "points whose odds are the deployed PD's.")
+    if config.scorecard.calibration == "isotonic":
+        notes.append("Isotonic PDs are each block's bad rate shrunk to (bads + 0.5) / "
+                     "(applicants + 1), the half count the WOE bins add: a block without a "
+                     "bad (or of bads only) gets a small PD, never 0 (or 1), which would have "
+                     "no score and an infinite log loss on its first bad (or good).")
     loss = (chosen or config).loss
     if config.scorecard.calibration == "none" and (loss.name == "focal" or loss.pos_weight != 1):
         weighting = "focal loss" if loss.name == "focal" else f"pos_weight {loss.pos_weight:g}"
