@@ -430,3 +430,15 @@ def test_fit_names_a_config_of_the_wrong_type():
                                         r"OptimConfig"):
         fit(state, supervised_loss(model.apply, LossConfig()), {"x": X, "y": X[:, :2]},
             config=OptimConfig(), callbacks=())
+
+
+def test_member_params_refuses_a_member_past_the_end():
+    """jax clamps an index past the end, so member_params(size) returned the last member's
+    parameters as if it were another member."""
+    params = {"w": jnp.arange(3.0)[:, None]}
+    pop = population(params)
+    assert float(pop.member_params(-1)["w"][0]) == 2.0
+    with pytest.raises(IndexError, match=r"member 3 is out of range: the population has 3"):
+        pop.member_params(3)
+    with pytest.raises(IndexError, match=r"member -4 is out of range"):
+        pop.member_params(-4)

@@ -72,6 +72,11 @@ class Population:
         return len(self.members)
 
     def member_params(self, i: int) -> Any:
+        """Member `i`'s parameters (a row of `members`; negative counts from the end).
+        Checked here: jax clamps an index past the end, which returned the last member."""
+        if not -self.size <= i < self.size:
+            raise IndexError(f"member {i} is out of range: the population has {self.size} "
+                             f"members, 0 to {self.size - 1} (the rows of Population.members)")
         return jax.tree.map(lambda x: x[i], self.params)
 
     def table(self) -> pd.DataFrame:
