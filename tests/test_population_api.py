@@ -409,6 +409,8 @@ def test_table_holds_an_aux_metric_of_several_values_per_member():
     (dict(train={"epochs": 1}), r"population.s train must be an instance of TrainConfig, got dict"),
     (dict(optim=None), r"train_population's optim must be an instance of OptimConfig or Gradient"),
     (dict(data=(X, X[:, :1])), r"data must be a dict of arrays.*got a tuple"),
+    (dict(folds=5), r"folds must be a Folds .*got int 5; build one, e.g. "
+                    r"fjax.data.splits.stratified_kfold\(labels, 5\)"),
 ])
 def test_wrong_argument_types_are_named(kwargs, message):
     """A dict, None or tuple where a config or the data dict belongs failed deep inside

@@ -443,6 +443,10 @@ def member_data(loss_fn: Callable, data: dict, folds: Folds | None, val_data: di
         raise ValueError("pass either folds (members validate on their fold of `data`) or "
                          "val_data, not both")
     if folds is not None:
+        if not isinstance(folds, Folds):   # folds=5 failed with "'int' has no attribute 'n'"
+            raise TypeError(f"folds must be a Folds (training and validation masks), got "
+                            f"{type(folds).__name__} {folds!r:.60}; build one, e.g. "
+                            "fjax.data.splits.stratified_kfold(labels, 5) or kfold(n, 5)")
         if folds.n != n:
             raise ValueError(f"folds cover {folds.n} rows but data has {n}")
         train_masks = jnp.asarray(check_weights(folds.train, n, "folds.train", ndim=2))
