@@ -444,3 +444,11 @@ def test_member_params_refuses_a_member_past_the_end():
         pop.member_params(3)
     with pytest.raises(IndexError, match=r"member -4 is out of range"):
         pop.member_params(-4)
+
+
+def test_summary_names_the_metrics_a_population_has(trained):
+    """summary('val_auc') of a population that logged no AUC raised a bare
+    KeyError('best_val_auc')."""
+    with pytest.raises(ValueError, match=r"'val_auc' is not a metric of this population; "
+                                         r"choose one of \['loss', 'val_loss'\]"):
+        trained.best_config("val_auc")

@@ -155,6 +155,12 @@ class Population:
         hp = [c for c in self.members.columns if c not in ("member", "seed", "fold")]
         table = self.table()
         col = f"best_{metric}"
+        if col not in table:   # was a bare KeyError('best_val_auc')
+            logged = [c.removeprefix("best_") for c in table if c.startswith("best_")
+                      and c != "best_epoch"]
+            raise ValueError(f"{metric!r} is not a metric of this population; choose one of "
+                             f"{logged} (validation metrics come from val_data or folds, "
+                             "and eval_fn's with a val_ prefix)")
         worst = np.inf if mode == "min" else -np.inf
         table[col] = table[col].where(table["diverged_epoch"] == 0, worst)
         if not hp:
