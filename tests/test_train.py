@@ -1731,6 +1731,24 @@ def test_the_train_step_alone_refuses_a_loss_its_gradient_cannot_take(loss_fn, m
         jax.jit(make_train_step(loss_fn))(fresh_state(), batch)
 
 
+def test_the_train_step_takes_a_batch_holding_a_scalar():
+    """A batch of one's own may hold a scalar (a temperature); one whose key sorted first
+    failed with IndexError in the contract check, which counted rows on the first leaf."""
+    def loss(params, batch, rng):
+        per = batch["a_scale"] * (params["w"] * batch["x"] - batch["y"]) ** 2
+        return jnp.sum(batch["weight"] * per) / jnp.sum(batch["weight"]), {}
+    x = jnp.asarray([1.0, 2.0, 3.0])
+    batch = {"a_scale": jnp.asarray(2.0), "x": x, "y": jnp.zeros(3), "weight": jnp.ones(3)}
+    state = TrainState.create(params={"w": jnp.asarray(1.0)}, tx=optax.sgd(0.1), rng=0)
+    state, metrics = jax.jit(make_train_step(loss))(state, batch)
+    # loss = 2 mean(x^2) = 28/3; d/dw = 4 mean(x^2) = 56/3 at w = 1
+    np.testing.assert_allclose(metrics["loss"], 28 / 3, rtol=1e-6)
+    np.testing.assert_allclose(state.params["w"], 1 - 0.1 * 56 / 3, rtol=1e-6)
+    per_row = lambda p, b, r: (b["a_scale"] * p["w"] * b["x"], {})  # noqa: E731
+    with pytest.raises(ValueError, match=r"loss has shape \(3,\) on a batch of 3 rows"):
+        jax.jit(make_train_step(per_row))(state, batch)
+
+
 def test_a_loss_with_no_aux_or_a_metric_per_class_trains():
     per_class = lambda p, b, r: (_mean(p, b), {"per_class": jnp.arange(3.0)})  # noqa: E731
     assert fit(fresh_state(), lambda p, b, r: (_mean(p, b), None), DATA, config=CFG,

@@ -93,7 +93,8 @@ def contract_checked(loss_fn: LossFn) -> LossFn:
     def checked(params: Any, batch: Batch, rng: jax.Array | None):
         out = loss_fn(params, batch, rng)
         core = (out[0], None) if isinstance(out, tuple) and len(out) == 2 else out
-        rows = jax.tree.leaves(batch)
+        # a batch may hold scalars of its own (a temperature): count rows of arrays only
+        rows = [a for a in jax.tree.leaves(batch) if jnp.ndim(a)]
         problem = loss_output_problem(core, n_rows=jnp.shape(rows[0])[0] if rows else 0)
         if problem:
             raise ValueError(problem)
