@@ -269,7 +269,10 @@ def pinball_loss(
     """
     pred, target = _float(pred), _float(target)
     q = jnp.asarray(quantiles, pred.dtype)
-    if q.ndim != 1 or pred.ndim == 0 or pred.shape[-1] != q.shape[0]:
+    if q.ndim != 1:   # a bare 0.5 was told "pred shape (n, 1) for () quantiles"
+        raise ValueError(f"quantiles must be a sequence of levels, got {quantiles!r}; pass "
+                         "e.g. (0.5,) for the median or (0.1, 0.5, 0.9)")
+    if pred.ndim == 0 or pred.shape[-1] != q.shape[0]:
         raise ValueError(
             f"pred must end in one column per quantile: got pred shape {pred.shape} "
             f"for {q.shape} quantiles"
