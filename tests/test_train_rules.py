@@ -20,7 +20,7 @@ from fjax.optim import build_optimizer
 from fjax.train import (TrainState, fit, init_member, make_eval_step, make_train_step,
                         train_population)
 from fjax.train.checkpoint import Checkpointer
-from fjax.train.epoch import evaluate, num_batches
+from fjax.train.epoch import evaluate, num_batches, train_epoch
 from fjax.train.loop import LoopSpec, LoopState, track_best
 from fjax.train.members import member_grid
 from fjax.train.objective import output_dim, supervised_loss
@@ -65,6 +65,30 @@ def test_evaluate_is_the_weighted_mean_over_all_rows_not_over_batches():
                    jnp.asarray(w), batch_size=4)
     per_row = ((1.5 * x.astype(np.float64) - y) ** 2)[:, 0]
     assert float(got["loss"]) == pytest.approx(np.average(per_row, weights=w), rel=1e-5)
+
+
+def test_an_epoch_and_an_evaluation_take_numpy_arrays():
+    """train_epoch and evaluate, lifted into a loop of one's own with numpy data (as fit
+    takes it), failed with TracerArrayConversionError: numpy arrays gathered by a traced
+    index. One batch of all 10 rows, so the update is one float64 gradient step."""
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(10, 1)).astype(np.float32), rng.normal(size=(10, 1)).astype(np.float32)
+    w = rng.uniform(0.5, 2.0, size=10).astype(np.float32)
+
+    def loss(params, batch, rng):
+        return losses.mse(batch["x"] * params["w"], batch["y"], batch["weight"]), {}
+    state = TrainState.create(params={"w": jnp.float32(1.5)}, tx=optax.sgd(0.1), rng=0)
+    state, metrics = train_epoch(make_train_step(loss), state, {"x": x, "y": y}, w, 0,
+                                 batch_size=10, n_batches=1)
+    x64, y64 = x[:, 0].astype(np.float64), y[:, 0].astype(np.float64)
+    grad = np.average(2 * (1.5 * x64 - y64) * x64, weights=w)
+    np.testing.assert_allclose(metrics["loss"], np.average((1.5 * x64 - y64) ** 2, weights=w),
+                               rtol=1e-5)
+    np.testing.assert_allclose(state.params["w"], 1.5 - 0.1 * grad, rtol=1e-5)
+    got = evaluate(make_eval_step(loss), state.params, {"x": x, "y": y}, w, batch_size=4)
+    w1 = float(state.params["w"])
+    np.testing.assert_allclose(got["loss"], np.average((w1 * x64 - y64) ** 2, weights=w),
+                               rtol=1e-5)
 
 
 def _probe_loss(params, batch, rng):

@@ -99,7 +99,10 @@ def train_epoch(train_step: Callable[[TrainState, Batch], tuple[TrainState, Metr
     skip_empty: make no update on a batch without weight (needed only when members of a
       population have different row counts; a per-step branch costs time under vmap).
     perm: this epoch's row permutation, if already drawn (`epoch_permutation`).
+    Numpy `data` and `weights` are taken too: gathered by a traced index, they failed
+    with a TracerArrayConversionError.
     """
+    data, weights = jax.tree.map(jnp.asarray, (data, weights))
     if perm is None:
         perm = epoch_permutation(state.rng, epoch, weights.shape[0])
     idx, w = shuffled_batches(perm, weights, batch_size, n_batches)
@@ -122,7 +125,9 @@ def train_epoch(train_step: Callable[[TrainState, Batch], tuple[TrainState, Metr
 
 def evaluate(eval_step: Callable[[Any, Batch], Metrics], params: Any,
              data: dict[str, jax.Array], weights: jax.Array, *, batch_size: int) -> Metrics:
-    """Weighted means of `eval_step`'s metrics over all rows, in batches of `batch_size`."""
+    """Weighted means of `eval_step`'s metrics over all rows, in batches of `batch_size`
+    (numpy `data` and `weights` too, as `train_epoch`)."""
+    data, weights = jax.tree.map(jnp.asarray, (data, weights))
     n = weights.shape[0]
     idx, w = sequential_batches(n, weights, min(batch_size, n))
 
