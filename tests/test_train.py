@@ -1228,6 +1228,18 @@ def test_parameters_built_for_other_inputs_name_the_data():
         fit(state, LOSS, DATA, config=CFG, callbacks=())
 
 
+def test_validation_rows_of_another_shape_are_named():
+    """val_data['x'] of 2 features beside data['x'] of 4 was blamed on 'rows of data['x']
+    (or val_data['x']) of shape (4,)', the training rows, which fit."""
+    narrow = {"x": X[:, :2], "y": Y}
+    message = r"do not fit rows of data\['x'\] of shape \(4,\) or val_data\['x'\] of shape \(2,\)"
+    with pytest.raises(ValueError, match=message):
+        fit(fresh_state(), LOSS, DATA, val_data=narrow, config=CFG, callbacks=())
+    with pytest.raises(ValueError, match=message):
+        train_population(LOSS, INIT, DATA, val_data=narrow, optim=OptimConfig(), train=CFG,
+                         callbacks=())
+
+
 def test_parameters_of_a_model_of_another_width_name_the_width_not_the_rows():
     """Parameters of a 2-logit model trained by a 3-logit softmax_ce loss were blamed on
     'rows of data['x'] of shape (4,)', which were right. Inputs normalised before a layer

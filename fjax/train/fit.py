@@ -66,14 +66,21 @@ def prepare(data: dict, weights: Any, name: str, loss_fn: Any = None) -> tuple[d
 
 
 @contextlib.contextmanager
-def inputs_named(data: dict, name: str = "data['x'] (or val_data['x'])") -> Iterator[None]:
+def inputs_named(data: dict, name: str = "data['x'] (or val_data['x'])",
+                 val_data: dict | None = None) -> Iterator[None]:
     """Parameters that do not fit the model applied fail inside flax; say why (the rows of
-    `name`, or the model's widths) and how to fix it."""
+    `name`, or the model's widths) and how to fix it. Where `val_data`'s rows are shaped
+    otherwise than `data`'s, both shapes are named: the training rows' alone blamed rows
+    that fit."""
     try:
         yield
     except flax.errors.ScopeParamShapeError as err:
         shape = jax.tree.map(lambda a: tuple(np.shape(a)[1:]), data["x"])
-        features = {np.shape(a)[-1] for a in jax.tree.leaves(data["x"]) if np.ndim(a) > 1}
+        xs = [data["x"]] + ([val_data["x"]] if val_data is not None and "x" in val_data else [])
+        features = {np.shape(a)[-1] for x in xs for a in jax.tree.leaves(x) if np.ndim(a) > 1}
+        val_shape = jax.tree.map(lambda a: tuple(np.shape(a)[1:]), xs[-1])
+        if val_shape != shape:
+            name, shape = f"data['x'] of shape {shape} or val_data['x']", val_shape
         widths = other_widths(str(err), features)
         if widths:
             raise ValueError(
@@ -184,7 +191,7 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
     if callbacks is None:
         callbacks = [ProgressBar(config.epochs)]
     record = RunRecord()
-    with inputs_named(data):
+    with inputs_named(data, val_data=val_data):
         loop = run_epochs(step_fn, loop, args, config.epochs, callbacks, record,
                           settings=(spec, optimizer_settings(state.tx),
                                     getattr(loss_fn, "structure", None)))

@@ -358,7 +358,7 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
     # Not the devices: a run resumes on any number of them.
     settings = (replace(pop_spec, mesh=None), optimizer_settings(tx),
                 getattr(loss_fn, "structure", None))
-    with inputs_named(data):
+    with inputs_named(data, val_data=val_data):
         loop = run_epochs(step_fn, loop, args, train.epochs, callbacks, record,
                           settings=settings)
     params = _final_params(train.restore_best, has_val, loop)
