@@ -1228,6 +1228,20 @@ def test_parameters_built_for_other_inputs_name_the_data():
         fit(state, LOSS, DATA, config=CFG, callbacks=())
 
 
+def test_the_losss_data_check_names_val_data():
+    """Labels of 2 or a missing 'y' in val_data were told as 'y must be 0/1' and 'data
+    has no ['y']': the training data, which was right."""
+    loss = supervised_loss(MODEL.apply, LossConfig(name="bce"))
+    labels = {"x": X, "y": (Y > 0).astype(np.float32)}
+    for val, message in (({"x": X, "y": 2 * labels["y"]}, r"^val_data: y must be 0/1"),
+                         ({"x": X}, r"^val_data: supervised_loss reads .* has no \['y'\]")):
+        with pytest.raises(ValueError, match=message):
+            fit(fresh_state(), loss, labels, val_data=val, config=CFG, callbacks=())
+        with pytest.raises(ValueError, match=message):
+            train_population(loss, INIT, labels, val_data=val, optim=OptimConfig(), train=CFG,
+                             callbacks=())
+
+
 def test_validation_rows_of_another_shape_are_named():
     """val_data['x'] of 2 features beside data['x'] of 4 was blamed on 'rows of data['x']
     (or val_data['x']) of shape (4,)', the training rows, which fit."""

@@ -57,7 +57,12 @@ def prepare(data: dict, weights: Any, name: str, loss_fn: Any = None) -> tuple[d
     device once, and build the sample weights."""
     n = check_arrays(data, name)
     if hasattr(loss_fn, "check_data"):
-        loss_fn.check_data(data)
+        try:
+            loss_fn.check_data(data)
+        except ValueError as err:   # its message says "data" or "y": say which data it is
+            if name == "data":
+                raise
+            raise ValueError(f"{name}: {err}") from None
     w = np.ones(n, np.float32) if weights is None else check_weights(weights, n, f"{name} weights")
     if "weight" in data:
         w = w * check_weights(data["weight"], n, f"{name}['weight']")
