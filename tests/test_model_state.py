@@ -1,6 +1,9 @@
 """Models with state beside their parameters (flax's batch norm `batch_stats`): the loss
 returns the new state in `aux["model_state"]`, and the step stores it in `params`."""
 
+from pathlib import Path
+
+import flax.errors
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -8,10 +11,11 @@ import numpy as np
 import optax
 import pytest
 
-from fjax.config import OptimConfig, TrainConfig
+from fjax.config import LossConfig, OptimConfig, TrainConfig
 from fjax.optim import build_optimizer
 from fjax.train import TrainState, fit, init_member, train_population
 from fjax.train.epoch import epoch_permutation
+from fjax.train.objective import supervised_loss
 
 N, D = 64, 3
 RNG = np.random.default_rng(0)
@@ -121,3 +125,31 @@ def test_masked_batch_statistics_leave_out_the_padding_of_a_partial_batch():
     stats = result.state.params["batch_stats"]["BatchNorm_0"]
     np.testing.assert_allclose(stats["mean"], mean, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(stats["var"], var, rtol=1e-5, atol=1e-6)
+
+
+class NormedByDeterministic(nn.Module):
+    """Batch norm keyed on the `deterministic` that supervised_loss passes."""
+    @nn.compact
+    def __call__(self, x, deterministic: bool = True):
+        return nn.Dense(1)(nn.BatchNorm(use_running_average=deterministic)(x))
+
+
+def test_supervised_loss_over_batch_norm_points_to_the_recipe():
+    """supervised_loss applies the model without `mutable`, so its batch norm raised flax's
+    "collection batch_stats is immutable", which did not say that such a model needs a
+    loss of its own, nor where the docs show one. The passages it names exist."""
+    model = NormedByDeterministic()
+    state = TrainState.create(params=model.init(jax.random.PRNGKey(0), X[:1]),
+                              tx=optax.sgd(0.1), rng=0)
+    loss_fn = supervised_loss(model.apply, LossConfig(name="mse"))
+    with pytest.raises(ValueError, match=r"mutable=\['batch_stats'\].*aux\['model_state'\] "
+                                         r"\(README, 'Batch norm:'; docs/DEVELOPING.md, "
+                                         r"'Training core'\)") as info:
+        fit(state, loss_fn, {"x": X, "y": Y[:, None]}, config=TrainConfig(epochs=1),
+            callbacks=())
+    assert isinstance(info.value.__cause__, flax.errors.ModifyScopeVariableError)
+    root = Path(__file__).resolve().parents[1]
+    assert "\nBatch norm:" in (root / "README.md").read_text()
+    developing = (root / "docs" / "DEVELOPING.md").read_text()
+    section = developing.split("## Training core", 1)[1].split("\n## ", 1)[0]
+    assert "aux[\"model_state\"]" in section and "mutable=[\"batch_stats\"]" in section

@@ -23,6 +23,7 @@ import re
 from typing import Any, Callable, Mapping, Sequence
 
 import jax
+import flax.errors
 import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
@@ -92,13 +93,22 @@ def apply_model(apply_fn: Callable, params: Any, x: jax.Array, rng: jax.Array | 
     """Run the model in training mode (dropout on, its key in `rngs`) when `rng` is given,
     else in eval mode. As `Population.predict` does, `deterministic` (and `rngs`) are
     passed only where the function takes them: a flax module without dropout, or a
-    function `(params, x)` of your own, is called plain."""
+    function `(params, x)` of your own, is called plain. A model that updates a
+    collection in training mode (batch norm's batch_stats) needs a loss of its own: flax's
+    "collection is immutable" did not say so."""
     kwargs: dict[str, Any] = {"deterministic": rng is None}
     if rng is not None:
         kwargs["rngs"] = {"dropout": rng}
     while True:
         try:
             return apply_fn(params, x, **kwargs)
+        except flax.errors.ModifyScopeVariableError as err:
+            raise ValueError(
+                "the model updates a variable collection in training mode (batch norm's "
+                "batch_stats), which supervised_loss cannot store; write your own loss "
+                "that calls apply(..., mutable=['batch_stats']) and returns the new "
+                "statistics as aux['model_state'] (README, 'Batch norm:'; "
+                "docs/DEVELOPING.md, 'Training core')") from err
         except TypeError as err:
             refused = [k for k in kwargs if f"unexpected keyword argument '{k}'" in str(err)]
             if not refused:
