@@ -1002,6 +1002,24 @@ def test_unknown_monitor_is_named():
             val_data=DATA)
 
 
+
+def test_an_eval_fn_without_loss_is_told_the_default_monitor():
+    """An eval_fn returning no 'loss', with the monitor left unset, was told "monitor
+    'val_loss' is not a metric" as if it had chosen it: the message says val_loss is the
+    default, what the eval_fn returns and the field to set; setting it trains."""
+    def eval_fn(params, val_data, val_weights):
+        pred = MODEL.apply(params, val_data["x"])
+        return {"mae": metrics.mae(pred, val_data["y"], val_weights)}
+    with pytest.raises(ValueError, match=r"the monitor is 'val_loss', TrainConfig.monitor's "
+                                         r"default .* returns no 'loss' \(it returns \['mae'\]"
+                                         r".*set TrainConfig.monitor to one of "
+                                         r"\['loss', 'val_mae'\]"):
+        fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=1), val_data=DATA,
+            eval_fn=eval_fn, callbacks=())
+    result = fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=1, monitor="val_mae"),
+                 val_data=DATA, eval_fn=eval_fn, callbacks=())
+    assert set(result.history[-1]) == {"loss", "val_mae", "epoch", "time_s"}
+
 def test_bad_weights_are_rejected():
     with pytest.raises(ValueError, match="select no samples"):
         fit(fresh_state(), LOSS, DATA, config=CFG, weights=np.zeros(N))

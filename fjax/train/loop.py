@@ -107,11 +107,24 @@ def advance(spec: LoopSpec, train_step, eval_fn: EvalFn | None, loop: LoopState,
         metrics.update({f"val_{k}": v for k, v in eval_fn(state.params, val_data,
                                                           val_weights).items()})
     if spec.monitor not in metrics:
-        raise ValueError(f"TrainConfig.monitor {spec.monitor!r} is not a metric of this run; "
-                         f"choose one of {sorted(metrics)}")
+        raise ValueError(monitor_error(spec.monitor, sorted(metrics)))
     update = jax.vmap(track_best, in_axes=(None, 0, 0, 0)) if group else track_best
     logged = {k: jnp.where(loop.stopped, jnp.nan, v) for k, v in metrics.items()}
     return update(spec, loop, state, metrics), logged
+
+
+def monitor_error(monitor: str, metrics: list[str]) -> str:
+    """Why the monitor is not among the epoch's `metrics`. 'val_loss' is TrainConfig's
+    default with validation data: an eval_fn without 'loss' was told that the monitor it
+    never set is not a metric, as if it had set it."""
+    returned = [m.removeprefix("val_") for m in metrics if m.startswith("val_")]
+    if monitor != "val_loss" or not returned:
+        return (f"TrainConfig.monitor {monitor!r} is not a metric of this run; choose one "
+                f"of {metrics}")
+    return (f"the monitor is 'val_loss', TrainConfig.monitor's default with validation "
+            f"data, but the eval_fn returns no 'loss' (it returns {returned}, logged with "
+            f"a val_ prefix); set TrainConfig.monitor to one of {metrics}, or have the "
+            "eval_fn return 'loss'")
 
 
 def shuffle_epoch(step: jax.Array, n_batches: int) -> jax.Array:
