@@ -346,10 +346,11 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
     if callbacks is None:
         callbacks = [ProgressBar(train.epochs)]
     if loss_names and eval_fn is None and has_val and spec.monitor == "val_loss":
-        warnings.warn(f"the grid varies {', '.join(loss_names)}, which change the loss itself, "
+        warnings.warn(f"the grid varies the loss itself ({', '.join(loss_names)}), "
                       "so val_loss is not comparable across members and summary() and "
                       "best_config() favour the values that make it small; pass an eval_fn "
-                      "with a metric they do not change (e.g. AUC) and monitor it",
+                      "with a metric that does not depend on the loss (e.g. AUC) and "
+                      "monitor it",
                       stacklevel=2)
     record = RunRecord()
     # The digest's settings: what shapes the program, the model and loss where the loss
