@@ -467,7 +467,10 @@ def test_the_rising_loss_note_reads_the_reported_grid_points_members(tmp_path):
     for lrs, said in (([0.01, 1.0], False), ([1.0, 0.01], True)):   # point 1 is reported
         out = run(dataclasses.replace(cfg, out=str(tmp_path / str(lrs[0]))),
                   grid={"optim.learning_rate": lrs}, progress=False)
-        assert ("The training loss rose" in (out / "report.md").read_text()) == said
+        report = (out / "report.md").read_text()
+        assert ("The training loss rose" in report) == said
+        # lr 1 ends at 13 times its initial loss: named, reported or not, beside the note
+        assert "Sweep grid point(s) that blew up: optim.learning_rate 1. " in report
 
 
 def test_a_ctrl_c_that_python_swallowed_still_stops_the_run_after_its_epoch(tmp_path,

@@ -75,7 +75,8 @@ class Trainable:
 class GroupResult:
     group: Group
     population: Population
-    blown_up: str | None = None   # `blown_up_note` of a plain run's members
+    blown_up: str | None = None   # `blown_up_note` of a plain run's members, a sweep's
+                                  # `blown_up_points`
 
 
 def seeds_of(config: ExperimentConfig) -> list[int]:
@@ -120,12 +121,14 @@ def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
         finally:
             if checkpoints is not None:
                 checkpoints.close()
-        note = None
+        start = initial_loss(trainable, data, seeds_of(config)[0])
         if plain:
             check_divergence(pop, group.config.optim)
-            note = blown_up_note(pop.history, initial_loss(trainable, data, seeds_of(config)[0]))
-            if note:
-                warnings.warn(note, stacklevel=2)
+            note = blown_up_note(pop.history, start)
+        else:
+            note = blown_up_points(pop, group, grid, start)
+        if note:
+            warnings.warn(note, stacklevel=2)
         results.append(GroupResult(group, pop, note))
     return results
 
@@ -241,6 +244,28 @@ def blown_up_note(history: Sequence[Mapping], start: float) -> str | None:
             "at the initial parameters: training blew up (the loss stayed finite, so no "
             "divergence check stopped it) and the metrics are a broken model's. Lower "
             "--optim.learning-rate or set --optim.clip-norm.")
+
+
+def blown_up_points(pop: Population, group: Group, grid: Mapping[str, Sequence[Any]],
+                    start: float) -> str | None:
+    """`blown_up_note` per grid point of a sweep's population (its seeds' and folds'
+    members): the median over all members, a plain run's, hides a point that blew up
+    among sane ones, and its broken metrics (an AUC ignores the loss's scale) would rank
+    beside theirs unnamed. Names each point that did, with the first one's note."""
+    members = pop.members.reset_index(drop=True)
+    hp = [c for c in members.columns if c not in ("member", "seed", "fold")]
+    fixed = read_values(group.config, [p for p in grid if p not in group.paths.values()])
+    names, notes = [], []
+    for values, frame in (members.groupby(hp, sort=False) if hp else [((), members)]):
+        losses = [{"loss": np.asarray(h["loss"])[frame.index]} for h in pop.history]
+        note = blown_up_note(losses, start)
+        if note:
+            names.append(", ".join([*(f"{p} {v}" for p, v in fixed.items()),
+                                    *(f"{group.paths[k]} {v:g}" for k, v in zip(hp, values))]))
+            notes.append(note)
+    if not notes:
+        return None
+    return f"Sweep grid point(s) that blew up: {'; '.join(names)}. At {names[0]}: {notes[0]}"
 
 
 def combined_table(results: Sequence[GroupResult],

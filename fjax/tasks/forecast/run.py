@@ -92,8 +92,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
         "predict_compile_s": predict_compile_s, "predict_s": predict_s,
         "windows_per_s": members * len(data.test_index) / max(predict_s, 1e-9),
         "val_note": validation_note(setup.monitor_only, data.plan.has_val),
-        "loss_note": (next((r.blown_up for r in results if r.blown_up), None)
-                      or chosen_loss_note(results, cands, choice)),
+        "loss_note": loss_note(results, cands, choice, bool(grid)),
         "per_origin_choice": selections(cands, choice),
         "selected": extra_selected(cands[best]),    # the Model line's swept values
     }
@@ -197,6 +196,17 @@ def loss_title(seeds: int, origins: int, sweep: bool) -> str:
     chosen = ", each origin's chosen grid point" if sweep else ""
     return (f"Loss per epoch of the {seeds * origins} reported members\n({origins} origin(s) "
             f"x {seeds} seed(s){chosen})")
+
+
+def loss_note(results: list[GroupResult], cands: list[Candidate], choice: list[int],
+              sweep: bool) -> str | None:
+    """A plain run's `blown_up_note`, else its `chosen_loss_note`; a sweep's every group's
+    `blown_up_points` (which may name points it did not report) and its chosen points'
+    rising-loss note."""
+    blown = [r.blown_up for r in results if r.blown_up]
+    if not sweep:
+        return blown[0] if blown else chosen_loss_note(results, cands, choice)
+    return " ".join(filter(None, [*blown, chosen_loss_note(results, cands, choice)])) or None
 
 
 def chosen_loss_note(results: list[GroupResult], cands: list[Candidate],
