@@ -855,3 +855,32 @@ def test_the_sweep_table_counts_groups_as_history_jsonl_does(tmp_path):
     assert sorted(r["group"] for r in sweep) == sorted({log["group"] for log in logs}) == [0, 1]
     assert "`group`, the compiled program that trained it, from 0" in \
         (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize("a, b, tie", [
+    ([1.0, 2.0, 3.0], [1.1, 1.9, 3.05], True),     # leads 0.1, -0.1, 0.05: under 2 SE
+    ([1.0, 2.0, 3.0], [1.5, 2.5, 3.6], False),     # leads 0.5, 0.5, 0.6: far beyond
+    ([1.0], [1.0], True)])                         # an exact tie, one seed: the first wins
+def test_a_sweep_says_when_its_choice_is_not_distinguishable_from_the_runner_up(a, b, tie):
+    """`fjax sweep forecast --optim.learning-rate 1e-3 1.001e-3 --seeds 3` reported point 2
+    (val_mse 0.0024281 vs 0.0024311) as "the lowest `val_mse`", a lead of 3.0e-6 against
+    a standard error of 5.2e-6 over the seeds, without a word. The lead and its standard
+    error are numpy's over hand-written per-seed MSEs, paired by seed."""
+    from fjax.tasks.forecast.members import Candidate, choices, ranked
+    from fjax.tasks.forecast.run import runner_up_leads, tie_text
+
+    seeds = len(a)
+    mse = [np.ravel(np.column_stack([a, b]))]               # members: seed-major, grid inner
+    cands = ranked([Candidate(0, {"optim.learning_rate": lr}, np.arange(p, 2 * seeds, 2)[:, None],
+                              np.zeros(1)) for p, lr in enumerate((0.1, 0.2))], mse)
+    [row] = runner_up_leads(cands, choices(cands, 1))
+    lead = np.subtract(b, a)
+    assert row["point"] == 1 and row["runner_up_point"] == 2
+    np.testing.assert_allclose(row["lead"], lead.mean(), rtol=1e-12)
+    if seeds > 1:
+        np.testing.assert_allclose(row["lead_se"], lead.std(ddof=1) / np.sqrt(seeds),
+                                   rtol=1e-12)
+    text = tie_text([row])
+    assert ("Not distinguishable from the runner-up** (point 1 leads point 2 by "
+            f"{lead.mean():.3g}" in text) == tie
+    assert (text == "") == (not tie)

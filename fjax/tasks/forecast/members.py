@@ -36,6 +36,7 @@ class Candidate:
                                        # point-forecast MSE on its validation span (`ranked`)
     diverged: np.ndarray | None = None  # i64[K]: how many of its members (one per seed)
                                         # diverged at each origin
+    seed_mse: np.ndarray | None = None  # f64[S, K]: each member's own MSE of `val_mse`
 
 
 def candidates(results: list[GroupResult], has_val: bool,
@@ -112,10 +113,12 @@ def point_mse(point: np.ndarray, y: np.ndarray, weight: np.ndarray) -> np.ndarra
 def ranked(cands: list[Candidate], mse: list[np.ndarray]) -> list[Candidate]:
     """The candidates with `val_mse`, per origin the mean over seeds of its members' MSE
     on their validation span, `mse[group][member]` (inf where one of them diverged)."""
-    return [replace(c, val_mse=np.array([np.inf if loss == np.inf else
-                                         np.mean(mse[c.group][c.members[:, k]])
-                                         for k, loss in enumerate(c.val_loss)]))
-            for c in cands]
+    out = []
+    for c in cands:
+        seed_mse = np.asarray(mse[c.group], np.float64)[c.members]
+        out.append(replace(c, seed_mse=seed_mse,
+                           val_mse=np.where(c.val_loss == np.inf, np.inf, seed_mse.mean(axis=0))))
+    return out
 
 
 def assemble(raw: np.ndarray, cand: Candidate, origin: np.ndarray) -> np.ndarray:

@@ -99,7 +99,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
     if len(cands) > 1:
         extra["sweep"] = sweep_rows(cands, forecasts, ev, data, choice)
         extra["selection"] = (
-            selection_text(choice) if data.plan.has_val else
+            selection_text(choice) + tie_text(runner_up_leads(cands, choice))
+            if data.plan.has_val else
             "No validation span, so no grid point is chosen (choosing on the test span "
             "would leak it): " + ("every origin reports" if data.plan.k > 1 else "reported:")
             + " grid point 1, a default, not a choice. Set --data.val-fraction to choose.")
@@ -111,6 +112,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
                                     "windows_per_s", "total_s", "resumed_epochs")}
     run_dir.json("metrics.json", {**ev.metrics, "ahead": ahead, "selected": extra["selected"],
                                   "selected_per_origin": extra["per_origin_choice"],
+                                  "runner_up_per_origin": runner_up_leads(cands, choice),
                                   "sweep": extra.get("sweep", []), "timing": timing,
                                   "members": members, "epochs_run": extra["epochs_run"],
                                   "data": facts})
@@ -189,6 +191,45 @@ def selections(cands: list[Candidate], choice: list[int]) -> list[dict]:
     return [{"origin": k + 1, "point": c + 1,
              "val_mse": None if cands[c].val_mse is None else float(cands[c].val_mse[k]),
              **extra_selected(cands[c])} for k, c in enumerate(choice)]
+
+
+def runner_up_leads(cands: list[Candidate], choice: list[int]) -> list[dict]:
+    """`runner_up_per_origin`: each origin's chosen point and `runner_up_lead`."""
+    return [{"origin": k + 1, "point": c + 1, **runner_up_lead(cands, c, k)}
+            for k, c in enumerate(choice)]
+
+
+def runner_up_lead(cands: list[Candidate], chosen: int, k: int) -> dict:
+    """At origin k, the runner-up grid point (1-based: the next lowest finite `val_mse`)
+    and the chosen point's lead over it, paired by seed: the mean over seeds of the
+    runner-up's MSE minus the chosen one's, and its standard error (None with one seed).
+    {} where there is no finite runner-up or nothing was chosen."""
+    if cands[chosen].seed_mse is None or not np.isfinite(cands[chosen].val_mse[k]):
+        return {}
+    others = [i for i, c in enumerate(cands) if i != chosen and np.isfinite(c.val_mse[k])]
+    if not others:
+        return {}
+    runner = min(others, key=lambda i: cands[i].val_mse[k])
+    lead = cands[runner].seed_mse[:, k] - cands[chosen].seed_mse[:, k]
+    se = float(lead.std(ddof=1) / np.sqrt(len(lead))) if len(lead) > 1 else None
+    return {"runner_up_point": runner + 1, "lead": float(lead.mean()), "lead_se": se}
+
+
+def tie_text(selected: list[dict]) -> str:
+    """A sentence for the origins whose choice leads its runner-up by 0, or by under two
+    standard errors over seeds (`runner_up_lead`): another draw of seeds could swap them,
+    so the choice is not distinguishable; "" where every lead is clear."""
+    ties = [s for s in selected if "lead" in s and (s["lead"] == 0 or (
+        s["lead_se"] is not None and s["lead"] < 2 * s["lead_se"]))]
+    if not ties:
+        return ""
+    each = "; ".join(f"{'origin ' + str(s['origin']) + ': ' if len(selected) > 1 else ''}"
+                     f"point {s['point']} leads point {s['runner_up_point']} by {s['lead']:.3g}"
+                     + (f" ± {s['lead_se']:.2g}" if s["lead_se"] is not None else "")
+                     for s in ties)
+    return (f" **Not distinguishable from the runner-up** ({each}; the lead in `val_mse`, "
+            "paired by seed, ± its standard error over seeds): under two standard errors, "
+            "or none, another draw of seeds could swap them.")
 
 
 def loss_title(seeds: int, origins: int, sweep: bool) -> str:
