@@ -371,3 +371,22 @@ def test_selection_names_the_configurations_whose_members_diverged():
                                  "diverged": int(bad.iloc[0]), "members": 2}]
     assert info["hyperparameters"] == {"optim.learning_rate": 1e-3}
     assert "optim.learning_rate = 1e+30: 2 of 2." in diverged_note(info)[0]
+
+
+def test_selection_names_the_configurations_whose_loss_blew_up_but_stayed_finite():
+    """`fjax sweep fraud --model logistic --optim.learning-rate 1e-3 3e-3 1000` chose lr
+    1000 on validation AP with a training loss 470 times its start; the sweep said so on
+    stderr only (the report named the test stage's blow-up, not the search's). The note
+    reads the point's median final loss from its own validation.csv rows."""
+    from fjax.tasks.fraud import training
+    stack = stack_scaled(X, PERIODS, shared=LABELS)
+    cfg = Config(model=ModelConfig(kind="mlp", hidden=(4,)),
+                 optim=dataclasses.replace(Config().optim, name="adam"),
+                 train=dataclasses.replace(Config().train, epochs=2, batch_size=32))
+    with pytest.warns(UserWarning, match="blew up"):
+        _, table, info, _, _ = training.select(
+            cfg, {"optim.learning_rate": [1e-3, 1e3]}, stack, None, progress=False)
+    end = float(np.median(table.loc[table["optim.learning_rate"] == 1e3, "final_loss"]))
+    [note] = info["blown_up"]
+    assert note.startswith("Sweep grid point(s) that blew up: optim.learning_rate 1000. ")
+    assert f"The training loss ended at {end:.4g}, " in note

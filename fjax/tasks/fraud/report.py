@@ -852,7 +852,7 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
                   "Each member is scored at its best epoch on the validation weeks "
                   "themselves, so this mean is optimistic; the test periods, which no "
                   "choice saw, give the honest figure.", "",
-                  *spread_note(c), *diverged_note(c),
+                  *spread_note(c), *diverged_note(c), *_bold_note(" ".join(c.get("blown_up", []))),
                   *(validation_note(validation_df) if validation_df is not None else [])]
     lines += ["## Timings", "", markdown_table(pd.DataFrame(
         [{"step": key, "seconds": value} for key, value in timings.items()]), "{:.2f}"), "",

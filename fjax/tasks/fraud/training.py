@@ -232,7 +232,8 @@ def select(config: Config, grid: Mapping[str, Sequence], val_stack: SplitStack,
             "hyperparameters": chosen_values(chosen, best, hparams, grid),
             "value": float(every.loc[rows, f"best_{monitor}"].mean()),
             "spread": period_spread(every, list(grid), rows, monitor, mode),
-            "diverged": diverged_configs(every, list(grid))}
+            "diverged": diverged_configs(every, list(grid)),
+            "blown_up": [r.blown_up for r in results if r.blown_up]}   # `blown_up_points`
     resumed = resumed_epochs(results, "validation ")
     in_group = np.nonzero(every["group"].to_numpy() == g)[0]   # best.population's members
     kept = (rows & (every["diverged_epoch"] == 0).to_numpy())[in_group]
