@@ -465,3 +465,29 @@ def test_a_sweep_names_the_grid_point_whose_loss_blew_up_but_stayed_finite():
     assert f"ended at {end:.4g}, {end / start:.3g} times its {start:.4g} " in result.blown_up
     assert "0.01" not in result.blown_up
     assert any(str(w.message) == result.blown_up for w in caught)
+
+
+def test_a_sweep_point_that_blew_up_and_stopped_early_is_still_named():
+    """With --train.patience, a point whose members early stopping stopped has NaN losses
+    in the epochs after: the last epoch's median (a plain run's end) read nothing and the
+    point went unnamed. Hand-made history: lr 100's members stop after epoch 1 at losses
+    40 and 60 (median 50, 50 times the start of 1.0); lr 0.001's learn."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from fjax.tasks.experiment import blown_up_points
+    from fjax.train.sweep import Group
+    nan = np.nan
+    pop = SimpleNamespace(
+        members=pd.DataFrame({"member": range(4), "seed": [0, 0, 1, 1], "fold": 0,
+                              "learning_rate": [1e-3, 100.0] * 2}),
+        history=[{"loss": np.array([1.0, 40.0, 0.9, 60.0])},
+                 {"loss": np.array([0.5, nan, 0.6, nan])},
+                 {"loss": np.array([0.4, nan, 0.5, nan])}])
+    group = Group(ExperimentConfig(), {"learning_rate": [1e-3, 100.0]},
+                  {"learning_rate": "optim.learning_rate"})
+    note = blown_up_points(pop, group, {"optim.learning_rate": [1e-3, 100.0]}, 1.0)
+    assert note.startswith("Sweep grid point(s) that blew up: optim.learning_rate 100. At "
+                           "optim.learning_rate 100: The training loss ended at 50, 50 times "
+                           "its 1 at the initial parameters")

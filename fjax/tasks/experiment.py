@@ -251,14 +251,20 @@ def blown_up_points(pop: Population, group: Group, grid: Mapping[str, Sequence[A
     """`blown_up_note` per grid point of a sweep's population (its seeds' and folds'
     members): the median over all members, a plain run's, hides a point that blew up
     among sane ones, and its broken metrics (an AUC ignores the loss's scale) would rank
-    beside theirs unnamed. Names each point that did, with the first one's note."""
+    beside theirs unnamed. Each member's last finite loss is its end: one that early
+    stopping stopped has NaN in the epochs after. Names each point that did, with the
+    first one's note."""
+    if not pop.history:
+        return None
     members = pop.members.reset_index(drop=True)
+    losses = np.stack([np.asarray(h["loss"], np.float64) for h in pop.history])   # [E, P]
+    last = np.array([m[np.isfinite(m)][-1] if np.isfinite(m).any() else np.nan
+                     for m in losses.T])
     hp = [c for c in members.columns if c not in ("member", "seed", "fold")]
     fixed = read_values(group.config, [p for p in grid if p not in group.paths.values()])
     names, notes = [], []
     for values, frame in (members.groupby(hp, sort=False) if hp else [((), members)]):
-        losses = [{"loss": np.asarray(h["loss"])[frame.index]} for h in pop.history]
-        note = blown_up_note(losses, start)
+        note = blown_up_note([{"loss": last[frame.index]}], start)
         if note:
             names.append(", ".join([*(f"{p} {v}" for p, v in fixed.items()),
                                     *(f"{group.paths[k]} {v:g}" for k, v in zip(hp, values))]))
