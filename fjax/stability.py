@@ -4,7 +4,11 @@
 
 over bins b cut at quantiles of the expected (e.g. training) scores, with shares e_b,
 a_b floored at `eps` so an empty bin stays finite. Rule of thumb: < 0.1 stable,
-0.1-0.25 some shift, > 0.25 a significant shift.
+0.1-0.25 some shift, > 0.25 a significant shift; but small samples inflate PSI with no shift
+at all (E[PSI] ~ (bins - 1)(1/n + 1/N), Yurdakul 2018, and about 0.1 ln(0.1 / eps) = 0.69
+more per bin a sample leaves empty: 20 applicants drawn from the training ones reach 2),
+so each PSI is judged against `psi_chance`, the PSI that samples of its size reach by
+chance, and the rule of thumb sizes only a PSI beyond it (`psi_verdict`).
 Reference: Siddiqi, *Credit Risk Scorecards*, 2006, ch. 12; Yurdakul, *Statistical
 properties of population stability index*, 2018.
 """
@@ -39,3 +43,32 @@ def psi_of_shares(expected: np.ndarray, actual: np.ndarray, eps: float = 1e-4) -
     at `eps`)."""
     e, a = np.maximum(expected, eps), np.maximum(actual, eps)
     return np.sum((a - e) * np.log(a / e), axis=-1)
+
+
+CHANCE_DRAWS = 1000
+
+
+def psi_chance(expected: np.ndarray, n: int, m: int | None = None, bins: int = 10,
+               eps: float = 1e-4) -> float:
+    """The PSI that samples of `n` (actual) and `m` (expected; default len(expected))
+    values drawn from `expected` exceed one time in 20: the 95th percentile over 1,000
+    seeded multinomial draws from its bin shares. Not the chi-square approximation
+    chi2_95(bins - 1) (1/n + 1/m), which small samples' empty bins put far too low."""
+    edges = psi_bins(expected, bins)
+    p = shares(expected, edges)
+    m = len(expected) if m is None else m
+    rng = np.random.default_rng(0)
+    chance = psi_of_shares(rng.multinomial(m, p, size=CHANCE_DRAWS) / m,
+                           rng.multinomial(n, p, size=CHANCE_DRAWS) / n, eps)
+    return float(np.quantile(chance, 0.95))
+
+
+def psi_verdict(value: float, chance: float) -> str:
+    """How to read a PSI beside `psi_chance`: within it, no evidence of a shift whatever
+    its size; beyond it, sized by the rule of thumb."""
+    words = f"same-size samples of the training scores reach {chance:.3f} one time in 20: "
+    if value <= chance:
+        return words + "no evidence of a shift"
+    return words + ("beyond chance but below 0.1, stable by the rule of thumb" if value < 0.1
+                    else "beyond chance, some shift (0.1-0.25)" if value < 0.25
+                    else "beyond chance and above 0.25: shifted")

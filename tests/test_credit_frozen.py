@@ -12,6 +12,7 @@ import pytest
 from fjax import cli
 from fjax.config import TrainConfig
 from fjax.datasets import load_dataset
+from fjax.stability import psi
 from fjax.tasks.credit import Config, CreditDataConfig, ScorecardConfig, run
 from fjax.tasks.credit.frozen import ScoreConfig, score
 from fjax.tasks.credit.model_file import MODEL_FILE
@@ -80,6 +81,33 @@ def test_the_saved_logistic_model_scores_as_the_run_and_as_its_scorecard(
     assert facts["applicants"] == 8 and facts["setup_changed"] == {}
     assert (out / "report.md").is_file()
     assert json.loads((out / "config.json").read_text())["run"] == str(logistic_sweep)
+
+
+def test_a_small_batch_is_judged_against_the_psi_of_same_size_samples(
+        logistic_sweep, files, tmp_path):
+    """20 applicants drawn at random from the training ones reach a PSI far above the rule
+    of thumb's 0.25 by chance (empty bins): not called shifted, while the 20 riskiest are;
+    score.json's reference is `psi_chance` of the run's training scores (the 95th
+    percentile of a brute-force loop of `psi` over such draws)."""
+    train = pd.read_csv(files / "applicants.csv").drop(columns="creditability")
+    score = pd.read_csv(logistic_sweep / "scores.csv")["score"].to_numpy()
+    said = {}
+    for name, rows in (("random", np.random.default_rng(0).choice(len(train), 20, False)),
+                       ("riskiest", np.argsort(score)[:20])):
+        folder = tmp_path / name
+        folder.mkdir()
+        train.iloc[rows].to_csv(folder / "new.csv", index=False)
+        out = score_with(logistic_sweep, folder, tmp_path / f"{name}_scored")
+        facts = json.loads((out / "score.json").read_text())
+        said[name] = ((out / "report.md").read_text(), facts)
+    text, facts = said["random"]
+    assert facts["psi_vs_training"] > 0.25 and "shifted" not in text
+    assert "no evidence of a shift" in text
+    rng = np.random.default_rng(1)
+    loop = [psi(rng.choice(score, len(score)), rng.choice(score, 20)) for _ in range(2000)]
+    assert facts["psi_chance_95"] == pytest.approx(np.quantile(loop, 0.95), rel=0.15)
+    text, facts = said["riskiest"]
+    assert facts["psi_vs_training"] > facts["psi_chance_95"] and "shifted" in text
 
 
 def test_the_saved_mlp_model_scores_as_the_run(files, tmp_path):

@@ -12,6 +12,7 @@ from sklearn.metrics import roc_auc_score
 from fjax import cli
 from fjax.config import TrainConfig
 from fjax.datasets import load_dataset
+from fjax.stability import psi_chance, psi_verdict
 from fjax.tasks.credit import Config, CreditDataConfig, run
 from fjax.tasks.credit.data import load
 
@@ -90,6 +91,11 @@ def test_the_later_applicants_never_reach_cross_validation_or_the_final_model(tm
     assert f"95% interval {low:.3f} to {high:.3f} (DeLong" in report
     assert "(20%, whole days)" in report and one["out_of_time"]["share"] == 0.2
     assert "refit on every applicant before the out-of-time span" in report
+    # Its PSI judged against what 40 of the earlier applicants reach by chance.
+    shift = one["out_of_time"]
+    earlier = pd.read_csv(first / "scores.csv")["score"].to_numpy()
+    assert shift["psi_chance_95"] == psi_chance(earlier, 40)
+    assert f"{shift['psi']:.3f} ({psi_verdict(shift['psi'], shift['psi_chance_95'])})" in report
     labels = pd.read_csv(loan_book(tmp_path))["creditability"]
     bads, later_bads = int((labels == "bad").sum()), int((labels[160:] == "bad").sum())
     assert (f"Data: {N} labelled rows read ({bads} bad, {N - bads} good); the latest 40 "

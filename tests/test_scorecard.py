@@ -4,6 +4,7 @@ hand-computed cases and scikit-learn."""
 import numpy as np
 import pytest
 from sklearn.isotonic import IsotonicRegression
+from scipy import stats
 from sklearn.linear_model import LogisticRegression
 
 from fjax import metrics
@@ -12,7 +13,7 @@ from fjax.calibration import (expected_calibration_error, fit_isotonic, fit_plat
                               reliability_bins)
 from fjax.decision import bayes_threshold, best_threshold, confusion, expected_cost
 from fjax.scorecard import ScoreScale
-from fjax.stability import psi, psi_bins, shares
+from fjax.stability import psi, psi_bins, psi_chance, psi_verdict, shares
 
 RNG = np.random.default_rng(0)
 
@@ -156,6 +157,30 @@ def test_psi_bins_are_interior_quantiles_of_equal_share():
     edges = psi_bins(x, 10)
     assert len(edges) == 9 and edges.min() > x.min() and edges.max() < x.max()
     np.testing.assert_allclose(shares(x, edges), np.full(10, 0.1), atol=2e-3)
+
+
+def test_psi_chance_is_the_95th_percentile_of_psi_between_same_size_samples():
+    """Against a brute-force loop of `psi` itself (its own quantile bins on each resample
+    of 1,000 training scores, and 20 applicants drawn from them): 20 applicants of the
+    training population reach a PSI far above the rule of thumb's 0.25 by chance, and
+    above the chi-square approximation, which their empty bins break. For large samples
+    it is that approximation, chi2_95(9) (1/n + 1/N) (Yurdakul 2018)."""
+    train = np.random.default_rng(5).normal(size=1000)
+    rng = np.random.default_rng(1)
+    loop = [psi(rng.choice(train, 1000), rng.choice(train, 20)) for _ in range(2000)]
+    chi2 = stats.chi2.ppf(0.95, 9) * (1 / 20 + 1 / 1000)
+    assert psi_chance(train, 20) == pytest.approx(np.quantile(loop, 0.95), rel=0.1)
+    assert psi_chance(train, 20) > 2 * max(chi2, 0.25)
+    assert psi_chance(train, 5000, 20000) == pytest.approx(
+        stats.chi2.ppf(0.95, 9) * (1 / 5000 + 1 / 20000), rel=0.1)
+
+
+def test_psi_verdict_sizes_only_a_psi_beyond_chance():
+    assert "no evidence of a shift" in psi_verdict(1.684, 1.9)
+    assert "shifted" not in psi_verdict(1.684, 1.9)
+    assert psi_verdict(1.684, 0.5).endswith("shifted")
+    assert "some shift" in psi_verdict(0.15, 0.05)
+    assert "stable" in psi_verdict(0.05, 0.01)
 
 
 def test_scores_of_certain_pds_are_finite():

@@ -20,7 +20,7 @@ import numpy as np
 from fjax.config import to_dict
 from fjax.config_fields import frozen_config
 from fjax.report.files import RunDir, markdown_table
-from fjax.stability import psi
+from fjax.stability import psi, psi_chance, psi_verdict
 from fjax.tasks.credit.data import read_applicants
 from fjax.tasks.credit.model_file import MODEL_FILE, SavedModel, read_model
 from fjax.tasks.credit.run import describe
@@ -92,6 +92,7 @@ def score_facts(cfg: ScoreConfig, model: SavedModel, frame, new) -> dict:
             "decisions": new["decision"].value_counts().to_dict(),
             "threshold": model.threshold, "mean_pd": float(np.mean(new["pd"])),
             "psi_vs_training": psi(model.train_scores, scores),
+            "psi_chance_95": psi_chance(model.train_scores, len(scores)),
             "unseen_values": model.final.encoder.unseen(frame),
             "setup_changed": {k: list(v) for k, v in changed_environment(run).items()}}
 
@@ -115,8 +116,8 @@ def score_note(facts: dict, new) -> str:
         f"{facts['data_sha256'][:12]}...); {decisions} at the run's threshold "
         f"{facts['threshold']:.4g} on the deployed PD (mean PD {facts['mean_pd']:.4g}).",
         f"- Stability: PSI of their scores against the training applicants' "
-        f"{facts['psi_vs_training']:.3f} (below 0.1 stable, above 0.25 shifted: a model "
-        "validated on other applicants).",
+        f"{facts['psi_vs_training']:.3f}; "
+        + psi_verdict(facts["psi_vs_training"], facts["psi_chance_95"]) + ".",
         "- Values the run never saw (scored as the training applicants' mix, 0 points "
         "against the reference): " + (", ".join(f"{c} {k} row(s)" for c, k in unseen.items())
                                       if unseen else "none") + ".",

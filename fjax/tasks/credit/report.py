@@ -9,6 +9,7 @@ import pandas as pd
 
 from fjax.report import plots
 from fjax.report.files import RunDir, markdown_table
+from fjax.stability import psi_verdict
 from fjax.tasks.credit.age import ELDERLY, TOLERANCE, age_table
 from fjax.tasks.credit.characteristics import LEAK_AUC, SHIFT_CSI
 from fjax.tasks.credit.fairness import PD_INPUT
@@ -225,8 +226,6 @@ def out_of_time_lines(oot: dict | None) -> list[str]:
                 "KS": f["ks"], "Brier": f["brier"], cost: f["cost_per_applicant"],
                 "accept-all cost": f["cost_accept_all"]}
 
-    shift = ("stable" if oot["psi"] < 0.1 else "some shift" if oot["psi"] < 0.25
-             else "a significant shift")
     seen = oot["later_seen_earlier"]
     lines = ["## Out-of-time test", "",
              f"The latest applicants by `{oot['date_column']}` ({oot['share']:.0%}, whole "
@@ -248,8 +247,8 @@ def out_of_time_lines(oot: dict | None) -> list[str]:
              markdown_table(pd.DataFrame([row("earlier (out of fold)", early),
                                           row("later (out of time)", late)])), "",
              f"PSI of the later applicants' scores against the earlier ones': "
-             f"{oot['psi']:.3f} ({shift}; < 0.1 is read as stable, > 0.25 as a significant "
-             f"shift). Later: {_confusion_words(late['confusion'])}."]
+             f"{oot['psi']:.3f} ({psi_verdict(oot['psi'], oot['psi_chance_95'])}). "
+             f"Later: {_confusion_words(late['confusion'])}."]
     if late["auc"] is None:
         lines.append("AUC and KS need both classes; the later applicants hold one only.")
     if oot["unseen_values"]:
@@ -537,7 +536,9 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               f"{metrics['scorecard']['factor']:.4f} ln(good:bad odds of the "
               f"{metrics['scorecard']['odds_of']}). "
               f"PSI train vs validation scores per fold: "
-              f"{_fmt(m['psi'], s['psi'])}.", "",
+              f"{_fmt(m['psi'], s['psi'])} (same-size samples of the training scores reach "
+              f"{metrics['stability']['psi_train_vs_val_chance_95']:.3f} one time in 20).",
+              "",
               "Global attribute importance (mean |points| per applicant):", "",
               markdown_table(importance), ""]
     lines += scorecard_lines(points)

@@ -23,7 +23,7 @@ from fjax.explain import importance, top_reasons
 from fjax.intervals import auc_interval, rank_auc, rank_ks
 from fjax.report.files import RunDir
 from fjax.scorecard import ScoreScale
-from fjax.stability import psi
+from fjax.stability import psi, psi_chance
 from fjax.tasks.credit.age import age_check
 from fjax.tasks.credit.bands import hosmer_lemeshow, pd_bands
 from fjax.tasks.credit.characteristics import characteristics
@@ -131,7 +131,8 @@ def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, final: F
             "earlier_out_of_fold": earlier,
             "later": {**measures(later_raw, later["pd"].to_numpy(), data.later_y),
                       "dates": data.date_spans["later"]},
-            "psi": psi(scores["score"].to_numpy(), later["score"].to_numpy())}
+            "psi": psi(scores["score"].to_numpy(), later["score"].to_numpy()),
+            "psi_chance_95": psi_chance(scores["score"].to_numpy(), len(later))}
 
 
 def fair_lending_facts(config: Config, data: CreditData, oof: OutOfFold,
@@ -322,12 +323,17 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     scores, imp, points, final_facts = write_scores(run_dir, config, data, final, oof, scale)
     run_dir.bytes(MODEL_FILE, model_bytes(SavedModel(
         config, final, oof.calibrator, oof.threshold, scale, scores["score"].to_numpy())))
+    train_scores = scores["score"].to_numpy()
+    n_train, n_val = ((m > 0).sum(axis=1).mean() for m in (data.folds.train, data.folds.val))
     stability = {"psi_train_vs_val_mean": float(per_fold["psi"].mean()),
-                 "psi_train_vs_val_std": float(per_fold["psi"].std(ddof=1))}
+                 "psi_train_vs_val_std": float(per_fold["psi"].std(ddof=1)),
+                 "psi_train_vs_val_chance_95": psi_chance(train_scores, round(n_val),
+                                                          round(n_train))}
     if config.data.score_path:
         new = score_new(config, data.new, final, oof.calibrator, oof.threshold, scale)
         run_dir.csv("new_scores.csv", new)
-        stability["psi_new_applicants"] = psi(scores["score"].to_numpy(), new["score"].to_numpy())
+        stability["psi_new_applicants"] = psi(train_scores, new["score"].to_numpy())
+        stability["psi_new_applicants_chance_95"] = psi_chance(train_scores, len(new))
         stability["new_applicants_unseen_values"] = final.encoder.unseen(data.new)
     later = later_raw = None
     if data.later is not None:
