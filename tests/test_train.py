@@ -1836,3 +1836,30 @@ def test_member_schedule_lengths_beyond_int32_are_refused_not_wrapped():
         member_optimizer(optim, train, 4, weights, np.array([0, 1]))
     _, steps = member_optimizer(optim, TrainConfig(epochs=3), 4, weights, np.array([1, 0, 1]))
     np.testing.assert_array_equal(steps["schedule_steps"], [6, 3, 6])
+
+
+def test_a_rebuilt_equal_model_reuses_the_programs_and_another_structure_does_not():
+    """Bound `model.apply`s compare by their module's identity, so every run built new
+    static arguments around an equal model and traced and compiled its epoch again."""
+    from fjax.train.members import ModuleInit
+    from fjax.train.population import train_population
+
+    train, optim = TrainConfig(epochs=2, batch_size=16), OptimConfig(learning_rate=1e-2)
+
+    def run(hidden=(5,), loss=LossConfig(name="mse")):
+        model = build_model(ModelConfig(kind="mlp", hidden=hidden), 1)   # a new equal module
+        loss_fn = supervised_loss(model.apply, loss)
+        pop = train_population(loss_fn, ModuleInit.like(model, X), DATA, optim=optim,
+                               train=train, seeds=(0, 1), callbacks=())
+        state = init_member(ModuleInit.like(model, X), build_optimizer(optim, 12), 0)
+        return pop, fit(state, loss_fn, DATA, config=train, callbacks=())
+
+    first, first_fit = run()
+    again, again_fit = run()
+    assert (again.compilations, again_fit.compilations) == (0, 0)
+    assert tree_equal(again.params, first.params)
+    assert tree_equal(again_fit.state.params, first_fit.state.params)
+    wider, _ = run(hidden=(6,))
+    mae, mae_fit = run(loss=LossConfig(name="mae"))
+    assert wider.compilations > 0 and mae.compilations > 0 and mae_fit.compilations > 0
+    assert not tree_equal(mae.params, first.params)   # not mse's program

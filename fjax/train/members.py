@@ -27,6 +27,26 @@ from fjax.train.state import TrainState
 InitFn = Callable[[jax.Array], Any]
 
 
+@dataclasses.dataclass(frozen=True)
+class ModuleInit:
+    """`key -> model.init(key, zeros of one input row's shape and dtype)`: flax fixes the
+    parameters' shapes from the input's, never their values from its values. Equal for
+    equal models and shapes (a hashable static argument of `init_population`'s program,
+    which a closure over an example array never matched in a second run)."""
+    model: Any
+    shape: tuple[int, ...]
+    dtype: Any
+
+    @classmethod
+    def like(cls, model: Any, example: Any) -> "ModuleInit":
+        """From an example batch: the shape and dtype of its first row."""
+        row = jnp.asarray(example[:1])
+        return cls(model, row.shape, row.dtype)
+
+    def __call__(self, key: jax.Array) -> Any:
+        return self.model.init(key, jnp.zeros(self.shape, self.dtype))
+
+
 def member_keys(seed: int) -> tuple[jax.Array, jax.Array]:
     """(init key, training key) of a member: members with the same seed share both, so
     a grid compares hyperparameters from the same initial weights and shuffles."""

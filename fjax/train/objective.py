@@ -148,6 +148,34 @@ def check_batch(batch: Mapping[str, Any]) -> None:
             "directly needs it, e.g. batch['weight'] = jnp.ones(len(batch['x']))")
 
 
+@dataclasses.dataclass(frozen=True)
+class ModuleMethod:
+    """A bound method of a flax module, `module.apply`, compared and hashed by the module's
+    fields and the method: Python compares bound methods by their object's identity, so
+    jit's static arguments built around two equal models never matched, and every run
+    of one structure traced and compiled its programs again."""
+    module: nn.Module
+    method: Callable
+
+    def __call__(self, *args, **kwargs):
+        return self.method(self.module, *args, **kwargs)
+
+
+def stable_apply(apply_fn: Callable) -> Callable:
+    """`apply_fn` as a hashable callable that equals every other made from an equal model
+    (`ModuleMethod`) where it is a bound method of a hashable flax module; else itself,
+    or a partial of it where it has no hash (compared by identity, as before)."""
+    module = getattr(apply_fn, "__self__", None)
+    try:
+        if isinstance(module, nn.Module):
+            hash(module)
+            return ModuleMethod(module, apply_fn.__func__)
+        hash(apply_fn)
+        return apply_fn
+    except TypeError:   # a field without a hash (a list, an array): compared by identity
+        return functools.partial(apply_fn)
+
+
 def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
     """`loss_fn(params, batch, rng, hparams=None) -> (loss, {})` for batches with x, y, weight.
 
@@ -159,16 +187,34 @@ def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
     (fjax's models, flax modules with dropout), without the keywords it does not take
     (`apply_model`): a flax module without dropout, or a function `(params, x)`.
 
-    The returned function also has `check_data(data)`, which `fit` and
+    The returned `SupervisedLoss` also has `check_data(data)`, which `fit` and
     `train_population` call on the host before training (0/1 labels for binary losses),
     `check_hparams(grid)` (`check_loss_grid`), which `train_population` calls on its
     grid's loss keys, and `structure` (the loss config and `model_structure`), which
     their checkpoints compare, so that a run with another activation or loss does not
-    resume this one.
+    resume this one. Two losses of equal models (`stable_apply`) and configs are equal,
+    so that jax's caches reuse the programs of one for the other.
     """
-    defaults = loss_hyperparameters(cfg)
+    return SupervisedLoss(stable_apply(apply_fn), cfg,
+                          f"{cfg!r} {model_structure(apply_fn)}")
 
-    def loss_fn(params, batch, rng, hparams=None):
+
+# softmax_ce: labels are checked on the host, the model's width is known when it is
+# traced. Before the first trace the classes of this run's data wait for it; after, each
+# dataset is checked against the width at once (a cached program never traces). Kept per
+# loss by equality, as jax's caches keep the programs that traced it.
+_SEEN: dict[Any, dict[str, int]] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class SupervisedLoss:
+    """`supervised_loss`'s loss function: a model's (hashable) apply and a loss config."""
+    apply_fn: Callable
+    cfg: LossConfig
+    structure: str = dataclasses.field(compare=False)
+
+    def __call__(self, params, batch, rng, hparams=None):
+        cfg, defaults = self.cfg, loss_hyperparameters(self.cfg)
         unknown = set(hparams or {}) - set(defaults)
         if unknown:
             raise ValueError(f"unknown loss hyperparameters {sorted(unknown)}; the loss "
@@ -178,7 +224,7 @@ def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
         y = batch["y"]
         if cfg.name == "softmax_ce":
             check_class_id_shape(y.shape, "batch['y']")
-        out = apply_model(apply_fn, params, batch["x"], rng)
+        out = apply_model(self.apply_fn, params, batch["x"], rng)
         target_shape = y.shape[1:] if cfg.name != "softmax_ce" else ()
         width = output_dim(cfg, target_shape)
         if cfg.name != "softmax_ce" and out.shape[1:] != (width,):
@@ -187,42 +233,40 @@ def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
                 f"{tuple(target_shape)} with the loss {cfg.name!r} need ({width},); build "
                 "it with out_dim=output_dim(loss_config, y.shape[1:])")
         if cfg.name == "softmax_ce":
+            seen = self.seen()
             seen["width"] = out.shape[-1]
             check_classes(seen.pop("classes", 0), seen["width"])
         pred = read_output(cfg, out, target_shape)
         return loss_value(cfg, pred, y, entry_weights(batch), hp), {}
 
-    # softmax_ce: labels are checked on the host, the model's width is known when it is
-    # traced. Before the first trace the classes of this run's data wait for it; after,
-    # each dataset is checked against the width at once (a cached program never traces).
-    seen: dict[str, int] = {}
+    def seen(self) -> dict[str, int]:
+        return _SEEN.setdefault(self, {})
 
-    def check_classes(classes: int, width: int) -> None:
-        if classes > width:
-            raise ValueError(
-                f"y has class ids up to {classes - 1}, but the model outputs {width} "
-                f"logits; build it with out_dim=output_dim(loss_config, (), "
-                f"num_classes={classes})")
-
-    def check_data(data) -> None:
+    def check_data(self, data) -> None:
         missing = [k for k in ("x", "y") if k not in data]
         if missing:
             raise ValueError(f"supervised_loss reads data['x'] (inputs) and data['y'] "
                              f"(targets), but data has no {missing} (its keys: "
                              f"{sorted(data)}); rename the arrays")
         y = np.asarray(data["y"])
-        check_targets(cfg, y)
-        if cfg.name == "softmax_ce" and y.size:
-            classes = int(np.max(y)) + 1
+        check_targets(self.cfg, y)
+        if self.cfg.name == "softmax_ce" and y.size:
+            classes, seen = int(np.max(y)) + 1, self.seen()
             if "width" in seen:
                 check_classes(classes, seen["width"])
             else:   # training, then validation data: the most classes of either
                 seen["classes"] = max(seen.get("classes", 0), classes)
 
-    loss_fn.check_data = check_data
-    loss_fn.check_hparams = functools.partial(check_loss_grid, cfg)
-    loss_fn.structure = f"{cfg!r} {model_structure(apply_fn)}"
-    return loss_fn
+    def check_hparams(self, grid: Mapping[str, Sequence[float]]) -> None:
+        check_loss_grid(self.cfg, grid)
+
+
+def check_classes(classes: int, width: int) -> None:
+    if classes > width:
+        raise ValueError(
+            f"y has class ids up to {classes - 1}, but the model outputs {width} "
+            f"logits; build it with out_dim=output_dim(loss_config, (), "
+            f"num_classes={classes})")
 
 
 def check_loss_grid(cfg: LossConfig, grid: Mapping[str, Sequence[float]]) -> None:

@@ -43,7 +43,7 @@ from fjax.train.lift import PopulationSpec, auto_chunk, member_mesh, population_
 from fjax.train.loop import EvalFn, LoopState, RunRecord, loop_spec, run_epochs, warn_unselected
 from fjax.train.members import (InitFn, check_grid, check_optimizer_values, check_seeds,
                                 init_population, member_grid)
-from fjax.train.objective import apply_model
+from fjax.train.objective import apply_model, stable_apply
 from fjax.train.population_file import (population_bytes, population_fields, read_population,
                                        write_atomic)
 from fjax.train.step import check_loss_fn
@@ -199,7 +199,7 @@ def predict_members(apply_fn: Callable, params: Any, x: Any,
 
     Returned uncalled so callers can time compilation and execution apart. The program
     is jax's own jit cache's (`_predict_rows`), by `apply_fn` (a bound `model.apply` is
-    the same function while its module is), row count and shapes: calling again with
+    the same as any equal model's, `stable_apply`), row count and shapes: calling again with
     the same ones traces and compiles nothing.
     """
     x = jax.tree.map(np.asarray, x)
@@ -214,10 +214,7 @@ def predict_members(apply_fn: Callable, params: Any, x: Any,
     nb = num_batches(n, bs)
     xb = jax.tree.map(lambda a: jnp.asarray(np.concatenate(
         [a, np.repeat(a[-1:], nb * bs - n, axis=0)]).reshape(nb, bs, *a.shape[1:])), x)
-    try:
-        hash(apply_fn)
-    except TypeError:   # e.g. a dataclass with __call__: a partial hashes by identity
-        apply_fn = functools.partial(apply_fn)
+    apply_fn = stable_apply(apply_fn)   # a rebuilt equal model's is the same
     with inputs_named({"x": x}, "x"):
         compiled = _predict_rows.lower(apply_fn, n, params, xb).compile()
 

@@ -11,14 +11,13 @@ train step stores it in `params` after the gradient update, and it is no metric.
 
 Both steps are plain functions: jit them, vmap them over a population, grad through
 them, or put them in your own loop. The same `loss_fn` always gives the same step
-function (`cached_per_loss`, for the latest losses used), so jitted callers that take it
-as a static argument compile once per loss.
+function (`cached_per_loss`, for the latest losses used; an equal loss too), so jitted
+callers that take it as a static argument compile once per loss.
 """
 
 from __future__ import annotations
 
 import functools
-import inspect
 from typing import Any, Callable, Mapping
 
 import jax
@@ -34,37 +33,40 @@ LossFn = Callable[[Any, Batch, jax.Array | None], tuple[jax.Array, Metrics]]
 
 
 class _Identity:
-    """A cache key that is its object's identity (a bound method's: its object and
-    function): no loss needs a hash (a dataclass with `__call__` has none), and two equal
-    ones are never confused."""
-    __slots__ = ("obj", "parts")
+    """A cache key that is its unhashable object's identity (a dataclass with `__call__`
+    has no hash)."""
+    __slots__ = ("obj",)
 
     def __init__(self, obj: Any):
         self.obj = obj
-        self.parts = (obj.__self__, obj.__func__) if inspect.ismethod(obj) else (obj,)
 
     def __hash__(self) -> int:
-        return hash(tuple(map(id, self.parts)))
+        return id(self.obj)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Identity) and len(self.parts) == len(other.parts) and all(
-            a is b for a, b in zip(self.parts, other.parts))
+        return isinstance(other, _Identity) and self.obj is other.obj
 
 
 LOSS_CACHE_SIZE = 64   # losses whose steps are kept; older ones are freed
 
 
 def cached_per_loss(build: Callable) -> Callable:
-    """`build(loss_fn, *args)`, made once per loss function (by identity) and `args`, for
-    the latest `LOSS_CACHE_SIZE` of them, so repeated runs of one loss reuse its compiled
-    program. Bounded because what it builds holds the loss (a weak key would be kept
-    alive by its own value), and the loss itself is left untouched."""
+    """`build(loss_fn, *args)`, made once per loss function and `args`, for the latest
+    `LOSS_CACHE_SIZE` of them, so repeated runs of one loss reuse its compiled program.
+    A hashable loss is one with every loss equal to it (`supervised_loss`'s of equal
+    models and configs, as jit's static arguments are), another by identity. Bounded
+    because what it builds holds the loss (a weak key would be kept alive by its own
+    value), and the loss itself is left untouched."""
     cache = functools.lru_cache(maxsize=LOSS_CACHE_SIZE)(
-        lambda key, *args: build(key.obj, *args))
+        lambda key, *args: build(key.obj if isinstance(key, _Identity) else key, *args))
 
     @functools.wraps(build)
     def cached(loss_fn, *args):
-        return cache(_Identity(loss_fn), *args)
+        try:
+            hash(loss_fn)
+        except TypeError:
+            return cache(_Identity(loss_fn), *args)
+        return cache(loss_fn, *args)
     return cached
 
 

@@ -11,6 +11,7 @@ against a bad rate of 0.032 (at the optimum, with an undecayed bias, they are eq
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import flax.linen as nn
@@ -38,20 +39,32 @@ def build_model(config: Config, shape: Shape) -> nn.Module:
 def init_fn(config: Config, model: nn.Module, shape: Shape, bad_rate: float = 0.5):
     """key -> params (for the logistic model zero weights and the bias at the log-odds of
     `bad_rate`), jitted: one compile, not one per parameter, when called outside a
-    population."""
-    x = jnp.zeros((1, shape.width), jnp.float32)
-    log_odds = float(np.log(bad_rate / (1 - bad_rate)))
+    population. Equal for equal models and settings (a static argument of jit)."""
+    return CreditInit(model, shape.width, config.model.kind == "logistic",
+                      float(np.log(bad_rate / (1 - bad_rate))))
 
-    def init(key):
-        params = model.init(key, x)
-        if config.model.kind == "logistic":
+
+@dataclasses.dataclass(frozen=True)
+class CreditInit:
+    model: nn.Module
+    width: int
+    logistic: bool
+    log_odds: float
+
+    def __call__(self, key: jax.Array) -> Any:
+        return _init_program(self, key)
+
+    def init(self, key: jax.Array) -> Any:
+        params = self.model.init(key, jnp.zeros((1, self.width), jnp.float32))
+        if self.logistic:
             params = jax.tree.map(jnp.zeros_like, params)
             dense = params["params"]["dense"]
-            bias = jnp.full_like(dense["bias"], log_odds)
+            bias = jnp.full_like(dense["bias"], self.log_odds)
             params = {"params": {**params["params"], "dense": {**dense, "bias": bias}}}
         return params
 
-    return jax.jit(init)
+
+_init_program = jax.jit(CreditInit.init, static_argnums=0)
 
 
 def logits(model: nn.Module, params: Any, x: jax.Array) -> jax.Array:
@@ -67,17 +80,23 @@ def eval_fn(model: nn.Module, blocks: int = 1):
     validation weights lie in one block, which is found from them and evaluated alone,
     so the cost is that of n rows, not k*n.
     """
+    return CreditEval(model, blocks)
 
-    def evaluate(params, val_data, val_weights):
+
+@dataclasses.dataclass(frozen=True)
+class CreditEval:
+    """`eval_fn`'s function, equal for equal models (a static argument of jit)."""
+    model: nn.Module
+    blocks: int
+
+    def __call__(self, params, val_data, val_weights):
         x, y, w = val_data["x"], val_data["y"], val_weights
-        if blocks > 1:
-            n = w.shape[0] // blocks
-            j = jnp.argmax(w.reshape(blocks, n).sum(axis=1))
+        if self.blocks > 1:
+            n = w.shape[0] // self.blocks
+            j = jnp.argmax(w.reshape(self.blocks, n).sum(axis=1))
             x, y, w = (jax.lax.dynamic_slice_in_dim(a, j * n, n) for a in (x, y, w))
-        z = logits(model, params, x)
+        z = logits(self.model, params, x)
         return {"loss": losses.binary_cross_entropy(z, y, w), "auc": metrics.roc_auc(z, y, w)}
-
-    return evaluate
 
 
 def trainable(config: Config, shape: Shape, blocks: int = 1, bad_rate: float = 0.5

@@ -26,6 +26,7 @@ from fjax.tasks.experiment import (GroupResult, Trainable, check_grid_paths, che
                                   train_grid)
 from fjax.tasks.forecast.config import Config
 from fjax.tasks.forecast.data import ForecastData
+from fjax.train.members import ModuleInit
 from fjax.train.objective import output_dim, supervised_loss
 
 
@@ -47,8 +48,7 @@ def check_grid(config: Config, grid: Mapping[str, Sequence[Any]] | None) -> None
 def build_trainable(config: Config, example_x: np.ndarray) -> Trainable:
     """The model and loss of one compile group; `example_x[:1]` fixes the input shape."""
     model = build_model(config.model, output_dim(config.loss, (config.data.horizon,)))
-    x0 = jnp.asarray(example_x[:1])
-    return Trainable(init_fn=lambda key: model.init(key, x0),
+    return Trainable(init_fn=ModuleInit.like(model, example_x),
                      loss_fn=supervised_loss(model.apply, config.loss))
 
 
@@ -59,15 +59,21 @@ def apply_fn_of(config: Config) -> Callable:
 def masked_eval_fn(loss_fn: Callable, rows: int) -> Callable:
     """Evaluate only the `rows` highest-weighted windows (a span is far smaller than all
     windows): same result as the weighted mean over every row, at a fraction of the cost."""
+    return MaskedEval(loss_fn, rows)
 
-    def eval_fn(params, data, weights):
-        idx = jnp.argsort(-weights, stable=True)[:rows]
+
+@dataclasses.dataclass(frozen=True)
+class MaskedEval:
+    """`masked_eval_fn`'s eval function, equal for equal losses (a static argument)."""
+    loss_fn: Callable
+    rows: int
+
+    def __call__(self, params, data, weights):
+        idx = jnp.argsort(-weights, stable=True)[:self.rows]
         batch = {k: v[idx] for k, v in data.items()}
         batch["weight"] = weights[idx]
-        loss, aux = loss_fn(params, batch, None)
+        loss, aux = self.loss_fn(params, batch, None)
         return {"loss": loss, **aux}
-
-    return eval_fn
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,6 +15,7 @@ training transactions; its score is that error (Chapter 7.3 of the handbook).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable
 
 import jax
@@ -22,42 +23,64 @@ import jax.numpy as jnp
 
 from fjax import losses, metrics
 from fjax.models import reconstruction_error
-from fjax.train.objective import apply_model, model_structure
+from fjax.train.objective import apply_model, model_structure, stable_apply
 
 
 def reconstruction_loss(apply_fn: Callable) -> Callable:
     """Weighted mean squared reconstruction error (train only on legitimate rows by
-    giving frauds weight 0)."""
+    giving frauds weight 0); equal for equal models (`stable_apply`), so that a rerun
+    reuses the compiled programs."""
+    return ReconstructionLoss(stable_apply(apply_fn),
+                              f"reconstruction {model_structure(apply_fn)}")
 
-    def loss_fn(params, batch, rng, hparams=None):
-        x_hat = apply_model(apply_fn, params, batch["x"], rng)
+
+@dataclasses.dataclass(frozen=True)
+class ReconstructionLoss:
+    apply_fn: Callable
+    structure: str = dataclasses.field(compare=False)
+
+    def __call__(self, params, batch, rng, hparams=None):
+        x_hat = apply_model(self.apply_fn, params, batch["x"], rng)
         per_row = jnp.mean(jnp.square(x_hat - batch["x"]).reshape(x_hat.shape[0], -1), axis=1)
         return losses.weighted_mean(per_row, batch["weight"]), {}
-
-    loss_fn.structure = f"reconstruction {model_structure(apply_fn)}"
-    return loss_fn
 
 
 def score_function(model: Any, kind: str) -> Callable[[Any, jax.Array], jax.Array]:
     """`score(params, x) -> f32[n]`: higher is riskier (logit, or reconstruction error)."""
-    if kind == "autoencoder":
-        return lambda params, x: reconstruction_error(model, params, x)
-    return lambda params, x: model.apply(params, x, deterministic=True)[:, 0]
+    return Score(model, kind)
+
+
+@dataclasses.dataclass(frozen=True)
+class Score:
+    """`score_function`'s score, equal for equal models (a static argument of jit)."""
+    model: Any
+    kind: str
+
+    def __call__(self, params, x):
+        if self.kind == "autoencoder":
+            return reconstruction_error(self.model, params, x)
+        return self.model.apply(params, x, deterministic=True)[:, 0]
 
 
 def ranking_eval(score: Callable, size: int) -> Callable:
     """`eval_fn(params, data, weights)`: ROC-AUC and average precision over the rows with
     weight > 0 (at most `size` of them, gathered so that only they are scored)."""
+    return RankingEval(score, size)
 
-    def eval_fn(params, data, weights):
+
+@dataclasses.dataclass(frozen=True)
+class RankingEval:
+    score: Callable
+    size: int
+
+    def __call__(self, params, data, weights):
+        size = self.size
         idx = jnp.nonzero(weights > 0, size=size, fill_value=0)[0]
         w = jnp.where(jnp.arange(size) < jnp.sum(weights > 0), weights[idx], 0.0)
-        s = score(params, data["x"][idx])
+        s = self.score(params, data["x"][idx])
         y = data["y"][idx, 0]
         return {"auc": metrics.roc_auc(s, y, w),
                 "average_precision": metrics.average_precision(s, y, w)}
-
-    return eval_fn
 
 
 def no_eval(params, data, weights) -> dict:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 import pandas as pd
@@ -34,6 +33,7 @@ from fjax.tasks.fraud.config import Config
 from fjax.tasks.fraud.objective import no_eval, ranking_eval, reconstruction_loss, score_function
 from fjax.tasks.fraud.presets import test_stage_train
 from fjax.train.loop import loop_spec
+from fjax.train.members import ModuleInit
 from fjax.train.objective import supervised_loss
 
 SCORE_CHUNK = 16384
@@ -77,11 +77,10 @@ def make_trainable(cfg: Config, x_example: np.ndarray, eval_size: int | None
     model = build_model(cfg.model, out_dim=1)
     kind = cfg.model.kind
     score = score_function(model, kind)
-    x0 = jnp.asarray(x_example[:1])
     loss_fn = reconstruction_loss(model.apply) if kind == "autoencoder" else \
         supervised_loss(model.apply, cfg.loss)
     eval_fn = ranking_eval(score, eval_size) if eval_size else no_eval
-    return Trainable(init_fn=lambda key: model.init(key, x0), loss_fn=loss_fn,
+    return Trainable(init_fn=ModuleInit.like(model, x_example), loss_fn=loss_fn,
                      eval_fn=eval_fn), functools.partial(_score_program, model, kind)
 
 
