@@ -153,3 +153,59 @@ def test_supervised_loss_over_batch_norm_points_to_the_recipe():
     developing = (root / "docs" / "DEVELOPING.md").read_text()
     section = developing.split("## Training core", 1)[1].split("\n## ", 1)[0]
     assert "aux[\"model_state\"]" in section and "mutable=[\"batch_stats\"]" in section
+
+
+def forgetful_loss(params, batch, rng):
+    """The recipe's loss, but for the new statistics, which it drops."""
+    return mse_loss(params, batch, rng)[0], {}
+
+
+STATS_REFUSED = (r"params hold a 'batch_stats' collection .* aux has no 'model_state': the "
+                 r"model ran on its running averages .* or the loss drops the new statistics"
+                 r".*mutable=\['batch_stats'\].*aux\['model_state'\] \(README, 'Batch norm:'")
+
+
+class NormedByTrain(nn.Module):
+    """Batch norm keyed on `train`, which supervised_loss never passes (bn2.py)."""
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        return nn.Dense(1)(nn.BatchNorm(use_running_average=not train)(x))
+
+
+@pytest.mark.parametrize("loss_name", ["supervised_loss", "forgetful"])
+def test_a_loss_that_leaves_batch_statistics_to_the_optimizer_is_refused(loss_name):
+    """A model keyed on `train` under supervised_loss (which passes `deterministic`, dropped
+    as unknown) always ran on its running averages, and a loss without aux["model_state"]
+    dropped the new statistics: with no error, adam trained the running mean and variance
+    as weights (3 epochs: mean ~±0.0009, var 1.0002-1.011, not the data's). fit and
+    train_population now refuse both before training, pointing to the recipe."""
+    if loss_name == "supervised_loss":
+        model, data = NormedByTrain(), {"x": X, "y": Y[:, None]}
+        loss_fn = supervised_loss(model.apply, LossConfig(name="mse"))
+    else:
+        model, data, loss_fn = MODEL, {"x": X, "y": Y}, forgetful_loss
+    init_fn = lambda key: model.init(key, X[:1])  # noqa: E731
+    state = TrainState.create(params=init_fn(jax.random.PRNGKey(0)), tx=optax.adam(1e-3), rng=0)
+    with pytest.raises(ValueError, match=STATS_REFUSED):
+        fit(state, loss_fn, data, config=TrainConfig(epochs=1, batch_size=16), callbacks=())
+    with pytest.raises(ValueError, match=STATS_REFUSED):
+        train_population(loss_fn, init_fn, data, optim=OptimConfig(name="adam"),
+                         train=TrainConfig(epochs=1, batch_size=16), seeds=[0], callbacks=())
+
+
+def test_statistics_frozen_on_purpose_pass_as_an_empty_model_state():
+    """The refusal's stated way out: aux["model_state"] = {} keeps the statistics as they
+    are (the optimizer kept off them here by a zero learning rate)."""
+    variables = MODEL.init(jax.random.PRNGKey(0), X[:1])
+
+    def frozen_loss(params, batch, rng):
+        pred = MODEL.apply(params, batch["x"])
+        w = batch["weight"]
+        return jnp.sum(w * (pred - batch["y"]) ** 2) / jnp.maximum(w.sum(), 1e-12), {
+            "model_state": {}}
+    state = TrainState.create(params=variables, tx=optax.sgd(0.0), rng=0)
+    result = fit(state, frozen_loss, {"x": X, "y": Y}, config=TrainConfig(epochs=1),
+                 callbacks=())
+    stats = result.state.params["batch_stats"]["BatchNorm_0"]
+    np.testing.assert_array_equal(stats["mean"], np.zeros(D))
+    np.testing.assert_array_equal(stats["var"], np.ones(D))

@@ -143,7 +143,8 @@ def check_loss_fn(loss_fn: LossFn, params: Any, data: dict, weights: np.ndarray,
     errors would not say what is wrong: it must return (a float scalar, a dict of metrics
     or None) (`loss_output_problem`), and read batch["weight"] where that matters
     (`weight_matters` in training; `eval_weight_matters` on `val_weights` in batches of
-    `eval_batch_size`, given where the loss also evaluates). Traced once per loss and
+    `eval_batch_size`, given where the loss also evaluates), and return the new batch
+    statistics where `params` hold them (`model_state_problem`). Traced once per loss and
     shapes, on a batch of two rows; the operations that only make aux metrics are removed
     from the weight check."""
     member = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), params)
@@ -180,7 +181,8 @@ def _trace_verdict(loss_fn: LossFn, member: Any, rows: dict) -> tuple[str | None
 
     def loss_of(weight, params, rows):
         out = loss_fn(params, {**rows, "weight": weight}, jax.random.PRNGKey(0))
-        problems.append(loss_output_problem(out, n_rows=2))
+        problems.append(loss_output_problem(out, n_rows=2)
+                        or model_state_problem(params, out[1]))
         return jnp.zeros(()) if problems[-1] else out[0]
     closed = jax.make_jaxpr(loss_of)(jax.ShapeDtypeStruct((2,), jnp.float32), member, rows)
     return problems[-1], not problems[-1] and reaches_output(closed.jaxpr, 0)
@@ -241,6 +243,28 @@ def loss_output_problem(out: Any, n_rows: int) -> str | None:
             return (f"{_CONTRACT}; aux[{name!r}] is a {type(value).__name__}, not one array "
                     "(a scalar, or e.g. one value per class). Give each metric its own key")
     return None
+
+
+def model_state_problem(params: Any, aux: Any) -> str | None:
+    """Why a training-mode `aux` is wrong for `params` holding batch statistics (None if
+    it is not): without aux["model_state"] the statistics get no new values, yet sit in
+    `params`, so the optimizer would train them as weights, silently (a model keyed on
+    `train` run by supervised_loss, which passes only `deterministic`, does just that).
+    A model whose statistics stay fixed on purpose returns aux["model_state"] = {}."""
+    if not (isinstance(params, Mapping) and "batch_stats" in params):
+        return None
+    if isinstance(aux, Mapping) and MODEL_STATE in aux:
+        return None
+    return ("params hold a 'batch_stats' collection (batch norm's running statistics), but "
+            "in training mode the loss's aux has no 'model_state': the model ran on its "
+            "running averages (supervised_loss passes `deterministic`, and a model keyed "
+            "on `train` never sees it), or the loss drops the new statistics, so the "
+            "optimizer would train the running mean and variance as weights. Write a loss "
+            "that applies the model in training mode (train=True) with "
+            "mutable=['batch_stats'] and mask=batch['weight'][:, None] > 0, and returns "
+            "the new statistics as aux['model_state'] (README, 'Batch norm:'; "
+            "docs/DEVELOPING.md, 'Training core'). Statistics frozen on purpose: return "
+            "aux['model_state'] = {} and keep the optimizer off them")
 
 
 def reaches_output(jaxpr: Any, index: int) -> bool:
