@@ -145,6 +145,10 @@ def test_sweep_on_a_users_file_writes_the_run_folder(user_file, user_sweep, unde
                                rtol=1e-6)
     assert spread["runner_up"]["std"] == pytest.approx(by_period.loc[other].std(), rel=1e-6)
     assert spread["chosen_ahead_in"] == (by_period.loc[mine] > by_period.loc[other]).sum()
+    d = (by_period.loc[mine] - by_period.loc[other]).to_numpy(np.float64)
+    assert spread["paired"]["difference"] == pytest.approx(d.mean(), rel=1e-6, abs=1e-9)
+    assert spread["paired"]["se"] == pytest.approx(d.std(ddof=1) / np.sqrt(len(d)), rel=1e-6)
+    assert f"is {d.mean():+.4f} ± {d.std(ddof=1) / np.sqrt(len(d)):.4f}" in selection_text
     assert (f"the chosen {by_period.loc[mine].min():.3f} to {by_period.loc[mine].max():.3f}, "
             f"std {by_period.loc[mine].std():.3f}; the runner-up ({lr} = {other:g}, "
             f"mean {by_period.loc[other].mean():.4f})") in selection_text
@@ -945,6 +949,43 @@ def test_the_selection_spread_is_per_period_over_seeds_with_the_next_finite_runn
     assert r["mean"] == pytest.approx(0.6) and (r["min"], r["max"]) == pytest.approx((0.5, 0.7))
     assert period_spread(table[chosen], ["optim.learning_rate"], chosen[chosen], "val_auc",
                          "max")["runner_up"] is None
+
+
+def test_the_selection_says_when_the_chosen_is_not_distinguishable_from_the_runner_up():
+    """A lead of 0.0002 in validation AP, ahead in 4 of 4 periods whose values move by
+    about 0.1, but within the noise of the difference: the Selection line gives the paired
+    difference ± its standard error (numpy, float64, from the validation.csv rows: seeds
+    averaged within a period, then sd / sqrt(periods)) and says the two are not
+    distinguishable; a lead of ten standard errors is not flagged."""
+    from fjax.tasks.fraud.report import spread_note
+    from fjax.tasks.fraud.training import period_spread
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.3, 0.7, size=(4, 2))                  # [period, seed]
+
+    def line(lead_by_period):
+        rows = [{"optim.learning_rate": lr, "seed": seed, "fold": p, "diverged_epoch": 0,
+                 "best_val_average_precision": base[p, seed] + (lead_by_period[p] if lr == 1.0
+                                                                else 0.0)}
+                for lr in (1.0, 2.0) for p in range(4) for seed in range(2)]
+        table = pd.DataFrame(rows)
+        chosen = (table["optim.learning_rate"] == 1.0).to_numpy()
+        s = period_spread(table, ["optim.learning_rate"], chosen, "val_average_precision",
+                          "max")
+        by = table.pivot_table("best_val_average_precision", "fold", "optim.learning_rate")
+        d = by[1.0].to_numpy(np.float64) - by[2.0].to_numpy(np.float64)
+        se = d.std(ddof=1) / np.sqrt(len(d))
+        assert s["paired"]["difference"] == pytest.approx(d.mean(), abs=1e-12)
+        assert s["paired"]["se"] == pytest.approx(se, rel=1e-9)
+        text = spread_note({"metric": "val_average_precision", "spread": s})[0]
+        assert f"is {d.mean():+.4f} ± {se:.4f} (standard error over periods)" in text
+        return text, d, se
+
+    text, d, se = line(np.array([1e-5, 1e-5, 1e-5, 7.7e-4]))    # mean 0.0002, se 0.00019
+    assert (d > 0).all() and 0 < d.mean() < 2 * se                  # ahead in 4 of 4, a tie
+    assert "ahead in 4 of 4 period(s)" in text
+    assert "**Not distinguishable from the runner-up**" in text
+    text, d, se = line(np.array([0.05, 0.051, 0.049, 0.05]))
+    assert d.mean() > 10 * se and "Not distinguishable" not in text
 
 
 def _members(model, seeds, values):

@@ -239,16 +239,22 @@ def paired_differences(table: pd.DataFrame, primary: str) -> pd.DataFrame:
     means = {model: rows.groupby("period")[list(METRICS)].agg(
                  lambda v: pd.to_numeric(v, errors="coerce").mean())
              for model, rows in table.groupby("model", sort=False)}
-    out = []
-    for other in (m for m in means if m != primary):
-        for metric in METRICS:
-            d = (means[primary][metric] - means[other][metric]).dropna()
-            better = d < 0 if metric in LOWER_IS_BETTER else d > 0
-            out.append({"model": other, "metric": metric, "periods": len(d),
-                        "difference": float(d.mean()) if len(d) else None,
-                        "se": float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else None,
-                        "ahead_in": int(better.sum())})
-    return pd.DataFrame(out)
+    return pd.DataFrame([{"model": other, "metric": metric,
+                          **paired_difference(means[primary][metric], means[other][metric],
+                                              metric in LOWER_IS_BETTER)}
+                         for other in (m for m in means if m != primary) for metric in METRICS])
+
+
+def paired_difference(first: pd.Series, second: pd.Series, lower_is_better: bool) -> dict:
+    """`first` - `second`, two per-period series (index: period) of one metric: the
+    periods both define, the mean difference over them, its standard error (sample sd /
+    sqrt(periods); None for one period) and `ahead_in`, the periods where `first` is
+    better. Pairing by period takes out what a hard period does to both."""
+    d = (first - second).dropna()
+    better = d < 0 if lower_is_better else d > 0
+    return {"periods": len(d), "difference": float(d.mean()) if len(d) else None,
+            "se": float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else None,
+            "ahead_in": int(better.sum())}
 
 
 def daily_frame(tx: Transactions, alerts_by_model: dict[str, dict[tuple[int, int], DailyAlerts]]

@@ -137,8 +137,25 @@ def spread_note(chosen: dict) -> list[str]:
         r = s["runner_up"]
         text += (f"; the runner-up ({_values(r['hyperparameters'])}, mean {r['mean']:.4f}) "
                  f"{span(r)}; the chosen is ahead in {s['chosen_ahead_in']} of "
-                 f"{s['periods']} period(s)")
+                 f"{s['periods']} period(s)" + tie_text(s.get("paired")))
     return [text + ".", ""]
+
+
+def tie_text(paired: dict | None) -> str:
+    """The chosen minus the runner-up, paired by period (`training.period_spread`), and,
+    where that lead is none or under two standard errors, that the two are not
+    distinguishable (as forecast's and credit's sweeps say); "" without a pairing."""
+    if not paired or paired["difference"] is None:
+        return ""
+    se = paired["se"]
+    text = (f"; paired by period (seeds averaged within one), the chosen minus the "
+            f"runner-up is {paired['difference']:+.4f}"
+            + ("" if se is None else f" ± {se:.4f} (standard error over periods)"))
+    lead = abs(paired["difference"])
+    if lead == 0 or (se is not None and lead < 2 * se):
+        text += (". **Not distinguishable from the runner-up**: a lead of none, or under two "
+                 "standard errors; other periods or seeds could swap them")
+    return text
 
 
 def immature_label_periods(periods_df: pd.DataFrame) -> list[int]:

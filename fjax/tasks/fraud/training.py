@@ -30,6 +30,7 @@ from fjax.report.files import RunDir
 from fjax.tasks.experiment import (Trainable, best_result, check_sweep_divergence,
                                    combined_table, config_with, resumed_epochs, train_grid)
 from fjax.tasks.fraud.config import Config
+from fjax.tasks.fraud.evaluation import paired_difference
 from fjax.tasks.fraud.objective import no_eval, ranking_eval, reconstruction_loss, score_function
 from fjax.tasks.fraud.presets import test_stage_train
 from fjax.train.loop import loop_spec
@@ -153,7 +154,9 @@ def period_spread(table: pd.DataFrame, keys: Sequence[str], chosen: np.ndarray, 
                   mode: str) -> dict:
     """How far the chosen configuration's and the runner-up's validation `metric` move
     from one validation period to the next (seeds averaged within a period), and in how
-    many periods the chosen one is ahead: a lead smaller than that spread is noise.
+    many periods the chosen one is ahead; `paired` (`evaluation.paired_difference`, as the
+    report's Paired comparison): the chosen minus the runner-up period by period, its mean
+    and standard error, a lead under two of which is noise.
 
     `table`: validation.csv's rows (`best_<metric>`, `diverged_epoch`, `seed`, `fold` and
     the configuration columns `keys`); `chosen`: bool mask of the chosen one's rows. The
@@ -175,8 +178,11 @@ def period_spread(table: pd.DataFrame, keys: Sequence[str], chosen: np.ndarray, 
                                             else first[k] for k in keys},
                         "mean": float(means[config[runner].iloc[0]]),
                         **_by_period(values[runner], table["fold"][runner])}
-    ahead = pd.Series(out["chosen"]["by_period"]) - pd.Series(out["runner_up"]["by_period"])
-    out["chosen_ahead_in"] = int((ahead < 0 if mode == "min" else ahead > 0).sum())
+    paired = paired_difference(values[chosen].groupby(table["fold"][chosen]).mean(),
+                               values[runner].groupby(table["fold"][runner]).mean(),
+                               mode == "min")
+    out["chosen_ahead_in"] = paired["ahead_in"]
+    out["paired"] = paired    # chosen - runner-up, as the report's Paired comparison
     return out
 
 
