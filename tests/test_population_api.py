@@ -7,6 +7,7 @@ import os
 import pickle
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import flax.linen as nn
@@ -452,3 +453,26 @@ def test_summary_names_the_metrics_a_population_has(trained):
     with pytest.raises(ValueError, match=r"'val_auc' is not a metric of this population; "
                                          r"choose one of \['loss', 'val_loss'\]"):
         trained.best_config("val_auc")
+
+
+def test_best_config_names_the_configs_tied_at_the_best_mean():
+    """By hand: lr 1e-3 and 1e-2 both average val_loss 0.25 over two seeds (0.2, 0.3 and
+    0.3, 0.2), lr 1e-1 0.4: best_config returned 1e-3 with no word of 1e-2's tie."""
+    import types
+    members = member_grid({"learning_rate": [1e-3, 1e-2, 1e-1]}, seeds=[0, 1], n_folds=1)
+    by = {(1e-3, 0): 0.2, (1e-3, 1): 0.3, (1e-2, 0): 0.3, (1e-2, 1): 0.2,
+          (1e-1, 0): 0.4, (1e-1, 1): 0.4}
+    val = np.array([by[(lr, s)] for lr, s in zip(members["learning_rate"], members["seed"])])
+    ones = np.ones(len(members), int)
+    loop = types.SimpleNamespace(epoch=ones, best_epoch=ones, diverged_epoch=0 * ones)
+    pop = Population(loop=loop, params=None, members=members,
+                     history=[{"val_loss": val, "epoch": 1, "time_s": 0.0}],
+                     monitor="val_loss", mode="min", compile_s=0.0, compilations=0,
+                     train_s=0.0, epoch_s=[])
+    with pytest.warns(UserWarning, match=r"2 configs tie at the best mean val_loss = 0\.25: "
+                                         r"\{'learning_rate': 0\.001\}; "
+                                         r"\{'learning_rate': 0\.01\}; best_config returns"):
+        assert pop.best_config() == {"learning_rate": 1e-3}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert pop.best_config("val_loss", "max") == {"learning_rate": 1e-1}   # no tie

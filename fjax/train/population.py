@@ -171,14 +171,24 @@ class Population:
 
     def best_config(self, metric: str | None = None, mode: str | None = None) -> dict:
         """The hyperparameters whose mean over folds and seeds of `metric` is best, among
-        the configs whose mean is finite (see `best_row`)."""
+        the configs whose mean is finite (see `best_row`). Configs tied exactly at that
+        mean are warned of by name (a grid value that changes nothing, or a saturated
+        metric): the first of them in the grid's order is returned."""
         metric = metric or self.monitor
         mode = self.mode_of(metric, mode)
         summary = self.summary(metric, mode)
         col = f"{metric}_mean"
-        row = summary.loc[best_row(summary[col], mode)]
-        return {k: np.asarray(row[k]).item() for k in summary.columns  # plain Python values
-                if k not in (col, f"{metric}_std", f"{metric}_count", "config")}
+        keys = [k for k in summary.columns
+                if k not in (col, f"{metric}_std", f"{metric}_count", "config")]
+        values = lambda row: {k: np.asarray(row[k]).item() for k in keys}  # noqa: E731
+        best = summary.loc[best_row(summary[col], mode)]
+        tied = [values(r) for _, r in summary[summary[col] == best[col]].iterrows()]
+        if len(tied) > 1:
+            warnings.warn(f"{len(tied)} configs tie at the best mean {metric} = "
+                          f"{best[col]:.6g}: {'; '.join(map(str, tied))}"
+                          "; best_config returns the first, in the grid's order (compare them "
+                          "on another metric, or with more seeds or folds)", stacklevel=2)
+        return values(best)     # plain Python values
 
 
 def _column(values: np.ndarray) -> Any:
@@ -248,7 +258,9 @@ def check_finite_rows(x: Any) -> None:
 def best_row(means: pd.Series, mode: str) -> Any:
     """The index of the best finite mean. Configs with a diverged member (mean +-inf) or
     with the metric undefined on every member (NaN) are never chosen; if no config is
-    left, that is an error rather than a pick among failures."""
+    left, that is an error rather than a pick among failures. An exact tie goes to the
+    first in `means`' order, silently: the tasks' sweeps report a choice that is not
+    distinguishable from its runner-up (ties included), and `best_config` warns."""
     if mode not in ("min", "max"):
         raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
     finite = means[np.isfinite(means.to_numpy(np.float64))]
