@@ -41,6 +41,28 @@ def test_a_loss_that_was_never_finite_is_drawn_on_a_linear_scale(tmp_path, monke
     assert scales == ["linear"]
 
 
+def test_epochs_after_every_member_stopped_early_are_drawn_without_a_warning(tmp_path,
+                                                                          monkeypatch):
+    """With train.patience, members that stopped log NaN; once all had, numpy warned "All-NaN
+    slice encountered" drawing loss.png. The median and 10-90% band are drawn for the epochs
+    some member kept (numpy over the kept members), and only those."""
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.append(fig))
+    loss = np.array([[0.9, 0.8, 0.7], [0.6, 0.5, np.nan], [0.4, np.nan, np.nan],
+                     [np.nan] * 3, [np.nan] * 3])
+    history = [{"epoch": e + 1, "loss": row} for e, row in enumerate(loss)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plots.loss_curves(history, tmp_path / "loss.png", keys=("loss",))
+    [line] = figures[0].axes[0].get_lines()
+    np.testing.assert_array_equal(line.get_xdata(), [1, 2, 3])
+    np.testing.assert_allclose(line.get_ydata(), [0.8, 0.55, 0.4])
+    [band] = figures[0].axes[0].collections
+    top = band.get_paths()[0].vertices[:, 1]
+    assert np.isclose(top, np.percentile([0.9, 0.8, 0.7], 90)).any()
+    plt.close(figures[0])
+
+
 def test_files_are_written_whole_or_not_at_all(tmp_path):
     """A write that fails midway leaves neither a partial file nor its temporary file;
     a rerun removes temporaries that a killed run left behind."""

@@ -50,10 +50,14 @@ def loss_curves(history: Sequence[Mapping], path: str | Path,
         members = vals.shape[1] > 1
         finite = vals[np.isfinite(vals)]
         positive &= bool(finite.size and np.all(finite > 0))
-        ax.plot(epochs, np.nanmedian(vals, axis=1), marker="o", ms=3,
+        # Epochs every member had stopped before (NaN for all: early stopping) are not
+        # drawn: their median is nothing, and numpy warns of an all-NaN slice.
+        kept = ~np.isnan(vals).reshape(len(vals), -1).all(axis=1)
+        at, vals = epochs[kept], vals[kept]
+        ax.plot(at, np.nanmedian(vals, axis=1), marker="o", ms=3,
                 label=label + (" (median over members)" if members else ""))
         if members:
-            ax.fill_between(epochs, np.nanpercentile(vals, 10, axis=1),
+            ax.fill_between(at, np.nanpercentile(vals, 10, axis=1),
                             np.nanpercentile(vals, 90, axis=1), alpha=0.2,
                             label=f"{label}: 10-90% of members")
     logged = log_scale and positive
