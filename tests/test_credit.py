@@ -1021,6 +1021,21 @@ def test_run_metrics_importance_and_base_points_agree_with_the_scores(logistic_r
         psi(scores["score"].to_numpy(), new["score"].to_numpy()))
 
 
+def test_the_report_gives_the_new_applicants_psi_beside_its_chance_reference(logistic_run):
+    """With data.score-path, metrics.json had stability.psi_new_applicants and its chance
+    reference but report.md never said it: the Data line now gives the PSI (recomputed from
+    scores.csv and new_scores.csv) with what same-size samples reach by chance."""
+    from fjax.stability import psi, psi_verdict
+    _, path = logistic_run
+    stability = json.loads((path / "metrics.json").read_text())["stability"]
+    value = psi(pd.read_csv(path / "scores.csv")["score"].to_numpy(),
+                pd.read_csv(path / "new_scores.csv")["score"].to_numpy())
+    assert stability["psi_new_applicants"] == pytest.approx(value)
+    verdict = psi_verdict(value, stability["psi_new_applicants_chance_95"])
+    assert (f"(`new_scores.csv`); PSI of their scores against the training applicants' "
+            f"{value:.3f} ({verdict}).") in (path / "report.md").read_text()
+
+
 def test_notes_say_which_numbers_carry_selection_optimism(csv_path):
     from fjax.tasks.credit.run import report_notes
     own = small_config(csv_path)

@@ -113,8 +113,12 @@ def data_line(metrics: dict) -> str:
              + ", ".join(str(f["bads"]) for f in folds) + " bads); the final model refits "
              "on all of them.")
     if d["new_applicants"]:
+        s = metrics["stability"]
         line += (f" Scored only (never fitted on): {d['new_applicants']} new applicants "
-                 "(`new_scores.csv`).")
+                 "(`new_scores.csv`); PSI of their scores against the training applicants' "
+                 f"{s['psi_new_applicants']:.3f} ("
+                 + psi_verdict(s["psi_new_applicants"], s["psi_new_applicants_chance_95"])
+                 + ").")
     return line
 
 
