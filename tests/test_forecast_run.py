@@ -68,6 +68,7 @@ def test_metrics_cover_model_baselines_intervals_ensemble_origins(quantile_run):
     assert [o["origin"] for o in m["per_origin"]] == [1, 2]
     assert sum(o["windows"] for o in m["per_origin"]) == m["test_windows"]
     assert m["members"] == 4 and m["data"]["transform"] == "log_return"
+    assert "runner_up_per_origin" not in m   # one grid point: there is no runner-up
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
     assert [h["epoch"] for h in history] == [1, 2, 3]
     assert all(len(h["loss"]) == 4 for h in history)

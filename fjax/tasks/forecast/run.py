@@ -110,9 +110,9 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
     facts = data_facts(data, config.data)
     timing = {k: extra[k] for k in ("compile_s", "train_s", "predict_compile_s", "predict_s",
                                     "windows_per_s", "total_s", "resumed_epochs")}
+    runner_up = {"runner_up_per_origin": runner_up_leads(cands, choice)} if len(cands) > 1 else {}
     run_dir.json("metrics.json", {**ev.metrics, "ahead": ahead, "selected": extra["selected"],
-                                  "selected_per_origin": extra["per_origin_choice"],
-                                  "runner_up_per_origin": runner_up_leads(cands, choice),
+                                  "selected_per_origin": extra["per_origin_choice"], **runner_up,
                                   "sweep": extra.get("sweep", []), "timing": timing,
                                   "members": members, "epochs_run": extra["epochs_run"],
                                   "data": facts})
