@@ -12,7 +12,8 @@ each value of which is a population of its own; every combination trains. `--con
 DIR/config.json` starts from a saved run's config (and, for `sweep`, its grid.json); other
 flags override it, and the rerun never writes over DIR unless `--out` names it (or
 `--resume` continues it). `score credit --run DIR --data new.csv` scores a file with the
-model a credit run saved, without training.
+model a credit run saved, without training; `score forecast` forecasts after a newer price
+file's last row with the model a forecast run saved.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import importlib
 import inspect
 import itertools
 import json
@@ -50,6 +52,7 @@ USAGE = f"""usage: fjax {{run,sweep,score}} {{{",".join(TASKS)}}} [OPTIONS]
   fjax sweep forecast --model.kind lstm gru cnn
   fjax run forecast --config runs/forecast/config.json --out runs/again
   fjax score credit --run runs/credit --data new.csv   a run's saved model, no training
+  fjax score forecast --run runs/forecast --data prices.csv   the same, after the new last row
 
 Add --help after the task for every option."""
 
@@ -475,14 +478,20 @@ def report_errors(prog: str, run: Callable[[], Path]) -> int:
 COMMANDS = ("run", "sweep", "score")
 
 
+SCORERS = {"credit": "fjax.tasks.credit.frozen",
+           "forecast": "fjax.tasks.forecast.frozen"}
+
+
 def score(task_name: str, args: list[str], prog: str) -> int:
-    """`fjax score credit --run DIR --data new.csv`: a saved credit model scores a file."""
-    if task_name != "credit":
-        print(f"{prog}: error: `fjax score` scores with a saved credit model only; a "
-              f"{task_name} run saves none (a forecast run's ahead.csv is its model's "
-              "forecast); rerun it with your data instead", file=sys.stderr)
+    """`fjax score credit|forecast --run DIR --data new.csv`: a run's saved model applied
+    to a new file, without training."""
+    if task_name not in SCORERS:
+        print(f"{prog}: error: `fjax score` applies a saved {' or '.join(SCORERS)} model "
+              f"only; a {task_name} run saves none; rerun it with your data instead",
+              file=sys.stderr)
         return 2
-    from fjax.tasks.credit.frozen import ScoreConfig, score as score_file
+    module = importlib.import_module(SCORERS[task_name])
+    ScoreConfig, score_file = module.ScoreConfig, module.score
     enable_compilation_cache()
     return report_errors(prog, lambda: score_file(tyro.cli(
         ScoreConfig, args=args, prog=prog, description=prose(ScoreConfig.__doc__))))

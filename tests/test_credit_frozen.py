@@ -155,7 +155,7 @@ def test_a_bad_file_or_a_run_without_a_model_is_refused_before_writing(
         score(ScoreConfig(run=str(older), data=str(files / "new.csv"), out=str(out)))
     assert not out.exists()
     assert cli.main(["score", "forecast", "--run", str(older), "--data", "x.csv"]) == 2
-    assert "saved credit model only" in capsys.readouterr().err
+    assert "has no saved model (model.msgpack)" in capsys.readouterr().err   # forecast's own
 
 
 def test_scoring_on_another_setup_than_the_runs_is_warned_and_recorded(logistic_sweep, files,

@@ -56,6 +56,8 @@ def test_every_fjax_command_in_the_readme_parses(calls, capsys, tmp_path, monkey
     from fjax.tasks.credit import frozen
     scored = []   # `fjax score credit` lines: the ScoreConfig each reaches
     monkeypatch.setattr(frozen, "score", lambda cfg: scored.append(cfg) or tmp_path)
+    from fjax.tasks.forecast import frozen as forecast_frozen
+    monkeypatch.setattr(forecast_frozen, "score", lambda cfg: scored.append(cfg) or tmp_path)
     commands = readme_commands("fjax")
     assert len(commands) >= 10
     for words in commands:
@@ -68,7 +70,9 @@ def test_every_fjax_command_in_the_readme_parses(calls, capsys, tmp_path, monkey
     sweeps = [grid for config, grid in calls if grid]
     assert sweeps == [{"optim.learning_rate": (1e-4, 3e-4, 1e-3)},
                       {"model.kind": ("logistic", "mlp")}]
-    assert scored == [frozen.ScoreConfig(run="runs/credit", data="new.csv", out="runs/scored")]
+    assert scored == [forecast_frozen.ScoreConfig(run="runs/forecast", data="prices.csv",
+                                                  out="runs/forecast_new"),
+                      frozen.ScoreConfig(run="runs/credit", data="new.csv", out="runs/scored")]
 
 
 def test_the_readme_experiment_script_flags_parse():

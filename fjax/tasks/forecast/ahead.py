@@ -28,14 +28,29 @@ def ahead_forecast(results: list[GroupResult], cand: Candidate, config: Config,
     """`f64[1, H]` prices after the last row: the mean over seeds of `cand`'s members of
     the latest origin on `data.last_window`, bounds where the head has them."""
     k = data.plan.k - 1
+    cfg, params = latest_members(results, cand, k)
+    return forecast_windows(cfg, params, data.last_window, data.prices[-1:], data, k,
+                            config.evaluation.interval, config.train.eval_batch_size)
+
+
+def latest_members(results: list[GroupResult], cand: Candidate, k: int) -> tuple[Config, dict]:
+    """The config of `cand`'s compile group and its members' params at origin `k`,
+    stacked `[S, ...]` (one per seed): the model `ahead_forecast` applies, and the one a
+    run saves (`model_file`)."""
     result = results[cand.group]
-    cfg = result.group.config
     members = cand.members[:, k]                       # one per seed
-    params = jax.tree.map(lambda p: p[members], result.population.params)
-    raw = predict_members(apply_fn_of(cfg), params, data.last_window,
-                          config.train.eval_batch_size)()
-    return ensemble([raw_prices(r, cfg.loss, data, data.prices[-1:], np.array([k]),
-                                config.evaluation.interval) for r in raw])
+    return result.group.config, jax.tree.map(lambda p: p[members], result.population.params)
+
+
+def forecast_windows(cfg: Config, params, x: np.ndarray, last: np.ndarray,
+                     data: ForecastData, k: int, level: float,
+                     batch_size: int) -> PriceForecast:
+    """`f64[N, H]` prices: the mean over the stacked members `params` of their forecasts
+    of windows `x f32[N, W, C]` (scaled by origin `k`'s scalers) whose last prices are
+    `last f64[N]`; the ahead forecast's and `fjax score forecast`'s alike."""
+    raw = predict_members(apply_fn_of(cfg), params, x, batch_size)()
+    return ensemble([raw_prices(r, cfg.loss, data, last, np.full(len(last), k), level)
+                     for r in raw])
 
 
 def outside_training_inputs(data: ForecastData) -> float:
@@ -69,8 +84,15 @@ def ahead_record(fc: PriceForecast, data: ForecastData, cand: Candidate,
            **({} if span["val"] is None else {"val_last_date": text[span["val"][1] - 1]}),
            "window_dates": [text[n - data.plan.window], text[-1]],
            "inputs_outside_training_range": outside_training_inputs(data),
-           "forecast": fc.point[0].tolist(), "naive": [float(data.prices[-1])]
-           * data.plan.horizon}
+           **forecast_fields(fc, float(data.prices[-1]))}
+    return out
+
+
+def forecast_fields(fc: PriceForecast, last: float) -> dict:
+    """The forecast of one window `fc` (`f64[1, H]`) and its naive twin, `last` repeated,
+    as `ahead` records them and `report.ahead_frame` writes them."""
+    horizon = fc.point.shape[1]
+    out = {"forecast": fc.point[0].tolist(), "naive": [last] * horizon}
     if fc.lower is not None:
         out.update(lower=fc.lower[0].tolist(), upper=fc.upper[0].tolist(),
                    nominal=fc.nominal, bound_levels=list(fc.bound_levels))

@@ -14,7 +14,7 @@ from fjax.report.plots import loss_curves
 from fjax.tasks.experiment import (GroupResult, default_run_dir, finish_run, resumed_epochs,
                                    rising_loss_note)
 from fjax.tasks.forecast import plots
-from fjax.tasks.forecast.ahead import ahead_forecast, ahead_record
+from fjax.tasks.forecast.ahead import ahead_forecast, ahead_record, latest_members
 from fjax.tasks.forecast.config import Config
 from fjax.tasks.forecast.data import ForecastData, data_facts, prepare
 from fjax.tasks.forecast.evaluate import (Evaluation, PriceForecast, ensemble, evaluate,
@@ -22,13 +22,14 @@ from fjax.tasks.forecast.evaluate import (Evaluation, PriceForecast, ensemble, e
 from fjax.tasks.forecast.members import (Candidate, assemble, candidates, choices,
                                          chosen_history, nested, point_mse, ranked,
                                          scaled_point)
+from fjax.tasks.forecast.model_file import MODEL_FILE, deployed, forecaster_bytes
 from fjax.tasks.forecast.report import (ahead_frame, forecast_frame, model_label,
                                         report_markdown)
 from fjax.tasks.forecast.training import apply_fn_of, check_grid, train
 from fjax.train.population import predict_members
 
-OUTPUTS = ("history.jsonl", "metrics.json", "forecast.csv", "ahead.csv", "report.md",
-           "forecast.png", "loss.png", "horizon.png")
+OUTPUTS = ("history.jsonl", "metrics.json", "forecast.csv", "ahead.csv", MODEL_FILE,
+           "report.md", "forecast.png", "loss.png", "horizon.png")
 
 
 def candidate_forecast(raw: np.ndarray, cand: Candidate, config: Config,
@@ -119,6 +120,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
     run_dir.csv("forecast.csv", forecast_frame(data, ev))
     table = ahead_frame(data, ahead, ev.metrics)
     run_dir.csv("ahead.csv", table)
+    run_dir.bytes(MODEL_FILE, forecaster_bytes(deployed(
+        *latest_members(results, cands[best], data.plan.k - 1), data, ahead, ev.metrics)))
     val_label = ("validation loss" if data.plan.has_val else
                  "test-block loss (monitor only)" if setup.monitor_only else None)
     write_plots(run_dir, config, data, ev,

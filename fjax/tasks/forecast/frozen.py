@@ -1,0 +1,246 @@
+"""`fjax score forecast --run DIR --data prices.csv`: a finished forecast run's model (its
+`model.msgpack`: the members that made its `ahead.csv`) forecasts after a newer file's
+last row, without training, and is scored on the rows after the run's data that it
+never saw.
+
+The new file is read as the run read its own (columns, dates, missing values), must
+agree with the run's last rows where it holds their dates, and is scaled by the saved
+scaler, never refitted. `ahead.csv` comes from the run's own code (`ahead.forecast_windows`,
+`report.ahead_frame`): the run's own file gives the run's `ahead.csv`. `errors.csv`
+scores every window whose targets all lie after the run's last row and in the file,
+step by step, beside the naive forecast (the last price).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fjax.config import to_dict
+from fjax.config_fields import frozen_config
+from fjax.data.series import inputs_first_row, targets, to_inputs
+from fjax.data.timeseries import load_series
+from fjax.data.windows import Plan, gather_inputs, target_rows
+from fjax.datasets import read_table
+from fjax.report.files import RunDir, markdown_table
+from fjax.tasks.experiment import changed_environment, saved_environment
+from fjax.tasks.forecast.ahead import forecast_fields, forecast_windows
+from fjax.tasks.forecast.data import ForecastData, date_texts
+from fjax.tasks.forecast.evaluate import in_float64, point_metrics
+from fjax.tasks.forecast.model_file import MODEL_FILE, SavedForecaster, read_forecaster
+from fjax.tasks.forecast.report import ahead_frame
+
+OUTPUTS = ("config.json", "score.json", "ahead.csv", "errors.csv", "report.md")
+
+
+@frozen_config
+class ScoreConfig:
+    """Forecast after a newer price file's last row with a finished forecast run's saved
+    model (its model.msgpack), without training, and score it on the rows it never saw."""
+
+    run: str
+    """The folder a `fjax run forecast` (or `fjax sweep forecast`) wrote, e.g. runs/forecast."""
+    data: str
+    """The prices (.csv or .parquet): the run's columns, its rows and newer, or newer only."""
+    out: str | None = None
+    """Where to write; default: the run's folder name + _scored beside it."""
+
+
+def saved_forecaster(run: Path) -> SavedForecaster:
+    """The model a forecast run saved in `run`, refusing a folder that holds none."""
+    if not run.is_dir():
+        raise ValueError(f"--run {str(run)!r}: no such folder; give the folder a `fjax run "
+                         "forecast` wrote, e.g. --run runs/forecast")
+    task = saved_environment(run).get("config_class")
+    if task is not None and not str(task).startswith("fjax.tasks.forecast."):
+        raise ValueError(f"--run {str(run)!r} holds a run of {task}, not a forecast run; "
+                         "`fjax score forecast` forecasts with a forecast run's saved model")
+    if not (run / MODEL_FILE).is_file():
+        raise ValueError(f"--run {str(run)!r} has no saved model ({MODEL_FILE}): the run is "
+                         "unfinished or was written by an fjax that saved none; rerun it "
+                         f"(`fjax run forecast --config {run / 'config.json'} --out DIR`) to "
+                         "save one")
+    return read_forecaster(run / MODEL_FILE)
+
+
+def out_folder(cfg: ScoreConfig, run: Path) -> Path:
+    """The folder to write to, which must not be a training run's (its ahead.csv and
+    config.json are the run's results)."""
+    out = Path(cfg.out) if cfg.out else run.parent / f"{run.resolve().name}_scored"
+    if out.exists() and (out.resolve() == run.resolve()
+                         or (out / "environment.json").exists()):
+        raise ValueError(f"--out {str(out)!r} holds a training run, whose files these would "
+                         "replace; give another folder, e.g. --out runs/forecast_scored")
+    return out
+
+
+def date_numbers(dates: np.ndarray, dated: bool) -> np.ndarray:
+    """`i64[n]`: datetimes as nanoseconds, row numbers as they are."""
+    return dates.astype("datetime64[ns]").astype(np.int64) if dated else dates.astype(np.int64)
+
+
+def run_rows_end(model: SavedForecaster, dates: np.ndarray, values: np.ndarray,
+                 columns: tuple[str, ...], source: str) -> int:
+    """The number of the file's rows on or before the run's last date (0: the file starts
+    after it), refusing a file that ends before it or disagrees with the run's last rows
+    on a date both hold (revised prices: the model's scaler and errors are of the old)."""
+    stamps = date_texts(dates_back(model.tail_dates, model))
+    if dates[-1] < model.last_date:
+        raise ValueError(f"--data {source} ends at {date_texts(dates_back(dates[-1:], model))[0]}"
+                         f", before the run's last row ({stamps[-1]}): the model was trained "
+                         "on later prices; give a file that ends on or after it")
+    at = np.searchsorted(dates, model.tail_dates)
+    held = (at < len(dates)) & (dates[np.minimum(at, len(dates) - 1)] == model.tail_dates)
+    same = np.isclose(values[at[held]], model.tail_values[held], rtol=1e-12, atol=0)
+    if not same.all():
+        i, j = np.argwhere(~same)[0]
+        raise ValueError(
+            f"--data {source}: column {columns[j]!r} on {np.array(stamps)[held][i]} is "
+            f"{values[at[held]][i, j]!r}, the run read {model.tail_values[held][i, j]!r}: "
+            "the file revises the run's rows (or its dates are not the run's), so the run's "
+            "scaler and backtest do not describe it; retrain on it with `fjax run forecast`")
+    return int(np.searchsorted(dates, model.last_date, side="right"))
+
+
+def dates_back(numbers: np.ndarray, model: SavedForecaster) -> np.ndarray:
+    """`date_numbers` undone: datetimes again where the run's were."""
+    return np.array(numbers, "datetime64[ns]") if model.dated else numbers
+
+
+def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tuple:
+    """The file as the run's own data would read it, scaled by the saved scaler: a
+    `ForecastData` of one origin whose windows are those scored out of sample (every
+    target after the run's last row, in the file), and the run's rows' end in the file."""
+    d = model.config.data
+    series = load_series(frame, d.columns, date_column=d.date_column, missing=d.missing,
+                         max_gap=d.max_gap, source=source)
+    transforms = d.used_feature_transforms
+    first, window, horizon = inputs_first_row(d.transform, transforms), d.window, d.horizon
+    if series.n < window + first:
+        raise ValueError(f"--data {source} has {series.n} rows; the model reads windows of "
+                         f"{window} rows" + (f" after {first} row(s) its differences need"
+                                             if first else "")
+                         + f": give at least {window + first} rows")
+    end = run_rows_end(model, date_numbers(series.dates, model.dated), series.values,
+                       series.columns, source)
+    z = to_inputs(series.values, d.transform, transforms, series.columns,
+                  dates=series.dates, source=source)
+    scaled = model.scaler.transform(z)
+    origins = np.arange(max(end, window + first), series.n - horizon + 1)
+    prices = series.values[:, 0]
+    off, scale = model.scaler.offset[0], model.scaler.scale[0]
+    rows = target_rows(origins, horizon)
+    observed = (np.ones(rows.shape, bool) if series.made is None else ~series.made[rows])
+    n = len(origins)
+    plan = Plan(origins=origins, train=np.zeros((1, n), np.float32),
+                val=np.zeros((1, n), np.float32), test=np.ones((1, n), np.float32),
+                spans=({"train": (0, 0), "val": None, "test": (end, series.n)},),
+                window=window, horizon=horizon)
+    data = ForecastData(
+        source=source, series=series, transform=d.transform, feature_transforms=transforms,
+        scalers=(model.scaler,), plan=plan, x=gather_inputs(scaled, origins, window),
+        y=((targets(prices, origins, horizon, d.transform) - off) / scale).astype(np.float32),
+        actual=prices[rows], last_price=prices[origins - 1], observed=observed,
+        last_window=gather_inputs(scaled, np.array([series.n]), window))
+    return data, end
+
+
+@in_float64
+def step_errors(data: ForecastData, point: np.ndarray, lower, upper,
+                naive_scale: float) -> pd.DataFrame:
+    """`errors.csv`: per step, the model's and the naive forecast's RMSE, MAE and MASE
+    (scaled by the run's latest origin's training span) over the observed targets of
+    the out-of-sample windows, and the interval's coverage where it has one."""
+    naive = np.repeat(data.last_price[:, None], data.plan.horizon, axis=1)
+    out = []
+    for h in range(data.plan.horizon):
+        col, seen = slice(h, h + 1), data.observed[:, h:h + 1]
+        model, base = (point_metrics(p[:, col], data.actual[:, col], data.last_price,
+                                     naive_scale, seen) for p in (point, naive))
+        row = {"step": h + 1, "targets": int(seen.sum()),
+               **{f"{name}": model[name] for name in ("rmse", "mae", "mase")},
+               **{f"naive_{name}": base[name] for name in ("rmse", "mae", "mase")}}
+        if lower is not None:
+            inside = (lower[:, h] <= data.actual[:, h]) & (data.actual[:, h] <= upper[:, h])
+            row["coverage"] = float(inside[seen[:, 0]].mean())
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def score_note(facts: dict, ahead: pd.DataFrame, errors: pd.DataFrame | None) -> str:
+    """report.md: what was forecast, with which model, and how it did on the new rows."""
+    m = facts["model"]
+    lines = [
+        "# Forecast from a saved forecast model", "",
+        f"- Model: `{facts['model_file']}` (SHA-256 {facts['model_sha256'][:12]}...), the "
+        f"run's latest origin ({m['origin']}), {m['seeds']} seed(s)"
+        + (f", grid point {m['point']}" if m.get("point") else "")
+        + f", trained on rows up to {m['train_last_date']}; not retrained. Its backtest is "
+        f"the run's own report (`{facts['run']}/report.md`).",
+        f"- Data: {facts['rows']} rows of `{facts['data']}` (SHA-256 "
+        f"{facts['data_sha256'][:12]}...), {facts['new_rows']} after the run's last row "
+        f"({facts['run_last_date']}); the last is {facts['issued']}.",
+        f"- `ahead.csv`: the {len(ahead)} row(s) after {facts['issued']}, scaled by the "
+        "run's scaler (fitted on that origin's training rows), beside each step's backtest "
+        "test RMSE as the measure of trust.", ""]
+    if errors is None:
+        lines += ["No window has every target after the run's last row and in the file: "
+                  "nothing to score out of sample yet.", ""]
+    else:
+        lines += [f"## Out of sample: {facts['windows']} window(s) forecasting only rows "
+                  "after the run's data", "",
+                  "Per step, the model's errors beside the naive forecast's (the last "
+                  "price); MASE is scaled by the naive one-step error of the run's latest "
+                  "training span.", "", markdown_table(errors), ""]
+    if facts["setup_changed"]:
+        lines += ["Setup differs from the run's (" + ", ".join(facts["setup_changed"])
+                  + "): the forecast can differ from the run's in float32's last digits.", ""]
+    return "\n".join(lines)
+
+
+def score(cfg: ScoreConfig) -> Path:
+    """Forecast after `cfg.data`'s last row with the model saved in `cfg.run`, and score
+    it on the rows after the run's; returns the output folder."""
+    t_start = time.perf_counter()
+    run = Path(cfg.run)
+    model = saved_forecaster(run)
+    data, end = frozen_data(model, read_table(cfg.data), repr(cfg.data))
+    out = out_folder(cfg, run)   # bad input fails before anything is written
+    c = model.config
+    level, batch = c.evaluation.interval, c.train.eval_batch_size
+    fc = forecast_windows(c, model.params, data.last_window, data.prices[-1:], data, 0,
+                          level, batch)
+    ahead = ahead_frame(data, {"steps": data.plan.horizon,
+                               **forecast_fields(fc, float(data.prices[-1]))}, model.trust)
+    errors = None
+    if len(data.plan.origins):
+        oos = forecast_windows(c, model.params, data.x, data.last_price, data, 0, level, batch)
+        errors = step_errors(data, oos.point, oos.lower, oos.upper, model.naive_scale)
+    text = date_texts(data.series.dates)
+    facts = {"run": str(run), "model_file": str(run / MODEL_FILE),
+             "model_sha256": sha256(run / MODEL_FILE), "model": model.facts,
+             "data": cfg.data, "data_sha256": sha256(Path(cfg.data)),
+             "rows": int(data.series.n), "run_last_date": model.facts["issued"],
+             "new_rows": int(data.series.n - end), "issued": text[-1],
+             "windows": int(len(data.plan.origins)),
+             "setup_changed": {k: list(v) for k, v in changed_environment(run).items()}}
+    folder = RunDir(out)
+    folder.remove(*OUTPUTS)
+    folder.json("config.json", to_dict(cfg))
+    folder.csv("ahead.csv", ahead)
+    if errors is not None:
+        folder.csv("errors.csv", errors)
+    folder.json("score.json", {**facts, "errors": None if errors is None
+                               else errors.to_dict(orient="records"),
+                               "timings_s": {"total": time.perf_counter() - t_start}})
+    folder.text("report.md", score_note(facts, ahead, errors))
+    return out

@@ -1,0 +1,129 @@
+"""`fjax score forecast`: a forecast run's saved model (model.msgpack) forecasts after a
+newer file's last row without training: the run's own file gives the run's ahead.csv
+byte for byte; appended rows give the forecast and out-of-sample errors that a float64
+numpy rebuild (test_forecast_ahead's) computes from the run's members; bad files are
+refused before anything is written."""
+
+import json
+import shutil
+
+import jax
+import numpy as np
+import pandas as pd
+import pytest
+from flax import serialization
+
+from fjax import cli
+from fjax.tasks.forecast.frozen import ScoreConfig, score
+from fjax.tasks.forecast.model_file import MODEL_FILE
+from test_forecast_ahead import QUANTILE, ahead_by_hand, make_config, run_capturing
+from test_forecast_run import write_prices
+
+RUN_ROWS, NEW_ROWS = 260, 40
+
+
+@pytest.fixture(scope="module")
+def saved_run(tmp_path_factory):
+    """A 2-origin quantile run on the first RUN_ROWS rows of a longer price file."""
+    root = tmp_path_factory.mktemp("frozen")
+    full = write_prices(root / "full.csv", n=RUN_ROWS + NEW_ROWS)
+    full.iloc[:RUN_ROWS].to_csv(root / "prices.csv", index=False)
+    cfg = make_config(root, QUANTILE)
+    with pytest.MonkeyPatch.context() as mp:
+        out, results = run_capturing(cfg, None, mp)
+    return root, cfg, full, out, results
+
+
+def test_scoring_the_runs_own_file_writes_its_ahead_csv_byte_for_byte(saved_run, tmp_path):
+    root, _, _, out, _ = saved_run
+    scored = score(ScoreConfig(run=str(out), data=str(root / "prices.csv"),
+                               out=str(tmp_path / "scored")))
+    assert (scored / "ahead.csv").read_bytes() == (out / "ahead.csv").read_bytes()
+    facts = json.loads((scored / "score.json").read_text())
+    assert facts["new_rows"] == 0 and facts["windows"] == 0 and facts["errors"] is None
+    assert not (scored / "errors.csv").exists()
+    assert "nothing to score out of sample yet" in (scored / "report.md").read_text()
+
+
+def test_the_saved_members_are_the_latest_origins_seeds(saved_run):
+    """model.msgpack's parameters are the reported members of the latest origin, one per
+    seed, in seed order (read with flax, not fjax's reader)."""
+    _, cfg, _, out, results = saved_run
+    saved = serialization.msgpack_restore((out / MODEL_FILE).read_bytes())
+    pop = results[0].population
+    table = pop.table()
+    members = table[table["fold"] == cfg.data.origins - 1].sort_values("seed")["member"]
+    for s, member in enumerate(members):
+        want = pop.member_params(int(member))
+        got = jax.tree.map(lambda p, s=s: p[s], saved["params"])
+        jax.tree.map(np.testing.assert_array_equal, got, jax.tree.map(np.asarray, want))
+
+
+def test_appended_rows_give_a_numpy_rebuilds_forecast_and_errors(saved_run, tmp_path):
+    """The file with NEW_ROWS more rows: ahead.csv is the float64 rebuild of the window
+    ending at its last row (scaled by the run's latest origin's training rows, not
+    refitted), and errors.csv the rebuild's per-step RMSE over every window whose
+    targets all lie after the run's rows, beside the naive forecast's."""
+    root, cfg, full, out, results = saved_run
+    m = json.loads((out / "metrics.json").read_text())
+    scored = score(ScoreConfig(run=str(out), data=str(root / "full.csv"),
+                               out=str(tmp_path / "scored")))
+    table = pd.read_csv(scored / "ahead.csv")
+    expected = ahead_by_hand(full, cfg, m, results, len(full))
+    for name, values in expected.items():
+        np.testing.assert_allclose(table[name], values, rtol=2e-6, err_msg=name)
+    run_table = pd.read_csv(out / "ahead.csv")
+    assert table["test_rmse"].tolist() == run_table["test_rmse"].tolist()
+    assert (pd.to_datetime(table["issued"]) == full["Date"].iloc[-1]).all()
+
+    h = cfg.data.horizon
+    starts = np.arange(RUN_ROWS, len(full) - h + 1)    # every target after the run's rows
+    prices = full["price"].to_numpy(np.float64)
+    actual = prices[starts[:, None] + np.arange(h)]
+    point = np.array([ahead_by_hand(full, cfg, m, results, t)["forecast"] for t in starts])
+    naive = prices[starts - 1][:, None]
+    errors = pd.read_csv(scored / "errors.csv")
+    assert errors["targets"].tolist() == [len(starts)] * h
+    np.testing.assert_allclose(errors["rmse"], np.sqrt(np.mean((point - actual) ** 2, 0)),
+                               rtol=1e-5)
+    np.testing.assert_allclose(errors["naive_rmse"],
+                               np.sqrt(np.mean((naive - actual) ** 2, 0)), rtol=1e-12)
+    np.testing.assert_allclose(errors["naive_mae"], np.mean(np.abs(naive - actual), 0),
+                               rtol=1e-12)
+    facts = json.loads((scored / "score.json").read_text())
+    assert facts["new_rows"] == NEW_ROWS and facts["windows"] == len(starts)
+
+    # a file of the new rows only forecasts the same (its last window lies in them)
+    newer = tmp_path / "newer.csv"
+    full.iloc[RUN_ROWS:].to_csv(newer, index=False)
+    alone = score(ScoreConfig(run=str(out), data=str(newer), out=str(tmp_path / "alone")))
+    assert (alone / "ahead.csv").read_bytes() == (scored / "ahead.csv").read_bytes()
+
+
+def test_bad_files_are_refused_before_anything_is_written(saved_run, tmp_path, capsys):
+    root, cfg, full, out, _ = saved_run
+    dest = tmp_path / "scored"
+
+    def refused(frame: pd.DataFrame, match: str) -> None:
+        path = tmp_path / "bad.csv"
+        frame.to_csv(path, index=False)
+        with pytest.raises(ValueError, match=match):
+            score(ScoreConfig(run=str(out), data=str(path), out=str(dest)))
+
+    refused(full.drop(columns="volume"), "volume")
+    short = cfg.data.window + 1                       # log returns need one row more
+    refused(full.iloc[-short + 1:], rf"has {short - 1} rows.* give at least {short} rows")
+    revised = full.copy()
+    revised.loc[RUN_ROWS - 1, "price"] *= 1.01
+    refused(revised, r"column 'price' on \d{4}-\d\d-\d\d is .* the file revises the run's")
+    refused(full.iloc[:RUN_ROWS - 5], "before the run's last row")
+    gap = full.copy()
+    gap.loc[RUN_ROWS + 3, "price"] = np.nan
+    refused(gap, "price")
+    older = tmp_path / "older"
+    shutil.copytree(out, older)
+    (older / MODEL_FILE).unlink()
+    assert cli.main(["score", "forecast", "--run", str(older), "--data",
+                     str(root / "full.csv"), "--out", str(dest)]) == 2
+    assert "has no saved model (model.msgpack)" in capsys.readouterr().err
+    assert not dest.exists()
