@@ -4,6 +4,7 @@ byte for byte; appended rows give the forecast and out-of-sample errors that a f
 numpy rebuild (test_forecast_ahead's) computes from the run's members; bad files are
 refused before anything is written."""
 
+import dataclasses
 import json
 import shutil
 
@@ -14,8 +15,8 @@ import pytest
 from flax import serialization
 
 from fjax import cli
-from fjax.tasks.forecast.frozen import ScoreConfig, score
-from fjax.tasks.forecast.model_file import MODEL_FILE
+from fjax.tasks.forecast.frozen import ScoreConfig, run_rows_end, score
+from fjax.tasks.forecast.model_file import MODEL_FILE, read_forecaster
 from test_forecast_ahead import QUANTILE, ahead_by_hand, make_config, run_capturing
 from test_forecast_run import write_prices
 
@@ -117,6 +118,11 @@ def test_bad_files_are_refused_before_anything_is_written(saved_run, tmp_path, c
     revised.loc[RUN_ROWS - 1, "price"] *= 1.01
     refused(revised, r"column 'price' on \d{4}-\d\d-\d\d is .* the file revises the run's")
     refused(full.iloc[:RUN_ROWS - 5], "before the run's last row")
+    # new rows only, one business day left out: Tuesday 4 days after the run's last row,
+    # a Friday, where the run's dates are at most 3 days apart (the Monday is accepted)
+    assert full["Date"].iloc[RUN_ROWS - 1].day_name() == "Friday"
+    refused(full.iloc[RUN_ROWS + 1:], r"starts at 2022-01-04, 4 days after the run's last row "
+            r"\(2021-12-31\), .*at most 3 days\): the rows in between are missing; include")
     gap = full.copy()
     gap.loc[RUN_ROWS + 3, "price"] = np.nan
     refused(gap, "price")
@@ -127,3 +133,21 @@ def test_bad_files_are_refused_before_anything_is_written(saved_run, tmp_path, c
                      str(root / "full.csv"), "--out", str(dest)]) == 2
     assert "has no saved model (model.msgpack)" in capsys.readouterr().err
     assert not dest.exists()
+
+
+def test_a_file_without_dates_is_matched_by_row_number(saved_run):
+    """Without a date column every file counts its rows from 0: a file of new rows only
+    is matched to the run's rows by number, and the refusal says so (no gap check)."""
+    _, _, full, out, _ = saved_run
+    model = dataclasses.replace(read_forecaster(out / MODEL_FILE), dated=False,
+                                tail_dates=np.arange(RUN_ROWS - 11, RUN_ROWS))
+    values = full[["price", "volume"]].to_numpy(np.float64)
+    new = values[RUN_ROWS:]
+    with pytest.raises(ValueError, match=r"ends at 39, before the run's last row \(259\).*"
+                       "no date column, so its rows are matched to the run's by row number"):
+        run_rows_end(model, np.arange(len(new)), new, ("price", "volume"), "'new.csv'")
+    shifted = values[NEW_ROWS:]                     # as many rows as the run's, shifted
+    with pytest.raises(ValueError, match=r"revises the run's rows.*by row number"):
+        run_rows_end(model, np.arange(len(shifted)), shifted, ("price", "volume"), "'x'")
+    assert run_rows_end(model, np.arange(len(values)), values, ("price", "volume"), "x") \
+        == RUN_ROWS

@@ -23,7 +23,7 @@ import pandas as pd
 from fjax.config import to_dict
 from fjax.config_fields import frozen_config
 from fjax.data.series import inputs_first_row, targets, to_inputs
-from fjax.data.timeseries import load_series
+from fjax.data.timeseries import duration_text, load_series
 from fjax.data.windows import Plan, gather_inputs, target_rows
 from fjax.datasets import read_table
 from fjax.report.files import RunDir, markdown_table
@@ -86,13 +86,17 @@ def date_numbers(dates: np.ndarray, dated: bool) -> np.ndarray:
 def run_rows_end(model: SavedForecaster, dates: np.ndarray, values: np.ndarray,
                  columns: tuple[str, ...], source: str) -> int:
     """The number of the file's rows on or before the run's last date (0: the file starts
-    after it), refusing a file that ends before it or disagrees with the run's last rows
-    on a date both hold (revised prices: the model's scaler and errors are of the old)."""
+    after it), refusing a file that ends before it, disagrees with the run's last rows
+    on a date both hold (revised prices: the model's scaler and errors are of the old), or
+    holds newer rows only and starts after a gap (`check_no_gap`). A file without dates is
+    matched to the run's rows by row number, so it holds the run's rows from the first."""
     stamps = date_texts(dates_back(model.tail_dates, model))
     if dates[-1] < model.last_date:
         raise ValueError(f"--data {source} ends at {date_texts(dates_back(dates[-1:], model))[0]}"
                          f", before the run's last row ({stamps[-1]}): the model was trained "
-                         "on later prices; give a file that ends on or after it")
+                         "on later prices; give a file that ends on or after it"
+                         + ROW_NUMBERS * (not model.dated))
+    check_no_gap(model, dates, source)
     at = np.searchsorted(dates, model.tail_dates)
     held = (at < len(dates)) & (dates[np.minimum(at, len(dates) - 1)] == model.tail_dates)
     same = np.isclose(values[at[held]], model.tail_values[held], rtol=1e-12, atol=0)
@@ -102,8 +106,29 @@ def run_rows_end(model: SavedForecaster, dates: np.ndarray, values: np.ndarray,
             f"--data {source}: column {columns[j]!r} on {np.array(stamps)[held][i]} is "
             f"{values[at[held]][i, j]!r}, the run read {model.tail_values[held][i, j]!r}: "
             "the file revises the run's rows (or its dates are not the run's), so the run's "
-            "scaler and backtest do not describe it; retrain on it with `fjax run forecast`")
+            "scaler and backtest do not describe it; retrain on it with `fjax run forecast`"
+            + ROW_NUMBERS * (not model.dated))
     return int(np.searchsorted(dates, model.last_date, side="right"))
+
+
+ROW_NUMBERS = (" (the file has no date column, so its rows are matched to the run's by "
+               "row number: give the run's file with the new rows appended)")
+
+
+def check_no_gap(model: SavedForecaster, dates: np.ndarray, source: str) -> None:
+    """Refuse a file of newer rows only (every date after the run's last) whose first row
+    lies further from the run's last date than the run's largest spacing between dates
+    (its weekends and holidays): the rows in between were left out, and the report would
+    call the file's rows the ones after the run's. A file without dates never starts
+    after the run's rows (both count rows from 0)."""
+    step = int(dates[0]) - model.last_date
+    if step > model.largest_step:
+        first, last = date_texts(dates_back(np.array([dates[0], model.last_date]), model))
+        raise ValueError(
+            f"--data {source} starts at {first}, {duration_text(step)} after the run's last "
+            f"row ({last}), longer than any spacing between the run's dates (at most "
+            f"{duration_text(model.largest_step)}): the rows in between are missing; include "
+            f"the rows after {last} (or give the run's file with the new rows appended)")
 
 
 def dates_back(numbers: np.ndarray, model: SavedForecaster) -> np.ndarray:

@@ -7,8 +7,9 @@ its seeds' parameters (stacked `[S, ...]`), its compile group's config (model, l
 its output reading, window, horizon, transform, features and their transforms, the
 file's columns and missing-value policy), that origin's scaler (fitted on its training
 rows), the interval level, the run's last rows (dates and values, to check a newer
-file agrees with them), the MASE scale of that origin's training span and the backtest's
-per-step test errors that `ahead.csv` sets beside each step. One msgpack file
+file agrees with them), its largest spacing between dates (to refuse a file of newer
+rows only that starts after a gap), the MASE scale of that origin's training span and
+the backtest's per-step test errors that `ahead.csv` sets beside each step. One msgpack file
 (`flax.serialization`, as `Population.save` and the credit model), written atomically by
 the run; configs are JSON text inside it, arrays keep every float64 digit.
 """
@@ -43,6 +44,7 @@ class SavedForecaster:
     tail_dates: np.ndarray    # i64[R]: the run's last rows' dates (ns), or row numbers
     tail_values: np.ndarray   # f64[R, C]: their values, the target's first
     dated: bool               # dates are datetimes, not row numbers
+    largest_step: int         # the run's largest spacing between consecutive dates (ns)
     naive_scale: float        # MASE denominator of that origin's training span
     trust: dict               # per_horizon test RMSEs and interval coverage (`ahead_frame`)
 
@@ -60,6 +62,7 @@ def forecaster_bytes(model: SavedForecaster) -> bytes:
         "origin": model.origin, "facts": json.dumps(model.facts),
         "tail_dates": np.asarray(model.tail_dates, np.int64),
         "tail_values": np.asarray(model.tail_values, np.float64), "dated": model.dated,
+        "largest_step": int(model.largest_step),
         "naive_scale": float(model.naive_scale), "trust": json.dumps(model.trust)})
 
 
@@ -85,6 +88,8 @@ def read_forecaster(path: Path) -> SavedForecaster:
         origin=int(saved["origin"]), facts=json.loads(saved["facts"]),
         tail_dates=np.asarray(saved["tail_dates"], np.int64),
         tail_values=np.asarray(saved["tail_values"], np.float64), dated=bool(saved["dated"]),
+        largest_step=int(saved.get("largest_step", np.diff(saved["tail_dates"]).max(
+            initial=0))),   # written before it was saved: the last rows' largest
         naive_scale=float(saved["naive_scale"]), trust=json.loads(saved["trust"]))
 
 
@@ -99,7 +104,8 @@ def deployed(cfg: Config, params, data, ahead: dict, m: dict) -> SavedForecaster
     k = data.plan.k - 1
     tail = slice(max(0, data.series.n - data.plan.window - data.first), None)
     dated = np.issubdtype(data.series.dates.dtype, np.datetime64)
-    dates = data.series.dates[tail]
+    dates = (data.series.dates.astype("datetime64[ns]").astype(np.int64) if dated
+             else data.series.dates.astype(np.int64))
     trust = {"per_horizon": {name: {"rmse": m["per_horizon"][name]["rmse"]}
                              for name in ("model", "naive")}}
     if "interval" in m:
@@ -107,7 +113,6 @@ def deployed(cfg: Config, params, data, ahead: dict, m: dict) -> SavedForecaster
     return SavedForecaster(
         config=cfg, params=params, scaler=data.scalers[k], origin=k,
         facts={key: ahead[key] for key in AHEAD_FACTS if key in ahead},
-        tail_dates=(dates.astype("datetime64[ns]").astype(np.int64) if dated
-                    else dates.astype(np.int64)),
-        tail_values=data.series.values[tail], dated=bool(dated),
+        tail_dates=dates[tail], tail_values=data.series.values[tail], dated=bool(dated),
+        largest_step=int(np.diff(dates).max(initial=0)),
         naive_scale=data.naive_scale(k), trust=trust)
