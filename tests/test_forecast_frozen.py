@@ -17,7 +17,8 @@ from flax import serialization
 from fjax import cli
 from fjax.tasks.forecast.frozen import ScoreConfig, run_rows_end, score
 from fjax.tasks.forecast.model_file import MODEL_FILE, read_forecaster
-from test_forecast_ahead import QUANTILE, ahead_by_hand, make_config, run_capturing
+from test_forecast_ahead import (GAUSSIAN, GRID, QUANTILE, ahead_by_hand, make_config,
+                                 run_capturing)
 from test_forecast_run import write_prices
 
 RUN_ROWS, NEW_ROWS = 260, 40
@@ -58,6 +59,23 @@ def test_the_saved_members_are_the_latest_origins_seeds(saved_run):
         want = pop.member_params(int(member))
         got = jax.tree.map(lambda p, s=s: p[s], saved["params"])
         jax.tree.map(np.testing.assert_array_equal, got, jax.tree.map(np.asarray, want))
+
+
+def test_a_gaussian_sweeps_chosen_point_scores_its_own_file_byte_for_byte(tmp_path):
+    """A 2-point sweep with a validation span chooses point 2 (lr 0.1) on this data; the
+    saved model is that point's, bounds from the Gaussian head: the run's own file gives
+    its ahead.csv, lower and upper included."""
+    write_prices(tmp_path / "prices.csv")
+    with pytest.MonkeyPatch.context() as mp:
+        out, _ = run_capturing(make_config(tmp_path, GAUSSIAN), GRID, mp)
+    ahead = json.loads((out / "metrics.json").read_text())["ahead"]
+    assert ahead["point"] == 2 and ahead["settings"] == {"optim.learning_rate": 0.1}
+    assert read_forecaster(out / MODEL_FILE).facts["point"] == 2
+    scored = score(ScoreConfig(run=str(out), data=str(tmp_path / "prices.csv"),
+                               out=str(tmp_path / "scored")))
+    assert {"lower", "upper"} <= set(pd.read_csv(scored / "ahead.csv").columns)
+    assert (scored / "ahead.csv").read_bytes() == (out / "ahead.csv").read_bytes()
+    assert "grid point 2" in (scored / "report.md").read_text()
 
 
 def test_appended_rows_give_a_numpy_rebuilds_forecast_and_errors(saved_run, tmp_path):
