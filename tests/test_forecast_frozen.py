@@ -169,3 +169,21 @@ def test_a_file_without_dates_is_matched_by_row_number(saved_run):
         run_rows_end(model, np.arange(len(shifted)), shifted, ("price", "volume"), "'x'")
     assert run_rows_end(model, np.arange(len(values)), values, ("price", "volume"), "x") \
         == RUN_ROWS
+
+
+def test_scoring_on_another_setup_than_the_runs_is_warned_and_recorded(saved_run, tmp_path):
+    """As `fjax score credit`: the forecast equals the run's on the run's setup only, so a
+    changed jax version is warned of on the command line and kept in score.json."""
+    root, _, _, out, _ = saved_run
+    moved = tmp_path / "moved"
+    shutil.copytree(out, moved)
+    env = json.loads((moved / "environment.json").read_text())
+    env["versions"]["jax"] = "0.0.1"
+    (moved / "environment.json").write_text(json.dumps(env))
+    with pytest.warns(UserWarning, match=r"--run .*moved: the setup differs from the run's: "
+                      r"versions.jax '0.0.1' then, .* so the forecast may differ"):
+        scored = score(ScoreConfig(run=str(moved), data=str(root / "prices.csv"),
+                                   out=str(tmp_path / "scored")))
+    facts = json.loads((scored / "score.json").read_text())
+    assert facts["setup_changed"]["versions.jax"][0] == "0.0.1"
+    assert "versions.jax '0.0.1' then" in (scored / "report.md").read_text()

@@ -533,6 +533,23 @@ def changed_environment(folder: Path) -> dict[str, tuple]:
                                      "XLA_FLAGS", "jax_config") and saved[key] != now.get(key)}
 
 
+def setup_words(changed: dict) -> str:
+    """The settings that differ from the run's, then and now."""
+    return "differs from the run's: " + "; ".join(
+        f"{key} {then!r} then, {now!r} now" for key, (then, now) in changed.items())
+
+
+def warned_setup_changes(run: Path, what: str) -> dict[str, list]:
+    """`changed_environment(run)` as a `fjax score` records it ({key: [then, now]}), and
+    warned of on the command line: `what` (the scores, the forecast) equals the run's on
+    the run's setup only (another jax or machine can round float32 sums otherwise)."""
+    changed = changed_environment(run)
+    if changed:
+        warnings.warn(f"--run {run}: the setup {setup_words(changed)}, so {what} may differ "
+                      "from the run's in float32's last digits", stacklevel=3)
+    return {key: list(pair) for key, pair in changed.items()}
+
+
 def check_resumable(folder: Path, config: ExperimentConfig, grid: dict | None) -> None:
     """The interrupted run in `folder` had this config and grid (apart from `resume`),
     and its data files had the contents they have now."""

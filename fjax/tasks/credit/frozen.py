@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ from fjax.tasks.credit.data import read_applicants
 from fjax.tasks.credit.model_file import MODEL_FILE, SavedModel, read_model
 from fjax.tasks.credit.run import describe
 from fjax.tasks.credit.scoring import score_new
-from fjax.tasks.experiment import changed_environment, saved_environment
+from fjax.tasks.experiment import saved_environment, setup_words, warned_setup_changes
 
 OUTPUTS = ("config.json", "score.json", "new_scores.csv", "report.md")
 
@@ -94,13 +93,7 @@ def score_facts(cfg: ScoreConfig, model: SavedModel, frame, new) -> dict:
             "psi_vs_training": psi(model.train_scores, scores),
             "psi_chance_95": psi_chance(model.train_scores, len(scores)),
             "unseen_values": model.final.encoder.unseen(frame),
-            "setup_changed": {k: list(v) for k, v in changed_environment(run).items()}}
-
-
-def setup_words(changed: dict) -> str:
-    """The setting that differs from the run's, then and now."""
-    return "differs from the run's: " + "; ".join(
-        f"{key} {then!r} then, {now!r} now" for key, (then, now) in changed.items())
+            "setup_changed": warned_setup_changes(run, "the scores")}
 
 
 def score_note(facts: dict, new) -> str:
@@ -145,10 +138,6 @@ def score(cfg: ScoreConfig) -> Path:
     folder.json("config.json", to_dict(cfg))
     folder.csv("new_scores.csv", new)
     facts = score_facts(cfg, model, frame, new)
-    if facts["setup_changed"]:
-        warnings.warn(f"--run {cfg.run}: the setup {setup_words(facts['setup_changed'])}, so "
-                      "the scores may differ from the run's in float32's last digits",
-                      stacklevel=2)
     folder.json("score.json", {**facts, "run_config": to_dict(model.config),
                                "timings_s": {"total": time.perf_counter() - t_start}})
     folder.text("report.md", score_note(facts, new))

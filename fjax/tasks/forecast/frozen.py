@@ -27,7 +27,7 @@ from fjax.data.timeseries import duration_text, load_series
 from fjax.data.windows import Plan, gather_inputs, target_rows
 from fjax.datasets import read_table
 from fjax.report.files import RunDir, markdown_table
-from fjax.tasks.experiment import changed_environment, saved_environment
+from fjax.tasks.experiment import saved_environment, setup_words, warned_setup_changes
 from fjax.tasks.forecast.ahead import forecast_fields, forecast_windows
 from fjax.tasks.forecast.data import ForecastData, date_texts
 from fjax.tasks.forecast.evaluate import in_float64, point_metrics
@@ -227,8 +227,8 @@ def score_note(facts: dict, ahead: pd.DataFrame, errors: pd.DataFrame | None) ->
                   "price); MASE is scaled by the naive one-step error of the run's latest "
                   "training span.", "", markdown_table(errors), ""]
     if facts["setup_changed"]:
-        lines += ["Setup differs from the run's (" + ", ".join(facts["setup_changed"])
-                  + "): the forecast can differ from the run's in float32's last digits.", ""]
+        lines += [f"Setup {setup_words(facts['setup_changed'])}: the forecast can differ from "
+                  "the run's in float32's last digits.", ""]
     return "\n".join(lines)
 
 
@@ -257,7 +257,7 @@ def score(cfg: ScoreConfig) -> Path:
              "rows": int(data.series.n), "run_last_date": model.facts["issued"],
              "new_rows": int(data.series.n - end), "issued": text[-1],
              "windows": int(len(data.plan.origins)),
-             "setup_changed": {k: list(v) for k, v in changed_environment(run).items()}}
+             "setup_changed": warned_setup_changes(run, "the forecast")}
     folder = RunDir(out)
     folder.remove(*OUTPUTS)
     folder.json("config.json", to_dict(cfg))
