@@ -137,10 +137,14 @@ def test_bad_files_are_refused_before_anything_is_written(saved_run, tmp_path, c
     refused(revised, r"column 'price' on \d{4}-\d\d-\d\d is .* the file revises the run's")
     refused(full.iloc[:RUN_ROWS - 5], "before the run's last row")
     # new rows only, one business day left out: Tuesday 4 days after the run's last row,
-    # a Friday, where the run's dates are at most 3 days apart (the Monday is accepted)
+    # a Friday, where the run's dates are at most 3 days apart (the Monday passes quietly);
+    # its windows lie in the file, so it is scored, and the unscored days are warned of
     assert full["Date"].iloc[RUN_ROWS - 1].day_name() == "Friday"
-    refused(full.iloc[RUN_ROWS + 1:], r"starts at 2022-01-04, 4 days after the run's last row "
-            r"\(2021-12-31\), .*at most 3 days\): the rows in between are missing; include")
+    later = tmp_path / "later.csv"
+    full.iloc[RUN_ROWS + 1:].to_csv(later, index=False)
+    with pytest.warns(UserWarning, match=r"starts at 2022-01-04, 4 days after the run's last "
+                      r"row \(2021-12-31\), .*at most 3 days\): errors.csv scores its rows"):
+        score(ScoreConfig(run=str(out), data=str(later), out=str(tmp_path / "later")))
     gap = full.copy()
     gap.loc[RUN_ROWS + 3, "price"] = np.nan
     refused(gap, "price")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -87,16 +88,17 @@ def run_rows_end(model: SavedForecaster, dates: np.ndarray, values: np.ndarray,
                  columns: tuple[str, ...], source: str) -> int:
     """The number of the file's rows on or before the run's last date (0: the file starts
     after it), refusing a file that ends before it, disagrees with the run's last rows
-    on a date both hold (revised prices: the model's scaler and errors are of the old), or
-    holds newer rows only and starts after a gap (`check_no_gap`). A file without dates is
-    matched to the run's rows by row number, so it holds the run's rows from the first."""
+    on a date both hold (revised prices: the model's scaler and errors are of the old); a
+    file of newer rows only that starts after a gap is warned of (`warn_gap`). A file
+    without dates is matched to the run's rows by row number, so it holds the run's rows
+    from the first."""
     stamps = date_texts(dates_back(model.tail_dates, model))
     if dates[-1] < model.last_date:
         raise ValueError(f"--data {source} ends at {date_texts(dates_back(dates[-1:], model))[0]}"
                          f", before the run's last row ({stamps[-1]}): the model was trained "
                          "on later prices; give a file that ends on or after it"
                          + ROW_NUMBERS * (not model.dated))
-    check_no_gap(model, dates, source)
+    warn_gap(model, dates, source)
     at = np.searchsorted(dates, model.tail_dates)
     held = (at < len(dates)) & (dates[np.minimum(at, len(dates) - 1)] == model.tail_dates)
     same = np.isclose(values[at[held]], model.tail_values[held], rtol=1e-12, atol=0)
@@ -115,20 +117,20 @@ ROW_NUMBERS = (" (the file has no date column, so its rows are matched to the ru
                "row number: give the run's file with the new rows appended)")
 
 
-def check_no_gap(model: SavedForecaster, dates: np.ndarray, source: str) -> None:
-    """Refuse a file of newer rows only (every date after the run's last) whose first row
-    lies further from the run's last date than the run's largest spacing between dates
-    (its weekends and holidays): the rows in between were left out, and the report would
-    call the file's rows the ones after the run's. A file without dates never starts
+def warn_gap(model: SavedForecaster, dates: np.ndarray, source: str) -> None:
+    """Warn where a file of newer rows only (every date after the run's last) starts
+    further from the run's last date than the run's largest spacing between dates (its
+    weekends and holidays): its windows lie in the file itself, so the forecast is right,
+    but errors.csv leaves the rows in between unscored. A file without dates never starts
     after the run's rows (both count rows from 0)."""
     step = int(dates[0]) - model.last_date
     if step > model.largest_step:
         first, last = date_texts(dates_back(np.array([dates[0], model.last_date]), model))
-        raise ValueError(
+        warnings.warn(
             f"--data {source} starts at {first}, {duration_text(step)} after the run's last "
             f"row ({last}), longer than any spacing between the run's dates (at most "
-            f"{duration_text(model.largest_step)}): the rows in between are missing; include "
-            f"the rows after {last} (or give the run's file with the new rows appended)")
+            f"{duration_text(model.largest_step)}): errors.csv scores its rows only, not "
+            f"those in between; include the rows after {last} to score them too")
 
 
 def dates_back(numbers: np.ndarray, model: SavedForecaster) -> np.ndarray:
