@@ -15,7 +15,7 @@ from fjax.datasets import load_dataset
 from fjax.stability import psi
 from fjax.tasks.credit import Config, CreditDataConfig, ScorecardConfig, run
 from fjax.tasks.credit.frozen import ScoreConfig, score
-from fjax.tasks.credit.model_file import MODEL_FILE
+from fjax.tasks.frozen import MODEL_FILE
 
 from test_credit import hand_scored
 

@@ -10,7 +10,6 @@ run never saw are scored as the training applicants' mix, as in the run, and cou
 
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 
@@ -21,10 +20,11 @@ from fjax.config_fields import frozen_config
 from fjax.report.files import RunDir, markdown_table
 from fjax.stability import psi, psi_chance, psi_verdict
 from fjax.tasks.credit.data import read_applicants
-from fjax.tasks.credit.model_file import MODEL_FILE, SavedModel, read_model
+from fjax.tasks.credit.model_file import SavedModel, read_model
 from fjax.tasks.credit.run import describe
 from fjax.tasks.credit.scoring import score_new
-from fjax.tasks.experiment import saved_environment, setup_words, warned_setup_changes
+from fjax.tasks.experiment import setup_words, warned_setup_changes
+from fjax.tasks.frozen import MODEL_FILE, model_path, out_folder, sha256
 
 OUTPUTS = ("config.json", "score.json", "new_scores.csv", "report.md")
 
@@ -43,40 +43,10 @@ class ScoreConfig:
 
 
 def saved_model(run: Path) -> SavedModel:
-    """The model a credit run saved in `run`, refusing a folder that holds none (another
-    task's, an unfinished run's, or one written before runs saved their model)."""
-    if not run.is_dir():
-        raise ValueError(f"--run {str(run)!r}: no such folder; give the folder a `fjax run "
-                         "credit` wrote, e.g. --run runs/credit")
-    task = saved_environment(run).get("config_class")
-    if task is not None and not str(task).startswith("fjax.tasks.credit."):
-        raise ValueError(f"--run {str(run)!r} holds a run of {task}, not a credit run; "
-                         "`fjax score credit` scores with a credit run's saved model")
-    if not (run / MODEL_FILE).is_file():
-        rerun = (f"rerun it (`fjax run credit --config {run / 'config.json'} --out DIR`) to "
-                 f"save one, or score with the retraining route, `fjax run credit --config "
-                 f"{run / 'config.json'} --data.score-path NEW.csv --out DIR`, which trains "
-                 "the same model again") if (run / "config.json").is_file() \
-            else "give the folder of a finished `fjax run credit`"
-        raise ValueError(f"--run {str(run)!r} has no saved model ({MODEL_FILE}): the run "
-                         f"is unfinished or was written by an fjax that saved none; {rerun}")
-    return read_model(run / MODEL_FILE)
-
-
-def out_folder(cfg: ScoreConfig, run: Path) -> Path:
-    """The folder for the scores, which must not be a run's own (its new_scores.csv and
-    config.json are the run's results)."""
-    out = Path(cfg.out) if cfg.out else run.parent / f"{run.resolve().name}_scored"
-    if out.exists() and (out.resolve() == run.resolve()
-                         or (out / "environment.json").exists()):
-        raise ValueError(f"--out {str(out)!r} holds a training run, whose files the scores "
-                         "would replace; give another folder, e.g. --out runs/scored")
-    return out
-
-
-def sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+    """The model a credit run saved in `run` (`fjax.tasks.frozen.model_path`)."""
+    return read_model(model_path(run, "credit", (
+        f"score with the retraining route, `fjax run credit --config {run / 'config.json'} "
+        "--data.score-path NEW.csv --out DIR`, which trains the same model again")))
 
 
 def score_facts(cfg: ScoreConfig, model: SavedModel, frame, new) -> dict:
@@ -130,7 +100,7 @@ def score(cfg: ScoreConfig) -> Path:
     model = saved_model(run)
     frame = read_applicants(cfg.data, model.final.encoder.schema, model.config.data.id_column,
                             "--data")
-    out = out_folder(cfg, run)   # bad input fails before anything is written
+    out = out_folder(cfg.out, run)   # bad input fails before anything is written
     new = score_new(model.config, frame, model.final, model.calibrator, model.threshold,
                     model.scale)
     folder = RunDir(out)

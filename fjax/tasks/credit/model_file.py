@@ -28,9 +28,9 @@ from fjax.scorecard import ScoreScale
 from fjax.tasks.credit.config import Config
 from fjax.tasks.credit.data import Shape
 from fjax.tasks.credit.final import FinalModel, attribution_reference
+from fjax.tasks.frozen import read_saved
 
 FORMAT, VERSION = "fjax.CreditModel", 1
-MODEL_FILE = "model.msgpack"
 SCALE_FIELDS = ("base_score", "base_odds", "pdo", "slope", "intercept")
 
 
@@ -85,17 +85,7 @@ def model_bytes(model: SavedModel) -> bytes:
 
 def read_model(path: Path) -> SavedModel:
     """The model saved at `path`, refusing a damaged file or another format's."""
-    try:
-        saved = serialization.msgpack_restore(path.read_bytes())
-    except Exception as err:   # msgpack raises several types for damaged bytes
-        raise ValueError(f"{path} is not a readable credit model (damaged or cut short?): "
-                         f"{type(err).__name__}: {err}; rerun the credit run to write it "
-                         "again") from None
-    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a credit model written by `fjax run credit`")
-    if saved.get("version") != VERSION:
-        raise ValueError(f"{path} is in credit model format {saved.get('version')!r}; this "
-                         f"fjax reads format {VERSION}: score with the fjax that saved it")
+    saved = read_saved(path, FORMAT, VERSION, "credit")
     schema = TableSchema(**{k: tuple(v) if isinstance(v, list) else v
                             for k, v in json.loads(saved["schema"]).items()})
     shape = Shape(n_numeric=int(saved["shape"]["n_numeric"]),

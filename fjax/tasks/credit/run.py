@@ -32,7 +32,7 @@ from fjax.tasks.credit.data import CreditData, code_words, load
 from fjax.tasks.credit.fairness import FOUR_FIFTHS, PROXY_AUC, fair_lending, proxy_screen
 from fjax.tasks.credit.final import FinalModel, optimum_gap, points_table, refit
 from fjax.tasks.credit.members import METRICS
-from fjax.tasks.credit.model_file import MODEL_FILE, SavedModel, model_bytes
+from fjax.tasks.credit.model_file import SavedModel, model_bytes
 from fjax.tasks.credit.oof import OutOfFold, analyse, oof_pd
 from fjax.tasks.credit.report import report_markdown, report_title, write_plots
 from fjax.tasks.credit.scoring import (deployed_scale, refuse_backward_platt, score_new,
@@ -41,6 +41,7 @@ from fjax.tasks.credit.search import ENCODING_DATA, Search, best_config_id, cros
 from fjax.tasks.credit.selection import comparisons, seed_spread
 from fjax.tasks.experiment import (check_grid_paths, default_run_dir, finish_run,
                                    loss_text, resumed_epochs, resumed_from)
+from fjax.tasks.frozen import MODEL_FILE
 
 
 # The fields describe() names by its own rules (where the model, encoding or loss reads

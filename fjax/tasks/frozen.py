@@ -1,0 +1,68 @@
+"""What `fjax score <task>` shares between tasks: finding a finished run's saved model,
+the scores' folder, file digests, and reading a saved model's msgpack back (credit's
+`model.msgpack`, fraud's `model.msgpack`), refusing another task's run, a folder that holds
+no model, a damaged file or another format's."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from flax import serialization
+
+from fjax.tasks.experiment import saved_environment
+
+MODEL_FILE = "model.msgpack"
+
+
+def model_path(run: Path, task: str, retrain: str) -> Path:
+    """`run`'s saved model file, refusing a missing folder, another task's run, or a
+    folder that holds none (an unfinished run's, or one written before runs saved their
+    model); `retrain` (a sentence) says how to score without one."""
+    if not run.is_dir():
+        raise ValueError(f"--run {str(run)!r}: no such folder; give the folder a `fjax run "
+                         f"{task}` wrote, e.g. --run runs/{task}")
+    kind = saved_environment(run).get("config_class")
+    if kind is not None and not str(kind).startswith(f"fjax.tasks.{task}."):
+        raise ValueError(f"--run {str(run)!r} holds a run of {kind}, not a {task} run; "
+                         f"`fjax score {task}` scores with a {task} run's saved model")
+    if not (run / MODEL_FILE).is_file():
+        rerun = (f"rerun it (`fjax run {task} --config {run / 'config.json'} --out DIR`) to "
+                 f"save one, or {retrain}") if (run / "config.json").is_file() \
+            else f"give the folder of a finished `fjax run {task}`"
+        raise ValueError(f"--run {str(run)!r} has no saved model ({MODEL_FILE}): the run "
+                         f"is unfinished or was written by an fjax that saved none; {rerun}")
+    return run / MODEL_FILE
+
+
+def read_saved(path: Path, fmt: str, version: int, task: str) -> dict:
+    """The msgpack dict saved at `path` in format `fmt`, `version`."""
+    try:
+        saved = serialization.msgpack_restore(path.read_bytes())
+    except Exception as err:   # msgpack raises several types for damaged bytes
+        raise ValueError(f"{path} is not a readable {task} model (damaged or cut short?): "
+                         f"{type(err).__name__}: {err}; rerun the {task} run to write it "
+                         "again") from None
+    if not isinstance(saved, dict) or saved.get("format") != fmt:
+        raise ValueError(f"{path} is not a {task} model written by `fjax run {task}`")
+    if saved.get("version") != version:
+        raise ValueError(f"{path} is in {task} model format {saved.get('version')!r}; this "
+                         f"fjax reads format {version}: score with the fjax that saved it")
+    return saved
+
+
+def out_folder(out: str | None, run: Path) -> Path:
+    """The folder for the scores (default: the run's folder name + _scored beside it),
+    which must not be a run's own (its files are the run's results)."""
+    folder = Path(out) if out else run.parent / f"{run.resolve().name}_scored"
+    if folder.exists() and (folder.resolve() == run.resolve()
+                            or (folder / "environment.json").exists()):
+        raise ValueError(f"--out {str(folder)!r} holds a training run, whose files the scores "
+                         "would replace; give another folder, e.g. --out runs/scored")
+    return folder
+
+
+def sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
