@@ -13,7 +13,8 @@ DIR/config.json` starts from a saved run's config (and, for `sweep`, its grid.js
 flags override it, and the rerun never writes over DIR unless `--out` names it (or
 `--resume` continues it). `score credit --run DIR --data new.csv` scores a file with the
 model a credit run saved, without training; `score forecast` forecasts after a newer price
-file's last row with the model a forecast run saved.
+file's last row with the model a forecast run saved; `score fraud --run DIR --data tx.csv
+--days N` the last N days of transactions with a fraud run's.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ USAGE = f"""usage: fjax {{run,sweep,score}} {{{",".join(TASKS)}}} [OPTIONS]
   fjax run forecast --config runs/forecast/config.json --out runs/again
   fjax score credit --run runs/credit --data new.csv   a run's saved model, no training
   fjax score forecast --run runs/forecast --data prices.csv   the same, after the new last row
+  fjax score fraud --run runs/fraud --data tx.csv --days 1   the file's last day, as well
 
 Add --help after the task for every option."""
 
@@ -478,23 +480,18 @@ def report_errors(prog: str, run: Callable[[], Path]) -> int:
 COMMANDS = ("run", "sweep", "score")
 
 
-SCORERS = {"credit": "fjax.tasks.credit.frozen",
-           "forecast": "fjax.tasks.forecast.frozen"}
+SCORERS = {"credit": "fjax.tasks.credit.frozen", "forecast": "fjax.tasks.forecast.frozen",
+           "fraud": "fjax.tasks.fraud.frozen"}
 
 
 def score(task_name: str, args: list[str], prog: str) -> int:
-    """`fjax score credit|forecast --run DIR --data new.csv`: a run's saved model applied
-    to a new file, without training."""
-    if task_name not in SCORERS:
-        print(f"{prog}: error: `fjax score` applies a saved {' or '.join(SCORERS)} model "
-              f"only; a {task_name} run saves none; rerun it with your data instead",
-              file=sys.stderr)
-        return 2
-    module = importlib.import_module(SCORERS[task_name])
-    ScoreConfig, score_file = module.ScoreConfig, module.score
+    """`fjax score <task> --run DIR --data FILE`: a run's saved model applied to a new
+    file, without training (the task's `frozen` module: its ScoreConfig and score)."""
+    frozen = importlib.import_module(SCORERS[task_name])
     enable_compilation_cache()
-    return report_errors(prog, lambda: score_file(tyro.cli(
-        ScoreConfig, args=args, prog=prog, description=prose(ScoreConfig.__doc__))))
+    return report_errors(prog, lambda: frozen.score(tyro.cli(
+        frozen.ScoreConfig, args=args, prog=prog,
+        description=prose(frozen.ScoreConfig.__doc__))))
 
 
 def main(argv: list[str] | None = None) -> int:

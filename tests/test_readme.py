@@ -54,10 +54,12 @@ def test_every_fjax_command_in_the_readme_parses(calls, capsys, tmp_path, monkey
     (tmp_path / "runs" / "credit").mkdir(parents=True)
     (tmp_path / "runs" / "credit" / "config.json").write_text(to_json(get_task("credit").Config()))
     from fjax.tasks.credit import frozen
-    scored = []   # `fjax score credit` lines: the ScoreConfig each reaches
+    from fjax.tasks.fraud import frozen as fraud_frozen
+    scored = []   # `fjax score credit|fraud` lines: the ScoreConfig each reaches
     monkeypatch.setattr(frozen, "score", lambda cfg: scored.append(cfg) or tmp_path)
     from fjax.tasks.forecast import frozen as forecast_frozen
     monkeypatch.setattr(forecast_frozen, "score", lambda cfg: scored.append(cfg) or tmp_path)
+    monkeypatch.setattr(fraud_frozen, "score", lambda cfg: scored.append(cfg) or tmp_path)
     commands = readme_commands("fjax")
     assert len(commands) >= 10
     for words in commands:
@@ -72,7 +74,9 @@ def test_every_fjax_command_in_the_readme_parses(calls, capsys, tmp_path, monkey
                       {"model.kind": ("logistic", "mlp")}]
     assert scored == [forecast_frozen.ScoreConfig(run="runs/forecast", data="prices.csv",
                                                   out="runs/forecast_new"),
-                      frozen.ScoreConfig(run="runs/credit", data="new.csv", out="runs/scored")]
+                      frozen.ScoreConfig(run="runs/credit", data="new.csv", out="runs/scored"),
+                      fraud_frozen.ScoreConfig(run="runs/fraud", data="tx.csv", days=1,
+                                               out="runs/fraud_scored")]
 
 
 def test_the_readme_experiment_script_flags_parse():

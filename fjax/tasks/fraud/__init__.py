@@ -8,7 +8,8 @@
 7-day label delay (beside a user file's own columns named in `data.features`), stacks
 the prequential periods so that each is one population member, trains `model.kind`
 (after a validation search when `grid` is given) and the models of `compare`, and
-writes the run folder (see `report.py`).
+writes the run folder (see `report.py`), with the deployable model `model.msgpack`
+(`model_file`) that `fjax score fraud` applies to new transactions (`frozen`).
 Reference: Le Borgne et al., *Reproducible Machine Learning for Credit Card Fraud
 Detection - Practical Handbook*, ULB MLG.
 """
@@ -21,6 +22,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import numpy as np
+
 from fjax.config import config_error, to_dict
 from fjax.report.files import RunDir
 from fjax.tasks.experiment import (check_grid_paths, check_loss_grid, check_model_grid,
@@ -28,13 +31,15 @@ from fjax.tasks.experiment import (check_grid_paths, check_loss_grid, check_mode
 from fjax.tasks.fraud.config import (MODELS, SEQUENCE_KINDS, TRAINED_KINDS, Config, FraudDataConfig,
                                      FraudModelConfig, FraudTrainConfig)
 from fjax.tasks.fraud.dataset import FraudData, prepare
-from fjax.tasks.fraud.evaluation import (evaluate, optimum_rows, rule_scores, scores_frame,
-                                        threshold_rows)
+from fjax.tasks.fraud.evaluation import (budget_target, evaluate, optimum_rows, rule_scores,
+                                        scores_frame, threshold_rows)
+from fjax.tasks.fraud.model_file import SavedModel, model_bytes
 from fjax.tasks.fraud.presets import CROSSFIT_FOLDS, preset
 from fjax.tasks.fraud.report import (SIZE_COLUMNS, ModelResult, immature_labels_note,
                                      periods_table, write)
 from fjax.tasks.fraud.training import (ModelRun, crossfit_errors, fit_periods, period_scores,
                                        with_anomaly_feature)
+from fjax.tasks.frozen import MODEL_FILE
 
 __all__ = ["Config", "FraudDataConfig", "FraudModelConfig", "FraudTrainConfig", "run"]
 
@@ -42,8 +47,8 @@ UNSUPERVISED = ("rule", "autoencoder")   # models that need no fraud in a traini
 
 # Files of an earlier run in the same folder, removed before this one writes: exact
 # names, so nothing else of a user's folder is touched.
-OUTPUTS = ("members.csv", "periods.csv", "validation.csv", "alerts.csv", "scores.csv.gz",
-           "daily.csv", "thresholds.csv", "metrics.json",
+OUTPUTS = (MODEL_FILE, "members.csv", "periods.csv", "validation.csv", "alerts.csv",
+           "scores.csv.gz", "daily.csv", "thresholds.csv", "metrics.json",
            "report.md", "pr_curve.png", "roc_curve.png", "score_distributions.png",
            "daily_card_precision.png", "training_loss.png",
            *(f"models/{model}/{stage}{name}"
@@ -197,6 +202,27 @@ def _result(name: str, data: FraudData, stack, members, scores, logits: bool,
                        test_scores=test_scores)
 
 
+def deployable(config: Config, data: FraudData, run: ModelRun,
+               result: ModelResult) -> SavedModel:
+    """The run's own model as trained on the last test period (first seed), with its
+    training week's scaler and encoder and the alert threshold the run set for it in
+    advance (see `model_file` for why this one)."""
+    members = run.members.reset_index(drop=True)
+    period, seed = int(members["fold"].max()), int(members["seed"].min())
+    i = int(np.nonzero((members["fold"] == period) & (members["seed"] == seed))[0][0])
+    rows = result.thresholds
+    if len(rows):
+        rows = rows[(rows["seed"] == seed) & (rows["period"] == period)
+                    & (rows["target"] == budget_target(config.data.top_k))
+                    & (rows["set_on"] == "in advance")]
+    encoders = data.encoders("test")
+    return SavedModel(config=config, model_config=run.config, period=period, seed=seed,
+                      names=tuple(data.names), scaler=data.scalers("test")[period],
+                      encoder=encoders[period] if encoders else None,
+                      params=run.member_params(i),
+                      threshold=float(rows["threshold"].iloc[0]) if len(rows) else None)
+
+
 def _fit(name: str, config: Config, data: FraudData, grid: Mapping, runs: dict,
          models: RunDir, names: Sequence[str], progress: bool):
     """Train model `name` (its validation search when it is the run's own model, logged in
@@ -280,6 +306,9 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                 timings[f"{name} optimum (Newton)"] = time.perf_counter() - t
 
     timings["total"] = time.perf_counter() - t0
+    # Before metrics.json and report.md, which mark the run finished (a resume's test).
+    run_dir.bytes(MODEL_FILE, model_bytes(deployable(config, data, runs[config.model.kind],
+                                                     results[0])))
     write(run_dir, config, data.tx, periods_df, results, timings, selection, data.encodings(),
           validation_df)
     finish_run(run_dir, OUTPUTS)

@@ -1,0 +1,95 @@
+"""A fraud run's deployable model as one file, `model.msgpack` in the run folder: what
+`fjax score fraud` needs to turn raw transactions into the run's features and score them
+as the run did, without training.
+
+The deployable model is the run's own model (model.kind, or the kind a sweep chose) as
+trained on the LAST test period, first seed: the prequential protocol retrains each
+week, so the last period's model is the one trained on the most recent labelled week,
+the one a team would run next; the report's figures are its kind's over all periods.
+(The compared models are the report's baselines, not deployed; `combined` could not be:
+its anomaly feature comes from day-fold autoencoders.)
+
+The file holds that member's parameters, the run's config (feature settings: delay,
+history, user columns, column names, scaler kind) and the config it trained with, the
+scaler fitted on its training week, the one-hot encoder of its user categories (if any),
+the feature names, and the alert threshold the run set for it in advance on its delay
+week's scores (`data.top_k` alerts a day; None where the run set none). One msgpack file
+(`flax.serialization`), written atomically; configs and encoder are JSON inside it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from flax import serialization
+
+from fjax.config import from_json, to_json
+from fjax.data.columns import TableSchema
+from fjax.data.scalers import Scaler
+from fjax.data.tabular import TabularEncoder
+from fjax.tasks.fraud.config import Config
+from fjax.tasks.frozen import read_saved
+
+FORMAT, VERSION = "fjax.FraudModel", 1
+
+
+@dataclass(frozen=True)
+class SavedModel:
+    """The deployable model of a fraud run (see the module's docstring)."""
+
+    config: Config              # the run's: data settings the features follow
+    model_config: Config        # what the deployed member trained with
+    period: int                 # the test period it was trained for (the last)
+    seed: int                   # its seed
+    names: tuple[str, ...]      # the scaled feature columns, in order
+    scaler: Scaler              # fitted on its training week
+    encoder: TabularEncoder | None   # its training week's one-hot levels of user categories
+    params: Any                 # one member's parameters (numpy tree)
+    threshold: float | None     # alert where the raw score >= threshold (None: no budget)
+
+
+def category_schema(columns) -> TableSchema:
+    """The schema `dataset.fit_category_encoders` fits the user categories with."""
+    return TableSchema(target="", positive="1", numeric=(), categorical=tuple(columns))
+
+
+def model_bytes(model: SavedModel) -> bytes:
+    """`model` as msgpack bytes (see the module's docstring)."""
+    encoder = model.encoder
+    return serialization.msgpack_serialize({
+        "format": FORMAT, "version": VERSION,
+        "config": to_json(model.config), "model_config": to_json(model.model_config),
+        "period": model.period, "seed": model.seed, "names": list(model.names),
+        "scaler": json.dumps(model.scaler.to_dict()),
+        "encoder": "" if encoder is None else json.dumps(
+            {"columns": list(encoder.schema.categorical), "state": encoder.to_dict()}),
+        "params": jax.tree.map(np.asarray, model.params),
+        "threshold": "" if model.threshold is None else repr(float(model.threshold)),
+    })
+
+
+def scaler_from(state: dict) -> Scaler:
+    kind = state["kind"] if isinstance(state["kind"], str) else tuple(state["kind"])
+    return Scaler(kind=kind, offset=np.asarray(state["offset"], np.float64),
+                  scale=np.asarray(state["scale"], np.float64))
+
+
+def read_model(path: Path) -> SavedModel:
+    """The model saved at `path`, refusing a damaged file or another format's."""
+    saved = read_saved(path, FORMAT, VERSION, "fraud")
+    encoder = None
+    if saved["encoder"]:
+        state = json.loads(saved["encoder"])
+        encoder = TabularEncoder.from_dict(state["state"], category_schema(state["columns"]))
+    return SavedModel(config=from_json(Config, saved["config"]),
+                      model_config=from_json(Config, saved["model_config"]),
+                      period=int(saved["period"]), seed=int(saved["seed"]),
+                      names=tuple(saved["names"]),
+                      scaler=scaler_from(json.loads(saved["scaler"])), encoder=encoder,
+                      params=saved["params"],
+                      threshold=float(saved["threshold"]) if saved["threshold"] else None)

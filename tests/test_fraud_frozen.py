@@ -1,0 +1,208 @@
+"""`fjax score fraud`: a finished run's deployable model (model.msgpack) scores the last
+days of a transactions file without training, exactly as the run scored them, and refuses
+what it cannot score."""
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fjax import cli
+from fjax.data.fraud_simulator import simulate
+from fjax.tasks.fraud.frozen import ScoreConfig, score
+from fjax.tasks.fraud.model_file import read_model
+from fjax.tasks.frozen import MODEL_FILE
+
+TINY = ["--data.train-start", "None", "--data.top-k", "20", "--train.epochs", "2",
+        "--train.batch-size", "256", "--cv", "2"]
+RENAMED = {"TX_AMOUNT": "amount_eur", "CUSTOMER_ID": "card"}
+
+
+@pytest.fixture(scope="module")
+def logistic_run(tmp_path_factory):
+    """A logistic run on a user's file (its own column names), and that file."""
+    folder = tmp_path_factory.mktemp("fraud_frozen")
+    tx = simulate(n_customers=150, n_terminals=300, n_days=75, seed=7)
+    frame = tx.to_frame().rename(columns=RENAMED)
+    frame = frame.drop(columns=["TX_FRAUD_SCENARIO", "TX_TIME_SECONDS", "TX_TIME_DAYS"])
+    frame.to_csv(folder / "all.csv", index=False)
+    out = folder / "run"
+    assert cli.main(["run", "fraud", "--out", str(out), "--data.path", str(folder / "all.csv"),
+                     "--data.amount-column", "amount_eur", "--data.customer-column", "card",
+                     "--model", "logistic", "--compare", "rule", *TINY]) == 0
+    return out, pd.read_csv(folder / "all.csv")
+
+
+def last_period(run):
+    """The run's own scores of its last test week (first seed) and that week's period row."""
+    scores = pd.read_csv(run / "scores.csv.gz")
+    last = scores[(scores["period"] == scores["period"].max())
+                  & (scores["seed"] == scores["seed"].min())]
+    period = pd.read_csv(run / "periods.csv").iloc[-1]
+    return last, period
+
+
+def window(frame, first, last, history=37, blank_scored=True):
+    """The file's rows from `history` days before day `first` to day `last` (dates), the
+    labels of the days from `first` on blanked (unknown when they are scored)."""
+    day = pd.to_datetime(frame["TX_DATETIME"]).dt.normalize()
+    first, last = pd.Timestamp(first), pd.Timestamp(last)
+    out = frame[(day >= first - pd.Timedelta(days=history)) & (day <= last)].copy()
+    if blank_scored:
+        out.loc[day[out.index] >= first, "TX_FRAUD"] = np.nan
+    return out
+
+
+def score_file(run, frame, tmp_path, days=7):
+    frame.to_csv(tmp_path / "tx.csv", index=False)
+    return score(ScoreConfig(run=str(run), data=str(tmp_path / "tx.csv"), days=days,
+                             out=str(tmp_path / "scored")))
+
+
+def test_scoring_the_last_test_week_reproduces_the_runs_scores(logistic_run, tmp_path):
+    """The run's own logits of its last test week, bit for bit, from 37 days of history
+    and the week's transactions with blank labels; the alerts at the saved threshold are
+    the run's (thresholds.csv's alerts a day), the known compromised cards' rows the
+    ones the run left out."""
+    run, frame = logistic_run
+    last, period = last_period(run)
+    out = score_file(run, window(frame, period["test_start"], period["test_end"]), tmp_path)
+    new = pd.read_csv(out / "scores.csv")
+    both = last.merge(new, on="transaction_id", suffixes=("_run", "_new"))
+    assert len(both) == len(last) == period["test_tx"]
+    np.testing.assert_array_equal(both["logit_new"].to_numpy(), both["logit_run"].to_numpy())
+    np.testing.assert_array_equal(both["score_new"].to_numpy(), both["score_run"].to_numpy())
+    assert len(new) == period["test_tx"] + period["removed_known_cards_tx"]
+    assert (both["known_compromised"] == 0).all()
+    assert new["known_compromised"].sum() == period["removed_known_cards_tx"]
+    thresholds = pd.read_csv(run / "thresholds.csv")
+    row = thresholds[(thresholds["model"] == "logistic") & (thresholds["seed"] == 0)
+                     & (thresholds["period"] == period["period"])
+                     & (thresholds["target"] == "20 alerts a day")
+                     & (thresholds["set_on"] == "in advance")].iloc[0]
+    assert read_model(run / MODEL_FILE).threshold == row["threshold"]
+    assert new["alert"].sum() / 7 == pytest.approx(row["alerts_per_day"], abs=1e-12)
+    facts = json.loads((out / "score.json").read_text())
+    assert facts["model"] == "logistic" and facts["period"] == period["period"]
+    assert "not retrained" in (out / "report.md").read_text()
+
+
+def hand_features(frame, i):
+    """The handbook's 15 features of row `i` of a time-ordered file, by hand: the card's
+    rows in (t - w days, t] up to row i, the terminal's in (t - 7 - w days, t - 7 days]."""
+    t = pd.to_datetime(frame["TX_DATETIME"])
+    now, card, terminal = t.iloc[i], frame["card"].iloc[i], frame["TERMINAL_ID"].iloc[i]
+    out = [frame["amount_eur"].iloc[i], float(now.weekday() >= 5), float(now.hour <= 6)]
+    upto = frame.index <= frame.index[i]
+    for w in (1, 7, 30):
+        own = frame[upto & (frame["card"] == card) & (t > now - pd.Timedelta(days=w))
+                    & (t <= now)]
+        out += [len(own), own["amount_eur"].mean()]
+    for w in (1, 7, 30):
+        seen = frame[(frame["TERMINAL_ID"] == terminal) & (t > now - pd.Timedelta(days=7 + w))
+                     & (t <= now - pd.Timedelta(days=7))]
+        out += [len(seen), seen["TX_FRAUD"].mean() if len(seen) else 0.0]
+    return np.array(out, np.float64)
+
+
+def test_a_logistic_score_by_hand_from_the_saved_parameters(logistic_run, tmp_path):
+    """Features counted by hand in pandas, scaled by the saved scaler, times the saved
+    weights: the scored logit to float32 rounding. The scaler's TX_AMOUNT mean is the
+    mean amount of the last training week (the deployed model's; float32 amounts), not
+    another's."""
+    run, frame = logistic_run
+    _, period = last_period(run)
+    part = window(frame, period["test_start"], period["test_end"]).reset_index(drop=True)
+    new = pd.read_csv(score_file(run, part, tmp_path) / "scores.csv")
+    model = read_model(run / MODEL_FILE)
+    day = pd.to_datetime(frame["TX_DATETIME"]).dt.normalize()
+    week = frame[(day >= period["train_start"]) & (day <= period["train_end"])]
+    assert model.scaler.offset[0] == pytest.approx(week["amount_eur"].mean(), rel=1e-6)
+    dense = model.params["params"]["dense"]
+    kernel, bias = (np.asarray(dense[k], np.float64) for k in ("kernel", "bias"))
+    ids = part["TRANSACTION_ID"].to_numpy()
+    for tid in new["transaction_id"].iloc[::97]:
+        i = int(np.nonzero(ids == tid)[0][0])
+        x = (hand_features(part, i) - model.scaler.offset) / model.scaler.scale
+        logit = float(x @ kernel[:, 0] + bias[0])
+        got = new.loc[new["transaction_id"] == tid, "logit"].iloc[0]
+        assert got == pytest.approx(logit, rel=1e-5, abs=1e-5)
+
+
+def test_refuses_a_run_without_a_saved_model(logistic_run, tmp_path):
+    run, frame = logistic_run
+    older = tmp_path / "older"
+    shutil.copytree(run, older)
+    (older / MODEL_FILE).unlink()
+    with pytest.raises(ValueError, match=r"has no saved model \(model.msgpack\).*"
+                                         r"fjax run fraud --config"):
+        score_file(older, frame, tmp_path)
+
+
+def test_refuses_a_file_without_the_runs_columns(logistic_run, tmp_path):
+    run, frame = logistic_run
+    with pytest.raises(ValueError, match=r"--data .*tx.csv lacks the column\(s\) "
+                                         r"terminal -> 'TERMINAL_ID'"):
+        score_file(run, frame.drop(columns="TERMINAL_ID"), tmp_path)
+
+
+def test_refuses_too_little_history(logistic_run, tmp_path):
+    """36 days before the week scored: the terminal windows behind the delay read 37."""
+    run, frame = logistic_run
+    _, period = last_period(run)
+    short = window(frame, period["test_start"], period["test_end"], history=36)
+    with pytest.raises(ValueError, match=r"holds 36 day\(s\) before the first day scored "
+                                         r".*but the features read 37.*give the "
+                                         r"transactions of the 37 days before it"):
+        score_file(run, short, tmp_path)
+
+
+def test_refuses_blank_labels_that_terminal_risk_reads(logistic_run, tmp_path):
+    """Scoring 8 days with the last 8 unlabelled: the first one's labels are 7 days old
+    for the last day's terminal risk."""
+    run, frame = logistic_run
+    _, period = last_period(run)
+    start = pd.Timestamp(period["test_start"]) - pd.Timedelta(days=1)
+    part = window(frame, start, period["test_end"])
+    with pytest.raises(ValueError, match=r"column 'TX_FRAUD' \(label\) of --data .* has \d+ "
+                                         r"blank label\(s\) .*fill them"):
+        score_file(run, part, tmp_path, days=8)
+
+
+def test_a_sequence_model_with_the_users_columns_reproduces_the_run(tmp_path):
+    """A gru reading each card's last 3 transactions, with a numeric and a categorical
+    column of the user's (one-hot by the last training week's encoder): 37 days of history
+    are refused (a sequence reads an earlier row whose own windows need more; unchecked,
+    logits came out up to 0.12 off), and with the days the message asks for, the run's
+    own logits of its last test week, bit for bit."""
+    tx = simulate(n_customers=120, n_terminals=240, n_days=70, seed=3)
+    frame = tx.to_frame().drop(columns=["TX_FRAUD_SCENARIO", "TX_TIME_SECONDS",
+                                        "TX_TIME_DAYS"])
+    rng = np.random.default_rng(0)
+    frame["channel"] = rng.choice(["web", "pos", "atm"], len(frame))
+    frame["risk"] = rng.normal(size=len(frame)).round(3)
+    frame.to_csv(tmp_path / "all.csv", index=False)
+    run = tmp_path / "run"
+    assert cli.main(["run", "fraud", "--out", str(run), "--data.path", str(tmp_path / "all.csv"),
+                     "--data.features", "channel", "risk", "--data.categorical", "channel",
+                     "--model", "gru", "--data.history", "3", "--compare", "rule",
+                     *TINY]) == 0
+    last, period = last_period(run)
+    frame = frame.rename(columns=RENAMED)   # `window` reads the file's dates only
+
+    def part(history):
+        return window(frame, period["test_start"], period["test_end"], history).rename(
+            columns={v: k for k, v in RENAMED.items()})
+
+    with pytest.raises(ValueError, match=r"the gru model reads each card's last 3 "
+                                         r"transactions \(data.history\).*give the "
+                                         r"transactions of the (\d+) day") as refused:
+        score_file(run, part(37), tmp_path)
+    more = int(re.search(r"of the (\d+) day", str(refused.value)).group(1))
+    new = pd.read_csv(score_file(run, part(37 + more), tmp_path) / "scores.csv")
+    both = last.merge(new, on="transaction_id", suffixes=("_run", "_new"))
+    assert len(both) == len(last) and read_model(run / MODEL_FILE).encoder is not None
+    np.testing.assert_array_equal(both["logit_new"].to_numpy(), both["logit_run"].to_numpy())
