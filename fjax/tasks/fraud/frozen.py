@@ -18,7 +18,6 @@ same history before them (checked too): exact where a card's last ones are in th
 from __future__ import annotations
 
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -35,12 +34,12 @@ from fjax.data.splits import Folds
 from fjax.data.transactions import Transactions, from_frame
 from fjax.datasets import read_table
 from fjax.report.files import RunDir, markdown_table
-from fjax.tasks.experiment import changed_environment
+from fjax.tasks.experiment import setup_words, warned_setup_changes
 from fjax.tasks.fraud.config import SEQUENCE_KINDS, FraudDataConfig
 from fjax.tasks.fraud.dataset import with_user_columns
 from fjax.tasks.fraud.model_file import SavedModel, read_model
 from fjax.tasks.fraud.training import make_trainable, score_rows
-from fjax.tasks.frozen import MODEL_FILE, model_path, out_folder, setup_words, sha256
+from fjax.tasks.frozen import MODEL_FILE, model_path, out_folder, sha256
 
 OUTPUTS = ("config.json", "score.json", "scores.csv", "report.md")
 
@@ -242,11 +241,7 @@ def score(cfg: ScoreConfig) -> Path:
              "alerts": int(table["alert"].sum()) if "alert" in table else None,
              "alerts_by_day": ({d: int(n) for d, n in table.groupby("date")["alert"].sum()
                                 .items()} if "alert" in table else {}),
-             "setup_changed": {k: list(v) for k, v in changed_environment(run).items()}}
-    if facts["setup_changed"]:
-        warnings.warn(f"--run {cfg.run}: the setup {setup_words(facts['setup_changed'])}, so "
-                      "the scores may differ from the run's in float32's last digits",
-                      stacklevel=2)
+             "setup_changed": warned_setup_changes(run, "the scores")}
     folder = RunDir(out)
     folder.remove(*OUTPUTS)
     folder.json("config.json", to_dict(cfg))
