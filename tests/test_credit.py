@@ -985,6 +985,19 @@ def test_member_logits_read_each_members_own_fold_block(full_batch):
         np.testing.assert_allclose(z[m], want, rtol=1e-5, atol=1e-6)
 
 
+def test_member_logits_of_a_rebuilt_equal_run_compile_nothing(full_batch):
+    """member_logits jitted a closure over the model on every call, so every credit run
+    compiled its program again (~0.9 s); an equal config and design now find it."""
+    from fjax.tasks.credit.members import member_logits
+    cfg, data, design, t, pop = full_batch
+    fold = pop.members["fold"].to_numpy()
+    first = member_logits(cfg, design, pop.params, fold)
+    with CompileMeter() as meter:
+        again = member_logits(dataclasses.replace(cfg), design, pop.params, fold)
+    assert meter.compilations == 0
+    np.testing.assert_array_equal(again, first)
+
+
 def test_run_metrics_importance_and_base_points_agree_with_the_scores(logistic_run):
     """Against scores.csv (numpy, scikit-learn): the base points are the mean applicant's
     score (= the mean score for a linear logit); importance is in points, sorted, and at

@@ -7,6 +7,7 @@ its PSI compares the scores of fold j's training rows with those of its validati
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -32,13 +33,15 @@ def member_logits(config: Config, design: FoldDesign, params: Any, fold: np.ndar
     model = build_model(config, design.shape)
     x = design.stack.data["x"]                    # k-fold: every block holds all n rows
     blocks = jnp.asarray(x).reshape(design.stack.k, -1, x.shape[-1])
+    return np.asarray(_fold_logits(model, params, jnp.asarray(fold, jnp.int32), blocks))
 
-    @jax.jit
-    def run(params, fold, blocks):
-        return jax.lax.map(lambda m: logits(model, m[0], blocks[m[1]]), (params, fold),
-                           batch_size=64)
 
-    return np.asarray(run(params, jnp.asarray(fold, jnp.int32), blocks))
+@functools.partial(jax.jit, static_argnums=0)
+def _fold_logits(model: Any, params: Any, fold: jax.Array, blocks: jax.Array) -> jax.Array:
+    """`member_logits`' program, one per (hashable) model and shapes: a run of an equal
+    model finds it compiled, where a jit of a closure per call compiled it every run."""
+    return jax.lax.map(lambda m: logits(model, m[0], blocks[m[1]]), (params, fold),
+                       batch_size=64)
 
 
 @jax.jit
