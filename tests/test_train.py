@@ -1826,6 +1826,27 @@ def test_the_loss_check_traces_once_per_loss_and_shapes(monkeypatch):
     assert len(traced) == 2
 
 
+def test_a_repeated_loss_key_sweep_does_not_trace_the_loss_check_again(monkeypatch):
+    """train_population bound one member's loss values in a new functools.partial for its
+    loss check, equal to no other: every run of a sweep over loss keys traced it again."""
+    from fjax.train import step
+    traced = []
+    real = step._trace_verdict
+    monkeypatch.setattr(step, "_trace_verdict", lambda *a: traced.append(1) or real(*a))
+
+    def run(deltas):
+        loss = supervised_loss(Net().apply, LossConfig(name="huber"))   # a new equal loss
+        return train_population(loss, INIT, DATA, optim=OptimConfig(learning_rate=1e-2),
+                                hparams={"huber_delta": deltas},
+                                train=TrainConfig(epochs=1, batch_size=16), seeds=(0,),
+                                callbacks=())
+    first, again = run([0.37, 2.0]), run([0.37, 2.0])   # values no other test checks
+    assert len(traced) == 1 and again.compilations == 0
+    assert tree_equal(again.params, first.params)
+    run([0.73, 2.0])   # other loss values: checked with them
+    assert len(traced) == 2
+
+
 def test_member_schedule_lengths_beyond_int32_are_refused_not_wrapped():
     """Each member's cosine length is injected as int32: a fold of 2**31 steps (epochs x
     its batches) read as -2**31 while the shortest fold's optimizer built fine."""

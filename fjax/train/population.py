@@ -327,10 +327,10 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
 
     first = {k: np.float32(hparams[k][0]) for k in loss_names}   # one member's loss values
     with inputs_named(data):
-        check_loss_fn(functools.partial(loss_fn, hparams=first) if loss_names else loss_fn,
-                      jax.eval_shape(init_fn, jax.random.PRNGKey(0)), data, member_weights,
-                      spec.batch_size, spec.n_batches,
-                      val_masks if has_val and eval_fn is None else None, train.eval_batch_size)
+        check_loss_fn(loss_fn, jax.eval_shape(init_fn, jax.random.PRNGKey(0)), data,
+                      member_weights, spec.batch_size, spec.n_batches,
+                      val_masks if has_val and eval_fn is None else None, train.eval_batch_size,
+                      first)
     columns = {k: jnp.asarray(members[k].to_numpy(), jnp.float32) for k in hparams}
     loss_hp = {k: columns[k] for k in loss_names}
     loop = init_population(init_fn, tx, jnp.asarray(members["seed"].to_numpy(), jnp.uint32),

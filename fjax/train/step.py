@@ -138,22 +138,24 @@ def with_model_state(params: Any, model_state: Mapping[str, Any]) -> Any:
 
 def check_loss_fn(loss_fn: LossFn, params: Any, data: dict, weights: np.ndarray,
                   batch_size: int, n_batches: int, val_weights: np.ndarray | None = None,
-                  eval_batch_size: int = 0) -> None:
+                  eval_batch_size: int = 0, hparams: Mapping[str, Any] | None = None) -> None:
     """Refuse a loss that breaks the contract before anything compiles, where jax's own
     errors would not say what is wrong: it must return (a float scalar, a dict of metrics
     or None) (`loss_output_problem`), and read batch["weight"] where that matters
     (`weight_matters` in training; `eval_weight_matters` on `val_weights` in batches of
     `eval_batch_size`, given where the loss also evaluates), and return the new batch
-    statistics where `params` hold them (`model_state_problem`). Traced once per loss and
-    shapes, on a batch of two rows; the operations that only make aux metrics are removed
-    from the weight check."""
+    statistics where `params` hold them (`model_state_problem`). Traced once per loss,
+    shapes and `hparams` (one member's loss hyperparameters, passed as `hparams=`: a
+    partial binding them is a new loss every run), on a batch of two rows; the operations
+    that only make aux metrics are removed from the weight check."""
     member = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), params)
     rows = {k: jax.ShapeDtypeStruct((2,) + v.shape[1:], v.dtype) for k, v in data.items()}
     key = (jax.tree.structure(member), *((a.shape, a.dtype) for a in jax.tree.leaves(member)),
-           *sorted((k, a.shape, a.dtype) for k, a in rows.items()))
+           *sorted((k, a.shape, a.dtype) for k, a in rows.items()),
+           tuple(sorted((hparams or {}).items())))
     verdicts = _loss_verdicts(loss_fn)
     if key not in verdicts:     # one trace per loss and shapes: fits in a loop reuse it
-        verdicts[key] = _trace_verdict(loss_fn, member, rows)
+        verdicts[key] = _trace_verdict(loss_fn, member, rows, hparams)
     problem, reads_weight = verdicts[key]
     if problem:
         raise ValueError(problem)
@@ -174,13 +176,15 @@ def _loss_verdicts(loss_fn: LossFn) -> dict:
     return {}
 
 
-def _trace_verdict(loss_fn: LossFn, member: Any, rows: dict) -> tuple[str | None, bool]:
+def _trace_verdict(loss_fn: LossFn, member: Any, rows: dict,
+                   hparams: Mapping[str, Any] | None = None) -> tuple[str | None, bool]:
     """(what breaks the contract or None, whether the loss reads batch["weight"]), from
     one shapes-only trace on a batch of two rows."""
     problems = []
+    extra = {"hparams": hparams} if hparams else {}
 
     def loss_of(weight, params, rows):
-        out = loss_fn(params, {**rows, "weight": weight}, jax.random.PRNGKey(0))
+        out = loss_fn(params, {**rows, "weight": weight}, jax.random.PRNGKey(0), **extra)
         problems.append(loss_output_problem(out, n_rows=2)
                         or model_state_problem(params, out[1]))
         return jnp.zeros(()) if problems[-1] else out[0]
