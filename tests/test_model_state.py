@@ -13,7 +13,7 @@ import pytest
 
 from fjax.config import LossConfig, OptimConfig, TrainConfig
 from fjax.optim import build_optimizer
-from fjax.train import TrainState, fit, init_member, train_population
+from fjax.train import TrainState, fit, init_member, make_train_step, train_population
 from fjax.train.epoch import epoch_permutation
 from fjax.train.objective import supervised_loss
 
@@ -191,6 +191,19 @@ def test_a_loss_that_leaves_batch_statistics_to_the_optimizer_is_refused(loss_na
     with pytest.raises(ValueError, match=STATS_REFUSED):
         train_population(loss_fn, init_fn, data, optim=OptimConfig(name="adam"),
                          train=TrainConfig(epochs=1, batch_size=16), seeds=[0], callbacks=())
+
+
+def test_a_loop_of_ones_own_refuses_batch_statistics_left_to_the_optimizer():
+    """make_train_step ran no check_loss_fn (fit's and train_population's), so a loop of
+    one's own trained the running mean and variance as weights, silently; its trace now
+    refuses with the same message (nothing is added per step)."""
+    model = NormedByTrain()
+    step = jax.jit(make_train_step(supervised_loss(model.apply, LossConfig(name="mse"))))
+    state = TrainState.create(params=model.init(jax.random.PRNGKey(0), X[:1]),
+                              tx=optax.adam(1e-3), rng=0)
+    batch = {"x": X[:16], "y": Y[:16, None], "weight": np.ones(16, np.float32)}
+    with pytest.raises(ValueError, match=STATS_REFUSED):
+        step(state, batch)
 
 
 def test_statistics_frozen_on_purpose_pass_as_an_empty_model_state():

@@ -90,14 +90,17 @@ def make_train_step(loss_fn: LossFn) -> Callable[[TrainState, Batch], tuple[Trai
 def contract_checked(loss_fn: LossFn) -> LossFn:
     """`loss_fn`, refusing when traced a return that jax's gradient cannot take (a bare
     loss, a loss per row, an integer loss) with `loss_output_problem`'s message, where
-    jax's own error names a tracer type rather than the fix. Nothing runs per step."""
+    jax's own error names a tracer type rather than the fix, and batch statistics left to
+    the optimizer (`model_state_problem`: a loop of one's own runs no `check_loss_fn`).
+    Nothing runs per step."""
 
     def checked(params: Any, batch: Batch, rng: jax.Array | None):
         out = loss_fn(params, batch, rng)
         core = (out[0], None) if isinstance(out, tuple) and len(out) == 2 else out
         # a batch may hold scalars of its own (a temperature): count rows of arrays only
         rows = [a for a in jax.tree.leaves(batch) if jnp.ndim(a)]
-        problem = loss_output_problem(core, n_rows=jnp.shape(rows[0])[0] if rows else 0)
+        problem = (loss_output_problem(core, n_rows=jnp.shape(rows[0])[0] if rows else 0)
+                   or model_state_problem(params, out[1]))
         if problem:
             raise ValueError(problem)
         return out
