@@ -16,7 +16,8 @@ from flax import serialization
 
 from fjax import cli
 from fjax.tasks.forecast.frozen import ScoreConfig, run_rows_end, score
-from fjax.tasks.forecast.model_file import MODEL_FILE, read_forecaster
+from fjax.tasks.forecast.model_file import read_forecaster
+from fjax.tasks.frozen import MODEL_FILE
 from test_forecast_ahead import (GAUSSIAN, GRID, QUANTILE, ahead_by_hand, make_config,
                                  run_capturing)
 from test_forecast_run import write_prices

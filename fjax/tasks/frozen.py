@@ -1,7 +1,7 @@
 """What `fjax score <task>` shares between tasks: finding a finished run's saved model,
-the scores' folder, file digests, and reading a saved model's msgpack back (credit's
-`model.msgpack`, fraud's `model.msgpack`), refusing another task's run, a folder that holds
-no model, a damaged file or another format's."""
+the scores' folder, file digests, and reading a saved model's msgpack back (each task's
+`model.msgpack`: credit's, fraud's, forecast's), refusing another task's run, a folder that
+holds no model, a damaged file or another format's."""
 
 from __future__ import annotations
 

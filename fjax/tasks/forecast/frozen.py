@@ -13,7 +13,6 @@ step by step, beside the naive forecast (the last price).
 
 from __future__ import annotations
 
-import hashlib
 import time
 import warnings
 from pathlib import Path
@@ -28,12 +27,13 @@ from fjax.data.timeseries import duration_text, load_series
 from fjax.data.windows import Plan, gather_inputs, target_rows
 from fjax.datasets import read_table
 from fjax.report.files import RunDir, markdown_table
-from fjax.tasks.experiment import saved_environment, setup_words, warned_setup_changes
+from fjax.tasks.experiment import setup_words, warned_setup_changes
 from fjax.tasks.forecast.ahead import forecast_fields, forecast_windows
 from fjax.tasks.forecast.data import ForecastData, date_texts
 from fjax.tasks.forecast.evaluate import in_float64, point_metrics
-from fjax.tasks.forecast.model_file import MODEL_FILE, SavedForecaster, read_forecaster
+from fjax.tasks.forecast.model_file import SavedForecaster, read_forecaster
 from fjax.tasks.forecast.report import ahead_frame
+from fjax.tasks.frozen import MODEL_FILE, model_path, out_folder, sha256
 
 OUTPUTS = ("config.json", "score.json", "ahead.csv", "errors.csv", "report.md")
 
@@ -52,31 +52,10 @@ class ScoreConfig:
 
 
 def saved_forecaster(run: Path) -> SavedForecaster:
-    """The model a forecast run saved in `run`, refusing a folder that holds none."""
-    if not run.is_dir():
-        raise ValueError(f"--run {str(run)!r}: no such folder; give the folder a `fjax run "
-                         "forecast` wrote, e.g. --run runs/forecast")
-    task = saved_environment(run).get("config_class")
-    if task is not None and not str(task).startswith("fjax.tasks.forecast."):
-        raise ValueError(f"--run {str(run)!r} holds a run of {task}, not a forecast run; "
-                         "`fjax score forecast` forecasts with a forecast run's saved model")
-    if not (run / MODEL_FILE).is_file():
-        raise ValueError(f"--run {str(run)!r} has no saved model ({MODEL_FILE}): the run is "
-                         "unfinished or was written by an fjax that saved none; rerun it "
-                         f"(`fjax run forecast --config {run / 'config.json'} --out DIR`) to "
-                         "save one")
-    return read_forecaster(run / MODEL_FILE)
-
-
-def out_folder(cfg: ScoreConfig, run: Path) -> Path:
-    """The folder to write to, which must not be a training run's (its ahead.csv and
-    config.json are the run's results)."""
-    out = Path(cfg.out) if cfg.out else run.parent / f"{run.resolve().name}_scored"
-    if out.exists() and (out.resolve() == run.resolve()
-                         or (out / "environment.json").exists()):
-        raise ValueError(f"--out {str(out)!r} holds a training run, whose files these would "
-                         "replace; give another folder, e.g. --out runs/forecast_scored")
-    return out
+    """The model a forecast run saved in `run` (`fjax.tasks.frozen.model_path`)."""
+    return read_forecaster(model_path(run, "forecast", (
+        "forecast with a model retrained on the new file, `fjax run forecast --config "
+        f"{run / 'config.json'} --data.path NEW.csv --out DIR`")))
 
 
 def date_numbers(dates: np.ndarray, dated: bool) -> np.ndarray:
@@ -198,11 +177,6 @@ def step_errors(data: ForecastData, point: np.ndarray, lower, upper,
     return pd.DataFrame(out)
 
 
-def sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def score_note(facts: dict, ahead: pd.DataFrame, errors: pd.DataFrame | None) -> str:
     """report.md: what was forecast, with which model, and how it did on the new rows."""
     m = facts["model"]
@@ -241,7 +215,7 @@ def score(cfg: ScoreConfig) -> Path:
     run = Path(cfg.run)
     model = saved_forecaster(run)
     data, end = frozen_data(model, read_table(cfg.data), repr(cfg.data))
-    out = out_folder(cfg, run)   # bad input fails before anything is written
+    out = out_folder(cfg.out, run)   # bad input fails before anything is written
     c = model.config
     level, batch = c.evaluation.interval, c.train.eval_batch_size
     fc = forecast_windows(c, model.params, data.last_window, data.prices[-1:], data, 0,

@@ -27,9 +27,9 @@ from flax import serialization
 from fjax.config import from_json, to_json
 from fjax.data.scalers import Scaler
 from fjax.tasks.forecast.config import Config
+from fjax.tasks.frozen import read_saved
 
 FORMAT, VERSION = "fjax.ForecastModel", 1
-MODEL_FILE = "model.msgpack"
 
 
 @dataclass(frozen=True)
@@ -67,18 +67,9 @@ def forecaster_bytes(model: SavedForecaster) -> bytes:
 
 
 def read_forecaster(path: Path) -> SavedForecaster:
-    """The model saved at `path`, refusing a damaged file or another format's."""
-    try:
-        saved = serialization.msgpack_restore(path.read_bytes())
-    except Exception as err:   # msgpack raises several types for damaged bytes
-        raise ValueError(f"{path} is not a readable forecast model (damaged or cut short?): "
-                         f"{type(err).__name__}: {err}; rerun the forecast run to write it "
-                         "again") from None
-    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a forecast model written by `fjax run forecast`")
-    if saved.get("version") != VERSION:
-        raise ValueError(f"{path} is in forecast model format {saved.get('version')!r}; "
-                         f"this fjax reads format {VERSION}: score with the fjax that saved it")
+    """The model saved at `path` (`fjax.tasks.frozen.read_saved`: a damaged file or
+    another format's is refused)."""
+    saved = read_saved(path, FORMAT, VERSION, "forecast")
     scaler = json.loads(saved["scaler"])
     kind = scaler["kind"] if isinstance(scaler["kind"], str) else tuple(scaler["kind"])
     return SavedForecaster(

@@ -22,10 +22,11 @@ from fjax.tasks.forecast.evaluate import (Evaluation, PriceForecast, ensemble, e
 from fjax.tasks.forecast.members import (Candidate, assemble, candidates, choices,
                                          chosen_history, nested, point_mse, ranked,
                                          scaled_point)
-from fjax.tasks.forecast.model_file import MODEL_FILE, deployed, forecaster_bytes
+from fjax.tasks.forecast.model_file import deployed, forecaster_bytes
 from fjax.tasks.forecast.report import (ahead_frame, forecast_frame, model_label,
                                         report_markdown)
 from fjax.tasks.forecast.training import apply_fn_of, check_grid, train
+from fjax.tasks.frozen import MODEL_FILE
 from fjax.train.population import predict_members
 
 OUTPUTS = ("history.jsonl", "metrics.json", "forecast.csv", "ahead.csv", MODEL_FILE,
