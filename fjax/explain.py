@@ -7,6 +7,10 @@ Against a reference input x_ref (e.g. the mean training applicant):
                          sum_c phi_c -> f(x) - f(x_ref) (completeness) as steps grow
                          (Sundararajan et al., *Axiomatic Attribution for Deep
                          Networks*, ICML 2017). For a linear f it equals `linear`.
+                         A ReLU network's gradient jumps along the path, so the rule
+                         converges only as 1/steps there: `complete_integrated_gradients`
+                         doubles the steps of each row until its completeness error is
+                         within a stated tolerance.
 `by_attribute` adds up the columns of each attribute (all one-hot columns, indicator
 and embedding coordinates of a column), so the attributions of a categorical attribute
 are one number. Reason codes are the attributes that raised the PD the most.
@@ -20,6 +24,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+CHUNK = 64
+"""Path steps whose gradients integrated_gradients holds in memory at once, per row."""
+
 
 def linear_contributions(weights: np.ndarray, x: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """f64[n, d] exact contributions of each column to a linear logit."""
@@ -29,16 +36,58 @@ def linear_contributions(weights: np.ndarray, x: np.ndarray, reference: np.ndarr
 
 def integrated_gradients(f: Callable[[jax.Array], jax.Array], x: jax.Array,
                          reference: jax.Array, steps: int = 64) -> jax.Array:
-    """f32[n, d] attributions of the scalar function `f: f32[d] -> f32[]` per row of x."""
-    alphas = (jnp.arange(steps, dtype=jnp.float32) + 0.5) / steps
+    """f32[n, d] attributions of the scalar function `f: f32[d] -> f32[]` per row of x.
+
+    The gradients are summed in chunks of at most CHUNK steps (zero-weighted padding fills
+    the last), so memory grows with the rows, not with rows x steps."""
+    chunk = min(steps, CHUNK)
+    padded = -(-steps // chunk) * chunk
+    index = jnp.arange(padded, dtype=jnp.float32)
+    alphas = ((index + 0.5) / steps).reshape(-1, chunk)
+    weights = (jnp.where(index < steps, 1.0, 0.0) / steps).reshape(-1, chunk)
     grad = jax.grad(f)
 
     def one(row):
         delta = row - reference
-        grads = jax.vmap(lambda a: grad(reference + a * delta))(alphas)
-        return delta * grads.mean(axis=0)
+
+        def add(total, block):
+            a, w = block
+            return total + w @ jax.vmap(lambda s: grad(reference + s * delta))(a), None
+
+        total, _ = jax.lax.scan(add, jnp.zeros_like(delta), (alphas, weights))
+        return delta * total
 
     return jax.jit(jax.vmap(one))(jnp.asarray(x))
+
+
+
+def complete_integrated_gradients(f: Callable[[jax.Array], jax.Array], x: jax.Array,
+                                  reference: jax.Array, tolerance: float, steps: int = 64,
+                                  max_steps: int = 1 << 14) -> tuple[np.ndarray, np.ndarray]:
+    """(f32[n, d] attributions, f64[n] completeness errors |sum_c phi_c - (f(x) - f(ref))|):
+    integrated gradients with each row's steps doubled from `steps` until both its
+    completeness error and the change of its attributions (sum over columns of the
+    absolute change) from the last doubling are at most `tolerance` (or `max_steps` is
+    reached: the caller reports the errors).
+
+    Why: with 64 midpoints a ReLU MLP on German credit changed 5 of 1000 applicants' top-4
+    reason codes against 4096 steps. The completeness error alone is no stopping rule:
+    the columns' errors cancel in its sum (stopped at 1e-3 by it, attributions were still
+    off by 0.004 in logit); the change from halving the step, which is about the error of
+    the coarser rule where it converges as 1/steps (a ReLU network), bounds each column."""
+    x = jnp.asarray(x)
+    gap = np.asarray(jax.jit(jax.vmap(f))(x), np.float64) - float(jax.jit(f)(reference))
+    phi = np.array(integrated_gradients(f, x, reference, steps), np.float64)
+    change = np.full(len(phi), np.inf)
+    todo = np.arange(len(phi))
+    while steps < max_steps and todo.size:
+        steps *= 2
+        finer = np.asarray(integrated_gradients(f, x[todo], reference, steps), np.float64)
+        change[todo] = np.abs(finer - phi[todo]).sum(axis=1)
+        phi[todo] = finer
+        error = np.abs(phi.sum(axis=1) - gap)
+        todo = np.nonzero((error > tolerance) | (change > tolerance))[0]
+    return phi, np.abs(phi.sum(axis=1) - gap)
 
 
 def by_attribute(contributions: np.ndarray, attributes: Sequence[str]

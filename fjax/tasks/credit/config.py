@@ -167,13 +167,18 @@ class ScorecardConfig:
     """Characteristics (data columns) never given as a reason code, e.g. one a notice may
     not name; they still count in every score."""
     ig_steps: int = 64
-    """Integrated-gradient steps for MLP reason codes."""
+    """Integrated-gradient steps MLP reason codes start from; doubled per applicant until
+    `ig_tolerance` is met (at most 16384)."""
+    ig_tolerance: float = 1e-3
+    """Largest completeness error (in logit) of an applicant's MLP attributions: |sum of
+    attributions - (logit - reference logit)|. 1e-3 is 0.03 points at pdo 20."""
 
     def __post_init__(self):
         check_positive(self, "base_odds")
         check_positive(self, "pdo")
         check_positive(self, "reasons")
         check_positive(self, "ig_steps")
+        check_positive(self, "ig_tolerance")
 
 
 @frozen_config

@@ -16,7 +16,7 @@ import pandas as pd
 from fjax.data.columns import numeric_values
 from fjax.data.tabular import UNKNOWN, TabularEncoder
 from fjax.data.woe import CategoricalWoe, NumericWoe
-from fjax.explain import by_attribute, integrated_gradients, linear_contributions
+from fjax.explain import by_attribute, complete_integrated_gradients, linear_contributions
 from fjax.logistic_optimum import bce_optimum, descended_objective
 from fjax.optim import build_optimizer
 from fjax.train.callbacks import ProgressBar
@@ -123,7 +123,7 @@ def attributions(final: FinalModel, x: np.ndarray) -> tuple[list[str], np.ndarra
 
     The reference is the mean training applicant in the attribution space; the
     contributions of a row add up to its logit minus the reference logit (exactly for
-    logistic regression, up to the integration error for the MLP).
+    logistic regression, within scorecard.ig_tolerance for the MLP).
     """
     z, attrs = _space(final, x)
     ref = attribution_reference(final)
@@ -135,9 +135,10 @@ def attributions(final: FinalModel, x: np.ndarray) -> tuple[list[str], np.ndarra
         ref_logit = float(np.asarray(dense["bias"], np.float64)[0] + ref @ w)
     else:
         head = lambda v: model.apply(final.params, v[None], method="head")[0, 0]  # noqa: E731
-        contrib = np.asarray(integrated_gradients(head, jnp.asarray(z, jnp.float32),
-                                                  jnp.asarray(ref, jnp.float32),
-                                                  final.config.scorecard.ig_steps), np.float64)
+        sc = final.config.scorecard
+        contrib = np.asarray(complete_integrated_gradients(
+            head, jnp.asarray(z, jnp.float32), jnp.asarray(ref, jnp.float32), sc.ig_tolerance,
+            sc.ig_steps)[0], np.float64)
         ref_logit = float(jax.jit(head)(jnp.asarray(ref, jnp.float32)))
     names, summed = by_attribute(contrib, attrs)
     return names, summed, ref_logit

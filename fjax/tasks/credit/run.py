@@ -189,14 +189,16 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
                  repeated_ids: int = 0, resumed: Mapping[str, int] | None = None,
                  withheld: int = 0,
                  coded: Sequence[str] = (), age_unchecked: str | None = None,
-                 optimum_points: float | None = None) -> list[str]:
+                 optimum_points: float | None = None,
+                 completeness: float | None = None) -> list[str]:
     """What a reader must know to trust (or discount) the numbers; `chosen` is the best
     configuration, `mean_pd` its mean out-of-fold PD and `bad_rate` the data's;
     `resumed` the epoch each population's checkpoint restored (`resumed_epochs`);
     `withheld` the rejected applicants a scorecard.no_reasons attribute was a principal
     reason for; `coded` the numeric columns that look like codes; `age_unchecked`
     data.age_column where the model does not score it; `optimum_points` the most points a
-    logistic refit's score moves when solved to its objective's optimum (`optimum_gap`)."""
+    logistic refit's score moves when solved to its objective's optimum (`optimum_gap`);
+    `completeness` an MLP's largest integrated-gradient completeness error (logit)."""
     notes = [f"{members} members ({config.sweep.folds} folds x {configs} configurations x "
              f"{config.sweep.seeds} seeds) trained in {programs} compiled population(s); "
              "preprocessing fitted per fold on that fold's training rows."]
@@ -257,6 +259,14 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
                      "those of these epochs and learning rate, not a unique penalised "
                      "maximum-likelihood fit: other training settings move them (more "
                      "--train.epochs approach the optimum).")
+    if completeness is not None:
+        sc = config.scorecard
+        met = ("within" if completeness <= sc.ig_tolerance else
+               "NOT within (16384 steps did not suffice: review the reason codes)")
+        notes.append(f"MLP reason codes are integrated gradients, each applicant's steps "
+                     f"doubled from {sc.ig_steps} until its attributions add up to its logit "
+                     f"minus the reference's: the largest error is {completeness:.2g} in "
+                     f"logit, {met} scorecard.ig_tolerance {sc.ig_tolerance:g}.")
     if rejected_without_reason:
         notes.append(f"{rejected_without_reason} rejected applicant(s) have no reason code: "
                      "no attribute of theirs raised the PD above the reference (mean) "
@@ -406,7 +416,9 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                          resumed,
                          final_facts["rejected_with_withheld_reason"], data.coded_numbers,
                          age_unchecked=config.data.age_column if not data.age else None,
-                         optimum_points=None if gap is None else abs(float(scale.points(gap))))
+                         optimum_points=None if gap is None else abs(float(scale.points(gap))),
+                         completeness=None if final.config.model.kind == "logistic" else
+                         final_facts["attribution_completeness_max_error"])
     notes = [*dict.fromkeys(r.blown_up for r in results if r.blown_up), *notes]
     run_dir.text("report.md", report_markdown(
         title=report_title(config.data.path), metrics=metrics_json,
@@ -453,6 +465,8 @@ def write_scores(run_dir: RunDir, config: Config, data: CreditData, final: Final
     facts = {"in_sample_auc": rank_auc(scores["pd"].to_numpy(), data.y),
              "base_points": float(scale.from_logit(ref_logit)),
              "attribution_completeness_max_error": completeness,
+             "attribution_completeness_tolerance": (None if final.config.model.kind == "logistic"
+                                                    else config.scorecard.ig_tolerance),
              "optimum_logit_gap": optimum_gap(final, data.y),
              "decisions": scores["decision"].value_counts().to_dict(),
              "rejected_without_reason": int(((scores["decision"] == "reject")
