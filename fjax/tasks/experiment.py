@@ -84,7 +84,8 @@ def seeds_of(config: ExperimentConfig) -> list[int]:
 
 
 def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
-               build: Callable[[Any], Trainable], data: dict, *, folds: Folds | None = None,
+               build: Callable[[Any], Trainable], data: dict, *,
+               folds: Folds | Callable[[Any], Folds] | None = None,
                run_dir: RunDir | None = None, progress: bool = True, plain: bool | None = None,
                optim: optax.GradientTransformation | None = None) -> list[GroupResult]:
     """Train every member of `grid` x seeds x folds, one compiled population per group.
@@ -92,7 +93,8 @@ def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
     A plain run (default: an empty grid) stops when a member diverges; a sweep warns and
     keeps the member, ranked last (`check_sweep_divergence` stops one in which all did).
     `optim` (an empty grid's) replaces the config's optimizer, e.g. with a schedule longer
-    than the run's epochs.
+    than the run's epochs. `folds` may be a function of a group's config, for groups that
+    train on other rows (a fraud sweep's autoencoder: legitimate rows only).
     """
     plain = not grid if plain is None else plain
     results = []
@@ -117,7 +119,8 @@ def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
                                        optim=optim or group.config.optim,
                                        train=group.config.train,
                                        hparams=group.hparams, seeds=seeds_of(config),
-                                       folds=folds, eval_fn=trainable.eval_fn, callbacks=callbacks)
+                                       folds=folds(group.config) if callable(folds) else folds,
+                                       eval_fn=trainable.eval_fn, callbacks=callbacks)
         finally:
             if checkpoints is not None:
                 checkpoints.close()

@@ -216,9 +216,9 @@ def select(config: Config, grid: Mapping[str, Sequence], val_stack: SplitStack,
            ) -> tuple[Config, pd.DataFrame, dict, dict, dict]:
     """Train the grid on the validation periods; the best config and its epochs, the
     epoch each group's checkpoint restored (`resumed_epochs`), and its undiverged members'
-    `validation_scores`."""
+    `validation_scores`. Each group trains on its own kind's rows (`model_folds`)."""
     eval_size = int(val_stack.folds.val.sum(axis=1).max())
-    folds = model_folds(val_stack, config.model.kind)
+    folds = lambda cfg: model_folds(val_stack, cfg.model.kind)   # noqa: E731  per group's kind
     build = lambda cfg: make_trainable(cfg, val_stack.data["x"], eval_size)[0]  # noqa: E731
     results = train_grid(config, grid, build, val_stack.data, folds=folds,
                          run_dir=run_dir, progress=progress)
