@@ -1467,3 +1467,30 @@ def test_a_logistic_models_optimum_is_scikit_learns_unpenalised_fit():
     assert (f"its test AP {table['average_precision'].mean():.3f} against the optimum's "
             f"{table['optimum_average_precision'].mean():.3f}") in note
     assert optimum_rows("mlp", Config(), members, params, stack, scores).empty
+
+
+def test_a_chosen_configuration_behind_its_runner_up_is_not_distinguishable():
+    """The verdict took the paired difference's size (abs) and not its direction, so a
+    chosen configuration behind the runner-up by ten standard errors (a choice by one
+    mean can trail on the period-paired one, e.g. where a metric is undefined in some
+    periods) was passed as a clear lead. Here a loss ("min") 0.05 higher in each of 4
+    periods (numpy: difference +0.05, se ~5e-4) is flagged; 0.05 lower is not."""
+    from fjax.tasks.fraud.report import spread_note
+    from fjax.tasks.fraud.training import period_spread
+
+    def text(offset):
+        rows = [{"optim.learning_rate": lr, "seed": 0, "fold": p, "diverged_epoch": 0,
+                 "best_val_loss": 0.3 + 0.1 * p + (offset[p] if lr == 1.0 else 0.0)}
+                for lr in (1.0, 2.0) for p in range(4)]
+        table = pd.DataFrame(rows)
+        chosen = (table["optim.learning_rate"] == 1.0).to_numpy()
+        s = period_spread(table, ["optim.learning_rate"], chosen, "val_loss", "min")
+        d = np.asarray(offset, np.float64)
+        assert s["paired"]["difference"] == pytest.approx(d.mean(), abs=1e-12)
+        assert s["paired"]["lead"] == pytest.approx(-d.mean(), abs=1e-12)
+        return spread_note({"metric": "val_loss", "spread": s})[0]
+
+    behind = text([0.05, 0.051, 0.049, 0.05])
+    assert "ahead in 0 of 4" in behind and "**Not distinguishable" in behind
+    ahead = text([-0.05, -0.051, -0.049, -0.05])
+    assert "ahead in 4 of 4" in ahead and "Not distinguishable" not in ahead

@@ -249,6 +249,15 @@ def blown_up_note(history: Sequence[Mapping], start: float) -> str | None:
             "--optim.learning-rate or set --optim.clip-norm.")
 
 
+def not_distinguishable(lead: float, se: float | None) -> bool:
+    """Whether a sweep's choice leads its runner-up by too little to tell them apart:
+    `lead` is the chosen one's paired advantage (positive: it is better), `se` its
+    standard error (None: one pair). None, under two standard errors, or behind (a
+    choice by one mean can trail on the paired one) all count; the forecast and fraud
+    sweeps' verdict, so the two tasks judge alike."""
+    return lead <= 0 or (se is not None and lead < 2 * se)
+
+
 def blown_up_points(pop: Population, group: Group, grid: Mapping[str, Sequence[Any]],
                     start: float) -> str | None:
     """`blown_up_note` per grid point of a sweep's population (its seeds' and folds'

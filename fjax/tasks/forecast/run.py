@@ -11,8 +11,8 @@ import numpy as np
 from fjax.config import replace_paths
 from fjax.report.files import RunDir
 from fjax.report.plots import loss_curves
-from fjax.tasks.experiment import (GroupResult, default_run_dir, finish_run, resumed_epochs,
-                                   rising_loss_note)
+from fjax.tasks.experiment import (GroupResult, default_run_dir, finish_run,
+                                   not_distinguishable, resumed_epochs, rising_loss_note)
 from fjax.tasks.forecast import plots
 from fjax.tasks.forecast.ahead import ahead_forecast, ahead_record, latest_members
 from fjax.tasks.forecast.config import Config
@@ -223,8 +223,7 @@ def tie_text(selected: list[dict]) -> str:
     """A sentence for the origins whose choice leads its runner-up by 0, or by under two
     standard errors over seeds (`runner_up_lead`): another draw of seeds could swap them,
     so the choice is not distinguishable; "" where every lead is clear."""
-    ties = [s for s in selected if "lead" in s and (s["lead"] == 0 or (
-        s["lead_se"] is not None and s["lead"] < 2 * s["lead_se"]))]
+    ties = [s for s in selected if "lead" in s and not_distinguishable(s["lead"], s["lead_se"])]
     if not ties:
         return ""
     each = "; ".join(f"{'origin ' + str(s['origin']) + ': ' if len(selected) > 1 else ''}"
@@ -233,7 +232,7 @@ def tie_text(selected: list[dict]) -> str:
                      for s in ties)
     return (f" **Not distinguishable from the runner-up** ({each}; the lead in `val_mse`, "
             "paired by seed, ± its standard error over seeds): under two standard errors, "
-            "or none, another draw of seeds could swap them.")
+            "none, or behind, another draw of seeds could swap them.")
 
 
 def loss_title(seeds: int, origins: int, sweep: bool) -> str:

@@ -15,7 +15,7 @@ from fjax.data.transactions import Transactions, summary
 from fjax.fraud_metrics import FPR_TARGETS, DailyAlerts, daily_alerts, recall_key
 from fjax.report import plots
 from fjax.report.files import RunDir, markdown_table, number_text
-from fjax.tasks.experiment import loss_text, resumed_from
+from fjax.tasks.experiment import loss_text, not_distinguishable, resumed_from
 from fjax.tasks.fraud import handbook
 from fjax.tasks.fraud.config import Config
 from fjax.tasks.fraud.dataset import LEAK_AUC, SKEW_LIMIT
@@ -143,16 +143,16 @@ def spread_note(chosen: dict) -> list[str]:
 
 def tie_text(paired: dict | None) -> str:
     """The chosen minus the runner-up, paired by period (`training.period_spread`), and,
-    where that lead is none or under two standard errors, that the two are not
-    distinguishable (as forecast's and credit's sweeps say); "" without a pairing."""
+    where its `lead` is none, behind or under two standard errors, that the two are not
+    distinguishable (`experiment.not_distinguishable`, forecast's rule too); "" without a
+    pairing."""
     if not paired or paired["difference"] is None:
         return ""
     se = paired["se"]
     text = (f"; paired by period (seeds averaged within one), the chosen minus the "
             f"runner-up is {paired['difference']:+.4f}"
             + ("" if se is None else f" ± {se:.4f} (standard error over periods)"))
-    lead = abs(paired["difference"])
-    if lead == 0 or (se is not None and lead < 2 * se):
+    if not_distinguishable(paired["lead"], se):
         text += (". **Not distinguishable from the runner-up**: a lead of none, or under two "
                  "standard errors; other periods or seeds could swap them")
     return text

@@ -182,7 +182,10 @@ def period_spread(table: pd.DataFrame, keys: Sequence[str], chosen: np.ndarray, 
                                values[runner].groupby(table["fold"][runner]).mean(),
                                mode == "min")
     out["chosen_ahead_in"] = paired["ahead_in"]
-    out["paired"] = paired    # chosen - runner-up, as the report's Paired comparison
+    # chosen - runner-up, as the report's Paired comparison; `lead`: that difference
+    # signed so that positive is the chosen one better (None where no period pairs)
+    lead = paired["difference"]
+    out["paired"] = {**paired, "lead": None if lead is None else -lead if mode == "min" else lead}
     return out
 
 
