@@ -1195,20 +1195,46 @@ def test_the_deployed_rule_is_described_as_it_was_chosen():
 def test_the_deployed_rules_lead_is_weighed_against_its_fold_noise():
     """The default German run said the Bayes rule 'cost less' than the fitted one: 0.5550
     against 0.5560, a lead of 0.001 per applicant where the rules' fold-paired cost
-    difference has a std of 0.041. The words now give the lead and its noise (numpy)."""
+    difference has a std of 0.041. The words now give the lead and its p-value by the
+    corrected resampled t (scipy's t over numpy's variance times 1/k + n_val/n_train)."""
     from fjax.tasks.credit.report import deployed_words
     per_fold = pd.DataFrame({"cost": [0.465, 0.555, 0.565, 0.61, 0.585],
-                             "cost_bayes": [0.445, 0.565, 0.625, 0.56, 0.58]})
+                             "cost_bayes": [0.445, 0.565, 0.625, 0.56, 0.58],
+                             "applicants": [200] * 5})
     d = {"threshold_rule": "bayes", "cost_per_applicant_cv_mean": per_fold["cost"].mean(),
          "cost_bayes_threshold_cv_mean": per_fold["cost_bayes"].mean()}
+
+    def p_value(diff):
+        t = diff.mean() / np.sqrt((1 / 5 + 200 / 800) * diff.var(ddof=1))
+        return 2 * scipy.stats.t.sf(abs(t), 4)
+
     diff = np.array([0.02, -0.01, -0.06, 0.05, 0.005])
     assert deployed_words(d, per_fold) == (
-        f"the Bayes rule, which cost less, by {diff.mean():.4f} per applicant (within the "
-        f"noise of the rules' fold-paired difference: std {diff.std(ddof=1):.4f} over 5 "
-        "folds)")
+        f"the Bayes rule, which cost less, by {diff.mean():.4f} per applicant (within "
+        f"chance at 5%: p = {p_value(diff):.3g} by the corrected resampled t of the rules' "
+        f"fold-paired difference, std {diff.std(ddof=1):.4f} over 5 folds)")
     clear = per_fold.assign(cost=per_fold["cost_bayes"] + [0.05, 0.06, 0.05, 0.07, 0.06])
-    assert "(beyond the noise" in deployed_words(
+    assert "(beyond chance" in deployed_words(
         {**d, "cost_per_applicant_cv_mean": clear["cost"].mean()}, clear)
+
+
+def test_a_lead_of_two_plain_standard_errors_over_overlapping_folds_is_within_chance():
+    """The threshold rules' lead was judged by mean > 1.96 sd / sqrt(k): a normal quantile
+    for 4 degrees of freedom and a plain standard error over folds whose training rows
+    overlap, where the selection's comparison of the same folds uses Nadeau and Bengio's
+    corrected t. Leads 0.02, -0.01, 0.03, 0.04, 0.01 (mean 2.09 plain standard errors)
+    were called beyond the noise; their corrected p (scipy) is 0.24."""
+    from fjax.tasks.credit.report import deployed_words
+    diff = np.array([0.02, -0.01, 0.03, 0.04, 0.01])
+    assert diff.mean() > 1.96 * diff.std(ddof=1) / np.sqrt(5)
+    t = diff.mean() / np.sqrt((1 / 5 + 200 / 800) * diff.var(ddof=1))
+    p = 2 * scipy.stats.t.sf(t, 4)
+    assert p > 0.05
+    per_fold = pd.DataFrame({"cost": 0.5 + diff, "cost_bayes": [0.5] * 5,
+                             "applicants": [200] * 5})
+    d = {"threshold_rule": "bayes", "cost_per_applicant_cv_mean": per_fold["cost"].mean(),
+         "cost_bayes_threshold_cv_mean": 0.5}
+    assert f"(within chance at 5%: p = {p:.3g} " in deployed_words(d, per_fold)
 
 
 def test_an_applicants_rows_stay_in_one_fold(csv_path, tmp_path):

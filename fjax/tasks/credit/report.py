@@ -14,6 +14,7 @@ from fjax.tasks.credit.age import ELDERLY, TOLERANCE, age_table
 from fjax.tasks.credit.characteristics import LEAK_AUC, SHIFT_CSI
 from fjax.tasks.credit.fairness import PD_INPUT
 from fjax.tasks.credit.oof import OutOfFold
+from fjax.tasks.credit.selection import corrected_t
 
 
 def chosen_history(history: list[dict], members: np.ndarray) -> list[dict]:
@@ -64,21 +65,25 @@ def _short(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def deployed_words(d: dict, per_fold: pd.DataFrame | None = None) -> str:
-    """Which threshold rule was deployed, and why; with `per_fold` (its `cost` and
-    `cost_bayes` columns), by how much it cost less and whether that lead is beyond the
-    noise of the two rules' fold-paired difference (mean over 1.96 of its standard error):
-    a lead of 0.001 per applicant beside a fold-to-fold spread of 0.04 is no evidence."""
+    """Which threshold rule was deployed, and why; with `per_fold` (its `cost`,
+    `cost_bayes` and `applicants` columns), by how much it cost less and whether that lead
+    is beyond chance at 5% by the corrected resampled t of the two rules' fold-paired
+    difference, the test the selection's comparisons use on the same folds (whose
+    training rows overlap, so a plain standard error is too small): a lead of 0.001 per
+    applicant beside a fold-to-fold spread of 0.04 is no evidence."""
     if d["cost_per_applicant_cv_mean"] == d["cost_bayes_threshold_cv_mean"]:
         return "the Bayes rule (the two rules tied: nothing fitted)"
     words = f"the {'Bayes' if d['threshold_rule'] == 'bayes' else 'fitted'} rule, which cost less"
-    if per_fold is None or len(per_fold) < 2 or not {"cost", "cost_bayes"} <= set(per_fold):
+    if (per_fold is None or len(per_fold) < 2
+            or not {"cost", "cost_bayes", "applicants"} <= set(per_fold)):
         return words
     diff = (per_fold["cost"] - per_fold["cost_bayes"]).to_numpy(np.float64)
-    sd = float(np.std(diff, ddof=1))
-    beyond = abs(diff.mean()) > 1.96 * sd / np.sqrt(len(diff))
+    n_val = float(per_fold["applicants"].mean())      # the folds partition the applicants
+    test = corrected_t(diff, float(per_fold["applicants"].sum()) - n_val, n_val)
     return (f"{words}, by {abs(diff.mean()):.4f} per applicant ("
-            + ("beyond" if beyond else "within") + " the noise of the rules' fold-paired "
-            f"difference: std {sd:.4f} over {len(diff)} folds)")
+            + ("beyond" if test["p_value"] < 0.05 else "within") + " chance at 5%: "
+            f"p = {test['p_value']:.3g} by the corrected resampled t of the rules' "
+            f"fold-paired difference, std {np.std(diff, ddof=1):.4f} over {len(diff)} folds)")
 
 
 def per_fold_text(metrics: dict, per_fold: pd.DataFrame) -> str:
