@@ -34,31 +34,53 @@ def linear_contributions(weights: np.ndarray, x: np.ndarray, reference: np.ndarr
         weights, np.float64)
 
 
+def _chunk_program(f: Callable[[jax.Array], jax.Array], reference: jax.Array) -> Callable:
+    """One jitted `(total f32[m, d], rows f32[m, d], alphas f32[CHUNK], weights f32[CHUNK])
+    -> total + sum_s weights_s grad f(reference + alphas_s (row - reference))` per row.
+
+    Steps and rows are arguments, not constants, so that every step count of a call
+    reuses one program per row bucket (`_bucket`): a step count baked into the program
+    recompiled it at each doubling (85 compiles, 11.6 s for 1000 applicants)."""
+    grad = jax.grad(f)
+
+    def one(total, row, alphas, weights):
+        delta = row - reference
+        return total + weights @ jax.vmap(lambda s: grad(reference + s * delta))(alphas)
+
+    return jax.jit(jax.vmap(one, in_axes=(0, 0, None, None)))
+
+
+def _bucket(rows: int) -> int:
+    """Rows padded to a power of two (at least 8), so a shrinking set reuses few shapes."""
+    return max(8, 1 << (rows - 1).bit_length())
+
+
+def _integrate(program: Callable, x: np.ndarray, reference: np.ndarray,
+               steps: int) -> np.ndarray:
+    """f32[n, d] integrated gradients of `steps` midpoints by `_chunk_program`'s program,
+    CHUNK steps a call (zero-weighted padding fills the last), rows padded with the
+    reference (which adds nothing) to their bucket."""
+    n = len(x)
+    rows = np.broadcast_to(reference, (_bucket(n), x.shape[1])).copy()
+    rows[:n] = x
+    index = np.arange(-(-steps // CHUNK) * CHUNK, dtype=np.float32)
+    alphas = ((index + np.float32(0.5)) / np.float32(steps)).reshape(-1, CHUNK)
+    weights = (np.where(index < steps, np.float32(1), np.float32(0))
+               / np.float32(steps)).reshape(-1, CHUNK)
+    total = jnp.zeros(rows.shape, jnp.float32)
+    for a, w in zip(alphas, weights):
+        total = program(total, rows, a, w)
+    return (x - reference) * np.asarray(total)[:n]
+
+
 def integrated_gradients(f: Callable[[jax.Array], jax.Array], x: jax.Array,
                          reference: jax.Array, steps: int = 64) -> jax.Array:
     """f32[n, d] attributions of the scalar function `f: f32[d] -> f32[]` per row of x.
 
-    The gradients are summed in chunks of at most CHUNK steps (zero-weighted padding fills
-    the last), so memory grows with the rows, not with rows x steps."""
-    chunk = min(steps, CHUNK)
-    padded = -(-steps // chunk) * chunk
-    index = jnp.arange(padded, dtype=jnp.float32)
-    alphas = ((index + 0.5) / steps).reshape(-1, chunk)
-    weights = (jnp.where(index < steps, 1.0, 0.0) / steps).reshape(-1, chunk)
-    grad = jax.grad(f)
-
-    def one(row):
-        delta = row - reference
-
-        def add(total, block):
-            a, w = block
-            return total + w @ jax.vmap(lambda s: grad(reference + s * delta))(a), None
-
-        total, _ = jax.lax.scan(add, jnp.zeros_like(delta), (alphas, weights))
-        return delta * total
-
-    return jax.jit(jax.vmap(one))(jnp.asarray(x))
-
+    The gradients are summed in chunks of CHUNK steps, so memory grows with the rows,
+    not with rows x steps."""
+    x, reference = np.asarray(x, np.float32), np.asarray(reference, np.float32)
+    return jnp.asarray(_integrate(_chunk_program(f, reference), x, reference, steps))
 
 
 def complete_integrated_gradients(f: Callable[[jax.Array], jax.Array], x: jax.Array,
@@ -75,14 +97,15 @@ def complete_integrated_gradients(f: Callable[[jax.Array], jax.Array], x: jax.Ar
     the columns' errors cancel in its sum (stopped at 1e-3 by it, attributions were still
     off by 0.004 in logit); the change from halving the step, which is about the error of
     the coarser rule where it converges as 1/steps (a ReLU network), bounds each column."""
-    x = jnp.asarray(x)
+    x, reference = np.asarray(x, np.float32), np.asarray(reference, np.float32)
     gap = np.asarray(jax.jit(jax.vmap(f))(x), np.float64) - float(jax.jit(f)(reference))
-    phi = np.array(integrated_gradients(f, x, reference, steps), np.float64)
+    program = _chunk_program(f, reference)
+    phi = np.array(_integrate(program, x, reference, steps), np.float64)
     change = np.full(len(phi), np.inf)
     todo = np.arange(len(phi))
     while steps < max_steps and todo.size:
         steps *= 2
-        finer = np.asarray(integrated_gradients(f, x[todo], reference, steps), np.float64)
+        finer = np.asarray(_integrate(program, x[todo], reference, steps), np.float64)
         change[todo] = np.abs(finer - phi[todo]).sum(axis=1)
         phi[todo] = finer
         error = np.abs(phi.sum(axis=1) - gap)

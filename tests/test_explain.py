@@ -154,3 +154,23 @@ def test_integrated_gradients_sum_steps_in_chunks_as_one_mean():
     got = np.asarray(integrated_gradients(f, x, ref, steps=100), np.float64)
     want = _midpoint_reference(grad, x.astype(np.float64), ref.astype(np.float64), steps=100)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_doubling_the_steps_traces_one_program_per_row_bucket():
+    """Each doubling built a program with its step count baked in: 5 doublings traced f
+    8 times (11.6 s for the credit MLP's 1000 applicants, 85 compiles); the steps are now
+    arguments of one program per power-of-two row bucket. Tolerance 0 doubles 64 -> 2048,
+    which then matches a float64 2048-step midpoint reference."""
+    net, grad = _relu_net(seed=5)
+    traced = []
+
+    def f(v):
+        traced.append(1)   # runs once per trace, never per evaluation
+        return net(v)
+
+    x = (3 * RNG.normal(size=(12, 5))).astype(np.float32)
+    ref = np.zeros(5, np.float32)
+    phi, _ = complete_integrated_gradients(f, x, ref, tolerance=0.0, max_steps=2048)
+    assert len(traced) <= 3   # f(x) rows, f(ref), one program for the 16-row bucket
+    want = _midpoint_reference(grad, x.astype(np.float64), ref.astype(np.float64), steps=2048)
+    np.testing.assert_allclose(phi, want, rtol=1e-4, atol=1e-5)
