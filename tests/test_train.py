@@ -1364,6 +1364,29 @@ def test_softmax_labels_beyond_the_models_logits_are_named():
         fit(state, loss, {"x": X, "y": y}, config=TrainConfig(epochs=1), callbacks=())
 
 
+def test_softmax_class_checks_keep_no_dropped_loss_alive():
+    """supervised_loss's softmax_ce class counts were kept in a module-level dict per loss
+    and never freed: each run of a closure's apply (a new loss every time) kept its
+    closure, and the arrays it holds, alive for the process's life."""
+    from fjax.train.step import LOSS_CACHE_SIZE
+
+    model = build_model(ModelConfig(kind="logistic"), out_dim=4)
+
+    def loss_holding(array):
+        return supervised_loss(lambda p, x: model.apply(p, x) + 0.0 * array[0, 0],
+                               LossConfig(name="softmax_ce"))
+
+    held = np.ones((200, 200))
+    held_ref = weakref.ref(held)
+    data = {"x": X, "y": (np.arange(N) % 4).astype(np.int32)}
+    loss_holding(held).check_data(data)
+    del held
+    for _ in range(LOSS_CACHE_SIZE):   # later losses push the dropped one out
+        loss_holding(np.ones((1, 1))).check_data(data)
+    gc.collect()
+    assert held_ref() is None
+
+
 @pytest.mark.parametrize("y, fix", [
     (np.arange(N)[:, None] % 3, r"pass y\[:, 0\]"),
     (np.eye(3, dtype=np.int32)[np.arange(N) % 3], r"for one-hot .* pass y.argmax\(axis=1\)"),

@@ -32,6 +32,7 @@ from fjax import losses
 from fjax.config import LossConfig, hyperparameters
 from fjax.config_fields import check_read
 from fjax.optim import HYPERPARAMS
+from fjax.train.step import cached_per_loss
 
 BINARY = ("bce", "focal")
 
@@ -199,11 +200,14 @@ def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
                           f"{cfg!r} {model_structure(apply_fn)}")
 
 
-# softmax_ce: labels are checked on the host, the model's width is known when it is
-# traced. Before the first trace the classes of this run's data wait for it; after, each
-# dataset is checked against the width at once (a cached program never traces). Kept per
-# loss by equality, as jax's caches keep the programs that traced it.
-_SEEN: dict[Any, dict[str, int]] = {}
+@cached_per_loss
+def _seen(loss_fn: Callable) -> dict[str, int]:
+    """softmax_ce: labels are checked on the host, the model's width is known when it is
+    traced. Before the first trace the classes of this run's data wait for it; after, each
+    dataset is checked against the width at once (a cached program never traces). Kept
+    per loss by equality, for the latest losses as `check_loss_fn`'s verdicts (which
+    trace it again once dropped): a dict for every loss ever made kept each closure alive."""
+    return {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -240,7 +244,7 @@ class SupervisedLoss:
         return loss_value(cfg, pred, y, entry_weights(batch), hp), {}
 
     def seen(self) -> dict[str, int]:
-        return _SEEN.setdefault(self, {})
+        return _seen(self)
 
     def check_data(self, data) -> None:
         missing = [k for k in ("x", "y") if k not in data]
