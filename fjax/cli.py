@@ -435,12 +435,12 @@ def read_json(path: Path) -> Any:
                          "a run wrote") from None
 
 
-def report_errors(prog: str, run: Callable[[], Path]) -> int:
+def report_errors(prog: str, run: Callable[[], Path], resumable: bool = True) -> int:
     """Call `run` (parse a config, run a task) and print where its report is. Bad config
     or data, and a diverged run, print one line naming the field and the fix instead of
     a traceback; the exit status is 2 (bad input, or settings too large for the device's
-    memory) or 1 (diverged), and 130 after Ctrl-C, with how to resume. A resume of a
-    finished run says so and exits 0."""
+    memory) or 1 (diverged), and 130 after Ctrl-C, with how to resume (not `resumable`,
+    `fjax score`: how to rerun). A resume of a finished run says so and exits 0."""
     _dedent_field_docs()   # before `run` parses flags, so its --help reads well too
     try:
         with plain_warnings(prog), reliable_interrupts():
@@ -468,10 +468,12 @@ def report_errors(prog: str, run: Callable[[], Path]) -> int:
               "permissions", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\n{prog}: interrupted. To continue, rerun the same command with --resume: "
-              "each population goes on from the last epoch it saved (at this interrupt, or "
-              f"at most {CHECKPOINT_EVERY_S:g} s before it); one that saved none starts "
-              "again", file=sys.stderr)
+        print(f"\n{prog}: interrupted. " + (
+            "To continue, rerun the same command with --resume: each population goes on "
+            f"from the last epoch it saved (at this interrupt, or at most "
+            f"{CHECKPOINT_EVERY_S:g} s before it); one that saved none starts again"
+            if resumable else "Nothing trains here, so nothing resumes: rerun the same "
+            "command, which replaces what it had written"), file=sys.stderr)
         return 130
     print(f"report: {run_dir}/report.md")
     return 0
@@ -491,7 +493,7 @@ def score(task_name: str, args: list[str], prog: str) -> int:
     enable_compilation_cache()
     return report_errors(prog, lambda: frozen.score(tyro.cli(
         frozen.ScoreConfig, args=args, prog=prog,
-        description=prose(frozen.ScoreConfig.__doc__))))
+        description=prose(frozen.ScoreConfig.__doc__))), resumable=False)
 
 
 def main(argv: list[str] | None = None) -> int:

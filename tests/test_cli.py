@@ -484,3 +484,17 @@ def test_a_sweep_repeating_a_value_is_refused_before_the_folder_is_touched(task,
     assert "grid entry optim.learning_rate (--optim.learning-rate) repeats the value 0.001" \
         in err
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_an_interrupted_score_is_not_told_to_resume(monkeypatch, capsys):
+    """Ctrl-C in `fjax score credit` told the user to rerun with --resume, a flag score
+    does not have (its ScoreConfig refuses it)."""
+    from fjax.tasks.credit import frozen
+
+    def interrupted(cfg):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(frozen, "score", interrupted)
+    assert cli.main(["score", "credit", "--run", "r", "--data", "d.csv"]) == 130
+    err = capsys.readouterr().err
+    assert "fjax score credit: interrupted. Nothing trains here" in err
+    assert "--resume" not in err
