@@ -173,3 +173,22 @@ def test_scoring_on_another_setup_than_the_runs_is_warned_and_recorded(logistic_
     facts = json.loads((out / "score.json").read_text())
     assert facts["setup_changed"]["versions.jax"][0] == "0.0.1"
     assert "float32's last digits" in (out / "report.md").read_text()
+
+
+def test_a_sweep_without_a_model_is_told_to_rerun_the_sweep(logistic_sweep, files, tmp_path):
+    """The rerun a sweep's folder was told, `fjax run credit --config DIR/config.json`,
+    trains the config's first weight decay, not the sweep's chosen one that the run
+    saved; `fjax sweep` (with the grid.json beside it) trains the chosen one again."""
+    older = tmp_path / "older"
+    shutil.copytree(logistic_sweep, older)
+    (older / MODEL_FILE).unlink()
+    assert (older / "grid.json").is_file()
+    with pytest.raises(ValueError) as err:
+        score(ScoreConfig(run=str(older), data=str(files / "new.csv"),
+                          out=str(tmp_path / "out")))
+    assert f"`fjax sweep credit --config {older / 'config.json'} --out DIR`" in str(err.value)
+    assert "fjax run credit" not in str(err.value)
+    (older / "grid.json").unlink()   # a plain run's folder: `fjax run`
+    with pytest.raises(ValueError, match="`fjax run credit --config "):
+        score(ScoreConfig(run=str(older), data=str(files / "new.csv"),
+                          out=str(tmp_path / "out")))

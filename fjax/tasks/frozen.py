@@ -27,12 +27,19 @@ def model_path(run: Path, task: str, retrain: str) -> Path:
         raise ValueError(f"--run {str(run)!r} holds a run of {kind}, not a {task} run; "
                          f"`fjax score {task}` scores with a {task} run's saved model")
     if not (run / MODEL_FILE).is_file():
-        rerun = (f"rerun it (`fjax run {task} --config {run / 'config.json'} --out DIR`) to "
-                 f"save one, or {retrain}") if (run / "config.json").is_file() \
+        rerun = (f"rerun it (`{rerun_command(run, task)} --out DIR`) to save one, or "
+                 f"{retrain}") if (run / "config.json").is_file() \
             else f"give the folder of a finished `fjax run {task}`"
         raise ValueError(f"--run {str(run)!r} has no saved model ({MODEL_FILE}): the run "
                          f"is unfinished or was written by an fjax that saved none; {rerun}")
     return run / MODEL_FILE
+
+
+def rerun_command(run: Path, task: str) -> str:
+    """The command that trains `run`'s model again: a sweep's (its folder holds grid.json)
+    is `fjax sweep`, whose chosen configuration `fjax run` would not train."""
+    command = "sweep" if (run / "grid.json").is_file() else "run"
+    return f"fjax {command} {task} --config {run / 'config.json'}"
 
 
 def read_saved(path: Path, fmt: str, version: int, task: str) -> dict:

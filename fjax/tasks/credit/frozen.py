@@ -24,7 +24,7 @@ from fjax.tasks.credit.model_file import SavedModel, read_model
 from fjax.tasks.credit.run import describe
 from fjax.tasks.credit.scoring import score_new
 from fjax.tasks.experiment import setup_words, warned_setup_changes
-from fjax.tasks.frozen import MODEL_FILE, model_path, out_folder, sha256
+from fjax.tasks.frozen import MODEL_FILE, model_path, out_folder, rerun_command, sha256
 
 OUTPUTS = ("config.json", "score.json", "new_scores.csv", "report.md")
 
@@ -45,7 +45,7 @@ class ScoreConfig:
 def saved_model(run: Path) -> SavedModel:
     """The model a credit run saved in `run` (`fjax.tasks.frozen.model_path`)."""
     return read_model(model_path(run, "credit", (
-        f"score with the retraining route, `fjax run credit --config {run / 'config.json'} "
+        f"score with the retraining route, `{rerun_command(run, 'credit')} "
         "--data.score-path NEW.csv --out DIR`, which trains the same model again")))
 
 

@@ -33,7 +33,7 @@ from fjax.tasks.forecast.data import ForecastData, date_texts
 from fjax.tasks.forecast.evaluate import in_float64, point_metrics
 from fjax.tasks.forecast.model_file import SavedForecaster, read_forecaster
 from fjax.tasks.forecast.report import ahead_frame
-from fjax.tasks.frozen import MODEL_FILE, model_path, out_folder, sha256
+from fjax.tasks.frozen import MODEL_FILE, model_path, out_folder, rerun_command, sha256
 
 OUTPUTS = ("config.json", "score.json", "ahead.csv", "errors.csv", "report.md")
 
@@ -54,8 +54,8 @@ class ScoreConfig:
 def saved_forecaster(run: Path) -> SavedForecaster:
     """The model a forecast run saved in `run` (`fjax.tasks.frozen.model_path`)."""
     return read_forecaster(model_path(run, "forecast", (
-        "forecast with a model retrained on the new file, `fjax run forecast --config "
-        f"{run / 'config.json'} --data.path NEW.csv --out DIR`")))
+        "forecast with a model retrained on the new file, "
+        f"`{rerun_command(run, 'forecast')} --data.path NEW.csv --out DIR`")))
 
 
 def date_numbers(dates: np.ndarray, dated: bool) -> np.ndarray:

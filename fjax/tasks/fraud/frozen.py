@@ -39,7 +39,7 @@ from fjax.tasks.fraud.config import SEQUENCE_KINDS, FraudDataConfig
 from fjax.tasks.fraud.dataset import with_user_columns
 from fjax.tasks.fraud.model_file import SavedModel, read_model
 from fjax.tasks.fraud.training import make_trainable, score_rows
-from fjax.tasks.frozen import MODEL_FILE, model_path, out_folder, sha256
+from fjax.tasks.frozen import MODEL_FILE, model_path, out_folder, rerun_command, sha256
 
 OUTPUTS = ("config.json", "score.json", "scores.csv", "report.md")
 
@@ -63,8 +63,8 @@ class ScoreConfig:
 def saved_model(run: Path) -> SavedModel:
     """The deployable model a fraud run saved in `run`."""
     return read_model(model_path(run, "fraud", (
-        "score them inside a run: `fjax run fraud --config "
-        f"{run / 'config.json'} --data.path TX.csv`, which trains again")))
+        f"score them inside a run: `{rerun_command(run, 'fraud')} --data.path TX.csv "
+        "--out DIR`, which trains again")))
 
 
 def read_transactions(path: str, cfg: FraudDataConfig) -> tuple[Transactions, np.ndarray]:
