@@ -66,6 +66,14 @@ class Scaler:
         kind = self.kind if isinstance(self.kind, str) else list(self.kind)
         return {"kind": kind, "offset": self.offset.tolist(), "scale": self.scale.tolist()}
 
+    @classmethod
+    def from_dict(cls, saved: dict) -> "Scaler":
+        """The scaler `to_dict` wrote, every statistic the float64 it was."""
+        kind = saved["kind"]
+        return cls(kind if isinstance(kind, str) else tuple(kind),
+                   np.asarray(saved["offset"], np.float64).reshape(-1),
+                   np.asarray(saved["scale"], np.float64).reshape(-1))
+
 
 def _safe(scale: np.ndarray) -> np.ndarray:
     return np.where(scale > 0, scale, 1.0)

@@ -159,12 +159,9 @@ class TabularEncoder:
                    else CategoricalWoe(categories=tuple(w["categories"]),
                                        woe=numbers(w["woe"]), unseen=float(w["unseen"])))
                for c, w in saved["woe"].items()}
-        kind = saved["scaler"]["kind"]
-        scaler = Scaler(kind if isinstance(kind, str) else tuple(kind),
-                        numbers(saved["scaler"]["offset"]), numbers(saved["scaler"]["scale"]))
         return cls(schema=schema, categorical_mode=saved["categorical_mode"],
                    standardized=tuple(saved["standardized"]), fill=numbers(saved["fill"]),
-                   scaler=scaler, indicators=tuple(saved["indicators"]), woe=woe,
+                   scaler=Scaler.from_dict(saved["scaler"]), indicators=tuple(saved["indicators"]), woe=woe,
                    vocab={c: tuple(v) for c, v in saved["vocab"].items()},
                    shares={c: numbers(v) for c, v in saved["shares"].items()},
                    complete=tuple(saved["complete"]))

@@ -70,12 +70,9 @@ def read_forecaster(path: Path) -> SavedForecaster:
     """The model saved at `path` (`fjax.tasks.frozen.read_saved`: a damaged file or
     another format's is refused)."""
     saved = read_saved(path, FORMAT, VERSION, "forecast")
-    scaler = json.loads(saved["scaler"])
-    kind = scaler["kind"] if isinstance(scaler["kind"], str) else tuple(scaler["kind"])
     return SavedForecaster(
         config=from_json(Config, saved["config"]), params=saved["params"],
-        scaler=Scaler(kind, np.asarray(scaler["offset"], np.float64),
-                      np.asarray(scaler["scale"], np.float64)),
+        scaler=Scaler.from_dict(json.loads(saved["scaler"])),
         origin=int(saved["origin"]), facts=json.loads(saved["facts"]),
         tail_dates=np.asarray(saved["tail_dates"], np.int64),
         tail_values=np.asarray(saved["tail_values"], np.float64), dated=bool(saved["dated"]),

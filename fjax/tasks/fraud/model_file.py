@@ -73,12 +73,6 @@ def model_bytes(model: SavedModel) -> bytes:
     })
 
 
-def scaler_from(state: dict) -> Scaler:
-    kind = state["kind"] if isinstance(state["kind"], str) else tuple(state["kind"])
-    return Scaler(kind=kind, offset=np.asarray(state["offset"], np.float64),
-                  scale=np.asarray(state["scale"], np.float64))
-
-
 def read_model(path: Path) -> SavedModel:
     """The model saved at `path`, refusing a damaged file or another format's."""
     saved = read_saved(path, FORMAT, VERSION, "fraud")
@@ -90,6 +84,6 @@ def read_model(path: Path) -> SavedModel:
                       model_config=from_json(Config, saved["model_config"]),
                       period=int(saved["period"]), seed=int(saved["seed"]),
                       names=tuple(saved["names"]),
-                      scaler=scaler_from(json.loads(saved["scaler"])), encoder=encoder,
+                      scaler=Scaler.from_dict(json.loads(saved["scaler"])), encoder=encoder,
                       params=saved["params"],
                       threshold=float(saved["threshold"]) if saved["threshold"] else None)
