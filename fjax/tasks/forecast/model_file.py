@@ -76,8 +76,7 @@ def read_forecaster(path: Path) -> SavedForecaster:
         origin=int(saved["origin"]), facts=json.loads(saved["facts"]),
         tail_dates=np.asarray(saved["tail_dates"], np.int64),
         tail_values=np.asarray(saved["tail_values"], np.float64), dated=bool(saved["dated"]),
-        largest_step=int(saved.get("largest_step", np.diff(saved["tail_dates"]).max(
-            initial=0))),   # written before it was saved: the last rows' largest
+        largest_step=int(saved["largest_step"]),
         naive_scale=float(saved["naive_scale"]), trust=json.loads(saved["trust"]))
 
 
