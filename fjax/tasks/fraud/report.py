@@ -439,14 +439,8 @@ def paired_note(paired: pd.DataFrame, primary: str, k: int) -> list[str]:
     names = {"auc": "AUC", "average_precision": "AP",
              **{recall_key(f): f"recall@FPR {100 * f:g}%" for f in FPR_TARGETS},
              "card_precision": f"CP@{k}", "card_recall": f"card recall@{k}", "cost": "cost"}
-    def cell(r):
-        if r["difference"] is None or pd.isna(r["difference"]):
-            return "n/a"
-        digits = 0 if r["metric"] in LOWER_IS_BETTER else 3
-        se = "" if r["se"] is None or pd.isna(r["se"]) else f" ± {r['se']:.{digits}f}"
-        return f"{r['difference']:+.{digits}f}{se} ({r['ahead_in']}/{r['periods']})"
     rows = [{f"{primary} minus": other,
-             **{names[r["metric"]]: cell(r) for _, r in group.iterrows()}}
+             **{names[r["metric"]]: paired_cell(r) for _, r in group.iterrows()}}
             for other, group in paired.groupby("model", sort=False)]
     return ["## Paired comparison (same test periods)", "", markdown_table(pd.DataFrame(rows)),
             "", f"Each cell: {primary}'s metric minus the other model's on each test period "
@@ -458,6 +452,56 @@ def paired_note(paired: pd.DataFrame, primary: str, k: int) -> list[str]:
             "lead within about two standard errors of 0, or not ahead in most periods, may "
             "be noise; with few periods the standard error is itself rough "
             "(periods - 1 degrees of freedom).", ""]
+
+
+def paired_cell(r: pd.Series) -> str:
+    """One cell of the Paired comparison table: "+0.010 ± 0.002 (3/4)"."""
+    if r["difference"] is None or pd.isna(r["difference"]):
+        return "n/a"
+    digits = 0 if r["metric"] in LOWER_IS_BETTER else 3
+    se = "" if r["se"] is None or pd.isna(r["se"]) else f" ± {r['se']:.{digits}f}"
+    return f"{r['difference']:+.{digits}f}{se} ({r['ahead_in']}/{r['periods']})"
+
+
+def paired_lead(r: pd.Series) -> int:
+    """+1 where a Paired comparison row's first model clearly leads, -1 where the other
+    does, 0 where the table's note calls it possible noise: a lead within two standard
+    errors of 0 (or with none: one period), or the leader not ahead in most periods."""
+    d, se = r["difference"], r["se"]
+    if d is None or se is None or pd.isna(d) or pd.isna(se) or abs(d) < 2 * se or d == 0:
+        return 0
+    first = (d < 0) == (r["metric"] in LOWER_IS_BETTER)
+    ahead = r["ahead_in"] if first else r["periods"] - r["ahead_in"]
+    return 0 if 2 * ahead <= r["periods"] else (1 if first else -1)
+
+
+def autoencoder_note(paired: pd.DataFrame, primary: str, autoencoder: str | None,
+                     supervised: list[str]) -> list[str]:
+    """One sentence on why the autoencoder ranks where it does beside the run's supervised
+    models: it learns from no fraud, so it should trail them where labels exist; then
+    where it stands against each by the Paired comparison's AP (`paired_lead`). [] where
+    the table sets no autoencoder beside a supervised model."""
+    if autoencoder is None or paired.empty:
+        return []
+    def row(other, metric):
+        return paired[(paired["model"] == other) & (paired["metric"] == metric)].iloc[0]
+    pairs = ([(o, 1) for o in supervised if o != primary] if autoencoder == primary
+             else [(autoencoder, -1)] if primary in supervised else [])
+    if not pairs:
+        return []
+    words = {1: "ahead of", -1: "behind", 0: "not distinguishable from"}
+    each = []
+    for other, sign in pairs:
+        ap, cost = row(other, "average_precision"), row(other, "cost")
+        versus = other if sign == 1 else primary
+        each.append(f"{words[sign * paired_lead(ap)]} {versus} ({primary} minus {other}: AP "
+                    f"{paired_cell(ap)}, cost {paired_cell(cost)})")
+    return [f"The autoencoder learns from no fraud: it trains on each training week's "
+            "legitimate transactions only (the labels serve only to drop that week's few "
+            "frauds) and ranks by reconstruction error, so it is expected to trail "
+            "supervised models where labels exist and is the option where they are scarce "
+            "or late; here, by the paired AP above (a lead within two standard errors or "
+            f"not held in most periods counts as none), it is {'; '.join(each)}.", ""]
 
 
 def threshold_table(threshold_summary: pd.DataFrame) -> pd.DataFrame:
@@ -843,6 +887,9 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
              *[line for r in results for line in optimum_note(r)],
              fpr_volume_note(periods_df, config.data.test_days, thresholds), ""]
     lines += paired_note(paired, results[0].name, k)
+    lines += autoencoder_note(paired, results[0].name, next(
+        (r.name for r in results if r.config and r.config["model"]["kind"] == "autoencoder"),
+        None), [r.name for r in results if r.logits])
     lines += threshold_note(thresholds, summaries, k, config.data.delay_days)
     if simulated:
         lines += [
