@@ -1526,3 +1526,25 @@ def test_the_report_says_why_the_autoencoder_trails_by_the_paired_verdict():
     assert autoencoder_note(paired_differences(alone, "autoencoder"), "autoencoder",
                             "autoencoder", []) == []
     assert autoencoder_note(paired_differences(table, "mlp"), "mlp", None, ["mlp"]) == []
+
+
+@pytest.mark.parametrize("monitor", ["val_average_precision", "loss"])
+def test_an_autoencoders_selection_says_whether_validation_labels_chose_it(user_file, tmp_path,
+                                                                         monitor):
+    """A sweep of the autoencoder beside logistic: its Selection says validation-week labels
+    chose its settings, or (monitoring its training loss) that none did; validation.csv
+    holds the chosen members' monitor, and the Paired comparison's sentence follows."""
+    out = tmp_path / "run"
+    argv = ["sweep", "fraud", "--out", str(out), "--data.path", str(user_file),
+            "--data.amount-column", "amount_eur", "--data.customer-column", "card",
+            "--model", "autoencoder", "--model.hidden", "8", "--compare", "logistic",
+            "--optim.learning-rate", "1e-3", "1e-2", "--train.monitor", monitor, *TINY]
+    assert cli.main(argv) == 0
+    report = (out / "report.md").read_text()
+    selection = report.split("## Selection")[1].split("## Timings")[0]
+    labelled = "chosen by val_average_precision on the validation weeks' labels"
+    assert (labelled in selection) == (monitor != "loss")
+    assert ("so no validation-week label chose them" in selection) == (monitor == "loss")
+    assert "The autoencoder learns from no fraud: it trains on" in report
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["models"]["autoencoder"]["chosen"]["metric"] == monitor

@@ -141,6 +141,22 @@ def spread_note(chosen: dict) -> list[str]:
     return [text + ".", ""]
 
 
+def labels_note(kind: str, metric: str) -> list[str]:
+    """The autoencoder's selection (`kind`, monitored by `metric`): validation-week labels
+    choose its epochs and settings unless it monitors its training loss; [] otherwise."""
+    if kind != "autoencoder":
+        return []
+    if metric == "loss":
+        return ["The autoencoder's epochs and settings were chosen by its training loss "
+                "(train.monitor loss: reconstruction error of the training weeks' legitimate "
+                "rows), so no validation-week label chose them.", ""]
+    return [f"The autoencoder learns from no fraud, but its epochs and settings were chosen "
+            f"by {metric} on the validation weeks' labels: weeks before the test periods, "
+            "so nothing leaks into the test figures, but a run without labels could not "
+            "tune it so; `--train.monitor loss` chooses by the training loss "
+            "(reconstruction error) and reads no validation-week label.", ""]
+
+
 def tie_text(paired: dict | None) -> str:
     """The chosen minus the runner-up, paired by period (`training.period_spread`), and,
     where its `lead` is none, behind or under two standard errors, that the two are not
@@ -916,6 +932,7 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
                   "Each member is scored at its best epoch on the validation weeks "
                   "themselves, so this mean is optimistic; the test periods, which no "
                   "choice saw, give the honest figure.", "",
+                  *labels_note(chosen[0].config["model"]["kind"], c["metric"]),
                   *spread_note(c), *diverged_note(c), *_bold_note(" ".join(c.get("blown_up", []))),
                   *(validation_note(validation_df) if validation_df is not None else [])]
     lines += ["## Timings", "", markdown_table(pd.DataFrame(
