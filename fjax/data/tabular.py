@@ -161,7 +161,8 @@ class TabularEncoder:
                for c, w in saved["woe"].items()}
         return cls(schema=schema, categorical_mode=saved["categorical_mode"],
                    standardized=tuple(saved["standardized"]), fill=numbers(saved["fill"]),
-                   scaler=Scaler.from_dict(saved["scaler"]), indicators=tuple(saved["indicators"]), woe=woe,
+                   scaler=Scaler.from_dict(saved["scaler"]),
+                   indicators=tuple(saved["indicators"]), woe=woe,
                    vocab={c: tuple(v) for c, v in saved["vocab"].items()},
                    shares={c: numbers(v) for c, v in saved["shares"].items()},
                    complete=tuple(saved["complete"]))
