@@ -4,6 +4,7 @@ without training, exactly as the run scored them, and refuses what it cannot sco
 import dataclasses
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,7 @@ from fjax.datasets import load_dataset
 from fjax.stability import psi
 from fjax.tasks.credit import Config, CreditDataConfig, ScorecardConfig, run
 from fjax.tasks.credit.frozen import ScoreConfig, score
-from fjax.tasks.frozen import MODEL_FILE
+from fjax.tasks.frozen import MODEL_FILE, out_folder
 
 from test_credit import hand_scored
 
@@ -192,3 +193,15 @@ def test_a_sweep_without_a_model_is_told_to_rerun_the_sweep(logistic_sweep, file
     with pytest.raises(ValueError, match="`fjax run credit --config "):
         score(ScoreConfig(run=str(older), data=str(files / "new.csv"),
                           out=str(tmp_path / "out")))
+
+
+@pytest.mark.parametrize("given", [".", "runs/.."])
+def test_the_default_out_folder_lies_beside_the_run_not_inside_it(given, tmp_path,
+                                                                  monkeypatch):
+    """`--run .` (run from inside the run's folder) or `--run runs/..` names the run by a
+    path whose `.parent` is not the folder above it: the scores still go beside the run,
+    `<parent>/<run name>_scored`, never into the run's folder."""
+    run = tmp_path / "credit"
+    (run / "runs").mkdir(parents=True)
+    monkeypatch.chdir(run)
+    assert out_folder(None, Path(given)).resolve() == tmp_path / "credit_scored"

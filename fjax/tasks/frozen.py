@@ -61,7 +61,7 @@ def read_saved(path: Path, fmt: str, version: int, task: str) -> dict:
 def out_folder(out: str | None, run: Path) -> Path:
     """The folder for the scores (default: the run's folder name + _scored beside it),
     which must not be a run's own (its files are the run's results)."""
-    folder = Path(out) if out else run.parent / f"{run.resolve().name}_scored"
+    folder = Path(out) if out else run.resolve().parent / f"{run.resolve().name}_scored"
     if folder.exists() and (folder.resolve() == run.resolve()
                             or (folder / "environment.json").exists()):
         raise ValueError(f"--out {str(folder)!r} holds a training run, whose files the scores "
