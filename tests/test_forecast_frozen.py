@@ -38,11 +38,16 @@ def saved_run(tmp_path_factory):
 
 
 def test_scoring_the_runs_own_file_writes_its_ahead_csv_byte_for_byte(saved_run, tmp_path):
-    root, _, _, out, _ = saved_run
+    root, cfg, _, out, _ = saved_run
     scored = score(ScoreConfig(run=str(out), data=str(root / "prices.csv"),
                                out=str(tmp_path / "scored")))
     assert (scored / "ahead.csv").read_bytes() == (out / "ahead.csv").read_bytes()
     facts = json.loads((scored / "score.json").read_text())
+    a = json.loads((out / "metrics.json").read_text())["ahead"]   # as credit's and fraud's:
+    assert facts["model"] == (f"{cfg.model.kind}, the run's latest origin ({a['origin']}), "
+                              f"{a['seeds']} seed(s), trained on rows up to "
+                              f"{a['train_last_date']}")   # a line, and the run's config
+    assert facts["run_config"] == json.loads((out / "config.json").read_text())
     assert facts["new_rows"] == 0 and facts["windows"] == 0 and facts["errors"] is None
     assert not (scored / "errors.csv").exists()
     assert "nothing to score out of sample yet" in (scored / "report.md").read_text()
@@ -76,7 +81,9 @@ def test_a_gaussian_sweeps_chosen_point_scores_its_own_file_byte_for_byte(tmp_pa
                                out=str(tmp_path / "scored")))
     assert {"lower", "upper"} <= set(pd.read_csv(scored / "ahead.csv").columns)
     assert (scored / "ahead.csv").read_bytes() == (out / "ahead.csv").read_bytes()
-    assert "grid point 2" in (scored / "report.md").read_text()
+    assert "grid point 2: optim.learning_rate 0.1" in (scored / "report.md").read_text()
+    assert "grid point 2: optim.learning_rate 0.1" in json.loads(
+        (scored / "score.json").read_text())["model"]
 
 
 def test_appended_rows_give_a_numpy_rebuilds_forecast_and_errors(saved_run, tmp_path):
@@ -191,4 +198,5 @@ def test_scoring_on_another_setup_than_the_runs_is_warned_and_recorded(saved_run
                                    out=str(tmp_path / "scored")))
     facts = json.loads((scored / "score.json").read_text())
     assert facts["setup_changed"]["versions.jax"][0] == "0.0.1"
-    assert "versions.jax '0.0.1' then" in (scored / "report.md").read_text()
+    assert ("- Setup: differs from the run's: versions.jax '0.0.1' then"
+            in (scored / "report.md").read_text())

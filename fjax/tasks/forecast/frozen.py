@@ -13,6 +13,7 @@ step by step, beside the naive forecast (the last price).
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from pathlib import Path
@@ -32,7 +33,7 @@ from fjax.tasks.forecast.ahead import forecast_fields, forecast_windows
 from fjax.tasks.forecast.data import ForecastData, date_texts
 from fjax.tasks.forecast.evaluate import in_float64, point_metrics
 from fjax.tasks.forecast.model_file import SavedForecaster, read_forecaster
-from fjax.tasks.forecast.report import ahead_frame
+from fjax.tasks.forecast.report import ahead_frame, grid_point_text
 from fjax.tasks.frozen import MODEL_FILE, model_path, out_folder, rerun_command, sha256
 
 OUTPUTS = ("config.json", "score.json", "ahead.csv", "errors.csv", "report.md")
@@ -177,22 +178,39 @@ def step_errors(data: ForecastData, point: np.ndarray, lower, upper,
     return pd.DataFrame(out)
 
 
+def describe(model: SavedForecaster) -> str:
+    """One line naming the saved members: the model kind, the run's latest origin, its
+    seeds, the grid point (a sweep's) and the last training row."""
+    m = model.facts
+    return (f"{model.config.model.kind}, the run's latest origin ({m['origin']}), "
+            f"{m['seeds']} seed(s)"
+            + (f", {grid_point_text(m['point'], m['settings'])}" if m.get("point") else "")
+            + f", trained on rows up to {m['train_last_date']}")
+
+
+def run_config(run: Path) -> dict | None:
+    """The run's own config.json (a sweep's: its base config), as credit and fraud record
+    the run's config in score.json; None where the folder has none."""
+    path = run / "config.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def score_note(facts: dict, ahead: pd.DataFrame, errors: pd.DataFrame | None) -> str:
     """report.md: what was forecast, with which model, and how it did on the new rows."""
-    m = facts["model"]
     lines = [
         "# Forecast from a saved forecast model", "",
-        f"- Model: `{facts['model_file']}` (SHA-256 {facts['model_sha256'][:12]}...), the "
-        f"run's latest origin ({m['origin']}), {m['seeds']} seed(s)"
-        + (f", grid point {m['point']}" if m.get("point") else "")
-        + f", trained on rows up to {m['train_last_date']}; not retrained. Its backtest is "
-        f"the run's own report (`{facts['run']}/report.md`).",
+        f"- Model: `{facts['model_file']}` (SHA-256 {facts['model_sha256'][:12]}...), "
+        f"{facts['model']}; not retrained. Its backtest is the run's own report "
+        f"(`{facts['run']}/report.md`).",
         f"- Data: {facts['rows']} rows of `{facts['data']}` (SHA-256 "
         f"{facts['data_sha256'][:12]}...), {facts['new_rows']} after the run's last row "
         f"({facts['run_last_date']}); the last is {facts['issued']}.",
         f"- `ahead.csv`: the {len(ahead)} row(s) after {facts['issued']}, scaled by the "
         "run's scaler (fitted on that origin's training rows), beside each step's backtest "
-        "test RMSE as the measure of trust.", ""]
+        "test RMSE as the measure of trust.",
+        *([f"- Setup: {setup_words(facts['setup_changed'])}; the same model on another "
+           "setup can differ from the run's forecast in float32's last digits."]
+          if facts["setup_changed"] else []), ""]
     if errors is None:
         lines += ["No window has every target after the run's last row and in the file: "
                   "nothing to score out of sample yet.", ""]
@@ -202,9 +220,6 @@ def score_note(facts: dict, ahead: pd.DataFrame, errors: pd.DataFrame | None) ->
                   "Per step, the model's errors beside the naive forecast's (the last "
                   "price); MASE is scaled by the naive one-step error of the run's latest "
                   "training span.", "", markdown_table(errors), ""]
-    if facts["setup_changed"]:
-        lines += [f"Setup {setup_words(facts['setup_changed'])}: the forecast can differ from "
-                  "the run's in float32's last digits.", ""]
     return "\n".join(lines)
 
 
@@ -228,7 +243,8 @@ def score(cfg: ScoreConfig) -> Path:
         errors = step_errors(data, oos.point, oos.lower, oos.upper, model.naive_scale)
     text = date_texts(data.series.dates)
     facts = {"run": str(run), "model_file": str(run / MODEL_FILE),
-             "model_sha256": sha256(run / MODEL_FILE), "model": model.facts,
+             "model_sha256": sha256(run / MODEL_FILE), "model": describe(model),
+             "model_facts": model.facts,
              "data": cfg.data, "data_sha256": sha256(Path(cfg.data)),
              "rows": int(data.series.n), "run_last_date": model.facts["issued"],
              "new_rows": int(data.series.n - end), "issued": text[-1],
@@ -240,7 +256,8 @@ def score(cfg: ScoreConfig) -> Path:
     folder.csv("ahead.csv", ahead)
     if errors is not None:
         folder.csv("errors.csv", errors)
-    folder.json("score.json", {**facts, "errors": None if errors is None
+    folder.json("score.json", {**facts, "run_config": run_config(run),
+                               "errors": None if errors is None
                                else errors.to_dict(orient="records"),
                                "timings_s": {"total": time.perf_counter() - t_start}})
     folder.text("report.md", score_note(facts, ahead, errors))
