@@ -52,9 +52,9 @@ USAGE = f"""usage: fjax {{run,sweep,score}} {{{",".join(TASKS)}}} [OPTIONS]
   fjax sweep credit --optim.learning-rate 1e-3 3e-3 1e-2 --seeds 3
   fjax sweep forecast --model.kind lstm gru cnn
   fjax run forecast --config runs/forecast/config.json --out runs/again
-  fjax score credit --run runs/credit --data new.csv   a run's saved model, no training
+  fjax score credit --run runs/credit --data new.csv          a run's saved model, no training
   fjax score forecast --run runs/forecast --data prices.csv   the same, after the new last row
-  fjax score fraud --run runs/fraud --data tx.csv --days 1   the file's last day, as well
+  fjax score fraud --run runs/fraud --data tx.csv --days 1    the file's last day, as well
 
 Add --help after the task for every option."""
 
