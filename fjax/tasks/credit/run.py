@@ -332,9 +332,9 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     final = refit(best, data, progress)
     refit_s = time.perf_counter() - t0
     scores, imp, points, final_facts = write_scores(run_dir, config, data, final, oof, scale)
-    run_dir.bytes(MODEL_FILE, model_bytes(SavedModel(
-        config, final, oof.calibrator, oof.threshold, scale, scores["score"].to_numpy())))
     train_scores = scores["score"].to_numpy()
+    run_dir.bytes(MODEL_FILE, model_bytes(SavedModel(
+        config, final, oof.calibrator, oof.threshold, scale, train_scores)))
     n_train, n_val = ((m > 0).sum(axis=1).mean() for m in (data.folds.train, data.folds.val))
     stability = {"psi_train_vs_val_mean": float(per_fold["psi"].mean()),
                  "psi_train_vs_val_std": float(per_fold["psi"].std(ddof=1)),
