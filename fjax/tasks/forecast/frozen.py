@@ -169,7 +169,7 @@ def step_errors(data: ForecastData, point: np.ndarray, lower, upper,
         model, base = (point_metrics(p[:, col], data.actual[:, col], data.last_price,
                                      naive_scale, seen) for p in (point, naive))
         row = {"step": h + 1, "targets": int(seen.sum()),
-               **{f"{name}": model[name] for name in ("rmse", "mae", "mase")},
+               **{name: model[name] for name in ("rmse", "mae", "mase")},
                **{f"naive_{name}": base[name] for name in ("rmse", "mae", "mase")}}
         if lower is not None:
             inside = (lower[:, h] <= data.actual[:, h]) & (data.actual[:, h] <= upper[:, h])
