@@ -1054,6 +1054,24 @@ def test_a_grid_over_model_kind_is_checked_against_the_kinds_it_trains():
     _check_grid(Config(), {"model.kind": ["mlp", "logistic", "autoencoder"]})
 
 
+@pytest.mark.parametrize("grid, named", [
+    ({"model.kind": ["autoencoder", "mlp"]}, r"model.kind \(autoencoder, mlp\) mixes"),
+    ({"model.kind": ["mlp", "autoencoder"]}, r"model.kind \(mlp, autoencoder\) mixes"),
+    ({"loss.pos_weight": [1.0, 10.0]}, "loss.pos_weight changes the loss")])
+def test_a_loss_monitor_refuses_a_grid_of_different_losses(grid, named):
+    """Under train.monitor loss, selection ranks groups by training loss: the autoencoder's
+    reconstruction error beside mlp's BCE (or BCE at two pos_weights) is no comparison, so
+    the grid is refused; a validation monitor, or one kind and loss, is accepted."""
+    from fjax.tasks.fraud import _check_grid
+    loss = Config(train=dataclasses.replace(Config().train, monitor="loss"))
+    with pytest.raises(ValueError, match=named + ".*train.monitor='loss'.*--train.monitor "
+                                         "val_average_precision"):
+        _check_grid(loss, grid)
+    _check_grid(Config(), grid)
+    _check_grid(loss, {"model.kind": ["mlp", "logistic"]})
+    _check_grid(loss, {"optim.learning_rate": [1e-3, 3e-3]})
+
+
 @pytest.mark.parametrize("loss, text", [
     ({}, "bce loss"),
     ({"pos_weight": 10.0}, "bce loss (pos_weight 10)"),

@@ -101,6 +101,7 @@ def _check_grid(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
                                                     "train.mode": MONITOR_UNREAD})
     _check_kind_grid(config, grid)
     _check_loss_read(config, grid)
+    _check_loss_monitor(config, grid)
     _check_history_read(config, grid)
     check_loss_grid(config, grid)
     check_model_grid(config, grid)
@@ -140,6 +141,27 @@ def _check_loss_read(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
             raise config_error(config.loss, field.name, f"is {value!r}, but {ignores}",
                                f"leave it out (default {default!r}), or train a supervised "
                                "model (--model.kind mlp) to use it")
+
+
+def _check_loss_monitor(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
+    """Refuse, under train.monitor loss, a grid whose groups minimise different losses:
+    selection ranks them by their training loss, and the autoencoder's reconstruction error
+    beside a supervised model's BCE (or BCE beside focal, or two pos_weights) are numbers
+    on different scales, so the lowest one says nothing about which detects fraud best."""
+    if config.train.monitor != "loss":
+        return
+    kinds = trained_kinds(config, grid)
+    mixed = "autoencoder" in kinds and len(kinds) > 1
+    losses = [path for path in grid if path.startswith("loss.")]
+    if not mixed and not losses:
+        return
+    what = (f"model.kind ({', '.join(kinds)}) mixes the autoencoder's reconstruction error "
+            "with a supervised model's loss" if mixed else
+            f"{', '.join(losses)} changes the loss each group minimises")
+    raise ValueError(f"grid entry {what}, but train.monitor='loss' ranks the groups by their "
+                     "training loss, which is then not comparable between them; monitor a "
+                     "validation metric (--train.monitor val_average_precision), or sweep "
+                     "one kind and one loss at a time")
 
 
 def _check_history_read(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
