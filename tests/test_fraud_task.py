@@ -1546,6 +1546,18 @@ def test_the_report_says_why_the_autoencoder_trails_by_the_paired_verdict():
     assert autoencoder_note(paired_differences(table, "mlp"), "mlp", None, ["mlp"]) == []
 
 
+@pytest.mark.parametrize("monitor", ["val_average_precision", "val_auc", "loss"])
+def test_the_selection_sentence_follows_the_monitor(monitor):
+    """The Selection mean is a validation metric at each member's best epoch (optimistic),
+    or, under train.monitor loss, the training loss: the sentence said "on the validation
+    weeks themselves, so this mean is optimistic" of a training loss too."""
+    from fjax.tasks.fraud.report import scored_text
+    text = scored_text(monitor)
+    assert ("on the validation weeks themselves, so this mean is optimistic" in text) == (
+        monitor != "loss")
+    assert ("scored by its training loss" in text) == (monitor == "loss")
+
+
 @pytest.mark.parametrize("monitor", ["val_average_precision", "loss"])
 def test_an_autoencoders_selection_says_whether_validation_labels_chose_it(user_file, tmp_path,
                                                                          monitor):
@@ -1563,6 +1575,8 @@ def test_an_autoencoders_selection_says_whether_validation_labels_chose_it(user_
     labelled = "chosen by val_average_precision on the validation weeks' labels"
     assert (labelled in selection) == (monitor != "loss")
     assert ("so no validation-week label chose them" in selection) == (monitor == "loss")
+    assert ("so this mean is optimistic" in selection) == (monitor != "loss")
+    assert ("scored by its training loss" in selection) == (monitor == "loss")
     assert "The autoencoder learns from no fraud: it trains on" in report
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["models"]["autoencoder"]["chosen"]["metric"] == monitor

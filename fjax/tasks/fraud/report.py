@@ -141,6 +141,19 @@ def spread_note(chosen: dict) -> list[str]:
     return [text + ".", ""]
 
 
+def scored_text(metric: str) -> str:
+    """What the Selection section's mean is, by the `metric` monitored: a validation
+    metric at each member's best epoch (optimistic, the weeks chose that epoch), or the
+    training loss, which measures fit on the training weeks and not detection."""
+    if metric == "loss":
+        return ("Each member is scored by its training loss at its best epoch (train.monitor "
+                "loss: the lowest, on its training weeks), a measure of fit, not of fraud "
+                "detection; the test periods, which no choice saw, give the honest figure.")
+    return ("Each member is scored at its best epoch on the validation weeks themselves, so "
+            "this mean is optimistic; the test periods, which no choice saw, give the honest "
+            "figure.")
+
+
 def labels_note(kind: str, metric: str) -> list[str]:
     """The autoencoder's selection (`kind`, monitored by `metric`): validation-week labels
     choose its epochs and settings unless it monitors its training loss; [] otherwise."""
@@ -929,9 +942,7 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
                   f"{values}; trained on the test periods for {c['epochs']} epochs, the "
                   f"median (rounded half up) of its members' best epochs "
                   f"{c.get('best_epochs', '')} (validation.csv lists every member). "
-                  "Each member is scored at its best epoch on the validation weeks "
-                  "themselves, so this mean is optimistic; the test periods, which no "
-                  "choice saw, give the honest figure.", "",
+                  + scored_text(c["metric"]), "",
                   *labels_note(chosen[0].config["model"]["kind"], c["metric"]),
                   *spread_note(c), *diverged_note(c), *_bold_note(" ".join(c.get("blown_up", []))),
                   *(validation_note(validation_df) if validation_df is not None else [])]
