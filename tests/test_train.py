@@ -1364,6 +1364,31 @@ def test_softmax_labels_beyond_the_models_logits_are_named():
         fit(state, loss, {"x": X, "y": y}, config=TrainConfig(epochs=1), callbacks=())
 
 
+def test_softmax_class_count_of_a_refused_run_is_not_held_against_the_next():
+    """A run refused after its labels were checked but before the loss was traced (labels
+    1..4 on 2 logits, and an eval_fn without val_data) left its class count pending in
+    the dict that equal losses share: the next run, an equal fresh loss with 0/1 labels,
+    was refused "y has class ids up to 4"."""
+    model = build_model(ModelConfig(kind="logistic"), out_dim=2)
+
+    def apply(p, x):   # this test's own: no earlier test's trace has told its width
+        return model.apply(p, x)
+
+    def make():
+        state = init_member(lambda k: model.init(k, X[:1]), build_optimizer(OptimConfig(), 10), 0)
+        return state, supervised_loss(apply, LossConfig(name="softmax_ce"))
+
+    state, first = make()
+    with pytest.raises(ValueError, match="eval_fn"):
+        fit(state, first, {"x": X, "y": np.arange(N) % 4 + 1}, config=TrainConfig(epochs=1),
+            eval_fn=lambda *a: {}, callbacks=())
+    state, loss = make()
+    assert loss == first
+    result = fit(state, loss, {"x": X, "y": np.arange(N) % 2}, config=TrainConfig(epochs=1),
+                 callbacks=())
+    assert np.isfinite(result.history[-1]["loss"])
+
+
 def test_softmax_class_checks_keep_no_dropped_loss_alive():
     """supervised_loss's softmax_ce class counts were kept in a module-level dict per loss
     and never freed: each run of a closure's apply (a new loss every time) kept its

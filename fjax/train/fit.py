@@ -53,12 +53,16 @@ class FitResult:
 
 
 def prepare(data: dict, weights: Any, name: str, loss_fn: Any = None) -> tuple[dict, jax.Array]:
-    """Check the arrays (and the targets, if the loss can check them), move them to the
-    device once, and build the sample weights."""
+    """Check the arrays (and the targets, if the loss can check them: `check_data`, or for
+    data other than the training data `check_val_data` where the loss has it), move them to
+    the device once, and build the sample weights."""
     n = check_arrays(data, name)
-    if hasattr(loss_fn, "check_data"):
+    check = getattr(loss_fn, "check_data", None)
+    if name != "data":
+        check = getattr(loss_fn, "check_val_data", check)
+    if check is not None:
         try:
-            loss_fn.check_data(data)
+            check(data)
         except ValueError as err:   # its message says "data" or "y": say which data it is
             if name == "data":
                 raise

@@ -188,8 +188,9 @@ def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
     (fjax's models, flax modules with dropout), without the keywords it does not take
     (`apply_model`): a flax module without dropout, or a function `(params, x)`.
 
-    The returned `SupervisedLoss` also has `check_data(data)`, which `fit` and
-    `train_population` call on the host before training (0/1 labels for binary losses),
+    The returned `SupervisedLoss` also has `check_data(data)` and `check_val_data(data)`,
+    which `fit` and `train_population` call on the host before training, on the training
+    and then the validation data (0/1 labels for binary losses),
     `check_hparams(grid)` (`check_loss_grid`), which `train_population` calls on its
     grid's loss keys, and `structure` (the loss config and `model_structure`), which
     their checkpoints compare, so that a run with another activation or loss does not
@@ -203,7 +204,8 @@ def supervised_loss(apply_fn: Callable, cfg: LossConfig) -> Callable:
 @cached_per_loss
 def _seen(loss_fn: Callable) -> dict[str, int]:
     """softmax_ce: labels are checked on the host, the model's width is known when it is
-    traced. Before the first trace the classes of this run's data wait for it; after, each
+    traced. Before the first trace the classes of this run's data wait for it (its training
+    data's check starts the count, its validation data's adds to it); after, each
     dataset is checked against the width at once (a cached program never traces). Kept
     per loss by equality, for the latest losses as `check_loss_fn`'s verdicts (which
     trace it again once dropped): a dict for every loss ever made kept each closure alive."""
@@ -247,6 +249,16 @@ class SupervisedLoss:
         return _seen(self)
 
     def check_data(self, data) -> None:
+        """Check a run's training data; its class count is this run's own (a run refused
+        before its first trace leaves no count behind for the next)."""
+        self._check(data, fresh=True)
+
+    def check_val_data(self, data) -> None:
+        """Check a run's validation data, after its training data: its classes add to
+        theirs."""
+        self._check(data, fresh=False)
+
+    def _check(self, data, fresh: bool) -> None:
         missing = [k for k in ("x", "y") if k not in data]
         if missing:
             raise ValueError(f"supervised_loss reads data['x'] (inputs) and data['y'] "
@@ -259,7 +271,7 @@ class SupervisedLoss:
             if "width" in seen:
                 check_classes(classes, seen["width"])
             else:   # training, then validation data: the most classes of either
-                seen["classes"] = max(seen.get("classes", 0), classes)
+                seen["classes"] = max(0 if fresh else seen.get("classes", 0), classes)
 
     def check_hparams(self, grid: Mapping[str, Sequence[float]]) -> None:
         check_loss_grid(self.cfg, grid)
