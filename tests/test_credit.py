@@ -1053,6 +1053,20 @@ def test_the_report_gives_the_new_applicants_psi_beside_its_chance_reference(log
             f"{value:.3f} ({verdict}).") in (path / "report.md").read_text()
 
 
+def test_the_report_reads_the_train_vs_validation_psi_against_its_chance_level(logistic_run):
+    """The 'PSI train vs validation' line gave the chance level but, unlike the other PSI
+    lines, no reading of the PSI against it: it now gives psi_verdict's, of the mean of the
+    per-fold PSIs in metrics.json."""
+    from fjax.stability import psi_verdict
+    _, path = logistic_run
+    metrics = json.loads((path / "metrics.json").read_text())
+    value = np.mean([f["psi"] for f in metrics["cv"]["per_fold"]])
+    chance = metrics["stability"]["psi_train_vs_val_chance_95"]
+    line = next(x for x in (path / "report.md").read_text().splitlines()
+                if "PSI train vs validation" in x)
+    assert line.endswith(f"({psi_verdict(value, chance)}).")
+
+
 def test_notes_say_which_numbers_carry_selection_optimism(csv_path):
     from fjax.tasks.credit.run import report_notes
     own = small_config(csv_path)
