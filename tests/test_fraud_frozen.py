@@ -90,6 +90,30 @@ def test_scoring_the_last_test_week_reproduces_the_runs_scores(logistic_run, tmp
     assert "not retrained" in (out / "report.md").read_text()
 
 
+def test_the_scores_psi_against_the_training_weeks_scores(logistic_run, tmp_path):
+    """`fjax score fraud` reported no drift; the model file now holds the deployed model's
+    raw scores of its training week (the same logits `fjax score fraud` gives that week's
+    transactions), and score.json / report.md give the new scores' PSI against them
+    (stability.psi by hand), with the chance level and its reading."""
+    from fjax.stability import psi, psi_chance, psi_verdict
+    run, frame = logistic_run
+    last, period = last_period(run)
+    saved = read_model(run / MODEL_FILE).train_scores
+    (tmp_path / "train").mkdir()
+    week = score_file(run, window(frame, period["train_start"], period["train_end"]),
+                      tmp_path / "train")
+    np.testing.assert_array_equal(np.sort(saved),
+                                  np.sort(pd.read_csv(week / "scores.csv")["logit"]))
+    out = score_file(run, window(frame, period["test_start"], period["test_end"]), tmp_path)
+    new = pd.read_csv(out / "scores.csv")["logit"].to_numpy()
+    facts = json.loads((out / "score.json").read_text())
+    assert facts["psi_vs_training"] == pytest.approx(psi(saved, new), rel=1e-12)
+    assert facts["psi_chance_95"] == psi_chance(saved, len(new))
+    assert (f"{facts['psi_vs_training']:.3f}; "
+            f"{psi_verdict(psi(saved, new), psi_chance(saved, len(new)))}."
+            ) in (out / "report.md").read_text()
+
+
 def hand_features(frame, i):
     """The handbook's 15 features of row `i` of a time-ordered file, by hand: the card's
     rows in (t - w days, t] up to row i, the terminal's in (t - 7 - w days, t - 7 days]."""

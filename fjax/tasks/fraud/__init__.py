@@ -38,7 +38,7 @@ from fjax.tasks.fraud.presets import CROSSFIT_FOLDS, preset
 from fjax.tasks.fraud.report import (SIZE_COLUMNS, ModelResult, immature_labels_note,
                                      periods_table, write)
 from fjax.tasks.fraud.training import (ModelRun, crossfit_errors, fit_periods, period_scores,
-                                       with_anomaly_feature)
+                                       score_rows, with_anomaly_feature)
 from fjax.tasks.frozen import MODEL_FILE
 
 __all__ = ["Config", "FraudDataConfig", "FraudModelConfig", "FraudTrainConfig", "run"]
@@ -227,8 +227,8 @@ def _result(name: str, data: FraudData, stack, members, scores, logits: bool,
 def deployable(config: Config, data: FraudData, run: ModelRun,
                result: ModelResult) -> SavedModel:
     """The run's own model as trained on the last test period (first seed), with its
-    training week's scaler and encoder and the alert threshold the run set for it in
-    advance (see `model_file` for why this one)."""
+    training week's scaler and encoder, the alert threshold the run set for it in
+    advance (see `model_file` for why this one), and its scores of its training week."""
     members = run.members.reset_index(drop=True)
     period, seed = int(members["fold"].max()), int(members["seed"].min())
     i = int(np.nonzero((members["fold"] == period) & (members["seed"] == seed))[0][0])
@@ -238,11 +238,15 @@ def deployable(config: Config, data: FraudData, run: ModelRun,
                     & (rows["target"] == budget_target(config.data.top_k))
                     & (rows["set_on"] == "in advance")]
     encoders = data.encoders("test")
+    stack = data.stack("test", sequence=run.config.model.kind in SEQUENCE_KINDS)
+    train = np.nonzero(stack.folds.train[period] > 0)[0]
     return SavedModel(config=config, model_config=run.config, period=period, seed=seed,
                       names=tuple(data.names), scaler=data.scalers("test")[period],
                       encoder=encoders[period] if encoders else None,
                       params=run.member_params(i),
-                      threshold=float(rows["threshold"].iloc[0]) if len(rows) else None)
+                      threshold=float(rows["threshold"].iloc[0]) if len(rows) else None,
+                      train_scores=score_rows(run.score, run.member_params(i),
+                                              stack.data["x"], train))
 
 
 def _fit(name: str, config: Config, data: FraudData, grid: Mapping, runs: dict,

@@ -34,6 +34,7 @@ from fjax.data.splits import Folds
 from fjax.data.transactions import Transactions, from_frame
 from fjax.datasets import read_table
 from fjax.report.files import RunDir, markdown_table
+from fjax.stability import psi, psi_chance, psi_verdict
 from fjax.tasks.experiment import setup_words, warned_setup_changes
 from fjax.tasks.fraud.config import SEQUENCE_KINDS, FraudDataConfig
 from fjax.tasks.fraud.dataset import with_user_columns
@@ -206,6 +207,9 @@ def score_note(facts: dict, table: pd.DataFrame) -> str:
         "fraud labelled since the training week's start, at least data.delay_days + 1 days "
         "before, as the run's test weeks left out), which raise no alert.",
         alerts,
+        f"- Stability: PSI of the scores against the model's training week's "
+        f"{facts['psi_vs_training']:.3f}; "
+        + psi_verdict(facts["psi_vs_training"], facts["psi_chance_95"]) + ".",
         *([f"- Setup: {setup_words(facts['setup_changed'])}; the same model on another "
            "setup can differ from the run's scores in float32's last digits."]
           if facts["setup_changed"] else []),
@@ -241,6 +245,8 @@ def score(cfg: ScoreConfig) -> Path:
              "alerts": int(table["alert"].sum()) if "alert" in table else None,
              "alerts_by_day": ({d: int(n) for d, n in table.groupby("date")["alert"].sum()
                                 .items()} if "alert" in table else {}),
+             "psi_vs_training": psi(model.train_scores, raw),
+             "psi_chance_95": psi_chance(model.train_scores, len(raw)),
              "setup_changed": warned_setup_changes(run, "the scores")}
     folder = RunDir(out)
     folder.remove(*OUTPUTS)

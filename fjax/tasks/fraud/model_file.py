@@ -13,7 +13,9 @@ The file holds that member's parameters, the run's config (feature settings: del
 history, user columns, column names, scaler kind) and the config it trained with, the
 scaler fitted on its training week, the one-hot encoder of its user categories (if any),
 the feature names, and the alert threshold the run set for it in advance on its delay
-week's scores (`data.top_k` alerts a day; None where the run set none). One msgpack file
+week's scores (`data.top_k` alerts a day; None where the run set none), and its raw scores
+of its training week's transactions, the reference `fjax score fraud`'s PSI compares the
+new scores with (format version 2; version 1 files held none). One msgpack file
 (`flax.serialization`), written atomically; configs and encoder are JSON inside it.
 """
 
@@ -35,7 +37,7 @@ from fjax.data.tabular import TabularEncoder
 from fjax.tasks.fraud.config import Config
 from fjax.tasks.frozen import read_saved
 
-FORMAT, VERSION = "fjax.FraudModel", 1
+FORMAT, VERSION = "fjax.FraudModel", 2
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class SavedModel:
     encoder: TabularEncoder | None   # its training week's one-hot levels of user categories
     params: Any                 # one member's parameters (numpy tree)
     threshold: float | None     # alert where the raw score >= threshold (None: no budget)
+    train_scores: np.ndarray    # f64[n] its raw scores of its training week's transactions
 
 
 def category_schema(columns) -> TableSchema:
@@ -70,6 +73,7 @@ def model_bytes(model: SavedModel) -> bytes:
             {"columns": list(encoder.schema.categorical), "state": encoder.to_dict()}),
         "params": jax.tree.map(np.asarray, model.params),
         "threshold": "" if model.threshold is None else repr(float(model.threshold)),
+        "train_scores": np.asarray(model.train_scores, np.float64),
     })
 
 
@@ -86,4 +90,5 @@ def read_model(path: Path) -> SavedModel:
                       names=tuple(saved["names"]),
                       scaler=Scaler.from_dict(json.loads(saved["scaler"])), encoder=encoder,
                       params=saved["params"],
-                      threshold=float(saved["threshold"]) if saved["threshold"] else None)
+                      threshold=float(saved["threshold"]) if saved["threshold"] else None,
+                      train_scores=np.asarray(saved["train_scores"]))
