@@ -13,6 +13,8 @@ run computed for the same transactions (the run's own scores for them, see the t
 scaled with the deployed model's training-week scaler. A sequence model (gru, lstm)
 also reads each card's last `data.history` transactions, whose own features need the
 same history before them (checked too): exact where a card's last ones are in the file.
+The scores' PSI against the training week's (saved with the model) says whether the days
+scored look like the week the model learnt from (`fjax.stability.psi_verdict`).
 """
 
 from __future__ import annotations
