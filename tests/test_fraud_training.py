@@ -329,6 +329,16 @@ def test_a_searched_warmup_is_not_refused_when_the_chosen_epochs_are_fewer(monke
     assert optimizer_settings(optims[-1]) == (cfg.optim, 4 * int(np.ceil(20 / 8)))
 
 
+def _small_mlp_config(optimizer=None):
+    """A 4-unit MLP trained 2 epochs in batches of 32, the selection tests' run; `optimizer`
+    names the optimiser, left at the default when None."""
+    cfg = Config(model=ModelConfig(kind="mlp", hidden=(4,)),
+                 train=dataclasses.replace(Config().train, epochs=2, batch_size=32))
+    if optimizer is None:
+        return cfg
+    return dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, name=optimizer))
+
+
 def test_selection_names_every_swept_field_of_the_chosen_point():
     """A grid over an activation (a compile group each) and the learning rate: the chosen
     point's values name both, and are the best mean of validation.csv's rows recomputed
@@ -336,8 +346,7 @@ def test_selection_names_every_swept_field_of_the_chosen_point():
     grid over the activation alone named nothing, so the report had no selection at all."""
     from fjax.tasks.fraud import training
     stack = stack_scaled(X, PERIODS, shared=LABELS)
-    cfg = Config(model=ModelConfig(kind="mlp", hidden=(4,)),
-                 train=dataclasses.replace(Config().train, epochs=2, batch_size=32))
+    cfg = _small_mlp_config()
     grid = {"model.activation": ["relu", "tanh"], "optim.learning_rate": [1e-3, 0.3]}
     chosen, table, info, _, _ = training.select(cfg, grid, stack, None, progress=False)
     means = table.groupby(list(grid))[f"best_{cfg.train.monitor}"].mean()
@@ -359,9 +368,7 @@ def test_selection_names_the_configurations_whose_members_diverged():
     from fjax.tasks.fraud import training
     from fjax.tasks.fraud.report import diverged_note
     stack = stack_scaled(X, PERIODS, shared=LABELS)
-    cfg = Config(model=ModelConfig(kind="mlp", hidden=(4,)),
-                 optim=dataclasses.replace(Config().optim, name="sgd"),
-                 train=dataclasses.replace(Config().train, epochs=2, batch_size=32))
+    cfg = _small_mlp_config("sgd")
     with pytest.warns(UserWarning, match="members diverged"):
         _, table, info, _, _ = training.select(
             cfg, {"optim.learning_rate": [1e-3, 1e30]}, stack, None, progress=False)
@@ -380,9 +387,7 @@ def test_selection_names_the_configurations_whose_loss_blew_up_but_stayed_finite
     reads the point's median final loss from its own validation.csv rows."""
     from fjax.tasks.fraud import training
     stack = stack_scaled(X, PERIODS, shared=LABELS)
-    cfg = Config(model=ModelConfig(kind="mlp", hidden=(4,)),
-                 optim=dataclasses.replace(Config().optim, name="adam"),
-                 train=dataclasses.replace(Config().train, epochs=2, batch_size=32))
+    cfg = _small_mlp_config("adam")
     with pytest.warns(UserWarning, match="blew up"):
         _, table, info, _, _ = training.select(
             cfg, {"optim.learning_rate": [1e-3, 1e3]}, stack, None, progress=False)
