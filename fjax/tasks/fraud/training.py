@@ -143,9 +143,8 @@ def diverged_configs(table: pd.DataFrame, keys: Sequence[str]) -> list[dict]:
     return out
 
 
-def _by_period(values: pd.Series, fold: pd.Series) -> dict:
-    """Per period the mean over seeds, and their min, max and std over periods."""
-    per = values.groupby(fold).mean()
+def _by_period(per: pd.Series) -> dict:
+    """`per`, the per-period means over seeds, with their min, max and std over periods."""
     return {"by_period": per.tolist(), "min": float(per.min()), "max": float(per.max()),
             "std": float(per.std(ddof=1)) if len(per) > 1 else float("nan")}
 
@@ -168,19 +167,19 @@ def period_spread(table: pd.DataFrame, keys: Sequence[str], chosen: np.ndarray, 
     means = values.groupby(config).mean()
     others = means.drop(config[chosen].unique())
     others = others[np.isfinite(others.to_numpy(np.float64))]
-    out = {"periods": int(table["fold"].nunique()),
-           "chosen": _by_period(values[chosen], table["fold"][chosen]), "runner_up": None}
+    per_chosen = values[chosen].groupby(table["fold"][chosen]).mean()
+    out = {"periods": int(table["fold"].nunique()), "chosen": _by_period(per_chosen),
+           "runner_up": None}
     if others.empty:
         return out
     runner = config == (others.idxmin() if mode == "min" else others.idxmax())
     first = table[runner].iloc[0]
+    per_runner = values[runner].groupby(table["fold"][runner]).mean()
     out["runner_up"] = {"hyperparameters": {k: first[k].item() if hasattr(first[k], "item")
                                             else first[k] for k in keys},
                         "mean": float(means[config[runner].iloc[0]]),
-                        **_by_period(values[runner], table["fold"][runner])}
-    paired = paired_difference(values[chosen].groupby(table["fold"][chosen]).mean(),
-                               values[runner].groupby(table["fold"][runner]).mean(),
-                               mode == "min")
+                        **_by_period(per_runner)}
+    paired = paired_difference(per_chosen, per_runner, mode == "min")
     out["chosen_ahead_in"] = paired["ahead_in"]
     # chosen - runner-up, as the report's Paired comparison; `lead`: that difference
     # signed so that positive is the chosen one better (None where no period pairs)
