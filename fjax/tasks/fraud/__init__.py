@@ -240,12 +240,13 @@ def deployable(config: Config, data: FraudData, run: ModelRun,
     encoders = data.encoders("test")
     stack = data.stack("test", sequence=run.config.model.kind in SEQUENCE_KINDS)
     train = np.nonzero(stack.folds.train[period] > 0)[0]
+    params = run.member_params(i)
     return SavedModel(config=config, model_config=run.config, period=period, seed=seed,
                       names=tuple(data.names), scaler=data.scalers("test")[period],
                       encoder=encoders[period] if encoders else None,
-                      params=run.member_params(i),
+                      params=params,
                       threshold=float(rows["threshold"].iloc[0]) if len(rows) else None,
-                      train_scores=score_rows(run.score, run.member_params(i),
+                      train_scores=score_rows(run.score, params,
                                               stack.data["x"], train))
 
 
