@@ -52,7 +52,7 @@ def loss_curves(history: Sequence[Mapping], path: str | Path,
         positive &= bool(finite.size and np.all(finite > 0))
         # Epochs every member had stopped before (NaN for all: early stopping) are not
         # drawn: their median is nothing, and numpy warns of an all-NaN slice.
-        kept = ~np.isnan(vals).reshape(len(vals), -1).all(axis=1)
+        kept = ~np.isnan(vals).all(axis=1)
         at, vals = epochs[kept], vals[kept]
         ax.plot(at, np.nanmedian(vals, axis=1), marker="o", ms=3,
                 label=label + (" (median over members)" if members else ""))
