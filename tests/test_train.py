@@ -1246,6 +1246,15 @@ def test_parameters_built_for_other_inputs_name_the_data():
         fit(state, LOSS, DATA, config=CFG, callbacks=())
 
 
+def assert_both_refuse(loss, data, val_data, message):
+    """`fit` and `train_population` both refuse `val_data` beside `data` with `message`."""
+    with pytest.raises(ValueError, match=message):
+        fit(fresh_state(), loss, data, val_data=val_data, config=CFG, callbacks=())
+    with pytest.raises(ValueError, match=message):
+        train_population(loss, INIT, data, val_data=val_data, optim=OptimConfig(), train=CFG,
+                         callbacks=())
+
+
 def test_the_losss_data_check_names_val_data():
     """Labels of 2 or a missing 'y' in val_data were told as 'y must be 0/1' and 'data
     has no ['y']': the training data, which was right."""
@@ -1253,11 +1262,7 @@ def test_the_losss_data_check_names_val_data():
     labels = {"x": X, "y": (Y > 0).astype(np.float32)}
     for val, message in (({"x": X, "y": 2 * labels["y"]}, r"^val_data: y must be 0/1"),
                          ({"x": X}, r"^val_data: supervised_loss reads .* has no \['y'\]")):
-        with pytest.raises(ValueError, match=message):
-            fit(fresh_state(), loss, labels, val_data=val, config=CFG, callbacks=())
-        with pytest.raises(ValueError, match=message):
-            train_population(loss, INIT, labels, val_data=val, optim=OptimConfig(), train=CFG,
-                             callbacks=())
+        assert_both_refuse(loss, labels, val, message)
 
 
 def test_validation_rows_of_another_shape_are_named():
@@ -1265,11 +1270,7 @@ def test_validation_rows_of_another_shape_are_named():
     (or val_data['x']) of shape (4,)', the training rows, which fit."""
     narrow = {"x": X[:, :2], "y": Y}
     message = r"do not fit rows of data\['x'\] of shape \(4,\) or val_data\['x'\] of shape \(2,\)"
-    with pytest.raises(ValueError, match=message):
-        fit(fresh_state(), LOSS, DATA, val_data=narrow, config=CFG, callbacks=())
-    with pytest.raises(ValueError, match=message):
-        train_population(LOSS, INIT, DATA, val_data=narrow, optim=OptimConfig(), train=CFG,
-                         callbacks=())
+    assert_both_refuse(LOSS, DATA, narrow, message)
 
 
 def test_parameters_of_a_model_of_another_width_name_the_width_not_the_rows():
