@@ -239,14 +239,11 @@ class SupervisedLoss:
                 f"{tuple(target_shape)} with the loss {cfg.name!r} need ({width},); build "
                 "it with out_dim=output_dim(loss_config, y.shape[1:])")
         if cfg.name == "softmax_ce":
-            seen = self.seen()
+            seen = _seen(self)
             seen["width"] = out.shape[-1]
             check_classes(seen.pop("classes", 0), seen["width"])
         pred = read_output(cfg, out, target_shape)
         return loss_value(cfg, pred, y, entry_weights(batch), hp), {}
-
-    def seen(self) -> dict[str, int]:
-        return _seen(self)
 
     def check_data(self, data) -> None:
         """Check a run's training data; its class count is this run's own (a run refused
@@ -267,7 +264,7 @@ class SupervisedLoss:
         y = np.asarray(data["y"])
         check_targets(self.cfg, y)
         if self.cfg.name == "softmax_ce" and y.size:
-            classes, seen = int(np.max(y)) + 1, self.seen()
+            classes, seen = int(np.max(y)) + 1, _seen(self)
             if "width" in seen:
                 check_classes(classes, seen["width"])
             else:   # training, then validation data: the most classes of either
