@@ -5,12 +5,11 @@ holds no model, a damaged file or another format's."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from flax import serialization
 
-from fjax.tasks.experiment import saved_environment
+from fjax.tasks.experiment import saved_environment, sha256_of
 
 MODEL_FILE = "model.msgpack"
 
@@ -70,6 +69,7 @@ def out_folder(out: str | None, run: Path) -> Path:
 
 
 def sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+    """The file's SHA-256 (`sha256_of`'s, read once per path, size and modification time)."""
+    stat = path.stat()
+    return sha256_of(path.resolve(), stat.st_size, stat.st_mtime_ns)
 
