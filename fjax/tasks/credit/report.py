@@ -485,14 +485,6 @@ def scorecard_lines(points: pd.DataFrame | None) -> list[str]:
             "the points of each attribute):", "", markdown_table(points, "{:.2f}"), ""]
 
 
-def train_vs_val_verdict(stability: dict) -> str:
-    """psi_verdict's reading of the folds' mean train-vs-validation PSI against what a
-    validation fold's worth of training scores reaches by chance, as the other PSI lines
-    give theirs (the line gave the chance level and left the reading to the reader)."""
-    return psi_verdict(stability["psi_train_vs_val_mean"],
-                       stability["psi_train_vs_val_chance_95"])
-
-
 def report_title(path: str | None) -> str:
     """report.md's title: the applicants scored (the file, or the embedded German credit
     data), as forecast's names its series; the run's name is its folder's already."""
@@ -553,7 +545,8 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               f"{metrics['scorecard']['factor']:.4f} ln(good:bad odds of the "
               f"{metrics['scorecard']['odds_of']}). "
               f"PSI train vs validation scores per fold: {_fmt(m['psi'], s['psi'])} "
-              f"({train_vs_val_verdict(metrics['stability'])}).",
+              "(" + psi_verdict(metrics["stability"]["psi_train_vs_val_mean"],
+                                metrics["stability"]["psi_train_vs_val_chance_95"]) + ").",
               "",
               "Global attribute importance (mean |points| per applicant):", "",
               markdown_table(importance), ""]
