@@ -32,7 +32,7 @@ from fjax.tasks.experiment import setup_words, warned_setup_changes
 from fjax.tasks.forecast.ahead import forecast_fields, forecast_windows
 from fjax.tasks.forecast.data import ForecastData, date_texts
 from fjax.tasks.forecast.evaluate import in_float64, point_metrics
-from fjax.tasks.forecast.model_file import SavedForecaster, read_forecaster
+from fjax.tasks.forecast.model_file import SavedForecaster, date_numbers, read_forecaster
 from fjax.tasks.forecast.report import ahead_frame, grid_point_text
 from fjax.tasks.frozen import MODEL_FILE, model_path, out_folder, rerun_command, sha256
 
@@ -57,11 +57,6 @@ def saved_forecaster(run: Path) -> SavedForecaster:
     return read_forecaster(model_path(run, "forecast", (
         "forecast with a model retrained on the new file, "
         f"`{rerun_command(run, 'forecast')} --data.path NEW.csv --out DIR`")))
-
-
-def date_numbers(dates: np.ndarray, dated: bool) -> np.ndarray:
-    """`i64[n]`: datetimes as nanoseconds, row numbers as they are."""
-    return dates.astype("datetime64[ns]").astype(np.int64) if dated else dates.astype(np.int64)
 
 
 def run_rows_end(model: SavedForecaster, dates: np.ndarray, values: np.ndarray,

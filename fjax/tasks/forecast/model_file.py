@@ -80,6 +80,12 @@ def read_forecaster(path: Path) -> SavedForecaster:
         naive_scale=float(saved["naive_scale"]), trust=json.loads(saved["trust"]))
 
 
+def date_numbers(dates: np.ndarray, dated: bool) -> np.ndarray:
+    """`i64[n]`: datetimes as nanoseconds, row numbers as they are; the run's dates as
+    saved (`deployed`) and a newer file's as compared with them (`frozen`)."""
+    return dates.astype("datetime64[ns]").astype(np.int64) if dated else dates.astype(np.int64)
+
+
 AHEAD_FACTS = ("issued", "origin", "point", "settings", "seeds", "train_last_date",
                "val_last_date")
 
@@ -91,8 +97,7 @@ def deployed(cfg: Config, params, data, ahead: dict, m: dict) -> SavedForecaster
     k = data.plan.k - 1
     tail = slice(max(0, data.series.n - data.plan.window - data.first), None)
     dated = np.issubdtype(data.series.dates.dtype, np.datetime64)
-    dates = (data.series.dates.astype("datetime64[ns]").astype(np.int64) if dated
-             else data.series.dates.astype(np.int64))
+    dates = date_numbers(data.series.dates, dated)
     trust = {"per_horizon": {name: {"rmse": m["per_horizon"][name]["rmse"]}
                              for name in ("model", "naive")}}
     if "interval" in m:
