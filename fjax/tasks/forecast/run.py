@@ -98,10 +98,11 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
         "per_origin_choice": selections(cands, choice),
         "selected": extra_selected(cands[best]),    # the Model line's swept values
     }
+    runner_up = {"runner_up_per_origin": runner_up_leads(cands, choice)} if len(cands) > 1 else {}
     if len(cands) > 1:
         extra["sweep"] = sweep_rows(cands, forecasts, ev, data, choice)
         extra["selection"] = (
-            selection_text(choice) + tie_text(runner_up_leads(cands, choice))
+            selection_text(choice) + tie_text(runner_up["runner_up_per_origin"])
             if data.plan.has_val else
             "No validation span, so no grid point is chosen (choosing on the test span "
             "would leak it): " + ("every origin reports" if data.plan.k > 1 else "reported:")
@@ -112,7 +113,6 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
     facts = data_facts(data, config.data)
     timing = {k: extra[k] for k in ("compile_s", "train_s", "predict_compile_s", "predict_s",
                                     "windows_per_s", "total_s", "resumed_epochs")}
-    runner_up = {"runner_up_per_origin": runner_up_leads(cands, choice)} if len(cands) > 1 else {}
     run_dir.json("metrics.json", {**ev.metrics, "ahead": ahead, "selected": extra["selected"],
                                   "selected_per_origin": extra["per_origin_choice"], **runner_up,
                                   "sweep": extra.get("sweep", []), "timing": timing,
