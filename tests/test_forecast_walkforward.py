@@ -14,7 +14,7 @@ from fjax.config import ModelConfig, SweepConfig, TrainConfig
 from fjax.optim import build_optimizer
 from fjax.tasks.forecast import Config, ForecastDataConfig, run
 from fjax.tasks.forecast.data import prepare
-from fjax.tasks.forecast.training import build_trainable, masked_eval_fn, train
+from fjax.tasks.forecast.training import MaskedEval, build_trainable, train
 from fjax.train import fit, init_member
 from fjax.train.fit import default_eval_fn
 from fjax.train.epoch import num_batches
@@ -71,7 +71,7 @@ def test_span_evaluation_equals_the_weighted_mean_over_every_window(trained):
     arrays = {"x": jax.numpy.asarray(data.x), "y": jax.numpy.asarray(data.y)}
     for k in range(data.plan.k):
         weights = jax.numpy.asarray(data.stacked(data.plan.test)[k])
-        span = masked_eval_fn(trainable.loss_fn, setup.eval_rows)(
+        span = MaskedEval(trainable.loss_fn, setup.eval_rows)(
             pop.member_params(k), arrays, weights)
         full = default_eval_fn(trainable.loss_fn, 64)(pop.member_params(k), arrays, weights)
         np.testing.assert_allclose(span["loss"], full["loss"], rtol=1e-5)

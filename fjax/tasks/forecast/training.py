@@ -56,15 +56,12 @@ def apply_fn_of(config: Config) -> Callable:
     return build_model(config.model, output_dim(config.loss, (config.data.horizon,))).apply
 
 
-def masked_eval_fn(loss_fn: Callable, rows: int) -> Callable:
-    """Evaluate only the `rows` highest-weighted windows (a span is far smaller than all
-    windows): same result as the weighted mean over every row, at a fraction of the cost."""
-    return MaskedEval(loss_fn, rows)
-
-
 @dataclasses.dataclass(frozen=True)
 class MaskedEval:
-    """`masked_eval_fn`'s eval function, equal for equal losses (a static argument)."""
+    """Evaluate only the `rows` highest-weighted windows (a span is far smaller than all
+    windows): same result as the weighted mean over every row, at a fraction of the cost.
+    A dataclass, not a closure, so equal losses give equal eval functions (a static
+    argument: no recompilation)."""
     loss_fn: Callable
     rows: int
 
@@ -117,7 +114,7 @@ def train(config: Config, data: ForecastData, grid: Mapping[str, Sequence[Any]] 
         t = build_trainable(group_config, data.x)
         if s.folds is None or loss_grid:
             return t
-        return dataclasses.replace(t, eval_fn=masked_eval_fn(t.loss_fn, s.eval_rows))
+        return dataclasses.replace(t, eval_fn=MaskedEval(t.loss_fn, s.eval_rows))
 
     with warnings.catch_warnings():
         # The population warns that val_loss is incomparable across loss settings; the
