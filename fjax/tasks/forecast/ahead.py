@@ -74,7 +74,7 @@ def ahead_record(fc: PriceForecast, data: ForecastData, cand: Candidate,
     train_end = span["train"][1]
     made = data.series.made
     seen = np.nonzero(~made)[0][-1] if made is not None else n - 1
-    out = {"issued": text[-1], "last_value": float(data.prices[-1]),
+    return {"issued": text[-1], "last_value": float(data.prices[-1]),
            "last_observed_date": text[seen],   # the issued date's, unless forward-filled
            "steps": int(data.plan.horizon), "origin": k + 1,
            **({} if point is None else {"point": point + 1, "settings": {
@@ -85,7 +85,6 @@ def ahead_record(fc: PriceForecast, data: ForecastData, cand: Candidate,
            "window_dates": [text[n - data.plan.window], text[-1]],
            "inputs_outside_training_range": outside_training_inputs(data),
            **forecast_fields(fc, float(data.prices[-1]))}
-    return out
 
 
 def forecast_fields(fc: PriceForecast, last: float) -> dict:
