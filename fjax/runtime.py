@@ -1,5 +1,6 @@
 """Process-level set-up for entry points (CLI, experiments, benchmarks): the persistent
-compilation cache and a one-line description of the machine for reports."""
+compilation cache, a one-line description of the machine for reports, and atomic file
+writes (run folders and saved populations)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import contextlib
 import importlib.metadata
 import os
 import platform
+import secrets
 import signal
 import subprocess
 import threading
+from pathlib import Path
 from typing import Iterator
 
 import jax
@@ -31,6 +34,38 @@ def enable_compilation_cache(path: str | None = None) -> str:
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     return path
+
+
+TEMP_SUFFIX = ".tmp"   # temporary files are ".<name>.<random>.tmp" beside their target
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside `path` to write to; renamed into place (after an fsync)
+    when the block ends without error, removed otherwise. So a reader, or a run killed
+    mid-write, never sees a partial file. It is created 0666 less the umask, as `open`
+    would create `path` itself."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        yield tmp
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())   # the rename must not outlive the data in a crash
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
+    """Write `data` (text or bytes) to `path` atomically (`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        if isinstance(data, bytes):
+            tmp.write_bytes(data)
+        else:
+            tmp.write_text(data)
+    return Path(path)
 
 
 def default_platform() -> str:

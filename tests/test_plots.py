@@ -66,7 +66,8 @@ def test_epochs_after_every_member_stopped_early_are_drawn_without_a_warning(tmp
 def test_files_are_written_whole_or_not_at_all(tmp_path):
     """A write that fails midway leaves neither a partial file nor its temporary file;
     a rerun removes temporaries that a killed run left behind."""
-    from fjax.report.files import RunDir, atomic_path, write_atomic
+    from fjax.report.files import RunDir, write_atomic
+    from fjax.runtime import atomic_path
 
     target = tmp_path / "metrics.json"
     write_atomic(target, "old")

@@ -314,6 +314,20 @@ def test_a_failed_save_leaves_the_earlier_file_whole(trained, tmp_path, monkeypa
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == [path.name]
 
 
+@pytest.mark.parametrize("umask", [0o027, 0o002])
+def test_saved_files_are_created_0666_less_the_umask_in_force(trained, tmp_path, umask):
+    """A population file and a run's report file alike, under the umask set after import
+    (as `open` would create them), not 0600 nor the umask fjax was imported under."""
+    from fjax.report.files import RunDir
+    previous = os.umask(umask)
+    try:
+        paths = [trained.save(tmp_path / "pop.msgpack"), RunDir(tmp_path).text("a.md", "x"),
+                 RunDir(tmp_path).bytes("b.bin", b"x")]
+    finally:
+        os.umask(previous)
+    assert [oct(p.stat().st_mode & 0o777) for p in paths] == [oct(0o666 & ~umask)] * 3
+
+
 def stub_population(init_fn, size=3) -> Population:
     """Untrained members of `init_fn`'s parameters: for what `load` checks."""
     tx = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)

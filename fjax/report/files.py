@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import json
 import math
-import os
 import shutil
-import tempfile
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from fjax.config import to_dict
-
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-TEMP_SUFFIX = ".tmp"   # temporary files are ".<name>.<random>.tmp" beside their target
+from fjax.runtime import TEMP_SUFFIX, write_atomic
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -39,33 +32,6 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """A temporary path beside `path` to write to; renamed into place (after an fsync)
-    when the block ends without error, removed otherwise. So a reader, or a run killed
-    mid-write, never sees a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())   # the rename must not outlive the data in a crash
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are for sharing
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def write_atomic(path: str | Path, text: str) -> Path:
-    """Write `text` to `path` atomically (`atomic_path`)."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-    return Path(path)
-
-
 def write_json(path: str | Path, obj: Any) -> Path:
     return write_atomic(path, json.dumps(to_jsonable(obj), indent=2) + "\n")
 
@@ -74,11 +40,8 @@ def write_csv(path: str | Path, frame: pd.DataFrame) -> Path:
     """`frame` without its index, atomically; gzipped when `path` ends in .gz, with no
     name or time in the gzip header, so the same frame gives the same bytes."""
     text = frame.to_csv(index=False)
-    if not str(path).endswith(".gz"):
-        return write_atomic(path, text)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(gzip.compress(text.encode(), mtime=0))
-    return Path(path)
+    return write_atomic(path, gzip.compress(text.encode(), mtime=0)
+                        if str(path).endswith(".gz") else text)
 
 
 class RunDir:
@@ -156,10 +119,7 @@ class RunDir:
         return write_atomic(self.path / name, text)
 
     def bytes(self, name: str, data: bytes) -> Path:
-        """Write `data` to `name` atomically (`atomic_path`)."""
-        with atomic_path(self.path / name) as tmp:
-            tmp.write_bytes(data)
-        return self.path / name
+        return write_atomic(self.path / name, data)
 
 
 def number_text(v: float, floatfmt: str = "{:.4g}") -> str:

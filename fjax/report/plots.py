@@ -18,7 +18,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
 from fjax.calibration import reliability_bins  # noqa: E402
-from fjax.report.files import atomic_path  # noqa: E402
+from fjax.runtime import atomic_path  # noqa: E402
 
 
 def save_figure(fig, path: str | Path) -> Path:

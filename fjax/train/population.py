@@ -36,6 +36,7 @@ from fjax.data.checks import check_count, check_type, check_weights
 from fjax.data.splits import Folds
 from fjax.optim import (HYPERPARAMS, SCHEDULE_STEPS, SPANS_RUN, build_optimizer,
                         optimizer_settings, schedule_shape)
+from fjax.runtime import write_atomic
 from fjax.train.callbacks import Callback, ProgressBar
 from fjax.train.epoch import num_batches
 from fjax.train.fit import inputs_named, prepare
@@ -44,8 +45,7 @@ from fjax.train.loop import EvalFn, LoopState, RunRecord, loop_spec, run_epochs,
 from fjax.train.members import (InitFn, check_grid, check_optimizer_values, check_seeds,
                                 init_population, member_grid)
 from fjax.train.objective import apply_model, stable_apply
-from fjax.train.population_file import (population_bytes, population_fields, read_population,
-                                       write_atomic)
+from fjax.train.population_file import population_bytes, population_fields, read_population
 from fjax.train.step import check_loss_fn
 
 

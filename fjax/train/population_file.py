@@ -4,8 +4,9 @@ One msgpack file (`flax.serialization`, which `fjax.train` imports anyway; orbax
 for checkpoints, is slow to import and writes a directory per save): the stacked
 parameters, the loop's per-member arrays (best and last parameters, best epoch, epochs
 run, divergence), the members table column by column, the history and the run's
-timings. It is written under a temporary name beside the target and renamed, so a
-reader never sees a partial file. Pickling a `Population` goes through the same bytes.
+timings. It is written under a temporary name beside the target and renamed
+(`fjax.runtime.write_atomic`), so a reader never sees a partial file. Pickling a
+`Population` goes through the same bytes.
 
 The optimizer state is left out (a loaded loop's `train.opt_state` and `train.tx` are
 None): its structure is the optimizer's, functions a file cannot hold, and a finished
@@ -15,7 +16,6 @@ population is for predicting and reading. To train on, resume from a `Checkpoint
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -63,25 +63,6 @@ def population_bytes(pop: Any) -> bytes:
         "run": {name: getattr(pop, name) for name in RUN_VALUES} | {
             "epoch_s": [float(s) for s in pop.epoch_s]},
     })
-
-
-def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write `data` to `path` under a temporary name beside it, then rename it into
-    place (after an fsync): a reader, or a process killed mid-write, never sees a
-    partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def read_population(path: str | os.PathLike, like: Any = None) -> dict:
