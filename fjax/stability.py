@@ -54,13 +54,18 @@ def psi_chance(expected: np.ndarray, n: int, m: int | None = None, bins: int = 1
     values drawn from `expected` exceed one time in 20: the 95th percentile over 1,000
     seeded multinomial draws from its bin shares. Not the chi-square approximation
     chi2_95(bins - 1) (1/n + 1/m), which small samples' empty bins put far too low."""
-    edges = psi_bins(expected, bins)
-    p = shares(expected, edges)
-    m = len(expected) if m is None else m
+    p = shares(expected, psi_bins(expected, bins))
+    return psi_chance_of_shares(p, n, len(expected) if m is None else m, eps=eps)
+
+
+def psi_chance_of_shares(p: np.ndarray, n: int, m: int, level: float = 0.95,
+                     eps: float = 1e-4) -> float:
+    """`psi_chance` over given bins with shares `p`: the `level` quantile of the PSI of
+    samples of `n` (actual) against `m` (expected) drawn from `p`."""
     rng = np.random.default_rng(0)
     chance = psi_of_shares(rng.multinomial(m, p, size=CHANCE_DRAWS) / m,
                            rng.multinomial(n, p, size=CHANCE_DRAWS) / n, eps)
-    return float(np.quantile(chance, 0.95))
+    return float(np.quantile(chance, level))
 
 
 def psi_verdict(value: float, chance: float) -> str:

@@ -28,7 +28,7 @@ from fjax.data.columns import TableSchema, category_values, numeric_values
 from fjax.data.woe import (CategoricalWoe, NumericWoe, fit_categorical_woe, fit_numeric_woe,
                            information_value)
 from fjax.intervals import rank_auc
-from fjax.stability import psi_of_shares
+from fjax.stability import psi_chance_of_shares, psi_of_shares
 
 LEAK_AUC = 0.9
 SHIFT_CSI = 0.1
@@ -72,12 +72,7 @@ def shifted(csi: float, shares: np.ndarray, n: int, m: int) -> bool:
     """CSI of at least `SHIFT_CSI` and beyond what samples of n and m applicants drawn
     from `shares` reach 99 times in 100 (1,000 seeded draws: sparse bins, empty in one
     sample, put the chi-square approximation too low)."""
-    if csi < SHIFT_CSI:
-        return False
-    rng = np.random.default_rng(0)
-    chance = psi_of_shares(rng.multinomial(n, shares, size=1000) / n,
-                           rng.multinomial(m, shares, size=1000) / m)
-    return csi > np.quantile(chance, 0.99)
+    return csi >= SHIFT_CSI and csi > psi_chance_of_shares(shares, m, n, level=0.99)
 
 
 def characteristics(frame: pd.DataFrame, schema: TableSchema, y: np.ndarray, bins: int,
