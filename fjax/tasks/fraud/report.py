@@ -494,10 +494,10 @@ def paired_cell(r: pd.Series) -> str:
 
 def paired_lead(r: pd.Series) -> int:
     """+1 where a Paired comparison row's first model clearly leads, -1 where the other
-    does, 0 where the table's note calls it possible noise: a lead within two standard
-    errors of 0 (or with none: one period), or the leader not ahead in most periods."""
+    does, 0 where the table's note calls it possible noise: the sweeps' rule on the
+    leader's lead (`not_distinguishable`; one period: none), or no lead in most periods."""
     d, se = r["difference"], r["se"]
-    if d is None or se is None or pd.isna(d) or pd.isna(se) or abs(d) < 2 * se or d == 0:
+    if d is None or se is None or pd.isna(d) or pd.isna(se) or not_distinguishable(abs(d), se):
         return 0
     first = (d < 0) == (r["metric"] in LOWER_IS_BETTER)
     ahead = r["ahead_in"] if first else r["periods"] - r["ahead_in"]
