@@ -188,24 +188,31 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
         check_features_vary(z, series.columns, feature_transforms, rows, source)
     scalers = tuple(fit_scaler(cfg.used_scalers, z, span_mask(series.n, rows))
                     for rows in spans)
-    prices = series.values[:, 0]
-    change = targets(prices, plan.origins, cfg.horizon, cfg.transform)
     scaled = [s.transform(z) for s in scalers]   # each origin's inputs, as the model reads them
     check_scaled(z, scaled, series.columns, cfg, source)
-    x = np.concatenate([gather_inputs(inputs, plan.origins, cfg.window) for inputs in scaled])
-    y = np.concatenate([((change - s.offset[0]) / s.scale[0]).astype(np.float32)
-                        for s in scalers])
-    data = ForecastData(source=source, series=series, transform=cfg.transform,
-                        feature_transforms=feature_transforms, scalers=scalers,
-                        plan=plan, x=x, y=y,
-                        actual=prices[target_rows(plan.origins, cfg.horizon)],
-                        last_price=prices[plan.origins - 1], season=season,
-                        season_words=season_words, observed=observed,
-                        unscored_targets=unscored,
-                        last_window=gather_inputs(scaled[-1], np.array([series.n]), cfg.window))
+    data = windowed(cfg, source, series, plan, scalers, scaled, observed, season=season,
+                    season_words=season_words, unscored_targets=unscored)
     for k in range(plan.k):   # refuse before training, not after: a scale MASE cannot have
         data.naive_scale(k)
     return data
+
+
+def windowed(cfg: ForecastDataConfig, source: str, series: Series, plan: Plan,
+             scalers: tuple[Scaler, ...], scaled: list[np.ndarray], observed: np.ndarray,
+             **facts) -> ForecastData:
+    """`plan`'s windows and price truth, a block per scaler (`scaled`: the inputs it scaled),
+    `facts` the other fields: a run's data (`prepare`) and a new file's (`fjax score`)."""
+    prices = series.values[:, 0]
+    change = targets(prices, plan.origins, cfg.horizon, cfg.transform)
+    x = np.concatenate([gather_inputs(inputs, plan.origins, cfg.window) for inputs in scaled])
+    y = np.concatenate([((change - s.offset[0]) / s.scale[0]).astype(np.float32)
+                        for s in scalers])
+    return ForecastData(source=source, series=series, transform=cfg.transform,
+                        feature_transforms=cfg.used_feature_transforms, scalers=scalers,
+                        plan=plan, x=x, y=y, actual=prices[target_rows(plan.origins, cfg.horizon)],
+                        last_price=prices[plan.origins - 1], observed=observed,
+                        last_window=gather_inputs(scaled[-1], np.array([series.n]), cfg.window),
+                        **facts)
 
 
 def check_scaled(z: np.ndarray, scaled: list[np.ndarray], columns: tuple[str, ...],

@@ -23,14 +23,14 @@ import pandas as pd
 
 from fjax.config import to_dict
 from fjax.config_fields import frozen_config
-from fjax.data.series import inputs_first_row, targets, to_inputs
+from fjax.data.series import inputs_first_row, to_inputs
 from fjax.data.timeseries import duration_text, load_series
-from fjax.data.windows import Plan, gather_inputs, target_rows
+from fjax.data.windows import Plan, target_rows
 from fjax.datasets import read_table
 from fjax.report.files import RunDir, markdown_table
 from fjax.tasks.experiment import setup_words, warned_setup_changes
 from fjax.tasks.forecast.ahead import forecast_fields, forecast_windows
-from fjax.tasks.forecast.data import ForecastData, date_texts
+from fjax.tasks.forecast.data import ForecastData, date_texts, windowed
 from fjax.tasks.forecast.evaluate import in_float64, point_metrics
 from fjax.tasks.forecast.model_file import SavedForecaster, date_numbers, read_forecaster
 from fjax.tasks.forecast.report import ahead_frame, grid_point_text
@@ -131,10 +131,7 @@ def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tup
                        series.columns, source)
     z = to_inputs(series.values, d.transform, transforms, series.columns,
                   dates=series.dates, source=source)
-    scaled = model.scaler.transform(z)
     origins = np.arange(max(end, window + first), series.n - horizon + 1)
-    prices = series.values[:, 0]
-    off, scale = model.scaler.offset[0], model.scaler.scale[0]
     rows = target_rows(origins, horizon)
     observed = (np.ones(rows.shape, bool) if series.made is None else ~series.made[rows])
     n = len(origins)
@@ -142,13 +139,8 @@ def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tup
                 val=np.zeros((1, n), np.float32), test=np.ones((1, n), np.float32),
                 spans=({"train": (0, 0), "val": None, "test": (end, series.n)},),
                 window=window, horizon=horizon)
-    data = ForecastData(
-        source=source, series=series, transform=d.transform, feature_transforms=transforms,
-        scalers=(model.scaler,), plan=plan, x=gather_inputs(scaled, origins, window),
-        y=((targets(prices, origins, horizon, d.transform) - off) / scale).astype(np.float32),
-        actual=prices[rows], last_price=prices[origins - 1], observed=observed,
-        last_window=gather_inputs(scaled, np.array([series.n]), window))
-    return data, end
+    return windowed(d, source, series, plan, (model.scaler,), [model.scaler.transform(z)],
+                    observed), end
 
 
 @in_float64
