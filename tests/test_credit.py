@@ -1555,3 +1555,19 @@ def test_mlp_reason_codes_meet_the_integration_tolerance(csv_path):
         grad = (on * mlp["out_k"][:, 0]) @ mlp["hidden_0_k"].T
         exact.append((row - ref) * grad.mean(axis=0))
     np.testing.assert_allclose(contrib, by_attribute(exact, attrs)[1], atol=2e-3)
+
+
+def test_default_costs_on_a_users_own_file_are_noted_as_german_credits():
+    """A file of one's own run at the default 5:1 costs is told the threshold follows
+    German credit's costs, not the lender's; set costs, or the German data, are not."""
+    from fjax.tasks.credit.run import report_notes
+
+    def cost_notes(data: CreditDataConfig) -> list[str]:
+        return [n for n in report_notes(Config(data=data), 5, 1, 1, bad_rate=0.067)
+                if "--data.cost-fn" in n]
+
+    noted = cost_notes(CreditDataConfig(path="loans.csv"))
+    assert len(noted) == 1 and "German credit" in noted[0] and "0.067" in noted[0]
+    assert not cost_notes(CreditDataConfig(path="loans.csv", cost_fn=12.0))
+    assert not cost_notes(CreditDataConfig(path="loans.csv", cost_fp=0.5))
+    assert not cost_notes(CreditDataConfig())

@@ -27,7 +27,7 @@ from fjax.stability import psi, psi_chance
 from fjax.tasks.credit.age import age_check
 from fjax.tasks.credit.bands import hosmer_lemeshow, pd_bands
 from fjax.tasks.credit.characteristics import characteristics
-from fjax.tasks.credit.config import Config, ScorecardConfig
+from fjax.tasks.credit.config import Config, CreditDataConfig, ScorecardConfig
 from fjax.tasks.credit.data import CreditData, code_words, load
 from fjax.tasks.credit.fairness import FOUR_FIFTHS, PROXY_AUC, fair_lending, proxy_screen
 from fjax.tasks.credit.final import FinalModel, optimum_gap, points_table, refit
@@ -207,6 +207,16 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
                      "each applicant's rows are kept in one fold, so no model validates on "
                      "an applicant it trained on (folds stratified by the applicant's worst "
                      "label).")
+    d, defaults = config.data, CreditDataConfig()
+    if d.path is not None and (d.cost_fn, d.cost_fp) == (defaults.cost_fn, defaults.cost_fp):
+        rate = "" if bad_rate is None else f", this file's {bad_rate:.3f}"
+        notes.append(f"The costs are fjax's defaults, German credit's documented ones "
+                     f"(accepting a bad applicant {d.cost_fn:g}, rejecting a good one "
+                     f"{d.cost_fp:g}; its bad rate is 0.300{rate}), not costs set for this "
+                     "file: the threshold t, the decisions and every cost in this report "
+                     "follow from them. Set the lender's own with --data.cost-fn (the loss "
+                     "on an accepted bad) and --data.cost-fp (the profit forgone on a "
+                     "rejected good).")
     train = (chosen or config).train   # a grid over train.* sets the chosen one's
     if train.restore_best or train.patience:
         notes.append("train.restore_best / train.patience select epochs on the validation "
