@@ -1571,3 +1571,31 @@ def test_default_costs_on_a_users_own_file_are_noted_as_german_credits():
     assert not cost_notes(CreditDataConfig(path="loans.csv", cost_fn=12.0))
     assert not cost_notes(CreditDataConfig(path="loans.csv", cost_fp=0.5))
     assert not cost_notes(CreditDataConfig())
+
+
+def test_reason_values_read_each_column_once_and_match_the_rows():
+    """A reason code's value is its row's own value of the attribute named ("<missing>" for
+    a missing one), read by column: per row and reason through pandas it took 11 s of a
+    30,000-applicant run. Oracle: the values by hand."""
+    from fjax.tasks.credit.scoring import reason_values
+
+    class Counting(pd.DataFrame):
+        reads = 0
+
+        def __getitem__(self, key):
+            Counting.reads += 1
+            return super().__getitem__(key)
+
+    n = 300
+    frame = Counting({"income": np.where(np.arange(n) % 7 == 0, np.nan, np.arange(n) * 1.5),
+                      "purpose": pd.Categorical(np.array(["car", "tv", "other"])[np.arange(n) % 3]),
+                      "lines": np.arange(n) % 4})
+    attrs = np.array(["income", "purpose", "lines", ""])[np.arange(n) % 4].tolist()
+    got = reason_values(frame, attrs)
+    want = ["" if a == "" else
+            "<missing>" if a == "income" and r % 7 == 0 else
+            str(r * 1.5) if a == "income" else
+            ["car", "tv", "other"][r % 3] if a == "purpose" else str(r % 4)
+            for r, a in enumerate(attrs)]
+    assert got == want
+    assert Counting.reads <= 3

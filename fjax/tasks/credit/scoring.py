@@ -55,12 +55,19 @@ def scored(final: FinalModel, frame: pd.DataFrame, calibrator, threshold: float,
     for i in range(k):
         attr = [r[i][0] if len(r) > i else "" for r in reasons]
         out[f"reason_{i + 1}"] = attr
-        out[f"value_{i + 1}"] = [shown(frame[a].iloc[row]) if a else ""
-                                 for row, a in enumerate(attr)]
+        out[f"value_{i + 1}"] = reason_values(frame, attr)
         out[f"points_{i + 1}"] = [float(scale.points(r[i][1])) if len(r) > i else np.nan
                                   for r in reasons]
     completeness = float(np.max(np.abs(contrib.sum(axis=1) - (z - ref_logit))))
     return out, contrib, names, ref_logit, completeness
+
+
+def reason_values(frame: pd.DataFrame, attributes: list[str]) -> list[str]:
+    """Each row's value of its reason's attribute (`attributes[row]`; "" for none), each
+    column read once: `.array[row]` is `.iloc[row]`'s value without pandas' per-call cost
+    (per row, 11 s of a 30,000-applicant run)."""
+    columns = {a: frame[a].array for a in dict.fromkeys(attributes) if a}
+    return [shown(columns[a][row]) if a else "" for row, a in enumerate(attributes)]
 
 
 def shown(value) -> str:
