@@ -8,6 +8,7 @@ import dataclasses
 import re
 import warnings
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,7 @@ class CreditData:
     later_seen_earlier: int = 0        # later applicants whose id also has earlier rows
     date_spans: dict | None = None     # "earlier"/"later": [first, last] date
     coded_numbers: tuple[str, ...] = ()  # numeric columns that look like codes (a warning)
+    outlying: Mapping[str, Mapping[str, float]] | None = None  # `outlying_numbers`
     age: str | None = None             # the scored age column to check (data.age_column)
 
 
@@ -142,7 +144,8 @@ def load(config: Config) -> CreditData:
                         if cfg.id_column else 0)
     return CreditData(frame=earlier.reset_index(drop=True), schema=schema, y=y, ids=ids,
                       folds=folds, new=load_new_applicants(cfg, schema),
-                      repeated_ids=repeated_ids, coded_numbers=tuple(coded), age=age, **held_out)
+                      repeated_ids=repeated_ids, coded_numbers=tuple(coded),
+                      outlying=outlying_numbers(earlier, schema), age=age, **held_out)
 
 
 def check_earlier_classes(frame: pd.DataFrame, later: np.ndarray, target: str, among: str,
@@ -203,6 +206,42 @@ def coded_numbers(frame: pd.DataFrame, schema: TableSchema, declared: tuple[str,
         if np.all(values == np.round(values)) and len(np.unique(values)) > 2:
             found.append(column)
     return found
+
+
+SCALE_RATIO = 5.0   # a standard deviation this many times its capped one is set by a few values
+
+
+def outlying_numbers(frame: pd.DataFrame, schema: TableSchema) -> dict[str, dict[str, float]]:
+    """Numeric columns whose standard deviation exceeds `SCALE_RATIO` times that of their
+    values capped at the 1st and 99th percentiles: a few extreme values (an absurd entry,
+    a sentinel code such as 98) set the scale a standardized column is read on, so its
+    bulk barely moves a linear score. Each with those figures and its range; a column
+    whose capped values are constant (a rare flag) has no bulk to lose and is not one."""
+    found = {}
+    for column in schema.numeric:
+        x = numeric_values(frame, column)
+        x = x[~np.isnan(x)]
+        if len(x) < 2:
+            continue
+        p1, p99 = np.percentile(x, [1, 99])
+        std, capped = np.std(x), np.std(np.clip(x, p1, p99))
+        if capped > 0 and std > SCALE_RATIO * capped:
+            found[column] = {"std": float(std), "capped_std": float(capped), "p1": float(p1),
+                             "p99": float(p99), "min": float(x.min()), "max": float(x.max())}
+    return found
+
+
+def outlying_words(outlying: Mapping[str, Mapping[str, float]]) -> str:
+    """The report's note on the `outlying_numbers` columns, with the fixes."""
+    named = "; ".join(
+        f"{c!r} (standard deviation {f['std']:.4g}, {f['capped_std']:.4g} capped at its 1st "
+        f"and 99th percentiles, {f['p1']:.4g} and {f['p99']:.4g}; range {f['min']:.4g} to "
+        f"{f['max']:.4g})" for c, f in outlying.items())
+    return (f"A few extreme values set the scale of {len(outlying)} standardized "
+            f"column(s): {named}. Standardized, each column's bulk is squeezed into a "
+            "sliver of its range and barely moves the score. Cap such a column in the "
+            "file (at its 99th percentile, say), set codes that mean 'unknown' (such as 96 "
+            "or 98) missing, or bin it with --data.woe numeric.")
 
 
 def code_words(column: str) -> str:

@@ -28,7 +28,7 @@ from fjax.tasks.credit.age import age_check
 from fjax.tasks.credit.bands import hosmer_lemeshow, pd_bands
 from fjax.tasks.credit.characteristics import characteristics
 from fjax.tasks.credit.config import Config, CreditDataConfig, ScorecardConfig
-from fjax.tasks.credit.data import CreditData, code_words, load
+from fjax.tasks.credit.data import CreditData, code_words, load, outlying_words
 from fjax.tasks.credit.fairness import FOUR_FIFTHS, PROXY_AUC, fair_lending, proxy_screen
 from fjax.tasks.credit.final import FinalModel, optimum_gap, points_table, refit
 from fjax.tasks.credit.members import METRICS
@@ -189,13 +189,15 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
                  repeated_ids: int = 0, resumed: Mapping[str, int] | None = None,
                  withheld: int = 0,
                  coded: Sequence[str] = (), age_unchecked: str | None = None,
+                 outlying: Mapping[str, Mapping[str, float]] | None = None,
                  optimum_points: float | None = None,
                  completeness: float | None = None) -> list[str]:
     """What a reader must know to trust (or discount) the numbers; `chosen` is the best
     configuration, `mean_pd` its mean out-of-fold PD and `bad_rate` the data's;
     `resumed` the epoch each population's checkpoint restored (`resumed_epochs`);
     `withheld` the rejected applicants a scorecard.no_reasons attribute was a principal
-    reason for; `coded` the numeric columns that look like codes; `age_unchecked`
+    reason for; `coded` the numeric columns that look like codes; `outlying` those a few
+    extreme values scale (`outlying_numbers`), noted where standardized; `age_unchecked`
     data.age_column where the model does not score it; `optimum_points` the most points a
     logistic refit's score moves when solved to its objective's optimum (`optimum_gap`);
     `completeness` an MLP's largest integrated-gradient completeness error (logit)."""
@@ -294,6 +296,8 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
                      f"--data.drop {' '.join(config.scorecard.no_reasons)} (or "
                      "--data.protected, which also reports approval rates per group).")
     notes += [code_words(column) + "." for column in coded]
+    if outlying and (chosen or config).data.woe == "none":
+        notes.append(outlying_words(outlying))
     if not config.data.protected_columns:
         notes.append("No data.protected columns: the report has no fair-lending figures. "
                      "Name the columns of sex, marital status, national origin or any other "
@@ -426,6 +430,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                          resumed,
                          final_facts["rejected_with_withheld_reason"], data.coded_numbers,
                          age_unchecked=config.data.age_column if not data.age else None,
+                         outlying=data.outlying,
                          optimum_points=None if gap is None else abs(float(scale.points(gap))),
                          completeness=None if final.config.model.kind == "logistic" else
                          final_facts["attribution_completeness_max_error"])
