@@ -7,6 +7,7 @@ refused before anything is written."""
 import dataclasses
 import json
 import shutil
+import warnings
 
 import jax
 import numpy as np
@@ -15,6 +16,7 @@ import pytest
 from flax import serialization
 
 from fjax import cli
+from fjax.tasks.forecast import run
 from fjax.tasks.forecast.frozen import ScoreConfig, run_rows_end, score
 from fjax.tasks.forecast.model_file import read_forecaster
 from fjax.tasks.frozen import MODEL_FILE
@@ -163,6 +165,29 @@ def test_bad_files_are_refused_before_anything_is_written(saved_run, tmp_path, c
                      str(root / "full.csv"), "--out", str(dest)]) == 2
     assert "has no saved model (model.msgpack)" in capsys.readouterr().err
     assert not dest.exists()
+
+
+def test_an_outage_in_a_newer_file_of_every_days_rows_is_warned_as_the_run_warns(tmp_path):
+    """Crypto trades every day. `fjax run forecast` warns of spacings over 1.5x the median
+    in such a series (outages, under max_gap 7, each read as one row), but scoring a newer
+    file did not: 2 days lost after the run's last row (2024-04-29, a Monday) were
+    scored, windows across them taking a 3-day move for one step, without a word."""
+    days = pd.date_range("2024-01-01", periods=160, freq="D")
+    prices = 100 * np.exp(np.cumsum(0.03 * np.random.default_rng(1).standard_normal(160)))
+    frame = pd.DataFrame({"Date": days, "price": prices})
+    frame.iloc[:120].to_csv(tmp_path / "prices.csv", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # the run's own file has no outage
+        out = run(make_config(tmp_path, GAUSSIAN), progress=False)
+        score(ScoreConfig(run=str(out), data=str(tmp_path / "prices.csv"),
+                          out=str(tmp_path / "own")))
+    newer = tmp_path / "newer.csv"
+    frame.drop(index=[120, 121]).to_csv(newer, index=False)
+    with pytest.warns(UserWarning, match=r"run through weekends .* 1 spacing\(s\) exceed 1.5x "
+                      r"the median 1 day.*the longest 3 days from 2024-04-29 to 2024-05-02.*"
+                      r"with its run.s --data.max-gap and --data.missing"):
+        scored = score(ScoreConfig(run=str(out), data=str(newer), out=str(tmp_path / "new")))
+    assert json.loads((scored / "score.json").read_text())["windows"] == 38 - 2 + 1
 
 
 def test_a_file_without_dates_is_matched_by_row_number(saved_run):

@@ -159,11 +159,7 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
     frame, source = read_frame(cfg)
     series = load_series(frame, cfg.columns, date_column=cfg.date_column, missing=cfg.missing,
                          max_gap=cfg.max_gap, source=source)
-    if (note := inserted_note(series)) is not None:
-        warnings.warn(f"--data.missing ffill inserted {series.inserted_rows} rows to close "
-                      f"date gaps. {note}", stacklevel=2)
-    if (note := outage_note(spacing_facts(series.dates), cfg.max_gap)) is not None:
-        warnings.warn(note, stacklevel=2)
+    warn_spacing(series, cfg.max_gap)
     feature_transforms = cfg.used_feature_transforms
     first = inputs_first_row(cfg.transform, feature_transforms)
     plan = plan_windows(series.n, window=cfg.window, horizon=cfg.horizon, stride=cfg.stride,
@@ -272,6 +268,18 @@ def inserted_note(series: Series) -> str | None:
     return (f"Inserted rows are {share:.0%} of the series: that share of every window's "
             "inputs are carried-forward prices. For session data (market hours, trading "
             "days) allow the breaks with a larger --data.max-gap instead of filling them")
+
+
+def warn_spacing(series: Series, max_gap: float, after: str = "") -> None:
+    """Warn where date gaps were mostly filled (`inserted_note`) or outages of a series
+    that runs every day passed `max_gap` (`outage_note`), `after` closing each warning:
+    for a run's file, and for the newer file `fjax score forecast` reads, whose windows
+    cross them as well."""
+    if (note := inserted_note(series)) is not None:
+        warnings.warn(f"--data.missing ffill inserted {series.inserted_rows} rows to close "
+                      f"date gaps. {note}{after}", stacklevel=3)
+    if (note := outage_note(spacing_facts(series.dates), max_gap)) is not None:
+        warnings.warn(note + after, stacklevel=3)
 
 
 def without_made_targets(plan: Plan, made: np.ndarray | None) -> tuple[Plan, np.ndarray, int]:

@@ -30,7 +30,7 @@ from fjax.datasets import read_table
 from fjax.report.files import RunDir, markdown_table
 from fjax.tasks.experiment import setup_words, warned_setup_changes
 from fjax.tasks.forecast.ahead import forecast_fields, forecast_windows
-from fjax.tasks.forecast.data import ForecastData, date_texts, windowed
+from fjax.tasks.forecast.data import ForecastData, date_texts, warn_spacing, windowed
 from fjax.tasks.forecast.evaluate import in_float64, point_metrics
 from fjax.tasks.forecast.model_file import SavedForecaster, date_numbers, read_forecaster
 from fjax.tasks.forecast.report import ahead_frame, grid_point_text
@@ -120,6 +120,9 @@ def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tup
     d = model.config.data
     series = load_series(frame, d.columns, date_column=d.date_column, missing=d.missing,
                          max_gap=d.max_gap, source=source)
+    warn_spacing(series, d.max_gap, f" (the saved model reads {source} with its run's "
+                 "--data.max-gap and --data.missing: changing them takes a new `fjax run "
+                 "forecast`)")
     transforms = d.used_feature_transforms
     first, window, horizon = inputs_first_row(d.transform, transforms), d.window, d.horizon
     if series.n < window + first:
