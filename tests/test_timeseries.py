@@ -153,6 +153,19 @@ def test_a_repeated_local_hour_at_a_dst_change_says_how_to_keep_both_rows():
         load(daily)
 
 
+def test_a_repeated_hour_written_with_its_utc_offset_is_a_plain_duplicate():
+    """Hourly crypto bars written 2024-01-01 05:00:00+00:00 repeat one bar: the same
+    instant twice, which no daylight-saving change explains, yet the refusal advised
+    writing each time with its UTC offset, as the file already does."""
+    stamps = pd.date_range("2024-01-01", periods=12, freq="h", tz="UTC").astype(str)
+    for written in (stamps, stamps.str.replace("+00:00", "Z")):
+        frame = pd.DataFrame({"Date": written.insert(6, written[5]),
+                              "Close": np.linspace(10.0, 20.0, 13)})
+        with pytest.raises(ValueError, match=r"duplicate dates \(first 2024-01-01 05:00:00 "
+                           r"at rows 5 and 6\); keep one row per date$"):
+            load(frame)
+
+
 def test_a_duplicate_date_in_a_newest_first_file_is_named_with_the_file_rows():
     """It was called unsorted ("sort the file"), as a reversed file is not increasing."""
     frame = table()

@@ -22,7 +22,7 @@ import pandas as pd
 
 from fjax.data.checks import first_unscalable
 from fjax.data.columns import did_you_mean, resolve_column
-from fjax.datasets import read_dates
+from fjax.datasets import read_dates, writes_offset, zoned
 
 MISSING = ("error", "ffill")
 
@@ -105,6 +105,12 @@ def dst_note(dates: np.ndarray) -> str:
     return DST_NOTE
 
 
+def written_offsets(column: pd.Series) -> bool:
+    """Whether the times carry their UTC offsets (a time zone, or +00:00 written after
+    them): a repeated one is then the same instant twice, never a daylight-saving hour."""
+    return zoned(column) or bool(writes_offset(column.dropna()).any())
+
+
 def checked_dates(df: pd.DataFrame, column: str, source: str) -> tuple[np.ndarray, bool, bool]:
     """(parsed, strictly increasing dates, whether the file runs newest first: then they
     are its dates reversed, as many exchanges export them, whether they are UTC:
@@ -137,7 +143,8 @@ def checked_dates(df: pd.DataFrame, column: str, source: str) -> tuple[np.ndarra
         rows = sorted((len(d) - 1 - i, len(d) - i) if newest_first else (i - 1, i))
         raise ValueError(f"date column {column!r} of {source} has {len(dup)} duplicate dates "
                          f"(first {_day(d[i])} at rows {rows[0]} and {rows[1]}); keep one "
-                         "row per date" + ("" if utc else dst_note(d)))
+                         "row per date" + ("" if utc or written_offsets(df[column])
+                                           else dst_note(d)))
     return d, newest_first, utc
 
 
