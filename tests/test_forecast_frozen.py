@@ -144,7 +144,9 @@ def test_bad_files_are_refused_before_anything_is_written(saved_run, tmp_path, c
     refused(full.iloc[-short + 1:], rf"has {short - 1} rows.* give at least {short} rows")
     revised = full.copy()
     revised.loc[RUN_ROWS - 1, "price"] *= 1.01
-    refused(revised, r"column 'price' on \d{4}-\d\d-\d\d is .* the file revises the run's")
+    was, now = (float(f.loc[RUN_ROWS - 1, "price"]) for f in (full, revised))
+    refused(revised, rf"column 'price' on \d{{4}}-\d\d-\d\d is {now!r}, the run read "
+            rf"{was!r}: the file revises the run's")   # numbers, not np.float64(...)
     refused(full.iloc[:RUN_ROWS - 5], "before the run's last row")
     # new rows only, one business day left out: Tuesday 4 days after the run's last row,
     # a Friday, where the run's dates are at most 3 days apart (the Monday passes quietly);

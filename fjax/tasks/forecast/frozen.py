@@ -81,7 +81,8 @@ def run_rows_end(model: SavedForecaster, dates: np.ndarray, values: np.ndarray,
         i, j = np.argwhere(~same)[0]
         raise ValueError(
             f"--data {source}: column {columns[j]!r} on {np.array(stamps)[held][i]} is "
-            f"{values[at[held]][i, j]!r}, the run read {model.tail_values[held][i, j]!r}: "
+            f"{float(values[at[held]][i, j])!r}, the run read "
+            f"{float(model.tail_values[held][i, j])!r}: "
             "the file revises the run's rows (or its dates are not the run's), so the run's "
             "scaler and backtest do not describe it; retrain on it with `fjax run forecast`"
             + ROW_NUMBERS * (not model.dated))
