@@ -144,6 +144,7 @@ def test_ahead_equals_a_numpy_rebuild_from_the_csv(ahead_run):
     last_date = frame["Date"].iloc[-1]
     assert m["ahead"]["issued"] == str(last_date.date())
     assert (pd.to_datetime(table["issued"]) == last_date).all()
+    assert "date" not in table   # trading days: the next rows' dates are not known
     spans = m["data"]["spans"][-1]
     assert m["ahead"]["train_last_date"] == spans["train_dates"][1]
     assert m["ahead"]["rows_after_training"] == len(frame) - spans["train_rows"][1]
@@ -191,3 +192,34 @@ def test_the_ahead_forecast_changes_no_backtest_number(ahead_run, monkeypatch):
         del m["ahead"], m["timing"]
     assert a == b
     assert (out / "forecast.csv").read_bytes() == (other / "forecast.csv").read_bytes()
+
+
+@pytest.mark.parametrize("spacing", ["days", "unix_hours"])
+def test_rows_evenly_spaced_give_each_steps_date(tmp_path, spacing):
+    """Crypto trades every day and every hour, yet ahead.csv gave only the date issued,
+    leaving the user to count the steps' days (weekends included) or hours. Where every
+    spacing is the same, step h is the last date plus h spacings: after Friday
+    2024-04-26, Saturday to Monday; after 20:00 UTC, 21:00 to 23:00 UTC, as unix times
+    read. Trading days (weekends between) get no dates: no calendar is assumed."""
+    n, freq = 117, {"days": "D", "unix_hours": "h"}[spacing]
+    dates = pd.date_range("2024-01-01", periods=n, freq=freq)
+    prices = 100 * np.exp(np.cumsum(0.03 * np.random.default_rng(3).standard_normal(n)))
+    unix = (dates - pd.Timestamp(0)) // pd.Timedelta(seconds=1)
+    written = unix if spacing == "unix_hours" else dates
+    pd.DataFrame({"Date": written, "price": prices}).to_csv(tmp_path / "prices.csv",
+                                                            index=False)
+    spec = dict(GAUSSIAN, data=dict(GAUSSIAN["data"], horizon=3))
+    out = run(make_config(tmp_path, spec), progress=False)
+    table = pd.read_csv(out / "ahead.csv")
+    after = dates[-1] + pd.to_timedelta(np.arange(1, 4), unit=freq)
+    if spacing == "days":
+        assert dates[-1].day_name() == "Friday"
+        assert table["date"].tolist() == ["2024-04-27", "2024-04-28", "2024-04-29"]
+        shown = "2024-04-27 to 2024-04-29"
+    else:
+        assert str(dates[-1]) == "2024-01-05 20:00:00"
+        assert table["date"].tolist() == [str(d) + "+00:00" for d in after]
+        shown = "2024-01-05 21:00 to 2024-01-05 23:00"
+    assert list(table.columns[:3]) == ["step", "issued", "date"]
+    text = (out / "report.md").read_text()
+    assert f"the rows are evenly 1 {spacing.split('_')[-1][:-1]} apart: {shown}" in text

@@ -376,6 +376,19 @@ def spacing_facts(dates: np.ndarray) -> dict | None:
             "weekend_rows": float(np.mean(pd.DatetimeIndex(dates).day_of_week >= 5))}
 
 
+def next_dates(dates: np.ndarray, steps: int) -> np.ndarray | None:
+    """The dates of the `steps` rows after the last where every spacing is the same (a
+    series that runs every day or hour): the last date plus 1..steps spacings. None where
+    spacings vary (trading days' weekends: the next rows' dates need a calendar) or there
+    are no dates."""
+    if not np.issubdtype(dates.dtype, np.datetime64) or len(dates) < 2:
+        return None
+    step = np.diff(dates.astype("datetime64[ns]"))
+    if (step != step[0]).any():
+        return None
+    return dates[-1] + np.arange(1, steps + 1) * step[0]
+
+
 WEEKEND_SHARE = 0.2
 """Above this share of rows on Saturdays and Sundays a series runs every day (crypto,
 2/7 = 29%); trading days have none (a market opening Monday morning in Asia: a few %)."""

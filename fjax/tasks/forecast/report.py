@@ -8,10 +8,11 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from fjax.data.timeseries import duration_text
 from fjax.report.files import markdown_table, number_text
 from fjax.tasks.experiment import resumed_from
 from fjax.tasks.forecast.config import Config
-from fjax.tasks.forecast.data import ForecastData, outage_note
+from fjax.tasks.forecast.data import ForecastData, date_texts, next_dates, outage_note
 from fjax.tasks.forecast.evaluate import Evaluation
 
 SIGNIFICANT = 12  # digits of forecast.csv's prices: 4 decimals at 3e7, exact to 2 below 1e9
@@ -85,6 +86,9 @@ def ahead_frame(data: ForecastData, ahead: dict, m: dict) -> pd.DataFrame:
     frame = pd.DataFrame({"step": np.arange(1, h + 1),
                           "issued": csv_dates(data, np.full(h, data.series.n - 1)),
                           "forecast": ahead["forecast"]})
+    if (after := next_dates(data.series.dates, h)) is not None:   # evenly spaced rows
+        frame.insert(2, "date", pd.DatetimeIndex(after).tz_localize("UTC")
+                     if data.series.utc else after)
     for name in ("lower", "upper", "seed_spread"):
         if name in ahead:
             frame[name] = ahead[name]
@@ -124,10 +128,23 @@ def ahead_table(table: pd.DataFrame, steps: int) -> str:
     """`ahead.csv`'s `shown_steps` rows by `AHEAD`; the test coverage in percent, as the
     text gives the nominal level, where the file keeps the share."""
     shown = table[table["step"].isin(shown_steps(steps))].drop(columns="issued")
+    if "date" in shown:
+        shown = shown.assign(date=step_texts(table)[shown.index])
     if "test_coverage" in shown:
         shown = shown.assign(test_coverage=100 * shown["test_coverage"]).rename(
             columns={"test_coverage": "test_coverage %"})
     return markdown_table(shown, AHEAD)
+
+
+def step_texts(table: pd.DataFrame) -> np.ndarray:
+    """The steps' dates of `ahead_frame`'s table as the report writes dates."""
+    return np.array(date_texts(pd.DatetimeIndex(table["date"]).tz_localize(None).to_numpy()))
+
+
+def spacing(table: pd.DataFrame) -> int:
+    """Nanoseconds between the evenly spaced rows of `ahead_frame`'s table (issued to
+    step 1)."""
+    return (pd.Timestamp(table["date"].iloc[0]) - pd.Timestamp(table["issued"].iloc[0])).value
 
 
 def ahead_lines(a: dict, m: dict, table: pd.DataFrame, config: Config) -> list[str]:
@@ -146,8 +163,11 @@ def ahead_lines(a: dict, m: dict, table: pd.DataFrame, config: Config) -> list[s
         if a["last_observed_date"] != a["issued"] else ""))
     lines = [f"## Forecast for the {a['steps']} step(s) after the data", "",
              f"{who}, on the last {d.window} rows ({' to '.join(a['window_dates'])}{last}), "
-             f"forecasts {after}: step h is the h-th row after it in the file's own "
-             "spacing (no calendar is assumed). It was trained on rows up to "
+             f"forecasts {after}: step h is the h-th row after it"
+             + (" in the file's own spacing (no calendar is assumed)" if "date" not in table
+                else f"; the rows are evenly {duration_text(spacing(table))} apart: "
+                f"{' to '.join(step_texts(table)[[0, -1]])} (`date` in `ahead.csv`)")
+             + ". It was trained on rows up to "
              f"{a['train_last_date']}, {a['rows_after_training']} rows before the last"
              + (f" (its epochs and settings chosen on the validation rows up to "
                 f"{a['val_last_date']})" if "val_last_date" in a else "")
