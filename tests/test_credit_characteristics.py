@@ -90,7 +90,7 @@ def test_a_column_that_leaks_the_label_is_named_first_in_the_report(tmp_path):
 
 def test_characteristics_describe_the_monotone_bins_the_model_uses():
     """With data.woe_monotone the table's bins, trend and IV are the pooled bins' (those
-    `fit_numeric_woe(monotone=True)` makes), not plain quantile bins."""
+    `fit_numeric_woe(monotone=True)` makes), not the unpooled bins."""
     from fjax.data.woe import fit_numeric_woe
     rng = np.random.default_rng(0)
     x = np.repeat(np.arange(5.0), 200)

@@ -115,32 +115,99 @@ def test_weight_of_evidence_matches_a_hand_computed_table():
 
 
 def test_numeric_woe_bins_all_hold_training_rows():
-    """A count with most rows at its minimum: the quantile edges 1, 1, 2, 2 leave the bins
-    below 1 and [1, 1) empty (an empty bin's WOE is ln(Bad / G), about -0.85 at 30% bads)."""
+    """A count with most rows at its minimum: the quantile edges 1, 1, 2, 2 left the bins
+    below 1 and [1, 1) empty (an empty bin's WOE is ln(Bad / G), about -0.85 at 30% bads).
+    Its bins are its values 1, 2, 3 (60%, 25%, 15% of the rows), each holding rows."""
     x = np.array([1.0] * 12 + [2.0] * 5 + [3.0] * 3)
     y = np.array([0, 1] * 6 + [0, 0, 0, 1, 1] + [1, 0, 1], np.float64)
     num = fit_numeric_woe(x, y, n_bins=5)
-    np.testing.assert_allclose(num.edges, [2.0])
+    np.testing.assert_allclose(num.edges, [2.0, 3.0])
     counts = np.bincount(num.bin_of(x), minlength=len(num.edges) + 1)
     assert (counts > 0).all()
-    # bins [.., 2): 6 good 6 bad; [2, ..): 4 good 4 bad (G = Bad = 10, 2 bins)
-    g, b = np.array([6, 4]) + 0.5, np.array([6, 4]) + 0.5
+    # bins [.., 2): 6 good 6 bad; [2, 3): 3 good 2 bad; [3, ..): 1 good 2 bad (3 bins)
+    g, b = np.array([6, 3, 1]) + 0.5, np.array([6, 2, 2]) + 0.5
     expect = np.log((g / g.sum()) / (b / b.sum()))
     np.testing.assert_allclose(num.transform(np.array([0.0, 1.0, 2.5, 9.0])),
-                               expect[[0, 0, 1, 1]])
+                               expect[[0, 0, 1, 2]])
 
 
-@pytest.mark.parametrize("rest", [np.ones(10), np.arange(1.0, 11.0)])
-def test_numeric_woe_keeps_a_flag_or_a_count_mostly_at_its_minimum(rest):
+@pytest.mark.parametrize("rest, edges, good, bad", [
+    (np.ones(10), [1.0], [80, 5], [10, 5]),                         # {0}, {1}
+    (np.arange(1.0, 11.0), [1.0, 6.0], [80, 2, 3], [10, 3, 2])])    # {0}, {1..5}, {6..10}
+def test_numeric_woe_keeps_a_flag_or_a_count_mostly_at_its_minimum(rest, edges, good, bad):
     """A 0/1 flag with 10% ones, and a count with 90% zeros: every quantile edge is 0, and
-    dropping that edge left one bin (WOE 0 for every row), so the column was lost."""
+    dropping that edge left one bin (WOE 0 for every row), so the column was lost. The
+    count's ones to tens (1% each) make two bins of the 5% minimum share."""
     x = np.r_[np.zeros(90), rest]
     y = np.r_[np.tile([1.0] + [0.0] * 8, 10), np.tile([1.0, 0.0], 5)]   # 10% vs 50% bad
     num = fit_numeric_woe(x, y, n_bins=5)
-    np.testing.assert_allclose(num.edges, [1.0])
-    g, b = np.array([80, 5]) + 0.5, np.array([10, 5]) + 0.5   # {0}, {>= 1}; 2 bins
+    np.testing.assert_allclose(num.edges, edges)
+    g, b = np.array(good) + 0.5, np.array(bad) + 0.5
     expect = np.log((g / g.sum()) / (b / b.sum()))
-    np.testing.assert_allclose(num.transform(np.array([0.0, 1.0, 7.0])), expect[[0, 1, 1]])
+    np.testing.assert_allclose(num.transform(x), expect[num.bin_of(x)])
+    np.testing.assert_allclose(num.transform(np.array([0.0, 1.0, 70.0])), expect[[0, 1, -1]])
+
+
+@pytest.mark.parametrize("n_bins, edges", [(5, [1.0, 2.0, 3.0]), (20, [1.0, 2.0, 3.0]),
+                                            (2, [1.0])])
+def test_numeric_woe_bins_a_count_mostly_zero_by_its_values(n_bins, edges):
+    """A days-past-due count, 80% zeros, then 1, 2, 3 and the code 98: quantile edges, all 0,
+    made bins {0} and {1+} whatever n_bins; a scorecard bins it {0}, {1}, {2}, {3+}, each
+    bin holding at least 5% of the rows (10 of 200; {3, 98} holds exactly 10)."""
+    x = np.repeat([0.0, 1.0, 2.0, 3.0, 98.0], [160, 20, 10, 6, 4])
+    bad_per_value = [8, 4, 4, 3, 3]                  # bad rates 5%, 20%, 40%, 50%, 75%
+    y = np.concatenate([np.arange(n) < b for n, b in zip([160, 20, 10, 6, 4], bad_per_value)])
+    y = y.astype(np.float64)
+    num = fit_numeric_woe(x, y, n_bins=n_bins)
+    np.testing.assert_array_equal(num.edges, edges)
+    # by hand: each value's bin, then goods and bads per bin in pandas
+    top = len(edges)
+    frame = pd.DataFrame({"bin": np.minimum(x, top).astype(int), "y": y})
+    bad = frame.groupby("bin")["y"].sum().to_numpy()
+    good = frame.groupby("bin")["y"].count().to_numpy() - bad
+    g, b = good + 0.5, bad + 0.5
+    expect = np.log((g / g.sum()) / (b / b.sum()))
+    np.testing.assert_allclose(num.transform(np.array([0.0, 1.0, 2.0, 3.0, 98.0, 500.0])),
+                               expect[np.minimum([0, 1, 2, 3, 3, 3], top)], rtol=1e-12)
+
+
+def _zero_inflated(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A count with 80% zeros and a logistic target whose log-odds rise with the count but
+    dip at 2, so pooling to a monotone bad rate has bins to merge."""
+    rng = np.random.default_rng(seed)
+    x = np.where(rng.random(n) < 0.8, 0.0, rng.geometric(0.45, n).astype(np.float64))
+    logit = -2.5 + 0.6 * np.minimum(x, 5) - 0.9 * (x == 2)
+    return x, (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.float64)
+
+
+@pytest.mark.parametrize("monotone", [False, True])
+def test_numeric_woe_splits_a_tie_heavy_count_into_bins_of_the_minimum_share(monotone):
+    x, y = _zero_inflated(20_000, 7)
+    train = np.random.default_rng(8).random(len(x)) < 0.8
+    num = fit_numeric_woe(x[train], y[train], n_bins=10, monotone=monotone)
+    lo, hi = np.r_[-np.inf, num.edges], np.r_[num.edges, np.inf]
+    share = np.array([((x[train] >= a) & (x[train] < b)).mean() for a, b in zip(lo, hi)])
+    rate = np.array([y[train][(x[train] >= a) & (x[train] < b)].mean()
+                     for a, b in zip(lo, hi)])
+    assert len(num.woe) > 2 and num.edges[0] == 1.0
+    assert share.min() >= 0.05
+    assert np.isin(num.edges, x[train]).all()
+    if monotone:   # the bad rate only rises with the count, and the WOE only falls
+        assert (np.diff(rate) > 0).all() and (np.diff(num.woe) < 0).all()
+    else:          # the dip at 2 is its own bin, below the bin of 1
+        assert rate[2] < rate[1]
+    assert num.bin_of(np.array([0.0]))[0] == 0
+
+
+def test_numeric_woe_cuts_a_rare_flag_once_and_allows_many_bins():
+    """A flag with 3% ones leaves its ones under the 5% minimum, yet one bin (WOE 0 for all)
+    would lose it; 30 bins of a continuous column hold 1/30 of the rows each, not 5%."""
+    x = np.r_[np.zeros(97), np.ones(3)]
+    y = np.r_[np.zeros(90), np.ones(7), np.ones(3)]
+    np.testing.assert_array_equal(fit_numeric_woe(x, y, n_bins=5).edges, [1.0])
+    x = np.random.default_rng(1).normal(size=900)
+    num = fit_numeric_woe(x, np.zeros(900), n_bins=30)
+    np.testing.assert_array_equal(np.bincount(num.bin_of(x)), np.full(30, 30))
 
 
 def test_numeric_woe_edges_are_observed_values_so_labels_tell_the_bin():

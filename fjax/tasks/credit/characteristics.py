@@ -1,7 +1,7 @@
 """Each characteristic (feature column) on its own: its information value (IV) and WOE
 trend on the labelled applicants, and its stability (CSI) in a later or new group.
 
-The bins are the WOE ones (`fjax.data.woe`: quantile bins of a numeric column, every
+The bins are the WOE ones (`fjax.data.woe`: runs of a numeric column's values, every
 category of a categorical one, missing values apart), fitted on the labelled applicants
 whatever encoding the model uses. IV grows with the number of bins even for noise (a
 300-level column of random codes reaches about 0.5 at 150 bads), so each column's

@@ -54,7 +54,9 @@ class CreditDataConfig(DataConfig):
     woe: Literal["none", "numeric", "all"] = "none"
     """Weight-of-evidence binning: of numeric columns, of all columns, or none."""
     woe_bins: int = 5
-    """Quantile bins per numeric column for weight of evidence."""
+    """Bins per numeric column for weight of evidence, at most: each bin is a run of the
+    column's values holding at least 5% of the training rows (1 / woe_bins above 20), so a
+    count that is mostly 0 gets bins such as {0}, {1}, {2+}, not just {0}, {1+}."""
     woe_monotone: bool = False
     """Merge adjacent WOE bins of each numeric column until its bad rate only rises or only
     falls (the direction of its rank correlation with the label on the training rows)."""

@@ -92,7 +92,7 @@ def proxy_rows(frame: pd.DataFrame, schema: TableSchema, name: str, group: str,
                ) -> list[dict]:
     """The proxy screen of one group: the PD's AUC for membership with DeLong's 95%
     interval (None with under two members or non-members), then each input's cross-fitted
-    AUC alone (`auc_alone`, `bins` quantile bins of a numeric input)."""
+    AUC alone (`auc_alone`, up to `bins` WOE bins of a numeric input)."""
     y = member.astype(np.float64)
     both = min(y.sum(), len(y) - y.sum()) >= 2
     auc, low, high = auc_interval(pd_raw, y) if both else (rank_auc(pd_raw, y), None, None)
