@@ -47,12 +47,27 @@ def test_windows_stay_inside_the_data_and_spans(case):
     plan = plan_windows(**case)
     first = case.get("first", 0)
     assert plan.origins.min() - plan.window >= first
-    assert plan.origins.max() + plan.horizon <= case["n"]
+    assert plan.origins.max() + plan.horizon == case["n"]   # the last row is always tested
     assert np.all(np.diff(plan.origins) == case.get("stride", 1))
     for k, span in enumerate(plan.spans):
         lo, hi = span["train"]
         t = plan.origins[plan.train[k] > 0]
         assert t.min() >= lo and t.max() + plan.horizon <= hi
+
+
+def test_strided_windows_are_anchored_at_the_last_row():
+    """Windows were counted from the first row, so with a stride the last rows could never
+    be tested: hourly bars at stride 24, horizon 24, left the latest 11 hours unforecast.
+    The grid now ends at the last row and the rows left out are the oldest ones."""
+    n, window, horizon, stride = 24 * 12 + 11, 24, 24, 24
+    plan = plan_windows(n, window=window, horizon=horizon, stride=stride, origins=2)
+    want = np.arange(n - horizon, window - 1, -stride)[::-1]   # 35, 59, ..., 275
+    np.testing.assert_array_equal(plan.origins, want)
+    assert want[0] == window + 11 and want[-1] + horizon == n
+    tested = target_rows(plan.origins[plan.test[-1] > 0], horizon)
+    assert tested.max() == n - 1
+    single = plan_windows(n, window=window, horizon=horizon)   # stride 1 as before
+    np.testing.assert_array_equal(single.origins, np.arange(window, n - horizon + 1))
 
 
 def test_tutorial_split_matches_the_peers_recipe():

@@ -1,7 +1,9 @@
 """Forecast windows and chronological spans: which windows train, validate and test.
 
 A window with origin t reads inputs at rows [t - W, t) and targets at rows [t, t + H).
-Origins lie on one grid, t = first + W + stride * j, with every target inside the data.
+Origins lie on one grid anchored at the end, t = n - H - stride * j >= first + W: the last
+window's last target is the data's last row, so with a stride the rows left out are the
+oldest, and the most recent prices are always tested.
 
 Rows are cut by fraction: training ends at A = ceil(n (1 - test - val)), validation at
 B = ceil(n (1 - test)), the test span is [B, n) (the 80/20 tutorial split when val = 0).
@@ -81,7 +83,8 @@ def plan_windows(n: int, *, window: int, horizon: int, stride: int = 1,
         if int(value) != value or value < low:
             raise ValueError(f"ForecastDataConfig.{name} must be an integer >= {low}, got {value!r}")
     need = first + window + horizon
-    grid = np.arange(first + window, n - horizon + 1, stride, dtype=np.int64)
+    start, last = first + window, n - horizon   # the earliest and the latest origin
+    grid = np.arange(start + (last - start) % stride, last + 1, stride, dtype=np.int64)
     if len(grid) == 0:
         raise ValueError(f"{n} rows are too few for one window: window={window} + "
                          f"horizon={horizon} needs {need} rows; lower ForecastDataConfig."

@@ -52,7 +52,8 @@ class ForecastDataConfig(DataConfig):
     horizon: int = 1
     """Steps forecast at once (H, direct multi-output)."""
     stride: int = 1
-    """Rows between consecutive window origins."""
+    """Rows between consecutive window origins, counted back from the last window, whose
+    last target is the last row (the oldest rows are the ones left out)."""
     test_fraction: float = 0.2
     """Share of the last rows whose windows are tested (0.2: the tutorial's 80/20)."""
     val_fraction: float = 0.0
