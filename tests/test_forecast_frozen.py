@@ -192,6 +192,39 @@ def test_an_outage_in_a_newer_file_of_every_days_rows_is_warned_as_the_run_warns
     assert json.loads((scored / "score.json").read_text())["windows"] == 38 - 2 + 1
 
 
+def test_a_join_the_run_would_call_an_outage_is_warned_after_a_longer_outage(tmp_path):
+    """Hourly bars every day. The run's data had a 7-hour outage (under max_gap 7, warned
+    and let pass), so its largest spacing was 7 hours, and a newer file starting 5 hours
+    after the run's last bar passed silently: the join was judged by the run's largest
+    spacing, not by the run's rule for such a series (over 1.5x the median is an outage,
+    `outage_note`). The saved model keeps the run's median spacing and weekend share."""
+    hours = pd.date_range("2024-01-01", periods=260, freq="h")
+    prices = 100 * np.exp(np.cumsum(0.01 * np.random.default_rng(2).standard_normal(260)))
+    frame = pd.DataFrame({"Date": hours, "price": prices})
+    ran = frame.iloc[:200].drop(index=range(100, 106))      # 7 hours from row 99 to 106
+    ran.to_csv(tmp_path / "prices.csv", index=False)
+    with pytest.warns(UserWarning, match="exceed 1.5x the median 1 hour"):   # the run's note
+        out = run(make_config(tmp_path, GAUSSIAN), progress=False)
+    model = read_forecaster(out / MODEL_FILE)
+    step = np.diff(ran["Date"].to_numpy().astype("datetime64[ns]")).astype(np.int64)
+    assert model.largest_step == step.max() == 7 * 3600 * 10**9
+    assert model.median_step == np.median(step) == 3600 * 10**9
+    assert model.weekend_share == np.mean(ran["Date"].dt.day_of_week.to_numpy() >= 5)
+    assert model.weekend_share > 0.2                        # a series that runs every day
+    joined = tmp_path / "joined.csv"                        # starts 1 hour after: no gap
+    frame.iloc[200:].to_csv(joined, index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        score(ScoreConfig(run=str(out), data=str(joined), out=str(tmp_path / "joined")))
+    later = tmp_path / "later.csv"                          # 4 bars left out: 5 hours
+    frame.iloc[204:].to_csv(later, index=False)
+    assert (hours[204] - hours[199]) / pd.Timedelta(hours=1) == 5 > 1.5 * 1
+    with pytest.warns(UserWarning, match=r"starts at 2024-01-09 12:00, 5 hours after the "
+                      r"run's last row \(2024-01-09 07:00\), over 1.5x the run's median "
+                      r"spacing \(1 hour\).*errors.csv scores its rows only"):
+        score(ScoreConfig(run=str(out), data=str(later), out=str(tmp_path / "later")))
+
+
 def test_a_file_without_dates_is_matched_by_row_number(saved_run):
     """Without a date column every file counts its rows from 0: a file of new rows only
     is matched to the run's rows by number, and the refusal says so (no gap check)."""

@@ -356,6 +356,11 @@ def date_texts(dates: np.ndarray) -> list[str]:
                                 else "%Y-%m-%d %H:%M:%S"))
 
 
+OUTAGE_SPACING = 1.5
+"""In a series that runs every day (`WEEKEND_SHARE`), a spacing over this many median
+spacings is an outage (`outage_note`): no weekend or session break explains it."""
+
+
 def spacing_facts(dates: np.ndarray) -> dict | None:
     """The median spacing of dated rows, the spacings longer than 1.5x it (weekends of
     daily prices; missing hours that `max_gap` let pass), the longest three of them,
@@ -364,7 +369,7 @@ def spacing_facts(dates: np.ndarray) -> dict | None:
         return None
     step = np.diff(dates.astype("datetime64[ns]"))
     median = median_spacing(dates)
-    longer = np.nonzero(step.astype(np.int64) > 1.5 * median)[0]
+    longer = np.nonzero(step.astype(np.int64) > OUTAGE_SPACING * median)[0]
     top = longer[np.argsort(-step[longer].astype(np.int64), kind="stable")][:3]
     i = int(top[0]) if len(top) else None
     text = date_texts(dates)
@@ -403,7 +408,8 @@ def outage_note(spacing: dict | None, max_gap: float) -> str | None:
         return None
     longest = "; ".join(f"{d} from {a} to {b}" for d, a, b in spacing["longest_three"])
     return (f"the rows run through weekends ({spacing['weekend_rows']:.0%} of them on a "
-            f"Saturday or Sunday), yet {spacing['longer']} spacing(s) exceed 1.5x the median "
+            f"Saturday or Sunday), yet {spacing['longer']} spacing(s) exceed "
+            f"{OUTAGE_SPACING:g}x the median "
             f"{spacing['median']}, which no weekend explains: likely outages, the longest "
             f"{longest}. They pass --data.max-gap {max_gap:g} unfilled and count as one row "
             "each; fill them with --data.max-gap 1.5 --data.missing ffill (filled steps "

@@ -30,7 +30,8 @@ from fjax.datasets import read_table
 from fjax.report.files import RunDir, markdown_table
 from fjax.tasks.experiment import setup_words, warned_setup_changes
 from fjax.tasks.forecast.ahead import forecast_fields, forecast_windows
-from fjax.tasks.forecast.data import ForecastData, date_texts, warn_spacing, windowed
+from fjax.tasks.forecast.data import (OUTAGE_SPACING, WEEKEND_SHARE, ForecastData,
+                                      date_texts, warn_spacing, windowed)
 from fjax.tasks.forecast.evaluate import in_float64, point_metrics
 from fjax.tasks.forecast.model_file import SavedForecaster, date_numbers, read_forecaster
 from fjax.tasks.forecast.report import ahead_frame, grid_point_text
@@ -96,17 +97,27 @@ ROW_NUMBERS = (" (the file has no date column, so its rows are matched to the ru
 def warn_gap(model: SavedForecaster, dates: np.ndarray, source: str) -> None:
     """Warn where a file of newer rows only (every date after the run's last) starts
     further from the run's last date than the run's largest spacing between dates (its
-    weekends and holidays): its windows lie in the file itself, so the forecast is right,
-    but errors.csv leaves the rows in between unscored. A file without dates never starts
+    weekends and holidays), or, in a series that runs every day, than the run's outage
+    rule allows (`OUTAGE_SPACING` x its median spacing, `outage_note`; its own outages
+    no excuse): its windows lie in the file itself, so the forecast is right, but
+    errors.csv leaves the rows in between unscored. A file without dates never starts
     after the run's rows (both count rows from 0)."""
     step = int(dates[0]) - model.last_date
-    if step > model.largest_step:
-        first, last = date_texts(dates_back(np.array([dates[0], model.last_date]), model))
-        warnings.warn(
-            f"--data {source} starts at {first}, {duration_text(step)} after the run's last "
-            f"row ({last}), longer than any spacing between the run's dates (at most "
-            f"{duration_text(model.largest_step)}): errors.csv scores its rows only, not "
-            f"those in between; include the rows after {last} to score them too")
+    every_day = model.weekend_share > WEEKEND_SHARE
+    outage = every_day and step > OUTAGE_SPACING * model.median_step
+    if step <= model.largest_step and not outage:
+        return
+    first, last = date_texts(dates_back(np.array([dates[0], model.last_date]), model))
+    why = (f"over {OUTAGE_SPACING:g}x the run's median spacing "
+           f"({duration_text(model.median_step)}), which the run warns of as an outage in "
+           f"a series that runs every day ({model.weekend_share:.0%} of its rows on a "
+           "Saturday or Sunday)" if outage else
+           f"longer than any spacing between the run's dates (at most "
+           f"{duration_text(model.largest_step)})")
+    warnings.warn(
+        f"--data {source} starts at {first}, {duration_text(step)} after the run's last "
+        f"row ({last}), {why}: errors.csv scores its rows only, not those in between; "
+        f"include the rows after {last} to score them too")
 
 
 def dates_back(numbers: np.ndarray, model: SavedForecaster) -> np.ndarray:
