@@ -2,6 +2,7 @@
 every head, intervals, ensembles and the Diebold-Mariano test against independent numpy."""
 
 import dataclasses
+import io
 
 import numpy as np
 import scipy.stats
@@ -701,6 +702,38 @@ def test_dates_read_as_utc_are_written_and_reported_as_utc(tmp_path):
     assert str(last).endswith("+00:00")
     assert " UTC (the file mixes UTC offsets" in data_line(data_facts(data, cfg))
 
+
+
+def test_times_written_with_one_offset_keep_it_in_the_outputs(tmp_path):
+    """Hourly bars written with +08:00 keep their wall clocks, but forecast.csv, ahead.csv
+    and the report dropped the offset and never named it, so the outputs read as another
+    clock's times (UTC's, as unix-time files are labelled). They now carry it: each CSV
+    date is the instant the file wrote, and the data line names the clock."""
+    from fjax.tasks.forecast.data import data_facts
+    from fjax.tasks.forecast.report import ahead_frame, data_line, forecast_frame
+    stamps = pd.date_range("2024-03-01 09:00", periods=120, freq="h")
+    written = [t.strftime("%Y-%m-%dT%H:%M:%S+08:00") for t in stamps]
+    prices = 100 + np.cumsum(np.random.default_rng(4).normal(0, 1, 120))
+    pd.DataFrame({"Date": written, "p": prices}).to_csv(tmp_path / "sgt.csv", index=False)
+    cfg = ForecastDataConfig(path=str(tmp_path / "sgt.csv"), target="p", window=5,
+                             horizon=2)
+    evaluation = EvaluationConfig(season=24, moving_average=4)
+    data = prepare(cfg, evaluation)
+    ev = evaluate(data, PriceForecast(point=data.actual[data.test_index]), evaluation,
+                  stride=1)
+    instants = pd.to_datetime(pd.Series(written))   # the oracle: pandas reads the offset
+    out = pd.read_csv(io.StringIO(forecast_frame(data, ev).to_csv(index=False)))
+    assert out["date"].iloc[-1] == written[-1].replace("T", " ")
+    assert pd.to_datetime(out["date"]).iloc[-1] == instants.iloc[-1]
+    m = {"per_horizon": {k: {"rmse": [1.0, 2.0]} for k in ("model", "naive")}}
+    ahead = ahead_frame(data, {"steps": 2, "forecast": [1.0, 2.0], "naive": [0.0, 0.0]}, m)
+    after = instants.iloc[-1] + pd.to_timedelta([1, 2], unit="h")
+    assert list(pd.to_datetime(ahead["date"])) == list(after)
+    assert str(ahead["issued"].iloc[0]) == "2024-03-06 08:00:00+08:00"
+    facts = data_facts(data, cfg)
+    assert facts["last_date"] == "2024-03-06 08:00" and facts["clock"] == "UTC+08:00"
+    assert "to 2024-03-06 08:00 (times as written, UTC+08:00" in data_line(facts)
+    assert not facts["utc"]
 
 
 def test_the_loss_history_shown_is_each_origins_chosen_members():

@@ -22,7 +22,7 @@ import pandas as pd
 
 from fjax.data.checks import first_unscalable
 from fjax.data.columns import did_you_mean, resolve_column
-from fjax.datasets import read_dates, writes_offset, zoned
+from fjax.datasets import read_dates, writes_offset, written_instants, zoned
 
 MISSING = ("error", "ffill")
 
@@ -40,6 +40,8 @@ class Series:
                                       # forward-filled); None: every one was
     utc: bool = False                 # dates are UTC (mixed offsets, unix times), not the
                                       # file's wall-clock times
+    offset: int | None = None         # seconds east of UTC of the one offset every time
+                                      # was written with (its clock kept); None: none
 
     @property
     def n(self) -> int:
@@ -148,6 +150,18 @@ def checked_dates(df: pd.DataFrame, column: str, source: str) -> tuple[np.ndarra
     return d, newest_first, utc
 
 
+def written_offset(column: pd.Series, wall: np.ndarray, described: str) -> int | None:
+    """Seconds east of UTC of the one UTC offset that every time of `column` is written
+    with (or its zone has throughout), whose wall clocks `wall` (in the file's order)
+    `read_dates` kept; None where the times write none, or several (daily midnights
+    across a daylight-saving change keep their dates, on no one clock)."""
+    instants = written_instants(column, described)
+    if instants is None:
+        return None
+    offsets = np.unique(wall - instants.to_numpy("datetime64[ns]"))
+    return int(offsets[0] // np.timedelta64(1, "s")) if len(offsets) == 1 else None
+
+
 def duration_text(nanoseconds: int) -> str:
     """A spacing as a reader says it ("1 day", "4 hours", "2 days 6 hours"), not pandas'
     "1 days 00:00:00"; pandas' text where it has fractions of a second."""
@@ -253,12 +267,15 @@ def load_series(df: pd.DataFrame, columns: Sequence[str], *, date_column: str | 
         date_column = resolve_column(df, date_column)
     named = date_column if date_column in df.columns else None   # else refused below
     values = np.stack([numeric_column(df, c, source, named) for c in columns], axis=1)
-    utc = False
+    utc, offset = False, None
     if date_column is None:
         dates = np.arange(len(df), dtype=np.int64)
         inserted = np.zeros(len(df), bool)
     else:
         dates, newest_first, utc = checked_dates(df, date_column, source)
+        if not utc:
+            offset = written_offset(df[date_column], dates[::-1] if newest_first else dates,
+                                    f"date column {date_column!r} of {source}")
         if newest_first:
             warnings.warn(f"the rows of {source} run newest first; they are read oldest "
                           "first", stacklevel=2)
@@ -269,4 +286,5 @@ def load_series(df: pd.DataFrame, columns: Sequence[str], *, date_column: str | 
                                   None if date_column is None else dates)
     return Series(dates=dates, values=values, columns=columns, filled=filled,
                   inserted_rows=int(inserted.sum()),
-                  made=unobserved if unobserved.any() else None, utc=utc)
+                  made=unobserved if unobserved.any() else None, utc=utc,
+                  offset=offset)

@@ -361,6 +361,15 @@ OUTAGE_SPACING = 1.5
 spacings is an outage (`outage_note`): no weekend or session break explains it."""
 
 
+def clock_name(offset: int) -> str:
+    """The clock of times written with one UTC offset (`Series.offset`, seconds): "UTC",
+    "UTC+08:00", "UTC-05:30"."""
+    if not offset:
+        return "UTC"
+    hours, minutes = divmod(abs(offset) // 60, 60)
+    return f"UTC{'+' if offset > 0 else '-'}{hours:02d}:{minutes:02d}"
+
+
 def spacing_facts(dates: np.ndarray) -> dict | None:
     """The median spacing of dated rows, the spacings longer than 1.5x it (weekends of
     daily prices; missing hours that `max_gap` let pass), the longest three of them,
@@ -466,6 +475,7 @@ def data_facts(data: ForecastData, cfg: ForecastDataConfig) -> dict:
     outside = outside_training_range(data)
     return {"source": data.source, "rows": int(data.series.n), "columns": list(data.series.columns),
             "first_date": text[0], "last_date": text[-1], "utc": data.series.utc,
+            **({} if data.series.offset is None else {"clock": clock_name(data.series.offset)}),
             "spacing": spacing_facts(dates),
             "season": data.season, "season_words": data.season_words,
             "forward_filled": data.series.filled, "inserted_rows": data.series.inserted_rows,

@@ -3,6 +3,7 @@ its own (verdict against the naive forecast first, then what was run and every n
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import NamedTuple
 
 import numpy as np
@@ -37,8 +38,9 @@ def ahead_price(v: float) -> str:
 def forecast_frame(data: ForecastData, ev: Evaluation) -> pd.DataFrame:
     """One row per test window and step: dates, actual, forecast, bounds, baselines.
     A target that was forward-filled, not observed (and so not scored), has no actual.
-    Dates read as UTC (mixed offsets, unix times) are written with +00:00, so the rows
-    join back to the file by instant, not by a wall-clock time they never had."""
+    Dates read as UTC (mixed offsets, unix times) are written with +00:00, and those the
+    file wrote with one offset with it (`on_clock`), so the rows join back to the file by
+    instant, not by a wall-clock time of no named clock."""
     n, h = ev.actual.shape
     origins = data.plan.origins[ev.index]
     step = np.tile(np.arange(1, h + 1), n)
@@ -64,10 +66,19 @@ def forecast_frame(data: ForecastData, ev: Evaluation) -> pd.DataFrame:
 
 
 def csv_dates(data: ForecastData, rows: np.ndarray):
-    """The dates of `rows` as the CSVs write them: with +00:00 where they were read as
-    UTC."""
-    d = data.dates_of(rows)
-    return pd.DatetimeIndex(d).tz_localize("UTC") if data.series.utc else d
+    """The dates of `rows` as the CSVs write them (`on_clock`)."""
+    return on_clock(data, data.dates_of(rows))
+
+
+def on_clock(data: ForecastData, dates: np.ndarray):
+    """`dates` with their UTC offset: +00:00 where they were read as UTC, the file's own
+    where it wrote every time with one (`Series.offset`); as they are where it wrote none."""
+    if data.series.utc:
+        return pd.DatetimeIndex(dates).tz_localize("UTC")
+    if data.series.offset is None:
+        return dates
+    return pd.DatetimeIndex(dates).tz_localize(dt.timezone(dt.timedelta(
+        seconds=data.series.offset)))
 
 
 def rounded(frame: pd.DataFrame) -> pd.DataFrame:
@@ -87,8 +98,7 @@ def ahead_frame(data: ForecastData, ahead: dict, m: dict) -> pd.DataFrame:
                           "issued": csv_dates(data, np.full(h, data.series.n - 1)),
                           "forecast": ahead["forecast"]})
     if (after := next_dates(data.series.dates, h)) is not None:   # evenly spaced rows
-        frame.insert(2, "date", pd.DatetimeIndex(after).tz_localize("UTC")
-                     if data.series.utc else after)
+        frame.insert(2, "date", on_clock(data, after))
     for name in ("lower", "upper", "seed_spread"):
         if name in ahead:
             frame[name] = ahead[name]
@@ -547,8 +557,12 @@ def crossing_text(share: float) -> str:
 
 
 def data_line(facts: dict) -> str:
-    """Rows, dates (said to be UTC when they were read as UTC) and inputs."""
+    """Rows, dates (said to be UTC when they were read as UTC, on the file's clock where it
+    wrote one UTC offset) and inputs."""
     line = f"- Data: {facts['rows']} rows from {facts['first_date']} to {facts['last_date']}"
+    if facts.get("clock"):
+        line += (f" (times as written, {facts['clock']}: the file gives every time that "
+                 "offset; the CSVs write it)")
     if facts.get("utc"):
         line += (" UTC (the file mixes UTC offsets or holds unix times, so every date here "
                  "and in `forecast.csv` is UTC, not the file's wall-clock time)")
