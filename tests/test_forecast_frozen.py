@@ -225,6 +225,34 @@ def test_a_join_the_run_would_call_an_outage_is_warned_after_a_longer_outage(tmp
         score(ScoreConfig(run=str(out), data=str(later), out=str(tmp_path / "later")))
 
 
+def test_a_newer_file_on_another_clock_than_the_runs_is_refused(tmp_path):
+    """Berlin hours across the March change are read as UTC; a newer file of April hours
+    alone writes one offset, +02:00, and keeps its wall clocks, 2 hours ahead of the run's
+    dates: it was matched to the run's rows 2 hours off (here, warned of as a 3-hour gap
+    and scored). The saved model keeps its run's clock, and another is refused; the same
+    hours written in UTC score."""
+    stamps = pd.date_range("2024-03-25", periods=260, freq="h", tz="Europe/Berlin")
+    prices = 100 * np.exp(np.cumsum(0.01 * np.random.default_rng(5).standard_normal(260)))
+    frame = pd.DataFrame({"Date": [t.isoformat() for t in stamps], "price": prices})
+    frame.iloc[:200].to_csv(tmp_path / "prices.csv", index=False)
+    with pytest.warns(UserWarning, match="mixes UTC offsets"):
+        out = run(make_config(tmp_path, GAUSSIAN), progress=False)
+    assert read_forecaster(out / MODEL_FILE).offset == 0
+    newer = tmp_path / "newer.csv"
+    assert {t[-6:] for t in frame["Date"].iloc[200:]} == {"+02:00"}
+    frame.iloc[200:].to_csv(newer, index=False)
+    with pytest.raises(ValueError, match=r"writes its times on UTC\+02:00, the run's file "
+                       r"on UTC.*2 hours"):
+        score(ScoreConfig(run=str(out), data=str(newer), out=str(tmp_path / "new")))
+    in_utc = frame.iloc[200:].assign(Date=[t.tz_convert("UTC").strftime("%Y-%m-%dT%H:%MZ")
+                                           for t in stamps[200:]])
+    in_utc.to_csv(newer, index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")      # joined 1 hour after the run's last: no gap
+        scored = score(ScoreConfig(run=str(out), data=str(newer), out=str(tmp_path / "new")))
+    assert json.loads((scored / "score.json").read_text())["new_rows"] == 60
+
+
 def test_a_file_without_dates_is_matched_by_row_number(saved_run):
     """Without a date column every file counts its rows from 0: a file of new rows only
     is matched to the run's rows by number, and the refusal says so (no gap check)."""

@@ -370,6 +370,13 @@ def clock_name(offset: int) -> str:
     return f"UTC{'+' if offset > 0 else '-'}{hours:02d}:{minutes:02d}"
 
 
+def dates_offset(series: Series) -> int | None:
+    """The UTC offset of a series' dates' clock, in seconds: 0 where they were read as UTC,
+    the one offset the file wrote, None where it wrote none (wall clocks of no named
+    clock, `clock_name`)."""
+    return 0 if series.utc else series.offset
+
+
 def spacing_facts(dates: np.ndarray) -> dict | None:
     """The median spacing of dated rows, the spacings longer than 1.5x it (weekends of
     daily prices; missing hours that `max_gap` let pass), the longest three of them,

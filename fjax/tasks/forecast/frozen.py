@@ -24,14 +24,15 @@ import pandas as pd
 from fjax.config import to_dict
 from fjax.config_fields import frozen_config
 from fjax.data.series import inputs_first_row, to_inputs
-from fjax.data.timeseries import duration_text, load_series
+from fjax.data.timeseries import Series, duration_text, load_series
 from fjax.data.windows import Plan, target_rows
 from fjax.datasets import read_table
 from fjax.report.files import RunDir, markdown_table
 from fjax.tasks.experiment import setup_words, warned_setup_changes
 from fjax.tasks.forecast.ahead import forecast_fields, forecast_windows
 from fjax.tasks.forecast.data import (OUTAGE_SPACING, WEEKEND_SHARE, ForecastData,
-                                      date_texts, warn_spacing, windowed)
+                                      clock_name, date_texts, dates_offset, warn_spacing,
+                                      windowed)
 from fjax.tasks.forecast.evaluate import in_float64, point_metrics
 from fjax.tasks.forecast.model_file import SavedForecaster, date_numbers, read_forecaster
 from fjax.tasks.forecast.report import ahead_frame, grid_point_text
@@ -120,6 +121,23 @@ def warn_gap(model: SavedForecaster, dates: np.ndarray, source: str) -> None:
         f"include the rows after {last} to score them too")
 
 
+def check_clock(model: SavedForecaster, series: Series, source: str) -> None:
+    """Refuse a file whose times are on another clock than the run's (`dates_offset`): a
+    run read as UTC (offsets across a daylight-saving change) and a newer file of one
+    offset (+02:00, kept as written) would be matched to the run's rows hours off. A file
+    or run that wrote no offset names no clock to compare."""
+    offset = dates_offset(series)
+    if offset is None or model.offset is None or offset == model.offset:
+        return
+    clock, run_clock = clock_name(offset), clock_name(model.offset)
+    raise ValueError(
+        f"--data {source} writes its times on {clock}, the run's file on {run_clock}: "
+        f"matched to the run's rows by the times as read, they would be "
+        f"{duration_text(abs(offset - model.offset) * 10**9)} off; write them on the run's "
+        "clock" + (" (in UTC, e.g. 2024-04-01T10:00Z)" if run_clock == "UTC"
+                   else f" (with the offset {run_clock[3:]})"))
+
+
 def dates_back(numbers: np.ndarray, model: SavedForecaster) -> np.ndarray:
     """`date_numbers` undone: datetimes again where the run's were."""
     return np.array(numbers, "datetime64[ns]") if model.dated else numbers
@@ -132,6 +150,7 @@ def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tup
     d = model.config.data
     series = load_series(frame, d.columns, date_column=d.date_column, missing=d.missing,
                          max_gap=d.max_gap, source=source)
+    check_clock(model, series, source)
     warn_spacing(series, d.max_gap, f" (the saved model reads {source} with its run's "
                  "--data.max-gap and --data.missing: changing them takes a new `fjax run "
                  "forecast`)")

@@ -7,10 +7,11 @@ its seeds' parameters (stacked `[S, ...]`), its compile group's config (model, l
 its output reading, window, horizon, transform, features and their transforms, the
 file's columns and missing-value policy), that origin's scaler (fitted on its training
 rows), the interval level, the run's last rows (dates and values, to check a newer
-file agrees with them), its largest and median spacing between dates and its share of
-weekend rows (to warn of a file of newer rows only that starts after a gap, by the run's
-rules), the MASE scale of that origin's training span and the backtest's per-step test
-errors that `ahead.csv` sets beside each step. One msgpack file
+file agrees with them) and their clock's UTC offset (`dates_offset`), its largest and
+median spacing between dates and its share of weekend rows (to warn of a file of newer
+rows only that starts after a gap, by the run's rules), the MASE scale of that origin's
+training span and the backtest's per-step test errors that `ahead.csv` sets beside each
+step. One msgpack file
 (`flax.serialization`, as `Population.save` and the credit model), written atomically by
 the run; configs are JSON text inside it, arrays keep every float64 digit.
 """
@@ -28,7 +29,7 @@ from flax import serialization
 from fjax.config import from_json, to_json
 from fjax.data.scalers import Scaler
 from fjax.tasks.forecast.config import Config
-from fjax.tasks.forecast.data import spacing_facts
+from fjax.tasks.forecast.data import dates_offset, spacing_facts
 from fjax.tasks.frozen import read_saved
 
 FORMAT, VERSION = "fjax.ForecastModel", 1
@@ -46,6 +47,7 @@ class SavedForecaster:
     tail_dates: np.ndarray    # i64[R]: the run's last rows' dates (ns), or row numbers
     tail_values: np.ndarray   # f64[R, C]: their values, the target's first
     dated: bool               # dates are datetimes, not row numbers
+    offset: int | None        # their clock's UTC offset, seconds (None: none written)
     largest_step: int         # the run's largest spacing between consecutive dates (ns)
     median_step: int          # its median spacing (ns; rows: 1)
     weekend_share: float      # its share of rows on a Saturday or Sunday (`outage_note`)
@@ -66,6 +68,7 @@ def forecaster_bytes(model: SavedForecaster) -> bytes:
         "origin": model.origin, "facts": json.dumps(model.facts),
         "tail_dates": np.asarray(model.tail_dates, np.int64),
         "tail_values": np.asarray(model.tail_values, np.float64), "dated": model.dated,
+        "offset": model.offset,
         "largest_step": int(model.largest_step), "median_step": int(model.median_step),
         "weekend_share": float(model.weekend_share),
         "naive_scale": float(model.naive_scale), "trust": json.dumps(model.trust)})
@@ -81,6 +84,7 @@ def read_forecaster(path: Path) -> SavedForecaster:
         origin=int(saved["origin"]), facts=json.loads(saved["facts"]),
         tail_dates=np.asarray(saved["tail_dates"], np.int64),
         tail_values=np.asarray(saved["tail_values"], np.float64), dated=bool(saved["dated"]),
+        offset=saved["offset"],
         largest_step=int(saved["largest_step"]), median_step=int(saved["median_step"]),
         weekend_share=float(saved["weekend_share"]),
         naive_scale=float(saved["naive_scale"]), trust=json.loads(saved["trust"]))
@@ -113,6 +117,7 @@ def deployed(cfg: Config, params, data, ahead: dict, m: dict) -> SavedForecaster
         config=cfg, params=params, scaler=data.scalers[k], origin=k,
         facts={key: ahead[key] for key in AHEAD_FACTS if key in ahead},
         tail_dates=dates[tail], tail_values=data.series.values[tail], dated=bool(dated),
+        offset=dates_offset(data.series),
         largest_step=int(np.diff(dates).max(initial=0)),
         median_step=int(np.median(np.diff(dates))) if len(dates) > 1 else 0,
         weekend_share=spacing["weekend_rows"] if spacing else 0.0,
