@@ -166,6 +166,13 @@ def test_bad_files_are_refused_before_anything_is_written(saved_run, tmp_path, c
     assert cli.main(["score", "forecast", "--run", str(older), "--data",
                      str(root / "full.csv"), "--out", str(dest)]) == 2
     assert "has no saved model (model.msgpack)" in capsys.readouterr().err
+    # a model saved before format 2 (no clock, spacing or weekend share) is named, not a
+    # KeyError
+    saved = serialization.msgpack_restore((out / MODEL_FILE).read_bytes())
+    (older / MODEL_FILE).write_bytes(serialization.msgpack_serialize(saved | {"version": 1}))
+    assert cli.main(["score", "forecast", "--run", str(older), "--data",
+                     str(root / "full.csv"), "--out", str(dest)]) == 2
+    assert "in forecast model format 1; this fjax reads format 2" in capsys.readouterr().err
     assert not dest.exists()
 
 

@@ -53,7 +53,8 @@ def read_saved(path: Path, fmt: str, version: int, task: str) -> dict:
         raise ValueError(f"{path} is not a {task} model written by `fjax run {task}`")
     if saved.get("version") != version:
         raise ValueError(f"{path} is in {task} model format {saved.get('version')!r}; this "
-                         f"fjax reads format {version}: score with the fjax that saved it")
+                         f"fjax reads format {version}: score with the fjax that saved it, "
+                         f"or rerun the {task} run with this one to save it again")
     return saved
 
 

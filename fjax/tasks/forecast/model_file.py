@@ -32,7 +32,7 @@ from fjax.tasks.forecast.config import Config
 from fjax.tasks.forecast.data import dates_offset, spacing_facts
 from fjax.tasks.frozen import read_saved
 
-FORMAT, VERSION = "fjax.ForecastModel", 1
+FORMAT, VERSION = "fjax.ForecastModel", 2
 
 
 @dataclass(frozen=True)
