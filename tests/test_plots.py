@@ -470,6 +470,43 @@ def test_fraud_score_distributions_standardise_each_periods_scores(tmp_path, fra
     assert np.array_equal(constant, np.zeros(3))   # centred, not 0/0
 
 
+def test_fraud_score_distributions_say_what_share_of_a_class_the_end_bins_pile_up(
+        tmp_path, fraud_figures):
+    """The scores are clipped to their pooled 0.1-99.9 percentiles; at a 1% fraud rate the
+    0.1% of rows past the top were 10% of the frauds (15% in a default run), drawn as the
+    tallest fraud bar at the right edge with nothing saying it was a pile-up. The legend now
+    gives each class's share in the end bins (counted here in numpy), where it is 1% or
+    more."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from fjax.tasks.fraud import evaluation as fraud_evaluation
+    from fjax.tasks.fraud import report as fraud_report
+
+    rng = np.random.default_rng(1)
+    labels = (np.arange(10_000) < 100).astype(float)        # 1% fraud
+    scores = rng.standard_normal(10_000) + 3 * labels
+    scores[:10] = 30 + rng.random(10)                        # 10 of the 100 frauds far out
+    model = SimpleNamespace(name="mlp", scores={0: scores}, labels={0: labels}, logits=True,
+                            alerts={(0, 0): None}, history=None)
+    members = pd.DataFrame({"model": "mlp", "seed": 0, "period": [0],
+                            **{m: 0.5 for m in fraud_evaluation.METRICS}})
+    daily = pd.DataFrame({"model": "mlp", "period": [0], "card_precision": 0.3,
+                          "date": pd.to_datetime(["2018-08-08"])})
+    fraud_report._plots(SimpleNamespace(file=lambda f: tmp_path / f), [model], 100, daily,
+                        fraud_evaluation.summarize(members))
+    ax = fraud_figures["score_distributions.png"].axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    z = (scores - scores.mean()) / scores.std()
+    hi = np.percentile(z, 99.9)
+    share = np.mean(z[labels == 1] > hi)
+    for f in fraud_figures.values():
+        plt.close(f)
+    assert share == 0.1
+    assert legend == ["legitimate", f"fraud (10% above {hi:.1f} in the last bin)"]
+
+
 def test_daily_card_precision_draws_overlapping_periods_as_separate_lines(tmp_path,
                                                                          fraud_figures):
     """With data.step_days 2 and 4-day test weeks, periods 0 and 1 share two days: one

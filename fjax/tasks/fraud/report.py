@@ -22,8 +22,8 @@ from fjax.tasks.fraud.dataset import LEAK_AUC, SKEW_LIMIT
 from fjax.tasks.fraud.evaluation import (LOWER_IS_BETTER, alerts_frame, budget_target,
                                         daily_frame, paired_differences, split_common,
                                         summarize, summarize_thresholds)
-from fjax.tasks.fraud.plots import (daily_card_precision, period_curves,
-                                    standardised_by_period)
+from fjax.tasks.fraud.plots import (clipped_to_percentiles, daily_card_precision,
+                                    period_curves, standardised_by_period)
 
 
 @dataclass
@@ -697,12 +697,11 @@ def _plots(run_dir: RunDir, results: list[ModelResult], k: int, daily: pd.DataFr
                       f"period's own model: scores not pooled){which}")
     primary = results[0]
     scores, labels = standardised_by_period(curves[primary.name])
-    lo, hi = np.percentile(scores, [0.1, 99.9])
+    clipped, names = clipped_to_percentiles(scores, labels, ("legitimate", "fraud"))
     kind = ("reconstruction error" if primary.name == "autoencoder"
             else "logit" if primary.logits else "score")
-    plots.score_distributions(np.clip(scores, lo, hi), labels,
-                              run_dir.file("score_distributions.png"),
-                              names=("legitimate", "fraud"),
+    plots.score_distributions(clipped, labels, run_dir.file("score_distributions.png"),
+                              names=names,
                               xlabel=f"{kind} minus its test period's mean, over its std",
                               title=f"{primary.name}: test scores standardised within each "
                                     f"period\n(each period's own model and scale; "
