@@ -710,10 +710,17 @@ def test_the_loss_plot_draws_each_origins_chosen_members(nested_run, nested_choi
     assert "reported members" in args[2] and "chosen grid point" in args[2]
 
 
-def test_a_sweep_without_validation_marks_no_point_as_chosen(tmp_path):
+def test_a_sweep_without_validation_marks_no_point_as_chosen(tmp_path, monkeypatch):
     """Two origins, no validation span: nothing can be chosen, so the sweep table has no
     `reported` column (it marked point 1 at every origin as if chosen), no origin has a
-    val_mse, and the report says grid point 1 is a default."""
+    val_mse, and the report says grid point 1 is a default; so does loss.png's title
+    (it said "each origin's chosen grid point")."""
+    import importlib
+
+    run_module = importlib.import_module("fjax.tasks.forecast.run")   # not the function
+    titles = []
+    monkeypatch.setattr(run_module, "loss_curves",
+                        lambda history, path, keys, title, **kw: titles.append(title))
     write_prices(tmp_path / "p.csv", n=200)
     cfg = Config(out=str(tmp_path / "out"),
                  data=ForecastDataConfig(path=str(tmp_path / "p.csv"), target="price",
@@ -726,6 +733,8 @@ def test_a_sweep_without_validation_marks_no_point_as_chosen(tmp_path):
     sweep = (out / "report.md").read_text().split("## Sweep")[1]
     assert "every origin reports grid point 1, a default, not a choice" in sweep
     assert "| reported |" not in sweep and "True" not in sweep
+    assert titles == ["Loss per epoch of the 2 reported members\n(2 origin(s) x 1 seed(s), "
+                      "grid point 1 by default)"]
 
 
 class Killed(BaseException):

@@ -127,7 +127,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
                  "test-block loss (monitor only)" if setup.monitor_only else None)
     write_plots(run_dir, config, data, ev,
                 chosen_history([r.population.history for r in results], cands, choice),
-                val_label, loss_title(config.sweep.seeds, data.plan.k, len(cands) > 1),
+                val_label, loss_title(config.sweep.seeds, data.plan.k, len(cands) > 1,
+                           data.plan.has_val),
                 model_label(extra["per_origin_choice"]) if len(cands) > 1 else "model")
     # The report describes the grid point it reports, not the grid's first values.
     shown = replace_paths(config, cands[best].hparams)
@@ -235,9 +236,11 @@ def tie_text(selected: list[dict]) -> str:
             "none, or behind, another draw of seeds could swap them.")
 
 
-def loss_title(seeds: int, origins: int, sweep: bool) -> str:
-    """What loss.png draws: the members whose forecasts are reported, not the grid."""
-    chosen = ", each origin's chosen grid point" if sweep else ""
+def loss_title(seeds: int, origins: int, sweep: bool, has_val: bool = True) -> str:
+    """What loss.png draws: the members whose forecasts are reported, not the grid (a
+    sweep without a validation span chose none: it reports grid point 1)."""
+    chosen = ("" if not sweep else ", each origin's chosen grid point" if has_val
+              else ", grid point 1 by default")
     return (f"Loss per epoch of the {seeds * origins} reported members\n({origins} origin(s) "
             f"x {seeds} seed(s){chosen})")
 
