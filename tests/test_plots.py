@@ -264,6 +264,23 @@ def test_credit_figures_keep_their_titles_inside_and_name_goods_and_bads(tmp_pat
     assert legend[:2] == ["goods", "bads"]
 
 
+def test_the_credit_roc_legend_gives_each_curves_auc(tmp_path, monkeypatch):
+    """roc.png's legend named folds only ("fold 0", ..., "all (out of fold)"): nothing on it
+    to hold against the report's AUCs. Each entry now gives its curve's AUC (scikit-learn's
+    here), the pooled one to the report's 4 digits."""
+    from sklearn.metrics import roc_auc_score
+
+    figures = credit_figures(monkeypatch, tmp_path)
+    legend = [t.get_text() for t in figures["roc.png"].axes[0].get_legend().get_texts()]
+    for fig in figures.values():
+        plt.close(fig)
+    y, pd_raw = credit_sample()
+    fold = np.arange(200) % 5
+    want = [f"fold {j}: AUC {roc_auc_score(y[fold == j], pd_raw[fold == j]):.4f}"
+            for j in range(5)]
+    assert legend == want + [f"all (out of fold): AUC {roc_auc_score(y, pd_raw):.4f}"]
+
+
 def test_markdown_tables_write_large_numbers_whole():
     """The fraud report's periods table gave the cost of raising no alerts as 3.09e+04 beside
     an oracle cost of 3500."""

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fjax.intervals import rank_auc
 from fjax.report import plots
 from fjax.report.files import RunDir, markdown_table
 from fjax.stability import psi_verdict
@@ -28,13 +29,15 @@ def chosen_history(history: list[dict], members: np.ndarray) -> list[dict]:
 def write_plots(run_dir: RunDir, y: np.ndarray, oof: OutOfFold, scores: np.ndarray,
                 history: list[dict], members: np.ndarray, calibrated: bool,
                 loss: str = "loss") -> list[str]:
-    """ROC per fold, KS curve, calibration, score distributions and the learning curves
+    """ROC per fold (each legend entry with its curve's AUC, the pooled one as
+    metrics.json's), KS curve, calibration, score distributions and the learning curves
     of the chosen configuration's `members` (their indices in its group's history), whose
     y axis names their `loss` ("bce loss")."""
     p = run_dir.path
     curves = {f"fold {j}": (oof.pd_raw[oof.fold == j], y[oof.fold == j])
               for j in range(int(oof.fold.max()) + 1)}
     curves["all (out of fold)"] = (oof.pd_raw, y)
+    curves = {f"{name}: AUC {rank_auc(*c):.4f}": c for name, c in curves.items()}
     plots.roc_curve(curves, p / "roc.png", title="ROC, out-of-fold PD")
     plots.ks_curve(oof.pd_raw, y, p / "ks.png", title="KS: cumulative share by out-of-fold PD\n"
                    "(all folds pooled, before calibration: the reported KS)",
