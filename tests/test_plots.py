@@ -330,6 +330,32 @@ def test_the_precision_recall_legend_covers_no_curve(tmp_path, monkeypatch):
     assert covered == 0
 
 
+def test_the_score_distributions_legend_covers_no_bar(tmp_path, monkeypatch):
+    """In a default fraud run the legend, placed where matplotlib found most room, lay over
+    the fraud's tallest bar (the pile-up of clipped scores at the right edge) once its entry
+    said what share of the frauds that bar gathers. It sits below the axes now, inside the
+    figure."""
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.append(fig))
+    rng = np.random.default_rng(0)
+    y = (np.arange(20_000) < 400).astype(float)
+    scores = np.where(y > 0, rng.uniform(2, 7.8, y.size), rng.normal(0, 0.75, y.size))
+    scores[:100] = rng.normal(0, 1, 100)               # a quarter of the frauds look legitimate
+    scores[100:160] = 7.8                              # 15% of them piled at the top
+    plots.score_distributions(scores, y, tmp_path / "s.png",
+                              names=("legitimate", "fraud (15% above 7.8 in the last bin)"))
+    fig = figures[0]
+    ax = fig.axes[0]
+    fig.tight_layout()
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    box = ax.get_legend().get_window_extent(renderer)
+    below = box.y1 <= ax.get_window_extent(renderer).y0      # no bar can lie under it
+    clipped = clipped_texts(fig)
+    plt.close(fig)
+    assert below and clipped == []
+
+
 @pytest.fixture
 def fraud_figures(monkeypatch) -> dict:
     """The figures that fraud's plots save, by file name, kept instead of written."""
