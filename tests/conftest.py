@@ -5,6 +5,7 @@ runs the suite on a GPU (true float32 matmuls, as the oracles' tolerances assume
 
 import atexit
 import os
+import re
 import shutil
 import tempfile
 
@@ -129,12 +130,15 @@ def calls(monkeypatch):
 
 def undescribed_files(folder, report: str) -> list[str]:
     """The data files (csv, csv.gz, json, jsonl) at the top of a run folder that
-    report.md's Files section does not name in backticks: a reader of the report should
-    learn what every file the run wrote holds."""
+    report.md's Files section does not name in backticks, and the figures (png) it does not
+    show followed by a caption: a reader of the report should learn what every file the
+    run wrote holds, and what to look for in each figure."""
     files = report[report.index("## Files"):]
+    captioned = set(re.findall(r"!\[[^\]]*\]\(([^)]+)\)\n\n[A-Za-z`]", report))
     return sorted(p.name for p in folder.iterdir()
                   if p.name.endswith((".csv", ".csv.gz", ".json", ".jsonl"))
-                  and f"`{p.name}`" not in files)
+                  and f"`{p.name}`" not in files
+                  or p.name.endswith(".png") and p.name not in captioned)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import json
 import math
 import shutil
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -133,6 +133,15 @@ def number_text(v: float, floatfmt: str = "{:.4g}") -> str:
         text = f"{v:.0f}"
     text = text.removesuffix(".")
     return text[1:] if text.startswith("-") and float(text) == 0 else text   # no "-0"
+
+
+def figure_lines(figures: Sequence[str], captions: Mapping[str, str]) -> list[str]:
+    """report.md lines showing each of `figures` (file names) with its caption, a sentence
+    on what to look for in it: an image alone leaves the reader to guess what it shows."""
+    lines = []
+    for name in figures:
+        lines += [f"![{Path(name).stem}]({name})", "", captions[name], ""]
+    return lines
 
 
 def markdown_table(frame: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from fjax.intervals import rank_auc
 from fjax.report import plots
-from fjax.report.files import RunDir, markdown_table
+from fjax.report.files import RunDir, figure_lines, markdown_table
 from fjax.stability import psi_verdict
 from fjax.tasks.credit.age import ELDERLY, TOLERANCE, age_table
 from fjax.tasks.credit.characteristics import LEAK_AUC, SHIFT_CSI
@@ -24,6 +23,25 @@ def chosen_history(history: list[dict], members: np.ndarray) -> list[dict]:
     keep = ("loss", "val_loss")
     return [{"epoch": h["epoch"], **{k: np.asarray(h[k])[members] for k in keep if k in h}}
             for h in history]
+
+
+FIGURES = {
+    "roc.png": "ROC of the out-of-fold PDs, one line per fold and the pooled one, each with "
+               "its AUC: folds far apart mean the AUC depends on which applicants were held "
+               "out.",
+    "ks.png": "Cumulative shares of goods and bads by out-of-fold PD: the dashed gap, where "
+              "the classes part most, is the reported KS.",
+    "calibration.png": "Observed bad rate against mean PD in equal-width bins of the PDs "
+                       "before calibration: points below the diagonal are PDs too high, "
+                       "above it too low (the sparse top bins move most by chance).",
+    "calibration_calibrated.png": "The same for the calibrated PDs the decisions use: they "
+                                  "should lie nearer the diagonal.",
+    "score_distributions.png": "Out-of-fold scores of goods and bads, each class's area 1: "
+                               "the more the two overlap, the less the score separates them.",
+    "learning_curve.png": "Training and validation-fold loss of the chosen configuration per "
+                          "epoch: a validation loss that turns up while the training loss "
+                          "falls is overfitting; a flat one, training longer gains nothing.",
+}
 
 
 def write_plots(run_dir: RunDir, y: np.ndarray, oof: OutOfFold, scores: np.ndarray,
@@ -554,7 +572,7 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               "Global attribute importance (mean |points| per applicant):", "",
               markdown_table(importance), ""]
     lines += scorecard_lines(points)
-    lines += ["## Plots", ""] + [f"![{Path(i).stem}]({i})" for i in images] + [""]
+    lines += ["## Plots", "", *figure_lines(images, FIGURES)]
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     lines += ["## Files", "",

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from fjax.data.timeseries import duration_text
-from fjax.report.files import markdown_table, number_text
+from fjax.report.files import figure_lines, markdown_table, number_text
 from fjax.tasks.experiment import resumed_from
 from fjax.tasks.forecast.config import Config
 from fjax.tasks.forecast.data import ForecastData, date_texts, next_dates, outage_note
@@ -595,6 +595,20 @@ def swept_text(selected: dict) -> str:
                    if path not in MODEL_LINE_PATHS and v is not None)
 
 
+FIGURES = {
+    "forecast.png": "The test forecasts against the actual prices and the naive last-value "
+                    "line: above, the whole test span; below, a close-up, where a forecast "
+                    "that follows the actual one row late is copying the last price.",
+    "horizon.png": "Test RMSE in price units of the model and every baseline (by forecast "
+                   "step when forecasting several): the model adds something only where it "
+                   "lies below naive and drift.",
+    "loss.png": "Loss per epoch of the reported members, in scaled units (a log scale "
+                "where every loss is positive), validation beside training where there is a "
+                "validation span: a validation loss that turns up while training falls is "
+                "overfitting.",
+}
+
+
 def report_markdown(config: Config, facts: dict, m: dict, extra: dict,
                     ahead: pd.DataFrame) -> str:
     """report.md; `ahead` is `ahead.csv`'s frame, shown beside `m["ahead"]`."""
@@ -687,7 +701,8 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict,
               f"- {extra['val_note']}",
               *([f"- {extra['loss_note']}"] if extra.get("loss_note") else []),
               *([f"- {note}"] if (note := range_note(facts)) else []),
-              "", "## Files", "",
+              "", "## Figures", "",
+              *figure_lines(["forecast.png", "horizon.png", "loss.png"], FIGURES), "## Files", "",
               "`config.json` (this run's full configuration), `environment.json` (the "
               "machine and versions), `metrics.json` (every number "
               "here), `history.jsonl` (per-epoch losses), `forecast.csv` (date, actual, "

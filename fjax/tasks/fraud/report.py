@@ -14,7 +14,7 @@ from fjax.data.fraud_protocol import Period
 from fjax.data.transactions import Transactions, summary
 from fjax.fraud_metrics import FPR_TARGETS, DailyAlerts, daily_alerts, recall_key
 from fjax.report import plots
-from fjax.report.files import RunDir, markdown_table, number_text
+from fjax.report.files import RunDir, figure_lines, markdown_table, number_text
 from fjax.tasks.experiment import loss_text, not_distinguishable, resumed_from
 from fjax.tasks.fraud import handbook
 from fjax.tasks.fraud.config import Config
@@ -683,6 +683,28 @@ def curve_legend(summary_df: pd.DataFrame, metric: str, name: str, seeds: int
     return out
 
 
+def figure_captions(k: int, first: str) -> dict[str, str]:
+    """What to look for in each figure; `first`: the model the score and loss plots draw."""
+    return {
+        "pr_curve.png": "Precision against recall, one line per test period and model, the "
+                        "legend giving each model's mean average precision: with frauds a "
+                        "fraction of a percent of transactions, this shows what share of the "
+                        "alerts are frauds, which the ROC hides.",
+        "roc_curve.png": "ROC, one line per test period and model: an alert budget lives at "
+                         "false positive rates under 1%, the curves' rise at the left edge.",
+        "score_distributions.png": f"{first}'s test scores of legitimate and fraudulent "
+                                   "transactions, standardised within each period: where the "
+                                   "classes overlap it cannot rank them; a legend's share in "
+                                   "an end bin is clipped scores piled up, not a mode.",
+        "daily_card_precision.png": f"Each test day's card precision@{k}, the share of frauds "
+                                    f"among the {k} cards a model alerts on, one line per "
+                                    "period: what investigators checking that many cards a "
+                                    "day would find, and how much it varies from day to day.",
+        "training_loss.png": f"{first}'s training loss per epoch over its members: still "
+                             "falling at the last epoch, more epochs may help.",
+    }
+
+
 def _plots(run_dir: RunDir, results: list[ModelResult], k: int, daily: pd.DataFrame,
            summary_df: pd.DataFrame) -> list[str]:
     seeds = sorted({s for s, _ in results[0].alerts})
@@ -947,7 +969,8 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
                   *(validation_note(validation_df) if validation_df is not None else [])]
     lines += ["## Timings", "", markdown_table(pd.DataFrame(
         [{"step": key, "seconds": value} for key, value in timings.items()]), "{:.2f}"), "",
-        *_resumed_note(results), "## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]
+        *_resumed_note(results), "## Figures", "",
+        *figure_lines(figures, figure_captions(k, results[0].name))]
     raw = "logit" if results[0].logits else "score"
     lines += ["## Files", "",
               "- `config.json` (this run's full config), `environment.json` (the machine "
