@@ -677,6 +677,27 @@ def test_the_naive_line_by_horizon_shows_over_an_equal_drift_line(tmp_path, monk
     assert naive.get_zorder() > drift.get_zorder()
 
 
+@pytest.mark.parametrize("model, scale", [([606.0, 660.0, 686.0], "log"),
+                                          ([30.0, 40.0, 50.0], "linear")])
+def test_a_model_far_off_the_baselines_leaves_them_readable_by_horizon(tmp_path, monkeypatch,
+                                                                        model, scale):
+    """With H = 5 (pinball loss, 3 epochs) the model's RMSE of 606-686 drew every baseline's
+    (20-57) as one flat band at the bottom of a linear axis: past a factor of 10 between
+    the lines the axis is logarithmic, and its label says so."""
+    from fjax.tasks.forecast import plots as forecast_plots
+
+    figures = []
+    monkeypatch.setattr(forecast_plots, "save_figure", lambda fig, path: figures.append(fig))
+    forecast_plots.horizon_plot(tmp_path / "h.png", {
+        "model": {"rmse": model}, "naive": {"rmse": [20.0, 28.0, 34.0]},
+        "moving_average": {"rmse": [46.0, 50.0, 57.0]}})
+    ax = figures[0].axes[0]
+    shown = (ax.get_yscale(), ax.get_ylabel())
+    plt.close(figures[0])
+    units = "price units, log scale" if scale == "log" else "price units"
+    assert shown == (scale, f"test RMSE ({units})")
+
+
 @pytest.mark.parametrize("horizon", [1, 3])
 def test_a_sweeps_plots_name_the_reported_grid_point(tmp_path, monkeypatch, horizon):
     """A sweep's report.md named its forecast "grid point 1: model.kind lstm" while

@@ -12,7 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
 from fjax.report.plots import save_figure  # noqa: E402
@@ -101,8 +101,10 @@ def horizon_plot(path: str | Path, per_step: Mapping[str, Mapping[str, Sequence[
                  name: str = "model") -> Path:
     """Test RMSE by forecast step for the model and each baseline (bars when H = 1, each
     labelled with its RMSE to the digits of report.md's table); `name` labels the model
-    (a sweep's grid point)."""
+    (a sweep's grid point). Lines spanning over a factor of 10 are drawn on a log scale:
+    a model 15 times naive's error flattened every baseline into one line at the bottom."""
     metric = "rmse"
+    logged = False
     fig, ax = plt.subplots(figsize=(7, 4))
     names = list(per_step)
     horizon = len(per_step[names[0]][metric])
@@ -123,7 +125,17 @@ def horizon_plot(path: str | Path, per_step: Mapping[str, Mapping[str, Sequence[
         ax.set_xlabel("forecast step")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=8)
-    ax.set_ylabel(f"test {metric.upper()} (price units)")
+        values = np.array([per_step[n][metric] for n in names], dtype=float)
+        values = values[np.isfinite(values) & (values > 0)]
+        logged = values.size > 0 and values.max() > 10 * values.min()
+        if logged:
+            ax.set_yscale("log")
+            # 20, 30, 50 and 200 ..., not 2 x 10^1 at every minor tick
+            lead = lambda v: round(v / 10 ** np.floor(np.log10(v)))  # noqa: E731
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(FuncFormatter(
+                lambda v, _: f"{v:g}" if lead(v) in (2, 3, 5) else ""))
+    ax.set_ylabel(f"test {metric.upper()} (price units" + (", log scale)" if logged else ")"))
     ax.set_title(f"Test {metric.upper()} by horizon step" if horizon > 1 else
                  f"Test {metric.upper()} of one-step forecasts, model and baselines")
     ax.grid(alpha=0.3)
