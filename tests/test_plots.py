@@ -63,6 +63,29 @@ def test_epochs_after_every_member_stopped_early_are_drawn_without_a_warning(tmp
     plt.close(figures[0])
 
 
+def test_the_loss_legend_sits_below_the_axes_off_the_bands(tmp_path, monkeypatch):
+    """A forecast run over 3 origins drew its legend (loc best, which weighs lines only)
+    over the test-block loss's 10-90% band. It sits below the axes now, inside the
+    figure."""
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.append(fig))
+    history = [{"epoch": e, "loss": np.array([1.0, 1.01, 0.99]) / e,
+                "val_loss": np.array([0.3, 0.6, 0.61])} for e in (1, 2)]
+    plots.loss_curves(history, tmp_path / "loss.png",
+                      {"loss": "training loss", "val_loss": "test-block loss (monitor only)"},
+                      "Loss per epoch of the 3 reported members\n(3 origin(s) x 1 seed(s))",
+                      log_scale=True)
+    fig = figures[0]
+    ax = fig.axes[0]
+    fig.tight_layout()
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    below = ax.get_legend().get_window_extent(renderer).y1 <= ax.get_window_extent(renderer).y0
+    clipped = clipped_texts(fig)
+    plt.close(fig)
+    assert below and clipped == []
+
+
 def test_files_are_written_whole_or_not_at_all(tmp_path):
     """A write that fails midway leaves neither a partial file nor its temporary file;
     a rerun removes temporaries that a killed run left behind."""

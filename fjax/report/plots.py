@@ -38,9 +38,10 @@ def loss_curves(history: Sequence[Mapping], path: str | Path,
     """Per-epoch curves of `keys` (or of a mapping key -> legend label); population
     values (arrays) are drawn as the median over members and a 10-90% band. `log_scale`
     applies where every value is positive (a Gaussian NLL, for one, can be negative), and
-    the y label then says so."""
+    the y label then says so. The legend sits below the axes: a 10-90% band can fill the
+    corner matplotlib finds free of lines."""
     labels = dict(keys) if isinstance(keys, Mapping) else {k: k for k in keys}
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(7, 4.6))
     epochs = np.array([h["epoch"] for h in history])
     positive = True
     for key, label in labels.items():
@@ -68,7 +69,8 @@ def loss_curves(history: Sequence[Mapping], path: str | Path,
     ax.set_ylabel(ylabel + (", log scale" if logged else ""))
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2,
+              frameon=False)
     return save_figure(fig, path)
 
 
