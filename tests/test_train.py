@@ -582,6 +582,80 @@ def test_a_fit_continued_from_its_state_equals_one_longer_fit(loss, schedule):
     tree_allclose(full.state.params, hand.params, rtol=1e-6, atol=1e-7)
 
 
+# Validation rows unrelated to the training targets: val_loss is best after epoch 1 and
+# worsens after it, so early stopping's state matters to the epochs after the first 3.
+_V = np.random.default_rng(1)
+NOISE_VAL = {"x": _V.normal(size=(40, D)).astype(np.float32),
+             "y": 3 * _V.normal(size=(40, 1)).astype(np.float32)}
+
+
+def _same_history(a, b):
+    assert [h["epoch"] for h in a] == [h["epoch"] for h in b]
+    for x, y in zip(a, b):
+        assert x.keys() == y.keys()
+        for k in x.keys() - {"time_s"}:
+            np.testing.assert_array_equal(x[k], y[k])
+
+
+@pytest.mark.parametrize("patience", [None, 4])
+def test_a_continued_fit_result_equals_one_longer_fit_early_stopping_included(patience):
+    """A fit continued from `result.state` restarted early stopping: with restore_best it
+    returned the continuation's best epoch where one longer fit returns epoch 1's, and
+    patience counted afresh (3 + 3 epochs ran where one fit stops after 5). `fit(result,
+    ...)` carries the run on. Oracle: the 6-epoch fit, bitwise."""
+    cfg = lambda epochs: TrainConfig(epochs=epochs, batch_size=16, patience=patience)  # noqa
+    kw = dict(val_data=NOISE_VAL, callbacks=())
+    full = fit(fresh_state(), LOSS, DATA, config=cfg(6), **kw)
+    assert full.best_epoch == 1 and full.epochs_run == (6 if patience is None else 5)
+    first = fit(fresh_state(), LOSS, DATA, config=cfg(3), **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        second = fit(first, LOSS, DATA, config=cfg(3), **kw)
+    assert tree_equal(full.state, second.state) and tree_equal(full.loop, second.loop)
+    assert (second.best_epoch, second.epochs_run) == (full.best_epoch, full.epochs_run)
+    _same_history(full.history, second.history)
+    # From the last epoch's state, a new fit: the same weights, early stopping afresh.
+    afresh = fit(first.loop.train, LOSS, DATA, config=cfg(3), **kw)
+    assert afresh.best_epoch == 1 and not tree_equal(afresh.state.params, full.state.params)
+    if patience is None:
+        assert tree_equal(afresh.loop.train.params, full.loop.train.params)
+    else:   # patience counted afresh: 3 more epochs, where the one fit stopped after 2
+        assert afresh.epochs_run == 3
+
+
+def test_continuing_a_stopped_or_differently_monitored_fit():
+    """A run that early-stopped trains no further when continued (one longer fit would
+    not), with a warning; one that monitored another metric is refused."""
+    cfg = TrainConfig(epochs=6, batch_size=16, patience=2)
+    done = fit(fresh_state(), LOSS, DATA, config=cfg, val_data=NOISE_VAL, callbacks=())
+    assert done.epochs_run == 3
+    with pytest.warns(UserWarning, match="early-stopped at epoch 3: one longer fit trains no"):
+        again = fit(done, LOSS, DATA, config=cfg, val_data=NOISE_VAL, callbacks=())
+    assert again.epochs_run == 3 and tree_equal(again.loop, done.loop)
+    with pytest.raises(ValueError, match=r"monitored val_loss \(min\), but this call "
+                                         r"monitors loss \(min\)"):
+        fit(done, LOSS, DATA, config=cfg, callbacks=())
+
+
+def test_a_continued_fit_killed_and_resumed_equals_one_longer_fit(tmp_path):
+    """A continued fit (epochs 4..6) interrupted among the callbacks of epoch 5 saves
+    epoch 4 (its Checkpointer's history holds epochs from 4, which the save once read as
+    epochs from 1) and, resumed, ends as the 6-epoch fit, its history whole (the
+    checkpoint holds the continuation's epochs; the result it continues, the first 3)."""
+    cfg = lambda epochs: TrainConfig(epochs=epochs, batch_size=16)  # noqa: E731
+    kw = dict(val_data=NOISE_VAL)
+    full = fit(fresh_state(), LOSS, DATA, config=cfg(6), callbacks=(), **kw)
+    first = fit(fresh_state(), LOSS, DATA, config=cfg(3), callbacks=(), **kw)
+    with pytest.raises(KeyboardInterrupt):
+        fit(first, LOSS, DATA, config=cfg(3), callbacks=[Checkpointer(tmp_path, every=9),
+                                                          _CtrlC("on_epoch_end", 5)], **kw)
+    ckpt = Checkpointer(tmp_path)
+    assert ckpt.latest_epoch() == 4
+    resumed = fit(first, LOSS, DATA, config=cfg(3), callbacks=[ckpt], **kw)
+    assert tree_equal(full.state, resumed.state) and tree_equal(full.loop, resumed.loop)
+    _same_history(full.history, resumed.history)
+
+
 def test_continuing_a_state_of_other_data_warns():
     """A state whose step count is not whole epochs of this data cannot continue any one
     fit on it: say so, and which epoch its shuffles go on from."""

@@ -212,8 +212,9 @@ class Checkpointer(Callback):
         is the last epoch every callback saw; logs of a later one (a Ctrl-C among the
         callbacks after this one) are dropped, as the state does not hold that epoch."""
         epoch = int(np.max(np.asarray(loop.epoch)))
-        if epoch and epoch <= len(self.history) and (self.latest_epoch() or 0) < epoch:
-            del self.history[epoch:]
+        logged = [logs["epoch"] for logs in self.history]
+        if epoch in logged and (self.latest_epoch() or 0) < epoch:
+            del self.history[logged.index(epoch) + 1:]
             self.save(epoch, loop)
 
     def on_train_end(self, loop: Any) -> None:

@@ -20,8 +20,8 @@ from fjax.data.checks import check_arrays, check_type, check_weights
 from fjax.optim import optimizer_settings
 from fjax.train.callbacks import Callback, ProgressBar
 from fjax.train.epoch import evaluate
-from fjax.train.loop import (EvalFn, LoopState, RunRecord, advance_jit, loop_spec, run_epochs,
-                             warn_unselected)
+from fjax.train.loop import (EvalFn, LoopSpec, LoopState, RunRecord, advance_jit, loop_spec,
+                             run_epochs, warn_unselected)
 from fjax.train.state import TrainState
 from fjax.train.step import (LossFn, cached_per_loss, check_loss_fn, make_eval_step,
                              make_train_step)
@@ -40,8 +40,8 @@ class TrainingDiverged(FloatingPointError):
 @dataclass
 class FitResult:
     state: TrainState        # final state; params are the best epoch's when restored (its
-                             # opt_state and step stay the last epoch's: to train on, use
-                             # loop.train, or start afresh from these params)
+                             # opt_state and step stay the last epoch's: to train on, pass
+                             # this FitResult to fit, or start afresh from these params)
     loop: LoopState
     history: list[dict]      # one dict of metrics per epoch
     best_epoch: int
@@ -50,6 +50,8 @@ class FitResult:
     compilations: int        # XLA compilations in this call
     train_s: float
     epoch_s: list[float]
+    spec: LoopSpec           # the loop's batches and early-stopping rule, which a
+                             # continuation (`fit(result, ...)`) must share
 
 
 def prepare(data: dict, weights: Any, name: str, loss_fn: Any = None) -> tuple[dict, jax.Array]:
@@ -138,19 +140,37 @@ def other_widths(flax_message: str, features: set[int]) -> str | None:
             f"makes {made}")
 
 
+def check_continued(previous: FitResult, spec: LoopSpec) -> None:
+    """Refuse to continue a run that monitored another metric or mode (its best value
+    says nothing of this one's), and warn that a stopped run trains no further."""
+    old, new = ((s.monitor, "min" if s.sign > 0 else "max") for s in (previous.spec, spec))
+    if old != new:
+        raise ValueError(
+            f"fit continues a run that monitored {old[0]} ({old[1]}), but this call monitors "
+            f"{new[0]} ({new[1]}): its best value is not comparable. Pass the same val_data "
+            "(or none) and TrainConfig.monitor and mode, or start a new fit from the last "
+            "epoch's state: fit(result.loop.train, ...)")
+    if bool(previous.loop.stopped):
+        why = "diverged" if int(previous.loop.diverged_epoch) else "early-stopped"
+        warnings.warn(
+            f"fit continues a run that {why} at epoch {int(previous.loop.epoch)}: one longer "
+            "fit trains no further, so nothing is trained. To train on from its last epoch "
+            "with early stopping afresh: fit(result.loop.train, ...)", stacklevel=3)
+
+
 @cached_per_loss
 def default_eval_fn(loss_fn: LossFn, batch_size: int) -> EvalFn:
     """Weighted mean of the loss and aux metrics over all rows (no dropout)."""
     return functools.partial(evaluate, make_eval_step(loss_fn), batch_size=batch_size)
 
 
-def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
+def fit(state: TrainState | FitResult, loss_fn: LossFn, data: dict, *, config: TrainConfig,
         val_data: dict | None = None, weights: Any = None, val_weights: Any = None,
         eval_fn: EvalFn | None = None, callbacks: Sequence[Callback] | None = None) -> FitResult:
     """Train one model for `config.epochs` epochs (fewer if it early-stops).
 
     Args:
-      state: the model's `TrainState`.
+      state: the model's `TrainState`, or a `FitResult` to continue that run.
       loss_fn: `(params, batch, rng) -> (loss, aux)`; a batch holds the rows of `data`
         plus "weight" (the batch's sample weights, 0 on padding), by which the loss must
         weight each row (`check_loss_fn` refuses one that does not, where it matters).
@@ -162,13 +182,18 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
       callbacks: host-side hooks called once per epoch (progress, logging, checkpoints);
         None: a progress bar; () for none.
 
-    Continuing: `fit(result.state, ...)` on the same data and batch size trains on as one
-    longer fit would: 5 epochs and then 5 more equal 10 epochs bitwise, dropout and
-    schedule included. Each epoch's shuffle is drawn for the epochs the state's step count
-    holds (`step // batches per epoch`), dropout keys follow the step, and a schedule's
-    count lives in the optimizer state (build the optimizer for the whole run's steps).
-    Early stopping and the best epoch start afresh; where parameters were restored, go on
-    from `result.loop.train` (the last epoch's). A state whose step count is not whole
+    Continuing: `fit(result, ...)` with the same data, batch size, validation and monitor
+    trains `config.epochs` more epochs as one longer fit would: 5 epochs and then 5 more
+    equal 10 epochs bitwise (parameters, history, best epoch), dropout, schedule and
+    early stopping included. It goes on from the last epoch's state, with the best value
+    and parameters so far and the epochs since the last improvement; its history and
+    epoch numbers are the whole run's. A run that had stopped (patience, divergence)
+    trains no further, with a warning. `fit(result.loop.train, ...)` instead starts a new
+    fit from the last epoch's state: the shuffles go on (each epoch's is drawn for the
+    epochs the state's step count holds), but early stopping and the best epoch start
+    afresh; `result.state` holds the best epoch's parameters where they were restored,
+    with the last epoch's optimizer state. Build the optimizer for the whole run's steps
+    (a schedule's count lives in its state). A state whose step count is not whole
     epochs of this data (other data or batch size, or steps taken outside `fit`) is
     warned about: its shuffles go on from epoch `step // batches per epoch`.
 
@@ -176,6 +201,9 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
       TrainingDiverged: the loss (or validation loss) became NaN or infinite; names the
         epoch.
     """
+    previous = state if isinstance(state, FitResult) else None
+    if previous is not None:
+        state = previous.loop.train
     check_type("fit's config", config, TrainConfig)
     data, weights = prepare(data, weights, "data", loss_fn)
     has_val = val_data is not None
@@ -187,6 +215,8 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
         val_data, val_weights = prepare(val_data, val_weights, "val_data", loss_fn)
         eval_fn = eval_fn or default_eval_fn(loss_fn, config.eval_batch_size)
     spec = loop_spec(config, [int((weights > 0).sum())], has_val)
+    if previous is not None:
+        check_continued(previous, spec)
     warn_partial_epoch(int(state.step), spec.n_batches)
     with inputs_named(data):
         check_loss_fn(loss_fn, state.params, data, np.asarray(weights), spec.batch_size,
@@ -194,14 +224,15 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
                       config.eval_batch_size)
     step_fn = functools.partial(advance_jit, spec, make_train_step(loss_fn),
                                 eval_fn if has_val else None)
-    loop = LoopState.start(state)
+    loop = LoopState.start(state) if previous is None else previous.loop
+    epochs = int(loop.epoch) + config.epochs
     args = (data, weights, val_data, val_weights)
 
     if callbacks is None:
-        callbacks = [ProgressBar(config.epochs)]
-    record = RunRecord()
+        callbacks = [ProgressBar(epochs)]
+    record = RunRecord(history=[] if previous is None else list(previous.history))
     with inputs_named(data, val_data=val_data):
-        loop = run_epochs(step_fn, loop, args, config.epochs, callbacks, record,
+        loop = run_epochs(step_fn, loop, args, epochs, callbacks, record,
                           settings=(spec, optimizer_settings(state.tx),
                                     getattr(loss_fn, "structure", None)))
     diverged = int(loop.diverged_epoch)
@@ -210,7 +241,7 @@ def fit(state: TrainState, loss_fn: LossFn, data: dict, *, config: TrainConfig,
     result = FitResult(state=state, loop=loop, history=record.history,
                        best_epoch=int(loop.best_epoch), epochs_run=int(loop.epoch),
                        compile_s=record.compile_s, compilations=record.compilations,
-                       train_s=record.train_s, epoch_s=record.epoch_s)
+                       train_s=record.train_s, epoch_s=record.epoch_s, spec=spec)
     if not diverged and has_val and spec.val_selects and result.best_epoch == 0 and record.history:
         warn_unselected(f"{spec.monitor} was")
     if diverged:

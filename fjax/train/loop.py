@@ -238,12 +238,14 @@ def run_digest(loop: LoopState, args: tuple, settings: Any) -> str:
 
 def begin(callbacks: Sequence[Callback], loop: LoopState, record: RunRecord) -> LoopState:
     """The state to start from after each callback's `on_train_begin`: the one it
-    returns, if any; a `Resumed` run also brings the history of its epochs into `record`,
-    and callbacks with an `on_resumed(epoch)` method (loggers) learn where it resumes."""
+    returns, if any; a `Resumed` run also brings the history of its epochs into `record`
+    (after those `record` holds: a continued `fit`'s earlier ones, which the checkpoint,
+    written by this call, does not), and callbacks with an `on_resumed(epoch)` method
+    (loggers) learn where it resumes."""
     for cb in callbacks:
         begun = cb.on_train_begin(loop)
         if isinstance(begun, Resumed):
-            loop, record.history = begun.loop, list(begun.history)
+            loop, record.history = begun.loop, record.history + list(begun.history)
             record.resumed_epoch = len(record.history)
             for other in callbacks:
                 if hasattr(other, "on_resumed"):
