@@ -490,3 +490,35 @@ def test_best_config_names_the_configs_tied_at_the_best_mean():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert pop.best_config("val_loss", "max") == {"learning_rate": 1e-1}   # no tie
+
+
+def test_train_population_warns_of_a_grid_point_whose_loss_blew_up(tmp_path):
+    """`train_grid` warned of a grid point whose training loss ended finite but far above
+    its start (lr 1000 with Adam); `train_population` called directly said nothing. The
+    rule lives in `train_population` now. Oracle: numpy's float64 MSE of seed 0's initial
+    linear model over every row."""
+    from fjax.train.members import member_keys
+    from fjax.train.population import BlownUpWarning
+    y = (X @ np.ones(3) * 10)[:, None].astype(np.float32)
+    model = nn.Dense(1)
+    init = lambda k: model.init(k, X[:1])  # noqa: E731
+    run = lambda lrs: train_population(  # noqa: E731
+        supervised_loss(model.apply, LossConfig()), init, {"x": X, "y": y},
+        optim=OptimConfig(name="adam"), train=TrainConfig(epochs=3, batch_size=16),
+        hparams={"learning_rate": lrs}, seeds=[0, 1], callbacks=())
+    with pytest.warns(BlownUpWarning, match="training blew up at 1 grid point") as caught:
+        pop = run([1e-2, 1e3])
+    p = init(member_keys(0)[0])["params"]
+    start = np.mean((X @ np.asarray(p["kernel"], np.float64) + np.asarray(p["bias"]) - y) ** 2)
+    np.testing.assert_allclose(pop.initial_loss, start, rtol=1e-5)
+    final = np.asarray(pop.history[-1]["loss"], np.float64)
+    lr = pop.members["learning_rate"].to_numpy()
+    end, calm = np.median(final[lr == 1e3]), np.median(final[lr == 1e-2])
+    assert end > 10 * start > calm
+    message = str(caught[0].message)
+    assert f"learning_rate=1000: {end:.4g} ({end / pop.initial_loss:.3g} times)" in message
+    assert "0.01" not in message
+    assert Population.load(pop.save(tmp_path / "pop.msgpack")).initial_loss == pop.initial_loss
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run([1e-2])

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Mapping, Sequence
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 import pandas as pd
@@ -32,9 +30,9 @@ from fjax.runtime import environment
 from fjax.train import Population, TrainingDiverged, train_population
 from fjax.train.callbacks import Callback, ProgressBar
 from fjax.train.checkpoint import Checkpointer
-from fjax.train.members import member_keys
 from fjax.train.objective import check_loss_grid as check_loss_keys
-from fjax.train.population import DivergedWarning, best_row, diverged_message
+from fjax.train.population import (BlownUpWarning, DivergedWarning, best_row, blown_up,
+                                   diverged_message)
 from fjax.train.sweep import Group, group_grid
 
 
@@ -75,8 +73,8 @@ class Trainable:
 class GroupResult:
     group: Group
     population: Population
-    blown_up: str | None = None   # `blown_up_note` of a plain run's members, a sweep's
-                                  # `blown_up_points`
+    blown_up: str | None = None   # `blown_up_points`: a plain run's note, or a sweep's
+                                  # naming the points that blew up
 
 
 def seeds_of(config: ExperimentConfig) -> list[int]:
@@ -115,6 +113,7 @@ def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
             with warnings.catch_warnings():
                 if plain:   # a plain run raises instead (check_divergence)
                     warnings.simplefilter("ignore", DivergedWarning)
+                warnings.simplefilter("ignore", BlownUpWarning)   # said below, with flags
                 pop = train_population(trainable.loss_fn, trainable.init_fn, data,
                                        optim=optim or group.config.optim,
                                        train=group.config.train,
@@ -124,12 +123,9 @@ def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
         finally:
             if checkpoints is not None:
                 checkpoints.close()
-        start = initial_loss(trainable, data, seeds_of(config)[0])
         if plain:
             check_divergence(pop, group.config.optim)
-            note = blown_up_note(pop.history, start)
-        else:
-            note = blown_up_points(pop, group, grid, start)
+        note = blown_up_points(pop, group, grid if not plain else {})
         if note:
             warnings.warn(note, stacklevel=2)
         results.append(GroupResult(group, pop, note))
@@ -208,41 +204,10 @@ def rising_loss_note(history: Sequence[Mapping]) -> str | None:
             f"{len(history)}): the model did not learn. Lower --optim.learning-rate.")
 
 
-# A final training loss over this many times the loss at the initial parameters marks a
-# run that blew up without a NaN: an untrained model's loss is what any fit must improve
-# on, and the noise of one that learned (dropout, minibatches, a fold's rows) moves its
-# loss by far less than tenfold. Ten times a BCE start of log 2 is 6.9 nats a row: a
-# mean probability of 0.001 on the true class.
-BLOWN_UP_FACTOR = 10.0
-
-
-INITIAL_LOSS_ROWS = 4096   # evenly spread rows: a ratio of 10 needs no more, and one eager
-                           # pass over every row (fraud's history stacks) could fill memory
-
-
-def initial_loss(trainable: Trainable, data: dict, seed: int) -> float:
-    """The loss of `seed`'s member at its initial parameters (unit weights times data's own
-    "weight", no dropout): a model that learned nothing. Over every row of `data` up to
-    `INITIAL_LOSS_ROWS`, else over that many rows spread evenly across it."""
-    n = len(jax.tree.leaves(data)[0])
-    rows = np.linspace(0, n - 1, min(n, INITIAL_LOSS_ROWS)).round().astype(int)
-    data = jax.tree.map(lambda a: a[rows], data)
-    batch = {**data, "weight": jnp.ones(len(rows)) * jnp.asarray(data.get("weight", 1.0))}
-    loss, _ = trainable.loss_fn(trainable.init_fn(member_keys(seed)[0]), batch, None)
-    return float(loss)
-
-
-def blown_up_note(history: Sequence[Mapping], start: float) -> str | None:
-    """A sentence when the final training loss (the median over members) is over
-    `BLOWN_UP_FACTOR` times `start`, the loss at the initial parameters. A learning rate
-    far too high can keep the loss finite and huge from the first epoch on, which neither
-    the divergence check (NaN/inf) nor `rising_loss_note` (against epoch 1) catches. None
-    for a start <= 0 (a Gaussian likelihood's), where a ratio says nothing."""
-    if not history or not np.isfinite(start) or start <= 0:
-        return None
-    end = median_loss(history[-1])
-    if end is None or end <= BLOWN_UP_FACTOR * start:
-        return None
+def blown_up_note(end: float, start: float) -> str:
+    """The sentence for a training loss (a plain run's, or a sweep point's) that ended at
+    `end`, over `BLOWN_UP_FACTOR` times `start`, the loss at the initial parameters
+    (`fjax.train.population.blown_up` judges it)."""
     return (f"The training loss ended at {end:.4g}, {end / start:.3g} times its {start:.4g} "
             "at the initial parameters: training blew up (the loss stayed finite, so no "
             "divergence check stopped it) and the metrics are a broken model's. Lower "
@@ -258,32 +223,22 @@ def not_distinguishable(lead: float, se: float | None) -> bool:
     return lead <= 0 or (se is not None and lead < 2 * se)
 
 
-def blown_up_points(pop: Population, group: Group, grid: Mapping[str, Sequence[Any]],
-                    start: float) -> str | None:
-    """`blown_up_note` per grid point of a sweep's population (its seeds' and folds'
-    members): the median over all members, a plain run's, hides a point that blew up
-    among sane ones, and its broken metrics (an AUC ignores the loss's scale) would rank
-    beside theirs unnamed. Each member's last finite loss is its end: one that early
-    stopping stopped has NaN in the epochs after. Names each point that did, with the
-    first one's note."""
-    if not pop.history:
+def blown_up_points(pop: Population, group: Group, grid: Mapping[str, Sequence[Any]]
+                    ) -> str | None:
+    """`blown_up_note` per grid point of a sweep's population (`blown_up`: its seeds' and
+    folds' members' median of their last finite losses), named by the grid's fields; a
+    plain run's single point, without a name."""
+    points = blown_up(pop.members, pop.history, pop.initial_loss)
+    if not points:
         return None
-    members = pop.members.reset_index(drop=True)
-    losses = np.stack([np.asarray(h["loss"], np.float64) for h in pop.history])   # [E, P]
-    last = np.array([m[np.isfinite(m)][-1] if np.isfinite(m).any() else np.nan
-                     for m in losses.T])
-    hp = [c for c in members.columns if c not in ("member", "seed", "fold")]
+    if not grid:
+        return blown_up_note(points[0][1], pop.initial_loss)
     fixed = read_values(group.config, [p for p in grid if p not in group.paths.values()])
-    names, notes = [], []
-    for values, frame in (members.groupby(hp, sort=False) if hp else [((), members)]):
-        note = blown_up_note([{"loss": last[frame.index]}], start)
-        if note:
-            names.append(", ".join([*(f"{p} {v}" for p, v in fixed.items()),
-                                    *(f"{group.paths[k]} {v:g}" for k, v in zip(hp, values))]))
-            notes.append(note)
-    if not notes:
-        return None
-    return f"Sweep grid point(s) that blew up: {'; '.join(names)}. At {names[0]}: {notes[0]}"
+    names = [", ".join([*(f"{p} {v}" for p, v in fixed.items()),
+                        *(f"{group.paths[k]} {v:g}" for k, v in values.items())])
+             for values, _ in points]
+    return (f"Sweep grid point(s) that blew up: {'; '.join(names)}. At {names[0]}: "
+            f"{blown_up_note(points[0][1], pop.initial_loss)}")
 
 
 def combined_table(results: Sequence[GroupResult],

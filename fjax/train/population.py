@@ -43,7 +43,7 @@ from fjax.train.fit import inputs_named, prepare
 from fjax.train.lift import PopulationSpec, auto_chunk, member_mesh, population_epoch
 from fjax.train.loop import EvalFn, LoopState, RunRecord, loop_spec, run_epochs, warn_unselected
 from fjax.train.members import (InitFn, check_grid, check_optimizer_values, check_seeds,
-                                init_population, member_grid)
+                                init_population, member_grid, member_keys)
 from fjax.train.objective import apply_model, stable_apply
 from fjax.train.population_file import population_bytes, population_fields, read_population
 from fjax.train.step import check_loss_fn
@@ -66,6 +66,8 @@ class Population:
     train_s: float               # the epochs, first compile included
     epoch_s: list[float]
     resumed_epoch: int = 0       # epochs restored from a checkpoint (not timed above)
+    initial_loss: float = float("nan")   # the first seed's loss at its initial parameters
+                                         # (`initial_loss`), by which `blown_up` judges
 
     @property
     def size(self) -> int:
@@ -376,10 +378,13 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
     if has_val and spec.val_selects and unselected.any():
         warn_unselected(f"{int(unselected.sum())} of {len(members)} members had {spec.monitor}")
     warn_diverged(members, np.asarray(loop.diverged_epoch))
+    start = initial_loss(loss_fn, init_fn, data, base_weights, seeds[0], first)
+    warn_blown_up(blown_up(members, record.history, start), start)
     return Population(loop=loop, params=params, members=members, history=record.history,
                       monitor=spec.monitor, mode=train.monitor_mode, compile_s=record.compile_s,
                       compilations=record.compilations, train_s=record.train_s,
-                      epoch_s=record.epoch_s, resumed_epoch=record.resumed_epoch)
+                      epoch_s=record.epoch_s, resumed_epoch=record.resumed_epoch,
+                      initial_loss=start)
 
 
 def member_optimizer(optim: OptimConfig | optax.GradientTransformation, train: TrainConfig,
@@ -513,6 +518,72 @@ def warn_diverged(members: pd.DataFrame, diverged_epoch: np.ndarray) -> None:
     if message:
         warnings.warn(f"{message}. They rank last in summary() and best_config(); see "
                       "table()['diverged_epoch']", DivergedWarning, stacklevel=3)
+
+
+# A final training loss over this many times the loss at the initial parameters marks a
+# run that blew up without a NaN: an untrained model's loss is what any fit must improve
+# on, and the noise of one that learned (dropout, minibatches, a fold's rows) moves its
+# loss by far less than tenfold. Ten times a BCE start of log 2 is 6.9 nats a row: a
+# mean probability of 0.001 on the true class.
+BLOWN_UP_FACTOR = 10.0
+INITIAL_LOSS_ROWS = 4096   # evenly spread rows: a ratio of 10 needs no more, and one eager
+                           # pass over every row (fraud's history stacks) could fill memory
+
+
+def initial_loss(loss_fn: Callable, init_fn: InitFn, data: dict, weights: jax.Array,
+                 seed: int, hparams: Mapping[str, Any] | None = None) -> float:
+    """The loss of `seed`'s member at its initial parameters (the rows' `weights`, no
+    dropout; `hparams`, the first member's loss values where the grid has any): a model
+    that learned nothing. Over every row up to `INITIAL_LOSS_ROWS`, else over that many
+    spread evenly across them."""
+    n = len(weights)
+    rows = np.linspace(0, n - 1, min(n, INITIAL_LOSS_ROWS)).round().astype(int)
+    batch = {**jax.tree.map(lambda a: a[rows], data), "weight": jnp.asarray(weights)[rows]}
+    kw = {"hparams": hparams} if hparams else {}
+    loss, _ = loss_fn(init_fn(member_keys(seed)[0]), batch, None, **kw)
+    return float(loss)
+
+
+def blown_up(members: pd.DataFrame, history: Sequence[Mapping], start: float
+             ) -> list[tuple[dict, float]]:
+    """The grid points whose training blew up without a NaN: (hyperparameter values, end),
+    where `end`, the median over the point's seeds and folds of each member's last finite
+    training loss (early stopping leaves NaN after it), is over `BLOWN_UP_FACTOR` times
+    `start`, the loss at the initial parameters. A learning rate far too high can keep the
+    loss finite and huge from the first epoch on, which no divergence check catches. Per
+    point: a median over all members hides one point among sane ones. None for a start
+    <= 0 (a Gaussian likelihood's), where a ratio says nothing."""
+    if not history or not np.isfinite(start) or start <= 0:
+        return []
+    members = members.reset_index(drop=True)
+    losses = np.stack([np.asarray(h["loss"], np.float64) for h in history])   # [E, P]
+    last = np.array([m[np.isfinite(m)][-1] if np.isfinite(m).any() else np.nan
+                     for m in losses.T])
+    hp = [c for c in members.columns if c not in ("member", "seed", "fold")]
+    points = []
+    for values, frame in (members.groupby(hp, sort=False) if hp else [((), members)]):
+        ends = last[frame.index]
+        end = float(np.median(ends[np.isfinite(ends)])) if np.isfinite(ends).any() else None
+        if end is not None and end > BLOWN_UP_FACTOR * start:
+            points.append((dict(zip(hp, np.atleast_1d(values).tolist())), end))
+    return points
+
+
+class BlownUpWarning(UserWarning):
+    """Some grid points' training loss ended finite but far above its start."""
+
+
+def warn_blown_up(points: list[tuple[dict, float]], start: float) -> None:
+    """Name the `blown_up` points: their metrics are broken models', ranked with the rest."""
+    if not points:
+        return
+    shown = "; ".join(", ".join([f"{k}={v:g}" for k, v in values.items()] or ["all members"])
+                      + f": {end:.4g} ({end / start:.3g} times)" for values, end in points[:5])
+    warnings.warn(f"training blew up at {len(points)} grid point(s): the training loss "
+                  f"ended finite but over {BLOWN_UP_FACTOR:g} times its {start:.4g} at the "
+                  f"initial parameters (the median over a point's seeds and folds): {shown}"
+                  f"{'; ...' if len(points) > 5 else ''}. Lower optim.learning_rate or set "
+                  "optim.clip_norm", BlownUpWarning, stacklevel=3)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))

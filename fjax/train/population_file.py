@@ -61,7 +61,8 @@ def population_bytes(pop: Any) -> bytes:
                     "values": [pop.members[c].to_numpy() for c in pop.members.columns]},
         "history": [dict(logs) for logs in pop.history],
         "run": {name: getattr(pop, name) for name in RUN_VALUES} | {
-            "epoch_s": [float(s) for s in pop.epoch_s]},
+            "epoch_s": [float(s) for s in pop.epoch_s],
+            "initial_loss": float(pop.initial_loss)},   # optional: older files lack it
     })
 
 
