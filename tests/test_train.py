@@ -656,6 +656,26 @@ def test_a_continued_fit_killed_and_resumed_equals_one_longer_fit(tmp_path):
     _same_history(full.history, resumed.history)
 
 
+@pytest.mark.parametrize("optim", [OptimConfig(learning_rate=1e-2, schedule="cosine"),
+                                   OptimConfig(learning_rate=1e-2, schedule="warmup_cosine",
+                                               warmup_steps=3)])
+def test_a_fit_past_its_schedules_end_is_warned_of(optim):
+    """A cosine schedule built for 10 steps, in a fit of 5 epochs of 6 batches, trained 10
+    steps and then 20 at rate 0 (final_factor's default), silently: the weights after
+    epoch 2 were those after epoch 5. A schedule of the fit's own 30 steps warns nothing."""
+    config = lambda epochs: TrainConfig(epochs=epochs, batch_size=16)  # noqa: E731
+    short = fresh_state(optim, steps=10)
+    with pytest.warns(UserWarning, match=r"schedule spans 10 steps, but this fit may run to "
+                                         r"step 30: the steps after 10 take its final rate"):
+        five = fit(short, NO_DROPOUT, DATA, config=config(5), callbacks=())
+    with pytest.warns(UserWarning, match="may run to step 12"):
+        two = fit(short, NO_DROPOUT, DATA, config=config(2), callbacks=())
+    assert tree_equal(two.state.params, five.state.params)   # steps 12..30 trained nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit(fresh_state(optim, steps=30), NO_DROPOUT, DATA, config=config(5), callbacks=())
+
+
 def test_continuing_a_state_of_other_data_warns():
     """A state whose step count is not whole epochs of this data cannot continue any one
     fit on it: say so, and which epoch its shuffles go on from."""

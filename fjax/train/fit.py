@@ -8,7 +8,7 @@ import functools
 import re
 import warnings
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import flax.errors
 import jax
@@ -17,7 +17,7 @@ import numpy as np
 
 from fjax.config import TrainConfig
 from fjax.data.checks import check_arrays, check_type, check_weights
-from fjax.optim import optimizer_settings
+from fjax.optim import SCHEDULE_STEPS, optimizer_settings
 from fjax.train.callbacks import Callback, ProgressBar
 from fjax.train.epoch import evaluate
 from fjax.train.loop import (EvalFn, LoopSpec, LoopState, RunRecord, advance_jit, loop_spec,
@@ -116,6 +116,22 @@ def warn_partial_epoch(step: int, n_batches: int) -> None:
             "batch_size or weights, or stepped outside fit. Its shuffles go on from epoch "
             f"{step // n_batches}. To continue a fit as one longer fit, pass the same data "
             "and TrainConfig.batch_size", stacklevel=3)
+
+
+def warn_schedule_end(opt_state: Any, last_step: int) -> None:
+    """Warn where a fit may step past the end of its optimizer's cosine schedule (the
+    `total_steps` given to `build_optimizer`, injected as "schedule_steps"): every later
+    step takes the final rate, learning_rate * final_factor, by default 0, which trains
+    nothing, silently."""
+    injected = getattr(opt_state, "hyperparams", None)
+    length = injected.get(SCHEDULE_STEPS) if isinstance(injected, Mapping) else None
+    if length is not None and last_step > int(length):
+        warnings.warn(
+            f"the optimizer's schedule spans {int(length)} steps, but this fit may run to "
+            f"step {last_step}: the steps after {int(length)} take its final rate, "
+            "learning_rate * final_factor (0 by default: they train nothing). Build it for "
+            "the whole run: build_optimizer(cfg, total_steps=epochs * num_batches(rows, "
+            "batch_size)) (fjax.train.epoch.num_batches)", stacklevel=3)
 
 
 _PARAM_SHAPES = re.compile(r'parameter "(.*?)" in "(.*?)", the given initializer is expected '
@@ -218,6 +234,7 @@ def fit(state: TrainState | FitResult, loss_fn: LossFn, data: dict, *, config: T
     if previous is not None:
         check_continued(previous, spec)
     warn_partial_epoch(int(state.step), spec.n_batches)
+    warn_schedule_end(state.opt_state, int(state.step) + config.epochs * spec.n_batches)
     with inputs_named(data):
         check_loss_fn(loss_fn, state.params, data, np.asarray(weights), spec.batch_size,
                       spec.n_batches, val_weights if evaluates else None,
