@@ -522,3 +522,25 @@ def test_train_population_warns_of_a_grid_point_whose_loss_blew_up(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         run([1e-2])
+
+
+def test_a_loss_that_only_trains_is_never_asked_to_evaluate():
+    """Without validation, training never calls the loss in eval mode (rng None), but the
+    blow-up check's initial loss did: a loss written for training only failed where it
+    had trained before. The start is the training-mode loss at the initial parameters
+    (here without dropout): numpy's float64 MSE of seed 3's initial linear model."""
+    from fjax.train.members import member_keys
+    model = nn.Dense(1)
+    y = (X @ np.ones(3))[:, None].astype(np.float32)
+
+    def loss(params, batch, rng):
+        if rng is None:
+            raise AssertionError("asked to evaluate")
+        err = model.apply(params, batch["x"]) - batch["y"]
+        return jnp.sum(batch["weight"] * err[:, 0] ** 2) / jnp.sum(batch["weight"]), {}
+    init = lambda k: model.init(k, X[:1])  # noqa: E731
+    pop = train_population(loss, init, {"x": X, "y": y}, optim=OptimConfig(),
+                           train=TrainConfig(epochs=1), seeds=[3], callbacks=())
+    p = init(member_keys(3)[0])["params"]
+    start = np.mean((X @ np.asarray(p["kernel"], np.float64) + np.asarray(p["bias"]) - y) ** 2)
+    np.testing.assert_allclose(pop.initial_loss, start, rtol=1e-5)

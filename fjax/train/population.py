@@ -532,15 +532,18 @@ INITIAL_LOSS_ROWS = 4096   # evenly spread rows: a ratio of 10 needs no more, an
 
 def initial_loss(loss_fn: Callable, init_fn: InitFn, data: dict, weights: jax.Array,
                  seed: int, hparams: Mapping[str, Any] | None = None) -> float:
-    """The loss of `seed`'s member at its initial parameters (the rows' `weights`, no
-    dropout; `hparams`, the first member's loss values where the grid has any): a model
-    that learned nothing. Over every row up to `INITIAL_LOSS_ROWS`, else over that many
-    spread evenly across them."""
+    """The loss of `seed`'s member at its initial parameters (the rows' `weights`;
+    `hparams`, the first member's loss values where the grid has any): a model that
+    learned nothing. In training mode (dropout on, from the member's training key), as
+    the logged training loss is measured, and as every loss runs: evaluation (rng None)
+    is asked only of a loss that validates. Over every row up to `INITIAL_LOSS_ROWS`,
+    else over that many spread evenly across them."""
     n = len(weights)
     rows = np.linspace(0, n - 1, min(n, INITIAL_LOSS_ROWS)).round().astype(int)
     batch = {**jax.tree.map(lambda a: a[rows], data), "weight": jnp.asarray(weights)[rows]}
     kw = {"hparams": hparams} if hparams else {}
-    loss, _ = loss_fn(init_fn(member_keys(seed)[0]), batch, None, **kw)
+    init_key, train_key = member_keys(seed)
+    loss, _ = loss_fn(init_fn(init_key), batch, train_key, **kw)
     return float(loss)
 
 
