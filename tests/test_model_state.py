@@ -222,3 +222,49 @@ def test_statistics_frozen_on_purpose_pass_as_an_empty_model_state():
     stats = result.state.params["batch_stats"]["BatchNorm_0"]
     np.testing.assert_array_equal(stats["mean"], np.zeros(D))
     np.testing.assert_array_equal(stats["var"], np.ones(D))
+
+
+
+class TrainingByDefault(nn.Module):
+    """Dropout, and batch norm where `norm`, keyed on `train`, training unless told
+    (PyTorch's habit)."""
+    norm: bool = True
+
+    @nn.compact
+    def __call__(self, x, train: bool = True, mask=None):
+        if self.norm:
+            x = nn.BatchNorm(use_running_average=not train, momentum=0.9)(x, mask=mask)
+        return nn.Dense(1)(nn.Dropout(0.5, deterministic=not train)(x))[:, 0]
+
+
+@pytest.mark.parametrize("norm", [True, False])
+def test_predicting_with_a_model_that_trains_by_default_names_the_fix(norm):
+    """`Population.predict` passes `deterministic` only where the apply takes it, so a model
+    keyed on `train=True` ran in training mode: batch norm's failure was worded for
+    supervised_loss ("write your own loss"), dropout's was flax's missing key; neither
+    said to apply it in eval mode. The fix the message names predicts as numpy's float64
+    eval-mode model (running averages, no dropout)."""
+    import functools
+    model = TrainingByDefault(norm)
+
+    def loss(params, batch, rng):
+        w = batch["weight"]
+        pred, state = model.apply(params, batch["x"], train=True, mask=w[:, None] > 0,
+                                  mutable=["batch_stats"], rngs={"dropout": rng})
+        return jnp.sum(w * (pred - batch["y"]) ** 2) / jnp.maximum(w.sum(), 1e-12), {
+            "model_state": state if norm else {}}
+    pop = train_population(loss, lambda k: model.init(k, X[:1], train=False), {"x": X, "y": Y},
+                           optim=OptimConfig(name="adam"), train=TrainConfig(epochs=2),
+                           callbacks=())
+    with pytest.raises(ValueError, match=r"applied in eval mode, ran in training mode .*"
+                                         r"functools.partial\(model.apply, train=False\)"):
+        pop.predict(model.apply, X)
+    got = pop.predict(functools.partial(model.apply, train=False), X)[0]
+    p = jax.tree.map(lambda a: np.asarray(a[0], np.float64), pop.params)
+    h = X.astype(np.float64)
+    if norm:
+        bn, scale = p["batch_stats"]["BatchNorm_0"], p["params"]["BatchNorm_0"]
+        h = (h - bn["mean"]) / np.sqrt(bn["var"] + 1e-5) * scale["scale"] + scale["bias"]
+    dense = p["params"]["Dense_0"]
+    np.testing.assert_allclose(got, (h @ dense["kernel"] + dense["bias"])[:, 0], rtol=1e-5,
+                               atol=1e-6)

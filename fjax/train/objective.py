@@ -96,14 +96,25 @@ def apply_model(apply_fn: Callable, params: Any, x: jax.Array, rng: jax.Array | 
     passed only where the function takes them: a flax module without dropout, or a
     function `(params, x)` of your own, is called plain. A model that updates a
     collection in training mode (batch norm's batch_stats) needs a loss of its own: flax's
-    "collection is immutable" did not say so."""
+    "collection is immutable" did not say so. In eval mode, a model whose switch has
+    another name (`train`) ran in its default mode, or not at all: said with the fix."""
     kwargs: dict[str, Any] = {"deterministic": rng is None}
     if rng is not None:
         kwargs["rngs"] = {"dropout": rng}
+    eval_fix = ("name its switch `deterministic`, which fjax passes where the function "
+                "takes it, or apply it in eval mode yourself: to predict, e.g. "
+                "Population.predict(functools.partial(model.apply, train=False), x)")
     while True:
         try:
             return apply_fn(params, x, **kwargs)
-        except flax.errors.ModifyScopeVariableError as err:
+        except (flax.errors.ModifyScopeVariableError, flax.errors.InvalidRngError) as err:
+            if rng is None:
+                raise ValueError(
+                    "the model, applied in eval mode, ran in training mode (it updated batch "
+                    "norm's batch_stats, or its dropout asked for a key): it takes no "
+                    f"`deterministic`, so it ran in its default mode; {eval_fix}") from err
+            if isinstance(err, flax.errors.InvalidRngError):
+                raise
             raise ValueError(
                 "the model updates a variable collection in training mode (batch norm's "
                 "batch_stats), which supervised_loss cannot store; write your own loss "
@@ -113,6 +124,9 @@ def apply_model(apply_fn: Callable, params: Any, x: jax.Array, rng: jax.Array | 
         except TypeError as err:
             refused = [k for k in kwargs if f"unexpected keyword argument '{k}'" in str(err)]
             if not refused:
+                if rng is None and "required" in str(err) and "argument" in str(err):
+                    raise ValueError(f"the model cannot be applied as (params, x) in eval mode "
+                                     f"({err}); {eval_fix}") from err
                 raise
             del kwargs[refused[0]]
 
