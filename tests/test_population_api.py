@@ -544,3 +544,25 @@ def test_a_loss_that_only_trains_is_never_asked_to_evaluate():
     p = init(member_keys(3)[0])["params"]
     start = np.mean((X @ np.asarray(p["kernel"], np.float64) + np.asarray(p["bias"]) - y) ** 2)
     np.testing.assert_allclose(pop.initial_loss, start, rtol=1e-5)
+
+
+def test_predicting_with_a_model_that_needs_its_mode_names_the_fix():
+    """A module whose `train` argument has no default failed in predict with a bare
+    TypeError (missing argument 'train'): fjax passes `deterministic` only. The error
+    names the fix, which predicts as the model applied in eval mode by hand."""
+    import functools
+
+    class NeedsMode(nn.Module):
+        @nn.compact
+        def __call__(self, x, train: bool):
+            return nn.Dropout(0.5, deterministic=not train)(nn.Dense(2)(x))
+    model = NeedsMode()
+    pop = train_population(lambda p, b, r: (jnp.sum(b["weight"]) * 0.0, {}),
+                           lambda k: model.init(k, X[:1], False), {"x": X}, optim=OptimConfig(),
+                           train=TrainConfig(epochs=1), seeds=[0, 1], callbacks=())
+    with pytest.raises(ValueError, match=r"missing 1 required positional argument: 'train'.*"
+                                         r"functools.partial\(model.apply, train=False\)"):
+        pop.predict(model.apply, X)
+    want = np.stack([model.apply(pop.member_params(i), X, train=False) for i in range(2)])
+    np.testing.assert_array_equal(pop.predict(functools.partial(model.apply, train=False), X),
+                                  want)
