@@ -483,7 +483,8 @@ def test_a_sweep_point_that_blew_up_and_stopped_early_is_still_named():
                               "learning_rate": [1e-3, 100.0] * 2}),
         history=[{"loss": np.array([1.0, 40.0, 0.9, 60.0])},
                  {"loss": np.array([0.5, nan, 0.6, nan])},
-                 {"loss": np.array([0.4, nan, 0.5, nan])}], initial_loss=1.0)
+                 {"loss": np.array([0.4, nan, 0.5, nan])}], initial_loss=1.0,
+        loop=SimpleNamespace(diverged_epoch=np.zeros(4, int)))
     group = Group(ExperimentConfig(), {"learning_rate": [1e-3, 100.0]},
                   {"learning_rate": "optim.learning_rate"})
     note = blown_up_points(pop, group, {"optim.learning_rate": [1e-3, 100.0]})

@@ -330,13 +330,16 @@ def test_divergence_stops_with_the_epoch_named():
 
 
 def test_a_diverging_member_does_not_stop_the_others():
+    """The diverged member is named as such, and not as one whose loss blew up "finite" by
+    its last finite loss (1e29), as it once was too."""
     with pytest.warns(UserWarning, match=r"1 of 2 members diverged \(loss or validation loss "
                                          r"became NaN or infinite\): seed=0, fold=0, "
-                                         r"learning_rate=1.5 at epoch \d"):
+                                         r"learning_rate=1.5 at epoch \d") as caught:
         pop = train_population(supervised_loss(MODEL.apply, LossConfig(name="mse")), INIT, DATA,
                                optim=OptimConfig(name="sgd", learning_rate=1e-2),
                                train=TrainConfig(epochs=6, batch_size=16),
                                hparams={"learning_rate": [1e-2, 1.5]})
+    assert [w.category.__name__ for w in caught] == ["DivergedWarning"]
     table = pop.table()
     assert table.loc[0, "diverged_epoch"] == 0 and table.loc[0, "epochs"] == 6
     # The epoch named is the first whose logged loss is not finite (lr 1.5 takes a few).

@@ -228,7 +228,7 @@ def blown_up_points(pop: Population, group: Group, grid: Mapping[str, Sequence[A
     """`blown_up_note` per grid point of a sweep's population (`blown_up`: its seeds' and
     folds' members' median of their last finite losses), named by the grid's fields; a
     plain run's single point, without a name."""
-    points = blown_up(pop.members, pop.history, pop.initial_loss)
+    points = blown_up(pop)
     if not points:
         return None
     if not grid:

@@ -378,13 +378,14 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
     if has_val and spec.val_selects and unselected.any():
         warn_unselected(f"{int(unselected.sum())} of {len(members)} members had {spec.monitor}")
     warn_diverged(members, np.asarray(loop.diverged_epoch))
-    start = initial_loss(loss_fn, init_fn, data, base_weights, seeds[0], first)
-    warn_blown_up(blown_up(members, record.history, start), start)
-    return Population(loop=loop, params=params, members=members, history=record.history,
-                      monitor=spec.monitor, mode=train.monitor_mode, compile_s=record.compile_s,
-                      compilations=record.compilations, train_s=record.train_s,
-                      epoch_s=record.epoch_s, resumed_epoch=record.resumed_epoch,
-                      initial_loss=start)
+    pop = Population(loop=loop, params=params, members=members, history=record.history,
+                     monitor=spec.monitor, mode=train.monitor_mode, compile_s=record.compile_s,
+                     compilations=record.compilations, train_s=record.train_s,
+                     epoch_s=record.epoch_s, resumed_epoch=record.resumed_epoch,
+                     initial_loss=initial_loss(loss_fn, init_fn, data, base_weights, seeds[0],
+                                               first))
+    warn_blown_up(blown_up(pop), pop.initial_loss)
+    return pop
 
 
 def member_optimizer(optim: OptimConfig | optax.GradientTransformation, train: TrainConfig,
@@ -547,21 +548,23 @@ def initial_loss(loss_fn: Callable, init_fn: InitFn, data: dict, weights: jax.Ar
     return float(loss)
 
 
-def blown_up(members: pd.DataFrame, history: Sequence[Mapping], start: float
-             ) -> list[tuple[dict, float]]:
+def blown_up(pop: Population) -> list[tuple[dict, float]]:
     """The grid points whose training blew up without a NaN: (hyperparameter values, end),
     where `end`, the median over the point's seeds and folds of each member's last finite
     training loss (early stopping leaves NaN after it), is over `BLOWN_UP_FACTOR` times
-    `start`, the loss at the initial parameters. A learning rate far too high can keep the
-    loss finite and huge from the first epoch on, which no divergence check catches. Per
-    point: a median over all members hides one point among sane ones. None for a start
-    <= 0 (a Gaussian likelihood's), where a ratio says nothing."""
-    if not history or not np.isfinite(start) or start <= 0:
+    `pop.initial_loss`, the loss at the initial parameters. A learning rate far too high
+    can keep the loss finite and huge from the first epoch on, which no divergence check
+    catches; members that diverged are left out (their warning and rank are their own).
+    Per point: a median over all members hides one point among sane ones. None for a
+    start <= 0 (a Gaussian likelihood's), where a ratio says nothing."""
+    start = pop.initial_loss
+    if not pop.history or not np.isfinite(start) or start <= 0:
         return []
-    members = members.reset_index(drop=True)
-    losses = np.stack([np.asarray(h["loss"], np.float64) for h in history])   # [E, P]
-    last = np.array([m[np.isfinite(m)][-1] if np.isfinite(m).any() else np.nan
-                     for m in losses.T])
+    members = pop.members.reset_index(drop=True)
+    losses = np.stack([np.asarray(h["loss"], np.float64) for h in pop.history])   # [E, P]
+    diverged = np.asarray(pop.loop.diverged_epoch) > 0
+    last = np.array([m[np.isfinite(m)][-1] if np.isfinite(m).any() and not d else np.nan
+                     for m, d in zip(losses.T, diverged)])
     hp = [c for c in members.columns if c not in ("member", "seed", "fold")]
     points = []
     for values, frame in (members.groupby(hp, sort=False) if hp else [((), members)]):
