@@ -628,7 +628,8 @@ def test_a_continued_fit_result_equals_one_longer_fit_early_stopping_included(pa
 
 def test_continuing_a_stopped_or_differently_monitored_fit():
     """A run that early-stopped trains no further when continued (one longer fit would
-    not), with a warning; one that monitored another metric is refused."""
+    not), with a warning; one that monitored another metric is refused. One that diverged
+    once pointed to its last (non-finite) state to train on; now to its last finite one."""
     cfg = TrainConfig(epochs=6, batch_size=16, patience=2)
     done = fit(fresh_state(), LOSS, DATA, config=cfg, val_data=NOISE_VAL, callbacks=())
     assert done.epochs_run == 3
@@ -638,6 +639,14 @@ def test_continuing_a_stopped_or_differently_monitored_fit():
     with pytest.raises(ValueError, match=r"monitored val_loss \(min\), but this call "
                                          r"monitors loss \(min\)"):
         fit(done, LOSS, DATA, config=cfg, callbacks=())
+    mse = supervised_loss(MODEL.apply, LossConfig(name="mse"))
+    with pytest.raises(TrainingDiverged) as err:
+        fit(fresh_state(OptimConfig(name="sgd", learning_rate=1e4)), mse, DATA, config=cfg,
+            callbacks=())
+    with pytest.warns(UserWarning, match=r"diverged at epoch 1: .* start again from "
+                                         r"result.state \(its last finite parameters\)"):
+        with pytest.raises(TrainingDiverged):   # still the run that diverged, not trained on
+            fit(err.value.result, mse, DATA, config=cfg, callbacks=())
 
 
 def test_a_continued_fit_killed_and_resumed_equals_one_longer_fit(tmp_path):

@@ -167,11 +167,14 @@ def check_continued(previous: FitResult, spec: LoopSpec) -> None:
             "(or none) and TrainConfig.monitor and mode, or start a new fit from the last "
             "epoch's state: fit(result.loop.train, ...)")
     if bool(previous.loop.stopped):
-        why = "diverged" if int(previous.loop.diverged_epoch) else "early-stopped"
+        diverged = int(previous.loop.diverged_epoch)
+        fix = ("start again from result.state (its last finite parameters) with a lower "
+               "learning rate" if diverged else "to train on from its last epoch with early "
+               "stopping afresh, fit(result.loop.train, ...)")
         warnings.warn(
-            f"fit continues a run that {why} at epoch {int(previous.loop.epoch)}: one longer "
-            "fit trains no further, so nothing is trained. To train on from its last epoch "
-            "with early stopping afresh: fit(result.loop.train, ...)", stacklevel=3)
+            f"fit continues a run that {'diverged' if diverged else 'early-stopped'} at epoch "
+            f"{int(previous.loop.epoch)}: one longer fit trains no further, so nothing is "
+            f"trained; {fix}", stacklevel=3)
 
 
 @cached_per_loss
