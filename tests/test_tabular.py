@@ -210,6 +210,16 @@ def test_numeric_woe_cuts_a_rare_flag_once_and_allows_many_bins():
     np.testing.assert_array_equal(np.bincount(num.bin_of(x)), np.full(30, 30))
 
 
+def test_numeric_woe_cuts_once_where_rare_values_sit_at_both_ends():
+    """2% at 0, 96% at 1, 2% at 2: every cut leaves a bin under the 5% minimum, so the
+    column is cut once, as a rare flag is; it was cut twice, two bins of 2% each.
+    By hand: both cuts leave 2 rows on their small side, the first is taken."""
+    x = np.repeat([0.0, 1.0, 2.0], [2, 96, 2])
+    y = np.r_[np.zeros(50), np.ones(50)]
+    np.testing.assert_array_equal(fit_numeric_woe(x, y, n_bins=5).edges, [1.0])
+    np.testing.assert_array_equal(fit_numeric_woe(-x, y, n_bins=5).edges, [-1.0])
+
+
 def test_numeric_woe_edges_are_observed_values_so_labels_tell_the_bin():
     """An interpolated edge 2997.0000000000014 printed as "2997" while the applicants with
     2997 fell in the bin below it: the scorecard gave them the other bin's points."""

@@ -116,8 +116,10 @@ def _edges(x: np.ndarray, n_bins: int) -> np.ndarray:
     if not len(cuts):
         return np.empty(0)
     total = len(x)
-    share = min(MIN_BIN_SHARE, 1.0 / n_bins)
-    least = min(np.ceil(share * total - 1e-9), np.minimum(cuts, total - cuts).max())
+    least = np.ceil(min(MIN_BIN_SHARE, 1.0 / n_bins) * total - 1e-9)
+    smaller = np.minimum(cuts, total - cuts)
+    if smaller.max() < least:              # every cut leaves a bin under the minimum
+        return values[[np.argmax(smaller) + 1]]
     start, chosen = 0, []
     for left in range(n_bins, 1, -1):
         ok = np.flatnonzero((cuts - start >= least) & (total - cuts >= least))
