@@ -1571,6 +1571,7 @@ def test_default_costs_on_a_users_own_file_are_noted_as_german_credits():
     assert not cost_notes(CreditDataConfig(path="loans.csv", cost_fn=12.0))
     assert not cost_notes(CreditDataConfig(path="loans.csv", cost_fp=0.5))
     assert not cost_notes(CreditDataConfig())
+    assert not cost_notes(CreditDataConfig(path="german_credit"))   # the embedded data by name
 
 
 def test_reason_values_read_each_column_once_and_match_the_rows():

@@ -210,7 +210,8 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
                      "an applicant it trained on (folds stratified by the applicant's worst "
                      "label).")
     d, defaults = config.data, CreditDataConfig()
-    if d.path is not None and (d.cost_fn, d.cost_fp) == (defaults.cost_fn, defaults.cost_fp):
+    if (d.path not in (None, "german_credit")
+            and (d.cost_fn, d.cost_fp) == (defaults.cost_fn, defaults.cost_fp)):
         rate = "" if bad_rate is None else f", this file's {bad_rate:.3f}"
         notes.append(f"The costs are fjax's defaults, German credit's documented ones "
                      f"(accepting a bad applicant {d.cost_fn:g}, rejecting a good one "
