@@ -59,7 +59,7 @@ def psi_chance(expected: np.ndarray, n: int, m: int | None = None, bins: int = 1
 
 
 def psi_chance_of_shares(p: np.ndarray, n: int, m: int, level: float = 0.95,
-                     eps: float = 1e-4) -> float:
+                         eps: float = 1e-4) -> float:
     """`psi_chance` over given bins with shares `p`: the `level` quantile of the PSI of
     samples of `n` (actual) against `m` (expected) drawn from `p`."""
     rng = np.random.default_rng(0)
