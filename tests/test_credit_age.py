@@ -40,7 +40,7 @@ def hand_set(cfg: Config, weight: float) -> FinalModel:
 def test_age_bands_scored_against_the_best_band_under_62_match_the_scorecard(
         weight, monotone, flagged):
     """WOE bins of age, weighted as a scorecard is (-1: a higher WOE, a lower PD) or
-    backwards (+1). German credit's oldest quantile bin, [45, inf), has a WOE a little
+    backwards (+1). German credit's oldest WOE bin, [45, inf), has a WOE a little
     under [36, 45)'s, so even the usual sign scores 62+ under ages 36-44; pooled to a
     monotone bad rate (data.woe_monotone) the two share a band and nobody is scored down.
     The oracle is scorecard.csv's points per bin."""
