@@ -28,8 +28,12 @@ model = build_model(ModelConfig(kind=kind, hidden=(8,)), 1)
 loss = supervised_loss(model.apply, LossConfig(name="bce"))
 
 
+def init(key):   # one function for every call: its initialisation compiles once
+    return model.init(key, x[:1])
+
+
 def train(devices, epochs=3, callbacks=()):
-    return train_population(loss, lambda k: model.init(k, x[:1]), {"x": x, "y": y},
+    return train_population(loss, init, {"x": x, "y": y},
                             optim=OptimConfig(), train=TrainConfig(epochs=epochs, batch_size=32),
                             hparams={"learning_rate": [1e-3, 1e-2]}, seeds=[0, 1],
                             folds=stratified_kfold(y[:, 0], 2), callbacks=callbacks,
