@@ -295,8 +295,7 @@ def _unchunked(grid: bool) -> Population:
     ({"learning_rate": [1e-3, 1e-2, 3e-2]}, 2),   # two at a time,
     ({"learning_rate": [1e-3, 1e-2, 3e-2]}, 3),   # one group at a time (vmapped inside),
     ({"learning_rate": [1e-3, 1e-2, 3e-2]}, 6),   # two groups at a time
-    (None, 1),                                    # groups of 1, one at a time
-    (None, 2)])
+    (None, 2)])   # groups of 1, mapped directly, two at a time (the path of chunk 1 above)
 def test_member_chunks_equal_full_vmap(grid, chunk):
     seeds = [0, 1] if grid else [0, 1, 2]
     full = _unchunked(bool(grid))
