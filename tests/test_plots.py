@@ -353,11 +353,15 @@ def test_the_precision_recall_legend_covers_no_curve(tmp_path, monkeypatch):
     assert covered == 0
 
 
-def test_the_score_distributions_legend_covers_no_bar(tmp_path, monkeypatch):
+@pytest.mark.parametrize("fraud", [
+    "fraud (15% above 7.8 in the last bin)",
+    "fraud (3% below -3.1 in the first bin, 15% above 7.8 in the last bin)"])
+def test_the_score_distributions_legend_covers_no_bar(tmp_path, monkeypatch, fraud):
     """In a default fraud run the legend, placed where matplotlib found most room, lay over
     the fraud's tallest bar (the pile-up of clipped scores at the right edge) once its entry
     said what share of the frauds that bar gathers. It sits below the axes now, inside the
-    figure."""
+    figure: with both end bins named, two entries side by side ran past its edges and
+    tight_layout gave up, saving a figure whose legend was cut off."""
     figures = []
     monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.append(fig))
     rng = np.random.default_rng(0)
@@ -366,7 +370,7 @@ def test_the_score_distributions_legend_covers_no_bar(tmp_path, monkeypatch):
     scores[:100] = rng.normal(0, 1, 100)               # a quarter of the frauds look legitimate
     scores[100:160] = 7.8                              # 15% of them piled at the top
     plots.score_distributions(scores, y, tmp_path / "s.png",
-                              names=("legitimate", "fraud (15% above 7.8 in the last bin)"))
+                              names=("legitimate", fraud))
     fig = figures[0]
     ax = fig.axes[0]
     fig.tight_layout()

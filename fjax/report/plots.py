@@ -143,8 +143,9 @@ def score_distributions(scores: np.ndarray, labels: np.ndarray, path: str | Path
                         bins: int = 40, xlabel: str = "score") -> Path:
     """Histograms of each class's scores, each of area 1. The legend sits below the axes:
     either class can fill any corner, and a fraud run's legend is long (`names` may say
-    what share of a class the end bins gather)."""
-    fig, ax = plt.subplots(figsize=(6, 4.0))
+    what share of a class the end bins gather: one entry a row, or two ran past the
+    figure's edges)."""
+    fig, ax = plt.subplots(figsize=(6, 4.2))
     scores, labels = np.asarray(scores), np.asarray(labels)
     edges = np.histogram_bin_edges(scores, bins=bins)
     for value, name in enumerate(names):
@@ -152,7 +153,7 @@ def score_distributions(scores: np.ndarray, labels: np.ndarray, path: str | Path
     ax.set_xlabel(xlabel)
     ax.set_ylabel("density (each class integrates to 1)")
     ax.set_title(title)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
     return save_figure(fig, path)
 
 
