@@ -1492,7 +1492,9 @@ def test_a_chosen_configuration_behind_its_runner_up_is_not_distinguishable():
     chosen configuration behind the runner-up by ten standard errors (a choice by one
     mean can trail on the period-paired one, e.g. where a metric is undefined in some
     periods) was passed as a clear lead. Here a loss ("min") 0.05 higher in each of 4
-    periods (numpy: difference +0.05, se ~5e-4) is flagged; 0.05 lower is not."""
+    periods (numpy: difference +0.05, se ~5e-4) is flagged, in words that name being
+    behind (they named a lead of none or under two standard errors only); 0.05 lower is
+    not."""
     from fjax.tasks.fraud.report import spread_note
     from fjax.tasks.fraud.training import period_spread
 
@@ -1510,6 +1512,7 @@ def test_a_chosen_configuration_behind_its_runner_up_is_not_distinguishable():
 
     behind = text([0.05, 0.051, 0.049, 0.05])
     assert "ahead in 0 of 4" in behind and "**Not distinguishable" in behind
+    assert "a lead of none, under two standard errors, or behind" in behind   # the rule's 3
     ahead = text([-0.05, -0.051, -0.049, -0.05])
     assert "ahead in 4 of 4" in ahead and "Not distinguishable" not in ahead
 

@@ -182,8 +182,8 @@ def tie_text(paired: dict | None) -> str:
             f"runner-up is {paired['difference']:+.4f}"
             + ("" if se is None else f" ± {se:.4f} (standard error over periods)"))
     if not_distinguishable(paired["lead"], se):
-        text += (". **Not distinguishable from the runner-up**: a lead of none, or under two "
-                 "standard errors; other periods or seeds could swap them")
+        text += (". **Not distinguishable from the runner-up**: a lead of none, under two "
+                 "standard errors, or behind; other periods or seeds could swap them")
     return text
 
 
