@@ -172,7 +172,9 @@ def test_bad_files_are_refused_before_anything_is_written(saved_run, tmp_path, c
     (older / MODEL_FILE).write_bytes(serialization.msgpack_serialize(saved | {"version": 1}))
     assert cli.main(["score", "forecast", "--run", str(older), "--data",
                      str(root / "full.csv"), "--out", str(dest)]) == 2
-    assert "in forecast model format 1; this fjax reads format 2" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "in forecast model format 1; this fjax reads format 2" in err
+    assert f"--config {older / 'config.json'} --out DIR`" in err   # the command to save anew
     assert not dest.exists()
 
 

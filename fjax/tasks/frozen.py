@@ -52,9 +52,12 @@ def read_saved(path: Path, fmt: str, version: int, task: str) -> dict:
     if not isinstance(saved, dict) or saved.get("format") != fmt:
         raise ValueError(f"{path} is not a {task} model written by `fjax run {task}`")
     if saved.get("version") != version:
+        run = path.parent
+        again = (f"`{rerun_command(run, task)} --out DIR`" if (run / "config.json").is_file()
+                 else f"a rerun of the {task} run")
         raise ValueError(f"{path} is in {task} model format {saved.get('version')!r}; this "
                          f"fjax reads format {version}: score with the fjax that saved it, "
-                         f"or rerun the {task} run with this one to save it again")
+                         f"or save it again with this one: {again}")
     return saved
 
 
