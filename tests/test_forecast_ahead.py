@@ -222,4 +222,18 @@ def test_rows_evenly_spaced_give_each_steps_date(tmp_path, spacing):
         shown = "2024-01-05 21:00 to 2024-01-05 23:00"
     assert list(table.columns[:3]) == ["step", "issued", "date"]
     text = (out / "report.md").read_text()
-    assert f"the rows are evenly 1 {spacing.split('_')[-1][:-1]} apart: {shown}" in text
+    unit = spacing.split("_")[-1][:-1]
+    assert f"the rows are evenly spaced, 1 {unit} apart, so the steps fall on {shown}" in text
+
+
+def test_one_evenly_spaced_step_names_its_date_once(tmp_path):
+    """With one step the report said "2024-04-27 to 2024-04-27": the first and last step's
+    dates joined, the same date twice."""
+    dates = pd.date_range("2024-01-01", periods=117, freq="D")
+    prices = 100 * np.exp(np.cumsum(0.03 * np.random.default_rng(3).standard_normal(117)))
+    pd.DataFrame({"Date": dates, "price": prices}).to_csv(tmp_path / "prices.csv", index=False)
+    out = run(make_config(tmp_path, GAUSSIAN | dict(data=dict(GAUSSIAN["data"], horizon=1))),
+              progress=False)
+    assert pd.read_csv(out / "ahead.csv")["date"].tolist() == ["2024-04-27"]
+    assert ("the rows are evenly spaced, 1 day apart, so step 1 falls on 2024-04-27 "
+            "(`date` in `ahead.csv`)") in (out / "report.md").read_text()

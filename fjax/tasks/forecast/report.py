@@ -175,8 +175,9 @@ def ahead_lines(a: dict, m: dict, table: pd.DataFrame, config: Config) -> list[s
              f"{who}, on the last {d.window} rows ({' to '.join(a['window_dates'])}{last}), "
              f"forecasts {after}: step h is the h-th row after it"
              + (" in the file's own spacing (no calendar is assumed)" if "date" not in table
-                else f"; the rows are evenly {duration_text(spacing(table))} apart: "
-                f"{' to '.join(step_texts(table)[[0, -1]])} (`date` in `ahead.csv`)")
+                else f"; the rows are evenly spaced, {duration_text(spacing(table))} apart, "
+                + (f"so step 1 falls on {on[0]}" if len(on := step_texts(table)) == 1
+                   else f"so the steps fall on {on[0]} to {on[-1]}") + " (`date` in `ahead.csv`)")
              + ". It was trained on rows up to "
              f"{a['train_last_date']}, {a['rows_after_training']} rows before the last"
              + (f" (its epochs and settings chosen on the validation rows up to "
