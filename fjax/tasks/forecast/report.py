@@ -598,11 +598,13 @@ def swept_text(selected: dict) -> str:
 
 FIGURES = {
     "forecast.png": "The test forecasts against the actual prices and the naive last-value "
-                    "line: above, the whole test span; below, a close-up, where a forecast "
-                    "that follows the actual one row late is copying the last price.",
+                    "line: above, the whole test span (step 1 when forecasting several); "
+                    "below, a close-up, where a forecast that follows the actual one row "
+                    "late is copying the last price.",
     "horizon.png": "Test RMSE in price units of the model and every baseline (by forecast "
-                   "step when forecasting several): the model adds something only where it "
-                   "lies below naive and drift.",
+                   "step when forecasting several, on a log scale where they span over a "
+                   "factor of 10): the model adds something only where it lies below naive "
+                   "and drift.",
     "loss.png": "Loss per epoch of the reported members, in scaled units (a log scale "
                 "where every loss is positive), validation beside training where there is a "
                 "validation span: a validation loss that turns up while training falls is "
