@@ -236,7 +236,7 @@ def tie_text(selected: list[dict]) -> str:
             "none, or behind, another draw of seeds could swap them.")
 
 
-def loss_title(seeds: int, origins: int, sweep: bool, has_val: bool = True) -> str:
+def loss_title(seeds: int, origins: int, sweep: bool, has_val: bool) -> str:
     """What loss.png draws: the members whose forecasts are reported, not the grid (a
     sweep without a validation span chose none: it reports grid point 1)."""
     chosen = ("" if not sweep else ", each origin's chosen grid point" if has_val
