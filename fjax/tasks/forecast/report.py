@@ -89,10 +89,10 @@ def rounded(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def ahead_frame(data: ForecastData, ahead: dict, m: dict) -> pd.DataFrame:
-    """`ahead.csv`: one row per step after the last row (`ahead` in metrics.json): the
-    forecast, its bounds, the naive last value, and the backtest's error at that step
-    (the model's and the naive forecast's test RMSE, the interval's test coverage): how
-    far to trust it."""
+    """`ahead.csv`: one row per step after the last row (`ahead` in metrics.json): its
+    date where the rows are evenly spaced (`next_dates`), the forecast, its bounds, the
+    naive last value, and the backtest's error at that step (the model's and the naive
+    forecast's test RMSE, the interval's test coverage): how far to trust it."""
     h = ahead["steps"]
     frame = pd.DataFrame({"step": np.arange(1, h + 1),
                           "issued": csv_dates(data, np.full(h, data.series.n - 1)),
