@@ -178,6 +178,24 @@ def test_bad_files_are_refused_before_anything_is_written(saved_run, tmp_path, c
     assert not dest.exists()
 
 
+def test_a_newer_file_of_trading_days_without_a_weekend_gets_no_step_dates(tmp_path):
+    """The run's trading days (weekends between) get no step dates: no calendar is assumed.
+    A newer file of only Monday to Thursday is evenly spaced on its own, and score dated
+    the steps after Thursday as Friday and Saturday, a day no trading-day row falls on."""
+    full = write_prices(tmp_path / "full.csv", n=264)   # 2021-01-04, a Monday, on
+    full.iloc[:260].to_csv(tmp_path / "prices.csv", index=False)
+    out = run(make_config(tmp_path, GAUSSIAN | dict(data=dict(GAUSSIAN["data"], window=3))),
+              progress=False)
+    assert "date" not in pd.read_csv(out / "ahead.csv")
+    newer = tmp_path / "newer.csv"
+    full.iloc[260:].to_csv(newer, index=False)
+    assert full["Date"].iloc[260:].dt.day_name().tolist() == [
+        "Monday", "Tuesday", "Wednesday", "Thursday"]
+    scored = score(ScoreConfig(run=str(out), data=str(newer), out=str(tmp_path / "scored")))
+    table = pd.read_csv(scored / "ahead.csv")
+    assert "date" not in table and len(table) == GAUSSIAN["data"]["horizon"]
+
+
 def test_an_outage_in_a_newer_file_of_every_days_rows_is_warned_as_the_run_warns(tmp_path):
     """Crypto trades every day. `fjax run forecast` warns of spacings over 1.5x the median
     in such a series (outages, under max_gap 7, each read as one row), but scoring a newer

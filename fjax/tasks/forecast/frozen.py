@@ -258,6 +258,8 @@ def score(cfg: ScoreConfig) -> Path:
                           level, batch)
     ahead = ahead_frame(data, {"steps": data.plan.horizon,
                                **forecast_fields(fc, float(data.prices[-1]))}, model.trust)
+    if model.largest_step != model.median_step:   # the run's rows are not evenly spaced, so
+        ahead = ahead.drop(columns="date", errors="ignore")   # a few newer ones don't date it
     errors = None
     if len(data.plan.origins):
         oos = forecast_windows(c, model.params, data.x, data.last_price, data, 0, level, batch)
