@@ -607,7 +607,8 @@ FIGURES = {
                    "and drift.",
     "loss.png": "Loss per epoch of the reported members, in scaled units (a log scale "
                 "where every loss is positive), validation beside training where there is a "
-                "validation span: a validation loss that turns up while training falls is "
+                "validation span (without one, over several origins, the test block's, for "
+                "monitoring only): a validation loss that turns up while training falls is "
                 "overfitting.",
 }
 
