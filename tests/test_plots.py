@@ -14,18 +14,27 @@ from fjax import metrics
 from fjax.report import plots
 
 
-@pytest.mark.parametrize("losses, scale", [([0.5, 0.2, 0.1], "log"), ([0.5, -0.2, -0.9], "linear")])
+@pytest.mark.parametrize("losses, scale", [([5.0, 0.2, 0.1], "log"), ([0.5, -0.2, -0.9], "linear"),
+                                           ([0.616, 0.612, 0.609], "linear")])
 def test_loss_curves_use_a_log_scale_only_for_positive_values(losses, scale, tmp_path,
                                                                monkeypatch):
-    """The y label says "log scale" where the axis is one (it did not)."""
-    scales = []
+    """The y label says "log scale" where the axis is one (it did not). Losses within a
+    factor of 10 stay linear: on a log axis 0.609-0.616 read "6.16x10^-1" at each tick. A
+    log axis labels its ticks plainly (0.2, not 2x10^-1)."""
+    axes = []
     monkeypatch.setattr(plots, "save_figure", lambda fig, path: (
-        scales.append((fig.axes[0].get_yscale(), fig.axes[0].get_ylabel())), plt.close(fig)))
+        axes.append(fig.axes[0]), plt.close(fig)))
     history = [{"epoch": i + 1, "loss": np.float32(v)} for i, v in enumerate(losses)]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         plots.loss_curves(history, tmp_path / "loss.png", keys=("loss",), log_scale=True)
-    assert scales == [(scale, "loss, log scale" if scale == "log" else "loss")]
+    (ax,) = axes
+    assert (ax.get_yscale(), ax.get_ylabel()) == (
+        scale, "loss, log scale" if scale == "log" else "loss")
+    if scale == "log":
+        assert [ax.yaxis.get_major_formatter()(v, 0) for v in (0.1, 1.0)] == ["0.1", "1"]
+        assert [ax.yaxis.get_minor_formatter()(v, 0) for v in (0.2, 0.4, 3.0)] == [
+            "0.2", "", "3"]
 
 
 def test_a_loss_that_was_never_finite_is_drawn_on_a_linear_scale(tmp_path, monkeypatch):

@@ -14,7 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
 from fjax.calibration import reliability_bins  # noqa: E402
@@ -31,19 +31,35 @@ def save_figure(fig, path: str | Path) -> Path:
     return path
 
 
+def spans_a_decade(values: np.ndarray) -> bool:
+    """Whether positive `values` span over a factor of 10: a log scale then keeps the small
+    ones readable; under that it only relabels a linear-looking axis in powers of ten."""
+    values = values[np.isfinite(values) & (values > 0)]
+    return bool(values.size and values.max() > 10 * values.min())
+
+
+def plain_log_axis(ax) -> None:
+    """A log y axis labelled 20, 30, 50, 100, 200 ..., not 2 x 10^1 at every minor tick."""
+    ax.set_yscale("log")
+    lead = lambda v: round(v / 10 ** np.floor(np.log10(v)))  # noqa: E731
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(
+        lambda v, _: f"{v:g}" if lead(v) in (2, 3, 5) else ""))
+
+
 def loss_curves(history: Sequence[Mapping], path: str | Path,
                 keys: Sequence[str] | Mapping[str, str] = ("loss", "val_loss"),
                 title: str = "Loss per epoch", *, log_scale: bool = False,
                 ylabel: str = "loss") -> Path:
     """Per-epoch curves of `keys` (or of a mapping key -> legend label); population
     values (arrays) are drawn as the median over members and a 10-90% band. `log_scale`
-    applies where every value is positive (a Gaussian NLL, for one, can be negative), and
-    the y label then says so. The legend sits below the axes: a 10-90% band can fill the
-    corner matplotlib finds free of lines."""
+    applies where every value is positive (a Gaussian NLL, for one, can be negative) and
+    the values span over a factor of 10, and the y label then says so. The legend sits
+    below the axes: a 10-90% band can fill the corner matplotlib finds free of lines."""
     labels = dict(keys) if isinstance(keys, Mapping) else {k: k for k in keys}
     fig, ax = plt.subplots(figsize=(7, 4.6))
     epochs = np.array([h["epoch"] for h in history])
-    positive = True
+    positive, drawn = True, []
     for key, label in labels.items():
         if not history or key not in history[0]:
             continue
@@ -51,6 +67,7 @@ def loss_curves(history: Sequence[Mapping], path: str | Path,
         members = vals.shape[1] > 1
         finite = vals[np.isfinite(vals)]
         positive &= bool(finite.size and np.all(finite > 0))
+        drawn.append(finite)
         # Epochs every member had stopped before (NaN for all: early stopping) are not
         # drawn: their median is nothing, and numpy warns of an all-NaN slice.
         kept = ~np.isnan(vals).all(axis=1)
@@ -61,9 +78,9 @@ def loss_curves(history: Sequence[Mapping], path: str | Path,
             ax.fill_between(at, np.nanpercentile(vals, 10, axis=1),
                             np.nanpercentile(vals, 90, axis=1), alpha=0.2,
                             label=f"{label}: 10-90% of members")
-    logged = log_scale and positive
+    logged = log_scale and positive and spans_a_decade(np.concatenate(drawn))
     if logged:
-        ax.set_yscale("log")
+        plain_log_axis(ax)
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(ylabel + (", log scale" if logged else ""))

@@ -12,10 +12,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fjax.report.plots import save_figure  # noqa: E402
+from fjax.report.plots import plain_log_axis, save_figure, spans_a_decade  # noqa: E402
 from fjax.tasks.forecast.data import date_texts  # noqa: E402
 from fjax.tasks.forecast.report import price  # noqa: E402
 
@@ -125,16 +125,9 @@ def horizon_plot(path: str | Path, per_step: Mapping[str, Mapping[str, Sequence[
         ax.set_xlabel("forecast step")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=8)
-        values = np.array([per_step[n][metric] for n in names], dtype=float)
-        values = values[np.isfinite(values) & (values > 0)]
-        logged = values.size > 0 and values.max() > 10 * values.min()
+        logged = spans_a_decade(np.array([per_step[n][metric] for n in names], dtype=float))
         if logged:
-            ax.set_yscale("log")
-            # 20, 30, 50 and 200 ..., not 2 x 10^1 at every minor tick
-            lead = lambda v: round(v / 10 ** np.floor(np.log10(v)))  # noqa: E731
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-            ax.yaxis.set_minor_formatter(FuncFormatter(
-                lambda v, _: f"{v:g}" if lead(v) in (2, 3, 5) else ""))
+            plain_log_axis(ax)
     ax.set_ylabel(f"test {metric.upper()} (price units" + (", log scale)" if logged else ")"))
     ax.set_title(f"Test {metric.upper()} by horizon step" if horizon > 1 else
                  f"Test {metric.upper()} of one-step forecasts, model and baselines")

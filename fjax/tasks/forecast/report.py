@@ -606,10 +606,10 @@ FIGURES = {
                    "factor of 10): the model adds something only where it lies below naive "
                    "and drift.",
     "loss.png": "Loss per epoch of the reported members, in scaled units (a log scale "
-                "where every loss is positive), validation beside training where there is a "
-                "validation span (without one, over several origins, the test block's, for "
-                "monitoring only): a validation loss that turns up while training falls is "
-                "overfitting.",
+                "where every loss is positive and they span over a factor of 10), "
+                "validation beside training where there is a validation span (without "
+                "one, over several origins, the test block's, for monitoring only): a "
+                "validation loss that turns up while training falls is overfitting.",
 }
 
 
