@@ -268,3 +268,33 @@ def test_predicting_with_a_model_that_trains_by_default_names_the_fix(norm):
     dense = p["params"]["Dense_0"]
     np.testing.assert_allclose(got, (h @ dense["kernel"] + dense["bias"])[:, 0], rtol=1e-5,
                                atol=1e-6)
+
+
+class BothSwitches(nn.Module):
+    """Takes `deterministic`, but its dropout is keyed on `train`, training unless told."""
+
+    @nn.compact
+    def __call__(self, x, deterministic: bool = True, train: bool = True):
+        return nn.Dense(1)(nn.Dropout(0.5, deterministic=not train)(x))[:, 0]
+
+
+def test_predicting_with_a_model_whose_deterministic_does_not_switch_it_off():
+    """A model that takes `deterministic` but trains on by another switch was told "it
+    takes no `deterministic`" and to name its switch so, which it had. The error says that
+    deterministic=True was overridden; its fix predicts as numpy's float64 eval-mode model
+    (no dropout)."""
+    import functools
+    model = BothSwitches()
+    pop = train_population(lambda p, b, r: (jnp.sum(b["weight"]) * 0.0, {}),
+                           lambda k: model.init(k, X[:1], train=False), {"x": X, "y": Y},
+                           optim=OptimConfig(name="adam"), train=TrainConfig(epochs=1),
+                           callbacks=())
+    with pytest.raises(ValueError, match=r"it took deterministic=True, which another switch "
+                                         r"\(e.g. `train`\) overrides; apply it in eval mode "
+                                         r"yourself") as err:
+        pop.predict(model.apply, X)
+    assert "takes no `deterministic`" not in str(err.value)
+    got = pop.predict(functools.partial(model.apply, train=False), X)[0]
+    dense = jax.tree.map(lambda a: np.asarray(a[0], np.float64), pop.params)["params"]["Dense_0"]
+    np.testing.assert_allclose(got, (X.astype(np.float64) @ dense["kernel"] + dense["bias"])[:, 0],
+                               rtol=1e-5, atol=1e-6)

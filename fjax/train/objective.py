@@ -101,18 +101,21 @@ def apply_model(apply_fn: Callable, params: Any, x: jax.Array, rng: jax.Array | 
     kwargs: dict[str, Any] = {"deterministic": rng is None}
     if rng is not None:
         kwargs["rngs"] = {"dropout": rng}
+    by_hand = ("apply it in eval mode yourself: to predict, e.g. "
+               "Population.predict(functools.partial(model.apply, train=False), x)")
     eval_fix = ("name its switch `deterministic`, which fjax passes where the function "
-                "takes it, or apply it in eval mode yourself: to predict, e.g. "
-                "Population.predict(functools.partial(model.apply, train=False), x)")
+                f"takes it, or {by_hand}")
     while True:
         try:
             return apply_fn(params, x, **kwargs)
         except (flax.errors.ModifyScopeVariableError, flax.errors.InvalidRngError) as err:
             if rng is None:
+                why = ("it took deterministic=True, which another switch (e.g. `train`) "
+                       f"overrides; {by_hand}" if "deterministic" in kwargs else
+                       f"it takes no `deterministic`, so it ran in its default mode; {eval_fix}")
                 raise ValueError(
                     "the model, applied in eval mode, ran in training mode (it updated batch "
-                    "norm's batch_stats, or its dropout asked for a key): it takes no "
-                    f"`deterministic`, so it ran in its default mode; {eval_fix}") from err
+                    f"norm's batch_stats, or its dropout asked for a key): {why}") from err
             if isinstance(err, flax.errors.InvalidRngError):
                 raise
             raise ValueError(
