@@ -328,6 +328,21 @@ def test_divergence_stops_with_the_epoch_named():
     assert all(np.isfinite(np.asarray(p)).all() for p in jax.tree.leaves(params))
 
 
+def test_divergence_names_the_best_epoch_whose_parameters_it_keeps():
+    """SGD at lr 0.5 raises the MSE from epoch 1 on and diverges at epoch 9: .result.state
+    holds epoch 1's parameters (the lowest loss), which the error called "the last finite
+    parameters" (epoch 8's). Oracle: a 1-epoch fit from the same state."""
+    mse = supervised_loss(MODEL.apply, LossConfig(name="mse"))
+    start = lambda: fresh_state(OptimConfig(name="sgd", learning_rate=0.5))  # noqa: E731
+    with pytest.raises(TrainingDiverged, match=r"diverged at epoch 9: .* \.result\.state "
+                                               r"holds epoch 1's parameters, the best") as err:
+        fit(start(), mse, DATA, config=TrainConfig(epochs=20, batch_size=16), callbacks=())
+    losses = [float(h["loss"]) for h in err.value.result.history]
+    assert np.all(np.isfinite(losses[:8])) and int(np.argmin(losses[:8])) == 0
+    one = fit(start(), mse, DATA, config=TrainConfig(epochs=1, batch_size=16), callbacks=())
+    tree_allclose(err.value.result.state.params, one.state.params, rtol=1e-6, atol=1e-7)
+
+
 def test_a_diverging_member_does_not_stop_the_others():
     """The diverged member is named as such, and not as one whose loss blew up "finite" by
     its last finite loss (1e29), as it once was too."""
@@ -628,7 +643,7 @@ def test_a_continued_fit_result_equals_one_longer_fit_early_stopping_included(pa
 def test_continuing_a_stopped_or_differently_monitored_fit():
     """A run that early-stopped trains no further when continued (one longer fit would
     not), with a warning; one that monitored another metric is refused. One that diverged
-    once pointed to its last (non-finite) state to train on; now to its last finite one."""
+    once pointed to its last (non-finite) state to train on; now to its best finite one."""
     cfg = TrainConfig(epochs=6, batch_size=16, patience=2)
     done = fit(fresh_state(), LOSS, DATA, config=cfg, val_data=NOISE_VAL, callbacks=())
     assert done.epochs_run == 3
@@ -643,7 +658,7 @@ def test_continuing_a_stopped_or_differently_monitored_fit():
         fit(fresh_state(OptimConfig(name="sgd", learning_rate=1e4)), mse, DATA, config=cfg,
             callbacks=())
     with pytest.warns(UserWarning, match=r"diverged at epoch 1: .* start again from "
-                                         r"result.state \(its last finite parameters\)"):
+                                         r"result.state \(its best epoch's parameters, finite\)"):
         with pytest.raises(TrainingDiverged):   # still the run that diverged, not trained on
             fit(err.value.result, mse, DATA, config=cfg, callbacks=())
 

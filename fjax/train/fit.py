@@ -29,7 +29,7 @@ from fjax.train.step import (LossFn, cached_per_loss, check_loss_fn, make_eval_s
 
 class TrainingDiverged(FloatingPointError):
     """The loss or the validation loss became NaN or infinite. `.result` holds the run
-    up to the last finite epoch (best parameters included), so nothing is lost: a
+    (its history, and the best epoch's parameters, finite), so nothing is lost: a
     `FitResult`, or where a task stops because every member diverged, its table."""
 
     def __init__(self, message: str, result: Any):
@@ -168,8 +168,8 @@ def check_continued(previous: FitResult, spec: LoopSpec) -> None:
             "epoch's state: fit(result.loop.train, ...)")
     if bool(previous.loop.stopped):
         diverged = int(previous.loop.diverged_epoch)
-        fix = ("start again from result.state (its last finite parameters) with a lower "
-               "learning rate" if diverged else "to train on from its last epoch with early "
+        fix = ("start again from result.state (its best epoch's parameters, finite) with a "
+               "lower learning rate" if diverged else "to train on from its last epoch with early "
                "stopping afresh, fit(result.loop.train, ...)")
         warnings.warn(
             f"fit continues a run that {'diverged' if diverged else 'early-stopped'} at epoch "
@@ -268,8 +268,10 @@ def fit(state: TrainState | FitResult, loss_fn: LossFn, data: dict, *, config: T
         logs = record.history[-1] if record.history else {}
         shown = dict.fromkeys(["loss", "val_loss", spec.monitor])
         values = ", ".join(f"{k}={float(logs[k]):.4g}" for k in shown if k in logs)
+        kept = (f"epoch {result.best_epoch}'s parameters, the best before it" if
+                result.best_epoch else "the initial parameters (no epoch improved on them)")
         raise TrainingDiverged(
             f"training diverged at epoch {diverged}: {values}. Lower optim.learning_rate, "
-            "set optim.clip_norm, or check the inputs for extreme values. The last finite "
-            "parameters are in this error's .result.state.", result)
+            "set optim.clip_norm, or check the inputs for extreme values. This error's "
+            f".result.state holds {kept}.", result)
     return result
