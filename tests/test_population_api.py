@@ -516,12 +516,39 @@ def test_train_population_warns_of_a_grid_point_whose_loss_blew_up(tmp_path):
     end, calm = np.median(final[lr == 1e3]), np.median(final[lr == 1e-2])
     assert end > 10 * start > calm
     message = str(caught[0].message)
-    assert f"learning_rate=1000: {end:.4g} ({end / pop.initial_loss:.3g} times)" in message
+    assert f"learning_rate=1000: {end:.4g} ({end / start:.3g} times its {start:.4g})" in message
     assert "0.01" not in message
-    assert Population.load(pop.save(tmp_path / "pop.msgpack")).initial_loss == pop.initial_loss
+    np.testing.assert_array_equal(
+        Population.load(pop.save(tmp_path / "pop.msgpack")).initial_loss, pop.initial_loss)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         run([1e-2])
+
+
+def test_each_grid_point_is_judged_against_its_own_loss_at_the_initial_parameters():
+    """A grid over focal gamma [5, 0] judged every point against gamma 5's start (about
+    0.02): gamma 0, a BCE that learned (0.68, under its own start of 0.69), was warned of
+    as blown up 32 times over. Oracle: numpy's float64 focal loss of seed 0's initial
+    model, -(1 - p_t)^gamma log p_t, at each gamma."""
+    from fjax.train.members import member_keys
+    x = (0.05 * np.random.default_rng(0).normal(size=(400, 3))).astype(np.float32)
+    y = (np.random.default_rng(1).random(400) < 1 / (1 + np.exp(-10 * x[:, 0])))
+    y = y.astype(np.float32)[:, None]
+    model = nn.Dense(1)
+    init = lambda k: model.init(k, x[:1])  # noqa: E731
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pop = train_population(supervised_loss(model.apply, LossConfig(name="focal")), init,
+                               {"x": x, "y": y}, optim=OptimConfig(name="adam", learning_rate=1e-2),
+                               train=TrainConfig(epochs=20, batch_size=32),
+                               hparams={"focal_gamma": [5.0, 0.0]}, callbacks=())
+    p = init(member_keys(0)[0])["params"]
+    z = x @ np.asarray(p["kernel"], np.float64) + np.asarray(p["bias"], np.float64)
+    p_t = np.where(y > 0, 1 / (1 + np.exp(-z)), 1 / (1 + np.exp(z)))
+    want = [np.mean(-(1 - p_t) ** g * np.log(p_t)) for g in (5.0, 0.0)]
+    np.testing.assert_allclose(pop.initial_loss, want, rtol=1e-5)
+    end = np.asarray(pop.history[-1]["loss"], np.float64)
+    assert end[1] > 10 * want[0] and end[1] < want[1]   # over gamma 5's start, under its own
 
 
 def test_a_loss_that_only_trains_is_never_asked_to_evaluate():

@@ -232,13 +232,13 @@ def blown_up_points(pop: Population, group: Group, grid: Mapping[str, Sequence[A
     if not points:
         return None
     if not grid:
-        return blown_up_note(points[0][1], pop.initial_loss)
+        return blown_up_note(*points[0][1:])
     fixed = read_values(group.config, [p for p in grid if p not in group.paths.values()])
     names = [", ".join([*(f"{p} {v}" for p, v in fixed.items()),
                         *(f"{group.paths[k]} {v:g}" for k, v in values.items())])
-             for values, _ in points]
+             for values, _, _ in points]
     return (f"Sweep grid point(s) that blew up: {'; '.join(names)}. At {names[0]}: "
-            f"{blown_up_note(points[0][1], pop.initial_loss)}")
+            f"{blown_up_note(*points[0][1:])}")
 
 
 def combined_table(results: Sequence[GroupResult],

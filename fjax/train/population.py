@@ -66,8 +66,9 @@ class Population:
     train_s: float               # the epochs, first compile included
     epoch_s: list[float]
     resumed_epoch: int = 0       # epochs restored from a checkpoint (not timed above)
-    initial_loss: float = float("nan")   # the first seed's loss at its initial parameters
-                                         # (`initial_loss`), by which `blown_up` judges
+    # f64[P]: the loss at the first seed's initial parameters with each member's loss
+    # values (`member_starts`), by which `blown_up` judges
+    initial_loss: np.ndarray | float = float("nan")
 
     @property
     def size(self) -> int:
@@ -382,9 +383,9 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
                      monitor=spec.monitor, mode=train.monitor_mode, compile_s=record.compile_s,
                      compilations=record.compilations, train_s=record.train_s,
                      epoch_s=record.epoch_s, resumed_epoch=record.resumed_epoch,
-                     initial_loss=initial_loss(loss_fn, init_fn, data, base_weights, seeds[0],
-                                               first))
-    warn_blown_up(blown_up(pop), pop.initial_loss)
+                     initial_loss=member_starts(loss_fn, init_fn, data, base_weights,
+                                                seeds[0], members, loss_names))
+    warn_blown_up(blown_up(pop))
     return pop
 
 
@@ -534,7 +535,7 @@ INITIAL_LOSS_ROWS = 4096   # evenly spread rows: a ratio of 10 needs no more, an
 def initial_loss(loss_fn: Callable, init_fn: InitFn, data: dict, weights: jax.Array,
                  seed: int, hparams: Mapping[str, Any] | None = None) -> float:
     """The loss of `seed`'s member at its initial parameters (the rows' `weights`;
-    `hparams`, the first member's loss values where the grid has any): a model that
+    `hparams`, a member's loss values where the grid has any): a model that
     learned nothing. In training mode (dropout on, from the member's training key), as
     the logged training loss is measured, and as every loss runs: evaluation (rng None)
     is asked only of a loss that validates. Over every row up to `INITIAL_LOSS_ROWS`,
@@ -548,19 +549,35 @@ def initial_loss(loss_fn: Callable, init_fn: InitFn, data: dict, weights: jax.Ar
     return float(loss)
 
 
-def blown_up(pop: Population) -> list[tuple[dict, float]]:
-    """The grid points whose training blew up without a NaN: (hyperparameter values, end),
-    where `end`, the median over the point's seeds and folds of each member's last finite
-    training loss (early stopping leaves NaN after it), is over `BLOWN_UP_FACTOR` times
-    `pop.initial_loss`, the loss at the initial parameters. A learning rate far too high
-    can keep the loss finite and huge from the first epoch on, which no divergence check
-    catches; members that diverged are left out (their warning and rank are their own).
-    Per point: a median over all members hides one point among sane ones. None for a
-    start <= 0 (a Gaussian likelihood's), where a ratio says nothing."""
-    start = pop.initial_loss
-    if not pop.history or not np.isfinite(start) or start <= 0:
-        return []
+def member_starts(loss_fn: Callable, init_fn: InitFn, data: dict, weights: jax.Array,
+                  seed: int, members: pd.DataFrame, loss_names: Sequence[str]) -> np.ndarray:
+    """Each member's `initial_loss` at `seed`, with its own values of the grid keys the
+    loss reads (`loss_names`): a focal gamma of 5 starts near 0.02 where gamma 0 starts
+    near 0.69, so one start for all would call a point that learned one that blew up.
+    One evaluation per distinct set of loss values."""
+    members = members.reset_index(drop=True)
+    starts = np.empty(len(members))
+    for values, frame in (members.groupby(list(loss_names), sort=False) if loss_names
+                          else [((), members)]):
+        hp = {k: np.float32(v) for k, v in zip(loss_names, np.atleast_1d(values))}
+        starts[frame.index] = initial_loss(loss_fn, init_fn, data, weights, seed, hp)
+    return starts
+
+
+def blown_up(pop: Population) -> list[tuple[dict, float, float]]:
+    """The grid points whose training blew up without a NaN: (hyperparameter values, end,
+    start), where `end`, the median over the point's seeds and folds of each member's last
+    finite training loss (early stopping leaves NaN after it), is over `BLOWN_UP_FACTOR`
+    times `start`, its members' `pop.initial_loss` (NaN in a file saved without it: none
+    judged). A learning rate far too high can keep the loss finite and huge from the first
+    epoch on, which no divergence check catches; members that diverged are left out (their
+    warning and rank are their own). Per point: a median over all members hides one point
+    among sane ones. No point whose start is <= 0 (a Gaussian likelihood's), where a ratio
+    says nothing."""
     members = pop.members.reset_index(drop=True)
+    starts = np.broadcast_to(np.asarray(pop.initial_loss, np.float64), len(members))
+    if not pop.history:
+        return []
     losses = np.stack([np.asarray(h["loss"], np.float64) for h in pop.history])   # [E, P]
     diverged = np.asarray(pop.loop.diverged_epoch) > 0
     last = np.array([m[np.isfinite(m)][-1] if np.isfinite(m).any() and not d else np.nan
@@ -568,10 +585,10 @@ def blown_up(pop: Population) -> list[tuple[dict, float]]:
     hp = [c for c in members.columns if c not in ("member", "seed", "fold")]
     points = []
     for values, frame in (members.groupby(hp, sort=False) if hp else [((), members)]):
-        ends = last[frame.index]
+        ends, start = last[frame.index], float(starts[frame.index[0]])
         end = float(np.median(ends[np.isfinite(ends)])) if np.isfinite(ends).any() else None
-        if end is not None and end > BLOWN_UP_FACTOR * start:
-            points.append((dict(zip(hp, np.atleast_1d(values).tolist())), end))
+        if end is not None and np.isfinite(start) and 0 < start < end / BLOWN_UP_FACTOR:
+            points.append((dict(zip(hp, np.atleast_1d(values).tolist())), end, start))
     return points
 
 
@@ -579,14 +596,15 @@ class BlownUpWarning(UserWarning):
     """Some grid points' training loss ended finite but far above its start."""
 
 
-def warn_blown_up(points: list[tuple[dict, float]], start: float) -> None:
+def warn_blown_up(points: list[tuple[dict, float, float]]) -> None:
     """Name the `blown_up` points: their metrics are broken models', ranked with the rest."""
     if not points:
         return
     shown = "; ".join(", ".join([f"{k}={v:g}" for k, v in values.items()] or ["all members"])
-                      + f": {end:.4g} ({end / start:.3g} times)" for values, end in points[:5])
+                      + f": {end:.4g} ({end / start:.3g} times its {start:.4g})"
+                      for values, end, start in points[:5])
     warnings.warn(f"training blew up at {len(points)} grid point(s): the training loss "
-                  f"ended finite but over {BLOWN_UP_FACTOR:g} times its {start:.4g} at the "
+                  f"ended finite but over {BLOWN_UP_FACTOR:g} times its value at the "
                   f"initial parameters (the median over a point's seeds and folds): {shown}"
                   f"{'; ...' if len(points) > 5 else ''}. Lower optim.learning_rate or set "
                   "optim.clip_norm", BlownUpWarning, stacklevel=3)

@@ -62,7 +62,7 @@ def population_bytes(pop: Any) -> bytes:
         "history": [dict(logs) for logs in pop.history],
         "run": {name: getattr(pop, name) for name in RUN_VALUES} | {
             "epoch_s": [float(s) for s in pop.epoch_s],
-            "initial_loss": float(pop.initial_loss)},   # optional: older files lack it
+            "initial_loss": np.asarray(pop.initial_loss, np.float64)},   # older files lack it
     })
 
 
