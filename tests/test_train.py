@@ -682,6 +682,23 @@ def test_a_continued_fit_killed_and_resumed_equals_one_longer_fit(tmp_path):
     _same_history(full.history, resumed.history)
 
 
+def test_a_continued_fit_in_its_first_fits_checkpoint_directory_is_told_to_use_another(
+        tmp_path):
+    """`fit(result, callbacks=[Checkpointer(dir)])` in the directory of the fit it continues
+    was refused as a run "with other inputs (initial weights or seed, data, ...)", none of
+    which it had changed. The refusal names the continuation; a new directory works, and
+    the continued fit equals one longer fit (the oracle, bitwise)."""
+    cfg = TrainConfig(epochs=2, batch_size=16)
+    first = fit(fresh_state(), LOSS, DATA, config=cfg, callbacks=[Checkpointer(tmp_path / "a")])
+    with pytest.raises(ValueError, match=r"or it is the fit that this `fit\(result, \.\.\.\)` "
+                                         r"continues.* or use a new directory"):
+        fit(first, LOSS, DATA, config=cfg, callbacks=[Checkpointer(tmp_path / "a")])
+    second = fit(first, LOSS, DATA, config=cfg, callbacks=[Checkpointer(tmp_path / "b")])
+    full = fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=4, batch_size=16),
+               callbacks=())
+    assert tree_equal(full.loop, second.loop)
+
+
 @pytest.mark.parametrize("optim", [OptimConfig(learning_rate=1e-2, schedule="cosine"),
                                    OptimConfig(learning_rate=1e-2, schedule="warmup_cosine",
                                                warmup_steps=3)])

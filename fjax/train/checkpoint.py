@@ -148,9 +148,10 @@ class Checkpointer(Callback):
             raise ValueError(
                 f"the checkpoint in {self.directory} was written by a run with other inputs "
                 "(initial weights or seed, data, hyperparameters, schedule, loop "
-                "settings, or the model and loss); resuming it would continue that run, not "
-                "this one. Rerun with exactly the settings and data that wrote it, or use a "
-                "new directory")
+                "settings, or the model and loss; or it is the fit that this `fit(result, "
+                "...)` continues, whose checkpoints a continuation does not extend); resuming "
+                "it would continue that run, not this one. Rerun with exactly the settings "
+                "and data that wrote it, or use a new directory")
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
         try:
             saved = self.manager.restore(epoch, args=ocp.args.Composite(
