@@ -59,12 +59,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
-    """Write `data` (text or bytes) to `path` atomically (`atomic_path`)."""
+    """Write `data` (text as UTF-8, as pandas reads a CSV, whatever the locale; or bytes)
+    to `path` atomically (`atomic_path`)."""
     with atomic_path(path) as tmp:
         if isinstance(data, bytes):
             tmp.write_bytes(data)
         else:
-            tmp.write_text(data)
+            tmp.write_text(data, encoding="utf-8")
     return Path(path)
 
 

@@ -328,6 +328,21 @@ def test_saved_files_are_created_0666_less_the_umask_in_force(trained, tmp_path,
     assert [oct(p.stat().st_mode & 0o777) for p in paths] == [oct(0o666 & ~umask)] * 3
 
 
+def test_run_files_are_utf8_whatever_the_locale(tmp_path):
+    """Under a locale that is not UTF-8 (here C, with Python's UTF-8 mode off), a report or
+    CSV with a character outside ASCII (a "±", a user's column "Préstamo") failed to write,
+    and in a Latin-1 locale was written in Latin-1, which pandas (UTF-8) misreads. Oracle:
+    Python's own UTF-8 encoding of the text, and pandas reading the CSV back."""
+    code = ("import sys, pandas as pd; from fjax.report.files import write_atomic, write_csv; "
+            "write_atomic(sys.argv[1] + '/a.md', 'AUC 0.7 \\u00b1 0.1'); "
+            "write_csv(sys.argv[1] + '/b.csv', pd.DataFrame({'Pr\\u00e9stamo': [1]}))")
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
+    subprocess.run([sys.executable, "-X", "utf8=0", "-c", code, str(tmp_path)], env=env,
+                   check=True, capture_output=True)
+    assert (tmp_path / "a.md").read_bytes() == "AUC 0.7 \u00b1 0.1".encode("utf-8")
+    assert list(pd.read_csv(tmp_path / "b.csv").columns) == ["Pr\u00e9stamo"]
+
+
 def stub_population(init_fn, size=3) -> Population:
     """Untrained members of `init_fn`'s parameters: for what `load` checks."""
     tx = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
