@@ -206,7 +206,8 @@ def fit(state: TrainState | FitResult, loss_fn: LossFn, data: dict, *, config: T
     equal 10 epochs bitwise (parameters, history, best epoch), dropout, schedule and
     early stopping included. It goes on from the last epoch's state, with the best value
     and parameters so far and the epochs since the last improvement; its history and
-    epoch numbers are the whole run's. A run that had stopped (patience, divergence)
+    epoch numbers are the whole run's; a `Checkpointer` of it needs a directory of its own
+    (it holds the continuation's epochs). A run that had stopped (patience, divergence)
     trains no further, with a warning. `fit(result.loop.train, ...)` instead starts a new
     fit from the last epoch's state: the shuffles go on (each epoch's is drawn for the
     epochs the state's step count holds), but early stopping and the best epoch start
