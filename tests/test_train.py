@@ -719,6 +719,23 @@ def test_a_fit_past_its_schedules_end_is_warned_of(optim):
         fit(fresh_state(optim, steps=30), NO_DROPOUT, DATA, config=config(5), callbacks=())
 
 
+def test_continuing_a_stopped_fit_warns_once():
+    """A continued fit that early stopping had stopped trains nothing, which it says; it
+    also warned that it "may run to step 54" past its 36-step cosine schedule, a second
+    warning of steps it never takes. Oracle: its loop, the stopped fit's, bitwise."""
+    cfg = TrainConfig(epochs=6, batch_size=16, patience=2)
+    optim = OptimConfig(learning_rate=1e-2, schedule="cosine")
+    done = fit(fresh_state(optim, steps=36), LOSS, DATA, config=cfg, val_data=NOISE_VAL,
+               callbacks=())
+    assert done.epochs_run == 3
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = fit(done, LOSS, DATA, config=cfg, val_data=NOISE_VAL, callbacks=())
+    assert [str(w.message).split(":")[0] for w in caught] == [
+        "fit continues a run that early-stopped at epoch 3"]
+    assert tree_equal(again.loop, done.loop)
+
+
 def test_continuing_a_state_of_other_data_warns():
     """A state whose step count is not whole epochs of this data cannot continue any one
     fit on it: say so, and which epoch its shuffles go on from."""

@@ -238,7 +238,8 @@ def fit(state: TrainState | FitResult, loss_fn: LossFn, data: dict, *, config: T
     if previous is not None:
         check_continued(previous, spec)
     warn_partial_epoch(int(state.step), spec.n_batches)
-    warn_schedule_end(state.opt_state, int(state.step) + config.epochs * spec.n_batches)
+    if previous is None or not bool(previous.loop.stopped):   # else nothing steps
+        warn_schedule_end(state.opt_state, int(state.step) + config.epochs * spec.n_batches)
     with inputs_named(data):
         check_loss_fn(loss_fn, state.params, data, np.asarray(weights), spec.batch_size,
                       spec.n_batches, val_weights if evaluates else None,
