@@ -621,7 +621,8 @@ def test_a_continued_fit_result_equals_one_longer_fit_early_stopping_included(pa
     """A fit continued from `result.state` restarted early stopping: with restore_best it
     returned the continuation's best epoch where one longer fit returns epoch 1's, and
     patience counted afresh (3 + 3 epochs ran where one fit stops after 5). `fit(result,
-    ...)` carries the run on. Oracle: the 6-epoch fit, bitwise."""
+    ...)` carries the run on. Oracle: the 6-epoch fit, bitwise; its timings, the first
+    fit's followed by the continuation's."""
     cfg = lambda epochs: TrainConfig(epochs=epochs, batch_size=16, patience=patience)  # noqa
     kw = dict(val_data=NOISE_VAL, callbacks=())
     full = fit(fresh_state(), LOSS, DATA, config=cfg(6), **kw)
@@ -633,6 +634,10 @@ def test_a_continued_fit_result_equals_one_longer_fit_early_stopping_included(pa
     assert tree_equal(full.state, second.state) and tree_equal(full.loop, second.loop)
     assert (second.best_epoch, second.epochs_run) == (full.best_epoch, full.epochs_run)
     _same_history(full.history, second.history)
+    # Its timings too are the whole run's (they were the continuation's alone).
+    assert len(second.epoch_s) == len(second.history) == full.epochs_run
+    assert second.epoch_s[:3] == first.epoch_s and second.train_s >= first.train_s
+    assert second.compilations >= first.compilations and second.compile_s >= first.compile_s
     # From the last epoch's state, a new fit: the same weights, early stopping afresh.
     afresh = fit(first.loop.train, LOSS, DATA, config=cfg(3), **kw)
     assert afresh.best_epoch == 1 and not tree_equal(afresh.state.params, full.state.params)

@@ -46,9 +46,9 @@ class FitResult:
     history: list[dict]      # one dict of metrics per epoch
     best_epoch: int
     epochs_run: int
-    compile_s: float         # trace + compile time spent in this call (0 when reused)
-    compilations: int        # XLA compilations in this call
-    train_s: float
+    compile_s: float         # trace + compile time (0 when reused); this and the next
+    compilations: int        # three cover the whole run, a continued fit's earlier calls
+    train_s: float           # included, as `history` does
     epoch_s: list[float]
     spec: LoopSpec           # the loop's batches and early-stopping rule, which a
                              # continuation (`fit(result, ...)`) must share
@@ -205,8 +205,9 @@ def fit(state: TrainState | FitResult, loss_fn: LossFn, data: dict, *, config: T
     trains `config.epochs` more epochs as one longer fit would: 5 epochs and then 5 more
     equal 10 epochs bitwise (parameters, history, best epoch), dropout, schedule and
     early stopping included. It goes on from the last epoch's state, with the best value
-    and parameters so far and the epochs since the last improvement; its history and
-    epoch numbers are the whole run's; a `Checkpointer` of it needs a directory of its own
+    and parameters so far and the epochs since the last improvement; its history, epoch
+    numbers and timings (`epoch_s`, `train_s`, `compile_s`, `compilations`) are the
+    whole run's; a `Checkpointer` of it needs a directory of its own
     (it holds the continuation's epochs). A run that had stopped (patience, divergence)
     trains no further, with a warning. `fit(result.loop.train, ...)` instead starts a new
     fit from the last epoch's state: the shuffles go on (each epoch's is drawn for the
@@ -260,6 +261,11 @@ def fit(state: TrainState | FitResult, loss_fn: LossFn, data: dict, *, config: T
     diverged = int(loop.diverged_epoch)
     use_best = diverged or (config.restore_best and has_val and int(loop.best_epoch) > 0)
     state = loop.train.replace(params=loop.best_params) if use_best else loop.train
+    if previous is not None:   # the whole run's, as its history is
+        record.compile_s += previous.compile_s
+        record.compilations += previous.compilations
+        record.train_s += previous.train_s
+        record.epoch_s = list(previous.epoch_s) + record.epoch_s
     result = FitResult(state=state, loop=loop, history=record.history,
                        best_epoch=int(loop.best_epoch), epochs_run=int(loop.epoch),
                        compile_s=record.compile_s, compilations=record.compilations,
