@@ -2,10 +2,12 @@
 the column."""
 
 import json
+import shlex
 
 import numpy as np
 import pandas as pd
 import pytest
+import tyro
 
 from fjax.data.columns import TableSchema, binary_target, check_class_counts, infer_schema
 from fjax.data.splits import stratified_kfold
@@ -495,6 +497,23 @@ def test_contradictory_roles_and_a_single_class_are_refused(frame, kwargs, match
 
 def test_as_many_rows_of_a_class_as_folds_is_enough():
     check_class_counts(np.array([1, 1, 1, 0, 0, 0, 0]), 3, "creditability")   # no error
+
+
+def test_an_unnamed_index_column_is_named_as_the_field_and_the_flag_that_fix_it():
+    """A pandas index saved with the file (`Unnamed: 0`) was told to set
+    `data.id_column='Unnamed: 0'`, a config field the command line spells
+    `--data.id-column`. The message names both, the flag quoted for the shell: oracle,
+    the credit command line parsing the suggested flag to that id column."""
+    n = 30
+    frame = pd.DataFrame({"Unnamed: 0": np.arange(n), "x": np.arange(n) % 7,
+                          "y": ["bad", "good"] * (n // 2)})
+    with pytest.raises(ValueError, match="numbers the rows") as err:
+        infer_schema(frame, "y", "bad")
+    assert "data.id_column='Unnamed: 0' (--data.id-column 'Unnamed: 0')" in str(err.value)
+    flag = str(err.value).split("(--data.id-column ", 1)[1].split(")", 1)[0]
+    cfg = tyro.cli(Config, args=["--data.id-column", *shlex.split(flag)])
+    assert cfg.data.id_column == "Unnamed: 0"
+    assert infer_schema(frame, "y", "bad", id_column=cfg.data.id_column).numeric == ("x",)
 
 
 def test_an_undeclared_column_that_numbers_the_rows_is_refused_as_an_identifier():

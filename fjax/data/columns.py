@@ -11,6 +11,7 @@ a feature, the target, the id, or listed by the user in `drop`.
 from __future__ import annotations
 
 import difflib
+import shlex
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -204,6 +205,12 @@ def _counts_rows(values: np.ndarray) -> str | None:
     return None
 
 
+def _as_id(column: str) -> str:
+    """The id setting for `column`, as the config field and as the command-line flag
+    (a pandas index saved with the file reads as 'Unnamed: 0', quoted for the shell)."""
+    return f"data.id_column={column!r} (--data.id-column {shlex.quote(str(column))})"
+
+
 def infer_schema(df: pd.DataFrame, target: str, positive: str, *,
                  numeric: Sequence[str] = (), categorical: Sequence[str] = (),
                  drop: Sequence[str] = (), id_column: str | None = None) -> TableSchema:
@@ -248,8 +255,8 @@ def infer_schema(df: pd.DataFrame, target: str, positive: str, *,
             values = numeric_values(df, column)  # raises on text in a numeric column
             if column not in numeric and (how := _counts_rows(values)):
                 raise ValueError(f"column {column!r} {how}, like an identifier; as a feature it "
-                                 f"would rank applicants by file order; pass data.id_column="
-                                 f"{column!r} or data.drop={column!r}, or list it in "
+                                 f"would rank applicants by file order; pass {_as_id(column)} "
+                                 f"or data.drop={column!r}, or list it in "
                                  "data.numeric to keep it")
             num.append(column)
         elif _looks_like_dates(series):
@@ -270,8 +277,8 @@ def infer_schema(df: pd.DataFrame, target: str, positive: str, *,
         elif series.count() >= ID_MIN_ROWS and series.nunique() == series.count():
             raise ValueError(f"column {column!r} has a different value in every row that "
                              f"has one ({series.count()}), like an identifier; as a category "
-                             f"it would be memorised, not learned; pass data.id_column="
-                             f"{column!r} or data.drop={column!r}, or list it in "
+                             f"it would be memorised, not learned; pass {_as_id(column)} "
+                             f"or data.drop={column!r}, or list it in "
                              "data.categorical to keep it")
         else:
             cat.append(column)
