@@ -52,7 +52,9 @@ def test_scoring_the_runs_own_file_writes_its_ahead_csv_byte_for_byte(saved_run,
     assert facts["run_config"] == json.loads((out / "config.json").read_text())
     assert facts["new_rows"] == 0 and facts["windows"] == 0 and facts["errors"] is None
     assert not (scored / "errors.csv").exists()
-    assert "nothing to score out of sample yet" in (scored / "report.md").read_text()
+    note = (scored / "report.md").read_text()
+    assert "nothing to score out of sample yet" in note
+    assert "Times:" not in note                     # a file of dates writes no clock
 
 
 def test_the_saved_members_are_the_latest_origins_seeds(saved_run):
@@ -278,6 +280,10 @@ def test_a_newer_file_on_another_clock_than_the_runs_is_refused(tmp_path):
         warnings.simplefilter("error")      # joined 1 hour after the run's last: no gap
         scored = score(ScoreConfig(run=str(out), data=str(newer), out=str(tmp_path / "new")))
     assert json.loads((scored / "score.json").read_text())["new_rows"] == 60
+    note = (scored / "report.md").read_text()       # the saved clock, and the steps' times
+    assert "- Times: UTC, the run's clock (saved with the model)" in note
+    assert "after 2024-04-04 18:00, each step's time in its `date` column" in note
+    assert "date" in pd.read_csv(scored / "ahead.csv")
 
 
 def test_a_file_without_dates_is_matched_by_row_number(saved_run):

@@ -216,8 +216,10 @@ def run_config(run: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def score_note(facts: dict, ahead: pd.DataFrame, errors: pd.DataFrame | None) -> str:
-    """report.md: what was forecast, with which model, and how it did on the new rows."""
+def score_note(facts: dict, ahead: pd.DataFrame, errors: pd.DataFrame | None,
+               clock: str | None) -> str:
+    """report.md: what was forecast, with which model, and how it did on the new rows;
+    `clock` names the run's saved clock (`clock_name`; None where its file wrote none)."""
     lines = [
         "# Forecast from a saved forecast model", "",
         f"- Model: `{facts['model_file']}` (SHA-256 {facts['model_sha256'][:12]}...), "
@@ -226,12 +228,15 @@ def score_note(facts: dict, ahead: pd.DataFrame, errors: pd.DataFrame | None) ->
         f"- Data: {facts['rows']} rows of `{facts['data']}` (SHA-256 "
         f"{facts['data_sha256'][:12]}...), {facts['new_rows']} after the run's last row "
         f"({facts['run_last_date']}); the last is {facts['issued']}.",
-        f"- `ahead.csv`: the {len(ahead)} row(s) after {facts['issued']}, scaled by the "
-        "run's scaler (fitted on that origin's training rows), beside each step's backtest "
-        "test RMSE as the measure of trust.",
+        f"- `ahead.csv`: the {len(ahead)} row(s) after {facts['issued']}"
+        + (", each step's time in its `date` column" if "date" in ahead else "")
+        + ", scaled by the run's scaler (fitted on that origin's training rows), beside "
+        "each step's backtest test RMSE as the measure of trust.",
         *([f"- Setup: {setup_words(facts['setup_changed'])}; the same model on another "
            "setup can differ from the run's forecast in float32's last digits."]
-          if facts["setup_changed"] else []), ""]
+          if facts["setup_changed"] else []),
+        *([f"- Times: {clock}, the run's clock (saved with the model); the CSVs write "
+           "them on it."] if clock else []), ""]
     if errors is None:
         lines += ["No window has every target after the run's last row and in the file: "
                   "nothing to score out of sample yet.", ""]
@@ -283,5 +288,6 @@ def score(cfg: ScoreConfig) -> Path:
                                "errors": None if errors is None
                                else errors.to_dict(orient="records"),
                                "timings_s": {"total": time.perf_counter() - t_start}})
-    folder.text("report.md", score_note(facts, ahead, errors))
+    clock = None if model.offset is None else clock_name(model.offset)
+    folder.text("report.md", score_note(facts, ahead, errors, clock))
     return out
