@@ -136,6 +136,14 @@ def test_a_sample_of_a_large_book_checks_a_logistic_age_exactly(monkeypatch):
     sampled = age_check(final, frame, AGE, scale)
     np.testing.assert_allclose(sampled["points"], whole["points"], atol=1e-4)
     assert sampled["negative_factor"] == whole["negative_factor"]
+    assert sampled["sample"] == {"applicants": 50, "of": len(frame)}
+    assert len(frame) == 1000
+    assert "sample" not in whole                      # the report says which it checked
+    assert ("of the applicants (a seeded sample of 50 of the 1,000) score lower at an age "
+            "of 62") in " ".join(age_warning(sampled))
+    assert "Each applicant (a seeded sample of 50 of the 1,000) is scored again" in \
+        " ".join(age_lines(sampled))
+    assert "Each applicant is scored again" in " ".join(age_lines(whole))
 
 
 def test_a_linear_age_is_checked_from_its_slope():

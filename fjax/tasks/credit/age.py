@@ -63,11 +63,12 @@ def age_check(final: FinalModel, frame: pd.DataFrame, column: str, scale: ScoreS
     of `ELDERLY` or more, and whether any applicant is scored down for such an age."""
     values, woe = numeric_values(frame, column), final.encoder.woe.get(column)
     ages = age_grid(values[np.isfinite(values)], woe)
-    if len(frame) > MAX_APPLICANTS:
+    facts = {"column": column, "elderly_from": ELDERLY, "negative_factor": False}
+    if len(frame) > MAX_APPLICANTS:   # the report says the figures are of a sample
+        facts["sample"] = {"applicants": MAX_APPLICANTS, "of": len(frame)}
         rows = np.random.default_rng(0).choice(len(frame), MAX_APPLICANTS, replace=False)
         frame = frame.iloc[np.sort(rows)]
     old = ages >= ELDERLY
-    facts = {"column": column, "elderly_from": ELDERLY, "negative_factor": False}
     if old.all():
         return {**facts, "ages": ages.tolist(), "points": None}
     scores = age_scores(final, frame, column, scale, ages)

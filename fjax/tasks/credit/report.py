@@ -415,6 +415,13 @@ def _share(share: float) -> str:
     return f"{share:.0%}" if share == 0 or share >= 0.005 else "under 0.5%"
 
 
+def _sampled(age: dict) -> str:
+    """Where the age check rescored a seeded sample (`age_check`'s `sample`), that it did,
+    e.g. " (a seeded sample of 2,000 of the 5,000)"; else nothing."""
+    s = age.get("sample")
+    return f" (a seeded sample of {s['applicants']:,} of the {s['of']:,})" if s else ""
+
+
 def age_warning(age: dict | None) -> list[str]:
     """A warning, first in the report, where an age of `ELDERLY` or more scores under the
     most favoured age below it: US Regulation B's condition for scoring age fails."""
@@ -428,9 +435,10 @@ def age_warning(age: dict | None) -> list[str]:
                f"down ({said}): the model scores age differently for different applicants, "
                "and the average hides those scored down.")
     return [f"**Age is a negative factor for applicants of {ELDERLY} or more.** "
-            f"{_share(age['applicants_scored_down'])} of the applicants score lower at an age of "
-            f"{ELDERLY} or more than at their own best age under {ELDERLY} (`{column}` set "
-            f"to each age, all else as it is), by up to {age['shortfall_max']:.2f} points. "
+            f"{_share(age['applicants_scored_down'])} of the applicants{_sampled(age)} "
+            f"score lower at an age of {ELDERLY} or more than at their own best age under "
+            f"{ELDERLY} (`{column}` set to each age, all else as it is), by up to "
+            f"{age['shortfall_max']:.2f} points. "
             f"{average} US Regulation "
             "B (12 CFR 1002.6(b)(2)(ii)) allows age in an empirically derived, "
             f"statistically sound system only if applicants aged {ELDERLY} or older are "
@@ -447,7 +455,8 @@ def age_lines(age: dict | None) -> list[str]:
     if age is None:
         return []
     lines = [f"## Age (US Regulation B: applicants of {ELDERLY} or more)", "",
-             f"`{age['column']}` is scored. Each applicant is scored again with every age "
+             f"`{age['column']}` is scored. Each applicant{_sampled(age)} is scored again "
+             "with every age "
              f"the applicants hold (and {ELDERLY}), all else as it is; points are the mean "
              f"score against the most favoured age under {ELDERLY} (0: as good; negative: "
              "worse; exact for every applicant under logistic regression).", ""]
