@@ -532,35 +532,28 @@ INITIAL_LOSS_ROWS = 4096   # evenly spread rows: a ratio of 10 needs no more, an
                            # pass over every row (fraud's history stacks) could fill memory
 
 
-def initial_loss(loss_fn: Callable, init_fn: InitFn, data: dict, weights: jax.Array,
-                 seed: int, hparams: Mapping[str, Any] | None = None) -> float:
-    """The loss of `seed`'s member at its initial parameters (the rows' `weights`;
-    `hparams`, a member's loss values where the grid has any): a model that
-    learned nothing. In training mode (dropout on, from the member's training key), as
-    the logged training loss is measured, and as every loss runs: evaluation (rng None)
-    is asked only of a loss that validates. Over every row up to `INITIAL_LOSS_ROWS`,
-    else over that many spread evenly across them."""
+def member_starts(loss_fn: Callable, init_fn: InitFn, data: dict, weights: jax.Array,
+                  seed: int, members: pd.DataFrame, loss_names: Sequence[str]) -> np.ndarray:
+    """Each member's loss at `seed`'s initial parameters (the rows' `weights`), with its own
+    values of the grid keys the loss reads (`loss_names`): a model that learned nothing. A
+    focal gamma of 5 starts near 0.02 where gamma 0 starts near 0.69, so one start for all
+    would call a point that learned one that blew up. In training mode (dropout on, from
+    the member's training key), as the logged training loss is measured, and as every loss
+    runs: evaluation (rng None) is asked only of a loss that validates. Over every row up
+    to `INITIAL_LOSS_ROWS`, else over that many spread evenly across them; the parameters
+    and rows made once, one evaluation per distinct set of loss values."""
     n = len(weights)
     rows = np.linspace(0, n - 1, min(n, INITIAL_LOSS_ROWS)).round().astype(int)
     batch = {**jax.tree.map(lambda a: a[rows], data), "weight": jnp.asarray(weights)[rows]}
-    kw = {"hparams": hparams} if hparams else {}
     init_key, train_key = member_keys(seed)
-    loss, _ = loss_fn(init_fn(init_key), batch, train_key, **kw)
-    return float(loss)
-
-
-def member_starts(loss_fn: Callable, init_fn: InitFn, data: dict, weights: jax.Array,
-                  seed: int, members: pd.DataFrame, loss_names: Sequence[str]) -> np.ndarray:
-    """Each member's `initial_loss` at `seed`, with its own values of the grid keys the
-    loss reads (`loss_names`): a focal gamma of 5 starts near 0.02 where gamma 0 starts
-    near 0.69, so one start for all would call a point that learned one that blew up.
-    One evaluation per distinct set of loss values."""
+    params = init_fn(init_key)
     members = members.reset_index(drop=True)
     starts = np.empty(len(members))
     for values, frame in (members.groupby(list(loss_names), sort=False) if loss_names
                           else [((), members)]):
         hp = {k: np.float32(v) for k, v in zip(loss_names, np.atleast_1d(values))}
-        starts[frame.index] = initial_loss(loss_fn, init_fn, data, weights, seed, hp)
+        loss, _ = loss_fn(params, batch, train_key, **({"hparams": hp} if hp else {}))
+        starts[frame.index] = float(loss)
     return starts
 
 
