@@ -26,6 +26,8 @@ import numpy as np
 
 CHUNK = 64
 """Path steps whose gradients integrated_gradients holds in memory at once, per row."""
+MAX_STEPS = 1 << 14
+"""Most path steps `complete_integrated_gradients` doubles a row's steps to."""
 
 
 def linear_contributions(weights: np.ndarray, x: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -85,7 +87,7 @@ def integrated_gradients(f: Callable[[jax.Array], jax.Array], x: jax.Array,
 
 def complete_integrated_gradients(f: Callable[[jax.Array], jax.Array], x: jax.Array,
                                   reference: jax.Array, tolerance: float, steps: int = 64,
-                                  max_steps: int = 1 << 14) -> tuple[np.ndarray, np.ndarray]:
+                                  max_steps: int = MAX_STEPS) -> tuple[np.ndarray, np.ndarray]:
     """(f32[n, d] attributions, f64[n] completeness errors |sum_c phi_c - (f(x) - f(ref))|):
     integrated gradients with each row's steps doubled from `steps` until both its
     completeness error and the change of its attributions (sum over columns of the

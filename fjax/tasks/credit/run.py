@@ -19,7 +19,7 @@ from scipy.special import expit
 from fjax import metrics
 from fjax.config import read_values, to_dict
 from fjax.decision import confusion, expected_cost
-from fjax.explain import importance, top_reasons
+from fjax.explain import MAX_STEPS, importance, top_reasons
 from fjax.intervals import auc_interval, rank_auc, rank_ks
 from fjax.report.files import RunDir
 from fjax.scorecard import ScoreScale
@@ -275,7 +275,7 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
     if completeness is not None:
         sc = config.scorecard
         met = ("within" if completeness <= sc.ig_tolerance else
-               "NOT within (16384 steps did not suffice: review the reason codes)")
+               f"NOT within ({MAX_STEPS} steps did not suffice: review the reason codes)")
         notes.append(f"MLP reason codes are integrated gradients, each applicant's steps "
                      f"doubled from {sc.ig_steps} until its attributions add up to its logit "
                      f"minus the reference's: the largest error is {completeness:.2g} in "
