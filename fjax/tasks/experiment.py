@@ -506,6 +506,12 @@ def setup_words(changed: dict) -> str:
         f"{key} {then!r} then, {now!r} now" for key, (then, now) in changed.items())
 
 
+def setup_lines(changed: dict, what: str) -> list[str]:
+    """A score report's bullet naming a setup that differs from the run's (none if same)."""
+    return [f"- Setup: {setup_words(changed)}; the same model on another setup can differ "
+            f"from the run's {what} in float32's last digits."] if changed else []
+
+
 def warned_setup_changes(run: Path, what: str) -> dict[str, list]:
     """`changed_environment(run)` as a `fjax score` records it ({key: [then, now]}), and
     warned of on the command line: `what` (the scores, the forecast) equals the run's on

@@ -23,7 +23,7 @@ from fjax.tasks.credit.data import read_applicants
 from fjax.tasks.credit.model_file import SavedModel, read_model
 from fjax.tasks.credit.run import describe
 from fjax.tasks.credit.scoring import score_new
-from fjax.tasks.experiment import setup_words, warned_setup_changes
+from fjax.tasks.experiment import setup_lines, warned_setup_changes
 from fjax.tasks.frozen import MODEL_FILE, model_path, out_folder, rerun_command, sha256
 
 OUTPUTS = ("config.json", "score.json", "new_scores.csv", "report.md")
@@ -84,9 +84,7 @@ def score_note(facts: dict, new) -> str:
         "- Values the run never saw (scored as the training applicants' mix, 0 points "
         "against the reference): " + (", ".join(f"{c} {k} row(s)" for c, k in unseen.items())
                                       if unseen else "none") + ".",
-        *([f"- Setup: {setup_words(facts['setup_changed'])}; the same model on another "
-           "setup can differ from the run's scores in float32's last digits."]
-          if facts["setup_changed"] else []),
+        *setup_lines(facts["setup_changed"], "scores"),
         "", "Scores, PDs, decisions and reason codes per applicant are in new_scores.csv.",
         "", "## First applicants", "",
         markdown_table(new.head(10)), ""]

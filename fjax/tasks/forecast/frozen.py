@@ -28,7 +28,7 @@ from fjax.data.timeseries import Series, duration_text, load_series
 from fjax.data.windows import Plan, target_rows
 from fjax.datasets import read_table
 from fjax.report.files import RunDir, markdown_table
-from fjax.tasks.experiment import setup_words, warned_setup_changes
+from fjax.tasks.experiment import setup_lines, warned_setup_changes
 from fjax.tasks.forecast.ahead import forecast_fields, forecast_windows
 from fjax.tasks.forecast.data import (OUTAGE_SPACING, WEEKEND_SHARE, ForecastData,
                                       clock_name, date_texts, dates_offset, warn_spacing,
@@ -232,9 +232,7 @@ def score_note(facts: dict, ahead: pd.DataFrame, errors: pd.DataFrame | None,
         + (", each step's time in its `date` column" if "date" in ahead else "")
         + ", scaled by the run's scaler (fitted on that origin's training rows), beside "
         "each step's backtest test RMSE as the measure of trust.",
-        *([f"- Setup: {setup_words(facts['setup_changed'])}; the same model on another "
-           "setup can differ from the run's forecast in float32's last digits."]
-          if facts["setup_changed"] else []),
+        *setup_lines(facts["setup_changed"], "forecast"),
         *([f"- Times: {clock}, the run's clock (saved with the model); the CSVs write "
            "them on it."] if clock else []), ""]
     if errors is None:

@@ -37,7 +37,7 @@ from fjax.data.transactions import Transactions, from_frame
 from fjax.datasets import read_table
 from fjax.report.files import RunDir, markdown_table
 from fjax.stability import psi, psi_chance, psi_verdict
-from fjax.tasks.experiment import setup_words, warned_setup_changes
+from fjax.tasks.experiment import setup_lines, warned_setup_changes
 from fjax.tasks.fraud.config import SEQUENCE_KINDS, FraudDataConfig
 from fjax.tasks.fraud.dataset import with_user_columns
 from fjax.tasks.fraud.model_file import SavedModel, read_model
@@ -212,9 +212,7 @@ def score_note(facts: dict, table: pd.DataFrame) -> str:
         f"- Stability: PSI of the scores against the model's training week's "
         f"{facts['psi_vs_training']:.3f}; "
         + psi_verdict(facts["psi_vs_training"], facts["psi_chance_95"]) + ".",
-        *([f"- Setup: {setup_words(facts['setup_changed'])}; the same model on another "
-           "setup can differ from the run's scores in float32's last digits."]
-          if facts["setup_changed"] else []),
+        *setup_lines(facts["setup_changed"], "scores"),
         "", "Scores per transaction are in scores.csv.", "", "## Highest scores", "",
         markdown_table(table.sort_values("score", ascending=False).head(10)), ""])
 
