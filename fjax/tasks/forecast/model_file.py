@@ -28,6 +28,7 @@ from flax import serialization
 
 from fjax.config import from_json, to_json
 from fjax.data.scalers import Scaler
+from fjax.data.timeseries import median_spacing
 from fjax.tasks.forecast.config import Config
 from fjax.tasks.forecast.data import dates_offset, spacing_facts
 from fjax.tasks.frozen import read_saved
@@ -119,6 +120,6 @@ def deployed(cfg: Config, params, data, ahead: dict, m: dict) -> SavedForecaster
         tail_dates=dates[tail], tail_values=data.series.values[tail], dated=bool(dated),
         offset=dates_offset(data.series),
         largest_step=int(np.diff(dates).max(initial=0)),
-        median_step=int(np.median(np.diff(dates))) if len(dates) > 1 else 0,
+        median_step=median_spacing(dates) if len(dates) > 1 else 0,
         weekend_share=spacing["weekend_rows"] if spacing else 0.0,
         naive_scale=data.naive_scale(k), trust=trust)
