@@ -378,7 +378,7 @@ def dates_offset(series: Series) -> int | None:
 
 
 def spacing_facts(dates: np.ndarray) -> dict | None:
-    """The median spacing of dated rows, the spacings longer than 1.5x it (weekends of
+    """The median spacing of dated rows, the spacings over `OUTAGE_SPACING` x it (weekends of
     daily prices; missing hours that `max_gap` let pass), the longest three of them,
     and the share of rows on a Saturday or Sunday (`outage_note`). None for row numbers."""
     if not np.issubdtype(dates.dtype, np.datetime64) or len(dates) < 3:
