@@ -482,14 +482,10 @@ def report_errors(prog: str, run: Callable[[], Path], resumable: bool = True) ->
 COMMANDS = ("run", "sweep", "score")
 
 
-SCORERS = {"credit": "fjax.tasks.credit.frozen", "forecast": "fjax.tasks.forecast.frozen",
-           "fraud": "fjax.tasks.fraud.frozen"}
-
-
 def score(task_name: str, args: list[str], prog: str) -> int:
     """`fjax score <task> --run DIR --data FILE`: a run's saved model applied to a new
     file, without training (the task's `frozen` module: its ScoreConfig and score)."""
-    frozen = importlib.import_module(SCORERS[task_name])
+    frozen = importlib.import_module(TASKS[task_name] + ".frozen")
     enable_compilation_cache()
     return report_errors(prog, lambda: frozen.score(tyro.cli(
         frozen.ScoreConfig, args=args, prog=prog,
