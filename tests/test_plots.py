@@ -50,6 +50,17 @@ def test_a_loss_that_was_never_finite_is_drawn_on_a_linear_scale(tmp_path, monke
     assert scales == ["linear"]
 
 
+def test_a_log_scaled_plot_of_no_drawn_curve_stays_linear(tmp_path, monkeypatch):
+    """With no key of `keys` in the history (or no history), nothing is drawn: the plot
+    stays linear; it raised "need at least one array to concatenate"."""
+    scales = []
+    monkeypatch.setattr(plots, "save_figure",
+                        lambda fig, path: (scales.append(fig.axes[0].get_yscale()), plt.close(fig)))
+    for history in ([{"epoch": 1, "loss": 1.0}], []):
+        plots.loss_curves(history, tmp_path / "loss.png", keys=("val_loss",), log_scale=True)
+    assert scales == ["linear", "linear"]
+
+
 def test_epochs_after_every_member_stopped_early_are_drawn_without_a_warning(tmp_path,
                                                                           monkeypatch):
     """With train.patience, members that stopped log NaN; once all had, numpy warned "All-NaN

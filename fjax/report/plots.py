@@ -59,14 +59,13 @@ def loss_curves(history: Sequence[Mapping], path: str | Path,
     labels = dict(keys) if isinstance(keys, Mapping) else {k: k for k in keys}
     fig, ax = plt.subplots(figsize=(7, 4.6))
     epochs = np.array([h["epoch"] for h in history])
-    positive, drawn = True, []
+    drawn = []
     for key, label in labels.items():
         if not history or key not in history[0]:
             continue
         vals = np.array([np.atleast_1d(np.asarray(h[key], dtype=float)) for h in history])
         members = vals.shape[1] > 1
         finite = vals[np.isfinite(vals)]
-        positive &= bool(finite.size and np.all(finite > 0))
         drawn.append(finite)
         # Epochs every member had stopped before (NaN for all: early stopping) are not
         # drawn: their median is nothing, and numpy warns of an all-NaN slice.
@@ -78,7 +77,8 @@ def loss_curves(history: Sequence[Mapping], path: str | Path,
             ax.fill_between(at, np.nanpercentile(vals, 10, axis=1),
                             np.nanpercentile(vals, 90, axis=1), alpha=0.2,
                             label=f"{label}: 10-90% of members")
-    logged = log_scale and positive and spans_a_decade(np.concatenate(drawn))
+    logged = (log_scale and all(f.size and np.all(f > 0) for f in drawn)
+              and spans_a_decade(np.concatenate([np.empty(0), *drawn])))
     if logged:
         plain_log_axis(ax)
     ax.set_xlabel("epoch")
