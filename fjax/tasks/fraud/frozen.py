@@ -114,15 +114,24 @@ def check_days(tx: Transactions, blank: np.ndarray, days: int, cfg: FraudDataCon
     return first
 
 
-def check_sequences(tx: Transactions, first: int, model: SavedModel, path: str) -> None:
-    """For a sequence model, refuse a file where a row a scored sequence reads (a card's
-    last `data.history` transactions) has less history before it than its own features
-    read. (A card with fewer transactions in the file may have had older ones: those are
-    the file's to hold, which no check can see.)"""
-    kind, cfg = model.model_config.model.kind, model.config.data
-    if kind not in SEQUENCE_KINDS:
+def sequences(tx: Transactions, model: SavedModel) -> np.ndarray | None:
+    """i64[n, data.history]: each row's card's last transactions (`previous_rows`), which a
+    sequence model (gru, lstm) reads; None for another model."""
+    if model.model_config.model.kind not in SEQUENCE_KINDS:
+        return None
+    return previous_rows(tx, model.config.data.history)
+
+
+def check_sequences(tx: Transactions, first: int, model: SavedModel,
+                    history: np.ndarray | None, path: str) -> None:
+    """For a sequence model (`history`: its `sequences`), refuse a file where a row a
+    scored sequence reads (a card's last `data.history` transactions) has less history
+    before it than its own features read. (A card with fewer transactions in the file may
+    have had older ones: those are the file's to hold, which no check can see.)"""
+    if history is None:
         return
-    read = previous_rows(tx, cfg.history)[tx.day >= first]
+    kind, cfg = model.model_config.model.kind, model.config.data
+    read = history[tx.day >= first]
     read = read[read >= 0]
     need = cfg.delay_days + max(WINDOWS)
     row = int(read[np.argmin(tx.day[read])])
@@ -136,21 +145,22 @@ def check_sequences(tx: Transactions, first: int, model: SavedModel, path: str) 
             f"first ({tx.date_of(0).date()}) too")
 
 
-def features(model: SavedModel, tx: Transactions, scored: np.ndarray) -> np.ndarray:
+def features(model: SavedModel, tx: Transactions, scored: np.ndarray,
+             history: np.ndarray | None) -> np.ndarray:
     """The model's inputs for the rows `scored` (a mask, in row order): the handbook's
-    features and the user's columns as the run built them, scaled (and one-hot encoded)
-    with the deployed model's training-week statistics."""
+    features and the user's columns as the run built them (with `history`, its
+    `sequences`), scaled (and one-hot encoded) with the deployed model's training-week
+    statistics."""
     cfg = model.config.data
     names, values, categories = with_user_columns(tx, *handbook_features(tx, cfg.delay_days))
     if tuple(names) != model.names:
         raise ValueError(f"the file's feature columns {names} are not the model's "
                          f"{list(model.names)}; give the columns the run read")
-    sequence = model.model_config.model.kind in SEQUENCE_KINDS
     encoder = model.encoder
     stack = stack_scaled(
         values, Folds(train=np.zeros((1, len(tx)), np.float32),
                       val=scored[None].astype(np.float32)),
-        history=previous_rows(tx, cfg.history) if sequence else None,
+        history=history,
         encoded=((lambda k, rows: encoder.transform(categories.iloc[rows]).num)
                  if encoder is not None else None),
         scalers=[model.scaler])
@@ -226,10 +236,11 @@ def score(cfg: ScoreConfig) -> Path:
     data = model.config.data
     tx, blank = read_transactions(cfg.data, data)
     first = check_days(tx, blank, cfg.days, data, cfg.data)
-    check_sequences(tx, first, model, cfg.data)
+    history = sequences(tx, model)
+    check_sequences(tx, first, model, history, cfg.data)
     out = out_folder(cfg.out, run)   # bad input fails before anything is written
     scored = tx.day >= first
-    x = features(model, tx, scored)
+    x = features(model, tx, scored, history)
     score_fn = make_trainable(model.model_config, x, None)[1]
     raw = score_rows(score_fn, model.params, x, np.arange(len(x)))
     table = scores_table(model, tx, first, raw)
