@@ -108,7 +108,8 @@ def test_a_mistyped_task_or_command_gets_the_closest_name(capsys):
 
 
 def _config_classes():
-    """Every config dataclass of fjax and its tasks."""
+    """Every config dataclass of fjax and its tasks, in a fixed order (several are named
+    `Config`: pytest-xdist needs every worker to collect the same order)."""
     import fjax.config
     import fjax.tasks.credit.config
     import fjax.tasks.forecast.config
@@ -118,7 +119,7 @@ def _config_classes():
                fjax.tasks.fraud.config)
     return sorted({c for m in modules for c in vars(m).values()
                    if isinstance(c, type) and dataclasses.is_dataclass(c)
-                   and c.__module__ == m.__name__}, key=lambda c: c.__qualname__)
+                   and c.__module__ == m.__name__}, key=lambda c: (c.__module__, c.__qualname__))
 
 
 @pytest.mark.parametrize("cls", _config_classes(), ids=lambda c: f"{c.__module__}.{c.__name__}")
