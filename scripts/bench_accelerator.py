@@ -1,8 +1,10 @@
 """Population sizes on an accelerator: how per-member throughput grows with the number of
-reference LSTMs trained at once, whether a GPU learns what the CPU learns, and how many
-recurrence steps each iteration of the layers' `lax.scan` should run.
+reference LSTMs trained at once, whether a GPU learns what the CPU learns, how many
+recurrence steps each iteration of the layers' `lax.scan` should run, and which form of
+the weight gradients is faster.
 
-    python scripts/bench.py --only matmul_precisions,population_sizes,gpu_matches_cpu,scan_unroll
+    python scripts/bench.py --only matmul_precisions,population_sizes,gpu_matches_cpu
+    python scripts/bench.py --only scan_unroll,weight_gradient_forms
 
 On a GPU, `population_sizes` trains 1, 16, 64, 256 and 1,024 members (4 learning rates x
 seeds); a CPU, where members train one at a time, gets 1, 16 and 64 (`--quick`: 1, 4, 16).
@@ -126,17 +128,19 @@ def gpu_matches_cpu(quick: bool) -> list[dict]:
     return rows
 
 
-def unroll_in_new_process(members: int, unroll: int) -> dict:
+def variant_in_new_process(members: int, setting: str, value) -> dict:
     """The reference LSTM (`fit` for one member, else a population) trained in a fresh
-    process whose recurrences are scans of `unroll` steps per iteration on every platform
-    (FJAX_CPU_KERNELS=0: no C++ kernel on a CPU); its s/epoch (median of epochs 2-4) and
-    compile time."""
-    return in_new_process(__file__, "unroll", members, unroll,
-                          env={"FJAX_CPU_KERNELS": "0", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"})
+    process whose `recurrence.<setting>` (SCAN_UNROLL or WEIGHT_GRADIENTS) is `value` on
+    every platform (FJAX_CPU_KERNELS=0: no C++ kernel on a CPU, for SCAN_UNROLL); its
+    s/epoch (median of epochs 2-4) and compile time."""
+    env = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+    if setting == "SCAN_UNROLL":
+        env["FJAX_CPU_KERNELS"] = "0"
+    return in_new_process(__file__, "variant", members, setting, json.dumps(value), env=env)
 
 
-def _unroll_main(members: int, unroll: int) -> None:
-    recurrence.SCAN_UNROLL = dict.fromkeys(recurrence.SCAN_UNROLL, unroll)
+def _variant_main(members: int, setting: str, value) -> None:
+    setattr(recurrence, setting, dict.fromkeys(getattr(recurrence, setting), value))
     _, data, loss, init, train, steps = reference_problem(EPOCHS)
     optim = OptimConfig(name="adam", learning_rate=1e-3)
     if members == 1:
@@ -147,7 +151,8 @@ def _unroll_main(members: int, unroll: int) -> None:
                                   hparams={"learning_rate": SWEEP_LRS}, train=train,
                                   seeds=list(range(members // len(SWEEP_LRS))), callbacks=())
     print(json.dumps({"epoch_s": statistics.median(result.epoch_s[1:]),
-                      "compile_s": result.compile_s}))
+                      "compile_s": result.compile_s,
+                      "final_loss": np.asarray(result.history[-1]["loss"]).tolist()}))
 
 
 def scan_unroll(quick: bool) -> list[dict]:
@@ -164,7 +169,7 @@ def scan_unroll(quick: bool) -> list[dict]:
     bench = f"reference LSTM, lax.scan steps per iteration, on {jax.devices()[0].device_kind}"
     times, rows = {}, []
     for members, unroll in grid:
-        result = unroll_in_new_process(members, unroll)
+        result = variant_in_new_process(members, "SCAN_UNROLL", unroll)
         times[members, unroll] = result["epoch_s"]
         label = f"{members} member{'s' if members > 1 else ''}, unroll {unroll}"
         rows.append({"bench": bench, "metric": f"{label}: s/epoch", "value": result["epoch_s"],
@@ -175,13 +180,39 @@ def scan_unroll(quick: bool) -> list[dict]:
     return rows
 
 
+def weight_gradient_forms(quick: bool) -> list[dict]:
+    """The recurrent layers' weight gradients as one matmul over [x_t | h_{t-1}]
+    ("stacked") or two matmuls without the concatenation ("split"), `WEIGHT_GRADIENTS`,
+    each in a fresh process: one reference LSTM with `fit`, and on an accelerator 256
+    members. Both forms train the same members (the same seeds), so their final losses are
+    set side by side."""
+    sizes = (1,) if quick or not on_accelerator() else (1, 256)
+    bench = f"reference LSTM, weight gradient forms, on {jax.devices()[0].device_kind}"
+    rows = []
+    for members in sizes:
+        label = f"{members} member{'s' if members > 1 else ''}"
+        found = {form: variant_in_new_process(members, "WEIGHT_GRADIENTS", form)
+                 for form in ("stacked", "split")}
+        for form, result in found.items():
+            rows.append({"bench": bench, "metric": f"{label}, {form}: s/epoch",
+                         "value": result["epoch_s"],
+                         "note": f"compile {result['compile_s']:.1f} s"})
+        gap = np.max(np.abs(np.subtract(found["split"]["final_loss"],
+                                        found["stacked"]["final_loss"])))
+        rows.append({"bench": bench, "metric": f"{label}: split faster than stacked by",
+                     "value": found["stacked"]["epoch_s"] / found["split"]["epoch_s"],
+                     "note": f"largest final-loss gap {gap:.2g}"})
+    return rows
+
+
 SECTIONS = {
     "matmul_precisions": matmul_precisions,
     "population_sizes": population_sizes,
     "gpu_matches_cpu": gpu_matches_cpu,
     "scan_unroll": scan_unroll,
+    "weight_gradient_forms": weight_gradient_forms,
 }
 
 
-if __name__ == "__main__" and sys.argv[1:2] == ["unroll"]:
-    _unroll_main(int(sys.argv[2]), int(sys.argv[3]))
+if __name__ == "__main__" and sys.argv[1:2] == ["variant"]:
+    _variant_main(int(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4]))

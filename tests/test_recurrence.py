@@ -1,7 +1,8 @@
-"""The recurrent layers' choice of recurrence per platform: the C++ kernel on CPUs, the
-`lax.scan` elsewhere with `SCAN_UNROLL` steps per loop iteration, and an unrolled scan
-computes what the rolled one does."""
+"""The recurrent layers' choices per platform: the C++ kernel on CPUs, the `lax.scan`
+elsewhere with `SCAN_UNROLL` steps per loop iteration (an unrolled scan computes what the
+rolled one does), and the weight gradients' form (`WEIGHT_GRADIENTS`)."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,6 +12,7 @@ import test_lstm_kernel
 
 from fjax import kernels
 from fjax.models import gru_layer, lstm_layer, recurrence
+from fjax.runtime import default_platform
 
 LAYERS = {"lstm": (lstm_layer, test_lstm_kernel._inputs),
           "gru": (gru_layer, test_gru_layer._inputs)}
@@ -95,3 +97,37 @@ def test_gradients_keep_their_inputs_dtypes(cell, final):
     assert [g.dtype for g in ours] == [a.dtype for a in args] == [g.dtype for g in ref]
     for a, b in zip(ours, ref):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("form", ["stacked", "split"])
+def test_weight_gradient_forms_match_numpy(form):
+    """Each form's sum_t x_t^T dz_t and sum_t h_{t-1}^T dz_t (h_0 = 0), against float64
+    numpy: 7 steps, 3 rows, 2 inputs, 5 hidden units, 4 blocks."""
+    rng = np.random.default_rng(3)
+    x, hs, dz = (rng.normal(size=(7, 3, n)) for n in (2, 5, 20))
+    h_prev = np.concatenate([np.zeros((1, 3, 5)), hs[:-1]])
+    dw_ih, dw_hh = recurrence._FORMS[form](*(jnp.asarray(a, jnp.float32) for a in (x, hs, dz)))
+    chex.assert_shape([dw_ih, dw_hh], [(2, 20), (5, 20)])
+    np.testing.assert_allclose(dw_ih, np.einsum("tbf,tbg->fg", x, dz), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dw_hh, np.einsum("tbh,tbg->hg", h_prev, dz), rtol=1e-5,
+                               atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", LAYERS)
+@pytest.mark.parametrize("setting", ["cpu", "default"])
+def test_weight_gradients_follow_the_platforms_setting(cell, setting, monkeypatch):
+    """A form that doubles the weights' gradients, set for one platform key: the layer's
+    kernel gradients double (against the textbook cell's autodiff) only where that key is
+    this platform's, and the inputs' and biases' gradients never."""
+    doubled = lambda *a: tuple(2 * g for g in recurrence._stacked(*a))  # noqa: E731
+    monkeypatch.setitem(recurrence._FORMS, "doubled", doubled)
+    monkeypatch.setitem(recurrence.WEIGHT_GRADIENTS, setting, "doubled")
+    module, _ = LAYERS[cell]
+    sequence = getattr(module, f"{cell}_sequence")
+    args, dhs = _args(cell)
+    ours = jax.grad(lambda *a: jnp.sum(sequence(*a) * dhs), range(len(args)))(*args)
+    ref = jax.grad(lambda *a: jnp.sum(TEXTBOOK[cell](*a) * dhs), range(len(args)))(*args)
+    here = "cpu" if default_platform() == "cpu" else "default"
+    for i, (a, b) in enumerate(zip(ours, ref)):   # the kernels are args 1 and 3 in both
+        factor = 2 if i in (1, 3) and setting == here else 1
+        np.testing.assert_allclose(a, factor * np.asarray(b), rtol=1e-5, atol=1e-5)

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from fjax.models.recurrence import (backward_recurrence, custom_recurrence, on_cpu_kernel,
-                                     orthogonal_blocks, sigmoid, stacked_weight_gradient)
+                                     orthogonal_blocks, sigmoid, weight_gradients)
 
 
 def scan_forward(x: jax.Array, w_ih: jax.Array, b_ih: jax.Array, w_hh: jax.Array,
@@ -123,11 +123,11 @@ def _backward(needs_dx, args, outputs, dhs, dh_last):
                                  (hs, saved), dhs, dh_last)
     # W's gradient is the x rows' [da_r, da_z, da_n] block, U's the h rows'
     # [da_r, da_z, dg_n] blocks.
-    dw = stacked_weight_gradient(x, hs, dz)
-    width, three = x.shape[2], 3 * hidden
-    dw_hh = jnp.concatenate([dw[width:, :2 * hidden], dw[width:, three:]], 1)
+    dw_ih, dw_hh = weight_gradients(x, hs, dz)
+    three = 3 * hidden
     db = dz.reshape(-1, dz.shape[-1]).sum(0)
-    return dx, dw[:width, :three], db[:three], dw_hh, db[three:]
+    return (dx, dw_ih[:, :three], db[:three],
+            jnp.concatenate([dw_hh[:, :2 * hidden], dw_hh[:, three:]], 1), db[three:])
 
 
 # gru_sequence(x, w_ih, b_ih, w_hh, b_hn) -> hs f32[T, B, H]; gru_final(...) -> h_T.

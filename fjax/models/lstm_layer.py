@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 
 from fjax.models.recurrence import (backward_recurrence, custom_recurrence, on_cpu_kernel,
-                                     orthogonal_blocks, sigmoid, stacked_weight_gradient)
+                                     orthogonal_blocks, sigmoid, weight_gradients)
 
 
 def scan_forward(x: jax.Array, w_ih: jax.Array, b: jax.Array, w_hh: jax.Array, *,
@@ -132,9 +132,8 @@ def _backward(needs_dx, args, outputs, dhs, dh_last):
     dz, dx = backward_recurrence(needs_dx, (kernel_backward_dx, scan_backward_dx),
                                  (kernel_backward, scan_backward), w_hh, w_ih, x,
                                  (cs, gates), dhs, dh_last)
-    dw = stacked_weight_gradient(x, hs, dz)
-    width = x.shape[2]
-    return dx, dw[:width], dz.reshape(-1, dz.shape[-1]).sum(0), dw[width:]
+    dw_ih, dw_hh = weight_gradients(x, hs, dz)
+    return dx, dw_ih, dz.reshape(-1, dz.shape[-1]).sum(0), dw_hh
 
 
 # lstm_sequence(x, w_ih, b, w_hh) -> hs f32[T, B, H]; lstm_final(...) -> h_T f32[B, H].

@@ -1,6 +1,6 @@
 """What fjax's recurrent layers (`lstm_layer.py`, `gru_layer.py`) share: the tanh form of
 the sigmoid, the choice between a C++ CPU kernel and the `lax.scan`, the custom VJP
-around a layer's recurrence, and the weight gradients as one matmul.
+around a layer's recurrence, and the weight gradients' form per platform.
 
 A layer supplies `forward(x, *weights) -> (hs, *saved)` and
 `backward(needs_dx, args, outputs, dhs, dh_last) -> (dx, *dweights)`; `custom_recurrence`
@@ -65,14 +65,40 @@ def backward_recurrence(needs_dx: bool, with_dx: tuple, without_dx: tuple, w_hh,
     return on_cpu_kernel(*without_dx, w_hh, *saved, dhs, dh_last), jnp.zeros_like(x)
 
 
-def stacked_weight_gradient(x: jax.Array, hs: jax.Array, dz: jax.Array) -> jax.Array:
-    """[x_t | h_{t-1}]^T dz_t summed over steps, f32[F + H, G H]: both weight gradients
-    as one matmul (one taller matmul took 19% less time than two on XLA:CPU, 0.59 vs 0.73 ms
-    for the LSTM at H = 50). The first F rows belong to the input kernel."""
-    steps, batch, _ = hs.shape
+# How the weight gradients are computed, by platform; read when a layer is first traced.
+# "stacked": one matmul over [x_t | h_{t-1}]. "split": two matmuls without that
+# concatenation. Stacked is faster on both platforms measured: on XLA:CPU 0.58 vs 0.71 ms
+# for the LSTM at H = 50; on an H200 one reference LSTM trained 1.06x and 256 of them
+# 1.03x faster than split (BENCHMARKS.md). `scripts/bench.py --only weight_gradient_forms`
+# measures both.
+WEIGHT_GRADIENTS = {"cpu": "stacked", "default": "stacked"}
+
+
+def _stacked(x, hs, dz):
+    steps, batch, width = x.shape
     h_prev = jnp.concatenate([jnp.zeros_like(hs[:1]), hs[:-1]], 0)
     inputs = jnp.concatenate([x, h_prev], -1).reshape(steps * batch, -1)
-    return inputs.T @ dz.reshape(steps * batch, -1)
+    dw = inputs.T @ dz.reshape(steps * batch, -1)
+    return dw[:width], dw[width:]
+
+
+def _split(x, hs, dz):
+    steps, batch, width = x.shape
+    dz_rows = dz.reshape(steps * batch, -1)
+    dw_ih = x.reshape(steps * batch, width).T @ dz_rows
+    dw_hh = hs[:-1].reshape(-1, hs.shape[2]).T @ dz_rows[batch:]
+    return dw_ih, dw_hh
+
+
+_FORMS = {"stacked": _stacked, "split": _split}
+
+
+def weight_gradients(x: jax.Array, hs: jax.Array, dz: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The input kernel's gradient sum_t x_t^T dz_t f32[F, G H] and the recurrent
+    kernel's sum_t h_{t-1}^T dz_t f32[H, G H] (h_0 = 0), in the platform's
+    `WEIGHT_GRADIENTS` form."""
+    return jax.lax.platform_dependent(x, hs, dz, cpu=_FORMS[WEIGHT_GRADIENTS["cpu"]],
+                                      default=_FORMS[WEIGHT_GRADIENTS["default"]])
 
 
 def _dense(cotangent, like):
