@@ -1053,18 +1053,51 @@ def test_the_report_gives_the_new_applicants_psi_beside_its_chance_reference(log
             f"{value:.3f} ({verdict}).") in (path / "report.md").read_text()
 
 
-def test_the_report_reads_the_train_vs_validation_psi_against_its_chance_level(logistic_run):
-    """The 'PSI train vs validation' line gave the chance level but, unlike the other PSI
-    lines, no reading of the PSI against it: it now gives psi_verdict's, of the mean of the
-    per-fold PSIs in metrics.json."""
-    from fjax.stability import psi_verdict
+def test_the_report_reads_the_train_vs_validation_psi_as_k_folds(logistic_run):
+    """The 'PSI train vs validation' line read the folds' mean PSI against one fold's chance
+    level, which a mean of k folds passes 1 time in hundreds, and never looked at the
+    worst fold: it now reads the mean (recomputed from the per-fold PSIs) against k folds'
+    mean and the largest against the largest of k, both `psi_chance_folds` of the
+    training scores."""
+    from fjax.stability import psi_chance_folds, psi_verdict
     _, path = logistic_run
     metrics = json.loads((path / "metrics.json").read_text())
-    value = np.mean([f["psi"] for f in metrics["cv"]["per_fold"]])
-    chance = metrics["stability"]["psi_train_vs_val_chance_95"]
+    stability = metrics["stability"]
+    fold_psi = np.array([f["psi"] for f in metrics["cv"]["per_fold"]])
+    k = len(fold_psi)
+    n = pd.read_csv(path / "scores.csv")["fold"].value_counts()
+    chance = psi_chance_folds(pd.read_csv(path / "scores.csv")["score"].to_numpy(),
+                              round(n.mean()), round(n.sum() - n.mean()), k)
+    assert (stability["psi_train_vs_val_mean_chance_95"],
+            stability["psi_train_vs_val_max_chance_95"]) == pytest.approx(chance)
+    assert stability["psi_train_vs_val_max"] == pytest.approx(fold_psi.max())
     line = next(x for x in (path / "report.md").read_text().splitlines()
                 if "PSI train vs validation" in x)
-    assert line.endswith(f"({psi_verdict(value, chance)}).")
+    mean = psi_verdict(fold_psi.mean(), chance[0],
+                       f"{k} folds of same-size samples of the training scores reach a mean of")
+    worst = psi_verdict(fold_psi.max(), chance[1], f"the largest of {k} such folds reaches")
+    assert line.endswith(f"(mean of {k} folds: {mean}; largest, fold {fold_psi.argmax()}'s "
+                         f"{fold_psi.max():.4f}: {worst}).")
+
+
+def test_one_fold_far_off_or_every_fold_shifted_is_not_read_as_stable():
+    """Four folds at PSI 0.02 and one at 0.25 average 0.066, under one fold's chance
+    level (0.112 for folds of 200 against 800), which read 'no evidence of a shift';
+    five folds at 0.09 too. The largest fold, and the mean against k folds' mean, say it."""
+    from fjax.stability import psi_chance, psi_chance_folds
+    from fjax.tasks.credit.report import fold_psi_words
+    train = np.random.default_rng(0).normal(size=1000)
+    chance_mean, chance_max = psi_chance_folds(train, 200, 800, 5)
+    for fold_psi, beyond in (([0.02] * 4 + [0.25], "largest"), ([0.09] * 5, "mean")):
+        assert np.mean(fold_psi) < psi_chance(train, 200, 800)   # the old reading: no shift
+        per_fold = pd.DataFrame({"fold": range(5), "psi": fold_psi})
+        stability = {"psi_train_vs_val_mean": np.mean(fold_psi),
+                     "psi_train_vs_val_mean_chance_95": chance_mean,
+                     "psi_train_vs_val_max": np.max(fold_psi),
+                     "psi_train_vs_val_max_chance_95": chance_max}
+        mean_words, worst_words = fold_psi_words(stability, per_fold).split("; largest")
+        assert ("beyond chance" in mean_words) == (beyond == "mean")
+        assert ("beyond chance" in worst_words) == (beyond == "largest")
 
 
 def test_notes_say_which_numbers_carry_selection_optimism(csv_path):

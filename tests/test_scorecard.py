@@ -13,7 +13,7 @@ from fjax.calibration import (expected_calibration_error, fit_isotonic, fit_plat
                               reliability_bins)
 from fjax.decision import bayes_threshold, best_threshold, confusion, expected_cost
 from fjax.scorecard import ScoreScale
-from fjax.stability import psi, psi_bins, psi_chance, psi_verdict, shares
+from fjax.stability import psi, psi_bins, psi_chance, psi_chance_folds, psi_verdict, shares
 
 RNG = np.random.default_rng(0)
 
@@ -173,6 +173,30 @@ def test_psi_chance_is_the_95th_percentile_of_psi_between_same_size_samples():
     assert psi_chance(train, 20) > 2 * max(chi2, 0.25)
     assert psi_chance(train, 5000, 20000) == pytest.approx(
         stats.chi2.ppf(0.95, 9) * (1 / 5000 + 1 / 20000), rel=0.1)
+
+
+def test_psi_chance_folds_is_what_k_cv_folds_mean_and_largest_psi_reach():
+    """Against a brute-force loop of `psi` over random 5-fold partitions of 1,000 scores of
+    one population (each fold's validation 200 against its training 800, its own quantile
+    bins): the 95th percentiles of the folds' mean PSI and of their largest. One fold's
+    level, which the report read the mean against, is passed by the mean 1 time in
+    hundreds and by one of the 5 folds about 1 time in 5."""
+    rng = np.random.default_rng(2)
+    means, largest = [], []
+    for _ in range(1000):
+        x = rng.normal(size=1000)
+        fold = rng.permutation(np.arange(1000) % 5)
+        fold_psi = [psi(x[fold != j], x[fold == j]) for j in range(5)]
+        means.append(np.mean(fold_psi))
+        largest.append(np.max(fold_psi))
+    train = rng.normal(size=1000)
+    chance_mean, chance_max = psi_chance_folds(train, 200, 800, 5)
+    assert chance_mean == pytest.approx(np.quantile(means, 0.95), rel=0.1)
+    assert chance_max == pytest.approx(np.quantile(largest, 0.95), rel=0.1)
+    one_fold = psi_chance(train, 200, 800)
+    assert psi_chance_folds(train, 200, 800, 1) == (one_fold, one_fold)
+    assert np.mean(np.array(means) > one_fold) < 0.01
+    assert 0.1 < np.mean(np.array(largest) > one_fold) < 0.35
 
 
 def test_psi_verdict_sizes_only_a_psi_beyond_chance():

@@ -514,6 +514,20 @@ def scorecard_lines(points: pd.DataFrame | None) -> list[str]:
             "the points of each attribute):", "", markdown_table(points, "{:.2f}"), ""]
 
 
+def fold_psi_words(stability: dict, per_fold: pd.DataFrame) -> str:
+    """The per-fold train-vs-validation PSIs read as k folds: their mean against what k
+    folds' mean reaches by chance, the largest against what the largest of k reaches (a
+    mean judged at one fold's level, or one fold among k, passes far too easily)."""
+    k = len(per_fold)
+    worst = per_fold.loc[per_fold["psi"].idxmax()]
+    return (f"mean of {k} folds: " + psi_verdict(
+                stability["psi_train_vs_val_mean"], stability["psi_train_vs_val_mean_chance_95"],
+                f"{k} folds of same-size samples of the training scores reach a mean of")
+            + f"; largest, fold {int(worst['fold'])}'s {worst['psi']:.4f}: " + psi_verdict(
+                stability["psi_train_vs_val_max"], stability["psi_train_vs_val_max_chance_95"],
+                f"the largest of {k} such folds reaches"))
+
+
 def report_title(path: str | None) -> str:
     """report.md's title: the applicants scored (the file, or the embedded German credit
     data), as forecast's names its series; the run's name is its folder's already."""
@@ -574,8 +588,7 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               f"{metrics['scorecard']['factor']:.4f} ln(good:bad odds of the "
               f"{metrics['scorecard']['odds_of']}). "
               f"PSI train vs validation scores per fold: {_fmt(m['psi'], s['psi'])} "
-              "(" + psi_verdict(metrics["stability"]["psi_train_vs_val_mean"],
-                                metrics["stability"]["psi_train_vs_val_chance_95"]) + ").",
+              f"({fold_psi_words(metrics['stability'], per_fold)}).",
               "",
               "Global attribute importance (mean |points| per applicant):", "",
               markdown_table(importance), ""]

@@ -23,7 +23,7 @@ from fjax.explain import MAX_STEPS, importance, top_reasons
 from fjax.intervals import auc_interval, rank_auc, rank_ks
 from fjax.report.files import RunDir
 from fjax.scorecard import ScoreScale
-from fjax.stability import psi, psi_chance
+from fjax.stability import psi, psi_chance, psi_chance_folds
 from fjax.tasks.credit.age import age_check
 from fjax.tasks.credit.bands import hosmer_lemeshow, pd_bands
 from fjax.tasks.credit.characteristics import characteristics
@@ -351,10 +351,15 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     run_dir.bytes(MODEL_FILE, model_bytes(SavedModel(
         config, final, oof.calibrator, oof.threshold, scale, train_scores)))
     n_train, n_val = ((m > 0).sum(axis=1).mean() for m in (data.folds.train, data.folds.val))
+    chance_mean, chance_max = psi_chance_folds(train_scores, round(n_val), round(n_train),
+                                               data.folds.k)
     stability = {"psi_train_vs_val_mean": float(per_fold["psi"].mean()),
                  "psi_train_vs_val_std": float(per_fold["psi"].std(ddof=1)),
                  "psi_train_vs_val_chance_95": psi_chance(train_scores, round(n_val),
-                                                          round(n_train))}
+                                                          round(n_train)),
+                 "psi_train_vs_val_mean_chance_95": chance_mean,
+                 "psi_train_vs_val_max": float(per_fold["psi"].max()),
+                 "psi_train_vs_val_max_chance_95": chance_max}
     if config.data.score_path:
         new = score_new(config, data.new, final, oof.calibrator, oof.threshold, scale)
         run_dir.csv("new_scores.csv", new)
