@@ -321,3 +321,37 @@ def test_scoring_on_another_setup_than_the_runs_is_warned_and_recorded(saved_run
     assert facts["setup_changed"]["versions.jax"][0] == "0.0.1"
     assert ("- Setup: differs from the run's: versions.jax '0.0.1' then"
             in (scored / "report.md").read_text())
+
+
+def test_a_strided_run_is_scored_on_its_own_grid_anchored_at_the_files_end(tmp_path):
+    """A run trained and tested every 2 rows (--data.stride 2) was scored on every window
+    after its rows, stride 1. Its grid on the 300-row file, anchored as the run anchors
+    its own (the last window's last target is the last row), starts windows at rows 297,
+    295, ..., 261 (by hand: 297 - 2j >= 260): errors.csv is the float64 rebuild's over
+    those 19 windows only."""
+    full = write_prices(tmp_path / "full.csv", n=RUN_ROWS + NEW_ROWS)
+    full.iloc[:RUN_ROWS].to_csv(tmp_path / "prices.csv", index=False)
+    cfg = make_config(tmp_path, QUANTILE | dict(data=dict(QUANTILE["data"], stride=2)))
+    with pytest.MonkeyPatch.context() as mp:
+        out, results = run_capturing(cfg, None, mp)
+    m = json.loads((out / "metrics.json").read_text())
+    scored = score(ScoreConfig(run=str(out), data=str(tmp_path / "full.csv"),
+                               out=str(tmp_path / "scored")))
+    h = cfg.data.horizon
+    starts = np.arange(261, 298, 2)
+    assert len(starts) == 19 and starts[-1] + h == len(full)
+    prices = full["price"].to_numpy(np.float64)
+    actual = prices[starts[:, None] + np.arange(h)]
+    point = np.array([ahead_by_hand(full, cfg, m, results, t)["forecast"] for t in starts])
+    naive = prices[starts - 1][:, None]
+    errors = pd.read_csv(scored / "errors.csv")
+    assert errors["targets"].tolist() == [19] * h
+    np.testing.assert_allclose(errors["rmse"], np.sqrt(np.mean((point - actual) ** 2, 0)),
+                               rtol=1e-5)
+    np.testing.assert_allclose(errors["mae"], np.mean(np.abs(point - actual), 0), rtol=1e-5)
+    np.testing.assert_allclose(errors["naive_rmse"],
+                               np.sqrt(np.mean((naive - actual) ** 2, 0)), rtol=1e-12)
+    facts = json.loads((scored / "score.json").read_text())
+    assert facts["windows"] == 19 and facts["stride"] == 2
+    assert ("One window every 2 rows, as the run's (`--data.stride 2`), the last ending on "
+            "the file's last row." in (scored / "report.md").read_text())

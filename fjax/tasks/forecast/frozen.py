@@ -7,8 +7,9 @@ The new file is read as the run read its own (columns, dates, missing values), m
 agree with the run's last rows where it holds their dates, and is scaled by the saved
 scaler, never refitted. `ahead.csv` comes from the run's own code (`ahead.forecast_windows`,
 `report.ahead_frame`): the run's own file gives the run's `ahead.csv`. `errors.csv`
-scores every window whose targets all lie after the run's last row and in the file,
-step by step, beside the naive forecast (the last price).
+scores the windows whose targets all lie after the run's last row and in the file, on the
+run's grid (`--data.stride` rows apart, the last ending on the file's last row), step by
+step, beside the naive forecast (the last price).
 """
 
 from __future__ import annotations
@@ -165,7 +166,7 @@ def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tup
                        series.columns, source)
     z = to_inputs(series.values, d.transform, transforms, series.columns,
                   dates=series.dates, source=source)
-    origins = np.arange(max(end, window + first), series.n - horizon + 1)
+    origins = scored_origins(series.n, max(end, window + first), horizon, d.stride)
     rows = target_rows(origins, horizon)
     observed = (np.ones(rows.shape, bool) if series.made is None else ~series.made[rows])
     n = len(origins)
@@ -175,6 +176,14 @@ def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tup
                 window=window, horizon=horizon)
     return windowed(d, source, series, plan, (model.scaler,), [model.scaler.transform(z)],
                     observed), end
+
+
+def scored_origins(n: int, start: int, horizon: int, stride: int) -> np.ndarray:
+    """The origins scored out of sample: the run's window grid (`plan_windows`) on the
+    file, `stride` rows apart and anchored at its end (the last window's last target is
+    row n - 1), from `start` on. A model trained and tested every `stride` rows is
+    scored as its backtest was."""
+    return np.arange(n - horizon, start - 1, -stride, dtype=np.int64)[::-1]
 
 
 @in_float64
@@ -239,8 +248,12 @@ def score_note(facts: dict, ahead: pd.DataFrame, errors: pd.DataFrame | None,
         lines += ["No window has every target after the run's last row and in the file: "
                   "nothing to score out of sample yet.", ""]
     else:
+        stride = facts["stride"]
         lines += [f"## Out of sample: {facts['windows']} window(s) forecasting only rows "
                   "after the run's data", "",
+                  *([f"One window every {stride} rows, as the run's (`--data.stride "
+                     f"{stride}`), the last ending on the file's last row.", ""]
+                    if stride > 1 else []),
                   "Per step, the model's errors beside the naive forecast's (the last "
                   "price); MASE is scaled by the naive one-step error of the run's latest "
                   "training span.", "", markdown_table(errors), ""]
@@ -274,7 +287,7 @@ def score(cfg: ScoreConfig) -> Path:
              "data": cfg.data, "data_sha256": sha256(Path(cfg.data)),
              "rows": int(data.series.n), "run_last_date": model.facts["issued"],
              "new_rows": int(data.series.n - end), "issued": text[-1],
-             "windows": int(len(data.plan.origins)),
+             "windows": int(len(data.plan.origins)), "stride": c.data.stride,
              "setup_changed": warned_setup_changes(run, "the forecast")}
     folder = RunDir(out)
     folder.remove(*OUTPUTS)
