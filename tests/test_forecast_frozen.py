@@ -353,5 +353,32 @@ def test_a_strided_run_is_scored_on_its_own_grid_anchored_at_the_files_end(tmp_p
                                np.sqrt(np.mean((naive - actual) ** 2, 0)), rtol=1e-12)
     facts = json.loads((scored / "score.json").read_text())
     assert facts["windows"] == 19 and facts["stride"] == 2
+    assert facts["partial_windows"] == 1            # row 299: step 1 known, 2 and 3 not
     assert ("One window every 2 rows, as the run's (`--data.stride 2`), the last ending on "
             "the file's last row." in (scored / "report.md").read_text())
+
+
+def test_windows_ending_past_the_files_last_row_are_counted_and_said_left_out(saved_run,
+                                                                                 tmp_path):
+    """errors.csv scores every step on the same windows, those whose targets all lie in
+    the file; the windows after them, whose first steps are known, were left out without a
+    word. By hand, horizon 3: 2 new rows leave no whole window but 2 begun ones (origins
+    260 and 261: steps 1-2 and step 1 known); 40 new rows, 38 whole windows and the same
+    2 begun ones (298 and 299). The report counts them and says why they are left out."""
+    root, cfg, full, out, _ = saved_run
+    assert cfg.data.horizon == 3 and cfg.data.stride == 1
+    said = ("2 window(s) forecast the file's last rows but end past them: left out, "
+            "their known steps too, so that every step is scored on the same windows (as in "
+            "the run's backtest); a longer file scores them.")
+    for new, windows in ((2, 0), (NEW_ROWS, NEW_ROWS - 2)):
+        path = tmp_path / f"plus{new}.csv"
+        full.iloc[:RUN_ROWS + new].to_csv(path, index=False)
+        scored = score(ScoreConfig(run=str(out), data=str(path), out=str(tmp_path / str(new))))
+        facts = json.loads((scored / "score.json").read_text())
+        assert (facts["windows"], facts["partial_windows"]) == (windows, 2)
+        assert (scored / "errors.csv").exists() == bool(windows)
+        assert said in (scored / "report.md").read_text()
+    own = score(ScoreConfig(run=str(out), data=str(root / "prices.csv"),
+                            out=str(tmp_path / "own")))
+    assert json.loads((own / "score.json").read_text())["partial_windows"] == 0
+    assert "end past them" not in (own / "report.md").read_text()

@@ -186,6 +186,13 @@ def scored_origins(n: int, start: int, horizon: int, stride: int) -> np.ndarray:
     return np.arange(n - horizon, start - 1, -stride, dtype=np.int64)[::-1]
 
 
+def partial_windows(n: int, start: int, horizon: int, stride: int) -> int:
+    """How many windows of that grid, after its last, forecast the file's last rows but
+    not all their steps (a target past row n - 1): left out of errors.csv, known steps
+    too, so that every step is scored on the same windows, as in the run's backtest."""
+    return len(range(max(n - horizon + stride, start), n, stride))
+
+
 @in_float64
 def step_errors(data: ForecastData, point: np.ndarray, lower, upper,
                 naive_scale: float) -> pd.DataFrame:
@@ -244,9 +251,15 @@ def score_note(facts: dict, ahead: pd.DataFrame, errors: pd.DataFrame | None,
         *setup_lines(facts["setup_changed"], "forecast"),
         *([f"- Times: {clock}, the run's clock (saved with the model); the CSVs write "
            "them on it."] if clock else []), ""]
+    partial = facts["partial_windows"]
+    left_out = (f"{partial} window(s) forecast the file's last rows but end past "
+                "them: left out, their known steps too, so that every step is scored on "
+                "the same windows (as in the run's backtest); a longer file scores them."
+                if partial else "")
     if errors is None:
         lines += ["No window has every target after the run's last row and in the file: "
-                  "nothing to score out of sample yet.", ""]
+                  "nothing to score out of sample yet." + (" " + left_out) * bool(partial),
+                  ""]
     else:
         stride = facts["stride"]
         lines += [f"## Out of sample: {facts['windows']} window(s) forecasting only rows "
@@ -254,6 +267,7 @@ def score_note(facts: dict, ahead: pd.DataFrame, errors: pd.DataFrame | None,
                   *([f"One window every {stride} rows, as the run's (`--data.stride "
                      f"{stride}`), the last ending on the file's last row.", ""]
                     if stride > 1 else []),
+                  *([left_out, ""] if partial else []),
                   "Per step, the model's errors beside the naive forecast's (the last "
                   "price); MASE is scaled by the naive one-step error of the run's latest "
                   "training span.", "", markdown_table(errors), ""]
@@ -268,7 +282,7 @@ def score(cfg: ScoreConfig) -> Path:
     model = saved_forecaster(run)
     data, end = frozen_data(model, read_table(cfg.data), repr(cfg.data))
     out = out_folder(cfg.out, run)   # bad input fails before anything is written
-    c = model.config
+    c, d = model.config, model.config.data
     level, batch = c.evaluation.interval, c.train.eval_batch_size
     fc = forecast_windows(c, model.params, data.last_window, data.prices[-1:], data, 0,
                           level, batch)
@@ -287,7 +301,9 @@ def score(cfg: ScoreConfig) -> Path:
              "data": cfg.data, "data_sha256": sha256(Path(cfg.data)),
              "rows": int(data.series.n), "run_last_date": model.facts["issued"],
              "new_rows": int(data.series.n - end), "issued": text[-1],
-             "windows": int(len(data.plan.origins)), "stride": c.data.stride,
+             "windows": int(len(data.plan.origins)), "stride": d.stride,
+             "partial_windows": partial_windows(data.series.n, max(end, d.window + data.first),
+                                                d.horizon, d.stride),
              "setup_changed": warned_setup_changes(run, "the forecast")}
     folder = RunDir(out)
     folder.remove(*OUTPUTS)
