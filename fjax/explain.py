@@ -18,6 +18,7 @@ are one number. Reason codes are the attributes that raised the PD the most.
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Collection, Sequence
 
 import jax
@@ -36,20 +37,45 @@ def linear_contributions(weights: np.ndarray, x: np.ndarray, reference: np.ndarr
         weights, np.float64)
 
 
-def _chunk_program(f: Callable[[jax.Array], jax.Array], reference: jax.Array) -> Callable:
-    """One jitted `(total f32[m, d], rows f32[m, d], alphas f32[CHUNK], weights f32[CHUNK])
-    -> total + sum_s weights_s grad f(reference + alphas_s (row - reference))` per row.
+@functools.partial(jax.jit, static_argnums=0)
+def _chunk(f: Callable[[jax.Array], jax.Array], total: jax.Array, rows: jax.Array,
+           reference: jax.Array, alphas: jax.Array, weights: jax.Array) -> jax.Array:
+    """f32[m, d] `total + sum_s weights_s grad f(reference + alphas_s (row - reference))` per
+    row of `rows` f32[m, d], for CHUNK steps (`alphas`, `weights`: f32[CHUNK]).
 
-    Steps and rows are arguments, not constants, so that every step count of a call
-    reuses one program per row bucket (`_bucket`): a step count baked into the program
-    recompiled it at each doubling (85 compiles, 11.6 s for 1000 applicants)."""
+    Steps, rows and reference are arguments and `f` a static one, so that every step count
+    of a call, and every later call with the same `f`, reuses one program per row bucket
+    (`_bucket`): a step count baked into the program recompiled it at each doubling (85
+    compiles, 11.6 s for 1000 applicants), and a program jitted per call compiled anew."""
     grad = jax.grad(f)
 
-    def one(total, row, alphas, weights):
+    def one(total, row):
         delta = row - reference
         return total + weights @ jax.vmap(lambda s: grad(reference + s * delta))(alphas)
 
-    return jax.jit(jax.vmap(one, in_axes=(0, 0, None, None)))
+    return jax.vmap(one)(total, rows)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _values(f: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:
+    """f32[n] f at each row of x, one program per `f` and shape."""
+    return jax.vmap(f)(x)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _value(f: Callable[[jax.Array], jax.Array], v: jax.Array) -> jax.Array:
+    """f32[] f at one point, one program per `f`."""
+    return f(v)
+
+
+def _static(f: Callable) -> Callable:
+    """f itself where it hashes (so a second call with it finds its programs), else a
+    partial of it, hashed by identity: jit's static arguments must hash."""
+    try:
+        hash(f)
+        return f
+    except TypeError:
+        return functools.partial(f)
 
 
 def _bucket(rows: int) -> int:
@@ -57,11 +83,11 @@ def _bucket(rows: int) -> int:
     return max(8, 1 << (rows - 1).bit_length())
 
 
-def _integrate(program: Callable, x: np.ndarray, reference: np.ndarray,
+def _integrate(f: Callable[[jax.Array], jax.Array], x: np.ndarray, reference: np.ndarray,
                steps: int) -> np.ndarray:
-    """f32[n, d] integrated gradients of `steps` midpoints by `_chunk_program`'s program,
-    CHUNK steps a call (zero-weighted padding fills the last), rows padded with the
-    reference (which adds nothing) to their bucket."""
+    """f32[n, d] integrated gradients of `steps` midpoints by `_chunk`, CHUNK steps a
+    call (zero-weighted padding fills the last), rows padded with the reference (which
+    adds nothing) to their bucket."""
     n = len(x)
     rows = np.broadcast_to(reference, (_bucket(n), x.shape[1])).copy()
     rows[:n] = x
@@ -71,7 +97,7 @@ def _integrate(program: Callable, x: np.ndarray, reference: np.ndarray,
                / np.float32(steps)).reshape(-1, CHUNK)
     total = jnp.zeros(rows.shape, jnp.float32)
     for a, w in zip(alphas, weights):
-        total = program(total, rows, a, w)
+        total = _chunk(f, total, rows, reference, a, w)
     return (x - reference) * np.asarray(total)[:n]
 
 
@@ -82,7 +108,7 @@ def integrated_gradients(f: Callable[[jax.Array], jax.Array], x: jax.Array,
     The gradients are summed in chunks of CHUNK steps, so memory grows with the rows,
     not with rows x steps."""
     x, reference = np.asarray(x, np.float32), np.asarray(reference, np.float32)
-    return jnp.asarray(_integrate(_chunk_program(f, reference), x, reference, steps))
+    return jnp.asarray(_integrate(_static(f), x, reference, steps))
 
 
 def complete_integrated_gradients(f: Callable[[jax.Array], jax.Array], x: jax.Array,
@@ -98,16 +124,16 @@ def complete_integrated_gradients(f: Callable[[jax.Array], jax.Array], x: jax.Ar
     reason codes against 4096 steps. The completeness error alone is no stopping rule:
     the columns' errors cancel in its sum (stopped at 1e-3 by it, attributions were still
     off by 0.004 in logit); the change from halving the step, which is about the error of
-    the coarser rule where it converges as 1/steps (a ReLU network), bounds each column."""
-    x, reference = np.asarray(x, np.float32), np.asarray(reference, np.float32)
-    gap = np.asarray(jax.jit(jax.vmap(f))(x), np.float64) - float(jax.jit(f)(reference))
-    program = _chunk_program(f, reference)
-    phi = np.array(_integrate(program, x, reference, steps), np.float64)
+    the coarser rule where it converges as 1/steps (a ReLU network), bounds each column.
+    A later call with the same `f` (the same object) reuses its compiled programs."""
+    x, reference, f = np.asarray(x, np.float32), np.asarray(reference, np.float32), _static(f)
+    gap = np.asarray(_values(f, x), np.float64) - float(_value(f, reference))
+    phi = np.array(_integrate(f, x, reference, steps), np.float64)
     change = np.full(len(phi), np.inf)
     todo = np.arange(len(phi))
     while steps < max_steps and todo.size:
         steps *= 2
-        finer = np.asarray(_integrate(program, x[todo], reference, steps), np.float64)
+        finer = np.asarray(_integrate(f, x[todo], reference, steps), np.float64)
         change[todo] = np.abs(finer - phi[todo]).sum(axis=1)
         phi[todo] = finer
         error = np.abs(phi.sum(axis=1) - gap)

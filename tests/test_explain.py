@@ -174,3 +174,27 @@ def test_doubling_the_steps_traces_one_program_per_row_bucket():
     assert len(traced) <= 3   # f(x) rows, f(ref), one program for the 16-row bucket
     want = _midpoint_reference(grad, x.astype(np.float64), ref.astype(np.float64), steps=2048)
     np.testing.assert_allclose(phi, want, rtol=1e-4, atol=1e-5)
+
+
+def test_a_second_call_with_the_same_function_traces_nothing():
+    """Each call jitted fresh closures, so every credit explanation traced and compiled
+    its programs again; the programs now take f as a static argument. A second call, with
+    new rows of the same shape and another reference, traces f no more and gives what a
+    float64 midpoint reference does."""
+    net, grad = _relu_net(seed=6)
+    traced = []
+
+    def f(v):
+        traced.append(1)   # runs once per trace, never per evaluation
+        return net(v)
+
+    ref = np.zeros(5, np.float32)
+    complete_integrated_gradients(f, RNG.normal(size=(12, 5)).astype(np.float32), ref,
+                                  tolerance=0.0, max_steps=256)
+    first = len(traced)
+    x = RNG.normal(size=(12, 5)).astype(np.float32)
+    ref = RNG.normal(size=5).astype(np.float32)
+    phi, _ = complete_integrated_gradients(f, x, ref, tolerance=0.0, max_steps=256)
+    assert len(traced) == first
+    want = _midpoint_reference(grad, x.astype(np.float64), ref.astype(np.float64), steps=256)
+    np.testing.assert_allclose(phi, want, rtol=1e-4, atol=1e-5)
