@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from fjax.data.fraud_features import (customer_windows, feature_names, handbook_features,
-                                      previous_rows, terminal_risk)
+                                      history_days, previous_rows, terminal_risk)
 from fjax.data.fraud_simulator import simulate
 from fjax.data.transactions import DAY, Transactions
 
@@ -214,3 +214,23 @@ def test_the_terminal_window_opens_strictly_after_delay_plus_w_days():
     tx = table([NOON, 8 * DAY + NOON], [0, 1], [0, 0], [10.0, 10.0], [1, 0])
     f = terminal_risk(tx, delay_days=7, windows=(1,))
     assert f["TERMINAL_ID_NB_TX_1DAY_WINDOW"][1] == 0 and f["TERMINAL_ID_RISK_1DAY_WINDOW"][1] == 0
+
+
+def test_history_days_are_the_days_before_a_row_that_its_features_read(small):
+    """The one definition that training's warning and scoring's refusal use: a day with
+    history_days(delay) days of the file before it has the features the whole file gives
+    (the oracle); with a day less, some differ. Hand count: 7 + 30 = 37."""
+    delay = 7
+    need = history_days(delay)
+    assert need == 37
+    _, full = handbook_features(small, delay)
+    day = small.seconds // DAY
+    for first, same in ((45 - need, True), (46 - need, False)):
+        keep = day >= first
+        cut = dataclasses.replace(small, **{k: getattr(small, k)[keep] for k in (
+            "transaction_id", "seconds", "customer", "terminal", "amount", "fraud")},
+            scenario=None if small.scenario is None else small.scenario[keep])
+        _, part = handbook_features(cut, delay)
+        on = day[keep] == 45
+        assert on.sum() > 0
+        assert np.array_equal(part[on], full[keep][on]) == same

@@ -27,6 +27,13 @@ from fjax.data.transactions import DAY, Transactions
 WINDOWS = (1, 7, 30)
 
 
+def history_days(delay: int, windows: tuple[int, ...] = WINDOWS) -> int:
+    """Days before a transaction that its features read: the terminal windows' longest,
+    behind the `delay`-day label delay (the card windows read less). A day with less
+    history before it has features unlike a later day's."""
+    return delay + max(windows)
+
+
 def feature_names(windows: tuple[int, ...] = WINDOWS) -> list[str]:
     names = ["TX_AMOUNT", "TX_DURING_WEEKEND", "TX_DURING_NIGHT"]
     for w in windows:

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from fjax.data.columns import TableSchema
-from fjax.data.fraud_features import WINDOWS, handbook_features, previous_rows
+from fjax.data.fraud_features import (WINDOWS, handbook_features, history_days,
+                                      previous_rows)
 from fjax.data.fraud_protocol import (Period, check_periods, delay_mask, rolling_periods,
                                       assessment_mask, train_mask, validation_periods)
 from fjax.data.fraud_simulator import simulate
@@ -141,7 +142,7 @@ def assessment_periods(cfg: FraudDataConfig, tx: Transactions, n: int,
         earliest = validation_periods(periods, cfg.step_days)
         check_periods(earliest, tx.n_days, "validation", periods)
     check_periods(periods, tx.n_days, "test")
-    need = cfg.delay_days + max(WINDOWS)
+    need = history_days(cfg.delay_days)
     first = min(p.train_start for p in earliest)
     if first < need:
         warnings.warn(f"the first training week starts on day {first} of the data "

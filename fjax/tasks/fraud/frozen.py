@@ -29,7 +29,8 @@ from scipy.special import expit
 from fjax.config import to_dict
 from fjax.config_fields import frozen_config
 from fjax.data.columns import spelled_as
-from fjax.data.fraud_features import WINDOWS, handbook_features, previous_rows
+from fjax.data.fraud_features import (WINDOWS, handbook_features, history_days,
+                                      previous_rows)
 from fjax.data.fraud_protocol import Period, assessment_mask
 from fjax.data.split_stack import stack_scaled
 from fjax.data.splits import Folds
@@ -93,7 +94,7 @@ def check_days(tx: Transactions, blank: np.ndarray, days: int, cfg: FraudDataCon
         raise ValueError(f"--days is {days}; give the number of the file's last days to "
                          "score, e.g. --days 1")
     first, delay = tx.n_days - days, cfg.delay_days
-    need = delay + max(WINDOWS)
+    need = history_days(delay)
     if first < need:
         date = tx.date_of(first).date() if first >= 0 else "before the file's first day"
         raise ValueError(
@@ -133,7 +134,7 @@ def check_sequences(tx: Transactions, first: int, model: SavedModel,
     kind, cfg = model.model_config.model.kind, model.config.data
     read = history[tx.day >= first]
     read = read[read >= 0]
-    need = cfg.delay_days + max(WINDOWS)
+    need = history_days(cfg.delay_days)
     row = int(read[np.argmin(tx.day[read])])
     if tx.day[row] < need:
         raise ValueError(
