@@ -689,6 +689,36 @@ def test_a_continued_fit_killed_and_resumed_equals_one_longer_fit(tmp_path):
     resumed = fit(first, LOSS, DATA, config=cfg(3), callbacks=[ckpt], **kw)
     assert tree_equal(full.state, resumed.state) and tree_equal(full.loop, resumed.loop)
     _same_history(full.history, resumed.history)
+    # first's 3 epochs' times, then the restored epoch 4's, then those run now
+    assert resumed.epoch_s[:3] == first.epoch_s
+    assert resumed.epoch_s == [h["time_s"] for h in resumed.history]
+
+
+class _Times(Callback):
+    """Each epoch's time_s as the run that measured it logged it."""
+
+    def __init__(self):
+        self.times = {}
+
+    def on_epoch_end(self, epoch, logs, loop):
+        self.times[epoch] = logs["time_s"]
+
+
+def test_a_resumed_fit_times_every_epoch_of_its_history(tmp_path):
+    """A fit resumed from a Checkpointer had the restored epochs in `history` but not in
+    `epoch_s` (2 times for 5 epochs), so `epoch_s[i]` was not epoch i + 1's time. Now it
+    holds one time per epoch of the history: the restored ones as the interrupted run
+    measured them (the oracle: what that run logged), then this run's."""
+    cfg = TrainConfig(epochs=5, batch_size=16)
+    times = _Times()
+    with pytest.raises(KeyboardInterrupt):
+        fit(fresh_state(), LOSS, DATA, config=cfg, callbacks=[
+            Checkpointer(tmp_path, every=9), times, _CtrlC("on_epoch_end", 4)])
+    resumed = fit(fresh_state(), LOSS, DATA, config=cfg, callbacks=[Checkpointer(tmp_path)])
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4, 5]
+    assert len(resumed.epoch_s) == 5
+    assert resumed.epoch_s[:3] == [times.times[e] for e in (1, 2, 3)]
+    assert resumed.epoch_s == [h["time_s"] for h in resumed.history]
 
 
 def test_a_continued_fit_in_its_first_fits_checkpoint_directory_is_told_to_use_another(

@@ -47,9 +47,9 @@ class FitResult:
     best_epoch: int
     epochs_run: int
     compile_s: float         # trace + compile time (0 when reused); this and the next
-    compilations: int        # three cover the whole run, a continued fit's earlier calls
-    train_s: float           # included, as `history` does
-    epoch_s: list[float]
+    compilations: int        # two cover the whole run, a continued fit's earlier calls
+    train_s: float           # included, but not epochs a Checkpointer restored
+    epoch_s: list[float]     # one per epoch of `history` (its time_s), restored ones included
     spec: LoopSpec           # the loop's batches and early-stopping rule, which a
                              # continuation (`fit(result, ...)`) must share
 

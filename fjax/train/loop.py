@@ -194,8 +194,9 @@ class RunRecord:
     compile_s: float = 0.0     # tracing, lowering and XLA compilation (the first epoch)
     compilations: int = 0      # XLA compilations during the run (1 for a fresh structure)
     train_s: float = 0.0
-    epoch_s: list[float] = field(default_factory=list)
-    resumed_epoch: int = 0     # epochs a checkpoint restored (their times are not above)
+    epoch_s: list[float] = field(default_factory=list)   # one per epoch of `history`:
+    # its `time_s`, a restored epoch's as its own session measured it
+    resumed_epoch: int = 0     # epochs a checkpoint restored (not timed in the sums above)
 
 
 class CompileMeter:
@@ -240,12 +241,14 @@ def begin(callbacks: Sequence[Callback], loop: LoopState, record: RunRecord) -> 
     """The state to start from after each callback's `on_train_begin`: the one it
     returns, if any; a `Resumed` run also brings the history of its epochs into `record`
     (after those `record` holds: a continued `fit`'s earlier ones, which the checkpoint,
-    written by this call, does not), and callbacks with an `on_resumed(epoch)` method
-    (loggers) learn where it resumes."""
+    written by this call, does not), with their times (`time_s`, NaN where not logged) in
+    `epoch_s`, so that it stays one per epoch of the history; and callbacks with an
+    `on_resumed(epoch)` method (loggers) learn where it resumes."""
     for cb in callbacks:
         begun = cb.on_train_begin(loop)
         if isinstance(begun, Resumed):
             loop, record.history = begun.loop, record.history + list(begun.history)
+            record.epoch_s += [float(logs.get("time_s", np.nan)) for logs in begun.history]
             record.resumed_epoch = len(record.history)
             for other in callbacks:
                 if hasattr(other, "on_resumed"):

@@ -64,8 +64,8 @@ class Population:
     compile_s: float             # compiling the epoch program (not the initial states')
     compilations: int
     train_s: float               # the epochs, first compile included
-    epoch_s: list[float]
-    resumed_epoch: int = 0       # epochs restored from a checkpoint (not timed above)
+    epoch_s: list[float]         # one per epoch of `history` (its time_s), restored ones too
+    resumed_epoch: int = 0       # epochs restored from a checkpoint (not in compile_s, train_s)
     # f64[P]: the loss at the first seed's initial parameters with each member's loss
     # values (`member_starts`), by which `blown_up` judges
     initial_loss: np.ndarray | float = float("nan")
