@@ -113,7 +113,7 @@ def test_slashed_dates_are_read_by_the_field_that_goes_over_12(written):
     """pandas guessed the order from the first date, 02/01/2015, as month first, then
     refused 13/01/2015 (and would misread 02/01 as 1 February had it parsed)."""
     from fjax.datasets import read_dates
-    dates, utc, _ = read_dates(pd.Series(written), "column 'Date'")
+    dates, utc, _, _ = read_dates(pd.Series(written), "column 'Date'")
     assert list(dates.dt.strftime("%Y-%m-%d")) == ["2015-01-02", "2015-01-13", "2015-01-14"]
     assert not utc
 
@@ -139,7 +139,7 @@ def test_yyyymmdd_numbers_are_read_as_the_dates_they_spell(tmp_path):
     """20150102 was refused as "2.01501e+07"; CSV readers give it as an integer."""
     from fjax.datasets import read_dates
     (tmp_path / "d.csv").write_text("Date,p\n20150102,1\n20150105,2\n20151231,3\n")
-    dates, utc, _ = read_dates(read_table(tmp_path / "d.csv")["Date"], "column 'Date'")
+    dates, utc, _, _ = read_dates(read_table(tmp_path / "d.csv")["Date"], "column 'Date'")
     assert list(dates.dt.strftime("%Y-%m-%d")) == ["2015-01-02", "2015-01-05", "2015-12-31"]
     assert not utc
     for numbers in ([20150102, 20150132], [18991231, 19000101]):   # day 32; before 1900

@@ -278,11 +278,11 @@ def test_a_series_with_a_zone_reads_hours_as_instants_and_days_as_its_own_dates(
     hours = pd.date_range("2024-11-03 03:00", periods=6, freq="h", tz="UTC")
     frame = pd.DataFrame({"Date": hours.tz_convert("America/New_York"), "y": 1.0})
     with pytest.warns(UserWarning, match="'Date' of t.parquet mixes UTC offsets"):
-        dates, _, utc = checked_dates(frame, "Date", "t.parquet")
+        dates, _, utc, _ = checked_dates(frame, "Date", "t.parquet")
     assert utc and list(dates) == list(hours.tz_localize(None).to_numpy())
     for zone in ("Europe/Berlin", "America/New_York"):
         days = pd.date_range("2024-10-25", periods=12, freq="D", tz=zone)   # both changes
-        dates, _, utc = checked_dates(pd.DataFrame({"Date": days, "y": 1.0}), "Date", "t")
+        dates, _, utc, _ = checked_dates(pd.DataFrame({"Date": days, "y": 1.0}), "Date", "t")
         assert not utc and [str(pd.Timestamp(d).date()) for d in dates] == \
             [str(d.date()) for d in days]
 
@@ -301,3 +301,29 @@ def test_a_daily_series_written_with_its_offsets_keeps_its_dates_across_a_dst_ch
     assert not s.utc and s.inserted_rows == 0
     assert list(s.dates) == list(days.tz_localize(None).to_numpy())    # pandas' wall clocks
     assert set(np.diff(s.dates)) == {np.timedelta64(1, "D")}
+
+
+@pytest.mark.parametrize("written", ["%Y-%m-%d %H:%M:%S+08:00", "%Y-%m-%dT%H:%M:%S+08:00",
+                                     "%Y-%m-%d %H:%M+08:00"])   # after one with seconds:
+def test_a_series_reads_its_dates_offset_from_the_one_parse(monkeypatch, written):
+    """The offset of a file's clock (+08:00: 28800 s, by hand) came from parsing the dates
+    a second time; it now comes with `read_dates`' own parse, so loading the series calls
+    pandas' to_datetime no more often than reading its dates does (the oracle)."""
+    from fjax.datasets import read_dates
+    hours = pd.date_range("2024-03-01", periods=4, freq="h")
+    text = list(hours.strftime(written))
+    if written == "%Y-%m-%d %H:%M+08:00":   # formats that vary from row to row
+        text[0] = hours[0].strftime("%Y-%m-%d %H:%M:%S+08:00")
+    frame = pd.DataFrame({"Date": text, "Close": [1.0, 2.0, 3.0, 4.0]})
+    calls, parse = [], pd.to_datetime
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return parse(*args, **kwargs)
+
+    monkeypatch.setattr(pd, "to_datetime", counted)
+    read_dates(frame["Date"], "d")
+    alone = len(calls)
+    series = load_series(frame, ["Close"], date_column="Date")
+    assert series.offset == 28800 and not series.utc
+    assert len(calls) - alone == alone

@@ -22,7 +22,7 @@ import pandas as pd
 
 from fjax.data.checks import first_unscalable
 from fjax.data.columns import did_you_mean, resolve_column
-from fjax.datasets import read_dates, writes_offset, written_instants, zoned
+from fjax.datasets import read_dates, writes_offset, zoned
 
 MISSING = ("error", "ffill")
 
@@ -113,17 +113,20 @@ def written_offsets(column: pd.Series) -> bool:
     return zoned(column) or bool(writes_offset(column.dropna()).any())
 
 
-def checked_dates(df: pd.DataFrame, column: str, source: str) -> tuple[np.ndarray, bool, bool]:
+def checked_dates(df: pd.DataFrame, column: str, source: str
+                  ) -> tuple[np.ndarray, bool, bool, int | None]:
     """(parsed, strictly increasing dates, whether the file runs newest first: then they
-    are its dates reversed, as many exchanges export them, whether they are UTC:
-    `read_dates`); raises on unparseable, unsorted or repeated ones."""
+    are its dates reversed, as many exchanges export them, whether they are UTC, and the
+    one UTC offset their clocks are written with: `read_dates`); raises on unparseable,
+    unsorted or repeated ones."""
     if column not in df.columns:
         raise ValueError(f"{source} has no date column {column!r}"
                          f"{did_you_mean([column], df.columns)}; columns are "
                          f"{list(df.columns)}; pass --data.date-column NAME, or None to "
                          "use the row order")
-    dates, utc, _ = read_dates(df[column], f"date column {column!r} of {source}",
-                               fix=", or pass --data.date-column None to use the row order")
+    read = read_dates(df[column], f"date column {column!r} of {source}",
+                      fix=", or pass --data.date-column None to use the row order")
+    dates, utc = read.dates, read.utc
     missing = np.nonzero(dates.isna().to_numpy())[0]
     if len(missing):
         raise ValueError(f"date column {column!r} of {source} has {len(missing)} missing "
@@ -147,19 +150,7 @@ def checked_dates(df: pd.DataFrame, column: str, source: str) -> tuple[np.ndarra
                          f"(first {_day(d[i])} at rows {rows[0]} and {rows[1]}); keep one "
                          "row per date" + ("" if utc or written_offsets(df[column])
                                            else dst_note(d)))
-    return d, newest_first, utc
-
-
-def written_offset(column: pd.Series, wall: np.ndarray, described: str) -> int | None:
-    """Seconds east of UTC of the one UTC offset that every time of `column` is written
-    with (or its zone has throughout), whose wall clocks `wall` (in the file's order)
-    `read_dates` kept; None where the times write none, or several (daily midnights
-    across a daylight-saving change keep their dates, on no one clock)."""
-    instants = written_instants(column, described)
-    if instants is None:
-        return None
-    offsets = np.unique(wall - instants.to_numpy("datetime64[ns]"))
-    return int(offsets[0] // np.timedelta64(1, "s")) if len(offsets) == 1 else None
+    return d, newest_first, utc, read.offset
 
 
 def duration_text(nanoseconds: int) -> str:
@@ -272,10 +263,7 @@ def load_series(df: pd.DataFrame, columns: Sequence[str], *, date_column: str | 
         dates = np.arange(len(df), dtype=np.int64)
         inserted = np.zeros(len(df), bool)
     else:
-        dates, newest_first, utc = checked_dates(df, date_column, source)
-        if not utc:
-            offset = written_offset(df[date_column], dates[::-1] if newest_first else dates,
-                                    f"date column {date_column!r} of {source}")
+        dates, newest_first, utc, offset = checked_dates(df, date_column, source)
         if newest_first:
             warnings.warn(f"the rows of {source} run newest first; they are read oldest "
                           "first", stacklevel=2)

@@ -104,6 +104,8 @@ class Dates(NamedTuple):
     utc: bool                   # UTC, not the file's own wall-clock times
     offsets: np.ndarray | None  # i64[n] seconds from each UTC time to its written clock,
     # where several offsets are written and read back (`_offsets`); else None
+    offset: int | None = None   # seconds east of UTC of the one offset that every time is
+    # written with (or its zone has throughout), where `dates` are those clocks; else None
 
 
 def read_dates(column: pd.Series, described: str, fix: str = "",
@@ -149,12 +151,27 @@ def read_dates(column: pd.Series, described: str, fix: str = "",
                              f"dates such as 2020-01-31 or 2020-01-31 08:15:00{fix}") from None
         clocks = _written_clocks(column, first)
         if clocks is not None and (midnights(clocks) or _one_clock(column, clocks, dates)):
-            return Dates(clocks, False, None)   # a daily series (each row's written date,
-            # as for a zone), or formats that vary from row to row on one clock
+            # a daily series (each row's written date, as for a zone), or formats that
+            # vary from row to row on one clock
+            offset = (_one_offset(clocks, dates.dt.tz_localize(None))
+                      if writes_offset(column).any() else None)
+            return Dates(clocks, False, None, offset)
         _warn_mixed_offsets(described, local_days)
         utc = dates.dt.tz_localize(None)
         return Dates(utc, True, _offsets(clocks, utc))
-    return Dates(dates.dt.tz_localize(None) if dates.dt.tz is not None else dates, False, None)
+    if dates.dt.tz is None:
+        return Dates(dates, False, None)
+    wall = dates.dt.tz_localize(None)
+    offset = (_one_offset(wall, dates.dt.tz_convert("UTC").dt.tz_localize(None))
+              if writes_offset(column).any() else None)   # not a zone's name (GMT)
+    return Dates(wall, False, None, offset)
+
+
+def _one_offset(wall: pd.Series, instants: pd.Series) -> int | None:
+    """Seconds east of UTC where each time of `wall` is its UTC instant plus one offset;
+    None where they differ by several (daily midnights across a daylight-saving change)."""
+    offsets = (wall - instants).dropna().unique()
+    return int(offsets[0] // pd.Timedelta(seconds=1)) if len(offsets) == 1 else None
 
 
 def _one_clock(column: pd.Series, clocks: pd.Series, utc: pd.Series) -> bool:
@@ -185,7 +202,7 @@ def _zoned_dates(column: pd.Series, described: str, local_days: str) -> Dates:
     wall = column.dt.tz_localize(None)
     instants = column.dt.tz_convert("UTC").dt.tz_localize(None)
     if (wall - instants).nunique() <= 1 or midnights(wall):
-        return Dates(wall, False, None)
+        return Dates(wall, False, None, _one_offset(wall, instants))
     _warn_mixed_offsets(described, local_days)
     return Dates(instants, True, (wall - instants).dt.total_seconds().to_numpy().astype(np.int64))
 
