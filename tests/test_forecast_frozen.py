@@ -17,7 +17,7 @@ from flax import serialization
 
 from fjax import cli
 from fjax.tasks.forecast import run
-from fjax.tasks.forecast.frozen import ScoreConfig, run_rows_end, score
+from fjax.tasks.forecast.frozen import ScoreConfig, partial_windows, run_rows_end, score
 from fjax.tasks.forecast.model_file import read_forecaster
 from fjax.tasks.frozen import MODEL_FILE
 from test_forecast_ahead import (GAUSSIAN, GRID, QUANTILE, ahead_by_hand, make_config,
@@ -382,3 +382,12 @@ def test_windows_ending_past_the_files_last_row_are_counted_and_said_left_out(sa
                             out=str(tmp_path / "own")))
     assert json.loads((own / "score.json").read_text())["partial_windows"] == 0
     assert "end past them" not in (own / "report.md").read_text()
+
+
+def test_partial_windows_stay_on_the_grid_when_few_rows_are_new():
+    """The begun windows are counted on the run's grid, anchored at the file's last row:
+    the count started at the first scorable origin, off the grid when the file held fewer
+    new rows than horizon - stride. By hand, horizon 5, stride 3, the run's rows end at
+    260: 261 rows put the grid at 256, 259, 262 (none begun after 260: 0, not 1); 262 rows
+    at 257, 260, 263 (260 begun: 1); 266 rows at 261, 264 (264 begun: 1)."""
+    assert [partial_windows(n, 260, 5, 3) for n in (261, 262, 266)] == [0, 1, 1]

@@ -190,7 +190,7 @@ def partial_windows(n: int, start: int, horizon: int, stride: int) -> int:
     """How many windows of that grid, after its last, forecast the file's last rows but
     not all their steps (a target past row n - 1): left out of errors.csv, known steps
     too, so that every step is scored on the same windows, as in the run's backtest."""
-    return len(range(max(n - horizon + stride, start), n, stride))
+    return int(np.count_nonzero(np.arange(n - horizon + stride, n, stride) >= start))
 
 
 @in_float64
