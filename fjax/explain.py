@@ -38,7 +38,7 @@ def linear_contributions(weights: np.ndarray, x: np.ndarray, reference: np.ndarr
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _chunk(f: Callable[[jax.Array], jax.Array], total: jax.Array, rows: jax.Array,
+def _chunk(f: Callable, args: tuple, total: jax.Array, rows: jax.Array,
            reference: jax.Array, alphas: jax.Array, weights: jax.Array) -> jax.Array:
     """f32[m, d] `total + sum_s weights_s grad f(reference + alphas_s (row - reference))` per
     row of `rows` f32[m, d], for CHUNK steps (`alphas`, `weights`: f32[CHUNK]).
@@ -46,8 +46,9 @@ def _chunk(f: Callable[[jax.Array], jax.Array], total: jax.Array, rows: jax.Arra
     Steps, rows and reference are arguments and `f` a static one, so that every step count
     of a call, and every later call with the same `f`, reuses one program per row bucket
     (`_bucket`): a step count baked into the program recompiled it at each doubling (85
-    compiles, 11.6 s for 1000 applicants), and a program jitted per call compiled anew."""
-    grad = jax.grad(f)
+    compiles, 11.6 s for 1000 applicants), and a program jitted per call compiled anew.
+    `args` (f's parameters) are traced, so that new parameters reuse the programs."""
+    grad = jax.grad(lambda v: f(v, *args))
 
     def one(total, row):
         delta = row - reference
@@ -57,15 +58,15 @@ def _chunk(f: Callable[[jax.Array], jax.Array], total: jax.Array, rows: jax.Arra
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _values(f: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:
+def _values(f: Callable, args: tuple, x: jax.Array) -> jax.Array:
     """f32[n] f at each row of x, one program per `f` and shape."""
-    return jax.vmap(f)(x)
+    return jax.vmap(lambda v: f(v, *args))(x)
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _value(f: Callable[[jax.Array], jax.Array], v: jax.Array) -> jax.Array:
+def _value(f: Callable, args: tuple, v: jax.Array) -> jax.Array:
     """f32[] f at one point, one program per `f`."""
-    return f(v)
+    return f(v, *args)
 
 
 def _static(f: Callable) -> Callable:
@@ -83,8 +84,8 @@ def _bucket(rows: int) -> int:
     return max(8, 1 << (rows - 1).bit_length())
 
 
-def _integrate(f: Callable[[jax.Array], jax.Array], x: np.ndarray, reference: np.ndarray,
-               steps: int) -> np.ndarray:
+def _integrate(f: Callable, x: np.ndarray, reference: np.ndarray, steps: int,
+               args: tuple) -> np.ndarray:
     """f32[n, d] integrated gradients of `steps` midpoints by `_chunk`, CHUNK steps a
     call (zero-weighted padding fills the last), rows padded with the reference (which
     adds nothing) to their bucket."""
@@ -97,23 +98,26 @@ def _integrate(f: Callable[[jax.Array], jax.Array], x: np.ndarray, reference: np
                / np.float32(steps)).reshape(-1, CHUNK)
     total = jnp.zeros(rows.shape, jnp.float32)
     for a, w in zip(alphas, weights):
-        total = _chunk(f, total, rows, reference, a, w)
+        total = _chunk(f, args, total, rows, reference, a, w)
     return (x - reference) * np.asarray(total)[:n]
 
 
-def integrated_gradients(f: Callable[[jax.Array], jax.Array], x: jax.Array,
-                         reference: jax.Array, steps: int = 64) -> jax.Array:
-    """f32[n, d] attributions of the scalar function `f: f32[d] -> f32[]` per row of x.
+def integrated_gradients(f: Callable[..., jax.Array], x: jax.Array,
+                         reference: jax.Array, steps: int = 64, args: tuple = ()) -> jax.Array:
+    """f32[n, d] attributions of the scalar function `f(v f32[d], *args) -> f32[]` per row
+    of x. Pass parameters in `args`, not in f's closure: the compiled programs are kept per
+    `f` (a static argument), so a fresh closure per call compiles anew and stays cached.
 
     The gradients are summed in chunks of CHUNK steps, so memory grows with the rows,
     not with rows x steps."""
     x, reference = np.asarray(x, np.float32), np.asarray(reference, np.float32)
-    return jnp.asarray(_integrate(_static(f), x, reference, steps))
+    return jnp.asarray(_integrate(_static(f), x, reference, steps, args))
 
 
-def complete_integrated_gradients(f: Callable[[jax.Array], jax.Array], x: jax.Array,
+def complete_integrated_gradients(f: Callable[..., jax.Array], x: jax.Array,
                                   reference: jax.Array, tolerance: float, steps: int = 64,
-                                  max_steps: int = MAX_STEPS) -> tuple[np.ndarray, np.ndarray]:
+                                  max_steps: int = MAX_STEPS, args: tuple = ()
+                                  ) -> tuple[np.ndarray, np.ndarray]:
     """(f32[n, d] attributions, f64[n] completeness errors |sum_c phi_c - (f(x) - f(ref))|):
     integrated gradients with each row's steps doubled from `steps` until both its
     completeness error and the change of its attributions (sum over columns of the
@@ -125,15 +129,16 @@ def complete_integrated_gradients(f: Callable[[jax.Array], jax.Array], x: jax.Ar
     the columns' errors cancel in its sum (stopped at 1e-3 by it, attributions were still
     off by 0.004 in logit); the change from halving the step, which is about the error of
     the coarser rule where it converges as 1/steps (a ReLU network), bounds each column.
-    A later call with the same `f` (the same object) reuses its compiled programs."""
+    A later call with the same `f` (an equal one), whatever its `args`, reuses its compiled
+    programs (`integrated_gradients` on closures)."""
     x, reference, f = np.asarray(x, np.float32), np.asarray(reference, np.float32), _static(f)
-    gap = np.asarray(_values(f, x), np.float64) - float(_value(f, reference))
-    phi = np.array(_integrate(f, x, reference, steps), np.float64)
+    gap = np.asarray(_values(f, args, x), np.float64) - float(_value(f, args, reference))
+    phi = np.array(_integrate(f, x, reference, steps, args), np.float64)
     change = np.full(len(phi), np.inf)
     todo = np.arange(len(phi))
     while steps < max_steps and todo.size:
         steps *= 2
-        finer = np.asarray(_integrate(f, x[todo], reference, steps), np.float64)
+        finer = np.asarray(_integrate(f, x[todo], reference, steps, args), np.float64)
         change[todo] = np.abs(finer - phi[todo]).sum(axis=1)
         phi[todo] = finer
         error = np.abs(phi.sum(axis=1) - gap)

@@ -198,3 +198,36 @@ def test_a_second_call_with_the_same_function_traces_nothing():
     assert len(traced) == first
     want = _midpoint_reference(grad, x.astype(np.float64), ref.astype(np.float64), steps=256)
     np.testing.assert_allclose(phi, want, rtol=1e-4, atol=1e-5)
+
+
+def test_credit_heads_of_one_structure_share_programs_and_keep_no_parameters():
+    """Credit explained through a fresh closure over each fit's parameters: the module-level
+    programs, keyed by that closure, compiled anew on every call and kept every fit's
+    parameters alive. Its `Head` takes them as an argument: a second fit of the same
+    structure, through a new but equal Head, compiles nothing, the first fit's parameters
+    are freed, and the attributions add up to the gap computed by `model.apply` itself."""
+    import gc
+    import weakref
+
+    from fjax.explain import _chunk
+    from fjax.tasks.credit.final import Head
+    model = TabularMLP(n_numeric=3, cardinalities=(4, 3), embedding_dim=2, hidden=(16, 8),
+                       activation="tanh")
+    x = np.c_[RNG.normal(size=(6, 3)), RNG.integers(0, 4, 6), RNG.integers(0, 3, 6)]
+    x = x.astype(np.float32)
+    kept, sizes = [], []
+    for seed in (0, 1):
+        params = model.init(jax.random.PRNGKey(seed), x)
+        z = np.asarray(model.apply(params, x, method="embed"))
+        ref = z.mean(axis=0)
+        phi, _ = complete_integrated_gradients(Head(model), z, ref, tolerance=1e-4,
+                                               args=(params,))
+        gap = np.array([model.apply(params, v[None], method="head")[0, 0] for v in z]
+                       ) - float(model.apply(params, ref[None], method="head")[0, 0])
+        np.testing.assert_allclose(phi.sum(axis=1), gap, atol=2e-4)
+        sizes.append(_chunk._cache_size())
+        kept.append(weakref.ref(jax.tree_util.tree_leaves(params)[0]))
+        del params
+    gc.collect()
+    assert sizes[1] == sizes[0]
+    assert [r() is None for r in kept] == [True, True]

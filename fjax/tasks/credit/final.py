@@ -118,6 +118,18 @@ def attribution_reference(final: FinalModel) -> np.ndarray:
     return _space(final, final.x)[0].mean(axis=0)
 
 
+@dataclass(frozen=True)
+class Head:
+    """The model's PD logit at one attribution-space point, its parameters an argument:
+    equal for equal models, so explain's compiled programs serve every fit of a structure
+    and keep no parameters alive."""
+
+    model: Any
+
+    def __call__(self, v: jax.Array, params: Any) -> jax.Array:
+        return self.model.apply(params, v[None], method="head")[0, 0]
+
+
 def attributions(final: FinalModel, x: np.ndarray) -> tuple[list[str], np.ndarray, float]:
     """(attributes, f64[n, A] contributions to the PD's logit, the reference logit).
 
@@ -134,12 +146,11 @@ def attributions(final: FinalModel, x: np.ndarray) -> tuple[list[str], np.ndarra
         contrib = linear_contributions(w, z, ref)
         ref_logit = float(np.asarray(dense["bias"], np.float64)[0] + ref @ w)
     else:
-        head = lambda v: model.apply(final.params, v[None], method="head")[0, 0]  # noqa: E731
-        sc = final.config.scorecard
+        sc, head = final.config.scorecard, Head(model)
         contrib = np.asarray(complete_integrated_gradients(
             head, jnp.asarray(z, jnp.float32), jnp.asarray(ref, jnp.float32), sc.ig_tolerance,
-            sc.ig_steps)[0], np.float64)
-        ref_logit = float(jax.jit(head)(jnp.asarray(ref, jnp.float32)))
+            sc.ig_steps, args=(final.params,))[0], np.float64)
+        ref_logit = float(head(jnp.asarray(ref, jnp.float32), final.params))
     names, summed = by_attribute(contrib, attrs)
     return names, summed, ref_logit
 
