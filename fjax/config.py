@@ -154,7 +154,8 @@ class OptimConfig:
     name: OptimizerName = "adam"
     """The optax optimizer (momentum and nesterov: SGD with momentum), with optax's
     defaults: rmsprop is torch's RMSprop with alpha=0.9, adagrad torch's Adagrad with
-    initial_accumulator_value=0.1; docs/FROM_PYTORCH.md lists every difference."""
+    initial_accumulator_value=0.1; docs/FROM_PYTORCH.md and docs/FROM_KERAS.md list every
+    difference."""
     learning_rate: float = hyper(1e-3)
     """Peak learning rate (the schedule multiplies it)."""
     weight_decay: float = hyper(0.0)

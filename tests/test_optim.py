@@ -289,3 +289,60 @@ def test_the_torch_optim_equivalents_the_docs_name(name, momentum, weight_decay)
                               1.0 if k == "kernel" else 0.0) for k in ref}
     for k in ref:
         np.testing.assert_allclose(params["dense"][k], ref[k], rtol=2e-5, atol=2e-6)
+
+
+def _keras_step(name: str, p, g, state: dict, lr: float, mom: float, wd: float,
+                decay: np.ndarray) -> np.ndarray:
+    """One step of Keras 3.15's update rule (float64 numpy transcriptions of
+    keras/src/optimizers/*.py `update_step`, after the base optimizer's decoupled
+    `weight_decay`, p -= lr * wd * p) with the settings docs/FROM_KERAS.md names as fjax's
+    equivalents; `decay` masks the weight decay to the kernel, as
+    `exclude_from_weight_decay(var_names=["bias"])` does."""
+    t = state["t"] = state.get("t", 0) + 1
+    p = p - lr * wd * decay * p
+    if name in ("momentum", "nesterov"):   # SGD(momentum=mom, nesterov=...)
+        m = state["m"] = mom * state.get("m", 0.0) - lr * g
+        return p + (mom * m - lr * g if name == "nesterov" else m)
+    if name == "sgd":
+        return p - lr * g
+    if name == "adagrad":   # Adagrad(): initial_accumulator_value=0.1, epsilon=1e-7
+        acc = state["acc"] = state.get("acc", 0.1) + g * g
+        return p - lr * g / np.sqrt(acc + 1e-7)
+    if name == "rmsprop":   # RMSprop(rho=0.9, momentum=mom, epsilon=1e-8)
+        v = state["v"] = 0.9 * state.get("v", 0.0) + 0.1 * g * g
+        step = lr * g / np.sqrt(v + 1e-8)
+        if mom:
+            step = state["buf"] = mom * state.get("buf", 0.0) + step
+        return p - step
+    # Adam(beta_1=mom, epsilon=1e-8), AdamW(weight_decay=wd, epsilon=1e-8)
+    alpha = lr * np.sqrt(1 - 0.999 ** t) / (1 - mom ** t)
+    m = state["m"] = state.get("m", 0.0) + (g - state.get("m", 0.0)) * (1 - mom)
+    v = state["v"] = state.get("v", 0.0) + (g * g - state.get("v", 0.0)) * 0.001
+    return p - alpha * m / (np.sqrt(v) + 1e-8)
+
+
+@pytest.mark.parametrize("name, momentum, weight_decay", [
+    ("sgd", 0.0, 0.1), ("momentum", 0.9, 0.0), ("nesterov", 0.5, 0.0), ("adagrad", 0.0, 0.0),
+    ("rmsprop", 0.0, 0.0), ("rmsprop", 0.5, 0.0), ("adam", 0.8, 0.0), ("adamw", 0.9, 0.1)])
+def test_the_keras_optimizer_equivalents_the_docs_name(name, momentum, weight_decay):
+    """docs/FROM_KERAS.md: each optimizer equals Keras 3's with the settings it names, over
+    8 steps of changing gradients of size 1e-2 in float64: exactly but for Adam, where
+    Keras adds epsilon before the bias correction (3e-5 of the parameters' moves at this
+    size; Keras's default epsilon of 1e-7 would be 4e-4 off, and RMSprop's 6e-3)."""
+    cfg = OptimConfig(name=name, learning_rate=0.05, momentum=momentum or None,
+                      weight_decay=weight_decay)
+    with jax.enable_x64(True):
+        start = {k: np.asarray(v, np.float64) for k, v in PARAMS["dense"].items()}
+        tx = build_optimizer(cfg, 100)
+        params = {"dense": {k: jnp.asarray(v) for k, v in start.items()}}
+        state, ref, states = tx.init(params), dict(start), {"kernel": {}, "bias": {}}
+        for t in range(8):
+            grad = lambda p: 1e-2 * ((0.3 + 0.7 * (-1) ** t) * p + 0.05 * t)  # noqa: E731
+            updates, state = tx.update(jax.tree.map(grad, params), state, params)
+            params = optax.apply_updates(params, updates)
+            ref = {k: _keras_step(name, ref[k], grad(ref[k]), states[k], 0.05, momentum,
+                                  weight_decay, 1.0 if k == "kernel" else 0.0) for k in ref}
+        moved = max(np.max(np.abs(ref[k] - start[k])) for k in ref)
+        gap = max(np.max(np.abs(np.asarray(params["dense"][k]) - ref[k])) for k in ref)
+    assert params["dense"]["kernel"].dtype == jnp.float64
+    assert gap <= (1e-4 if name.startswith("adam") else 1e-12) * moved

@@ -30,7 +30,8 @@ i, f, g, o (``lstm_layer.py``); a GRU layer holds ``w_ih f32[in, 3H]``, ``b_ih f
 ``w_hh f32[H, 3H]`` and ``b_hn f32[H]`` with gates in the order r, z, n
 (``gru_layer.py``). The layers run time-major inside; inputs and outputs are batch-major.
 Dropout follows every layer, the last included (PyTorch's ``nn.LSTM(dropout=p)`` drops
-between layers only). PyTorch weight mappings: ``docs/FROM_PYTORCH.md``.
+between layers only). PyTorch and Keras weight mappings: ``docs/FROM_PYTORCH.md``,
+``docs/FROM_KERAS.md``.
 """
 
 from __future__ import annotations
