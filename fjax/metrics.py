@@ -358,12 +358,15 @@ def brier(probs: ArrayLike, labels: ArrayLike, weights: ArrayLike | None = None)
     return _wmean(jnp.square(probs - labels), w)
 
 
+LOG_LOSS_EPS = 1e-7   # log_loss clips probabilities to [eps, 1 - eps]: finite at 0 and 1
+
+
 @_binary_metric(probabilities=True)
 def log_loss(
     probs: ArrayLike,
     labels: ArrayLike,
     weights: ArrayLike | None = None,
-    eps: float = 1e-7,
+    eps: float = LOG_LOSS_EPS,
 ) -> Array:
     """Binary log loss ``-mean [y log p + (1 - y) log(1 - p)]``, ``p`` clipped to
     ``[eps, 1-eps]``."""

@@ -240,6 +240,32 @@ def test_reason_codes_follow_the_average_applicant_convention_the_report_states(
     assert "not the points lost against each attribute's best value" in report
 
 
+def test_run_reports_the_cross_fitted_calibrated_log_loss_beside_the_brier(logistic_run):
+    """metrics.json's per-fold `cal_log_loss` (beside `cal_brier`) is scikit-learn's
+    log_loss of Platt fitted by its LogisticRegression on the other folds' `pd_oof_raw`
+    in scores.csv; the report's table and sentence carry it."""
+    from scipy.special import logit
+    from sklearn.metrics import log_loss
+    cfg, path = logistic_run
+    scores = pd.read_csv(path / "scores.csv")
+    metrics = json.loads((path / "metrics.json").read_text())
+    y = (scores["creditability"] == cfg.data.positive).to_numpy(float)
+    raw, fold = scores["pd_oof_raw"].to_numpy(), scores["fold"].to_numpy()
+    for j, row in enumerate(metrics["cv"]["per_fold"]):
+        assert list(row)[list(row).index("cal_brier") + 1] == "cal_log_loss"
+        ref = LogisticRegression(C=1e12, tol=1e-12, max_iter=10_000).fit(
+            logit(raw[fold != j])[:, None], y[fold != j])
+        cal = ref.predict_proba(logit(raw[fold == j])[:, None])[:, 1]
+        np.testing.assert_allclose(cal, scores["pd_oof"][fold == j], atol=1e-9)
+        assert row["cal_log_loss"] == pytest.approx(log_loss(y[fold == j], cal), abs=1e-8)
+    assert metrics["decision"]["cal_log_loss_clipped"] == 0
+    report = (path / "report.md").read_text()
+    assert "| brier | log_loss | ece | psi | applicants | bads | cal_brier | cal_log_loss |" \
+        in report
+    mean = np.mean([r["cal_log_loss"] for r in metrics["cv"]["per_fold"]])
+    assert f"log-loss {mean:.4f} against" in report
+
+
 def test_run_writes_a_complete_consistent_report(logistic_run, undescribed):
     cfg, path = logistic_run
     for name in ("config.json", "grid.json", "metrics.json", "cv_table.csv", "cv_summary.csv",
@@ -495,6 +521,56 @@ def test_cross_fitted_calibration_and_threshold_never_read_the_folds_own_labels(
     again = analyse(pd_raw, flipped, folds, "isotonic", cost_fn=5.0, cost_fp=1.0)
     np.testing.assert_array_equal(again.pd[got.fold == 0], got.pd[got.fold == 0])
     assert again.per_fold["threshold"][0] == got.per_fold["threshold"][0]
+
+
+@pytest.mark.parametrize("calibration", ["platt", "isotonic"])
+def test_cross_fitted_calibrated_log_loss_against_scikit_learn(calibration):
+    """Each fold's `cal_log_loss` is scikit-learn's log_loss of its PDs calibrated on the
+    other folds: Platt by scikit-learn's (unpenalised) LogisticRegression on the logits,
+    isotonic by its least-squares blocks shrunk by hand (test_scorecard's oracle)."""
+    from scipy.special import logit
+    from sklearn.metrics import log_loss
+    from test_scorecard import shrunk_isotonic
+    pd_raw, y, folds = _oof_case(seed=3)
+    got = analyse(pd_raw, y, folds, calibration, cost_fn=5.0, cost_fp=1.0)
+    for j in range(folds.k):
+        inside, outside = got.fold == j, got.fold != j
+        if calibration == "platt":
+            ref = LogisticRegression(C=1e12, tol=1e-12, max_iter=10_000).fit(
+                logit(pd_raw[outside])[:, None], y[outside])
+            cal = ref.predict_proba(logit(pd_raw[inside])[:, None])[:, 1]
+        else:
+            cal = shrunk_isotonic(pd_raw[outside], y[outside])[0](pd_raw[inside])
+        assert got.per_fold["cal_log_loss"][j] == pytest.approx(   # scikit-learn's lbfgs
+            log_loss(y[inside], cal), abs=1e-8)
+        assert got.per_fold["cal_log_loss"][j] != pytest.approx(   # not the raw PDs'
+            log_loss(y[inside], pd_raw[inside]), rel=1e-3)
+    assert got.summary["cal_log_loss_clipped"] == 0
+    assert "cal_log_loss" not in analyse(pd_raw, y, folds, "none", 5.0, 1.0).per_fold
+
+
+def test_calibrated_log_loss_clips_pds_as_fjax_log_loss_and_the_report_says_so():
+    """Platt on folds that separate the classes but for one bad at a low PD, held out:
+    its calibrated PD underflows below 1e-7 (to 0 in float64: an infinite log-loss). It is
+    clipped to [1e-7, 1 - 1e-7] as `fjax.metrics.log_loss` clips, counted and reported."""
+    from sklearn.metrics import log_loss
+    from fjax.tasks.credit.report import per_fold_text
+    y = np.tile([0.0, 1.0], 40)
+    pd_raw = np.where(y > 0, 0.7, 0.3) + np.linspace(0, 0.1, 80)
+    y[0], pd_raw[0] = 1.0, 0.05                              # a bad at a low PD
+    folds = kfold(80, 4, seed=0)
+    got = analyse(pd_raw, y, folds, "platt", cost_fn=5.0, cost_fp=1.0)
+    clipped = (got.pd < 1e-7) | (got.pd > 1 - 1e-7)
+    assert clipped.sum() > 0 and got.summary["cal_log_loss_clipped"] == clipped.sum()
+    assert got.pd[0] < 1e-7 and np.isfinite(got.per_fold["cal_log_loss"]).all()
+    for j in range(folds.k):
+        inside = got.fold == j
+        assert got.per_fold["cal_log_loss"][j] == pytest.approx(
+            log_loss(y[inside], np.clip(got.pd[inside], 1e-7, 1 - 1e-7)), rel=1e-12)
+    per_fold = got.per_fold.assign(brier=0.2, log_loss=0.6)
+    text = per_fold_text({"cv": {"seeds": 1}, "decision": got.summary}, per_fold)
+    assert (f"{clipped.sum()} calibrated PDs were clipped to [1e-07, 1 - 1e-07] for the "
+            "log-loss") in text
 
 
 def test_isotonic_pds_on_the_german_data_stay_strictly_inside_0_and_1():
@@ -1179,9 +1255,14 @@ def test_the_per_fold_table_says_whose_pds_and_how_calibration_did():
     plain = pd.DataFrame({"fold": [0, 1], "brier": [0.2, 0.2]})
     assert "the models' own PDs" in per_fold_text({"cv": {"seeds": 1}}, plain)
     assert "the mean of the 3 seeds' own" in per_fold_text({"cv": {"seeds": 3}}, plain)
-    worse = plain.assign(cal_brier=[0.21, 0.22])
-    assert "mean Brier 0.2150 against 0.2000 uncalibrated, so calibration did not help" in \
-        per_fold_text({"cv": {"seeds": 1}}, worse)
+    plain = plain.assign(log_loss=[0.6, 0.6])
+    calibrated = {"cv": {"seeds": 1}, "decision": {"cal_log_loss_clipped": 0}}
+    for ll, verdict in (([0.61, 0.62], "did not help"), ([0.5, 0.5], "helped the log-loss only")):
+        worse = plain.assign(cal_brier=[0.21, 0.22], cal_log_loss=ll)
+        text = per_fold_text(calibrated, worse)
+        assert (f"mean Brier 0.2150 against 0.2000 uncalibrated, log-loss {np.mean(ll):.4f} "
+                f"against 0.6000, so calibration {verdict}") in text
+        assert "clipped" not in text
 
 
 def test_one_encodings_sweep_diverging_leaves_the_other_to_be_chosen(csv_path, tmp_path):

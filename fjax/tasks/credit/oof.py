@@ -22,6 +22,7 @@ from scipy.special import expit
 from fjax.calibration import expected_calibration_error, fit_calibrator
 from fjax.data.splits import Folds
 from fjax.decision import bayes_threshold, best_threshold, confusion, expected_cost
+from fjax.metrics import LOG_LOSS_EPS
 
 
 @dataclass
@@ -46,6 +47,13 @@ def oof_pd(z: np.ndarray, members: pd.DataFrame, folds: Folds) -> np.ndarray:
     return total / count
 
 
+def log_loss_f64(pd_: np.ndarray, y: np.ndarray) -> float:
+    """Log-loss in float64, PDs clipped as `fjax.metrics.log_loss` clips them (an isotonic
+    block at 0 or 1 would otherwise give inf)."""
+    p = np.clip(pd_, LOG_LOSS_EPS, 1 - LOG_LOSS_EPS)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+
+
 def analyse(pd_raw: np.ndarray, y: np.ndarray, folds: Folds, calibration: str,
             cost_fn: float, cost_fp: float) -> OutOfFold:
     y = np.asarray(y, np.float64)
@@ -61,6 +69,7 @@ def analyse(pd_raw: np.ndarray, y: np.ndarray, folds: Folds, calibration: str,
         row = {"fold": j, "applicants": int(inside.sum()), "bads": int(y[inside].sum())}
         if calibration != "none":
             row.update(cal_brier=float(np.mean((pd_cf[inside] - y[inside]) ** 2)),
+                       cal_log_loss=log_loss_f64(pd_cf[inside], y[inside]),
                        cal_ece=expected_calibration_error(pd_cf[inside], y[inside]))
         rows.append({**row, "threshold": t,
                      "cost": expected_cost(pd_cf[inside], y[inside], t, cost_fn, cost_fp),
@@ -96,5 +105,8 @@ def analyse(pd_raw: np.ndarray, y: np.ndarray, folds: Folds, calibration: str,
         "ece_oof_raw": expected_calibration_error(pd_raw, y),
         "ece_oof_calibrated_cv": expected_calibration_error(pd_cf, y),
     }
+    if calibration != "none":
+        summary["cal_log_loss_clipped"] = int(np.sum(np.clip(pd_cf, LOG_LOSS_EPS,
+                                                             1 - LOG_LOSS_EPS) != pd_cf))
     return OutOfFold(pd_raw=pd_raw, pd=pd_cf, fold=fold, per_fold=per_fold,
                      calibrator=calibrator, threshold=threshold, summary=summary)

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from fjax.intervals import rank_auc
+from fjax.metrics import LOG_LOSS_EPS
 from fjax.report import plots
 from fjax.report.files import RunDir, figure_lines, markdown_table
 from fjax.stability import psi_verdict
@@ -116,10 +117,19 @@ def per_fold_text(metrics: dict, per_fold: pd.DataFrame) -> str:
             "validation scores against the training ones):")
     if "cal_brier" in per_fold:
         raw, cal = per_fold["brier"].mean(), per_fold["cal_brier"].mean()
-        text += (f" `cal_brier` and `cal_ece` are of the cross-fitted calibrated PDs "
-                 f"(`pd_oof` in scores.csv): mean Brier {cal:.4f} against {raw:.4f} "
-                 f"uncalibrated, so calibration {'helped' if cal < raw else 'did not help'} "
-                 "here.")
+        raw_ll, cal_ll = per_fold["log_loss"].mean(), per_fold["cal_log_loss"].mean()
+        verdict = {(True, True): "helped", (False, False): "did not help",
+                   (True, False): "helped the Brier score only",
+                   (False, True): "helped the log-loss only"}[(cal < raw, cal_ll < raw_ll)]
+        text += (f" `cal_brier`, `cal_log_loss` and `cal_ece` are of the cross-fitted "
+                 f"calibrated PDs (`pd_oof` in scores.csv): mean Brier {cal:.4f} against "
+                 f"{raw:.4f} uncalibrated, log-loss {cal_ll:.4f} against {raw_ll:.4f}, so "
+                 f"calibration {verdict} here.")
+        clipped = metrics["decision"]["cal_log_loss_clipped"]
+        if clipped:
+            text += (f" {clipped} calibrated PDs were clipped to [{LOG_LOSS_EPS:g}, 1 - "
+                     f"{LOG_LOSS_EPS:g}] for the log-loss (as every fjax log-loss), so it "
+                     "is finite.")
     return text
 
 
