@@ -70,13 +70,16 @@ def _value(f: Callable, args: tuple, v: jax.Array) -> jax.Array:
 
 
 def _static(f: Callable) -> Callable:
-    """f itself where it hashes (so a second call with it finds its programs), else a
-    partial of it, hashed by identity: jit's static arguments must hash."""
+    """f itself, refused unless it hashes: the programs are kept per `f` (a static argument
+    of jit), and an unhashable one wrapped per call compiled anew and stayed cached, with
+    everything it held, for the life of the process."""
     try:
         hash(f)
-        return f
     except TypeError:
-        return functools.partial(f)
+        raise TypeError(
+            f"f ({type(f).__name__}) is not hashable, and the compiled programs are kept per "
+            "f: pass a function or a frozen dataclass, with its parameters in args=") from None
+    return f
 
 
 def _bucket(rows: int) -> int:

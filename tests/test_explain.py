@@ -231,3 +231,33 @@ def test_credit_heads_of_one_structure_share_programs_and_keep_no_parameters():
     gc.collect()
     assert sizes[1] == sizes[0]
     assert [r() is None for r in kept] == [True, True]
+
+
+def test_an_unhashable_function_is_refused_before_it_is_cached():
+    """An unhashable f was wrapped in a fresh partial per call: each call compiled anew and
+    jit's static-argument cache kept every wrapper, and the parameters it held, alive. It
+    is now refused, naming the fix, and nothing is compiled or kept for it."""
+    import dataclasses
+    import gc
+    import weakref
+
+    from fjax.explain import _chunk
+
+    @dataclasses.dataclass   # eq without frozen: __hash__ is None
+    class Closure:
+        w: np.ndarray
+
+        def __call__(self, v):
+            return jnp.dot(v, self.w)
+
+    f = Closure(np.ones(5, np.float32))
+    x, ref = RNG.normal(size=(3, 5)).astype(np.float32), np.zeros(5, np.float32)
+    before = _chunk._cache_size()
+    for call in (integrated_gradients, lambda *a: complete_integrated_gradients(*a, 1e-3)):
+        with pytest.raises(TypeError, match="args="):
+            call(f, x, ref)
+    assert _chunk._cache_size() == before
+    kept = weakref.ref(f)
+    del f
+    gc.collect()
+    assert kept() is None
