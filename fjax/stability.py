@@ -62,10 +62,7 @@ def psi_chance_of_shares(p: np.ndarray, n: int, m: int, level: float = 0.95,
                          eps: float = 1e-4) -> float:
     """`psi_chance` over given bins with shares `p`: the `level` quantile of the PSI of
     samples of `n` (actual) against `m` (expected) drawn from `p`."""
-    rng = np.random.default_rng(0)
-    chance = psi_of_shares(rng.multinomial(m, p, size=CHANCE_DRAWS) / m,
-                           rng.multinomial(n, p, size=CHANCE_DRAWS) / n, eps)
-    return float(np.quantile(chance, level))
+    return float(np.quantile(_chance_psis(p, n, m, 1, eps)[:, 0], level))
 
 
 def psi_chance_folds(expected: np.ndarray, n: int, m: int, k: int, bins: int = 10,
@@ -76,12 +73,18 @@ def psi_chance_folds(expected: np.ndarray, n: int, m: int, k: int, bins: int = 1
     A mean of k PSIs is judged against the first and the worst fold against the second:
     one fold's own level (`psi_chance`) is 1 in 1,000 for a mean of 5 folds, and one of 5
     folds passes it 1 in 5."""
-    p = shares(expected, psi_bins(expected, bins))
-    rng = np.random.default_rng(0)
-    fold_psi = psi_of_shares(rng.multinomial(m, p, size=(CHANCE_DRAWS, k)) / m,
-                             rng.multinomial(n, p, size=(CHANCE_DRAWS, k)) / n, eps)
+    fold_psi = _chance_psis(shares(expected, psi_bins(expected, bins)), n, m, k, eps)
     return (float(np.quantile(fold_psi.mean(axis=1), 0.95)),
             float(np.quantile(fold_psi.max(axis=1), 0.95)))
+
+
+def _chance_psis(p: np.ndarray, n: int, m: int, k: int, eps: float) -> np.ndarray:
+    """f64[CHANCE_DRAWS, k] PSIs of k seeded pairs of samples, `n` (actual) against `m`
+    (expected) values drawn from the bin shares `p`, per draw: the one drawing of every
+    chance level here (k = 1 for one sample)."""
+    rng = np.random.default_rng(0)
+    return psi_of_shares(rng.multinomial(m, p, size=(CHANCE_DRAWS, k)) / m,
+                         rng.multinomial(n, p, size=(CHANCE_DRAWS, k)) / n, eps)
 
 
 def psi_verdict(value: float, chance: float,
