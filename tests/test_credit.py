@@ -1147,6 +1147,9 @@ def test_the_report_reads_the_train_vs_validation_psi_as_k_folds(logistic_run):
     assert (stability["psi_train_vs_val_mean_chance_95"],
             stability["psi_train_vs_val_max_chance_95"]) == pytest.approx(chance)
     assert stability["psi_train_vs_val_max"] == pytest.approx(fold_psi.max())
+    assert sorted(key for key in stability if key.startswith("psi_train_vs_val")) == [
+        "psi_train_vs_val_max", "psi_train_vs_val_max_chance_95", "psi_train_vs_val_mean",
+        "psi_train_vs_val_mean_chance_95", "psi_train_vs_val_std"]   # no one-fold level
     line = next(x for x in (path / "report.md").read_text().splitlines()
                 if "PSI train vs validation" in x)
     mean = psi_verdict(fold_psi.mean(), chance[0],

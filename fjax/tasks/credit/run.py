@@ -355,8 +355,6 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                                                data.folds.k)
     stability = {"psi_train_vs_val_mean": float(per_fold["psi"].mean()),
                  "psi_train_vs_val_std": float(per_fold["psi"].std(ddof=1)),
-                 "psi_train_vs_val_chance_95": psi_chance(train_scores, round(n_val),
-                                                          round(n_train)),
                  "psi_train_vs_val_mean_chance_95": chance_mean,
                  "psi_train_vs_val_max": float(per_fold["psi"].max()),
                  "psi_train_vs_val_max_chance_95": chance_max}
