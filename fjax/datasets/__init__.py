@@ -110,9 +110,10 @@ class Dates(NamedTuple):
 
 def read_dates(column: pd.Series, described: str, fix: str = "",
                local_days: str = "write local times without offsets") -> Dates:
-    """(`column` as naive datetimes, whether they are UTC rather than the file's own
-    wall-clock times, so outputs can say so, and the offsets of their written clocks
-    from those UTC times); `described` names it in messages ("column
+    """`Dates`: `column` as naive datetimes, whether they are UTC rather than the file's own
+    wall-clock times (so outputs can say so), the offsets of their written clocks from
+    those UTC times, and the one UTC offset of times kept on their written clock (so
+    outputs can name it); `described` names it in messages ("column
     'Date' of my.csv"), and `fix` adds a caller's own remedy to them. Times written with one UTC
     offset keep their wall-clock times, so days are the data's own. Several offsets (a
     daylight-saving change, or times with and without one) are read as UTC, with a
