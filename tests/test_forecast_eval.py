@@ -736,6 +736,33 @@ def test_times_written_with_one_offset_keep_it_in_the_outputs(tmp_path):
     assert not facts["utc"]
 
 
+def test_times_written_in_gmt_name_the_utc_clock(tmp_path):
+    """Times written "... GMT" were read on pandas' UTC zone, but the offset check knew only
+    Z, UTC and numeric offsets, so the outputs named no clock and wrote bare times. GMT is
+    UTC+00:00: the CSV dates now carry +00:00 (pandas' own reading of the text is the
+    oracle) and the data line names UTC."""
+    from fjax.tasks.forecast.data import data_facts
+    from fjax.tasks.forecast.report import data_line, forecast_frame
+    stamps = pd.date_range("2024-03-01 09:00", periods=120, freq="h")
+    written = [t.strftime("%Y-%m-%d %H:%M:%S GMT") for t in stamps]
+    prices = 100 + np.cumsum(np.random.default_rng(4).normal(0, 1, 120))
+    pd.DataFrame({"Date": written, "p": prices}).to_csv(tmp_path / "gmt.csv", index=False)
+    cfg = ForecastDataConfig(path=str(tmp_path / "gmt.csv"), target="p", window=5,
+                             horizon=2)
+    evaluation = EvaluationConfig(season=24, moving_average=4)
+    data = prepare(cfg, evaluation)
+    ev = evaluate(data, PriceForecast(point=data.actual[data.test_index]), evaluation,
+                  stride=1)
+    instants = pd.to_datetime(pd.Series(written))
+    assert str(instants.dt.tz) == "UTC"
+    out = pd.read_csv(io.StringIO(forecast_frame(data, ev).to_csv(index=False)))
+    assert out["date"].iloc[-1] == "2024-03-06 08:00:00+00:00"
+    assert pd.to_datetime(out["date"]).iloc[-1] == instants.iloc[-1]
+    facts = data_facts(data, cfg)
+    assert facts["clock"] == "UTC" and not facts["utc"]
+    assert "to 2024-03-06 08:00 (times as written, UTC" in data_line(facts)
+
+
 def test_the_loss_history_shown_is_each_origins_chosen_members():
     """Two compile groups, the second stopped an epoch earlier; origin 1 chose a point of
     group 2, origin 2 one of group 1: per epoch, origin 1's seeds from group 2, then

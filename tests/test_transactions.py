@@ -626,16 +626,19 @@ def test_to_frame_writes_a_zones_times_as_its_local_times_with_the_zone():
 def test_a_timezone_converts_written_offsets_to_its_clock():
     """An explicit zone wins over written offsets: a file of UTC times written with Z (one
     offset) or with several offsets reads on New York's clock, as the standard library
-    converts them, without the warning that days run from midnight UTC."""
+    converts them, without the warning that days run from midnight UTC. Times written
+    with GMT were read as New York's wall clocks (5 hours late): GMT is +00:00."""
     one = ["2024-03-10T01:00:00Z", "2024-03-10T07:30:00Z", "2024-03-11T03:00:00Z"]
     several = ["2024-03-09 20:00-05:00", "2024-03-10 08:30+01:00", "2024-03-11 03:00+00:00"]
-    for written in (one, several):
+    gmt = ["2024-03-10 01:00:00 GMT", "2024-03-10 07:30:00 GMT", "2024-03-11 03:00:00 GMT"]
+    for written in (one, several, gmt):
         with warnings.catch_warnings():
             warnings.simplefilter("error", UserWarning)
             tx = from_frame(_timed(written), NAMES, timezone="America/New_York")
-        clocks = [datetime.fromisoformat(w).astimezone(NEW_YORK) for w in written]
+        iso = [w.replace(" GMT", "+00:00") for w in written]
+        clocks = [datetime.fromisoformat(w).astimezone(NEW_YORK) for w in iso]
         _on_clocks(tx, clocks)
-        instants = [datetime.fromisoformat(w).timestamp() for w in written]
+        instants = [datetime.fromisoformat(w).timestamp() for w in iso]
         assert list(np.diff(tx.seconds)) == list(np.diff(instants))
 
 

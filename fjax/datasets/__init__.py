@@ -164,7 +164,7 @@ def read_dates(column: pd.Series, described: str, fix: str = "",
         return Dates(dates, False, None)
     wall = dates.dt.tz_localize(None)
     offset = (_one_offset(wall, dates.dt.tz_convert("UTC").dt.tz_localize(None))
-              if writes_offset(column).any() else None)   # not a zone's name (GMT)
+              if writes_offset(column).any() else None)   # not GMT+1 (pandas: -01:00)
     return Dates(wall, False, None, offset)
 
 
@@ -214,14 +214,14 @@ def midnights(wall: pd.Series) -> bool:
     return bool((present == present.dt.normalize()).all())
 
 
-WRITTEN_OFFSET = re.compile(r"^(.*\d:\d{2}(?::\d{2}(?:\.\d+)?)?)"      # a time, then
-                            r"\s*(?:Z|UTC|[+-]\d{2}(?::?\d{2})?)\s*$",   # its offset (-05:00, Z)
+WRITTEN_OFFSET = re.compile(r"^(.*\d:\d{2}(?::\d{2}(?:\.\d+)?)?)"        # a time, then its
+                            r"\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)\s*$",   # offset (-05:00, Z)
                             re.IGNORECASE)
 
 
 def writes_offset(column: pd.Series) -> pd.Series:
-    """bool per row of text `column`: whether it writes a UTC offset (-05:00, Z) after its
-    time; missing rows do not."""
+    """bool per row of text `column`: whether it writes a UTC offset (-05:00, Z, GMT) after
+    its time; missing rows do not."""
     return column.astype(str).str.match(WRITTEN_OFFSET)
 
 
