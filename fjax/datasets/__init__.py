@@ -294,7 +294,8 @@ def dataset_path(name: str) -> Path:
     return DATA_DIR / DATASETS[name]
 
 
-def load_dataset(name_or_path: str | os.PathLike, *, date_column: str | None = None) -> pd.DataFrame:
+def load_dataset(name_or_path: str | os.PathLike, *,
+                 date_column: str | None = None) -> pd.DataFrame:
     """A DataFrame with parsed dates and typed columns.
 
     Embedded names: "sp500" (Date as datetime64, prices float64, Volume int64) and
