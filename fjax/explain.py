@@ -59,7 +59,8 @@ def _chunk(f: Callable, args: tuple, total: jax.Array, rows: jax.Array,
 
 @functools.partial(jax.jit, static_argnums=0)
 def _values(f: Callable, args: tuple, x: jax.Array) -> jax.Array:
-    """f32[n] f at each row of x, one program per `f` and shape."""
+    """f32[n] f at each row of x, one program per `f` and shape (pass rows padded to
+    their bucket, `_padded`, so that row counts share programs)."""
     return jax.vmap(lambda v: f(v, *args))(x)
 
 
@@ -87,14 +88,19 @@ def _bucket(rows: int) -> int:
     return max(8, 1 << (rows - 1).bit_length())
 
 
+def _padded(x: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """f32[bucket, d]: the rows of x, then the reference up to their bucket (`_bucket`)."""
+    rows = np.broadcast_to(reference, (_bucket(len(x)), x.shape[1])).copy()
+    rows[:len(x)] = x
+    return rows
+
+
 def _integrate(f: Callable, x: np.ndarray, reference: np.ndarray, steps: int,
                args: tuple) -> np.ndarray:
     """f32[n, d] integrated gradients of `steps` midpoints by `_chunk`, CHUNK steps a
     call (zero-weighted padding fills the last), rows padded with the reference (which
     adds nothing) to their bucket."""
-    n = len(x)
-    rows = np.broadcast_to(reference, (_bucket(n), x.shape[1])).copy()
-    rows[:n] = x
+    n, rows = len(x), _padded(x, reference)
     index = np.arange(-(-steps // CHUNK) * CHUNK, dtype=np.float32)
     alphas = ((index + np.float32(0.5)) / np.float32(steps)).reshape(-1, CHUNK)
     weights = (np.where(index < steps, np.float32(1), np.float32(0))
@@ -132,10 +138,12 @@ def complete_integrated_gradients(f: Callable[..., jax.Array], x: jax.Array,
     the columns' errors cancel in its sum (stopped at 1e-3 by it, attributions were still
     off by 0.004 in logit); the change from halving the step, which is about the error of
     the coarser rule where it converges as 1/steps (a ReLU network), bounds each column.
-    A later call with the same `f` (an equal one), whatever its `args`, reuses its compiled
-    programs (`integrated_gradients` on closures)."""
+    A later call with the same `f` (an equal one), whatever its `args`, and as many rows
+    up to a power of two (`_bucket`), reuses its compiled programs (`integrated_gradients`
+    on closures)."""
     x, reference, f = np.asarray(x, np.float32), np.asarray(reference, np.float32), _static(f)
-    gap = np.asarray(_values(f, args, x), np.float64) - float(_value(f, args, reference))
+    values = np.asarray(_values(f, args, _padded(x, reference)), np.float64)[:len(x)]
+    gap = values - float(_value(f, args, reference))   # rows in buckets, as `_integrate`'s
     phi = np.array(_integrate(f, x, reference, steps, args), np.float64)
     change = np.full(len(phi), np.inf)
     todo = np.arange(len(phi))

@@ -176,11 +176,14 @@ def test_doubling_the_steps_traces_one_program_per_row_bucket():
     np.testing.assert_allclose(phi, want, rtol=1e-4, atol=1e-5)
 
 
-def test_a_second_call_with_the_same_function_traces_nothing():
+@pytest.mark.parametrize("rows", [12, 10])
+def test_a_second_call_with_the_same_function_traces_nothing(rows):
     """Each call jitted fresh closures, so every credit explanation traced and compiled
     its programs again; the programs now take f as a static argument. A second call, with
-    new rows of the same shape and another reference, traces f no more and gives what a
-    float64 midpoint reference does."""
+    new rows (as many, or 10 after 12: the same bucket, `_bucket`, where the gap f(x) -
+    f(ref) was evaluated unpadded and traced f again) and another reference, traces f no
+    more and gives what a float64 midpoint reference does, its completeness errors those
+    of f itself evaluated row by row."""
     net, grad = _relu_net(seed=6)
     traced = []
 
@@ -192,12 +195,14 @@ def test_a_second_call_with_the_same_function_traces_nothing():
     complete_integrated_gradients(f, RNG.normal(size=(12, 5)).astype(np.float32), ref,
                                   tolerance=0.0, max_steps=256)
     first = len(traced)
-    x = RNG.normal(size=(12, 5)).astype(np.float32)
+    x = RNG.normal(size=(rows, 5)).astype(np.float32)
     ref = RNG.normal(size=5).astype(np.float32)
-    phi, _ = complete_integrated_gradients(f, x, ref, tolerance=0.0, max_steps=256)
+    phi, error = complete_integrated_gradients(f, x, ref, tolerance=0.0, max_steps=256)
     assert len(traced) == first
     want = _midpoint_reference(grad, x.astype(np.float64), ref.astype(np.float64), steps=256)
     np.testing.assert_allclose(phi, want, rtol=1e-4, atol=1e-5)
+    gap = np.array([float(net(v)) for v in x]) - float(net(ref))
+    np.testing.assert_allclose(error, np.abs(phi.sum(axis=1) - gap), atol=1e-5)
 
 
 def test_credit_heads_of_one_structure_share_programs_and_keep_no_parameters():
