@@ -327,8 +327,8 @@ def _keras_step(name: str, p, g, state: dict, lr: float, mom: float, wd: float,
 def test_the_keras_optimizer_equivalents_the_docs_name(name, momentum, weight_decay):
     """docs/FROM_KERAS.md: each optimizer equals Keras 3's with the settings it names, over
     8 steps of changing gradients of size 1e-2 in float64: exactly but for Adam, where
-    Keras adds epsilon before the bias correction (3e-5 of the parameters' moves at this
-    size; Keras's default epsilon of 1e-7 would be 4e-4 off, and RMSprop's 6e-3)."""
+    Keras adds epsilon before the bias correction (7e-5 of the parameters' moves here;
+    Keras's default epsilon of 1e-7 would be 7e-4 off, and RMSprop's 1e-2 to 2.5e-2)."""
     cfg = OptimConfig(name=name, learning_rate=0.05, momentum=momentum or None,
                       weight_decay=weight_decay)
     with jax.enable_x64(True):
