@@ -704,6 +704,22 @@ def test_dates_read_as_utc_are_written_and_reported_as_utc(tmp_path):
 
 
 
+def _hourly_evaluation(tmp_path, written_as: str) -> tuple:
+    """(the dates as written, config, data, evaluation) of 120 hourly prices from
+    2024-03-01 09:00 written with strftime format `written_as`, naive forecasts tested."""
+    stamps = pd.date_range("2024-03-01 09:00", periods=120, freq="h")
+    written = [t.strftime(written_as) for t in stamps]
+    prices = 100 + np.cumsum(np.random.default_rng(4).normal(0, 1, 120))
+    pd.DataFrame({"Date": written, "p": prices}).to_csv(tmp_path / "hours.csv", index=False)
+    cfg = ForecastDataConfig(path=str(tmp_path / "hours.csv"), target="p", window=5,
+                             horizon=2)
+    evaluation = EvaluationConfig(season=24, moving_average=4)
+    data = prepare(cfg, evaluation)
+    ev = evaluate(data, PriceForecast(point=data.actual[data.test_index]), evaluation,
+                  stride=1)
+    return written, cfg, data, ev
+
+
 def test_times_written_with_one_offset_keep_it_in_the_outputs(tmp_path):
     """Hourly bars written with +08:00 keep their wall clocks, but forecast.csv, ahead.csv
     and the report dropped the offset and never named it, so the outputs read as another
@@ -711,16 +727,7 @@ def test_times_written_with_one_offset_keep_it_in_the_outputs(tmp_path):
     date is the instant the file wrote, and the data line names the clock."""
     from fjax.tasks.forecast.data import data_facts
     from fjax.tasks.forecast.report import ahead_frame, data_line, forecast_frame
-    stamps = pd.date_range("2024-03-01 09:00", periods=120, freq="h")
-    written = [t.strftime("%Y-%m-%dT%H:%M:%S+08:00") for t in stamps]
-    prices = 100 + np.cumsum(np.random.default_rng(4).normal(0, 1, 120))
-    pd.DataFrame({"Date": written, "p": prices}).to_csv(tmp_path / "sgt.csv", index=False)
-    cfg = ForecastDataConfig(path=str(tmp_path / "sgt.csv"), target="p", window=5,
-                             horizon=2)
-    evaluation = EvaluationConfig(season=24, moving_average=4)
-    data = prepare(cfg, evaluation)
-    ev = evaluate(data, PriceForecast(point=data.actual[data.test_index]), evaluation,
-                  stride=1)
+    written, cfg, data, ev = _hourly_evaluation(tmp_path, "%Y-%m-%dT%H:%M:%S+08:00")
     instants = pd.to_datetime(pd.Series(written))   # the oracle: pandas reads the offset
     out = pd.read_csv(io.StringIO(forecast_frame(data, ev).to_csv(index=False)))
     assert out["date"].iloc[-1] == written[-1].replace("T", " ")
@@ -743,16 +750,7 @@ def test_times_written_in_gmt_name_the_utc_clock(tmp_path):
     oracle) and the data line names UTC."""
     from fjax.tasks.forecast.data import data_facts
     from fjax.tasks.forecast.report import data_line, forecast_frame
-    stamps = pd.date_range("2024-03-01 09:00", periods=120, freq="h")
-    written = [t.strftime("%Y-%m-%d %H:%M:%S GMT") for t in stamps]
-    prices = 100 + np.cumsum(np.random.default_rng(4).normal(0, 1, 120))
-    pd.DataFrame({"Date": written, "p": prices}).to_csv(tmp_path / "gmt.csv", index=False)
-    cfg = ForecastDataConfig(path=str(tmp_path / "gmt.csv"), target="p", window=5,
-                             horizon=2)
-    evaluation = EvaluationConfig(season=24, moving_average=4)
-    data = prepare(cfg, evaluation)
-    ev = evaluate(data, PriceForecast(point=data.actual[data.test_index]), evaluation,
-                  stride=1)
+    written, cfg, data, ev = _hourly_evaluation(tmp_path, "%Y-%m-%d %H:%M:%S GMT")
     instants = pd.to_datetime(pd.Series(written))
     assert str(instants.dt.tz) == "UTC"
     out = pd.read_csv(io.StringIO(forecast_frame(data, ev).to_csv(index=False)))
