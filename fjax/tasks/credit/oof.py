@@ -48,8 +48,8 @@ def oof_pd(z: np.ndarray, members: pd.DataFrame, folds: Folds) -> np.ndarray:
 
 
 def log_loss_f64(pd_: np.ndarray, y: np.ndarray) -> float:
-    """Log-loss in float64, PDs clipped as `fjax.metrics.log_loss` clips them (an isotonic
-    block at 0 or 1 would otherwise give inf)."""
+    """Log-loss in float64, PDs clipped as `fjax.metrics.log_loss` clips them (a steep Platt
+    fit's PD can underflow to 0, an infinite log-loss; isotonic's are shrunk off 0 and 1)."""
     p = np.clip(pd_, LOG_LOSS_EPS, 1 - LOG_LOSS_EPS)
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
 
