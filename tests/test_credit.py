@@ -1266,6 +1266,9 @@ def test_the_per_fold_table_says_whose_pds_and_how_calibration_did():
         assert (f"mean Brier 0.2150 against 0.2000 uncalibrated, log-loss {np.mean(ll):.4f} "
                 f"against 0.6000, so calibration {verdict}") in text
         assert "clipped" not in text
+    for clipped, said in ((1, "1 calibrated PD was clipped"), (2, "2 calibrated PDs were clipped")):
+        calibrated["decision"]["cal_log_loss_clipped"] = clipped
+        assert said in per_fold_text(calibrated, worse)
 
 
 def test_one_encodings_sweep_diverging_leaves_the_other_to_be_chosen(csv_path, tmp_path):

@@ -127,7 +127,8 @@ def per_fold_text(metrics: dict, per_fold: pd.DataFrame) -> str:
                  f"calibration {verdict} here.")
         clipped = metrics["decision"]["cal_log_loss_clipped"]
         if clipped:
-            text += (f" {clipped} calibrated PDs were clipped to [{LOG_LOSS_EPS:g}, 1 - "
+            were = "PD was" if clipped == 1 else "PDs were"
+            text += (f" {clipped} calibrated {were} clipped to [{LOG_LOSS_EPS:g}, 1 - "
                      f"{LOG_LOSS_EPS:g}] for the log-loss (as every fjax log-loss), so it "
                      "is finite.")
     return text
