@@ -167,6 +167,31 @@ def test_predicting_again_traces_and_compiles_nothing(kind):
     assert np.array_equal(first, again) and np.array_equal(again, np.asarray(fresh, np.float64))
 
 
+def test_the_attribution_space_of_an_equal_model_compiles_nothing():
+    """An MLP's embedding of applicants (what its reason codes integrate over) was a jit of
+    a fresh closure per call, compiled anew for every reference and every attribution; it
+    is one program per model structure, equal to `model.apply(..., method="embed")`."""
+    from types import SimpleNamespace
+
+    from fjax.tasks.credit.final import FinalModel
+    cfg = dataclasses.replace(Config(), model=dataclasses.replace(Config().model, kind="mlp"))
+    shape = Shape(n_numeric=4, cardinalities=(3, 5))
+    encoder = SimpleNamespace(num_attributes=("a", "b", "c", "d"), cat_columns=("e", "f"))
+    x = np.random.default_rng(0).normal(size=(30, shape.width)).astype(np.float32)
+    x[:, 4:] = np.abs(x[:, 4:]).round() % 3
+    z = []
+    for seed in (1, 2):
+        params = trainable(cfg, shape).init_fn(jax.random.PRNGKey(seed))
+        final = FinalModel(cfg, encoder, shape, params, x)
+        _space(final, x)
+        with CompileMeter() as meter:
+            z.append(_space(final, x)[0])
+        assert meter.compilations == 0
+        np.testing.assert_array_equal(
+            z[-1], np.asarray(build_model(cfg, shape).apply(params, x, method="embed")))
+    assert not np.array_equal(*z)
+
+
 def test_logistic_reason_codes_are_exact_coefficient_times_value(csv_path):
     cfg = small_config(csv_path)
     data = load(cfg)

@@ -97,13 +97,20 @@ def unknown_as_mix(params: Any, encoder: TabularEncoder) -> Any:
     return {**params, "params": tables}
 
 
+def embed(model: Any, params: Any, x: jax.Array) -> jax.Array:
+    """The MLP's embedding of x (`_embed`: one program per equal model and shapes)."""
+    return model.apply(params, x, method="embed")
+
+
+_embed = jax.jit(embed, static_argnums=0)
+
+
 def _space(final: FinalModel, x: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """The continuous inputs attributions run over, and the attribute of each column."""
     attrs = list(final.encoder.num_attributes)
     if final.config.model.kind == "logistic":
         return np.asarray(x, np.float64), attrs
-    model = final.model
-    z = jax.jit(lambda p, v: model.apply(p, v, method="embed"))(final.params, jnp.asarray(x))
+    z = _embed(final.model, final.params, jnp.asarray(x))
     dim = final.config.model.embedding_dim
     for column in final.encoder.cat_columns:
         attrs += [column] * dim
