@@ -31,7 +31,7 @@ def history_days(delay: int, windows: tuple[int, ...] = WINDOWS) -> int:
     """Days before a transaction that its features read: the terminal windows' longest,
     behind the `delay`-day label delay (the card windows read less). A day with less
     history before it has features unlike a later day's."""
-    return delay + max(windows)
+    return delay + max(windows, default=0)
 
 
 def feature_names(windows: tuple[int, ...] = WINDOWS) -> list[str]:
@@ -82,7 +82,7 @@ def terminal_risk(tx: Transactions, delay_days: int = 7,
     (t - (delay + w) days, t - delay days]: only labels at least `delay` days old. With
     delay 0 the window ends strictly before t: a transaction's own label, and those of
     others in the same second, are not known when it is scored."""
-    order, key = _by_entity(tx.terminal, tx.seconds, (delay_days + max(windows, default=0)) * DAY)
+    order, key = _by_entity(tx.terminal, tx.seconds, history_days(delay_days, windows) * DAY)
     frauds = _prefix(tx.fraud[order])
     end = np.searchsorted(key, key - delay_days * DAY, side="right" if delay_days else "left")
     out = {}
