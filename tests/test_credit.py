@@ -1204,6 +1204,20 @@ def test_one_fold_far_off_or_every_fold_shifted_is_not_read_as_stable():
         assert ("beyond chance" in worst_words) == (beyond == "largest")
 
 
+def test_a_fold_without_a_psi_is_not_counted_among_the_k():
+    """A fold whose every member diverged has no PSI: the mean reads the other 4 folds and
+    says so (it said "mean of 5 folds" over 4), and with none the sentence says why."""
+    from fjax.tasks.credit.report import fold_psi_words
+    stability = {"psi_train_vs_val_mean": 0.02, "psi_train_vs_val_mean_chance_95": 0.08,
+                 "psi_train_vs_val_max": 0.02, "psi_train_vs_val_max_chance_95": 0.14}
+    per_fold = pd.DataFrame({"fold": range(5), "psi": [0.02, 0.02, np.nan, 0.02, 0.02]})
+    words = fold_psi_words(stability, per_fold)
+    assert words.startswith("mean of 4 folds (1 without a PSI: every member diverged): ")
+    assert "the largest of 4 such folds" in words
+    none = per_fold.assign(psi=np.nan)
+    assert fold_psi_words(stability, none) == "no fold has a PSI (every member diverged)"
+
+
 def test_notes_say_which_numbers_carry_selection_optimism(csv_path):
     from fjax.tasks.credit.run import report_notes
     own = small_config(csv_path)

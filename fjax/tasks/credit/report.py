@@ -529,9 +529,13 @@ def fold_psi_words(stability: dict, per_fold: pd.DataFrame) -> str:
     """The per-fold train-vs-validation PSIs read as k folds: their mean against what k
     folds' mean reaches by chance, the largest against what the largest of k reaches (a
     mean judged at one fold's level, or one fold among k, passes far too easily)."""
-    k = len(per_fold)
+    k = int(per_fold["psi"].notna().sum())   # a fold whose every member diverged has none
+    if k == 0:
+        return "no fold has a PSI (every member diverged)"
     worst = per_fold.loc[per_fold["psi"].idxmax()]
-    return (f"mean of {k} folds: " + psi_verdict(
+    missing = len(per_fold) - k
+    return (f"mean of {k} folds" + (f" ({missing} without a PSI: every member diverged)"
+                                    if missing else "") + ": " + psi_verdict(
                 stability["psi_train_vs_val_mean"], stability["psi_train_vs_val_mean_chance_95"],
                 f"{k} folds of same-size samples of the training scores reach a mean of")
             + f"; largest, fold {int(worst['fold'])}'s {worst['psi']:.4f}: " + psi_verdict(

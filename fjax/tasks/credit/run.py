@@ -351,8 +351,9 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     run_dir.bytes(MODEL_FILE, model_bytes(SavedModel(
         config, final, oof.calibrator, oof.threshold, scale, train_scores)))
     n_train, n_val = ((m > 0).sum(axis=1).mean() for m in (data.folds.train, data.folds.val))
+    with_psi = max(int(per_fold["psi"].notna().sum()), 1)   # the folds the mean reads
     chance_mean, chance_max = psi_chance_folds(train_scores, round(n_val), round(n_train),
-                                               data.folds.k)
+                                               with_psi)
     stability = {"psi_train_vs_val_mean": float(per_fold["psi"].mean()),
                  "psi_train_vs_val_std": float(per_fold["psi"].std(ddof=1)),
                  "psi_train_vs_val_mean_chance_95": chance_mean,
