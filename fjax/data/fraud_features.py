@@ -20,6 +20,8 @@ row. Each window is two `searchsorted` calls over rows sorted by (entity, time).
 
 from __future__ import annotations
 
+from itertools import chain
+
 import numpy as np
 
 from fjax.data.transactions import DAY, Transactions
@@ -63,17 +65,20 @@ def _prefix(values: np.ndarray) -> np.ndarray:
 def customer_windows(tx: Transactions, windows: tuple[int, ...] = WINDOWS) -> dict[str, np.ndarray]:
     """Per card: count and mean amount of its transactions in (t - w days, t], this row
     and earlier rows only."""
+    return {name: _unsort(order, v) for name, order, v in _customer_columns(tx, windows)}
+
+
+def _customer_columns(tx: Transactions, windows: tuple[int, ...]):
+    """`customer_windows` one column at a time: (name, row order, values in that order)."""
     order, key = _by_entity(tx.customer, tx.seconds, max(windows, default=0) * DAY)
     pos = np.arange(len(order))
     amounts = _prefix(tx.amount[order])
-    out = {}
     for w in windows:
         first = np.searchsorted(key, key - w * DAY, side="right")
         count = pos + 1 - first
-        mean = (amounts[pos + 1] - amounts[first]) / count
-        out[f"CUSTOMER_ID_NB_TX_{w}DAY_WINDOW"] = _unsort(order, count.astype(np.float64))
-        out[f"CUSTOMER_ID_AVG_AMOUNT_{w}DAY_WINDOW"] = _unsort(order, mean)
-    return out
+        yield f"CUSTOMER_ID_NB_TX_{w}DAY_WINDOW", order, count.astype(np.float64)
+        yield (f"CUSTOMER_ID_AVG_AMOUNT_{w}DAY_WINDOW", order,
+               (amounts[pos + 1] - amounts[first]) / count)
 
 
 def terminal_risk(tx: Transactions, delay_days: int = 7,
@@ -82,18 +87,22 @@ def terminal_risk(tx: Transactions, delay_days: int = 7,
     (t - (delay + w) days, t - delay days]: only labels at least `delay` days old. With
     delay 0 the window ends strictly before t: a transaction's own label, and those of
     others in the same second, are not known when it is scored."""
+    return {name: _unsort(order, v)
+            for name, order, v in _terminal_columns(tx, delay_days, windows)}
+
+
+def _terminal_columns(tx: Transactions, delay_days: int, windows: tuple[int, ...]):
+    """`terminal_risk` one column at a time: (name, row order, values in that order)."""
     order, key = _by_entity(tx.terminal, tx.seconds, history_days(delay_days, windows) * DAY)
     frauds = _prefix(tx.fraud[order])
     end = np.searchsorted(key, key - delay_days * DAY, side="right" if delay_days else "left")
-    out = {}
     for w in windows:
         begin = np.searchsorted(key, key - (delay_days + w) * DAY, side="right")
         count = (end - begin).astype(np.float64)
-        risk = np.divide(frauds[end] - frauds[begin], count, out=np.zeros_like(count),
-                         where=count > 0)
-        out[f"TERMINAL_ID_NB_TX_{w}DAY_WINDOW"] = _unsort(order, count)
-        out[f"TERMINAL_ID_RISK_{w}DAY_WINDOW"] = _unsort(order, risk)
-    return out
+        yield f"TERMINAL_ID_NB_TX_{w}DAY_WINDOW", order, count
+        yield (f"TERMINAL_ID_RISK_{w}DAY_WINDOW", order,
+               np.divide(frauds[end] - frauds[begin], count, out=np.zeros_like(count),
+                         where=count > 0))
 
 
 def _unsort(order: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:
@@ -104,19 +113,22 @@ def _unsort(order: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:
 
 def handbook_features(tx: Transactions, delay_days: int = 7,
                       windows: tuple[int, ...] = WINDOWS) -> tuple[list[str], np.ndarray]:
-    """(names, f32[n, 3 + 4 len(windows)]) in the order of `feature_names`."""
+    """(names, f32[n, 3 + 4 len(windows)]) in the order of `feature_names`. Each column
+    goes into the float32 result as it is computed (the windows' straight from their
+    sorted order): all of them in float64 beside the result and its transposed copy
+    were 240 bytes a row, the largest step of a run's memory."""
     if delay_days < 0:
         raise ValueError(f"delay_days must be >= 0, got {delay_days}")
-    hour = (tx.clock_seconds % DAY) // 3600   # local clocks, also with several UTC offsets
-    columns = {"TX_AMOUNT": tx.amount,
-               "TX_DURING_WEEKEND": (tx.weekday >= 5).astype(np.float64),
-               "TX_DURING_NIGHT": (hour <= 6).astype(np.float64),
-               **customer_windows(tx, windows), **terminal_risk(tx, delay_days, windows)}
     names = feature_names(windows)
-    out = np.empty((len(names), len(tx)), np.float32)   # column-major fill, one transpose
-    for i, name in enumerate(names):
-        out[i] = columns[name]
-    return names, np.ascontiguousarray(out.T)
+    out = np.empty((len(tx), len(names)), np.float32)
+    hour = (tx.clock_seconds % DAY) // 3600   # local clocks, also with several UTC offsets
+    out[:, 0] = tx.amount
+    out[:, 1] = tx.weekday >= 5
+    out[:, 2] = hour <= 6
+    for name, order, values in chain(_customer_columns(tx, windows),
+                                     _terminal_columns(tx, delay_days, windows)):
+        out[order, names.index(name)] = values
+    return names, out
 
 
 def previous_rows(tx: Transactions, length: int) -> np.ndarray:
