@@ -86,8 +86,9 @@ def loss_curves(history: Sequence[Mapping], path: str | Path,
     ax.set_ylabel(ylabel + (", log scale" if logged else ""))
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2,
-              frameon=False)
+    if drawn:   # a legend of nothing makes matplotlib warn
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2,
+                  frameon=False)
     return save_figure(fig, path)
 
 
