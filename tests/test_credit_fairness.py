@@ -79,6 +79,19 @@ def test_the_default_protected_columns_follow_the_data_source():
                                                                    3, 1, 1))
 
 
+def test_the_embedded_data_by_name_is_the_embedded_data():
+    """`--data.path german_credit` loads the embedded data, yet only its cost note knew:
+    its sex and nationality columns were scored, unprotected, as a file's would be."""
+    from fjax.tasks.credit.report import report_title
+    named, default = CreditDataConfig(path="german_credit"), CreditDataConfig()
+    assert named.protected_columns == default.protected_columns == GERMAN
+    assert not set(GERMAN) & set(load(quick(named)).schema.features)
+    assert report_notes(Config(data=named), 5, 1, 1) == report_notes(Config(data=default), 5, 1, 1)
+    assert named.embedded and default.embedded and not CreditDataConfig(path="x.csv").embedded
+    assert report_title(named) == report_title(default) != report_title(
+        CreditDataConfig(path="german_credit.csv"))
+
+
 def test_the_embedded_data_is_scored_without_sex_marital_status_or_origin(german_run):
     assert not set(GERMAN) & set(load(quick(CreditDataConfig())).schema.features)
     encoder = (german_run / "encoder.json").read_text()

@@ -1430,7 +1430,7 @@ def test_the_reports_are_titled_by_their_data_not_the_run_name():
     assert fraud_title(Config().data) == ("Fraud detection: simulated transactions "
                                           "(handbook generator, seed "
                                           f"{Config().data.simulation_seed})")
-    assert credit_title(CreditDataConfig().path) == (
+    assert credit_title(CreditDataConfig()) == (
         "Credit scoring: embedded German credit (fjax/datasets/data/germancredit.csv)")
 
 

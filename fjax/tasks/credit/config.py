@@ -99,11 +99,17 @@ class CreditDataConfig(DataConfig):
         check_positive(self, "cost_fp")
 
     @property
+    def embedded(self) -> bool:
+        """Whether the applicants are the embedded German credit data (no path, or the
+        dataset's name): the defaults and notes that follow the data source read this."""
+        return self.path in (None, "german_credit")
+
+    @property
     def protected_columns(self) -> tuple[str, ...]:
         """`protected`, or its default for the data source (see `protected`)."""
         if self.protected is not None:
             return self.protected
-        return GERMAN_PROTECTED if self.path is None else ()
+        return GERMAN_PROTECTED if self.embedded else ()
 
     def check_protected(self) -> None:
         """A protected column is never scored, so it cannot hold another role."""

@@ -12,6 +12,7 @@ from fjax.report.files import RunDir, figure_lines, markdown_table
 from fjax.stability import psi_verdict
 from fjax.tasks.credit.age import ELDERLY, TOLERANCE, age_table
 from fjax.tasks.credit.characteristics import LEAK_AUC, SHIFT_CSI
+from fjax.tasks.credit.config import CreditDataConfig
 from fjax.tasks.credit.fairness import PD_INPUT
 from fjax.tasks.credit.oof import OutOfFold
 from fjax.tasks.credit.selection import corrected_t
@@ -543,11 +544,11 @@ def fold_psi_words(stability: dict, per_fold: pd.DataFrame) -> str:
                 f"the largest of {k} such folds reaches"))
 
 
-def report_title(path: str | None) -> str:
+def report_title(data: CreditDataConfig) -> str:
     """report.md's title: the applicants scored (the file, or the embedded German credit
     data), as forecast's names its series; the run's name is its folder's already."""
-    return "Credit scoring: " + (repr(path) if path else
-                                 "embedded German credit (fjax/datasets/data/germancredit.csv)")
+    return "Credit scoring: " + ("embedded German credit (fjax/datasets/data/germancredit.csv)"
+                                 if data.embedded else repr(data.path))
 
 
 def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,

@@ -210,8 +210,7 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
                      "an applicant it trained on (folds stratified by the applicant's worst "
                      "label).")
     d, defaults = config.data, CreditDataConfig()
-    if (d.path not in (None, "german_credit")
-            and (d.cost_fn, d.cost_fp) == (defaults.cost_fn, defaults.cost_fp)):
+    if not d.embedded and (d.cost_fn, d.cost_fp) == (defaults.cost_fn, defaults.cost_fp):
         rate = "" if bad_rate is None else f", this file's {bad_rate:.3f}"
         notes.append(f"The costs are fjax's defaults, German credit's documented ones "
                      f"(accepting a bad applicant {d.cost_fn:g}, rejecting a good one "
@@ -228,8 +227,8 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
         notes.append("The best of several configurations is chosen on the same folds it is "
                      "scored on; its mean, and its lead over the others, are slightly "
                      "optimistic (no nested CV).")
-    elif config.data.path is None and all(getattr(config, part) == getattr(Config(), part)
-                                          for part in ("model", "loss", "optim", "train")):
+    elif config.data.embedded and all(getattr(config, part) == getattr(Config(), part)
+                                      for part in ("model", "loss", "optim", "train")):
         notes.append("The default settings were chosen by 5-fold cross-validation on this "
                      "same German credit data, so its metrics here carry a little of the "
                      "same selection optimism; on your own data they do not.")
@@ -441,7 +440,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                          final_facts["attribution_completeness_max_error"])
     notes = [*dict.fromkeys(r.blown_up for r in results if r.blown_up), *notes]
     run_dir.text("report.md", report_markdown(
-        title=report_title(config.data.path), metrics=metrics_json,
+        title=report_title(config.data), metrics=metrics_json,
         per_fold=per_fold, summary=search.summary, importance=imp, points=points,
         characteristics=chars, images=images, notes=notes, bands=bands))
     finish_run(run_dir, OUTPUTS)
