@@ -60,6 +60,12 @@ def _fractions_ok(test_fraction: float, val_fraction: float) -> None:
                          f"test_fraction + val_fraction < 1, got {val_fraction}; use e.g. 0.1")
 
 
+def origin_grid(start: int, last: int, stride: int) -> np.ndarray:
+    """The origins from `start` to `last`, `stride` apart and anchored at `last` (the
+    window whose last target is the data's last row): the oldest rows are left out."""
+    return np.arange(start + (last - start) % stride, last + 1, stride, dtype=np.int64)
+
+
 def plan_windows(n: int, *, window: int, horizon: int, stride: int = 1,
                  test_fraction: float = 0.2, val_fraction: float = 0.0, gap: int = 0,
                  origins: int = 1, training: str = "expanding", rolling_rows: int | None = None,
@@ -83,8 +89,7 @@ def plan_windows(n: int, *, window: int, horizon: int, stride: int = 1,
         if int(value) != value or value < low:
             raise ValueError(f"ForecastDataConfig.{name} must be an integer >= {low}, got {value!r}")
     need = first + window + horizon
-    start, last = first + window, n - horizon   # the earliest and the latest origin
-    grid = np.arange(start + (last - start) % stride, last + 1, stride, dtype=np.int64)
+    grid = origin_grid(first + window, n - horizon, stride)
     if len(grid) == 0:
         raise ValueError(f"{n} rows are too few for one window: window={window} + "
                          f"horizon={horizon} needs {need} rows; lower ForecastDataConfig."

@@ -26,7 +26,7 @@ from fjax.config import to_dict
 from fjax.config_fields import frozen_config
 from fjax.data.series import inputs_first_row, to_inputs
 from fjax.data.timeseries import Series, duration_text, load_series
-from fjax.data.windows import Plan, target_rows
+from fjax.data.windows import Plan, origin_grid, target_rows
 from fjax.datasets import read_table
 from fjax.report.files import RunDir, markdown_table
 from fjax.tasks.experiment import setup_lines, warned_setup_changes
@@ -166,7 +166,9 @@ def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tup
                        series.columns, source)
     z = to_inputs(series.values, d.transform, transforms, series.columns,
                   dates=series.dates, source=source)
-    origins = scored_origins(series.n, max(end, window + first), horizon, d.stride)
+    # the run's grid (`plan_windows`) on the file, from the first window of new targets:
+    # a model trained and tested every `stride` rows is scored as its backtest was
+    origins = origin_grid(max(end, window + first), series.n - horizon, d.stride)
     rows = target_rows(origins, horizon)
     observed = (np.ones(rows.shape, bool) if series.made is None else ~series.made[rows])
     n = len(origins)
@@ -178,18 +180,11 @@ def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tup
                     observed), end
 
 
-def scored_origins(n: int, start: int, horizon: int, stride: int) -> np.ndarray:
-    """The origins scored out of sample: the run's window grid (`plan_windows`) on the
-    file, `stride` rows apart and anchored at its end (the last window's last target is
-    row n - 1), from `start` on. A model trained and tested every `stride` rows is
-    scored as its backtest was."""
-    return np.arange(n - horizon, start - 1, -stride, dtype=np.int64)[::-1]
-
-
 def partial_windows(n: int, start: int, horizon: int, stride: int) -> int:
-    """How many windows of that grid, after its last, forecast the file's last rows but
-    not all their steps (a target past row n - 1): left out of errors.csv, known steps
-    too, so that every step is scored on the same windows, as in the run's backtest."""
+    """How many windows of the scored grid (`origin_grid`), after its last, forecast the
+    file's last rows but not all their steps (a target past row n - 1): left out of
+    errors.csv, known steps too, so that every step is scored on the same windows, as in
+    the run's backtest."""
     return int(np.count_nonzero(np.arange(n - horizon + stride, n, stride) >= start))
 
 
