@@ -30,7 +30,7 @@ from fjax.config import from_json, to_json
 from fjax.data.scalers import Scaler
 from fjax.data.timeseries import median_spacing
 from fjax.tasks.forecast.config import Config
-from fjax.tasks.forecast.data import dates_offset, spacing_facts
+from fjax.tasks.forecast.data import dates_offset, weekend_share
 from fjax.tasks.frozen import read_saved
 
 FORMAT, VERSION = "fjax.ForecastModel", 2
@@ -109,7 +109,6 @@ def deployed(cfg: Config, params, data, ahead: dict, m: dict) -> SavedForecaster
     tail = slice(max(0, data.series.n - data.plan.window - data.first), None)
     dated = np.issubdtype(data.series.dates.dtype, np.datetime64)
     dates = date_numbers(data.series.dates, dated)
-    spacing = spacing_facts(data.series.dates)
     trust = {"per_horizon": {name: {"rmse": m["per_horizon"][name]["rmse"]}
                              for name in ("model", "naive")}}
     if "interval" in m:
@@ -121,5 +120,5 @@ def deployed(cfg: Config, params, data, ahead: dict, m: dict) -> SavedForecaster
         offset=dates_offset(data.series),
         largest_step=int(np.diff(dates).max(initial=0)),
         median_step=median_spacing(dates) if len(dates) > 1 else 0,
-        weekend_share=spacing["weekend_rows"] if spacing else 0.0,
+        weekend_share=weekend_share(data.series.dates),
         naive_scale=data.naive_scale(k), trust=trust)
