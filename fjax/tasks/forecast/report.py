@@ -13,7 +13,8 @@ from fjax.data.timeseries import duration_text
 from fjax.report.files import figure_lines, markdown_table, number_text
 from fjax.tasks.experiment import resumed_from
 from fjax.tasks.forecast.config import Config
-from fjax.tasks.forecast.data import ForecastData, date_texts, next_dates, outage_note
+from fjax.tasks.forecast.data import (ForecastData, date_texts, dates_offset, next_dates,
+                                      outage_note)
 from fjax.tasks.forecast.evaluate import Evaluation
 
 SIGNIFICANT = 12  # digits of forecast.csv's prices: 4 decimals at 3e7, exact to 2 below 1e9
@@ -71,14 +72,13 @@ def csv_dates(data: ForecastData, rows: np.ndarray):
 
 
 def on_clock(data: ForecastData, dates: np.ndarray):
-    """`dates` with their UTC offset: +00:00 where they were read as UTC, the file's own
-    where it wrote every time with one (`Series.offset`); as they are where it wrote none."""
-    if data.series.utc:
-        return pd.DatetimeIndex(dates).tz_localize("UTC")
-    if data.series.offset is None:
+    """`dates` with their clock's UTC offset (`dates_offset`): +00:00 where they were read
+    as UTC, the file's own where it wrote every time with one; as they are where it wrote
+    none."""
+    offset = dates_offset(data.series)
+    if offset is None:
         return dates
-    return pd.DatetimeIndex(dates).tz_localize(dt.timezone(dt.timedelta(
-        seconds=data.series.offset)))
+    return pd.DatetimeIndex(dates).tz_localize(dt.timezone(dt.timedelta(seconds=offset)))
 
 
 def rounded(frame: pd.DataFrame) -> pd.DataFrame:
