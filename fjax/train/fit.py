@@ -253,7 +253,8 @@ def fit(state: TrainState | FitResult, loss_fn: LossFn, data: dict, *, config: T
 
     if callbacks is None:
         callbacks = [ProgressBar(epochs)]
-    record = RunRecord(history=[] if previous is None else list(previous.history))
+    record = (RunRecord() if previous is None else   # the whole run's history and epoch times
+              RunRecord(history=list(previous.history), epoch_s=list(previous.epoch_s)))
     with inputs_named(data, val_data=val_data):
         loop = run_epochs(step_fn, loop, args, epochs, callbacks, record,
                           settings=(spec, optimizer_settings(state.tx),
@@ -265,7 +266,6 @@ def fit(state: TrainState | FitResult, loss_fn: LossFn, data: dict, *, config: T
         record.compile_s += previous.compile_s
         record.compilations += previous.compilations
         record.train_s += previous.train_s
-        record.epoch_s = list(previous.epoch_s) + record.epoch_s
     result = FitResult(state=state, loop=loop, history=record.history,
                        best_epoch=int(loop.best_epoch), epochs_run=int(loop.epoch),
                        compile_s=record.compile_s, compilations=record.compilations,
