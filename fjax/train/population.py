@@ -21,7 +21,7 @@ import os
 import warnings
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -155,7 +155,7 @@ class Population:
         class) are left out of the mean, and `count` says how many were not."""
         metric = metric or self.monitor
         mode = self.mode_of(metric, mode)
-        hp = [c for c in self.members.columns if c not in ("member", "seed", "fold")]
+        hp = grid_columns(self.members)
         table = self.table()
         col = f"best_{metric}"
         if col not in table:   # was a bare KeyError('best_val_auc')
@@ -522,6 +522,17 @@ def warn_diverged(members: pd.DataFrame, diverged_epoch: np.ndarray) -> None:
                       "table()['diverged_epoch']", DivergedWarning, stacklevel=3)
 
 
+def grid_columns(members: pd.DataFrame) -> list[str]:
+    """The hyperparameter columns of a members table: all but member, seed and fold."""
+    return [c for c in members.columns if c not in ("member", "seed", "fold")]
+
+
+def grid_points(members: pd.DataFrame, columns: Sequence[str]) -> Iterable:
+    """(values, rows) per distinct value of `columns` in the grid's order; one group of
+    every row where there are no columns."""
+    return members.groupby(list(columns), sort=False) if columns else [((), members)]
+
+
 # A final training loss over this many times the loss at the initial parameters marks a
 # run that blew up without a NaN: an untrained model's loss is what any fit must improve
 # on, and the noise of one that learned (dropout, minibatches, a fold's rows) moves its
@@ -549,8 +560,7 @@ def member_starts(loss_fn: Callable, init_fn: InitFn, data: dict, weights: jax.A
     params = init_fn(init_key)
     members = members.reset_index(drop=True)
     starts = np.empty(len(members))
-    for values, frame in (members.groupby(list(loss_names), sort=False) if loss_names
-                          else [((), members)]):
+    for values, frame in grid_points(members, loss_names):
         hp = {k: np.float32(v) for k, v in zip(loss_names, np.atleast_1d(values))}
         loss, _ = loss_fn(params, batch, train_key, **({"hparams": hp} if hp else {}))
         starts[frame.index] = float(loss)
@@ -575,9 +585,9 @@ def blown_up(pop: Population) -> list[tuple[dict, float, float]]:
     diverged = np.asarray(pop.loop.diverged_epoch) > 0
     last = np.array([m[np.isfinite(m)][-1] if np.isfinite(m).any() and not d else np.nan
                      for m, d in zip(losses.T, diverged)])
-    hp = [c for c in members.columns if c not in ("member", "seed", "fold")]
+    hp = grid_columns(members)
     points = []
-    for values, frame in (members.groupby(hp, sort=False) if hp else [((), members)]):
+    for values, frame in grid_points(members, hp):
         ends, start = last[frame.index], float(starts[frame.index[0]])
         end = float(np.median(ends[np.isfinite(ends)])) if np.isfinite(ends).any() else None
         if end is not None and np.isfinite(start) and 0 < start < end / BLOWN_UP_FACTOR:
