@@ -43,7 +43,7 @@ from fjax.train.fit import inputs_named, prepare
 from fjax.train.lift import PopulationSpec, auto_chunk, member_mesh, population_epoch
 from fjax.train.loop import EvalFn, LoopState, RunRecord, loop_spec, run_epochs, warn_unselected
 from fjax.train.members import (InitFn, check_grid, check_optimizer_values, check_seeds,
-                                init_population, member_grid, member_keys)
+                                init_population, member_grid)
 from fjax.train.objective import apply_model, stable_apply
 from fjax.train.population_file import population_bytes, population_fields, read_population
 from fjax.train.step import check_loss_fn
@@ -340,6 +340,7 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
                            {**{k: columns[k] for k in optimizer_names}, **member_steps})
     group_size = int(np.prod([len(v) for v in hparams.values()])) if hparams else 1
     group_fold, group_seed, seed_rngs = member_groups(members, group_size, loop)
+    first = jax.tree.map(lambda a: a[0], (loop.train.params, loop.train.rng))   # seeds[0]'s
 
     chunk = train.member_chunk
     if chunk is None:
@@ -383,8 +384,8 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
                      monitor=spec.monitor, mode=train.monitor_mode, compile_s=record.compile_s,
                      compilations=record.compilations, train_s=record.train_s,
                      epoch_s=record.epoch_s, resumed_epoch=record.resumed_epoch,
-                     initial_loss=member_starts(loss_fn, init_fn, data, base_weights,
-                                                seeds[0], members, loss_names))
+                     initial_loss=member_starts(loss_fn, first, data, base_weights,
+                                                members, loss_names))
     warn_blown_up(blown_up(pop))
     return pop
 
@@ -543,9 +544,10 @@ INITIAL_LOSS_ROWS = 4096   # evenly spread rows: a ratio of 10 needs no more, an
                            # pass over every row (fraud's history stacks) could fill memory
 
 
-def member_starts(loss_fn: Callable, init_fn: InitFn, data: dict, weights: jax.Array,
-                  seed: int, members: pd.DataFrame, loss_names: Sequence[str]) -> np.ndarray:
-    """Each member's loss at `seed`'s initial parameters (the rows' `weights`), with its own
+def member_starts(loss_fn: Callable, first: tuple, data: dict, weights: jax.Array,
+                  members: pd.DataFrame, loss_names: Sequence[str]) -> np.ndarray:
+    """Each member's loss at `first`, (initial parameters, training key) of the first
+    member (the first seed's, as its population made them; the rows' `weights`), with its own
     values of the grid keys the loss reads (`loss_names`): a model that learned nothing. A
     focal gamma of 5 starts near 0.02 where gamma 0 starts near 0.69, so one start for all
     would call a point that learned one that blew up. In training mode (dropout on, from
@@ -556,13 +558,12 @@ def member_starts(loss_fn: Callable, init_fn: InitFn, data: dict, weights: jax.A
     n = len(weights)
     rows = np.linspace(0, n - 1, min(n, INITIAL_LOSS_ROWS)).round().astype(int)
     batch = {**jax.tree.map(lambda a: a[rows], data), "weight": jnp.asarray(weights)[rows]}
-    init_key, train_key = member_keys(seed)
-    params = init_fn(init_key)
+    params, rng = first
     members = members.reset_index(drop=True)
     starts = np.empty(len(members))
     for values, frame in grid_points(members, loss_names):
         hp = {k: np.float32(v) for k, v in zip(loss_names, np.atleast_1d(values))}
-        loss, _ = loss_fn(params, batch, train_key, **({"hparams": hp} if hp else {}))
+        loss, _ = loss_fn(params, batch, rng, **({"hparams": hp} if hp else {}))
         starts[frame.index] = float(loss)
     return starts
 
