@@ -1,6 +1,7 @@
 """Process-level set-up for entry points (CLI, experiments, benchmarks): the persistent
-compilation cache, a one-line description of the machine for reports, and atomic file
-writes (run folders and saved populations)."""
+compilation cache, host arrays sent to the device without a compiled copy, a one-line
+description of the machine for reports, and atomic file writes (run folders and saved
+populations)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,16 @@ from pathlib import Path
 from typing import Iterator
 
 import jax
+import numpy as np
+
+
+def to_device(x):
+    """`x` (a numpy array or anything `np.asarray` takes) on the default device, in jax's
+    dtype for it (float64 becomes float32 unless x64 is on), as `jnp.asarray` gives it; a
+    jax array (or a tracer) is returned as it is. `jnp.asarray` of a host array compiles
+    and runs a copy program ("stage") for every new shape, 10-40 ms each on a CPU, and
+    before a population trains there are a dozen; `jax.device_put` compiles nothing."""
+    return x if isinstance(x, jax.Array) else jax.device_put(np.asarray(x))
 
 
 def enable_compilation_cache(path: str | None = None) -> str:

@@ -12,12 +12,12 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import flax.errors
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from fjax.config import TrainConfig
 from fjax.data.checks import check_arrays, check_type, check_weights
 from fjax.optim import SCHEDULE_STEPS, optimizer_settings
+from fjax.runtime import to_device
 from fjax.train.callbacks import Callback, ProgressBar
 from fjax.train.epoch import evaluate
 from fjax.train.loop import (EvalFn, LoopSpec, LoopState, RunRecord, advance_jit, loop_spec,
@@ -72,8 +72,8 @@ def prepare(data: dict, weights: Any, name: str, loss_fn: Any = None) -> tuple[d
     w = np.ones(n, np.float32) if weights is None else check_weights(weights, n, f"{name} weights")
     if "weight" in data:
         w = w * check_weights(data["weight"], n, f"{name}['weight']")
-    arrays = {k: jnp.asarray(v) for k, v in data.items() if k != "weight"}
-    return arrays, jnp.asarray(w)
+    arrays = {k: to_device(v) for k, v in data.items() if k != "weight"}
+    return arrays, to_device(w)
 
 
 @contextlib.contextmanager
@@ -235,7 +235,7 @@ def fit(state: TrainState | FitResult, loss_fn: LossFn, data: dict, *, config: T
     if has_val:
         val_data, val_weights = prepare(val_data, val_weights, "val_data", loss_fn)
         eval_fn = eval_fn or default_eval_fn(loss_fn, config.eval_batch_size)
-    spec = loop_spec(config, [int((weights > 0).sum())], has_val)
+    spec = loop_spec(config, [int((np.asarray(weights) > 0).sum())], has_val)
     if previous is not None:
         check_continued(previous, spec)
     warn_partial_epoch(int(state.step), spec.n_batches)

@@ -23,7 +23,7 @@ import numpy as np
 from flax import struct
 
 from fjax.config import TrainConfig
-from fjax.runtime import interrupted
+from fjax.runtime import interrupted, to_device
 from fjax.train.callbacks import Callback, Resumed
 from fjax.train.epoch import num_batches, train_epoch
 from fjax.train.state import TrainState
@@ -44,11 +44,11 @@ class LoopState:
 
     @classmethod
     def start(cls, state: TrainState) -> "LoopState":
-        i32 = lambda v: jnp.asarray(v, jnp.int32)  # noqa: E731
+        zero = to_device(np.int32(0))   # host values: jnp.asarray compiles a program each
         return cls(train=state, best_params=state.params,
-                   best_score=jnp.asarray(jnp.inf, jnp.float32), best_epoch=i32(0),
-                   bad_epochs=i32(0), stopped=jnp.asarray(False), diverged_epoch=i32(0),
-                   epoch=i32(0))
+                   best_score=to_device(np.float32(np.inf)), best_epoch=zero,
+                   bad_epochs=zero, stopped=to_device(np.False_), diverged_epoch=zero,
+                   epoch=zero)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,13 @@ class ModuleInit:
 def member_keys(seed: int) -> tuple[jax.Array, jax.Array]:
     """(init key, training key) of a member: members with the same seed share both, so
     a grid compares hyperparameters from the same initial weights and shuffles."""
+    check_seed(seed)
+    init_key, train_key = jax.random.split(jax.random.PRNGKey(seed))
+    return init_key, train_key
+
+
+def check_seed(seed: int | jax.Array) -> None:
+    """A member's seed must be an integer (traced ones too) that its key can hold."""
     if not jnp.issubdtype(jnp.result_type(seed), jnp.integer):   # traced seeds too
         raise ValueError(f"seed={seed} is not an integer; pass the member's seed as one, "
                          "e.g. int(row['seed']) for a row of Population.members (iterrows "
@@ -59,16 +66,34 @@ def member_keys(seed: int) -> tuple[jax.Array, jax.Array]:
         raise ValueError(f"seed={seed}: a member's seed must be in [0, 2**32), as "
                          "train_population's seeds are (any other repeats the seed of "
                          "its low 32 bits); reduce it, e.g. seed % 2**32")
-    init_key, train_key = jax.random.split(jax.random.PRNGKey(seed))
-    return init_key, train_key
 
 
 def init_member(init_fn: InitFn, tx, seed: int | jax.Array,
                 hyperparams: Mapping[str, Any] | None = None) -> TrainState:
-    """The `TrainState` of one member; `train_population` maps exactly this."""
+    """The `TrainState` of one member, as `train_population` makes each (`member_state`).
+
+    One compiled program per `init_fn`, `tx` and shapes, with the population
+    initialiser's compiler settings, so the bits are the same as op by op: op by op, the
+    reference LSTM's initial state took 5.3 s in a fresh process against 2.7-3.2 s
+    compiled (2 loaded CPU cores). An `init_fn` or `tx` that cannot be hashed (a static
+    argument must be) runs op by op, as before."""
+    check_seed(seed)   # on the number as given: jit would read 2**31 as an int32
+    if isinstance(seed, (int, np.integer)):
+        seed = np.uint32(seed)
+    try:
+        hash((init_fn, tx))
+    except TypeError:
+        return member_state(init_fn, tx, seed, hyperparams)
+    return _MEMBER_STATES[_platform_kind()](init_fn, tx, seed, dict(hyperparams or {}))
+
+
+def member_state(init_fn: InitFn, tx, seed: int | jax.Array,
+                 hyperparams: Mapping[str, Any] | None = None) -> TrainState:
+    """`init_member`'s state, traced or op by op: the member's parameters from its init key
+    and its training key (`member_keys`)."""
     init_key, train_key = member_keys(seed)
     return TrainState.create(params=init_fn(init_key), tx=tx, rng=train_key,
-                             hyperparams=hyperparams)
+                             hyperparams=hyperparams or None)
 
 
 def init_population(init_fn: InitFn, tx, seeds: jax.Array,
@@ -85,24 +110,32 @@ def init_population(init_fn: InitFn, tx, seeds: jax.Array,
 def _init_members(init_fn: InitFn, tx, seeds: jax.Array, hyperparams: dict) -> LoopState:
     def one(args):
         seed, hp = args
-        return LoopState.start(init_member(init_fn, tx, seed, hp))
+        return LoopState.start(member_state(init_fn, tx, seed, hp))
     return jax.lax.map(one, (seeds, hyperparams))
 
 
-# The initialiser runs once in ~0.02 s, so on the CPU it is compiled for compile time:
+# The initialisers run once in ~0.02 s, so on the CPU they are compiled for compile time:
 # at LLVM's O1 the reference LSTM population's compiled in 0.87-0.95 s instead of
-# 1.07-1.22 s, to the same bits (the tests compare it with eager `init_member`). Other
-# backends get their defaults.
+# 1.07-1.22 s, to the same bits (the tests compare them with `member_state` op by op).
+# Other backends get their defaults.
+_CPU_OPTIONS = {"xla_backend_optimization_level": 1}
 _INITIALISERS = {
-    "cpu": jax.jit(_init_members, static_argnums=(0, 1),
-                   compiler_options={"xla_backend_optimization_level": 1}),
+    "cpu": jax.jit(_init_members, static_argnums=(0, 1), compiler_options=_CPU_OPTIONS),
     "other": jax.jit(_init_members, static_argnums=(0, 1)),
 }
+_MEMBER_STATES = {
+    "cpu": jax.jit(member_state, static_argnums=(0, 1), compiler_options=_CPU_OPTIONS),
+    "other": jax.jit(member_state, static_argnums=(0, 1)),
+}
+
+
+def _platform_kind() -> str:
+    return "cpu" if default_platform() == "cpu" else "other"
 
 
 def initialiser():
     """The jitted `init_population` program for the platform it will run on."""
-    return _INITIALISERS["cpu" if default_platform() == "cpu" else "other"]
+    return _INITIALISERS[_platform_kind()]
 
 
 def _python(value: Any) -> Any:

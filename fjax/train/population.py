@@ -36,7 +36,7 @@ from fjax.data.checks import check_count, check_type, check_weights
 from fjax.data.splits import Folds
 from fjax.optim import (HYPERPARAMS, SCHEDULE_STEPS, SPANS_RUN, build_optimizer,
                         optimizer_settings, schedule_shape)
-from fjax.runtime import write_atomic
+from fjax.runtime import to_device, write_atomic
 from fjax.train.callbacks import Callback, ProgressBar
 from fjax.train.epoch import num_batches
 from fjax.train.fit import inputs_named, prepare
@@ -225,7 +225,7 @@ def predict_members(apply_fn: Callable, params: Any, x: Any,
     n = rows[0]
     bs = min(batch_size, n)
     nb = num_batches(n, bs)
-    xb = jax.tree.map(lambda a: jnp.asarray(np.concatenate(
+    xb = jax.tree.map(lambda a: to_device(np.concatenate(
         [a, np.repeat(a[-1:], nb * bs - n, axis=0)]).reshape(nb, bs, *a.shape[1:])), x)
     apply_fn = stable_apply(apply_fn)   # a rebuilt equal model's is the same
     with inputs_named({"x": x}, "x"):
@@ -330,17 +330,17 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
 
     first = {k: np.float32(hparams[k][0]) for k in loss_names}   # one member's loss values
     with inputs_named(data):
-        check_loss_fn(loss_fn, jax.eval_shape(init_fn, jax.random.PRNGKey(0)), data,
+        check_loss_fn(loss_fn, jax.eval_shape(lambda: init_fn(jax.random.PRNGKey(0))), data,
                       member_weights, spec.batch_size, spec.n_batches,
                       val_masks if has_val and eval_fn is None else None, train.eval_batch_size,
                       first)
-    columns = {k: jnp.asarray(members[k].to_numpy(), jnp.float32) for k in hparams}
+    columns = {k: to_device(members[k].to_numpy(np.float32)) for k in hparams}
     loss_hp = {k: columns[k] for k in loss_names}
-    loop = init_population(init_fn, tx, jnp.asarray(members["seed"].to_numpy(), jnp.uint32),
+    loop = init_population(init_fn, tx, to_device(members["seed"].to_numpy(np.uint32)),
                            {**{k: columns[k] for k in optimizer_names}, **member_steps})
     group_size = int(np.prod([len(v) for v in hparams.values()])) if hparams else 1
     group_fold, group_seed, seed_rngs = member_groups(members, group_size, loop)
-    first = jax.tree.map(lambda a: a[0], (loop.train.params, loop.train.rng))   # seeds[0]'s
+    initial_loss = member_starts(loss_fn, loop.train, data, base_weights, members, loss_names)
 
     chunk = train.member_chunk
     if chunk is None:
@@ -376,7 +376,7 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
         loop = run_epochs(step_fn, loop, args, train.epochs, callbacks, record,
                           settings=settings)
     params = _final_params(train.restore_best, has_val, loop)
-    unselected = np.asarray((loop.best_epoch == 0) & (loop.diverged_epoch == 0))
+    unselected = (np.asarray(loop.best_epoch) == 0) & (np.asarray(loop.diverged_epoch) == 0)
     if has_val and spec.val_selects and unselected.any():
         warn_unselected(f"{int(unselected.sum())} of {len(members)} members had {spec.monitor}")
     warn_diverged(members, np.asarray(loop.diverged_epoch))
@@ -384,8 +384,7 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
                      monitor=spec.monitor, mode=train.monitor_mode, compile_s=record.compile_s,
                      compilations=record.compilations, train_s=record.train_s,
                      epoch_s=record.epoch_s, resumed_epoch=record.resumed_epoch,
-                     initial_loss=member_starts(loss_fn, first, data, base_weights,
-                                                members, loss_names))
+                     initial_loss=initial_loss)
     warn_blown_up(blown_up(pop))
     return pop
 
@@ -409,7 +408,7 @@ def member_optimizer(optim: OptimConfig | optax.GradientTransformation, train: T
     tx = build_optimizer(optim, shortest)
     if optim.schedule not in SPANS_RUN:
         return tx, {}
-    return tx, {SCHEDULE_STEPS: jnp.asarray(fold_steps[member_fold], jnp.int32)}
+    return tx, {SCHEDULE_STEPS: to_device(fold_steps[member_fold].astype(np.int32))}
 
 
 def grid_owners(hparams: Mapping[str, Sequence[float]],
@@ -473,11 +472,12 @@ def member_data(loss_fn: Callable, data: dict, folds: Folds | None, val_data: di
                             "fjax.data.splits.stratified_kfold(labels, 5) or kfold(n, 5)")
         if folds.n != n:
             raise ValueError(f"folds cover {folds.n} rows but data has {n}")
-        train_masks = jnp.asarray(check_weights(folds.train, n, "folds.train", ndim=2))
+        train_masks = to_device(check_weights(folds.train, n, "folds.train", ndim=2))
         # Members validate on their fold's rows with the data's own weights, as `fit`.
-        val_masks = jnp.asarray(check_weights(folds.val, n, "folds.val", ndim=2)) * base_weights
+        val_masks = to_device(check_weights(folds.val, n, "folds.val", ndim=2)
+                              * np.asarray(base_weights))
         return data, base_weights, train_masks, data, val_masks
-    train_masks = jnp.ones((1, n), jnp.float32)
+    train_masks = to_device(np.ones((1, n), np.float32))
     if val_data is None:
         return data, base_weights, train_masks, None, None
     val_data, val_weights = prepare(val_data, None, "val_data", loss_fn)
@@ -492,9 +492,9 @@ def member_groups(members: pd.DataFrame, group_size: int, loop: LoopState
     groups = members.iloc[::group_size]
     _, first, seed_idx = np.unique(groups["seed"].to_numpy(), return_index=True,
                                    return_inverse=True)
-    seed_rngs = jnp.asarray(np.asarray(loop.train.rng)[groups["member"].to_numpy()[first]])
-    return (jnp.asarray(groups["fold"].to_numpy(), jnp.int32),
-            jnp.asarray(seed_idx, jnp.int32), seed_rngs)
+    seed_rngs = to_device(np.asarray(loop.train.rng)[groups["member"].to_numpy()[first]])
+    return (to_device(groups["fold"].to_numpy(np.int32)), to_device(seed_idx.astype(np.int32)),
+            seed_rngs)
 
 
 def diverged_message(members: pd.DataFrame, diverged_epoch: np.ndarray) -> str | None:
@@ -544,30 +544,37 @@ INITIAL_LOSS_ROWS = 4096   # evenly spread rows: a ratio of 10 needs no more, an
                            # pass over every row (fraud's history stacks) could fill memory
 
 
-def member_starts(loss_fn: Callable, first: tuple, data: dict, weights: jax.Array,
+def member_starts(loss_fn: Callable, initial: Any, data: dict, weights: jax.Array,
                   members: pd.DataFrame, loss_names: Sequence[str]) -> np.ndarray:
-    """Each member's loss at `first`, (initial parameters, training key) of the first
-    member (the first seed's, as its population made them; the rows' `weights`), with its own
-    values of the grid keys the loss reads (`loss_names`): a model that learned nothing. A
-    focal gamma of 5 starts near 0.02 where gamma 0 starts near 0.69, so one start for all
-    would call a point that learned one that blew up. In training mode (dropout on, from
-    the member's training key), as the logged training loss is measured, and as every loss
-    runs: evaluation (rng None) is asked only of a loss that validates. Over every row up
-    to `INITIAL_LOSS_ROWS`, else over that many spread evenly across them; the parameters
-    and rows made once, one evaluation per distinct set of loss values."""
+    """Each member's loss at the first member's initial parameters and training key (the
+    first seed's, from `initial`, the population's stacked initial `TrainState`; the rows'
+    `weights`), with its own values of the grid keys the loss reads (`loss_names`): a
+    model that learned nothing. A focal gamma of 5 starts near 0.02 where gamma 0 starts
+    near 0.69, so one start for all would call a point that learned one that blew up. In
+    training mode (dropout on, from the member's training key), as the logged training
+    loss is measured, and as every loss runs: evaluation (rng None) is asked only of a loss
+    that validates. Over every row up to `INITIAL_LOSS_ROWS`, else over that many spread
+    evenly across them; one evaluation per distinct set of loss values."""
     n = len(weights)
-    rows = np.linspace(0, n - 1, min(n, INITIAL_LOSS_ROWS)).round().astype(int)
-    batch = {**jax.tree.map(lambda a: a[rows], data), "weight": jnp.asarray(weights)[rows]}
-    # one program for every set of loss values (eager, op by op, it took 0.4-0.9 s)
-    loss_at = jax.jit(lambda params, rows, rng, hp: loss_fn(
-        params, rows, rng, **({"hparams": hp} if hp else {}))[0])
-    params, rng = first
+    rows = np.linspace(0, n - 1, min(n, INITIAL_LOSS_ROWS)).round().astype(np.int32)
     members = members.reset_index(drop=True)
     starts = np.empty(len(members))
     for values, frame in grid_points(members, loss_names):
         hp = {k: np.float32(v) for k, v in zip(loss_names, np.atleast_1d(values))}
-        starts[frame.index] = float(loss_at(params, batch, rng, hp))
+        starts[frame.index] = float(_first_member_losses(
+            loss_fn, initial.params, initial.rng, data, weights, rows, hp))
     return starts
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _first_member_losses(loss_fn: Callable, params: Any, rng: jax.Array, data: dict,
+                         weights: jax.Array, rows: jax.Array, hp: dict) -> jax.Array:
+    """`loss_fn` at member 0 of the stacked `params` and `rng`, on `rows` of `data`: one
+    program for every set of loss values and every run of one structure (eager, op by op,
+    it took 0.4-0.9 s; slicing and gathering eagerly built a dozen small programs)."""
+    params, rng = jax.tree.map(lambda a: a[0], (params, rng))
+    batch = {**jax.tree.map(lambda a: a[rows], data), "weight": weights[rows]}
+    return loss_fn(params, batch, rng, **({"hparams": hp} if hp else {}))[0]
 
 
 def blown_up(pop: Population) -> list[tuple[dict, float, float]]:
