@@ -16,7 +16,7 @@ import pytest
 from flax import serialization
 
 from fjax import cli
-from fjax.tasks.forecast import run
+from fjax.tasks.forecast import frozen, run
 from fjax.tasks.forecast.frozen import ScoreConfig, partial_windows, run_rows_end, score
 from fjax.tasks.forecast.model_file import read_forecaster
 from fjax.tasks.frozen import MODEL_FILE
@@ -391,3 +391,27 @@ def test_partial_windows_stay_on_the_grid_when_few_rows_are_new():
     260: 261 rows put the grid at 256, 259, 262 (none begun after 260: 0, not 1); 262 rows
     at 257, 260, 263 (260 begun: 1); 266 rows at 261, 264 (264 begun: 1)."""
     assert [partial_windows(n, 260, 5, 3) for n in (261, 262, 266)] == [0, 1, 1]
+
+
+def test_scored_and_begun_windows_count_from_one_first_scorable_origin(saved_run, tmp_path,
+                                                                       monkeypatch):
+    """`frozen_data` works out the first scorable origin once (`scored_start`), and `score`
+    counts the begun windows from that same value: moved to origin 299 of the 300-row
+    file (horizon 3), no window is whole and one (299) is begun, where the run's rows
+    (260) would give 38 and 2. Two copies of the rule would disagree here."""
+    _, _, full, out, _ = saved_run
+    path = tmp_path / "full.csv"
+    full.to_csv(path, index=False)
+    assert frozen.scored_start(RUN_ROWS, 10, 1) == RUN_ROWS   # by hand: max(260, 11)
+    assert frozen.scored_start(2, 10, 1) == 11                # a file of the run's last rows
+    calls = []
+
+    def moved(end, window, first):
+        calls.append((end, window, first))
+        return len(full) - 1
+
+    monkeypatch.setattr(frozen, "scored_start", moved)
+    scored = score(ScoreConfig(run=str(out), data=str(path), out=str(tmp_path / "scored")))
+    facts = json.loads((scored / "score.json").read_text())
+    assert calls == [(RUN_ROWS, 10, 1)]             # window 10, log returns from row 1
+    assert (facts["windows"], facts["partial_windows"]) == (0, 1)

@@ -147,7 +147,8 @@ def dates_back(numbers: np.ndarray, model: SavedForecaster) -> np.ndarray:
 def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tuple:
     """The file as the run's own data would read it, scaled by the saved scaler: a
     `ForecastData` of one origin whose windows are those scored out of sample (every
-    target after the run's last row, in the file), and the run's rows' end in the file."""
+    target after the run's last row, in the file), the run's rows' end in the file and
+    the first scorable origin (`scored_start`)."""
     d = model.config.data
     series = load_series(frame, d.columns, date_column=d.date_column, missing=d.missing,
                          max_gap=d.max_gap, source=source)
@@ -168,7 +169,8 @@ def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tup
                   dates=series.dates, source=source)
     # the run's grid (`plan_windows`) on the file, from the first window of new targets:
     # a model trained and tested every `stride` rows is scored as its backtest was
-    origins = origin_grid(max(end, window + first), series.n - horizon, d.stride)
+    start = scored_start(end, window, first)
+    origins = origin_grid(start, series.n - horizon, d.stride)
     rows = target_rows(origins, horizon)
     observed = (np.ones(rows.shape, bool) if series.made is None else ~series.made[rows])
     n = len(origins)
@@ -177,7 +179,14 @@ def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tup
                 spans=({"train": (0, 0), "val": None, "test": (end, series.n)},),
                 window=window, horizon=horizon)
     return windowed(d, source, series, plan, (model.scaler,), [model.scaler.transform(z)],
-                    observed), end
+                    observed), end, start
+
+
+def scored_start(end: int, window: int, first: int) -> int:
+    """The first origin scored out of sample: after the run's rows (`end`) and with a
+    whole window of defined inputs (rows from `first`); the scored windows and the
+    begun ones (`partial_windows`) are both counted from it."""
+    return max(end, window + first)
 
 
 def partial_windows(n: int, start: int, horizon: int, stride: int) -> int:
@@ -275,7 +284,7 @@ def score(cfg: ScoreConfig) -> Path:
     t_start = time.perf_counter()
     run = Path(cfg.run)
     model = saved_forecaster(run)
-    data, end = frozen_data(model, read_table(cfg.data), repr(cfg.data))
+    data, end, start = frozen_data(model, read_table(cfg.data), repr(cfg.data))
     out = out_folder(cfg.out, run)   # bad input fails before anything is written
     c, d = model.config, model.config.data
     level, batch = c.evaluation.interval, c.train.eval_batch_size
@@ -297,8 +306,7 @@ def score(cfg: ScoreConfig) -> Path:
              "rows": int(data.series.n), "run_last_date": model.facts["issued"],
              "new_rows": int(data.series.n - end), "issued": text[-1],
              "windows": int(len(data.plan.origins)), "stride": d.stride,
-             "partial_windows": partial_windows(data.series.n, max(end, d.window + data.first),
-                                                d.horizon, d.stride),
+             "partial_windows": partial_windows(data.series.n, start, d.horizon, d.stride),
              "setup_changed": warned_setup_changes(run, "the forecast")}
     folder = RunDir(out)
     folder.remove(*OUTPUTS)
