@@ -406,6 +406,32 @@ def test_outages_of_a_series_that_runs_every_day_are_named(tmp_path):
     assert "Outages" not in line
 
 
+def test_a_runs_spacing_is_read_once_and_reported(tmp_path, monkeypatch):
+    """`prepare` reads the dates' spacing once (its outage warning) and the report's facts
+    reuse it: by hand, days 2024-03-10 to 03-12 and 05-01 missing leave 2 spacings over
+    1.5 days, the longest 4 days from 03-09 to 03-13."""
+    import fjax.tasks.forecast.data as forecast_data
+    days = pd.date_range("2024-01-01", periods=200, freq="D")
+    lost = days.isin(pd.to_datetime(["2024-03-10", "2024-03-11", "2024-03-12", "2024-05-01"]))
+    path = tmp_path / "btc.csv"
+    prices = 100 + np.cumsum(np.random.default_rng(0).standard_normal(200))
+    pd.DataFrame({"Date": days, "price": prices})[~lost].to_csv(path, index=False)
+    cfg = ForecastDataConfig(path=str(path), target="price", window=10)
+    calls = []
+
+    def counted(dates):
+        calls.append(len(dates))
+        return spacing_facts(dates)
+
+    monkeypatch.setattr(forecast_data, "spacing_facts", counted)
+    with pytest.warns(UserWarning, match="run through weekends"):
+        data = prepare(cfg)
+    s = data_facts(data, cfg)["spacing"]
+    assert calls == [196]
+    assert (s["median"], s["longer"], s["longest"]) == ("1 day", 2, "4 days")
+    assert s["longest_dates"] == ["2024-03-09", "2024-03-13"]
+
+
 def test_spacings_read_as_a_person_says_them():
     """The report said rows were "a median 1 days 00:00:00 apart" (pandas' text)."""
     from fjax.data.timeseries import duration_text

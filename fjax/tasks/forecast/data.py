@@ -50,6 +50,7 @@ class ForecastData:
     season: int = 5           # seasonal naive's period in rows (`infer_season`)
     season_words: str = ""    # how it was chosen, for the report
     unscored_targets: int = 0 # test targets (window, step) left out: filled, not observed
+    spacing: dict | None = None   # the dates' spacing (`spacing_facts`), worked out once
     last_window: np.ndarray | None = None   # f32[1, W, C]: the inputs of the window after
                                             # the data (rows n-W..n-1, origin n), scaled by
                                             # the last origin's scalers (`ahead`)
@@ -159,7 +160,7 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
     frame, source = read_frame(cfg)
     series = load_series(frame, cfg.columns, date_column=cfg.date_column, missing=cfg.missing,
                          max_gap=cfg.max_gap, source=source)
-    warn_spacing(series, cfg.max_gap)
+    spacing = warn_spacing(series, cfg.max_gap)
     feature_transforms = cfg.used_feature_transforms
     first = inputs_first_row(cfg.transform, feature_transforms)
     plan = plan_windows(series.n, window=cfg.window, horizon=cfg.horizon, stride=cfg.stride,
@@ -187,7 +188,7 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
     scaled = [s.transform(z) for s in scalers]   # each origin's inputs, as the model reads them
     check_scaled(z, scaled, series.columns, cfg, source)
     data = windowed(cfg, source, series, plan, scalers, scaled, observed, season=season,
-                    season_words=season_words, unscored_targets=unscored)
+                    season_words=season_words, unscored_targets=unscored, spacing=spacing)
     for k in range(plan.k):   # refuse before training, not after: a scale MASE cannot have
         data.naive_scale(k)
     return data
@@ -270,16 +271,19 @@ def inserted_note(series: Series) -> str | None:
             "days) allow the breaks with a larger --data.max-gap instead of filling them")
 
 
-def warn_spacing(series: Series, max_gap: float, after: str = "") -> None:
+def warn_spacing(series: Series, max_gap: float, after: str = "") -> dict | None:
     """Warn where date gaps were mostly filled (`inserted_note`) or outages of a series
     that runs every day passed `max_gap` (`outage_note`), `after` closing each warning:
     for a run's file, and for the newer file `fjax score forecast` reads, whose windows
-    cross them as well."""
+    cross them as well. Returns the spacing facts it read (`spacing_facts`), which the
+    data keeps for the report."""
     if (note := inserted_note(series)) is not None:
         warnings.warn(f"--data.missing ffill inserted {series.inserted_rows} rows to close "
                       f"date gaps. {note}{after}", stacklevel=3)
-    if (note := outage_note(spacing_facts(series.dates), max_gap)) is not None:
+    spacing = spacing_facts(series.dates)
+    if (note := outage_note(spacing, max_gap)) is not None:
         warnings.warn(note + after, stacklevel=3)
+    return spacing
 
 
 def without_made_targets(plan: Plan, made: np.ndarray | None) -> tuple[Plan, np.ndarray, int]:
@@ -491,7 +495,7 @@ def data_facts(data: ForecastData, cfg: ForecastDataConfig) -> dict:
     return {"source": data.source, "rows": int(data.series.n), "columns": list(data.series.columns),
             "first_date": text[0], "last_date": text[-1], "utc": data.series.utc,
             **({} if data.series.offset is None else {"clock": clock_name(data.series.offset)}),
-            "spacing": spacing_facts(dates),
+            "spacing": data.spacing,
             "season": data.season, "season_words": data.season_words,
             "forward_filled": data.series.filled, "inserted_rows": data.series.inserted_rows,
             "inserted_note": inserted_note(data.series),

@@ -153,7 +153,7 @@ def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tup
     series = load_series(frame, d.columns, date_column=d.date_column, missing=d.missing,
                          max_gap=d.max_gap, source=source)
     check_clock(model, series, source)
-    warn_spacing(series, d.max_gap, f" (the saved model reads {source} with its run's "
+    spacing = warn_spacing(series, d.max_gap, f" (the saved model reads {source} with its run's "
                  "--data.max-gap and --data.missing: changing them takes a new `fjax run "
                  "forecast`)")
     transforms = d.used_feature_transforms
@@ -179,7 +179,7 @@ def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tup
                 spans=({"train": (0, 0), "val": None, "test": (end, series.n)},),
                 window=window, horizon=horizon)
     return windowed(d, source, series, plan, (model.scaler,), [model.scaler.transform(z)],
-                    observed), end, start
+                    observed, spacing=spacing), end, start
 
 
 def scored_start(end: int, window: int, first: int) -> int:
