@@ -207,8 +207,11 @@ def test_logistic_reason_codes_are_exact_coefficient_times_value(csv_path):
                                    rtol=1e-9, atol=1e-12)
     z = final.logits(final.x)
     np.testing.assert_allclose(contrib.sum(axis=1), z - ref_logit, atol=1e-5)
+    bias = float(np.asarray(final.params["params"]["dense"]["bias"], np.float64)[0])
+    assert ref_logit == pytest.approx(bias + mean @ w, rel=1e-12)   # float64 numpy
     scale = ScoreScale()
-    base, points = points_table(final, data.frame, scale)
+    points = points_table(final, data.frame, scale)   # the table only: one reference logit
+    base = scale.from_logit(ref_logit)
     np.testing.assert_allclose(base + scale.points(contrib).sum(axis=1), scale.from_logit(z),
                                atol=1e-3)
     # a categorical attribute's tabulated points equal the applicant's exact contribution
@@ -975,7 +978,7 @@ def test_points_table_lists_unknown_categories_and_missing_numbers(final_with_ho
     category or a missing value."""
     cfg, data, final = final_with_holes
     scale = ScoreScale()
-    _, points = points_table(final, data.frame, scale)
+    points = points_table(final, data.frame, scale)
     table = points.set_index(["attribute", "value"])["points"]
     odd = data.frame.iloc[[0, 0]].reset_index(drop=True)
     odd.loc[0, "purpose"] = "a purpose never seen"
@@ -1049,7 +1052,7 @@ def test_platt_calibrated_points_read_as_the_deployed_odds(final_with_holes):
     scale = deployed_scale(ScorecardConfig(calibration="platt"), platt)
     out, contrib, names, ref_logit, _ = scored(final, data.frame, platt, 0.5, scale, k=2)
     np.testing.assert_allclose(hand_pd(out["score"]), out["pd"], rtol=1e-9)
-    base, points = points_table(final, data.frame, scale)
+    points, base = points_table(final, data.frame, scale), scale.from_logit(ref_logit)
     np.testing.assert_allclose(base + scale.points(contrib).sum(axis=1), out["score"],
                                atol=1e-3)
     table = points.set_index(["attribute", "value"])["points"]
@@ -1484,7 +1487,7 @@ def test_an_unseen_category_scores_as_the_average_applicant(csv_path):
     data = load(cfg)
     final = refit(cfg, data, progress=False)
     scale = ScoreScale()
-    _, points = points_table(final, data.frame, scale)
+    points = points_table(final, data.frame, scale)
     unknown = points[points["value"] == "<unknown>"]
     assert len(unknown) == len(data.schema.categorical) > 0
     np.testing.assert_allclose(unknown["points"], 0.0, atol=1e-6)

@@ -49,7 +49,7 @@ def test_age_bands_scored_against_the_best_band_under_62_match_the_scorecard(
     frame = load(cfg).frame
     scale = ScoreScale(600.0, 50.0, 20.0)
     age = age_check(final, frame, AGE, scale)
-    card = points_table(final, frame, scale)[1]
+    card = points_table(final, frame, scale)
     card = card[card["attribute"] == AGE].set_index("value")["points"].drop("<missing>")
     woe = final.encoder.woe[AGE]
     ages = np.asarray(age["ages"])
@@ -155,7 +155,7 @@ def test_a_linear_age_is_checked_from_its_slope():
     for weight in (1.0, -1.0):
         final = hand_set(cfg, weight)
         age = age_check(final, frame, AGE, scale)
-        card = points_table(final, frame, scale)[1]
+        card = points_table(final, frame, scale)
         card = card[card["attribute"] == AGE]
         values, points = card["value"].astype(float).to_numpy(), card["points"].to_numpy()
         slope = np.polyfit(values, points, 1)[0]

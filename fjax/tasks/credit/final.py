@@ -184,18 +184,15 @@ def _candidates(encoder: TabularEncoder, frame: pd.DataFrame, column: str
     return values, labels
 
 
-def points_table(final: FinalModel, frame: pd.DataFrame, scale: ScoreScale
-                 ) -> tuple[float, pd.DataFrame]:
-    """(base points, one row per attribute value with its points), logistic only.
+def points_table(final: FinalModel, frame: pd.DataFrame, scale: ScoreScale) -> pd.DataFrame:
+    """One row per attribute value with its points, logistic only.
 
-    score = base + the points of each of the applicant's attribute values, exactly.
-    Numeric attributes without WOE are linear in the value: the table lists points at
-    the training quantiles.
+    score = the base points (the reference logit's score, from `attributions`) + the
+    points of each of the applicant's attribute values, exactly. Numeric attributes
+    without WOE are linear in the value: the table lists points at the training quantiles.
     """
-    dense = final.params["params"]["dense"]
-    w = np.asarray(dense["kernel"], np.float64)[:, 0]
-    ref = final.x.astype(np.float64).mean(axis=0)
-    base = float(scale.from_logit(float(np.asarray(dense["bias"])[0]) + ref @ w))
+    w = np.asarray(final.params["params"]["dense"]["kernel"], np.float64)[:, 0]
+    ref = attribution_reference(final)
     attrs = np.array(final.encoder.num_attributes)
     rows = []
     for column in final.encoder.schema.features:
@@ -208,4 +205,4 @@ def points_table(final: FinalModel, frame: pd.DataFrame, scale: ScoreScale
         contrib = (enc[:, cols] - ref[cols]) @ w[cols]
         for label, c in zip(labels, contrib):
             rows.append({"attribute": column, "value": label, "points": float(scale.points(c))})
-    return base, pd.DataFrame(rows)
+    return pd.DataFrame(rows)

@@ -478,7 +478,7 @@ def write_scores(run_dir: RunDir, config: Config, data: CreditData, final: Final
     run_dir.csv("importance.csv", imp)
     points = None
     if final.config.model.kind == "logistic":
-        _, points = points_table(final, data.frame, scale)
+        points = points_table(final, data.frame, scale)
         run_dir.csv("scorecard.csv", points)
     run_dir.json("encoder.json", final.encoder.to_dict())
     facts = {"in_sample_auc": rank_auc(scores["pd"].to_numpy(), data.y),
