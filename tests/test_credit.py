@@ -714,8 +714,33 @@ def test_member_metrics_read_only_the_members_validation_fold():
         assert row["gini"] == pytest.approx(2 * auc - 1, abs=1e-5)
         assert row["ks"] == pytest.approx(np.max(tpr - fpr), abs=1e-5)
         assert row["brier"] == pytest.approx(brier_score_loss(yv, p), abs=1e-5)
-        assert row["log_loss"] == pytest.approx(sk_log_loss(yv, p), rel=1e-4)
+        assert row["log_loss"] == pytest.approx(sk_log_loss(yv, p), rel=1e-13)   # float64
         assert row["ece"] == pytest.approx(ece, abs=1e-9)
+
+
+def test_raw_and_calibrated_log_losses_share_precision_and_clipping():
+    """The per-fold raw `log_loss` is computed as the calibrated `cal_log_loss` is
+    (`log_loss_f64`: float64, PDs clipped to [1e-7, 1 - 1e-7]), so the two compare.
+    By hand: a member sure of the wrong class on every validation row (logit -40 on bads,
+    +40 on goods) loses -log(1e-7) = 16.118 per row; float32's 1 - 1e-7 rounds to
+    1 - 1.19e-7, which read 15.94 for the goods. Ordinary logits: scikit-learn's float64
+    log_loss."""
+    from scipy.special import expit
+    from sklearn.metrics import log_loss as sk_log_loss
+
+    from fjax.tasks.credit.oof import log_loss_f64
+    rng = np.random.default_rng(7)
+    n = 60
+    y = (rng.uniform(size=n) < 0.4).astype(np.float64)
+    folds = stratified_kfold(y, 3, seed=0)
+    v = folds.val[1] > 0
+    wrong = np.where(y > 0, -40.0, 40.0)
+    z = np.stack([wrong, rng.normal(size=n) + y]).astype(np.float32)
+    table = member_metrics(z, np.array([1, 1]), y, folds.val, folds.train, ScoreScale())
+    assert table["log_loss"][0] == pytest.approx(-np.log(1e-7), rel=1e-9)   # 1 - 1e-7: inexact
+    assert table["log_loss"][0] == log_loss_f64(expit(wrong[v]), y[v])
+    p = expit(z[1, v].astype(np.float64))
+    assert table["log_loss"][1] == pytest.approx(sk_log_loss(y[v], p), rel=1e-13)
 
 
 def test_out_of_fold_pd_averages_the_seeds_that_validated_each_row():
