@@ -6,6 +6,7 @@ import gzip
 import math
 import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -377,17 +378,22 @@ def test_spacing_names_the_longer_steps_a_max_gap_lets_through():
     assert spacing_facts(np.arange(10)) is None and _spacing_lines(None, 7.0) == []
 
 
-def test_outages_of_a_series_that_runs_every_day_are_named(tmp_path):
-    """Crypto trades every day: a 4-day outage is 4x the median, under max_gap 7 (sized for
-    trading days' 3-day weekends), so it passed unfilled and unnamed. Days 2024-03-10 to
-    03-12 and 05-01 are missing: spacings of 4 and 2 days. Trading days with a 4-day
-    holiday weekend stay quiet: their weekends explain their longer spacings."""
+def daily_with_outages(tmp_path) -> Path:
+    """200 days of prices from 2024-01-01, without 2024-03-10 to 03-12 and 05-01."""
     days = pd.date_range("2024-01-01", periods=200, freq="D")
     lost = days.isin(pd.to_datetime(["2024-03-10", "2024-03-11", "2024-03-12", "2024-05-01"]))
     path = tmp_path / "btc.csv"
     prices = 100 + np.cumsum(np.random.default_rng(0).standard_normal(200))
     pd.DataFrame({"Date": days, "price": prices})[~lost].to_csv(path, index=False)
-    cfg = ForecastDataConfig(path=str(path), target="price", window=10)
+    return path
+
+
+def test_outages_of_a_series_that_runs_every_day_are_named(tmp_path):
+    """Crypto trades every day: a 4-day outage is 4x the median, under max_gap 7 (sized for
+    trading days' 3-day weekends), so it passed unfilled and unnamed. Days 2024-03-10 to
+    03-12 and 05-01 are missing: spacings of 4 and 2 days. Trading days with a 4-day
+    holiday weekend stay quiet: their weekends explain their longer spacings."""
+    cfg = ForecastDataConfig(path=str(daily_with_outages(tmp_path)), target="price", window=10)
     with pytest.warns(UserWarning, match=r"run through weekends \(2\d% of them.* 2 spacing\(s\) "
                       r"exceed 1.5x the median 1 day.*the longest 4 days from 2024-03-09 to "
                       r"2024-03-13; 2 days from 2024-04-30 to 2024-05-02\. .*--data.max-gap 1.5"):
@@ -411,12 +417,7 @@ def test_a_runs_spacing_is_read_once_and_reported(tmp_path, monkeypatch):
     reuse it: by hand, days 2024-03-10 to 03-12 and 05-01 missing leave 2 spacings over
     1.5 days, the longest 4 days from 03-09 to 03-13."""
     import fjax.tasks.forecast.data as forecast_data
-    days = pd.date_range("2024-01-01", periods=200, freq="D")
-    lost = days.isin(pd.to_datetime(["2024-03-10", "2024-03-11", "2024-03-12", "2024-05-01"]))
-    path = tmp_path / "btc.csv"
-    prices = 100 + np.cumsum(np.random.default_rng(0).standard_normal(200))
-    pd.DataFrame({"Date": days, "price": prices})[~lost].to_csv(path, index=False)
-    cfg = ForecastDataConfig(path=str(path), target="price", window=10)
+    cfg = ForecastDataConfig(path=str(daily_with_outages(tmp_path)), target="price", window=10)
     calls = []
 
     def counted(dates):
