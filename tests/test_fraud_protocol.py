@@ -197,3 +197,38 @@ def test_the_delay_stack_holds_only_the_delay_weeks_scaled_as_the_test_weeks(sma
             want = (features[delay.row[rows]] - fit.mean(axis=0)) / np.where(sd > 0, sd, 1)
             got = delay.data["x"][rows][:, -1] if sequence else delay.data["x"][rows]
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_sequence_stacks_share_one_card_history(small, monkeypatch):
+    """The test, delay and validation sequence stacks read the cards' histories
+    (`previous_rows`, 0.6 s on the default data) computed once per FraudData, and hold
+    the same bits as stacks built each from a history of its own."""
+    from fjax.data.fraud_features import handbook_features, previous_rows
+    from fjax.tasks.fraud import dataset
+    from fjax.tasks.fraud.config import FraudDataConfig
+    calls = []
+
+    def counted(tx, length):
+        calls.append(length)
+        return previous_rows(tx, length)
+
+    monkeypatch.setattr(dataset, "previous_rows", counted)
+    features = handbook_features(small, 7)[1]
+
+    def fresh():
+        return dataset.FraudData(cfg=FraudDataConfig(history=3), tx=small, names=[],
+                                 features=features, periods=rolling_periods(Period(32), 2, 7))
+
+    data, which = fresh(), ("test", "delay", "validation")
+    shared = [data.stack(w, sequence=True) for w in which]
+    assert calls == [3]
+    np.testing.assert_array_equal(data.card_history, previous_rows(small, 3))
+    for w, got in zip(which, shared):
+        want = fresh().stack(w, sequence=True)        # its own previous_rows call
+        assert got.data["x"].shape[1] == 3
+        for name in ("x", "y"):
+            np.testing.assert_array_equal(got.data[name], want.data[name], strict=True)
+        np.testing.assert_array_equal(got.row, want.row)
+        np.testing.assert_array_equal(got.folds.train, want.folds.train)
+        np.testing.assert_array_equal(got.folds.val, want.folds.val)
+    assert calls == [3, 3, 3, 3]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -168,6 +169,12 @@ class FraudData:
     _encoders: dict = field(default_factory=dict, repr=False)
     _scalers: dict = field(default_factory=dict, repr=False)
 
+    @cached_property
+    def card_history(self) -> np.ndarray:
+        """i64[n, cfg.history]: each row's card's last transactions (`previous_rows`),
+        computed once for the sequence stacks (test, delay, validation) that share it."""
+        return previous_rows(self.tx, self.cfg.history)
+
     @property
     def validation_periods(self) -> list[Period]:
         periods = validation_periods(self.periods, self.cfg.step_days)
@@ -292,7 +299,7 @@ class FraudData:
                     warnings.warn(f"validation period {k}: its test week has no fraud; its "
                                   "ROC-AUC and average precision are undefined (NaN) and it "
                                   "cannot inform the selection", stacklevel=2)
-            history = previous_rows(self.tx, self.cfg.history) if sequence else None
+            history = self.card_history if sequence else None
             periods_as_splits = Folds(train=np.array(trains, np.float32),
                                       val=np.array(tests, np.float32))
             encoders = self.encoders(fitted_on)
