@@ -713,7 +713,7 @@ def test_member_metrics_read_only_the_members_validation_fold():
         assert row["auc"] == pytest.approx(auc, abs=1e-5)
         assert row["gini"] == pytest.approx(2 * auc - 1, abs=1e-5)
         assert row["ks"] == pytest.approx(np.max(tpr - fpr), abs=1e-5)
-        assert row["brier"] == pytest.approx(brier_score_loss(yv, p), abs=1e-5)
+        assert row["brier"] == pytest.approx(brier_score_loss(yv, p), rel=1e-12)   # float64
         assert row["log_loss"] == pytest.approx(sk_log_loss(yv, p), rel=1e-13)   # float64
         assert row["ece"] == pytest.approx(ece, abs=1e-9)
 
@@ -741,6 +741,32 @@ def test_raw_and_calibrated_log_losses_share_precision_and_clipping():
     assert table["log_loss"][0] == log_loss_f64(expit(wrong[v]), y[v])
     p = expit(z[1, v].astype(np.float64))
     assert table["log_loss"][1] == pytest.approx(sk_log_loss(y[v], p), rel=1e-13)
+
+
+def test_raw_and_calibrated_brier_scores_share_precision():
+    """The per-fold raw `brier` is computed as the calibrated `cal_brier` is (float64 PDs,
+    numpy's mean of (pd - y)^2), so the report's verdict compares the two in one precision.
+    A member right on every validation row (logit +20 on bads, -20 on goods) scores
+    expit(-20)^2 = 4.2e-18 per row; float32's sigmoid(20) is exactly 1, which read 0 for
+    the bads (2.5e-18 here). Oracles: scikit-learn's float64 brier_score_loss (to 7
+    digits there: it forms 1 - (1 - p) for the goods), float64 numpy."""
+    from scipy.special import expit
+    from sklearn.metrics import brier_score_loss
+
+    rng = np.random.default_rng(7)
+    n = 60
+    y = (rng.uniform(size=n) < 0.4).astype(np.float64)
+    folds = stratified_kfold(y, 3, seed=0)
+    v = folds.val[1] > 0
+    right = np.where(y > 0, 20.0, -20.0)
+    z = np.stack([right, rng.normal(size=n) + y]).astype(np.float32)
+    table = member_metrics(z, np.array([1, 1]), y, folds.val, folds.train, ScoreScale())
+    p = expit(right[v])
+    assert table["brier"][0] == pytest.approx(expit(-20.0) ** 2, rel=1e-6, abs=0)   # 1 - p
+    assert table["brier"][0] == pytest.approx(np.mean((p - y[v]) ** 2), rel=1e-12, abs=0)
+    assert table["brier"][0] == pytest.approx(brier_score_loss(y[v], p), rel=1e-6, abs=0)
+    p = expit(z[1, v].astype(np.float64))
+    assert table["brier"][1] == pytest.approx(brier_score_loss(y[v], p), rel=1e-12)
 
 
 def test_out_of_fold_pd_averages_the_seeds_that_validated_each_row():

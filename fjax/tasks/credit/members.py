@@ -48,8 +48,7 @@ def _fold_logits(model: Any, params: Any, fold: jax.Array, blocks: jax.Array) ->
 @jax.jit
 def _ranked(z, y, w):
     return jax.vmap(lambda zi, wi: jnp.stack([
-        metrics.roc_auc(zi, y, wi), metrics.ks_statistic(zi, y, wi),
-        metrics.brier(jax.nn.sigmoid(zi), y, wi)]))(z, w)
+        metrics.roc_auc(zi, y, wi), metrics.ks_statistic(zi, y, wi)]))(z, w)
 
 
 def member_metrics(z: np.ndarray, fold: np.ndarray, y: np.ndarray, val: np.ndarray,
@@ -58,22 +57,25 @@ def member_metrics(z: np.ndarray, fold: np.ndarray, y: np.ndarray, val: np.ndarr
     """One row per member: its validation metrics and train-vs-validation PSI; NaN (n/a)
     for a member that diverged (`diverged`, bool[P]) or has a non-finite logit, whose
     scores would otherwise rank as a coin flip (AUC 0.5) and read as perfectly stable
-    (PSI 0). The log-loss is `log_loss_f64`'s, as the calibrated PDs' (`cal_log_loss`):
-    the two compare in one precision and clipping."""
+    (PSI 0). The Brier score and log-loss (`log_loss_f64`'s) are in float64 as the
+    calibrated PDs' (`cal_brier`, `cal_log_loss`): the two compare in one precision and
+    clipping."""
     out = np.asarray(_ranked(jnp.asarray(z), jnp.asarray(y), jnp.asarray(val[fold])), np.float64)
-    table = pd.DataFrame({"auc": out[:, 0], "gini": 2 * out[:, 0] - 1, "ks": out[:, 1],
-                          "brier": out[:, 2]})
+    table = pd.DataFrame({"auc": out[:, 0], "gini": 2 * out[:, 0] - 1, "ks": out[:, 1]})
     pd_ = expit(z.astype(np.float64))
     scores = scale.from_logit(z)
     finite = np.isfinite(z).all(axis=1)
     if diverged is not None:
         finite &= ~np.asarray(diverged, bool)
-    loss, ece, shift = (np.full(len(z), np.nan) for _ in range(3))
+    y64 = np.asarray(y, np.float64)
+    brier, loss, ece, shift = (np.full(len(z), np.nan) for _ in range(4))
     for m in np.flatnonzero(finite):
         v, t = val[fold[m]] > 0, train[fold[m]] > 0
-        loss[m] = log_loss_f64(pd_[m, v], np.asarray(y, np.float64)[v])
+        brier[m] = np.mean((pd_[m, v] - y64[v]) ** 2)
+        loss[m] = log_loss_f64(pd_[m, v], y64[v])
         ece[m] = expected_calibration_error(pd_[m, v], y[v])
         shift[m] = psi(scores[m, t], scores[m, v])
+    table["brier"] = brier
     table["log_loss"] = loss
     table["ece"] = ece
     table["psi"] = shift
