@@ -1747,6 +1747,29 @@ def test_report_gives_the_pooled_gini_with_its_delong_interval():
     assert f"Gini {2 * auc - 1:.4f}, 95% interval {low:.3f} to {high:.3f}" in line
 
 
+def test_pooled_brier_and_log_loss_are_float64_and_clipped_as_the_calibrated_ones():
+    """`pooled`'s `brier` and `log_loss` (metrics.json's `pooled_out_of_fold`) are computed
+    as the calibrated PDs' are (float64; the log-loss `log_loss_f64`'s, PDs clipped to
+    [1e-7, 1 - 1e-7]); float32 read them 1e-7 apart, and a good's PD of 1 - 1e-12 at
+    -log(1.19e-7) = 15.94 (float32's 1 - 1e-7) where float64 clips it to -log(1e-7) = 16.12.
+    Oracle: scikit-learn's float64 brier_score_loss and log_loss."""
+    from sklearn.metrics import brier_score_loss
+    from sklearn.metrics import log_loss as sk_log_loss
+    rng = np.random.default_rng(3)
+    y = (rng.random(300) < 0.3).astype(float)
+    p = 1 / (1 + np.exp(-(rng.normal(size=300) + 1.2 * y - 1)))
+    got = pooled(p, y)
+    assert got["brier"] == pytest.approx(brier_score_loss(y, p), rel=1e-12)
+    assert got["log_loss"] == pytest.approx(sk_log_loss(y, p), rel=1e-12)
+    y[0], p[0] = 0.0, 1 - 1e-12   # a sure good's PD: clipped
+    got = pooled(p, y)
+    clipped = np.clip(p, 1e-7, 1 - 1e-7)
+    assert got["log_loss"] == pytest.approx(sk_log_loss(y, clipped), rel=1e-12)
+    rest = sk_log_loss(y[1:], p[1:]) * 299
+    assert got["log_loss"] == pytest.approx((rest - np.log(1e-7)) / 300, rel=1e-9)   # inexact
+    assert got["brier"] == pytest.approx(brier_score_loss(y, p), rel=1e-12)
+
+
 def test_mlp_reason_codes_meet_the_integration_tolerance(csv_path):
     """MLP attributions per attribute are within 2e-3 (logit) of a float64 20000-step
     midpoint integral of the refitted ReLU head's gradient: 64 fixed steps were not."""

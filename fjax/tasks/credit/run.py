@@ -33,7 +33,7 @@ from fjax.tasks.credit.fairness import FOUR_FIFTHS, PROXY_AUC, fair_lending, pro
 from fjax.tasks.credit.final import FinalModel, optimum_gap, points_table, refit
 from fjax.tasks.credit.members import METRICS
 from fjax.tasks.credit.model_file import SavedModel, model_bytes
-from fjax.tasks.credit.oof import OutOfFold, analyse, oof_pd
+from fjax.tasks.credit.oof import OutOfFold, analyse, log_loss_f64, oof_pd
 from fjax.tasks.credit.report import report_markdown, report_title, write_plots
 from fjax.tasks.credit.scoring import (deployed_scale, refuse_backward_platt, score_new,
                                        scored)
@@ -74,15 +74,16 @@ def describe(cfg: Config, swept: Sequence[str] = ()) -> str:
 
 
 def pooled(pd_: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    """Ranking and accuracy of PDs pooled over applicants; `auc` and `ks` in float64
+    """Ranking and accuracy of PDs pooled over applicants, in float64: `auc` and `ks`
     (`rank_auc`, the centre of `auc_95`, and `rank_ks`: PDs closer than float32 resolves
-    are not tied) and `auc_95` DeLong's 95% interval of it (None with fewer than two of a
-    class)."""
+    are not tied), `brier` and `log_loss` as the calibrated PDs' (`log_loss_f64`'s clipping),
+    and `auc_95` DeLong's 95% interval of the AUC (None with fewer than two of a class)."""
+    pd_, y = np.asarray(pd_, np.float64), np.asarray(y, np.float64)
     auc = rank_auc(pd_, y)
     both = min(np.sum(y > 0.5), np.sum(y < 0.5)) >= 2
     return {"auc": auc, "auc_95": list(auc_interval(pd_, y)[1:]) if both else None,
             "gini": 2 * auc - 1, "ks": rank_ks(pd_, y),
-            "brier": float(metrics.brier(pd_, y)), "log_loss": float(metrics.log_loss(pd_, y))}
+            "brier": float(np.mean((pd_ - y) ** 2)), "log_loss": log_loss_f64(pd_, y)}
 
 
 def data_facts(data: CreditData) -> dict[str, Any]:
