@@ -173,6 +173,16 @@ def test_refuses_a_file_without_the_runs_columns(logistic_run, tmp_path):
         score_file(run, frame.drop(columns="TERMINAL_ID"), tmp_path)
 
 
+def test_refuses_a_file_without_card_ids(logistic_run, tmp_path):
+    """Without both id columns a file reads as one card per transaction (a run may train
+    on it), which the run's card and terminal windows cannot score."""
+    run, frame = logistic_run
+    with pytest.raises(ValueError, match=r"--data .*tx.csv has no card ids \(data."
+                                         r"customer_column 'card'\) nor terminal ids: `fjax "
+                                         r"score fraud` scores a run trained on"):
+        score_file(run, frame.drop(columns=["card", "TERMINAL_ID"]), tmp_path)
+
+
 def test_refuses_too_little_history(logistic_run, tmp_path):
     """36 days before the week scored: the terminal windows behind the delay read 37."""
     run, frame = logistic_run

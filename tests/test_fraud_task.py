@@ -273,6 +273,93 @@ def test_periods_that_do_not_fit_the_data_say_how_to_fix_it(user_file, tmp_path,
            "data.train_start" in capsys.readouterr().err
 
 
+def ulb_shaped(n: int = 400) -> pd.DataFrame:
+    """A table shaped as the ULB/Kaggle creditcard.csv: Time (seconds elapsed over two
+    days), V1..V28, Amount, Class; no card, terminal or transaction ids."""
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(n, 28))
+    return pd.DataFrame({"Time": np.sort(rng.integers(0, 2 * 86_400, n)).astype(float),
+                         **{f"V{i + 1}": v[:, i] for i in range(28)},
+                         "Amount": rng.lognormal(3.0, 1.0, n).round(2),
+                         "Class": (v[:, 0] - v[:, 1] > 3.0).astype(int)})
+
+
+ULB_FLAGS = ["--data.timestamp-column", "Time", "--data.amount-column", "Amount",
+             "--data.label-column", "Class", "--data.train-start", "None",
+             "--data.train-days", "1", "--data.delay-days", "0", "--data.test-days", "1",
+             "--cv", "1", "--data.top-k", "10", "--train.epochs", "3",
+             "--train.batch-size", "128"]
+
+
+@pytest.fixture(scope="module")
+def ulb_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ulb") / "creditcard.csv"
+    ulb_shaped(2000).to_csv(path, index=False)
+    return path
+
+
+def test_a_file_without_card_ids_trains_on_its_own_columns(ulb_file, tmp_path):
+    """The ULB/Kaggle file (no card, terminal or transaction ids; Time in seconds elapsed)
+    was refused for lacking ids. It now trains on its numeric columns, day 0 against day
+    1, and its AUC and AP are scikit-learn's on the run's saved scores."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+    out = tmp_path / "r"
+    assert cli.main(["run", "fraud", "--out", str(out), "--data.path", str(ulb_file),
+                     *ULB_FLAGS]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["data"]["cardless"] and metrics["data"]["times_elapsed_seconds"]
+    assert metrics["features"]["handbook"] == ["TX_AMOUNT"]
+    assert [c["column"] for c in metrics["features"]["columns"]] == [f"V{i}"
+                                                                     for i in range(1, 29)]
+    frame = pd.read_csv(ulb_file)
+    scores = pd.read_csv(out / "scores.csv.gz")
+    test = frame["Time"] >= 86_400            # day 1: the test day, every row scored
+    assert scores["transaction_id"].tolist() == np.nonzero(test.to_numpy())[0].tolist()
+    np.testing.assert_array_equal(scores["fraud"], frame["Class"][test])
+    for name in ("mlp", "logistic"):
+        member = metrics["models"][name]["members"][0]
+        if name == "mlp":
+            assert member["auc"] == pytest.approx(roc_auc_score(scores["fraud"],
+                                                                scores["logit"]), abs=1e-12)
+            assert member["average_precision"] == pytest.approx(
+                average_precision_score(scores["fraud"], scores["logit"]), abs=1e-12)
+        assert member["auc"] > {"mlp": 0.75, "logistic": 0.95}[name]   # V1 - V2 decides
+    # Each transaction is its own card: CP@10 is the precision of the day's top 10 scores.
+    top = scores.sort_values(["logit", "card"], ascending=[False, True]).head(10)
+    assert metrics["models"]["mlp"]["members"][0]["card_precision"] == top["fraud"].mean()
+    report = (out / "report.md").read_text()
+    assert "**No card or terminal ids**: each transaction counts as its own card" in report
+    assert "Its times are seconds elapsed, not dates" in report
+
+
+def test_a_file_without_card_ids_scales_on_its_training_day_only(ulb_file):
+    """The models' inputs are scaled with day 0's means and standard deviations (float64
+    numpy), not the whole file's."""
+    from fjax.tasks.fraud.dataset import prepare
+    cfg = FraudDataConfig(path=str(ulb_file), timestamp_column="Time", amount_column="Amount",
+                          label_column="Class", train_start=None, train_days=1, delay_days=0,
+                          test_days=1)
+    data = prepare(cfg, 1)
+    frame = pd.read_csv(ulb_file)
+    raw = frame[["Amount", *(f"V{i}" for i in range(1, 29))]].to_numpy(np.float64)
+    train = (frame["Time"] < 86_400).to_numpy()
+    stack = data.stack("test")
+    rows = stack.row[stack.val_rows(0)]
+    expected = (raw[rows] - raw[train].mean(0)) / raw[train].std(0)
+    np.testing.assert_allclose(stack.data["x"][stack.val_rows(0)], expected, rtol=1e-5,
+                               atol=1e-5)
+    whole = (raw[rows] - raw.mean(0)) / raw.std(0)
+    assert np.abs(stack.data["x"][stack.val_rows(0)] - whole).max() > 1e-3
+
+
+def test_a_file_without_card_ids_refuses_sequence_models(ulb_file, tmp_path, capsys):
+    assert cli.main(["run", "fraud", "--out", str(tmp_path / "r"), "--data.path",
+                     str(ulb_file), *ULB_FLAGS, "--compare", "gru"]) == 2
+    assert ("gru read(s) each card's last transactions, but " f"{ulb_file} has no card ids"
+            in capsys.readouterr().err)
+    assert not (tmp_path / "r").exists()
+
+
 def test_the_default_start_outside_a_users_file_names_both_dates(user_file, tmp_path, capsys):
     """The default train_start is the handbook simulation's; a user's file of other dates
     was told only that 'test period 0 spans days [-2000, ...)'."""

@@ -10,7 +10,8 @@ import pytest
 
 from fjax.data.fraud_simulator import (Scenarios, compromised_customer_frauds,
                                        compromised_terminal_frauds, simulate, terminals_within)
-from fjax.data.transactions import DAY, from_frame, load_transactions, summary, user_columns
+from fjax.data.transactions import (DAY, elapsed_seconds, from_frame, load_transactions, summary,
+                                    user_columns)
 
 SMALL = dict(n_customers=200, n_terminals=400, n_days=60)
 
@@ -728,3 +729,42 @@ def test_daily_times_written_with_their_offsets_keep_their_written_dates():
         tx = from_frame(frame, NAMES, timezone=zone)
         assert list(np.diff(tx.seconds)) == list(np.diff(instants))
         _on_clocks(tx, [t.astimezone(ZoneInfo(zone)) for t in berlin])
+
+
+@pytest.mark.parametrize("values, seconds", [
+    ([0.0, 86_400.5, 172_792.0], [0, 86_400, 172_792]),          # ULB's Time
+    ([1.6e9, 1.6e9 + 60, 1.6e9 + 120], None),   # unix times: dates, as read_dates reads
+    (["2020-01-01", "2020-01-02", "2020-01-03"], None),
+    ([-5.0, 0.0, 10.0], None),
+    ([True, False, True], None),
+])
+def test_elapsed_seconds_are_told_apart_from_dates(values, seconds):
+    got = elapsed_seconds(pd.Series(values))
+    assert (got is None) if seconds is None else (got.tolist() == seconds)
+
+
+def test_a_table_without_card_ids_is_one_card_per_transaction():
+    """ULB/Kaggle's shape: Time (seconds elapsed), V columns, Amount, Class; no ids."""
+    frame = pd.DataFrame({"Time": [90_000.0, 10.0, 200.0], "V1": [0.5, -1.0, 2.0],
+                          "note": ["a", "b", "c"], "Amount": [1.0, 2.0, 3.0],
+                          "Class": [1, 0, 0]})
+    names = {"timestamp": "Time", "amount": "Amount", "label": "Class"}
+    with pytest.warns(UserWarning, match="not in time order"):
+        tx = from_frame(frame, names)
+    assert tx.cardless and tx.elapsed
+    assert tx.seconds.tolist() == [10, 200, 90_000] and tx.day.tolist() == [0, 0, 1]
+    assert tx.transaction_id.tolist() == [1, 2, 0]          # row numbers, in time order
+    assert tx.customer_ids[tx.customer].tolist() == [1, 2, 0] and len(tx.terminal_ids) == 1
+    assert list(tx.user_columns) == ["V1"] and tx.user_columns["V1"].tolist() == [-1, 2, 0.5]
+    assert tx.unused_columns == ("note",)
+    s = summary(tx)
+    assert s["cardless"] and s["times_elapsed_seconds"] and "customers" not in s
+    with pytest.raises(ValueError, match="holds seconds elapsed, not times of day on a "
+                       "clock, but data.timezone is 'Europe/Paris'"):
+        from_frame(frame, names, timezone="Europe/Paris")
+    with pytest.raises(ValueError, match="holds numbers, not dates"):   # ids: dates needed
+        from_frame(frame.assign(CUSTOMER_ID=1, TERMINAL_ID=2, TRANSACTION_ID=[7, 8, 9]),
+                   names)
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) transaction_id -> "
+                       r"'TRANSACTION_ID', terminal -> 'TERMINAL_ID'"):   # one of the two
+        from_frame(frame.assign(CUSTOMER_ID=1), names)

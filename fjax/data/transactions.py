@@ -12,6 +12,12 @@ numbers as numbers, other columns (text, true/false, and number codes listed in
 `categorical`) as categories, at most `MAX_LEVELS` of them. The models' encoding of
 them, fitted on training weeks only, is the fraud task's (`fjax.tasks.fraud.dataset`).
 
+A table with neither card nor terminal ids (the ULB/Kaggle creditcard.csv: Time, V1..V28,
+Amount, Class) is read as one card per transaction at one terminal (`cardless`), its
+numeric columns as `features` unless some are named, its transaction ids row numbers
+where absent, and its times, where all are numbers in [0, 1e8), as seconds elapsed from
+1970-01-01 (`elapsed_seconds`). The same numbers beside card ids stay refused as dates.
+
 Bad input raises a `ValueError` that names the column and the fix; nothing is dropped.
 """
 
@@ -27,8 +33,8 @@ import pandas as pd
 from fjax.data.checks import first_unscalable
 from fjax.data.columns import (ID_MIN_ROWS, category_values, did_you_mean, looks_numeric,
                                numeric_values, spelled_as)
-from fjax.datasets import (Dates, holds_numbers, midnights, read_dates, read_table,
-                           without_offsets, written_instants, zoned)
+from fjax.datasets import (UNIX_UNITS, Dates, holds_numbers, midnights, read_dates,
+                           read_table, without_offsets, written_instants, zoned)
 
 DAY = 86_400
 COLUMNS = ("transaction_id", "timestamp", "customer", "terminal", "amount", "label")
@@ -69,6 +75,9 @@ class Transactions:
     # clock (several offsets), which night and weekend read; None: `seconds` are the clocks
     zone: str | None = None   # data.timezone: `seconds` are UTC instants, and night, weekend
     # and days read the zone's clock (`clock_offset`)
+    cardless: bool = False   # the file had no card and no terminal ids: each transaction is
+    # its own card (customer_ids: the transaction ids) at one terminal
+    elapsed: bool = False    # the times were seconds elapsed, not dates: day 0 is 1970-01-01
 
     def __len__(self) -> int:
         return len(self.seconds)
@@ -156,6 +165,11 @@ def summary(tx: Transactions) -> dict:
                                   else "numeric" for c in tx.user_columns}
     if tx.unused_columns:
         out["unused_columns"] = list(tx.unused_columns)
+    if tx.cardless:
+        out["cardless"] = True
+        del out["customers"], out["terminals"], out["compromised_cards"]
+    if tx.elapsed:
+        out["times_elapsed_seconds"] = True
     if tx.scenario is not None:
         out["frauds_by_scenario"] = {int(s): int(np.sum(tx.scenario == s)) for s in (1, 2, 3)}
     return out
@@ -318,6 +332,26 @@ def wall_instants(column: pd.Series, wall: pd.Series, days: bool, zone: str,
     return aware.dt.tz_convert("UTC").dt.tz_localize(None)
 
 
+def elapsed_seconds(column: pd.Series) -> np.ndarray | None:
+    """i64[n]: the column's numbers as seconds elapsed, where they all lie in [0, 1e8), below
+    the unix times `read_dates` takes (1973 on), as the ULB/Kaggle creditcard.csv's Time
+    (seconds since its first transaction, over two days); None for dates or unix times."""
+    if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        return None
+    values = column.to_numpy(np.float64)
+    if not (np.isfinite(values).all() and values.min() >= 0
+            and values.max() < UNIX_UNITS["s"][0]):
+        return None
+    return np.floor(values).astype(np.int64)
+
+
+def numeric_columns(frame: pd.DataFrame, taken: set[str]) -> tuple[str, ...]:
+    """The frame's numeric columns (not true/false) other than `taken`: a file without
+    card ids (`Transactions.cardless`) is modelled on them."""
+    return tuple(str(c) for c in frame.columns if str(c) not in taken
+                 and not pd.api.types.is_bool_dtype(frame[c]) and looks_numeric(frame[c]))
+
+
 def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
                source: str = "data", features: tuple[str, ...] = (),
                categorical: tuple[str, ...] = (), timezone: str | None = None
@@ -347,7 +381,11 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
                          "handbook's features already read; leave them out of data.features")
     frame = spelled_as(frame, [*names.values(), *features])
     absent = [names[role] for role in COLUMNS if names[role] not in frame.columns]
-    missing = [f"{role} -> {names[role]!r}" for role in COLUMNS if names[role] in absent]
+    # No card and no terminal ids: each transaction is its own card (`Transactions.cardless`).
+    cardless = names["customer"] in absent and names["terminal"] in absent
+    needed = ("timestamp", "amount", "label") if cardless else COLUMNS
+    absent = [names[role] for role in needed if names[role] in absent]
+    missing = [f"{role} -> {names[role]!r}" for role in needed if names[role] in absent]
     if missing:
         raise ValueError(
             f"{source} lacks the column(s) {', '.join(missing)}"
@@ -358,6 +396,12 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
         raise ValueError(f"{source} has no rows")
     ts_name, amount_name, label_name = names["timestamp"], names["amount"], names["label"]
     described = f"column {ts_name!r} (timestamp) of {source}"
+    elapsed = elapsed_seconds(frame[ts_name]) if cardless else None
+    if elapsed is not None and timezone is not None:
+        raise ValueError(f"{described} holds seconds elapsed, not times of day on a clock, "
+                         f"but data.timezone is {timezone!r}; leave data.timezone out")
+    if elapsed is not None:       # seconds from 1970-01-01, which stands for day 0
+        frame = frame.assign(**{ts_name: elapsed.astype("datetime64[s]")})
     with warnings.catch_warnings():
         if timezone is not None:   # its days run on the zone's clock, not from midnight UTC
             warnings.filterwarnings("ignore", ".*mixes UTC offsets", UserWarning)
@@ -386,6 +430,8 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
         rows = np.nonzero(frame[label_name].isna().to_numpy())[0]
         _fail("label", label_name, f"has {len(rows)} missing labels (first at row {rows[0]})",
               "label every transaction, or remove the unlabelled ones")
+    if names["transaction_id"] not in frame.columns:    # a file without card ids: row numbers
+        frame = frame.assign(**{names["transaction_id"]: np.arange(len(frame))})
     ids = frame[names["transaction_id"]]
     if ids.isna().any():
         rows = np.nonzero(ids.isna().to_numpy())[0]
@@ -404,6 +450,8 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
         _fail("label", label_name, f"has values other than 0/1: {np.asarray(values).tolist()}",
               "map fraud to 1 and legitimate to 0")
 
+    if cardless and not features:
+        features = numeric_columns(frame, set(names.values()))
     extra, cats = user_columns(frame, tuple(features), tuple(categorical), source)
 
     if timezone is not None:
@@ -416,6 +464,9 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
         order = np.argsort(seconds_abs, kind="stable")
     start = (ts if timezone is None
              else ts + pd.to_timedelta(offsets, unit="s")).min().normalize()
+    if cardless:     # each transaction its own card (its id), one terminal for all
+        frame = frame.assign(**{names["customer"]: frame[names["transaction_id"]],
+                                names["terminal"]: "none"})
     customer_codes, customer_ids = pd.factorize(frame[names["customer"]].to_numpy()[order])
     terminal_codes, terminal_ids = pd.factorize(frame[names["terminal"]].to_numpy()[order])
     for role, codes in (("customer", customer_codes), ("terminal", terminal_codes)):
@@ -432,7 +483,8 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
         unused_columns=tuple(str(c) for c in frame.columns
                              if c not in names.values() and c not in extra),
         user_columns={c: v[order] for c, v in extra.items()}, categorical_columns=cats,
-        utc=read.utc, clock_offset=None if offsets is None else offsets[order], zone=timezone)
+        utc=read.utc, clock_offset=None if offsets is None else offsets[order], zone=timezone,
+        cardless=cardless, elapsed=elapsed is not None)
 
 
 def load_transactions(path: str | os.PathLike, columns: dict[str, str] | None = None,

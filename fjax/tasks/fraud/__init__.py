@@ -179,6 +179,18 @@ def _check_history_read(config: Config, grid: Mapping[str, Sequence[Any]]) -> No
                            "or --compare gru)")
 
 
+def _check_cardless(data: FraudData, kinds: Sequence[str]) -> None:
+    """Refuse a sequence model on a file without card ids: each transaction is its own
+    card there, so a card's history is the transaction alone."""
+    sequence = sorted({k for k in kinds if k in SEQUENCE_KINDS})
+    if data.tx.cardless and sequence:
+        raise ValueError(f"{', '.join(sequence)} read(s) each card's last transactions, but "
+                         f"{data.cfg.path} has no card ids (data.customer_column "
+                         f"{data.cfg.customer_column!r}), so every transaction is its own "
+                         "card; train a per-row model (--model mlp, logistic or autoencoder; "
+                         "--compare rule logistic)")
+
+
 def chosen_name(name: str, kind: str, names: Sequence[str]) -> str:
     """The name the results and its folder models/<name> give the run's own model: the
     kind a sweep over model.kind chose, which may not be the first one swept, `name`;
@@ -285,6 +297,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     names = [config.model.kind] + [m for m in MODELS if m in config.compare
                                    and m != config.model.kind]
     data = prepare(config.data, config.sweep.folds, validation=bool(grid))
+    _check_cardless(data, [*trained_kinds(config, grid), *names])
     if any(m not in UNSUPERVISED for m in names):
         data.check_training_frauds("test")
     if grid and config.model.kind not in UNSUPERVISED:     # only it trains on them

@@ -47,7 +47,11 @@ class FraudDataConfig(DataConfig):
     weekend and days (weeks, daily alerts) follow it, order and windows the instant.
     None: the times' own clocks (UTC for unix times)."""
     customer_column: str = "CUSTOMER_ID"
-    """Column of card (customer) ids: alerts and card precision count cards."""
+    """Column of card (customer) ids: alerts and card precision count cards. A file with
+    neither this nor the terminal column (the ULB/Kaggle creditcard.csv) is one card per
+    transaction, modelled on its amount and numeric columns without the card and terminal
+    features; its transaction ids may be absent (row numbers), and its times seconds
+    elapsed (numbers below 1e8)."""
     terminal_column: str = "TERMINAL_ID"
     """Column of terminal (merchant) ids, for the terminal-risk features."""
     amount_column: str = "TX_AMOUNT"

@@ -145,7 +145,7 @@ def assessment_periods(cfg: FraudDataConfig, tx: Transactions, n: int,
     check_periods(periods, tx.n_days, "test")
     need = history_days(cfg.delay_days)
     first = min(p.train_start for p in earliest)
-    if first < need:
+    if first < need and not tx.cardless:    # without cards, no feature reads a window
         warnings.warn(f"the first training week starts on day {first} of the data "
                       f"({tx.date_of(first).date()}), but the {max(WINDOWS)}-day card and "
                       f"terminal windows (the latter after the {cfg.delay_days}-day delay) "
@@ -335,6 +335,20 @@ def with_user_columns(tx: Transactions, names: list[str], features: np.ndarray
     return names, features, categories
 
 
+CARDLESS_FEATURES = ("TX_AMOUNT",)
+"""The handbook features a file without card and terminal ids keeps: its card and terminal
+windows would read one transaction per card, and a file of seconds elapsed has no clock
+for night and weekend."""
+
+
+def own_features(tx: Transactions, delay_days: int) -> tuple[list[str], np.ndarray]:
+    """The handbook's 15 features, or, for a file without card ids (`tx.cardless`), only
+    `CARDLESS_FEATURES` (the user's columns join either, `with_user_columns`)."""
+    if tx.cardless:
+        return list(CARDLESS_FEATURES), tx.amount.astype(np.float32)[:, None]
+    return handbook_features(tx, delay_days)
+
+
 def prepare(cfg: FraudDataConfig, n_periods: int, validation: bool = False) -> FraudData:
     """The transactions, their features and `n_periods` test periods, checked to fit the
     data (with their validation periods, for a sweep) before anything is trained."""
@@ -345,7 +359,7 @@ def prepare(cfg: FraudDataConfig, n_periods: int, validation: bool = False) -> F
                       "transaction and carries nothing; give times of day if you have them",
                       stacklevel=2)
     periods = assessment_periods(cfg, tx, n_periods, validation)
-    names, features, categories = with_user_columns(tx, *handbook_features(tx, cfg.delay_days))
+    names, features, categories = with_user_columns(tx, *own_features(tx, cfg.delay_days))
     data = FraudData(cfg=cfg, tx=tx, names=names, features=features, periods=periods,
                      categories=categories)
     for name, auc in data.suspected_leaks().items():

@@ -82,6 +82,13 @@ def read_transactions(path: str, cfg: FraudDataConfig) -> tuple[Transactions, np
         frame = frame.assign(**{label: frame[label].fillna(0)})
     tx = from_frame(frame, cfg.columns(), f"--data {path}", cfg.features, cfg.categorical,
                     cfg.timezone)
+    if tx.cardless:
+        raise ValueError(f"--data {path} has no card ids (data.customer_column "
+                         f"{cfg.customer_column!r}) nor terminal ids: `fjax score fraud` "
+                         "scores a run trained on the handbook's card and terminal features; "
+                         "a run on a file without them is scored by training it again on "
+                         "the newer file (`fjax run fraud --config RUN/config.json "
+                         "--data.path NEW.csv --out DIR`)")
     blank_ids = frame[ids].to_numpy()[blank] if blank is not None else []
     return tx, np.isin(tx.transaction_id, blank_ids)
 

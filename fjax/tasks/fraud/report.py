@@ -18,7 +18,7 @@ from fjax.report.files import RunDir, figure_lines, markdown_table, number_text
 from fjax.tasks.experiment import loss_text, not_distinguishable, resumed_from
 from fjax.tasks.fraud import handbook
 from fjax.tasks.fraud.config import Config
-from fjax.tasks.fraud.dataset import LEAK_AUC, SKEW_LIMIT
+from fjax.tasks.fraud.dataset import CARDLESS_FEATURES, LEAK_AUC, SKEW_LIMIT
 from fjax.tasks.fraud.evaluation import (LOWER_IS_BETTER, alerts_frame, budget_target,
                                         daily_frame, paired_differences, split_common,
                                         summarize, summarize_thresholds)
@@ -408,7 +408,8 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
     paired = paired_differences(members, primary.name)
     run_dir.json("metrics.json", {
         "primary": primary.name, "data": data_summary,
-        "features": {"handbook": feature_names(), "columns": list(encodings)},
+        "features": {"handbook": list(CARDLESS_FEATURES) if tx.cardless else feature_names(),
+                     "columns": list(encodings)},
         "periods": periods_df.to_dict("records"),
         "paired": paired.to_dict("records"),
         **({"validation_periods": validation_df.to_dict("records")}
@@ -765,7 +766,7 @@ def _presets_note(results: list[ModelResult]) -> str:
     return text + "."
 
 
-def _features_section(encodings: list[dict]) -> list[str]:
+def _features_section(encodings: list[dict], cardless: bool = False) -> list[str]:
     """How each of data.features entered the models, per period: its encoding, and for
     a one-hot column its levels and the test rows whose level training never held."""
     if not encodings:
@@ -781,8 +782,11 @@ def _features_section(encodings: list[dict]) -> list[str]:
             for e in encodings]
     leaks = [e["column"] for e in encodings if (e.get("auc_alone") or 0) >= LEAK_AUC]
     return ["## Features", "",
-            f"The models read the handbook's {len(feature_names())} features and these "
-            "columns of the file (data.features), each encoded with statistics of the "
+            ("The models read the amount (TX_AMOUNT) and these columns of the file (its "
+             "numeric ones, or data.features), each encoded with statistics of the "
+             if cardless else f"The models read the handbook's {len(feature_names())} "
+             "features and these columns of the file (data.features), each encoded with "
+             "statistics of the ") +
             "period's training week only (values per period: 0 / 1 / ...):", "",
             markdown_table(pd.DataFrame(rows)), "",
             "Numbers are scaled as the handbook's features are; categories are one-hot over "
@@ -825,6 +829,26 @@ def _resumed_note(results: list[ModelResult]) -> list[str]:
         return []
     return [f"Resumed (--resume): {', '.join(resumed)}; the times above are this "
             "session's and leave out the restored epochs.", ""]
+
+
+def _cardless_note(data_summary: dict) -> list[str]:
+    """What a file without card and terminal ids leaves out, and how its figures read."""
+    if not data_summary.get("cardless"):
+        return []
+    elapsed = (" Its times are seconds elapsed, not dates: day 0 (the first day of the "
+               "tables' dates) is shown as 1970-01-01, and days run 86,400 seconds from "
+               "there." if data_summary.get("times_elapsed_seconds") else "")
+    return ["**No card or terminal ids**: each transaction counts as its own card, so CP@k "
+            "is the precision of each day's k highest-scored transactions, card recall@k "
+            "the share of the day's frauds among them, and alerts.csv lists transaction "
+            "ids. Left out, as they need cards and terminals: the handbook's 12 card and "
+            "terminal history features (spending per card, fraud risk per terminal), the "
+            "removal of cards with a known fraud from later test days (no card recurs), "
+            "the sequence models (gru, lstm), and `fjax score fraud` of the run's model "
+            "(its file holds no card histories to check). Left out too: the night and "
+            "weekend flags (a file of seconds elapsed has no clock; give them as columns "
+            f"where yours has one). The models read the amount and the file's own columns."
+            f"{elapsed}", ""]
 
 
 def _dates_note(data_summary: dict) -> list[str]:
@@ -898,9 +922,10 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
                      "by scenario (1/2/3)": "/".join(
                          str(v) for v in hb["frauds_by_scenario"].values())}]
                    if simulated else []),
-             ])), "", *_dates_note(data_summary), *_utc_note(data_summary),
+             ])), "", *_cardless_note(data_summary), *_dates_note(data_summary),
+             *_utc_note(data_summary),
              *_unused_note(data_summary),
-             *_features_section(encodings),
+             *_features_section(encodings, data_summary.get("cardless", False)),
              "## Periods", "", markdown_table(periods_df), "",
              f"removed_known_cards_tx: test transactions of cards with a fraud known by that "
              f"day (reported, not scored). oracle_cp@{k} and oracle_cost: the card "
