@@ -860,6 +860,33 @@ def test_the_out_of_time_cost_column_says_at_which_t_each_row_is_costed(calibrat
     assert "The AUC's 95% interval is DeLong's" in text
 
 
+def test_out_of_time_brier_scores_are_float64_as_the_cross_validations():
+    """The out-of-time table's Brier scores (earlier and later rows) were fjax's float32
+    metric beside the cross-validation's float64 ones (`pooled`, `cal_brier`): here float32
+    read the later one 2.7e-7 off, relative. Oracle: scikit-learn's float64
+    brier_score_loss (its 1 - (1 - p) for goods is exact to 1e-12 on PDs of 1e-3 and more)."""
+    from types import SimpleNamespace
+    from sklearn.metrics import brier_score_loss
+    from fjax import metrics
+    from fjax.tasks.credit.run import out_of_time_facts
+    pd_raw, y, folds = _oof_case(seed=1)
+    oof = analyse(pd_raw, y, folds, "none", cost_fn=5.0, cost_fp=1.0)
+    later_y = np.array([0.0, 1.0, 0.0, 0.0])
+    later = pd.DataFrame({"pd": [0.001234567, 0.998765432, 0.0021, 0.0123],
+                          "score": [700.0, 400.0, 690.0, 650.0]})
+    data = SimpleNamespace(y=y, later_y=later_y, later=pd.DataFrame(), later_seen_earlier=0,
+                           date_spans={"earlier": ["a", "b"], "later": ["c", "d"]})
+    final = SimpleNamespace(encoder=SimpleNamespace(unseen=lambda frame: {}))
+    cfg = Config(data=CreditDataConfig(path="loans.csv", date_column="applied"))
+    facts = out_of_time_facts(cfg, data, oof, final, pd.DataFrame({"score": pd_raw}), later,
+                              later["pd"].to_numpy())
+    want = brier_score_loss(later_y, later["pd"])
+    assert facts["later"]["brier"] == pytest.approx(want, rel=1e-12, abs=0)
+    assert float(metrics.brier(later["pd"].to_numpy(), later_y)) != pytest.approx(want, rel=1e-8)
+    assert facts["earlier_out_of_fold"]["brier"] == pytest.approx(
+        brier_score_loss(y, oof.pd), rel=1e-12, abs=0)
+
+
 def test_deployed_calibrator_threshold_and_summary_against_scikit_learn_and_numpy():
     """The deployed calibrator is fitted on every raw out-of-fold PD; the threshold is the
     cost minimum on its calibrated PDs; the CV summary reads the cross-fitted PDs."""

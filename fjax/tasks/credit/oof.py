@@ -47,6 +47,11 @@ def oof_pd(z: np.ndarray, members: pd.DataFrame, folds: Folds) -> np.ndarray:
     return total / count
 
 
+def brier_f64(pd_: np.ndarray, y: np.ndarray) -> float:
+    """Brier score in float64, as `cal_brier`'s (float32 rounds a PD within 3e-8 of 1 to 1)."""
+    return float(np.mean((np.asarray(pd_, np.float64) - np.asarray(y, np.float64)) ** 2))
+
+
 def log_loss_f64(pd_: np.ndarray, y: np.ndarray) -> float:
     """Log-loss in float64, PDs clipped as `fjax.metrics.log_loss` clips them (a steep Platt
     fit's PD can underflow to 0, an infinite log-loss; isotonic's are shrunk off 0 and 1)."""

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from fjax import metrics
 from fjax.config import read_values, to_dict
 from fjax.decision import confusion, expected_cost
 from fjax.explain import MAX_STEPS, importance, top_reasons
@@ -33,7 +32,7 @@ from fjax.tasks.credit.fairness import FOUR_FIFTHS, PROXY_AUC, fair_lending, pro
 from fjax.tasks.credit.final import FinalModel, optimum_gap, points_table, refit
 from fjax.tasks.credit.members import METRICS
 from fjax.tasks.credit.model_file import SavedModel, model_bytes
-from fjax.tasks.credit.oof import OutOfFold, analyse, log_loss_f64, oof_pd
+from fjax.tasks.credit.oof import OutOfFold, analyse, brier_f64, log_loss_f64, oof_pd
 from fjax.tasks.credit.report import report_markdown, report_title, write_plots
 from fjax.tasks.credit.scoring import (deployed_scale, refuse_backward_platt, score_new,
                                        scored)
@@ -83,7 +82,7 @@ def pooled(pd_: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     both = min(np.sum(y > 0.5), np.sum(y < 0.5)) >= 2
     return {"auc": auc, "auc_95": list(auc_interval(pd_, y)[1:]) if both else None,
             "gini": 2 * auc - 1, "ks": rank_ks(pd_, y),
-            "brier": float(np.mean((pd_ - y) ** 2)), "log_loss": log_loss_f64(pd_, y)}
+            "brier": brier_f64(pd_, y), "log_loss": log_loss_f64(pd_, y)}
 
 
 def data_facts(data: CreditData) -> dict[str, Any]:
@@ -104,7 +103,8 @@ def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, final: F
     ties would lower them); Brier, cost and the confusion are of the deployed PDs at the
     deployed threshold, but for the earlier ones' cost and confusion, cross-fitted as the
     decision's (each fold at its own t).
-    AUC, Gini and KS are None where a group holds one class only."""
+    AUC, Gini and KS are None where a group holds one class only; the Brier score is
+    `brier_f64`'s, as the cross-validation's."""
     d, t = config.data, oof.threshold
 
     def measures(raw: np.ndarray, pd_: np.ndarray, y: np.ndarray) -> dict:
@@ -113,7 +113,7 @@ def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, final: F
         return {"applicants": int(len(y)), "bad_rate": float(np.mean(y)),
                 "mean_pd": float(np.mean(pd_)), "auc": ranked["auc"],
                 "auc_95": ranked["auc_95"], "gini": ranked["gini"],
-                "ks": ranked["ks"], "brier": float(metrics.brier(pd_, y)),
+                "ks": ranked["ks"], "brier": brier_f64(pd_, y),
                 "cost_per_applicant": expected_cost(pd_, y, t, d.cost_fn, d.cost_fp),
                 "cost_accept_all": d.cost_fn * float(np.mean(y)),
                 "confusion": confusion(pd_, y, t)}
