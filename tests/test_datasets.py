@@ -146,3 +146,50 @@ def test_yyyymmdd_numbers_are_read_as_the_dates_they_spell(tmp_path):
         with pytest.raises(ValueError, match=rf"holds numbers, not dates \(e.g. {numbers[0]}\)"
                            r"; .*yyyymmdd numbers \(20200131\)"):
             read_dates(pd.Series(numbers), "column 'Date'")
+
+
+ZONED_MIX = ["2024-01-02 10:00:00 GMT", "2024-01-02 11:00 GMT", "2024-01-02 12:30 UTC",
+             "2024-01-02T13:45:10Z"]
+
+
+def test_times_written_with_a_zone_name_in_several_formats_read_as_utc(tmp_path):
+    """pandas infers one format from the first time (%H:%M:%S %Z) and its ISO 8601 parser,
+    the fallback for formats that vary, refuses GMT and UTC, so such a column was refused
+    while the same times without the name were read. They read as the one-format GMT
+    column does: their UTC instants, kept on the +00:00 clock (offset 0). Oracle: the
+    instants written by hand."""
+    from fjax.datasets import read_dates, written_instants
+    want = pd.Series(pd.to_datetime(["2024-01-02 10:00:00", "2024-01-02 11:00:00",
+                                     "2024-01-02 12:30:00", "2024-01-02 13:45:10"]))
+    (tmp_path / "t.csv").write_text("Date,p\n" + "".join(f"{t},{i}\n"
+                                                         for i, t in enumerate(ZONED_MIX)))
+    column = read_table(tmp_path / "t.csv")["Date"]
+    read = read_dates(column, "column 'Date'")
+    assert list(read.dates) == list(want)
+    assert not read.utc and read.offsets is None and read.offset == 0
+    assert list(written_instants(column)) == list(want)   # fraud's timezone reads these
+    one = read_dates(pd.Series([t + " GMT" for t in want.astype(str)]), "column 'Date'")
+    assert list(one.dates) == list(want) and one.offset == 0 and not one.utc
+
+
+def test_an_unparseable_time_among_zone_names_is_refused_by_its_row():
+    """pandas' message named the first time off its inferred format ('2024-01-02 11:00
+    GMT', a good one); the refusal names the row and value that read as no date."""
+    from fjax.datasets import read_dates
+    for bad in ("soon", "2024-01-32 10:00 GMT"):
+        with pytest.raises(ValueError, match=rf"'Date' is not parseable as dates \(row 2: "
+                                             rf"'{bad}'\); write dates such as"):
+            read_dates(pd.Series([*ZONED_MIX[:2], bad, ZONED_MIX[3]]), "column 'Date'")
+
+
+@pytest.mark.parametrize("written, offset", [
+    (["2024-01-02 10:00:00 GMT", "2024-01-02 11:00:00 GMT"], 0),
+    (["2024-01-02 10:00:00", "2024-01-02 11:00"], None),
+    (["2024-01-02 10:00:00+01:00", "2024-01-02 11:00:00+01:00"], 3600)])
+def test_times_in_one_format_or_without_a_zone_name_read_as_written(written, offset):
+    """Beside the zone-name fix: one format with GMT, several without a zone and one offset
+    keep their written clocks, with that offset (None where none is written)."""
+    from fjax.datasets import read_dates
+    read = read_dates(pd.Series(written), "column 'Date'")
+    assert list(read.dates) == list(pd.to_datetime(["2024-01-02 10:00", "2024-01-02 11:00"]))
+    assert not read.utc and read.offsets is None and read.offset == offset

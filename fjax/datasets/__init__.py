@@ -148,7 +148,8 @@ def read_dates(column: pd.Series, described: str, fix: str = "",
         try:   # several offsets
             dates = _as_utc(column, first)
         except (ValueError, TypeError):
-            raise ValueError(f"{described} is not parseable as dates ({_reason(err)}); write "
+            where = _first_unparseable(column, first) or _reason(err)
+            raise ValueError(f"{described} is not parseable as dates ({where}); write "
                              f"dates such as 2020-01-31 or 2020-01-31 08:15:00{fix}") from None
         clocks = _written_clocks(column, first)
         if clocks is not None and (midnights(clocks) or _one_clock(column, clocks, dates)):
@@ -284,7 +285,26 @@ def _as_utc(column: pd.Series, first: bool) -> pd.Series:
     try:
         return _quiet_to_datetime(column, utc=True, dayfirst=first)
     except (ValueError, TypeError):
-        return pd.to_datetime(column, utc=True, format="ISO8601")
+        return pd.to_datetime(_zone_names_as_offsets(column), utc=True, format="ISO8601")
+
+
+ZONE_NAME = re.compile(r"(\d:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:UTC|GMT)\s*$", re.IGNORECASE)
+
+
+def _zone_names_as_offsets(column: pd.Series) -> pd.Series:
+    """Text `column` with GMT or UTC after a time written +00:00: pandas' ISO 8601 parser,
+    which reads formats that vary from row to row, refuses the names."""
+    if pd.api.types.infer_dtype(column, skipna=True) != "string":
+        return column
+    return column.str.replace(ZONE_NAME, r"\1+00:00", regex=True)
+
+
+def _first_unparseable(column: pd.Series, first: bool) -> str:
+    """'row i: value' of the first value of `column` that reads as no date even on its own
+    (`first`: day-first dates), so a refusal names it; '' where each one reads."""
+    each = _quiet_to_datetime(column, utc=True, dayfirst=first, format="mixed", errors="coerce")
+    bad = np.flatnonzero(each.isna().to_numpy() & column.notna().to_numpy())
+    return f"row {bad[0]}: {column.iloc[bad[0]]!r}" if len(bad) else ""
 
 
 def dataset_path(name: str) -> Path:
