@@ -330,6 +330,8 @@ def test_a_file_without_card_ids_trains_on_its_own_columns(ulb_file, tmp_path):
     report = (out / "report.md").read_text()
     assert "**No card or terminal ids**: each transaction counts as its own card" in report
     assert "Its times are seconds elapsed, not dates" in report
+    assert metrics["periods"][0]["oracle_missed"] > 0     # over 10 frauds on the test day
+    assert "a perfect ranking still leaves" not in report   # yet its one day: the best
 
 
 def test_a_file_without_card_ids_scales_on_its_training_day_only(ulb_file):
@@ -926,6 +928,31 @@ def test_a_perfect_ranking_that_misses_cards_is_not_called_the_best():
     assert "data.top_k" in note
     wide = periods_table(tx, [Period(0, 1, 0, 2)], [every], [every], [~every], top_k=2)
     assert wide.loc[0, "oracle_missed"] == 0 and oracle_note(wide, 2) == ""
+
+
+def test_a_perfect_ranking_of_cards_that_never_recur_is_the_best():
+    """By hand, k = 1, a file without card ids (each transaction its own card): two
+    frauds on each of days 0 and 1. Any ranking finds at most one a day, so the perfect
+    ranking's 2 alerts (10) + 2 missed (200) = 210 is the least cost (every ranking of the
+    day's scores checked); the report called it possibly beatable 'blocking one that would
+    defraud again', which no card here can."""
+    from itertools import permutations
+
+    from fjax.data.fraud_protocol import Period
+    from fjax.data.transactions import from_frame
+    from fjax.fraud_metrics import daily_alerts
+    from fjax.tasks.fraud.report import oracle_note, periods_table
+    frame = pd.DataFrame({"TX_DATETIME": [0.0, 10.0, 86_400.0, 86_410.0],
+                          "TX_AMOUNT": 10.0, "TX_FRAUD": 1})
+    tx = from_frame(frame)
+    assert tx.cardless
+    every = np.ones(len(tx), bool)
+    table = periods_table(tx, [Period(0, 1, 0, 2)], [every], [every], [~every], top_k=1)
+    assert (table.loc[0, "oracle_cost"], table.loc[0, "oracle_missed"]) == (210.0, 2)
+    costs = [daily_alerts(tx.day, tx.customer, np.array(s, float), tx.fraud, 1)
+             .expected_cost(5.0, 100.0) for s in permutations(range(4))]
+    assert min(costs) == 210.0
+    assert oracle_note(table, 1, cards_recur=False) == ""
 
 
 def _periods_frame(train, test):

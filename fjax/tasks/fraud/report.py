@@ -244,14 +244,15 @@ def alert_budget_note(periods_df: pd.DataFrame, top_k: int, cost_alert: float) -
             "raising no alerts; at this budget cost only ranks models against each other.")
 
 
-def oracle_note(periods_df: pd.DataFrame, top_k: int) -> str:
+def oracle_note(periods_df: pd.DataFrame, top_k: int, cards_recur: bool = True) -> str:
     """Report text naming the periods where a perfect ranking leaves compromised card-days
     unalerted (more than `top_k` compromised cards on some day): there, which of them it
     alerts first matters (blocking a card that would defraud again saves its later days,
     and leaves room for other cards' hits), so its CP@k and cost are no bounds; "" when
-    none is."""
+    none is, or when no card can be compromised on two test days (`cards_recur` False: one
+    test day, or each transaction its own card), where the perfect ranking is the best."""
     short = periods_df[periods_df["oracle_missed"] > 0]
-    if short.empty:
+    if short.empty or not cards_recur:
         return ""
     missed = ", ".join(str(int(m)) for m in short["oracle_missed"])
     return (f"In period(s) {', '.join(map(str, short['period']))} a perfect ranking still "
@@ -940,7 +941,8 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
              "included).", "",
              *_bold_note(immature_labels_note(periods_df, config.data.delay_days)),
              *_bold_note(alert_budget_note(periods_df, k, config.data.cost_alert)),
-             *_bold_note(oracle_note(periods_df, k)),
+             *_bold_note(oracle_note(periods_df, k, config.data.test_days > 1
+                                     and not data_summary.get("cardless"))),
              "## Results (test periods; mean ± std over periods and seeds)", "",
              markdown_table(results_table(summary_df, k, members, periods_df, simulated,
                                           {r.name: r.config for r in results})), "",
