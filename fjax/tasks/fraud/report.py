@@ -908,8 +908,10 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
     lines = [f"# {report_title(config.data)}", "",
              f"Data: {source}. Protocol: {len(periods_df)} prequential period(s) of "
              f"{config.data.train_days} training, {config.data.delay_days} delay and "
-             f"{config.data.test_days} test days; cards with a known fraud are removed from "
-             f"later test days; scalers are fitted on each training week. Each period is one "
+             f"{config.data.test_days} test days; "
+             + ("" if data_summary.get("cardless") else
+                "cards with a known fraud are removed from later test days; ")
+             + "scalers are fitted on each training week. Each period is one "
              f"population member; seeds: {config.sweep.seeds}.", "",
              "## Data", "",
              markdown_table(pd.DataFrame([
