@@ -768,3 +768,21 @@ def test_a_table_without_card_ids_is_one_card_per_transaction():
     with pytest.raises(ValueError, match=r"lacks the column\(s\) transaction_id -> "
                        r"'TRANSACTION_ID', terminal -> 'TERMINAL_ID'"):   # one of the two
         from_frame(frame.assign(CUSTOMER_ID=1), names)
+
+
+def test_a_table_without_card_ids_refuses_a_row_counter_as_a_feature():
+    """Its numeric columns become the features; a saved pandas index ('Unnamed: 0', 0..n-1)
+    or a sequential id under another name was one of them, so the models ranked test
+    transactions by file order (on a later test day: values training never saw). It is
+    refused as credit's schema refuses it, naming the fix; named as the ids, it is read."""
+    n = 30
+    frame = pd.DataFrame({"Unnamed: 0": np.arange(n), "Time": np.arange(n) * 6_000.0,
+                          "V1": np.linspace(-1, 1, n), "Amount": 1.0 + np.arange(n) % 7,
+                          "Class": np.arange(n) % 5 == 0})
+    names = {"timestamp": "Time", "amount": "Amount", "label": "Class"}
+    with pytest.raises(ValueError, match=r"column 'Unnamed: 0' of data numbers the rows.*"
+                       r"--data.transaction-id-column 'Unnamed: 0'"):
+        from_frame(frame.assign(Class=frame["Class"].astype(int)), names)
+    tx = from_frame(frame.assign(Class=frame["Class"].astype(int)),
+                    {**names, "transaction_id": "Unnamed: 0"})
+    assert list(tx.user_columns) == ["V1"] and tx.transaction_id.tolist() == list(range(n))

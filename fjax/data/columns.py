@@ -190,7 +190,7 @@ def _looks_like_dates(series: pd.Series) -> bool:
 ID_MIN_ROWS = 20   # fewer rows: a text column distinct in every row may be a real category
 
 
-def _counts_rows(values: np.ndarray) -> str | None:
+def counts_rows(values: np.ndarray) -> str | None:
     """How whole numbers, one per row and none missing, look like an identifier rather
     than a measurement: they run consecutively in any order (1..n), or rise (or fall)
     with every row of the file (a sequential id with gaps); else None."""
@@ -253,7 +253,7 @@ def infer_schema(df: pd.DataFrame, target: str, positive: str, *,
             cat.append(column)
         elif column in numeric or looks_numeric(series):
             values = numeric_values(df, column)  # raises on text in a numeric column
-            if column not in numeric and (how := _counts_rows(values)):
+            if column not in numeric and (how := counts_rows(values)):
                 raise ValueError(f"column {column!r} {how}, like an identifier; as a feature it "
                                  f"would rank applicants by file order; pass {_as_id(column)} "
                                  f"or data.drop={column!r}, or list it in "

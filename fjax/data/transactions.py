@@ -24,6 +24,7 @@ Bad input raises a `ValueError` that names the column and the fix; nothing is dr
 from __future__ import annotations
 
 import os
+import shlex
 import warnings
 from dataclasses import dataclass, field
 
@@ -31,8 +32,8 @@ import numpy as np
 import pandas as pd
 
 from fjax.data.checks import first_unscalable
-from fjax.data.columns import (ID_MIN_ROWS, category_values, did_you_mean, looks_numeric,
-                               numeric_values, spelled_as)
+from fjax.data.columns import (ID_MIN_ROWS, category_values, counts_rows, did_you_mean,
+                               looks_numeric, numeric_values, spelled_as)
 from fjax.datasets import (UNIX_UNITS, Dates, holds_numbers, midnights, read_dates,
                            read_table, without_offsets, written_instants, zoned)
 
@@ -345,11 +346,21 @@ def elapsed_seconds(column: pd.Series) -> np.ndarray | None:
     return np.floor(values).astype(np.int64)
 
 
-def numeric_columns(frame: pd.DataFrame, taken: set[str]) -> tuple[str, ...]:
+def numeric_columns(frame: pd.DataFrame, taken: set[str], source: str) -> tuple[str, ...]:
     """The frame's numeric columns (not true/false) other than `taken`: a file without
-    card ids (`Transactions.cardless`) is modelled on them."""
-    return tuple(str(c) for c in frame.columns if str(c) not in taken
-                 and not pd.api.types.is_bool_dtype(frame[c]) and looks_numeric(frame[c]))
+    card ids (`Transactions.cardless`) is modelled on them. One that counts the rows (a
+    saved index, a sequential id) is refused, as credit's `infer_schema` refuses it: as a
+    feature it would rank transactions by file order."""
+    numeric = tuple(str(c) for c in frame.columns if str(c) not in taken
+                    and not pd.api.types.is_bool_dtype(frame[c]) and looks_numeric(frame[c]))
+    for name in numeric:
+        how = counts_rows(numeric_values(frame, name))
+        if how:
+            raise ValueError(f"column {name!r} of {source} {how}, like an identifier; as a "
+                             "feature it would rank transactions by file order; name it the "
+                             f"transaction ids (--data.transaction-id-column "
+                             f"{shlex.quote(name)}), or list the features (--data.features)")
+    return numeric
 
 
 def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
@@ -451,7 +462,7 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
               "map fraud to 1 and legitimate to 0")
 
     if cardless and not features:
-        features = numeric_columns(frame, set(names.values()))
+        features = numeric_columns(frame, set(names.values()), source)
     extra, cats = user_columns(frame, tuple(features), tuple(categorical), source)
 
     if timezone is not None:
