@@ -355,6 +355,22 @@ def test_a_file_without_card_ids_scales_on_its_training_day_only(ulb_file):
     assert np.abs(stack.data["x"][stack.val_rows(0)] - whole).max() > 1e-3
 
 
+def test_a_file_without_card_ids_but_with_dates_keeps_night_and_weekend():
+    """The weekend and night flags read the transaction's own clock, not a card's history:
+    a file without card ids whose times are dates keeps them (by hand: Saturday 2024-01-06
+    03:00 is both, Monday 12:00 neither); only seconds elapsed, without a clock, leave them
+    out, as the report said of every such file."""
+    from fjax.data.transactions import from_frame
+    from fjax.tasks.fraud.dataset import own_features
+    frame = pd.DataFrame({"TX_DATETIME": ["2024-01-06 03:00", "2024-01-08 12:00"],
+                          "TX_AMOUNT": [5.0, 7.0], "TX_FRAUD": [1, 0]})
+    names, values = own_features(from_frame(frame), 0)
+    assert names == ["TX_AMOUNT", "TX_DURING_WEEKEND", "TX_DURING_NIGHT"]
+    np.testing.assert_array_equal(values, [[5, 1, 1], [7, 0, 0]])
+    elapsed = own_features(from_frame(frame.assign(TX_DATETIME=[0.0, 90_000.0])), 0)
+    assert elapsed[0] == ["TX_AMOUNT"] and elapsed[1].tolist() == [[5.0], [7.0]]
+
+
 def test_a_file_without_card_ids_refuses_sequence_models(ulb_file, tmp_path, capsys):
     assert cli.main(["run", "fraud", "--out", str(tmp_path / "r"), "--data.path",
                      str(ulb_file), *ULB_FLAGS, "--compare", "gru"]) == 2

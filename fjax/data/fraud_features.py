@@ -111,6 +111,13 @@ def _unsort(order: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:
     return out
 
 
+def transaction_features(tx: Transactions) -> np.ndarray:
+    """f32[n, 3]: the handbook features read from each transaction alone, TX_AMOUNT,
+    TX_DURING_WEEKEND and TX_DURING_NIGHT (the first three of `feature_names`)."""
+    hour = (tx.clock_seconds % DAY) // 3600   # local clocks, also with several UTC offsets
+    return np.stack([tx.amount, tx.weekday >= 5, hour <= 6], axis=1).astype(np.float32)
+
+
 def handbook_features(tx: Transactions, delay_days: int = 7,
                       windows: tuple[int, ...] = WINDOWS) -> tuple[list[str], np.ndarray]:
     """(names, f32[n, 3 + 4 len(windows)]) in the order of `feature_names`. Each column
@@ -121,10 +128,7 @@ def handbook_features(tx: Transactions, delay_days: int = 7,
         raise ValueError(f"delay_days must be >= 0, got {delay_days}")
     names = feature_names(windows)
     out = np.empty((len(tx), len(names)), np.float32)
-    hour = (tx.clock_seconds % DAY) // 3600   # local clocks, also with several UTC offsets
-    out[:, 0] = tx.amount
-    out[:, 1] = tx.weekday >= 5
-    out[:, 2] = hour <= 6
+    out[:, :3] = transaction_features(tx)
     for name, order, values in chain(_customer_columns(tx, windows),
                                      _terminal_columns(tx, delay_days, windows)):
         out[order, names.index(name)] = values

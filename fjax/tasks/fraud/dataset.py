@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from fjax.data.columns import TableSchema
-from fjax.data.fraud_features import (WINDOWS, handbook_features, history_days,
-                                      previous_rows)
+from fjax.data.fraud_features import (WINDOWS, feature_names, handbook_features,
+                                      history_days, previous_rows, transaction_features)
 from fjax.data.fraud_protocol import (Period, check_periods, delay_mask, rolling_periods,
                                       assessment_mask, train_mask, validation_periods)
 from fjax.data.fraud_simulator import simulate
@@ -335,17 +335,21 @@ def with_user_columns(tx: Transactions, names: list[str], features: np.ndarray
     return names, features, categories
 
 
-CARDLESS_FEATURES = ("TX_AMOUNT",)
-"""The handbook features a file without card and terminal ids keeps: its card and terminal
-windows would read one transaction per card, and a file of seconds elapsed has no clock
-for night and weekend."""
+def kept_features(cardless: bool, elapsed: bool) -> list[str]:
+    """The handbook features the models read: all of them, or, for a file without card
+    ids, those of the transaction alone (`transaction_features`), the weekend and night
+    flags only where its times are on a clock (not seconds elapsed)."""
+    if not cardless:
+        return feature_names()
+    return feature_names(())[:1 if elapsed else 3]
 
 
 def own_features(tx: Transactions, delay_days: int) -> tuple[list[str], np.ndarray]:
-    """The handbook's 15 features, or, for a file without card ids (`tx.cardless`), only
-    `CARDLESS_FEATURES` (the user's columns join either, `with_user_columns`)."""
+    """The handbook's 15 features, or `kept_features`' for a file without card ids (the
+    user's columns join either, `with_user_columns`)."""
     if tx.cardless:
-        return list(CARDLESS_FEATURES), tx.amount.astype(np.float32)[:, None]
+        names = kept_features(True, tx.elapsed)
+        return names, transaction_features(tx)[:, :len(names)]
     return handbook_features(tx, delay_days)
 
 

@@ -18,7 +18,7 @@ from fjax.report.files import RunDir, figure_lines, markdown_table, number_text
 from fjax.tasks.experiment import loss_text, not_distinguishable, resumed_from
 from fjax.tasks.fraud import handbook
 from fjax.tasks.fraud.config import Config
-from fjax.tasks.fraud.dataset import CARDLESS_FEATURES, LEAK_AUC, SKEW_LIMIT
+from fjax.tasks.fraud.dataset import LEAK_AUC, SKEW_LIMIT, kept_features
 from fjax.tasks.fraud.evaluation import (LOWER_IS_BETTER, alerts_frame, budget_target,
                                         daily_frame, paired_differences, split_common,
                                         summarize, summarize_thresholds)
@@ -409,7 +409,7 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
     paired = paired_differences(members, primary.name)
     run_dir.json("metrics.json", {
         "primary": primary.name, "data": data_summary,
-        "features": {"handbook": list(CARDLESS_FEATURES) if tx.cardless else feature_names(),
+        "features": {"handbook": kept_features(tx.cardless, tx.elapsed),
                      "columns": list(encodings)},
         "periods": periods_df.to_dict("records"),
         "paired": paired.to_dict("records"),
@@ -767,7 +767,7 @@ def _presets_note(results: list[ModelResult]) -> str:
     return text + "."
 
 
-def _features_section(encodings: list[dict], cardless: bool = False) -> list[str]:
+def _features_section(encodings: list[dict], kept: list[str]) -> list[str]:
     """How each of data.features entered the models, per period: its encoding, and for
     a one-hot column its levels and the test rows whose level training never held."""
     if not encodings:
@@ -783,11 +783,11 @@ def _features_section(encodings: list[dict], cardless: bool = False) -> list[str
             for e in encodings]
     leaks = [e["column"] for e in encodings if (e.get("auc_alone") or 0) >= LEAK_AUC]
     return ["## Features", "",
-            ("The models read the amount (TX_AMOUNT) and these columns of the file (its "
-             "numeric ones, or data.features), each encoded with statistics of the "
-             if cardless else f"The models read the handbook's {len(feature_names())} "
-             "features and these columns of the file (data.features), each encoded with "
-             "statistics of the ") +
+            (f"The models read the handbook's {', '.join(kept)} and these columns of the "
+             "file (its numeric ones, or data.features), each encoded with statistics of the "
+             if len(kept) < len(feature_names()) else f"The models read the handbook's "
+             f"{len(kept)} features and these columns of the file (data.features), each "
+             "encoded with statistics of the ") +
             "period's training week only (values per period: 0 / 1 / ...):", "",
             markdown_table(pd.DataFrame(rows)), "",
             "Numbers are scaled as the handbook's features are; categories are one-hot over "
@@ -846,10 +846,12 @@ def _cardless_note(data_summary: dict) -> list[str]:
             "terminal history features (spending per card, fraud risk per terminal), the "
             "removal of cards with a known fraud from later test days (no card recurs), "
             "the sequence models (gru, lstm), and `fjax score fraud` of the run's model "
-            "(its file holds no card histories to check). Left out too: the night and "
-            "weekend flags (a file of seconds elapsed has no clock; give them as columns "
-            f"where yours has one). The models read the amount and the file's own columns."
-            f"{elapsed}", ""]
+            "(its file holds no card histories to check)."
+            + (" Left out too: the night and weekend flags (a file of seconds elapsed has no "
+               "clock; give them as columns where yours has one). The models read the amount "
+               "and the file's own columns." if elapsed else " The models read the amount, "
+               "the night and weekend flags and the file's own columns.")
+            + elapsed, ""]
 
 
 def _dates_note(data_summary: dict) -> list[str]:
@@ -928,7 +930,9 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
              ])), "", *_cardless_note(data_summary), *_dates_note(data_summary),
              *_utc_note(data_summary),
              *_unused_note(data_summary),
-             *_features_section(encodings, data_summary.get("cardless", False)),
+             *_features_section(encodings, kept_features(
+                 bool(data_summary.get("cardless")),
+                 bool(data_summary.get("times_elapsed_seconds")))),
              "## Periods", "", markdown_table(periods_df), "",
              f"removed_known_cards_tx: test transactions of cards with a fraud known by that "
              f"day (reported, not scored). oracle_cp@{k} and oracle_cost: the card "
