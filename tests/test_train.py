@@ -2180,3 +2180,26 @@ def test_init_member_is_one_program():
     tx = build_optimizer(OptimConfig(), 10)
     init = lambda key: model.init(key, x)  # noqa: E731
     assert compiled_program_names(lambda: init_member(init, tx, 2**31 + 5)) == ["member_state"]
+
+
+@pytest.mark.parametrize("lift", ["map", "jit_map"])
+def test_init_member_lifts_under_map_and_jit_as_the_readme_shows(lift):
+    """README: 'LSTM/GRU under jit: jax.lax.map(create, ...)'. init_member's own jit
+    carries compiler options, which jax refuses inside another trace (lax.map, jit):
+    the recipe raised a ValueError. Traced, it is member_state inside the caller's
+    program; each member must equal member_state op by op (float32 rounding at most)."""
+    from fjax.config import ModelConfig
+    from fjax.models import build_model
+    from fjax.train.members import member_state
+    x = RNG.normal(size=(4, 6, 3)).astype(np.float32)
+    model = build_model(ModelConfig(kind="lstm", hidden=(5,)), 1)
+    init = lambda k: model.init(k, x[:1])  # noqa: E731
+    tx = build_optimizer(OptimConfig(), 10)
+    create = lambda seed: init_member(init, tx, seed)  # noqa: E731
+    seeds = jnp.arange(2, dtype=jnp.uint32)
+    lifted = {"map": lambda s: jax.lax.map(create, s),
+              "jit_map": jax.jit(lambda s: jax.lax.map(create, s))}[lift]
+    states = lifted(seeds)
+    for i in range(2):
+        chex.assert_trees_all_close(jax.tree.map(lambda a: a[i], states),
+                                    member_state(init, tx, i), rtol=1e-6, atol=1e-7)

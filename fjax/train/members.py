@@ -76,7 +76,9 @@ def init_member(init_fn: InitFn, tx, seed: int | jax.Array,
     initialiser's compiler settings, so the bits are the same as op by op: op by op, the
     reference LSTM's initial state took 5.3 s in a fresh process against 2.7-3.2 s
     compiled (2 loaded CPU cores). An `init_fn` or `tx` that cannot be hashed (a static
-    argument must be) runs op by op, as before."""
+    argument must be) runs op by op, as before, and so does a call traced inside another
+    program (`jax.lax.map`, `jax.jit`), which jax refuses a nested jit's compiler options:
+    there it is part of the caller's program."""
     check_seed(seed)   # on the number as given: jit would read 2**31 as an int32
     if isinstance(seed, (int, np.integer)):
         seed = np.uint32(seed)
@@ -84,7 +86,12 @@ def init_member(init_fn: InitFn, tx, seed: int | jax.Array,
         hash((init_fn, tx))
     except TypeError:
         return member_state(init_fn, tx, seed, hyperparams)
-    return _MEMBER_STATES[_platform_kind()](init_fn, tx, seed, dict(hyperparams or {}))
+    try:
+        return _MEMBER_STATES[_platform_kind()](init_fn, tx, seed, dict(hyperparams or {}))
+    except ValueError as err:
+        if "compiler_options" not in str(err):
+            raise
+        return member_state(init_fn, tx, seed, hyperparams)
 
 
 def member_state(init_fn: InitFn, tx, seed: int | jax.Array,
