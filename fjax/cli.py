@@ -329,12 +329,17 @@ def check_one_value(cls: type, args: list[str], swept: list[str]) -> None:
     """Refuse several values for a field that takes one and is no list (--model.dropout
     0.1 0.3), naming it and how to sweep it; tyro said only 'Unrecognized options: 0.3'."""
     for flag, path, values in several_given(cls, args, swept):
-        if typing.get_origin(typing.get_type_hints(cls_of(cls, path))[path.split(".")[-1]]) \
-                not in (tuple, list):
+        if not is_list(typing.get_type_hints(cls_of(cls, path))[path.split(".")[-1]]):
             how = (GRID_FILE_HINT if path.split(".")[0] in CHOICE_SECTIONS + ("train",)
                    else "The data is prepared once per run: run one sweep per value")
             raise ValueError(f"{flag} takes one value in `fjax sweep`, got {' '.join(values)} "
                              "(--help lists the fields that take several). " + how)
+
+
+def is_list(tp: Any) -> bool:
+    """Whether a field's annotation takes several values as one (`tuple[int, ...]`, also
+    where it may be None, as model.dilations)."""
+    return any(typing.get_origin(t) in (tuple, list) for t in (tp, *typing.get_args(tp)))
 
 
 def cls_of(cls: type, path: str) -> type:

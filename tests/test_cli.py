@@ -126,6 +126,16 @@ def test_a_field_the_flags_do_not_sweep_is_named_with_how_to_sweep_it(tmp_path, 
     assert calls[-1][1] == {"model.hidden": ([16], [32, 32])}
 
 
+def test_a_sweep_takes_an_optional_list_field_as_one_value(calls):
+    """`--model.dilations 1 2` (a `tuple[int, ...] | None`) is one CNN's dilations, but
+    the check for numbers given several values read only plain tuple annotations and
+    refused it: 'takes one value in `fjax sweep`, got 1 2'."""
+    assert cli.main(["sweep", "forecast", "--model", "cnn", "--model.dilations", "1", "2",
+                     "--optim.learning-rate", "1e-3", "3e-3"]) == 0
+    config, grid = calls[-1]
+    assert config.model.dilations == (1, 2) and grid == {"optim.learning_rate": (1e-3, 3e-3)}
+
+
 def test_sweep_help_names_the_swept_fields(capsys):
     with pytest.raises(SystemExit) as done:
         cli.main(["sweep", "credit", "--help"])
