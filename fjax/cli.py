@@ -274,7 +274,7 @@ def parse_sweep(cls: type, args: list[str], prog: str, saved: Any = None,
             default = with_values(default, path, tuple(values))
         else:
             structural[path] = tuple(values)
-    check_one_value(cls, args, swept)
+    check_one_value(cls, args, swept, prog)
     parsed = tyro.cli(view, args=args, prog=prog, default=default,
                       description=sweep_help(cls, [p for p in swept if has_flag(cls, p)]))
     config, grid = split_sweep(cls, parsed)
@@ -325,15 +325,22 @@ def several_given(cls: type, args: list[str], swept: list[str]
     return out
 
 
-def check_one_value(cls: type, args: list[str], swept: list[str]) -> None:
+def check_one_value(cls: type, args: list[str], swept: list[str], prog: str) -> None:
     """Refuse several values for a field that takes one and is no list (--model.dropout
-    0.1 0.3), naming it and how to sweep it; tyro said only 'Unrecognized options: 0.3'."""
+    0.1 0.3 in `fjax sweep`; in `fjax run`, any), naming it and how to sweep it; tyro
+    said only 'Unrecognized options: 0.3'."""
     for flag, path, values in several_given(cls, args, swept):
-        if not is_list(typing.get_type_hints(cls_of(cls, path))[path.split(".")[-1]]):
-            how = (GRID_FILE_HINT if path.split(".")[0] in CHOICE_SECTIONS + ("train",)
-                   else "The data is prepared once per run: run one sweep per value")
-            raise ValueError(f"{flag} takes one value in `fjax sweep`, got {' '.join(values)} "
-                             "(--help lists the fields that take several). " + how)
+        if is_list(typing.get_type_hints(cls_of(cls, path))[path.split(".")[-1]]):
+            continue
+        if prog.split()[1] == "run":
+            how = (f"`{prog.replace(' run ', ' sweep ')}` with the same flags trains one per "
+                   "value" if path in several_paths(cls) else "Run once per value")
+            raise ValueError(f"{flag} takes one value in `fjax run`, got {' '.join(values)}. "
+                             + how)
+        how = (GRID_FILE_HINT if path.split(".")[0] in CHOICE_SECTIONS + ("train",)
+               else "The data is prepared once per run: run one sweep per value")
+        raise ValueError(f"{flag} takes one value in `fjax sweep`, got {' '.join(values)} "
+                         "(--help lists the fields that take several). " + how)
 
 
 def is_list(tp: Any) -> bool:
@@ -520,6 +527,7 @@ def main(argv: list[str] | None = None) -> int:
     def run() -> Path:
         args, saved, saved_grid, source = load_saved(task.Config, rest, command)
         if command == "run":
+            check_one_value(task.Config, args, [], prog)
             config = tyro.cli(task.Config, args=args, prog=prog, default=saved,
                               description=prose(f"{task.Config.__doc__ or ''}\n\nStart "
                                                 "from a saved run's settings with --config "
