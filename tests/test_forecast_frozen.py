@@ -415,3 +415,19 @@ def test_scored_and_begun_windows_count_from_one_first_scorable_origin(saved_run
     facts = json.loads((scored / "score.json").read_text())
     assert calls == [(RUN_ROWS, 10, 1)]             # window 10, log returns from row 1
     assert (facts["windows"], facts["partial_windows"]) == (0, 1)
+
+
+def test_a_scored_folder_given_as_run_names_the_run_it_scored(tmp_path, capsys):
+    """`--run runs/forecast_new` (a `fjax score` output, no model of its own) was told
+    to rerun `fjax run forecast --config runs/forecast_new/config.json`, which fails:
+    that config.json is the scoring's ({run, data, out}). It names the run it scored."""
+    scored = tmp_path / "forecast_new"
+    scored.mkdir()
+    (scored / "config.json").write_text(json.dumps(
+        {"run": "runs/forecast", "data": "prices.csv", "out": str(scored)}))
+    (scored / "score.json").write_text("{}")
+    assert cli.main(["score", "forecast", "--run", str(scored), "--data", "prices.csv",
+                     "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "the output of `fjax score`, not a run" in err
+    assert "--run runs/forecast" in err and "--config" not in err

@@ -5,6 +5,7 @@ holds no model, a damaged file or another format's."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from flax import serialization
@@ -25,6 +26,9 @@ def model_path(run: Path, task: str, retrain: str) -> Path:
     if kind is not None and not str(kind).startswith(f"fjax.tasks.{task}."):
         raise ValueError(f"--run {str(run)!r} holds a run of {kind}, not a {task} run; "
                          f"`fjax score {task}` scores with a {task} run's saved model")
+    if not (run / MODEL_FILE).is_file() and (run / "score.json").is_file():
+        raise ValueError(f"--run {str(run)!r} is the output of `fjax score`, not a "
+                         f"run: give the run it scored{scored_run(run)}")
     if not (run / MODEL_FILE).is_file():
         rerun = (f"rerun it (`{rerun_command(run, task)} --out DIR`) to save one, or "
                  f"{retrain}") if (run / "config.json").is_file() \
@@ -32,6 +36,16 @@ def model_path(run: Path, task: str, retrain: str) -> Path:
         raise ValueError(f"--run {str(run)!r} has no saved model ({MODEL_FILE}): the run "
                          f"is unfinished or was written by an fjax that saved none; {rerun}")
     return run / MODEL_FILE
+
+
+def scored_run(folder: Path) -> str:
+    """", --run DIR": the run a `fjax score` output folder scored (its config.json's
+    `run`), or "" where that cannot be read."""
+    try:
+        run = json.loads((folder / "config.json").read_text()).get("run")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return f", --run {run}" if isinstance(run, str) else ""
 
 
 def rerun_command(run: Path, task: str) -> str:
