@@ -72,13 +72,13 @@ def init_member(init_fn: InitFn, tx, seed: int | jax.Array,
                 hyperparams: Mapping[str, Any] | None = None) -> TrainState:
     """The `TrainState` of one member, as `train_population` makes each (`member_state`).
 
-    One compiled program per `init_fn`, `tx` and shapes, with the population
-    initialiser's compiler settings, so the bits are the same as op by op: op by op, the
-    reference LSTM's initial state took 5.3 s in a fresh process against 2.7-3.2 s
-    compiled (2 loaded CPU cores). An `init_fn` or `tx` that cannot be hashed (a static
-    argument must be) runs op by op, as before, and so does a call traced inside another
-    program (`jax.lax.map`, `jax.jit`), which jax refuses a nested jit's compiler options:
-    there it is part of the caller's program."""
+    One compiled program per `init_fn`, `tx` and shapes (inside a caller's `jax.jit` or
+    `jax.lax.map`, part of the caller's program), to the same bits as op by op: the
+    reference LSTM's initial state took 5.3 s op by op in a fresh process, against
+    2.7-3.2 s compiled (2 loaded CPU cores). Compiled with jax's default options: the
+    population initialiser's O1 would make a nested call fail (jax refuses compiler
+    options below the top level). An `init_fn` or `tx` that cannot be hashed (a static
+    argument must be) runs op by op, as before."""
     check_seed(seed)   # on the number as given: jit would read 2**31 as an int32
     if isinstance(seed, (int, np.integer)):
         seed = np.uint32(seed)
@@ -86,12 +86,7 @@ def init_member(init_fn: InitFn, tx, seed: int | jax.Array,
         hash((init_fn, tx))
     except TypeError:
         return member_state(init_fn, tx, seed, hyperparams)
-    try:
-        return _MEMBER_STATES[_platform_kind()](init_fn, tx, seed, dict(hyperparams or {}))
-    except ValueError as err:
-        if "compiler_options" not in str(err):
-            raise
-        return member_state(init_fn, tx, seed, hyperparams)
+    return _member_state_jit(init_fn, tx, seed, dict(hyperparams or {}))
 
 
 def member_state(init_fn: InitFn, tx, seed: int | jax.Array,
@@ -121,28 +116,21 @@ def _init_members(init_fn: InitFn, tx, seeds: jax.Array, hyperparams: dict) -> L
     return jax.lax.map(one, (seeds, hyperparams))
 
 
-# The initialisers run once in ~0.02 s, so on the CPU they are compiled for compile time:
+# The initialiser runs once in ~0.02 s, so on the CPU it is compiled for compile time:
 # at LLVM's O1 the reference LSTM population's compiled in 0.87-0.95 s instead of
-# 1.07-1.22 s, to the same bits (the tests compare them with `member_state` op by op).
+# 1.07-1.22 s, to the same bits (the tests compare it with `member_state` op by op).
 # Other backends get their defaults.
-_CPU_OPTIONS = {"xla_backend_optimization_level": 1}
 _INITIALISERS = {
-    "cpu": jax.jit(_init_members, static_argnums=(0, 1), compiler_options=_CPU_OPTIONS),
+    "cpu": jax.jit(_init_members, static_argnums=(0, 1),
+                   compiler_options={"xla_backend_optimization_level": 1}),
     "other": jax.jit(_init_members, static_argnums=(0, 1)),
 }
-_MEMBER_STATES = {
-    "cpu": jax.jit(member_state, static_argnums=(0, 1), compiler_options=_CPU_OPTIONS),
-    "other": jax.jit(member_state, static_argnums=(0, 1)),
-}
-
-
-def _platform_kind() -> str:
-    return "cpu" if default_platform() == "cpu" else "other"
+_member_state_jit = jax.jit(member_state, static_argnums=(0, 1))
 
 
 def initialiser():
     """The jitted `init_population` program for the platform it will run on."""
-    return _INITIALISERS[_platform_kind()]
+    return _INITIALISERS["cpu" if default_platform() == "cpu" else "other"]
 
 
 def _python(value: Any) -> Any:
