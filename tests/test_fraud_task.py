@@ -333,6 +333,9 @@ def test_a_file_without_card_ids_trains_on_its_own_columns(ulb_file, tmp_path):
     assert metrics["periods"][0]["oracle_missed"] > 0     # over 10 frauds on the test day
     assert "a perfect ranking still leaves" not in report   # yet its one day: the best
     assert "cards with a known fraud are removed" not in report   # left out, as it says
+    # The Results legend says what CP@10 is here: no card is removed from later days.
+    assert "detected cards removed from later days" not in report
+    assert "CP@10: the precision of each day's 10 highest-scored transactions" in report
 
 
 def test_a_file_without_card_ids_scales_on_its_training_day_only(ulb_file):

@@ -854,6 +854,18 @@ def _cardless_note(data_summary: dict) -> list[str]:
             + elapsed, ""]
 
 
+def _cp_legend(k: int, cardless: bool) -> str:
+    """What CP@k is: a file without card ids has one card per transaction, and no card
+    recurs to be removed from later days."""
+    if cardless:
+        return (f"CP@{k}: the precision of each day's {k} highest-scored transactions (each "
+                "transaction its own card; nothing is removed from later days), averaged "
+                "over days.")
+    return (f"CP@{k}: card precision@{k}, the share of compromised cards among the {k} "
+            "riskiest cards of each day (detected cards removed from later days), averaged "
+            "over days.")
+
+
 def _dates_note(data_summary: dict) -> list[str]:
     if not data_summary.get("dates_only"):
         return []
@@ -952,9 +964,8 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
              "## Results (test periods; mean ± std over periods and seeds)", "",
              markdown_table(results_table(summary_df, k, members, periods_df, simulated,
                                           {r.name: r.config for r in results})), "",
-             f"CP@{k}: card precision@{k}, the share of compromised cards among the {k} "
-             f"riskiest cards of each day (detected cards removed from later days), averaged "
-             f"over days. Recall@FPR 1%: the share of fraudulent transactions scored above "
+             _cp_legend(k, bool(data_summary.get("cardless")))
+             + " Recall@FPR 1%: the share of fraudulent transactions scored above "
              "a threshold that flags at most 1% of the legitimate ones (the largest such "
              "share, read off the ROC curve's points without interpolation; 0.1% likewise), "
              "the recall of an alert volume set by its false-positive rate. "
