@@ -308,7 +308,7 @@ def test_a_file_without_card_ids_trains_on_its_own_columns(ulb_file, tmp_path):
                      *ULB_FLAGS]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["data"]["cardless"] and metrics["data"]["times_elapsed_seconds"]
-    assert metrics["features"]["handbook"] == ["TX_AMOUNT"]
+    assert metrics["features"]["handbook"] == ["Amount"]    # the file's name, as the report's
     assert [c["column"] for c in metrics["features"]["columns"]] == [f"V{i}"
                                                                      for i in range(1, 29)]
     frame = pd.read_csv(ulb_file)
@@ -335,6 +335,8 @@ def test_a_file_without_card_ids_trains_on_its_own_columns(ulb_file, tmp_path):
     assert "cards with a known fraud are removed" not in report   # left out, as it says
     # The Results legend says what CP@10 is here: no card is removed from later days.
     assert "detected cards removed from later days" not in report
+    assert "The models read the file's amount, Amount and these columns" in report
+    assert "TX_AMOUNT" not in report
     assert "CP@10: the precision of each day's 10 highest-scored transactions" in report
 
 

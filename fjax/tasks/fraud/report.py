@@ -409,7 +409,7 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
     paired = paired_differences(members, primary.name)
     run_dir.json("metrics.json", {
         "primary": primary.name, "data": data_summary,
-        "features": {"handbook": kept_features(tx.cardless, tx.elapsed),
+        "features": {"handbook": read_features(config, tx.cardless, tx.elapsed),
                      "columns": list(encodings)},
         "periods": periods_df.to_dict("records"),
         "paired": paired.to_dict("records"),
@@ -767,6 +767,13 @@ def _presets_note(results: list[ModelResult]) -> str:
     return text + "."
 
 
+def read_features(config: Config, cardless: bool, elapsed: bool) -> list[str]:
+    """The handbook features the models read (`kept_features`) as the user knows them: a
+    file without card ids' amount by its own column's name, not the handbook's TX_AMOUNT."""
+    kept = kept_features(cardless, elapsed)
+    return [config.data.amount_column, *kept[1:]] if cardless else kept
+
+
 def _features_section(encodings: list[dict], kept: list[str]) -> list[str]:
     """How each of data.features entered the models, per period: its encoding, and for
     a one-hot column its levels and the test rows whose level training never held."""
@@ -782,8 +789,9 @@ def _features_section(encodings: list[dict], kept: list[str]) -> list[str]:
              "AUC alone (training weeks)": _auc_alone(e.get("auc_alone"))}
             for e in encodings]
     leaks = [e["column"] for e in encodings if (e.get("auc_alone") or 0) >= LEAK_AUC]
+    flags = f", the handbook's {', '.join(kept[1:])}" if kept[1:] else ""
     return ["## Features", "",
-            (f"The models read the handbook's {', '.join(kept)} and these columns of the "
+            (f"The models read the file's amount, {kept[0]}{flags} and these columns of the "
              "file (its numeric ones, or data.features), each encoded with statistics of the "
              if len(kept) < len(feature_names()) else f"The models read the handbook's "
              f"{len(kept)} features and these columns of the file (data.features), each "
@@ -942,8 +950,8 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
              ])), "", *_cardless_note(data_summary), *_dates_note(data_summary),
              *_utc_note(data_summary),
              *_unused_note(data_summary),
-             *_features_section(encodings, kept_features(
-                 bool(data_summary.get("cardless")),
+             *_features_section(encodings, read_features(
+                 config, bool(data_summary.get("cardless")),
                  bool(data_summary.get("times_elapsed_seconds")))),
              "## Periods", "", markdown_table(periods_df), "",
              f"removed_known_cards_tx: test transactions of cards with a fraud known by that "
