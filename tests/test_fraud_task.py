@@ -360,6 +360,33 @@ def test_a_file_without_card_ids_scales_on_its_training_day_only(ulb_file):
     assert np.abs(stack.data["x"][stack.val_rows(0)] - whole).max() > 1e-3
 
 
+def test_a_file_without_card_ids_warns_of_a_heavy_tailed_amount(ulb_file, tmp_path):
+    """The amount is scaled raw beside the file's columns, so a heavy-tailed one is warned
+    of as they are: skewness on the training day as scipy's; the fixture's lognormal
+    amount with sigma 1 is not (its skewness is under 10)."""
+    from scipy.stats import skew
+    from fjax.tasks.fraud.dataset import prepare
+    frame = pd.read_csv(ulb_file)
+    heavy = frame.assign(Amount=np.random.default_rng(1).lognormal(0.0, 2.5, len(frame)))
+    path = tmp_path / "heavy.csv"
+    heavy.to_csv(path, index=False)
+    cfg = FraudDataConfig(path=str(path), timestamp_column="Time", amount_column="Amount",
+                          label_column="Class", train_start=None, train_days=1, delay_days=0,
+                          test_days=1)
+    with pytest.warns(UserWarning) as caught:
+        data = prepare(cfg, 1)
+    skewed = [str(w.message) for w in caught if "skewness" in str(w.message)]
+    assert len(skewed) == 1 and "'Amount'" in skewed[0] and "log1p(Amount)" in skewed[0]
+    train = (heavy["Time"] < 86_400).to_numpy()
+    oracle = skew(heavy["Amount"].to_numpy(np.float64)[train])
+    assert oracle > 10
+    assert data.training_skews()["Amount"] == pytest.approx(oracle, rel=1e-9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plain = prepare(dataclasses.replace(cfg, path=str(ulb_file)), 1)
+    assert abs(plain.training_skews()["Amount"]) < 10
+
+
 def test_a_file_without_card_ids_but_with_dates_keeps_night_and_weekend():
     """The weekend and night flags read the transaction's own clock, not a card's history:
     a file without card ids whose times are dates keeps them (by hand: Saturday 2024-01-06

@@ -247,9 +247,12 @@ class FraudData:
 
     def training_skews(self) -> dict[str, float | None]:
         """Each numeric user column's `skewness` on the test periods' training weeks
-        pooled (the rows its scalers are fitted on)."""
+        pooled (the rows its scalers are fitted on); a file without card ids' amount too,
+        scaled raw beside them as one of its columns."""
         trains = np.any(self.train_masks(self.periods), axis=0)
-        return {name: skewness(values[trains]) for name, values in self.tx.user_columns.items()
+        amount = {self.cfg.amount_column: self.tx.amount} if self.tx.cardless else {}
+        return {name: skewness(values[trains])
+                for name, values in {**amount, **self.tx.user_columns}.items()
                 if name not in self.tx.categorical_columns}
 
     def suspected_leaks(self) -> dict[str, float]:
@@ -375,7 +378,7 @@ def prepare(cfg: FraudDataConfig, n_periods: int, validation: bool = False) -> F
                       "known when the card is charged", stacklevel=2)
     for name, skew in data.training_skews().items():
         if skew is not None and abs(skew) > SKEW_LIMIT:
-            warnings.warn(f"column {name!r} of data.features has skewness {skew:.0f} on the "
+            warnings.warn(f"column {name!r} of {cfg.path} has skewness {skew:.0f} on the "
                           f"training weeks: scaled raw (data.scaler {cfg.scaler}), its few "
                           "extreme values set the scale and crowd the rest into a narrow "
                           f"band; write log1p({name}) to the file in its place (sign(x) "
