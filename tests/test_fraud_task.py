@@ -860,6 +860,7 @@ def test_a_column_that_leaks_the_label_is_warned_of_and_flagged(user_file, tmp_p
     from sklearn.metrics import roc_auc_score
 
     from fjax.tasks.fraud.dataset import prepare
+    from fjax.data.fraud_features import feature_names
     from fjax.tasks.fraud.report import _features_section
     frame = pd.read_csv(user_file)
     rng = np.random.default_rng(0)
@@ -882,7 +883,7 @@ def test_a_column_that_leaks_the_label_is_warned_of_and_flagged(user_file, tmp_p
     assert noise == pytest.approx(roc_auc_score(data.tx.fraud[trains],
                                                 data.tx.user_columns["noise"][trains]))
     assert noise < 0.99
-    text = "\n".join(_features_section(data.encodings()))
+    text = "\n".join(_features_section(data.encodings(), feature_names()))
     assert "| days_to_chargeback | number, standard scaler | - | 1.000 (leak?) |" in text
     assert "Likely label leak: days_to_chargeback, chargeback_date" in text
 
@@ -1069,6 +1070,7 @@ def test_a_heavy_tailed_user_column_is_warned_of_with_a_log_fix(user_file, tmp_p
     (sigma 2.5) is warned of and marked in the report's features table; a normal one is
     not."""
     from fjax.tasks.fraud.dataset import prepare
+    from fjax.data.fraud_features import feature_names
     from fjax.tasks.fraud.report import _features_section
     frame = pd.read_csv(user_file)
     rng = np.random.default_rng(0)
@@ -1087,7 +1089,7 @@ def test_a_heavy_tailed_user_column_is_warned_of_with_a_log_fix(user_file, tmp_p
     hand = np.mean((x - x.mean()) ** 3) / np.mean((x - x.mean()) ** 2) ** 1.5
     assert data.training_skews()["balance"] == pytest.approx(hand, rel=1e-9)
     assert hand > 10 and abs(data.training_skews()["score"]) < 1
-    section = "\n".join(_features_section(data.encodings()))
+    section = "\n".join(_features_section(data.encodings(), feature_names()))
     assert f"| balance | number, standard scaler, skewness {hand:.0f}: write its log1p" in section
     assert "| score | number, standard scaler | - |" in section
 
