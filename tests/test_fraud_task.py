@@ -403,12 +403,23 @@ def test_a_file_without_card_ids_but_with_dates_keeps_night_and_weekend():
     assert elapsed[0] == ["TX_AMOUNT"] and elapsed[1].tolist() == [[5.0], [7.0]]
 
 
-def test_a_file_without_card_ids_refuses_sequence_models(ulb_file, tmp_path, capsys):
-    assert cli.main(["run", "fraud", "--out", str(tmp_path / "r"), "--data.path",
-                     str(ulb_file), *ULB_FLAGS, "--compare", "gru"]) == 2
-    assert ("gru read(s) each card's last transactions, but " f"{ulb_file} has no card ids"
-            in capsys.readouterr().err)
-    assert not (tmp_path / "r").exists()
+def test_a_file_without_card_ids_refuses_sequence_models(ulb_file, tmp_path, capsys,
+                                                          monkeypatch):
+    """Refused from the file's header, before the file is loaded and featurised (on the
+    full ULB file that took 11.7 s and 650 MB), for a CSV and a Parquet file alike."""
+    import fjax.tasks.fraud as fraud_task
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("the file was loaded before the sequence model was refused")
+    monkeypatch.setattr(fraud_task, "prepare", loaded)
+    parquet = tmp_path / "creditcard.parquet"
+    pd.read_csv(ulb_file).rename(columns={"Amount": "amount"}).to_parquet(parquet)
+    for path in (ulb_file, parquet):
+        assert cli.main(["run", "fraud", "--out", str(tmp_path / "r"), "--data.path",
+                         str(path), *ULB_FLAGS, "--compare", "gru"]) == 2
+        assert ("gru read(s) each card's last transactions, but " f"{path} has no card ids"
+                in capsys.readouterr().err)
+        assert not (tmp_path / "r").exists()
 
 
 def test_the_default_start_outside_a_users_file_names_both_dates(user_file, tmp_path, capsys):

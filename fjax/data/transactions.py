@@ -35,7 +35,8 @@ from fjax.data.checks import first_unscalable
 from fjax.data.columns import (ID_MIN_ROWS, category_values, counts_rows, did_you_mean,
                                looks_numeric, numeric_values, spelled_as)
 from fjax.datasets import (UNIX_UNITS, Dates, holds_numbers, midnights, read_dates,
-                           read_table, without_offsets, written_instants, zoned)
+                           read_table, table_header, without_offsets, written_instants,
+                           zoned)
 
 DAY = 86_400
 COLUMNS = ("transaction_id", "timestamp", "customer", "terminal", "amount", "label")
@@ -363,6 +364,21 @@ def numeric_columns(frame: pd.DataFrame, taken: set[str], source: str) -> tuple[
     return numeric
 
 
+def lacks_cards(frame: pd.DataFrame, names: dict[str, str]) -> bool:
+    """No card and no terminal column (as `names` spell them, after `spelled_as`): each
+    transaction is its own card (`Transactions.cardless`)."""
+    return names["customer"] not in frame.columns and names["terminal"] not in frame.columns
+
+
+def header_lacks_cards(path: str | os.PathLike, columns: dict[str, str] | None = None
+                       ) -> bool:
+    """`lacks_cards` of the file at `path` from its header alone (`table_header`), so that
+    what needs cards is refused before the file is loaded."""
+    names = {**HANDBOOK_COLUMNS, **(columns or {})}
+    header = pd.DataFrame(columns=table_header(path))
+    return lacks_cards(spelled_as(header, list(names.values())), names)
+
+
 def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
                source: str = "data", features: tuple[str, ...] = (),
                categorical: tuple[str, ...] = (), timezone: str | None = None
@@ -392,8 +408,7 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
                          "handbook's features already read; leave them out of data.features")
     frame = spelled_as(frame, [*names.values(), *features])
     absent = [names[role] for role in COLUMNS if names[role] not in frame.columns]
-    # No card and no terminal ids: each transaction is its own card (`Transactions.cardless`).
-    cardless = names["customer"] in absent and names["terminal"] in absent
+    cardless = lacks_cards(frame, names)
     needed = ("timestamp", "amount", "label") if cardless else COLUMNS
     absent = [names[role] for role in needed if names[role] in absent]
     missing = [f"{role} -> {names[role]!r}" for role in needed if names[role] in absent]

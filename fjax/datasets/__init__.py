@@ -368,9 +368,8 @@ def separator_hint(path: Path) -> str:
             "save it with commas")
 
 
-def read_table(path: str | os.PathLike, *, date_column: str | None = None) -> pd.DataFrame:
-    """A user's CSV or Parquet file, with `date_column` parsed if given."""
-    path = Path(path)
+def _table_kind(path: Path) -> str:
+    """"parquet" or "csv": the kind of a user's data file, checked to exist."""
     if not path.exists():
         hint = f"; embedded datasets are {sorted(DATASETS)}" if path.suffix == "" else ""
         raise ValueError(f"data file {str(path)!r} does not exist{hint}")
@@ -378,21 +377,36 @@ def read_table(path: str | os.PathLike, *, date_column: str | None = None) -> pd
         raise ValueError(f"{str(path)!r} is a folder; give the path of a data file in it")
     suffixes = "".join(path.suffixes).lower()
     if suffixes.endswith((".parquet", ".pq")):
-        df = pd.read_parquet(path)
-    elif suffixes.endswith((".csv", ".csv.gz", ".txt")):
-        df = _read_csv(path)
-    else:
-        raise ValueError(f"{str(path)!r}: unsupported file type {suffixes or '(none)'}; "
-                         "use .csv, .csv.gz or .parquet")
+        return "parquet"
+    if suffixes.endswith((".csv", ".csv.gz", ".txt")):
+        return "csv"
+    raise ValueError(f"{str(path)!r}: unsupported file type {suffixes or '(none)'}; "
+                     "use .csv, .csv.gz or .parquet")
+
+
+def table_header(path: str | os.PathLike) -> list[str]:
+    """The column names of `read_table`'s file, read without its rows (a CSV's first line,
+    a Parquet file's schema): a task can refuse what the columns rule out before loading."""
+    path = Path(path)
+    if _table_kind(path) == "parquet":
+        import pyarrow.parquet as pq
+        return [str(c) for c in pq.read_schema(path).names]
+    return pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False,
+                       na_filter=False).iloc[0].tolist()
+
+
+def read_table(path: str | os.PathLike, *, date_column: str | None = None) -> pd.DataFrame:
+    """A user's CSV or Parquet file, with `date_column` parsed if given."""
+    path = Path(path)
+    csv = _table_kind(path) == "csv"
+    df = _read_csv(path) if csv else pd.read_parquet(path)
     if df.empty:
         raise ValueError(f"{str(path)!r} has no rows")
     if len(df.columns) == 1 and any(sep in str(df.columns[0]) for sep in ";\t|"):
         raise ValueError(f"{str(path)!r} has one column, {str(df.columns[0])[:60]!r}...: "
                          "its fields look separated by ';', a tab or '|'; fjax reads "
                          "comma-separated files: save it with commas")
-    header = (pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False,
-                          na_filter=False).iloc[0].tolist()
-              if suffixes.endswith((".csv", ".csv.gz", ".txt")) else list(df.columns))
+    header = table_header(path) if csv else list(df.columns)
     # as written; empty names are pandas' "Unnamed: k", checked with the columns' values
     repeated = sorted({str(c) for c in header if c != "" and header.count(c) > 1})
     if repeated:

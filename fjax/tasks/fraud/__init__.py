@@ -25,6 +25,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from fjax.config import config_error, to_dict
+from fjax.data.transactions import header_lacks_cards
 from fjax.report.files import RunDir
 from fjax.tasks.experiment import (check_grid_paths, check_loss_grid, check_model_grid,
                                   default_run_dir, finish_run, task_default, trained_kinds)
@@ -179,14 +180,15 @@ def _check_history_read(config: Config, grid: Mapping[str, Sequence[Any]]) -> No
                            "or --compare gru)")
 
 
-def _check_cardless(data: FraudData, kinds: Sequence[str]) -> None:
-    """Refuse a sequence model on a file without card ids: each transaction is its own
-    card there, so a card's history is the transaction alone."""
+def _check_cardless(cfg: FraudDataConfig, kinds: Sequence[str]) -> None:
+    """Refuse a sequence model on a file without card ids, from its header before it is
+    loaded: each transaction is its own card there, so a card's history is the
+    transaction alone."""
     sequence = sorted({k for k in kinds if k in SEQUENCE_KINDS})
-    if data.tx.cardless and sequence:
+    if sequence and cfg.path is not None and header_lacks_cards(cfg.path, cfg.columns()):
         raise ValueError(f"{', '.join(sequence)} read(s) each card's last transactions, but "
-                         f"{data.cfg.path} has no card ids (data.customer_column "
-                         f"{data.cfg.customer_column!r}), so every transaction is its own "
+                         f"{cfg.path} has no card ids (data.customer_column "
+                         f"{cfg.customer_column!r}), so every transaction is its own "
                          "card; train a per-row model (--model mlp, logistic or autoencoder; "
                          "--compare rule logistic)")
 
@@ -296,8 +298,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     # Bad input fails before anything is written; a sweep's validation periods too.
     names = [config.model.kind] + [m for m in MODELS if m in config.compare
                                    and m != config.model.kind]
+    _check_cardless(config.data, [*trained_kinds(config, grid), *names])
     data = prepare(config.data, config.sweep.folds, validation=bool(grid))
-    _check_cardless(data, [*trained_kinds(config, grid), *names])
     if any(m not in UNSUPERVISED for m in names):
         data.check_training_frauds("test")
     if grid and config.model.kind not in UNSUPERVISED:     # only it trains on them
