@@ -1221,14 +1221,27 @@ def test_bad_weights_are_rejected():
         fit(fresh_state(), LOSS, DATA, config=CFG, weights=np.ones(N - 1))
 
 
-def test_weighted_rows_come_first_in_permutation_order():
+@pytest.mark.parametrize("share", [0.0, 0.4, 1.0])
+def test_weighted_rows_come_first_in_permutation_order(share):
     from fjax.train.epoch import weighted_first
     rng = np.random.default_rng(0)
     perm = rng.permutation(50)
-    weights = (rng.random(50) > 0.4).astype(np.float32)
+    weights = (rng.random(50) >= share).astype(np.float32)
     order = np.asarray(weighted_first(jnp.asarray(perm), jnp.asarray(weights)))
     expected = np.r_[perm[weights[perm] > 0], perm[weights[perm] == 0]]
     np.testing.assert_array_equal(order, expected)
+
+
+def test_weighted_first_takes_one_prefix_sum():
+    """Each prefix sum is about eight XLA:CPU fusions to compile in every population's
+    epoch: the partition needs one (the inactive rows' places follow from it)."""
+    from fjax.train.epoch import weighted_first
+    def cumsums(jaxpr):   # nested jaxprs too (jnp.cumsum is a jitted function)
+        inner = [getattr(p, "jaxpr", p) for e in jaxpr.eqns for p in e.params.values()]
+        return (sum(e.primitive.name == "cumsum" for e in jaxpr.eqns)
+                + sum(cumsums(j) for j in inner if hasattr(j, "eqns")))
+    jaxpr = jax.make_jaxpr(weighted_first)(jnp.arange(50), jnp.ones(50)).jaxpr
+    assert cumsums(jaxpr) == 1
 
 
 @pytest.mark.parametrize("kind", ["mlp", "lstm", "gru", "cnn", "autoencoder", "logistic"])

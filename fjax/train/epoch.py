@@ -36,11 +36,14 @@ def epoch_permutation(rng: jax.Array, epoch: jax.Array, n: int) -> jax.Array:
 
 def weighted_first(perm: jax.Array, weights: jax.Array) -> jax.Array:
     """`perm` reordered so rows with weight > 0 come first, each group in `perm` order.
-    A stable partition by prefix sums and one scatter: O(n), no sort."""
+    A stable partition by one prefix sum and one scatter: O(n), no sort. Position i has
+    c_i active rows up to it (c = cumsum(active)), so i + 1 - c_i inactive ones: an
+    inactive row goes to c_n + i - c_i. One prefix sum, not one per group: each is about
+    eight XLA:CPU fusions to compile."""
     active = weights[perm] > 0
-    first = jnp.cumsum(active) - 1
-    after = active.sum() + jnp.cumsum(~active) - 1
-    return jnp.zeros_like(perm).at[jnp.where(active, first, after)].set(perm)
+    ahead = jnp.cumsum(active, dtype=perm.dtype)
+    after = ahead[-1] + jnp.arange(perm.shape[0], dtype=perm.dtype) - ahead
+    return jnp.zeros_like(perm).at[jnp.where(active, ahead - 1, after)].set(perm)
 
 
 def shuffled_batches(perm: jax.Array, weights: jax.Array, batch_size: int,
