@@ -2239,3 +2239,24 @@ def test_member_map_passes_unchanged_leaves_through(monkeypatch, chunk):
     passed = {p for i, p in enumerate(paths) if jaxpr.outvars[i] is jaxpr.invars[i]}
     assert passed == {p for p in paths if ".rng" in p or ".hyperparams" in p}
     assert any("hyperparams" in p for p in passed)
+
+
+def test_members_one_at_a_time_update_the_stacked_loop_in_place(monkeypatch):
+    """Members mapped one at a time: the loop's leaves are the member scan's carry, written
+    member by member, not stacked outputs (each would start as a buffer of zeros, a fusion
+    for XLA:CPU to compile); only the epoch's metrics are stacked."""
+    import fjax.train.population as population
+    calls = []
+
+    def recording(*args):
+        calls.append(args)
+        return lift.population_epoch(*args)
+    monkeypatch.setattr(population, "population_epoch", recording)
+    train_population(LOSS, INIT, DATA, optim=OptimConfig(), seeds=[0, 1],
+                     hparams={"learning_rate": [1e-3, 1e-2]}, callbacks=(),
+                     train=dataclasses.replace(CFG, epochs=1, member_chunk=1))
+    jaxpr = lift.population_epoch.trace(*calls[0]).jaxpr.jaxpr
+    scans = [e for e in jaxpr.eqns if e.primitive.name == "scan" and e.params["length"] == 4]
+    assert len(scans) == 1
+    stacked = len(scans[0].outvars) - scans[0].params["num_carry"]
+    assert stacked == len(lift.population_epoch.eval_shape(*calls[0])[1]) == 1   # the loss

@@ -143,7 +143,23 @@ def map_members(advance_one: Callable, members: tuple, batch_size: int | None
     and `members[0]` is the stacked loop: a loop leaf that `advance_one` returns as the
     very value it was given (a member's key, its injected hyperparameters) is taken from
     the stacked input instead of being written back member by member. Each leaf written
-    back is an update fusion for XLA:CPU to compile."""
+    back is an update fusion for XLA:CPU to compile.
+
+    One member at a time (`batch_size` None), the stacked loop is also the scan's carry,
+    each member's new leaves written into it: a map's stacked outputs would each start as
+    a buffer of zeros, another fusion apiece. The members are still read from the scan's
+    inputs, so reading fuses into the step as before."""
+    stacked = members[0]
+    if batch_size is None:
+        def one(loop, indexed):
+            i, member = indexed
+            new, metrics = advance_one(member)
+            return jax.tree.map(
+                lambda all_, old, upd: all_ if upd is old else
+                jax.lax.dynamic_update_index_in_dim(all_, upd, i, 0),
+                loop, member[0], new), metrics
+        n = jax.tree.leaves(stacked)[0].shape[0]
+        return jax.lax.scan(one, stacked, (jnp.arange(n), members))
     same = []
 
     def changed(m):
@@ -154,9 +170,8 @@ def map_members(advance_one: Callable, members: tuple, batch_size: int | None
 
     updated, metrics = jax.lax.map(changed, members, batch_size=batch_size)
     updated = iter(updated)
-    leaves = [old if kept else next(updated)
-              for old, kept in zip(jax.tree.leaves(members[0]), same)]
-    return jax.tree.unflatten(jax.tree.structure(members[0]), leaves), metrics
+    leaves = [old if kept else next(updated) for old, kept in zip(jax.tree.leaves(stacked), same)]
+    return jax.tree.unflatten(jax.tree.structure(stacked), leaves), metrics
 
 
 def auto_chunk(loss_fn: Callable, loop: LoopState, data: dict, loss_hp: dict) -> int | None:
