@@ -30,7 +30,6 @@ from fjax.models import LinearRegression, build_model
 from fjax.optim import build_optimizer, optimizer_settings
 from fjax.train import (Callback, TrainingDiverged, TrainState, fit, init_member,
                         make_eval_step, make_train_step, train_population)
-from fjax.train import lift
 from fjax.train.checkpoint import Checkpointer
 from fjax.train.epoch import (epoch_permutation, evaluate, num_batches, shuffled_batches,
                               train_epoch)
@@ -2217,46 +2216,3 @@ def test_init_member_lifts_under_map_and_jit_as_the_readme_shows(lift):
     for i in range(2):
         chex.assert_trees_all_close(jax.tree.map(lambda a: a[i], states),
                                     member_state(init, tx, i), rtol=1e-6, atol=1e-7)
-@pytest.mark.parametrize("chunk", [1, 2])
-def test_member_map_passes_unchanged_leaves_through(monkeypatch, chunk):
-    """Members mapped one (or two) at a time: the leaves an epoch leaves as they were
-    (each member's key, its injected hyperparameters) come out as the epoch's own inputs,
-    not written back member by member (each write is a fusion for XLA:CPU to compile),
-    while the parameters and optimizer moments are trained."""
-    import fjax.train.population as population
-    calls = []
-
-    def recording(*args):
-        calls.append(args)
-        return lift.population_epoch(*args)
-    monkeypatch.setattr(population, "population_epoch", recording)
-    train_population(LOSS, INIT, DATA, optim=OptimConfig(), seeds=[0, 1],
-                     hparams={"learning_rate": [1e-3, 1e-2, 3e-2]}, callbacks=(),
-                     train=dataclasses.replace(CFG, epochs=1, member_chunk=chunk))
-    loop = calls[0][3]
-    jaxpr = lift.population_epoch.trace(*calls[0]).jaxpr.jaxpr
-    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(loop)]
-    passed = {p for i, p in enumerate(paths) if jaxpr.outvars[i] is jaxpr.invars[i]}
-    assert passed == {p for p in paths if ".rng" in p or ".hyperparams" in p}
-    assert any("hyperparams" in p for p in passed)
-
-
-def test_members_one_at_a_time_update_the_stacked_loop_in_place(monkeypatch):
-    """Members mapped one at a time: the loop's leaves are the member scan's carry, written
-    member by member, not stacked outputs (each would start as a buffer of zeros, a fusion
-    for XLA:CPU to compile); only the epoch's metrics are stacked."""
-    import fjax.train.population as population
-    calls = []
-
-    def recording(*args):
-        calls.append(args)
-        return lift.population_epoch(*args)
-    monkeypatch.setattr(population, "population_epoch", recording)
-    train_population(LOSS, INIT, DATA, optim=OptimConfig(), seeds=[0, 1],
-                     hparams={"learning_rate": [1e-3, 1e-2]}, callbacks=(),
-                     train=dataclasses.replace(CFG, epochs=1, member_chunk=1))
-    jaxpr = lift.population_epoch.trace(*calls[0]).jaxpr.jaxpr
-    scans = [e for e in jaxpr.eqns if e.primitive.name == "scan" and e.params["length"] == 4]
-    assert len(scans) == 1
-    stacked = len(scans[0].outvars) - scans[0].params["num_carry"]
-    assert stacked == len(lift.population_epoch.eval_shape(*calls[0])[1]) == 1   # the loss

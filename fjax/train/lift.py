@@ -121,7 +121,7 @@ def _epoch(spec: PopulationSpec, loss_fn: Callable, eval_fn: EvalFn | None, loop
         # of one gain nothing from vmapping their one member.)
         fold, seed = jnp.repeat(group_fold, size), jnp.repeat(group_seed, size)
         advance_one = functools.partial(members_advance, None)
-        return map_members(lambda m: advance_one(*m, *shared), (loop, hp, fold, seed),
+        return jax.lax.map(lambda m: advance_one(*m, *shared), (loop, hp, fold, seed),
                            batch_size=spec.chunk if spec.chunk > 1 else None)
     # Groups of `size` members vmapped: their matmuls with the shared batch become one.
     advance_group = functools.partial(members_advance, lambda f, *xs: jax.vmap(f)(*xs))
@@ -135,43 +135,6 @@ def _epoch(spec: PopulationSpec, loss_fn: Callable, eval_fn: EvalFn | None, loop
         out = jax.lax.map(lambda g: advance_group(*g, *shared), per_group,
                           batch_size=groups_at_once if groups_at_once > 1 else None)
     return jax.tree.map(lambda x: x.reshape((n_groups * size,) + x.shape[2:]), out)
-
-
-def map_members(advance_one: Callable, members: tuple, batch_size: int | None
-                ) -> tuple[LoopState, dict]:
-    """`jax.lax.map(advance_one, members)`, where `advance_one` returns (loop, metrics)
-    and `members[0]` is the stacked loop: a loop leaf that `advance_one` returns as the
-    very value it was given (a member's key, its injected hyperparameters) is taken from
-    the stacked input instead of being written back member by member. Each leaf written
-    back is an update fusion for XLA:CPU to compile.
-
-    One member at a time (`batch_size` None), the stacked loop is also the scan's carry,
-    each member's new leaves written into it: a map's stacked outputs would each start as
-    a buffer of zeros, another fusion apiece. The members are still read from the scan's
-    inputs, so reading fuses into the step as before."""
-    stacked = members[0]
-    if batch_size is None:
-        def one(loop, indexed):
-            i, member = indexed
-            new, metrics = advance_one(member)
-            return jax.tree.map(
-                lambda all_, old, upd: all_ if upd is old else
-                jax.lax.dynamic_update_index_in_dim(all_, upd, i, 0),
-                loop, member[0], new), metrics
-        n = jax.tree.leaves(stacked)[0].shape[0]
-        return jax.lax.scan(one, stacked, (jnp.arange(n), members))
-    same = []
-
-    def changed(m):
-        loop, metrics = advance_one(m)
-        pairs = zip(jax.tree.leaves(m[0]), jax.tree.leaves(loop))
-        same[:] = [new is old for old, new in pairs]
-        return [x for x, kept in zip(jax.tree.leaves(loop), same) if not kept], metrics
-
-    updated, metrics = jax.lax.map(changed, members, batch_size=batch_size)
-    updated = iter(updated)
-    leaves = [old if kept else next(updated) for old, kept in zip(jax.tree.leaves(stacked), same)]
-    return jax.tree.unflatten(jax.tree.structure(stacked), leaves), metrics
 
 
 def auto_chunk(loss_fn: Callable, loop: LoopState, data: dict, loss_hp: dict) -> int | None:

@@ -166,11 +166,7 @@ def track_best(spec: LoopSpec, loop: LoopState, state: TrainState, metrics: dict
         diverged_epoch=jnp.where(finite, loop.diverged_epoch, epoch),
         epoch=epoch,
     )
-    # A leaf the epoch left as it was (the member's key, its injected hyperparameters) is
-    # returned as the same value, so that a population's member map need not write it back
-    # (`lift.map_members`).
-    return jax.tree.map(lambda old, upd: old if upd is old else
-                        jnp.where(loop.stopped, old, upd), loop, new)
+    return jax.tree.map(lambda old, upd: jnp.where(loop.stopped, old, upd), loop, new)
 
 
 def warn_unselected(subject: str) -> None:
