@@ -37,7 +37,7 @@ from typing import Any, Callable, Literal
 import tyro
 
 from fjax.config import check_grid_values, from_dict, get_path, hyperparameters
-from fjax.config_fields import literal_choices
+from fjax.config_fields import literal_choices, unwrap_annotation
 from fjax.runtime import enable_compilation_cache, reliable_interrupts
 from fjax.tasks import TASKS, get_task
 from fjax.tasks.experiment import (CHECKPOINT_EVERY_S, RunFinished, changed_data_files,
@@ -330,7 +330,8 @@ def check_one_value(cls: type, args: list[str], swept: list[str], prog: str) -> 
     0.1 0.3 in `fjax sweep`; in `fjax run`, any), naming it and how to sweep it; tyro
     said only 'Unrecognized options: 0.3'."""
     for flag, path, values in several_given(cls, args, swept):
-        if is_list(typing.get_type_hints(cls_of(cls, path))[path.split(".")[-1]]):
+        tp, _ = unwrap_annotation(typing.get_type_hints(cls_of(cls, path))[path.split(".")[-1]])
+        if typing.get_origin(tp) in (tuple, list):   # one value of a list (model.dilations)
             continue
         if prog.split()[1] == "run":
             how = (f"`{prog.replace(' run ', ' sweep ')}` with the same flags trains one per "
@@ -341,12 +342,6 @@ def check_one_value(cls: type, args: list[str], swept: list[str], prog: str) -> 
                else "The data is prepared once per run: run one sweep per value")
         raise ValueError(f"{flag} takes one value in `fjax sweep`, got {' '.join(values)} "
                          "(--help lists the fields that take several). " + how)
-
-
-def is_list(tp: Any) -> bool:
-    """Whether a field's annotation takes several values as one (`tuple[int, ...]`, also
-    where it may be None, as model.dilations)."""
-    return any(typing.get_origin(t) in (tuple, list) for t in (tp, *typing.get_args(tp)))
 
 
 def cls_of(cls: type, path: str) -> type:
