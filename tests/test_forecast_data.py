@@ -659,3 +659,60 @@ def test_a_target_never_observed_on_consecutive_rows_is_refused_before_training(
     with pytest.raises(ValueError, match=r"'price' of .* observed on no two consecutive rows "
                                          r"of origin 0's training rows .*--data\.missing ffill"):
         prepare(cfg)
+
+
+@pytest.mark.parametrize("transform,scaler", [("log_return", "standard"), ("diff", "robust"),
+                                              ("price", "standard")])
+def test_scalers_fit_on_observed_rows_and_steps_only(tmp_path, transform, scaler):
+    """Hours 60-64 are missing and hour 110's price is blank; ffill carries the last price
+    over both. Each origin's scaler is NumPy's float64 statistics of its training rows'
+    inputs where they are observed: a filled row's level or zero change, and the move out
+    of it spanning hours, are left out (as the MASE scale leaves them out), not of every
+    filled row (which shrank a log-return scaler's std)."""
+    rng = np.random.default_rng(3)
+    hours = pd.date_range("2024-01-01", periods=240, freq="h")
+    p = 100 * np.exp(np.cumsum(0.01 * rng.standard_normal(240)))
+    p[60:65] = np.nan                                  # the outage's hours (rows dropped)
+    p[110] = np.nan                                    # a blank price
+    frame = pd.DataFrame({"Date": hours, "price": p}).drop(index=range(60, 65))
+    frame.to_csv(tmp_path / "outage.csv", index=False)
+    cfg = ForecastDataConfig(path=str(tmp_path / "outage.csv"), target="price", window=5,
+                             transform=transform, scaler=scaler, missing="ffill",
+                             max_gap=2, origins=2, test_fraction=0.3)
+    data = prepare(cfg)
+    assert data.series.inserted_rows == 5
+    np.testing.assert_array_equal(data.series.dates, hours.to_numpy())
+    truth = {"price": p, "diff": np.r_[np.nan, np.diff(p)],
+             "log_return": np.r_[np.nan, np.diff(np.log(p))]}[transform]   # NaN: filled
+    filled = {"price": data.series.values[:, 0],
+              "diff": np.r_[np.nan, np.diff(data.series.values[:, 0])],
+              "log_return": np.r_[np.nan, np.diff(np.log(data.series.values[:, 0]))]}[transform]
+
+    def statistics(v):
+        if scaler == "standard":
+            return v.mean(), v.std()
+        q1, med, q3 = np.percentile(v, [25, 50, 75])
+        return med, q3 - q1
+
+    for k, span in enumerate(data.plan.spans):
+        start, end = span["train"]
+        assert start <= 60 and end > 111                # the outage and the hole train
+        seen = truth[start:end][~np.isnan(truth[start:end])]
+        fitted = data.scalers[k].offset[0], data.scalers[k].scale[0]
+        assert fitted == pytest.approx(statistics(seen), rel=1e-12)
+        assert fitted != pytest.approx(statistics(filled[start:end]), rel=1e-6)
+
+
+def test_a_scaler_with_no_observed_training_step_is_refused_by_name(tmp_path):
+    """Every other price blank: under log_return no training step joins two observed
+    prices, so no scaler can be fitted; the error says why, not only 'no rows'."""
+    p = 100 + np.arange(120, dtype=np.float64) % 7
+    p[1::2] = np.nan
+    frame = pd.DataFrame({"Date": pd.date_range("2024-01-01", periods=120, freq="h"),
+                          "price": p})
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    cfg = ForecastDataConfig(path=str(tmp_path / "p.csv"), target="price", window=5,
+                             transform="log_return", missing="ffill")
+    with pytest.raises(ValueError, match="'price' is observed on no training rows .* after "
+                                         "an observed row"):
+        prepare(cfg)

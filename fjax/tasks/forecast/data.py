@@ -26,7 +26,7 @@ class ForecastData:
     `x f32[K*N, W, C]` (the per-step series: the target by `transform`, each feature by
     its entry of `feature_transforms`) and `y f32[K*N, H]` (the change from the last
     price to each step, `fjax.data.series.targets`) stack K blocks of all N windows,
-    block k scaled by origin k's scalers, fitted on its own training rows only: a later
+    block k scaled by origin k's scalers, fitted on its own (observed) training rows: a later
     origin rescales on its longer history, and an origin's members read only its block
     (`rows`, `stacked`), so training sees masks, not origins (as `fjax.data.split_stack`).
     One origin: one block, N rows. The plan's masks `[K, N]` say which windows each
@@ -183,7 +183,7 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
                   dates=series.dates, source=source)
     for rows in spans:
         check_features_vary(z, series.columns, feature_transforms, rows, source)
-    scalers = tuple(fit_scaler(cfg.used_scalers, z, span_mask(series.n, rows))
+    scalers = tuple(fit_scaler(cfg.used_scalers, z, scaler_rows(series, rows, first))
                     for rows in spans)
     scaled = [s.transform(z) for s in scalers]   # each origin's inputs, as the model reads them
     check_scaled(z, scaled, series.columns, cfg, source)
@@ -236,6 +236,27 @@ def span_mask(n: int, rows: tuple[int, int]) -> np.ndarray:
     """`bool[n]`, true on rows [start, end)."""
     mask = np.zeros(n, bool)
     mask[slice(*rows)] = True
+    return mask
+
+
+def scaler_rows(series: Series, rows: tuple[int, int], first: int) -> np.ndarray:
+    """`bool[n]`: the training rows [start, end) a scaler fits on, those whose inputs are
+    all observed: with --data.missing ffill, neither a filled row (a carried-forward level,
+    a zero change) nor, where an input is differenced (`first` 1), the row after one (the
+    whole move across the gap as one step), as `ForecastData.naive_scale` counts steps.
+    Every row is still transformed."""
+    mask = span_mask(series.n, rows)
+    if series.made is None:
+        return mask
+    mask &= ~series.made
+    for lag in range(1, first + 1):
+        mask[lag:] &= ~series.made[:-lag]
+    if not mask.any():
+        raise ValueError(
+            f"column {series.columns[0]!r} is observed on no training rows {rows[0]}-"
+            f"{rows[1] - 1}" + (" after an observed row" if first else "") + " (the rest "
+            "were filled by --data.missing ffill), so no scaler can be fitted; resample "
+            "the data to the target's own spacing, or fill its gaps before loading")
     return mask
 
 
