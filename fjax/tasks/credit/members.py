@@ -23,7 +23,7 @@ from fjax.stability import psi
 from fjax.tasks.credit.config import Config
 from fjax.tasks.credit.data import FoldDesign
 from fjax.tasks.credit.model import build_model, logits
-from fjax.tasks.credit.oof import log_loss_f64
+from fjax.tasks.credit.oof import brier_f64, log_loss_f64
 
 METRICS = ("auc", "gini", "ks", "brier", "log_loss", "ece", "psi")
 
@@ -57,7 +57,7 @@ def member_metrics(z: np.ndarray, fold: np.ndarray, y: np.ndarray, val: np.ndarr
     """One row per member: its validation metrics and train-vs-validation PSI; NaN (n/a)
     for a member that diverged (`diverged`, bool[P]) or has a non-finite logit, whose
     scores would otherwise rank as a coin flip (AUC 0.5) and read as perfectly stable
-    (PSI 0). The Brier score and log-loss (`log_loss_f64`'s) are in float64 as the
+    (PSI 0). The Brier score and log-loss (`brier_f64`, `log_loss_f64`) are in float64 as the
     calibrated PDs' (`cal_brier`, `cal_log_loss`): the two compare in one precision and
     clipping."""
     out = np.asarray(_ranked(jnp.asarray(z), jnp.asarray(y), jnp.asarray(val[fold])), np.float64)
@@ -71,7 +71,7 @@ def member_metrics(z: np.ndarray, fold: np.ndarray, y: np.ndarray, val: np.ndarr
     brier, loss, ece, shift = (np.full(len(z), np.nan) for _ in range(4))
     for m in np.flatnonzero(finite):
         v, t = val[fold[m]] > 0, train[fold[m]] > 0
-        brier[m] = np.mean((pd_[m, v] - y64[v]) ** 2)
+        brier[m] = brier_f64(pd_[m, v], y64[v])
         loss[m] = log_loss_f64(pd_[m, v], y64[v])
         ece[m] = expected_calibration_error(pd_[m, v], y[v])
         shift[m] = psi(scores[m, t], scores[m, v])

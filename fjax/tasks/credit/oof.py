@@ -48,7 +48,7 @@ def oof_pd(z: np.ndarray, members: pd.DataFrame, folds: Folds) -> np.ndarray:
 
 
 def brier_f64(pd_: np.ndarray, y: np.ndarray) -> float:
-    """Brier score in float64, as `cal_brier`'s (float32 rounds a PD within 3e-8 of 1 to 1)."""
+    """Brier score in float64, every credit Brier's (float32 rounds a PD within 3e-8 of 1 to 1)."""
     return float(np.mean((np.asarray(pd_, np.float64) - np.asarray(y, np.float64)) ** 2))
 
 
@@ -73,7 +73,7 @@ def analyse(pd_raw: np.ndarray, y: np.ndarray, folds: Folds, calibration: str,
         t = best_threshold(cal(pd_raw[outside]), y[outside], cost_fn, cost_fp)
         row = {"fold": j, "applicants": int(inside.sum()), "bads": int(y[inside].sum())}
         if calibration != "none":
-            row.update(cal_brier=float(np.mean((pd_cf[inside] - y[inside]) ** 2)),
+            row.update(cal_brier=brier_f64(pd_cf[inside], y[inside]),
                        cal_log_loss=log_loss_f64(pd_cf[inside], y[inside]),
                        cal_ece=expected_calibration_error(pd_cf[inside], y[inside]))
         rows.append({**row, "threshold": t,
