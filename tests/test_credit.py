@@ -1381,7 +1381,8 @@ def test_the_per_fold_table_says_whose_pds_and_how_calibration_did():
     plain = plain.assign(log_loss=[0.6, 0.6])
     calibrated = {"cv": {"seeds": 1}, "decision": {"cal_log_loss_clipped": 0}}
     for ll, verdict in (([0.61, 0.62], "did not help"), ([0.5, 0.5], "helped the log-loss only")):
-        worse = plain.assign(cal_brier=[0.21, 0.22], cal_log_loss=ll)
+        worse = plain.assign(oof_brier=[0.2, 0.2], oof_log_loss=[0.6, 0.6],
+                             cal_brier=[0.21, 0.22], cal_log_loss=ll)
         text = per_fold_text(calibrated, worse)
         assert (f"mean Brier 0.2150 against 0.2000 uncalibrated, log-loss {np.mean(ll):.4f} "
                 f"against 0.6000, so calibration {verdict}") in text
@@ -1389,6 +1390,34 @@ def test_the_per_fold_table_says_whose_pds_and_how_calibration_did():
     for clipped, said in ((1, "1 calibrated PD was clipped"), (2, "2 calibrated PDs were clipped")):
         calibrated["decision"]["cal_log_loss_clipped"] = clipped
         assert said in per_fold_text(calibrated, worse)
+
+
+def test_calibration_verdict_compares_the_pds_it_calibrated():
+    """With 2 seeds the table's `brier` and `log_loss` are the mean of each seed's own;
+    the calibrator reads the seeds' mean PD, whose scores are lower (both are convex), so
+    the verdict set calibration against a weaker baseline and called it helpful here. It
+    compares `oof_brier`/`oof_log_loss` (the seed-mean PDs' scores, on the same rows)
+    with the calibrated ones. Oracle: scikit-learn's float64 brier_score_loss, log_loss."""
+    from sklearn.metrics import brier_score_loss
+    from sklearn.metrics import log_loss as sk_log_loss
+
+    from fjax.tasks.credit.report import per_fold_text
+    pd_raw, y, folds = _oof_case(seed=1)
+    got = analyse(pd_raw, y, folds, "platt", cost_fn=5.0, cost_fp=1.0)
+    for j in range(folds.k):
+        inside = got.fold == j
+        row = got.per_fold.iloc[j]
+        assert row["oof_brier"] == pytest.approx(
+            brier_score_loss(y[inside], pd_raw[inside]), rel=1e-12)
+        assert row["oof_log_loss"] == pytest.approx(
+            sk_log_loss(y[inside], pd_raw[inside]), rel=1e-12)
+    # by hand: seed-mean PDs 0.19 / 0.55, calibrated 0.20 / 0.58, the seeds' own 0.25 / 0.70
+    table = pd.DataFrame({"fold": [0, 1], "brier": [0.25, 0.25], "log_loss": [0.7, 0.7],
+                          "oof_brier": [0.19, 0.19], "oof_log_loss": [0.55, 0.55],
+                          "cal_brier": [0.2, 0.2], "cal_log_loss": [0.58, 0.58]})
+    text = per_fold_text({"cv": {"seeds": 2}, "decision": {"cal_log_loss_clipped": 0}}, table)
+    assert ("mean Brier 0.2000 against 0.1900 uncalibrated, log-loss 0.5800 against 0.5500, "
+            "so calibration did not help") in text
 
 
 def test_one_encodings_sweep_diverging_leaves_the_other_to_be_chosen(csv_path, tmp_path):

@@ -73,9 +73,13 @@ def analyse(pd_raw: np.ndarray, y: np.ndarray, folds: Folds, calibration: str,
         t = best_threshold(cal(pd_raw[outside]), y[outside], cost_fn, cost_fp)
         row = {"fold": j, "applicants": int(inside.sum()), "bads": int(y[inside].sum())}
         if calibration != "none":
+            # oof_*: the same rows' PDs before calibration (the seeds' mean, as calibrated),
+            # which the report's verdict compares, not the seeds' own (both are convex)
             row.update(cal_brier=brier_f64(pd_cf[inside], y[inside]),
                        cal_log_loss=log_loss_f64(pd_cf[inside], y[inside]),
-                       cal_ece=expected_calibration_error(pd_cf[inside], y[inside]))
+                       cal_ece=expected_calibration_error(pd_cf[inside], y[inside]),
+                       oof_brier=brier_f64(pd_raw[inside], y[inside]),
+                       oof_log_loss=log_loss_f64(pd_raw[inside], y[inside]))
         rows.append({**row, "threshold": t,
                      "cost": expected_cost(pd_cf[inside], y[inside], t, cost_fn, cost_fp),
                      "cost_bayes": expected_cost(pd_cf[inside], y[inside], bayes, cost_fn,

@@ -117,13 +117,14 @@ def per_fold_text(metrics: dict, per_fold: pd.DataFrame) -> str:
             + "; ece: expected calibration error over 10 PD bins; psi: stability of the "
             "validation scores against the training ones):")
     if "cal_brier" in per_fold:
-        raw, cal = per_fold["brier"].mean(), per_fold["cal_brier"].mean()
-        raw_ll, cal_ll = per_fold["log_loss"].mean(), per_fold["cal_log_loss"].mean()
+        raw, cal = per_fold["oof_brier"].mean(), per_fold["cal_brier"].mean()
+        raw_ll, cal_ll = per_fold["oof_log_loss"].mean(), per_fold["cal_log_loss"].mean()
         verdict = {(True, True): "helped", (False, False): "did not help",
                    (True, False): "helped the Brier score only",
                    (False, True): "helped the log-loss only"}[(cal < raw, cal_ll < raw_ll)]
         text += (f" `cal_brier`, `cal_log_loss` and `cal_ece` are of the cross-fitted "
-                 f"calibrated PDs (`pd_oof` in scores.csv): mean Brier {cal:.4f} against "
+                 f"calibrated PDs (`pd_oof` in scores.csv), `oof_brier` and `oof_log_loss` "
+                 f"of the PDs they calibrate (`pd_oof_raw`): mean Brier {cal:.4f} against "
                  f"{raw:.4f} uncalibrated, log-loss {cal_ll:.4f} against {raw_ll:.4f}, so "
                  f"calibration {verdict} here.")
         clipped = metrics["decision"]["cal_log_loss_clipped"]
