@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fjax.datasets import DATA_DIR, load_dataset, read_table
+from fjax.datasets import DATA_DIR, load_dataset, read_table, table_header
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -64,6 +64,8 @@ def test_bad_names_and_columns(tmp_path):
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(ValueError, match=r"'.*empty.csv' is empty: no header"):
         load_dataset(tmp_path / "empty.csv")
+    with pytest.raises(ValueError, match=r"'.*empty.csv' is empty: no header"):
+        table_header(tmp_path / "empty.csv")   # as fraud's refusals read it, before loading
     (tmp_path / "header.csv").write_text("a,b\n")
     with pytest.raises(ValueError, match=r"'.*header.csv' has no rows"):
         load_dataset(tmp_path / "header.csv")

@@ -336,10 +336,10 @@ def load_dataset(name_or_path: str | os.PathLike, *,
     return read_table(name, date_column=date_column)
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    """pandas' reader, with what went wrong said in terms of the file."""
+def _read_csv(path: Path, **options) -> pd.DataFrame:
+    """pandas' reader (with `options`), with what went wrong said in terms of the file."""
     try:
-        return pd.read_csv(path)
+        return pd.read_csv(path, **options)
     except pd.errors.EmptyDataError:
         raise ValueError(f"{str(path)!r} is empty: no header and no rows; write a header "
                          "line with the column names, then one row per record") from None
@@ -391,8 +391,8 @@ def table_header(path: str | os.PathLike) -> list[str]:
     if _table_kind(path) == "parquet":
         import pyarrow.parquet as pq
         return [str(c) for c in pq.read_schema(path).names]
-    return pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False,
-                       na_filter=False).iloc[0].tolist()
+    return _read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False,
+                     na_filter=False).iloc[0].tolist()
 
 
 def read_table(path: str | os.PathLike, *, date_column: str | None = None) -> pd.DataFrame:
