@@ -181,6 +181,11 @@ def test_refuses_a_file_without_card_ids(logistic_run, tmp_path):
                                          r"customer_column 'card'\) nor terminal ids: `fjax "
                                          r"score fraud` scores a run trained on"):
         score_file(run, frame.drop(columns=["card", "TERMINAL_ID"]), tmp_path)
+    # refused as such before its rows are read: not as a column that counts the rows, which
+    # would matter only to a run on it
+    counted = frame.drop(columns=["card", "TERMINAL_ID"]).assign(row=np.arange(len(frame)))
+    with pytest.raises(ValueError, match=r"has no card ids"):
+        score_file(run, counted, tmp_path)
 
 
 def test_refuses_too_little_history(logistic_run, tmp_path):
