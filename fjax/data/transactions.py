@@ -407,10 +407,9 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
         raise ValueError(f"data.features names the role column(s) {clash}, which the "
                          "handbook's features already read; leave them out of data.features")
     frame = spelled_as(frame, [*names.values(), *features])
-    absent = [names[role] for role in COLUMNS if names[role] not in frame.columns]
     cardless = lacks_cards(frame, names)
     needed = ("timestamp", "amount", "label") if cardless else COLUMNS
-    absent = [names[role] for role in needed if names[role] in absent]
+    absent = [names[role] for role in needed if names[role] not in frame.columns]
     missing = [f"{role} -> {names[role]!r}" for role in needed if names[role] in absent]
     if missing:
         raise ValueError(
