@@ -406,11 +406,11 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
     run_dir.csv("thresholds.csv", thresholds)
     common, other = summaries = tuple(map(summarize_thresholds, split_common(thresholds)))
     data_summary = summary(tx)
+    kept = read_features(config, tx.cardless, tx.elapsed)
     paired = paired_differences(members, primary.name)
     run_dir.json("metrics.json", {
         "primary": primary.name, "data": data_summary,
-        "features": {"handbook": read_features(config, tx.cardless, tx.elapsed),
-                     "columns": list(encodings)},
+        "features": {"handbook": kept, "columns": list(encodings)},
         "periods": periods_df.to_dict("records"),
         "paired": paired.to_dict("records"),
         **({"validation_periods": validation_df.to_dict("records")}
@@ -432,7 +432,7 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
         "timings": timings})
     figures = _plots(run_dir, results, k, daily, summary_df)
     run_dir.text("report.md", _markdown(config, data_summary, periods_df, summary_df, members,
-                                        paired, results, timings, figures, encodings,
+                                        paired, results, timings, figures, encodings, kept,
                                         validation_df, thresholds, summaries))
 
 
@@ -921,7 +921,7 @@ def report_title(data) -> str:
 
 
 def _markdown(config, data_summary, periods_df, summary_df, members, paired, results,
-              timings, figures, encodings, validation_df, thresholds, summaries) -> str:
+              timings, figures, encodings, kept, validation_df, thresholds, summaries) -> str:
     k = config.data.top_k
     hb = handbook.DATA
     simulated = config.data.path is None   # the handbook's figures are for its simulation
@@ -950,9 +950,7 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
              ])), "", *_cardless_note(data_summary), *_dates_note(data_summary),
              *_utc_note(data_summary),
              *_unused_note(data_summary),
-             *_features_section(encodings, read_features(
-                 config, bool(data_summary.get("cardless")),
-                 bool(data_summary.get("times_elapsed_seconds")))),
+             *_features_section(encodings, kept),
              "## Periods", "", markdown_table(periods_df), "",
              f"removed_known_cards_tx: test transactions of cards with a fraud known by that "
              f"day (reported, not scored). oracle_cp@{k} and oracle_cost: the card "
