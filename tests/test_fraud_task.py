@@ -338,6 +338,15 @@ def test_a_file_without_card_ids_trains_on_its_own_columns(ulb_file, tmp_path):
     assert "The models read the file's amount, Amount and these columns" in report
     assert "TX_AMOUNT" not in report
     assert "CP@10: the precision of each day's 10 highest-scored transactions" in report
+    # Nor do the Periods, card recall@10 and cost legends speak of removed cards or
+    # card-days: each transaction is its own card, its compromised card-days its frauds.
+    assert "cards with a fraud known by that day" not in report
+    assert "removed cards included" not in report
+    assert "card-day" not in report
+    assert [p["removed_known_cards_tx"] for p in metrics["periods"]] == [0]
+    assert "removed_known_cards_tx: 0, as each transaction is its own card" in report
+    assert "Card recall@10: alerted frauds / frauds" in report
+    assert "100 per fraud not alerted" in report
 
 
 def test_a_file_without_card_ids_scales_on_its_training_day_only(ulb_file):

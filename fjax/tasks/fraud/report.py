@@ -874,6 +874,42 @@ def _cp_legend(k: int, cardless: bool) -> str:
             "over days.")
 
 
+def _recall_legend(k: int, cardless: bool, cost_alert: float, cost_missed: float) -> str:
+    """What card recall@k and the cost count: a file without card ids has one card per
+    transaction, so its compromised card-days are its frauds."""
+    if cardless:
+        return (f"Card recall@{k}: alerted frauds / frauds (each transaction its own card). "
+                f"Cost: {cost_alert:g} per alert + {cost_missed:g} per fraud not alerted")
+    return (f"Card recall@{k}: found / compromised card-days. Cost: {cost_alert:g} per "
+            f"alert + {cost_missed:g} per compromised card-day not alerted")
+
+
+def _periods_legend(k: int, cardless: bool, cost_missed: float) -> str:
+    """The Periods table's legend: a file without card ids has one card per transaction,
+    so its compromised card-days are its frauds and no card recurs to be removed."""
+    if cardless:
+        return ("removed_known_cards_tx: 0, as each transaction is its own card and none "
+                f"recurs to be removed from later days. oracle_cp@{k} and oracle_cost: the "
+                f"CP@{k} and cost of a perfect ranking (each day's frauds first), the best a "
+                f"model can reach with {k} alerts a day where it alerts every fraud "
+                "(oracle_missed, the frauds it leaves unalerted, is 0). cost_no_alerts: the "
+                f"cost of raising none ({cost_missed:g} per fraud): a model saves "
+                "cost_no_alerts - its cost. compromised_cards_per_day: frauds over test "
+                "days. train_fraud_rate and test_fraud_rate: the fraud rates of the training "
+                "and test days.")
+    return (f"removed_known_cards_tx: test transactions of cards with a fraud known by that "
+            f"day (reported, not scored). oracle_cp@{k} and oracle_cost: the card "
+            f"precision@{k} and cost of a perfect ranking (each day's compromised cards "
+            f"first), the best a model can reach with {k} alerts a day where it alerts "
+            "every compromised card (oracle_missed, the compromised card-days it leaves "
+            "unalerted, is 0). cost_no_alerts: the cost of raising none "
+            f"({cost_missed:g} per compromised card-day): a model saves "
+            "cost_no_alerts - its cost. compromised_cards_per_day: card-days with a "
+            "fraud over test days. train_fraud_rate and test_fraud_rate: the fraud "
+            "rates of the training week and of the whole test week (removed cards "
+            "included).")
+
+
 def _dates_note(data_summary: dict) -> list[str]:
     if not data_summary.get("dates_only"):
         return []
@@ -952,17 +988,8 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
              *_unused_note(data_summary),
              *_features_section(encodings, kept),
              "## Periods", "", markdown_table(periods_df), "",
-             f"removed_known_cards_tx: test transactions of cards with a fraud known by that "
-             f"day (reported, not scored). oracle_cp@{k} and oracle_cost: the card "
-             f"precision@{k} and cost of a perfect ranking (each day's compromised cards "
-             f"first), the best a model can reach with {k} alerts a day where it alerts "
-             "every compromised card (oracle_missed, the compromised card-days it leaves "
-             "unalerted, is 0). cost_no_alerts: the cost of raising none "
-             f"({config.data.cost_missed:g} per compromised card-day): a model saves "
-             "cost_no_alerts - its cost. compromised_cards_per_day: card-days with a "
-             "fraud over test days. train_fraud_rate and test_fraud_rate: the fraud "
-             "rates of the training week and of the whole test week (removed cards "
-             "included).", "",
+             _periods_legend(k, bool(data_summary.get("cardless")), config.data.cost_missed),
+             "",
              *_bold_note(immature_labels_note(periods_df, config.data.delay_days)),
              *_bold_note(alert_budget_note(periods_df, k, config.data.cost_alert)),
              *_bold_note(oracle_note(periods_df, k, config.data.test_days > 1
@@ -975,9 +1002,9 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
              "a threshold that flags at most 1% of the legitimate ones (the largest such "
              "share, read off the ROC curve's points without interpolation; 0.1% likewise), "
              "the recall of an alert volume set by its false-positive rate. "
-             f"Card recall@{k}: found / compromised card-days. Cost: "
-             f"{config.data.cost_alert:g} per alert + {config.data.cost_missed:g} per "
-             "compromised card-day not alerted, summed over a period's test days and "
+             + _recall_legend(k, bool(data_summary.get("cardless")), config.data.cost_alert,
+                              config.data.cost_missed)
+             + ", summed over a period's test days and "
              f"averaged over periods (without alerts: {periods_df['cost_no_alerts'].mean():.0f};"
              f" a perfect ranking: {periods_df['oracle_cost'].mean():.0f}). "
              "± is the sample standard deviation over periods and "
