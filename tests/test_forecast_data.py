@@ -716,3 +716,40 @@ def test_a_scaler_with_no_observed_training_step_is_refused_by_name(tmp_path):
     with pytest.raises(ValueError, match="'price' is observed on no training rows .* after "
                                          "an observed row"):
         prepare(cfg)
+
+
+@pytest.mark.parametrize("volume_transform", ["log", "log_return"])
+def test_a_features_own_holes_leave_only_its_scaler(tmp_path, volume_transform):
+    """Every price is present; 'volume' is blank on hours 30-33 and 90 (ffill carries the
+    last volume over them), 'spread' never is. Each origin's volume scaler is NumPy's
+    float64 statistics of its training rows' observed volume inputs only (under
+    log_return, the step out of a blank is left out too, spanning hours); the price's and
+    the spread's are NumPy's over every training row, as without the blanks."""
+    rng = np.random.default_rng(5)
+    n = 200
+    p = 100 * np.exp(np.cumsum(0.01 * rng.standard_normal(n)))
+    volume = np.exp(10 + rng.standard_normal(n))
+    spread = rng.standard_normal(n)
+    blank = volume.copy()
+    blank[[30, 31, 32, 33, 90]] = np.nan
+    frame = pd.DataFrame({"Date": pd.date_range("2024-01-01", periods=n, freq="h"),
+                          "price": p, "volume": blank, "spread": spread})
+    frame.to_csv(tmp_path / "blank_volume.csv", index=False)
+    cfg = ForecastDataConfig(path=str(tmp_path / "blank_volume.csv"), target="price",
+                             window=5, transform="log_return", scaler="standard",
+                             features=("volume", "spread"),
+                             feature_transforms=(volume_transform, "level"), missing="ffill",
+                             origins=2, test_fraction=0.3)
+    data = prepare(cfg)
+    assert data.series.made is None and data.series.filled == {"volume": 5}
+    returns = np.r_[np.nan, np.diff(np.log(p))]
+    truth = {"log": np.log(blank), "log_return": np.r_[np.nan, np.diff(np.log(blank))]}
+    for k, span in enumerate(data.plan.spans):
+        start, end = span["train"]
+        assert start <= 30 and end > 92                 # the blanks and the steps out train
+        seen = truth[volume_transform][start:end]
+        seen = seen[~np.isnan(seen)]
+        assert len(seen) == end - start - (5 if volume_transform == "log" else 7)
+        for j, v in enumerate((returns[start:end], seen, spread[start:end])):
+            fitted = data.scalers[k].offset[j], data.scalers[k].scale[j]
+            assert fitted == pytest.approx((v.mean(), v.std()), rel=1e-12, abs=1e-15)

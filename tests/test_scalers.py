@@ -89,3 +89,23 @@ def test_a_kind_per_column():
     np.testing.assert_array_equal(same.offset, fit_scaler("standard", x).offset)
     with pytest.raises(ValueError, match=r"2 scaler kind\(s\).*for 3 column\(s\)"):
         fit_scaler(("minmax", "standard"), x)
+
+
+def test_a_per_column_mask_fits_each_column_on_its_own_rows():
+    """mask bool[n, C]: column j's statistics are NumPy's float64 ones over x[mask[:, j], j]
+    (each column its own kind); a mask whose columns agree is the bool[n] one, bit for bit."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, 3)) * [1.0, 5.0, 0.1]
+    mask = rng.random((40, 3)) > 0.3
+    s = fit_scaler(("minmax", "standard", "robust"), x, mask)
+    a, b, c = (x[mask[:, j], j] for j in range(3))
+    q1, med, q3 = np.percentile(c, [25, 50, 75])
+    np.testing.assert_allclose(s.offset, [a.min(), b.mean(), med], rtol=1e-12)
+    np.testing.assert_allclose(s.scale, [np.ptp(a), b.std(), q3 - q1], rtol=1e-12)
+    assert s.kind == ("minmax", "standard", "robust")
+    rows = mask[:, 0]
+    same = fit_scaler("standard", x, np.repeat(rows[:, None], 3, axis=1))
+    one = fit_scaler("standard", x, rows)
+    assert same.kind == "standard"
+    np.testing.assert_array_equal(same.offset, one.offset)
+    np.testing.assert_array_equal(same.scale, one.scale)

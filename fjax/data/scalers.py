@@ -5,7 +5,9 @@ validation or test data; `transform` and `inverse_transform` are exact inverses 
 float64 rounding). Statistics are per column of a 2-D array (or of the last axis).
 A constant column scales by 1 instead of dividing by zero. A kind may be given per column
 (`fit_scaler(("minmax", "standard"), x)`): levels and returns of one input stack then
-each get the scaling that suits them.
+each get the scaling that suits them. A mask may also be given per column (`bool[n, C]`):
+each column's statistics then come from its own rows (a series whose columns have holes
+in different rows).
 """
 
 from __future__ import annotations
@@ -101,8 +103,16 @@ def fit_scaler(kind: str | Sequence[str], x: np.ndarray,
 
     minmax: to [0, 1] over the training range (as the classic tutorial does);
     standard: zero mean, unit variance; robust: median and interquartile range;
-    none: identity.
+    none: identity. A `mask bool[n, C]` of `x`'s shape selects each column's own rows.
     """
+    if mask is not None and np.ndim(mask) == 2:
+        mask = np.asarray(mask, bool)
+        if mask.shape != np.shape(x):
+            raise ValueError(f"a per-column scaler mask has shape {mask.shape} for x of "
+                             f"shape {np.shape(x)}; give one of x's shape, or bool[n]")
+        if not (mask == mask[:, :1]).all():
+            return _fit_columns(kind, np.asarray(x), mask)
+        mask = mask[:, 0]   # one set of rows: every column's statistics at once
     rows = _rows(x, mask)
     if isinstance(kind, str):
         return Scaler(kind, *_statistics(kind, rows))
@@ -115,3 +125,16 @@ def fit_scaler(kind: str | Sequence[str], x: np.ndarray,
         pick = np.array(kinds) == one
         offset[pick], scale[pick] = (stat[pick] for stat in _statistics(one, rows))
     return Scaler(kinds[0] if len(set(kinds)) == 1 else kinds, offset, scale)
+
+
+def _fit_columns(kind: str | Sequence[str], x: np.ndarray, mask: np.ndarray) -> Scaler:
+    """`fit_scaler` with `mask bool[n, C]`: column j's statistics on its rows `mask[:, j]`."""
+    kinds = (kind,) * x.shape[1] if isinstance(kind, str) else tuple(kind)
+    if len(kinds) != x.shape[1]:
+        raise ValueError(f"{len(kinds)} scaler kind(s) {kinds} for {x.shape[1]} "
+                         "column(s); give one kind per column, or one for all")
+    parts = [fit_scaler(one, x[:, j], mask[:, j]) for j, one in enumerate(kinds)]
+    offset = np.array([p.offset[0] for p in parts])
+    scale = np.array([p.scale[0] for p in parts])
+    same = isinstance(kind, str) or len(set(kinds)) == 1
+    return Scaler(kinds[0] if same else kinds, offset, scale)

@@ -36,8 +36,8 @@ class Series:
     columns: tuple[str, ...]
     filled: dict = field(default_factory=dict)   # column -> values forward-filled
     inserted_rows: int = 0            # rows added to close date gaps
-    made: np.ndarray | None = None    # bool[n]: the target was not observed (inserted or
-                                      # forward-filled); None: every one was
+    holes: np.ndarray | None = None   # bool[n, C]: each column's value was not observed
+                                      # (inserted or forward-filled); None: every one was
     utc: bool = False                 # dates are UTC (mixed offsets, unix times), not the
                                       # file's wall-clock times
     offset: int | None = None         # seconds east of UTC of the one offset every time
@@ -46,6 +46,14 @@ class Series:
     @property
     def n(self) -> int:
         return self.values.shape[0]
+
+    @property
+    def made(self) -> np.ndarray | None:
+        """`bool[n]`: the target was not observed (inserted or forward-filled); None:
+        every one was."""
+        if self.holes is None or not self.holes[:, 0].any():
+            return None
+        return self.holes[:, 0]
 
 
 def file_row(df: pd.DataFrame, i: int, date_column: str | None = None) -> str:
@@ -269,10 +277,10 @@ def load_series(df: pd.DataFrame, columns: Sequence[str], *, date_column: str | 
                           "first", stacklevel=2)
             values = values[::-1].copy()
         dates, values, inserted = close_gaps(dates, values, max_gap, missing, date_column, source)
-    unobserved = inserted | np.isnan(values[:, 0])   # the target, before filling
+    unobserved = inserted[:, None] | np.isnan(values)   # each column's, before filling
     values, filled = fill_missing(values, list(columns), missing, source,
                                   None if date_column is None else dates)
     return Series(dates=dates, values=values, columns=columns, filled=filled,
                   inserted_rows=int(inserted.sum()),
-                  made=unobserved if unobserved.any() else None, utc=utc,
+                  holes=unobserved if unobserved.any() else None, utc=utc,
                   offset=offset)

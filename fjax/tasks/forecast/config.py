@@ -42,12 +42,12 @@ class ForecastDataConfig(DataConfig):
     transform: Literal["price", "diff", "log_return"] = "price"
     """Model price levels, differences or log returns (all results are in prices)."""
     scaler: Literal["auto", "minmax", "standard", "robust", "none"] = "auto"
-    """Fitted on each walk-forward origin's own training rows only, observed ones (not
-    filled by --data.missing ffill). auto: per column by its own transform, minmax for
-    prices, levels and logs (the tutorial), standard for diff and log_return: changes
-    centred on no change in units of volatility, where min-max lets the largest move set
-    the range (one crash squeezes ordinary days into a sliver of [0, 1]). A given kind
-    scales every column."""
+    """Fitted on each walk-forward origin's own training rows only, each column on its
+    observed ones (not filled by --data.missing ffill). auto: per column by its own
+    transform, minmax for prices, levels and logs (the tutorial), standard for diff and
+    log_return: changes centred on no change in units of volatility, where min-max lets
+    the largest move set the range (one crash squeezes ordinary days into a sliver of
+    [0, 1]). A given kind scales every column."""
     window: int = 60
     """Input rows per window (W)."""
     horizon: int = 1

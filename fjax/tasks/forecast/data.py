@@ -12,7 +12,8 @@ import pandas as pd
 from fjax.baselines import min_history
 from fjax.data.checks import SQUARABLE
 from fjax.data.scalers import Scaler, fit_scaler
-from fjax.data.series import inputs_first_row, targets, to_inputs
+from fjax.data.series import (feature_first_row, first_row, inputs_first_row, targets,
+                              to_inputs)
 from fjax.data.timeseries import Series, duration_text, load_series, median_spacing
 from fjax.data.windows import Plan, gather_inputs, plan_windows, target_rows
 from fjax.datasets import load_dataset, read_table
@@ -183,7 +184,8 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
                   dates=series.dates, source=source)
     for rows in spans:
         check_features_vary(z, series.columns, feature_transforms, rows, source)
-    scalers = tuple(fit_scaler(cfg.used_scalers, z, scaler_rows(series, rows, first))
+    lags = (first_row(cfg.transform), *map(feature_first_row, feature_transforms))
+    scalers = tuple(fit_scaler(cfg.used_scalers, z, scaler_rows(series, rows, lags))
                     for rows in spans)
     scaled = [s.transform(z) for s in scalers]   # each origin's inputs, as the model reads them
     check_scaled(z, scaled, series.columns, cfg, source)
@@ -239,24 +241,27 @@ def span_mask(n: int, rows: tuple[int, int]) -> np.ndarray:
     return mask
 
 
-def scaler_rows(series: Series, rows: tuple[int, int], first: int) -> np.ndarray:
-    """`bool[n]`: the training rows [start, end) a scaler fits on, those whose inputs are
-    all observed: with --data.missing ffill, neither a filled row (a carried-forward level,
-    a zero change) nor, where an input is differenced (`first` 1), the row after one (the
-    whole move across the gap as one step), as `ForecastData.naive_scale` counts steps.
-    Every row is still transformed."""
-    mask = span_mask(series.n, rows)
-    if series.made is None:
+def scaler_rows(series: Series, rows: tuple[int, int], lags: tuple[int, ...]) -> np.ndarray:
+    """`bool[n, C]`: the training rows [start, end) each column's scaler fits on, those
+    where its input is observed: with --data.missing ffill, neither a row where that
+    column was filled (a carried-forward level, a zero change; a feature's own blank
+    counts, not only the target's) nor, where the column is differenced (`lags[j]` 1),
+    the row after one (the whole move across the gap as one step), as
+    `ForecastData.naive_scale` counts the target's steps. Every row is still transformed."""
+    mask = np.repeat(span_mask(series.n, rows)[:, None], len(series.columns), axis=1)
+    if series.holes is None:
         return mask
-    mask &= ~series.made
-    for lag in range(1, first + 1):
-        mask[lag:] &= ~series.made[:-lag]
-    if not mask.any():
-        raise ValueError(
-            f"column {series.columns[0]!r} is observed on no training rows {rows[0]}-"
-            f"{rows[1] - 1}" + (" after an observed row" if first else "") + " (the rest "
-            "were filled by --data.missing ffill), so no scaler can be fitted; resample "
-            "the data to the target's own spacing, or fill its gaps before loading")
+    for j, lag in enumerate(lags):
+        mask[:, j] &= ~series.holes[:, j]
+        if lag:
+            mask[lag:, j] &= ~series.holes[:-lag, j]
+        if not mask[:, j].any():
+            raise ValueError(
+                f"column {series.columns[j]!r} is observed on no training rows {rows[0]}-"
+                f"{rows[1] - 1}" + (" after an observed row" if lag else "") + " (the "
+                "rest were filled by --data.missing ffill), so no scaler can be fitted; "
+                "resample the data to the target's own spacing, or fill its gaps before "
+                "loading")
     return mask
 
 
