@@ -308,9 +308,9 @@ def test_a_file_without_card_ids_trains_on_its_own_columns(ulb_file, tmp_path):
                      *ULB_FLAGS]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["data"]["cardless"] and metrics["data"]["times_elapsed_seconds"]
-    assert metrics["features"]["handbook"] == ["Amount"]    # the file's name, as the report's
-    assert [c["column"] for c in metrics["features"]["columns"]] == [f"V{i}"
-                                                                     for i in range(1, 29)]
+    assert metrics["features"]["handbook"] == []    # the amount is one of the file's columns
+    assert [c["column"] for c in metrics["features"]["columns"]] == [
+        "Amount", *(f"V{i}" for i in range(1, 29))]
     frame = pd.read_csv(ulb_file)
     scores = pd.read_csv(out / "scores.csv.gz")
     test = frame["Time"] >= 86_400            # day 1: the test day, every row scored
@@ -335,7 +335,8 @@ def test_a_file_without_card_ids_trains_on_its_own_columns(ulb_file, tmp_path):
     assert "cards with a known fraud are removed" not in report   # left out, as it says
     # The Results legend says what CP@10 is here: no card is removed from later days.
     assert "detected cards removed from later days" not in report
-    assert "The models read the file's amount, Amount and these columns" in report
+    assert "The models read these columns of the file (its amount and numeric ones" in report
+    assert "| Amount | number, standard scaler |" in report
     assert "TX_AMOUNT" not in report
     assert "CP@10: the precision of each day's 10 highest-scored transactions" in report
     # Nor do the Periods, card recall@10 and cost legends speak of removed cards or
@@ -396,6 +397,24 @@ def test_a_file_without_card_ids_warns_of_a_heavy_tailed_amount(ulb_file, tmp_pa
     assert abs(plain.training_skews()["Amount"]) < 10
 
 
+def test_a_file_without_card_ids_reads_its_numeric_columns_once_each(ulb_file):
+    """The models' inputs are the file's numeric columns but time and label, the amount
+    among them by its own name (not the handbook's TX_AMOUNT beside it), none twice, each
+    holding the file's values (float32)."""
+    from fjax.tasks.fraud.dataset import prepare
+    cfg = FraudDataConfig(path=str(ulb_file), timestamp_column="Time", amount_column="Amount",
+                          label_column="Class", train_start=None, train_days=1, delay_days=0,
+                          test_days=1)
+    data = prepare(cfg, 1)
+    frame = pd.read_csv(ulb_file)
+    numeric = [c for c in frame.select_dtypes("number").columns if c not in ("Time", "Class")]
+    assert len(data.names) == len(set(data.names)) == data.features.shape[1]
+    assert sorted(data.names) == sorted(numeric) and "Amount" in data.names
+    order = np.argsort(frame["Time"].to_numpy(), kind="stable")
+    np.testing.assert_array_equal(data.features,
+                                  frame[data.names].to_numpy(np.float32)[order])
+
+
 def test_a_file_without_card_ids_but_with_dates_keeps_night_and_weekend():
     """The weekend and night flags read the transaction's own clock, not a card's history:
     a file without card ids whose times are dates keeps them (by hand: Saturday 2024-01-06
@@ -406,10 +425,10 @@ def test_a_file_without_card_ids_but_with_dates_keeps_night_and_weekend():
     frame = pd.DataFrame({"TX_DATETIME": ["2024-01-06 03:00", "2024-01-08 12:00"],
                           "TX_AMOUNT": [5.0, 7.0], "TX_FRAUD": [1, 0]})
     names, values = own_features(from_frame(frame), 0)
-    assert names == ["TX_AMOUNT", "TX_DURING_WEEKEND", "TX_DURING_NIGHT"]
-    np.testing.assert_array_equal(values, [[5, 1, 1], [7, 0, 0]])
+    assert names == ["TX_DURING_WEEKEND", "TX_DURING_NIGHT"]   # the amount: a user column
+    np.testing.assert_array_equal(values, [[1, 1], [0, 0]])
     elapsed = own_features(from_frame(frame.assign(TX_DATETIME=[0.0, 90_000.0])), 0)
-    assert elapsed[0] == ["TX_AMOUNT"] and elapsed[1].tolist() == [[5.0], [7.0]]
+    assert elapsed[0] == [] and elapsed[1].shape == (2, 0)
 
 
 def test_a_file_without_card_ids_refuses_sequence_models(ulb_file, tmp_path, capsys,

@@ -755,7 +755,9 @@ def test_a_table_without_card_ids_is_one_card_per_transaction():
     assert tx.seconds.tolist() == [10, 200, 90_000] and tx.day.tolist() == [0, 0, 1]
     assert tx.transaction_id.tolist() == [1, 2, 0]          # row numbers, in time order
     assert tx.customer_ids[tx.customer].tolist() == [1, 2, 0] and len(tx.terminal_ids) == 1
-    assert list(tx.user_columns) == ["V1"] and tx.user_columns["V1"].tolist() == [-1, 2, 0.5]
+    assert list(tx.user_columns) == ["Amount", "V1"]       # the amount: one of its columns
+    assert tx.user_columns["V1"].tolist() == [-1, 2, 0.5]
+    assert tx.user_columns["Amount"].tolist() == tx.amount.tolist() == [2, 3, 1]
     assert tx.unused_columns == ("note",)
     s = summary(tx)
     assert s["cardless"] and s["times_elapsed_seconds"] and "customers" not in s
@@ -785,4 +787,5 @@ def test_a_table_without_card_ids_refuses_a_row_counter_as_a_feature():
         from_frame(frame.assign(Class=frame["Class"].astype(int)), names)
     tx = from_frame(frame.assign(Class=frame["Class"].astype(int)),
                     {**names, "transaction_id": "Unnamed: 0"})
-    assert list(tx.user_columns) == ["V1"] and tx.transaction_id.tolist() == list(range(n))
+    assert list(tx.user_columns) == ["Amount", "V1"]
+    assert tx.transaction_id.tolist() == list(range(n))

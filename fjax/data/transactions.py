@@ -478,6 +478,8 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
     if cardless and not features:
         features = numeric_columns(frame, set(names.values()), source)
     extra, cats = user_columns(frame, tuple(features), tuple(categorical), source)
+    if cardless:   # its amount (checked above) is one of its columns, scaled as they are
+        extra = {amount_name: amount, **extra}
 
     if timezone is not None:
         ts, offsets = on_zone(frame[ts_name], read, timezone, described)

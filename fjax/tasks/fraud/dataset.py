@@ -247,12 +247,9 @@ class FraudData:
 
     def training_skews(self) -> dict[str, float | None]:
         """Each numeric user column's `skewness` on the test periods' training weeks
-        pooled (the rows its scalers are fitted on); a file without card ids' amount too,
-        scaled raw beside them as one of its columns."""
+        pooled (the rows its scalers are fitted on)."""
         trains = np.any(self.train_masks(self.periods), axis=0)
-        amount = {self.cfg.amount_column: self.tx.amount} if self.tx.cardless else {}
-        return {name: skewness(values[trains])
-                for name, values in {**amount, **self.tx.user_columns}.items()
+        return {name: skewness(values[trains]) for name, values in self.tx.user_columns.items()
                 if name not in self.tx.categorical_columns}
 
     def suspected_leaks(self) -> dict[str, float]:
@@ -340,11 +337,11 @@ def with_user_columns(tx: Transactions, names: list[str], features: np.ndarray
 
 def kept_features(cardless: bool, elapsed: bool) -> list[str]:
     """The handbook features the models read: all of them, or, for a file without card
-    ids, those of the transaction alone (`transaction_features`), the weekend and night
-    flags only where its times are on a clock (not seconds elapsed)."""
+    ids (whose amount is one of its own columns, `Transactions.user_columns`), the weekend
+    and night flags (`transaction_features`) where its times are on a clock, else none."""
     if not cardless:
         return feature_names()
-    return feature_names(())[:1 if elapsed else 3]
+    return feature_names(())[1:1 if elapsed else 3]
 
 
 def own_features(tx: Transactions, delay_days: int) -> tuple[list[str], np.ndarray]:
@@ -352,7 +349,7 @@ def own_features(tx: Transactions, delay_days: int) -> tuple[list[str], np.ndarr
     user's columns join either, `with_user_columns`)."""
     if tx.cardless:
         names = kept_features(True, tx.elapsed)
-        return names, transaction_features(tx)[:, :len(names)]
+        return names, transaction_features(tx)[:, 1:1 + len(names)]
     return handbook_features(tx, delay_days)
 
 

@@ -406,7 +406,7 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
     run_dir.csv("thresholds.csv", thresholds)
     common, other = summaries = tuple(map(summarize_thresholds, split_common(thresholds)))
     data_summary = summary(tx)
-    kept = read_features(config, tx.cardless, tx.elapsed)
+    kept = kept_features(tx.cardless, tx.elapsed)
     paired = paired_differences(members, primary.name)
     run_dir.json("metrics.json", {
         "primary": primary.name, "data": data_summary,
@@ -767,13 +767,6 @@ def _presets_note(results: list[ModelResult]) -> str:
     return text + "."
 
 
-def read_features(config: Config, cardless: bool, elapsed: bool) -> list[str]:
-    """The handbook features the models read (`kept_features`) as the user knows them: a
-    file without card ids' amount by its own column's name, not the handbook's TX_AMOUNT."""
-    kept = kept_features(cardless, elapsed)
-    return [config.data.amount_column, *kept[1:]] if cardless else kept
-
-
 def _features_section(encodings: list[dict], kept: list[str]) -> list[str]:
     """How each of data.features entered the models, per period: its encoding, and for
     a one-hot column its levels and the test rows whose level training never held."""
@@ -789,10 +782,10 @@ def _features_section(encodings: list[dict], kept: list[str]) -> list[str]:
              "AUC alone (training weeks)": _auc_alone(e.get("auc_alone"))}
             for e in encodings]
     leaks = [e["column"] for e in encodings if (e.get("auc_alone") or 0) >= LEAK_AUC]
-    flags = f", the handbook's {', '.join(kept[1:])}" if kept[1:] else ""
+    flags = f"the handbook's {', '.join(kept)} and " if kept else ""
     return ["## Features", "",
-            (f"The models read the file's amount, {kept[0]}{flags} and these columns of the "
-             "file (its numeric ones, or data.features), each encoded with statistics of the "
+            (f"The models read {flags}these columns of the file (its amount and numeric "
+             "ones, or its amount and data.features), each encoded with statistics of the "
              if len(kept) < len(feature_names()) else f"The models read the handbook's "
              f"{len(kept)} features and these columns of the file (data.features), each "
              "encoded with statistics of the ") +
