@@ -338,10 +338,26 @@ def check_one_value(cls: type, args: list[str], swept: list[str], prog: str) -> 
                    "value" if path in several_paths(cls) else "Run once per value")
             raise ValueError(f"{flag} takes one value in `fjax run`, got {' '.join(values)}. "
                              + how)
-        how = (GRID_FILE_HINT if path.split(".")[0] in CHOICE_SECTIONS + ("train",)
-               else "The data is prepared once per run: run one sweep per value")
+        name = path.split(".")[-1]
+        if name in getattr(cls_of(cls, path), "GRID_FIELDS", ()):   # credit's encodings
+            how = (f"To sweep it, write DIR/grid.json, e.g. "
+                   f"{json.dumps({path: [json_value(v) for v in values]})}, beside "
+                   "DIR/config.json (a run's, or {} for the defaults) and pass --config "
+                   "DIR/config.json")
+        elif path.split(".")[0] in CHOICE_SECTIONS + ("train",):
+            how = GRID_FILE_HINT
+        else:
+            how = "The data is prepared once per run: run one sweep per value"
         raise ValueError(f"{flag} takes one value in `fjax sweep`, got {' '.join(values)} "
                          "(--help lists the fields that take several). " + how)
+
+
+def json_value(text: str) -> Any:
+    """A flag's value as grid.json would hold it: 8 a number, none a string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def cls_of(cls: type, path: str) -> type:

@@ -527,3 +527,27 @@ def test_an_interrupted_score_is_not_told_to_resume(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "fjax score credit: interrupted. Nothing trains here" in err
     assert "--resume" not in err
+
+
+def test_a_credit_encoding_given_several_values_names_the_grid_file_route(tmp_path, calls,
+                                                                          capsys):
+    """`fjax sweep credit --data.woe none numeric` said 'The data is prepared once per run:
+    run one sweep per value', though a grid.json may vary data.woe (credit encodes its data
+    again per value); the message now gives that grid.json, which the credit run accepts."""
+    from fjax.tasks.credit.search import ENCODING_DATA
+    from fjax.tasks.experiment import check_grid_paths
+    assert cli.main(["sweep", "credit", "--data.woe", "none", "numeric"]) == 2
+    err = capsys.readouterr().err
+    assert "run one sweep per value" not in err
+    assert '{"data.woe": ["none", "numeric"]}' in err and calls == []
+    folder = tmp_path / "woe"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "grid.json").write_text('{"data.woe": ["none", "numeric"]}')
+    assert cli.main(["sweep", "credit", "--config", str(folder / "config.json"),
+                     "--out", str(tmp_path / "out")]) == 0
+    config, grid = calls[-1]
+    assert grid == {"data.woe": ("none", "numeric")}
+    check_grid_paths("credit", config, grid, varied=ENCODING_DATA)   # the run's own check
+    assert cli.main(["sweep", "credit", "--data.cost-fn", "5", "10"]) == 2
+    assert "run one sweep per value" in capsys.readouterr().err

@@ -25,6 +25,9 @@ GERMAN_PROTECTED = ("personal_status_and_sex", "foreign_worker")
 class CreditDataConfig(DataConfig):
     """Applicants, their label, how columns are encoded, and the cost of mistakes."""
 
+    # The fields a sweep's grid.json may vary: the data is encoded again per value.
+    GRID_FIELDS = ("woe", "woe_bins", "woe_monotone")
+
     path: str | None = None
     """A CSV or Parquet file; None uses the embedded German credit data. Column names
     below match the file's exactly, or ignoring case where one column does."""

@@ -25,7 +25,7 @@ import pandas as pd
 from fjax.config import get_path, replace_path
 from fjax.report.files import RunDir
 from fjax.scorecard import ScoreScale
-from fjax.tasks.credit.config import Config
+from fjax.tasks.credit.config import Config, CreditDataConfig
 from fjax.tasks.credit.data import CreditData, fold_design
 from fjax.tasks.credit.members import METRICS, member_logits, member_metrics
 from fjax.tasks.credit.model import trainable
@@ -44,7 +44,7 @@ class Search:
 
 # The data fields each encoding's design is built again for (`fold_design` reads them);
 # the others are read once, as the data is loaded, and cannot be swept.
-ENCODING_DATA = ("data.woe", "data.woe_bins", "data.woe_monotone")
+ENCODING_DATA = tuple(f"data.{name}" for name in CreditDataConfig.GRID_FIELDS)
 
 
 def is_encoding_key(path: str) -> bool:
