@@ -38,6 +38,7 @@ class CreditData:
     date_spans: dict | None = None     # "earlier"/"later": [first, last] date
     coded_numbers: tuple[str, ...] = ()  # numeric columns that look like codes (a warning)
     outlying: Mapping[str, Mapping[str, float]] | None = None  # `outlying_numbers`
+    missing: Mapping[str, int] | None = None                   # `missing_counts`
     age: str | None = None             # the scored age column to check (data.age_column)
 
 
@@ -145,7 +146,8 @@ def load(config: Config) -> CreditData:
     return CreditData(frame=earlier.reset_index(drop=True), schema=schema, y=y, ids=ids,
                       folds=folds, new=load_new_applicants(cfg, schema),
                       repeated_ids=repeated_ids, coded_numbers=tuple(coded),
-                      outlying=outlying_numbers(earlier, schema), age=age, **held_out)
+                      outlying=outlying_numbers(earlier, schema),
+                      missing=missing_counts(earlier, schema), age=age, **held_out)
 
 
 def check_earlier_classes(frame: pd.DataFrame, later: np.ndarray, target: str, among: str,
@@ -229,6 +231,25 @@ def outlying_numbers(frame: pd.DataFrame, schema: TableSchema) -> dict[str, dict
             found[column] = {"std": float(std), "capped_std": float(capped), "p1": float(p1),
                              "p99": float(p99), "min": float(x.min()), "max": float(x.max())}
     return found
+
+
+def missing_counts(frame: pd.DataFrame, schema: TableSchema) -> dict[str, int]:
+    """Each model input's missing values among the labelled rows (inputs without any left
+    out), for the report's note on how the encoding treats them."""
+    return {c: int(n) for c in schema.features if (n := frame[c].isna().sum())}
+
+
+def missing_words(missing: Mapping[str, int], rows: int, woe: str) -> str:
+    """The report's note on the `missing_counts` columns and what encoding `woe` does."""
+    named = "; ".join(f"{c!r} {n} of {rows} ({n / rows:.1%})" for c, n in missing.items())
+    numbers = ("gets its own bin, with its own WOE" if woe != "none" else
+               "is imputed with the fold's training median, and a 0/1 'was missing' column "
+               "is added beside it (a scorecard's `<missing>` row holds both's points)")
+    return (f"Missing values in {len(missing)} input(s): {named}. None is dropped: each "
+            f"fold's encoder treats them from its own training rows. A missing number "
+            f"{numbers}; a missing category is the category '<missing>'. A missing value in "
+            "a column whose training rows held none scores as the training applicants' mix "
+            "(0 points).")
 
 
 def outlying_words(outlying: Mapping[str, Mapping[str, float]]) -> str:

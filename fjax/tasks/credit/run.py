@@ -27,7 +27,8 @@ from fjax.tasks.credit.age import age_check
 from fjax.tasks.credit.bands import hosmer_lemeshow, pd_bands
 from fjax.tasks.credit.characteristics import characteristics
 from fjax.tasks.credit.config import Config, CreditDataConfig, ScorecardConfig
-from fjax.tasks.credit.data import CreditData, code_words, load, outlying_words
+from fjax.tasks.credit.data import (CreditData, code_words, load, missing_words,
+                                    outlying_words)
 from fjax.tasks.credit.fairness import FOUR_FIFTHS, PROXY_AUC, fair_lending, proxy_screen
 from fjax.tasks.credit.final import FinalModel, optimum_gap, points_table, refit
 from fjax.tasks.credit.members import METRICS
@@ -192,7 +193,8 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
                  coded: Sequence[str] = (), age_unchecked: str | None = None,
                  outlying: Mapping[str, Mapping[str, float]] | None = None,
                  optimum_points: float | None = None,
-                 completeness: float | None = None) -> list[str]:
+                 completeness: float | None = None,
+                 missing: Mapping[str, int] | None = None, rows: int = 0) -> list[str]:
     """What a reader must know to trust (or discount) the numbers; `chosen` is the best
     configuration, `mean_pd` its mean out-of-fold PD and `bad_rate` the data's;
     `resumed` the epoch each population's checkpoint restored (`resumed_epochs`);
@@ -201,7 +203,8 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
     extreme values scale (`outlying_numbers`), noted where standardized; `age_unchecked`
     data.age_column where the model does not score it; `optimum_points` the most points a
     logistic refit's score moves when solved to its objective's optimum (`optimum_gap`);
-    `completeness` an MLP's largest integrated-gradient completeness error (logit)."""
+    `completeness` an MLP's largest integrated-gradient completeness error (logit);
+    `missing` each input's missing values among the `rows` labelled ones (`missing_counts`)."""
     notes = [f"{members} members ({config.sweep.folds} folds x {configs} configurations x "
              f"{config.sweep.seeds} seeds) trained in {programs} compiled population(s); "
              "preprocessing fitted per fold on that fold's training rows."]
@@ -299,6 +302,8 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
     notes += [code_words(column) + "." for column in coded]
     if outlying and (chosen or config).data.woe == "none":
         notes.append(outlying_words(outlying))
+    if missing:
+        notes.append(missing_words(missing, rows, (chosen or config).data.woe))
     if not config.data.protected_columns:
         notes.append("No data.protected columns: the report has no fair-lending figures. "
                      "Name the columns of sex, marital status, national origin or any other "
@@ -435,7 +440,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                          resumed,
                          final_facts["rejected_with_withheld_reason"], data.coded_numbers,
                          age_unchecked=config.data.age_column if not data.age else None,
-                         outlying=data.outlying,
+                         outlying=data.outlying, missing=data.missing, rows=len(data.y),
                          optimum_points=None if gap is None else abs(float(scale.points(gap))),
                          completeness=None if final.config.model.kind == "logistic" else
                          final_facts["attribution_completeness_max_error"])
