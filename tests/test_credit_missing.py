@@ -50,3 +50,27 @@ def test_the_report_says_how_many_and_what_the_encoding_does_with_them():
     assert "median" in noted("none")[0] and "was missing" in noted("none")[0]
     assert "own bin" in noted("numeric")[0] and "median" not in noted("numeric")[0]
     assert not [n for n in report_notes(Config(), 5, 1, 1) if "missing values" in n]
+
+
+def test_a_file_to_score_without_the_id_column_is_not_told_it_lacks_a_feature(tmp_path):
+    """A run with --data.id-column 'Unnamed: 0' (pandas' index) refused a file to score
+    without that column as lacking 'every feature column the model trains on', though the
+    model never reads it: the message now names it as the id column."""
+    import pytest
+
+    from fjax.tasks.credit.data import read_applicants
+    frame = book()
+    schema = infer_schema(frame, "bad", "1")
+    frame.drop(columns="bad").to_csv(tmp_path / "new.csv", index=False)
+    with pytest.raises(ValueError) as err:
+        read_applicants(str(tmp_path / "new.csv"), schema, "Unnamed: 0", "--data")
+    assert "id column 'Unnamed: 0'" in str(err.value) and "feature" not in str(err.value)
+    frame.drop(columns=["bad", "age"]).to_csv(tmp_path / "lacking.csv", index=False)
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['age'\]; it needs every "
+                                         r"feature column.* and the id column 'Unnamed: 0'"):
+        read_applicants(str(tmp_path / "lacking.csv"), schema, "Unnamed: 0", "--data")
+    frame.drop(columns=["bad", "age"]).assign(**{"Unnamed: 0": 1}).to_csv(
+        tmp_path / "with_id.csv", index=False)
+    with pytest.raises(ValueError) as err:
+        read_applicants(str(tmp_path / "with_id.csv"), schema, "Unnamed: 0", "--data")
+    assert "['age']" in str(err.value) and "id column" not in str(err.value)

@@ -318,10 +318,17 @@ def read_applicants(path: str, schema: TableSchema, id_column: str | None, field
     them as the training applicants' mix."""
     needed = [*schema.features, *([id_column] if id_column else [])]
     frame = spelled_as(read_table(path), needed)
-    missing = [c for c in needed if c not in frame.columns]
+    missing = [c for c in schema.features if c not in frame.columns]
+    id_words = (f"the id column {id_column!r} (the run's data.id_column), which names each "
+                "applicant in the scores" if id_column and id_column not in frame.columns
+                else "")
     if missing:
-        raise ValueError(f"{field} {path!r} lacks the column(s) {missing}; "
-                         "it needs every feature column the model trains on")
+        raise ValueError(f"{field} {path!r} lacks the column(s) {missing}; it needs every "
+                         "feature column the model trains on"
+                         + (f", and {id_words}" if id_words else ""))
+    if id_words:
+        raise ValueError(f"{field} {path!r} lacks {id_words}; the model does not read it, "
+                         "but the scores could not be told apart without it: add the column")
     check_numeric(frame, schema, f"{field} {path!r}")
     return frame
 
