@@ -708,3 +708,18 @@ def test_a_mistyped_column_name_gets_the_closest_column(kwargs, match):
     with pytest.raises(ValueError, match=match):
         infer_schema(_frame(amount=[1.0, 5.0, 2.0, 8.0, 3.0, 4.0]), kw.pop("target"), "bad",
                      **kw)
+
+
+def test_woe_bin_labels_bin_a_value_as_the_model_does():
+    """scorecard.csv's bins, read back, must place every value where the model does: the
+    labels wrote edges to 6 significant digits, so a loan amount edge of 1,234,567 read
+    as 1.23457e+06 and the applicants at 1,234,567 to 1,234,569 fell in the bin below."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(1_000_000, 2_000_000, 2000).astype(float)
+    x[:200] = 1_234_567.0
+    w = fit_numeric_woe(x, (rng.random(2000) < 0.3).astype(float), n_bins=5)
+    assert any(float(f"{e:.6g}") != e for e in w.edges)   # 6 digits would move an edge
+    lower = [float(label[1:].split(",")[0]) for label in w.labels()]    # [lo, hi)
+    probe = np.concatenate([x, w.edges, np.nextafter(w.edges, -np.inf)])
+    by_label = np.searchsorted(np.array(lower[1:]), probe, side="right")
+    np.testing.assert_array_equal(by_label, w.bin_of(probe))

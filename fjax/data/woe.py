@@ -84,7 +84,9 @@ class NumericWoe:
         return np.where(np.isnan(x), self.missing_woe, out)
 
     def labels(self) -> list[str]:
-        e = [f"{v:.6g}" for v in self.edges]
+        """'[lo, hi)' per bin, each edge the shortest text that reads back as it, so a
+        scorecard implemented from scorecard.csv bins every value as the model does."""
+        e = [np.format_float_positional(v, trim="-") for v in self.edges]
         lo, hi = ["-inf", *e], [*e, "inf"]
         return [f"[{a}, {b})" for a, b in zip(lo, hi)]
 
