@@ -290,12 +290,17 @@ def parse_sweep(cls: type, args: list[str], prog: str, saved: Any = None,
     return config, grid
 
 
-# How to sweep a field that takes one value on the command line (a list field such as
-# model.hidden, or a structural number such as model.dropout): `--config` reads a grid.json.
-GRID_FILE_HINT = ("To sweep a field the flags take one value of, such as model.hidden, write "
-                  'DIR/grid.json, e.g. {"model.hidden": [[16], [32, 32]], '
-                  '"optim.learning_rate": [0.001, 0.01]}, beside DIR/config.json (a run\'s, '
-                  "or {} for the defaults) and pass --config DIR/config.json")
+def grid_file_hint(what: str, example: dict) -> str:
+    """How to sweep `what` where the flags take one value of it (a list field such as
+    model.hidden, a structural number, credit's encodings): `--config` reads a grid.json."""
+    return (f"To sweep {what}, write DIR/grid.json, e.g. {json.dumps(example)}, beside "
+            "DIR/config.json (a run's, or {} for the defaults) and pass --config "
+            "DIR/config.json")
+
+
+GRID_FILE_HINT = grid_file_hint("a field the flags take one value of, such as model.hidden",
+                                {"model.hidden": [[16], [32, 32]],
+                                 "optim.learning_rate": [0.001, 0.01]})
 
 
 def leaf_paths(cls: type, prefix: str = "") -> list[str]:
@@ -340,10 +345,7 @@ def check_one_value(cls: type, args: list[str], swept: list[str], prog: str) -> 
                              + how)
         name = path.split(".")[-1]
         if name in getattr(cls_of(cls, path), "GRID_FIELDS", ()):   # credit's encodings
-            how = (f"To sweep it, write DIR/grid.json, e.g. "
-                   f"{json.dumps({path: [json_value(v) for v in values]})}, beside "
-                   "DIR/config.json (a run's, or {} for the defaults) and pass --config "
-                   "DIR/config.json")
+            how = grid_file_hint("it", {path: [json_value(v) for v in values]})
         elif path.split(".")[0] in CHOICE_SECTIONS + ("train",):
             how = GRID_FILE_HINT
         else:
