@@ -409,11 +409,12 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
     frame = spelled_as(frame, [*names.values(), *features])
     cardless = lacks_cards(frame, names)
     needed = ("timestamp", "amount", "label") if cardless else COLUMNS
-    absent = [names[role] for role in needed if names[role] not in frame.columns]
-    missing = [f"{role} -> {names[role]!r}" for role in needed if names[role] in absent]
+    missing = [role for role in needed if names[role] not in frame.columns]
     if missing:
+        absent = [names[role] for role in missing]
         raise ValueError(
-            f"{source} lacks the column(s) {', '.join(missing)}"
+            f"{source} lacks the column(s) "
+            f"{', '.join(f'{role} -> {names[role]!r}' for role in missing)}"
             f"{did_you_mean(absent, frame.columns)}; its columns are "
             f"{list(frame.columns)}. Rename them, or name yours with e.g. "
             "--data.amount-column MY_AMOUNT (see FraudDataConfig)")
