@@ -110,31 +110,21 @@ def fit_scaler(kind: str | Sequence[str], x: np.ndarray,
         if mask.shape != np.shape(x):
             raise ValueError(f"a per-column scaler mask has shape {mask.shape} for x of "
                              f"shape {np.shape(x)}; give one of x's shape, or bool[n]")
-        if not (mask == mask[:, :1]).all():
-            return _fit_columns(kind, np.asarray(x), mask)
-        mask = mask[:, 0]   # one set of rows: every column's statistics at once
-    rows = _rows(x, mask)
-    if isinstance(kind, str):
-        return Scaler(kind, *_statistics(kind, rows))
-    kinds = tuple(kind)
-    if len(kinds) != rows.shape[1]:
-        raise ValueError(f"{len(kinds)} scaler kind(s) {kinds} for {rows.shape[1]} "
+        if (mask == mask[:, :1]).all():
+            mask = mask[:, 0]   # one set of rows: every column's statistics at once
+    columns = np.shape(x)[-1] if np.ndim(x) > 1 else 1
+    kinds = (kind,) * columns if isinstance(kind, str) else tuple(kind)
+    if len(kinds) != columns:
+        raise ValueError(f"{len(kinds)} scaler kind(s) {kinds} for {columns} "
                          "column(s); give one kind per column, or one for all")
-    offset, scale = np.zeros(rows.shape[1]), np.ones(rows.shape[1])
-    for one in dict.fromkeys(kinds):   # each kind's statistics on all columns, as one kind's
-        pick = np.array(kinds) == one
-        offset[pick], scale[pick] = (stat[pick] for stat in _statistics(one, rows))
+    offset, scale = np.zeros(columns), np.ones(columns)
+    if np.ndim(mask) == 2:   # column j's statistics on its own rows mask[:, j]
+        for j, one in enumerate(kinds):
+            stats = _statistics(one, _rows(np.asarray(x)[:, j], mask[:, j]))
+            offset[j], scale[j] = (stat[0] for stat in stats)
+    else:
+        rows = _rows(x, mask)
+        for one in dict.fromkeys(kinds):   # each kind's statistics on all columns at once
+            pick = np.array(kinds) == one
+            offset[pick], scale[pick] = (stat[pick] for stat in _statistics(one, rows))
     return Scaler(kinds[0] if len(set(kinds)) == 1 else kinds, offset, scale)
-
-
-def _fit_columns(kind: str | Sequence[str], x: np.ndarray, mask: np.ndarray) -> Scaler:
-    """`fit_scaler` with `mask bool[n, C]`: column j's statistics on its rows `mask[:, j]`."""
-    kinds = (kind,) * x.shape[1] if isinstance(kind, str) else tuple(kind)
-    if len(kinds) != x.shape[1]:
-        raise ValueError(f"{len(kinds)} scaler kind(s) {kinds} for {x.shape[1]} "
-                         "column(s); give one kind per column, or one for all")
-    parts = [fit_scaler(one, x[:, j], mask[:, j]) for j, one in enumerate(kinds)]
-    offset = np.array([p.offset[0] for p in parts])
-    scale = np.array([p.scale[0] for p in parts])
-    same = isinstance(kind, str) or len(set(kinds)) == 1
-    return Scaler(kinds[0] if same else kinds, offset, scale)
