@@ -117,9 +117,14 @@ def feature_first_row(transform: str) -> int:
     return 1 if transform in ("diff", "log_return") else 0
 
 
+def first_rows(transform: str, feature_transforms: Sequence[str]) -> tuple[int, ...]:
+    """Each input's first defined row: the target's, then each feature's."""
+    return (first_row(transform), *map(feature_first_row, feature_transforms))
+
+
 def inputs_first_row(transform: str, feature_transforms: Sequence[str]) -> int:
     """The first row where the target's and every feature's transform are defined."""
-    return max([first_row(transform), *map(feature_first_row, feature_transforms)])
+    return max(first_rows(transform, feature_transforms))
 
 
 def to_feature(values: np.ndarray, transform: str, name: str = "feature", *,

@@ -12,8 +12,7 @@ import pandas as pd
 from fjax.baselines import min_history
 from fjax.data.checks import SQUARABLE
 from fjax.data.scalers import Scaler, fit_scaler
-from fjax.data.series import (feature_first_row, first_row, inputs_first_row, targets,
-                              to_inputs)
+from fjax.data.series import first_rows, inputs_first_row, targets, to_inputs
 from fjax.data.timeseries import Series, duration_text, load_series, median_spacing
 from fjax.data.windows import Plan, gather_inputs, plan_windows, target_rows
 from fjax.datasets import load_dataset, read_table
@@ -163,7 +162,8 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
                          max_gap=cfg.max_gap, source=source)
     spacing = warn_spacing(series, cfg.max_gap)
     feature_transforms = cfg.used_feature_transforms
-    first = inputs_first_row(cfg.transform, feature_transforms)
+    lags = first_rows(cfg.transform, feature_transforms)   # each input's first row
+    first = max(lags)
     plan = plan_windows(series.n, window=cfg.window, horizon=cfg.horizon, stride=cfg.stride,
                         test_fraction=cfg.test_fraction, val_fraction=cfg.val_fraction,
                         gap=cfg.gap, origins=cfg.origins, training=cfg.training,
@@ -184,7 +184,6 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
                   dates=series.dates, source=source)
     for rows in spans:
         check_features_vary(z, series.columns, feature_transforms, rows, source)
-    lags = (first_row(cfg.transform), *map(feature_first_row, feature_transforms))
     scalers = tuple(fit_scaler(cfg.used_scalers, z, scaler_rows(series, rows, lags))
                     for rows in spans)
     scaled = [s.transform(z) for s in scalers]   # each origin's inputs, as the model reads them
