@@ -2216,3 +2216,23 @@ def test_init_member_lifts_under_map_and_jit_as_the_readme_shows(lift):
     for i in range(2):
         chex.assert_trees_all_close(jax.tree.map(lambda a: a[i], states),
                                     member_state(init, tx, i), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["mse", "pinball", "gaussian_nll"])
+def test_read_output_keeps_host_outputs_on_the_host(name):
+    """Forecast reads each member's raw outputs as numpy (`raw_prices`), so no device
+    program runs per member: gaussian_nll's jnp.split ran two. By hand: the mean is the
+    first H columns, the log-scale the next H; quantiles are H x Q in row order."""
+    from fjax.train.objective import read_output
+    out = np.arange(24, dtype=np.float32).reshape(2, 12)
+    cfg = LossConfig(name=name, **({"quantiles": (0.1, 0.5, 0.9, 0.95)}
+                                   if name == "pinball" else {}))
+    h = {"mse": 12, "pinball": 3, "gaussian_nll": 6}[name]
+    pred = read_output(cfg, out, (h,))
+    parts = pred if isinstance(pred, tuple) else (pred,)
+    assert all(type(p) is np.ndarray for p in parts)
+    if name == "gaussian_nll":
+        np.testing.assert_array_equal(parts[0], [[0, 1, 2, 3, 4, 5], [12, 13, 14, 15, 16, 17]])
+        np.testing.assert_array_equal(parts[1], parts[0] + 6)
+    else:
+        np.testing.assert_array_equal(parts[0].reshape(2, -1), out)

@@ -25,7 +25,6 @@ from typing import Any, Callable, Mapping, Sequence
 import jax
 import flax.errors
 import flax.linen as nn
-import jax.numpy as jnp
 import numpy as np
 
 from fjax import losses
@@ -62,7 +61,8 @@ def read_output(cfg: LossConfig, out: jax.Array, target_shape: tuple[int, ...]) 
     if cfg.name == "pinball":
         return out.reshape((n, *target_shape, len(cfg.quantiles)))
     if cfg.name == "gaussian_nll":
-        mean, log_scale = jnp.split(out, 2, axis=-1)
+        half = out.shape[-1] // 2   # slices, not jnp.split: numpy stays numpy on the host
+        mean, log_scale = out[..., :half], out[..., half:]
         return mean.reshape((n, *target_shape)), log_scale.reshape((n, *target_shape))
     return out.reshape((n, *target_shape))
 
