@@ -18,7 +18,7 @@ from fjax.tasks.forecast.config import EvaluationConfig, ForecastDataConfig
 from fjax.tasks.forecast.config import Config
 from fjax.tasks.forecast.data import data_facts, prepare, spacing_facts
 from fjax.tasks.forecast.training import setup
-from fjax.tasks.forecast.report import _spacing_lines, repairs_line
+from fjax.tasks.forecast.report import _spacing_lines, repairs_line, scaler_text
 from fjax.data.windows import target_rows
 
 
@@ -701,6 +701,12 @@ def test_scalers_fit_on_observed_rows_and_steps_only(tmp_path, transform, scaler
         fitted = data.scalers[k].offset[0], data.scalers[k].scale[0]
         assert fitted == pytest.approx(statistics(seen), rel=1e-12)
         assert fitted != pytest.approx(statistics(filled[start:end]), rel=1e-6)
+    text = scaler_text(data_facts(data, cfg), cfg.used_scalers, cfg.columns)
+    assert "each column on its observed rows there: forward-filled values" in text
+    clean = dataclasses.replace(cfg, path=str(dataset_path("sp500")), target="Close",
+                                max_gap=7, missing="error")
+    assert "observed rows" not in scaler_text(data_facts(prepare(clean), clean),
+                                              clean.used_scalers, clean.columns)
 
 
 def test_a_scaler_with_no_observed_training_step_is_refused_by_name(tmp_path):

@@ -486,12 +486,15 @@ def scaler_kinds_text(kinds: tuple[str, ...], columns: tuple[str, ...]) -> str:
 
 def scaler_text(facts: dict, kinds: tuple[str, ...], columns: tuple[str, ...]) -> str:
     """Which scaler scales which column, and where it was fitted: one origin's training
-    rows, or each origin's own."""
+    rows, or each origin's own; where values were filled, on each column's observed ones."""
     kind = scaler_kinds_text(kinds, columns)
+    filled = (" (each column on its observed rows there: forward-filled values, and a "
+              "differenced column's step out of them, left out)"
+              if facts["forward_filled"] or facts["inserted_rows"] else "")
     if "scaler_rows" in facts:
         start, end = facts["scaler_rows"]
-        return f"{kind} fitted on rows {start}-{end - 1} (the training span) only."
-    return (f"{kind} fitted on each origin's own training span only (`spans` in "
+        return f"{kind} fitted on rows {start}-{end - 1} (the training span) only{filled}."
+    return (f"{kind} fitted on each origin's own training span only{filled} (`spans` in "
             "`metrics.json`): each origin trains, forecasts and is scored in its own scale.")
 
 
