@@ -335,20 +335,20 @@ def with_user_columns(tx: Transactions, names: list[str], features: np.ndarray
     return names, features, categories
 
 
-def kept_features(cardless: bool, elapsed: bool) -> list[str]:
+def kept_features(tx: Transactions) -> list[str]:
     """The handbook features the models read: all of them, or, for a file without card
     ids (whose amount is one of its own columns, `Transactions.user_columns`), the weekend
     and night flags (`transaction_features`) where its times are on a clock, else none."""
-    if not cardless:
+    if not tx.cardless:
         return feature_names()
-    return feature_names(())[1:1 if elapsed else 3]
+    return feature_names(())[1:1 if tx.elapsed else 3]
 
 
 def own_features(tx: Transactions, delay_days: int) -> tuple[list[str], np.ndarray]:
     """The handbook's 15 features, or `kept_features`' for a file without card ids (the
     user's columns join either, `with_user_columns`)."""
     if tx.cardless:
-        names = kept_features(True, tx.elapsed)
+        names = kept_features(tx)
         return names, transaction_features(tx)[:, 1:1 + len(names)]
     return handbook_features(tx, delay_days)
 

@@ -406,7 +406,7 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
     run_dir.csv("thresholds.csv", thresholds)
     common, other = summaries = tuple(map(summarize_thresholds, split_common(thresholds)))
     data_summary = summary(tx)
-    kept = kept_features(tx.cardless, tx.elapsed)
+    kept = kept_features(tx)
     paired = paired_differences(members, primary.name)
     run_dir.json("metrics.json", {
         "primary": primary.name, "data": data_summary,
