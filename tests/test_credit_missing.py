@@ -6,9 +6,11 @@ import numpy as np
 import pandas as pd
 
 from fjax.data.columns import infer_schema
-from fjax.tasks.credit import Config, CreditDataConfig
+from fjax.tasks.credit import Config
 from fjax.tasks.credit.data import missing_counts
 from fjax.tasks.credit.run import report_notes
+
+from test_credit_outliers import book_notes
 
 
 def book(n: int = 400) -> pd.DataFrame:
@@ -38,11 +40,7 @@ def test_the_report_says_how_many_and_what_the_encoding_does_with_them():
     counts = missing_counts(frame, infer_schema(frame, "bad", "1"))
 
     def noted(woe: str) -> list[str]:
-        cfg = Config(data=CreditDataConfig(path="book.csv", target="bad", positive="1",
-                                           woe=woe))
-        return [n for n in report_notes(cfg, 5, 1, 1, chosen=cfg, missing=counts,
-                                        rows=len(frame))
-                if "missing" in n.lower()]
+        return book_notes(woe, "missing", missing=counts, rows=len(frame))
 
     share = counts["income"] / len(frame)
     assert len(noted("none")) == 1

@@ -47,15 +47,19 @@ def test_german_credit_has_none():
     assert outlying_numbers(frame, infer_schema(frame, "creditability", "bad")) == {}
 
 
+def book_notes(woe: str, about: str, **facts) -> list[str]:
+    """report_notes' notes holding `about` (lower case, matched in any case) for a run on
+    book.csv encoded `woe`, given the data's `facts` (report_notes' keywords)."""
+    cfg = Config(data=CreditDataConfig(path="book.csv", target="bad", positive="1", woe=woe))
+    return [n for n in report_notes(cfg, 5, 1, 1, chosen=cfg, **facts) if about in n.lower()]
+
+
 def test_the_report_names_them_only_where_the_model_standardizes_them():
     frame = book()
     found = outlying_numbers(frame, infer_schema(frame, "bad", "1"))
 
     def noted(woe: str) -> list[str]:
-        cfg = Config(data=CreditDataConfig(path="book.csv", target="bad", positive="1",
-                                           woe=woe))
-        return [n for n in report_notes(cfg, 5, 1, 1, chosen=cfg, outlying=found)
-                if "extreme values" in n]
+        return book_notes(woe, "extreme values", outlying=found)
 
     assert len(noted("none")) == 1
     assert "'utilization'" in noted("none")[0] and "'late'" in noted("none")[0]
