@@ -718,6 +718,19 @@ def test_member_metrics_read_only_the_members_validation_fold():
         assert row["ece"] == pytest.approx(ece, abs=1e-9)
 
 
+def _sure_and_ordinary_members(sure: float):
+    """(member_metrics' table, y, the validation rows, f32[2, 60] logits) of two members
+    validated on fold 1 of 3: one at logit `sure` on every bad and -`sure` on every good,
+    one ordinary."""
+    rng = np.random.default_rng(7)
+    n = 60
+    y = (rng.uniform(size=n) < 0.4).astype(np.float64)
+    folds = stratified_kfold(y, 3, seed=0)
+    z = np.stack([np.where(y > 0, sure, -sure), rng.normal(size=n) + y]).astype(np.float32)
+    table = member_metrics(z, np.array([1, 1]), y, folds.val, folds.train, ScoreScale())
+    return table, y, folds.val[1] > 0, z
+
+
 def test_raw_and_calibrated_log_losses_share_precision_and_clipping():
     """The per-fold raw `log_loss` is computed as the calibrated `cal_log_loss` is
     (`log_loss_f64`: float64, PDs clipped to [1e-7, 1 - 1e-7]), so the two compare.
@@ -729,14 +742,8 @@ def test_raw_and_calibrated_log_losses_share_precision_and_clipping():
     from sklearn.metrics import log_loss as sk_log_loss
 
     from fjax.tasks.credit.oof import log_loss_f64
-    rng = np.random.default_rng(7)
-    n = 60
-    y = (rng.uniform(size=n) < 0.4).astype(np.float64)
-    folds = stratified_kfold(y, 3, seed=0)
-    v = folds.val[1] > 0
-    wrong = np.where(y > 0, -40.0, 40.0)
-    z = np.stack([wrong, rng.normal(size=n) + y]).astype(np.float32)
-    table = member_metrics(z, np.array([1, 1]), y, folds.val, folds.train, ScoreScale())
+    table, y, v, z = _sure_and_ordinary_members(-40.0)
+    wrong = z[0].astype(np.float64)
     assert table["log_loss"][0] == pytest.approx(-np.log(1e-7), rel=1e-9)   # 1 - 1e-7: inexact
     assert table["log_loss"][0] == log_loss_f64(expit(wrong[v]), y[v])
     p = expit(z[1, v].astype(np.float64))
@@ -753,14 +760,8 @@ def test_raw_and_calibrated_brier_scores_share_precision():
     from scipy.special import expit
     from sklearn.metrics import brier_score_loss
 
-    rng = np.random.default_rng(7)
-    n = 60
-    y = (rng.uniform(size=n) < 0.4).astype(np.float64)
-    folds = stratified_kfold(y, 3, seed=0)
-    v = folds.val[1] > 0
-    right = np.where(y > 0, 20.0, -20.0)
-    z = np.stack([right, rng.normal(size=n) + y]).astype(np.float32)
-    table = member_metrics(z, np.array([1, 1]), y, folds.val, folds.train, ScoreScale())
+    table, y, v, z = _sure_and_ordinary_members(20.0)
+    right = z[0].astype(np.float64)
     p = expit(right[v])
     assert table["brier"][0] == pytest.approx(expit(-20.0) ** 2, rel=1e-6, abs=0)   # 1 - p
     assert table["brier"][0] == pytest.approx(np.mean((p - y[v]) ** 2), rel=1e-12, abs=0)
