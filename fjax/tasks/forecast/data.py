@@ -423,15 +423,7 @@ def spacing_facts(dates: np.ndarray) -> dict | None:
             "longest_dates": None if i is None else [text[i], text[i + 1]],
             "longest_three": [[duration_text(step[j].astype(np.int64)), text[j], text[j + 1]]
                               for j in top],
-            "weekend_rows": weekend_share(dates)}
-
-
-def weekend_share(dates: np.ndarray) -> float:
-    """The share of dated rows on a Saturday or Sunday (`WEEKEND_SHARE`); 0 for row
-    numbers."""
-    if not np.issubdtype(dates.dtype, np.datetime64):
-        return 0.0
-    return float(np.mean(pd.DatetimeIndex(dates).day_of_week >= 5))
+            "weekend_rows": float(np.mean(pd.DatetimeIndex(dates).day_of_week >= 5))}
 
 
 def next_dates(dates: np.ndarray, steps: int) -> np.ndarray | None:

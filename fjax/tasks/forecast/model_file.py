@@ -30,7 +30,7 @@ from fjax.config import from_json, to_json
 from fjax.data.scalers import Scaler
 from fjax.data.timeseries import median_spacing
 from fjax.tasks.forecast.config import Config
-from fjax.tasks.forecast.data import dates_offset, weekend_share
+from fjax.tasks.forecast.data import dates_offset
 from fjax.tasks.frozen import read_saved
 
 FORMAT, VERSION = "fjax.ForecastModel", 2
@@ -120,5 +120,5 @@ def deployed(cfg: Config, params, data, ahead: dict, m: dict) -> SavedForecaster
         offset=dates_offset(data.series),
         largest_step=int(np.diff(dates).max(initial=0)),
         median_step=median_spacing(dates) if len(dates) > 1 else 0,
-        weekend_share=weekend_share(data.series.dates),
+        weekend_share=data.spacing["weekend_rows"] if data.spacing else 0.0,
         naive_scale=data.naive_scale(k), trust=trust)
