@@ -27,11 +27,10 @@ import time
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
-from fjax.runtime import deferred_interrupts
+from fjax.runtime import deferred_interrupts, to_device
 from fjax.train.callbacks import Callback, Resumed
 
 
@@ -66,7 +65,7 @@ def _placed_like(restored: jax.Array, like: Any) -> jax.Array:
     to a device, and jit compiles committed arguments apart from uncommitted ones, so a
     run resumed in the same process would compile its whole program a second time."""
     if isinstance(like, jax.Array) and not like.committed:
-        return jnp.asarray(np.asarray(restored))
+        return to_device(np.asarray(restored))   # no copy program per shape
     return restored
 
 
