@@ -377,8 +377,9 @@ def test_a_saved_config_reruns_the_run_and_a_sweep_with_its_grid(tmp_path, capsy
     cfg = json.loads((tmp_path / "c" / "config.json").read_text())
     assert cfg["train"]["epochs"] == 1 and cfg["data"]["window"] == 10
     assert not (tmp_path / "c" / "grid.json").exists()
+    import jax
     env = json.loads((tmp_path / "c" / "environment.json").read_text())
-    assert env["versions"]["jax"] and env["backend"] == "cpu"
+    assert env["versions"]["jax"] and env["backend"] == jax.default_backend()
     from fjax.kernels import kernel_state   # this process's, as the run ended
     assert env["cpu_kernels"] == kernel_state() and "FJAX_CPU_KERNELS" not in env
     capsys.readouterr()

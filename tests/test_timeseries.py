@@ -68,7 +68,7 @@ def test_gaps_error_or_fill_with_a_count():
     assert s.inserted_rows == 29  # a 30-day gap at a 1-day median spacing
     assert s.n == len(frame) + 29
     assert np.all(s.values[len(frame) - 1:-1, 0] == frame["Close"].iloc[-2])
-    assert np.all(np.diff(s.dates) > np.timedelta64(0))
+    assert np.all(np.diff(s.dates) > np.timedelta64(0, "ns"))
 
 
 def test_missing_values_counted_then_error_or_forward_fill():

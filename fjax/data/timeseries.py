@@ -144,13 +144,13 @@ def checked_dates(df: pd.DataFrame, column: str, source: str
     if newest_first:
         d = d[::-1].copy()
     step = np.diff(d)
-    back = np.nonzero(step < np.timedelta64(0))[0]
+    back = np.nonzero(step < np.timedelta64(0, "ns"))[0]
     if len(back):
         i = back[0] + 1
         raise ValueError(f"date column {column!r} of {source} is not sorted: {len(back)} rows "
                          f"go back in time (first at row {i}: {_day(d[i])} after "
                          f"{_day(d[i - 1])}); sort the file by {column!r} first")
-    dup = np.nonzero(step == np.timedelta64(0))[0]
+    dup = np.nonzero(step == np.timedelta64(0, "ns"))[0]
     if len(dup):
         i = dup[0] + 1
         rows = sorted((len(d) - 1 - i, len(d) - i) if newest_first else (i - 1, i))
