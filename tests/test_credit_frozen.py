@@ -205,3 +205,76 @@ def test_the_default_out_folder_lies_beside_the_run_not_inside_it(given, tmp_pat
     (run / "runs").mkdir(parents=True)
     monkeypatch.chdir(run)
     assert out_folder(None, Path(given)).resolve() == tmp_path / "credit_scored"
+
+
+def holdout(tmp_path, rows=300):
+    """German credit applicants the fixture's run never saw, labels kept."""
+    full = load_dataset("german_credit")
+    return full.drop(full.sample(240, random_state=1).index).iloc[:rows].reset_index(drop=True)
+
+
+def delong_95(scores, y):
+    """DeLong's 95% AUC interval from the pairwise comparison matrix (numpy, float64)."""
+    pos, neg = scores[y == 1], scores[y == 0]
+    psi_ = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+    auc = psi_.mean()
+    half = 1.959963984540054 * np.sqrt(psi_.mean(1).var(ddof=1) / len(pos)
+                                       + psi_.mean(0).var(ddof=1) / len(neg))
+    return [auc - half, auc + half]
+
+
+def test_a_labelled_file_is_measured_on_its_own_labels(logistic_sweep, files, tmp_path):
+    """A holdout with the run's label column (spelled in another case): score.json's
+    `labelled` and report.md give rows, bads, bad rate, mean PD, AUC with DeLong's interval,
+    Gini, KS, Brier and log-loss, each as scikit-learn or numpy computes it from
+    new_scores.csv's PDs (Platt's slope > 0: the deployed PDs rank as the model's own);
+    the scores are those of the same file without labels, whose outputs say nothing of
+    them."""
+    from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+    frame = holdout(tmp_path)
+    frame.drop(columns="creditability").to_csv(tmp_path / "new.csv", index=False)
+    bare = score_with(logistic_sweep, tmp_path, tmp_path / "bare")
+    frame.rename(columns={"creditability": "Creditability"}).to_csv(tmp_path / "new.csv",
+                                                                     index=False)
+    out = score_with(logistic_sweep, tmp_path, tmp_path / "labelled")
+    assert (out / "new_scores.csv").read_bytes() == (bare / "new_scores.csv").read_bytes()
+    assert "labelled" not in json.loads((bare / "score.json").read_text())
+    assert "own labels" not in (bare / "report.md").read_text()
+    m = json.loads((out / "score.json").read_text())["labelled"]
+    y = (frame["creditability"] == "bad").to_numpy(np.float64)
+    p = pd.read_csv(out / "new_scores.csv")["pd"].to_numpy(np.float64)
+    assert (m["label_column"], m["bad_label"]) == ("creditability", "bad")
+    assert (m["applicants"], m["bads"]) == (300, int(y.sum())) and 0 < y.sum() < 300
+    assert m["bad_rate"] == pytest.approx(y.mean(), rel=1e-6)
+    assert m["mean_pd"] == pytest.approx(p.mean(), rel=1e-12)
+    auc = roc_auc_score(y, p)
+    assert m["auc"] == pytest.approx(auc, abs=1e-12)
+    assert m["gini"] == pytest.approx(2 * auc - 1, abs=1e-12)
+    np.testing.assert_allclose(m["auc_95"], delong_95(p, y), atol=1e-12)
+    cuts = np.unique(p)
+    ks = np.max(np.abs((p[y == 1][:, None] <= cuts).mean(0) - (p[y == 0][:, None] <= cuts).mean(0)))
+    assert m["ks"] == pytest.approx(ks, abs=1e-12)
+    assert m["brier"] == pytest.approx(brier_score_loss(y, p), abs=1e-12)
+    assert m["log_loss"] == pytest.approx(log_loss(y, p), abs=1e-12)
+    text = (out / "report.md").read_text()
+    assert "measured on this file's own labels (`creditability`" in text
+    assert f"{m['bads']} bads" in text and f"log-loss {m['log_loss']:.4f}" in text
+
+
+@pytest.mark.parametrize("labels, said", [
+    (["bad", "good", "unknown"], r"must have exactly two classes .* found 3"),
+    (["bad", "good", None], r"is missing in \d+ row\(s\)"),
+])
+def test_a_label_column_that_is_not_binary_is_refused_before_writing(
+        labels, said, logistic_sweep, tmp_path):
+    """A label column with a third class, or a missing label, is refused as training
+    refuses it, naming the file and the column, with the fix; nothing is written."""
+    frame = holdout(tmp_path, 30)
+    frame["creditability"] = [labels[i % 3] for i in range(len(frame))]
+    frame.to_csv(tmp_path / "new.csv", index=False)
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=r"--data .*new.csv.*: target column 'creditability' "
+                                         + said + r".*remove the column to score"):
+        score(ScoreConfig(run=str(logistic_sweep), data=str(tmp_path / "new.csv"),
+                          out=str(out)))
+    assert not out.exists()

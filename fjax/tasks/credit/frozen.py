@@ -6,6 +6,10 @@ new_scores.csv): the same encoder, parameters, reference applicant, calibrator,
 threshold and scale, read back exactly. The file is checked as `--data.score-path` is
 (every feature column, numbers readable as numbers); missing values and categories the
 run never saw are scored as the training applicants' mix, as in the run, and counted.
+Where the file also holds the run's label column (a holdout, or a later vintage whose
+outcomes are known), it is checked as training checks it and the model is measured on
+those labels as the run measures its out-of-time applicants (`labelled_measures`), with
+the bad count and log-loss beside them.
 """
 
 from __future__ import annotations
@@ -14,14 +18,18 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy.special import expit
 
 from fjax.config import to_dict
+from fjax.data.columns import binary_target, spelled_as
 from fjax.config_fields import frozen_config
 from fjax.report.files import RunDir, markdown_table
 from fjax.stability import psi, psi_chance, psi_verdict
 from fjax.tasks.credit.data import read_applicants
 from fjax.tasks.credit.model_file import SavedModel, read_model
-from fjax.tasks.credit.run import describe
+from fjax.tasks.credit.oof import log_loss_f64
+from fjax.tasks.credit.report import interval_text
+from fjax.tasks.credit.run import describe, labelled_measures
 from fjax.tasks.credit.scoring import score_new
 from fjax.tasks.experiment import setup_lines, warned_setup_changes
 from fjax.tasks.frozen import MODEL_FILE, model_path, out_folder, rerun_command, sha256
@@ -49,11 +57,40 @@ def saved_model(run: Path) -> SavedModel:
         "--data.score-path NEW.csv --out DIR`, which trains the same model again")))
 
 
-def score_facts(cfg: ScoreConfig, model: SavedModel, frame, new) -> dict:
+def file_labels(cfg: ScoreConfig, model: SavedModel, frame) -> np.ndarray | None:
+    """f32[n] the file's labels (1 = bad) where it holds the run's label column, checked
+    as a training run checks it (two classes, none missing); None where it holds none."""
+    if model.final.encoder.schema.target not in frame.columns:
+        return None
+    try:
+        return binary_target(frame, model.final.encoder.schema)
+    except ValueError as err:
+        raise ValueError(f"--data {cfg.data!r}: {err}; or remove the column to score the "
+                         "file without measuring the model on it") from None
+
+
+def labelled_facts(model: SavedModel, frame, new, y: np.ndarray) -> dict:
+    """The model measured on the file's own labels, as the run measures its out-of-time
+    applicants (`labelled_measures`: AUC, Gini and KS of the model's own PDs with DeLong's
+    interval; Brier, cost and confusion of the deployed ones), plus the bads and the
+    deployed PDs' log-loss (`log_loss_f64`), all in float64."""
+    final, data = model.final, model.config.data
+    raw = expit(np.asarray(final.logits(final.encode(frame)), np.float64))
+    pd_ = new["pd"].to_numpy(np.float64)
+    return {"label_column": final.encoder.schema.target,
+            "bad_label": final.encoder.schema.positive, "bads": int(y.sum()),
+            **labelled_measures(raw, pd_, y, model.threshold, data.cost_fn, data.cost_fp),
+            "log_loss": log_loss_f64(pd_, y.astype(np.float64))}
+
+
+def score_facts(cfg: ScoreConfig, model: SavedModel, frame, new,
+                y: np.ndarray | None = None) -> dict:
     """What score.json records: where the model and applicants came from (with their
-    SHA-256), the decisions, the PSI against the training applicants' scores and the
-    values the run never saw."""
+    SHA-256), the decisions, the PSI against the training applicants' scores, the
+    values the run never saw and, where the file holds the run's labels (`y`), the
+    model measured on them (`labelled`)."""
     run, scores = Path(cfg.run), new["score"].to_numpy()
+    labelled = {} if y is None else {"labelled": labelled_facts(model, frame, new, y)}
     return {"run": str(run), "model_file": str(run / MODEL_FILE),
             "model_sha256": sha256(run / MODEL_FILE),
             "model": describe(model.final.config), "data": cfg.data,
@@ -63,7 +100,7 @@ def score_facts(cfg: ScoreConfig, model: SavedModel, frame, new) -> dict:
             "psi_vs_training": psi(model.train_scores, scores),
             "psi_chance_95": psi_chance(model.train_scores, len(scores)),
             "unseen_values": model.final.encoder.unseen(frame),
-            "setup_changed": warned_setup_changes(run, "the scores")}
+            **labelled, "setup_changed": warned_setup_changes(run, "the scores")}
 
 
 def score_note(facts: dict, new) -> str:
@@ -84,11 +121,27 @@ def score_note(facts: dict, new) -> str:
         "- Values the run never saw (scored as the training applicants' mix, 0 points "
         "against the reference): " + (", ".join(f"{c} {k} row(s)" for c, k in unseen.items())
                                       if unseen else "none") + ".",
+        *labelled_lines(facts.get("labelled")),
         *setup_lines(facts["setup_changed"], "scores"),
         "", "Scores, PDs, decisions and reason codes per applicant are in new_scores.csv.",
         "", "## First applicants", "",
         markdown_table(new.head(10)), ""]
     return "\n".join(lines)
+
+
+def labelled_lines(m: dict | None) -> list[str]:
+    """report.md's line on the model measured on the file's own labels (none without)."""
+    if m is None:
+        return []
+    gini_95 = None if m["auc_95"] is None else [2 * a - 1 for a in m["auc_95"]]
+    return [
+        f"- Performance, measured on this file's own labels (`{m['label_column']}`, bad = "
+        f"{m['bad_label']!r}): {m['applicants']} applicants, {m['bads']} bads; bad rate "
+        f"{m['bad_rate']:.4f} against mean PD {m['mean_pd']:.4f}; ROC-AUC {m['auc']:.4f}, 95% "
+        f"interval {interval_text(m['auc_95'])} (DeLong); Gini {m['gini']:.4f}, 95% interval "
+        f"{interval_text(gini_95)}; KS {m['ks']:.4f}; Brier {m['brier']:.4f}; log-loss "
+        f"{m['log_loss']:.4f}. AUC, Gini and KS rank the model's own PDs, the rest are of "
+        "the deployed PDs, as the run's out-of-time test measures them."]
 
 
 def score(cfg: ScoreConfig) -> Path:
@@ -98,6 +151,8 @@ def score(cfg: ScoreConfig) -> Path:
     model = saved_model(run)
     frame = read_applicants(cfg.data, model.final.encoder.schema, model.config.data.id_column,
                             "--data")
+    frame = spelled_as(frame, [model.final.encoder.schema.target])
+    y = file_labels(cfg, model, frame)
     out = out_folder(cfg.out, run)   # bad input fails before anything is written
     new = score_new(model.config, frame, model.final, model.calibrator, model.threshold,
                     model.scale)
@@ -105,7 +160,7 @@ def score(cfg: ScoreConfig) -> Path:
     folder.remove(*OUTPUTS)
     folder.json("config.json", to_dict(cfg))
     folder.csv("new_scores.csv", new)
-    facts = score_facts(cfg, model, frame, new)
+    facts = score_facts(cfg, model, frame, new, y)
     folder.json("score.json", {**facts, "run_config": to_dict(model.config),
                                "timings_s": {"total": time.perf_counter() - t_start}})
     folder.text("report.md", score_note(facts, new))

@@ -97,6 +97,23 @@ def data_facts(data: CreditData) -> dict[str, Any]:
             "new_applicants": 0 if data.new is None else int(len(data.new))}
 
 
+def labelled_measures(raw: np.ndarray, pd_: np.ndarray, y: np.ndarray, t: float,
+                      cost_fn: float, cost_fp: float) -> dict:
+    """Labelled applicants the model never trained on (the out-of-time ones, or a scored
+    file's): AUC, Gini and KS rank the model's own PDs `raw` (calibration's ties would lower
+    them), None where `y` holds one class; mean PD, Brier, cost and confusion are of the
+    deployed PDs `pd_` at the deployed threshold `t`."""
+    both = 0 < y.sum() < len(y)
+    ranked = pooled(raw, y) if both else dict.fromkeys(("auc", "auc_95", "gini", "ks"))
+    return {"applicants": int(len(y)), "bad_rate": float(np.mean(y)),
+            "mean_pd": float(np.mean(pd_)), "auc": ranked["auc"],
+            "auc_95": ranked["auc_95"], "gini": ranked["gini"],
+            "ks": ranked["ks"], "brier": brier_f64(pd_, y),
+            "cost_per_applicant": expected_cost(pd_, y, t, cost_fn, cost_fp),
+            "cost_accept_all": cost_fn * float(np.mean(y)),
+            "confusion": confusion(pd_, y, t)}
+
+
 def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, final: FinalModel,
                       scores: pd.DataFrame, later: pd.DataFrame, later_raw: np.ndarray) -> dict:
     """The held-out later applicants beside the earlier ones' out-of-fold figures. AUC,
@@ -109,15 +126,7 @@ def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, final: F
     d, t = config.data, oof.threshold
 
     def measures(raw: np.ndarray, pd_: np.ndarray, y: np.ndarray) -> dict:
-        both = 0 < y.sum() < len(y)
-        ranked = pooled(raw, y) if both else dict.fromkeys(("auc", "auc_95", "gini", "ks"))
-        return {"applicants": int(len(y)), "bad_rate": float(np.mean(y)),
-                "mean_pd": float(np.mean(pd_)), "auc": ranked["auc"],
-                "auc_95": ranked["auc_95"], "gini": ranked["gini"],
-                "ks": ranked["ks"], "brier": brier_f64(pd_, y),
-                "cost_per_applicant": expected_cost(pd_, y, t, d.cost_fn, d.cost_fp),
-                "cost_accept_all": d.cost_fn * float(np.mean(y)),
-                "confusion": confusion(pd_, y, t)}
+        return labelled_measures(raw, pd_, y, t, d.cost_fn, d.cost_fp)
 
     n_later, n_all = len(data.later_y), len(data.later_y) + len(data.y)
     # The earlier applicants' cost and confusion cross-fitted (each fold at its rule's t:
