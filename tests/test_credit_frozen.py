@@ -278,3 +278,33 @@ def test_a_label_column_that_is_not_binary_is_refused_before_writing(
         score(ScoreConfig(run=str(logistic_sweep), data=str(tmp_path / "new.csv"),
                           out=str(out)))
     assert not out.exists()
+
+
+@pytest.mark.parametrize("value", ["bad", "good", "pending"])
+def test_a_label_column_of_one_value_is_scored_and_says_what_it_leaves_out(
+        value, logistic_sweep, tmp_path):
+    """A vintage whose labels hold one value on every row is scored as the same file
+    without them (the same bytes); AUC, Gini and KS, which need both classes, are left out
+    with the reason in score.json and report.md. All bad: the bads, bad rate, mean PD,
+    Brier and log-loss still stand (numpy's); any other value is not guessed to be good."""
+    frame = holdout(tmp_path, 40)
+    frame.drop(columns="creditability").to_csv(tmp_path / "new.csv", index=False)
+    bare = score_with(logistic_sweep, tmp_path, tmp_path / "bare")
+    frame.assign(creditability=value).to_csv(tmp_path / "new.csv", index=False)
+    out = score_with(logistic_sweep, tmp_path, tmp_path / "one")
+    assert (out / "new_scores.csv").read_bytes() == (bare / "new_scores.csv").read_bytes()
+    m = json.loads((out / "score.json").read_text())["labelled"]
+    text = (out / "report.md").read_text()
+    said = f"the label column 'creditability' holds one value ({value!r}) on every row"
+    assert said in m["not_measured"] and said in text
+    assert "AUC, Gini and KS" in text and "need both classes" in text and "ROC-AUC" not in text
+    if value != "bad":
+        assert "not the bad label 'bad'" in text and "bads" not in m and "bads" not in text
+        return
+    p = pd.read_csv(out / "new_scores.csv")["pd"].to_numpy(np.float64)
+    assert (m["applicants"], m["bads"], m["bad_rate"]) == (40, 40, 1.0)
+    assert m["auc"] is None and m["gini"] is None and m["ks"] is None
+    assert m["mean_pd"] == pytest.approx(p.mean(), rel=1e-12)
+    assert m["brier"] == pytest.approx(np.mean((1 - p) ** 2), rel=1e-12)
+    assert m["log_loss"] == pytest.approx(-np.mean(np.log(p)), rel=1e-12)
+    assert "bad = 'bad'): 40 applicants, 40 bads; bad rate 1.0000" in text

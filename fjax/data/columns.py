@@ -292,7 +292,7 @@ def infer_schema(df: pd.DataFrame, target: str, positive: str, *,
     return schema
 
 
-def _matches(values: pd.Series, label: str) -> np.ndarray:
+def matches_label(values: pd.Series, label: str) -> np.ndarray:
     """Rows whose value equals `label`, numerically when both are numbers ("1" == 1.0)."""
     as_text = values.astype(str).to_numpy() == label
     try:
@@ -316,7 +316,7 @@ def binary_target(df: pd.DataFrame, schema: TableSchema) -> np.ndarray:
         raise ValueError(f"target column {column!r} must have exactly two classes for credit "
                          f"scoring, found {len(classes)}: {_listed(sorted(classes), 10)}; map "
                          "them to two classes (e.g. bad/good) or filter the rows")
-    positive = _matches(values, schema.positive)
+    positive = matches_label(values, schema.positive)
     if not positive.any():
         raise ValueError(f"positive label {schema.positive!r} does not occur in target column "
                          f"{column!r}, whose classes are {_listed(sorted(classes))}; set "

@@ -9,19 +9,22 @@ run never saw are scored as the training applicants' mix, as in the run, and cou
 Where the file also holds the run's label column (a holdout, or a later vintage whose
 outcomes are known), it is checked as training checks it and the model is measured on
 those labels as the run measures its out-of-time applicants (`labelled_measures`), with
-the bad count and log-loss beside them.
+the bad count and log-loss beside them. A column of one value on every row is scored all
+the same, with what needs both classes left out and why (`labelled_facts`).
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 from scipy.special import expit
 
 from fjax.config import to_dict
-from fjax.data.columns import binary_target, spelled_as
+from fjax.data.columns import binary_target, matches_label, spelled_as
 from fjax.config_fields import frozen_config
 from fjax.report.files import RunDir, markdown_table
 from fjax.stability import psi, psi_chance, psi_verdict
@@ -57,40 +60,67 @@ def saved_model(run: Path) -> SavedModel:
         "--data.score-path NEW.csv --out DIR`, which trains the same model again")))
 
 
-def file_labels(cfg: ScoreConfig, model: SavedModel, frame) -> np.ndarray | None:
-    """f32[n] the file's labels (1 = bad) where it holds the run's label column, checked
-    as a training run checks it (two classes, none missing); None where it holds none."""
-    if model.final.encoder.schema.target not in frame.columns:
+class Labels(NamedTuple):
+    """A scored file's labels: y f32[n] (1 = bad), None where they cannot be read as the
+    run's; one_value, the value on every row where the column holds only one."""
+    y: np.ndarray | None
+    one_value: str | None = None
+
+
+def file_labels(cfg: ScoreConfig, model: SavedModel, frame) -> Labels | None:
+    """The file's labels where it holds the run's label column, checked as a training run
+    checks it (none missing, two classes), None where it holds none. One value on every row
+    (a vintage with no bads yet) is no error: the run's bad label gives y of ones; any other
+    gives y None, since the run records no good label to read it as."""
+    schema = model.final.encoder.schema
+    if schema.target not in frame.columns:
         return None
+    values = frame[schema.target]
+    classes = pd.unique(values.astype(str))
+    if len(classes) == 1 and not values.isna().any():
+        bad = matches_label(values, schema.positive)
+        return Labels(bad.astype(np.float32) if bad.all() else None, str(classes[0]))
     try:
-        return binary_target(frame, model.final.encoder.schema)
+        return Labels(binary_target(frame, schema))
     except ValueError as err:
         raise ValueError(f"--data {cfg.data!r}: {err}; or remove the column to score the "
                          "file without measuring the model on it") from None
 
 
-def labelled_facts(model: SavedModel, frame, new, y: np.ndarray) -> dict:
+def labelled_facts(model: SavedModel, frame, new, labels: Labels) -> dict:
     """The model measured on the file's own labels, as the run measures its out-of-time
     applicants (`labelled_measures`: AUC, Gini and KS of the model's own PDs with DeLong's
     interval; Brier, cost and confusion of the deployed ones), plus the bads and the
-    deployed PDs' log-loss (`log_loss_f64`), all in float64."""
+    deployed PDs' log-loss (`log_loss_f64`), all in float64. One class on every row leaves
+    out what needs both (`not_measured` says why), and everything where it is not the bad."""
     final, data = model.final, model.config.data
+    column, bad = final.encoder.schema.target, final.encoder.schema.positive
+    facts = {"label_column": column, "bad_label": bad}
+    if labels.one_value is not None:
+        one = f"the label column {column!r} holds one value ({labels.one_value!r}) on every row"
+        facts["not_measured"] = (
+            f"{one}, so AUC, Gini and KS are not measured: they need both classes"
+            if labels.y is not None else
+            f"{one}, not the bad label {bad!r}, and the run records no good label to read it "
+            "as, so the model is not measured: AUC, Gini and KS need both classes")
+    if labels.y is None:
+        return {**facts, "applicants": int(len(new))}
     raw = expit(np.asarray(final.logits(final.encode(frame)), np.float64))
-    pd_ = new["pd"].to_numpy(np.float64)
-    return {"label_column": final.encoder.schema.target,
-            "bad_label": final.encoder.schema.positive, "bads": int(y.sum()),
+    pd_, y = new["pd"].to_numpy(np.float64), labels.y
+    return {**facts, "bads": int(y.sum()),
             **labelled_measures(raw, pd_, y, model.threshold, data.cost_fn, data.cost_fp),
             "log_loss": log_loss_f64(pd_, y.astype(np.float64))}
 
 
 def score_facts(cfg: ScoreConfig, model: SavedModel, frame, new,
-                y: np.ndarray | None = None) -> dict:
+                labels: Labels | None = None) -> dict:
     """What score.json records: where the model and applicants came from (with their
     SHA-256), the decisions, the PSI against the training applicants' scores, the
-    values the run never saw and, where the file holds the run's labels (`y`), the
+    values the run never saw and, where the file holds the run's labels (`labels`), the
     model measured on them (`labelled`)."""
     run, scores = Path(cfg.run), new["score"].to_numpy()
-    labelled = {} if y is None else {"labelled": labelled_facts(model, frame, new, y)}
+    labelled = {} if labels is None else {
+        "labelled": labelled_facts(model, frame, new, labels)}
     return {"run": str(run), "model_file": str(run / MODEL_FILE),
             "model_sha256": sha256(run / MODEL_FILE),
             "model": describe(model.final.config), "data": cfg.data,
@@ -133,11 +163,17 @@ def labelled_lines(m: dict | None) -> list[str]:
     """report.md's line on the model measured on the file's own labels (none without)."""
     if m is None:
         return []
+    said = f"measured on this file's own labels (`{m['label_column']}`, bad = {m['bad_label']!r})"
+    if "bads" not in m:
+        return [f"- Performance not measured: {m['not_measured']}."]
+    counts = (f"{m['applicants']} applicants, {m['bads']} bads; bad rate {m['bad_rate']:.4f} "
+              f"against mean PD {m['mean_pd']:.4f}")
+    if m["auc"] is None:
+        return [f"- Performance, {said}: {counts}; Brier {m['brier']:.4f}; log-loss "
+                f"{m['log_loss']:.4f}, of the deployed PDs; {m['not_measured']}."]
     gini_95 = None if m["auc_95"] is None else [2 * a - 1 for a in m["auc_95"]]
     return [
-        f"- Performance, measured on this file's own labels (`{m['label_column']}`, bad = "
-        f"{m['bad_label']!r}): {m['applicants']} applicants, {m['bads']} bads; bad rate "
-        f"{m['bad_rate']:.4f} against mean PD {m['mean_pd']:.4f}; ROC-AUC {m['auc']:.4f}, 95% "
+        f"- Performance, {said}: {counts}; ROC-AUC {m['auc']:.4f}, 95% "
         f"interval {interval_text(m['auc_95'])} (DeLong); Gini {m['gini']:.4f}, 95% interval "
         f"{interval_text(gini_95)}; KS {m['ks']:.4f}; Brier {m['brier']:.4f}; log-loss "
         f"{m['log_loss']:.4f}. AUC, Gini and KS rank the model's own PDs, the rest are of "
@@ -152,7 +188,7 @@ def score(cfg: ScoreConfig) -> Path:
     frame = read_applicants(cfg.data, model.final.encoder.schema, model.config.data.id_column,
                             "--data")
     frame = spelled_as(frame, [model.final.encoder.schema.target])
-    y = file_labels(cfg, model, frame)
+    labels = file_labels(cfg, model, frame)
     out = out_folder(cfg.out, run)   # bad input fails before anything is written
     new = score_new(model.config, frame, model.final, model.calibrator, model.threshold,
                     model.scale)
@@ -160,7 +196,7 @@ def score(cfg: ScoreConfig) -> Path:
     folder.remove(*OUTPUTS)
     folder.json("config.json", to_dict(cfg))
     folder.csv("new_scores.csv", new)
-    facts = score_facts(cfg, model, frame, new, y)
+    facts = score_facts(cfg, model, frame, new, labels)
     folder.json("score.json", {**facts, "run_config": to_dict(model.config),
                                "timings_s": {"total": time.perf_counter() - t_start}})
     folder.text("report.md", score_note(facts, new))
