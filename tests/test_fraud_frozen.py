@@ -12,6 +12,7 @@ import pytest
 
 from fjax import cli
 from fjax.data.fraud_simulator import simulate
+from fjax.datasets import read_csv
 from fjax.tasks.fraud.frozen import ScoreConfig, score
 from fjax.tasks.fraud.model_file import read_model
 from fjax.tasks.frozen import MODEL_FILE
@@ -33,15 +34,15 @@ def logistic_run(tmp_path_factory):
     assert cli.main(["run", "fraud", "--out", str(out), "--data.path", str(folder / "all.csv"),
                      "--data.amount-column", "amount_eur", "--data.customer-column", "card",
                      "--model", "logistic", "--compare", "rule", *TINY]) == 0
-    return out, pd.read_csv(folder / "all.csv")
+    return out, read_csv(folder / "all.csv")
 
 
 def last_period(run):
     """The run's own scores of its last test week (first seed) and that week's period row."""
-    scores = pd.read_csv(run / "scores.csv.gz")
+    scores = read_csv(run / "scores.csv.gz")
     last = scores[(scores["period"] == scores["period"].max())
                   & (scores["seed"] == scores["seed"].min())]
-    period = pd.read_csv(run / "periods.csv").iloc[-1]
+    period = read_csv(run / "periods.csv").iloc[-1]
     return last, period
 
 
@@ -70,7 +71,7 @@ def test_scoring_the_last_test_week_reproduces_the_runs_scores(logistic_run, tmp
     run, frame = logistic_run
     last, period = last_period(run)
     out = score_file(run, window(frame, period["test_start"], period["test_end"]), tmp_path)
-    new = pd.read_csv(out / "scores.csv")
+    new = read_csv(out / "scores.csv")
     both = last.merge(new, on="transaction_id", suffixes=("_run", "_new"))
     assert len(both) == len(last) == period["test_tx"]
     np.testing.assert_array_equal(both["logit_new"].to_numpy(), both["logit_run"].to_numpy())
@@ -78,7 +79,7 @@ def test_scoring_the_last_test_week_reproduces_the_runs_scores(logistic_run, tmp
     assert len(new) == period["test_tx"] + period["removed_known_cards_tx"]
     assert (both["known_compromised"] == 0).all()
     assert new["known_compromised"].sum() == period["removed_known_cards_tx"]
-    thresholds = pd.read_csv(run / "thresholds.csv")
+    thresholds = read_csv(run / "thresholds.csv")
     row = thresholds[(thresholds["model"] == "logistic") & (thresholds["seed"] == 0)
                      & (thresholds["period"] == period["period"])
                      & (thresholds["target"] == "20 alerts a day")
@@ -103,9 +104,9 @@ def test_the_scores_psi_against_the_training_weeks_scores(logistic_run, tmp_path
     week = score_file(run, window(frame, period["train_start"], period["train_end"]),
                       tmp_path / "train")
     np.testing.assert_array_equal(np.sort(saved),
-                                  np.sort(pd.read_csv(week / "scores.csv")["logit"]))
+                                  np.sort(read_csv(week / "scores.csv")["logit"]))
     out = score_file(run, window(frame, period["test_start"], period["test_end"]), tmp_path)
-    new = pd.read_csv(out / "scores.csv")["logit"].to_numpy()
+    new = read_csv(out / "scores.csv")["logit"].to_numpy()
     facts = json.loads((out / "score.json").read_text())
     assert facts["psi_vs_training"] == pytest.approx(psi(saved, new), rel=1e-12)
     assert facts["psi_chance_95"] == psi_chance(saved, len(new))
@@ -140,7 +141,7 @@ def test_a_logistic_score_by_hand_from_the_saved_parameters(logistic_run, tmp_pa
     run, frame = logistic_run
     _, period = last_period(run)
     part = window(frame, period["test_start"], period["test_end"]).reset_index(drop=True)
-    new = pd.read_csv(score_file(run, part, tmp_path) / "scores.csv")
+    new = read_csv(score_file(run, part, tmp_path) / "scores.csv")
     model = read_model(run / MODEL_FILE)
     day = pd.to_datetime(frame["TX_DATETIME"]).dt.normalize()
     week = frame[(day >= period["train_start"]) & (day <= period["train_end"])]
@@ -241,7 +242,7 @@ def test_a_sequence_model_with_the_users_columns_reproduces_the_run(tmp_path):
                                          r"transactions of the (\d+) day") as refused:
         score_file(run, part(37), tmp_path)
     more = int(re.search(r"of the (\d+) day", str(refused.value)).group(1))
-    new = pd.read_csv(score_file(run, part(37 + more), tmp_path) / "scores.csv")
+    new = read_csv(score_file(run, part(37 + more), tmp_path) / "scores.csv")
     both = last.merge(new, on="transaction_id", suffixes=("_run", "_new"))
     assert len(both) == len(last) and read_model(run / MODEL_FILE).encoder is not None
     np.testing.assert_array_equal(both["logit_new"].to_numpy(), both["logit_run"].to_numpy())
