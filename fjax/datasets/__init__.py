@@ -88,10 +88,15 @@ def _reason(err: Exception) -> str:
 
 def _quiet_to_datetime(column: pd.Series, **kw) -> pd.Series:
     """`pd.to_datetime` without pandas' warning to pass `dayfirst=`, which fjax sets
-    itself (`day_first`) and its readers do not take."""
+    itself (`day_first`) and its readers do not take; several UTC offsets without
+    `utc=True` raise, as from pandas 3 (pandas 2 gave objects, with a warning)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Parsing dates in", UserWarning)
-        return pd.to_datetime(column, **kw)
+        warnings.filterwarnings("ignore", ".*mixed time zones", FutureWarning)
+        dates = pd.to_datetime(column, **kw)
+    if dates.dtype == object:
+        raise ValueError("several UTC offsets")
+    return dates
 
 
 def parse_dates(column: pd.Series, described: str, fix: str = "") -> pd.Series:
