@@ -149,11 +149,12 @@ def read_dates(column: pd.Series, described: str, fix: str = "",
                              f"seconds or milliseconds from 1973 to 2099{fix}")
         return Dates(pd.to_datetime(column, unit=unit), True, None)   # unix times: no offset
     first = bool(day_first(column, described, fix))
+    text = _zone_names_as_offsets(column) if _zone_named(column) else column
     try:
-        dates = _quiet_to_datetime(column, dayfirst=first)
+        dates = _quiet_to_datetime(text, dayfirst=first)
     except (ValueError, TypeError) as err:
         try:   # several offsets
-            dates = _as_utc(column, first)
+            dates = _as_utc(text, first)
         except (ValueError, TypeError):
             where = _first_unparseable(column, first) or _reason(err)
             raise ValueError(f"{described} is not parseable as dates ({where}); write "
@@ -304,6 +305,14 @@ def _zone_names_as_offsets(column: pd.Series) -> pd.Series:
     if pd.api.types.infer_dtype(column, skipna=True) != "string":
         return column
     return column.str.replace(ZONE_NAME, r"\1+00:00", regex=True)
+
+
+def _zone_named(column: pd.Series) -> bool:
+    """Whether text `column`'s first time ends in GMT or UTC: pandas infers a format from
+    it, and before 3.1 one that reads the name as literal text, so naive times."""
+    present = column.dropna()
+    return (not present.empty and isinstance(present.iloc[0], str)
+            and bool(ZONE_NAME.search(present.iloc[0])))
 
 
 def _first_unparseable(column: pd.Series, first: bool) -> str:
