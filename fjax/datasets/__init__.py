@@ -289,11 +289,17 @@ def without_offsets(column: pd.Series, read: Dates, described: str = "") -> pd.S
 
 def _as_utc(column: pd.Series, first: bool) -> pd.Series:
     """Text `column` as UTC times, each by its own written offset (`first`: day-first
-    dates); as ISO 8601 where pandas' inference fails, also times with and without one."""
+    dates); as ISO 8601 where pandas' inference fails, also times with and without one,
+    those apart (pandas 2 gives a time without one the last offset it read)."""
     try:
         return _quiet_to_datetime(column, utc=True, dayfirst=first)
     except (ValueError, TypeError):
-        return pd.to_datetime(_zone_names_as_offsets(column), utc=True, format="ISO8601")
+        text, written = _zone_names_as_offsets(column), writes_offset(column)
+        if written.all() or not written.any():
+            return pd.to_datetime(text, utc=True, format="ISO8601")
+        with_offset, without = (pd.to_datetime(text.where(rows), utc=True, format="ISO8601")
+                                for rows in (written, ~written))
+        return with_offset.where(written, without)
 
 
 ZONE_NAME = re.compile(r"(\d:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:UTC|GMT)\s*$", re.IGNORECASE)
