@@ -87,6 +87,26 @@ def test_periods_outside_the_data_are_rejected():
         check_periods(validation_periods(test, 7), 45, "validation", test)
 
 
+def test_periods_no_setting_fits_name_the_days_needed_not_the_settings():
+    """The shortest periods (one training and one test day, no delay, one period) need 2
+    days, and a sweep's validation period before them a third (by hand: validation trains
+    on day 0 and tests on day 1, the test period on days 1 and 2). A shorter file was told
+    to use fewer periods or shorter spans, which cannot fit it."""
+    short = Period(0, 1, 0, 1)
+    check_periods([short], n_days=2)
+    check_periods(validation_periods([short.shifted(1)], 1), 3, "validation",
+                  [short.shifted(1)])
+    with pytest.raises(ValueError, match="test periods need at least 2 days") as e:
+        check_periods([short], n_days=1)
+    assert "fewer periods" not in str(e.value) and "validation" not in str(e.value)
+    test = [short]                # its validation period: days [-1, 1)
+    with pytest.raises(ValueError, match="validation and test periods need at least 3 days"
+                                         ".*more than the data's 2; use a file spanning at "
+                                         "least 3 days, or `fjax run fraud`") as e:
+        check_periods(validation_periods(test, 1), 2, "validation", test)
+    assert "fewer periods" not in str(e.value)
+
+
 @pytest.mark.parametrize("make, match", [
     (lambda: Period(0, train_days=0), "train_days must be >= 1"),
     (lambda: Period(0, test_days=0), "test_days must be >= 1"),

@@ -350,6 +350,21 @@ def test_a_file_without_card_ids_trains_on_its_own_columns(ulb_file, tmp_path):
     assert "100 per fraud not alerted" in report
 
 
+def test_a_two_day_file_without_card_ids_is_told_what_a_sweep_needs(ulb_file, tmp_path,
+                                                                      capsys):
+    """Its two days fit a run's one period, not a sweep's validation period before it:
+    the refusal said to use fewer periods or shorter spans (already the least), and now
+    names a file of 3 days or `fjax run fraud`, before anything is written."""
+    out = tmp_path / "r"
+    assert cli.main(["sweep", "fraud", "--out", str(out), "--data.path", str(ulb_file),
+                     *ULB_FLAGS, "--optim.learning-rate", "1e-3", "3e-3"]) == 2
+    err = capsys.readouterr().err
+    assert "the validation and test periods need at least 3 days" in err
+    assert "use a file spanning at least 3 days, or `fjax run fraud`" in err
+    assert "fewer periods" not in err and "shorter data.train_days" not in err
+    assert not out.exists()
+
+
 def test_a_file_without_card_ids_scales_on_its_training_day_only(ulb_file):
     """The models' inputs are scaled with day 0's means and standard deviations (float64
     numpy), not the whole file's."""

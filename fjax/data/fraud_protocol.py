@@ -119,7 +119,20 @@ def check_periods(periods: Sequence[Period], n_days: int, what: str = "test",
     need = max(p.test_end for p in every) - min(p.train_start for p in every)
     for i, p in enumerate(periods):
         if p.train_start < 0 or p.test_end > n_days:
-            if need > n_days:
+            # the shortest periods: one period of a training and a test day, no delay
+            least = 3 if beside else 2
+            if n_days < least:
+                both = f"{what} and test" if beside else what
+                fix = (f"the {both} periods need at least {least} days whatever --cv, "
+                       "data.step_days, data.train_days / delay_days / test_days (one "
+                       "training and one test day each"
+                       + (", the validation test day being the test training day"
+                          if beside else "")
+                       + f"), more than the data's {n_days}; use a file spanning at least "
+                       f"{least} days"
+                       + (", or `fjax run fraud`, which needs no validation period"
+                          if beside else ""))
+            elif need > n_days:
                 both = f"{what} and test" if beside else what
                 fix = (f"the {both} periods need {need} days from the first training day to "
                        f"the last test day, more than the data's {n_days} at any "
