@@ -348,6 +348,16 @@ def test_a_file_without_card_ids_trains_on_its_own_columns(ulb_file, tmp_path):
     assert "removed_known_cards_tx: 0, as each transaction is its own card" in report
     assert "Card recall@10: alerted frauds / frauds" in report
     assert "100 per fraud not alerted" in report
+    # Its alerts are transactions: alerts.csv's card column holds the day's 10
+    # highest-scored transaction ids, and the file list and figure caption say so.
+    alerts = pd.read_csv(out / "alerts.csv")
+    assert alerts["card"].tolist() == top["transaction_id"].tolist()
+    assert "`alerts.csv`: its daily top-10 transactions (their ids in its card column)" \
+        in report
+    assert "every model's alerted transactions, frauds among them and frauds per day" in report
+    assert "the share of frauds among the 10 transactions a model alerts on" in report
+    assert "top-10 cards" not in report and "compromised cards per day" not in report
+    assert "10 cards a model" not in report
 
 
 def test_a_two_day_file_without_card_ids_is_told_what_a_sweep_needs(ulb_file, tmp_path,
@@ -1002,6 +1012,10 @@ def test_the_periods_table_gives_the_cost_without_alerts_and_of_a_perfect_rankin
     note = alert_budget_note(table, 1, 200.0)
     assert "period(s) 0 (700 against 400)" in note and "1.3 compromised cards a day" in note
     assert "data.top_k" in note
+    # A file without card ids: each transaction its own card, its card-days its frauds.
+    note = alert_budget_note(table, 1, 200.0, cardless=True)
+    assert "1.3 frauds a day" in note and "near the daily frauds" in note
+    assert "card" not in note
 
 
 def test_a_perfect_ranking_that_misses_cards_is_not_called_the_best():
@@ -1477,6 +1491,12 @@ def test_the_alert_budget_note_says_how_each_model_set_it():
     assert "needs no labels" not in text
     assert "mlp, rule set the alert budget as the FPR targets" in text
     assert "no delay week (data.delay_days 0)" in text
+    # Nothing is removed from a file without card ids' delay week: no card recurs.
+    table["set_on_stage"] = np.where(table.target == "20 alerts a day", "delay", "test")
+    assert "known compromised cards removed" in budget_text(table, 20, 7)
+    text = budget_text(table, 20, 7, cardless=True)
+    assert "(transactions in, labels not yet) and takes the lowest" in text
+    assert "card" not in text
 
 
 def test_the_threshold_note_reads_right_with_only_delay_week_budgets():

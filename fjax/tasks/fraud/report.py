@@ -226,21 +226,24 @@ def immature_labels_note(periods_df: pd.DataFrame, delay_days: int) -> str:
             "which most arrive (e.g. 60).")
 
 
-def alert_budget_note(periods_df: pd.DataFrame, top_k: int, cost_alert: float) -> str:
+def alert_budget_note(periods_df: pd.DataFrame, top_k: int, cost_alert: float,
+                      cardless: bool = False) -> str:
     """Report text naming the periods where a perfect ranking of `top_k` alerts a day
-    costs more than raising none: the budget exceeds the cards compromised each day, so
-    most alerts are bound to be false and cost is no target there; "" when none is."""
+    costs more than raising none: the budget exceeds the cards compromised each day (a
+    file without card ids, `cardless`: its frauds), so most alerts are bound to be false
+    and cost is no target there; "" when none is."""
     over = periods_df[periods_df["oracle_cost"] > periods_df["cost_no_alerts"]]
     if over.empty:
         return ""
     costs = ", ".join(f"{a:.0f} against {b:.0f}"
                       for a, b in zip(over["oracle_cost"], over["cost_no_alerts"]))
     per_day = over["compromised_cards_per_day"].mean()
+    hits = "frauds" if cardless else "compromised cards"
     return (f"{top_k} alerts a day cost more than none even with a perfect ranking in "
             f"period(s) {', '.join(map(str, over['period']))} ({costs}): they have "
-            f"{per_day:.1f} compromised cards a day, so on average at least "
+            f"{per_day:.1f} {hits} a day, so on average at least "
             f"{top_k - per_day:.0f} of the {top_k} daily alerts are false ({cost_alert:g} "
-            "each). Set data.top_k near the daily compromised cards to compare cost with "
+            f"each). Set data.top_k near the daily {hits} to compare cost with "
             "raising no alerts; at this budget cost only ranks models against each other.")
 
 
@@ -568,10 +571,11 @@ def threshold_sources_text(thresholds: pd.DataFrame) -> str:
     return "; ".join(f"{model}: {text}" for model, text in by_model.items())
 
 
-def budget_text(thresholds: pd.DataFrame, top_k: int, delay_days: int) -> str:
+def budget_text(thresholds: pd.DataFrame, top_k: int, delay_days: int,
+                cardless: bool = False) -> str:
     """How each model's alert budget was set in advance: on its delay week's unlabelled
     scores, or (combined, whose anomaly feature the delay week lacks; every model without
-    a delay week) on the FPR targets' labelled source."""
+    a delay week) on the FPR targets' labelled source; `cardless`: no card is removed."""
     budget = thresholds[(thresholds["target"] == budget_target(top_k))
                         & (thresholds["set_on"] == "in advance")]
     on_delay = budget.groupby("model", sort=False)["set_on_stage"].agg(
@@ -581,8 +585,9 @@ def budget_text(thresholds: pd.DataFrame, top_k: int, delay_days: int) -> str:
     if delayed:
         text.append(f"The alert budget of {', '.join(delayed)} needs no labels: each test "
                     "period's model scores the delay week just before its test week "
-                    "(transactions in, labels not yet; known compromised cards removed as in "
-                    "the test week) and takes the lowest threshold that raised at most that "
+                    "(transactions in, labels not yet"
+                    + ("" if cardless else "; known compromised cards removed as in the test "
+                       "week") + ") and takes the lowest threshold that raised at most that "
                     "many alerts (flagged transactions) a day there, so it is on the running "
                     "model's score scale, not an earlier model's.")
     if labelled:
@@ -629,11 +634,12 @@ def selected_source_note(thresholds: pd.DataFrame) -> str:
 
 
 def threshold_note(thresholds: pd.DataFrame, summaries: tuple[pd.DataFrame, pd.DataFrame],
-                   top_k: int, delay_days: int) -> list[str]:
+                   top_k: int, delay_days: int, cardless: bool = False) -> list[str]:
     """Report section from thresholds.csv's rows (`threshold_rows`): alert thresholds set
     before each test week, beside hindsight, compared across models on the periods every
     model has a threshold for; `summaries`: `summarize_thresholds` of `split_common`'s
-    two parts (those periods, the others apart), as metrics.json holds them."""
+    two parts (those periods, the others apart), as metrics.json holds them; `cardless`:
+    a file without card ids."""
     lines = ["## Thresholds set in advance", ""]
     if thresholds.empty:
         return lines + ["No test period has a validation period or an earlier test period "
@@ -642,7 +648,8 @@ def threshold_note(thresholds: pd.DataFrame, summaries: tuple[pd.DataFrame, pd.D
                         "run a sweep (its validation periods), add periods (sweep.folds) or "
                         "step further (data.step_days).", ""]
     common, other = summaries
-    budget = budget_text(thresholds, top_k, delay_days) or "No model has an alert budget row."
+    budget = (budget_text(thresholds, top_k, delay_days, cardless)
+              or "No model has an alert budget row.")
     lines += [markdown_table(threshold_table(common)), ""]
     if not other.empty:
         lines += [f"Periods only some models have a threshold for ({apart_why(other, top_k)}"
@@ -685,8 +692,10 @@ def curve_legend(summary_df: pd.DataFrame, metric: str, name: str, seeds: int
     return out
 
 
-def figure_captions(k: int, first: str) -> dict[str, str]:
-    """What to look for in each figure; `first`: the model the score and loss plots draw."""
+def figure_captions(k: int, first: str, cardless: bool = False) -> dict[str, str]:
+    """What to look for in each figure; `first`: the model the score and loss plots draw;
+    `cardless`: a file without card ids, whose alerts are transactions."""
+    alerted = "transactions" if cardless else "cards"
     return {
         "pr_curve.png": "Precision against recall, one line per test period and model, the "
                         "legend giving each model's mean average precision: with frauds a "
@@ -699,9 +708,10 @@ def figure_captions(k: int, first: str) -> dict[str, str]:
                                    "classes overlap it cannot rank them; a legend's share in "
                                    "an end bin is clipped scores piled up, not a mode.",
         "daily_card_precision.png": f"Each test day's card precision@{k}, the share of frauds "
-                                    f"among the {k} cards a model alerts on, one line per "
-                                    "period: what investigators checking that many cards a "
-                                    "day would find, and how much it varies from day to day.",
+                                    f"among the {k} {alerted} a model alerts on, one line "
+                                    "per period: what investigators checking that many "
+                                    f"{alerted} a day would find, and how much it varies "
+                                    "from day to day.",
         "training_loss.png": f"{first}'s training loss per epoch over its members: still "
                              "falling at the last epoch, more epochs may help.",
     }
@@ -952,6 +962,7 @@ def report_title(data) -> str:
 def _markdown(config, data_summary, periods_df, summary_df, members, paired, results,
               timings, figures, encodings, kept, validation_df, thresholds, summaries) -> str:
     k = config.data.top_k
+    cardless = bool(data_summary.get("cardless"))
     hb = handbook.DATA
     simulated = config.data.path is None   # the handbook's figures are for its simulation
     source = config.data.path or (f"simulated (handbook generator, seed "
@@ -960,7 +971,7 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
              f"Data: {source}. Protocol: {len(periods_df)} prequential period(s) of "
              f"{config.data.train_days} training, {config.data.delay_days} delay and "
              f"{config.data.test_days} test days; "
-             + ("" if data_summary.get("cardless") else
+             + ("" if cardless else
                 "cards with a known fraud are removed from later test days; ")
              + "scalers are fitted on each training week. Each period is one "
              f"population member; seeds: {config.sweep.seeds}.", "",
@@ -981,21 +992,21 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
              *_unused_note(data_summary),
              *_features_section(encodings, kept),
              "## Periods", "", markdown_table(periods_df), "",
-             _periods_legend(k, bool(data_summary.get("cardless")), config.data.cost_missed),
+             _periods_legend(k, cardless, config.data.cost_missed),
              "",
              *_bold_note(immature_labels_note(periods_df, config.data.delay_days)),
-             *_bold_note(alert_budget_note(periods_df, k, config.data.cost_alert)),
+             *_bold_note(alert_budget_note(periods_df, k, config.data.cost_alert, cardless)),
              *_bold_note(oracle_note(periods_df, k, config.data.test_days > 1
-                                     and not data_summary.get("cardless"))),
+                                     and not cardless)),
              "## Results (test periods; mean ± std over periods and seeds)", "",
              markdown_table(results_table(summary_df, k, members, periods_df, simulated,
                                           {r.name: r.config for r in results})), "",
-             _cp_legend(k, bool(data_summary.get("cardless")))
+             _cp_legend(k, cardless)
              + " Recall@FPR 1%: the share of fraudulent transactions scored above "
              "a threshold that flags at most 1% of the legitimate ones (the largest such "
              "share, read off the ROC curve's points without interpolation; 0.1% likewise), "
              "the recall of an alert volume set by its false-positive rate. "
-             + _recall_legend(k, bool(data_summary.get("cardless")), config.data.cost_alert,
+             + _recall_legend(k, cardless, config.data.cost_alert,
                               config.data.cost_missed)
              + ", summed over a period's test days and "
              f"averaged over periods (without alerts: {periods_df['cost_no_alerts'].mean():.0f};"
@@ -1010,7 +1021,7 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
     lines += autoencoder_note(paired, results[0].name, next(
         (r.name for r in results if r.config and r.config["model"]["kind"] == "autoencoder"),
         None), [r.name for r in results if r.logits])
-    lines += threshold_note(thresholds, summaries, k, config.data.delay_days)
+    lines += threshold_note(thresholds, summaries, k, config.data.delay_days, cardless)
     if simulated:
         lines += [
             "The handbook's figures are for its own simulation run and the protocol "
@@ -1040,7 +1051,7 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
     lines += ["## Timings", "", markdown_table(pd.DataFrame(
         [{"step": key, "seconds": value} for key, value in timings.items()]), "{:.2f}"), "",
         *_resumed_note(results), "## Figures", "",
-        *figure_lines(figures, figure_captions(k, results[0].name))]
+        *figure_lines(figures, figure_captions(k, results[0].name, cardless))]
     raw = "logit" if results[0].logits else "score"
     lines += ["## Files", "",
               "- `config.json` (this run's full config), `environment.json` (the machine "
@@ -1051,9 +1062,14 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
               "chose the settings.",
               f"- `scores.csv.gz`: the {results[0].name} model's score of every test "
               f"transaction, per seed (AUC and AP recompute exactly from its {raw} column); "
-              f"`alerts.csv`: its daily top-{k} cards; `daily.csv`: every model's alerted, "
-              "found and compromised cards per day (CP@k, card recall and cost recompute "
-              "from it); `thresholds.csv`: every model's alert threshold per seed, period "
+              + (f"`alerts.csv`: its daily top-{k} transactions (their ids in its card "
+                 "column); `daily.csv`: every model's alerted transactions, frauds among them "
+                 "and frauds per day (columns alerted, found, compromised; CP@k, card "
+                 "recall and cost recompute from it); " if cardless else
+                 f"`alerts.csv`: its daily top-{k} cards; `daily.csv`: every model's alerted, "
+                 "found and compromised cards per day (CP@k, card recall and cost recompute "
+                 "from it); ")
+              + "`thresholds.csv`: every model's alert threshold per seed, period "
               "and target, set in advance and in hindsight, with its realised FPR, "
               "recall, precision and alerts a day.",
               "- `models/<name>/`: each model's `config.json` and training log "
