@@ -344,8 +344,11 @@ def test_a_file_without_card_ids_trains_on_its_own_columns(ulb_file, tmp_path):
     assert "cards with a fraud known by that day" not in report
     assert "removed cards included" not in report
     assert "card-day" not in report
-    assert [p["removed_known_cards_tx"] for p in metrics["periods"]] == [0]
-    assert "removed_known_cards_tx: 0, as each transaction is its own card" in report
+    # Nor its tables a removed_known_cards_tx column, always 0 there: none is removed.
+    assert all("removed_known_cards_tx" not in p for p in metrics["periods"])
+    assert "removed_known_cards_tx" not in pd.read_csv(out / "periods.csv").columns
+    assert "removed_known_cards_tx" not in report
+    assert metrics["periods"][0]["test_tx"] == test.sum()     # every test-day row scored
     assert "Card recall@10: alerted frauds / frauds" in report
     assert "100 per fraud not alerted" in report
     # Its alerts are transactions: alerts.csv's card column holds the day's 10
@@ -373,6 +376,31 @@ def test_a_two_day_file_without_card_ids_is_told_what_a_sweep_needs(ulb_file, tm
     assert "use a file spanning at least 3 days, or `fjax run fraud`" in err
     assert "fewer periods" not in err and "shorter data.train_days" not in err
     assert not out.exists()
+
+
+def test_a_sweep_of_a_file_without_card_ids_has_no_removed_cards_column(tmp_path):
+    """A four-day file fits a sweep's validation period (days 1-2) before its test period
+    (days 2-3, the latest start): neither table, in metrics.json, periods.csv or the
+    report, carries the removed_known_cards_tx column that is always 0 without card ids;
+    the validation table gives day 2's rows and frauds, counted here with pandas."""
+    frame = ulb_shaped(1200)
+    frame["Time"] = frame["Time"] * 2                # seconds elapsed over four days
+    path = tmp_path / "creditcard.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "r"
+    assert cli.main(["sweep", "fraud", "--out", str(out), "--data.path", str(path),
+                     *ULB_FLAGS, "--train.epochs", "2", "--optim.learning-rate", "1e-3",
+                     "3e-3"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    report = (out / "report.md").read_text()
+    assert "removed_known_cards_tx" not in report
+    assert "removed_known_cards_tx" not in pd.read_csv(out / "periods.csv").columns
+    assert all("removed_known_cards_tx" not in p for p in metrics["periods"])
+    day2 = frame[(frame["Time"] >= 2 * 86_400) & (frame["Time"] < 3 * 86_400)]
+    assert (f"hold {len(day2)} scored transactions and {day2['Class'].sum()} frauds"
+            in report)
+    assert ("| period | train_start | train_end | test_start | test_end | train_tx | "
+            "train_frauds | test_tx | test_frauds |\n") in report
 
 
 def test_a_file_without_card_ids_scales_on_its_training_day_only(ulb_file):

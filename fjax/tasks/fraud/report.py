@@ -60,7 +60,8 @@ def periods_table(tx: Transactions, periods: list[Period], trains, tests, remove
     """Dates (first and last day of each span, YYYY-MM-DD) and sizes of each period, with
     the CP@k and cost a perfect ranking would reach (the ceiling set by how many cards
     are compromised each day; oracle_missed: the compromised card-days it leaves
-    unalerted) and the cost without any alert (the floor to beat)."""
+    unalerted) and the cost without any alert (the floor to beat). A file without card
+    ids has no removed_known_cards_tx: no card recurs to be removed."""
     rows = []
     for k, (p, tr, te, gone) in enumerate(zip(periods, trains, tests, removed)):
         week = te | gone          # the whole test week: removal would lower its rate
@@ -78,7 +79,7 @@ def periods_table(tx: Transactions, periods: list[Period], trains, tests, remove
                      "test_end": str(tx.date_of(p.test_end - 1).date()),
                      "train_tx": int(tr.sum()), "train_frauds": int(tx.fraud[tr].sum()),
                      "test_tx": int(te.sum()), "test_frauds": int(tx.fraud[te].sum()),
-                     "removed_known_cards_tx": int(gone.sum()),
+                     **({} if tx.cardless else {"removed_known_cards_tx": int(gone.sum())}),
                      "test_week_frauds": int(tx.fraud[week].sum()),
                      "train_fraud_rate": float(tx.fraud[tr].mean()),
                      "test_fraud_rate": float(tx.fraud[week].mean()),
@@ -86,7 +87,8 @@ def periods_table(tx: Transactions, periods: list[Period], trains, tests, remove
     return pd.DataFrame(rows)
 
 
-# The periods table's dates and sizes, what the validation periods report (`validation_note`).
+# The periods table's dates and sizes, what the validation periods report (`validation_note`;
+# a file without card ids has no removed_known_cards_tx).
 SIZE_COLUMNS = ["period", "train_start", "train_end", "test_start", "test_end", "train_tx",
                 "train_frauds", "test_tx", "test_frauds", "removed_known_cards_tx"]
 
@@ -194,7 +196,7 @@ def immature_label_periods(periods_df: pd.DataFrame) -> list[int]:
     arrive 30-120 days after the transaction, so a file's last weeks hold frauds not yet
     labelled: its latest test weeks look cleaner than they are."""
     train_rate = periods_df["train_frauds"].sum() / periods_df["train_tx"].sum()
-    week_tx = periods_df["test_tx"] + periods_df["removed_known_cards_tx"]
+    week_tx = periods_df["test_tx"] + periods_df.get("removed_known_cards_tx", 0)
     low = ((periods_df["test_fraud_rate"] < 0.5 * train_rate)
            & (binom.cdf(periods_df["test_week_frauds"], week_tx, train_rate) < 0.01))
     flagged = []
@@ -891,8 +893,7 @@ def _periods_legend(k: int, cardless: bool, cost_missed: float) -> str:
     """The Periods table's legend: a file without card ids has one card per transaction,
     so its compromised card-days are its frauds and no card recurs to be removed."""
     if cardless:
-        return ("removed_known_cards_tx: 0, as each transaction is its own card and none "
-                f"recurs to be removed from later days. oracle_cp@{k} and oracle_cost: the "
+        return (f"oracle_cp@{k} and oracle_cost: the "
                 f"CP@{k} and cost of a perfect ranking (each day's frauds first), the best a "
                 f"model can reach with {k} alerts a day where it alerts every fraud "
                 "(oracle_missed, the frauds it leaves unalerted, is 0). cost_no_alerts: the "
