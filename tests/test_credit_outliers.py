@@ -1,13 +1,15 @@
 """A few extreme values (a utilization of 50,708, sentinel codes 96 and 98 in a count of
 late payments) set a standardized column's scale, so its bulk barely moves a linear score;
-the report names such columns and the fixes where the model standardizes them."""
+WOE-binned, they fall into the top bin, where a code for 'unknown' is scored as the most late
+payments. The report names such columns, what the encoding does and the fixes."""
 
 import numpy as np
 import pandas as pd
 
+from fjax.config import TrainConfig
 from fjax.data.columns import infer_schema
-from fjax.datasets import load_dataset
-from fjax.tasks.credit import Config, CreditDataConfig
+from fjax.datasets import load_dataset, read_csv
+from fjax.tasks.credit import Config, CreditDataConfig, run
 from fjax.tasks.credit.data import outlying_numbers
 from fjax.tasks.credit.run import report_notes
 
@@ -54,14 +56,53 @@ def book_notes(woe: str, about: str, **facts) -> list[str]:
     return [n for n in report_notes(cfg, 5, 1, 1, chosen=cfg, **facts) if about in n.lower()]
 
 
-def test_the_report_names_them_only_where_the_model_standardizes_them():
+def test_the_report_names_them_with_what_the_encoding_does():
     frame = book()
     found = outlying_numbers(frame, infer_schema(frame, "bad", "1"))
 
     def noted(woe: str) -> list[str]:
         return book_notes(woe, "extreme values", outlying=found)
 
-    assert len(noted("none")) == 1
-    assert "'utilization'" in noted("none")[0] and "'late'" in noted("none")[0]
-    assert "--data.woe numeric" in noted("none")[0]
-    assert noted("numeric") == [] and noted("all") == []
+    for woe in ("none", "numeric", "all"):
+        assert len(noted(woe)) == 1
+        assert "'utilization'" in noted(woe)[0] and "'late'" in noted(woe)[0]
+    assert "--data.woe numeric" in noted("none")[0] and "standardized" in noted("none")[0]
+    for woe in ("numeric", "all"):
+        assert "binned with the highest counts" in noted(woe)[0]
+        assert "missing" in noted(woe)[0] and "standardized" not in noted(woe)[0]
+
+
+PAST_DUE = "NumberOfTime30-59DaysPastDueNotWorse"
+
+
+def gmsc_file(tmp_path, codes: bool) -> str:
+    """book() as Give Me Some Credit names it, its past-due count holding the codes 96 and
+    98 ('unknown') or, recoded as the note advises, missing values; no other extreme."""
+    frame = book().drop(columns="utilization").rename(columns={
+        "bad": "SeriousDlqin2yrs", "late": PAST_DUE, "income": "MonthlyIncome"})
+    frame.loc[3:5, PAST_DUE] = 96
+    if not codes:
+        frame.loc[frame[PAST_DUE] >= 96, PAST_DUE] = np.nan
+    path = tmp_path / f"gmsc_{codes}.csv"
+    frame.to_csv(path, index=False)
+    return str(path)
+
+
+def test_a_woe_run_on_past_due_codes_warns_that_they_share_the_top_bin(tmp_path):
+    def woe_run(codes: bool):
+        cfg = Config(data=CreditDataConfig(path=gmsc_file(tmp_path, codes),
+                                           target="SeriousDlqin2yrs", positive="1",
+                                           woe="numeric"),
+                     sweep=Config().sweep.__class__(folds=3), out=str(tmp_path / f"run_{codes}"),
+                     train=TrainConfig(epochs=2, batch_size=256, restore_best=False))
+        folder = run(cfg, progress=False)
+        return (folder / "report.md").read_text(), read_csv(folder / "scorecard.csv")
+
+    report, card = woe_run(codes=True)
+    late = card.loc[card["attribute"] == PAST_DUE, "value"].tolist()
+    assert late[-2:] == ["[1, inf)", "<missing>"]          # 96 and 98 join the late payers
+    notes = [line for line in report.splitlines() if "extreme values" in line]
+    assert len(notes) == 1 and f"'{PAST_DUE}'" in notes[0]
+    assert "binned with the highest counts" in notes[0] and "MonthlyIncome" not in notes[0]
+    report, _ = woe_run(codes=False)
+    assert "extreme values" not in report and f"'{PAST_DUE}' 6 of 2000" in report

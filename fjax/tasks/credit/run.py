@@ -209,7 +209,7 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
     `resumed` the epoch each population's checkpoint restored (`resumed_epochs`);
     `withheld` the rejected applicants a scorecard.no_reasons attribute was a principal
     reason for; `coded` the numeric columns that look like codes; `outlying` those a few
-    extreme values scale (`outlying_numbers`), noted where standardized; `age_unchecked`
+    extreme values scale (`outlying_numbers`), noted as the encoding reads them; `age_unchecked`
     data.age_column where the model does not score it; `optimum_points` the most points a
     logistic refit's score moves when solved to its objective's optimum (`optimum_gap`);
     `completeness` an MLP's largest integrated-gradient completeness error (logit);
@@ -309,8 +309,8 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
                      f"--data.drop {' '.join(config.scorecard.no_reasons)} (or "
                      "--data.protected, which also reports approval rates per group).")
     notes += [code_words(column) + "." for column in coded]
-    if outlying and (chosen or config).data.woe == "none":
-        notes.append(outlying_words(outlying))
+    if outlying:
+        notes.append(outlying_words(outlying, (chosen or config).data.woe))
     if missing:
         notes.append(missing_words(missing, rows, (chosen or config).data.woe))
     if not config.data.protected_columns:
