@@ -67,6 +67,7 @@ def test_the_report_names_them_with_what_the_encoding_does():
         assert len(noted(woe)) == 1
         assert "'utilization'" in noted(woe)[0] and "'late'" in noted(woe)[0]
     assert "--data.woe numeric" in noted("none")[0] and "standardized" in noted("none")[0]
+    assert "missing first either way" in noted("none")[0]   # binning does not fix a code
     for woe in ("numeric", "all"):
         assert "binned with the highest counts" in noted(woe)[0]
         assert "missing" in noted(woe)[0] and "standardized" not in noted(woe)[0]

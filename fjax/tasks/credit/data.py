@@ -270,8 +270,9 @@ def outlying_words(outlying: Mapping[str, Mapping[str, float]], woe: str) -> str
     return (f"A few extreme values set the scale of {len(outlying)} standardized "
             f"column(s): {named}. Standardized, each column's bulk is squeezed into a "
             "sliver of its range and barely moves the score. Cap such a column in the "
-            "file (at its 99th percentile, say), set codes that mean 'unknown' (such as 96 "
-            "or 98) missing, or bin it with --data.woe numeric.")
+            "file (at its 99th percentile, say), or bin it with --data.woe numeric; set "
+            "codes that mean 'unknown' (such as 96 or 98) missing first either way, since "
+            "binned they would join the highest counts.")
 
 
 def code_words(column: str) -> str:
