@@ -105,6 +105,10 @@ def test_periods_no_setting_fits_name_the_days_needed_not_the_settings():
                                          "least 3 days, or `fjax run fraud`") as e:
         check_periods(validation_periods(test, 1), 2, "validation", test)
     assert "fewer periods" not in str(e.value)
+    with pytest.raises(ValueError, match="need at least 3 days.*more than the data's 1; use a "
+                                         "file spanning at least 3 days$") as e:
+        check_periods(validation_periods(test, 1), 1, "validation", test)
+    assert "fjax run fraud" not in str(e.value)      # a run needs 2 days: no fix for 1
 
 
 @pytest.mark.parametrize("make, match", [

@@ -378,6 +378,27 @@ def test_a_two_day_file_without_card_ids_is_told_what_a_sweep_needs(ulb_file, tm
     assert not out.exists()
 
 
+@pytest.mark.parametrize("days", [1, 2])
+def test_a_too_short_file_swept_with_the_default_spans_is_told_the_days(days, tmp_path,
+                                                                         capsys):
+    """With the default 7-day spans too, a one- or two-day file is first told the 3 days
+    a sweep needs, not to shorten the spans; `fjax run fraud` is offered only where the
+    file holds the 2 days a run needs (a one-day file fits no run either)."""
+    frame = ulb_shaped(400)
+    frame["Time"] = frame["Time"] * days / 2          # seconds elapsed over `days` days
+    path = tmp_path / "creditcard.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "r"
+    assert cli.main(["sweep", "fraud", "--out", str(out), "--data.path", str(path),
+                     *ULB_FLAGS[:8], "--optim.learning-rate", "1e-3", "3e-3"]) == 2
+    err = capsys.readouterr().err
+    assert ("the validation and test periods need at least 3 days whatever --cv" in err
+            and f"more than the data's {days}; use a file spanning at least 3 days" in err)
+    assert ("or `fjax run fraud`" in err) == (days == 2)
+    assert "fewer periods" not in err and "shorter data.train_days" not in err
+    assert not out.exists()
+
+
 def test_a_sweep_of_a_file_without_card_ids_has_no_removed_cards_column(tmp_path):
     """A four-day file fits a sweep's validation period (days 1-2) before its test period
     (days 2-3, the latest start): neither table, in metrics.json, periods.csv or the

@@ -117,12 +117,12 @@ def check_periods(periods: Sequence[Period], n_days: int, what: str = "test",
     error can tell a start that moves from a data set too short for them all."""
     every = [*periods, *beside]
     need = max(p.test_end for p in every) - min(p.train_start for p in every)
+    both = f"{what} and test" if beside else what
     for i, p in enumerate(periods):
         if p.train_start < 0 or p.test_end > n_days:
             # the shortest periods: one period of a training and a test day, no delay
             least = 3 if beside else 2
             if n_days < least:
-                both = f"{what} and test" if beside else what
                 fix = (f"the {both} periods need at least {least} days whatever --cv, "
                        "data.step_days, data.train_days / delay_days / test_days (one "
                        "training and one test day each"
@@ -130,10 +130,10 @@ def check_periods(periods: Sequence[Period], n_days: int, what: str = "test",
                           if beside else "")
                        + f"), more than the data's {n_days}; use a file spanning at least "
                        f"{least} days"
+                       # `fjax run fraud` itself needs the 2 days of one period
                        + (", or `fjax run fraud`, which needs no validation period"
-                          if beside else ""))
+                          if beside and n_days >= 2 else ""))
             elif need > n_days:
-                both = f"{what} and test" if beside else what
                 fix = (f"the {both} periods need {need} days from the first training day to "
                        f"the last test day, more than the data's {n_days} at any "
                        "data.train_start; use fewer periods (--cv), a smaller "
