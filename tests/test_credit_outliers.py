@@ -1,7 +1,8 @@
 """A few extreme values (a utilization of 50,708, sentinel codes 96 and 98 in a count of
 late payments) set a standardized column's scale, so its bulk barely moves a linear score;
-WOE-binned, they fall into the top bin, where a code for 'unknown' is scored as the most late
-payments. The report names such columns, what the encoding does and the fixes."""
+WOE-binned, they fall into the top bin: harmless for genuine values, but a code for
+'unknown' is scored as the most late payments. The report names such columns, what the
+encoding does and the fixes."""
 
 import numpy as np
 import pandas as pd
@@ -69,8 +70,25 @@ def test_the_report_names_them_with_what_the_encoding_does():
     assert "--data.woe numeric" in noted("none")[0] and "standardized" in noted("none")[0]
     assert "missing first either way" in noted("none")[0]   # binning does not fix a code
     for woe in ("numeric", "all"):
-        assert "binned with the highest counts" in noted(woe)[0]
-        assert "missing" in noted(woe)[0] and "standardized" not in noted(woe)[0]
+        assert "harmless where they are genuine large values" in noted(woe)[0]
+        assert "(such as 96 or 98 in a count of late payments) share the top bin's WOE" \
+            in noted(woe)[0]
+        assert "set such codes missing" in noted(woe)[0]
+        assert "standardized" not in noted(woe)[0]
+
+
+def test_a_woe_note_on_genuine_extremes_alone_does_not_call_them_codes():
+    """Utilization's few huge values are genuine (no code among them): the WOE note fired
+    for them too, yet said the column's extremes were codes binned with the highest counts,
+    two populations behind one WOE. It now says the top bin is harmless for such values."""
+    frame = book().drop(columns="late")
+    found = outlying_numbers(frame, infer_schema(frame, "bad", "1"))
+    assert list(found) == ["utilization"]
+    [note] = book_notes("numeric", "extreme values", outlying=found)
+    assert ("'utilization' (standard deviation" in note
+            and "they sit in the column's top bin, which is harmless where they are genuine "
+                "large values" in note)
+    assert "two populations" not in note and "binned with the highest counts" not in note
 
 
 PAST_DUE = "NumberOfTime30-59DaysPastDueNotWorse"
@@ -104,6 +122,6 @@ def test_a_woe_run_on_past_due_codes_warns_that_they_share_the_top_bin(tmp_path)
     assert late[-2:] == ["[1, inf)", "<missing>"]          # 96 and 98 join the late payers
     notes = [line for line in report.splitlines() if "extreme values" in line]
     assert len(notes) == 1 and f"'{PAST_DUE}'" in notes[0]
-    assert "binned with the highest counts" in notes[0] and "MonthlyIncome" not in notes[0]
+    assert "share the top bin's WOE" in notes[0] and "MonthlyIncome" not in notes[0]
     report, _ = woe_run(codes=False)
     assert "extreme values" not in report and f"'{PAST_DUE}' 6 of 2000" in report

@@ -254,19 +254,20 @@ def missing_words(missing: Mapping[str, int], rows: int, woe: str) -> str:
 
 def outlying_words(outlying: Mapping[str, Mapping[str, float]], woe: str) -> str:
     """The report's note on the `outlying_numbers` columns and what encoding `woe` does
-    with them (standardized: they set the scale; WOE-binned: they join the top bin, where
-    a code for 'unknown' is scored as the highest value), with the fixes."""
+    with them (standardized: they set the scale; WOE-binned: they join the top bin,
+    harmless for genuine values, but a code for 'unknown' is scored as the highest
+    values), with the fixes."""
     named = "; ".join(
         f"{c!r} (standard deviation {f['std']:.4g}, {f['capped_std']:.4g} capped at its 1st "
         f"and 99th percentiles, {f['p1']:.4g} and {f['p99']:.4g}; range {f['min']:.4g} to "
         f"{f['max']:.4g})" for c, f in outlying.items())
     if woe != "none":
         return (f"A few extreme values lie far beyond the bulk of {len(outlying)} WOE-binned "
-                f"column(s): {named}. Binned, they fall into the column's highest bin with "
-                "its genuine highest values and share that bin's one WOE: codes that mean "
-                "'unknown' (such as 96 or 98 in a count of late payments) are binned with "
-                "the highest counts, two populations behind one WOE. Set such codes missing "
-                "in the file first: a missing value gets its own bin, with its own WOE.")
+                f"column(s): {named}. Binned, they sit in the column's top bin, which is "
+                "harmless where they are genuine large values; but codes that mean "
+                "'unknown' (such as 96 or 98 in a count of late payments) share the top "
+                "bin's WOE with the highest genuine values: set such codes missing in the "
+                "file first (a missing value gets its own bin and WOE).")
     return (f"A few extreme values set the scale of {len(outlying)} standardized "
             f"column(s): {named}. Standardized, each column's bulk is squeezed into a "
             "sliver of its range and barely moves the score. Cap such a column in the "
