@@ -102,15 +102,16 @@ def labelled_measures(raw: np.ndarray, pd_: np.ndarray, y: np.ndarray, t: float,
     """Labelled applicants the model never trained on (the out-of-time ones, or a scored
     file's): AUC, Gini and KS rank the model's own PDs `raw` (calibration's ties would lower
     them), None where `y` holds one class; mean PD, Brier, cost and confusion are of the
-    deployed PDs `pd_` at the deployed threshold `t`."""
+    deployed PDs `pd_` at the deployed threshold `t`; rates in float64."""
     both = 0 < y.sum() < len(y)
     ranked = pooled(raw, y) if both else dict.fromkeys(("auc", "auc_95", "gini", "ks"))
-    return {"applicants": int(len(y)), "bad_rate": float(np.mean(y)),
+    bad_rate = float(np.mean(y, dtype=np.float64))
+    return {"applicants": int(len(y)), "bad_rate": bad_rate,
             "mean_pd": float(np.mean(pd_)), "auc": ranked["auc"],
             "auc_95": ranked["auc_95"], "gini": ranked["gini"],
             "ks": ranked["ks"], "brier": brier_f64(pd_, y),
             "cost_per_applicant": expected_cost(pd_, y, t, cost_fn, cost_fp),
-            "cost_accept_all": cost_fn * float(np.mean(y)),
+            "cost_accept_all": cost_fn * bad_rate,
             "confusion": confusion(pd_, y, t)}
 
 
