@@ -262,31 +262,35 @@ def test_a_labelled_file_is_measured_on_its_own_labels(logistic_sweep, files, tm
 
 
 @pytest.mark.parametrize("labels, said", [
-    (["bad", "good", "unknown"], r"must have exactly two classes .* found 3"),
+    (["bad", "good", "unknown"], r"holds 'unknown' in 10 row\(s\), which the run never saw: "
+     r"its labels are 'bad' \(bad\) and 'good' \(good\); map those values to one of them"),
+    (["bad", "pending", "bad"], r"holds 'pending' in 10 row\(s\), which the run never saw"),
+    (["pending"] * 3, r"holds 'pending' in 30 row\(s\), which the run never saw"),
     (["bad", "good", None], r"is missing in \d+ row\(s\)"),
 ])
-def test_a_label_column_that_is_not_binary_is_refused_before_writing(
+def test_a_label_the_run_never_saw_is_refused_before_writing(
         labels, said, logistic_sweep, tmp_path):
-    """A label column with a third class, or a missing label, is refused as training
-    refuses it, naming the file and the column, with the fix; nothing is written."""
+    """Labels are the run's bad one or its good one, whatever the file's count of values: a
+    third value, a value beside the bad one, or one value on every row that is neither is
+    refused, naming the file, the column, the values and the fix; nothing is written."""
     frame = holdout(tmp_path, 30)
     frame["creditability"] = [labels[i % 3] for i in range(len(frame))]
     frame.to_csv(tmp_path / "new.csv", index=False)
     out = tmp_path / "out"
-    with pytest.raises(ValueError, match=r"--data .*new.csv.*: target column 'creditability' "
+    with pytest.raises(ValueError, match=r"--data .*new.csv.*: label column 'creditability' "
                                          + said + r".*remove the column to score"):
         score(ScoreConfig(run=str(logistic_sweep), data=str(tmp_path / "new.csv"),
                           out=str(out)))
     assert not out.exists()
 
 
-@pytest.mark.parametrize("value", ["bad", "good", "pending"])
-def test_a_label_column_of_one_value_is_scored_and_says_what_it_leaves_out(
+@pytest.mark.parametrize("value", ["bad", "good"])
+def test_a_label_column_of_one_class_is_scored_and_says_what_it_leaves_out(
         value, logistic_sweep, tmp_path):
-    """A vintage whose labels hold one value on every row is scored as the same file
-    without them (the same bytes); AUC, Gini and KS, which need both classes, are left out
-    with the reason in score.json and report.md. All bad: the bads, bad rate, mean PD,
-    Brier and log-loss still stand (numpy's); any other value is not guessed to be good."""
+    """A file whose labels hold one class on every row is scored as the same file without
+    them (the same bytes); AUC, Gini and KS, which need both classes, are left out with the
+    reason in score.json and report.md; the bads, bad rate, mean PD, Brier and log-loss
+    stand (numpy's), all bad or all good."""
     frame = holdout(tmp_path, 40)
     frame.drop(columns="creditability").to_csv(tmp_path / "new.csv", index=False)
     bare = score_with(logistic_sweep, tmp_path, tmp_path / "bare")
@@ -295,16 +299,45 @@ def test_a_label_column_of_one_value_is_scored_and_says_what_it_leaves_out(
     assert (out / "new_scores.csv").read_bytes() == (bare / "new_scores.csv").read_bytes()
     m = json.loads((out / "score.json").read_text())["labelled"]
     text = (out / "report.md").read_text()
-    said = f"the label column 'creditability' holds one value ({value!r}) on every row"
+    said = f"the label column 'creditability' holds one class ({value!r}) on every row"
     assert said in m["not_measured"] and said in text
     assert "AUC, Gini and KS" in text and "need both classes" in text and "ROC-AUC" not in text
-    if value != "bad":
-        assert "not the bad label 'bad'" in text and "bads" not in m and "bads" not in text
-        return
     p = pd.read_csv(out / "new_scores.csv")["pd"].to_numpy(np.float64)
-    assert (m["applicants"], m["bads"], m["bad_rate"]) == (40, 40, 1.0)
+    y = float(value == "bad")
+    assert (m["applicants"], m["bads"], m["bad_rate"]) == (40, 40 * y, y)
     assert m["auc"] is None and m["gini"] is None and m["ks"] is None
     assert m["mean_pd"] == pytest.approx(p.mean(), rel=1e-12)
-    assert m["brier"] == pytest.approx(np.mean((1 - p) ** 2), rel=1e-12)
-    assert m["log_loss"] == pytest.approx(-np.mean(np.log(p)), rel=1e-12)
-    assert "bad = 'bad'): 40 applicants, 40 bads; bad rate 1.0000" in text
+    assert m["brier"] == pytest.approx(np.mean((y - p) ** 2), rel=1e-12)
+    assert m["log_loss"] == pytest.approx(-np.mean(np.log(p if y else 1 - p)), rel=1e-12)
+    assert f"bad = 'bad', good = 'good'): 40 applicants, {40 * int(y)} bads; bad rate {y:.4f}" \
+        in text
+
+
+def test_the_model_file_records_the_good_label_and_an_older_one_reads_the_other_value(
+        logistic_sweep, tmp_path):
+    """The run records training's good label; a model file without it (an older fjax's)
+    reads a file's one value beside the bad label as good, and says so, but refuses two."""
+    from flax import serialization
+    from fjax.tasks.credit.model_file import read_model
+    assert read_model(logistic_sweep / MODEL_FILE).good_label == "good"
+    old = tmp_path / "old_run"
+    shutil.copytree(logistic_sweep, old)
+    saved = serialization.msgpack_restore((old / MODEL_FILE).read_bytes())
+    del saved["good_label"]
+    (old / MODEL_FILE).write_bytes(serialization.msgpack_serialize(saved))
+    assert read_model(old / MODEL_FILE).good_label is None
+    frame = holdout(tmp_path, 40)
+    y = (frame["creditability"] == "bad").to_numpy(np.float64)
+    frame.assign(creditability=np.where(y == 1, "bad", "repaid")).to_csv(tmp_path / "new.csv",
+                                                                       index=False)
+    out = score_with(old, tmp_path, tmp_path / "out")
+    m = json.loads((out / "score.json").read_text())["labelled"]
+    assert (m["good_label"], m["good_label_recorded"], m["bads"]) == ("repaid", False, y.sum())
+    assert "records no good label: the file's one other value is read as good" in \
+        (out / "report.md").read_text()
+    frame.assign(creditability=["bad", "repaid", "other", "bad"] * 10).to_csv(
+        tmp_path / "new.csv", index=False)
+    with pytest.raises(ValueError, match="holds 'other', 'repaid' besides the bad label 'bad'"
+                                         ".*records no good label"):
+        score(ScoreConfig(run=str(old), data=str(tmp_path / "new.csv"),
+                          out=str(tmp_path / "refused")))

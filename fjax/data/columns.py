@@ -303,6 +303,11 @@ def matches_label(values: pd.Series, label: str) -> np.ndarray:
     return as_text | (parsed == number)
 
 
+def other_label(values: pd.Series, positive: str) -> str:
+    """The class of a `binary_target`-checked label column that is not `positive` (its 0)."""
+    return str(pd.unique(values[~matches_label(values, positive)].astype(str))[0])
+
+
 def binary_target(df: pd.DataFrame, schema: TableSchema) -> np.ndarray:
     """f32[n] labels: 1 where the target equals the positive label, else 0."""
     column = schema.target

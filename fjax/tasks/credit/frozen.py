@@ -7,10 +7,11 @@ threshold and scale, read back exactly. The file is checked as `--data.score-pat
 (every feature column, numbers readable as numbers); missing values and categories the
 run never saw are scored as the training applicants' mix, as in the run, and counted.
 Where the file also holds the run's label column (a holdout, or a later vintage whose
-outcomes are known), it is checked as training checks it and the model is measured on
-those labels as the run measures its out-of-time applicants (`labelled_measures`), with
-the bad count and log-loss beside them. A column of one value on every row is scored all
-the same, with what needs both classes left out and why (`labelled_facts`).
+outcomes are known), the model is measured on those labels as the run measures its
+out-of-time applicants (`labelled_measures`), with the bad count and log-loss beside them.
+Each label must be the run's bad one or its good one (`file_labels`). One class on every
+row, a vintage with no bads yet, is scored all the same, with what needs both classes left
+out and why (`labelled_facts`).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ import pandas as pd
 from scipy.special import expit
 
 from fjax.config import to_dict
-from fjax.data.columns import binary_target, matches_label, spelled_as
 from fjax.config_fields import frozen_config
+from fjax.data.columns import matches_label, spelled_as
 from fjax.report.files import RunDir, markdown_table
 from fjax.stability import psi, psi_chance, psi_verdict
 from fjax.tasks.credit.data import read_applicants
@@ -61,30 +62,53 @@ def saved_model(run: Path) -> SavedModel:
 
 
 class Labels(NamedTuple):
-    """A scored file's labels: y f32[n] (1 = bad), None where they cannot be read as the
-    run's; one_value, the value on every row where the column holds only one."""
-    y: np.ndarray | None
-    one_value: str | None = None
+    """A scored file's labels: y f32[n] (1 = bad); good, the value read as good (None where
+    every row is bad and the model file records none), and whether the model file recorded
+    it (one saved by an older fjax did not)."""
+    y: np.ndarray
+    good: str | None
+    recorded: bool
 
 
 def file_labels(cfg: ScoreConfig, model: SavedModel, frame) -> Labels | None:
-    """The file's labels where it holds the run's label column, checked as a training run
-    checks it (none missing, two classes), None where it holds none. One value on every row
-    (a vintage with no bads yet) is no error: the run's bad label gives y of ones; any other
-    gives y None, since the run records no good label to read it as."""
-    schema = model.final.encoder.schema
+    """The file's labels where it holds the run's label column, None where it holds none.
+    Every label is the run's bad label or its good one (training's other class, recorded in
+    the model file); a model file without it (an older fjax's) reads the file's one value
+    other than the bad label as good. Any other value is refused, naming it."""
+    schema, good = model.final.encoder.schema, model.good_label
     if schema.target not in frame.columns:
         return None
     values = frame[schema.target]
-    classes = pd.unique(values.astype(str))
-    if len(classes) == 1 and not values.isna().any():
-        bad = matches_label(values, schema.positive)
-        return Labels(bad.astype(np.float32) if bad.all() else None, str(classes[0]))
-    try:
-        return Labels(binary_target(frame, schema))
-    except ValueError as err:
-        raise ValueError(f"--data {cfg.data!r}: {err}; or remove the column to score the "
-                         "file without measuring the model on it") from None
+    where = f"--data {cfg.data!r}: label column {schema.target!r}"
+    fix = "; or remove the column to score the file without measuring the model on it"
+    if values.isna().any():
+        rows = np.nonzero(values.isna().to_numpy())[0]
+        raise ValueError(f"{where} is missing in {len(rows)} row(s) (first at row "
+                         f"{values.index[rows[0]]}); label them{fix}")
+    bad = matches_label(values, schema.positive)
+    others = pd.Series(pd.unique(values[~bad].astype(str)))
+    if good is None and len(others) > 1:
+        raise ValueError(
+            f"{where} holds {listed(others)} besides the bad label {schema.positive!r}, and "
+            "the model file (saved by an older fjax) records no good label, so only one "
+            "other value can be read as good: map them to the bad label and one good "
+            f"value{fix}")
+    unseen = others[~matches_label(others, good)] if good is not None else others[:0]
+    if len(unseen):
+        rows = int((~bad & ~matches_label(values, good)).sum())
+        raise ValueError(
+            f"{where} holds {listed(unseen)} in {rows} row(s), which the run never saw: its "
+            f"labels are {schema.positive!r} (bad) and {good!r} (good); map those values to "
+            f"one of them{fix}")
+    read_good = good if good is not None else (others[0] if len(others) else None)
+    return Labels(bad.astype(np.float32), read_good, good is not None)
+
+
+def listed(values) -> str:
+    """Up to five values, quoted, sorted, and how many more."""
+    values = sorted(values)
+    more = f", ... ({len(values) - 5} more)" if len(values) > 5 else ""
+    return ", ".join(repr(v) for v in values[:5]) + more
 
 
 def labelled_facts(model: SavedModel, frame, new, labels: Labels) -> dict:
@@ -92,21 +116,19 @@ def labelled_facts(model: SavedModel, frame, new, labels: Labels) -> dict:
     applicants (`labelled_measures`: AUC, Gini and KS of the model's own PDs with DeLong's
     interval; Brier, cost and confusion of the deployed ones), plus the bads and the
     deployed PDs' log-loss (`log_loss_f64`), all in float64. One class on every row leaves
-    out what needs both (`not_measured` says why), and everything where it is not the bad."""
+    out what needs both (`not_measured` says why)."""
     final, data = model.final, model.config.data
-    column, bad = final.encoder.schema.target, final.encoder.schema.positive
-    facts = {"label_column": column, "bad_label": bad}
-    if labels.one_value is not None:
-        one = f"the label column {column!r} holds one value ({labels.one_value!r}) on every row"
+    column = final.encoder.schema.target
+    facts = {"label_column": column, "bad_label": final.encoder.schema.positive,
+             "good_label": labels.good, "good_label_recorded": labels.recorded}
+    y = labels.y
+    if not 0 < y.sum() < len(y):
+        one = final.encoder.schema.positive if y.all() else labels.good
         facts["not_measured"] = (
-            f"{one}, so AUC, Gini and KS are not measured: they need both classes"
-            if labels.y is not None else
-            f"{one}, not the bad label {bad!r}, and the run records no good label to read it "
-            "as, so the model is not measured: AUC, Gini and KS need both classes")
-    if labels.y is None:
-        return {**facts, "applicants": int(len(new))}
+            f"the label column {column!r} holds one class ({one!r}) on every row, so AUC, "
+            "Gini and KS are not measured: they need both classes")
     raw = expit(np.asarray(final.logits(final.encode(frame)), np.float64))
-    pd_, y = new["pd"].to_numpy(np.float64), labels.y
+    pd_ = new["pd"].to_numpy(np.float64)
     return {**facts, "bads": int(y.sum()),
             **labelled_measures(raw, pd_, y, model.threshold, data.cost_fn, data.cost_fp),
             "log_loss": log_loss_f64(pd_, y.astype(np.float64))}
@@ -163,9 +185,12 @@ def labelled_lines(m: dict | None) -> list[str]:
     """report.md's line on the model measured on the file's own labels (none without)."""
     if m is None:
         return []
-    said = f"measured on this file's own labels (`{m['label_column']}`, bad = {m['bad_label']!r})"
-    if "bads" not in m:
-        return [f"- Performance not measured: {m['not_measured']}."]
+    good = "" if m["good_label"] is None else f", good = {m['good_label']!r}"
+    said = (f"measured on this file's own labels (`{m['label_column']}`, bad = "
+            f"{m['bad_label']!r}{good})")
+    if not m["good_label_recorded"] and m["good_label"] is not None:
+        said += (" (the model file, saved by an older fjax, records no good label: the file's "
+                 "one other value is read as good; rerun the run to record it)")
     counts = (f"{m['applicants']} applicants, {m['bads']} bads; bad rate {m['bad_rate']:.4f} "
               f"against mean PD {m['mean_pd']:.4f}")
     if m["auc"] is None:

@@ -5,7 +5,8 @@ It holds the refitted model's parameters and everything that applies them: the r
 config and the chosen one (a sweep's best), the encoder fitted on the labelled applicants
 (with its column schema), the input shape, the reference applicant that reason codes are
 relative to, the calibrator, the decision threshold, the score scale, and the training
-applicants' scores (scores.csv's `score`, for the new applicants' PSI). One msgpack file
+applicants' scores (scores.csv's `score`, for the new applicants' PSI) and the label
+training read as good (a scored file's labels are read by it). One msgpack file
 (`flax.serialization`, as `Population.save`), written atomically by the run; the
 encoder and configs are JSON text inside it, which keeps every float64 digit.
 """
@@ -45,6 +46,7 @@ class SavedModel:
     threshold: float          # reject where the deployed PD >= threshold
     scale: ScoreScale
     train_scores: np.ndarray  # f64[n] the training applicants' scores
+    good_label: str | None = None  # training's other class; None: saved by an older fjax
 
 
 def calibrator_state(calibrator) -> dict:
@@ -80,6 +82,7 @@ def model_bytes(model: SavedModel) -> bytes:
         "threshold": float(model.threshold),
         "scale": {name: float(getattr(model.scale, name)) for name in SCALE_FIELDS},
         "train_scores": np.asarray(model.train_scores, np.float64),
+        **({} if model.good_label is None else {"good_label": model.good_label}),
     })
 
 
@@ -97,4 +100,5 @@ def read_model(path: Path) -> SavedModel:
     return SavedModel(config=from_json(Config, saved["config"]), final=final,
                       calibrator=calibrator_from(saved["calibrator"]),
                       threshold=float(saved["threshold"]), scale=ScoreScale(**saved["scale"]),
-                      train_scores=np.asarray(saved["train_scores"]))
+                      train_scores=np.asarray(saved["train_scores"]),
+                      good_label=saved.get("good_label"))

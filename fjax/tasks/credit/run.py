@@ -17,6 +17,7 @@ import pandas as pd
 from scipy.special import expit
 
 from fjax.config import read_values, to_dict
+from fjax.data.columns import other_label
 from fjax.decision import confusion, expected_cost
 from fjax.explain import MAX_STEPS, importance, top_reasons
 from fjax.intervals import auc_interval, rank_auc, rank_ks
@@ -364,7 +365,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     scores, imp, points, final_facts = write_scores(run_dir, config, data, final, oof, scale)
     train_scores = scores["score"].to_numpy()
     run_dir.bytes(MODEL_FILE, model_bytes(SavedModel(
-        config, final, oof.calibrator, oof.threshold, scale, train_scores)))
+        config, final, oof.calibrator, oof.threshold, scale, train_scores,
+        other_label(data.frame[data.schema.target], data.schema.positive))))
     n_train, n_val = ((m > 0).sum(axis=1).mean() for m in (data.folds.train, data.folds.val))
     with_psi = max(int(per_fold["psi"].notna().sum()), 1)   # the folds the mean reads
     chance_mean, chance_max = psi_chance_folds(train_scores, round(n_val), round(n_train),
