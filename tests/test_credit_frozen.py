@@ -266,7 +266,7 @@ def test_a_labelled_file_is_measured_on_its_own_labels(logistic_sweep, files, tm
      r"its labels are 'bad' \(bad\) and 'good' \(good\); map those values to one of them"),
     (["bad", "pending", "bad"], r"holds 'pending' in 10 row\(s\), which the run never saw"),
     (["pending"] * 3, r"holds 'pending' in 30 row\(s\), which the run never saw"),
-    (["bad", "good", None], r"is missing in \d+ row\(s\)"),
+    (["bad", "pending", None], r"holds 'pending' in 10 row\(s\), which the run never saw"),
 ])
 def test_a_label_the_run_never_saw_is_refused_before_writing(
         labels, said, logistic_sweep, tmp_path):
@@ -299,7 +299,8 @@ def test_a_label_column_of_one_class_is_scored_and_says_what_it_leaves_out(
     assert (out / "new_scores.csv").read_bytes() == (bare / "new_scores.csv").read_bytes()
     m = json.loads((out / "score.json").read_text())["labelled"]
     text = (out / "report.md").read_text()
-    said = f"the label column 'creditability' holds one class ({value!r}) on every row"
+    said = (f"the label column 'creditability' holds one class ({value!r}) on every "
+            "labelled row")
     assert said in m["not_measured"] and said in text
     assert "AUC, Gini and KS" in text and "need both classes" in text and "ROC-AUC" not in text
     p = pd.read_csv(out / "new_scores.csv")["pd"].to_numpy(np.float64)
@@ -341,3 +342,44 @@ def test_the_model_file_records_the_good_label_and_an_older_one_reads_the_other_
                                          ".*records no good label"):
         score(ScoreConfig(run=str(old), data=str(tmp_path / "new.csv"),
                           out=str(tmp_path / "refused")))
+
+
+def test_a_blank_label_column_scores_as_none_with_a_note(logistic_sweep, tmp_path):
+    """Outcomes not known yet: a label column blank on every row scores the file as the
+    same file without it (the same bytes), and says in one line that nothing was measured."""
+    frame = holdout(tmp_path, 40)
+    frame.drop(columns="creditability").to_csv(tmp_path / "new.csv", index=False)
+    bare = score_with(logistic_sweep, tmp_path, tmp_path / "bare")
+    frame.assign(creditability=np.nan).to_csv(tmp_path / "new.csv", index=False)
+    out = score_with(logistic_sweep, tmp_path, tmp_path / "blank")
+    assert (out / "new_scores.csv").read_bytes() == (bare / "new_scores.csv").read_bytes()
+    m = json.loads((out / "score.json").read_text())["labelled"]
+    said = "the label column 'creditability' is blank on every row (outcomes not known yet)"
+    assert said in m["not_measured"] and (m["applicants"], m["unlabelled"]) == (0, 40)
+    lines = [line for line in (out / "report.md").read_text().splitlines() if said in line]
+    assert lines == [f"- Performance not measured: {m['not_measured']}."]
+
+
+def test_a_partly_blank_label_column_is_measured_on_its_labelled_rows(logistic_sweep,
+                                                                      tmp_path):
+    """Every row is scored (the same bytes as without labels); the measures are those of
+    the labelled rows only (scikit-learn's), and the blank rows are counted and said."""
+    from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+    frame = holdout(tmp_path, 200)
+    frame.drop(columns="creditability").to_csv(tmp_path / "new.csv", index=False)
+    bare = score_with(logistic_sweep, tmp_path, tmp_path / "bare")
+    known = np.arange(200) % 5 != 0
+    frame.loc[~known, "creditability"] = np.nan
+    frame.to_csv(tmp_path / "new.csv", index=False)
+    out = score_with(logistic_sweep, tmp_path, tmp_path / "part")
+    assert (out / "new_scores.csv").read_bytes() == (bare / "new_scores.csv").read_bytes()
+    m = json.loads((out / "score.json").read_text())["labelled"]
+    y = (frame["creditability"][known] == "bad").to_numpy(np.float64)
+    p = pd.read_csv(out / "new_scores.csv")["pd"].to_numpy(np.float64)[known]
+    assert (m["applicants"], m["unlabelled"], m["bads"]) == (160, 40, int(y.sum()))
+    assert m["bad_rate"] == pytest.approx(int(y.sum()) / 160, rel=1e-12)
+    assert m["auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-12)   # Platt: monotone
+    assert m["brier"] == pytest.approx(brier_score_loss(y, p), abs=1e-12)
+    assert m["log_loss"] == pytest.approx(log_loss(y, p), abs=1e-12)
+    assert ("160 applicants (40 more, whose label is blank (outcomes not known yet), scored "
+            "but left out of these measures)") in (out / "report.md").read_text()

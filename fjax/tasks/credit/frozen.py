@@ -9,9 +9,10 @@ run never saw are scored as the training applicants' mix, as in the run, and cou
 Where the file also holds the run's label column (a holdout, or a later vintage whose
 outcomes are known), the model is measured on those labels as the run measures its
 out-of-time applicants (`labelled_measures`), with the bad count and log-loss beside them.
-Each label must be the run's bad one or its good one (`file_labels`). One class on every
-row, a vintage with no bads yet, is scored all the same, with what needs both classes left
-out and why (`labelled_facts`).
+Each label must be the run's bad one or its good one, or blank: an outcome not known yet,
+its row scored but not measured (`file_labels`). One class on every labelled row, a
+vintage with no bads yet, is scored all the same, with what needs both classes left out
+and why (`labelled_facts`).
 """
 
 from __future__ import annotations
@@ -62,9 +63,11 @@ def saved_model(run: Path) -> SavedModel:
 
 
 class Labels(NamedTuple):
-    """A scored file's labels: y f32[n] (1 = bad); good, the value read as good (None where
-    every row is bad and the model file records none), and whether the model file recorded
-    it (one saved by an older fjax did not)."""
+    """A scored file's labels: known bool[n], the rows with a label (a blank one is an
+    outcome not known yet); y f32[known.sum()] their labels (1 = bad); good, the value read
+    as good (None where none is) and whether the model file recorded it (one saved by an
+    older fjax did not)."""
+    known: np.ndarray
     y: np.ndarray
     good: str | None
     recorded: bool
@@ -74,17 +77,16 @@ def file_labels(cfg: ScoreConfig, model: SavedModel, frame) -> Labels | None:
     """The file's labels where it holds the run's label column, None where it holds none.
     Every label is the run's bad label or its good one (training's other class, recorded in
     the model file); a model file without it (an older fjax's) reads the file's one value
-    other than the bad label as good. Any other value is refused, naming it."""
+    other than the bad label as good. Any other value is refused, naming it; a blank label
+    (an outcome not known yet) leaves its row out of the measures, not out of the scores."""
     schema, good = model.final.encoder.schema, model.good_label
     if schema.target not in frame.columns:
         return None
-    values = frame[schema.target]
+    known = frame[schema.target].notna().to_numpy()
+    values = frame[schema.target][known]
     where = f"--data {cfg.data!r}: label column {schema.target!r}"
-    fix = "; or remove the column to score the file without measuring the model on it"
-    if values.isna().any():
-        rows = np.nonzero(values.isna().to_numpy())[0]
-        raise ValueError(f"{where} is missing in {len(rows)} row(s) (first at row "
-                         f"{values.index[rows[0]]}); label them{fix}")
+    fix = ("; leave a label blank where the outcome is not known yet, or remove the column "
+           "to score the file without measuring the model on it")
     bad = matches_label(values, schema.positive)
     others = pd.Series(pd.unique(values[~bad].astype(str)))
     if good is None and len(others) > 1:
@@ -101,7 +103,7 @@ def file_labels(cfg: ScoreConfig, model: SavedModel, frame) -> Labels | None:
             f"labels are {schema.positive!r} (bad) and {good!r} (good); map those values to "
             f"one of them{fix}")
     read_good = good if good is not None else (others[0] if len(others) else None)
-    return Labels(bad.astype(np.float32), read_good, good is not None)
+    return Labels(known, bad.astype(np.float32), read_good, good is not None)
 
 
 def listed(values) -> str:
@@ -115,20 +117,26 @@ def labelled_facts(model: SavedModel, frame, new, labels: Labels) -> dict:
     """The model measured on the file's own labels, as the run measures its out-of-time
     applicants (`labelled_measures`: AUC, Gini and KS of the model's own PDs with DeLong's
     interval; Brier, cost and confusion of the deployed ones), plus the bads and the
-    deployed PDs' log-loss (`log_loss_f64`), all in float64. One class on every row leaves
-    out what needs both (`not_measured` says why)."""
+    deployed PDs' log-loss (`log_loss_f64`), all in float64, on the rows with a label
+    (`unlabelled` counts the others). One class leaves out what needs both, and no label
+    at all everything (`not_measured` says why)."""
     final, data = model.final, model.config.data
     column = final.encoder.schema.target
     facts = {"label_column": column, "bad_label": final.encoder.schema.positive,
              "good_label": labels.good, "good_label_recorded": labels.recorded}
-    y = labels.y
+    y, known = labels.y, labels.known
+    if not known.any():
+        return {**facts, "applicants": 0, "unlabelled": int(len(known)), "not_measured": (
+            f"the label column {column!r} is blank on every row (outcomes not known yet), so "
+            "the model is not measured on it")}
+    facts["unlabelled"] = int((~known).sum())
     if not 0 < y.sum() < len(y):
         one = final.encoder.schema.positive if y.all() else labels.good
         facts["not_measured"] = (
-            f"the label column {column!r} holds one class ({one!r}) on every row, so AUC, "
-            "Gini and KS are not measured: they need both classes")
-    raw = expit(np.asarray(final.logits(final.encode(frame)), np.float64))
-    pd_ = new["pd"].to_numpy(np.float64)
+            f"the label column {column!r} holds one class ({one!r}) on every labelled row, "
+            "so AUC, Gini and KS are not measured: they need both classes")
+    raw = expit(np.asarray(final.logits(final.encode(frame)), np.float64))[known]
+    pd_ = new["pd"].to_numpy(np.float64)[known]
     return {**facts, "bads": int(y.sum()),
             **labelled_measures(raw, pd_, y, model.threshold, data.cost_fn, data.cost_fp),
             "log_loss": log_loss_f64(pd_, y.astype(np.float64))}
@@ -185,14 +193,18 @@ def labelled_lines(m: dict | None) -> list[str]:
     """report.md's line on the model measured on the file's own labels (none without)."""
     if m is None:
         return []
+    if "bads" not in m:
+        return [f"- Performance not measured: {m['not_measured']}."]
     good = "" if m["good_label"] is None else f", good = {m['good_label']!r}"
     said = (f"measured on this file's own labels (`{m['label_column']}`, bad = "
             f"{m['bad_label']!r}{good})")
     if not m["good_label_recorded"] and m["good_label"] is not None:
         said += (" (the model file, saved by an older fjax, records no good label: the file's "
                  "one other value is read as good; rerun the run to record it)")
-    counts = (f"{m['applicants']} applicants, {m['bads']} bads; bad rate {m['bad_rate']:.4f} "
-              f"against mean PD {m['mean_pd']:.4f}")
+    blank = (f" ({m['unlabelled']} more, whose label is blank (outcomes not known yet), "
+             "scored but left out of these measures)" if m["unlabelled"] else "")
+    counts = (f"{m['applicants']} applicants{blank}, {m['bads']} bads; bad rate "
+              f"{m['bad_rate']:.4f} against mean PD {m['mean_pd']:.4f}")
     if m["auc"] is None:
         return [f"- Performance, {said}: {counts}; Brier {m['brier']:.4f}; log-loss "
                 f"{m['log_loss']:.4f}, of the deployed PDs; {m['not_measured']}."]
