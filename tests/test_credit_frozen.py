@@ -213,6 +213,15 @@ def holdout(tmp_path, rows=300):
     return full.drop(full.sample(240, random_state=1).index).iloc[:rows].reset_index(drop=True)
 
 
+def own_pds(run_dir, csv):
+    """f64[n] the saved model's own (uncalibrated) PDs of the file's applicants: the raw
+    scores AUC, Gini and KS rank, read from model.msgpack's parameters."""
+    from scipy.special import expit
+    from fjax.tasks.credit.model_file import read_model
+    final = read_model(run_dir / MODEL_FILE).final
+    return expit(np.asarray(final.logits(final.encode(pd.read_csv(csv))), np.float64))
+
+
 def delong_95(scores, y):
     """DeLong's 95% AUC interval from the pairwise comparison matrix (numpy, float64)."""
     pos, neg = scores[y == 1], scores[y == 0]
@@ -226,9 +235,9 @@ def delong_95(scores, y):
 def test_a_labelled_file_is_measured_on_its_own_labels(logistic_sweep, files, tmp_path):
     """A holdout with the run's label column (spelled in another case): score.json's
     `labelled` and report.md give rows, bads, bad rate, mean PD, AUC with DeLong's interval,
-    Gini, KS, Brier and log-loss, each as scikit-learn or numpy computes it from
-    new_scores.csv's PDs (Platt's slope > 0: the deployed PDs rank as the model's own);
-    the scores are those of the same file without labels, whose outputs say nothing of
+    Gini, KS, Brier and log-loss, each as scikit-learn or numpy computes it: the ranks from
+    the model's own PDs (as the code ranks them), the rest from new_scores.csv's PDs; the
+    scores are those of the same file without labels, whose outputs say nothing of
     them."""
     from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
     frame = holdout(tmp_path)
@@ -247,12 +256,14 @@ def test_a_labelled_file_is_measured_on_its_own_labels(logistic_sweep, files, tm
     assert (m["applicants"], m["bads"]) == (300, int(y.sum())) and 0 < y.sum() < 300
     assert m["bad_rate"] == pytest.approx(int(y.sum()) / 300, rel=1e-12)   # a hand count
     assert m["mean_pd"] == pytest.approx(p.mean(), rel=1e-12)
-    auc = roc_auc_score(y, p)
+    raw = own_pds(logistic_sweep, tmp_path / "new.csv")
+    auc = roc_auc_score(y, raw)
     assert m["auc"] == pytest.approx(auc, abs=1e-12)
     assert m["gini"] == pytest.approx(2 * auc - 1, abs=1e-12)
-    np.testing.assert_allclose(m["auc_95"], delong_95(p, y), atol=1e-12)
-    cuts = np.unique(p)
-    ks = np.max(np.abs((p[y == 1][:, None] <= cuts).mean(0) - (p[y == 0][:, None] <= cuts).mean(0)))
+    np.testing.assert_allclose(m["auc_95"], delong_95(raw, y), atol=1e-12)
+    cuts = np.unique(raw)
+    ks = np.max(np.abs((raw[y == 1][:, None] <= cuts).mean(0)
+                       - (raw[y == 0][:, None] <= cuts).mean(0)))
     assert m["ks"] == pytest.approx(ks, abs=1e-12)
     assert m["brier"] == pytest.approx(brier_score_loss(y, p), abs=1e-12)
     assert m["log_loss"] == pytest.approx(log_loss(y, p), abs=1e-12)
@@ -378,8 +389,26 @@ def test_a_partly_blank_label_column_is_measured_on_its_labelled_rows(logistic_s
     p = pd.read_csv(out / "new_scores.csv")["pd"].to_numpy(np.float64)[known]
     assert (m["applicants"], m["unlabelled"], m["bads"]) == (160, 40, int(y.sum()))
     assert m["bad_rate"] == pytest.approx(int(y.sum()) / 160, rel=1e-12)
-    assert m["auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-12)   # Platt: monotone
+    raw = own_pds(logistic_sweep, tmp_path / "new.csv")[known]
+    assert m["auc"] == pytest.approx(roc_auc_score(y, raw), abs=1e-12)
     assert m["brier"] == pytest.approx(brier_score_loss(y, p), abs=1e-12)
     assert m["log_loss"] == pytest.approx(log_loss(y, p), abs=1e-12)
     assert ("160 applicants (40 more, whose label is blank (outcomes not known yet), scored "
             "but left out of these measures)") in (out / "report.md").read_text()
+
+
+def test_an_isotonic_models_auc_ranks_its_own_pds_not_the_tied_deployed_ones(files, tmp_path):
+    """Isotonic calibration ties the deployed PDs (a step function), so their AUC differs:
+    the labelled AUC, Gini and KS are scikit-learn's on the model's own PDs, as the run's."""
+    from sklearn.metrics import roc_auc_score
+    run_dir = small_run(files, tmp_path / "iso", scorecard=ScorecardConfig(calibration="isotonic"))
+    holdout(tmp_path).to_csv(tmp_path / "new.csv", index=False)
+    out = score_with(run_dir, tmp_path, tmp_path / "out")
+    m = json.loads((out / "score.json").read_text())["labelled"]
+    y = (holdout(tmp_path)["creditability"] == "bad").to_numpy(np.float64)
+    p = pd.read_csv(out / "new_scores.csv")["pd"].to_numpy(np.float64)
+    raw = own_pds(run_dir, tmp_path / "new.csv")
+    assert len(np.unique(p)) < len(np.unique(raw))   # the deployed PDs tie
+    assert m["auc"] == pytest.approx(roc_auc_score(y, raw), abs=1e-12)
+    assert abs(roc_auc_score(y, p) - m["auc"]) > 1e-6
+    assert m["gini"] == pytest.approx(2 * roc_auc_score(y, raw) - 1, abs=1e-12)
