@@ -10,9 +10,9 @@ Where the file also holds the run's label column (a holdout, or a later vintage 
 outcomes are known), the model is measured on those labels as the run measures its
 out-of-time applicants (`labelled_measures`), with the bad count and log-loss beside them.
 Each label must be the run's bad one or its good one, or blank: an outcome not known yet,
-its row scored but not measured (`file_labels`). One class on every labelled row, a
-vintage with no bads yet, is scored all the same, with what needs both classes left out
-and why (`labelled_facts`).
+its row scored but not measured (`file_labels`). One class on every labelled row (a file
+of defaulted accounts only, say) is measured without what needs both classes, which the
+outputs say (`labelled_facts`).
 """
 
 from __future__ import annotations
