@@ -1129,7 +1129,7 @@ def test_platt_calibrated_points_read_as_the_deployed_odds(final_with_holes):
     platt = fit_platt(expit(np.asarray(z, np.float64) / 2 - 1), data.y)  # a far from 1
     assert abs(platt.a - 1) > 0.3
     scale = deployed_scale(ScorecardConfig(calibration="platt"), platt)
-    out, contrib, names, ref_logit, _ = scored(final, data.frame, platt, 0.5, scale, k=2)
+    out, contrib, names, ref_logit, *_ = scored(final, data.frame, platt, 0.5, scale, k=2)
     np.testing.assert_allclose(hand_pd(out["score"]), out["pd"], rtol=1e-9)
     points, base = points_table(final, data.frame, scale), scale.from_logit(ref_logit)
     np.testing.assert_allclose(base + scale.points(contrib).sum(axis=1), out["score"],

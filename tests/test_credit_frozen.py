@@ -412,3 +412,17 @@ def test_an_isotonic_models_auc_ranks_its_own_pds_not_the_tied_deployed_ones(fil
     assert m["auc"] == pytest.approx(roc_auc_score(y, raw), abs=1e-12)
     assert abs(roc_auc_score(y, p) - m["auc"]) > 1e-6
     assert m["gini"] == pytest.approx(2 * roc_auc_score(y, raw) - 1, abs=1e-12)
+
+
+def test_a_labelled_file_is_encoded_once(logistic_sweep, tmp_path, monkeypatch):
+    """The scores and the labelled measures share one encoding of the file (the model's own
+    PDs come with the scores), not one each."""
+    from fjax.tasks.credit.final import FinalModel
+    calls = []
+    encode = FinalModel.encode
+    monkeypatch.setattr(FinalModel, "encode", lambda self, frame: calls.append(len(frame))
+                        or encode(self, frame))
+    holdout(tmp_path, 50).to_csv(tmp_path / "new.csv", index=False)
+    out = score_with(logistic_sweep, tmp_path, tmp_path / "out")
+    assert "bads" in json.loads((out / "score.json").read_text())["labelled"]
+    assert calls == [50]

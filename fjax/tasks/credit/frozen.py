@@ -23,7 +23,6 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
 from fjax.config import to_dict
 from fjax.config_fields import frozen_config
@@ -33,7 +32,7 @@ from fjax.stability import psi, psi_chance, psi_verdict
 from fjax.tasks.credit.data import read_applicants
 from fjax.tasks.credit.model_file import SavedModel, read_model
 from fjax.tasks.credit.oof import log_loss_f64
-from fjax.tasks.credit.report import interval_text
+from fjax.tasks.credit.report import ranked_text
 from fjax.tasks.credit.run import describe, labelled_measures
 from fjax.tasks.credit.scoring import score_new
 from fjax.tasks.experiment import setup_lines, warned_setup_changes
@@ -113,10 +112,10 @@ def listed(values) -> str:
     return ", ".join(repr(v) for v in values[:5]) + more
 
 
-def labelled_facts(model: SavedModel, frame, new, labels: Labels) -> dict:
+def labelled_facts(model: SavedModel, new, raw: np.ndarray, labels: Labels) -> dict:
     """The model measured on the file's own labels, as the run measures its out-of-time
-    applicants (`labelled_measures`: AUC, Gini and KS of the model's own PDs with DeLong's
-    interval; Brier, cost and confusion of the deployed ones), plus the bads and the
+    applicants (`labelled_measures`: AUC, Gini and KS of the model's own PDs `raw` with
+    DeLong's interval; Brier, cost and confusion of the deployed ones), plus the bads and the
     deployed PDs' log-loss (`log_loss_f64`), all in float64, on the rows with a label
     (`unlabelled` counts the others). One class leaves out what needs both, and no label
     at all everything (`not_measured` says why)."""
@@ -135,22 +134,21 @@ def labelled_facts(model: SavedModel, frame, new, labels: Labels) -> dict:
         facts["not_measured"] = (
             f"the label column {column!r} holds one class ({one!r}) on every labelled row, "
             "so AUC, Gini and KS are not measured: they need both classes")
-    raw = expit(np.asarray(final.logits(final.encode(frame)), np.float64))[known]
-    pd_ = new["pd"].to_numpy(np.float64)[known]
+    raw, pd_ = raw[known], new["pd"].to_numpy(np.float64)[known]
     return {**facts, "bads": int(y.sum()),
             **labelled_measures(raw, pd_, y, model.threshold, data.cost_fn, data.cost_fp),
             "log_loss": log_loss_f64(pd_, y.astype(np.float64))}
 
 
-def score_facts(cfg: ScoreConfig, model: SavedModel, frame, new,
+def score_facts(cfg: ScoreConfig, model: SavedModel, frame, new, raw: np.ndarray,
                 labels: Labels | None = None) -> dict:
     """What score.json records: where the model and applicants came from (with their
     SHA-256), the decisions, the PSI against the training applicants' scores, the
     values the run never saw and, where the file holds the run's labels (`labels`), the
-    model measured on them (`labelled`)."""
+    model (its own PDs `raw`, and the deployed ones) measured on them (`labelled`)."""
     run, scores = Path(cfg.run), new["score"].to_numpy()
     labelled = {} if labels is None else {
-        "labelled": labelled_facts(model, frame, new, labels)}
+        "labelled": labelled_facts(model, new, raw, labels)}
     return {"run": str(run), "model_file": str(run / MODEL_FILE),
             "model_sha256": sha256(run / MODEL_FILE),
             "model": describe(model.final.config), "data": cfg.data,
@@ -208,11 +206,8 @@ def labelled_lines(m: dict | None) -> list[str]:
     if m["auc"] is None:
         return [f"- Performance, {said}: {counts}; Brier {m['brier']:.4f}; log-loss "
                 f"{m['log_loss']:.4f}, of the deployed PDs; {m['not_measured']}."]
-    gini_95 = None if m["auc_95"] is None else [2 * a - 1 for a in m["auc_95"]]
     return [
-        f"- Performance, {said}: {counts}; ROC-AUC {m['auc']:.4f}, 95% "
-        f"interval {interval_text(m['auc_95'])} (DeLong); Gini {m['gini']:.4f}, 95% interval "
-        f"{interval_text(gini_95)}; KS {m['ks']:.4f}; Brier {m['brier']:.4f}; log-loss "
+        f"- Performance, {said}: {counts}; {ranked_text(m)}; Brier {m['brier']:.4f}; log-loss "
         f"{m['log_loss']:.4f}. AUC, Gini and KS rank the model's own PDs, the rest are of "
         "the deployed PDs, as the run's out-of-time test measures them."]
 
@@ -227,13 +222,13 @@ def score(cfg: ScoreConfig) -> Path:
     frame = spelled_as(frame, [model.final.encoder.schema.target])
     labels = file_labels(cfg, model, frame)
     out = out_folder(cfg.out, run)   # bad input fails before anything is written
-    new = score_new(model.config, frame, model.final, model.calibrator, model.threshold,
+    new, raw = score_new(model.config, frame, model.final, model.calibrator, model.threshold,
                     model.scale)
     folder = RunDir(out)
     folder.remove(*OUTPUTS)
     folder.json("config.json", to_dict(cfg))
     folder.csv("new_scores.csv", new)
-    facts = score_facts(cfg, model, frame, new, labels)
+    facts = score_facts(cfg, model, frame, new, raw, labels)
     folder.json("score.json", {**facts, "run_config": to_dict(model.config),
                                "timings_s": {"total": time.perf_counter() - t_start}})
     folder.text("report.md", score_note(facts, new))

@@ -169,16 +169,21 @@ def interval_text(bounds: list[float] | None) -> str:
     return "n/a" if bounds is None else f"{bounds[0]:.3f} to {bounds[1]:.3f}"
 
 
-def pooled_auc_line(metrics: dict) -> str:
-    """The pooled out-of-fold AUC with its sampling interval, and the Gini (2 AUC - 1)
-    with the same interval mapped, which a validator quotes more often than the AUC."""
-    p = metrics["cv"]["pooled_out_of_fold"]
+def ranked_text(p: dict, delong: str = "") -> str:
+    """An AUC with its DeLong interval (`delong` said after the name), and the Gini
+    (2 AUC - 1) with the same interval mapped, which a validator quotes more often; KS."""
     gini_95 = None if p["auc_95"] is None else [2 * a - 1 for a in p["auc_95"]]
-    return (f"Pooled out of fold (every applicant's PD from the members that never saw it): "
-            f"ROC-AUC {p['auc']:.4f}, 95% interval {interval_text(p['auc_95'])} (DeLong: the "
-            "sampling error of an AUC on this many good and bad applicants; the +/- above "
-            f"is the spread of single folds); Gini {p['gini']:.4f}, 95% interval "
-            f"{interval_text(gini_95)}; KS {p['ks']:.4f}.")
+    return (f"ROC-AUC {p['auc']:.4f}, 95% interval {interval_text(p['auc_95'])} "
+            f"(DeLong{delong}); Gini {p['gini']:.4f}, 95% interval {interval_text(gini_95)}; "
+            f"KS {p['ks']:.4f}")
+
+
+def pooled_auc_line(metrics: dict) -> str:
+    """The pooled out-of-fold AUC, Gini and KS (`ranked_text`) with their sampling error."""
+    return ("Pooled out of fold (every applicant's PD from the members that never saw it): "
+            + ranked_text(metrics["cv"]["pooled_out_of_fold"],
+                          ": the sampling error of an AUC on this many good and bad "
+                          "applicants; the +/- above is the spread of single folds") + ".")
 
 
 def recalibration_advice(calibration: str) -> str:

@@ -14,7 +14,6 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
 from fjax.config import read_values, to_dict
 from fjax.data.columns import other_label
@@ -211,9 +210,10 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
     `resumed` the epoch each population's checkpoint restored (`resumed_epochs`);
     `withheld` the rejected applicants a scorecard.no_reasons attribute was a principal
     reason for; `coded` the numeric columns that look like codes; `outlying` those a few
-    extreme values scale (`outlying_numbers`), noted as the encoding reads them; `age_unchecked`
-    data.age_column where the model does not score it; `optimum_points` the most points a
-    logistic refit's score moves when solved to its objective's optimum (`optimum_gap`);
+    extreme values scale (`outlying_numbers`), noted as the encoding reads them;
+    `age_unchecked` data.age_column where the model does not score it; `optimum_points` the
+    most points a logistic refit's score moves when solved to its objective's optimum
+    (`optimum_gap`);
     `completeness` an MLP's largest integrated-gradient completeness error (logit);
     `missing` each input's missing values among the `rows` labelled ones (`missing_counts`)."""
     notes = [f"{members} members ({config.sweep.folds} folds x {configs} configurations x "
@@ -377,16 +377,15 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                  "psi_train_vs_val_max": float(per_fold["psi"].max()),
                  "psi_train_vs_val_max_chance_95": chance_max}
     if config.data.score_path:
-        new = score_new(config, data.new, final, oof.calibrator, oof.threshold, scale)
+        new, _ = score_new(config, data.new, final, oof.calibrator, oof.threshold, scale)
         run_dir.csv("new_scores.csv", new)
         stability["psi_new_applicants"] = psi(train_scores, new["score"].to_numpy())
         stability["psi_new_applicants_chance_95"] = psi_chance(train_scores, len(new))
         stability["new_applicants_unseen_values"] = final.encoder.unseen(data.new)
     later = later_raw = None
     if data.later is not None:
-        later = score_new(config, data.later, final, oof.calibrator, oof.threshold, scale,
-                          ids=data.later_ids)
-        later_raw = expit(np.asarray(final.logits(final.encode(data.later)), np.float64))
+        later, later_raw = score_new(config, data.later, final, oof.calibrator, oof.threshold,
+                                     scale, ids=data.later_ids)
         later.insert(1, config.data.target, data.later[config.data.target].astype(str).to_numpy())
         later.insert(2, config.data.date_column, data.later[config.data.date_column].to_numpy())
         run_dir.csv("out_of_time_scores.csv", later)
@@ -481,7 +480,7 @@ def write_scores(run_dir: RunDir, config: Config, data: CreditData, final: Final
     scores.csv (with the out-of-fold PD beside the in-sample one), importance.csv, the
     logistic model's scorecard.csv and encoder.json. Returns (scores, importance,
     scorecard points or None, the facts for metrics.json's "final")."""
-    scores, contrib, names, ref_logit, completeness = scored(
+    scores, contrib, names, ref_logit, completeness, _ = scored(
         final, data.frame, oof.calibrator, oof.threshold, scale, config.scorecard.reasons,
         config.scorecard.no_reasons)
     scores.insert(0, "applicant", data.ids)

@@ -41,14 +41,15 @@ def refuse_backward_platt(calibrator, oof_auc: float) -> None:
 
 def scored(final: FinalModel, frame: pd.DataFrame, calibrator, threshold: float,
            scale: ScoreScale, k: int, skip: tuple[str, ...] = ()
-           ) -> tuple[pd.DataFrame, np.ndarray, list[str], float, float]:
+           ) -> tuple[pd.DataFrame, np.ndarray, list[str], float, float, np.ndarray]:
     """Per applicant: PD, score, decision and reason codes (none of `skip`); plus the
-    contributions, their names, the reference applicant's logit and the largest
-    completeness error."""
+    contributions, their names, the reference applicant's logit, the largest
+    completeness error and f64[n] the model's own PDs (before calibration: AUC ranks them)."""
     x = final.encode(frame)
     z = final.logits(x)
     names, contrib, ref_logit = attributions(final, x)
-    pd_ = calibrator(expit(np.asarray(z, np.float64)))
+    raw = expit(np.asarray(z, np.float64))
+    pd_ = calibrator(raw)
     out = pd.DataFrame({"pd": pd_, "score": scale.from_logit(z),
                         "decision": np.where(pd_ >= threshold, "reject", "accept")})
     reasons = top_reasons(contrib, names, k, skip)
@@ -59,7 +60,7 @@ def scored(final: FinalModel, frame: pd.DataFrame, calibrator, threshold: float,
         out[f"points_{i + 1}"] = [float(scale.points(r[i][1])) if len(r) > i else np.nan
                                   for r in reasons]
     completeness = float(np.max(np.abs(contrib.sum(axis=1) - (z - ref_logit))))
-    return out, contrib, names, ref_logit, completeness
+    return out, contrib, names, ref_logit, completeness, raw
 
 
 def reason_values(frame: pd.DataFrame, attributes: list[str]) -> list[str]:
@@ -78,14 +79,15 @@ def shown(value) -> str:
 
 def score_new(config: Config, frame: pd.DataFrame, final: FinalModel, calibrator,
               threshold: float, scale: ScoreScale, ids: np.ndarray | None = None
-              ) -> pd.DataFrame:
+              ) -> tuple[pd.DataFrame, np.ndarray]:
     """Applicants the final model never saw (`data.score_path`'s, or the out-of-time
     ones), scored like the training ones, under `ids` (default: their id column, else
-    their row in `frame`)."""
+    their row in `frame`); and f64[n] the model's own PDs of them (`scored`'s)."""
     sc = config.scorecard
-    out = scored(final, frame, calibrator, threshold, scale, sc.reasons, sc.no_reasons)[0]
+    out, *_, raw = scored(final, frame, calibrator, threshold, scale, sc.reasons,
+                          sc.no_reasons)
     if ids is None:
         ids = frame[config.data.id_column].to_numpy() if config.data.id_column \
             else np.arange(len(frame))
     out.insert(0, "applicant", ids)
-    return out
+    return out, raw
