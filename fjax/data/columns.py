@@ -177,14 +177,16 @@ DATE_SHAPES = (r"\d{4}[-/.]\d{1,2}([-/.]\d{1,2})?\b|\d{1,2}[-/.]\d{1,2}[-/.]\d{4
 
 def _looks_like_dates(series: pd.Series) -> bool:
     """Dates (a datetime column, or text most of which is shaped as `DATE_SHAPES` and
-    reads as dates): as a category, every later applicant's date would be unknown."""
+    reads as dates): as a category, every later applicant's date would be unknown. Read
+    as UTC, so times with several UTC offsets (a daylight-saving change) are dates too."""
     if pd.api.types.is_datetime64_any_dtype(series):
         return True
     present = series.dropna().astype(str).str.strip()
     shaped = present.str.match(DATE_SHAPES)
     if present.empty or shaped.mean() < NUMERIC_SHARE:
         return False
-    return pd.to_datetime(present[shaped], errors="coerce", format="mixed").notna().mean() >= 0.9
+    dates = pd.to_datetime(present[shaped], errors="coerce", format="mixed", utc=True)
+    return dates.notna().mean() >= 0.9
 
 
 ID_MIN_ROWS = 20   # fewer rows: a text column distinct in every row may be a real category
