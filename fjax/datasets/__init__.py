@@ -86,10 +86,11 @@ def _reason(err: Exception) -> str:
     return str(err).split(". You might want")[0].split("\n")[0]
 
 
-def _quiet_to_datetime(column: pd.Series, **kw) -> pd.Series:
-    """`pd.to_datetime` without pandas' warning to pass `dayfirst=`, which fjax sets
-    itself (`day_first`) and its readers do not take; several UTC offsets without
-    `utc=True` raise, as from pandas 3 (pandas 2 gave objects, with a warning)."""
+def _to_datetime_one_offset(column: pd.Series, **kw) -> pd.Series:
+    """`pd.to_datetime`, refusing several UTC offsets without `utc=True` on every pandas
+    (pandas 2 gave objects; its callers catch the refusal, and `read_dates` then reads
+    with `utc=True`, so no message quotes it), without pandas' warning to pass
+    `dayfirst=`, which fjax sets itself (`day_first`) and its readers do not take."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Parsing dates in", UserWarning)
         warnings.filterwarnings("ignore", ".*mixed time zones", FutureWarning)
@@ -151,7 +152,7 @@ def read_dates(column: pd.Series, described: str, fix: str = "",
     first = bool(day_first(column, described, fix))
     text = _zone_names_as_offsets(column) if _zone_named(column) else column
     try:
-        dates = _quiet_to_datetime(text, dayfirst=first)
+        dates = _to_datetime_one_offset(text, dayfirst=first)
     except (ValueError, TypeError) as err:
         try:   # several offsets
             dates = _as_utc(text, first)
@@ -252,7 +253,7 @@ def _written_clocks(column: pd.Series, first: bool) -> pd.Series | None:
     dates); None when they do not read back without their offsets."""
     text = column.astype(str).str.replace(WRITTEN_OFFSET, r"\1", regex=True)
     try:
-        wall = _quiet_to_datetime(text, dayfirst=first)
+        wall = _to_datetime_one_offset(text, dayfirst=first)
     except (ValueError, TypeError):
         try:
             wall = pd.to_datetime(text, format="ISO8601")
@@ -292,7 +293,7 @@ def _as_utc(column: pd.Series, first: bool) -> pd.Series:
     dates); as ISO 8601 where pandas' inference fails, also times with and without one,
     those apart (pandas 2 gives a time without one the last offset it read)."""
     try:
-        return _quiet_to_datetime(column, utc=True, dayfirst=first)
+        return _to_datetime_one_offset(column, utc=True, dayfirst=first)
     except (ValueError, TypeError):
         text, written = _zone_names_as_offsets(column), writes_offset(column)
         if written.all() or not written.any():
@@ -324,7 +325,8 @@ def _zone_named(column: pd.Series) -> bool:
 def _first_unparseable(column: pd.Series, first: bool) -> str:
     """'row i: value' of the first value of `column` that reads as no date even on its own
     (`first`: day-first dates), so a refusal names it; '' where each one reads."""
-    each = _quiet_to_datetime(column, utc=True, dayfirst=first, format="mixed", errors="coerce")
+    each = _to_datetime_one_offset(column, utc=True, dayfirst=first, format="mixed",
+                                   errors="coerce")
     bad = np.flatnonzero(each.isna().to_numpy() & column.notna().to_numpy())
     return f"row {bad[0]}: {column.iloc[bad[0]]!r}" if len(bad) else ""
 
