@@ -191,8 +191,13 @@ def _one_clock(column: pd.Series, clocks: pd.Series, utc: pd.Series) -> bool:
     10:00), which are still one clock, not a mix of offsets."""
     if (clocks - utc.dt.tz_localize(None)).nunique() > 1:
         return False
+    return _offsets_on_all_or_none(column)   # 08:15 among 09:30Z: a mix
+
+
+def _offsets_on_all_or_none(column: pd.Series) -> bool:
+    """Whether text `column` writes a UTC offset on every time it holds, or on none."""
     written = writes_offset(column.dropna())
-    return bool(written.all() or not written.any())   # 08:15 among 09:30Z: a mix
+    return bool(written.all() or not written.any())
 
 
 def _warn_mixed_offsets(described: str, local_days: str) -> None:
@@ -295,9 +300,10 @@ def _as_utc(column: pd.Series, first: bool) -> pd.Series:
     try:
         return _to_datetime_one_offset(column, utc=True, dayfirst=first)
     except (ValueError, TypeError):
-        text, written = _zone_names_as_offsets(column), writes_offset(column)
-        if written.all() or not written.any():
+        text = _zone_names_as_offsets(column)
+        if _offsets_on_all_or_none(column):
             return pd.to_datetime(text, utc=True, format="ISO8601")
+        written = writes_offset(column)
         with_offset, without = (pd.to_datetime(text.where(rows), utc=True, format="ISO8601")
                                 for rows in (written, ~written))
         return with_offset.where(written, without)
@@ -317,9 +323,8 @@ def _zone_names_as_offsets(column: pd.Series) -> pd.Series:
 def _zone_named(column: pd.Series) -> bool:
     """Whether text `column`'s first time ends in GMT or UTC: pandas infers a format from
     it, and before 3.1 one that reads the name as literal text, so naive times."""
-    present = column.dropna()
-    return (not present.empty and isinstance(present.iloc[0], str)
-            and bool(ZONE_NAME.search(present.iloc[0])))
+    return (pd.api.types.infer_dtype(column, skipna=True) == "string"
+            and bool(ZONE_NAME.search(column.dropna().iloc[0])))
 
 
 def _first_unparseable(column: pd.Series, first: bool) -> str:
