@@ -1025,12 +1025,10 @@ def test_a_bounds_expected_share_is_printed_as_it_is():
 def walk_of_three_steps(tmp_path, drift=0.0):
     """A 240-day random walk (log drift `drift` a day) forecast 3 steps ahead from windows
     of 5: the prepared data, its evaluation config, the prices and the test windows' first
-    target rows. Prices are rounded to 6 decimals, which every pandas reads back exactly
-    (pandas < 3.1 reads 17-digit ones up to 1 ulp off): the tests' forecasts equal to the
-    last price must equal it as read."""
+    target rows."""
     from test_forecast_data import random_walk
     path, frame = random_walk(tmp_path, n=240)
-    frame["price"] = (frame["price"] * np.exp(drift * np.arange(len(frame)))).round(6)
+    frame["price"] = frame["price"] * np.exp(drift * np.arange(len(frame)))
     frame.to_csv(path, index=False)
     cfg = EvaluationConfig(season=5, moving_average=3)
     data = prepare(ForecastDataConfig(path=str(path), date_column="Date", target="price",
