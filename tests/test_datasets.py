@@ -157,6 +157,17 @@ def test_slashed_dates_that_read_either_way_are_refused(written, match):
     assert "not parseable as dates" in str(err.value) and "`format" not in str(err.value)
 
 
+def test_a_date_refusal_reads_the_same_on_every_pandas():
+    """pandas 2 adds ", at position 2" to the value it names, pandas 3 does not."""
+    from fjax.datasets import read_dates
+    with pytest.raises(ValueError) as err:
+        read_dates(pd.Series(["30/03/2024 10:00+01:00", "01/04/2024 10:00+02:00", "2024-04-02"]),
+                   "column 'Date'")
+    assert str(err.value) == (
+        "column 'Date' is not parseable as dates (time data \"2024-04-02\" doesn't match format "
+        "\"%d/%m/%Y %H:%M%z\"); write dates such as 2020-01-31 or 2020-01-31 08:15:00")
+
+
 def test_yyyymmdd_numbers_are_read_as_the_dates_they_spell(tmp_path):
     """20150102 was refused as "2.01501e+07"; CSV readers give it as an integer."""
     from fjax.datasets import read_dates

@@ -82,8 +82,9 @@ def day_first(column: pd.Series, described: str, fix: str = "") -> bool | None:
 
 def _reason(err: Exception) -> str:
     """pandas' parse error without its advice on `format=` arguments, which fjax's
-    readers do not take."""
-    return str(err).split(". You might want")[0].split("\n")[0]
+    readers do not take, and without the position pandas 2 adds (its row among the
+    present values), so every pandas gives the same message."""
+    return re.sub(r", at position \d+", "", str(err).split(". You might want")[0].split("\n")[0])
 
 
 def _to_datetime_one_offset(column: pd.Series, **kw) -> pd.Series:
