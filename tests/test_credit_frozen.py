@@ -426,3 +426,58 @@ def test_a_labelled_file_is_encoded_once(logistic_sweep, tmp_path, monkeypatch):
     out = score_with(logistic_sweep, tmp_path, tmp_path / "out")
     assert "bads" in json.loads((out / "score.json").read_text())["labelled"]
     assert calls == [50]
+
+
+@pytest.fixture(scope="module")
+def binary_runs(files, tmp_path_factory):
+    """Runs of the fixture's applicants with a 0/1 label column (bad = 1): one read from a
+    CSV as integers, one from a parquet file as text "1"/"0"."""
+    folder = tmp_path_factory.mktemp("binary")
+    shutil.copy(files / "new.csv", folder / "new.csv")
+    frame = pd.read_csv(files / "applicants.csv")
+    bad = (frame["creditability"] == "bad").astype(int)
+    frame.assign(creditability=bad).to_csv(folder / "integers.csv", index=False)
+    frame.assign(creditability=bad.astype(str)).to_parquet(folder / "text.parquet")
+    return {kind: small_run(folder, folder / kind, data=CreditDataConfig(
+        path=str(folder / path), score_path=str(folder / "new.csv"), positive="1"))
+        for kind, path in (("integers", "integers.csv"), ("text", "text.parquet"))}
+
+
+@pytest.mark.parametrize("trained", ["integers", "text"])
+@pytest.mark.parametrize("spelled, suffix, dtype", [
+    (lambda y: y.astype(float), "csv", "float64"),   # blanks: pandas reads 0.0/1.0, NaN
+    (lambda y: y.map({1.0: "1.0", 0.0: "0.0"}).astype("string"), "parquet", "string"),
+    (lambda y: y.map({1.0: "1", 0.0: "0"}).astype("string"), "parquet", "string"),
+], ids=["floats", "text-1.0", "text-1"])
+def test_0_1_labels_match_the_runs_whether_read_as_numbers_or_text(
+        trained, spelled, suffix, dtype, binary_runs, tmp_path):
+    """A run trained on 0/1 labels (integers or text) measures a file whose labels are 1/0
+    with blanks, which pandas reads as floats 1.0/0.0 and NaN, or text "1.0"/"0.0" or
+    "1"/"0": each matches the run's bad label '1' and good label '0' by number, as
+    training's `binary_target` does, and the measures on the labelled rows are scikit-
+    learn's; the blank rows are scored, counted and left out."""
+    from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+    run_dir = binary_runs[trained]
+    frame = holdout(tmp_path, 200)
+    frame.drop(columns="creditability").to_csv(tmp_path / "bare.csv", index=False)
+    known = np.arange(200) % 4 != 0
+    y = (frame["creditability"] == "bad").astype(float).where(known)
+    path = tmp_path / f"new.{suffix}"
+    labelled = frame.assign(creditability=spelled(y))
+    labelled.to_csv(path, index=False) if suffix == "csv" else labelled.to_parquet(path)
+    assert str(pd.read_csv(path)["creditability"].dtype if suffix == "csv"
+               else pd.read_parquet(path)["creditability"].dtype) == dtype
+    out = tmp_path / "out"
+    assert cli.main(["score", "credit", "--run", str(run_dir), "--data", str(path),
+                     "--out", str(out)]) == 0
+    m = json.loads((out / "score.json").read_text())["labelled"]
+    y = y[known].to_numpy(np.float64)
+    p = pd.read_csv(out / "new_scores.csv")["pd"].to_numpy(np.float64)[known]
+    assert (m["bad_label"], m["good_label"], m["good_label_recorded"]) == ("1", "0", True)
+    assert (m["applicants"], m["unlabelled"], m["bads"]) == (150, 50, int(y.sum()))
+    assert 0 < y.sum() < 150
+    raw = own_pds(run_dir, tmp_path / "bare.csv")[known]
+    assert m["auc"] == pytest.approx(roc_auc_score(y, raw), abs=1e-12)
+    assert m["brier"] == pytest.approx(brier_score_loss(y, p), abs=1e-12)
+    assert m["log_loss"] == pytest.approx(log_loss(y, p), abs=1e-12)
+    assert "bad = '1', good = '0'): 150 applicants (50 more" in (out / "report.md").read_text()
