@@ -140,6 +140,30 @@ def test_slashed_dates_are_read_by_the_field_that_goes_over_12(written):
     assert not utc
 
 
+@pytest.mark.parametrize("written, want, offset", [
+    (["13/01/2024 09:30", "03/04/2024 10:00", "14/01/2024 09:30:15"],
+     ["2024-01-13 09:30", "2024-04-03 10:00", "2024-01-14 09:30:15"], None),
+    (["13/01/2024", "03/04/2024 10:00", "04/03/2024"],
+     ["2024-01-13 00:00", "2024-04-03 10:00", "2024-03-04 00:00"], None),
+    (["01/13/2024 09:30", "03/04/2024 10:00", "01/14/2024 09:30:15"],
+     ["2024-01-13 09:30", "2024-03-04 10:00", "2024-01-14 09:30:15"], None),
+    (["13/01/2024 09:30+01:00", "03/04/2024 10:00:15+01:00"],
+     ["2024-01-13 09:30", "2024-04-03 10:00:15"], 3600)])
+def test_slashed_dates_in_formats_that_vary_by_row_read_in_the_columns_order(
+        written, want, offset):
+    """pandas infers one format from the first row and refused the next (09:30:15 after
+    09:30), and the ISO 8601 fallback reads no d/m/yyyy date. Each row now reads on its own,
+    in the order `day_first` found: 03/04 is 3 April among 13/01, 4 March among 01/13.
+    Oracle: the dates written by hand."""
+    from fjax.datasets import read_dates
+    read = read_dates(pd.Series(written), "column 'Date'")
+    assert list(read.dates) == [pd.Timestamp(t) for t in want]
+    assert not read.utc and read.offsets is None and read.offset == offset
+    with pytest.raises(ValueError, match=r"'Date' is not parseable as dates \(row 2: "
+                                         r"'02/02/2024 25:00'\); write dates such as"):
+        read_dates(pd.Series([*written[:2], "02/02/2024 25:00"]), "column 'Date'")
+
+
 @pytest.mark.parametrize("written, match", [
     (["02/01/2015", "03/01/2015"], r"'Date' has no day over 12, so each date reads as "
                                    r"day/month or as month/day \(e.g. '02/01/2015'\); write "
