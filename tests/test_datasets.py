@@ -250,3 +250,17 @@ def test_times_in_one_format_or_without_a_zone_name_read_as_written(written, off
     read = read_dates(pd.Series(written), "column 'Date'")
     assert list(read.dates) == list(pd.to_datetime(["2024-01-02 10:00", "2024-01-02 11:00"]))
     assert not read.utc and read.offsets is None and read.offset == offset
+
+
+def test_a_missing_time_written_as_none_among_varying_formats_reads_as_written():
+    """A None (not NaN) among times whose format varies by row was written as the text
+    'None', which no clock reads, so on pandas 2 the column read as UTC with a warning of
+    mixed offsets it does not have. Oracle: the times as written, the None missing."""
+    from fjax.datasets import read_dates
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read = read_dates(pd.Series(["2024-01-13 09:30", None, "2024-04-03 10:00:15"]), "c")
+    assert not read.utc and read.offsets is None
+    assert list(read.dates.iloc[[0, 2]]) == [pd.Timestamp("2024-01-13 09:30"),
+                                             pd.Timestamp("2024-04-03 10:00:15")]
+    assert read.dates.isna().tolist() == [False, True, False]

@@ -257,7 +257,8 @@ def _offsets(wall: pd.Series | None, utc: pd.Series) -> np.ndarray | None:
 def _written_clocks(column: pd.Series, first: bool) -> pd.Series | None:
     """Text `column`'s times as written, each without its UTC offset (`first`: day-first
     dates); None when they do not read back without their offsets."""
-    text = column.astype(str).str.replace(WRITTEN_OFFSET, r"\1", regex=True)
+    text = column.astype(str).where(column.notna()).str.replace(WRITTEN_OFFSET, r"\1",
+                                                                regex=True)
     try:
         wall = _to_datetime_one_offset(text, dayfirst=first)
     except (ValueError, TypeError):
