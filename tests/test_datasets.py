@@ -264,3 +264,27 @@ def test_a_missing_time_written_as_none_among_varying_formats_reads_as_written()
     assert list(read.dates.iloc[[0, 2]]) == [pd.Timestamp("2024-01-13 09:30"),
                                              pd.Timestamp("2024-04-03 10:00:15")]
     assert read.dates.isna().tolist() == [False, True, False]
+
+
+@pytest.mark.parametrize("odd", ["14/01/2024 2025", "14/01/2024 Mon", "14/01/2024 10h30"])
+def test_slashed_dates_of_varying_formats_read_only_dates_and_clock_times(odd):
+    """Row by row, pandas' "mixed" reads whatever dateutil guesses ('2025' as 20:25, 'Mon'
+    as midnight); a row that is not a d/m/yyyy date with an optional hh:mm[:ss] and
+    offset is refused, as before the row-by-row reading."""
+    from fjax.datasets import read_dates
+    with pytest.raises(ValueError, match="is not parseable as dates"):
+        read_dates(pd.Series(["13/01/2024 09:30", odd]), "column 'Date'")
+
+
+def test_slashed_times_with_and_without_an_offset_read_as_utc_each_by_its_own():
+    """Day-first times, some written with an offset: the ones with it read as their UTC
+    instants, the others as UTC as written (as ISO 8601 times are), with the warning.
+    Oracle: the instants by hand."""
+    from fjax.datasets import read_dates
+    with pytest.warns(UserWarning, match="mixes UTC offsets"):
+        read = read_dates(pd.Series(["13/01/2024 09:30+01:00", "14/01/2024 10:00",
+                                     "15/01/2024 10:00:30+02:00"]), "column 'Date'")
+    assert read.utc
+    assert list(read.dates) == [pd.Timestamp("2024-01-13 08:30"),
+                                pd.Timestamp("2024-01-14 10:00"),
+                                pd.Timestamp("2024-01-15 08:00:30")]

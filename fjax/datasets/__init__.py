@@ -263,7 +263,7 @@ def _written_clocks(column: pd.Series, first: bool) -> pd.Series | None:
         wall = _to_datetime_one_offset(text, dayfirst=first)
     except (ValueError, TypeError):
         try:
-            wall = _varying(text, column, first)
+            wall = _varying_formats(text, column, first)
         except (ValueError, TypeError):
             return None
     return None if wall.dt.tz is not None or (wall.isna() & column.notna()).any() else wall
@@ -297,26 +297,34 @@ def without_offsets(column: pd.Series, read: Dates, described: str = "") -> pd.S
 
 def _as_utc(column: pd.Series, first: bool) -> pd.Series:
     """Text `column` as UTC times, each by its own written offset (`first`: day-first
-    dates); row by row (`_varying`) where pandas' inference fails, also times with and
-    without one, those apart (pandas 2 gives a time without one the last offset it read)."""
+    dates); in formats that vary by row (`_varying_formats`) where pandas' inference
+    fails, also times with and without one, those apart (pandas 2 gives a time without
+    one the last offset it read)."""
     try:
         return _to_datetime_one_offset(column, utc=True, dayfirst=first)
     except (ValueError, TypeError):
         text = _zone_names_as_offsets(column)
         if _offsets_on_all_or_none(column):
-            return _varying(text, column, first, utc=True)
+            return _varying_formats(text, column, first, utc=True)
         written = writes_offset(column)
-        with_offset, without = (_varying(text.where(rows), column, first, utc=True)
+        with_offset, without = (_varying_formats(text.where(rows), column, first, utc=True)
                                 for rows in (written, ~written))
         return with_offset.where(written, without)
 
 
-def _varying(text: pd.Series, column: pd.Series, first: bool, **kw) -> pd.Series:
+SLASHED_TIME = re.compile(r"\s*\d{1,2}([/.-])\d{1,2}\1\d{4}"                 # 13/01/2015
+                          r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"          # 08:15:00
+                          r"\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?\s*", re.IGNORECASE)
+
+
+def _varying_formats(text: pd.Series, column: pd.Series, first: bool, **kw) -> pd.Series:
     """Text `text` (of `column`) in formats that vary from row to row, which pandas'
     inferred format refuses: ISO 8601, or each row on its own where `column` writes every
-    date d/m/yyyy or m/d/yyyy, which ISO 8601 reads none of (day first where `first`:
-    pandas' "mixed" honours it on every row, so 03/04 is 3 April among 13/01)."""
-    if column.dropna().astype(str).str.match(SLASHED).all():
+    time d/m/yyyy or m/d/yyyy with an optional time and offset (`SLASHED_TIME`), which
+    ISO 8601 reads none of (day first where `first`: pandas' "mixed" honours it on every
+    row, so 03/04 is 3 April among 13/01; only those shapes, since "mixed" would read
+    anything dateutil guesses, such as "14/01/2024 2025" as 20:25)."""
+    if column.dropna().astype(str).str.fullmatch(SLASHED_TIME).all():
         return _to_datetime_one_offset(text, format="mixed", dayfirst=first, **kw)
     return pd.to_datetime(text, format="ISO8601", **kw)
 
