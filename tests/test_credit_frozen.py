@@ -481,3 +481,65 @@ def test_0_1_labels_match_the_runs_whether_read_as_numbers_or_text(
     assert m["brier"] == pytest.approx(brier_score_loss(y, p), abs=1e-12)
     assert m["log_loss"] == pytest.approx(log_loss(y, p), abs=1e-12)
     assert "bad = '1', good = '0'): 150 applicants (50 more" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize("woe", ["none", "numeric"])
+def test_numbers_beyond_the_training_range_are_counted_and_leave_the_scores_alone(
+        woe, logistic_sweep, files, tmp_path):
+    """The model file records each numeric feature's min and max over the rows it was
+    fitted on (pandas' own, on applicants.csv); a file with a few values beyond them gets
+    exactly the hand-counted rows, the farthest value and one report line naming the
+    encoding, and the same scores as with a model file without the range (an older fjax's,
+    which says it checked none). Values at the bounds and missing ones are not counted."""
+    from flax import serialization
+    from fjax.tasks.credit.model_file import read_model
+    run_dir = logistic_sweep if woe == "none" else small_run(
+        files, tmp_path / "woe", data=CreditDataConfig(
+            path=str(files / "applicants.csv"), score_path=str(files / "new.csv"), woe=woe))
+    train = pd.read_csv(files / "applicants.csv")
+    numeric = ["duration_in_month", "credit_amount", "installment_rate_in_percentage_of_"
+               "disposable_income", "present_residence_since", "age_in_years",
+               "number_of_existing_credits_at_this_bank", "number_of_people_being_liable_"
+               "to_provide_maintenance_for"]
+    assert read_model(run_dir / MODEL_FILE).ranges == {
+        c: (float(train[c].min()), float(train[c].max())) for c in numeric}
+    amount, age = train["credit_amount"], train["age_in_years"]
+    new = train.iloc[:10].drop(columns="creditability").copy()
+    new.loc[0, "credit_amount"] = 10 * amount.max()        # above
+    new.loc[1, "credit_amount"] = amount.max()             # at the bound: in range
+    new.loc[2, "credit_amount"] = amount.min()             # at the bound: in range
+    new.loc[3, "credit_amount"] = amount.min() - 1         # below
+    new.loc[4, "age_in_years"] = -1                        # below
+    new.loc[5, "duration_in_month"] = np.nan               # missing: not out of range
+    new.to_csv(tmp_path / "new.csv", index=False)
+    out = score_with(run_dir, tmp_path, tmp_path / "scored")
+    encoding = "standardised" if woe == "none" else "woe"
+    assert json.loads((out / "score.json").read_text())["out_of_range"] == {
+        "credit_amount": {"rows": 2, "below": 1, "above": 1,
+                          "most_extreme": 10 * amount.max(), "training_min": amount.min(),
+                          "training_max": amount.max(), "encoding": encoding},
+        "age_in_years": {"rows": 1, "below": 1, "above": 0, "most_extreme": -1.0,
+                         "training_min": age.min(), "training_max": age.max(),
+                         "encoding": encoding}}
+    text = (out / "report.md").read_text()
+    assert (f"- Numbers beyond the range the model was fitted on: credit_amount 2 row(s) "
+            f"(most extreme {10 * amount.max()}; trained on {amount.min()} to {amount.max()}), "
+            f"age_in_years 1 row(s) (most extreme -1; trained on {age.min()} to {age.max()}); "
+            + ("standardised inputs: the model extrapolates there" if woe == "none" else
+               "WOE bins: each is scored in its end bin")) in text
+    old = tmp_path / "old_run"
+    shutil.copytree(run_dir, old)
+    saved = serialization.msgpack_restore((old / MODEL_FILE).read_bytes())
+    del saved["ranges"]
+    (old / MODEL_FILE).write_bytes(serialization.msgpack_serialize(saved))
+    older = score_with(old, tmp_path, tmp_path / "older")
+    assert (older / "new_scores.csv").read_bytes() == (out / "new_scores.csv").read_bytes()
+    assert json.loads((older / "score.json").read_text())["out_of_range"] is None
+    assert "not checked; the model file, saved by an older fjax, records no training range" \
+        in (older / "report.md").read_text()
+    fixture = score_with(run_dir, files, tmp_path / "fixture")  # new.csv: 30000 > max
+    assert "Numbers beyond" in (fixture / "report.md").read_text()
+    train.iloc[:10].drop(columns="creditability").to_csv(tmp_path / "new.csv", index=False)
+    own = score_with(run_dir, tmp_path, tmp_path / "own")
+    assert json.loads((own / "score.json").read_text())["out_of_range"] == {}
+    assert "beyond the range" not in (own / "report.md").read_text()

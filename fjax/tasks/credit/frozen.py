@@ -5,7 +5,9 @@ The scores are those the run itself gives the same applicants (`--data.score-pat
 new_scores.csv): the same encoder, parameters, reference applicant, calibrator,
 threshold and scale, read back exactly. The file is checked as `--data.score-path` is
 (every feature column, numbers readable as numbers); missing values and categories the
-run never saw are scored as the training applicants' mix, as in the run, and counted.
+run never saw are scored as the training applicants' mix, as in the run, and counted, as
+are numbers beyond the range the model was fitted on (`out_of_range`), which it scores by
+extrapolating (standardised inputs) or in the end bin (WOE).
 Where the file also holds the run's label column (a holdout, or a later vintage whose
 outcomes are known), the model is measured on those labels as the run measures its
 out-of-time applicants (`labelled_measures`), with the bad count and log-loss beside them.
@@ -26,7 +28,7 @@ import pandas as pd
 
 from fjax.config import to_dict
 from fjax.config_fields import frozen_config
-from fjax.data.columns import matches_label, spelled_as
+from fjax.data.columns import matches_label, numeric_values, spelled_as
 from fjax.report.files import RunDir, markdown_table
 from fjax.stability import psi, psi_chance, psi_verdict
 from fjax.tasks.credit.data import read_applicants
@@ -140,12 +142,35 @@ def labelled_facts(model: SavedModel, new, raw: np.ndarray, labels: Labels) -> d
             "log_loss": log_loss_f64(pd_, y.astype(np.float64))}
 
 
+def out_of_range(model: SavedModel, frame) -> dict[str, dict] | None:
+    """Per numeric feature with values in `frame` outside the (min, max) of the rows the
+    model was fitted on: their rows (below, above), the one farthest out, that range, and
+    the column's encoding (a standardised input extrapolates, a WOE one takes its end bin's
+    WOE). None where the model file (an older fjax's) records no range. Read only: the
+    scores do not depend on it."""
+    if model.ranges is None:
+        return None
+    found = {}
+    for column, (low, high) in model.ranges.items():
+        x = numeric_values(frame, column)
+        below, above = x < low, x > high      # a missing value is neither
+        if below.any() or above.any():
+            beyond = np.where(below, low - x, np.where(above, x - high, 0.0))
+            found[column] = {
+                "rows": int(below.sum() + above.sum()), "below": int(below.sum()),
+                "above": int(above.sum()), "most_extreme": float(x[np.argmax(beyond)]),
+                "training_min": low, "training_max": high,
+                "encoding": "woe" if column in model.final.encoder.woe else "standardised"}
+    return found
+
+
 def score_facts(cfg: ScoreConfig, model: SavedModel, frame, new, raw: np.ndarray,
                 labels: Labels | None = None) -> dict:
     """What score.json records: where the model and applicants came from (with their
     SHA-256), the decisions, the PSI against the training applicants' scores, the
-    values the run never saw and, where the file holds the run's labels (`labels`), the
-    model (its own PDs `raw`, and the deployed ones) measured on them (`labelled`)."""
+    values the run never saw, the numbers beyond its training range (`out_of_range`) and,
+    where the file holds the run's labels (`labels`), the model (its own PDs `raw`, and the
+    deployed ones) measured on them (`labelled`)."""
     run, scores = Path(cfg.run), new["score"].to_numpy()
     labelled = {} if labels is None else {
         "labelled": labelled_facts(model, new, raw, labels)}
@@ -158,6 +183,7 @@ def score_facts(cfg: ScoreConfig, model: SavedModel, frame, new, raw: np.ndarray
             "psi_vs_training": psi(model.train_scores, scores),
             "psi_chance_95": psi_chance(model.train_scores, len(scores)),
             "unseen_values": model.final.encoder.unseen(frame),
+            "out_of_range": out_of_range(model, frame),
             **labelled, "setup_changed": warned_setup_changes(run, "the scores")}
 
 
@@ -179,12 +205,37 @@ def score_note(facts: dict, new) -> str:
         "- Values the run never saw (scored as the training applicants' mix, 0 points "
         "against the reference): " + (", ".join(f"{c} {k} row(s)" for c, k in unseen.items())
                                       if unseen else "none") + ".",
+        *range_lines(facts["out_of_range"]),
         *labelled_lines(facts.get("labelled")),
         *setup_lines(facts["setup_changed"], "scores"),
         "", "Scores, PDs, decisions and reason codes per applicant are in new_scores.csv.",
         "", "## First applicants", "",
         markdown_table(new.head(10)), ""]
     return "\n".join(lines)
+
+
+ENCODING_WORDS = {
+    "standardised": "standardised inputs: the model extrapolates there, beyond every applicant "
+                    "it was fitted on (a logistic scorecard's points keep growing linearly "
+                    "with the value)",
+    "woe": "WOE bins: each is scored in its end bin (the lowest or highest training bin's "
+           "WOE), however far beyond it lies"}
+
+
+def range_lines(found: dict | None) -> list[str]:
+    """report.md's line on the numbers beyond the training range (none without any)."""
+    if found is None:
+        return ["- Numbers beyond the training range: not checked; the model file, saved by "
+                "an older fjax, records no training range (rerun the run to record it)."]
+    if not found:
+        return []
+    columns = ", ".join(
+        f"{c} {f['rows']} row(s) (most extreme {f['most_extreme']:.6g}; trained on "
+        f"{f['training_min']:.6g} to {f['training_max']:.6g})" for c, f in found.items())
+    means = "; ".join(ENCODING_WORDS[e] for e in dict.fromkeys(
+        f["encoding"] for f in found.values()))
+    return [f"- Numbers beyond the range the model was fitted on: {columns}; {means}. "
+            "Check them for errors (units, a sign) before trusting their scores."]
 
 
 def labelled_lines(m: dict | None) -> list[str]:

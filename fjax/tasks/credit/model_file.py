@@ -5,8 +5,10 @@ It holds the refitted model's parameters and everything that applies them: the r
 config and the chosen one (a sweep's best), the encoder fitted on the labelled applicants
 (with its column schema), the input shape, the reference applicant that reason codes are
 relative to, the calibrator, the decision threshold, the score scale, and the training
-applicants' scores (scores.csv's `score`, for the new applicants' PSI) and the label
-training read as good (a scored file's labels are read by it). One msgpack file
+applicants' scores (scores.csv's `score`, for the new applicants' PSI), the label
+training read as good (a scored file's labels are read by it) and each numeric feature's
+minimum and maximum over the rows the model was fitted on (a scored value beyond them is
+counted). The last two are optional: a file saved by an older fjax lacks them. One msgpack file
 (`flax.serialization`, as `Population.save`), written atomically by the run; the
 encoder and configs are JSON text inside it, which keeps every float64 digit.
 """
@@ -23,7 +25,7 @@ from flax import serialization
 
 from fjax.calibration import Identity, Isotonic, Platt
 from fjax.config import from_json, to_json
-from fjax.data.columns import TableSchema
+from fjax.data.columns import TableSchema, numeric_values
 from fjax.data.tabular import TabularEncoder
 from fjax.scorecard import ScoreScale
 from fjax.tasks.credit.config import Config
@@ -47,6 +49,16 @@ class SavedModel:
     scale: ScoreScale
     train_scores: np.ndarray  # f64[n] the training applicants' scores
     good_label: str | None = None  # training's other class; None: saved by an older fjax
+    ranges: dict[str, tuple[float, float]] | None = None  # numeric feature: (min, max) of
+    # the rows the model was fitted on (`numeric_ranges`); None: saved by an older fjax
+
+
+def numeric_ranges(frame, schema: TableSchema) -> dict[str, tuple[float, float]]:
+    """Each numeric feature's (min, max) over `frame`'s values (a column with none left
+    out): the range the model saw, beyond which it extrapolates."""
+    values = {c: numeric_values(frame, c) for c in schema.numeric}
+    return {c: (float(np.nanmin(x)), float(np.nanmax(x)))
+            for c, x in values.items() if not np.isnan(x).all()}
 
 
 def calibrator_state(calibrator) -> dict:
@@ -83,6 +95,7 @@ def model_bytes(model: SavedModel) -> bytes:
         "scale": {name: float(getattr(model.scale, name)) for name in SCALE_FIELDS},
         "train_scores": np.asarray(model.train_scores, np.float64),
         **({} if model.good_label is None else {"good_label": model.good_label}),
+        **({} if model.ranges is None else {"ranges": json.dumps(model.ranges)}),
     })
 
 
@@ -101,4 +114,6 @@ def read_model(path: Path) -> SavedModel:
                       calibrator=calibrator_from(saved["calibrator"]),
                       threshold=float(saved["threshold"]), scale=ScoreScale(**saved["scale"]),
                       train_scores=np.asarray(saved["train_scores"]),
-                      good_label=saved.get("good_label"))
+                      good_label=saved.get("good_label"),
+                      ranges=None if "ranges" not in saved else {
+                          c: tuple(v) for c, v in json.loads(saved["ranges"]).items()})

@@ -32,7 +32,7 @@ from fjax.tasks.credit.data import (CreditData, code_words, load, missing_words,
 from fjax.tasks.credit.fairness import FOUR_FIFTHS, PROXY_AUC, fair_lending, proxy_screen
 from fjax.tasks.credit.final import FinalModel, optimum_gap, points_table, refit
 from fjax.tasks.credit.members import METRICS
-from fjax.tasks.credit.model_file import SavedModel, model_bytes
+from fjax.tasks.credit.model_file import SavedModel, model_bytes, numeric_ranges
 from fjax.tasks.credit.oof import OutOfFold, analyse, brier_f64, log_loss_f64, oof_pd
 from fjax.tasks.credit.report import report_markdown, report_title, write_plots
 from fjax.tasks.credit.scoring import (deployed_scale, refuse_backward_platt, score_new,
@@ -366,7 +366,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     train_scores = scores["score"].to_numpy()
     run_dir.bytes(MODEL_FILE, model_bytes(SavedModel(
         config, final, oof.calibrator, oof.threshold, scale, train_scores,
-        other_label(data.frame[data.schema.target], data.schema.positive))))
+        other_label(data.frame[data.schema.target], data.schema.positive),
+        numeric_ranges(data.frame, data.schema))))
     n_train, n_val = ((m > 0).sum(axis=1).mean() for m in (data.folds.train, data.folds.val))
     with_psi = max(int(per_fold["psi"].notna().sum()), 1)   # the folds the mean reads
     chance_mean, chance_max = psi_chance_folds(train_scores, round(n_val), round(n_train),
