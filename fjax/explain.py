@@ -172,15 +172,16 @@ def by_attribute(contributions: np.ndarray, attributes: Sequence[str]
 
 
 def top_reasons(logit_contributions: np.ndarray, names: Sequence[str], k: int,
-                skip: Collection[str] = ()) -> list[list[tuple[str, float]]]:
-    """Per row, up to k (attribute, contribution) that raised the PD most (> 0 only),
-    never one of the attributes in `skip`."""
+                skip: Collection[str] = (), floor: float = 0.0
+                ) -> list[list[tuple[str, float]]]:
+    """Per row, up to k (attribute, contribution) that raised the PD most: by more than 0
+    and by at least `floor` (in logit: a negligible one is no reason), never one in `skip`."""
     out = []
     allowed = np.array([name not in skip for name in names])
     ranked = np.where(allowed, np.asarray(logit_contributions, np.float64), -np.inf)
     order = np.argsort(-ranked, axis=1, kind="stable")[:, :k]
     for row, idx in zip(ranked, order):
-        out.append([(names[i], float(row[i])) for i in idx if row[i] > 0])
+        out.append([(names[i], float(row[i])) for i in idx if row[i] > 0 and row[i] >= floor])
     return out
 
 

@@ -25,6 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logit
 
+MATERIAL_POINTS = 0.5
+"""Fewest points a reason code costs: half a point, so that in a points table rounded to
+whole points, as scorecards are published, a reason costs at least 1 (one below shows 0)."""
+
 
 @dataclass(frozen=True)
 class ScoreScale:
@@ -59,3 +63,7 @@ class ScoreScale:
     def points(self, logit_contribution: np.ndarray) -> np.ndarray:
         """Points of a contribution to the model's logit (raising PD lowers the score)."""
         return -self.factor * self.slope * np.asarray(logit_contribution, np.float64)
+
+    def material_logit(self) -> float:
+        """The logit contribution that costs MATERIAL_POINTS: the reason codes' floor."""
+        return MATERIAL_POINTS / abs(self.factor * self.slope)

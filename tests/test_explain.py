@@ -10,6 +10,7 @@ from fjax.explain import (by_attribute, complete_integrated_gradients, importanc
                           integrated_gradients, linear_contributions,
                           top_reasons)
 from fjax.models.tabular import TabularMLP
+from fjax.scorecard import ScoreScale
 
 RNG = np.random.default_rng(0)
 
@@ -74,6 +75,18 @@ def test_a_zero_contribution_is_not_a_reason():
     """Only attributes that raised the PD (> 0) are reasons, even when fewer than k."""
     got = top_reasons(np.array([[0.5, 0.0, -1.0]]), ["a", "b", "c"], k=3)
     assert got == [[("a", 0.5)]]
+
+
+def test_a_negligible_shortfall_is_not_a_reason():
+    """Hand case at pdo 20 (factor 20 / ln 2 points per logit): a costs 0.003 points, b 12
+    and c 0.49; under the 0.5-point floor only b is a reason, and its slots stay blank."""
+    factor = 20 / np.log(2)
+    contrib = np.array([[0.003, 12.0, 0.49, -3.0]]) / factor
+    got = top_reasons(contrib, ["a", "b", "c", "d"], k=3, floor=ScoreScale().material_logit())
+    assert [n for n, _ in got[0]] == ["b"]
+    assert got[0][0][1] * factor == pytest.approx(12.0)
+    just = np.array([[0.5, 0.51]]) / factor   # the floor itself is material
+    assert len(top_reasons(just, ["a", "b"], k=2, floor=0.5 / factor)[0]) == 2
 
 
 def test_by_attribute_refuses_a_name_count_that_does_not_match_the_columns():

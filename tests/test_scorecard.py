@@ -26,6 +26,13 @@ def test_score_scaling_hits_base_odds_and_doubles_every_pdo():
     np.testing.assert_allclose(scale.from_logit(np.log(0.3 / 0.7)), scale.from_pd(0.3))
 
 
+def test_the_reason_floor_is_half_a_point_on_the_deployed_scale():
+    """pdo 20 and a Platt slope of 2: 0.5 points are 0.5 ln 2 / 40 in the model's logit."""
+    scale = ScoreScale(pdo=20.0, slope=2.0)
+    assert scale.material_logit() == pytest.approx(0.5 * np.log(2) / 40, rel=1e-12)
+    assert scale.points(scale.material_logit()) == pytest.approx(-0.5, rel=1e-12)
+
+
 def test_psi_matches_a_hand_computed_case():
     expected = np.arange(1, 11, dtype=float)          # one value per decile bin
     actual = np.array([1, 1, 1, 1, 1, 2, 3, 4, 5, 6], float)

@@ -9,6 +9,7 @@ from fjax.intervals import rank_auc
 from fjax.metrics import LOG_LOSS_EPS
 from fjax.report import plots
 from fjax.report.files import RunDir, figure_lines, markdown_table
+from fjax.scorecard import MATERIAL_POINTS
 from fjax.stability import psi_verdict
 from fjax.tasks.credit.age import ELDERLY, TOLERANCE, age_table
 from fjax.tasks.credit.characteristics import LEAK_AUC, SHIFT_CSI
@@ -626,7 +627,9 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               "final model refit on every applicant, so in-sample), and up to "
               "`scorecard.reasons` reason codes: the attribute, its value and its points "
               "against the reference applicant, most adverse first, only attributes that "
-              "cost points. The reference is the mean training applicant (the base "
+              f"cost {MATERIAL_POINTS:g} points or more (else the slot is blank: less "
+              "rounds to 0 in a table of whole points, so it is no reason to give). The "
+              "reference is the mean training applicant (the base "
               "points'): under logistic regression each attribute's points average 0 over "
               "the training applicants, so the reasons are the attributes scored furthest "
               "below all applicants' average for them (a method Regulation B's commentary, "

@@ -21,7 +21,7 @@ from fjax.decision import confusion, expected_cost
 from fjax.explain import MAX_STEPS, importance, top_reasons
 from fjax.intervals import auc_interval, rank_auc, rank_ks
 from fjax.report.files import RunDir
-from fjax.scorecard import ScoreScale
+from fjax.scorecard import MATERIAL_POINTS, ScoreScale
 from fjax.stability import psi, psi_chance, psi_chance_folds
 from fjax.tasks.credit.age import age_check
 from fjax.tasks.credit.bands import hosmer_lemeshow, pd_bands
@@ -296,8 +296,9 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
                      f"logit, {met} scorecard.ig_tolerance {sc.ig_tolerance:g}.")
     if rejected_without_reason:
         notes.append(f"{rejected_without_reason} rejected applicant(s) have no reason code: "
-                     "no attribute of theirs raised the PD above the reference (mean) "
-                     "applicant's, whose PD is itself at or above the threshold. Reasons are "
+                     f"no attribute of theirs cost them {MATERIAL_POINTS:g} points or more "
+                     "against the reference (mean) applicant: the reference's PD is at or "
+                     "near the threshold, or many negligible shortfalls add up. Reasons are "
                      "relative to that reference; review these cases by hand.")
     if config.scorecard.no_reasons:
         named = ", ".join(config.scorecard.no_reasons)
@@ -466,10 +467,11 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
 
 
 def withheld(contrib: np.ndarray, names: list[str], sc: ScorecardConfig,
-             rejected: pd.Series) -> int:
-    """Rejected applicants one of whose `sc.reasons` most adverse attributes is in
-    `sc.no_reasons`: the reasons they are given are not their principal ones."""
-    unrestricted = top_reasons(contrib, names, sc.reasons)
+             rejected: pd.Series, floor: float) -> int:
+    """Rejected applicants one of whose `sc.reasons` most adverse attributes (each costing
+    `floor` logit or more, as reasons do) is in `sc.no_reasons`: the reasons they are given
+    are not their principal ones."""
+    unrestricted = top_reasons(contrib, names, sc.reasons, floor=floor)
     hidden = [any(a in sc.no_reasons for a, _ in r) for r in unrestricted]
     return int(np.sum(np.asarray(hidden) & rejected.to_numpy()))
 
@@ -509,5 +511,6 @@ def write_scores(run_dir: RunDir, config: Config, data: CreditData, final: Final
              "rejected_without_reason": int(((scores["decision"] == "reject")
                                              & (scores["reason_1"] == "")).sum()),
              "rejected_with_withheld_reason": withheld(
-                 contrib, names, config.scorecard, scores["decision"] == "reject")}
+                 contrib, names, config.scorecard, scores["decision"] == "reject",
+                 scale.material_logit())}
     return scores, imp, points, facts

@@ -42,7 +42,8 @@ def refuse_backward_platt(calibrator, oof_auc: float) -> None:
 def scored(final: FinalModel, frame: pd.DataFrame, calibrator, threshold: float,
            scale: ScoreScale, k: int, skip: tuple[str, ...] = ()
            ) -> tuple[pd.DataFrame, np.ndarray, list[str], float, float, np.ndarray]:
-    """Per applicant: PD, score, decision and reason codes (none of `skip`); plus the
+    """Per applicant: PD, score, decision and reason codes (none of `skip`, none costing
+    under MATERIAL_POINTS: a blank slot rather than a negligible reason); plus the
     contributions, their names, the reference applicant's logit, the largest
     completeness error and f64[n] the model's own PDs (before calibration: AUC ranks them)."""
     x = final.encode(frame)
@@ -52,7 +53,7 @@ def scored(final: FinalModel, frame: pd.DataFrame, calibrator, threshold: float,
     pd_ = calibrator(raw)
     out = pd.DataFrame({"pd": pd_, "score": scale.from_logit(z),
                         "decision": np.where(pd_ >= threshold, "reject", "accept")})
-    reasons = top_reasons(contrib, names, k, skip)
+    reasons = top_reasons(contrib, names, k, skip, scale.material_logit())
     for i in range(k):
         attr = [r[i][0] if len(r) > i else "" for r in reasons]
         out[f"reason_{i + 1}"] = attr
