@@ -181,7 +181,8 @@ def top_reasons(logit_contributions: np.ndarray, names: Sequence[str], k: int,
     ranked = np.where(allowed, np.asarray(logit_contributions, np.float64), -np.inf)
     order = np.argsort(-ranked, axis=1, kind="stable")[:, :k]
     for row, idx in zip(ranked, order):
-        out.append([(names[i], float(row[i])) for i in idx if row[i] > 0 and row[i] >= floor])
+        out.append([(names[i], float(row[i])) for i in idx   # floor 0 still wants > 0
+                    if row[i] > 0 and row[i] >= floor])
     return out
 
 

@@ -26,8 +26,9 @@ import numpy as np
 from scipy.special import logit
 
 MATERIAL_POINTS = 0.5
-"""Fewest points a reason code costs: half a point, so that in a points table rounded to
-whole points, as scorecards are published, a reason costs at least 1 (one below shows 0)."""
+"""Fewest points a reason code costs (against the reference applicant, on the deployed
+scale): half a point, the rounding unit of a points table published in whole points;
+a shortfall below it would read as nothing there."""
 
 
 @dataclass(frozen=True)

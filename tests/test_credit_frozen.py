@@ -328,7 +328,8 @@ def test_a_label_column_of_one_class_is_scored_and_says_what_it_leaves_out(
 def test_the_model_file_records_the_good_label_and_an_older_one_reads_the_other_value(
         logistic_sweep, tmp_path):
     """The run records training's good label; a model file without it (an older fjax's)
-    reads a file's one value beside the bad label as good, and says so, but refuses two."""
+    reads a file's one value beside the bad label as good, and says so, but refuses two,
+    and does not read one value alone as good (it may be an outcome not known yet)."""
     from flax import serialization
     from fjax.tasks.credit.model_file import read_model
     assert read_model(logistic_sweep / MODEL_FILE).good_label == "good"
@@ -353,6 +354,11 @@ def test_the_model_file_records_the_good_label_and_an_older_one_reads_the_other_
                                          ".*records no good label"):
         score(ScoreConfig(run=str(old), data=str(tmp_path / "new.csv"),
                           out=str(tmp_path / "refused")))
+    frame.assign(creditability="pending").to_csv(tmp_path / "new.csv", index=False)
+    out = score_with(old, tmp_path, tmp_path / "alone")
+    m = json.loads((out / "score.json").read_text())["labelled"]
+    assert m["applicants"] == 0 and "bads" not in m and "brier" not in m
+    assert "holds 'pending' on every labelled row, not the bad label 'bad'" in m["not_measured"]
 
 
 def test_a_blank_label_column_scores_as_none_with_a_note(logistic_sweep, tmp_path):

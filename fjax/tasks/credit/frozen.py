@@ -67,18 +67,20 @@ class Labels(NamedTuple):
     """A scored file's labels: known bool[n], the rows with a label (a blank one is an
     outcome not known yet); y f32[known.sum()] their labels (1 = bad); good, the value read
     as good (None where none is) and whether the model file recorded it (one saved by an
-    older fjax did not)."""
+    older fjax did not); unread, why they are not read at all ('' where they are)."""
     known: np.ndarray
     y: np.ndarray
     good: str | None
     recorded: bool
+    unread: str = ""
 
 
 def file_labels(cfg: ScoreConfig, model: SavedModel, frame) -> Labels | None:
     """The file's labels where it holds the run's label column, None where it holds none.
     Every label is the run's bad label or its good one (training's other class, recorded in
     the model file); a model file without it (an older fjax's) reads the file's one value
-    other than the bad label as good. Any other value is refused, naming it; a blank label
+    other than the bad label as good where bad labels are present too (alone, it may be an
+    unknown outcome: not measured). Any other value is refused, naming it; a blank label
     (an outcome not known yet) leaves its row out of the measures, not out of the scores."""
     schema, good = model.final.encoder.schema, model.good_label
     if schema.target not in frame.columns:
@@ -103,6 +105,11 @@ def file_labels(cfg: ScoreConfig, model: SavedModel, frame) -> Labels | None:
             f"{where} holds {listed(unseen)} in {rows} row(s), which the run never saw: its "
             f"labels are {schema.positive!r} (bad) and {good!r} (good); map those values to "
             f"one of them{fix}")
+    if good is None and len(others) and not bad.any():
+        return Labels(np.zeros_like(known), np.zeros(0, np.float32), None, False, (
+            f"the label column {schema.target!r} holds {listed(others)} on every labelled "
+            f"row, not the bad label {schema.positive!r}, and the model file (saved by an "
+            "older fjax) records no good label to read it as, so the model is not measured"))
     read_good = good if good is not None else (others[0] if len(others) else None)
     return Labels(known, bad.astype(np.float32), read_good, good is not None)
 
@@ -128,8 +135,8 @@ def labelled_facts(model: SavedModel, new, raw: np.ndarray, labels: Labels) -> d
     y, known = labels.y, labels.known
     if not known.any():
         return {**facts, "applicants": 0, "unlabelled": int(len(known)), "not_measured": (
-            f"the label column {column!r} is blank on every row (outcomes not known yet), so "
-            "the model is not measured on it")}
+            labels.unread or f"the label column {column!r} is blank on every row (outcomes "
+            "not known yet), so the model is not measured on it")}
     facts["unlabelled"] = int((~known).sum())
     if not 0 < y.sum() < len(y):
         one = final.encoder.schema.positive if y.all() else labels.good
