@@ -27,8 +27,8 @@ from scipy.special import logit
 
 MATERIAL_POINTS = 0.5
 """Fewest points a reason code costs (against the reference applicant, on the deployed
-scale): half a point, the rounding unit of a points table published in whole points;
-a shortfall below it would read as nothing there."""
+scale): half a point, below which a shortfall rounds to 0 in a points table published in
+whole points."""
 
 
 @dataclass(frozen=True)

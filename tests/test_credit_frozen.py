@@ -357,7 +357,7 @@ def test_the_model_file_records_the_good_label_and_an_older_one_reads_the_other_
     frame.assign(creditability="pending").to_csv(tmp_path / "new.csv", index=False)
     out = score_with(old, tmp_path, tmp_path / "alone")
     m = json.loads((out / "score.json").read_text())["labelled"]
-    assert m["applicants"] == 0 and "bads" not in m and "brier" not in m
+    assert (m["applicants"], m["unlabelled"]) == (0, 0) and "bads" not in m and "brier" not in m
     assert "holds 'pending' on every labelled row, not the bad label 'bad'" in m["not_measured"]
 
 

@@ -94,6 +94,7 @@ def _to_datetime_one_offset(column: pd.Series, **kw) -> pd.Series:
     `dayfirst=`, which fjax sets itself (`day_first`) and its readers do not take."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Parsing dates in", UserWarning)
+        warnings.filterwarnings("ignore", "Could not infer format", UserWarning)
         warnings.filterwarnings("ignore", ".*mixed time zones", FutureWarning)
         dates = pd.to_datetime(column, **kw)
     if dates.dtype == object:
@@ -312,19 +313,20 @@ def _as_utc(column: pd.Series, first: bool) -> pd.Series:
         return with_offset.where(written, without)
 
 
-SLASHED_TIME = re.compile(r"\s*\d{1,2}([/.-])\d{1,2}\1\d{4}"                 # 13/01/2015
-                          r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"          # 08:15:00
-                          r"\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?\s*", re.IGNORECASE)
+SLASHED_DATE_TIME = re.compile(
+    r"\s*\d{1,2}([/.-])\d{1,2}\1\d{4}"                                     # 13/01/2015
+    r"(?:(?:\s+|T)\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:\s*[AP]M)?"            # 8:15:00 PM
+    r"\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?)?\s*", re.IGNORECASE)           # +01:00
 
 
 def _varying_formats(text: pd.Series, column: pd.Series, first: bool, **kw) -> pd.Series:
     """Text `text` (of `column`) in formats that vary from row to row, which pandas'
     inferred format refuses: ISO 8601, or each row on its own where `column` writes every
-    time d/m/yyyy or m/d/yyyy with an optional time and offset (`SLASHED_TIME`), which
+    time d/m/yyyy or m/d/yyyy, with an optional time and offset (`SLASHED_DATE_TIME`), which
     ISO 8601 reads none of (day first where `first`: pandas' "mixed" honours it on every
     row, so 03/04 is 3 April among 13/01; only those shapes, since "mixed" would read
     anything dateutil guesses, such as "14/01/2024 2025" as 20:25)."""
-    if column.dropna().astype(str).str.fullmatch(SLASHED_TIME).all():
+    if column.dropna().astype(str).str.fullmatch(SLASHED_DATE_TIME).all():
         return _to_datetime_one_offset(text, format="mixed", dayfirst=first, **kw)
     return pd.to_datetime(text, format="ISO8601", **kw)
 

@@ -106,7 +106,7 @@ def file_labels(cfg: ScoreConfig, model: SavedModel, frame) -> Labels | None:
             f"labels are {schema.positive!r} (bad) and {good!r} (good); map those values to "
             f"one of them{fix}")
     if good is None and len(others) and not bad.any():
-        return Labels(np.zeros_like(known), np.zeros(0, np.float32), None, False, (
+        return Labels(known, np.zeros(0, np.float32), None, False, (
             f"the label column {schema.target!r} holds {listed(others)} on every labelled "
             f"row, not the bad label {schema.positive!r}, and the model file (saved by an "
             "older fjax) records no good label to read it as, so the model is not measured"))
@@ -133,8 +133,8 @@ def labelled_facts(model: SavedModel, new, raw: np.ndarray, labels: Labels) -> d
     facts = {"label_column": column, "bad_label": final.encoder.schema.positive,
              "good_label": labels.good, "good_label_recorded": labels.recorded}
     y, known = labels.y, labels.known
-    if not known.any():
-        return {**facts, "applicants": 0, "unlabelled": int(len(known)), "not_measured": (
+    if labels.unread or not known.any():
+        return {**facts, "applicants": 0, "unlabelled": int((~known).sum()), "not_measured": (
             labels.unread or f"the label column {column!r} is blank on every row (outcomes "
             "not known yet), so the model is not measured on it")}
     facts["unlabelled"] = int((~known).sum())
