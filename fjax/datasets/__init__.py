@@ -43,7 +43,19 @@ def holds_numbers(column: pd.Series) -> bool:
 UNIX_UNITS = {"s": (1e8, 4.1e9), "ms": (1e11, 4.1e12)}   # 1973-03 to 2099, as numbers
 
 
-SLASHED = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(?!\d)")   # 13/01/2015, 1.2.2015
+# Pieces of the date patterns below, so that they read the same shapes.
+DATE = r"(?P<first>\d{1,2})(?P<sep>[/.-])(?P<second>\d{1,2})(?P=sep)(?P<year>\d{4})"  # 13/01/2015
+CLOCK = r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?"      # a time from its hour's last digit: 8:15, 8:15:00.5
+ZONE = r"(?:UTC|GMT)"
+OFFSET = r"(?:Z|" + ZONE + r"|[+-]\d{2}(?::?\d{2})?)"   # Z, UTC, GMT, +01, -0500, +01:00
+
+SLASHED = re.compile(r"^\s*" + DATE + r"(?!\d)")                     # 13/01/2015, 1.2.2015
+WRITTEN_OFFSET = re.compile(r"^(.*" + CLOCK + r")\s*" + OFFSET + r"\s*$",   # a time, then its
+                            re.IGNORECASE)                                  # offset (-05:00, Z)
+ZONE_NAME = re.compile("(" + CLOCK + r")\s*" + ZONE + r"\s*$", re.IGNORECASE)
+SLASHED_DATE_TIME = re.compile(                     # a date, then a time (8:15:00 PM) and offset
+    r"\s*" + DATE + r"(?:(?:\s+|T)\d?" + CLOCK + r"(?:\s*[AP]M)?\s*" + OFFSET + r"?)?\s*",
+    re.IGNORECASE)
 
 
 def yyyymmdd(column: pd.Series) -> pd.Series | None:
@@ -67,9 +79,9 @@ def day_first(column: pd.Series, described: str, fix: str = "") -> bool | None:
     if text.empty or not SLASHED.match(text.iloc[0]):   # before the slow match of every row
         return None
     parts = text.str.extract(SLASHED)
-    if parts[0].isna().any():
+    if parts["first"].isna().any():
         return None
-    first, second = parts[0].astype(int) > 12, parts[2].astype(int) > 12
+    first, second = (parts[k].astype(int) > 12 for k in ("first", "second"))
     if first.any() != second.any():
         return bool(first.any())
     how = (f"mixes day-first and month-first dates ({text[first].iloc[0]!r}, "
@@ -231,11 +243,6 @@ def midnights(wall: pd.Series) -> bool:
     return bool((present == present.dt.normalize()).all())
 
 
-WRITTEN_OFFSET = re.compile(r"^(.*\d:\d{2}(?::\d{2}(?:\.\d+)?)?)"        # a time, then its
-                            r"\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)\s*$",   # offset (-05:00, Z)
-                            re.IGNORECASE)
-
-
 def writes_offset(column: pd.Series) -> pd.Series:
     """bool per row of text `column`: whether it writes a UTC offset (-05:00, Z, GMT) after
     its time; missing rows do not."""
@@ -313,12 +320,6 @@ def _as_utc(column: pd.Series, first: bool) -> pd.Series:
         return with_offset.where(written, without)
 
 
-SLASHED_DATE_TIME = re.compile(
-    r"\s*\d{1,2}([/.-])\d{1,2}\1\d{4}"                                     # 13/01/2015
-    r"(?:(?:\s+|T)\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:\s*[AP]M)?"            # 8:15:00 PM
-    r"\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?)?\s*", re.IGNORECASE)           # +01:00
-
-
 def _varying_formats(text: pd.Series, column: pd.Series, first: bool, **kw) -> pd.Series:
     """Text `text` (of `column`) in formats that vary from row to row, which pandas'
     inferred format refuses: ISO 8601, or each row on its own where `column` writes every
@@ -329,9 +330,6 @@ def _varying_formats(text: pd.Series, column: pd.Series, first: bool, **kw) -> p
     if column.dropna().astype(str).str.fullmatch(SLASHED_DATE_TIME).all():
         return _to_datetime_one_offset(text, format="mixed", dayfirst=first, **kw)
     return pd.to_datetime(text, format="ISO8601", **kw)
-
-
-ZONE_NAME = re.compile(r"(\d:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:UTC|GMT)\s*$", re.IGNORECASE)
 
 
 def _zone_names_as_offsets(column: pd.Series) -> pd.Series:
