@@ -489,26 +489,12 @@ def test_0_1_labels_match_the_runs_whether_read_as_numbers_or_text(
     assert "bad = '1', good = '0'): 150 applicants (50 more" in (out / "report.md").read_text()
 
 
-@pytest.mark.parametrize("woe", ["none", "numeric"])
-def test_numbers_beyond_the_training_range_are_counted_and_leave_the_scores_alone(
-        woe, logistic_sweep, files, tmp_path):
-    """The model file records each numeric feature's min and max over the rows it was
-    fitted on (pandas' own, on applicants.csv); a file with a few values beyond them gets
-    exactly the hand-counted rows, the farthest value and one report line naming the
-    encoding, and the same scores as with a model file without the range (an older fjax's,
-    which says it checked none). Values at the bounds and missing ones are not counted."""
-    from flax import serialization
-    from fjax.tasks.credit.model_file import read_model
-    run_dir = logistic_sweep if woe == "none" else small_run(
-        files, tmp_path / "woe", data=CreditDataConfig(
-            path=str(files / "applicants.csv"), score_path=str(files / "new.csv"), woe=woe))
+def beyond_range_file(files, folder, encoding):
+    """`folder`/new.csv: 10 training applicants, credit_amount beyond training's max once
+    and its min once, at both bounds once each (in range), age -1 (below), a duration
+    missing (not out of range); and the out_of_range counted by hand on pandas' min and
+    max of applicants.csv."""
     train = pd.read_csv(files / "applicants.csv")
-    numeric = ["duration_in_month", "credit_amount", "installment_rate_in_percentage_of_"
-               "disposable_income", "present_residence_since", "age_in_years",
-               "number_of_existing_credits_at_this_bank", "number_of_people_being_liable_"
-               "to_provide_maintenance_for"]
-    assert read_model(run_dir / MODEL_FILE).ranges == {
-        c: (float(train[c].min()), float(train[c].max())) for c in numeric}
     amount, age = train["credit_amount"], train["age_in_years"]
     new = train.iloc[:10].drop(columns="creditability").copy()
     new.loc[0, "credit_amount"] = 10 * amount.max()        # above
@@ -517,16 +503,44 @@ def test_numbers_beyond_the_training_range_are_counted_and_leave_the_scores_alon
     new.loc[3, "credit_amount"] = amount.min() - 1         # below
     new.loc[4, "age_in_years"] = -1                        # below
     new.loc[5, "duration_in_month"] = np.nan               # missing: not out of range
-    new.to_csv(tmp_path / "new.csv", index=False)
-    out = score_with(run_dir, tmp_path, tmp_path / "scored")
+    new.to_csv(folder / "new.csv", index=False)
+    return {"credit_amount": {"rows": 2, "below": 1, "above": 1,
+                              "most_extreme": 10 * amount.max(), "training_min": amount.min(),
+                              "training_max": amount.max(), "encoding": encoding},
+            "age_in_years": {"rows": 1, "below": 1, "above": 0, "most_extreme": -1.0,
+                             "training_min": age.min(), "training_max": age.max(),
+                             "encoding": encoding}}
+
+
+@pytest.mark.parametrize("woe", ["none", "numeric"])
+def test_numbers_beyond_the_training_range_are_counted_and_leave_the_scores_alone(
+        woe, logistic_sweep, files, tmp_path):
+    """The model file records each numeric feature's min and max over the rows it was
+    fitted on (pandas' own, on applicants.csv); a file with a few values beyond them gets
+    exactly the hand-counted rows, the farthest value and one report line naming the
+    encoding, and the same scores as with a model file without the range (an older fjax's,
+    which says it checked none). Values at the bounds and missing ones are not counted.
+    The WOE run scores the same file as its --data.score-path: the same counts."""
+    from flax import serialization
+    from fjax.tasks.credit.model_file import read_model
     encoding = "standardised" if woe == "none" else "woe"
-    assert json.loads((out / "score.json").read_text())["out_of_range"] == {
-        "credit_amount": {"rows": 2, "below": 1, "above": 1,
-                          "most_extreme": 10 * amount.max(), "training_min": amount.min(),
-                          "training_max": amount.max(), "encoding": encoding},
-        "age_in_years": {"rows": 1, "below": 1, "above": 0, "most_extreme": -1.0,
-                         "training_min": age.min(), "training_max": age.max(),
-                         "encoding": encoding}}
+    expected = beyond_range_file(files, tmp_path, encoding)
+    run_dir = logistic_sweep if woe == "none" else small_run(
+        files, tmp_path / "woe", data=CreditDataConfig(
+            path=str(files / "applicants.csv"), score_path=str(tmp_path / "new.csv"), woe=woe))
+    train = pd.read_csv(files / "applicants.csv")
+    numeric = ["duration_in_month", "credit_amount", "installment_rate_in_percentage_of_"
+               "disposable_income", "present_residence_since", "age_in_years",
+               "number_of_existing_credits_at_this_bank", "number_of_people_being_liable_"
+               "to_provide_maintenance_for"]
+    assert read_model(run_dir / MODEL_FILE).ranges == {
+        c: (float(train[c].min()), float(train[c].max())) for c in numeric}
+    amount, age = train["credit_amount"], train["age_in_years"]
+    out = score_with(run_dir, tmp_path, tmp_path / "scored")
+    assert json.loads((out / "score.json").read_text())["out_of_range"] == expected
+    if woe == "numeric":
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        assert metrics["stability"]["new_applicants_out_of_range"] == expected
     text = (out / "report.md").read_text()
     assert (f"- Numbers beyond the range the model was fitted on: credit_amount 2 row(s) "
             f"(most extreme {10 * amount.max()}; trained on {amount.min()} to {amount.max()}), "
@@ -549,3 +563,23 @@ def test_numbers_beyond_the_training_range_are_counted_and_leave_the_scores_alon
     own = score_with(run_dir, tmp_path, tmp_path / "own")
     assert json.loads((own / "score.json").read_text())["out_of_range"] == {}
     assert "beyond the range" not in (own / "report.md").read_text()
+
+
+def test_a_runs_score_path_counts_numbers_beyond_the_training_range_as_score_credit(
+        files, tmp_path):
+    """A run with --data.score-path on a file with a few values beyond the training range
+    (`beyond_range_file`) records exactly the hand-counted ones in metrics.json beside the
+    unseen values, as `fjax score credit` on its model does for the same file, and its
+    report.md carries score credit's line, word for word."""
+    expected = beyond_range_file(files, tmp_path, "standardised")
+    run_dir = small_run(files, tmp_path / "run", data=CreditDataConfig(
+        path=str(files / "applicants.csv"), score_path=str(tmp_path / "new.csv")))
+    stability = json.loads((run_dir / "metrics.json").read_text())["stability"]
+    assert stability["new_applicants_out_of_range"] == expected
+    assert stability["new_applicants_unseen_values"] == {"duration_in_month": 1}
+    out = score_with(run_dir, tmp_path, tmp_path / "scored")
+    assert json.loads((out / "score.json").read_text())["out_of_range"] == expected
+    line = [x for x in (out / "report.md").read_text().splitlines()
+            if x.startswith("- Numbers beyond the range the model was fitted on: ")]
+    assert len(line) == 1 and "credit_amount 2 row(s)" in line[0]
+    assert line[0] in (run_dir / "report.md").read_text().splitlines()

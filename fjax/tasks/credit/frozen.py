@@ -28,13 +28,13 @@ import pandas as pd
 
 from fjax.config import to_dict
 from fjax.config_fields import frozen_config
-from fjax.data.columns import matches_label, numeric_values, spelled_as
+from fjax.data.columns import matches_label, spelled_as
 from fjax.report.files import RunDir, markdown_table
 from fjax.stability import psi, psi_chance, psi_verdict
 from fjax.tasks.credit.data import read_applicants
-from fjax.tasks.credit.model_file import SavedModel, read_model
+from fjax.tasks.credit.model_file import SavedModel, beyond_range, read_model
 from fjax.tasks.credit.oof import log_loss_f64
-from fjax.tasks.credit.report import ranked_text
+from fjax.tasks.credit.report import range_lines, ranked_text
 from fjax.tasks.credit.run import describe, labelled_measures
 from fjax.tasks.credit.scoring import score_new
 from fjax.tasks.experiment import setup_lines, warned_setup_changes
@@ -150,25 +150,10 @@ def labelled_facts(model: SavedModel, new, raw: np.ndarray, labels: Labels) -> d
 
 
 def out_of_range(model: SavedModel, frame) -> dict[str, dict] | None:
-    """Per numeric feature with values in `frame` outside the (min, max) of the rows the
-    model was fitted on: their rows (below, above), the one farthest out, that range, and
-    the column's encoding (a standardised input extrapolates, a WOE one takes its end bin's
-    WOE). None where the model file (an older fjax's) records no range. Read only: the
-    scores do not depend on it."""
-    if model.ranges is None:
-        return None
-    found = {}
-    for column, (low, high) in model.ranges.items():
-        x = numeric_values(frame, column)
-        below, above = x < low, x > high      # a missing value is neither
-        if below.any() or above.any():
-            beyond = np.where(below, low - x, np.where(above, x - high, 0.0))
-            found[column] = {
-                "rows": int(below.sum() + above.sum()), "below": int(below.sum()),
-                "above": int(above.sum()), "most_extreme": float(x[np.argmax(beyond)]),
-                "training_min": low, "training_max": high,
-                "encoding": "woe" if column in model.final.encoder.woe else "standardised"}
-    return found
+    """`beyond_range` of `frame` against the model file's training ranges; None where the
+    model file (an older fjax's) records none. Read only: the scores do not depend on it."""
+    return (None if model.ranges is None
+            else beyond_range(model.ranges, frame, model.final.encoder.woe))
 
 
 def score_facts(cfg: ScoreConfig, model: SavedModel, frame, new, raw: np.ndarray,
@@ -219,30 +204,6 @@ def score_note(facts: dict, new) -> str:
         "", "## First applicants", "",
         markdown_table(new.head(10)), ""]
     return "\n".join(lines)
-
-
-ENCODING_WORDS = {
-    "standardised": "standardised inputs: the model extrapolates there, beyond every applicant "
-                    "it was fitted on (a logistic scorecard's points keep growing linearly "
-                    "with the value)",
-    "woe": "WOE bins: each is scored in its end bin (the lowest or highest training bin's "
-           "WOE), however far beyond it lies"}
-
-
-def range_lines(found: dict | None) -> list[str]:
-    """report.md's line on the numbers beyond the training range (none without any)."""
-    if found is None:
-        return ["- Numbers beyond the training range: not checked; the model file, saved by "
-                "an older fjax, records no training range (rerun the run to record it)."]
-    if not found:
-        return []
-    columns = ", ".join(
-        f"{c} {f['rows']} row(s) (most extreme {f['most_extreme']:.6g}; trained on "
-        f"{f['training_min']:.6g} to {f['training_max']:.6g})" for c, f in found.items())
-    means = "; ".join(ENCODING_WORDS[e] for e in dict.fromkeys(
-        f["encoding"] for f in found.values()))
-    return [f"- Numbers beyond the range the model was fitted on: {columns}; {means}. "
-            "Check them for errors (units, a sign) before trusting their scores."]
 
 
 def labelled_lines(m: dict | None) -> list[str]:

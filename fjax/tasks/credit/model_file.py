@@ -61,6 +61,26 @@ def numeric_ranges(frame, schema: TableSchema) -> dict[str, tuple[float, float]]
             for c, x in values.items() if not np.isnan(x).all()}
 
 
+def beyond_range(ranges: dict[str, tuple[float, float]], frame, woe) -> dict[str, dict]:
+    """Per numeric feature with values in `frame` outside its (min, max) in `ranges` (those
+    of the rows the model was fitted on, `numeric_ranges`): their rows (below, above), the
+    one farthest out, that range, and the column's encoding (a standardised input
+    extrapolates, one in `woe`, the encoder's WOE columns, takes its end bin's WOE). Shared
+    by `fjax score credit` and a run's `--data.score-path`."""
+    found = {}
+    for column, (low, high) in ranges.items():
+        x = numeric_values(frame, column)
+        below, above = x < low, x > high      # a missing value is neither
+        if below.any() or above.any():
+            beyond = np.where(below, low - x, np.where(above, x - high, 0.0))
+            found[column] = {
+                "rows": int(below.sum() + above.sum()), "below": int(below.sum()),
+                "above": int(above.sum()), "most_extreme": float(x[np.argmax(beyond)]),
+                "training_min": low, "training_max": high,
+                "encoding": "woe" if column in woe else "standardised"}
+    return found
+
+
 def calibrator_state(calibrator) -> dict:
     if isinstance(calibrator, Platt):
         return {"kind": "platt", "a": calibrator.a, "b": calibrator.b}

@@ -161,6 +161,37 @@ def data_line(metrics: dict) -> str:
     return line
 
 
+ENCODING_WORDS = {
+    "standardised": "standardised inputs: the model extrapolates there, beyond every applicant "
+                    "it was fitted on (a logistic scorecard's points keep growing linearly "
+                    "with the value)",
+    "woe": "WOE bins: each is scored in its end bin (the lowest or highest training bin's "
+           "WOE), however far beyond it lies"}
+
+
+def range_lines(found: dict | None) -> list[str]:
+    """report.md's line on the numbers beyond the training range (none without any)."""
+    if found is None:
+        return ["- Numbers beyond the training range: not checked; the model file, saved by "
+                "an older fjax, records no training range (rerun the run to record it)."]
+    if not found:
+        return []
+    columns = ", ".join(
+        f"{c} {f['rows']} row(s) (most extreme {f['most_extreme']:.6g}; trained on "
+        f"{f['training_min']:.6g} to {f['training_max']:.6g})" for c, f in found.items())
+    means = "; ".join(ENCODING_WORDS[e] for e in dict.fromkeys(
+        f["encoding"] for f in found.values()))
+    return [f"- Numbers beyond the range the model was fitted on: {columns}; {means}. "
+            "Check them for errors (units, a sign) before trusting their scores."]
+
+
+def new_range_lines(stability: dict) -> list[str]:
+    """The run's line on `--data.score-path`'s numbers beyond the training range, worded
+    as `fjax score credit`'s (none without a score path or without such numbers)."""
+    lines = range_lines(stability.get("new_applicants_out_of_range", {}))
+    return [*lines, ""] if lines else []
+
+
 def _confusion_words(c: dict) -> str:
     return (f"{c['tp']} bad applicants rejected, {c['fn']} accepted; {c['tn']} good "
             f"accepted, {c['fp']} rejected")
@@ -568,7 +599,8 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
     lines = [f"# {title}", "",
              f"Chosen configuration (highest mean validation ROC-AUC over folds and seeds): "
              f"`{metrics['best']['description']}`.", "", data_line(metrics), "",
-             *leakage_lines(characteristics), *age_warning(metrics.get("age")),
+             *new_range_lines(metrics["stability"]), *leakage_lines(characteristics),
+             *age_warning(metrics.get("age")),
              "## Cross-validation (chosen configuration)", "",
              markdown_table(pd.DataFrame({"metric": list(m), "mean +/- std over folds":
                                           [_fmt(m[k], s[k]) for k in m]})),

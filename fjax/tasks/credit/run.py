@@ -32,7 +32,8 @@ from fjax.tasks.credit.data import (CreditData, code_words, load, missing_words,
 from fjax.tasks.credit.fairness import FOUR_FIFTHS, PROXY_AUC, fair_lending, proxy_screen
 from fjax.tasks.credit.final import FinalModel, optimum_gap, points_table, refit
 from fjax.tasks.credit.members import METRICS
-from fjax.tasks.credit.model_file import SavedModel, model_bytes, numeric_ranges
+from fjax.tasks.credit.model_file import (SavedModel, beyond_range, model_bytes,
+                                          numeric_ranges)
 from fjax.tasks.credit.oof import OutOfFold, analyse, brier_f64, log_loss_f64, oof_pd
 from fjax.tasks.credit.report import report_markdown, report_title, write_plots
 from fjax.tasks.credit.scoring import (deployed_scale, refuse_backward_platt, score_new,
@@ -365,10 +366,11 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     refit_s = time.perf_counter() - t0
     scores, imp, points, final_facts = write_scores(run_dir, config, data, final, oof, scale)
     train_scores = scores["score"].to_numpy()
+    ranges = numeric_ranges(data.frame, data.schema)   # the rows the final model fitted
     run_dir.bytes(MODEL_FILE, model_bytes(SavedModel(
         config, final, oof.calibrator, oof.threshold, scale, train_scores,
         other_label(data.frame[data.schema.target], data.schema.positive),
-        numeric_ranges(data.frame, data.schema))))
+        ranges)))
     n_train, n_val = ((m > 0).sum(axis=1).mean() for m in (data.folds.train, data.folds.val))
     with_psi = max(int(per_fold["psi"].notna().sum()), 1)   # the folds the mean reads
     chance_mean, chance_max = psi_chance_folds(train_scores, round(n_val), round(n_train),
@@ -384,6 +386,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         stability["psi_new_applicants"] = psi(train_scores, new["score"].to_numpy())
         stability["psi_new_applicants_chance_95"] = psi_chance(train_scores, len(new))
         stability["new_applicants_unseen_values"] = final.encoder.unseen(data.new)
+        stability["new_applicants_out_of_range"] = beyond_range(ranges, data.new,
+                                                                final.encoder.woe)
     later = later_raw = None
     if data.later is not None:
         later, later_raw = score_new(config, data.later, final, oof.calibrator, oof.threshold,
