@@ -53,8 +53,8 @@ SLASHED = re.compile(r"^\s*" + DATE + r"(?!\d)")                     # 13/01/201
 WRITTEN_OFFSET = re.compile(r"^(.*" + CLOCK + r")\s*" + OFFSET + r"\s*$",   # a time, then its
                             re.IGNORECASE)                                  # offset (-05:00, Z)
 ZONE_NAME = re.compile("(" + CLOCK + r")\s*" + ZONE + r"\s*$", re.IGNORECASE)
-SLASHED_DATE_TIME = re.compile(                     # a date, then a time (8:15:00 PM) and offset
-    r"\s*" + DATE + r"(?:(?:\s+|T)\d?" + CLOCK + r"(?:\s*[AP]M)?\s*" + OFFSET + r"?)?\s*",
+SLASHED_DATE_TIME = re.compile(         # a date, then a time, then AM/PM or an offset, or neither
+    r"\s*" + DATE + r"(?:(?:\s+|T)\d?" + CLOCK + r"(?:\s*[AP]M|\s*" + OFFSET + r")?)?\s*",
     re.IGNORECASE)
 
 
@@ -106,7 +106,6 @@ def _to_datetime_one_offset(column: pd.Series, **kw) -> pd.Series:
     `dayfirst=`, which fjax sets itself (`day_first`) and its readers do not take."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Parsing dates in", UserWarning)
-        warnings.filterwarnings("ignore", "Could not infer format", UserWarning)
         warnings.filterwarnings("ignore", ".*mixed time zones", FutureWarning)
         dates = pd.to_datetime(column, **kw)
     if dates.dtype == object:

@@ -126,7 +126,7 @@ def labelled_facts(model: SavedModel, new, raw: np.ndarray, labels: Labels) -> d
     applicants (`labelled_measures`: AUC, Gini and KS of the model's own PDs `raw` with
     DeLong's interval; Brier, cost and confusion of the deployed ones), plus the bads and the
     deployed PDs' log-loss (`log_loss_f64`), all in float64, on the rows with a label
-    (`unlabelled` counts the others). One class leaves out what needs both, and no label
+    (`unlabelled` counts the blank ones). One class leaves out what needs both, and no label
     at all everything (`not_measured` says why)."""
     final, data = model.final, model.config.data
     column = final.encoder.schema.target
