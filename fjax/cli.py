@@ -40,8 +40,9 @@ from fjax.config import check_grid_values, from_dict, get_path, hyperparameters
 from fjax.config_fields import literal_choices, unwrap_annotation
 from fjax.runtime import enable_compilation_cache, reliable_interrupts
 from fjax.tasks import TASKS, get_task
-from fjax.tasks.experiment import (CHECKPOINT_EVERY_S, RunFinished, changed_data_files,
-                                   changed_environment, finished, saved_environment)
+from fjax.tasks.experiment import (CHECKPOINT_EVERY_S, GRID_SECTIONS, RunFinished,
+                                   changed_data_files, changed_environment, finished,
+                                   saved_environment)
 from fjax.train import TrainingDiverged
 
 USAGE = f"""usage: fjax {{run,sweep,score}} {{{",".join(TASKS)}}} [OPTIONS]
@@ -343,11 +344,9 @@ def check_one_value(cls: type, args: list[str], swept: list[str], prog: str) -> 
                    "value" if path in several_paths(cls) else "Run once per value")
             raise ValueError(f"{flag} takes one value in `fjax run`, got {' '.join(values)}. "
                              + how)
-        name = path.split(".")[-1]
-        if name in getattr(cls_of(cls, path), "GRID_FIELDS", ()):   # credit's encodings
+        if (path.split(".")[0] in GRID_SECTIONS   # as check_grid_paths reads a grid.json
+                or path.split(".")[-1] in getattr(cls_of(cls, path), "GRID_FIELDS", ())):
             how = grid_file_hint("it", {path: [json_value(v) for v in values]})
-        elif path.split(".")[0] in CHOICE_SECTIONS + ("train",):
-            how = GRID_FILE_HINT
         else:
             how = "The data is prepared once per run: run one sweep per value"
         raise ValueError(f"{flag} takes one value in `fjax sweep`, got {' '.join(values)} "
