@@ -310,10 +310,9 @@ def _as_utc(column: pd.Series, first: bool) -> pd.Series:
     try:
         return _to_datetime_one_offset(column, utc=True, dayfirst=first)
     except (ValueError, TypeError):
-        text = _zone_names_as_offsets(column)
-        if _offsets_on_all_or_none(column):
+        text, written = _zone_names_as_offsets(column), writes_offset(column)
+        if written[column.notna()].all() or not written.any():   # on all times or none
             return _varying_formats(text, column, first, utc=True)
-        written = writes_offset(column)
         with_offset, without = (_varying_formats(text.where(rows), column, first, utc=True)
                                 for rows in (written, ~written))
         return with_offset.where(written, without)
