@@ -174,10 +174,16 @@ def test_refuses_a_file_without_the_runs_columns(logistic_run, tmp_path):
         score_file(run, frame.drop(columns="TERMINAL_ID"), tmp_path)
 
 
-def test_refuses_a_file_without_card_ids(logistic_run, tmp_path):
+def test_refuses_a_file_without_card_ids(logistic_run, tmp_path, monkeypatch):
     """Without both id columns a file reads as one card per transaction (a run may train
-    on it), which the run's card and terminal windows cannot score."""
+    on it), which the run's card and terminal windows cannot score: refused from the
+    header, before the file is loaded."""
     run, frame = logistic_run
+
+    def unread(path):
+        raise AssertionError(f"{path} loaded before its header was judged")
+
+    monkeypatch.setattr("fjax.tasks.fraud.frozen.read_table", unread)
     with pytest.raises(ValueError, match=r"--data .*tx.csv has no card ids \(data."
                                          r"customer_column 'card'\) nor terminal ids: `fjax "
                                          r"score fraud` scores a run trained on"):

@@ -34,7 +34,7 @@ from fjax.data.fraud_features import (WINDOWS, handbook_features, history_days,
 from fjax.data.fraud_protocol import Period, assessment_mask
 from fjax.data.split_stack import stack_scaled
 from fjax.data.splits import Folds
-from fjax.data.transactions import Transactions, from_frame, lacks_cards
+from fjax.data.transactions import Transactions, from_frame, header_lacks_cards
 from fjax.datasets import read_table
 from fjax.report.files import RunDir, markdown_table
 from fjax.stability import psi, psi_chance, psi_verdict
@@ -75,18 +75,18 @@ def read_transactions(path: str, cfg: FraudDataConfig) -> tuple[Transactions, np
     """The file's transactions read as the run read its own (`cfg`'s columns, user
     features and time zone), and which of them (in time order) had a blank label: read
     as 0, and `check_days` refuses them where a feature reads them."""
-    frame = spelled_as(read_table(path), [*cfg.columns().values(), *cfg.features])
-    label, ids = cfg.label_column, cfg.transaction_id_column
-    blank = frame[label].isna().to_numpy() if label in frame.columns else None
-    if blank is not None and blank.any():
-        frame = frame.assign(**{label: frame[label].fillna(0)})
-    if lacks_cards(frame, cfg.columns()):   # from_frame's decision, before it reads the rows
+    if header_lacks_cards(path, cfg.columns()):   # from_frame's decision, before loading
         raise ValueError(f"--data {path} has no card ids (data.customer_column "
                          f"{cfg.customer_column!r}) nor terminal ids: `fjax score fraud` "
                          "scores a run trained on the handbook's card and terminal features; "
                          "a run on a file without them is scored by training it again on "
                          "the newer file (`fjax run fraud --config RUN/config.json "
                          "--data.path NEW.csv --out DIR`)")
+    frame = spelled_as(read_table(path), [*cfg.columns().values(), *cfg.features])
+    label, ids = cfg.label_column, cfg.transaction_id_column
+    blank = frame[label].isna().to_numpy() if label in frame.columns else None
+    if blank is not None and blank.any():
+        frame = frame.assign(**{label: frame[label].fillna(0)})
     tx = from_frame(frame, cfg.columns(), f"--data {path}", cfg.features, cfg.categorical,
                     cfg.timezone)
     blank_ids = frame[ids].to_numpy()[blank] if blank is not None else []
