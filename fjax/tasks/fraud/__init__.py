@@ -311,7 +311,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     if grid:
         validation = data.validation_periods
         validation_df = periods_table(data.tx, validation, *data.masks(validation),
-                                      config.data.top_k).filter(SIZE_COLUMNS)
+                                      config.data.top_k)[SIZE_COLUMNS]
     immature = immature_labels_note(periods_df, config.data.delay_days)
     if immature:
         warnings.warn(immature, stacklevel=2)

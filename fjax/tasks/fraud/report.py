@@ -61,7 +61,8 @@ def periods_table(tx: Transactions, periods: list[Period], trains, tests, remove
     the CP@k and cost a perfect ranking would reach (the ceiling set by how many cards
     are compromised each day; oracle_missed: the compromised card-days it leaves
     unalerted) and the cost without any alert (the floor to beat). A file without card
-    ids has no removed_known_cards_tx: no card recurs to be removed."""
+    ids has removed_known_cards_tx 0: no card recurs to be removed (`write` leaves the
+    column out of its outputs)."""
     rows = []
     for k, (p, tr, te, gone) in enumerate(zip(periods, trains, tests, removed)):
         week = te | gone          # the whole test week: removal would lower its rate
@@ -79,7 +80,7 @@ def periods_table(tx: Transactions, periods: list[Period], trains, tests, remove
                      "test_end": str(tx.date_of(p.test_end - 1).date()),
                      "train_tx": int(tr.sum()), "train_frauds": int(tx.fraud[tr].sum()),
                      "test_tx": int(te.sum()), "test_frauds": int(tx.fraud[te].sum()),
-                     **({} if tx.cardless else {"removed_known_cards_tx": int(gone.sum())}),
+                     "removed_known_cards_tx": int(gone.sum()),
                      "test_week_frauds": int(tx.fraud[week].sum()),
                      "train_fraud_rate": float(tx.fraud[tr].mean()),
                      "test_fraud_rate": float(tx.fraud[week].mean()),
@@ -87,8 +88,7 @@ def periods_table(tx: Transactions, periods: list[Period], trains, tests, remove
     return pd.DataFrame(rows)
 
 
-# The periods table's dates and sizes, what the validation periods report (`validation_note`;
-# a file without card ids has no removed_known_cards_tx).
+# The periods table's dates and sizes, what the validation periods report (`validation_note`).
 SIZE_COLUMNS = ["period", "train_start", "train_end", "test_start", "test_end", "train_tx",
                 "train_frauds", "test_tx", "test_frauds", "removed_known_cards_tx"]
 
@@ -196,7 +196,7 @@ def immature_label_periods(periods_df: pd.DataFrame) -> list[int]:
     arrive 30-120 days after the transaction, so a file's last weeks hold frauds not yet
     labelled: its latest test weeks look cleaner than they are."""
     train_rate = periods_df["train_frauds"].sum() / periods_df["train_tx"].sum()
-    week_tx = periods_df["test_tx"] + periods_df.get("removed_known_cards_tx", 0)
+    week_tx = periods_df["test_tx"] + periods_df["removed_known_cards_tx"]
     low = ((periods_df["test_fraud_rate"] < 0.5 * train_rate)
            & (binom.cdf(periods_df["test_week_frauds"], week_tx, train_rate) < 0.01))
     flagged = []
@@ -396,6 +396,11 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
     """The run folder's files; `encodings`: how each of data.features entered the models
     (`FraudData.encodings`); `validation_df`: a sweep's validation periods (`SIZE_COLUMNS`)."""
     k = config.data.top_k
+    immature = immature_labels_note(periods_df, config.data.delay_days)
+    if tx.cardless:     # one card per transaction: none recurs, so none is removed
+        periods_df, validation_df = (None if t is None else
+                                     t.drop(columns="removed_known_cards_tx")
+                                     for t in (periods_df, validation_df))
     members = pd.concat([r.table for r in results], ignore_index=True)
     summary_df = summarize(members)
     run_dir.csv("members.csv", members)
@@ -438,7 +443,7 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
     figures = _plots(run_dir, results, k, daily, summary_df)
     run_dir.text("report.md", _markdown(config, data_summary, periods_df, summary_df, members,
                                         paired, results, timings, figures, encodings, kept,
-                                        validation_df, thresholds, summaries))
+                                        validation_df, thresholds, summaries, immature))
 
 
 def _model_rows(table: pd.DataFrame, model: str) -> list[dict]:
@@ -961,7 +966,8 @@ def report_title(data) -> str:
 
 
 def _markdown(config, data_summary, periods_df, summary_df, members, paired, results,
-              timings, figures, encodings, kept, validation_df, thresholds, summaries) -> str:
+              timings, figures, encodings, kept, validation_df, thresholds, summaries,
+              immature) -> str:
     k = config.data.top_k
     cardless = bool(data_summary.get("cardless"))
     hb = handbook.DATA
@@ -995,7 +1001,7 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
              "## Periods", "", markdown_table(periods_df), "",
              _periods_legend(k, cardless, config.data.cost_missed),
              "",
-             *_bold_note(immature_labels_note(periods_df, config.data.delay_days)),
+             *_bold_note(immature),
              *_bold_note(alert_budget_note(periods_df, k, config.data.cost_alert, cardless)),
              *_bold_note(oracle_note(periods_df, k, config.data.test_days > 1
                                      and not cardless)),
