@@ -898,25 +898,21 @@ def _periods_legend(k: int, cardless: bool, cost_missed: float) -> str:
     """The Periods table's legend: a file without card ids has one card per transaction,
     so its compromised card-days are its frauds and no card recurs to be removed."""
     if cardless:
-        return (f"oracle_cp@{k} and oracle_cost: the "
-                f"CP@{k} and cost of a perfect ranking (each day's frauds first), the best a "
-                f"model can reach with {k} alerts a day where it alerts every fraud "
-                "(oracle_missed, the frauds it leaves unalerted, is 0). cost_no_alerts: the "
-                f"cost of raising none ({cost_missed:g} per fraud): a model saves "
-                "cost_no_alerts - its cost. compromised_cards_per_day: frauds over test "
-                "days. train_fraud_rate and test_fraud_rate: the fraud rates of the training "
-                "and test days.")
-    return (f"removed_known_cards_tx: test transactions of cards with a fraud known by that "
-            f"day (reported, not scored). oracle_cp@{k} and oracle_cost: the card "
-            f"precision@{k} and cost of a perfect ranking (each day's compromised cards "
-            f"first), the best a model can reach with {k} alerts a day where it alerts "
-            "every compromised card (oracle_missed, the compromised card-days it leaves "
-            "unalerted, is 0). cost_no_alerts: the cost of raising none "
-            f"({cost_missed:g} per compromised card-day): a model saves "
-            "cost_no_alerts - its cost. compromised_cards_per_day: card-days with a "
-            "fraud over test days. train_fraud_rate and test_fraud_rate: the fraud "
-            "rates of the training week and of the whole test week (removed cards "
-            "included).")
+        removed, cp, hits, hit, missed = "", "CP", "frauds", "fraud", "frauds"
+        per_day, rates = "frauds", "training and test days."
+    else:
+        removed = ("removed_known_cards_tx: test transactions of cards with a fraud known "
+                   "by that day (reported, not scored). ")
+        cp, hits, hit = "card precision", "compromised cards", "compromised card"
+        missed, per_day = "compromised card-days", "card-days with a fraud"
+        rates = "training week and of the whole test week (removed cards included)."
+    return (f"{removed}oracle_cp@{k} and oracle_cost: the {cp}@{k} and cost of a perfect "
+            f"ranking (each day's {hits} first), the best a model can reach with {k} alerts "
+            f"a day where it alerts every {hit} (oracle_missed, the {missed} it leaves "
+            f"unalerted, is 0). cost_no_alerts: the cost of raising none ({cost_missed:g} "
+            f"per {missed.removesuffix('s')}): a model saves cost_no_alerts - its cost. "
+            f"compromised_cards_per_day: {per_day} over test days. train_fraud_rate and "
+            f"test_fraud_rate: the fraud rates of the {rates}")
 
 
 def _dates_note(data_summary: dict) -> list[str]:
