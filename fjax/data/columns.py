@@ -38,7 +38,8 @@ class TableSchema:
         return self.numeric + self.categorical
 
 
-def _listed(values: Sequence, limit: int = 5) -> str:
+def listed(values: Sequence, limit: int = 5) -> str:
+    """Up to `limit` values, quoted, and how many more."""
     values = list(values)
     shown = ", ".join(repr(v) for v in values[:limit])
     return shown + (f", ... ({len(values) - limit} more)" if len(values) > limit else "")
@@ -60,9 +61,9 @@ def did_you_mean(names: Sequence[str], columns: Sequence) -> str:
 def _require(df: pd.DataFrame, names: Sequence[str], field: str) -> None:
     missing = [c for c in names if c not in df.columns]
     if missing:
-        raise ValueError(f"{field} names column(s) {_listed(missing)} that the data does not "
+        raise ValueError(f"{field} names column(s) {listed(missing)} that the data does not "
                          f"have{did_you_mean(missing, df.columns)}; columns are "
-                         f"{_listed(df.columns, 30)}")
+                         f"{listed(df.columns, 30)}")
 
 
 def resolve_column(df: pd.DataFrame, name: str) -> str:
@@ -100,7 +101,7 @@ def numeric_values(df: pd.DataFrame, column: str) -> np.ndarray:
             rows = np.nonzero(text)[0]
             raise ValueError(
                 f"numeric column {column!r} has non-numeric text "
-                f"{_listed(pd.unique(raw.iloc[rows].astype(str)))} in {len(rows)} row(s) "
+                f"{listed(pd.unique(raw.iloc[rows].astype(str)))} in {len(rows)} row(s) "
                 f"(first at row {raw.index[rows[0]]}); fix those values, leave them empty to "
                 f"mark them missing, or list {column!r} in data.categorical")
     if np.isinf(values).any():
@@ -231,12 +232,12 @@ def infer_schema(df: pd.DataFrame, target: str, positive: str, *,
         _require(df, [id_column], "data.id_column")
     both = sorted(set(numeric) & set(categorical))
     if both:
-        raise ValueError(f"column(s) {_listed(both)} are in both data.numeric and "
+        raise ValueError(f"column(s) {listed(both)} are in both data.numeric and "
                          "data.categorical; list each column in one of them")
     reserved = {target, id_column, *drop}
     clash = sorted(reserved & (set(numeric) | set(categorical)) - {None})
     if clash:
-        raise ValueError(f"column(s) {_listed(clash)} are declared as features but are the "
+        raise ValueError(f"column(s) {listed(clash)} are declared as features but are the "
                          "target, the id or dropped; remove them from data.numeric/categorical")
     num, cat = [], []
     for column in df.columns:
@@ -321,12 +322,12 @@ def binary_target(df: pd.DataFrame, schema: TableSchema) -> np.ndarray:
     classes = pd.unique(values.astype(str))
     if len(classes) != 2:
         raise ValueError(f"target column {column!r} must have exactly two classes for credit "
-                         f"scoring, found {len(classes)}: {_listed(sorted(classes), 10)}; map "
+                         f"scoring, found {len(classes)}: {listed(sorted(classes), 10)}; map "
                          "them to two classes (e.g. bad/good) or filter the rows")
     positive = matches_label(values, schema.positive)
     if not positive.any():
         raise ValueError(f"positive label {schema.positive!r} does not occur in target column "
-                         f"{column!r}, whose classes are {_listed(sorted(classes))}; set "
+                         f"{column!r}, whose classes are {listed(sorted(classes))}; set "
                          "data.positive to one of them")
     return positive.astype(np.float32)
 

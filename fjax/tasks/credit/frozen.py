@@ -28,7 +28,7 @@ import pandas as pd
 
 from fjax.config import to_dict
 from fjax.config_fields import frozen_config
-from fjax.data.columns import matches_label, spelled_as
+from fjax.data.columns import listed, matches_label, spelled_as
 from fjax.report.files import RunDir, markdown_table
 from fjax.stability import psi, psi_chance, psi_verdict
 from fjax.tasks.credit.data import read_applicants
@@ -91,7 +91,7 @@ def file_labels(cfg: ScoreConfig, model: SavedModel, frame) -> Labels | None:
     fix = ("; leave a label blank where the outcome is not known yet, or remove the column "
            "to score the file without measuring the model on it")
     bad = matches_label(values, schema.positive)
-    others = pd.Series(pd.unique(values[~bad].astype(str)))
+    others = pd.Series(sorted(pd.unique(values[~bad].astype(str))))  # as listed
     if good is None and len(others) > 1:
         raise ValueError(
             f"{where} holds {listed(others)} besides the bad label {schema.positive!r}, and "
@@ -112,13 +112,6 @@ def file_labels(cfg: ScoreConfig, model: SavedModel, frame) -> Labels | None:
             "older fjax) records no good label to read it as, so the model is not measured"))
     read_good = good if good is not None else (others[0] if len(others) else None)
     return Labels(known, bad.astype(np.float32), read_good, good is not None)
-
-
-def listed(values) -> str:
-    """Up to five values, quoted, sorted, and how many more."""
-    values = sorted(values)
-    more = f", ... ({len(values) - 5} more)" if len(values) > 5 else ""
-    return ", ".join(repr(v) for v in values[:5]) + more
 
 
 def labelled_facts(model: SavedModel, new, raw: np.ndarray, labels: Labels) -> dict:
