@@ -66,12 +66,10 @@ def saved_model(run: Path) -> SavedModel:
 class Labels(NamedTuple):
     """A scored file's labels: known bool[n], the rows with a label (a blank one is an
     outcome not known yet); y f32[known.sum()] their labels (1 = bad); good, the value read
-    as good (None where none is) and whether the model file recorded it (one saved by an
-    older fjax did not); unread, why they are not read at all ('' where they are)."""
+    as good (None where none is); unread, why they are not read at all ('' where they are)."""
     known: np.ndarray
     y: np.ndarray
     good: str | None
-    recorded: bool
     unread: str = ""
 
 
@@ -106,12 +104,12 @@ def file_labels(cfg: ScoreConfig, model: SavedModel, frame) -> Labels | None:
             f"labels are {schema.positive!r} (bad) and {good!r} (good); map those values to "
             f"one of them{fix}")
     if good is None and len(others) and not bad.any():
-        return Labels(known, np.zeros(0, np.float32), None, False, (
+        return Labels(known, np.zeros(0, np.float32), None, (
             f"the label column {schema.target!r} holds {listed(others)} on every labelled "
             f"row, not the bad label {schema.positive!r}, and the model file (saved by an "
             "older fjax) records no good label to read it as, so the model is not measured"))
     read_good = good if good is not None else (others[0] if len(others) else None)
-    return Labels(known, bad.astype(np.float32), read_good, good is not None)
+    return Labels(known, bad.astype(np.float32), read_good)
 
 
 def labelled_facts(model: SavedModel, new, raw: np.ndarray, labels: Labels) -> dict:
@@ -124,7 +122,7 @@ def labelled_facts(model: SavedModel, new, raw: np.ndarray, labels: Labels) -> d
     final, data = model.final, model.config.data
     column = final.encoder.schema.target
     facts = {"label_column": column, "bad_label": final.encoder.schema.positive,
-             "good_label": labels.good, "good_label_recorded": labels.recorded}
+             "good_label": labels.good, "good_label_recorded": model.good_label is not None}
     y, known = labels.y, labels.known
     if labels.unread or not known.any():
         return {**facts, "applicants": 0, "unlabelled": int((~known).sum()), "not_measured": (
