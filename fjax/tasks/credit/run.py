@@ -127,15 +127,13 @@ def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, final: F
     `brier_f64`'s, as the cross-validation's."""
     d, t = config.data, oof.threshold
 
-    def measures(raw: np.ndarray, pd_: np.ndarray, y: np.ndarray) -> dict:
-        return labelled_measures(raw, pd_, y, t, d.cost_fn, d.cost_fp)
-
     n_later, n_all = len(data.later_y), len(data.later_y) + len(data.y)
     # The earlier applicants' cost and confusion cross-fitted (each fold at its rule's t:
     # fitted on the other folds, or the fixed Bayes t): a t fitted on their own PDs is
     # their cheapest, which would flatter them beside the later ones; the confusion is the
     # decisions that cost is the mean of.
-    earlier = {**measures(oof.pd_raw, oof.pd, data.y), "dates": data.date_spans["earlier"],
+    earlier = {**labelled_measures(oof.pd_raw, oof.pd, data.y, t, d.cost_fn, d.cost_fp),
+               "dates": data.date_spans["earlier"],
                "cost_per_applicant": oof.summary["cost_per_applicant_cross_fitted"],
                "confusion": oof.summary["confusion_cross_fitted"]}
     return {"date_column": d.date_column, "share": n_later / n_all, "threshold": t,
@@ -143,7 +141,8 @@ def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, final: F
             "later_seen_earlier": data.later_seen_earlier,
             "unseen_values": final.encoder.unseen(data.later),
             "earlier_out_of_fold": earlier,
-            "later": {**measures(later_raw, later["pd"].to_numpy(), data.later_y),
+            "later": {**labelled_measures(later_raw, later["pd"].to_numpy(), data.later_y, t,
+                                          d.cost_fn, d.cost_fp),
                       "dates": data.date_spans["later"]},
             "psi": psi(scores["score"].to_numpy(), later["score"].to_numpy()),
             "psi_chance_95": psi_chance(scores["score"].to_numpy(), len(later))}
