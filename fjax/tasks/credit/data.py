@@ -324,11 +324,11 @@ def load_new_applicants(cfg: CreditDataConfig, schema: TableSchema) -> pd.DataFr
 def read_applicants(path: str, schema: TableSchema, id_column: str | None, field: str
                     ) -> pd.DataFrame:
     """Applicants to score from `path` (given by option `field`): every feature column
-    (and the id column) there, spelled as training spelled them, numbers readable as
-    numbers. Missing values and unseen categories are left to the encoder, which scores
-    them as the training applicants' mix."""
+    (and the id column) there, spelled as training spelled them (as is the label column,
+    where the file holds one), numbers readable as numbers. Missing values and unseen
+    categories are left to the encoder, which scores them as the training applicants' mix."""
     needed = [*schema.features, *([id_column] if id_column else [])]
-    frame = spelled_as(read_table(path), needed)
+    frame = spelled_as(read_table(path), [*needed, schema.target])
     missing = [c for c in schema.features if c not in frame.columns]
     id_words = (f"the id column {id_column!r} (the run's data.id_column), which names each "
                 "applicant in the scores" if id_column and id_column not in frame.columns

@@ -28,7 +28,7 @@ import pandas as pd
 
 from fjax.config import to_dict
 from fjax.config_fields import frozen_config
-from fjax.data.columns import listed, matches_label, spelled_as
+from fjax.data.columns import listed, matches_label
 from fjax.report.files import RunDir, markdown_table
 from fjax.stability import psi, psi_chance, psi_verdict
 from fjax.tasks.credit.data import read_applicants
@@ -229,7 +229,6 @@ def score(cfg: ScoreConfig) -> Path:
     model = saved_model(run)
     frame = read_applicants(cfg.data, model.final.encoder.schema, model.config.data.id_column,
                             "--data")
-    frame = spelled_as(frame, [model.final.encoder.schema.target])
     labels = file_labels(cfg, model, frame)
     out = out_folder(cfg.out, run)   # bad input fails before anything is written
     new, raw = score_new(model.config, frame, model.final, model.calibrator, model.threshold,
