@@ -325,19 +325,26 @@ def test_a_label_column_of_one_class_is_scored_and_says_what_it_leaves_out(
         in text
 
 
+def older_model(run_dir, tmp, key):
+    """A copy of `run_dir` in `tmp`/old_run whose model.msgpack lacks `key`, as one saved
+    by an older fjax."""
+    from flax import serialization
+    old = tmp / "old_run"
+    shutil.copytree(run_dir, old)
+    saved = serialization.msgpack_restore((old / MODEL_FILE).read_bytes())
+    del saved[key]
+    (old / MODEL_FILE).write_bytes(serialization.msgpack_serialize(saved))
+    return old
+
+
 def test_the_model_file_records_the_good_label_and_an_older_one_reads_the_other_value(
         logistic_sweep, tmp_path):
     """The run records training's good label; a model file without it (an older fjax's)
     reads a file's one value beside the bad label as good, and says so, but refuses two,
     and does not read one value alone as good (it may be an outcome not known yet)."""
-    from flax import serialization
     from fjax.tasks.credit.model_file import read_model
     assert read_model(logistic_sweep / MODEL_FILE).good_label == "good"
-    old = tmp_path / "old_run"
-    shutil.copytree(logistic_sweep, old)
-    saved = serialization.msgpack_restore((old / MODEL_FILE).read_bytes())
-    del saved["good_label"]
-    (old / MODEL_FILE).write_bytes(serialization.msgpack_serialize(saved))
+    old = older_model(logistic_sweep, tmp_path, "good_label")
     assert read_model(old / MODEL_FILE).good_label is None
     frame = holdout(tmp_path, 40)
     y = (frame["creditability"] == "bad").to_numpy(np.float64)
@@ -520,8 +527,9 @@ def test_numbers_beyond_the_training_range_are_counted_and_leave_the_scores_alon
     exactly the hand-counted rows, the farthest value and one report line naming the
     encoding, and the same scores as with a model file without the range (an older fjax's,
     which says it checked none). Values at the bounds and missing ones are not counted.
-    The WOE run scores the same file as its --data.score-path: the same counts."""
-    from flax import serialization
+    The WOE run scores the same file as its --data.score-path: it records the same counts
+    in metrics.json beside the unseen values, and its report.md carries score credit's
+    line, word for word."""
     from fjax.tasks.credit.model_file import read_model
     encoding = "standardised" if woe == "none" else "woe"
     expected = beyond_range_file(files, tmp_path, encoding)
@@ -539,19 +547,21 @@ def test_numbers_beyond_the_training_range_are_counted_and_leave_the_scores_alon
     out = score_with(run_dir, tmp_path, tmp_path / "scored")
     assert json.loads((out / "score.json").read_text())["out_of_range"] == expected
     if woe == "numeric":
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-        assert metrics["stability"]["new_applicants_out_of_range"] == expected
+        stability = json.loads((run_dir / "metrics.json").read_text())["stability"]
+        assert stability["new_applicants_out_of_range"] == expected
+        assert stability["new_applicants_unseen_values"] == {"duration_in_month": 1}
     text = (out / "report.md").read_text()
     assert (f"- Numbers beyond the range the model was fitted on: credit_amount 2 row(s) "
             f"(most extreme {10 * amount.max()}; trained on {amount.min()} to {amount.max()}), "
             f"age_in_years 1 row(s) (most extreme -1; trained on {age.min()} to {age.max()}); "
             + ("standardised inputs: the model extrapolates there" if woe == "none" else
                "WOE bins: each is scored in its end bin")) in text
-    old = tmp_path / "old_run"
-    shutil.copytree(run_dir, old)
-    saved = serialization.msgpack_restore((old / MODEL_FILE).read_bytes())
-    del saved["ranges"]
-    (old / MODEL_FILE).write_bytes(serialization.msgpack_serialize(saved))
+    line = [x for x in text.splitlines()
+            if x.startswith("- Numbers beyond the range the model was fitted on: ")]
+    assert len(line) == 1 and "credit_amount 2 row(s)" in line[0]
+    if woe == "numeric":
+        assert line[0] in (run_dir / "report.md").read_text().splitlines()
+    old = older_model(run_dir, tmp_path, "ranges")
     older = score_with(old, tmp_path, tmp_path / "older")
     assert (older / "new_scores.csv").read_bytes() == (out / "new_scores.csv").read_bytes()
     assert json.loads((older / "score.json").read_text())["out_of_range"] is None
@@ -563,23 +573,3 @@ def test_numbers_beyond_the_training_range_are_counted_and_leave_the_scores_alon
     own = score_with(run_dir, tmp_path, tmp_path / "own")
     assert json.loads((own / "score.json").read_text())["out_of_range"] == {}
     assert "beyond the range" not in (own / "report.md").read_text()
-
-
-def test_a_runs_score_path_counts_numbers_beyond_the_training_range_as_score_credit(
-        files, tmp_path):
-    """A run with --data.score-path on a file with a few values beyond the training range
-    (`beyond_range_file`) records exactly the hand-counted ones in metrics.json beside the
-    unseen values, as `fjax score credit` on its model does for the same file, and its
-    report.md carries score credit's line, word for word."""
-    expected = beyond_range_file(files, tmp_path, "standardised")
-    run_dir = small_run(files, tmp_path / "run", data=CreditDataConfig(
-        path=str(files / "applicants.csv"), score_path=str(tmp_path / "new.csv")))
-    stability = json.loads((run_dir / "metrics.json").read_text())["stability"]
-    assert stability["new_applicants_out_of_range"] == expected
-    assert stability["new_applicants_unseen_values"] == {"duration_in_month": 1}
-    out = score_with(run_dir, tmp_path, tmp_path / "scored")
-    assert json.loads((out / "score.json").read_text())["out_of_range"] == expected
-    line = [x for x in (out / "report.md").read_text().splitlines()
-            if x.startswith("- Numbers beyond the range the model was fitted on: ")]
-    assert len(line) == 1 and "credit_amount 2 row(s)" in line[0]
-    assert line[0] in (run_dir / "report.md").read_text().splitlines()
