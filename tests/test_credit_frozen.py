@@ -63,7 +63,8 @@ def test_the_saved_logistic_model_scores_as_the_run_and_as_its_scorecard(
         logistic_sweep, files, tmp_path):
     """Bit for bit the run's new_scores.csv (PD, score, decision, reasons: the same bytes),
     and each score is the base plus scorecard.csv's points, summed by hand (rows with
-    every amount known: a missing one has no point on the amount's line)."""
+    every amount known: a missing one has no point on the amount's line). The values the
+    run never saw get one line, the same, in both report.md's."""
     out = score_with(logistic_sweep, files, tmp_path / "scored")
     assert (out / "new_scores.csv").read_bytes() == \
         (logistic_sweep / "new_scores.csv").read_bytes()
@@ -80,7 +81,10 @@ def test_the_saved_logistic_model_scores_as_the_run_and_as_its_scorecard(
     assert facts["unseen_values"] == stability["new_applicants_unseen_values"] == \
         {"purpose": 1, "credit_amount": 1}
     assert facts["applicants"] == 8 and facts["setup_changed"] == {}
-    assert (out / "report.md").is_file()
+    line = ("- Values the run never saw (scored as the training applicants' mix, 0 points "
+            "against the reference): purpose 1 row(s), credit_amount 1 row(s).")
+    for folder in (out, logistic_sweep):   # the score route's line, word for word, in both
+        assert line in (folder / "report.md").read_text().splitlines()
     assert json.loads((out / "config.json").read_text())["run"] == str(logistic_sweep)
 
 

@@ -34,7 +34,7 @@ from fjax.stability import psi, psi_chance, psi_verdict
 from fjax.tasks.credit.data import read_applicants
 from fjax.tasks.credit.model_file import SavedModel, beyond_range, read_model
 from fjax.tasks.credit.oof import log_loss_f64
-from fjax.tasks.credit.report import range_lines, ranked_text
+from fjax.tasks.credit.report import range_lines, ranked_text, unseen_lines
 from fjax.tasks.credit.run import describe, labelled_measures
 from fjax.tasks.credit.scoring import score_new
 from fjax.tasks.experiment import setup_lines, warned_setup_changes
@@ -173,7 +173,6 @@ def score_facts(cfg: ScoreConfig, model: SavedModel, frame, new, raw: np.ndarray
 def score_note(facts: dict, new) -> str:
     """report.md: a short account of what was scored, with what, and how to read it."""
     decisions = ", ".join(f"{k} {v}" for k, v in sorted(facts["decisions"].items()))
-    unseen = facts["unseen_values"]
     lines = [
         "# New applicants scored with a saved credit model", "",
         f"- Model: `{facts['model_file']}` (SHA-256 {facts['model_sha256'][:12]}...), "
@@ -185,9 +184,7 @@ def score_note(facts: dict, new) -> str:
         f"- Stability: PSI of their scores against the training applicants' "
         f"{facts['psi_vs_training']:.3f}; "
         + psi_verdict(facts["psi_vs_training"], facts["psi_chance_95"]) + ".",
-        "- Values the run never saw (scored as the training applicants' mix, 0 points "
-        "against the reference): " + (", ".join(f"{c} {k} row(s)" for c, k in unseen.items())
-                                      if unseen else "none") + ".",
+        *unseen_lines(facts["unseen_values"]),
         *range_lines(facts["out_of_range"]),
         *labelled_lines(facts.get("labelled")),
         *setup_lines(facts["setup_changed"], "scores"),

@@ -185,11 +185,20 @@ def range_lines(found: dict | None) -> list[str]:
             "Check them for errors (units, a sign) before trusting their scores."]
 
 
-def new_range_lines(stability: dict) -> list[str]:
-    """The run's line on `--data.score-path`'s numbers beyond the training range, worded
-    as `fjax score credit`'s (none without a score path or without such numbers)."""
-    lines = range_lines(stability.get("new_applicants_out_of_range", {}))
-    return [*lines, ""] if lines else []
+def unseen_lines(unseen: dict[str, int]) -> list[str]:
+    """report.md's line on the values the run never saw (per column, the rows holding one)."""
+    counts = ", ".join(f"{c} {k} row(s)" for c, k in unseen.items()) if unseen else "none"
+    return ["- Values the run never saw (scored as the training applicants' mix, 0 points "
+            f"against the reference): {counts}."]
+
+
+def new_applicant_lines(stability: dict) -> list[str]:
+    """The run's lines on `--data.score-path`'s values never seen and numbers beyond the
+    training range, worded as `fjax score credit`'s (none without a score path)."""
+    if "new_applicants_unseen_values" not in stability:
+        return []
+    return [*unseen_lines(stability["new_applicants_unseen_values"]),
+            *range_lines(stability["new_applicants_out_of_range"]), ""]
 
 
 def _confusion_words(c: dict) -> str:
@@ -599,7 +608,7 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
     lines = [f"# {title}", "",
              f"Chosen configuration (highest mean validation ROC-AUC over folds and seeds): "
              f"`{metrics['best']['description']}`.", "", data_line(metrics), "",
-             *new_range_lines(metrics["stability"]), *leakage_lines(characteristics),
+             *new_applicant_lines(metrics["stability"]), *leakage_lines(characteristics),
              *age_warning(metrics.get("age")),
              "## Cross-validation (chosen configuration)", "",
              markdown_table(pd.DataFrame({"metric": list(m), "mean +/- std over folds":
