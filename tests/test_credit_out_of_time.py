@@ -185,6 +185,19 @@ def test_too_few_bads_among_the_earlier_applicants_say_so(tmp_path, bads, cv, ma
         load(dataclasses.replace(cfg, sweep=dataclasses.replace(cfg.sweep, folds=cv)))
 
 
+def test_bads_spelled_two_ways_all_held_out_are_named_as_one_class(tmp_path):
+    """Bads written "1" and "1.0" (text), every one held out: the check of the earlier
+    applicants' classes counted three classes in the file and let the target check say
+    'found 1'; it reads labels as training and scoring do (`label_classes`)."""
+    labels = np.full(N, "0", dtype=object)
+    labels[[170, 180]] = ["1", "1.0"]
+    frame = pd.read_csv(loan_book(tmp_path)).assign(creditability=labels)
+    frame.to_parquet(tmp_path / "loans.parquet")   # text: a CSV's would read as numbers
+    with pytest.raises(ValueError, match=r"holds only '0' among the 160 earlier applicants "
+                                         r".*every '1' is held out"):
+        load(config(tmp_path / "loans.parquet", positive="1"))
+
+
 def test_no_feature_left_names_every_setting_that_leaves_columns_out(tmp_path):
     """The columns left were the date and protected ones, yet the error named only the
     target, the id and data.drop."""

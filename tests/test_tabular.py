@@ -485,6 +485,26 @@ def test_a_numeric_positive_label_matches_numbers_of_any_spelling():
     np.testing.assert_array_equal(binary_target(frame, schema), [1, 0, 0, 1, 0, 1])
 
 
+def test_labels_spelled_as_text_and_as_numbers_are_one_class_as_scoring_reads_them():
+    """Text "1" and "1.0" (a parquet string column, say) were two classes to training, so a
+    0/1 column holding both was refused as three, while `fjax score credit` reads both as
+    the bad label: training now groups labels by scoring's rule (`label_classes`); a
+    genuinely third value is still refused, named. So is an older model file's good label
+    (no recorded one: the file's one other value, "0" and "0.0" alike)."""
+    from types import SimpleNamespace
+    from fjax.tasks.credit.frozen import file_labels
+    frame = _frame(y=["1", "1.0", "0", "0.0", "1", "0"])
+    schema = infer_schema(frame, "y", "1")
+    np.testing.assert_array_equal(binary_target(frame, schema), [1, 1, 0, 0, 1, 0])
+    with pytest.raises(ValueError, match=r"exactly two classes .*found 3: '0', '1', '2';"):
+        infer_schema(_frame(y=["1", "1.0", "0", "2", "1", "0"]), "y", "1")
+    older = SimpleNamespace(final=SimpleNamespace(encoder=SimpleNamespace(schema=schema)),
+                            good_label=None)
+    labels = file_labels(SimpleNamespace(data="new.csv"), older, frame)
+    assert labels.good == "0"
+    np.testing.assert_array_equal(labels.y, [1, 1, 0, 0, 1, 0])
+
+
 @pytest.mark.parametrize("frame, kwargs, match", [
     (_frame(y=["bad"] * 6), {}, "target column 'y' must have exactly two classes.*found 1"),
     (_frame(), {"numeric": ("x",), "categorical": ("x",)}, r"'x' are in both data.numeric"),

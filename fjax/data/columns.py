@@ -306,6 +306,17 @@ def matches_label(values: pd.Series, label: str) -> np.ndarray:
     return as_text | (parsed == number)
 
 
+def label_classes(values: pd.Series) -> list[str]:
+    """The classes of label column `values`, each as text spelled as first met, by
+    `matches_label`'s rule ("1" and "1.0" are one): training and scoring read labels alike."""
+    texts = pd.Series(pd.unique(values.astype(str)))
+    classes, left = [], np.ones(len(texts), bool)
+    while left.any():
+        classes.append(texts[left].iloc[0])
+        left &= ~matches_label(texts, classes[-1])
+    return classes
+
+
 def other_label(values: pd.Series, positive: str) -> str:
     """The class of a `binary_target`-checked label column that is not `positive` (its 0)."""
     return str(pd.unique(values[~matches_label(values, positive)].astype(str))[0])
@@ -319,7 +330,7 @@ def binary_target(df: pd.DataFrame, schema: TableSchema) -> np.ndarray:
         rows = np.nonzero(values.isna().to_numpy())[0]
         raise ValueError(f"target column {column!r} is missing in {len(rows)} row(s) (first "
                          f"at row {values.index[rows[0]]}); label them or remove those rows")
-    classes = pd.unique(values.astype(str))
+    classes = label_classes(values)
     if len(classes) != 2:
         raise ValueError(f"target column {column!r} must have exactly two classes for credit "
                          f"scoring, found {len(classes)}: {listed(sorted(classes), 10)}; map "

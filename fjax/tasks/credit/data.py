@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from fjax.data.columns import (TableSchema, binary_target, check_class_counts, did_you_mean,
-                               infer_schema, numeric_values, spelled_as)
+                               infer_schema, label_classes, matches_label, numeric_values,
+                               spelled_as)
 from fjax.data.split_stack import SplitStack, stack_splits
 from fjax.data.splits import Folds, grouped_stratified_kfold, stratified_kfold
 from fjax.data.tabular import Encoded, TabularEncoder, fit_encoder
@@ -157,10 +158,9 @@ def check_earlier_classes(frame: pd.DataFrame, later: np.ndarray, target: str, a
     file had one class."""
     if target not in frame.columns or frame[target].isna().any():
         return   # named by infer_schema and binary_target
-    labels = frame[target].astype(str)
-    classes, kept = pd.unique(labels), pd.unique(labels[~later])
+    classes, kept = label_classes(frame[target]), label_classes(frame[target][~later])
     if len(classes) == 2 and len(kept) == 1:
-        gone = next(c for c in classes if c not in kept)
+        gone = next(c for c in classes if not matches_label(pd.Series(kept), c)[0])
         raise ValueError(f"target column {target!r} holds only {kept[0]!r}{among}: every "
                          f"{gone!r} is held out, and a model needs both classes to learn; "
                          f"{fix}or add earlier applicants of both classes")

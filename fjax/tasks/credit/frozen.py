@@ -28,7 +28,7 @@ import pandas as pd
 
 from fjax.config import to_dict
 from fjax.config_fields import frozen_config
-from fjax.data.columns import listed, matches_label
+from fjax.data.columns import label_classes, listed, matches_label
 from fjax.report.files import RunDir, markdown_table
 from fjax.stability import psi, psi_chance, psi_verdict
 from fjax.tasks.credit.data import read_applicants
@@ -89,7 +89,7 @@ def file_labels(cfg: ScoreConfig, model: SavedModel, frame) -> Labels | None:
     fix = ("; leave a label blank where the outcome is not known yet, or remove the column "
            "to score the file without measuring the model on it")
     bad = matches_label(values, schema.positive)
-    others = pd.Series(sorted(pd.unique(values[~bad].astype(str))))  # as listed
+    others = pd.Series(sorted(label_classes(values[~bad])))  # as listed
     if good is None and len(others) > 1:
         raise ValueError(
             f"{where} holds {listed(others)} besides the bad label {schema.positive!r}, and "
