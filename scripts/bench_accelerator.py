@@ -1,10 +1,11 @@
 """Population sizes on an accelerator: how per-member throughput grows with the number of
 reference LSTMs trained at once, whether a GPU learns what the CPU learns, how many
-recurrence steps each iteration of the layers' `lax.scan` should run, and which form of
-the weight gradients is faster.
+recurrence steps each iteration of the layers' `lax.scan` should run, which form of
+the weight gradients is faster, and where the LSTM's backward scan should compute its
+activation derivatives.
 
     python scripts/bench.py --only matmul_precisions,population_sizes,gpu_matches_cpu
-    python scripts/bench.py --only scan_unroll,weight_gradient_forms
+    python scripts/bench.py --only scan_unroll,weight_gradient_forms,gate_derivative_forms
 
 On a GPU, `population_sizes` trains 1, 16, 64, 256 and 1,024 members (4 learning rates x
 seeds); a CPU, where members train one at a time, gets 1, 16 and 64 (`--quick`: 1, 4, 16).
@@ -130,11 +131,12 @@ def gpu_matches_cpu(quick: bool) -> list[dict]:
 
 def variant_in_new_process(members: int, setting: str, value) -> dict:
     """The reference LSTM (`fit` for one member, else a population) trained in a fresh
-    process whose `recurrence.<setting>` (SCAN_UNROLL or WEIGHT_GRADIENTS) is `value` on
-    every platform (FJAX_CPU_KERNELS=0: no C++ kernel on a CPU, for SCAN_UNROLL); its
-    s/epoch (median of epochs 2-4) and compile time."""
+    process whose `recurrence.<setting>` (SCAN_UNROLL, WEIGHT_GRADIENTS or
+    GATE_DERIVATIVES) is `value` on every platform (FJAX_CPU_KERNELS=0: no C++ kernel on
+    a CPU, for the two that only the scans read); its s/epoch (median of epochs 2-4),
+    compile time and final loss."""
     env = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
-    if setting == "SCAN_UNROLL":
+    if setting in ("SCAN_UNROLL", "GATE_DERIVATIVES"):
         env["FJAX_CPU_KERNELS"] = "0"
     return in_new_process(__file__, "variant", members, setting, json.dumps(value), env=env)
 
@@ -205,12 +207,38 @@ def weight_gradient_forms(quick: bool) -> list[dict]:
     return rows
 
 
+def gate_derivative_forms(quick: bool) -> list[dict]:
+    """Where the LSTM's backward scan computes the activations' derivatives, for all steps
+    before it ("hoisted") or inside each step ("per_step"), `GATE_DERIVATIVES`, each in a
+    fresh process (on a CPU without the C++ kernel, so the scan runs): one reference LSTM
+    with `fit`, and on an accelerator 256 members. Both forms train the same members, so
+    their final losses are set side by side."""
+    sizes = (1,) if quick or not on_accelerator() else (1, 256)
+    bench = f"reference LSTM, gate derivative forms, on {jax.devices()[0].device_kind}"
+    rows = []
+    for members in sizes:
+        label = f"{members} member{'s' if members > 1 else ''}"
+        found = {form: variant_in_new_process(members, "GATE_DERIVATIVES", form)
+                 for form in ("hoisted", "per_step")}
+        for form, result in found.items():
+            rows.append({"bench": bench, "metric": f"{label}, {form}: s/epoch",
+                         "value": result["epoch_s"],
+                         "note": f"compile {result['compile_s']:.1f} s"})
+        gap = np.max(np.abs(np.subtract(found["per_step"]["final_loss"],
+                                        found["hoisted"]["final_loss"])))
+        rows.append({"bench": bench, "metric": f"{label}: per_step faster than hoisted by",
+                     "value": found["hoisted"]["epoch_s"] / found["per_step"]["epoch_s"],
+                     "note": f"largest final-loss gap {gap:.2g}"})
+    return rows
+
+
 SECTIONS = {
     "matmul_precisions": matmul_precisions,
     "population_sizes": population_sizes,
     "gpu_matches_cpu": gpu_matches_cpu,
     "scan_unroll": scan_unroll,
     "weight_gradient_forms": weight_gradient_forms,
+    "gate_derivative_forms": gate_derivative_forms,
 }
 
 

@@ -1,6 +1,7 @@
 """The recurrent layers' choices per platform: the C++ kernel on CPUs, the `lax.scan`
 elsewhere with `SCAN_UNROLL` steps per loop iteration (an unrolled scan computes what the
-rolled one does), and the weight gradients' form (`WEIGHT_GRADIENTS`)."""
+rolled one does), the weight gradients' form (`WEIGHT_GRADIENTS`) and where the LSTM's
+backward scan computes its activation derivatives (`GATE_DERIVATIVES`)."""
 
 import chex
 import jax
@@ -71,7 +72,11 @@ def test_scans_unroll_by_platform(cell, dtype, data_input, monkeypatch):
         argnums = tuple(range(1 if data_input else 0, len(args)))
         jaxpr = jax.make_jaxpr(jax.grad(loss, argnums=argnums))(*args)
     kernel = dtype == jnp.float32 and kernels.recurrent_kernels()
-    assert sorted(_scan_unrolls(jaxpr.jaxpr)) == ([3, 3] if kernel else [2, 2, 3, 3])
+    # Per platform branch: the forward's scan and the backward's; the LSTM's backward holds
+    # one per `GATE_DERIVATIVES` branch (its own platform_dependent; lowering keeps one).
+    scans = 3 if cell == "lstm" else 2
+    assert sorted(_scan_unrolls(jaxpr.jaxpr)) == ([3] * scans if kernel
+                                                  else [2] * scans + [3] * scans)
 
 
 TEXTBOOK = {"lstm": test_lstm_kernel.textbook_lstm, "gru": test_gru_layer.textbook_gru}
@@ -131,3 +136,59 @@ def test_weight_gradients_follow_the_platforms_setting(cell, setting, monkeypatc
     for i, (a, b) in enumerate(zip(ours, ref)):   # the kernels are args 1 and 3 in both
         factor = 2 if i in (1, 3) and setting == here else 1
         np.testing.assert_allclose(a, factor * np.asarray(b), rtol=1e-5, atol=1e-5)
+
+
+def _lstm_with_offsets(x, w_ih, b, w_hh, offsets):
+    """A plain LSTM whose pre-activations get `offsets` f32[T, B, 4H] added: hidden and
+    cell states and activated gates [i, f, g, o] with jax.nn.sigmoid. Its gradient with
+    respect to the offsets, at zero, is the gradient of the pre-activations dz."""
+    def step(carry, inputs):
+        h, c = carry
+        x_t, e_t = inputs
+        zi, zf, zg, zo = jnp.split(x_t @ w_ih + h @ w_hh + b + e_t, 4, axis=-1)
+        i, f, g, o = jax.nn.sigmoid(zi), jax.nn.sigmoid(zf), jnp.tanh(zg), jax.nn.sigmoid(zo)
+        c = f * c + i * g
+        h = o * jnp.tanh(c)
+        return (h, c), (h, c, jnp.concatenate([i, f, g, o], -1))
+    zero = jnp.zeros((x.shape[1], w_hh.shape[0]), x.dtype)
+    return jax.lax.scan(step, (zero, zero), (x, offsets))[1]
+
+
+@pytest.mark.parametrize("form", ["hoisted", "per_step"])
+@pytest.mark.parametrize("unroll", [1, 4])
+def test_gate_derivative_forms_match_autodiff(form, unroll):
+    """Each form's dz (float32) against float64 autodiff of a plain LSTM with respect to
+    its pre-activations, the loss sum_t h_t dh_t + h_T dh_last: 7 steps, 3 rows, 5 units;
+    and the two forms against each other."""
+    with jax.enable_x64():
+        (x, w_ih, b, w_hh), dhs, dh_last = test_lstm_kernel._inputs((7, 3, 5), inputs=2)
+        x, w_ih, b, w_hh, dhs, dh_last = (a.astype(jnp.float64)
+                                          for a in (x, w_ih, b, w_hh, dhs, dh_last))
+        run = lambda e: _lstm_with_offsets(x, w_ih, b, w_hh, e)  # noqa: E731
+        (hs, cs, gates), vjp = jax.vjp(run, jnp.zeros((7, 3, 20)))
+        dh_all = dhs.at[-1].add(dh_last)
+        (ref,) = vjp((dh_all, jnp.zeros_like(cs), jnp.zeros_like(gates)))
+        f32 = [jnp.asarray(a, jnp.float32) for a in (w_hh, cs, gates, dhs, dh_last)]
+    forms = lstm_layer._GATE_FORMS
+    ours = jax.jit(lambda *a: forms[form](*a, unroll=unroll))(*f32)
+    chex.assert_type(ours, jnp.float32)
+    np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5)
+    other = forms["per_step" if form == "hoisted" else "hoisted"](*f32, unroll=unroll)
+    np.testing.assert_allclose(ours, other, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("setting", ["cpu", "default"])
+def test_gate_derivatives_follow_the_platforms_setting(setting, monkeypatch):
+    """A form that doubles dz, set for one platform key: the LSTM's backward scan doubles
+    (against the hoisted form) only where that key is this platform's."""
+    doubled = lambda *a, **k: 2 * lstm_layer._hoisted(*a, **k)  # noqa: E731
+    monkeypatch.setitem(lstm_layer._GATE_FORMS, "doubled", doubled)
+    monkeypatch.setitem(recurrence.GATE_DERIVATIVES, setting, "doubled")
+    args, dhs = _args("lstm")
+    _, cs, gates = lstm_layer.scan_forward(*args)
+    # A fresh function: jit caches traces by function, and the setting is read when traced.
+    ours = jax.jit(lambda *a: lstm_layer.scan_backward(*a))(args[3], cs, gates, dhs, dhs[-1])
+    ref = lstm_layer._hoisted(args[3], cs, gates, dhs, dhs[-1])
+    here = "cpu" if default_platform() == "cpu" else "default"
+    np.testing.assert_allclose(ours, (2 if setting == here else 1) * np.asarray(ref),
+                               rtol=1e-6, atol=1e-6)

@@ -18,7 +18,8 @@ per-step operation count rather than arithmetic:
   - elsewhere (or without a compiler, or for non-float32 inputs) the input projection of
     all steps is one matmul and the recurrence a `lax.scan` with one matmul and one
     fusion per step (4 steps per loop iteration off the CPU, `SCAN_UNROLL`, measured
-    on an H200);
+    on an H200; the backward's activation derivatives computed before its scan or in
+    each step, `GATE_DERIVATIVES`);
   - s(z) is computed as 0.5 tanh(z / 2) + 0.5, the same function, which XLA:CPU fuses
     and vectorises better than its logistic op;
   - a top layer whose sequence is not used returns only h_T.
@@ -27,10 +28,13 @@ Shapes: x f32[T, B, F] (time-major), h f32[T, B, H].
 
 from __future__ import annotations
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from fjax.models import recurrence
 from fjax.models.recurrence import (backward_recurrence, custom_recurrence, on_cpu_kernel,
                                      orthogonal_blocks, sigmoid, weight_gradients)
 
@@ -57,12 +61,9 @@ def scan_forward(x: jax.Array, w_ih: jax.Array, b: jax.Array, w_hh: jax.Array, *
     return jax.lax.scan(step, (zero, zero), xw, unroll=unroll)[1]
 
 
-def scan_backward(w_hh, cs, gates, dhs, dh_last, *, unroll: int = 1) -> jax.Array:
-    """Gradients of the gates' pre-activations dz f32[T, B, 4H], as a reverse `lax.scan`.
-
-    dhs: f32[T, B, H] gradients of the hidden states; dh_last: f32[B, H], an extra
-    gradient of h_T (the top layer's output).
-    """
+def _hoisted(w_hh, cs, gates, dhs, dh_last, *, unroll=1):
+    """`scan_backward` with the activations' derivatives computed for all steps before
+    the scan."""
     i, f, g, o = jnp.split(gates, 4, axis=-1)
     c_prev = jnp.concatenate([jnp.zeros_like(cs[:1]), cs[:-1]], 0)
     tanh_c = jnp.tanh(cs)
@@ -82,6 +83,43 @@ def scan_backward(w_hh, cs, gates, dhs, dh_last, *, unroll: int = 1) -> jax.Arra
 
     return jax.lax.scan(step, (dh_last, jnp.zeros_like(dh_last)), (k_c, k_z, f, dhs),
                         reverse=True, unroll=unroll)[1]
+
+
+def _per_step(w_hh, cs, gates, dhs, dh_last, *, unroll=1):
+    """`scan_backward` with the activations' derivatives computed inside each step, from
+    the saved gates and cell states."""
+    c_prev = jnp.concatenate([jnp.zeros_like(cs[:1]), cs[:-1]], 0)
+    w_t = w_hh.T
+
+    def step(carry, inputs):
+        dh, dc = carry
+        gates_t, c_t, c_prev_t, dh_t = inputs
+        i, f, g, o = jnp.split(gates_t, 4, axis=-1)
+        tanh_c = jnp.tanh(c_t)
+        dh = dh + dh_t
+        dc = dc + dh * (o * (1 - tanh_c * tanh_c))
+        dz = jnp.concatenate([dc * (g * i * (1 - i)), dc * (c_prev_t * f * (1 - f)),
+                              dc * (i * (1 - g * g)), dh * (tanh_c * o * (1 - o))], -1)
+        return (dz @ w_t, dc * f), dz
+
+    return jax.lax.scan(step, (dh_last, jnp.zeros_like(dh_last)), (gates, cs, c_prev, dhs),
+                        reverse=True, unroll=unroll)[1]
+
+
+_GATE_FORMS = {"hoisted": _hoisted, "per_step": _per_step}
+
+
+def scan_backward(w_hh, cs, gates, dhs, dh_last, *, unroll: int = 1) -> jax.Array:
+    """Gradients of the gates' pre-activations dz f32[T, B, 4H], as a reverse `lax.scan`
+    in the platform's `recurrence.GATE_DERIVATIVES` form.
+
+    dhs: f32[T, B, H] gradients of the hidden states; dh_last: f32[B, H], an extra
+    gradient of h_T (the top layer's output).
+    """
+    cpu, default = (functools.partial(_GATE_FORMS[recurrence.GATE_DERIVATIVES[p]],
+                                      unroll=unroll) for p in ("cpu", "default"))
+    return jax.lax.platform_dependent(w_hh, cs, gates, dhs, dh_last, cpu=cpu,
+                                      default=default)
 
 
 def kernel_forward(x: jax.Array, w_ih: jax.Array, b: jax.Array, w_hh: jax.Array):

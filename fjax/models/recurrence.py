@@ -1,6 +1,7 @@
 """What fjax's recurrent layers (`lstm_layer.py`, `gru_layer.py`) share: the tanh form of
 the sigmoid, the choice between a C++ CPU kernel and the `lax.scan`, the custom VJP
-around a layer's recurrence, and the weight gradients' form per platform.
+around a layer's recurrence, the weight gradients' form per platform, and (the LSTM's)
+where its backward scan computes the activations' derivatives.
 
 A layer supplies `forward(x, *weights) -> (hs, *saved)` and
 `backward(needs_dx, args, outputs, dhs, dh_last) -> (dx, *dweights)`; `custom_recurrence`
@@ -72,6 +73,15 @@ def backward_recurrence(needs_dx: bool, with_dx: tuple, without_dx: tuple, w_hh,
 # 1.03x faster than split (BENCHMARKS.md). `scripts/bench.py --only weight_gradient_forms`
 # measures both.
 WEIGHT_GRADIENTS = {"cpu": "stacked", "default": "stacked"}
+
+# Where the LSTM's backward scan computes the activations' derivatives, by platform; read
+# when a layer is first traced. "hoisted": for all steps before the scan (large fusions,
+# then the scan reads them back). "per_step": inside each step, from the saved gates and
+# cell states (less memory traffic, more work per step). On an H200 (BENCHMARKS.md,
+# fifth session) per_step trained 256 reference LSTMs 1.06x faster (1.042 -> 0.984
+# s/epoch) but one 0.88x as fast (0.0763 -> 0.0866), so hoisted stays everywhere.
+# `scripts/bench.py --only gate_derivative_forms` measures both.
+GATE_DERIVATIVES = {"cpu": "hoisted", "default": "hoisted"}
 
 
 def _stacked(x, hs, dz):
