@@ -324,9 +324,36 @@ def test_a_file_without_card_ids_trains_on_its_own_columns(ulb_file, tmp_path):
             assert member["average_precision"] == pytest.approx(
                 average_precision_score(scores["fraud"], scores["logit"]), abs=1e-12)
         assert member["auc"] > {"mlp": 0.75, "logistic": 0.95}[name]   # V1 - V2 decides
-    # Each transaction is its own card: CP@10 is the precision of the day's top 10 scores.
-    top = scores.sort_values(["logit", "card"], ascending=[False, True]).head(10)
-    assert metrics["models"]["mlp"]["members"][0]["card_precision"] == top["fraud"].mean()
+    # Each transaction is its own card: CP@10 is the precision of the day's top 10 scores,
+    # and card recall@10 their share of the day's frauds, named so (precision_at_k,
+    # recall_at_k): no name in metrics.json or a CSV says card (but data.cardless).
+    top = scores.sort_values(["logit", "transaction_id"], ascending=[False, True]).head(10)
+    member = metrics["models"]["mlp"]["members"][0]
+    assert member["precision_at_k"] == top["fraud"].mean()
+    assert member["recall_at_k"] == top["fraud"].sum() / scores["fraud"].sum()
+    assert member["cost"] == 5 * 10 + 100 * (scores["fraud"].sum() - top["fraud"].sum())
+    summary = metrics["models"]["mlp"]["summary"]
+    assert (summary["precision_at_k_mean"], summary["recall_at_k_mean"]) == (
+        member["precision_at_k"], member["recall_at_k"])
+    paired = {(p["model"], p["metric"]): p["difference"] for p in metrics["paired"]}
+    for name in ("logistic", "rule"):
+        other = metrics["models"][name]["members"][0]
+        for metric in ("precision_at_k", "recall_at_k"):
+            assert paired[(name, metric)] == pytest.approx(member[metric] - other[metric],
+                                                           abs=1e-15)
+    assert metrics["periods"][0]["frauds_per_day"] == scores["fraud"].sum()
+    assert metrics["periods"][0]["oracle_precision@10"] == min(scores["fraud"].sum(), 10) / 10
+    daily = pd.read_csv(out / "daily.csv")
+    assert daily.loc[daily["model"] == "mlp", "precision_at_k"].tolist() == [
+        member["precision_at_k"]]
+    def keys(value):
+        if isinstance(value, dict):
+            return [k for k, v in value.items() if k != "config" for k in [k, *keys(v)]]
+        return [k for v in value for k in keys(v)] if isinstance(value, list) else []
+    names = [*keys(metrics), *(p["metric"] for p in metrics["paired"]),
+             *(c for f in out.glob("*.csv*") if f.read_bytes().strip()
+               for c in pd.read_csv(f).columns)]
+    assert [n for n in names if "card" in n] == ["cardless"]
     report = (out / "report.md").read_text()
     assert "**No card or terminal ids**: each transaction counts as its own card" in report
     assert "Its times are seconds elapsed, not dates" in report
@@ -351,11 +378,11 @@ def test_a_file_without_card_ids_trains_on_its_own_columns(ulb_file, tmp_path):
     assert metrics["periods"][0]["test_tx"] == test.sum()     # every test-day row scored
     assert "Card recall@10: alerted frauds / frauds" in report
     assert "100 per fraud not alerted" in report
-    # Its alerts are transactions: alerts.csv's card column holds the day's 10
+    # Its alerts are transactions: alerts.csv's transaction_id column holds the day's 10
     # highest-scored transaction ids, and the file list and figure caption say so.
     alerts = pd.read_csv(out / "alerts.csv")
-    assert alerts["card"].tolist() == top["transaction_id"].tolist()
-    assert "`alerts.csv`: its daily top-10 transactions (their ids in its card column)" \
+    assert alerts["transaction_id"].tolist() == top["transaction_id"].tolist()
+    assert "`alerts.csv`: its daily top-10 transactions (transaction_id, score, fraud)" \
         in report
     assert "every model's alerted transactions, frauds among them and frauds per day" in report
     assert "the share of frauds among the 10 transactions a model alerts on" in report

@@ -403,22 +403,25 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
                                      for t in (periods_df, validation_df))
     members = pd.concat([r.table for r in results], ignore_index=True)
     summary_df = summarize(members)
-    run_dir.csv("members.csv", members)
-    run_dir.csv("periods.csv", periods_df)
+    named = cardless_names if tx.cardless else (lambda table: table)
+    run_dir.csv("members.csv", named(members))
+    run_dir.csv("periods.csv", named(periods_df))
     if selection is not None:
-        run_dir.csv("validation.csv", selection)
+        run_dir.csv("validation.csv", named(selection))
     primary = results[0]
-    run_dir.csv("alerts.csv", alerts_frame(tx, primary.alerts, primary.logits))
-    run_dir.csv("scores.csv.gz", primary.test_scores)
+    run_dir.csv("alerts.csv", named(alerts_frame(tx, primary.alerts, primary.logits)))
+    # without card ids scores.csv.gz's card column repeats its transaction_id column
+    run_dir.csv("scores.csv.gz", primary.test_scores.drop(columns="card") if tx.cardless
+                else primary.test_scores)
     daily = daily_frame(tx, {r.name: r.alerts for r in results})
-    run_dir.csv("daily.csv", daily)
+    run_dir.csv("daily.csv", named(daily))
     thresholds = pd.concat([r.thresholds for r in results], ignore_index=True)
     run_dir.csv("thresholds.csv", thresholds)
     common, other = summaries = tuple(map(summarize_thresholds, split_common(thresholds)))
     data_summary = summary(tx)
     kept = kept_features(tx)
     paired = paired_differences(members, primary.name)
-    run_dir.json("metrics.json", {
+    run_dir.json("metrics.json", named({
         "primary": primary.name, "data": data_summary,
         "features": {"handbook": kept, "columns": list(encodings)},
         "periods": periods_df.to_dict("records"),
@@ -439,11 +442,36 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
                           "average_precision": f.average_precision,
                           "card_precision_at_100": f.card_precision}
                          for f in handbook.FIGURES]} if config.data.path is None else {}),
-        "timings": timings})
+        "timings": timings}))
     figures = _plots(run_dir, results, k, daily, summary_df)
     run_dir.text("report.md", _markdown(config, data_summary, periods_df, summary_df, members,
                                         paired, results, timings, figures, encodings, kept,
                                         validation_df, thresholds, summaries, immature))
+
+
+CARDLESS_NAMES = {"card_precision": "precision_at_k", "card_recall": "recall_at_k",
+                  "oracle_cp@": "oracle_precision@",
+                  "compromised_cards_per_day": "frauds_per_day"}
+"""A file without card ids counts each transaction as its own card: its card metrics are
+the precision and recall of each day's top-k transactions, named so in its outputs."""
+
+
+def cardless_names(table):
+    """`table` (a DataFrame's columns, or metrics.json's keys and its paired metrics) with
+    `CARDLESS_NAMES`, and alerts.csv's card column, which holds transaction ids, named for
+    what a file without card ids holds."""
+    def name(text):
+        for old, new in CARDLESS_NAMES.items():
+            text = text.replace(old, new)
+        return text
+    if isinstance(table, pd.DataFrame):
+        return table.rename(columns=lambda c: "transaction_id" if c == "card" else name(c))
+    if isinstance(table, dict):
+        return {name(str(k)): (name(v) if k == "metric" and v in CARDLESS_NAMES
+                          else cardless_names(v)) for k, v in table.items()}
+    if isinstance(table, list):
+        return [cardless_names(v) for v in table]
+    return table
 
 
 def _model_rows(table: pd.DataFrame, model: str) -> list[dict]:
@@ -1065,8 +1093,8 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
               "chose the settings.",
               f"- `scores.csv.gz`: the {results[0].name} model's score of every test "
               f"transaction, per seed (AUC and AP recompute exactly from its {raw} column); "
-              + (f"`alerts.csv`: its daily top-{k} transactions (their ids in its card "
-                 "column); `daily.csv`: every model's alerted transactions, frauds among them "
+              + (f"`alerts.csv`: its daily top-{k} transactions (transaction_id, score, "
+                 "fraud); `daily.csv`: every model's alerted transactions, frauds among them "
                  "and frauds per day (columns alerted, found, compromised; CP@k, card "
                  "recall and cost recompute from it); " if cardless else
                  f"`alerts.csv`: its daily top-{k} cards; `daily.csv`: every model's alerted, "
