@@ -365,7 +365,15 @@ def test_a_file_without_card_ids_trains_on_its_own_columns(ulb_file, tmp_path):
     assert "The models read these columns of the file (its amount and numeric ones" in report
     assert "| Amount | number, standard scaler |" in report
     assert "TX_AMOUNT" not in report
-    assert "CP@10: the precision of each day's 10 highest-scored transactions" in report
+    assert "precision@10: the precision of each day's 10 highest-scored transactions" in report
+    # Its tables' headings (Periods, Results, Paired) and its daily figure name no card.
+    assert [line for line in report.splitlines() if line.startswith("| ")
+            and "card" in line.lower()] == []
+    assert "| precision@10 | recall@10 | cost |" in report
+    assert "| oracle_precision@10 | frauds_per_day |" in report
+    assert (out / "daily_precision.png").exists()
+    assert not (out / "daily_card_precision.png").exists()
+    assert "![daily_precision](daily_precision.png)" in report
     # Nor do the Periods, card recall@10 and cost legends speak of removed cards or
     # card-days: each transaction is its own card, its compromised card-days its frauds.
     assert "cards with a fraud known by that day" not in report
@@ -376,7 +384,7 @@ def test_a_file_without_card_ids_trains_on_its_own_columns(ulb_file, tmp_path):
     assert "removed_known_cards_tx" not in pd.read_csv(out / "periods.csv").columns
     assert "removed_known_cards_tx" not in report
     assert metrics["periods"][0]["test_tx"] == test.sum()     # every test-day row scored
-    assert "Card recall@10: alerted frauds / frauds" in report
+    assert "Recall@10: alerted frauds / frauds" in report
     assert "100 per fraud not alerted" in report
     # Its alerts are transactions: alerts.csv's transaction_id column holds the day's 10
     # highest-scored transaction ids, and the file list and figure caption say so.

@@ -51,7 +51,7 @@ UNSUPERVISED = ("rule", "autoencoder")   # models that need no fraud in a traini
 OUTPUTS = (MODEL_FILE, "members.csv", "periods.csv", "validation.csv", "alerts.csv",
            "scores.csv.gz", "daily.csv", "thresholds.csv", "metrics.json",
            "report.md", "pr_curve.png", "roc_curve.png", "score_distributions.png",
-           "daily_card_precision.png", "training_loss.png",
+           "daily_card_precision.png", "daily_precision.png", "training_loss.png",
            *(f"models/{model}/{stage}{name}"
              for model in sorted({*MODELS, *TRAINED_KINDS, "autoencoder_crossfit",
                                   *(f"{kind} (swept)" for kind in TRAINED_KINDS)})  # chosen_name

@@ -19,11 +19,14 @@ from fjax.report.plots import pr_points, roc_points, save_figure  # noqa: E402
 
 
 def daily_card_precision(series: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]]],
-                         k: int, path: str | Path, note: str = "") -> Path:
+                         k: int, path: str | Path, note: str = "",
+                         measure: str | None = None) -> Path:
     """`series` maps a model to its test periods' (dates, daily CP@k), each drawn as its
     own line in the model's colour: periods stepped by fewer days than a test week share
     days, which one line through all of them zigzagged between; `note` ends the title
-    (e.g. "mean over 3 seeds"). The legend gives each model's mean over all its days."""
+    (e.g. "mean over 3 seeds"); `measure` names it (default card precision@k). The
+    legend gives each model's mean over all its days."""
+    measure = measure or f"card precision@{k}"
     fig, ax = plt.subplots(figsize=(8, 4.4))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for color, (name, periods) in zip(colors, series.items()):
@@ -33,9 +36,9 @@ def daily_card_precision(series: Mapping[str, Sequence[tuple[np.ndarray, np.ndar
             ax.plot(pd.to_datetime(np.asarray(dates)[order]), np.asarray(daily)[order],
                     marker="o", ms=3, lw=1.2, color=color,
                     label=f"{name} (mean {np.mean(values):.3f})" if i == 0 else "_nolegend_")
-    ax.set_ylabel(f"card precision@{k}")
+    ax.set_ylabel(measure)
     ax.set_ylim(0, max(0.05, ax.get_ylim()[1]))
-    ax.set_title(f"Daily card precision@{k} on the test days, one line per period"
+    ax.set_title(f"Daily {measure} on the test days, one line per period"
                  + (f" ({note})" if note else ""))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3,

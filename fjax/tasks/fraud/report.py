@@ -354,12 +354,21 @@ def _loss_text(config: dict) -> str:
     return loss_text(config["loss"])
 
 
+def alert_headings(k: int, cardless: bool = False) -> dict[str, str]:
+    """The report's headings of the alert metrics; a file without card ids (`cardless`)
+    alerts transactions: precision@k and recall@k."""
+    if cardless:
+        return {"card_precision": f"precision@{k}", "card_recall": f"recall@{k}"}
+    return {"card_precision": f"CP@{k}", "card_recall": f"card recall@{k}"}
+
+
 def results_table(summary_df: pd.DataFrame, k: int, members: pd.DataFrame | None = None,
                   periods_df: pd.DataFrame | None = None, handbook_column: bool = True,
-                  configs: dict[str, dict | None] | None = None) -> pd.DataFrame:
+                  configs: dict[str, dict | None] | None = None,
+                  cardless: bool = False) -> pd.DataFrame:
     """Each model's mean ± std, how it was trained (given `configs`), and beside it the
     handbook's figure for the same kind of model, with the protocol of both (when
-    `members` and `periods_df` are given)."""
+    `members` and `periods_df` are given); `cardless`: a file without card ids."""
     rows = []
     for _, r in summary_df.iterrows():
         ref = handbook.reference(r["model"])
@@ -373,7 +382,7 @@ def results_table(summary_df: pd.DataFrame, k: int, members: pd.DataFrame | None
             return f"{r[f'{m}_mean']:.{digits}f}{spread}{partial}"
         row = {"model": r["model"], "AUC": fmt("auc"), "AP": fmt("average_precision"),
                **{f"recall@FPR {100 * f:g}%": fmt(recall_key(f)) for f in FPR_TARGETS},
-               f"CP@{k}": fmt("card_precision"), f"card recall@{k}": fmt("card_recall"),
+               **{h: fmt(m) for m, h in alert_headings(k, cardless).items()},
                "cost": fmt("cost", 0)}
         if configs is not None:
             row["trained with"] = trained_with(configs.get(r["model"]))
@@ -443,7 +452,7 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
                           "card_precision_at_100": f.card_precision}
                          for f in handbook.FIGURES]} if config.data.path is None else {}),
         "timings": timings}))
-    figures = _plots(run_dir, results, k, daily, summary_df)
+    figures = _plots(run_dir, results, k, daily, summary_df, tx.cardless)
     run_dir.text("report.md", _markdown(config, data_summary, periods_df, summary_df, members,
                                         paired, results, timings, figures, encodings, kept,
                                         validation_df, thresholds, summaries, immature))
@@ -499,15 +508,16 @@ def optimum_note(result: ModelResult) -> list[str]:
             f"(models.{result.name}.optimum).", ""]
 
 
-def paired_note(paired: pd.DataFrame, primary: str, k: int) -> list[str]:
+def paired_note(paired: pd.DataFrame, primary: str, k: int, cardless: bool = False
+                ) -> list[str]:
     """Report section of `paired`, `paired_differences`' table (metrics.json's `paired`):
     the run's own model minus each other model, period by period; [] when the run scores
-    one model only."""
+    one model only; `cardless`: a file without card ids."""
     if paired.empty:
         return []
     names = {"auc": "AUC", "average_precision": "AP",
              **{recall_key(f): f"recall@FPR {100 * f:g}%" for f in FPR_TARGETS},
-             "card_precision": f"CP@{k}", "card_recall": f"card recall@{k}", "cost": "cost"}
+             **alert_headings(k, cardless), "cost": "cost"}
     rows = [{f"{primary} minus": other,
              **{names[r["metric"]]: paired_cell(r) for _, r in group.iterrows()}}
             for other, group in paired.groupby("model", sort=False)]
@@ -727,10 +737,16 @@ def curve_legend(summary_df: pd.DataFrame, metric: str, name: str, seeds: int
     return out
 
 
+def daily_figure(cardless: bool) -> str:
+    """The daily alert precision's figure: a file without card ids alerts transactions."""
+    return "daily_precision.png" if cardless else "daily_card_precision.png"
+
+
 def figure_captions(k: int, first: str, cardless: bool = False) -> dict[str, str]:
     """What to look for in each figure; `first`: the model the score and loss plots draw;
     `cardless`: a file without card ids, whose alerts are transactions."""
     alerted = "transactions" if cardless else "cards"
+    measure = f"precision@{k}" if cardless else f"card precision@{k}"
     return {
         "pr_curve.png": "Precision against recall, one line per test period and model, the "
                         "legend giving each model's mean average precision: with frauds a "
@@ -742,18 +758,17 @@ def figure_captions(k: int, first: str, cardless: bool = False) -> dict[str, str
                                    "transactions, standardised within each period: where the "
                                    "classes overlap it cannot rank them; a legend's share in "
                                    "an end bin is clipped scores piled up, not a mode.",
-        "daily_card_precision.png": f"Each test day's card precision@{k}, the share of frauds "
-                                    f"among the {k} {alerted} a model alerts on, one line "
-                                    "per period: what investigators checking that many "
-                                    f"{alerted} a day would find, and how much it varies "
-                                    "from day to day.",
+        daily_figure(cardless): f"Each test day's {measure}, the share of frauds among the "
+                                f"{k} {alerted} a model alerts on, one line per period: "
+                                f"what investigators checking that many {alerted} a day "
+                                "would find, and how much it varies from day to day.",
         "training_loss.png": f"{first}'s training loss per epoch over its members: still "
                              "falling at the last epoch, more epochs may help.",
     }
 
 
 def _plots(run_dir: RunDir, results: list[ModelResult], k: int, daily: pd.DataFrame,
-           summary_df: pd.DataFrame) -> list[str]:
+           summary_df: pd.DataFrame, cardless: bool = False) -> list[str]:
     seeds = sorted({s for s, _ in results[0].alerts})
     # a title's second line: on the first, it ran past a 4.5-inch figure's edges
     which = f"\nthe first of {len(seeds)} seeds (seed {seeds[0]})" if len(seeds) > 1 else ""
@@ -780,10 +795,11 @@ def _plots(run_dir: RunDir, results: list[ModelResult], k: int, daily: pd.DataFr
     series = {r.name: [(pd.to_datetime(days.index.get_level_values("date")).to_numpy(),
                         days.to_numpy()) for _, days in by_day[r.name].groupby(level="period")]
               for r in results}
-    daily_card_precision(series, k, run_dir.file("daily_card_precision.png"),
-                         note=f"mean over {len(seeds)} seeds" if len(seeds) > 1 else "")
+    daily_card_precision(series, k, run_dir.file(daily_figure(cardless)),
+                         note=f"mean over {len(seeds)} seeds" if len(seeds) > 1 else "",
+                         measure=f"precision@{k}" if cardless else f"card precision@{k}")
     figures = ["pr_curve.png", "roc_curve.png", "score_distributions.png",
-               "daily_card_precision.png"]
+               daily_figure(cardless)]
     if primary.history:
         plots.loss_curves(primary.history, run_dir.file("training_loss.png"),
                           keys={"loss": "training loss"},
@@ -885,11 +901,12 @@ def _cardless_note(data_summary: dict) -> list[str]:
     elapsed = (" Its times are seconds elapsed, not dates: day 0 (the first day of the "
                "tables' dates) is shown as 1970-01-01, and days run 86,400 seconds from "
                "there." if data_summary.get("times_elapsed_seconds") else "")
-    return ["**No card or terminal ids**: each transaction counts as its own card, so CP@k "
-            "is the precision of each day's k highest-scored transactions, card recall@k "
-            "the share of the day's frauds among them, and alerts.csv lists transaction "
-            "ids. Left out, as they need cards and terminals: the handbook's 12 card and "
-            "terminal history features (spending per card, fraud risk per terminal), the "
+    return ["**No card or terminal ids**: each transaction counts as its own card, so the "
+            "handbook's card precision@k (CP@k) is the precision of each day's k "
+            "highest-scored transactions, named precision@k here, recall@k is the share of "
+            "the day's frauds among them, and alerts.csv lists transaction ids. Left out, "
+            "as they need cards and terminals: the handbook's 12 card and terminal history "
+            "features (spending per card, fraud risk per terminal), the "
             "removal of cards with a known fraud from later test days (no card recurs), "
             "the sequence models (gru, lstm), and `fjax score fraud` of the run's model "
             "(its file holds no card histories to check)."
@@ -904,9 +921,9 @@ def _cp_legend(k: int, cardless: bool) -> str:
     """What CP@k is: a file without card ids has one card per transaction, and no card
     recurs to be removed from later days."""
     if cardless:
-        return (f"CP@{k}: the precision of each day's {k} highest-scored transactions (each "
-                "transaction its own card; nothing is removed from later days), averaged "
-                "over days.")
+        return (f"precision@{k}: the precision of each day's {k} highest-scored "
+                "transactions (the handbook's card precision with each transaction its own "
+                "card; nothing is removed from later days), averaged over days.")
     return (f"CP@{k}: card precision@{k}, the share of compromised cards among the {k} "
             "riskiest cards of each day (detected cards removed from later days), averaged "
             "over days.")
@@ -916,7 +933,7 @@ def _recall_legend(k: int, cardless: bool, cost_alert: float, cost_missed: float
     """What card recall@k and the cost count: a file without card ids has one card per
     transaction, so its compromised card-days are its frauds."""
     if cardless:
-        return (f"Card recall@{k}: alerted frauds / frauds (each transaction its own card). "
+        return (f"Recall@{k}: alerted frauds / frauds (of each day's {k} highest-scored). "
                 f"Cost: {cost_alert:g} per alert + {cost_missed:g} per fraud not alerted")
     return (f"Card recall@{k}: found / compromised card-days. Cost: {cost_alert:g} per "
             f"alert + {cost_missed:g} per compromised card-day not alerted")
@@ -926,20 +943,22 @@ def _periods_legend(k: int, cardless: bool, cost_missed: float) -> str:
     """The Periods table's legend: a file without card ids has one card per transaction,
     so its compromised card-days are its frauds and no card recurs to be removed."""
     if cardless:
-        removed, cp, hits, hit, missed = "", "CP", "frauds", "fraud", "frauds"
+        removed, cp, hits, hit, missed = "", "precision", "frauds", "fraud", "frauds"
         per_day, rates = "frauds", "training and test days."
+        oracle, daily = "oracle_precision", "frauds_per_day"
     else:
         removed = ("removed_known_cards_tx: test transactions of cards with a fraud known "
                    "by that day (reported, not scored). ")
         cp, hits, hit = "card precision", "compromised cards", "compromised card"
         missed, per_day = "compromised card-days", "card-days with a fraud"
         rates = "training week and of the whole test week (removed cards included)."
-    return (f"{removed}oracle_cp@{k} and oracle_cost: the {cp}@{k} and cost of a perfect "
+        oracle, daily = "oracle_cp", "compromised_cards_per_day"
+    return (f"{removed}{oracle}@{k} and oracle_cost: the {cp}@{k} and cost of a perfect "
             f"ranking (each day's {hits} first), the best a model can reach with {k} alerts "
             f"a day where it alerts every {hit} (oracle_missed, the {missed} it leaves "
             f"unalerted, is 0). cost_no_alerts: the cost of raising none ({cost_missed:g} "
             f"per {missed.removesuffix('s')}): a model saves cost_no_alerts - its cost. "
-            f"compromised_cards_per_day: {per_day} over test days. train_fraud_rate and "
+            f"{daily}: {per_day} over test days. train_fraud_rate and "
             f"test_fraud_rate: the fraud rates of the {rates}")
 
 
@@ -1022,7 +1041,8 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
              *_utc_note(data_summary),
              *_unused_note(data_summary),
              *_features_section(encodings, kept),
-             "## Periods", "", markdown_table(periods_df), "",
+             "## Periods", "",
+             markdown_table(cardless_names(periods_df) if cardless else periods_df), "",
              _periods_legend(k, cardless, config.data.cost_missed),
              "",
              *_bold_note(immature),
@@ -1031,7 +1051,8 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
                                      and not cardless)),
              "## Results (test periods; mean ± std over periods and seeds)", "",
              markdown_table(results_table(summary_df, k, members, periods_df, simulated,
-                                          {r.name: r.config for r in results})), "",
+                                          {r.name: r.config for r in results}, cardless)),
+             "",
              _cp_legend(k, cardless)
              + " Recall@FPR 1%: the share of fraudulent transactions scored above "
              "a threshold that flags at most 1% of the legitimate ones (the largest such "
@@ -1048,7 +1069,7 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
              *_bold_note(" ".join(f"{r.name}: {r.blown_up}" for r in results if r.blown_up)),
              *[line for r in results for line in optimum_note(r)],
              fpr_volume_note(periods_df, config.data.test_days, thresholds), ""]
-    lines += paired_note(paired, results[0].name, k)
+    lines += paired_note(paired, results[0].name, k, cardless)
     lines += autoencoder_note(paired, results[0].name, next(
         (r.name for r in results if r.config and r.config["model"]["kind"] == "autoencoder"),
         None), [r.name for r in results if r.logits])
@@ -1095,8 +1116,8 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
               f"transaction, per seed (AUC and AP recompute exactly from its {raw} column); "
               + (f"`alerts.csv`: its daily top-{k} transactions (transaction_id, score, "
                  "fraud); `daily.csv`: every model's alerted transactions, frauds among them "
-                 "and frauds per day (columns alerted, found, compromised; CP@k, card "
-                 "recall and cost recompute from it); " if cardless else
+                 "and frauds per day (columns alerted, found, compromised; precision@k, "
+                 "recall@k and cost recompute from it); " if cardless else
                  f"`alerts.csv`: its daily top-{k} cards; `daily.csv`: every model's alerted, "
                  "found and compromised cards per day (CP@k, card recall and cost recompute "
                  "from it); ")
