@@ -45,7 +45,7 @@ UNIX_UNITS = {"s": (1e8, 4.1e9), "ms": (1e11, 4.1e12)}   # 1973-03 to 2099, as n
 
 # Pieces of the date patterns below, so that they read the same shapes.
 DATE = r"(?P<first>\d{1,2})(?P<sep>[/.-])(?P<second>\d{1,2})(?P=sep)(?P<year>\d{4})"  # 13/01/2015
-CLOCK = r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?"      # a time from its hour's last digit: 8:15, 8:15:00.5
+CLOCK = r"\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?"   # a clock time: 8:15, 08:15:00.5
 ZONE = r"(?:UTC|GMT)"
 OFFSET = r"(?:Z|" + ZONE + r"|[+-]\d{2}(?::?\d{2})?)"   # Z, UTC, GMT, +01, -0500, +01:00
 
@@ -54,7 +54,7 @@ WRITTEN_OFFSET = re.compile(r"^(.*" + CLOCK + r")\s*" + OFFSET + r"\s*$",   # a 
                             re.IGNORECASE)                                  # offset (-05:00, Z)
 ZONE_NAME = re.compile("(" + CLOCK + r")\s*" + ZONE + r"\s*$", re.IGNORECASE)
 SLASHED_DATE_TIME = re.compile(         # a date, then a time, then AM/PM or an offset, or neither
-    r"\s*" + DATE + r"(?:(?:\s+|T)\d?" + CLOCK + r"(?:\s*[AP]M|\s*" + OFFSET + r")?)?\s*",
+    r"\s*" + DATE + r"(?:(?:\s+|T)" + CLOCK + r"(?:\s*[AP]M|\s*" + OFFSET + r")?)?\s*",
     re.IGNORECASE)
 
 
