@@ -1906,3 +1906,26 @@ def test_an_autoencoders_selection_says_whether_validation_labels_chose_it(user_
     assert "The autoencoder learns from no fraud: it trains on" in report
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["models"]["autoencoder"]["chosen"]["metric"] == monitor
+
+
+def test_period_masks_are_built_once_and_read_only(user_file):
+    """The run, its test stack and its report each asked for the test periods' masks, and
+    each call rebuilt them (three known-card look-backs over every row per period). Now
+    each period's are built once and shared, read-only so no reader can change another's;
+    they equal `fraud_protocol`'s own masks for the period."""
+    from fjax.data.fraud_protocol import assessment_mask, train_mask
+    from fjax.tasks.fraud.dataset import prepare
+    data = prepare(FraudDataConfig(path=str(user_file), amount_column="amount_eur",
+                                   customer_column="card", train_start=None), 2)
+    trains, kept, removed = data.masks(data.periods)
+    tx = data.tx
+    for p, tr, te, gone in zip(data.periods, trains, kept, removed):
+        np.testing.assert_array_equal(tr, train_mask(tx.day, p))
+        want = assessment_mask(tx.day, tx.customer, tx.fraud, p, len(tx.customer_ids))
+        np.testing.assert_array_equal(te, want[0])
+        np.testing.assert_array_equal(gone, want[1])
+        assert not (tr.flags.writeable or te.flags.writeable or gone.flags.writeable)
+    again = data.masks(data.periods)
+    assert all(a is b for old, new in zip((trains, kept, removed), again)
+               for a, b in zip(old, new))
+    assert all(a is b for a, b in zip(data.train_masks(data.periods), trains))

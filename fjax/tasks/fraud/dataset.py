@@ -168,6 +168,7 @@ class FraudData:
     _stacks: dict = field(default_factory=dict, repr=False)
     _encoders: dict = field(default_factory=dict, repr=False)
     _scalers: dict = field(default_factory=dict, repr=False)
+    _masks: dict = field(default_factory=dict, repr=False)   # (kind, Period) -> bool[n]
 
     @cached_property
     def card_history(self) -> np.ndarray:
@@ -199,20 +200,24 @@ class FraudData:
                     "frauds")
 
     def masks(self, periods: list[Period]) -> tuple[list, list, list]:
-        """Per period: train mask, kept test mask, removed (known compromised) mask."""
+        """Per period: train mask, kept test mask, removed (known compromised) mask; each
+        built once per period (the run, its stacks and its report read them), read-only."""
         tx = self.tx
-        day, n_cards = tx.day, len(tx.customer_ids)
-        tests, removed = [], []
         for p in periods:
-            kept, gone = assessment_mask(day, tx.customer, tx.fraud, p, n_cards)
-            tests.append(kept)
-            removed.append(gone)
-        return self.train_masks(periods), tests, removed
+            if ("kept", p) not in self._masks:
+                kept, gone = assessment_mask(tx.day, tx.customer, tx.fraud, p,
+                                             len(tx.customer_ids))
+                self._masks["kept", p], self._masks["removed", p] = _frozen(kept), _frozen(gone)
+        return (self.train_masks(periods), [self._masks["kept", p] for p in periods],
+                [self._masks["removed", p] for p in periods])
 
     def train_masks(self, periods: list[Period]) -> list[np.ndarray]:
         """Per period, its training week's mask (without `masks`' known-card check of
-        the test week)."""
-        return [train_mask(self.tx.day, p) for p in periods]
+        the test week), built once per period, read-only."""
+        for p in periods:
+            if ("train", p) not in self._masks:
+                self._masks["train", p] = _frozen(train_mask(self.tx.day, p))
+        return [self._masks["train", p] for p in periods]
 
     def _periods(self, which: str) -> list[Period]:
         """The validation periods, or the test periods (also those of the delay weeks)."""
@@ -310,6 +315,12 @@ class FraudData:
                 shared={"y": self.tx.fraud.astype(np.float32)[:, None]}, encoded=onehot,
                 scalers=self.scalers(fitted_on))
         return self._stacks[key]
+
+
+def _frozen(mask: np.ndarray) -> np.ndarray:
+    """`mask`, read-only: one array is shared by every reader of a period's masks."""
+    mask.setflags(write=False)
+    return mask
 
 
 def fit_category_encoders(categories: pd.DataFrame, trains: list[np.ndarray]
