@@ -640,6 +640,23 @@ def test_daily_card_precision_draws_overlapping_periods_as_separate_lines(tmp_pa
     assert legend == [f"mlp (mean {np.mean(values[0] + values[1]):.3f})"]
 
 
+def test_daily_precision_of_one_test_day_spans_days_not_years(fraud_figures):
+    """A run whose test period holds one day drew that day on an axis from 1968 to 1972
+    (matplotlib widens a single date by two years either side)."""
+    import pandas as pd
+
+    from fjax.tasks.fraud.plots import daily_card_precision
+
+    day = pd.Timestamp("1970-01-01")
+    daily_card_precision({"mlp": [(np.array([day.to_datetime64()]), np.array([0.3]))]}, 10,
+                         "daily_precision.png", measure="precision@10")
+    ax = fraud_figures["daily_precision.png"].axes[0]
+    low, high = mdates.num2date(ax.get_xlim()[0]), mdates.num2date(ax.get_xlim()[1])
+    plt.close(ax.figure)
+    assert low.date() < day.date() < high.date()
+    assert (high - low).days <= 2
+
+
 @pytest.mark.parametrize("horizon", [1, 3])
 def test_the_forecast_plot_says_its_close_ups_span_and_keeps_its_legends_off_the_lines(
         tmp_path, monkeypatch, horizon):

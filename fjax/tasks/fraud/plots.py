@@ -29,6 +29,10 @@ def daily_card_precision(series: Mapping[str, Sequence[tuple[np.ndarray, np.ndar
     measure = measure or f"card precision@{k}"
     fig, ax = plt.subplots(figsize=(8, 4.4))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    days = pd.to_datetime(np.concatenate([d for periods in series.values() for d, _ in periods]))
+    if len(days) and days.min() == days.max():
+        # One test day: matplotlib widens a single date to four years either side.
+        ax.set_xlim(days.min() - pd.Timedelta(days=1), days.min() + pd.Timedelta(days=1))
     for color, (name, periods) in zip(colors, series.items()):
         values = np.concatenate([v for _, v in periods])
         for i, (dates, daily) in enumerate(periods):
