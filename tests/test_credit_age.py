@@ -1,6 +1,9 @@
 """Age in the score (data.age_column): the final model must not score applicants of 62
 or more under the most favoured age below 62 (US Regulation B); the run checks it."""
 
+import dataclasses
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,7 +11,7 @@ import pytest
 from fjax.config import TrainConfig
 from fjax.datasets import load_dataset
 from fjax.scorecard import ScoreScale
-from fjax.tasks.credit import Config, CreditDataConfig
+from fjax.tasks.credit import Config, CreditDataConfig, run
 from fjax.tasks.credit import age as age_module
 from fjax.tasks.credit.age import age_check, age_grid
 from fjax.tasks.credit.data import full_design, load
@@ -188,3 +191,63 @@ def test_the_age_column_is_checked_only_where_scored_and_a_wrong_name_is_refused
     frame.to_csv(tmp_path / "aged.csv", index=False)
     assert load(quick(CreditDataConfig(path=str(tmp_path / "aged.csv"),
                                        age_column="age"))).age == "age"
+
+
+def test_a_negative_age_is_refused_naming_its_rows_and_a_blank_one_is_not(tmp_path):
+    """Ages -5 and -1 (file rows 3 and 7) are data errors: the run refuses before writing,
+    naming the column, the count, the rows with their values and both fixes; a blank age
+    (row 2) is a missing value, not an error. Six negative ages name the first five."""
+    from fjax import cli
+    frame = load_dataset("german_credit").sample(240, random_state=2).reset_index(drop=True)
+    frame[AGE] = frame[AGE].astype(float)
+    frame.loc[2, AGE] = np.nan
+    frame.loc[[3, 7], AGE] = [-5, -1]
+    path = tmp_path / "applicants.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(ValueError) as err:
+        load(quick(CreditDataConfig(path=str(path))))
+    assert (f"column '{AGE}' (data.age_column) of '{path}' holds 2 negative or non-finite "
+            "age(s): row 3 (-5), row 7 (-1); an age cannot be negative: correct them, or "
+            "blank them to mark them missing (each fold imputes a blank number with its "
+            "training median") in str(err.value)
+    out = tmp_path / "out"
+    assert cli.main(["run", "credit", "--data.path", str(path), "--out", str(out)]) == 2
+    assert not out.exists()
+    frame.loc[10:13, AGE] = -2
+    frame.to_csv(path, index=False)
+    with pytest.raises(ValueError, match=r"holds 6 negative .* row 10 \(-2\), row 11 "
+                                         r"\(-2\), row 12 \(-2\), \.\.\.; an age"):
+        load(quick(CreditDataConfig(path=str(path))))
+
+
+def test_the_shipped_data_has_no_implausible_age():
+    """German credit's ages (19 to 75 by pandas) are all plausible: a zero count, no line."""
+    from fjax.tasks.credit.report import implausible_age_lines
+    ages = load_dataset("german_credit")[AGE]
+    assert (ages.min(), ages.max()) == (19, 75)
+    found = load(Config()).implausible_ages
+    assert found == {"column": AGE, "plausible": [18, 110], "rows": 0, "below": 0,
+                     "above": 0, "min": None, "max": None, "first_rows": []}
+    assert implausible_age_lines(found) == []
+
+
+def test_implausible_ages_are_trained_on_counted_and_reported(tmp_path):
+    """Ages 16 and 0 (below 18) and 111 (above 110) at file rows 5, 9 and 40, beside 18 and
+    110 (rows 1 and 2: the bounds, plausible) and a blank one: counted by hand in
+    metrics.json, with one report line; the run trains on them as given."""
+    frame = load_dataset("german_credit").sample(240, random_state=3).reset_index(drop=True)
+    frame[AGE] = frame[AGE].astype(float)
+    frame.loc[[1, 2, 5, 9, 40, 50], AGE] = [18, 110, 16, 111, 0, np.nan]
+    path = tmp_path / "applicants.csv"
+    frame.to_csv(path, index=False)
+    cfg = dataclasses.replace(quick(CreditDataConfig(path=str(path))), out=str(tmp_path / "r"))
+    folder = run(cfg, progress=False)
+    found = json.loads((folder / "metrics.json").read_text())["data"]["implausible_ages"]
+    assert found == {"column": AGE, "plausible": [18, 110], "rows": 3, "below": 2,
+                     "above": 1, "min": 0.0, "max": 111.0, "first_rows": [5, 9, 40]}
+    lines = [x for x in (folder / "report.md").read_text().splitlines()
+             if x.startswith("- Ages implausible")]
+    assert lines == [f"- Ages implausible for a credit applicant (below 18 or above 110): {AGE} "
+                     "3 row(s) (2 below, 1 above; 0 to 111; first at row(s) 5, 9, 40); scored "
+                     "as given. Check them for errors (months for years, a typo, a code for "
+                     "'unknown') before trusting their scores."]

@@ -502,9 +502,11 @@ def test_0_1_labels_match_the_runs_whether_read_as_numbers_or_text(
 
 def beyond_range_file(files, folder, encoding):
     """`folder`/new.csv: 10 training applicants, credit_amount beyond training's max once
-    and its min once, at both bounds once each (in range), age -1 (below), a duration
-    missing (not out of range); and the out_of_range counted by hand on pandas' min and
-    max of applicants.csv."""
+    and its min once, at both bounds once each (in range), ages 15 and 18 (below training's
+    min) and 111 (above its max), a duration missing (not out of range); the out_of_range
+    counted by hand on pandas' min and max of applicants.csv (the farthest age, 111, is 36
+    above its max of 75, 15 at most 5 below its min), and the ages below 18 or above 110,
+    15 and 111 at rows 4 and 6 (18 is plausible)."""
     train = pd.read_csv(files / "applicants.csv")
     amount, age = train["credit_amount"], train["age_in_years"]
     new = train.iloc[:10].drop(columns="creditability").copy()
@@ -512,15 +514,23 @@ def beyond_range_file(files, folder, encoding):
     new.loc[1, "credit_amount"] = amount.max()             # at the bound: in range
     new.loc[2, "credit_amount"] = amount.min()             # at the bound: in range
     new.loc[3, "credit_amount"] = amount.min() - 1         # below
-    new.loc[4, "age_in_years"] = -1                        # below
+    new.loc[[4, 6, 7], "age_in_years"] = [15, 111, 18]      # below, above, below
     new.loc[5, "duration_in_month"] = np.nan               # missing: not out of range
     new.to_csv(folder / "new.csv", index=False)
     return {"credit_amount": {"rows": 2, "below": 1, "above": 1,
                               "most_extreme": 10 * amount.max(), "training_min": amount.min(),
                               "training_max": amount.max(), "encoding": encoding},
-            "age_in_years": {"rows": 1, "below": 1, "above": 0, "most_extreme": -1.0,
+            "age_in_years": {"rows": 3, "below": 2, "above": 1, "most_extreme": 111.0,
                              "training_min": age.min(), "training_max": age.max(),
                              "encoding": encoding}}
+
+
+IMPLAUSIBLE = {"column": "age_in_years", "plausible": [18, 110], "rows": 2, "below": 1,
+               "above": 1, "min": 15.0, "max": 111.0, "first_rows": [4, 6]}
+IMPLAUSIBLE_LINE = ("- Ages implausible for a credit applicant (below 18 or above 110): "
+                    "age_in_years 2 row(s) (1 below, 1 above; 15 to 111; first at row(s) 4, "
+                    "6); scored as given. Check them for errors (months for years, a typo, a "
+                    "code for 'unknown') before trusting their scores.")
 
 
 @pytest.mark.parametrize("woe", ["none", "numeric"])
@@ -549,22 +559,26 @@ def test_numbers_beyond_the_training_range_are_counted_and_leave_the_scores_alon
         c: (float(train[c].min()), float(train[c].max())) for c in numeric}
     amount, age = train["credit_amount"], train["age_in_years"]
     out = score_with(run_dir, tmp_path, tmp_path / "scored")
-    assert json.loads((out / "score.json").read_text())["out_of_range"] == expected
+    facts = json.loads((out / "score.json").read_text())
+    assert facts["out_of_range"] == expected and facts["implausible_ages"] == IMPLAUSIBLE
     if woe == "numeric":
         stability = json.loads((run_dir / "metrics.json").read_text())["stability"]
         assert stability["new_applicants_out_of_range"] == expected
+        assert stability["new_applicants_implausible_ages"] == IMPLAUSIBLE
         assert stability["new_applicants_unseen_values"] == {"duration_in_month": 1}
     text = (out / "report.md").read_text()
     assert (f"- Numbers beyond the range the model was fitted on: credit_amount 2 row(s) "
             f"(most extreme {10 * amount.max()}; trained on {amount.min()} to {amount.max()}), "
-            f"age_in_years 1 row(s) (most extreme -1; trained on {age.min()} to {age.max()}); "
+            f"age_in_years 3 row(s) (most extreme 111; trained on {age.min()} to {age.max()}); "
             + ("standardised inputs: the model extrapolates there" if woe == "none" else
                "WOE bins: each is scored in its end bin")) in text
     line = [x for x in text.splitlines()
             if x.startswith("- Numbers beyond the range the model was fitted on: ")]
     assert len(line) == 1 and "credit_amount 2 row(s)" in line[0]
+    assert IMPLAUSIBLE_LINE in text.splitlines()
     if woe == "numeric":
-        assert line[0] in (run_dir / "report.md").read_text().splitlines()
+        run_lines = (run_dir / "report.md").read_text().splitlines()
+        assert line[0] in run_lines and IMPLAUSIBLE_LINE in run_lines
     old = older_model(run_dir, tmp_path, "ranges")
     older = score_with(old, tmp_path, tmp_path / "older")
     assert (older / "new_scores.csv").read_bytes() == (out / "new_scores.csv").read_bytes()
@@ -575,5 +589,27 @@ def test_numbers_beyond_the_training_range_are_counted_and_leave_the_scores_alon
     assert "Numbers beyond" in (fixture / "report.md").read_text()
     train.iloc[:10].drop(columns="creditability").to_csv(tmp_path / "new.csv", index=False)
     own = score_with(run_dir, tmp_path, tmp_path / "own")
-    assert json.loads((own / "score.json").read_text())["out_of_range"] == {}
+    own_facts = json.loads((own / "score.json").read_text())
+    assert own_facts["out_of_range"] == {}
+    assert own_facts["implausible_ages"] == {**IMPLAUSIBLE, "rows": 0, "below": 0, "above": 0,
+                                             "min": None, "max": None, "first_rows": []}
     assert "beyond the range" not in (own / "report.md").read_text()
+    assert "- Ages implausible" not in (own / "report.md").read_text()
+
+
+def test_a_negative_age_is_refused_before_scoring(logistic_sweep, files, tmp_path):
+    """Age -3 at file row 5 of the scored file: refused naming the column, the row, its
+    value and the fixes (a blank age scores as the training applicants' mix); nothing is
+    written."""
+    new = pd.read_csv(files / "new.csv")
+    new.loc[5, "age_in_years"] = -3
+    new.to_csv(tmp_path / "new.csv", index=False)
+    out = tmp_path / "out"
+    with pytest.raises(ValueError) as err:
+        score(ScoreConfig(run=str(logistic_sweep), data=str(tmp_path / "new.csv"),
+                          out=str(out)))
+    assert (f"column 'age_in_years' (data.age_column) of --data '{tmp_path / 'new.csv'}' "
+            "holds 1 negative or non-finite age(s): row 5 (-3); an age cannot be negative: "
+            "correct them, or blank them to mark them missing (a blank age scores as the "
+            "training applicants' mix, 0 points") in str(err.value)
+    assert not out.exists()

@@ -41,6 +41,7 @@ class CreditData:
     outlying: Mapping[str, Mapping[str, float]] | None = None  # `outlying_numbers`
     missing: Mapping[str, int] | None = None                   # `missing_counts`
     age: str | None = None             # the scored age column to check (data.age_column)
+    implausible_ages: Mapping | None = None  # `check_ages` of every labelled row (with age)
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ def load(config: Config) -> CreditData:
                                 *([cfg.date_column] if cfg.date_column else [])))
     check_no_reasons(config.scorecard.no_reasons, schema)
     age = scored_age(cfg, frame, schema, source)
+    ages = check_ages(frame, age, source, TRAINING_BLANKS) if age else None
     coded = coded_numbers(earlier, schema, cfg.numeric)
     for column in coded:
         warnings.warn(code_words(column))
@@ -145,10 +147,11 @@ def load(config: Config) -> CreditData:
                         later_seen_earlier=int(np.isin(later_ids, ids).sum())
                         if cfg.id_column else 0)
     return CreditData(frame=earlier.reset_index(drop=True), schema=schema, y=y, ids=ids,
-                      folds=folds, new=load_new_applicants(cfg, schema),
+                      folds=folds, new=load_new_applicants(cfg, schema, age),
                       repeated_ids=repeated_ids, coded_numbers=tuple(coded),
                       outlying=outlying_numbers(earlier, schema),
-                      missing=missing_counts(earlier, schema), age=age, **held_out)
+                      missing=missing_counts(earlier, schema), age=age,
+                      implausible_ages=ages, **held_out)
 
 
 def check_earlier_classes(frame: pd.DataFrame, later: np.ndarray, target: str, among: str,
@@ -180,6 +183,37 @@ def scored_age(cfg: CreditDataConfig, frame: pd.DataFrame, schema: TableSchema, 
                          f"its columns are {list(frame.columns)}: name the age column, or "
                          "pass --data.age-column None to skip the age check")
     return column if column in schema.numeric else None
+
+
+# A credit applicant is an adult (18 in most countries) and hardly older than the oldest
+# people recorded (~110): an age outside may be real, but is more often a typo or a unit.
+PLAUSIBLE_AGES = (18, 110)
+SHOWN_ROWS = 5   # rows named in the refusal of negative ages
+TRAINING_BLANKS = ("each fold imputes a blank number with its training median and adds a "
+                   "0/1 'was missing' column (under --data.woe, a blank gets its own bin)")
+
+
+def check_ages(frame: pd.DataFrame, column: str, source: str, blanks: str) -> dict:
+    """Refuse a negative or non-finite age in `column` (rows named by `frame`'s index, the
+    file's); `blanks` says how the caller scores a blank age, the other fix. Count the ages
+    outside `PLAUSIBLE_AGES`, which may be real records: scored, but reported."""
+    values = numeric_values(frame, column)
+    bad = (values < 0) | np.isinf(values)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        shown = ", ".join(f"row {frame.index[r]} ({values[r]:g})" for r in rows[:SHOWN_ROWS])
+        raise ValueError(
+            f"column {column!r} (data.age_column) of {source} holds {len(rows)} negative or "
+            f"non-finite age(s): {shown}{', ...' if len(rows) > SHOWN_ROWS else ''}; an age "
+            f"cannot be negative: correct them, or blank them to mark them missing ({blanks})")
+    low, high = PLAUSIBLE_AGES
+    below, above = values < low, values > high     # a missing age is neither
+    odd = values[below | above]
+    return {"column": column, "plausible": [low, high], "rows": int(len(odd)),
+            "below": int(below.sum()), "above": int(above.sum()),
+            "min": float(odd.min()) if len(odd) else None,
+            "max": float(odd.max()) if len(odd) else None,
+            "first_rows": [int(r) for r in frame.index[below | above][:SHOWN_ROWS]]}
 
 
 # A word of a column name that names a code, not a quantity (zip3, region_code, BranchID).
@@ -313,12 +347,21 @@ def check_numeric(frame: pd.DataFrame, schema: TableSchema, described: str) -> N
             raise ValueError(f"{described}: {err}") from None
 
 
-def load_new_applicants(cfg: CreditDataConfig, schema: TableSchema) -> pd.DataFrame | None:
+def load_new_applicants(cfg: CreditDataConfig, schema: TableSchema, age: str | None
+                        ) -> pd.DataFrame | None:
     """The applicants of `score_path`, read and checked with the training data (before any
-    training), so a wrong file fails at once."""
+    training), so a wrong file fails at once; their ages (`age`) too."""
     if not cfg.score_path:
         return None
-    return read_applicants(cfg.score_path, schema, cfg.id_column, "data.score_path")
+    frame = read_applicants(cfg.score_path, schema, cfg.id_column, "data.score_path")
+    if age:
+        check_ages(frame, age, f"data.score_path {cfg.score_path!r}", SCORED_BLANKS)
+    return frame
+
+
+SCORED_BLANKS = ("a blank age scores as the training applicants' mix, 0 points, where the "
+                 "run's training rows held no blank age, else as those did: their median "
+                 "and 'was missing' column, or their WOE bin")
 
 
 def read_applicants(path: str, schema: TableSchema, id_column: str | None, field: str

@@ -31,10 +31,11 @@ from fjax.config_fields import frozen_config
 from fjax.data.columns import label_classes, listed, matches_label
 from fjax.report.files import RunDir, markdown_table
 from fjax.stability import psi, psi_chance, psi_verdict
-from fjax.tasks.credit.data import read_applicants
+from fjax.tasks.credit.data import SCORED_BLANKS, check_ages, read_applicants
 from fjax.tasks.credit.model_file import SavedModel, beyond_range, read_model
 from fjax.tasks.credit.oof import log_loss_f64
-from fjax.tasks.credit.report import range_lines, ranked_text, unseen_lines
+from fjax.tasks.credit.report import (implausible_age_lines, range_lines, ranked_text,
+                                      unseen_lines)
 from fjax.tasks.credit.run import describe, labelled_measures
 from fjax.tasks.credit.scoring import score_new
 from fjax.tasks.experiment import setup_lines, warned_setup_changes
@@ -147,11 +148,21 @@ def out_of_range(model: SavedModel, frame) -> dict[str, dict] | None:
             else beyond_range(model.ranges, frame, model.final.encoder.woe))
 
 
+def file_ages(model: SavedModel, frame, data: str) -> dict | None:
+    """`check_ages` of the file's ages (refused where negative), where the model scores the
+    run's data.age_column as a number; None where it does not."""
+    column = model.config.data.age_column
+    if column not in model.final.encoder.schema.numeric:
+        return None
+    return check_ages(frame, column, f"--data {data!r}", SCORED_BLANKS)
+
+
 def score_facts(cfg: ScoreConfig, model: SavedModel, frame, new, raw: np.ndarray,
-                labels: Labels | None = None) -> dict:
+                labels: Labels | None = None, ages: dict | None = None) -> dict:
     """What score.json records: where the model and applicants came from (with their
     SHA-256), the decisions, the PSI against the training applicants' scores, the
-    values the run never saw, the numbers beyond its training range (`out_of_range`) and,
+    values the run never saw, the numbers beyond its training range (`out_of_range`), the
+    implausible ages (`file_ages`) and,
     where the file holds the run's labels (`labels`), the model (its own PDs `raw`, and the
     deployed ones) measured on them (`labelled`)."""
     run, scores = Path(cfg.run), new["score"].to_numpy()
@@ -166,7 +177,7 @@ def score_facts(cfg: ScoreConfig, model: SavedModel, frame, new, raw: np.ndarray
             "psi_vs_training": psi(model.train_scores, scores),
             "psi_chance_95": psi_chance(model.train_scores, len(scores)),
             "unseen_values": model.final.encoder.unseen(frame),
-            "out_of_range": out_of_range(model, frame),
+            "out_of_range": out_of_range(model, frame), "implausible_ages": ages,
             **labelled, "setup_changed": warned_setup_changes(run, "the scores")}
 
 
@@ -186,6 +197,7 @@ def score_note(facts: dict, new) -> str:
         + psi_verdict(facts["psi_vs_training"], facts["psi_chance_95"]) + ".",
         *unseen_lines(facts["unseen_values"]),
         *range_lines(facts["out_of_range"]),
+        *implausible_age_lines(facts["implausible_ages"]),
         *labelled_lines(facts.get("labelled")),
         *setup_lines(facts["setup_changed"], "scores"),
         "", "Scores, PDs, decisions and reason codes per applicant are in new_scores.csv.",
@@ -227,6 +239,7 @@ def score(cfg: ScoreConfig) -> Path:
     frame = read_applicants(cfg.data, model.final.encoder.schema, model.config.data.id_column,
                             "--data")
     labels = file_labels(cfg, model, frame)
+    ages = file_ages(model, frame, cfg.data)
     out = out_folder(cfg.out, run)   # bad input fails before anything is written
     new, raw = score_new(model.config, frame, model.final, model.calibrator, model.threshold,
                     model.scale)
@@ -234,7 +247,7 @@ def score(cfg: ScoreConfig) -> Path:
     folder.remove(*OUTPUTS)
     folder.json("config.json", to_dict(cfg))
     folder.csv("new_scores.csv", new)
-    facts = score_facts(cfg, model, frame, new, raw, labels)
+    facts = score_facts(cfg, model, frame, new, raw, labels, ages)
     folder.json("score.json", {**facts, "run_config": to_dict(model.config),
                                "timings_s": {"total": time.perf_counter() - t_start}})
     folder.text("report.md", score_note(facts, new))

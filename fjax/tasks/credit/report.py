@@ -185,6 +185,20 @@ def range_lines(found: dict | None) -> list[str]:
             "Check them for errors (units, a sign) before trusting their scores."]
 
 
+def implausible_age_lines(found: dict | None) -> list[str]:
+    """report.md's line on the ages outside the plausible range (`check_ages`; none
+    without any)."""
+    if not found or not found["rows"]:
+        return []
+    low, high = found["plausible"]
+    rows = ", ".join(str(r) for r in found["first_rows"])
+    return [f"- Ages implausible for a credit applicant (below {low} or above {high}): "
+            f"{found['column']} {found['rows']} row(s) ({found['below']} below, "
+            f"{found['above']} above; {found['min']:.6g} to {found['max']:.6g}; first at "
+            f"row(s) {rows}); scored as given. Check them for errors (months for years, a "
+            "typo, a code for 'unknown') before trusting their scores."]
+
+
 def unseen_lines(unseen: dict[str, int]) -> list[str]:
     """report.md's line on the values the run never saw (per column, the rows holding one)."""
     counts = ", ".join(f"{c} {k} row(s)" for c, k in unseen.items()) if unseen else "none"
@@ -198,7 +212,8 @@ def new_applicant_lines(stability: dict) -> list[str]:
     if "new_applicants_unseen_values" not in stability:
         return []
     return [*unseen_lines(stability["new_applicants_unseen_values"]),
-            *range_lines(stability["new_applicants_out_of_range"]), ""]
+            *range_lines(stability["new_applicants_out_of_range"]),
+            *implausible_age_lines(stability.get("new_applicants_implausible_ages")), ""]
 
 
 def _confusion_words(c: dict) -> str:
@@ -605,9 +620,11 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
                     bands: pd.DataFrame | None = None) -> str:
     m, s = metrics["cv"]["mean"], metrics["cv"]["std"]
     d = metrics["decision"]
+    ages = implausible_age_lines(metrics["data"].get("implausible_ages"))
     lines = [f"# {title}", "",
              f"Chosen configuration (highest mean validation ROC-AUC over folds and seeds): "
              f"`{metrics['best']['description']}`.", "", data_line(metrics), "",
+             *ages, *([""] if ages else []),
              *new_applicant_lines(metrics["stability"]), *leakage_lines(characteristics),
              *age_warning(metrics.get("age")),
              "## Cross-validation (chosen configuration)", "",

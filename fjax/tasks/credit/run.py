@@ -27,8 +27,8 @@ from fjax.tasks.credit.age import age_check
 from fjax.tasks.credit.bands import hosmer_lemeshow, pd_bands
 from fjax.tasks.credit.characteristics import characteristics
 from fjax.tasks.credit.config import Config, CreditDataConfig, ScorecardConfig
-from fjax.tasks.credit.data import (CreditData, code_words, load, missing_words,
-                                    outlying_words)
+from fjax.tasks.credit.data import (SCORED_BLANKS, CreditData, check_ages, code_words, load,
+                                    missing_words, outlying_words)
 from fjax.tasks.credit.fairness import FOUR_FIFTHS, PROXY_AUC, fair_lending, proxy_screen
 from fjax.tasks.credit.final import FinalModel, optimum_gap, points_table, refit
 from fjax.tasks.credit.members import METRICS
@@ -95,7 +95,8 @@ def data_facts(data: CreditData) -> dict[str, Any]:
     y = np.concatenate([data.y, later])
     return {"rows": int(len(y)), "bads": int(y.sum()), "goods": int(len(y) - y.sum()),
             "out_of_time": {"rows": int(len(later)), "bads": int(later.sum())},
-            "new_applicants": 0 if data.new is None else int(len(data.new))}
+            "new_applicants": 0 if data.new is None else int(len(data.new)),
+            "implausible_ages": data.implausible_ages}
 
 
 def labelled_measures(raw: np.ndarray, pd_: np.ndarray, y: np.ndarray, t: float,
@@ -387,6 +388,9 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         stability["new_applicants_unseen_values"] = final.encoder.unseen(data.new)
         stability["new_applicants_out_of_range"] = beyond_range(ranges, data.new,
                                                                 final.encoder.woe)
+        if data.age:   # checked when loaded: counted here
+            stability["new_applicants_implausible_ages"] = check_ages(
+                data.new, data.age, "data.score_path", SCORED_BLANKS)
     later = later_raw = None
     if data.later is not None:
         later, later_raw = score_new(config, data.later, final, oof.calibrator, oof.threshold,
