@@ -310,11 +310,8 @@ def label_classes(values: pd.Series) -> list[str]:
     """The classes of label column `values`, each as text spelled as first met, by
     `matches_label`'s rule ("1" and "1.0" are one): training and scoring read labels alike."""
     texts = pd.Series(pd.unique(values.astype(str)))
-    classes, left = [], np.ones(len(texts), bool)
-    while left.any():
-        classes.append(texts[left].iloc[0])
-        left &= ~matches_label(texts, classes[-1])
-    return classes
+    numbers = pd.to_numeric(texts, errors="coerce")
+    return list(texts[~texts.where(numbers.isna(), numbers).duplicated()])
 
 
 def other_label(values: pd.Series, positive: str) -> str:

@@ -161,9 +161,10 @@ def check_earlier_classes(frame: pd.DataFrame, later: np.ndarray, target: str, a
     file had one class."""
     if target not in frame.columns or frame[target].isna().any():
         return   # named by infer_schema and binary_target
-    classes, kept = label_classes(frame[target]), label_classes(frame[target][~later])
+    classes = label_classes(frame[target])
+    kept = [c for c in classes if matches_label(frame[target][~later], c).any()]
     if len(classes) == 2 and len(kept) == 1:
-        gone = next(c for c in classes if not matches_label(pd.Series(kept), c)[0])
+        gone = next(c for c in classes if c != kept[0])
         raise ValueError(f"target column {target!r} holds only {kept[0]!r}{among}: every "
                          f"{gone!r} is held out, and a model needs both classes to learn; "
                          f"{fix}or add earlier applicants of both classes")
