@@ -325,27 +325,28 @@ def test_a_file_without_card_ids_trains_on_its_own_columns(ulb_file, tmp_path):
                 average_precision_score(scores["fraud"], scores["logit"]), abs=1e-12)
         assert member["auc"] > {"mlp": 0.75, "logistic": 0.95}[name]   # V1 - V2 decides
     # Each transaction is its own card: CP@10 is the precision of the day's top 10 scores,
-    # and card recall@10 their share of the day's frauds, named so (precision_at_k,
-    # recall_at_k): no name in metrics.json or a CSV says card (but data.cardless).
+    # and card recall@10 their share of the day's frauds, named so (daily_precision_at_k: a
+    # mean over days, not fjax.metrics.precision_at_k's pooled top k; recall_at_k): no name
+    # in metrics.json or a CSV says card (but data.cardless).
     top = scores.sort_values(["logit", "transaction_id"], ascending=[False, True]).head(10)
     member = metrics["models"]["mlp"]["members"][0]
-    assert member["precision_at_k"] == top["fraud"].mean()
+    assert member["daily_precision_at_k"] == top["fraud"].mean()
     assert member["recall_at_k"] == top["fraud"].sum() / scores["fraud"].sum()
     assert member["cost"] == 5 * 10 + 100 * (scores["fraud"].sum() - top["fraud"].sum())
     summary = metrics["models"]["mlp"]["summary"]
-    assert (summary["precision_at_k_mean"], summary["recall_at_k_mean"]) == (
-        member["precision_at_k"], member["recall_at_k"])
+    assert (summary["daily_precision_at_k_mean"], summary["recall_at_k_mean"]) == (
+        member["daily_precision_at_k"], member["recall_at_k"])
     paired = {(p["model"], p["metric"]): p["difference"] for p in metrics["paired"]}
     for name in ("logistic", "rule"):
         other = metrics["models"][name]["members"][0]
-        for metric in ("precision_at_k", "recall_at_k"):
+        for metric in ("daily_precision_at_k", "recall_at_k"):
             assert paired[(name, metric)] == pytest.approx(member[metric] - other[metric],
                                                            abs=1e-15)
     assert metrics["periods"][0]["frauds_per_day"] == scores["fraud"].sum()
     assert metrics["periods"][0]["oracle_precision@10"] == min(scores["fraud"].sum(), 10) / 10
     daily = pd.read_csv(out / "daily.csv")
-    assert daily.loc[daily["model"] == "mlp", "precision_at_k"].tolist() == [
-        member["precision_at_k"]]
+    assert daily.loc[daily["model"] == "mlp", "daily_precision_at_k"].tolist() == [
+        member["daily_precision_at_k"]]
     def keys(value):
         if isinstance(value, dict):
             return [k for k, v in value.items() if k != "config" for k in [k, *keys(v)]]
@@ -365,11 +366,12 @@ def test_a_file_without_card_ids_trains_on_its_own_columns(ulb_file, tmp_path):
     assert "The models read these columns of the file (its amount and numeric ones" in report
     assert "| Amount | number, standard scaler |" in report
     assert "TX_AMOUNT" not in report
-    assert "precision@10: the precision of each day's 10 highest-scored transactions" in report
+    assert ("daily precision@10: the precision of each day's 10 highest-scored transactions"
+            in report)
     # Its tables' headings (Periods, Results, Paired) and its daily figure name no card.
     assert [line for line in report.splitlines() if line.startswith("| ")
             and "card" in line.lower()] == []
-    assert "| precision@10 | recall@10 | cost |" in report
+    assert "| daily precision@10 | recall@10 | cost |" in report
     assert "| oracle_precision@10 | frauds_per_day |" in report
     assert (out / "daily_precision.png").exists()
     assert not (out / "daily_card_precision.png").exists()

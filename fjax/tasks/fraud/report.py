@@ -356,9 +356,10 @@ def _loss_text(config: dict) -> str:
 
 def alert_headings(k: int, cardless: bool = False) -> dict[str, str]:
     """The report's headings of the alert metrics; a file without card ids (`cardless`)
-    alerts transactions: precision@k and recall@k."""
+    alerts transactions: daily precision@k (a mean over days, not a pooled top k) and
+    recall@k."""
     if cardless:
-        return {"card_precision": f"precision@{k}", "card_recall": f"recall@{k}"}
+        return {"card_precision": f"daily precision@{k}", "card_recall": f"recall@{k}"}
     return {"card_precision": f"CP@{k}", "card_recall": f"card recall@{k}"}
 
 
@@ -458,11 +459,12 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
                                         validation_df, thresholds, summaries, immature))
 
 
-CARDLESS_NAMES = {"card_precision": "precision_at_k", "card_recall": "recall_at_k",
+CARDLESS_NAMES = {"card_precision": "daily_precision_at_k", "card_recall": "recall_at_k",
                   "oracle_cp@": "oracle_precision@",
                   "compromised_cards_per_day": "frauds_per_day"}
 """A file without card ids counts each transaction as its own card: its card metrics are
-the precision and recall of each day's top-k transactions, named so in its outputs."""
+the precision and recall of each day's top-k transactions, named so in its outputs (the
+precision a mean over days: `fjax.metrics.precision_at_k` pools its top k)."""
 
 
 def cardless_names(table):
@@ -903,10 +905,10 @@ def _cardless_note(data_summary: dict) -> list[str]:
                "there." if data_summary.get("times_elapsed_seconds") else "")
     return ["**No card or terminal ids**: each transaction counts as its own card, so the "
             "handbook's card precision@k (CP@k) is the precision of each day's k "
-            "highest-scored transactions, named precision@k here, recall@k is the share of "
-            "the day's frauds among them, and alerts.csv lists transaction ids. Left out, "
-            "as they need cards and terminals: the handbook's 12 card and terminal history "
-            "features (spending per card, fraud risk per terminal), the "
+            "highest-scored transactions, named daily precision@k here, recall@k is the "
+            "share of the day's frauds among them, and alerts.csv lists transaction ids. "
+            "Left out, as they need cards and terminals: the handbook's 12 card and "
+            "terminal history features (spending per card, fraud risk per terminal), the "
             "removal of cards with a known fraud from later test days (no card recurs), "
             "the sequence models (gru, lstm), and `fjax score fraud` of the run's model "
             "(its file holds no card histories to check)."
@@ -921,9 +923,10 @@ def _cp_legend(k: int, cardless: bool) -> str:
     """What CP@k is: a file without card ids has one card per transaction, and no card
     recurs to be removed from later days."""
     if cardless:
-        return (f"precision@{k}: the precision of each day's {k} highest-scored "
+        return (f"daily precision@{k}: the precision of each day's {k} highest-scored "
                 "transactions (the handbook's card precision with each transaction its own "
-                "card; nothing is removed from later days), averaged over days.")
+                "card; nothing is removed from later days), averaged over days: not the "
+                f"precision of a period's {k} highest-scored transactions.")
     return (f"CP@{k}: card precision@{k}, the share of compromised cards among the {k} "
             "riskiest cards of each day (detected cards removed from later days), averaged "
             "over days.")
@@ -1116,8 +1119,8 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
               f"transaction, per seed (AUC and AP recompute exactly from its {raw} column); "
               + (f"`alerts.csv`: its daily top-{k} transactions (transaction_id, score, "
                  "fraud); `daily.csv`: every model's alerted transactions, frauds among them "
-                 "and frauds per day (columns alerted, found, compromised; precision@k, "
-                 "recall@k and cost recompute from it); " if cardless else
+                 "and frauds per day (columns alerted, found, compromised; daily "
+                 "precision@k, recall@k and cost recompute from it); " if cardless else
                  f"`alerts.csv`: its daily top-{k} cards; `daily.csv`: every model's alerted, "
                  "found and compromised cards per day (CP@k, card recall and cost recompute "
                  "from it); ")
