@@ -648,8 +648,8 @@ def test_daily_precision_of_one_test_day_spans_days_not_years(fraud_figures):
     from fjax.tasks.fraud.plots import daily_card_precision
 
     day = pd.Timestamp("1970-01-01")
-    daily_card_precision({"mlp": [(np.array([day.to_datetime64()]), np.array([0.3]))]}, 10,
-                         "daily_precision.png", measure="precision@10")
+    daily_card_precision({"mlp": [(np.array([day.to_datetime64()]), np.array([0.3]))]},
+                         "precision@10", "daily_precision.png")
     ax = fraud_figures["daily_precision.png"].axes[0]
     low, high = mdates.num2date(ax.get_xlim()[0]), mdates.num2date(ax.get_xlim()[1])
     plt.close(ax.figure)

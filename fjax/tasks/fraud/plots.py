@@ -19,14 +19,12 @@ from fjax.report.plots import pr_points, roc_points, save_figure  # noqa: E402
 
 
 def daily_card_precision(series: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]]],
-                         k: int, path: str | Path, note: str = "",
-                         measure: str | None = None) -> Path:
+                         measure: str, path: str | Path, note: str = "") -> Path:
     """`series` maps a model to its test periods' (dates, daily CP@k), each drawn as its
     own line in the model's colour: periods stepped by fewer days than a test week share
-    days, which one line through all of them zigzagged between; `note` ends the title
-    (e.g. "mean over 3 seeds"); `measure` names it (default card precision@k). The
+    days, which one line through all of them zigzagged between; `measure` names it (the
+    report's `daily_figure`), `note` ends the title (e.g. "mean over 3 seeds"). The
     legend gives each model's mean over all its days."""
-    measure = measure or f"card precision@{k}"
     fig, ax = plt.subplots(figsize=(8, 4.4))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     days = pd.to_datetime(np.concatenate([d for periods in series.values() for d, _ in periods]))

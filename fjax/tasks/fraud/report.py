@@ -739,16 +739,19 @@ def curve_legend(summary_df: pd.DataFrame, metric: str, name: str, seeds: int
     return out
 
 
-def daily_figure(cardless: bool) -> str:
-    """The daily alert precision's figure: a file without card ids alerts transactions."""
-    return "daily_precision.png" if cardless else "daily_card_precision.png"
+def daily_figure(cardless: bool, k: int) -> tuple[str, str]:
+    """The daily alert precision's figure file and what it measures: a file without card
+    ids alerts transactions."""
+    if cardless:
+        return "daily_precision.png", f"precision@{k}"
+    return "daily_card_precision.png", f"card precision@{k}"
 
 
 def figure_captions(k: int, first: str, cardless: bool = False) -> dict[str, str]:
     """What to look for in each figure; `first`: the model the score and loss plots draw;
     `cardless`: a file without card ids, whose alerts are transactions."""
     alerted = "transactions" if cardless else "cards"
-    measure = f"precision@{k}" if cardless else f"card precision@{k}"
+    daily, measure = daily_figure(cardless, k)
     return {
         "pr_curve.png": "Precision against recall, one line per test period and model, the "
                         "legend giving each model's mean average precision: with frauds a "
@@ -760,10 +763,9 @@ def figure_captions(k: int, first: str, cardless: bool = False) -> dict[str, str
                                    "transactions, standardised within each period: where the "
                                    "classes overlap it cannot rank them; a legend's share in "
                                    "an end bin is clipped scores piled up, not a mode.",
-        daily_figure(cardless): f"Each test day's {measure}, the share of frauds among the "
-                                f"{k} {alerted} a model alerts on, one line per period: "
-                                f"what investigators checking that many {alerted} a day "
-                                "would find, and how much it varies from day to day.",
+        daily: f"Each test day's {measure}, the share of frauds among the {k} {alerted} a "
+               "model alerts on, one line per period: what investigators checking that many "
+               f"{alerted} a day would find, and how much it varies from day to day.",
         "training_loss.png": f"{first}'s training loss per epoch over its members: still "
                              "falling at the last epoch, more epochs may help.",
     }
@@ -797,11 +799,10 @@ def _plots(run_dir: RunDir, results: list[ModelResult], k: int, daily: pd.DataFr
     series = {r.name: [(pd.to_datetime(days.index.get_level_values("date")).to_numpy(),
                         days.to_numpy()) for _, days in by_day[r.name].groupby(level="period")]
               for r in results}
-    daily_card_precision(series, k, run_dir.file(daily_figure(cardless)),
-                         note=f"mean over {len(seeds)} seeds" if len(seeds) > 1 else "",
-                         measure=f"precision@{k}" if cardless else f"card precision@{k}")
-    figures = ["pr_curve.png", "roc_curve.png", "score_distributions.png",
-               daily_figure(cardless)]
+    daily_png, measure = daily_figure(cardless, k)
+    daily_card_precision(series, measure, run_dir.file(daily_png),
+                         note=f"mean over {len(seeds)} seeds" if len(seeds) > 1 else "")
+    figures = ["pr_curve.png", "roc_curve.png", "score_distributions.png", daily_png]
     if primary.history:
         plots.loss_curves(primary.history, run_dir.file("training_loss.png"),
                           keys={"loss": "training loss"},
