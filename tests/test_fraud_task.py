@@ -373,6 +373,8 @@ def test_a_file_without_card_ids_trains_on_its_own_columns(ulb_file, tmp_path):
             and "card" in line.lower()] == []
     assert "| daily precision@10 | recall@10 | cost |" in report
     assert "| oracle_precision@10 | frauds_per_day |" in report
+    assert "oracle_precision@10 and oracle_cost:" in report    # its legend names them so
+    assert "frauds_per_day: frauds over test days" in report
     assert (out / "daily_precision.png").exists()
     assert not (out / "daily_card_precision.png").exists()
     assert "![daily_precision](daily_precision.png)" in report

@@ -467,19 +467,25 @@ the precision and recall of each day's top-k transactions, named so in its outpu
 precision a mean over days: `fjax.metrics.precision_at_k` pools its top k)."""
 
 
+def cardless_name(text: str) -> str:
+    """`text` with each of `CARDLESS_NAMES` replaced: the name a file without card ids
+    gives it."""
+    for old, new in CARDLESS_NAMES.items():
+        text = text.replace(old, new)
+    return text
+
+
 def cardless_names(table):
     """`table` (a DataFrame's columns, or metrics.json's keys and its paired metrics) with
     `CARDLESS_NAMES`, and alerts.csv's card column, which holds transaction ids, named for
     what a file without card ids holds."""
-    def name(text):
-        for old, new in CARDLESS_NAMES.items():
-            text = text.replace(old, new)
-        return text
     if isinstance(table, pd.DataFrame):
-        return table.rename(columns=lambda c: "transaction_id" if c == "card" else name(c))
+        return table.rename(columns=lambda c: "transaction_id" if c == "card"
+                            else cardless_name(c))
     if isinstance(table, dict):
-        return {name(str(k)): (name(v) if k == "metric" and v in CARDLESS_NAMES
-                          else cardless_names(v)) for k, v in table.items()}
+        return {cardless_name(str(k)): (cardless_name(v) if k == "metric"
+                                        and v in CARDLESS_NAMES else cardless_names(v))
+                for k, v in table.items()}
     if isinstance(table, list):
         return [cardless_names(v) for v in table]
     return table
@@ -949,15 +955,15 @@ def _periods_legend(k: int, cardless: bool, cost_missed: float) -> str:
     if cardless:
         removed, cp, hits, hit, missed = "", "precision", "frauds", "fraud", "frauds"
         per_day, rates = "frauds", "training and test days."
-        oracle, daily = "oracle_precision", "frauds_per_day"
     else:
         removed = ("removed_known_cards_tx: test transactions of cards with a fraud known "
                    "by that day (reported, not scored). ")
         cp, hits, hit = "card precision", "compromised cards", "compromised card"
         missed, per_day = "compromised card-days", "card-days with a fraud"
         rates = "training week and of the whole test week (removed cards included)."
-        oracle, daily = "oracle_cp", "compromised_cards_per_day"
-    return (f"{removed}{oracle}@{k} and oracle_cost: the {cp}@{k} and cost of a perfect "
+    named = cardless_name if cardless else (lambda text: text)   # as the Periods table
+    oracle, daily = named(f"oracle_cp@{k}"), named("compromised_cards_per_day")
+    return (f"{removed}{oracle} and oracle_cost: the {cp}@{k} and cost of a perfect "
             f"ranking (each day's {hits} first), the best a model can reach with {k} alerts "
             f"a day where it alerts every {hit} (oracle_missed, the {missed} it leaves "
             f"unalerted, is 0). cost_no_alerts: the cost of raising none ({cost_missed:g} "
