@@ -198,7 +198,7 @@ def test_scores_file_recomputes_the_reported_auc_exactly_from_its_logits():
 
     class Tx:
         fraud, day, customer = label, np.zeros(n, int), np.arange(n)
-        transaction_id, customer_ids = np.arange(n), np.arange(n)
+        transaction_id, customer_ids, cardless = np.arange(n), np.arange(n), False
         date_texts = staticmethod(lambda days: np.full(len(days), "2024-01-01"))
 
     stack = SplitStack(data={}, folds=Folds(train=np.zeros((1, n)), val=np.ones((1, n))),

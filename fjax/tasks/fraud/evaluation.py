@@ -186,7 +186,8 @@ def scores_frame(tx: Transactions, stack: SplitStack, members: pd.DataFrame,
     """scores.csv.gz: every member's score of every test transaction, with its label.
     For supervised models (`logits`) `score` is the probability and `logit` the model's
     output: probabilities of large logits round to exactly 1 (ties the ranking did not
-    have), so AUC and AP recompute exactly from `logit`, or from `score` otherwise."""
+    have), so AUC and AP recompute exactly from `logit`, or from `score` otherwise. A file
+    without card ids has no card column: each card would be its transaction_id."""
     frames = []
     for (_, member), score in zip(members.iterrows(), scores):
         rows = stack.row[stack.val_rows(int(member["fold"]))]
@@ -195,7 +196,7 @@ def scores_frame(tx: Transactions, stack: SplitStack, members: pd.DataFrame,
             "seed": int(member["seed"]), "period": int(member["fold"]),
             "transaction_id": tx.transaction_id[rows],
             "date": tx.date_texts(tx.day[rows]),
-            "card": tx.customer_ids[tx.customer[rows]],
+            **({} if tx.cardless else {"card": tx.customer_ids[tx.customer[rows]]}),
             "score": expit(score) if logits else score,
             **({"logit": score} if logits else {}), "fraud": tx.fraud[rows]}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -276,13 +277,15 @@ def daily_frame(tx: Transactions, alerts_by_model: dict[str, dict[tuple[int, int
 def alerts_frame(tx: Transactions, alerts: dict[tuple[int, int], DailyAlerts],
                  to_probability: bool) -> pd.DataFrame:
     """alerts.csv: every day's top-k cards with their score (probability for
-    supervised models) and whether the card had a fraud that day."""
+    supervised models) and whether the card had a fraud that day; a file without card ids
+    alerts transactions, named by transaction_id."""
     frames = []
     for (seed, period), a in sorted(alerts.items()):
         score = expit(np.asarray(a.alert_score, np.float64)) if to_probability else a.alert_score
         frames.append(pd.DataFrame({
             "seed": seed, "period": period,
             "date": tx.date_texts(a.alert_day),
-            "rank": a.alert_rank, "card": tx.customer_ids[a.alert_card],
+            "rank": a.alert_rank,
+            "transaction_id" if tx.cardless else "card": tx.customer_ids[a.alert_card],
             "score": score, "fraud": a.alert_fraud}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -419,10 +419,8 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
     if selection is not None:
         run_dir.csv("validation.csv", named(selection))
     primary = results[0]
-    run_dir.csv("alerts.csv", named(alerts_frame(tx, primary.alerts, primary.logits)))
-    # without card ids scores.csv.gz's card column repeats its transaction_id column
-    run_dir.csv("scores.csv.gz", primary.test_scores.drop(columns="card") if tx.cardless
-                else primary.test_scores)
+    run_dir.csv("alerts.csv", alerts_frame(tx, primary.alerts, primary.logits))
+    run_dir.csv("scores.csv.gz", primary.test_scores)
     daily = daily_frame(tx, {r.name: r.alerts for r in results})
     run_dir.csv("daily.csv", named(daily))
     thresholds = pd.concat([r.thresholds for r in results], ignore_index=True)
@@ -477,11 +475,9 @@ def cardless_name(text: str) -> str:
 
 def cardless_names(table):
     """`table` (a DataFrame's columns, or metrics.json's keys and its paired metrics) with
-    `CARDLESS_NAMES`, and alerts.csv's card column, which holds transaction ids, named for
-    what a file without card ids holds."""
+    `CARDLESS_NAMES`: its metrics named for what a file without card ids counts."""
     if isinstance(table, pd.DataFrame):
-        return table.rename(columns=lambda c: "transaction_id" if c == "card"
-                            else cardless_name(c))
+        return table.rename(columns=cardless_name)
     if isinstance(table, dict):
         return {cardless_name(str(k)): (cardless_name(v) if k == "metric"
                                         and v in CARDLESS_NAMES else cardless_names(v))
