@@ -72,11 +72,7 @@ def test_scans_unroll_by_platform(cell, dtype, data_input, monkeypatch):
         argnums = tuple(range(1 if data_input else 0, len(args)))
         jaxpr = jax.make_jaxpr(jax.grad(loss, argnums=argnums))(*args)
     kernel = dtype == jnp.float32 and kernels.recurrent_kernels()
-    # Per platform branch: the forward's scan and the backward's; the LSTM's backward holds
-    # one per `GATE_DERIVATIVES` branch (its own platform_dependent; lowering keeps one).
-    scans = 3 if cell == "lstm" else 2
-    assert sorted(_scan_unrolls(jaxpr.jaxpr)) == ([3] * scans if kernel
-                                                  else [2] * scans + [3] * scans)
+    assert sorted(_scan_unrolls(jaxpr.jaxpr)) == ([3, 3] if kernel else [2, 2, 3, 3])
 
 
 TEXTBOOK = {"lstm": test_lstm_kernel.textbook_lstm, "gru": test_gru_layer.textbook_gru}
@@ -178,17 +174,19 @@ def test_gate_derivative_forms_match_autodiff(form, unroll):
 
 
 @pytest.mark.parametrize("setting", ["cpu", "default"])
-def test_gate_derivatives_follow_the_platforms_setting(setting, monkeypatch):
-    """A form that doubles dz, set for one platform key: the LSTM's backward scan doubles
-    (against the hoisted form) only where that key is this platform's."""
+@pytest.mark.parametrize("wrt", [(0, 1, 2, 3), (1, 2, 3)])
+def test_gate_derivatives_follow_the_platforms_setting(setting, wrt, monkeypatch):
+    """A form that doubles dz, set for one platform key: the layer's gradients (float64,
+    so a CPU runs the scan, not the kernel; with and without the inputs' gradient)
+    double against the textbook cell's autodiff only where that key is this platform's."""
     doubled = lambda *a, **k: 2 * lstm_layer._hoisted(*a, **k)  # noqa: E731
     monkeypatch.setitem(lstm_layer._GATE_FORMS, "doubled", doubled)
     monkeypatch.setitem(recurrence.GATE_DERIVATIVES, setting, "doubled")
-    args, dhs = _args("lstm")
-    _, cs, gates = lstm_layer.scan_forward(*args)
-    # A fresh function: jit caches traces by function, and the setting is read when traced.
-    ours = jax.jit(lambda *a: lstm_layer.scan_backward(*a))(args[3], cs, gates, dhs, dhs[-1])
-    ref = lstm_layer._hoisted(args[3], cs, gates, dhs, dhs[-1])
+    with jax.enable_x64():
+        args, dhs = _args("lstm")
+        ours = jax.grad(lambda *a: jnp.sum(lstm_layer.lstm_sequence(*a) * dhs), wrt)(*args)
+        ref = jax.grad(lambda *a: jnp.sum(TEXTBOOK["lstm"](*a) * dhs), wrt)(*args)
     here = "cpu" if default_platform() == "cpu" else "default"
-    np.testing.assert_allclose(ours, (2 if setting == here else 1) * np.asarray(ref),
-                               rtol=1e-6, atol=1e-6)
+    for a, b in zip(ours, ref):
+        np.testing.assert_allclose(a, (2 if setting == here else 1) * np.asarray(b),
+                                   rtol=1e-10, atol=1e-10)

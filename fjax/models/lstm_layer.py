@@ -28,8 +28,6 @@ Shapes: x f32[T, B, F] (time-major), h f32[T, B, H].
 
 from __future__ import annotations
 
-import functools
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -109,17 +107,16 @@ def _per_step(w_hh, cs, gates, dhs, dh_last, *, unroll=1):
 _GATE_FORMS = {"hoisted": _hoisted, "per_step": _per_step}
 
 
-def scan_backward(w_hh, cs, gates, dhs, dh_last, *, unroll: int = 1) -> jax.Array:
+def scan_backward(w_hh, cs, gates, dhs, dh_last, *, unroll: int = 1,
+                  form: str = "hoisted") -> jax.Array:
     """Gradients of the gates' pre-activations dz f32[T, B, 4H], as a reverse `lax.scan`
-    in the platform's `recurrence.GATE_DERIVATIVES` form.
+    with the activations' derivatives in `form` (the layer passes its platform's
+    `recurrence.GATE_DERIVATIVES` through `on_cpu_kernel`).
 
     dhs: f32[T, B, H] gradients of the hidden states; dh_last: f32[B, H], an extra
     gradient of h_T (the top layer's output).
     """
-    cpu, default = (functools.partial(_GATE_FORMS[recurrence.GATE_DERIVATIVES[p]],
-                                      unroll=unroll) for p in ("cpu", "default"))
-    return jax.lax.platform_dependent(w_hh, cs, gates, dhs, dh_last, cpu=cpu,
-                                      default=default)
+    return _GATE_FORMS[form](w_hh, cs, gates, dhs, dh_last, unroll=unroll)
 
 
 def kernel_forward(x: jax.Array, w_ih: jax.Array, b: jax.Array, w_hh: jax.Array):
@@ -140,10 +137,10 @@ def kernel_backward(w_hh, cs, gates, dhs, dh_last) -> jax.Array:
         w_hh, cs, gates, dhs, dh_last)
 
 
-def scan_backward_dx(w_hh, w_ih, cs, gates, dhs, dh_last, *,
-                     unroll: int = 1) -> tuple[jax.Array, jax.Array]:
+def scan_backward_dx(w_hh, w_ih, cs, gates, dhs, dh_last, *, unroll: int = 1,
+                     form: str = "hoisted") -> tuple[jax.Array, jax.Array]:
     """`scan_backward` and the inputs' gradient dx = dz W_ih^T f32[T, B, F]."""
-    dz = scan_backward(w_hh, cs, gates, dhs, dh_last, unroll=unroll)
+    dz = scan_backward(w_hh, cs, gates, dhs, dh_last, unroll=unroll, form=form)
     return dz, dz @ w_ih.T
 
 
@@ -169,7 +166,8 @@ def _backward(needs_dx, args, outputs, dhs, dh_last):
     hs, cs, gates = outputs
     dz, dx = backward_recurrence(needs_dx, (kernel_backward_dx, scan_backward_dx),
                                  (kernel_backward, scan_backward), w_hh, w_ih, x,
-                                 (cs, gates), dhs, dh_last)
+                                 (cs, gates), dhs, dh_last,
+                                 form=recurrence.GATE_DERIVATIVES)
     dw_ih, dw_hh = weight_gradients(x, hs, dz)
     return dx, dw_ih, dz.reshape(-1, dz.shape[-1]).sum(0), dw_hh
 

@@ -36,14 +36,18 @@ def sigmoid(x: jax.Array) -> jax.Array:
 SCAN_UNROLL = {"cpu": 1, "default": 4}
 
 
-def on_cpu_kernel(kernel, scan, *args):
+def on_cpu_kernel(kernel, scan, *args, **settings):
     """`kernel` when this runs on a CPU and the kernel is built, else `scan` with the
-    platform's `SCAN_UNROLL` steps per loop iteration."""
-    cpu = functools.partial(scan, unroll=SCAN_UNROLL["cpu"])
+    platform's `SCAN_UNROLL` steps per loop iteration and, for each keyword of `settings`
+    (a setting by platform, e.g. `form=GATE_DERIVATIVES`), the platform's value: one
+    branch per platform, so a setting needs no `platform_dependent` of its own."""
+    def on(platform):
+        return functools.partial(scan, unroll=SCAN_UNROLL[platform],
+                                 **{k: by[platform] for k, by in settings.items()})
+    cpu = on("cpu")
     if all(a.dtype == jnp.float32 for a in args) and kernels.recurrent_kernels():
         cpu = kernel
-    return jax.lax.platform_dependent(
-        *args, cpu=cpu, default=functools.partial(scan, unroll=SCAN_UNROLL["default"]))
+    return jax.lax.platform_dependent(*args, cpu=cpu, default=on("default"))
 
 
 def orthogonal_blocks(key, shape, dtype=jnp.float32):
@@ -57,13 +61,14 @@ def orthogonal_blocks(key, shape, dtype=jnp.float32):
 
 
 def backward_recurrence(needs_dx: bool, with_dx: tuple, without_dx: tuple, w_hh, w_ih, x,
-                        saved: tuple, dhs, dh_last) -> tuple[jax.Array, jax.Array]:
+                        saved: tuple, dhs, dh_last, **settings) -> tuple[jax.Array, jax.Array]:
     """dz and the inputs' gradient dx: `with_dx` (a kernel and its scan) computes both
     where x is differentiated; otherwise `without_dx` computes dz and dx is zero (x is
-    data, its gradient unused)."""
+    data, its gradient unused). `settings` go to the scans (`on_cpu_kernel`)."""
     if needs_dx:
-        return on_cpu_kernel(*with_dx, w_hh, w_ih, *saved, dhs, dh_last)
-    return on_cpu_kernel(*without_dx, w_hh, *saved, dhs, dh_last), jnp.zeros_like(x)
+        return on_cpu_kernel(*with_dx, w_hh, w_ih, *saved, dhs, dh_last, **settings)
+    return (on_cpu_kernel(*without_dx, w_hh, *saved, dhs, dh_last, **settings),
+            jnp.zeros_like(x))
 
 
 # How the weight gradients are computed, by platform; read when a layer is first traced.
