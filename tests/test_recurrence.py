@@ -134,42 +134,31 @@ def test_weight_gradients_follow_the_platforms_setting(cell, setting, monkeypatc
         np.testing.assert_allclose(a, factor * np.asarray(b), rtol=1e-5, atol=1e-5)
 
 
-def _lstm_with_offsets(x, w_ih, b, w_hh, offsets):
-    """A plain LSTM whose pre-activations get `offsets` f32[T, B, 4H] added: hidden and
-    cell states and activated gates [i, f, g, o] with jax.nn.sigmoid. Its gradient with
-    respect to the offsets, at zero, is the gradient of the pre-activations dz."""
-    def step(carry, inputs):
-        h, c = carry
-        x_t, e_t = inputs
-        zi, zf, zg, zo = jnp.split(x_t @ w_ih + h @ w_hh + b + e_t, 4, axis=-1)
-        i, f, g, o = jax.nn.sigmoid(zi), jax.nn.sigmoid(zf), jnp.tanh(zg), jax.nn.sigmoid(zo)
-        c = f * c + i * g
-        h = o * jnp.tanh(c)
-        return (h, c), (h, c, jnp.concatenate([i, f, g, o], -1))
-    zero = jnp.zeros((x.shape[1], w_hh.shape[0]), x.dtype)
-    return jax.lax.scan(step, (zero, zero), (x, offsets))[1]
-
-
 @pytest.mark.parametrize("form", ["hoisted", "per_step"])
 @pytest.mark.parametrize("unroll", [1, 4])
 def test_gate_derivative_forms_match_autodiff(form, unroll):
-    """Each form's dz (float32) against float64 autodiff of a plain LSTM with respect to
-    its pre-activations, the loss sum_t h_t dh_t + h_T dh_last: 7 steps, 3 rows, 5 units;
-    and the two forms against each other."""
+    """Each form's dz (float32) against float64 autodiff of the textbook cell with respect
+    to its pre-activations (extra inputs e_t with an identity kernel, z_t += e_t, at 0),
+    the loss sum_t h_t dh_t + h_T dh_last: 7 steps, 3 rows, 5 units; and the two forms
+    against each other."""
     with jax.enable_x64():
         (x, w_ih, b, w_hh), dhs, dh_last = test_lstm_kernel._inputs((7, 3, 5), inputs=2)
         x, w_ih, b, w_hh, dhs, dh_last = (a.astype(jnp.float64)
                                           for a in (x, w_ih, b, w_hh, dhs, dh_last))
-        run = lambda e: _lstm_with_offsets(x, w_ih, b, w_hh, e)  # noqa: E731
-        (hs, cs, gates), vjp = jax.vjp(run, jnp.zeros((7, 3, 20)))
+        w_e = jnp.concatenate([w_ih, jnp.eye(20)])
         dh_all = dhs.at[-1].add(dh_last)
-        (ref,) = vjp((dh_all, jnp.zeros_like(cs), jnp.zeros_like(gates)))
+
+        def loss(e):
+            return jnp.sum(TEXTBOOK["lstm"](jnp.concatenate([x, e], -1), w_e, b, w_hh) * dh_all)
+        ref = jax.grad(loss)(jnp.zeros((7, 3, 20)))
+        _, cs, gates = lstm_layer.scan_forward(x, w_ih, b, w_hh)
         f32 = [jnp.asarray(a, jnp.float32) for a in (w_hh, cs, gates, dhs, dh_last)]
-    forms = lstm_layer._GATE_FORMS
-    ours = jax.jit(lambda *a: forms[form](*a, unroll=unroll))(*f32)
+    run = lambda f: jax.jit(lambda *a: lstm_layer.scan_backward(  # noqa: E731
+        *a, unroll=unroll, form=f))(*f32)
+    ours = run(form)
     chex.assert_type(ours, jnp.float32)
     np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5)
-    other = forms["per_step" if form == "hoisted" else "hoisted"](*f32, unroll=unroll)
+    other = run("per_step" if form == "hoisted" else "hoisted")
     np.testing.assert_allclose(ours, other, rtol=1e-6, atol=1e-6)
 
 
