@@ -182,54 +182,41 @@ def scan_unroll(quick: bool) -> list[dict]:
     return rows
 
 
-def weight_gradient_forms(quick: bool) -> list[dict]:
-    """The recurrent layers' weight gradients as one matmul over [x_t | h_{t-1}]
-    ("stacked") or two matmuls without the concatenation ("split"), `WEIGHT_GRADIENTS`,
-    each in a fresh process: one reference LSTM with `fit`, and on an accelerator 256
-    members. Both forms train the same members (the same seeds), so their final losses are
-    set side by side."""
+def compare_forms(quick: bool, setting: str, what: str, base: str, other: str) -> list[dict]:
+    """Two values of `recurrence.<setting>` (`base`, `other`), each in a fresh process
+    (`variant_in_new_process`): one reference LSTM with `fit`, and on an accelerator 256
+    members (not with `quick`); s/epoch of each, how much faster `other` is, and the
+    largest gap between their final losses (both train the same members, the same seeds)."""
     sizes = (1,) if quick or not on_accelerator() else (1, 256)
-    bench = f"reference LSTM, weight gradient forms, on {jax.devices()[0].device_kind}"
+    bench = f"reference LSTM, {what}, on {jax.devices()[0].device_kind}"
     rows = []
     for members in sizes:
         label = f"{members} member{'s' if members > 1 else ''}"
-        found = {form: variant_in_new_process(members, "WEIGHT_GRADIENTS", form)
-                 for form in ("stacked", "split")}
+        found = {form: variant_in_new_process(members, setting, form) for form in (base, other)}
         for form, result in found.items():
             rows.append({"bench": bench, "metric": f"{label}, {form}: s/epoch",
                          "value": result["epoch_s"],
                          "note": f"compile {result['compile_s']:.1f} s"})
-        gap = np.max(np.abs(np.subtract(found["split"]["final_loss"],
-                                        found["stacked"]["final_loss"])))
-        rows.append({"bench": bench, "metric": f"{label}: split faster than stacked by",
-                     "value": found["stacked"]["epoch_s"] / found["split"]["epoch_s"],
+        gap = np.max(np.abs(np.subtract(found[other]["final_loss"], found[base]["final_loss"])))
+        rows.append({"bench": bench, "metric": f"{label}: {other} faster than {base} by",
+                     "value": found[base]["epoch_s"] / found[other]["epoch_s"],
                      "note": f"largest final-loss gap {gap:.2g}"})
     return rows
+
+
+def weight_gradient_forms(quick: bool) -> list[dict]:
+    """The recurrent layers' weight gradients as one matmul over [x_t | h_{t-1}]
+    ("stacked") or two matmuls without the concatenation ("split"), `WEIGHT_GRADIENTS`."""
+    return compare_forms(quick, "WEIGHT_GRADIENTS", "weight gradient forms", "stacked",
+                         "split")
 
 
 def gate_derivative_forms(quick: bool) -> list[dict]:
     """Where the LSTM's backward scan computes the activations' derivatives, for all steps
-    before it ("hoisted") or inside each step ("per_step"), `GATE_DERIVATIVES`, each in a
-    fresh process (on a CPU without the C++ kernel, so the scan runs): one reference LSTM
-    with `fit`, and on an accelerator 256 members. Both forms train the same members, so
-    their final losses are set side by side."""
-    sizes = (1,) if quick or not on_accelerator() else (1, 256)
-    bench = f"reference LSTM, gate derivative forms, on {jax.devices()[0].device_kind}"
-    rows = []
-    for members in sizes:
-        label = f"{members} member{'s' if members > 1 else ''}"
-        found = {form: variant_in_new_process(members, "GATE_DERIVATIVES", form)
-                 for form in ("hoisted", "per_step")}
-        for form, result in found.items():
-            rows.append({"bench": bench, "metric": f"{label}, {form}: s/epoch",
-                         "value": result["epoch_s"],
-                         "note": f"compile {result['compile_s']:.1f} s"})
-        gap = np.max(np.abs(np.subtract(found["per_step"]["final_loss"],
-                                        found["hoisted"]["final_loss"])))
-        rows.append({"bench": bench, "metric": f"{label}: per_step faster than hoisted by",
-                     "value": found["hoisted"]["epoch_s"] / found["per_step"]["epoch_s"],
-                     "note": f"largest final-loss gap {gap:.2g}"})
-    return rows
+    before it ("hoisted") or inside each step ("per_step"), `GATE_DERIVATIVES` (on a CPU
+    without the C++ kernel, so the scan runs)."""
+    return compare_forms(quick, "GATE_DERIVATIVES", "gate derivative forms", "hoisted",
+                         "per_step")
 
 
 SECTIONS = {
