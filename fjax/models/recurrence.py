@@ -84,7 +84,7 @@ WEIGHT_GRADIENTS = {"cpu": "stacked", "default": "stacked"}
 # then the scan reads them back). "per_step": inside each step, from the saved gates and
 # cell states (less memory traffic, more work per step). On an H200 (BENCHMARKS.md,
 # fifth session) per_step trained 256 reference LSTMs 1.06x faster (1.042 -> 0.984
-# s/epoch) but one 0.88x as fast (0.0763 -> 0.0866), so hoisted stays everywhere.
+# s/epoch) but one 0.88x as fast (0.0767 -> 0.0867), so hoisted stays everywhere.
 # `scripts/bench.py --only gate_derivative_forms` measures both.
 GATE_DERIVATIVES = {"cpu": "hoisted", "default": "hoisted"}
 
