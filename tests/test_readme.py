@@ -27,6 +27,31 @@ def test_research_reuse_example_runs():
     assert losses.shape == (8,) and np.all(np.isfinite(losses))
 
 
+def test_research_reuse_learning_rates_are_per_member():
+    """The README's vmapped learning rates: member i takes the step that one model with
+    rate i takes alone, and Adam's first step (m/sqrt(v) = sign(g), no decay) moves each
+    parameter by its rate times the same amount."""
+    import jax
+    scope: dict = {}
+    exec(BLOCKS[0], scope)
+    lrs, states, model, tx = (np.asarray(scope["lrs"]), scope["states"], scope["model"],
+                              scope["tx"])
+    init = scope["init_member"](lambda key: model.init(key, scope["x"]), tx, 0)
+    one = jax.jit(scope["step"])
+    moved = []
+    for i in (0, 7):
+        alone = scope["TrainState"].create(params=init.params, tx=tx, rng=init.rng,
+                                           hyperparams={"learning_rate": lrs[i]})
+        alone, _ = one(alone, scope["batch"])
+        for a, b in zip(jax.tree.leaves(alone.params), jax.tree.leaves(states.params)):
+            np.testing.assert_allclose(b[i], a, rtol=1e-6, atol=1e-7)
+        moved.append(np.concatenate([(np.asarray(b[i]) - np.asarray(p)).ravel() / lrs[i]
+                                     for b, p in zip(jax.tree.leaves(states.params),
+                                                     jax.tree.leaves(init.params))]))
+    np.testing.assert_allclose(moved[0], moved[1], rtol=1e-3, atol=1e-4)
+    assert np.abs(moved[0]).max() > 0.5   # a step of about one rate per parameter
+
+
 def test_population_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)   # it saves the population to a file
     scope: dict = {}   # as written: it makes its own X and y
