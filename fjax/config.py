@@ -252,6 +252,11 @@ class TrainConfig:
         monitor = self.monitor or "val_loss"
         known = metric_mode(monitor)
         if self.mode == "auto" and known is None:
+            guess = metric_spelling(monitor)
+            if guess:   # a misspelt 'val_loss' is a typo, not a metric of the user's own
+                raise config_error(self, "monitor", f"is {monitor!r}, not a known loss or "
+                                   f"score: did you mean {guess!r}?", "correct it, or set "
+                                   "mode to 'min' or 'max' for a metric of your own")
             raise config_error(self, "mode", f"is 'auto' but the monitor {monitor!r} is not "
                                "a known loss or score", "set mode to 'min' or 'max'")
         if self.mode != "auto" and known not in (None, self.mode):
@@ -282,6 +287,20 @@ def metric_mode(name: str) -> str | None:
     words = set(name.lower().split("_"))
     higher, lower = bool(words & HIGHER_IS_BETTER), bool(words & LOWER_IS_BETTER)
     return "max" if higher and not lower else "min" if lower and not higher else None
+
+
+def metric_spelling(name: str) -> str | None:
+    """`name` with a word close to a known loss's or score's ('val_los' -> 'val_loss'),
+    or None. The cutoff is high so that a metric of one's own ('val_sharpe', 'pnl') is
+    not taken for a misspelt one ('mape', 'nll')."""
+    words = name.split("_")
+    for i, word in enumerate(words):
+        close = difflib.get_close_matches(word.lower(), sorted(HIGHER_IS_BETTER |
+                                                               LOWER_IS_BETTER), n=1,
+                                          cutoff=0.75)
+        if close:
+            return "_".join([*words[:i], close[0], *words[i + 1:]])
+    return None
 
 
 @frozen_config

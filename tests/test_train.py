@@ -1425,8 +1425,21 @@ def test_a_mode_that_contradicts_the_monitor_is_refused():
                                          "set mode to 'min' or 'max'"):
         TrainConfig(monitor="val_sharpe")
     assert TrainConfig(monitor="val_sharpe", mode="max").monitor_mode == "max"
+    for own in ("val_sharpe", "val_pnl", "val_hit_rate", "val_ic"):   # not taken for typos
+        with pytest.raises(ValueError, match="TrainConfig.mode is 'auto'"):
+            TrainConfig(monitor=own)
     assert TrainConfig(monitor="val_auc").monitor_mode == "max"
     assert TrainConfig().monitor_mode == "min"
+
+
+@pytest.mark.parametrize("typo, meant", [("val_los", "val_loss"), ("val_rsme", "val_rmse"),
+                                         ("val_precison", "val_precision")])
+def test_a_misspelt_monitor_is_named_with_its_spelling(typo, meant):
+    """'val_los' once asked for mode='min', which then failed again as no metric of the
+    run: the error names the monitor and its likely spelling first."""
+    with pytest.raises(ValueError, match=f"TrainConfig.monitor is '{typo}', not a known loss "
+                                         f"or score: did you mean '{meant}'"):
+        TrainConfig(monitor=typo)
 
 
 def test_checkpoints_are_saved_at_most_once_in_every_s_and_at_the_end(tmp_path):
