@@ -230,6 +230,24 @@ def test_a_population_grids_any_hyperparameter_its_own_optimizer_injects():
     assert not np.allclose(pop.history[-1]["loss"][0], pop.history[-1]["loss"][2])
 
 
+def test_an_own_optimizers_grid_refuses_a_negative_rate_as_optim_config_does():
+    """A negative learning rate went through with an optax optimizer of one's own (and was
+    refused with OptimConfig): adam at -lr is gradient ascent, its loss rising."""
+    tx = optax.inject_hyperparams(optax.adamw)(learning_rate=1e-2, weight_decay=1e-4)
+    with pytest.raises(ValueError, match=r"hparams\['learning_rate'\] holds -0.01; it must "
+                                         "be > 0: optax steps by -learning_rate"):
+        train_population(LOSS, INIT, DATA, optim=tx, train=CFG,
+                         hparams={"learning_rate": [1e-2, -1e-2]}, callbacks=())
+    with pytest.raises(ValueError, match=r"hparams\['weight_decay'\] holds -0.5"):
+        train_population(LOSS, INIT, DATA, optim=tx, train=CFG,
+                         hparams={"weight_decay": [-0.5]}, callbacks=())
+    # what was let through: the loss climbs, against descent at the same |rate|
+    climbs = [fit(init_member(INIT, tx, 0, {"learning_rate": lr}), LOSS, DATA, config=CFG,
+                  callbacks=()).history for lr in (1e-2, -1e-2)]
+    assert climbs[0][-1]["loss"] < climbs[0][0]["loss"] < climbs[1][0]["loss"] < \
+        climbs[1][-1]["loss"]
+
+
 def test_population_folds_validate_with_the_datas_sample_weights():
     """With folds, a member validates on its fold's rows weighted by data["weight"], as
     `fit` does: rows of weight 0 count nowhere, however wrong their targets."""

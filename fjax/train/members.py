@@ -179,11 +179,23 @@ def check_seeds(seeds: Sequence[int]) -> list[int]:
     return [int(s) for s in seeds]
 
 
-def check_optimizer_values(optim: OptimConfig, hparams: Mapping[str, Sequence[float]]) -> None:
-    """Grid values of optimizer hyperparameters get `OptimConfig`'s own validation."""
-    for name in HYPERPARAMS:
-        for value in hparams.get(name, []):
-            dataclasses.replace(optim, **{name: float(value)})
+def check_optimizer_values(optim: OptimConfig | Any, hparams: Mapping[str, Sequence[float]]
+                           ) -> None:
+    """Grid values of optimizer hyperparameters get `OptimConfig`'s own validation; for an
+    optax optimizer of one's own, its learning rate must be > 0 and its weight decay >= 0,
+    as there."""
+    if isinstance(optim, OptimConfig):
+        for name in HYPERPARAMS:
+            for value in hparams.get(name, []):
+                dataclasses.replace(optim, **{name: float(value)})
+        return
+    rules = {"learning_rate": (lambda v: v > 0, "> 0: optax steps by -learning_rate * "
+                               "update, so a negative rate climbs the loss"),
+             "weight_decay": (lambda v: v >= 0, ">= 0: a negative decay grows the weights")}
+    for name, (ok, rule) in rules.items():
+        bad = [v for v in hparams.get(name, []) if not ok(v)]
+        if bad:
+            raise ValueError(f"hparams[{name!r}] holds {bad[0]!r}; it must be {rule}")
 
 
 def member_grid(hparams: Mapping[str, Sequence[float]], seeds: Sequence[int],

@@ -415,9 +415,8 @@ def grid_owners(hparams: Mapping[str, Sequence[float]],
                 optim: OptimConfig | optax.GradientTransformation, init_fn: InitFn,
                 loss_fn: Callable) -> tuple[list[str], list[str]]:
     """(the grid keys the optimizer takes, those that go to the loss), each checked: the
-    optimizer's values by `OptimConfig`, the loss's keys by its `check_hparams`."""
-    if isinstance(optim, OptimConfig):
-        check_optimizer_values(optim, hparams)
+    optimizer's values by `check_optimizer_values`, the loss's keys by its `check_hparams`."""
+    check_optimizer_values(optim, hparams)
     injected = optimizer_keys(optim, init_fn)
     loss_names = [k for k in hparams if k not in injected]
     if hasattr(loss_fn, "check_hparams"):
