@@ -426,9 +426,8 @@ def replace_path(cfg: T, path: str, value: Any) -> T:
     """`replace_path(cfg, 'optim.learning_rate', 3e-4)`: a copy with one nested field set.
     Setting a choice (optim.schedule) returns the fields it does not read (warmup_steps)
     to their defaults, so a grid over the choice keeps them for the values that read them."""
+    get_path(cfg, path)   # an unknown path is named whole
     head, _, rest = path.partition(".")
-    if head not in {f.name for f in dataclasses.fields(cfg)}:
-        raise ValueError(f"unknown config key {path!r} in {type(cfg).__name__}")
     if rest:
         return dataclasses.replace(cfg, **{head: replace_path(getattr(cfg, head), rest, value)})
     return dataclasses.replace(cfg, **unread_reset(cfg, head, value))
@@ -511,6 +510,17 @@ def _reader_in(cfg: Any, path: str, grid: typing.Mapping[str, typing.Sequence[An
 
 
 def get_path(cfg: Any, path: str) -> Any:
+    """`get_path(cfg, 'optim.learning_rate')`: a nested field's value; an unknown path is
+    refused naming it whole, its likely spelling and the fields where it went wrong."""
+    done = ""
     for part in path.split("."):
-        cfg = getattr(cfg, part)
+        fields = ([f.name for f in dataclasses.fields(cfg)] if dataclasses.is_dataclass(cfg)
+                  else [])
+        if part not in fields:
+            close = difflib.get_close_matches(part, fields, n=1)
+            hint = f"; did you mean {done + close[0]!r}?" if close else ""
+            known = (f"{type(cfg).__name__} has {', '.join(sorted(fields))}" if fields else
+                     f"{done.rstrip('.')!r} is a value, not a section")
+            raise ValueError(f"unknown config key {path!r}{hint} ({known})")
+        cfg, done = getattr(cfg, part), done + part + "."
     return cfg

@@ -82,7 +82,7 @@ def test_a_saved_grid_over_the_schedule_and_warmup_reruns(tmp_path, calls):
 def test_a_saved_grid_over_an_unknown_field_is_named(tmp_path, calls, capsys):
     saved = saved_run(tmp_path / "a", "credit", {"model.nosuch": [1, 2]})
     assert cli.main(["sweep", "credit", "--config", saved, "--out", str(tmp_path / "b")]) == 2
-    assert "unknown config key 'nosuch'" in capsys.readouterr().err and calls == []
+    assert "unknown config key 'model.nosuch'" in capsys.readouterr().err and calls == []
 
 
 def test_run_from_a_sweeps_config_says_it_reruns_the_first_values(tmp_path, calls, capsys):

@@ -1,10 +1,11 @@
 import dataclasses
+import re
 
 import pytest
 
 from fjax.config import (ExperimentConfig, LossConfig, ModelConfig, OptimConfig, SweepConfig,
-                         TrainConfig, from_dict, from_json, hyperparameters, replace_path,
-                         to_dict, to_json)
+                         TrainConfig, from_dict, from_json, get_path, hyperparameters,
+                         replace_path, to_dict, to_json)
 
 
 def test_json_round_trip_keeps_every_field():
@@ -81,6 +82,22 @@ def test_replace_path_validates_and_rejects_unknown():
         replace_path(cfg, "optim.learning_rate", -1.0)
     with pytest.raises(ValueError, match="unknown config key"):
         replace_path(cfg, "optim.nope", 1.0)
+
+
+def test_an_unknown_grid_path_is_named_whole_with_its_spelling():
+    """A typo in a grid (grid.json's "model.hiden") raised AttributeError from group_grid,
+    and replace_path named only "'hiden' in ModelConfig"."""
+    from fjax.train.sweep import group_grid
+    cfg = ExperimentConfig()
+    meant = re.escape("unknown config key 'model.hiden'; did you mean 'model.hidden'? "
+                      "(ModelConfig has activation")
+    with pytest.raises(ValueError, match=meant):
+        group_grid(cfg, {"model.hiden": [[16], [32, 32]]})
+    with pytest.raises(ValueError, match=meant):
+        replace_path(cfg, "model.hiden", (16,))
+    with pytest.raises(ValueError, match="'optim.learning_rate' is a value, not a section"):
+        replace_path(cfg, "optim.learning_rate.x", 1.0)
+    assert get_path(replace_path(cfg, "optim.learning_rate", 3e-4), "optim.learning_rate") == 3e-4
 
 
 def test_configs_are_frozen():
