@@ -1189,11 +1189,32 @@ def test_callbacks_are_called_once_per_epoch():
      r"would wrap around"),
     ({"x": X, "y": np.concatenate([Y, Y], axis=1)},
      r"the model outputs \(1,\) per row, but targets of shape \(2,\) with the loss 'huber' "
-     r"need \(2,\); build it with out_dim=output_dim"),
+     r"need \(2,\): give the model's last layer 2 outputs \(fjax's build_model: "
+     r"out_dim=output_dim"),
 ])
 def test_bad_data_is_caught_at_the_boundary(data, message):
     with pytest.raises(ValueError, match=message):
         fit(fresh_state(), LOSS, data, config=CFG)
+
+
+def test_a_models_output_width_is_named_for_a_model_of_ones_own():
+    """A flax module of one's own has no out_dim: the step's refusal says the width its
+    last layer needs (1 for one column of targets; pinball's 3 quantiles need 3)."""
+    class Three(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return nn.Dense(3)(x)
+
+    params = Three().init(jax.random.PRNGKey(0), X[:1])
+    batch = {"x": X[:8], "y": Y[:8], "weight": np.ones(8, np.float32)}
+    state = TrainState.create(params=params, tx=optax.sgd(0.1), rng=0)
+    step = make_train_step(supervised_loss(Three().apply, LossConfig(name="mse")))
+    with pytest.raises(ValueError, match="need \\(1,\\): give the model's last layer 1 "
+                                         "output \\("):
+        step(state, batch)
+    pinball = LossConfig(name="pinball", quantiles=(0.1, 0.5, 0.9))
+    _, metrics = make_train_step(supervised_loss(Three().apply, pinball))(state, batch)
+    assert np.isfinite(metrics["loss"])
 
 
 @pytest.mark.parametrize("weights", [np.ones((1, N)), np.ones((2, N))])

@@ -253,8 +253,9 @@ class SupervisedLoss:
         if cfg.name != "softmax_ce" and out.shape[1:] != (width,):
             raise ValueError(
                 f"the model outputs {out.shape[1:]} per row, but targets of shape "
-                f"{tuple(target_shape)} with the loss {cfg.name!r} need ({width},); build "
-                "it with out_dim=output_dim(loss_config, y.shape[1:])")
+                f"{tuple(target_shape)} with the loss {cfg.name!r} need ({width},): give "
+                f"the model's last layer {width} output{'s' * (width != 1)} (fjax's "
+                "build_model: out_dim=output_dim(loss_config, y.shape[1:]))")
         if cfg.name == "softmax_ce":
             seen = _seen(self)
             seen["width"] = out.shape[-1]
