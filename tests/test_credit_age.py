@@ -206,7 +206,7 @@ def test_a_negative_age_is_refused_naming_its_rows_and_a_blank_one_is_not(tmp_pa
     frame.to_csv(path, index=False)
     with pytest.raises(ValueError) as err:
         load(quick(CreditDataConfig(path=str(path))))
-    assert (f"column '{AGE}' (data.age_column) of '{path}' holds 2 negative or non-finite "
+    assert (f"column '{AGE}' (data.age_column) of '{path}' holds 2 negative "
             "age(s): row 3 (-5), row 7 (-1); an age cannot be negative: correct them, or "
             "blank them to mark them missing (each fold imputes a blank number with its "
             "training median") in str(err.value)

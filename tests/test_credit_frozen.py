@@ -609,7 +609,7 @@ def test_a_negative_age_is_refused_before_scoring(logistic_sweep, files, tmp_pat
         score(ScoreConfig(run=str(logistic_sweep), data=str(tmp_path / "new.csv"),
                           out=str(out)))
     assert (f"column 'age_in_years' (data.age_column) of --data '{tmp_path / 'new.csv'}' "
-            "holds 1 negative or non-finite age(s): row 5 (-3); an age cannot be negative: "
+            "holds 1 negative age(s): row 5 (-3); an age cannot be negative: "
             "correct them, or blank them to mark them missing (a blank age scores as the "
             "training applicants' mix, 0 points") in str(err.value)
     assert not out.exists()

@@ -42,6 +42,7 @@ class CreditData:
     missing: Mapping[str, int] | None = None                   # `missing_counts`
     age: str | None = None             # the scored age column to check (data.age_column)
     implausible_ages: Mapping | None = None  # `check_ages` of every labelled row (with age)
+    new_implausible_ages: Mapping | None = None  # `check_ages` of `new` (with age)
 
 
 @dataclass(frozen=True)
@@ -146,8 +147,9 @@ def load(config: Config) -> CreditData:
         held_out = dict(later=held, later_y=y_all[later], later_ids=later_ids, date_spans=spans,
                         later_seen_earlier=int(np.isin(later_ids, ids).sum())
                         if cfg.id_column else 0)
+    new, new_ages = load_new_applicants(cfg, schema, age)
     return CreditData(frame=earlier.reset_index(drop=True), schema=schema, y=y, ids=ids,
-                      folds=folds, new=load_new_applicants(cfg, schema, age),
+                      folds=folds, new=new, new_implausible_ages=new_ages,
                       repeated_ids=repeated_ids, coded_numbers=tuple(coded),
                       outlying=outlying_numbers(earlier, schema),
                       missing=missing_counts(earlier, schema), age=age,
@@ -162,8 +164,10 @@ def check_earlier_classes(frame: pd.DataFrame, later: np.ndarray, target: str, a
     if target not in frame.columns or frame[target].isna().any():
         return   # named by infer_schema and binary_target
     classes = label_classes(frame[target])
+    if len(classes) != 2:
+        return   # named by binary_target
     kept = [c for c in classes if matches_label(frame[target][~later], c).any()]
-    if len(classes) == 2 and len(kept) == 1:
+    if len(kept) == 1:
         gone = next(c for c in classes if c != kept[0])
         raise ValueError(f"target column {target!r} holds only {kept[0]!r}{among}: every "
                          f"{gone!r} is held out, and a model needs both classes to learn; "
@@ -195,17 +199,18 @@ TRAINING_BLANKS = ("each fold imputes a blank number with its training median an
 
 
 def check_ages(frame: pd.DataFrame, column: str, source: str, blanks: str) -> dict:
-    """Refuse a negative or non-finite age in `column` (rows named by `frame`'s index, the
-    file's); `blanks` says how the caller scores a blank age, the other fix. Count the ages
-    outside `PLAUSIBLE_AGES`, which may be real records: scored, but reported."""
+    """Refuse a negative age in `column` (rows named by `frame`'s index, the file's; an
+    infinite one `numeric_values` refuses); `blanks` says how the caller scores a blank
+    age, the other fix. Count the ages outside `PLAUSIBLE_AGES`, which may be real
+    records: scored, but reported."""
     values = numeric_values(frame, column)
-    bad = (values < 0) | np.isinf(values)
+    bad = values < 0
     if bad.any():
         rows = np.flatnonzero(bad)
         shown = ", ".join(f"row {frame.index[r]} ({values[r]:g})" for r in rows[:SHOWN_ROWS])
         raise ValueError(
-            f"column {column!r} (data.age_column) of {source} holds {len(rows)} negative or "
-            f"non-finite age(s): {shown}{', ...' if len(rows) > SHOWN_ROWS else ''}; an age "
+            f"column {column!r} (data.age_column) of {source} holds {len(rows)} negative "
+            f"age(s): {shown}{', ...' if len(rows) > SHOWN_ROWS else ''}; an age "
             f"cannot be negative: correct them, or blank them to mark them missing ({blanks})")
     low, high = PLAUSIBLE_AGES
     below, above = values < low, values > high     # a missing age is neither
@@ -349,15 +354,15 @@ def check_numeric(frame: pd.DataFrame, schema: TableSchema, described: str) -> N
 
 
 def load_new_applicants(cfg: CreditDataConfig, schema: TableSchema, age: str | None
-                        ) -> pd.DataFrame | None:
+                        ) -> tuple[pd.DataFrame | None, dict | None]:
     """The applicants of `score_path`, read and checked with the training data (before any
-    training), so a wrong file fails at once; their ages (`age`) too."""
+    training), so a wrong file fails at once, and `check_ages` of their ages (`age`)."""
     if not cfg.score_path:
-        return None
+        return None, None
     frame = read_applicants(cfg.score_path, schema, cfg.id_column, "data.score_path")
-    if age:
-        check_ages(frame, age, f"data.score_path {cfg.score_path!r}", SCORED_BLANKS)
-    return frame
+    if not age:
+        return frame, None
+    return frame, check_ages(frame, age, f"data.score_path {cfg.score_path!r}", SCORED_BLANKS)
 
 
 SCORED_BLANKS = ("a blank age scores as the training applicants' mix, 0 points, where the "

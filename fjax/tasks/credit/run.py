@@ -27,8 +27,8 @@ from fjax.tasks.credit.age import age_check
 from fjax.tasks.credit.bands import hosmer_lemeshow, pd_bands
 from fjax.tasks.credit.characteristics import characteristics
 from fjax.tasks.credit.config import Config, CreditDataConfig, ScorecardConfig
-from fjax.tasks.credit.data import (SCORED_BLANKS, CreditData, check_ages, code_words, load,
-                                    missing_words, outlying_words)
+from fjax.tasks.credit.data import (CreditData, code_words, load, missing_words,
+                                    outlying_words)
 from fjax.tasks.credit.fairness import FOUR_FIFTHS, PROXY_AUC, fair_lending, proxy_screen
 from fjax.tasks.credit.final import FinalModel, optimum_gap, points_table, refit
 from fjax.tasks.credit.members import METRICS
@@ -388,9 +388,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         stability["new_applicants_unseen_values"] = final.encoder.unseen(data.new)
         stability["new_applicants_out_of_range"] = beyond_range(ranges, data.new,
                                                                 final.encoder.woe)
-        if data.age:   # checked when loaded: counted here
-            stability["new_applicants_implausible_ages"] = check_ages(
-                data.new, data.age, "data.score_path", SCORED_BLANKS)
+        if data.new_implausible_ages is not None:
+            stability["new_applicants_implausible_ages"] = data.new_implausible_ages
     later = later_raw = None
     if data.later is not None:
         later, later_raw = score_new(config, data.later, final, oof.calibrator, oof.threshold,
