@@ -387,10 +387,7 @@ def from_dict(cls: type[T], data: dict, _path: str = "") -> T:
     for key, value in data.items():
         where = f"{_path}{key}"
         if key not in fields:
-            close = difflib.get_close_matches(key, sorted(fields), n=1)
-            hint = f"; did you mean {_path + close[0]!r}?" if close else ""
-            raise ValueError(f"unknown config key {where!r}{hint} "
-                             f"(known: {', '.join(sorted(fields))})")
+            raise unknown_key(where, key, _path, fields, f"known: {', '.join(sorted(fields))}")
         kwargs[key] = _convert(hints[key], value, where)
     return cls(**kwargs)
 
@@ -509,6 +506,14 @@ def _reader_in(cfg: Any, path: str, grid: typing.Mapping[str, typing.Sequence[An
     return reader
 
 
+def unknown_key(where: str, key: str, prefix: str, fields, known: str) -> ValueError:
+    """The refusal of config key `where`, whose last part `key` is not among `fields`
+    (under section `prefix`): its likely spelling, and `known`, what the section holds."""
+    close = difflib.get_close_matches(key, sorted(fields), n=1)
+    hint = f"; did you mean {prefix + close[0]!r}?" if close else ""
+    return ValueError(f"unknown config key {where!r}{hint} ({known})")
+
+
 def get_path(cfg: Any, path: str) -> Any:
     """`get_path(cfg, 'optim.learning_rate')`: a nested field's value; an unknown path is
     refused naming it whole, its likely spelling and the fields where it went wrong."""
@@ -517,10 +522,8 @@ def get_path(cfg: Any, path: str) -> Any:
         fields = ([f.name for f in dataclasses.fields(cfg)] if dataclasses.is_dataclass(cfg)
                   else [])
         if part not in fields:
-            close = difflib.get_close_matches(part, fields, n=1)
-            hint = f"; did you mean {done + close[0]!r}?" if close else ""
-            known = (f"{type(cfg).__name__} has {', '.join(sorted(fields))}" if fields else
-                     f"{done.rstrip('.')!r} is a value, not a section")
-            raise ValueError(f"unknown config key {path!r}{hint} ({known})")
+            raise unknown_key(path, part, done, fields,
+                              f"{type(cfg).__name__} has {', '.join(sorted(fields))}"
+                              if fields else f"{done.rstrip('.')!r} is a value, not a section")
         cfg, done = getattr(cfg, part), done + part + "."
     return cfg
