@@ -176,6 +176,43 @@ def default_hyperparams(cfg: OptimConfig) -> dict[str, float]:
             "momentum": momentum}
 
 
+# What an optimizer's learning rate and weight decay must be, wherever they are given: a
+# grid's values (`fjax.train.members.check_optimizer_values`) or an optimizer state's.
+VALUE_RULES = {"learning_rate": (lambda v: v > 0, "> 0: optax steps by -learning_rate * "
+                                 "update, so a negative rate climbs the loss"),
+               "weight_decay": (lambda v: v >= 0, ">= 0: a negative decay grows the weights")}
+INJECTED = (optax.InjectHyperparamsState, optax.InjectStatefulHyperparamsState)
+
+
+def check_value(field: str, name: str, values) -> None:
+    """Refuse the first of `values` (numbers, an array) of `name` in `VALUE_RULES` that is
+    not finite or breaks its rule, naming `field`."""
+    ok, rule = VALUE_RULES[name]
+    values = np.asarray(values).ravel()
+    bad = values[~(np.isfinite(values) & ok(values))]
+    if bad.size:
+        finite = "" if np.isfinite(bad[0]) else "finite and "
+        raise ValueError(f"{field} holds {bad[0]!s}; it must be {finite}{rule}")
+
+
+def check_injected(opt_state, where: str) -> None:
+    """`check_value` on the learning rate and weight decay of every
+    `optax.inject_hyperparams` state in `opt_state`, however nested (chains, masks): on
+    the host, before a step climbs the loss. Scalars or [members] vectors, so cheap.
+    Skipped: traced values (inside a caller's own jit or vmap, where they have none yet)
+    and schedules (re-evaluated every step: no stored value to check)."""
+    injected = lambda node: isinstance(node, INJECTED)  # noqa: E731
+    for node in jax.tree.leaves(opt_state, is_leaf=injected):
+        if not injected(node):
+            continue
+        scheduled = getattr(node, "hyperparams_states", None) or {}
+        for name in VALUE_RULES:
+            value = node.hyperparams.get(name)
+            if not (value is None or name in scheduled or isinstance(value, jax.core.Tracer)):
+                check_value(f"{where}[{name!r}]", name, value)
+        check_injected(node.inner_state, where)
+
+
 def set_hyperparams(opt_state, values: Mapping[str, jax.Array | float]):
     """A copy of an injected optimizer state with some hyperparameters replaced."""
     if not isinstance(getattr(opt_state, "hyperparams", None), Mapping):

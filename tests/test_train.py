@@ -241,11 +241,69 @@ def test_an_own_optimizers_grid_refuses_a_negative_rate_as_optim_config_does():
     with pytest.raises(ValueError, match=r"hparams\['weight_decay'\] holds -0.5"):
         train_population(LOSS, INIT, DATA, optim=tx, train=CFG,
                          hparams={"weight_decay": [-0.5]}, callbacks=())
-    # what was let through: the loss climbs, against descent at the same |rate|
-    climbs = [fit(init_member(INIT, tx, 0, {"learning_rate": lr}), LOSS, DATA, config=CFG,
-                  callbacks=()).history for lr in (1e-2, -1e-2)]
-    assert climbs[0][-1]["loss"] < climbs[0][0]["loss"] < climbs[1][0]["loss"] < \
-        climbs[1][-1]["loss"]
+
+
+def test_a_negative_rate_in_the_optimizer_state_is_refused_before_training():
+    """A negative (or infinite) learning rate or weight decay in the optimizer state, from
+    TrainState.create's hyperparams or an optax optimizer of one's own built with it (also
+    nested in a chain and a mask), was trained with by `fit` and by `train_population`
+    without a grid: gradient ascent. Refused in the grid's words, naming where it is."""
+    own = optax.inject_hyperparams(optax.adamw)
+    rate = (r"hyperparams\['learning_rate'\] holds -0.001; it must be > 0: optax steps by "
+            "-learning_rate")
+    with pytest.raises(ValueError, match="TrainState.create: the optimizer state's " + rate):
+        TrainState.create(params=INIT(jax.random.PRNGKey(0)), tx=own(learning_rate=1e-3),
+                          rng=0, hyperparams={"learning_rate": -1e-3})
+    negative = own(learning_rate=-1e-3)
+    everything = lambda params: jax.tree.map(lambda _: True, params)  # noqa: E731
+    nested = optax.chain(optax.clip(1.0), optax.masked(own(learning_rate=1e-3,
+                                                           weight_decay=-0.5), everything))
+    refused = [  # init_member's create is traced (jit), so fit is where these are caught
+        (init_member(INIT, own(learning_rate=1e-3), 0, {"learning_rate": -1e-3}), rate),
+        (init_member(INIT, negative, 0), rate),
+        (init_member(INIT, nested, 0), r"\['weight_decay'\] holds -0.5; it must be >= 0: a "
+                                       "negative decay grows the weights"),
+        (init_member(INIT, own(learning_rate=np.inf), 0),
+         r"\['learning_rate'\] holds inf; it must be finite and > 0")]
+    for state, match in refused:
+        with pytest.raises(ValueError, match="fit's state: .*" + match):
+            fit(state, LOSS, DATA, config=CFG, callbacks=())
+    for seeds in ([0], [0, 1]):
+        with pytest.raises(ValueError, match="train_population's optim: .*" + rate):
+            train_population(LOSS, INIT, DATA, optim=negative, train=CFG, seeds=seeds,
+                             callbacks=())
+    # a grid's values replace the optimizer's own, and a schedule's value is not checked
+    # (at step 0 this warm-up's is 0, which a stored rate may not be)
+    pop = train_population(LOSS, INIT, DATA, optim=negative, train=CFG,
+                           hparams={"learning_rate": [1e-2]}, callbacks=())
+    warmup = own(learning_rate=optax.linear_schedule(0.0, 1e-2, 5))
+    scheduled = fit(init_member(INIT, warmup, 0), LOSS, DATA, config=CFG, callbacks=())
+    for history in (pop.history, scheduled.history):
+        assert np.ravel(history[-1]["loss"])[0] < np.ravel(history[0]["loss"])[0]
+
+
+def test_a_vmapped_step_of_ones_own_takes_traced_rates_which_cannot_be_checked():
+    """Under the caller's own vmap the rates are traced and have no value to check, so
+    they pass as before; a negative one steps up the gradient (the hand-computed plain SGD
+    step from zero weights, in float64), which is why a concrete one is refused."""
+    def loss_fn(params, batch, rng):
+        err = batch["x"] @ params["w"] + params["b"] - batch["y"][:, 0]
+        return jnp.sum(batch["weight"] * err ** 2) / jnp.sum(batch["weight"]), {}
+
+    zeros = lambda key: {"w": jnp.zeros(D), "b": jnp.zeros(())}  # noqa: E731
+    tx = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
+    lrs = np.array([1e-2, -1e-2])
+    states = jax.vmap(lambda lr: init_member(zeros, tx, 0, {"learning_rate": lr}))(lrs)
+    batch = {"x": X, "y": Y, "weight": np.ones(N, np.float32)}
+    states, _ = jax.jit(jax.vmap(make_train_step(loss_fn), in_axes=(0, None)))(states, batch)
+    x, y = X.astype(np.float64), Y[:, 0].astype(np.float64)
+    grad_w, grad_b = -2 / N * x.T @ y, -2 / N * y.sum()   # at w = 0, b = 0
+    for i, lr in enumerate(lrs):
+        np.testing.assert_allclose(states.params["w"][i], -lr * grad_w, rtol=1e-5)
+        np.testing.assert_allclose(states.params["b"][i], -lr * grad_b, rtol=1e-5, atol=1e-8)
+    loss = [np.mean((x @ np.asarray(states.params["w"][i], np.float64)
+                     + float(states.params["b"][i]) - y) ** 2) for i in range(2)]
+    assert loss[0] < np.mean(y ** 2) < loss[1]
 
 
 def test_population_folds_validate_with_the_datas_sample_weights():

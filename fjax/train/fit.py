@@ -16,7 +16,7 @@ import numpy as np
 
 from fjax.config import TrainConfig
 from fjax.data.checks import check_arrays, check_type, check_weights
-from fjax.optim import SCHEDULE_STEPS, optimizer_settings
+from fjax.optim import SCHEDULE_STEPS, check_injected, optimizer_settings
 from fjax.runtime import to_device
 from fjax.train.callbacks import Callback, ProgressBar
 from fjax.train.epoch import evaluate
@@ -226,6 +226,7 @@ def fit(state: TrainState | FitResult, loss_fn: LossFn, data: dict, *, config: T
     if previous is not None:
         state = previous.loop.train
     check_type("fit's config", config, TrainConfig)
+    check_injected(state.opt_state, "fit's state: the optimizer state's hyperparams")
     data, weights = prepare(data, weights, "data", loss_fn)
     has_val = val_data is not None
     if eval_fn is not None and not has_val:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from fjax.config import OptimConfig
-from fjax.optim import HYPERPARAMS
+from fjax.optim import HYPERPARAMS, VALUE_RULES, check_value
 from fjax.runtime import default_platform
 from fjax.train.loop import LoopState
 from fjax.train.state import TrainState
@@ -182,20 +182,15 @@ def check_seeds(seeds: Sequence[int]) -> list[int]:
 def check_optimizer_values(optim: OptimConfig | Any, hparams: Mapping[str, Sequence[float]]
                            ) -> None:
     """Grid values of optimizer hyperparameters get `OptimConfig`'s own validation; for an
-    optax optimizer of one's own, its learning rate must be > 0 and its weight decay >= 0,
-    as there."""
+    optax optimizer of one's own, `fjax.optim.VALUE_RULES` (a learning rate > 0, a weight
+    decay >= 0), as there."""
     if isinstance(optim, OptimConfig):
         for name in HYPERPARAMS:
             for value in hparams.get(name, []):
                 dataclasses.replace(optim, **{name: float(value)})
         return
-    rules = {"learning_rate": (lambda v: v > 0, "> 0: optax steps by -learning_rate * "
-                               "update, so a negative rate climbs the loss"),
-             "weight_decay": (lambda v: v >= 0, ">= 0: a negative decay grows the weights")}
-    for name, (ok, rule) in rules.items():
-        bad = [v for v in hparams.get(name, []) if not ok(v)]
-        if bad:
-            raise ValueError(f"hparams[{name!r}] holds {bad[0]!r}; it must be {rule}")
+    for name in VALUE_RULES:
+        check_value(f"hparams[{name!r}]", name, hparams.get(name, []))
 
 
 def member_grid(hparams: Mapping[str, Sequence[float]], seeds: Sequence[int],

@@ -34,7 +34,7 @@ from jax.sharding import PartitionSpec as P
 from fjax.config import OptimConfig, TrainConfig, metric_mode
 from fjax.data.checks import check_count, check_type, check_weights
 from fjax.data.splits import Folds
-from fjax.optim import (HYPERPARAMS, SCHEDULE_STEPS, SPANS_RUN, build_optimizer,
+from fjax.optim import (HYPERPARAMS, SCHEDULE_STEPS, SPANS_RUN, build_optimizer, check_injected,
                         optimizer_settings, schedule_shape)
 from fjax.runtime import to_device, write_atomic
 from fjax.train.callbacks import Callback, ProgressBar
@@ -338,6 +338,8 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
     loss_hp = {k: columns[k] for k in loss_names}
     loop = init_population(init_fn, tx, to_device(members["seed"].to_numpy(np.uint32)),
                            {**{k: columns[k] for k in optimizer_names}, **member_steps})
+    check_injected(loop.train.opt_state, "train_population's optim: the optimizer state's "
+                   "hyperparams")   # an own optax optimizer's values, outside the grid
     group_size = int(np.prod([len(v) for v in hparams.values()])) if hparams else 1
     group_fold, group_seed, seed_rngs = member_groups(members, group_size, loop)
     initial_loss = member_starts(loss_fn, loop.train, data, base_weights, members, loss_names)

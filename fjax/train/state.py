@@ -16,7 +16,7 @@ import numpy as np
 import optax
 from flax import struct
 
-from fjax.optim import set_hyperparams
+from fjax.optim import check_injected, set_hyperparams
 
 
 @struct.dataclass
@@ -31,10 +31,13 @@ class TrainState:
     def create(cls, *, params: Any, tx: optax.GradientTransformation, rng: jax.Array,
                hyperparams: Mapping[str, Any] | None = None) -> "TrainState":
         """A fresh state; `rng` is a key or an integer seed, and `hyperparams` overrides
-        injected optimizer values (e.g. the learning rate of this member)."""
+        injected optimizer values (e.g. the learning rate of this member). A negative or
+        non-finite injected learning rate or weight decay is refused (`check_injected`;
+        not where traced, e.g. under the caller's vmap: `fit` checks again)."""
         opt_state = tx.init(params)
         if hyperparams:
             opt_state = set_hyperparams(opt_state, hyperparams)
+        check_injected(opt_state, "TrainState.create: the optimizer state's hyperparams")
         if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
             if not 0 <= rng < 2**32:
                 raise ValueError(f"TrainState.create rng={rng}: an integer seed must be in "
