@@ -387,7 +387,7 @@ def from_dict(cls: type[T], data: dict, _path: str = "") -> T:
     for key, value in data.items():
         where = f"{_path}{key}"
         if key not in fields:
-            raise unknown_key(where, key, _path, fields, f"known: {', '.join(sorted(fields))}")
+            raise unknown_key(where, key, _path, cls, fields)
         kwargs[key] = _convert(hints[key], value, where)
     return cls(**kwargs)
 
@@ -506,11 +506,15 @@ def _reader_in(cfg: Any, path: str, grid: typing.Mapping[str, typing.Sequence[An
     return reader
 
 
-def unknown_key(where: str, key: str, prefix: str, fields, known: str) -> ValueError:
-    """The refusal of config key `where`, whose last part `key` is not among `fields`
-    (under section `prefix`): its likely spelling, and `known`, what the section holds."""
+def unknown_key(where: str, key: str, prefix: str, section: type | None, fields
+                ) -> ValueError:
+    """The refusal of config key `where`, whose part `key` is not among the `fields` of
+    config class `section` (reached by `prefix`; None: `prefix` names a value, not a
+    section): its likely spelling, and what the section holds."""
     close = difflib.get_close_matches(key, sorted(fields), n=1)
     hint = f"; did you mean {prefix + close[0]!r}?" if close else ""
+    known = (f"{section.__name__} has {', '.join(sorted(fields))}" if section else
+             f"{prefix.rstrip('.')!r} is a value, not a section")
     return ValueError(f"unknown config key {where!r}{hint} ({known})")
 
 
@@ -522,8 +526,6 @@ def get_path(cfg: Any, path: str) -> Any:
         fields = ([f.name for f in dataclasses.fields(cfg)] if dataclasses.is_dataclass(cfg)
                   else [])
         if part not in fields:
-            raise unknown_key(path, part, done, fields,
-                              f"{type(cfg).__name__} has {', '.join(sorted(fields))}"
-                              if fields else f"{done.rstrip('.')!r} is a value, not a section")
+            raise unknown_key(path, part, done, type(cfg) if fields else None, fields)
         cfg, done = getattr(cfg, part), done + part + "."
     return cfg
