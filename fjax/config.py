@@ -293,11 +293,12 @@ def metric_spelling(name: str) -> str | None:
     """`name` with a word close to a known loss's or score's ('val_los' -> 'val_loss'),
     or None. The cutoff is high so that a metric of one's own ('val_sharpe', 'pnl') is
     not taken for a misspelt one ('mape', 'nll')."""
+    known = sorted(HIGHER_IS_BETTER | LOWER_IS_BETTER)
     words = name.split("_")
     for i, word in enumerate(words):
-        close = difflib.get_close_matches(word.lower(), sorted(HIGHER_IS_BETTER |
-                                                               LOWER_IS_BETTER), n=1,
-                                          cutoff=0.75)
+        if word.lower() in known:
+            continue   # spelt right: 'val_loss_auc' names two, not a misspelt one
+        close = difflib.get_close_matches(word.lower(), known, n=1, cutoff=0.75)
         if close:
             return "_".join([*words[:i], close[0], *words[i + 1:]])
     return None

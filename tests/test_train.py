@@ -1539,6 +1539,16 @@ def test_a_misspelt_monitor_is_named_with_its_spelling(typo, meant):
         TrainConfig(monitor=typo)
 
 
+@pytest.mark.parametrize("both", ["val_loss_auc", "val_brier_ks", "val_cost_recall"])
+def test_a_monitor_naming_a_loss_and_a_score_is_not_offered_its_own_spelling(both):
+    """'val_loss_auc' names a loss and a score, each spelt right: the error said "did you
+    mean 'val_loss_auc'?" (its first word close to a known one, itself)."""
+    with pytest.raises(ValueError) as err:
+        TrainConfig(monitor=both)
+    assert "did you mean" not in str(err.value)
+    assert f"the monitor '{both}' is not a known loss or score; set mode" in str(err.value)
+
+
 def test_checkpoints_are_saved_at_most_once_in_every_s_and_at_the_end(tmp_path):
     checkpoints = Checkpointer(tmp_path, every_s=3600.0)
     fit(fresh_state(), LOSS, DATA, config=TrainConfig(epochs=3, batch_size=16),
