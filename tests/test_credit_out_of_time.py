@@ -125,6 +125,18 @@ def test_the_date_column_cannot_hold_another_role():
         CreditDataConfig(out_of_time=1.0)
 
 
+def test_text_in_a_later_applicants_age_is_named_as_a_later_applicants(tmp_path):
+    """The age check read every row before the later rows' own check, so text in a held-out
+    age lost the words saying it is one of the later applicants."""
+    ages = load_dataset("german_credit").sample(N, random_state=1)["age_in_years"]
+    ages = ages.astype(object).to_numpy().copy()
+    ages[195] = "abc"
+    path = loan_book(tmp_path, age_in_years=ages)
+    with pytest.raises(ValueError, match=r"^the later applicants \(data.date_column\) of "
+                                         r".*'age_in_years' has non-numeric text 'abc'"):
+        load(config(path))
+
+
 def test_the_cli_takes_a_date_column(tmp_path, capsys):
     out = tmp_path / "cli"
     assert cli.main(["run", "credit", "--data.path", str(loan_book(tmp_path)),

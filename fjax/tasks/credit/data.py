@@ -125,7 +125,6 @@ def load(config: Config) -> CreditData:
                                 *([cfg.date_column] if cfg.date_column else [])))
     check_no_reasons(config.scorecard.no_reasons, schema)
     age = scored_age(cfg, frame, schema, source)
-    ages = check_ages(frame, age, source, TRAINING_BLANKS) if age else None
     coded = coded_numbers(earlier, schema, cfg.numeric)
     for column in coded:
         warnings.warn(code_words(column))
@@ -147,6 +146,8 @@ def load(config: Config) -> CreditData:
         held_out = dict(later=held, later_y=y_all[later], later_ids=later_ids, date_spans=spans,
                         later_seen_earlier=int(np.isin(later_ids, ids).sum())
                         if cfg.id_column else 0)
+    # After the later rows' check_numeric, which names them: both read the ages.
+    ages = check_ages(frame, age, source, TRAINING_BLANKS) if age else None
     new, new_ages = load_new_applicants(cfg, schema, age)
     return CreditData(frame=earlier.reset_index(drop=True), schema=schema, y=y, ids=ids,
                       folds=folds, new=new, new_implausible_ages=new_ages,
