@@ -352,6 +352,6 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     run_dir.bytes(MODEL_FILE, model_bytes(deployable(config, data, runs[config.model.kind],
                                                      results[0])))
     write(run_dir, config, data.tx, periods_df, results, timings, selection, data.encodings(),
-          validation_df)
+          validation_df, immature)
     finish_run(run_dir, OUTPUTS)
     return run_dir.path

@@ -402,11 +402,12 @@ def results_table(summary_df: pd.DataFrame, k: int, members: pd.DataFrame | None
 
 def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.DataFrame,
           results: list[ModelResult], timings: dict, selection: pd.DataFrame | None,
-          encodings: list[dict] = (), validation_df: pd.DataFrame | None = None) -> None:
+          encodings: list[dict] = (), validation_df: pd.DataFrame | None = None,
+          immature: str = "") -> None:
     """The run folder's files; `encodings`: how each of data.features entered the models
-    (`FraudData.encodings`); `validation_df`: a sweep's validation periods (`SIZE_COLUMNS`)."""
+    (`FraudData.encodings`); `validation_df`: a sweep's validation periods (`SIZE_COLUMNS`);
+    `immature`: the run's `immature_labels_note`, already warned of."""
     k = config.data.top_k
-    immature = immature_labels_note(periods_df, config.data.delay_days)
     if tx.cardless:     # one card per transaction: none recurs, so none is removed
         periods_df, validation_df = (None if t is None else
                                      t.drop(columns="removed_known_cards_tx")
@@ -957,8 +958,9 @@ def _periods_legend(k: int, cardless: bool, cost_missed: float) -> str:
         cp, hits, hit = "card precision", "compromised cards", "compromised card"
         missed, per_day = "compromised card-days", "card-days with a fraud"
         rates = "training week and of the whole test week (removed cards included)."
-    named = cardless_name if cardless else (lambda text: text)   # as the Periods table
-    oracle, daily = named(f"oracle_cp@{k}"), named("compromised_cards_per_day")
+    oracle, daily = f"oracle_cp@{k}", "compromised_cards_per_day"
+    if cardless:   # as the Periods table names them
+        oracle, daily = cardless_name(oracle), cardless_name(daily)
     return (f"{removed}{oracle} and oracle_cost: the {cp}@{k} and cost of a perfect "
             f"ranking (each day's {hits} first), the best a model can reach with {k} alerts "
             f"a day where it alerts every {hit} (oracle_missed, the {missed} it leaves "
