@@ -204,12 +204,12 @@ def _one_clock(column: pd.Series, clocks: pd.Series, utc: pd.Series) -> bool:
     10:00), which are still one clock, not a mix of offsets."""
     if (clocks - utc.dt.tz_localize(None)).nunique() > 1:
         return False
-    return _offsets_on_all_or_none(column)   # 08:15 among 09:30Z: a mix
+    return _on_all_or_none(writes_offset(column.dropna()))   # 08:15 among 09:30Z: a mix
 
 
-def _offsets_on_all_or_none(column: pd.Series) -> bool:
-    """Whether text `column` writes a UTC offset on every time it holds, or on none."""
-    written = writes_offset(column.dropna())
+def _on_all_or_none(written: pd.Series) -> bool:
+    """Whether `written` (`writes_offset` of a column's times) is true of every time or
+    of none."""
     return bool(written.all() or not written.any())
 
 
@@ -311,7 +311,7 @@ def _as_utc(column: pd.Series, first: bool) -> pd.Series:
         return _to_datetime_one_offset(column, utc=True, dayfirst=first)
     except (ValueError, TypeError):
         text, written = _zone_names_as_offsets(column), writes_offset(column)
-        if written[column.notna()].all() or not written.any():   # on all times or none
+        if _on_all_or_none(written[column.notna()]):
             return _varying_formats(text, column, first, utc=True)
         with_offset, without = (_varying_formats(text.where(rows), column, first, utc=True)
                                 for rows in (written, ~written))
