@@ -40,7 +40,8 @@ def on_cpu_kernel(kernel, scan, *args, **settings):
     """`kernel` when this runs on a CPU and the kernel is built, else `scan` with the
     platform's `SCAN_UNROLL` steps per loop iteration and, for each keyword of `settings`
     (a setting by platform, e.g. `form=GATE_DERIVATIVES`), the platform's value: one
-    branch per platform, so a setting needs no `platform_dependent` of its own."""
+    branch per platform, so a setting of the scan needs no `platform_dependent` of its own
+    (`WEIGHT_GRADIENTS`, read after the kernel too, keeps one)."""
     def on(platform):
         return functools.partial(scan, unroll=SCAN_UNROLL[platform],
                                  **{k: by[platform] for k, by in settings.items()})
