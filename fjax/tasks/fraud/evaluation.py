@@ -262,14 +262,15 @@ def daily_frame(tx: Transactions, alerts_by_model: dict[str, dict[tuple[int, int
                 ) -> pd.DataFrame:
     """daily.csv: per model, seed, period and test day, the counts behind CP@k, card
     recall and cost: alerted cards, compromised cards found among them, compromised
-    cards still open that day."""
+    cards still open that day (a file without card ids: `frauds`, that day's frauds)."""
     frames = []
     for name, alerts in alerts_by_model.items():
         for (seed, period), a in sorted(alerts.items()):
             frames.append(pd.DataFrame({
                 "model": name, "seed": seed, "period": period,
                 "date": tx.date_texts(a.days),
-                "alerted": a.alerted, "found": a.found, "compromised": a.compromised,
+                "alerted": a.alerted, "found": a.found,
+                "frauds" if tx.cardless else "compromised": a.compromised,
                 "card_precision": a.precision}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 

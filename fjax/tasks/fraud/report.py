@@ -1124,7 +1124,7 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
               f"transaction, per seed (AUC and AP recompute exactly from its {raw} column); "
               + (f"`alerts.csv`: its daily top-{k} transactions (transaction_id, score, "
                  "fraud); `daily.csv`: every model's alerted transactions, frauds among them "
-                 "and frauds per day (columns alerted, found, compromised; daily "
+                 "and frauds per day (columns alerted, found, frauds; daily "
                  "precision@k, recall@k and cost recompute from it); " if cardless else
                  f"`alerts.csv`: its daily top-{k} cards; `daily.csv`: every model's alerted, "
                  "found and compromised cards per day (CP@k, card recall and cost recompute "
