@@ -402,6 +402,60 @@ def test_a_file_without_card_ids_trains_on_its_own_columns(ulb_file, tmp_path):
     assert "10 cards a model" not in report
 
 
+def test_a_file_without_card_ids_averages_each_test_days_precision(tmp_path):
+    """Over two test days, daily precision@10 is the mean of each day's top-10 precision,
+    not the pooled top 10 of `fjax.metrics.precision_at_k`: day 1 has many frauds, day 2
+    three, so the two differ. Each day's counts, recall@10, cost and frauds per day
+    recompute with pandas from scores.csv.gz; daily.csv names its fraud count `frauds`."""
+    from fjax.metrics import precision_at_k
+    rng = np.random.default_rng(1)
+    n = 1500                                       # 500 a day over three days
+    v = rng.normal(size=(n, 28))
+    time = np.sort(rng.integers(0, 3 * 86_400, n)).astype(float)
+    day2 = np.nonzero(time >= 2 * 86_400)[0]
+    v[day2, 0] -= 3.0                              # day 2 scores low: the pooled top 10
+    margin = v[:, 0] - v[:, 1]                     # falls on day 1
+    fraud = margin > 2.0
+    fraud[day2] = np.isin(day2, day2[np.argsort(-margin[day2])[:3]])   # day 2: 3 frauds
+    frame = pd.DataFrame({"Time": time, **{f"V{i + 1}": v[:, i] for i in range(28)},
+                          "Amount": rng.lognormal(3.0, 1.0, n).round(2),
+                          "Class": fraud.astype(int)})
+    path, out = tmp_path / "creditcard.csv", tmp_path / "r"
+    frame.to_csv(path, index=False)
+    assert cli.main(["run", "fraud", "--out", str(out), "--data.path", str(path),
+                     *ULB_FLAGS, "--data.test-days", "2", "--train.epochs", "30",
+                     "--compare", "rule"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    member = metrics["models"]["mlp"]["members"][0]
+    scores = pd.read_csv(out / "scores.csv.gz")
+    assert len(scores) == (time >= 86_400).sum() and scores["date"].nunique() == 2
+    ranked = scores.sort_values(["logit", "transaction_id"], ascending=[False, True])
+    top = ranked.groupby("date", sort=True).head(10)
+    per_day = pd.DataFrame({"alerted": top.groupby("date").size(),
+                            "found": top.groupby("date")["fraud"].sum(),
+                            "frauds": scores.groupby("date")["fraud"].sum()})
+    per_day["daily_precision_at_k"] = per_day["found"] / 10
+    assert per_day["frauds"].tolist()[1] == 3 and per_day["frauds"].tolist()[0] > 10
+    daily = pd.read_csv(out / "daily.csv")
+    assert daily.columns.tolist() == ["model", "seed", "period", "date", "alerted", "found",
+                                      "frauds", "daily_precision_at_k"]
+    mlp = daily[daily["model"] == "mlp"].set_index("date")[per_day.columns]
+    pd.testing.assert_frame_equal(mlp, per_day, check_names=False, check_dtype=False)
+    daily_precision = per_day["daily_precision_at_k"].mean()
+    pooled = ranked.head(10)["fraud"].mean()       # the period's top 10, in pandas
+    assert float(precision_at_k(scores["logit"].to_numpy(), scores["fraud"].to_numpy(),
+                                10)) == pytest.approx(pooled)
+    assert abs(pooled - daily_precision) > 0.1
+    assert member["daily_precision_at_k"] == pytest.approx(daily_precision, abs=1e-15)
+    assert member["recall_at_k"] == pytest.approx(
+        per_day["found"].sum() / per_day["frauds"].sum(), abs=1e-15)
+    assert member["cost"] == 5 * 20 + 100 * (per_day["frauds"] - per_day["found"]).sum()
+    assert metrics["periods"][0]["frauds_per_day"] == per_day["frauds"].mean()
+    assert metrics["periods"][0]["oracle_precision@10"] == pytest.approx(
+        np.minimum(per_day["frauds"], 10).mean() / 10, abs=1e-15)
+    assert "(columns alerted, found, frauds;" in (out / "report.md").read_text()
+
+
 def test_a_two_day_file_without_card_ids_is_told_what_a_sweep_needs(ulb_file, tmp_path,
                                                                       capsys):
     """Its two days fit a run's one period, not a sweep's validation period before it:
