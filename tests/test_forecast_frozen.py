@@ -131,6 +131,34 @@ def test_appended_rows_give_a_numpy_rebuilds_forecast_and_errors(saved_run, tmp_
     assert (alone / "ahead.csv").read_bytes() == (scored / "ahead.csv").read_bytes()
 
 
+def test_a_file_of_new_rows_only_scores_every_window_the_appended_file_does(saved_run,
+                                                                           tmp_path):
+    """The new rows alone, starting the row after the run's last: the windows whose
+    targets all lie in them read their first inputs from the run's last rows (saved in
+    model.msgpack), so errors.csv scores all of them, as the run's file with the rows
+    appended does, not only those whose whole window lies in the new file."""
+    root, cfg, full, out, results = saved_run
+    m = json.loads((out / "metrics.json").read_text())
+    newer = tmp_path / "newer.csv"
+    full.iloc[RUN_ROWS:].to_csv(newer, index=False)
+    alone = score(ScoreConfig(run=str(out), data=str(newer), out=str(tmp_path / "alone")))
+    h = cfg.data.horizon
+    starts = np.arange(RUN_ROWS, len(full) - h + 1)    # every target after the run's rows
+    prices = full["price"].to_numpy(np.float64)
+    actual = prices[starts[:, None] + np.arange(h)]
+    point = np.array([ahead_by_hand(full, cfg, m, results, t)["forecast"] for t in starts])
+    naive = prices[starts - 1][:, None]
+    errors = pd.read_csv(alone / "errors.csv")
+    assert errors["targets"].tolist() == [len(starts)] * h
+    np.testing.assert_allclose(errors["rmse"], np.sqrt(np.mean((point - actual) ** 2, 0)),
+                               rtol=1e-5)
+    np.testing.assert_allclose(errors["naive_rmse"],
+                               np.sqrt(np.mean((naive - actual) ** 2, 0)), rtol=1e-12)
+    facts = json.loads((alone / "score.json").read_text())
+    assert facts["rows"] == NEW_ROWS and facts["new_rows"] == NEW_ROWS
+    assert facts["windows"] == len(starts)
+
+
 def test_bad_files_are_refused_before_anything_is_written(saved_run, tmp_path, capsys):
     root, cfg, full, out, _ = saved_run
     dest = tmp_path / "scored"

@@ -14,6 +14,7 @@ step, beside the naive forecast (the last price).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import warnings
@@ -76,7 +77,8 @@ def run_rows_end(model: SavedForecaster, dates: np.ndarray, values: np.ndarray,
                          f", before the run's last row ({stamps[-1]}): the model was trained "
                          "on later prices; give a file that ends on or after it"
                          + ROW_NUMBERS * (not model.dated))
-    warn_gap(model, dates, source)
+    if starts_after_gap(model, dates):
+        warn_gap(model, dates, source)
     at = np.searchsorted(dates, model.tail_dates)
     held = (at < len(dates)) & (dates[np.minimum(at, len(dates) - 1)] == model.tail_dates)
     same = np.isclose(values[at[held]], model.tail_values[held], rtol=1e-12, atol=0)
@@ -96,19 +98,26 @@ ROW_NUMBERS = (" (the file has no date column, so its rows are matched to the ru
                "row number: give the run's file with the new rows appended)")
 
 
-def warn_gap(model: SavedForecaster, dates: np.ndarray, source: str) -> None:
-    """Warn where a file of newer rows only (every date after the run's last) starts
+def starts_after_gap(model: SavedForecaster, dates: np.ndarray) -> bool:
+    """Whether a file of newer rows only (every date after the run's last) starts
     further from the run's last date than the run's largest spacing between dates (its
     weekends and holidays), or, in a series that runs every day, than the run's outage
     rule allows (`OUTAGE_SPACING` x its median spacing, `outage_note`; its own outages
-    no excuse): its windows lie in the file itself, so the forecast is right, but
-    errors.csv leaves the rows in between unscored. A file without dates never starts
-    after the run's rows (both count rows from 0)."""
+    no excuse). A file without dates never starts after the run's rows (both count rows
+    from 0)."""
     step = int(dates[0]) - model.last_date
     every_day = model.weekend_share > WEEKEND_SHARE
     outage = every_day and step > OUTAGE_SPACING * model.median_step
-    if step <= model.largest_step and not outage:
-        return
+    return step > model.largest_step or outage
+
+
+def warn_gap(model: SavedForecaster, dates: np.ndarray, source: str) -> None:
+    """Warn of a file of newer rows only that `starts_after_gap`: its windows lie in the
+    file itself, so the forecast is right, but errors.csv leaves the rows in between
+    unscored."""
+    step = int(dates[0]) - model.last_date
+    every_day = model.weekend_share > WEEKEND_SHARE
+    outage = every_day and step > OUTAGE_SPACING * model.median_step
     first, last = date_texts(dates_back(np.array([dates[0], model.last_date]), model))
     why = (f"over {OUTAGE_SPACING:g}x the run's median spacing "
            f"({duration_text(model.median_step)}), which the run warns of as an outage in "
@@ -147,8 +156,9 @@ def dates_back(numbers: np.ndarray, model: SavedForecaster) -> np.ndarray:
 def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tuple:
     """The file as the run's own data would read it, scaled by the saved scaler: a
     `ForecastData` of one origin whose windows are those scored out of sample (every
-    target after the run's last row, in the file), the run's rows' end in the file and
-    the first scorable origin (`scored_start`)."""
+    target after the run's last row, in the file), the run's rows' end in the file, the
+    first scorable origin (`scored_start`) and the file's row count. A file of newer rows
+    only that continues the run's is read after the run's last rows (`after_run_rows`)."""
     d = model.config.data
     series = load_series(frame, d.columns, date_column=d.date_column, missing=d.missing,
                          max_gap=d.max_gap, source=source)
@@ -165,6 +175,9 @@ def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tup
                          + f": give at least {window + first} rows")
     end = run_rows_end(model, date_numbers(series.dates, model.dated), series.values,
                        series.columns, source)
+    file_rows = series.n
+    if end == 0 and not starts_after_gap(model, date_numbers(series.dates, model.dated)):
+        series, end = after_run_rows(model, series), len(model.tail_dates)
     z = to_inputs(series.values, d.transform, transforms, series.columns,
                   dates=series.dates, source=source)
     # the run's grid (`plan_windows`) on the file, from the first window of new targets:
@@ -179,7 +192,21 @@ def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tup
                 spans=({"train": (0, 0), "val": None, "test": (end, series.n)},),
                 window=window, horizon=horizon)
     return windowed(d, source, series, plan, (model.scaler,), [model.scaler.transform(z)],
-                    observed, spacing=spacing), end, start
+                    observed, spacing=spacing), end, start, file_rows
+
+
+def after_run_rows(model: SavedForecaster, series: Series) -> Series:
+    """A file of newer rows only that continues the run's rows, after the run's last rows
+    (`model.tail_*`: a window's and its differences' worth), so that the windows whose
+    targets lie in the file but whose inputs begin before it are scored, as in the run's
+    file with the rows appended."""
+    holes = series.holes
+    if holes is not None:
+        holes = np.vstack([np.zeros(model.tail_values.shape, bool), holes])
+    dates = np.concatenate([dates_back(model.tail_dates, model),
+                            series.dates.astype("datetime64[ns]")])
+    return dataclasses.replace(series, dates=dates, holes=holes,
+                               values=np.vstack([model.tail_values, series.values]))
 
 
 def scored_start(end: int, window: int, first: int) -> int:
@@ -284,7 +311,7 @@ def score(cfg: ScoreConfig) -> Path:
     t_start = time.perf_counter()
     run = Path(cfg.run)
     model = saved_forecaster(run)
-    data, end, start = frozen_data(model, read_table(cfg.data), repr(cfg.data))
+    data, end, start, file_rows = frozen_data(model, read_table(cfg.data), repr(cfg.data))
     out = out_folder(cfg.out, run)   # bad input fails before anything is written
     c, d = model.config, model.config.data
     level, batch = c.evaluation.interval, c.train.eval_batch_size
@@ -303,7 +330,7 @@ def score(cfg: ScoreConfig) -> Path:
              "model_sha256": sha256(run / MODEL_FILE), "model": describe(model),
              "model_facts": model.facts,
              "data": cfg.data, "data_sha256": sha256(Path(cfg.data)),
-             "rows": int(data.series.n), "run_last_date": model.facts["issued"],
+             "rows": file_rows, "run_last_date": model.facts["issued"],
              "new_rows": int(data.series.n - end), "issued": text[-1],
              "windows": int(len(data.plan.origins)), "stride": d.stride,
              "partial_windows": partial_windows(data.series.n, start, d.horizon, d.stride),
