@@ -159,6 +159,24 @@ def test_a_file_of_new_rows_only_scores_every_window_the_appended_file_does(save
     assert facts["windows"] == len(starts)
 
 
+def test_a_file_of_fewer_new_rows_than_a_window_is_read_after_the_runs_last_rows(
+        saved_run, tmp_path):
+    """5 new rows, fewer than the window's 10 (and the log return's 1): the saved model
+    holds the run's last rows, so the forecast after them is the float64 rebuild's from
+    the run's file with the 5 rows appended, not a refusal to give 11 rows."""
+    root, cfg, full, out, results = saved_run
+    m = json.loads((out / "metrics.json").read_text())
+    new = 5
+    assert new < cfg.data.window
+    newer = tmp_path / "newer.csv"
+    full.iloc[RUN_ROWS:RUN_ROWS + new].to_csv(newer, index=False)
+    alone = score(ScoreConfig(run=str(out), data=str(newer), out=str(tmp_path / "alone")))
+    table = pd.read_csv(alone / "ahead.csv")
+    expected = ahead_by_hand(full, cfg, m, results, RUN_ROWS + new)
+    np.testing.assert_allclose(table["forecast"], expected["forecast"], rtol=2e-6)
+    assert json.loads((alone / "score.json").read_text())["rows"] == new
+
+
 def test_bad_files_are_refused_before_anything_is_written(saved_run, tmp_path, capsys):
     root, cfg, full, out, _ = saved_run
     dest = tmp_path / "scored"

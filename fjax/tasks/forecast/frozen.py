@@ -168,15 +168,16 @@ def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tup
                  "forecast`)")
     transforms = d.used_feature_transforms
     first, window, horizon = inputs_first_row(d.transform, transforms), d.window, d.horizon
-    if series.n < window + first:
+    numbers = date_numbers(series.dates, model.dated)
+    continues = int(numbers[0]) > model.last_date and not starts_after_gap(model, numbers)
+    if series.n < window + first and not continues:
         raise ValueError(f"--data {source} has {series.n} rows; the model reads windows of "
                          f"{window} rows" + (f" after {first} row(s) its differences need"
                                              if first else "")
                          + f": give at least {window + first} rows")
-    end = run_rows_end(model, date_numbers(series.dates, model.dated), series.values,
-                       series.columns, source)
+    end = run_rows_end(model, numbers, series.values, series.columns, source)
     file_rows = series.n
-    if end == 0 and not starts_after_gap(model, date_numbers(series.dates, model.dated)):
+    if continues:   # newer rows only, right after the run's: read after its last rows
         series, end = after_run_rows(model, series), len(model.tail_dates)
     z = to_inputs(series.values, d.transform, transforms, series.columns,
                   dates=series.dates, source=source)
