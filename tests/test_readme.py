@@ -19,21 +19,28 @@ README = (ROOT / "README.md").read_text()
 BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
 
 
-def test_research_reuse_example_runs():
+@pytest.fixture(scope="module")
+def first_block() -> dict:
+    """The names the README's first block defines, run once for the tests that read them
+    (each takes a copy to run more in)."""
     scope: dict = {}
     exec(BLOCKS[0], scope)
+    return scope
+
+
+def test_research_reuse_example_runs(first_block):
+    scope = first_block
     assert int(scope["state"].step) == 1
     losses = np.asarray(scope["metrics"]["loss"])
     assert losses.shape == (8,) and np.all(np.isfinite(losses))
 
 
-def test_research_reuse_learning_rates_are_per_member():
+def test_research_reuse_learning_rates_are_per_member(first_block):
     """The README's vmapped learning rates: member i takes the step that one model with
     rate i takes alone, and Adam's first step (m/sqrt(v) = sign(g), no decay) moves each
     parameter by its rate times the same amount."""
     import jax
-    scope: dict = {}
-    exec(BLOCKS[0], scope)
+    scope = first_block
     lrs, states, model, tx = (np.asarray(scope["lrs"]), scope["states"], scope["model"],
                               scope["tx"])
     init = scope["init_member"](lambda key: model.init(key, scope["x"]), tx, 0)
@@ -52,10 +59,10 @@ def test_research_reuse_learning_rates_are_per_member():
     assert np.abs(moved[0]).max() > 0.5   # a step of about one rate per parameter
 
 
-def test_population_example_runs(tmp_path, monkeypatch):
+def test_population_example_runs(first_block, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)   # it saves the population to a file
-    scope: dict = {}   # as written: it makes its own X and y
-    exec(BLOCKS[0] + "\n" + BLOCKS[1].replace("epochs=20", "epochs=2"), scope)
+    scope = dict(first_block)   # after the first block, as written: it makes its own X and y
+    exec(BLOCKS[1].replace("epochs=20", "epochs=2"), scope)
     table = scope["pop"].table()
     assert len(table) == 3 * 2 * 3 * 5
     assert set(scope["pop"].best_config()) == {"learning_rate", "weight_decay"}
