@@ -167,18 +167,22 @@ def read_dates(column: pd.Series, described: str, fix: str = "",
     try:
         dates = _to_datetime_one_offset(text, dayfirst=first)
     except (ValueError, TypeError) as err:
+        # each pattern reads the column once: its offsets here, its shapes when needed
+        # (GMT written as +00:00 in `text` changes neither)
+        written, bare = _split_offsets(column)
+        slashed = functools.cache(lambda: _slashed(column))
         try:   # several offsets
-            dates = _as_utc(text, first)
+            dates = _as_utc(text, first, written, slashed)
         except (ValueError, TypeError):
             where = _first_unparseable(column, first) or _reason(err)
             raise ValueError(f"{described} is not parseable as dates ({where}); write "
                              f"dates such as 2020-01-31 or 2020-01-31 08:15:00{fix}") from None
-        clocks = _written_clocks(column, first)
-        if clocks is not None and (midnights(clocks) or _one_clock(column, clocks, dates)):
+        clocks = _written_clocks(bare, column, first, slashed)
+        if clocks is not None and (midnights(clocks)
+                                   or _one_clock(written[column.notna()], clocks, dates)):
             # a daily series (each row's written date, as for a zone), or formats that
             # vary from row to row on one clock
-            offset = (_one_offset(clocks, dates.dt.tz_localize(None))
-                      if writes_offset(column).any() else None)
+            offset = _one_offset(clocks, dates.dt.tz_localize(None)) if written.any() else None
             return Dates(clocks, False, None, offset)
         _warn_mixed_offsets(described, local_days)
         utc = dates.dt.tz_localize(None)
@@ -198,13 +202,14 @@ def _one_offset(wall: pd.Series, instants: pd.Series) -> int | None:
     return int(offsets[0] // pd.Timedelta(seconds=1)) if len(offsets) == 1 else None
 
 
-def _one_clock(column: pd.Series, clocks: pd.Series, utc: pd.Series) -> bool:
-    """Whether text `column` (its `clocks` as written, `utc` as read) writes no UTC offset,
-    or one on every row: pandas refuses formats that vary from row to row (08:15:00 then
-    10:00), which are still one clock, not a mix of offsets."""
+def _one_clock(written: pd.Series, clocks: pd.Series, utc: pd.Series) -> bool:
+    """Whether a text column's times (`written`: `writes_offset` of its present ones; its
+    `clocks` as written, `utc` as read) write no UTC offset, or one on every row: pandas
+    refuses formats that vary from row to row (08:15:00 then 10:00), which are still one
+    clock, not a mix of offsets."""
     if (clocks - utc.dt.tz_localize(None)).nunique() > 1:
         return False
-    return _on_all_or_none(writes_offset(column.dropna()))   # 08:15 among 09:30Z: a mix
+    return _on_all_or_none(written)   # 08:15 among 09:30Z: a mix
 
 
 def _on_all_or_none(written: pd.Series) -> bool:
@@ -248,6 +253,15 @@ def writes_offset(column: pd.Series) -> pd.Series:
     return column.astype(str).str.match(WRITTEN_OFFSET)
 
 
+def _split_offsets(column: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """`writes_offset(column)`, and text `column`'s times without their written offsets
+    (missing rows missing), from one pass of the pattern."""
+    text = column.astype(str)
+    bare = text.str.extract(WRITTEN_OFFSET, expand=False)
+    written = bare.notna()
+    return written, bare.where(written, text).where(column.notna())
+
+
 def _offsets(wall: pd.Series | None, utc: pd.Series) -> np.ndarray | None:
     """i64[n]: seconds from each UTC time `utc` (`read_dates` of text with several offsets)
     to its wall-clock time `wall` as written (`_written_clocks`; 0 where no offset is
@@ -261,16 +275,16 @@ def _offsets(wall: pd.Series | None, utc: pd.Series) -> np.ndarray | None:
     return offsets.astype(np.int64)
 
 
-def _written_clocks(column: pd.Series, first: bool) -> pd.Series | None:
-    """Text `column`'s times as written, each without its UTC offset (`first`: day-first
-    dates); None when they do not read back without their offsets."""
-    text = column.astype(str).where(column.notna()).str.replace(WRITTEN_OFFSET, r"\1",
-                                                                regex=True)
+def _written_clocks(bare: pd.Series, column: pd.Series, first: bool,
+                    slashed) -> pd.Series | None:
+    """Text `column`'s times as written, `bare`: each without its UTC offset (`_split_offsets`;
+    `first`: day-first dates; `slashed`: `_varying_formats`'); None when they do not read
+    back without their offsets."""
     try:
-        wall = _to_datetime_one_offset(text, dayfirst=first)
+        wall = _to_datetime_one_offset(bare, dayfirst=first)
     except (ValueError, TypeError):
         try:
-            wall = _varying_formats(text, column, first)
+            wall = _varying_formats(bare, slashed, first)
         except (ValueError, TypeError):
             return None
     return None if wall.dt.tz is not None or (wall.isna() & column.notna()).any() else wall
@@ -282,9 +296,11 @@ def written_instants(column: pd.Series, described: str = "") -> pd.Series | None
     mix); None for numbers and for text that writes no offsets (wall clocks)."""
     if zoned(column):
         return column.dt.tz_convert("UTC").dt.tz_localize(None)
-    if holds_numbers(column) or not writes_offset(column).any():
+    if holds_numbers(column) or not (written := writes_offset(column)).any():
         return None
-    return _as_utc(column, bool(day_first(column, described))).dt.tz_localize(None)
+    slashed = functools.cache(lambda: _slashed(column))
+    return _as_utc(column, bool(day_first(column, described)), written,
+                   slashed).dt.tz_localize(None)
 
 
 def without_offsets(column: pd.Series, read: Dates, described: str = "") -> pd.Series:
@@ -302,32 +318,39 @@ def without_offsets(column: pd.Series, read: Dates, described: str = "") -> pd.S
     return clocks.where(~writes_offset(column))
 
 
-def _as_utc(column: pd.Series, first: bool) -> pd.Series:
+def _as_utc(column: pd.Series, first: bool, written: pd.Series, slashed) -> pd.Series:
     """Text `column` as UTC times, each by its own written offset (`first`: day-first
-    dates); in formats that vary by row (`_varying_formats`) where pandas' inference
-    fails, also times with and without one, those apart (pandas 2 gives a time without
-    one the last offset it read)."""
+    dates; `written`: `writes_offset(column)`); in formats that vary by row
+    (`_varying_formats`, `slashed` its test of `column`) where pandas' inference fails,
+    also times with and without one, those apart (pandas 2 gives a time without one the
+    last offset it read)."""
     try:
         return _to_datetime_one_offset(column, utc=True, dayfirst=first)
     except (ValueError, TypeError):
-        text, written = _zone_names_as_offsets(column), writes_offset(column)
+        text = _zone_names_as_offsets(column)
         if _on_all_or_none(written[column.notna()]):
-            return _varying_formats(text, column, first, utc=True)
-        with_offset, without = (_varying_formats(text.where(rows), column, first, utc=True)
+            return _varying_formats(text, slashed, first, utc=True)
+        with_offset, without = (_varying_formats(text.where(rows), slashed, first, utc=True)
                                 for rows in (written, ~written))
         return with_offset.where(written, without)
 
 
-def _varying_formats(text: pd.Series, column: pd.Series, first: bool, **kw) -> pd.Series:
-    """Text `text` (of `column`) in formats that vary from row to row, which pandas'
-    inferred format refuses: ISO 8601, or each row on its own where `column` writes every
-    time d/m/yyyy or m/d/yyyy, with an optional time and offset (`SLASHED_DATE_TIME`), which
-    ISO 8601 reads none of (day first where `first`: pandas' "mixed" honours it on every
-    row, so 03/04 is 3 April among 13/01; only those shapes, since "mixed" would read
-    anything dateutil guesses, such as "14/01/2024 2025" as 20:25)."""
-    if column.dropna().astype(str).str.fullmatch(SLASHED_DATE_TIME).all():
+def _varying_formats(text: pd.Series, slashed, first: bool, **kw) -> pd.Series:
+    """Text `text` in formats that vary from row to row, which pandas' inferred format
+    refuses: ISO 8601, or each row on its own where its column writes every time d/m/yyyy
+    or m/d/yyyy, with an optional time and offset (`slashed()`: `_slashed` of the column,
+    cached by the caller), which ISO 8601 reads none of (day first where `first`: pandas'
+    "mixed" honours it on every row, so 03/04 is 3 April among 13/01; only those shapes,
+    since "mixed" would read anything dateutil guesses, such as "14/01/2024 2025" as
+    20:25)."""
+    if slashed():
         return _to_datetime_one_offset(text, format="mixed", dayfirst=first, **kw)
     return pd.to_datetime(text, format="ISO8601", **kw)
+
+
+def _slashed(column: pd.Series) -> bool:
+    """Whether text `column` writes every time as `SLASHED_DATE_TIME` (missing ones aside)."""
+    return bool(column.dropna().astype(str).str.fullmatch(SLASHED_DATE_TIME).all())
 
 
 def _zone_names_as_offsets(column: pd.Series) -> pd.Series:
