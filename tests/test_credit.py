@@ -1932,3 +1932,50 @@ def test_reason_values_read_each_column_once_and_match_the_rows():
             for r, a in enumerate(attrs)]
     assert got == want
     assert Counting.reads <= 3
+
+
+def test_woe_attributes_whose_points_fall_as_their_woe_rises_are_named(tmp_path):
+    """b is a noisy copy of a whose own effect, given a, runs the other way: alone its
+    'on' level holds more bads (lower WOE), given a fewer. A WOE scorecard trained to near
+    its optimum turns b's weight, so b's points fall as its WOE rises, which scorecard
+    validation rejects; metrics.json and the report name it with the points its bins span.
+    Oracles: scikit-learn's unpenalised fit on the WOE design (encoder.json) turns b too and
+    not a; the span and the sign from scorecard.csv beside encoder.json, in numpy."""
+    rng = np.random.default_rng(0)
+    n = 800
+    a = rng.random(n) < 0.4
+    b = np.where(rng.random(n) < 0.8, a, ~a)
+    bad = rng.random(n) < np.select([a & b, a & ~b, ~a & b], [0.45, 0.9, 0.03], 0.2)
+    frame = pd.DataFrame({"a": np.where(a, "yes", "no"), "b": np.where(b, "on", "off"),
+                          "x": rng.normal(size=n).round(3),
+                          "status": np.where(bad, "bad", "good")})
+    frame.to_csv(tmp_path / "loans.csv", index=False)
+    cfg = Config(out=str(tmp_path / "run"),
+                 data=CreditDataConfig(path=str(tmp_path / "loans.csv"), target="status",
+                                       woe="all"),
+                 optim=OptimConfig(name="adam", learning_rate=0.05, weight_decay=0.0,
+                                   schedule="cosine"),
+                 sweep=Config().sweep.__class__(folds=2),
+                 train=TrainConfig(epochs=100, batch_size=256, restore_best=False))
+    path = run(cfg, progress=False)
+    woe = json.loads((path / "encoder.json").read_text())["woe"]
+    design = np.column_stack([frame[c].map(dict(zip(woe[c]["categories"], woe[c]["woe"])))
+                              for c in ("a", "b")])
+    sk = LogisticRegression(C=1e6).fit(design, bad).coef_[0]
+    assert sk[0] < 0 < sk[1]                       # the PD falls with a's WOE, rises with b's
+    card = pd.read_csv(path / "scorecard.csv", keep_default_na=False)
+    want = {}
+    for column in ("a", "b", "x"):
+        known = card[(card["attribute"] == column)
+                     & ~card["value"].isin(["<unknown>", "<missing>"])]
+        levels = woe[column]["woe"]
+        slope = np.polyfit(levels, known["points"].to_numpy(), 1)[0]
+        if slope < 0:
+            want[column] = np.ptp(known["points"].to_numpy())
+    assert list(want) == ["b"]
+    got = json.loads((path / "metrics.json").read_text())["final"]["woe_reversed_points"]
+    assert got.keys() == want.keys()
+    assert got["b"] == pytest.approx(want["b"], rel=1e-5)
+    note = [line for line in (path / "report.md").read_text().splitlines()
+            if line.startswith("- Reversed signs")]
+    assert len(note) == 1 and f"b ({want['b']:.2g} points across its bins)" in note[0]

@@ -84,6 +84,24 @@ def optimum_gap(final: FinalModel, y: np.ndarray) -> float | None:
     return float(np.max(np.abs(final.logits(final.x) - z)))
 
 
+def reversed_woe(final: FinalModel, scale: ScoreScale) -> dict[str, float]:
+    """Logistic WOE attributes whose points fall as their WOE rises (a positive weight on
+    the PD's logit: the bins with more goods score lower, against the attribute's own
+    evidence, as correlated inputs can make them), each with the points its bins span.
+    A scorecard validator expects every WOE attribute's points to rise with its WOE
+    (Siddiqi, *Credit Risk Scorecards*, 2006, ch. 6)."""
+    if final.config.model.kind != "logistic" or not final.encoder.woe:
+        return {}
+    w = np.asarray(final.params["params"]["dense"]["kernel"], np.float64)[:, 0]
+    names = final.encoder.num_names
+    out = {}
+    for column, woe in final.encoder.woe.items():
+        weight = w[names.index(f"{column}:woe")]
+        if weight > 0 and np.ptp(woe.woe) > 0:
+            out[column] = float(abs(scale.points(weight)) * np.ptp(woe.woe))
+    return out
+
+
 def unknown_as_mix(params: Any, encoder: TabularEncoder) -> Any:
     """The MLP's unknown slot (row 0 of each embedding table, never trained) set to the
     training applicants' mean embedding, so an unseen category enters as the average

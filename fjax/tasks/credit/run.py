@@ -30,7 +30,7 @@ from fjax.tasks.credit.config import Config, CreditDataConfig, ScorecardConfig
 from fjax.tasks.credit.data import (CreditData, code_words, load, missing_words,
                                     outlying_words)
 from fjax.tasks.credit.fairness import FOUR_FIFTHS, PROXY_AUC, fair_lending, proxy_screen
-from fjax.tasks.credit.final import FinalModel, optimum_gap, points_table, refit
+from fjax.tasks.credit.final import FinalModel, optimum_gap, points_table, refit, reversed_woe
 from fjax.tasks.credit.members import METRICS
 from fjax.tasks.credit.model_file import (SavedModel, beyond_range, model_bytes,
                                           numeric_ranges)
@@ -205,7 +205,8 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
                  outlying: Mapping[str, Mapping[str, float]] | None = None,
                  optimum_points: float | None = None,
                  completeness: float | None = None,
-                 missing: Mapping[str, int] | None = None, rows: int = 0) -> list[str]:
+                 missing: Mapping[str, int] | None = None, rows: int = 0,
+                 reversed_points: Mapping[str, float] | None = None) -> list[str]:
     """What a reader must know to trust (or discount) the numbers; `chosen` is the best
     configuration, `mean_pd` its mean out-of-fold PD and `bad_rate` the data's;
     `resumed` the epoch each population's checkpoint restored (`resumed_epochs`);
@@ -216,7 +217,9 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
     most points a logistic refit's score moves when solved to its objective's optimum
     (`optimum_gap`);
     `completeness` an MLP's largest integrated-gradient completeness error (logit);
-    `missing` each input's missing values among the `rows` labelled ones (`missing_counts`)."""
+    `missing` each input's missing values among the `rows` labelled ones (`missing_counts`);
+    `reversed_points` the WOE attributes whose points fall as their WOE rises, with the
+    points their bins span (`reversed_woe`)."""
     notes = [f"{members} members ({config.sweep.folds} folds x {configs} configurations x "
              f"{config.sweep.seeds} seeds) trained in {programs} compiled population(s); "
              "preprocessing fitted per fold on that fold's training rows."]
@@ -287,6 +290,14 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
                      "those of these epochs and learning rate, not a unique penalised "
                      "maximum-likelihood fit: other training settings move them (more "
                      "--train.epochs approach the optimum).")
+    if reversed_points:
+        named = ", ".join(f"{c} ({p:.2g} points across its bins)"
+                          for c, p in reversed_points.items())
+        notes.append(f"Reversed signs: the points of {named} fall as the WOE rises, so "
+                     "bins holding relatively more goods score lower, against the "
+                     "attribute's own evidence (its weight's sign is turned by correlated "
+                     "inputs). Scorecard validation expects every WOE attribute's points to "
+                     "rise with its WOE: drop it (--data.drop) or merge its bins, and refit.")
     if completeness is not None:
         sc = config.scorecard
         met = ("within" if completeness <= sc.ig_tolerance else
@@ -462,7 +473,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                          outlying=data.outlying, missing=data.missing, rows=len(data.y),
                          optimum_points=None if gap is None else abs(float(scale.points(gap))),
                          completeness=None if final.config.model.kind == "logistic" else
-                         final_facts["attribution_completeness_max_error"])
+                         final_facts["attribution_completeness_max_error"],
+                         reversed_points=final_facts["woe_reversed_points"])
     notes = [*dict.fromkeys(r.blown_up for r in results if r.blown_up), *notes]
     run_dir.text("report.md", report_markdown(
         title=report_title(config.data), metrics=metrics_json,
@@ -513,6 +525,7 @@ def write_scores(run_dir: RunDir, config: Config, data: CreditData, final: Final
              "attribution_completeness_tolerance": (None if final.config.model.kind == "logistic"
                                                     else config.scorecard.ig_tolerance),
              "optimum_logit_gap": optimum_gap(final, data.y),
+             "woe_reversed_points": reversed_woe(final, scale),
              "decisions": scores["decision"].value_counts().to_dict(),
              "rejected_without_reason": int(((scores["decision"] == "reject")
                                              & (scores["reason_1"] == "")).sum()),
