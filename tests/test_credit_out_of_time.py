@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats
 from sklearn.metrics import roc_auc_score
 
 from fjax import cli
@@ -298,3 +299,32 @@ def test_daily_dates_written_with_their_offsets_split_on_their_written_dates():
     assert later.tolist() == [d > cut for d in dates]
     assert spans == {"earlier": [str(dates[0]), str(cut)],
                      "later": [str(min(d for d in dates if d > cut)), str(dates[-1])]}
+
+
+def test_the_later_applicants_pds_are_tested_by_band(tmp_path):
+    """The out-of-time sample gets the gains table the cross-validation gets: the later
+    applicants' deployed PDs by decile (out_of_time_gains.csv), each band's binomial test
+    and Hosmer-Lemeshow on as many degrees of freedom as bands (no fit saw them), in
+    metrics.json and the report. Oracle: pandas' qcut of out_of_time_scores.csv's PDs,
+    scipy's binomial test and chi-squared, the statistic by hand."""
+    path = run(dataclasses.replace(config(loan_book(tmp_path)), out=str(tmp_path / "run")),
+               progress=False)
+    later = pd.read_csv(path / "out_of_time_scores.csv")
+    pd_, y = later["pd"].to_numpy(), (later["creditability"] == "bad").to_numpy()
+    band = pd.qcut(pd_, 10, labels=False)
+    rows = []
+    for b in range(9, -1, -1):                                     # riskiest first
+        n, bads, mean = (band == b).sum(), y[band == b].sum(), pd_[band == b].mean()
+        rows.append((n, bads, mean, scipy.stats.binomtest(int(bads), int(n), mean).pvalue))
+    want = pd.DataFrame(rows, columns=["applicants", "bads", "mean_pd", "binomial_p"])
+    got = pd.read_csv(path / "out_of_time_gains.csv")
+    pd.testing.assert_frame_equal(got[want.columns], want, check_dtype=False, rtol=1e-9)
+    stat = float(np.sum((want["bads"] - want["applicants"] * want["mean_pd"]) ** 2
+                        / (want["applicants"] * want["mean_pd"] * (1 - want["mean_pd"]))))
+    hl = json.loads((path / "metrics.json").read_text())["out_of_time"]["later"][
+        "hosmer_lemeshow"]
+    assert hl["statistic"] == pytest.approx(stat, rel=1e-9) and hl["dof"] == 10
+    assert hl["p_value"] == pytest.approx(scipy.stats.chi2.sf(stat, 10), rel=1e-9)
+    section = (path / "report.md").read_text().split("## Out-of-time test")[1]
+    assert "out_of_time_gains.csv" in section
+    assert f"Hosmer-Lemeshow: {stat:.2f} on 10 degrees of freedom" in section

@@ -258,9 +258,7 @@ def bands_lines(bands: pd.DataFrame | None, hl: dict | None,
     (`calibration`: the scorecard.calibration the deployed PDs went through)."""
     if bands is None or hl is None:
         return []
-    order = ("the bad rate never rises from a riskier band to a safer one"   # ties allowed
-             if hl["inversions"] == 0 else
-             f"{hl['inversions']} inversion(s): a safer band with a higher bad rate")
+    order = order_text(hl)
     fit = ("rejected at 5%: the PDs are not the bad rates they predict (see the bands with a "
            "small `binomial_p`), so use them to rank, not as probabilities, "
            + recalibration_advice(calibration)
@@ -273,6 +271,14 @@ def bands_lines(bands: pd.DataFrame | None, hl: dict | None,
             f"Rank ordering: {order}. Hosmer-Lemeshow: {hl['statistic']:.2f} on "
             f"{hl['dof']} degrees of freedom, p = {hl['p_value']:.3g}: calibration is "
             f"{fit}. {band_tests_text(bands)}", ""]
+
+
+def order_text(hl: dict) -> str:
+    """Whether the bad rate rises from a safer band to a riskier one (`hosmer_lemeshow`'s
+    inversions)."""
+    return ("the bad rate never rises from a riskier band to a safer one"   # ties allowed
+            if hl["inversions"] == 0 else
+            f"{hl['inversions']} inversion(s): a safer band with a higher bad rate")
 
 
 def band_tests_text(bands: pd.DataFrame) -> str:
@@ -314,8 +320,9 @@ def _fmt(mean: float, std: float) -> str:
     return f"{mean:.4f} +/- {std:.4f}"
 
 
-def out_of_time_lines(oot: dict | None) -> list[str]:
-    """The held-out later applicants beside the earlier ones' out-of-fold figures."""
+def out_of_time_lines(oot: dict | None, bands: pd.DataFrame | None = None) -> list[str]:
+    """The held-out later applicants beside the earlier ones' out-of-fold figures, and
+    `bands`, their PDs by band (out_of_time_gains.csv)."""
     if oot is None:
         return []
     early, late = oot["earlier_out_of_fold"], oot["later"]
@@ -361,6 +368,17 @@ def out_of_time_lines(oot: dict | None) -> list[str]:
                      f"column): {counts}. The model has learned nothing about them: they "
                      "score as the earlier applicants' mix (0 points against the reference "
                      "applicant, under WOE too).")
+    if bands is not None and "hosmer_lemeshow" in late:
+        hl = late["hosmer_lemeshow"]
+        lines += ["", "The later applicants' deployed PDs in bands cut at their deciles, "
+                  "riskiest first (out_of_time_gains.csv, columns as gains.csv's): the "
+                  "calibration and rank ordering the cross-validation's gains table "
+                  "estimates, on applicants no fit saw.", "", markdown_table(bands), "",
+                  f"Rank ordering: {order_text(hl)}. Hosmer-Lemeshow: "
+                  f"{hl['statistic']:.2f} on {hl['dof']} degrees of freedom, p = "
+                  f"{hl['p_value']:.3g}: calibration is "
+                  + ("rejected" if hl["p_value"] < 0.05 else "not rejected")
+                  + f" at 5%. {band_tests_text(bands)}"]
     return lines + [""]
 
 
@@ -617,7 +635,8 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
                     summary: pd.DataFrame, importance: pd.DataFrame,
                     points: pd.DataFrame | None, characteristics: pd.DataFrame,
                     images: list[str], notes: list[str],
-                    bands: pd.DataFrame | None = None) -> str:
+                    bands: pd.DataFrame | None = None,
+                    later_bands: pd.DataFrame | None = None) -> str:
     m, s = metrics["cv"]["mean"], metrics["cv"]["std"]
     d = metrics["decision"]
     ages = implausible_age_lines(metrics["data"].get("implausible_ages"))
@@ -659,7 +678,7 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               "is each fold's fitted t, `cost` and `cost_bayes` the two rules' costs on it. "
               "The deployed rule's cross-fitted cost is slightly optimistic: the cheaper of "
               "the two was chosen on these same folds.", "",
-              *out_of_time_lines(metrics.get("out_of_time")),
+              *out_of_time_lines(metrics.get("out_of_time"), later_bands),
               *fair_lending_lines(metrics.get("fair_lending")), *age_lines(metrics.get("age")),
               *characteristics_lines(characteristics),
               "## Final model (refit on every applicant"
@@ -703,7 +722,8 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               "without training.",
               "- `new_scores.csv` (with `--data.score-path`): new applicants scored like "
               "`scores.csv`; `out_of_time_scores.csv` (with `--data.date-column`): the "
-              "held-out later applicants, scored likewise, with their label and date. "
+              "held-out later applicants, scored likewise, with their label and date, and "
+              "`out_of_time_gains.csv` their PDs by band as `gains.csv`'s. "
               "`importance.csv`: mean |points| per attribute. `characteristics.csv`: each "
               "column on its own (IV, cross-fitted AUC, WOE trend, CSI of later or new "
               "applicants). `proxies.csv` (with data.protected): each protected group's "

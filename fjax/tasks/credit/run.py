@@ -118,14 +118,16 @@ def labelled_measures(raw: np.ndarray, pd_: np.ndarray, y: np.ndarray, t: float,
 
 
 def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, final: FinalModel,
-                      scores: pd.DataFrame, later: pd.DataFrame, later_raw: np.ndarray) -> dict:
+                      scores: pd.DataFrame, later: pd.DataFrame, later_raw: np.ndarray,
+                      later_bands: pd.DataFrame) -> dict:
     """The held-out later applicants beside the earlier ones' out-of-fold figures. AUC,
     Gini and KS rank the model's own PDs (as the cross-validation does: calibration's
     ties would lower them); Brier, cost and the confusion are of the deployed PDs at the
     deployed threshold, but for the earlier ones' cost and confusion, cross-fitted as the
     decision's (each fold at its own t).
     AUC, Gini and KS are None where a group holds one class only; the Brier score is
-    `brier_f64`'s, as the cross-validation's."""
+    `brier_f64`'s, as the cross-validation's. `later_bands`: the later applicants' deployed
+    PDs by band (`pd_bands`), whose Hosmer-Lemeshow test is the later ones' calibration."""
     d, t = config.data, oof.threshold
 
     n_later, n_all = len(data.later_y), len(data.later_y) + len(data.y)
@@ -144,7 +146,8 @@ def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, final: F
             "earlier_out_of_fold": earlier,
             "later": {**labelled_measures(later_raw, later["pd"].to_numpy(), data.later_y, t,
                                           d.cost_fn, d.cost_fp),
-                      "dates": data.date_spans["later"]},
+                      "dates": data.date_spans["later"],
+                      "hosmer_lemeshow": hosmer_lemeshow(later_bands)},
             "psi": psi(scores["score"].to_numpy(), later["score"].to_numpy()),
             "psi_chance_95": psi_chance(scores["score"].to_numpy(), len(later))}
 
@@ -177,8 +180,8 @@ OPTIMUM_POINTS = 1.0   # a refit this many points from its objective's optimum i
 
 OUTPUTS = ("metrics.json", "cv_table.csv", "cv_summary.csv", "scores.csv", "gains.csv",
            "characteristics.csv", "proxies.csv", "new_scores.csv", "out_of_time_scores.csv",
-           "importance.csv", "scorecard.csv", "encoder.json", MODEL_FILE, "report.md",
-           "history.jsonl", "roc.png", "ks.png", "calibration.png",
+           "out_of_time_gains.csv", "importance.csv", "scorecard.csv", "encoder.json",
+           MODEL_FILE, "report.md", "history.jsonl", "roc.png", "ks.png", "calibration.png",
            "calibration_calibrated.png", "score_distributions.png", "learning_curve.png",
            "encoding_[0-9]*/history.jsonl")
 
@@ -401,13 +404,15 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                                                                 final.encoder.woe)
         if data.new_implausible_ages is not None:
             stability["new_applicants_implausible_ages"] = data.new_implausible_ages
-    later = later_raw = None
+    later = later_raw = later_bands = None
     if data.later is not None:
         later, later_raw = score_new(config, data.later, final, oof.calibrator, oof.threshold,
                                      scale, ids=data.later_ids)
         later.insert(1, config.data.target, data.later[config.data.target].astype(str).to_numpy())
         later.insert(2, config.data.date_column, data.later[config.data.date_column].to_numpy())
         run_dir.csv("out_of_time_scores.csv", later)
+        later_bands = pd_bands(later["pd"].to_numpy(), data.later_y)
+        run_dir.csv("out_of_time_gains.csv", later_bands)
     groups = {name: frame for name, frame in (("later", data.later), ("new", data.new))
               if frame is not None}
     chars = characteristics(data.frame, data.schema, data.y, best.data.woe_bins, oof.fold,
@@ -450,7 +455,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         "stability": stability,
         "characteristics": chars.to_dict(orient="records"),
         **({"out_of_time": out_of_time_facts(config, data, oof, final, scores, later,
-                                             later_raw)}
+                                             later_raw, later_bands)}
            if later is not None else {}),
         **({"fair_lending": fair_lending_facts(config, data, oof, later, later_raw, proxies)}
            if config.data.protected_columns else {}),
@@ -479,7 +484,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     run_dir.text("report.md", report_markdown(
         title=report_title(config.data), metrics=metrics_json,
         per_fold=per_fold, summary=search.summary, importance=imp, points=points,
-        characteristics=chars, images=images, notes=notes, bands=bands))
+        characteristics=chars, images=images, notes=notes, bands=bands,
+        later_bands=later_bands))
     finish_run(run_dir, OUTPUTS)
     return run_dir.path
 
