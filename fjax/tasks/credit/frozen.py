@@ -31,17 +31,18 @@ from fjax.config_fields import frozen_config
 from fjax.data.columns import label_classes, listed, matches_label
 from fjax.report.files import RunDir, markdown_table
 from fjax.stability import psi, psi_chance, psi_verdict
+from fjax.tasks.credit.bands import hosmer_lemeshow, pd_bands
 from fjax.tasks.credit.data import SCORED_BLANKS, check_ages, read_applicants
 from fjax.tasks.credit.model_file import SavedModel, beyond_range, read_model
 from fjax.tasks.credit.oof import log_loss_f64
-from fjax.tasks.credit.report import (implausible_age_lines, range_lines, ranked_text,
-                                      unseen_lines)
+from fjax.tasks.credit.report import (implausible_age_lines, order_text, range_lines,
+                                      ranked_text, unseen_lines)
 from fjax.tasks.credit.run import describe, labelled_measures
 from fjax.tasks.credit.scoring import score_new
 from fjax.tasks.experiment import setup_lines, warned_setup_changes
 from fjax.tasks.frozen import MODEL_FILE, model_path, out_folder, rerun_command, sha256
 
-OUTPUTS = ("config.json", "score.json", "new_scores.csv", "report.md")
+OUTPUTS = ("config.json", "score.json", "new_scores.csv", "gains.csv", "report.md")
 
 
 @frozen_config
@@ -113,13 +114,23 @@ def file_labels(cfg: ScoreConfig, model: SavedModel, frame) -> Labels | None:
     return Labels(known, bad.astype(np.float32), read_good)
 
 
-def labelled_facts(model: SavedModel, new, raw: np.ndarray, labels: Labels) -> dict:
+def labelled_bands(new, labels: Labels | None) -> pd.DataFrame | None:
+    """The labelled rows' deployed PDs by decile (`pd_bands`: gains.csv), the run's gains
+    table on the file's own outcomes; None where no row has a label read."""
+    if labels is None or labels.unread or not labels.known.any():
+        return None
+    return pd_bands(new["pd"].to_numpy(np.float64)[labels.known], labels.y)
+
+
+def labelled_facts(model: SavedModel, new, raw: np.ndarray, labels: Labels,
+                   bands: pd.DataFrame | None = None) -> dict:
     """The model measured on the file's own labels, as the run measures its out-of-time
     applicants (`labelled_measures`: AUC, Gini and KS of the model's own PDs `raw` with
     DeLong's interval; Brier, cost and confusion of the deployed ones), plus the bads and the
     deployed PDs' log-loss (`log_loss_f64`), all in float64, on the rows with a label
-    (`unlabelled` counts the blank ones). One class leaves out what needs both, and no label
-    at all everything (`not_measured` says why)."""
+    (`unlabelled` counts the blank ones), and the Hosmer-Lemeshow test of `bands`
+    (`labelled_bands`). One class leaves out what needs both, and no label at all
+    everything (`not_measured` says why)."""
     final, data = model.final, model.config.data
     column = final.encoder.schema.target
     facts = {"label_column": column, "bad_label": final.encoder.schema.positive,
@@ -138,7 +149,8 @@ def labelled_facts(model: SavedModel, new, raw: np.ndarray, labels: Labels) -> d
     raw, pd_ = raw[known], new["pd"].to_numpy(np.float64)[known]
     return {**facts, "bads": int(y.sum()),
             **labelled_measures(raw, pd_, y, model.threshold, data.cost_fn, data.cost_fp),
-            "log_loss": log_loss_f64(pd_, y.astype(np.float64))}
+            "log_loss": log_loss_f64(pd_, y.astype(np.float64)),
+            **({} if bands is None else {"hosmer_lemeshow": hosmer_lemeshow(bands)})}
 
 
 def out_of_range(model: SavedModel, frame) -> dict[str, dict] | None:
@@ -158,16 +170,17 @@ def file_ages(model: SavedModel, frame, data: str) -> dict | None:
 
 
 def score_facts(cfg: ScoreConfig, model: SavedModel, frame, new, raw: np.ndarray,
-                labels: Labels | None = None, ages: dict | None = None) -> dict:
+                labels: Labels | None = None, ages: dict | None = None,
+                bands: pd.DataFrame | None = None) -> dict:
     """What score.json records: where the model and applicants came from (with their
     SHA-256), the decisions, the PSI against the training applicants' scores, the
     values the run never saw, the numbers beyond its training range (`out_of_range`), the
     implausible ages (`file_ages`) and,
     where the file holds the run's labels (`labels`), the model (its own PDs `raw`, and the
-    deployed ones) measured on them (`labelled`)."""
+    deployed ones) measured on them (`labelled`; `bands`, their PDs by band)."""
     run, scores = Path(cfg.run), new["score"].to_numpy()
     labelled = {} if labels is None else {
-        "labelled": labelled_facts(model, new, raw, labels)}
+        "labelled": labelled_facts(model, new, raw, labels, bands)}
     return {"run": str(run), "model_file": str(run / MODEL_FILE),
             "model_sha256": sha256(run / MODEL_FILE),
             "model": describe(model.final.config), "data": cfg.data,
@@ -228,7 +241,19 @@ def labelled_lines(m: dict | None) -> list[str]:
     return [
         f"- Performance, {said}: {counts}; {ranked_text(m)}; Brier {m['brier']:.4f}; log-loss "
         f"{m['log_loss']:.4f}. AUC, Gini and KS rank the model's own PDs, the rest are of "
-        "the deployed PDs, as the run's out-of-time test measures them."]
+        "the deployed PDs, as the run's out-of-time test measures them.", *bands_lines(m)]
+
+
+def bands_lines(m: dict) -> list[str]:
+    """report.md's line on the labelled applicants' PDs by band (gains.csv)."""
+    hl = m.get("hosmer_lemeshow")
+    if hl is None:
+        return []
+    return [f"- By PD band (gains.csv: the labelled applicants' deployed PDs in bands cut at "
+            f"their deciles, riskiest first, as the run's gains.csv): rank ordering: "
+            f"{order_text(hl)}; Hosmer-Lemeshow {hl['statistic']:.2f} on {hl['dof']} degrees "
+            f"of freedom, p = {hl['p_value']:.3g}: calibration is "
+            + ("rejected" if hl["p_value"] < 0.05 else "not rejected") + " at 5%."]
 
 
 def score(cfg: ScoreConfig) -> Path:
@@ -247,7 +272,10 @@ def score(cfg: ScoreConfig) -> Path:
     folder.remove(*OUTPUTS)
     folder.json("config.json", to_dict(cfg))
     folder.csv("new_scores.csv", new)
-    facts = score_facts(cfg, model, frame, new, raw, labels, ages)
+    bands = labelled_bands(new, labels)
+    if bands is not None:
+        folder.csv("gains.csv", bands)
+    facts = score_facts(cfg, model, frame, new, raw, labels, ages, bands)
     folder.json("score.json", {**facts, "run_config": to_dict(model.config),
                                "timings_s": {"total": time.perf_counter() - t_start}})
     folder.text("report.md", score_note(facts, new))
