@@ -40,7 +40,7 @@ from fjax.config import check_grid_values, from_dict, get_path, hyperparameters
 from fjax.config_fields import literal_choices, unwrap_annotation
 from fjax.runtime import enable_compilation_cache, reliable_interrupts
 from fjax.tasks import TASKS, get_task
-from fjax.tasks.experiment import (CHECKPOINT_EVERY_S, GRID_SECTIONS, RunFinished,
+from fjax.tasks.experiment import (CHECKPOINT_EVERY_S, RunFinished,
                                    changed_data_files, changed_environment, finished,
                                    saved_environment)
 from fjax.train import TrainingDiverged
@@ -262,10 +262,13 @@ def has_flag(cls: type, path: str) -> bool:
 
 
 def parse_sweep(cls: type, args: list[str], prog: str, saved: Any = None,
-                saved_grid: dict | None = None) -> tuple[Any, dict[str, tuple]]:
+                saved_grid: dict | None = None, *,
+                check_paths: Callable[[Any, dict], None]) -> tuple[Any, dict[str, tuple]]:
     """(base config, grid) of `fjax sweep`: flags over the saved config and grid. A saved
     grid over other structure (an experiment script's model.hidden), which flags cannot
-    give, is kept as saved unless a flag sets that field; the grid keeps the saved order."""
+    give, is kept as saved unless a flag sets that field; the grid keeps the saved order.
+    `check_paths(config, grid)` is the task's rule for which fields a grid may vary (its
+    `check_sweep_paths`), asked for a field the flags take one value of."""
     saved_grid = saved_grid or {}
     view, swept = sweep_view(cls, saved), several_paths(cls)
     default, structural = view(), {}
@@ -275,10 +278,13 @@ def parse_sweep(cls: type, args: list[str], prog: str, saved: Any = None,
             default = with_values(default, path, tuple(values))
         else:
             structural[path] = tuple(values)
-    check_one_value(cls, args, swept, prog)
-    parsed = tyro.cli(view, args=args, prog=prog, default=default,
+    several = [given for given in several_given(cls, args, swept) if not is_list(cls, given[1])]
+    parsed = tyro.cli(view, args=without_flags(args, {flag for flag, _, _ in several}),
+                      prog=prog, default=default,
                       description=sweep_help(cls, [p for p in swept if has_flag(cls, p)]))
     config, grid = split_sweep(cls, parsed)
+    if several:   # refused once the other flags give the config the task's check reads
+        raise one_value_error(*several[0], config, check_paths)
     given = flags_in(args)
     grid.update({p: v for p, v in structural.items() if not flags_of(cls, p) & given})
     grid = {p: grid[p] for p in [*saved_grid, *grid] if p in grid}
@@ -331,26 +337,51 @@ def several_given(cls: type, args: list[str], swept: list[str]
     return out
 
 
-def check_one_value(cls: type, args: list[str], swept: list[str], prog: str) -> None:
-    """Refuse several values for a field that takes one and is no list (--model.dropout
-    0.1 0.3 in `fjax sweep`; in `fjax run`, any), naming it and how to sweep it; tyro
-    said only 'Unrecognized options: 0.3'."""
-    for flag, path, values in several_given(cls, args, swept):
-        tp, _ = unwrap_annotation(typing.get_type_hints(cls_of(cls, path))[path.split(".")[-1]])
-        if typing.get_origin(tp) in (tuple, list):   # one value of a list (model.dilations)
+def is_list(cls: type, path: str) -> bool:
+    """Whether config field `path` holds a list (model.hidden, model.dilations), whose
+    several values on the command line are one value."""
+    tp, _ = unwrap_annotation(typing.get_type_hints(cls_of(cls, path))[path.split(".")[-1]])
+    return typing.get_origin(tp) in (tuple, list)
+
+
+def check_one_value(cls: type, args: list[str], prog: str) -> None:
+    """Refuse several values for a field in `fjax run` (no list: --model.dropout 0.1 0.3),
+    naming it and how to get one model per value; tyro said only 'Unrecognized options:
+    0.3'."""
+    for flag, path, values in several_given(cls, args, []):
+        if is_list(cls, path):   # one value of a list (model.dilations)
             continue
-        if prog.split()[1] == "run":
-            how = (f"`{prog.replace(' run ', ' sweep ')}` with the same flags trains one per "
-                   "value" if path in several_paths(cls) else "Run once per value")
-            raise ValueError(f"{flag} takes one value in `fjax run`, got {' '.join(values)}. "
-                             + how)
-        if (path.split(".")[0] in GRID_SECTIONS   # as check_grid_paths reads a grid.json
-                or path.split(".")[-1] in getattr(cls_of(cls, path), "GRID_FIELDS", ())):
-            how = grid_file_hint("it", {path: [json_value(v) for v in values]})
-        else:
-            how = "The data is prepared once per run: run one sweep per value"
-        raise ValueError(f"{flag} takes one value in `fjax sweep`, got {' '.join(values)} "
-                         "(--help lists the fields that take several). " + how)
+        how = (f"`{prog.replace(' run ', ' sweep ')}` with the same flags trains one per "
+               "value" if path in several_paths(cls) else "Run once per value")
+        raise ValueError(f"{flag} takes one value in `fjax run`, got {' '.join(values)}. "
+                         + how)
+
+
+def one_value_error(flag: str, path: str, values: list[str], config: Any,
+                    check_paths: Callable[[Any, dict], None]) -> ValueError:
+    """Several values in `fjax sweep` for field `path`, which the flags take one of: the
+    grid.json route to sweep it, or, where the task's grid check (`check_paths`, on the
+    config the other flags give) would refuse that grid.json, its reason."""
+    given = (f"{flag} takes one value in `fjax sweep`, got {' '.join(values)} (--help "
+             "lists the fields that take several)")
+    grid = {path: [json_value(v) for v in values]}
+    try:
+        check_paths(config, grid)
+    except ValueError as err:
+        return ValueError(f"{given}, and a grid.json could not sweep it either: {err}")
+    return ValueError(f"{given}. " + grid_file_hint("it", grid))
+
+
+def without_flags(args: list[str], flags: set[str]) -> list[str]:
+    """`args` less each of `flags` (spelled with hyphens, given without `=`) and the
+    values that follow it."""
+    out, skipping = [], False
+    for arg in args:
+        if arg.startswith("--"):
+            skipping = "=" not in arg and arg.replace("_", "-") in flags
+        if not skipping:
+            out.append(arg)
+    return out
 
 
 def json_value(text: str) -> Any:
@@ -539,7 +570,7 @@ def main(argv: list[str] | None = None) -> int:
     def run() -> Path:
         args, saved, saved_grid, source = load_saved(task.Config, rest, command)
         if command == "run":
-            check_one_value(task.Config, args, [], prog)
+            check_one_value(task.Config, args, prog)
             config = tyro.cli(task.Config, args=args, prog=prog, default=saved,
                               description=prose(f"{task.Config.__doc__ or ''}\n\nStart "
                                                 "from a saved run's settings with --config "
@@ -547,7 +578,8 @@ def main(argv: list[str] | None = None) -> int:
                                                 "them."))
             grid = {}
         else:
-            config, grid = parse_sweep(task.Config, args, prog, saved, saved_grid)
+            config, grid = parse_sweep(task.Config, args, prog, saved, saved_grid,
+                                       check_paths=task.check_sweep_paths)
         check_not_source(config, source)
         warn_changed_data(config, saved, source)
         warn_changed_environment(config, source)

@@ -126,6 +126,41 @@ def test_a_field_the_flags_do_not_sweep_is_named_with_how_to_sweep_it(tmp_path, 
     assert calls[-1][1] == {"model.hidden": ([16], [32, 32])}
 
 
+@pytest.mark.parametrize("task, args, path", [
+    ("fraud", ["--train.restore-best", "true", "false"], "train.restore_best"),
+    ("fraud", ["--train.mode", "min", "max"], "train.mode"),
+    ("forecast", ["--train.monitor", "val_loss", "val_mae"], "train.monitor")])
+def test_a_flag_no_grid_may_vary_gets_the_grid_check_reason(tmp_path, calls, capsys, task,
+                                                            args, path):
+    """`fjax sweep fraud --train.restore-best true false` pointed to a grid.json, which the
+    fraud run then refused (no fraud member reads it); forecast's train.monitor likewise
+    where no validation span chooses epochs. The flag's refusal now gives the reason the
+    task's own grid check gives that grid.json, which this test runs too."""
+    assert cli.main(["sweep", task, *args]) == 2
+    err = capsys.readouterr().err
+    assert f"{args[0]} takes one value in `fjax sweep`, got {' '.join(args[1:])}" in err
+    assert "DIR/grid.json" not in err and calls == []
+    folder = tmp_path / "g"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "grid.json").write_text(json.dumps({path: [cli.json_value(v)
+                                                         for v in args[1:]]}))
+    with pytest.raises(ValueError) as refused:
+        get_task(task).check_sweep_paths(get_task(task).Config(),
+                                         cli.read_grid(folder / "grid.json"))
+    assert f"grid entry {path} cannot be swept" in str(refused.value)
+    assert str(refused.value) in err
+
+
+def test_a_flag_given_a_validation_span_gets_the_grid_file_route(calls, capsys):
+    """The check reads the config the other flags give: with --data.val-fraction 0.1 a
+    forecast grid may vary train.monitor, so the refusal names the grid.json route."""
+    assert cli.main(["sweep", "forecast", "--data.val-fraction", "0.1", "--train.monitor",
+                     "val_loss", "val_mae"]) == 2
+    err = capsys.readouterr().err
+    assert '{"train.monitor": ["val_loss", "val_mae"]}' in err and "cannot be swept" not in err
+
+
 def test_a_sweep_takes_an_optional_list_field_as_one_value(calls):
     """`--model.dilations 1 2` (a `tuple[int, ...] | None`) is one CNN's dilations, but
     the check for numbers given several values read only plain tuple annotations and

@@ -8,7 +8,7 @@ import tyro
 from fjax import cli
 from fjax.config import LossConfig, ModelConfig, SweepConfig, TrainConfig, from_json, to_json
 from fjax.tasks.forecast import Config, ForecastDataConfig, ForecastModelConfig
-from fjax.tasks.forecast.training import check_grid
+from fjax.tasks.forecast.training import check_sweep_paths
 
 
 def test_defaults_reproduce_the_tutorial():
@@ -138,4 +138,5 @@ def test_a_grid_over_the_epoch_choice_needs_a_validation_span(monkeypatch):
             forecast_run.run(two_origins, grid, progress=False)
     with_val = dataclasses.replace(two_origins, data=dataclasses.replace(
         two_origins.data, val_fraction=0.1))
-    check_grid(with_val, {"train.restore_best": [True, False], "train.min_delta": [0.0, 0.1]})
+    check_sweep_paths(with_val, {"train.restore_best": [True, False],
+                                 "train.min_delta": [0.0, 0.1]})

@@ -1,5 +1,7 @@
 """The three domains. Each task module defines `Config` (an `ExperimentConfig` whose
-defaults run the standard job) and `run(config, grid=None) -> Path` (the run folder)."""
+defaults run the standard job), `run(config, grid=None) -> Path` (the run folder) and
+`check_sweep_paths(config, grid)`, which refuses a grid field the run cannot vary (`run`
+calls it, and `fjax sweep` before it for a flag given several values)."""
 
 from __future__ import annotations
 

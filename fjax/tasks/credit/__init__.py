@@ -7,7 +7,7 @@ reason codes, calibration, cost-based decisions and stability.
 
 from fjax.tasks.credit.config import (Config, CreditDataConfig, CreditModelConfig,
                                       CreditTrainConfig, ScorecardConfig)
-from fjax.tasks.credit.run import run
+from fjax.tasks.credit.run import check_sweep_paths, run
 
 __all__ = ["Config", "CreditDataConfig", "CreditModelConfig", "CreditTrainConfig",
-           "ScorecardConfig", "run"]
+           "ScorecardConfig", "check_sweep_paths", "run"]

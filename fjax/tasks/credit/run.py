@@ -351,12 +351,18 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
     return notes
 
 
+def check_sweep_paths(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
+    """The fields a credit grid may vary: every task's sections, and the encodings (each
+    value encodes the data again). `fjax sweep` asks it of a flag given several values."""
+    check_grid_paths("credit", config, grid, varied=ENCODING_DATA)
+
+
 def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         progress: bool = True) -> Path:
     """Run the credit task; returns the run folder."""
     t_start = time.perf_counter()
     grid = {k: list(v) for k, v in (grid or {}).items()}
-    check_grid_paths("credit", config, grid, varied=ENCODING_DATA)
+    check_sweep_paths(config, grid)
     data = load(config)  # bad input fails before anything is written
     run_dir = default_run_dir(config, grid, OUTPUTS)
     sc = config.scorecard

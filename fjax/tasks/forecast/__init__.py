@@ -10,6 +10,7 @@ from fjax.tasks.forecast.config import (Config, EvaluationConfig, ForecastDataCo
                                         ForecastLossConfig, ForecastModelConfig,
                                         ForecastTrainConfig)
 from fjax.tasks.forecast.run import run
+from fjax.tasks.forecast.training import check_sweep_paths
 
 __all__ = ["Config", "EvaluationConfig", "ForecastDataConfig", "ForecastLossConfig",
-           "ForecastModelConfig", "ForecastTrainConfig", "run"]
+           "ForecastModelConfig", "ForecastTrainConfig", "check_sweep_paths", "run"]

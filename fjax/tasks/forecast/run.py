@@ -25,7 +25,7 @@ from fjax.tasks.forecast.members import (Candidate, assemble, candidates, choice
 from fjax.tasks.forecast.model_file import deployed, forecaster_bytes
 from fjax.tasks.forecast.report import (ahead_frame, forecast_frame, model_label,
                                         report_markdown)
-from fjax.tasks.forecast.training import apply_fn_of, check_grid, train
+from fjax.tasks.forecast.training import apply_fn_of, check_sweep_paths, train
 from fjax.tasks.frozen import MODEL_FILE
 from fjax.train.population import predict_members
 
@@ -69,7 +69,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
     `forecast.csv`, `ahead.csv` (the forecast after the last row), `report.md` and PNG
     plots to `config.run_dir`; returns the folder."""
     t0 = time.perf_counter()
-    check_grid(config, grid)
+    check_sweep_paths(config, grid)
     data = prepare(config.data, config.evaluation)
     run_dir = default_run_dir(config, grid, OUTPUTS)
     setup, results = train(config, data, grid, run_dir, progress)

@@ -35,7 +35,7 @@ from fjax.train.objective import output_dim, supervised_loss
 EPOCH_CHOICE = ("train.restore_best", "train.monitor", "train.mode", "train.min_delta")
 
 
-def check_grid(config: Config, grid: Mapping[str, Sequence[Any]] | None) -> None:
+def check_sweep_paths(config: Config, grid: Mapping[str, Sequence[Any]] | None) -> None:
     """Only model, loss, optimizer and loop fields may vary: members share the windows.
     Without a validation span nothing chooses an epoch, so the fields that do cannot vary."""
     why = ("this run has no validation span to choose epochs on (data.val_fraction=0): "
@@ -106,7 +106,7 @@ def setup(config: Config, data: ForecastData) -> Setup:
 def train(config: Config, data: ForecastData, grid: Mapping[str, Sequence[Any]] | None = None,
           run_dir: RunDir | None = None, progress: bool = True) -> tuple[Setup, list[GroupResult]]:
     """Every member of the grid x seeds x origins, one compiled population per group."""
-    check_grid(config, grid)
+    check_sweep_paths(config, grid)
     s = setup(config, data)
     loss_grid = [p for p in (grid or {}) if p.startswith("loss.")]
 

@@ -42,7 +42,8 @@ from fjax.tasks.fraud.training import (ModelRun, crossfit_errors, fit_periods, p
                                        score_rows, with_anomaly_feature)
 from fjax.tasks.frozen import MODEL_FILE
 
-__all__ = ["Config", "FraudDataConfig", "FraudModelConfig", "FraudTrainConfig", "run"]
+__all__ = ["Config", "FraudDataConfig", "FraudModelConfig", "FraudTrainConfig",
+           "check_sweep_paths", "run"]
 
 UNSUPERVISED = ("rule", "autoencoder")   # models that need no fraud in a training week
 
@@ -92,14 +93,21 @@ def _check_plain_train(config: Config) -> None:
                 f"validation weeks, or leave it out (default {default!r})")
 
 
+def check_sweep_paths(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
+    """The fields a fraud grid may vary: every task's sections but the epoch-selection
+    ones the validation search reads once. `fjax sweep` asks it of a flag given several
+    values."""
+    check_grid_paths("fraud", config, grid, unread={"train.restore_best": RESTORE_UNREAD,
+                                                    "train.monitor": MONITOR_UNREAD,
+                                                    "train.mode": MONITOR_UNREAD})
+
+
 def _check_grid(config: Config, grid: Mapping[str, Sequence[Any]]) -> None:
     """Reject settings a plain run would ignore, and swept values that cannot change the
     model being trained."""
     if not grid:
         _check_plain_train(config)
-    check_grid_paths("fraud", config, grid, unread={"train.restore_best": RESTORE_UNREAD,
-                                                    "train.monitor": MONITOR_UNREAD,
-                                                    "train.mode": MONITOR_UNREAD})
+    check_sweep_paths(config, grid)
     _check_kind_grid(config, grid)
     _check_loss_read(config, grid)
     _check_loss_monitor(config, grid)
