@@ -282,6 +282,34 @@ def test_a_negative_rate_in_the_optimizer_state_is_refused_before_training():
         assert np.ravel(history[-1]["loss"])[0] < np.ravel(history[0]["loss"])[0]
 
 
+def test_an_own_optimizers_bad_values_are_refused_before_the_initialiser(monkeypatch):
+    """A negative rate an optax optimizer of one's own was built with (alone, beside a
+    grid over another of its values, or nested in a chain) was refused only once the
+    population's initialiser had compiled and run, seconds for an LSTM; a grid's own
+    values were refused before it already. Neither waits for it now, and a grid value
+    still replaces the optimizer's own (the last case trains)."""
+    import fjax.train.population as population
+    started, initialise = [], population.init_population
+    monkeypatch.setattr(population, "init_population",
+                        lambda *args: started.append(1) or initialise(*args))
+    own = optax.inject_hyperparams(optax.adamw)
+    nested = optax.chain(optax.clip(1.0), own(learning_rate=1e-3, weight_decay=-0.5))
+    for tx, hparams, match in [
+            (own(learning_rate=1e-3), {"learning_rate": [1e-3, -1e-3]},
+             r"hparams\['learning_rate'\] holds -0.001"),
+            (own(learning_rate=-1e-3), {},
+             r"state's hyperparams\['learning_rate'\] holds -0.001"),
+            (own(learning_rate=-1e-3), {"b1": [0.8, 0.9]}, r"\['learning_rate'\] holds -0.001"),
+            (nested, {}, r"\['weight_decay'\] holds -0.5; it must be >= 0")]:
+        with pytest.raises(ValueError, match=match):
+            train_population(LOSS, INIT, DATA, optim=tx, train=CFG, hparams=hparams,
+                             seeds=[0, 1], callbacks=())
+    assert started == []
+    train_population(LOSS, INIT, DATA, optim=own(learning_rate=-1e-3), train=CFG,
+                     hparams={"learning_rate": [1e-2]}, callbacks=())
+    assert started == [1]
+
+
 def test_a_vmapped_step_of_ones_own_takes_traced_rates_which_cannot_be_checked():
     """Under the caller's own vmap the rates are traced and have no value to check, so
     they pass as before; a negative one steps up the gradient (the hand-computed plain SGD

@@ -35,7 +35,7 @@ from fjax.config import OptimConfig, TrainConfig, metric_mode
 from fjax.data.checks import check_count, check_type, check_weights
 from fjax.data.splits import Folds
 from fjax.optim import (HYPERPARAMS, SCHEDULE_STEPS, SPANS_RUN, build_optimizer, check_injected,
-                        optimizer_settings, schedule_shape)
+                        optimizer_settings, schedule_shape, set_hyperparams)
 from fjax.runtime import to_device, write_atomic
 from fjax.train.callbacks import Callback, ProgressBar
 from fjax.train.epoch import num_batches
@@ -338,8 +338,6 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
     loss_hp = {k: columns[k] for k in loss_names}
     loop = init_population(init_fn, tx, to_device(members["seed"].to_numpy(np.uint32)),
                            {**{k: columns[k] for k in optimizer_names}, **member_steps})
-    check_injected(loop.train.opt_state, "train_population's optim: the optimizer state's "
-                   "hyperparams")   # an own optax optimizer's values, outside the grid
     group_size = int(np.prod([len(v) for v in hparams.values()])) if hparams else 1
     group_fold, group_seed, seed_rngs = member_groups(members, group_size, loop)
     initial_loss = member_starts(loss_fn, loop.train, data, base_weights, members, loss_names)
@@ -417,9 +415,18 @@ def grid_owners(hparams: Mapping[str, Sequence[float]],
                 optim: OptimConfig | optax.GradientTransformation, init_fn: InitFn,
                 loss_fn: Callable) -> tuple[list[str], list[str]]:
     """(the grid keys the optimizer takes, those that go to the loss), each checked: the
-    optimizer's values by `check_optimizer_values`, the loss's keys by its `check_hparams`."""
+    optimizer's values by `check_optimizer_values`, the loss's keys by its `check_hparams`,
+    and an optax optimizer of one's own by `check_injected` on a member's state: its own
+    values where the grid sets none (a negative rate it was built with). All before the
+    population's initialiser compiles (seconds for an LSTM), which would hold them too."""
     check_optimizer_values(optim, hparams)
-    injected = optimizer_keys(optim, init_fn)
+    state = None if isinstance(optim, OptimConfig) else own_optimizer_state(optim, init_fn)
+    own = getattr(state, "hyperparams", None) or {}
+    injected = tuple(dict.fromkeys([*HYPERPARAMS, *own]))
+    if state is not None:
+        first = {k: hparams[k][0] for k in hparams if k in injected}
+        check_injected(set_hyperparams(state, first) if first else state,
+                       "train_population's optim: the optimizer state's hyperparams")
     loss_names = [k for k in hparams if k not in injected]
     if hasattr(loss_fn, "check_hparams"):
         loss_fn.check_hparams({k: hparams[k] for k in loss_names})
@@ -444,16 +451,12 @@ def takes_hparams(loss_fn: Callable) -> bool:
     return any(p.name == "hparams" or p.kind is p.VAR_KEYWORD for p in params)
 
 
-def optimizer_keys(optim: OptimConfig | optax.GradientTransformation,
-                   init_fn: InitFn) -> tuple[str, ...]:
-    """The grid keys that go to the optimizer: fjax's (`HYPERPARAMS`), and for an optax
-    transformation of your own every hyperparameter it injects (b1, eps, ...), read
-    from its state's shapes."""
-    if isinstance(optim, OptimConfig):
-        return HYPERPARAMS
-    params = jax.eval_shape(init_fn, jax.random.PRNGKey(0))
-    injected = getattr(jax.eval_shape(optim.init, params), "hyperparams", None)
-    return tuple(dict.fromkeys([*HYPERPARAMS, *(injected or {})]))
+def own_optimizer_state(optim: optax.GradientTransformation, init_fn: InitFn):
+    """An optax optimizer's state on one member's zero parameters (their shapes from
+    `init_fn`, traced, not run): the hyperparameters it injects (b1, eps, ...) and their
+    values, without compiling anything."""
+    shapes = jax.eval_shape(init_fn, jax.random.PRNGKey(0))
+    return optim.init(jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes))
 
 
 def member_data(loss_fn: Callable, data: dict, folds: Folds | None, val_data: dict | None
