@@ -2,6 +2,7 @@
 days of a transactions file without training, exactly as the run scored them, and refuses
 what it cannot score."""
 
+import dataclasses
 import json
 import re
 import shutil
@@ -14,11 +15,13 @@ from fjax import cli
 from fjax.data.fraud_simulator import simulate
 from fjax.datasets import read_csv
 from fjax.tasks.fraud.frozen import ScoreConfig, score
-from fjax.tasks.fraud.model_file import read_model
+from fjax.tasks.fraud.model_file import model_bytes, read_model
 from fjax.tasks.frozen import MODEL_FILE
 
 TINY = ["--data.train-start", "None", "--data.top-k", "20", "--train.epochs", "2",
         "--train.batch-size", "256", "--cv", "2"]
+# Test periods 14 days apart: the last one's FPR thresholds are set in advance on the first's.
+APART = ["--data.step-days", "14"]
 RENAMED = {"TX_AMOUNT": "amount_eur", "CUSTOMER_ID": "card"}
 
 
@@ -33,7 +36,7 @@ def logistic_run(tmp_path_factory):
     out = folder / "run"
     assert cli.main(["run", "fraud", "--out", str(out), "--data.path", str(folder / "all.csv"),
                      "--data.amount-column", "amount_eur", "--data.customer-column", "card",
-                     "--model", "logistic", "--compare", "rule", *TINY]) == 0
+                     "--model", "logistic", "--compare", "rule", *TINY, *APART]) == 0
     return out, read_csv(folder / "all.csv")
 
 
@@ -89,6 +92,59 @@ def test_scoring_the_last_test_week_reproduces_the_runs_scores(logistic_run, tmp
     facts = json.loads((out / "score.json").read_text())
     assert facts["model"] == "logistic" and facts["period"] == period["period"]
     assert "not retrained" in (out / "report.md").read_text()
+
+
+def test_an_operating_point_set_in_advance_chosen_at_scoring_time(logistic_run, tmp_path):
+    """--target alerts at another threshold the run set in advance for the deployed model
+    (thresholds.csv's row for its seed and period, set on an earlier test week's labels,
+    not on the days scored): on the run's last test week it flags the share of legitimate
+    transactions thresholds.csv measured, and it is the lowest threshold flagging at most
+    1% of the source week's legitimate transactions (scikit-learn's ROC corners)."""
+    from sklearn.metrics import roc_curve
+    run, frame = logistic_run
+    last, period = last_period(run)
+    thresholds = read_csv(run / "thresholds.csv")
+    row = thresholds[(thresholds["model"] == "logistic") & (thresholds["seed"] == 0)
+                     & (thresholds["period"] == period["period"])
+                     & (thresholds["target"] == "FPR 1%")
+                     & (thresholds["set_on"] == "in advance")].iloc[0]
+    assert row["set_on_stage"] == "test" and row["set_on_period"] < period["period"]
+    scores = read_csv(run / "scores.csv.gz")
+    source = scores[(scores["period"] == row["set_on_period"]) & (scores["seed"] == 0)]
+    fpr, _, cut = roc_curve(source["fraud"], source["logit"], drop_intermediate=False)
+    assert row["threshold"] == cut[fpr <= 0.01].min()
+    frame = window(frame, period["test_start"], period["test_end"])
+    frame.to_csv(tmp_path / "tx.csv", index=False)
+    out = score(ScoreConfig(run=str(run), data=str(tmp_path / "tx.csv"), days=7,
+                            out=str(tmp_path / "scored"), target="FPR 1%"))
+    new = read_csv(out / "scores.csv")
+    alert = (new["logit"] >= row["threshold"]) & (new["known_compromised"] == 0)
+    np.testing.assert_array_equal(new["alert"].to_numpy(), alert.astype(int).to_numpy())
+    both = last.merge(new, on="transaction_id")
+    legit = both["fraud"] == 0
+    assert (both["alert"][legit] == 1).mean() == pytest.approx(row["fpr"], abs=1e-12)
+    facts = json.loads((out / "score.json").read_text())
+    assert facts["target"] == "FPR 1%" and facts["threshold"] == row["threshold"]
+    assert "FPR 1%" in (out / "report.md").read_text()
+    with pytest.raises(ValueError, match="'FPR 5%'.*FPR 1%"):
+        score(ScoreConfig(run=str(run), data=str(tmp_path / "tx.csv"), days=7,
+                          out=str(tmp_path / "other"), target="FPR 5%"))
+    # A model file saved before operating points: its alert budget only.
+    old = tmp_path / "old_run"
+    shutil.copytree(run, old)
+    (old / MODEL_FILE).write_bytes(model_bytes(dataclasses.replace(
+        read_model(run / MODEL_FILE), operating_points={})))
+    budget = score(ScoreConfig(run=str(old), data=str(tmp_path / "tx.csv"), days=7,
+                               out=str(tmp_path / "budget")))
+    assert read_csv(budget / "scores.csv")["alert"].sum() / 7 == pytest.approx(
+        thresholds[(thresholds["model"] == "logistic") & (thresholds["seed"] == 0)
+                   & (thresholds["period"] == period["period"])
+                   & (thresholds["target"] == "20 alerts a day")
+                   & (thresholds["set_on"] == "in advance")]["alerts_per_day"].iloc[0],
+        abs=1e-12)
+    with pytest.raises(ValueError, match="it set: none"):
+        score(ScoreConfig(run=str(old), data=str(tmp_path / "tx.csv"), days=7,
+                          out=str(tmp_path / "other"), target="FPR 1%"))
 
 
 def test_the_scores_psi_against_the_training_weeks_scores(logistic_run, tmp_path):

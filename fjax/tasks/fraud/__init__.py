@@ -32,8 +32,9 @@ from fjax.tasks.experiment import (check_grid_paths, check_loss_grid, check_mode
 from fjax.tasks.fraud.config import (MODELS, SEQUENCE_KINDS, TRAINED_KINDS, Config, FraudDataConfig,
                                      FraudModelConfig, FraudTrainConfig)
 from fjax.tasks.fraud.dataset import FraudData, prepare
-from fjax.tasks.fraud.evaluation import (budget_target, evaluate, optimum_rows, rule_scores,
-                                        scores_frame, threshold_rows)
+from fjax.tasks.fraud.evaluation import (budget_target, evaluate, operating_point,
+                                        optimum_rows, rule_scores, scores_frame,
+                                        threshold_rows)
 from fjax.tasks.fraud.model_file import SavedModel, model_bytes
 from fjax.tasks.fraud.presets import CROSSFIT_FOLDS, preset
 from fjax.tasks.fraud.report import (SIZE_COLUMNS, ModelResult, immature_labels_note,
@@ -249,7 +250,7 @@ def _result(name: str, data: FraudData, stack, members, scores, logits: bool,
 def deployable(config: Config, data: FraudData, run: ModelRun,
                result: ModelResult) -> SavedModel:
     """The run's own model as trained on the last test period (first seed), with its
-    training week's scaler and encoder, the alert threshold the run set for it in
+    training week's scaler and encoder, the alert thresholds the run set for it in
     advance (see `model_file` for why this one), and its scores of its training week."""
     members = run.members.reset_index(drop=True)
     period, seed = int(members["fold"].max()), int(members["seed"].min())
@@ -257,8 +258,9 @@ def deployable(config: Config, data: FraudData, run: ModelRun,
     rows = result.thresholds
     if len(rows):
         rows = rows[(rows["seed"] == seed) & (rows["period"] == period)
-                    & (rows["target"] == budget_target(config.data.top_k))
                     & (rows["set_on"] == "in advance")]
+    points = {row["target"]: operating_point(row) for _, row in rows.iterrows()}
+    budget = points.get(budget_target(config.data.top_k))
     encoders = data.encoders("test")
     stack = data.stack("test", sequence=run.config.model.kind in SEQUENCE_KINDS)
     train = np.nonzero(stack.folds.train[period] > 0)[0]
@@ -267,9 +269,10 @@ def deployable(config: Config, data: FraudData, run: ModelRun,
                       names=tuple(data.names), scaler=data.scalers("test")[period],
                       encoder=encoders[period] if encoders else None,
                       params=params,
-                      threshold=float(rows["threshold"].iloc[0]) if len(rows) else None,
+                      threshold=None if budget is None else float(budget["threshold"]),
                       train_scores=score_rows(run.score, params,
-                                              stack.data["x"], train))
+                                              stack.data["x"], train),
+                      operating_points=points)
 
 
 def _fit(name: str, config: Config, data: FraudData, grid: Mapping, runs: dict,

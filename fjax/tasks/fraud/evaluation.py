@@ -145,6 +145,15 @@ def threshold_rows(name: str, tx: Transactions, stack: SplitStack, members: pd.D
 THRESHOLD_METRICS = ("fpr", "recall", "precision", "alerts_per_day")
 
 
+def operating_point(row: pd.Series) -> dict:
+    """What model.msgpack keeps of a thresholds.csv row set in advance for the deployed
+    model: the threshold (inf: flag nothing), its source, and what it did on that test
+    week (`THRESHOLD_METRICS`, None where undefined)."""
+    return {"threshold": float(row["threshold"]), "set_on_stage": str(row["set_on_stage"]),
+            "set_on_period": int(row["set_on_period"]),
+            **{m: None if pd.isna(row[m]) else float(row[m]) for m in THRESHOLD_METRICS}}
+
+
 def common_periods(table: pd.DataFrame) -> dict[str, set[int]]:
     """Target -> the test periods every model with a threshold for it has one for: only a
     sweep's own model has validation scores to set its first periods' FPR thresholds on."""

@@ -41,6 +41,7 @@ from fjax.stability import psi, psi_chance, psi_verdict
 from fjax.tasks.experiment import setup_lines, warned_setup_changes
 from fjax.tasks.fraud.config import SEQUENCE_KINDS, FraudDataConfig
 from fjax.tasks.fraud.dataset import with_user_columns
+from fjax.tasks.fraud.evaluation import budget_target
 from fjax.tasks.fraud.model_file import SavedModel, read_model
 from fjax.tasks.fraud.training import make_trainable, score_rows
 from fjax.tasks.frozen import MODEL_FILE, model_path, out_folder, rerun_command, sha256
@@ -62,6 +63,28 @@ class ScoreConfig:
     """The file's last `days` days are scored; the earlier ones are their history."""
     out: str | None = None
     """Where to write the scores; default: the run's folder name + _scored beside it."""
+    target: str | None = None
+    """The operating point: the target of a threshold the run set in advance for the
+    model (thresholds.csv, e.g. "FPR 0.1%"; set on earlier labelled weeks, never on the
+    days scored); None: its alert budget (data.top_k alerts a day)."""
+
+
+def operating_point(model: SavedModel, target: str | None) -> tuple[str, dict | None]:
+    """The target and its saved threshold (with its source and what it did on the run's
+    last test week); the alert budget's where `target` is None (None where the run set
+    none). A target the run set no threshold for is refused, naming those it set."""
+    budget = budget_target(model.config.data.top_k)
+    if target is None:
+        point = model.operating_points.get(budget)
+        if point is None and model.threshold is not None:    # a file saved before them
+            point = {"threshold": model.threshold}
+        return budget, point
+    if target not in model.operating_points:
+        have = ", ".join(repr(t) for t in model.operating_points) or "none"
+        raise ValueError(f"--target {target!r} is not a threshold the run set in advance for "
+                         f"its deployed model; it set: {have} (thresholds.csv's 'in advance' "
+                         "rows of its last period)")
+    return target, model.operating_points[target]
 
 
 def saved_model(run: Path) -> SavedModel:
@@ -187,12 +210,12 @@ def known_compromised(tx: Transactions, first: int, cfg: FraudDataConfig) -> np.
     return assessment_mask(tx.day, tx.customer, tx.fraud, period, len(tx.customer_ids))[1]
 
 
-def scores_table(model: SavedModel, tx: Transactions, first: int,
-                 raw: np.ndarray) -> pd.DataFrame:
+def scores_table(model: SavedModel, tx: Transactions, first: int, raw: np.ndarray,
+                 threshold: float | None) -> pd.DataFrame:
     """scores.csv: per transaction scored its id, date, card, terminal and score (as
     the run's scores.csv.gz: probability and logit, or reconstruction error), whether its
-    card is `known_compromised`, and whether it is alerted at the run's threshold (a
-    known card's rows are not). `raw`: the scores of the rows from day `first` on."""
+    card is `known_compromised`, and whether it is alerted at `threshold` (a known
+    card's rows are not). `raw`: the scores of the rows from day `first` on."""
     rows = np.nonzero(tx.day >= first)[0]
     known = known_compromised(tx, first, model.config.data)[rows]
     logits = model.model_config.model.kind != "autoencoder"
@@ -203,17 +226,24 @@ def scores_table(model: SavedModel, tx: Transactions, first: int,
                         "score": expit(raw) if logits else raw,
                         **({"logit": raw} if logits else {}),
                         "known_compromised": known.astype(np.int8)})
-    if model.threshold is not None:
-        out["alert"] = ((raw >= model.threshold) & ~known).astype(np.int8)
+    if threshold is not None:
+        out["alert"] = ((raw >= threshold) & ~known).astype(np.int8)
     return out
 
 
 def score_note(facts: dict, table: pd.DataFrame) -> str:
     """report.md: what was scored, with what, and the alerts."""
-    alerts = ("- Alerts: none set (the run had no alert budget threshold for this model)."
-              if facts["threshold"] is None else
+    point = facts["operating_point"] or {}
+    measured = [text.format(point[key]) for key, text in (
+        ("fpr", "flagged {:.3%} of the legitimate transactions"), ("recall", "recall {:.3f}"),
+        ("alerts_per_day", "{:.1f} alerts a day")) if point.get(key) is not None]
+    measured = f"; on the run's last test week: {', '.join(measured)}" if measured else ""
+    source = ("" if "set_on_stage" not in point else
+              f" on {point['set_on_stage']} period {point['set_on_period']}'s scores")
+    alerts = (f"- Alerts: none set (the run had no threshold for {facts['target']} for this "
+              "model)." if facts["threshold"] is None else
               f"- Alerts: {facts['alerts']} at the run's threshold {facts['threshold']:.6g} "
-              f"(set in advance for {facts['top_k']} alerts a day), by day: "
+              f"(set in advance for {facts['target']}{source}{measured}), by day: "
               + ", ".join(f"{d} {n}" for d, n in facts["alerts_by_day"].items()) + ".")
     return "\n".join([
         "# Transactions scored with a saved fraud model", "",
@@ -246,12 +276,14 @@ def score(cfg: ScoreConfig) -> Path:
     first = check_days(tx, blank, cfg.days, data, cfg.data)
     history = sequences(tx, model)
     check_sequences(tx, first, model, history, cfg.data)
+    target, point = operating_point(model, cfg.target)
+    threshold = None if point is None else point["threshold"]
     out = out_folder(cfg.out, run)   # bad input fails before anything is written
     scored = tx.day >= first
     x = features(model, tx, scored, history)
     score_fn = make_trainable(model.model_config, x, None)[1]
     raw = score_rows(score_fn, model.params, x, np.arange(len(x)))
-    table = scores_table(model, tx, first, raw)
+    table = scores_table(model, tx, first, raw, threshold)
     facts = {"run": str(run), "model_file": str(run / MODEL_FILE),
              "model_sha256": sha256(run / MODEL_FILE),
              "model": model.model_config.model.kind, "period": model.period,
@@ -260,7 +292,8 @@ def score(cfg: ScoreConfig) -> Path:
              "last_day": str(tx.date_of(tx.n_days - 1).date()),
              "scored": int(scored.sum()), "history_tx": int((~scored).sum()),
              "known_compromised": int(table["known_compromised"].sum()),
-             "threshold": model.threshold, "top_k": data.top_k,
+             "target": target, "threshold": threshold, "operating_point": point,
+             "top_k": data.top_k,
              "alerts": int(table["alert"].sum()) if "alert" in table else None,
              "alerts_by_day": ({d: int(n) for d, n in table.groupby("date")["alert"].sum()
                                 .items()} if "alert" in table else {}),

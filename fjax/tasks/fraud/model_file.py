@@ -13,16 +13,19 @@ The file holds that member's parameters, the run's config (feature settings: del
 history, user columns, column names, scaler kind) and the config it trained with, the
 scaler fitted on its training week, the one-hot encoder of its user categories (if any),
 the feature names, and the alert threshold the run set for it in advance on its delay
-week's scores (`data.top_k` alerts a day; None where the run set none), and its raw scores
-of its training week's transactions, the reference `fjax score fraud`'s PSI compares the
-new scores with (format version 2; version 1 files held none). One msgpack file
+week's scores (`data.top_k` alerts a day; None where the run set none), the other
+operating points the run set for it in advance (thresholds.csv's rows of its seed and
+period: each target's threshold, its source and what it did on that test week; a file
+saved before them holds only the budget's), and its raw scores of its training week's
+transactions, the reference `fjax score fraud`'s PSI compares the new scores with
+(format version 2; version 1 files held none). One msgpack file
 (`flax.serialization`), written atomically; configs and encoder are JSON inside it.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +57,8 @@ class SavedModel:
     params: Any                 # one member's parameters (numpy tree)
     threshold: float | None     # alert where the raw score >= threshold (None: no budget)
     train_scores: np.ndarray    # f64[n] its raw scores of its training week's transactions
+    operating_points: dict = field(default_factory=dict)   # target -> its thresholds.csv
+    # row set in advance: threshold, set_on_stage, set_on_period, fpr, recall, ...
 
 
 def category_schema(columns) -> TableSchema:
@@ -74,6 +79,7 @@ def model_bytes(model: SavedModel) -> bytes:
         "params": jax.tree.map(np.asarray, model.params),
         "threshold": "" if model.threshold is None else repr(float(model.threshold)),
         "train_scores": np.asarray(model.train_scores, np.float64),
+        "operating_points": json.dumps(model.operating_points),
     })
 
 
@@ -91,4 +97,5 @@ def read_model(path: Path) -> SavedModel:
                       scaler=Scaler.from_dict(json.loads(saved["scaler"])), encoder=encoder,
                       params=saved["params"],
                       threshold=float(saved["threshold"]) if saved["threshold"] else None,
-                      train_scores=np.asarray(saved["train_scores"]))
+                      train_scores=np.asarray(saved["train_scores"]),
+                      operating_points=json.loads(saved.get("operating_points", "{}")))
