@@ -94,6 +94,35 @@ def test_scoring_the_last_test_week_reproduces_the_runs_scores(logistic_run, tmp
     assert "not retrained" in (out / "report.md").read_text()
 
 
+def test_scoring_the_end_of_the_last_test_week_blocks_the_cards_the_run_blocked(
+        logistic_run, tmp_path):
+    """Scoring the last 3 days of the run's last test week marks known compromised the
+    rows of cards with a fraud labelled since the deployed model's training week began
+    (to delay_days + 1 days before the row), as the handbook's get_train_test_set (pandas,
+    by hand) and the run removed them, not only those since 14 days before the first day
+    scored: those others' cards were blocked in the run, yet drew alerts."""
+    run, frame = logistic_run
+    last, period = last_period(run)
+    first = pd.Timestamp(period["test_end"]) - pd.Timedelta(days=2)
+    out = score_file(run, window(frame, first, period["test_end"]), tmp_path, days=3)
+    new = read_csv(out / "scores.csv")
+    day = pd.to_datetime(frame["TX_DATETIME"]).dt.normalize()
+    start = pd.Timestamp(period["train_start"])
+    known = set()
+    for d in pd.date_range(start, first - pd.Timedelta(days=8)):   # labelled by `first`
+        known |= set(frame["card"][(day == d) & (frame["TX_FRAUD"] == 1)])
+    blocked = set()
+    for d in pd.date_range(first, period["test_end"]):
+        known |= set(frame["card"][(day == d - pd.Timedelta(days=8))
+                                   & (frame["TX_FRAUD"] == 1)])
+        rows = (day == d) & frame["card"].isin(known)
+        blocked |= set(frame["TRANSACTION_ID"][rows])
+    assert set(new["transaction_id"][new["known_compromised"] == 1]) == blocked
+    kept = last[pd.to_datetime(last["date"]) >= first]
+    assert set(new["transaction_id"][new["known_compromised"] == 0]) == set(
+        kept["transaction_id"])
+
+
 def test_an_operating_point_set_in_advance_chosen_at_scoring_time(logistic_run, tmp_path):
     """--target alerts at another threshold the run set in advance for the deployed model
     (thresholds.csv's row for its seed and period, set on an earlier test week's labels,

@@ -272,7 +272,8 @@ def deployable(config: Config, data: FraudData, run: ModelRun,
                       threshold=None if budget is None else float(budget["threshold"]),
                       train_scores=score_rows(run.score, params,
                                               stack.data["x"], train),
-                      operating_points=points)
+                      operating_points=points,
+                      train_start=str(data.tx.date_of(data.periods[period].train_start).date()))
 
 
 def _fit(name: str, config: Config, data: FraudData, grid: Mapping, runs: dict,

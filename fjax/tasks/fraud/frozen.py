@@ -204,15 +204,19 @@ def features(model: SavedModel, tx: Transactions, scored: np.ndarray,
     return stack.data["x"]
 
 
-def known_compromised(tx: Transactions, first: int, cfg: FraudDataConfig) -> np.ndarray:
+def known_compromised(tx: Transactions, first: int, cfg: FraudDataConfig,
+                      train_start: str | None = None) -> np.ndarray:
     """bool[n]: the row's card is known compromised on its day, by the run's protocol
     (`fraud_protocol.assessment_mask`, whose look-back starts at the training week): a
-    fraud labelled from `cfg.train_days` + `cfg.delay_days` days before `first` (the
-    first day scored) to `delay_days` + 1 days before the row. The run's test weeks left
-    such rows out (their card is blocked already), and its alert budget was set and
-    measured without them."""
-    period = Period(first - cfg.delay_days - cfg.train_days, cfg.train_days, cfg.delay_days,
-                    tx.n_days - first)
+    fraud labelled from the deployed model's training week's first day `train_start`
+    (or `cfg.train_days` + `cfg.delay_days` days before `first`, the first day scored,
+    where that is earlier or the model file does not say) to `delay_days` + 1 days before
+    the row. The run's test weeks left such rows out (their card is blocked already),
+    and its alert budget was set and measured without them."""
+    start = first - cfg.delay_days - cfg.train_days
+    if train_start is not None:
+        start = min(start, tx.day_of(train_start))
+    period = Period(start, first - cfg.delay_days - start, cfg.delay_days, tx.n_days - first)
     return assessment_mask(tx.day, tx.customer, tx.fraud, period, len(tx.customer_ids))[1]
 
 
@@ -223,7 +227,7 @@ def scores_table(model: SavedModel, tx: Transactions, first: int, raw: np.ndarra
     card is `known_compromised`, and whether it is alerted at `threshold` (a known
     card's rows are not). `raw`: the scores of the rows from day `first` on."""
     rows = np.nonzero(tx.day >= first)[0]
-    known = known_compromised(tx, first, model.config.data)[rows]
+    known = known_compromised(tx, first, model.config.data, model.train_start)[rows]
     logits = model.model_config.model.kind != "autoencoder"
     out = pd.DataFrame({"transaction_id": tx.transaction_id[rows],
                         "date": tx.date_texts(tx.day[rows]),
@@ -260,8 +264,9 @@ def score_note(facts: dict, table: pd.DataFrame) -> str:
         f"{facts['last_day']}, from `{facts['data']}` (SHA-256 {facts['data_sha256'][:12]}"
         f"...), whose {facts['history_tx']} earlier transactions are their features' history. "
         f"{facts['known_compromised']} of those scored are by cards known compromised (a "
-        "fraud labelled since the training week's start, at least data.delay_days + 1 days "
-        "before, as the run's test weeks left out), which raise no alert.",
+        "fraud labelled since the model's training week's start, at least "
+        "data.delay_days + 1 days before, as the run's test weeks left out), which raise no "
+        "alert.",
         alerts,
         f"- Stability: PSI of the scores against the model's training week's "
         f"{facts['psi_vs_training']:.3f}; "

@@ -16,7 +16,8 @@ the feature names, and the alert threshold the run set for it in advance on its 
 week's scores (`data.top_k` alerts a day; None where the run set none), the other
 operating points the run set for it in advance (thresholds.csv's rows of its seed and
 period: each target's threshold, its source and what it did on that test week; a file
-saved before them holds only the budget's), and its raw scores of its training week's
+saved before them holds only the budget's), its training week's first day, and its raw
+scores of its training week's
 transactions, the reference `fjax score fraud`'s PSI compares the new scores with
 (format version 2; version 1 files held none). One msgpack file
 (`flax.serialization`), written atomically; configs and encoder are JSON inside it.
@@ -59,6 +60,8 @@ class SavedModel:
     train_scores: np.ndarray    # f64[n] its raw scores of its training week's transactions
     operating_points: dict = field(default_factory=dict)   # target -> its thresholds.csv
     # row set in advance: threshold, set_on_stage, set_on_period, fpr, recall, ...
+    train_start: str | None = None   # its training week's first day (YYYY-MM-DD), where
+    # `fjax score fraud`'s known compromised cards are counted from (None: older files)
 
 
 def category_schema(columns) -> TableSchema:
@@ -80,6 +83,7 @@ def model_bytes(model: SavedModel) -> bytes:
         "threshold": "" if model.threshold is None else repr(float(model.threshold)),
         "train_scores": np.asarray(model.train_scores, np.float64),
         "operating_points": json.dumps(model.operating_points),
+        "train_start": model.train_start or "",
     })
 
 
@@ -98,4 +102,5 @@ def read_model(path: Path) -> SavedModel:
                       params=saved["params"],
                       threshold=float(saved["threshold"]) if saved["threshold"] else None,
                       train_scores=np.asarray(saved["train_scores"]),
-                      operating_points=json.loads(saved.get("operating_points", "{}")))
+                      operating_points=json.loads(saved.get("operating_points", "{}")),
+                      train_start=saved.get("train_start") or None)
