@@ -3,6 +3,7 @@ everything the model is chosen and fitted on, and scored once."""
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,10 @@ def loan_book(tmp_path, name="loans.csv", **changes):
 
 
 def config(path, **data):
+    """A small run of the file at `path`, written beside it (not in the shared runs/credit,
+    which parallel test workers would replace under each other)."""
     return Config(data=CreditDataConfig(path=str(path), date_column="applied", **data),
+                  out=str(Path(path).parent / "run"),
                   sweep=Config().sweep.__class__(folds=3),
                   train=TrainConfig(epochs=3, batch_size=64, restore_best=False))
 
