@@ -176,31 +176,6 @@ def test_an_operating_point_set_in_advance_chosen_at_scoring_time(logistic_run, 
                           out=str(tmp_path / "other"), target="FPR 1%"))
 
 
-def test_blank_labels_are_found_by_id_in_linear_time():
-    """The rows whose label was blank are found among the file's ids by hashing (a Python
-    set's answer): np.isin compared every id with every blank one, n x m comparisons of
-    text ids (130 s for the last week's 27,000 blank labels of 390,000 transactions),
-    the comparisons counted here."""
-    from fjax.tasks.fraud.frozen import blank_rows
-
-    class Counted(str):
-        calls = 0
-
-        def __eq__(self, other):
-            Counted.calls += 1
-            return str.__eq__(self, other)
-
-        __hash__ = str.__hash__
-
-    ids = np.array([Counted(f"T{i}") for i in range(3000)], dtype=object)
-    blank = np.random.default_rng(0).permutation(ids)[:1000]
-    got = blank_rows(ids, blank)
-    np.testing.assert_array_equal(got, [i in set(blank) for i in ids])
-    Counted.calls = 0
-    blank_rows(ids, blank)
-    assert Counted.calls <= 10 * (len(ids) + len(blank))
-
-
 def test_the_scores_psi_against_the_training_weeks_scores(logistic_run, tmp_path):
     """`fjax score fraud` reported no drift; the model file now holds the deployed model's
     raw scores of its training week (the same logits `fjax score fraud` gives that week's

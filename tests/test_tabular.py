@@ -745,3 +745,31 @@ def test_woe_bin_labels_bin_a_value_as_the_model_does():
     probe = np.concatenate([x, w.edges, np.nextafter(w.edges, -np.inf)])
     by_label = np.searchsorted(np.array(lower[1:]), probe, side="right")
     np.testing.assert_array_equal(by_label, w.bin_of(probe))
+
+
+def test_among_hashes_values_and_finds_no_missing_one():
+    """`found_in` (the fraud score's blank labels by id, credit's later applicants seen
+    earlier, unseen WOE categories) answers as a Python set does, by hashing: np.isin
+    compared text values pair by pair (130 s for a week's 27,000 blank labels among
+    390,000 transactions), the comparisons counted here. A missing value is in no pool,
+    not even one holding a missing value."""
+    from fjax.data.columns import found_in
+
+    class Counted(str):
+        calls = 0
+
+        def __eq__(self, other):
+            Counted.calls += 1
+            return str.__eq__(self, other)
+
+        __hash__ = str.__hash__
+
+    ids = np.array([Counted(f"T{i}") for i in range(3000)], dtype=object)
+    pool = np.random.default_rng(0).permutation(ids)[:1000]
+    np.testing.assert_array_equal(found_in(ids, pool), [i in set(pool) for i in ids])
+    Counted.calls = 0
+    found_in(ids, pool)
+    assert Counted.calls <= 10 * (len(ids) + len(pool))
+    values = np.array(["a", None, np.nan, "b"], dtype=object)
+    np.testing.assert_array_equal(found_in(values, ["a", None, np.nan]),
+                                  [True, False, False, False])

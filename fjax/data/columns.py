@@ -45,6 +45,12 @@ def listed(values: Sequence, limit: int = 5) -> str:
     return shown + (f", ... ({len(values) - limit} more)" if len(values) > limit else "")
 
 
+def found_in(values: Sequence, pool: Sequence) -> np.ndarray:
+    """bool[n]: which of `values` are in `pool`, by hashing (np.isin compares text values
+    pair by pair: 32 s for 30,000 ids among 100,000); a missing value is in no pool."""
+    return pd.Series(values, dtype=object).isin(pool).to_numpy() & pd.notna(values)
+
+
 def did_you_mean(names: Sequence[str], columns: Sequence) -> str:
     """" (did you mean 'age'?)": the columns closest to the mistyped `names` (ignoring
     case), for an error about them; "" when none is close."""

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from fjax.data.columns import (TableSchema, binary_target, check_class_counts, did_you_mean,
-                               infer_schema, label_classes, matches_label, numeric_values,
-                               spelled_as)
+                               found_in, infer_schema, label_classes, matches_label,
+                               numeric_values, spelled_as)
 from fjax.data.split_stack import SplitStack, stack_splits
 from fjax.data.splits import Folds, grouped_stratified_kfold, stratified_kfold
 from fjax.data.tabular import Encoded, TabularEncoder, fit_encoder
@@ -144,7 +144,7 @@ def load(config: Config) -> CreditData:
         held = held.reset_index(drop=True)
         later_ids = held[cfg.id_column].to_numpy() if cfg.id_column else rows[later]
         held_out = dict(later=held, later_y=y_all[later], later_ids=later_ids, date_spans=spans,
-                        later_seen_earlier=int(np.isin(later_ids, ids).sum())
+                        later_seen_earlier=int(found_in(later_ids, ids).sum())
                         if cfg.id_column else 0)
     # After the later rows' check_numeric, which names them: both read the ages.
     ages = check_ages(frame, age, source, TRAINING_BLANKS) if age else None

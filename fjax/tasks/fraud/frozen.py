@@ -28,7 +28,7 @@ from scipy.special import expit
 
 from fjax.config import to_dict
 from fjax.config_fields import frozen_config
-from fjax.data.columns import spelled_as
+from fjax.data.columns import found_in, spelled_as
 from fjax.data.fraud_features import (WINDOWS, handbook_features, history_days,
                                       previous_rows)
 from fjax.data.fraud_protocol import Period, assessment_mask
@@ -113,13 +113,7 @@ def read_transactions(path: str, cfg: FraudDataConfig) -> tuple[Transactions, np
     tx = from_frame(frame, cfg.columns(), f"--data {path}", cfg.features, cfg.categorical,
                     cfg.timezone)
     blank_ids = frame[ids].to_numpy()[blank] if blank is not None else []
-    return tx, blank_rows(tx.transaction_id, blank_ids)
-
-
-def blank_rows(ids: np.ndarray, blank_ids) -> np.ndarray:
-    """bool[n]: which of the (unique) transaction `ids` are among `blank_ids`, by hashing:
-    np.isin compares text ids pairwise, n x m (minutes for a week of blank labels)."""
-    return pd.Series(ids).isin(blank_ids).to_numpy()
+    return tx, found_in(tx.transaction_id, blank_ids)
 
 
 def check_days(tx: Transactions, blank: np.ndarray, days: int, cfg: FraudDataConfig,
