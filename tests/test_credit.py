@@ -858,10 +858,11 @@ def test_the_earlier_applicants_cost_beside_the_later_ones_is_cross_fitted():
 
 @pytest.mark.parametrize("calibration, rule", [("none", "fitted"), ("platt", "bayes")])
 def test_the_out_of_time_cost_column_says_at_which_t_each_row_is_costed(calibration, rule):
-    """The earlier row's cost is at each fold's own t: under the fitted rule a t fitted on
-    the other folds, not the t shown (the header said 'cost at t' and the text 'each fold at
-    the t of the other folds' under either rule); under the Bayes rule the fixed Bayes t,
-    the t shown, for both rows. Costs by hand (numpy) on the deployed PDs."""
+    """The earlier row's cost is at each fold's t: under the fitted rule a t fitted on the
+    other folds, not the t shown (the header said 'cost at t', then 'each fold's own t', and
+    the text 'each fold at the t of the other folds' under either rule); under the Bayes
+    rule the fixed Bayes t, the t shown, for both rows. Costs by hand (numpy) on the
+    deployed PDs."""
     from types import SimpleNamespace
     from fjax.tasks.credit.report import out_of_time_lines
     from fjax.tasks.credit.run import out_of_time_facts
@@ -888,7 +889,8 @@ def test_the_out_of_time_cost_column_says_at_which_t_each_row_is_costed(calibrat
     text = "\n".join(out_of_time_lines(facts))
     if rule == "fitted":
         assert by_hand != pytest.approx(cost(oof.pd, y, oof.threshold))
-        assert "| cost at t (earlier: each fold's own t) |" in text
+        assert "| cost at t (earlier: each fold's t fitted on the other folds) |" in text
+        assert "own t" not in text
         assert "each fold at the t fitted on the other folds" in text
     else:
         assert oof.threshold == 1 / 6 and by_hand == pytest.approx(cost(oof.pd, y, 1 / 6))

@@ -327,7 +327,8 @@ def out_of_time_lines(oot: dict | None, bands: pd.DataFrame | None = None) -> li
         return []
     early, late = oot["earlier_out_of_fold"], oot["later"]
     fitted = oot["threshold_rule"] == "fitted"
-    cost = "cost at t (earlier: each fold's own t)" if fitted else "cost at t"
+    cost = ("cost at t (earlier: each fold's t fitted on the other folds)" if fitted
+            else "cost at t")
 
     def row(name: str, f: dict) -> dict:
         return {"applicants": name, "dates": " to ".join(f["dates"]), "n": f["applicants"],

@@ -124,7 +124,7 @@ def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, final: F
     Gini and KS rank the model's own PDs (as the cross-validation does: calibration's
     ties would lower them); Brier, cost and the confusion are of the deployed PDs at the
     deployed threshold, but for the earlier ones' cost and confusion, cross-fitted as the
-    decision's (each fold at its own t).
+    decision's (each fold at its t fitted on the other folds).
     AUC, Gini and KS are None where a group holds one class only; the Brier score is
     `brier_f64`'s, as the cross-validation's. `later_bands`: the later applicants' deployed
     PDs by band (`pd_bands`), whose Hosmer-Lemeshow test is the later ones' calibration."""
