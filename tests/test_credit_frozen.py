@@ -117,12 +117,19 @@ def test_a_small_batch_is_judged_against_the_psi_of_same_size_samples(
 
 def test_the_saved_mlp_model_scores_as_the_run(files, tmp_path):
     """An MLP (embeddings, integrated-gradient reasons) with isotonic calibration: the
-    saved parameters, reference applicant and calibrator give the run's bytes."""
+    saved parameters, reference applicant and calibrator give the run's bytes. new.csv's
+    30,000 lies beyond the training amounts: both reports say an MLP extrapolates there,
+    not that a logistic scorecard's points grow linearly."""
     model = dataclasses.replace(Config().model, kind="mlp", hidden=(8,))
     run_dir = small_run(files, tmp_path / "mlp", model=model,
                         scorecard=ScorecardConfig(calibration="isotonic", reasons=2))
     out = score_with(run_dir, files, tmp_path / "scored")
     assert (out / "new_scores.csv").read_bytes() == (run_dir / "new_scores.csv").read_bytes()
+    for folder in (run_dir, out):
+        line = [x for x in (folder / "report.md").read_text().splitlines()
+                if x.startswith("- Numbers beyond the range the model was fitted on: ")]
+        assert len(line) == 1 and "credit_amount 1 row(s)" in line[0]
+        assert "an MLP" in line[0] and "logistic" not in line[0]
 
 
 def test_a_bad_file_or_a_run_without_a_model_is_refused_before_writing(
@@ -570,7 +577,9 @@ def test_numbers_beyond_the_training_range_are_counted_and_leave_the_scores_alon
     assert (f"- Numbers beyond the range the model was fitted on: credit_amount 2 row(s) "
             f"(most extreme {10 * amount.max()}; trained on {amount.min()} to {amount.max()}), "
             f"age_in_years 3 row(s) (most extreme 111; trained on {age.min()} to {age.max()}); "
-            + ("standardised inputs: the model extrapolates there" if woe == "none" else
+            + ("standardised inputs: the model extrapolates there, beyond every applicant "
+               "it was fitted on (a logistic scorecard's points keep growing linearly with "
+               "the value)" if woe == "none" else
                "WOE bins: each is scored in its end bin")) in text
     line = [x for x in text.splitlines()
             if x.startswith("- Numbers beyond the range the model was fitted on: ")]

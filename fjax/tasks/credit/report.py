@@ -161,16 +161,24 @@ def data_line(metrics: dict) -> str:
     return line
 
 
-ENCODING_WORDS = {
-    "standardised": "standardised inputs: the model extrapolates there, beyond every applicant "
-                    "it was fitted on (a logistic scorecard's points keep growing linearly "
-                    "with the value)",
-    "woe": "WOE bins: each is scored in its end bin (the lowest or highest training bin's "
-           "WOE), however far beyond it lies"}
+EXTRAPOLATION = {   # what a standardised input beyond the training range does, per model kind
+    "logistic": "a logistic scorecard's points keep growing linearly with the value",
+    "mlp": "an MLP's PD there follows its hidden units beyond the data, where no applicant "
+           "it was fitted on checks it: it may level off, keep growing or turn"}
 
 
-def range_lines(found: dict | None) -> list[str]:
-    """report.md's line on the numbers beyond the training range (none without any)."""
+def encoding_words(encoding: str, kind: str) -> str:
+    """How a model of `kind` scores a number beyond its training range under `encoding`."""
+    if encoding == "woe":
+        return ("WOE bins: each is scored in its end bin (the lowest or highest training "
+                "bin's WOE), however far beyond it lies")
+    return ("standardised inputs: the model extrapolates there, beyond every applicant it "
+            f"was fitted on ({EXTRAPOLATION[kind]})")
+
+
+def range_lines(found: dict | None, kind: str) -> list[str]:
+    """report.md's line on the numbers beyond the training range (none without any), for a
+    model of `kind` (config.model.kind)."""
     if found is None:
         return ["- Numbers beyond the training range: not checked; the model file, saved by "
                 "an older fjax, records no training range (rerun the run to record it)."]
@@ -179,7 +187,7 @@ def range_lines(found: dict | None) -> list[str]:
     columns = ", ".join(
         f"{c} {f['rows']} row(s) (most extreme {f['most_extreme']:.6g}; trained on "
         f"{f['training_min']:.6g} to {f['training_max']:.6g})" for c, f in found.items())
-    means = "; ".join(ENCODING_WORDS[e] for e in dict.fromkeys(
+    means = "; ".join(encoding_words(e, kind) for e in dict.fromkeys(
         f["encoding"] for f in found.values()))
     return [f"- Numbers beyond the range the model was fitted on: {columns}; {means}. "
             "Check them for errors (units, a sign) before trusting their scores."]
@@ -206,13 +214,13 @@ def unseen_lines(unseen: dict[str, int]) -> list[str]:
             f"against the reference): {counts}."]
 
 
-def new_applicant_lines(stability: dict) -> list[str]:
+def new_applicant_lines(stability: dict, kind: str) -> list[str]:
     """The run's lines on `--data.score-path`'s values never seen and numbers beyond the
     training range, worded as `fjax score credit`'s (none without a score path)."""
     if "new_applicants_unseen_values" not in stability:
         return []
     return [*unseen_lines(stability["new_applicants_unseen_values"]),
-            *range_lines(stability["new_applicants_out_of_range"]),
+            *range_lines(stability["new_applicants_out_of_range"], kind),
             *implausible_age_lines(stability.get("new_applicants_implausible_ages")), ""]
 
 
@@ -635,7 +643,7 @@ def report_title(data: CreditDataConfig) -> str:
 def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
                     summary: pd.DataFrame, importance: pd.DataFrame,
                     points: pd.DataFrame | None, characteristics: pd.DataFrame,
-                    images: list[str], notes: list[str],
+                    images: list[str], notes: list[str], kind: str,
                     bands: pd.DataFrame | None = None,
                     later_bands: pd.DataFrame | None = None) -> str:
     m, s = metrics["cv"]["mean"], metrics["cv"]["std"]
@@ -645,7 +653,7 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
              f"Chosen configuration (highest mean validation ROC-AUC over folds and seeds): "
              f"`{metrics['best']['description']}`.", "", data_line(metrics), "",
              *ages, *([""] if ages else []),
-             *new_applicant_lines(metrics["stability"]), *leakage_lines(characteristics),
+             *new_applicant_lines(metrics["stability"], kind), *leakage_lines(characteristics),
              *age_warning(metrics.get("age")),
              "## Cross-validation (chosen configuration)", "",
              markdown_table(pd.DataFrame({"metric": list(m), "mean +/- std over folds":

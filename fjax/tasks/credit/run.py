@@ -490,7 +490,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     run_dir.text("report.md", report_markdown(
         title=report_title(config.data), metrics=metrics_json,
         per_fold=per_fold, summary=search.summary, importance=imp, points=points,
-        characteristics=chars, images=images, notes=notes, bands=bands,
+        characteristics=chars, images=images, notes=notes, kind=final.config.model.kind,
+        bands=bands,
         later_bands=later_bands))
     finish_run(run_dir, OUTPUTS)
     return run_dir.path
