@@ -270,3 +270,35 @@ def test_a_protected_column_of_one_group_reports_no_proxy_screen():
             "proxies": proxies.to_dict(orient="records")}
     text = "\n".join(fair_lending_lines(fair))
     assert "### Proxy screen" in text and "single group" in text
+
+
+def test_a_missing_value_is_never_the_reference_group():
+    """Blanks in a protected column form a `<missing>` group, reported with its own figures
+    but never the group every AIR is measured against (it was, as the most approved). By
+    hand: A approved 2 of 4 (0.5), B 1 of 4 (0.25), blank 2 of 2 (1.0); the reference is
+    A, so the AIRs are A 1, B 0.5 (flagged), blank 2; a column of blanks only (5 of 10
+    approved) has no reference and no AIR."""
+    from fjax.tasks.credit.fairness import fair_lending
+    from fjax.tasks.credit.report import fair_lending_lines
+    frame = pd.DataFrame({"origin": ["A", "A", "A", "A", "B", "B", "B", "B", None, np.nan],
+                          "blank": [None] * 10})
+    pd_ = np.array([0.1, 0.2, 0.6, 0.7, 0.1, 0.6, 0.7, 0.8, 0.1, 0.2])
+    y = np.array([0, 0, 1, 0, 0, 1, 0, 1, 0, 1], float)
+    fair = fair_lending(frame, ("origin", "blank"), 0.5, pd_, pd_, y)
+    rows = {r["group"]: r for r in fair["origin"]}
+    want = {"A": (0.5, 1.0, False, True), "B": (0.25, 0.5, True, False),
+            "<missing>": (1.0, 2.0, False, False)}
+    for group, (rate, air, flagged, reference) in want.items():
+        r = rows[group]
+        assert r["approval_rate"] == pytest.approx(rate, abs=1e-12)
+        assert r["adverse_impact_ratio"] == pytest.approx(air, abs=1e-12)
+        assert (r["below_four_fifths"], r["reference"]) == (flagged, reference)
+    [only] = fair["blank"]
+    assert (only["group"], only["approval_rate"]) == ("<missing>", 0.5)
+    assert only["adverse_impact_ratio"] is None and not only["reference"]
+    assert not only["below_four_fifths"]
+    text = "\n".join(fair_lending_lines({
+        "columns": ["origin", "blank"], "threshold": 0.5, "proxy_auc": 0.7,
+        "out_of_fold": fair, "proxies": []}))
+    assert "The lowest AIR is 0.500: origin = B" in text
+    assert "never `<missing>`" in text and "Flagged (AIR < 0.8): origin = B. " in text

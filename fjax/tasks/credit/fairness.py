@@ -26,7 +26,7 @@ from fjax.data.columns import MISSING, TableSchema
 from fjax.intervals import auc_interval, rank_auc
 from fjax.tasks.credit.characteristics import auc_alone
 
-FOUR_FIFTHS = 0.8   # a group approved at under 4/5 of the most approved group's rate
+FOUR_FIFTHS = 0.8   # a group approved at under 4/5 of the reference (most approved) group's
 PROXY_AUC = 0.7     # an input (or the PD) that tells a group from the rest this well
 PD_INPUT = "model PD (out of fold)"   # the proxy screen's row of the score itself
 SEX_PREFIX = re.compile(r"(male|female)\s*:")   # German credit's "female : single"
@@ -49,9 +49,11 @@ def groupings(frame: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, np.nda
 def group_rows(groups: np.ndarray, approved: np.ndarray, pd_raw: np.ndarray,
                pd_: np.ndarray, y: np.ndarray) -> list[dict]:
     """Per group: applicants, bads, approval rate, adverse impact ratio (its approval
-    rate over the most approved group's), whether that is under four fifths, the AUC of
-    the model's own PDs within it with DeLong's 95% interval (None with under two of a
-    class), and the mean deployed PD beside the observed bad rate."""
+    rate over the reference's: the most approved group but `<missing>`, a blank, which is
+    no group to measure fairness against; None without one, or where it approves none),
+    whether that is under four fifths, whether it is the reference, the AUC of the model's
+    own PDs within it with DeLong's 95% interval (None with under two of a class), and the
+    mean deployed PD beside the observed bad rate."""
     rows = []
     for g in sorted(set(groups)):
         inside = groups == g
@@ -62,8 +64,11 @@ def group_rows(groups: np.ndarray, approved: np.ndarray, pd_raw: np.ndarray,
                      "approval_rate": float(np.mean(approved[inside])), "auc": auc[0],
                      "auc_95": None if auc[0] is None else list(auc[1:]),
                      "mean_pd": float(np.mean(pd_[inside])), "bad_rate": float(np.mean(yg))})
-    best = max(r["approval_rate"] for r in rows)
+    groups = [r for r in rows if r["group"] != MISSING]
+    reference = max(groups, key=lambda r: r["approval_rate"], default=None)
+    best = 0.0 if reference is None else reference["approval_rate"]
     for r in rows:
+        r["reference"] = r is reference
         r["adverse_impact_ratio"] = r["approval_rate"] / best if best > 0 else None
         r["below_four_fifths"] = bool(best > 0 and r["adverse_impact_ratio"] < FOUR_FIFTHS)
     return rows

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from fjax.data.columns import MISSING
 from fjax.intervals import rank_auc
 from fjax.metrics import LOG_LOSS_EPS
 from fjax.report import plots
@@ -403,7 +404,7 @@ def fair_lending_table(groupings: dict[str, list[dict]]) -> str:
 
 
 def lowest_air(groupings: dict[str, list[dict]]) -> str:
-    """The sentence naming the least approved group relative to the most approved one."""
+    """The sentence naming the least approved group relative to the reference."""
     rows = [(r["adverse_impact_ratio"], name, r) for name, rows in groupings.items()
             for r in rows if r["adverse_impact_ratio"] is not None]
     if not rows:
@@ -411,7 +412,7 @@ def lowest_air(groupings: dict[str, list[dict]]) -> str:
     air, name, r = min(rows, key=lambda row: row[0])
     return (f"The lowest AIR is {air:.3f}: {name} = {r['group']} ({r['applicants']} "
             f"applicants) is approved {r['approval_rate']:.1%} of the time, {air:.0%} of the "
-            "most approved group's rate. ")
+            "reference group's rate. ")
 
 
 def fair_lending_lines(fair: dict | None) -> list[str]:
@@ -421,14 +422,19 @@ def fair_lending_lines(fair: dict | None) -> list[str]:
         return []
     flagged = [f"{name} = {r['group']}" for name, rows in fair["out_of_fold"].items()
                for r in rows if r["below_four_fifths"]]
+    blanks = any(r["group"] == MISSING for when in ("out_of_fold", "out_of_time")
+                 for rows in fair.get(when, {}).values() for r in rows)
     lines = ["## Fair lending (protected characteristics, never scored)", "",
              f"{', '.join(f'`{c}`' for c in fair['columns'])} (data.protected) are no model "
              "input; they are kept only to compare groups. Out of fold (every applicant's "
              "PD from members that never saw it), an applicant is approved when its PD "
              f"is under t = {fair['threshold']:.4f}. AIR, the adverse impact ratio, is a "
-             "group's approval rate over the most approved group's; under 0.8 (the "
-             "four-fifths rule) it is flagged. AUC is the ranking within the group (the "
-             "models' own PDs), mean PD beside bad rate its calibration within the group.",
+             "group's approval rate over the reference group's, the most approved one"
+             + (f" but never `{MISSING}` (a blank is no group to measure fairness against; "
+                "its own row is shown)" if blanks else "")
+             + "; under 0.8 (the four-fifths rule) it is flagged. AUC is the ranking within "
+             "the group (the models' own PDs), mean PD beside bad rate its calibration within "
+             "the group.",
              "", fair_lending_table(fair["out_of_fold"]), "",
              lowest_air(fair["out_of_fold"])
              + ("Flagged (AIR < 0.8): " + "; ".join(flagged) + ". " if flagged
