@@ -653,3 +653,40 @@ def test_a_labelled_files_pds_are_tested_by_band(logistic_sweep, tmp_path):
     assert hl["statistic"] == pytest.approx(stat, rel=1e-9) and hl["dof"] == 10
     assert hl["p_value"] == pytest.approx(scipy.stats.chi2.sf(stat, 10), rel=1e-9)
     assert f"Hosmer-Lemeshow {stat:.2f} on 10 degrees" in (out / "report.md").read_text()
+
+
+def test_a_labelled_score_path_is_measured_as_score_credit_measures_it(files, tmp_path):
+    """A run's `--data.score-path` file that holds the run's labels (one blank: not known
+    yet) is measured on them by `fjax score credit`'s code: metrics.json's
+    `new_applicants_labelled` is score.json's `labelled`, new_gains.csv its gains.csv byte
+    for byte, and the report carries the same performance line; the AUC is scikit-learn's
+    on the saved model's own PDs, the Brier score its on new_scores.csv's. A label the run
+    never saw is refused before anything is written (the run measured nothing before)."""
+    from sklearn.metrics import brier_score_loss, roc_auc_score
+    frame = holdout(tmp_path, rows=200)
+    frame["creditability"] = frame["creditability"].astype(object)
+    frame.loc[0, "creditability"] = None
+    frame.to_csv(tmp_path / "new.csv", index=False)
+    data = CreditDataConfig(path=str(files / "applicants.csv"),
+                            score_path=str(tmp_path / "new.csv"))
+    run_dir = small_run(files, tmp_path / "run", data=data)
+    out = score_with(run_dir, tmp_path, tmp_path / "scored")
+    m = json.loads((run_dir / "metrics.json").read_text())["new_applicants_labelled"]
+    assert m == json.loads((out / "score.json").read_text())["labelled"]
+    y = (frame["creditability"][1:] == "bad").to_numpy(np.float64)
+    assert (m["applicants"], m["unlabelled"], m["bads"]) == (199, 1, int(y.sum()))
+    raw = own_pds(run_dir, tmp_path / "new.csv")[1:]
+    assert m["auc"] == pytest.approx(roc_auc_score(y, raw), abs=1e-12)
+    p = pd.read_csv(run_dir / "new_scores.csv")["pd"].to_numpy(np.float64)[1:]
+    assert m["brier"] == pytest.approx(brier_score_loss(y, p), abs=1e-12)
+    assert (run_dir / "new_gains.csv").read_bytes() == (out / "gains.csv").read_bytes()
+    line = [x for x in (out / "report.md").read_text().splitlines()
+            if x.startswith("- Performance, measured on this file's own labels")]
+    assert len(line) == 1 and line[0] in (run_dir / "report.md").read_text().splitlines()
+    assert "- By PD band (new_gains.csv: " in (run_dir / "report.md").read_text()
+    frame.loc[1, "creditability"] = "unknown"
+    frame.to_csv(tmp_path / "new.csv", index=False)
+    with pytest.raises(ValueError, match=r"data.score_path .*label column 'creditability' "
+                                         r"holds 'unknown' in 1 row\(s\), which the run never"):
+        small_run(files, tmp_path / "refused", data=data)
+    assert not (tmp_path / "refused").exists()

@@ -491,16 +491,13 @@ def test_labels_spelled_as_text_and_as_numbers_are_one_class_as_scoring_reads_th
     the bad label: training now groups labels by scoring's rule (`label_classes`); a
     genuinely third value is still refused, named. So is an older model file's good label
     (no recorded one: the file's one other value, "0" and "0.0" alike)."""
-    from types import SimpleNamespace
-    from fjax.tasks.credit.frozen import file_labels
+    from fjax.tasks.credit.labelled import file_labels
     frame = _frame(y=["1", "1.0", "0", "0.0", "1", "0"])
     schema = infer_schema(frame, "y", "1")
     np.testing.assert_array_equal(binary_target(frame, schema), [1, 1, 0, 0, 1, 0])
     with pytest.raises(ValueError, match=r"exactly two classes .*found 3: '0', '1', '2';"):
         infer_schema(_frame(y=["1", "1.0", "0", "2", "1", "0"]), "y", "1")
-    older = SimpleNamespace(final=SimpleNamespace(encoder=SimpleNamespace(schema=schema)),
-                            good_label=None)
-    labels = file_labels(SimpleNamespace(data="new.csv"), older, frame)
+    labels = file_labels("--data 'new.csv'", schema, None, frame)
     assert labels.good == "0"
     np.testing.assert_array_equal(labels.y, [1, 1, 0, 0, 1, 0])
 

@@ -215,13 +215,55 @@ def unseen_lines(unseen: dict[str, int]) -> list[str]:
             f"against the reference): {counts}."]
 
 
-def new_applicant_lines(stability: dict, kind: str) -> list[str]:
-    """The run's lines on `--data.score-path`'s values never seen and numbers beyond the
-    training range, worded as `fjax score credit`'s (none without a score path)."""
+def labelled_lines(m: dict | None, gains: str) -> list[str]:
+    """report.md's line on the model measured on a scored file's own labels (none without:
+    `labelled_facts`), its PDs by band in the CSV `gains`."""
+    if m is None:
+        return []
+    if "bads" not in m:
+        return [f"- Performance not measured: {m['not_measured']}."]
+    good = "" if m["good_label"] is None else f", good = {m['good_label']!r}"
+    said = (f"measured on this file's own labels (`{m['label_column']}`, bad = "
+            f"{m['bad_label']!r}{good})")
+    if not m["good_label_recorded"] and m["good_label"] is not None:
+        said += (" (the model file, saved by an older fjax, records no good label: the file's "
+                 "one other value is read as good; rerun the run to record it)")
+    blank = (f" ({m['unlabelled']} more, whose label is blank (outcomes not known yet), "
+             "scored but left out of these measures)" if m["unlabelled"] else "")
+    counts = (f"{m['applicants']} applicants{blank}, {m['bads']} bads; bad rate "
+              f"{m['bad_rate']:.4f} against mean PD {m['mean_pd']:.4f}")
+    if m["auc"] is None:
+        return [f"- Performance, {said}: {counts}; Brier {m['brier']:.4f}; log-loss "
+                f"{m['log_loss']:.4f}, of the deployed PDs; {m['not_measured']}."]
+    return [
+        f"- Performance, {said}: {counts}; {ranked_text(m)}; Brier {m['brier']:.4f}; log-loss "
+        f"{m['log_loss']:.4f}. AUC, Gini and KS rank the model's own PDs, the rest are of "
+        "the deployed PDs, as the run's out-of-time test measures them.",
+        *labelled_bands_lines(m, gains)]
+
+
+def labelled_bands_lines(m: dict, gains: str) -> list[str]:
+    """report.md's line on the labelled applicants' PDs by band (the CSV `gains`)."""
+    hl = m.get("hosmer_lemeshow")
+    if hl is None:
+        return []
+    return [f"- By PD band ({gains}: the labelled applicants' deployed PDs in bands cut at "
+            f"their deciles, riskiest first, as the run's gains.csv): rank ordering: "
+            f"{order_text(hl)}; Hosmer-Lemeshow {hl['statistic']:.2f} on {hl['dof']} degrees "
+            f"of freedom, p = {hl['p_value']:.3g}: calibration is "
+            + ("rejected" if hl["p_value"] < 0.05 else "not rejected") + " at 5%."]
+
+
+def new_applicant_lines(metrics: dict, kind: str) -> list[str]:
+    """The run's lines on `--data.score-path`'s values never seen, numbers beyond the
+    training range and, where it holds the run's labels, the model measured on them
+    (new_gains.csv), worded as `fjax score credit`'s (none without a score path)."""
+    stability = metrics["stability"]
     if "new_applicants_unseen_values" not in stability:
         return []
     return [*unseen_lines(stability["new_applicants_unseen_values"]),
             *range_lines(stability["new_applicants_out_of_range"], kind),
+            *labelled_lines(metrics.get("new_applicants_labelled"), "new_gains.csv"),
             *implausible_age_lines(stability.get("new_applicants_implausible_ages")), ""]
 
 
@@ -659,7 +701,7 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
              f"Chosen configuration (highest mean validation ROC-AUC over folds and seeds): "
              f"`{metrics['best']['description']}`.", "", data_line(metrics), "",
              *ages, *([""] if ages else []),
-             *new_applicant_lines(metrics["stability"], kind), *leakage_lines(characteristics),
+             *new_applicant_lines(metrics, kind), *leakage_lines(characteristics),
              *age_warning(metrics.get("age")),
              "## Cross-validation (chosen configuration)", "",
              markdown_table(pd.DataFrame({"metric": list(m), "mean +/- std over folds":
@@ -736,10 +778,12 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               "`fjax score credit --run DIR --data new.csv` scores new applicants with, "
               "without training.",
               "- `new_scores.csv` (with `--data.score-path`): new applicants scored like "
-              "`scores.csv`; `out_of_time_scores.csv` (with `--data.date-column`): the "
-              "held-out later applicants, scored likewise, with their label and date, and "
-              "`out_of_time_gains.csv` their PDs by band as `gains.csv`'s. "
-              "`importance.csv`: mean |points| per attribute. `characteristics.csv`: each "
+              "`scores.csv`, and `new_gains.csv` (where that file holds the labels) their "
+              "PDs by band as `gains.csv`'s; `out_of_time_scores.csv` (with "
+              "`--data.date-column`): the held-out later applicants, scored likewise, with "
+              "their label and date, and `out_of_time_gains.csv` their PDs by band as "
+              "`gains.csv`'s. `importance.csv`: mean |points| per attribute. "
+              "`characteristics.csv`: each "
               "column on its own (IV, cross-fitted AUC, WOE trend, CSI of later or new "
               "applicants). `proxies.csv` (with data.protected): each protected group's "
               "AUC of the model PD and of each input alone (the proxy screen). "

@@ -17,9 +17,8 @@ import pandas as pd
 
 from fjax.config import read_values, to_dict
 from fjax.data.columns import other_label
-from fjax.decision import confusion, expected_cost
 from fjax.explain import MAX_STEPS, importance, top_reasons
-from fjax.intervals import auc_interval, rank_auc, rank_ks
+from fjax.intervals import rank_auc
 from fjax.report.files import RunDir
 from fjax.scorecard import MATERIAL_POINTS, ScoreScale
 from fjax.stability import psi, psi_chance, psi_chance_folds
@@ -31,10 +30,12 @@ from fjax.tasks.credit.data import (CreditData, code_words, load, missing_words,
                                     outlying_words)
 from fjax.tasks.credit.fairness import FOUR_FIFTHS, PROXY_AUC, fair_lending, proxy_screen
 from fjax.tasks.credit.final import FinalModel, optimum_gap, points_table, refit, reversed_woe
+from fjax.tasks.credit.labelled import (file_labels, labelled_bands, labelled_facts,
+                                        labelled_measures, pooled)
 from fjax.tasks.credit.members import METRICS
 from fjax.tasks.credit.model_file import (SavedModel, beyond_range, model_bytes,
                                           numeric_ranges)
-from fjax.tasks.credit.oof import OutOfFold, analyse, brier_f64, log_loss_f64, oof_pd
+from fjax.tasks.credit.oof import OutOfFold, analyse, oof_pd
 from fjax.tasks.credit.report import report_markdown, report_title, write_plots
 from fjax.tasks.credit.scoring import (deployed_scale, refuse_backward_platt, score_new,
                                        scored)
@@ -74,19 +75,6 @@ def describe(cfg: Config, swept: Sequence[str] = ()) -> str:
     return ", ".join(parts)
 
 
-def pooled(pd_: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    """Ranking and accuracy of PDs pooled over applicants, in float64: `auc` and `ks`
-    (`rank_auc`, the centre of `auc_95`, and `rank_ks`: PDs closer than float32 resolves
-    are not tied), `brier` and `log_loss` as the calibrated PDs' (`log_loss_f64`'s clipping),
-    and `auc_95` DeLong's 95% interval of the AUC (None with fewer than two of a class)."""
-    pd_, y = np.asarray(pd_, np.float64), np.asarray(y, np.float64)
-    auc = rank_auc(pd_, y)
-    both = min(np.sum(y > 0.5), np.sum(y < 0.5)) >= 2
-    return {"auc": auc, "auc_95": list(auc_interval(pd_, y)[1:]) if both else None,
-            "gini": 2 * auc - 1, "ks": rank_ks(pd_, y),
-            "brier": brier_f64(pd_, y), "log_loss": log_loss_f64(pd_, y)}
-
-
 def data_facts(data: CreditData) -> dict[str, Any]:
     """The rows read and where each went: labelled applicants (bads and goods), those
     held out as the out-of-time test, and the new ones scored only. No labelled row is
@@ -97,24 +85,6 @@ def data_facts(data: CreditData) -> dict[str, Any]:
             "out_of_time": {"rows": int(len(later)), "bads": int(later.sum())},
             "new_applicants": 0 if data.new is None else int(len(data.new)),
             "implausible_ages": data.implausible_ages}
-
-
-def labelled_measures(raw: np.ndarray, pd_: np.ndarray, y: np.ndarray, t: float,
-                      cost_fn: float, cost_fp: float) -> dict:
-    """Labelled applicants the model never trained on (the out-of-time ones, or a scored
-    file's): AUC, Gini and KS rank the model's own PDs `raw` (calibration's ties would lower
-    them), None where `y` holds one class; mean PD, Brier, cost and confusion are of the
-    deployed PDs `pd_` at the deployed threshold `t`; rates in float64."""
-    both = 0 < y.sum() < len(y)
-    ranked = pooled(raw, y) if both else dict.fromkeys(("auc", "auc_95", "gini", "ks"))
-    bad_rate = float(np.mean(y, dtype=np.float64))
-    return {"applicants": int(len(y)), "bad_rate": bad_rate,
-            "mean_pd": float(np.mean(pd_)), "auc": ranked["auc"],
-            "auc_95": ranked["auc_95"], "gini": ranked["gini"],
-            "ks": ranked["ks"], "brier": brier_f64(pd_, y),
-            "cost_per_applicant": expected_cost(pd_, y, t, cost_fn, cost_fp),
-            "cost_accept_all": cost_fn * bad_rate,
-            "confusion": confusion(pd_, y, t)}
 
 
 def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, final: FinalModel,
@@ -179,7 +149,8 @@ def odds_of(calibration: str) -> str:
 OPTIMUM_POINTS = 1.0   # a refit this many points from its objective's optimum is noted
 
 OUTPUTS = ("metrics.json", "cv_table.csv", "cv_summary.csv", "scores.csv", "gains.csv",
-           "characteristics.csv", "proxies.csv", "new_scores.csv", "out_of_time_scores.csv",
+           "characteristics.csv", "proxies.csv", "new_scores.csv", "new_gains.csv",
+           "out_of_time_scores.csv",
            "out_of_time_gains.csv", "importance.csv", "scorecard.csv", "encoder.json",
            MODEL_FILE, "report.md", "history.jsonl", "roc.png", "ks.png", "calibration.png",
            "calibration_calibrated.png", "score_distributions.png", "learning_curve.png",
@@ -364,6 +335,9 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     grid = {k: list(v) for k, v in (grid or {}).items()}
     check_sweep_paths(config, grid)
     data = load(config)  # bad input fails before anything is written
+    good = other_label(data.frame[data.schema.target], data.schema.positive)
+    new_labels = (None if data.new is None else file_labels(
+        f"data.score_path {config.data.score_path!r}", data.schema, good, data.new))
     run_dir = default_run_dir(config, grid, OUTPUTS)
     sc = config.scorecard
 
@@ -387,10 +361,9 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     scores, imp, points, final_facts = write_scores(run_dir, config, data, final, oof, scale)
     train_scores = scores["score"].to_numpy()
     ranges = numeric_ranges(data.frame, data.schema)   # the rows the final model fitted
-    run_dir.bytes(MODEL_FILE, model_bytes(SavedModel(
-        config, final, oof.calibrator, oof.threshold, scale, train_scores,
-        other_label(data.frame[data.schema.target], data.schema.positive),
-        ranges)))
+    saved = SavedModel(config, final, oof.calibrator, oof.threshold, scale, train_scores,
+                       good, ranges)
+    run_dir.bytes(MODEL_FILE, model_bytes(saved))
     n_train, n_val = ((m > 0).sum(axis=1).mean() for m in (data.folds.train, data.folds.val))
     with_psi = max(int(per_fold["psi"].notna().sum()), 1)   # the folds the mean reads
     chance_mean, chance_max = psi_chance_folds(train_scores, round(n_val), round(n_train),
@@ -400,9 +373,16 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                  "psi_train_vs_val_mean_chance_95": chance_mean,
                  "psi_train_vs_val_max": float(per_fold["psi"].max()),
                  "psi_train_vs_val_max_chance_95": chance_max}
+    new_labelled = None
     if config.data.score_path:
-        new, _ = score_new(config, data.new, final, oof.calibrator, oof.threshold, scale)
+        new, new_raw = score_new(config, data.new, final, oof.calibrator, oof.threshold,
+                                 scale)
         run_dir.csv("new_scores.csv", new)
+        new_bands = labelled_bands(new, new_labels)
+        if new_bands is not None:
+            run_dir.csv("new_gains.csv", new_bands)
+        if new_labels is not None:   # as `fjax score credit` measures a labelled file
+            new_labelled = labelled_facts(saved, new, new_raw, new_labels, new_bands)
         stability["psi_new_applicants"] = psi(train_scores, new["score"].to_numpy())
         stability["psi_new_applicants_chance_95"] = psi_chance(train_scores, len(new))
         stability["new_applicants_unseen_values"] = final.encoder.unseen(data.new)
@@ -459,6 +439,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         "selection": selection_facts(search, best_id, data, list(grid)),
         "final": final_facts,
         "stability": stability,
+        **({} if new_labelled is None else {"new_applicants_labelled": new_labelled}),
         "characteristics": chars.to_dict(orient="records"),
         **({"out_of_time": out_of_time_facts(config, data, oof, final, scores, later,
                                              later_raw, later_bands)}
