@@ -177,6 +177,31 @@ def test_a_file_of_fewer_new_rows_than_a_window_is_read_after_the_runs_last_rows
     assert json.loads((alone / "score.json").read_text())["rows"] == new
 
 
+def test_a_short_file_starting_on_the_runs_last_rows_continues_them(saved_run, tmp_path):
+    """The run's last row (or last 3) and 5 new ones, fewer than a window: the rows it
+    shares with the run agree with model.msgpack's, so it forecasts as the run's file with
+    the new rows appended (the float64 rebuild), not a refusal to give 11 rows; a shared
+    row that disagrees is refused as a revision, not for its length."""
+    root, cfg, full, out, results = saved_run
+    m = json.loads((out / "metrics.json").read_text())
+    expected = ahead_by_hand(full, cfg, m, results, RUN_ROWS + 5)
+    for shared in (1, 3):
+        path = tmp_path / f"from_run_{shared}.csv"
+        full.iloc[RUN_ROWS - shared:RUN_ROWS + 5].to_csv(path, index=False)
+        scored = score(ScoreConfig(run=str(out), data=str(path),
+                                   out=str(tmp_path / f"scored_{shared}")))
+        table = pd.read_csv(scored / "ahead.csv")
+        np.testing.assert_allclose(table["forecast"], expected["forecast"], rtol=2e-6)
+        facts = json.loads((scored / "score.json").read_text())
+        assert facts["rows"] == shared + 5 and facts["new_rows"] == 5
+    revised = full.iloc[RUN_ROWS - 1:RUN_ROWS + 5].copy()
+    revised.iloc[0, revised.columns.get_loc("price")] *= 1.01
+    revised.to_csv(tmp_path / "revised.csv", index=False)
+    with pytest.raises(ValueError, match="the file revises the run's rows"):
+        score(ScoreConfig(run=str(out), data=str(tmp_path / "revised.csv"),
+                          out=str(tmp_path / "revised")))
+
+
 def test_bad_files_are_refused_before_anything_is_written(saved_run, tmp_path, capsys):
     root, cfg, full, out, _ = saved_run
     dest = tmp_path / "scored"

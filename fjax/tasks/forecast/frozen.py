@@ -169,7 +169,7 @@ def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tup
     transforms = d.used_feature_transforms
     first, window, horizon = inputs_first_row(d.transform, transforms), d.window, d.horizon
     numbers = date_numbers(series.dates, model.dated)
-    continues = int(numbers[0]) > model.last_date and not starts_after_gap(model, numbers)
+    continues = continues_run(model, numbers)
     if series.n < window + first and not continues:
         raise ValueError(f"--data {source} has {series.n} rows; the model reads windows of "
                          f"{window} rows" + (f" after {first} row(s) its differences need"
@@ -177,8 +177,8 @@ def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tup
                          + f": give at least {window + first} rows")
     end = run_rows_end(model, numbers, series.values, series.columns, source)
     file_rows = series.n
-    if continues:   # newer rows only, right after the run's: read after its last rows
-        series, end = after_run_rows(model, series), len(model.tail_dates)
+    if continues:   # the run's last rows or none, then newer: read after its last rows
+        series, end = after_run_rows(model, newer_rows(series, end)), len(model.tail_dates)
     z = to_inputs(series.values, d.transform, transforms, series.columns,
                   dates=series.dates, source=source)
     # the run's grid (`plan_windows`) on the file, from the first window of new targets:
@@ -194,6 +194,24 @@ def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tup
                 window=window, horizon=horizon)
     return windowed(d, source, series, plan, (model.scaler,), [model.scaler.transform(z)],
                     observed, spacing=spacing), end, start, file_rows
+
+
+def continues_run(model: SavedForecaster, numbers: np.ndarray) -> bool:
+    """Whether a file continues the run's rows from model.msgpack's: it starts after the
+    run's last date but not after a gap (`starts_after_gap`), or on one of the run's last
+    rows that model.msgpack holds and ends after them (its shared rows are checked
+    against the run's by `run_rows_end`)."""
+    first, last = int(numbers[0]), int(numbers[-1])
+    if first > model.last_date:
+        return not starts_after_gap(model, numbers)
+    return first >= int(model.tail_dates[0]) and last > model.last_date
+
+
+def newer_rows(series: Series, end: int) -> Series:
+    """The rows of `series` after its first `end` (those the run also holds)."""
+    holes = None if series.holes is None else series.holes[end:]
+    return dataclasses.replace(series, dates=series.dates[end:], values=series.values[end:],
+                               holes=holes)
 
 
 def after_run_rows(model: SavedForecaster, series: Series) -> Series:
