@@ -4,10 +4,10 @@ oracles (loops over bands, scipy's binomial pmf, the regularised gamma function)
 import numpy as np
 import pytest
 from scipy.special import gammaincc
-from scipy.stats import binom
+from scipy.stats import binom, chi2
 
 from fjax.tasks.credit.bands import hosmer_lemeshow, pd_bands
-from fjax.tasks.credit.report import bands_lines
+from fjax.tasks.credit.report import band_tests_text, bands_lines
 
 
 def two_sided_binomial(k: int, n: int, p: float) -> float:
@@ -96,3 +96,51 @@ def test_the_report_counts_small_band_p_values_against_chance():
     line = " ".join(bands_lines(bands, hosmer_lemeshow(bands)))
     assert f"Binomial tests under 5%: {small} of the 4 bands, where 0.2 would be" in line
     assert "Bonferroni's level for 4 tests is 0.0125" in line
+
+
+def test_three_applicants_get_no_hosmer_lemeshow_p_value_nor_band_tests():
+    """`fjax score credit` on 3 labelled rows said 'Hosmer-Lemeshow 2.19 on 3 degrees of
+    freedom, p = 0.535: calibration is not rejected', one applicant per band. By hand:
+    expected bads 0.4, 0.3, 0.2 and goods 0.6, 0.7, 0.8, all six under 1 (Cochran's rule
+    needs none under 1 and 80% at 5 or more); a band of one at PD 0.2-0.4 reaches at best
+    p = min(PD, 1 - PD) >= 0.2, so no binomial test can fall under 5%."""
+    bands = pd_bands(np.array([0.2, 0.3, 0.4]), np.array([0, 0, 1.0]))
+    hl = hosmer_lemeshow(bands)
+    assert hl["statistic"] == pytest.approx(0.6**2 / 0.24 + 0.09 / 0.21 + 0.04 / 0.16)
+    assert hl["p_value"] is None
+    assert hl["too_few"].startswith("3 applicants (1 bad(s)) in 3 bands expect 5 or more "
+                                    "bads or goods in 0 of the 6 cells and under 1 in 6")
+    assert bands["binomial_p"].isna().all()
+    line = " ".join(bands_lines(bands, hl))
+    assert "p = " not in line and "not rejected" not in line and "Cochran" in line
+    assert "No band's binomial test is read" in line and "Binomial tests under" not in line
+
+
+@pytest.mark.parametrize("pds, tested", [
+    ([0.4, 0.3, 0.2, 0.15, 0.05], True),    # 9 of 10 expected counts >= 5, none under 1
+    ([0.4, 0.3, 0.2, 0.15, 0.01], False),   # expected bads 0.5 in the last band: under 1
+    ([0.4, 0.3, 0.06, 0.05], False)])       # 6 of 8 (75%) at 5 or more: under 80%
+def test_hosmer_lemeshow_p_value_follows_cochrans_rule(pds, tested):
+    """50 applicants a band, PDs exact (bads = round(50 PD)): the p-value, where given, is
+    scipy's chi-squared survival at one degree of freedom per band."""
+    pd_ = np.repeat(pds, 50)
+    y = np.concatenate([np.arange(50) < round(50 * p + 0.4) for p in pds]).astype(float)
+    hl = hosmer_lemeshow(pd_bands(pd_, y, bands=len(pds)))
+    assert (hl["p_value"] is not None) == tested and ("too_few" in hl) != tested
+    if tested:
+        assert hl["p_value"] == pytest.approx(chi2.sf(hl["statistic"], len(pds)), rel=1e-9)
+
+
+def test_a_band_too_small_to_reach_five_percent_is_not_tested():
+    """A band of 1 at PD 0.04 can (1 bad: p = 0.04), one at 0.3 cannot (best p = 0.3); a
+    band of 3 at 0.7 can (no bad: p = 0.027), one of 3 at 0.6 could not (best p = 0.064).
+    Oracle: the exact test by scipy's pmf."""
+    bands = pd_bands(np.array([0.04, 0.3, 0.7, 0.7, 0.7]), np.array([1, 0, 0, 0, 1.0]))
+    assert list(bands["applicants"]) == [3, 1, 1]
+    assert bands["binomial_p"][0] == pytest.approx(two_sided_binomial(1, 3, 0.7), rel=1e-9)
+    assert np.isnan(bands["binomial_p"][1])
+    assert bands["binomial_p"][2] == pytest.approx(0.04, rel=1e-9)
+    text = band_tests_text(bands)
+    assert "1 of the 2 bands large enough to fall under 5% (1 of the 3 hold too few" in text
+    assert "Bonferroni's level for 2 tests is 0.025" in text
+    assert np.isnan(pd_bands(np.full(3, 0.6), np.zeros(3))["binomial_p"][0])

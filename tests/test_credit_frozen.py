@@ -629,9 +629,10 @@ def test_a_labelled_files_pds_are_tested_by_band(logistic_sweep, tmp_path):
     gains.csv, each band's binomial test, and Hosmer-Lemeshow on as many degrees of
     freedom as bands in score.json and report.md; a file without labels gets none.
     Oracle: pandas' qcut of new_scores.csv's PDs, scipy's binomial test and chi-squared,
-    the statistic by hand."""
+    the statistic by hand. All 760 applicants the run never saw: enough expected bads and
+    goods per band for HL's p-value (Cochran's rule, checked here by hand)."""
     import scipy.stats
-    frame = holdout(tmp_path)
+    frame = holdout(tmp_path, 760)
     frame.drop(columns="creditability").to_csv(tmp_path / "new.csv", index=False)
     bare = score_with(logistic_sweep, tmp_path, tmp_path / "bare")
     assert not (bare / "gains.csv").exists()
@@ -651,6 +652,9 @@ def test_a_labelled_files_pds_are_tested_by_band(logistic_sweep, tmp_path):
                         / (want["applicants"] * want["mean_pd"] * (1 - want["mean_pd"]))))
     hl = json.loads((out / "score.json").read_text())["labelled"]["hosmer_lemeshow"]
     assert hl["statistic"] == pytest.approx(stat, rel=1e-9) and hl["dof"] == 10
+    bads = want["applicants"] * want["mean_pd"]
+    cells = np.concatenate([bads, want["applicants"] - bads])
+    assert (cells >= 5).mean() >= 0.8 and (cells >= 1).all() and "too_few" not in hl
     assert hl["p_value"] == pytest.approx(scipy.stats.chi2.sf(stat, 10), rel=1e-9)
     assert f"Hosmer-Lemeshow {stat:.2f} on 10 degrees" in (out / "report.md").read_text()
 

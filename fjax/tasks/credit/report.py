@@ -249,9 +249,7 @@ def labelled_bands_lines(m: dict, gains: str) -> list[str]:
         return []
     return [f"- By PD band ({gains}: the labelled applicants' deployed PDs in bands cut at "
             f"their deciles, riskiest first, as the run's gains.csv): rank ordering: "
-            f"{order_text(hl)}; Hosmer-Lemeshow {hl['statistic']:.2f} on {hl['dof']} degrees "
-            f"of freedom, p = {hl['p_value']:.3g}: calibration is "
-            + ("rejected" if hl["p_value"] < 0.05 else "not rejected") + " at 5%."]
+            f"{order_text(hl)}; Hosmer-Lemeshow {hl_text(hl)}."]
 
 
 def new_applicant_lines(metrics: dict, kind: str) -> list[str]:
@@ -312,16 +310,25 @@ def bands_lines(bands: pd.DataFrame | None, hl: dict | None,
     order = order_text(hl)
     fit = ("rejected at 5%: the PDs are not the bad rates they predict (see the bands with a "
            "small `binomial_p`), so use them to rank, not as probabilities, "
-           + recalibration_advice(calibration)
-           if hl["p_value"] < 0.05 else "not rejected at 5%")
+           + recalibration_advice(calibration))
     return ["## Rank ordering and calibration by PD band (gains.csv)", "",
             "Out-of-fold PDs as deployed (`pd_oof`) in bands cut at their deciles, riskiest "
             "first. `bad_capture`: share of all bads in this band and the riskier ones; "
             "`binomial_p`: two-sided test of the band's bads at its mean PD.", "",
             markdown_table(bands), "",
-            f"Rank ordering: {order}. Hosmer-Lemeshow: {hl['statistic']:.2f} on "
-            f"{hl['dof']} degrees of freedom, p = {hl['p_value']:.3g}: calibration is "
-            f"{fit}. {band_tests_text(bands)}", ""]
+            f"Rank ordering: {order}. Hosmer-Lemeshow: {hl_text(hl, fit)}. "
+            f"{band_tests_text(bands)}", ""]
+
+
+def hl_text(hl: dict, rejected: str = "rejected at 5%") -> str:
+    """The Hosmer-Lemeshow statistic and its verdict (`rejected`: the words for a p under
+    5%), or, where the sample is too small for its p-value (`too_few`), why none is read."""
+    if hl["p_value"] is None:
+        return (f"no p-value and no verdict on calibration, too few applicants: "
+                f"{hl['too_few']}")
+    return (f"{hl['statistic']:.2f} on {hl['dof']} degrees of freedom, p = "
+            f"{hl['p_value']:.3g}: calibration is "
+            + (rejected if hl["p_value"] < 0.05 else "not rejected at 5%"))
 
 
 def order_text(hl: dict) -> str:
@@ -336,11 +343,18 @@ def band_tests_text(bands: pd.DataFrame) -> str:
     """How many bands' binomial tests fall under 5%, against the number expected by
     chance alone: with B bands of exact PDs about 0.05 B do, so one small p among ten is
     weak evidence (Bonferroni's level: 0.05 / B); Hosmer-Lemeshow tests them together."""
-    b = len(bands)
+    b, tested = len(bands), int(bands["binomial_p"].notna().sum())
     small = int((bands["binomial_p"] < 0.05).sum())
-    return (f"Binomial tests under 5%: {small} of the {b} bands, where {0.05 * b:.2g} "
+    if not tested:
+        return ("No band's binomial test is read: each band holds too few applicants for "
+                "its test to fall under 5% whatever its bads (`binomial_p` left blank).")
+    which = (f"the {b} bands" if tested == b else
+             f"the {tested} bands large enough to fall under 5% ({b - tested} of the {b} "
+             "hold too few applicants for that, whatever their bads: `binomial_p` left "
+             "blank)")
+    return (f"Binomial tests under 5%: {small} of {which}, where {0.05 * tested:.2g} "
             "would be by chance alone with exact PDs (each band tested on its "
-            f"own; Bonferroni's level for {b} tests is {0.05 / b:.3g}).")
+            f"own; Bonferroni's level for {tested} tests is {0.05 / tested:.3g}).")
 
 
 def selection_lines(sel: dict | None, seeds: int) -> list[str]:
@@ -426,11 +440,8 @@ def out_of_time_lines(oot: dict | None, bands: pd.DataFrame | None = None) -> li
                   "riskiest first (out_of_time_gains.csv, columns as gains.csv's): the "
                   "calibration and rank ordering the cross-validation's gains table "
                   "estimates, on applicants no fit saw.", "", markdown_table(bands), "",
-                  f"Rank ordering: {order_text(hl)}. Hosmer-Lemeshow: "
-                  f"{hl['statistic']:.2f} on {hl['dof']} degrees of freedom, p = "
-                  f"{hl['p_value']:.3g}: calibration is "
-                  + ("rejected" if hl["p_value"] < 0.05 else "not rejected")
-                  + f" at 5%. {band_tests_text(bands)}"]
+                  f"Rank ordering: {order_text(hl)}. Hosmer-Lemeshow: {hl_text(hl)}. "
+                  f"{band_tests_text(bands)}"]
     return lines + [""]
 
 
