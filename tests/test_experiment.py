@@ -491,3 +491,20 @@ def test_a_sweep_point_that_blew_up_and_stopped_early_is_still_named():
     assert note.startswith("Sweep grid point(s) that blew up: optim.learning_rate 100. At "
                            "optim.learning_rate 100: The training loss ended at 50, 50 times "
                            "its 1 at the initial parameters")
+
+
+def test_a_sweeps_config_json_holds_the_first_value_of_every_swept_field(tmp_path):
+    """A grid.json over structure (model.hidden) left config.json at the default widths
+    ([50, 50], in no grid point), so `fjax run --config` of the sweep trained a model the
+    sweep never had, where its note says it reruns the first value of each swept field."""
+    import json
+
+    from fjax.tasks.experiment import default_run_dir
+    cfg = ExperimentConfig(out=str(tmp_path), model=ModelConfig(kind="mlp", hidden=(50, 50)))
+    grid = {"model.hidden": [(16,), (32, 32)], "optim.learning_rate": [3e-3, 1e-2]}
+    default_run_dir(cfg, grid, ("metrics.json",))
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["model"]["hidden"] == [16] and saved["optim"]["learning_rate"] == 3e-3
+    assert json.loads((tmp_path / "grid.json").read_text())["model.hidden"] == [[16], [32, 32]]
+    with pytest.warns(UserWarning, match="holds no finished results"):   # the same run
+        default_run_dir(dataclasses.replace(cfg, resume=True), grid, ("metrics.json",))

@@ -20,7 +20,7 @@ import optax
 import pandas as pd
 
 from fjax.config import (ExperimentConfig, OptimConfig, check_grid_values, from_dict, get_path,
-                         read_values, replace_path, to_dict)
+                         read_values, replace_path, replace_paths, to_dict)
 from fjax.config_fields import check_read
 from fjax.data.splits import Folds
 from fjax.kernels import kernel_state
@@ -298,8 +298,11 @@ def default_run_dir(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]] 
     check_loss_grid(config, grid or {})
     check_model_grid(config, grid or {})
     grid_json = {k: list(v) for k, v in grid.items()} if grid else None
+    # config.json holds the grid's first point whichever way the grid came (flags, a
+    # grid.json over structure, Python): the config `fjax run --config` reruns
+    recorded = replace_paths(config, {k: v[0] for k, v in grid.items()}) if grid else config
     if config.resume:
-        check_resumable(Path(config.run_dir), config, grid_json)
+        check_resumable(Path(config.run_dir), recorded, grid_json)
         if finished(Path(config.run_dir)):
             raise RunFinished(Path(config.run_dir), remove_checkpoints(Path(config.run_dir),
                                                                        outputs))
@@ -318,7 +321,7 @@ def default_run_dir(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]] 
     else:
         run_dir.remove(*outputs, "grid.json")
         run_dir.remove_trees(*checkpoint_dirs(outputs))
-    run_dir.record("config.json", to_dict(config))   # a resume's wait for a restore
+    run_dir.record("config.json", to_dict(recorded))   # a resume's wait for a restore
     run_dir.record("environment.json", {"config_class": config_class(config), **environment(),
                                         "data_files": data_files(config)})
     if grid_json:
