@@ -335,7 +335,9 @@ class ExperimentConfig:
     name: str = "experiment"
     """The run's name: its folder is runs/<name> unless --out is given."""
     seed: int = 0
-    """First seed (initial weights and shuffles); members use seed, seed + 1, ..."""
+    """First seed (initial weights and shuffles); members use seed, seed + 1, ... Credit
+    also draws its CV folds from it, once for every member, so `fjax run credit --seed s`
+    repeats a sweep's seed-s members only where s is the sweep's --seed."""
     out: str | None = None
     """Run folder; None: runs/<name>."""
     resume: bool = False
