@@ -389,6 +389,27 @@ def test_no_recompilation_between_runs_of_one_structure():
     assert a.compile_s > 0
 
 
+def test_a_second_population_of_one_structure_traces_nothing():
+    """A second run of one structure finds its compiled programs and traces nothing; on a
+    CPU the lift's choice (`auto_chunk`) traced the step again for every population."""
+    traces = []
+
+    def counting_loss(params, batch, rng, hparams=None):
+        if isinstance(jax.tree.leaves(params)[0], jax.core.Tracer):
+            traces.append(1)
+        return LOSS(params, batch, rng, hparams=hparams)
+
+    def traced(lrs, seeds):
+        traces.clear()
+        train_population(counting_loss, INIT, DATA, optim=OptimConfig(),
+                         train=TrainConfig(epochs=2, batch_size=8),
+                         hparams={"learning_rate": lrs}, seeds=seeds, callbacks=())
+        return len(traces)
+
+    assert traced([1e-3, 1e-2], [0, 1]) > 0
+    assert traced([3e-3, 3e-2], [2, 3]) == 0
+
+
 @functools.cache
 def _unchunked(grid: bool) -> Population:
     """The whole-vmap population the chunked ones are compared with (one per grid)."""

@@ -23,7 +23,7 @@ from fjax.runtime import default_devices, default_platform
 from fjax.train.epoch import epoch_permutation
 from fjax.train.fit import default_eval_fn
 from fjax.train.loop import EvalFn, LoopSpec, LoopState, advance
-from fjax.train.step import make_train_step
+from fjax.train.step import cached_per_loss, make_train_step
 
 
 @dataclass(frozen=True)
@@ -154,16 +154,28 @@ def auto_chunk(loss_fn: Callable, loop: LoopState, data: dict, loss_hp: dict) ->
     def one(x, rows=None):
         return jax.ShapeDtypeStruct(x.shape[1:] if rows is None else (rows,) + x.shape[1:],
                                     x.dtype)
-    state = jax.tree.map(one, loop.train)
     batch = {k: one(v, 2) for k, v in data.items()}
     batch["weight"] = jax.ShapeDtypeStruct((2,), jnp.float32)
+    trees = (jax.tree.map(one, loop.train), batch, {k: one(v) for k, v in loss_hp.items()})
+    flat = tuple((d, tuple(x)) for x, d in map(jax.tree.flatten, trees))
+    try:
+        hash(flat)   # an optimizer holding an unhashable value: traced every time
+    except TypeError:
+        return 1 if _step_loops.__wrapped__(loss_fn, *flat) else None
+    return 1 if _step_loops(loss_fn, *flat) else None
+
+
+@cached_per_loss
+def _step_loops(loss_fn: Callable, *flat: tuple) -> bool:
+    """Whether the step of `loss_fn` on these shapes (flattened state, batch and loss
+    hyperparameters) runs a loop: traced once per loss and shapes, so a second population
+    of one structure traces nothing."""
+    state, batch, hp = (jax.tree.unflatten(d, x) for d, x in flat)
 
     def step(state, batch, hp):
         member_loss = functools.partial(loss_fn, hparams=hp) if hp else loss_fn
         return make_train_step.__wrapped__(member_loss)(state, batch)
-    hp = {k: one(v) for k, v in loss_hp.items()}
-    jaxpr = jax.make_jaxpr(step)(state, batch, hp)
-    return 1 if _has_loop(jaxpr.jaxpr) else None
+    return _has_loop(jax.make_jaxpr(step)(state, batch, hp).jaxpr)
 
 
 def _has_loop(jaxpr) -> bool:
