@@ -166,3 +166,25 @@ def sweep_saved_grid(tmp_path, capsys):
                            "--out", str(out)])
         return status, " ".join(capsys.readouterr().err.split()), out
     return sweep
+
+
+@pytest.fixture
+def gains_by_hand():
+    """`gains_by_hand(p, y)`: credit's gains table of PDs `p` and 0/1 bads `y` rebuilt
+    independently (pandas' qcut into deciles, riskiest first; scipy's binomial test per
+    band), the Hosmer-Lemeshow statistic over those bands by hand, and the expected bads
+    and goods per band (Cochran's rule reads them)."""
+    import numpy as np
+    import pandas as pd
+    import scipy.stats
+
+    def rebuild(p, y):
+        band, rows = pd.qcut(p, 10, labels=False), []
+        for b in range(9, -1, -1):
+            n, bads, mean = (band == b).sum(), y[band == b].sum(), p[band == b].mean()
+            rows.append((n, bads, mean, scipy.stats.binomtest(int(bads), int(n), mean).pvalue))
+        want = pd.DataFrame(rows, columns=["applicants", "bads", "mean_pd", "binomial_p"])
+        expected = want["applicants"] * want["mean_pd"]
+        stat = float(np.sum((want["bads"] - expected) ** 2 / (expected * (1 - want["mean_pd"]))))
+        return want, stat, np.concatenate([expected, want["applicants"] - expected])
+    return rebuild

@@ -624,7 +624,7 @@ def test_a_negative_age_is_refused_before_scoring(logistic_sweep, files, tmp_pat
     assert not out.exists()
 
 
-def test_a_labelled_files_pds_are_tested_by_band(logistic_sweep, tmp_path):
+def test_a_labelled_files_pds_are_tested_by_band(logistic_sweep, tmp_path, gains_by_hand):
     """A labelled holdout gets the run's gains table: its deployed PDs by decile in
     gains.csv, each band's binomial test, and Hosmer-Lemeshow on as many degrees of
     freedom as bands in score.json and report.md; a file without labels gets none.
@@ -640,20 +640,11 @@ def test_a_labelled_files_pds_are_tested_by_band(logistic_sweep, tmp_path):
     out = score_with(logistic_sweep, tmp_path, tmp_path / "labelled")
     p = pd.read_csv(out / "new_scores.csv")["pd"].to_numpy(np.float64)
     y = (frame["creditability"] == "bad").to_numpy()
-    band = pd.qcut(p, 10, labels=False)
-    rows = []
-    for b in range(9, -1, -1):                                     # riskiest first
-        n, bads, mean = (band == b).sum(), y[band == b].sum(), p[band == b].mean()
-        rows.append((n, bads, mean, scipy.stats.binomtest(int(bads), int(n), mean).pvalue))
-    want = pd.DataFrame(rows, columns=["applicants", "bads", "mean_pd", "binomial_p"])
+    want, stat, cells = gains_by_hand(p, y)
     got = pd.read_csv(out / "gains.csv")
     pd.testing.assert_frame_equal(got[want.columns], want, check_dtype=False, rtol=1e-9)
-    stat = float(np.sum((want["bads"] - want["applicants"] * want["mean_pd"]) ** 2
-                        / (want["applicants"] * want["mean_pd"] * (1 - want["mean_pd"]))))
     hl = json.loads((out / "score.json").read_text())["labelled"]["hosmer_lemeshow"]
     assert hl["statistic"] == pytest.approx(stat, rel=1e-9) and hl["dof"] == 10
-    bads = want["applicants"] * want["mean_pd"]
-    cells = np.concatenate([bads, want["applicants"] - bads])
     assert (cells >= 5).mean() >= 0.8 and (cells >= 1).all() and "too_few" not in hl
     assert hl["p_value"] == pytest.approx(scipy.stats.chi2.sf(stat, 10), rel=1e-9)
     assert f"Hosmer-Lemeshow {stat:.2f} on 10 degrees" in (out / "report.md").read_text()

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.stats
 from sklearn.metrics import roc_auc_score
 
 from fjax import cli
@@ -305,7 +304,7 @@ def test_daily_dates_written_with_their_offsets_split_on_their_written_dates():
                      "later": [str(min(d for d in dates if d > cut)), str(dates[-1])]}
 
 
-def test_the_later_applicants_pds_are_tested_by_band(tmp_path):
+def test_the_later_applicants_pds_are_tested_by_band(tmp_path, gains_by_hand):
     """The out-of-time sample gets the gains table the cross-validation gets: the later
     applicants' deployed PDs by decile (out_of_time_gains.csv), each band's binomial test
     and the Hosmer-Lemeshow statistic over as many bands, in metrics.json and the report.
@@ -317,21 +316,12 @@ def test_the_later_applicants_pds_are_tested_by_band(tmp_path):
                progress=False)
     later = pd.read_csv(path / "out_of_time_scores.csv")
     pd_, y = later["pd"].to_numpy(), (later["creditability"] == "bad").to_numpy()
-    band = pd.qcut(pd_, 10, labels=False)
-    rows = []
-    for b in range(9, -1, -1):                                     # riskiest first
-        n, bads, mean = (band == b).sum(), y[band == b].sum(), pd_[band == b].mean()
-        rows.append((n, bads, mean, scipy.stats.binomtest(int(bads), int(n), mean).pvalue))
-    want = pd.DataFrame(rows, columns=["applicants", "bads", "mean_pd", "binomial_p"])
+    want, stat, cells = gains_by_hand(pd_, y)
     got = pd.read_csv(path / "out_of_time_gains.csv")
     pd.testing.assert_frame_equal(got[want.columns], want, check_dtype=False, rtol=1e-9)
-    stat = float(np.sum((want["bads"] - want["applicants"] * want["mean_pd"]) ** 2
-                        / (want["applicants"] * want["mean_pd"] * (1 - want["mean_pd"]))))
     hl = json.loads((path / "metrics.json").read_text())["out_of_time"]["later"][
         "hosmer_lemeshow"]
     assert hl["statistic"] == pytest.approx(stat, rel=1e-9) and hl["dof"] == 10
-    bads = want["applicants"] * want["mean_pd"]
-    cells = np.concatenate([bads, want["applicants"] - bads])
     assert (cells < 5).all() and hl["p_value"] is None
     assert hl["too_few"].startswith(
         f"40 applicants ({int(y.sum())} bad(s)) in 10 bands expect 5 or more bads or goods "
