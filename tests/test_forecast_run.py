@@ -3,8 +3,12 @@
 import dataclasses
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -252,6 +256,29 @@ def test_ctrl_c_saves_the_last_finished_epoch_and_says_how_to_resume(tmp_path, m
     # was interrupted in the log's callback, before the checkpoint's).
     assert trained == [4, 5]
     assert _results(tmp_path / "cut") == _results(tmp_path / "full")
+
+
+def test_a_resume_from_a_damaged_checkpoint_prints_one_line(tmp_path, run_killed_at):
+    """The newest checkpoint's data files cut to half their size: the resume's one-line
+    error was followed by dozens of "RuntimeError: Event loop is closed" tracebacks from
+    the reads orbax still had in flight. In a fresh interpreter, as a user runs it."""
+    write_prices(tmp_path / "p.csv", n=200)
+    args = ["run", "forecast", "--data.path", str(tmp_path / "p.csv"), "--data.target",
+            "price", "--data.window", "10", "--model.kind", "mlp", "--train.epochs", "4",
+            "--out", str(tmp_path / "cut")]
+    run_killed_at(3, lambda: cli.main(args), every_s=0.0)   # saved epochs 1 and 2
+    newest = tmp_path / "cut" / "checkpoints" / "group_0" / "2"
+    for data in (newest / "loop" / "d").iterdir():
+        data.write_bytes(data.read_bytes()[:data.stat().st_size // 2])
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "fjax.cli", *args, "--resume"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr[:2000]
+    assert f"checkpoint of epoch 2 in {newest.parent} cannot be read" in lines[0]
+    assert f"delete {newest} to resume from the checkpoint of epoch 1" in lines[0]
 
 
 def test_resume_refuses_other_settings_and_an_empty_folder(tmp_path, capsys):

@@ -29,6 +29,7 @@ from typing import Any
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+import tensorstore as ts
 
 from fjax.runtime import deferred_interrupts, to_device
 from fjax.train.callbacks import Callback, Resumed
@@ -67,6 +68,22 @@ def _placed_like(restored: jax.Array, like: Any) -> jax.Array:
     if isinstance(like, jax.Array) and not like.committed:
         return to_device(np.asarray(restored))   # no copy program per shape
     return restored
+
+
+def _read_arrays(directory: str) -> None:
+    """Read every array of a saved item (orbax's OCDBT database) synchronously, raising
+    where one cannot be read. orbax reads them concurrently and, at the first failure,
+    closes its event loop under the reads still in flight: each then printed a traceback
+    ("Event loop is closed") as it finished."""
+    if not os.path.isfile(os.path.join(directory, "manifest.ocdbt")):
+        return   # another layout: orbax reads it alone
+    base = {"driver": "ocdbt", "base": f"file://{directory}/"}
+    for key in ts.KvStore.open(base).result().list().result():
+        for suffix, driver in ((b"/.zarray", "zarr"), (b"/zarr.json", "zarr3")):
+            if key.endswith(suffix):
+                path = key[:-len(suffix)].decode()
+                ts.open({"driver": driver, "kvstore": {**base, "path": path}},
+                        open=True).result().read().result()
 
 
 def _decode(logs: dict) -> dict:
@@ -124,6 +141,7 @@ class Checkpointer(Callback):
         if epoch is None:
             raise FileNotFoundError(f"no checkpoint in {self.directory}")
         try:
+            _read_arrays(os.path.join(self.directory, str(epoch), "loop"))
             stored = _shapes(self.manager.item_metadata(epoch)["loop"])
             run = self.manager.restore(epoch, args=ocp.args.Composite(
                 run=ocp.args.JsonRestore()))["run"]
