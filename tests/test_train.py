@@ -981,7 +981,9 @@ def test_a_ctrl_c_during_a_save_lets_it_finish(tmp_path, monkeypatch):
     assert tree_equal(full.state.params, resumed.state.params)
 
 
-def test_a_save_cut_short_is_removed_quietly_on_resume(tmp_path, caplog):
+@pytest.mark.parametrize("leftover", ["3.orbax-checkpoint-tmp",
+                                      "3.orbax-checkpoint-tmp-1754000000"])   # timestamped
+def test_a_save_cut_short_is_removed_quietly_on_resume(tmp_path, caplog, leftover):
     """A run killed while saving epoch 3 left `3.orbax-checkpoint-tmp` among the
     checkpoints; its resume printed orbax's 'WARNING:absl:Attempted to create temporary
     directory ... which already exists' on reaching epoch 3. The unfinished save is now
@@ -992,16 +994,19 @@ def test_a_save_cut_short_is_removed_quietly_on_resume(tmp_path, caplog):
     checkpoints = Checkpointer(tmp_path)
     fit(fresh_state(), LOSS, DATA, config=cfg(2), callbacks=[checkpoints])
     checkpoints.close()
-    cut = tmp_path / "3.orbax-checkpoint-tmp"
+    cut = tmp_path / leftover
     shutil.copytree(tmp_path / "2", cut)   # what a killed save of epoch 3 leaves
-    (cut / "commit_success.txt").unlink(missing_ok=True)
+    for done in cut.rglob("commit_success.txt"):
+        done.unlink()
     with caplog.at_level("WARNING"):
         checkpoints = Checkpointer(tmp_path)
         resumed = fit(fresh_state(), LOSS, DATA, config=cfg(4), callbacks=[checkpoints])
         checkpoints.close()
     assert not [r for r in caplog.records if "temporary directory" in r.getMessage()]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["3", "4"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["3", "4"]   # epoch 3 saved anew
     assert tree_equal(full.state.params, resumed.state.params)
+    losses = lambda result: np.array([logs["loss"] for logs in result.history])  # noqa: E731
+    assert np.array_equal(losses(full), losses(resumed))   # epochs 1-2 restored, 3-4 trained
 
 
 def test_a_hand_loop_checkpointed_and_resumed_equals_one_that_never_stopped(tmp_path):
