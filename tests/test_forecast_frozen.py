@@ -90,6 +90,27 @@ def test_a_gaussian_sweeps_chosen_point_scores_its_own_file_byte_for_byte(tmp_pa
         (scored / "score.json").read_text())["model"]
 
 
+def check_errors_by_hand(path, full, cfg, m, results) -> int:
+    """errors.csv at `path` against the float64 rebuild's per-step RMSE over every window
+    whose targets all lie after the run's rows, and the naive forecast's RMSE and MAE
+    beside it; returns the number of those windows."""
+    h = cfg.data.horizon
+    starts = np.arange(RUN_ROWS, len(full) - h + 1)    # every target after the run's rows
+    prices = full["price"].to_numpy(np.float64)
+    actual = prices[starts[:, None] + np.arange(h)]
+    point = np.array([ahead_by_hand(full, cfg, m, results, t)["forecast"] for t in starts])
+    naive = prices[starts - 1][:, None]
+    errors = pd.read_csv(path)
+    assert errors["targets"].tolist() == [len(starts)] * h
+    np.testing.assert_allclose(errors["rmse"], np.sqrt(np.mean((point - actual) ** 2, 0)),
+                               rtol=1e-5)
+    np.testing.assert_allclose(errors["naive_rmse"],
+                               np.sqrt(np.mean((naive - actual) ** 2, 0)), rtol=1e-12)
+    np.testing.assert_allclose(errors["naive_mae"], np.mean(np.abs(naive - actual), 0),
+                               rtol=1e-12)
+    return len(starts)
+
+
 def test_appended_rows_give_a_numpy_rebuilds_forecast_and_errors(saved_run, tmp_path):
     """The file with NEW_ROWS more rows: ahead.csv is the float64 rebuild of the window
     ending at its last row (scaled by the run's latest origin's training rows, not
@@ -107,22 +128,9 @@ def test_appended_rows_give_a_numpy_rebuilds_forecast_and_errors(saved_run, tmp_
     assert table["test_rmse"].tolist() == run_table["test_rmse"].tolist()
     assert (pd.to_datetime(table["issued"]) == full["Date"].iloc[-1]).all()
 
-    h = cfg.data.horizon
-    starts = np.arange(RUN_ROWS, len(full) - h + 1)    # every target after the run's rows
-    prices = full["price"].to_numpy(np.float64)
-    actual = prices[starts[:, None] + np.arange(h)]
-    point = np.array([ahead_by_hand(full, cfg, m, results, t)["forecast"] for t in starts])
-    naive = prices[starts - 1][:, None]
-    errors = pd.read_csv(scored / "errors.csv")
-    assert errors["targets"].tolist() == [len(starts)] * h
-    np.testing.assert_allclose(errors["rmse"], np.sqrt(np.mean((point - actual) ** 2, 0)),
-                               rtol=1e-5)
-    np.testing.assert_allclose(errors["naive_rmse"],
-                               np.sqrt(np.mean((naive - actual) ** 2, 0)), rtol=1e-12)
-    np.testing.assert_allclose(errors["naive_mae"], np.mean(np.abs(naive - actual), 0),
-                               rtol=1e-12)
+    windows = check_errors_by_hand(scored / "errors.csv", full, cfg, m, results)
     facts = json.loads((scored / "score.json").read_text())
-    assert facts["new_rows"] == NEW_ROWS and facts["windows"] == len(starts)
+    assert facts["new_rows"] == NEW_ROWS and facts["windows"] == windows
 
     # a file of the new rows only forecasts the same (its last window lies in them)
     newer = tmp_path / "newer.csv"
@@ -142,21 +150,10 @@ def test_a_file_of_new_rows_only_scores_every_window_the_appended_file_does(save
     newer = tmp_path / "newer.csv"
     full.iloc[RUN_ROWS:].to_csv(newer, index=False)
     alone = score(ScoreConfig(run=str(out), data=str(newer), out=str(tmp_path / "alone")))
-    h = cfg.data.horizon
-    starts = np.arange(RUN_ROWS, len(full) - h + 1)    # every target after the run's rows
-    prices = full["price"].to_numpy(np.float64)
-    actual = prices[starts[:, None] + np.arange(h)]
-    point = np.array([ahead_by_hand(full, cfg, m, results, t)["forecast"] for t in starts])
-    naive = prices[starts - 1][:, None]
-    errors = pd.read_csv(alone / "errors.csv")
-    assert errors["targets"].tolist() == [len(starts)] * h
-    np.testing.assert_allclose(errors["rmse"], np.sqrt(np.mean((point - actual) ** 2, 0)),
-                               rtol=1e-5)
-    np.testing.assert_allclose(errors["naive_rmse"],
-                               np.sqrt(np.mean((naive - actual) ** 2, 0)), rtol=1e-12)
+    windows = check_errors_by_hand(alone / "errors.csv", full, cfg, m, results)
     facts = json.loads((alone / "score.json").read_text())
     assert facts["rows"] == NEW_ROWS and facts["new_rows"] == NEW_ROWS
-    assert facts["windows"] == len(starts)
+    assert facts["windows"] == windows
 
 
 def test_a_file_of_fewer_new_rows_than_a_window_is_read_after_the_runs_last_rows(
