@@ -178,6 +178,10 @@ class OptimConfig:
     decay_rate."""
     final_factor: float = 0.0
     """Cosine schedules end at learning_rate * final_factor."""
+    schedule_epochs: int | None = None
+    """Cosine schedules: the epochs they span, if not train.epochs (None). A fraud sweep's
+    test stage trains the chosen epochs on the searched run's longer schedule and saves
+    that span here, so its saved config retrains the same model."""
     clip_norm: float | None = None
     """Clip the global gradient norm to this value (None: no clipping)."""
 
@@ -186,7 +190,8 @@ class OptimConfig:
     READ_BY = {"warmup_steps": ("schedule", ("warmup_cosine",)),
                "decay_rate": ("schedule", ("exponential",)),
                "decay_steps": ("schedule", ("exponential",)),
-               "final_factor": ("schedule", ("cosine", "warmup_cosine"))}
+               "final_factor": ("schedule", ("cosine", "warmup_cosine")),
+               "schedule_epochs": ("schedule", ("cosine", "warmup_cosine"))}
 
     def __post_init__(self):
         check_positive(self, "learning_rate")
@@ -209,6 +214,8 @@ class OptimConfig:
                                "use e.g. 0.0 or 0.1")
         if self.clip_norm is not None:
             check_positive(self, "clip_norm")
+        if self.schedule_epochs is not None:
+            check_positive(self, "schedule_epochs")
         check_read(self, "optim")
 
 

@@ -3,6 +3,7 @@ the combined model (cross-fitted on the training week), the GRU on sequence stac
 chunked scoring."""
 
 import dataclasses
+import json
 
 import jax
 import jax.numpy as jnp
@@ -306,27 +307,53 @@ def test_encoded_columns_join_the_scaled_ones_in_rows_and_histories():
     np.testing.assert_array_equal(seq.data["x"][..., D:], want)
 
 
-def test_a_searched_warmup_is_not_refused_when_the_chosen_epochs_are_fewer(monkeypatch):
-    """The search trains 4 epochs of 3 batches (20 rows, batch 8) with a 6-step warmup and
-    picks 1 epoch: the test stage trains that epoch on the searched run's 12-step schedule,
-    as the chosen member did; a schedule squeezed into 3 steps was refused."""
-    from fjax.optim import optimizer_settings
+def _searched_run(monkeypatch, optim, chosen_epochs):
+    """A test stage after a search of 4 epochs of 3 batches (20 rows, batch 8) that chose
+    `chosen_epochs`, and each population's injected schedule lengths."""
     from fjax.tasks.fraud import training
+    from fjax.train import population
     stack = stack_scaled(X, PERIODS, shared=LABELS)
-    cfg = Config(model=ModelConfig(kind="mlp", hidden=(4,)),
-                 optim=dataclasses.replace(Config().optim, schedule="warmup_cosine",
-                                           warmup_steps=6),
+    cfg = Config(model=ModelConfig(kind="mlp", hidden=(4,)), optim=optim,
                  train=dataclasses.replace(Config().train, epochs=4, batch_size=8))
-    monkeypatch.setattr(training, "select", lambda config, *a: (config, None, {"epochs": 1}, {},
-                                                                  None))
-    optims = []
-    real = training.train_grid
-    monkeypatch.setattr(training, "train_grid",
-                        lambda *a, **k: optims.append(k.get("optim")) or real(*a, **k))
-    run = fit_periods("mlp", cfg, stack, grid={"optim.learning_rate": [1e-3, 1e-2]},
-                      val_stack=stack, progress=False)
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "select",
+                      lambda config, *a: (config, None, {"epochs": chosen_epochs}, {}, None))
+        lengths = []
+        real = population.member_optimizer
+        patch.setattr(population, "member_optimizer", lambda *a: lengths.append(
+            np.asarray(real(*a)[1].get("schedule_steps"))) or real(*a))
+        run = fit_periods("mlp", cfg, stack, grid={"optim.learning_rate": [1e-3, 1e-2]},
+                          val_stack=stack, progress=False)
+    return run, stack, lengths
+
+
+def test_a_searched_warmup_is_not_refused_when_the_chosen_epochs_are_fewer(monkeypatch):
+    """The search's 6-step warmup picks 1 epoch: the test stage trains that epoch on the
+    searched run's 12-step schedule, as the chosen member did; a schedule squeezed into
+    3 steps was refused."""
+    optim = dataclasses.replace(Config().optim, schedule="warmup_cosine", warmup_steps=6)
+    run, _, lengths = _searched_run(monkeypatch, optim, 1)
     assert run.config.train.epochs == 1 and len(run.history) == 1
-    assert optimizer_settings(optims[-1]) == (cfg.optim, 4 * int(np.ceil(20 / 8)))
+    assert run.config.optim.schedule_epochs == 4
+    np.testing.assert_array_equal(lengths[-1], [4 * int(np.ceil(20 / 8))] * len(run.members))
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "constant"])
+def test_a_test_stage_models_saved_config_retrains_it(monkeypatch, schedule):
+    """models/<m>/config.json (run.config, as saved and read back) retrains the test
+    stage's model bit for bit: under a cosine decay it records the searched run's 4-epoch
+    span; it said 2 epochs and cosine, so a rerun decayed over 6 steps, not 12."""
+    from fjax.config import from_dict, to_dict
+    optim = dataclasses.replace(Config().optim, learning_rate=1e-2, schedule=schedule)
+    run, stack, lengths = _searched_run(monkeypatch, optim, 2)
+    saved = from_dict(Config, json.loads(json.dumps(to_dict(run.config))))
+    again = fit_periods("mlp", saved, stack, progress=False)
+    jax.tree.map(np.testing.assert_array_equal, run.params, again.params)
+    for a, b in zip(run.test_scores, again.test_scores):
+        np.testing.assert_array_equal(a, b)
+    if schedule == "cosine":   # 4 epochs x ceil(20 / 8) batches
+        assert saved.optim.schedule_epochs == 4
+        assert lengths[-1].tolist() == [12] * len(run.members)
 
 
 def _small_mlp_config(optimizer=None):

@@ -16,7 +16,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
-import optax
 import pandas as pd
 
 from fjax.config import (ExperimentConfig, OptimConfig, check_grid_values, from_dict, get_path,
@@ -84,14 +83,13 @@ def seeds_of(config: ExperimentConfig) -> list[int]:
 def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
                build: Callable[[Any], Trainable], data: dict, *,
                folds: Folds | Callable[[Any], Folds] | None = None,
-               run_dir: RunDir | None = None, progress: bool = True, plain: bool | None = None,
-               optim: optax.GradientTransformation | None = None) -> list[GroupResult]:
+               run_dir: RunDir | None = None, progress: bool = True, plain: bool | None = None
+               ) -> list[GroupResult]:
     """Train every member of `grid` x seeds x folds, one compiled population per group.
 
     A plain run (default: an empty grid) stops when a member diverges; a sweep warns and
     keeps the member, ranked last (`check_sweep_divergence` stops one in which all did).
-    `optim` (an empty grid's) replaces the config's optimizer, e.g. with a schedule longer
-    than the run's epochs. `folds` may be a function of a group's config, for groups that
+    `folds` may be a function of a group's config, for groups that
     train on other rows (a fraud sweep's autoencoder: legitimate rows only).
     """
     plain = not grid if plain is None else plain
@@ -115,8 +113,7 @@ def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
                     warnings.simplefilter("ignore", DivergedWarning)
                 warnings.simplefilter("ignore", BlownUpWarning)   # said below, with flags
                 pop = train_population(trainable.loss_fn, trainable.init_fn, data,
-                                       optim=optim or group.config.optim,
-                                       train=group.config.train,
+                                       optim=group.config.optim, train=group.config.train,
                                        hparams=group.hparams, seeds=seeds_of(config),
                                        folds=folds(group.config) if callable(folds) else folds,
                                        eval_fn=trainable.eval_fn, callbacks=callbacks)

@@ -35,7 +35,8 @@ from fjax.config import OptimConfig, TrainConfig, metric_mode
 from fjax.data.checks import check_count, check_type, check_weights
 from fjax.data.splits import Folds
 from fjax.optim import (HYPERPARAMS, SCHEDULE_STEPS, SPANS_RUN, build_optimizer, check_injected,
-                        optimizer_settings, schedule_shape, set_hyperparams)
+                        optimizer_settings, schedule_epochs, schedule_shape,
+                        set_hyperparams)
 from fjax.runtime import to_device, write_atomic
 from fjax.train.callbacks import Callback, ProgressBar
 from fjax.train.epoch import num_batches
@@ -393,13 +394,15 @@ def member_optimizer(optim: OptimConfig | optax.GradientTransformation, train: T
                      batch_size: int, member_weights: np.ndarray, member_fold: np.ndarray
                      ) -> tuple[optax.GradientTransformation, dict[str, jax.Array]]:
     """The optimizer, and the injected values that give each member a schedule of its own
-    `train.epochs * num_batches(rows, batch_size)` steps, as its `fit` on its rows takes
-    (a walk-forward fold with fewer rows ended short of the longest one's decay). Built
-    for the shortest member, so a warm-up it would never finish is refused."""
+    `train.epochs * num_batches(rows, batch_size)` steps (`optim.schedule_epochs` where
+    set), as its `fit` on its rows takes (a walk-forward fold with fewer rows ended short
+    of the longest one's decay). Built for the shortest member, so a warm-up it would
+    never finish is refused."""
     if not isinstance(optim, OptimConfig):
         return optim, {}
     rows = np.sum(member_weights > 0, axis=1)
-    fold_steps = np.array([train.epochs * num_batches(int(r), batch_size) for r in rows])
+    span = schedule_epochs(optim, train.epochs)
+    fold_steps = np.array([span * num_batches(int(r), batch_size) for r in rows])
     longest, shortest = int(fold_steps.max()), int(fold_steps.min())
     schedule_shape(optim, longest)   # its length fits int32
     if shortest < longest:   # a warm-up must end within the shortest member's steps

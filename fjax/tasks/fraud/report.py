@@ -1099,11 +1099,14 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
     if chosen:
         c = chosen[0].chosen
         values = _values(c["hyperparameters"])
+        optim = chosen[0].config["optim"]
+        span = optim.get("schedule_epochs")   # the searched run's (searched_schedule)
+        span = f", on the searched {span}-epoch {optim['schedule']} schedule" if span else ""
         lines += ["## Selection on the validation periods", "",
                   f"{chosen[0].name}: best mean {c['metric']} = {c['value']:.4f} with "
                   f"{values}; trained on the test periods for {c['epochs']} epochs, the "
                   f"median (rounded half up) of its members' best epochs "
-                  f"{c.get('best_epochs', '')} (validation.csv lists every member). "
+                  f"{c.get('best_epochs', '')}{span} (validation.csv lists every member). "
                   + scored_text(c["metric"]), "",
                   *labels_note(chosen[0].config["model"]["kind"], c["metric"]),
                   *spread_note(c), *diverged_note(c), *_bold_note(" ".join(c.get("blown_up", []))),

@@ -16,7 +16,6 @@ from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import numpy as np
-import optax
 import pandas as pd
 
 from fjax.config import read_values, to_dict
@@ -25,7 +24,7 @@ from fjax.data.split_stack import SplitStack
 from fjax.data.splits import Folds
 from fjax.losses import check_binary_labels
 from fjax.models import build_model
-from fjax.optim import build_optimizer
+from fjax.optim import SPANS_RUN, schedule_epochs
 from fjax.report.files import RunDir
 from fjax.tasks.experiment import (Trainable, best_result, check_sweep_divergence,
                                    combined_table, config_with, resumed_epochs, train_grid)
@@ -33,7 +32,6 @@ from fjax.tasks.fraud.config import Config
 from fjax.tasks.fraud.evaluation import paired_difference
 from fjax.tasks.fraud.objective import no_eval, ranking_eval, reconstruction_loss, score_function
 from fjax.tasks.fraud.presets import test_stage_train
-from fjax.train.loop import loop_spec
 from fjax.train.members import ModuleInit
 from fjax.train.objective import supervised_loss
 
@@ -248,15 +246,17 @@ def select(config: Config, grid: Mapping[str, Sequence], val_stack: SplitStack,
                                                            np.nonzero(kept)[0], val_stack)
 
 
-def validated_schedule(config: Config, data: dict, folds: Folds
-                       ) -> optax.GradientTransformation:
-    """The test stage's optimizer after a search: its schedule spans the searched run's
-    `config.train.epochs` over the test periods' batches, so training the chosen epochs
-    stops where the chosen member's best epoch did (as early stopping would), not a schedule
-    squeezed into them (a warmup the search finished would never end, and was refused)."""
-    weights = folds.train * np.asarray(data.get("weight", 1.0), np.float32)[None]
-    spec = loop_spec(config.train, (weights > 0).sum(axis=1), has_val=False)
-    return build_optimizer(config.optim, config.train.epochs * spec.n_batches)
+def searched_schedule(config: Config) -> Config:
+    """`config` with its schedule's span set to the searched run's epochs
+    (`OptimConfig.schedule_epochs`, which the saved config keeps): the test stage trains
+    the chosen epochs on that schedule, so it stops where the chosen member's best epoch
+    did (as early stopping would), not on a schedule squeezed into them, which is another
+    model than the one validated (a warmup the search finished would never end)."""
+    optim = config.optim
+    if optim.schedule not in SPANS_RUN:
+        return config   # constant and exponential rates do not depend on the run's length
+    span = schedule_epochs(optim, config.train.epochs)
+    return dataclasses.replace(config, optim=dataclasses.replace(optim, schedule_epochs=span))
 
 
 def fit_periods(name: str, config: Config, stack: SplitStack, *,
@@ -280,14 +280,15 @@ def fit_periods(name: str, config: Config, stack: SplitStack, *,
     if run_dir and test_dir:
         run_dir = test_dir(config)
     folds = model_folds(stack, config.model.kind)
-    optim = validated_schedule(config, stack.data, folds) if grid else None
+    if grid:
+        config = searched_schedule(config)
     test_config = dataclasses.replace(
         config, train=test_stage_train(config.train, chosen["epochs"]))
     trainable, score = make_trainable(test_config, stack.data["x"], None)
     if run_dir:
         run_dir.record("config.json", to_dict(test_config))
     [result] = train_grid(test_config, {}, lambda cfg: trainable, stack.data,
-                          folds=folds, run_dir=run_dir, progress=progress, optim=optim)
+                          folds=folds, run_dir=run_dir, progress=progress)
     pop = result.population
     run = ModelRun(name=name, config=test_config, members=pop.members, params=pop.params,
                    score=score, test_scores=[], history=pop.history,
