@@ -191,6 +191,40 @@ def test_sweep_on_a_users_file_writes_the_run_folder(user_file, user_sweep, unde
     assert not undescribed(out)   # a plain run
 
 
+
+def _model_scores(folder, model):
+    """`model`'s test scores in run `folder`, by member (members.csv: seed and period)."""
+    members = pd.read_csv(folder / "members.csv")
+    return members[members.model == model].drop(columns="model").reset_index(drop=True)
+
+
+def test_a_models_saved_config_reruns_it_from_the_command_line(user_file, user_sweep,
+                                                              tmp_path):
+    """models/<m>/config.json reruns as given (`fjax run fraud --config`, no other flag)
+    and gives that model's test scores bit for bit: the sweep's chosen mlp and a plain
+    run's compared logistic model. Both were refused: the test stage saved its own loop
+    settings (monitor loss, no restore_best), which a plain run rejects."""
+    out = user_sweep[0]
+    rerun = tmp_path / "mlp"
+    assert cli.main(["run", "fraud", "--config", str(out / "models/mlp/config.json"),
+                     "--out", str(rerun)]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(rerun / "scores.csv.gz"),
+                                  pd.read_csv(out / "scores.csv.gz"), check_exact=True)
+    chosen = json.loads((out / "metrics.json").read_text())["models"]["mlp"]["chosen"]
+    saved = from_dict(Config, json.loads((out / "models/mlp/config.json").read_text()))
+    assert saved.train.epochs == chosen["epochs"]
+    assert saved.optim.learning_rate == chosen["hyperparameters"]["optim.learning_rate"]
+    plain = tmp_path / "plain"
+    assert cli.main(["run", "fraud", "--out", str(plain), "--data.path", str(user_file),
+                     "--data.amount-column", "amount_eur", "--data.customer-column", "card",
+                     "--compare", "logistic", *TINY]) == 0
+    rerun = tmp_path / "logistic"
+    assert cli.main(["run", "fraud", "--config", str(plain / "models/logistic/config.json"),
+                     "--out", str(rerun)]) == 0
+    assert json.loads((rerun / "metrics.json").read_text())["primary"] == "logistic"
+    pd.testing.assert_frame_equal(_model_scores(rerun, "logistic"),
+                                  _model_scores(plain, "logistic"), check_exact=True)
+
 def test_a_run_on_the_simulation_sets_the_handbooks_figures_beside_its_own(tmp_path):
     out = tmp_path / "run"
     assert cli.main(["run", "fraud", "--out", str(out), "--data.n-customers", "200",

@@ -36,7 +36,7 @@ from fjax.tasks.fraud.evaluation import (budget_target, evaluate, operating_poin
                                         optimum_rows, rule_scores, scores_frame,
                                         threshold_rows)
 from fjax.tasks.fraud.model_file import SavedModel, model_bytes
-from fjax.tasks.fraud.presets import CROSSFIT_FOLDS, preset
+from fjax.tasks.fraud.presets import CROSSFIT_FOLDS, PLAIN_UNREAD, preset
 from fjax.tasks.fraud.report import (SIZE_COLUMNS, ModelResult, immature_labels_note,
                                      periods_table, write)
 from fjax.tasks.fraud.training import (ModelRun, crossfit_errors, fit_periods, period_scores,
@@ -72,9 +72,6 @@ MONITOR_UNREAD = ("the validation search ranks every group by the run's own trai
                   "and train.mode, so a group monitoring another metric would be ranked on "
                   "the run's at the epoch its own chose; set --train.monitor and "
                   "--train.mode once, outside the grid")
-# The loop settings a plain run does not read: the test stage (presets.test_stage_train)
-# trains train.epochs on every period and keeps the last epoch, monitoring nothing.
-PLAIN_UNREAD = ("patience", "monitor", "mode", "min_delta", "restore_best")
 
 
 def _check_plain_train(config: Config) -> None:

@@ -58,8 +58,22 @@ def preset(config: Config, name: str) -> Config:
         train=dataclasses.replace(base.train, **train))
 
 
-def test_stage_train(train: TrainConfig, epochs: int) -> TrainConfig:
-    """Loop settings for the test periods: a fixed number of epochs, nothing monitored
-    on the test weeks, the last epoch's parameters kept."""
-    return dataclasses.replace(train, epochs=int(epochs), monitor="loss", mode="auto",
-                               patience=None, restore_best=False)
+# The loop settings a plain run does not read: its test stage (`test_stage_train`) trains
+# train.epochs on every period and keeps the last epoch, monitoring nothing.
+PLAIN_UNREAD = ("patience", "monitor", "mode", "min_delta", "restore_best")
+
+
+def saved_train(train: TrainConfig, epochs: int) -> TrainConfig:
+    """The loop settings a test-stage model's config (models/<m>/config.json) saves: its
+    `epochs`, and the task's defaults of those a plain run refuses (`PLAIN_UNREAD`), which
+    the test stage does not read; so `fjax run fraud --config` of it trains that model."""
+    usual = Config().train
+    return dataclasses.replace(train, epochs=int(epochs),
+                               **{name: getattr(usual, name) for name in PLAIN_UNREAD})
+
+
+def test_stage_train(train: TrainConfig) -> TrainConfig:
+    """Loop settings for the test periods: train.epochs, nothing monitored on the test
+    weeks, the last epoch's parameters kept."""
+    return dataclasses.replace(train, monitor="loss", mode="auto", patience=None,
+                               restore_best=False)

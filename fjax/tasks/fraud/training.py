@@ -31,7 +31,7 @@ from fjax.tasks.experiment import (Trainable, best_result, check_sweep_divergenc
 from fjax.tasks.fraud.config import Config
 from fjax.tasks.fraud.evaluation import paired_difference
 from fjax.tasks.fraud.objective import no_eval, ranking_eval, reconstruction_loss, score_function
-from fjax.tasks.fraud.presets import test_stage_train
+from fjax.tasks.fraud.presets import saved_train, test_stage_train
 from fjax.train.members import ModuleInit
 from fjax.train.objective import supervised_loss
 
@@ -282,12 +282,13 @@ def fit_periods(name: str, config: Config, stack: SplitStack, *,
     folds = model_folds(stack, config.model.kind)
     if grid:
         config = searched_schedule(config)
-    test_config = dataclasses.replace(
-        config, train=test_stage_train(config.train, chosen["epochs"]))
+    # Saved as a plain run's config, which reruns this stage (`saved_train`).
+    test_config = dataclasses.replace(config, train=saved_train(config.train, chosen["epochs"]))
     trainable, score = make_trainable(test_config, stack.data["x"], None)
     if run_dir:
         run_dir.record("config.json", to_dict(test_config))
-    [result] = train_grid(test_config, {}, lambda cfg: trainable, stack.data,
+    loop = dataclasses.replace(test_config, train=test_stage_train(test_config.train))
+    [result] = train_grid(loop, {}, lambda cfg: trainable, stack.data,
                           folds=folds, run_dir=run_dir, progress=progress)
     pop = result.population
     run = ModelRun(name=name, config=test_config, members=pop.members, params=pop.params,
