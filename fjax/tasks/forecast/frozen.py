@@ -67,9 +67,8 @@ def run_rows_end(model: SavedForecaster, dates: np.ndarray, values: np.ndarray,
                  columns: tuple[str, ...], source: str) -> int:
     """The number of the file's rows on or before the run's last date (0: the file starts
     after it), refusing a file that ends before it, disagrees with the run's last rows
-    on a date both hold (revised prices: the model's scaler and errors are of the old); a
-    file of newer rows only that starts after a gap is warned of (`warn_gap`). A file
-    without dates is matched to the run's rows by row number, so it holds the run's rows
+    on a date both hold (revised prices: the model's scaler and errors are of the old). A
+    file without dates is matched to the run's rows by row number, so it holds the run's rows
     from the first."""
     stamps = date_texts(dates_back(model.tail_dates, model))
     if dates[-1] < model.last_date:
@@ -77,8 +76,6 @@ def run_rows_end(model: SavedForecaster, dates: np.ndarray, values: np.ndarray,
                          f", before the run's last row ({stamps[-1]}): the model was trained "
                          "on later prices; give a file that ends on or after it"
                          + ROW_NUMBERS * (not model.dated))
-    if starts_after_gap(model, dates):
-        warn_gap(model, dates, source)
     at = np.searchsorted(dates, model.tail_dates)
     held = (at < len(dates)) & (dates[np.minimum(at, len(dates) - 1)] == model.tail_dates)
     same = np.isclose(values[at[held]], model.tail_values[held], rtol=1e-12, atol=0)
@@ -98,26 +95,26 @@ ROW_NUMBERS = (" (the file has no date column, so its rows are matched to the ru
                "row number: give the run's file with the new rows appended)")
 
 
-def starts_after_gap(model: SavedForecaster, dates: np.ndarray) -> bool:
-    """Whether a file of newer rows only (every date after the run's last) starts
-    further from the run's last date than the run's largest spacing between dates (its
-    weekends and holidays), or, in a series that runs every day, than the run's outage
-    rule allows (`OUTAGE_SPACING` x its median spacing, `outage_note`; its own outages
-    no excuse). A file without dates never starts after the run's rows (both count rows
-    from 0)."""
+def _gap(model: SavedForecaster, dates: np.ndarray) -> tuple[int, bool] | None:
+    """Where a file of newer rows only (every date after the run's last) starts after a
+    gap: further from the run's last date than the run's largest spacing between dates
+    (its weekends and holidays), or, in a series that runs every day, than the run's
+    outage rule allows (`OUTAGE_SPACING` x its median spacing, `outage_note`; its own
+    outages no excuse), its distance from the run's last date and whether it is an
+    outage; else None. A file without dates never starts after the run's rows (both count
+    rows from 0)."""
     step = int(dates[0]) - model.last_date
     every_day = model.weekend_share > WEEKEND_SHARE
     outage = every_day and step > OUTAGE_SPACING * model.median_step
-    return step > model.largest_step or outage
+    return (step, outage) if step > model.largest_step or outage else None
 
 
-def warn_gap(model: SavedForecaster, dates: np.ndarray, source: str) -> None:
-    """Warn of a file of newer rows only that `starts_after_gap`: its windows lie in the
-    file itself, so the forecast is right, but errors.csv leaves the rows in between
-    unscored."""
-    step = int(dates[0]) - model.last_date
-    every_day = model.weekend_share > WEEKEND_SHARE
-    outage = every_day and step > OUTAGE_SPACING * model.median_step
+def warn_gap(model: SavedForecaster, dates: np.ndarray, source: str,
+             gap: tuple[int, bool]) -> None:
+    """Warn of a file of newer rows only that starts after a gap (`_gap`): its windows
+    lie in the file itself, so the forecast is right, but errors.csv leaves the rows in
+    between unscored."""
+    step, outage = gap
     first, last = date_texts(dates_back(np.array([dates[0], model.last_date]), model))
     why = (f"over {OUTAGE_SPACING:g}x the run's median spacing "
            f"({duration_text(model.median_step)}), which the run warns of as an outage in "
@@ -169,13 +166,16 @@ def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tup
     transforms = d.used_feature_transforms
     first, window, horizon = inputs_first_row(d.transform, transforms), d.window, d.horizon
     numbers = date_numbers(series.dates, model.dated)
-    continues = continues_run(model, numbers)
+    gap = _gap(model, numbers)
+    continues = continues_run(model, numbers, gap)
     if series.n < window + first and not continues:
         raise ValueError(f"--data {source} has {series.n} rows; the model reads windows of "
                          f"{window} rows" + (f" after {first} row(s) its differences need"
                                              if first else "")
                          + f": give at least {window + first} rows")
     end = run_rows_end(model, numbers, series.values, series.columns, source)
+    if gap is not None:   # after run_rows_end's refusals, none of which such a file meets
+        warn_gap(model, numbers, source, gap)
     file_rows = series.n
     if continues:   # the run's last rows or none, then newer: read after its last rows
         series, end = after_run_rows(model, newer_rows(series, end)), len(model.tail_dates)
@@ -196,14 +196,15 @@ def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tup
                     observed, spacing=spacing), end, start, file_rows
 
 
-def continues_run(model: SavedForecaster, numbers: np.ndarray) -> bool:
+def continues_run(model: SavedForecaster, numbers: np.ndarray,
+                  gap: tuple[int, bool] | None) -> bool:
     """Whether a file continues the run's rows from model.msgpack's: it starts after the
-    run's last date but not after a gap (`starts_after_gap`), or on one of the run's last
+    run's last date but not after a gap (`gap`: `_gap`'s), or on one of the run's last
     rows that model.msgpack holds and ends after them (its shared rows are checked
     against the run's by `run_rows_end`)."""
     first, last = int(numbers[0]), int(numbers[-1])
     if first > model.last_date:
-        return not starts_after_gap(model, numbers)
+        return gap is None
     return first >= int(model.tail_dates[0]) and last > model.last_date
 
 
