@@ -178,7 +178,7 @@ def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tup
         warn_gap(model, numbers, source, gap)
     file_rows = series.n
     if continues:   # the run's last rows or none, then newer: read after its last rows
-        series, end = after_run_rows(model, newer_rows(series, end)), len(model.tail_dates)
+        series, end = after_run_rows(model, series, numbers), len(model.tail_dates)
     z = to_inputs(series.values, d.transform, transforms, series.columns,
                   dates=series.dates, source=source)
     # the run's grid (`plan_windows`) on the file, from the first window of new targets:
@@ -208,25 +208,20 @@ def continues_run(model: SavedForecaster, numbers: np.ndarray,
     return first >= int(model.tail_dates[0]) and last > model.last_date
 
 
-def newer_rows(series: Series, end: int) -> Series:
-    """The rows of `series` after its first `end` (those the run also holds)."""
-    holes = None if series.holes is None else series.holes[end:]
-    return dataclasses.replace(series, dates=series.dates[end:], values=series.values[end:],
-                               holes=holes)
-
-
-def after_run_rows(model: SavedForecaster, series: Series) -> Series:
-    """A file of newer rows only that continues the run's rows, after the run's last rows
+def after_run_rows(model: SavedForecaster, series: Series, numbers: np.ndarray) -> Series:
+    """A file that continues the run's rows (`continues_run`; `numbers`: its dates as
+    `date_numbers`), its rows after the run's last date put after the run's last rows
     (`model.tail_*`: a window's and its differences' worth), so that the windows whose
     targets lie in the file but whose inputs begin before it are scored, as in the run's
     file with the rows appended."""
+    new = numbers > model.last_date   # the rows after those the run also holds
     holes = series.holes
     if holes is not None:
-        holes = np.vstack([np.zeros(model.tail_values.shape, bool), holes])
+        holes = np.vstack([np.zeros(model.tail_values.shape, bool), holes[new]])
     dates = np.concatenate([dates_back(model.tail_dates, model),
-                            series.dates.astype("datetime64[ns]")])
+                            series.dates[new].astype("datetime64[ns]")])
     return dataclasses.replace(series, dates=dates, holes=holes,
-                               values=np.vstack([model.tail_values, series.values]))
+                               values=np.vstack([model.tail_values, series.values[new]]))
 
 
 def scored_start(end: int, window: int, first: int) -> int:
