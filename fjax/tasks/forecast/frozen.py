@@ -157,28 +157,29 @@ def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tup
     first scorable origin (`scored_start`) and the file's row count. A file of newer rows
     only that continues the run's is read after the run's last rows (`after_run_rows`)."""
     d = model.config.data
-    series = load_series(frame, d.columns, date_column=d.date_column, missing=d.missing,
-                         max_gap=d.max_gap, source=source)
-    check_clock(model, series, source)
-    spacing = warn_spacing(series, d.max_gap, f" (the saved model reads {source} with its run's "
+    file = load_series(frame, d.columns, date_column=d.date_column, missing=d.missing,
+                       max_gap=d.max_gap, source=source)
+    check_clock(model, file, source)
+    spacing = warn_spacing(file, d.max_gap, f" (the saved model reads {source} with its run's "
                  "--data.max-gap and --data.missing: changing them takes a new `fjax run "
                  "forecast`)")
     transforms = d.used_feature_transforms
     first, window, horizon = inputs_first_row(d.transform, transforms), d.window, d.horizon
-    numbers = date_numbers(series.dates, model.dated)
+    numbers = date_numbers(file.dates, model.dated)
     gap = _gap(model, numbers)
     continues = continues_run(model, numbers, gap)
-    if series.n < window + first and not continues:
+    # the run's last rows or none, then newer: read after its last rows (a window's worth)
+    series = after_run_rows(model, file, numbers) if continues else file
+    if series.n < window + first:
         raise ValueError(f"--data {source} has {series.n} rows; the model reads windows of "
                          f"{window} rows" + (f" after {first} row(s) its differences need"
                                              if first else "")
                          + f": give at least {window + first} rows")
-    end = run_rows_end(model, numbers, series.values, series.columns, source)
+    end = run_rows_end(model, numbers, file.values, file.columns, source)
     if gap is not None:   # after run_rows_end's refusals, none of which such a file meets
         warn_gap(model, numbers, source, gap)
-    file_rows = series.n
-    if continues:   # the run's last rows or none, then newer: read after its last rows
-        series, end = after_run_rows(model, series, numbers), len(model.tail_dates)
+    if continues:
+        end = len(model.tail_dates)
     z = to_inputs(series.values, d.transform, transforms, series.columns,
                   dates=series.dates, source=source)
     # the run's grid (`plan_windows`) on the file, from the first window of new targets:
@@ -193,7 +194,7 @@ def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tup
                 spans=({"train": (0, 0), "val": None, "test": (end, series.n)},),
                 window=window, horizon=horizon)
     return windowed(d, source, series, plan, (model.scaler,), [model.scaler.transform(z)],
-                    observed, spacing=spacing), end, start, file_rows
+                    observed, spacing=spacing), end, start, file.n
 
 
 def continues_run(model: SavedForecaster, numbers: np.ndarray,
