@@ -15,6 +15,7 @@ import io
 import os
 import re
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -276,7 +277,7 @@ def _offsets(wall: pd.Series | None, utc: pd.Series) -> np.ndarray | None:
 
 
 def _written_clocks(bare: pd.Series, column: pd.Series, first: bool,
-                    slashed) -> pd.Series | None:
+                    slashed: Callable[[], bool]) -> pd.Series | None:
     """Text `column`'s times as written, `bare`: each without its UTC offset (`_split_offsets`;
     `first`: day-first dates; `slashed`: `_varying_formats`'); None when they do not read
     back without their offsets."""
@@ -318,7 +319,8 @@ def without_offsets(column: pd.Series, read: Dates, described: str = "") -> pd.S
     return clocks.where(~writes_offset(column))
 
 
-def _as_utc(column: pd.Series, first: bool, written: pd.Series, slashed) -> pd.Series:
+def _as_utc(column: pd.Series, first: bool, written: pd.Series,
+            slashed: Callable[[], bool]) -> pd.Series:
     """Text `column` as UTC times, each by its own written offset (`first`: day-first
     dates; `written`: `writes_offset(column)`); in formats that vary by row
     (`_varying_formats`, `slashed` its test of `column`) where pandas' inference fails,
@@ -335,7 +337,8 @@ def _as_utc(column: pd.Series, first: bool, written: pd.Series, slashed) -> pd.S
         return with_offset.where(written, without)
 
 
-def _varying_formats(text: pd.Series, slashed, first: bool, **kw) -> pd.Series:
+def _varying_formats(text: pd.Series, slashed: Callable[[], bool], first: bool,
+                     **kw) -> pd.Series:
     """Text `text` in formats that vary from row to row, which pandas' inferred format
     refuses: ISO 8601, or each row on its own where its column writes every time d/m/yyyy
     or m/d/yyyy, with an optional time and offset (`slashed()`: `_slashed` of the column,
