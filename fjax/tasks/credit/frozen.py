@@ -31,7 +31,8 @@ from fjax.config_fields import frozen_config
 from fjax.report.files import RunDir, markdown_table
 from fjax.stability import psi, psi_chance, psi_verdict
 from fjax.tasks.credit.data import SCORED_BLANKS, check_ages, read_applicants
-from fjax.tasks.credit.labelled import Labels, file_labels, labelled_bands, labelled_facts
+from fjax.tasks.credit.labelled import (Labels, file_labels, file_rows, labelled_bands,
+                                        labelled_facts)
 from fjax.tasks.credit.model_file import SavedModel, beyond_range, read_model
 from fjax.tasks.credit.report import (implausible_age_lines, labelled_lines, range_lines,
                                       unseen_lines)
@@ -147,9 +148,7 @@ def score(cfg: ScoreConfig) -> Path:
     folder.remove(*OUTPUTS)
     folder.json("config.json", to_dict(cfg))
     folder.csv("new_scores.csv", new)
-    bands = labelled_bands(new, labels)
-    if bands is not None:
-        folder.csv("gains.csv", bands)
+    bands = labelled_bands(folder, "gains.csv", *file_rows(new, labels))
     facts = score_facts(cfg, model, frame, new, raw, labels, ages, bands)
     folder.json("score.json", {**facts, "run_config": to_dict(model.config),
                                "timings_s": {"total": time.perf_counter() - t_start}})

@@ -1,8 +1,8 @@
 """A file of applicants whose outcomes are known (a holdout, a later vintage, the
 out-of-time applicants): its labels read against the run's (`file_labels`), and the model
 measured on them (`labelled_measures`, `labelled_facts`, `labelled_bands`). One code path
-for `fjax score credit --data` and a run's `--data.score-path`, so both report the same
-measures of a labelled file.
+for `fjax score credit --data`, a run's `--data.score-path` and its out-of-time applicants,
+so all report the same measures of labelled applicants.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pandas as pd
 from fjax.data.columns import TableSchema, label_classes, listed, matches_label
 from fjax.decision import confusion, expected_cost
 from fjax.intervals import auc_interval, rank_auc, rank_ks
+from fjax.report.files import RunDir
 from fjax.tasks.credit.bands import hosmer_lemeshow, pd_bands
 from fjax.tasks.credit.model_file import SavedModel
 from fjax.tasks.credit.oof import brier_f64, log_loss_f64
@@ -34,11 +35,13 @@ def pooled(pd_: np.ndarray, y: np.ndarray) -> dict[str, Any]:
 
 
 def labelled_measures(raw: np.ndarray, pd_: np.ndarray, y: np.ndarray, t: float,
-                      cost_fn: float, cost_fp: float) -> dict:
+                      cost_fn: float, cost_fp: float, bands: pd.DataFrame | None = None
+                      ) -> dict:
     """Labelled applicants the model never trained on (the out-of-time ones, or a scored
     file's): AUC, Gini and KS rank the model's own PDs `raw` (calibration's ties would lower
     them), None where `y` holds one class; mean PD, Brier, cost and confusion are of the
-    deployed PDs `pd_` at the deployed threshold `t`; rates in float64."""
+    deployed PDs `pd_` at the deployed threshold `t`; rates in float64; and, given their
+    `bands` (`labelled_bands`), the Hosmer-Lemeshow test of those."""
     both = 0 < y.sum() < len(y)
     ranked = pooled(raw, y) if both else dict.fromkeys(("auc", "auc_95", "gini", "ks"))
     bad_rate = float(np.mean(y, dtype=np.float64))
@@ -48,7 +51,8 @@ def labelled_measures(raw: np.ndarray, pd_: np.ndarray, y: np.ndarray, t: float,
             "ks": ranked["ks"], "brier": brier_f64(pd_, y),
             "cost_per_applicant": expected_cost(pd_, y, t, cost_fn, cost_fp),
             "cost_accept_all": cost_fn * bad_rate,
-            "confusion": confusion(pd_, y, t)}
+            "confusion": confusion(pd_, y, t),
+            **({} if bands is None else {"hosmer_lemeshow": hosmer_lemeshow(bands)})}
 
 
 class Labels(NamedTuple):
@@ -101,12 +105,24 @@ def file_labels(source: str, schema: TableSchema, good: str | None, frame
     return Labels(known, bad.astype(np.float32), read_good)
 
 
-def labelled_bands(new, labels: Labels | None) -> pd.DataFrame | None:
-    """The labelled rows' deployed PDs by decile (`pd_bands`: gains.csv), the run's gains
-    table on the file's own outcomes; None where no row has a label read."""
-    if labels is None or labels.unread or not labels.known.any():
+def file_rows(new, labels: Labels | None) -> tuple[np.ndarray, np.ndarray]:
+    """A scored file's labelled rows: their deployed PDs f64[known.sum()] and labels (none
+    where `labels` is None or unread)."""
+    if labels is None or labels.unread:
+        return np.zeros(0), np.zeros(0, np.float32)
+    return new["pd"].to_numpy(np.float64)[labels.known], labels.y
+
+
+def labelled_bands(folder: RunDir, name: str, pd_: np.ndarray, y: np.ndarray
+                   ) -> pd.DataFrame | None:
+    """Labelled applicants' deployed PDs `pd_` by decile (`pd_bands`: the run's gains table
+    on their own outcomes `y`), written to the CSV `name` in `folder`; None, and nothing
+    written, where no applicant is labelled."""
+    if not len(y):
         return None
-    return pd_bands(new["pd"].to_numpy(np.float64)[labels.known], labels.y)
+    bands = pd_bands(pd_, y)
+    folder.csv(name, bands)
+    return bands
 
 
 def labelled_facts(model: SavedModel, new, raw: np.ndarray, labels: Labels,
@@ -133,8 +149,8 @@ def labelled_facts(model: SavedModel, new, raw: np.ndarray, labels: Labels,
         facts["not_measured"] = (
             f"the label column {column!r} holds one class ({one!r}) on every labelled row, "
             "so AUC, Gini and KS are not measured: they need both classes")
-    raw, pd_ = raw[known], new["pd"].to_numpy(np.float64)[known]
+    raw, pd_ = raw[known], file_rows(new, labels)[0]
     return {**facts, "bads": int(y.sum()),
-            **labelled_measures(raw, pd_, y, model.threshold, data.cost_fn, data.cost_fp),
-            "log_loss": log_loss_f64(pd_, y.astype(np.float64)),
-            **({} if bands is None else {"hosmer_lemeshow": hosmer_lemeshow(bands)})}
+            **labelled_measures(raw, pd_, y, model.threshold, data.cost_fn, data.cost_fp,
+                                bands),
+            "log_loss": log_loss_f64(pd_, y.astype(np.float64))}

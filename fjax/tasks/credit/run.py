@@ -30,8 +30,8 @@ from fjax.tasks.credit.data import (CreditData, code_words, load, missing_words,
                                     outlying_words)
 from fjax.tasks.credit.fairness import FOUR_FIFTHS, PROXY_AUC, fair_lending, proxy_screen
 from fjax.tasks.credit.final import FinalModel, optimum_gap, points_table, refit, reversed_woe
-from fjax.tasks.credit.labelled import (file_labels, labelled_bands, labelled_facts,
-                                        labelled_measures, pooled)
+from fjax.tasks.credit.labelled import (file_labels, file_rows, labelled_bands,
+                                        labelled_facts, labelled_measures, pooled)
 from fjax.tasks.credit.members import METRICS
 from fjax.tasks.credit.model_file import (SavedModel, beyond_range, model_bytes,
                                           numeric_ranges)
@@ -97,7 +97,8 @@ def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, final: F
     decision's (each fold at its t fitted on the other folds).
     AUC, Gini and KS are None where a group holds one class only; the Brier score is
     `brier_f64`'s, as the cross-validation's. `later_bands`: the later applicants' deployed
-    PDs by band (`pd_bands`), whose Hosmer-Lemeshow test is the later ones' calibration."""
+    PDs by band (`labelled_bands`), whose Hosmer-Lemeshow test is the later ones'
+    calibration."""
     d, t = config.data, oof.threshold
 
     n_later, n_all = len(data.later_y), len(data.later_y) + len(data.y)
@@ -115,9 +116,8 @@ def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, final: F
             "unseen_values": final.encoder.unseen(data.later),
             "earlier_out_of_fold": earlier,
             "later": {**labelled_measures(later_raw, later["pd"].to_numpy(), data.later_y, t,
-                                          d.cost_fn, d.cost_fp),
-                      "dates": data.date_spans["later"],
-                      "hosmer_lemeshow": hosmer_lemeshow(later_bands)},
+                                          d.cost_fn, d.cost_fp, later_bands),
+                      "dates": data.date_spans["later"]},
             "psi": psi(scores["score"].to_numpy(), later["score"].to_numpy()),
             "psi_chance_95": psi_chance(scores["score"].to_numpy(), len(later))}
 
@@ -378,9 +378,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         new, new_raw = score_new(config, data.new, final, oof.calibrator, oof.threshold,
                                  scale)
         run_dir.csv("new_scores.csv", new)
-        new_bands = labelled_bands(new, new_labels)
-        if new_bands is not None:
-            run_dir.csv("new_gains.csv", new_bands)
+        new_bands = labelled_bands(run_dir, "new_gains.csv", *file_rows(new, new_labels))
         if new_labels is not None:   # as `fjax score credit` measures a labelled file
             new_labelled = labelled_facts(saved, new, new_raw, new_labels, new_bands)
         stability["psi_new_applicants"] = psi(train_scores, new["score"].to_numpy())
@@ -397,8 +395,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         later.insert(1, config.data.target, data.later[config.data.target].astype(str).to_numpy())
         later.insert(2, config.data.date_column, data.later[config.data.date_column].to_numpy())
         run_dir.csv("out_of_time_scores.csv", later)
-        later_bands = pd_bands(later["pd"].to_numpy(), data.later_y)
-        run_dir.csv("out_of_time_gains.csv", later_bands)
+        later_bands = labelled_bands(run_dir, "out_of_time_gains.csv", later["pd"].to_numpy(),
+                                     data.later_y)
     groups = {name: frame for name, frame in (("later", data.later), ("new", data.new))
               if frame is not None}
     chars = characteristics(data.frame, data.schema, data.y, best.data.woe_bins, oof.fold,
