@@ -307,7 +307,6 @@ def bands_lines(bands: pd.DataFrame | None, hl: dict | None,
     (`calibration`: the scorecard.calibration the deployed PDs went through)."""
     if bands is None or hl is None:
         return []
-    order = order_text(hl)
     fit = ("rejected at 5%: the PDs are not the bad rates they predict (see the bands with a "
            "small `binomial_p`), so use them to rank, not as probabilities, "
            + recalibration_advice(calibration))
@@ -315,9 +314,14 @@ def bands_lines(bands: pd.DataFrame | None, hl: dict | None,
             "Out-of-fold PDs as deployed (`pd_oof`) in bands cut at their deciles, riskiest "
             "first. `bad_capture`: share of all bads in this band and the riskier ones; "
             "`binomial_p`: two-sided test of the band's bads at its mean PD.", "",
-            markdown_table(bands), "",
-            f"Rank ordering: {order}. Hosmer-Lemeshow: {hl_text(hl, fit)}. "
-            f"{band_tests_text(bands)}", ""]
+            markdown_table(bands), "", band_verdict(hl, bands, fit), ""]
+
+
+def band_verdict(hl: dict, bands: pd.DataFrame, rejected: str = "rejected at 5%") -> str:
+    """A gains table's verdict: its rank ordering (`order_text`), Hosmer-Lemeshow
+    (`hl_text`, `rejected` its words for a p under 5%) and the bands' binomial tests."""
+    return (f"Rank ordering: {order_text(hl)}. Hosmer-Lemeshow: {hl_text(hl, rejected)}. "
+            f"{band_tests_text(bands)}")
 
 
 def hl_text(hl: dict, rejected: str = "rejected at 5%") -> str:
@@ -440,8 +444,7 @@ def out_of_time_lines(oot: dict | None, bands: pd.DataFrame | None = None) -> li
                   "riskiest first (out_of_time_gains.csv, columns as gains.csv's): the "
                   "calibration and rank ordering the cross-validation's gains table "
                   "estimates, on applicants no fit saw.", "", markdown_table(bands), "",
-                  f"Rank ordering: {order_text(hl)}. Hosmer-Lemeshow: {hl_text(hl)}. "
-                  f"{band_tests_text(bands)}"]
+                  band_verdict(hl, bands)]
     return lines + [""]
 
 
