@@ -312,8 +312,7 @@ def test_the_later_applicants_pds_are_tested_by_band(tmp_path, gains_by_hand):
     statistic by hand. Its 40 applicants, 4 a band, expect under 5 bads and under 5 goods
     in every band: too few for HL's chi-squared p-value (Cochran's rule), so neither a
     p-value nor a verdict is given, and the report says why."""
-    path = run(dataclasses.replace(config(loan_book(tmp_path)), out=str(tmp_path / "run")),
-               progress=False)
+    path = run(config(loan_book(tmp_path)), progress=False)
     later = pd.read_csv(path / "out_of_time_scores.csv")
     pd_, y = later["pd"].to_numpy(), (later["creditability"] == "bad").to_numpy()
     want, stat, cells = gains_by_hand(pd_, y)
