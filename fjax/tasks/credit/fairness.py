@@ -64,8 +64,8 @@ def group_rows(groups: np.ndarray, approved: np.ndarray, pd_raw: np.ndarray,
                      "approval_rate": float(np.mean(approved[inside])), "auc": auc[0],
                      "auc_95": None if auc[0] is None else list(auc[1:]),
                      "mean_pd": float(np.mean(pd_[inside])), "bad_rate": float(np.mean(yg))})
-    groups = [r for r in rows if r["group"] != MISSING]
-    reference = max(groups, key=lambda r: r["approval_rate"], default=None)
+    known = [r for r in rows if r["group"] != MISSING]
+    reference = max(known, key=lambda r: r["approval_rate"], default=None)
     best = 0.0 if reference is None else reference["approval_rate"]
     for r in rows:
         r["reference"] = r is reference
