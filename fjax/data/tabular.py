@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from fjax.data.columns import TableSchema, category_values, found_in, numeric_values
+from fjax.data.columns import TableSchema, category_values, numeric_values
 from fjax.data.scalers import Scaler, fit_scaler
 from fjax.data.woe import (CategoricalWoe, NumericWoe, fit_categorical_woe, fit_numeric_woe,
                            with_unseen)
@@ -122,7 +122,8 @@ class TabularEncoder:
         """Rows of `df` per column whose value training never held: a category, or a
         missing number in a column the training rows held no missing value in."""
         counts = {c: int(np.sum(self._codes(df, c) == 0)) for c in self.vocab}
-        counts.update({c: int(np.sum(~found_in(category_values(df, c), w.categories)))
+        counts.update({c: int(np.sum(w.bin_or_missing(category_values(df, c))
+                                     == len(w.categories)))
                        for c, w in self.woe.items() if isinstance(w, CategoricalWoe)})
         counts.update({c: int(np.sum(np.isnan(numeric_values(df, c))))
                        for c in self.complete})
