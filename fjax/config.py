@@ -86,8 +86,8 @@ class ModelConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise config_error(self, "dropout", f"must be in [0, 1), got {self.dropout}",
                                "use e.g. 0.1")
-        check_positive(self, "kernel_size")
-        check_positive(self, "bottleneck")
+        check_integer(self, "kernel_size", 1, "pass e.g. --model.kernel-size 3")
+        check_integer(self, "bottleneck", 1, "pass e.g. --model.bottleneck 8")
         if self.dilations is not None and len(self.dilations) != len(self.hidden):
             raise config_error(self, "dilations", f"has {len(self.dilations)} entries for "
                                f"{len(self.hidden)} layers",
@@ -203,8 +203,8 @@ class OptimConfig:
             raise config_error(self, "momentum", f"is {self.momentum:g}, but {self.name} has "
                                "no momentum", "choose name 'momentum' or 'nesterov' for SGD "
                                "with momentum, or leave momentum unset")
-        check_positive(self, "warmup_steps", allow_zero=True)
-        check_positive(self, "decay_steps")
+        check_integer(self, "warmup_steps", 0, "pass e.g. --optim.warmup-steps 100")
+        check_integer(self, "decay_steps", 1, "pass e.g. --optim.decay-steps 1000")
         if not 0.0 < self.decay_rate <= 1.0:
             raise config_error(self, "decay_rate", f"must be in (0, 1], got {self.decay_rate}",
                                "use e.g. 0.5")
@@ -215,7 +215,7 @@ class OptimConfig:
         if self.clip_norm is not None:
             check_positive(self, "clip_norm")
         if self.schedule_epochs is not None:
-            check_positive(self, "schedule_epochs")
+            check_integer(self, "schedule_epochs", 1, "pass the epochs the schedule spans, or None")
         check_read(self, "optim")
 
 
@@ -252,10 +252,10 @@ class TrainConfig:
         for name, example in (("epochs", 10), ("batch_size", 64), ("eval_batch_size", 4096)):
             check_integer(self, name, 1, f"pass e.g. {example}")
         if self.patience is not None:
-            check_positive(self, "patience")
+            check_integer(self, "patience", 1, "pass e.g. --train.patience 5, or None")
         check_positive(self, "min_delta", allow_zero=True)
         if self.member_chunk is not None:
-            check_positive(self, "member_chunk")
+            check_integer(self, "member_chunk", 1, "pass e.g. --train.member-chunk 8, or None")
         monitor = self.monitor or "val_loss"
         known = metric_mode(monitor)
         if self.mode == "auto" and known is None:
@@ -323,8 +323,8 @@ class SweepConfig:
     test periods (forecasting uses data.origins instead)."""
 
     def __post_init__(self):
-        check_positive(self, "seeds")
-        check_positive(self, "folds")
+        check_integer(self, "seeds", 1, "pass e.g. --seeds 3")
+        check_integer(self, "folds", 1, "pass e.g. --cv 5")
 
 
 @frozen_config

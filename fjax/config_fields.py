@@ -181,17 +181,13 @@ def check_choice(cfg: object, name: str, choices: Sequence[str]) -> None:
 
 
 def check_positive(cfg: object, name: str, allow_zero: bool = False) -> None:
-    """A finite number > 0 (>= 0 with `allow_zero`); a field annotated int (a count, such
-    as seeds) is named as the whole number it must be: >= 1 (or >= 0)."""
+    """A finite number > 0 (>= 0 with `allow_zero`); a count is `check_integer`'s."""
     value = getattr(cfg, name)
     ok = value >= 0 if allow_zero else value > 0
     if not (isinstance(value, (int, float)) and math.isfinite(value) and ok):
-        whole = unwrap_annotation(_field_types(type(cfg))[name])[0] is int
-        bound = (">= 0" if allow_zero else ">= 1") if whole else (
-            ">= 0" if allow_zero else "> 0")
-        what = "a whole number" if whole else "a finite number"
-        raise config_error(cfg, name, f"must be {what} {bound}, got {value!r}",
-                           f"pass {'a whole number' if whole else 'a value'} {bound}")
+        bound = ">= 0" if allow_zero else "> 0"
+        raise config_error(cfg, name, f"must be a finite number {bound}, got {value!r}",
+                           f"pass a value {bound}")
 
 
 def check_integer(cfg: object, name: str, minimum: int, fix: str) -> None:

@@ -163,19 +163,21 @@ def test_a_value_of_the_wrong_type_names_the_field_and_the_fix(make, message):
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: SweepConfig(seeds=0), "SweepConfig.seeds must be a whole number >= 1, got 0; "
-                                   "pass a whole number >= 1"),
-    (lambda: SweepConfig(folds=-2), "SweepConfig.folds must be a whole number >= 1, got -2"),
-    (lambda: TrainConfig(patience=0), "TrainConfig.patience must be a whole number >= 1"),
-    (lambda: OptimConfig(warmup_steps=-1), "OptimConfig.warmup_steps must be a whole number "
-                                           ">= 0, got -1; pass a whole number >= 0"),
+    (lambda: SweepConfig(seeds=0), "SweepConfig.seeds must be an integer >= 1, got 0; "
+                                   "pass e.g. --seeds 3"),
+    (lambda: SweepConfig(folds=-2), "SweepConfig.folds must be an integer >= 1, got -2"),
+    (lambda: SweepConfig(seeds=2.5), "SweepConfig.seeds must be an integer, got 2.5"),
+    (lambda: TrainConfig(patience=0), "TrainConfig.patience must be an integer >= 1"),
+    (lambda: OptimConfig(warmup_steps=-1), "OptimConfig.warmup_steps must be an integer "
+                                           ">= 0, got -1; pass e.g. --optim.warmup-steps"),
     (lambda: OptimConfig(learning_rate=0), "OptimConfig.learning_rate must be a finite "
                                            "number > 0, got 0.0; pass a value > 0"),
 ])
 def test_a_count_out_of_bounds_is_asked_for_as_a_whole_number(make, message):
     """`fjax sweep --seeds 0` said seeds 'must be a finite number > 0', as if 0.5 would do:
-    a field annotated int is a count, asked for as a whole number >= 1 (or >= 0); a float
-    field keeps its wording, even given an int."""
+    a field annotated int is a count, asked for as an integer >= 1 (or >= 0) by
+    `check_integer`, and a float given to it is refused; a float field keeps its wording,
+    even given an int."""
     with pytest.raises(ValueError, match="^" + re.escape(message)):
         make()
 

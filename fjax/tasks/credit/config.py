@@ -150,7 +150,7 @@ class CreditModelConfig(ModelConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        check_positive(self, "embedding_dim")
+        check_integer(self, "embedding_dim", 1, "pass e.g. --model.embedding-dim 3")
 
 
 @frozen_config
@@ -187,8 +187,8 @@ class ScorecardConfig:
     def __post_init__(self):
         check_positive(self, "base_odds")
         check_positive(self, "pdo")
-        check_positive(self, "reasons")
-        check_positive(self, "ig_steps")
+        check_integer(self, "reasons", 1, "pass e.g. --scorecard.reasons 4")
+        check_integer(self, "ig_steps", 1, "pass e.g. --scorecard.ig-steps 64")
         check_positive(self, "ig_tolerance")
 
 
