@@ -2028,6 +2028,23 @@ def test_steps_are_cached_per_loss_untouched_bounded_and_unhashable_losses_work(
     assert make_train_step(method) is make_train_step(method.__self__.__call__)
 
 
+def test_cached_per_loss_builds_unhashable_arguments_uncached():
+    """`cached_per_loss` caches per loss and hashable arguments (`auto_chunk`'s shapes);
+    arguments it cannot hash are built every time, not refused (it raised TypeError)."""
+    from fjax.train.step import cached_per_loss
+
+    built = []
+
+    @cached_per_loss
+    def build(loss_fn, shapes):
+        built.append(shapes)
+        return len(built)
+
+    assert build(LOSS, (2, 3)) == build(LOSS, (2, 3)) == 1
+    assert (build(LOSS, [2, 3]), build(LOSS, [2, 3])) == (2, 3)
+    assert built == [(2, 3), [2, 3], [2, 3]]
+
+
 def test_small_misuses_of_the_step_and_fit_are_named_or_just_work():
     state = fresh_state()
     batch = {"x": jnp.asarray(X[:16]), "y": jnp.asarray(Y[:16]), "weight": jnp.ones(16)}

@@ -158,10 +158,6 @@ def auto_chunk(loss_fn: Callable, loop: LoopState, data: dict, loss_hp: dict) ->
     batch["weight"] = jax.ShapeDtypeStruct((2,), jnp.float32)
     trees = (jax.tree.map(one, loop.train), batch, {k: one(v) for k, v in loss_hp.items()})
     flat = tuple((d, tuple(x)) for x, d in map(jax.tree.flatten, trees))
-    try:
-        hash(flat)   # an optimizer holding an unhashable value: traced every time
-    except TypeError:
-        return 1 if _step_loops.__wrapped__(loss_fn, *flat) else None
     return 1 if _step_loops(loss_fn, *flat) else None
 
 

@@ -52,7 +52,8 @@ LOSS_CACHE_SIZE = 64   # losses whose steps are kept; older ones are freed
 
 def cached_per_loss(build: Callable) -> Callable:
     """`build(loss_fn, *args)`, made once per loss function and `args`, for the latest
-    `LOSS_CACHE_SIZE` of them, so repeated runs of one loss reuse its compiled program.
+    `LOSS_CACHE_SIZE` of them, so repeated runs of one loss reuse its compiled program
+    (unhashable `args` are built every time).
     A hashable loss is one with every loss equal to it (`supervised_loss`'s of equal
     models and configs, as jit's static arguments are), another by identity. Bounded
     because what it builds holds the loss (a weak key would be kept alive by its own
@@ -62,6 +63,10 @@ def cached_per_loss(build: Callable) -> Callable:
 
     @functools.wraps(build)
     def cached(loss_fn, *args):
+        try:
+            hash(args)
+        except TypeError:   # not cacheable: built every time
+            return build(loss_fn, *args)
         try:
             hash(loss_fn)
         except TypeError:
