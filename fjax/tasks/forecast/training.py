@@ -105,8 +105,8 @@ def setup(config: Config, data: ForecastData) -> Setup:
 
 def train(config: Config, data: ForecastData, grid: Mapping[str, Sequence[Any]] | None = None,
           run_dir: RunDir | None = None, progress: bool = True) -> tuple[Setup, list[GroupResult]]:
-    """Every member of the grid x seeds x origins, one compiled population per group."""
-    check_sweep_paths(config, grid)
+    """Every member of the grid x seeds x origins, one compiled population per group
+    (`run` has checked the grid: `check_sweep_paths`)."""
     s = setup(config, data)
     loss_grid = [p for p in (grid or {}) if p.startswith("loss.")]
 
