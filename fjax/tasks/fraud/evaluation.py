@@ -271,7 +271,8 @@ def daily_frame(tx: Transactions, alerts_by_model: dict[str, dict[tuple[int, int
                 ) -> pd.DataFrame:
     """daily.csv: per model, seed, period and test day, the counts behind CP@k, card
     recall and cost: alerted cards, compromised cards found among them, compromised
-    cards still open that day (a file without card ids: `frauds`, that day's frauds)."""
+    cards still open that day (a file without card ids: that day's frauds, which
+    `report.cardless_names` renames `frauds`)."""
     frames = []
     for name, alerts in alerts_by_model.items():
         for (seed, period), a in sorted(alerts.items()):
@@ -279,7 +280,7 @@ def daily_frame(tx: Transactions, alerts_by_model: dict[str, dict[tuple[int, int
                 "model": name, "seed": seed, "period": period,
                 "date": tx.date_texts(a.days),
                 "alerted": a.alerted, "found": a.found,
-                "frauds" if tx.cardless else "compromised": a.compromised,
+                "compromised": a.compromised,
                 "card_precision": a.precision}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 

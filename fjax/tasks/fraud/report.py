@@ -460,10 +460,11 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
 
 CARDLESS_NAMES = {"card_precision": "daily_precision_at_k", "card_recall": "recall_at_k",
                   "oracle_cp@": "oracle_precision@",
-                  "compromised_cards_per_day": "frauds_per_day"}
+                  "compromised_cards_per_day": "frauds_per_day", "compromised": "frauds"}
 """A file without card ids counts each transaction as its own card: its card metrics are
 the precision and recall of each day's top-k transactions, named so in its outputs (the
-precision a mean over days: `fjax.metrics.precision_at_k` pools its top k)."""
+precision a mean over days: `fjax.metrics.precision_at_k` pools its top k). Replaced in
+this order, so a name holding another (`compromised_cards_per_day`) comes first."""
 
 
 def cardless_name(text: str) -> str:
