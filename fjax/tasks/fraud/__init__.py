@@ -32,7 +32,7 @@ from fjax.tasks.experiment import (check_grid_paths, check_loss_grid, check_mode
 from fjax.tasks.fraud.config import (MODELS, SEQUENCE_KINDS, TRAINED_KINDS, Config, FraudDataConfig,
                                      FraudModelConfig, FraudTrainConfig)
 from fjax.tasks.fraud.dataset import FraudData, prepare
-from fjax.tasks.fraud.evaluation import (budget_target, evaluate, operating_point,
+from fjax.tasks.fraud.evaluation import (evaluate, operating_point,
                                         optimum_rows, rule_scores, scores_frame,
                                         threshold_rows)
 from fjax.tasks.fraud.model_file import SavedModel, model_bytes
@@ -257,7 +257,6 @@ def deployable(config: Config, data: FraudData, run: ModelRun,
         rows = rows[(rows["seed"] == seed) & (rows["period"] == period)
                     & (rows["set_on"] == "in advance")]
     points = {row["target"]: operating_point(row) for _, row in rows.iterrows()}
-    budget = points.get(budget_target(config.data.top_k))
     encoders = data.encoders("test")
     stack = data.stack("test", sequence=run.config.model.kind in SEQUENCE_KINDS)
     train = np.nonzero(stack.folds.train[period] > 0)[0]
@@ -266,7 +265,6 @@ def deployable(config: Config, data: FraudData, run: ModelRun,
                       names=tuple(data.names), scaler=data.scalers("test")[period],
                       encoder=encoders[period] if encoders else None,
                       params=params,
-                      threshold=None if budget is None else float(budget["threshold"]),
                       train_scores=score_rows(run.score, params,
                                               stack.data["x"], train),
                       operating_points=points,

@@ -73,12 +73,9 @@ def operating_point(model: SavedModel, target: str | None) -> tuple[str, dict | 
     """The target and its saved threshold (with its source and what it did on the run's
     last test week); the alert budget's where `target` is None (None where the run set
     none). A target the run set no threshold for is refused, naming those it set."""
-    budget = budget_target(model.config.data.top_k)
     if target is None:
-        point = model.operating_points.get(budget)
-        if point is None and model.threshold is not None:    # a file saved before them
-            point = {"threshold": model.threshold}
-        return budget, point
+        budget = budget_target(model.config.data.top_k)
+        return budget, model.operating_points.get(budget)
     if target not in model.operating_points:
         have = ", ".join(repr(t) for t in model.operating_points) or "none"
         raise ValueError(f"--target {target!r} is not a threshold the run set in advance for "

@@ -39,6 +39,7 @@ from fjax.data.columns import TableSchema
 from fjax.data.scalers import Scaler
 from fjax.data.tabular import TabularEncoder
 from fjax.tasks.fraud.config import Config
+from fjax.tasks.fraud.evaluation import budget_target
 from fjax.tasks.frozen import read_saved
 
 FORMAT, VERSION = "fjax.FraudModel", 2
@@ -56,12 +57,17 @@ class SavedModel:
     scaler: Scaler              # fitted on its training week
     encoder: TabularEncoder | None   # its training week's one-hot levels of user categories
     params: Any                 # one member's parameters (numpy tree)
-    threshold: float | None     # alert where the raw score >= threshold (None: no budget)
     train_scores: np.ndarray    # f64[n] its raw scores of its training week's transactions
     operating_points: dict = field(default_factory=dict)   # target -> its thresholds.csv
     # row set in advance: threshold, set_on_stage, set_on_period, fpr, recall, ...
     train_start: str | None = None   # its training week's first day (YYYY-MM-DD), where
     # `fjax score fraud`'s known compromised cards are counted from (None: older files)
+
+    @property
+    def threshold(self) -> float | None:
+        """The alert budget's threshold: alert where the raw score >= it (None: no budget)."""
+        point = self.operating_points.get(budget_target(self.config.data.top_k))
+        return None if point is None else point["threshold"]
 
 
 def category_schema(columns) -> TableSchema:
@@ -88,19 +94,25 @@ def model_bytes(model: SavedModel) -> bytes:
 
 
 def read_model(path: Path) -> SavedModel:
-    """The model saved at `path`, refusing a damaged file or another format's."""
+    """The model saved at `path`, refusing a damaged file or another format's; a file
+    saved before operating points holds its alert budget's threshold only."""
     saved = read_saved(path, FORMAT, VERSION, "fraud")
+    config = from_json(Config, saved["config"])
+    if "operating_points" in saved:
+        points = json.loads(saved["operating_points"])
+    else:
+        points = ({budget_target(config.data.top_k): {"threshold": float(saved["threshold"])}}
+                  if saved["threshold"] else {})
     encoder = None
     if saved["encoder"]:
         state = json.loads(saved["encoder"])
         encoder = TabularEncoder.from_dict(state["state"], category_schema(state["columns"]))
-    return SavedModel(config=from_json(Config, saved["config"]),
+    return SavedModel(config=config,
                       model_config=from_json(Config, saved["model_config"]),
                       period=int(saved["period"]), seed=int(saved["seed"]),
                       names=tuple(saved["names"]),
                       scaler=Scaler.from_dict(json.loads(saved["scaler"])), encoder=encoder,
                       params=saved["params"],
-                      threshold=float(saved["threshold"]) if saved["threshold"] else None,
                       train_scores=np.asarray(saved["train_scores"]),
-                      operating_points=json.loads(saved.get("operating_points", "{}")),
+                      operating_points=points,
                       train_start=saved.get("train_start") or None)
