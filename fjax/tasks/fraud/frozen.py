@@ -69,7 +69,7 @@ class ScoreConfig:
     days scored); None: its alert budget (data.top_k alerts a day)."""
 
 
-def operating_point(model: SavedModel, target: str | None) -> tuple[str, dict | None]:
+def chosen_point(model: SavedModel, target: str | None) -> tuple[str, dict | None]:
     """The target and its saved threshold (with its source and what it did on the run's
     last test week); the alert budget's where `target` is None (None where the run set
     none). A target the run set no threshold for is refused, naming those it set."""
@@ -278,7 +278,7 @@ def score(cfg: ScoreConfig) -> Path:
     first = check_days(tx, blank, cfg.days, data, cfg.data)
     history = sequences(tx, model)
     check_sequences(tx, first, model, history, cfg.data)
-    target, point = operating_point(model, cfg.target)
+    target, point = chosen_point(model, cfg.target)
     threshold = None if point is None else point["threshold"]
     out = out_folder(cfg.out, run)   # bad input fails before anything is written
     scored = tx.day >= first
