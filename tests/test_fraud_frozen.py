@@ -60,10 +60,20 @@ def window(frame, first, last, history=37, blank_scored=True):
     return out
 
 
-def score_file(run, frame, tmp_path, days=7):
+def score_file(run, frame, tmp_path, days=7, out="scored", **options):
+    """`frame`'s last `days` days scored with `run`'s saved model into tmp_path / `out`
+    (`options`: ScoreConfig's other fields, such as target)."""
     frame.to_csv(tmp_path / "tx.csv", index=False)
     return score(ScoreConfig(run=str(run), data=str(tmp_path / "tx.csv"), days=days,
-                             out=str(tmp_path / "scored")))
+                             out=str(tmp_path / out), **options))
+
+
+def in_advance(thresholds, target, period):
+    """thresholds.csv's row for `target` set in advance for the deployed model (logistic,
+    seed 0) of test period `period`."""
+    return thresholds[(thresholds["model"] == "logistic") & (thresholds["seed"] == 0)
+                      & (thresholds["period"] == period) & (thresholds["target"] == target)
+                      & (thresholds["set_on"] == "in advance")].iloc[0]
 
 
 def test_scoring_the_last_test_week_reproduces_the_runs_scores(logistic_run, tmp_path):
@@ -83,10 +93,7 @@ def test_scoring_the_last_test_week_reproduces_the_runs_scores(logistic_run, tmp
     assert (both["known_compromised"] == 0).all()
     assert new["known_compromised"].sum() == period["removed_known_cards_tx"]
     thresholds = read_csv(run / "thresholds.csv")
-    row = thresholds[(thresholds["model"] == "logistic") & (thresholds["seed"] == 0)
-                     & (thresholds["period"] == period["period"])
-                     & (thresholds["target"] == "20 alerts a day")
-                     & (thresholds["set_on"] == "in advance")].iloc[0]
+    row = in_advance(thresholds, "20 alerts a day", period["period"])
     assert read_model(run / MODEL_FILE).threshold == row["threshold"]
     assert new["alert"].sum() / 7 == pytest.approx(row["alerts_per_day"], abs=1e-12)
     facts = json.loads((out / "score.json").read_text())
@@ -133,19 +140,14 @@ def test_an_operating_point_set_in_advance_chosen_at_scoring_time(logistic_run, 
     run, frame = logistic_run
     last, period = last_period(run)
     thresholds = read_csv(run / "thresholds.csv")
-    row = thresholds[(thresholds["model"] == "logistic") & (thresholds["seed"] == 0)
-                     & (thresholds["period"] == period["period"])
-                     & (thresholds["target"] == "FPR 1%")
-                     & (thresholds["set_on"] == "in advance")].iloc[0]
+    row = in_advance(thresholds, "FPR 1%", period["period"])
     assert row["set_on_stage"] == "test" and row["set_on_period"] < period["period"]
     scores = read_csv(run / "scores.csv.gz")
     source = scores[(scores["period"] == row["set_on_period"]) & (scores["seed"] == 0)]
     fpr, _, cut = roc_curve(source["fraud"], source["logit"], drop_intermediate=False)
     assert row["threshold"] == cut[fpr <= 0.01].min()
     frame = window(frame, period["test_start"], period["test_end"])
-    frame.to_csv(tmp_path / "tx.csv", index=False)
-    out = score(ScoreConfig(run=str(run), data=str(tmp_path / "tx.csv"), days=7,
-                            out=str(tmp_path / "scored"), target="FPR 1%"))
+    out = score_file(run, frame, tmp_path, target="FPR 1%")
     new = read_csv(out / "scores.csv")
     alert = (new["logit"] >= row["threshold"]) & (new["known_compromised"] == 0)
     np.testing.assert_array_equal(new["alert"].to_numpy(), alert.astype(int).to_numpy())
@@ -156,8 +158,7 @@ def test_an_operating_point_set_in_advance_chosen_at_scoring_time(logistic_run, 
     assert facts["target"] == "FPR 1%" and facts["threshold"] == row["threshold"]
     assert "FPR 1%" in (out / "report.md").read_text()
     with pytest.raises(ValueError, match="'FPR 5%'.*FPR 1%"):
-        score(ScoreConfig(run=str(run), data=str(tmp_path / "tx.csv"), days=7,
-                          out=str(tmp_path / "other"), target="FPR 5%"))
+        score_file(run, frame, tmp_path, out="other", target="FPR 5%")
     # A model file saved before operating points (no such key): its alert budget only.
     old = tmp_path / "old_run"
     shutil.copytree(run, old)
@@ -165,17 +166,12 @@ def test_an_operating_point_set_in_advance_chosen_at_scoring_time(logistic_run, 
     del saved["operating_points"]
     (old / MODEL_FILE).write_bytes(serialization.msgpack_serialize(saved))
     assert read_model(old / MODEL_FILE).threshold == read_model(run / MODEL_FILE).threshold
-    budget = score(ScoreConfig(run=str(old), data=str(tmp_path / "tx.csv"), days=7,
-                               out=str(tmp_path / "budget")))
+    budget = score_file(old, frame, tmp_path, out="budget")
     assert read_csv(budget / "scores.csv")["alert"].sum() / 7 == pytest.approx(
-        thresholds[(thresholds["model"] == "logistic") & (thresholds["seed"] == 0)
-                   & (thresholds["period"] == period["period"])
-                   & (thresholds["target"] == "20 alerts a day")
-                   & (thresholds["set_on"] == "in advance")]["alerts_per_day"].iloc[0],
+        in_advance(thresholds, "20 alerts a day", period["period"])["alerts_per_day"],
         abs=1e-12)
     with pytest.raises(ValueError, match="'FPR 1%'.*it set: '20 alerts a day' "):
-        score(ScoreConfig(run=str(old), data=str(tmp_path / "tx.csv"), days=7,
-                          out=str(tmp_path / "other"), target="FPR 1%"))
+        score_file(old, frame, tmp_path, out="other", target="FPR 1%")
 
 
 def test_the_scores_psi_against_the_training_weeks_scores(logistic_run, tmp_path):
