@@ -367,6 +367,12 @@ class ExperimentConfig:
             raise config_error(self, "seed", f"is {self.seed}, and its {self.sweep.seeds} "
                                f"seed(s) run to {self.seed + self.sweep.seeds - 1}, past the "
                                f"largest seed {2**32 - 1}", "use a smaller seed")
+        span = self.optim.schedule_epochs
+        if span is not None and span < self.train.epochs:   # as optim.schedule_epochs refuses
+            raise config_error(self.optim, "schedule_epochs", f"is {span}, but the run trains "
+                               f"{self.train.epochs} epochs, past the schedule's end",
+                               f"use --optim.schedule-epochs of at least {self.train.epochs}, "
+                               "or leave it unset (the run's epochs)")
 
     @property
     def run_dir(self) -> str:

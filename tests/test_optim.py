@@ -358,3 +358,15 @@ def test_a_schedule_span_shorter_than_the_run_or_unread_is_refused():
         schedule_epochs(cosine, 7)
     with pytest.raises(ValueError, match="schedule_epochs"):
         OptimConfig(schedule_epochs=6)
+
+
+def test_a_runs_config_refuses_a_schedule_span_shorter_than_its_epochs():
+    """A run's config refuses it when built (`--optim.schedule-epochs 3 --train.epochs
+    10`), naming the field and the fix, before any data is prepared or folder written."""
+    from fjax.config import ExperimentConfig, TrainConfig
+    with pytest.raises(ValueError, match=r"OptimConfig.schedule_epochs is 3, but the run "
+                       r"trains 10 epochs.*--optim.schedule-epochs of at least 10"):
+        ExperimentConfig(optim=OptimConfig(schedule="cosine", schedule_epochs=3),
+                         train=TrainConfig(epochs=10))
+    ExperimentConfig(optim=OptimConfig(schedule="cosine", schedule_epochs=10),
+                     train=TrainConfig(epochs=10))

@@ -291,11 +291,12 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
       init_fn: `key -> params` (e.g. `lambda k: model.init(k, x[:1])`).
       data: arrays with one row per sample, shared by all members (sent to the device once).
       optim, train: the compile group's optimizer and loop settings. Each member's
-        schedule (warmup, decay) spans its own `train.epochs * num_batches(rows,
-        batch_size)` steps, its training rows' (a walk-forward fold with fewer rows
-        decays as fully as the longest), as its `fit` with `build_optimizer(optim,
-        that length)`; the lengths are injected values (`opt_state.hyperparams
-        ["schedule_steps"]`), so unequal folds are still one program. A warm-up is
+        schedule (warmup, decay) spans its own `E * num_batches(rows, batch_size)`
+        steps (E: `optim.schedule_epochs` where set, else `train.epochs`), its training
+        rows' (a walk-forward fold with fewer rows decays as fully as the longest), as
+        its `fit` with `build_optimizer(optim, that length)`; the lengths are injected
+        values (`opt_state.hyperparams["schedule_steps"]`), so unequal folds are still
+        one program. A warm-up is
         judged on the shortest member: it must end within that member's steps.
         `optim` may instead be an optax transformation of your own (a chain, a schedule
         of your own length); a grid over its hyperparameters needs it wrapped in
