@@ -71,22 +71,18 @@ def _placed_like(restored: jax.Array, like: Any) -> jax.Array:
 
 
 def _read_arrays(directory: str) -> None:
-    """Read every array of a saved item (orbax's OCDBT database), raising where one cannot
-    be read: all reads started at once, on tensorstore's own futures. orbax reads them
-    concurrently too but, at the first failure, closes its event loop under the reads
-    still in flight: each then printed a traceback ("Event loop is closed") as it
-    finished."""
+    """Read every array of a saved item (orbax's OCDBT database), one at a time (one
+    array's memory at a time), raising where one cannot be read. orbax reads them
+    concurrently but, at the first failure, closes its event loop under the reads still
+    in flight: each then printed a traceback ("Event loop is closed") as it finished."""
     if not os.path.isfile(os.path.join(directory, "manifest.ocdbt")):
         return   # another layout: orbax reads it alone
     base = {"driver": "ocdbt", "base": f"file://{directory}/"}
-    specs = [{"driver": driver, "kvstore": {**base, "path": key[:-len(suffix)].decode()}}
-             for key in ts.KvStore.open(base).result().list().result()
-             for suffix, driver in ((b"/.zarray", "zarr"), (b"/zarr.json", "zarr3"))
-             if key.endswith(suffix)]
-    opened = [ts.open(spec, open=True) for spec in specs]
-    reads = [store.result().read() for store in opened]
-    for read in reads:
-        read.result()
+    for key in ts.KvStore.open(base).result().list().result():
+        for suffix, driver in ((b"/.zarray", "zarr"), (b"/zarr.json", "zarr3")):
+            if key.endswith(suffix):
+                spec = {"driver": driver, "kvstore": {**base, "path": key[:-len(suffix)].decode()}}
+                ts.open(spec, open=True).result().read().result()
 
 
 def _decode(logs: dict) -> dict:
