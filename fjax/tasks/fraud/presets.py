@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 
 from fjax.config import ModelConfig, TrainConfig
+from fjax.tasks.experiment import task_default
 from fjax.tasks.fraud.config import Config
 
 CROSSFIT_FOLDS = 7
@@ -67,7 +68,7 @@ def saved_train(train: TrainConfig, epochs: int) -> TrainConfig:
     """The loop settings a test-stage model's config (models/<m>/config.json) saves: its
     `epochs`, and the task's defaults of those a plain run refuses (`PLAIN_UNREAD`), which
     the test stage does not read; so `fjax run fraud --config` of it trains that model."""
-    usual = Config().train
+    usual = task_default(Config(), "train")   # as _check_plain_train reads them
     return dataclasses.replace(train, epochs=int(epochs),
                                **{name: getattr(usual, name) for name in PLAIN_UNREAD})
 
