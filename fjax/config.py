@@ -218,6 +218,19 @@ class OptimConfig:
             check_integer(self, "schedule_epochs", 1, "pass the epochs the schedule spans, or None")
         check_read(self, "optim")
 
+    def span(self, epochs: int) -> int:
+        """Epochs the schedule of a run of `epochs` spans: `schedule_epochs` where set (a
+        run stopped early on a longer run's schedule), else `epochs`. Refused below
+        `epochs`: the steps past its end would take the final rate (0 by default),
+        training nothing."""
+        span = epochs if self.schedule_epochs is None else self.schedule_epochs
+        if span < epochs:
+            raise config_error(self, "schedule_epochs", f"is {span}, but the run trains "
+                               f"{epochs} epochs, past the schedule's end",
+                               f"use --optim.schedule-epochs of at least {epochs}, or leave "
+                               "it unset (the run's epochs)")
+        return span
+
 
 @frozen_config
 class TrainConfig:
@@ -367,12 +380,7 @@ class ExperimentConfig:
             raise config_error(self, "seed", f"is {self.seed}, and its {self.sweep.seeds} "
                                f"seed(s) run to {self.seed + self.sweep.seeds - 1}, past the "
                                f"largest seed {2**32 - 1}", "use a smaller seed")
-        span = self.optim.schedule_epochs
-        if span is not None and span < self.train.epochs:   # as optim.schedule_epochs refuses
-            raise config_error(self.optim, "schedule_epochs", f"is {span}, but the run trains "
-                               f"{self.train.epochs} epochs, past the schedule's end",
-                               f"use --optim.schedule-epochs of at least {self.train.epochs}, "
-                               "or leave it unset (the run's epochs)")
+        self.optim.span(self.train.epochs)
 
     @property
     def run_dir(self) -> str:

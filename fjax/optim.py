@@ -61,18 +61,6 @@ def schedule_shape(cfg: OptimConfig, total_steps: int, whose: str = "this run"
     return functools.partial(shape_at, cfg, total_steps=total_steps)
 
 
-def schedule_epochs(cfg: OptimConfig, epochs: int) -> int:
-    """Epochs the schedule of a run of `epochs` spans: `cfg.schedule_epochs` where set (a
-    run stopped early on a longer run's schedule), else `epochs`. Refused below `epochs`:
-    the steps past its end would take the final rate (0 by default), training nothing."""
-    span = epochs if cfg.schedule_epochs is None else cfg.schedule_epochs
-    if span < epochs:
-        raise ValueError(f"OptimConfig.schedule_epochs is {span}, but the run trains {epochs} "
-                         "epochs, past the schedule's end; use --optim.schedule-epochs of at "
-                         f"least {epochs}, or leave it unset (the run's epochs)")
-    return span
-
-
 def shape_at(cfg: OptimConfig, count: jax.Array, total_steps: jax.Array | int
              ) -> jax.Array | float:
     """The multiplier at step `count` of a schedule `total_steps` long. Written in jnp,

@@ -5,8 +5,7 @@ import optax
 import pytest
 
 from fjax.config import OptimConfig
-from fjax.optim import (build_optimizer, schedule_epochs, schedule_shape, set_hyperparams,
-                        shape_at)
+from fjax.optim import build_optimizer, schedule_shape, set_hyperparams, shape_at
 
 PARAMS = {"dense": {"kernel": jnp.array([[1.0, -2.0], [0.5, 3.0]]), "bias": jnp.array([0.3, -0.1])}}
 GRADS = jax.tree.map(lambda p: 0.1 * p + 0.05, PARAMS)
@@ -353,9 +352,9 @@ def test_a_schedule_span_shorter_than_the_run_or_unread_is_refused():
     """schedule_epochs below the run's epochs would leave its last steps at the final rate
     (0: training nothing); a constant rate has no span to set."""
     cosine = OptimConfig(schedule="cosine", schedule_epochs=6)
-    assert schedule_epochs(cosine, 4) == 6 and schedule_epochs(OptimConfig(), 4) == 4
+    assert cosine.span(4) == 6 and OptimConfig().span(4) == 4
     with pytest.raises(ValueError, match="schedule_epochs is 6, but the run trains 7"):
-        schedule_epochs(cosine, 7)
+        cosine.span(7)
     with pytest.raises(ValueError, match="schedule_epochs"):
         OptimConfig(schedule_epochs=6)
 

@@ -35,8 +35,7 @@ from fjax.config import OptimConfig, TrainConfig, metric_mode
 from fjax.data.checks import check_count, check_type, check_weights
 from fjax.data.splits import Folds
 from fjax.optim import (HYPERPARAMS, SCHEDULE_STEPS, SPANS_RUN, build_optimizer, check_injected,
-                        optimizer_settings, schedule_epochs, schedule_shape,
-                        set_hyperparams)
+                        optimizer_settings, schedule_shape, set_hyperparams)
 from fjax.runtime import to_device, write_atomic
 from fjax.train.callbacks import Callback, ProgressBar
 from fjax.train.epoch import num_batches
@@ -402,7 +401,7 @@ def member_optimizer(optim: OptimConfig | optax.GradientTransformation, train: T
     if not isinstance(optim, OptimConfig):
         return optim, {}
     rows = np.sum(member_weights > 0, axis=1)
-    span = schedule_epochs(optim, train.epochs)
+    span = optim.span(train.epochs)
     fold_steps = np.array([span * num_batches(int(r), batch_size) for r in rows])
     longest, shortest = int(fold_steps.max()), int(fold_steps.min())
     schedule_shape(optim, longest)   # its length fits int32

@@ -18,7 +18,7 @@ from fjax.data.tabular import UNKNOWN, TabularEncoder
 from fjax.data.woe import CategoricalWoe, NumericWoe
 from fjax.explain import by_attribute, complete_integrated_gradients, linear_contributions
 from fjax.logistic_optimum import bce_optimum, descended_objective
-from fjax.optim import build_optimizer, schedule_epochs
+from fjax.optim import build_optimizer
 from fjax.train.callbacks import ProgressBar
 from fjax.scorecard import ScoreScale
 from fjax.tasks.credit.config import Config
@@ -53,7 +53,7 @@ def refit(config: Config, data: CreditData, progress: bool = True) -> FinalModel
     """Train `config` once on every row, for the same number of epochs as in CV."""
     encoder, x, shape = full_design(config, data)
     t = trainable(config, shape, bad_rate=float(np.mean(data.y)))
-    epochs = schedule_epochs(config.optim, config.train.epochs)
+    epochs = config.optim.span(config.train.epochs)
     steps = epochs * num_batches(len(x), config.train.batch_size)
     state = init_member(t.init_fn, build_optimizer(config.optim, steps), config.seed)
     bar = ProgressBar(config.train.epochs, desc="refit", disable=None if progress else True)

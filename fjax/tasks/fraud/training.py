@@ -24,7 +24,7 @@ from fjax.data.split_stack import SplitStack
 from fjax.data.splits import Folds
 from fjax.losses import check_binary_labels
 from fjax.models import build_model
-from fjax.optim import SPANS_RUN, schedule_epochs
+from fjax.optim import SPANS_RUN
 from fjax.report.files import RunDir
 from fjax.tasks.experiment import (Trainable, best_result, check_sweep_divergence,
                                    combined_table, config_with, resumed_epochs, train_grid)
@@ -255,7 +255,7 @@ def searched_schedule(config: Config) -> Config:
     optim = config.optim
     if optim.schedule not in SPANS_RUN:
         return config   # constant and exponential rates do not depend on the run's length
-    span = schedule_epochs(optim, config.train.epochs)
+    span = optim.span(config.train.epochs)
     return dataclasses.replace(config, optim=dataclasses.replace(optim, schedule_epochs=span))
 
 
