@@ -22,7 +22,7 @@ BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
 @pytest.fixture(scope="module")
 def first_block() -> dict:
     """The names the README's first block defines, run once for the tests that read them
-    (each takes a copy to run more in)."""
+    (a test that runs more code takes a copy)."""
     scope: dict = {}
     exec(BLOCKS[0], scope)
     return scope

@@ -178,7 +178,7 @@ def read_dates(column: pd.Series, described: str, fix: str = "",
             where = _first_unparseable(column, first) or _reason(err)
             raise ValueError(f"{described} is not parseable as dates ({where}); write "
                              f"dates such as 2020-01-31 or 2020-01-31 08:15:00{fix}") from None
-        clocks = _written_clocks(bare, column, first, slashed)
+        clocks = _written_clocks(bare, first, slashed)
         if clocks is not None and (midnights(clocks)
                                    or _one_clock(written[column.notna()], clocks, dates)):
             # a daily series (each row's written date, as for a zone), or formats that
@@ -276,11 +276,11 @@ def _offsets(wall: pd.Series | None, utc: pd.Series) -> np.ndarray | None:
     return offsets.astype(np.int64)
 
 
-def _written_clocks(bare: pd.Series, column: pd.Series, first: bool,
+def _written_clocks(bare: pd.Series, first: bool,
                     slashed: Callable[[], bool]) -> pd.Series | None:
-    """Text `column`'s times as written, `bare`: each without its UTC offset (`_split_offsets`;
-    `first`: day-first dates; `slashed`: `_varying_formats`'); None when they do not read
-    back without their offsets."""
+    """A text column's times as written, from `bare`: each without its UTC offset, missing
+    where the column is (`_split_offsets`; `first`: day-first dates; `slashed`:
+    `_varying_formats`'); None when they do not read back without their offsets."""
     try:
         wall = _to_datetime_one_offset(bare, dayfirst=first)
     except (ValueError, TypeError):
@@ -288,7 +288,7 @@ def _written_clocks(bare: pd.Series, column: pd.Series, first: bool,
             wall = _varying_formats(bare, slashed, first)
         except (ValueError, TypeError):
             return None
-    return None if wall.dt.tz is not None or (wall.isna() & column.notna()).any() else wall
+    return None if wall.dt.tz is not None or (wall.isna() & bare.notna()).any() else wall
 
 
 def written_instants(column: pd.Series, described: str = "") -> pd.Series | None:
