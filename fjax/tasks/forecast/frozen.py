@@ -219,8 +219,7 @@ def after_run_rows(model: SavedForecaster, series: Series, numbers: np.ndarray) 
     holes = series.holes
     if holes is not None:
         holes = np.vstack([np.zeros(model.tail_values.shape, bool), holes[new]])
-    dates = np.concatenate([dates_back(model.tail_dates, model),
-                            series.dates[new].astype("datetime64[ns]")])
+    dates = dates_back(np.concatenate([model.tail_dates, numbers[new]]), model)
     return dataclasses.replace(series, dates=dates, holes=holes,
                                values=np.vstack([model.tail_values, series.values[new]]))
 
