@@ -153,9 +153,9 @@ def dates_back(numbers: np.ndarray, model: SavedForecaster) -> np.ndarray:
 def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tuple:
     """The file as the run's own data would read it, scaled by the saved scaler: a
     `ForecastData` of one origin whose windows are those scored out of sample (every
-    target after the run's last row, in the file), the run's rows' end in the file, the
-    first scorable origin (`scored_start`) and the file's row count. A file of newer rows
-    only that continues the run's is read after the run's last rows (`after_run_rows`)."""
+    target after the run's last row, in the file: its test span's rows), the first
+    scorable origin (`scored_start`) and the file's row count. A file of newer rows only
+    that continues the run's is read after the run's last rows (`after_run_rows`)."""
     d = model.config.data
     file = load_series(frame, d.columns, date_column=d.date_column, missing=d.missing,
                        max_gap=d.max_gap, source=source)
@@ -175,11 +175,10 @@ def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tup
                          f"{window} rows" + (f" after {first} row(s) its differences need"
                                              if first else "")
                          + f": give at least {window + first} rows")
-    end = run_rows_end(model, numbers, file.values, file.columns, source)
+    run_rows = run_rows_end(model, numbers, file.values, file.columns, source)
     if gap is not None:   # after run_rows_end's refusals, none of which such a file meets
         warn_gap(model, numbers, source, gap)
-    if continues:
-        end = len(model.tail_dates)
+    end = len(model.tail_dates) if continues else run_rows   # the run's rows' end in `series`
     z = to_inputs(series.values, d.transform, transforms, series.columns,
                   dates=series.dates, source=source)
     # the run's grid (`plan_windows`) on the file, from the first window of new targets:
@@ -194,7 +193,7 @@ def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tup
                 spans=({"train": (0, 0), "val": None, "test": (end, series.n)},),
                 window=window, horizon=horizon)
     return windowed(d, source, series, plan, (model.scaler,), [model.scaler.transform(z)],
-                    observed, spacing=spacing), end, start, file.n
+                    observed, spacing=spacing), start, file.n
 
 
 def continues_run(model: SavedForecaster, numbers: np.ndarray,
@@ -326,7 +325,8 @@ def score(cfg: ScoreConfig) -> Path:
     t_start = time.perf_counter()
     run = Path(cfg.run)
     model = saved_forecaster(run)
-    data, end, start, file_rows = frozen_data(model, read_table(cfg.data), repr(cfg.data))
+    data, start, file_rows = frozen_data(model, read_table(cfg.data), repr(cfg.data))
+    end, n = data.plan.spans[0]["test"]   # the rows after the run's
     out = out_folder(cfg.out, run)   # bad input fails before anything is written
     c, d = model.config, model.config.data
     level, batch = c.evaluation.interval, c.train.eval_batch_size
@@ -346,7 +346,7 @@ def score(cfg: ScoreConfig) -> Path:
              "model_facts": model.facts,
              "data": cfg.data, "data_sha256": sha256(Path(cfg.data)),
              "rows": file_rows, "run_last_date": model.facts["issued"],
-             "new_rows": int(data.series.n - end), "issued": text[-1],
+             "new_rows": int(n - end), "issued": text[-1],
              "windows": int(len(data.plan.origins)), "stride": d.stride,
              "partial_windows": partial_windows(data.series.n, start, d.horizon, d.stride),
              "setup_changed": warned_setup_changes(run, "the forecast")}
