@@ -171,7 +171,7 @@ def read_dates(column: pd.Series, described: str, fix: str = "",
         # each pattern reads the column once: its offsets here, its shapes when needed
         # (GMT written as +00:00 in `text` changes neither)
         written, bare = _split_offsets(column)
-        slashed = functools.cache(lambda: _slashed(column))
+        slashed = _slashed(column)
         try:   # several offsets
             dates = _as_utc(text, first, written, slashed)
         except (ValueError, TypeError):
@@ -299,9 +299,8 @@ def written_instants(column: pd.Series, described: str = "") -> pd.Series | None
         return column.dt.tz_convert("UTC").dt.tz_localize(None)
     if holds_numbers(column) or not (written := writes_offset(column)).any():
         return None
-    slashed = functools.cache(lambda: _slashed(column))
     return _as_utc(column, bool(day_first(column, described)), written,
-                   slashed).dt.tz_localize(None)
+                   _slashed(column)).dt.tz_localize(None)
 
 
 def without_offsets(column: pd.Series, read: Dates, described: str = "") -> pd.Series:
@@ -341,19 +340,20 @@ def _varying_formats(text: pd.Series, slashed: Callable[[], bool], first: bool,
                      **kw) -> pd.Series:
     """Text `text` in formats that vary from row to row, which pandas' inferred format
     refuses: ISO 8601, or each row on its own where its column writes every time d/m/yyyy
-    or m/d/yyyy, with an optional time and offset (`slashed()`: `_slashed` of the column,
-    cached by the caller), which ISO 8601 reads none of (day first where `first`: pandas'
-    "mixed" honours it on every row, so 03/04 is 3 April among 13/01; only those shapes,
-    since "mixed" would read anything dateutil guesses, such as "14/01/2024 2025" as
-    20:25)."""
+    or m/d/yyyy, with an optional time and offset (`slashed()`: `_slashed` of the column),
+    which ISO 8601 reads none of (day first where `first`: pandas' "mixed" honours it on
+    every row, so 03/04 is 3 April among 13/01; only those shapes, since "mixed" would
+    read anything dateutil guesses, such as "14/01/2024 2025" as 20:25)."""
     if slashed():
         return _to_datetime_one_offset(text, format="mixed", dayfirst=first, **kw)
     return pd.to_datetime(text, format="ISO8601", **kw)
 
 
-def _slashed(column: pd.Series) -> bool:
-    """Whether text `column` writes every time as `SLASHED_DATE_TIME` (missing ones aside)."""
-    return bool(column.dropna().astype(str).str.fullmatch(SLASHED_DATE_TIME).all())
+def _slashed(column: pd.Series) -> Callable[[], bool]:
+    """Whether text `column` writes every time as `SLASHED_DATE_TIME` (missing ones aside),
+    as a test run once, when a reader first needs it (`_varying_formats`)."""
+    return functools.cache(
+        lambda: bool(column.dropna().astype(str).str.fullmatch(SLASHED_DATE_TIME).all()))
 
 
 def _zone_names_as_offsets(column: pd.Series) -> pd.Series:
