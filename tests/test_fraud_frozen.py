@@ -2,6 +2,7 @@
 days of a transactions file without training, exactly as the run scored them, and refuses
 what it cannot score."""
 
+import dataclasses
 import json
 import re
 import shutil
@@ -335,3 +336,24 @@ def test_a_sequence_model_with_the_users_columns_reproduces_the_run(tmp_path):
     both = last.merge(new, on="transaction_id", suffixes=("_run", "_new"))
     assert len(both) == len(last) and read_model(run / MODEL_FILE).encoder is not None
     np.testing.assert_array_equal(both["logit_new"].to_numpy(), both["logit_run"].to_numpy())
+
+
+def test_the_saved_models_operating_point_is_one_lookup():
+    """`SavedModel.point` is the one lookup of a saved threshold: its budget (no target) is
+    the `threshold` the model file writes and `fjax score fraud` alerts at by default; a
+    named target is its own row, and one the run set none for is refused."""
+    from fjax.tasks.fraud import Config
+    from fjax.tasks.fraud.model_file import SavedModel
+    points = {"FPR 1%": {"threshold": 2.5}, "7 alerts a day": {"threshold": -0.25}}
+    config = dataclasses.replace(Config(), data=dataclasses.replace(Config().data, top_k=7))
+    model = SavedModel(config=config, model_config=config, period=0, seed=0, names=(),
+                       scaler=None, encoder=None, params={}, train_scores=np.zeros(0),
+                       operating_points=points)
+    assert model.point() == ("7 alerts a day", {"threshold": -0.25})
+    assert model.threshold == -0.25
+    assert model.point("FPR 1%") == ("FPR 1%", {"threshold": 2.5})
+    with pytest.raises(ValueError, match="'FPR 5%'.*it set: 'FPR 1%', '7 alerts a day' "):
+        model.point("FPR 5%")
+    none = SavedModel(config=config, model_config=config, period=0, seed=0, names=(),
+                      scaler=None, encoder=None, params={}, train_scores=np.zeros(0))
+    assert none.point() == ("7 alerts a day", None) and none.threshold is None

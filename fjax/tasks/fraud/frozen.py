@@ -41,7 +41,6 @@ from fjax.stability import psi, psi_chance, psi_verdict
 from fjax.tasks.experiment import setup_lines, warned_setup_changes
 from fjax.tasks.fraud.config import SEQUENCE_KINDS, FraudDataConfig
 from fjax.tasks.fraud.dataset import with_user_columns
-from fjax.tasks.fraud.evaluation import budget_target
 from fjax.tasks.fraud.model_file import SavedModel, read_model
 from fjax.tasks.fraud.training import make_trainable, score_rows
 from fjax.tasks.frozen import MODEL_FILE, model_path, out_folder, rerun_command, sha256
@@ -67,21 +66,6 @@ class ScoreConfig:
     """The operating point: the target of a threshold the run set in advance for the
     model (thresholds.csv, e.g. "FPR 0.1%"; set on earlier labelled weeks, never on the
     days scored); None: its alert budget (data.top_k alerts a day)."""
-
-
-def chosen_point(model: SavedModel, target: str | None) -> tuple[str, dict | None]:
-    """The target and its saved threshold (with its source and what it did on the run's
-    last test week); the alert budget's where `target` is None (None where the run set
-    none). A target the run set no threshold for is refused, naming those it set."""
-    if target is None:
-        budget = budget_target(model.config.data.top_k)
-        return budget, model.operating_points.get(budget)
-    if target not in model.operating_points:
-        have = ", ".join(repr(t) for t in model.operating_points) or "none"
-        raise ValueError(f"--target {target!r} is not a threshold the run set in advance for "
-                         f"its deployed model; it set: {have} (thresholds.csv's 'in advance' "
-                         "rows of its last period)")
-    return target, model.operating_points[target]
 
 
 def saved_model(run: Path) -> SavedModel:
@@ -278,7 +262,7 @@ def score(cfg: ScoreConfig) -> Path:
     first = check_days(tx, blank, cfg.days, data, cfg.data)
     history = sequences(tx, model)
     check_sequences(tx, first, model, history, cfg.data)
-    target, point = chosen_point(model, cfg.target)
+    target, point = model.point(cfg.target)
     threshold = None if point is None else point["threshold"]
     out = out_folder(cfg.out, run)   # bad input fails before anything is written
     scored = tx.day >= first

@@ -63,10 +63,26 @@ class SavedModel:
     train_start: str | None = None   # its training week's first day (YYYY-MM-DD), where
     # `fjax score fraud`'s known compromised cards are counted from (None: older files)
 
+    def point(self, target: str | None = None) -> tuple[str, dict | None]:
+        """The operating point `target` and its saved row (threshold, its source and what
+        it did on the run's last test week); None: the alert budget (data.top_k alerts a
+        day), whose row is None where the run set none. A target the run set no
+        threshold for is refused, naming those it set."""
+        if target is None:
+            budget = budget_target(self.config.data.top_k)
+            return budget, self.operating_points.get(budget)
+        if target not in self.operating_points:
+            have = ", ".join(repr(t) for t in self.operating_points) or "none"
+            raise ValueError(f"--target {target!r} is not a threshold the run set in advance "
+                             f"for its deployed model; it set: {have} (thresholds.csv's 'in "
+                             "advance' rows of its last period)")
+        return target, self.operating_points[target]
+
     @property
     def threshold(self) -> float | None:
-        """The alert budget's threshold: alert where the raw score >= it (None: no budget)."""
-        point = self.operating_points.get(budget_target(self.config.data.top_k))
+        """The alert budget's threshold (`point`'s): alert where the raw score >= it (None:
+        no budget)."""
+        point = self.point()[1]
         return None if point is None else point["threshold"]
 
 
