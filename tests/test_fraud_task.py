@@ -436,6 +436,25 @@ def test_a_file_without_card_ids_trains_on_its_own_columns(ulb_file, tmp_path):
     assert "10 cards a model" not in report
 
 
+def test_a_file_without_card_ids_renames_whole_names_only():
+    """`cardless_name` renames each name its outputs give a card metric (written out by
+    hand here), and no name that only holds one: "compromised" was a substring rule, which
+    renamed known_compromised to known_frauds."""
+    from fjax.tasks.fraud.report import cardless_name
+    renamed = {"card_precision": "daily_precision_at_k", "card_recall": "recall_at_k",
+               "card_precision_mean": "daily_precision_at_k_mean",
+               "card_precision_std": "daily_precision_at_k_std",
+               "card_precision_count": "daily_precision_at_k_count",
+               "card_recall_mean": "recall_at_k_mean", "card_recall_std": "recall_at_k_std",
+               "card_recall_count": "recall_at_k_count",
+               "oracle_cp@10": "oracle_precision@10", "oracle_cp@100": "oracle_precision@100",
+               "compromised_cards_per_day": "frauds_per_day", "compromised": "frauds"}
+    assert {name: cardless_name(name) for name in renamed} == renamed
+    kept = ["known_compromised", "compromised_total", "card_precision_at_100", "cardless",
+            "removed_known_cards_tx", "card", "oracle_cost", "oracle_missed", "auc_mean"]
+    assert [cardless_name(name) for name in kept] == kept
+
+
 def test_a_file_without_card_ids_averages_each_test_days_precision(tmp_path):
     """Over two test days, daily precision@10 is the mean of each day's top-10 precision,
     not the pooled top 10 of `fjax.metrics.precision_at_k`: day 1 has many frauds, day 2

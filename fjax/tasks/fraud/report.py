@@ -3,6 +3,7 @@ report.md."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -459,20 +460,23 @@ def write(run_dir: RunDir, config: Config, tx: Transactions, periods_df: pd.Data
 
 
 CARDLESS_NAMES = {"card_precision": "daily_precision_at_k", "card_recall": "recall_at_k",
-                  "oracle_cp@": "oracle_precision@",
+                  "oracle_cp": "oracle_precision",
                   "compromised_cards_per_day": "frauds_per_day", "compromised": "frauds"}
 """A file without card ids counts each transaction as its own card: its card metrics are
 the precision and recall of each day's top-k transactions, named so in its outputs (the
-precision a mean over days: `fjax.metrics.precision_at_k` pools its top k). Replaced in
-this order, so a name holding another (`compromised_cards_per_day`) comes first."""
+precision a mean over days: `fjax.metrics.precision_at_k` pools its top k). Each entry is
+a whole name, or its stem before `CARDLESS_SUFFIX` (`summarize`'s columns, `oracle_cp@k`);
+no other name is renamed."""
+
+CARDLESS_SUFFIX = re.compile(r"(_mean|_std|_count|@\d+)?$")
 
 
 def cardless_name(text: str) -> str:
-    """`text` with each of `CARDLESS_NAMES` replaced: the name a file without card ids
-    gives it."""
-    for old, new in CARDLESS_NAMES.items():
-        text = text.replace(old, new)
-    return text
+    """The name a file without card ids gives `text` (`CARDLESS_NAMES`): `text` itself
+    where its stem is none of them."""
+    suffix = CARDLESS_SUFFIX.search(text).group()
+    stem = text[:len(text) - len(suffix)]
+    return CARDLESS_NAMES[stem] + suffix if stem in CARDLESS_NAMES else text
 
 
 def cardless_names(table):
