@@ -884,6 +884,58 @@ def test_the_combined_model_runs_on_cross_fitted_anomaly_errors(user_file, tmp_p
         assert (out / "models" / name / "history.jsonl").exists()
 
 
+USER = ["--data.amount-column", "amount_eur", "--data.customer-column", "card"]
+
+
+def test_the_combined_models_autoencoders_are_the_reports_or_the_preset():
+    """`anomaly_config`: combined's day-fold autoencoders train as the model the report
+    names autoencoder (compared, or the run's own where it is or a sweep chose one), else
+    as the autoencoder preset (100 -> 20, Adam 1e-3, 2 epochs; presets.py), also where the
+    run's own model.kind is autoencoder but its sweep chose another kind."""
+    from types import SimpleNamespace
+
+    from fjax.tasks.fraud import anomaly_config
+    config = Config(model=ModelConfig(kind="autoencoder"), compare=("combined",))
+    ran = lambda kind, lr: SimpleNamespace(config=dataclasses.replace(   # noqa: E731
+        config, model=ModelConfig(kind=kind), optim=dataclasses.replace(
+            config.optim, learning_rate=lr)))
+    own, chose_mlp = ran("autoencoder", 0.5), ran("mlp", 0.5)
+    assert anomaly_config(config, {"autoencoder": own}, ["autoencoder", "combined"]) \
+        is own.config
+    mlp = dataclasses.replace(config, model=ModelConfig(kind="mlp"))
+    assert anomaly_config(mlp, {"mlp": own}, ["mlp", "combined"]) is own.config
+    compared = ran("autoencoder", 0.25)
+    assert anomaly_config(mlp, {"mlp": own, "autoencoder": compared},
+                          ["mlp", "autoencoder", "combined"]) is compared.config
+    for runs in ({"autoencoder": chose_mlp}, {}):
+        got = anomaly_config(config, runs, ["autoencoder", "combined"])
+        assert (got.model.kind, got.model.hidden, got.model.bottleneck) == (
+            "autoencoder", (100,), 20)
+        assert (got.optim.learning_rate, got.train.epochs) == (1e-3, 2)
+        assert got.compare == ("combined",)
+
+
+def test_a_kind_sweep_compared_with_combined_reruns_combined_from_its_config(user_file,
+                                                                             tmp_path):
+    """A sweep over model.kind (autoencoder, mlp) with combined compared stopped, after
+    training, when it chose mlp: combined took the run's own "autoencoder" run for its
+    anomaly feature and refused its mlp. It now takes the autoencoder preset, and
+    models/combined/config.json reruns combined's test scores bit for bit."""
+    out = tmp_path / "sweep"
+    assert cli.main(["sweep", "fraud", "--out", str(out), "--data.path", str(user_file),
+                     *USER, "--model.kind", "autoencoder", "mlp", "--compare", "combined",
+                     *TINY]) == 0
+    # This file's sweep chooses mlp: the case that stopped.
+    assert json.loads((out / "metrics.json").read_text())["primary"] == "mlp"
+    crossfit = json.loads((out / "models/autoencoder_crossfit/config.json").read_text())
+    assert (crossfit["model"]["hidden"], crossfit["optim"]["learning_rate"]) == ([100], 1e-3)
+    rerun = tmp_path / "rerun"
+    assert cli.main(["run", "fraud", "--config", str(out / "models/combined/config.json"),
+                     "--out", str(rerun)]) == 0
+    pd.testing.assert_frame_equal(_model_scores(rerun, "combined"),
+                                  _model_scores(out, "combined"), check_exact=True)
+
+
 def test_the_presets_note_names_what_this_runs_settings_train():
     from fjax.tasks.fraud.report import ModelResult, _presets_note
 

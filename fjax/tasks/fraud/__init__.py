@@ -36,7 +36,7 @@ from fjax.tasks.fraud.evaluation import (evaluate, operating_point,
                                         optimum_rows, rule_scores, scores_frame,
                                         threshold_rows)
 from fjax.tasks.fraud.model_file import SavedModel, model_bytes
-from fjax.tasks.fraud.presets import CROSSFIT_FOLDS, PLAIN_UNREAD, preset
+from fjax.tasks.fraud.presets import CROSSFIT_FOLDS, PLAIN_UNREAD, fixed_preset, preset
 from fjax.tasks.fraud.report import (SIZE_COLUMNS, ModelResult, immature_labels_note,
                                      periods_table, write)
 from fjax.tasks.fraud.training import (ModelRun, crossfit_errors, fit_periods, period_scores,
@@ -271,20 +271,28 @@ def deployable(config: Config, data: FraudData, run: ModelRun,
                       train_start=str(data.tx.date_of(data.periods[period].train_start).date()))
 
 
+def anomaly_config(config: Config, runs: Mapping[str, ModelRun], names: Sequence[str]
+                   ) -> Config:
+    """The config the combined model's day-fold autoencoders train with: that of the
+    autoencoder the report names so where the run trained one (compared, or its own model
+    where that is, or a sweep chose, an autoencoder), chosen values and epochs included;
+    else the autoencoder preset. So that model's saved config, which keeps `compare`,
+    reruns combined (`runs`: the models trained so far, by their name in `names`)."""
+    trained = {chosen_name(n, r.config.model.kind, names): r for n, r in runs.items()}
+    own = trained.get("autoencoder")
+    return own.config if own is not None else fixed_preset(config, "autoencoder")
+
+
 def _fit(name: str, config: Config, data: FraudData, grid: Mapping, runs: dict,
          models: RunDir, names: Sequence[str], progress: bool):
     """Train model `name` (its validation search when it is the run's own model, logged in
     models/`name`/validation; the chosen kind trains in its own folder, `chosen_name`)."""
     sequence = preset(config, name).model.kind in SEQUENCE_KINDS
     stack = data.stack("test", sequence=sequence)
-    if name == "combined":
-        # Autoencoders trained as the compared one was (its chosen values and epochs when
-        # it ran), cross-fitted by day: see `with_anomaly_feature`.
-        ae_config = (runs["autoencoder"].config if "autoencoder" in runs
-                     else preset(config, "autoencoder"))
-        error = crossfit_errors(ae_config, stack, data.tx.day[stack.row], CROSSFIT_FOLDS,
-                                run_dir=models.sub("autoencoder_crossfit"),
-                                progress=progress)
+    if name == "combined":   # cross-fitted by day: see `with_anomaly_feature`
+        error = crossfit_errors(anomaly_config(config, runs, names), stack,
+                                data.tx.day[stack.row], CROSSFIT_FOLDS,
+                                run_dir=models.sub("autoencoder_crossfit"), progress=progress)
         stack = with_anomaly_feature(stack, error)
     grid = grid if name == config.model.kind else None
     val_stack = data.stack("validation", sequence=sequence) if grid else None

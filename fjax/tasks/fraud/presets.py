@@ -12,10 +12,11 @@ presets, so the comparison does not move when the main model is tuned:
   gru          GRU(64) over the card's last `data.history` transactions, then a dense
                layer of 32, Adam 1e-3, 5 epochs (handbook ch. 7.4: an LSTM over 5)
   combined     the mlp preset with an autoencoder's log error as a 16th input,
-               cross-fitted: the autoencoder preset trains once per day-fold of the
-               training week (CROSSFIT_FOLDS = 7: leave one day out); a training row's
-               error is from the one trained without its day, a test row's from the one
-               trained without the same weekday (`training.with_anomaly_feature`)
+               cross-fitted: the autoencoder preset (or the run's own autoencoder,
+               `anomaly_config`) trains once per day-fold of the training week
+               (CROSSFIT_FOLDS = 7: leave one day out); a training row's error is from
+               the one trained without its day, a test row's from the one trained
+               without the same weekday (`training.with_anomaly_feature`)
 
 Learning rates and epochs were chosen on the handbook's 4 validation periods (training
 weeks 2018-06-20 .. 07-11 of the default simulation; best mean validation average
@@ -51,6 +52,12 @@ def preset(config: Config, name: str) -> Config:
     kind = "mlp" if name == "combined" else name
     if kind == config.model.kind and name != "combined":
         return config
+    return fixed_preset(config, kind)
+
+
+def fixed_preset(config: Config, kind: str) -> Config:
+    """`kind`'s preset (`PRESETS`) under `config` (seed, data and sweep kept), whatever
+    the run's own model."""
     model, train, learning_rate = PRESETS[kind]
     base = Config()
     return dataclasses.replace(
