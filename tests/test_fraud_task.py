@@ -936,6 +936,23 @@ def test_a_kind_sweep_compared_with_combined_reruns_combined_from_its_config(use
                                   _model_scores(out, "combined"), check_exact=True)
 
 
+def test_combined_on_the_runs_own_autoencoder_reruns_from_the_autoencoders_config(
+        user_file, tmp_path):
+    """Where combined's anomaly feature came from the run's own autoencoder (here not
+    the preset's settings), models/autoencoder/config.json, which keeps `compare`, reruns
+    combined's test scores bit for bit (combined's own config holds the mlp's only)."""
+    own = tmp_path / "own"
+    assert cli.main(["run", "fraud", "--out", str(own), "--data.path", str(user_file),
+                     *USER, "--model", "autoencoder", "--compare", "combined", *TINY]) == 0
+    crossfit = json.loads((own / "models/autoencoder_crossfit/config.json").read_text())
+    assert crossfit["model"]["hidden"] == [100, 100]     # the run's, not the preset's [100]
+    rerun = tmp_path / "own_rerun"
+    assert cli.main(["run", "fraud", "--config", str(own / "models/autoencoder/config.json"),
+                     "--out", str(rerun)]) == 0
+    pd.testing.assert_frame_equal(_model_scores(rerun, "combined"),
+                                  _model_scores(own, "combined"), check_exact=True)
+
+
 def test_the_presets_note_names_what_this_runs_settings_train():
     from fjax.tasks.fraud.report import ModelResult, _presets_note
 
