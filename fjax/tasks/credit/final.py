@@ -85,21 +85,21 @@ def optimum_gap(final: FinalModel, y: np.ndarray) -> float | None:
     return float(np.max(np.abs(final.logits(final.x) - z)))
 
 
-def reversed_woe(final: FinalModel, scale: ScoreScale) -> dict[str, float]:
+def reversed_woe(final: FinalModel, points: pd.DataFrame | None) -> dict[str, float]:
     """Logistic WOE attributes whose points fall as their WOE rises (a positive weight on
     the PD's logit: the bins with more goods score lower, against the attribute's own
     evidence, as correlated inputs can make them), each with the points its bins span.
-    A scorecard validator expects every WOE attribute's points to rise with its WOE
-    (Siddiqi, *Credit Risk Scorecards*, 2006, ch. 6)."""
-    if final.config.model.kind != "logistic" or not final.encoder.woe:
+    `points`: the scorecard's points per attribute value (`points_table`, whose first rows
+    of a WOE attribute are its bins in order; None for the MLP, which has none), so the
+    span is the one scorecard.csv shows. A scorecard validator expects every WOE
+    attribute's points to rise with its WOE (Siddiqi, *Credit Risk Scorecards*, 2006, ch. 6)."""
+    if points is None:
         return {}
-    w = np.asarray(final.params["params"]["dense"]["kernel"], np.float64)[:, 0]
-    names = final.encoder.num_names
     out = {}
     for column, woe in final.encoder.woe.items():
-        weight = w[names.index(f"{column}:woe")]
-        if weight > 0 and np.ptp(woe.woe) > 0:
-            out[column] = float(abs(scale.points(weight)) * np.ptp(woe.woe))
+        bins = points.loc[points["attribute"] == column, "points"].to_numpy()[:len(woe.woe)]
+        if np.ptp(woe.woe) > 0 and bins[np.argmax(woe.woe)] < bins[np.argmin(woe.woe)]:
+            out[column] = float(np.ptp(bins))
     return out
 
 

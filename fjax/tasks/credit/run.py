@@ -517,7 +517,7 @@ def write_scores(run_dir: RunDir, config: Config, data: CreditData, final: Final
              "attribution_completeness_tolerance": (None if final.config.model.kind == "logistic"
                                                     else config.scorecard.ig_tolerance),
              "optimum_logit_gap": optimum_gap(final, data.y),
-             "woe_reversed_points": reversed_woe(final, scale),
+             "woe_reversed_points": reversed_woe(final, points),
              "decisions": scores["decision"].value_counts().to_dict(),
              "rejected_without_reason": int(((scores["decision"] == "reject")
                                              & (scores["reason_1"] == "")).sum()),
