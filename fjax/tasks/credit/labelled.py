@@ -1,8 +1,9 @@
 """A file of applicants whose outcomes are known (a holdout, a later vintage, the
 out-of-time applicants): its labels read against the run's (`file_labels`), and the model
-measured on them (`labelled_measures`, `labelled_facts`, `labelled_bands`). One code path
-for `fjax score credit --data`, a run's `--data.score-path` and its out-of-time applicants,
-so all report the same measures of labelled applicants.
+measured on them (`labelled_measures`, `labelled_facts`, `labelled_bands`, which
+`write_bands` writes). One code path for `fjax score credit --data`, a run's
+`--data.score-path` and its out-of-time applicants, so all report the same measures of
+labelled applicants.
 """
 
 from __future__ import annotations
@@ -113,27 +114,27 @@ def file_rows(new, labels: Labels | None) -> tuple[np.ndarray, np.ndarray]:
     return new["pd"].to_numpy(np.float64)[labels.known], labels.y
 
 
-def labelled_bands(folder: RunDir, name: str, pd_: np.ndarray, y: np.ndarray
-                   ) -> pd.DataFrame | None:
+def labelled_bands(pd_: np.ndarray, y: np.ndarray) -> pd.DataFrame | None:
     """Labelled applicants' deployed PDs `pd_` by decile (`pd_bands`: the run's gains table
-    on their own outcomes `y`), written to the CSV `name` in `folder`; None, and nothing
-    written, where no applicant is labelled."""
-    if not len(y):
-        return None
-    bands = pd_bands(pd_, y)
-    folder.csv(name, bands)
-    return bands
+    on their own outcomes `y`); None where no applicant is labelled."""
+    return pd_bands(pd_, y) if len(y) else None
 
 
-def labelled_facts(model: SavedModel, new, raw: np.ndarray, labels: Labels,
+def write_bands(folder: RunDir, name: str, bands: pd.DataFrame | None) -> None:
+    """`labelled_bands`' table written to the CSV `name` in `folder`; nothing without one."""
+    if bands is not None:
+        folder.csv(name, bands)
+
+
+def labelled_facts(model: SavedModel, raw: np.ndarray, labels: Labels, pd_: np.ndarray,
                    bands: pd.DataFrame | None = None) -> dict:
     """The model measured on the file's own labels, as the run measures its out-of-time
     applicants (`labelled_measures`: AUC, Gini and KS of the model's own PDs `raw` with
-    DeLong's interval; Brier, cost and confusion of the deployed ones), plus the bads and the
-    deployed PDs' log-loss (`log_loss_f64`), all in float64, on the rows with a label
-    (`unlabelled` counts the blank ones), and the Hosmer-Lemeshow test of `bands`
-    (`labelled_bands`). One class leaves out what needs both, and no label at all
-    everything (`not_measured` says why)."""
+    DeLong's interval; Brier, cost and confusion of the deployed ones `pd_`, the labelled
+    rows' as `file_rows` selects them), plus the bads and the deployed PDs' log-loss
+    (`log_loss_f64`), all in float64, on the rows with a label (`unlabelled` counts the
+    blank ones), and the Hosmer-Lemeshow test of `bands` (`labelled_bands`). One class
+    leaves out what needs both, and no label at all everything (`not_measured` says why)."""
     final, data = model.final, model.config.data
     column = final.encoder.schema.target
     facts = {"label_column": column, "bad_label": final.encoder.schema.positive,
@@ -149,8 +150,7 @@ def labelled_facts(model: SavedModel, new, raw: np.ndarray, labels: Labels,
         facts["not_measured"] = (
             f"the label column {column!r} holds one class ({one!r}) on every labelled row, "
             "so AUC, Gini and KS are not measured: they need both classes")
-    raw, pd_ = raw[known], file_rows(new, labels)[0]
     return {**facts, "bads": int(y.sum()),
-            **labelled_measures(raw, pd_, y, model.threshold, data.cost_fn, data.cost_fp,
+            **labelled_measures(raw[known], pd_, y, model.threshold, data.cost_fn, data.cost_fp,
                                 bands),
             "log_loss": log_loss_f64(pd_, y.astype(np.float64))}
