@@ -391,7 +391,8 @@ def _fmt(mean: float, std: float) -> str:
 
 def out_of_time_lines(oot: dict | None, bands: pd.DataFrame | None = None) -> list[str]:
     """The held-out later applicants beside the earlier ones' out-of-fold figures, and
-    `bands`, their PDs by band (out_of_time_gains.csv)."""
+    `bands`, their PDs by band (out_of_time_gains.csv), whose Hosmer-Lemeshow test is the
+    later ones' (`oot["later"]` holds it wherever there are bands)."""
     if oot is None:
         return []
     early, late = oot["earlier_out_of_fold"], oot["later"]
@@ -438,7 +439,7 @@ def out_of_time_lines(oot: dict | None, bands: pd.DataFrame | None = None) -> li
                      f"column): {counts}. The model has learned nothing about them: they "
                      "score as the earlier applicants' mix (0 points against the reference "
                      "applicant, under WOE too).")
-    if bands is not None and "hosmer_lemeshow" in late:
+    if bands is not None:
         hl = late["hosmer_lemeshow"]
         lines += ["", "The later applicants' deployed PDs in bands cut at their deciles, "
                   "riskiest first (out_of_time_gains.csv, columns as gains.csv's): the "
