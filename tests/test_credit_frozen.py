@@ -526,10 +526,11 @@ def beyond_range_file(files, folder, encoding):
     new.to_csv(folder / "new.csv", index=False)
     return {"credit_amount": {"rows": 2, "below": 1, "above": 1,
                               "most_extreme": 10 * amount.max(), "training_min": amount.min(),
-                              "training_max": amount.max(), "encoding": encoding},
+                              "training_max": amount.max(), "encoding": encoding,
+                              "model_kind": "logistic"},
             "age_in_years": {"rows": 3, "below": 2, "above": 1, "most_extreme": 111.0,
                              "training_min": age.min(), "training_max": age.max(),
-                             "encoding": encoding}}
+                             "encoding": encoding, "model_kind": "logistic"}}
 
 
 IMPLAUSIBLE = {"column": "age_in_years", "plausible": [18, 110], "rows": 2, "below": 1,
@@ -604,6 +605,24 @@ def test_numbers_beyond_the_training_range_are_counted_and_leave_the_scores_alon
                                              "min": None, "max": None, "first_rows": []}
     assert "beyond the range" not in (own / "report.md").read_text()
     assert "- Ages implausible" not in (own / "report.md").read_text()
+
+
+def test_the_range_line_says_how_each_entrys_encoding_and_model_score_it():
+    """`beyond_range`'s entries carry the model kind beside the encoding, so the report line
+    reads both from them alone: an MLP's standardised input follows its hidden units, a
+    logistic one's grows linearly, a WOE one's takes its end bin, each said once."""
+    from fjax.tasks.credit.model_file import beyond_range
+    from fjax.tasks.credit.report import range_lines
+    frame = pd.DataFrame({"a": [5.0, -3.0], "b": [9.0, 0.5], "c": [1.0, 2.0]})
+    ranges = {"a": (0.0, 1.0), "b": (0.0, 1.0), "c": (0.0, 4.0)}
+    mlp = beyond_range(ranges, frame, {}, "mlp")
+    assert list(mlp) == ["a", "b"] and {f["model_kind"] for f in mlp.values()} == {"mlp"}
+    line = range_lines(mlp)[0]
+    assert line.count("an MLP's PD there follows its hidden units beyond the data") == 1
+    assert "linearly" not in line
+    line = range_lines(beyond_range(ranges, frame, {"b": None}, "logistic"))[0]
+    assert "a logistic scorecard's points keep growing linearly" in line
+    assert "WOE bins: each is scored in its end bin" in line and "MLP" not in line
 
 
 def test_a_negative_age_is_refused_before_scoring(logistic_sweep, files, tmp_path):

@@ -68,7 +68,8 @@ def out_of_range(model: SavedModel, frame) -> dict[str, dict] | None:
     """`beyond_range` of `frame` against the model file's training ranges; None where the
     model file (an older fjax's) records none. Read only: the scores do not depend on it."""
     return (None if model.ranges is None
-            else beyond_range(model.ranges, frame, model.final.encoder.woe))
+            else beyond_range(model.ranges, frame, model.final.encoder.woe,
+                              model.final.config.model.kind))
 
 
 def file_ages(model: SavedModel, frame, data: str) -> dict | None:
@@ -106,9 +107,8 @@ def score_facts(cfg: ScoreConfig, model: SavedModel, frame, new, raw: np.ndarray
             **labelled, "setup_changed": warned_setup_changes(run, "the scores")}
 
 
-def score_note(facts: dict, new, kind: str) -> str:
-    """report.md: a short account of what was scored, with what (a model of `kind`), and
-    how to read it."""
+def score_note(facts: dict, new) -> str:
+    """report.md: a short account of what was scored, with what, and how to read it."""
     decisions = ", ".join(f"{k} {v}" for k, v in sorted(facts["decisions"].items()))
     lines = [
         "# New applicants scored with a saved credit model", "",
@@ -122,7 +122,7 @@ def score_note(facts: dict, new, kind: str) -> str:
         f"{facts['psi_vs_training']:.3f}; "
         + psi_verdict(facts["psi_vs_training"], facts["psi_chance_95"]) + ".",
         *unseen_lines(facts["unseen_values"]),
-        *range_lines(facts["out_of_range"], kind),
+        *range_lines(facts["out_of_range"]),
         *implausible_age_lines(facts["implausible_ages"]),
         *labelled_lines(facts.get("labelled"), "gains.csv"),
         *setup_lines(facts["setup_changed"], "scores"),
@@ -155,5 +155,5 @@ def score(cfg: ScoreConfig) -> Path:
     facts = score_facts(cfg, model, frame, new, raw, labels, ages, pd_, bands)
     folder.json("score.json", {**facts, "run_config": to_dict(model.config),
                                "timings_s": {"total": time.perf_counter() - t_start}})
-    folder.text("report.md", score_note(facts, new, model.final.config.model.kind))
+    folder.text("report.md", score_note(facts, new))
     return out

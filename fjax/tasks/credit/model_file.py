@@ -61,12 +61,14 @@ def numeric_ranges(frame, schema: TableSchema) -> dict[str, tuple[float, float]]
             for c, x in values.items() if not np.isnan(x).all()}
 
 
-def beyond_range(ranges: dict[str, tuple[float, float]], frame, woe) -> dict[str, dict]:
+def beyond_range(ranges: dict[str, tuple[float, float]], frame, woe, kind: str
+                 ) -> dict[str, dict]:
     """Per numeric feature with values in `frame` outside its (min, max) in `ranges` (those
     of the rows the model was fitted on, `numeric_ranges`): their rows (below, above), the
-    one farthest out, that range, and the column's encoding (a standardised input
-    extrapolates, one in `woe`, the encoder's WOE columns, takes its end bin's WOE). Shared
-    by `fjax score credit` and a run's `--data.score-path`."""
+    one farthest out, that range, the column's encoding (a standardised input
+    extrapolates, one in `woe`, the encoder's WOE columns, takes its end bin's WOE) and the
+    `model_kind` (config.model.kind: how a standardised input extrapolates). Shared by
+    `fjax score credit` and a run's `--data.score-path`."""
     found = {}
     for column, (low, high) in ranges.items():
         x = numeric_values(frame, column)
@@ -77,7 +79,7 @@ def beyond_range(ranges: dict[str, tuple[float, float]], frame, woe) -> dict[str
                 "rows": int(below.sum() + above.sum()), "below": int(below.sum()),
                 "above": int(above.sum()), "most_extreme": float(x[np.argmax(beyond)]),
                 "training_min": low, "training_max": high,
-                "encoding": "woe" if column in woe else "standardised"}
+                "encoding": "woe" if column in woe else "standardised", "model_kind": kind}
     return found
 
 

@@ -177,9 +177,9 @@ def encoding_words(encoding: str, kind: str) -> str:
             f"was fitted on ({EXTRAPOLATION[kind]})")
 
 
-def range_lines(found: dict | None, kind: str) -> list[str]:
-    """report.md's line on the numbers beyond the training range (none without any), for a
-    model of `kind` (config.model.kind)."""
+def range_lines(found: dict | None) -> list[str]:
+    """report.md's line on the numbers beyond the training range (`beyond_range`, whose
+    entries name the encoding and model kind that score them; none without any)."""
     if found is None:
         return ["- Numbers beyond the training range: not checked; the model file, saved by "
                 "an older fjax, records no training range (rerun the run to record it)."]
@@ -188,8 +188,8 @@ def range_lines(found: dict | None, kind: str) -> list[str]:
     columns = ", ".join(
         f"{c} {f['rows']} row(s) (most extreme {f['most_extreme']:.6g}; trained on "
         f"{f['training_min']:.6g} to {f['training_max']:.6g})" for c, f in found.items())
-    means = "; ".join(encoding_words(e, kind) for e in dict.fromkeys(
-        f["encoding"] for f in found.values()))
+    means = "; ".join(encoding_words(*e) for e in dict.fromkeys(
+        (f["encoding"], f["model_kind"]) for f in found.values()))
     return [f"- Numbers beyond the range the model was fitted on: {columns}; {means}. "
             "Check them for errors (units, a sign) before trusting their scores."]
 
@@ -252,7 +252,7 @@ def labelled_bands_lines(m: dict, gains: str) -> list[str]:
             f"{order_text(hl)}; Hosmer-Lemeshow {hl_text(hl)}."]
 
 
-def new_applicant_lines(metrics: dict, kind: str) -> list[str]:
+def new_applicant_lines(metrics: dict) -> list[str]:
     """The run's lines on `--data.score-path`'s values never seen, numbers beyond the
     training range and, where it holds the run's labels, the model measured on them
     (new_gains.csv), worded as `fjax score credit`'s (none without a score path)."""
@@ -260,7 +260,7 @@ def new_applicant_lines(metrics: dict, kind: str) -> list[str]:
     if "new_applicants_unseen_values" not in stability:
         return []
     return [*unseen_lines(stability["new_applicants_unseen_values"]),
-            *range_lines(stability["new_applicants_out_of_range"], kind),
+            *range_lines(stability["new_applicants_out_of_range"]),
             *labelled_lines(metrics.get("new_applicants_labelled"), "new_gains.csv"),
             *implausible_age_lines(stability.get("new_applicants_implausible_ages")), ""]
 
@@ -706,7 +706,7 @@ def report_title(data: CreditDataConfig) -> str:
 def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
                     summary: pd.DataFrame, importance: pd.DataFrame,
                     points: pd.DataFrame | None, characteristics: pd.DataFrame,
-                    images: list[str], notes: list[str], kind: str,
+                    images: list[str], notes: list[str],
                     bands: pd.DataFrame | None = None,
                     later_bands: pd.DataFrame | None = None) -> str:
     m, s = metrics["cv"]["mean"], metrics["cv"]["std"]
@@ -716,7 +716,7 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
              f"Chosen configuration (highest mean validation ROC-AUC over folds and seeds): "
              f"`{metrics['best']['description']}`.", "", data_line(metrics), "",
              *ages, *([""] if ages else []),
-             *new_applicant_lines(metrics, kind), *leakage_lines(characteristics),
+             *new_applicant_lines(metrics), *leakage_lines(characteristics),
              *age_warning(metrics.get("age")),
              "## Cross-validation (chosen configuration)", "",
              markdown_table(pd.DataFrame({"metric": list(m), "mean +/- std over folds":

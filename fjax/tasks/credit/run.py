@@ -387,8 +387,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         stability["psi_new_applicants"] = psi(train_scores, new["score"].to_numpy())
         stability["psi_new_applicants_chance_95"] = psi_chance(train_scores, len(new))
         stability["new_applicants_unseen_values"] = final.encoder.unseen(data.new)
-        stability["new_applicants_out_of_range"] = beyond_range(ranges, data.new,
-                                                                final.encoder.woe)
+        stability["new_applicants_out_of_range"] = beyond_range(
+            ranges, data.new, final.encoder.woe, final.config.model.kind)
         if data.new_implausible_ages is not None:
             stability["new_applicants_implausible_ages"] = data.new_implausible_ages
     later = later_raw = later_bands = None
@@ -472,8 +472,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     run_dir.text("report.md", report_markdown(
         title=report_title(config.data), metrics=metrics_json,
         per_fold=per_fold, summary=search.summary, importance=imp, points=points,
-        characteristics=chars, images=images, notes=notes, kind=final.config.model.kind,
-        bands=bands,
+        characteristics=chars, images=images, notes=notes, bands=bands,
         later_bands=later_bands))
     finish_run(run_dir, OUTPUTS)
     return run_dir.path
