@@ -146,7 +146,8 @@ def load(config: Config) -> CreditData:
         held_out = dict(later=held, later_y=y_all[later], later_ids=later_ids, date_spans=spans,
                         later_seen_earlier=int(found_in(later_ids, ids).sum())
                         if cfg.id_column else 0)
-    # After the later rows' check_numeric, which names them: both read the ages.
+    # After the later rows' check_numeric, whose refusal of text in an age says it is a
+    # later applicant's (check_ages' names the file and row only).
     ages = check_ages(frame, age, source, TRAINING_BLANKS) if age else None
     new, new_ages = load_new_applicants(cfg, schema, age)
     return CreditData(frame=earlier.reset_index(drop=True), schema=schema, y=y, ids=ids,
@@ -200,11 +201,14 @@ TRAINING_BLANKS = ("each fold imputes a blank number with its training median an
 
 
 def check_ages(frame: pd.DataFrame, column: str, source: str, blanks: str) -> dict:
-    """Refuse a negative age in `column` (rows named by `frame`'s index, the file's; an
-    infinite one `numeric_values` refuses); `blanks` says how the caller scores a blank
-    age, the other fix. Count the ages outside `PLAUSIBLE_AGES`, which may be real
-    records: scored, but reported."""
-    values = numeric_values(frame, column)
+    """Refuse a negative age in `column` (rows named by `frame`'s index, the file's; text
+    or an infinite one `numeric_values` refuses, named as `source`'s ages whatever ran
+    before); `blanks` says how the caller scores a blank age, the other fix. Count the
+    ages outside `PLAUSIBLE_AGES`, which may be real records: scored, but reported."""
+    try:
+        values = numeric_values(frame, column)
+    except ValueError as err:
+        raise ValueError(f"the ages (data.age_column) of {source}: {err}") from None
     bad = values < 0
     if bad.any():
         rows = np.flatnonzero(bad)
