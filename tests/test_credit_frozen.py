@@ -646,7 +646,8 @@ def test_a_negative_age_is_refused_before_scoring(logistic_sweep, files, tmp_pat
 def test_a_labelled_files_pds_are_tested_by_band(logistic_sweep, tmp_path, gains_by_hand):
     """A labelled holdout gets the run's gains table: its deployed PDs by decile in
     gains.csv, each band's binomial test, and Hosmer-Lemeshow on as many degrees of
-    freedom as bands in score.json and report.md; a file without labels gets none.
+    freedom as bands in score.json and report.md, whose verdict counts the binomial tests
+    under 5%; a file without labels gets none.
     Oracle: pandas' qcut of new_scores.csv's PDs, scipy's binomial test and chi-squared,
     the statistic by hand. All 760 applicants the run never saw: enough expected bads and
     goods per band for HL's p-value (Cochran's rule, checked here by hand)."""
@@ -666,7 +667,13 @@ def test_a_labelled_files_pds_are_tested_by_band(logistic_sweep, tmp_path, gains
     assert hl["statistic"] == pytest.approx(stat, rel=1e-9) and hl["dof"] == 10
     assert (cells >= 5).mean() >= 0.8 and (cells >= 1).all() and "too_few" not in hl
     assert hl["p_value"] == pytest.approx(scipy.stats.chi2.sf(stat, 10), rel=1e-9)
-    assert f"Hosmer-Lemeshow {stat:.2f} on 10 degrees" in (out / "report.md").read_text()
+    text = (out / "report.md").read_text()
+    assert f"Hosmer-Lemeshow: {stat:.2f} on 10 degrees" in text
+    # The verdict the run's gains table gets (`band_verdict`), its binomial tests too: it
+    # gave rank ordering and Hosmer-Lemeshow only. The count from scipy's p-values.
+    assert got["binomial_p"].notna().all()
+    small = int((want["binomial_p"] < 0.05).sum())
+    assert f"Binomial tests under 5%: {small} of the 10 bands, where 0.5 would be" in text
 
 
 def test_a_labelled_score_path_is_measured_as_score_credit_measures_it(files, tmp_path):

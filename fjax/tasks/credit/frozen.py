@@ -107,8 +107,9 @@ def score_facts(cfg: ScoreConfig, model: SavedModel, frame, new, raw: np.ndarray
             **labelled, "setup_changed": warned_setup_changes(run, "the scores")}
 
 
-def score_note(facts: dict, new) -> str:
-    """report.md: a short account of what was scored, with what, and how to read it."""
+def score_note(facts: dict, new, bands: pd.DataFrame | None = None) -> str:
+    """report.md: a short account of what was scored, with what, and how to read it
+    (`bands`: the labelled applicants' PDs by band, gains.csv)."""
     decisions = ", ".join(f"{k} {v}" for k, v in sorted(facts["decisions"].items()))
     lines = [
         "# New applicants scored with a saved credit model", "",
@@ -124,7 +125,7 @@ def score_note(facts: dict, new) -> str:
         *unseen_lines(facts["unseen_values"]),
         *range_lines(facts["out_of_range"]),
         *implausible_age_lines(facts["implausible_ages"]),
-        *labelled_lines(facts.get("labelled"), "gains.csv"),
+        *labelled_lines(facts.get("labelled"), "gains.csv", bands),
         *setup_lines(facts["setup_changed"], "scores"),
         "", "Scores, PDs, decisions and reason codes per applicant are in new_scores.csv.",
         "", "## First applicants", "",
@@ -155,5 +156,5 @@ def score(cfg: ScoreConfig) -> Path:
     facts = score_facts(cfg, model, frame, new, raw, labels, ages, pd_, bands)
     folder.json("score.json", {**facts, "run_config": to_dict(model.config),
                                "timings_s": {"total": time.perf_counter() - t_start}})
-    folder.text("report.md", score_note(facts, new))
+    folder.text("report.md", score_note(facts, new, bands))
     return out

@@ -215,9 +215,10 @@ def unseen_lines(unseen: dict[str, int]) -> list[str]:
             f"against the reference): {counts}."]
 
 
-def labelled_lines(m: dict | None, gains: str) -> list[str]:
+def labelled_lines(m: dict | None, gains: str, bands: pd.DataFrame | None = None
+                   ) -> list[str]:
     """report.md's line on the model measured on a scored file's own labels (none without:
-    `labelled_facts`), its PDs by band in the CSV `gains`."""
+    `labelled_facts`), its PDs by band `bands` in the CSV `gains`."""
     if m is None:
         return []
     if "bads" not in m:
@@ -239,29 +240,30 @@ def labelled_lines(m: dict | None, gains: str) -> list[str]:
         f"- Performance, {said}: {counts}; {ranked_text(m)}; Brier {m['brier']:.4f}; log-loss "
         f"{m['log_loss']:.4f}. AUC, Gini and KS rank the model's own PDs, the rest are of "
         "the deployed PDs, as the run's out-of-time test measures them.",
-        *labelled_bands_lines(m, gains)]
+        *labelled_bands_lines(m, gains, bands)]
 
 
-def labelled_bands_lines(m: dict, gains: str) -> list[str]:
-    """report.md's line on the labelled applicants' PDs by band (the CSV `gains`)."""
-    hl = m.get("hosmer_lemeshow")
-    if hl is None:
+def labelled_bands_lines(m: dict, gains: str, bands: pd.DataFrame | None) -> list[str]:
+    """report.md's line on the labelled applicants' PDs by band (`bands`, the CSV `gains`,
+    whose Hosmer-Lemeshow test `m` holds): the gains table's verdict, `band_verdict`."""
+    if bands is None:
         return []
     return [f"- By PD band ({gains}: the labelled applicants' deployed PDs in bands cut at "
-            f"their deciles, riskiest first, as the run's gains.csv): rank ordering: "
-            f"{order_text(hl)}; Hosmer-Lemeshow {hl_text(hl)}."]
+            "their deciles, riskiest first, as the run's gains.csv). "
+            + band_verdict(m["hosmer_lemeshow"], bands)]
 
 
-def new_applicant_lines(metrics: dict) -> list[str]:
+def new_applicant_lines(metrics: dict, bands: pd.DataFrame | None = None) -> list[str]:
     """The run's lines on `--data.score-path`'s values never seen, numbers beyond the
     training range and, where it holds the run's labels, the model measured on them
-    (new_gains.csv), worded as `fjax score credit`'s (none without a score path)."""
+    (their PDs by band `bands`, new_gains.csv), worded as `fjax score credit`'s (none
+    without a score path)."""
     stability = metrics["stability"]
     if "new_applicants_unseen_values" not in stability:
         return []
     return [*unseen_lines(stability["new_applicants_unseen_values"]),
             *range_lines(stability["new_applicants_out_of_range"]),
-            *labelled_lines(metrics.get("new_applicants_labelled"), "new_gains.csv"),
+            *labelled_lines(metrics.get("new_applicants_labelled"), "new_gains.csv", bands),
             *implausible_age_lines(stability.get("new_applicants_implausible_ages")), ""]
 
 
@@ -708,7 +710,8 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
                     points: pd.DataFrame | None, characteristics: pd.DataFrame,
                     images: list[str], notes: list[str],
                     bands: pd.DataFrame | None = None,
-                    later_bands: pd.DataFrame | None = None) -> str:
+                    later_bands: pd.DataFrame | None = None,
+                    new_bands: pd.DataFrame | None = None) -> str:
     m, s = metrics["cv"]["mean"], metrics["cv"]["std"]
     d = metrics["decision"]
     ages = implausible_age_lines(metrics["data"].get("implausible_ages"))
@@ -716,7 +719,7 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
              f"Chosen configuration (highest mean validation ROC-AUC over folds and seeds): "
              f"`{metrics['best']['description']}`.", "", data_line(metrics), "",
              *ages, *([""] if ages else []),
-             *new_applicant_lines(metrics), *leakage_lines(characteristics),
+             *new_applicant_lines(metrics, new_bands), *leakage_lines(characteristics),
              *age_warning(metrics.get("age")),
              "## Cross-validation (chosen configuration)", "",
              markdown_table(pd.DataFrame({"metric": list(m), "mean +/- std over folds":

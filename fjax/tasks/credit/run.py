@@ -374,7 +374,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                  "psi_train_vs_val_mean_chance_95": chance_mean,
                  "psi_train_vs_val_max": float(per_fold["psi"].max()),
                  "psi_train_vs_val_max_chance_95": chance_max}
-    new_labelled = None
+    new_labelled = new_bands = None
     if config.data.score_path:
         new, new_raw = score_new(config, data.new, final, oof.calibrator, oof.threshold,
                                  scale)
@@ -473,7 +473,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         title=report_title(config.data), metrics=metrics_json,
         per_fold=per_fold, summary=search.summary, importance=imp, points=points,
         characteristics=chars, images=images, notes=notes, bands=bands,
-        later_bands=later_bands))
+        later_bands=later_bands, new_bands=new_bands))
     finish_run(run_dir, OUTPUTS)
     return run_dir.path
 
