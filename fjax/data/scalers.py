@@ -41,7 +41,9 @@ def _rows(x: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Scaler:
-    """x_scaled = (x - offset) / scale, per column."""
+    """x_scaled = (x - offset) / scale, per column. Both directions return float64 whatever
+    x's dtype (the statistics' precision, which prices read back need): cast to float32
+    for a model, e.g. `scaler.transform(x).astype(np.float32)`."""
 
     kind: str | tuple[str, ...]   # one for every column, or one per column
     offset: np.ndarray  # f64[d]
