@@ -406,11 +406,11 @@ def precision_at_k(
     """Weighted share of positives among the ``k`` highest-scoring samples with weight > 0.
 
     Tied scores are broken by index (the earlier sample ranks higher), so the result is
-    deterministic. ``k`` is a static Python int; with fewer than ``k`` weighted samples
-    all of them are used. ``nan`` when no sample has weight > 0.
+    deterministic. ``k`` is a static integer (Python's or numpy's); with fewer than ``k``
+    weighted samples all of them are used. ``nan`` when no sample has weight > 0.
     """
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive Python int (it is static), got {k!r}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer (it is static), got {k!r}")
     scores, labels, w = _binary(scores, labels, weights)
     n = scores.shape[0]
     excluded = (w <= 0).astype(jnp.int32)

@@ -194,6 +194,12 @@ def test_precision_at_k_by_hand():
     assert float(metrics.precision_at_k(s, y, 1, w)) == 0.0
     np.testing.assert_allclose(metrics.precision_at_k(s, y, 2, w), 1 / 3)
     np.testing.assert_allclose(metrics.precision_at_k(s, y, 3, w), 1 / 4)
+    # a numpy integer k (as array arithmetic gives) reads as the int; a bool or float is refused
+    assert float(metrics.precision_at_k(s, y, np.int64(2), w)) == float(
+        metrics.precision_at_k(s, y, 2, w))
+    for bad in (True, 2.0, 0):
+        with pytest.raises(ValueError, match="k must be a positive integer"):
+            metrics.precision_at_k(s, y, bad, w)
     # k larger than the number of weighted samples: all of them
     np.testing.assert_allclose(metrics.precision_at_k(s, y, 10, w), 2 / 5)
     # ties broken by index
