@@ -93,8 +93,10 @@ def _not_bias(params):
     return jax.tree.map(lambda leaf: jnp.ndim(leaf) > 1, params)
 
 
-def _chain(cfg: OptimConfig, total_steps: int) -> Callable[..., optax.GradientTransformation]:
-    schedule_shape(cfg, total_steps)   # checks the length
+def _chain(cfg: OptimConfig, total_steps: int | None
+           ) -> Callable[..., optax.GradientTransformation]:
+    """The chain's constructor, of the injected values; `total_steps` None for a constant
+    rate, which reads no length."""
 
     def make(learning_rate, weight_decay, momentum,
              schedule_steps=None) -> optax.GradientTransformation:
@@ -127,13 +129,17 @@ def _chain(cfg: OptimConfig, total_steps: int) -> Callable[..., optax.GradientTr
     return make
 
 
-@functools.lru_cache(maxsize=128)
+OPTIMIZERS_KEPT = 128   # the latest optimizers `build_optimizer` returns again
+
+
 def build_optimizer(cfg: OptimConfig, total_steps: int) -> optax.GradientTransformation:
     """The optimizer for one compile group; its state carries the injected values.
 
-    Equal arguments return the same object (of the latest 128 built): the optimizer is
+    Equal arguments return the same object (of the latest `OPTIMIZERS_KEPT` built), and
+    so does any `total_steps` for a constant rate, which reads none: the optimizer is
     part of the train state's structure, so reusing it lets repeated runs reuse their
-    compiled program. Bounded, so a sweep over thousands of configs frees the old ones.
+    compiled programs (a second run of more epochs or other rows too). Bounded, so a sweep
+    over thousands of configs frees the old ones.
 
     Order of a step (as PyTorch's clip_grad_norm_ then step): the gradient is clipped to
     `clip_norm` first; then, except for adamw, the L2 term weight_decay * w (kernels only)
@@ -144,7 +150,14 @@ def build_optimizer(cfg: OptimConfig, total_steps: int) -> optax.GradientTransfo
       total_steps: optimizer steps in the whole run (the length of cosine schedules; a
         population sets each member's own in `opt_state.hyperparams["schedule_steps"]`).
     """
-    chain = _chain(cfg, total_steps)   # checks the length before it is made an int32
+    schedule_shape(cfg, total_steps)   # checks the length before it is made an int32
+    return _build(cfg, None if cfg.schedule == "constant" else total_steps)
+
+
+@functools.lru_cache(maxsize=OPTIMIZERS_KEPT)
+def _build(cfg: OptimConfig, total_steps: int | None) -> optax.GradientTransformation:
+    """`build_optimizer`'s transformation, built once per config and (checked) length."""
+    chain = _chain(cfg, total_steps)
     injected = default_hyperparams(cfg)
     if cfg.schedule in SPANS_RUN:   # a length each population member may set to its own
         # int32 of a fixed (not weak) type, as a checkpoint restores it: else a resumed run
@@ -153,7 +166,7 @@ def build_optimizer(cfg: OptimConfig, total_steps: int) -> optax.GradientTransfo
     tx = optax.inject_hyperparams(chain)(**injected)
     # A constant rate has no length. Keyed weakly by tx's init function (a tuple, tx has
     # no weak references): freed with the optimizer.
-    _SETTINGS[tx.init] = (cfg, None if cfg.schedule == "constant" else total_steps)
+    _SETTINGS[tx.init] = (cfg, total_steps)
     return tx
 
 

@@ -27,7 +27,7 @@ from fjax import metrics
 from fjax.config import LossConfig, ModelConfig, OptimConfig, TrainConfig, metric_mode
 from fjax.data.splits import Folds, kfold, walk_forward
 from fjax.models import LinearRegression, build_model
-from fjax.optim import build_optimizer, optimizer_settings
+from fjax.optim import OPTIMIZERS_KEPT, _build, build_optimizer, optimizer_settings
 from fjax.train import (Callback, TrainingDiverged, TrainState, fit, init_member,
                         make_eval_step, make_train_step, train_population)
 from fjax.train.checkpoint import Checkpointer
@@ -392,6 +392,41 @@ def test_no_recompilation_between_runs_of_one_structure():
     a, b = grid([1e-3, 1e-2]), grid([3e-3, 3e-2])
     assert a.compilations == 1 and b.compilations == 0
     assert a.compile_s > 0
+
+
+def test_a_longer_run_at_a_constant_rate_traces_nothing_again():
+    """build_optimizer made a constant rate's optimizer anew for each run length, which it
+    never reads: a second population of more epochs traced its initialiser and epoch."""
+    traced = {"init": 0, "loss": 0}
+
+    def init(key):
+        traced["init"] += isinstance(key, jax.core.Tracer)
+        return INIT(key)
+
+    def loss(params, batch, rng):
+        traced["loss"] += isinstance(jax.tree.leaves(params)[0], jax.core.Tracer)
+        return LOSS(params, batch, rng)
+
+    optim = OptimConfig(learning_rate=0.0123)   # a value no other test builds
+
+    def run(epochs):
+        traced.update(init=0, loss=0)
+        pop = train_population(loss, init, DATA, optim=optim,
+                               train=TrainConfig(epochs=epochs, batch_size=16),
+                               hparams={"learning_rate": [0.0123, 0.03]}, callbacks=())
+        return pop, dict(traced)
+
+    _, traces = run(2)
+    assert traces["init"] == 2 and traces["loss"] > 0   # init: its shapes for the loss check
+    longer, traces = run(3)
+    assert traces == {"init": 1, "loss": 0} and longer.compilations == 0
+    # as one member's fit with an optimizer built for its own 18 steps, outside the cache
+    fresh = _build.__wrapped__(optim, 18)
+    alone = init_member(INIT, fresh, 0, {"learning_rate": 0.03})
+    one = fit(alone, LOSS, DATA, config=TrainConfig(epochs=3, batch_size=16), callbacks=())
+    tree_allclose(jax.tree.map(lambda a: a[1], longer.params), one.state.params, rtol=1e-5)
+    cosine = OptimConfig(schedule="cosine")   # whose optimizer holds its length: not shared
+    assert build_optimizer(cosine, 10) is not build_optimizer(cosine, 20)
 
 
 @functools.cache
@@ -1101,7 +1136,7 @@ def test_build_optimizer_frees_optimizers_beyond_its_bound():
     assert build_optimizer(cfg, 10) is tx and optimizer_settings(tx) == (cfg, 10)
     dropped = weakref.ref(tx.init)
     del tx
-    for i in range(build_optimizer.cache_info().maxsize):
+    for i in range(OPTIMIZERS_KEPT):
         build_optimizer(OptimConfig(learning_rate=1.0 + i), 10)
     gc.collect()
     assert dropped() is None
