@@ -329,12 +329,11 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
     tx, member_steps = member_optimizer(optim, train, spec.batch_size, member_weights,
                                         members["fold"].to_numpy())
 
-    first = {k: np.float32(hparams[k][0]) for k in loss_names}   # one member's loss values
     with inputs_named(data):
         check_loss_fn(loss_fn, jax.eval_shape(lambda: init_fn(jax.random.PRNGKey(0))), data,
                       member_weights, spec.batch_size, spec.n_batches,
                       val_masks if has_val and eval_fn is None else None, train.eval_batch_size,
-                      first)
+                      loss_names)
     columns = {k: to_device(members[k].to_numpy(np.float32)) for k in hparams}
     loss_hp = {k: columns[k] for k in loss_names}
     loop = init_population(init_fn, tx, to_device(members["seed"].to_numpy(np.uint32)),

@@ -18,7 +18,7 @@ callers that take it as a static argument compile once per loss.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -146,24 +146,26 @@ def with_model_state(params: Any, model_state: Mapping[str, Any]) -> Any:
 
 def check_loss_fn(loss_fn: LossFn, params: Any, data: dict, weights: np.ndarray,
                   batch_size: int, n_batches: int, val_weights: np.ndarray | None = None,
-                  eval_batch_size: int = 0, hparams: Mapping[str, Any] | None = None) -> None:
+                  eval_batch_size: int = 0, hparams: Sequence[str] = ()) -> None:
     """Refuse a loss that breaks the contract before anything compiles, where jax's own
     errors would not say what is wrong: it must return (a float scalar, a dict of metrics
     or None) (`loss_output_problem`), and read batch["weight"] where that matters
     (`weight_matters` in training; `eval_weight_matters` on `val_weights` in batches of
     `eval_batch_size`, given where the loss also evaluates), and return the new batch
     statistics where `params` hold them (`model_state_problem`). Traced once per loss,
-    shapes and `hparams` (one member's loss hyperparameters, passed as `hparams=`: a
-    partial binding them is a new loss every run), on a batch of two rows; the operations
-    that only make aux metrics are removed from the weight check."""
+    shapes and `hparams` (the names of the loss hyperparameters passed as `hparams=`,
+    float32 scalars of no known value, as training traces each member's: a sweep of new
+    values traces nothing), on a batch of two rows; the operations that only make aux
+    metrics are removed from the weight check."""
     member = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), params)
     rows = {k: jax.ShapeDtypeStruct((2,) + v.shape[1:], v.dtype) for k, v in data.items()}
     key = (jax.tree.structure(member), *((a.shape, a.dtype) for a in jax.tree.leaves(member)),
            *sorted((k, a.shape, a.dtype) for k, a in rows.items()),
-           tuple(sorted((hparams or {}).items())))
+           tuple(sorted(hparams)))
     verdicts = _loss_verdicts(loss_fn)
     if key not in verdicts:     # one trace per loss and shapes: fits in a loop reuse it
-        verdicts[key] = _trace_verdict(loss_fn, member, rows, hparams)
+        hp = {k: jax.ShapeDtypeStruct((), jnp.float32) for k in hparams}
+        verdicts[key] = _trace_verdict(loss_fn, member, rows, hp)
     problem, reads_weight = verdicts[key]
     if problem:
         raise ValueError(problem)
@@ -185,18 +187,19 @@ def _loss_verdicts(loss_fn: LossFn) -> dict:
 
 
 def _trace_verdict(loss_fn: LossFn, member: Any, rows: dict,
-                   hparams: Mapping[str, Any] | None = None) -> tuple[str | None, bool]:
+                   hparams: Mapping[str, Any]) -> tuple[str | None, bool]:
     """(what breaks the contract or None, whether the loss reads batch["weight"]), from
     one shapes-only trace on a batch of two rows."""
     problems = []
-    extra = {"hparams": hparams} if hparams else {}
 
-    def loss_of(weight, params, rows):
+    def loss_of(weight, params, rows, hp):
+        extra = {"hparams": hp} if hp else {}
         out = loss_fn(params, {**rows, "weight": weight}, jax.random.PRNGKey(0), **extra)
         problems.append(loss_output_problem(out, n_rows=2)
                         or model_state_problem(params, out[1]))
         return jnp.zeros(()) if problems[-1] else out[0]
-    closed = jax.make_jaxpr(loss_of)(jax.ShapeDtypeStruct((2,), jnp.float32), member, rows)
+    closed = jax.make_jaxpr(loss_of)(jax.ShapeDtypeStruct((2,), jnp.float32), member, rows,
+                                     dict(hparams))
     return problems[-1], not problems[-1] and reaches_output(closed.jaxpr, 0)
 
 
