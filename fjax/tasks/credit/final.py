@@ -5,6 +5,7 @@ points per attribute value."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ from fjax.data.tabular import UNKNOWN, TabularEncoder
 from fjax.data.woe import CategoricalWoe, NumericWoe
 from fjax.explain import by_attribute, complete_integrated_gradients, linear_contributions
 from fjax.logistic_optimum import bce_optimum, descended_objective
-from fjax.optim import build_optimizer
+from fjax.optim import SPANS_RUN, build_optimizer
 from fjax.train.callbacks import ProgressBar
 from fjax.scorecard import ScoreScale
 from fjax.tasks.credit.config import Config
@@ -49,15 +50,49 @@ class FinalModel:
         return predict(self.config, self.shape, self.params, x)
 
 
+def kept_epochs(members: pd.DataFrame, restore_best: bool) -> np.ndarray:
+    """int[m] the epochs each undiverged member (a row of the search's table) kept: its
+    best epoch where it restored one, else the epochs it ran (early stopping ends them);
+    every member's where all diverged."""
+    ran = members["epochs"].to_numpy(int)
+    kept = ran
+    if restore_best:
+        best = members["best_epoch"].to_numpy(float)
+        kept = np.where(best > 0, best, ran).astype(int)
+    undiverged = (members["diverged_epoch"] == 0).to_numpy()
+    return kept[undiverged] if undiverged.any() else kept
+
+
+def refit_config(config: Config, members: pd.DataFrame) -> tuple[Config, list[int] | None]:
+    """The configuration the final model trains: `config` itself where validation chose no
+    epochs; else (train.patience or restore_best) the median of the epochs its fold
+    members kept (`kept_epochs`), rounded half up, without early stopping (the refit has
+    no validation rows) and on the folds' schedule (`OptimConfig.schedule_epochs`), so it
+    is the model the folds scored and its config reruns it. Also the kept epochs (None
+    where nothing was chosen)."""
+    if not config.train.val_selects:
+        return config, None
+    kept = kept_epochs(members, config.train.restore_best)
+    epochs = max(1, int(np.floor(np.median(kept) + 0.5)))
+    train = dataclasses.replace(config.train, epochs=epochs, patience=None,
+                                restore_best=False, monitor=None, mode="auto")
+    optim = config.optim
+    if optim.schedule in SPANS_RUN:
+        optim = dataclasses.replace(optim, schedule_epochs=optim.span(config.train.epochs))
+    return dataclasses.replace(config, train=train, optim=optim), kept.tolist()
+
+
 def refit(config: Config, data: CreditData, progress: bool = True) -> FinalModel:
-    """Train `config` once on every row, for the same number of epochs as in CV."""
+    """Train `config` once on every row for train.epochs (`refit_config`'s: the epochs
+    the folds kept), nothing monitored: there are no validation rows."""
     encoder, x, shape = full_design(config, data)
     t = trainable(config, shape, bad_rate=float(np.mean(data.y)))
     epochs = config.optim.span(config.train.epochs)
     steps = epochs * num_batches(len(x), config.train.batch_size)
     state = init_member(t.init_fn, build_optimizer(config.optim, steps), config.seed)
     bar = ProgressBar(config.train.epochs, desc="refit", disable=None if progress else True)
-    result = fit(state, t.loss_fn, {"x": x, "y": data.y}, config=config.train, callbacks=[bar])
+    train = dataclasses.replace(config.train, monitor=None, mode="auto")
+    result = fit(state, t.loss_fn, {"x": x, "y": data.y}, config=train, callbacks=[bar])
     return FinalModel(config=config, encoder=encoder, shape=shape, x=x,
                       params=unknown_as_mix(result.state.params, encoder))
 

@@ -29,7 +29,8 @@ from fjax.tasks.credit.config import Config, CreditDataConfig, ScorecardConfig
 from fjax.tasks.credit.data import (CreditData, code_words, load, missing_words,
                                     outlying_words)
 from fjax.tasks.credit.fairness import FOUR_FIFTHS, PROXY_AUC, fair_lending, proxy_screen
-from fjax.tasks.credit.final import FinalModel, optimum_gap, points_table, refit, reversed_woe
+from fjax.tasks.credit.final import (FinalModel, optimum_gap, points_table, refit,
+                                     refit_config, reversed_woe)
 from fjax.tasks.credit.labelled import (file_labels, file_rows, labelled_bands,
                                         labelled_facts, labelled_measures, pooled,
                                         write_bands)
@@ -181,7 +182,9 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
                  optimum_points: float | None = None,
                  completeness: float | None = None,
                  missing: Mapping[str, int] | None = None, rows: int = 0,
-                 reversed_points: Mapping[str, float] | None = None) -> list[str]:
+                 reversed_points: Mapping[str, float] | None = None,
+                 refit_epochs: int | None = None,
+                 fold_epochs: Sequence[int] | None = None) -> list[str]:
     """What a reader must know to trust (or discount) the numbers; `chosen` is the best
     configuration, `mean_pd` its mean out-of-fold PD and `bad_rate` the data's;
     `resumed` the epoch each population's checkpoint restored (`resumed_epochs`);
@@ -194,7 +197,9 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
     `completeness` an MLP's largest integrated-gradient completeness error (logit);
     `missing` each input's missing values among the `rows` labelled ones (`missing_counts`);
     `reversed_points` the WOE attributes whose points fall as their WOE rises, with the
-    points their bins span (`reversed_woe`)."""
+    points their bins span (`reversed_woe`); `refit_epochs` the epochs the final model
+    trained and `fold_epochs` those the chosen configuration's fold members kept
+    (`refit_config`)."""
     notes = [f"{members} members ({config.sweep.folds} folds x {configs} configurations x "
              f"{config.sweep.seeds} seeds) trained in {programs} compiled population(s); "
              "preprocessing fitted per fold on that fold's training rows."]
@@ -215,8 +220,14 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
                      "rejected good).")
     train = (chosen or config).train   # a grid over train.* sets the chosen one's
     if train.restore_best or train.patience:
+        span = (chosen or config).optim.span(train.epochs)
+        refitted = ("" if not fold_epochs else
+                    f" The final model trains {refit_epochs} epochs, the median (rounded "
+                    f"half up) of those the folds kept ({', '.join(map(str, fold_epochs))}), "
+                    f"on their {span}-epoch schedule and without early stopping: the model "
+                    "the folds scored, refitted on every applicant.")
         notes.append("train.restore_best / train.patience select epochs on the validation "
-                     "fold, which makes the cross-validated metrics optimistic.")
+                     "fold, which makes the cross-validated metrics optimistic." + refitted)
     if configs > 1:
         notes.append("The best of several configurations is chosen on the same folds it is "
                      "scored on; its mean, and its lead over the others, are slightly "
@@ -256,7 +267,8 @@ def report_notes(config: Config, members: int, configs: int, programs: int,
                      "probabilities, use --scorecard.calibration platt.")
     if optimum_points is not None and optimum_points >= OPTIMUM_POINTS:
         fitted = chosen or config
-        notes.append(f"The logistic model stops after {fitted.train.epochs} epochs short of "
+        notes.append(f"The logistic model stops after {refit_epochs or fitted.train.epochs} "
+                     "epochs short of "
                      f"the optimum of the objective it descends (mean bce loss + weight_decay "
                      f"{fitted.optim.weight_decay:g} / 2 |w|^2): solved to it (L-BFGS, "
                      f"float64), an applicant's score would move by up to "
@@ -356,10 +368,13 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     per_fold = (rows.groupby("fold")[list(METRICS)].mean().reset_index()
                 .merge(oof.per_fold, on="fold"))
 
+    refit_cfg, kept = refit_config(best, rows)
     t0 = time.perf_counter()
-    final = refit(best, data, progress)
+    final = refit(refit_cfg, data, progress)
     refit_s = time.perf_counter() - t0
     scores, imp, points, final_facts = write_scores(run_dir, config, data, final, oof, scale)
+    final_facts.update(epochs=refit_cfg.train.epochs, fold_epochs=kept,
+                       schedule_epochs=refit_cfg.optim.schedule_epochs)
     train_scores = scores["score"].to_numpy()
     ranges = numeric_ranges(data.frame, data.schema)   # the rows the final model fitted
     saved = SavedModel(config, final, oof.calibrator, oof.threshold, scale, train_scores,
@@ -467,7 +482,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                          optimum_points=None if gap is None else abs(float(scale.points(gap))),
                          completeness=None if final.config.model.kind == "logistic" else
                          final_facts["attribution_completeness_max_error"],
-                         reversed_points=final_facts["woe_reversed_points"])
+                         reversed_points=final_facts["woe_reversed_points"],
+                         refit_epochs=final_facts["epochs"], fold_epochs=kept)
     notes = [*dict.fromkeys(r.blown_up for r in results if r.blown_up), *notes]
     run_dir.text("report.md", report_markdown(
         title=report_title(config.data), metrics=metrics_json,

@@ -10,7 +10,8 @@ deviation over its folds and seeds.
 By default members train for a fixed number of epochs (no best-epoch restore on the
 validation fold), so the fold that scores a member never chose anything about it.
 With `--train.patience` or `--train.restore-best` the fold also picks the epoch, and
-the report says that the scores are optimistic.
+the report says that the scores are optimistic; the final model then trains the median
+of the epochs the folds kept (`final.refit_config`).
 """
 
 from __future__ import annotations
