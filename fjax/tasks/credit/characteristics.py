@@ -5,10 +5,11 @@ The bins are the WOE ones (`fjax.data.woe`: runs of a numeric column's values, e
 category of a categorical one, missing values apart), fitted on the labelled applicants
 whatever encoding the model uses. IV grows with the number of bins even for noise (a
 300-level column of random codes reaches about 0.5 at 150 bads), so each column's
-strength is also measured cross-fitted: `auc_alone`, the ROC-AUC of its WOE fitted on
-the other folds (0.5 for noise at any number of levels). An `auc_alone` of `LEAK_AUC` or
-more is suspicious: such a column was often recorded after the outcome (recoveries,
-collections, days past due) and leaks the label.
+strength is also measured cross-fitted, its WOE fitted on the other folds: its IV out of
+fold (about 0, or below, for noise; `iv_inflated` where under half the in-sample IV
+holds) and `auc_alone`, its ROC-AUC (0.5 for noise at any number of levels). An
+`auc_alone` of `LEAK_AUC` or more is suspicious: such a column was often recorded after
+the outcome (recoveries, collections, days past due) and leaks the label.
 
 A score's PSI can stay low while one characteristic drifts (its weight is small, or
 shifts cancel); its CSI, the PSI of its bins, shows which one moved. CSI grows with the
@@ -31,6 +32,7 @@ from fjax.intervals import rank_auc
 from fjax.stability import psi_chance_of_shares, psi_of_shares
 
 LEAK_AUC = 0.9
+IV_USEFUL = 0.02   # Siddiqi: an IV under 0.02 is useless
 SHIFT_CSI = 0.1
 
 
@@ -56,16 +58,40 @@ def _fit(frame: pd.DataFrame, schema: TableSchema, column: str, y: np.ndarray, b
     return fit_categorical_woe(category_values(frame, column), y)
 
 
-def auc_alone(frame: pd.DataFrame, schema: TableSchema, column: str, y: np.ndarray,
-              bins: int, fold: np.ndarray, monotone: bool = False) -> float:
-    """ROC-AUC (float64, `rank_auc`) of one column's WOE, each fold's rows binned by the
-    other folds (a low WOE is a high risk); `monotone` as `data.woe_monotone`."""
+def out_of_fold_woe(frame: pd.DataFrame, schema: TableSchema, column: str, y: np.ndarray,
+                    bins: int, fold: np.ndarray, monotone: bool = False) -> np.ndarray:
+    """f64[n] one column's WOE of each row, fitted on the other folds' rows (`fold`: each
+    row's validation fold); `monotone` as `data.woe_monotone`."""
     woe = np.empty(len(y))
     for j in np.unique(fold):
         out = fold == j
         fitted = _fit(frame[~out], schema, column, y[~out], bins, monotone)
         woe[out] = fitted.transform(_values(frame[out], column, fitted))
-    return rank_auc(-woe, y)
+    return woe
+
+
+def auc_alone(frame: pd.DataFrame, schema: TableSchema, column: str, y: np.ndarray,
+              bins: int, fold: np.ndarray, monotone: bool = False) -> float:
+    """ROC-AUC (float64, `rank_auc`) of one column's out-of-fold WOE (a low WOE is a high
+    risk)."""
+    return rank_auc(-out_of_fold_woe(frame, schema, column, y, bins, fold, monotone), y)
+
+
+def iv_out_of_fold(woe: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """IV = sum_b (good share - bad share) WOE_b = mean WOE of the goods - mean WOE of the
+    bads; here of the out-of-fold WOE (`out_of_fold_woe`) over the held-out rows: the IV
+    the bins carry to applicants they were not fitted on (about 0, or below, for noise).
+    With its standard error as a difference of two means (the folds' WOE taken as
+    given): a column of many levels and few bads has a wide one."""
+    good, bad = woe[y == 0], woe[y == 1]
+    se = np.sqrt(good.var(ddof=1) / len(good) + bad.var(ddof=1) / len(bad))
+    return float(good.mean() - bad.mean()), float(se)
+
+
+def iv_inflated(iv: float, iv_oof: float) -> bool:
+    """In-sample IV that reads as information (`IV_USEFUL` or more) of which under half
+    holds out of fold: bins fitted to the sample's noise (many levels, few bads)."""
+    return iv >= IV_USEFUL and iv_oof < iv / 2
 
 
 def shifted(csi: float, shares: np.ndarray, n: int, m: int) -> bool:
@@ -78,8 +104,9 @@ def shifted(csi: float, shares: np.ndarray, n: int, m: int) -> bool:
 def characteristics(frame: pd.DataFrame, schema: TableSchema, y: np.ndarray, bins: int,
                     fold: np.ndarray, groups: dict[str, pd.DataFrame], monotone: bool = False
                     ) -> pd.DataFrame:
-    """One row per feature, strongest first: its kind, WOE bins, IV, cross-fitted AUC
-    (`fold`: each row's validation fold) and WOE trend on (`frame`, `y`), and the CSI of
+    """One row per feature, strongest first: its kind, WOE bins, IV in sample and out of
+    fold (`iv_inflated` where under half of it holds), cross-fitted AUC (`fold`: each
+    row's validation fold) and WOE trend on (`frame`, `y`), and the CSI of
     each other group of applicants in `groups` (`csi_<name>`, `shifted_<name>`). Numeric
     bins are pooled to a monotone bad rate where `monotone` (`data.woe_monotone`), as the
     model's are."""
@@ -89,10 +116,13 @@ def characteristics(frame: pd.DataFrame, schema: TableSchema, y: np.ndarray, bin
         woe = _fit(frame, schema, column, y, bins, monotone)
         slot = woe.bin_or_missing(_values(frame, column, woe))
         n = len(woe.woe)           # + 1 below: the missing (numeric) or unseen slot
+        held_out = out_of_fold_woe(frame, schema, column, y, bins, fold, monotone)
+        iv = information_value(slot, y, n + int((slot == n).any()))
+        iv_oof, iv_oof_se = iv_out_of_fold(held_out, y)
         row = {"attribute": column,
                "kind": "numeric" if isinstance(woe, NumericWoe) else "categorical",
-               "bins": n, "iv": information_value(slot, y, n + int((slot == n).any())),
-               "auc_alone": auc_alone(frame, schema, column, y, bins, fold, monotone),
+               "bins": n, "iv": iv, "iv_out_of_fold": iv_oof, "iv_out_of_fold_se": iv_oof_se,
+               "iv_inflated": iv_inflated(iv, iv_oof), "auc_alone": rank_auc(-held_out, y),
                "woe_trend": woe_trend(woe)}
         expected = np.bincount(slot, minlength=n + 1) / len(slot)
         for name, other in groups.items():

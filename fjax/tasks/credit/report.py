@@ -13,7 +13,7 @@ from fjax.report.files import RunDir, figure_lines, markdown_table
 from fjax.scorecard import MATERIAL_POINTS
 from fjax.stability import psi_verdict
 from fjax.tasks.credit.age import ELDERLY, TOLERANCE, age_table
-from fjax.tasks.credit.characteristics import LEAK_AUC, SHIFT_CSI
+from fjax.tasks.credit.characteristics import IV_USEFUL, LEAK_AUC, SHIFT_CSI
 from fjax.tasks.credit.config import CreditDataConfig
 from fjax.tasks.credit.fairness import PD_INPUT
 from fjax.tasks.credit.oof import OutOfFold
@@ -648,7 +648,12 @@ def characteristics_lines(chars: pd.DataFrame) -> list[str]:
              "(Siddiqi: < 0.02 useless, < 0.1 weak, < 0.3 medium, <= 0.5 strong, above "
              "suspicious), each bin's goods and bads smoothed by 0.5 as the WOE's (so "
              "finite with an empty cell, and a little above or below the IV of the raw "
-             "counts); it grows with the number of bins even for noise. `auc_alone`: "
+             "counts); it grows with the number of bins even for noise. "
+             "`iv_out_of_fold`: the IV the bins carry to applicants they were not fitted "
+             "on, each fold's goods' mean WOE minus its bads', the WOE fitted on the other "
+             "folds (about 0 for noise), with its standard error (`_se`); `iv_inflated`: "
+             f"an in-sample IV of {IV_USEFUL} or more of which under half holds out of "
+             "fold. `auc_alone`: "
              "the column's ROC-AUC alone, its WOE fitted on the other folds (0.5: no "
              "signal, at any number of bins). `woe_trend`: how a numeric column's WOE "
              "moves as its value rises; a scorecard's points usually should move one way, "
@@ -656,6 +661,16 @@ def characteristics_lines(chars: pd.DataFrame) -> list[str]:
              "`csi_later` / `csi_new`: the PSI of the column's bins among the later "
              "(out-of-time) / new applicants against the labelled ones.", "",
              markdown_table(chars), ""]
+    inflated = chars[chars["iv_inflated"]]
+    if len(inflated):
+        named = ", ".join(f"`{r.attribute}` ({r.iv:.3f} in sample, {r.iv_out_of_fold:.3f} "
+                          f"± {r.iv_out_of_fold_se:.3f} out of fold)"
+                          for r in inflated.itertuples())
+        lines += [f"In-sample IV overstates: {named}. Under half of the IV holds on "
+                  "applicants the bins were not fitted on: the rest is the bins fitting this "
+                  "sample's noise (more levels and fewer bads fit more). Read their "
+                  "strength from the out-of-fold IV and `auc_alone`; coarser bins (grouped "
+                  "levels) or dropping the column (--data.drop) is usual.", ""]
     for group, who in (("later", "later (out-of-time)"), ("new", "new")):
         if f"shifted_{group}" not in chars:
             continue
