@@ -5,7 +5,8 @@
     python experiments/forecast_sp500.py --data.transform log_return --loss.name pinball
 
 Writes runs/forecast/ (or --out DIR): config.json, environment.json, metrics.json,
-history.jsonl, forecast.csv, forecast.png, loss.png, horizon.png and report.md.
+history.jsonl, forecast.csv, ahead.csv, model.msgpack (for `fjax score forecast`),
+forecast.png, loss.png, horizon.png and report.md.
 """
 
 import tyro
