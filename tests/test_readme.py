@@ -1,6 +1,6 @@
 """The README's Python examples run as written (the second with small data), its
-command lines parse, every file it or docs/DEVELOPING.md names exists, and imports follow
-its architecture block."""
+command lines parse, every file it or docs/ names exists, the migration guides name fjax's
+losses, optimizers and parameters as they are, and imports follow its architecture block."""
 
 import ast
 import re
@@ -124,7 +124,8 @@ NAMED_PATH = re.compile(r"(?<![\w./~$-])((?:fjax|scripts|experiments|docs|tests)
                         r"|\w+\.(?:py|cc)|[A-Z_]+\.md)(?![\w<])")
 
 
-@pytest.mark.parametrize("doc", ["README.md", "docs/DEVELOPING.md"])
+@pytest.mark.parametrize("doc", ["README.md", "docs/DEVELOPING.md", "docs/FROM_PYTORCH.md",
+                                 "docs/FROM_KERAS.md"])
 def test_every_file_the_docs_name_exists(doc):
     """A module renamed or deleted in the code but not in the docs fails here."""
     missing = []
@@ -210,3 +211,48 @@ def test_the_package_ships_its_types():
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
         "package-data"]
     assert "py.typed" in data.get("fjax", [])
+
+
+def test_the_migration_guides_name_fjax_as_it_is():
+    """docs/FROM_PYTORCH.md's loss table names fjax.losses functions with their arguments,
+    its optimizer table `--optim.name` values, docs/FROM_KERAS.md's `OptimConfig` fields,
+    and both the parameter names of the LSTM, GRU and CNN: a rename fails here."""
+    import dataclasses
+    import inspect
+
+    import jax
+    import jax.numpy as jnp
+
+    from fjax import losses
+    from fjax.config import ModelConfig, OptimConfig
+    from fjax.models import build_model
+    torch_doc = (ROOT / "docs" / "FROM_PYTORCH.md").read_text()
+    keras_doc = (ROOT / "docs" / "FROM_KERAS.md").read_text()
+    calls = re.findall(r"^\| `(\w+)\(([^)]*)\)`", torch_doc, flags=re.M)
+    assert len(calls) >= 5
+    for name, args in calls:
+        accepted = inspect.signature(getattr(losses, name)).parameters
+        for arg in re.findall(r"(\w+)(?:=[^,]*)?(?:,|$)", args):
+            assert arg in accepted, (name, arg)
+    optimizers = torch_doc.split("## Optimizers")[1]
+    names = re.findall(r"`(\w+)`", "".join(re.findall(r"^\| `\w+`.*?\|", optimizers,
+                                                       flags=re.M)))
+    assert set(names) >= {"sgd", "adam", "rmsprop"}
+    for name in names:
+        OptimConfig(name=name)   # a name the config does not take is refused
+    fields = {f.name for f in dataclasses.fields(OptimConfig)}
+    table = [line.split("|")[2] for line in keras_doc.split("## Optimizers")[1].splitlines()
+             if line.startswith("| `")]
+    named = set(re.findall(r"(\w+)=", "".join(table)))
+    assert {"name", "momentum", "weight_decay", "clip_norm", "final_factor"} <= named <= fields
+    shapes = {}
+    for kind in ("lstm", "gru", "cnn"):
+        model = build_model(ModelConfig(kind=kind, hidden=(4,)), out_dim=1)
+        params = model.init(jax.random.PRNGKey(0), jnp.ones((1, 5, 3)))["params"]
+        shapes[kind] = {f"{layer}/{leaf}" for layer, leaves in params.items()
+                        for leaf in leaves}
+    assert {"rnn_0/w_ih", "rnn_0/w_hh", "rnn_0/b"} <= shapes["lstm"]
+    assert {"rnn_0/w_ih", "rnn_0/w_hh", "rnn_0/b_ih", "rnn_0/b_hn"} <= shapes["gru"]
+    assert {"conv_0/kernel", "conv_0/bias"} <= shapes["cnn"]
+    for doc in (torch_doc, keras_doc):
+        assert "`conv_l/kernel f32[k, in, out]`" in doc and "`b_hn f32[H]`" in doc
