@@ -253,9 +253,8 @@ def deployable(config: Config, data: FraudData, run: ModelRun,
     period, seed = int(members["fold"].max()), int(members["seed"].min())
     i = int(np.nonzero((members["fold"] == period) & (members["seed"] == seed))[0][0])
     rows = result.thresholds
-    if len(rows):
-        rows = rows[(rows["seed"] == seed) & (rows["period"] == period)
-                    & (rows["set_on"] == "in advance")]
+    rows = rows[(rows["seed"] == seed) & (rows["period"] == period)
+                & (rows["set_on"] == "in advance")]
     points = {row["target"]: operating_point(row) for _, row in rows.iterrows()}
     encoders = data.encoders("test")
     stack = data.stack("test", sequence=run.config.model.kind in SEQUENCE_KINDS)

@@ -139,10 +139,12 @@ def threshold_rows(name: str, tx: Transactions, stack: SplitStack, members: pd.D
                              "set_on": set_on, "set_on_stage": on_stage,
                              "set_on_period": on_period, "threshold": t,
                              **rates_at_threshold(score, label, cfg.test_days, t)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=THRESHOLD_COLUMNS)   # a header where no period has one
 
 
 THRESHOLD_METRICS = ("fpr", "recall", "precision", "alerts_per_day")
+THRESHOLD_COLUMNS = ("model", "seed", "period", "target", "set_on", "set_on_stage",
+                     "set_on_period", "threshold", *THRESHOLD_METRICS)
 
 
 def operating_point(row: pd.Series) -> dict:
