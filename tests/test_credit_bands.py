@@ -102,33 +102,88 @@ def test_three_applicants_get_no_hosmer_lemeshow_p_value_nor_band_tests():
     """`fjax score credit` on 3 labelled rows said 'Hosmer-Lemeshow 2.19 on 3 degrees of
     freedom, p = 0.535: calibration is not rejected', one applicant per band. By hand:
     expected bads 0.4, 0.3, 0.2 and goods 0.6, 0.7, 0.8, all six under 1 (Cochran's rule
-    needs none under 1 and 80% at 5 or more); a band of one at PD 0.2-0.4 reaches at best
-    p = min(PD, 1 - PD) >= 0.2, so no binomial test can fall under 5%."""
+    needs none under 1 and 80% at 5 or more), and pooled into one band still 0.9 and 2.1;
+    a band of one at PD 0.2-0.4 reaches at best p = min(PD, 1 - PD) >= 0.2, so no
+    binomial test can fall under 5%."""
     bands = pd_bands(np.array([0.2, 0.3, 0.4]), np.array([0, 0, 1.0]))
     hl = hosmer_lemeshow(bands)
-    assert hl["statistic"] == pytest.approx(0.6**2 / 0.24 + 0.09 / 0.21 + 0.04 / 0.16)
-    assert hl["p_value"] is None
+    assert hl["statistic"] == pytest.approx(0.1**2 / (0.9 * 0.7)) and hl["dof"] == 1
+    assert hl["p_value"] is None and hl["pooled"] == [[1, 2, 3]]
     assert hl["too_few"].startswith("3 applicants (1 bad(s)) in 3 bands expect 5 or more "
                                     "bads or goods in 0 of the 6 cells and under 1 in 6")
+    assert hl["too_few"].endswith("Even all 3 bands pooled into one fail it: fewer than the "
+                                  "3 bands Hosmer-Lemeshow needs")
     assert bands["binomial_p"].isna().all()
     line = " ".join(bands_lines(bands, hl))
     assert "p = " not in line and "not rejected" not in line and "Cochran" in line
     assert "No band's binomial test is read" in line and "Binomial tests under" not in line
 
 
-@pytest.mark.parametrize("pds, tested", [
-    ([0.4, 0.3, 0.2, 0.15, 0.05], True),    # 9 of 10 expected counts >= 5, none under 1
-    ([0.4, 0.3, 0.2, 0.15, 0.01], False),   # expected bads 0.5 in the last band: under 1
-    ([0.4, 0.3, 0.06, 0.05], False)])       # 6 of 8 (75%) at 5 or more: under 80%
-def test_hosmer_lemeshow_p_value_follows_cochrans_rule(pds, tested):
-    """50 applicants a band, PDs exact (bads = round(50 PD)): the p-value, where given, is
-    scipy's chi-squared survival at one degree of freedom per band."""
+def hl_by_hand(pd_: np.ndarray, y: np.ndarray, groups: list[list[float]]) -> tuple:
+    """HL in float64 over the rows whose PD lies in each group of PDs: sum over groups of
+    (O - E)^2 / (E (1 - E / n)), and scipy's chi-squared survival on one df a group."""
+    stat = 0.0
+    for g in groups:
+        rows = np.isin(pd_, g)
+        o, e, n = y[rows].sum(), pd_[rows].sum(), rows.sum()
+        stat += (o - e) ** 2 / (e * (1 - e / n))
+    return stat, chi2.sf(stat, len(groups))
+
+
+@pytest.mark.parametrize("pds, pooled", [
+    # 9 of 10 expected counts >= 5, none under 1: nothing pooled (the default German run's
+    # safest decile expects 4.7 bads, and is not pooled either)
+    ([0.4, 0.3, 0.2, 0.15, 0.05], [[1], [2], [3], [4], [5]]),
+    # expected bads 0.5 in the last band: under 1; pooled with its one neighbour, 8
+    ([0.4, 0.3, 0.2, 0.15, 0.01], [[1], [2], [3], [4, 5]]),
+    # 6 of 8 (75%) at 5 or more: the smallest, 2.5 bads, joins the 3 of band 3
+    ([0.4, 0.3, 0.06, 0.05], [[1], [2], [3, 4]]),
+    # the riskiest band expects 0.5 goods: it joins band 2
+    ([0.99, 0.5, 0.3, 0.2], [[1, 2], [3], [4]])])
+def test_hosmer_lemeshow_pools_adjacent_bands_until_cochrans_rule_holds(pds, pooled):
+    """50 applicants a band, PDs exact (bads = round(50 PD)): where the expected bads and
+    goods fail Cochran's rule, adjacent bands are pooled, smallest expected count first,
+    until they meet it, and HL is read on the pooled bands (one df each): by hand in
+    float64 over the rows of each pooled band, scipy's chi2.sf. Without pooling these
+    tables gave no p-value at all."""
     pd_ = np.repeat(pds, 50)
     y = np.concatenate([np.arange(50) < round(50 * p + 0.4) for p in pds]).astype(float)
-    hl = hosmer_lemeshow(pd_bands(pd_, y, bands=len(pds)))
-    assert (hl["p_value"] is not None) == tested and ("too_few" in hl) != tested
-    if tested:
-        assert hl["p_value"] == pytest.approx(chi2.sf(hl["statistic"], len(pds)), rel=1e-9)
+    bands = pd_bands(pd_, y, bands=len(pds))
+    hl = hosmer_lemeshow(bands)
+    riskiest_first = sorted(pds, reverse=True)
+    stat, p = hl_by_hand(pd_, y, [[riskiest_first[b - 1] for b in g] for g in pooled])
+    assert hl["statistic"] == pytest.approx(stat, rel=1e-12)
+    assert hl["dof"] == len(pooled) and "too_few" not in hl
+    assert hl["p_value"] == pytest.approx(p, rel=1e-9)
+    assert hl.get("pooled", [[b] for b in range(1, len(pds) + 1)]) == pooled
+    line = " ".join(bands_lines(bands, hl))
+    runs = [f"{g[0]}-{g[-1]}" for g in pooled if len(g) > 1]
+    said = (f"on {len(pooled)} degrees of freedom (the {len(pds)} bands pooled into "
+            f"{len(pooled)}: bands {runs[0]} as one, adjacent in PD order, so that" if runs
+            else f"on {len(pooled)} degrees of freedom, p = ")
+    assert said in line and ("pooled" in line) == bool(runs)
+    assert f"p = {p:.3g}: calibration is" in line
+
+
+def test_hosmer_lemeshow_pooled_into_fewer_than_three_bands_gives_no_p_value():
+    """20 applicants at PDs 0.3, 0.2, 0.1 expect 6, 4, 2 bads (4 of 6 cells at 5 or more:
+    under 80%); pooling the last two (6 bads, 34 goods) meets Cochran's rule, but two bands
+    say nothing of the PDs' shape: no p-value, and why. The statistic by hand."""
+    pds = [0.3, 0.2, 0.1]
+    pd_ = np.repeat(pds, 20)
+    y = np.concatenate([np.arange(20) < round(20 * p) for p in pds]).astype(float)
+    bands = pd_bands(pd_, y, bands=3)
+    hl = hosmer_lemeshow(bands)
+    assert hl["pooled"] == [[1], [2, 3]] and hl["dof"] == 2 and hl["p_value"] is None
+    assert hl["statistic"] == pytest.approx(hl_by_hand(pd_, y, [[0.3], [0.2, 0.1]])[0])
+    assert hl["too_few"].endswith("in 4 of the 6 cells and under 1 in 0; the chi-squared "
+                                  "approximation needs at least 80% of them 5 or more and "
+                                  "none under 1 (Cochran's rule): about 5 expected bads and 5 "
+                                  "goods in each band. Pooled (adjacent bands, in PD order) "
+                                  "until they meet it, they make 2 band(s): fewer than the 3 bands "
+                                  "Hosmer-Lemeshow needs")
+    line = " ".join(bands_lines(bands, hl))
+    assert "p = " not in line and "no p-value and no verdict" in line
 
 
 def test_a_band_too_small_to_reach_five_percent_is_not_tested():

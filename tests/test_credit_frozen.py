@@ -676,6 +676,37 @@ def test_a_labelled_files_pds_are_tested_by_band(logistic_sweep, tmp_path, gains
     assert f"Binomial tests under 5%: {small} of the 10 bands, where 0.5 would be" in text
 
 
+def test_a_small_labelled_files_bands_are_pooled_for_hosmer_lemeshow(
+        logistic_sweep, tmp_path, gains_by_hand):
+    """A labelled holdout of 150 expects under 5 bads in its safer bands (Cochran's rule
+    fails): Hosmer-Lemeshow is read on adjacent bands pooled until it holds, one df each,
+    where it gave no p-value before. Oracle: pandas' qcut of new_scores.csv's PDs, the
+    rule checked by hand before and after pooling, HL by hand, scipy's chi2.sf."""
+    import scipy.stats
+    frame = holdout(tmp_path, 150)
+    frame.to_csv(tmp_path / "new.csv", index=False)
+    out = score_with(logistic_sweep, tmp_path, tmp_path / "labelled")
+    p = pd.read_csv(out / "new_scores.csv")["pd"].to_numpy(np.float64)
+    y = (frame["creditability"] == "bad").to_numpy()
+    want, _, cells = gains_by_hand(p, y)
+    hl = json.loads((out / "score.json").read_text())["labelled"]["hosmer_lemeshow"]
+    groups = hl["pooled"]
+    assert [b for g in groups for b in g] == list(range(1, 11)) and 3 <= len(groups) < 10
+    e, n, o = (np.array([c[[b - 1 for b in g]].sum() for g in groups]) for c in
+               (want["applicants"] * want["mean_pd"], want["applicants"], want["bads"]))
+
+    def cochran(cells):
+        return (cells >= 5).mean() >= 0.8 and (cells >= 1).all()
+    assert not cochran(cells) and cochran(np.concatenate([e, n - e]))
+    stat = np.sum((o - e) ** 2 / (e * (1 - e / n)))
+    assert hl["statistic"] == pytest.approx(stat, rel=1e-9) and hl["dof"] == len(groups)
+    assert hl["p_value"] == pytest.approx(scipy.stats.chi2.sf(stat, len(groups)), rel=1e-9)
+    assert "too_few" not in hl
+    text = (out / "report.md").read_text()
+    assert (f"Hosmer-Lemeshow: {stat:.2f} on {len(groups)} degrees of freedom (the 10 bands "
+            f"pooled into {len(groups)}: bands ") in text
+
+
 def test_a_labelled_score_path_is_measured_as_score_credit_measures_it(files, tmp_path):
     """A run's `--data.score-path` file that holds the run's labels (one blank: not known
     yet) is measured on them by `fjax score credit`'s code: metrics.json's

@@ -310,18 +310,24 @@ def test_the_later_applicants_pds_are_tested_by_band(tmp_path, gains_by_hand):
     and the Hosmer-Lemeshow statistic over as many bands, in metrics.json and the report.
     Oracle: pandas' qcut of out_of_time_scores.csv's PDs, scipy's binomial test, the
     statistic by hand. Its 40 applicants, 4 a band, expect under 5 bads and under 5 goods
-    in every band: too few for HL's chi-squared p-value (Cochran's rule), so neither a
-    p-value nor a verdict is given, and the report says why."""
+    in every band: too few for HL's chi-squared p-value (Cochran's rule). Pooled (adjacent
+    bands) until they meet it, they are under 3, too few for HL, so neither a p-value nor a
+    verdict is given, and the report says why."""
     path = run(config(loan_book(tmp_path)), progress=False)
     later = pd.read_csv(path / "out_of_time_scores.csv")
     pd_, y = later["pd"].to_numpy(), (later["creditability"] == "bad").to_numpy()
-    want, stat, cells = gains_by_hand(pd_, y)
+    want, _, cells = gains_by_hand(pd_, y)
     got = pd.read_csv(path / "out_of_time_gains.csv")
     pd.testing.assert_frame_equal(got[want.columns], want, check_dtype=False, rtol=1e-9)
+    want["expected"] = want["applicants"] * want["mean_pd"]
     hl = json.loads((path / "metrics.json").read_text())["out_of_time"]["later"][
         "hosmer_lemeshow"]
-    assert hl["statistic"] == pytest.approx(stat, rel=1e-9) and hl["dof"] == 10
-    assert (cells < 5).all() and hl["p_value"] is None
+    groups = hl["pooled"]
+    assert [b for g in groups for b in g] == list(range(1, 11)) and len(groups) < 3
+    e, n, o = (np.array([want[c][[b - 1 for b in g]].sum() for g in groups]) for c in
+               ("expected", "applicants", "bads"))
+    assert hl["statistic"] == pytest.approx(np.sum((o - e) ** 2 / (e * (1 - e / n))), rel=1e-9)
+    assert hl["dof"] == len(groups) and (cells < 5).all() and hl["p_value"] is None
     assert hl["too_few"].startswith(
         f"40 applicants ({int(y.sum())} bad(s)) in 10 bands expect 5 or more bads or goods "
         f"in 0 of the 20 cells and under 1 in {int((cells < 1).sum())};")

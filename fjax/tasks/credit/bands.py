@@ -10,11 +10,18 @@ chi-squared with as many degrees of freedom as bands, as for PDs scored on rows 
 model never fitted (out of fold; bands - 2 is for a model's own training rows, Hosmer
 and Lemeshow 5.2.2); a small p-value says the PDs are off.
 
-Both tests need enough applicants. HL's chi-squared p-value is given only where the 2 x B
-table of expected bads and goods meets Cochran's rule (Biometrics 10, 1954: no expected
-count under 1, at least 80% of them 5 or more); else its p-value is None, with why. A
-band's binomial test is exact at any size, but a band too small to reach 5% whatever its
-bads (`binomial_p` NaN) says nothing and is not counted among the tests.
+Both tests need enough applicants. HL's chi-squared approximation needs the 2 x B table
+of expected bads and goods to meet Cochran's rule (Biometrics 10, 1954: no expected count
+under 1, at least 80% of them 5 or more). Where it fails, adjacent bands (in PD order) are
+pooled, the usual remedy for expected counts too small for a chi-squared test: the band
+with the smallest expected count joins its neighbour with the smaller one, until the pooled
+table meets the rule. Bands that meet it are left as they are (the German run's safest
+decile expects 4.7 bads: the common rule of 5 expected bads in every band would pool a
+table Cochran's rule accepts). HL is then read on the pooled bands, one degree of freedom
+each, as above; with fewer than 3 left no p-value is given, with why: two groups say
+little of the PDs' shape. A band's binomial test is exact at any size,
+but a band too small to reach 5% whatever its bads (`binomial_p` NaN) says nothing and is
+not counted among the tests.
 """
 
 from __future__ import annotations
@@ -53,31 +60,83 @@ def _binomial_p(k: int, n: int, p: float) -> float:
 
 
 def hosmer_lemeshow(bands: pd.DataFrame) -> dict:
-    """HL statistic, degrees of freedom and p-value of a `pd_bands` table; `inversions`
-    counts adjacent bands whose bad rate rises from a riskier band to a safer one. The
-    p-value is None where the expected counts fail Cochran's rule, `too_few` saying why."""
-    expected = bands["mean_pd"] * bands["applicants"]
-    variance = expected * (1 - bands["mean_pd"])
-    stat = float(np.sum((bands["bads"] - expected) ** 2 / np.maximum(variance, 1e-12)))
-    dof = len(bands)
-    too_few = _too_few(bands, expected.to_numpy(np.float64))
-    return {"statistic": stat, "dof": dof,
-            "p_value": None if too_few else float(chi2.sf(stat, dof)),
+    """HL statistic, degrees of freedom and p-value of a `pd_bands` table, on its bands
+    pooled until the expected counts meet Cochran's rule (`pool_bands`; `pooled` lists the
+    groups of band numbers where any band was pooled); `inversions` counts adjacent bands
+    whose bad rate rises from a riskier band to a safer one. The p-value is None where
+    fewer than 3 pooled bands remain, `too_few` saying why."""
+    n = bands["applicants"].to_numpy(np.float64)
+    rate = bands["mean_pd"].to_numpy(np.float64)
+    expected, observed = rate * n, bands["bads"].to_numpy(np.float64)
+    groups = pool_bands(expected, n)
+    if len(groups) < len(bands):
+        observed, expected, n = (_sums(a, groups) for a in (observed, expected, n))
+        rate = expected / n
+    variance = expected * (1 - rate)
+    stat = float(np.sum((observed - expected) ** 2 / np.maximum(variance, 1e-12)))
+    too_few = _too_few(bands, groups)
+    return {"statistic": stat, "dof": len(groups),
+            "p_value": None if too_few else float(chi2.sf(stat, len(groups))),
             **({"too_few": too_few} if too_few else {}),
+            **({"pooled": [[b + 1 for b in g] for g in groups]}
+               if len(groups) < len(bands) else {}),
             "inversions": int(np.sum(np.diff(bands["bad_rate"].to_numpy()) > 0))}
 
 
-def _too_few(bands: pd.DataFrame, bads: np.ndarray) -> str:
-    """Why the bands' expected bads and goods are too few for HL's chi-squared p-value
-    (Cochran's rule), '' where they suffice."""
-    cells = np.concatenate([bads, bands["applicants"].to_numpy(np.float64) - bads])
-    five = int(np.sum(cells >= 5 - 1e-9))     # a mean PD of 0.1 over 50 is 4.9999999...
-    under_one = int(np.sum(cells < 1 - 1e-9))
-    if five >= 0.8 * len(cells) and not under_one:
+def cochran_ok(bads: np.ndarray, n: np.ndarray) -> bool:
+    """Whether expected bads `bads` and goods `n - bads` per band meet Cochran's rule."""
+    five, under_one = _cells(bads, n)
+    return bool(five >= 0.8 * 2 * len(n) and not under_one)
+
+
+def _cells(bads: np.ndarray, n: np.ndarray) -> tuple[int, int]:
+    """How many expected bads and goods are 5 or more, and how many under 1."""
+    cells = np.concatenate([bads, n - bads])
+    # a mean PD of 0.1 over 50 is 4.9999999...
+    return int(np.sum(cells >= 5 - 1e-9)), int(np.sum(cells < 1 - 1e-9))
+
+
+def pool_bands(bads: np.ndarray, n: np.ndarray) -> list[list[int]]:
+    """Adjacent bands (indices, in PD order) pooled until their expected bads `bads` and
+    goods `n - bads` meet Cochran's rule (`cochran_ok`), or into one band: the band with
+    the smallest expected count joins its neighbour with the smaller smallest count (the
+    safer one on a tie). One group per band where the rule holds already."""
+    groups = [[b] for b in range(len(n))]
+    bads, n = np.asarray(bads, np.float64), np.asarray(n, np.float64)
+    while len(groups) > 1 and not cochran_ok(bads, n):
+        least = np.minimum(bads, n - bads)
+        i = int(np.argmin(least))
+        j = min((k for k in (i - 1, i + 1) if 0 <= k < len(groups)),
+                key=lambda k: (least[k], -k))
+        lo = min(i, j)
+        groups[lo:lo + 2] = [groups[lo] + groups[lo + 1]]
+        bads, n = (np.concatenate([a[:lo], [a[lo] + a[lo + 1]], a[lo + 2:]])
+                   for a in (bads, n))
+    return groups
+
+
+def _sums(values: np.ndarray, groups: list[list[int]]) -> np.ndarray:
+    """`values` per band summed over each group of adjacent bands."""
+    return np.add.reduceat(values, [g[0] for g in groups])
+
+
+def _too_few(bands: pd.DataFrame, groups: list[list[int]]) -> str:
+    """Why HL gives no p-value: fewer than 3 bands are left once pooled until the expected
+    bads and goods meet Cochran's rule (`pool_bands`); '' where 3 or more are left."""
+    if len(groups) >= 3:
         return ""
-    b = len(bands)
-    return (f"{int(bands['applicants'].sum())} applicants ({int(bands['bads'].sum())} bad(s)) "
+    b, g = len(bands), len(groups)
+    n = bands["applicants"].to_numpy(np.float64)
+    bads = bands["mean_pd"].to_numpy(np.float64) * n
+    five, under_one = _cells(bads, n)
+    if not cochran_ok(_sums(bads, groups), _sums(n, groups)):
+        left = f"Even all {b} bands pooled into one fail it"
+    elif g < b:
+        left = f"Pooled (adjacent bands, in PD order) until they meet it, they make {g} band(s)"
+    else:
+        left = f"They meet it, but as {b} band(s)"
+    return (f"{int(n.sum())} applicants ({int(bands['bads'].sum())} bad(s)) "
             f"in {b} bands expect 5 or more bads or goods in {five} of the {2 * b} cells and "
             f"under 1 in {under_one}; the chi-squared approximation needs at least 80% of "
             "them 5 or more and none under 1 (Cochran's rule): about 5 expected bads and 5 "
-            f"goods in each band, {5 * b} of each over {b} bands")
+            f"goods in each band. {left}: fewer than the 3 bands Hosmer-Lemeshow needs")

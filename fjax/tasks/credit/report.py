@@ -332,9 +332,19 @@ def hl_text(hl: dict, rejected: str = "rejected at 5%") -> str:
     if hl["p_value"] is None:
         return (f"no p-value and no verdict on calibration, too few applicants: "
                 f"{hl['too_few']}")
-    return (f"{hl['statistic']:.2f} on {hl['dof']} degrees of freedom, p = "
-            f"{hl['p_value']:.3g}: calibration is "
+    return (f"{hl['statistic']:.2f} on {hl['dof']} degrees of freedom{pooled_text(hl)}, "
+            f"p = {hl['p_value']:.3g}: calibration is "
             + (rejected if hl["p_value"] < 0.05 else "not rejected at 5%"))
+
+
+def pooled_text(hl: dict) -> str:
+    """Which bands Hosmer-Lemeshow pooled (`hosmer_lemeshow`'s `pooled`), '' where none."""
+    if "pooled" not in hl:
+        return ""
+    runs = [f"{g[0]}-{g[-1]}" for g in hl["pooled"] if len(g) > 1]
+    return (f" (the {hl['pooled'][-1][-1]} bands pooled into {hl['dof']}: bands "
+            + ", ".join(runs) + (" each" if len(runs) > 1 else "") + " as one, adjacent in "
+            "PD order, so that the expected bads and goods meet Cochran's rule)")
 
 
 def order_text(hl: dict) -> str:
