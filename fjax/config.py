@@ -447,10 +447,15 @@ def replace_path(cfg: T, path: str, value: Any) -> T:
     """`replace_path(cfg, 'optim.learning_rate', 3e-4)`: a copy with one nested field set.
     Setting a choice (optim.schedule) returns the fields it does not read (warmup_steps)
     to their defaults, so a grid over the choice keeps them for the values that read them."""
-    get_path(cfg, path)   # an unknown path is named whole
-    head, _, rest = path.partition(".")
+    get_path(cfg, path)   # an unknown path is named whole, once
+    return _replace_parts(cfg, path.split("."), value)
+
+
+def _replace_parts(cfg: T, parts: list[str], value: Any) -> T:
+    """`replace_path` of a path already checked, split at its dots."""
+    head, *rest = parts
     if rest:
-        return dataclasses.replace(cfg, **{head: replace_path(getattr(cfg, head), rest, value)})
+        return dataclasses.replace(cfg, **{head: _replace_parts(getattr(cfg, head), rest, value)})
     return dataclasses.replace(cfg, **unread_reset(cfg, head, value))
 
 
