@@ -146,6 +146,13 @@ class BinaryLossConfig(LossConfig):
     quantiles: Annotated[tuple[float, ...], tyro.conf.Suppress] = (0.1, 0.5, 0.9)
 
 
+# The rates' bounds, for OptimConfig and for `fjax.optim.check_value` (a grid's values for
+# an optax optimizer of one's own, an optimizer state's): name -> (0 allowed, why).
+VALUE_RULES = {"learning_rate": (False, "optax steps by -learning_rate * update, so a "
+                                 "negative rate climbs the loss"),
+               "weight_decay": (True, "a negative decay grows the weights")}
+
+
 @frozen_config
 class OptimConfig:
     """Optimizer, schedule and clipping. learning_rate, weight_decay and momentum are
@@ -194,8 +201,8 @@ class OptimConfig:
                "schedule_epochs": ("schedule", ("cosine", "warmup_cosine"))}
 
     def __post_init__(self):
-        check_positive(self, "learning_rate")
-        check_positive(self, "weight_decay", allow_zero=True)
+        for name, (allow_zero, _) in VALUE_RULES.items():
+            check_positive(self, name, allow_zero)
         if self.momentum is not None and not 0.0 <= self.momentum < 1.0:
             raise config_error(self, "momentum", f"must be in [0, 1), got {self.momentum}",
                                "use e.g. 0.9")

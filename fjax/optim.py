@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from fjax.config import OptimConfig
+from fjax.config import VALUE_RULES, OptimConfig
 from fjax.data.checks import check_count
 
 HYPERPARAMS = ("learning_rate", "weight_decay", "momentum")
@@ -189,23 +189,19 @@ def default_hyperparams(cfg: OptimConfig) -> dict[str, float]:
             "momentum": momentum}
 
 
-# What an optimizer's learning rate and weight decay must be, wherever they are given: a
-# grid's values (`fjax.train.members.check_optimizer_values`) or an optimizer state's.
-VALUE_RULES = {"learning_rate": (lambda v: v > 0, "> 0: optax steps by -learning_rate * "
-                                 "update, so a negative rate climbs the loss"),
-               "weight_decay": (lambda v: v >= 0, ">= 0: a negative decay grows the weights")}
 INJECTED = (optax.InjectHyperparamsState, optax.InjectStatefulHyperparamsState)
 
 
 def check_value(field: str, name: str, values) -> None:
     """Refuse the first of `values` (numbers, an array) of `name` in `VALUE_RULES` that is
     not finite or breaks its rule, naming `field`."""
-    ok, rule = VALUE_RULES[name]
+    allow_zero, why = VALUE_RULES[name]
     values = np.asarray(values).ravel()
-    bad = values[~(np.isfinite(values) & ok(values))]
+    bad = values[~(np.isfinite(values) & ((values >= 0) if allow_zero else (values > 0)))]
     if bad.size:
         finite = "" if np.isfinite(bad[0]) else "finite and "
-        raise ValueError(f"{field} holds {bad[0]!s}; it must be {finite}{rule}")
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{field} holds {bad[0]!s}; it must be {finite}{bound}: {why}")
 
 
 def check_injected(opt_state, where: str) -> None:

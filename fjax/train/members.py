@@ -182,7 +182,7 @@ def check_seeds(seeds: Sequence[int]) -> list[int]:
 def check_optimizer_values(optim: OptimConfig | Any, hparams: Mapping[str, Sequence[float]]
                            ) -> None:
     """Grid values of optimizer hyperparameters get `OptimConfig`'s own validation; for an
-    optax optimizer of one's own, `fjax.optim.VALUE_RULES` (a learning rate > 0, a weight
+    optax optimizer of one's own, `fjax.config.VALUE_RULES` (a learning rate > 0, a weight
     decay >= 0), as there."""
     if isinstance(optim, OptimConfig):
         for name in HYPERPARAMS:
