@@ -42,6 +42,17 @@ def first_unscalable(values: np.ndarray) -> int | None:
     return int(rows[0]) if len(rows) else None
 
 
+def _refuse_beyond_range(field: str, arr: np.ndarray, big: np.ndarray, shown: str,
+                         fate: str) -> None:
+    """Refuse `arr` where `big` marks values beyond its device dtype's range (`shown` after
+    the range's name), naming the count, the first row and their `fate` on the device."""
+    if big.any():
+        row = int(np.nonzero(big.reshape(arr.shape[0], -1))[0][0])
+        raise ValueError(f"{field} has {int(big.sum())} values beyond "
+                         f"{device_dtype(arr.dtype).name}'s range{shown}, first at row {row}: "
+                         f"on the device they would {fate}")
+
+
 def check_arrays(data: Mapping[str, np.ndarray], name: str = "data") -> int:
     """Every array non-empty, finite and of the same length; returns that length."""
     if not isinstance(data, Mapping):
@@ -70,22 +81,12 @@ def check_arrays(data: Mapping[str, np.ndarray], name: str = "data") -> int:
                     f"{int(np.isinf(arr).sum())} infinite values in {len(rows)} rows "
                     f"(first at row {rows[0]}); impute or remove them before training")
             limit = jax.numpy.finfo(device_dtype(arr.dtype)).max
-            big = np.abs(arr) > limit
-            if big.any():
-                row = int(np.nonzero(big.reshape(arr.shape[0], -1))[0][0])
-                raise ValueError(
-                    f"{name}[{key!r}] has {int(big.sum())} values beyond "
-                    f"{device_dtype(arr.dtype).name}'s range (+-{limit:.3g}), first at row "
-                    f"{row}: on the device they would be infinite; rescale the column")
+            _refuse_beyond_range(f"{name}[{key!r}]", arr, np.abs(arr) > limit,
+                                 f" (+-{limit:.3g})", "be infinite; rescale the column")
         elif np.issubdtype(arr.dtype, np.integer):
             info = np.iinfo(device_dtype(arr.dtype))
-            big = (arr < info.min) | (arr > info.max)
-            if big.any():
-                row = int(np.nonzero(big.reshape(arr.shape[0], -1))[0][0])
-                raise ValueError(
-                    f"{name}[{key!r}] has {int(big.sum())} values beyond "
-                    f"{device_dtype(arr.dtype).name}'s range, first at row {row}: on the "
-                    "device they would wrap around; re-encode them (e.g. as 0..k-1)")
+            _refuse_beyond_range(f"{name}[{key!r}]", arr, (arr < info.min) | (arr > info.max),
+                                 "", "wrap around; re-encode them (e.g. as 0..k-1)")
         elif arr.dtype != bool:
             raise ValueError(f"{name}[{key!r}] has dtype {arr.dtype}; encode it as numbers first")
         lengths[key] = arr.shape[0]
