@@ -76,7 +76,7 @@ def check_field_types(cfg: Any) -> None:
             plain = _plain(tp, value)
         except TypeError:
             raise config_error(cfg, f.name, f"must be {_describe(tp)}, got {value!r}",
-                               _type_fix(tp, value)) from None
+                               _type_fix(tp, value, f.default)) from None
         if plain is not value:
             object.__setattr__(cfg, f.name, plain)
 
@@ -158,8 +158,11 @@ def _describe(tp: Any) -> str:
     return f"{text} or None" if optional else text
 
 
-def _type_fix(tp: Any, value: Any) -> str:
+def _type_fix(tp: Any, value: Any, default: Any = None) -> str:
     bare, _ = unwrap_annotation(tp)
+    if get_origin(bare) is tuple and value is None:   # nothing to wrap: show the default
+        return f"write a tuple, e.g. {tuple(default)!r}" if isinstance(
+            default, tuple) else "write a tuple"
     if get_origin(bare) is tuple and not isinstance(value, (tuple, list)):
         text = value if isinstance(value, str) and get_args(bare)[0] is not str else repr(value)
         return f"write a tuple, e.g. ({text},)"

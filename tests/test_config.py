@@ -150,6 +150,7 @@ def test_every_field_of_every_config_rejects_a_value_of_another_type(cls):
     (lambda: ModelConfig(hidden="64"), r"ModelConfig.hidden must be a tuple of integers, "
                                        r"got '64'; write a tuple, e.g. \(64,\)"),
     (lambda: ModelConfig(hidden=(1.5,)), "ModelConfig.hidden must be a tuple of integers"),
+    (lambda: ModelConfig(hidden=None), r"got None; write a tuple, e.g. \(64, 64\)$"),
     (lambda: OptimConfig(learning_rate="1e-3"), "OptimConfig.learning_rate must be a finite "
                                                 "number, got '1e-3'; pass the value itself"),
     (lambda: TrainConfig(restore_best="no"), "TrainConfig.restore_best must be True or False"),
