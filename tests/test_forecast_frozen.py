@@ -499,3 +499,23 @@ def test_a_scored_folder_given_as_run_names_the_run_it_scored(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "the output of `fjax score`, not a run" in err
     assert "--run runs/forecast" in err and "--config" not in err
+
+
+def test_a_refusal_that_names_a_data_option_says_the_score_reads_the_runs(saved_run, tmp_path):
+    """`fjax score forecast` has no --data.* options: a file refused with one of the run's
+    fixes (--data.missing, --data.features, --data.transform) says those are the run's
+    settings, changed by a new run, and nothing is written."""
+    _, _, full, out, _ = saved_run
+    missing, negative = full.copy(), full.copy()
+    missing.loc[RUN_ROWS + 3, "price"] = np.nan
+    negative.loc[RUN_ROWS + 3, "price"] = -5.0
+    for frame, option in ((missing, "--data.missing ffill"),
+                          (full.drop(columns="volume"), "--data.features"),
+                          (negative, "--data.transform")):
+        frame.to_csv(tmp_path / "bad.csv", index=False)
+        with pytest.raises(ValueError, match=rf"{option}.*\(the saved model reads .*bad.csv' "
+                           r"with its run's data settings: changing them takes a new "
+                           r"`fjax run forecast`\)$"):
+            score(ScoreConfig(run=str(out), data=str(tmp_path / "bad.csv"),
+                              out=str(tmp_path / "scored")))
+        assert not (tmp_path / "scored").exists()

@@ -150,6 +150,18 @@ def dates_back(numbers: np.ndarray, model: SavedForecaster) -> np.ndarray:
     return np.array(numbers, "datetime64[ns]") if model.dated else numbers
 
 
+def as_run_read(read, source: str):
+    """`read()`, whose refusal naming a --data option (the fix a run's file gets) says
+    that `fjax score forecast` has none: the file is read with the run's settings."""
+    try:
+        return read()
+    except ValueError as error:
+        if "--data." not in str(error):
+            raise
+        raise ValueError(f"{error} (the saved model reads {source} with its run's data "
+                         "settings: changing them takes a new `fjax run forecast`)") from None
+
+
 def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tuple:
     """The file as the run's own data would read it, scaled by the saved scaler: a
     `ForecastData` of one origin whose windows are those scored out of sample (every
@@ -157,8 +169,9 @@ def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tup
     scorable origin (`scored_start`) and the file's row count. A file of newer rows only
     that continues the run's is read after the run's last rows (`after_run_rows`)."""
     d = model.config.data
-    file = load_series(frame, d.columns, date_column=d.date_column, missing=d.missing,
-                       max_gap=d.max_gap, source=source)
+    file = as_run_read(lambda: load_series(frame, d.columns, date_column=d.date_column,
+                                           missing=d.missing, max_gap=d.max_gap,
+                                           source=source), source)
     check_clock(model, file, source)
     spacing = warn_spacing(file, d.max_gap, f" (the saved model reads {source} with its run's "
                  "--data.max-gap and --data.missing: changing them takes a new `fjax run "
@@ -179,8 +192,8 @@ def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tup
     if gap is not None:   # after run_rows_end's refusals, none of which such a file meets
         warn_gap(model, numbers, source, gap)
     end = len(model.tail_dates) if continues else run_rows   # the run's rows' end in `series`
-    z = to_inputs(series.values, d.transform, transforms, series.columns,
-                  dates=series.dates, source=source)
+    z = as_run_read(lambda: to_inputs(series.values, d.transform, transforms, series.columns,
+                                      dates=series.dates, source=source), source)
     # the run's grid (`plan_windows`) on the file, from the first window of new targets:
     # a model trained and tested every `stride` rows is scored as its backtest was
     start = scored_start(end, window, first)
