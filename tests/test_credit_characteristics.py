@@ -160,3 +160,35 @@ def test_out_of_fold_iv_flags_a_noise_column_whose_in_sample_iv_reads_strong():
     text = " ".join(characteristics_lines(chars.reset_index()))
     assert "In-sample IV overstates: `noise` (0.8" in text
     assert "`status_of_existing_checking_account` (" not in text
+
+
+def test_out_of_fold_woe_equals_fits_on_the_whole_frames_rows():
+    """Folds index the one column now, not the whole frame: each held-out fold's WOE is
+    still, bit for bit, the WOE fitted on the other folds' rows of the whole frame (numeric
+    with missing values, monotone or not, categorical text and number codes)."""
+    from fjax.data.columns import category_values, numeric_values
+    from fjax.data.woe import fit_categorical_woe, fit_numeric_woe
+    from fjax.tasks.credit.characteristics import out_of_fold_woe
+    rng = np.random.default_rng(3)
+    n = 400
+    frame = pd.DataFrame({"amount": np.where(rng.random(n) < 0.1, np.nan, rng.gamma(2, 500, n)),
+                          "purpose": rng.choice(["car", "tv", "edu", "biz"], n),
+                          "code": np.where(rng.random(n) < 0.1, np.nan, rng.integers(0, 6, n)),
+                          "other": rng.normal(size=n), "bad": rng.choice(["bad", "good"], n)})
+    schema = infer_schema(frame, "bad", "bad", categorical=["code"])
+    y = (frame["bad"] == "bad").to_numpy(np.float64)
+    fold = rng.integers(0, 5, n)
+    for column, monotone in (("amount", False), ("amount", True), ("purpose", False),
+                             ("code", False)):
+        oracle = np.empty(n)
+        for j in range(5):
+            out = fold == j
+            if column == "amount":
+                woe = fit_numeric_woe(numeric_values(frame[~out], column), y[~out], 5,
+                                      monotone=monotone)
+                oracle[out] = woe.transform(numeric_values(frame[out], column))
+            else:
+                woe = fit_categorical_woe(category_values(frame[~out], column), y[~out])
+                oracle[out] = woe.transform(category_values(frame[out], column))
+        got = out_of_fold_woe(frame, schema, column, y, 5, fold, monotone)
+        np.testing.assert_array_equal(got, oracle)
