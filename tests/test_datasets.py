@@ -229,6 +229,25 @@ def test_times_written_with_a_zone_name_in_several_formats_read_as_utc(tmp_path)
     assert list(one.dates) == list(want) and one.offset == 0 and not one.utc
 
 
+def test_written_instants_reads_zone_names_as_read_dates_does():
+    """written_instants parsed the raw text: on pandas 3.1 a lowercase utc left it no format
+    to infer (a dateutil warning, row by row), and GMT then gmt made pandas look up a time
+    zone named gmt (ZoneInfoNotFoundError). It now rewrites the names as +00:00 first, as
+    read_dates does. Oracle: the instants as float64 unix seconds, by hand, and pandas'
+    reading of the same times written +00:00."""
+    from fjax.datasets import written_instants
+    seconds = np.array([1704189600.0, 1704195000.0, 1704284130.0])   # 2024-01-02 10:00 UTC..
+    clocks = ["2024-01-02 10:00:00", "2024-01-02 11:30:00", "2024-01-03 12:15:30"]
+    want = pd.to_datetime([c + "+00:00" for c in clocks], utc=True).tz_localize(None)
+    assert np.array_equal((want - pd.Timestamp(0)).total_seconds().to_numpy(), seconds)
+    for names in ([" utc"] * 3, [" GMT", " gmt", " Utc"]):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got = written_instants(pd.Series([c + n for c, n in zip(clocks, names)]))
+        assert not caught, [str(w.message) for w in caught]
+        assert list(got) == list(want)
+
+
 def test_an_unparseable_time_among_zone_names_is_refused_by_its_row():
     """pandas' message named the first time off its inferred format ('2024-01-02 11:00
     GMT', a good one); the refusal names the row and value that read as no date."""

@@ -164,7 +164,7 @@ def read_dates(column: pd.Series, described: str, fix: str = "",
                              f"seconds or milliseconds from 1973 to 2099{fix}")
         return Dates(pd.to_datetime(column, unit=unit), True, None)   # unix times: no offset
     first = bool(day_first(column, described, fix))
-    text = _zone_names_as_offsets(column) if _zone_named(column) else column
+    text = _named_zones_as_offsets(column)
     try:
         dates = _to_datetime_one_offset(text, dayfirst=first)
     except (ValueError, TypeError) as err:
@@ -299,8 +299,8 @@ def written_instants(column: pd.Series, described: str = "") -> pd.Series | None
         return column.dt.tz_convert("UTC").dt.tz_localize(None)
     if holds_numbers(column) or not (written := writes_offset(column)).any():
         return None
-    return _as_utc(column, bool(day_first(column, described)), written,
-                   _slashed(column)).dt.tz_localize(None)
+    return _as_utc(_named_zones_as_offsets(column), bool(day_first(column, described)),
+                   written, _slashed(column)).dt.tz_localize(None)
 
 
 def without_offsets(column: pd.Series, read: Dates, described: str = "") -> pd.Series:
@@ -364,11 +364,15 @@ def _zone_names_as_offsets(column: pd.Series) -> pd.Series:
     return column.str.replace(ZONE_NAME, r"\1+00:00", regex=True)
 
 
-def _zone_named(column: pd.Series) -> bool:
-    """Whether text `column`'s first time ends in GMT or UTC: pandas infers a format from
-    it, and before 3.1 one that reads the name as literal text, so naive times."""
-    return (pd.api.types.infer_dtype(column, skipna=True) == "string"
-            and bool(ZONE_NAME.search(column.dropna().iloc[0])))
+def _named_zones_as_offsets(column: pd.Series) -> pd.Series:
+    """`_zone_names_as_offsets(column)` where text `column`'s first time ends in GMT or UTC
+    (else `column`), for `read_dates` and `written_instants` alike: pandas infers a format
+    from that time, before 3.1 one that reads the name as literal text (naive times), and
+    on 3.1 none for a lowercase name (utc), then reads row by row with dateutil."""
+    if (pd.api.types.infer_dtype(column, skipna=True) == "string"
+            and ZONE_NAME.search(column.dropna().iloc[0])):
+        return _zone_names_as_offsets(column)
+    return column
 
 
 def _first_unparseable(column: pd.Series, first: bool) -> str:
