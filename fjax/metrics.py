@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from fjax.data.checks import check_count
 from fjax.losses import weighted_entries
 
 Array = jax.Array
@@ -409,8 +410,7 @@ def precision_at_k(
     deterministic. ``k`` is a static integer (Python's or numpy's); with fewer than ``k``
     weighted samples all of them are used. ``nan`` when no sample has weight > 0.
     """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer (it is static), got {k!r}")
+    check_count("k", k, 1)
     scores, labels, w = _binary(scores, labels, weights)
     n = scores.shape[0]
     excluded = (w <= 0).astype(jnp.int32)

@@ -198,7 +198,7 @@ def test_precision_at_k_by_hand():
     assert float(metrics.precision_at_k(s, y, np.int64(2), w)) == float(
         metrics.precision_at_k(s, y, 2, w))
     for bad in (True, 2.0, 0):
-        with pytest.raises(ValueError, match="k must be a positive integer"):
+        with pytest.raises(ValueError, match="k must be an integer >= 1"):
             metrics.precision_at_k(s, y, bad, w)
     # k larger than the number of weighted samples: all of them
     np.testing.assert_allclose(metrics.precision_at_k(s, y, 10, w), 2 / 5)
@@ -207,8 +207,6 @@ def test_precision_at_k_by_hand():
     assert float(metrics.precision_at_k(tied, np.array([1, 0, 0], np.float32), 1)) == 1.0
     assert float(metrics.precision_at_k(tied, np.array([0, 1, 0], np.float32), 1)) == 0.0
     assert float(metrics.precision_at_k(tied, np.array([0, 1, 0], np.float32), 2)) == 0.5
-    with pytest.raises(ValueError, match="static"):
-        metrics.precision_at_k(s, y, 0)
 
 
 # -------------------------------------------------------------------------- regression
