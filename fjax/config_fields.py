@@ -183,12 +183,17 @@ def check_choice(cfg: object, name: str, choices: Sequence[str]) -> None:
                            f"choose one of {', '.join(choices)}")
 
 
+def above_zero(value: Any, allow_zero: bool = False) -> tuple[Any, str]:
+    """`value > 0` (`>= 0` with `allow_zero`; elementwise on an array) and that bound as
+    text: the one rule of `check_positive` and `fjax.optim.check_value`."""
+    return (value >= 0, ">= 0") if allow_zero else (value > 0, "> 0")
+
+
 def check_positive(cfg: object, name: str, allow_zero: bool = False) -> None:
     """A finite number > 0 (>= 0 with `allow_zero`); a count is `check_integer`'s."""
     value = getattr(cfg, name)
-    ok = value >= 0 if allow_zero else value > 0
+    ok, bound = above_zero(value, allow_zero)
     if not (isinstance(value, (int, float)) and math.isfinite(value) and ok):
-        bound = ">= 0" if allow_zero else "> 0"
         raise config_error(cfg, name, f"must be a finite number {bound}, got {value!r}",
                            f"pass a value {bound}")
 

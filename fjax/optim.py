@@ -25,6 +25,7 @@ import numpy as np
 import optax
 
 from fjax.config import VALUE_RULES, OptimConfig
+from fjax.config_fields import above_zero
 from fjax.data.checks import check_count
 
 HYPERPARAMS = ("learning_rate", "weight_decay", "momentum")
@@ -197,10 +198,10 @@ def check_value(field: str, name: str, values) -> None:
     not finite or breaks its rule, naming `field`."""
     allow_zero, why = VALUE_RULES[name]
     values = np.asarray(values).ravel()
-    bad = values[~(np.isfinite(values) & ((values >= 0) if allow_zero else (values > 0)))]
+    ok, bound = above_zero(values, allow_zero)
+    bad = values[~(np.isfinite(values) & ok)]
     if bad.size:
         finite = "" if np.isfinite(bad[0]) else "finite and "
-        bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{field} holds {bad[0]!s}; it must be {finite}{bound}: {why}")
 
 
