@@ -51,16 +51,16 @@ def bce_loss(theta: np.ndarray, x: np.ndarray, y: np.ndarray, weight: np.ndarray
             np.r_[x.T @ g + weight_decay * kernel, g.sum()])
 
 
+@threadpool_limits.wrap(limits=1, user_api="blas")
 def bce_optimum(x: np.ndarray, y: np.ndarray, start: np.ndarray,
                 weight: np.ndarray | None = None, pos_weight: float = 1.0,
                 weight_decay: float = 0.0) -> np.ndarray:
     """(kernel..., bias) minimising `bce_loss` from `start` (L-BFGS in float64, to its
     iteration limit on rows a hyperplane separates, where without weight decay the
     optimum is at infinity)."""
-    with threadpool_limits(1, user_api="blas"):
-        best = minimize(bce_loss, np.asarray(start, np.float64), jac=True,
-                        method="L-BFGS-B", args=(x, y, weight, pos_weight, weight_decay),
-                        options={"maxiter": 10_000, "gtol": 1e-10, "ftol": 1e-15})
+    best = minimize(bce_loss, np.asarray(start, np.float64), jac=True,
+                    method="L-BFGS-B", args=(x, y, weight, pos_weight, weight_decay),
+                    options={"maxiter": 10_000, "gtol": 1e-10, "ftol": 1e-15})
     return best.x
 
 
@@ -80,6 +80,7 @@ def bce_hessian(theta: np.ndarray, x: np.ndarray, y: np.ndarray,
     return h
 
 
+@threadpool_limits.wrap(limits=1, user_api="blas")
 def bce_newton_optimum(x: np.ndarray, y: np.ndarray, start: np.ndarray,
                        weight: np.ndarray | None = None, pos_weight: float = 1.0,
                        weight_decay: float = 0.0) -> np.ndarray:
@@ -91,8 +92,6 @@ def bce_newton_optimum(x: np.ndarray, y: np.ndarray, start: np.ndarray,
     its tolerance: the optimum is at infinity."""
     x = np.asarray(x, np.float64)
     args = (x, np.asarray(y, np.float64), weight, pos_weight, weight_decay)
-    with threadpool_limits(1, user_api="blas"):
-        best = minimize(bce_loss, np.asarray(start, np.float64), jac=True, hess=bce_hessian,
-                        method="trust-exact", args=args,
-                        options={"gtol": 1e-8, "maxiter": 100})
+    best = minimize(bce_loss, np.asarray(start, np.float64), jac=True, hess=bce_hessian,
+                    method="trust-exact", args=args, options={"gtol": 1e-8, "maxiter": 100})
     return best.x
