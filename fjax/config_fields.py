@@ -159,13 +159,17 @@ def _describe(tp: Any) -> str:
 
 
 def _type_fix(tp: Any, value: Any, default: Any = None) -> str:
+    """The fix for `value`, refused by annotation `tp`. A tuple field's is `(value,)` where
+    its element check takes the value, else the field's `default`: (1.5,) would be refused
+    by the same check for a tuple of integers."""
     bare, _ = unwrap_annotation(tp)
-    if get_origin(bare) is tuple and value is None:   # nothing to wrap: show the default
-        return f"write a tuple, e.g. {tuple(default)!r}" if isinstance(
-            default, tuple) else "write a tuple"
     if get_origin(bare) is tuple and not isinstance(value, (tuple, list)):
-        text = value if isinstance(value, str) and get_args(bare)[0] is not str else repr(value)
-        return f"write a tuple, e.g. ({text},)"
+        try:
+            example = (_plain(get_args(bare)[0], value),)
+        except TypeError:
+            example = default
+        return f"write a tuple, e.g. {example!r}" if isinstance(example, tuple) \
+            else "write a tuple"
     if dataclasses.is_dataclass(bare):   # the class, or a config class it narrows
         return "pass " + " or ".join(f"{c.__name__}(...)" for c in bare.__mro__
                                      if dataclasses.is_dataclass(c))

@@ -148,7 +148,13 @@ def test_every_field_of_every_config_rejects_a_value_of_another_type(cls):
 
 @pytest.mark.parametrize("make, message", [
     (lambda: ModelConfig(hidden="64"), r"ModelConfig.hidden must be a tuple of integers, "
-                                       r"got '64'; write a tuple, e.g. \(64,\)"),
+                                       r"got '64'; write a tuple, e.g. \(64, 64\)$"),
+    # (value,) only where the element check takes the value, else the field's default
+    (lambda: ModelConfig(hidden=32), r"got 32; write a tuple, e.g. \(32,\)$"),
+    (lambda: ModelConfig(hidden=1.5), r"got 1.5; write a tuple, e.g. \(64, 64\)$"),
+    (lambda: ModelConfig(hidden=True), r"got True; write a tuple, e.g. \(64, 64\)$"),
+    (lambda: ModelConfig(hidden="abc"), r"got 'abc'; write a tuple, e.g. \(64, 64\)$"),
+    (lambda: LossConfig(quantiles=0.5), r"got 0.5; write a tuple, e.g. \(0.5,\)$"),
     (lambda: ModelConfig(hidden=(1.5,)), "ModelConfig.hidden must be a tuple of integers"),
     (lambda: ModelConfig(hidden=None), r"got None; write a tuple, e.g. \(64, 64\)$"),
     (lambda: OptimConfig(learning_rate="1e-3"), "OptimConfig.learning_rate must be a finite "
