@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fjax.data.checks import check_count
+
 
 @dataclass(frozen=True)
 class DailyAlerts:
@@ -68,8 +70,7 @@ class DailyAlerts:
 def daily_alerts(day: np.ndarray, card: np.ndarray, score: np.ndarray, label: np.ndarray,
                  k: int = 100, remove_detected: bool = True) -> DailyAlerts:
     """The daily top-k cards of a test period (see the module docstring)."""
-    if not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    check_count("k", k, 1)
     day, card = np.asarray(day), np.asarray(card)
     score, label = np.asarray(score, np.float64), np.asarray(label)
     if not (len(day) == len(card) == len(score) == len(label)):

@@ -129,8 +129,9 @@ def test_a_test_period_without_fraud_is_reported_as_na_end_to_end():
 
 
 def test_bad_alert_inputs_are_named():
-    with pytest.raises(ValueError, match="k must be a positive integer"):
-        daily_alerts(np.zeros(2), np.zeros(2), np.zeros(2), np.zeros(2), k=0)
+    for k in (0, True, 1.0):   # a bool ran as k=1
+        with pytest.raises(ValueError, match="k must be an integer >= 1"):
+            daily_alerts(np.zeros(2), np.zeros(2), np.zeros(2), np.zeros(2), k=k)
     with pytest.raises(ValueError, match="scores must be finite"):
         daily_alerts(np.zeros(2), np.zeros(2), np.array([0.0, np.nan]), np.zeros(2), k=1)
 
