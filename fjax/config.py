@@ -28,6 +28,8 @@ from fjax.config_fields import (check_integer, check_positive, check_read,
 
 T = TypeVar("T")
 
+SPANS_RUN = ("cosine", "warmup_cosine")   # schedules whose length is the run's (`span`)
+
 ModelKind = Literal["linear", "logistic", "mlp", "lstm", "gru", "cnn", "autoencoder"]
 Activation = Literal["relu", "gelu", "tanh", "silu", "linear"]
 LossName = Literal["mse", "mae", "huber", "bce", "focal", "softmax_ce", "pinball", "gaussian_nll"]
@@ -197,8 +199,8 @@ class OptimConfig:
     READ_BY = {"warmup_steps": ("schedule", ("warmup_cosine",)),
                "decay_rate": ("schedule", ("exponential",)),
                "decay_steps": ("schedule", ("exponential",)),
-               "final_factor": ("schedule", ("cosine", "warmup_cosine")),
-               "schedule_epochs": ("schedule", ("cosine", "warmup_cosine"))}
+               "final_factor": ("schedule", SPANS_RUN),
+               "schedule_epochs": ("schedule", SPANS_RUN)}
 
     def __post_init__(self):
         for name, (allow_zero, _) in VALUE_RULES.items():
@@ -237,6 +239,17 @@ class OptimConfig:
                                f"use --optim.schedule-epochs of at least {epochs}, or leave "
                                "it unset (the run's epochs)")
         return span
+
+    def spanning(self, epochs: int) -> OptimConfig:
+        """This optimizer with its schedule's span fixed at a run of `epochs`'s
+        (`schedule_epochs`, which a saved config keeps), so a shorter run on it (a refit
+        or test stage training the epochs a search chose) stops where the searched
+        members did rather than on a schedule squeezed into fewer epochs: another model
+        than the one validated. Unchanged for constant and exponential rates, which do
+        not depend on the run's length."""
+        if self.schedule not in SPANS_RUN:
+            return self
+        return dataclasses.replace(self, schedule_epochs=self.span(epochs))
 
 
 @frozen_config

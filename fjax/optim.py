@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from fjax.config import VALUE_RULES, OptimConfig
+from fjax.config import SPANS_RUN, VALUE_RULES, OptimConfig
 from fjax.config_fields import above_zero
 from fjax.data.checks import check_count
 
@@ -34,7 +34,6 @@ DEFAULT_MOMENTUM = {"sgd": 0.0, "momentum": 0.9, "nesterov": 0.9, "adagrad": 0.0
 
 
 SCHEDULE_STEPS = "schedule_steps"   # the injected length of a schedule that spans the run
-SPANS_RUN = ("cosine", "warmup_cosine")
 MAX_STEPS = int(np.iinfo(np.int32).max)   # optax counts steps in int32
 
 

@@ -282,7 +282,7 @@ def test_a_negative_reconstruction_error_is_refused():
 
 
 def test_the_test_periods_train_for_the_median_best_epoch_rounded_half_up():
-    from fjax.tasks.fraud.training import median_epochs
+    from fjax.train.sweep import median_epochs
     assert median_epochs(np.array([2, 2, 1, 2, 1, 1, 1, 2])) == 2    # 1.5 was floored to 1
     assert median_epochs(np.array([3, 1, 2])) == 2
     assert median_epochs(np.array([0, 0])) == 1

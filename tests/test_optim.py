@@ -359,6 +359,16 @@ def test_a_schedule_span_shorter_than_the_run_or_unread_is_refused():
         OptimConfig(schedule_epochs=6)
 
 
+def test_spanning_fixes_the_span_of_schedules_that_span_the_run_only():
+    """A refit or test stage on a search's schedule: cosine schedules keep the searched
+    run's span (a span already set stays), rates that ignore the run's length are unchanged."""
+    for schedule in ("cosine", "warmup_cosine"):
+        assert OptimConfig(schedule=schedule).spanning(9).schedule_epochs == 9
+    assert OptimConfig(schedule="cosine", schedule_epochs=12).spanning(9).schedule_epochs == 12
+    for schedule in ("constant", "exponential"):
+        assert OptimConfig(schedule=schedule).spanning(9) == OptimConfig(schedule=schedule)
+
+
 def test_a_runs_config_refuses_a_schedule_span_shorter_than_its_epochs():
     """A run's config refuses it when built (`--optim.schedule-epochs 3 --train.epochs
     10`), naming the field and the fix, before any data is prepared or folder written."""

@@ -1,4 +1,5 @@
-"""Config grids: split a grid over config fields into compile groups.
+"""Config grids: split a grid over config fields into compile groups; `median_epochs`, the
+epochs a model trains after a search chose them on validation.
 
 A grid is {"optim.learning_rate": [...], "model.hidden": [...], ...}. Fields declared
 with `hyper(...)` vary inside one compiled population; any other field (layer sizes,
@@ -15,6 +16,8 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
+
+import numpy as np
 
 from fjax.config import check_grid_values, get_path, hyperparameters, read_in, replace_paths
 
@@ -52,3 +55,10 @@ def group_grid(base: Any, grid: Mapping[str, Sequence[Any]]) -> list[Group]:
         groups.append(Group(config=cfg, hparams={s: list(grid[p]) for s, p in paths.items()},
                             paths=paths))
     return groups
+
+
+def median_epochs(kept: Sequence[int]) -> int:
+    """Epochs to train a model on the rows its searched members validated on (a credit
+    refit, a fraud test stage): the median of the epochs those members kept, rounded half
+    up (a median of 1.5 trains 2), at least 1."""
+    return max(1, int(np.floor(np.median(kept) + 0.5)))

@@ -19,7 +19,7 @@ from fjax.data.tabular import UNKNOWN, TabularEncoder
 from fjax.data.woe import CategoricalWoe, NumericWoe
 from fjax.explain import by_attribute, complete_integrated_gradients, linear_contributions
 from fjax.logistic_optimum import bce_optimum, descended_objective
-from fjax.optim import SPANS_RUN, build_optimizer
+from fjax.optim import build_optimizer
 from fjax.train.callbacks import ProgressBar
 from fjax.scorecard import ScoreScale
 from fjax.tasks.credit.config import Config
@@ -27,6 +27,7 @@ from fjax.tasks.credit.data import CreditData, Shape, full_design, pack
 from fjax.tasks.credit.model import build_model, predict, trainable
 from fjax.train import fit, init_member
 from fjax.train.epoch import num_batches
+from fjax.train.sweep import median_epochs
 
 
 @dataclass
@@ -66,19 +67,16 @@ def kept_epochs(members: pd.DataFrame, restore_best: bool) -> np.ndarray:
 def refit_config(config: Config, members: pd.DataFrame) -> tuple[Config, list[int] | None]:
     """The configuration the final model trains: `config` itself where validation chose no
     epochs; else (train.patience or restore_best) the median of the epochs its fold
-    members kept (`kept_epochs`), rounded half up, without early stopping (the refit has
-    no validation rows) and on the folds' schedule (`OptimConfig.schedule_epochs`), so it
+    members kept (`kept_epochs`, `median_epochs`), without early stopping (the refit has
+    no validation rows) and on the folds' schedule (`OptimConfig.spanning`), so it
     is the model the folds scored and its config reruns it. Also the kept epochs (None
     where nothing was chosen)."""
     if not config.train.val_selects:
         return config, None
     kept = kept_epochs(members, config.train.restore_best)
-    epochs = max(1, int(np.floor(np.median(kept) + 0.5)))
-    train = dataclasses.replace(config.train, epochs=epochs, patience=None,
+    train = dataclasses.replace(config.train, epochs=median_epochs(kept), patience=None,
                                 restore_best=False, monitor=None, mode="auto")
-    optim = config.optim
-    if optim.schedule in SPANS_RUN:
-        optim = dataclasses.replace(optim, schedule_epochs=optim.span(config.train.epochs))
+    optim = config.optim.spanning(config.train.epochs)
     return dataclasses.replace(config, train=train, optim=optim), kept.tolist()
 
 

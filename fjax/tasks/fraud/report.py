@@ -1105,7 +1105,7 @@ def _markdown(config, data_summary, periods_df, summary_df, members, paired, res
         c = chosen[0].chosen
         values = _values(c["hyperparameters"])
         optim = chosen[0].config["optim"]
-        span = optim.get("schedule_epochs")   # the searched run's (searched_schedule)
+        span = optim.get("schedule_epochs")   # the searched run's (OptimConfig.spanning)
         span = f", on the searched {span}-epoch {optim['schedule']} schedule" if span else ""
         lines += ["## Selection on the validation periods", "",
                   f"{chosen[0].name}: best mean {c['metric']} = {c['value']:.4f} with "

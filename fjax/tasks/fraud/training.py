@@ -24,7 +24,6 @@ from fjax.data.split_stack import SplitStack
 from fjax.data.splits import Folds
 from fjax.losses import check_binary_labels
 from fjax.models import build_model
-from fjax.optim import SPANS_RUN
 from fjax.report.files import RunDir
 from fjax.tasks.experiment import (Trainable, best_result, check_sweep_divergence,
                                    combined_table, config_with, resumed_epochs, train_grid)
@@ -34,6 +33,7 @@ from fjax.tasks.fraud.objective import no_eval, ranking_eval, reconstruction_los
 from fjax.tasks.fraud.presets import saved_train, test_stage_train
 from fjax.train.members import ModuleInit
 from fjax.train.objective import supervised_loss
+from fjax.train.sweep import median_epochs
 
 SCORE_CHUNK = 16384
 
@@ -108,12 +108,6 @@ def score_rows(fn: Callable, params: Any, x: np.ndarray, rows: np.ndarray) -> np
         batch[:len(idx)] = x[idx]
         out[lo:lo + len(idx)] = np.asarray(fn(params, batch))[:len(idx)]
     return out
-
-
-def median_epochs(best_epochs: np.ndarray) -> int:
-    """Epochs to train the test periods for: the median best epoch, rounded half up (a
-    median of 1.5 trains 2), at least 1."""
-    return max(1, int(np.floor(np.median(best_epochs) + 0.5)))
 
 
 def chosen_values(chosen: Config, best: Any, hparams: Mapping[str, float],
@@ -246,19 +240,6 @@ def select(config: Config, grid: Mapping[str, Sequence], val_stack: SplitStack,
                                                            np.nonzero(kept)[0], val_stack)
 
 
-def searched_schedule(config: Config) -> Config:
-    """`config` with its schedule's span set to the searched run's epochs
-    (`OptimConfig.schedule_epochs`, which the saved config keeps): the test stage trains
-    the chosen epochs on that schedule, so it stops where the chosen member's best epoch
-    did (as early stopping would), not on a schedule squeezed into them, which is another
-    model than the one validated (a warmup the search finished would never end)."""
-    optim = config.optim
-    if optim.schedule not in SPANS_RUN:
-        return config   # constant and exponential rates do not depend on the run's length
-    span = optim.span(config.train.epochs)
-    return dataclasses.replace(config, optim=dataclasses.replace(optim, schedule_epochs=span))
-
-
 def fit_periods(name: str, config: Config, stack: SplitStack, *,
                 grid: Mapping[str, Sequence] | None = None,
                 val_stack: SplitStack | None = None, run_dir: RunDir | None = None,
@@ -280,8 +261,8 @@ def fit_periods(name: str, config: Config, stack: SplitStack, *,
     if run_dir and test_dir:
         run_dir = test_dir(config)
     folds = model_folds(stack, config.model.kind)
-    if grid:
-        config = searched_schedule(config)
+    if grid:   # the chosen epochs on the searched run's schedule (`OptimConfig.spanning`)
+        config = dataclasses.replace(config, optim=config.optim.spanning(config.train.epochs))
     # Saved as a plain run's config, which reruns this stage (`saved_train`).
     test_config = dataclasses.replace(config, train=saved_train(config.train, chosen["epochs"]))
     trainable, score = make_trainable(test_config, stack.data["x"], None)
