@@ -75,7 +75,7 @@ def refit_config(config: Config, members: pd.DataFrame) -> tuple[Config, list[in
         return config, None
     kept = kept_epochs(members, config.train.restore_best)
     train = dataclasses.replace(config.train, epochs=median_epochs(kept), patience=None,
-                                restore_best=False, monitor=None, mode="auto")
+                                restore_best=False)
     optim = config.optim.spanning(config.train.epochs)
     return dataclasses.replace(config, train=train, optim=optim), kept.tolist()
 
