@@ -66,15 +66,13 @@ def hosmer_lemeshow(bands: pd.DataFrame) -> dict:
     whose bad rate rises from a riskier band to a safer one. The p-value is None where
     fewer than 3 pooled bands remain, `too_few` saying why."""
     n = bands["applicants"].to_numpy(np.float64)
-    rate = bands["mean_pd"].to_numpy(np.float64)
-    expected, observed = rate * n, bands["bads"].to_numpy(np.float64)
+    expected = bands["mean_pd"].to_numpy(np.float64) * n
     groups = pool_bands(expected, n)
-    if len(groups) < len(bands):
-        observed, expected, n = (_sums(a, groups) for a in (observed, expected, n))
-        rate = expected / n
-    variance = expected * (1 - rate)
-    stat = float(np.sum((observed - expected) ** 2 / np.maximum(variance, 1e-12)))
-    too_few = _too_few(bands, groups)
+    observed, pooled, pooled_n = (_sums(a, groups) for a in
+                                  (bands["bads"].to_numpy(np.float64), expected, n))
+    variance = pooled * (1 - pooled / pooled_n)
+    stat = float(np.sum((observed - pooled) ** 2 / np.maximum(variance, 1e-12)))
+    too_few = _too_few(expected, n, pooled, pooled_n, int(bands["bads"].sum()))
     return {"statistic": stat, "dof": len(groups),
             "p_value": None if too_few else float(chi2.sf(stat, len(groups))),
             **({"too_few": too_few} if too_few else {}),
@@ -120,22 +118,23 @@ def _sums(values: np.ndarray, groups: list[list[int]]) -> np.ndarray:
     return np.add.reduceat(values, [g[0] for g in groups])
 
 
-def _too_few(bands: pd.DataFrame, groups: list[list[int]]) -> str:
-    """Why HL gives no p-value: fewer than 3 bands are left once pooled until the expected
-    bads and goods meet Cochran's rule (`pool_bands`); '' where 3 or more are left."""
-    if len(groups) >= 3:
+def _too_few(bads: np.ndarray, n: np.ndarray, pooled: np.ndarray, pooled_n: np.ndarray,
+             observed: int) -> str:
+    """Why HL gives no p-value: fewer than 3 bands are left once the bands' expected bads
+    `bads` and goods `n - bads` are pooled until they meet Cochran's rule (`pool_bands`:
+    `pooled` and `pooled_n`, their sums per group); '' where 3 or more are left.
+    `observed`: the bands' bads."""
+    b, g = len(n), len(pooled_n)
+    if g >= 3:
         return ""
-    b, g = len(bands), len(groups)
-    n = bands["applicants"].to_numpy(np.float64)
-    bads = bands["mean_pd"].to_numpy(np.float64) * n
     five, under_one = _cells(bads, n)
-    if not cochran_ok(_sums(bads, groups), _sums(n, groups)):
+    if not cochran_ok(pooled, pooled_n):
         left = f"Even all {b} bands pooled into one fail it"
     elif g < b:
         left = f"Pooled (adjacent bands, in PD order) until they meet it, they make {g} band(s)"
     else:
         left = f"They meet it, but as {b} band(s)"
-    return (f"{int(n.sum())} applicants ({int(bands['bads'].sum())} bad(s)) "
+    return (f"{int(n.sum())} applicants ({observed} bad(s)) "
             f"in {b} bands expect 5 or more bads or goods in {five} of the {2 * b} cells and "
             f"under 1 in {under_one}; the chi-squared approximation needs at least 80% of "
             "them 5 or more and none under 1 (Cochran's rule): about 5 expected bads and 5 "
