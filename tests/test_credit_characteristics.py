@@ -168,7 +168,7 @@ def test_out_of_fold_woe_equals_fits_on_the_whole_frames_rows():
     with missing values, monotone or not, categorical text and number codes)."""
     from fjax.data.columns import category_values, numeric_values
     from fjax.data.woe import fit_categorical_woe, fit_numeric_woe
-    from fjax.tasks.credit.characteristics import out_of_fold_woe
+    from fjax.tasks.credit.characteristics import column_values, out_of_fold_woe
     rng = np.random.default_rng(3)
     n = 400
     frame = pd.DataFrame({"amount": np.where(rng.random(n) < 0.1, np.nan, rng.gamma(2, 500, n)),
@@ -190,5 +190,5 @@ def test_out_of_fold_woe_equals_fits_on_the_whole_frames_rows():
             else:
                 woe = fit_categorical_woe(category_values(frame[~out], column), y[~out])
                 oracle[out] = woe.transform(category_values(frame[out], column))
-        got = out_of_fold_woe(frame, schema, column, y, 5, fold, monotone)
+        got = out_of_fold_woe(column_values(frame, schema, column), y, 5, fold, monotone)
         np.testing.assert_array_equal(got, oracle)

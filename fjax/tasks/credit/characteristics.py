@@ -36,9 +36,19 @@ IV_USEFUL = 0.02   # Siddiqi: an IV under 0.02 is useless
 SHIFT_CSI = 0.1
 
 
-def _values(frame: pd.DataFrame, column: str, woe: NumericWoe | CategoricalWoe) -> np.ndarray:
-    return (numeric_values(frame, column) if isinstance(woe, NumericWoe)
+def column_values(frame: pd.DataFrame, schema: TableSchema, column: str) -> np.ndarray:
+    """A feature's values as its WOE bins read them: f64[n] (NaN where missing) for a
+    numeric column, object[n] of strings for a categorical one."""
+    return (numeric_values(frame, column) if column in schema.numeric
             else category_values(frame, column))
+
+
+def _fit(values: np.ndarray, y: np.ndarray, bins: int,
+         monotone: bool = False) -> NumericWoe | CategoricalWoe:
+    """The WOE bins of one column's `values` (`column_values`: numeric where float)."""
+    if values.dtype.kind == "f":
+        return fit_numeric_woe(values, y, bins, monotone=monotone)
+    return fit_categorical_woe(values, y)
 
 
 def woe_trend(woe: NumericWoe | CategoricalWoe) -> str:
@@ -51,26 +61,15 @@ def woe_trend(woe: NumericWoe | CategoricalWoe) -> str:
             else "not monotone")
 
 
-def _fit(frame: pd.DataFrame, schema: TableSchema, column: str, y: np.ndarray, bins: int,
-         monotone: bool = False) -> NumericWoe | CategoricalWoe:
-    if column in schema.numeric:
-        return fit_numeric_woe(numeric_values(frame, column), y, bins, monotone=monotone)
-    return fit_categorical_woe(category_values(frame, column), y)
-
-
-def out_of_fold_woe(frame: pd.DataFrame, schema: TableSchema, column: str, y: np.ndarray,
-                    bins: int, fold: np.ndarray, monotone: bool = False) -> np.ndarray:
-    """f64[n] one column's WOE of each row, fitted on the other folds' rows (`fold`: each
-    row's validation fold); `monotone` as `data.woe_monotone`. The column's values are read
-    once and the folds index them (a frame row copy and re-read per fold cost ~1 s a run)."""
-    numeric = column in schema.numeric
-    values = numeric_values(frame, column) if numeric else category_values(frame, column)
+def out_of_fold_woe(values: np.ndarray, y: np.ndarray, bins: int, fold: np.ndarray,
+                    monotone: bool = False) -> np.ndarray:
+    """f64[n] the WOE of each row of one column's `values` (`column_values`), fitted on the
+    other folds' rows (`fold`: each row's validation fold); `monotone` as
+    `data.woe_monotone`."""
     woe = np.empty(len(y))
     for j in np.unique(fold):
         out = fold == j
-        fitted = (fit_numeric_woe(values[~out], y[~out], bins, monotone=monotone) if numeric
-                  else fit_categorical_woe(values[~out], y[~out]))
-        woe[out] = fitted.transform(values[out])
+        woe[out] = _fit(values[~out], y[~out], bins, monotone).transform(values[out])
     return woe
 
 
@@ -78,7 +77,8 @@ def auc_alone(frame: pd.DataFrame, schema: TableSchema, column: str, y: np.ndarr
               bins: int, fold: np.ndarray, monotone: bool = False) -> float:
     """ROC-AUC (float64, `rank_auc`) of one column's out-of-fold WOE (a low WOE is a high
     risk)."""
-    return rank_auc(-out_of_fold_woe(frame, schema, column, y, bins, fold, monotone), y)
+    values = column_values(frame, schema, column)
+    return rank_auc(-out_of_fold_woe(values, y, bins, fold, monotone), y)
 
 
 def iv_out_of_fold(woe: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -117,10 +117,11 @@ def characteristics(frame: pd.DataFrame, schema: TableSchema, y: np.ndarray, bin
     y = np.asarray(y, np.float64)
     rows = []
     for column in schema.features:
-        woe = _fit(frame, schema, column, y, bins, monotone)
-        slot = woe.bin_or_missing(_values(frame, column, woe))
+        values = column_values(frame, schema, column)
+        woe = _fit(values, y, bins, monotone)
+        slot = woe.bin_or_missing(values)
         n = len(woe.woe)           # + 1 below: the missing (numeric) or unseen slot
-        held_out = out_of_fold_woe(frame, schema, column, y, bins, fold, monotone)
+        held_out = out_of_fold_woe(values, y, bins, fold, monotone)
         iv = information_value(slot, y, n + int((slot == n).any()))
         iv_oof, iv_oof_se = iv_out_of_fold(held_out, y)
         row = {"attribute": column,
@@ -130,7 +131,7 @@ def characteristics(frame: pd.DataFrame, schema: TableSchema, y: np.ndarray, bin
                "woe_trend": woe_trend(woe)}
         expected = np.bincount(slot, minlength=n + 1) / len(slot)
         for name, other in groups.items():
-            seen = woe.bin_or_missing(_values(other, column, woe))
+            seen = woe.bin_or_missing(column_values(other, schema, column))
             actual = np.bincount(seen, minlength=n + 1) / len(seen)
             row[f"csi_{name}"] = csi = float(psi_of_shares(expected, actual))
             row[f"shifted_{name}"] = shifted(csi, expected, len(slot), len(seen))
