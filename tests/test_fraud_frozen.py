@@ -258,6 +258,20 @@ def test_refuses_a_file_without_the_runs_columns(logistic_run, tmp_path):
         score_file(run, frame.drop(columns="TERMINAL_ID"), tmp_path)
 
 
+def test_a_refusal_that_names_a_data_option_says_the_score_reads_the_runs(logistic_run,
+                                                                           tmp_path):
+    """`fjax score fraud` has no --data.* options: a file refused with a run's fix
+    (--data.amount-column) says the run's column settings read it, changed by a new run,
+    and nothing is written."""
+    run, frame = logistic_run
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) amount -> 'amount_eur'.*"
+                       r"--data.amount-column MY_AMOUNT .*\(the saved model reads '.*tx.csv' "
+                       r"with its run's data settings: changing them takes a new "
+                       r"`fjax run fraud`\)$"):
+        score_file(run, frame.drop(columns="amount_eur"), tmp_path)
+    assert not (tmp_path / "scored").exists()
+
+
 def test_refuses_a_file_without_card_ids(logistic_run, tmp_path, monkeypatch):
     """Without both id columns a file reads as one card per transaction (a run may train
     on it), which the run's card and terminal windows cannot score: refused from the

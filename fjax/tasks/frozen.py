@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from flax import serialization
 
 from fjax.tasks.experiment import saved_environment, sha256_of
 
 MODEL_FILE = "model.msgpack"
+T = TypeVar("T")
 
 
 def model_path(run: Path, task: str, retrain: str) -> Path:
@@ -73,6 +75,18 @@ def read_saved(path: Path, fmt: str, version: int, task: str) -> dict:
                          f"fjax reads format {version}: score with the fjax that saved it, "
                          f"or save it again with this one: {again}")
     return saved
+
+
+def as_run_read(read: Callable[[], T], source: str, task: str) -> T:
+    """`read()`, whose refusal naming a --data option (the fix a run's file gets) says
+    that `fjax score {task}` has none: the file is read with the run's settings."""
+    try:
+        return read()
+    except ValueError as error:
+        if "--data." not in str(error):
+            raise
+        raise ValueError(f"{error} (the saved model reads {source} with its run's data "
+                         f"settings: changing them takes a new `fjax run {task}`)") from None
 
 
 def out_folder(out: str | None, run: Path) -> Path:

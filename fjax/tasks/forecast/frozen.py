@@ -38,7 +38,8 @@ from fjax.tasks.forecast.data import (OUTAGE_SPACING, WEEKEND_SHARE, ForecastDat
 from fjax.tasks.forecast.evaluate import in_float64, point_metrics
 from fjax.tasks.forecast.model_file import SavedForecaster, date_numbers, read_forecaster
 from fjax.tasks.forecast.report import ahead_frame, grid_point_text
-from fjax.tasks.frozen import MODEL_FILE, model_path, out_folder, rerun_command, sha256
+from fjax.tasks.frozen import (MODEL_FILE, as_run_read, model_path, out_folder,
+                               rerun_command, sha256)
 
 OUTPUTS = ("config.json", "score.json", "ahead.csv", "errors.csv", "report.md")
 
@@ -150,18 +151,6 @@ def dates_back(numbers: np.ndarray, model: SavedForecaster) -> np.ndarray:
     return np.array(numbers, "datetime64[ns]") if model.dated else numbers
 
 
-def as_run_read(read, source: str):
-    """`read()`, whose refusal naming a --data option (the fix a run's file gets) says
-    that `fjax score forecast` has none: the file is read with the run's settings."""
-    try:
-        return read()
-    except ValueError as error:
-        if "--data." not in str(error):
-            raise
-        raise ValueError(f"{error} (the saved model reads {source} with its run's data "
-                         "settings: changing them takes a new `fjax run forecast`)") from None
-
-
 def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tuple:
     """The file as the run's own data would read it, scaled by the saved scaler: a
     `ForecastData` of one origin whose windows are those scored out of sample (every
@@ -171,7 +160,7 @@ def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tup
     d = model.config.data
     file = as_run_read(lambda: load_series(frame, d.columns, date_column=d.date_column,
                                            missing=d.missing, max_gap=d.max_gap,
-                                           source=source), source)
+                                           source=source), source, "forecast")
     check_clock(model, file, source)
     spacing = warn_spacing(file, d.max_gap, f" (the saved model reads {source} with its run's "
                  "--data.max-gap and --data.missing: changing them takes a new `fjax run "
@@ -193,7 +182,7 @@ def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tup
         warn_gap(model, numbers, source, gap)
     end = len(model.tail_dates) if continues else run_rows   # the run's rows' end in `series`
     z = as_run_read(lambda: to_inputs(series.values, d.transform, transforms, series.columns,
-                                      dates=series.dates, source=source), source)
+                                      dates=series.dates, source=source), source, "forecast")
     # the run's grid (`plan_windows`) on the file, from the first window of new targets:
     # a model trained and tested every `stride` rows is scored as its backtest was
     start = scored_start(end, window, first)

@@ -43,7 +43,8 @@ from fjax.tasks.fraud.config import SEQUENCE_KINDS, FraudDataConfig
 from fjax.tasks.fraud.dataset import with_user_columns
 from fjax.tasks.fraud.model_file import SavedModel, read_model
 from fjax.tasks.fraud.training import make_trainable, score_rows
-from fjax.tasks.frozen import MODEL_FILE, model_path, out_folder, rerun_command, sha256
+from fjax.tasks.frozen import (MODEL_FILE, as_run_read, model_path, out_folder,
+                               rerun_command, sha256)
 
 OUTPUTS = ("config.json", "score.json", "scores.csv", "report.md")
 
@@ -78,7 +79,8 @@ def saved_model(run: Path) -> SavedModel:
 def read_transactions(path: str, cfg: FraudDataConfig) -> tuple[Transactions, np.ndarray]:
     """The file's transactions read as the run read its own (`cfg`'s columns, user
     features and time zone), and which of them (in time order) had a blank label: read
-    as 0, and `check_days` refuses them where a feature reads them."""
+    as 0, and `check_days` refuses them where a feature reads them. A refusal naming a
+    --data option says the run's settings read the file (`as_run_read`)."""
     if header_lacks_cards(path, cfg.columns()):   # from_frame's decision, before loading
         raise ValueError(f"--data {path} has no card ids (data.customer_column "
                          f"{cfg.customer_column!r}) nor terminal ids: `fjax score fraud` "
@@ -91,8 +93,8 @@ def read_transactions(path: str, cfg: FraudDataConfig) -> tuple[Transactions, np
     blank = frame[label].isna().to_numpy() if label in frame.columns else None
     if blank is not None and blank.any():
         frame = frame.assign(**{label: frame[label].fillna(0)})
-    tx = from_frame(frame, cfg.columns(), f"--data {path}", cfg.features, cfg.categorical,
-                    cfg.timezone)
+    tx = as_run_read(lambda: from_frame(frame, cfg.columns(), f"--data {path}", cfg.features,
+                                        cfg.categorical, cfg.timezone), repr(path), "fraud")
     blank_ids = frame[ids].to_numpy()[blank] if blank is not None else []
     return tx, found_in(tx.transaction_id, blank_ids)
 
