@@ -284,7 +284,8 @@ def test_an_outage_in_a_newer_file_of_every_days_rows_is_warned_as_the_run_warns
     frame.drop(index=[120, 121]).to_csv(newer, index=False)
     with pytest.warns(UserWarning, match=r"run through weekends .* 1 spacing\(s\) exceed 1.5x "
                       r"the median 1 day.*the longest 3 days from 2024-04-29 to 2024-05-02.*"
-                      r"with its run.s --data.max-gap and --data.missing"):
+                      r"with its run.s --data.max-gap and --data.missing: changing them "
+                      r"takes a new `fjax run forecast`\)$"):
         scored = score(ScoreConfig(run=str(out), data=str(newer), out=str(tmp_path / "new")))
     assert json.loads((scored / "score.json").read_text())["windows"] == 38 - 2 + 1
 

@@ -79,14 +79,20 @@ def read_saved(path: Path, fmt: str, version: int, task: str) -> dict:
 
 def as_run_read(read: Callable[[], T], source: str, task: str) -> T:
     """`read()`, whose refusal naming a --data option (the fix a run's file gets) says
-    that `fjax score {task}` has none: the file is read with the run's settings."""
+    that `fjax score {task}` has none (`run_settings_note`)."""
     try:
         return read()
     except ValueError as error:
         if "--data." not in str(error):
             raise
-        raise ValueError(f"{error} (the saved model reads {source} with its run's data "
-                         f"settings: changing them takes a new `fjax run {task}`)") from None
+        raise ValueError(f"{error}{run_settings_note(source, task)}") from None
+
+
+def run_settings_note(source: str, task: str, settings: str = "data settings") -> str:
+    """What a `fjax score` message adds where it names a run's --data option, which the
+    score has none of: the saved model reads `source` with its run's `settings`."""
+    return (f" (the saved model reads {source} with its run's {settings}: changing them "
+            f"takes a new `fjax run {task}`)")
 
 
 def out_folder(out: str | None, run: Path) -> Path:

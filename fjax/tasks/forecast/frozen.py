@@ -39,7 +39,7 @@ from fjax.tasks.forecast.evaluate import in_float64, point_metrics
 from fjax.tasks.forecast.model_file import SavedForecaster, date_numbers, read_forecaster
 from fjax.tasks.forecast.report import ahead_frame, grid_point_text
 from fjax.tasks.frozen import (MODEL_FILE, as_run_read, model_path, out_folder,
-                               rerun_command, sha256)
+                               rerun_command, run_settings_note, sha256)
 
 OUTPUTS = ("config.json", "score.json", "ahead.csv", "errors.csv", "report.md")
 
@@ -162,9 +162,8 @@ def frozen_data(model: SavedForecaster, frame: pd.DataFrame, source: str) -> tup
                                            missing=d.missing, max_gap=d.max_gap,
                                            source=source), source, "forecast")
     check_clock(model, file, source)
-    spacing = warn_spacing(file, d.max_gap, f" (the saved model reads {source} with its run's "
-                 "--data.max-gap and --data.missing: changing them takes a new `fjax run "
-                 "forecast`)")
+    spacing = warn_spacing(file, d.max_gap, run_settings_note(
+        source, "forecast", "--data.max-gap and --data.missing"))
     transforms = d.used_feature_transforms
     first, window, horizon = inputs_first_row(d.transform, transforms), d.window, d.horizon
     numbers = date_numbers(file.dates, model.dated)
