@@ -1595,15 +1595,17 @@ def test_trained_with_names_the_loss_so_loss_runs_tell_apart(loss, text):
 def test_the_alert_volume_note_turns_false_positive_rates_into_alerts_a_day():
     """By hand: 7000 and 7000 legitimate scored transactions over 2 weeks of 7 days are
     1000 a day; FPR 1% flags 10 of them a day, 0.1% flags 1."""
+    from fjax.tasks.fraud.evaluation import THRESHOLD_COLUMNS
     from fjax.tasks.fraud.report import fpr_volume_note
     periods = pd.DataFrame({"test_tx": [7000, 7140], "test_frauds": [0, 140]})
-    note = fpr_volume_note(periods, test_days=7)
+    none = pd.DataFrame(columns=THRESHOLD_COLUMNS)
+    note = fpr_volume_note(periods, 7, none)
     assert "score 1000 legitimate transactions a day" in note
     assert "FPR 1% flags about 10 legitimate" in note
     assert "FPR 0.1% flags about 1 legitimate" in note
     assert "hindsight" in note
     assert "near that rate" not in note
-    big = fpr_volume_note(pd.DataFrame({"test_tx": [8_642_100], "test_frauds": [0]}), 7)
+    big = fpr_volume_note(pd.DataFrame({"test_tx": [8_642_100], "test_frauds": [0]}), 7, none)
     assert "FPR 1% flags about 12346 legitimate" in big     # 1% of 1234585.7, not 1.23e+04
 
 
@@ -1620,7 +1622,18 @@ def test_the_alert_volume_note_gives_the_rates_thresholds_set_in_advance_realise
     assert "FPR 1% flagged 0.35% to 2% of a test week's legitimate" in note
     assert "((" not in note and ") (" not in note
     assert "FPR 0.1%" not in note.split("hindsight")[1]    # no in-advance rows for it
-    assert "another rate" in fpr_volume_note(periods, 7)
+    assert "another rate" in fpr_volume_note(periods, 7, table.iloc[:0])
+
+
+def test_a_model_without_thresholds_has_the_header_of_thresholds_csv():
+    """ModelResult's thresholds default to `threshold_rows`' header without rows (it was a
+    frame without columns, which the report had to guard), read as none set in advance."""
+    from fjax.tasks.fraud.evaluation import THRESHOLD_COLUMNS
+    from fjax.tasks.fraud.report import ModelResult, advance_fpr_text
+    none = ModelResult("mlp", pd.DataFrame(), {}, {}, {}, True).thresholds
+    assert tuple(none.columns) == THRESHOLD_COLUMNS and none.empty
+    assert advance_fpr_text(none) == ("one set in advance on earlier labelled weeks flags "
+                                      "another rate")
 
 
 def test_the_rule_is_described_only_when_the_run_scores_it():

@@ -135,14 +135,13 @@ def threshold_rows(name: str, tx: Transactions, stack: SplitStack, members: pd.D
                     ("in advance", (stage, j, *chosen_on)),
                     ("hindsight", ("test", k, score, label, cfg.test_days))):
                 t = choose(*on)
-                rows.append({"model": name, "seed": seed, "period": k, "target": target,
-                             "set_on": set_on, "set_on_stage": on_stage,
-                             "set_on_period": on_period, "threshold": t,
-                             **rates_at_threshold(score, label, cfg.test_days, t)})
+                rates = rates_at_threshold(score, label, cfg.test_days, t)
+                rows.append((name, seed, k, target, set_on, on_stage, on_period, t,
+                             *(rates[m] for m in THRESHOLD_METRICS)))   # THRESHOLD_COLUMNS
     return pd.DataFrame(rows, columns=THRESHOLD_COLUMNS)   # a header where no period has one
 
 
-THRESHOLD_METRICS = ("fpr", "recall", "precision", "alerts_per_day")
+THRESHOLD_METRICS = ("fpr", "recall", "precision", "alerts_per_day")   # rates_at_threshold's
 THRESHOLD_COLUMNS = ("model", "seed", "period", "target", "set_on", "set_on_stage",
                      "set_on_period", "threshold", *THRESHOLD_METRICS)
 

@@ -20,9 +20,9 @@ from fjax.tasks.experiment import loss_text, not_distinguishable, resumed_from
 from fjax.tasks.fraud import handbook
 from fjax.tasks.fraud.config import Config
 from fjax.tasks.fraud.dataset import LEAK_AUC, SKEW_LIMIT, kept_features
-from fjax.tasks.fraud.evaluation import (LOWER_IS_BETTER, alerts_frame, budget_target,
-                                        daily_frame, paired_differences, split_common,
-                                        summarize, summarize_thresholds)
+from fjax.tasks.fraud.evaluation import (LOWER_IS_BETTER, THRESHOLD_COLUMNS, alerts_frame,
+                                        budget_target, daily_frame, paired_differences,
+                                        split_common, summarize, summarize_thresholds)
 from fjax.tasks.fraud.plots import (clipped_to_percentiles, daily_card_precision,
                                     period_curves, standardised_by_period)
 
@@ -42,7 +42,8 @@ class ModelResult:
     chosen: dict | None = None
     history: list | None = None
     test_scores: pd.DataFrame | None = None   # scores.csv.gz's rows (`scores_frame`)
-    thresholds: pd.DataFrame = field(default_factory=pd.DataFrame)  # `threshold_rows`
+    thresholds: pd.DataFrame = field(   # `threshold_rows`: its header where none is set
+        default_factory=lambda: pd.DataFrame(columns=THRESHOLD_COLUMNS))
     blown_up: str | None = None              # its training's `blown_up_note`
     optimum: pd.DataFrame = field(default_factory=pd.DataFrame)  # `optimum_rows`
 
@@ -271,7 +272,7 @@ def oracle_note(periods_df: pd.DataFrame, top_k: int, cards_recur: bool = True) 
 
 
 def fpr_volume_note(periods_df: pd.DataFrame, test_days: int,
-                    thresholds: pd.DataFrame | None = None) -> str:
+                    thresholds: pd.DataFrame) -> str:
     """Report text turning the recall@FPR columns into alert volumes: the legitimate test
     transactions a day that each false-positive rate flags (scored transactions, removed
     cards left out), that its threshold is read off the test week's own labels, and the
@@ -287,11 +288,11 @@ def fpr_volume_note(periods_df: pd.DataFrame, test_days: int,
             + " (see Thresholds set in advance).")
 
 
-def advance_fpr_text(thresholds: pd.DataFrame | None) -> str:
+def advance_fpr_text(thresholds: pd.DataFrame) -> str:
     """The realised FPR range, over models, seeds and periods, of each FPR target's
-    thresholds set in advance: a week's rate moves with its model and its transactions."""
-    rows = (thresholds[thresholds["set_on"] == "in advance"] if thresholds is not None
-            and len(thresholds) else pd.DataFrame(columns=["target", "fpr"]))
+    thresholds set in advance (`threshold_rows`, header included where it has no row): a
+    week's rate moves with its model and its transactions."""
+    rows = thresholds[thresholds["set_on"] == "in advance"]
     ranges = []
     for f in FPR_TARGETS:
         fpr = pd.to_numeric(rows.loc[rows["target"] == f"FPR {100 * f:g}%", "fpr"],
