@@ -1,5 +1,6 @@
 """What `fjax score <task>` shares between tasks: finding a finished run's saved model,
-the scores' folder, file digests, and reading a saved model's msgpack back (each task's
+the scores' folder, file digests, the note that the file is read with the run's settings
+(`fjax score` has no --data options), and reading a saved model's msgpack back (each task's
 `model.msgpack`: credit's, fraud's, forecast's), refusing another task's run, a folder that
 holds no model, a damaged file or another format's."""
 
