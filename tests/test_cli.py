@@ -586,3 +586,18 @@ def test_a_credit_encoding_given_several_values_names_the_grid_file_route(tmp_pa
     check_grid_paths("credit", config, grid, varied=ENCODING_DATA)   # the run's own check
     assert cli.main(["sweep", "credit", "--data.cost-fn", "5", "10"]) == 2
     assert "run one sweep per value" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("task, header", [
+    ("credit", "age,amount,creditability"), ("forecast", "Date,Close"),
+    ("fraud", "TRANSACTION_ID,TX_DATETIME,CUSTOMER_ID,TERMINAL_ID,TX_AMOUNT,TX_FRAUD")])
+def test_a_header_only_file_names_the_option_and_the_fix(tmp_path, capsys, task, header):
+    """A CSV of column names only was refused with "'h.csv' has no rows", naming neither
+    the option that gave it nor what to give instead."""
+    (tmp_path / "h.csv").write_text(header + "\n")
+    out = tmp_path / "run"
+    assert cli.main(["run", task, "--data.path", str(tmp_path / "h.csv"), "--out",
+                     str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"data.path {str(tmp_path / 'h.csv')!r} has no rows" in err
+    assert "at least one data row" in err and not out.exists()

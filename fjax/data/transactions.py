@@ -518,8 +518,8 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
 def load_transactions(path: str | os.PathLike, columns: dict[str, str] | None = None,
                       features: tuple[str, ...] = (),
                       categorical: tuple[str, ...] = (),
-                      timezone: str | None = None) -> Transactions:
+                      timezone: str | None = None, field: str | None = None) -> Transactions:
     """A user's CSV (optionally gzipped) or Parquet file of transactions, read by
-    `fjax.datasets.read_table`; see `from_frame`."""
-    return from_frame(read_table(path), columns, source=str(path), features=features,
+    `fjax.datasets.read_table` (`field`: the option that gave `path`); see `from_frame`."""
+    return from_frame(read_table(path, field=field), columns, source=str(path), features=features,
                       categorical=categorical, timezone=timezone)

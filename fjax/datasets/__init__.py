@@ -391,14 +391,15 @@ def dataset_path(name: str) -> Path:
     return DATA_DIR / DATASETS[name]
 
 
-def load_dataset(name_or_path: str | os.PathLike, *,
-                 date_column: str | None = None) -> pd.DataFrame:
+def load_dataset(name_or_path: str | os.PathLike, *, date_column: str | None = None,
+                 field: str | None = None) -> pd.DataFrame:
     """A DataFrame with parsed dates and typed columns.
 
     Embedded names: "sp500" (Date as datetime64, prices float64, Volume int64) and
     "german_credit" (7 int64 columns, 13 categorical ones and the `creditability`
     target, categories "good"/"bad"). Anything else is read as a CSV (optionally
-    gzipped) or Parquet file; `date_column` is then parsed as dates.
+    gzipped) or Parquet file; `date_column` is then parsed as dates, and `field` (the
+    option that gave the path, "data.path") named where the file is refused.
     """
     name = str(name_or_path)
     if name == "sp500":
@@ -410,7 +411,7 @@ def load_dataset(name_or_path: str | os.PathLike, *,
         for col in df.columns:
             df[col] = df[col].astype("int64" if col in GERMAN_NUMERIC else "category")
         return df
-    return read_table(name, date_column=date_column)
+    return read_table(name, date_column=date_column, field=field)
 
 
 @functools.cache
@@ -487,13 +488,17 @@ def table_header(path: str | os.PathLike) -> list[str]:
                     na_filter=False).iloc[0].tolist()
 
 
-def read_table(path: str | os.PathLike, *, date_column: str | None = None) -> pd.DataFrame:
-    """A user's CSV or Parquet file, with `date_column` parsed if given."""
+def read_table(path: str | os.PathLike, *, date_column: str | None = None,
+               field: str | None = None) -> pd.DataFrame:
+    """A user's CSV or Parquet file, with `date_column` parsed if given; `field` (the
+    option that gave `path`, "data.path") is named where a file without rows is refused."""
     path = Path(path)
     csv = _table_kind(path) == "csv"
     df = read_csv(path) if csv else pd.read_parquet(path)
     if df.empty:
-        raise ValueError(f"{str(path)!r} has no rows")
+        where = f"{field} {str(path)!r}" if field else repr(str(path))
+        raise ValueError(f"{where} has no rows, only its header (the column names): give a "
+                         "file with the header and at least one data row under it")
     if len(df.columns) == 1 and any(sep in str(df.columns[0]) for sep in ";\t|"):
         raise ValueError(f"{str(path)!r} has one column, {str(df.columns[0])[:60]!r}...: "
                          "its fields look separated by ';', a tab or '|'; fjax reads "

@@ -96,7 +96,7 @@ def out_of_time(frame: pd.DataFrame, column: str, share: float, source: str
 def load(config: Config) -> CreditData:
     cfg: CreditDataConfig = config.data
     protected = cfg.protected_columns
-    frame = spelled_as(load_dataset(cfg.path or "german_credit"),
+    frame = spelled_as(load_dataset(cfg.path or "german_credit", field="data.path"),
                        [cfg.target, cfg.id_column, cfg.date_column, *cfg.numeric,
                         *cfg.categorical, *cfg.drop, *protected, *config.scorecard.no_reasons,
                         cfg.age_column])
@@ -382,7 +382,7 @@ def read_applicants(path: str, schema: TableSchema, id_column: str | None, field
     where the file holds one), numbers readable as numbers. Missing values and unseen
     categories are left to the encoder, which scores them as the training applicants' mix."""
     needed = [*schema.features, *([id_column] if id_column else [])]
-    frame = spelled_as(read_table(path), [*needed, schema.target])
+    frame = spelled_as(read_table(path, field=field), [*needed, schema.target])
     missing = [c for c in schema.features if c not in frame.columns]
     id_words = (f"the id column {id_column!r} (the run's data.id_column), which names each "
                 "applicant in the scores" if id_column and id_column not in frame.columns

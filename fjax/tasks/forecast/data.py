@@ -151,7 +151,7 @@ class ForecastData:
 def read_frame(cfg: ForecastDataConfig):
     if cfg.path is None:
         return load_dataset("sp500"), "embedded S&P 500 (fjax/datasets/data/sp500.csv.gz)"
-    return read_table(cfg.path), repr(cfg.path)
+    return read_table(cfg.path, field="data.path"), repr(cfg.path)
 
 
 def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None) -> ForecastData:

@@ -326,7 +326,8 @@ def score(cfg: ScoreConfig) -> Path:
     t_start = time.perf_counter()
     run = Path(cfg.run)
     model = saved_forecaster(run)
-    data, start, file_rows = frozen_data(model, read_table(cfg.data), repr(cfg.data))
+    data, start, file_rows = frozen_data(model, read_table(cfg.data, field="--data"),
+                                         repr(cfg.data))
     end, n = data.plan.spans[0]["test"]   # the rows after the run's
     out = out_folder(cfg.out, run)   # bad input fails before anything is written
     c, d = model.config, model.config.data

@@ -117,7 +117,7 @@ def load(cfg: FraudDataConfig) -> Transactions:
     """The user's file at `cfg.path`, or the simulator's transactions."""
     if cfg.path is not None:
         return load_transactions(cfg.path, cfg.columns(), cfg.features, cfg.categorical,
-                                 cfg.timezone)
+                                 cfg.timezone, field="data.path")
     return simulate(n_customers=cfg.n_customers, n_terminals=cfg.n_terminals,
                     n_days=cfg.n_days, start_date=cfg.start_date, radius=cfg.radius,
                     seed=cfg.simulation_seed)

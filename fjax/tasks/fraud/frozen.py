@@ -88,7 +88,7 @@ def read_transactions(path: str, cfg: FraudDataConfig) -> tuple[Transactions, np
                          "a run on a file without them is scored by training it again on "
                          "the newer file (`fjax run fraud --config RUN/config.json "
                          "--data.path NEW.csv --out DIR`)")
-    frame = spelled_as(read_table(path), [*cfg.columns().values(), *cfg.features])
+    frame = spelled_as(read_table(path, field="--data"), [*cfg.columns().values(), *cfg.features])
     label, ids = cfg.label_column, cfg.transaction_id_column
     blank = frame[label].isna().to_numpy() if label in frame.columns else None
     if blank is not None and blank.any():
