@@ -176,9 +176,26 @@ def test_a_bad_value_is_named_by_its_row_in_the_file(tmp_path):
         load(config(loan_book(tmp_path, applied=newest_first, credit_amount=amount)))
     labels = load_dataset("german_credit")["creditability"].astype(str).to_numpy()[:N].copy()
     labels[190] = None
-    with pytest.raises(ValueError, match=r"'creditability' is missing in 1 row\(s\) \(first "
-                                         r"at row 190\)"):
+    with pytest.raises(ValueError, match=r"'creditability' \(data.target\) of data.path .* is "
+                                         r"blank in 1 row\(s\) \(first at row 190"):
         load(config(loan_book(tmp_path, applied=newest_first, creditability=labels)))
+
+
+def test_blank_labels_on_later_applicants_name_the_file_dates_and_fix(tmp_path, capsys):
+    """Applicants whose outcome is not known yet, at the end of the book, were refused
+    with "target column 'creditability' is missing in 40 row(s)", naming neither the file
+    (data.path) nor the dates, nor how to score such applicants."""
+    labels = load_dataset("german_credit")["creditability"].astype(str).to_numpy()[:N].copy()
+    labels[160:] = None
+    path = loan_book(tmp_path, creditability=labels)
+    out = tmp_path / "run"
+    assert cli.main(["run", "credit", "--data.path", str(path), "--data.date-column",
+                     "applied", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert (f"'creditability' (data.target) of data.path {str(path)!r} is blank in 40 row(s) "
+            "(first at row 160, dated 2023-06-10 to 2023-07-19 by data.date_column 'applied'; "
+            "40 of them among the later applicants held out") in err
+    assert "--data.score-path" in err and not out.exists()
 
 
 @pytest.mark.parametrize("bads, cv, match", [

@@ -111,6 +111,7 @@ def load(config: Config) -> CreditData:
                     if cfg.date_column else (np.zeros(len(frame), bool), {}))
     rows = np.arange(len(frame))            # applicants without an id are their file row
     # The file's row numbers kept until the checks below, which name rows by them.
+    check_known_labels(frame, cfg, later, f"data.path {cfg.path!r}" if cfg.path else source)
     held, earlier = frame[later], frame[~later]
     among, fix = "", ""
     if later.any():
@@ -156,6 +157,30 @@ def load(config: Config) -> CreditData:
                       outlying=outlying_numbers(earlier, schema),
                       missing=missing_counts(earlier, schema), age=age,
                       implausible_ages=ages, **held_out)
+
+
+def check_known_labels(frame: pd.DataFrame, cfg: CreditDataConfig, later: np.ndarray,
+                       source: str) -> None:
+    """Every applicant's label known, as every model trains and the out-of-time test
+    measures on outcomes: blank ones are refused naming the file, their dates and the
+    way to score applicants whose outcome is not known yet (binary_target named neither)."""
+    target = cfg.target
+    if target not in frame.columns or not frame[target].isna().any():
+        return   # a missing column is named by infer_schema
+    rows = np.flatnonzero(frame[target].isna().to_numpy())
+    dated = ""
+    if cfg.date_column:
+        dates = parse_dates(frame[cfg.date_column], cfg.date_column).to_numpy()[rows]
+        dated = (f", dated {pd.Timestamp(dates.min()).date()} to "
+                 f"{pd.Timestamp(dates.max()).date()} by data.date_column "
+                 f"{cfg.date_column!r}; {int(later[rows].sum())} of them among the later "
+                 "applicants held out for the out-of-time test")
+    raise ValueError(f"target column {target!r} (data.target) of {source} is blank in "
+                     f"{len(rows)} row(s) (first at row {frame.index[rows[0]]}{dated}): "
+                     "every model trains, and the out-of-time test measures, on known "
+                     "outcomes; label those rows or remove them, and score applicants whose "
+                     "outcome is not known yet with --data.score-path NEW.csv (or `fjax "
+                     "score credit` after the run)")
 
 
 def check_earlier_classes(frame: pd.DataFrame, later: np.ndarray, target: str, among: str,
