@@ -419,28 +419,41 @@ def to_json(cfg: Any) -> str:
     return json.dumps(to_dict(cfg), indent=2, sort_keys=False)
 
 
-def from_dict(cls: type[T], data: dict, _path: str = "") -> T:
-    """Build `cls` from a dict, recursively, rejecting unknown keys by their full path."""
+def from_dict(cls: type[T], data: dict, _path: str = "", _base: Any = None) -> T:
+    """Build `cls` from a dict, recursively, rejecting unknown keys by their full path. A
+    section the dict gives in part keeps the rest of its default in the enclosing config
+    (`_base`: a task's own, such as credit's 5 folds), as the flags do; choices first, each
+    resetting the fields its value does not read (`unread_reset`)."""
     if not isinstance(data, dict):
         where = _path.rstrip(".") or cls.__name__
         raise ValueError(f"config {where!r} must be an object ({{...}}) of "
                          f"{cls.__name__} fields, got {data!r}")
     hints = typing.get_type_hints(cls, include_extras=True)
     fields = {f.name for f in dataclasses.fields(cls) if f.init}
+    defaults = {f.name: f.default if f.default_factory is dataclasses.MISSING
+                else f.default_factory() for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in data.items():
         where = f"{_path}{key}"
         if key not in fields:
             raise unknown_key(where, key, _path, cls, fields)
-        kwargs[key] = _convert(hints[key], value, where)
-    return cls(**kwargs)
+        kwargs[key] = _convert(hints[key], value, where, defaults[key])
+    if _base is None:
+        return cls(**kwargs)
+    choices = {owner for owner, _ in getattr(cls, "READ_BY", {}).values()}
+    changes = {}
+    for name in choices & set(kwargs):
+        changes.update(unread_reset(_base, name, kwargs[name]))
+    return dataclasses.replace(_base, **{**changes, **kwargs})
 
 
-def _convert(tp: Any, value: Any, where: str) -> Any:
-    """Nested configs from their dicts; the field checks do the rest (lists to tuples)."""
+def _convert(tp: Any, value: Any, where: str, default: Any) -> Any:
+    """Nested configs from their dicts, over `default` where it is one; the field checks
+    do the rest (lists to tuples)."""
     tp, _ = unwrap_annotation(tp)
     if dataclasses.is_dataclass(tp) and value is not None:
-        return from_dict(tp, value, f"{where}.")
+        return from_dict(tp, value, f"{where}.",
+                         default if dataclasses.is_dataclass(default) else None)
     return value
 
 

@@ -349,3 +349,19 @@ def test_quantiles_with_a_loss_other_than_pinball_are_refused():
         LossConfig(name="mse", quantiles=(0.05, 0.95))
     LossConfig(name="pinball", quantiles=(0.05, 0.95))
     LossConfig(name="mse")
+
+
+@pytest.mark.parametrize("task, section, given, path, value", [
+    ("credit", "sweep", {"seeds": 2}, "sweep.seeds", 2),
+    ("forecast", "train", {"batch_size": 32}, "train.batch_size", 32),
+    ("forecast", "model", {"hidden": [32]}, "model.hidden", (32,)),
+    ("credit", "optim", {"schedule": "constant"}, "optim.schedule", "constant")])
+def test_a_section_given_in_part_keeps_the_tasks_other_defaults(task, section, given, path,
+                                                                value):
+    """A hand-written config.json's `"sweep": {"seeds": 2}` rebuilt the section from its
+    class defaults: credit's 5 folds became 1 (refused), and a forecast `"train"` or
+    `"model"` given in part trained 10 epochs of an MLP, not the task's 50 of an LSTM. The
+    oracle is the task's default config with the one field set as a flag sets it."""
+    from fjax.tasks import get_task
+    cls = get_task(task).Config
+    assert from_dict(cls, {section: given}) == replace_path(cls(), path, value)
