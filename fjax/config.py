@@ -425,9 +425,7 @@ def from_dict(cls: type[T], data: dict, _path: str = "", _base: Any = None) -> T
     (`_base`: a task's own, such as credit's 5 folds), as the flags do; choices first, each
     resetting the fields its value does not read (`unread_reset`)."""
     if not isinstance(data, dict):
-        where = _path.rstrip(".") or cls.__name__
-        raise ValueError(f"config {where!r} must be an object ({{...}}) of "
-                         f"{cls.__name__} fields, got {data!r}")
+        raise not_an_object(cls, _path.rstrip("."), data, _base)
     hints = typing.get_type_hints(cls, include_extras=True)
     fields = {f.name for f in dataclasses.fields(cls) if f.init}
     defaults = {f.name: f.default if f.default_factory is dataclasses.MISSING
@@ -450,11 +448,30 @@ def from_dict(cls: type[T], data: dict, _path: str = "", _base: Any = None) -> T
 def _convert(tp: Any, value: Any, where: str, default: Any) -> Any:
     """Nested configs from their dicts, over `default` where it is one; the field checks
     do the rest (lists to tuples)."""
-    tp, _ = unwrap_annotation(tp)
-    if dataclasses.is_dataclass(tp) and value is not None:
+    tp, optional = unwrap_annotation(tp)
+    if dataclasses.is_dataclass(tp) and not (value is None and optional):
         return from_dict(tp, value, f"{where}.",
                          default if dataclasses.is_dataclass(default) else None)
     return value
+
+
+def not_an_object(cls: type, where: str, value: Any, base: Any = None) -> ValueError:
+    """A config file's section `where` ("data"; "" for the whole file) that is not an
+    object of `cls`'s fields, refused in the JSON it was written in (`"data": null` was
+    told to "pass FraudDataConfig(...)"), with an example field of its default `base`."""
+    try:
+        got = json.dumps(value)
+    except (TypeError, ValueError):
+        got = repr(value)
+    if not where:
+        return ValueError(f"the config must be a JSON object ({{...}}) of {cls.__name__} "
+                          f"fields, got {got}")
+    example = next(({f.name: getattr(base, f.name, f.default)} for f in dataclasses.fields(cls)
+                    if f.init and f.default is not None and f.default is not dataclasses.MISSING
+                    and not dataclasses.is_dataclass(f.default)), {})
+    return ValueError(f'config "{where}" is {got}, not an object: give "{where}" an object of '
+                      f"its fields, such as {json.dumps(example)}, or leave \"{where}\" out "
+                      "for the defaults")
 
 
 def from_json(cls: type[T], text: str) -> T:

@@ -365,3 +365,28 @@ def test_a_section_given_in_part_keeps_the_tasks_other_defaults(task, section, g
     from fjax.tasks import get_task
     cls = get_task(task).Config
     assert from_dict(cls, {section: given}) == replace_path(cls(), path, value)
+
+
+@pytest.mark.parametrize("task", ["forecast", "credit", "fraud"])
+def test_a_config_files_section_that_is_not_an_object_is_told_in_json(task):
+    """A hand-edited config.json's `"data": null` was told to "pass FraudDataConfig(...)",
+    Python for someone editing JSON. Every section of every task's config gets the JSON
+    fix, and the object it offers is one the config accepts."""
+    import json
+
+    from fjax.tasks import get_task
+    cls = get_task(task).Config
+    sections = [f.name for f in dataclasses.fields(cls)
+                if dataclasses.is_dataclass(f.default_factory() if f.default is
+                                            dataclasses.MISSING else f.default)]
+    assert {"data", "model", "optim", "train"} <= set(sections)
+    for section in sections:
+        for value in (None, [1]):
+            with pytest.raises(ValueError) as refused:
+                from_dict(cls, {section: value})
+            message = str(refused.value)
+            assert f'give "{section}" an object of its fields, such as {{' in message
+            assert f'or leave "{section}" out for the defaults' in message
+            assert "(...)" not in message and "None" not in message
+            example = json.loads(re.search(r"such as (\{.*?\}), or", message).group(1))
+            assert example and from_dict(cls, {section: example})
