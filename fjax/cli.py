@@ -359,12 +359,18 @@ def check_one_value(cls: type, args: list[str], prog: str) -> None:
 
 def one_value_error(flag: str, path: str, values: list[str], config: Any,
                     check_paths: Callable[[Any, dict], None]) -> ValueError:
-    """Several values in `fjax sweep` for field `path`, which the flags take one of: the
-    grid.json route to sweep it, or, where the task's grid check (`check_paths`, on the
-    config the other flags give) would refuse that grid.json, its reason."""
+    """Several values in `fjax sweep` for field `path`, which the flags take one of: a
+    value the field refuses, named with its valid range (the grid.json route offered
+    that value too), else the grid.json route to sweep it, or, where the task's grid check
+    (`check_paths`, on the config the other flags give) would refuse that grid.json, its
+    reason."""
+    grid = {path: [json_value(v) for v in values]}
+    try:
+        check_grid_values(config, grid)
+    except ValueError as err:
+        return ValueError(f"{flag} {' '.join(values)}: {err}")
     given = (f"{flag} takes one value in `fjax sweep`, got {' '.join(values)} (--help "
              "lists the fields that take several)")
-    grid = {path: [json_value(v) for v in values]}
     try:
         check_paths(config, grid)
     except ValueError as err:
@@ -385,7 +391,10 @@ def without_flags(args: list[str], flags: set[str]) -> list[str]:
 
 
 def json_value(text: str) -> Any:
-    """A flag's value as grid.json would hold it: 8 a number, none a string."""
+    """A flag's value as grid.json would hold it: 8 a number, None null, True true, none
+    a string."""
+    if text in ("None", "True", "False"):   # the command line's spellings of JSON's
+        return {"None": None, "True": True, "False": False}[text]
     try:
         return json.loads(text)
     except ValueError:

@@ -128,13 +128,13 @@ def test_a_field_the_flags_do_not_sweep_is_named_with_how_to_sweep_it(tmp_path, 
 
 @pytest.mark.parametrize("task, args, path", [
     ("fraud", ["--train.restore-best", "true", "false"], "train.restore_best"),
-    ("fraud", ["--train.mode", "min", "max"], "train.mode"),
-    ("forecast", ["--train.monitor", "val_loss", "val_mae"], "train.monitor")])
+    ("fraud", ["--train.mode", "auto", "max"], "train.mode"),
+    ("forecast", ["--train.restore-best", "true", "false"], "train.restore_best")])
 def test_a_flag_no_grid_may_vary_gets_the_grid_check_reason(tmp_path, calls, capsys, task,
                                                             args, path):
     """`fjax sweep fraud --train.restore-best true false` pointed to a grid.json, which the
-    fraud run then refused (no fraud member reads it); forecast's train.monitor likewise
-    where no validation span chooses epochs. The flag's refusal now gives the reason the
+    fraud run then refused (no fraud member reads it); forecast's train.restore_best
+    likewise where no validation span chooses epochs. The flag's refusal now gives the reason the
     task's own grid check gives that grid.json, which this test runs too."""
     assert cli.main(["sweep", task, *args]) == 2
     err = capsys.readouterr().err
@@ -156,9 +156,9 @@ def test_a_flag_given_a_validation_span_gets_the_grid_file_route(calls, capsys):
     """The check reads the config the other flags give: with --data.val-fraction 0.1 a
     forecast grid may vary train.monitor, so the refusal names the grid.json route."""
     assert cli.main(["sweep", "forecast", "--data.val-fraction", "0.1", "--train.monitor",
-                     "val_loss", "val_mae"]) == 2
+                     "val_loss", "loss"]) == 2
     err = capsys.readouterr().err
-    assert '{"train.monitor": ["val_loss", "val_mae"]}' in err and "cannot be swept" not in err
+    assert '{"train.monitor": ["val_loss", "loss"]}' in err and "cannot be swept" not in err
 
 
 def test_a_sweep_takes_an_optional_list_field_as_one_value(calls):
@@ -601,3 +601,20 @@ def test_a_header_only_file_names_the_option_and_the_fix(tmp_path, capsys, task,
     err = capsys.readouterr().err
     assert f"data.path {str(tmp_path / 'h.csv')!r} has no rows" in err
     assert "at least one data row" in err and not out.exists()
+
+
+def test_a_bad_value_of_a_one_value_flag_is_refused_before_the_grid_file_route(calls,
+                                                                             capsys):
+    """`fjax sweep credit --train.epochs 2 0` suggested a grid.json holding the 0 that the
+    field refuses; the value is now refused first, naming the field and its range. The
+    grid.json suggested for good values is one the grid check accepts (None as null)."""
+    assert cli.main(["sweep", "credit", "--train.epochs", "2", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--train.epochs 2 0: CreditTrainConfig.epochs must be an integer >= 1, got 0" in err
+    assert "grid.json" not in err and calls == []
+    assert cli.main(["sweep", "credit", "--train.patience", "3", "None"]) == 2
+    err = capsys.readouterr().err
+    suggested = json.loads(re.search(r"e\.g\. (\{.*?\}), beside", err).group(1))
+    assert suggested == {"train.patience": [3, None]} and calls == []
+    from fjax.config import check_grid_values
+    check_grid_values(get_task("credit").Config(), suggested)
