@@ -140,10 +140,7 @@ def split_sweep(cls: type, parsed: Any, prefix: str = "") -> tuple[Any, dict[str
             kwargs[f.name], sub = split_sweep(hints[f.name], value, path + ".")
             grid.update(sub)
         elif takes_several(f, hints[f.name], path):
-            if not value and not f.metadata.get("hyper"):
-                raise ValueError(f"--{path.replace('_', '-')} needs a value; give one or "
-                                 "several")
-            if value:
+            if value:   # (): a hyper field without a default; no_value_given refuses a flag
                 kwargs[f.name] = value[0]
                 if len(value) > 1:
                     grid[path] = tuple(value)
@@ -278,6 +275,7 @@ def parse_sweep(cls: type, args: list[str], prog: str, saved: Any = None,
             default = with_values(default, path, tuple(values))
         else:
             structural[path] = tuple(values)
+    no_value_given(cls, args, swept)
     several = [given for given in several_given(cls, args, swept) if not is_list(cls, given[1])]
     parsed = tyro.cli(view, args=without_flags(args, {flag for flag, _, _ in several}),
                       prog=prog, default=default,
@@ -295,6 +293,24 @@ def parse_sweep(cls: type, args: list[str], prog: str, saved: Any = None,
                          + (f" ({'; '.join(lists)})" if lists else "") + "; give one several "
                          "(see --help), or use `fjax run`. " + GRID_FILE_HINT)
     return config, grid
+
+
+def no_value_given(cls: type, args: list[str], swept: list[str]) -> None:
+    """Refuse a swept field's flag given no value (`--optim.learning-rate` then another
+    flag or nothing), which read as no sweep ("nothing to sweep"): name the flag and what
+    it takes."""
+    by_flag = {flag: path for path in swept for flag in flags_of(cls, path)}
+    for flag, after in zip(args, [*args[1:], "--"]):
+        flag = flag.replace("_", "-")
+        if flag not in by_flag or not after.startswith("--"):
+            continue
+        path = by_flag[flag]
+        choices = literal_choices(unwrap_annotation(field_hint(cls, path))[0])
+        default = get_path(cls(), path)
+        fix = (f"one or several of {', '.join(choices)} after it" if choices else
+               f"one number or several after it, e.g. {flag} {default:g} {3 * default:g}"
+               if isinstance(default, float) else "one number or several after it")
+        raise ValueError(f"{flag} was given no value; give {fix}")
 
 
 def grid_file_hint(what: str, example: dict) -> str:

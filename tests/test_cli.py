@@ -241,7 +241,7 @@ def test_a_swept_choice_is_still_checked_and_run_still_takes_one(calls, capsys):
     assert cli.main(["run", "fraud", "--model.kind", "mlp", "logistic"]) == 2
     assert "--model.kind takes one value in `fjax run`" in capsys.readouterr().err
     assert cli.main(["sweep", "fraud", "--model.kind", "--optim.learning-rate", "1", "2"]) == 2
-    assert "--model.kind needs a value" in capsys.readouterr().err
+    assert "--model.kind was given no value" in capsys.readouterr().err
     assert calls == []
 
 
@@ -618,3 +618,17 @@ def test_a_bad_value_of_a_one_value_flag_is_refused_before_the_grid_file_route(c
     assert suggested == {"train.patience": [3, None]} and calls == []
     from fjax.config import check_grid_values
     check_grid_values(get_task("credit").Config(), suggested)
+
+
+@pytest.mark.parametrize("args, fix", [
+    (["--optim.learning-rate"], "one number or several after it, e.g. --optim.learning-rate "
+                                "0.003 0.009"),
+    (["--optim.learning-rate", "--seeds", "2"], "one number or several after it"),
+    (["--model", "--optim.learning-rate", "1e-3", "3e-3"], "one or several of logistic, mlp")])
+def test_a_swept_flag_given_no_value_is_named(calls, capsys, args, fix):
+    """`fjax sweep credit --optim.learning-rate` with no values said "nothing to sweep",
+    not that the flag was given none."""
+    assert cli.main(["sweep", "credit", *args]) == 2
+    err = capsys.readouterr().err
+    assert f"{args[0]} was given no value; give {fix}" in err
+    assert "nothing to sweep" not in err and calls == []
