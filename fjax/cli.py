@@ -275,7 +275,7 @@ def parse_sweep(cls: type, args: list[str], prog: str, saved: Any = None,
             default = with_values(default, path, tuple(values))
         else:
             structural[path] = tuple(values)
-    no_value_given(cls, args, swept)
+    no_value_given(cls, args, swept, saved)
     several = [given for given in several_given(cls, args, swept) if not is_list(cls, given[1])]
     parsed = tyro.cli(view, args=without_flags(args, {flag for flag, _, _ in several}),
                       prog=prog, default=default,
@@ -295,18 +295,15 @@ def parse_sweep(cls: type, args: list[str], prog: str, saved: Any = None,
     return config, grid
 
 
-def no_value_given(cls: type, args: list[str], swept: list[str]) -> None:
+def no_value_given(cls: type, args: list[str], swept: list[str], saved: Any = None) -> None:
     """Refuse a swept field's flag given no value (`--optim.learning-rate` then another
     flag or nothing), which read as no sweep ("nothing to sweep"): name the flag and what
-    it takes."""
-    by_flag = {flag: path for path in swept for flag in flags_of(cls, path)}
-    for flag, after in zip(args, [*args[1:], "--"]):
-        flag = flag.replace("_", "-")
-        if flag not in by_flag or not after.startswith("--"):
+    it takes, its example from `saved` (the `--config` run) or the task's defaults."""
+    for flag, path, values in flag_values(cls, args, swept):
+        if values:
             continue
-        path = by_flag[flag]
         choices = literal_choices(unwrap_annotation(field_hint(cls, path))[0])
-        default = get_path(cls(), path)
+        default = get_path(cls() if saved is None else saved, path)
         fix = (f"one or several of {', '.join(choices)} after it" if choices else
                f"one number or several after it, e.g. {flag} {default:g} {3 * default:g}"
                if isinstance(default, float) else "one number or several after it")
@@ -335,22 +332,28 @@ def leaf_paths(cls: type, prefix: str = "") -> list[str]:
                          if dataclasses.is_dataclass(hints[f.name]) else [prefix + f.name])]
 
 
+def flag_values(cls: type, args: list[str], paths: list[str]
+                ) -> list[tuple[str, str, list[str]]]:
+    """(flag, path, values) of each flag in `args` (given without `=`) that sets one of
+    config fields `paths`, with the values that follow it up to the next flag."""
+    by_flag = {flag: path for path in paths for flag in flags_of(cls, path)}
+    out = []
+    for i, arg in enumerate(args):
+        flag = arg.replace("_", "-")
+        if flag in by_flag:
+            values = list(itertools.takewhile(lambda a: not a.startswith("--"), args[i + 1:]))
+            out.append((flag, by_flag[flag], values))
+    return out
+
+
 def several_given(cls: type, args: list[str], swept: list[str]
                   ) -> list[tuple[str, str, list[str]]]:
     """(flag, path, values) of each flag in `args` that gives a field `fjax sweep` does not
     sweep (not in `swept`) more than one value: a list field's one value (--model.hidden
     16 32), or a number given several by mistake (--model.dropout 0.1 0.3)."""
-    by_flag = {flag: path for path in leaf_paths(cls) if path not in swept
-               for flag in flags_of(cls, path)}
-    out = []
-    for i, arg in enumerate(args):
-        flag = arg.split("=", 1)[0].replace("_", "-")
-        if "=" in arg or flag not in by_flag:
-            continue
-        values = list(itertools.takewhile(lambda a: not a.startswith("--"), args[i + 1:]))
-        if len(values) > 1:
-            out.append((flag, by_flag[flag], values))
-    return out
+    return [given for given in flag_values(cls, args, [p for p in leaf_paths(cls)
+                                                       if p not in swept])
+            if len(given[2]) > 1]
 
 
 def is_list(cls: type, path: str) -> bool:

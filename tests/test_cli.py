@@ -632,3 +632,15 @@ def test_a_swept_flag_given_no_value_is_named(calls, capsys, args, fix):
     err = capsys.readouterr().err
     assert f"{args[0]} was given no value; give {fix}" in err
     assert "nothing to sweep" not in err and calls == []
+
+
+def test_a_swept_flag_given_no_value_takes_its_example_from_the_saved_config(calls, capsys,
+                                                                             tmp_path):
+    """With `--config`, the example of a flag given no value is the saved run's value,
+    the one the sweep starts from, not the task's default (0.003)."""
+    saved = tmp_path / "config.json"
+    saved.write_text(json.dumps({"optim": {"learning_rate": 0.02}}))
+    assert cli.main(["sweep", "credit", "--config", str(saved), "--optim.learning-rate"]) == 2
+    err = capsys.readouterr().err
+    assert "--optim.learning-rate was given no value; give one number or several after it, " \
+        "e.g. --optim.learning-rate 0.02 0.06" in err and calls == []
