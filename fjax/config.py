@@ -428,14 +428,13 @@ def from_dict(cls: type[T], data: dict, _path: str = "", _base: Any = None) -> T
         raise not_an_object(cls, _path.rstrip("."), data, _base)
     hints = typing.get_type_hints(cls, include_extras=True)
     fields = {f.name for f in dataclasses.fields(cls) if f.init}
-    defaults = {f.name: f.default if f.default_factory is dataclasses.MISSING
-                else f.default_factory() for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in data.items():
         where = f"{_path}{key}"
         if key not in fields:
             raise unknown_key(where, key, _path, cls, fields)
-        kwargs[key] = _convert(hints[key], value, where, defaults[key])
+        kwargs[key] = _convert(hints[key], value, where,
+                               getattr(cls if _base is None else _base, key, None))
     if _base is None:
         return cls(**kwargs)
     choices = {owner for owner, _ in getattr(cls, "READ_BY", {}).values()}

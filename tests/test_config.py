@@ -4,8 +4,8 @@ import re
 import pytest
 
 from fjax.config import (ExperimentConfig, LossConfig, ModelConfig, OptimConfig, SweepConfig,
-                         TrainConfig, from_dict, from_json, get_path, hyperparameters,
-                         replace_path, to_dict, to_json)
+                         TrainConfig, from_dict, from_json, frozen_config, get_path,
+                         hyperparameters, replace_path, to_dict, to_json)
 
 
 def test_json_round_trip_keeps_every_field():
@@ -365,6 +365,29 @@ def test_a_section_given_in_part_keeps_the_tasks_other_defaults(task, section, g
     from fjax.tasks import get_task
     cls = get_task(task).Config
     assert from_dict(cls, {section: given}) == replace_path(cls(), path, value)
+
+
+@frozen_config
+class _Inner:
+    width: int = 1
+    depth: int = 2
+
+
+@frozen_config
+class _Middle:
+    inner: _Inner = _Inner()
+
+
+@frozen_config
+class _Outer:
+    middle: _Middle = _Middle(inner=_Inner(width=5))
+
+
+def test_a_nested_section_given_in_part_keeps_its_enclosing_sections_default():
+    """Three levels deep, a section given in part kept its class's defaults (width 1), not
+    those its enclosing section's default gives it (width 5). The oracle is written out."""
+    assert from_dict(_Outer, {"middle": {"inner": {"depth": 3}}}) == _Outer(
+        middle=_Middle(inner=_Inner(width=5, depth=3)))
 
 
 @pytest.mark.parametrize("task", ["forecast", "credit", "fraud"])
