@@ -220,20 +220,22 @@ def test_a_negative_age_is_refused_naming_its_rows_and_a_blank_one_is_not(tmp_pa
         load(quick(CreditDataConfig(path=str(path))))
 
 
+@pytest.mark.parametrize("column", [AGE, "credit_amount"])
 @pytest.mark.parametrize("bad, said", [
     ("abc", "has non-numeric text 'abc' in 1 row(s) (first at row 4)"),
     (np.inf, "has an infinite value at row 4")])
-def test_an_unreadable_age_is_named_as_the_sources_age_when_checked_alone(bad, said):
-    """check_ages named the file and the age column only where an earlier check had (the
-    later applicants' check_numeric); called alone it raised numeric_values' bare words.
-    Now its refusal names both whatever ran before, and the row by the frame's index."""
-    from fjax.tasks.credit.data import TRAINING_BLANKS, check_ages
-    frame = pd.DataFrame({AGE: pd.Series([30, 41, 25, 52, bad], dtype=object)},
-                         index=[0, 1, 2, 3, 4])
+def test_an_unreadable_training_number_is_named_as_the_files(tmp_path, column, bad, said):
+    """Text or an infinite number in a training applicant's numeric column (the age or
+    another) is refused by the column roles' read of the training rows, which named the
+    column and row but not the file; the refusal now starts with the file."""
+    frame = load_dataset("german_credit").sample(240, random_state=2).reset_index(drop=True)
+    frame[column] = frame[column].astype(object)
+    frame.loc[4, column] = bad
+    path = tmp_path / "loans.csv"
+    frame.to_csv(path, index=False)
     with pytest.raises(ValueError) as err:
-        check_ages(frame, AGE, "'loans.csv'", TRAINING_BLANKS)
-    assert str(err.value).startswith(
-        f"the ages (data.age_column) of 'loans.csv': numeric column '{AGE}' {said}")
+        load(quick(CreditDataConfig(path=str(path))))
+    assert str(err.value).startswith(f"{str(path)!r}: numeric column {column!r} {said}")
 
 
 def test_the_shipped_data_has_no_implausible_age():

@@ -7,8 +7,9 @@ from __future__ import annotations
 import dataclasses
 import re
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -120,10 +121,11 @@ def load(config: Config) -> CreditData:
         fix = "hold out fewer (--data.out-of-time), "
         check_earlier_classes(frame, later, cfg.target, among, fix)
     # Column roles from the earlier rows only: the later ones are unseen by every model.
-    schema = infer_schema(earlier, cfg.target, cfg.positive, numeric=cfg.numeric,
-                          categorical=cfg.categorical, id_column=cfg.id_column,
-                          drop=(*cfg.drop, *protected,
-                                *([cfg.date_column] if cfg.date_column else [])))
+    with described_as(source):   # its refusals (text among numbers) name no file
+        schema = infer_schema(earlier, cfg.target, cfg.positive, numeric=cfg.numeric,
+                              categorical=cfg.categorical, id_column=cfg.id_column,
+                              drop=(*cfg.drop, *protected,
+                                    *([cfg.date_column] if cfg.date_column else [])))
     check_no_reasons(config.scorecard.no_reasons, schema)
     age = scored_age(cfg, frame, schema, source)
     coded = coded_numbers(earlier, schema, cfg.numeric)
@@ -147,8 +149,6 @@ def load(config: Config) -> CreditData:
         held_out = dict(later=held, later_y=y_all[later], later_ids=later_ids, date_spans=spans,
                         later_seen_earlier=int(found_in(later_ids, ids).sum())
                         if cfg.id_column else 0)
-    # After the later rows' check_numeric, whose refusal of text in an age says it is a
-    # later applicant's (check_ages' names the file and row only).
     ages = check_ages(frame, age, source, TRAINING_BLANKS) if age else None
     new, new_ages = load_new_applicants(cfg, schema, age)
     return CreditData(frame=earlier.reset_index(drop=True), schema=schema, y=y, ids=ids,
@@ -226,14 +226,11 @@ TRAINING_BLANKS = ("each fold imputes a blank number with its training median an
 
 
 def check_ages(frame: pd.DataFrame, column: str, source: str, blanks: str) -> dict:
-    """Refuse a negative age in `column` (rows named by `frame`'s index, the file's; text
-    or an infinite one `numeric_values` refuses, named as `source`'s ages whatever ran
-    before); `blanks` says how the caller scores a blank age, the other fix. Count the
+    """Refuse a negative age in `column` (rows named by `frame`'s index, the file's; its
+    text and infinities were refused, naming the file, when the column was read as
+    numbers); `blanks` says how the caller scores a blank age, the other fix. Count the
     ages outside `PLAUSIBLE_AGES`, which may be real records: scored, but reported."""
-    try:
-        values = numeric_values(frame, column)
-    except ValueError as err:
-        raise ValueError(f"the ages (data.age_column) of {source}: {err}") from None
+    values = numeric_values(frame, column)
     bad = values < 0
     if bad.any():
         rows = np.flatnonzero(bad)
@@ -374,13 +371,21 @@ def check_no_reasons(names: tuple[str, ...], schema: TableSchema) -> None:
                          f"--scorecard.no-reasons {schema.features[0]}")
 
 
+@contextmanager
+def described_as(described: str) -> Iterator[None]:
+    """A refusal (ValueError) inside, led by `described`: the file, or the part of it, it
+    is about, which the column checks below the task (`numeric_values`) cannot name."""
+    try:
+        yield
+    except ValueError as err:
+        raise ValueError(f"{described}: {err}") from None
+
+
 def check_numeric(frame: pd.DataFrame, schema: TableSchema, described: str) -> None:
     """Applicants scored but never trained on: their numeric columns must read as numbers."""
-    for column in schema.numeric:
-        try:
+    with described_as(described):
+        for column in schema.numeric:
             numeric_values(frame, column)
-        except ValueError as err:
-            raise ValueError(f"{described}: {err}") from None
 
 
 def load_new_applicants(cfg: CreditDataConfig, schema: TableSchema, age: str | None
