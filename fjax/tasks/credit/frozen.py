@@ -31,8 +31,7 @@ from fjax.config_fields import frozen_config
 from fjax.report.files import RunDir, markdown_table
 from fjax.stability import psi, psi_chance, psi_verdict
 from fjax.tasks.credit.data import SCORED_BLANKS, check_ages, read_applicants
-from fjax.tasks.credit.labelled import (Labels, file_labels, file_rows, labelled_bands,
-                                        labelled_facts, write_bands)
+from fjax.tasks.credit.labelled import file_labels, measure_file
 from fjax.tasks.credit.model_file import SavedModel, beyond_range, read_model
 from fjax.tasks.credit.report import (implausible_age_lines, labelled_lines, range_lines,
                                       unseen_lines)
@@ -81,19 +80,15 @@ def file_ages(model: SavedModel, frame, data: str) -> dict | None:
     return check_ages(frame, column, f"--data {data!r}", SCORED_BLANKS)
 
 
-def score_facts(cfg: ScoreConfig, model: SavedModel, frame, new, raw: np.ndarray,
-                labels: Labels | None = None, ages: dict | None = None,
-                pd_: np.ndarray | None = None, bands: pd.DataFrame | None = None) -> dict:
+def score_facts(cfg: ScoreConfig, model: SavedModel, frame, new,
+                ages: dict | None = None, labelled: dict | None = None) -> dict:
     """What score.json records: where the model and applicants came from (with their
     SHA-256), the decisions, the PSI against the training applicants' scores, the
     values the run never saw, the numbers beyond its training range (`out_of_range`), the
-    implausible ages (`file_ages`) and,
-    where the file holds the run's labels (`labels`), the model (its own PDs `raw`, and the
-    deployed ones, `pd_`, the labelled rows' as `file_rows` selects them) measured on them
-    (`labelled`; `bands`, their PDs by band)."""
+    implausible ages (`file_ages`) and, where the file holds the run's labels, the model
+    measured on them (`labelled`, `measure_file`'s facts)."""
     run, scores = Path(cfg.run), new["score"].to_numpy()
-    labelled = {} if labels is None else {
-        "labelled": labelled_facts(model, raw, labels, pd_, bands)}
+    labelled = {} if labelled is None else {"labelled": labelled}
     return {"run": str(run), "model_file": str(run / MODEL_FILE),
             "model_sha256": sha256(run / MODEL_FILE),
             "model": describe(model.final.config), "data": cfg.data,
@@ -150,10 +145,8 @@ def score(cfg: ScoreConfig) -> Path:
     folder.remove(*OUTPUTS)
     folder.json("config.json", to_dict(cfg))
     folder.csv("new_scores.csv", new)
-    pd_, y = file_rows(new, labels)
-    bands = labelled_bands(pd_, y)
-    write_bands(folder, "gains.csv", bands)
-    facts = score_facts(cfg, model, frame, new, raw, labels, ages, pd_, bands)
+    labelled, bands = measure_file(folder, "gains.csv", model, new, raw, labels)
+    facts = score_facts(cfg, model, frame, new, ages, labelled)
     folder.json("score.json", {**facts, "run_config": to_dict(model.config),
                                "timings_s": {"total": time.perf_counter() - t_start}})
     folder.text("report.md", score_note(facts, new, bands))

@@ -1,9 +1,9 @@
 """A file of applicants whose outcomes are known (a holdout, a later vintage, the
 out-of-time applicants): its labels read against the run's (`file_labels`), and the model
 measured on them (`labelled_measures`, `labelled_facts`, `labelled_bands`, which
-`write_bands` writes). One code path for `fjax score credit --data`, a run's
-`--data.score-path` and its out-of-time applicants, so all report the same measures of
-labelled applicants.
+`write_bands` computes and writes; `measure_file` the whole chain for a scored file). One
+code path for `fjax score credit --data`, a run's `--data.score-path` and its out-of-time
+applicants, so all report the same measures of labelled applicants.
 """
 
 from __future__ import annotations
@@ -120,10 +120,26 @@ def labelled_bands(pd_: np.ndarray, y: np.ndarray) -> pd.DataFrame | None:
     return pd_bands(pd_, y) if len(y) else None
 
 
-def write_bands(folder: RunDir, name: str, bands: pd.DataFrame | None) -> None:
-    """`labelled_bands`' table written to the CSV `name` in `folder`; nothing without one."""
+def write_bands(folder: RunDir, name: str, pd_: np.ndarray, y: np.ndarray
+                ) -> pd.DataFrame | None:
+    """`labelled_bands(pd_, y)`, written to the CSV `name` in `folder` (nothing without
+    one) and returned."""
+    bands = labelled_bands(pd_, y)
     if bands is not None:
         folder.csv(name, bands)
+    return bands
+
+
+def measure_file(folder: RunDir, name: str, model: SavedModel, new: pd.DataFrame,
+                 raw: np.ndarray, labels: Labels | None
+                 ) -> tuple[dict | None, pd.DataFrame | None]:
+    """A scored file (`new`, the model's own PDs `raw`) measured on its `labels`: its
+    labelled rows (`file_rows`) by band (`write_bands`, to the CSV `name` in `folder`) and
+    `labelled_facts` (None where the file holds no label column), with the bands."""
+    pd_, y = file_rows(new, labels)
+    bands = write_bands(folder, name, pd_, y)
+    facts = None if labels is None else labelled_facts(model, raw, labels, pd_, bands)
+    return facts, bands
 
 
 def labelled_facts(model: SavedModel, raw: np.ndarray, labels: Labels, pd_: np.ndarray,

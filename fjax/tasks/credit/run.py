@@ -31,8 +31,7 @@ from fjax.tasks.credit.data import (CreditData, code_words, load, missing_words,
 from fjax.tasks.credit.fairness import FOUR_FIFTHS, PROXY_AUC, fair_lending, proxy_screen
 from fjax.tasks.credit.final import (FinalModel, optimum_gap, points_table, refit,
                                      refit_config, reversed_woe)
-from fjax.tasks.credit.labelled import (file_labels, file_rows, labelled_bands,
-                                        labelled_facts, labelled_measures, pooled,
+from fjax.tasks.credit.labelled import (file_labels, labelled_measures, measure_file, pooled,
                                         write_bands)
 from fjax.tasks.credit.members import METRICS
 from fjax.tasks.credit.model_file import (SavedModel, beyond_range, model_bytes,
@@ -394,11 +393,9 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         new, new_raw = score_new(config, data.new, final, oof.calibrator, oof.threshold,
                                  scale)
         run_dir.csv("new_scores.csv", new)
-        new_pd, new_y = file_rows(new, new_labels)
-        new_bands = labelled_bands(new_pd, new_y)
-        write_bands(run_dir, "new_gains.csv", new_bands)
-        if new_labels is not None:   # as `fjax score credit` measures a labelled file
-            new_labelled = labelled_facts(saved, new_raw, new_labels, new_pd, new_bands)
+        # as `fjax score credit` measures a labelled file
+        new_labelled, new_bands = measure_file(run_dir, "new_gains.csv", saved, new, new_raw,
+                                               new_labels)
         stability["psi_new_applicants"] = psi(train_scores, new["score"].to_numpy())
         stability["psi_new_applicants_chance_95"] = psi_chance(train_scores, len(new))
         stability["new_applicants_unseen_values"] = final.encoder.unseen(data.new)
@@ -413,8 +410,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         later.insert(1, config.data.target, data.later[config.data.target].astype(str).to_numpy())
         later.insert(2, config.data.date_column, data.later[config.data.date_column].to_numpy())
         run_dir.csv("out_of_time_scores.csv", later)
-        later_bands = labelled_bands(later["pd"].to_numpy(), data.later_y)
-        write_bands(run_dir, "out_of_time_gains.csv", later_bands)
+        later_bands = write_bands(run_dir, "out_of_time_gains.csv", later["pd"].to_numpy(),
+                                  data.later_y)
     groups = {name: frame for name, frame in (("later", data.later), ("new", data.new))
               if frame is not None}
     chars = characteristics(data.frame, data.schema, data.y, best.data.woe_bins, oof.fold,
