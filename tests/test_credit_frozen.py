@@ -16,7 +16,7 @@ from fjax.datasets import load_dataset
 from fjax.stability import psi
 from fjax.tasks.credit import Config, CreditDataConfig, ScorecardConfig, run
 from fjax.tasks.credit.frozen import ScoreConfig, score
-from fjax.tasks.frozen import MODEL_FILE, out_folder
+from fjax.tasks.frozen import MODEL_FILE, out_folder, run_settings_note
 
 from test_credit import hand_scored
 
@@ -148,7 +148,17 @@ def test_a_bad_file_or_a_run_without_a_model_is_refused_before_writing(
     text.loc[3, "duration_in_month"] = "abc"
     text.to_csv(tmp_path / "text.csv", index=False)
     with pytest.raises(ValueError, match=r"--data .*text.csv.*'duration_in_month' has "
-                                         r"non-numeric text 'abc'"):
+                                         r"non-numeric text 'abc'") as err:
+        score(ScoreConfig(run=str(logistic_sweep), data=str(tmp_path / "text.csv"),
+                          out=str(out)))
+    # Its fix names a training setting, which the score cannot change: the note says so.
+    assert str(err.value).endswith(
+        "or list 'duration_in_month' in data.categorical"
+        + run_settings_note(repr(str(tmp_path / "text.csv")), "credit"))
+    text.loc[3, "duration_in_month"] = np.inf      # a refusal naming no setting: no note
+    text.to_csv(tmp_path / "text.csv", index=False)
+    with pytest.raises(ValueError, match=r"infinite value at row 3; replace it with a finite "
+                                         r"number or leave it empty \(missing\)$"):
         score(ScoreConfig(run=str(logistic_sweep), data=str(tmp_path / "text.csv"),
                           out=str(out)))
     older = tmp_path / "older"

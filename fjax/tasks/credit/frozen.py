@@ -4,10 +4,12 @@
 The scores are those the run itself gives the same applicants (`--data.score-path`'s
 new_scores.csv): the same encoder, parameters, reference applicant, calibrator,
 threshold and scale, read back exactly. The file is checked as `--data.score-path` is
-(every feature column, numbers readable as numbers); missing values and categories the
-run never saw are scored as the training applicants' mix, as in the run, and counted, as
-are numbers beyond the range the model was fitted on (`out_of_range`), which it scores by
-extrapolating (standardised inputs) or in the end bin (WOE).
+(every feature column, numbers readable as numbers; a refusal whose fix is one of the
+run's data settings says the run's settings read the file: `as_run_read`); missing values
+and categories the run never saw are scored as the training applicants' mix, as in the
+run, and counted, as are numbers beyond the range the model was fitted on
+(`out_of_range`), which it scores by extrapolating (standardised inputs) or in the end
+bin (WOE).
 Where the file also holds the run's label column (a holdout, or a later vintage whose
 outcomes are known), the model is measured on those labels as the run measures its
 out-of-time applicants (`labelled_measures`), with the bad count and log-loss beside them,
@@ -38,7 +40,8 @@ from fjax.tasks.credit.report import (implausible_age_lines, labelled_lines, ran
 from fjax.tasks.credit.run import describe
 from fjax.tasks.credit.scoring import score_new
 from fjax.tasks.experiment import setup_lines, warned_setup_changes
-from fjax.tasks.frozen import MODEL_FILE, model_path, out_folder, rerun_command, sha256
+from fjax.tasks.frozen import (MODEL_FILE, as_run_read, model_path, out_folder,
+                               rerun_command, sha256)
 
 OUTPUTS = ("config.json", "score.json", "new_scores.csv", "gains.csv", "report.md")
 
@@ -133,8 +136,10 @@ def score(cfg: ScoreConfig) -> Path:
     t_start = time.perf_counter()
     run = Path(cfg.run)
     model = saved_model(run)
-    frame = read_applicants(cfg.data, model.final.encoder.schema, model.config.data.id_column,
-                            "--data")
+    # A number column's text: "... or list it in data.categorical", a training setting.
+    frame = as_run_read(lambda: read_applicants(cfg.data, model.final.encoder.schema,
+                                                model.config.data.id_column, "--data"),
+                        repr(cfg.data), "credit", ("--data.", "data.categorical"))
     labels = file_labels(f"--data {cfg.data!r}", model.final.encoder.schema,
                          model.good_label, frame)
     ages = file_ages(model, frame, cfg.data)
