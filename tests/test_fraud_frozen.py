@@ -17,7 +17,7 @@ from fjax.data.fraud_simulator import simulate
 from fjax.datasets import read_csv
 from fjax.tasks.fraud.frozen import ScoreConfig, score
 from fjax.tasks.fraud.model_file import read_model
-from fjax.tasks.frozen import MODEL_FILE
+from fjax.tasks.frozen import MODEL_FILE, as_run_read, run_settings_note
 
 TINY = ["--data.train-start", "None", "--data.top-k", "20", "--train.epochs", "2",
         "--train.batch-size", "256", "--cv", "2"]
@@ -371,3 +371,25 @@ def test_the_saved_models_operating_point_is_one_lookup():
     none = SavedModel(config=config, model_config=config, period=0, seed=0, names=(),
                       scaler=None, encoder=None, params={}, train_scores=np.zeros(0))
     assert none.point() == ("7 alerts a day", None) and none.threshold is None
+
+
+def test_every_score_reader_refusal_naming_a_data_setting_says_the_run_sets_it():
+    """A reader's refusal whose fix is a run's data setting, as a flag (--data.*) or as a
+    field (numeric_values' "or list it in data.categorical", which fraud's user feature
+    columns reach as credit's do) gets the note that `fjax score` cannot change it; any
+    other refusal passes unchanged."""
+    def refusing(message):
+        def read():
+            raise ValueError(message)
+        return read
+
+    for named in ("name yours with e.g. `--data.amount-column MY_AMOUNT`",
+                  "mark them missing, or list 'x' in data.categorical"):
+        with pytest.raises(ValueError) as refused:
+            as_run_read(refusing(named), "'tx.csv'", "fraud")
+        assert str(refused.value) == named + run_settings_note("'tx.csv'", "fraud")
+        assert str(refused.value).endswith("takes a new `fjax run fraud`)")
+    with pytest.raises(ValueError) as refused:
+        as_run_read(refusing("scores must be finite"), "'tx.csv'", "fraud")
+    assert str(refused.value) == "scores must be finite"
+    assert as_run_read(lambda: 3, "'tx.csv'", "fraud") == 3

@@ -78,14 +78,14 @@ def read_saved(path: Path, fmt: str, version: int, task: str) -> dict:
     return saved
 
 
-def as_run_read(read: Callable[[], T], source: str, task: str,
-                fixes: tuple[str, ...] = ("--data.",)) -> T:
-    """`read()`, whose refusal naming a --data option (the fix a run's file gets; `fixes`,
-    the words that name one) says that `fjax score {task}` has none (`run_settings_note`)."""
+def as_run_read(read: Callable[[], T], source: str, task: str) -> T:
+    """`read()`, whose refusal naming a data setting (`--data.amount-column`,
+    `data.categorical`: the fix a run's file gets) says that `fjax score {task}` has none
+    (`run_settings_note`)."""
     try:
         return read()
     except ValueError as error:
-        if not any(fix in str(error) for fix in fixes):
+        if "data." not in str(error):
             raise
         raise ValueError(f"{error}{run_settings_note(source, task)}") from None
 

@@ -136,10 +136,9 @@ def score(cfg: ScoreConfig) -> Path:
     t_start = time.perf_counter()
     run = Path(cfg.run)
     model = saved_model(run)
-    # A number column's text: "... or list it in data.categorical", a training setting.
     frame = as_run_read(lambda: read_applicants(cfg.data, model.final.encoder.schema,
                                                 model.config.data.id_column, "--data"),
-                        repr(cfg.data), "credit", ("--data.", "data.categorical"))
+                        repr(cfg.data), "credit")
     labels = file_labels(f"--data {cfg.data!r}", model.final.encoder.schema,
                          model.good_label, frame)
     ages = file_ages(model, frame, cfg.data)
