@@ -313,7 +313,7 @@ def test_daily_dates_written_with_their_offsets_split_on_their_written_dates():
     from fjax.tasks.credit.data import out_of_time
     days = pd.date_range("2025-03-27", periods=8, freq="D", tz="Europe/London")
     frame = pd.DataFrame({"applied": [d.isoformat() for d in days]})
-    later, spans = out_of_time(frame, "applied", 0.5, "t")
+    later, spans, _ = out_of_time(frame, "applied", 0.5, "t")
     dates = [d.date() for d in days]
     cut = sorted(dates)[3]                                        # the 4th of 8: half held out
     assert later.tolist() == [d > cut for d in dates]
@@ -353,3 +353,22 @@ def test_the_later_applicants_pds_are_tested_by_band(tmp_path, gains_by_hand):
     assert ("Hosmer-Lemeshow: no p-value and no verdict on calibration, too few applicants: "
             + hl["too_few"]) in section
     assert "calibration is not rejected" not in section
+
+
+def test_blank_labels_in_a_file_of_several_offsets_read_its_dates_once(tmp_path):
+    """The blank-label check parsed the date column again, under another name ('applied',
+    not the file's column), so a file whose dates carry several UTC offsets was warned
+    twice, the second time without the file. It now takes the out-of-time split's dates:
+    one warning, naming the file, and the blank rows dated as that split read them."""
+    labels = load_dataset("german_credit")["creditability"].astype(str).to_numpy()[:N].copy()
+    labels[160:] = None
+    days = pd.date_range("2023-01-01 12:00", periods=N, freq="D")
+    applied = [f"{d:%Y-%m-%d %H:%M}{'+00:00' if i < 100 else '+01:00'}"
+               for i, d in enumerate(days)]
+    path = loan_book(tmp_path, applied=applied, creditability=labels)
+    with pytest.warns(UserWarning) as warned, \
+            pytest.raises(ValueError, match=r"blank in 40 row\(s\) \(first at row 160, dated "
+                                            r"2023-06-10 to 2023-07-19 by data.date_column"):
+        load(config(path))
+    offsets = [str(w.message) for w in warned if "offset" in str(w.message)]
+    assert len(offsets) == 1 and str(path) in offsets[0]

@@ -68,10 +68,11 @@ class FoldDesign:
 
 
 def out_of_time(frame: pd.DataFrame, column: str, share: float, source: str
-                ) -> tuple[np.ndarray, dict]:
+                ) -> tuple[np.ndarray, dict, np.ndarray]:
     """(bool[n]: the latest `share` of rows by the dates of `column`, whole dates only,
     so every held-out row comes after the last earlier one; the first and last date of
-    the "earlier" and "later" rows)."""
+    the "earlier" and "later" rows; datetime64[n]: each row's date, parsed once here for
+    every later check)."""
     if column not in frame.columns:
         raise ValueError(f"{source} has no column {column!r} (data.date_column)"
                          f"{did_you_mean([column], frame.columns)}; its columns are "
@@ -91,7 +92,7 @@ def out_of_time(frame: pd.DataFrame, column: str, share: float, source: str
                          "cannot separate; use a larger --data.out-of-time")
     spans = {name: [str(pd.Timestamp(d).date()) for d in (dates[rows].min(), dates[rows].max())]
              for name, rows in (("earlier", ~later), ("later", later))}
-    return later, spans
+    return later, spans, dates
 
 
 def load(config: Config) -> CreditData:
@@ -108,11 +109,12 @@ def load(config: Config) -> CreditData:
         raise ValueError(f"{source} has {len(frame)} row(s); {k}-fold cross-validation "
                          f"needs at least one applicant of each class per fold ({2 * k} rows); "
                          "add data or lower --cv")
-    later, spans = (out_of_time(frame, cfg.date_column, cfg.out_of_time, source)
-                    if cfg.date_column else (np.zeros(len(frame), bool), {}))
+    later, spans, dates = (out_of_time(frame, cfg.date_column, cfg.out_of_time, source)
+                           if cfg.date_column else (np.zeros(len(frame), bool), {}, None))
     rows = np.arange(len(frame))            # applicants without an id are their file row
     # The file's row numbers kept until the checks below, which name rows by them.
-    check_known_labels(frame, cfg, later, f"data.path {cfg.path!r}" if cfg.path else source)
+    check_known_labels(frame, cfg, later, dates,
+                       f"data.path {cfg.path!r}" if cfg.path else source)
     held, earlier = frame[later], frame[~later]
     among, fix = "", ""
     if later.any():
@@ -160,19 +162,20 @@ def load(config: Config) -> CreditData:
 
 
 def check_known_labels(frame: pd.DataFrame, cfg: CreditDataConfig, later: np.ndarray,
-                       source: str) -> None:
+                       dates: np.ndarray | None, source: str) -> None:
     """Every applicant's label known, as every model trains and the out-of-time test
-    measures on outcomes: blank ones are refused naming the file, their dates and the
-    way to score applicants whose outcome is not known yet (binary_target named neither)."""
+    measures on outcomes: blank ones are refused naming the file, their dates (`dates`,
+    `out_of_time`'s; None without data.date_column) and the way to score applicants whose
+    outcome is not known yet (binary_target named neither)."""
     target = cfg.target
     if target not in frame.columns or not frame[target].isna().any():
         return   # a missing column is named by infer_schema
     rows = np.flatnonzero(frame[target].isna().to_numpy())
     dated = ""
-    if cfg.date_column:
-        dates = parse_dates(frame[cfg.date_column], cfg.date_column).to_numpy()[rows]
-        dated = (f", dated {pd.Timestamp(dates.min()).date()} to "
-                 f"{pd.Timestamp(dates.max()).date()} by data.date_column "
+    if dates is not None:
+        blank = dates[rows]
+        dated = (f", dated {pd.Timestamp(blank.min()).date()} to "
+                 f"{pd.Timestamp(blank.max()).date()} by data.date_column "
                  f"{cfg.date_column!r}; {int(later[rows].sum())} of them among the later "
                  "applicants held out for the out-of-time test")
     raise ValueError(f"target column {target!r} (data.target) of {source} is blank in "
