@@ -38,14 +38,17 @@ SHIFT_CSI = 0.1
 
 def column_values(frame: pd.DataFrame, schema: TableSchema, column: str) -> np.ndarray:
     """A feature's values as its WOE bins read them: f64[n] (NaN where missing) for a
-    numeric column, object[n] of strings for a categorical one."""
+    numeric column, object[n] of strings for a categorical one (`category_values` writes
+    number codes as text). The one place that decides a column's kind: the dtype carries
+    it, so `_fit` bins float values as numbers and any others as categories."""
     return (numeric_values(frame, column) if column in schema.numeric
             else category_values(frame, column))
 
 
 def _fit(values: np.ndarray, y: np.ndarray, bins: int,
          monotone: bool = False) -> NumericWoe | CategoricalWoe:
-    """The WOE bins of one column's `values` (`column_values`: numeric where float)."""
+    """The WOE bins of one column's `values`, of the kind `column_values` gave them:
+    numeric where float (its f64 of a numeric column), else categorical (its strings)."""
     if values.dtype.kind == "f":
         return fit_numeric_woe(values, y, bins, monotone=monotone)
     return fit_categorical_woe(values, y)
