@@ -23,8 +23,8 @@ from typing import Annotated, Any, Literal, TypeVar, get_args
 import tyro
 
 from fjax.config_fields import (check_integer, check_positive, check_read,
-                                check_read_by_class, config_error, frozen_config, hyper,
-                                unread_reset, unwrap_annotation)
+                                check_read_by_class, config_error, describe, frozen_config,
+                                hyper, unread_reset, unwrap_annotation)
 
 T = TypeVar("T")
 
@@ -445,13 +445,29 @@ def from_dict(cls: type[T], data: dict, _path: str = "", _base: Any = None) -> T
 
 
 def _convert(tp: Any, value: Any, where: str, default: Any) -> Any:
-    """Nested configs from their dicts, over `default` where it is one; the field checks
-    do the rest (lists to tuples)."""
-    tp, optional = unwrap_annotation(tp)
-    if dataclasses.is_dataclass(tp) and not (value is None and optional):
-        return from_dict(tp, value, f"{where}.",
+    """Nested configs from their dicts, over `default` where it is one; a null where the
+    field takes no None is refused in JSON (`null_value`); the field checks do the rest
+    (lists to tuples)."""
+    bare, optional = unwrap_annotation(tp)
+    if dataclasses.is_dataclass(bare) and not (value is None and optional):
+        return from_dict(bare, value, f"{where}.",
                          default if dataclasses.is_dataclass(default) else None)
+    if value is None and not optional:
+        raise null_value(tp, where, default)
     return value
+
+
+def null_value(tp: Any, where: str, default: Any) -> ValueError:
+    """A config file's field `where` ("train.epochs") set to null, which its annotation
+    `tp` does not take, refused in the JSON it was written in (it was told "got None; pass
+    an integer"), with its `default` (the task's) as the example."""
+    takes = (describe(tp).replace("a tuple of", "a list of")
+             .replace("True or False", "true or false"))
+    key = where.rsplit(".", 1)[-1]
+    example = ("" if default is None or default is dataclasses.MISSING
+               else f", such as {json.dumps(default)}")
+    return ValueError(f'config "{where}" is null, but it takes {takes}{example}: give one, '
+                      f'or leave "{key}" out for its default')
 
 
 def not_an_object(cls: type, where: str, value: Any, base: Any = None) -> ValueError:

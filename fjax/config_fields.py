@@ -75,7 +75,7 @@ def check_field_types(cfg: Any) -> None:
         try:
             plain = _plain(tp, value)
         except TypeError:
-            raise config_error(cfg, f.name, f"must be {_describe(tp)}, got {value!r}",
+            raise config_error(cfg, f.name, f"must be {describe(tp)}, got {value!r}",
                                _type_fix(tp, value, f.default)) from None
         if plain is not value:
             object.__setattr__(cfg, f.name, plain)
@@ -143,12 +143,13 @@ def narrowed(cls: type[T], value: Any) -> T:
     return cls(**{f.name: getattr(value, f.name) for f in dataclasses.fields(value) if f.init})
 
 
-def _describe(tp: Any) -> str:
+def describe(tp: Any) -> str:
+    """Annotation `tp` in a refusal's words: "an integer", "a tuple of strings or None"."""
     tp, optional = unwrap_annotation(tp)
     names = {bool: "True or False", int: "an integer", float: "a finite number",
              str: "a string"}
     if get_origin(tp) is tuple:
-        text = f"a tuple of {_describe(get_args(tp)[0]).split(' ', 1)[1]}s"
+        text = f"a tuple of {describe(get_args(tp)[0]).split(' ', 1)[1]}s"
     elif dataclasses.is_dataclass(tp):
         text = f"a {tp.__name__}"
     elif get_origin(tp) is Literal:
@@ -175,7 +176,7 @@ def _type_fix(tp: Any, value: Any, default: Any = None) -> str:
                                      if dataclasses.is_dataclass(c))
     if isinstance(value, str):
         return "pass the value itself, not a string"
-    return f"pass {_describe(tp)}"
+    return f"pass {describe(tp)}"
 
 
 def check_choice(cfg: object, name: str, choices: Sequence[str]) -> None:

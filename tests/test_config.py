@@ -413,3 +413,37 @@ def test_a_config_files_section_that_is_not_an_object_is_told_in_json(task):
             assert "(...)" not in message and "None" not in message
             example = json.loads(re.search(r"such as (\{.*?\}), or", message).group(1))
             assert example and from_dict(cls, {section: example})
+
+
+@pytest.mark.parametrize("task", ["forecast", "credit", "fraud"])
+def test_a_config_files_field_set_to_null_is_told_in_json(task):
+    """A hand-edited config.json's `"epochs": null` was told "got None; pass an integer",
+    Python for someone editing JSON. Every field of every task's config, top level and in
+    its sections, either takes null or is refused in JSON: null, the field's path, and an
+    example (the task's default) that the config accepts."""
+    import json
+
+    from fjax.tasks import get_task
+    cls = get_task(task).Config
+    base, refused = cls(), []
+    for f in dataclasses.fields(cls):
+        section = getattr(base, f.name)
+        names = ([(f.name, g.name) for g in dataclasses.fields(section)]
+                 if dataclasses.is_dataclass(section) else [(f.name,)])
+        for path in names:
+            given = {path[0]: None} if len(path) == 1 else {path[0]: {path[1]: None}}
+            try:
+                from_dict(cls, given)
+                continue
+            except ValueError as error:
+                message = str(error)
+            refused.append(path)
+            assert message.startswith(f'config "{".".join(path)}" is null, but it takes '), \
+                message
+            assert "None" not in message and "tuple" not in message and "True" not in message
+            assert f'or leave "{path[-1]}" out for its default' in message
+            example = json.loads(re.search(r"such as (.*?): give", message).group(1))
+            kept = {path[0]: example} if len(path) == 1 else {path[0]: {path[1]: example}}
+            where = ".".join(path)
+            assert get_path(from_dict(cls, kept), where) == get_path(base, where)
+    assert ("seed",) in refused and ("train", "epochs") in refused
