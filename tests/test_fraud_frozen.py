@@ -389,7 +389,12 @@ def test_every_score_reader_refusal_naming_a_data_setting_says_the_run_sets_it()
             as_run_read(refusing(named), "'tx.csv'", "fraud")
         assert str(refused.value) == named + run_settings_note("'tx.csv'", "fraud")
         assert str(refused.value).endswith("takes a new `fjax run fraud`)")
-    with pytest.raises(ValueError) as refused:
-        as_run_read(refusing("scores must be finite"), "'tx.csv'", "fraud")
-    assert str(refused.value) == "scores must be finite"
+    # a file's name is no setting: its refusal's fix is in the file (a missing column)
+    for plain, source in (("scores must be finite", "'tx.csv'"),
+                          ("--data 'data.csv' lacks the column(s) ['age']", "'data.csv'"),
+                          ("--data '/home/me/new_data.csv' lacks 'age'", "'other.csv'"),
+                          ("--data 'data.csv' lacks 'age'", "'other.csv'")):
+        with pytest.raises(ValueError) as refused:
+            as_run_read(refusing(plain), source, "fraud")
+        assert str(refused.value) == plain
     assert as_run_read(lambda: 3, "'tx.csv'", "fraud") == 3

@@ -7,6 +7,7 @@ holds no model, a damaged file or another format's."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -78,14 +79,19 @@ def read_saved(path: Path, fmt: str, version: int, task: str) -> dict:
     return saved
 
 
+# a data setting named in a message (--data.amount-column, data.categorical), not a file
+# name such as 'new_data.csv' or data.csv
+DATA_SETTING = re.compile(r"(?<![\w/.'\"-])(?:--)?data\.[a-z]")
+
+
 def as_run_read(read: Callable[[], T], source: str, task: str) -> T:
-    """`read()`, whose refusal naming a data setting (`--data.amount-column`,
-    `data.categorical`: the fix a run's file gets) says that `fjax score {task}` has none
-    (`run_settings_note`)."""
+    """`read()`, whose refusal naming a data setting (`DATA_SETTING`: the fix a run's file
+    gets) says that `fjax score {task}` has none (`run_settings_note`); `source`, the file
+    as the messages quote it, is not read as one."""
     try:
         return read()
     except ValueError as error:
-        if "data." not in str(error):
+        if not DATA_SETTING.search(str(error).replace(source, "")):
             raise
         raise ValueError(f"{error}{run_settings_note(source, task)}") from None
 
