@@ -464,8 +464,7 @@ def null_value(tp: Any, where: str, default: Any) -> ValueError:
     takes = (describe(tp).replace("a tuple of", "a list of")
              .replace("True or False", "true or false"))
     key = where.rsplit(".", 1)[-1]
-    example = ("" if default is None or default is dataclasses.MISSING
-               else f", such as {json.dumps(default)}")
+    example = "" if default is None else f", such as {json.dumps(default)}"
     return ValueError(f'config "{where}" is null, but it takes {takes}{example}: give one, '
                       f'or leave "{key}" out for its default')
 
