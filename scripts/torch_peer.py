@@ -25,10 +25,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path.cwd()))   # ../shared/peers: torch_lstm and common
 
-import common  # noqa: E402
-import torch  # noqa: E402
-import torch_lstm  # noqa: E402
-from torch import nn  # noqa: E402
+try:
+    import torch
+    from torch import nn
+except ModuleNotFoundError:
+    sys.exit(f"torch_peer.py: PyTorch is not installed for {sys.executable}; run this script "
+             "with the peers' python (../shared/peers/setup.sh), as bench_peers.run_peer does")
+try:
+    import common
+    import torch_lstm
+except ModuleNotFoundError as missing:
+    sys.exit(f"torch_peer.py: no {missing.name}.py in {Path.cwd()}; run this script from "
+             "../shared/peers, as bench_peers.run_peer does")
 
 
 class StockGRU(torch_lstm.StockLSTM):

@@ -2,6 +2,7 @@
 exit status 2, no traceback."""
 
 import runpy
+import subprocess
 import sys
 from pathlib import Path
 
@@ -34,3 +35,14 @@ def test_a_flag_for_a_swept_field_fixes_it_in_the_credit_script():
         {"optim.weight_decay"}
     assert set(grid_for(["--optim.weight_decay=0.003", "--model.kind", "logistic"])) == \
         {"optim.learning_rate"}
+
+
+def test_torch_peer_without_torch_or_the_peers_says_so_in_one_line(tmp_path):
+    """torch_peer.py run with a python lacking PyTorch (or outside ../shared/peers) named
+    what was missing in a traceback; it says so in one line and fails."""
+    script = SCRIPTS.parent / "scripts" / "torch_peer.py"
+    proc = subprocess.run([sys.executable, str(script), "--help"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().startswith("torch_peer.py: ")
+    assert ("PyTorch is not installed" in proc.stderr) or "no common.py" in proc.stderr
