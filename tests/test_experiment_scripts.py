@@ -46,3 +46,15 @@ def test_torch_peer_without_torch_or_the_peers_says_so_in_one_line(tmp_path):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().startswith("torch_peer.py: ")
     assert ("PyTorch is not installed" in proc.stderr) or "no common.py" in proc.stderr
+
+
+def test_the_scan_variant_of_the_reference_model_compiles_its_own_program(monkeypatch):
+    """bench_core's "fjax-scan" variant built a loss equal to the kernel variant's, so `fit`
+    reused the kernel's compiled program (compile 0 s, the same final loss): the lax.scan
+    rows of `reference_lstm` timed the C++ kernel."""
+    monkeypatch.syspath_prepend(str(SCRIPTS.parent / "scripts"))
+    import bench_core
+    kernel, scan = (bench_core.reference_problem(1, variant)[2] for variant in
+                    ("fjax", "fjax-scan"))
+    assert kernel == bench_core.reference_problem(1, "fjax")[2]
+    assert scan != kernel
