@@ -82,5 +82,11 @@ def main(argv=None) -> int:
     return 0
 
 
+def main_of(sections: dict) -> int:
+    """A bench_<area>.py run as a script (it printed nothing): bench.py over its sections,
+    with bench.py's flags."""
+    return main(["--only", ",".join(sections), *sys.argv[1:]])
+
+
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -72,3 +72,8 @@ def credit_search(quick: bool) -> list[dict]:
 
 
 SECTIONS = {"credit_search": credit_search}
+
+
+if __name__ == "__main__":
+    from bench import main_of
+    raise SystemExit(main_of(SECTIONS))

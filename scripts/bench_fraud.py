@@ -88,3 +88,8 @@ def fraud_simulator(quick: bool) -> list[dict]:
 
 
 SECTIONS = {"fraud_scoring": fraud_scoring, "fraud_simulator": fraud_simulator}
+
+
+if __name__ == "__main__":
+    from bench import main_of
+    raise SystemExit(main_of(SECTIONS))

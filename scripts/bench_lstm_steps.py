@@ -110,3 +110,8 @@ def lstm_steps(quick: bool) -> list[dict]:
 
 
 SECTIONS = {"lstm_steps": lstm_steps}
+
+
+if __name__ == "__main__":
+    from bench import main_of
+    raise SystemExit(main_of(SECTIONS))

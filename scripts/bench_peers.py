@@ -88,3 +88,8 @@ def peer_rows(quick: bool) -> list[dict]:
 
 
 SECTIONS = {"peers": peer_rows}
+
+
+if __name__ == "__main__":
+    from bench import main_of
+    raise SystemExit(main_of(SECTIONS))

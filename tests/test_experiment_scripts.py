@@ -58,3 +58,13 @@ def test_the_scan_variant_of_the_reference_model_compiles_its_own_program(monkey
                     ("fjax", "fjax-scan"))
     assert kernel == bench_core.reference_problem(1, "fjax")[2]
     assert scan != kernel
+
+
+@pytest.mark.parametrize("script", ["bench_accelerator.py", "bench_core.py", "bench_credit.py",
+                                    "bench_fraud.py", "bench_lstm_steps.py", "bench_peers.py"])
+def test_a_bench_module_run_as_a_script_runs_its_sections(script):
+    """`python scripts/bench_fraud.py` (or --help) printed nothing and exited 0; it is now
+    bench.py over that module's sections."""
+    proc = subprocess.run([sys.executable, str(SCRIPTS.parent / "scripts" / script), "--help"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.startswith(f"usage: {script} [-h] [--quick]")
