@@ -393,7 +393,9 @@ def test_every_score_reader_refusal_naming_a_data_setting_says_the_run_sets_it()
     for plain, source in (("scores must be finite", "'tx.csv'"),
                           ("--data 'data.csv' lacks the column(s) ['age']", "'data.csv'"),
                           ("--data '/home/me/new_data.csv' lacks 'age'", "'other.csv'"),
-                          ("--data 'data.csv' lacks 'age'", "'other.csv'")):
+                          ("--data 'data.csv' lacks 'age'", "'other.csv'"),
+                          # as fraud's from_frame names it, unquoted
+                          ("--data data.csv lacks the column(s) amount", "'data.csv'")):
         with pytest.raises(ValueError) as refused:
             as_run_read(refusing(plain), source, "fraud")
         assert str(refused.value) == plain

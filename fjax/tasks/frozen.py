@@ -86,12 +86,13 @@ DATA_SETTING = re.compile(r"(?<![\w/.'\"-])(?:--)?data\.[a-z]")
 
 def as_run_read(read: Callable[[], T], source: str, task: str) -> T:
     """`read()`, whose refusal naming a data setting (`DATA_SETTING`: the fix a run's file
-    gets) says that `fjax score {task}` has none (`run_settings_note`); `source`, the file
-    as the messages quote it, is not read as one."""
+    gets) says that `fjax score {task}` has none (`run_settings_note`); `source`, the file,
+    quoted or not, is not read as one."""
     try:
         return read()
     except ValueError as error:
-        if not DATA_SETTING.search(str(error).replace(source, "")):
+        named = str(error).replace(source, "").replace(source.strip("'\""), "")
+        if not DATA_SETTING.search(named):
             raise
         raise ValueError(f"{error}{run_settings_note(source, task)}") from None
 
