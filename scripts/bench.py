@@ -48,7 +48,9 @@ def print_table(rows: list[dict]) -> None:
         print(f"{r['bench'] + ': ' + r['metric']:<{width}}  {text:>10}{note}")
 
 
-def main(argv=None) -> int:
+def main(argv=None, sections: dict | None = None) -> int:
+    """bench.py's sections (`sections`: a bench_<area>.py's own; default every module's),
+    or those `--only` names, as one table."""
     if any(os.environ.get(k) != v for k, v in MALLOC_ENV.items()):
         os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **MALLOC_ENV})
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -58,7 +60,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from fjax.runtime import machine_summary
-    sections = all_sections()
+    sections = sections or all_sections()
     chosen = [s for s in args.only.split(",") if s] or list(sections)
     unknown = set(chosen) - set(sections)
     if unknown:
@@ -85,7 +87,7 @@ def main(argv=None) -> int:
 def main_of(sections: dict) -> int:
     """A bench_<area>.py run as a script (it printed nothing): bench.py over its sections,
     with bench.py's flags."""
-    return main(["--only", ",".join(sections), *sys.argv[1:]])
+    return main(sys.argv[1:], sections)
 
 
 if __name__ == "__main__":
