@@ -49,8 +49,8 @@ def print_table(rows: list[dict]) -> None:
 
 
 def main(argv=None, sections: dict | None = None) -> int:
-    """bench.py's sections (`sections`: a bench_<area>.py's own; default every module's),
-    or those `--only` names, as one table."""
+    """bench.py's sections (`sections`: a bench_<area>.py's own, run as a script; default
+    every module's), or those `--only` names, as one table."""
     if any(os.environ.get(k) != v for k, v in MALLOC_ENV.items()):
         os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **MALLOC_ENV})
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -82,12 +82,6 @@ def main(argv=None, sections: dict | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
     return 0
-
-
-def main_of(sections: dict) -> int:
-    """A bench_<area>.py run as a script (it printed nothing): bench.py over its sections,
-    with bench.py's flags."""
-    return main(sys.argv[1:], sections)
 
 
 if __name__ == "__main__":

@@ -232,5 +232,5 @@ SECTIONS = {
 if __name__ == "__main__" and sys.argv[1:2] == ["variant"]:
     _variant_main(int(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4]))
 elif __name__ == "__main__":
-    from bench import main_of
-    raise SystemExit(main_of(SECTIONS))
+    from bench import main
+    raise SystemExit(main(sections=SECTIONS))

@@ -503,5 +503,5 @@ SECTIONS = {
 if __name__ == "__main__" and sys.argv[1:2] == ["sweep"]:
     _sweep_main(int(sys.argv[2]), sys.argv[3])
 elif __name__ == "__main__":
-    from bench import main_of
-    raise SystemExit(main_of(SECTIONS))
+    from bench import main
+    raise SystemExit(main(sections=SECTIONS))

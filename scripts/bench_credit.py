@@ -75,5 +75,5 @@ SECTIONS = {"credit_search": credit_search}
 
 
 if __name__ == "__main__":
-    from bench import main_of
-    raise SystemExit(main_of(SECTIONS))
+    from bench import main
+    raise SystemExit(main(sections=SECTIONS))

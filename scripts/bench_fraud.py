@@ -91,5 +91,5 @@ SECTIONS = {"fraud_scoring": fraud_scoring, "fraud_simulator": fraud_simulator}
 
 
 if __name__ == "__main__":
-    from bench import main_of
-    raise SystemExit(main_of(SECTIONS))
+    from bench import main
+    raise SystemExit(main(sections=SECTIONS))

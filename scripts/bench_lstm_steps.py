@@ -113,5 +113,5 @@ SECTIONS = {"lstm_steps": lstm_steps}
 
 
 if __name__ == "__main__":
-    from bench import main_of
-    raise SystemExit(main_of(SECTIONS))
+    from bench import main
+    raise SystemExit(main(sections=SECTIONS))

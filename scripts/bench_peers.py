@@ -91,5 +91,5 @@ SECTIONS = {"peers": peer_rows}
 
 
 if __name__ == "__main__":
-    from bench import main_of
-    raise SystemExit(main_of(SECTIONS))
+    from bench import main
+    raise SystemExit(main(sections=SECTIONS))
