@@ -16,10 +16,11 @@ import pytest
 from flax import serialization
 
 from fjax import cli
+from fjax.data.timeseries import load_series
 from fjax.tasks.forecast import frozen, run
 from fjax.tasks.forecast.frozen import ScoreConfig, partial_windows, run_rows_end, score
 from fjax.tasks.forecast.model_file import read_forecaster
-from fjax.tasks.frozen import MODEL_FILE
+from fjax.tasks.frozen import MODEL_FILE, as_run_read, run_settings_note
 from test_forecast_ahead import (GAUSSIAN, GRID, QUANTILE, ahead_by_hand, make_config,
                                  run_capturing)
 from test_forecast_run import write_prices
@@ -520,3 +521,23 @@ def test_a_refusal_that_names_a_data_option_says_the_score_reads_the_runs(saved_
             score(ScoreConfig(run=str(out), data=str(tmp_path / "bad.csv"),
                               out=str(tmp_path / "scored")))
         assert not (tmp_path / "scored").exists()
+
+
+def test_a_column_named_like_a_data_setting_draws_no_note():
+    """The note goes by the refusal's type, not by its text: text in a price column of a
+    file whose date column is named `data.date` (which the message names, unquoted) is
+    the file's to fix, and draws no note; the same file's refusal that names
+    --data.date-column as the fix still does."""
+    frame = pd.DataFrame({"data.date": pd.date_range("2020-01-01", periods=6).astype(str),
+                          "price": ["1", "2", "3", "abc", "5", "6"]})
+    source = "'new.csv'"
+    with pytest.raises(ValueError) as refused:
+        as_run_read(lambda: load_series(frame, ["price"], date_column="data.date",
+                                        source=source), source, "forecast")
+    assert "(first at row 3 (data.date '2020-01-04'): 'abc')" in str(refused.value)
+    assert "the saved model reads" not in str(refused.value)
+    with pytest.raises(ValueError) as refused:
+        as_run_read(lambda: load_series(frame.assign(price=1.0 + np.arange(6)), ["price"],
+                                        date_column="day", source=source), source, "forecast")
+    assert str(refused.value).endswith("pass --data.date-column NAME, or None to use the row "
+                                       "order" + run_settings_note(source, "forecast"))

@@ -13,6 +13,7 @@ import pytest
 from flax import serialization
 
 from fjax import cli
+from fjax.data.checks import DataSettingError
 from fjax.data.fraud_simulator import simulate
 from fjax.datasets import read_csv
 from fjax.tasks.fraud.frozen import ScoreConfig, score
@@ -374,28 +375,30 @@ def test_the_saved_models_operating_point_is_one_lookup():
 
 
 def test_every_score_reader_refusal_naming_a_data_setting_says_the_run_sets_it():
-    """A reader's refusal whose fix is a run's data setting, as a flag (--data.*) or as a
-    field (numeric_values' "or list it in data.categorical", which fraud's user feature
-    columns reach as credit's do) gets the note that `fjax score` cannot change it; any
-    other refusal passes unchanged."""
-    def refusing(message):
+    """A reader's refusal whose fix is a run's data setting (a `DataSettingError`), as a
+    flag (--data.*) or as a field (numeric_values' "or list it in data.categorical", which
+    fraud's user feature columns reach as credit's do) gets the note that `fjax score`
+    cannot change it; any other refusal passes unchanged, whatever names it quotes."""
+    def refusing(message, kind=ValueError):
         def read():
-            raise ValueError(message)
+            raise kind(message)
         return read
 
     for named in ("name yours with e.g. `--data.amount-column MY_AMOUNT`",
                   "mark them missing, or list 'x' in data.categorical"):
         with pytest.raises(ValueError) as refused:
-            as_run_read(refusing(named), "'tx.csv'", "fraud")
+            as_run_read(refusing(named, DataSettingError), "'tx.csv'", "fraud")
         assert str(refused.value) == named + run_settings_note("'tx.csv'", "fraud")
         assert str(refused.value).endswith("takes a new `fjax run fraud`)")
-    # a file's name is no setting: its refusal's fix is in the file (a missing column)
+    # a file's or a column's name is no setting: its refusal's fix is in the file
     for plain, source in (("scores must be finite", "'tx.csv'"),
                           ("--data 'data.csv' lacks the column(s) ['age']", "'data.csv'"),
                           ("--data '/home/me/new_data.csv' lacks 'age'", "'other.csv'"),
                           ("--data 'data.csv' lacks 'age'", "'other.csv'"),
                           # as fraud's from_frame names it, unquoted
-                          ("--data data.csv lacks the column(s) amount", "'data.csv'")):
+                          ("--data data.csv lacks the column(s) amount", "'data.csv'"),
+                          ("column 'price' is not numeric (first at row 3 (data.date "
+                           "'2020-01-04'): 'abc'); clean the column", "'new.csv'")):
         with pytest.raises(ValueError) as refused:
             as_run_read(refusing(plain), source, "fraud")
         assert str(refused.value) == plain

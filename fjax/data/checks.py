@@ -20,6 +20,13 @@ SQUARABLE = float(np.sqrt(np.finfo(np.float32).max)) / 1e4
 losses (its square is float32's largest value / 1e8: room for a batch's sum)."""
 
 
+class DataSettingError(ValueError):
+    """A refusal of data whose own words (not a file's or column's name it quotes) name a
+    data setting (`--data.x`, `data.x`) as what to change, or as what chose the refused
+    column: `fjax score`, which has no data settings, adds to these alone that a new run
+    changes them (`fjax.tasks.frozen.as_run_read`)."""
+
+
 def check_count(name: str, value: Any, minimum: int) -> None:
     """An integer (not a bool) >= `minimum`: kfold(n, 2.5) made fractional folds."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:

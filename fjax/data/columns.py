@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from fjax.data.checks import first_unscalable
+from fjax.data.checks import DataSettingError, first_unscalable
 
 MISSING = "<missing>"
 NUMERIC_SHARE = 0.5
@@ -67,9 +67,9 @@ def did_you_mean(names: Sequence[str], columns: Sequence) -> str:
 def _require(df: pd.DataFrame, names: Sequence[str], field: str) -> None:
     missing = [c for c in names if c not in df.columns]
     if missing:
-        raise ValueError(f"{field} names column(s) {listed(missing)} that the data does not "
-                         f"have{did_you_mean(missing, df.columns)}; columns are "
-                         f"{listed(df.columns, 30)}")
+        raise DataSettingError(f"{field} names column(s) {listed(missing)} that the data does not "
+                               f"have{did_you_mean(missing, df.columns)}; columns are "
+                               f"{listed(df.columns, 30)}")
 
 
 def resolve_column(df: pd.DataFrame, name: str) -> str:
@@ -105,7 +105,7 @@ def numeric_values(df: pd.DataFrame, column: str) -> np.ndarray:
         text = raw.notna().to_numpy() & np.isnan(values)
         if text.any():
             rows = np.nonzero(text)[0]
-            raise ValueError(
+            raise DataSettingError(
                 f"numeric column {column!r} has non-numeric text "
                 f"{listed(pd.unique(raw.iloc[rows].astype(str)))} in {len(rows)} row(s) "
                 f"(first at row {raw.index[rows[0]]}); fix those values, leave them empty to "
@@ -238,63 +238,66 @@ def infer_schema(df: pd.DataFrame, target: str, positive: str, *,
         _require(df, [id_column], "data.id_column")
     both = sorted(set(numeric) & set(categorical))
     if both:
-        raise ValueError(f"column(s) {listed(both)} are in both data.numeric and "
-                         "data.categorical; list each column in one of them")
+        raise DataSettingError(f"column(s) {listed(both)} are in both data.numeric and "
+                               "data.categorical; list each column in one of them")
     reserved = {target, id_column, *drop}
     clash = sorted(reserved & (set(numeric) | set(categorical)) - {None})
     if clash:
-        raise ValueError(f"column(s) {listed(clash)} are declared as features but are the "
-                         "target, the id or dropped; remove them from data.numeric/categorical")
+        raise DataSettingError(
+            f"column(s) {listed(clash)} are declared as features but are the "
+            "target, the id or dropped; remove them from data.numeric/categorical")
     num, cat = [], []
     for column in df.columns:
         if column in reserved:
             continue
         series = df[column]
         if series.isna().all():
-            raise ValueError(f"column {column!r} is entirely missing; drop it with "
-                             f"data.drop={column!r} or fill it in")
+            raise DataSettingError(f"column {column!r} is entirely missing; drop it with "
+                                   f"data.drop={column!r} or fill it in")
         if series.nunique(dropna=False) == 1:
             value = series.iloc[0].item() if hasattr(series.iloc[0], "item") else series.iloc[0]
-            raise ValueError(f"column {column!r} has the single value {value!r} in "
-                             f"every row and carries no information; drop it with "
-                             f"data.drop={column!r}")
+            raise DataSettingError(f"column {column!r} has the single value {value!r} in "
+                                   f"every row and carries no information; drop it with "
+                                   f"data.drop={column!r}")
         if column in categorical:
             cat.append(column)
         elif column in numeric or looks_numeric(series):
             values = numeric_values(df, column)  # raises on text in a numeric column
             if column not in numeric and (how := counts_rows(values)):
-                raise ValueError(f"column {column!r} {how}, like an identifier; as a feature it "
-                                 f"would rank applicants by file order; pass {_as_id(column)} "
-                                 f"or data.drop={column!r}, or list it in "
-                                 "data.numeric to keep it")
+                raise DataSettingError(
+                    f"column {column!r} {how}, like an identifier; as a feature it "
+                    f"would rank applicants by file order; pass {_as_id(column)} "
+                    f"or data.drop={column!r}, or list it in "
+                    "data.numeric to keep it")
             num.append(column)
         elif _looks_like_dates(series):
             example = str(series.dropna().iloc[0])
-            raise ValueError(f"column {column!r} holds dates (e.g. {example!r}); "
-                             "as a category every later applicant's date would be unknown; "
-                             f"pass data.date_column={column!r} for an out-of-time test, drop "
-                             f"it with data.drop={column!r}, derive numbers from it (e.g. "
-                             "months since the account opened) before loading, or list it in "
-                             "data.categorical to keep it")
+            raise DataSettingError(
+                f"column {column!r} holds dates (e.g. {example!r}); "
+                "as a category every later applicant's date would be unknown; "
+                f"pass data.date_column={column!r} for an out-of-time test, drop "
+                f"it with data.drop={column!r}, derive numbers from it (e.g. "
+                "months since the account opened) before loading, or list it in "
+                "data.categorical to keep it")
         elif written := _written_numbers(series):
             how, example = written
             what, fix = (("separators or currency signs", "remove them") if how == "thousands"
                          else ("decimal commas", "write the decimal comma as a point"))
-            raise ValueError(f"column {column!r} holds numbers written with {what} (e.g. "
-                             f"{example!r}); {fix} so it reads as numbers, or list "
-                             f"{column!r} in data.categorical to keep it as text")
+            raise DataSettingError(f"column {column!r} holds numbers written with {what} (e.g. "
+                                   f"{example!r}); {fix} so it reads as numbers, or list "
+                                   f"{column!r} in data.categorical to keep it as text")
         elif series.count() >= ID_MIN_ROWS and series.nunique() == series.count():
-            raise ValueError(f"column {column!r} has a different value in every row that "
-                             f"has one ({series.count()}), like an identifier; as a category "
-                             f"it would be memorised, not learned; pass {_as_id(column)} "
-                             f"or data.drop={column!r}, or list it in "
-                             "data.categorical to keep it")
+            raise DataSettingError(f"column {column!r} has a different value in every row that "
+                                   f"has one ({series.count()}), like an identifier; as a category "
+                                   f"it would be memorised, not learned; pass {_as_id(column)} "
+                                   f"or data.drop={column!r}, or list it in "
+                                   "data.categorical to keep it")
         else:
             cat.append(column)
     if not num and not cat:
-        raise ValueError("no feature columns are left: every column is the target, the id or "
-                         "left out (data.drop, data.protected, data.date_column); keep at "
-                         "least one feature")
+        raise DataSettingError("no feature columns are left: every column is the target, the id or "
+                               "left out (data.drop, data.protected, data.date_column); keep at "
+                               "least one feature")
     schema = TableSchema(target=target, positive=str(positive), numeric=tuple(num),
                          categorical=tuple(cat), id_column=id_column)
     binary_target(df, schema)
@@ -340,9 +343,10 @@ def binary_target(df: pd.DataFrame, schema: TableSchema) -> np.ndarray:
                          "them to two classes (e.g. bad/good) or filter the rows")
     positive = matches_label(values, schema.positive)
     if not positive.any():
-        raise ValueError(f"positive label {schema.positive!r} does not occur in target column "
-                         f"{column!r}, whose classes are {listed(sorted(classes))}; set "
-                         "data.positive to one of them")
+        raise DataSettingError(
+            f"positive label {schema.positive!r} does not occur in target column "
+            f"{column!r}, whose classes are {listed(sorted(classes))}; set "
+            "data.positive to one of them")
     return positive.astype(np.float32)
 
 

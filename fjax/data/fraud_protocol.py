@@ -24,6 +24,8 @@ from typing import Sequence
 
 import numpy as np
 
+from fjax.data.checks import DataSettingError
+
 
 @dataclass(frozen=True)
 class Period:
@@ -142,8 +144,8 @@ def check_periods(periods: Sequence[Period], n_days: int, what: str = "test",
                 fix = ("move data.train_start (None: the latest start that fits), or use "
                        "fewer periods (--cv), a smaller data.step_days, or a shorter "
                        "data.train_days / delay_days / test_days")
-            raise ValueError(f"{what} period {i} spans days [{p.train_start}, {p.test_end}) "
-                             f"but the data has days [0, {n_days}); {fix}")
+            raise DataSettingError(f"{what} period {i} spans days [{p.train_start}, {p.test_end}) "
+                                   f"but the data has days [0, {n_days}); {fix}")
 
 
 def threshold_sources(periods: list[Period], validation: Sequence[Period] = ()

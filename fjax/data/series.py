@@ -37,6 +37,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from fjax.data.checks import DataSettingError
+
 TRANSFORMS = ("price", "diff", "log_return")
 FEATURE_TRANSFORMS = ("level", "log", "log1p", "diff", "log_return")
 LIKE_TARGET = {"price": "level", "diff": "diff", "log_return": "log_return"}
@@ -81,7 +83,7 @@ def _check_positive(values: np.ndarray, names: Sequence[str], need: str = "log r
         bad = np.nonzero(~(cols[:, c] >= 0 if zero_ok else cols[:, c] > 0))[0]
         if len(bad):
             name = names[c] if c < len(names) else f"column {c}"
-            raise ValueError(
+            raise DataSettingError(
                 f"column {name!r}{of} has {len(bad)} values {bound} (first "
                 f"{where(bad[0], dates)}: {float(cols[bad[0], c])!r}); {need} need {kind} "
                 "values; "

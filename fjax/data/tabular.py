@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from fjax.data.checks import DataSettingError
 from fjax.data.columns import TableSchema, category_values, numeric_values
 from fjax.data.scalers import Scaler, fit_scaler
 from fjax.data.woe import (CategoricalWoe, NumericWoe, fit_categorical_woe, fit_numeric_woe,
@@ -181,7 +182,7 @@ def fit_encoder(df: pd.DataFrame, schema: TableSchema, y: np.ndarray,
         raise ValueError(f"categorical encoding {categorical!r} is unknown; choose one of "
                          f"{', '.join(CATEGORICAL_MODES)}")
     if woe not in WOE_MODES:
-        raise ValueError(f"data.woe {woe!r} is unknown; choose one of {', '.join(WOE_MODES)}")
+        raise DataSettingError(f"data.woe {woe!r} is unknown; choose one of {', '.join(WOE_MODES)}")
     rows = np.ones(len(df), bool) if rows is None else np.asarray(rows, bool)
     if rows.shape != (len(df),) or not rows.any():
         raise ValueError(f"rows must be a boolean mask over the {len(df)} rows with at least "

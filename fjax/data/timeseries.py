@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from fjax.data.checks import first_unscalable
+from fjax.data.checks import DataSettingError, first_unscalable
 from fjax.data.columns import did_you_mean, resolve_column
 from fjax.datasets import read_dates, writes_offset, zoned
 
@@ -68,14 +68,15 @@ def numeric_column(df: pd.DataFrame, column: str, source: str,
     """Column as float64; non-numeric entries raise naming the first one (its row in
     the file and, with `date_column`, its date)."""
     if column not in df.columns:
-        raise ValueError(f"{source} has no column {column!r}"
-                         f"{did_you_mean([column], df.columns)}; columns are "
-                         f"{list(df.columns)}; choose one with --data.target / --data.features")
+        raise DataSettingError(
+            f"{source} has no column {column!r}"
+            f"{did_you_mean([column], df.columns)}; columns are "
+            f"{list(df.columns)}; choose one with --data.target / --data.features")
     raw = df[column]
     if pd.api.types.is_bool_dtype(raw):
-        raise ValueError(f"column {column!r} of {source} is boolean (True/False), not a "
-                         "numeric series; write it as 1/0 and give it the transform level "
-                         "(--data.feature-transforms), or leave it out of --data.features")
+        raise DataSettingError(f"column {column!r} of {source} is boolean (True/False), not a "
+                               "numeric series; write it as 1/0 and give it the transform level "
+                               "(--data.feature-transforms), or leave it out of --data.features")
     values = pd.to_numeric(raw, errors="coerce")
     bad = np.nonzero(values.isna().to_numpy() & raw.notna().to_numpy())[0]
     if len(bad):
@@ -128,12 +129,15 @@ def checked_dates(df: pd.DataFrame, column: str, source: str
     one UTC offset their clocks are written with: `read_dates`); raises on unparseable,
     unsorted or repeated ones."""
     if column not in df.columns:
-        raise ValueError(f"{source} has no date column {column!r}"
-                         f"{did_you_mean([column], df.columns)}; columns are "
-                         f"{list(df.columns)}; pass --data.date-column NAME, or None to "
-                         "use the row order")
-    read = read_dates(df[column], f"date column {column!r} of {source}",
-                      fix=", or pass --data.date-column None to use the row order")
+        raise DataSettingError(f"{source} has no date column {column!r}"
+                               f"{did_you_mean([column], df.columns)}; columns are "
+                               f"{list(df.columns)}; pass --data.date-column NAME, or None to "
+                               "use the row order")
+    try:
+        read = read_dates(df[column], f"date column {column!r} of {source}",
+                          fix=", or pass --data.date-column None to use the row order")
+    except ValueError as refusal:   # each of read_dates' refusals ends with that fix
+        raise DataSettingError(str(refusal)) from None
     dates, utc = read.dates, read.utc
     missing = np.nonzero(dates.isna().to_numpy())[0]
     if len(missing):
@@ -191,7 +195,7 @@ def close_gaps(dates: np.ndarray, values: np.ndarray, max_gap: float, missing: s
         return dates, values, np.zeros(len(dates), bool)
     if missing == "error":
         i = gaps[0]
-        raise ValueError(
+        raise DataSettingError(
             f"date column {column!r} of {source} has {len(gaps)} gaps longer than "
             f"{max_gap:g} x the median spacing ({duration_text(median)}); first from "
             f"{_day(dates[i])} to {_day(dates[i + 1])}; allow them with a larger "
@@ -229,8 +233,8 @@ def fill_missing(values: np.ndarray, columns: Sequence[str], missing: str, sourc
     if missing == "error" and not lead:
         first = ", ".join(f"{c!r} at {at(np.flatnonzero(np.isnan(values[:, columns.index(c)]))[0])}"
                           for c in holes)
-        raise ValueError(f"{source} has missing values ({described}; first: {first}); "
-                         "forward-fill them with --data.missing ffill or clean the file")
+        raise DataSettingError(f"{source} has missing values ({described}; first: {first}); "
+                               "forward-fill them with --data.missing ffill or clean the file")
     filled = pd.DataFrame(values).ffill().to_numpy()
     if lead:   # an indicator's warm-up: no earlier value to carry forward
         raise ValueError(f"{source}: column(s) {lead} are missing at the earliest "
@@ -250,9 +254,9 @@ def resolved_columns(df: pd.DataFrame, names: Sequence[str], source: str) -> tup
         if i == j:
             continue
         what = (f"the target {names[0]!r}" if i == 0 else f"the feature {names[i]!r}")
-        raise ValueError(f"the feature {names[j]!r} and {what} both name column {column!r} "
-                         f"of {source} (names match ignoring case); list each column once "
-                         "in --data.features, and never the target, which is always an input")
+        raise DataSettingError(f"the feature {names[j]!r} and {what} both name column {column!r} "
+                               f"of {source} (names match ignoring case); list each column once "
+                               "in --data.features, and never the target, which is always an input")
     return columns
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from fjax.data.checks import first_unscalable
+from fjax.data.checks import DataSettingError, first_unscalable
 from fjax.data.columns import (ID_MIN_ROWS, category_values, counts_rows, did_you_mean,
                                looks_numeric, numeric_values, spelled_as)
 from fjax.datasets import (UNIX_UNITS, Dates, holds_numbers, midnights, read_dates,
@@ -229,19 +229,19 @@ def user_columns(frame: pd.DataFrame, features: tuple[str, ...],
     """
     absent = [c for c in features if c not in frame.columns]
     if absent:
-        raise ValueError(f"data.features names column(s) {absent} that {source} does not "
-                         f"have{did_you_mean(absent, frame.columns)}; its columns are "
-                         f"{[str(c) for c in frame.columns]}")
+        raise DataSettingError(f"data.features names column(s) {absent} that {source} does not "
+                               f"have{did_you_mean(absent, frame.columns)}; its columns are "
+                               f"{[str(c) for c in frame.columns]}")
     stray = [c for c in categorical if c not in features]
     if stray:
-        raise ValueError(f"data.categorical names column(s) {stray} that data.features does "
-                         "not list; list them in data.features too")
+        raise DataSettingError(f"data.categorical names column(s) {stray} that data.features does "
+                               "not list; list them in data.features too")
     values, cats = {}, []
     for name in features:
         is_cat = name in categorical or not looks_numeric(frame[name])
         problem = _feature_problem(frame, name, is_cat)
         if problem:
-            raise ValueError(f"column {name!r} of data.features {problem}")
+            raise DataSettingError(f"column {name!r} of data.features {problem}")
         if is_cat:
             values[name] = category_values(frame, name)
             cats.append(name)
@@ -251,11 +251,11 @@ def user_columns(frame: pd.DataFrame, features: tuple[str, ...],
 
 
 def _repeated_hour_error(column: pd.Series, row: int, zone: str, described: str,
-                         why: str) -> ValueError:
-    return ValueError(f"{described} holds {column.iloc[row]!r} at row {row}, a time that "
-                      f"data.timezone {zone!r} repeats (its change back from daylight "
-                      f"saving), and {why}, so which of the two it is cannot be told; write "
-                      "the times with their UTC offsets, or as UTC (unix times)")
+                         why: str) -> DataSettingError:
+    return DataSettingError(f"{described} holds {column.iloc[row]!r} at row {row}, a time that "
+                            f"data.timezone {zone!r} repeats (its change back from daylight "
+                            f"saving), and {why}, so which of the two it is cannot be told; write "
+                            "the times with their UTC offsets, or as UTC (unix times)")
 
 
 def first_passes(column: pd.Series, wall: pd.Series, zone: str, described: str
@@ -327,10 +327,10 @@ def wall_instants(column: pd.Series, wall: pd.Series, days: bool, zone: str,
                                 nonexistent="shift_forward" if days else "NaT")
     if aware.isna().any():
         row = int(np.nonzero(aware.isna().to_numpy())[0][0])
-        raise ValueError(f"{described} holds {column.iloc[row]!r} at row {row}, a time "
-                         f"that data.timezone {zone!r} skips (its change to daylight "
-                         "saving), so the times are on another clock; write them with "
-                         "their UTC offsets, or name the zone they are written in")
+        raise DataSettingError(f"{described} holds {column.iloc[row]!r} at row {row}, a time "
+                               f"that data.timezone {zone!r} skips (its change to daylight "
+                               "saving), so the times are on another clock; write them with "
+                               "their UTC offsets, or name the zone they are written in")
     return aware.dt.tz_convert("UTC").dt.tz_localize(None)
 
 
@@ -357,10 +357,10 @@ def numeric_columns(frame: pd.DataFrame, taken: set[str], source: str) -> tuple[
     for name in numeric:
         how = counts_rows(numeric_values(frame, name))
         if how:
-            raise ValueError(f"column {name!r} of {source} {how}, like an identifier; as a "
-                             "feature it would rank transactions by file order; name it the "
-                             f"transaction ids (--data.transaction-id-column "
-                             f"{shlex.quote(name)}), or list the features (--data.features)")
+            raise DataSettingError(f"column {name!r} of {source} {how}, like an identifier; as a "
+                                   "feature it would rank transactions by file order; name it the "
+                                   f"transaction ids (--data.transaction-id-column "
+                                   f"{shlex.quote(name)}), or list the features (--data.features)")
     return numeric
 
 
@@ -404,15 +404,15 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
     roles = {c.lower() for c in names.values()}
     clash = [c for c in features if c.lower() in roles]
     if clash:
-        raise ValueError(f"data.features names the role column(s) {clash}, which the "
-                         "handbook's features already read; leave them out of data.features")
+        raise DataSettingError(f"data.features names the role column(s) {clash}, which the "
+                               "handbook's features already read; leave them out of data.features")
     frame = spelled_as(frame, [*names.values(), *features])
     cardless = lacks_cards(frame, names)
     needed = ("timestamp", "amount", "label") if cardless else COLUMNS
     missing = [role for role in needed if names[role] not in frame.columns]
     if missing:
         absent = [names[role] for role in missing]
-        raise ValueError(
+        raise DataSettingError(
             f"{source} lacks the column(s) "
             f"{', '.join(f'{role} -> {names[role]!r}' for role in missing)}"
             f"{did_you_mean(absent, frame.columns)}; its columns are "
@@ -424,8 +424,8 @@ def from_frame(frame: pd.DataFrame, columns: dict[str, str] | None = None,
     described = f"column {ts_name!r} (timestamp) of {source}"
     elapsed = elapsed_seconds(frame[ts_name]) if cardless else None
     if elapsed is not None and timezone is not None:
-        raise ValueError(f"{described} holds seconds elapsed, not times of day on a clock, "
-                         f"but data.timezone is {timezone!r}; leave data.timezone out")
+        raise DataSettingError(f"{described} holds seconds elapsed, not times of day on a clock, "
+                               f"but data.timezone is {timezone!r}; leave data.timezone out")
     if elapsed is not None:       # seconds from 1970-01-01, which stands for day 0
         frame = frame.assign(**{ts_name: elapsed.astype("datetime64[s]")})
     with warnings.catch_warnings():

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fjax.data.checks import DataSettingError
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -102,7 +104,7 @@ def plan_windows(n: int, *, window: int, horizon: int, stride: int = 1,
     first_end = (a if val_fraction > 0 else b) - gap   # origin 1's training end
     length = rolling_rows or first_end - first         # a rolling window's rows
     if training == "rolling" and length > first_end - first:   # later origins end later
-        raise ValueError(rolling_too_long(length, first_end, first, val_fraction > 0))
+        raise DataSettingError(rolling_too_long(length, first_end, first, val_fraction > 0))
     spans = []
     for k in range(origins):
         shift = cuts[k] - b

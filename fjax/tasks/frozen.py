@@ -7,12 +7,12 @@ holds no model, a damaged file or another format's."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Callable, TypeVar
 
 from flax import serialization
 
+from fjax.data.checks import DataSettingError
 from fjax.tasks.experiment import saved_environment, sha256_of
 
 MODEL_FILE = "model.msgpack"
@@ -79,21 +79,13 @@ def read_saved(path: Path, fmt: str, version: int, task: str) -> dict:
     return saved
 
 
-# a data setting named in a message (--data.amount-column, data.categorical), not a file
-# name such as 'new_data.csv' or data.csv
-DATA_SETTING = re.compile(r"(?<![\w/.'\"-])(?:--)?data\.[a-z]")
-
-
 def as_run_read(read: Callable[[], T], source: str, task: str) -> T:
-    """`read()`, whose refusal naming a data setting (`DATA_SETTING`: the fix a run's file
-    gets) says that `fjax score {task}` has none (`run_settings_note`); `source`, the file,
-    quoted or not, is not read as one."""
+    """`read()`, whose refusal naming a data setting as its fix (a `DataSettingError`)
+    says that `fjax score {task}` has none: the run's settings read `source`
+    (`run_settings_note`)."""
     try:
         return read()
-    except ValueError as error:
-        named = str(error).replace(source, "").replace(source.strip("'\""), "")
-        if not DATA_SETTING.search(named):
-            raise
+    except DataSettingError as error:
         raise ValueError(f"{error}{run_settings_note(source, task)}") from None
 
 

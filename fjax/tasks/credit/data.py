@@ -14,6 +14,7 @@ from typing import Iterator, Mapping
 import numpy as np
 import pandas as pd
 
+from fjax.data.checks import DataSettingError
 from fjax.data.columns import (TableSchema, binary_target, check_class_counts, did_you_mean,
                                found_in, infer_schema, label_classes, matches_label,
                                numeric_values, spelled_as)
@@ -74,9 +75,9 @@ def out_of_time(frame: pd.DataFrame, column: str, share: float, source: str
     the "earlier" and "later" rows; datetime64[n]: each row's date, parsed once here for
     every later check)."""
     if column not in frame.columns:
-        raise ValueError(f"{source} has no column {column!r} (data.date_column)"
-                         f"{did_you_mean([column], frame.columns)}; its columns are "
-                         f"{list(frame.columns)}")
+        raise DataSettingError(f"{source} has no column {column!r} (data.date_column)"
+                               f"{did_you_mean([column], frame.columns)}; its columns are "
+                               f"{list(frame.columns)}")
     dates = parse_dates(frame[column], f"column {column!r} (data.date_column) of {source}")
     if dates.isna().any():
         rows = np.nonzero(dates.isna().to_numpy())[0]
@@ -87,9 +88,9 @@ def out_of_time(frame: pd.DataFrame, column: str, share: float, source: str
     keep = len(dates) - max(1, round(share * len(dates)))
     later = dates > np.sort(dates)[max(keep, 1) - 1]
     if not later.any():
-        raise ValueError(f"the latest {share:g} of {source}'s rows all fall on its last date "
-                         f"({pd.Timestamp(dates.max()).date()}), which the out-of-time split "
-                         "cannot separate; use a larger --data.out-of-time")
+        raise DataSettingError(f"the latest {share:g} of {source}'s rows all fall on its last date "
+                               f"({pd.Timestamp(dates.max()).date()}), which the out-of-time split "
+                               "cannot separate; use a larger --data.out-of-time")
     spans = {name: [str(pd.Timestamp(d).date()) for d in (dates[rows].min(), dates[rows].max())]
              for name, rows in (("earlier", ~later), ("later", later))}
     return later, spans, dates
@@ -214,9 +215,9 @@ def scored_age(cfg: CreditDataConfig, frame: pd.DataFrame, schema: TableSchema, 
                           and column == CreditDataConfig().age_column):
         return None
     if column not in frame.columns:
-        raise ValueError(f"data.age_column names {column!r}, which {source} does not have; "
-                         f"its columns are {list(frame.columns)}: name the age column, or "
-                         "pass --data.age-column None to skip the age check")
+        raise DataSettingError(f"data.age_column names {column!r}, which {source} does not have; "
+                               f"its columns are {list(frame.columns)}: name the age column, or "
+                               "pass --data.age-column None to skip the age check")
     return column if column in schema.numeric else None
 
 
@@ -358,10 +359,10 @@ def check_protected(names: tuple[str, ...], frame: pd.DataFrame, source: str) ->
     """data.protected names columns of the data (a typo would leave a trait scored)."""
     unknown = [c for c in names if c not in frame.columns]
     if unknown:
-        raise ValueError(f"data.protected names {unknown}, which {source} does not have"
-                         f"{did_you_mean(unknown, frame.columns)}; its "
-                         f"columns are {list(frame.columns)}: name the protected ones among "
-                         "them")
+        raise DataSettingError(f"data.protected names {unknown}, which {source} does not have"
+                               f"{did_you_mean(unknown, frame.columns)}; its "
+                               f"columns are {list(frame.columns)}: name the protected ones among "
+                               "them")
 
 
 def check_no_reasons(names: tuple[str, ...], schema: TableSchema) -> None:
@@ -377,11 +378,13 @@ def check_no_reasons(names: tuple[str, ...], schema: TableSchema) -> None:
 @contextmanager
 def described_as(described: str) -> Iterator[None]:
     """A refusal (ValueError) inside, led by `described`: the file, or the part of it, it
-    is about, which the column checks below the task (`numeric_values`) cannot name."""
+    is about, which the column checks below the task (`numeric_values`) cannot name; one
+    whose fix is a data setting stays a `DataSettingError`."""
     try:
         yield
     except ValueError as err:
-        raise ValueError(f"{described}: {err}") from None
+        refusal = DataSettingError if isinstance(err, DataSettingError) else ValueError
+        raise refusal(f"{described}: {err}") from None
 
 
 def check_numeric(frame: pd.DataFrame, schema: TableSchema, described: str) -> None:
@@ -420,13 +423,15 @@ def read_applicants(path: str, schema: TableSchema, id_column: str | None, field
     id_words = (f"the id column {id_column!r} (the run's data.id_column), which names each "
                 "applicant in the scores" if id_column and id_column not in frame.columns
                 else "")
-    if missing:
-        raise ValueError(f"{field} {path!r} lacks the column(s) {missing}; it needs every "
-                         "feature column the model trains on"
-                         + (f", and {id_words}" if id_words else ""))
+    if missing:   # naming data.id_column with the id column
+        refusal = DataSettingError if id_words else ValueError
+        raise refusal(f"{field} {path!r} lacks the column(s) {missing}; it needs every "
+                      "feature column the model trains on"
+                      + (f", and {id_words}" if id_words else ""))
     if id_words:
-        raise ValueError(f"{field} {path!r} lacks {id_words}; the model does not read it, "
-                         "but the scores could not be told apart without it: add the column")
+        raise DataSettingError(f"{field} {path!r} lacks {id_words}; the model does not read "
+                               "it, but the scores could not be told apart without it: add "
+                               "the column")
     check_numeric(frame, schema, f"{field} {path!r}")
     return frame
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from fjax.baselines import min_history
-from fjax.data.checks import SQUARABLE
+from fjax.data.checks import SQUARABLE, DataSettingError
 from fjax.data.scalers import Scaler, fit_scaler
 from fjax.data.series import first_rows, inputs_first_row, targets, to_inputs
 from fjax.data.timeseries import Series, duration_text, load_series, median_spacing
@@ -176,10 +176,10 @@ def prepare(cfg: ForecastDataConfig, evaluation: EvaluationConfig | None = None)
     spans = [span["train"] for span in plan.spans]
     for start, end in spans:
         if np.ptp(series.values[start:end, 0]) == 0:
-            raise ValueError(f"column {cfg.target!r} of {source} is constant over the "
-                             f"training rows {start}-{end - 1}: there is nothing to learn, "
-                             "and the naive forecast's error (the scale of every comparison) "
-                             "is zero; check that data.target names the price column")
+            raise DataSettingError(f"column {cfg.target!r} of {source} is constant over the "
+                                   f"training rows {start}-{end - 1}: there is nothing to learn, "
+                                   "and the naive forecast's error (the scale of every comparison) "
+                                   "is zero; check that data.target names the price column")
     z = to_inputs(series.values, cfg.transform, feature_transforms, series.columns,
                   dates=series.dates, source=source)
     for rows in spans:
@@ -224,7 +224,7 @@ def check_scaled(z: np.ndarray, scaled: list[np.ndarray], columns: tuple[str, ..
         big = np.abs(inputs) > SQUARABLE   # NaN (rows before `first`): False
         if big.any():
             row, j = np.argwhere(big)[0]
-            raise ValueError(
+            raise DataSettingError(
                 f"column {columns[j]!r} of {source} reaches the model as {inputs[row, j]:.3g} "
                 f"at row {row} (its value {z[row, j]:.3g} after its transform, scaled by "
                 f"{cfg.used_scalers[j]}), beyond the +-{SQUARABLE:.1e} an input may reach "
@@ -272,7 +272,7 @@ def check_features_vary(z: np.ndarray, columns: tuple[str, ...], transforms: tup
     start, end = rows
     for j, (column, transform) in enumerate(zip(columns[1:], transforms), 1):
         if np.ptp(z[start:end, j]) == 0:
-            raise ValueError(
+            raise DataSettingError(
                 f"feature {column!r} of {source} is constant over the training rows "
                 f"{start}-{end - 1} after its transform `{transform}` (every value "
                 f"{z[start, j]:g}): it carries nothing to learn; drop it from "
@@ -333,7 +333,7 @@ def without_made_targets(plan: Plan, made: np.ndarray | None) -> tuple[Plan, np.
             spans.append(("validation", plan.val[k]))
         for name, mask in spans:
             if not mask.any():
-                raise ValueError(
+                raise DataSettingError(
                     f"every {name} window of origin {k + 1} forecasts only rows that "
                     "--data.missing ffill filled (a date gap or a missing price), and "
                     "filled prices neither train nor score; move the spans onto observed "

@@ -24,6 +24,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from fjax.data.checks import DataSettingError
 from fjax.data.columns import TableSchema
 from fjax.data.fraud_features import (WINDOWS, feature_names, handbook_features,
                                       history_days, previous_rows, transaction_features)
@@ -132,10 +133,10 @@ def assessment_periods(cfg: FraudDataConfig, tx: Transactions, n: int,
     if cfg.train_start and not 0 <= start < tx.n_days:
         default = (" (the default: the handbook simulation's first training day)"
                    if cfg.train_start == type(cfg)().train_start else "")
-        raise ValueError(f"data.train_start {cfg.train_start}{default} is outside the data, "
-                         f"which runs from {tx.date_of(0).date()} to "
-                         f"{tx.date_of(tx.n_days - 1).date()}; pass --data.train-start None "
-                         "for the latest start that fits, or a date in that range")
+        raise DataSettingError(f"data.train_start {cfg.train_start}{default} is outside the data, "
+                               f"which runs from {tx.date_of(0).date()} to "
+                               f"{tx.date_of(tx.n_days - 1).date()}; pass --data.train-start None "
+                               "for the latest start that fits, or a date in that range")
     periods = rolling_periods(Period(start, cfg.train_days, cfg.delay_days, cfg.test_days),
                               n, cfg.step_days)
     earliest = periods
@@ -191,7 +192,7 @@ class FraudData:
         for k, (p, train) in enumerate(zip(periods, self.train_masks(periods))):
             if not self.tx.fraud[train].any():
                 last = p.train_start + p.train_days - 1
-                raise ValueError(
+                raise DataSettingError(
                     f"{which} period {k}'s training week ({self.tx.date_of(p.train_start).date()}"
                     f" to {self.tx.date_of(last).date()}, {int(train.sum())} transactions) "
                     "holds no fraud, so a supervised model has nothing to learn from it; "
