@@ -135,7 +135,7 @@ def test_slashed_dates_are_read_by_the_field_that_goes_over_12(written):
     """pandas guessed the order from the first date, 02/01/2015, as month first, then
     refused 13/01/2015 (and would misread 02/01 as 1 February had it parsed)."""
     from fjax.datasets import read_dates
-    dates, utc, _, _ = read_dates(pd.Series(written), "column 'Date'")
+    dates, utc, *_ = read_dates(pd.Series(written), "column 'Date'")
     assert list(dates.dt.strftime("%Y-%m-%d")) == ["2015-01-02", "2015-01-13", "2015-01-14"]
     assert not utc
 
@@ -196,7 +196,7 @@ def test_yyyymmdd_numbers_are_read_as_the_dates_they_spell(tmp_path):
     """20150102 was refused as "2.01501e+07"; CSV readers give it as an integer."""
     from fjax.datasets import read_dates
     (tmp_path / "d.csv").write_text("Date,p\n20150102,1\n20150105,2\n20151231,3\n")
-    dates, utc, _, _ = read_dates(read_table(tmp_path / "d.csv")["Date"], "column 'Date'")
+    dates, utc, *_ = read_dates(read_table(tmp_path / "d.csv")["Date"], "column 'Date'")
     assert list(dates.dt.strftime("%Y-%m-%d")) == ["2015-01-02", "2015-01-05", "2015-12-31"]
     assert not utc
     for numbers in ([20150102, 20150132], [18991231, 19000101]):   # day 32; before 1900
@@ -215,7 +215,7 @@ def test_times_written_with_a_zone_name_in_several_formats_read_as_utc(tmp_path)
     while the same times without the name were read. They read as the one-format GMT
     column does: their UTC instants, kept on the +00:00 clock (offset 0). Oracle: the
     instants written by hand."""
-    from fjax.datasets import read_dates, written_instants
+    from fjax.datasets import read_dates
     want = pd.Series(pd.to_datetime(["2024-01-02 10:00:00", "2024-01-02 11:00:00",
                                      "2024-01-02 12:30:00", "2024-01-02 13:45:10"]))
     (tmp_path / "t.csv").write_text("Date,p\n" + "".join(f"{t},{i}\n"
@@ -224,18 +224,18 @@ def test_times_written_with_a_zone_name_in_several_formats_read_as_utc(tmp_path)
     read = read_dates(column, "column 'Date'")
     assert list(read.dates) == list(want)
     assert not read.utc and read.offsets is None and read.offset == 0
-    assert list(written_instants(column)) == list(want)   # fraud's timezone reads these
+    assert list(read.instants) == list(want)   # fraud's timezone reads these
     one = read_dates(pd.Series([t + " GMT" for t in want.astype(str)]), "column 'Date'")
     assert list(one.dates) == list(want) and one.offset == 0 and not one.utc
 
 
-def test_written_instants_reads_zone_names_as_read_dates_does():
-    """written_instants parsed the raw text: on pandas 3.1 a lowercase utc left it no format
-    to infer (a dateutil warning, row by row), and GMT then gmt made pandas look up a time
-    zone named gmt (ZoneInfoNotFoundError). It now rewrites the names as +00:00 first, as
-    read_dates does. Oracle: the instants as float64 unix seconds, by hand, and pandas'
-    reading of the same times written +00:00."""
-    from fjax.datasets import written_instants
+def test_instants_read_zone_names_as_the_clocks_do():
+    """written_instants (now read_dates' instants) parsed the raw text: on pandas 3.1 a
+    lowercase utc left it no format to infer (a dateutil warning, row by row), and GMT then
+    gmt made pandas look up a time zone named gmt (ZoneInfoNotFoundError). The names are
+    rewritten as +00:00 first, once. Oracle: the instants as float64 unix seconds, by hand,
+    and pandas' reading of the same times written +00:00."""
+    from fjax.datasets import read_dates
     seconds = np.array([1704189600.0, 1704195000.0, 1704284130.0])   # 2024-01-02 10:00 UTC..
     clocks = ["2024-01-02 10:00:00", "2024-01-02 11:30:00", "2024-01-03 12:15:30"]
     want = pd.to_datetime([c + "+00:00" for c in clocks], utc=True).tz_localize(None)
@@ -243,7 +243,7 @@ def test_written_instants_reads_zone_names_as_read_dates_does():
     for names in ([" utc"] * 3, [" GMT", " gmt", " Utc"]):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            got = written_instants(pd.Series([c + n for c, n in zip(clocks, names)]))
+            got = read_dates(pd.Series([c + n for c, n in zip(clocks, names)]), "'t'").instants
         assert not caught, [str(w.message) for w in caught]
         assert list(got) == list(want)
 

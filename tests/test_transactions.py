@@ -643,6 +643,27 @@ def test_a_timezone_converts_written_offsets_to_its_clock():
         assert list(np.diff(tx.seconds)) == list(np.diff(instants))
 
 
+def test_a_timezone_reads_zone_names_rewriting_them_once(monkeypatch):
+    """GMT and UTC in a data.timezone column were rewritten as +00:00 by read_dates, again
+    when its ISO 8601 fallback read formats that vary by row, and twice more when
+    written_instants parsed the column a second time for its instants; read_dates now
+    gives them. Oracle: the standard library's conversion of the times written +00:00."""
+    from fjax.datasets import ZONE_NAME
+    from pandas.core.strings.accessor import StringMethods
+    written = ["2024-03-10 01:00:00 GMT", "2024-03-10 07:30 GMT", "2024-03-11 03:00:00 UTC"]
+    rewrites = []
+    replace = StringMethods.replace
+
+    def counted(self, pat, *args, **kw):
+        rewrites.append(pat is ZONE_NAME)
+        return replace(self, pat, *args, **kw)
+    monkeypatch.setattr(StringMethods, "replace", counted)
+    tx = from_frame(_timed(written), NAMES, timezone="America/New_York")
+    assert sum(rewrites) == 1
+    iso = [w.replace(" GMT", "+00:00").replace(" UTC", "+00:00") for w in written]
+    _on_clocks(tx, [datetime.fromisoformat(w).astimezone(NEW_YORK) for w in iso])
+
+
 @pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York"])
 @pytest.mark.parametrize("written", [
     ["2024-03-10T00:00:00+01:00", "2024-03-11", "2024-03-12"],                # dates

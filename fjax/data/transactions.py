@@ -35,8 +35,7 @@ from fjax.data.checks import DataSettingError, first_unscalable
 from fjax.data.columns import (ID_MIN_ROWS, category_values, counts_rows, did_you_mean,
                                looks_numeric, numeric_values, spelled_as)
 from fjax.datasets import (UNIX_UNITS, Dates, holds_numbers, midnights, read_dates,
-                           read_table, table_header, without_offsets, written_instants,
-                           zoned)
+                           read_table, table_header, without_offsets, zoned)
 
 DAY = 86_400
 COLUMNS = ("transaction_id", "timestamp", "customer", "terminal", "amount", "label")
@@ -301,7 +300,7 @@ def on_zone(column: pd.Series, read: Dates, zone: str,
     the zone's clock (its offset at each, daylight saving included); times without
     offsets are the zone's wall clocks (`wall_instants`), also among times with them."""
     ts = read.dates
-    instants = ts if read.utc else written_instants(column, described)
+    instants = ts if read.utc else read.instants
     if instants is None:
         instants = wall_instants(column, ts, midnights(ts), zone, described)
         return instants, (ts - instants).dt.total_seconds().to_numpy().astype(np.int64)

@@ -128,6 +128,8 @@ class Dates(NamedTuple):
     # where several offsets are written and read back (`_offsets`); else None
     offset: int | None = None   # seconds east of UTC of the one offset that every time is
     # written with (or its zone has throughout), where `dates` are those clocks; else None
+    instants: pd.Series | None = None   # naive UTC instants of times written with offsets
+    # (text without one as UTC) or a zone, where `dates` are their clocks; else None
 
 
 def read_dates(column: pd.Series, described: str, fix: str = "",
@@ -164,7 +166,12 @@ def read_dates(column: pd.Series, described: str, fix: str = "",
                              f"seconds or milliseconds from 1973 to 2099{fix}")
         return Dates(pd.to_datetime(column, unit=unit), True, None)   # unix times: no offset
     first = bool(day_first(column, described, fix))
-    text = _named_zones_as_offsets(column)
+    renamed = _zone_names_as_offsets(column)
+    # pandas infers a format from the first time: where it ends in GMT or UTC, before 3.1
+    # one that reads the name as literal text (naive times), on 3.1 none for utc
+    named = (pd.api.types.infer_dtype(column, skipna=True) == "string"
+             and ZONE_NAME.search(column.dropna().iloc[0]))
+    text = renamed() if named else column
     try:
         dates = _to_datetime_one_offset(text, dayfirst=first)
     except (ValueError, TypeError) as err:
@@ -173,7 +180,7 @@ def read_dates(column: pd.Series, described: str, fix: str = "",
         written, bare = _split_offsets(column)
         slashed = _slashed(column)
         try:   # several offsets
-            dates = _as_utc(text, first, written, slashed)
+            dates = _as_utc(text, first, written, slashed, renamed)
         except (ValueError, TypeError):
             where = _first_unparseable(column, first) or _reason(err)
             raise ValueError(f"{described} is not parseable as dates ({where}); write "
@@ -183,17 +190,19 @@ def read_dates(column: pd.Series, described: str, fix: str = "",
                                    or _one_clock(written[column.notna()], clocks, dates)):
             # a daily series (each row's written date, as for a zone), or formats that
             # vary from row to row on one clock
-            offset = _one_offset(clocks, dates.dt.tz_localize(None)) if written.any() else None
-            return Dates(clocks, False, None, offset)
+            instants = dates.dt.tz_localize(None) if written.any() else None
+            offset = None if instants is None else _one_offset(clocks, instants)
+            return Dates(clocks, False, None, offset, instants)
         _warn_mixed_offsets(described, local_days)
         utc = dates.dt.tz_localize(None)
         return Dates(utc, True, _offsets(clocks, utc))
     if dates.dt.tz is None:
         return Dates(dates, False, None)
     wall = dates.dt.tz_localize(None)
-    offset = (_one_offset(wall, dates.dt.tz_convert("UTC").dt.tz_localize(None))
-              if writes_offset(column).any() else None)   # not GMT+1 (pandas: -01:00)
-    return Dates(wall, False, None, offset)
+    if not writes_offset(column).any():   # not GMT+1 (pandas: -01:00)
+        return Dates(wall, False, None)
+    instants = dates.dt.tz_convert("UTC").dt.tz_localize(None)
+    return Dates(wall, False, None, _one_offset(wall, instants), instants)
 
 
 def _one_offset(wall: pd.Series, instants: pd.Series) -> int | None:
@@ -237,7 +246,7 @@ def _zoned_dates(column: pd.Series, described: str, local_days: str) -> Dates:
     wall = column.dt.tz_localize(None)
     instants = column.dt.tz_convert("UTC").dt.tz_localize(None)
     if (wall - instants).nunique() <= 1 or midnights(wall):
-        return Dates(wall, False, None, _one_offset(wall, instants))
+        return Dates(wall, False, None, _one_offset(wall, instants), instants)
     _warn_mixed_offsets(described, local_days)
     return Dates(instants, True, (wall - instants).dt.total_seconds().to_numpy().astype(np.int64))
 
@@ -291,18 +300,6 @@ def _written_clocks(bare: pd.Series, first: bool,
     return None if wall.dt.tz is not None or (wall.isna() & bare.notna()).any() else wall
 
 
-def written_instants(column: pd.Series, described: str = "") -> pd.Series | None:
-    """Naive UTC instants of a `column` of times with a zone, or of text that writes UTC
-    offsets, each by its own offset (text without one as UTC, as `read_dates` reads a
-    mix); None for numbers and for text that writes no offsets (wall clocks)."""
-    if zoned(column):
-        return column.dt.tz_convert("UTC").dt.tz_localize(None)
-    if holds_numbers(column) or not (written := writes_offset(column)).any():
-        return None
-    return _as_utc(_named_zones_as_offsets(column), bool(day_first(column, described)),
-                   written, _slashed(column)).dt.tz_localize(None)
-
-
 def without_offsets(column: pd.Series, read: Dates, described: str = "") -> pd.Series:
     """The times of text `column` that write no UTC offset (its other rows missing), as
     written: with offsets on some rows, those are wall clocks rather than UTC. They come
@@ -319,16 +316,16 @@ def without_offsets(column: pd.Series, read: Dates, described: str = "") -> pd.S
 
 
 def _as_utc(column: pd.Series, first: bool, written: pd.Series,
-            slashed: Callable[[], bool]) -> pd.Series:
+            slashed: Callable[[], bool], renamed: Callable[[], pd.Series]) -> pd.Series:
     """Text `column` as UTC times, each by its own written offset (`first`: day-first
     dates; `written`: `writes_offset(column)`); in formats that vary by row
-    (`_varying_formats`, `slashed` its test of `column`) where pandas' inference fails,
-    also times with and without one, those apart (pandas 2 gives a time without one the
-    last offset it read)."""
+    (`_varying_formats`, `slashed` its test of `column`), read from `renamed()` (its zone
+    names as offsets) where pandas' inference fails, also times with and without one,
+    those apart (pandas 2 gives a time without one the last offset it read)."""
     try:
         return _to_datetime_one_offset(column, utc=True, dayfirst=first)
     except (ValueError, TypeError):
-        text = _zone_names_as_offsets(column)
+        text = renamed()
         if _on_all_or_none(written[column.notna()]):
             return _varying_formats(text, slashed, first, utc=True)
         with_offset, without = (_varying_formats(text.where(rows), slashed, first, utc=True)
@@ -356,23 +353,15 @@ def _slashed(column: pd.Series) -> Callable[[], bool]:
         lambda: bool(column.dropna().astype(str).str.fullmatch(SLASHED_DATE_TIME).all()))
 
 
-def _zone_names_as_offsets(column: pd.Series) -> pd.Series:
-    """Text `column` with GMT or UTC after a time written +00:00: pandas' ISO 8601 parser,
-    which reads formats that vary from row to row, refuses the names."""
-    if pd.api.types.infer_dtype(column, skipna=True) != "string":
-        return column
-    return column.str.replace(ZONE_NAME, r"\1+00:00", regex=True)
-
-
-def _named_zones_as_offsets(column: pd.Series) -> pd.Series:
-    """`_zone_names_as_offsets(column)` where text `column`'s first time ends in GMT or UTC
-    (else `column`), for `read_dates` and `written_instants` alike: pandas infers a format
-    from that time, before 3.1 one that reads the name as literal text (naive times), and
-    on 3.1 none for a lowercase name (utc), then reads row by row with dateutil."""
-    if (pd.api.types.infer_dtype(column, skipna=True) == "string"
-            and ZONE_NAME.search(column.dropna().iloc[0])):
-        return _zone_names_as_offsets(column)
-    return column
+def _zone_names_as_offsets(column: pd.Series) -> Callable[[], pd.Series]:
+    """Text `column` with GMT or UTC after a time written +00:00 (pandas' ISO 8601 parser,
+    which reads formats that vary from row to row, refuses the names), as a rewrite run
+    once, when a reader first needs it."""
+    def rewrite() -> pd.Series:
+        if pd.api.types.infer_dtype(column, skipna=True) != "string":
+            return column
+        return column.str.replace(ZONE_NAME, r"\1+00:00", regex=True)
+    return functools.cache(rewrite)
 
 
 def _first_unparseable(column: pd.Series, first: bool) -> str:
