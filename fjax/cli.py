@@ -304,9 +304,12 @@ def no_value_given(cls: type, args: list[str], swept: list[str], saved: Any = No
             continue
         choices = literal_choices(unwrap_annotation(field_hint(cls, path))[0])
         default = get_path(cls() if saved is None else saved, path)
-        fix = (f"one or several of {', '.join(choices)} after it" if choices else
-               f"one number or several after it, e.g. {flag} {default:g} {3 * default:g}"
-               if isinstance(default, float) else "one number or several after it")
+        if choices:
+            fix = f"one or several of {', '.join(choices)} after it"
+        elif isinstance(default, float):
+            fix = f"one number or several after it, e.g. {flag} {default:g} {3 * default:g}"
+        else:
+            fix = "one number or several after it"
         raise ValueError(f"{flag} was given no value; give {fix}")
 
 
