@@ -36,7 +36,8 @@ from typing import Any, Callable, Literal
 
 import tyro
 
-from fjax.config import check_grid_values, from_dict, get_path, hyperparameters
+from fjax.config import (check_grid_values, from_dict, get_path, hyperparameters, in_json,
+                         refused_null)
 from fjax.config_fields import literal_choices, unwrap_annotation
 from fjax.runtime import enable_compilation_cache, reliable_interrupts
 from fjax.tasks import TASKS, get_task
@@ -177,6 +178,8 @@ def load_saved(cls: type, args: list[str], command: str
                                 out=str(path.parent) if resumes_source else None)
     grid_file = path.with_name("grid.json")
     grid = read_grid(grid_file) if grid_file.exists() else {}
+    if command == "sweep":
+        check_grid_nulls(cls, grid, grid_file)
     if command == "run" and grid:
         print(f"note: {grid_file} holds a sweep; `fjax run` reruns its config.json, the first "
               f"value of each swept field ({', '.join(grid)}); `fjax sweep` reruns the sweep",
@@ -510,6 +513,21 @@ def read_grid(path: Path) -> dict[str, list]:
             raise ValueError(f"--config: {path} gives {field!r} no values; give it one or "
                              "more, or remove that entry")
     return grid
+
+
+def check_grid_nulls(cls: type, grid: dict[str, list], path: Path) -> None:
+    """Refuse grid.json `path`'s null values (or lists holding one) of fields that take
+    none, in JSON's words (they were told "got None"); an unknown field is left to
+    `check_grid_values`, which names it."""
+    for field, values in grid.items():
+        try:
+            tp = field_hint(cls, field)
+        except (AttributeError, KeyError, TypeError):
+            continue
+        if any(refused_null(tp, v) for v in values):
+            raise ValueError(f"--config: {path} gives {field!r} the values "
+                             f"{json.dumps(values)}, but it takes {in_json(tp)}: give one "
+                             "in place of each null, or remove it")
 
 
 def read_json(path: Path) -> Any:

@@ -445,28 +445,45 @@ def from_dict(cls: type[T], data: dict, _path: str = "", _base: Any = None) -> T
 
 
 def _convert(tp: Any, value: Any, where: str, default: Any) -> Any:
-    """Nested configs from their dicts, over `default` where it is one; a null where the
-    field takes no None is refused in JSON (`null_value`); the field checks do the rest
-    (lists to tuples)."""
+    """Nested configs from their dicts, over `default` where it is one; a null (or a list
+    holding one) where the field takes no None is refused in JSON (`null_value`); the
+    field checks do the rest (lists to tuples)."""
     bare, optional = unwrap_annotation(tp)
     if dataclasses.is_dataclass(bare) and not (value is None and optional):
         return from_dict(bare, value, f"{where}.",
                          default if dataclasses.is_dataclass(default) else None)
-    if value is None and not optional:
-        raise null_value(tp, where, default)
+    if refused_null(tp, value):
+        raise null_value(tp, where, default, value)
     return value
 
 
-def null_value(tp: Any, where: str, default: Any) -> ValueError:
-    """A config file's field `where` ("train.epochs") set to null, which its annotation
-    `tp` does not take, refused in the JSON it was written in (it was told "got None; pass
-    an integer"), with its `default` (the task's) as the example."""
-    takes = (describe(tp).replace("a tuple of", "a list of")
-             .replace("True or False", "true or false"))
+def refused_null(tp: Any, value: Any) -> bool:
+    """Whether JSON `value` is null, or a list holding one, where annotation `tp` takes
+    none (a field's, a list field's elements', or any in a list where none belongs)."""
+    bare, optional = unwrap_annotation(tp)
+    if value is None:
+        return not optional
+    if not isinstance(value, list):
+        return False
+    each = get_args(bare)[0] if typing.get_origin(bare) is tuple else bare
+    return any(refused_null(each, v) for v in value)
+
+
+def in_json(tp: Any) -> str:
+    """`describe(tp)` in JSON's words: lists, true or false, null."""
+    return (describe(tp).replace("a tuple of", "a list of")
+            .replace("True or False", "true or false").replace(" or None", " or null"))
+
+
+def null_value(tp: Any, where: str, default: Any, value: Any = None) -> ValueError:
+    """A config file's field `where` ("train.epochs") set to null, or to a list holding
+    one (`value`), which its annotation `tp` does not take, refused in the JSON it was
+    written in (it was told "got None; pass an integer", or "got [16, None]"), with its
+    `default` (the task's) as the example."""
     key = where.rsplit(".", 1)[-1]
     example = "" if default is None else f", such as {json.dumps(default)}"
-    return ValueError(f'config "{where}" is null, but it takes {takes}{example}: give one, '
-                      f'or leave "{key}" out for its default')
+    return ValueError(f'config "{where}" is {json.dumps(value)}, but it takes {in_json(tp)}'
+                      f'{example}: give one, or leave "{key}" out for its default')
 
 
 def not_an_object(cls: type, where: str, value: Any, base: Any = None) -> ValueError:

@@ -447,3 +447,36 @@ def test_a_config_files_field_set_to_null_is_told_in_json(task):
             where = ".".join(path)
             assert get_path(from_dict(cls, kept), where) == get_path(base, where)
     assert ("seed",) in refused and ("train", "epochs") in refused
+
+
+@pytest.mark.parametrize("task", ["forecast", "credit", "fraud"])
+def test_a_null_in_a_config_files_list_is_told_in_json(task):
+    """`"hidden": [16, null]` was told "got [16, None]; pass a tuple of integers", and a
+    list holding null where a number belongs "got [0, None]". Every list field of every
+    task's config, given a list holding null, and a number field given [1, null], are
+    refused in JSON: the list as written, and not None, tuple or True."""
+    import json
+    import typing
+
+    from fjax.config_fields import unwrap_annotation
+    from fjax.tasks import get_task
+    cls = get_task(task).Config
+    base, lists = cls(), []
+    for f in dataclasses.fields(cls):
+        section = getattr(base, f.name)
+        if not dataclasses.is_dataclass(section):
+            continue
+        hints = typing.get_type_hints(type(section))
+        for g in dataclasses.fields(section):
+            bare = unwrap_annotation(hints[g.name])[0]
+            if typing.get_origin(bare) is tuple:
+                lists.append((f.name, g.name, [None]))
+    assert ("model", "hidden", [None]) in lists
+    for section, name, value in [*lists, ("sweep", "seeds", [1, None]),
+                                 ("train", "epochs", [[3, None]])]:
+        with pytest.raises(ValueError) as error:
+            from_dict(cls, {section: {name: value}})
+        message = str(error.value)
+        assert message.startswith(f'config "{section}.{name}" is {json.dumps(value)}, but it '
+                                  "takes "), message
+        assert "None" not in message and "tuple" not in message and "True" not in message
