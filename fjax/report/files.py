@@ -38,9 +38,11 @@ def write_json(path: str | Path, obj: Any) -> Path:
 
 def write_csv(path: str | Path, frame: pd.DataFrame) -> Path:
     """`frame` without its index, atomically; gzipped when `path` ends in .gz, with no
-    name or time in the gzip header, so the same frame gives the same bytes."""
+    name or time in the gzip header, so the same frame gives the same bytes, at level 1:
+    fraud's scores.csv.gz (16.7 MB of text) takes 0.3 s and 6.5 MB, level 9 2.2-2.7 s
+    and 5.8 MB (2026-11-28)."""
     text = frame.to_csv(index=False)
-    return write_atomic(path, gzip.compress(text.encode(), mtime=0)
+    return write_atomic(path, gzip.compress(text.encode(), compresslevel=1, mtime=0)
                         if str(path).endswith(".gz") else text)
 
 
