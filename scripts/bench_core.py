@@ -157,7 +157,8 @@ def recurrent_variants(cell: str, quick: bool, peak: float) -> list[dict]:
         rows += [
             {"bench": bench, "metric": "s/epoch (median after the first)", "value": s_epoch},
             {"bench": bench, "metric": "compile s (trace + XLA)", "value": result.compile_s},
-            {"bench": bench, "metric": "final train loss", "value": float(result.history[-1]["loss"])},
+            {"bench": bench, "metric": "final train loss",
+             "value": float(result.history[-1]["loss"])},
             {"bench": bench, "metric": "fraction of matmul peak", "value": achieved / peak,
              "note": f"{achieved:.0f} GFLOP/s"},
         ]
@@ -406,11 +407,12 @@ def lstm_sweep_processes(quick: bool) -> list[dict]:
     first with an empty persistent compilation cache, then again with the cache the first
     run filled (a repeated run). Each times training plus scoring every member on the
     test windows, as the PyTorch sweep's loop does. The C++ kernel is already built (its
-    cache is not the compilation cache): a one-time cost of the install, in neither run. PyTorch's sweep of the same members runs before the
-    first round, between rounds and after the last, so each round's pair of fjax runs
-    sits between two PyTorch sweeps (neighbouring rounds share one). A round's ratio
-    divides the mean of those two, so a phase of this noisy machine shows as a gap
-    between them; the headline is the median over rounds."""
+    cache is not the compilation cache): a one-time cost of the install, in neither run.
+    PyTorch's sweep of the same members runs before the first round, between rounds and
+    after the last, so each round's pair of fjax runs sits between two PyTorch sweeps
+    (neighbouring rounds share one). A round's ratio divides the mean of those two, so a
+    phase of this noisy machine shows as a gap between them; the headline is the median
+    over rounds."""
     rows = []
     rounds = 1 if quick else 3
     runs = ("first run, empty compilation cache", "repeated run, cache filled")

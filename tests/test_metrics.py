@@ -79,7 +79,8 @@ def test_classification_matches_sklearn(name, levels, seed):
     out = ours(s, y, w)
     chex.assert_shape(out, ())
     chex.assert_type(out, jnp.float32)
-    np.testing.assert_allclose(out, oracle(y, s.astype(np.float64), w.astype(np.float64)), rtol=RTOL)
+    np.testing.assert_allclose(out, oracle(y, s.astype(np.float64), w.astype(np.float64)),
+                               rtol=RTOL)
     # weights=None is the unweighted metric.
     np.testing.assert_allclose(ours(s, y, None), oracle(y, s.astype(np.float64), None), rtol=RTOL)
 
@@ -283,7 +284,8 @@ def test_regression_zero_weight_equals_dropping_the_row(name):
     p, t, last, w = regression_data(3)
     keep = w != 0
     fn = REGRESSION[name]
-    np.testing.assert_allclose(fn(p, t, last, w), fn(p[keep], t[keep], last[keep], w[keep]), rtol=1e-6)
+    np.testing.assert_allclose(fn(p, t, last, w), fn(p[keep], t[keep], last[keep], w[keep]),
+                               rtol=1e-6)
 
 
 @pytest.mark.parametrize("name", sorted(REGRESSION))

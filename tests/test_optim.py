@@ -38,7 +38,8 @@ def run(tx, steps=3):
     (OptimConfig(name="adam", learning_rate=0.01, clip_norm=0.05),
      optax.chain(optax.clip_by_global_norm(0.05), optax.adam(0.01))),
     (OptimConfig(name="sgd", learning_rate=0.1, weight_decay=0.5),
-     optax.chain(optax.add_decayed_weights(0.5, mask=lambda p: {"dense": {"kernel": True, "bias": False}}),
+     optax.chain(optax.add_decayed_weights(
+                     0.5, mask=lambda p: {"dense": {"kernel": True, "bias": False}}),
                  optax.sgd(0.1))),
 ])
 def test_matches_plain_optax(cfg, reference):
