@@ -504,11 +504,12 @@ def read_grid(path: Path) -> dict[str, list]:
     grid = read_json(path)
     if not isinstance(grid, dict):
         raise ValueError(f"--config: {path} must be an object of swept fields, e.g. "
-                         f'{{"optim.learning_rate": [0.001, 0.01]}}, got {grid!r}')
+                         f'{{"optim.learning_rate": [0.001, 0.01]}}, got {json.dumps(grid)}')
     for field, values in grid.items():
         if not isinstance(values, list):
-            raise ValueError(f"--config: {path} gives {field!r} the value {values!r}; write "
-                             f"a list, e.g. [{values!r}]")
+            value = json.dumps(values)
+            raise ValueError(f"--config: {path} gives {field!r} the value {value}; write "
+                             f"a list, e.g. [{value}]")
         if not values:
             raise ValueError(f"--config: {path} gives {field!r} no values; give it one or "
                              "more, or remove that entry")

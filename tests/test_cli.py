@@ -449,17 +449,20 @@ def test_a_saved_grids_null_is_told_in_json(tmp_path, calls, capsys, grid, messa
     ({"optim.learning_rate": []}, "gives 'optim.learning_rate' no values"),
     ({"optim.learning_rate": 0.001}, r"gives 'optim.learning_rate' the value 0.001; write a "
                                      r"list, e.g. \[0.001\]"),
-    ([0.001, 0.01], "must be an object of swept fields"),
+    ({"optim.learning_rate": None}, r"the value null; write a list, e.g. \[null\]"),
+    ({"model.kind": "mlp"}, r'the value "mlp"; write a list, e.g. \["mlp"\]'),
+    ([0.001, 0.01], r"must be an object of swept fields.*got \[0.001, 0.01\]"),
 ])
 def test_a_saved_grid_that_is_not_lists_of_values_is_named(tmp_path, calls, capsys, grid,
                                                            message):
-    """An empty list ended in an IndexError, a number in a TypeError."""
+    """An empty list ended in an IndexError, a number in a TypeError; values are told in
+    JSON (null, not None)."""
     saved = saved_run(tmp_path / "a", "credit")
     (tmp_path / "a" / "grid.json").write_text(json.dumps(grid))
     assert cli.main(["sweep", "credit", "--config", saved, "--out", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err
     assert f"--config: {tmp_path / 'a' / 'grid.json'}" in err and calls == []
-    assert re.search(message, err)
+    assert re.search(message, err) and "None" not in err, err
 
 
 @pytest.mark.parametrize("after", [[], ["--out", "elsewhere"]])
