@@ -175,6 +175,9 @@ def test_the_report_says_which_model_forecasts_which_rows(ahead_run, undescribed
     assert f"trained on rows up to {m['data']['spans'][-1]['train_dates'][1]}" in section
     assert "test RMSE" in section and "no calendar is assumed" in section
     assert ("grid point" in section) == bool(grid)
+    origins = cfg.data.origins   # the pooled test metrics score one model per origin
+    assert ("the test metrics score this very model" in section) == (origins == 1)
+    assert (f"origin {origins}'s test block scores this very model" in section) == (origins > 1)
     assert not undescribed(out)
 
 

@@ -183,7 +183,9 @@ def ahead_lines(a: dict, m: dict, table: pd.DataFrame, config: Config) -> list[s
              + (f" (its epochs and settings chosen on the validation rows up to "
                 f"{a['val_last_date']})" if "val_last_date" in a else "")
              + ", and reads them with the scalers fitted there; nothing was retrained, so "
-             "the test metrics score this very model.", "",
+             + ("the test metrics score this very model." if a["origin"] == 1 else
+                f"origin {a['origin']}'s test block scores this very model (the earlier "
+                "origins' blocks score the models trained at their own cuts)."), "",
              ahead_table(table, a["steps"]), "",
              "How far to trust each step: its test RMSE, the backtest's error at that step "
              f"over {m['test_windows']} test windows (the naive forecast's beside it"
