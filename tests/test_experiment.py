@@ -339,6 +339,29 @@ def test_a_resume_with_other_swept_values_is_refused(tmp_path):
         check_resumable(tmp_path, cfg, None)
 
 
+def test_a_resume_naming_the_same_data_file_by_another_path_is_not_refused(tmp_path,
+                                                                         monkeypatch):
+    """A run started with a relative --data.path and resumed with the absolute one (or
+    the reverse) read the same bytes: it was refused as differing in data.path."""
+    import json
+
+    from fjax.config import DataConfig, to_dict
+    from fjax.tasks.experiment import check_resumable, data_files
+    monkeypatch.chdir(tmp_path)
+    for name in ("prices.csv", "other.csv"):
+        (tmp_path / name).write_text("Date,Close\n2020-01-01,1\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    cfg = ExperimentConfig(data=DataConfig(path="prices.csv"))
+    (run / "config.json").write_text(json.dumps(to_dict(cfg)))
+    (run / "environment.json").write_text(json.dumps({"data_files": data_files(cfg)}))
+    check_resumable(run, cfg, None)
+    check_resumable(run, ExperimentConfig(data=DataConfig(path=str(tmp_path / "prices.csv"))),
+                    None)
+    with pytest.raises(ValueError, match=r"differs from the one in .* in data\.path;"):
+        check_resumable(run, ExperimentConfig(data=DataConfig(path="other.csv")), None)
+
+
 def test_a_training_loss_that_rose_is_said():
     """Adam at lr 1e6 kept the loss finite near 1e25: no divergence, a report that read
     as a model merely worse than the naive forecast."""

@@ -532,8 +532,11 @@ def check_resumable(folder: Path, config: ExperimentConfig, grid: dict | None) -
                          "run without --resume")
     before = _flat(json.loads(saved.read_text()))
     now = _flat(to_dict(config))
+    read = {name: then.get("path") for name, then
+            in (saved_environment(folder).get("data_files") or {}).items()}
     differ = sorted(k for k in before.keys() | now.keys()   # name and out only say where
-                    if k not in ("resume", "name", "out") and before.get(k) != now.get(k))
+                    if k not in ("resume", "name", "out") and before.get(k) != now.get(k)
+                    and not same_file(read.get(k), now.get(k)))
     grid_file = folder / "grid.json"
     if (json.loads(grid_file.read_text()) if grid_file.exists() else None) != to_jsonable(grid):
         differ.append("the swept values (grid.json)")
@@ -543,6 +546,13 @@ def check_resumable(folder: Path, config: ExperimentConfig, grid: dict | None) -
         raise ValueError(f"--resume: this run differs from the one in {folder} in "
                          f"{', '.join(differ)}; resume with its settings, or run without "
                          "--resume to start again")
+
+
+def same_file(read: str | None, given) -> bool:
+    """Whether the data path `given` now names the file the run read (its absolute path in
+    environment.json): `./prices.csv` then and `/home/me/prices.csv` now are one file,
+    whose contents `changed_data_files` compares."""
+    return bool(read) and isinstance(given, str) and str(Path(given).resolve()) == read
 
 
 def _flat(tree: dict, prefix: str = "") -> dict:
