@@ -67,9 +67,8 @@ def hosmer_lemeshow(bands: pd.DataFrame) -> dict:
     fewer than 3 pooled bands remain, `too_few` saying why."""
     n = bands["applicants"].to_numpy(np.float64)
     expected = bands["mean_pd"].to_numpy(np.float64) * n
-    groups = pool_bands(expected, n)
-    observed, pooled, pooled_n = (_sums(a, groups) for a in
-                                  (bands["bads"].to_numpy(np.float64), expected, n))
+    groups, (pooled, pooled_n, observed) = pool_bands(
+        expected, n, bands["bads"].to_numpy(np.float64))
     variance = pooled * (1 - pooled / pooled_n)
     stat = float(np.sum((observed - pooled) ** 2 / np.maximum(variance, 1e-12)))
     too_few = _too_few(expected, n, pooled, pooled_n, int(bands["bads"].sum()))
@@ -94,28 +93,25 @@ def _cells(bads: np.ndarray, n: np.ndarray) -> tuple[int, int]:
     return int(np.sum(cells >= 5 - 1e-9)), int(np.sum(cells < 1 - 1e-9))
 
 
-def pool_bands(bads: np.ndarray, n: np.ndarray) -> list[list[int]]:
+def pool_bands(bads: np.ndarray, n: np.ndarray, observed: np.ndarray
+               ) -> tuple[list[list[int]], np.ndarray]:
     """Adjacent bands (indices, in PD order) pooled until their expected bads `bads` and
     goods `n - bads` meet Cochran's rule (`cochran_ok`), or into one band: the band with
     the smallest expected count joins its neighbour with the smaller smallest count (the
-    safer one on a tie). One group per band where the rule holds already."""
-    groups = [[b] for b in range(len(n))]
-    bads, n = np.asarray(bads, np.float64), np.asarray(n, np.float64)
-    while len(groups) > 1 and not cochran_ok(bads, n):
-        least = np.minimum(bads, n - bads)
+    safer one on a tie). One group per band where the rule holds already. Returns the
+    groups and f64[3, groups]: the expected bads, applicants and `observed` bads summed
+    over each group."""
+    per_band = np.array([bads, n, observed], np.float64)
+    groups, sums = [[b] for b in range(len(n))], per_band
+    while len(groups) > 1 and not cochran_ok(sums[0], sums[1]):
+        least = np.minimum(sums[0], sums[1] - sums[0])
         i = int(np.argmin(least))
         j = min((k for k in (i - 1, i + 1) if 0 <= k < len(groups)),
                 key=lambda k: (least[k], -k))
         lo = min(i, j)
         groups[lo:lo + 2] = [groups[lo] + groups[lo + 1]]
-        bads, n = (np.concatenate([a[:lo], [a[lo] + a[lo + 1]], a[lo + 2:]])
-                   for a in (bads, n))
-    return groups
-
-
-def _sums(values: np.ndarray, groups: list[list[int]]) -> np.ndarray:
-    """`values` per band summed over each group of adjacent bands."""
-    return np.add.reduceat(values, [g[0] for g in groups])
+        sums = np.add.reduceat(per_band, [g[0] for g in groups], axis=1)
+    return groups, sums
 
 
 def _too_few(bads: np.ndarray, n: np.ndarray, pooled: np.ndarray, pooled_n: np.ndarray,
