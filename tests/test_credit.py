@@ -21,7 +21,7 @@ from fjax.datasets import load_dataset
 from fjax.optim import build_optimizer
 from fjax.scorecard import ScoreScale
 from fjax.tasks.credit import Config, CreditDataConfig, ScorecardConfig, run
-from fjax.tasks.credit.bands import pd_bands
+from fjax.tasks.credit.bands import Gains
 from fjax.tasks.credit.data import Shape, fold_design, load, pack
 from fjax.explain import by_attribute
 from fjax.tasks.credit.final import (_space, attribution_reference, attributions,
@@ -843,7 +843,7 @@ def test_the_earlier_applicants_cost_beside_the_later_ones_is_cross_fitted():
     later = pd.DataFrame({"pd": [0.1, 0.8, 0.3], "score": [600.0, 500.0, 550.0]})
     cfg = Config(data=CreditDataConfig(path="loans.csv", date_column="applied"))
     facts = out_of_time_facts(cfg, data, oof, final, pd.DataFrame({"score": pd_raw}), later,
-                              later["pd"].to_numpy(), pd_bands(later["pd"].to_numpy(),
+                              later["pd"].to_numpy(), Gains.of(later["pd"].to_numpy(),
                                                                data.later_y))
     assert facts["earlier_out_of_fold"]["cost_per_applicant"] == pytest.approx(by_hand)
     # Its confusion counts are those same cross-fitted decisions (by hand: each fold's rows
@@ -885,7 +885,7 @@ def test_the_out_of_time_cost_column_says_at_which_t_each_row_is_costed(calibrat
     later = pd.DataFrame({"pd": [0.1, 0.8], "score": [600.0, 500.0]})
     cfg = Config(data=CreditDataConfig(path="loans.csv", date_column="applied"))
     facts = out_of_time_facts(cfg, data, oof, final, pd.DataFrame({"score": pd_raw}), later,
-                              later["pd"].to_numpy(), pd_bands(later["pd"].to_numpy(),
+                              later["pd"].to_numpy(), Gains.of(later["pd"].to_numpy(),
                                                                data.later_y))
     assert facts["earlier_out_of_fold"]["cost_per_applicant"] == pytest.approx(by_hand)
     text = "\n".join(out_of_time_lines(facts))
@@ -920,7 +920,7 @@ def test_out_of_time_brier_scores_are_float64_as_the_cross_validations():
     final = SimpleNamespace(encoder=SimpleNamespace(unseen=lambda frame: {}))
     cfg = Config(data=CreditDataConfig(path="loans.csv", date_column="applied"))
     facts = out_of_time_facts(cfg, data, oof, final, pd.DataFrame({"score": pd_raw}), later,
-                              later["pd"].to_numpy(), pd_bands(later["pd"].to_numpy(),
+                              later["pd"].to_numpy(), Gains.of(later["pd"].to_numpy(),
                                                                data.later_y))
     want = brier_score_loss(later_y, later["pd"])
     assert facts["later"]["brier"] == pytest.approx(want, rel=1e-12, abs=0)

@@ -26,6 +26,8 @@ not counted among the tests.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 from scipy.stats import binomtest, chi2
@@ -47,6 +49,18 @@ def pd_bands(pd_: np.ndarray, y: np.ndarray, bands: int = 10) -> pd.DataFrame:
     frame["binomial_p"] = [_binomial_p(int(k), int(n), p) for k, n, p in
                            zip(frame["bads"], frame["applicants"], frame["mean_pd"])]
     return frame
+
+
+class Gains(NamedTuple):
+    """A gains table (`pd_bands`) and its Hosmer-Lemeshow test (`hosmer_lemeshow`), made
+    together (`Gains.of`) so that a report's verdict is always on the bands it shows."""
+    table: pd.DataFrame
+    hosmer_lemeshow: dict
+
+    @classmethod
+    def of(cls, pd_: np.ndarray, y: np.ndarray) -> Gains:
+        table = pd_bands(pd_, y)
+        return cls(table, hosmer_lemeshow(table))
 
 
 def _binomial_p(k: int, n: int, p: float) -> float:

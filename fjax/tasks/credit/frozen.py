@@ -26,12 +26,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from fjax.config import to_dict
 from fjax.config_fields import frozen_config
 from fjax.report.files import RunDir, markdown_table
 from fjax.stability import psi, psi_chance, psi_verdict
+from fjax.tasks.credit.bands import Gains
 from fjax.tasks.credit.data import SCORED_BLANKS, check_ages, read_applicants
 from fjax.tasks.credit.labelled import file_labels, measure_file
 from fjax.tasks.credit.model_file import SavedModel, beyond_range, read_model
@@ -105,9 +105,9 @@ def score_facts(cfg: ScoreConfig, model: SavedModel, frame, new,
             **labelled, "setup_changed": warned_setup_changes(run, "the scores")}
 
 
-def score_note(facts: dict, new, bands: pd.DataFrame | None = None) -> str:
+def score_note(facts: dict, new, gains: Gains | None = None) -> str:
     """report.md: a short account of what was scored, with what, and how to read it
-    (`bands`: the labelled applicants' PDs by band, gains.csv)."""
+    (`gains`: the labelled applicants' PDs by band, gains.csv)."""
     decisions = ", ".join(f"{k} {v}" for k, v in sorted(facts["decisions"].items()))
     lines = [
         "# New applicants scored with a saved credit model", "",
@@ -123,7 +123,7 @@ def score_note(facts: dict, new, bands: pd.DataFrame | None = None) -> str:
         *unseen_lines(facts["unseen_values"]),
         *range_lines(facts["out_of_range"]),
         *implausible_age_lines(facts["implausible_ages"]),
-        *labelled_lines(facts.get("labelled"), "gains.csv", bands),
+        *labelled_lines(facts.get("labelled"), "gains.csv", gains),
         *setup_lines(facts["setup_changed"], "scores"),
         "", "Scores, PDs, decisions and reason codes per applicant are in new_scores.csv.",
         "", "## First applicants", "",
@@ -149,9 +149,9 @@ def score(cfg: ScoreConfig) -> Path:
     folder.remove(*OUTPUTS)
     folder.json("config.json", to_dict(cfg))
     folder.csv("new_scores.csv", new)
-    labelled, bands = measure_file(folder, "gains.csv", model, new, raw, labels)
+    labelled, gains = measure_file(folder, "gains.csv", model, new, raw, labels)
     facts = score_facts(cfg, model, frame, new, ages, labelled)
     folder.json("score.json", {**facts, "run_config": to_dict(model.config),
                                "timings_s": {"total": time.perf_counter() - t_start}})
-    folder.text("report.md", score_note(facts, new, bands))
+    folder.text("report.md", score_note(facts, new, gains))
     return out

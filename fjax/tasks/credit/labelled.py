@@ -1,9 +1,10 @@
 """A file of applicants whose outcomes are known (a holdout, a later vintage, the
 out-of-time applicants): its labels read against the run's (`file_labels`), and the model
 measured on them (`labelled_measures`, `labelled_facts`, `labelled_bands`, which
-`write_bands` computes and writes; `measure_file` the whole chain for a scored file). One
-code path for `fjax score credit --data`, a run's `--data.score-path` and its out-of-time
-applicants, so all report the same measures of labelled applicants.
+`write_bands` computes, with their Hosmer-Lemeshow test, and writes; `measure_file` the
+whole chain for a scored file). One code path for `fjax score credit --data`, a run's
+`--data.score-path` and its out-of-time applicants, so all report the same measures of
+labelled applicants.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from fjax.data.columns import TableSchema, label_classes, listed, matches_label
 from fjax.decision import confusion, expected_cost
 from fjax.intervals import auc_interval, rank_auc, rank_ks
 from fjax.report.files import RunDir
-from fjax.tasks.credit.bands import hosmer_lemeshow, pd_bands
+from fjax.tasks.credit.bands import Gains
 from fjax.tasks.credit.model_file import SavedModel
 from fjax.tasks.credit.oof import brier_f64, log_loss_f64
 
@@ -36,13 +37,13 @@ def pooled(pd_: np.ndarray, y: np.ndarray) -> dict[str, Any]:
 
 
 def labelled_measures(raw: np.ndarray, pd_: np.ndarray, y: np.ndarray, t: float,
-                      cost_fn: float, cost_fp: float, bands: pd.DataFrame | None = None
+                      cost_fn: float, cost_fp: float, gains: Gains | None = None
                       ) -> dict:
     """Labelled applicants the model never trained on (the out-of-time ones, or a scored
     file's): AUC, Gini and KS rank the model's own PDs `raw` (calibration's ties would lower
     them), None where `y` holds one class; mean PD, Brier, cost and confusion are of the
     deployed PDs `pd_` at the deployed threshold `t`; rates in float64; and, given their
-    `bands` (`labelled_bands`), the Hosmer-Lemeshow test of those."""
+    `gains` (`labelled_bands`), the Hosmer-Lemeshow test of those."""
     both = 0 < y.sum() < len(y)
     ranked = pooled(raw, y) if both else dict.fromkeys(("auc", "auc_95", "gini", "ks"))
     bad_rate = float(np.mean(y, dtype=np.float64))
@@ -53,7 +54,7 @@ def labelled_measures(raw: np.ndarray, pd_: np.ndarray, y: np.ndarray, t: float,
             "cost_per_applicant": expected_cost(pd_, y, t, cost_fn, cost_fp),
             "cost_accept_all": cost_fn * bad_rate,
             "confusion": confusion(pd_, y, t),
-            **({} if bands is None else {"hosmer_lemeshow": hosmer_lemeshow(bands)})}
+            **({} if gains is None else {"hosmer_lemeshow": gains.hosmer_lemeshow})}
 
 
 class Labels(NamedTuple):
@@ -114,42 +115,43 @@ def file_rows(new, labels: Labels | None) -> tuple[np.ndarray, np.ndarray]:
     return new["pd"].to_numpy(np.float64)[labels.known], labels.y
 
 
-def labelled_bands(pd_: np.ndarray, y: np.ndarray) -> pd.DataFrame | None:
-    """Labelled applicants' deployed PDs `pd_` by decile (`pd_bands`: the run's gains table
-    on their own outcomes `y`); None where no applicant is labelled."""
-    return pd_bands(pd_, y) if len(y) else None
+def labelled_bands(pd_: np.ndarray, y: np.ndarray) -> Gains | None:
+    """Labelled applicants' deployed PDs `pd_` by decile with their Hosmer-Lemeshow test
+    (`Gains`: the run's gains table on their own outcomes `y`); None where no applicant is
+    labelled."""
+    return Gains.of(pd_, y) if len(y) else None
 
 
 def write_bands(folder: RunDir, name: str, pd_: np.ndarray, y: np.ndarray
-                ) -> pd.DataFrame | None:
-    """`labelled_bands(pd_, y)`, written to the CSV `name` in `folder` (nothing without
-    one) and returned."""
-    bands = labelled_bands(pd_, y)
-    if bands is not None:
-        folder.csv(name, bands)
-    return bands
+                ) -> Gains | None:
+    """`labelled_bands(pd_, y)`, its table written to the CSV `name` in `folder` (nothing
+    without one), returned."""
+    gains = labelled_bands(pd_, y)
+    if gains is not None:
+        folder.csv(name, gains.table)
+    return gains
 
 
 def measure_file(folder: RunDir, name: str, model: SavedModel, new: pd.DataFrame,
                  raw: np.ndarray, labels: Labels | None
-                 ) -> tuple[dict | None, pd.DataFrame | None]:
+                 ) -> tuple[dict | None, Gains | None]:
     """A scored file (`new`, the model's own PDs `raw`) measured on its `labels`: its
     labelled rows (`file_rows`) by band (`write_bands`, to the CSV `name` in `folder`) and
     `labelled_facts` (None where the file holds no label column), with the bands."""
     pd_, y = file_rows(new, labels)
-    bands = write_bands(folder, name, pd_, y)
-    facts = None if labels is None else labelled_facts(model, raw, labels, pd_, bands)
-    return facts, bands
+    gains = write_bands(folder, name, pd_, y)
+    facts = None if labels is None else labelled_facts(model, raw, labels, pd_, gains)
+    return facts, gains
 
 
 def labelled_facts(model: SavedModel, raw: np.ndarray, labels: Labels, pd_: np.ndarray,
-                   bands: pd.DataFrame | None = None) -> dict:
+                   gains: Gains | None = None) -> dict:
     """The model measured on the file's own labels, as the run measures its out-of-time
     applicants (`labelled_measures`: AUC, Gini and KS of the model's own PDs `raw` with
     DeLong's interval; Brier, cost and confusion of the deployed ones `pd_`, the labelled
     rows' as `file_rows` selects them), plus the bads and the deployed PDs' log-loss
     (`log_loss_f64`), all in float64, on the rows with a label (`unlabelled` counts the
-    blank ones), and the Hosmer-Lemeshow test of `bands` (`labelled_bands`). One class
+    blank ones), and the Hosmer-Lemeshow test of `gains` (`labelled_bands`). One class
     leaves out what needs both, and no label at all everything (`not_measured` says why)."""
     final, data = model.final, model.config.data
     column = final.encoder.schema.target
@@ -168,5 +170,5 @@ def labelled_facts(model: SavedModel, raw: np.ndarray, labels: Labels, pd_: np.n
             "so AUC, Gini and KS are not measured: they need both classes")
     return {**facts, "bads": int(y.sum()),
             **labelled_measures(raw[known], pd_, y, model.threshold, data.cost_fn, data.cost_fp,
-                                bands),
+                                gains),
             "log_loss": log_loss_f64(pd_, y.astype(np.float64))}

@@ -13,6 +13,7 @@ from fjax.report.files import RunDir, figure_lines, markdown_table
 from fjax.scorecard import MATERIAL_POINTS
 from fjax.stability import psi_verdict
 from fjax.tasks.credit.age import ELDERLY, TOLERANCE, age_table
+from fjax.tasks.credit.bands import Gains
 from fjax.tasks.credit.characteristics import IV_USEFUL, LEAK_AUC, SHIFT_CSI
 from fjax.tasks.credit.config import CreditDataConfig
 from fjax.tasks.credit.fairness import PD_INPUT
@@ -215,10 +216,9 @@ def unseen_lines(unseen: dict[str, int]) -> list[str]:
             f"against the reference): {counts}."]
 
 
-def labelled_lines(m: dict | None, gains: str, bands: pd.DataFrame | None = None
-                   ) -> list[str]:
+def labelled_lines(m: dict | None, csv: str, gains: Gains | None = None) -> list[str]:
     """report.md's line on the model measured on a scored file's own labels (none without:
-    `labelled_facts`), its PDs by band `bands` in the CSV `gains`."""
+    `labelled_facts`), its PDs by band `gains` in the CSV `csv`."""
     if m is None:
         return []
     if "bads" not in m:
@@ -240,30 +240,30 @@ def labelled_lines(m: dict | None, gains: str, bands: pd.DataFrame | None = None
         f"- Performance, {said}: {counts}; {ranked_text(m)}; Brier {m['brier']:.4f}; log-loss "
         f"{m['log_loss']:.4f}. AUC, Gini and KS rank the model's own PDs, the rest are of "
         "the deployed PDs, as the run's out-of-time test measures them.",
-        *labelled_bands_lines(m, gains, bands)]
+        *labelled_bands_lines(csv, gains)]
 
 
-def labelled_bands_lines(m: dict, gains: str, bands: pd.DataFrame | None) -> list[str]:
-    """report.md's line on the labelled applicants' PDs by band (`bands`, the CSV `gains`,
-    whose Hosmer-Lemeshow test `m` holds): the gains table's verdict, `band_verdict`."""
-    if bands is None:
+def labelled_bands_lines(csv: str, gains: Gains | None) -> list[str]:
+    """report.md's line on the labelled applicants' PDs by band (`gains`, the CSV `csv`):
+    the gains table's verdict, `band_verdict`."""
+    if gains is None:
         return []
-    return [f"- By PD band ({gains}: the labelled applicants' deployed PDs in bands cut at "
+    return [f"- By PD band ({csv}: the labelled applicants' deployed PDs in bands cut at "
             "their deciles, riskiest first, as the run's gains.csv). "
-            + band_verdict(m["hosmer_lemeshow"], bands)]
+            + band_verdict(gains.hosmer_lemeshow, gains.table)]
 
 
-def new_applicant_lines(metrics: dict, bands: pd.DataFrame | None = None) -> list[str]:
+def new_applicant_lines(metrics: dict, gains: Gains | None = None) -> list[str]:
     """The run's lines on `--data.score-path`'s values never seen, numbers beyond the
     training range and, where it holds the run's labels, the model measured on them
-    (their PDs by band `bands`, new_gains.csv), worded as `fjax score credit`'s (none
+    (their PDs by band `gains`, new_gains.csv), worded as `fjax score credit`'s (none
     without a score path)."""
     stability = metrics["stability"]
     if "new_applicants_unseen_values" not in stability:
         return []
     return [*unseen_lines(stability["new_applicants_unseen_values"]),
             *range_lines(stability["new_applicants_out_of_range"]),
-            *labelled_lines(metrics.get("new_applicants_labelled"), "new_gains.csv", bands),
+            *labelled_lines(metrics.get("new_applicants_labelled"), "new_gains.csv", gains),
             *implausible_age_lines(stability.get("new_applicants_implausible_ages")), ""]
 
 
@@ -303,12 +303,9 @@ def recalibration_advice(calibration: str) -> str:
             f"otherwise (`--scorecard.calibration {others[0]}`) or refitted")
 
 
-def bands_lines(bands: pd.DataFrame | None, hl: dict | None,
-                calibration: str = "none") -> list[str]:
+def bands_lines(bands: pd.DataFrame, hl: dict, calibration: str = "none") -> list[str]:
     """The gains table: rank ordering and calibration of the out-of-fold PDs by band
     (`calibration`: the scorecard.calibration the deployed PDs went through)."""
-    if bands is None or hl is None:
-        return []
     fit = ("rejected at 5%: the PDs are not the bad rates they predict (see the bands with a "
            "small `binomial_p`), so use them to rank, not as probabilities, "
            + recalibration_advice(calibration))
@@ -401,10 +398,9 @@ def _fmt(mean: float, std: float) -> str:
     return f"{mean:.4f} +/- {std:.4f}"
 
 
-def out_of_time_lines(oot: dict | None, bands: pd.DataFrame | None = None) -> list[str]:
+def out_of_time_lines(oot: dict | None, gains: Gains | None = None) -> list[str]:
     """The held-out later applicants beside the earlier ones' out-of-fold figures, and
-    `bands`, their PDs by band (out_of_time_gains.csv), whose Hosmer-Lemeshow test is the
-    later ones' (`oot["later"]` holds it wherever there are bands)."""
+    `gains`, their PDs by band (out_of_time_gains.csv) with its Hosmer-Lemeshow test."""
     if oot is None:
         return []
     early, late = oot["earlier_out_of_fold"], oot["later"]
@@ -451,13 +447,12 @@ def out_of_time_lines(oot: dict | None, bands: pd.DataFrame | None = None) -> li
                      f"column): {counts}. The model has learned nothing about them: they "
                      "score as the earlier applicants' mix (0 points against the reference "
                      "applicant, under WOE too).")
-    if bands is not None:
-        hl = late["hosmer_lemeshow"]
+    if gains is not None:
         lines += ["", "The later applicants' deployed PDs in bands cut at their deciles, "
                   "riskiest first (out_of_time_gains.csv, columns as gains.csv's): the "
                   "calibration and rank ordering the cross-validation's gains table "
-                  "estimates, on applicants no fit saw.", "", markdown_table(bands), "",
-                  band_verdict(hl, bands)]
+                  "estimates, on applicants no fit saw.", "", markdown_table(gains.table), "",
+                  band_verdict(gains.hosmer_lemeshow, gains.table)]
     return lines + [""]
 
 
@@ -733,10 +728,9 @@ def report_title(data: CreditDataConfig) -> str:
 def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
                     summary: pd.DataFrame, importance: pd.DataFrame,
                     points: pd.DataFrame | None, characteristics: pd.DataFrame,
-                    images: list[str], notes: list[str],
-                    bands: pd.DataFrame | None = None,
-                    later_bands: pd.DataFrame | None = None,
-                    new_bands: pd.DataFrame | None = None) -> str:
+                    images: list[str], notes: list[str], gains: Gains,
+                    later_gains: Gains | None = None,
+                    new_gains: Gains | None = None) -> str:
     m, s = metrics["cv"]["mean"], metrics["cv"]["std"]
     d = metrics["decision"]
     ages = implausible_age_lines(metrics["data"].get("implausible_ages"))
@@ -744,14 +738,14 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
              f"Chosen configuration (highest mean validation ROC-AUC over folds and seeds): "
              f"`{metrics['best']['description']}`.", "", data_line(metrics), "",
              *ages, *([""] if ages else []),
-             *new_applicant_lines(metrics, new_bands), *leakage_lines(characteristics),
+             *new_applicant_lines(metrics, new_gains), *leakage_lines(characteristics),
              *age_warning(metrics.get("age")),
              "## Cross-validation (chosen configuration)", "",
              markdown_table(pd.DataFrame({"metric": list(m), "mean +/- std over folds":
                                           [_fmt(m[k], s[k]) for k in m]})),
              "", pooled_auc_line(metrics), "",
              per_fold_text(metrics, per_fold), "", markdown_table(per_fold), "",
-             *bands_lines(bands, metrics["cv"].get("hosmer_lemeshow"), d["calibration"]),
+             *bands_lines(gains.table, gains.hosmer_lemeshow, d["calibration"]),
               "## Every configuration (mean and std over folds x seeds; all metrics in "
               "cv_summary.csv)", "", markdown_table(_short(summary)), "",
               *selection_lines(metrics.get("selection"), metrics["cv"]["seeds"]),
@@ -778,7 +772,7 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               "is each fold's fitted t, `cost` and `cost_bayes` the two rules' costs on it. "
               "The deployed rule's cross-fitted cost is slightly optimistic: the cheaper of "
               "the two was chosen on these same folds.", "",
-              *out_of_time_lines(metrics.get("out_of_time"), later_bands),
+              *out_of_time_lines(metrics.get("out_of_time"), later_gains),
               *fair_lending_lines(metrics.get("fair_lending")), *age_lines(metrics.get("age")),
               *characteristics_lines(characteristics),
               "## Final model (refit on every applicant"

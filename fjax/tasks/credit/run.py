@@ -23,7 +23,7 @@ from fjax.report.files import RunDir
 from fjax.scorecard import MATERIAL_POINTS, ScoreScale
 from fjax.stability import psi, psi_chance, psi_chance_folds
 from fjax.tasks.credit.age import age_check
-from fjax.tasks.credit.bands import hosmer_lemeshow, pd_bands
+from fjax.tasks.credit.bands import Gains
 from fjax.tasks.credit.characteristics import characteristics
 from fjax.tasks.credit.config import Config, CreditDataConfig, ScorecardConfig
 from fjax.tasks.credit.data import (CreditData, code_words, load, missing_words,
@@ -90,14 +90,14 @@ def data_facts(data: CreditData) -> dict[str, Any]:
 
 def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, final: FinalModel,
                       scores: pd.DataFrame, later: pd.DataFrame, later_raw: np.ndarray,
-                      later_bands: pd.DataFrame) -> dict:
+                      later_gains: Gains) -> dict:
     """The held-out later applicants beside the earlier ones' out-of-fold figures. AUC,
     Gini and KS rank the model's own PDs (as the cross-validation does: calibration's
     ties would lower them); Brier, cost and the confusion are of the deployed PDs at the
     deployed threshold, but for the earlier ones' cost and confusion, cross-fitted as the
     decision's (each fold at its t fitted on the other folds).
     AUC, Gini and KS are None where a group holds one class only; the Brier score is
-    `brier_f64`'s, as the cross-validation's. `later_bands`: the later applicants' deployed
+    `brier_f64`'s, as the cross-validation's. `later_gains`: the later applicants' deployed
     PDs by band (`labelled_bands`), whose Hosmer-Lemeshow test is the later ones'
     calibration."""
     d, t = config.data, oof.threshold
@@ -117,7 +117,7 @@ def out_of_time_facts(config: Config, data: CreditData, oof: OutOfFold, final: F
             "unseen_values": final.encoder.unseen(data.later),
             "earlier_out_of_fold": earlier,
             "later": {**labelled_measures(later_raw, later["pd"].to_numpy(), data.later_y, t,
-                                          d.cost_fn, d.cost_fp, later_bands),
+                                          d.cost_fn, d.cost_fp, later_gains),
                       "dates": data.date_spans["later"]},
             "psi": psi(scores["score"].to_numpy(), later["score"].to_numpy()),
             "psi_chance_95": psi_chance(scores["score"].to_numpy(), len(later))}
@@ -388,13 +388,13 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                  "psi_train_vs_val_mean_chance_95": chance_mean,
                  "psi_train_vs_val_max": float(per_fold["psi"].max()),
                  "psi_train_vs_val_max_chance_95": chance_max}
-    new_labelled = new_bands = None
+    new_labelled = new_gains = None
     if config.data.score_path:
         new, new_raw = score_new(config, data.new, final, oof.calibrator, oof.threshold,
                                  scale)
         run_dir.csv("new_scores.csv", new)
         # as `fjax score credit` measures a labelled file
-        new_labelled, new_bands = measure_file(run_dir, "new_gains.csv", saved, new, new_raw,
+        new_labelled, new_gains = measure_file(run_dir, "new_gains.csv", saved, new, new_raw,
                                                new_labels)
         stability["psi_new_applicants"] = psi(train_scores, new["score"].to_numpy())
         stability["psi_new_applicants_chance_95"] = psi_chance(train_scores, len(new))
@@ -403,14 +403,14 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
             ranges, data.new, final.encoder.woe, final.config.model.kind)
         if data.new_implausible_ages is not None:
             stability["new_applicants_implausible_ages"] = data.new_implausible_ages
-    later = later_raw = later_bands = None
+    later = later_raw = later_gains = None
     if data.later is not None:
         later, later_raw = score_new(config, data.later, final, oof.calibrator, oof.threshold,
                                      scale, ids=data.later_ids)
         later.insert(1, config.data.target, data.later[config.data.target].astype(str).to_numpy())
         later.insert(2, config.data.date_column, data.later[config.data.date_column].to_numpy())
         run_dir.csv("out_of_time_scores.csv", later)
-        later_bands = write_bands(run_dir, "out_of_time_gains.csv", later["pd"].to_numpy(),
+        later_gains = write_bands(run_dir, "out_of_time_gains.csv", later["pd"].to_numpy(),
                                   data.later_y)
     groups = {name: frame for name, frame in (("later", data.later), ("new", data.new))
               if frame is not None}
@@ -422,8 +422,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         proxies = proxy_screen(data.frame, data.schema, config.data.protected_columns,
                                best.data.woe_bins, oof.fold, oof.pd_raw)
         run_dir.csv("proxies.csv", proxies)
-    bands = pd_bands(oof.pd, data.y)
-    run_dir.csv("gains.csv", bands)
+    gains = Gains.of(oof.pd, data.y)
+    run_dir.csv("gains.csv", gains.table)
     run_dir.csv("cv_table.csv", search.table)
     run_dir.csv("cv_summary.csv", search.summary)
     images = write_plots(run_dir, data.y, oof, scale.from_pd(oof.pd_raw),
@@ -442,7 +442,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                "mean": {m: float(per_fold[m].mean()) for m in METRICS},
                "std": {m: float(per_fold[m].std(ddof=1)) for m in METRICS},
                "pooled_out_of_fold": pooled(oof.pd_raw, data.y),
-               "hosmer_lemeshow": hosmer_lemeshow(bands)},
+               "hosmer_lemeshow": gains.hosmer_lemeshow},
         "decision": {**oof.summary, "cost_fn": config.data.cost_fn,
                      "cost_fp": config.data.cost_fp},
         "scorecard": {"base_score": sc.base_score, "base_odds": sc.base_odds, "pdo": sc.pdo,
@@ -455,7 +455,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         **({} if new_labelled is None else {"new_applicants_labelled": new_labelled}),
         "characteristics": chars.to_dict(orient="records"),
         **({"out_of_time": out_of_time_facts(config, data, oof, final, scores, later,
-                                             later_raw, later_bands)}
+                                             later_raw, later_gains)}
            if later is not None else {}),
         **({"fair_lending": fair_lending_facts(config, data, oof, later, later_raw, proxies)}
            if config.data.protected_columns else {}),
@@ -485,8 +485,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
     run_dir.text("report.md", report_markdown(
         title=report_title(config.data), metrics=metrics_json,
         per_fold=per_fold, summary=search.summary, importance=imp, points=points,
-        characteristics=chars, images=images, notes=notes, bands=bands,
-        later_bands=later_bands, new_bands=new_bands))
+        characteristics=chars, images=images, notes=notes, gains=gains,
+        later_gains=later_gains, new_gains=new_gains))
     finish_run(run_dir, OUTPUTS)
     return run_dir.path
 
