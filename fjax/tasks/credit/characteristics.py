@@ -76,11 +76,10 @@ def out_of_fold_woe(values: np.ndarray, y: np.ndarray, bins: int, fold: np.ndarr
     return woe
 
 
-def auc_alone(frame: pd.DataFrame, schema: TableSchema, column: str, y: np.ndarray,
-              bins: int, fold: np.ndarray, monotone: bool = False) -> float:
+def auc_alone(values: np.ndarray, y: np.ndarray, bins: int, fold: np.ndarray,
+              monotone: bool = False) -> float:
     """ROC-AUC (float64, `rank_auc`) of one column's out-of-fold WOE (a low WOE is a high
-    risk)."""
-    values = column_values(frame, schema, column)
+    risk); `values` as `column_values` reads them."""
     return rank_auc(-out_of_fold_woe(values, y, bins, fold, monotone), y)
 
 

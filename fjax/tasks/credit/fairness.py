@@ -24,7 +24,7 @@ import pandas as pd
 
 from fjax.data.columns import MISSING, TableSchema
 from fjax.intervals import auc_interval, rank_auc
-from fjax.tasks.credit.characteristics import auc_alone
+from fjax.tasks.credit.characteristics import auc_alone, column_values
 
 FOUR_FIFTHS = 0.8   # a group approved at under 4/5 of the reference (most approved) group's
 PROXY_AUC = 0.7     # an input (or the PD) that tells a group from the rest this well
@@ -92,20 +92,20 @@ def one_vs_rest(labels: np.ndarray) -> list[tuple[str, np.ndarray]]:
     return [(str(g), labels == g) for g in chosen]
 
 
-def proxy_rows(frame: pd.DataFrame, schema: TableSchema, name: str, group: str,
-               member: np.ndarray, bins: int, fold: np.ndarray, pd_raw: np.ndarray
-               ) -> list[dict]:
+def proxy_rows(inputs: dict[str, np.ndarray], name: str, group: str, member: np.ndarray,
+               bins: int, fold: np.ndarray, pd_raw: np.ndarray) -> list[dict]:
     """The proxy screen of one group: the PD's AUC for membership with DeLong's 95%
     interval (None with under two members or non-members), then each input's cross-fitted
-    AUC alone (`auc_alone`, up to `bins` WOE bins of a numeric input)."""
+    AUC alone (`auc_alone` of its `inputs` values, up to `bins` WOE bins of a numeric
+    input)."""
     y = member.astype(np.float64)
     both = min(y.sum(), len(y) - y.sum()) >= 2
     auc, low, high = auc_interval(pd_raw, y) if both else (rank_auc(pd_raw, y), None, None)
     head = {"characteristic": name, "group": group, "members": int(y.sum())}
     rows = [{**head, "input": PD_INPUT, "auc": auc, "auc_low": low, "auc_high": high,
              "proxy": bool(auc >= PROXY_AUC or auc <= 1 - PROXY_AUC)}]
-    for column in schema.features:
-        auc = auc_alone(frame, schema, column, y, bins, fold)
+    for column, values in inputs.items():
+        auc = auc_alone(values, y, bins, fold)
         rows.append({**head, "input": column, "auc": auc, "auc_low": None, "auc_high": None,
                      "proxy": bool(auc >= PROXY_AUC)})
     return rows
@@ -115,10 +115,11 @@ def proxy_screen(frame: pd.DataFrame, schema: TableSchema, columns: tuple[str, .
                  bins: int, fold: np.ndarray, pd_raw: np.ndarray) -> pd.DataFrame:
     """`proxy_rows` of every group (one vs rest) of every grouping of `columns`, on the
     labelled (training) applicants of `frame`; `fold` is each row's validation fold and
-    `pd_raw` its out-of-fold PD."""
+    `pd_raw` its out-of-fold PD. Each input is read once (`column_values`) for every group."""
+    inputs = {column: column_values(frame, schema, column) for column in schema.features}
+    pd_raw = np.asarray(pd_raw, np.float64)
     rows = [row for name, labels in groupings(frame, columns).items()
             for group, member in one_vs_rest(labels)
-            for row in proxy_rows(frame, schema, name, group, member, bins, fold,
-                                  np.asarray(pd_raw, np.float64))]
+            for row in proxy_rows(inputs, name, group, member, bins, fold, pd_raw)]
     return pd.DataFrame(rows, columns=["characteristic", "group", "members", "input", "auc",
                                        "auc_low", "auc_high", "proxy"])
