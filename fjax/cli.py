@@ -147,6 +147,19 @@ def split_sweep(cls: type, parsed: Any, prefix: str = "") -> tuple[Any, dict[str
                     grid[path] = tuple(value)
         else:
             kwargs[f.name] = value
+    # A field set that the first value of a swept choice does not read (warmup_steps under
+    # schedules constant and warmup_cosine) is a one-value grid entry where the base config
+    # would refuse it: each point reads it where its choice does (`replace_paths`).
+    unread = [name for name, (choice, readers) in getattr(cls, "READ_BY", {}).items()
+              if prefix + choice in grid and prefix + name not in grid
+              and choice in kwargs and kwargs[choice] not in readers]
+    try:
+        return cls(**kwargs), grid
+    except ValueError:
+        if not unread:
+            raise
+    grid.update({prefix + name: (kwargs.pop(name),) for name in unread
+                 if kwargs[name] != {f.name: f for f in dataclasses.fields(cls)}[name].default})
     return cls(**kwargs), grid
 
 

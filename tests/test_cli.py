@@ -220,6 +220,25 @@ def test_a_sweep_takes_several_values_of_a_choice(task, args, grid, calls):
     assert all(get_path(config, path) == values[0] for path, values in grid.items())
 
 
+@pytest.mark.parametrize("args, field, value, readers", [
+    (["--optim.schedule", "constant", "warmup_cosine", "--optim.warmup-steps", "20"],
+     "warmup_steps", 20, {"warmup_cosine"}),
+    (["--optim.schedule", "cosine", "exponential", "--optim.decay-rate", "0.9"],
+     "decay_rate", 0.9, {"exponential"})])
+def test_a_sweep_over_a_choice_takes_a_field_only_some_of_its_values_read(args, field, value,
+                                                                         readers, calls):
+    """`--optim.schedule constant warmup_cosine --optim.warmup-steps 20` was refused
+    ("schedule='constant' ignores it; choose warmup_cosine"): the base config held the
+    first schedule. Each point now reads the field where its schedule does."""
+    from fjax.train.sweep import group_grid
+    assert cli.main(["sweep", "credit", "--model", "mlp", *args]) == 0
+    config, grid = calls[-1]
+    got = {g.config.optim.schedule: getattr(g.config.optim, field)
+           for g in group_grid(config, grid)}
+    default = getattr(type(config.optim)(), field)
+    assert got == {s: value if s in readers else default for s in grid["optim.schedule"]}
+
+
 def price_csv(path: Path, n: int = 120) -> None:
     """A random-walk price series of `n` business days: a small forecast run's data."""
     prices = 30 + np.cumsum(np.random.default_rng(0).standard_normal(n))
