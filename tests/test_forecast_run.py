@@ -502,6 +502,26 @@ def test_the_rising_loss_note_reads_the_reported_grid_points_members(tmp_path):
         assert "Sweep grid point(s) that blew up: optim.learning_rate 1. " in report
 
 
+def test_a_plain_run_that_blew_up_says_so_before_its_verdict(tmp_path):
+    """SGD at lr 1 ends finite at about 13 times its initial loss (the sweep above): a
+    plain run's report opened with a verdict that read as usual, the blow-up said only
+    under 'How to read this'. The note now opens the report, once."""
+    write_prices(tmp_path / "prices.csv")
+    cfg = Config(out=str(tmp_path / "out"),
+                 data=ForecastDataConfig(path=str(tmp_path / "prices.csv"), target="price",
+                                         window=10, val_fraction=0.0),
+                 model=ModelConfig(kind="mlp", hidden=(8,)),
+                 optim=OptimConfig(name="sgd", learning_rate=1.0),
+                 train=TrainConfig(epochs=4, batch_size=32))
+    with pytest.warns(UserWarning, match="training blew up"):
+        out = run(cfg, progress=False)
+    report = (out / "report.md").read_text()
+    opening = report.split("\n## ")[0]
+    assert "training blew up" in opening and "the metrics are a broken model's" in opening
+    assert opening.index("training blew up") < opening.index("naive last-value forecast")
+    assert report.count("training blew up") == 1
+
+
 def test_a_ctrl_c_that_python_swallowed_still_stops_the_run_after_its_epoch(tmp_path,
                                                                             monkeypatch, capsys):
     """A KeyboardInterrupt raised inside a garbage-collector callback is printed as

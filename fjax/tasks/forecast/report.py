@@ -624,7 +624,9 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict,
     d, mdl = config.data, config.model
     differ = len({c["point"] for c in extra["per_origin_choice"]}) > 1   # origins' choices
     resumed = resumed_from(extra.get("resumed_epochs", {}))
-    lines = [f"# Forecast of {d.target!r}: {facts['source']}", "", verdict(m), ""]
+    lines = [f"# Forecast of {d.target!r}: {facts['source']}", "",
+             *([f"**{extra['blown_up']}**", ""] if extra.get("blown_up") else []),
+             verdict(m), ""]
     lines += ahead_lines(m["ahead"], m, ahead, config)
     lines += ["## What was run", "",
               data_line(facts),

@@ -94,6 +94,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
         "predict_compile_s": predict_compile_s, "predict_s": predict_s,
         "windows_per_s": members * len(data.test_index) / max(predict_s, 1e-9),
         "val_note": validation_note(setup.monitor_only, data.plan.has_val),
+        "blown_up": None if grid else next((r.blown_up for r in results if r.blown_up), None),
         "loss_note": loss_note(results, cands, choice, bool(grid)),
         "per_origin_choice": selections(cands, choice),
         "selected": extra_selected(cands[best]),    # the Model line's swept values
@@ -247,12 +248,13 @@ def loss_title(seeds: int, origins: int, sweep: bool, has_val: bool) -> str:
 
 def loss_note(results: list[GroupResult], cands: list[Candidate], choice: list[int],
               sweep: bool) -> str | None:
-    """A plain run's `blown_up_note`, else its `chosen_loss_note`; a sweep's every group's
+    """A plain run's `chosen_loss_note` unless it blew up (its `blown_up_note` opens the
+    report instead: every number is a broken model's); a sweep's every group's
     `blown_up_points` (which may name points it did not report) and its chosen points'
     rising-loss note."""
     blown = [r.blown_up for r in results if r.blown_up]
     if not sweep:
-        return blown[0] if blown else chosen_loss_note(results, cands, choice)
+        return None if blown else chosen_loss_note(results, cands, choice)
     return " ".join(filter(None, [*blown, chosen_loss_note(results, cands, choice)])) or None
 
 
