@@ -64,6 +64,28 @@ def test_baseline_metrics_match_hand_computed_values(small):
     assert m["per_horizon"]["naive"]["mae"] == pytest.approx([16.5, 34.0, 52.5], rel=1e-6)
 
 
+@pytest.mark.parametrize("shift, flagged", [(0.0, True), (0.001, True), (0.1, False)])
+def test_mape_is_flagged_where_a_test_target_is_zero_or_near_it(tmp_path, shift, flagged):
+    """A spread crossing zero reported MAPE (1323% on one) with no caveat. Test targets
+    [1, .5, 0] and [.5, 0, -.5] plus `shift`: flagged where min |y| <= 1% of mean |y|."""
+    path = tmp_path / "spread.csv"
+    y = 9.0 - 0.5 * np.arange(20) + shift
+    pd.DataFrame({"Date": pd.date_range("2024-01-01", periods=20), "Close": y}).to_csv(path)
+    cfg = EvaluationConfig(season=2, moving_average=3)
+    data = prepare(ForecastDataConfig(path=str(path), window=2, horizon=3), cfg)
+    np.testing.assert_array_equal(data.plan.origins[data.test_index], [16, 17])
+    actual = data.actual[data.test_index]
+    m = evaluate(data, PriceForecast(point=actual + 1.0), cfg, stride=1).metrics
+    targets = np.abs(np.array([1.0, 0.5, 0.0, 0.5, 0.0, -0.5]) + shift)
+    assert ("mape_not_meaningful" in m) == flagged
+    if flagged:
+        c = m["mape_not_meaningful"]
+        assert c["min_abs_target"] == pytest.approx(targets.min(), abs=1e-12)
+        assert c["mean_abs_target"] == pytest.approx(targets.mean(), rel=1e-12)
+        assert c["floor"] == 0.01
+    assert m["model"]["mape"] == pytest.approx(100 * np.mean(1.0 / targets), rel=1e-9)
+
+
 def test_score_table_matches_float64_numpy_per_weighting():
     rng = np.random.default_rng(0)
     actual = 100 + rng.standard_normal((40, 3)).cumsum(axis=0)

@@ -522,6 +522,29 @@ def test_a_plain_run_that_blew_up_says_so_before_its_verdict(tmp_path):
     assert report.count("training blew up") == 1
 
 
+def test_a_spread_crossing_zero_reports_mape_as_not_meaningful(tmp_path):
+    """A spread's MAPE (1323% on one) was reported with no caveat; the floor is read
+    against the test actuals `forecast.csv` writes."""
+    rng = np.random.default_rng(3)
+    n = 200
+    spread = 2 * np.sin(np.arange(n) / 9) + 0.1 * rng.standard_normal(n)
+    pd.DataFrame({"Date": pd.bdate_range("2021-01-04", periods=n),
+                  "spread": spread}).to_csv(tmp_path / "s.csv", index=False)
+    cfg = Config(out=str(tmp_path / "out"),
+                 data=ForecastDataConfig(path=str(tmp_path / "s.csv"), target="spread",
+                                         transform="diff", window=10),
+                 model=ModelConfig(kind="linear"), train=TrainConfig(epochs=1, batch_size=32))
+    out = run(cfg, progress=False)
+    m = json.loads((out / "metrics.json").read_text())
+    actual = np.abs(pd.read_csv(out / "forecast.csv")["actual"].to_numpy())
+    assert actual.min() <= 0.01 * actual.mean()    # the case: near zero against its level
+    c = m["mape_not_meaningful"]
+    assert c["min_abs_target"] == pytest.approx(actual.min(), rel=1e-9)
+    assert c["mean_abs_target"] == pytest.approx(actual.mean(), rel=1e-9)
+    section = (out / "report.md").read_text().split("## Test metrics")[1].split("\n## ")[0]
+    assert "**MAPE is not meaningful here**" in section and "Read MASE" in section
+
+
 def test_a_ctrl_c_that_python_swallowed_still_stops_the_run_after_its_epoch(tmp_path,
                                                                             monkeypatch, capsys):
     """A KeyboardInterrupt raised inside a garbage-collector callback is printed as

@@ -365,6 +365,21 @@ def direction_test(point: np.ndarray, actual: np.ndarray, last: np.ndarray,
                                                  seen[rows])}
 
 
+MAPE_FLOOR = 0.01   # a target under 1% of the mean |target| weighs 100x a typical one in MAPE
+
+
+def mape_caveat(actual: np.ndarray, observed: np.ndarray) -> dict:
+    """`mape_not_meaningful` where the smallest observed |target| is at most `MAPE_FLOOR`
+    times their mean (a zero one included, where MAPE is infinite): MAPE divides each error
+    by |target|, so a spread near zero makes it a few targets' ratio; {} otherwise."""
+    scored = np.abs(actual[np.asarray(observed, bool)])
+    if not scored.size or scored.min() > MAPE_FLOOR * scored.mean():
+        return {}
+    return {"mape_not_meaningful": {"min_abs_target": float(scored.min()),
+                                    "mean_abs_target": float(scored.mean()),
+                                    "floor": MAPE_FLOOR}}
+
+
 @dataclass(frozen=True)
 class Evaluation:
     index: np.ndarray          # i64[Nt]: the test windows
@@ -434,6 +449,7 @@ def evaluate(data: ForecastData, model: PriceForecast, cfg: EvaluationConfig,
         "diebold_mariano_vs_naive": tests["naive"],
     }
     result.update(best_baseline_test(tests, overall))
+    result.update(mape_caveat(actual, observed))
     hits = direction_test(model.point, actual, last, observed, lags, result["constant_call"])
     if hits is not None:
         result["direction_vs_constant"] = hits

@@ -419,6 +419,20 @@ def direction_test_text(m: dict) -> str:
     return text + f": statistic {stat:.3f}, {p_text(p)}): {verdict}."
 
 
+def mape_text(m: dict) -> str:
+    """Where a test target is zero or near it (`mape_not_meaningful`), that MAPE divides
+    by it and says nothing, and what to read instead; "" otherwise."""
+    c = m.get("mape_not_meaningful")
+    if c is None:
+        return ""
+    return (f" **MAPE is not meaningful here**: the smallest test target is "
+            f"{price(c['min_abs_target'])} in absolute value, at most {c['floor']:.0%} of "
+            f"their mean {price(c['mean_abs_target'])} (a series that crosses or nears "
+            "zero, as a spread), and MAPE divides each error by its target (infinite, n/a, "
+            "at a zero one). Read MASE, and MAE and RMSE in price units; sMAPE is bounded "
+            "(at most 200% a target) but also inflated by targets near zero.")
+
+
 def metric_table(m: dict) -> str:
     """Each method's test metrics; the hit rate in percent, as the text gives it."""
     rows = [{"method": name, **{METRIC_NAMES[k]: np.nan if v is None else
@@ -665,7 +679,7 @@ def report_markdown(config: Config, facts: dict, m: dict, extra: dict,
               "move from the last observed price has the right sign, over the steps where a "
               "method calls a move (n/a for the naive forecast, which never does; seasonal "
               "naive repeats the last price at multiples of its season). "
-              + constant_text(m) + direction_test_text(m), "",
+              + constant_text(m) + direction_test_text(m) + mape_text(m), "",
               metric_table(m), "",
               "Baselines, from the same last observed rows: naive repeats the last price; "
               "drift extends it by the average change per row since the first row; "
