@@ -407,6 +407,25 @@ def test_the_score_distributions_legend_covers_no_bar(tmp_path, monkeypatch, fra
     assert below and clipped == []
 
 
+def test_score_distributions_of_a_class_without_scores(tmp_path, monkeypatch):
+    """A fraud run whose test weeks hold no fraud drew the fraud class as a density of no
+    scores: numpy's 0/0 RuntimeWarning reached the user and its bars were NaN. Its bars
+    are flat now and the legend says it has none."""
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.append(fig))
+    scores = np.random.default_rng(0).normal(size=500)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plots.score_distributions(scores, np.zeros(500), tmp_path / "s.png",
+                                  names=("legitimate", "fraud"))
+    ax = figures[0].axes[0]
+    heights = np.array([p.get_height() for p in ax.patches])
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    plt.close(figures[0])
+    assert np.isfinite(heights).all() and heights.sum() > 0
+    assert labels == ["legitimate", "fraud (none)"]
+
+
 @pytest.fixture
 def fraud_figures(monkeypatch) -> dict:
     """The figures that fraud's plots save, by file name, kept instead of written."""

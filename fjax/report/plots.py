@@ -167,7 +167,11 @@ def score_distributions(scores: np.ndarray, labels: np.ndarray, path: str | Path
     scores, labels = np.asarray(scores), np.asarray(labels)
     edges = np.histogram_bin_edges(scores, bins=bins)
     for value, name in enumerate(names):
-        ax.hist(scores[labels == value], bins=edges, alpha=0.55, density=True, label=name)
+        values = scores[labels == value]
+        # a class with no scores (a test week without fraud) has no density (0/0): its
+        # bars stay flat and its legend entry says so
+        ax.hist(values, bins=edges, alpha=0.55, density=len(values) > 0,
+                label=name if len(values) else f"{name} (none)")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("density (each class integrates to 1)")
     ax.set_title(title)
