@@ -2126,3 +2126,18 @@ def test_period_masks_are_built_once_and_read_only(user_file):
     assert all(a is b for old, new in zip((trains, kept, removed), again)
                for a, b in zip(old, new))
     assert all(a is b for a, b in zip(data.train_masks(data.periods), trains))
+
+
+def test_the_threshold_table_says_when_a_rate_is_defined_in_only_some_periods():
+    """A threshold that flagged nothing in one of two test weeks has no precision there;
+    the table printed the other week's 1.000 beside "periods 0, 1" as if both had it.
+    It now says "(1 of 2)", as the Results table does (hand oracle: the one value)."""
+    from fjax.tasks.fraud.evaluation import summarize_thresholds
+    from fjax.tasks.fraud.report import threshold_table
+    table = pd.DataFrame([{"model": "mlp", "seed": 0, "period": k, "target": "FPR 0.1%",
+                           "set_on": "hindsight", "fpr": 0.0, "recall": r,
+                           "precision": p, "alerts_per_day": a}
+                          for k, r, p, a in [(0, 0.15, 1.0, 1.0), (1, 0.0, None, 0.0)]])
+    row = threshold_table(summarize_thresholds(table)).iloc[0]
+    assert row["precision"] == "1.000 (1 of 2)"
+    assert row["recall"] == "0.075 ± 0.106" and row["periods"] == "0, 1"

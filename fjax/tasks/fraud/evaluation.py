@@ -187,6 +187,7 @@ def summarize_thresholds(table: pd.DataFrame) -> pd.DataFrame:
             values = pd.to_numeric(group[m], errors="coerce").dropna()
             row[f"{m}_mean"] = float(values.mean()) if len(values) else None
             row[f"{m}_std"] = float(values.std(ddof=1)) if len(values) > 1 else None
+            row[f"{m}_count"] = len(values)     # defined in (precision: members alerting)
         out.append(row)
     return pd.DataFrame(out)
 

@@ -596,13 +596,16 @@ def autoencoder_note(paired: pd.DataFrame, primary: str, autoencoder: str | None
 
 def threshold_table(threshold_summary: pd.DataFrame) -> pd.DataFrame:
     """The report's view of `summarize_thresholds`: per model, target and where the
-    threshold was set, realised FPR, recall, precision and alerts a day (mean ± std)."""
+    threshold was set, realised FPR, recall, precision and alerts a day (mean ± std; "(1
+    of 2)" where only some members define it, e.g. precision where one raised no alert)."""
     def fmt(r, m, digits):
         mean, std = r[f"{m}_mean"], r[f"{m}_std"]
         if mean is None or pd.isna(mean):
             return "n/a"
-        return f"{mean:.{digits}f}" + ("" if std is None or pd.isna(std)
-                                       else f" ± {std:.{digits}f}")
+        count = r[f"{m}_count"]
+        return (f"{mean:.{digits}f}" + ("" if std is None or pd.isna(std)
+                                        else f" ± {std:.{digits}f}")
+                + (f" ({count} of {r['members']})" if count < r["members"] else ""))
     return pd.DataFrame([{"model": r["model"], "target": r["target"], "set on": r["set_on"],
                           "periods": ", ".join(map(str, r["periods"])),
                           "FPR": fmt(r, "fpr", 4), "recall": fmt(r, "recall", 3),
