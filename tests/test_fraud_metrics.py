@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from fjax import fraud_metrics as fm
 from fjax.fraud_metrics import card_metrics, daily_alerts, ranking_metrics
 
 
@@ -290,3 +291,27 @@ def test_the_fpr_threshold_is_the_roc_curves_and_reaches_recall_at_fpr():
         got = rates_at_threshold(score, label, 7, t)
         assert got["fpr"] <= target
         assert got["recall"] == recall_at_fpr(*roc_corners(score, label), target)
+
+
+@pytest.mark.parametrize("coding", ["-1/1", "0/2", "yes/no"])
+def test_labels_other_than_0_1_are_refused_not_counted(coding):
+    """Labels coded -1/1 or 0/2 were summed as fraud counts: ranking_metrics gave AP -0.65
+    and 0.79 where scikit-learn's is 0.40, card precision and the thresholds' rates moved
+    too, all silently. Each function now names the values; bool labels still give
+    scikit-learn's figures."""
+    rng = np.random.default_rng(0)
+    y = (rng.random(200) < 0.1).astype(int)
+    score = rng.normal(size=200) + y
+    label = {"-1/1": 2 * y - 1, "0/2": 2 * y, "yes/no": np.where(y == 1, "yes", "no")}[coding]
+    day, card = np.arange(200) // 50, np.arange(200) % 30
+    calls = [lambda: fm.ranking_metrics(score, label),
+             lambda: fm.daily_alerts(day, card, score, label, k=5),
+             lambda: fm.threshold_at_fpr(score, label, 0.01),
+             lambda: fm.rates_at_threshold(score, label, 4, 1.0)]
+    for call in calls:
+        with pytest.raises(ValueError, match="must be 0 .legitimate. or 1 .fraud."):
+            call()
+    metrics = fm.ranking_metrics(score, y.astype(bool))
+    assert metrics["auc"] == pytest.approx(roc_auc_score(y, score), abs=1e-12)
+    assert metrics["average_precision"] == pytest.approx(average_precision_score(y, score),
+                                                         abs=1e-12)
