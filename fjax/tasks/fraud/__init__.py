@@ -318,6 +318,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         data.check_training_frauds("test")
     if grid and config.model.kind not in UNSUPERVISED:     # only it trains on them
         data.check_training_frauds("validation")
+    for which in ("test", "validation") if grid else ("test",):
+        data.check_scored(which)
     trains, tests, removed = data.masks(data.periods)
     periods_df = periods_table(data.tx, data.periods, trains, tests, removed, config.data.top_k,
                                config.data.cost_alert, config.data.cost_missed)

@@ -200,6 +200,23 @@ class FraudData:
                     "the autoencoder (--model autoencoder --compare rule) train without "
                     "frauds")
 
+    def check_scored(self, which: str = "test") -> None:
+        """Refuse a period whose test week keeps no transaction to score (none on its
+        days, or only cards with a fraud known by then): its metrics have no rows, and
+        its oracle CP@k (None) crashed the periods table with a TypeError."""
+        periods = self._periods(which)
+        _, kept, removed = self.masks(periods)
+        for k, (p, te, gone) in enumerate(zip(periods, kept, removed)):
+            if not te.any():
+                why = (f"all {int(gone.sum())} of its transactions are of cards with a fraud "
+                       "known by then (removed, as investigators would have blocked them)"
+                       if gone.any() else "the data has no transaction on those days")
+                raise DataSettingError(
+                    f"{which} period {k}'s test week ({self.tx.date_of(p.test_start).date()} "
+                    f"to {self.tx.date_of(p.test_end - 1).date()}) has nothing to score: "
+                    f"{why}; move data.train_start, or change --cv or data.step_days so that "
+                    "no test week falls there")
+
     def masks(self, periods: list[Period]) -> tuple[list, list, list]:
         """Per period: train mask, kept test mask, removed (known compromised) mask; each
         built once per period (the run, its stacks and its report read them), read-only."""
