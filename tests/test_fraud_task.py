@@ -2143,21 +2143,28 @@ def test_the_threshold_table_says_when_a_rate_is_defined_in_only_some_periods():
     assert row["recall"] == "0.075 ± 0.106" and row["periods"] == "0, 1"
 
 
-def test_a_test_week_without_transactions_is_refused_before_training(tmp_path, capsys):
+@pytest.mark.parametrize("step, refused", [
+    ("7", "test period 0's test week (2018-06-01 to 2018-06-07) has nothing to score: the "
+          "data has no transaction on those days"),
+    ("14", "test period 1's delay week (2018-06-01 to 2018-06-07) has no transaction to "
+           "score")])
+def test_a_week_without_transactions_is_refused_before_training(tmp_path, capsys, step,
+                                                                refused):
     """A file with no transaction in a test week (an export's gap) crashed the periods
     table with "TypeError: type NoneType doesn't define __round__ method" (its oracle
-    CP@k is None). It is refused now, before training, naming the week and why."""
+    CP@k is None); in a delay week (step 14), which the alert budget is set on, the run
+    failed after training with "delay period 1 has no test transactions left". Both are
+    refused now, before training, naming the week and why."""
     tx = simulate(n_customers=150, n_terminals=300, n_days=75, seed=7)
     frame = tx.to_frame().drop(columns=["TX_FRAUD_SCENARIO", "TX_TIME_SECONDS",
                                         "TX_TIME_DAYS"])
     when = pd.to_datetime(frame["TX_DATETIME"])
-    gap = (when >= "2018-06-01") & (when < "2018-06-08")   # test period 0's test week
+    gap = (when >= "2018-06-01") & (when < "2018-06-08")
     path = tmp_path / "gap.csv"
     frame[~gap].to_csv(path, index=False)
     out = tmp_path / "run"
     argv = ["run", "fraud", "--out", str(out), "--data.path", str(path), "--compare", "rule",
-            *TINY]
+            "--data.step-days", step, *TINY]
     assert cli.main(argv) == 2
-    assert ("test period 0's test week (2018-06-01 to 2018-06-07) has nothing to score: the "
-            "data has no transaction on those days" in capsys.readouterr().err)
+    assert refused in capsys.readouterr().err
     assert not (out / "models").exists()

@@ -203,7 +203,9 @@ class FraudData:
     def check_scored(self, which: str = "test") -> None:
         """Refuse a period whose test week keeps no transaction to score (none on its
         days, or only cards with a fraud known by then): its metrics have no rows, and
-        its oracle CP@k (None) crashed the periods table with a TypeError."""
+        its oracle CP@k (None) crashed the periods table with a TypeError. Likewise a
+        test period's delay week, which the alert budget is set on (it failed after
+        training)."""
         periods = self._periods(which)
         _, kept, removed = self.masks(periods)
         for k, (p, te, gone) in enumerate(zip(periods, kept, removed)):
@@ -216,6 +218,19 @@ class FraudData:
                     f"to {self.tx.date_of(p.test_end - 1).date()}) has nothing to score: "
                     f"{why}; move data.train_start, or change --cv or data.step_days so that "
                     "no test week falls there")
+        if which != "test" or self.cfg.delay_days == 0:
+            return
+        tx = self.tx
+        for k, p in enumerate(periods):     # the alert budget is set on its scores
+            if not delay_mask(tx.day, tx.customer, tx.fraud, p, len(tx.customer_ids)).any():
+                first, last = (tx.date_of(d).date() for d in (p.test_start - p.delay_days,
+                                                               p.test_start - 1))
+                raise DataSettingError(
+                    f"test period {k}'s delay week ({first} to {last}) has no transaction "
+                    "to score (none on those days, or only cards with a known fraud), and "
+                    "each period's alert budget is set on its model's scores of that week; "
+                    "move data.train_start, or change --cv or data.step_days so that no "
+                    "delay week falls there")
 
     def masks(self, periods: list[Period]) -> tuple[list, list, list]:
         """Per period: train mask, kept test mask, removed (known compromised) mask; each
