@@ -62,7 +62,8 @@ class FraudDataConfig(DataConfig):
     """Other columns of the file the models read beside the handbook's 15 features (e.g.
     mcc channel risk_score): numbers scaled as those are; text and true/false columns
     one-hot over the levels of each training week (a level first seen later enters as
-    that week's mix of levels), at most 100 levels. No missing values."""
+    that week's mix of levels); a categorical column may hold at most 100 distinct values
+    in the whole file. No missing values."""
     categorical: tuple[str, ...] = ()
     """Columns of `features` holding number codes (merchant category, country) to one-hot
     as categories instead of reading them as numbers."""
