@@ -453,11 +453,11 @@ def test_a_plain_run_whose_loss_blew_up_but_stayed_finite_is_warned_of():
     assert np.isfinite(end) and end > BLOWN_UP_FACTOR * start
     assert f"ended at {end:.4g}, {end / start:.3g} times its {start:.4g} at the initial " \
         "parameters" in str(caught[0].message)
-    assert result.blown_up == str(caught[0].message)
+    assert result.blown_up == str(caught[0].message) and result.blown_points == [{}]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         [calm] = train_grid(config(1e-2), {}, build, DATA, progress=False)
-    assert calm.blown_up is None
+    assert calm.blown_up is None and calm.blown_points == []
     assert blown_up_note(2e29, 0.6).startswith(
         "The training loss ended at 2e+29, 3.33e+29 times its 0.6 ")
 
@@ -485,7 +485,7 @@ def test_a_sweep_names_the_grid_point_whose_loss_blew_up_but_stayed_finite():
     assert result.blown_up.startswith("Sweep grid point(s) that blew up: optim.learning_rate "
                                       "1000. At optim.learning_rate 1000: ")
     assert f"ended at {end:.4g}, {end / start:.3g} times its {start:.4g} " in result.blown_up
-    assert "0.01" not in result.blown_up
+    assert "0.01" not in result.blown_up and result.blown_points == [{"learning_rate": 1e3}]
     assert any(str(w.message) == result.blown_up for w in caught)
 
 
@@ -499,6 +499,7 @@ def test_a_sweep_point_that_blew_up_and_stopped_early_is_still_named():
     import pandas as pd
 
     from fjax.tasks.experiment import blown_up_points
+    from fjax.train.population import blown_up
     from fjax.train.sweep import Group
     nan = np.nan
     pop = SimpleNamespace(
@@ -510,7 +511,7 @@ def test_a_sweep_point_that_blew_up_and_stopped_early_is_still_named():
         loop=SimpleNamespace(diverged_epoch=np.zeros(4, int)))
     group = Group(ExperimentConfig(), {"learning_rate": [1e-3, 100.0]},
                   {"learning_rate": "optim.learning_rate"})
-    note = blown_up_points(pop, group, {"optim.learning_rate": [1e-3, 100.0]})
+    note = blown_up_points(blown_up(pop), group, {"optim.learning_rate": [1e-3, 100.0]})
     assert note.startswith("Sweep grid point(s) that blew up: optim.learning_rate 100. At "
                            "optim.learning_rate 100: The training loss ended at 50, 50 times "
                            "its 1 at the initial parameters")

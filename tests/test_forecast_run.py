@@ -486,7 +486,8 @@ def test_a_run_removes_only_its_own_files(tmp_path):
 def test_the_rising_loss_note_reads_the_reported_grid_points_members(tmp_path):
     """The note took the median over the whole compile group: a reported point that
     learned was said not to have, because its neighbour (SGD at lr 1: loss 2.2 -> 5.9)
-    did not."""
+    did not. A reported point that blew up was said so only under 'How to read this',
+    after a verdict that read as usual."""
     write_prices(tmp_path / "prices.csv")
     data = ForecastDataConfig(path=str(tmp_path / "prices.csv"), target="price", window=10,
                               val_fraction=0.0)   # no validation: grid point 1 is reported
@@ -498,8 +499,14 @@ def test_the_rising_loss_note_reads_the_reported_grid_points_members(tmp_path):
                   grid={"optim.learning_rate": lrs}, progress=False)
         report = (out / "report.md").read_text()
         assert ("The training loss rose" in report) == said
-        # lr 1 ends at 13 times its initial loss: named, reported or not, beside the note
-        assert "Sweep grid point(s) that blew up: optim.learning_rate 1. " in report
+        # lr 1 ends at 13 times its initial loss: named, reported or not, once; before the
+        # verdict where it is the reported point (its numbers are a broken model's)
+        note = "Sweep grid point(s) that blew up: optim.learning_rate 1. "
+        assert report.count(note) == 1
+        opening = report.split("\n## ")[0]
+        assert (note in opening) == said
+        if said:
+            assert opening.index(note) < opening.index("naive last-value forecast")
 
 
 def test_a_plain_run_that_blew_up_says_so_before_its_verdict(tmp_path):

@@ -74,6 +74,8 @@ class GroupResult:
     population: Population
     blown_up: str | None = None   # `blown_up_points`: a plain run's note, or a sweep's
                                   # naming the points that blew up
+    blown_points: list[dict] = dataclasses.field(default_factory=list)   # those points'
+                                  # hyperparameters by short name (a plain run's: {})
 
 
 def seeds_of(config: ExperimentConfig) -> list[int]:
@@ -122,10 +124,11 @@ def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
                 checkpoints.close()
         if plain:
             check_divergence(pop, group.config.optim)
-        note = blown_up_points(pop, group, grid if not plain else {})
+        points = blown_up(pop)
+        note = blown_up_points(points, group, grid if not plain else {})
         if note:
             warnings.warn(note, stacklevel=2)
-        results.append(GroupResult(group, pop, note))
+        results.append(GroupResult(group, pop, note, [values for values, _, _ in points]))
     return results
 
 
@@ -220,12 +223,11 @@ def not_distinguishable(lead: float, se: float | None) -> bool:
     return lead <= 0 or (se is not None and lead < 2 * se)
 
 
-def blown_up_points(pop: Population, group: Group, grid: Mapping[str, Sequence[Any]]
-                    ) -> str | None:
-    """`blown_up_note` per grid point of a sweep's population (`blown_up`: its seeds' and
-    folds' members' median of their last finite losses), named by the grid's fields; a
-    plain run's single point, without a name."""
-    points = blown_up(pop)
+def blown_up_points(points: list[tuple[dict, float, float]], group: Group,
+                    grid: Mapping[str, Sequence[Any]]) -> str | None:
+    """`blown_up_note` per grid point of a sweep's population (`blown_up`'s `points`: its
+    seeds' and folds' members' median of their last finite losses), named by the grid's
+    fields; a plain run's single point, without a name."""
     if not points:
         return None
     if not grid:

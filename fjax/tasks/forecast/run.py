@@ -85,6 +85,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
                          cands[best], best if len(cands) > 1 else None)
 
     members = sum(r.population.size for r in results)
+    opened = reported_blown_up(results, cands, choice)
     extra = {
         "members": members, "groups": len(results),
         "epochs_run": int(max(np.max(np.asarray(r.population.loop.epoch)) for r in results)),
@@ -94,8 +95,8 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None, *,
         "predict_compile_s": predict_compile_s, "predict_s": predict_s,
         "windows_per_s": members * len(data.test_index) / max(predict_s, 1e-9),
         "val_note": validation_note(setup.monitor_only, data.plan.has_val),
-        "blown_up": None if grid else next((r.blown_up for r in results if r.blown_up), None),
-        "loss_note": loss_note(results, cands, choice, bool(grid)),
+        "blown_up": opened,
+        "loss_note": loss_note(results, cands, choice, bool(grid), opened),
         "per_origin_choice": selections(cands, choice),
         "selected": extra_selected(cands[best]),    # the Model line's swept values
     }
@@ -246,16 +247,27 @@ def loss_title(seeds: int, origins: int, sweep: bool, has_val: bool) -> str:
             f"x {seeds} seed(s){chosen})")
 
 
+def reported_blown_up(results: list[GroupResult], cands: list[Candidate],
+                      choice: list[int]) -> str | None:
+    """The groups' `blown_up` notes where a grid point some origin reports blew up (a
+    plain run's one point): they open the report, as its numbers are a broken model's."""
+    def blew(c: Candidate) -> bool:
+        r = results[c.group]
+        return any(all(c.hparams[r.group.paths[k]] == v for k, v in p.items())
+                   for p in r.blown_points)
+    if not any(blew(cands[c]) for c in set(choice)):
+        return None
+    return " ".join(r.blown_up for r in results if r.blown_up)
+
+
 def loss_note(results: list[GroupResult], cands: list[Candidate], choice: list[int],
-              sweep: bool) -> str | None:
-    """A plain run's `chosen_loss_note` unless it blew up (its `blown_up_note` opens the
-    report instead: every number is a broken model's); a sweep's every group's
-    `blown_up_points` (which may name points it did not report) and its chosen points'
-    rising-loss note."""
-    blown = [r.blown_up for r in results if r.blown_up]
-    if not sweep:
-        return None if blown else chosen_loss_note(results, cands, choice)
-    return " ".join(filter(None, [*blown, chosen_loss_note(results, cands, choice)])) or None
+              sweep: bool, opened: str | None) -> str | None:
+    """Unless the report `opened` with them (`reported_blown_up`), every group's
+    `blown_up_points` (a sweep's may name points it did not report); and, but for a plain
+    run that blew up, its chosen points' rising-loss note."""
+    blown = [] if opened else [r.blown_up for r in results if r.blown_up]
+    rising = None if opened and not sweep else chosen_loss_note(results, cands, choice)
+    return " ".join(filter(None, [*blown, rising])) or None
 
 
 def chosen_loss_note(results: list[GroupResult], cands: list[Candidate],
