@@ -252,8 +252,10 @@ def test_bce_and_focal_are_stable_for_extreme_logits():
 
 
 HYPER = {
-    "gamma": (lambda a, w, h: losses.focal_loss(a["logits"], a["labels"], w, gamma=h), [0.0, 0.5, 1.0, 2.0, 5.0]),
-    "alpha": (lambda a, w, h: losses.focal_loss(a["logits"], a["labels"], w, alpha=h), [-1.0, 0.0, 0.25, 0.75]),
+    "gamma": (lambda a, w, h: losses.focal_loss(a["logits"], a["labels"], w, gamma=h),
+              [0.0, 0.5, 1.0, 2.0, 5.0]),
+    "alpha": (lambda a, w, h: losses.focal_loss(a["logits"], a["labels"], w, alpha=h),
+              [-1.0, 0.0, 0.25, 0.75]),
     "pos_weight": (
         lambda a, w, h: losses.binary_cross_entropy(a["logits"], a["labels"], w, pos_weight=h),
         [0.5, 1.0, 4.0],
@@ -286,7 +288,8 @@ def test_traced_hyperparameters_compile_once():
 
     for gamma, alpha in [(0.0, -1.0), (2.0, 0.25), (1.0, 0.5)]:
         expected = ref_reduce(ref_focal(f64(a["logits"]), f64(a["labels"]), gamma, alpha), w)
-        np.testing.assert_allclose(loss(jnp.float32(gamma), jnp.float32(alpha)), expected, rtol=RTOL)
+        np.testing.assert_allclose(loss(jnp.float32(gamma), jnp.float32(alpha)), expected,
+                                   rtol=RTOL)
 
 
 def test_vmap_over_population_of_weight_masks():
@@ -312,7 +315,8 @@ def test_check_binary_labels():
     losses.check_binary_labels(np.array([0, 1, 1, 0]))
     losses.check_binary_labels(np.array([0.0, 1.0]))
     losses.check_binary_labels(np.array([True, False]))
-    with pytest.raises(ValueError, match=r"labels must be 0/1.*found values \[2\.0\].*positive class to 1"):
+    with pytest.raises(ValueError,
+                       match=r"labels must be 0/1.*found values \[2\.0\].*positive class to 1"):
         losses.check_binary_labels(np.array([0.0, 1.0, 2.0, 2.0]))
     with pytest.raises(ValueError, match=r"^y_train must be 0/1.*\[-1, 2\]"):
         losses.check_binary_labels(np.array([-1, 0, 2, 1]), name="y_train")
@@ -341,7 +345,8 @@ def test_supervised_loss_applies_every_hyperparameter_of_its_loss(name):
     x, y = f64(a["logits"]), f64(a["labels"])
 
     def ref(pos_weight, gamma, alpha):
-        per = ref_bce(x, y, pos_weight) if name == "bce" else ref_focal(x, y, gamma, alpha, pos_weight)
+        per = (ref_bce(x, y, pos_weight) if name == "bce"
+               else ref_focal(x, y, gamma, alpha, pos_weight))
         return ref_reduce(per, w)
 
     cfg = LossConfig(name=name, pos_weight=3.0, focal_gamma=1.5, focal_alpha=0.25)

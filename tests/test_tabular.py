@@ -251,11 +251,13 @@ def _frame(**cols):
     (_frame(amount=["10", "20", "abc", "40", "50", "60"]), {}, "numeric column 'amount'.*'abc'"),
     (_frame(), {"numeric": ("nope",)}, "data.numeric names column.*'nope'"),
     (_frame(opened=["2023-01-31", "2023-02-01", "2023-02-01", None, "2023-03-15",
-                    "2023-01-31"]), {}, r"column 'opened' holds dates \(e.g. '2023-01-31'\).*data.drop"),
+                    "2023-01-31"]), {},
+     r"column 'opened' holds dates \(e.g. '2023-01-31'\).*data.drop"),
     (_frame(opened=["31/01/2023", "01/02/2023", "01/02/2023", "04/03/2023", "15/03/2023",
                     "31/01/2023"]), {}, "column 'opened' holds dates"),
     (_frame(opened=pd.to_datetime(["2023-01-31", "2023-02-01", "2023-02-01", "2023-03-04",
-                                   "2023-03-15", "2023-01-31"])), {}, "column 'opened' holds dates"),
+                                   "2023-03-15", "2023-01-31"])), {},
+     "column 'opened' holds dates"),
     (_frame(opened=["2024-03-30 10:00+01:00", "2024-04-01 10:00+02:00"] * 3), {},   # DST change:
      "column 'opened' holds dates"),   # pandas 3 raised its own 'Mixed timezones detected'
 ])

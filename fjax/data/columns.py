@@ -3,9 +3,9 @@
 `infer_schema` decides which columns are numeric and which categorical, and rejects
 columns a model cannot learn from (entirely missing, constant, text mixed into numbers)
 with an error that names the column and the fix. Configured column names match a file's
-exactly, or ignoring case where exactly one column does (`spelled_as`). `binary_target` turns a named target
-and positive label into 0/1 labels. Nothing is dropped silently: every column is either
-a feature, the target, the id, or listed by the user in `drop`.
+exactly, or ignoring case where exactly one column does (`spelled_as`). `binary_target`
+turns a named target and positive label into 0/1 labels. Nothing is dropped silently:
+every column is either a feature, the target, the id, or listed by the user in `drop`.
 """
 
 from __future__ import annotations

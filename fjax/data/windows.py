@@ -89,7 +89,8 @@ def plan_windows(n: int, *, window: int, horizon: int, stride: int = 1,
     for name, value, low in (("window", window, 1), ("horizon", horizon, 1),
                              ("stride", stride, 1), ("gap", gap, 0), ("origins", origins, 1)):
         if int(value) != value or value < low:
-            raise ValueError(f"ForecastDataConfig.{name} must be an integer >= {low}, got {value!r}")
+            raise ValueError(f"ForecastDataConfig.{name} must be an integer >= {low}, "
+                             f"got {value!r}")
     need = first + window + horizon
     grid = origin_grid(first + window, n - horizon, stride)
     if len(grid) == 0:
