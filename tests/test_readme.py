@@ -111,6 +111,18 @@ def test_every_fjax_command_in_the_readme_parses(calls, capsys, tmp_path, monkey
                                                out="runs/fraud_scored")]
 
 
+def test_the_readme_commands_run_in_order_into_their_folders():
+    """A `fjax run|sweep` line never writes into a folder a `fjax score` line wrote (a run
+    refuses a folder of score outputs), so the README's lines run one after another."""
+    def out(words):
+        return words[words.index("--out") + 1] if "--out" in words else None
+    commands = readme_commands("fjax")
+    scored = {out(words) for words in commands if words[1] == "score"}
+    assert None not in scored and len(scored) == 3
+    runs = {out(words) for words in commands if words[1] in ("run", "sweep")}
+    assert not scored & runs, scored & runs
+
+
 def test_the_readme_experiment_script_flags_parse():
     for words in readme_commands("python"):
         assert words[1] == "experiments/forecast_sp500.py"
