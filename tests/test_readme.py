@@ -123,6 +123,29 @@ def test_the_readme_commands_run_in_order_into_their_folders():
     assert not scored & runs, scored & runs
 
 
+def test_every_fjax_help_example_parses(calls, tmp_path, monkeypatch):
+    """`fjax --help`'s example lines (their descriptions cut at two spaces) reach their
+    task as the README's lines do: an option renamed in the code fails here too."""
+    from fjax.config import to_json
+    from fjax.tasks.credit import frozen
+    from fjax.tasks.forecast import frozen as forecast_frozen
+    from fjax.tasks.fraud import frozen as fraud_frozen
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "forecast").mkdir(parents=True)
+    (tmp_path / "runs" / "forecast" / "config.json").write_text(
+        to_json(get_task("forecast").Config()))
+    scored = []
+    for module in (frozen, forecast_frozen, fraud_frozen):
+        monkeypatch.setattr(module, "score", lambda cfg: scored.append(cfg) or tmp_path)
+    examples = [re.split(r"\s{2,}", line.strip())[0].split()
+                for line in cli.USAGE.splitlines() if line.startswith("  fjax ")]
+    assert len(examples) >= 9
+    for words in examples:
+        assert cli.main(words[1:]) == 0, words
+    assert len(calls) + len(scored) == len(examples)
+    assert {"model.kind": ("lstm", "gru", "cnn")} in [grid for _, grid in calls]
+
+
 def test_the_readme_experiment_script_flags_parse():
     for words in readme_commands("python"):
         assert words[1] == "experiments/forecast_sp500.py"
