@@ -27,6 +27,7 @@ import inspect
 import itertools
 import json
 import shutil
+import signal
 import sys
 import textwrap
 import typing
@@ -557,11 +558,13 @@ def report_errors(prog: str, run: Callable[[], Path], resumable: bool = True) ->
     """Call `run` (parse a config, run a task) and print where its report is. Bad config
     or data, and a diverged run, print one line naming the field and the fix instead of
     a traceback; the exit status is 2 (bad input, or settings too large for the device's
-    memory) or 1 (diverged), and 130 after Ctrl-C, with how to resume (not `resumable`,
+    memory) or 1 (diverged), and after Ctrl-C (130) or SIGTERM (143, a scheduler's
+    preemption: the shell's 128 + signal), with how to resume (not `resumable`,
     `fjax score`: how to rerun). A resume of a finished run says so and exits 0."""
     _dedent_field_docs()   # before `run` parses flags, so its --help reads well too
+    signals: list[int] = []
     try:
-        with plain_warnings(prog), reliable_interrupts():
+        with plain_warnings(prog), reliable_interrupts() as signals:
             run_dir = run()
     except RunFinished as err:   # nothing to do, and nothing wrong
         print(f"{prog}: {err}", file=sys.stderr)
@@ -586,13 +589,15 @@ def report_errors(prog: str, run: Callable[[], Path], resumable: bool = True) ->
               "permissions", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\n{prog}: interrupted. " + (
+        stop = signals[0] if signals else signal.SIGINT
+        print(f"\n{prog}: " + ("interrupted. " if stop == signal.SIGINT else
+                              f"stopped by {signal.Signals(stop).name}. ") + (
             "To continue, rerun the same command with --resume: each population goes on "
             f"from the last epoch it saved (at this interrupt, or at most "
             f"{CHECKPOINT_EVERY_S:g} s before it); one that saved none starts again"
             if resumable else "Nothing trains here, so nothing resumes: rerun the same "
             "command, which replaces what it had written"), file=sys.stderr)
-        return 130
+        return 128 + stop
     print(f"report: {run_dir}/report.md")
     return 0
 

@@ -156,49 +156,65 @@ NUMERIC_JAX_CONFIG = ("jax_enable_x64", "jax_default_prng_impl", "jax_threefry_p
 _INTERRUPTED = threading.Event()
 
 
+# What stops a run as Ctrl-C does: SIGTERM is what batch schedulers (Slurm) send first.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextlib.contextmanager
-def reliable_interrupts() -> Iterator[None]:
-    """A Ctrl-C that training does not lose (for entry points such as the CLI). Python
-    raises KeyboardInterrupt wherever the main thread is; inside a garbage-collector
-    callback (jax registers one) it prints "Exception ignored" and goes on, and a run
-    once went on to finish. Here the interrupt is also recorded, and training loops raise
-    it again after the epoch in progress (`interrupted`); one swallowed outside training
-    (while a report is written) is still lost. A no-op outside the main thread."""
+def reliable_interrupts() -> Iterator[list[int]]:
+    """A Ctrl-C, or a SIGTERM, that training does not lose (for entry points such as the
+    CLI): either raises KeyboardInterrupt, and the list yielded records which signals came.
+    Python raises it wherever the main thread is; inside a garbage-collector callback (jax
+    registers one) it prints "Exception ignored" and goes on, and a run once went on to
+    finish. Here the interrupt is also recorded, and training loops raise it again after
+    the epoch in progress (`interrupted`); one swallowed outside training (while a report
+    is written) is still lost. The previous handlers return at the end. A no-op outside
+    the main thread."""
+    caught: list[int] = []
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield caught
         return
 
     def handler(signum, frame):
+        caught.append(signum)
         _INTERRUPTED.set()
         raise KeyboardInterrupt
 
     _INTERRUPTED.clear()
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
     try:
-        yield
+        yield caught
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, h in previous.items():
+            signal.signal(s, h)
         _INTERRUPTED.clear()
 
 
 @contextlib.contextmanager
 def deferred_interrupts() -> Iterator[None]:
-    """Hold a Ctrl-C until the block ends, then raise it: for a write that must finish
-    (a checkpoint cut short leaves an unfinished folder, and saving again over it failed
-    with 'File exists'). A no-op outside the main thread."""
+    """Hold a Ctrl-C (and a SIGTERM that a Python handler, such as `reliable_interrupts`'s,
+    would catch) until the block ends, then hand it to that handler, or raise
+    KeyboardInterrupt: for a write that must finish (a checkpoint cut short leaves an
+    unfinished folder, and saving again over it failed with 'File exists'). A no-op
+    outside the main thread."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    held = [s for s in STOP_SIGNALS if s == signal.SIGINT or callable(signal.getsignal(s))]
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in held}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, h in previous.items():
+            signal.signal(s, h)
     if caught:
-        raise KeyboardInterrupt
+        handler = previous[caught[0]]
+        if not callable(handler):   # SIGINT ignored (a background job) or default
+            raise KeyboardInterrupt
+        handler(caught[0], None)
 
 
 def interrupted() -> bool:
-    """Whether a Ctrl-C under `reliable_interrupts` has arrived."""
+    """Whether a Ctrl-C or SIGTERM under `reliable_interrupts` has arrived."""
     return _INTERRUPTED.is_set()

@@ -7,6 +7,7 @@ import atexit
 import os
 import re
 import shutil
+import signal
 import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -83,10 +84,10 @@ class Killed(BaseException):
 @pytest.fixture
 def run_killed_at(monkeypatch):
     """`run_killed_at(epoch, call, every_s=None, by=Killed)`: `call()` (a run) stopped
-    `by` an exception during `epoch`, after its log line and before its checkpoint
-    (populations save every epoch with `every_s=0`). Returns what `call` returns where it
-    handles the exception (the CLI's exit status after Ctrl-C); a `Killed` run must
-    raise it, and gives None."""
+    `by` an exception (or a signal, raised) during `epoch`, after its log line and before
+    its checkpoint (populations save every epoch with `every_s=0`). Returns what `call`
+    returns where it handles the exception (the CLI's exit status after Ctrl-C); a
+    `Killed` run must raise it, and gives None."""
     from fjax.report.callbacks import JsonlLogger
     from fjax.tasks import experiment
 
@@ -95,7 +96,9 @@ def run_killed_at(monkeypatch):
     def run(epoch, call, every_s=None, by=Killed):
         def killed(self, at, logs, loop):
             logged(self, at, logs, loop)
-            if at == epoch:
+            if at == epoch and isinstance(by, signal.Signals):
+                signal.raise_signal(by)
+            elif at == epoch:
                 raise by
 
         with monkeypatch.context() as m:
