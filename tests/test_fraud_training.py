@@ -396,7 +396,8 @@ def test_selection_names_the_configurations_whose_members_diverged():
     from fjax.tasks.fraud.report import diverged_note
     stack = stack_scaled(X, PERIODS, shared=LABELS)
     cfg = _small_mlp_config("sgd")
-    with pytest.warns(UserWarning, match="members diverged"):
+    with pytest.warns(UserWarning, match=r"members diverged.*fold=1.*see validation.csv's "
+                      r"diverged_epoch \(fold: the validation period\)$"):   # not table()'s
         _, table, info, _, _ = training.select(
             cfg, {"optim.learning_rate": [1e-3, 1e30]}, stack, None, progress=False)
     bad = table[table["diverged_epoch"] > 0].groupby("optim.learning_rate").size()

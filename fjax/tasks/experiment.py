@@ -30,8 +30,8 @@ from fjax.train import Population, TrainingDiverged, train_population
 from fjax.train.callbacks import Callback, ProgressBar
 from fjax.train.checkpoint import Checkpointer
 from fjax.train.objective import check_loss_grid as check_loss_keys
-from fjax.train.population import (BlownUpWarning, DivergedWarning, best_row, blown_up,
-                                   diverged_message)
+from fjax.train.population import (RANKED, BlownUpWarning, DivergedWarning, best_row,
+                                   blown_up, diverged_message, warn_diverged)
 from fjax.train.sweep import Group, group_grid
 
 
@@ -85,12 +85,14 @@ def seeds_of(config: ExperimentConfig) -> list[int]:
 def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
                build: Callable[[Any], Trainable], data: dict, *,
                folds: Folds | Callable[[Any], Folds] | None = None,
-               run_dir: RunDir | None = None, progress: bool = True, plain: bool | None = None
-               ) -> list[GroupResult]:
+               run_dir: RunDir | None = None, progress: bool = True, plain: bool | None = None,
+               ranked: str = RANKED) -> list[GroupResult]:
     """Train every member of `grid` x seeds x folds, one compiled population per group.
 
     A plain run (default: an empty grid) stops when a member diverges; a sweep warns and
     keeps the member, ranked last (`check_sweep_divergence` stops one in which all did).
+    `ranked`: the warning's sentence on where they rank and which file lists them (a
+    task's, as its user reads files; by default the `Population` methods').
     `folds` may be a function of a group's config, for groups that
     train on other rows (a fraud sweep's autoencoder: legitimate rows only).
     """
@@ -110,9 +112,8 @@ def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
                 log.on_resumed(0)   # stopped before its first save: it starts again
             callbacks += [log, checkpoints, RecordResumed(run_dir)]
         try:
-            with warnings.catch_warnings():
-                if plain:   # a plain run raises instead (check_divergence)
-                    warnings.simplefilter("ignore", DivergedWarning)
+            with warnings.catch_warnings():   # said below: raised, or in the task's words
+                warnings.simplefilter("ignore", DivergedWarning)
                 warnings.simplefilter("ignore", BlownUpWarning)   # said below, with flags
                 pop = train_population(trainable.loss_fn, trainable.init_fn, data,
                                        optim=group.config.optim, train=group.config.train,
@@ -124,6 +125,8 @@ def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
                 checkpoints.close()
         if plain:
             check_divergence(pop, group.config.optim)
+        else:
+            warn_diverged(pop.members, np.asarray(pop.loop.diverged_epoch), ranked)
         points = blown_up(pop)
         note = blown_up_points(points, group, grid if not plain else {})
         if note:

@@ -520,13 +520,18 @@ class DivergedWarning(UserWarning):
     """Some population members diverged (they stay in the table, ranked last)."""
 
 
-def warn_diverged(members: pd.DataFrame, diverged_epoch: np.ndarray) -> None:
+# Where diverged members rank, and are listed, for a user of `Population`.
+RANKED = "They rank last in summary() and best_config(); see table()['diverged_epoch']"
+
+
+def warn_diverged(members: pd.DataFrame, diverged_epoch: np.ndarray,
+                  ranked: str = RANKED) -> None:
     """`fit` raises on divergence; a population trains on and ranks diverged members last,
-    so it says which they were, or a failed learning rate would pass unnoticed."""
+    so it says which they were, or a failed learning rate would pass unnoticed. `ranked`
+    says where they rank and where to read them (a task run: its files)."""
     message = diverged_message(members, diverged_epoch)
     if message:
-        warnings.warn(f"{message}. They rank last in summary() and best_config(); see "
-                      "table()['diverged_epoch']", DivergedWarning, stacklevel=3)
+        warnings.warn(f"{message}. {ranked}", DivergedWarning, stacklevel=3)
 
 
 def grid_columns(members: pd.DataFrame) -> list[str]:

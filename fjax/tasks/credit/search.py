@@ -83,7 +83,8 @@ def cross_validate(config: Config, grid: Mapping[str, Sequence[Any]], data: Cred
         # is empty ({"model.kind": [...]}): best_config_id decides over all of them.
         results = train_grid(enc_cfg, inner, build, design.stack.data,
                              folds=design.stack.folds, run_dir=log_dir, progress=progress,
-                             plain=not grid)
+                             plain=not grid, ranked="They rank last in the choice of "
+                             "settings; see cv_table.csv's diverged_epoch")
         table = combined_table(results, inner)
         for g, result in enumerate(results):
             pop = result.population

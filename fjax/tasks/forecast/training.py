@@ -121,7 +121,9 @@ def train(config: Config, data: ForecastData, grid: Mapping[str, Sequence[Any]] 
         # forecast ranks grid points on the point forecast's MSE instead (`members`).
         warnings.filterwarnings("ignore", message="the grid varies", category=UserWarning)
         results = train_grid(s.config, grid or {}, build, s.arrays, folds=s.folds,
-                             run_dir=run_dir, progress=progress)
+                             run_dir=run_dir, progress=progress,
+                             ranked="They rank last at their origin (fold k: origin k + 1); "
+                             "see `diverged` in report.md's sweep table and metrics.json")
     check_sweep_divergence(results, grid)
     return s, results
 

@@ -215,7 +215,9 @@ def select(config: Config, grid: Mapping[str, Sequence], val_stack: SplitStack,
     folds = lambda cfg: model_folds(val_stack, cfg.model.kind)   # noqa: E731  per group's kind
     build = lambda cfg: make_trainable(cfg, val_stack.data["x"], eval_size)[0]  # noqa: E731
     results = train_grid(config, grid, build, val_stack.data, folds=folds,
-                         run_dir=run_dir, progress=progress)
+                         run_dir=run_dir, progress=progress,
+                         ranked="They rank last in the choice of settings; see "
+                         "validation.csv's diverged_epoch (fold: the validation period)")
     check_sweep_divergence(results, grid)
     monitor, mode = config.train.monitor, config.train.monitor_mode
     best, hparams = best_result(results, monitor, mode)
