@@ -24,7 +24,9 @@ holds e_k, so every bin holds training rows and a value beyond the training rang
 end bin's WOE.
 With `monotone`, adjacent bins are pooled (pool-adjacent-violators on the bins' bad rates,
 weighted by their counts) until the bad rate only rises, or only falls, in the direction of
-the column's rank correlation with the label, so scorecard points are explainable.
+the column's rank correlation with the label, so scorecard points are explainable. The rates
+pooled are the smoothed ones the WOE reads, (bads + a) / (n + 2a): on raw rates a bin of 2
+goods below one of 19 goods and 1 bad rose (0 to 0.05) while its WOE fell (-0.79 to 0.17).
 Reference: Siddiqi, *Credit Risk Scorecards*, 2006, ch. 6.
 """
 
@@ -135,13 +137,15 @@ def _edges(x: np.ndarray, n_bins: int) -> np.ndarray:
 
 def _monotone_edges(edges: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """`edges` less those between bins that pool-adjacent-violators merges, so the bad
-    rate rises (falls) with `x` where x's rank correlation with `y` is >= 0 (< 0)."""
+    rate rises (falls) with `x` where x's rank correlation with `y` is >= 0 (< 0): the
+    smoothed rate of the WOE, so the WOE falls (rises) too; where it falls, the goods'
+    smoothed rate rises."""
     rho = spearmanr(x, y).statistic if np.ptp(x) > 0 and np.ptp(y) > 0 else 0.0
-    sign = -1.0 if rho < 0 else 1.0
     bins = np.searchsorted(edges, x, side="right")
     count = np.bincount(bins, minlength=len(edges) + 1).astype(np.float64)
     bad = np.bincount(bins, weights=y, minlength=len(edges) + 1)
-    return edges[pool_adjacent_violators(sign * bad, count)[1:] - 1]
+    rising = count - bad if rho < 0 else bad
+    return edges[pool_adjacent_violators(rising, count, prior=SMOOTHING)[1:] - 1]
 
 
 @dataclass(frozen=True)
