@@ -270,6 +270,29 @@ def test_reasons_costing_under_half_a_point_are_left_blank(logistic_run, csv_pat
         assert given == material + [""] * (k - len(material))
 
 
+def test_report_says_numeric_scorecard_rows_are_points_on_a_line(logistic_run, csv_path):
+    """A standardised numeric attribute's scorecard rows are its points at the training
+    quantiles (float64 numpy) on one line; report.md said only 'score = base + the points
+    of each attribute', which a scorecard implemented from the table cannot apply to a
+    value between the rows."""
+    _, path = logistic_run
+    frame = pd.read_csv(csv_path)
+    card = pd.read_csv(path / "scorecard.csv", keep_default_na=False)
+    linear = ["duration_in_month", "credit_amount", "age_in_years"]
+    report = (path / "report.md").read_text()
+    said = next(line for line in report.splitlines() if line.startswith("Scorecard points"))
+    for column in linear:
+        rows = card[(card["attribute"] == column) & (card["value"] != "<missing>")]
+        value, points = rows["value"].astype(float).to_numpy(), rows["points"].to_numpy()
+        expect = np.unique(np.quantile(frame[column].to_numpy(np.float64),
+                                       [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1]))
+        np.testing.assert_allclose(value, expect, rtol=1e-5)
+        fit = np.polyval(np.polyfit(value, points, 1), value)
+        np.testing.assert_allclose(fit, points, atol=1e-4)
+        assert f"`{column}`" in said
+    assert "linear in the value" in said and "`purpose`" not in said
+
+
 def test_reason_codes_follow_the_average_applicant_convention_the_report_states(
         logistic_run, csv_path):
     """Recomputed from scorecard.csv and the raw applicants (pandas lookups, a line

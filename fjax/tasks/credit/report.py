@@ -690,14 +690,21 @@ def characteristics_lines(chars: pd.DataFrame) -> list[str]:
     return lines
 
 
-def scorecard_lines(points: pd.DataFrame | None) -> list[str]:
+def scorecard_lines(points: pd.DataFrame | None, linear: tuple[str, ...] = ()) -> list[str]:
     """The scorecard's points per attribute value, to the hundredth of a point (the
     refit leaves float32 noise such as 1.192e-07 on values scored as the training mix:
-    0 points); scorecard.csv keeps every digit."""
+    0 points); scorecard.csv keeps every digit. `linear`: numeric attributes without WOE
+    bins, whose rows are a few values of a line (`points_table`), which a reader
+    implementing the scorecard from the table must be told."""
     if points is None:
         return []
+    named = ", ".join(f"`{c}`" for c in linear)
+    line = (f" {named}: points are linear in the value (standardised, not binned); each "
+            "one's rows are its training quantiles (min, 10%, 25%, 50%, 75%, 90%, max), and "
+            "any other value scores on the line through them, beyond them too." if linear
+            else "")
     return ["Scorecard points per attribute value (logistic regression; score = base + "
-            "the points of each attribute):", "", markdown_table(points, "{:.2f}"), ""]
+            f"the points of each attribute):{line}", "", markdown_table(points, "{:.2f}"), ""]
 
 
 def fold_psi_words(stability: dict, per_fold: pd.DataFrame) -> str:
@@ -730,7 +737,7 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
                     points: pd.DataFrame | None, characteristics: pd.DataFrame,
                     images: list[str], notes: list[str], gains: Gains,
                     later_gains: Gains | None = None,
-                    new_gains: Gains | None = None) -> str:
+                    new_gains: Gains | None = None, linear: tuple[str, ...] = ()) -> str:
     m, s = metrics["cv"]["mean"], metrics["cv"]["std"]
     d = metrics["decision"]
     ages = implausible_age_lines(metrics["data"].get("implausible_ages"))
@@ -786,7 +793,7 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
               "",
               "Global attribute importance (mean |points| per applicant):", "",
               markdown_table(importance), ""]
-    lines += scorecard_lines(points)
+    lines += scorecard_lines(points, linear)
     lines += ["## Plots", "", *figure_lines(images, FIGURES)]
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
