@@ -72,3 +72,32 @@ def test_a_file_to_score_without_the_id_column_is_not_told_it_lacks_a_feature(tm
     with pytest.raises(ValueError) as err:
         read_applicants(str(tmp_path / "with_id.csv"), schema, "Unnamed: 0", "--data")
     assert "['age']" in str(err.value) and "id column" not in str(err.value)
+
+
+def test_blank_applicant_ids_are_refused_in_training_and_scoring(tmp_path):
+    """Blank ids were scored under a blank `applicant`, and the grouped folds took them
+    all for one applicant: here 120 blank ids of 400 rows, pairs of rows sharing the
+    others, went to one validation fold (174 rows against 56)."""
+    import dataclasses
+
+    import pytest
+
+    from fjax.data.splits import grouped_stratified_kfold
+    from fjax.tasks.credit.config import CreditDataConfig
+    from fjax.tasks.credit.data import load, read_applicants
+    frame = book().assign(loan=np.arange(400) // 2)
+    frame.to_csv(tmp_path / "book.csv", index=False)
+    cfg = Config(data=CreditDataConfig(path=str(tmp_path / "book.csv"), target="bad",
+                                       positive="1", id_column="loan", age_column=None))
+    data = load(cfg)
+    assert data.repeated_ids == 200
+    ids = np.where(np.arange(400) < 120, np.nan, np.arange(400) // 2)
+    folds = grouped_stratified_kfold(data.y, ids, 5, seed=0)
+    assert np.asarray(folds.val).sum(axis=1).max() > 150   # what blank ids did (numpy)
+    frame.loc[[3, 8], "loan"] = np.nan
+    frame.to_csv(tmp_path / "blank.csv", index=False)
+    with pytest.raises(ValueError, match="'loan' .* has 2 blank id.*first at row 3"):
+        load(dataclasses.replace(cfg, data=dataclasses.replace(
+            cfg.data, path=str(tmp_path / "blank.csv"))))
+    with pytest.raises(ValueError, match="'loan' .* has 2 blank id"):
+        read_applicants(str(tmp_path / "blank.csv"), data.schema, "loan", "--data")
