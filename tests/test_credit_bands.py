@@ -6,7 +6,7 @@ import pytest
 from scipy.special import gammaincc
 from scipy.stats import binom, chi2
 
-from fjax.tasks.credit.bands import hosmer_lemeshow, pd_bands
+from fjax.tasks.credit.bands import Gains, hosmer_lemeshow, pd_bands
 from fjax.tasks.credit.report import band_tests_text, bands_lines
 
 
@@ -53,7 +53,7 @@ def test_report_line_does_not_claim_a_strict_fall_over_tied_bad_rates():
     assert list(bands["bad_rate"]) == [0.25, 0.25]
     hl = hosmer_lemeshow(bands)
     assert hl["inversions"] == 0
-    line = " ".join(bands_lines(bands, hl))
+    line = " ".join(bands_lines(Gains(bands, hl)))
     assert "falls" not in line and "never rises" in line
 
 
@@ -63,7 +63,7 @@ def test_a_rejected_calibration_says_what_it_means_and_what_to_do():
     bands = pd_bands(pd_, y, bands=4)
     hl = hosmer_lemeshow(bands)
     assert hl["p_value"] < 0.05
-    line = " ".join(bands_lines(bands, hl))
+    line = " ".join(bands_lines(Gains(bands, hl)))
     assert "rejected at 5%: " in line and "--scorecard.calibration" in line
 
 
@@ -76,7 +76,7 @@ def test_a_rejected_calibration_is_not_told_to_apply_the_calibration_it_had(used
     y = (np.arange(200) % 2).astype(float)
     bands = pd_bands(pd_, y, bands=4)
     hl = hosmer_lemeshow(bands)
-    line = " ".join(bands_lines(bands, hl, used))
+    line = " ".join(bands_lines(Gains(bands, hl), used))
     assert f"after the cross-fitted {used} calibration" in line
     assert f"--scorecard.calibration {other}`" in line
     assert f"--scorecard.calibration {used}" not in line and f"or `{used}`" not in line
@@ -93,7 +93,7 @@ def test_the_report_counts_small_band_p_values_against_chance():
     bands = pd_bands(pd_, y, bands=4)
     small = sum(two_sided_binomial(k, 50, p) < 0.05 for k, p in zip(bads, levels))
     assert small == 1
-    line = " ".join(bands_lines(bands, hosmer_lemeshow(bands)))
+    line = " ".join(bands_lines(Gains(bands, hosmer_lemeshow(bands))))
     assert f"Binomial tests under 5%: {small} of the 4 bands, where 0.2 would be" in line
     assert "Bonferroni's level for 4 tests is 0.0125" in line
 
@@ -114,7 +114,7 @@ def test_three_applicants_get_no_hosmer_lemeshow_p_value_nor_band_tests():
     assert hl["too_few"].endswith("Even all 3 bands pooled into one fail it: fewer than the "
                                   "3 bands Hosmer-Lemeshow needs")
     assert bands["binomial_p"].isna().all()
-    line = " ".join(bands_lines(bands, hl))
+    line = " ".join(bands_lines(Gains(bands, hl)))
     assert "p = " not in line and "not rejected" not in line and "Cochran" in line
     assert "No band's binomial test is read" in line and "Binomial tests under" not in line
 
@@ -156,7 +156,7 @@ def test_hosmer_lemeshow_pools_adjacent_bands_until_cochrans_rule_holds(pds, poo
     assert hl["dof"] == len(pooled) and "too_few" not in hl
     assert hl["p_value"] == pytest.approx(p, rel=1e-9)
     assert hl.get("pooled", [[b] for b in range(1, len(pds) + 1)]) == pooled
-    line = " ".join(bands_lines(bands, hl))
+    line = " ".join(bands_lines(Gains(bands, hl)))
     runs = [f"{g[0]}-{g[-1]}" for g in pooled if len(g) > 1]
     said = (f"on {len(pooled)} degrees of freedom (the {len(pds)} bands pooled into "
             f"{len(pooled)}: bands {runs[0]} as one, adjacent in PD order, so that" if runs
@@ -182,7 +182,7 @@ def test_hosmer_lemeshow_pooled_into_fewer_than_three_bands_gives_no_p_value():
                                   "goods in each band. Pooled (adjacent bands, in PD order) "
                                   "until they meet it, they make 2 band(s): fewer than the 3 bands "
                                   "Hosmer-Lemeshow needs")
-    line = " ".join(bands_lines(bands, hl))
+    line = " ".join(bands_lines(Gains(bands, hl)))
     assert "p = " not in line and "no p-value and no verdict" in line
 
 

@@ -250,7 +250,7 @@ def labelled_bands_lines(csv: str, gains: Gains | None) -> list[str]:
         return []
     return [f"- By PD band ({csv}: the labelled applicants' deployed PDs in bands cut at "
             "their deciles, riskiest first, as the run's gains.csv). "
-            + band_verdict(gains.hosmer_lemeshow, gains.table)]
+            + band_verdict(gains)]
 
 
 def new_applicant_lines(metrics: dict, gains: Gains | None = None) -> list[str]:
@@ -303,9 +303,9 @@ def recalibration_advice(calibration: str) -> str:
             f"otherwise (`--scorecard.calibration {others[0]}`) or refitted")
 
 
-def bands_lines(bands: pd.DataFrame, hl: dict, calibration: str = "none") -> list[str]:
+def bands_lines(gains: Gains, calibration: str = "none") -> list[str]:
     """The gains table: rank ordering and calibration of the out-of-fold PDs by band
-    (`calibration`: the scorecard.calibration the deployed PDs went through)."""
+    (`gains`; `calibration`: the scorecard.calibration the deployed PDs went through)."""
     fit = ("rejected at 5%: the PDs are not the bad rates they predict (see the bands with a "
            "small `binomial_p`), so use them to rank, not as probabilities, "
            + recalibration_advice(calibration))
@@ -313,14 +313,15 @@ def bands_lines(bands: pd.DataFrame, hl: dict, calibration: str = "none") -> lis
             "Out-of-fold PDs as deployed (`pd_oof`) in bands cut at their deciles, riskiest "
             "first. `bad_capture`: share of all bads in this band and the riskier ones; "
             "`binomial_p`: two-sided test of the band's bads at its mean PD.", "",
-            markdown_table(bands), "", band_verdict(hl, bands, fit), ""]
+            markdown_table(gains.table), "", band_verdict(gains, fit), ""]
 
 
-def band_verdict(hl: dict, bands: pd.DataFrame, rejected: str = "rejected at 5%") -> str:
+def band_verdict(gains: Gains, rejected: str = "rejected at 5%") -> str:
     """A gains table's verdict: its rank ordering (`order_text`), Hosmer-Lemeshow
     (`hl_text`, `rejected` its words for a p under 5%) and the bands' binomial tests."""
+    hl = gains.hosmer_lemeshow
     return (f"Rank ordering: {order_text(hl)}. Hosmer-Lemeshow: {hl_text(hl, rejected)}. "
-            f"{band_tests_text(bands)}")
+            f"{band_tests_text(gains.table)}")
 
 
 def hl_text(hl: dict, rejected: str = "rejected at 5%") -> str:
@@ -452,7 +453,7 @@ def out_of_time_lines(oot: dict | None, gains: Gains | None = None) -> list[str]
                   "riskiest first (out_of_time_gains.csv, columns as gains.csv's): the "
                   "calibration and rank ordering the cross-validation's gains table "
                   "estimates, on applicants no fit saw.", "", markdown_table(gains.table), "",
-                  band_verdict(gains.hosmer_lemeshow, gains.table)]
+                  band_verdict(gains)]
     return lines + [""]
 
 
@@ -752,7 +753,7 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
                                           [_fmt(m[k], s[k]) for k in m]})),
              "", pooled_auc_line(metrics), "",
              per_fold_text(metrics, per_fold), "", markdown_table(per_fold), "",
-             *bands_lines(gains.table, gains.hosmer_lemeshow, d["calibration"]),
+             *bands_lines(gains, d["calibration"]),
               "## Every configuration (mean and std over folds x seeds; all metrics in "
               "cv_summary.csv)", "", markdown_table(_short(summary)), "",
               *selection_lines(metrics.get("selection"), metrics["cv"]["seeds"]),
