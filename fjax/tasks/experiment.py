@@ -484,8 +484,11 @@ def changed_data_files(config: ExperimentConfig, folder: Path) -> dict[str, str]
     """The data files of `config` whose contents differ from the ones the run in `folder`
     read (its environment.json's `data_files`): {"data.path": "sha256 ... then, ... now;
     it read /abs/path"}; empty for a run that recorded none (an older fjax)."""
-    saved = saved_environment(folder).get("data_files") or {}
-    now = data_files(config)
+    return data_changes(saved_environment(folder).get("data_files") or {}, data_files(config))
+
+
+def data_changes(saved: dict, now: dict) -> dict[str, str]:
+    """`changed_data_files` of the files a run read (`saved`) and `data_files` now."""
     return {name: f"sha256 {then['sha256'][:12]}... then, "
                   f"{now[name]['sha256'][:12] + '...' if name in now else 'no file'} now; "
                   f"it read {then['path']}"
@@ -537,27 +540,20 @@ def check_resumable(folder: Path, config: ExperimentConfig, grid: dict | None) -
                          "run without --resume")
     before = _flat(json.loads(saved.read_text()))
     now = _flat(to_dict(config))
-    read = {name: then.get("path") for name, then
-            in (saved_environment(folder).get("data_files") or {}).items()}
+    read, now_files = saved_environment(folder).get("data_files") or {}, data_files(config)
     differ = sorted(k for k in before.keys() | now.keys()   # name and out only say where
                     if k not in ("resume", "name", "out") and before.get(k) != now.get(k)
-                    and not same_file(read.get(k), now.get(k)))
+                    and not (k in read   # one file by another path: its absolute one
+                             and read[k].get("path") == now_files.get(k, {}).get("path")))
     grid_file = folder / "grid.json"
     if (json.loads(grid_file.read_text()) if grid_file.exists() else None) != to_jsonable(grid):
         differ.append("the swept values (grid.json)")
     differ += [f"the contents of {name} ({why})"
-               for name, why in changed_data_files(config, folder).items()]
+               for name, why in data_changes(read, now_files).items()]
     if differ:
         raise ValueError(f"--resume: this run differs from the one in {folder} in "
                          f"{', '.join(differ)}; resume with its settings, or run without "
                          "--resume to start again")
-
-
-def same_file(read: str | None, given) -> bool:
-    """Whether the data path `given` now names the file the run read (its absolute path in
-    environment.json): `./prices.csv` then and `/home/me/prices.csv` now are one file,
-    whose contents `changed_data_files` compares."""
-    return bool(read) and isinstance(given, str) and str(Path(given).resolve()) == read
 
 
 def _flat(tree: dict, prefix: str = "") -> dict:
