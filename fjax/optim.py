@@ -150,18 +150,7 @@ def build_optimizer(cfg: OptimConfig, total_steps: int) -> optax.GradientTransfo
       total_steps: optimizer steps in the whole run (the length of cosine schedules; a
         population sets each member's own in `opt_state.hyperparams["schedule_steps"]`).
     """
-    try:
-        return _checked(cfg, total_steps)
-    except TypeError:   # a length lru_cache cannot hash (a jax array): refused by name
-        schedule_shape(cfg, total_steps)
-        raise
-
-
-@functools.lru_cache(maxsize=OPTIMIZERS_KEPT, typed=True)   # typed: True is not 1
-def _checked(cfg: OptimConfig, total_steps: int) -> optax.GradientTransformation:
-    """`build_optimizer` once its length is checked (before it is made an int32): a
-    repeated call checks nothing again; refusals, not cached, are raised every time."""
-    schedule_shape(cfg, total_steps)
+    schedule_shape(cfg, total_steps)   # checks the length before it is made an int32
     return _build(cfg, None if cfg.schedule == "constant" else total_steps)
 
 

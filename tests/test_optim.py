@@ -216,24 +216,6 @@ def test_a_run_of_no_optimizer_steps_is_refused_not_taken_as_one(steps):
         build_optimizer(OptimConfig(schedule="cosine"), steps)
 
 
-def test_a_repeated_build_checks_its_length_once(monkeypatch):
-    """build_optimizer checked the run's length on every call, outside its cache; a repeated
-    call now returns the cached optimizer without checking again, and a refused length is
-    refused every time (bools and jax arrays included, which the cache keys could mistake
-    for 1 or not hash)."""
-    import fjax.optim as optim
-    calls = []
-    monkeypatch.setattr(optim, "schedule_shape", lambda *a: calls.append(a))
-    cfg = OptimConfig(schedule="cosine", learning_rate=0.0123457)   # built nowhere else
-    assert build_optimizer(cfg, 77) is build_optimizer(cfg, 77)
-    assert len(calls) == 1
-    monkeypatch.undo()
-    build_optimizer(cfg, 1)
-    for bad in (0, 0, True, True, jnp.array(5)):
-        with pytest.raises(ValueError, match=r"total_steps must be an integer >= 1"):
-            build_optimizer(cfg, bad)
-
-
 @pytest.mark.parametrize("schedule", ["cosine", "warmup_cosine"])
 def test_a_cosine_longer_than_int32_counts_is_refused(schedule):
     """Its length is injected as int32, as optax counts steps: 2**31 steps wrapped to a
