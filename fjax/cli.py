@@ -159,8 +159,9 @@ def split_sweep(cls: type, parsed: Any, prefix: str = "") -> tuple[Any, dict[str
     except ValueError:
         if not unread:
             raise
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
     grid.update({prefix + name: (kwargs.pop(name),) for name in unread
-                 if kwargs[name] != {f.name: f for f in dataclasses.fields(cls)}[name].default})
+                 if kwargs[name] != defaults[name]})
     return cls(**kwargs), grid
 
 
