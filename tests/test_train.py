@@ -512,6 +512,19 @@ def test_a_diverging_member_does_not_stop_the_others():
     assert all(np.isfinite(np.asarray(p)).all() for p in jax.tree.leaves(pop.params))
 
 
+def test_a_population_closes_its_divergence_warning_with_the_callers_sentence():
+    """A task's sweep silenced train_population's warning and said it again in its own
+    words; the sentence is now an argument, said once."""
+    with pytest.warns(UserWarning) as caught:
+        train_population(supervised_loss(MODEL.apply, LossConfig(name="mse")), INIT, DATA,
+                         optim=OptimConfig(name="sgd", learning_rate=1e-2),
+                         train=TrainConfig(epochs=6, batch_size=16),
+                         hparams={"learning_rate": [1e-2, 1.5]}, ranked="See members.csv.")
+    assert [w.category.__name__ for w in caught] == ["DivergedWarning"]
+    assert re.fullmatch(r"1 of 2 members diverged .* optim\.clip_norm\. See members\.csv\.",
+                        str(caught[0].message), re.S)
+
+
 def test_an_undefined_monitor_is_not_divergence():
     """Average precision on validation rows without positives is NaN in every epoch: the
     run trains on (its losses are finite), keeps its last epoch and says why."""

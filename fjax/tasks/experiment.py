@@ -31,7 +31,7 @@ from fjax.train.callbacks import Callback, ProgressBar
 from fjax.train.checkpoint import Checkpointer
 from fjax.train.objective import check_loss_grid as check_loss_keys
 from fjax.train.population import (RANKED, BlownUpWarning, DivergedWarning, best_row,
-                                   blown_up, diverged_message, warn_diverged)
+                                   blown_up, diverged_message)
 from fjax.train.sweep import Group, group_grid
 
 
@@ -112,21 +112,21 @@ def train_grid(config: ExperimentConfig, grid: Mapping[str, Sequence[Any]],
                 log.on_resumed(0)   # stopped before its first save: it starts again
             callbacks += [log, checkpoints, RecordResumed(run_dir)]
         try:
-            with warnings.catch_warnings():   # said below: raised, or in the task's words
-                warnings.simplefilter("ignore", DivergedWarning)
+            with warnings.catch_warnings():
+                if plain:   # raised below, naming the run's learning rate and clipping
+                    warnings.simplefilter("ignore", DivergedWarning)
                 warnings.simplefilter("ignore", BlownUpWarning)   # said below, with flags
                 pop = train_population(trainable.loss_fn, trainable.init_fn, data,
                                        optim=group.config.optim, train=group.config.train,
                                        hparams=group.hparams, seeds=seeds_of(config),
                                        folds=folds(group.config) if callable(folds) else folds,
-                                       eval_fn=trainable.eval_fn, callbacks=callbacks)
+                                       eval_fn=trainable.eval_fn, callbacks=callbacks,
+                                       ranked=ranked)
         finally:
             if checkpoints is not None:
                 checkpoints.close()
         if plain:
             check_divergence(pop, group.config.optim)
-        else:
-            warn_diverged(pop.members, np.asarray(pop.loop.diverged_epoch), ranked)
         points = blown_up(pop)
         note = blown_up_points(points, group, grid if not plain else {})
         if note:

@@ -274,13 +274,18 @@ def best_row(means: pd.Series, mode: str) -> Any:
     return finite.idxmin() if mode == "min" else finite.idxmax()
 
 
+# Where diverged members rank, and are listed, for a user of `Population`.
+RANKED = "They rank last in summary() and best_config(); see table()['diverged_epoch']"
+
+
 def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
                      optim: OptimConfig | optax.GradientTransformation,
                      train: TrainConfig, hparams: Mapping[str, Sequence[float]] | None = None,
                      seeds: Sequence[int] = (0,), folds: Folds | None = None,
                      val_data: dict | None = None, eval_fn: EvalFn | None = None,
                      callbacks: Sequence[Callback] | None = None,
-                     devices: Sequence[jax.Device] | None = None) -> Population:
+                     devices: Sequence[jax.Device] | None = None,
+                     ranked: str = RANKED) -> Population:
     """Train seeds x folds x grid members of one structure as one compiled program.
 
     Args:
@@ -313,6 +318,8 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
         Groups of members (those sharing seed and fold) are spread over the most devices
         that divide their number evenly, the data copied to each; where that is one (one
         device given, or e.g. 3 groups on 2 devices), nothing is sharded.
+      ranked: the divergence warning's closing sentence, on where diverged members rank
+        (a task's names its files; by default these `Population` methods).
     """
     check_type("train_population's train", train, TrainConfig)
     check_type("train_population's optim", optim, OptimConfig, optax.GradientTransformation)
@@ -379,7 +386,7 @@ def train_population(loss_fn: Callable, init_fn: InitFn, data: dict, *,
     unselected = (np.asarray(loop.best_epoch) == 0) & (np.asarray(loop.diverged_epoch) == 0)
     if has_val and spec.val_selects and unselected.any():
         warn_unselected(f"{int(unselected.sum())} of {len(members)} members had {spec.monitor}")
-    warn_diverged(members, np.asarray(loop.diverged_epoch))
+    warn_diverged(members, np.asarray(loop.diverged_epoch), ranked)
     pop = Population(loop=loop, params=params, members=members, history=record.history,
                      monitor=spec.monitor, mode=train.monitor_mode, compile_s=record.compile_s,
                      compilations=record.compilations, train_s=record.train_s,
@@ -518,10 +525,6 @@ def diverged_message(members: pd.DataFrame, diverged_epoch: np.ndarray) -> str |
 
 class DivergedWarning(UserWarning):
     """Some population members diverged (they stay in the table, ranked last)."""
-
-
-# Where diverged members rank, and are listed, for a user of `Population`.
-RANKED = "They rank last in summary() and best_config(); see table()['diverged_epoch']"
 
 
 def warn_diverged(members: pd.DataFrame, diverged_epoch: np.ndarray,
