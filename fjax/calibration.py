@@ -5,6 +5,12 @@ the observed default rate. Expected calibration error (Naeini et al., AAAI 2015)
 
     ECE = sum_b (n_b / n) |mean_pred_b - observed_b|.
 
+Logistic recalibration (Cox, 1958; Steyerberg, Clinical Prediction Models, 2nd ed., 15.2)
+summarises calibration in two numbers, with the PDs clipped as log-loss clips them:
+  slope     b of y ~ a + b logit(p): 1 ideal, under 1 the PDs are too extreme;
+  CITL      a of y ~ a + logit(p), slope fixed at 1 (calibration-in-the-large): 0 ideal,
+            above 0 the PDs are too low on average.
+
 Post-hoc calibrators map a PD to a calibrated PD and are fitted on held-out predictions
 (validation folds), never on the rows a model trained on:
   platt     p' = sigmoid(a logit(p) + b), (a, b) by Newton's method on the log loss
@@ -32,7 +38,7 @@ import numpy as np
 from scipy.special import expit, logit
 
 from fjax.data.checks import check_count
-from fjax.metrics import check_probabilities
+from fjax.metrics import LOG_LOSS_EPS, check_probabilities
 
 CALIBRATORS = ("none", "platt", "isotonic")
 
@@ -59,6 +65,41 @@ def expected_calibration_error(pd: np.ndarray, y: np.ndarray, bins: int = 10) ->
     mean, rate, count = reliability_bins(pd, y, bins)
     used = count > 0
     return float(np.sum(count[used] * np.abs(mean[used] - rate[used])) / count.sum())
+
+
+def _clipped(pd: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    check_probabilities(pd, y)
+    return (np.clip(np.asarray(pd, np.float64), LOG_LOSS_EPS, 1 - LOG_LOSS_EPS),
+            np.asarray(y, np.float64))
+
+
+def calibration_slope(pd: np.ndarray, y: np.ndarray) -> float | None:
+    """b of the logistic regression y ~ a + b logit(pd) (`fit_platt`'s a); None where no
+    finite b exists: one class, or the PDs separate the classes (constant PDs too)."""
+    p, y = _clipped(pd, y)
+    bad, good = p[y > 0.5], p[y < 0.5]
+    if not len(bad) or not len(good) or bad.min() >= good.max() or good.min() >= bad.max():
+        return None
+    return fit_platt(p, y).a
+
+
+def calibration_in_the_large(pd: np.ndarray, y: np.ndarray) -> float | None:
+    """a of y ~ a + logit(pd), the slope fixed at 1, by Newton's method kept inside a
+    bracket of the root of its score (bisecting where a step leaves it); None with one class."""
+    p, y = _clipped(pd, y)
+    if not 0 < y.sum() < len(y):
+        return None
+    s, lo, hi, a = logit(p), -60.0, 60.0, 0.0   # |logit| <= 16.2 after clipping: a in range
+    for _ in range(200):
+        q = expit(a + s)
+        score, curvature = np.sum(q - y), np.sum(q * (1 - q))
+        lo, hi = (lo, a) if score > 0 else (a, hi)
+        new = a - score / curvature if curvature > 0 else (lo + hi) / 2
+        new = new if lo <= new <= hi else (lo + hi) / 2
+        if abs(new - a) < 1e-12:
+            return float(new)
+        a = new
+    return float(a)
 
 
 @dataclass(frozen=True)

@@ -387,6 +387,11 @@ def test_run_writes_a_complete_consistent_report(logistic_run, undescribed):
     expected = gains["applicants"] * gains["mean_pd"]
     hl = sum((gains["bads"] - expected) ** 2 / (expected * (1 - gains["mean_pd"])))
     assert metrics["cv"]["hosmer_lemeshow"]["statistic"] == pytest.approx(hl, rel=1e-9)
+    # Calibration slope of the same PDs: scikit-learn's unpenalised fit on their logits.
+    from sklearn.linear_model import LogisticRegression
+    logits = np.log(scores["pd_oof"] / (1 - scores["pd_oof"])).to_numpy()[:, None]
+    ref = LogisticRegression(C=np.inf, tol=1e-12, max_iter=10_000).fit(logits, bad)
+    assert metrics["cv"]["calibration_slope"] == pytest.approx(ref.coef_[0, 0], abs=1e-6)
     new = pd.read_csv(path / "new_scores.csv")
     assert len(new) == 25 and "psi_new_applicants" in metrics["stability"]
     # The same applicants scored again (float32 logits, other batches: rounding only).
@@ -395,6 +400,9 @@ def test_run_writes_a_complete_consistent_report(logistic_run, undescribed):
     assert report.startswith(f"# Credit scoring: {str(cfg.data.path)!r}\n")   # not the name
     assert "## Decision under the cost matrix" in report and "## Files" in report
     assert "## Rank ordering and calibration by PD band" in report
+    cv = metrics["cv"]
+    assert (f"(slope {cv['calibration_slope']:.3f}, calibration-in-the-large "
+            f"{cv['calibration_in_the_large']:+.3f}): the slope is b in" in report)
     assert "{'" not in report   # no Python dict reprs
     assert not undescribed(path)   # a sweep: grid.json too
     # The data statement, from the input csv and each applicant's fold in scores.csv.
@@ -952,6 +960,42 @@ def test_out_of_time_brier_scores_are_float64_as_the_cross_validations():
     assert float(metrics.brier(later["pd"].to_numpy(), later_y)) != pytest.approx(want, rel=1e-8)
     assert facts["earlier_out_of_fold"]["brier"] == pytest.approx(
         brier_score_loss(y, oof.pd), rel=1e-12, abs=0)
+
+
+def test_out_of_time_calibration_slope_and_citl_are_of_the_deployed_pds():
+    """Both rows of the out-of-time table carry the calibration slope (oracle: scikit-learn's
+    unpenalised logistic regression on logit PD) and calibration-in-the-large (oracle:
+    scipy's brentq on its score equation) of the deployed, Platt-calibrated PDs."""
+    from types import SimpleNamespace
+    from scipy.optimize import brentq
+    from scipy.special import expit, logit
+    from sklearn.linear_model import LogisticRegression
+    from fjax.tasks.credit.run import out_of_time_facts
+    pd_raw, y, folds = _oof_case(seed=1)
+    oof = analyse(pd_raw, y, folds, "platt", cost_fn=5.0, cost_fp=1.0)
+    later_y = np.array([0.0, 1.0, 0.0, 1.0, 0.0, 0.0])
+    later = pd.DataFrame({"pd": [0.1, 0.2, 0.3, 0.05, 0.6, 1.0],
+                          "score": [700.0, 600.0, 650.0, 690.0, 500.0, 300.0]})
+    data = SimpleNamespace(y=y, later_y=later_y, later=pd.DataFrame(), later_seen_earlier=0,
+                           date_spans={"earlier": ["a", "b"], "later": ["c", "d"]})
+    final = SimpleNamespace(encoder=SimpleNamespace(unseen=lambda frame: {}))
+    cfg = Config(data=CreditDataConfig(path="loans.csv", date_column="applied"))
+    facts = out_of_time_facts(cfg, data, oof, final, pd.DataFrame({"score": pd_raw}), later,
+                              later["pd"].to_numpy(), Gains.of(later["pd"].to_numpy(),
+                                                               data.later_y))
+
+    def oracle(p, y):
+        s = logit(np.clip(p, 1e-7, 1 - 1e-7))
+        fit = LogisticRegression(C=np.inf, tol=1e-12, max_iter=10_000).fit(s[:, None], y)
+        return fit.coef_[0, 0], brentq(lambda a: np.sum(expit(a + s) - y), -50, 50,
+                                       xtol=1e-14)
+
+    for got, p, labels in ((facts["later"], later["pd"].to_numpy(), later_y),
+                           (facts["earlier_out_of_fold"], oof.pd, y)):
+        slope, citl = oracle(p, labels)
+        assert got["calibration_slope"] == pytest.approx(slope, abs=1e-6)
+        assert got["calibration_in_the_large"] == pytest.approx(citl, abs=1e-6)
+    assert oracle(pd_raw, y)[0] != pytest.approx(oracle(oof.pd, y)[0], abs=1e-3)
 
 
 def test_deployed_calibrator_threshold_and_summary_against_scikit_learn_and_numpy():

@@ -9,7 +9,8 @@ from sklearn.linear_model import LogisticRegression
 
 from fjax import metrics
 from fjax.calibration import Platt
-from fjax.calibration import (expected_calibration_error, fit_isotonic, fit_platt,
+from fjax.calibration import (calibration_in_the_large, calibration_slope,
+                              expected_calibration_error, fit_isotonic, fit_platt,
                               reliability_bins)
 from fjax.decision import bayes_threshold, best_threshold, confusion, expected_cost
 from fjax.scorecard import ScoreScale
@@ -72,6 +73,47 @@ def test_platt_scaling_equals_unpenalised_scikit_learn():
     np.testing.assert_allclose([platt.a, platt.b], [ref.coef_[0, 0], ref.intercept_[0]],
                                rtol=1e-5, atol=1e-6)
     assert expected_calibration_error(platt(raw), y) < expected_calibration_error(raw, y)
+
+
+def test_calibration_slope_and_in_the_large_match_float64_oracles():
+    """Slope: scikit-learn's unpenalised (C = inf) logistic regression on logit(PD); CITL:
+    the root of its score equation by scipy's brentq; PDs of 0 and 1 clipped as log-loss."""
+    from scipy.optimize import brentq
+    from scipy.special import expit, logit
+
+    raw = np.r_[RNG.uniform(0.02, 0.98, size=400), 0.0, 1.0, 0.0, 1.0]
+    y = np.r_[(RNG.uniform(size=400) < raw[:400] ** 2).astype(float), 0, 1, 1, 0]
+    s = logit(np.clip(raw, metrics.LOG_LOSS_EPS, 1 - metrics.LOG_LOSS_EPS))
+    ref = LogisticRegression(C=np.inf, tol=1e-12, max_iter=10_000).fit(s[:, None], y)
+    assert calibration_slope(raw, y) == pytest.approx(ref.coef_[0, 0], abs=1e-6)
+    citl = brentq(lambda a: np.sum(expit(a + s) - y), -50, 50, xtol=1e-14)
+    assert abs(citl) > 0.1 and calibration_in_the_large(raw, y) == pytest.approx(citl, abs=1e-6)
+    # PDs far too low (plain Newton from 0 steps to 5e5 here): the bracket holds it
+    tiny, half = np.full(100, 1e-6), np.r_[np.ones(50), np.zeros(50)]
+    assert calibration_in_the_large(tiny, half) == pytest.approx(-logit(1e-6), abs=1e-6)
+
+
+def test_calibrated_pds_have_slope_one_and_citl_zero():
+    """y ~ Bernoulli(PD): slope near 1 and CITL near 0; PDs made too extreme (logit
+    doubled) halve the slope, PDs too low (logit - 0.5) give a CITL near 0.5."""
+    from scipy.special import expit, logit
+
+    p = expit(RNG.normal(-1.0, 1.5, size=200_000))
+    y = (RNG.uniform(size=p.size) < p).astype(float)
+    assert calibration_slope(p, y) == pytest.approx(1, abs=0.02)
+    assert calibration_in_the_large(p, y) == pytest.approx(0, abs=0.02)
+    assert calibration_slope(expit(2 * logit(p)), y) == pytest.approx(0.5, abs=0.01)
+    assert calibration_in_the_large(expit(logit(p) - 0.5), y) == pytest.approx(0.5, abs=0.02)
+
+
+def test_calibration_slope_and_citl_are_none_without_a_finite_fit():
+    p = np.array([0.1, 0.2, 0.3, 0.4])
+    assert calibration_slope(p, np.zeros(4)) is None
+    assert calibration_in_the_large(p, np.zeros(4)) is None
+    assert calibration_slope(p, np.array([0, 0, 1, 1.0])) is None    # separated: b infinite
+    assert calibration_slope(np.full(4, 0.3), np.array([0, 1, 0, 1.0])) is None   # constant
+    assert calibration_in_the_large(np.full(4, 0.3), np.array([0, 1, 0, 1.0])) == (
+        pytest.approx(-np.log(0.3 / 0.7), abs=1e-9))
 
 
 def shrunk_isotonic(x: np.ndarray, y: np.ndarray):

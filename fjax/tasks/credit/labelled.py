@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from fjax.calibration import calibration_in_the_large, calibration_slope
 from fjax.data.columns import TableSchema, label_classes, listed, matches_label
 from fjax.decision import confusion, expected_cost
 from fjax.intervals import auc_interval, rank_auc, rank_ks
@@ -42,7 +43,8 @@ def labelled_measures(raw: np.ndarray, pd_: np.ndarray, y: np.ndarray, t: float,
     """Labelled applicants the model never trained on (the out-of-time ones, or a scored
     file's): AUC, Gini and KS rank the model's own PDs `raw` (calibration's ties would lower
     them), None where `y` holds one class; mean PD, Brier, cost and confusion are of the
-    deployed PDs `pd_` at the deployed threshold `t`; rates in float64; and, given their
+    deployed PDs `pd_` at the deployed threshold `t`, as are the calibration slope and
+    calibration-in-the-large (None without a finite fit); rates in float64; and, given their
     `gains` (`labelled_bands`), the Hosmer-Lemeshow test of those."""
     both = 0 < y.sum() < len(y)
     ranked = pooled(raw, y) if both else dict.fromkeys(("auc", "auc_95", "gini", "ks"))
@@ -51,6 +53,8 @@ def labelled_measures(raw: np.ndarray, pd_: np.ndarray, y: np.ndarray, t: float,
             "mean_pd": float(np.mean(pd_)), "auc": ranked["auc"],
             "auc_95": ranked["auc_95"], "gini": ranked["gini"],
             "ks": ranked["ks"], "brier": brier_f64(pd_, y),
+            "calibration_slope": calibration_slope(pd_, y),
+            "calibration_in_the_large": calibration_in_the_large(pd_, y),
             "cost_per_applicant": expected_cost(pd_, y, t, cost_fn, cost_fp),
             "cost_accept_all": cost_fn * bad_rate,
             "confusion": confusion(pd_, y, t),

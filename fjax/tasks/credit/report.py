@@ -316,6 +316,17 @@ def bands_lines(gains: Gains, calibration: str = "none") -> list[str]:
             markdown_table(gains.table), "", band_verdict(gains, fit), ""]
 
 
+def recalibration_line(cv: dict) -> str:
+    """The out-of-fold PDs' calibration slope and calibration-in-the-large, and what they mean."""
+    slope, citl = cv["calibration_slope"], cv["calibration_in_the_large"]
+    said = ("no finite fit" if slope is None or citl is None
+            else f"slope {slope:.3f}, calibration-in-the-large {citl:+.3f}")
+    return (f"Logistic recalibration of the same PDs ({said}): the slope is b in "
+            "logit P(bad) = a + b logit(PD), ideal 1, under 1 PDs too extreme, over 1 too "
+            "timid; calibration-in-the-large is a with b fixed at 1, ideal 0, above 0 PDs "
+            "too low on average, below 0 too high (Steyerberg).")
+
+
 def band_verdict(gains: Gains, rejected: str = "rejected at 5%") -> str:
     """A gains table's verdict: its rank ordering (`order_text`), Hosmer-Lemeshow
     (`hl_text`, `rejected` its words for a p under 5%) and the bands' binomial tests."""
@@ -754,6 +765,7 @@ def report_markdown(*, title: str, metrics: dict, per_fold: pd.DataFrame,
              "", pooled_auc_line(metrics), "",
              per_fold_text(metrics, per_fold), "", markdown_table(per_fold), "",
              *bands_lines(gains, d["calibration"]),
+             recalibration_line(metrics["cv"]), "",
               "## Every configuration (mean and std over folds x seeds; all metrics in "
               "cv_summary.csv)", "", markdown_table(_short(summary)), "",
               *selection_lines(metrics.get("selection"), metrics["cv"]["seeds"]),

@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from fjax.calibration import calibration_in_the_large, calibration_slope
 from fjax.config import read_values, to_dict
 from fjax.data.columns import other_label
 from fjax.explain import MAX_STEPS, importance, top_reasons
@@ -442,7 +443,9 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
                "mean": {m: float(per_fold[m].mean()) for m in METRICS},
                "std": {m: float(per_fold[m].std(ddof=1)) for m in METRICS},
                "pooled_out_of_fold": pooled(oof.pd_raw, data.y),
-               "hosmer_lemeshow": gains.hosmer_lemeshow},
+               "hosmer_lemeshow": gains.hosmer_lemeshow,   # these three of pd_oof, as gains.csv
+               "calibration_slope": calibration_slope(oof.pd, data.y),
+               "calibration_in_the_large": calibration_in_the_large(oof.pd, data.y)},
         "decision": {**oof.summary, "cost_fn": config.data.cost_fn,
                      "cost_fp": config.data.cost_fp},
         "scorecard": {"base_score": sc.base_score, "base_odds": sc.base_odds, "pdo": sc.pdo,
