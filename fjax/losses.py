@@ -24,6 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from fjax.data.checks import check_binary_labels, listed
+
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike
 
@@ -85,7 +87,7 @@ def _check_soft_labels(labels: ArrayLike) -> None:
     if bad.size:
         raise ValueError(
             f"labels must be in [0, 1] for a binary loss (0/1, or soft); found values "
-            f"{_listed(np.unique(bad))}; map your positive class to 1 and every other "
+            f"{listed(np.unique(bad))}; map your positive class to 1 and every other "
             "class to 0 (and pass (logits, labels) in that order)")
 
 
@@ -96,7 +98,7 @@ def _check_weights(weights: ArrayLike | None) -> None:
     w = np.asarray(weights, np.float64)
     bad = w[~(np.isfinite(w) & (w >= 0))]
     if bad.size:
-        raise ValueError(f"weights must be finite and >= 0, found {_listed(np.unique(bad))}; "
+        raise ValueError(f"weights must be finite and >= 0, found {listed(np.unique(bad))}; "
                          "use 0 to drop a sample")
 
 
@@ -308,26 +310,6 @@ def gaussian_nll(
     return weighted_mean(per, weights)
 
 
-def _listed(values: np.ndarray, limit: int = 10) -> str:
-    shown = ", ".join(repr(v.item()) for v in values[:limit])
-    more = f", ... ({len(values) - limit} more)" if len(values) > limit else ""
-    return f"[{shown}{more}]"
-
-
-def check_binary_labels(labels: ArrayLike, name: str = "labels") -> None:
-    """Host-side: raise ``ValueError`` unless every value of ``labels`` is 0 or 1."""
-    values = np.asarray(labels)
-    if values.dtype == bool:
-        return
-    bad = values[~np.isin(values, (0, 1))]
-    if bad.size:
-        raise ValueError(
-            f"{name} must be 0/1 for a binary loss; found values "
-            f"{_listed(np.unique(bad))}; map your positive class to 1 and every other "
-            "class to 0"
-        )
-
-
 def check_class_labels(labels: ArrayLike, num_classes: int, name: str = "labels") -> None:
     """Host-side: raise ``ValueError`` unless ``labels`` are integer ids in ``[0, C)``."""
     values = np.asarray(labels)
@@ -341,7 +323,7 @@ def check_class_labels(labels: ArrayLike, num_classes: int, name: str = "labels"
     if bad.size:
         raise ValueError(
             f"{name} must be integer class ids in [0, {num_classes}) for softmax "
-            f"cross-entropy; found values {_listed(np.unique(bad))}; re-encode the "
+            f"cross-entropy; found values {listed(np.unique(bad))}; re-encode the "
             f"classes as 0..{num_classes - 1} (np.unique({name}, return_inverse=True)) "
             "or raise num_classes"
         )

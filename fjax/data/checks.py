@@ -43,6 +43,29 @@ def check_type(name: str, value: Any, *types: type) -> None:
                         f"{types[0].__name__}(...)")
 
 
+def listed(values: np.ndarray, limit: int = 10) -> str:
+    """Up to `limit` values as `[a, b, ... (n more)]`, for a refusal's message."""
+    shown = ", ".join(repr(v.item()) for v in values[:limit])
+    more = f", ... ({len(values) - limit} more)" if len(values) > limit else ""
+    return f"[{shown}{more}]"
+
+
+def check_binary_labels(labels: Any, name: str = "labels",
+                        coding: str = "0/1 for a binary loss",
+                        fix: str = "map your positive class to 1 and every other class to 0"
+                        ) -> None:
+    """Every value of `labels` 0 or 1 (bool accepted); else a ValueError naming the others:
+    a -1/1 or 0/2 coding gives a plausible, wrong loss or metric. `coding` and `fix` word
+    the message for the caller (a loss's classes, fraud's fraud and legitimate)."""
+    values = np.asarray(labels)
+    if values.dtype == bool:
+        return
+    bad = values[~np.isin(values, (0, 1))]
+    if bad.size:
+        raise ValueError(f"{name} must be {coding}; found values {listed(np.unique(bad))}; "
+                         f"{fix}")
+
+
 def first_unscalable(values: np.ndarray) -> int | None:
     """The index of the first value beyond `SCALABLE` (NaN ignored), or None."""
     rows = np.flatnonzero(np.abs(values) > SCALABLE)
