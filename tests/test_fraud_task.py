@@ -2128,6 +2128,44 @@ def test_period_masks_are_built_once_and_read_only(user_file):
     assert all(a is b for a, b in zip(data.train_masks(data.periods), trains))
 
 
+def test_delay_week_masks_are_built_once_for_the_check_and_the_stack(user_file, monkeypatch):
+    """check_scored and stack("delay") each built every delay week's mask (known-card
+    look-backs over every row); now they read one, equal to `fraud_protocol.delay_mask`."""
+    from fjax.data import fraud_protocol
+    from fjax.tasks.fraud import dataset
+    calls = []
+    monkeypatch.setattr(dataset, "delay_mask",
+                        lambda *a, **k: calls.append(1) or fraud_protocol.delay_mask(*a, **k))
+    data = dataset.prepare(FraudDataConfig(path=str(user_file), amount_column="amount_eur",
+                                           customer_column="card", train_start=None), 2)
+    data.check_scored("test")
+    stack = data.stack("delay")
+    assert len(calls) == len(data.periods) == 2
+    tx = data.tx
+    for k, p in enumerate(data.periods):
+        want = fraud_protocol.delay_mask(tx.day, tx.customer, tx.fraud, p, len(tx.customer_ids))
+        np.testing.assert_array_equal(stack.row[stack.val_rows(k)], np.flatnonzero(want))
+
+
+def test_a_stack_of_an_empty_week_is_refused_as_the_run_refuses_it(tmp_path):
+    """FraudData.stack, reached from Python without check_scored, refuses an empty delay
+    week with check_scored's words (it said "delay period 1 has no test transactions
+    left", naming no week and no setting)."""
+    from fjax.data.checks import DataSettingError
+    from fjax.tasks.fraud.dataset import prepare
+    tx = simulate(n_customers=150, n_terminals=300, n_days=75, seed=7)
+    frame = tx.to_frame().drop(columns=["TX_FRAUD_SCENARIO", "TX_TIME_SECONDS",
+                                        "TX_TIME_DAYS"])
+    when = pd.to_datetime(frame["TX_DATETIME"])
+    path = tmp_path / "gap.csv"
+    frame[(when < "2018-06-01") | (when >= "2018-06-08")].to_csv(path, index=False)
+    data = prepare(FraudDataConfig(path=str(path), train_start=None, step_days=14), 2)
+    data.stack("test")
+    with pytest.raises(DataSettingError, match=r"test period 1's delay week \(2018-06-01 to "
+                                               r"2018-06-07\) has no transaction to score"):
+        data.stack("delay")
+
+
 def test_the_threshold_table_says_when_a_rate_is_defined_in_only_some_periods():
     """A threshold that flagged nothing in one of two test weeks has no precision there;
     the table printed the other week's 1.000 beside "periods 0, 1" as if both had it.

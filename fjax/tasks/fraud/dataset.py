@@ -206,6 +206,12 @@ class FraudData:
         its oracle CP@k (None) crashed the periods table with a TypeError. Likewise a
         test period's delay week, which the alert budget is set on (it failed after
         training)."""
+        self._check_test_weeks(which)
+        if which == "test" and self.cfg.delay_days > 0:
+            self._check_delay_weeks()
+
+    def _check_test_weeks(self, which: str) -> None:
+        """`check_scored`'s refusal of an empty test (or validation) week."""
         periods = self._periods(which)
         _, kept, removed = self.masks(periods)
         for k, (p, te, gone) in enumerate(zip(periods, kept, removed)):
@@ -218,11 +224,12 @@ class FraudData:
                     f"to {self.tx.date_of(p.test_end - 1).date()}) has nothing to score: "
                     f"{why}; move data.train_start, or change --cv or data.step_days so that "
                     "no test week falls there")
-        if which != "test" or self.cfg.delay_days == 0:
-            return
+
+    def _check_delay_weeks(self) -> None:
+        """`check_scored`'s refusal of a test period's empty delay week."""
         tx = self.tx
-        for k, p in enumerate(periods):     # the alert budget is set on its scores
-            if not delay_mask(tx.day, tx.customer, tx.fraud, p, len(tx.customer_ids)).any():
+        for k, (p, delay) in enumerate(zip(self.periods, self.delay_masks(self.periods))):
+            if not delay.any():       # the alert budget is set on its scores
                 first, last = (tx.date_of(d).date() for d in (p.test_start - p.delay_days,
                                                                p.test_start - 1))
                 raise DataSettingError(
@@ -251,6 +258,16 @@ class FraudData:
             if ("train", p) not in self._masks:
                 self._masks["train", p] = _frozen(train_mask(self.tx.day, p))
         return [self._masks["train", p] for p in periods]
+
+    def delay_masks(self, periods: list[Period]) -> list[np.ndarray]:
+        """Per period, its delay week's mask (`delay_mask`), built once per period (the
+        delay week's check and its stack read it), read-only."""
+        tx = self.tx
+        for p in periods:
+            if ("delay", p) not in self._masks:
+                self._masks["delay", p] = _frozen(delay_mask(tx.day, tx.customer, tx.fraud, p,
+                                                             len(tx.customer_ids)))
+        return [self._masks["delay", p] for p in periods]
 
     def _periods(self, which: str) -> list[Period]:
         """The validation periods, or the test periods (also those of the delay weeks)."""
@@ -323,20 +340,18 @@ class FraudData:
             periods = self._periods(which)
             fitted_on = "validation" if which == "validation" else "test"
             if which == "delay":      # scaled and encoded as the test weeks: no training rows
-                tx = self.tx
-                tests = [delay_mask(tx.day, tx.customer, tx.fraud, p, len(tx.customer_ids))
-                         for p in periods]
+                self._check_delay_weeks()
+                tests = self.delay_masks(periods)
                 trains = np.zeros_like(tests)
             else:
+                self._check_test_weeks(which)
                 trains, tests, _ = self.masks(periods)
-            for k, te in enumerate(tests):
-                if not te.any():
-                    raise ValueError(f"{which} period {k} has no test transactions left "
-                                     "(after removing known compromised cards)")
-                if which == "validation" and not self.tx.fraud[te].any():
-                    warnings.warn(f"validation period {k}: its test week has no fraud; its "
-                                  "ROC-AUC and average precision are undefined (NaN) and it "
-                                  "cannot inform the selection", stacklevel=2)
+            if which == "validation":
+                for k, te in enumerate(tests):
+                    if not self.tx.fraud[te].any():
+                        warnings.warn(f"validation period {k}: its test week has no fraud; "
+                                      "its ROC-AUC and average precision are undefined (NaN) "
+                                      "and it cannot inform the selection", stacklevel=2)
             history = self.card_history if sequence else None
             periods_as_splits = Folds(train=np.array(trains, np.float32),
                                       val=np.array(tests, np.float32))
