@@ -229,6 +229,22 @@ def test_times_written_with_a_zone_name_in_several_formats_read_as_utc(tmp_path)
     assert list(one.dates) == list(want) and one.offset == 0 and not one.utc
 
 
+def test_a_column_of_zone_names_is_typed_once(monkeypatch):
+    """read_dates ran pandas' `infer_dtype` over the whole column to see whether to
+    rewrite its zone names, and the rewrite ran it again; now the rewrite takes the
+    answer. The times still read as their written UTC instants (hand oracle)."""
+    from fjax.datasets import read_dates
+    calls = []
+    infer = pd.api.types.infer_dtype
+    monkeypatch.setattr(pd.api.types, "infer_dtype",
+                        lambda *a, **k: calls.append(1) or infer(*a, **k))
+    read = read_dates(pd.Series(ZONED_MIX), "column 'Date'")
+    assert len(calls) == 1
+    assert list(read.dates) == list(pd.to_datetime(
+        ["2024-01-02 10:00:00", "2024-01-02 11:00:00", "2024-01-02 12:30:00",
+         "2024-01-02 13:45:10"]))
+
+
 def test_instants_read_zone_names_as_the_clocks_do():
     """written_instants (now read_dates' instants) parsed the raw text: on pandas 3.1 a
     lowercase utc left it no format to infer (a dateutil warning, row by row), and GMT then

@@ -166,11 +166,11 @@ def read_dates(column: pd.Series, described: str, fix: str = "",
                              f"seconds or milliseconds from 1973 to 2099{fix}")
         return Dates(pd.to_datetime(column, unit=unit), True, None)   # unix times: no offset
     first = bool(day_first(column, described, fix))
-    renamed = _zone_names_as_offsets(column)
+    texts = pd.api.types.infer_dtype(column, skipna=True) == "string"
+    renamed = _zone_names_as_offsets(column, texts)
     # pandas infers a format from the first time: where it ends in GMT or UTC, before 3.1
     # one that reads the name as literal text (naive times), on 3.1 none for utc
-    named = (pd.api.types.infer_dtype(column, skipna=True) == "string"
-             and ZONE_NAME.search(column.dropna().iloc[0]))
+    named = texts and ZONE_NAME.search(column.dropna().iloc[0])
     text = renamed() if named else column
     try:
         dates = _to_datetime_one_offset(text, dayfirst=first)
@@ -353,12 +353,13 @@ def _slashed(column: pd.Series) -> Callable[[], bool]:
         lambda: bool(column.dropna().astype(str).str.fullmatch(SLASHED_DATE_TIME).all()))
 
 
-def _zone_names_as_offsets(column: pd.Series) -> Callable[[], pd.Series]:
+def _zone_names_as_offsets(column: pd.Series, texts: bool) -> Callable[[], pd.Series]:
     """Text `column` with GMT or UTC after a time written +00:00 (pandas' ISO 8601 parser,
     which reads formats that vary from row to row, refuses the names), as a rewrite run
-    once, when a reader first needs it."""
+    once, when a reader first needs it; `column` as is where `texts` is False (its
+    `infer_dtype` is not "string", which the caller has found)."""
     def rewrite() -> pd.Series:
-        if pd.api.types.infer_dtype(column, skipna=True) != "string":
+        if not texts:
             return column
         return column.str.replace(ZONE_NAME, r"\1+00:00", regex=True)
     return functools.cache(rewrite)
