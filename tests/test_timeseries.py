@@ -327,3 +327,25 @@ def test_a_series_reads_its_dates_offset_from_the_one_parse(monkeypatch, written
     series = load_series(frame, ["Close"], date_column="Date")
     assert series.offset == 28800 and not series.utc
     assert len(calls) - alone == alone
+
+
+@pytest.mark.parametrize("dates, refusal", [
+    (["01/02/2020", "03/04/2020"], "each date reads as day/month or as month/day"),
+    ([1.5, 2.5], "holds numbers, not dates"),
+    (["2020-01-01", "soon"], "is not parseable as dates")])
+def test_each_date_refusal_names_the_setting_by_its_type(dates, refusal):
+    """checked_dates turned every ValueError of read_dates into a DataSettingError, on the
+    promise that each one ends with its --data.date-column fix; read_dates now raises the
+    class it is given, so a refusal's type comes from where its words are written."""
+    from fjax.data.checks import DataSettingError
+    from fjax.data.timeseries import checked_dates
+    from fjax.datasets import read_dates
+    frame = pd.DataFrame({"Date": dates, "y": 1.0})
+    with pytest.raises(DataSettingError, match=refusal) as refused:
+        checked_dates(frame, "Date", "t.csv")
+    assert str(refused.value).endswith("or pass --data.date-column None to use the row order")
+    with pytest.raises(ValueError, match=refusal) as plain:
+        read_dates(frame["Date"], "column 'Date'")
+    assert type(plain.value) is ValueError
+    with pytest.raises(DataSettingError, match=refusal):
+        read_dates(frame["Date"], "column 'Date'", fix=", or set data.x", error=DataSettingError)

@@ -133,11 +133,9 @@ def checked_dates(df: pd.DataFrame, column: str, source: str
                                f"{did_you_mean([column], df.columns)}; columns are "
                                f"{list(df.columns)}; pass --data.date-column NAME, or None to "
                                "use the row order")
-    try:
-        read = read_dates(df[column], f"date column {column!r} of {source}",
-                          fix=", or pass --data.date-column None to use the row order")
-    except ValueError as refusal:   # each of read_dates' refusals ends with that fix
-        raise DataSettingError(str(refusal)) from None
+    read = read_dates(df[column], f"date column {column!r} of {source}",
+                      fix=", or pass --data.date-column None to use the row order",
+                      error=DataSettingError)
     dates, utc = read.dates, read.utc
     missing = np.nonzero(dates.isna().to_numpy())[0]
     if len(missing):

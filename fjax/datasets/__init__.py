@@ -71,11 +71,12 @@ def yyyymmdd(column: pd.Series) -> pd.Series | None:
     return None if dates.isna().sum() != column.isna().sum() else dates
 
 
-def day_first(column: pd.Series, described: str, fix: str = "") -> bool | None:
+def day_first(column: pd.Series, described: str, fix: str = "",
+              error: type[ValueError] = ValueError) -> bool | None:
     """Whether dates written d/m/yyyy or m/d/yyyy put the day first: True when a first
     field is over 12 (13/01/2015), False when a second one is (01/13/2015), None when
     the column is not written so. Raises when neither shows which, since every date
-    would read either way (02/01/2015), or when both do (rows disagree)."""
+    would read either way (02/01/2015), or when both do (rows disagree): an `error`."""
     text = column.dropna().astype(str)
     if text.empty or not SLASHED.match(text.iloc[0]):   # before the slow match of every row
         return None
@@ -89,7 +90,7 @@ def day_first(column: pd.Series, described: str, fix: str = "") -> bool | None:
            f"{text[second].iloc[0]!r})" if first.any() else
            f"has no day over 12, so each date reads as day/month or as month/day (e.g. "
            f"{text.iloc[0]!r})")
-    raise ValueError(f"{described} {how}; write dates as ISO 8601, YYYY-MM-DD (such as "
+    raise error(f"{described} {how}; write dates as ISO 8601, YYYY-MM-DD (such as "
                      f"2015-01-02 or 2015-01-02 08:15:00){fix}")
 
 
@@ -133,7 +134,8 @@ class Dates(NamedTuple):
 
 
 def read_dates(column: pd.Series, described: str, fix: str = "",
-               local_days: str = "write local times without offsets") -> Dates:
+               local_days: str = "write local times without offsets",
+               error: type[ValueError] = ValueError) -> Dates:
     """`Dates`: `column` as naive datetimes, whether they are UTC rather than the file's own
     wall-clock times (so outputs can say so), the offsets of their written clocks from
     those UTC times, and the one UTC offset of times kept on their written clock (so
@@ -149,7 +151,8 @@ def read_dates(column: pd.Series, described: str, fix: str = "",
     and refused when none does. Numbers are unix times in seconds or milliseconds (UTC)
     when every one is a whole number of that range (1973 to 2099: exchange exports),
     dates when every one spells one as yyyymmdd (20150102, `yyyymmdd`); any other
-    numbers are refused, not read as nanoseconds."""
+    numbers are refused, not read as nanoseconds. Refusals are an `error` (a
+    `DataSettingError` where `fix` names a data setting)."""
     if zoned(column):
         return _zoned_dates(column, described, local_days)
     if holds_numbers(column):
@@ -160,12 +163,12 @@ def read_dates(column: pd.Series, described: str, fix: str = "",
                      if np.all((present >= lo) & (present < hi) & (present == np.round(present)))),
                     None)
         if unit is None:
-            raise ValueError(f"{described} holds numbers, not dates (e.g. "
-                             f"{column.dropna().iloc[0]}); write dates such as 2020-01-31 "
-                             "08:15:00, yyyymmdd numbers (20200131) or unix times in whole "
-                             f"seconds or milliseconds from 1973 to 2099{fix}")
+            raise error(f"{described} holds numbers, not dates (e.g. "
+                        f"{column.dropna().iloc[0]}); write dates such as 2020-01-31 "
+                        "08:15:00, yyyymmdd numbers (20200131) or unix times in whole "
+                        f"seconds or milliseconds from 1973 to 2099{fix}")
         return Dates(pd.to_datetime(column, unit=unit), True, None)   # unix times: no offset
-    first = bool(day_first(column, described, fix))
+    first = bool(day_first(column, described, fix, error))
     texts = pd.api.types.infer_dtype(column, skipna=True) == "string"
     renamed = _zone_names_as_offsets(column, texts)
     # pandas infers a format from the first time: where it ends in GMT or UTC, before 3.1
@@ -183,8 +186,8 @@ def read_dates(column: pd.Series, described: str, fix: str = "",
             dates = _as_utc(text, first, written, slashed, renamed)
         except (ValueError, TypeError):
             where = _first_unparseable(column, first) or _reason(err)
-            raise ValueError(f"{described} is not parseable as dates ({where}); write "
-                             f"dates such as 2020-01-31 or 2020-01-31 08:15:00{fix}") from None
+            raise error(f"{described} is not parseable as dates ({where}); write "
+                        f"dates such as 2020-01-31 or 2020-01-31 08:15:00{fix}") from None
         clocks = _written_clocks(bare, first, slashed)
         if clocks is not None and (midnights(clocks)
                                    or _one_clock(written[column.notna()], clocks, dates)):
