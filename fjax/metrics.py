@@ -214,7 +214,9 @@ def smape(pred: ArrayLike, target: ArrayLike, weights: ArrayLike | None = None) 
     """
     pred, target = _pair(pred, target)
     den = jnp.abs(pred) + jnp.abs(target)
-    return _wmean(_safe_div(200.0 * jnp.abs(pred - target), den, 0.0), weights)
+    # 0 only where both are 0: `_safe_div`'s den > 0 also took a NaN forecast for a perfect one
+    num = 200.0 * jnp.abs(pred - target)
+    return _wmean(jnp.where(den == 0, 0.0, num / jnp.where(den == 0, 1.0, den)), weights)
 
 
 @jax.jit

@@ -427,3 +427,13 @@ def test_traced_labels_other_than_0_1_give_nan_not_a_plausible_number(metric):
     w = jnp.ones(40).at[0].set(0.0)   # a label 7 that weighs nothing changes nothing
     assert float(jax.jit(metric)(p, y.at[0].set(7.0), w)) == pytest.approx(
         float(metric(p, y, w)), rel=1e-6)
+
+
+def test_smape_nan_forecast_is_not_perfect():
+    # a NaN forecast scored 0 (den > 0 is False for NaN); mae and rmse give NaN, as numpy
+    p, t = np.array([np.nan, 1.0, 0.0]), np.array([1.0, 2.0, 0.0])
+    with np.errstate(invalid="ignore"):
+        oracle = np.mean(np.where(np.abs(p) + np.abs(t) == 0, 0.0,
+                                  200 * np.abs(p - t) / (np.abs(p) + np.abs(t))))
+    assert np.isnan(oracle) and np.isnan(metrics.smape(p, t))
+    np.testing.assert_allclose(metrics.smape(p[1:], t[1:]), 200 / 3 / 2, rtol=1e-6)
