@@ -32,7 +32,7 @@ import numpy as np
 from jax import lax
 
 from fjax.data.checks import check_count
-from fjax.losses import weighted_entries
+from fjax.losses import _check_weights, weighted_entries
 
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike
@@ -182,21 +182,44 @@ def check_probabilities(probs: ArrayLike, labels: ArrayLike) -> None:
 # --------------------------------------------------------------------------- regression
 
 
-@jax.jit
+def _point_metric(fn):
+    """`jax.jit`, and for concrete (not traced) inputs a host-side check first: weights
+    finite and >= 0 (weights 2, -1, 1 gave a plausible weighted mean), and `naive_mae`
+    finite and >= 0 (a negative scale gave a negative MASE)."""
+    jitted = jax.jit(fn)
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def metric(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs).arguments
+        _check_weights(bound.get("weights"))
+        scale = bound.get("naive_mae")
+        if scale is not None and not isinstance(scale, jax.core.Tracer):
+            bad = np.asarray(scale, np.float64)
+            bad = bad[~(np.isfinite(bad) & (bad >= 0))]
+            if bad.size:
+                raise ValueError(f"naive_mae must be finite and >= 0 (the naive forecast's "
+                                 f"MAE on the training rows), found {np.unique(bad)[:5].tolist()}")
+        return jitted(*args, **kwargs)
+
+    return metric
+
+
+@_point_metric
 def mae(pred: ArrayLike, target: ArrayLike, weights: ArrayLike | None = None) -> Array:
     """Mean absolute error ``mean |pred - target|``."""
     pred, target = _pair(pred, target)
     return _wmean(jnp.abs(pred - target), weights)
 
 
-@jax.jit
+@_point_metric
 def rmse(pred: ArrayLike, target: ArrayLike, weights: ArrayLike | None = None) -> Array:
     """Root mean squared error ``sqrt(mean (pred - target)^2)``."""
     pred, target = _pair(pred, target)
     return jnp.sqrt(_wmean(jnp.square(pred - target), weights))
 
 
-@jax.jit
+@_point_metric
 def mape(pred: ArrayLike, target: ArrayLike, weights: ArrayLike | None = None) -> Array:
     """Mean absolute percentage error ``100 mean |pred - target| / |target|``.
 
@@ -206,7 +229,7 @@ def mape(pred: ArrayLike, target: ArrayLike, weights: ArrayLike | None = None) -
     return _wmean(100.0 * jnp.abs(pred - target) / jnp.abs(target), weights)
 
 
-@jax.jit
+@_point_metric
 def smape(pred: ArrayLike, target: ArrayLike, weights: ArrayLike | None = None) -> Array:
     """Symmetric MAPE ``mean 200 |pred - target| / (|pred| + |target|)``, 0 when both 0.
 
@@ -219,7 +242,7 @@ def smape(pred: ArrayLike, target: ArrayLike, weights: ArrayLike | None = None) 
     return _wmean(jnp.where(den == 0, 0.0, num / jnp.where(den == 0, 1.0, den)), weights)
 
 
-@jax.jit
+@_point_metric
 def mase(
     pred: ArrayLike,
     target: ArrayLike,
@@ -244,7 +267,7 @@ def mase(
     return _wmean(jnp.abs(pred - target) / naive_mae, weights)
 
 
-@jax.jit
+@_point_metric
 def directional_accuracy(
     pred: ArrayLike,
     target: ArrayLike,

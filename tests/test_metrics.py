@@ -437,3 +437,26 @@ def test_smape_nan_forecast_is_not_perfect():
                                   200 * np.abs(p - t) / (np.abs(p) + np.abs(t))))
     assert np.isnan(oracle) and np.isnan(metrics.smape(p, t))
     np.testing.assert_allclose(metrics.smape(p[1:], t[1:]), 200 / 3 / 2, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["mae", "rmse", "mape", "smape", "mase",
+                                  "directional_accuracy"])
+def test_point_metrics_refuse_negative_weights(name):
+    # weights 2, -1, 1 gave mae 1.5, the plausible weighted mean sum(w e) / sum(w)
+    p, t = np.array([1.0, 2.0, 3.0]), np.array([0.5, 0.5, 0.5])
+    args = {"mase": (1.0,), "directional_accuracy": (np.zeros(3),)}.get(name, ())
+    fn = getattr(metrics, name)
+    with pytest.raises(ValueError, match="weights must be finite and >= 0"):
+        fn(p, t, *args, weights=np.array([2.0, -1.0, 1.0]))
+    with pytest.raises(ValueError, match="weights must be finite and >= 0"):
+        fn(p, t, *args, weights=np.array([1.0, np.nan, 1.0]))
+    traced = jax.jit(lambda w: fn(p, t, *args, weights=w))(np.ones(3))   # no host check
+    np.testing.assert_allclose(traced, fn(p, t, *args), rtol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [-2.0, np.nan, np.inf, np.array([1.0, -1.0])])
+def test_mase_refuses_a_negative_or_nan_scale(scale):
+    # naive_mae -2 gave MASE -1.0 where mae is 2
+    with pytest.raises(ValueError, match="naive_mae must be finite and >= 0"):
+        metrics.mase(np.ones((3, 2)) * 3, np.ones((3, 2)), scale)
+    np.testing.assert_allclose(metrics.mase(np.ones((3, 2)) * 3, np.ones((3, 2)), 4.0), 0.5)
