@@ -29,6 +29,7 @@ from jax.scipy.stats import norm
 from scipy.stats import rankdata
 
 from fjax.losses import weighted_mean
+from fjax.metrics import host_jit
 
 Array = jax.Array
 
@@ -40,7 +41,7 @@ def _check(lower: Array, upper: Array, target: Array | None = None) -> None:
                          f"sample axis, got {shapes}")
 
 
-@jax.jit
+@host_jit
 def coverage(lower: Array, upper: Array, target: Array, weights: Array | None = None) -> Array:
     """Weighted share of targets inside [lower, upper], in the inputs' float type (at least
     float32): a float32 indicator made the weights float32 too, so float64 evaluation
@@ -52,7 +53,7 @@ def coverage(lower: Array, upper: Array, target: Array, weights: Array | None = 
                          weights)
 
 
-@jax.jit
+@host_jit
 def width(lower: Array, upper: Array, weights: Array | None = None) -> Array:
     """Weighted mean interval width."""
     lower, upper = jnp.asarray(lower), jnp.asarray(upper)

@@ -17,7 +17,8 @@ once per epoch, where op-by-op dispatch of a sort-based metric costs far more th
 compile per shape); inside an outer ``jit``/``vmap`` the wrapper is transparent. Called
 on concrete arrays, the classification metrics first check their inputs on the host
 (0/1 labels, finite scores, weights >= 0) and raise a ``ValueError`` naming the problem;
-traced, a used label other than 0/1 makes the result ``nan``. Arguments come as
+traced, a used label other than 0/1 makes the result ``nan``. pandas Series and
+DataFrames are read as their numpy arrays (``host_jit``). Arguments come as
 ``(scores, labels)``, the reverse of scikit-learn's ``(y_true, y_score)``.
 """
 
@@ -128,19 +129,30 @@ def _binary_metric(probabilities: bool = False, static_argnames: tuple[str, ...]
     0/1, weights finite and >= 0, scores finite (and in [0, 1] for `probabilities`) on
     the rows with weight > 0. Without it a NaN score or a label 2 gives a plausible
     number (a NaN on a positive once made an AUC of 1.0)."""
-    def wrap(fn):
-        jitted = jax.jit(fn, static_argnames=static_argnames)
-        signature = inspect.signature(fn)
+    def check(arguments):
+        scores, labels = list(arguments.values())[:2]
+        _check_binary_inputs(scores, labels, arguments.get("weights"), probabilities)
+    return lambda fn: host_jit(fn, check, static_argnames)
 
-        @functools.wraps(fn)
-        def metric(*args, **kwargs):
-            bound = signature.bind(*args, **kwargs)
-            scores, labels = list(bound.arguments.values())[:2]
-            _check_binary_inputs(scores, labels, bound.arguments.get("weights"), probabilities)
-            return jitted(*args, **kwargs)
 
-        return metric
-    return wrap
+def host_jit(fn, check=None, static_argnames: tuple[str, ...] = ()):
+    """`jax.jit(fn)` that first makes pandas arguments (anything with `to_numpy`) numpy
+    arrays, which jit refuses ("Argument '0  0.63 ...' of type Series is not a valid JAX
+    type"), and then runs `check(arguments by name)`, which skips traced values."""
+    jitted = jax.jit(fn, static_argnames=static_argnames)
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        for name, value in bound.arguments.items():
+            if hasattr(value, "to_numpy") and not isinstance(value, jax.Array):
+                bound.arguments[name] = value.to_numpy()
+        if check is not None:
+            check(bound.arguments)
+        return jitted(*bound.args, **bound.kwargs)
+
+    return wrapped
 
 
 def _check_binary_inputs(scores, labels, weights, probabilities: bool) -> None:
@@ -182,27 +194,22 @@ def check_probabilities(probs: ArrayLike, labels: ArrayLike) -> None:
 # --------------------------------------------------------------------------- regression
 
 
+def _check_point_inputs(arguments) -> None:
+    """Weights finite and >= 0 (weights 2, -1, 1 gave a plausible weighted mean), and
+    `naive_mae` finite and >= 0 (a negative scale gave a negative MASE)."""
+    _check_weights(arguments.get("weights"))
+    scale = arguments.get("naive_mae")
+    if scale is not None and not isinstance(scale, jax.core.Tracer):
+        bad = np.asarray(scale, np.float64)
+        bad = bad[~(np.isfinite(bad) & (bad >= 0))]
+        if bad.size:
+            raise ValueError(f"naive_mae must be finite and >= 0 (the naive forecast's "
+                             f"MAE on the training rows), found {np.unique(bad)[:5].tolist()}")
+
+
 def _point_metric(fn):
-    """`jax.jit`, and for concrete (not traced) inputs a host-side check first: weights
-    finite and >= 0 (weights 2, -1, 1 gave a plausible weighted mean), and `naive_mae`
-    finite and >= 0 (a negative scale gave a negative MASE)."""
-    jitted = jax.jit(fn)
-    signature = inspect.signature(fn)
-
-    @functools.wraps(fn)
-    def metric(*args, **kwargs):
-        bound = signature.bind(*args, **kwargs).arguments
-        _check_weights(bound.get("weights"))
-        scale = bound.get("naive_mae")
-        if scale is not None and not isinstance(scale, jax.core.Tracer):
-            bad = np.asarray(scale, np.float64)
-            bad = bad[~(np.isfinite(bad) & (bad >= 0))]
-            if bad.size:
-                raise ValueError(f"naive_mae must be finite and >= 0 (the naive forecast's "
-                                 f"MAE on the training rows), found {np.unique(bad)[:5].tolist()}")
-        return jitted(*args, **kwargs)
-
-    return metric
+    """`host_jit` with `_check_point_inputs` on concrete inputs."""
+    return host_jit(fn, _check_point_inputs)
 
 
 @_point_metric

@@ -460,3 +460,27 @@ def test_mase_refuses_a_negative_or_nan_scale(scale):
     with pytest.raises(ValueError, match="naive_mae must be finite and >= 0"):
         metrics.mase(np.ones((3, 2)) * 3, np.ones((3, 2)), scale)
     np.testing.assert_allclose(metrics.mase(np.ones((3, 2)) * 3, np.ones((3, 2)), 4.0), 0.5)
+
+
+def test_metrics_read_pandas_inputs():
+    # jit refused a Series with "Argument '0  0.63 ...' of type Series is not a valid JAX type"
+    import pandas as pd
+    from fjax import intervals
+    rng = np.random.default_rng(3)
+    s, y, w = rng.random(30), (rng.random(30) < 0.4).astype(float), rng.random(30)
+    S, Y, W = pd.Series(s), pd.Series(y), pd.Series(w)
+    np.testing.assert_allclose(metrics.roc_auc(S, Y, weights=W),
+                               skm.roc_auc_score(y, s, sample_weight=w), rtol=1e-5)
+    np.testing.assert_allclose(metrics.roc_auc(pd.DataFrame({"s": s}), Y),
+                               skm.roc_auc_score(y, s), rtol=1e-5)
+    np.testing.assert_allclose(metrics.log_loss(S, Y), skm.log_loss(y, s), rtol=1e-5)
+    np.testing.assert_allclose(metrics.precision_at_k(S, Y, 5), metrics.precision_at_k(s, y, 5))
+    np.testing.assert_allclose(metrics.rmse(S, Y, W),
+                               np.sqrt(np.average((s - y) ** 2, weights=w)), rtol=1e-5)
+    np.testing.assert_allclose(metrics.mase(S, Y, pd.Series([2.0])[0]),
+                               np.mean(np.abs(s - y)) / 2, rtol=1e-5)
+    np.testing.assert_allclose(intervals.coverage(S - 0.1, S + 0.1, Y),
+                               np.mean(np.abs(y - s) <= 0.1), rtol=1e-6)
+    np.testing.assert_allclose(intervals.width(S, S + 2), 2.0, rtol=1e-6)
+    with pytest.raises(ValueError, match="must match exactly"):
+        metrics.mae(pd.DataFrame({"s": s}), Y)   # (n, 1) against (n,): named, not broadcast
