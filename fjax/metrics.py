@@ -116,6 +116,8 @@ def _binary(scores: ArrayLike, labels: ArrayLike, weights: ArrayLike | None):
             f"scores and labels must both be f32[n] (one score per sample), got "
             f"shapes {scores.shape} and {labels.shape}"
         )
+    if scores.shape[0] == 0:   # ks_statistic raised an IndexError, brier a ZeroDivisionError
+        raise ValueError("scores and labels have no rows: there is nothing to score")
     w = _weights(weights, scores.shape[0], scores.dtype)
     # Traced inputs skip the host check: a used label other than 0/1 (e.g. scores and
     # labels passed in scikit-learn's order, labels first) makes the result NaN, not a

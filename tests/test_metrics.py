@@ -484,3 +484,13 @@ def test_metrics_read_pandas_inputs():
     np.testing.assert_allclose(intervals.width(S, S + 2), 2.0, rtol=1e-6)
     with pytest.raises(ValueError, match="must match exactly"):
         metrics.mae(pd.DataFrame({"s": s}), Y)   # (n, 1) against (n,): named, not broadcast
+
+
+@pytest.mark.parametrize("name", ["roc_auc", "gini", "average_precision", "ks_statistic",
+                                  "brier", "log_loss", "precision_recall_f1",
+                                  "precision_at_k"])
+def test_binary_metrics_refuse_empty_inputs(name):
+    # ks_statistic raised "index is out of bounds", brier "integer modulo by zero"
+    extra = {"precision_recall_f1": (0.5,), "precision_at_k": (3,)}.get(name, ())
+    with pytest.raises(ValueError, match="no rows: there is nothing to score"):
+        getattr(metrics, name)(np.zeros(0), np.zeros(0), *extra)
