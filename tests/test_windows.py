@@ -156,3 +156,13 @@ def test_spans_match_the_fractions_computed_independently():
     np.testing.assert_array_equal(plan.origins[plan.val[0] > 0],
                                   np.arange(a, b - gap - horizon + 1))
     np.testing.assert_array_equal(plan.origins[plan.test[0] > 0], np.arange(b, n - horizon + 1))
+
+
+@pytest.mark.parametrize("origins", [[1, 5], [3, 11], [0]])
+def test_gather_inputs_refuses_origins_without_a_full_window(origins):
+    # origin 1 with window 3 read rows 8, 9, 0 (numpy's negative indices wrapped)
+    values = np.arange(20.0).reshape(10, 2)
+    with pytest.raises(ValueError, match=r"no full window of 3 rows.*3 <= t <= 10"):
+        gather_inputs(values, np.array(origins), window=3)
+    np.testing.assert_array_equal(gather_inputs(values, np.array([3, 10]), 3)[:, :, 0],
+                                  [[0, 2, 4], [14, 16, 18]])

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fjax.data.checks import DataSettingError
+from fjax.data.checks import DataSettingError, check_count
 
 
 @dataclass(frozen=True)
@@ -148,10 +148,20 @@ def rolling_too_long(length: int, train_end: int, first: int, has_val: bool) -> 
 
 def gather_inputs(values: np.ndarray, origins: np.ndarray, window: int) -> np.ndarray:
     """Inputs `f32[N, W, C]` of the windows with first-target rows `origins`: rows
-    [t - W, t) of every column (targets come from `fjax.data.series.targets`)."""
+    [t - W, t) of every column (targets come from `fjax.data.series.targets`). An origin
+    below W read rows wrapped from the end (numpy's negative indices): refused."""
     values = np.asarray(values)
     if values.ndim == 1:
         values = values[:, None]
+    check_count("window", window, 1)
+    origins = np.asarray(origins)
+    if origins.ndim != 1:
+        raise ValueError(f"origins must be rows i[N], one per window, got shape {origins.shape}")
+    bad = origins[(origins < window) | (origins > len(values))]
+    if bad.size:
+        raise ValueError(f"origins {bad[:5].tolist()} have no full window of {window} rows "
+                         f"before them in {len(values)} rows: each origin t needs "
+                         f"{window} <= t <= {len(values)} (inputs are rows [t - {window}, t))")
     return values[input_rows(origins, window)].astype(np.float32)
 
 
