@@ -43,6 +43,16 @@ def binary_labels(label, where: str = "labels") -> np.ndarray:
     return values.astype(np.int8)
 
 
+def scored_labels(score, label, where: str = "labels") -> tuple[np.ndarray, np.ndarray]:
+    """(f64[n] scores, i8[n] 0/1 labels), one score per label: with one label more than
+    scores, the ranking metrics read the first n labels and dropped the rest unsaid."""
+    score, label = np.asarray(score, np.float64).reshape(-1), binary_labels(label, where)
+    if len(score) != len(label):
+        raise ValueError(f"{where}: got {len(score)} scores for {len(label)} labels; pass "
+                         "one score per transaction, in the labels' order")
+    return score, label
+
+
 @dataclass(frozen=True)
 class DailyAlerts:
     """The k alerts of every day, and per-day counts."""
@@ -173,7 +183,7 @@ def ranking_metrics(score: np.ndarray, label: np.ndarray, where: str = "test per
     float64 (the scores as given, so scores.csv.gz's raw column recomputes them exactly);
     None (and a warning naming
     `where`) when the labels lack frauds or legitimate transactions."""
-    label = binary_labels(label, f"{where}'s labels")
+    score, label = scored_labels(score, label, f"{where}'s labels")
     positives = int(label.sum())
     if positives == 0 or positives == len(label):
         missing = "fraud" if positives == 0 else "legitimate transactions"
@@ -182,7 +192,6 @@ def ranking_metrics(score: np.ndarray, label: np.ndarray, where: str = "test per
                       stacklevel=2)
         return {"auc": None, "average_precision": None,
                 **{recall_key(f): None for f in FPR_TARGETS}}
-    score = np.asarray(score, np.float64).reshape(-1)
     if not np.all(np.isfinite(score)):
         raise ValueError(f"{where}: scores must be finite to rank transactions; got NaN or "
                          "infinite scores")
@@ -205,7 +214,7 @@ def threshold_at_fpr(score: np.ndarray, label: np.ndarray, fpr: float) -> float:
     """The lowest score threshold t (flag score >= t) that flags at most `fpr` of the
     legitimate transactions of these labelled scores: the corner `recall_at_fpr` reads.
     inf (flag nothing) when even the highest score flags more."""
-    score, label = np.asarray(score, np.float64), binary_labels(label)
+    score, label = scored_labels(score, label)
     if label.sum() == len(label):
         raise ValueError("threshold_at_fpr needs legitimate transactions to count false "
                          "positives; got only frauds")
@@ -229,7 +238,8 @@ def rates_at_threshold(score: np.ndarray, label: np.ndarray, n_days: int,
     """What flagging score >= `threshold` does on a labelled period of `n_days` days:
     false-positive rate, recall, precision and alerts (flagged transactions) a day; a
     rate is None where its denominator is 0 (no legitimate, no fraud, no alert)."""
-    score, label = np.asarray(score, np.float64), binary_labels(label).astype(bool)
+    score, label = scored_labels(score, label)
+    label = label.astype(bool)
     flag = score >= threshold
     legit, fraud, alerts = int((~label).sum()), int(label.sum()), int(flag.sum())
     hits = int((flag & label).sum())

@@ -315,3 +315,16 @@ def test_labels_other_than_0_1_are_refused_not_counted(coding):
     assert metrics["auc"] == pytest.approx(roc_auc_score(y, score), abs=1e-12)
     assert metrics["average_precision"] == pytest.approx(average_precision_score(y, score),
                                                          abs=1e-12)
+
+
+def test_scores_and_labels_of_other_lengths_are_refused():
+    # one label more than scores: the first 29 labels were read, the 30th dropped unsaid
+    rng = np.random.default_rng(0)
+    score, label = rng.random(30), (rng.random(30) < 0.4).astype(int)
+    for call in (lambda s, y: ranking_metrics(s, y), lambda s, y: fm.threshold_at_fpr(s, y, 0.1),
+                 lambda s, y: fm.rates_at_threshold(s, y, 3, 0.5)):
+        for s, y in ((score[:-1], label), (score, label[:-1])):
+            with pytest.raises(ValueError, match="scores for .* labels; pass one score per"):
+                call(s, y)
+    assert ranking_metrics(score, label)["auc"] == pytest.approx(roc_auc_score(label, score),
+                                                                 abs=1e-12)
