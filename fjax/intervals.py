@@ -80,15 +80,30 @@ def wilson(share: float, n: float, level: float = 0.95) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def _positives(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(f64[n] scores, bool[n] labels == 1), one 0/1 label per score: `labels > 0.5` read a
+    0/1/2 coding's 1s and 2s as one class and answered unsaid."""
+    scores, labels = np.asarray(scores, np.float64).reshape(-1), np.asarray(labels).reshape(-1)
+    if len(scores) != len(labels):
+        raise ValueError(f"got {len(scores)} scores for {len(labels)} labels; pass one score "
+                         "per label")
+    if labels.dtype != bool:
+        other = np.unique(labels[~np.isin(labels, (0, 1))])
+        if other.size:
+            raise ValueError(f"labels must be 0/1, found {other[:5].tolist()}; map the "
+                             "positive class to 1 and every other class to 0")
+    return scores, labels == 1
+
+
 def rank_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     """ROC-AUC of `scores` (higher: positive) for 0/1 `labels` in float64, ties half: the
     Mann-Whitney U of the positives' midranks over (positives x negatives). NaN without
     both classes."""
-    positive = np.asarray(labels) > 0.5
+    scores, positive = _positives(scores, labels)
     m, n = int(positive.sum()), int((~positive).sum())
     if m == 0 or n == 0:
         return math.nan
-    ranks = rankdata(np.asarray(scores, np.float64))
+    ranks = rankdata(scores)
     return float((ranks[positive].sum() - m * (m + 1) / 2) / (m * n))
 
 
@@ -97,8 +112,7 @@ def rank_ks(scores: np.ndarray, labels: np.ndarray) -> float:
     gap between the positives' and the negatives' empirical CDFs, tied scores moving
     together (scipy's `ks_2samp` statistic; `fjax.metrics.ks_statistic` in float32 merges
     scores closer than it resolves). NaN without both classes."""
-    scores = np.asarray(scores, np.float64)
-    positive = np.asarray(labels) > 0.5
+    scores, positive = _positives(scores, labels)
     pos, neg = np.sort(scores[positive]), np.sort(scores[~positive])
     if len(pos) == 0 or len(neg) == 0:
         return math.nan
@@ -113,8 +127,7 @@ def auc_interval(scores: np.ndarray, labels: np.ndarray, level: float = 0.95
     """(AUC, lower, upper): the ROC-AUC of `scores` (higher: positive) for 0/1 `labels`
     and DeLong's `level` interval, clipped to [0, 1]. The scores are taken as fixed: the
     interval is the sampling error of the applicants, not of the model's fit."""
-    scores = np.asarray(scores, np.float64)
-    positive = np.asarray(labels) > 0.5
+    scores, positive = _positives(scores, labels)
     pos, neg = scores[positive], scores[~positive]
     m, n = len(pos), len(neg)
     if min(m, n) < 2:

@@ -78,3 +78,20 @@ def test_rank_ks_is_scipys_two_sample_statistic_with_ties_and_near_ties():
     # Bads 0.9, 0.5, 0.5; goods 0.5, 0.1: at 0.1 the CDFs are 0 and 1/2, at 0.5 2/3 and 1.
     assert rank_ks([0.9, 0.5, 0.5, 0.5, 0.1], [1, 1, 1, 0, 0]) == pytest.approx(1 / 2)
     assert np.isnan(rank_ks(tied, np.ones(300)))
+
+
+@pytest.mark.parametrize("name", ["rank_auc", "rank_ks", "auc_interval"])
+def test_labels_other_than_0_1_and_misaligned_arrays_are_refused(name):
+    # a 0/1/2 coding gave an AUC of its 1s and 2s against its 0s, unsaid
+    from fjax import intervals
+    rng = np.random.default_rng(1)
+    s, y = rng.random(40), (rng.random(40) < 0.4).astype(int)
+    fn = getattr(intervals, name)
+    with pytest.raises(ValueError, match=r"labels must be 0/1, found \[2\]"):
+        fn(s, np.r_[y[:-1], 2])
+    with pytest.raises(ValueError, match="got 39 scores for 40 labels"):
+        fn(s[:-1], y)
+    if name == "rank_auc":
+        assert fn(s, y.astype(bool)) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+    if name == "auc_interval":
+        assert fn(s, y)[0] == pytest.approx(roc_auc_score(y, s), abs=1e-12)
