@@ -58,7 +58,15 @@ class ScoreScale:
         return self.offset - self.factor * (self.slope * z + self.intercept)
 
     def from_pd(self, pd: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-        p = np.clip(np.asarray(pd, np.float64), eps, 1 - eps)
+        """Score of a PD in [0, 1] (clipped to [eps, 1 - eps]): a PD of 2 or -1 was clipped
+        too, and scored as a near-certain bad or good."""
+        p = np.asarray(pd, np.float64)
+        bad = p[~((p >= 0) & (p <= 1))]
+        if bad.size:
+            raise ValueError(f"PDs must be probabilities in [0, 1], found "
+                             f"{np.unique(bad)[:5].tolist()}; pass the model's probability "
+                             "of default (from_logit takes its logit)")
+        p = np.clip(p, eps, 1 - eps)
         return self.from_logit(logit(p))
 
     def points(self, logit_contribution: np.ndarray) -> np.ndarray:

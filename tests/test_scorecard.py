@@ -367,3 +367,13 @@ def test_points_under_platt_calibration_add_up_to_the_calibrated_pds_score():
     total = calibrated.from_logit(reference_logit) + calibrated.points(contributions).sum()
     deployed_pd = expit(a * (reference_logit + contributions.sum()) + c)
     assert total == pytest.approx(ScoreScale().from_pd(deployed_pd), rel=1e-12)
+
+
+@pytest.mark.parametrize("pd_", [2.0, -0.5, np.nan])
+def test_a_pd_outside_0_1_is_refused_not_clipped(pd_):
+    # from_pd(2.0) was -310 points, the score of PD 1 - 1e-12
+    scale = ScoreScale()
+    with pytest.raises(ValueError, match=r"PDs must be probabilities in \[0, 1\]"):
+        scale.from_pd(np.array([0.5, pd_]))
+    odds = 0.8 / 0.2   # PD 0.2: 600 + 20 log2(4 / 50) by the scaling's definition
+    np.testing.assert_allclose(scale.from_pd(np.array([0.2])), 600 + 20 * np.log2(odds / 50))
