@@ -25,16 +25,35 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fjax.data.checks import check_count
+
 CHUNK = 64
 """Path steps whose gradients integrated_gradients holds in memory at once, per row."""
 MAX_STEPS = 1 << 14
 """Most path steps `complete_integrated_gradients` doubles a row's steps to."""
 
 
+def rows_and_reference(x, reference, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
+    """x as rows [n, d] and the reference as one row [d], finite: numpy broadcast a [d, 1]
+    reference or weights against d rows into a [d, d] answer, and a 1-D x failed deep
+    inside as "tuple index out of range"."""
+    x, reference = np.asarray(x, dtype), np.asarray(reference, dtype)
+    if x.ndim != 2 or reference.shape != x.shape[1:]:
+        raise ValueError(f"x must be rows [n, d] and reference one row [d], got shapes "
+                         f"{x.shape} and {reference.shape}; a single row is x[None, :]")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(reference))):
+        raise ValueError("x and reference must be finite to attribute; impute NaN first")
+    return x, reference
+
+
 def linear_contributions(weights: np.ndarray, x: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """f64[n, d] exact contributions of each column to a linear logit."""
-    return (np.asarray(x, np.float64) - np.asarray(reference, np.float64)) * np.asarray(
-        weights, np.float64)
+    x, reference = rows_and_reference(x, reference)
+    weights = np.asarray(weights, np.float64)
+    if weights.shape != reference.shape:
+        raise ValueError(f"weights must be one per column {reference.shape}, got shape "
+                         f"{weights.shape}; a dense kernel [d, 1] is kernel[:, 0]")
+    return (x - reference) * weights
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -119,7 +138,8 @@ def integrated_gradients(f: Callable[..., jax.Array], x: jax.Array,
 
     The gradients are summed in chunks of CHUNK steps, so memory grows with the rows,
     not with rows x steps."""
-    x, reference = np.asarray(x, np.float32), np.asarray(reference, np.float32)
+    x, reference = rows_and_reference(x, reference, np.float32)
+    check_count("steps", steps, 1)   # 0 steps gave attributions of 0
     return jnp.asarray(_integrate(_static(f), x, reference, steps, args))
 
 
@@ -141,7 +161,8 @@ def complete_integrated_gradients(f: Callable[..., jax.Array], x: jax.Array,
     A later call with the same `f` (an equal one), whatever its `args`, and as many rows
     up to a power of two (`_bucket`), reuses its compiled programs (`integrated_gradients`
     on closures)."""
-    x, reference, f = np.asarray(x, np.float32), np.asarray(reference, np.float32), _static(f)
+    (x, reference), f = rows_and_reference(x, reference, np.float32), _static(f)
+    check_count("steps", steps, 1)
     values = np.asarray(_values(f, args, _padded(x, reference)), np.float64)[:len(x)]
     gap = values - float(_value(f, args, reference))   # rows in buckets, as `_integrate`'s
     phi = np.array(_integrate(f, x, reference, steps, args), np.float64)

@@ -279,3 +279,27 @@ def test_an_unhashable_function_is_refused_before_it_is_cached():
     del f
     gc.collect()
     assert kept() is None
+
+
+def _dot(v, w):
+    return jnp.dot(v, w)
+
+
+def test_attribution_inputs_of_the_wrong_shape_or_steps_are_refused():
+    w = np.array([1.0, -2.0, 0.5])
+    x = np.arange(9.0).reshape(3, 3)
+    # a [d, 1] kernel against d rows broadcast to a [d, d] answer; x - ref by hand:
+    np.testing.assert_allclose(linear_contributions(w, x, np.ones(3)), (x - 1) * w)
+    with pytest.raises(ValueError, match=r"weights must be one per column \(3,\)"):
+        linear_contributions(w[:, None], x, np.ones(3))
+    with pytest.raises(ValueError, match=r"reference one row \[d\]"):
+        linear_contributions(w, x, np.ones((3, 1)))
+    for args in ((x[0], np.ones(3)), (x, np.ones(2))):   # IndexError / broadcast error
+        with pytest.raises(ValueError, match=r"x must be rows \[n, d\]"):
+            integrated_gradients(_dot, *args, args=(w,))
+    with pytest.raises(ValueError, match="must be finite"):
+        integrated_gradients(_dot, np.where(x > 7, np.nan, x), np.ones(3), args=(w,))
+    with pytest.raises(ValueError, match="steps must be an integer >= 1"):   # gave all zeros
+        integrated_gradients(_dot, x, np.ones(3), steps=0, args=(w,))
+    with pytest.raises(ValueError, match="steps must be an integer >= 1"):
+        complete_integrated_gradients(_dot, x, np.ones(3), 1e-3, steps=0, args=(w,))
