@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from fjax.data.checks import check_count
+
 
 def psi_bins(expected: np.ndarray, bins: int = 10) -> np.ndarray:
     """Interior cut points: the distinct quantiles of `expected`."""
@@ -32,8 +34,15 @@ def shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10, eps: float = 1e-4) -> float:
     """PSI of `actual` against `expected`, on `bins` quantile bins of `expected`."""
-    if len(expected) == 0 or len(actual) == 0:
-        raise ValueError("psi needs at least one expected and one actual value")
+    check_count("bins", bins, 2)   # fewer: no cut point, and a PSI of 0 whatever the shift
+    for name, values in (("expected", expected), ("actual", actual)):
+        values = np.asarray(values, np.float64)
+        if values.ndim != 1 or not len(values):
+            raise ValueError(f"psi needs {name} scores as one non-empty array [n], got shape "
+                             f"{values.shape}")
+        if not np.all(np.isfinite(values)):   # NaN bins last and moved the quantile cuts
+            raise ValueError(f"psi's {name} scores hold {int(np.sum(~np.isfinite(values)))} "
+                             "NaN or infinite values; drop or fix them first")
     edges = psi_bins(expected, bins)
     return float(psi_of_shares(shares(expected, edges), shares(actual, edges), eps))
 

@@ -377,3 +377,17 @@ def test_a_pd_outside_0_1_is_refused_not_clipped(pd_):
         scale.from_pd(np.array([0.5, pd_]))
     odds = 0.8 / 0.2   # PD 0.2: 600 + 20 log2(4 / 50) by the scaling's definition
     np.testing.assert_allclose(scale.from_pd(np.array([0.2])), 600 + 20 * np.log2(odds / 50))
+
+
+@pytest.mark.parametrize("bad", [{"actual": np.r_[np.arange(9.0), np.nan]},
+                                 {"expected": np.r_[np.arange(9.0), np.inf]},
+                                 {"actual": np.ones((5, 2))}, {"bins": 1}, {"bins": 0}])
+def test_psi_refuses_nan_scores_2d_arrays_and_fewer_than_2_bins(bad):
+    # a NaN actual score gave PSI 0.19 (binned last), bins=0 a PSI of 0 whatever the shift
+    args = {"expected": np.arange(10.0), "actual": np.arange(10.0) + 5, "bins": 2, **bad}
+    with pytest.raises(ValueError, match="NaN or infinite|one non-empty array|bins must be"):
+        psi(**args)
+    # by hand: cut at 4.5; expected shares (0.5, 0.5), actual (0, 1) -> floored at 1e-4
+    e, a = np.array([0.5, 0.5]), np.array([1e-4, 1.0])
+    assert psi(np.arange(10.0), np.arange(10.0) + 5, bins=2) == pytest.approx(
+        np.sum((a - e) * np.log(a / e)), rel=1e-12)
