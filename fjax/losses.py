@@ -304,7 +304,13 @@ def gaussian_nll(
     Probability Distribution*, 1994.
     """
     mean, target = _matched(mean, target, "mean", "target")
-    log_scale = jnp.broadcast_to(_float(log_scale), mean.shape)
+    log_scale = _float(log_scale)
+    try:
+        log_scale = jnp.broadcast_to(log_scale, mean.shape)
+    except ValueError:   # lax's "Incompatible types for broadcasting" named neither
+        raise ValueError(f"log_scale has shape {log_scale.shape}, which does not broadcast "
+                         f"to mean's {mean.shape}; give one of mean's shape (or a scalar)"
+                         ) from None
     z = (target - mean) * jnp.exp(-log_scale)
     per = _HALF_LOG_2PI + log_scale + 0.5 * jnp.square(z)
     return weighted_mean(per, weights)

@@ -430,3 +430,13 @@ def test_traced_inputs_are_not_checked():
     focal = jax.jit(lambda g: losses.focal_loss(jnp.zeros(2), jnp.array([0.0, 1.0]),
                                                 gamma=g))(-1.0)
     assert bce.shape == () and focal.shape == ()
+
+
+def test_gaussian_nll_names_a_log_scale_that_does_not_fit_the_mean():
+    # lax's "Incompatible types for broadcasting: input type=float32[4] ..." named neither
+    mean, target = np.zeros((4, 1)), np.ones((4, 1))
+    with pytest.raises(ValueError, match=r"log_scale has shape \(4,\).*mean's \(4, 1\)"):
+        losses.gaussian_nll(mean, np.zeros(4), target)
+    # log sigma = 0: 0.5 log(2 pi) + 0.5 (1 - 0)^2, by hand
+    np.testing.assert_allclose(losses.gaussian_nll(mean, 0.0, target),
+                               0.5 * np.log(2 * np.pi) + 0.5, rtol=1e-6)
