@@ -91,7 +91,7 @@ def daily_alerts(day: np.ndarray, card: np.ndarray, score: np.ndarray, label: np
     """The daily top-k cards of a test period (see the module docstring)."""
     check_count("k", k, 1)
     day, card = np.asarray(day), np.asarray(card)
-    score, label = np.asarray(score, np.float64), binary_labels(label)
+    score, label = np.asarray(score, np.float64).reshape(-1), binary_labels(label)
     if not (len(day) == len(card) == len(score) == len(label)):
         raise ValueError(f"day, card, score and label need one entry per transaction; got "
                          f"lengths {len(day)}, {len(card)}, {len(score)}, {len(label)}")
@@ -140,6 +140,9 @@ def card_metrics(alerts: DailyAlerts, cost_alert: float, cost_missed: float,
     """Card precision@k, card recall@k and expected cost of a period's alerts; card recall
     is None (and a warning naming `where` says why) when the period has no compromised
     card."""
+    if not (np.isfinite([cost_alert, cost_missed]).all() and min(cost_alert, cost_missed) >= 0):
+        raise ValueError(f"cost_alert and cost_missed must be finite and >= 0, got "
+                         f"{cost_alert} and {cost_missed}")
     k = alerts.k
     if int(alerts.compromised.sum()) == 0:
         warnings.warn(f"{where} has no compromised card (no fraud): card recall@{k} is "
@@ -214,6 +217,8 @@ def threshold_at_fpr(score: np.ndarray, label: np.ndarray, fpr: float) -> float:
     """The lowest score threshold t (flag score >= t) that flags at most `fpr` of the
     legitimate transactions of these labelled scores: the corner `recall_at_fpr` reads.
     inf (flag nothing) when even the highest score flags more."""
+    if not 0 <= fpr <= 1:   # a rate of 1.5 flagged everything, -0.1 nothing, unsaid
+        raise ValueError(f"fpr must be a false-positive rate in [0, 1], got {fpr!r}")
     score, label = scored_labels(score, label)
     if label.sum() == len(label):
         raise ValueError("threshold_at_fpr needs legitimate transactions to count false "
@@ -227,6 +232,9 @@ def threshold_at_alerts(score: np.ndarray, n_days: int, per_day: float) -> float
     """The lowest score threshold t (flag score >= t) raising at most `per_day` alerts a
     day over `n_days` days of these scores (no labels needed); inf when even the highest
     score raises more."""
+    check_count("n_days", n_days, 1)
+    if not per_day >= 0:
+        raise ValueError(f"per_day must be a number of alerts >= 0, got {per_day!r}")
     values, counts = np.unique(np.asarray(score, np.float64), return_counts=True)
     flagged = np.cumsum(counts[::-1])               # flagged at each value, highest first
     within = np.nonzero(flagged <= per_day * n_days)[0]

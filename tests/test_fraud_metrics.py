@@ -328,3 +328,22 @@ def test_scores_and_labels_of_other_lengths_are_refused():
                 call(s, y)
     assert ranking_metrics(score, label)["auc"] == pytest.approx(roc_auc_score(label, score),
                                                                  abs=1e-12)
+
+
+def test_alert_and_threshold_settings_out_of_range_are_refused():
+    rng = np.random.default_rng(0)
+    score, label = rng.random(30), (rng.random(30) < 0.4).astype(int)
+    day, card = np.repeat(np.arange(3), 10), rng.integers(0, 8, 30)
+    for fpr in (1.5, -0.1, np.nan):   # 1.5 gave the lowest score, -0.1 inf, unsaid
+        with pytest.raises(ValueError, match=r"fpr must be a false-positive rate in \[0, 1\]"):
+            fm.threshold_at_fpr(score, label, fpr)
+    with pytest.raises(ValueError, match="n_days must be an integer >= 1"):
+        fm.threshold_at_alerts(score, 0, 2)
+    with pytest.raises(ValueError, match="per_day must be a number of alerts >= 0"):
+        fm.threshold_at_alerts(score, 3, -1)
+    alerts = daily_alerts(day, card, score[:, None], label, k=2)   # [n, 1]: numpy's error
+    assert alerts.card_precision == daily_alerts(day, card, score, label, k=2).card_precision
+    with pytest.raises(ValueError, match="must be finite and >= 0"):
+        card_metrics(alerts, -1.0, 5.0)
+    # 2 alerts a day over 3 days: the 6th highest score is the lowest threshold
+    assert fm.threshold_at_alerts(score, 3, 2) == np.sort(score)[-6]
