@@ -628,3 +628,13 @@ def test_predicting_with_a_model_that_needs_its_mode_names_the_fix():
     want = np.stack([model.apply(pop.member_params(i), X, train=False) for i in range(2)])
     np.testing.assert_array_equal(pop.predict(functools.partial(model.apply, train=False), X),
                                   want)
+
+
+def test_summary_refuses_a_mode_other_than_min_or_max(trained):
+    # mode='maximum' was taken for min where it set a diverged member's worst value
+    for mode in ("maximum", "Max", ""):
+        with pytest.raises(ValueError, match="mode must be 'min' or 'max', got"):
+            trained.summary("val_loss", mode=mode)
+    table = trained.table()
+    means = table.groupby("learning_rate", sort=False)["best_val_loss"].mean().to_numpy()
+    np.testing.assert_allclose(trained.summary("val_loss", "max")["val_loss_mean"], means)

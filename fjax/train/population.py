@@ -140,6 +140,8 @@ class Population:
     def mode_of(self, metric: str, mode: str | None = None) -> str:
         """`mode` if given, else the monitor's for the monitor, else the metric's own
         ("max" for val_auc, "min" for val_rmse: `fjax.config.metric_mode`)."""
+        if mode not in (None, "min", "max"):   # summary read 'maximum' as min's worst
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
         mode = mode or (self.mode if metric == self.monitor else metric_mode(metric))
         if mode is None:
             raise ValueError(f"whether a higher or a lower {metric!r} is better is not known "
