@@ -33,7 +33,7 @@ import numpy as np
 from jax import lax
 
 from fjax.data.checks import check_count
-from fjax.losses import _check_weights, weighted_entries
+from fjax.losses import _check_weights, _concrete, weighted_entries
 
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike
@@ -134,6 +134,9 @@ def _binary_metric(probabilities: bool = False, static_argnames: tuple[str, ...]
     def check(arguments):
         scores, labels = list(arguments.values())[:2]
         _check_binary_inputs(scores, labels, arguments.get("weights"), probabilities)
+        threshold = arguments.get("threshold")   # score >= NaN flagged nothing: all 0
+        if threshold is not None and _concrete(threshold) and np.isnan(threshold).any():
+            raise ValueError("threshold is NaN; pass the score at which to flag a sample")
     return lambda fn: host_jit(fn, check, static_argnames)
 
 

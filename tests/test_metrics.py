@@ -494,3 +494,19 @@ def test_binary_metrics_refuse_empty_inputs(name):
     extra = {"precision_recall_f1": (0.5,), "precision_at_k": (3,)}.get(name, ())
     with pytest.raises(ValueError, match="no rows: there is nothing to score"):
         getattr(metrics, name)(np.zeros(0), np.zeros(0), *extra)
+
+
+def test_a_nan_threshold_is_refused_not_read_as_flagging_nothing():
+    # score >= NaN is False: precision, recall and F1 were all 0
+    from fjax.decision import confusion
+    s, y = np.array([0.2, 0.7, 0.9]), np.array([0.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="threshold is NaN"):
+        metrics.precision_recall_f1(s, y, np.nan)
+    with pytest.raises(ValueError, match="threshold is NaN"):
+        confusion(s, y, float("nan"))
+    assert confusion(s, y, 0.5) == {"tp": 2, "fp": 0, "fn": 0, "tn": 1}
+    # one threshold per row (credit's cross-fitted folds): 0.8 rejects the 0.7
+    assert confusion(s, y, np.array([0.1, 0.8, 0.5])) == {"tp": 1, "fp": 1, "fn": 1, "tn": 0}
+    with pytest.raises(ValueError, match="threshold is NaN"):
+        confusion(s, y, np.array([0.1, np.nan, 0.5]))
+    np.testing.assert_allclose(metrics.precision_recall_f1(s, y, 0.8)["recall"], 0.5)
