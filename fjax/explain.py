@@ -198,8 +198,12 @@ def top_reasons(logit_contributions: np.ndarray, names: Sequence[str], k: int,
     """Per row, up to k (attribute, contribution) that raised the PD most: by more than 0
     and by at least `floor` (in logit: a negligible one is no reason), never one in `skip`."""
     out = []
+    contributions = np.asarray(logit_contributions, np.float64)
+    if contributions.ndim != 2 or contributions.shape[1] != len(names):
+        raise ValueError(f"logit_contributions must be [n, {len(names)}], one column per "
+                         f"name, got shape {contributions.shape}")
     allowed = np.array([name not in skip for name in names])
-    ranked = np.where(allowed, np.asarray(logit_contributions, np.float64), -np.inf)
+    ranked = np.where(allowed, contributions, -np.inf)
     order = np.argsort(-ranked, axis=1, kind="stable")[:, :k]
     for row, idx in zip(ranked, order):
         out.append([(names[i], float(row[i])) for i in idx   # floor 0 still wants > 0

@@ -303,3 +303,11 @@ def test_attribution_inputs_of_the_wrong_shape_or_steps_are_refused():
         integrated_gradients(_dot, x, np.ones(3), steps=0, args=(w,))
     with pytest.raises(ValueError, match="steps must be an integer >= 1"):
         complete_integrated_gradients(_dot, x, np.ones(3), 1e-3, steps=0, args=(w,))
+
+
+def test_reasons_refuse_names_that_do_not_match_the_columns():
+    # numpy's "operands could not be broadcast together with shapes (2,) (2,3)"
+    with pytest.raises(ValueError, match=r"must be \[n, 2\], one column per name"):
+        top_reasons(np.ones((2, 3)), ["a", "b"], 2)
+    assert top_reasons(np.array([[0.5, 2.0, -1.0]]), ["a", "b", "c"], 2) == [
+        [("b", 2.0), ("a", 0.5)]]
