@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from fjax.data.checks import check_binary_labels, listed
+from fjax.data.checks import check_binary_labels, listed, untruncated
 
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike
@@ -47,8 +47,8 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 def _float(x: ArrayLike) -> Array:
-    """``x`` as a floating array of at least f32 precision."""
-    x = jnp.asarray(x)
+    """``x`` as a floating array of at least f32 precision (host int64 not wrapped)."""
+    x = jnp.asarray(untruncated(x))
     return x.astype(jnp.promote_types(x.dtype, jnp.float32))
 
 

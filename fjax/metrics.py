@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from fjax.data.checks import check_count
+from fjax.data.checks import check_count, untruncated
 from fjax.losses import _check_weights, _concrete, weighted_entries
 
 Array = jax.Array
@@ -143,7 +143,8 @@ def _binary_metric(probabilities: bool = False, static_argnames: tuple[str, ...]
 def host_jit(fn, check=None, static_argnames: tuple[str, ...] = ()):
     """`jax.jit(fn)` that first makes pandas arguments (anything with `to_numpy`) numpy
     arrays, which jit refuses ("Argument '0  0.63 ...' of type Series is not a valid JAX
-    type"), and then runs `check(arguments by name)`, which skips traced values."""
+    type"), and int64 ones floats (`untruncated`); then runs `check(arguments by name)`,
+    which skips traced values."""
     jitted = jax.jit(fn, static_argnames=static_argnames)
     signature = inspect.signature(fn)
 
@@ -152,7 +153,9 @@ def host_jit(fn, check=None, static_argnames: tuple[str, ...] = ()):
         bound = signature.bind(*args, **kwargs)
         for name, value in bound.arguments.items():
             if hasattr(value, "to_numpy") and not isinstance(value, jax.Array):
-                bound.arguments[name] = value.to_numpy()
+                value = value.to_numpy()
+            if name not in static_argnames:
+                bound.arguments[name] = untruncated(value)
         if check is not None:
             check(bound.arguments)
         return jitted(*bound.args, **bound.kwargs)

@@ -510,3 +510,14 @@ def test_a_nan_threshold_is_refused_not_read_as_flagging_nothing():
     with pytest.raises(ValueError, match="threshold is NaN"):
         confusion(s, y, np.array([0.1, np.nan, 0.5]))
     np.testing.assert_allclose(metrics.precision_recall_f1(s, y, 0.8)["recall"], 0.5)
+
+
+def test_int64_inputs_are_not_wrapped_to_int32():
+    # without jax_enable_x64, jnp.asarray wrapped 2**32 to 0: roc_auc 0.0 for 1.0, mae 0
+    from fjax import losses
+    big = np.array([2**32, 1], np.int64)
+    assert float(metrics.roc_auc(big, np.array([1, 0]))) == skm.roc_auc_score([1, 0], big)
+    np.testing.assert_allclose(metrics.mae(big, np.zeros(2, np.int64)), np.mean(big), rtol=1e-6)
+    np.testing.assert_allclose(losses.mse(big, np.zeros(2, np.int64)),
+                               np.mean(big.astype(np.float64) ** 2), rtol=1e-6)
+    np.testing.assert_allclose(metrics.precision_at_k(big, np.array([0, 1]), 1), 0.0)

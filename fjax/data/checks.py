@@ -131,6 +131,18 @@ def device_dtype(dtype: np.dtype) -> np.dtype:
     return np.dtype(jax.dtypes.canonicalize_dtype(dtype))
 
 
+def untruncated(value: Any) -> Any:
+    """`value` as it was, but a host integer array that the device would truncate (int64
+    without jax_enable_x64) as float64 numbers: jnp.asarray wrapped 2**40 to 0, and a
+    metric or loss of it gave a plausible wrong number (an AUC of 0 for 1)."""
+    if isinstance(value, jax.Array) or isinstance(value, jax.core.Tracer):
+        return value
+    arr = np.asarray(value)
+    if np.issubdtype(arr.dtype, np.integer) and device_dtype(arr.dtype) != arr.dtype:
+        return arr.astype(np.float64)
+    return value
+
+
 def check_weights(weights: np.ndarray, n: int, name: str = "weights",
                   ndim: int = 1) -> np.ndarray:
     """Sample weights f32[n] (or fold masks f32[k, n], ndim=2), finite, >= 0, not all
