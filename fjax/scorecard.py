@@ -43,6 +43,11 @@ class ScoreScale:
         if not (self.base_odds > 0 and self.pdo > 0):
             raise ValueError(f"scorecard base_odds and pdo must be > 0, got base_odds="
                              f"{self.base_odds}, pdo={self.pdo}")
+        values = (self.base_score, self.base_odds, self.pdo, self.slope, self.intercept)
+        if not (np.all(np.isfinite(values)) and self.slope != 0):
+            # pdo inf scored every PD NaN; slope 0 raised ZeroDivisionError in material_logit
+            raise ValueError(f"scorecard base_score, base_odds, pdo, slope and intercept must "
+                             f"be finite and slope not 0, got {values}")
 
     @property
     def factor(self) -> float:

@@ -391,3 +391,13 @@ def test_psi_refuses_nan_scores_2d_arrays_and_fewer_than_2_bins(bad):
     e, a = np.array([0.5, 0.5]), np.array([1e-4, 1.0])
     assert psi(np.arange(10.0), np.arange(10.0) + 5, bins=2) == pytest.approx(
         np.sum((a - e) * np.log(a / e)), rel=1e-12)
+
+
+@pytest.mark.parametrize("bad", [{"pdo": np.inf}, {"slope": 0.0}, {"intercept": np.nan},
+                                 {"base_score": np.inf}])
+def test_a_scale_that_cannot_score_is_refused_when_built(bad):
+    # pdo inf scored every PD NaN; slope 0 raised ZeroDivisionError in material_logit
+    with pytest.raises(ValueError, match="must be finite and slope not 0"):
+        ScoreScale(**bad)
+    # 0.5 points at factor 20 / ln 2 and slope -2: 0.5 ln 2 / 40 in logit
+    assert ScoreScale(slope=-2.0).material_logit() == pytest.approx(0.5 * np.log(2) / 40)
