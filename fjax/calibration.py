@@ -43,6 +43,18 @@ from fjax.metrics import LOG_LOSS_EPS, check_probabilities
 CALIBRATORS = ("none", "platt", "isotonic")
 
 
+def _pds(pd: np.ndarray) -> np.ndarray:
+    """`pd` as float64 probabilities in [0, 1]: Platt's logit clipped 1.5 to 1 - 1e-12 and
+    answered a plausible PD. (Isotonic extrapolates flat, as scikit-learn's does.)"""
+    pd = np.asarray(pd, np.float64)
+    bad = pd[~((pd >= 0) & (pd <= 1))]
+    if bad.size:
+        raise ValueError(f"Platt calibration maps PDs in [0, 1]; found "
+                         f"{np.unique(bad)[:5].tolist()}: pass the model's probabilities "
+                         "(expit of its logits)")
+    return pd
+
+
 def _logit(p: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     p = np.clip(np.asarray(p, np.float64), eps, 1 - eps)
     return logit(p)
@@ -114,7 +126,7 @@ class Platt:
     b: float
 
     def __call__(self, pd: np.ndarray) -> np.ndarray:
-        return expit(self.a * _logit(pd) + self.b)
+        return expit(self.a * _logit(_pds(pd)) + self.b)
 
 
 def fit_platt(pd: np.ndarray, y: np.ndarray, iterations: int = 100) -> Platt:

@@ -401,3 +401,15 @@ def test_a_scale_that_cannot_score_is_refused_when_built(bad):
         ScoreScale(**bad)
     # 0.5 points at factor 20 / ln 2 and slope -2: 0.5 ln 2 / 40 in logit
     assert ScoreScale(slope=-2.0).material_logit() == pytest.approx(0.5 * np.log(2) / 40)
+
+
+def test_platt_refuses_pds_outside_0_1():
+    # Platt mapped 1.5 to its PD at 1 - 1e-12, unsaid (isotonic extrapolates flat, as
+    # scikit-learn's IsotonicRegression: test_isotonic_calibration_is_scikit_learns_...)
+    p, y = np.array([0.1, 0.2, 0.3, 0.4]), np.array([0, 1, 0, 1])
+    calibrate = fit_platt(p, y)
+    for bad in (1.5, -1.0, np.nan):
+        with pytest.raises(ValueError, match=r"Platt calibration maps PDs in \[0, 1\]"):
+            calibrate(np.array([0.2, bad]))
+    expected = 1 / (1 + np.exp(-(calibrate.a * np.log(0.25 / 0.75) + calibrate.b)))
+    assert calibrate(np.array([0.25]))[0] == pytest.approx(expected, rel=1e-12)
