@@ -87,7 +87,7 @@ def _check_soft_labels(labels: ArrayLike) -> None:
     if bad.size:
         raise ValueError(
             f"labels must be in [0, 1] for a binary loss (0/1, or soft); found values "
-            f"{listed(np.unique(bad))}; map your positive class to 1 and every other "
+            f"[{listed(np.unique(bad), 10)}]; map your positive class to 1 and every other "
             "class to 0 (and pass (logits, labels) in that order)")
 
 
@@ -98,7 +98,7 @@ def _check_weights(weights: ArrayLike | None) -> None:
     w = np.asarray(weights, np.float64)
     bad = w[~(np.isfinite(w) & (w >= 0))]
     if bad.size:
-        raise ValueError(f"weights must be finite and >= 0, found {listed(np.unique(bad))}; "
+        raise ValueError(f"weights must be finite and >= 0, found [{listed(np.unique(bad), 10)}]; "
                          "use 0 to drop a sample")
 
 
@@ -329,7 +329,7 @@ def check_class_labels(labels: ArrayLike, num_classes: int, name: str = "labels"
     if bad.size:
         raise ValueError(
             f"{name} must be integer class ids in [0, {num_classes}) for softmax "
-            f"cross-entropy; found values {listed(np.unique(bad))}; re-encode the "
+            f"cross-entropy; found values [{listed(np.unique(bad), 10)}]; re-encode the "
             f"classes as 0..{num_classes - 1} (np.unique({name}, return_inverse=True)) "
             "or raise num_classes"
         )

@@ -4,7 +4,7 @@ message that names the field and the fix. numpy on the host; nothing here is tra
 from __future__ import annotations
 
 import numbers
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import jax
 import numpy as np
@@ -43,11 +43,12 @@ def check_type(name: str, value: Any, *types: type) -> None:
                         f"{types[0].__name__}(...)")
 
 
-def listed(values: np.ndarray, limit: int = 10) -> str:
-    """Up to `limit` values as `[a, b, ... (n more)]`, for a refusal's message."""
-    shown = ", ".join(repr(v.item()) for v in values[:limit])
-    more = f", ... ({len(values) - limit} more)" if len(values) > limit else ""
-    return f"[{shown}{more}]"
+def listed(values: Iterable, limit: int = 5) -> str:
+    """Up to `limit` values, quoted (numpy scalars as plain Python), and how many more:
+    `'a', 'b', ... (3 more)`, for a refusal's message."""
+    values = [v.item() if isinstance(v, np.generic) else v for v in values]
+    shown = ", ".join(repr(v) for v in values[:limit])
+    return shown + (f", ... ({len(values) - limit} more)" if len(values) > limit else "")
 
 
 def check_binary_labels(labels: Any, name: str = "labels",
@@ -62,7 +63,7 @@ def check_binary_labels(labels: Any, name: str = "labels",
         return
     bad = values[~np.isin(values, (0, 1))]
     if bad.size:
-        raise ValueError(f"{name} must be {coding}; found values {listed(np.unique(bad))}; "
+        raise ValueError(f"{name} must be {coding}; found values [{listed(np.unique(bad), 10)}]; "
                          f"{fix}")
 
 

@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from fjax.data.checks import DataSettingError, first_unscalable
+from fjax.data.checks import DataSettingError, first_unscalable, listed
 
 MISSING = "<missing>"
 NUMERIC_SHARE = 0.5
@@ -36,13 +36,6 @@ class TableSchema:
     @property
     def features(self) -> tuple[str, ...]:
         return self.numeric + self.categorical
-
-
-def listed(values: Sequence, limit: int = 5) -> str:
-    """Up to `limit` values, quoted, and how many more."""
-    values = list(values)
-    shown = ", ".join(repr(v) for v in values[:limit])
-    return shown + (f", ... ({len(values) - limit} more)" if len(values) > limit else "")
 
 
 def found_in(values: Sequence, pool: Sequence) -> np.ndarray:
