@@ -35,6 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import brentq
 from scipy.special import expit, logit
 
 from fjax.data.checks import check_count
@@ -55,9 +56,16 @@ def _pds(pd: np.ndarray) -> np.ndarray:
     return pd
 
 
-def _logit(p: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    p = np.clip(np.asarray(p, np.float64), eps, 1 - eps)
-    return logit(p)
+def _clip(p: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    return np.clip(np.asarray(p, np.float64), eps, 1 - eps)
+
+
+def _checked(pd: np.ndarray, y: np.ndarray, eps: float = 1e-12
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """`pd` checked against labels `y` and clipped to [eps, 1 - eps], and `y`, in float64:
+    checked once, so a measure that fits (`calibration_slope`) does not check again."""
+    check_probabilities(pd, y)
+    return _clip(pd, eps), np.asarray(y, np.float64)
 
 
 def reliability_bins(pd: np.ndarray, y: np.ndarray, bins: int = 10):
@@ -79,39 +87,24 @@ def expected_calibration_error(pd: np.ndarray, y: np.ndarray, bins: int = 10) ->
     return float(np.sum(count[used] * np.abs(mean[used] - rate[used])) / count.sum())
 
 
-def _clipped(pd: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    check_probabilities(pd, y)
-    return (np.clip(np.asarray(pd, np.float64), LOG_LOSS_EPS, 1 - LOG_LOSS_EPS),
-            np.asarray(y, np.float64))
-
-
 def calibration_slope(pd: np.ndarray, y: np.ndarray) -> float | None:
     """b of the logistic regression y ~ a + b logit(pd) (`fit_platt`'s a); None where no
     finite b exists: one class, or the PDs separate the classes (constant PDs too)."""
-    p, y = _clipped(pd, y)
+    p, y = _checked(pd, y, LOG_LOSS_EPS)
     bad, good = p[y > 0.5], p[y < 0.5]
     if not len(bad) or not len(good) or bad.min() >= good.max() or good.min() >= bad.max():
         return None
-    return fit_platt(p, y).a
+    return _fit_platt(logit(p), y).a
 
 
 def calibration_in_the_large(pd: np.ndarray, y: np.ndarray) -> float | None:
-    """a of y ~ a + logit(pd), the slope fixed at 1, by Newton's method kept inside a
-    bracket of the root of its score (bisecting where a step leaves it); None with one class."""
-    p, y = _clipped(pd, y)
+    """a of y ~ a + logit(pd), the slope fixed at 1: the root of its score equation (its
+    score rises with a); None with one class."""
+    p, y = _checked(pd, y, LOG_LOSS_EPS)
     if not 0 < y.sum() < len(y):
         return None
-    s, lo, hi, a = logit(p), -60.0, 60.0, 0.0   # |logit| <= 16.2 after clipping: a in range
-    for _ in range(200):
-        q = expit(a + s)
-        score, curvature = np.sum(q - y), np.sum(q * (1 - q))
-        lo, hi = (lo, a) if score > 0 else (a, hi)
-        new = a - score / curvature if curvature > 0 else (lo + hi) / 2
-        new = new if lo <= new <= hi else (lo + hi) / 2
-        if abs(new - a) < 1e-12:
-            return float(new)
-        a = new
-    return float(a)
+    s = logit(p)   # |logit| <= 16.2 after clipping: the root lies inside (-60, 60)
+    return float(brentq(lambda a: np.sum(expit(a + s)) - y.sum(), -60, 60, xtol=1e-12))
 
 
 @dataclass(frozen=True)
@@ -126,13 +119,17 @@ class Platt:
     b: float
 
     def __call__(self, pd: np.ndarray) -> np.ndarray:
-        return expit(self.a * _logit(_pds(pd)) + self.b)
+        return expit(self.a * logit(_clip(_pds(pd))) + self.b)
 
 
 def fit_platt(pd: np.ndarray, y: np.ndarray, iterations: int = 100) -> Platt:
     """Maximum-likelihood (a, b) by damped Newton steps in float64."""
-    check_probabilities(pd, y)
-    s, y = _logit(pd), np.asarray(y, np.float64)
+    p, y = _checked(pd, y)
+    return _fit_platt(logit(p), y, iterations)
+
+
+def _fit_platt(s: np.ndarray, y: np.ndarray, iterations: int = 100) -> Platt:
+    """`fit_platt` on checked logits `s` and labels `y`."""
     X = np.stack([s, np.ones_like(s)], axis=1)
     theta = np.array([1.0, 0.0])
 
