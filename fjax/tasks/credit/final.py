@@ -29,6 +29,10 @@ from fjax.train import fit, init_member
 from fjax.train.epoch import num_batches
 from fjax.train.sweep import median_epochs
 
+LINEAR_QUANTILES = (0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
+"""The training quantiles that stand for a numeric attribute without WOE bins in the
+scorecard's points table (its points are linear in the value between and beyond them)."""
+
 
 @dataclass
 class FinalModel:
@@ -229,7 +233,7 @@ def _candidates(encoder: TabularEncoder, frame: pd.DataFrame, column: str
                   *woe.edges.tolist()]
         return values + [np.nan], woe.labels() + ["<missing>"]
     raw = numeric_values(frame, column)
-    values = np.unique(np.nanquantile(raw, [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0])).tolist()
+    values = np.unique(np.nanquantile(raw, LINEAR_QUANTILES)).tolist()
     labels = [f"{v:.6g}" for v in values]
     if column in encoder.indicators:
         values, labels = values + [np.nan], labels + ["<missing>"]

@@ -17,6 +17,7 @@ from fjax.tasks.credit.bands import Gains
 from fjax.tasks.credit.characteristics import IV_USEFUL, LEAK_AUC, SHIFT_CSI
 from fjax.tasks.credit.config import CreditDataConfig
 from fjax.tasks.credit.fairness import PD_INPUT
+from fjax.tasks.credit.final import LINEAR_QUANTILES
 from fjax.tasks.credit.oof import OutOfFold
 from fjax.tasks.credit.selection import corrected_t
 
@@ -711,8 +712,9 @@ def scorecard_lines(points: pd.DataFrame | None, linear: tuple[str, ...] = ()) -
     if points is None:
         return []
     named = ", ".join(f"`{c}`" for c in linear)
+    quantiles = ", ".join({0: "min", 1: "max"}.get(q, f"{q:.0%}") for q in LINEAR_QUANTILES)
     line = (f" {named}: points are linear in the value (standardised, not binned); each "
-            "one's rows are its training quantiles (min, 10%, 25%, 50%, 75%, 90%, max), and "
+            f"one's rows are its training quantiles ({quantiles}), and "
             "any other value scores on the line through them, beyond them too." if linear
             else "")
     return ["Scorecard points per attribute value (logistic regression; score = base + "
