@@ -31,26 +31,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fjax.data.checks import check_binary_labels, check_count
+from fjax.data.checks import check_binary_labels, check_count, scored_labels
+
+
+FRAUD_CODING = ("0 (legitimate) or 1 (fraud)", "map fraud to 1 and legitimate to 0")
+"""`check_binary_labels`' coding and fix, in fraud's words."""
 
 
 def binary_labels(label, where: str = "labels") -> np.ndarray:
     """`label` as i8 0/1 (bool accepted); ValueError naming the other values: a -1/1 or
     0/2 coding read as counts gave AP -0.65 or 0.79 where scikit-learn gives 0.40."""
     values = np.asarray(label).reshape(-1)
-    check_binary_labels(values, where, "0 (legitimate) or 1 (fraud)",
-                        "map fraud to 1 and legitimate to 0")
+    check_binary_labels(values, where, *FRAUD_CODING)
     return values.astype(np.int8)
-
-
-def scored_labels(score, label, where: str = "labels") -> tuple[np.ndarray, np.ndarray]:
-    """(f64[n] scores, i8[n] 0/1 labels), one score per label: with one label more than
-    scores, the ranking metrics read the first n labels and dropped the rest unsaid."""
-    score, label = np.asarray(score, np.float64).reshape(-1), binary_labels(label, where)
-    if len(score) != len(label):
-        raise ValueError(f"{where}: got {len(score)} scores for {len(label)} labels; pass "
-                         "one score per transaction, in the labels' order")
-    return score, label
 
 
 @dataclass(frozen=True)
@@ -186,7 +179,7 @@ def ranking_metrics(score: np.ndarray, label: np.ndarray, where: str = "test per
     float64 (the scores as given, so scores.csv.gz's raw column recomputes them exactly);
     None (and a warning naming
     `where`) when the labels lack frauds or legitimate transactions."""
-    score, label = scored_labels(score, label, f"{where}'s labels")
+    score, label = scored_labels(score, label, f"{where}'s labels", *FRAUD_CODING)
     positives = int(label.sum())
     if positives == 0 or positives == len(label):
         missing = "fraud" if positives == 0 else "legitimate transactions"
@@ -219,7 +212,7 @@ def threshold_at_fpr(score: np.ndarray, label: np.ndarray, fpr: float) -> float:
     inf (flag nothing) when even the highest score flags more."""
     if not 0 <= fpr <= 1:   # a rate of 1.5 flagged everything, -0.1 nothing, unsaid
         raise ValueError(f"fpr must be a false-positive rate in [0, 1], got {fpr!r}")
-    score, label = scored_labels(score, label)
+    score, label = scored_labels(score, label, "labels", *FRAUD_CODING)
     if label.sum() == len(label):
         raise ValueError("threshold_at_fpr needs legitimate transactions to count false "
                          "positives; got only frauds")
@@ -246,7 +239,7 @@ def rates_at_threshold(score: np.ndarray, label: np.ndarray, n_days: int,
     """What flagging score >= `threshold` does on a labelled period of `n_days` days:
     false-positive rate, recall, precision and alerts (flagged transactions) a day; a
     rate is None where its denominator is 0 (no legitimate, no fraud, no alert)."""
-    score, label = scored_labels(score, label)
+    score, label = scored_labels(score, label, "labels", *FRAUD_CODING)
     label = label.astype(bool)
     flag = score >= threshold
     legit, fraud, alerts = int((~label).sum()), int(label.sum()), int(flag.sum())

@@ -28,6 +28,7 @@ import numpy as np
 from jax.scipy.stats import norm
 from scipy.stats import rankdata
 
+from fjax.data.checks import scored_labels
 from fjax.losses import weighted_mean
 from fjax.metrics import host_jit
 
@@ -83,15 +84,7 @@ def wilson(share: float, n: float, level: float = 0.95) -> tuple[float, float]:
 def _positives(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(f64[n] scores, bool[n] labels == 1), one 0/1 label per score: `labels > 0.5` read a
     0/1/2 coding's 1s and 2s as one class and answered unsaid."""
-    scores, labels = np.asarray(scores, np.float64).reshape(-1), np.asarray(labels).reshape(-1)
-    if len(scores) != len(labels):
-        raise ValueError(f"got {len(scores)} scores for {len(labels)} labels; pass one score "
-                         "per label")
-    if labels.dtype != bool:
-        other = np.unique(labels[~np.isin(labels, (0, 1))])
-        if other.size:
-            raise ValueError(f"labels must be 0/1, found {other[:5].tolist()}; map the "
-                             "positive class to 1 and every other class to 0")
+    scores, labels = scored_labels(scores, labels)
     return scores, labels == 1
 
 

@@ -87,7 +87,7 @@ def test_labels_other_than_0_1_and_misaligned_arrays_are_refused(name):
     rng = np.random.default_rng(1)
     s, y = rng.random(40), (rng.random(40) < 0.4).astype(int)
     fn = getattr(intervals, name)
-    with pytest.raises(ValueError, match=r"labels must be 0/1, found \[2\]"):
+    with pytest.raises(ValueError, match=r"labels must be 0/1; found values \[2\]"):
         fn(s, np.r_[y[:-1], 2])
     with pytest.raises(ValueError, match="got 39 scores for 40 labels"):
         fn(s[:-1], y)

@@ -67,6 +67,20 @@ def check_binary_labels(labels: Any, name: str = "labels",
                          f"{fix}")
 
 
+def scored_labels(scores: Any, labels: Any, name: str = "labels", coding: str = "0/1",
+                  fix: str = "map the positive class to 1 and every other class to 0"
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(f64[n] scores, i8[n] 0/1 labels), flattened, one score per label (`name`, `coding`
+    and `fix` as `check_binary_labels`): with one label more than scores, the ranking
+    metrics read the first n labels and dropped the rest unsaid."""
+    scores, labels = np.asarray(scores, np.float64).reshape(-1), np.asarray(labels).reshape(-1)
+    check_binary_labels(labels, name, coding, fix)
+    if len(scores) != len(labels):
+        raise ValueError(f"{name}: got {len(scores)} scores for {len(labels)} labels; pass "
+                         "one score per label, in the labels' order")
+    return scores, labels.astype(np.int8)
+
+
 def first_unscalable(values: np.ndarray) -> int | None:
     """The index of the first value beyond `SCALABLE` (NaN ignored), or None."""
     rows = np.flatnonzero(np.abs(values) > SCALABLE)
