@@ -70,12 +70,15 @@ def _concrete(*values: object) -> bool:
 
 
 def _check_hyper(name: str, value: ArrayLike, in_range, bounds: str, fix: str) -> None:
-    """A concrete (not traced) hyperparameter, finite and with ``in_range(v)`` true."""
+    """A concrete (not traced) hyperparameter, finite and with ``in_range(v)`` true; an
+    array's refusal lists its bad values (unique, the first few)."""
     if not _concrete(value):
         return
     v = np.asarray(value, np.float64)
-    if not np.all(np.isfinite(v) & in_range(v)):
-        raise ValueError(f"{name} must be {bounds}, got {v.tolist()}; {fix}")
+    bad = v[~(np.isfinite(v) & in_range(v))]
+    if bad.size:
+        got = repr(v.item()) if v.ndim == 0 else f"[{listed(np.unique(bad), 10)}]"
+        raise ValueError(f"{name} must be {bounds}, got {got}; {fix}")
 
 
 def _check_soft_labels(labels: ArrayLike) -> None:

@@ -33,7 +33,7 @@ import numpy as np
 from jax import lax
 
 from fjax.data.checks import check_count, untruncated
-from fjax.losses import _check_weights, _concrete, weighted_entries
+from fjax.losses import _check_hyper, _check_weights, _concrete, weighted_entries
 
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike
@@ -164,7 +164,7 @@ def host_jit(fn, check=None, static_argnames: tuple[str, ...] = ()):
 
 
 def _check_binary_inputs(scores, labels, weights, probabilities: bool) -> None:
-    if any(isinstance(a, jax.core.Tracer) for a in (scores, labels, weights)):
+    if not _concrete(scores, labels, weights):
         return   # inside jit or vmap: checked where the data entered
     labels = np.asarray(labels, np.float64).reshape(-1)
     scores = np.asarray(scores, np.float64).reshape(-1)
@@ -206,13 +206,9 @@ def _check_point_inputs(arguments) -> None:
     """Weights finite and >= 0 (weights 2, -1, 1 gave a plausible weighted mean), and
     `naive_mae` finite and >= 0 (a negative scale gave a negative MASE)."""
     _check_weights(arguments.get("weights"))
-    scale = arguments.get("naive_mae")
-    if scale is not None and not isinstance(scale, jax.core.Tracer):
-        bad = np.asarray(scale, np.float64)
-        bad = bad[~(np.isfinite(bad) & (bad >= 0))]
-        if bad.size:
-            raise ValueError(f"naive_mae must be finite and >= 0 (the naive forecast's "
-                             f"MAE on the training rows), found {np.unique(bad)[:5].tolist()}")
+    if arguments.get("naive_mae") is not None:
+        _check_hyper("naive_mae", arguments["naive_mae"], lambda v: v >= 0, "finite and >= 0",
+                     "pass the naive forecast's MAE on the training rows")
 
 
 def _point_metric(fn):
