@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from fjax.data.checks import check_binary_labels, listed, untruncated
+from fjax.data.checks import check_binary_labels, check_unit_interval, listed, untruncated
 
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike
@@ -85,13 +85,9 @@ def _check_soft_labels(labels: ArrayLike) -> None:
     """Concrete binary-loss labels in [0, 1]: a 2 or a -1 gives a plausible, wrong loss."""
     if not _concrete(labels):
         return
-    values = np.asarray(labels, np.float64)
-    bad = values[~((values >= 0) & (values <= 1))]
-    if bad.size:
-        raise ValueError(
-            f"labels must be in [0, 1] for a binary loss (0/1, or soft); found values "
-            f"[{listed(np.unique(bad), 10)}]; map your positive class to 1 and every other "
-            "class to 0 (and pass (logits, labels) in that order)")
+    check_unit_interval(labels, "labels", "a binary loss takes 0/1 or soft labels: map your "
+                        "positive class to 1 and every other class to 0 (and pass (logits, "
+                        "labels) in that order)")
 
 
 def _check_weights(weights: ArrayLike | None) -> None:

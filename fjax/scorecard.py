@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logit
 
+from fjax.data.checks import check_unit_interval
+
 MATERIAL_POINTS = 0.5
 """Fewest points a reason code costs (against the reference applicant, on the deployed
 scale): half a point, below which a shortfall rounds to 0 in a points table published in
@@ -65,12 +67,8 @@ class ScoreScale:
     def from_pd(self, pd: np.ndarray, eps: float = 1e-12) -> np.ndarray:
         """Score of a PD in [0, 1] (clipped to [eps, 1 - eps]): a PD of 2 or -1 was clipped
         too, and scored as a near-certain bad or good."""
-        p = np.asarray(pd, np.float64)
-        bad = p[~((p >= 0) & (p <= 1))]
-        if bad.size:
-            raise ValueError(f"PDs must be probabilities in [0, 1], found "
-                             f"{np.unique(bad)[:5].tolist()}; pass the model's probability "
-                             "of default (from_logit takes its logit)")
+        p = check_unit_interval(pd, "PDs", "pass the model's probability of default "
+                                "(from_logit takes its logit)", kind="probabilities ")
         p = np.clip(p, eps, 1 - eps)
         return self.from_logit(logit(p))
 

@@ -51,6 +51,18 @@ def listed(values: Iterable, limit: int = 5) -> str:
     return shown + (f", ... ({len(values) - limit} more)" if len(values) > limit else "")
 
 
+def check_unit_interval(values: Any, name: str, fix: str, kind: str = "") -> np.ndarray:
+    """`values` as float64, every one in [0, 1] (NaN refused); else a ValueError naming
+    the others, `name` (and its `kind`) and the `fix`: a PD or soft label of 2 or -1 was
+    clipped or weighted into a plausible, wrong answer."""
+    values = np.asarray(values, np.float64)
+    bad = values[~((values >= 0) & (values <= 1))]
+    if bad.size:
+        raise ValueError(f"{name} must be {kind}in [0, 1]; found values "
+                         f"[{listed(np.unique(bad), 10)}]; {fix}")
+    return values
+
+
 def check_binary_labels(labels: Any, name: str = "labels",
                         coding: str = "0/1 for a binary loss",
                         fix: str = "map your positive class to 1 and every other class to 0"
