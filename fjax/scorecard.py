@@ -42,14 +42,15 @@ class ScoreScale:
     intercept: float = 0.0
 
     def __post_init__(self):
-        if not (self.base_odds > 0 and self.pdo > 0):
-            raise ValueError(f"scorecard base_odds and pdo must be > 0, got base_odds="
-                             f"{self.base_odds}, pdo={self.pdo}")
         values = (self.base_score, self.base_odds, self.pdo, self.slope, self.intercept)
-        if not (np.all(np.isfinite(values)) and self.slope != 0):
-            # pdo inf scored every PD NaN; slope 0 raised ZeroDivisionError in material_logit
+        if not (np.all(np.isfinite(values)) and self.slope != 0 and self.base_odds > 0
+                and self.pdo > 0):
+            # pdo inf scored every PD NaN, pdo 0 every PD the same; slope 0 raised
+            # ZeroDivisionError in material_logit; ln of odds <= 0 is undefined
             raise ValueError(f"scorecard base_score, base_odds, pdo, slope and intercept must "
-                             f"be finite and slope not 0, got {values}")
+                             f"be finite and slope not 0, and base_odds and pdo must be > 0; "
+                             f"got base_score={self.base_score}, base_odds={self.base_odds}, "
+                             f"pdo={self.pdo}, slope={self.slope}, intercept={self.intercept}")
 
     @property
     def factor(self) -> float:
