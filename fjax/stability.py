@@ -35,8 +35,8 @@ def shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10, eps: float = 1e-4) -> float:
     """PSI of `actual` against `expected`, on `bins` quantile bins of `expected`."""
     check_count("bins", bins, 2)   # fewer: no cut point, and a PSI of 0 whatever the shift
+    expected, actual = np.asarray(expected, np.float64), np.asarray(actual, np.float64)
     for name, values in (("expected", expected), ("actual", actual)):
-        values = np.asarray(values, np.float64)
         if values.ndim != 1 or not len(values):
             raise ValueError(f"psi needs {name} scores as one non-empty array [n], got shape "
                              f"{values.shape}")
