@@ -62,9 +62,11 @@ def _float(x: ArrayLike) -> Array:
 
 
 def _safe_div(num: Array, den: Array, undefined: float) -> Array:
-    """``num / den`` where ``den > 0``, else ``undefined``; no nan leaks into gradients."""
-    ok = den > 0
-    return jnp.where(ok, num / jnp.where(ok, den, 1.0), undefined)
+    """``num / den``, but ``undefined`` where ``den <= 0``; no nan leaks into gradients. A
+    NaN ``den`` stays NaN: ``den > 0`` answered a NaN forecast's or weight's ``undefined``
+    (a precision of 0, an sMAPE term of 0 for a perfect forecast)."""
+    bad = den <= 0
+    return jnp.where(bad, undefined, num / jnp.where(bad, 1.0, den))
 
 
 def _weights(weights: ArrayLike | None, n: int, dtype) -> Array:
@@ -248,9 +250,7 @@ def smape(pred: ArrayLike, target: ArrayLike, weights: ArrayLike | None = None) 
     """
     pred, target = _pair(pred, target)
     den = jnp.abs(pred) + jnp.abs(target)
-    # 0 only where both are 0: `_safe_div`'s den > 0 also took a NaN forecast for a perfect one
-    num = 200.0 * jnp.abs(pred - target)
-    return _wmean(jnp.where(den == 0, 0.0, num / jnp.where(den == 0, 1.0, den)), weights)
+    return _wmean(_safe_div(200.0 * jnp.abs(pred - target), den, 0.0), weights)
 
 
 @_point_metric

@@ -439,6 +439,21 @@ def test_smape_nan_forecast_is_not_perfect():
     np.testing.assert_allclose(metrics.smape(p[1:], t[1:]), 200 / 3 / 2, rtol=1e-6)
 
 
+def test_a_nan_weight_under_jit_gives_nan_not_zero_division():
+    # traced weights skip the host check; a NaN one made tp + fp NaN, which `den > 0` read as
+    # zero division: precision, recall and F1 0.0, plausible numbers
+    s, y = np.array([0.9, 0.8, 0.2, 0.1]), np.array([1.0, 0.0, 1.0, 0.0])
+    w = np.array([1.0, np.nan, 1.0, 1.0])
+    got = jax.jit(lambda w: metrics.precision_recall_f1(s, y, 0.5, w))(w)
+    assert all(np.isnan(float(v)) for v in got.values())     # numpy: 1 / (1 + nan) is nan
+    w = np.array([1.0, 2.0, 1.0, 1.0])
+    clean = jax.jit(lambda w: metrics.precision_recall_f1(s, y, 0.5, w))(w)
+    assert float(clean["precision"]) == pytest.approx(skm.precision_score(y, s >= 0.5,
+                                                                          sample_weight=w))
+    assert float(clean["recall"]) == pytest.approx(skm.recall_score(y, s >= 0.5,
+                                                                    sample_weight=w))
+
+
 @pytest.mark.parametrize("name", ["mae", "rmse", "mape", "smape", "mase",
                                   "directional_accuracy"])
 def test_point_metrics_refuse_negative_weights(name):
