@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from fjax.metrics import check_probabilities
+from fjax.metrics import check_probabilities, check_threshold
 
 
 def confusion(pd: np.ndarray, y: np.ndarray, threshold: float) -> dict[str, int]:
     """Counts with "positive" = rejected (PD >= threshold) and label 1 = bad."""
     check_probabilities(pd, y)
-    if np.isnan(threshold).any():   # PD >= NaN is False: every applicant accepted, unsaid
-        raise ValueError("threshold is NaN; pass a PD cut-off, e.g. bayes_threshold(...)")
+    check_threshold(threshold, "pass a PD cut-off, e.g. bayes_threshold(...)")
     reject = np.asarray(pd) >= threshold
     y = np.asarray(y) > 0.5
     return {"tp": int(np.sum(reject & y)), "fp": int(np.sum(reject & ~y)),

@@ -136,9 +136,8 @@ def _binary_metric(probabilities: bool = False, static_argnames: tuple[str, ...]
     def check(arguments):
         scores, labels = list(arguments.values())[:2]
         _check_binary_inputs(scores, labels, arguments.get("weights"), probabilities)
-        threshold = arguments.get("threshold")   # score >= NaN flagged nothing: all 0
-        if threshold is not None and _concrete(threshold) and np.isnan(threshold).any():
-            raise ValueError("threshold is NaN; pass the score at which to flag a sample")
+        if arguments.get("threshold") is not None:
+            check_threshold(arguments["threshold"], "pass the score at which to flag a sample")
     return lambda fn: host_jit(fn, check, static_argnames)
 
 
@@ -199,6 +198,13 @@ def check_probabilities(probs: ArrayLike, labels: ArrayLike) -> None:
         raise ValueError(f"probabilities and labels must both be [n] with n >= 1 (one per "
                          f"sample), got shapes {shapes[0]} and {shapes[1]}")
     _check_binary_inputs(probs, labels, None, probabilities=True)
+
+
+def check_threshold(threshold: ArrayLike, fix: str) -> None:
+    """A concrete (not traced) threshold without NaN: score >= NaN is False, so it flagged
+    nothing (all zeros, every applicant accepted) unsaid. `fix` ends the message."""
+    if _concrete(threshold) and np.isnan(threshold).any():
+        raise ValueError(f"threshold is NaN; {fix}")
 
 
 # --------------------------------------------------------------------------- regression
