@@ -38,22 +38,10 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import expit, logit
 
-from fjax.data.checks import check_count
+from fjax.data.checks import check_count, check_unit_interval
 from fjax.metrics import LOG_LOSS_EPS, check_probabilities
 
 CALIBRATORS = ("none", "platt", "isotonic")
-
-
-def _pds(pd: np.ndarray) -> np.ndarray:
-    """`pd` as float64 probabilities in [0, 1]: Platt's logit clipped 1.5 to 1 - 1e-12 and
-    answered a plausible PD. (Isotonic extrapolates flat, as scikit-learn's does.)"""
-    pd = np.asarray(pd, np.float64)
-    bad = pd[~((pd >= 0) & (pd <= 1))]
-    if bad.size:
-        raise ValueError(f"Platt calibration maps PDs in [0, 1]; found "
-                         f"{np.unique(bad)[:5].tolist()}: pass the model's probabilities "
-                         "(expit of its logits)")
-    return pd
 
 
 def _clip(p: np.ndarray, eps: float = 1e-12) -> np.ndarray:
@@ -119,7 +107,11 @@ class Platt:
     b: float
 
     def __call__(self, pd: np.ndarray) -> np.ndarray:
-        return expit(self.a * logit(_clip(_pds(pd))) + self.b)
+        # 1.5 was clipped to 1 - 1e-12 and answered a plausible PD (isotonic extrapolates
+        # flat, as scikit-learn's does)
+        pd = check_unit_interval(pd, "PDs", "Platt calibration maps the model's "
+                                 "probabilities (expit of its logits)", kind="probabilities ")
+        return expit(self.a * logit(_clip(pd)) + self.b)
 
 
 def fit_platt(pd: np.ndarray, y: np.ndarray, iterations: int = 100) -> Platt:

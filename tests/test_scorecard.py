@@ -409,7 +409,8 @@ def test_platt_refuses_pds_outside_0_1():
     p, y = np.array([0.1, 0.2, 0.3, 0.4]), np.array([0, 1, 0, 1])
     calibrate = fit_platt(p, y)
     for bad in (1.5, -1.0, np.nan):
-        with pytest.raises(ValueError, match=r"Platt calibration maps PDs in \[0, 1\]"):
+        with pytest.raises(ValueError,
+                           match=r"PDs must be probabilities in \[0, 1\].*Platt calibration"):
             calibrate(np.array([0.2, bad]))
     expected = 1 / (1 + np.exp(-(calibrate.a * np.log(0.25 / 0.75) + calibrate.b)))
     assert calibrate(np.array([0.25]))[0] == pytest.approx(expected, rel=1e-12)
