@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from fjax.data.checks import check_count, untruncated
+from fjax.data.checks import check_binary_labels, check_count, untruncated
 from fjax.losses import _check_hyper, _check_weights, _concrete, weighted_entries
 
 Array = jax.Array
@@ -183,9 +183,8 @@ def _check_binary_inputs(scores, labels, weights, probabilities: bool) -> None:
     if probabilities and np.any(((scores < 0) | (scores > 1)) & used):
         raise ValueError(f"probabilities must be in [0, 1], got values from "
                          f"{scores[used].min():g} to {scores[used].max():g}")
-    other = np.setdiff1d(labels[used], [0.0, 1.0])
-    if other.size:
-        raise ValueError(f"labels must be 0/1, found {other[:5].tolist()}")
+    check_binary_labels(labels[used], "labels", "0/1",
+                        "map the positive class to 1 and every other class to 0")
 
 
 def check_probabilities(probs: ArrayLike, labels: ArrayLike) -> None:

@@ -368,7 +368,7 @@ def test_log_loss_of_certain_predictions_is_finite():
     (lambda: metrics.roc_auc([0.1, 0.4, np.nan, 0.8], [0, 0, 1, 1]),
      r"scores have 1 NaN or infinite values \(first at row 2\)"),
     (lambda: metrics.average_precision([0.1, 0.4, 0.35, 0.8], [0, 0, 2, 2]),
-     r"labels must be 0/1, found \[2.0\]"),
+     r"labels must be 0/1; found values \[2\.0\]; map the positive"),
     (lambda: metrics.roc_auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1], -np.ones(4)),
      "weights must be finite and >= 0"),
     (lambda: metrics.brier([0.1, 1.4], [0, 1]), r"probabilities must be in \[0, 1\]"),
