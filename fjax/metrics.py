@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from fjax.data.checks import check_binary_labels, check_count, untruncated
+from fjax.data.checks import check_binary_labels, check_count, check_unit_interval, untruncated
 from fjax.losses import _check_hyper, _check_weights, _concrete, weighted_entries
 
 Array = jax.Array
@@ -180,9 +180,9 @@ def _check_binary_inputs(scores, labels, weights, probabilities: bool) -> None:
     if bad.any():
         raise ValueError(f"{name} have {int(bad.sum())} NaN or infinite values (first at row "
                          f"{int(np.flatnonzero(bad)[0])}); they have no rank: drop or fix them")
-    if probabilities and np.any(((scores < 0) | (scores > 1)) & used):
-        raise ValueError(f"probabilities must be in [0, 1], got values from "
-                         f"{scores[used].min():g} to {scores[used].max():g}")
+    if probabilities:
+        check_unit_interval(scores[used], "probabilities", "pass probabilities (a sigmoid "
+                            "of the logits), not raw scores")
     check_binary_labels(labels[used], "labels", "0/1",
                         "map the positive class to 1 and every other class to 0")
 

@@ -307,7 +307,7 @@ P, Y = np.array([0.1, 0.4, 0.6, 0.9]), np.array([0, 1, 0, 1])
 @pytest.mark.parametrize("pd_, y, match", [
     (np.r_[np.nan, P[1:]], Y, r"probabilities have 1 NaN or infinite values \(first at row 0\)"),
     (P, 2 * Y, r"labels must be 0/1; found values \[2\.0\]"),     # platt: a fit; isotonic: PD 2
-    (P * 3, Y, r"probabilities must be in \[0, 1\], got values from 0.3 to 2.7"),
+    (P * 3, Y, r"probabilities must be in \[0, 1\]; found values \[1\.2.*, 2\.7\]; pass prob"),
     (P[:3], Y, r"must both be \[n\] .*got shapes \(3,\) and \(4,\)"),   # numpy's broadcast
     (P[:0], Y[:0], r"with n >= 1"),
 ])
