@@ -1675,6 +1675,17 @@ def test_parameters_built_for_other_inputs_name_the_data():
         fit(state, LOSS, DATA, config=CFG, callbacks=())
 
 
+def test_a_train_step_of_ones_own_names_the_batch_rows_parameters_do_not_fit():
+    """make_train_step applied to rows of 4 features with parameters built for 2 raised
+    flax's ScopeParamShapeError; fit named the rows, a loop of one's own did not."""
+    narrow = MODEL.init(jax.random.PRNGKey(0), X[:1, :2])
+    state = TrainState.create(params=narrow, tx=optax.sgd(0.1), rng=0)
+    step = jax.jit(make_train_step(LOSS))
+    with pytest.raises(ValueError, match=r"do not fit rows of batch\['x'\] of shape \(4,\).*"
+                                         r"model.init\(key, x\[:1\]\)"):
+        step(state, {"x": X[:8], "y": Y[:8], "weight": np.ones(8, np.float32)})
+
+
 def assert_both_refuse(loss, data, val_data, message):
     """`fit` and `train_population` both refuse `val_data` beside `data` with `message`."""
     with pytest.raises(ValueError, match=message):

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import ast
-import contextlib
 import functools
-import re
 import warnings
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-import flax.errors
 import jax
 import numpy as np
 
@@ -23,8 +19,8 @@ from fjax.train.epoch import evaluate
 from fjax.train.loop import (EvalFn, LoopSpec, LoopState, RunRecord, advance_jit, loop_spec,
                              run_epochs, warn_unselected)
 from fjax.train.state import TrainState
-from fjax.train.step import (LossFn, cached_per_loss, check_loss_fn, make_eval_step,
-                             make_train_step)
+from fjax.train.step import (LossFn, cached_per_loss, check_loss_fn, inputs_named,
+                             make_eval_step, make_train_step)
 
 
 class TrainingDiverged(FloatingPointError):
@@ -76,35 +72,6 @@ def prepare(data: dict, weights: Any, name: str, loss_fn: Any = None) -> tuple[d
     return arrays, to_device(w)
 
 
-@contextlib.contextmanager
-def inputs_named(data: dict, name: str = "data['x'] (or val_data['x'])",
-                 val_data: dict | None = None) -> Iterator[None]:
-    """Parameters that do not fit the model applied fail inside flax; say why (the rows of
-    `name`, or the model's widths) and how to fix it. Where `val_data`'s rows are shaped
-    otherwise than `data`'s, both shapes are named: the training rows' alone blamed rows
-    that fit."""
-    try:
-        yield
-    except flax.errors.ScopeParamShapeError as err:
-        shape = jax.tree.map(lambda a: tuple(np.shape(a)[1:]), data["x"])
-        xs = [data["x"]] + ([val_data["x"]] if val_data is not None and "x" in val_data else [])
-        features = {np.shape(a)[-1] for x in xs for a in jax.tree.leaves(x) if np.ndim(a) > 1}
-        val_shape = jax.tree.map(lambda a: tuple(np.shape(a)[1:]), xs[-1])
-        if val_shape != shape:
-            name, shape = f"data['x'] of shape {shape} or val_data['x']", val_shape
-        widths = other_widths(str(err), features)
-        if widths:
-            raise ValueError(
-                f"the parameters come from a model of other widths than the one applied "
-                f"(its out_dim or a hidden size differs, not the rows of {name}): {widths}. "
-                "Build them with the model that is applied, e.g. model.init(key, x[:1]) with "
-                "out_dim=output_dim(loss_config, y.shape[1:]) (num_classes= for "
-                "softmax_ce)") from None
-        raise ValueError(
-            f"the model's parameters do not fit rows of {name} of shape {shape}: {err} "
-            "Build them from an example of these rows, e.g. model.init(key, x[:1])") from None
-
-
 def warn_partial_epoch(step: int, n_batches: int) -> None:
     """Warn where a state to continue has taken a step count that is not whole epochs of
     this data: no single `fit` on it would have reached that state, so the continued run
@@ -132,28 +99,6 @@ def warn_schedule_end(opt_state: Any, last_step: int) -> None:
             "learning_rate * final_factor (0 by default: they train nothing). Build it for "
             "the whole run: build_optimizer(cfg, total_steps=epochs * num_batches(rows, "
             "batch_size)) (fjax.train.epoch.num_batches)", stacklevel=3)
-
-
-_PARAM_SHAPES = re.compile(r'parameter "(.*?)" in "(.*?)", the given initializer is expected '
-                           r'to generate shape (\(.*?\)), but the existing parameter it '
-                           r'received has shape (\(.*?\))')
-
-
-def other_widths(flax_message: str, features: set[int]) -> str | None:
-    """From flax's ScopeParamShapeError message, the mismatch in words where only a
-    parameter's last axis differs (a layer's output width: out_dim or a hidden size),
-    else None (the inputs' shape differs). A 1-D parameter the size of the inputs'
-    features (a norm over the inputs) is the inputs'."""
-    found = _PARAM_SHAPES.search(flax_message)
-    if not found:
-        return None
-    param, path = found.group(1), found.group(2)
-    made, held = (ast.literal_eval(found.group(i)) for i in (3, 4))
-    if (len(made) != len(held) or not made or made[:-1] != held[:-1] or made == held
-            or (len(made) == 1 and made[0] in features)):
-        return None
-    return (f'parameter "{param}" in "{path}" has shape {held}, where the model applied '
-            f"makes {made}")
 
 
 def check_continued(previous: FitResult, spec: LoopSpec) -> None:

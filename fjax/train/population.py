@@ -39,14 +39,14 @@ from fjax.optim import (HYPERPARAMS, SCHEDULE_STEPS, SPANS_RUN, build_optimizer,
 from fjax.runtime import to_device, write_atomic
 from fjax.train.callbacks import Callback, ProgressBar
 from fjax.train.epoch import num_batches
-from fjax.train.fit import inputs_named, prepare
+from fjax.train.fit import prepare
 from fjax.train.lift import PopulationSpec, auto_chunk, member_mesh, population_epoch
 from fjax.train.loop import EvalFn, LoopState, RunRecord, loop_spec, run_epochs, warn_unselected
 from fjax.train.members import (InitFn, check_grid, check_optimizer_values, check_seeds,
                                 init_population, member_grid)
 from fjax.train.objective import apply_model, stable_apply
 from fjax.train.population_file import population_bytes, population_fields, read_population
-from fjax.train.step import check_loss_fn
+from fjax.train.step import check_loss_fn, inputs_named
 
 
 @dataclass

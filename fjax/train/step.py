@@ -17,9 +17,13 @@ callers that take it as a static argument compile once per loss.
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import functools
-from typing import Any, Callable, Mapping, Sequence
+import re
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
+import flax.errors
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -30,6 +34,67 @@ Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
 MODEL_STATE = "model_state"   # the aux key of a model's new state (batch statistics)
 LossFn = Callable[[Any, Batch, jax.Array | None], tuple[jax.Array, Metrics]]
+
+
+class ParamsMisfit(ValueError):
+    """Parameters that do not fit the model applied to these rows, in words; keeps flax's
+    error (`flax_error`) so that a caller's `inputs_named` can name its own data."""
+
+    def __init__(self, message: str, flax_error: Exception):
+        super().__init__(message)
+        self.flax_error = flax_error
+
+
+@contextlib.contextmanager
+def inputs_named(data: dict, name: str = "data['x'] (or val_data['x'])",
+                 val_data: dict | None = None) -> Iterator[None]:
+    """Parameters that do not fit the model applied fail inside flax; say why (the rows of
+    `name`, or the model's widths) and how to fix it. Where `val_data`'s rows are shaped
+    otherwise than `data`'s, both shapes are named: the training rows' alone blamed rows
+    that fit."""
+    try:
+        yield
+    except (flax.errors.ScopeParamShapeError, ParamsMisfit) as caught:
+        err = getattr(caught, "flax_error", caught)   # a step's own, named anew by the caller
+        shape = jax.tree.map(lambda a: tuple(np.shape(a)[1:]), data["x"])
+        xs = [data["x"]] + ([val_data["x"]] if val_data is not None and "x" in val_data else [])
+        features = {np.shape(a)[-1] for x in xs for a in jax.tree.leaves(x) if np.ndim(a) > 1}
+        val_shape = jax.tree.map(lambda a: tuple(np.shape(a)[1:]), xs[-1])
+        if val_shape != shape:
+            name, shape = f"data['x'] of shape {shape} or val_data['x']", val_shape
+        widths = other_widths(str(err), features)
+        if widths:
+            raise ParamsMisfit(
+                f"the parameters come from a model of other widths than the one applied "
+                f"(its out_dim or a hidden size differs, not the rows of {name}): {widths}. "
+                "Build them with the model that is applied, e.g. model.init(key, x[:1]) with "
+                "out_dim=output_dim(loss_config, y.shape[1:]) (num_classes= for "
+                "softmax_ce)", err) from None
+        raise ParamsMisfit(
+            f"the model's parameters do not fit rows of {name} of shape {shape}: {err} "
+            "Build them from an example of these rows, e.g. model.init(key, x[:1])", err) from None
+
+
+_PARAM_SHAPES = re.compile(r'parameter "(.*?)" in "(.*?)", the given initializer is expected '
+                           r'to generate shape (\(.*?\)), but the existing parameter it '
+                           r'received has shape (\(.*?\))')
+
+
+def other_widths(flax_message: str, features: set[int]) -> str | None:
+    """From flax's ScopeParamShapeError message, the mismatch in words where only a
+    parameter's last axis differs (a layer's output width: out_dim or a hidden size),
+    else None (the inputs' shape differs). A 1-D parameter the size of the inputs'
+    features (a norm over the inputs) is the inputs'."""
+    found = _PARAM_SHAPES.search(flax_message)
+    if not found:
+        return None
+    param, path = found.group(1), found.group(2)
+    made, held = (ast.literal_eval(found.group(i)) for i in (3, 4))
+    if (len(made) != len(held) or not made or made[:-1] != held[:-1] or made == held
+            or (len(made) == 1 and made[0] in features)):
+        return None
+    return (f'parameter "{param}" in "{path}" has shape {held}, where the model applied '
+            f"makes {made}")
 
 
 class _Identity:
@@ -81,7 +146,8 @@ def make_train_step(loss_fn: LossFn) -> Callable[[TrainState, Batch], tuple[Trai
 
     def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
         grad_fn = jax.value_and_grad(contract_checked(loss_fn), has_aux=True)
-        (loss, aux), grads = grad_fn(state.params, batch, step_key(state))
+        with inputs_named(batch, "batch['x']"):   # when traced only
+            (loss, aux), grads = grad_fn(state.params, batch, step_key(state))
         metrics = dict(aux or {})
         model_state = metrics.pop(MODEL_STATE, None)
         state = state.apply_gradients(grads)
