@@ -153,3 +153,13 @@ def test_gaussian_prices_map_each_step_bound():
 def test_unknown_transform():
     with pytest.raises(ValueError, match="choose one of price, diff, log_return"):
         to_target(PRICES, "returns")
+
+
+@pytest.mark.parametrize("transforms", [None, "log"])
+def test_feature_transforms_not_a_list_are_refused_by_name(transforms):
+    """None raised a bare TypeError (len of None); a string "log" was read as the
+    transforms 'l', 'o' and 'g'."""
+    cols = np.stack([PRICES, PRICES + 1.0], axis=1)
+    with pytest.raises(TypeError, match=r"^feature_transforms must be a list of transform "
+                                        r"names, one per feature \(1 here.*\['level'\]"):
+        to_inputs(cols, "log_return", transforms, ("Close", "Spread"))

@@ -157,6 +157,10 @@ def to_inputs(values: np.ndarray, transform: str, feature_transforms: Sequence[s
     """The per-step inputs `f64[n, C]`: column 0 (the target) by `transform`, column
     j >= 1 by `feature_transforms[j - 1]`; `dates` and `source` locate a bad value."""
     v = np.asarray(values, dtype=np.float64)
+    if feature_transforms is None or isinstance(feature_transforms, str):
+        raise TypeError(f"feature_transforms must be a list of transform names, one per "
+                        f"feature ({v.shape[1] - 1} here; [] for none), e.g. "
+                        f"{['level'] * (v.shape[1] - 1)!r}, got {feature_transforms!r:.60}")
     if len(feature_transforms) != v.shape[1] - 1:
         raise ValueError(f"{len(feature_transforms)} feature transforms for "
                          f"{v.shape[1] - 1} features; give one per feature")
