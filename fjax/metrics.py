@@ -172,8 +172,7 @@ def _check_binary_inputs(scores, labels, weights, probabilities: bool) -> None:
     w = np.ones(labels.shape) if weights is None else np.asarray(weights, np.float64).reshape(-1)
     if scores.shape != labels.shape or w.shape != labels.shape:
         return   # the metric names the shapes
-    if not (np.all(np.isfinite(w)) and np.all(w >= 0)):
-        raise ValueError("weights must be finite and >= 0")
+    _check_weights(w)
     used = w > 0
     name = "probabilities" if probabilities else "scores"
     bad = ~np.isfinite(scores) & used

@@ -370,7 +370,7 @@ def test_log_loss_of_certain_predictions_is_finite():
     (lambda: metrics.average_precision([0.1, 0.4, 0.35, 0.8], [0, 0, 2, 2]),
      r"labels must be 0/1; found values \[2\.0\]; map the positive"),
     (lambda: metrics.roc_auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1], -np.ones(4)),
-     "weights must be finite and >= 0"),
+     r"weights must be finite and >= 0, found \[-1\.0\]; use 0 to drop"),
     (lambda: metrics.brier([0.1, 1.4], [0, 1]), r"probabilities must be in \[0, 1\]"),
     (lambda: metrics.precision_at_k([0.1, np.inf], [0, 1], k=1), "scores have 1 NaN"),
 ])
