@@ -24,7 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from fjax.data.checks import check_binary_labels, check_unit_interval, listed, untruncated
+from fjax.data.checks import (check_binary_labels, check_unit_interval, listed, out_of_range,
+                              untruncated)
 
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike
@@ -74,10 +75,9 @@ def _check_hyper(name: str, value: ArrayLike, in_range, bounds: str, fix: str) -
     array's refusal lists its bad values (unique, the first few)."""
     if not _concrete(value):
         return
-    v = np.asarray(value, np.float64)
-    bad = v[~(np.isfinite(v) & in_range(v))]
-    if bad.size:
-        got = repr(v.item()) if v.ndim == 0 else f"[{listed(np.unique(bad), 10)}]"
+    v, bad = out_of_range(value, in_range)
+    if bad:
+        got = repr(v.item()) if v.ndim == 0 else f"[{bad}]"
         raise ValueError(f"{name} must be {bounds}, got {got}; {fix}")
 
 
@@ -94,11 +94,9 @@ def _check_weights(weights: ArrayLike | None) -> None:
     """Concrete weights finite and >= 0: a negative weight rewards error, a NaN hides it."""
     if weights is None or not _concrete(weights):
         return
-    w = np.asarray(weights, np.float64)
-    bad = w[~(np.isfinite(w) & (w >= 0))]
-    if bad.size:
-        raise ValueError(f"weights must be finite and >= 0, found [{listed(np.unique(bad), 10)}]; "
-                         "use 0 to drop a sample")
+    _, bad = out_of_range(weights, lambda w: w >= 0)
+    if bad:
+        raise ValueError(f"weights must be finite and >= 0, found [{bad}]; use 0 to drop a sample")
 
 
 def weighted_mean(per_sample: ArrayLike, weights: ArrayLike | None = None) -> Array:

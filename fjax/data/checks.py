@@ -4,7 +4,7 @@ message that names the field and the fix. numpy on the host; nothing here is tra
 from __future__ import annotations
 
 import numbers
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import jax
 import numpy as np
@@ -51,15 +51,22 @@ def listed(values: Iterable, limit: int = 5) -> str:
     return shown + (f", ... ({len(values) - limit} more)" if len(values) > limit else "")
 
 
+def out_of_range(values: Any, in_range: Callable[[np.ndarray], np.ndarray]
+                 ) -> tuple[np.ndarray, str]:
+    """`values` as float64 and those not finite or not `in_range`, unique and `listed`
+    (the first 10), '' when none: the listing each range check's refusal quotes."""
+    values = np.asarray(values, np.float64)
+    bad = values[~(np.isfinite(values) & in_range(values))]
+    return values, listed(np.unique(bad), 10) if bad.size else ""
+
+
 def check_unit_interval(values: Any, name: str, fix: str, kind: str = "") -> np.ndarray:
     """`values` as float64, every one in [0, 1] (NaN refused); else a ValueError naming
     the others, `name` (and its `kind`) and the `fix`: a PD or soft label of 2 or -1 was
     clipped or weighted into a plausible, wrong answer."""
-    values = np.asarray(values, np.float64)
-    bad = values[~((values >= 0) & (values <= 1))]
-    if bad.size:
-        raise ValueError(f"{name} must be {kind}in [0, 1]; found values "
-                         f"[{listed(np.unique(bad), 10)}]; {fix}")
+    values, bad = out_of_range(values, lambda v: (v >= 0) & (v <= 1))
+    if bad:
+        raise ValueError(f"{name} must be {kind}in [0, 1]; found values [{bad}]; {fix}")
     return values
 
 
