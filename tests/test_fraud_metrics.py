@@ -322,7 +322,8 @@ def test_scores_and_labels_of_other_lengths_are_refused():
     rng = np.random.default_rng(0)
     score, label = rng.random(30), (rng.random(30) < 0.4).astype(int)
     for call in (lambda s, y: ranking_metrics(s, y), lambda s, y: fm.threshold_at_fpr(s, y, 0.1),
-                 lambda s, y: fm.rates_at_threshold(s, y, 3, 0.5)):
+                 lambda s, y: fm.rates_at_threshold(s, y, 3, 0.5),
+                 lambda s, y: daily_alerts(np.zeros(len(y)), np.arange(len(y)), s, y, k=2)):
         for s, y in ((score[:-1], label), (score, label[:-1])):
             with pytest.raises(ValueError, match="scores for .* labels; pass one score per"):
                 call(s, y)
