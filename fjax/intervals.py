@@ -82,8 +82,8 @@ def wilson(share: float, n: float, level: float = 0.95) -> tuple[float, float]:
 
 
 def _positives(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(f64[n] scores, bool[n] labels == 1), one 0/1 label per score: `labels > 0.5` read a
-    0/1/2 coding's 1s and 2s as one class and answered unsaid."""
+    """(f64[n] scores, bool[n] labels == 1), one 0/1 label per score (`scored_labels`
+    refuses a 0/1/2 coding, which would otherwise merge two classes unsaid)."""
     scores, labels = scored_labels(scores, labels)
     return scores, labels == 1
 
