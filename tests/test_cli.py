@@ -447,35 +447,22 @@ def test_another_tasks_config_names_the_task_to_rerun_it_with(tmp_path, calls, c
 
 
 @pytest.mark.parametrize("grid, message", [
-    ({"optim.learning_rate": [0.001, None]}, r"gives 'optim.learning_rate' the values "
-                                             r"\[0.001, null\], but it takes a finite number"),
-    ({"model.hidden": [[16], [32, None]]}, r"gives 'model.hidden' the values \[\[16\], "
-                                           r"\[32, null\]\], but it takes a list of integers"),
-])
-def test_a_saved_grids_null_is_told_in_json(tmp_path, calls, capsys, grid, message):
-    """A null among grid.json's values was told "OptimConfig.learning_rate must be a finite
-    number, got None" (and a list holding one "got [32, None]"): Python for someone
-    editing JSON."""
-    saved = saved_run(tmp_path / "a", "credit")
-    (tmp_path / "a" / "grid.json").write_text(json.dumps(grid))
-    assert cli.main(["sweep", "credit", "--config", saved, "--out", str(tmp_path / "b")]) == 2
-    err = capsys.readouterr().err
-    assert f"--config: {tmp_path / 'a' / 'grid.json'}" in err and calls == []
-    assert re.search(message, err) and "None" not in err, err
-
-
-@pytest.mark.parametrize("grid, message", [
     ({"optim.learning_rate": []}, "gives 'optim.learning_rate' no values"),
     ({"optim.learning_rate": 0.001}, r"gives 'optim.learning_rate' the value 0.001; write a "
                                      r"list, e.g. \[0.001\]"),
     ({"optim.learning_rate": None}, r"the value null; write a list, e.g. \[null\]"),
     ({"model.kind": "mlp"}, r'the value "mlp"; write a list, e.g. \["mlp"\]'),
     ([0.001, 0.01], r"must be an object of swept fields.*got \[0.001, 0.01\]"),
+    ({"optim.learning_rate": [0.001, None]}, r"gives 'optim.learning_rate' the values "
+                                             r"\[0.001, null\], but it takes a finite number"),
+    ({"model.hidden": [[16], [32, None]]}, r"gives 'model.hidden' the values \[\[16\], "
+                                           r"\[32, null\]\], but it takes a list of integers"),
 ])
-def test_a_saved_grid_that_is_not_lists_of_values_is_named(tmp_path, calls, capsys, grid,
-                                                           message):
+def test_a_saved_grids_values_not_lists_or_null_are_named(tmp_path, calls, capsys, grid,
+                                                          message):
     """An empty list ended in an IndexError, a number in a TypeError; values are told in
-    JSON (null, not None)."""
+    JSON: a null among them was told "OptimConfig.learning_rate must be a finite number,
+    got None" (a list holding one "got [32, None]"), Python for someone editing JSON."""
     saved = saved_run(tmp_path / "a", "credit")
     (tmp_path / "a" / "grid.json").write_text(json.dumps(grid))
     assert cli.main(["sweep", "credit", "--config", saved, "--out", str(tmp_path / "b")]) == 2

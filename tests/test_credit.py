@@ -934,27 +934,33 @@ def test_the_out_of_time_cost_column_says_at_which_t_each_row_is_costed(calibrat
     assert "The AUC's 95% interval is DeLong's" in text
 
 
+def _out_of_time_case(calibration, later, later_y):
+    """(y, the out-of-fold analysis, `out_of_time_facts`) of `_oof_case(seed=1)` as the
+    earlier applicants and `later` (pd, score) with labels `later_y` as the later ones."""
+    from types import SimpleNamespace
+    from fjax.tasks.credit.run import out_of_time_facts
+    pd_raw, y, folds = _oof_case(seed=1)
+    oof = analyse(pd_raw, y, folds, calibration, cost_fn=5.0, cost_fp=1.0)
+    data = SimpleNamespace(y=y, later_y=later_y, later=pd.DataFrame(), later_seen_earlier=0,
+                           date_spans={"earlier": ["a", "b"], "later": ["c", "d"]})
+    final = SimpleNamespace(encoder=SimpleNamespace(unseen=lambda frame: {}))
+    cfg = Config(data=CreditDataConfig(path="loans.csv", date_column="applied"))
+    pds = later["pd"].to_numpy()
+    return y, oof, out_of_time_facts(cfg, data, oof, final, pd.DataFrame({"score": pd_raw}),
+                                     later, pds, Gains.of(pds, later_y))
+
+
 def test_out_of_time_brier_scores_are_float64_as_the_cross_validations():
     """The out-of-time table's Brier scores (earlier and later rows) were fjax's float32
     metric beside the cross-validation's float64 ones (`pooled`, `cal_brier`): here float32
     read the later one 2.7e-7 off, relative. Oracle: scikit-learn's float64
     brier_score_loss (its 1 - (1 - p) for goods is exact to 1e-12 on PDs of 1e-3 and more)."""
-    from types import SimpleNamespace
     from sklearn.metrics import brier_score_loss
     from fjax import metrics
-    from fjax.tasks.credit.run import out_of_time_facts
-    pd_raw, y, folds = _oof_case(seed=1)
-    oof = analyse(pd_raw, y, folds, "none", cost_fn=5.0, cost_fp=1.0)
     later_y = np.array([0.0, 1.0, 0.0, 0.0])
     later = pd.DataFrame({"pd": [0.001234567, 0.998765432, 0.0021, 0.0123],
                           "score": [700.0, 400.0, 690.0, 650.0]})
-    data = SimpleNamespace(y=y, later_y=later_y, later=pd.DataFrame(), later_seen_earlier=0,
-                           date_spans={"earlier": ["a", "b"], "later": ["c", "d"]})
-    final = SimpleNamespace(encoder=SimpleNamespace(unseen=lambda frame: {}))
-    cfg = Config(data=CreditDataConfig(path="loans.csv", date_column="applied"))
-    facts = out_of_time_facts(cfg, data, oof, final, pd.DataFrame({"score": pd_raw}), later,
-                              later["pd"].to_numpy(), Gains.of(later["pd"].to_numpy(),
-                                                               data.later_y))
+    y, oof, facts = _out_of_time_case("none", later, later_y)
     want = brier_score_loss(later_y, later["pd"])
     assert facts["later"]["brier"] == pytest.approx(want, rel=1e-12, abs=0)
     assert float(metrics.brier(later["pd"].to_numpy(), later_y)) != pytest.approx(want, rel=1e-8)
@@ -966,23 +972,14 @@ def test_out_of_time_calibration_slope_and_citl_are_of_the_deployed_pds():
     """Both rows of the out-of-time table carry the calibration slope (oracle: scikit-learn's
     unpenalised logistic regression on logit PD) and calibration-in-the-large (oracle:
     scipy's brentq on its score equation) of the deployed, Platt-calibrated PDs."""
-    from types import SimpleNamespace
     from scipy.optimize import brentq
     from scipy.special import expit, logit
     from sklearn.linear_model import LogisticRegression
-    from fjax.tasks.credit.run import out_of_time_facts
-    pd_raw, y, folds = _oof_case(seed=1)
-    oof = analyse(pd_raw, y, folds, "platt", cost_fn=5.0, cost_fp=1.0)
     later_y = np.array([0.0, 1.0, 0.0, 1.0, 0.0, 0.0])
     later = pd.DataFrame({"pd": [0.1, 0.2, 0.3, 0.05, 0.6, 1.0],
                           "score": [700.0, 600.0, 650.0, 690.0, 500.0, 300.0]})
-    data = SimpleNamespace(y=y, later_y=later_y, later=pd.DataFrame(), later_seen_earlier=0,
-                           date_spans={"earlier": ["a", "b"], "later": ["c", "d"]})
-    final = SimpleNamespace(encoder=SimpleNamespace(unseen=lambda frame: {}))
-    cfg = Config(data=CreditDataConfig(path="loans.csv", date_column="applied"))
-    facts = out_of_time_facts(cfg, data, oof, final, pd.DataFrame({"score": pd_raw}), later,
-                              later["pd"].to_numpy(), Gains.of(later["pd"].to_numpy(),
-                                                               data.later_y))
+    y, oof, facts = _out_of_time_case("platt", later, later_y)
+    pd_raw = _oof_case(seed=1)[0]
 
     def oracle(p, y):
         s = logit(np.clip(p, 1e-7, 1 - 1e-7))
