@@ -199,3 +199,13 @@ def test_a_band_too_small_to_reach_five_percent_is_not_tested():
     assert "1 of the 2 bands large enough to fall under 5% (1 of the 3 hold too few" in text
     assert "Bonferroni's level for 2 tests is 0.025" in text
     assert np.isnan(pd_bands(np.full(3, 0.6), np.zeros(3))["binomial_p"][0])
+
+
+def test_the_recalibration_line_says_which_fit_is_missing():
+    """Separated PDs have no finite slope but a calibration-in-the-large; the line said "no
+    finite fit" for both."""
+    from fjax.tasks.credit.report import recalibration_line
+    line = recalibration_line({"calibration_slope": None, "calibration_in_the_large": 0.25})
+    assert "(slope no finite fit, calibration-in-the-large +0.250)" in line
+    line = recalibration_line({"calibration_slope": 1.0457, "calibration_in_the_large": -0.002})
+    assert "(slope 1.046, calibration-in-the-large -0.002)" in line

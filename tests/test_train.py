@@ -15,6 +15,7 @@ import weakref
 from typing import Any, Callable
 
 import chex
+import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -1684,6 +1685,18 @@ def test_a_train_step_of_ones_own_names_the_batch_rows_parameters_do_not_fit():
     with pytest.raises(ValueError, match=r"do not fit rows of batch\['x'\] of shape \(4,\).*"
                                          r"model.init\(key, x\[:1\]\)"):
         step(state, {"x": X[:8], "y": Y[:8], "weight": np.ones(8, np.float32)})
+
+
+def test_a_train_step_whose_batch_has_no_x_keeps_flaxs_misfit_error():
+    """A loss reading its own keys (here 'inputs') with parameters that do not fit raised
+    KeyError: 'x' from the naming of batch['x'], hiding flax's error."""
+    def loss(params, batch, key):
+        pred = MODEL.apply(params, batch["inputs"])
+        return jnp.mean((pred[:, 0] - batch["y"]) ** 2), {}
+    narrow = MODEL.init(jax.random.PRNGKey(0), X[:1, :2])
+    state = TrainState.create(params=narrow, tx=optax.sgd(0.1), rng=0)
+    with pytest.raises(flax.errors.ScopeParamShapeError):
+        jax.jit(make_train_step(loss))(state, {"inputs": X[:8], "y": Y[:8]})
 
 
 def assert_both_refuse(loss, data, val_data, message):

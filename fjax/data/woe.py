@@ -26,7 +26,8 @@ With `monotone`, adjacent bins are pooled (pool-adjacent-violators on the bins' 
 weighted by their counts) until the bad rate only rises, or only falls, in the direction of
 the column's rank correlation with the label, so scorecard points are explainable. The rates
 pooled are the smoothed ones the WOE reads, (bads + a) / (n + 2a): on raw rates a bin of 2
-goods below one of 19 goods and 1 bad rose (0 to 0.05) while its WOE fell (-0.79 to 0.17).
+goods below one of 19 goods and 1 bad rose (0 to 0.05) while the smoothed rate fell (0.167
+to 0.071; WOE -0.79 to 0.17), so raw-rate pooling left WOE and points against the trend.
 Reference: Siddiqi, *Credit Risk Scorecards*, 2006, ch. 6.
 """
 

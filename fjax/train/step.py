@@ -56,6 +56,8 @@ def inputs_named(data: dict, name: str = "data['x'] (or val_data['x'])",
         yield
     except (flax.errors.ScopeParamShapeError, ParamsMisfit) as caught:
         err = getattr(caught, "flax_error", caught)   # a step's own, named anew by the caller
+        if "x" not in data:   # a loss reading other keys: flax's own words
+            raise err
         shape = jax.tree.map(lambda a: tuple(np.shape(a)[1:]), data["x"])
         xs = [data["x"]] + ([val_data["x"]] if val_data is not None and "x" in val_data else [])
         features = {np.shape(a)[-1] for x in xs for a in jax.tree.leaves(x) if np.ndim(a) > 1}

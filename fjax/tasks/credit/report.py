@@ -320,8 +320,8 @@ def bands_lines(gains: Gains, calibration: str = "none") -> list[str]:
 def recalibration_line(cv: dict) -> str:
     """The out-of-fold PDs' calibration slope and calibration-in-the-large, and what they mean."""
     slope, citl = cv["calibration_slope"], cv["calibration_in_the_large"]
-    said = ("no finite fit" if slope is None or citl is None
-            else f"slope {slope:.3f}, calibration-in-the-large {citl:+.3f}")
+    said = (f"slope {'no finite fit' if slope is None else format(slope, '.3f')}, "
+            f"calibration-in-the-large {'no finite fit' if citl is None else format(citl, '+.3f')}")
     return (f"Logistic recalibration of the same PDs ({said}): the slope is b in "
             "logit P(bad) = a + b logit(PD), ideal 1, under 1 PDs too extreme, over 1 too "
             "timid; calibration-in-the-large is a with b fixed at 1, ideal 0, above 0 PDs "

@@ -183,12 +183,7 @@ def summarize_thresholds(table: pd.DataFrame) -> pd.DataFrame:
                                                         sort=False):
         row = {"model": model, "target": target, "set_on": set_on,
                "periods": sorted(int(p) for p in set(group["period"])), "members": len(group)}
-        for m in THRESHOLD_METRICS:
-            values = pd.to_numeric(group[m], errors="coerce").dropna()
-            row[f"{m}_mean"] = float(values.mean()) if len(values) else None
-            row[f"{m}_std"] = float(values.std(ddof=1)) if len(values) > 1 else None
-            row[f"{m}_count"] = len(values)     # defined in (precision: members alerting)
-        out.append(row)
+        out.append(row | mean_std_count(group, THRESHOLD_METRICS))
     return pd.DataFrame(out)
 
 
@@ -225,15 +220,21 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     (std None for a single member)."""
     out = []
     for model, group in table.groupby("model", sort=False):
-        row = {"model": model, "members": len(group)}
-        for m in METRICS:
-            values = pd.to_numeric(group[m], errors="coerce").dropna()
-            row[f"{m}_mean"] = float(values.mean()) if len(values) else None
-            # The sample std (ddof 1), as credit's and Population.summary's.
-            row[f"{m}_std"] = float(values.std(ddof=1)) if len(values) > 1 else None
-            row[f"{m}_count"] = len(values)       # members where the metric is defined
-        out.append(row)
+        out.append({"model": model, "members": len(group)} | mean_std_count(group, METRICS))
     return pd.DataFrame(out)
+
+
+def mean_std_count(group: pd.DataFrame, metrics: tuple[str, ...]) -> dict:
+    """Each metric's mean, sample std (ddof 1, as credit's and Population.summary's; None
+    for one value) and count over the members where it is defined (precision: those that
+    raised an alert)."""
+    row = {}
+    for m in metrics:
+        values = pd.to_numeric(group[m], errors="coerce").dropna()
+        row[f"{m}_mean"] = float(values.mean()) if len(values) else None
+        row[f"{m}_std"] = float(values.std(ddof=1)) if len(values) > 1 else None
+        row[f"{m}_count"] = len(values)
+    return row
 
 
 LOWER_IS_BETTER = ("cost",)

@@ -376,13 +376,7 @@ def results_table(summary_df: pd.DataFrame, k: int, members: pd.DataFrame | None
     for _, r in summary_df.iterrows():
         ref = handbook.reference(r["model"])
         def fmt(m, digits=3):
-            if r[f"{m}_mean"] is None or pd.isna(r[f"{m}_mean"]):
-                return "n/a"
-            count, members_n = r[f"{m}_count"], r["members"]
-            partial = f" ({count} of {members_n})" if count < members_n else ""
-            std = r[f"{m}_std"]
-            spread = "" if std is None or pd.isna(std) else f" ± {std:.{digits}f}"
-            return f"{r[f'{m}_mean']:.{digits}f}{spread}{partial}"
+            return mean_spread(r, m, digits)
         row = {"model": r["model"], "AUC": fmt("auc"), "AP": fmt("average_precision"),
                **{f"recall@FPR {100 * f:g}%": fmt(recall_key(f)) for f in FPR_TARGETS},
                **{h: fmt(m) for m, h in alert_headings(k, cardless).items()},
@@ -594,23 +588,27 @@ def autoencoder_note(paired: pd.DataFrame, primary: str, autoencoder: str | None
             f"not held in most periods counts as none), it is {'; '.join(each)}.", ""]
 
 
+def mean_spread(r: pd.Series, m: str, digits: int = 3) -> str:
+    """A summary row's metric `m` as "mean ± std", "(k of n)" after it where only k of its
+    n members define it, "n/a" where none does."""
+    mean, std, count = r[f"{m}_mean"], r[f"{m}_std"], r[f"{m}_count"]
+    if mean is None or pd.isna(mean):
+        return "n/a"
+    spread = "" if std is None or pd.isna(std) else f" ± {std:.{digits}f}"
+    partial = f" ({count} of {r['members']})" if count < r["members"] else ""
+    return f"{mean:.{digits}f}{spread}{partial}"
+
+
 def threshold_table(threshold_summary: pd.DataFrame) -> pd.DataFrame:
     """The report's view of `summarize_thresholds`: per model, target and where the
     threshold was set, realised FPR, recall, precision and alerts a day (mean ± std; "(1
     of 2)" where only some members define it, e.g. precision where one raised no alert)."""
-    def fmt(r, m, digits):
-        mean, std = r[f"{m}_mean"], r[f"{m}_std"]
-        if mean is None or pd.isna(mean):
-            return "n/a"
-        count = r[f"{m}_count"]
-        return (f"{mean:.{digits}f}" + ("" if std is None or pd.isna(std)
-                                        else f" ± {std:.{digits}f}")
-                + (f" ({count} of {r['members']})" if count < r["members"] else ""))
     return pd.DataFrame([{"model": r["model"], "target": r["target"], "set on": r["set_on"],
                           "periods": ", ".join(map(str, r["periods"])),
-                          "FPR": fmt(r, "fpr", 4), "recall": fmt(r, "recall", 3),
-                          "precision": fmt(r, "precision", 3),
-                          "alerts a day": fmt(r, "alerts_per_day", 1)}
+                          "FPR": mean_spread(r, "fpr", 4),
+                          "recall": mean_spread(r, "recall", 3),
+                          "precision": mean_spread(r, "precision", 3),
+                          "alerts a day": mean_spread(r, "alerts_per_day", 1)}
                          for _, r in threshold_summary.iterrows()])
 
 
