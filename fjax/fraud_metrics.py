@@ -94,7 +94,7 @@ def daily_alerts(day: np.ndarray, card: np.ndarray, score: np.ndarray, label: np
         card_score = np.full(len(cards), -np.inf)
         np.maximum.at(card_score, inverse, score[rows])
         card_fraud = np.zeros(len(cards), np.int8)
-        np.maximum.at(card_fraud, inverse, label[rows].astype(np.int8))
+        np.maximum.at(card_fraud, inverse, label[rows])
         top = np.lexsort((cards, -card_score))[:k]
         hits = card_fraud[top]
         per_day["precision"].append(hits.sum() / k)
