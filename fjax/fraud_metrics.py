@@ -218,8 +218,8 @@ def threshold_at_alerts(score: np.ndarray, n_days: int, per_day: float) -> float
     day over `n_days` days of these scores (no labels needed); inf when even the highest
     score raises more."""
     check_count("n_days", n_days, 1)
-    if not per_day >= 0:
-        raise ValueError(f"per_day must be a number of alerts >= 0, got {per_day!r}")
+    if not (np.isfinite(per_day) and per_day >= 0):   # inf would flag every transaction
+        raise ValueError(f"per_day must be a number of alerts >= 0, and finite; got {per_day!r}")
     values, counts = np.unique(np.asarray(score, np.float64), return_counts=True)
     flagged = np.cumsum(counts[::-1])               # flagged at each value, highest first
     within = np.nonzero(flagged <= per_day * n_days)[0]

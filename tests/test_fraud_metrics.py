@@ -342,6 +342,8 @@ def test_alert_and_threshold_settings_out_of_range_are_refused():
         fm.threshold_at_alerts(score, 0, 2)
     with pytest.raises(ValueError, match="per_day must be a number of alerts >= 0"):
         fm.threshold_at_alerts(score, 3, -1)
+    with pytest.raises(ValueError, match="per_day must be a number of alerts >= 0, and finite"):
+        fm.threshold_at_alerts(score, 3, np.inf)   # flagged every transaction, unsaid
     alerts = daily_alerts(day, card, score[:, None], label, k=2)   # [n, 1]: numpy's error
     assert alerts.card_precision == daily_alerts(day, card, score, label, k=2).card_precision
     with pytest.raises(ValueError, match="must be finite and >= 0"):

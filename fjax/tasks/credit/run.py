@@ -490,7 +490,7 @@ def run(config: Config, grid: Mapping[str, Sequence[Any]] | None = None,
         per_fold=per_fold, summary=search.summary, importance=imp, points=points,
         characteristics=chars, images=images, notes=notes, gains=gains,
         later_gains=later_gains, new_gains=new_gains,
-        linear=final.encoder.standardized if points is not None else ()))
+        linear=final.encoder.standardized))
     finish_run(run_dir, OUTPUTS)
     return run_dir.path
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -375,8 +376,7 @@ def results_table(summary_df: pd.DataFrame, k: int, members: pd.DataFrame | None
     rows = []
     for _, r in summary_df.iterrows():
         ref = handbook.reference(r["model"])
-        def fmt(m, digits=3):
-            return mean_spread(r, m, digits)
+        fmt = partial(mean_spread, r)
         row = {"model": r["model"], "AUC": fmt("auc"), "AP": fmt("average_precision"),
                **{f"recall@FPR {100 * f:g}%": fmt(recall_key(f)) for f in FPR_TARGETS},
                **{h: fmt(m) for m, h in alert_headings(k, cardless).items()},
